@@ -1,0 +1,1 @@
+//! edgeheal-chaos: chaos scenarios, labelled telemetry, the simulated cluster and the closed-loop demo.

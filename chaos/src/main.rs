@@ -1,0 +1,3 @@
+//! The `edgeheal-chaos` binary.
+
+fn main() {}

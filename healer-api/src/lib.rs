@@ -1,0 +1,1 @@
+//! edgeheal-healer: the heal API: authenticated, safe remediation through the Kubernetes API.

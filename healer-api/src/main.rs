@@ -1,0 +1,3 @@
+//! The `edgeheal-healer` binary.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! edgeheal-models: training, calibration, evaluation, exporters and the native scorer.

@@ -1,0 +1,3 @@
+//! The `edgeheal` binary.
+
+fn main() {}

@@ -1,0 +1,109 @@
+//! Runtime configuration of the filter: state bounds and window geometry.
+//!
+//! Read once (through WASI in Fluent Bit, from a flag natively); a bad value is
+//! an error naming the key, and the adapters keep the defaults when that happens.
+
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// Filter configuration. Every field has a default; unknown keys are rejected.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterConfig {
+    /// Most entities (pods plus workloads) tracked at once; the least recently
+    /// seen is evicted past this. Bounds the filter's state memory.
+    pub max_entities: usize,
+    /// Width of one window bucket in seconds: traffic, error and latency
+    /// features are recomputed when a bucket rolls.
+    pub bucket_seconds: u32,
+    /// Buckets in a sliding window (window length = `bucket_seconds * window_buckets`).
+    pub window_buckets: u32,
+    /// Half-life of the EWMA baselines, in evaluations.
+    pub baseline_half_life: f64,
+    /// Evaluations an entity needs before its baseline-relative features are trusted.
+    pub warmup: u32,
+    /// Length of the restart window, in seconds (restarts, back-offs, OOM kills).
+    pub restart_window_seconds: u32,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        FilterConfig {
+            max_entities: 4096,
+            bucket_seconds: 15,
+            window_buckets: 4,
+            baseline_half_life: 40.0,
+            warmup: 8,
+            restart_window_seconds: 600,
+        }
+    }
+}
+
+impl FilterConfig {
+    /// Parses and validates a JSON configuration object.
+    pub fn from_json(text: &[u8]) -> Result<FilterConfig, Error> {
+        let config: FilterConfig = serde_json::from_slice(text).map_err(Error::ConfigSyntax)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value is in range.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |key, problem| Err(Error::ConfigValue { key, problem });
+        if !(16..=1_000_000).contains(&self.max_entities) {
+            return bad("max_entities", "must be between 16 and 1000000");
+        }
+        if !(1..=3600).contains(&self.bucket_seconds) {
+            return bad("bucket_seconds", "must be between 1 and 3600");
+        }
+        if !(1..=64).contains(&self.window_buckets) {
+            return bad("window_buckets", "must be between 1 and 64");
+        }
+        if !(self.baseline_half_life.is_finite() && (1.0..=1e6).contains(&self.baseline_half_life))
+        {
+            return bad("baseline_half_life", "must be between 1 and 1000000");
+        }
+        if self.warmup > 10_000 {
+            return bad("warmup", "must be at most 10000");
+        }
+        if !(1..=86_400).contains(&self.restart_window_seconds) {
+            return bad("restart_window_seconds", "must be between 1 and 86400");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(FilterConfig::default().validate().is_ok());
+        assert_eq!(
+            FilterConfig::from_json(b"{}").ok(),
+            Some(FilterConfig::default())
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases: &[(&str, &str)] = &[
+            (r#"{"max_entitys": 10}"#, "max_entitys"),
+            (r#"{"max_entities": 1}"#, "max_entities"),
+            (r#"{"bucket_seconds": 0}"#, "bucket_seconds"),
+            (r#"{"window_buckets": 65}"#, "window_buckets"),
+            (r#"{"baseline_half_life": 0.5}"#, "baseline_half_life"),
+            (r#"{"warmup": 20000}"#, "warmup"),
+            (r#"{"restart_window_seconds": 0}"#, "restart_window_seconds"),
+            (r#"{"bucket_seconds": "15"}"#, "string"),
+        ];
+        for (text, key) in cases {
+            match FilterConfig::from_json(text.as_bytes()) {
+                Ok(c) => panic!("{text} accepted as {c:?}"),
+                Err(e) => assert!(e.to_string().contains(key), "{text}: {e}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The Fluent Bit WASM filter ABI (wasm32 only).
+//!
+//! STUB — being written (helper E).

@@ -1,0 +1,113 @@
+//! The `edgeheal` tag object: the contract between the edge and the healer.
+//!
+//! Field names are fixed (ARCHITECTURE.md, "Tags"): `kind`, `entity`, `pod`,
+//! `ts`, `score`, `anomaly`, `severity`, `incident`, `action`, `why`, `model`.
+//! Additions: `namespace`, `workload`, `workload_kind`, `container`, `node`,
+//! `family`, and `error` when the record could not be read.
+
+use std::io::Write as _;
+
+use crate::json::write_str;
+use crate::observation::Observation;
+use crate::timestamp::write_rfc3339;
+use crate::verdict::Verdict;
+
+/// Model tag value when no model is loaded.
+pub const NO_MODEL: &str = "none";
+
+/// Appends an `f64` as a JSON number (`null` when not finite). Rust's float
+/// formatting is target-independent, so native and wasm output agree byte for byte.
+pub fn write_f64(out: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{v}");
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+fn write_opt_str(out: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        Some(s) => write_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Appends the `edgeheal` object for a normalized record and its entity's verdict.
+pub fn write_tags(out: &mut Vec<u8>, obs: &Observation<'_>, verdict: &Verdict, model: &str) {
+    let id = &obs.identity;
+    out.extend_from_slice(b"{\"kind\":\"");
+    out.extend_from_slice(obs.kind.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"entity\":");
+    match (id.namespace.as_deref(), id.workload.as_deref()) {
+        (ns, Some(w)) => {
+            let mut entity = String::with_capacity(64);
+            entity.push_str(ns.unwrap_or("_"));
+            entity.push('/');
+            entity.push_str(w);
+            write_str(out, &entity);
+        }
+        _ => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"pod\":");
+    write_opt_str(out, id.pod.as_deref());
+    out.extend_from_slice(b",\"ts\":\"");
+    write_rfc3339(out, obs.ts_ns);
+    out.extend_from_slice(b"\",\"score\":");
+    match verdict.score {
+        Some(s) => write_f64(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(if verdict.anomaly {
+        b",\"anomaly\":true,\"severity\":\""
+    } else {
+        b",\"anomaly\":false,\"severity\":\""
+    });
+    out.extend_from_slice(verdict.severity.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"incident\":\"");
+    out.extend_from_slice(verdict.incident.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"action\":\"");
+    out.extend_from_slice(verdict.action.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"why\":[");
+    for (i, reason) in verdict.why.iter().flatten().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"feature\":\"");
+        out.extend_from_slice(reason.feature.as_bytes());
+        out.extend_from_slice(b"\",\"value\":");
+        write_f64(out, reason.value);
+        out.extend_from_slice(b",\"contribution\":");
+        write_f64(out, reason.contribution);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],\"model\":");
+    write_str(out, model);
+    out.extend_from_slice(b",\"family\":");
+    write_opt_str(out, verdict.family.map(|f| f.as_str()));
+    out.extend_from_slice(b",\"namespace\":");
+    write_opt_str(out, id.namespace.as_deref());
+    out.extend_from_slice(b",\"workload\":");
+    write_opt_str(out, id.workload.as_deref());
+    out.extend_from_slice(b",\"workload_kind\":");
+    write_opt_str(out, id.workload_kind.map(|k| k.as_str()));
+    out.extend_from_slice(b",\"container\":");
+    write_opt_str(out, id.container.as_deref());
+    out.extend_from_slice(b",\"node\":");
+    write_opt_str(out, id.node.as_deref());
+    out.push(b'}');
+}
+
+/// Appends the `edgeheal` object for a record that could not be read: the
+/// pipeline keeps the record, and the reason travels with it.
+pub fn write_error_tags(out: &mut Vec<u8>, ts_ns: i64, model: &str, error: &str) {
+    out.extend_from_slice(b"{\"kind\":\"unknown\",\"entity\":null,\"pod\":null,\"ts\":\"");
+    write_rfc3339(out, ts_ns);
+    out.extend_from_slice(
+        b"\",\"score\":null,\"anomaly\":false,\"severity\":\"none\",\"incident\":\"unknown\",\"action\":\"none\",\"why\":[],\"model\":",
+    );
+    write_str(out, model);
+    out.extend_from_slice(b",\"error\":");
+    write_str(out, error);
+    out.push(b'}');
+}
