@@ -1,31 +1,85 @@
 //! The filter: one record in, the same record with its `edgeheal` tags out.
+//!
+//! Per record: read the JSON object ([`json`](crate::json)), normalize it,
+//! fold it into its pod's and workload's state, reuse the cached verdict unless
+//! a family was re-evaluated, write the tags and splice them into the original
+//! text. Forests run only when an entity's features change.
 
 use crate::config::FilterConfig;
-use crate::entity::EntityTable;
+use crate::entity::{EntityState, Evaluated};
+use crate::features::{CLASSIFIER_LEN, MAX_FAMILY_FEATURES};
 use crate::json::{splice, write_str, Record};
+use crate::lru::Lru;
 use crate::model::ModelSet;
 use crate::normalize::normalize;
+use crate::observation::{Observation, Signal};
+use crate::scorer::{combine, score_evaluated, verdict, Combined};
 use crate::tags::{write_error_tags, write_tags, NO_MODEL};
-use crate::verdict::Verdict;
+use crate::verdict::{Family, Verdict};
+
+/// One family evaluation, recorded for training when enabled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// The family evaluated.
+    pub family: Family,
+    /// Time of the record that triggered it.
+    pub ts_ns: i64,
+    /// Whether it was evaluated on the pod (else on the workload).
+    pub pod_level: bool,
+    /// Whether the entity's baseline was past warm-up.
+    pub warm: bool,
+    /// The family's features (the first `features::names(family).len()` are used).
+    pub features: [f64; MAX_FAMILY_FEATURES],
+    /// Its score, when a model was loaded.
+    pub score: Option<f64>,
+}
+
+/// An entity's state plus the verdict cached for it.
+#[derive(Debug, Clone)]
+struct Tracked {
+    state: EntityState,
+    /// (own version, workload slot, workload version) the verdict was computed at.
+    stamp: Option<(u64, u32, u64)>,
+    verdict: Verdict,
+}
 
 /// The edge filter: normalization, per-entity state, scoring and tagging.
 #[derive(Debug, Clone)]
 pub struct Filter {
     config: FilterConfig,
     models: Option<ModelSet>,
-    entities: EntityTable,
+    entities: Lru<Tracked>,
+    key: String,
     tags: Vec<u8>,
+    record_evaluations: bool,
+    evaluations: Vec<Evaluation>,
+    last: Combined,
+}
+
+fn entity_key(key: &mut String, prefix: char, namespace: Option<&str>, name: &str) {
+    key.clear();
+    key.push(prefix);
+    key.push('\u{1f}');
+    key.push_str(namespace.unwrap_or(""));
+    key.push('\u{1f}');
+    key.push_str(name);
 }
 
 impl Filter {
     /// A filter with the given configuration and models (`None`: tag without scores).
     pub fn new(config: FilterConfig, models: Option<ModelSet>) -> Filter {
-        let entities = EntityTable::new(&config);
         Filter {
+            entities: Lru::new(config.max_entities),
             config,
             models,
-            entities,
+            key: String::with_capacity(128),
             tags: Vec::with_capacity(512),
+            record_evaluations: false,
+            evaluations: Vec::new(),
+            last: Combined {
+                features: [0.0; CLASSIFIER_LEN],
+                scores: [None; 6],
+            },
         }
     }
 
@@ -39,30 +93,218 @@ impl Filter {
         &self.config
     }
 
+    /// The models in force.
+    pub fn models(&self) -> Option<&ModelSet> {
+        self.models.as_ref()
+    }
+
+    /// Number of tracked entities (pods and workloads); never above `max_entities`.
+    pub fn tracked_entities(&self) -> usize {
+        self.entities.len()
+    }
+
+    /// Records every family evaluation, readable after each record through
+    /// [`Filter::evaluations`] (the trainer uses this; the edge does not).
+    pub fn record_evaluations(&mut self, on: bool) {
+        self.record_evaluations = on;
+        self.evaluations.clear();
+    }
+
+    /// Family evaluations triggered by the last record (when recording).
+    pub fn evaluations(&self) -> &[Evaluation] {
+        &self.evaluations
+    }
+
+    /// The combined features and family scores behind the last verdict.
+    pub fn last_combined(&self) -> &Combined {
+        &self.last
+    }
+
     /// Processes one record: writes the record, with its `edgeheal` object
     /// spliced in, to `out` (cleared first). `event_time_ns` is the pipeline's
     /// time for the record, used when the record carries none.
     pub fn process(&mut self, tag: &[u8], event_time_ns: i64, record: &[u8], out: &mut Vec<u8>) {
         out.clear();
-        self.tags.clear();
+        let mut tags = std::mem::take(&mut self.tags);
+        tags.clear();
         match Record::parse(record) {
             Ok(rec) => {
                 let obs = normalize(&rec, tag, event_time_ns);
-                let model = self.models.as_ref().map_or(NO_MODEL, |m| m.id());
-                write_tags(&mut self.tags, &obs, &Verdict::UNSCORED, model);
-                splice(&rec, &self.tags, out);
+                let verdict = self.observe(&obs);
+                write_tags(&mut tags, &obs, &verdict, self.model_id());
+                splice(&rec, &tags, out);
             }
             Err(e) => {
                 // Not a JSON object: keep the text, say why, and pass it on.
-                let model = self.models.as_ref().map_or(NO_MODEL, |m| m.id());
-                write_error_tags(&mut self.tags, event_time_ns, model, &e.to_string());
+                write_error_tags(&mut tags, event_time_ns, self.model_id(), &e.to_string());
                 out.extend_from_slice(b"{\"edgeheal\":");
-                out.extend_from_slice(&self.tags);
+                out.extend_from_slice(&tags);
                 out.extend_from_slice(b",\"raw\":");
                 write_str(out, &String::from_utf8_lossy(record));
                 out.push(b'}');
             }
         }
-        let _ = &self.entities;
+        self.tags = tags;
+    }
+
+    /// The record for a body the pipeline could not hand over (Fluent Bit
+    /// passes `NULL` when a record does not fit `wasm_heap_size`): the loss is
+    /// made visible instead of silent.
+    pub fn process_lost(&mut self, event_time_ns: i64, record_len: usize, out: &mut Vec<u8>) {
+        out.clear();
+        let mut tags = std::mem::take(&mut self.tags);
+        tags.clear();
+        let mut msg = String::with_capacity(64);
+        msg.push_str("record of ");
+        msg.push_str(&record_len.to_string());
+        msg.push_str(" bytes exceeded wasm_heap_size");
+        write_error_tags(&mut tags, event_time_ns, self.model_id(), &msg);
+        out.extend_from_slice(b"{\"edgeheal\":");
+        out.extend_from_slice(&tags);
+        out.push(b'}');
+        self.tags = tags;
+    }
+
+    fn touch(&mut self, prefix: char, namespace: Option<&str>, name: &str) -> Option<u32> {
+        let mut key = std::mem::take(&mut self.key);
+        entity_key(&mut key, prefix, namespace, name);
+        let config = &self.config;
+        let slot = self
+            .entities
+            .touch(
+                &key,
+                || Tracked {
+                    state: EntityState::new(config),
+                    stamp: None,
+                    verdict: Verdict::UNSCORED,
+                },
+                |t| {
+                    t.state.reset();
+                    t.stamp = None;
+                    t.verdict = Verdict::UNSCORED;
+                },
+            )
+            .map(|(slot, _)| slot);
+        self.key = key;
+        slot
+    }
+
+    /// Folds a normalized record into its entities and returns their verdict.
+    pub fn observe(&mut self, obs: &Observation<'_>) -> Verdict {
+        self.evaluations.clear();
+        let id = &obs.identity;
+        let ns = id.namespace.as_deref();
+        let workload = match id.workload.as_deref() {
+            Some(w) => self.touch('w', ns, w),
+            None => None,
+        };
+        let pod = match id.pod.as_deref() {
+            Some(p) => self.touch('p', ns, p),
+            None => None,
+        };
+        if workload.is_none() && pod.is_none() {
+            return Verdict::UNSCORED;
+        }
+        let ts = obs.ts_ns;
+        let config = self.config.clone();
+        let container = id.container.as_deref().unwrap_or("");
+
+        // Time moves every entity the record names; the signal goes to the
+        // entity that owns it (logs: workload; metrics, events: pod).
+        let mut wl_done = Evaluated::default();
+        let mut pod_done = Evaluated::default();
+        if let Some(t) = workload.and_then(|s| self.entities.get_mut(s)) {
+            t.state.advance(ts, &config, &mut wl_done);
+            t.state.advance_restarts(ts, &config, &mut wl_done);
+        }
+        if let Some(t) = pod.and_then(|s| self.entities.get_mut(s)) {
+            t.state.advance_restarts(ts, &config, &mut pod_done);
+        }
+        let (service_owner, resource_owner) = match (workload, pod) {
+            (Some(w), Some(p)) => ((w, false), (p, true)),
+            (Some(w), None) => ((w, false), (w, false)),
+            (None, Some(p)) => ((p, true), (p, true)),
+            (None, None) => return Verdict::UNSCORED,
+        };
+        match obs.signal {
+            Signal::Log(log) => {
+                let (slot, is_pod) = service_owner;
+                let done = if is_pod { &mut pod_done } else { &mut wl_done };
+                if let Some(t) = self.entities.get_mut(slot) {
+                    if is_pod {
+                        t.state.advance(ts, &config, done);
+                    }
+                    t.state.add_log(&log);
+                }
+            }
+            Signal::Metric(m) => {
+                let (slot, is_pod) = resource_owner;
+                let done = if is_pod { &mut pod_done } else { &mut wl_done };
+                if let Some(t) = self.entities.get_mut(slot) {
+                    t.state.add_metric(ts, container, &m, &config, done);
+                }
+            }
+            Signal::Event(e) => {
+                let (slot, is_pod) = resource_owner;
+                let done = if is_pod { &mut pod_done } else { &mut wl_done };
+                if let Some(t) = self.entities.get_mut(slot) {
+                    t.state.add_event(ts, &e, &config, done);
+                }
+            }
+            Signal::None => {}
+        }
+
+        let models = self.models.as_ref();
+        for (slot, done, pod_level) in [(workload, wl_done, false), (pod, pod_done, true)] {
+            let Some(t) = slot.and_then(|s| self.entities.get_mut(s)) else {
+                continue;
+            };
+            if done.is_empty() {
+                continue;
+            }
+            score_evaluated(&mut t.state, done, models);
+            if self.record_evaluations {
+                for family in done.families() {
+                    let mut features = [0.0; MAX_FAMILY_FEATURES];
+                    let values = t.state.family_features(family);
+                    for (f, v) in features.iter_mut().zip(values) {
+                        *f = *v;
+                    }
+                    self.evaluations.push(Evaluation {
+                        family,
+                        ts_ns: ts,
+                        pod_level,
+                        warm: t.state.is_warm(family),
+                        features,
+                        score: t.state.score(family),
+                    });
+                }
+            }
+        }
+
+        // Reuse the cached verdict unless either entity moved.
+        let primary = pod.or(workload).unwrap_or(0);
+        let wl_stamp = workload
+            .filter(|_| pod.is_some())
+            .and_then(|s| self.entities.get(s).map(|t| (s, t.state.version())))
+            .unwrap_or((u32::MAX, 0));
+        let Some(own) = self.entities.get(primary) else {
+            return Verdict::UNSCORED;
+        };
+        let stamp = (own.state.version(), wl_stamp.0, wl_stamp.1);
+        if own.stamp == Some(stamp) && !self.record_evaluations {
+            return own.verdict.clone();
+        }
+        let pod_state = pod.and_then(|s| self.entities.get(s)).map(|t| &t.state);
+        let wl_state = workload
+            .and_then(|s| self.entities.get(s))
+            .map(|t| &t.state);
+        self.last = combine(pod_state, wl_state);
+        let v = verdict(&self.last, models);
+        if let Some(t) = self.entities.get_mut(primary) {
+            t.stamp = Some(stamp);
+            t.verdict = v.clone();
+        }
+        v
     }
 }

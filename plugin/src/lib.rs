@@ -27,6 +27,7 @@
     )
 )]
 
+pub mod baseline;
 pub mod classifier;
 pub mod config;
 pub mod embedded;
@@ -36,9 +37,12 @@ pub mod features;
 pub mod filter;
 pub mod forest;
 pub mod json;
+pub mod lru;
 pub mod model;
 pub mod normalize;
 pub mod observation;
+pub mod scorer;
+pub mod sketch;
 pub mod tags;
 pub mod timestamp;
 pub mod verdict;

@@ -50,6 +50,18 @@ impl Family {
         Family::ALL.into_iter().find(|f| f.as_str() == name)
     }
 
+    /// The incident kind this family speaks for, used when no classifier is loaded.
+    pub fn incident(self) -> Incident {
+        match self {
+            Family::Cpu => Incident::CpuSaturation,
+            Family::Memory => Incident::MemoryLeak,
+            Family::Traffic => Incident::TrafficSurge,
+            Family::Errors => Incident::ErrorBurst,
+            Family::Latency => Incident::LatencySpike,
+            Family::Restarts => Incident::CrashLoop,
+        }
+    }
+
     /// Position in [`Family::ALL`].
     pub fn index(self) -> usize {
         self as usize
@@ -277,7 +289,7 @@ mod tests {
     fn every_incident_class_has_an_action_and_a_family() {
         for i in Incident::CLASSES {
             assert_ne!(i.recommended_action(), Action::None, "{i:?}");
-            assert!(i.family().is_some(), "{i:?}");
+            assert_eq!(i.family().map(Family::incident), Some(i), "{i:?}");
         }
         assert_eq!(Incident::Unknown.recommended_action(), Action::None);
     }

@@ -1,0 +1,200 @@
+//! A bounded map with least-recently-used eviction: a hash index over a slab
+//! of nodes linked in recency order. Lookups, insertions and evictions are
+//! O(1); an evicted node's value is reset in place, so the table stops
+//! allocating once it is full.
+
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+/// Fixed-key SipHash: deterministic across runs and targets.
+type Index = HashMap<Box<str>, u32, BuildHasherDefault<std::hash::DefaultHasher>>;
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Debug, Clone)]
+struct Node<V> {
+    key: Box<str>,
+    value: V,
+    prev: u32,
+    next: u32,
+}
+
+/// A map of at most `cap` entries that evicts the least recently used.
+#[derive(Debug, Clone)]
+pub struct Lru<V> {
+    index: Index,
+    nodes: Vec<Node<V>>,
+    head: u32,
+    tail: u32,
+    cap: usize,
+}
+
+impl<V> Lru<V> {
+    /// An empty map holding at most `cap` entries (at least 1, at most `u32::MAX - 1`).
+    pub fn new(cap: usize) -> Lru<V> {
+        let cap = cap.clamp(1, (NIL - 1) as usize);
+        Lru {
+            index: Index::default(),
+            nodes: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            cap,
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Most entries held at once.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next) = match self.nodes.get(i as usize) {
+            Some(n) => (n.prev, n.next),
+            None => return,
+        };
+        match self.nodes.get_mut(prev as usize) {
+            Some(p) => p.next = next,
+            None => self.head = next,
+        }
+        match self.nodes.get_mut(next as usize) {
+            Some(n) => n.prev = prev,
+            None => self.tail = prev,
+        }
+    }
+
+    fn push_front(&mut self, i: u32) {
+        let old = self.head;
+        if let Some(n) = self.nodes.get_mut(i as usize) {
+            n.prev = NIL;
+            n.next = old;
+        }
+        match self.nodes.get_mut(old as usize) {
+            Some(h) => h.prev = i,
+            None => self.tail = i,
+        }
+        self.head = i;
+    }
+
+    /// The slot of `key`, inserted with `make()` when absent (evicting the least
+    /// recently used entry, whose value is passed to `reset` and reused, when
+    /// full), and marked most recently used. Returns the slot and whether it is new.
+    pub fn touch(
+        &mut self,
+        key: &str,
+        make: impl FnOnce() -> V,
+        reset: impl FnOnce(&mut V),
+    ) -> Option<(u32, bool)> {
+        if let Some(&i) = self.index.get(key) {
+            if self.head != i {
+                self.unlink(i);
+                self.push_front(i);
+            }
+            return Some((i, false));
+        }
+        let i = if self.nodes.len() < self.cap {
+            let i = u32::try_from(self.nodes.len()).ok()?;
+            self.nodes.push(Node {
+                key: key.into(),
+                value: make(),
+                prev: NIL,
+                next: NIL,
+            });
+            i
+        } else {
+            let i = self.tail;
+            self.unlink(i);
+            let node = self.nodes.get_mut(i as usize)?;
+            let old = std::mem::replace(&mut node.key, key.into());
+            reset(&mut node.value);
+            self.index.remove(&old);
+            i
+        };
+        self.index.insert(key.into(), i);
+        self.push_front(i);
+        Some((i, true))
+    }
+
+    /// The value in a slot returned by [`Lru::touch`].
+    pub fn get(&self, slot: u32) -> Option<&V> {
+        self.nodes.get(slot as usize).map(|n| &n.value)
+    }
+
+    /// The value in a slot, mutably.
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut V> {
+        self.nodes.get_mut(slot as usize).map(|n| &mut n.value)
+    }
+
+    /// The slot of `key`, without changing recency.
+    pub fn find(&self, key: &str) -> Option<u32> {
+        self.index.get(key).copied()
+    }
+
+    /// Keys from most to least recently used.
+    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut i = self.head;
+        std::iter::from_fn(move || {
+            let n = self.nodes.get(i as usize)?;
+            i = n.next;
+            Some(&*n.key)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(l: &mut Lru<u32>, k: &str) -> (u32, bool) {
+        l.touch(k, || 0, |v| *v = 0).unwrap()
+    }
+
+    #[test]
+    fn evicts_least_recently_used() {
+        let mut l = Lru::new(3);
+        for k in ["a", "b", "c"] {
+            assert!(touch(&mut l, k).1);
+        }
+        let (a, new) = touch(&mut l, "a");
+        assert!(!new);
+        *l.get_mut(a).unwrap() = 7;
+        touch(&mut l, "d"); // evicts b
+        assert_eq!(l.keys().collect::<Vec<_>>(), ["d", "a", "c"]);
+        assert_eq!(l.find("b"), None);
+        assert_eq!(l.len(), 3);
+        assert_eq!(l.get(l.find("a").unwrap()), Some(&7));
+        touch(&mut l, "e"); // evicts c
+        touch(&mut l, "f"); // evicts a, value reset on reuse
+        assert_eq!(l.keys().collect::<Vec<_>>(), ["f", "e", "d"]);
+        assert!(l.get(l.find("f").unwrap()) == Some(&0));
+    }
+
+    #[test]
+    fn never_grows_past_capacity() {
+        let mut l = Lru::new(16);
+        for i in 0..10_000 {
+            touch(&mut l, &format!("pod-{i}"));
+            assert!(l.len() <= 16);
+        }
+        assert_eq!(l.index.len(), 16);
+        assert_eq!(l.keys().count(), 16);
+    }
+
+    #[test]
+    fn capacity_one_works() {
+        let mut l = Lru::new(0);
+        assert_eq!(l.capacity(), 1);
+        touch(&mut l, "a");
+        touch(&mut l, "b");
+        assert_eq!(l.keys().collect::<Vec<_>>(), ["b"]);
+    }
+}

@@ -1,0 +1,174 @@
+//! From entity features to a [`Verdict`]: score each evaluated family with its
+//! isolation forest, then combine a pod's resource families with its
+//! workload's service families, classify the incident and explain the score.
+
+use crate::classifier::RandomForestClassifier;
+use crate::entity::{EntityState, Evaluated};
+use crate::features::{self, CLASSIFIER_LEN, MAX_FAMILY_FEATURES};
+use crate::model::ModelSet;
+use crate::verdict::{Family, Incident, Reason, Severity, Verdict, MAX_WHY};
+
+/// Scores the families `done` says were just evaluated. A family is scored only
+/// when the set has its forest and the entity's baseline for it is warm.
+pub fn score_evaluated(entity: &mut EntityState, done: Evaluated, models: Option<&ModelSet>) {
+    for family in done.families() {
+        let score = match models.and_then(|m| m.forest(family)) {
+            Some(forest) if entity.is_warm(family) => {
+                Some(forest.score(entity.family_features(family)))
+            }
+            _ => None,
+        };
+        entity.set_score(family, score);
+    }
+}
+
+/// Whether a family is read from the pod (resources, restarts) rather than
+/// from the workload (service signals from logs).
+fn pod_first(family: Family) -> bool {
+    matches!(family, Family::Cpu | Family::Memory | Family::Restarts)
+}
+
+/// The combined features and per-family scores of a record's pod and workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Combined {
+    /// The classifier's input: every family's features, zeros where a family
+    /// has not been evaluated.
+    pub features: [f64; CLASSIFIER_LEN],
+    /// Each family's score, in [`Family::ALL`] order.
+    pub scores: [Option<f64>; 6],
+}
+
+/// Takes each family from the entity that owns it (pod for resources and
+/// restarts, workload for service signals), falling back to the other.
+pub fn combine(pod: Option<&EntityState>, workload: Option<&EntityState>) -> Combined {
+    let mut out = Combined {
+        features: [0.0; CLASSIFIER_LEN],
+        scores: [None; 6],
+    };
+    for family in Family::ALL {
+        let (first, second) = if pod_first(family) {
+            (pod, workload)
+        } else {
+            (workload, pod)
+        };
+        let source = [first, second]
+            .into_iter()
+            .flatten()
+            .find(|e| e.has(family));
+        let Some(e) = source else { continue };
+        let off = features::classifier_offset(family);
+        let values = e.family_features(family);
+        if let Some(slot) = out.features.get_mut(off..off + values.len()) {
+            slot.copy_from_slice(values);
+        }
+        if let Some(s) = out.scores.get_mut(family.index()) {
+            *s = e.score(family);
+        }
+    }
+    out
+}
+
+/// The verdict for combined features: anomaly and severity from each family's
+/// calibrated thresholds, the incident from the classifier (or, with none
+/// loaded, from the family that crossed its threshold furthest), and `why`
+/// from that family's forest.
+pub fn verdict(combined: &Combined, models: Option<&ModelSet>) -> Verdict {
+    let Some(models) = models else {
+        return Verdict::UNSCORED;
+    };
+    // The family furthest above (or least below) its warning threshold.
+    let mut top: Option<(Family, f64, f64)> = None;
+    let mut anomaly = false;
+    let mut critical = false;
+    for family in Family::ALL {
+        let (Some(score), Some(forest)) = (
+            combined.scores.get(family.index()).copied().flatten(),
+            models.forest(family),
+        ) else {
+            continue;
+        };
+        let t = forest.thresholds();
+        anomaly |= score >= t.warning;
+        critical |= score >= t.critical;
+        let margin = score - t.warning;
+        if top.is_none_or(|(_, m, _)| margin > m) {
+            top = Some((family, margin, score));
+        }
+    }
+    let Some((family, _, score)) = top else {
+        return Verdict::UNSCORED;
+    };
+    let incident = if anomaly {
+        models
+            .classifier()
+            .and_then(|c| classify(c, &combined.features))
+            .unwrap_or(family.incident())
+    } else {
+        Incident::Unknown
+    };
+    Verdict {
+        score: Some(score),
+        anomaly,
+        severity: if critical {
+            Severity::Critical
+        } else if anomaly {
+            Severity::Warning
+        } else {
+            Severity::None
+        },
+        incident,
+        action: incident.recommended_action(),
+        family: Some(family),
+        why: explain(combined, models, family),
+    }
+}
+
+/// The most probable incident class (first on ties).
+fn classify(classifier: &RandomForestClassifier, x: &[f64]) -> Option<Incident> {
+    let mut proba = [0.0; Incident::CLASSES.len()];
+    let n = classifier.classes().len();
+    let proba = proba.get_mut(..n)?;
+    classifier.predict_proba(x, proba);
+    let mut best: Option<(usize, f64)> = None;
+    for (i, p) in proba.iter().enumerate() {
+        if best.is_none_or(|(_, b)| *p > b) {
+            best = Some((i, *p));
+        }
+    }
+    best.and_then(|(i, _)| classifier.classes().get(i).copied())
+}
+
+/// The features of `family` that contributed most to its score.
+fn explain(combined: &Combined, models: &ModelSet, family: Family) -> [Option<Reason>; MAX_WHY] {
+    let mut why = [None; MAX_WHY];
+    let Some(forest) = models.forest(family) else {
+        return why;
+    };
+    let names = features::names(family);
+    let off = features::classifier_offset(family);
+    let Some(values) = combined.features.get(off..off + names.len()) else {
+        return why;
+    };
+    let mut contrib = [0.0; MAX_FAMILY_FEATURES];
+    let Some(contrib) = contrib.get_mut(..names.len()) else {
+        return why;
+    };
+    forest.explain(values, contrib);
+    let mut ranked: [(usize, f64); MAX_FAMILY_FEATURES] = [(0, 0.0); MAX_FAMILY_FEATURES];
+    for (i, (slot, c)) in ranked.iter_mut().zip(contrib.iter()).enumerate() {
+        *slot = (i, *c);
+    }
+    let ranked = ranked.get_mut(..names.len()).unwrap_or(&mut []);
+    // Stable: ties keep feature order, so output is deterministic.
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (slot, (i, c)) in why.iter_mut().zip(ranked.iter().filter(|(_, c)| *c > 0.0)) {
+        if let (Some(feature), Some(value)) = (names.get(*i), values.get(*i)) {
+            *slot = Some(Reason {
+                feature,
+                value: *value,
+                contribution: *c,
+            });
+        }
+    }
+    why
+}
