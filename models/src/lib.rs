@@ -1,1 +1,2 @@
 //! edgeheal-models: training, calibration, evaluation, exporters and the native scorer.
+pub mod export;

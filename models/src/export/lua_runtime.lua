@@ -1,0 +1,979 @@
+-- edgeheal scorer runtime for Vector's `lua` transform (version 2, Lua 5.4).
+--
+-- A line-for-line port of the edge core's per-entity state and scoring
+-- (plugin/src: baseline.rs, sketch.rs, entity.rs, features.rs, forest.rs,
+-- classifier.rs, scorer.rs, lru.rs, filter.rs `observe`, tags.rs). The
+-- `edgeheal-normalize.vrl` remap writes each record's observation to
+-- `._edgeheal_in`; `process` folds it into the pod's and workload's state,
+-- scores the families that changed with the generated forests (`MODEL`,
+-- above this runtime in the generated file), and replaces `._edgeheal_in` by
+-- the `edgeheal` tag object.
+--
+-- Exactness: every float operation is done in the order the Rust core does it
+-- (the Lua VM never fuses multiply-add), features are rounded to f32 before
+-- the trees see them like scikit-learn does, and leaf path lengths are
+-- precomputed by the exporter with the core's own code. Scores agree with the
+-- native core to the last bit, up to libm's `pow` vs `exp2` (<= 1 ulp).
+--
+-- Vector turns Lua `nil` into a missing key and an empty table into `{}`: the
+-- `edgeheal_finalize` remap after this transform restores `null` fields and
+-- `why: []`, so the tag object is exactly the Fluent Bit filter's.
+
+-- `CONFIG` (filter.rs `FilterConfig`) and `MODEL` (nil without models) are
+-- locals of the generated part above.
+
+local floor = math.floor
+local log = math.log
+local huge = math.huge
+local spack, sunpack = string.pack, string.unpack
+
+local M = {}
+
+-- ---- shared vocabulary (verdict.rs, features.rs) ---------------------------
+
+-- Family::ALL order; index i is Family::index() + 1.
+local FAMILIES = { "cpu", "memory", "traffic", "errors", "latency", "restarts" }
+local CPU, MEMORY, TRAFFIC, ERRORS, LATENCY, RESTARTS = 1, 2, 3, 4, 5, 6
+local FEATURE_NAMES = {
+  { "cpu_z", "cpu_log_ratio", "cpu_of_limit" },
+  { "mem_z", "mem_log_ratio", "mem_of_limit", "mem_trend" },
+  { "rate_z", "rate_log_ratio" },
+  { "error_ratio", "error_ratio_delta", "error_rate_z" },
+  { "p50_log_ratio", "p95_log_ratio", "p95_z" },
+  { "restarts", "backoffs", "oom_kills", "unhealthy" },
+}
+-- Offset of each family's features in the classifier vector (0-based).
+local OFFSET = {}
+local CLASSIFIER_LEN = 0
+for f = 1, 6 do
+  OFFSET[f] = CLASSIFIER_LEN
+  CLASSIFIER_LEN = CLASSIFIER_LEN + #FEATURE_NAMES[f]
+end
+-- Family::incident()
+local FAMILY_INCIDENT = {
+  "cpu_saturation", "memory_leak", "traffic_surge", "error_burst", "latency_spike", "crash_loop",
+}
+-- Incident::recommended_action()
+local ACTION = {
+  cpu_saturation = "scale_up",
+  traffic_surge = "scale_up",
+  latency_spike = "scale_up",
+  memory_leak = "rollout_restart",
+  error_burst = "rollout_restart",
+  crash_loop = "delete_pod",
+  unknown = "none",
+}
+-- Resources and restarts are read from the pod first, service signals from
+-- the workload first (scorer.rs `pod_first`).
+local POD_FIRST = { true, true, false, false, false, true }
+
+-- ---- numbers ---------------------------------------------------------------
+
+-- f64::max / f64::min: a NaN operand yields the other operand.
+local function fmax(a, b)
+  if a ~= a then return b end
+  if b ~= b then return a end
+  if b > a then return b end
+  return a
+end
+
+local function finite(x)
+  return x == x and x ~= huge and x ~= -huge
+end
+
+local function finite_or_zero(x)
+  if finite(x) then return x end
+  return 0.0
+end
+
+local function clamp(x, lo, hi)
+  if x < lo then return lo end
+  if x > hi then return hi end
+  return x
+end
+
+-- `v as f32` back to f64 (round to nearest, ties to even).
+local function f32(x)
+  return (sunpack("f", spack("f", x)))
+end
+
+-- ---- baseline.rs: gated EWMA -----------------------------------------------
+
+local GATE_Z = 4.0
+local GATED_WEIGHT = 0.1
+
+local function ewma()
+  return { mean = 0.0, dev = 0.0, n = 0 }
+end
+
+local function ewma_z(b, x, rel_floor, abs_floor)
+  local mean = b.mean
+  local scale = fmax(fmax(b.dev, rel_floor * math.abs(mean)), abs_floor)
+  local z = (x - mean) / scale
+  if finite(z) then
+    return clamp(z, -1e6, 1e6)
+  end
+  return 0.0
+end
+
+local function ewma_update(b, x, alpha, rel_floor, abs_floor)
+  if not finite(x) then return end
+  local n = b.n
+  if n == 0 then
+    b.mean = x
+    b.dev = 0.0
+    b.n = 1
+    return
+  end
+  local warm = 1.0 / (n + 1.0)
+  local a = fmax(alpha, warm)
+  if n >= 4 and math.abs(ewma_z(b, x, rel_floor, abs_floor)) > GATE_Z then
+    a = a * GATED_WEIGHT
+  end
+  local diff = x - b.mean
+  b.mean = b.mean + a * diff
+  b.dev = b.dev + a * (math.abs(diff) - b.dev)
+  if n < 4294967295 then b.n = n + 1 end
+end
+
+local ALPHA = 1.0 - 0.5 ^ (1.0 / fmax(CONFIG.baseline_half_life, 1.0))
+
+-- ---- sketch.rs: log-scale latency histogram ---------------------------------
+
+local BINS = 40
+local MIN_MS = 0.1
+local GROWTH = 1.5
+local LN_GROWTH = log(GROWTH)
+local BIN_VALUE = {}
+for i = 0, BINS - 1 do
+  BIN_VALUE[i] = MIN_MS * GROWTH ^ (i + 0.5)
+end
+
+local function bin_of(ms)
+  if ms ~= ms or ms <= MIN_MS then return 0 end
+  local i = log(ms / MIN_MS) / LN_GROWTH
+  if i >= BINS - 1 then return BINS - 1 end
+  return floor(i)
+end
+
+-- A sketch is a sparse table bin -> count plus `n`, the sample count.
+local function quantile(bins, count, q)
+  if count == 0 then return nil end
+  local rank = fmax(math.ceil(clamp(q, 0.0, 1.0) * count) + 0.0, 1.0)
+  local seen = 0.0
+  for i = 0, BINS - 1 do
+    local c = bins[i]
+    if c then
+      seen = seen + c
+      if seen >= rank then return BIN_VALUE[i] end
+    end
+  end
+  return BIN_VALUE[BINS - 1]
+end
+
+-- ---- features.rs -------------------------------------------------------------
+
+local RATE_EPS = 0.01
+local CPU_EPS = 0.005
+local MEM_EPS = 1024.0 * 1024.0
+
+local function log_ratio(x, base, eps)
+  local r = log((fmax(x, 0.0) + eps) / (fmax(base, 0.0) + eps))
+  if finite(r) then return clamp(r, -20.0, 20.0) end
+  return 0.0
+end
+
+-- ---- entity.rs -----------------------------------------------------------------
+
+local MAX_CONTAINERS = 4
+local RESTART_SLOTS = 16
+local RESTART_KINDS = 4
+local STALE_NS = 5 * 60 * 1000000000
+local BUCKET_NS = CONFIG.bucket_seconds * 1000000000
+if BUCKET_NS < 1 then BUCKET_NS = 1 end
+local RESTART_SLOT_NS = (CONFIG.restart_window_seconds * 1000000000) // RESTART_SLOTS
+if RESTART_SLOT_NS < 1 then RESTART_SLOT_NS = 1 end
+local WINDOW = CONFIG.window_buckets
+if WINDOW < 1 then WINDOW = 1 end
+local WARMUP = CONFIG.warmup
+local BUCKET_SECONDS = CONFIG.bucket_seconds + 0.0
+
+local function bucket()
+  return { lines = 0, requests = 0, errors = 0, lat = {}, lat_n = 0 }
+end
+
+local function clear_bucket(b)
+  b.lines, b.requests, b.errors, b.lat_n = 0, 0, 0, 0
+  if next(b.lat) ~= nil then b.lat = {} end
+end
+
+local function container()
+  return { used = false }
+end
+
+-- Resets `e` to a blank entity, keeping its ring; `version` moves forward.
+local function blank(e)
+  for i = 1, WINDOW do clear_bucket(e.ring[i]) end
+  e.ring_pos = 0
+  e.filled = 0
+  e.current = e.current or bucket()
+  clear_bucket(e.current)
+  e.current_idx = nil
+  e.ever_requests = false
+  e.ever_lines = false
+  e.rate_base, e.error_base, e.p50_base, e.p95_base = ewma(), ewma(), ewma(), ewma()
+  e.containers = { container(), container(), container(), container() }
+  e.cpu_base, e.mem_base = ewma(), ewma()
+  e.mem_prev_t = nil
+  e.mem_prev_v = nil
+  e.mem_trend = 0.0
+  local slots = {}
+  for i = 1, RESTART_SLOTS * RESTART_KINDS do slots[i] = 0 end
+  e.restart_slots = slots
+  e.restart_idx = nil
+  e.starts_seen = 0
+  local features = {}
+  for i = 1, CLASSIFIER_LEN do features[i] = 0.0 end
+  e.features = features
+  e.evaluated = { false, false, false, false, false, false }
+  e.warm = { false, false, false, false, false, false }
+  e.scores = {}
+  e.done = 0
+  e.stamp_own, e.stamp_wl, e.stamp_wl_version = nil, nil, nil
+  e.verdict = nil
+end
+
+local function new_entity()
+  local ring = {}
+  for i = 1, WINDOW do ring[i] = bucket() end
+  local e = { ring = ring, version = 0 }
+  blank(e)
+  return e
+end
+
+local function reset_entity(e)
+  local version = e.version + 1
+  blank(e)
+  e.version = version
+end
+
+local function store(e, f, values, warm)
+  local off = OFFSET[f]
+  local features = e.features
+  for i = 1, #values do features[off + i] = values[i] end
+  e.evaluated[f] = true
+  e.warm[f] = warm
+  e.version = e.version + 1
+  e.done = e.done | (1 << (f - 1))
+end
+
+-- service signals (logs)
+
+local function evaluate_service(e)
+  local lines, requests, errors, lat_n = 0, 0, 0, 0
+  local lat = {}
+  local ring = e.ring
+  for r = 1, WINDOW do
+    local b = ring[r]
+    lines = lines + b.lines
+    requests = requests + b.requests
+    errors = errors + b.errors
+    if b.lat_n > 0 then
+      for i, c in pairs(b.lat) do lat[i] = (lat[i] or 0) + c end
+      lat_n = lat_n + b.lat_n
+    end
+  end
+  local filled = e.filled
+  if filled < 1 then filled = 1 end
+  local seconds = (filled + 0.0) * BUCKET_SECONDS
+
+  local count = e.ever_requests and requests or lines
+  local rate = (count + 0.0) / seconds
+  local base = e.rate_base
+  store(e, TRAFFIC, {
+    ewma_z(base, rate, 0.05, RATE_EPS),
+    log_ratio(rate, base.mean, RATE_EPS),
+  }, base.n >= WARMUP)
+  ewma_update(base, rate, ALPHA, 0.05, 0.01)
+
+  local ratio = (errors + 0.0) / ((lines > 1 and lines or 1) + 0.0)
+  base = e.error_base
+  store(e, ERRORS, {
+    ratio,
+    ratio - base.mean,
+    ewma_z(base, ratio, 0.1, 0.005),
+  }, base.n >= WARMUP)
+  ewma_update(base, ratio, ALPHA, 0.1, 0.005)
+
+  local p50 = quantile(lat, lat_n, 0.5)
+  local p95 = quantile(lat, lat_n, 0.95)
+  if p50 and p95 then
+    local b50, b95 = e.p50_base, e.p95_base
+    store(e, LATENCY, {
+      log_ratio(p50, b50.mean, 0.1),
+      log_ratio(p95, b95.mean, 0.1),
+      ewma_z(b95, p95, 0.05, 0.1),
+    }, b95.n >= WARMUP)
+    ewma_update(b50, p50, ALPHA, 0.05, 0.1)
+    ewma_update(b95, p95, ALPHA, 0.05, 0.1)
+  end
+end
+
+-- Rolls the log window forward to `ts`.
+local function advance(e, ts)
+  local idx = ts // BUCKET_NS
+  local cur = e.current_idx
+  if cur == nil then
+    e.current_idx = idx
+    return
+  end
+  if idx <= cur then return end
+  local gap = idx - cur
+  local steps = WINDOW + 1
+  if gap < steps then steps = gap end
+  local ring = e.ring
+  for i = 0, steps - 1 do
+    local pos = e.ring_pos + 1
+    if i == 0 then
+      -- The current bucket moves into the ring; the bucket it replaces is
+      -- cleared and becomes the new current one.
+      local old = ring[pos]
+      ring[pos] = e.current
+      clear_bucket(old)
+      e.current = old
+    else
+      clear_bucket(ring[pos])
+    end
+    e.ring_pos = pos % WINDOW
+    if e.filled < WINDOW then e.filled = e.filled + 1 end
+  end
+  if e.ever_lines then evaluate_service(e) end
+  e.current_idx = idx
+end
+
+local function is_error(inp)
+  local status = inp.status
+  if status and status >= 500 then return true end
+  local level = inp.level
+  return level == "error" or level == "fatal"
+end
+
+local function add_log(e, inp)
+  e.ever_lines = true
+  local b = e.current
+  b.lines = b.lines + 1
+  if inp.is_request == true then
+    e.ever_requests = true
+    b.requests = b.requests + 1
+  end
+  if is_error(inp) then b.errors = b.errors + 1 end
+  local ms = inp.latency_ms
+  if type(ms) == "number" then
+    local i = bin_of(ms + 0.0)
+    b.lat[i] = (b.lat[i] or 0) + 1
+    b.lat_n = b.lat_n + 1
+  end
+end
+
+-- resource signals (metrics)
+
+local function container_of(e, name)
+  local cs = e.containers
+  local pos
+  for i = 1, MAX_CONTAINERS do
+    local c = cs[i]
+    if c.used and c.id == name then pos = i break end
+  end
+  if not pos then
+    for i = 1, MAX_CONTAINERS do
+      if not cs[i].used then pos = i break end
+    end
+  end
+  pos = pos or MAX_CONTAINERS
+  local c = cs[pos]
+  if not c.used or c.id ~= name then
+    c = { used = true, id = name, seen_ns = 0, cpu_ns = 0, mem_ns = 0 }
+    cs[pos] = c
+  end
+  return c
+end
+
+local function live(c, at)
+  return c.used and at - c.seen_ns <= STALE_NS
+end
+
+local function evaluate_cpu(e, ts)
+  local cores, limit, limited = 0.0, 0.0, true
+  local cs = e.containers
+  for i = 1, MAX_CONTAINERS do
+    local c = cs[i]
+    if live(c, ts) and c.cpu_cores then
+      cores = cores + c.cpu_cores
+      local l = c.cpu_limit
+      if l and l > 0.0 then limit = limit + l else limited = false end
+    end
+  end
+  local lim = nil
+  if limited and limit > 0.0 then lim = limit end
+  local base = e.cpu_base
+  local of_limit = 0.0
+  if lim and lim > 0.0 then of_limit = finite_or_zero(cores / lim) end
+  store(e, CPU, {
+    ewma_z(base, cores, 0.05, CPU_EPS),
+    log_ratio(cores, base.mean, CPU_EPS),
+    of_limit,
+  }, base.n >= WARMUP)
+  ewma_update(base, cores, ALPHA, 0.05, 0.005)
+end
+
+local function evaluate_memory(e, ts)
+  local bytes, limit, limited = 0.0, 0.0, true
+  local cs = e.containers
+  for i = 1, MAX_CONTAINERS do
+    local c = cs[i]
+    if live(c, ts) and c.mem_bytes then
+      bytes = bytes + c.mem_bytes
+      local l = c.mem_limit
+      if l and l > 0.0 then limit = limit + l else limited = false end
+    end
+  end
+  local lim = nil
+  if limited and limit > 0.0 then lim = limit end
+  local base = e.mem_base
+  local t0 = e.mem_prev_t
+  if t0 ~= nil and ts > t0 then
+    local minutes = (ts - t0) / 60e9
+    local scale = fmax(fmax(base.mean, bytes), 1.0)
+    local inst = (bytes - e.mem_prev_v) / scale / minutes
+    if finite(inst) then
+      e.mem_trend = e.mem_trend + 0.2 * (inst - e.mem_trend)
+    end
+  end
+  e.mem_prev_t = ts
+  e.mem_prev_v = bytes
+  local of_limit = 0.0
+  if lim and lim > 0.0 then of_limit = finite_or_zero(bytes / lim) end
+  store(e, MEMORY, {
+    ewma_z(base, bytes, 0.02, MEM_EPS),
+    log_ratio(bytes, base.mean, MEM_EPS),
+    of_limit,
+    clamp(finite_or_zero(e.mem_trend), -100.0, 100.0),
+  }, base.n >= WARMUP)
+  ewma_update(base, bytes, ALPHA, 0.02, 1024.0 * 1024.0)
+end
+
+-- restart signals (events, restart counters)
+
+local function evaluate_restarts(e)
+  local totals = { 0.0, 0.0, 0.0, 0.0 }
+  local slots = e.restart_slots
+  for s = 0, RESTART_SLOTS - 1 do
+    for k = 1, RESTART_KINDS do
+      totals[k] = totals[k] + slots[s * RESTART_KINDS + k]
+    end
+  end
+  store(e, RESTARTS, totals, true)
+end
+
+local function bump_restart(e, kind, n)
+  local slot = 0
+  if e.restart_idx ~= nil then slot = e.restart_idx % RESTART_SLOTS end
+  local i = slot * RESTART_KINDS + kind + 1
+  local v = e.restart_slots[i] + n
+  if v > 65535 then v = 65535 end
+  e.restart_slots[i] = v
+end
+
+local function advance_restarts(e, ts)
+  local idx = ts // RESTART_SLOT_NS
+  local cur = e.restart_idx
+  if cur == nil then
+    e.restart_idx = idx
+    return
+  end
+  if idx <= cur then return end
+  local steps = idx - cur
+  if steps > RESTART_SLOTS then steps = RESTART_SLOTS end
+  local expired = false
+  local slots = e.restart_slots
+  for k = 1, steps do
+    local base = ((cur + k) % RESTART_SLOTS) * RESTART_KINDS
+    for j = base + 1, base + RESTART_KINDS do
+      if slots[j] > 0 then expired = true end
+      slots[j] = 0
+    end
+  end
+  e.restart_idx = idx
+  if expired then evaluate_restarts(e) end
+end
+
+local function add_metric(e, ts, name, inp)
+  local v = inp.value
+  if type(v) ~= "number" then return end
+  v = v + 0.0
+  if not finite(v) then return end
+  local c = container_of(e, name)
+  c.seen_ns = ts
+  local metric = inp.metric
+  local family = nil
+  local restart_delta = 0.0
+  if metric == "cpu_seconds_total" then
+    local t0, v0 = c.cpu_counter_t, c.cpu_counter_v
+    c.cpu_counter_t, c.cpu_counter_v = ts, v
+    if t0 ~= nil and ts > t0 and v >= v0 then
+      local dt = (ts - t0) / 1e9
+      c.cpu_cores = (v - v0) / dt
+      c.cpu_ns = ts
+      family = CPU
+    end
+  elseif metric == "cpu_cores" then
+    c.cpu_cores = fmax(v, 0.0)
+    c.cpu_ns = ts
+    family = CPU
+  elseif metric == "node_cpu_percent" then
+    c.cpu_cores = fmax(v, 0.0) / 100.0
+    c.cpu_limit = 1.0
+    c.cpu_ns = ts
+    family = CPU
+  elseif metric == "memory_working_set_bytes" then
+    c.mem_bytes = fmax(v, 0.0)
+    c.mem_ns = ts
+    family = MEMORY
+  elseif metric == "node_memory_percent" then
+    c.mem_bytes = fmax(v, 0.0)
+    c.mem_limit = 100.0
+    c.mem_ns = ts
+    family = MEMORY
+  elseif metric == "cpu_limit_cores" then
+    c.cpu_limit = v
+  elseif metric == "memory_limit_bytes" then
+    c.mem_limit = v
+  elseif metric == "restarts_total" then
+    local prev = c.restarts_total
+    c.restarts_total = v
+    if prev ~= nil and v > prev then restart_delta = v - prev end
+  end
+  if restart_delta > 0.0 then
+    advance_restarts(e, ts)
+    local n = restart_delta
+    if n > 65535.0 then n = 65535.0 end
+    bump_restart(e, 0, floor(n))
+    evaluate_restarts(e)
+  end
+  if family == CPU then
+    evaluate_cpu(e, ts)
+  elseif family == MEMORY then
+    evaluate_memory(e, ts)
+  end
+end
+
+-- EventReason -> restart window counter (restarts, back-offs, OOM kills, unhealthy).
+local EVENT_KIND = { back_off = 1, oom_killed = 2, unhealthy = 3 }
+
+local function add_event(e, ts, inp)
+  advance_restarts(e, ts)
+  local reason = inp.reason
+  local kind
+  if reason == "started" then
+    e.starts_seen = e.starts_seen + 1
+    -- The first start of a pod is its birth, not a restart.
+    if e.starts_seen > 1 then kind = 0 end
+  else
+    kind = EVENT_KIND[reason]
+  end
+  if kind ~= nil then
+    bump_restart(e, kind, 1)
+    evaluate_restarts(e)
+  end
+end
+
+-- ---- forest.rs / classifier.rs: tree walks ------------------------------------
+
+-- Generated trees are flat arrays over all trees of a model: `left[i]` is the
+-- left child's index or 0 at a leaf, `right[i]` the right child's, `feature[i]`
+-- the 1-based split feature, and `value[i]` the split threshold at a split and
+-- the leaf's payload at a leaf (isolation forest: `(depth + 1) + c(n) - 1`;
+-- classifier: the offset of its class fractions).
+
+local function cast(features, off, n, x)
+  for i = 1, n do x[i] = f32(features[off + i]) end
+  return x
+end
+
+local function forest_score(forest, x)
+  local left, right, feature, value = forest.left, forest.right, forest.feature, forest.value
+  local roots = forest.roots
+  local depths = 0.0
+  for t = 1, #roots do
+    local i = roots[t]
+    local l = left[i]
+    while l ~= 0 do
+      if x[feature[i]] <= value[i] then i = l else i = right[i] end
+      l = left[i]
+    end
+    depths = depths + value[i]
+  end
+  local denominator = forest.denominator
+  if denominator == 0.0 then return 1.0 end
+  return 2.0 ^ (-(depths / denominator))
+end
+
+-- Per-feature share of the score (forest.rs `explain`).
+local function forest_explain(forest, x, n)
+  local left, right, feature, value = forest.left, forest.right, forest.feature, forest.value
+  local out = {}
+  for f = 1, n do out[f] = 0.0 end
+  local total = 0.0
+  local path = {}
+  for _, root in ipairs(forest.roots) do
+    local i = root
+    local len = 0
+    while left[i] ~= 0 do
+      len = len + 1
+      path[len] = feature[i]
+      if x[feature[i]] <= value[i] then i = left[i] else i = right[i] end
+    end
+    local h = value[i]
+    if len > 0 and h > 0.0 then
+      local w = 1.0 / h
+      for k = 1, len do
+        local f = path[k]
+        out[f] = out[f] + w
+        total = total + w
+      end
+    end
+  end
+  if total > 0.0 then
+    for f = 1, n do out[f] = out[f] / total end
+  end
+  return out
+end
+
+-- The most probable incident class, first on ties (scorer.rs `classify`).
+local function classify(c, x)
+  local left, right, feature, value, fractions = c.left, c.right, c.feature, c.value, c.fractions
+  local n = #c.classes
+  local acc = {}
+  for k = 1, n do acc[k] = 0.0 end
+  local roots = c.roots
+  for t = 1, #roots do
+    local i = roots[t]
+    local l = left[i]
+    while l ~= 0 do
+      if x[feature[i]] <= value[i] then i = l else i = right[i] end
+      l = left[i]
+    end
+    local at = value[i]
+    for k = 1, n do acc[k] = acc[k] + fractions[at + k] end
+  end
+  local n_trees = #roots + 0.0
+  local best, best_p = nil, nil
+  for k = 1, n do
+    local p = acc[k] / n_trees
+    if best == nil or p > best_p then best, best_p = k, p end
+  end
+  return best and c.classes[best]
+end
+
+-- ---- scorer.rs -------------------------------------------------------------------
+
+local FORESTS = {}
+if MODEL then
+  for f = 1, 6 do FORESTS[f] = MODEL.forests[FAMILIES[f]] end
+end
+
+local function score_evaluated(e)
+  local done = e.done
+  local scores = e.scores
+  local xs = {}
+  for f = 1, 6 do
+    if done & (1 << (f - 1)) ~= 0 then
+      local forest = FORESTS[f]
+      if forest and e.warm[f] then
+        local n = #FEATURE_NAMES[f]
+        scores[f] = forest_score(forest, cast(e.features, OFFSET[f], n, xs))
+      else
+        scores[f] = nil
+      end
+    end
+  end
+end
+
+local function explain(features, family)
+  local why = {}
+  local forest = FORESTS[family]
+  if not forest then return why end
+  local names = FEATURE_NAMES[family]
+  local n = #names
+  local off = OFFSET[family]
+  local contrib = forest_explain(forest, cast(features, off, n, {}), n)
+  -- Stable sort, strongest first: ties keep feature order.
+  local ranked = {}
+  for i = 1, n do
+    local c = contrib[i]
+    local pos = #ranked + 1
+    while pos > 1 and contrib[ranked[pos - 1]] < c do
+      ranked[pos] = ranked[pos - 1]
+      pos = pos - 1
+    end
+    ranked[pos] = i
+  end
+  for _, i in ipairs(ranked) do
+    if #why == 3 then break end
+    if contrib[i] > 0.0 then
+      why[#why + 1] = { feature = names[i], value = features[off + i], contribution = contrib[i] }
+    end
+  end
+  return why
+end
+
+local UNSCORED = {
+  anomaly = false, severity = "none", incident = "unknown", action = "none", why = {},
+}
+
+-- Combines a pod's and its workload's families and reaches the verdict
+-- (scorer.rs `combine` and `verdict`).
+local function verdict(pod, workload)
+  if not MODEL then return UNSCORED end
+  local features = {}
+  for i = 1, CLASSIFIER_LEN do features[i] = 0.0 end
+  local scores = {}
+  for f = 1, 6 do
+    local first, second = workload, pod
+    if POD_FIRST[f] then first, second = pod, workload end
+    local src = nil
+    if first and first.evaluated[f] then
+      src = first
+    elseif second and second.evaluated[f] then
+      src = second
+    end
+    if src then
+      local off = OFFSET[f]
+      local from = src.features
+      for i = off + 1, off + #FEATURE_NAMES[f] do features[i] = from[i] end
+      scores[f] = src.scores[f]
+    end
+  end
+  local top, top_margin, top_score = nil, nil, nil
+  local anomaly, critical = false, false
+  for f = 1, 6 do
+    local score, forest = scores[f], FORESTS[f]
+    if score ~= nil and forest then
+      if score >= forest.warning then anomaly = true end
+      if score >= forest.critical then critical = true end
+      local margin = score - forest.warning
+      if top == nil or margin > top_margin then
+        top, top_margin, top_score = f, margin, score
+      end
+    end
+  end
+  if top == nil then return UNSCORED end
+  local incident = "unknown"
+  if anomaly then
+    incident = nil
+    if MODEL.classifier then
+      incident = classify(MODEL.classifier, cast(features, 0, CLASSIFIER_LEN, {}))
+    end
+    incident = incident or FAMILY_INCIDENT[top]
+  end
+  local severity = "none"
+  if critical then severity = "critical" elseif anomaly then severity = "warning" end
+  return {
+    score = top_score,
+    anomaly = anomaly,
+    severity = severity,
+    incident = incident,
+    action = ACTION[incident] or "none",
+    family = FAMILIES[top],
+    why = explain(features, top),
+  }
+end
+
+-- ---- lru.rs: bounded entity table -------------------------------------------------
+
+local CAP = CONFIG.max_entities
+if CAP < 1 then CAP = 1 end
+local index = {}
+local count = 0
+local head, tail = nil, nil
+
+local function unlink(e)
+  local prev, nxt = e.prev, e.next
+  if prev then prev.next = nxt else head = nxt end
+  if nxt then nxt.prev = prev else tail = prev end
+end
+
+local function push_front(e)
+  e.prev = nil
+  e.next = head
+  if head then head.prev = e else tail = e end
+  head = e
+end
+
+-- The entity for `key`, created (or, when full, the least recently used one
+-- reset and reused) when absent, and marked most recently used.
+local function touch(key)
+  local e = index[key]
+  if e then
+    if head ~= e then
+      unlink(e)
+      push_front(e)
+    end
+    return e
+  end
+  if count < CAP then
+    e = new_entity()
+    count = count + 1
+  else
+    e = tail
+    unlink(e)
+    index[e.key] = nil
+    reset_entity(e)
+  end
+  e.key = key
+  index[key] = e
+  push_front(e)
+  return e
+end
+
+-- ---- filter.rs `observe` ---------------------------------------------------------------
+
+local function nonempty(s)
+  if type(s) == "string" and s ~= "" then return s end
+  return nil
+end
+
+local function observe(inp, ts)
+  local ns = nonempty(inp.namespace)
+  local wname, pname = nonempty(inp.workload), nonempty(inp.pod)
+  local nskey = ns or ""
+  local workload, pod
+  if wname then workload = touch("w\31" .. nskey .. "\31" .. wname) end
+  if pname then pod = touch("p\31" .. nskey .. "\31" .. pname) end
+  if not workload and not pod then return UNSCORED end
+  if workload then workload.done = 0 end
+  if pod then pod.done = 0 end
+
+  -- Time moves every entity the record names; the signal goes to the entity
+  -- that owns it (logs: workload; metrics, events: pod).
+  if workload then
+    advance(workload, ts)
+    advance_restarts(workload, ts)
+  end
+  if pod then advance_restarts(pod, ts) end
+  local service = workload or pod
+  local resource = pod or workload
+  local signal = inp.signal
+  if signal == "log" then
+    if service == pod then advance(pod, ts) end
+    add_log(service, inp)
+  elseif signal == "metric" then
+    add_metric(resource, ts, nonempty(inp.container) or "", inp)
+  elseif signal == "event" then
+    add_event(resource, ts, inp)
+  end
+
+  if workload and workload.done ~= 0 then score_evaluated(workload) end
+  if pod and pod.done ~= 0 then score_evaluated(pod) end
+
+  -- Reuse the cached verdict unless either entity moved.
+  local own = pod or workload
+  local wl, wl_version = false, 0
+  if workload and pod then wl, wl_version = workload, workload.version end
+  if own.verdict and own.stamp_own == own.version and own.stamp_wl == wl
+      and own.stamp_wl_version == wl_version then
+    return own.verdict
+  end
+  local v = verdict(pod, workload)
+  own.stamp_own, own.stamp_wl, own.stamp_wl_version = own.version, wl, wl_version
+  own.verdict = v
+  return v
+end
+
+-- ---- tags.rs -----------------------------------------------------------------------------
+
+local format = string.format
+
+-- timestamp.rs `write_rfc3339`: UTC, `Z`, the shortest exact fraction.
+local function rfc3339(ts)
+  local secs = ts // 1000000000
+  local nanos = ts % 1000000000
+  local days = secs // 86400
+  local sod = secs % 86400
+  -- civil_from_days (H. Hinnant)
+  local z = days + 719468
+  local era = z // 146097
+  local doe = z % 146097
+  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+  local mp = (5 * doy + 2) // 153
+  local day = doy - (153 * mp + 2) // 5 + 1
+  local month = mp < 10 and mp + 3 or mp - 9
+  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+  if year < 0 then year = 0 elseif year > 9999 then year = 9999 end
+  local s = format("%04d-%02d-%02dT%02d:%02d:%02d", year, month, day,
+    sod // 3600, (sod // 60) % 60, sod % 60)
+  if nanos == 0 then return s .. "Z" end
+  if nanos % 1000000 == 0 then return format("%s.%03dZ", s, nanos // 1000000) end
+  if nanos % 1000 == 0 then return format("%s.%06dZ", s, nanos // 1000) end
+  return format("%s.%09dZ", s, nanos)
+end
+
+local MODEL_ID = MODEL and MODEL.id or "none"
+local KINDS = { log = true, metric = true, event = true, unknown = true }
+
+-- The `edgeheal` object for one normalized record (`nil` fields become
+-- `null` in the finalize remap).
+function M.tag(inp)
+  local ts = math.tointeger(inp.ts_ns) or 0
+  local v = observe(inp, ts)
+  local ns, w = nonempty(inp.namespace), nonempty(inp.workload)
+  local why = {}
+  for i, r in ipairs(v.why) do
+    why[i] = { feature = r.feature, value = r.value, contribution = r.contribution }
+  end
+  local kind = inp.kind
+  return {
+    kind = KINDS[kind] and kind or "unknown",
+    entity = w and ((ns or "_") .. "/" .. w) or nil,
+    pod = nonempty(inp.pod),
+    ts = rfc3339(ts),
+    score = v.score,
+    anomaly = v.anomaly,
+    severity = v.severity,
+    incident = v.incident,
+    action = v.action,
+    why = why,
+    model = MODEL_ID,
+    family = v.family,
+    namespace = ns,
+    workload = w,
+    workload_kind = nonempty(inp.workload_kind),
+    container = nonempty(inp.container),
+    node = nonempty(inp.node),
+  }
+end
+
+-- `hooks.process`: replaces `._edgeheal_in` by `.edgeheal`; events the
+-- normalize remap did not see pass through untouched.
+function M.process(event, emit)
+  local record = event.log
+  if record ~= nil then
+    local inp = record._edgeheal_in
+    if type(inp) == "table" then
+      record._edgeheal_in = nil
+      record.edgeheal = M.tag(inp)
+    end
+  end
+  emit(event)
+end
+
+-- Number of tracked entities (pods plus workloads); never above `max_entities`.
+function M.tracked_entities()
+  return count
+end
+
+M.model_id = MODEL_ID
+M.config = CONFIG
+
+return M
