@@ -1,30 +1,462 @@
-//! Isolation-forest scoring, exactly as scikit-learn computes it.
+//! Isolation-forest scoring, exactly as scikit-learn computes it, and the
+//! forest's model file.
 //!
-//! STUB — being written (helper B).
+//! # Score
+//!
+//! For each tree, `x` (each value cast to `f32`, as scikit-learn validates `X`
+//! to `float32`; thresholds stay `f64`) walks from the root, going left when
+//! `x[feature] <= threshold`, to a leaf at depth `d` (edges) holding `n`
+//! training samples. The tree's path length is `d + c(n)`, where `c` is
+//! [`average_path_length`]. With `E` the mean path length over the trees and
+//! ψ = `max_samples`, the score is `2^(-E / c(ψ))`: scikit-learn's
+//! `-score_samples(x)`, summed in the same order (`_compute_score_samples`
+//! adds `(d + 1) + c(n) - 1` tree by tree, then divides by
+//! `n_trees * c(ψ)`). Leaf path lengths are precomputed at load, so scoring is
+//! a walk and an add per tree. Scores are in (0, 1]; higher is more anomalous.
+//!
+//! NaN features go right at every split, like +inf (scikit-learn routes them
+//! by a per-node rule the file format does not carry); the plugin's features
+//! are finite by construction. Missing trailing features count as 0.
+//!
+//! # Explanation
+//!
+//! [`IsolationForest::explain`] credits, in every tree, each split on `x`'s
+//! path with weight `1 / (d + c(n))` — the inverse of that tree's path
+//! length — to the split's feature, sums over trees and normalizes the sum
+//! to one. A tree that isolates `x` in a few splits gives those splits a large
+//! share; a tree where `x` ends deep in a crowded leaf gives each split little.
+//! The result is deterministic and depends only on `x` and the model.
+//!
+//! # File
+//!
+//! ```json
+//! {"schema_version":1,"type":"isolation_forest","name":"cpu","family":"cpu",
+//!  "feature_names":["cpu_z","cpu_log_ratio","cpu_of_limit"],"max_samples":256,
+//!  "thresholds":{"warning":0.62,"critical":0.7},
+//!  "trees":[{"left":[1,-1,-1],"right":[2,-1,-1],"feature":[0,-2,-2],
+//!            "threshold":[1.5,-2.0,-2.0],"n_samples":[256,200,56]}],
+//!  "sha256":"<hex>"}
+//! ```
 
-use crate::model::Thresholds;
+use serde::{Deserialize, Serialize};
 
-/// A fitted isolation forest (predict side only).
-#[derive(Debug, Clone)]
+use crate::features;
+use crate::manifest::check_name;
+use crate::model::{
+    canonical_digest, model_json, parse_versioned, ModelError, Thresholds, SCHEMA_VERSION,
+};
+use crate::tree::{cast, TreeArrays, TreeProblem, Trees, MAX_TREES};
+use crate::verdict::Family;
+
+/// The `type` of an isolation-forest file.
+pub const ISOLATION_FOREST_TYPE: &str = "isolation_forest";
+
+/// Euler–Mascheroni constant, as `np.euler_gamma`.
+const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
+
+/// `c(n)`: the average path length of an unsuccessful search in a binary
+/// search tree of `n` nodes, scikit-learn's `_average_path_length`:
+/// 0 for `n <= 1`, 1 for `n = 2`, else `2(ln(n-1) + γ) - 2(n-1)/n`.
+pub fn average_path_length(n: f64) -> f64 {
+    if n <= 1.0 {
+        0.0
+    } else if n == 2.0 {
+        1.0
+    } else {
+        2.0 * ((n - 1.0).ln() + EULER_GAMMA) - 2.0 * (n - 1.0) / n
+    }
+}
+
+/// One isolation tree as flat arrays (scikit-learn's `tree_` layout).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsolationTreeFile {
+    /// Left child per node, -1 at leaves.
+    pub left: Vec<i32>,
+    /// Right child per node, -1 at leaves.
+    pub right: Vec<i32>,
+    /// Split feature per node (any value at leaves; scikit-learn writes -2).
+    pub feature: Vec<i32>,
+    /// Split threshold per node: `x <= threshold` goes left.
+    pub threshold: Vec<f64>,
+    /// Training samples that reached each node (at least 1 at leaves).
+    pub n_samples: Vec<u32>,
+}
+
+/// An isolation forest as stored in a model file (the writer's side).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsolationForestFile {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Always [`ISOLATION_FOREST_TYPE`].
+    #[serde(rename = "type")]
+    pub model_type: String,
+    /// Model name.
+    pub name: String,
+    /// Signal family (`cpu`, `memory`, ...).
+    pub family: String,
+    /// Must equal [`features::names`] of the family.
+    pub feature_names: Vec<String>,
+    /// ψ, the subsample size each tree was grown from (for `c(ψ)`).
+    pub max_samples: u32,
+    /// Calibrated thresholds on the score.
+    pub thresholds: Thresholds,
+    /// The trees.
+    pub trees: Vec<IsolationTreeFile>,
+    /// Hex SHA-256 of the canonical serialization with this field `""`.
+    pub sha256: String,
+}
+
+impl IsolationForestFile {
+    /// An unsealed file for `family`, with the family's feature names.
+    pub fn new(
+        name: impl Into<String>,
+        family: Family,
+        max_samples: u32,
+        thresholds: Thresholds,
+        trees: Vec<IsolationTreeFile>,
+    ) -> IsolationForestFile {
+        IsolationForestFile {
+            schema_version: SCHEMA_VERSION,
+            model_type: ISOLATION_FOREST_TYPE.to_owned(),
+            name: name.into(),
+            family: family.as_str().to_owned(),
+            feature_names: features::names(family)
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            max_samples,
+            thresholds,
+            trees,
+            sha256: String::new(),
+        }
+    }
+
+    /// Parses a file (schema version and type checked; digest and structure
+    /// are checked by [`IsolationForest::from_json`]).
+    pub fn from_json(bytes: &[u8], file: &str) -> Result<IsolationForestFile, ModelError> {
+        parse_versioned(bytes, file, Some(ISOLATION_FOREST_TYPE))
+    }
+
+    /// The digest this model should carry: hex SHA-256 of its canonical
+    /// serialization with `sha256` set to `""`.
+    pub fn digest(&self) -> String {
+        let mut unsealed = self.clone();
+        unsealed.sha256.clear();
+        canonical_digest(&unsealed)
+    }
+
+    /// Sets `sha256` to [`IsolationForestFile::digest`].
+    pub fn seal(&mut self) {
+        self.sha256.clear();
+        self.sha256 = canonical_digest(self);
+    }
+
+    /// The file's bytes: compact JSON, floats as shortest round-trip decimals.
+    pub fn to_json(&self) -> Vec<u8> {
+        model_json(self)
+    }
+}
+
+/// A validated isolation forest, ready to score (the predict side only).
+#[derive(Debug, Clone, PartialEq)]
 pub struct IsolationForest {
+    name: String,
+    family: Family,
+    max_samples: u32,
     thresholds: Thresholds,
+    trees: Trees,
+    /// Per leaf: `(d + 1) + c(n) - 1`, scikit-learn's per-tree addend.
+    leaf_path: Vec<f64>,
+    /// `n_trees * c(ψ)`.
+    denominator: f64,
 }
 
 impl IsolationForest {
+    /// Parses a model file, verifies its `sha256` against its content and
+    /// validates it (see [`IsolationForest::from_file`]).
+    pub fn from_json(bytes: &[u8], file: &str) -> Result<IsolationForest, ModelError> {
+        let mut model = IsolationForestFile::from_json(bytes, file)?;
+        let claimed = std::mem::take(&mut model.sha256);
+        let actual = canonical_digest(&model);
+        if !actual.eq_ignore_ascii_case(&claimed) {
+            return Err(ModelError::ModelDigest {
+                file: file.to_owned(),
+                expected: claimed,
+                actual,
+            });
+        }
+        IsolationForest::from_file(&model, file)
+    }
+
+    /// Validates an in-memory model file (its `sha256` is not checked) and
+    /// compiles it: known family, the family's feature names, `max_samples`
+    /// ≥ 1, finite thresholds with `warning <= critical`, 1 to [`MAX_TREES`]
+    /// trees, each structurally valid (see [`crate::tree`]) with `n_samples`
+    /// ≥ 1 at every leaf. `file` names the source in errors.
+    pub fn from_file(
+        model: &IsolationForestFile,
+        file: &str,
+    ) -> Result<IsolationForest, ModelError> {
+        if model.schema_version != SCHEMA_VERSION {
+            return Err(ModelError::SchemaVersion {
+                file: file.to_owned(),
+                found: model.schema_version.into(),
+            });
+        }
+        if model.model_type != ISOLATION_FOREST_TYPE {
+            return Err(ModelError::ModelType {
+                file: file.to_owned(),
+                found: model.model_type.clone(),
+                expected: ISOLATION_FOREST_TYPE,
+            });
+        }
+        check_name(&model.name).map_err(|p| ModelError::invalid(file, "name", p))?;
+        let family = Family::parse(&model.family).ok_or_else(|| ModelError::UnknownFamily {
+            file: file.to_owned(),
+            family: model.family.clone(),
+        })?;
+        let expected = features::names(family);
+        if !model
+            .feature_names
+            .iter()
+            .map(String::as_str)
+            .eq(expected.iter().copied())
+        {
+            return Err(ModelError::FeatureNames {
+                file: file.to_owned(),
+                what: family.as_str(),
+                expected: expected.to_vec(),
+                found: model.feature_names.clone(),
+            });
+        }
+        if model.max_samples == 0 {
+            return Err(ModelError::invalid(
+                file,
+                "max_samples",
+                "must be at least 1",
+            ));
+        }
+        let Thresholds { warning, critical } = model.thresholds;
+        if !warning.is_finite() || !critical.is_finite() || warning > critical {
+            return Err(ModelError::invalid(
+                file,
+                "thresholds",
+                format!("must be finite with warning <= critical (warning {warning}, critical {critical})"),
+            ));
+        }
+        let n_trees = model.trees.len();
+        if n_trees == 0 || n_trees > MAX_TREES {
+            return Err(ModelError::invalid(
+                file,
+                "trees",
+                format!("has {n_trees} trees (must have 1 to {MAX_TREES})"),
+            ));
+        }
+        let mut trees = Trees::default();
+        let mut leaf_path = Vec::new();
+        for (t, tree) in model.trees.iter().enumerate() {
+            let at = |(node, problem)| ModelError::Tree {
+                file: file.to_owned(),
+                tree: t,
+                node,
+                problem,
+            };
+            if tree.n_samples.len() != tree.left.len() {
+                return Err(at((
+                    None,
+                    TreeProblem::Length {
+                        field: "n_samples",
+                        len: tree.n_samples.len(),
+                        expected: tree.left.len(),
+                    },
+                )));
+            }
+            let arrays = TreeArrays {
+                left: &tree.left,
+                right: &tree.right,
+                feature: &tree.feature,
+                threshold: &tree.threshold,
+            };
+            trees
+                .push(arrays, expected.len(), |node, depth| {
+                    let n = tree.n_samples.get(node).copied().unwrap_or(0);
+                    if n == 0 {
+                        return Err(TreeProblem::NoSamples);
+                    }
+                    // Exactly scikit-learn's order: node depth (root = 1) plus
+                    // c(n), minus one.
+                    let value = ((depth + 1) as f64 + average_path_length(f64::from(n))) - 1.0;
+                    leaf_path.push(value);
+                    Ok(u32::try_from(leaf_path.len() - 1).unwrap_or(u32::MAX))
+                })
+                .map_err(at)?;
+        }
+        Ok(IsolationForest {
+            name: model.name.clone(),
+            family,
+            max_samples: model.max_samples,
+            thresholds: model.thresholds,
+            trees,
+            leaf_path,
+            denominator: n_trees as f64 * average_path_length(f64::from(model.max_samples)),
+        })
+    }
+
     /// Anomaly score in (0, 1]: `2^(-E[h(x)] / c(ψ))`, i.e. scikit-learn's
     /// `-score_samples(x)`.
     pub fn score(&self, x: &[f64]) -> f64 {
-        let _ = x;
-        0.0
+        let x = cast(x);
+        let mut depths = 0.0;
+        self.trees.for_each_leaf(&x, |leaf| {
+            depths += self.leaf_path.get(leaf as usize).copied().unwrap_or(0.0);
+        });
+        if self.denominator == 0.0 {
+            // One training sample: scikit-learn defines the score as 1.
+            return 1.0;
+        }
+        2f64.powf(-(depths / self.denominator))
     }
 
-    /// Per-feature share of the score for `x`, written to `out` (one per feature).
+    /// Per-feature share of the score for `x`, written to `out` (one per
+    /// feature): each split on `x`'s path credits its feature with the inverse
+    /// of that tree's path length, and the credits are normalized to sum to 1.
+    /// All zeros when no tree splits on the way to `x`'s leaf. Entries past
+    /// the model's features are 0.
     pub fn explain(&self, x: &[f64], out: &mut [f64]) {
-        let _ = (x, out);
+        out.iter_mut().for_each(|o| *o = 0.0);
+        let x = cast(x);
+        let mut total = 0.0;
+        self.trees.paths(&x, |_, path, leaf| {
+            let h = self.leaf_path.get(leaf as usize).copied().unwrap_or(0.0);
+            if path.is_empty() || h.is_nan() || h <= 0.0 {
+                return;
+            }
+            let w = 1.0 / h;
+            for f in path {
+                if let Some(o) = out.get_mut(*f as usize) {
+                    *o += w;
+                    total += w;
+                }
+            }
+        });
+        if total > 0.0 {
+            out.iter_mut().for_each(|o| *o /= total);
+        }
     }
 
     /// Calibrated thresholds.
     pub fn thresholds(&self) -> Thresholds {
         self.thresholds
+    }
+
+    /// The signal family the forest scores.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// Model name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Number of trees.
+    pub fn n_trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Number of features (`features::names(family).len()`).
+    pub fn n_features(&self) -> usize {
+        features::names(self.family).len()
+    }
+
+    /// ψ, the subsample size the trees were grown from.
+    pub fn max_samples(&self) -> u32 {
+        self.max_samples
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One stump on `cpu_z` at 1.0: 255 samples left, 1 right.
+    fn stump() -> IsolationForestFile {
+        let tree = IsolationTreeFile {
+            left: vec![1, -1, -1],
+            right: vec![2, -1, -1],
+            feature: vec![0, -2, -2],
+            threshold: vec![1.0, -2.0, -2.0],
+            n_samples: vec![256, 255, 1],
+        };
+        let mut m = IsolationForestFile::new(
+            "cpu",
+            Family::Cpu,
+            256,
+            Thresholds {
+                warning: 0.6,
+                critical: 0.7,
+            },
+            vec![tree],
+        );
+        m.seal();
+        m
+    }
+
+    #[test]
+    fn average_path_length_matches_sklearn() {
+        // np values from sklearn.ensemble._iforest._average_path_length.
+        assert_eq!(average_path_length(0.0), 0.0);
+        assert_eq!(average_path_length(1.0), 0.0);
+        assert_eq!(average_path_length(2.0), 1.0);
+        assert!((average_path_length(256.0) - 10.244_770_920_119_917).abs() < 1e-12);
+        assert!((average_path_length(3.0) - 1.207_392_357_589_623).abs() < 1e-12);
+    }
+
+    #[test]
+    fn stump_scores_by_hand() {
+        let f = IsolationForest::from_file(&stump(), "cpu.json").unwrap();
+        let c = average_path_length(256.0);
+        let inlier = 2f64.powf(-(1.0 + average_path_length(255.0)) / c);
+        let outlier = 2f64.powf(-1.0 / c);
+        assert!((f.score(&[0.0, 0.0, 0.0]) - inlier).abs() < 1e-15);
+        assert!((f.score(&[5.0, 0.0, 0.0]) - outlier).abs() < 1e-15);
+        // Exactly at the threshold goes left; the next f32 up goes right.
+        assert_eq!(f.score(&[1.0]), f.score(&[0.0]));
+        assert_eq!(
+            f.score(&[f64::from(1.0f32 + f32::EPSILON)]),
+            f.score(&[5.0])
+        );
+    }
+
+    #[test]
+    fn explain_credits_the_isolating_feature_and_sums_to_one() {
+        let f = IsolationForest::from_file(&stump(), "cpu.json").unwrap();
+        let mut out = [9.0; 3];
+        f.explain(&[5.0, 0.0, 0.0], &mut out);
+        assert_eq!(out, [1.0, 0.0, 0.0]);
+        // Longer `out` gets zeros; shorter gets what fits.
+        let mut long = [9.0; 5];
+        f.explain(&[0.0], &mut long);
+        assert_eq!(long, [1.0, 0.0, 0.0, 0.0, 0.0]);
+        let mut none: [f64; 0] = [];
+        f.explain(&[0.0], &mut none);
+    }
+
+    #[test]
+    fn explain_is_all_zero_when_no_tree_splits() {
+        let mut m = stump();
+        m.trees = vec![IsolationTreeFile {
+            left: vec![-1],
+            right: vec![-1],
+            feature: vec![-2],
+            threshold: vec![-2.0],
+            n_samples: vec![256],
+        }];
+        let f = IsolationForest::from_file(&m, "cpu.json").unwrap();
+        let mut out = [9.0; 3];
+        f.explain(&[1.0, 2.0, 3.0], &mut out);
+        assert_eq!(out, [0.0; 3]);
     }
 }

@@ -38,6 +38,7 @@ pub mod filter;
 pub mod forest;
 pub mod json;
 pub mod lru;
+pub mod manifest;
 pub mod model;
 pub mod normalize;
 pub mod observation;
@@ -45,6 +46,7 @@ pub mod scorer;
 pub mod sketch;
 pub mod tags;
 pub mod timestamp;
+pub mod tree;
 pub mod verdict;
 
 #[cfg(target_arch = "wasm32")]
