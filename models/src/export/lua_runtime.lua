@@ -594,24 +594,47 @@ end
 -- the 1-based split feature, and `value[i]` the split threshold at a split and
 -- the leaf's payload at a leaf (isolation forest: `(depth + 1) + c(n) - 1`;
 -- classifier: the offset of its class fractions).
+--
+-- At load the arrays are packed into one binary string per model (20 bytes a
+-- node: three int32 and one double, exact) and the tables dropped. Vector
+-- runs a full garbage collection every 16 events, which walks every live
+-- table slot; a string is one object however long, so the models cost the
+-- collector nothing.
+
+local NODE = "<i4i4i4d"
+local NODE_SIZE = 20
+
+local function pack_trees(m)
+  local parts = {}
+  local left, right, feature, value = m.left, m.right, m.feature, m.value
+  for i = 1, #left do
+    parts[i] = spack(NODE, left[i], right[i], feature[i], value[i])
+  end
+  m.nodes = table.concat(parts)
+  m.left, m.right, m.feature, m.value = nil, nil, nil, nil
+end
 
 local function cast(features, off, n, x)
   for i = 1, n do x[i] = f32(features[off + i]) end
   return x
 end
 
+-- The leaf `x` reaches from `root`: its payload.
+local function walk(nodes, root, x)
+  local l, r, f, v = sunpack(NODE, nodes, (root - 1) * NODE_SIZE + 1)
+  while l ~= 0 do
+    local i = r
+    if x[f] <= v then i = l end
+    l, r, f, v = sunpack(NODE, nodes, (i - 1) * NODE_SIZE + 1)
+  end
+  return v
+end
+
 local function forest_score(forest, x)
-  local left, right, feature, value = forest.left, forest.right, forest.feature, forest.value
-  local roots = forest.roots
+  local nodes, roots = forest.nodes, forest.roots
   local depths = 0.0
   for t = 1, #roots do
-    local i = roots[t]
-    local l = left[i]
-    while l ~= 0 do
-      if x[feature[i]] <= value[i] then i = l else i = right[i] end
-      l = left[i]
-    end
-    depths = depths + value[i]
+    depths = depths + walk(nodes, roots[t], x)
   end
   local denominator = forest.denominator
   if denominator == 0.0 then return 1.0 end
@@ -620,25 +643,27 @@ end
 
 -- Per-feature share of the score (forest.rs `explain`).
 local function forest_explain(forest, x, n)
-  local left, right, feature, value = forest.left, forest.right, forest.feature, forest.value
+  local nodes = forest.nodes
   local out = {}
   for f = 1, n do out[f] = 0.0 end
   local total = 0.0
   local path = {}
   for _, root in ipairs(forest.roots) do
-    local i = root
     local len = 0
-    while left[i] ~= 0 do
+    local l, r, f, v = sunpack(NODE, nodes, (root - 1) * NODE_SIZE + 1)
+    while l ~= 0 do
       len = len + 1
-      path[len] = feature[i]
-      if x[feature[i]] <= value[i] then i = left[i] else i = right[i] end
+      path[len] = f
+      local i = r
+      if x[f] <= v then i = l end
+      l, r, f, v = sunpack(NODE, nodes, (i - 1) * NODE_SIZE + 1)
     end
-    local h = value[i]
+    local h = v
     if len > 0 and h > 0.0 then
       local w = 1.0 / h
       for k = 1, len do
-        local f = path[k]
-        out[f] = out[f] + w
+        local pf = path[k]
+        out[pf] = out[pf] + w
         total = total + w
       end
     end
@@ -651,20 +676,14 @@ end
 
 -- The most probable incident class, first on ties (scorer.rs `classify`).
 local function classify(c, x)
-  local left, right, feature, value, fractions = c.left, c.right, c.feature, c.value, c.fractions
+  local nodes, fractions = c.nodes, c.fraction_bytes
   local n = #c.classes
   local acc = {}
   for k = 1, n do acc[k] = 0.0 end
   local roots = c.roots
   for t = 1, #roots do
-    local i = roots[t]
-    local l = left[i]
-    while l ~= 0 do
-      if x[feature[i]] <= value[i] then i = l else i = right[i] end
-      l = left[i]
-    end
-    local at = value[i]
-    for k = 1, n do acc[k] = acc[k] + fractions[at + k] end
+    local at = math.tointeger(walk(nodes, roots[t], x))
+    for k = 1, n do acc[k] = acc[k] + sunpack("<d", fractions, (at + k - 1) * 8 + 1) end
   end
   local n_trees = #roots + 0.0
   local best, best_p = nil, nil
@@ -679,7 +698,19 @@ end
 
 local FORESTS = {}
 if MODEL then
-  for f = 1, 6 do FORESTS[f] = MODEL.forests[FAMILIES[f]] end
+  for f = 1, 6 do
+    FORESTS[f] = MODEL.forests[FAMILIES[f]]
+    if FORESTS[f] then pack_trees(FORESTS[f]) end
+  end
+  if MODEL.classifier then
+    pack_trees(MODEL.classifier)
+    -- Class fractions as one string of doubles, read by offset.
+    local fr = MODEL.classifier.fractions
+    local parts = {}
+    for i = 1, #fr do parts[i] = spack("<d", fr[i]) end
+    MODEL.classifier.fraction_bytes = table.concat(parts)
+    MODEL.classifier.fractions = nil
+  end
 end
 
 local function score_evaluated(e)
