@@ -1,0 +1,112 @@
+//! The one error type of the HTTP layer: every failure maps to a status code and a stable
+//! error code; internal details and authentication reasons stay in the logs.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::auth::AuthFailure;
+use crate::decode::DecodeError;
+use crate::store::StoreError;
+
+/// What a request can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// Not authenticated; the reason goes to the log and metrics only.
+    #[error("unauthorized ({0})")]
+    Unauthorized(AuthFailure),
+    /// The input is wrong; the message is about the caller's input and safe to return.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Body over the limit.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// Unsupported content type or encoding.
+    #[error("unsupported media: {0}")]
+    UnsupportedMedia(String),
+    /// The ingest queue is full; retry later. Nothing was stored.
+    #[error("overloaded")]
+    Overloaded,
+    /// No such resource.
+    #[error("not found")]
+    NotFound,
+    /// The store is unavailable; nothing was acknowledged.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl AppError {
+    /// The stable code used in bodies and the `result` metric label.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::BadRequest(_) => "bad_request",
+            AppError::PayloadTooLarge => "too_large",
+            AppError::UnsupportedMedia(_) => "unsupported",
+            AppError::Overloaded => "overloaded",
+            AppError::NotFound => "not_found",
+            AppError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl From<DecodeError> for AppError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::UnsupportedEncoding(_) | DecodeError::UnsupportedMediaType(_) => {
+                AppError::UnsupportedMedia(e.to_string())
+            }
+            DecodeError::TooLarge(_) => AppError::PayloadTooLarge,
+            other => AppError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        AppError::Unavailable(e.to_string())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = match &self {
+            AppError::BadRequest(m) | AppError::UnsupportedMedia(m) => m.clone(),
+            AppError::Unauthorized(reason) => {
+                tracing::warn!(reason = reason.code(), "authentication failed");
+                "request is not authenticated".into()
+            }
+            AppError::PayloadTooLarge => "body exceeds the configured limit".into(),
+            AppError::Overloaded => "ingest queue is full; retry later".into(),
+            AppError::NotFound => "not found".into(),
+            AppError::Unavailable(detail) => {
+                tracing::error!(%detail, "store unavailable");
+                "temporarily unavailable; nothing was stored".into()
+            }
+        };
+        let mut resp = (
+            status,
+            Json(serde_json::json!({"error": self.code(), "message": message})),
+        )
+            .into_response();
+        if matches!(self, AppError::Overloaded | AppError::Unavailable(_)) {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}

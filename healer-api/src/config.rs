@@ -1,0 +1,702 @@
+//! The service configuration: one YAML file, every key documented, unknown keys rejected
+//! with their full path named, explicit defaults, and semantic validation that names the key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::action::ActionKind;
+use crate::tags::IncidentKind;
+
+/// Errors loading or validating the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The YAML did not parse or did not match the schema (unknown key, wrong type).
+    #[error("invalid config at `{key}`: {message}")]
+    Parse {
+        /// Dotted path of the offending key.
+        key: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// A value parsed but is not acceptable.
+    #[error("invalid config value `{key}`: {reason}")]
+    Invalid {
+        /// Dotted path of the offending key.
+        key: &'static str,
+        /// Why it is rejected.
+        reason: String,
+    },
+}
+
+/// What the healer is allowed to do with its decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Decide and record; never contact the Kubernetes API.
+    Shadow,
+    /// Send every mutation with `dryRun=All`: the API server validates, nothing changes.
+    DryRun,
+    /// Act for real.
+    Enforce,
+}
+
+impl Mode {
+    /// The name used in logs, metrics and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Shadow => "shadow",
+            Mode::DryRun => "dry-run",
+            Mode::Enforce => "enforce",
+        }
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Default `0.0.0.0:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// `shadow`, `dry-run` or `enforce`. Default `shadow`.
+    #[serde(default = "default_mode")]
+    pub mode: Mode,
+    /// The incident store.
+    pub store: StoreConfig,
+    /// Request authentication.
+    pub auth: AuthConfig,
+    /// Limits on what `POST /v1/anomalies` accepts.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    /// How to reach the Kubernetes API (unused in `shadow` mode).
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+    /// Debounce, verification and cooldown windows.
+    #[serde(default)]
+    pub engine: EngineConfig,
+    /// Safety guards applied to every action.
+    pub guards: GuardsConfig,
+    /// Global action budget and circuit breaker.
+    #[serde(default)]
+    pub budget: BudgetConfig,
+    /// Incident kind → ordered actions. Kinds left out get no action (notify only).
+    #[serde(default)]
+    pub policy: BTreeMap<IncidentKind, Vec<ActionKind>>,
+    /// Slack-compatible webhook notifications. Absent: notifications are only logged.
+    #[serde(default)]
+    pub notify: Option<NotifyConfig>,
+    /// The soft-heal hook (a signed POST to an endpoint named by the workload).
+    #[serde(default)]
+    pub soft_heal: Option<SoftHealConfig>,
+    /// Leader election on a `coordination.k8s.io` Lease (several replicas). Absent: single replica.
+    #[serde(default)]
+    pub leader_election: Option<LeaderElectionConfig>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8080))
+}
+fn default_mode() -> Mode {
+    Mode::Shadow
+}
+
+/// SQLite store settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Database file (created if missing). Put it on a persistent volume.
+    pub path: PathBuf,
+    /// `full` (default: durable across power loss) or `normal` (durable across process crashes).
+    #[serde(default)]
+    pub synchronous: Synchronous,
+    /// How many anomaly batches may wait for their commit before requests get 429. Default 256.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+}
+
+fn default_queue_capacity() -> usize {
+    256
+}
+
+/// SQLite `PRAGMA synchronous` level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// fsync on every commit.
+    #[default]
+    Full,
+    /// WAL default: survives process crashes, may lose the last commits on power loss.
+    Normal,
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Directory of key files (a mounted Secret): file name = key id (SigV4 access key id or
+    /// `X-Edgeheal-Key-Id`), file content = secret. Hidden files (`..data`) are ignored.
+    pub keys_dir: PathBuf,
+    /// SigV4 service name the pipelines sign for. Default `edgeheal`.
+    #[serde(default = "default_service")]
+    pub service: String,
+    /// SigV4 region the pipelines sign for. Default `local`.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Accepted clock difference, both directions, in seconds. Default 300.
+    #[serde(default = "default_skew")]
+    pub max_clock_skew_secs: u64,
+    /// Signatures remembered to refuse replays. Default 200000; when full, requests fail closed.
+    #[serde(default = "default_replay_capacity")]
+    pub replay_cache_capacity: usize,
+}
+
+fn default_service() -> String {
+    "edgeheal".into()
+}
+fn default_region() -> String {
+    "local".into()
+}
+fn default_skew() -> u64 {
+    300
+}
+fn default_replay_capacity() -> usize {
+    200_000
+}
+
+/// Limits on ingested bodies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest body on the wire, in bytes. Default 4 MiB.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Largest body after gzip decompression, in bytes. Default 32 MiB.
+    #[serde(default = "default_max_decompressed")]
+    pub max_decompressed_bytes: usize,
+    /// Most records in one batch. Default 20000.
+    #[serde(default = "default_max_records")]
+    pub max_records: usize,
+}
+
+fn default_max_body() -> usize {
+    4 << 20
+}
+fn default_max_decompressed() -> usize {
+    32 << 20
+}
+fn default_max_records() -> usize {
+    20_000
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_max_body(),
+            max_decompressed_bytes: default_max_decompressed(),
+            max_records: default_max_records(),
+        }
+    }
+}
+
+/// Kubernetes API access.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// Path of a kubeconfig file. Absent: in-cluster config, else `$KUBECONFIG`/`~/.kube/config`.
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context to use from the kubeconfig. Absent: its current context.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Retry policy for API calls.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Per-call timeout in seconds. Default 10.
+    #[serde(default = "default_call_timeout")]
+    pub call_timeout_secs: u64,
+}
+
+fn default_call_timeout() -> u64 {
+    10
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        Self {
+            kubeconfig: None,
+            context: None,
+            retry: RetryConfig::default(),
+            call_timeout_secs: default_call_timeout(),
+        }
+    }
+}
+
+/// Bounded retries with exponential backoff.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts in total (first try included). Default 4.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// First backoff in milliseconds, doubled each retry. Default 200.
+    #[serde(default = "default_backoff")]
+    pub initial_backoff_ms: u64,
+    /// Backoff cap in milliseconds. Default 5000.
+    #[serde(default = "default_backoff_max")]
+    pub max_backoff_ms: u64,
+}
+
+fn default_attempts() -> u32 {
+    4
+}
+fn default_backoff() -> u64 {
+    200
+}
+fn default_backoff_max() -> u64 {
+    5000
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: default_attempts(),
+            initial_backoff_ms: default_backoff(),
+            max_backoff_ms: default_backoff_max(),
+        }
+    }
+}
+
+/// Incident engine windows (all in seconds, may be as small as 1 for demos).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Anomalous records needed (same entity and incident kind) to open an incident. Default 3.
+    #[serde(default = "default_debounce_count")]
+    pub debounce_count: u32,
+    /// Window in which those records must arrive. Default 60.
+    #[serde(default = "default_debounce_window")]
+    pub debounce_window_secs: u64,
+    /// After an action, how long recurrence escalates instead of resolving. Default 300.
+    #[serde(default = "default_verify_window")]
+    pub verify_window_secs: u64,
+    /// Minimum time between two actions on the same target (survives restarts). Default 900.
+    #[serde(default = "default_cooldown")]
+    pub cooldown_secs: u64,
+    /// How often verification deadlines are checked. Default 1.
+    #[serde(default = "default_tick")]
+    pub tick_secs: u64,
+}
+
+fn default_debounce_count() -> u32 {
+    3
+}
+fn default_debounce_window() -> u64 {
+    60
+}
+fn default_verify_window() -> u64 {
+    300
+}
+fn default_cooldown() -> u64 {
+    900
+}
+fn default_tick() -> u64 {
+    1
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            debounce_count: default_debounce_count(),
+            debounce_window_secs: default_debounce_window(),
+            verify_window_secs: default_verify_window(),
+            cooldown_secs: default_cooldown(),
+            tick_secs: default_tick(),
+        }
+    }
+}
+
+/// What to do when an HPA controls the workload to scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HpaPolicy {
+    /// Raise the HPA's `minReplicas` (bounded by its `maxReplicas` and `guards.max_replicas`).
+    #[default]
+    RaiseMin,
+    /// Refuse to scale, with a reason.
+    Refuse,
+}
+
+/// Guards every action must pass.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardsConfig {
+    /// Namespaces the healer may act in. Empty: none.
+    pub namespaces: Vec<String>,
+    /// Label the workload must carry with value `"true"`. Default `edgeheal.io/heal`.
+    #[serde(default = "default_opt_in")]
+    pub opt_in_label: String,
+    /// Never scale above this. Default 20.
+    #[serde(default = "default_max_replicas")]
+    pub max_replicas: i32,
+    /// Replicas added by one `scale_up`. Default 1.
+    #[serde(default = "default_scale_step")]
+    pub scale_step: i32,
+    /// `raise_min` or `refuse`. Default `raise_min`.
+    #[serde(default)]
+    pub hpa: HpaPolicy,
+    /// `rollback` only applies when the newest rollout is at most this old at incident open. Default 1800.
+    #[serde(default = "default_rollback_window")]
+    pub rollback_window_secs: u64,
+}
+
+fn default_opt_in() -> String {
+    "edgeheal.io/heal".into()
+}
+fn default_max_replicas() -> i32 {
+    20
+}
+fn default_scale_step() -> i32 {
+    1
+}
+fn default_rollback_window() -> u64 {
+    1800
+}
+
+/// The global action budget and circuit breaker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// At most this many actions in any `window_secs`. Default 10.
+    #[serde(default = "default_budget_max")]
+    pub max_actions: u32,
+    /// Budget window. Default 600.
+    #[serde(default = "default_budget_window")]
+    pub window_secs: u64,
+    /// This many failed actions within the window open the breaker (no actions until the
+    /// window passes). Default 3.
+    #[serde(default = "default_breaker")]
+    pub breaker_failures: u32,
+}
+
+fn default_budget_max() -> u32 {
+    10
+}
+fn default_budget_window() -> u64 {
+    600
+}
+fn default_breaker() -> u32 {
+    3
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            max_actions: default_budget_max(),
+            window_secs: default_budget_window(),
+            breaker_failures: default_breaker(),
+        }
+    }
+}
+
+/// Webhook notifications.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// File holding the webhook URL (a mounted Secret), so the URL is not in the config.
+    pub webhook_url_file: PathBuf,
+    /// Attempts per notification. Default 5.
+    #[serde(default = "default_notify_attempts")]
+    pub max_attempts: u32,
+    /// Per-attempt timeout in seconds. Default 5.
+    #[serde(default = "default_http_timeout")]
+    pub timeout_secs: u64,
+    /// Notifications waiting to be sent; more are dropped and counted. Default 1000.
+    #[serde(default = "default_notify_queue")]
+    pub queue_capacity: usize,
+}
+
+fn default_notify_attempts() -> u32 {
+    5
+}
+fn default_http_timeout() -> u64 {
+    5
+}
+fn default_notify_queue() -> usize {
+    1000
+}
+
+/// The soft-heal hook.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoftHealConfig {
+    /// Workload annotation naming the hook URL. Default `edgeheal.io/soft-heal-url`.
+    #[serde(default = "default_soft_heal_annotation")]
+    pub annotation: String,
+    /// Key id sent in `X-Edgeheal-Key-Id`.
+    pub key_id: String,
+    /// File holding the signing secret.
+    pub key_file: PathBuf,
+    /// Per-attempt timeout in seconds. Default 5.
+    #[serde(default = "default_http_timeout")]
+    pub timeout_secs: u64,
+    /// Cluster DNS suffix the hook host must end with (`<svc>.<namespace>.svc.<suffix>`).
+    /// Default `cluster.local`.
+    #[serde(default = "default_cluster_domain")]
+    pub cluster_domain: String,
+}
+
+fn default_soft_heal_annotation() -> String {
+    "edgeheal.io/soft-heal-url".into()
+}
+fn default_cluster_domain() -> String {
+    "cluster.local".into()
+}
+
+/// Lease-based leader election.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderElectionConfig {
+    /// Namespace of the Lease.
+    pub namespace: String,
+    /// Name of the Lease. Default `edgeheal-healer`.
+    #[serde(default = "default_lease_name")]
+    pub lease_name: String,
+    /// Lease duration in seconds. Default 15.
+    #[serde(default = "default_lease_duration")]
+    pub lease_duration_secs: u64,
+}
+
+fn default_lease_name() -> String {
+    "edgeheal-healer".into()
+}
+fn default_lease_duration() -> u64 {
+    15
+}
+
+impl Config {
+    /// Reads, parses and validates a YAML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml(&text)
+    }
+
+    /// Parses and validates YAML text.
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        let de = serde_yaml::Deserializer::from_str(text);
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Parse {
+            key: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Semantic checks the schema cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn bad(key: &'static str, reason: impl Into<String>) -> ConfigError {
+            ConfigError::Invalid {
+                key,
+                reason: reason.into(),
+            }
+        }
+        if self.auth.max_clock_skew_secs == 0 || self.auth.max_clock_skew_secs > 3600 {
+            return Err(bad("auth.max_clock_skew_secs", "must be within 1..=3600"));
+        }
+        if self.auth.replay_cache_capacity == 0 {
+            return Err(bad("auth.replay_cache_capacity", "must be positive"));
+        }
+        if self.auth.service.is_empty() || self.auth.region.is_empty() {
+            return Err(bad("auth.service", "service and region must be non-empty"));
+        }
+        if self.store.queue_capacity == 0 {
+            return Err(bad("store.queue_capacity", "must be positive"));
+        }
+        if self.ingest.max_body_bytes == 0
+            || self.ingest.max_decompressed_bytes < self.ingest.max_body_bytes
+        {
+            return Err(bad(
+                "ingest.max_decompressed_bytes",
+                "must be positive and at least ingest.max_body_bytes",
+            ));
+        }
+        if self.ingest.max_records == 0 {
+            return Err(bad("ingest.max_records", "must be positive"));
+        }
+        if self.engine.debounce_count == 0 {
+            return Err(bad("engine.debounce_count", "must be at least 1"));
+        }
+        for (key, v) in [
+            (
+                "engine.debounce_window_secs",
+                self.engine.debounce_window_secs,
+            ),
+            ("engine.verify_window_secs", self.engine.verify_window_secs),
+            ("engine.tick_secs", self.engine.tick_secs),
+            ("budget.window_secs", self.budget.window_secs),
+            (
+                "kubernetes.call_timeout_secs",
+                self.kubernetes.call_timeout_secs,
+            ),
+        ] {
+            if v == 0 {
+                return Err(bad(key, "must be at least 1 second"));
+            }
+        }
+        if self.kubernetes.retry.max_attempts == 0 || self.kubernetes.retry.max_attempts > 10 {
+            return Err(bad(
+                "kubernetes.retry.max_attempts",
+                "must be within 1..=10",
+            ));
+        }
+        if self.guards.scale_step < 1 {
+            return Err(bad("guards.scale_step", "must be at least 1"));
+        }
+        if self.guards.max_replicas < 1 {
+            return Err(bad("guards.max_replicas", "must be at least 1"));
+        }
+        if self.guards.opt_in_label.is_empty() {
+            return Err(bad("guards.opt_in_label", "must be non-empty"));
+        }
+        if self
+            .guards
+            .namespaces
+            .iter()
+            .any(|n| n.is_empty() || n == "*")
+        {
+            return Err(bad(
+                "guards.namespaces",
+                "list namespaces by name; no empty names or wildcards",
+            ));
+        }
+        if self.mode == Mode::Enforce && self.guards.namespaces.is_empty() {
+            return Err(bad(
+                "guards.namespaces",
+                "enforce mode needs at least one namespace",
+            ));
+        }
+        if self.budget.max_actions == 0 || self.budget.breaker_failures == 0 {
+            return Err(bad(
+                "budget.max_actions",
+                "max_actions and breaker_failures must be positive",
+            ));
+        }
+        for actions in self.policy.values() {
+            if actions.contains(&ActionKind::SoftHeal) && self.soft_heal.is_none() {
+                return Err(bad(
+                    "policy",
+                    "soft_heal is used but the soft_heal section is missing",
+                ));
+            }
+        }
+        if let Some(le) = &self.leader_election {
+            if le.lease_duration_secs < 2 {
+                return Err(bad(
+                    "leader_election.lease_duration_secs",
+                    "must be at least 2",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "store: { path: /tmp/x.db }\nauth: { keys_dir: /tmp/keys }\n";
+
+    fn parse(extra: &str) -> Result<Config, ConfigError> {
+        let guards = if extra.contains("guards:") {
+            ""
+        } else {
+            "guards: { namespaces: [shop] }\n"
+        };
+        Config::from_yaml(&format!("{BASE}{guards}{extra}\n"))
+    }
+
+    #[test]
+    fn minimal_config_gets_documented_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.mode, Mode::Shadow);
+        assert_eq!(c.auth.service, "edgeheal");
+        assert_eq!(c.auth.region, "local");
+        assert_eq!(c.auth.max_clock_skew_secs, 300);
+        assert_eq!(c.engine.debounce_count, 3);
+        assert_eq!(c.guards.opt_in_label, "edgeheal.io/heal");
+        assert!(c.policy.is_empty());
+    }
+
+    #[test]
+    fn parse_errors_name_the_offending_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("engine: { debounce_cont: 3 }", "engine", "debounce_cont"),
+            ("mode: yolo", "mode", "yolo"),
+            ("policy: { cpu_saturation: [explode] }", "policy", "explode"),
+            ("policy: { meltdown: [] }", "policy", "meltdown"),
+            (
+                "guards: { namespaces: [shop], max_replicas: many }",
+                "guards.max_replicas",
+                "many",
+            ),
+            ("bogus: 1", "bogus", "unknown field"),
+        ];
+        for (extra, key, mention) in cases {
+            match parse(extra).unwrap_err() {
+                ConfigError::Parse { key: k, message } => {
+                    assert!(k.starts_with(key), "{extra}: key {k}");
+                    assert!(
+                        message.contains(mention) || k.contains(mention),
+                        "{extra}: {message}"
+                    );
+                }
+                other => panic!("{extra}: expected a parse error, got {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let cases: &[(&str, &str)] = &[
+            ("engine: { debounce_count: 0 }", "engine.debounce_count"),
+            (
+                "engine: { verify_window_secs: 0 }",
+                "engine.verify_window_secs",
+            ),
+            ("auth_x: 1", "auth_x"),
+            (
+                "mode: enforce\nguards: { namespaces: [] }",
+                "guards.namespaces",
+            ),
+            ("guards: { namespaces: ['*'] }", "guards.namespaces"),
+            (
+                "guards: { namespaces: [a], scale_step: 0 }",
+                "guards.scale_step",
+            ),
+            ("policy: { error_burst: [soft_heal] }", "policy"),
+            (
+                "kubernetes: { retry: { max_attempts: 0 } }",
+                "kubernetes.retry.max_attempts",
+            ),
+        ];
+        for (extra, key) in cases {
+            let err = parse(extra).unwrap_err();
+            assert!(err.to_string().contains(key), "{extra}: {err}");
+        }
+    }
+}

@@ -1,0 +1,790 @@
+//! The incident engine. It pulls committed, unprocessed batches from the store in arrival
+//! order, debounces anomalous records per (entity, incident kind), dedupes them onto the open
+//! incident, and drives each incident through open → acting → verifying → resolved |
+//! escalated | failed. Every decision, action and result is written to the store before and
+//! after the side effect: an action row (unique per incident step) is committed *before* the
+//! Kubernetes call, so a crash between the two leaves an `interrupted` action that is never
+//! repeated, and cooldowns and budgets are counted from those rows across restarts.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::{params, OptionalExtension};
+use tokio::sync::{watch, Notify};
+
+use crate::action::ActionKind;
+use crate::clock::SharedClock;
+use crate::cluster::{Cluster, EventNote, Target};
+use crate::config::{Config, Mode};
+use crate::metrics::Metrics;
+use crate::notify::Notifier;
+use crate::policy::{self, Context, Guards, Plan, Refusal};
+use crate::softheal::SoftHealer;
+use crate::store::{self, Store, StoreError};
+use crate::tags::{Entity, IncidentKind, WorkloadKind};
+
+/// Lifecycle states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Debounce passed; deciding.
+    Open,
+    /// An action is running.
+    Acting,
+    /// Action done; watching for recurrence.
+    Verifying,
+    /// No recurrence within the verify window.
+    Resolved,
+    /// Handed to a human (policy exhausted or a guard refused).
+    Escalated,
+    /// The action failed.
+    Failed,
+}
+
+impl State {
+    /// Store name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Acting => "acting",
+            State::Verifying => "verifying",
+            State::Resolved => "resolved",
+            State::Escalated => "escalated",
+            State::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            State::Open,
+            State::Acting,
+            State::Verifying,
+            State::Resolved,
+            State::Escalated,
+            State::Failed,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Incident {
+    id: i64,
+    entity: Entity,
+    kind: IncidentKind,
+    target: Target,
+    state: State,
+    step: usize,
+    pod: Option<String>,
+    opened_at: Timestamp,
+    verify_until: Option<Timestamp>,
+    recurrences: VecDeque<i64>,
+    uid: Option<String>,
+}
+
+type Key = (Entity, IncidentKind);
+
+/// id, entity, workload kind, kind, state, step, pod, opened_at, verify_until.
+type IncidentRecord = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    i64,
+    Option<i64>,
+);
+
+/// The engine; run it with [`Engine::run`] or drive it with [`Engine::process_pending`] and
+/// [`Engine::tick`] (tests).
+#[derive(Debug)]
+pub struct Engine {
+    cfg: Arc<Config>,
+    store: Store,
+    cluster: Option<Arc<dyn Cluster>>,
+    soft_healer: Option<SoftHealer>,
+    notifier: Notifier,
+    metrics: Arc<Metrics>,
+    clock: SharedClock,
+    windows: HashMap<Key, VecDeque<i64>>,
+    active: HashMap<Key, Incident>,
+}
+
+/// Engine failures (store trouble; Kubernetes trouble is a decision outcome, not an error).
+pub type EngineError = StoreError;
+
+impl Engine {
+    /// Creates an engine. `cluster` must be `Some` unless the mode is shadow.
+    pub fn new(
+        cfg: Arc<Config>,
+        store: Store,
+        cluster: Option<Arc<dyn Cluster>>,
+        soft_healer: Option<SoftHealer>,
+        notifier: Notifier,
+        metrics: Arc<Metrics>,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            cfg,
+            store,
+            cluster,
+            soft_healer,
+            notifier,
+            metrics,
+            clock,
+            windows: HashMap::new(),
+            active: HashMap::new(),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Startup recovery: actions left `pending` by a crash become `interrupted` (never re-run;
+    /// their incident goes to verifying, so a recurrence escalates to the *next* action), and
+    /// active incidents are reloaded. Incidents still `open` are decided again (no action row
+    /// exists for their step, so nothing can run twice).
+    pub async fn recover(&mut self) -> Result<(), EngineError> {
+        let now = self.now().as_millisecond();
+        let verify_ms = self.cfg.engine.verify_window_secs as i64 * 1000;
+        let interrupted = self
+            .store
+            .write(move |tx| {
+                let mut stmt = tx.prepare("SELECT incident_id, step, action FROM actions WHERE result = 'pending'")?;
+                let rows: Vec<(i64, i64, String)> =
+                    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+                for (incident, step, action) in &rows {
+                    tx.execute(
+                        "UPDATE actions SET result = 'interrupted', finished_at = ?1,
+                           detail = 'healer stopped during the call; outcome unknown; not repeated'
+                         WHERE incident_id = ?2 AND step = ?3",
+                        params![now, incident, step],
+                    )?;
+                    tx.execute(
+                        "UPDATE incidents SET state = 'verifying', verify_until = ?1, updated_at = ?2 WHERE id = ?3 AND state = 'acting'",
+                        params![now + verify_ms, now, incident],
+                    )?;
+                    tx.execute(
+                        "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, 'interrupted', ?5)",
+                        params![incident, now, step, action, "action interrupted by a restart; verifying instead of repeating it"],
+                    )?;
+                }
+                Ok(rows.len())
+            })
+            .await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "actions interrupted by a restart were marked and will not be repeated"
+            );
+        }
+        let rows = self
+            .store
+            .read(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT id, entity, workload_kind, kind, state, step, pod, opened_at, verify_until FROM incidents
+                     WHERE state IN ('open', 'acting', 'verifying') ORDER BY id",
+                )?;
+                let rows: Vec<IncidentRecord> = stmt
+                    .query_map([], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        let mut reopen = Vec::new();
+        for (id, entity, wk, kind, state, step, pod, opened, verify_until) in rows {
+            let (Some(entity), Some(kind), Some(state)) = (
+                Entity::parse(&entity),
+                IncidentKind::parse(&kind),
+                State::parse(&state),
+            ) else {
+                continue;
+            };
+            let target = Target {
+                namespace: entity.namespace.clone(),
+                kind: WorkloadKind::parse(&wk).unwrap_or(WorkloadKind::Deployment),
+                name: entity.workload.clone(),
+            };
+            let inc = Incident {
+                id,
+                entity: entity.clone(),
+                kind,
+                target,
+                state,
+                step: usize::try_from(step).unwrap_or(0),
+                pod,
+                opened_at: Timestamp::from_millisecond(opened).unwrap_or(Timestamp::UNIX_EPOCH),
+                verify_until: verify_until.and_then(|v| Timestamp::from_millisecond(v).ok()),
+                recurrences: VecDeque::new(),
+                uid: None,
+            };
+            if state == State::Open {
+                reopen.push((entity.clone(), kind));
+            }
+            self.active.insert((entity, kind), inc);
+        }
+        for key in reopen {
+            if let Some(mut inc) = self.active.remove(&key) {
+                self.advance(&mut inc).await?;
+                self.keep_if_active(key, inc);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs until `shutdown` turns true: processes batches when woken, checks verify deadlines
+    /// every tick. `alive` is cleared if the store fails (readiness goes red).
+    pub async fn run(
+        mut self,
+        wake: Arc<Notify>,
+        mut shutdown: watch::Receiver<bool>,
+        alive: Arc<AtomicBool>,
+    ) {
+        if let Err(e) = self.recover().await {
+            tracing::error!(error = %e, "engine recovery failed");
+            alive.store(false, Ordering::SeqCst);
+            return;
+        }
+        alive.store(true, Ordering::SeqCst);
+        let mut tick = tokio::time::interval(Duration::from_secs(self.cfg.engine.tick_secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = wake.notified() => {}
+                _ = tick.tick() => {}
+            }
+            let res = async {
+                self.process_pending().await?;
+                self.tick().await
+            }
+            .await;
+            if let Err(e) = res {
+                tracing::error!(error = %e, "engine store failure; retrying");
+                alive.store(false, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            } else {
+                alive.store(true, Ordering::SeqCst);
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+    }
+
+    /// Processes every committed, unprocessed batch. Returns how many batches were processed.
+    pub async fn process_pending(&mut self) -> Result<usize, EngineError> {
+        let mut total = 0;
+        loop {
+            let batches = self
+                .store
+                .read(|c| store::unprocessed_batches(c, 64))
+                .await?;
+            if batches.is_empty() {
+                return Ok(total);
+            }
+            for (batch_id, records) in batches {
+                for r in records {
+                    self.observe(r).await?;
+                }
+                self.store
+                    .write(move |tx| {
+                        tx.execute("UPDATE batches SET processed = 1 WHERE id = ?1", [batch_id])?;
+                        Ok(())
+                    })
+                    .await?;
+                total += 1;
+            }
+        }
+    }
+
+    async fn observe(&mut self, r: store::StoredRecord) -> Result<(), EngineError> {
+        if !r.anomaly {
+            return Ok(());
+        }
+        let (Some(entity), Some(kind)) = (
+            r.entity.as_deref().and_then(Entity::parse),
+            IncidentKind::parse(&r.incident),
+        ) else {
+            return Ok(());
+        };
+        let now = self.now().as_millisecond();
+        let window_ms = self.cfg.engine.debounce_window_secs as i64 * 1000;
+        let threshold = self.cfg.engine.debounce_count as usize;
+        let key = (entity.clone(), kind);
+        if let Some(mut inc) = self.active.remove(&key) {
+            // Dedupe onto the open incident.
+            let id = inc.id;
+            self.store
+                .write(move |tx| {
+                    tx.execute("UPDATE incidents SET record_count = record_count + 1, updated_at = ?1 WHERE id = ?2", params![now, id])?;
+                    Ok(())
+                })
+                .await?;
+            if inc.state == State::Verifying {
+                inc.recurrences.push_back(now);
+                while inc
+                    .recurrences
+                    .front()
+                    .is_some_and(|t| *t < now - window_ms)
+                {
+                    inc.recurrences.pop_front();
+                }
+                if inc.recurrences.len() >= threshold {
+                    inc.recurrences.clear();
+                    inc.step += 1;
+                    self.decision(&inc, None, "recurred", "anomalies recurred within the verify window; escalating to the next action")
+                        .await?;
+                    self.advance(&mut inc).await?;
+                }
+            }
+            self.keep_if_active(key, inc);
+            return Ok(());
+        }
+        let w = self.windows.entry(key.clone()).or_default();
+        w.push_back(now);
+        while w.front().is_some_and(|t| *t < now - window_ms) {
+            w.pop_front();
+        }
+        if w.len() < threshold {
+            return Ok(());
+        }
+        let count = w.len() as i64;
+        self.windows.remove(&key);
+        let workload_kind = r
+            .workload_kind
+            .as_deref()
+            .and_then(WorkloadKind::parse)
+            .unwrap_or(WorkloadKind::Deployment);
+        let target = Target {
+            namespace: entity.namespace.clone(),
+            kind: workload_kind,
+            name: entity.workload.clone(),
+        };
+        let (ent_s, ns, wl, wk, kind_s, pod) = (
+            entity.to_string(),
+            entity.namespace.clone(),
+            entity.workload.clone(),
+            workload_kind.as_str(),
+            kind.as_str(),
+            r.pod.clone(),
+        );
+        let id = self
+            .store
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO incidents(entity, namespace, workload, workload_kind, kind, state, step, pod, record_count, opened_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'open', 0, ?6, ?7, ?8, ?8)",
+                    params![ent_s, ns, wl, wk, kind_s, pod, count, now],
+                )?;
+                Ok(tx.last_insert_rowid())
+            })
+            .await?;
+        self.metrics.incident(kind.as_str(), "open");
+        tracing::info!(incident = id, entity = %entity, kind = kind.as_str(), "incident opened");
+        let mut inc = Incident {
+            id,
+            entity,
+            kind,
+            target,
+            state: State::Open,
+            step: 0,
+            pod: r.pod,
+            opened_at: Timestamp::from_millisecond(now).unwrap_or(Timestamp::UNIX_EPOCH),
+            verify_until: None,
+            recurrences: VecDeque::new(),
+            uid: None,
+        };
+        self.advance(&mut inc).await?;
+        self.keep_if_active(key, inc);
+        Ok(())
+    }
+
+    fn keep_if_active(&mut self, key: Key, inc: Incident) {
+        if matches!(inc.state, State::Open | State::Acting | State::Verifying) {
+            self.active.insert(key, inc);
+        }
+    }
+
+    /// Resolves incidents whose verify window passed without recurrence.
+    pub async fn tick(&mut self) -> Result<(), EngineError> {
+        let now = self.now();
+        let due: Vec<Key> = self
+            .active
+            .iter()
+            .filter(|(_, i)| {
+                i.state == State::Verifying && i.verify_until.is_some_and(|v| v <= now)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            let Some(mut inc) = self.active.remove(&key) else {
+                continue;
+            };
+            self.transition(
+                &mut inc,
+                State::Resolved,
+                "no recurrence within the verify window",
+            )
+            .await?;
+            let secs = (now.as_millisecond() - inc.opened_at.as_millisecond()) as f64 / 1000.0;
+            self.metrics.time_to_remediate.observe(secs.max(0.0));
+            self.decision(
+                &inc,
+                None,
+                "resolved",
+                "no recurrence within the verify window",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn decision(
+        &self,
+        inc: &Incident,
+        action: Option<ActionKind>,
+        outcome: &'static str,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        let (id, step, at, reason) = (
+            inc.id,
+            inc.step as i64,
+            self.now().as_millisecond(),
+            reason.to_owned(),
+        );
+        self.store
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![id, at, step, action.map(|a| a.as_str()), outcome, reason],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn transition(
+        &self,
+        inc: &mut Incident,
+        state: State,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        inc.state = state;
+        let closed = matches!(state, State::Resolved | State::Escalated | State::Failed);
+        let (id, step, now, reason) = (
+            inc.id,
+            inc.step as i64,
+            self.now().as_millisecond(),
+            reason.to_owned(),
+        );
+        let verify_until = inc.verify_until.map(|t| t.as_millisecond());
+        self.store
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE incidents SET state = ?1, step = ?2, updated_at = ?3, reason = ?4, verify_until = ?5,
+                       closed_at = CASE WHEN ?6 THEN ?3 ELSE NULL END
+                     WHERE id = ?7",
+                    params![state.as_str(), step, now, reason, verify_until, closed, id],
+                )?;
+                Ok(())
+            })
+            .await?;
+        self.metrics.incident(inc.kind.as_str(), state.as_str());
+        Ok(())
+    }
+
+    async fn event(
+        &self,
+        inc: &Incident,
+        type_: &'static str,
+        reason: &'static str,
+        action: ActionKind,
+        note: String,
+    ) {
+        let (Some(cluster), false) = (&self.cluster, self.cfg.mode == Mode::Shadow) else {
+            return;
+        };
+        let ev = EventNote {
+            type_,
+            reason,
+            action: action.as_str().to_owned(),
+            note: format!("edgeheal incident {} ({}): {note}", inc.id, inc.kind),
+        };
+        let dry_run = self.cfg.mode == Mode::DryRun;
+        if let Err(e) = cluster
+            .record_event(&inc.target, inc.uid.as_deref(), &ev, dry_run)
+            .await
+        {
+            tracing::warn!(incident = inc.id, error = %e, "could not record event");
+        }
+    }
+
+    async fn guard_context_counts(
+        &self,
+        inc: &Incident,
+    ) -> Result<(Option<Timestamp>, u32, u32), EngineError> {
+        let target = inc.target.key();
+        let id = inc.id;
+        let since = self.now().as_millisecond() - self.cfg.budget.window_secs as i64 * 1000;
+        self.store
+            .read(move |c| {
+                let last: Option<i64> = c
+                    .query_row(
+                        "SELECT MAX(started_at) FROM actions WHERE target = ?1 AND incident_id != ?2",
+                        params![target, id],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .flatten();
+                let (n, failed): (i64, i64) = c.query_row(
+                    "SELECT COUNT(*), COALESCE(SUM(result = 'failed'), 0) FROM actions WHERE started_at >= ?1",
+                    [since],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                Ok((
+                    last.and_then(|l| Timestamp::from_millisecond(l).ok()),
+                    u32::try_from(n).unwrap_or(u32::MAX),
+                    u32::try_from(failed).unwrap_or(u32::MAX),
+                ))
+            })
+            .await
+    }
+
+    /// Decides the current step of `inc` and acts on it, skipping actions that do not apply.
+    async fn advance(&self, inc: &mut Incident) -> Result<(), EngineError> {
+        let actions = self.cfg.policy.get(&inc.kind).cloned().unwrap_or_default();
+        loop {
+            let Some(&action) = actions.get(inc.step) else {
+                let reason = if actions.is_empty() {
+                    format!("no action configured for {}", inc.kind)
+                } else {
+                    "every configured action was tried or did not apply".to_owned()
+                };
+                self.decision(inc, None, "escalated", &reason).await?;
+                self.transition(inc, State::Escalated, &reason).await?;
+                self.notifier.notify(format!(
+                    ":rotating_light: edgeheal incident {} {} on {} escalated: {reason}",
+                    inc.id, inc.kind, inc.entity
+                ));
+                return Ok(());
+            };
+            let (last, in_window, failures) = self.guard_context_counts(inc).await?;
+            let ctx = Context {
+                now: self.now(),
+                namespace: &inc.target.namespace,
+                workload_kind: inc.target.kind,
+                incident_opened_at: inc.opened_at,
+                pod_named: inc.pod.as_deref(),
+                last_action_on_target: last,
+                actions_in_window: in_window,
+                failures_in_window: failures,
+            };
+            let guards = Guards {
+                guards: &self.cfg.guards,
+                budget: &self.cfg.budget,
+                engine: &self.cfg.engine,
+                soft_heal: self.cfg.soft_heal.as_ref(),
+            };
+            // Cheap guards first: a storm refused by the budget costs no API calls.
+            let verdict = match policy::precheck(guards, &ctx) {
+                Err(r) => Err(r),
+                Ok(()) => match (&self.cluster, self.cfg.mode) {
+                    (_, Mode::Shadow) | (None, _) => policy::evaluate(guards, action, &ctx, None),
+                    (Some(cluster), _) => {
+                        match cluster.facts(&inc.target, action, inc.pod.as_deref()).await {
+                            Ok(f) => {
+                                inc.uid = Some(f.uid.clone());
+                                policy::evaluate(guards, action, &ctx, Some(&f))
+                            }
+                            Err(crate::cluster::ClusterError::NotFound(what)) => Err(Refusal {
+                                code: "target_not_found",
+                                reason: format!("{what} not found"),
+                                try_next: false,
+                            }),
+                            Err(e) => Err(Refusal {
+                                code: "inspect_failed",
+                                reason: format!(
+                                    "cannot inspect the target, refusing to act blind: {e}"
+                                ),
+                                try_next: false,
+                            }),
+                        }
+                    }
+                },
+            };
+            match verdict {
+                Err(refusal) if refusal.try_next => {
+                    self.decision(
+                        inc,
+                        Some(action),
+                        "skipped",
+                        &format!("{}: {}", refusal.code, refusal.reason),
+                    )
+                    .await?;
+                    self.event(inc, "Normal", "Skipped", action, refusal.reason.clone())
+                        .await;
+                    inc.step += 1;
+                }
+                Err(refusal) => {
+                    let reason = format!("{}: {}", refusal.code, refusal.reason);
+                    self.decision(inc, Some(action), "refused", &reason).await?;
+                    self.metrics.action(action.as_str(), "refused");
+                    self.event(inc, "Warning", "Refused", action, refusal.reason.clone())
+                        .await;
+                    self.transition(inc, State::Escalated, &reason).await?;
+                    self.notifier.notify(format!(
+                        ":warning: edgeheal refused {action} for incident {} {} on {}: {}",
+                        inc.id, inc.kind, inc.entity, refusal.reason
+                    ));
+                    return Ok(());
+                }
+                Ok(plan) => return self.act(inc, action, plan).await,
+            }
+        }
+    }
+
+    async fn act(
+        &self,
+        inc: &mut Incident,
+        action: ActionKind,
+        plan: Plan,
+    ) -> Result<(), EngineError> {
+        let mode = self.cfg.mode;
+        let now = self.now().as_millisecond();
+        let (id, step, target_key) = (inc.id, inc.step as i64, inc.target.key());
+        let summary = format!("{plan:?}");
+        // Commit the intent before the side effect. The UNIQUE(incident_id, step) constraint
+        // makes a second attempt at the same step impossible.
+        let reserved = self
+            .store
+            .write(move |tx| {
+                let inserted = tx.execute(
+                    "INSERT INTO actions(incident_id, step, action, target, mode, started_at, result, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7) ON CONFLICT(incident_id, step) DO NOTHING",
+                    params![id, step, action.as_str(), target_key, mode.as_str(), now, summary],
+                )?;
+                if inserted == 1 {
+                    tx.execute(
+                        "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, 'act', ?5)",
+                        params![id, now, step, action.as_str(), format!("guards passed in {} mode: {summary}", mode.as_str())],
+                    )?;
+                    tx.execute("UPDATE incidents SET state = 'acting', step = ?1, updated_at = ?2 WHERE id = ?3", params![step, now, id])?;
+                }
+                Ok(inserted == 1)
+            })
+            .await?;
+        if !reserved {
+            tracing::error!(
+                incident = id,
+                step,
+                "action for this step already recorded; not repeating it"
+            );
+            inc.verify_until = Some(
+                self.now()
+                    + jiff::SignedDuration::from_secs(self.cfg.engine.verify_window_secs as i64),
+            );
+            return self
+                .transition(inc, State::Verifying, "step already acted on")
+                .await;
+        }
+        inc.state = State::Acting;
+        self.metrics.incident(inc.kind.as_str(), "acting");
+        self.event(
+            inc,
+            "Normal",
+            "Remediating",
+            action,
+            format!("{action} in {} mode", mode.as_str()),
+        )
+        .await;
+        let outcome: Result<String, String> = match (&plan, mode) {
+            (_, Mode::Shadow) | (Plan::Unverified(_), _) => {
+                Ok("shadow: recorded, nothing called".into())
+            }
+            (Plan::SoftHeal { url }, Mode::DryRun) => Ok(format!("dry-run: would POST to {url}")),
+            (Plan::SoftHeal { url }, Mode::Enforce) => match &self.soft_healer {
+                Some(h) => {
+                    let payload = serde_json::json!({
+                        "incident_id": inc.id, "entity": inc.entity.to_string(), "kind": inc.kind.as_str(),
+                        "pod": inc.pod, "ts": self.now().to_string(),
+                    });
+                    h.call(
+                        url,
+                        &payload,
+                        &format!("{}-{}", inc.id, inc.step),
+                        self.now().as_second(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())
+                }
+                None => Err("soft-heal is not configured".into()),
+            },
+            (_, _) => match &self.cluster {
+                Some(c) => c
+                    .execute(&inc.target, &plan, mode == Mode::DryRun)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Err("no Kubernetes client".into()),
+            },
+        };
+        let result = match (&outcome, mode) {
+            (Err(_), _) => "failed",
+            (Ok(_), Mode::Shadow) => "shadow",
+            (Ok(_), Mode::DryRun) => "dry_run",
+            (Ok(_), Mode::Enforce) => "ok",
+        };
+        let detail = match &outcome {
+            Ok(d) | Err(d) => d.clone(),
+        };
+        let finished = self.now().as_millisecond();
+        let d2 = detail.clone();
+        self.store
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE actions SET result = ?1, finished_at = ?2, detail = ?3 WHERE incident_id = ?4 AND step = ?5",
+                    params![result, finished, d2, id, step],
+                )?;
+                Ok(())
+            })
+            .await?;
+        self.metrics.action(action.as_str(), result);
+        match outcome {
+            Ok(detail) => {
+                tracing::info!(incident = id, action = action.as_str(), result, %detail, "action done");
+                self.event(inc, "Normal", "Remediated", action, detail.clone())
+                    .await;
+                inc.verify_until = Some(
+                    self.now()
+                        + jiff::SignedDuration::from_secs(
+                            self.cfg.engine.verify_window_secs as i64,
+                        ),
+                );
+                inc.recurrences.clear();
+                self.transition(inc, State::Verifying, &format!("{action}: {detail}"))
+                    .await
+            }
+            Err(err) => {
+                tracing::error!(incident = id, action = action.as_str(), error = %err, "action failed");
+                self.event(inc, "Warning", "RemediationFailed", action, err.clone())
+                    .await;
+                self.decision(inc, Some(action), "failed", &err).await?;
+                self.transition(inc, State::Failed, &format!("{action} failed: {err}"))
+                    .await?;
+                self.notifier.notify(format!(
+                    ":x: edgeheal {action} failed for incident {} {} on {}: {err}",
+                    inc.id, inc.kind, inc.entity
+                ));
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,777 @@
+//! [`Cluster`] over kube-rs. Every call the healer makes to the API server is in this file (the
+//! RBAC in `pipeline-configs/kubernetes/rbac.yaml` grants exactly these, and a test checks it):
+//!
+//! | resource | verbs |
+//! |---|---|
+//! | apps deployments, statefulsets, daemonsets | get, patch |
+//! | apps deployments/scale, statefulsets/scale | get, update |
+//! | apps replicasets | get, list |
+//! | autoscaling horizontalpodautoscalers | list, patch |
+//! | core pods | get, delete |
+//! | events.k8s.io events | create |
+//!
+//! Mutations carry absolute values or preconditions, so a retry after a lost response cannot
+//! act twice: scale sets an absolute replica count computed once, restart writes one fixed
+//! `restartedAt` value, pod deletion carries uid/resourceVersion preconditions, HPA and rollback
+//! patches carry JSON-patch `test` operations.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::{Api, Client};
+
+use crate::action::ActionKind;
+use crate::clock::SharedClock;
+use crate::cluster::{Cluster, ClusterError, EventNote, Target};
+use crate::config::{KubernetesConfig, RetryConfig};
+use crate::policy::{Facts, HpaFacts, Plan, PodFacts, RolloutFacts};
+use crate::tags::WorkloadKind;
+
+/// Every (API group, resource, verbs) this module calls; the shipped RBAC must grant exactly
+/// these (checked by `tests/manifests.rs`). Keep in step with the table above.
+pub const REQUIRED_PERMISSIONS: &[(&str, &str, &[&str])] = &[
+    ("apps", "deployments", &["get", "patch"]),
+    ("apps", "statefulsets", &["get", "patch"]),
+    ("apps", "daemonsets", &["get", "patch"]),
+    ("apps", "deployments/scale", &["get", "update"]),
+    ("apps", "statefulsets/scale", &["get", "update"]),
+    ("apps", "replicasets", &["get", "list"]),
+    (
+        "autoscaling",
+        "horizontalpodautoscalers",
+        &["list", "patch"],
+    ),
+    ("", "pods", &["get", "delete"]),
+    ("events.k8s.io", "events", &["create"]),
+];
+
+/// Field manager recorded on every write.
+pub const FIELD_MANAGER: &str = "edgeheal-healer";
+/// `reportingController` of Events.
+pub const REPORTING_CONTROLLER: &str = "edgeheal.io/healer";
+const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+/// The kube-rs implementation of [`Cluster`].
+#[derive(Clone)]
+pub struct KubeCluster {
+    client: Client,
+    retry: RetryConfig,
+    call_timeout: Duration,
+    instance: String,
+    clock: SharedClock,
+}
+
+impl std::fmt::Debug for KubeCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeCluster")
+            .field("instance", &self.instance)
+            .finish()
+    }
+}
+
+fn api_error(e: kube::Error, what: &str) -> ClusterError {
+    match e {
+        kube::Error::Api(s) if s.code == 404 => ClusterError::NotFound(what.to_owned()),
+        kube::Error::Api(s) => ClusterError::Api {
+            code: s.code,
+            reason: s.reason.clone(),
+            message: s.message.clone(),
+        },
+        other => ClusterError::Transport(other.to_string()),
+    }
+}
+
+fn retryable(e: &ClusterError) -> bool {
+    match e {
+        ClusterError::Api { code, .. } => *code == 409 || *code == 429 || *code >= 500,
+        ClusterError::Transport(_) => true,
+        _ => false,
+    }
+}
+
+impl KubeCluster {
+    /// Wraps a client (tests pass a tower-test mock).
+    pub fn new(
+        client: Client,
+        retry: RetryConfig,
+        call_timeout: Duration,
+        instance: String,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            client,
+            retry,
+            call_timeout,
+            instance,
+            clock,
+        }
+    }
+
+    /// Connects using the kubeconfig named in the config, else in-cluster / `$KUBECONFIG`.
+    pub async fn connect(
+        cfg: &KubernetesConfig,
+        instance: String,
+        clock: SharedClock,
+    ) -> Result<Self, ClusterError> {
+        let config = match &cfg.kubeconfig {
+            Some(path) => {
+                let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+                    ClusterError::Transport(format!("kubeconfig {}: {e}", path.display()))
+                })?;
+                let opts = kube::config::KubeConfigOptions {
+                    context: cfg.context.clone(),
+                    ..Default::default()
+                };
+                kube::Config::from_custom_kubeconfig(kc, &opts)
+                    .await
+                    .map_err(|e| ClusterError::Transport(e.to_string()))?
+            }
+            None => kube::Config::infer()
+                .await
+                .map_err(|e| ClusterError::Transport(e.to_string()))?,
+        };
+        let client =
+            Client::try_from(config).map_err(|e| ClusterError::Transport(e.to_string()))?;
+        Ok(Self::new(
+            client,
+            cfg.retry.clone(),
+            Duration::from_secs(cfg.call_timeout_secs),
+            instance,
+            clock,
+        ))
+    }
+
+    /// Runs `f` with a per-call timeout, retrying 409/429/5xx/transport failures with
+    /// exponential backoff, at most `retry.max_attempts` times.
+    async fn retrying<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T, ClusterError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ClusterError>>,
+    {
+        let mut backoff = Duration::from_millis(self.retry.initial_backoff_ms);
+        let mut attempt = 1;
+        loop {
+            let res = match tokio::time::timeout(self.call_timeout, f()).await {
+                Ok(r) => r,
+                Err(_) => Err(ClusterError::Transport(format!(
+                    "{what}: timed out after {:?}",
+                    self.call_timeout
+                ))),
+            };
+            match res {
+                Err(e) if retryable(&e) && attempt < self.retry.max_attempts => {
+                    tracing::warn!(%what, attempt, error = %e, "retrying Kubernetes call");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(self.retry.max_backoff_ms));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn pp(dry_run: bool) -> PatchParams {
+        PatchParams {
+            dry_run,
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        }
+    }
+
+    fn post(dry_run: bool) -> PostParams {
+        PostParams {
+            dry_run,
+            field_manager: Some(FIELD_MANAGER.into()),
+        }
+    }
+
+    async fn get<K>(&self, api: &Api<K>, name: &str, what: &str) -> Result<K, ClusterError>
+    where
+        K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        self.retrying(what, || async move {
+            api.get(name).await.map_err(|e| api_error(e, what))
+        })
+        .await
+    }
+
+    async fn pod_facts(
+        &self,
+        target: &Target,
+        workload_uid: &str,
+        pod: &str,
+    ) -> Result<Option<PodFacts>, ClusterError> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &target.namespace);
+        let p = match self
+            .get(&pods, pod, &format!("pod {}/{pod}", target.namespace))
+            .await
+        {
+            Ok(p) => p,
+            Err(ClusterError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let owner = controller_of(p.metadata.owner_references.as_deref());
+        let owned_by_target = match (target.kind, owner) {
+            (WorkloadKind::Deployment, Some(o)) if o.kind == "ReplicaSet" => {
+                let rss: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &target.namespace);
+                match self
+                    .get(
+                        &rss,
+                        &o.name,
+                        &format!("replicaset {}/{}", target.namespace, o.name),
+                    )
+                    .await
+                {
+                    Ok(rs) => {
+                        rs.metadata.uid.as_deref() == Some(o.uid.as_str())
+                            && controller_of(rs.metadata.owner_references.as_deref())
+                                .is_some_and(|d| d.kind == "Deployment" && d.uid == workload_uid)
+                    }
+                    Err(ClusterError::NotFound(_)) => false,
+                    Err(e) => return Err(e),
+                }
+            }
+            (WorkloadKind::Statefulset, Some(o)) => {
+                o.kind == "StatefulSet" && o.uid == workload_uid
+            }
+            (WorkloadKind::Daemonset, Some(o)) => o.kind == "DaemonSet" && o.uid == workload_uid,
+            _ => false,
+        };
+        Ok(Some(PodFacts {
+            name: pod.to_owned(),
+            uid: p.metadata.uid.unwrap_or_default(),
+            resource_version: p.metadata.resource_version.unwrap_or_default(),
+            owned_by_target,
+        }))
+    }
+
+    async fn hpa_for(&self, target: &Target) -> Result<Option<HpaFacts>, ClusterError> {
+        let api: Api<HorizontalPodAutoscaler> =
+            Api::namespaced(self.client.clone(), &target.namespace);
+        let what = format!("horizontalpodautoscalers in {}", target.namespace);
+        let (api, what) = (&api, what.as_str());
+        let list = self
+            .retrying(what, || async move {
+                api.list(&ListParams::default())
+                    .await
+                    .map_err(|e| api_error(e, what))
+            })
+            .await?;
+        let kind = kind_name(target.kind);
+        Ok(list.items.into_iter().find_map(|h| {
+            let spec = h.spec?;
+            (spec.scale_target_ref.kind == kind && spec.scale_target_ref.name == target.name).then(
+                || HpaFacts {
+                    name: h.metadata.name.unwrap_or_default(),
+                    min_replicas: spec.min_replicas.unwrap_or(1),
+                    max_replicas: spec.max_replicas,
+                },
+            )
+        }))
+    }
+
+    async fn rollout_facts(
+        &self,
+        target: &Target,
+        d: &Deployment,
+    ) -> Result<Option<RolloutFacts>, ClusterError> {
+        let uid = d.metadata.uid.clone().unwrap_or_default();
+        let Some(labels) = d
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.match_labels.clone())
+        else {
+            return Ok(None);
+        };
+        let selector = labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &target.namespace);
+        let what = format!("replicasets of {}", target.key());
+        let (api, what, selector) = (&api, what.as_str(), selector.as_str());
+        let list = self
+            .retrying(what, || async move {
+                api.list(&ListParams::default().labels(selector))
+                    .await
+                    .map_err(|e| api_error(e, what))
+            })
+            .await?;
+        let mut revisions: Vec<(i64, String, Option<jiff::Timestamp>)> = list
+            .items
+            .into_iter()
+            .filter(|rs| {
+                controller_of(rs.metadata.owner_references.as_deref()).is_some_and(|o| o.uid == uid)
+            })
+            .filter_map(|rs| {
+                let rev = rs
+                    .metadata
+                    .annotations
+                    .as_ref()?
+                    .get(REVISION_ANNOTATION)?
+                    .parse::<i64>()
+                    .ok()?;
+                Some((
+                    rev,
+                    rs.metadata.name.clone()?,
+                    rs.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                ))
+            })
+            .collect();
+        revisions.sort_by_key(|r| std::cmp::Reverse(r.0));
+        let Some((current_revision, _, Some(current_since))) = revisions.first().cloned() else {
+            return Ok(None);
+        };
+        Ok(Some(RolloutFacts {
+            current_since,
+            current_revision,
+            previous: revisions.get(1).map(|(rev, name, _)| (name.clone(), *rev)),
+        }))
+    }
+
+    async fn scale(&self, target: &Target, to: i32, dry_run: bool) -> Result<String, ClusterError> {
+        let what = format!("scale of {}", target.key());
+        let pp = Self::post(dry_run);
+        let (what, pp) = (what.as_str(), &pp);
+        macro_rules! scale_with {
+            ($api:expr) => {{
+                let api = &$api;
+                self.retrying(what, || async move {
+                    let mut s = api
+                        .get_scale(&target.name)
+                        .await
+                        .map_err(|e| api_error(e, what))?;
+                    let current = s.spec.as_ref().and_then(|x| x.replicas).unwrap_or(0);
+                    if current >= to {
+                        return Ok(format!("already at {current} replicas (target {to})"));
+                    }
+                    s.spec.get_or_insert_with(Default::default).replicas = Some(to);
+                    s.status = None;
+                    // The resourceVersion read above is the optimistic-concurrency precondition.
+                    api.replace_scale(&target.name, pp, &s)
+                        .await
+                        .map_err(|e| api_error(e, what))?;
+                    Ok(format!("replicas {current} -> {to}"))
+                })
+                .await
+            }};
+        }
+        match target.kind {
+            WorkloadKind::Deployment => scale_with!(Api::<Deployment>::namespaced(
+                self.client.clone(),
+                &target.namespace
+            )),
+            WorkloadKind::Statefulset => scale_with!(Api::<StatefulSet>::namespaced(
+                self.client.clone(),
+                &target.namespace
+            )),
+            other => Err(ClusterError::Unsupported(format!(
+                "scale {}",
+                other.as_str()
+            ))),
+        }
+    }
+
+    async fn raise_hpa_min(
+        &self,
+        target: &Target,
+        hpa: &str,
+        from: i32,
+        to: i32,
+        dry_run: bool,
+    ) -> Result<String, ClusterError> {
+        let api: Api<HorizontalPodAutoscaler> =
+            Api::namespaced(self.client.clone(), &target.namespace);
+        let what = format!("hpa {}/{hpa}", target.namespace);
+        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+            {"op": "test", "path": "/spec/minReplicas", "value": from},
+            {"op": "replace", "path": "/spec/minReplicas", "value": to},
+        ]))
+        .map_err(|e| ClusterError::Unexpected(e.to_string()))?;
+        let pp = Self::pp(dry_run);
+        let (api_r, what_r, pp_r, patch_r) = (&api, what.as_str(), &pp, &patch);
+        let res = self
+            .retrying(what_r, || async move {
+                api_r
+                    .patch(hpa, pp_r, &Patch::<()>::Json(patch_r.clone()))
+                    .await
+                    .map_err(|e| api_error(e, what_r))
+            })
+            .await;
+        match res {
+            Ok(_) => Ok(format!("HPA {hpa} minReplicas {from} -> {to}")),
+            // The test op failed: either our earlier attempt landed, or someone else changed it.
+            Err(ClusterError::Api { code: 422, .. }) => {
+                let h = self.get(&api, hpa, &what).await?;
+                let now_min = h.spec.and_then(|s| s.min_replicas).unwrap_or(1);
+                if now_min >= to {
+                    Ok(format!("HPA {hpa} minReplicas already {now_min}"))
+                } else {
+                    Err(ClusterError::Unexpected(format!(
+                        "HPA {hpa} minReplicas changed concurrently to {now_min}"
+                    )))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn restart(&self, target: &Target, dry_run: bool) -> Result<String, ClusterError> {
+        // One fixed value for every attempt: re-applying it does not start another rollout.
+        let stamp = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}});
+        let what = format!("restart of {}", target.key());
+        let pp = Self::pp(dry_run);
+        let (what, pp, patch) = (what.as_str(), &pp, &patch);
+        macro_rules! patch_with {
+            ($api:expr) => {{
+                let api = &$api;
+                self.retrying(what, || async move {
+                    api.patch(&target.name, pp, &Patch::Merge(patch))
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| api_error(e, what))
+                })
+                .await
+            }};
+        }
+        match target.kind {
+            WorkloadKind::Deployment => patch_with!(Api::<Deployment>::namespaced(
+                self.client.clone(),
+                &target.namespace
+            ))?,
+            WorkloadKind::Statefulset => patch_with!(Api::<StatefulSet>::namespaced(
+                self.client.clone(),
+                &target.namespace
+            ))?,
+            WorkloadKind::Daemonset => patch_with!(Api::<DaemonSet>::namespaced(
+                self.client.clone(),
+                &target.namespace
+            ))?,
+            other => {
+                return Err(ClusterError::Unsupported(format!(
+                    "restart {}",
+                    other.as_str()
+                )))
+            }
+        }
+        Ok(format!("{RESTARTED_AT}={stamp}"))
+    }
+
+    async fn delete_pod(
+        &self,
+        target: &Target,
+        name: &str,
+        uid: &str,
+        rv: &str,
+        dry_run: bool,
+    ) -> Result<String, ClusterError> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &target.namespace);
+        let what = format!("pod {}/{name}", target.namespace);
+        let mut rv = rv.to_owned();
+        for _ in 0..self.retry.max_attempts {
+            let dp = DeleteParams {
+                dry_run,
+                preconditions: Some(Preconditions {
+                    uid: Some(uid.to_owned()),
+                    resource_version: Some(rv.clone()),
+                }),
+                ..Default::default()
+            };
+            let (api_r, what_r, dp_r) = (&api, what.as_str(), &dp);
+            let attempt = self.retrying(what_r, || async move {
+                match api_r.delete(name, dp_r).await {
+                    Ok(_) => Ok(()),
+                    // A failed precondition is answered 409; re-reading, not resending, is right.
+                    Err(kube::Error::Api(s)) if s.code == 409 => {
+                        Err(ClusterError::Conflict(s.message.clone()))
+                    }
+                    Err(e) => Err(api_error(e, what_r)),
+                }
+            });
+            match attempt.await {
+                Ok(()) => return Ok(format!("deleted pod {name} (uid {uid})")),
+                Err(ClusterError::NotFound(_)) => return Ok(format!("pod {name} already gone")),
+                // A precondition failed: the pod changed. Delete only if it is still the same
+                // pod (same uid); a replacement pod is not the one the incident was about.
+                Err(ClusterError::Conflict(_)) => match self.get(&api, name, &what).await {
+                    Ok(p) if p.metadata.uid.as_deref() == Some(uid) => {
+                        rv = p.metadata.resource_version.unwrap_or_default();
+                    }
+                    Ok(_) => return Ok(format!("pod {name} was already replaced")),
+                    Err(ClusterError::NotFound(_)) => {
+                        return Ok(format!("pod {name} already gone"))
+                    }
+                    Err(e) => return Err(e),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ClusterError::Conflict(format!(
+            "pod {name} kept changing; gave up"
+        )))
+    }
+
+    async fn rollback(
+        &self,
+        target: &Target,
+        replica_set: &str,
+        revision: i64,
+        dry_run: bool,
+    ) -> Result<String, ClusterError> {
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &target.namespace);
+        let rss: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &target.namespace);
+        let what = format!("rollback of {}", target.key());
+        let rs = self
+            .get(
+                &rss,
+                replica_set,
+                &format!("replicaset {}/{replica_set}", target.namespace),
+            )
+            .await?;
+        let mut template = rs.spec.and_then(|s| s.template).ok_or_else(|| {
+            ClusterError::Unexpected(format!("replicaset {replica_set} has no template"))
+        })?;
+        // As `kubectl rollout undo`: the ReplicaSet's template without its pod-template-hash.
+        if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+            labels.remove("pod-template-hash");
+        }
+        let pp = Self::pp(dry_run);
+        let (deployments, what, pp, template) = (&deployments, what.as_str(), &pp, &template);
+        self.retrying(what, || async move {
+            let d = deployments
+                .get(&target.name)
+                .await
+                .map_err(|e| api_error(e, what))?;
+            if d.spec.as_ref().map(|s| &s.template) == Some(template) {
+                return Ok(format!("already at the template of revision {revision}"));
+            }
+            if d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false) {
+                return Err(ClusterError::Unexpected(
+                    "deployment was paused meanwhile".into(),
+                ));
+            }
+            let rv = d.metadata.resource_version.clone().unwrap_or_default();
+            let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+                {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+                {"op": "replace", "path": "/spec/template", "value": template},
+            ]))
+            .map_err(|e| ClusterError::Unexpected(e.to_string()))?;
+            deployments
+                .patch(&target.name, pp, &Patch::<()>::Json(patch))
+                .await
+                .map_err(|e| api_error(e, what))?;
+            Ok(format!(
+                "rolled back to revision {revision} (replicaset {replica_set})"
+            ))
+        })
+        .await
+    }
+}
+
+fn controller_of(refs: Option<&[OwnerReference]>) -> Option<&OwnerReference> {
+    refs?.iter().find(|o| o.controller == Some(true))
+}
+
+fn kind_name(k: WorkloadKind) -> &'static str {
+    match k {
+        WorkloadKind::Deployment => "Deployment",
+        WorkloadKind::Statefulset => "StatefulSet",
+        WorkloadKind::Daemonset => "DaemonSet",
+        WorkloadKind::Job => "Job",
+        WorkloadKind::Node => "Node",
+        WorkloadKind::Unknown => "Unknown",
+    }
+}
+
+fn meta_facts(
+    m: &ObjectMeta,
+) -> (
+    String,
+    String,
+    BTreeMap<String, String>,
+    BTreeMap<String, String>,
+) {
+    (
+        m.uid.clone().unwrap_or_default(),
+        m.resource_version.clone().unwrap_or_default(),
+        m.labels.clone().unwrap_or_default(),
+        m.annotations.clone().unwrap_or_default(),
+    )
+}
+
+#[async_trait]
+impl Cluster for KubeCluster {
+    async fn facts(
+        &self,
+        target: &Target,
+        action: ActionKind,
+        pod: Option<&str>,
+    ) -> Result<Facts, ClusterError> {
+        let what = target.key();
+        let (meta, paused, replicas, deployment) = match target.kind {
+            WorkloadKind::Deployment => {
+                let d = self
+                    .get(
+                        &Api::<Deployment>::namespaced(self.client.clone(), &target.namespace),
+                        &target.name,
+                        &what,
+                    )
+                    .await?;
+                let spec = d.spec.clone().unwrap_or_default();
+                (
+                    d.metadata.clone(),
+                    spec.paused.unwrap_or(false),
+                    spec.replicas,
+                    Some(d),
+                )
+            }
+            WorkloadKind::Statefulset => {
+                let s = self
+                    .get(
+                        &Api::<StatefulSet>::namespaced(self.client.clone(), &target.namespace),
+                        &target.name,
+                        &what,
+                    )
+                    .await?;
+                let replicas = s.spec.as_ref().and_then(|x| x.replicas);
+                (s.metadata, false, replicas, None)
+            }
+            WorkloadKind::Daemonset => {
+                let d = self
+                    .get(
+                        &Api::<DaemonSet>::namespaced(self.client.clone(), &target.namespace),
+                        &target.name,
+                        &what,
+                    )
+                    .await?;
+                (d.metadata, false, None, None)
+            }
+            other => {
+                return Err(ClusterError::Unsupported(format!(
+                    "workload kind {}",
+                    other.as_str()
+                )))
+            }
+        };
+        let (uid, resource_version, labels, annotations) = meta_facts(&meta);
+        let hpa = if action == ActionKind::ScaleUp {
+            self.hpa_for(target).await?
+        } else {
+            None
+        };
+        let pod = match (action, pod) {
+            (ActionKind::DeletePod, Some(p)) => self.pod_facts(target, &uid, p).await?,
+            _ => None,
+        };
+        let rollout = match (action, &deployment) {
+            (ActionKind::Rollback, Some(d)) => self.rollout_facts(target, d).await?,
+            _ => None,
+        };
+        Ok(Facts {
+            uid,
+            resource_version,
+            labels,
+            annotations,
+            paused,
+            replicas,
+            hpa,
+            pod,
+            rollout,
+        })
+    }
+
+    async fn execute(
+        &self,
+        target: &Target,
+        plan: &Plan,
+        dry_run: bool,
+    ) -> Result<String, ClusterError> {
+        let detail = match plan {
+            Plan::Scale { to, .. } => self.scale(target, *to, dry_run).await?,
+            Plan::RaiseHpaMin { hpa, from, to } => {
+                self.raise_hpa_min(target, hpa, *from, *to, dry_run).await?
+            }
+            Plan::Restart => self.restart(target, dry_run).await?,
+            Plan::DeletePod {
+                name,
+                uid,
+                resource_version,
+            } => {
+                self.delete_pod(target, name, uid, resource_version, dry_run)
+                    .await?
+            }
+            Plan::Rollback {
+                replica_set,
+                revision,
+            } => {
+                self.rollback(target, replica_set, *revision, dry_run)
+                    .await?
+            }
+            Plan::SoftHeal { .. } | Plan::Unverified(_) => {
+                return Err(ClusterError::Unsupported("not a Kubernetes action".into()));
+            }
+        };
+        Ok(if dry_run {
+            format!("dry-run (dryRun=All): {detail}")
+        } else {
+            detail
+        })
+    }
+
+    async fn record_event(
+        &self,
+        target: &Target,
+        uid: Option<&str>,
+        ev: &EventNote,
+        dry_run: bool,
+    ) -> Result<(), ClusterError> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &target.namespace);
+        let note: String = ev.note.chars().take(1000).collect();
+        let event = Event {
+            metadata: ObjectMeta {
+                generate_name: Some(format!("{}.edgeheal-", target.name)),
+                namespace: Some(target.namespace.clone()),
+                ..Default::default()
+            },
+            event_time: Some(MicroTime(self.clock.now())),
+            action: Some(ev.action.clone()),
+            reason: Some(ev.reason.to_owned()),
+            note: Some(note),
+            type_: Some(ev.type_.to_owned()),
+            reporting_controller: Some(REPORTING_CONTROLLER.to_owned()),
+            reporting_instance: Some(self.instance.clone()),
+            regarding: Some(ObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: Some(kind_name(target.kind).into()),
+                name: Some(target.name.clone()),
+                namespace: Some(target.namespace.clone()),
+                uid: uid.map(str::to_owned),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let what = format!("event on {}", target.key());
+        let pp = Self::post(dry_run);
+        // Events are not retried on conflict (generateName never conflicts); one attempt plus
+        // retries on transport/5xx is enough, and failures never block a remediation.
+        let (api, what, pp, event) = (&api, what.as_str(), &pp, &event);
+        self.retrying(what, || async move {
+            api.create(pp, event)
+                .await
+                .map(|_| ())
+                .map_err(|e| api_error(e, what))
+        })
+        .await
+    }
+}

@@ -1,0 +1,187 @@
+//! Prometheus metrics (prometheus-client): requests by result, auth failures by reason,
+//! incidents by kind/state, actions by kind/result, time to remediate, queue depth.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// `result` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// accepted | unauthorized | bad_request | too_large | unsupported | overloaded | error
+    pub result: String,
+}
+
+/// `reason` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// Reason code.
+    pub reason: String,
+}
+
+/// `kind`, `state` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IncidentLabels {
+    /// Incident kind.
+    pub kind: String,
+    /// State entered.
+    pub state: String,
+}
+
+/// `action`, `result` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    /// Action kind.
+    pub action: String,
+    /// Result.
+    pub result: String,
+}
+
+/// All metrics, registered once.
+#[derive(Debug)]
+pub struct Metrics {
+    /// The registry `/metrics` encodes.
+    pub registry: Registry,
+    /// Ingest requests by result.
+    pub requests: Family<ResultLabel, Counter>,
+    /// Records stored.
+    pub records: Counter,
+    /// Authentication failures by reason.
+    pub auth_failures: Family<ReasonLabel, Counter>,
+    /// Incident state transitions by kind and new state.
+    pub incidents: Family<IncidentLabels, Counter>,
+    /// Actions by kind and result.
+    pub actions: Family<ActionLabels, Counter>,
+    /// Seconds from incident open to resolution.
+    pub time_to_remediate: Histogram,
+    /// Batches waiting for their commit.
+    pub queue_depth: Gauge,
+    /// Notifications by result.
+    pub notifications: Family<ResultLabel, Counter>,
+    /// Ingest latency (seconds), from request to durable commit.
+    pub ingest_latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric under the `edgeheal_healer` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("edgeheal_healer");
+        let requests = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "ingest_requests",
+            "Anomaly ingest requests by result",
+            requests.clone(),
+        );
+        let records = Counter::default();
+        registry.register("ingest_records", "Records durably stored", records.clone());
+        let auth_failures = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Rejected authentications by reason",
+            auth_failures.clone(),
+        );
+        let incidents = Family::<IncidentLabels, Counter>::default();
+        registry.register(
+            "incident_transitions",
+            "Incident state transitions by kind and state",
+            incidents.clone(),
+        );
+        let actions = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "actions",
+            "Remediation actions by kind and result",
+            actions.clone(),
+        );
+        let time_to_remediate = Histogram::new(exponential_buckets(5.0, 2.0, 12));
+        registry.register(
+            "time_to_remediate_seconds",
+            "Incident open to resolved",
+            time_to_remediate.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "ingest_queue_depth",
+            "Batches waiting for their commit",
+            queue_depth.clone(),
+        );
+        let notifications = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "notifications",
+            "Webhook notifications by result",
+            notifications.clone(),
+        );
+        let ingest_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "ingest_latency_seconds",
+            "Ingest request to durable commit",
+            ingest_latency.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            records,
+            auth_failures,
+            incidents,
+            actions,
+            time_to_remediate,
+            queue_depth,
+            notifications,
+            ingest_latency,
+        }
+    }
+
+    /// Counts an ingest result.
+    pub fn request(&self, result: &str) {
+        self.requests
+            .get_or_create(&ResultLabel {
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// Counts an auth failure.
+    pub fn auth_failure(&self, reason: &str) {
+        self.auth_failures
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// Counts an incident transition.
+    pub fn incident(&self, kind: &str, state: &str) {
+        self.incidents
+            .get_or_create(&IncidentLabels {
+                kind: kind.into(),
+                state: state.into(),
+            })
+            .inc();
+    }
+
+    /// Counts an action result.
+    pub fn action(&self, action: &str, result: &str) {
+        self.actions
+            .get_or_create(&ActionLabels {
+                action: action.into(),
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// Renders the text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,835 @@
+//! The guards every action passes, as one pure function: namespace allowlist, circuit
+//! breaker, global budget, per-target cooldown, opt-in label, paused deployments, workload
+//! kind, max replicas, HPA awareness, pod ownership, the rollback window and the soft-heal
+//! URL rules. Its input is what the Kubernetes API said (never what a record claimed).
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use crate::action::ActionKind;
+use crate::config::{BudgetConfig, EngineConfig, GuardsConfig, HpaPolicy, SoftHealConfig};
+use crate::tags::WorkloadKind;
+
+/// The HPA that controls a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HpaFacts {
+    /// HPA name.
+    pub name: String,
+    /// `spec.minReplicas` (default 1).
+    pub min_replicas: i32,
+    /// `spec.maxReplicas`.
+    pub max_replicas: i32,
+}
+
+/// A pod as the API server describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodFacts {
+    /// Name.
+    pub name: String,
+    /// UID (delete precondition).
+    pub uid: String,
+    /// resourceVersion (delete precondition).
+    pub resource_version: String,
+    /// Whether its controller chain (pod → ReplicaSet → Deployment, or pod → StatefulSet /
+    /// DaemonSet) ends at the target workload's uid.
+    pub owned_by_target: bool,
+}
+
+/// The rollout history of a Deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutFacts {
+    /// When the newest ReplicaSet (current revision) was created.
+    pub current_since: Timestamp,
+    /// Current revision number.
+    pub current_revision: i64,
+    /// The previous revision's ReplicaSet, if any.
+    pub previous: Option<(String, i64)>,
+}
+
+/// What the API server says about the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    /// UID of the workload.
+    pub uid: String,
+    /// resourceVersion of the workload.
+    pub resource_version: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// `spec.paused` (Deployments).
+    pub paused: bool,
+    /// `spec.replicas`.
+    pub replicas: Option<i32>,
+    /// The HPA targeting it.
+    pub hpa: Option<HpaFacts>,
+    /// The pod the record named, if it exists.
+    pub pod: Option<PodFacts>,
+    /// Rollout history (Deployments, when rollback is considered).
+    pub rollout: Option<RolloutFacts>,
+}
+
+/// Everything about the moment of the decision that is not the target itself.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    /// Now.
+    pub now: Timestamp,
+    /// Target namespace.
+    pub namespace: &'a str,
+    /// Target kind.
+    pub workload_kind: WorkloadKind,
+    /// When the incident opened.
+    pub incident_opened_at: Timestamp,
+    /// The pod the records named (untrusted).
+    pub pod_named: Option<&'a str>,
+    /// Last action on the same target by another incident.
+    pub last_action_on_target: Option<Timestamp>,
+    /// Actions started in the budget window.
+    pub actions_in_window: u32,
+    /// Failed actions in the budget window.
+    pub failures_in_window: u32,
+}
+
+/// A decided, concrete action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Set replicas through the scale subresource.
+    Scale {
+        /// Observed replicas.
+        from: i32,
+        /// Target replicas (absolute: a retry cannot add twice).
+        to: i32,
+    },
+    /// Raise the HPA's minReplicas.
+    RaiseHpaMin {
+        /// HPA name.
+        hpa: String,
+        /// Observed minimum.
+        from: i32,
+        /// New minimum.
+        to: i32,
+    },
+    /// Bump `restartedAt`.
+    Restart,
+    /// Delete one pod with preconditions.
+    DeletePod {
+        /// Pod name.
+        name: String,
+        /// UID precondition.
+        uid: String,
+        /// resourceVersion precondition.
+        resource_version: String,
+    },
+    /// Restore a previous ReplicaSet's template.
+    Rollback {
+        /// ReplicaSet holding the template.
+        replica_set: String,
+        /// Its revision.
+        revision: i64,
+    },
+    /// Signed POST to the workload's hook.
+    SoftHeal {
+        /// The validated URL.
+        url: String,
+    },
+    /// Shadow mode: the guards that need the API were not evaluated.
+    Unverified(ActionKind),
+}
+
+/// Why an action was not taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Stable code.
+    pub code: &'static str,
+    /// Human explanation.
+    pub reason: String,
+    /// `true`: this action does not apply, try the next one; `false`: a safety guard said no,
+    /// stop and hand over to a human.
+    pub try_next: bool,
+}
+
+fn stop(code: &'static str, reason: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        reason: reason.into(),
+        try_next: false,
+    }
+}
+
+fn skip(code: &'static str, reason: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        reason: reason.into(),
+        try_next: true,
+    }
+}
+
+/// The configuration slices the guards read.
+#[derive(Debug, Clone, Copy)]
+pub struct Guards<'a> {
+    /// Guard settings.
+    pub guards: &'a GuardsConfig,
+    /// Budget and breaker.
+    pub budget: &'a BudgetConfig,
+    /// Cooldown.
+    pub engine: &'a EngineConfig,
+    /// Soft-heal settings.
+    pub soft_heal: Option<&'a SoftHealConfig>,
+}
+
+/// Checks the guards that need no API call (namespace, breaker, budget, cooldown).
+pub fn precheck(g: Guards<'_>, ctx: &Context<'_>) -> Result<(), Refusal> {
+    if !g.guards.namespaces.iter().any(|n| n == ctx.namespace) {
+        return Err(stop(
+            "namespace_not_allowed",
+            format!("namespace {} is not in guards.namespaces", ctx.namespace),
+        ));
+    }
+    if ctx.failures_in_window >= g.budget.breaker_failures {
+        return Err(stop(
+            "circuit_open",
+            format!(
+                "circuit breaker open: {} failed actions in the last {}s",
+                ctx.failures_in_window, g.budget.window_secs
+            ),
+        ));
+    }
+    if ctx.actions_in_window >= g.budget.max_actions {
+        return Err(stop(
+            "budget_exhausted",
+            format!(
+                "budget exhausted: {} actions in the last {}s",
+                ctx.actions_in_window, g.budget.window_secs
+            ),
+        ));
+    }
+    if let Some(last) = ctx.last_action_on_target {
+        let since = ctx.now.as_second() - last.as_second();
+        if since < g.engine.cooldown_secs as i64 {
+            return Err(stop(
+                "cooldown",
+                format!(
+                    "target acted on {since}s ago; cooldown is {}s",
+                    g.engine.cooldown_secs
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Decides whether and how `action` may run against the target.
+pub fn evaluate(
+    g: Guards<'_>,
+    action: ActionKind,
+    ctx: &Context<'_>,
+    facts: Option<&Facts>,
+) -> Result<Plan, Refusal> {
+    precheck(g, ctx)?;
+    let Some(f) = facts else {
+        return Ok(Plan::Unverified(action));
+    };
+    if f.labels.get(&g.guards.opt_in_label).map(String::as_str) != Some("true") {
+        return Err(stop(
+            "not_opted_in",
+            format!("workload lacks label {}=\"true\"", g.guards.opt_in_label),
+        ));
+    }
+    let kind = ctx.workload_kind;
+    match action {
+        ActionKind::ScaleUp => {
+            if !matches!(kind, WorkloadKind::Deployment | WorkloadKind::Statefulset) {
+                return Err(skip(
+                    "unsupported_kind",
+                    format!("cannot scale a {}", kind.as_str()),
+                ));
+            }
+            if f.paused {
+                return Err(stop("paused", "deployment is paused"));
+            }
+            let step = g.guards.scale_step;
+            if let Some(h) = &f.hpa {
+                if g.guards.hpa == HpaPolicy::Refuse {
+                    return Err(stop(
+                        "hpa_controlled",
+                        format!("HPA {} controls replicas and guards.hpa is refuse", h.name),
+                    ));
+                }
+                let to = (h.min_replicas + step)
+                    .min(h.max_replicas)
+                    .min(g.guards.max_replicas);
+                if to <= h.min_replicas {
+                    return Err(stop(
+                        "at_max_replicas",
+                        format!(
+                            "HPA {} minReplicas {} is already at its bound",
+                            h.name, h.min_replicas
+                        ),
+                    ));
+                }
+                return Ok(Plan::RaiseHpaMin {
+                    hpa: h.name.clone(),
+                    from: h.min_replicas,
+                    to,
+                });
+            }
+            let from = f.replicas.unwrap_or(1);
+            let to = (from + step).min(g.guards.max_replicas);
+            if to <= from {
+                return Err(stop(
+                    "at_max_replicas",
+                    format!(
+                        "{from} replicas; guards.max_replicas is {}",
+                        g.guards.max_replicas
+                    ),
+                ));
+            }
+            Ok(Plan::Scale { from, to })
+        }
+        ActionKind::RolloutRestart => {
+            if !matches!(
+                kind,
+                WorkloadKind::Deployment | WorkloadKind::Statefulset | WorkloadKind::Daemonset
+            ) {
+                return Err(skip(
+                    "unsupported_kind",
+                    format!("cannot restart a {}", kind.as_str()),
+                ));
+            }
+            if f.paused {
+                return Err(stop("paused", "deployment is paused"));
+            }
+            Ok(Plan::Restart)
+        }
+        ActionKind::DeletePod => {
+            let Some(named) = ctx.pod_named else {
+                return Err(skip("no_pod", "the records named no pod"));
+            };
+            let Some(pod) = &f.pod else {
+                return Err(skip("pod_gone", format!("pod {named} does not exist")));
+            };
+            if !pod.owned_by_target {
+                return Err(stop(
+                    "pod_not_owned",
+                    format!("pod {named} is not controlled by the target workload"),
+                ));
+            }
+            Ok(Plan::DeletePod {
+                name: pod.name.clone(),
+                uid: pod.uid.clone(),
+                resource_version: pod.resource_version.clone(),
+            })
+        }
+        ActionKind::Rollback => {
+            if kind != WorkloadKind::Deployment {
+                return Err(skip(
+                    "unsupported_kind",
+                    format!("cannot roll back a {}", kind.as_str()),
+                ));
+            }
+            if f.paused {
+                return Err(stop("paused", "cannot roll back a paused deployment"));
+            }
+            let Some(r) = &f.rollout else {
+                return Err(skip("no_history", "no rollout history"));
+            };
+            let age = ctx.incident_opened_at.as_second() - r.current_since.as_second();
+            if age < 0 || age > g.guards.rollback_window_secs as i64 {
+                return Err(skip(
+                    "no_recent_rollout",
+                    format!(
+                        "revision {} started {age}s before the incident; rollback applies within {}s",
+                        r.current_revision, g.guards.rollback_window_secs
+                    ),
+                ));
+            }
+            let Some((rs, revision)) = &r.previous else {
+                return Err(skip(
+                    "no_previous_revision",
+                    "no previous revision to roll back to",
+                ));
+            };
+            Ok(Plan::Rollback {
+                replica_set: rs.clone(),
+                revision: *revision,
+            })
+        }
+        ActionKind::SoftHeal => {
+            let Some(sh) = g.soft_heal else {
+                return Err(skip("soft_heal_disabled", "soft_heal is not configured"));
+            };
+            let Some(url) = f.annotations.get(&sh.annotation) else {
+                return Err(skip(
+                    "no_hook",
+                    format!("workload has no {} annotation", sh.annotation),
+                ));
+            };
+            match check_hook_url(url, ctx.namespace, &sh.cluster_domain) {
+                Ok(()) => Ok(Plan::SoftHeal { url: url.clone() }),
+                Err(why) => Err(skip(
+                    "hook_rejected",
+                    format!("soft-heal URL rejected: {why}"),
+                )),
+            }
+        }
+    }
+}
+
+/// The hook must be a cluster-internal Service in the workload's own namespace: `http(s)://
+/// <svc>.<namespace>.svc[.<cluster_domain>][:port]/path`, no credentials, no IP literals.
+/// An annotation is writable by whoever can edit the workload; this keeps it from pointing the
+/// healer's signed requests anywhere else.
+pub fn check_hook_url(
+    raw: &str,
+    namespace: &str,
+    cluster_domain: &str,
+) -> Result<(), &'static str> {
+    let url = reqwest::Url::parse(raw).map_err(|_| "not a URL")?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("scheme must be http or https");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in URL");
+    }
+    let host = url.host_str().ok_or("URL has no host")?;
+    if host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+        return Err("host must be a Service DNS name, not an IP address");
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    let ok = match labels.as_slice() {
+        [svc, ns, "svc"] => crate::tags::is_dns1123_label(svc) && *ns == namespace,
+        [svc, ns, "svc", rest @ ..] => {
+            crate::tags::is_dns1123_label(svc)
+                && *ns == namespace
+                && rest.join(".") == cluster_domain
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err("host must be <service>.<workload namespace>.svc[.<cluster domain>]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn cfg(extra: &str) -> Config {
+        Config::from_yaml(&format!(
+            "store: {{ path: /tmp/x.db }}\nauth: {{ keys_dir: /tmp/k }}\n\
+             guards: {{ namespaces: [shop], max_replicas: 5, scale_step: 2, rollback_window_secs: 600 {extra} }}\n\
+             budget: {{ max_actions: 3, window_secs: 600, breaker_failures: 2 }}\n\
+             engine: {{ cooldown_secs: 900 }}\n\
+             soft_heal: {{ key_id: healer, key_file: /tmp/sh }}\n"
+        ))
+        .unwrap()
+    }
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(s).unwrap()
+    }
+
+    fn ctx() -> Context<'static> {
+        Context {
+            now: t(100_000),
+            namespace: "shop",
+            workload_kind: WorkloadKind::Deployment,
+            incident_opened_at: t(100_000),
+            pod_named: Some("cart-abc"),
+            last_action_on_target: None,
+            actions_in_window: 0,
+            failures_in_window: 0,
+        }
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            uid: "u-1".into(),
+            resource_version: "10".into(),
+            labels: [("edgeheal.io/heal".to_string(), "true".to_string())].into(),
+            annotations: [(
+                "edgeheal.io/soft-heal-url".to_string(),
+                "http://cart.shop.svc:8080/heal".to_string(),
+            )]
+            .into(),
+            paused: false,
+            replicas: Some(2),
+            hpa: None,
+            pod: Some(PodFacts {
+                name: "cart-abc".into(),
+                uid: "p-1".into(),
+                resource_version: "77".into(),
+                owned_by_target: true,
+            }),
+            rollout: Some(RolloutFacts {
+                current_since: t(100_000 - 300),
+                current_revision: 4,
+                previous: Some(("cart-5d".into(), 3)),
+            }),
+        }
+    }
+
+    type Mut = fn(&mut Context<'static>, &mut Facts);
+    type Case = (
+        &'static str,
+        &'static Config,
+        ActionKind,
+        Mut,
+        Result<Plan, (&'static str, bool)>,
+    );
+
+    #[test]
+    fn every_guard_table() {
+        let c = cfg("");
+        let hpa_refuse = cfg(", hpa: refuse");
+        let g = |c: &'static Config| Guards {
+            guards: &c.guards,
+            budget: &c.budget,
+            engine: &c.engine,
+            soft_heal: c.soft_heal.as_ref(),
+        };
+        let c: &'static Config = Box::leak(Box::new(c));
+        let hpa_refuse: &'static Config = Box::leak(Box::new(hpa_refuse));
+        use ActionKind::*;
+        // (name, config, action, mutation, expected plan or refusal code, try_next)
+        let cases: Vec<Case> = vec![
+            (
+                "scale ok",
+                c,
+                ScaleUp,
+                |_, _| {},
+                Ok(Plan::Scale { from: 2, to: 4 }),
+            ),
+            (
+                "scale capped at max_replicas",
+                c,
+                ScaleUp,
+                |_, f| f.replicas = Some(4),
+                Ok(Plan::Scale { from: 4, to: 5 }),
+            ),
+            (
+                "scale at max",
+                c,
+                ScaleUp,
+                |_, f| f.replicas = Some(5),
+                Err(("at_max_replicas", false)),
+            ),
+            (
+                "namespace not allowed",
+                c,
+                ScaleUp,
+                |x, _| x.namespace = "kube-system",
+                Err(("namespace_not_allowed", false)),
+            ),
+            (
+                "not opted in",
+                c,
+                ScaleUp,
+                |_, f| f.labels.clear(),
+                Err(("not_opted_in", false)),
+            ),
+            (
+                "opt-in label not true",
+                c,
+                RolloutRestart,
+                |_, f| {
+                    f.labels.insert("edgeheal.io/heal".into(), "yes".into());
+                },
+                Err(("not_opted_in", false)),
+            ),
+            (
+                "cooldown holds",
+                c,
+                RolloutRestart,
+                |x, _| x.last_action_on_target = Some(t(100_000 - 899)),
+                Err(("cooldown", false)),
+            ),
+            (
+                "cooldown over",
+                c,
+                RolloutRestart,
+                |x, _| x.last_action_on_target = Some(t(100_000 - 900)),
+                Ok(Plan::Restart),
+            ),
+            (
+                "budget exhausted",
+                c,
+                RolloutRestart,
+                |x, _| x.actions_in_window = 3,
+                Err(("budget_exhausted", false)),
+            ),
+            (
+                "breaker open",
+                c,
+                RolloutRestart,
+                |x, _| x.failures_in_window = 2,
+                Err(("circuit_open", false)),
+            ),
+            (
+                "paused deployment restart",
+                c,
+                RolloutRestart,
+                |_, f| f.paused = true,
+                Err(("paused", false)),
+            ),
+            (
+                "paused deployment scale",
+                c,
+                ScaleUp,
+                |_, f| f.paused = true,
+                Err(("paused", false)),
+            ),
+            (
+                "paused deployment rollback",
+                c,
+                Rollback,
+                |_, f| f.paused = true,
+                Err(("paused", false)),
+            ),
+            (
+                "hpa raise min",
+                c,
+                ScaleUp,
+                |_, f| {
+                    f.hpa = Some(HpaFacts {
+                        name: "cart".into(),
+                        min_replicas: 2,
+                        max_replicas: 10,
+                    })
+                },
+                Ok(Plan::RaiseHpaMin {
+                    hpa: "cart".into(),
+                    from: 2,
+                    to: 4,
+                }),
+            ),
+            (
+                "hpa min bounded by hpa max",
+                c,
+                ScaleUp,
+                |_, f| {
+                    f.hpa = Some(HpaFacts {
+                        name: "cart".into(),
+                        min_replicas: 2,
+                        max_replicas: 3,
+                    })
+                },
+                Ok(Plan::RaiseHpaMin {
+                    hpa: "cart".into(),
+                    from: 2,
+                    to: 3,
+                }),
+            ),
+            (
+                "hpa min at bound",
+                c,
+                ScaleUp,
+                |_, f| {
+                    f.hpa = Some(HpaFacts {
+                        name: "cart".into(),
+                        min_replicas: 3,
+                        max_replicas: 3,
+                    })
+                },
+                Err(("at_max_replicas", false)),
+            ),
+            (
+                "hpa refuse policy",
+                hpa_refuse,
+                ScaleUp,
+                |_, f| {
+                    f.hpa = Some(HpaFacts {
+                        name: "cart".into(),
+                        min_replicas: 2,
+                        max_replicas: 10,
+                    })
+                },
+                Err(("hpa_controlled", false)),
+            ),
+            (
+                "scale a daemonset",
+                c,
+                ScaleUp,
+                |x, _| x.workload_kind = WorkloadKind::Daemonset,
+                Err(("unsupported_kind", true)),
+            ),
+            (
+                "restart a job",
+                c,
+                RolloutRestart,
+                |x, _| x.workload_kind = WorkloadKind::Job,
+                Err(("unsupported_kind", true)),
+            ),
+            (
+                "delete owned pod",
+                c,
+                DeletePod,
+                |_, _| {},
+                Ok(Plan::DeletePod {
+                    name: "cart-abc".into(),
+                    uid: "p-1".into(),
+                    resource_version: "77".into(),
+                }),
+            ),
+            (
+                "delete pod not owned",
+                c,
+                DeletePod,
+                |_, f| f.pod.as_mut().unwrap().owned_by_target = false,
+                Err(("pod_not_owned", false)),
+            ),
+            (
+                "delete pod gone",
+                c,
+                DeletePod,
+                |_, f| f.pod = None,
+                Err(("pod_gone", true)),
+            ),
+            (
+                "delete with no pod named",
+                c,
+                DeletePod,
+                |x, _| x.pod_named = None,
+                Err(("no_pod", true)),
+            ),
+            (
+                "rollback recent rollout",
+                c,
+                Rollback,
+                |_, _| {},
+                Ok(Plan::Rollback {
+                    replica_set: "cart-5d".into(),
+                    revision: 3,
+                }),
+            ),
+            (
+                "rollback old rollout",
+                c,
+                Rollback,
+                |_, f| f.rollout.as_mut().unwrap().current_since = t(100_000 - 601),
+                Err(("no_recent_rollout", true)),
+            ),
+            (
+                "rollout after incident began",
+                c,
+                Rollback,
+                |_, f| f.rollout.as_mut().unwrap().current_since = t(100_000 + 5),
+                Err(("no_recent_rollout", true)),
+            ),
+            (
+                "rollback no previous",
+                c,
+                Rollback,
+                |_, f| f.rollout.as_mut().unwrap().previous = None,
+                Err(("no_previous_revision", true)),
+            ),
+            (
+                "rollback statefulset",
+                c,
+                Rollback,
+                |x, _| x.workload_kind = WorkloadKind::Statefulset,
+                Err(("unsupported_kind", true)),
+            ),
+            (
+                "soft heal",
+                c,
+                SoftHeal,
+                |_, _| {},
+                Ok(Plan::SoftHeal {
+                    url: "http://cart.shop.svc:8080/heal".into(),
+                }),
+            ),
+            (
+                "soft heal no annotation",
+                c,
+                SoftHeal,
+                |_, f| f.annotations.clear(),
+                Err(("no_hook", true)),
+            ),
+            (
+                "soft heal outside namespace",
+                c,
+                SoftHeal,
+                |_, f| {
+                    f.annotations.insert(
+                        "edgeheal.io/soft-heal-url".into(),
+                        "http://vault.secrets.svc/heal".into(),
+                    );
+                },
+                Err(("hook_rejected", true)),
+            ),
+            (
+                "soft heal to an IP",
+                c,
+                SoftHeal,
+                |_, f| {
+                    f.annotations.insert(
+                        "edgeheal.io/soft-heal-url".into(),
+                        "http://169.254.169.254/latest".into(),
+                    );
+                },
+                Err(("hook_rejected", true)),
+            ),
+        ];
+        for (name, config, action, mutate, want) in cases {
+            let mut x = ctx();
+            let mut f = facts();
+            mutate(&mut x, &mut f);
+            let got = evaluate(g(config), action, &x, Some(&f));
+            match (got, want) {
+                (Ok(p), Ok(w)) => assert_eq!(p, w, "{name}"),
+                (Err(r), Err((code, next))) => {
+                    assert_eq!(r.code, code, "{name}: {}", r.reason);
+                    assert_eq!(r.try_next, next, "{name}");
+                    assert!(!r.reason.is_empty(), "{name}");
+                }
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn shadow_mode_checks_only_what_needs_no_api() {
+        let c = cfg("");
+        let g = Guards {
+            guards: &c.guards,
+            budget: &c.budget,
+            engine: &c.engine,
+            soft_heal: c.soft_heal.as_ref(),
+        };
+        assert_eq!(
+            evaluate(g, ActionKind::ScaleUp, &ctx(), None),
+            Ok(Plan::Unverified(ActionKind::ScaleUp))
+        );
+        let mut x = ctx();
+        x.actions_in_window = 3;
+        assert_eq!(
+            evaluate(g, ActionKind::ScaleUp, &x, None).unwrap_err().code,
+            "budget_exhausted"
+        );
+    }
+
+    #[test]
+    fn hook_urls() {
+        for (url, ok) in [
+            ("http://cart.shop.svc/heal", true),
+            ("https://cart.shop.svc.cluster.local:8443/x", true),
+            ("http://cart.shop.svc.evil.com/x", false),
+            ("http://cart.other.svc/x", false),
+            ("http://user:pw@cart.shop.svc/x", false),
+            ("file:///etc/passwd", false),
+            ("http://[::1]/x", false),
+            ("http://10.0.0.1/x", false),
+        ] {
+            assert_eq!(
+                check_hook_url(url, "shop", "cluster.local").is_ok(),
+                ok,
+                "{url}"
+            );
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Wiring: builds every component from a [`Config`] and runs the server and the engine until
+//! shutdown. Shutdown is graceful: the listener stops accepting, in-flight requests finish
+//! (their batches are committed and answered), then the engine stops between two steps.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify, Semaphore};
+
+use crate::auth::Authenticator;
+use crate::clock::SharedClock;
+use crate::cluster::Cluster;
+use crate::config::{Config, Mode};
+use crate::engine::Engine;
+use crate::keys::KeyRing;
+use crate::kube_cluster::KubeCluster;
+use crate::metrics::Metrics;
+use crate::notify::Notifier;
+use crate::server::{app, Shared};
+use crate::softheal::SoftHealer;
+use crate::store::{self, Store};
+
+/// Startup failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// Keys.
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    /// Store.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Notifier.
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
+    /// Soft-heal hook.
+    #[error(transparent)]
+    SoftHeal(#[from] crate::softheal::SoftHealError),
+    /// Kubernetes client.
+    #[error("kubernetes: {0}")]
+    Kube(#[from] crate::cluster::ClusterError),
+    /// Listener.
+    #[error("listen on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
+}
+
+/// This replica's name (Event `reportingInstance`).
+pub fn instance_name() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "edgeheal-healer".into())
+}
+
+/// Runs until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    clock: SharedClock,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let config = Arc::new(config);
+    let keys = KeyRing::load(&config.auth.keys_dir)?;
+    tracing::info!(
+        keys = keys.len(),
+        mode = config.mode.as_str(),
+        "starting edgeheal-healer"
+    );
+    {
+        let keys = keys.clone();
+        let dir = config.auth.keys_dir.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(30));
+            loop {
+                every.tick().await;
+                if let Err(e) = keys.reload(&dir) {
+                    tracing::error!(error = %e, "key reload failed; keeping the previous keys");
+                }
+            }
+        });
+    }
+    let store = Store::open(&config.store.path, config.store.synchronous)?;
+    let auth = Authenticator::new(
+        keys,
+        &config.auth.service,
+        &config.auth.region,
+        config.auth.max_clock_skew_secs,
+        config.auth.replay_cache_capacity,
+        clock.clone(),
+    );
+    // Replay protection across restarts: signatures accepted inside the window stay refused.
+    let since = clock.now().as_millisecond() - 2 * config.auth.max_clock_skew_secs as i64 * 1000;
+    for (sig, received_ms) in store
+        .read(move |c| store::recent_signatures(c, since))
+        .await?
+    {
+        auth.remember(&sig, received_ms / 1000);
+    }
+    let metrics = Arc::new(Metrics::new());
+    let notifier = match &config.notify {
+        Some(n) => Notifier::start(n, metrics.clone())?,
+        None => Notifier::log_only(metrics.clone()),
+    };
+    let soft_healer = config.soft_heal.as_ref().map(SoftHealer::new).transpose()?;
+    let cluster: Option<Arc<dyn Cluster>> = match config.mode {
+        Mode::Shadow => None,
+        _ => Some(Arc::new(
+            KubeCluster::connect(&config.kubernetes, instance_name(), clock.clone()).await?,
+        )),
+    };
+    let wake = Arc::new(Notify::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = Arc::new(Shared {
+        config: config.clone(),
+        auth,
+        store: store.clone(),
+        metrics: metrics.clone(),
+        clock: clock.clone(),
+        engine_wake: wake.clone(),
+        ingest_slots: Arc::new(Semaphore::new(config.store.queue_capacity)),
+        ready: ready.clone(),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let engine = Engine::new(
+        config.clone(),
+        store,
+        cluster,
+        soft_healer,
+        notifier,
+        metrics,
+        clock,
+    );
+    let engine_task = tokio::spawn(engine.run(wake, stop_rx, ready));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| RunError::Listen(config.listen, e))?;
+    tracing::info!(listen = %config.listen, "listening");
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "server error");
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(30), engine_task).await;
+    tracing::info!("stopped");
+    Ok(())
+}

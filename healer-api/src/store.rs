@@ -1,0 +1,683 @@
+//! The durable history: SQLite (bundled, WAL) with numbered migrations. One dedicated writer
+//! thread owns the write connection and group-commits anomaly batches, so a 202 is sent only
+//! after the batch's transaction is committed; reads use a separate connection on the blocking
+//! pool. Cooldowns and the action budget are derived from the `actions` table, so they survive
+//! restarts by construction.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Synchronous;
+use crate::decode::AnomalyRecord;
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The writer thread is gone (shutting down or crashed).
+    #[error("store writer is not running")]
+    WriterGone,
+    /// A batch with this signature is already stored (a replay across a restart).
+    #[error("duplicate batch signature")]
+    DuplicateBatch,
+    /// A blocking task failed.
+    #[error("blocking task failed: {0}")]
+    Join(String),
+}
+
+/// The schema, one entry per version. Never edit an entry; append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: batches, records, incidents, decisions, actions.
+    "CREATE TABLE batches(
+        id INTEGER PRIMARY KEY,
+        received_at INTEGER NOT NULL,
+        key_id TEXT NOT NULL,
+        scheme TEXT NOT NULL,
+        signature TEXT NOT NULL UNIQUE,
+        record_count INTEGER NOT NULL,
+        processed INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE INDEX batches_unprocessed ON batches(processed, id);
+     CREATE TABLE records(
+        id INTEGER PRIMARY KEY,
+        batch_id INTEGER NOT NULL REFERENCES batches(id),
+        entity TEXT,
+        pod TEXT,
+        kind TEXT NOT NULL,
+        incident TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        anomaly INTEGER NOT NULL,
+        workload_kind TEXT,
+        score REAL,
+        ts TEXT NOT NULL,
+        body TEXT NOT NULL
+     );
+     CREATE INDEX records_batch ON records(batch_id);
+     CREATE TABLE incidents(
+        id INTEGER PRIMARY KEY,
+        entity TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        workload TEXT NOT NULL,
+        workload_kind TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        step INTEGER NOT NULL DEFAULT 0,
+        pod TEXT,
+        record_count INTEGER NOT NULL,
+        opened_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        verify_until INTEGER,
+        closed_at INTEGER,
+        reason TEXT
+     );
+     CREATE INDEX incidents_state ON incidents(state);
+     CREATE INDEX incidents_entity ON incidents(entity, kind);
+     CREATE TABLE decisions(
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents(id),
+        at INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        action TEXT,
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL
+     );
+     CREATE INDEX decisions_incident ON decisions(incident_id);
+     CREATE TABLE actions(
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents(id),
+        step INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        result TEXT NOT NULL,
+        detail TEXT,
+        UNIQUE(incident_id, step)
+     );
+     CREATE INDEX actions_target ON actions(target, started_at);
+     CREATE INDEX actions_started ON actions(started_at);",
+];
+
+/// Applies pending migrations; returns the schema version.
+pub fn migrate(conn: &mut Connection) -> Result<usize, StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    let current: usize = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations(version, applied_at) VALUES (?1, ?2)",
+            params![i + 1, jiff::Timestamp::now().as_millisecond()],
+        )?;
+        tx.commit()?;
+    }
+    Ok(MIGRATIONS.len())
+}
+
+fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match sync {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// A batch to persist.
+#[derive(Debug)]
+pub struct NewBatch {
+    /// Receive time (ms).
+    pub received_at_ms: i64,
+    /// Signing key.
+    pub key_id: String,
+    /// `sigv4` or `hmac`.
+    pub scheme: &'static str,
+    /// Signature hex (unique).
+    pub signature: String,
+    /// The records.
+    pub records: Vec<AnomalyRecord>,
+}
+
+type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Command {
+    Batch(NewBatch, oneshot::Sender<Result<i64, StoreError>>),
+    Job(WriteJob),
+}
+
+/// Handle to the store: cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::UnboundedSender<Command>,
+    reader: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+const GROUP_COMMIT_MAX: usize = 128;
+
+impl Store {
+    /// Opens (creating and migrating) the database and starts the writer thread.
+    pub fn open(path: &Path, sync: Synchronous) -> Result<Self, StoreError> {
+        let mut writer = open_connection(path, sync)?;
+        migrate(&mut writer)?;
+        let reader = open_connection(path, sync)?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<Command>();
+        std::thread::Builder::new()
+            .name("edgeheal-store-writer".into())
+            .spawn(move || {
+                let mut pending: Option<Command> = None;
+                loop {
+                    let cmd = match pending.take() {
+                        Some(c) => c,
+                        None => match rx.blocking_recv() {
+                            Some(c) => c,
+                            None => break,
+                        },
+                    };
+                    match cmd {
+                        Command::Job(job) => job(&mut writer),
+                        Command::Batch(b, reply) => {
+                            let mut group = vec![(b, reply)];
+                            while group.len() < GROUP_COMMIT_MAX {
+                                match rx.try_recv() {
+                                    Ok(Command::Batch(b, r)) => group.push((b, r)),
+                                    Ok(other) => {
+                                        pending = Some(other);
+                                        break;
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            commit_group(&mut writer, group);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Join(e.to_string()))?;
+        Ok(Self {
+            tx,
+            reader: Arc::new(Mutex::new(reader)),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Persists a batch; resolves only after its transaction is committed.
+    pub async fn insert_batch(&self, batch: NewBatch) -> Result<i64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Batch(batch, reply))
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Runs `f` in one transaction on the writer thread.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn: &mut Connection| {
+            let res = (|| {
+                let tx = conn.transaction()?;
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            })();
+            let _ = reply.send(res);
+        });
+        self.tx
+            .send(Command::Job(job))
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Runs `f` on the read connection, on the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+
+    /// Whether the writer thread is alive (readiness).
+    pub fn is_writer_alive(&self) -> bool {
+        !self.tx.is_closed()
+    }
+}
+
+fn commit_group(
+    conn: &mut Connection,
+    group: Vec<(NewBatch, oneshot::Sender<Result<i64, StoreError>>)>,
+) {
+    // Fast path: everything in one transaction (one fsync). If any batch is rejected (a
+    // duplicate signature), fall back to one transaction per batch so the others still land.
+    let fast = (|| -> Result<Vec<i64>, StoreError> {
+        let tx = conn.transaction()?;
+        let mut ids = Vec::with_capacity(group.len());
+        for (b, _) in &group {
+            ids.push(insert_one(&tx, b)?);
+        }
+        tx.commit()?;
+        Ok(ids)
+    })();
+    match fast {
+        Ok(ids) => {
+            for ((_, reply), id) in group.into_iter().zip(ids) {
+                let _ = reply.send(Ok(id));
+            }
+        }
+        Err(_) => {
+            for (b, reply) in group {
+                let res = (|| {
+                    let tx = conn.transaction()?;
+                    let id = insert_one(&tx, &b)?;
+                    tx.commit()?;
+                    Ok(id)
+                })();
+                let _ = reply.send(res);
+            }
+        }
+    }
+}
+
+fn insert_one(tx: &rusqlite::Transaction<'_>, b: &NewBatch) -> Result<i64, StoreError> {
+    let inserted = tx.execute(
+        "INSERT INTO batches(received_at, key_id, scheme, signature, record_count) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(signature) DO NOTHING",
+        params![b.received_at_ms, b.key_id, b.scheme, b.signature, b.records.len() as i64],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::DuplicateBatch);
+    }
+    let batch_id = tx.last_insert_rowid();
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO records(batch_id, entity, pod, kind, incident, severity, anomaly, workload_kind, score, ts, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for r in &b.records {
+        let t = &r.tags;
+        stmt.execute(params![
+            batch_id,
+            t.entity,
+            t.pod,
+            enum_str(&t.kind),
+            t.incident.as_str(),
+            enum_str(&t.severity),
+            t.anomaly,
+            t.workload_kind.map(|k| k.as_str()),
+            t.score,
+            t.ts.to_string(),
+            r.json,
+        ])?;
+    }
+    Ok(batch_id)
+}
+
+fn enum_str<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A stored record as the engine needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    /// `namespace/workload`.
+    pub entity: Option<String>,
+    /// Pod named by the record (untrusted).
+    pub pod: Option<String>,
+    /// Incident kind.
+    pub incident: String,
+    /// Anomalous?
+    pub anomaly: bool,
+    /// Workload kind.
+    pub workload_kind: Option<String>,
+}
+
+/// Unprocessed batches in arrival order, with their records.
+pub fn unprocessed_batches(
+    conn: &Connection,
+    limit: usize,
+) -> Result<Vec<(i64, Vec<StoredRecord>)>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM batches WHERE processed = 0 ORDER BY id LIMIT ?1")?;
+    let ids: Vec<i64> = stmt
+        .query_map([limit as i64], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut rec_stmt = conn.prepare_cached(
+        "SELECT entity, pod, incident, anomaly, workload_kind FROM records WHERE batch_id = ?1 ORDER BY id",
+    )?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let recs = rec_stmt
+            .query_map([id], |r| {
+                Ok(StoredRecord {
+                    entity: r.get(0)?,
+                    pod: r.get(1)?,
+                    incident: r.get(2)?,
+                    anomaly: r.get(3)?,
+                    workload_kind: r.get(4)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        out.push((id, recs));
+    }
+    Ok(out)
+}
+
+/// Signatures of batches received since `since_ms`, with their receive time (replay backstop).
+pub fn recent_signatures(
+    conn: &Connection,
+    since_ms: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT signature, received_at FROM batches WHERE received_at >= ?1")?;
+    let rows = stmt
+        .query_map([since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Counts stored batches and records.
+pub fn counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
+    Ok(conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM batches), (SELECT COUNT(*) FROM records)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
+/// An incident as listed by the API.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IncidentRow {
+    /// Id.
+    pub id: i64,
+    /// `namespace/workload`.
+    pub entity: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Workload.
+    pub workload: String,
+    /// Workload kind.
+    pub workload_kind: String,
+    /// Incident kind.
+    pub kind: String,
+    /// open | acting | verifying | resolved | escalated | failed.
+    pub state: String,
+    /// Index of the current policy action.
+    pub step: i64,
+    /// Pod named by the records that opened it.
+    pub pod: Option<String>,
+    /// Anomalous records attached.
+    pub record_count: i64,
+    /// Opened (RFC 3339).
+    pub opened_at: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+    /// Closed (RFC 3339).
+    pub closed_at: Option<String>,
+    /// Last reason.
+    pub reason: Option<String>,
+}
+
+/// A decision in an incident's history.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DecisionRow {
+    /// When (RFC 3339).
+    pub at: String,
+    /// Policy step.
+    pub step: i64,
+    /// Action considered.
+    pub action: Option<String>,
+    /// act | refused | skipped | shadow | escalated | resolved | failed.
+    pub outcome: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// An action in an incident's history.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ActionRow {
+    /// Policy step.
+    pub step: i64,
+    /// Action.
+    pub action: String,
+    /// Target `namespace/kind/name`.
+    pub target: String,
+    /// Mode it ran in.
+    pub mode: String,
+    /// Started (RFC 3339).
+    pub started_at: String,
+    /// Finished (RFC 3339).
+    pub finished_at: Option<String>,
+    /// pending | ok | dry_run | shadow | failed | interrupted.
+    pub result: String,
+    /// Details.
+    pub detail: Option<String>,
+}
+
+/// Filters for listing incidents.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    /// Exact state.
+    pub state: Option<String>,
+    /// Exact namespace.
+    pub namespace: Option<String>,
+    /// Exact entity.
+    pub entity: Option<String>,
+    /// Exact kind.
+    pub kind: Option<String>,
+    /// Only ids below this (pagination cursor, newest first).
+    pub before_id: Option<i64>,
+    /// Page size.
+    pub limit: usize,
+}
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRow> {
+    Ok(IncidentRow {
+        id: r.get(0)?,
+        entity: r.get(1)?,
+        namespace: r.get(2)?,
+        workload: r.get(3)?,
+        workload_kind: r.get(4)?,
+        kind: r.get(5)?,
+        state: r.get(6)?,
+        step: r.get(7)?,
+        pod: r.get(8)?,
+        record_count: r.get(9)?,
+        opened_at: rfc3339(r.get(10)?),
+        updated_at: rfc3339(r.get(11)?),
+        closed_at: r.get::<_, Option<i64>>(12)?.map(rfc3339),
+        reason: r.get(13)?,
+    })
+}
+
+const INCIDENT_COLS: &str =
+    "id, entity, namespace, workload, workload_kind, kind, state, step, pod, record_count, opened_at, updated_at, closed_at, reason";
+
+/// Lists incidents, newest first.
+pub fn list_incidents(
+    conn: &Connection,
+    f: &IncidentFilter,
+) -> Result<Vec<IncidentRow>, StoreError> {
+    let sql = format!(
+        "SELECT {INCIDENT_COLS} FROM incidents
+         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR namespace = ?2) AND (?3 IS NULL OR entity = ?3)
+           AND (?4 IS NULL OR kind = ?4) AND (?5 IS NULL OR id < ?5)
+         ORDER BY id DESC LIMIT ?6"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(
+            params![
+                f.state,
+                f.namespace,
+                f.entity,
+                f.kind,
+                f.before_id,
+                f.limit as i64
+            ],
+            incident_from_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// An incident with its decisions and actions.
+pub type IncidentHistory = (IncidentRow, Vec<DecisionRow>, Vec<ActionRow>);
+
+/// One incident with its decisions and actions.
+pub fn get_incident(conn: &Connection, id: i64) -> Result<Option<IncidentHistory>, StoreError> {
+    let sql = format!("SELECT {INCIDENT_COLS} FROM incidents WHERE id = ?1");
+    let Some(inc) = conn.query_row(&sql, [id], incident_from_row).optional()? else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached("SELECT at, step, action, outcome, reason FROM decisions WHERE incident_id = ?1 ORDER BY id")?;
+    let decisions = stmt
+        .query_map([id], |r| {
+            Ok(DecisionRow {
+                at: rfc3339(r.get(0)?),
+                step: r.get(1)?,
+                action: r.get(2)?,
+                outcome: r.get(3)?,
+                reason: r.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT step, action, target, mode, started_at, finished_at, result, detail FROM actions WHERE incident_id = ?1 ORDER BY id",
+    )?;
+    let actions = stmt
+        .query_map([id], |r| {
+            Ok(ActionRow {
+                step: r.get(0)?,
+                action: r.get(1)?,
+                target: r.get(2)?,
+                mode: r.get(3)?,
+                started_at: rfc3339(r.get(4)?),
+                finished_at: r.get::<_, Option<i64>>(5)?.map(rfc3339),
+                result: r.get(6)?,
+                detail: r.get(7)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(Some((inc, decisions, actions)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{decode, DecodeLimits, Format};
+
+    fn records(n: usize) -> Vec<AnomalyRecord> {
+        let one = serde_json::json!({"edgeheal": {
+            "kind": "metric", "entity": "shop/cart", "pod": "cart-1", "ts": "2026-11-21T10:00:00Z",
+            "score": 0.9, "anomaly": true, "severity": "warning", "incident": "cpu_saturation",
+            "action": "scale_up", "why": [], "model": "m@1"}});
+        let body = serde_json::to_vec(&vec![one; n]).unwrap();
+        decode(
+            Format::Json,
+            &body,
+            DecodeLimits {
+                max_decompressed_bytes: 1 << 20,
+                max_records: 100,
+            },
+        )
+        .unwrap()
+    }
+
+    fn batch(sig: &str, n: usize) -> NewBatch {
+        NewBatch {
+            received_at_ms: 1_000,
+            key_id: "k".into(),
+            scheme: "hmac",
+            signature: sig.into(),
+            records: records(n),
+        }
+    }
+
+    #[tokio::test]
+    async fn migrations_are_idempotent_and_batches_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        {
+            let store = Store::open(&path, Synchronous::Full).unwrap();
+            let id = store.insert_batch(batch("aa", 3)).await.unwrap();
+            assert!(matches!(
+                store.insert_batch(batch("aa", 1)).await,
+                Err(StoreError::DuplicateBatch)
+            ));
+            let pending = store.read(|c| unprocessed_batches(c, 10)).await.unwrap();
+            assert_eq!(pending.len(), 1);
+            assert_eq!(pending[0].0, id);
+            assert_eq!(pending[0].1.len(), 3);
+            assert_eq!(pending[0].1[0].entity.as_deref(), Some("shop/cart"));
+        }
+        // Reopen: migrations do not re-run, data is there.
+        let mut conn = Connection::open(&path).unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len());
+        let versions: i64 = conn
+            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(versions as usize, MIGRATIONS.len());
+        assert_eq!(counts(&conn).unwrap(), (1, 3));
+    }
+
+    #[tokio::test]
+    async fn group_commit_isolates_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.db"), Synchronous::Normal).unwrap();
+        store.insert_batch(batch("dup", 1)).await.unwrap();
+        let futs: Vec<_> = ["a", "dup", "b", "c"]
+            .iter()
+            .map(|s| store.insert_batch(batch(s, 2)))
+            .collect();
+        let res = futures::future::join_all(futs).await;
+        assert!(res[0].is_ok() && res[2].is_ok() && res[3].is_ok());
+        assert!(matches!(res[1], Err(StoreError::DuplicateBatch)));
+        let (b, r) = store.read(counts).await.unwrap();
+        assert_eq!((b, r), (4, 7));
+    }
+}

@@ -1,0 +1,381 @@
+//! The tag contract between the edge and the healer (see ARCHITECTURE.md, "Tags"): the
+//! `edgeheal` object every record carries. Defined here, not borrowed from the plugin crate,
+//! so the healer depends only on the wire contract. Unknown additional fields are accepted.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// What kind of telemetry a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// A log line.
+    Log,
+    /// A metric sample.
+    Metric,
+    /// A Kubernetes event.
+    Event,
+    /// Not recognized at the edge.
+    Unknown,
+}
+
+/// How bad the edge judged the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Not anomalous.
+    None,
+    /// Anomalous.
+    Warning,
+    /// Anomalous and severe.
+    Critical,
+}
+
+/// The incident class the edge attributed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentKind {
+    /// CPU saturation.
+    CpuSaturation,
+    /// Memory growing without bound.
+    MemoryLeak,
+    /// Request rate surge.
+    TrafficSurge,
+    /// Burst of errors.
+    ErrorBurst,
+    /// Latency spike.
+    LatencySpike,
+    /// Containers restarting in a loop.
+    CrashLoop,
+    /// Anomalous but unclassified.
+    Unknown,
+}
+
+impl IncidentKind {
+    /// Every kind, for metrics.
+    pub const ALL: [IncidentKind; 7] = [
+        IncidentKind::CpuSaturation,
+        IncidentKind::MemoryLeak,
+        IncidentKind::TrafficSurge,
+        IncidentKind::ErrorBurst,
+        IncidentKind::LatencySpike,
+        IncidentKind::CrashLoop,
+        IncidentKind::Unknown,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentKind::CpuSaturation => "cpu_saturation",
+            IncidentKind::MemoryLeak => "memory_leak",
+            IncidentKind::TrafficSurge => "traffic_surge",
+            IncidentKind::ErrorBurst => "error_burst",
+            IncidentKind::LatencySpike => "latency_spike",
+            IncidentKind::CrashLoop => "crash_loop",
+            IncidentKind::Unknown => "unknown",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for IncidentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The action the edge suggested (advisory: the healer's policy decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuggestedAction {
+    /// Scale up.
+    ScaleUp,
+    /// Rollout restart.
+    RolloutRestart,
+    /// Delete the pod.
+    DeletePod,
+    /// Nothing.
+    None,
+}
+
+/// The kind of workload owning the entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkloadKind {
+    /// apps/v1 Deployment.
+    Deployment,
+    /// apps/v1 StatefulSet.
+    Statefulset,
+    /// apps/v1 DaemonSet.
+    Daemonset,
+    /// batch/v1 Job.
+    Job,
+    /// A node (not a workload).
+    Node,
+    /// Unknown.
+    Unknown,
+}
+
+impl WorkloadKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "deployment",
+            WorkloadKind::Statefulset => "statefulset",
+            WorkloadKind::Daemonset => "daemonset",
+            WorkloadKind::Job => "job",
+            WorkloadKind::Node => "node",
+            WorkloadKind::Unknown => "unknown",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            WorkloadKind::Deployment,
+            WorkloadKind::Statefulset,
+            WorkloadKind::Daemonset,
+            WorkloadKind::Job,
+            WorkloadKind::Node,
+            WorkloadKind::Unknown,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One feature's contribution to the score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Why {
+    /// Feature name.
+    pub feature: String,
+    /// Feature value.
+    pub value: f64,
+    /// Contribution to the score.
+    pub contribution: f64,
+}
+
+/// The `edgeheal` object. Fields not listed here are accepted and ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tags {
+    /// Record kind.
+    pub kind: RecordKind,
+    /// `namespace/workload`, or null.
+    pub entity: Option<String>,
+    /// Pod name, or null.
+    pub pod: Option<String>,
+    /// When the edge saw it (RFC 3339 UTC).
+    pub ts: Timestamp,
+    /// Isolation-forest score in 0..1, or null.
+    pub score: Option<f64>,
+    /// Whether the edge judged it anomalous.
+    pub anomaly: bool,
+    /// Severity.
+    pub severity: Severity,
+    /// Incident class.
+    pub incident: IncidentKind,
+    /// Suggested action (advisory).
+    pub action: SuggestedAction,
+    /// Top features.
+    pub why: Vec<Why>,
+    /// `name@sha`.
+    pub model: String,
+    /// Optional: model family.
+    #[serde(default)]
+    pub family: Option<String>,
+    /// Optional: namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Optional: workload name.
+    #[serde(default)]
+    pub workload: Option<String>,
+    /// Optional: workload kind.
+    #[serde(default)]
+    pub workload_kind: Option<WorkloadKind>,
+    /// Optional: container.
+    #[serde(default)]
+    pub container: Option<String>,
+    /// Optional: node.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Optional: an error the edge met (e.g. a record lost to the wasm heap limit).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Why a record's tags are rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TagError {
+    /// The record is not a JSON object.
+    #[error("record is not an object")]
+    NotAnObject,
+    /// The record has no `edgeheal` object.
+    #[error("record has no `edgeheal` tags")]
+    Missing,
+    /// The tags do not match the contract.
+    #[error("invalid `edgeheal` tags: {0}")]
+    Invalid(String),
+}
+
+/// A Kubernetes namespace/workload pair, validated as DNS-1123 names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Entity {
+    /// Namespace.
+    pub namespace: String,
+    /// Workload name.
+    pub workload: String,
+}
+
+impl Entity {
+    /// Parses `namespace/workload`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (ns, wl) = s.split_once('/')?;
+        (is_dns1123_label(ns) && is_dns1123_subdomain(wl)).then(|| Entity {
+            namespace: ns.to_string(),
+            workload: wl.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.workload)
+    }
+}
+
+/// RFC 1123 label: lowercase alphanumerics and '-', 1..=63, alphanumeric at both ends.
+pub fn is_dns1123_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// RFC 1123 subdomain: dot-separated labels, at most 253 characters.
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
+impl Tags {
+    /// Extracts and validates the tags of one record.
+    pub fn from_record(record: &serde_json::Value) -> Result<Self, TagError> {
+        let obj = record.as_object().ok_or(TagError::NotAnObject)?;
+        let raw = obj.get("edgeheal").ok_or(TagError::Missing)?;
+        let tags: Tags = Tags::deserialize(raw).map_err(|e| TagError::Invalid(e.to_string()))?;
+        tags.validate()?;
+        Ok(tags)
+    }
+
+    fn validate(&self) -> Result<(), TagError> {
+        if let Some(score) = self.score {
+            if !(0.0..=1.0).contains(&score) {
+                return Err(TagError::Invalid(format!("score {score} is outside 0..1")));
+            }
+        }
+        if let Some(e) = &self.entity {
+            if Entity::parse(e).is_none() {
+                return Err(TagError::Invalid(format!(
+                    "entity {e:?} is not `namespace/workload` with Kubernetes names"
+                )));
+            }
+        }
+        if let Some(p) = &self.pod {
+            if !is_dns1123_subdomain(p) {
+                return Err(TagError::Invalid(format!(
+                    "pod {p:?} is not a Kubernetes name"
+                )));
+            }
+        }
+        if self.anomaly && self.severity == Severity::None {
+            return Err(TagError::Invalid(
+                "anomaly is true but severity is none".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The validated entity, if any.
+    pub fn entity(&self) -> Option<Entity> {
+        self.entity.as_deref().and_then(Entity::parse)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(tags: serde_json::Value) -> serde_json::Value {
+        json!({"log": "boom", "edgeheal": tags})
+    }
+
+    fn good() -> serde_json::Value {
+        json!({
+            "kind": "log", "entity": "shop/cart", "pod": "cart-7d9f-abcde",
+            "ts": "2026-11-21T10:00:00Z", "score": 0.91, "anomaly": true,
+            "severity": "critical", "incident": "error_burst", "action": "rollout_restart",
+            "why": [{"feature": "err_rate", "value": 0.4, "contribution": 0.3}],
+            "model": "default@abc123", "workload_kind": "deployment", "future_field": {"x": 1}
+        })
+    }
+
+    #[test]
+    fn accepts_the_contract_with_unknown_additions() {
+        let t = Tags::from_record(&record(good())).unwrap();
+        assert_eq!(t.incident, IncidentKind::ErrorBurst);
+        assert_eq!(t.entity().unwrap().to_string(), "shop/cart");
+        assert_eq!(t.workload_kind, Some(WorkloadKind::Deployment));
+    }
+
+    #[test]
+    fn rejects_broken_tags_with_a_reason() {
+        let mutate = |k: &str, v: serde_json::Value| {
+            let mut t = good();
+            t[k] = v;
+            record(t)
+        };
+        let cases = vec![
+            (json!([1]), "not an object"),
+            (json!({"log": "x"}), "no `edgeheal`"),
+            (mutate("score", json!(1.5)), "outside"),
+            (mutate("entity", json!("no-slash")), "entity"),
+            (mutate("entity", json!("Shop/cart")), "entity"),
+            (mutate("pod", json!("../etc")), "pod"),
+            (mutate("ts", json!("yesterday")), "invalid"),
+            (mutate("incident", json!("meteor")), "meteor"),
+            (mutate("severity", json!("none")), "severity is none"),
+            (mutate("anomaly", json!("yes")), "invalid"),
+        ];
+        for (rec, want) in cases {
+            let err = Tags::from_record(&rec).unwrap_err().to_string();
+            assert!(err.contains(want), "{rec}: {err}");
+        }
+    }
+
+    #[test]
+    fn dns_names() {
+        for (s, ok) in [
+            ("a", true),
+            ("a-b", true),
+            ("-a", false),
+            ("A", false),
+            ("", false),
+            ("a.b", false),
+        ] {
+            assert_eq!(is_dns1123_label(s), ok, "{s}");
+        }
+        assert!(is_dns1123_subdomain("a.b-c"));
+        assert!(Entity::parse("ns/web.v2").is_some());
+        assert!(Entity::parse("ns/a/b").is_none());
+    }
+}

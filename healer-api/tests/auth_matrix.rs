@@ -1,0 +1,529 @@
+//! The authentication matrix: every way a request can be unauthenticated is rejected with 401,
+//! a reason in the metrics (never in the body) and nothing stored; valid SigV4 as Fluent Bit and
+//! Vector build it, and valid header signatures, are accepted.
+
+mod common;
+
+use std::io::Write;
+
+use axum::body::Body;
+use common::*;
+use http::StatusCode;
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+fn with_header(
+    mut req: http::Request<Body>,
+    name: &'static str,
+    value: &str,
+) -> http::Request<Body> {
+    req.headers_mut().append(name, value.parse().unwrap());
+    req
+}
+
+async fn tamper_body(req: http::Request<Body>, new_body: &[u8]) -> http::Request<Body> {
+    let (parts, _) = req.into_parts();
+    http::Request::from_parts(parts, Body::from(new_body.to_vec()))
+}
+
+#[tokio::test]
+async fn every_invalid_request_is_rejected_without_side_effects() {
+    let env = env("");
+    let t = now(&env.clock);
+    let body = body_of(&[record("shop/cart", "error_burst", Some("cart-1"))]);
+    let other = body_of(&[record("shop/cart", "crash_loop", Some("cart-1"))]);
+
+    // A valid request consumed once, to replay later.
+    let replayed_fb = sign_fluent_bit(
+        FB_KEY_ID,
+        FB_SECRET,
+        t,
+        &body,
+        &[("Content-Type", "application/json")],
+    );
+    let replay_copy = sign_fluent_bit(
+        FB_KEY_ID,
+        FB_SECRET,
+        t,
+        &body,
+        &[("Content-Type", "application/json")],
+    );
+    let (status, _, _) = send(&env.state, replayed_fb).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let replayed_hmac = sign_header(
+        "POST",
+        "/v1/anomalies",
+        VEC_KEY_ID,
+        VEC_SECRET,
+        t - 1,
+        &other,
+    );
+    let replay_hmac_copy = sign_header(
+        "POST",
+        "/v1/anomalies",
+        VEC_KEY_ID,
+        VEC_SECRET,
+        t - 1,
+        &other,
+    );
+    assert_eq!(
+        send(&env.state, replayed_hmac).await.0,
+        StatusCode::ACCEPTED
+    );
+    let baseline = stored(&env.state).await;
+    assert_eq!(baseline, (2, 2));
+
+    let unsigned = http::Request::builder()
+        .method("POST")
+        .uri("/v1/anomalies")
+        .header("content-type", "application/json")
+        .body(Body::from(body.clone()))
+        .unwrap();
+    let cases: Vec<(&str, http::Request<Body>, &str)> = vec![
+        ("missing", unsigned, "missing"),
+        (
+            "malformed sigv4",
+            with_header(
+                http::Request::builder()
+                    .method("POST")
+                    .uri("/v1/anomalies")
+                    .body(Body::from(body.clone()))
+                    .unwrap(),
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=garbage",
+            ),
+            "malformed",
+        ),
+        (
+            "malformed header signature",
+            with_header(
+                with_header(
+                    http::Request::builder()
+                        .method("POST")
+                        .uri("/v1/anomalies")
+                        .body(Body::from(body.clone()))
+                        .unwrap(),
+                    "x-edgeheal-key-id",
+                    VEC_KEY_ID,
+                ),
+                "x-edgeheal-signature",
+                "t=soon,v1=abc",
+            ),
+            "malformed",
+        ),
+        (
+            "wrong key (sigv4)",
+            sign_vector(VEC_KEY_ID, "not-the-secret-0123456789", t, &body, &[]),
+            "bad_signature",
+        ),
+        (
+            "wrong key (header)",
+            sign_header(
+                "POST",
+                "/v1/anomalies",
+                VEC_KEY_ID,
+                "not-the-secret-0123456789",
+                t,
+                &body,
+            ),
+            "bad_signature",
+        ),
+        (
+            "unknown key id (sigv4)",
+            sign_vector("intruder", VEC_SECRET, t, &body, &[]),
+            "unknown_key",
+        ),
+        (
+            "unknown key id (header)",
+            sign_header("POST", "/v1/anomalies", "intruder", VEC_SECRET, t, &body),
+            "unknown_key",
+        ),
+        (
+            "tampered body (sigv4)",
+            tamper_body(
+                sign_fluent_bit(
+                    FB_KEY_ID,
+                    FB_SECRET,
+                    t,
+                    &body,
+                    &[("Content-Type", "application/json")],
+                ),
+                &other,
+            )
+            .await,
+            "bad_signature",
+        ),
+        (
+            "tampered body (header)",
+            tamper_body(
+                sign_header("POST", "/v1/anomalies", VEC_KEY_ID, VEC_SECRET, t, &body),
+                &other,
+            )
+            .await,
+            "bad_signature",
+        ),
+        (
+            "expired (sigv4)",
+            sign_vector(VEC_KEY_ID, VEC_SECRET, t - 301, &body, &[]),
+            "expired",
+        ),
+        (
+            "expired (header)",
+            sign_header(
+                "POST",
+                "/v1/anomalies",
+                VEC_KEY_ID,
+                VEC_SECRET,
+                t - 301,
+                &body,
+            ),
+            "expired",
+        ),
+        (
+            "from the future (sigv4)",
+            sign_fluent_bit(FB_KEY_ID, FB_SECRET, t + 301, &body, &[]),
+            "future",
+        ),
+        (
+            "from the future (header)",
+            sign_header(
+                "POST",
+                "/v1/anomalies",
+                VEC_KEY_ID,
+                VEC_SECRET,
+                t + 301,
+                &body,
+            ),
+            "future",
+        ),
+        ("replayed (sigv4)", replay_copy, "replayed"),
+        ("replayed (header)", replay_hmac_copy, "replayed"),
+        (
+            "duplicate authorization header",
+            with_header(
+                sign_vector(VEC_KEY_ID, VEC_SECRET, t, &body, &[]),
+                "authorization",
+                "AWS4-HMAC-SHA256 x",
+            ),
+            "duplicate_header",
+        ),
+        (
+            "duplicate x-amz-date",
+            with_header(
+                sign_vector(VEC_KEY_ID, VEC_SECRET, t, &body, &[]),
+                "x-amz-date",
+                "20261121T100000Z",
+            ),
+            "duplicate_header",
+        ),
+        (
+            "duplicate signature header",
+            with_header(
+                sign_header("POST", "/v1/anomalies", VEC_KEY_ID, VEC_SECRET, t, &body),
+                "x-edgeheal-signature",
+                "t=1,v1=00",
+            ),
+            "duplicate_header",
+        ),
+        (
+            "both schemes at once",
+            with_header(
+                sign_vector(VEC_KEY_ID, VEC_SECRET, t, &body, &[]),
+                "x-edgeheal-signature",
+                "t=1,v1=00",
+            ),
+            "duplicate_header",
+        ),
+        (
+            "content-encoding added after signing",
+            with_header(
+                sign_vector(VEC_KEY_ID, VEC_SECRET, t, &body, &[]),
+                "content-encoding",
+                "gzip",
+            ),
+            "unsigned_header",
+        ),
+        (
+            "signed header altered",
+            {
+                let mut r = sign_fluent_bit(
+                    FB_KEY_ID,
+                    FB_SECRET,
+                    t,
+                    &body,
+                    &[("Content-Type", "application/json")],
+                );
+                r.headers_mut()
+                    .insert("content-type", "application/msgpack".parse().unwrap());
+                r
+            },
+            "bad_signature",
+        ),
+    ];
+
+    for (name, req, reason) in cases {
+        let before = env.state.metrics.render();
+        let (status, json, _) = send(&env.state, req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {json}");
+        assert_eq!(json["error"], "unauthorized", "{name}");
+        assert!(
+            !json.to_string().contains(reason),
+            "{name}: reason leaked into body: {json}"
+        );
+        assert_eq!(
+            stored(&env.state).await,
+            baseline,
+            "{name}: something was stored"
+        );
+        let after = env.state.metrics.render();
+        let line = format!("edgeheal_healer_auth_failures_total{{reason=\"{reason}\"}}");
+        assert_ne!(
+            metric(&before, &line),
+            metric(&after, &line),
+            "{name}: reason {reason} not counted"
+        );
+    }
+}
+
+fn metric(text: &str, line: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line).map(|v| v.trim().parse().unwrap()))
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn valid_signatures_from_every_pipeline_are_accepted() {
+    let env = env("");
+    let t = now(&env.clock);
+    let json = body_of(&[
+        record("shop/cart", "error_burst", Some("cart-1")),
+        record("shop/web", "cpu_saturation", None),
+    ]);
+    let gz = gzip(&json);
+    let ndjson = format!(
+        "{}\n{}\n",
+        record("shop/a", "memory_leak", None),
+        record("shop/b", "latency_spike", None)
+    )
+    .into_bytes();
+    let cases: Vec<(&str, http::Request<Body>)> = vec![
+        (
+            "fluent bit json",
+            sign_fluent_bit(
+                FB_KEY_ID,
+                FB_SECRET,
+                t,
+                &json,
+                &[("Content-Type", "application/json")],
+            ),
+        ),
+        (
+            "fluent bit json gzip",
+            sign_fluent_bit(
+                FB_KEY_ID,
+                FB_SECRET,
+                t - 2,
+                &gz,
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Content-Encoding", "gzip"),
+                ],
+            ),
+        ),
+        (
+            "fluent bit json_lines",
+            sign_fluent_bit(
+                FB_KEY_ID,
+                FB_SECRET,
+                t - 3,
+                &ndjson,
+                &[("Content-Type", "application/x-ndjson")],
+            ),
+        ),
+        (
+            "vector (aws-sigv4)",
+            sign_vector(VEC_KEY_ID, VEC_SECRET, t, &json, &[]),
+        ),
+        (
+            "vector gzip",
+            sign_vector(
+                VEC_KEY_ID,
+                VEC_SECRET,
+                t - 1,
+                &gz,
+                &[("content-encoding", "gzip")],
+            ),
+        ),
+        (
+            "edge of the window (old)",
+            sign_vector(VEC_KEY_ID, VEC_SECRET, t - 300, &ndjson, &[]),
+        ),
+        (
+            "edge of the window (future)",
+            sign_fluent_bit(FB_KEY_ID, FB_SECRET, t + 300, &json, &[]),
+        ),
+        (
+            "header signature",
+            sign_header("POST", "/v1/anomalies", VEC_KEY_ID, VEC_SECRET, t, &json),
+        ),
+    ];
+    let mut expected_records = 0;
+    for (i, (name, req)) in cases.into_iter().enumerate() {
+        let (status, body, _) = send(&env.state, req).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{name}: {body}");
+        expected_records += body["records"].as_i64().unwrap();
+        assert_eq!(
+            stored(&env.state).await,
+            (i as i64 + 1, expected_records),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reads_need_a_signature_too() {
+    let env = env("");
+    let t = now(&env.clock);
+    let unsigned = http::Request::builder()
+        .uri("/v1/incidents")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&env.state, unsigned).await.0, StatusCode::UNAUTHORIZED);
+    let signed = sign_header(
+        "GET",
+        "/v1/incidents?state=open",
+        VEC_KEY_ID,
+        VEC_SECRET,
+        t,
+        b"",
+    );
+    let (status, json, _) = send(&env.state, signed).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["incidents"], serde_json::json!([]));
+    let bad_filter = sign_header(
+        "GET",
+        "/v1/incidents?state=sleeping",
+        VEC_KEY_ID,
+        VEC_SECRET,
+        t,
+        b"",
+    );
+    assert_eq!(
+        send(&env.state, bad_filter).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let unknown_param = sign_header(
+        "GET",
+        "/v1/incidents?sort=asc",
+        VEC_KEY_ID,
+        VEC_SECRET,
+        t,
+        b"",
+    );
+    assert_eq!(
+        send(&env.state, unknown_param).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let missing = sign_header("GET", "/v1/incidents/42", VEC_KEY_ID, VEC_SECRET, t, b"");
+    assert_eq!(send(&env.state, missing).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_bodies_are_rejected_with_clear_errors_and_nothing_stored() {
+    let env = env("ingest: { max_body_bytes: 4096, max_decompressed_bytes: 8192, max_records: 5 }");
+    let t = now(&env.clock);
+    let no_tags = serde_json::to_vec(&serde_json::json!([{"log": "x"}])).unwrap();
+    let too_many = body_of(&vec![record("shop/a", "error_burst", None); 6]);
+    let huge = vec![b' '; 5000];
+    let bomb = gzip(&vec![b' '; 100_000]);
+    let cases: Vec<(&str, http::Request<Body>, StatusCode, &str)> = vec![
+        (
+            "no tags",
+            sign_header("POST", "/v1/anomalies", VEC_KEY_ID, VEC_SECRET, t, &no_tags),
+            StatusCode::BAD_REQUEST,
+            "record 0",
+        ),
+        (
+            "too many",
+            sign_header(
+                "POST",
+                "/v1/anomalies",
+                VEC_KEY_ID,
+                VEC_SECRET,
+                t - 1,
+                &too_many,
+            ),
+            StatusCode::BAD_REQUEST,
+            "more than 5",
+        ),
+        (
+            "not json",
+            sign_header(
+                "POST",
+                "/v1/anomalies",
+                VEC_KEY_ID,
+                VEC_SECRET,
+                t - 2,
+                b"{oops",
+            ),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            "too large",
+            sign_header(
+                "POST",
+                "/v1/anomalies",
+                VEC_KEY_ID,
+                VEC_SECRET,
+                t - 3,
+                &huge,
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "limit",
+        ),
+        (
+            "gzip bomb",
+            sign_vector(
+                VEC_KEY_ID,
+                VEC_SECRET,
+                t - 4,
+                &bomb,
+                &[("content-encoding", "gzip")],
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "limit",
+        ),
+        (
+            "unsupported type",
+            {
+                let mut r = sign_header(
+                    "POST",
+                    "/v1/anomalies",
+                    VEC_KEY_ID,
+                    VEC_SECRET,
+                    t - 5,
+                    b"{}",
+                );
+                r.headers_mut()
+                    .insert("content-type", "text/plain".parse().unwrap());
+                r
+            },
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "text/plain",
+        ),
+    ];
+    for (name, req, want, msg) in cases {
+        let (status, json, _) = send(&env.state, req).await;
+        assert_eq!(status, want, "{name}: {json}");
+        assert!(
+            json["message"].as_str().unwrap_or("").contains(msg),
+            "{name}: {json}"
+        );
+        assert_eq!(stored(&env.state).await, (0, 0), "{name}");
+    }
+}

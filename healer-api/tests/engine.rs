@@ -1,0 +1,539 @@
+//! The incident engine end to end over a real store and a fake cluster: debounce, dedupe,
+//! lifecycle, escalation on recurrence, the budget under an anomaly storm, cooldowns across a
+//! restart, and recovery of an action interrupted by a crash.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use edgeheal_healer::action::ActionKind;
+use edgeheal_healer::clock::{Clock, ManualClock};
+use edgeheal_healer::cluster::{Cluster, ClusterError, EventNote, Target};
+use edgeheal_healer::decode::{decode, DecodeLimits, Format};
+use edgeheal_healer::engine::Engine;
+use edgeheal_healer::metrics::Metrics;
+use edgeheal_healer::notify::Notifier;
+use edgeheal_healer::policy::{Facts, Plan, PodFacts};
+use edgeheal_healer::store::{self, NewBatch, Store};
+use edgeheal_healer::Config;
+
+const T0: i64 = 1_795_255_200;
+
+#[derive(Debug, Default)]
+struct FakeCluster {
+    executed: Mutex<Vec<(String, Plan, bool)>>,
+    events: Mutex<Vec<(String, &'static str)>>,
+    fail_execute: bool,
+    labels_missing: bool,
+}
+
+#[async_trait]
+impl Cluster for FakeCluster {
+    async fn facts(
+        &self,
+        target: &Target,
+        _action: ActionKind,
+        pod: Option<&str>,
+    ) -> Result<Facts, ClusterError> {
+        let mut labels = BTreeMap::new();
+        if !self.labels_missing {
+            labels.insert("edgeheal.io/heal".to_string(), "true".to_string());
+        }
+        Ok(Facts {
+            uid: format!("uid-{}", target.name),
+            resource_version: "1".into(),
+            labels,
+            annotations: BTreeMap::new(),
+            paused: false,
+            replicas: Some(2),
+            hpa: None,
+            pod: pod.map(|p| PodFacts {
+                name: p.into(),
+                uid: "pod-uid".into(),
+                resource_version: "5".into(),
+                owned_by_target: true,
+            }),
+            rollout: None,
+        })
+    }
+    async fn execute(
+        &self,
+        target: &Target,
+        plan: &Plan,
+        dry_run: bool,
+    ) -> Result<String, ClusterError> {
+        self.executed
+            .lock()
+            .unwrap()
+            .push((target.key(), plan.clone(), dry_run));
+        if self.fail_execute {
+            return Err(ClusterError::Api {
+                code: 500,
+                reason: "InternalError".into(),
+                message: "boom".into(),
+            });
+        }
+        Ok("done".into())
+    }
+    async fn record_event(
+        &self,
+        target: &Target,
+        _uid: Option<&str>,
+        ev: &EventNote,
+        _dry_run: bool,
+    ) -> Result<(), ClusterError> {
+        self.events.lock().unwrap().push((target.key(), ev.reason));
+        Ok(())
+    }
+}
+
+fn config(dir: &std::path::Path, mode: &str, extra: &str) -> Arc<Config> {
+    Arc::new(
+        Config::from_yaml(&format!(
+            "mode: {mode}\nstore: {{ path: {} }}\nauth: {{ keys_dir: /unused }}\n\
+             guards: {{ namespaces: [shop] }}\n\
+             engine: {{ debounce_count: 3, debounce_window_secs: 60, verify_window_secs: 120, cooldown_secs: 600 }}\n\
+             policy: {{ cpu_saturation: [scale_up, rollout_restart], crash_loop: [rollback, delete_pod] }}\n{extra}",
+            dir.join("h.db").display()
+        ))
+        .unwrap(),
+    )
+}
+
+struct Harness {
+    cfg: Arc<Config>,
+    store: Store,
+    clock: Arc<ManualClock>,
+    cluster: Arc<FakeCluster>,
+    sig: u64,
+}
+
+impl Harness {
+    fn new(dir: &std::path::Path, mode: &str, extra: &str, cluster: FakeCluster) -> Self {
+        let cfg = config(dir, mode, extra);
+        let store = Store::open(&cfg.store.path, cfg.store.synchronous).unwrap();
+        Self {
+            cfg,
+            store,
+            clock: Arc::new(ManualClock::new(jiff::Timestamp::from_second(T0).unwrap())),
+            cluster: Arc::new(cluster),
+            sig: 0,
+        }
+    }
+
+    fn engine(&self) -> Engine {
+        let cluster: Option<Arc<dyn Cluster>> = if self.cfg.mode == edgeheal_healer::Mode::Shadow {
+            None
+        } else {
+            Some(self.cluster.clone())
+        };
+        let metrics = Arc::new(Metrics::new());
+        Engine::new(
+            self.cfg.clone(),
+            self.store.clone(),
+            cluster,
+            None,
+            Notifier::log_only(metrics.clone()),
+            metrics,
+            self.clock.clone(),
+        )
+    }
+
+    async fn ingest(&mut self, entities: &[&str], incident: &str, pod: Option<&str>) {
+        let recs: Vec<serde_json::Value> = entities
+            .iter()
+            .map(|e| {
+                serde_json::json!({"edgeheal": {"kind": "metric", "entity": e, "pod": pod, "ts": "2026-11-21T10:00:00Z",
+                "score": 0.9, "anomaly": true, "severity": "critical", "incident": incident, "action": "scale_up",
+                "why": [], "model": "m@1", "workload_kind": "deployment"}})
+            })
+            .collect();
+        let records = decode(
+            Format::Json,
+            &serde_json::to_vec(&recs).unwrap(),
+            DecodeLimits {
+                max_decompressed_bytes: 1 << 24,
+                max_records: 10_000,
+            },
+        )
+        .unwrap();
+        self.sig += 1;
+        self.store
+            .insert_batch(NewBatch {
+                received_at_ms: self.clock.now().as_millisecond(),
+                key_id: "k".into(),
+                scheme: "hmac",
+                signature: format!("{:064x}", self.sig),
+                records,
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn incidents(&self) -> Vec<store::IncidentRow> {
+        self.store
+            .read(|c| {
+                store::list_incidents(
+                    c,
+                    &store::IncidentFilter {
+                        limit: 500,
+                        ..Default::default()
+                    },
+                )
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn action_count(&self) -> i64 {
+        self.store
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM actions", [], |r| r.get(0))?))
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn debounce_then_act_then_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    for i in 0..2 {
+        h.ingest(&["shop/cart"], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+        assert!(
+            h.incidents().await.is_empty(),
+            "debounce: {} records are not enough",
+            i + 1
+        );
+        h.clock.advance_secs(10);
+    }
+    // Records outside the window do not count.
+    h.clock.advance_secs(60);
+    h.ingest(&["shop/cart"], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert!(
+        h.incidents().await.is_empty(),
+        "stale records must have left the window"
+    );
+    h.ingest(&["shop/cart", "shop/cart"], "cpu_saturation", None)
+        .await;
+    engine.process_pending().await.unwrap();
+    let inc = h.incidents().await;
+    assert_eq!(inc.len(), 1);
+    assert_eq!(inc[0].state, "verifying");
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    assert!(matches!(
+        h.cluster.executed.lock().unwrap()[0].1,
+        Plan::Scale { from: 2, to: 3 }
+    ));
+    // Dedupe: more records attach to the incident, no new action.
+    h.ingest(&["shop/cart"], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.incidents().await.len(), 1);
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    // Verify window passes quietly: resolved.
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    let inc = h.incidents().await;
+    assert_eq!(inc[0].state, "resolved");
+    let reasons: Vec<&str> = h
+        .cluster
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.1)
+        .collect();
+    assert_eq!(reasons, vec!["Remediating", "Remediated"]);
+}
+
+#[tokio::test]
+async fn recurrence_escalates_to_the_next_action_then_to_a_human() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    h.clock.advance_secs(30);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    {
+        let ex = h.cluster.executed.lock().unwrap();
+        assert_eq!(ex.len(), 2);
+        assert!(matches!(ex[0].1, Plan::Scale { .. }));
+        assert_eq!(
+            ex[1].1,
+            Plan::Restart,
+            "recurrence escalates to the next action"
+        );
+    }
+    h.clock.advance_secs(30);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    let inc = h.incidents().await;
+    assert_eq!(
+        inc[0].state, "escalated",
+        "policy exhausted: handed to a human"
+    );
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn anomaly_storm_of_200_entities_never_exceeds_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(
+        dir.path(),
+        "enforce",
+        "budget: { max_actions: 7, window_secs: 600 }\n",
+        FakeCluster::default(),
+    );
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    let names: Vec<String> = (0..200).map(|i| format!("shop/svc-{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    for _ in 0..3 {
+        h.ingest(&refs, "cpu_saturation", None).await;
+    }
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.incidents().await.len(), 200);
+    assert_eq!(
+        h.cluster.executed.lock().unwrap().len(),
+        7,
+        "exactly the budget"
+    );
+    assert_eq!(h.action_count().await, 7);
+    let escalated = h
+        .incidents()
+        .await
+        .iter()
+        .filter(|i| i.state == "escalated")
+        .count();
+    assert_eq!(escalated, 193);
+    // Still inside the window: a second storm gets nothing.
+    h.clock.advance_secs(300);
+    for _ in 0..3 {
+        h.ingest(&refs, "cpu_saturation", None).await;
+    }
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 7);
+    // The window passes: budget available again, bounded again.
+    h.clock.advance_secs(301);
+    engine.tick().await.unwrap();
+    for _ in 0..3 {
+        h.ingest(&refs, "cpu_saturation", None).await;
+    }
+    engine.process_pending().await.unwrap();
+    let executed = h.cluster.executed.lock().unwrap().len();
+    assert!(executed <= 14, "{executed} actions");
+}
+
+#[tokio::test]
+async fn cooldown_holds_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    {
+        let mut engine = h.engine();
+        engine.recover().await.unwrap();
+        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+        h.clock.advance_secs(121);
+        engine.tick().await.unwrap();
+        assert_eq!(h.incidents().await[0].state, "resolved");
+    }
+    // "Restart": a brand-new store handle and engine on the same database file.
+    let clock = h.clock.clone();
+    let cluster = h.cluster.clone();
+    drop(h);
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    h.clock = clock;
+    h.cluster = cluster;
+    h.sig = 1000;
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.clock.advance_secs(60); // 181 s after the action: inside the 600 s cooldown
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    let inc = h.incidents().await;
+    assert_eq!(inc[0].state, "escalated");
+    assert!(
+        inc[0].reason.as_deref().unwrap().starts_with("cooldown"),
+        "{:?}",
+        inc[0].reason
+    );
+    assert_eq!(
+        h.cluster.executed.lock().unwrap().len(),
+        1,
+        "no second action inside the cooldown"
+    );
+    // After the cooldown another incident may act.
+    h.clock.advance_secs(600);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn interrupted_action_is_never_repeated_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    // Simulate a crash after the intent was committed but before the result was: put the
+    // action back to pending and the incident back to acting.
+    h.store
+        .write(|tx| {
+            tx.execute(
+                "UPDATE actions SET result = 'pending', finished_at = NULL",
+                [],
+            )?;
+            tx.execute("UPDATE incidents SET state = 'acting'", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    engine.process_pending().await.unwrap();
+    let id = h.incidents().await[0].id;
+    let (inc, decisions, actions) = h
+        .store
+        .read(move |c| store::get_incident(c, id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(inc.state, "verifying");
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0].result, "interrupted");
+    assert!(decisions.iter().any(|d| d.outcome == "interrupted"));
+    assert_eq!(
+        h.cluster.executed.lock().unwrap().len(),
+        1,
+        "the interrupted action was not re-run"
+    );
+}
+
+#[tokio::test]
+async fn failures_open_the_breaker_and_refusals_escalate() {
+    let dir = tempfile::tempdir().unwrap();
+    let failing = FakeCluster {
+        fail_execute: true,
+        ..Default::default()
+    };
+    let mut h = Harness::new(
+        dir.path(),
+        "enforce",
+        "budget: { max_actions: 50, breaker_failures: 2 }\n",
+        failing,
+    );
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(
+        &[
+            "shop/a", "shop/b", "shop/c", "shop/a", "shop/b", "shop/c", "shop/a", "shop/b",
+            "shop/c",
+        ],
+        "cpu_saturation",
+        None,
+    )
+    .await;
+    engine.process_pending().await.unwrap();
+    let inc = h.incidents().await;
+    let failed = inc.iter().filter(|i| i.state == "failed").count();
+    let refused = inc
+        .iter()
+        .filter(|i| {
+            i.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("circuit_open"))
+        })
+        .count();
+    assert_eq!((failed, refused), (2, 1), "{inc:?}");
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 2);
+
+    let dir2 = tempfile::tempdir().unwrap();
+    let unlabelled = FakeCluster {
+        labels_missing: true,
+        ..Default::default()
+    };
+    let mut h2 = Harness::new(dir2.path(), "enforce", "", unlabelled);
+    let mut engine2 = h2.engine();
+    engine2.recover().await.unwrap();
+    h2.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine2.process_pending().await.unwrap();
+    let inc = h2.incidents().await;
+    assert_eq!(inc[0].state, "escalated");
+    assert!(inc[0]
+        .reason
+        .as_deref()
+        .unwrap()
+        .starts_with("not_opted_in"));
+    assert!(h2.cluster.executed.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn shadow_mode_records_without_any_cluster_and_other_namespaces_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "shadow", "", FakeCluster::default());
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-1"))
+        .await;
+    h.ingest(&["kube-system/coredns"; 3], "cpu_saturation", None)
+        .await;
+    engine.process_pending().await.unwrap();
+    let inc = h.incidents().await;
+    let shop = inc.iter().find(|i| i.entity == "shop/cart").unwrap();
+    assert_eq!(shop.state, "verifying");
+    let id = shop.id;
+    let (_, _, actions) = h
+        .store
+        .read(move |c| store::get_incident(c, id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(actions[0].result, "shadow");
+    assert_eq!(actions[0].action, "rollback");
+    let ks = inc
+        .iter()
+        .find(|i| i.entity == "kube-system/coredns")
+        .unwrap();
+    assert_eq!(ks.state, "escalated");
+    assert!(ks
+        .reason
+        .as_deref()
+        .unwrap()
+        .starts_with("namespace_not_allowed"));
+    assert!(h.cluster.executed.lock().unwrap().is_empty());
+    assert!(h.cluster.events.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn dry_run_passes_the_flag_and_skips_what_does_not_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "dry-run", "", FakeCluster::default());
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    // crash_loop: [rollback, delete_pod]; the fake has no rollout history, so rollback is
+    // skipped and the owned pod is deleted (dry run).
+    h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-7f-x"))
+        .await;
+    engine.process_pending().await.unwrap();
+    let ex = h.cluster.executed.lock().unwrap().clone();
+    assert_eq!(ex.len(), 1);
+    assert!(matches!(&ex[0].1, Plan::DeletePod { name, .. } if name == "cart-7f-x"));
+    assert!(ex[0].2, "dry-run flag passed to the cluster");
+    let id = h.incidents().await[0].id;
+    let (_, decisions, actions) = h
+        .store
+        .read(move |c| store::get_incident(c, id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(decisions[0].outcome, "skipped");
+    assert_eq!(actions[0].result, "dry_run");
+}

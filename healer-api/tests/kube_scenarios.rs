@@ -1,0 +1,702 @@
+//! The kube-rs executor against a tower-test mock API server: for every action, the exact
+//! requests kube-rs sends (method, path, query, content type, body) including dry-run
+//! parameters and preconditions, and the failure paths (conflicts, throttling, server errors,
+//! timeouts, exhausted retries, objects that changed or vanished).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgeheal_healer::action::ActionKind;
+use edgeheal_healer::clock::ManualClock;
+use edgeheal_healer::cluster::{Cluster, ClusterError, EventNote, Target};
+use edgeheal_healer::config::RetryConfig;
+use edgeheal_healer::kube_cluster::KubeCluster;
+use edgeheal_healer::policy::Plan;
+use edgeheal_healer::tags::WorkloadKind;
+use http::{Method, Request, Response};
+use http_body_util::BodyExt;
+use kube::client::Body;
+use serde_json::{json, Value};
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+type BodyCheck = Box<dyn Fn(&Value) + Send>;
+
+/// One expected request and the answer the fake API server gives.
+struct Step {
+    method: Method,
+    path: String,
+    /// Query pairs that must be present, and the only ones allowed besides them.
+    query: Vec<(&'static str, String)>,
+    content_type: Option<&'static str>,
+    check_body: Option<BodyCheck>,
+    status: u16,
+    reply: Value,
+    /// Do not answer at all (the client's per-call timeout fires).
+    hang: bool,
+}
+
+fn step(method: Method, path: &str) -> Step {
+    Step {
+        method,
+        path: path.into(),
+        query: vec![],
+        content_type: None,
+        check_body: None,
+        status: 200,
+        reply: json!({}),
+        hang: false,
+    }
+}
+
+impl Step {
+    fn query(mut self, k: &'static str, v: &str) -> Self {
+        self.query.push((k, v.into()));
+        self
+    }
+    fn content_type(mut self, ct: &'static str) -> Self {
+        self.content_type = Some(ct);
+        self
+    }
+    fn body(mut self, f: impl Fn(&Value) + Send + 'static) -> Self {
+        self.check_body = Some(Box::new(f));
+        self
+    }
+    fn reply(mut self, status: u16, v: Value) -> Self {
+        self.status = status;
+        self.reply = v;
+        self
+    }
+    fn hang(mut self) -> Self {
+        self.hang = true;
+        self
+    }
+}
+
+fn status(code: u16, reason: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": format!("{reason} from the mock"), "reason": reason, "code": code})
+}
+
+fn serve(mut handle: Handle, steps: Vec<Step>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut parked = Vec::new();
+        for (i, s) in steps.into_iter().enumerate() {
+            let (req, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+                .await
+                .unwrap_or_else(|_| panic!("step {i}: no request for {} {}", s.method, s.path))
+                .unwrap_or_else(|| panic!("step {i}: client gone before {} {}", s.method, s.path));
+            assert_eq!(req.method(), s.method, "step {i}: {}", req.uri());
+            assert_eq!(req.uri().path(), s.path, "step {i}");
+            let pairs: Vec<(String, String)> =
+                form_urlencoded_pairs(req.uri().query().unwrap_or(""));
+            for (k, v) in &s.query {
+                assert!(
+                    pairs.iter().any(|(pk, pv)| pk == k && pv == v),
+                    "step {i}: {}: missing {k}={v}",
+                    req.uri()
+                );
+            }
+            for (k, _) in &pairs {
+                assert!(
+                    s.query.iter().any(|(sk, _)| sk == k),
+                    "step {i}: {}: unexpected query {k}",
+                    req.uri()
+                );
+            }
+            if let Some(ct) = s.content_type {
+                assert_eq!(req.headers().get("content-type").unwrap(), ct, "step {i}");
+            }
+            let bytes = req.into_body().collect().await.unwrap().to_bytes();
+            if let Some(check) = &s.check_body {
+                let v: Value = serde_json::from_slice(&bytes)
+                    .unwrap_or_else(|e| panic!("step {i}: body not JSON: {e}"));
+                check(&v);
+            }
+            if s.hang {
+                parked.push(send);
+                continue;
+            }
+            let resp = Response::builder()
+                .status(s.status)
+                .body(Body::from(serde_json::to_vec(&s.reply).unwrap()))
+                .unwrap();
+            send.send_response(resp);
+        }
+        // Nothing else may be sent: no double action.
+        if let Ok(Some((req, _))) =
+            tokio::time::timeout(Duration::from_millis(100), handle.next_request()).await
+        {
+            panic!("unexpected extra request {} {}", req.method(), req.uri());
+        }
+    })
+}
+
+fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let dec = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (dec(k), dec(v))
+        })
+        .collect()
+}
+
+fn cluster(max_attempts: u32) -> (KubeCluster, Handle) {
+    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(svc, "default");
+    let retry = RetryConfig {
+        max_attempts,
+        initial_backoff_ms: 1,
+        max_backoff_ms: 5,
+    };
+    let clock = Arc::new(ManualClock::new(
+        jiff::Timestamp::from_second(1_795_255_200).unwrap(),
+    ));
+    (
+        KubeCluster::new(
+            client,
+            retry,
+            Duration::from_millis(300),
+            "healer-0".into(),
+            clock,
+        ),
+        handle,
+    )
+}
+
+fn target(kind: WorkloadKind) -> Target {
+    Target {
+        namespace: "shop".into(),
+        kind,
+        name: "cart".into(),
+    }
+}
+
+const DEPLOY: &str = "/apis/apps/v1/namespaces/shop/deployments/cart";
+const DEPLOY_UID: &str = "d-uid-1";
+
+fn deployment(paused: bool) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "cart", "namespace": "shop", "uid": DEPLOY_UID, "resourceVersion": "100",
+                     "labels": {"edgeheal.io/heal": "true", "app": "cart"}},
+        "spec": {"replicas": 2, "paused": paused, "selector": {"matchLabels": {"app": "cart"}},
+                 "template": {"metadata": {"labels": {"app": "cart"}}, "spec": {"containers": [{"name": "cart", "image": "cart:v2"}]}}}})
+}
+
+fn scale(replicas: i32, rv: &str) -> Value {
+    json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "cart", "namespace": "shop", "resourceVersion": rv},
+           "spec": {"replicas": replicas}, "status": {"replicas": replicas}})
+}
+
+async fn finish(mock: tokio::task::JoinHandle<()>) {
+    tokio::time::timeout(Duration::from_secs(10), mock)
+        .await
+        .expect("mock timed out")
+        .expect("scenario failed");
+}
+
+#[tokio::test]
+async fn scale_up_reads_facts_then_replaces_the_scale_subresource() {
+    for dry_run in [false, true] {
+        let (c, h) = cluster(3);
+        let mut put = step(Method::PUT, &format!("{DEPLOY}/scale"))
+            .query("fieldManager", "edgeheal-healer")
+            .content_type("application/json")
+            .body(|b| {
+                assert_eq!(b["spec"]["replicas"], 3);
+                assert_eq!(
+                    b["metadata"]["resourceVersion"], "100",
+                    "optimistic concurrency precondition"
+                );
+            })
+            .reply(200, scale(3, "101"));
+        if dry_run {
+            put = put.query("dryRun", "All");
+        }
+        let mock = serve(
+            h,
+            vec![
+                step(Method::GET, DEPLOY).reply(200, deployment(false)),
+                step(Method::GET, "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers")
+                    .reply(200, json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscalerList", "metadata": {}, "items": []})),
+                step(Method::GET, &format!("{DEPLOY}/scale")).reply(200, scale(2, "100")),
+                put,
+            ],
+        );
+        let t = target(WorkloadKind::Deployment);
+        let f = c.facts(&t, ActionKind::ScaleUp, None).await.unwrap();
+        assert_eq!(f.replicas, Some(2));
+        assert!(f.hpa.is_none());
+        let out = c
+            .execute(&t, &Plan::Scale { from: 2, to: 3 }, dry_run)
+            .await
+            .unwrap();
+        assert!(out.contains("2 -> 3"), "{out}");
+        assert_eq!(out.starts_with("dry-run"), dry_run);
+        finish(mock).await;
+    }
+}
+
+#[tokio::test]
+async fn scale_conflict_rereads_and_never_adds_twice() {
+    let (c, h) = cluster(4);
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, &format!("{DEPLOY}/scale")).reply(200, scale(2, "100")),
+            step(Method::PUT, &format!("{DEPLOY}/scale"))
+                .query("fieldManager", "edgeheal-healer")
+                .reply(409, status(409, "Conflict")),
+            // Someone (or our lost first write) already reached the target: stop there.
+            step(Method::GET, &format!("{DEPLOY}/scale")).reply(200, scale(3, "102")),
+        ],
+    );
+    let out = c
+        .execute(
+            &target(WorkloadKind::Deployment),
+            &Plan::Scale { from: 2, to: 3 },
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(out.contains("already at 3"), "{out}");
+    finish(mock).await;
+}
+
+#[tokio::test]
+async fn scale_retries_throttling_and_server_errors_then_gives_up() {
+    let (c, h) = cluster(3);
+    let mock = serve(
+        h,
+        vec![
+            step(
+                Method::GET,
+                "/apis/apps/v1/namespaces/shop/statefulsets/cart/scale",
+            )
+            .reply(429, status(429, "TooManyRequests")),
+            step(
+                Method::GET,
+                "/apis/apps/v1/namespaces/shop/statefulsets/cart/scale",
+            )
+            .reply(503, status(503, "ServiceUnavailable")),
+            step(
+                Method::GET,
+                "/apis/apps/v1/namespaces/shop/statefulsets/cart/scale",
+            )
+            .reply(500, status(500, "InternalError")),
+        ],
+    );
+    let err = c
+        .execute(
+            &target(WorkloadKind::Statefulset),
+            &Plan::Scale { from: 1, to: 2 },
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClusterError::Api { code: 500, .. }), "{err}");
+    finish(mock).await;
+}
+
+#[tokio::test]
+async fn forbidden_is_not_retried() {
+    let (c, h) = cluster(4);
+    let mock = serve(
+        h,
+        vec![step(Method::GET, DEPLOY).reply(403, status(403, "Forbidden"))],
+    );
+    let err = c
+        .facts(
+            &target(WorkloadKind::Deployment),
+            ActionKind::RolloutRestart,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClusterError::Api { code: 403, .. }), "{err}");
+    finish(mock).await;
+}
+
+#[tokio::test]
+async fn hpa_min_is_raised_with_a_json_patch_test() {
+    let (c, h) = cluster(3);
+    let hpa_path = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/cart-hpa";
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, DEPLOY).reply(200, deployment(false)),
+            step(Method::GET, "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers").reply(
+                200,
+                json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscalerList", "metadata": {}, "items": [
+                    {"metadata": {"name": "other"}, "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 9}},
+                    {"metadata": {"name": "cart-hpa"}, "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "cart", "apiVersion": "apps/v1"}, "minReplicas": 2, "maxReplicas": 6}}]}),
+            ),
+            step(Method::PATCH, hpa_path)
+                .query("dryRun", "All")
+                .query("fieldManager", "edgeheal-healer")
+                .content_type("application/json-patch+json")
+                .body(|b| {
+                    assert_eq!(b, &json!([{"op": "test", "path": "/spec/minReplicas", "value": 2}, {"op": "replace", "path": "/spec/minReplicas", "value": 3}]));
+                })
+                .reply(200, json!({"metadata": {"name": "cart-hpa"}, "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "cart"}, "minReplicas": 3, "maxReplicas": 6}})),
+        ],
+    );
+    let t = target(WorkloadKind::Deployment);
+    let f = c.facts(&t, ActionKind::ScaleUp, None).await.unwrap();
+    let hpa = f.hpa.unwrap();
+    assert_eq!(
+        (hpa.name.as_str(), hpa.min_replicas, hpa.max_replicas),
+        ("cart-hpa", 2, 6)
+    );
+    let out = c
+        .execute(
+            &t,
+            &Plan::RaiseHpaMin {
+                hpa: "cart-hpa".into(),
+                from: 2,
+                to: 3,
+            },
+            true,
+        )
+        .await
+        .unwrap();
+    assert!(out.contains("minReplicas 2 -> 3"), "{out}");
+    finish(mock).await;
+}
+
+#[tokio::test]
+async fn restart_patches_restarted_at_and_retries_a_timeout_with_the_same_value() {
+    let (c, h) = cluster(3);
+    let check = |b: &Value| {
+        assert_eq!(
+            b,
+            &json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2026-11-21T10:00:00Z"}}}}})
+        );
+    };
+    let mock = serve(
+        h,
+        vec![
+            step(Method::PATCH, DEPLOY)
+                .query("fieldManager", "edgeheal-healer")
+                .content_type("application/merge-patch+json")
+                .body(check)
+                .hang(),
+            step(Method::PATCH, DEPLOY)
+                .query("fieldManager", "edgeheal-healer")
+                .content_type("application/merge-patch+json")
+                .body(check)
+                .reply(200, deployment(false)),
+        ],
+    );
+    let out = c
+        .execute(&target(WorkloadKind::Deployment), &Plan::Restart, false)
+        .await
+        .unwrap();
+    assert!(out.contains("restartedAt=2026-11-21T10:00:00Z"), "{out}");
+    finish(mock).await;
+}
+
+#[tokio::test]
+async fn restart_dry_run_for_daemonsets() {
+    let (c, h) = cluster(1);
+    let mock = serve(
+        h,
+        vec![step(
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/shop/daemonsets/cart",
+        )
+        .query("dryRun", "All")
+        .query("fieldManager", "edgeheal-healer")
+        .reply(200, json!({"metadata": {"name": "cart"}}))],
+    );
+    c.execute(&target(WorkloadKind::Daemonset), &Plan::Restart, true)
+        .await
+        .unwrap();
+    finish(mock).await;
+}
+
+fn pod(uid: &str, rv: &str, owner: Option<(&str, &str, &str)>) -> Value {
+    let owners: Vec<Value> = owner
+        .into_iter()
+        .map(|(kind, name, uid)| json!({"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": uid, "controller": true}))
+        .collect();
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "cart-5d-abc", "namespace": "shop", "uid": uid, "resourceVersion": rv, "ownerReferences": owners}})
+}
+
+fn replicaset(
+    name: &str,
+    uid: &str,
+    owner_uid: &str,
+    revision: &str,
+    created: &str,
+    image: &str,
+) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": name, "namespace": "shop", "uid": uid, "creationTimestamp": created,
+            "annotations": {"deployment.kubernetes.io/revision": revision},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "cart", "uid": owner_uid, "controller": true}]},
+        "spec": {"selector": {"matchLabels": {"app": "cart"}},
+            "template": {"metadata": {"labels": {"app": "cart", "pod-template-hash": "5d"}}, "spec": {"containers": [{"name": "cart", "image": image}]}}}})
+}
+
+#[tokio::test]
+async fn delete_pod_checks_ownership_and_sends_preconditions() {
+    let (c, h) = cluster(3);
+    let pod_path = "/api/v1/namespaces/shop/pods/cart-5d-abc";
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, DEPLOY).reply(200, deployment(false)),
+            step(Method::GET, pod_path).reply(
+                200,
+                pod("p-uid", "500", Some(("ReplicaSet", "cart-5d", "rs-uid"))),
+            ),
+            step(
+                Method::GET,
+                "/apis/apps/v1/namespaces/shop/replicasets/cart-5d",
+            )
+            .reply(
+                200,
+                replicaset(
+                    "cart-5d",
+                    "rs-uid",
+                    DEPLOY_UID,
+                    "2",
+                    "2026-11-21T09:00:00Z",
+                    "cart:v2",
+                ),
+            ),
+            step(Method::DELETE, pod_path)
+                .content_type("application/json")
+                .body(|b| {
+                    assert_eq!(
+                        b["preconditions"],
+                        json!({"uid": "p-uid", "resourceVersion": "500"})
+                    );
+                    assert_eq!(b["dryRun"], json!(["All"]));
+                })
+                .reply(409, status(409, "Conflict")),
+            // The precondition failed: same pod (same uid), newer resourceVersion -> retry.
+            step(Method::GET, pod_path).reply(
+                200,
+                pod("p-uid", "501", Some(("ReplicaSet", "cart-5d", "rs-uid"))),
+            ),
+            step(Method::DELETE, pod_path)
+                .body(|b| {
+                    assert_eq!(
+                        b["preconditions"],
+                        json!({"uid": "p-uid", "resourceVersion": "501"})
+                    )
+                })
+                .reply(200, pod("p-uid", "502", None)),
+        ],
+    );
+    let t = target(WorkloadKind::Deployment);
+    let f = c
+        .facts(&t, ActionKind::DeletePod, Some("cart-5d-abc"))
+        .await
+        .unwrap();
+    let p = f.pod.unwrap();
+    assert!(p.owned_by_target);
+    let plan = Plan::DeletePod {
+        name: p.name,
+        uid: p.uid,
+        resource_version: p.resource_version,
+    };
+    let out = c.execute(&t, &plan, true).await.unwrap();
+    assert!(out.contains("deleted pod cart-5d-abc"), "{out}");
+    finish(mock).await;
+}
+
+#[tokio::test]
+async fn a_pod_of_another_deployment_is_not_owned_and_a_replaced_pod_is_left_alone() {
+    let (c, h) = cluster(3);
+    let pod_path = "/api/v1/namespaces/shop/pods/cart-5d-abc";
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, DEPLOY).reply(200, deployment(false)),
+            step(Method::GET, pod_path).reply(
+                200,
+                pod("p-uid", "500", Some(("ReplicaSet", "billing-7", "rs-x"))),
+            ),
+            step(
+                Method::GET,
+                "/apis/apps/v1/namespaces/shop/replicasets/billing-7",
+            )
+            .reply(
+                200,
+                replicaset(
+                    "billing-7",
+                    "rs-x",
+                    "another-deployment",
+                    "1",
+                    "2026-11-21T09:00:00Z",
+                    "billing:v1",
+                ),
+            ),
+            // Execution path: precondition fails and the pod now has another uid.
+            step(Method::DELETE, pod_path).reply(409, status(409, "Conflict")),
+            step(Method::GET, pod_path).reply(200, pod("new-uid", "9", None)),
+            // And a pod that is already gone.
+            step(Method::DELETE, pod_path).reply(404, status(404, "NotFound")),
+        ],
+    );
+    let t = target(WorkloadKind::Deployment);
+    let f = c
+        .facts(&t, ActionKind::DeletePod, Some("cart-5d-abc"))
+        .await
+        .unwrap();
+    assert!(
+        !f.pod.unwrap().owned_by_target,
+        "names in records are never trusted"
+    );
+    let plan = Plan::DeletePod {
+        name: "cart-5d-abc".into(),
+        uid: "p-uid".into(),
+        resource_version: "500".into(),
+    };
+    assert!(c
+        .execute(&t, &plan, false)
+        .await
+        .unwrap()
+        .contains("already replaced"));
+    assert!(c
+        .execute(&t, &plan, false)
+        .await
+        .unwrap()
+        .contains("already gone"));
+    finish(mock).await;
+}
+
+#[tokio::test]
+async fn rollback_restores_the_previous_replicaset_template() {
+    let (c, h) = cluster(3);
+    let rs_list = json!({"apiVersion": "apps/v1", "kind": "ReplicaSetList", "metadata": {}, "items": [
+        replicaset("cart-old", "rs-1", DEPLOY_UID, "1", "2026-11-20T09:00:00Z", "cart:v1"),
+        replicaset("cart-new", "rs-2", DEPLOY_UID, "2", "2026-11-21T09:55:00Z", "cart:v2"),
+        replicaset("stranger", "rs-9", "other-uid", "7", "2026-11-21T09:58:00Z", "evil:v9")]});
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, DEPLOY).reply(200, deployment(false)),
+            step(Method::GET, "/apis/apps/v1/namespaces/shop/replicasets")
+                .query("labelSelector", "app=cart")
+                .reply(200, rs_list),
+            step(
+                Method::GET,
+                "/apis/apps/v1/namespaces/shop/replicasets/cart-old",
+            )
+            .reply(
+                200,
+                replicaset(
+                    "cart-old",
+                    "rs-1",
+                    DEPLOY_UID,
+                    "1",
+                    "2026-11-20T09:00:00Z",
+                    "cart:v1",
+                ),
+            ),
+            step(Method::GET, DEPLOY).reply(200, deployment(false)),
+            step(Method::PATCH, DEPLOY)
+                .query("fieldManager", "edgeheal-healer")
+                .content_type("application/json-patch+json")
+                .body(|b| {
+                    assert_eq!(
+                        b[0],
+                        json!({"op": "test", "path": "/metadata/resourceVersion", "value": "100"})
+                    );
+                    assert_eq!(b[1]["op"], "replace");
+                    assert_eq!(b[1]["path"], "/spec/template");
+                    assert_eq!(b[1]["value"]["spec"]["containers"][0]["image"], "cart:v1");
+                    assert_eq!(
+                        b[1]["value"]["metadata"]["labels"],
+                        json!({"app": "cart"}),
+                        "pod-template-hash removed"
+                    );
+                })
+                .reply(200, deployment(false)),
+        ],
+    );
+    let t = target(WorkloadKind::Deployment);
+    let f = c.facts(&t, ActionKind::Rollback, None).await.unwrap();
+    let r = f.rollout.unwrap();
+    assert_eq!(r.current_revision, 2);
+    assert_eq!(r.previous, Some(("cart-old".to_string(), 1)));
+    assert_eq!(r.current_since.to_string(), "2026-11-21T09:55:00Z");
+    let out = c
+        .execute(
+            &t,
+            &Plan::Rollback {
+                replica_set: "cart-old".into(),
+                revision: 1,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(out.contains("revision 1"), "{out}");
+    finish(mock).await;
+}
+
+#[tokio::test]
+async fn events_are_created_in_events_k8s_io_regarding_the_target() {
+    let (c, h) = cluster(2);
+    let mock = serve(
+        h,
+        vec![step(Method::POST, "/apis/events.k8s.io/v1/namespaces/shop/events")
+            .query("dryRun", "All")
+            .query("fieldManager", "edgeheal-healer")
+            .body(|b| {
+                assert_eq!(b["metadata"]["generateName"], "cart.edgeheal-");
+                assert_eq!(b["regarding"], json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "cart", "namespace": "shop", "uid": "d-uid-1"}));
+                assert_eq!(b["reason"], "Refused");
+                assert_eq!(b["type"], "Warning");
+                assert_eq!(b["action"], "scale_up");
+                assert_eq!(b["reportingController"], "edgeheal.io/healer");
+                assert_eq!(b["reportingInstance"], "healer-0");
+                assert!(b["eventTime"].as_str().unwrap().starts_with("2026-11-21T10:00:00"));
+            })
+            .reply(201, json!({"metadata": {"name": "cart.edgeheal-x"}}))],
+    );
+    let ev = EventNote {
+        type_: "Warning",
+        reason: "Refused",
+        action: "scale_up".into(),
+        note: "budget exhausted".into(),
+    };
+    c.record_event(
+        &target(WorkloadKind::Deployment),
+        Some(DEPLOY_UID),
+        &ev,
+        true,
+    )
+    .await
+    .unwrap();
+    finish(mock).await;
+}
+
+#[tokio::test]
+async fn missing_workload_is_not_found_and_jobs_are_unsupported() {
+    let (c, h) = cluster(3);
+    let mock = serve(
+        h,
+        vec![step(Method::GET, DEPLOY).reply(404, status(404, "NotFound"))],
+    );
+    let err = c
+        .facts(&target(WorkloadKind::Deployment), ActionKind::ScaleUp, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClusterError::NotFound(_)), "{err}");
+    let err = c
+        .facts(&target(WorkloadKind::Job), ActionKind::ScaleUp, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClusterError::Unsupported(_)), "{err}");
+    finish(mock).await;
+}

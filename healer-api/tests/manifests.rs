@@ -1,0 +1,175 @@
+//! The Kubernetes manifests in `pipeline-configs/kubernetes/` deserialize into k8s-openapi
+//! types, the RBAC grants exactly the verbs the executor calls (no more, no wildcards), the
+//! Deployment is hardened, and the shipped config is valid for the healer.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use edgeheal_healer::kube_cluster::REQUIRED_PERMISSIONS;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
+use serde::Deserialize;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../pipeline-configs/kubernetes")
+}
+
+fn docs(file: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(dir().join(file)).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde_json::Value::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn one<T: serde::de::DeserializeOwned>(file: &str, kind: &str) -> T {
+    let doc = docs(file)
+        .into_iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("{file}: no {kind}"));
+    serde_json::from_value(doc)
+        .unwrap_or_else(|e| panic!("{file}: {kind} does not match k8s-openapi: {e}"))
+}
+
+#[test]
+fn every_manifest_is_a_valid_kubernetes_object() {
+    let mut kinds = BTreeSet::new();
+    for entry in std::fs::read_dir(dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        for d in docs(path.file_name().unwrap().to_str().unwrap()) {
+            let kind = d["kind"].as_str().unwrap().to_owned();
+            let ok = match kind.as_str() {
+                "Deployment" => serde_json::from_value::<Deployment>(d).is_ok(),
+                "Service" => serde_json::from_value::<Service>(d).is_ok(),
+                "ServiceAccount" => serde_json::from_value::<ServiceAccount>(d).is_ok(),
+                "ClusterRole" => serde_json::from_value::<ClusterRole>(d).is_ok(),
+                "RoleBinding" => serde_json::from_value::<RoleBinding>(d).is_ok(),
+                "Secret" => serde_json::from_value::<Secret>(d).is_ok(),
+                "ConfigMap" => serde_json::from_value::<ConfigMap>(d).is_ok(),
+                "NetworkPolicy" => serde_json::from_value::<NetworkPolicy>(d).is_ok(),
+                "PersistentVolumeClaim" => {
+                    serde_json::from_value::<PersistentVolumeClaim>(d).is_ok()
+                }
+                "Namespace" => {
+                    serde_json::from_value::<k8s_openapi::api::core::v1::Namespace>(d).is_ok()
+                }
+                other => panic!("{}: unexpected kind {other}", path.display()),
+            };
+            assert!(ok, "{}: {kind} does not deserialize", path.display());
+            kinds.insert(kind);
+        }
+    }
+    for k in [
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+        "ClusterRole",
+        "RoleBinding",
+        "Secret",
+        "NetworkPolicy",
+        "PersistentVolumeClaim",
+        "ConfigMap",
+    ] {
+        assert!(kinds.contains(k), "missing {k}");
+    }
+}
+
+#[test]
+fn rbac_grants_exactly_what_the_executor_calls() {
+    let role: ClusterRole = one("rbac.yaml", "ClusterRole");
+    let mut granted: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for rule in role.rules.unwrap() {
+        assert!(rule.resource_names.is_none() && rule.non_resource_urls.is_none());
+        for g in rule.api_groups.clone().unwrap() {
+            for r in rule.resources.clone().unwrap() {
+                for v in &rule.verbs {
+                    assert!(g != "*" && r != "*" && v != "*", "wildcard in RBAC");
+                    granted
+                        .entry((g.clone(), r.clone()))
+                        .or_default()
+                        .insert(v.clone());
+                }
+            }
+        }
+    }
+    let required: BTreeMap<(String, String), BTreeSet<String>> = REQUIRED_PERMISSIONS
+        .iter()
+        .map(|(g, r, vs)| {
+            (
+                (g.to_string(), r.to_string()),
+                vs.iter().map(|v| v.to_string()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(granted, required);
+    let binding: RoleBinding = one("rbac.yaml", "RoleBinding");
+    assert_eq!(
+        binding.role_ref.kind, "ClusterRole",
+        "bound per namespace, not cluster-wide"
+    );
+    let sa: ServiceAccount = one("serviceaccount.yaml", "ServiceAccount");
+    let subject = &binding.subjects.unwrap()[0];
+    assert_eq!(Some(subject.name.as_str()), sa.metadata.name.as_deref());
+}
+
+#[test]
+fn the_deployment_is_hardened() {
+    let d: Deployment = one("deployment.yaml", "Deployment");
+    let spec = d.spec.unwrap();
+    assert_eq!(spec.replicas, Some(1));
+    assert_eq!(spec.strategy.unwrap().type_.as_deref(), Some("Recreate"));
+    let pod = spec.template.spec.unwrap();
+    assert_eq!(
+        pod.security_context.as_ref().unwrap().run_as_non_root,
+        Some(true)
+    );
+    let c = &pod.containers[0];
+    let sc = c.security_context.as_ref().unwrap();
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(
+        sc.capabilities.as_ref().unwrap().drop.as_deref(),
+        Some(&["ALL".to_string()][..])
+    );
+    assert!(c.liveness_probe.is_some() && c.readiness_probe.is_some());
+    let res = c.resources.as_ref().unwrap();
+    assert!(res.requests.is_some() && res.limits.is_some());
+    let mounts: BTreeSet<&str> = c
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|m| m.mount_path.as_str())
+        .collect();
+    assert!(
+        mounts.contains("/var/lib/edgeheal"),
+        "the store must be on the PVC (root fs is read-only)"
+    );
+    let np: NetworkPolicy = one("networkpolicy.yaml", "NetworkPolicy");
+    assert_eq!(
+        np.spec.unwrap().policy_types.unwrap(),
+        vec!["Ingress".to_string()]
+    );
+}
+
+#[test]
+fn the_shipped_config_is_valid() {
+    let cm: ConfigMap = one("configmap.yaml", "ConfigMap");
+    let text = &cm.data.unwrap()["config.yaml"];
+    let cfg = edgeheal_healer::Config::from_yaml(text).unwrap();
+    assert_eq!(cfg.mode, edgeheal_healer::Mode::Shadow);
+    assert_eq!(cfg.auth.keys_dir, PathBuf::from("/etc/edgeheal/keys"));
+    let d: Deployment = one("deployment.yaml", "Deployment");
+    let args = d.spec.unwrap().template.spec.unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap();
+    assert_eq!(args, vec!["--config", "/etc/edgeheal/config/config.yaml"]);
+}
