@@ -527,3 +527,39 @@ async fn bad_bodies_are_rejected_with_clear_errors_and_nothing_stored() {
         assert_eq!(stored(&env.state).await, (0, 0), "{name}");
     }
 }
+
+#[tokio::test]
+async fn overload_answers_429_with_retry_after_and_stores_nothing() {
+    let env = env("");
+    let t = now(&env.clock);
+    // Occupy every commit slot, as a burst of in-flight batches would.
+    let held = env
+        .state
+        .ingest_slots
+        .clone()
+        .acquire_many_owned(env.state.config.store.queue_capacity as u32)
+        .await
+        .unwrap();
+    let body = body_of(&[record("shop/cart", "error_burst", None)]);
+    let (status, json, headers) = send(
+        &env.state,
+        sign_header("POST", "/v1/anomalies", VEC_KEY_ID, VEC_SECRET, t, &body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{json}");
+    assert_eq!(headers.get("retry-after").unwrap(), "1");
+    assert_eq!(stored(&env.state).await, (0, 0));
+    // The refused request consumed nothing: once a slot frees up, the client's retry (a new
+    // signature, as Fluent Bit and Vector re-sign every attempt) is accepted.
+    drop(held);
+    let retry = sign_header(
+        "POST",
+        "/v1/anomalies",
+        VEC_KEY_ID,
+        VEC_SECRET,
+        t + 1,
+        &body,
+    );
+    assert_eq!(send(&env.state, retry).await.0, StatusCode::ACCEPTED);
+    assert_eq!(stored(&env.state).await, (1, 1));
+}
