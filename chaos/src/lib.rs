@@ -1,1 +1,43 @@
-//! edgeheal-chaos: chaos scenarios, labelled telemetry, the simulated cluster and the closed-loop demo.
+//! # edgeheal-chaos
+//!
+//! Chaos scenarios turned into labelled telemetry, and the simulated cluster
+//! the closed-loop demo runs against.
+//!
+//! - [`fleet`]: the workloads and nodes, with normal levels spanning orders of magnitude.
+//! - [`fault`]: the six fault kinds and one injected fault ([`FaultSpec`]).
+//! - [`schedule`]: planning faults and normal maintenance over a run.
+//! - [`sim`]: the [`Simulation`], stepped one scrape interval at a time into a
+//!   [`Sink`], with the remediation operations (scale, rollout restart, delete pod).
+//! - [`telemetry`] and [`applog`]: the record shapes, as Fluent Bit, Vector,
+//!   Kubernetes and applications write them.
+//! - [`labels`]: `labels.json`, the ground-truth windows.
+//! - [`generate`]: a whole run to files (what `edgeheal-chaos generate` does).
+
+pub mod applog;
+pub mod clock;
+mod control;
+pub mod emitter;
+pub mod error;
+pub mod fault;
+pub mod fleet;
+pub mod generate;
+pub mod jsonw;
+pub mod labels;
+pub mod names;
+pub mod pod;
+pub mod random;
+pub mod schedule;
+pub mod sim;
+pub mod sink;
+pub mod telemetry;
+mod tick;
+pub mod traffic;
+
+pub use error::ChaosError;
+pub use fault::{FaultKind, FaultSpec, PodTarget};
+pub use fleet::{Fleet, FleetName};
+pub use labels::Label;
+pub use schedule::{Plan, ScheduleConfig};
+pub use sim::{FaultState, FaultStatus, SimConfig, Simulation};
+pub use sink::{NdjsonSink, Sink};
+pub use telemetry::{Record, Shape};
