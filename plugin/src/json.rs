@@ -2,24 +2,54 @@
 //! text, and splice the `edgeheal` object into the original text so every
 //! original byte leaves as it came.
 //!
-//! STUB — being written (helper A). The API below is the contract the rest of
-//! the core uses.
+//! [`Record::parse`] validates the text in one iterative pass (no recursion:
+//! nesting depth is bounded only by the text length) and remembers where each
+//! top-level member is. Lookups below the top level scan only the object they
+//! descend into. Strings are unescaped only when they contain escapes.
+//!
+//! Leniency: bytes inside strings are kept as they are (invalid UTF-8 and raw
+//! control characters are accepted; lookups decode them lossily). Everything
+//! structural (brackets, commas, colons, escapes, numbers, literals) is strict.
 
 use std::borrow::Cow;
 
-/// Why a record could not be read as a JSON object.
+/// The key of the tag object [`splice`] writes.
+pub const TAG_KEY: &str = "edgeheal";
+
+/// Why a record could not be read as a JSON object. Offsets are byte offsets
+/// into the record text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JsonError {
-    /// The text is not a JSON object (the byte offset where reading stopped).
+    /// The text does not start with `{` (after whitespace).
     #[error("not a JSON object (at byte {0})")]
     NotAnObject(usize),
+    /// The text ended inside the object.
+    #[error("truncated JSON (ended at byte {0})")]
+    UnexpectedEnd(usize),
+    /// A byte that cannot appear where it is.
+    #[error("unexpected byte 0x{byte:02x} at byte {offset}")]
+    UnexpectedByte {
+        /// Where it is.
+        offset: usize,
+        /// The byte.
+        byte: u8,
+    },
+    /// A backslash escape other than `\" \\ \/ \b \f \n \r \t \uXXXX`.
+    #[error("invalid string escape at byte {0}")]
+    InvalidEscape(usize),
+    /// A malformed number.
+    #[error("invalid number at byte {0}")]
+    InvalidNumber(usize),
+    /// Something other than whitespace follows the object.
+    #[error("trailing data after the object at byte {0}")]
+    TrailingData(usize),
 }
 
 /// A JSON value found in a record, borrowing from its text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value<'a> {
-    /// A string, unescaped (borrowed when it had no escapes).
+    /// A string, unescaped (borrowed when it had no escapes and was valid UTF-8).
     Str(Cow<'a, str>),
     /// A number, as its raw text.
     Number(&'a str),
@@ -33,16 +63,104 @@ pub enum Value<'a> {
     Array(&'a [u8]),
 }
 
+impl<'a> Value<'a> {
+    /// The string, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The string, if this is a string, keeping its borrow of the record.
+    pub fn into_str(self) -> Option<Cow<'a, str>> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number as `f64` (numbers only; strings are not converted).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The number as `f64`, or a string holding a number (`"12.5"`).
+    pub fn to_f64_lenient(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => n.parse().ok(),
+            Value::Str(s) => s.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
+            _ => None,
+        }
+    }
+
+    /// A member of this object (`None` for other values).
+    pub fn get(&self, key: &str) -> Option<Value<'a>> {
+        match self {
+            Value::Object(text) => object_get(text, key),
+            _ => None,
+        }
+    }
+
+    /// A member found by following object keys from this value.
+    pub fn get_path(&self, path: &[&str]) -> Option<Value<'a>> {
+        let mut cur = self.clone();
+        for key in path {
+            cur = cur.get(key)?;
+        }
+        Some(cur)
+    }
+
+    /// The members of this object, in text order (empty for other values).
+    pub fn members(&self) -> Members<'a> {
+        match self {
+            Value::Object(text) => Members::new(text),
+            _ => Members::empty(),
+        }
+    }
+
+    /// The elements of this array, in order (empty for other values).
+    pub fn elements(&self) -> Elements<'a> {
+        match self {
+            Value::Array(text) => Elements::new(text),
+            _ => Elements::empty(),
+        }
+    }
+}
+
+/// Where one top-level member sits in the record text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Member {
+    /// Offset of the key's opening quote.
+    key_start: usize,
+    /// Offset just past the key's closing quote.
+    key_end: usize,
+    /// The key contains a backslash escape.
+    key_escaped: bool,
+    /// Offset of the value's first byte.
+    value_start: usize,
+    /// Offset just past the value's last byte.
+    value_end: usize,
+}
+
 /// A record: a JSON object whose top-level members have been located.
 #[derive(Debug, Clone)]
 pub struct Record<'a> {
     text: &'a [u8],
+    /// Offset of the object's `{`.
+    open: usize,
+    /// Offset of the object's closing `}`.
+    close: usize,
+    members: Vec<Member>,
 }
 
 impl<'a> Record<'a> {
-    /// Reads `text` as one JSON object.
+    /// Reads `text` as one JSON object (whitespace around it allowed).
     pub fn parse(text: &'a [u8]) -> Result<Record<'a>, JsonError> {
-        Ok(Record { text })
+        Parser::new(text).run()
     }
 
     /// The original text.
@@ -50,27 +168,984 @@ impl<'a> Record<'a> {
         self.text
     }
 
-    /// A top-level member.
-    pub fn get(&self, _key: &str) -> Option<Value<'a>> {
-        None
+    /// The whole object as a [`Value::Object`].
+    pub fn as_value(&self) -> Value<'a> {
+        Value::Object(
+            self.text
+                .get(self.open..=self.close)
+                .unwrap_or(b"{}" as &[u8]),
+        )
+    }
+
+    /// Number of top-level members (duplicates counted).
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// The object has no members.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    fn key_matches(&self, m: &Member, key: &str) -> bool {
+        let raw = self
+            .text
+            .get(m.key_start + 1..m.key_end.saturating_sub(1))
+            .unwrap_or(&[]);
+        if m.key_escaped {
+            unescape(raw) == key
+        } else {
+            raw == key.as_bytes()
+        }
+    }
+
+    /// A top-level member (the first one, if the key repeats).
+    pub fn get(&self, key: &str) -> Option<Value<'a>> {
+        let m = self.members.iter().find(|m| self.key_matches(m, key))?;
+        value_at(self.text, m.value_start).map(|(v, _)| v)
     }
 
     /// A member found by following object keys from the top level.
-    pub fn get_path(&self, _path: &[&str]) -> Option<Value<'a>> {
-        None
+    pub fn get_path(&self, path: &[&str]) -> Option<Value<'a>> {
+        let (first, rest) = path.split_first()?;
+        let v = self.get(first)?;
+        v.get_path(rest)
+    }
+
+    /// The top-level members, in text order.
+    pub fn members(&self) -> impl Iterator<Item = (Cow<'a, str>, Value<'a>)> + '_ {
+        self.members.iter().filter_map(move |m| {
+            let raw = self
+                .text
+                .get(m.key_start + 1..m.key_end.saturating_sub(1))?;
+            let key = if m.key_escaped {
+                Cow::Owned(unescape(raw).into_owned())
+            } else {
+                lossy(raw)
+            };
+            Some((key, value_at(self.text, m.value_start)?.0))
+        })
     }
 }
 
-/// Appends `s` to `out` as a JSON string literal (quotes included).
+/// Appends `s` to `out` as a JSON string literal (quotes included), escaping
+/// `"`, `\` and control characters.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
-    out.extend_from_slice(s.as_bytes());
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\t' => b"\\t",
+            b'\r' => b"\\r",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(bytes.get(from..i).unwrap_or(&[]));
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
+            out.push(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'));
+        } else {
+            out.extend_from_slice(short);
+        }
+        from = i + 1;
+    }
+    out.extend_from_slice(bytes.get(from..).unwrap_or(&[]));
     out.push(b'"');
 }
 
+/// Writes `record` to `out` with every top-level member named `key` removed
+/// (with one separating comma each), all other bytes exactly as they were.
+pub fn strip(record: &Record<'_>, key: &str, out: &mut Vec<u8>) {
+    write_members(record, key, None, out);
+}
+
 /// Writes `record` to `out` with every top-level `edgeheal` member removed and
-/// `"edgeheal":<tags>` added as the last member.
+/// `"edgeheal":<tags>` added as the last member. All other bytes (whitespace,
+/// key order, number text, escapes) are kept; when the record had no
+/// `edgeheal` member, removing the added one gives back the input exactly.
 pub fn splice(record: &Record<'_>, tags: &[u8], out: &mut Vec<u8>) {
-    let _ = tags;
-    out.extend_from_slice(record.text);
+    write_members(record, TAG_KEY, Some(tags), out);
+}
+
+fn write_members(record: &Record<'_>, key: &str, tags: Option<&[u8]>, out: &mut Vec<u8>) {
+    let text = record.text;
+    out.reserve(text.len() + tags.map_or(0, |t| t.len() + 16));
+    let removed = |m: &Member| record.key_matches(m, key);
+    let (Some(first), Some(last)) = (record.members.first(), record.members.last()) else {
+        // `{ ... }` with no members: insert right after the `{`.
+        out.extend_from_slice(text.get(..=record.open).unwrap_or(&[]));
+        if let Some(tags) = tags {
+            push_tag_member(out, tags);
+        }
+        out.extend_from_slice(text.get(record.open + 1..).unwrap_or(&[]));
+        return;
+    };
+    if tags.is_some() && !record.members.iter().any(removed) {
+        // Common case: one copy up to the end of the last value, then the tags.
+        out.extend_from_slice(text.get(..last.value_end).unwrap_or(&[]));
+        out.push(b',');
+        if let Some(tags) = tags {
+            push_tag_member(out, tags);
+        }
+        out.extend_from_slice(text.get(last.value_end..).unwrap_or(&[]));
+        return;
+    }
+    out.extend_from_slice(text.get(..first.key_start).unwrap_or(&[]));
+    let mut wrote_any = false;
+    let mut prev_end: Option<usize> = None;
+    for m in &record.members {
+        if !removed(m) {
+            if wrote_any {
+                // The separator that preceded this member in the text: `ws , ws`.
+                let sep_start = prev_end.unwrap_or(m.key_start);
+                out.extend_from_slice(text.get(sep_start..m.key_start).unwrap_or(b","));
+            }
+            out.extend_from_slice(text.get(m.key_start..m.value_end).unwrap_or(&[]));
+            wrote_any = true;
+        }
+        prev_end = Some(m.value_end);
+    }
+    if let Some(tags) = tags {
+        if wrote_any {
+            out.push(b',');
+        }
+        push_tag_member(out, tags);
+    }
+    out.extend_from_slice(text.get(last.value_end..).unwrap_or(&[]));
+}
+
+fn push_tag_member(out: &mut Vec<u8>, tags: &[u8]) {
+    out.extend_from_slice(b"\"edgeheal\":");
+    out.extend_from_slice(tags);
+}
+
+// ---------------------------------------------------------------------------
+// Validation.
+
+#[inline]
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// The container stack as bits (1 = object), so depth costs one bit per level.
+#[derive(Default)]
+struct BitStack {
+    words: Vec<u64>,
+    depth: usize,
+}
+
+impl BitStack {
+    fn push(&mut self, is_object: bool) {
+        let (w, b) = (self.depth / 64, self.depth % 64);
+        if w >= self.words.len() {
+            self.words.push(0);
+        }
+        if let Some(word) = self.words.get_mut(w) {
+            if is_object {
+                *word |= 1 << b;
+            } else {
+                *word &= !(1 << b);
+            }
+        }
+        self.depth += 1;
+    }
+
+    fn pop(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    /// Is the innermost open container an object?
+    fn top_is_object(&self) -> bool {
+        let Some(i) = self.depth.checked_sub(1) else {
+            return false;
+        };
+        self.words
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum State {
+    /// After `{`: a key or `}`.
+    KeyOrEnd,
+    /// After `,` in an object: a key.
+    Key,
+    /// After `[`: a value or `]`.
+    ValueOrEnd,
+    /// After `:` or `,` in an array: a value.
+    Value,
+    /// After a value: `,` or the closing bracket.
+    AfterValue,
+}
+
+struct Parser<'a> {
+    text: &'a [u8],
+    pos: usize,
+    stack: BitStack,
+    members: Vec<Member>,
+    pending_key: Option<(usize, usize, bool)>,
+    pending_value_start: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a [u8]) -> Parser<'a> {
+        Parser {
+            text,
+            pos: 0,
+            stack: BitStack::default(),
+            members: Vec::with_capacity(16),
+            pending_key: None,
+            pending_value_start: 0,
+        }
+    }
+
+    #[inline]
+    fn skip_ws(&mut self) {
+        while let Some(&b) = self.text.get(self.pos) {
+            if !is_ws(b) {
+                break;
+            }
+            self.pos += 1;
+        }
+    }
+
+    #[inline]
+    fn peek(&self) -> Result<u8, JsonError> {
+        self.text
+            .get(self.pos)
+            .copied()
+            .ok_or(JsonError::UnexpectedEnd(self.pos))
+    }
+
+    fn unexpected(&self) -> JsonError {
+        match self.text.get(self.pos) {
+            Some(&byte) => JsonError::UnexpectedByte {
+                offset: self.pos,
+                byte,
+            },
+            None => JsonError::UnexpectedEnd(self.pos),
+        }
+    }
+
+    fn run(mut self) -> Result<Record<'a>, JsonError> {
+        self.skip_ws();
+        let open = self.pos;
+        match self.text.get(open) {
+            Some(b'{') => {}
+            _ => return Err(JsonError::NotAnObject(open)),
+        }
+        self.pos += 1;
+        self.stack.push(true);
+        let mut state = State::KeyOrEnd;
+        let close;
+        loop {
+            self.skip_ws();
+            let b = self.peek()?;
+            match state {
+                State::KeyOrEnd | State::Key => {
+                    if b == b'}' && matches!(state, State::KeyOrEnd) {
+                        if let Some(done) = self.close_container()? {
+                            close = done;
+                            break;
+                        }
+                        state = State::AfterValue;
+                        continue;
+                    }
+                    if b != b'"' {
+                        return Err(self.unexpected());
+                    }
+                    let key_start = self.pos;
+                    let escaped = self.string()?;
+                    let key_end = self.pos;
+                    self.skip_ws();
+                    if self.peek()? != b':' {
+                        return Err(self.unexpected());
+                    }
+                    self.pos += 1;
+                    if self.stack.depth == 1 {
+                        self.pending_key = Some((key_start, key_end, escaped));
+                    }
+                    state = State::Value;
+                }
+                State::ValueOrEnd | State::Value => {
+                    if b == b']' && matches!(state, State::ValueOrEnd) {
+                        if let Some(done) = self.close_container()? {
+                            close = done;
+                            break;
+                        }
+                        state = State::AfterValue;
+                        continue;
+                    }
+                    if self.stack.depth == 1 {
+                        self.pending_value_start = self.pos;
+                    }
+                    match b {
+                        b'{' => {
+                            self.pos += 1;
+                            self.stack.push(true);
+                            state = State::KeyOrEnd;
+                            continue;
+                        }
+                        b'[' => {
+                            self.pos += 1;
+                            self.stack.push(false);
+                            state = State::ValueOrEnd;
+                            continue;
+                        }
+                        b'"' => {
+                            self.string()?;
+                        }
+                        b'-' | b'0'..=b'9' => self.number()?,
+                        b't' => self.literal(b"true")?,
+                        b'f' => self.literal(b"false")?,
+                        b'n' => self.literal(b"null")?,
+                        _ => return Err(self.unexpected()),
+                    }
+                    self.value_done();
+                    state = State::AfterValue;
+                }
+                State::AfterValue => match b {
+                    b',' => {
+                        self.pos += 1;
+                        state = if self.stack.top_is_object() {
+                            State::Key
+                        } else {
+                            State::Value
+                        };
+                    }
+                    b'}' | b']' => {
+                        if (b == b'}') != self.stack.top_is_object() {
+                            return Err(self.unexpected());
+                        }
+                        if let Some(done) = self.close_container()? {
+                            close = done;
+                            break;
+                        }
+                    }
+                    _ => return Err(self.unexpected()),
+                },
+            }
+        }
+        self.skip_ws();
+        if self.pos < self.text.len() {
+            return Err(JsonError::TrailingData(self.pos));
+        }
+        Ok(Record {
+            text: self.text,
+            open,
+            close,
+            members: self.members,
+        })
+    }
+
+    /// Consumes the closing bracket at `pos`. Returns the offset of the
+    /// record's final `}` when this closed the top-level object.
+    fn close_container(&mut self) -> Result<Option<usize>, JsonError> {
+        let at = self.pos;
+        self.pos += 1;
+        self.stack.pop();
+        match self.stack.depth {
+            0 => Ok(Some(at)),
+            _ => {
+                self.value_done();
+                Ok(None)
+            }
+        }
+    }
+
+    /// A value just ended at `pos`: record it if it is a top-level member's.
+    fn value_done(&mut self) {
+        if self.stack.depth == 1 {
+            if let Some((key_start, key_end, key_escaped)) = self.pending_key.take() {
+                self.members.push(Member {
+                    key_start,
+                    key_end,
+                    key_escaped,
+                    value_start: self.pending_value_start,
+                    value_end: self.pos,
+                });
+            }
+        }
+    }
+
+    /// Consumes a string starting at the `"` at `pos`; returns whether it had escapes.
+    fn string(&mut self) -> Result<bool, JsonError> {
+        let mut escaped = false;
+        self.pos += 1;
+        loop {
+            let rest = self.text.get(self.pos..).unwrap_or(&[]);
+            let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
+                return Err(JsonError::UnexpectedEnd(self.text.len()));
+            };
+            self.pos += i;
+            if self.peek()? == b'"' {
+                self.pos += 1;
+                return Ok(escaped);
+            }
+            escaped = true;
+            let at = self.pos;
+            let esc = self.text.get(at + 1).copied();
+            match esc {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 2,
+                Some(b'u') => {
+                    let hex = self.text.get(at + 2..at + 6);
+                    match hex {
+                        Some(h) if h.iter().all(u8::is_ascii_hexdigit) => self.pos += 6,
+                        _ => return Err(JsonError::InvalidEscape(at)),
+                    }
+                }
+                None => return Err(JsonError::UnexpectedEnd(self.text.len())),
+                Some(_) => return Err(JsonError::InvalidEscape(at)),
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while self.text.get(self.pos).is_some_and(u8::is_ascii_digit) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Result<(), JsonError> {
+        let start = self.pos;
+        if self.text.get(self.pos) == Some(&b'-') {
+            self.pos += 1;
+        }
+        match self.text.get(self.pos) {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(JsonError::InvalidNumber(start)),
+        }
+        if self.text.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(JsonError::InvalidNumber(start));
+            }
+        }
+        if matches!(self.text.get(self.pos), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.text.get(self.pos), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(JsonError::InvalidNumber(start));
+            }
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), JsonError> {
+        let end = self.pos + word.len();
+        match self.text.get(self.pos..end) {
+            Some(w) if w == word => {
+                self.pos = end;
+                Ok(())
+            }
+            _ => {
+                // Point at the first byte that differs.
+                let rest = self.text.get(self.pos..).unwrap_or(&[]);
+                let same = rest.iter().zip(word).take_while(|(a, b)| a == b).count();
+                self.pos += same;
+                Err(self.unexpected())
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Lookups in already-validated text. These never panic on arbitrary text
+// either; on malformed input they return `None` or stop early.
+
+/// Skips whitespace from `pos`.
+#[inline]
+fn ws(text: &[u8], mut pos: usize) -> usize {
+    while text.get(pos).is_some_and(|&b| is_ws(b)) {
+        pos += 1;
+    }
+    pos
+}
+
+/// From the `"` at `pos`: (offset past the closing quote, had escapes).
+#[inline]
+fn skip_string(text: &[u8], pos: usize) -> Option<(usize, bool)> {
+    let mut p = pos + 1;
+    let mut escaped = false;
+    loop {
+        let i = memchr::memchr2(b'"', b'\\', text.get(p..)?)?;
+        p += i;
+        if text.get(p) == Some(&b'"') {
+            return Some((p + 1, escaped));
+        }
+        escaped = true;
+        p += 2;
+    }
+}
+
+/// From the first byte of a value at `pos`: the offset just past it.
+fn skip_value(text: &[u8], pos: usize) -> Option<usize> {
+    match text.get(pos)? {
+        b'"' => skip_string(text, pos).map(|(e, _)| e),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut p = pos;
+            loop {
+                match text.get(p)? {
+                    b'"' => {
+                        p = skip_string(text, p)?.0;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(p + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                p += 1;
+            }
+        }
+        _ => {
+            let rest = text.get(pos..)?;
+            let n = rest
+                .iter()
+                .position(|&b| matches!(b, b',' | b'}' | b']') || is_ws(b))
+                .unwrap_or(rest.len());
+            Some(pos + n)
+        }
+    }
+}
+
+/// The value starting at `pos` (no leading whitespace) and the offset past it.
+fn value_at(text: &[u8], pos: usize) -> Option<(Value<'_>, usize)> {
+    let end = skip_value(text, pos)?;
+    let raw = text.get(pos..end)?;
+    let v = match raw.first()? {
+        b'"' => {
+            let body = raw.get(1..raw.len().checked_sub(1)?)?;
+            Value::Str(unescape(body))
+        }
+        b'{' => Value::Object(raw),
+        b'[' => Value::Array(raw),
+        b't' if raw == b"true" => Value::Bool(true),
+        b'f' if raw == b"false" => Value::Bool(false),
+        b'n' if raw == b"null" => Value::Null,
+        b'-' | b'0'..=b'9' => Value::Number(std::str::from_utf8(raw).ok()?),
+        _ => return None,
+    };
+    Some((v, end))
+}
+
+/// Iterator over the members of an object's raw text.
+#[derive(Debug, Clone)]
+pub struct Members<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Members<'a> {
+    fn new(text: &'a [u8]) -> Members<'a> {
+        let p = ws(text, 0);
+        match text.get(p) {
+            Some(b'{') => Members { text, pos: p + 1 },
+            _ => Members::empty(),
+        }
+    }
+
+    fn empty() -> Members<'a> {
+        Members { text: &[], pos: 0 }
+    }
+
+    /// The next member as (raw key bytes, key had escapes, value).
+    fn next_raw(&mut self) -> Option<(&'a [u8], bool, Value<'a>)> {
+        let text = self.text;
+        let mut p = ws(text, self.pos);
+        if text.get(p) == Some(&b',') {
+            p = ws(text, p + 1);
+        }
+        if text.get(p) != Some(&b'"') {
+            self.pos = text.len();
+            return None;
+        }
+        let (key_end, escaped) = skip_string(text, p)?;
+        let key = text.get(p + 1..key_end.saturating_sub(1))?;
+        let mut q = ws(text, key_end);
+        if text.get(q) != Some(&b':') {
+            self.pos = text.len();
+            return None;
+        }
+        q = ws(text, q + 1);
+        let (value, end) = value_at(text, q)?;
+        self.pos = end;
+        Some((key, escaped, value))
+    }
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (Cow<'a, str>, Value<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (key, escaped, value) = self.next_raw()?;
+        let key = if escaped { unescape(key) } else { lossy(key) };
+        Some((key, value))
+    }
+}
+
+/// The first member named `key` in an object's raw text.
+fn object_get<'a>(text: &'a [u8], key: &str) -> Option<Value<'a>> {
+    let mut it = Members::new(text);
+    while let Some((raw, escaped, value)) = it.next_raw() {
+        let hit = if escaped {
+            unescape(raw) == key
+        } else {
+            raw == key.as_bytes()
+        };
+        if hit {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Iterator over the elements of an array's raw text.
+#[derive(Debug, Clone)]
+pub struct Elements<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Elements<'a> {
+    fn new(text: &'a [u8]) -> Elements<'a> {
+        let p = ws(text, 0);
+        match text.get(p) {
+            Some(b'[') => Elements { text, pos: p + 1 },
+            _ => Elements::empty(),
+        }
+    }
+
+    fn empty() -> Elements<'a> {
+        Elements { text: &[], pos: 0 }
+    }
+}
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = Value<'a>;
+
+    fn next(&mut self) -> Option<Value<'a>> {
+        let mut p = ws(self.text, self.pos);
+        if self.text.get(p) == Some(&b',') {
+            p = ws(self.text, p + 1);
+        }
+        match self.text.get(p) {
+            None | Some(b']') => {
+                self.pos = self.text.len();
+                None
+            }
+            Some(_) => {
+                let (v, end) = value_at(self.text, p)?;
+                self.pos = end;
+                Some(v)
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Unescaping.
+
+fn lossy(raw: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(raw)
+}
+
+fn hex4(raw: &[u8], at: usize) -> Option<u32> {
+    let h = raw.get(at..at + 4)?;
+    let mut v = 0u32;
+    for &c in h {
+        v = v * 16 + char::from(c).to_digit(16)?;
+    }
+    Some(v)
+}
+
+/// Decodes the body of a JSON string (between the quotes). Borrowed when it
+/// has no escapes and is valid UTF-8; lone surrogates become U+FFFD and
+/// invalid UTF-8 is decoded lossily.
+pub fn unescape(raw: &[u8]) -> Cow<'_, str> {
+    if memchr::memchr(b'\\', raw).is_none() {
+        return lossy(raw);
+    }
+    let mut bytes: Vec<u8> = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let Some(off) = raw.get(i..).and_then(|r| memchr::memchr(b'\\', r)) else {
+            bytes.extend_from_slice(raw.get(i..).unwrap_or(&[]));
+            break;
+        };
+        bytes.extend_from_slice(raw.get(i..i + off).unwrap_or(&[]));
+        i += off;
+        let simple = match raw.get(i + 1) {
+            Some(b'"') => Some(b'"'),
+            Some(b'\\') => Some(b'\\'),
+            Some(b'/') => Some(b'/'),
+            Some(b'b') => Some(0x08),
+            Some(b'f') => Some(0x0c),
+            Some(b'n') => Some(b'\n'),
+            Some(b'r') => Some(b'\r'),
+            Some(b't') => Some(b'\t'),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            bytes.push(c);
+            i += 2;
+            continue;
+        }
+        let Some(hi) = (raw.get(i + 1) == Some(&b'u'))
+            .then(|| hex4(raw, i + 2))
+            .flatten()
+        else {
+            // Not a valid escape (cannot happen after validation): keep it.
+            bytes.push(b'\\');
+            i += 1;
+            continue;
+        };
+        i += 6;
+        let ch = if (0xD800..0xDC00).contains(&hi) {
+            let lo = (raw.get(i) == Some(&b'\\') && raw.get(i + 1) == Some(&b'u'))
+                .then(|| hex4(raw, i + 2))
+                .flatten()
+                .filter(|lo| (0xDC00..0xE000).contains(lo));
+            match lo {
+                Some(lo) => {
+                    i += 6;
+                    char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                }
+                None => None,
+            }
+        } else {
+            char::from_u32(hi)
+        };
+        let mut buf = [0u8; 4];
+        bytes.extend_from_slice(
+            ch.unwrap_or(char::REPLACEMENT_CHARACTER)
+                .encode_utf8(&mut buf)
+                .as_bytes(),
+        );
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => Cow::Owned(s),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spliced(input: &str, tags: &str) -> String {
+        let rec = Record::parse(input.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        splice(&rec, tags.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn splice_cases() {
+        let cases: &[(&str, &str)] = &[
+            ("{}", r#"{"edgeheal":{}}"#),
+            ("{ }", r#"{"edgeheal":{} }"#),
+            (r#"{"a":1}"#, r#"{"a":1,"edgeheal":{}}"#),
+            ("{\"a\" : 1.50e3 }\n", "{\"a\" : 1.50e3,\"edgeheal\":{} }\n"),
+            (r#"{"edgeheal":1}"#, r#"{"edgeheal":{}}"#),
+            (r#"{"edgeheal":1,"a":2}"#, r#"{"a":2,"edgeheal":{}}"#),
+            (r#"{"a":2, "edgeheal":1}"#, r#"{"a":2,"edgeheal":{}}"#),
+            (
+                r#"{"a":1, "edgeheal":{"x":[1]}, "b":"\u00e9", "edgeheal":null}"#,
+                r#"{"a":1, "b":"\u00e9","edgeheal":{}}"#,
+            ),
+            (r#"{"edge\u0068eal":1,"a":2}"#, r#"{"a":2,"edgeheal":{}}"#),
+            (
+                r#"  {"a":{"edgeheal":1}}  "#,
+                r#"  {"a":{"edgeheal":1},"edgeheal":{}}  "#,
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(spliced(input, "{}"), *want, "input {input}");
+        }
+    }
+
+    #[test]
+    fn strip_undoes_splice() {
+        for input in ["{}", "{ }", " {\"a\":1 } \n", "{\"a\":[1,{}],\"b\":\"x\"}"] {
+            let rec = Record::parse(input.as_bytes()).unwrap();
+            let mut out = Vec::new();
+            splice(&rec, br#"{"k":1}"#, &mut out);
+            let rec2 = Record::parse(&out).unwrap();
+            let mut back = Vec::new();
+            strip(&rec2, TAG_KEY, &mut back);
+            assert_eq!(back, input.as_bytes());
+        }
+    }
+
+    #[test]
+    fn parse_errors() {
+        let cases: &[(&[u8], JsonError)] = &[
+            (b"", JsonError::NotAnObject(0)),
+            (b"  [1]", JsonError::NotAnObject(2)),
+            (b"{", JsonError::UnexpectedEnd(1)),
+            (b"{\"a\":1", JsonError::UnexpectedEnd(6)),
+            (
+                b"{\"a\" 1}",
+                JsonError::UnexpectedByte {
+                    offset: 5,
+                    byte: b'1',
+                },
+            ),
+            (
+                b"{\"a\":1,}",
+                JsonError::UnexpectedByte {
+                    offset: 7,
+                    byte: b'}',
+                },
+            ),
+            (
+                b"{\"a\":[1,]}",
+                JsonError::UnexpectedByte {
+                    offset: 8,
+                    byte: b']',
+                },
+            ),
+            (
+                b"{\"a\":[1}",
+                JsonError::UnexpectedByte {
+                    offset: 7,
+                    byte: b'}',
+                },
+            ),
+            (
+                b"{\"a\":01}",
+                JsonError::UnexpectedByte {
+                    offset: 6,
+                    byte: b'1',
+                },
+            ),
+            (b"{\"a\":1.}", JsonError::InvalidNumber(5)),
+            (b"{\"a\":-}", JsonError::InvalidNumber(5)),
+            (
+                b"{\"a\":tru}",
+                JsonError::UnexpectedByte {
+                    offset: 8,
+                    byte: b'}',
+                },
+            ),
+            (b"{\"a\":\"\\x\"}", JsonError::InvalidEscape(6)),
+            (b"{\"a\":\"\\u12\"}", JsonError::InvalidEscape(6)),
+            (b"{\"a\":\"abc", JsonError::UnexpectedEnd(9)),
+            (b"{} x", JsonError::TrailingData(3)),
+            (b"{}{}", JsonError::TrailingData(2)),
+            (
+                b"{a:1}",
+                JsonError::UnexpectedByte {
+                    offset: 1,
+                    byte: b'a',
+                },
+            ),
+        ];
+        for (input, want) in cases {
+            let got = Record::parse(input).unwrap_err();
+            assert_eq!(&got, want, "input {:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        // Raw invalid UTF-8 bytes (0xff 0xfe) inside the last string.
+        let mut text =
+            br#"{"log":"plain","esc":"a\"b\u00e9\ud83d\ude00\ud800x","n":-1.5e3,"t":true,"z":null,
+            "k":{"labels":{"app":"web","a\/b":"slash"},"arr":[1,"x",{"y":2}]},"bad":""#
+                .to_vec();
+        text.extend_from_slice(b"\xff\xfe\"}");
+        let rec = Record::parse(&text).unwrap();
+        let cases: &[(&[&str], Option<Value<'_>>)] = &[
+            (&["log"], Some(Value::Str(Cow::Borrowed("plain")))),
+            (
+                &["esc"],
+                Some(Value::Str(Cow::Owned(
+                    "a\"b\u{e9}\u{1F600}\u{FFFD}x".into(),
+                ))),
+            ),
+            (&["n"], Some(Value::Number("-1.5e3"))),
+            (&["t"], Some(Value::Bool(true))),
+            (&["z"], Some(Value::Null)),
+            (
+                &["k", "labels", "app"],
+                Some(Value::Str(Cow::Borrowed("web"))),
+            ),
+            (
+                &["k", "labels", "a/b"],
+                Some(Value::Str(Cow::Borrowed("slash"))),
+            ),
+            (&["k", "labels", "nope"], None),
+            (&["log", "x"], None),
+            (&["missing"], None),
+            (
+                &["bad"],
+                Some(Value::Str(Cow::Owned("\u{FFFD}\u{FFFD}".into()))),
+            ),
+        ];
+        for (path, want) in cases {
+            assert_eq!(&rec.get_path(path), want, "path {path:?}");
+        }
+        assert!(matches!(rec.get("esc"), Some(Value::Str(Cow::Owned(_)))));
+        let arr: Vec<_> = rec.get_path(&["k", "arr"]).unwrap().elements().collect();
+        assert_eq!(arr.len(), 3);
+        assert_eq!(arr[2].get("y"), Some(Value::Number("2")));
+        let keys: Vec<_> = rec.members().map(|(k, _)| k.into_owned()).collect();
+        assert_eq!(keys, ["log", "esc", "n", "t", "z", "k", "bad"]);
+    }
+
+    #[test]
+    fn write_str_cases() {
+        let cases: &[(&str, &str)] = &[
+            ("", r#""""#),
+            ("plain é", "\"plain é\""),
+            ("a\"b\\c", r#""a\"b\\c""#),
+            ("\n\t\r\u{8}\u{c}", r#""\n\t\r\b\f""#),
+            ("\u{0}\u{1f}\u{7f}", "\"\\u0000\\u001f\u{7f}\""),
+        ];
+        for (s, want) in cases {
+            let mut out = Vec::new();
+            write_str(&mut out, s);
+            assert_eq!(String::from_utf8(out).unwrap(), *want);
+            let back: String = serde_json::from_str(want).unwrap();
+            assert_eq!(&back, s);
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_iterative() {
+        let depth = 100_000;
+        let mut text = String::from("{\"a\":");
+        text.push_str(&"[".repeat(depth));
+        text.push_str(&"]".repeat(depth));
+        text.push_str(",\"b\":2}");
+        let rec = Record::parse(text.as_bytes()).unwrap();
+        assert_eq!(rec.get("b"), Some(Value::Number("2")));
+        assert!(matches!(rec.get("a"), Some(Value::Array(_))));
+        let unbalanced = format!("{{\"a\":{}", "[".repeat(depth));
+        assert!(Record::parse(unbalanced.as_bytes()).is_err());
+    }
 }

@@ -1,20 +1,250 @@
 //! Normalization: from the record shapes real pipelines carry to an
 //! [`Observation`].
 //!
-//! STUB — being written (helper A).
+//! Detection, first match wins:
+//! 1. **event**: `involvedObject` or `regarding`, and `reason` ([`crate::event`]);
+//! 2. **metric**: Fluent Bit `cpu` / `mem` records, or a named sample with a
+//!    value ([`crate::metric`]);
+//! 3. **log**: a `log` / `message` / `msg` line or a `kubernetes` object
+//!    (Fluent Bit `tail` + `kubernetes` filter, CRI parser output, Vector
+//!    `kubernetes_logs`); the line is read by [`crate::logline`], and when it
+//!    says nothing, the record's own top-level fields are read the same way
+//!    (Fluent Bit's `Merge_Log` puts a JSON line's fields there);
+//! 4. **unknown**: anything else (still timed).
+//!
+//! Time: the record's `time`, `timestamp`, `@timestamp`, `ts` (events: see
+//! [`crate::event`]); for logs then the line's own time field; else
+//! `event_time_ns` with [`TimeSource::EventTime`].
+//!
+//! Identity for logs comes from the `kubernetes` object: Fluent Bit's
+//! `pod_name`, `namespace_name`, `container_name`, `host`, `labels`,
+//! `ownerReferences`; Vector's `pod_name`, `pod_namespace`, `container_name`,
+//! `pod_node_name`, `pod_labels`, `pod_owner`. The workload is resolved as
+//! [`crate::identity`] documents.
 
-use crate::json::Record;
+use std::borrow::Cow;
+
+use crate::event;
+use crate::identity::{owner_from_references, resolve_workload, split_owner, PodEvidence};
+use crate::json::{Record, Value};
+use crate::logline;
+use crate::metric;
 use crate::observation::{Identity, Observation, RecordKind, Signal, TimeSource};
+use crate::timestamp;
+
+/// The top-level time fields, in order of preference.
+const TIME_KEYS: [&str; 4] = ["time", "timestamp", "@timestamp", "ts"];
+
+/// The top-level line fields, in order of preference.
+const LINE_KEYS: [&str; 3] = ["log", "message", "msg"];
+
+/// The time a record carries in one of [`TIME_KEYS`].
+pub fn record_time(record: &Record<'_>) -> Option<i64> {
+    TIME_KEYS
+        .iter()
+        .find_map(|k| record.get(k).as_ref().and_then(timestamp::parse_value))
+}
+
+fn timed(ts: Option<i64>, event_time_ns: i64) -> (i64, TimeSource) {
+    match ts {
+        Some(t) => (t, TimeSource::Record),
+        None => (event_time_ns, TimeSource::EventTime),
+    }
+}
 
 /// Normalizes one record. `tag` is the pipeline tag; `event_time_ns` is the time
 /// the pipeline attached to the record, used when the record has none.
 pub fn normalize<'a>(record: &Record<'a>, tag: &[u8], event_time_ns: i64) -> Observation<'a> {
-    let _ = (record, tag);
+    if event::is_event(record) {
+        let ev = event::read_event(record);
+        let (ts_ns, ts_source) = timed(ev.ts_ns.or_else(|| record_time(record)), event_time_ns);
+        return Observation {
+            kind: RecordKind::Event,
+            ts_ns,
+            ts_source,
+            identity: ev.identity,
+            signal: Signal::Event(ev.signal),
+        };
+    }
+    if let Some(shape) = metric::shape(record) {
+        let m = metric::read_metric(record, shape, tag);
+        let (ts_ns, ts_source) = timed(record_time(record), event_time_ns);
+        return Observation {
+            kind: RecordKind::Metric,
+            ts_ns,
+            ts_source,
+            identity: m.identity,
+            signal: m.signal.map_or(Signal::None, Signal::Metric),
+        };
+    }
+    let line = LINE_KEYS
+        .iter()
+        .find_map(|k| record.get(k).and_then(Value::into_str));
+    let kubernetes = record.get("kubernetes");
+    if line.is_none() && kubernetes.is_none() {
+        let (ts_ns, ts_source) = timed(record_time(record), event_time_ns);
+        return Observation {
+            kind: RecordKind::Unknown,
+            ts_ns,
+            ts_source,
+            identity: Identity::default(),
+            signal: Signal::None,
+        };
+    }
+    let mut info = line.as_deref().map(logline::read_line).unwrap_or_default();
+    if info.signal.level.is_none() && info.signal.status.is_none() {
+        let merged = logline::read_fields(&record.as_value());
+        info.signal = merged.signal;
+    }
+    let (ts_ns, ts_source) = timed(record_time(record).or(info.ts_ns), event_time_ns);
     Observation {
-        kind: RecordKind::Unknown,
-        ts_ns: event_time_ns,
-        ts_source: TimeSource::EventTime,
-        identity: Identity::default(),
-        signal: Signal::None,
+        kind: RecordKind::Log,
+        ts_ns,
+        ts_source,
+        identity: kubernetes
+            .map(|k| kubernetes_identity(&k))
+            .unwrap_or_default(),
+        signal: Signal::Log(info.signal),
+    }
+}
+
+/// Identity from a Fluent Bit or Vector `kubernetes` object, in one pass.
+pub fn kubernetes_identity<'a>(k: &Value<'a>) -> Identity<'a> {
+    let mut id = Identity::default();
+    let mut ev = PodEvidence::default();
+    for (key, value) in k.members() {
+        let text = || value.clone().into_str().filter(|s| !s.is_empty());
+        match key.as_ref() {
+            "pod_name" => ev.pod = text(),
+            "namespace_name" | "pod_namespace" => id.namespace = text(),
+            "container_name" => id.container = text(),
+            "host" | "pod_node_name" => id.node = text(),
+            "labels" | "pod_labels" => ev.labels = Some(value),
+            "pod_owner" => {
+                if let Some(owner) = text() {
+                    ev.owner = owned_pair(&owner);
+                }
+            }
+            "ownerReferences" | "owner_references" if ev.owner.is_none() => {
+                ev.owner = owner_from_references(&value);
+            }
+            _ => {}
+        }
+    }
+    if let Some((w, kind)) = resolve_workload(&ev) {
+        id.workload = Some(w);
+        id.workload_kind = Some(kind);
+    }
+    id.pod = ev.pod;
+    id
+}
+
+/// Splits `Kind/name`, borrowing from the record when `owner` does.
+fn owned_pair<'a>(owner: &Cow<'a, str>) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
+    match owner {
+        Cow::Borrowed(s) => split_owner(s).map(|(k, n)| (Cow::Borrowed(k), Cow::Borrowed(n))),
+        Cow::Owned(s) => {
+            split_owner(s).map(|(k, n)| (Cow::Owned(k.to_owned()), Cow::Owned(n.to_owned())))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observation::{LogLevel, WorkloadKind};
+
+    const EVENT_NS: i64 = 1_000_000_000_000_000_000;
+
+    #[test]
+    fn kinds_and_fallbacks() {
+        // (record, tag, kind, ts, source)
+        let cases: &[(&str, &str, RecordKind, i64, TimeSource)] = &[
+            (
+                "{}",
+                "x",
+                RecordKind::Unknown,
+                EVENT_NS,
+                TimeSource::EventTime,
+            ),
+            (
+                r#"{"a":1,"ts":1714557600}"#,
+                "x",
+                RecordKind::Unknown,
+                1_714_557_600_000_000_000,
+                TimeSource::Record,
+            ),
+            (
+                r#"{"log":"hi","time":"garbage"}"#,
+                "x",
+                RecordKind::Log,
+                EVENT_NS,
+                TimeSource::EventTime,
+            ),
+            (
+                r#"{"log":"hi","time":-5}"#,
+                "x",
+                RecordKind::Log,
+                EVENT_NS,
+                TimeSource::EventTime,
+            ),
+            (
+                r#"{"log":"{\"ts\":1714557600.5}"}"#,
+                "x",
+                RecordKind::Log,
+                1_714_557_600_500_000_000,
+                TimeSource::Record,
+            ),
+            (
+                r#"{"@timestamp":"2024-05-01T10:00:00Z","message":"m"}"#,
+                "x",
+                RecordKind::Log,
+                1_714_557_600_000_000_000,
+                TimeSource::Record,
+            ),
+            (
+                r#"{"metric":"x","value":"NaN"}"#,
+                "x",
+                RecordKind::Metric,
+                EVENT_NS,
+                TimeSource::EventTime,
+            ),
+        ];
+        for (text, tag, kind, ts, source) in cases {
+            let rec = Record::parse(text.as_bytes()).unwrap();
+            let obs = normalize(&rec, tag.as_bytes(), EVENT_NS);
+            assert_eq!(
+                (obs.kind, obs.ts_ns, obs.ts_source),
+                (*kind, *ts, *source),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn merged_fields_are_read() {
+        let text = r#"{"log":"request done","level":"error","status":503,"method":"GET"}"#;
+        let rec = Record::parse(text.as_bytes()).unwrap();
+        let obs = normalize(&rec, b"kube.x", EVENT_NS);
+        let Signal::Log(s) = obs.signal else {
+            panic!("{obs:?}")
+        };
+        assert_eq!(
+            (s.level, s.status, s.is_request),
+            (Some(LogLevel::Error), Some(503), true)
+        );
+    }
+
+    #[test]
+    fn identity_borrows_from_the_record() {
+        let text = r#"{"log":"x","kubernetes":{"pod_name":"web-7d4b9c8f6-x2x9z","namespace_name":"shop"}}"#;
+        let rec = Record::parse(text.as_bytes()).unwrap();
+        let obs = normalize(&rec, b"", EVENT_NS);
+        assert!(matches!(obs.identity.workload, Some(Cow::Borrowed("web"))));
+        assert!(matches!(
+            obs.identity.namespace,
+            Some(Cow::Borrowed("shop"))
+        ));
+        assert_eq!(obs.identity.workload_kind, Some(WorkloadKind::Deployment));
     }
 }

@@ -1,0 +1,364 @@
+//! Who a record is about: the workload behind a pod, from owner information,
+//! controller labels, app labels or the pod name.
+//!
+//! The order of evidence, most explicit first:
+//!
+//! 1. **Owner**: Vector's `pod_owner` (`ReplicaSet/web-7d4b9c8f6`) or an owner
+//!    reference (`kind` + `name`). A ReplicaSet whose name ends in a
+//!    pod-template hash is a Deployment's; a Job whose name ends in a CronJob
+//!    schedule suffix (`-<8+ digits>`) is reported as that CronJob (kind Job),
+//!    so its runs share one baseline.
+//! 2. **Controller labels**, set by the controllers themselves:
+//!    `pod-template-hash` (Deployment: the pod name without
+//!    `-<hash>-<suffix>`), `statefulset.kubernetes.io/pod-name` (StatefulSet),
+//!    `job-name` / `batch.kubernetes.io/job-name` (Job),
+//!    `controller-revision-hash` + `pod-template-generation` (DaemonSet).
+//! 3. **App labels**: `app.kubernetes.io/name`, `app`, `k8s-app`.
+//! 4. **Pod-name patterns**: `name-<rs hash>-<5>` (Deployment),
+//!    `name-<ordinal>` (StatefulSet), `name-<5>` (DaemonSet), where hashes are
+//!    drawn from Kubernetes' alphabet `bcdfghjklmnpqrstvwxz2456789`.
+//!
+//! Controller labels come before app labels because they give the same name
+//! the pod-name pattern gives; metric samples (cAdvisor, kube-state-metrics)
+//! carry only pod names, so this keeps a workload's logs and metrics in one
+//! entity. App labels decide only for pods no controller label explains.
+
+use std::borrow::Cow;
+
+use crate::json::Value;
+use crate::observation::WorkloadKind;
+
+/// Kubernetes' "safe" alphabet for generated name suffixes and hashes
+/// (`k8s.io/apimachinery/pkg/util/rand`), without vowels and confusable digits.
+fn is_k8s_hash_char(c: u8) -> bool {
+    matches!(
+        c,
+        b'b' | b'c'
+            | b'd'
+            | b'f'
+            | b'g'
+            | b'h'
+            | b'j'
+            | b'k'
+            | b'l'
+            | b'm'
+            | b'n'
+            | b'p'
+            | b'q'
+            | b'r'
+            | b's'
+            | b't'
+            | b'v'
+            | b'w'
+            | b'x'
+            | b'z'
+            | b'2'
+            | b'4'
+            | b'5'
+            | b'6'
+            | b'7'
+            | b'8'
+            | b'9'
+    )
+}
+
+fn is_hash(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len()) && s.bytes().all(is_k8s_hash_char)
+}
+
+fn nonempty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// Strips a trailing `-<rs hash>` (5 to 10 hash characters) from a ReplicaSet name.
+pub fn deployment_of_replicaset(rs: &str) -> Option<&str> {
+    let (name, hash) = rs.rsplit_once('-')?;
+    (is_hash(hash, 5, 10)).then_some(name).and_then(nonempty)
+}
+
+/// Strips a CronJob's trailing `-<scheduled minutes>` (8 or more digits) from a Job name.
+pub fn cronjob_of_job(job: &str) -> Option<&str> {
+    let (name, suffix) = job.rsplit_once('-')?;
+    (suffix.len() >= 8 && suffix.bytes().all(|c| c.is_ascii_digit()))
+        .then_some(name)
+        .and_then(nonempty)
+}
+
+/// The workload a pod name suggests, from its shape alone.
+pub fn workload_from_pod_name(pod: &str) -> Option<(&str, WorkloadKind)> {
+    let (head, last) = pod.rsplit_once('-')?;
+    if !head.is_empty() && !last.is_empty() && last.bytes().all(|c| c.is_ascii_digit()) {
+        return Some((head, WorkloadKind::StatefulSet));
+    }
+    if !is_hash(last, 5, 5) {
+        return None;
+    }
+    if let Some(deploy) = deployment_of_replicaset(head) {
+        return Some((deploy, WorkloadKind::Deployment));
+    }
+    nonempty(head).map(|h| (h, WorkloadKind::DaemonSet))
+}
+
+/// The workload named by an owner `kind` and `name`.
+pub fn workload_from_owner<'n>(kind: &str, name: &'n str) -> Option<(&'n str, WorkloadKind)> {
+    let name = nonempty(name)?;
+    Some(match kind {
+        "ReplicaSet" => match deployment_of_replicaset(name) {
+            Some(d) => (d, WorkloadKind::Deployment),
+            None => (name, WorkloadKind::Unknown),
+        },
+        "Deployment" => (name, WorkloadKind::Deployment),
+        "StatefulSet" => (name, WorkloadKind::StatefulSet),
+        "DaemonSet" => (name, WorkloadKind::DaemonSet),
+        "Job" => (cronjob_of_job(name).unwrap_or(name), WorkloadKind::Job),
+        "CronJob" => (name, WorkloadKind::Job),
+        "Node" => (name, WorkloadKind::Node),
+        _ => (name, WorkloadKind::Unknown),
+    })
+}
+
+/// Evidence about a pod's workload gathered from a record, in any order.
+#[derive(Debug, Default)]
+pub struct PodEvidence<'a> {
+    /// The pod name.
+    pub pod: Option<Cow<'a, str>>,
+    /// An explicit owner as (kind, name), e.g. from Vector's `pod_owner`.
+    pub owner: Option<(Cow<'a, str>, Cow<'a, str>)>,
+    /// The pod's labels object.
+    pub labels: Option<Value<'a>>,
+}
+
+/// Splits Vector's `pod_owner` (`Kind/name`).
+pub fn split_owner(owner: &str) -> Option<(&str, &str)> {
+    owner.split_once('/')
+}
+
+/// The first owner reference of an `ownerReferences` array (the one marked
+/// `controller: true` if any).
+pub fn owner_from_references<'a>(refs: &Value<'a>) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
+    let mut first = None;
+    for r in refs.elements() {
+        let kind = r.get("kind").and_then(Value::into_str);
+        let name = r.get("name").and_then(Value::into_str);
+        if let (Some(kind), Some(name)) = (kind, name) {
+            if r.get("controller") == Some(Value::Bool(true)) {
+                return Some((kind, name));
+            }
+            first.get_or_insert((kind, name));
+        }
+    }
+    first
+}
+
+fn label<'a>(labels: &Value<'a>, key: &str) -> Option<Cow<'a, str>> {
+    labels
+        .get(key)
+        .and_then(Value::into_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// The first `part.len()` bytes of `s` (every derived workload name is a
+/// prefix of the name it came from), borrowed from the record when `s` is.
+fn sub<'a>(s: &Cow<'a, str>, part: &str) -> Cow<'a, str> {
+    match s {
+        Cow::Borrowed(b) => match b.get(..part.len()) {
+            Some(p) => Cow::Borrowed(p),
+            None => Cow::Owned(part.to_owned()),
+        },
+        Cow::Owned(_) => Cow::Owned(part.to_owned()),
+    }
+}
+
+/// Resolves the workload from the evidence, in the documented order.
+pub fn resolve_workload<'a>(ev: &PodEvidence<'a>) -> Option<(Cow<'a, str>, WorkloadKind)> {
+    if let Some((kind, name)) = &ev.owner {
+        if let Some((w, k)) = workload_from_owner(kind, name) {
+            return Some((sub(name, w), k));
+        }
+    }
+    let pod = ev.pod.as_ref();
+    if let Some(labels) = &ev.labels {
+        if let (Some(hash), Some(pod)) = (label(labels, "pod-template-hash"), pod) {
+            let tail_len = hash.len() + 7; // "-<hash>-<5>"
+            let cut = pod.len().checked_sub(tail_len);
+            if let Some(head) = cut.and_then(|c| pod.get(..c)).and_then(nonempty) {
+                let rest = pod.get(head.len()..).unwrap_or("");
+                if rest.get(1..=hash.len()) == Some(hash.as_ref()) {
+                    return Some((sub(pod, head), WorkloadKind::Deployment));
+                }
+            }
+        }
+        if label(labels, "statefulset.kubernetes.io/pod-name").is_some() {
+            if let Some((head, _)) = pod.and_then(|p| p.rsplit_once('-')) {
+                if let Some(p) = pod {
+                    return Some((sub(p, head), WorkloadKind::StatefulSet));
+                }
+            }
+        }
+        if let Some(job) =
+            label(labels, "batch.kubernetes.io/job-name").or_else(|| label(labels, "job-name"))
+        {
+            let name = match cronjob_of_job(&job) {
+                Some(w) => sub(&job, w),
+                None => job.clone(),
+            };
+            return Some((name, WorkloadKind::Job));
+        }
+        if label(labels, "controller-revision-hash").is_some()
+            && label(labels, "pod-template-generation").is_some()
+        {
+            if let Some(p) = pod {
+                if let Some((head, _)) = p.rsplit_once('-').filter(|(h, _)| !h.is_empty()) {
+                    return Some((sub(p, head), WorkloadKind::DaemonSet));
+                }
+            }
+        }
+        for key in ["app.kubernetes.io/name", "app", "k8s-app"] {
+            if let Some(app) = label(labels, key) {
+                let kind = pod
+                    .and_then(|p| workload_from_pod_name(p))
+                    .map_or(WorkloadKind::Unknown, |(_, k)| k);
+                return Some((app, kind));
+            }
+        }
+    }
+    let pod = pod?;
+    match workload_from_pod_name(pod) {
+        Some((w, k)) => Some((sub(pod, w), k)),
+        None => Some((pod.clone(), WorkloadKind::Unknown)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::Record;
+    use WorkloadKind::*;
+
+    #[test]
+    fn pod_name_patterns() {
+        let cases: &[(&str, Option<(&str, WorkloadKind)>)] = &[
+            ("web-7d4b9c8f6-x2x9z", Some(("web", Deployment))),
+            (
+                "api-gateway-5f9c7d8b4d-qwh4z",
+                Some(("api-gateway", Deployment)),
+            ),
+            ("coredns-5d78c9869d-8xkzt", Some(("coredns", Deployment))),
+            ("web-6bcd5-x2x9z", Some(("web", Deployment))),
+            ("db-0", Some(("db", StatefulSet))),
+            ("redis-cluster-12", Some(("redis-cluster", StatefulSet))),
+            ("fluent-bit-x2x9z", Some(("fluent-bit", DaemonSet))),
+            ("kube-proxy-7k2bq", Some(("kube-proxy", DaemonSet))),
+            // 'a', 'e', 'o', '0', '1', '3' are not in the alphabet.
+            ("web-7d4b9c8f6-abcde", None),
+            ("web-aaaaaaa-x2x9z", Some(("web-aaaaaaa", DaemonSet))),
+            ("standalone", None),
+            ("-0", None),
+            ("-x2x9z", None),
+            ("", None),
+        ];
+        for (pod, want) in cases {
+            assert_eq!(workload_from_pod_name(pod), *want, "{pod}");
+        }
+    }
+
+    type Expected = Option<(&'static str, WorkloadKind)>;
+    type Owner = Option<(&'static str, &'static str)>;
+
+    #[test]
+    fn owners() {
+        let cases: &[(&str, &str, Expected)] = &[
+            ("ReplicaSet", "web-7d4b9c8f6", Some(("web", Deployment))),
+            ("ReplicaSet", "plain", Some(("plain", Unknown))),
+            ("StatefulSet", "db", Some(("db", StatefulSet))),
+            ("DaemonSet", "fluent-bit", Some(("fluent-bit", DaemonSet))),
+            ("Job", "backup-28571040", Some(("backup", Job))),
+            ("Job", "migrate", Some(("migrate", Job))),
+            ("Node", "node-1", Some(("node-1", Node))),
+            ("Deployment", "", None),
+        ];
+        for (kind, name, want) in cases {
+            assert_eq!(workload_from_owner(kind, name), *want, "{kind}/{name}");
+        }
+    }
+
+    #[test]
+    fn resolution_order() {
+        // (pod, owner, labels JSON, expected)
+        let cases: &[(&str, Owner, &str, Expected)] = &[
+            ("web-7d4b9c8f6-x2x9z", None, "{}", Some(("web", Deployment))),
+            (
+                "web-7d4b9c8f6-x2x9z",
+                Some(("ReplicaSet", "frontend-7d4b9c8f6")),
+                r#"{"app":"x"}"#,
+                Some(("frontend", Deployment)),
+            ),
+            (
+                "web-v2-7d4b9c8f6-x2x9z",
+                None,
+                r#"{"app":"web","pod-template-hash":"7d4b9c8f6"}"#,
+                Some(("web-v2", Deployment)),
+            ),
+            (
+                "db-3",
+                None,
+                r#"{"app":"postgres","statefulset.kubernetes.io/pod-name":"db-3"}"#,
+                Some(("db", StatefulSet)),
+            ),
+            (
+                "backup-28571040-abcde",
+                None,
+                r#"{"job-name":"backup-28571040"}"#,
+                Some(("backup", Job)),
+            ),
+            (
+                "migrate-x2x9z",
+                None,
+                r#"{"batch.kubernetes.io/job-name":"migrate"}"#,
+                Some(("migrate", Job)),
+            ),
+            (
+                "node-exporter-x2x9z",
+                None,
+                r#"{"controller-revision-hash":"6b5f","pod-template-generation":"1"}"#,
+                Some(("node-exporter", DaemonSet)),
+            ),
+            (
+                "mypod",
+                None,
+                r#"{"app.kubernetes.io/name":"shop","app":"x"}"#,
+                Some(("shop", Unknown)),
+            ),
+            (
+                "mypod",
+                None,
+                r#"{"k8s-app":"dns"}"#,
+                Some(("dns", Unknown)),
+            ),
+            ("mypod", None, "{}", Some(("mypod", Unknown))),
+        ];
+        for (pod, owner, labels, want) in cases {
+            let rec = Record::parse(labels.as_bytes()).unwrap();
+            let ev = PodEvidence {
+                pod: Some(Cow::Borrowed(pod)),
+                owner: owner.map(|(k, n)| (Cow::Borrowed(k), Cow::Borrowed(n))),
+                labels: Some(rec.as_value()),
+            };
+            let got = resolve_workload(&ev);
+            let got = got.as_ref().map(|(w, k)| (&w[..], *k));
+            assert_eq!(got, *want, "{pod} {owner:?} {labels}");
+        }
+    }
+
+    #[test]
+    fn resolved_names_borrow_from_the_record() {
+        let ev = PodEvidence {
+            pod: Some(Cow::Borrowed("web-7d4b9c8f6-x2x9z")),
+            ..PodEvidence::default()
+        };
+        assert!(matches!(
+            resolve_workload(&ev),
+            Some((Cow::Borrowed("web"), Deployment))
+        ));
+    }
+}

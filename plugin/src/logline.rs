@@ -1,0 +1,646 @@
+//! What a log line says: level, HTTP status, latency, and whether it
+//! describes a served request.
+//!
+//! A line is read as, in order:
+//! 1. a JSON object (`{"level":"error","status":500,"latency_ms":12}`);
+//! 2. an access log: common / combined / nginx (`... "GET /x HTTP/1.1" 200 512
+//!    ...`), with an nginx `$request_time` (seconds) as the last token or as
+//!    `rt=` / `request_time=`;
+//! 3. logfmt (`level=warn status=503 duration=25ms method=GET`);
+//! 4. free text with level words (`ERROR`, `[warn]`, klog `E0501`, Go
+//!    `panic:`, Java `Exception`, Python `Traceback`).
+//!
+//! Latency units: a key suffix (`_ms`, `_us`/`_µs`, `_ns`, `_s`/`_sec`/
+//! `_seconds`) or a duration string (`"250ms"`, `"0.25s"`, `"1m2.5s"`) decides;
+//! a bare number under `request_time` / `upstream_response_time` (nginx) is
+//! seconds, under any other latency key milliseconds.
+
+use crate::json::{Record, Value};
+use crate::observation::{LogLevel, LogSignal};
+use crate::timestamp;
+
+/// What a line says, with the time it carries when it has one.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LineInfo {
+    /// Level, status, latency, request-ness.
+    pub signal: LogSignal,
+    /// A `time` / `timestamp` / `ts` / `@timestamp` field of a structured line.
+    pub ts_ns: Option<i64>,
+}
+
+/// Lines longer than this are scanned for level words only in their head.
+const SCAN_HEAD: usize = 512;
+
+/// Reads a log line (its signal only).
+pub fn classify_line(line: &str) -> LogSignal {
+    read_line(line).signal
+}
+
+/// Reads a log line: its signal and, for structured lines, its own time.
+pub fn read_line(line: &str) -> LineInfo {
+    let trimmed = line.trim_start();
+    if trimmed.starts_with('{') {
+        if let Ok(rec) = Record::parse(trimmed.trim_end().as_bytes()) {
+            return read_fields(&rec.as_value());
+        }
+    }
+    if let Some(signal) = access_log(line) {
+        return LineInfo {
+            signal,
+            ts_ns: None,
+        };
+    }
+    let info = logfmt(line);
+    if info.signal.level.is_some() || info.signal.status.is_some() {
+        return info;
+    }
+    LineInfo {
+        signal: LogSignal {
+            level: free_text_level(line),
+            ..LogSignal::default()
+        },
+        ts_ns: None,
+    }
+}
+
+/// Accumulates what the fields of a structured line say.
+#[derive(Default)]
+struct Fields {
+    level: Option<LogLevel>,
+    status: Option<u16>,
+    code: Option<u16>,
+    latency_ms: Option<f64>,
+    method: bool,
+    path: bool,
+    ts_ns: Option<i64>,
+}
+
+impl Fields {
+    fn info(self) -> LineInfo {
+        let has_request_shape = self.method || self.path;
+        let status = self
+            .status
+            .or_else(|| self.code.filter(|_| has_request_shape));
+        LineInfo {
+            signal: LogSignal {
+                level: self.level,
+                status,
+                latency_ms: self.latency_ms,
+                is_request: status.is_some() && (has_request_shape || self.latency_ms.is_some()),
+            },
+            ts_ns: self.ts_ns,
+        }
+    }
+
+    /// Takes one `key = value` pair, where `num` is the value as a number if
+    /// it is one and `text` the value as text.
+    fn take(&mut self, key: &str, num: Option<f64>, text: Option<&str>) {
+        let lower_buf;
+        let key = if key.bytes().any(|c| c.is_ascii_uppercase()) {
+            lower_buf = key.to_ascii_lowercase();
+            lower_buf.as_str()
+        } else {
+            key
+        };
+        match key {
+            "level" | "severity" | "lvl" | "loglevel" | "log_level" | "levelname" | "log.level"
+            | "severity_text" | "@l" => {
+                if self.level.is_none() {
+                    self.level = text
+                        .and_then(level_word)
+                        .or_else(|| num.and_then(numeric_level));
+                }
+            }
+            "status" | "status_code" | "statuscode" | "http_status" | "http.status_code"
+            | "response_code" | "http_status_code" => {
+                if self.status.is_none() {
+                    self.status = http_status(num, text);
+                }
+            }
+            "code" => self.code = http_status(num, text),
+            "time" | "timestamp" | "ts" | "@timestamp" | "@t" => {
+                if self.ts_ns.is_none() {
+                    self.ts_ns = match (num, text) {
+                        (_, Some(t)) => timestamp::parse_value(&Value::Str(t.into())),
+                        (Some(n), None) => timestamp::parse_epoch_f64(n),
+                        _ => None,
+                    };
+                }
+            }
+            "method" | "http_method" | "request_method" | "http.method" | "verb" => {
+                self.method = text.is_some_and(is_http_method);
+            }
+            "path" | "url" | "uri" | "request_uri" | "route" | "http.url" | "http.path"
+            | "endpoint" => self.path = text.is_some(),
+            "request" => {
+                if let Some((m, _)) = text.and_then(|t| t.split_once(' ')) {
+                    self.method |= is_http_method(m);
+                    self.path = self.method;
+                }
+            }
+            _ => {
+                if self.latency_ms.is_none() {
+                    if let Some(default_ms) = latency_key(key) {
+                        self.latency_ms = match (num, text) {
+                            (Some(n), _) => Some(n * default_ms),
+                            (None, Some(t)) => parse_duration_ms(t, default_ms),
+                            _ => None,
+                        }
+                        .filter(|v| v.is_finite() && *v >= 0.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads the signal in the fields of a JSON log line (or of a record a log
+/// parser merged the line into).
+pub fn from_fields(obj: &Value<'_>) -> LogSignal {
+    read_fields(obj).signal
+}
+
+/// Reads the fields of a JSON log line: signal and time.
+pub fn read_fields(obj: &Value<'_>) -> LineInfo {
+    let mut f = Fields::default();
+    for (key, value) in obj.members() {
+        let (num, text) = match &value {
+            Value::Number(n) => (n.parse().ok(), Some(*n)),
+            Value::Str(s) => (None, Some(s.as_ref())),
+            Value::Object(_) if key == "http" || key == "request" || key == "response" => {
+                // One level of nesting: `http.status_code`, `request.method`, ...
+                for (k2, v2) in value.members() {
+                    let n2 = v2.as_f64();
+                    let full = [key.as_ref(), ".", k2.as_ref()].concat();
+                    f.take(&full, n2, v2.as_str());
+                    f.take(&k2, n2, v2.as_str());
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        f.take(&key, num, text);
+    }
+    f.info()
+}
+
+fn http_status(num: Option<f64>, text: Option<&str>) -> Option<u16> {
+    let v = match (num, text) {
+        (Some(n), _) => n,
+        (None, Some(t)) => t.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    (v.fract() == 0.0 && (100.0..=599.0).contains(&v)).then_some(v as u16)
+}
+
+fn is_http_method(m: &str) -> bool {
+    matches!(
+        m,
+        "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" | "CONNECT" | "TRACE"
+    ) || matches!(
+        m,
+        "get" | "post" | "put" | "delete" | "patch" | "head" | "options"
+    )
+}
+
+/// If `key` names a latency, the multiplier that turns a bare number under it
+/// into milliseconds.
+fn latency_key(key: &str) -> Option<f64> {
+    const BASES: &[&str] = &[
+        "latency",
+        "duration",
+        "response_time",
+        "request_time",
+        "upstream_response_time",
+        "elapsed",
+        "took",
+        "responsetime",
+        "request_duration",
+        "http.duration",
+    ];
+    const UNITS: &[(&str, f64)] = &[
+        ("", 1.0),
+        ("_ms", 1.0),
+        ("ms", 1.0),
+        ("_millis", 1.0),
+        ("_us", 1e-3),
+        ("_µs", 1e-3),
+        ("_micros", 1e-3),
+        ("_ns", 1e-6),
+        ("_nanos", 1e-6),
+        ("_s", 1e3),
+        ("_sec", 1e3),
+        ("_secs", 1e3),
+        ("_seconds", 1e3),
+    ];
+    for base in BASES {
+        if let Some(suffix) = key.strip_prefix(base) {
+            for (unit, mul) in UNITS {
+                if suffix == *unit {
+                    if unit.is_empty() && matches!(*base, "request_time" | "upstream_response_time")
+                    {
+                        return Some(1e3);
+                    }
+                    return Some(*mul);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Parses a duration string into milliseconds: `250ms`, `0.25s`, `250µs`,
+/// `250us`, `15ns`, `1m2.5s`, `1h`; a bare number is multiplied by `bare_mul`.
+pub fn parse_duration_ms(s: &str, bare_mul: f64) -> Option<f64> {
+    let s = s.trim();
+    if let Ok(v) = s.parse::<f64>() {
+        return Some(v * bare_mul).filter(|v| v.is_finite());
+    }
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut total = 0.0;
+    let mut any = false;
+    while i < b.len() {
+        let start = i;
+        while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'.') {
+            i += 1;
+        }
+        let num: f64 = s.get(start..i)?.parse().ok()?;
+        let ustart = i;
+        while b.get(i).is_some_and(|c| !c.is_ascii_digit() && *c != b'.') {
+            i += 1;
+        }
+        let mul = match s.get(ustart..i)?.trim() {
+            "ns" => 1e-6,
+            "us" | "µs" | "μs" => 1e-3,
+            "ms" => 1.0,
+            "s" | "sec" | "secs" => 1e3,
+            "m" | "min" => 60e3,
+            "h" => 3600e3,
+            _ => return None,
+        };
+        total += num * mul;
+        any = true;
+    }
+    (any && total.is_finite()).then_some(total)
+}
+
+fn level_word(w: &str) -> Option<LogLevel> {
+    let w = w.trim();
+    if w.len() > 9 {
+        return None;
+    }
+    let mut buf = [0u8; 9];
+    for (slot, c) in buf.iter_mut().zip(w.bytes()) {
+        *slot = c.to_ascii_lowercase();
+    }
+    Some(match buf.get(..w.len())? {
+        b"trace" | b"debug" | b"dbug" | b"trce" | b"d" | b"t" | b"verbose" => LogLevel::Debug,
+        b"info" | b"information" | b"notice" | b"i" | b"inf" => LogLevel::Info,
+        b"warn" | b"warning" | b"w" | b"wrn" => LogLevel::Warn,
+        b"error" | b"err" | b"e" | b"eror" => LogLevel::Error,
+        b"fatal" | b"critical" | b"crit" | b"panic" | b"dpanic" | b"emerg" | b"emergency"
+        | b"alert" | b"f" | b"ftl" => LogLevel::Fatal,
+        _ => return None,
+    })
+}
+
+/// pino / bunyan numeric levels (10 trace ... 60 fatal).
+fn numeric_level(n: f64) -> Option<LogLevel> {
+    Some(match n as i64 {
+        10..=29 => LogLevel::Debug,
+        30..=39 => LogLevel::Info,
+        40..=49 => LogLevel::Warn,
+        50..=59 => LogLevel::Error,
+        60..=69 => LogLevel::Fatal,
+        _ => return None,
+    })
+}
+
+/// Common / combined / nginx access-log lines:
+/// `host ident user [time] "METHOD path PROTO" status bytes ...`.
+fn access_log(line: &str) -> Option<LogSignal> {
+    let open = line.find("] \"")? + 3;
+    let rest = line.get(open..)?;
+    let close = rest.find('"')?;
+    let request = rest.get(..close)?;
+    let method = request.split(' ').next()?;
+    if !is_http_method(method) && request != "-" {
+        return None;
+    }
+    let mut tokens = rest.get(close + 1..)?.split_ascii_whitespace();
+    let status: u16 = tokens.next()?.parse().ok()?;
+    if !(100..=599).contains(&status) {
+        return None;
+    }
+    let after = rest.get(close + 1..)?;
+    let latency_ms = nginx_request_time(after);
+    Some(LogSignal {
+        level: None,
+        status: Some(status),
+        latency_ms,
+        is_request: true,
+    })
+}
+
+/// An nginx `$request_time` (seconds, millisecond resolution): the last token
+/// of the line as `0.005`, or a `rt=` / `request_time=` pair.
+fn nginx_request_time(after_request: &str) -> Option<f64> {
+    for tok in after_request.split_ascii_whitespace() {
+        for prefix in ["rt=", "request_time=", "urt=", "upstream_response_time="] {
+            if let Some(v) = tok.strip_prefix(prefix) {
+                return seconds_token(v.trim_matches('"'));
+            }
+        }
+    }
+    // Combined format ends with `"referer" "agent"`; a bare trailing number is $request_time.
+    let last = after_request.trim_end().rsplit(' ').next()?;
+    let tokens = after_request.split_ascii_whitespace().count();
+    if tokens < 3 || !last.contains('.') {
+        return None;
+    }
+    seconds_token(last)
+}
+
+fn seconds_token(v: &str) -> Option<f64> {
+    let s: f64 = v.parse().ok()?;
+    (s.is_finite() && s >= 0.0).then_some(s * 1e3)
+}
+
+/// `key=value` pairs (values may be quoted).
+fn logfmt(line: &str) -> LineInfo {
+    let mut f = Fields::default();
+    let mut pairs = 0;
+    let mut rest = line.get(..line.len().min(4 * SCAN_HEAD)).unwrap_or(line);
+    while let Some(eq) = rest.find('=') {
+        let key = rest
+            .get(..eq)
+            .unwrap_or("")
+            .rsplit(' ')
+            .next()
+            .unwrap_or("");
+        let after = rest.get(eq + 1..).unwrap_or("");
+        let (value, next) = if let Some(q) = after.strip_prefix('"') {
+            let end = q.find('"').unwrap_or(q.len());
+            (q.get(..end).unwrap_or(""), q.get(end + 1..).unwrap_or(""))
+        } else {
+            let end = after.find(' ').unwrap_or(after.len());
+            (
+                after.get(..end).unwrap_or(""),
+                after.get(end..).unwrap_or(""),
+            )
+        };
+        if !key.is_empty()
+            && key
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'@'))
+        {
+            pairs += 1;
+            f.take(key, value.parse().ok(), Some(value));
+        }
+        rest = next;
+    }
+    if pairs < 2 {
+        return LineInfo::default();
+    }
+    f.info()
+}
+
+/// The level a free-text line announces.
+fn free_text_level(line: &str) -> Option<LogLevel> {
+    let head = line.get(..line.len().min(SCAN_HEAD)).unwrap_or(line);
+    let mut level = None;
+    // klog: `E0501 10:00:00.000000 ...`
+    let b = head.as_bytes();
+    if b.len() > 5
+        && b.get(1..5)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    {
+        level = match b.first() {
+            Some(b'I') => Some(LogLevel::Info),
+            Some(b'W') => Some(LogLevel::Warn),
+            Some(b'E') => Some(LogLevel::Error),
+            Some(b'F') => Some(LogLevel::Fatal),
+            _ => None,
+        };
+    }
+    if level.is_none() {
+        for tok in head.split(|c: char| !c.is_ascii_alphabetic()) {
+            if tok.len() < 3 {
+                continue;
+            }
+            let uppercase = tok.bytes().all(|c| c.is_ascii_uppercase());
+            let word = if uppercase {
+                level_word(tok)
+            } else if tok.bytes().all(|c| c.is_ascii_lowercase()) {
+                // Lower-case level words only in brackets or before a colon:
+                // `[error]`, `error:`, `panic:`.
+                bracketed(head, tok).then(|| level_word(tok)).flatten()
+            } else if matches!(tok, "Error" | "Warning" | "Fatal" | "Critical") {
+                bracketed(head, tok).then(|| level_word(tok)).flatten()
+            } else {
+                None
+            };
+            if word.is_some() {
+                level = word;
+                break;
+            }
+        }
+    }
+    let crash = memchr::memmem::find(line.as_bytes(), b"Exception").is_some()
+        || memchr::memmem::find(line.as_bytes(), b"Traceback (most recent call last)").is_some()
+        || line.starts_with("panic:")
+        || line.starts_with("goroutine ");
+    if crash && level.is_none_or(|l| l < LogLevel::Error) {
+        return Some(LogLevel::Error);
+    }
+    level
+}
+
+/// Is the first occurrence of `tok` in `head` followed by `:` or `]`?
+fn bracketed(head: &str, tok: &str) -> bool {
+    head.find(tok)
+        .and_then(|i| head.as_bytes().get(i + tok.len()))
+        .is_some_and(|c| matches!(c, b':' | b']'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use LogLevel::*;
+
+    fn sig(
+        level: Option<LogLevel>,
+        status: Option<u16>,
+        latency: Option<f64>,
+        req: bool,
+    ) -> LogSignal {
+        LogSignal {
+            level,
+            status,
+            latency_ms: latency,
+            is_request: req,
+        }
+    }
+
+    #[test]
+    fn lines() {
+        let cases: &[(&str, LogSignal)] = &[
+            // JSON app logs.
+            (
+                r#"{"level":"error","msg":"db down"}"#,
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                r#"{"severity":"WARNING","message":"slow"}"#,
+                sig(Some(Warn), None, None, false),
+            ),
+            (r#"{"lvl":"info"}"#, sig(Some(Info), None, None, false)),
+            (
+                r#"{"level":50,"msg":"pino"}"#,
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                r#"{"level":"info","method":"GET","path":"/api","status":200,"latency_ms":12.5}"#,
+                sig(Some(Info), Some(200), Some(12.5), true),
+            ),
+            (
+                r#"{"method":"POST","url":"/x","status_code":"503","duration":"0.25s"}"#,
+                sig(None, Some(503), Some(250.0), true),
+            ),
+            (
+                r#"{"status":502,"latency":"250µs"}"#,
+                sig(None, Some(502), Some(0.25), true),
+            ),
+            (
+                r#"{"status":200,"latency":"250us"}"#,
+                sig(None, Some(200), Some(0.25), true),
+            ),
+            (
+                r#"{"status":200,"request_time":0.25}"#,
+                sig(None, Some(200), Some(250.0), true),
+            ),
+            (
+                r#"{"status":200,"duration_ms":7}"#,
+                sig(None, Some(200), Some(7.0), true),
+            ),
+            (
+                r#"{"status":200,"response_time":40}"#,
+                sig(None, Some(200), Some(40.0), true),
+            ),
+            (
+                r#"{"status":200,"latency_seconds":0.5}"#,
+                sig(None, Some(200), Some(500.0), true),
+            ),
+            (
+                r#"{"status":200,"duration_ns":1500000}"#,
+                sig(None, Some(200), Some(1.5), true),
+            ),
+            (
+                r#"{"status":200,"latency":"1m2.5s"}"#,
+                sig(None, Some(200), Some(62_500.0), true),
+            ),
+            (
+                r#"{"code":500,"method":"GET"}"#,
+                sig(None, Some(500), None, true),
+            ),
+            (r#"{"code":13,"msg":"grpc"}"#, sig(None, None, None, false)),
+            (r#"{"status":"ok"}"#, sig(None, None, None, false)),
+            (
+                r#"{"http":{"method":"GET","status_code":404},"level":"warn"}"#,
+                sig(Some(Warn), Some(404), None, true),
+            ),
+            // Access logs.
+            (
+                r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#,
+                sig(None, Some(200), None, true),
+            ),
+            (
+                r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "POST /api HTTP/1.1" 502 157 "-" "curl/8.0""#,
+                sig(None, Some(502), None, true),
+            ),
+            (
+                r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 612 "-" "Mozilla/5.0" 0.005"#,
+                sig(None, Some(200), Some(5.0), true),
+            ),
+            (
+                r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 612 "-" "curl" rt=0.250 uct="0.000""#,
+                sig(None, Some(200), Some(250.0), true),
+            ),
+            // logfmt.
+            (
+                "time=2024-05-01T10:00:00Z level=warn msg=\"slow query\" duration=1.5s",
+                sig(Some(Warn), None, Some(1500.0), false),
+            ),
+            (
+                "level=info method=GET path=/x status=500 latency=25ms",
+                sig(Some(Info), Some(500), Some(25.0), true),
+            ),
+            // Free text.
+            (
+                "2024-05-01 10:00:00 ERROR something broke",
+                sig(Some(Error), None, None, false),
+            ),
+            ("WARN disk almost full", sig(Some(Warn), None, None, false)),
+            (
+                "2024/05/01 10:00:00 [error] 7#7: *1 connect() failed",
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "E0501 10:00:00.000000       1 reflector.go:1] failed",
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "I0501 10:00:00.000000       1 main.go:1] started",
+                sig(Some(Info), None, None, false),
+            ),
+            (
+                "panic: runtime error: index out of range",
+                sig(Some(Fatal), None, None, false),
+            ),
+            (
+                "java.lang.NullPointerException: boom",
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "Traceback (most recent call last):",
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "INFO caught Exception in handler",
+                sig(Some(Error), None, None, false),
+            ),
+            ("FATAL out of memory", sig(Some(Fatal), None, None, false)),
+            (
+                "Error: connection refused",
+                sig(Some(Error), None, None, false),
+            ),
+            ("processed 0 errors today", sig(None, None, None, false)),
+            ("hello world", sig(None, None, None, false)),
+            ("", sig(None, None, None, false)),
+            ("{not json", sig(None, None, None, false)),
+        ];
+        for (line, want) in cases {
+            assert_eq!(classify_line(line), *want, "{line}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        let cases: &[(&str, Option<f64>)] = &[
+            ("250ms", Some(250.0)),
+            ("0.25s", Some(250.0)),
+            ("250µs", Some(0.25)),
+            ("250μs", Some(0.25)),
+            ("1h", Some(3_600_000.0)),
+            ("1m2.5s", Some(62_500.0)),
+            ("15", Some(15.0)),
+            ("fast", None),
+            ("", None),
+            ("12parsecs", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(parse_duration_ms(s, 1.0), *want, "{s}");
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! Metric samples carried as records.
+//!
+//! Shapes:
+//! - flat: `{"metric"|"name": NAME, "value": V, "labels": {...}}` (labels may
+//!   also sit at the top level);
+//! - Vector `metric_to_log`: `{"name", "namespace", "tags": {...}, "kind",
+//!   "gauge": {"value"} | "counter": {"value"}, "timestamp"}`; Vector's
+//!   `namespace` is the *metric* namespace (the Prometheus name is
+//!   `<namespace>_<name>`), never the Kubernetes one;
+//! - Fluent Bit `cpu` input (`cpu_p`, `user_p`, `system_p`, `cpuN.p_cpu`) and
+//!   `mem` input (`Mem.total`, `Mem.used`, `Mem.free`, `Swap.*`), both about
+//!   the node.
+//!
+//! Names (Prometheus): `container_cpu_usage_seconds_total` (a counter; the
+//! entity state turns it into a rate), `container_memory_working_set_bytes`,
+//! `kube_pod_container_resource_limits` / `_requests` with `resource="cpu"`
+//! or `"memory"` (and the kube-state-metrics v1 names `..._cpu_cores` /
+//! `..._memory_bytes`), `container_spec_cpu_quota` (µs per the default
+//! 100 ms CFS period, so cores = quota / 100000; -1 or 0 = no limit),
+//! `container_spec_memory_limit_bytes` (0 = no limit),
+//! `kube_pod_container_status_restarts_total`, `http_requests_total`.
+//!
+//! cAdvisor rule: `container_*` series whose `container` label is empty
+//! (the pod-level cgroup) or `POD` (the pause container) are classified
+//! [`MetricName::Other`]: summing them with the per-container series would
+//! count a pod twice, so only per-container series feed the entity state.
+//! Vector `incremental` counters are deltas, not totals, and are likewise
+//! classified `Other` for the cumulative names.
+//!
+//! Identity labels: `namespace`, `pod`, `container` (each preferring its
+//! `exported_` form, which holds the target's value when the scrape did not
+//! honor labels; cAdvisor's old `pod_name` / `container_name` too), node from
+//! `node`, else `kubernetes_node`, else `instance` without its port.
+
+use std::borrow::Cow;
+
+use crate::identity::{resolve_workload, PodEvidence};
+use crate::json::{Record, Value};
+use crate::observation::{Identity, MetricName, MetricSignal, WorkloadKind};
+
+/// What a metric record says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRecord<'a> {
+    /// The sample; `None` when the record is a metric but carries no usable value.
+    pub signal: Option<MetricSignal>,
+    /// Who it is about.
+    pub identity: Identity<'a>,
+}
+
+/// Which metric shape a record has, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricShape {
+    /// `metric`/`name` + `value`, or Vector's `name` + `gauge`/`counter`.
+    Sample,
+    /// Fluent Bit `cpu` input.
+    FluentBitCpu,
+    /// Fluent Bit `mem` input.
+    FluentBitMem,
+}
+
+/// Recognizes a metric record.
+pub fn shape(record: &Record<'_>) -> Option<MetricShape> {
+    if record.get("cpu_p").is_some() {
+        return Some(MetricShape::FluentBitCpu);
+    }
+    if record.get("Mem.total").is_some() {
+        return Some(MetricShape::FluentBitMem);
+    }
+    let named = matches!(record.get("metric"), Some(Value::Str(_)))
+        || matches!(record.get("name"), Some(Value::Str(_)));
+    let valued = record.get("value").is_some()
+        || record.get("gauge").is_some()
+        || record.get("counter").is_some();
+    (named && valued).then_some(MetricShape::Sample)
+}
+
+fn label<'a>(labels: &Value<'a>, keys: &[&str]) -> Option<Cow<'a, str>> {
+    keys.iter().find_map(|k| {
+        labels
+            .get(k)
+            .and_then(Value::into_str)
+            .filter(|s| !s.is_empty())
+    })
+}
+
+/// Classifies a Prometheus metric name with its labels and raw value,
+/// returning the canonical name and value. `incremental` marks a Vector
+/// incremental (delta) counter.
+pub fn classify(name: &str, labels: &Value<'_>, value: f64, incremental: bool) -> MetricSignal {
+    let other = MetricSignal {
+        name: MetricName::Other,
+        value,
+    };
+    let is_cadvisor = name.starts_with("container_");
+    if is_cadvisor {
+        let container = label(labels, &["container", "container_name"]);
+        if container.as_deref().is_none_or(|c| c == "POD") {
+            return other;
+        }
+    }
+    let resource = || label(labels, &["resource"]);
+    let metric = |name| MetricSignal { name, value };
+    match name {
+        "container_cpu_usage_seconds_total" if !incremental => metric(MetricName::CpuSecondsTotal),
+        "container_memory_working_set_bytes" => metric(MetricName::MemoryWorkingSetBytes),
+        "container_cpu_usage_cores" | "cpu_usage_cores" => metric(MetricName::CpuCores),
+        "container_spec_cpu_quota" if value > 0.0 => MetricSignal {
+            name: MetricName::CpuLimitCores,
+            value: value / 100_000.0,
+        },
+        "container_spec_memory_limit_bytes" if value > 0.0 => metric(MetricName::MemoryLimitBytes),
+        "kube_pod_container_resource_limits" => match resource().as_deref() {
+            Some("cpu") => metric(MetricName::CpuLimitCores),
+            Some("memory") => metric(MetricName::MemoryLimitBytes),
+            _ => other,
+        },
+        "kube_pod_container_resource_requests" => match resource().as_deref() {
+            Some("cpu") => metric(MetricName::CpuRequestCores),
+            Some("memory") => metric(MetricName::MemoryRequestBytes),
+            _ => other,
+        },
+        "kube_pod_container_resource_limits_cpu_cores" => metric(MetricName::CpuLimitCores),
+        "kube_pod_container_resource_limits_memory_bytes" => metric(MetricName::MemoryLimitBytes),
+        "kube_pod_container_resource_requests_cpu_cores" => metric(MetricName::CpuRequestCores),
+        "kube_pod_container_resource_requests_memory_bytes" => {
+            metric(MetricName::MemoryRequestBytes)
+        }
+        "kube_pod_container_status_restarts_total" if !incremental => {
+            metric(MetricName::RestartsTotal)
+        }
+        "http_requests_total" | "http_server_requests_total" if !incremental => {
+            metric(MetricName::RequestsTotal)
+        }
+        _ => other,
+    }
+}
+
+/// A node name from a pipeline tag: the segment after a `node` segment
+/// (`node.worker-1.cpu`, `metrics.node.worker-1`), else the whole tag.
+pub fn node_from_tag(tag: &[u8]) -> Option<Cow<'static, str>> {
+    let tag = String::from_utf8_lossy(tag);
+    let mut parts = tag.split('.');
+    while let Some(p) = parts.next() {
+        if p == "node" {
+            if let Some(n) = parts.next().filter(|n| !n.is_empty()) {
+                return Some(Cow::Owned(n.to_owned()));
+            }
+        }
+    }
+    (!tag.is_empty()).then(|| Cow::Owned(tag.into_owned()))
+}
+
+fn node_identity<'a>(record: &Record<'a>, tag: &[u8]) -> Identity<'a> {
+    let node = ["hostname", "host", "node", "nodename", "node_name"]
+        .iter()
+        .find_map(|k| {
+            record
+                .get(k)
+                .and_then(Value::into_str)
+                .filter(|s| !s.is_empty())
+        })
+        .or_else(|| node_from_tag(tag));
+    Identity {
+        workload: node.clone(),
+        workload_kind: node.as_ref().map(|_| WorkloadKind::Node),
+        node,
+        ..Identity::default()
+    }
+}
+
+fn finite(v: Option<f64>) -> Option<f64> {
+    v.filter(|v| v.is_finite())
+}
+
+/// Reads a metric record of the given shape. `tag` names the node for
+/// Fluent Bit `cpu` / `mem` records that carry no host field.
+pub fn read_metric<'a>(record: &Record<'a>, shape: MetricShape, tag: &[u8]) -> MetricRecord<'a> {
+    match shape {
+        MetricShape::FluentBitCpu => MetricRecord {
+            signal: finite(record.get("cpu_p").and_then(|v| v.to_f64_lenient())).map(|value| {
+                MetricSignal {
+                    name: MetricName::NodeCpuPercent,
+                    value,
+                }
+            }),
+            identity: node_identity(record, tag),
+        },
+        MetricShape::FluentBitMem => {
+            let total = finite(record.get("Mem.total").and_then(|v| v.to_f64_lenient()));
+            let used = finite(record.get("Mem.used").and_then(|v| v.to_f64_lenient()));
+            let signal = match (total, used) {
+                (Some(t), Some(u)) if t > 0.0 => Some(MetricSignal {
+                    name: MetricName::NodeMemoryPercent,
+                    value: (u / t * 100.0).clamp(0.0, 100.0),
+                }),
+                _ => None,
+            };
+            MetricRecord {
+                signal,
+                identity: node_identity(record, tag),
+            }
+        }
+        MetricShape::Sample => read_sample(record),
+    }
+}
+
+fn read_sample<'a>(record: &Record<'a>) -> MetricRecord<'a> {
+    let name = record
+        .get("metric")
+        .and_then(Value::into_str)
+        .or_else(|| record.get("name").and_then(Value::into_str))
+        .unwrap_or(Cow::Borrowed(""));
+    let labels = record
+        .get("labels")
+        .or_else(|| record.get("tags"))
+        .unwrap_or_else(|| record.as_value());
+    let value = finite(
+        record
+            .get("value")
+            .and_then(|v| v.to_f64_lenient())
+            .or_else(|| {
+                record
+                    .get_path(&["gauge", "value"])
+                    .and_then(|v| v.as_f64())
+            })
+            .or_else(|| {
+                record
+                    .get_path(&["counter", "value"])
+                    .and_then(|v| v.as_f64())
+            }),
+    );
+    let incremental =
+        record.get("kind").and_then(Value::into_str).as_deref() == Some("incremental");
+    let signal = value.map(|v| {
+        let s = classify(&name, &labels, v, incremental);
+        match (s.name, record.get("namespace").and_then(Value::into_str)) {
+            // Vector splits Prometheus names into `namespace` + `name`.
+            (MetricName::Other, Some(ns)) if !ns.is_empty() => {
+                let full = [ns.as_ref(), "_", name.as_ref()].concat();
+                classify(&full, &labels, v, incremental)
+            }
+            _ => s,
+        }
+    });
+
+    let namespace = label(
+        &labels,
+        &["exported_namespace", "namespace", "pod_namespace"],
+    );
+    let pod = label(&labels, &["exported_pod", "pod", "pod_name"]);
+    let container = label(
+        &labels,
+        &["exported_container", "container", "container_name"],
+    )
+    .filter(|c| c != "POD");
+    let node = label(&labels, &["node", "kubernetes_node"]).or_else(|| {
+        label(&labels, &["instance"]).map(|i| match i.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|c| c.is_ascii_digit()) => {
+                Cow::Owned(host.to_owned())
+            }
+            _ => i,
+        })
+    });
+    let ev = PodEvidence {
+        pod,
+        ..PodEvidence::default()
+    };
+    let (workload, workload_kind) = match resolve_workload(&ev) {
+        Some((w, k)) => (Some(w), Some(k)),
+        None => (None, None),
+    };
+    MetricRecord {
+        signal,
+        identity: Identity {
+            namespace,
+            workload,
+            workload_kind,
+            pod: ev.pod,
+            container,
+            node,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use MetricName::*;
+
+    #[test]
+    fn names() {
+        // (name, labels, value, incremental, expected name, expected value)
+        let cases: &[(&str, &str, f64, bool, MetricName, f64)] = &[
+            (
+                "container_cpu_usage_seconds_total",
+                r#"{"container":"web"}"#,
+                12.5,
+                false,
+                CpuSecondsTotal,
+                12.5,
+            ),
+            (
+                "container_cpu_usage_seconds_total",
+                r#"{"container":"web"}"#,
+                0.5,
+                true,
+                Other,
+                0.5,
+            ),
+            (
+                "container_cpu_usage_seconds_total",
+                r#"{"container":""}"#,
+                12.5,
+                false,
+                Other,
+                12.5,
+            ),
+            (
+                "container_cpu_usage_seconds_total",
+                r#"{"container":"POD"}"#,
+                1.0,
+                false,
+                Other,
+                1.0,
+            ),
+            (
+                "container_cpu_usage_seconds_total",
+                r#"{"pod":"x"}"#,
+                1.0,
+                false,
+                Other,
+                1.0,
+            ),
+            (
+                "container_cpu_usage_seconds_total",
+                r#"{"container_name":"web"}"#,
+                1.0,
+                false,
+                CpuSecondsTotal,
+                1.0,
+            ),
+            (
+                "container_memory_working_set_bytes",
+                r#"{"container":"web"}"#,
+                1e8,
+                false,
+                MemoryWorkingSetBytes,
+                1e8,
+            ),
+            (
+                "container_spec_cpu_quota",
+                r#"{"container":"web"}"#,
+                50_000.0,
+                false,
+                CpuLimitCores,
+                0.5,
+            ),
+            (
+                "container_spec_cpu_quota",
+                r#"{"container":"web"}"#,
+                -1.0,
+                false,
+                Other,
+                -1.0,
+            ),
+            (
+                "container_spec_memory_limit_bytes",
+                r#"{"container":"web"}"#,
+                2e8,
+                false,
+                MemoryLimitBytes,
+                2e8,
+            ),
+            (
+                "container_spec_memory_limit_bytes",
+                r#"{"container":"web"}"#,
+                0.0,
+                false,
+                Other,
+                0.0,
+            ),
+            (
+                "kube_pod_container_resource_limits",
+                r#"{"resource":"cpu","unit":"core"}"#,
+                2.0,
+                false,
+                CpuLimitCores,
+                2.0,
+            ),
+            (
+                "kube_pod_container_resource_limits",
+                r#"{"resource":"memory"}"#,
+                1e9,
+                false,
+                MemoryLimitBytes,
+                1e9,
+            ),
+            (
+                "kube_pod_container_resource_limits",
+                r#"{"resource":"nvidia.com/gpu"}"#,
+                1.0,
+                false,
+                Other,
+                1.0,
+            ),
+            (
+                "kube_pod_container_resource_requests",
+                r#"{"resource":"cpu"}"#,
+                0.1,
+                false,
+                CpuRequestCores,
+                0.1,
+            ),
+            (
+                "kube_pod_container_resource_requests",
+                r#"{"resource":"memory"}"#,
+                1e6,
+                false,
+                MemoryRequestBytes,
+                1e6,
+            ),
+            (
+                "kube_pod_container_status_restarts_total",
+                "{}",
+                3.0,
+                false,
+                RestartsTotal,
+                3.0,
+            ),
+            (
+                "http_requests_total",
+                "{}",
+                100.0,
+                false,
+                RequestsTotal,
+                100.0,
+            ),
+            ("node_load1", "{}", 1.0, false, Other, 1.0),
+        ];
+        for (name, labels, value, inc, want, want_v) in cases {
+            let rec = Record::parse(labels.as_bytes()).unwrap();
+            let got = classify(name, &rec.as_value(), *value, *inc);
+            assert_eq!(
+                got,
+                MetricSignal {
+                    name: *want,
+                    value: *want_v
+                },
+                "{name} {labels}"
+            );
+        }
+    }
+
+    #[test]
+    fn tags() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("node.worker-1.cpu", Some("worker-1")),
+            ("metrics.node.worker-2", Some("worker-2")),
+            ("cpu.local", Some("cpu.local")),
+            ("node.", Some("node.")),
+            ("", None),
+        ];
+        for (tag, want) in cases {
+            assert_eq!(node_from_tag(tag.as_bytes()).as_deref(), *want, "{tag}");
+        }
+    }
+}
