@@ -1,1 +1,3 @@
 //! Cross-crate test support for edgeheal.
+
+pub mod vector;

@@ -1,0 +1,317 @@
+//! Vector parity: the shipped `edgeheal-normalize.vrl` (run by the `vrl`
+//! crate, as Vector's `remap` runs it), the scorer that `edgeheal export
+//! vector` generates (run by vendored Lua 5.4 through mlua, loaded and called
+//! exactly as `vector.yaml` configures the `lua` transform, with Vector's own
+//! value conversions) and the finalize remap from `vector.yaml`, against the
+//! native core on the same streams: identical `anomaly`, `incident`, `action`
+//! and `severity`, scores within 1e-9, and every other tag field equal.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use edgeheal_models::export::vector::{scorer_lua, SCORER_FILE};
+use edgeheal_plugin::config::FilterConfig;
+use edgeheal_tests::vector::{calibrate, load_model_set, mixed_stream, native_tags};
+use mlua::{FromLua, IntoLua, Lua, LuaOptions, StdLib};
+use serde_json::Value as Json;
+use vrl::compiler::runtime::Runtime;
+use vrl::compiler::state::RuntimeState;
+use vrl::compiler::{Program, TargetValue, TimeZone};
+use vrl::value::{Secrets, Value};
+
+fn vector_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipeline-configs/vector")
+}
+
+fn vector_yaml() -> serde_norway::Value {
+    let text = fs::read_to_string(vector_dir().join("vector.yaml")).unwrap();
+    serde_norway::from_str(&text).unwrap()
+}
+
+fn compile(source: &str) -> Program {
+    match vrl::compiler::compile(source, &vrl::stdlib::all()) {
+        Ok(result) => result.program,
+        Err(diagnostics) => panic!("{}", vrl::diagnostic::Formatter::new(source, diagnostics)),
+    }
+}
+
+/// A `remap` transform: one program, run per event with a fresh state.
+struct Remap {
+    program: Program,
+    runtime: Runtime,
+}
+
+impl Remap {
+    fn new(source: &str) -> Remap {
+        Remap {
+            program: compile(source),
+            runtime: Runtime::new(RuntimeState::default()),
+        }
+    }
+
+    fn run(&mut self, event: Value) -> Value {
+        let mut target = TargetValue {
+            value: event,
+            metadata: Value::Object(BTreeMap::new()),
+            secrets: Secrets::default(),
+        };
+        let result = self
+            .runtime
+            .resolve(&mut target, &self.program, &TimeZone::default());
+        self.runtime.clear();
+        if let Err(e) = result {
+            panic!("remap failed: {e}");
+        }
+        target.value
+    }
+}
+
+/// The pipeline after the sources, as `vector.yaml` wires it.
+struct VectorPipeline {
+    /// Vector's sources hand over timestamps as timestamps, not strings.
+    source: Remap,
+    normalize: Remap,
+    lua: Lua,
+    finalize: Remap,
+}
+
+impl VectorPipeline {
+    fn new(scorer: &str) -> VectorPipeline {
+        let yaml = vector_yaml();
+        let transforms = &yaml["transforms"];
+        let normalize = fs::read_to_string(vector_dir().join("edgeheal-normalize.vrl")).unwrap();
+        let finalize = transforms["edgeheal_finalize"]["source"].as_str().unwrap();
+
+        // The `lua` transform: the safe standard libraries, `search_dirs` on
+        // `package.path`, `source` evaluated, `hooks.process` evaluated to a function.
+        let dir = std::env::temp_dir().join(format!(
+            "edgeheal-vector-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(SCORER_FILE), scorer).unwrap();
+        let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default()).unwrap();
+        let package: mlua::Table = lua.globals().get("package").unwrap();
+        let path: String = package.get("path").unwrap();
+        package
+            .set("path", format!("{}/?.lua;{path}", dir.display()))
+            .unwrap();
+        let score = &transforms["edgeheal_score"];
+        lua.load(score["source"].as_str().unwrap()).exec().unwrap();
+        let process: mlua::Function = lua
+            .load(score["hooks"]["process"].as_str().unwrap())
+            .eval()
+            .unwrap();
+        lua.set_named_registry_value("edgeheal_process", process)
+            .unwrap();
+        let _ = fs::remove_dir_all(&dir);
+
+        VectorPipeline {
+            source: Remap::new(
+                r#"if is_string(.timestamp) { .timestamp = parse_timestamp(.timestamp, "%+") ?? .timestamp }"#,
+            ),
+            normalize: Remap::new(&normalize),
+            lua,
+            finalize: Remap::new(finalize),
+        }
+    }
+
+    /// One record through normalize → lua → finalize; the `edgeheal` object out.
+    fn run(&mut self, record: &str) -> Json {
+        let json: Json = serde_json::from_str(record).unwrap();
+        let event = self.normalize.run(self.source.run(Value::from(json)));
+        let lua = &self.lua;
+        let table = lua.create_table().unwrap();
+        table.raw_set("log", event.into_lua(lua).unwrap()).unwrap();
+        let mut emitted = Vec::new();
+        lua.scope(|scope| {
+            let emit = scope.create_function_mut(|_, e: mlua::Table| {
+                let log: mlua::Value = e.raw_get("log")?;
+                emitted.push(Value::from_lua(log, lua)?);
+                Ok(())
+            })?;
+            let process: mlua::Function = lua.named_registry_value("edgeheal_process")?;
+            process.call::<()>((table, emit))
+        })
+        .unwrap();
+        assert_eq!(emitted.len(), 1, "one event in, one out");
+        let out = self.finalize.run(emitted.remove(0));
+        let out: Json = serde_json::to_value(&out).unwrap();
+        assert!(
+            out.get("_edgeheal_in").is_none(),
+            "the scorer removes its input"
+        );
+        out.get("edgeheal").cloned().unwrap_or(Json::Null)
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(0u8)
+}
+
+/// Compares two tag objects: exact for everything but floats, which must be
+/// within 1e-9. Returns the fields that differ.
+fn differences(native: &Json, vector: &Json) -> Vec<String> {
+    fn walk(path: &str, a: &Json, b: &Json, out: &mut Vec<String>) {
+        match (a, b) {
+            (Json::Number(x), Json::Number(y)) => {
+                let (x, y) = (
+                    x.as_f64().unwrap_or(f64::NAN),
+                    y.as_f64().unwrap_or(f64::NAN),
+                );
+                let off = (x - y).abs();
+                if off.is_nan() || off > 1e-9 {
+                    out.push(format!("{path}: {x} vs {y}"));
+                }
+            }
+            (Json::Object(x), Json::Object(y)) => {
+                for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                    walk(
+                        &format!("{path}.{k}"),
+                        x.get(k).unwrap_or(&Json::Null),
+                        y.get(k).unwrap_or(&Json::Null),
+                        out,
+                    );
+                }
+            }
+            (Json::Array(x), Json::Array(y)) if x.len() == y.len() => {
+                for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                    walk(&format!("{path}[{i}]"), p, q, out);
+                }
+            }
+            _ if a == b => {}
+            _ => out.push(format!("{path}: {a} vs {b}")),
+        }
+    }
+    let mut out = Vec::new();
+    walk("edgeheal", native, vector, &mut out);
+    out
+}
+
+struct Report {
+    records: usize,
+    anomalies: usize,
+    scored: usize,
+    incidents: BTreeMap<String, usize>,
+}
+
+/// Runs `records` through both paths and asserts they agree everywhere.
+fn assert_parity(model_dir: Option<&Path>, records: &[String]) -> Report {
+    let models = model_dir.and_then(load_model_set);
+    assert_eq!(models.is_some(), model_dir.is_some(), "the model set loads");
+    let empty = std::env::temp_dir().join(format!("edgeheal-nomodels-{}", rand_suffix()));
+    fs::create_dir_all(&empty).unwrap();
+    let scorer = scorer_lua(model_dir.unwrap_or(&empty), &FilterConfig::default()).unwrap();
+    let _ = fs::remove_dir_all(&empty);
+    let native = native_tags(models, records);
+    let mut pipeline = VectorPipeline::new(&scorer);
+    let mut report = Report {
+        records: records.len(),
+        anomalies: 0,
+        scored: 0,
+        incidents: BTreeMap::new(),
+    };
+    let mut mismatches = Vec::new();
+    for (i, (record, want)) in records.iter().zip(&native).enumerate() {
+        let got = pipeline.run(record);
+        let diff = differences(want, &got);
+        if !diff.is_empty() && mismatches.len() < 10 {
+            mismatches.push(format!("record {i}: {record}\n  {}", diff.join("\n  ")));
+        }
+        if want["anomaly"] == Json::Bool(true) {
+            report.anomalies += 1;
+            *report
+                .incidents
+                .entry(want["incident"].to_string())
+                .or_default() += 1;
+        }
+        if want["score"].is_number() {
+            report.scored += 1;
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "Vector and native disagree:\n{}",
+        mismatches.join("\n")
+    );
+    report
+}
+
+#[test]
+fn parity_without_models_tags_every_record_unscored() {
+    let records = mixed_stream(11, 600, 0.3);
+    let report = assert_parity(None, &records);
+    assert_eq!((report.anomalies, report.scored), (0, 0));
+    assert!(report.records > 3000, "{}", report.records);
+}
+
+fn parity_with_models(seconds: i64, rate: f64, min_records: usize) {
+    let records = mixed_stream(5, seconds, rate);
+    assert!(records.len() >= min_records, "{} records", records.len());
+    let dir = std::env::temp_dir().join(format!("edgeheal-parity-models-{}", rand_suffix()));
+    calibrate(&dir, 7, 40, &records).unwrap();
+    let report = assert_parity(Some(&dir), &records);
+    let _ = fs::remove_dir_all(&dir);
+    eprintln!(
+        "parity: {} records, {} scored, {} anomalies, incidents {:?}",
+        report.records, report.scored, report.anomalies, report.incidents
+    );
+    assert!(report.anomalies > 0 && report.scored > report.records / 4);
+    assert!(report.incidents.len() >= 3, "{:?}", report.incidents);
+}
+
+#[test]
+fn parity_with_models_on_a_mixed_stream() {
+    parity_with_models(1800, 0.4, 15_000);
+}
+
+/// The acceptance run: at least 100k mixed records over every fault kind.
+#[test]
+fn parity_with_models_on_100k_records() {
+    parity_with_models(4200, 1.0, 100_000);
+}
+
+/// The scorer the repository ships is the one the exporter makes from
+/// `models/default/`, and it runs.
+#[test]
+fn the_committed_scorer_is_regenerated_without_a_diff_and_runs() {
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
+    let lua = scorer_lua(&default, &FilterConfig::default()).unwrap();
+    let committed = fs::read_to_string(vector_dir().join(SCORER_FILE)).unwrap();
+    assert!(
+        lua == committed,
+        "pipeline-configs/vector/{SCORER_FILE} is stale: regenerate it"
+    );
+    let mut pipeline = VectorPipeline::new(&committed);
+    let records = mixed_stream(3, 120, 0.2);
+    let native = native_tags(load_model_set(&default), &records);
+    for (record, want) in records.iter().zip(&native) {
+        let got = pipeline.run(record);
+        assert!(differences(want, &got).is_empty(), "{record}");
+    }
+}
+
+/// Every input shape the core reads (Vector and Fluent Bit container logs in
+/// JSON, access-log, logfmt, klog and free-text lines; flat, `metric_to_log`
+/// and Fluent Bit node metrics; core/v1 and events.k8s.io/v1 events; edge
+/// cases of time, identity and units), alone and inside a scored stream.
+#[test]
+fn parity_on_every_input_shape() {
+    let shapes: Vec<String> = include_str!("data/vector_shapes.ndjson")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert!(shapes.len() >= 30);
+    assert_parity(None, &shapes);
+    let mut records = mixed_stream(9, 900, 0.3);
+    let at = records.len() / 2;
+    records.splice(at..at, shapes.iter().cloned());
+    let dir = std::env::temp_dir().join(format!("edgeheal-parity-shapes-{}", rand_suffix()));
+    calibrate(&dir, 3, 20, &records).unwrap();
+    assert_parity(Some(&dir), &records);
+    let _ = fs::remove_dir_all(&dir);
+}
