@@ -3,6 +3,8 @@
 //! (Fluent Bit `tail` + `kubernetes`, Vector `kubernetes_logs` and
 //! `metric_to_log`, `kubernetes_events`, Fluent Bit `cpu` / `mem`).
 
+#![allow(clippy::panic)]
+
 use edgeheal_plugin::json::Record;
 use edgeheal_plugin::normalize::normalize;
 use edgeheal_plugin::observation::{
