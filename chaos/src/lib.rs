@@ -13,6 +13,7 @@
 //! - [`labels`]: `labels.json`, the ground-truth windows.
 //! - [`generate`]: a whole run to files (what `edgeheal-chaos generate` does).
 
+pub mod apiserver;
 pub mod applog;
 pub mod clock;
 mod control;
