@@ -247,4 +247,154 @@ mod tests {
         ));
         assert_eq!(obs.identity.workload_kind, Some(WorkloadKind::Deployment));
     }
+
+    #[test]
+    fn shape_fixtures() {
+        use crate::observation::{EventReason, MetricName};
+        use WorkloadKind::*;
+        let fixtures = include_str!("../tests/fixtures/shapes/mixed.ndjson");
+        // (kind, time, namespace, workload, pod, node, signal check)
+        type Check = fn(&Signal) -> bool;
+        type Want<'s> = (
+            RecordKind,
+            &'s str,
+            Option<&'s str>,
+            Option<(&'s str, WorkloadKind)>,
+            Option<&'s str>,
+            Option<&'s str>,
+            Check,
+        );
+        let want: &[Want<'_>] = &[
+            (
+                RecordKind::Log,
+                "2024-05-01T10:00:00.123456789Z",
+                Some("shop"),
+                Some(("web", Deployment)),
+                Some("web-7d4b9c8f6-x2x9z"),
+                Some("node-1"),
+                |s| matches!(s, Signal::Log(l) if l.is_request && l.status == Some(200) && l.latency_ms == Some(12.0)),
+            ),
+            (
+                RecordKind::Log,
+                "2024-05-01T10:00:00.2Z",
+                Some("ops"),
+                Some(("controller", StatefulSet)),
+                Some("controller-0"),
+                Some("node-2"),
+                |s| matches!(s, Signal::Log(l) if l.level == Some(LogLevel::Error)),
+            ),
+            (
+                RecordKind::Log,
+                "2024-05-01T10:00:00.500057Z",
+                Some("shop"),
+                Some(("cart", Deployment)),
+                Some("cart-vxm8jf9wsd-x2x9z"),
+                Some("node-2"),
+                |s| matches!(s, Signal::Log(l) if l.is_request && l.status == Some(503) && l.latency_ms == Some(41.2) && l.level == Some(LogLevel::Error)),
+            ),
+            (
+                RecordKind::Log,
+                "2024-05-01T10:00:01Z",
+                Some("shop"),
+                Some(("orders", Deployment)),
+                Some("orders-5f9c7d8b4d-qwh4z"),
+                Some("node-1"),
+                |s| matches!(s, Signal::Log(l) if l.level == Some(LogLevel::Warn) && l.latency_ms == Some(1500.0)),
+            ),
+            (
+                RecordKind::Log,
+                "2024-05-01T10:00:01.5Z",
+                Some("batch"),
+                Some(("worker", Job)),
+                Some("worker-x2x9z"),
+                Some("node-3"),
+                |s| matches!(s, Signal::Log(l) if l.level == Some(LogLevel::Error)),
+            ),
+            (
+                RecordKind::Event,
+                "2024-05-01T10:00:02Z",
+                Some("shop"),
+                Some(("web", Deployment)),
+                Some("web-7d4b9c8f6-x2x9z"),
+                Some("node-1"),
+                |s| matches!(s, Signal::Event(e) if e.reason == EventReason::BackOff && e.count == 7 && e.warning),
+            ),
+            (
+                RecordKind::Event,
+                "2024-05-01T10:00:03.5Z",
+                Some("data"),
+                Some(("db", StatefulSet)),
+                Some("db-0"),
+                Some("node-3"),
+                |s| matches!(s, Signal::Event(e) if e.reason == EventReason::OomKilled && e.count == 3),
+            ),
+            (
+                RecordKind::Metric,
+                "2024-05-01T10:00:04Z",
+                Some("shop"),
+                Some(("web", Deployment)),
+                Some("web-7d4b9c8f6-x2x9z"),
+                Some("node-1"),
+                |s| matches!(s, Signal::Metric(m) if m.name == MetricName::CpuSecondsTotal && m.value == 1234.5),
+            ),
+            (
+                RecordKind::Metric,
+                "2024-05-01T10:00:04Z",
+                Some("shop"),
+                Some(("cart", Deployment)),
+                Some("cart-vxm8jf9wsd-x2x9z"),
+                Some("node-2"),
+                |s| matches!(s, Signal::Metric(m) if m.name == MetricName::MemoryWorkingSetBytes && m.value == 268_435_456.0),
+            ),
+            (
+                RecordKind::Metric,
+                "2024-05-01T10:00:04Z",
+                Some("shop"),
+                Some(("web", Deployment)),
+                Some("web-7d4b9c8f6-x2x9z"),
+                None,
+                |s| matches!(s, Signal::Metric(m) if m.name == MetricName::CpuLimitCores && m.value == 0.5),
+            ),
+            (
+                RecordKind::Metric,
+                "",
+                None,
+                Some(("worker-9", Node)),
+                None,
+                Some("worker-9"),
+                |s| matches!(s, Signal::Metric(m) if m.name == MetricName::NodeCpuPercent && m.value == 37.5),
+            ),
+            (
+                RecordKind::Metric,
+                "",
+                None,
+                Some(("node-1", Node)),
+                None,
+                Some("node-1"),
+                |s| matches!(s, Signal::Metric(m) if m.name == MetricName::NodeMemoryPercent && (m.value - 75.0).abs() < 1e-3),
+            ),
+        ];
+        let lines: Vec<&str> = fixtures.lines().filter(|l| !l.is_empty()).collect();
+        assert_eq!(lines.len(), want.len());
+        for (line, (kind, time, ns, workload, pod, node, check)) in lines.iter().zip(want) {
+            let rec = Record::parse(line.as_bytes()).unwrap();
+            let obs = normalize(&rec, b"node.worker-9.cpu", EVENT_NS);
+            let id = &obs.identity;
+            let ts = match *time {
+                "" => EVENT_NS,
+                t => timestamp::parse_rfc3339(t).unwrap(),
+            };
+            assert_eq!(obs.kind, *kind, "{line}");
+            assert_eq!(obs.ts_ns, ts, "{line}");
+            assert_eq!(id.namespace.as_deref(), *ns, "{line}");
+            assert_eq!(
+                id.workload.as_deref().zip(id.workload_kind),
+                *workload,
+                "{line}"
+            );
+            assert_eq!(id.pod.as_deref(), *pod, "{line}");
+            assert_eq!(id.node.as_deref(), *node, "{line}");
+            assert!(check(&obs.signal), "{line}: {:?}", obs.signal);
+        }
+    }
 }
