@@ -1,6 +1,7 @@
 //! Criterion bench of record access and normalization: `Record::parse` +
 //! `normalize` (and separately `splice`) over a mixed stream built from the
-//! shape fixtures (Fluent Bit and Vector container logs, events, metrics).
+//! shape fixtures (Fluent Bit and Vector container logs, events, metrics),
+//! measured in thread CPU time.
 
 #![allow(
     missing_docs,
@@ -9,6 +10,9 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
+use criterion::measurement::Measurement;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use edgeheal_plugin::json::{splice, Record};
 use edgeheal_plugin::normalize::normalize;
@@ -35,7 +39,7 @@ fn stream() -> Vec<Vec<u8>> {
     out
 }
 
-fn bench(c: &mut Criterion) {
+fn bench<M: Measurement>(c: &mut Criterion<M>) {
     let records = stream();
     let bytes: usize = records.iter().map(Vec::len).sum();
     let mut group = c.benchmark_group("normalize");
@@ -81,5 +85,14 @@ fn bench(c: &mut Criterion) {
     bytes_group.finish();
 }
 
+// Thread CPU time, so a machine busy with other work does not distort the
+// per-core figure.
+#[cfg(target_os = "linux")]
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(common::cpu_time::ThreadCpuTime);
+    targets = bench
+}
+#[cfg(not(target_os = "linux"))]
 criterion_group!(benches, bench);
 criterion_main!(benches);

@@ -105,6 +105,16 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// The first member named by each of `keys`, in one pass over this
+    /// object (all `None` for other values).
+    pub fn get_many<const N: usize>(&self, keys: &[&str; N]) -> [Option<Value<'a>>; N] {
+        let mut it = match self {
+            Value::Object(text) => Members::new(text),
+            _ => Members::empty(),
+        };
+        pick(std::iter::from_fn(move || it.next_raw()), keys)
+    }
+
     /// A member found by following object keys from this value.
     pub fn get_path(&self, path: &[&str]) -> Option<Value<'a>> {
         let mut cur = self.clone();
@@ -202,7 +212,19 @@ impl<'a> Record<'a> {
     /// A top-level member (the first one, if the key repeats).
     pub fn get(&self, key: &str) -> Option<Value<'a>> {
         let m = self.members.iter().find(|m| self.key_matches(m, key))?;
-        value_at(self.text, m.value_start).map(|(v, _)| v)
+        value_of_raw(self.text.get(m.value_start..m.value_end)?)
+    }
+
+    /// The first top-level member named by each of `keys`, in one pass.
+    pub fn get_many<const N: usize>(&self, keys: &[&str; N]) -> [Option<Value<'a>>; N] {
+        let text = self.text;
+        pick(
+            self.members.iter().filter_map(move |m| {
+                let key = text.get(m.key_start + 1..m.key_end.saturating_sub(1))?;
+                Some((key, m.key_escaped, text.get(m.value_start..m.value_end)?))
+            }),
+            keys,
+        )
     }
 
     /// A member found by following object keys from the top level.
@@ -223,7 +245,25 @@ impl<'a> Record<'a> {
             } else {
                 lossy(raw)
             };
-            Some((key, value_at(self.text, m.value_start)?.0))
+            Some((
+                key,
+                value_of_raw(self.text.get(m.value_start..m.value_end)?)?,
+            ))
+        })
+    }
+
+    /// The top-level keys, in text order (borrowed unless escaped or invalid UTF-8).
+    pub fn keys(&self) -> impl Iterator<Item = Cow<'a, str>> + '_ {
+        self.members.iter().map(move |m| {
+            let raw = self
+                .text
+                .get(m.key_start + 1..m.key_end.saturating_sub(1))
+                .unwrap_or(&[]);
+            if m.key_escaped {
+                Cow::Owned(unescape(raw).into_owned())
+            } else {
+                lossy(raw)
+            }
         })
     }
 }
@@ -734,8 +774,12 @@ fn skip_value(text: &[u8], pos: usize) -> Option<usize> {
 /// The value starting at `pos` (no leading whitespace) and the offset past it.
 fn value_at(text: &[u8], pos: usize) -> Option<(Value<'_>, usize)> {
     let end = skip_value(text, pos)?;
-    let raw = text.get(pos..end)?;
-    let v = match raw.first()? {
+    Some((value_of_raw(text.get(pos..end)?)?, end))
+}
+
+/// The value whose complete raw text is `raw`.
+fn value_of_raw(raw: &[u8]) -> Option<Value<'_>> {
+    Some(match raw.first()? {
         b'"' => {
             let body = raw.get(1..raw.len().checked_sub(1)?)?;
             Value::Str(unescape(body))
@@ -747,8 +791,7 @@ fn value_at(text: &[u8], pos: usize) -> Option<(Value<'_>, usize)> {
         b'n' if raw == b"null" => Value::Null,
         b'-' | b'0'..=b'9' => Value::Number(std::str::from_utf8(raw).ok()?),
         _ => return None,
-    };
-    Some((v, end))
+    })
 }
 
 /// Iterator over the members of an object's raw text.
@@ -771,8 +814,8 @@ impl<'a> Members<'a> {
         Members { text: &[], pos: 0 }
     }
 
-    /// The next member as (raw key bytes, key had escapes, value).
-    fn next_raw(&mut self) -> Option<(&'a [u8], bool, Value<'a>)> {
+    /// The next member as (raw key bytes, key had escapes, raw value text).
+    fn next_raw(&mut self) -> Option<(&'a [u8], bool, &'a [u8])> {
         let text = self.text;
         let mut p = ws(text, self.pos);
         if text.get(p) == Some(&b',') {
@@ -790,10 +833,43 @@ impl<'a> Members<'a> {
             return None;
         }
         q = ws(text, q + 1);
-        let (value, end) = value_at(text, q)?;
+        let end = skip_value(text, q)?;
         self.pos = end;
-        Some((key, escaped, value))
+        Some((key, escaped, text.get(q..end)?))
     }
+}
+
+/// Does the raw key text (escaped or not) equal `key`?
+#[inline]
+fn raw_key_is(raw: &[u8], escaped: bool, key: &str) -> bool {
+    if escaped {
+        unescape(raw) == key
+    } else {
+        raw == key.as_bytes()
+    }
+}
+
+/// One pass over members (given as raw key, escaped, raw value): the first
+/// value of each of `keys`.
+fn pick<'a, const N: usize>(
+    members: impl Iterator<Item = (&'a [u8], bool, &'a [u8])>,
+    keys: &[&str; N],
+) -> [Option<Value<'a>>; N] {
+    let mut out: [Option<Value<'a>>; N] = std::array::from_fn(|_| None);
+    let mut left = N;
+    for (raw, escaped, value) in members {
+        for (slot, key) in out.iter_mut().zip(keys) {
+            if slot.is_none() && raw_key_is(raw, escaped, key) {
+                *slot = value_of_raw(value);
+                left = left.saturating_sub(1);
+                break;
+            }
+        }
+        if left == 0 {
+            break;
+        }
+    }
+    out
 }
 
 impl<'a> Iterator for Members<'a> {
@@ -802,7 +878,7 @@ impl<'a> Iterator for Members<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let (key, escaped, value) = self.next_raw()?;
         let key = if escaped { unescape(key) } else { lossy(key) };
-        Some((key, value))
+        Some((key, value_of_raw(value)?))
     }
 }
 
@@ -810,13 +886,8 @@ impl<'a> Iterator for Members<'a> {
 fn object_get<'a>(text: &'a [u8], key: &str) -> Option<Value<'a>> {
     let mut it = Members::new(text);
     while let Some((raw, escaped, value)) = it.next_raw() {
-        let hit = if escaped {
-            unescape(raw) == key
-        } else {
-            raw == key.as_bytes()
-        };
-        if hit {
-            return Some(value);
+        if raw_key_is(raw, escaped, key) {
+            return value_of_raw(value);
         }
     }
     None
@@ -869,7 +940,10 @@ impl<'a> Iterator for Elements<'a> {
 // Unescaping.
 
 fn lossy(raw: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(raw)
+    match std::str::from_utf8(raw) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(raw),
+    }
 }
 
 fn hex4(raw: &[u8], at: usize) -> Option<u32> {
@@ -1113,6 +1187,18 @@ mod tests {
         let arr: Vec<_> = rec.get_path(&["k", "arr"]).unwrap().elements().collect();
         assert_eq!(arr.len(), 3);
         assert_eq!(arr[2].get("y"), Some(Value::Number("2")));
+        let [log, z, nope, k] = rec.get_many(&["log", "z", "nope", "k"]);
+        assert_eq!(
+            (log, z, nope),
+            (
+                Some(Value::Str(Cow::Borrowed("plain"))),
+                Some(Value::Null),
+                None
+            )
+        );
+        let [app, slash] = k.unwrap().get("labels").unwrap().get_many(&["app", "a/b"]);
+        assert_eq!(app.unwrap().as_str(), Some("web"));
+        assert_eq!(slash.unwrap().as_str(), Some("slash"));
         let keys: Vec<_> = rec.members().map(|(k, _)| k.into_owned()).collect();
         assert_eq!(keys, ["log", "esc", "n", "t", "z", "k", "bad"]);
     }

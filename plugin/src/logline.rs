@@ -154,6 +154,41 @@ impl Fields {
     }
 }
 
+/// Does `key` name a field [`read_fields`] takes a level, status or latency
+/// from? Lets callers skip reading records that have none.
+pub fn is_signal_key(key: &str) -> bool {
+    let lower;
+    let key = if key.bytes().any(|c| c.is_ascii_uppercase()) {
+        lower = key.to_ascii_lowercase();
+        lower.as_str()
+    } else {
+        key
+    };
+    matches!(
+        key,
+        "level"
+            | "severity"
+            | "lvl"
+            | "loglevel"
+            | "log_level"
+            | "levelname"
+            | "log.level"
+            | "severity_text"
+            | "@l"
+            | "status"
+            | "status_code"
+            | "statuscode"
+            | "http_status"
+            | "http.status_code"
+            | "response_code"
+            | "http_status_code"
+            | "code"
+            | "http"
+            | "request"
+            | "response"
+    ) || latency_key(key).is_some()
+}
+
 /// Reads the signal in the fields of a JSON log line (or of a record a log
 /// parser merged the line into).
 pub fn from_fields(obj: &Value<'_>) -> LogSignal {
@@ -425,24 +460,25 @@ fn free_text_level(line: &str) -> Option<LogLevel> {
         };
     }
     if level.is_none() {
-        for tok in head.split(|c: char| !c.is_ascii_alphabetic()) {
-            if tok.len() < 3 {
+        let mut start = None;
+        for (i, c) in b.iter().copied().chain([b' ']).enumerate() {
+            if c.is_ascii_alphabetic() {
+                start.get_or_insert(i);
                 continue;
             }
-            let uppercase = tok.bytes().all(|c| c.is_ascii_uppercase());
-            let word = if uppercase {
-                level_word(tok)
-            } else if tok.bytes().all(|c| c.is_ascii_lowercase()) {
-                // Lower-case level words only in brackets or before a colon:
-                // `[error]`, `error:`, `panic:`.
-                bracketed(head, tok).then(|| level_word(tok)).flatten()
-            } else if matches!(tok, "Error" | "Warning" | "Fatal" | "Critical") {
-                bracketed(head, tok).then(|| level_word(tok)).flatten()
-            } else {
-                None
+            let Some(st) = start.take() else { continue };
+            let Some(tok) = head.get(st..i) else { continue };
+            if tok.len() < 3 || tok.len() > 9 {
+                continue;
+            }
+            let Some(word) = level_word(tok) else {
+                continue;
             };
-            if word.is_some() {
-                level = word;
+            // Upper-case level words anywhere; lower-case and capitalized ones
+            // only before a colon or bracket: `[error]`, `error:`, `Error:`.
+            let uppercase = tok.bytes().all(|c| c.is_ascii_uppercase());
+            if uppercase || matches!(c, b':' | b']') {
+                level = Some(word);
                 break;
             }
         }
@@ -455,13 +491,6 @@ fn free_text_level(line: &str) -> Option<LogLevel> {
         return Some(LogLevel::Error);
     }
     level
-}
-
-/// Is the first occurrence of `tok` in `head` followed by `:` or `]`?
-fn bracketed(head: &str, tok: &str) -> bool {
-    head.find(tok)
-        .and_then(|i| head.as_bytes().get(i + tok.len()))
-        .is_some_and(|c| matches!(c, b':' | b']'))
 }
 
 #[cfg(test)]

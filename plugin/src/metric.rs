@@ -243,18 +243,31 @@ fn read_sample<'a>(record: &Record<'a>) -> MetricRecord<'a> {
         }
     });
 
-    let namespace = label(
-        &labels,
-        &["exported_namespace", "namespace", "pod_namespace"],
-    );
-    let pod = label(&labels, &["exported_pod", "pod", "pod_name"]);
-    let container = label(
-        &labels,
-        &["exported_container", "container", "container_name"],
-    )
-    .filter(|c| c != "POD");
-    let node = label(&labels, &["node", "kubernetes_node"]).or_else(|| {
-        label(&labels, &["instance"]).map(|i| match i.rsplit_once(':') {
+    let [exported_namespace, namespace, pod_namespace, exported_pod, pod, pod_name, exported_container, container, container_name, node, kubernetes_node, instance] =
+        labels.get_many(&[
+            "exported_namespace",
+            "namespace",
+            "pod_namespace",
+            "exported_pod",
+            "pod",
+            "pod_name",
+            "exported_container",
+            "container",
+            "container_name",
+            "node",
+            "kubernetes_node",
+            "instance",
+        ]);
+    let text = |vs: [Option<Value<'a>>; 3]| {
+        vs.into_iter()
+            .flatten()
+            .find_map(|v| v.into_str().filter(|s| !s.is_empty()))
+    };
+    let namespace = text([exported_namespace, namespace, pod_namespace]);
+    let pod = text([exported_pod, pod, pod_name]);
+    let container = text([exported_container, container, container_name]).filter(|c| c != "POD");
+    let node = text([node, kubernetes_node, None]).or_else(|| {
+        text([instance, None, None]).map(|i| match i.rsplit_once(':') {
             Some((host, port)) if port.bytes().all(|c| c.is_ascii_digit()) => {
                 Cow::Owned(host.to_owned())
             }

@@ -35,14 +35,13 @@ use crate::timestamp;
 /// The top-level time fields, in order of preference.
 const TIME_KEYS: [&str; 4] = ["time", "timestamp", "@timestamp", "ts"];
 
-/// The top-level line fields, in order of preference.
-const LINE_KEYS: [&str; 3] = ["log", "message", "msg"];
-
 /// The time a record carries in one of [`TIME_KEYS`].
 pub fn record_time(record: &Record<'_>) -> Option<i64> {
-    TIME_KEYS
-        .iter()
-        .find_map(|k| record.get(k).as_ref().and_then(timestamp::parse_value))
+    first_time(&record.get_many(&TIME_KEYS))
+}
+
+fn first_time(values: &[Option<Value<'_>>]) -> Option<i64> {
+    values.iter().flatten().find_map(timestamp::parse_value)
 }
 
 fn timed(ts: Option<i64>, event_time_ns: i64) -> (i64, TimeSource) {
@@ -52,12 +51,43 @@ fn timed(ts: Option<i64>, event_time_ns: i64) -> (i64, TimeSource) {
     }
 }
 
+/// The top-level keys normalization looks at, read in one pass.
+const TOP_KEYS: [&str; 18] = [
+    // 0..4: time
+    "time",
+    "timestamp",
+    "@timestamp",
+    "ts",
+    // 4..7: line
+    "log",
+    "message",
+    "msg",
+    // 7
+    "kubernetes",
+    // 8..10: event
+    "involvedObject",
+    "regarding",
+    // 10
+    "reason",
+    // 11..18: metric
+    "cpu_p",
+    "Mem.total",
+    "metric",
+    "name",
+    "value",
+    "gauge",
+    "counter",
+];
+
 /// Normalizes one record. `tag` is the pipeline tag; `event_time_ns` is the time
 /// the pipeline attached to the record, used when the record has none.
 pub fn normalize<'a>(record: &Record<'a>, tag: &[u8], event_time_ns: i64) -> Observation<'a> {
-    if event::is_event(record) {
+    let top = record.get_many(&TOP_KEYS);
+    let has = |i: usize| top.get(i).is_some_and(Option::is_some);
+    let times = top.get(..4).unwrap_or(&[]);
+    if (has(8) || has(9)) && has(10) {
         let ev = event::read_event(record);
-        let (ts_ns, ts_source) = timed(ev.ts_ns.or_else(|| record_time(record)), event_time_ns);
+        let (ts_ns, ts_source) = timed(ev.ts_ns.or_else(|| first_time(times)), event_time_ns);
         return Observation {
             kind: RecordKind::Event,
             ts_ns,
@@ -66,9 +96,11 @@ pub fn normalize<'a>(record: &Record<'a>, tag: &[u8], event_time_ns: i64) -> Obs
             signal: Signal::Event(ev.signal),
         };
     }
-    if let Some(shape) = metric::shape(record) {
+    let maybe_metric =
+        has(11) || has(12) || ((has(13) || has(14)) && (has(15) || has(16) || has(17)));
+    if let Some(shape) = maybe_metric.then(|| metric::shape(record)).flatten() {
         let m = metric::read_metric(record, shape, tag);
-        let (ts_ns, ts_source) = timed(record_time(record), event_time_ns);
+        let (ts_ns, ts_source) = timed(first_time(times), event_time_ns);
         return Observation {
             kind: RecordKind::Metric,
             ts_ns,
@@ -77,12 +109,15 @@ pub fn normalize<'a>(record: &Record<'a>, tag: &[u8], event_time_ns: i64) -> Obs
             signal: m.signal.map_or(Signal::None, Signal::Metric),
         };
     }
-    let line = LINE_KEYS
+    let line = top
+        .get(4..7)
+        .unwrap_or(&[])
         .iter()
-        .find_map(|k| record.get(k).and_then(Value::into_str));
-    let kubernetes = record.get("kubernetes");
+        .flatten()
+        .find_map(|v| v.clone().into_str());
+    let kubernetes = top.get(7).cloned().flatten();
     if line.is_none() && kubernetes.is_none() {
-        let (ts_ns, ts_source) = timed(record_time(record), event_time_ns);
+        let (ts_ns, ts_source) = timed(first_time(times), event_time_ns);
         return Observation {
             kind: RecordKind::Unknown,
             ts_ns,
@@ -92,11 +127,14 @@ pub fn normalize<'a>(record: &Record<'a>, tag: &[u8], event_time_ns: i64) -> Obs
         };
     }
     let mut info = line.as_deref().map(logline::read_line).unwrap_or_default();
-    if info.signal.level.is_none() && info.signal.status.is_none() {
+    if info.signal.level.is_none()
+        && info.signal.status.is_none()
+        && record.keys().any(|k| logline::is_signal_key(&k))
+    {
         let merged = logline::read_fields(&record.as_value());
         info.signal = merged.signal;
     }
-    let (ts_ns, ts_source) = timed(record_time(record).or(info.ts_ns), event_time_ns);
+    let (ts_ns, ts_source) = timed(first_time(times).or(info.ts_ns), event_time_ns);
     Observation {
         kind: RecordKind::Log,
         ts_ns,
@@ -110,27 +148,37 @@ pub fn normalize<'a>(record: &Record<'a>, tag: &[u8], event_time_ns: i64) -> Obs
 
 /// Identity from a Fluent Bit or Vector `kubernetes` object, in one pass.
 pub fn kubernetes_identity<'a>(k: &Value<'a>) -> Identity<'a> {
-    let mut id = Identity::default();
-    let mut ev = PodEvidence::default();
-    for (key, value) in k.members() {
-        let text = || value.clone().into_str().filter(|s| !s.is_empty());
-        match key.as_ref() {
-            "pod_name" => ev.pod = text(),
-            "namespace_name" | "pod_namespace" => id.namespace = text(),
-            "container_name" => id.container = text(),
-            "host" | "pod_node_name" => id.node = text(),
-            "labels" | "pod_labels" => ev.labels = Some(value),
-            "pod_owner" => {
-                if let Some(owner) = text() {
-                    ev.owner = owned_pair(&owner);
-                }
-            }
-            "ownerReferences" | "owner_references" if ev.owner.is_none() => {
-                ev.owner = owner_from_references(&value);
-            }
-            _ => {}
-        }
-    }
+    let [pod, namespace, pod_namespace, container, host, pod_node_name, labels, pod_labels, pod_owner, owner_refs, owner_refs_snake] =
+        k.get_many(&[
+            "pod_name",
+            "namespace_name",
+            "pod_namespace",
+            "container_name",
+            "host",
+            "pod_node_name",
+            "labels",
+            "pod_labels",
+            "pod_owner",
+            "ownerReferences",
+            "owner_references",
+        ]);
+    let text = |v: Option<Value<'a>>| v.and_then(Value::into_str).filter(|s| !s.is_empty());
+    let owner = text(pod_owner).and_then(|o| owned_pair(&o)).or_else(|| {
+        owner_refs
+            .or(owner_refs_snake)
+            .and_then(|r| owner_from_references(&r))
+    });
+    let ev = PodEvidence {
+        pod: text(pod),
+        owner,
+        labels: labels.or(pod_labels),
+    };
+    let mut id = Identity {
+        namespace: text(namespace).or_else(|| text(pod_namespace)),
+        container: text(container),
+        node: text(host).or_else(|| text(pod_node_name)),
+        ..Identity::default()
+    };
     if let Some((w, kind)) = resolve_workload(&ev) {
         id.workload = Some(w);
         id.workload_kind = Some(kind);
