@@ -7,6 +7,8 @@
 //! - [`dataset`] reads labelled runs, [`replay`] feeds them through the edge
 //!   filter itself, [`alarm`] turns anomaly tags into alarms;
 //! - [`calibrate`] and [`train`] make a model set (`edgeheal train`);
+//! - [`evaluate`] measures a model set on labelled runs (`edgeheal eval`);
+//! - [`score`] runs the edge filter natively over NDJSON (`edgeheal score`);
 //! - [`export`] turns a model set into code for pipelines that cannot load the
 //!   edge core (the Vector Lua scorer).
 #![deny(missing_docs)]
@@ -15,11 +17,14 @@ pub mod alarm;
 pub mod calibrate;
 pub mod dataset;
 pub mod error;
+pub mod evaluate;
 pub mod export;
 pub mod isolation;
 pub mod random_forest;
 pub mod replay;
+pub mod report;
 pub mod rng;
+pub mod score;
 pub mod train;
 
 pub use error::Error;

@@ -1,13 +1,22 @@
 //! The `edgeheal` binary: a thin command-line adapter over `edgeheal_models`.
 //!
-//! - `train`: labelled runs → model files + `manifest.json`.
+//! - `train`: labelled runs → model files + `manifest.json`;
+//! - `eval`: a model set on labelled runs → `metrics.json` + `report.md`;
+//! - `score`: the edge filter over NDJSON on stdin → tagged NDJSON on stdout.
 
-use std::path::PathBuf;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+use edgeheal_models::dataset::Dataset;
+use edgeheal_models::evaluate::{evaluate, EvalConfig};
+use edgeheal_models::report::write_report;
+use edgeheal_models::score::{score_stream, SCORE_TAG};
 use edgeheal_models::train::{train, TrainConfig};
+use edgeheal_plugin::manifest::MANIFEST;
+use edgeheal_plugin::{Filter, FilterConfig, ModelSet};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +33,10 @@ struct Cli {
 enum Command {
     /// Train forests and the incident classifier on labelled runs.
     Train(TrainArgs),
+    /// Evaluate a model set on labelled runs (event-level metrics and a report).
+    Eval(EvalArgs),
+    /// Run the edge filter over NDJSON from stdin, tagged NDJSON to stdout.
+    Score(ScoreArgs),
 }
 
 #[derive(Parser)]
@@ -43,6 +56,48 @@ struct TrainArgs {
     /// False alarms per entity-hour each family's warning threshold may cause.
     #[arg(long, default_value_t = 0.01)]
     false_alarm_budget: f64,
+}
+
+#[derive(Parser)]
+struct EvalArgs {
+    /// Run directory to evaluate on; repeatable.
+    #[arg(long, required = true)]
+    data: Vec<PathBuf>,
+    /// Model directory (manifest.json + files); default: the embedded models.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Output directory for metrics.json and report.md.
+    #[arg(long)]
+    report: PathBuf,
+}
+
+#[derive(Parser)]
+struct ScoreArgs {
+    /// Model directory; default: the models embedded in this build.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Filter configuration (JSON, the same keys as the wasm filter's file).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Pipeline tag passed with every record.
+    #[arg(long, default_value = SCORE_TAG)]
+    tag: String,
+}
+
+fn load_models(dir: Option<&Path>) -> Result<Option<ModelSet>> {
+    match dir {
+        Some(dir) => {
+            let manifest = std::fs::read(dir.join(MANIFEST))
+                .with_context(|| format!("reading {}", dir.join(MANIFEST).display()))?;
+            let set = ModelSet::from_manifest(&manifest, |p| std::fs::read(dir.join(p)).ok())
+                .with_context(|| format!("loading models from {}", dir.display()))?;
+            Ok(Some(set))
+        }
+        None => match ModelSet::from_embedded() {
+            Some(r) => Ok(Some(r.context("loading the embedded models")?)),
+            None => Ok(None),
+        },
+    }
 }
 
 fn run_train(a: TrainArgs) -> Result<()> {
@@ -68,8 +123,50 @@ fn run_train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_eval(a: EvalArgs) -> Result<()> {
+    let Some(models) = load_models(a.model.as_deref())? else {
+        bail!("no models: pass --model DIR (this build embeds none)");
+    };
+    let sets: Vec<Dataset> = a
+        .data
+        .iter()
+        .map(|d| Dataset::open(d))
+        .collect::<Result<_, _>>()?;
+    let ev = evaluate(&models, &sets, &EvalConfig::default())?;
+    let data: Vec<String> = sets.iter().map(|s| s.description().to_owned()).collect();
+    write_report(&a.report, models.id(), &data, &[("edgeheal", &ev.metrics)])?;
+    let m = &ev.metrics;
+    eprintln!(
+        "recall {:.3} precision {:.3} f1 {:.3} mttd p50 {:.2} intervals, false alarms/entity-h {:.3}, kind accuracy {:.3}",
+        m.recall, m.precision, m.f1, m.mttd_intervals_p50, m.false_alarms_per_entity_hour, m.classification_accuracy
+    );
+    eprintln!("wrote {}", a.report.display());
+    Ok(())
+}
+
+fn run_score(a: ScoreArgs) -> Result<()> {
+    let config = match &a.config {
+        Some(p) => {
+            let text = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            FilterConfig::from_json(&text).with_context(|| format!("{}", p.display()))?
+        }
+        None => FilterConfig::default(),
+    };
+    let models = load_models(a.model.as_deref())?;
+    let mut filter = Filter::new(config, models);
+    let start_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    let stdin = BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+    let stdout = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    score_stream(&mut filter, a.tag.as_bytes(), start_ns, stdin, stdout)?;
+    Ok(())
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Train(a) => run_train(a),
+        Command::Eval(a) => run_eval(a),
+        Command::Score(a) => run_score(a),
     }
 }
