@@ -7,9 +7,12 @@
 //! top-level member is. Lookups below the top level scan only the object they
 //! descend into. Strings are unescaped only when they contain escapes.
 //!
-//! Leniency: bytes inside strings are kept as they are (invalid UTF-8 and raw
-//! control characters are accepted; lookups decode them lossily). Everything
-//! structural (brackets, commas, colons, escapes, numbers, literals) is strict.
+//! Leniency: bytes inside strings are kept as they are (invalid UTF-8 and lone
+//! surrogate escapes are accepted; lookups decode them lossily). Raw control
+//! characters (U+0000–U+001F) inside strings are rejected: a record carrying
+//! them would leave the filter as text no strict JSON reader accepts, so it
+//! takes the error path, which escapes it. Everything structural (brackets,
+//! commas, colons, escapes, numbers, literals) is strict.
 
 use std::borrow::Cow;
 
@@ -38,6 +41,9 @@ pub enum JsonError {
     /// A backslash escape other than `\" \\ \/ \b \f \n \r \t \uXXXX`.
     #[error("invalid string escape at byte {0}")]
     InvalidEscape(usize),
+    /// A raw control character (below 0x20) inside a string.
+    #[error("control character in a string at byte {0}")]
+    ControlCharacter(usize),
     /// A malformed number.
     #[error("invalid number at byte {0}")]
     InvalidNumber(usize),
@@ -627,6 +633,12 @@ impl<'a> Parser<'a> {
             let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
                 return Err(JsonError::UnexpectedEnd(self.text.len()));
             };
+            if let Some(c) = rest
+                .get(..i)
+                .and_then(|seg| seg.iter().position(|&b| b < 0x20))
+            {
+                return Err(JsonError::ControlCharacter(self.pos + c));
+            }
             self.pos += i;
             if self.peek()? == b'"' {
                 self.pos += 1;
@@ -1128,6 +1140,9 @@ mod tests {
             (b"{\"a\":\"\\x\"}", JsonError::InvalidEscape(6)),
             (b"{\"a\":\"\\u12\"}", JsonError::InvalidEscape(6)),
             (b"{\"a\":\"abc", JsonError::UnexpectedEnd(9)),
+            (b"{\"a\":\"ab\x01c\"}", JsonError::ControlCharacter(8)),
+            (b"{\"a\":\"x\\n\ty\"}", JsonError::ControlCharacter(9)),
+            (b"{\"a\x00\":1}", JsonError::ControlCharacter(3)),
             (b"{} x", JsonError::TrailingData(3)),
             (b"{}{}", JsonError::TrailingData(2)),
             (

@@ -1,0 +1,362 @@
+//! The shipped Fluent Bit configurations (classic and YAML) agree with each
+//! other and with the code: the wasm filter's path, function, event format and
+//! sizes; the rewrite_tag rule on the `edgeheal` tags; the `http` output to the
+//! healer's route with SigV4.
+
+use edgeheal_tests::fluentbit_config::{
+    is_on, parse_classic, parse_yaml, size_to_bytes, FluentBitConfig, Section,
+};
+use edgeheal_tests::fluentbit_harness::{wamr_app_heap, FilterWasmConfig};
+use edgeheal_tests::{repo_root, CONFIG_PATH, FUNCTION_NAME, HEALER_ROUTE};
+
+/// The tag anomalous records are re-emitted under.
+const ANOMALY_TAG: &str = "edgeheal.anomalies";
+
+fn read(name: &str) -> String {
+    let path = repo_root().join("pipeline-configs/fluent-bit").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn both() -> Vec<(&'static str, FluentBitConfig)> {
+    vec![
+        (
+            "fluent-bit.conf",
+            parse_classic(&read("fluent-bit.conf")).expect("classic config parses"),
+        ),
+        (
+            "fluent-bit.yaml",
+            parse_yaml(&read("fluent-bit.yaml")).expect("yaml config parses"),
+        ),
+    ]
+}
+
+fn one<'a>(config: &'a FluentBitConfig, kind: &'a str, name: &'a str, file: &str) -> &'a Section {
+    let found = config.plugins(kind, name);
+    assert_eq!(found.len(), 1, "{file}: one {kind} {name}");
+    found[0]
+}
+
+/// Whether a `Match` / `Match_Regex` of a section covers `tag`.
+fn matches(section: &Section, tag: &str) -> bool {
+    if let Some(pattern) = section.get("match") {
+        return wildcard(pattern, tag);
+    }
+    match section.get("match_regex") {
+        Some(regex) => simple_regex(regex, tag),
+        None => false,
+    }
+}
+
+/// Fluent Bit's `*` wildcard match (`flb_router_match`).
+fn wildcard(pattern: &str, tag: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == tag,
+        Some((head, tail)) => {
+            tag.starts_with(head) && {
+                let rest = &tag[head.len()..];
+                (0..=rest.len()).any(|i| wildcard(tail, &rest[i..]))
+            }
+        }
+    }
+}
+
+/// The one regex shape the configs use: `^(a\..*|b)$`.
+fn simple_regex(regex: &str, tag: &str) -> bool {
+    let inner = regex
+        .strip_prefix("^(")
+        .and_then(|r| r.strip_suffix(")$"))
+        .unwrap_or_else(|| panic!("unexpected match_regex {regex}"));
+    inner.split('|').any(|alt| match alt.strip_suffix(".*") {
+        Some(prefix) => tag.starts_with(&prefix.replace("\\.", ".")),
+        None => tag == alt.replace("\\.", "."),
+    })
+}
+
+#[test]
+fn classic_and_yaml_describe_the_same_pipeline() {
+    let configs = both();
+    let (_, classic) = &configs[0];
+    let (_, yaml) = &configs[1];
+    let plugins = |c: &FluentBitConfig| -> Vec<(String, String)> {
+        c.sections
+            .iter()
+            .filter(|s| s.kind != "SERVICE")
+            .map(|s| (s.kind.clone(), s.name()))
+            .collect()
+    };
+    assert_eq!(plugins(classic), plugins(yaml));
+    for (a, b) in classic.sections.iter().zip(&yaml.sections) {
+        let mut ka: Vec<_> = a
+            .entries
+            .iter()
+            .map(|(k, v)| (k, v.to_ascii_lowercase()))
+            .collect();
+        let mut kb: Vec<_> = b
+            .entries
+            .iter()
+            .map(|(k, v)| (k, v.to_ascii_lowercase()))
+            .collect();
+        ka.sort();
+        kb.sort();
+        assert_eq!(ka, kb, "{} {}", a.kind, a.name());
+    }
+}
+
+#[test]
+fn the_wasm_filter_is_configured_as_the_code_expects() {
+    let harness = FilterWasmConfig::default();
+    for (file, config) in both() {
+        let wasm = one(&config, "FILTER", "wasm", file);
+        assert_eq!(wasm.get("function_name"), Some(FUNCTION_NAME), "{file}");
+        assert_eq!(wasm.get("event_format"), Some("json"), "{file}: json only");
+        let path = wasm.get("wasm_path").expect("wasm_path");
+        assert!(path.ends_with("/edgeheal_plugin.wasm"), "{file}: {path}");
+        assert_eq!(
+            edgeheal_tests::plugin_wasm()
+                .file_name()
+                .and_then(|n| n.to_str()),
+            path.rsplit('/').next()
+        );
+        let accessible = wasm.get("accessible_paths").expect("accessible_paths");
+        let config_dir = CONFIG_PATH
+            .rsplit_once('/')
+            .map(|(d, _)| d)
+            .unwrap_or_default();
+        assert!(
+            accessible.split(',').any(|p| p.trim() == config_dir),
+            "{file}: {accessible} must include {config_dir}"
+        );
+
+        let stack = size_to_bytes(wasm.get("wasm_stack_size").expect("stack")).expect("size");
+        assert!(stack >= 256_000, "{file}: wasm_stack_size {stack}");
+        assert_eq!(
+            stack, harness.stack_size,
+            "{file}: the harness runs with the shipped stack"
+        );
+        let heap = size_to_bytes(wasm.get("wasm_heap_size").expect("heap")).expect("size");
+        assert_eq!(
+            heap, harness.heap_size,
+            "{file}: the harness runs with the shipped heap"
+        );
+        // The shipped heap must hold the largest line tail reads (buffer_max_size)
+        // with room for JSON escaping and kubernetes metadata.
+        let tail = one(&config, "INPUT", "tail", file);
+        let line =
+            size_to_bytes(tail.get("buffer_max_size").expect("buffer_max_size")).expect("size");
+        let (_, usable) = wamr_app_heap(heap);
+        assert!(
+            usable >= 4 * line,
+            "{file}: heap {usable} for lines of {line}"
+        );
+        assert!(
+            is_on(tail.get("skip_long_lines").unwrap_or("off")),
+            "{file}"
+        );
+        assert_eq!(tail.get("multiline.parser"), Some("cri"), "{file}");
+
+        // The filter sees container logs and events, never its own re-emitted anomalies.
+        assert!(
+            matches(wasm, "kube.var.log.containers.a_b_c-1.log"),
+            "{file}"
+        );
+        assert!(matches(wasm, "k8s_events"), "{file}");
+        assert!(!matches(wasm, ANOMALY_TAG), "{file}");
+        let events = one(&config, "INPUT", "kubernetes_events", file);
+        assert_eq!(events.get("tag"), Some("k8s_events"), "{file}");
+        let k8s = one(&config, "FILTER", "kubernetes", file);
+        assert!(
+            matches(k8s, "kube.var.log.containers.a_b_c-1.log"),
+            "{file}"
+        );
+        assert!(
+            !is_on(k8s.get("merge_log").unwrap_or("off")),
+            "{file}: the core reads `log`"
+        );
+    }
+}
+
+#[test]
+fn anomalies_are_re_emitted_and_sent_signed_to_the_healer() {
+    for (file, config) in both() {
+        let order: Vec<String> = config.of_kind("FILTER").map(Section::name).collect();
+        assert_eq!(order, ["kubernetes", "wasm", "rewrite_tag"], "{file}");
+
+        let rewrite = one(&config, "FILTER", "rewrite_tag", file);
+        let rules = rewrite.all("rule");
+        assert_eq!(rules.len(), 1, "{file}");
+        let parts: Vec<&str> = rules[0].split_whitespace().collect();
+        // KEY REGEX NEW_TAG KEEP. The key is a string tag field (rewrite_tag
+        // cannot match booleans), true exactly for anomalies.
+        assert_eq!(parts.len(), 4, "{file}: {}", rules[0]);
+        assert_eq!(parts[0], "$edgeheal['severity']", "{file}");
+        assert_eq!(parts[1], "^(warning|critical)$", "{file}");
+        assert_eq!(parts[2], ANOMALY_TAG, "{file}");
+        assert!(is_on(parts[3]), "{file}: keep the original record");
+        assert!(
+            matches(rewrite, "kube.x") && !matches(rewrite, ANOMALY_TAG),
+            "{file}"
+        );
+
+        let http = one(&config, "OUTPUT", "http", file);
+        assert_eq!(http.get("uri"), Some(HEALER_ROUTE), "{file}");
+        assert_eq!(http.get("format"), Some("json"), "{file}");
+        assert!(is_on(http.get("aws_auth").unwrap_or("off")), "{file}");
+        assert_eq!(http.get("aws_service"), Some("edgeheal"), "{file}");
+        assert_eq!(http.get("aws_region"), Some("local"), "{file}");
+        assert!(
+            http.get("aws_service_name").is_none(),
+            "{file}: not an out_http option"
+        );
+        assert!(
+            matches(http, ANOMALY_TAG) && !matches(http, "kube.x"),
+            "{file}"
+        );
+        assert!(http.get("retry_limit").is_some(), "{file}");
+
+        // The normal output still gets every original record.
+        let normal: Vec<&Section> = config
+            .of_kind("OUTPUT")
+            .filter(|s| s.name() != "http")
+            .collect();
+        assert_eq!(normal.len(), 1, "{file}");
+        assert!(
+            matches(normal[0], "kube.var.log.containers.x.log"),
+            "{file}"
+        );
+        assert!(matches(normal[0], "k8s_events"), "{file}");
+    }
+}
+
+#[test]
+fn every_option_is_one_fluent_bit_4_2_knows() {
+    // Option names from the v4.2.8 sources (config maps of each plugin plus
+    // the generic input/filter/output properties), checked when written.
+    let known: &[(&str, &str, &[&str])] = &[
+        (
+            "SERVICE",
+            "",
+            &[
+                "flush",
+                "log_level",
+                "daemon",
+                "http_server",
+                "http_listen",
+                "http_port",
+                "health_check",
+                "storage.path",
+            ],
+        ),
+        (
+            "INPUT",
+            "tail",
+            &[
+                "name",
+                "tag",
+                "path",
+                "multiline.parser",
+                "db",
+                "mem_buf_limit",
+                "buffer_max_size",
+                "skip_long_lines",
+                "refresh_interval",
+            ],
+        ),
+        (
+            "INPUT",
+            "kubernetes_events",
+            &[
+                "name",
+                "tag",
+                "kube_url",
+                "interval_sec",
+                "kube_retention_time",
+                "db",
+            ],
+        ),
+        (
+            "FILTER",
+            "kubernetes",
+            &[
+                "name",
+                "match",
+                "kube_url",
+                "kube_tag_prefix",
+                "merge_log",
+                "labels",
+                "annotations",
+                "buffer_size",
+            ],
+        ),
+        (
+            "FILTER",
+            "wasm",
+            &[
+                "name",
+                "match_regex",
+                "wasm_path",
+                "function_name",
+                "event_format",
+                "accessible_paths",
+                "wasm_heap_size",
+                "wasm_stack_size",
+            ],
+        ),
+        (
+            "FILTER",
+            "rewrite_tag",
+            &[
+                "name",
+                "match_regex",
+                "rule",
+                "emitter_name",
+                "emitter_mem_buf_limit",
+            ],
+        ),
+        ("OUTPUT", "stdout", &["name", "match_regex", "format"]),
+        (
+            "OUTPUT",
+            "http",
+            &[
+                "name",
+                "match",
+                "host",
+                "port",
+                "uri",
+                "format",
+                "json_date_key",
+                "json_date_format",
+                "aws_auth",
+                "aws_service",
+                "aws_region",
+                "tls",
+                "retry_limit",
+                "storage.total_limit_size",
+            ],
+        ),
+    ];
+    for (file, config) in both() {
+        for section in &config.sections {
+            let name = if section.kind == "SERVICE" {
+                String::new()
+            } else {
+                section.name()
+            };
+            let allowed = known
+                .iter()
+                .find(|(k, n, _)| *k == section.kind && *n == name)
+                .map(|(_, _, keys)| *keys)
+                .unwrap_or_else(|| panic!("{file}: unexpected {} {name}", section.kind));
+            for (key, _) in &section.entries {
+                assert!(
+                    allowed.contains(&key.as_str()),
+                    "{file}: {} {name}: {key}",
+                    section.kind
+                );
+            }
+        }
+        assert!(
+            read(file).contains("Target Fluent Bit >= 4.1.2"),
+            "{file} states the minimum version"
+        );
+    }
+}

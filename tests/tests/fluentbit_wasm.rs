@@ -1,0 +1,439 @@
+//! The `.wasm` filter under the Fluent Bit harness: the ABI contract, parity
+//! with the native core, the NULL-record path, large and hostile records, the
+//! runtime configuration file, traps, and bounded memory over a million pods.
+
+use std::path::PathBuf;
+
+use edgeheal_tests::fluentbit_harness::{
+    module_shape, CallStats, DropReason, EventTime, FilterOutcome, FilterWasmConfig, FluentBitWasm,
+};
+use edgeheal_tests::json_check::{is_json_object, member_value, remove_member};
+use edgeheal_tests::records::MixedStream;
+use edgeheal_tests::{native_filter, passthrough_wasm, plugin_wasm, FUNCTION_NAME};
+
+const T0: EventTime = EventTime {
+    sec: 1_748_736_000,
+    nsec: 250_000_000,
+};
+
+fn load(config: &FilterWasmConfig) -> FluentBitWasm {
+    match FluentBitWasm::load(plugin_wasm(), config) {
+        Ok(fb) => fb,
+        Err(e) => panic!("loading {}: {e}", plugin_wasm().display()),
+    }
+}
+
+fn shipped() -> FluentBitWasm {
+    load(&FilterWasmConfig::default())
+}
+
+/// The `edgeheal` object of a kept output, as text.
+fn tags(body: &[u8]) -> String {
+    let value = member_value(body, "edgeheal")
+        .unwrap_or_else(|| panic!("no edgeheal member in {}", String::from_utf8_lossy(body)));
+    String::from_utf8_lossy(value).into_owned()
+}
+
+fn kept(outcome: &FilterOutcome, fb: &FluentBitWasm) -> Vec<u8> {
+    match outcome {
+        FilterOutcome::Kept(body) => body.clone(),
+        FilterOutcome::Dropped(why) => panic!("dropped: {why:?}; stats {:?}", fb.stats()),
+    }
+}
+
+#[test]
+fn artifact_exports_the_fluent_bit_abi() {
+    let shape = module_shape(plugin_wasm()).expect("module shape");
+    let exports: Vec<(&str, &str)> = shape
+        .exports
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    assert!(
+        exports.contains(&(FUNCTION_NAME, "func(i32 i32 i32 i32 i32 i32) -> (i32)")),
+        "{exports:?}"
+    );
+    assert!(
+        exports.contains(&("_initialize", "func() -> ()")),
+        "{exports:?}"
+    );
+    assert!(exports.contains(&("memory", "memory")), "{exports:?}");
+    // Exporting malloc/free would make WAMR disable the app heap and allocate
+    // Fluent Bit's copies with the module's own allocator; exporting
+    // __heap_base would move the heap into the module's data area. Neither is
+    // what the NULL-record behaviour was measured with.
+    for forbidden in ["malloc", "free", "__heap_base", "__data_end", "_start"] {
+        assert!(
+            !exports.iter().any(|(n, _)| *n == forbidden),
+            "{forbidden} exported: {exports:?}"
+        );
+    }
+    // No command-style export wrappers: _initialize referencing
+    // __wasm_call_ctors keeps wasm-ld from wrapping every export.
+    assert!(
+        !exports.iter().any(|(n, _)| n.ends_with(".command_export")),
+        "{exports:?}"
+    );
+    for (module, name) in &shape.imports {
+        assert_eq!(module, "wasi_snapshot_preview1", "import {module}::{name}");
+    }
+}
+
+#[test]
+fn native_and_wasm_outputs_are_byte_identical_on_a_mixed_stream() {
+    let mut fb = shipped();
+    let mut native = native_filter();
+    let mut out = Vec::new();
+    let mut compared = 0;
+    for record in MixedStream::new(42).take(5_000) {
+        native.process(
+            record.tag.as_bytes(),
+            record.time.as_filter_sees_ns(),
+            &record.json,
+            &mut out,
+        );
+        let wasm = fb
+            .call_function_format_json(
+                FUNCTION_NAME,
+                record.tag.as_bytes(),
+                record.time,
+                &record.json,
+            )
+            .unwrap_or_else(|why| panic!("{why:?} on {}", String::from_utf8_lossy(&record.json)));
+        assert!(
+            wasm == out,
+            "native and wasm differ on {}\nnative: {}\nwasm:   {}",
+            String::from_utf8_lossy(&record.json),
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&wasm)
+        );
+        assert!(is_json_object(&wasm), "{}", String::from_utf8_lossy(&wasm));
+        compared += 1;
+    }
+    assert_eq!(compared, 5_000);
+    let stats = fb.stats();
+    assert_eq!((stats.traps, stats.null_records, stats.dropped), (0, 0, 0));
+    assert_eq!(
+        fb.heap_in_use(),
+        0,
+        "Fluent Bit frees both copies after every call"
+    );
+}
+
+#[test]
+fn every_output_keeps_the_input_and_carries_the_tag_object() {
+    let mut fb = shipped();
+    for record in MixedStream::new(3).take(2_000) {
+        let body = kept(
+            &fb.filter(record.tag.as_bytes(), record.time, &record.json),
+            &fb,
+        );
+        let restored = remove_member(&body, "edgeheal").expect("an object");
+        let original = remove_member(&record.json, "edgeheal").expect("an object");
+        assert_eq!(
+            String::from_utf8_lossy(&restored),
+            String::from_utf8_lossy(&original),
+            "output {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+}
+
+#[test]
+fn null_record_is_reported_with_its_size_and_never_traps() {
+    // Fluent Bit's default 8 KiB heap: WAMR rounds it up to one page (64 KiB
+    // less 1 KiB of its own), so a 100,000-byte record cannot be copied.
+    let mut fb = load(&FilterWasmConfig {
+        heap_size: 8_192,
+        ..FilterWasmConfig::default()
+    });
+    let record = format!(r#"{{"log":"{}"}}"#, "x".repeat(99_990));
+    assert_eq!(record.len(), 100_000);
+    let body = kept(&fb.filter(b"kube.big", T0, record.as_bytes()), &fb);
+    let tags = tags(&body);
+    assert!(tags.contains(r#""kind":"unknown""#), "{tags}");
+    assert!(
+        tags.contains("record of 100000 bytes exceeded wasm_heap_size"),
+        "{tags}"
+    );
+    assert!(tags.contains(r#""anomaly":false"#), "{tags}");
+    assert_eq!(
+        fb.stats(),
+        CallStats {
+            calls: 1,
+            traps: 0,
+            null_records: 1,
+            dropped: 0
+        }
+    );
+    // The instance is fine afterwards.
+    let small = br#"{"log":"ok"}"#;
+    let body = kept(&fb.filter(b"kube.small", T0, small), &fb);
+    assert_eq!(
+        remove_member(&body, "edgeheal").as_deref(),
+        Some(&small[..])
+    );
+}
+
+#[test]
+fn ten_megabyte_records_pass_with_a_large_heap_and_are_reported_with_the_shipped_one() {
+    let big = format!(
+        r#"{{"log":"{}","kubernetes":{{"pod_name":"big-7d9f8b6c5d-x2k4q","namespace_name":"shop"}}}}"#,
+        // `a\"b ` is five bytes.
+        "a\\\"b ".repeat(10_000_000 / 5)
+    );
+    assert!(big.len() > 10_000_000);
+
+    let mut roomy = load(&FilterWasmConfig {
+        heap_size: 24_000_000,
+        ..FilterWasmConfig::default()
+    });
+    let body = kept(&roomy.filter(b"kube.big", T0, big.as_bytes()), &roomy);
+    assert_eq!(
+        remove_member(&body, "edgeheal").as_deref(),
+        Some(big.as_bytes())
+    );
+
+    let mut shipped = shipped();
+    let body = kept(&shipped.filter(b"kube.big", T0, big.as_bytes()), &shipped);
+    assert!(tags(&body).contains(&format!("record of {} bytes exceeded", big.len())));
+    assert_eq!(shipped.stats().null_records, 1);
+    assert_eq!(shipped.stats().traps, 0);
+}
+
+#[test]
+fn hostile_inputs_never_trap_and_always_come_back_as_json_objects() {
+    let deep_object = format!(
+        r#"{{"a":{}1{}}}"#,
+        r#"{"b":"#.repeat(10_000),
+        "}".repeat(10_000)
+    );
+    let deep_array = format!(r#"{{"a":{}{}}}"#, "[".repeat(10_000), "]".repeat(10_000));
+    let unbalanced = "[".repeat(100_000);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("deep object", deep_object.into_bytes()),
+        ("deep array", deep_array.into_bytes()),
+        ("unbalanced", unbalanced.into_bytes()),
+        (
+            "invalid utf-8 in a string",
+            b"{\"log\":\"\xff\xfe\xc3\x28\"}".to_vec(),
+        ),
+        ("invalid utf-8 bare", b"\xff\xff\xff".to_vec()),
+        ("not json", b"hello world".to_vec()),
+        ("array", b"[1,2,3]".to_vec()),
+        ("string", b"\"x\"".to_vec()),
+        ("truncated", br#"{"log":"abc"#.to_vec()),
+        ("trailing garbage", br#"{"a":1}xyz"#.to_vec()),
+        ("duplicate keys", br#"{"a":1,"a":2}"#.to_vec()),
+        ("empty", Vec::new()),
+        ("lone surrogate", br#"{"m":"\ud800"}"#.to_vec()),
+        ("control chars", b"{\"m\":\"a\x01b\"}".to_vec()),
+        (
+            "huge number",
+            format!(r#"{{"n":{}}}"#, "9".repeat(5_000)).into_bytes(),
+        ),
+        (
+            "existing edgeheal",
+            br#"{"edgeheal":{"kind":"log"},"log":"x"}"#.to_vec(),
+        ),
+        ("edgeheal not an object", br#"{"edgeheal":42}"#.to_vec()),
+    ];
+    let mut fb = shipped();
+    for (name, input) in &cases {
+        let outcome = fb.filter(b"kube.hostile", T0, input);
+        let body = match outcome {
+            FilterOutcome::Kept(body) => body,
+            FilterOutcome::Dropped(why) => panic!("{name}: dropped ({why:?})"),
+        };
+        assert!(
+            is_json_object(&body),
+            "{name}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(member_value(&body, "edgeheal").is_some(), "{name}");
+    }
+    // Byte-exact robustness beyond what Fluent Bit can send: NULs inside.
+    let nul = b"{\"log\":\"a\0b\"}";
+    let outcome = fb.filter_exact(FUNCTION_NAME, b"kube.nul", T0, nul);
+    assert!(
+        matches!(outcome, FilterOutcome::Kept(ref b) if is_json_object(b)),
+        "{outcome:?}"
+    );
+    assert_eq!(fb.stats().traps, 0);
+}
+
+#[test]
+fn event_time_is_passed_truncated_to_32_bits_as_fluent_bit_does() {
+    // Year 2200: tv_sec does not fit in 32 bits; both sides see the same time.
+    let late = EventTime {
+        sec: 7_258_118_400,
+        nsec: 5,
+    };
+    let mut fb = shipped();
+    let mut native = native_filter();
+    let record = br#"{"log":"no time field here"}"#;
+    let mut out = Vec::new();
+    native.process(b"kube.t", late.as_filter_sees_ns(), record, &mut out);
+    let wasm = fb
+        .call_function_format_json(FUNCTION_NAME, b"kube.t", late, record)
+        .expect("a result");
+    assert_eq!(
+        String::from_utf8_lossy(&wasm),
+        String::from_utf8_lossy(&out)
+    );
+}
+
+fn config_dir(name: &str, config: Option<&str>) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("edgeheal-fb-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    if let Some(text) = config {
+        std::fs::write(dir.join("config.json"), text).expect("config");
+    }
+    dir
+}
+
+fn with_config(name: &str, config: Option<&str>) -> FluentBitWasm {
+    let dir = config_dir(name, config);
+    load(&FilterWasmConfig {
+        accessible_paths: vec![(dir, "/etc/edgeheal".to_string())],
+        ..FilterWasmConfig::default()
+    })
+}
+
+#[test]
+fn runtime_configuration_is_read_once_and_a_bad_file_keeps_the_defaults() {
+    let record = br#"{"log":"hello"}"#;
+    let cases: &[(&str, Option<&str>, Option<&str>)] = &[
+        ("absent", None, None),
+        (
+            "valid",
+            Some(r#"{"filter":{"max_entities":128,"bucket_seconds":10}}"#),
+            None,
+        ),
+        ("empty object", Some("{}"), None),
+        ("syntax", Some("{\"filter\":"), Some("EOF")),
+        (
+            "unknown top key",
+            Some(r#"{"filters":{}}"#),
+            Some("filters"),
+        ),
+        (
+            "unknown filter key",
+            Some(r#"{"filter":{"max_entitys":5}}"#),
+            Some("max_entitys"),
+        ),
+        (
+            "out of range",
+            Some(r#"{"filter":{"max_entities":1}}"#),
+            Some("max_entities"),
+        ),
+        (
+            "missing models",
+            Some(r#"{"models":"/etc/edgeheal/nope"}"#),
+            Some("models"),
+        ),
+    ];
+    for (name, config, complaint) in cases {
+        let mut fb = with_config(name, *config);
+        for _ in 0..3 {
+            let body = kept(&fb.filter(b"kube.cfg", T0, record), &fb);
+            assert_eq!(
+                remove_member(&body, "edgeheal").as_deref(),
+                Some(&record[..])
+            );
+        }
+        let stderr = fb.stderr_text();
+        match complaint {
+            None => assert_eq!(stderr, "", "{name}"),
+            Some(word) => {
+                assert_eq!(stderr.lines().count(), 1, "{name}: said once: {stderr}");
+                assert!(
+                    stderr.contains("/etc/edgeheal/config.json"),
+                    "{name}: {stderr}"
+                );
+                assert!(stderr.contains(word), "{name}: {stderr}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_trap_drops_the_record_and_the_instance_lives_on() {
+    let mut fb = FluentBitWasm::load(
+        passthrough_wasm(),
+        &FilterWasmConfig {
+            function_name: edgeheal_tests::PASSTHROUGH_FUNCTION.to_string(),
+            ..FilterWasmConfig::default()
+        },
+    )
+    .expect("passthrough module");
+    let record = br#"{"log":"x"}"#;
+    for _ in 0..20 {
+        let outcome = fb.filter_exact(edgeheal_tests::TRAP_FUNCTION, b"t", T0, record);
+        assert!(
+            matches!(outcome, FilterOutcome::Dropped(DropReason::Trap(_))),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(fb.stats().traps, 20);
+    assert_eq!(fb.stats().dropped, 20);
+    assert_eq!(fb.heap_in_use(), 0, "copies are freed after a trap too");
+    assert_eq!(
+        fb.filter(b"t", T0, record),
+        FilterOutcome::Kept(record.to_vec())
+    );
+    // An empty result drops the record (the passthrough returns "" for NULL).
+    let mut small = FluentBitWasm::load(
+        passthrough_wasm(),
+        &FilterWasmConfig {
+            function_name: edgeheal_tests::PASSTHROUGH_FUNCTION.to_string(),
+            heap_size: 8_192,
+            ..FilterWasmConfig::default()
+        },
+    )
+    .expect("passthrough module");
+    let big = format!(r#"{{"log":"{}"}}"#, "y".repeat(70_000));
+    assert_eq!(
+        small.filter(b"t", T0, big.as_bytes()),
+        FilterOutcome::Dropped(DropReason::Empty)
+    );
+    assert_eq!(
+        small.filter_exact("no_such_function", b"t", T0, record),
+        FilterOutcome::Dropped(DropReason::FunctionNotFound)
+    );
+}
+
+/// Linear memory the instance may use after a million distinct pods: the
+/// 8 MB app heap, the entity table at its cap (4096 entities by default) and
+/// the output buffer, with room to spare. The state must stop growing once
+/// the entity cap is reached.
+const MEMORY_BOUND_AFTER_1M_PODS: u64 = 64 << 20;
+
+#[test]
+fn memory_stays_bounded_over_one_million_distinct_pods() {
+    let mut fb = shipped();
+    let start = fb.memory_bytes();
+    let mut at_200k = 0;
+    for (n, record) in MixedStream::distinct_pods(9).take(1_000_000).enumerate() {
+        let outcome = fb.filter(record.tag.as_bytes(), record.time, &record.json);
+        if n % 997 == 0 {
+            let body = kept(&outcome, &fb);
+            assert!(is_json_object(&body));
+        }
+        if n == 200_000 {
+            at_200k = fb.memory_bytes();
+        }
+    }
+    let end = fb.memory_bytes();
+    let stats = fb.stats();
+    assert_eq!((stats.traps, stats.dropped), (0, 0), "{stats:?}");
+    assert!(
+        end <= MEMORY_BOUND_AFTER_1M_PODS,
+        "linear memory {end} bytes after 1M pods (started at {start})"
+    );
+    assert!(
+        end - at_200k <= 8 << 20,
+        "memory kept growing after the entity cap: {at_200k} → {end}"
+    );
+}
