@@ -2,7 +2,8 @@
 //!
 //! - `train`: labelled runs → model files + `manifest.json`;
 //! - `eval`: a model set on labelled runs → `metrics.json` + `report.md`;
-//! - `score`: the edge filter over NDJSON on stdin → tagged NDJSON on stdout.
+//! - `score`: the edge filter over NDJSON on stdin → tagged NDJSON on stdout;
+//! - `export vector`: a model set → the Lua scorer for Vector's `lua` transform.
 
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
@@ -37,6 +38,28 @@ enum Command {
     Eval(EvalArgs),
     /// Run the edge filter over NDJSON from stdin, tagged NDJSON to stdout.
     Score(ScoreArgs),
+    /// Generate pipeline code from a model set.
+    #[command(subcommand)]
+    Export(ExportTarget),
+}
+
+#[derive(Subcommand)]
+enum ExportTarget {
+    /// The Lua scorer (`edgeheal-scorer.lua`) for Vector's `lua` transform.
+    Vector(ExportVectorArgs),
+}
+
+#[derive(Parser)]
+struct ExportVectorArgs {
+    /// Model directory (manifest.json + the files it lists).
+    #[arg(long)]
+    model: PathBuf,
+    /// Output directory; `edgeheal-scorer.lua` is written into it.
+    #[arg(long)]
+    out: PathBuf,
+    /// Filter configuration (JSON, the same keys as the wasm filter's file).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Parser)]
@@ -144,14 +167,18 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_score(a: ScoreArgs) -> Result<()> {
-    let config = match &a.config {
+fn filter_config(path: Option<&Path>) -> Result<FilterConfig> {
+    match path {
         Some(p) => {
             let text = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            FilterConfig::from_json(&text).with_context(|| format!("{}", p.display()))?
+            Ok(FilterConfig::from_json(&text).with_context(|| format!("{}", p.display()))?)
         }
-        None => FilterConfig::default(),
-    };
+        None => Ok(FilterConfig::default()),
+    }
+}
+
+fn run_score(a: ScoreArgs) -> Result<()> {
+    let config = filter_config(a.config.as_deref())?;
     let models = load_models(a.model.as_deref())?;
     let mut filter = Filter::new(config, models);
     let start_ns = std::time::SystemTime::now()
@@ -163,10 +190,30 @@ fn run_score(a: ScoreArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_export_vector(a: ExportVectorArgs) -> Result<()> {
+    // The library exports a model-less scorer from a directory without a
+    // manifest (like the plugin with an empty models/default/); from the
+    // command line that is almost always a wrong path, so refuse it.
+    let manifest = a.model.join(MANIFEST);
+    if !manifest.is_file() {
+        bail!(
+            "{} is not a model directory: {} not found (train one with `edgeheal train`)",
+            a.model.display(),
+            manifest.display()
+        );
+    }
+    let config = filter_config(a.config.as_deref())?;
+    let path = edgeheal_models::export::vector::export(&a.model, &a.out, &config)
+        .with_context(|| format!("exporting {} for Vector", a.model.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Train(a) => run_train(a),
         Command::Eval(a) => run_eval(a),
         Command::Score(a) => run_score(a),
+        Command::Export(ExportTarget::Vector(a)) => run_export_vector(a),
     }
 }
