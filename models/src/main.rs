@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+use edgeheal_models::baseline::evaluate_baselines;
 use edgeheal_models::dataset::Dataset;
 use edgeheal_models::evaluate::{evaluate, EvalConfig};
-use edgeheal_models::report::write_report;
+use edgeheal_models::report::{baseline_notes, write_report};
 use edgeheal_models::score::{score_stream, SCORE_TAG};
 use edgeheal_models::train::{train, TrainConfig};
 use edgeheal_plugin::manifest::MANIFEST;
@@ -89,9 +90,14 @@ struct EvalArgs {
     /// Model directory (manifest.json + files); default: the embedded models.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Output directory for metrics.json and report.md.
+    /// Output directory for metrics.json, report.md and the PNG plots.
     #[arg(long)]
     report: PathBuf,
+    /// Training run for the raw isolation-forest baseline (fitted on its
+    /// fault-free time); repeatable. Without it only the static-threshold
+    /// baseline runs.
+    #[arg(long)]
+    baseline_train: Vec<PathBuf>,
 }
 
 #[derive(Parser)]
@@ -155,14 +161,31 @@ fn run_eval(a: EvalArgs) -> Result<()> {
         .iter()
         .map(|d| Dataset::open(d))
         .collect::<Result<_, _>>()?;
-    let ev = evaluate(&models, &sets, &EvalConfig::default())?;
+    let train: Vec<Dataset> = a
+        .baseline_train
+        .iter()
+        .map(|d| Dataset::open(d))
+        .collect::<Result<_, _>>()?;
+    let cfg = EvalConfig::default();
+    let ev = evaluate(&models, &sets, &cfg)?;
+    let base = evaluate_baselines(&sets, &train, &cfg).context("evaluating the baselines")?;
     let data: Vec<String> = sets.iter().map(|s| s.description().to_owned()).collect();
-    write_report(&a.report, models.id(), &data, &[("edgeheal", &ev.metrics)])?;
-    let m = &ev.metrics;
-    eprintln!(
-        "recall {:.3} precision {:.3} f1 {:.3} mttd p50 {:.2} intervals, false alarms/entity-h {:.3}, kind accuracy {:.3}",
-        m.recall, m.precision, m.f1, m.mttd_intervals_p50, m.false_alarms_per_entity_hour, m.classification_accuracy
-    );
+    let train_desc: Vec<String> = train.iter().map(|s| s.description().to_owned()).collect();
+    let mut rows = vec![
+        ("edgeheal", &ev.metrics),
+        ("static_thresholds", &base.static_thresholds),
+    ];
+    if let Some(m) = &base.raw_isolation_forest {
+        rows.push(("raw_isolation_forest", m));
+    }
+    let notes = baseline_notes(&base, &train_desc);
+    write_report(&a.report, models.id(), &data, &rows, &notes)?;
+    for (name, m) in &rows {
+        eprintln!(
+            "{name:>20}: recall {:.3} precision {:.3} f1 {:.3} mttd p50 {:.2} intervals, false alarms/entity-h {:.3}, kind accuracy {:.3}",
+            m.recall, m.precision, m.f1, m.mttd_intervals_p50, m.false_alarms_per_entity_hour, m.classification_accuracy
+        );
+    }
     eprintln!("wrote {}", a.report.display());
     Ok(())
 }
