@@ -8,7 +8,8 @@
 //!   filter itself, [`alarm`] turns anomaly tags into alarms;
 //! - [`calibrate`] and [`train`] make a model set (`edgeheal train`);
 //! - [`evaluate`] measures a model set on labelled runs (`edgeheal eval`),
-//!   against the [`baseline`] detectors, and [`report`] writes the figures;
+//!   against the [`baseline`] detectors; [`report`] and [`plot`] write the
+//!   figures and score timelines;
 //! - [`score`] runs the edge filter natively over NDJSON (`edgeheal score`);
 //! - [`export`] turns a model set into code for pipelines that cannot load the
 //!   edge core (the Vector Lua scorer).
@@ -22,6 +23,7 @@ pub mod error;
 pub mod evaluate;
 pub mod export;
 pub mod isolation;
+pub mod plot;
 pub mod random_forest;
 pub mod replay;
 pub mod report;

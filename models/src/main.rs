@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use edgeheal_models::baseline::evaluate_baselines;
 use edgeheal_models::dataset::Dataset;
 use edgeheal_models::evaluate::{evaluate, EvalConfig};
+use edgeheal_models::plot::write_timelines;
 use edgeheal_models::report::{baseline_notes, write_report};
 use edgeheal_models::score::{score_stream, SCORE_TAG};
 use edgeheal_models::train::{train, TrainConfig};
@@ -178,7 +179,20 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     if let Some(m) = &base.raw_isolation_forest {
         rows.push(("raw_isolation_forest", m));
     }
-    let notes = baseline_notes(&base, &train_desc);
+    let plots = write_timelines(&a.report, &ev, &models).context("drawing score timelines")?;
+    let mut notes = baseline_notes(&base, &train_desc);
+    if !plots.is_empty() {
+        notes.push_str(
+            "\n## Score timelines\n\nOne labelled window per incident kind (the first in label order), \
+             with the window family's thresholds:\n\n",
+        );
+        for p in &plots {
+            let name = p
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            notes.push_str(&format!("![{name}]({name})\n"));
+        }
+    }
     write_report(&a.report, models.id(), &data, &rows, &notes)?;
     for (name, m) in &rows {
         eprintln!(
