@@ -58,6 +58,26 @@ struct RunEntry {
     seed: Option<u64>,
     fleet: Option<String>,
     hours: Option<f64>,
+    start: Option<String>,
+    scenarios: Option<Vec<String>>,
+    overlap_rate: Option<f64>,
+    generator: Option<String>,
+}
+
+impl RunEntry {
+    /// The parameters that regenerate the run, when the generator wrote them.
+    fn generation(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({
+            "generator": self.generator.as_deref()?,
+            "seed": self.seed?,
+            "hours": self.hours?,
+            "interval_s": self.interval_s?,
+            "fleet": self.fleet.as_deref()?,
+            "start": self.start.as_deref()?,
+            "scenarios": self.scenarios.as_ref()?,
+            "overlap_rate": self.overlap_rate?,
+        }))
+    }
 }
 
 /// The incident a chaos fault kind causes.
@@ -80,6 +100,7 @@ pub struct Dataset {
     windows: Vec<Window>,
     interval_s: u32,
     description: String,
+    generation: Option<serde_json::Value>,
 }
 
 impl Dataset {
@@ -147,6 +168,7 @@ impl Dataset {
             windows,
             interval_s,
             description,
+            generation: run.as_ref().and_then(RunEntry::generation),
         })
     }
 
@@ -168,6 +190,13 @@ impl Dataset {
     /// `seed … fleet … … h`, from `run.json`.
     pub fn description(&self) -> &str {
         &self.description
+    }
+
+    /// The generator parameters from `run.json` (generator, seed, hours,
+    /// interval, fleet, start, scenarios, overlap rate) that regenerate the
+    /// run; `None` for runs not written by `edgeheal-chaos generate`.
+    pub fn generation(&self) -> Option<&serde_json::Value> {
+        self.generation.as_ref()
     }
 
     /// Path of the telemetry file.

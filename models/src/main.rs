@@ -2,7 +2,8 @@
 //!
 //! - `train`: labelled runs → model files + `manifest.json`;
 //! - `eval`: a model set on labelled runs → `metrics.json` + `report.md`;
-//! - `score`: the edge filter over NDJSON on stdin → tagged NDJSON on stdout.
+//! - `score`: the edge filter over NDJSON on stdin → tagged NDJSON on stdout;
+//! - `export vector`: a model set → the Lua scorer for Vector's `lua` transform.
 
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
@@ -10,9 +11,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+use edgeheal_models::baseline::evaluate_baselines;
 use edgeheal_models::dataset::Dataset;
 use edgeheal_models::evaluate::{evaluate, EvalConfig};
-use edgeheal_models::report::write_report;
+use edgeheal_models::plot::write_timelines;
+use edgeheal_models::report::{baseline_notes, write_report};
 use edgeheal_models::score::{score_stream, SCORE_TAG};
 use edgeheal_models::train::{train, TrainConfig};
 use edgeheal_plugin::manifest::MANIFEST;
@@ -37,6 +40,28 @@ enum Command {
     Eval(EvalArgs),
     /// Run the edge filter over NDJSON from stdin, tagged NDJSON to stdout.
     Score(ScoreArgs),
+    /// Generate pipeline code from a model set.
+    #[command(subcommand)]
+    Export(ExportTarget),
+}
+
+#[derive(Subcommand)]
+enum ExportTarget {
+    /// The Lua scorer (`edgeheal-scorer.lua`) for Vector's `lua` transform.
+    Vector(ExportVectorArgs),
+}
+
+#[derive(Parser)]
+struct ExportVectorArgs {
+    /// Model directory (manifest.json + the files it lists).
+    #[arg(long)]
+    model: PathBuf,
+    /// Output directory; `edgeheal-scorer.lua` is written into it.
+    #[arg(long)]
+    out: PathBuf,
+    /// Filter configuration (JSON, the same keys as the wasm filter's file).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Parser)]
@@ -66,9 +91,14 @@ struct EvalArgs {
     /// Model directory (manifest.json + files); default: the embedded models.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Output directory for metrics.json and report.md.
+    /// Output directory for metrics.json, report.md and the PNG plots.
     #[arg(long)]
     report: PathBuf,
+    /// Training run for the raw isolation-forest baseline (fitted on its
+    /// fault-free time); repeatable. Without it only the static-threshold
+    /// baseline runs.
+    #[arg(long)]
+    baseline_train: Vec<PathBuf>,
 }
 
 #[derive(Parser)]
@@ -132,26 +162,60 @@ fn run_eval(a: EvalArgs) -> Result<()> {
         .iter()
         .map(|d| Dataset::open(d))
         .collect::<Result<_, _>>()?;
-    let ev = evaluate(&models, &sets, &EvalConfig::default())?;
+    let train: Vec<Dataset> = a
+        .baseline_train
+        .iter()
+        .map(|d| Dataset::open(d))
+        .collect::<Result<_, _>>()?;
+    let cfg = EvalConfig::default();
+    let ev = evaluate(&models, &sets, &cfg)?;
+    let base = evaluate_baselines(&sets, &train, &cfg).context("evaluating the baselines")?;
     let data: Vec<String> = sets.iter().map(|s| s.description().to_owned()).collect();
-    write_report(&a.report, models.id(), &data, &[("edgeheal", &ev.metrics)])?;
-    let m = &ev.metrics;
-    eprintln!(
-        "recall {:.3} precision {:.3} f1 {:.3} mttd p50 {:.2} intervals, false alarms/entity-h {:.3}, kind accuracy {:.3}",
-        m.recall, m.precision, m.f1, m.mttd_intervals_p50, m.false_alarms_per_entity_hour, m.classification_accuracy
-    );
+    let train_desc: Vec<String> = train.iter().map(|s| s.description().to_owned()).collect();
+    let mut rows = vec![
+        ("edgeheal", &ev.metrics),
+        ("static_thresholds", &base.static_thresholds),
+    ];
+    if let Some(m) = &base.raw_isolation_forest {
+        rows.push(("raw_isolation_forest", m));
+    }
+    let plots = write_timelines(&a.report, &ev, &models).context("drawing score timelines")?;
+    let mut notes = baseline_notes(&base, &train_desc);
+    if !plots.is_empty() {
+        notes.push_str(
+            "\n## Score timelines\n\nOne labelled window per incident kind (the first in label order), \
+             with the window family's thresholds:\n\n",
+        );
+        for p in &plots {
+            let name = p
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            notes.push_str(&format!("![{name}]({name})\n"));
+        }
+    }
+    write_report(&a.report, models.id(), &data, &rows, &notes)?;
+    for (name, m) in &rows {
+        eprintln!(
+            "{name:>20}: recall {:.3} precision {:.3} f1 {:.3} mttd p50 {:.2} intervals, false alarms/entity-h {:.3}, kind accuracy {:.3}",
+            m.recall, m.precision, m.f1, m.mttd_intervals_p50, m.false_alarms_per_entity_hour, m.classification_accuracy
+        );
+    }
     eprintln!("wrote {}", a.report.display());
     Ok(())
 }
 
-fn run_score(a: ScoreArgs) -> Result<()> {
-    let config = match &a.config {
+fn filter_config(path: Option<&Path>) -> Result<FilterConfig> {
+    match path {
         Some(p) => {
             let text = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            FilterConfig::from_json(&text).with_context(|| format!("{}", p.display()))?
+            Ok(FilterConfig::from_json(&text).with_context(|| format!("{}", p.display()))?)
         }
-        None => FilterConfig::default(),
-    };
+        None => Ok(FilterConfig::default()),
+    }
+}
+
+fn run_score(a: ScoreArgs) -> Result<()> {
+    let config = filter_config(a.config.as_deref())?;
     let models = load_models(a.model.as_deref())?;
     let mut filter = Filter::new(config, models);
     let start_ns = std::time::SystemTime::now()
@@ -163,10 +227,30 @@ fn run_score(a: ScoreArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_export_vector(a: ExportVectorArgs) -> Result<()> {
+    // The library exports a model-less scorer from a directory without a
+    // manifest (like the plugin with an empty models/default/); from the
+    // command line that is almost always a wrong path, so refuse it.
+    let manifest = a.model.join(MANIFEST);
+    if !manifest.is_file() {
+        bail!(
+            "{} is not a model directory: {} not found (train one with `edgeheal train`)",
+            a.model.display(),
+            manifest.display()
+        );
+    }
+    let config = filter_config(a.config.as_deref())?;
+    let path = edgeheal_models::export::vector::export(&a.model, &a.out, &config)
+        .with_context(|| format!("exporting {} for Vector", a.model.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Train(a) => run_train(a),
         Command::Eval(a) => run_eval(a),
         Command::Score(a) => run_score(a),
+        Command::Export(ExportTarget::Vector(a)) => run_export_vector(a),
     }
 }

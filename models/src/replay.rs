@@ -51,6 +51,25 @@ pub fn replay(
     what: &str,
     mut visit: impl FnMut(&Step<'_>),
 ) -> Result<u64, Error> {
+    observe(data, what, |obs, entity| {
+        let verdict = filter.observe(obs);
+        visit(&Step {
+            observation: obs,
+            entity,
+            verdict: &verdict,
+            filter: &*filter,
+        });
+    })
+}
+
+/// Normalizes every record of `data` (no filter state, no scoring), calling
+/// `visit` with each observation and its `namespace/workload`. Returns the
+/// number of records.
+pub fn observe(
+    data: &Dataset,
+    what: &str,
+    mut visit: impl FnMut(&Observation<'_>, Option<&str>),
+) -> Result<u64, Error> {
     let mut reader = data.telemetry()?;
     let bar = byte_progress(data.telemetry_len(), what);
     let mut line = Vec::with_capacity(4096);
@@ -74,7 +93,6 @@ pub fn replay(
         if obs.ts_source == TimeSource::Record {
             latest = latest.max(obs.ts_ns);
         }
-        let verdict = filter.observe(&obs);
         let id = &obs.identity;
         let named = match (id.namespace.as_deref(), id.workload.as_deref()) {
             (ns, Some(w)) => {
@@ -86,12 +104,7 @@ pub fn replay(
             }
             _ => None,
         };
-        visit(&Step {
-            observation: &obs,
-            entity: named,
-            verdict: &verdict,
-            filter,
-        });
+        visit(&obs, named);
     }
     bar.finish_and_clear();
     Ok(n)

@@ -338,6 +338,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainedSet, Error> {
     for d in &sets {
         data.push(json!({
             "run": d.description(),
+            "generation": d.generation(),
             "sha256": d.digest()?,
             "windows": d.windows().len(),
         }));

@@ -16,7 +16,7 @@ local CONFIG = {
 }
 
 local MODEL = {
-  id = "default@9fb64726536a",
+  id = "default@76b98fb87df2",
   forests = {
     cpu = {
       name = "cpu",
