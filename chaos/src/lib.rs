@@ -12,6 +12,7 @@
 //!   Kubernetes and applications write them.
 //! - [`labels`]: `labels.json`, the ground-truth windows.
 //! - [`generate`]: a whole run to files (what `edgeheal-chaos generate` does).
+//! - [`simcluster`]: the simulation bridged to the simulated Kubernetes API server.
 
 pub mod apiserver;
 pub mod applog;
@@ -29,6 +30,7 @@ pub mod pod;
 pub mod random;
 pub mod schedule;
 pub mod sim;
+pub mod simcluster;
 pub mod sink;
 pub mod telemetry;
 mod tick;
