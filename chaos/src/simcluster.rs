@@ -59,11 +59,11 @@ pub struct SimClusterConfig {
 
 impl SimClusterConfig {
     /// The demo set-up for fleet `a`: `payments/ledger` is not opted in, and
-    /// `shop/storefront` is under an HPA (4..=12 replicas), with the token required.
+    /// `shop/storefront` is under an HPA (4..=20 replicas), with the token required.
     pub fn fleet_a_demo() -> Self {
         Self {
             not_opted_in: vec!["payments/ledger".into()],
-            hpas: vec![("shop/storefront".into(), 4, 12)],
+            hpas: vec![("shop/storefront".into(), 4, 20)],
             token: Some(SIM_TOKEN.into()),
         }
     }
