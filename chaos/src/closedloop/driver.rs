@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
-use super::edge::{anomaly, EdgeFilter};
+use super::edge::{tags, EdgeFilter};
 use super::healer::{HealerSettings, InProcessHealer, IncidentHistory};
 use super::plan::PlannedFault;
 use super::LoopError;
@@ -125,6 +125,9 @@ pub struct FaultOutcome {
     pub last_tag_ns: Option<i64>,
     /// Its status at the end.
     pub status: FaultStatus,
+    /// Highest score any record of its workload got while it was in effect,
+    /// with the model family behind it.
+    pub max_score: Option<(f64, String)>,
 }
 
 impl FaultOutcome {
@@ -333,6 +336,7 @@ pub async fn run(
     let mut first_tag: Vec<Option<(i64, String, Option<f64>)>> = vec![None; n];
     let mut last_tag: Vec<Option<i64>> = vec![None; n];
     let mut tagged: Vec<u64> = vec![0; n];
+    let mut max_score: Vec<Option<(f64, String)>> = vec![None; n];
     let mut classes: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); n];
     let mut announced: BTreeSet<(usize, Step)> = BTreeSet::new();
     let mut by_entity: BTreeMap<String, u64> = BTreeMap::new();
@@ -397,7 +401,22 @@ pub async fn run(
         let mut batch = Vec::new();
         for r in &records {
             edge.process(&r.tag, r.ts_ns, r.line.as_bytes(), &mut out);
-            let Some(tag) = anomaly(&out) else { continue };
+            let Some(tag) = tags(&out) else { continue };
+            if let (Some(entity), Some(score)) = (tag.entity.as_deref(), tag.score) {
+                for (i, (p, on, end)) in windows.iter().enumerate() {
+                    let in_window = on.is_some_and(|o| o <= r.ts_ns) && r.ts_ns < *end;
+                    if in_window
+                        && p.workload == entity
+                        && max_score[i].as_ref().is_none_or(|(m, _)| score > *m)
+                    {
+                        let family = tag.family.clone().unwrap_or_else(|| "-".into());
+                        max_score[i] = Some((score, family));
+                    }
+                }
+            }
+            if !tag.anomaly {
+                continue;
+            }
             if tag
                 .entity
                 .as_deref()
@@ -517,6 +536,7 @@ pub async fn run(
             cleared_ns: f.cleared_ns,
             last_tag_ns: last_tag[i],
             status: f.status,
+            max_score: max_score[i].clone(),
         });
     }
     let unattributed = incidents

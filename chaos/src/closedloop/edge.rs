@@ -70,6 +70,9 @@ pub struct Tag {
     pub action: String,
     /// Record kind.
     pub kind: String,
+    /// The model family behind the verdict.
+    #[serde(default)]
+    pub family: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -77,11 +80,16 @@ struct Tagged {
     edgeheal: Option<Tag>,
 }
 
+/// The `edgeheal` object of a tagged record.
+pub fn tags(tagged: &[u8]) -> Option<Tag> {
+    let t: Tagged = serde_json::from_slice(tagged).ok()?;
+    t.edgeheal
+}
+
 /// The `edgeheal` object of a tagged record, when it is anomalous (the
 /// pipeline's routing rule).
 pub fn anomaly(tagged: &[u8]) -> Option<Tag> {
-    let t: Tagged = serde_json::from_slice(tagged).ok()?;
-    t.edgeheal.filter(|e| e.anomaly)
+    tags(tagged).filter(|e| e.anomaly)
 }
 
 #[cfg(test)]

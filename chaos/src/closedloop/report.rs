@@ -135,6 +135,26 @@ pub fn summary(r: &LoopReport) -> String {
         r.faults.len(),
         median(remediated).map_or("-".into(), |m| format!("{m:.0} s"))
     );
+    let missed: Vec<String> = r
+        .faults
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.first_tag.is_none())
+        .map(|(i, f)| {
+            format!(
+                "f{} {} on {}: highest score {}",
+                i + 1,
+                f.planned.kind.as_str(),
+                f.planned.workload,
+                f.max_score
+                    .as_ref()
+                    .map_or("-".into(), |(s, fam)| format!("{s:.2} ({fam} family)"))
+            )
+        })
+        .collect();
+    if !missed.is_empty() {
+        let _ = writeln!(s, "- not detected: {}", missed.join("; "));
+    }
     let misclassified: Vec<String> = r
         .faults
         .iter()
