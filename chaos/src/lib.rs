@@ -12,10 +12,13 @@
 //!   Kubernetes and applications write them.
 //! - [`labels`]: `labels.json`, the ground-truth windows.
 //! - [`generate`]: a whole run to files (what `edgeheal-chaos generate` does).
+//! - [`simcluster`]: the simulation bridged to the simulated Kubernetes API server.
+//! - [`closedloop`]: the simulated cluster, the edge filter and the real heal API in one loop (`edgeheal-chaos demo`).
 
 pub mod apiserver;
 pub mod applog;
 pub mod clock;
+pub mod closedloop;
 mod control;
 pub mod emitter;
 pub mod error;
@@ -29,6 +32,7 @@ pub mod pod;
 pub mod random;
 pub mod schedule;
 pub mod sim;
+pub mod simcluster;
 pub mod sink;
 pub mod telemetry;
 mod tick;

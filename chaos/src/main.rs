@@ -3,6 +3,8 @@
 //!
 //! - `generate`: labelled synthetic telemetry for training and evaluation.
 //! - `label`: record the window of a real chaos experiment while it runs.
+//! - `sim-cluster`: the simulated cluster (Kubernetes API + telemetry) on a socket.
+//! - `demo`: the closed loop on embedded defaults, with a per-fault report.
 
 use std::path::PathBuf;
 
@@ -34,6 +36,58 @@ enum Command {
     Generate(GenerateArgs),
     /// Record the start or end of a real chaos experiment's window in labels.json.
     Label(LabelArgs),
+    /// Serve a SIMULATED cluster: the Kubernetes API subset the healer uses,
+    /// backed by simulated workloads whose telemetry is written as NDJSON.
+    SimCluster(SimClusterArgs),
+    /// The closed loop on one machine: simulated cluster with a fault of every
+    /// kind -> edge filter -> SigV4 -> heal API (enforce) -> kube-rs -> the
+    /// simulated cluster; prints a timeline and a per-fault table.
+    Demo(DemoArgs),
+}
+
+#[derive(Parser)]
+struct SimClusterArgs {
+    /// Address to serve the Kubernetes API on (plain HTTP).
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    listen: String,
+    /// Where to write a kubeconfig for the simulated cluster.
+    #[arg(long)]
+    kubeconfig: PathBuf,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Simulated seconds per wall second (1 = real time).
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// Telemetry NDJSON output (`-` = stdout).
+    #[arg(long, default_value = "-")]
+    telemetry: String,
+    /// Inject the demo's fault schedule after this many simulated seconds
+    /// (absent: no faults).
+    #[arg(long)]
+    faults_after: Option<u64>,
+    /// Scrape interval in seconds.
+    #[arg(long, default_value_t = 15)]
+    interval: u32,
+}
+
+#[derive(Parser)]
+struct DemoArgs {
+    /// Run the native edge core instead of the `.wasm` under the Fluent Bit harness.
+    #[arg(long)]
+    native: bool,
+    /// Directory for report.md and timeline.png.
+    #[arg(long, default_value = "edgeheal-demo-report")]
+    report: PathBuf,
+    /// Seed of the simulation.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Simulated seconds per wall second.
+    #[arg(long, default_value_t = 60.0)]
+    speed: f64,
+    /// Keep the heal API's work directory (store, kubeconfig) here instead of a temp dir.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
 }
 
 #[derive(Parser)]
@@ -196,9 +250,50 @@ fn run_label(a: LabelArgs) -> Result<()> {
     Ok(())
 }
 
+fn tick_wall(interval: u32, speed: f64) -> Result<std::time::Duration> {
+    if !(speed.is_finite() && speed > 0.0 && speed <= 10_000.0) {
+        bail!("--speed {speed} is outside (0, 10000]");
+    }
+    Ok(std::time::Duration::from_secs_f64(
+        f64::from(interval) / speed,
+    ))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Generate(a) => run_generate(a),
         Command::Label(a) => run_label(a),
+        Command::SimCluster(a) => {
+            let wall = tick_wall(a.interval, a.speed)?;
+            runtime()?.block_on(cli::sim_cluster::run(cli::sim_cluster::Args {
+                listen: a.listen,
+                kubeconfig: a.kubeconfig,
+                seed: a.seed,
+                tick_wall: wall,
+                telemetry: a.telemetry,
+                faults_after: a.faults_after,
+                interval: a.interval,
+            }))
+        }
+        Command::Demo(a) => {
+            let wall = tick_wall(15, a.speed)?;
+            runtime()?.block_on(cli::demo::run(cli::demo::Args {
+                native: a.native,
+                report: a.report,
+                seed: a.seed,
+                tick_wall: wall,
+                work_dir: a.work_dir,
+            }))
+        }
     }
 }
+
+mod cli;

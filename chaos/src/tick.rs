@@ -428,7 +428,7 @@ pub(crate) fn tick_workload(
         / (spec.cpu_per_request * cost_mult);
     let capacity = spec.capacity_rps_per_pod.min(cap_cpu);
     let mut text = String::with_capacity(256);
-    let limits_now = tick % 4 == 0;
+    let limits_now = tick.is_multiple_of(4);
     for (pi, pod) in w.pods.iter_mut().enumerate() {
         let pod_segs = segs.get(pi).map(Vec::as_slice).unwrap_or(&[]);
         let serve_s = serving_s.get(pi).copied().unwrap_or(0.0);

@@ -297,6 +297,11 @@ pub struct EngineConfig {
     /// How often verification deadlines are checked. Default 1.
     #[serde(default = "default_tick")]
     pub tick_secs: u64,
+    /// After an action, records received within this many seconds are not counted as a
+    /// recurrence: new pods must start and a rollout must roll before the action can show.
+    /// Default 0.
+    #[serde(default)]
+    pub settle_secs: u64,
 }
 
 fn default_debounce_count() -> u32 {
@@ -323,6 +328,7 @@ impl Default for EngineConfig {
             verify_window_secs: default_verify_window(),
             cooldown_secs: default_cooldown(),
             tick_secs: default_tick(),
+            settle_secs: 0,
         }
     }
 }
@@ -557,6 +563,12 @@ impl Config {
                 return Err(bad(key, "must be at least 1 second"));
             }
         }
+        if self.engine.settle_secs >= self.engine.verify_window_secs {
+            return Err(bad(
+                "engine.settle_secs",
+                "must be below engine.verify_window_secs",
+            ));
+        }
         if self.kubernetes.retry.max_attempts == 0 || self.kubernetes.retry.max_attempts > 10 {
             return Err(bad(
                 "kubernetes.retry.max_attempts",
@@ -679,6 +691,10 @@ mod tests {
                 "engine.verify_window_secs",
             ),
             ("auth_x: 1", "auth_x"),
+            (
+                "engine: { verify_window_secs: 60, settle_secs: 60 }",
+                "engine.settle_secs",
+            ),
             (
                 "mode: enforce\nguards: { namespaces: [] }",
                 "guards.namespaces",

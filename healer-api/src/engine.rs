@@ -81,6 +81,9 @@ struct Incident {
     pod: Option<String>,
     opened_at: Timestamp,
     verify_until: Option<Timestamp>,
+    /// When the last action finished (ms): records received up to then were
+    /// produced before it and are not a recurrence.
+    acted_at_ms: Option<i64>,
     recurrences: VecDeque<i64>,
     uid: Option<String>,
 }
@@ -113,6 +116,10 @@ pub struct Engine {
     clock: SharedClock,
     windows: HashMap<Key, VecDeque<i64>>,
     active: HashMap<Key, Incident>,
+    /// Escalated or failed incidents that keep absorbing their key's records
+    /// until the given time (ms), so a persisting anomaly does not reopen an
+    /// incident (and re-ask the guards) with every batch.
+    held: HashMap<Key, (i64, i64)>,
 }
 
 /// Engine failures (store trouble; Kubernetes trouble is a decision outcome, not an error).
@@ -139,6 +146,7 @@ impl Engine {
             clock,
             windows: HashMap::new(),
             active: HashMap::new(),
+            held: HashMap::new(),
         }
     }
 
@@ -223,6 +231,7 @@ impl Engine {
                 pod,
                 opened_at: Timestamp::from_millisecond(opened).unwrap_or(Timestamp::UNIX_EPOCH),
                 verify_until: verify_until.and_then(|v| Timestamp::from_millisecond(v).ok()),
+                acted_at_ms: None,
                 recurrences: VecDeque::new(),
                 uid: None,
             };
@@ -329,7 +338,11 @@ impl Engine {
                     Ok(())
                 })
                 .await?;
-            if inc.state == State::Verifying {
+            let settle_ms = self.cfg.engine.settle_secs as i64 * 1000;
+            let after_action = inc
+                .acted_at_ms
+                .is_none_or(|t| r.received_at_ms > t + settle_ms);
+            if inc.state == State::Verifying && after_action {
                 inc.recurrences.push_back(now);
                 while inc
                     .recurrences
@@ -348,6 +361,18 @@ impl Engine {
             }
             self.keep_if_active(key, inc);
             return Ok(());
+        }
+        if let Some(&(id, until)) = self.held.get(&key) {
+            if now < until {
+                self.store
+                    .write(move |tx| {
+                        tx.execute("UPDATE incidents SET record_count = record_count + 1, updated_at = ?1 WHERE id = ?2", params![now, id])?;
+                        Ok(())
+                    })
+                    .await?;
+                return Ok(());
+            }
+            self.held.remove(&key);
         }
         let w = self.windows.entry(key.clone()).or_default();
         w.push_back(now);
@@ -400,6 +425,7 @@ impl Engine {
             pod: r.pod,
             opened_at: Timestamp::from_millisecond(now).unwrap_or(Timestamp::UNIX_EPOCH),
             verify_until: None,
+            acted_at_ms: None,
             recurrences: VecDeque::new(),
             uid: None,
         };
@@ -409,8 +435,16 @@ impl Engine {
     }
 
     fn keep_if_active(&mut self, key: Key, inc: Incident) {
-        if matches!(inc.state, State::Open | State::Acting | State::Verifying) {
-            self.active.insert(key, inc);
+        match inc.state {
+            State::Open | State::Acting | State::Verifying => {
+                self.active.insert(key, inc);
+            }
+            State::Escalated | State::Failed => {
+                let until =
+                    self.now().as_millisecond() + self.cfg.engine.cooldown_secs as i64 * 1000;
+                self.held.insert(key, (inc.id, until));
+            }
+            State::Resolved => {}
         }
     }
 
@@ -769,6 +803,7 @@ impl Engine {
                         ),
                 );
                 inc.recurrences.clear();
+                inc.acted_at_ms = Some(finished);
                 self.transition(inc, State::Verifying, &format!("{action}: {detail}"))
                     .await
             }

@@ -368,6 +368,8 @@ pub struct StoredRecord {
     pub anomaly: bool,
     /// Workload kind.
     pub workload_kind: Option<String>,
+    /// When the heal API received the record's batch (ms since the epoch).
+    pub received_at_ms: i64,
 }
 
 /// Unprocessed batches in arrival order, with their records.
@@ -381,7 +383,8 @@ pub fn unprocessed_batches(
         .query_map([limit as i64], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut rec_stmt = conn.prepare_cached(
-        "SELECT entity, pod, incident, anomaly, workload_kind FROM records WHERE batch_id = ?1 ORDER BY id",
+        "SELECT r.entity, r.pod, r.incident, r.anomaly, r.workload_kind, b.received_at
+         FROM records r JOIN batches b ON b.id = r.batch_id WHERE r.batch_id = ?1 ORDER BY r.id",
     )?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
@@ -393,6 +396,7 @@ pub fn unprocessed_batches(
                     incident: r.get(2)?,
                     anomaly: r.get(3)?,
                     workload_kind: r.get(4)?,
+                    received_at_ms: r.get(5)?,
                 })
             })?
             .collect::<Result<_, _>>()?;

@@ -537,3 +537,81 @@ async fn dry_run_passes_the_flag_and_skips_what_does_not_apply() {
     assert_eq!(decisions[0].outcome, "skipped");
     assert_eq!(actions[0].result, "dry_run");
 }
+
+#[tokio::test]
+async fn records_of_the_batch_that_triggered_the_action_are_not_a_recurrence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    // One pipeline flush carrying many anomalous records: they all predate the action.
+    h.ingest(&["shop/cart"; 12], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    let inc = h.incidents().await;
+    assert_eq!(inc.len(), 1);
+    assert_eq!(
+        inc[0].state, "verifying",
+        "no escalation from stale records"
+    );
+    assert_eq!(inc[0].record_count, 12);
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    // Records received after the action do recur.
+    h.clock.advance_secs(15);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_escalated_incident_absorbs_its_records_instead_of_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    // No policy for error_burst: the incident escalates at once.
+    h.ingest(&["shop/cart"; 9], "error_burst", None).await;
+    engine.process_pending().await.unwrap();
+    for _ in 0..3 {
+        h.clock.advance_secs(60);
+        h.ingest(&["shop/cart"; 3], "error_burst", None).await;
+        engine.process_pending().await.unwrap();
+    }
+    let inc = h.incidents().await;
+    assert_eq!(inc.len(), 1, "{inc:?}");
+    assert_eq!(inc[0].state, "escalated");
+    assert_eq!(inc[0].record_count, 18);
+    // After the cooldown a persisting anomaly opens a new incident.
+    h.clock.advance_secs(600);
+    h.ingest(&["shop/cart"; 3], "error_burst", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.incidents().await.len(), 2);
+}
+
+#[tokio::test]
+async fn records_within_the_settle_time_are_not_a_recurrence() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "enforce", "");
+    let mut yaml_cfg = (*cfg).clone();
+    yaml_cfg.engine.settle_secs = 45;
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    h.cfg = Arc::new(yaml_cfg);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    // New pods are still starting: what arrives within 45 s is not held against the action.
+    for _ in 0..3 {
+        h.clock.advance_secs(15);
+        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+    }
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    h.clock.advance_secs(15);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(
+        h.cluster.executed.lock().unwrap().len(),
+        2,
+        "after the settle time the anomaly recurs"
+    );
+}

@@ -1,0 +1,52 @@
+//! # The closed loop
+//!
+//! Observe, score, decide, act, verify — on one machine: the simulated
+//! cluster ([`SimCluster`](crate::simcluster::SimCluster)) produces telemetry
+//! and serves the Kubernetes API; every record passes through the edgeheal
+//! filter ([`edge`]); anomalous records are posted, SigV4-signed
+//! ([`signer`]), to the real heal API running in process in `enforce` mode
+//! ([`healer`]); the heal API acts through kube-rs on the simulated cluster,
+//! whose workloads change in response. [`driver`] runs it and records a
+//! timeline; [`report`] turns that into the per-fault table, `report.md` and a
+//! PNG timeline.
+//!
+//! Simulated time runs faster than wall time: the heal API's clock follows
+//! the simulation (its windows are simulated seconds), and the loop paces
+//! ticks so that the heal API's once-per-second verification check runs
+//! every few simulated intervals.
+
+pub mod driver;
+pub mod edge;
+pub mod healer;
+pub mod plan;
+pub mod report;
+pub mod signer;
+
+pub use driver::{run, LoopConfig, LoopReport};
+pub use edge::{EdgeFilter, NativeFilter};
+pub use healer::{HealerSettings, InProcessHealer};
+pub use plan::PlannedFault;
+
+/// What can stop the loop.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoopError {
+    /// The simulation refused something (a fault, a parameter).
+    #[error(transparent)]
+    Chaos(#[from] crate::ChaosError),
+    /// The simulated API server failed.
+    #[error("simulated API server: {0}")]
+    Server(#[from] crate::apiserver::ServerError),
+    /// The heal API failed to start, refused a batch, or could not be read.
+    #[error("heal API: {0}")]
+    Healer(String),
+    /// The edge filter could not be set up.
+    #[error("edge filter: {0}")]
+    Edge(String),
+    /// A file could not be written.
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+    /// The PNG timeline could not be drawn.
+    #[error("timeline chart: {0}")]
+    Chart(String),
+}

@@ -1,0 +1,213 @@
+//! The closed loop end to end: the simulated cluster's telemetry through the
+//! native edge core, anomalies SigV4-signed to the real heal API (in process,
+//! enforce mode, SQLite store), actions through kube-rs on the simulated
+//! cluster, and their effect back in the simulation.
+//!
+//! The kinds the current default models detect well enough to close the loop
+//! are checked end to end (detected, the intended action executed through the
+//! API, the fault gone, the incident resolved in the store). Kinds they do not
+//! yet detect in this set-up are listed in `NOT_YET_DETECTED`, and the test
+//! fails if one of them starts being acted on with a wrong action — or if a
+//! listed kind becomes detected, so the list is kept honest.
+
+use std::time::Duration;
+
+use edgeheal_chaos::closedloop::driver::{intended_incident, FaultOutcome, LoopReport};
+use edgeheal_chaos::closedloop::plan::{demo_schedule, PlannedFault};
+use edgeheal_chaos::closedloop::report::fault_table;
+use edgeheal_chaos::closedloop::{run, HealerSettings, LoopConfig, NativeFilter};
+use edgeheal_chaos::fault::{FaultKind, PodTarget, ALL_KINDS};
+use edgeheal_chaos::generate::DEFAULT_START_NS;
+use edgeheal_chaos::simcluster::SimClusterConfig;
+use edgeheal_chaos::{FaultStatus, FleetName};
+
+/// Kinds the embedded models do not detect in the demo schedule today (see
+/// the report of the session that wrote this test for the observed scores).
+const NOT_YET_DETECTED: &[FaultKind] = &[FaultKind::CrashLoop, FaultKind::LatencySpike];
+
+fn config(dir: &std::path::Path, faults: Vec<PlannedFault>, tail_s: u64) -> LoopConfig {
+    LoopConfig {
+        seed: 7,
+        fleet: FleetName::A,
+        cluster: SimClusterConfig::fleet_a_demo(),
+        interval_s: 15,
+        start_ns: DEFAULT_START_NS,
+        warmup_s: 600,
+        tail_s,
+        faults,
+        healer: HealerSettings::demo(&["shop", "ml", "payments", "data", "platform"]),
+        tick_wall: Duration::from_millis(40),
+        work_dir: dir.to_path_buf(),
+    }
+}
+
+async fn run_loop(cfg: &LoopConfig) -> LoopReport {
+    let mut edge = NativeFilter::embedded().expect("embedded models");
+    let report = run(cfg, &mut edge, &mut |_| {}).await.expect("loop runs");
+    eprintln!("{}", fault_table(&report));
+    report
+}
+
+/// The API write the intended action makes.
+fn action_request(report: &LoopReport, f: &FaultOutcome, action: &str) -> bool {
+    report.mutations_of(&f.planned.workload).iter().any(|r| {
+        r.status < 300
+            && match action {
+                "scale_up" => {
+                    r.path.ends_with("/scale") || r.path.contains("/horizontalpodautoscalers/")
+                }
+                "rollout_restart" => {
+                    r.method == "PATCH" && r.body.contains("kubectl.kubernetes.io/restartedAt")
+                }
+                "delete_pod" => r.method == "DELETE" && r.path.contains("/pods/"),
+                _ => false,
+            }
+    })
+}
+
+fn intended_action(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::CpuStress | FaultKind::TrafficFlood => "scale_up",
+        FaultKind::CrashLoop => "delete_pod",
+        FaultKind::MemoryLeak | FaultKind::ErrorBurst | FaultKind::LatencySpike => {
+            "rollout_restart"
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_kind_through_the_loop_and_no_one_else_touched() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let schedule = demo_schedule();
+    let kinds: Vec<FaultKind> = schedule.iter().map(|f| f.kind).collect();
+    assert!(
+        ALL_KINDS.iter().all(|k| kinds.contains(k)),
+        "every kind is scheduled"
+    );
+    let report = run_loop(&config(dir.path(), schedule, 720)).await;
+
+    for f in &report.faults {
+        let what = format!("{} on {}", f.planned.kind.as_str(), f.planned.workload);
+        assert!(f.onset_ns.is_some(), "{what}: injected");
+        if f.planned.workload == "payments/ledger" {
+            // Not opted in: detected, refused, escalated; never touched.
+            assert!(f.first_tag.is_some(), "{what}: detected");
+            let inc = f.incident().expect("incident opened");
+            assert_eq!(inc.incident.state, "escalated", "{what}");
+            assert!(inc.actions.is_empty(), "{what}: no action row");
+            assert!(
+                inc.decisions
+                    .iter()
+                    .any(|d| d.reason.starts_with("not_opted_in")),
+                "{what}: refused for the missing label"
+            );
+            continue;
+        }
+        if NOT_YET_DETECTED.contains(&f.planned.kind) {
+            assert!(
+                f.first_tag.is_none(),
+                "{what} is now detected: remove it from NOT_YET_DETECTED and check it end to end"
+            );
+            continue;
+        }
+        let detect = f.detect_s().unwrap_or_else(|| panic!("{what}: detected"));
+        assert!(detect <= 300.0, "{what}: detected after {detect} s");
+        let action = intended_action(f.planned.kind);
+        let acted = f.incidents.iter().any(|h| {
+            h.incident.kind == intended_incident(f.planned.kind)
+                && h.actions
+                    .iter()
+                    .any(|a| a.action == action && a.result == "ok")
+        });
+        assert!(
+            acted,
+            "{what}: {action} executed for a {} incident",
+            intended_incident(f.planned.kind)
+        );
+        assert!(
+            action_request(&report, f, action),
+            "{what}: {action} reached the API server"
+        );
+        if f.planned.kind.cleared_by_restart() {
+            assert_eq!(
+                f.status,
+                FaultStatus::Cleared,
+                "{what}: the pods carrying it were replaced"
+            );
+        }
+        let resolved_intended = f.incidents.iter().any(|h| {
+            h.incident.kind == intended_incident(f.planned.kind) && h.incident.state == "resolved"
+        });
+        assert!(resolved_intended, "{what}: incident resolved in the store");
+        // Load faults are mitigated, not removed: after the resolution no anomaly
+        // of the workload reopened an incident of that kind.
+        let reopened = f
+            .incidents
+            .iter()
+            .filter(|h| h.incident.kind == intended_incident(f.planned.kind))
+            .skip_while(|h| h.incident.state != "resolved")
+            .count();
+        assert!(reopened <= 1, "{what}: no recurrence after the resolution");
+    }
+    // Fault-free workloads (and the warm-up) see no action.
+    for quiet in ["data/orders-db", "platform/node-agent", "payments/ledger"] {
+        let touched = report.mutations_of(quiet);
+        assert!(touched.is_empty(), "{quiet} touched: {touched:?}");
+    }
+    for h in &report.unattributed {
+        assert!(
+            h.actions.iter().all(|a| a.result != "ok"),
+            "action on a workload no fault hit: {h:?}"
+        );
+    }
+    assert!(
+        report
+            .incidents
+            .iter()
+            .all(|h| h.incident.opened_at.as_nanosecond() >= i128::from(report.t0_ns)),
+        "no incident during the fault-free warm-up"
+    );
+    assert!(report.max_actions_in_budget_window() <= report.budget.0 as usize);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_50_simultaneous_faults_stays_within_the_budget() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let targets = [
+        "shop/cart",
+        "shop/storefront",
+        "ml/recommender",
+        "payments/ledger",
+        "data/orders-db",
+    ];
+    let faults: Vec<PlannedFault> = (0..50)
+        .map(|i| {
+            let kind = ALL_KINDS[i % ALL_KINDS.len()];
+            let mut f = PlannedFault::new(kind, targets[i % targets.len()], 0, 600);
+            if let PodTarget::Index(_) = f.pod {
+                f.pod = PodTarget::Index(i / ALL_KINDS.len());
+            }
+            f.intensity = 0.5;
+            f
+        })
+        .collect();
+    let mut cfg = config(dir.path(), faults, 480);
+    cfg.healer.budget_max_actions = 4;
+    cfg.healer.cooldown_secs = 60;
+    let report = run_loop(&cfg).await;
+    assert!(report.incidents.len() >= 3, "the storm opens incidents");
+    let most = report.max_actions_in_budget_window();
+    assert!(most <= 4, "{most} actions in one budget window");
+    assert!(
+        report
+            .incidents
+            .iter()
+            .flat_map(|h| h.decisions.iter())
+            .any(|d| d.reason.starts_with("budget_exhausted")),
+        "the budget refused the rest"
+    );
+    assert!(
+        report.mutations_of("payments/ledger").is_empty(),
+        "not opted in, never touched"
+    );
+}
