@@ -240,7 +240,7 @@ fn forest_validation_errors_name_the_file_and_the_problem() {
         ),
         (
             forest_err(|m| m.trees[0].feature[0] = -2),
-            "cpu.json: tree 0 node 0: splits on feature -2, but the model has 3 features",
+            "cpu.json: tree 0 node 0: splits on feature -2, but the model has 2 features",
         ),
         (
             forest_file_err(|m| m.trees[0].threshold[2] = f64::INFINITY),
