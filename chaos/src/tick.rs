@@ -643,7 +643,13 @@ pub(crate) fn tick_workload(
                 &base_labels,
             );
         }
-        let restarts = f64::from(pod.meta.restart_count);
+        // The counter as of the scrape: restarts later in this tick are not
+        // visible yet (a segment that ends before `t1` ended in a restart).
+        let later = pod_segs
+            .iter()
+            .filter(|g| g.to < t1 && g.to > scrape)
+            .count();
+        let restarts = f64::from(pod.meta.restart_count.saturating_sub(later as u32));
         let uid = pod.meta.uid.clone();
         let ksm = [
             ("namespace", spec.namespace.as_str()),

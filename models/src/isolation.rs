@@ -329,7 +329,7 @@ mod tests {
     fn separates_obvious_outliers() {
         let x = blob(1);
         let fit = IsolationForestParams::with_seed(3).fit(x.view()).unwrap();
-        let forest = fit.scorer(Family::Cpu).unwrap();
+        let forest = fit.scorer(Family::Errors).unwrap();
         let inlier = forest.score(&[0.0, 0.1, -0.1]);
         for outlier in [[8.0, 0.0, 0.0], [0.0, -9.0, 0.0], [5.0, 5.0, 5.0]] {
             let s = forest.score(&outlier);
@@ -396,10 +396,10 @@ mod tests {
             warning: 0.6,
             critical: 0.7,
         };
-        let file = fit.to_file(Family::Cpu, thresholds).unwrap();
+        let file = fit.to_file(Family::Errors, thresholds).unwrap();
         let bytes = file.to_json();
-        let loaded = IsolationForest::from_json(&bytes, "cpu.json").unwrap();
-        let direct = IsolationForest::from_file(&file, "cpu.json").unwrap();
+        let loaded = IsolationForest::from_json(&bytes, "errors.json").unwrap();
+        let direct = IsolationForest::from_file(&file, "errors.json").unwrap();
         assert_eq!(loaded.thresholds(), thresholds);
         let mut rng = SeededRng::new(11, 0);
         for _ in 0..500 {
@@ -411,7 +411,7 @@ mod tests {
             assert_eq!(loaded.score(&p).to_bits(), direct.score(&p).to_bits());
         }
         // Re-serializing the loaded file gives the same bytes.
-        let again = IsolationForestFile::from_json(&bytes, "cpu.json").unwrap();
+        let again = IsolationForestFile::from_json(&bytes, "errors.json").unwrap();
         assert_eq!(again.to_json(), bytes);
     }
 

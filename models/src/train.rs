@@ -244,10 +244,10 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainedSet, Error> {
         let scorer = fitted.scorer(family)?;
         let mut by_entity: BTreeMap<u32, Vec<(i64, f64)>> = BTreeMap::new();
         for p in points {
-            by_entity
-                .entry(p.entity)
-                .or_default()
-                .push((p.ts, scorer.score(&p.features[..width])));
+            by_entity.entry(p.entity).or_default().push((p.ts, {
+                let x = &p.features[..width];
+                features::family_score(family, x, scorer.score(x))
+            }));
         }
         let series: Vec<ScoreSeries> = by_entity
             .into_iter()

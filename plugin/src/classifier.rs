@@ -11,7 +11,7 @@
 //!
 //! ```json
 //! {"schema_version":1,"type":"random_forest_classifier","name":"incident",
-//!  "feature_names":["cpu_z", "...", "unhealthy"],"classes":["cpu_saturation","memory_leak"],
+//!  "feature_names":["cpu_log_ratio", "...", "unhealthy"],"classes":["cpu_saturation","memory_leak"],
 //!  "trees":[{"left":[1,-1,-1],"right":[2,-1,-1],"feature":[0,-2,-2],"threshold":[2.5,-2.0,-2.0],
 //!            "value":[[0.5,0.5],[1.0,0.0],[0.0,1.0]]}],
 //!  "sha256":"<hex>"}

@@ -35,7 +35,7 @@ impl Default for FilterConfig {
             window_buckets: 4,
             baseline_half_life: 40.0,
             warmup: 8,
-            restart_window_seconds: 600,
+            restart_window_seconds: 180,
         }
     }
 }

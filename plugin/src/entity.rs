@@ -54,10 +54,30 @@ struct ContainerTrack {
     cpu_cores: Option<f64>,
     cpu_ns: i64,
     mem_bytes: Option<f64>,
+    /// The memory sample before `mem_bytes` (a restart replaces the last one).
+    mem_before: Option<f64>,
     mem_ns: i64,
     cpu_limit: Option<f64>,
     mem_limit: Option<f64>,
     restarts_total: Option<f64>,
+}
+
+/// Share of the memory limit at or above which a restart counts as an OOM kill.
+const OOM_SHARE: f64 = 0.9;
+
+impl ContainerTrack {
+    /// Whether the container's memory was at its limit in one of its last two
+    /// samples: a restart then is an OOM kill (the kernel reports those on the
+    /// Node, naming no pod).
+    fn near_memory_limit(&self) -> bool {
+        let Some(limit) = self.mem_limit.filter(|l| *l > 0.0) else {
+            return false;
+        };
+        [self.mem_bytes, self.mem_before]
+            .into_iter()
+            .flatten()
+            .any(|m| m >= OOM_SHARE * limit)
+    }
 }
 
 /// Which families an update evaluated (bit `Family::index()`).
@@ -96,12 +116,14 @@ pub struct EntityState {
     ever_requests: bool,
     ever_lines: bool,
     rate_base: Ewma,
+    rate_prev: f64,
     error_base: Ewma,
     p50_base: Ewma,
     p95_base: Ewma,
 
     containers: [ContainerTrack; MAX_CONTAINERS],
     cpu_base: Ewma,
+    cpu_prev: f64,
     mem_base: Ewma,
     mem_prev: Option<(i64, f64)>,
     mem_trend: f64,
@@ -146,11 +168,13 @@ impl EntityState {
             ever_requests: false,
             ever_lines: false,
             rate_base: Ewma::default(),
+            rate_prev: 0.0,
             error_base: Ewma::default(),
             p50_base: Ewma::default(),
             p95_base: Ewma::default(),
             containers: [ContainerTrack::default(); MAX_CONTAINERS],
             cpu_base: Ewma::default(),
+            cpu_prev: 0.0,
             mem_base: Ewma::default(),
             mem_prev: None,
             mem_trend: 0.0,
@@ -294,7 +318,8 @@ impl EntityState {
         };
         let rate = f64::from(count) / seconds;
         let warm = self.rate_base.count() >= warmup;
-        let f = features::traffic(rate, &self.rate_base);
+        let f = features::traffic(rate, &self.rate_base, self.rate_prev);
+        self.rate_prev = f[0];
         self.store(Family::Traffic, &f, warm, done);
         self.rate_base.update(rate, alpha, 0.05, 0.01);
 
@@ -307,7 +332,14 @@ impl EntityState {
         if let (Some(p50), Some(p95)) = (total.latency.quantile(0.5), total.latency.quantile(0.95))
         {
             let warm = self.p95_base.count() >= warmup;
-            let f = features::latency(p50, p95, &self.p50_base, &self.p95_base);
+            let slow = if self.p50_base.count() > 0 {
+                total
+                    .latency
+                    .share_above(features::SLOW_FACTOR * self.p50_base.mean())
+            } else {
+                0.0
+            };
+            let f = features::latency(p50, p95, slow, &self.p50_base, &self.p95_base);
             self.store(Family::Latency, &f, warm, done);
             self.p50_base.update(p50, alpha, 0.05, 0.1);
             self.p95_base.update(p95, alpha, 0.05, 0.1);
@@ -350,6 +382,7 @@ impl EntityState {
             return;
         }
         let mut restart_delta = 0.0;
+        let mut oom = false;
         let family = {
             let Some(c) = self.container(container) else {
                 return;
@@ -381,7 +414,7 @@ impl EntityState {
                     Some(Family::Cpu)
                 }
                 MetricName::MemoryWorkingSetBytes => {
-                    c.mem_bytes = Some(v.max(0.0));
+                    c.mem_before = c.mem_bytes.replace(v.max(0.0));
                     c.mem_ns = ts_ns;
                     Some(Family::Memory)
                 }
@@ -403,6 +436,7 @@ impl EntityState {
                     if let Some(prev) = c.restarts_total.replace(v) {
                         if v > prev {
                             restart_delta = v - prev;
+                            oom = c.near_memory_limit();
                         }
                     }
                     None
@@ -417,6 +451,9 @@ impl EntityState {
             self.advance_restarts(ts_ns, config, done);
             let n = restart_delta.min(f64::from(u16::MAX)) as u16;
             self.bump_restart(0, n);
+            if oom {
+                self.bump_restart(2, 1);
+            }
             self.evaluate_restarts(done);
         }
         match family {
@@ -433,40 +470,17 @@ impl EntityState {
     }
 
     fn evaluate_cpu(&mut self, ts_ns: i64, config: &FilterConfig, done: &mut Evaluated) {
-        let mut cores = 0.0;
-        let mut limit = 0.0;
-        let mut limited = true;
-        for c in self.live(ts_ns) {
-            if let Some(v) = c.cpu_cores {
-                cores += v;
-                match c.cpu_limit {
-                    Some(l) if l > 0.0 => limit += l,
-                    _ => limited = false,
-                }
-            }
-        }
-        let limit = (limited && limit > 0.0).then_some(limit);
+        let cores: f64 = self.live(ts_ns).filter_map(|c| c.cpu_cores).sum();
         let warm = self.cpu_base.count() >= config.warmup;
-        let f = features::cpu(cores, &self.cpu_base, limit);
+        let f = features::cpu(cores, &self.cpu_base, self.cpu_prev);
+        self.cpu_prev = f[0];
         self.store(Family::Cpu, &f, warm, done);
         let alpha = Ewma::alpha_for_half_life(config.baseline_half_life);
         self.cpu_base.update(cores, alpha, 0.05, 0.005);
     }
 
     fn evaluate_memory(&mut self, ts_ns: i64, config: &FilterConfig, done: &mut Evaluated) {
-        let mut bytes = 0.0;
-        let mut limit = 0.0;
-        let mut limited = true;
-        for c in self.live(ts_ns) {
-            if let Some(v) = c.mem_bytes {
-                bytes += v;
-                match c.mem_limit {
-                    Some(l) if l > 0.0 => limit += l,
-                    _ => limited = false,
-                }
-            }
-        }
-        let limit = (limited && limit > 0.0).then_some(limit);
+        let bytes: f64 = self.live(ts_ns).filter_map(|c| c.mem_bytes).sum();
         // Smoothed relative growth per minute, against the baseline level.
         if let Some((t0, m0)) = self.mem_prev {
             if ts_ns > t0 {
@@ -480,7 +494,7 @@ impl EntityState {
         }
         self.mem_prev = Some((ts_ns, bytes));
         let warm = self.mem_base.count() >= config.warmup;
-        let f = features::memory(bytes, &self.mem_base, limit, self.mem_trend);
+        let f = features::memory(bytes, &self.mem_base, self.mem_trend);
         self.store(Family::Memory, &f, warm, done);
         let alpha = Ewma::alpha_for_half_life(config.baseline_half_life);
         self.mem_base.update(bytes, alpha, 0.02, 1024.0 * 1024.0);
@@ -626,7 +640,7 @@ mod tests {
         e.advance(t, &config, &mut done);
         assert!(e.is_warm(Family::Traffic));
         let f = e.family_features(Family::Traffic);
-        assert!(f[0] > 5.0 && f[1] > 1.0, "{f:?}");
+        assert!(f[0] > 1.0 && f[1] > 1.0, "{f:?}");
     }
 
     #[test]
@@ -669,6 +683,54 @@ mod tests {
         e.advance_restarts(3600 * S, &config, &mut done);
         assert!(done.contains(Family::Restarts));
         assert_eq!(e.family_features(Family::Restarts), &[0.0; 4]);
+    }
+
+    #[test]
+    fn a_restart_at_the_memory_limit_counts_as_an_oom_kill() {
+        let config = FilterConfig::default();
+        let m = |name, value| MetricSignal { name, value };
+        // (memory before the restart, memory after) -> OOM kills counted.
+        for (before, after, want) in [(0.95e9, 0.2e9, 1.0), (0.5e9, 0.2e9, 0.0)] {
+            let mut e = EntityState::new(&config);
+            let mut done = Evaluated::default();
+            e.add_metric(
+                0,
+                "c",
+                &m(MetricName::MemoryLimitBytes, 1e9),
+                &config,
+                &mut done,
+            );
+            e.add_metric(
+                0,
+                "c",
+                &m(MetricName::RestartsTotal, 0.0),
+                &config,
+                &mut done,
+            );
+            e.add_metric(
+                0,
+                "c",
+                &m(MetricName::MemoryWorkingSetBytes, before),
+                &config,
+                &mut done,
+            );
+            let t = 15 * S;
+            e.add_metric(
+                t,
+                "c",
+                &m(MetricName::MemoryWorkingSetBytes, after),
+                &config,
+                &mut done,
+            );
+            e.add_metric(
+                t,
+                "c",
+                &m(MetricName::RestartsTotal, 1.0),
+                &config,
+                &mut done,
+            );
+            assert_eq!(e.family_features(Family::Restarts), &[1.0, 0.0, want, 0.0]);
+        }
     }
 
     #[test]

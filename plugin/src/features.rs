@@ -10,15 +10,15 @@ use crate::baseline::Ewma;
 use crate::verdict::Family;
 
 /// Feature names of the `cpu` family.
-pub const CPU: &[&str] = &["cpu_z", "cpu_log_ratio", "cpu_of_limit"];
+pub const CPU: &[&str] = &["cpu_log_ratio", "cpu_held"];
 /// Feature names of the `memory` family.
-pub const MEMORY: &[&str] = &["mem_z", "mem_log_ratio", "mem_of_limit", "mem_trend"];
+pub const MEMORY: &[&str] = &["mem_log_ratio", "mem_trend"];
 /// Feature names of the `traffic` family.
-pub const TRAFFIC: &[&str] = &["rate_z", "rate_log_ratio"];
+pub const TRAFFIC: &[&str] = &["rate_log_ratio", "rate_held"];
 /// Feature names of the `errors` family.
-pub const ERRORS: &[&str] = &["error_ratio", "error_ratio_delta", "error_rate_z"];
+pub const ERRORS: &[&str] = &["error_ratio", "error_ratio_delta", "error_log_ratio"];
 /// Feature names of the `latency` family.
-pub const LATENCY: &[&str] = &["p50_log_ratio", "p95_log_ratio", "p95_z"];
+pub const LATENCY: &[&str] = &["p50_log_ratio", "p95_log_ratio", "slow_share"];
 /// Feature names of the `restarts` family.
 pub const RESTARTS: &[&str] = &["restarts", "backoffs", "oom_kills", "unhealthy"];
 
@@ -84,50 +84,78 @@ fn finite_or_zero(x: f64) -> f64 {
     }
 }
 
-/// `cpu` family features for `cores` against its baseline and limit (0 when unknown).
-pub fn cpu(cores: f64, base: &Ewma, limit: Option<f64>) -> [f64; 3] {
-    [
-        base.z(cores, 0.05, CPU_EPS),
-        log_ratio(cores, base.mean(), CPU_EPS),
-        limit
-            .filter(|l| *l > 0.0)
-            .map_or(0.0, |l| finite_or_zero(cores / l)),
-    ]
+/// Smallest error ratio the error ratios resolve.
+const ERROR_EPS: f64 = 0.01;
+/// A request is slow when it takes this many times the baseline median.
+pub const SLOW_FACTOR: f64 = 4.0;
+
+/// `cpu` family features for `cores` against its baseline; `prev` is the
+/// previous evaluation's log ratio. `cpu_held` is the smaller of the two log
+/// ratios: how far above normal CPU has *stayed*, so a single noisy sample
+/// does not stand out the way a sustained rise does. (Shares of the limit are
+/// left out: they are absolute levels, and differ between workloads.)
+pub fn cpu(cores: f64, base: &Ewma, prev: f64) -> [f64; 2] {
+    let r = log_ratio(cores, base.mean(), CPU_EPS);
+    [r, r.min(prev)]
 }
 
-/// `memory` family features for `bytes` against its baseline and limit, with
-/// `trend` the smoothed relative growth per minute.
-pub fn memory(bytes: f64, base: &Ewma, limit: Option<f64>, trend: f64) -> [f64; 4] {
+/// `memory` family features for `bytes` against its baseline, with `trend`
+/// the smoothed relative growth per minute.
+pub fn memory(bytes: f64, base: &Ewma, trend: f64) -> [f64; 2] {
     [
-        base.z(bytes, 0.02, MEM_EPS),
         log_ratio(bytes, base.mean(), MEM_EPS),
-        limit
-            .filter(|l| *l > 0.0)
-            .map_or(0.0, |l| finite_or_zero(bytes / l)),
         finite_or_zero(trend).clamp(-100.0, 100.0),
     ]
 }
 
-/// `traffic` family features for a request rate (per second).
-pub fn traffic(rate: f64, base: &Ewma) -> [f64; 2] {
-    [
-        base.z(rate, 0.05, RATE_EPS),
-        log_ratio(rate, base.mean(), RATE_EPS),
-    ]
+/// `traffic` family features for a request rate (per second); `prev` is the
+/// previous evaluation's log ratio (see [`cpu`] for `held`).
+pub fn traffic(rate: f64, base: &Ewma, prev: f64) -> [f64; 2] {
+    let r = log_ratio(rate, base.mean(), RATE_EPS);
+    [r, r.min(prev)]
 }
 
 /// `errors` family features for an error ratio (0..1).
 pub fn errors(ratio: f64, base: &Ewma) -> [f64; 3] {
-    [ratio, ratio - base.mean(), base.z(ratio, 0.1, 0.005)]
+    [
+        ratio,
+        ratio - base.mean(),
+        log_ratio(ratio, base.mean(), ERROR_EPS),
+    ]
 }
 
-/// `latency` family features for the window's p50 and p95 (ms).
-pub fn latency(p50: f64, p95: f64, base50: &Ewma, base95: &Ewma) -> [f64; 3] {
+/// `latency` family features for the window's p50 and p95 (ms) and the share
+/// of its requests slower than [`SLOW_FACTOR`] × the baseline median.
+pub fn latency(p50: f64, p95: f64, slow_share: f64, base50: &Ewma, base95: &Ewma) -> [f64; 3] {
     [
         log_ratio(p50, base50.mean(), 0.1),
         log_ratio(p95, base95.mean(), 0.1),
-        base95.z(p95, 0.05, 0.1),
+        finite_or_zero(slow_share).clamp(0.0, 1.0),
     ]
+}
+
+/// Whether a family's features carry a verdict Kubernetes already reached:
+/// a container in `BackOff`, an OOM kill, or repeated restarts in the
+/// restart window. Such signals never occur on fault-free time, so an
+/// isolation forest fitted there cannot split on them (a feature constant on
+/// the training rows is never chosen); the scorer gives them the top score.
+pub fn decisive(family: Family, values: &[f64]) -> bool {
+    match (family, values) {
+        (Family::Restarts, [restarts, backoffs, oom_kills, ..]) => {
+            *backoffs >= 1.0 || *oom_kills >= 1.0 || *restarts >= 2.0
+        }
+        _ => false,
+    }
+}
+
+/// A family's score: the forest's score of its features, or 1 (the top of
+/// the range) when the features are [`decisive`].
+pub fn family_score(family: Family, values: &[f64], forest_score: f64) -> f64 {
+    if decisive(family, values) {
+        1.0
+    } else {
+        forest_score
+    }
 }
 
 #[cfg(test)]
@@ -154,23 +182,44 @@ mod tests {
             for i in 0..50 {
                 base.update(scale * (1.0 + 0.01 * f64::from(i % 3)), 0.1, 0.05, 0.0);
             }
-            let f = traffic(3.0 * base.mean(), &base);
-            assert!(f[0] > 10.0, "{scale}: {f:?}");
+            let f = traffic(3.0 * base.mean(), &base, 3f64.ln());
+            assert!((f[0] - 3f64.ln()).abs() < 0.05, "{scale}: {f:?}");
             assert!((f[1] - 3f64.ln()).abs() < 0.05, "{scale}: {f:?}");
+            // A rise that was not there the evaluation before is not held.
+            let f = traffic(3.0 * base.mean(), &base, 0.0);
+            assert_eq!(f[1], 0.0, "{scale}: {f:?}");
         }
     }
 
     #[test]
     fn degenerate_inputs_give_finite_features() {
         let base = Ewma::default();
-        let all: Vec<f64> = cpu(f64::NAN, &base, Some(0.0))
+        let all: Vec<f64> = cpu(f64::NAN, &base, 0.0)
             .into_iter()
-            .chain(memory(f64::INFINITY, &base, Some(f64::NAN), f64::NAN))
-            .chain(traffic(-1.0, &base))
+            .chain(memory(f64::INFINITY, &base, f64::NAN))
+            .chain(traffic(-1.0, &base, f64::NAN))
             .chain(errors(0.0, &base))
-            .chain(latency(0.0, 1e300, &base, &base))
+            .chain(latency(0.0, 1e300, f64::NAN, &base, &base))
             .collect();
         assert!(all.iter().all(|x| x.is_finite()), "{all:?}");
+    }
+
+    #[test]
+    fn only_kubernetes_failure_verdicts_are_decisive() {
+        let cases: &[(Family, &[f64], bool)] = &[
+            (Family::Restarts, &[0.0, 0.0, 0.0, 5.0], false),
+            (Family::Restarts, &[1.0, 0.0, 0.0, 0.0], false),
+            (Family::Restarts, &[2.0, 0.0, 0.0, 0.0], true),
+            (Family::Restarts, &[0.0, 1.0, 0.0, 0.0], true),
+            (Family::Restarts, &[0.0, 0.0, 1.0, 0.0], true),
+            (Family::Restarts, &[0.0, 1.0], false),
+            (Family::Cpu, &[9.0, 9.0, 9.0], false),
+        ];
+        for (family, values, want) in cases {
+            assert_eq!(decisive(*family, values), *want, "{family:?} {values:?}");
+            let s = family_score(*family, values, 0.4);
+            assert_eq!(s, if *want { 1.0 } else { 0.4 });
+        }
     }
 
     #[test]

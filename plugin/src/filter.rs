@@ -12,7 +12,7 @@ use crate::json::{splice, write_str, Record};
 use crate::lru::Lru;
 use crate::model::ModelSet;
 use crate::normalize::normalize;
-use crate::observation::{Observation, Signal};
+use crate::observation::{EventReason, Observation, Signal, WorkloadKind};
 use crate::scorer::{combine, score_evaluated, verdict, Combined};
 use crate::tags::{write_error_tags, write_tags, NO_MODEL};
 use crate::verdict::{Family, Verdict};
@@ -244,6 +244,12 @@ impl Filter {
                     t.state.add_metric(ts, container, &m, &config, done);
                 }
             }
+            // A kernel OOM kill is reported on the Node and names no pod; the
+            // pod's own restart counter attributes it (see `EntityState`), so
+            // the node does not count it as its own.
+            Signal::Event(e)
+                if e.reason == EventReason::OomKilled
+                    && id.workload_kind == Some(WorkloadKind::Node) => {}
             Signal::Event(e) => {
                 let (slot, is_pod) = resource_owner;
                 let done = if is_pod { &mut pod_done } else { &mut wl_done };

@@ -31,7 +31,7 @@
 //!
 //! ```json
 //! {"schema_version":1,"type":"isolation_forest","name":"cpu","family":"cpu",
-//!  "feature_names":["cpu_z","cpu_log_ratio","cpu_of_limit"],"max_samples":256,
+//!  "feature_names":["cpu_log_ratio","cpu_held"],"max_samples":256,
 //!  "thresholds":{"warning":0.62,"critical":0.7},
 //!  "trees":[{"left":[1,-1,-1],"right":[2,-1,-1],"feature":[0,-2,-2],
 //!            "threshold":[1.5,-2.0,-2.0],"n_samples":[256,200,56]}],
@@ -381,7 +381,7 @@ impl IsolationForest {
 mod tests {
     use super::*;
 
-    /// One stump on `cpu_z` at 1.0: 255 samples left, 1 right.
+    /// One stump on `cpu_log_ratio` at 1.0: 255 samples left, 1 right.
     fn stump() -> IsolationForestFile {
         let tree = IsolationTreeFile {
             left: vec![1, -1, -1],

@@ -14,7 +14,8 @@ pub fn score_evaluated(entity: &mut EntityState, done: Evaluated, models: Option
     for family in done.families() {
         let score = match models.and_then(|m| m.forest(family)) {
             Some(forest) if entity.is_warm(family) => {
-                Some(forest.score(entity.family_features(family)))
+                let x = entity.family_features(family);
+                Some(features::family_score(family, x, forest.score(x)))
             }
             _ => None,
         };

@@ -83,6 +83,16 @@ impl LatencySketch {
         }
         Some(bin_value(BINS - 1))
     }
+
+    /// Share (0..1) of the samples whose bin lies wholly above `ms` (0 when empty).
+    pub fn share_above(&self, ms: f64) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        let first = if ms.is_nan() { 0 } else { bin_of(ms) + 1 };
+        let above: f64 = self.bins.iter().skip(first).map(|n| f64::from(*n)).sum();
+        above / f64::from(self.count)
+    }
 }
 
 #[cfg(test)]
@@ -113,5 +123,22 @@ mod tests {
         let mut t = LatencySketch::default();
         t.merge(&s);
         assert_eq!(t, s);
+        assert!((0.0..=1.0).contains(&s.share_above(f64::NAN)));
+        assert_eq!(LatencySketch::default().share_above(1.0), 0.0);
+    }
+
+    #[test]
+    fn share_above_counts_bins_past_the_value() {
+        let mut s = LatencySketch::default();
+        for _ in 0..90 {
+            s.add(10.0);
+        }
+        for _ in 0..10 {
+            s.add(200.0);
+        }
+        let cases = [(1.0, 1.0), (40.0, 0.1), (1000.0, 0.0)];
+        for (ms, want) in cases {
+            assert!((s.share_above(ms) - want).abs() < 1e-12, "{ms}");
+        }
     }
 }

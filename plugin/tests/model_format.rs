@@ -25,12 +25,12 @@ const THRESHOLDS: Thresholds = Thresholds {
     critical: 0.7,
 };
 
-/// A valid tree over 3 features: root on feature 0, its right child on feature 2.
+/// A valid tree over 2 features: root on feature 0, its right child on feature 1.
 fn tree() -> IsolationTreeFile {
     IsolationTreeFile {
         left: vec![1, -1, 3, -1, -1],
         right: vec![2, -1, 4, -1, -1],
-        feature: vec![0, -2, 2, -2, -2],
+        feature: vec![0, -2, 1, -2, -2],
         threshold: vec![0.25, -2.0, 1.5, -2.0, -2.0],
         n_samples: vec![256, 200, 56, 50, 6],
     }
@@ -166,7 +166,7 @@ fn forest_validation_errors_name_the_file_and_the_problem() {
         (forest_err(|m| m.family = "gpu".into()), "cpu.json: unknown family \"gpu\""),
         (
             forest_err(|m| m.feature_names.swap(0, 1)),
-            "cpu.json: feature_names [\"cpu_log_ratio\", \"cpu_z\", \"cpu_of_limit\"] are not the plugin's cpu features [\"cpu_z\", \"cpu_log_ratio\", \"cpu_of_limit\"]",
+            "cpu.json: feature_names [\"cpu_held\", \"cpu_log_ratio\"] are not the plugin's cpu features [\"cpu_log_ratio\", \"cpu_held\"]",
         ),
         (forest_err(|m| m.name.clear()), "cpu.json: `name` must have 1 to 128 characters"),
         (forest_err(|m| m.max_samples = 0), "cpu.json: `max_samples` must be at least 1"),
@@ -236,11 +236,11 @@ fn forest_validation_errors_name_the_file_and_the_problem() {
         ),
         (
             forest_err(|m| m.trees[0].feature[2] = 3),
-            "cpu.json: tree 0 node 2: splits on feature 3, but the model has 3 features",
+            "cpu.json: tree 0 node 2: splits on feature 3, but the model has 2 features",
         ),
         (
             forest_err(|m| m.trees[0].feature[0] = -2),
-            "cpu.json: tree 0 node 0: splits on feature -2, but the model has 3 features",
+            "cpu.json: tree 0 node 0: splits on feature -2, but the model has 2 features",
         ),
         (
             forest_file_err(|m| m.trees[0].threshold[2] = f64::INFINITY),
@@ -302,7 +302,7 @@ fn classifier_validation_errors_name_the_file_and_the_problem() {
     let cases: Vec<(String, &str)> = vec![
         (
             classifier_err(|m| m.feature_names.truncate(3)),
-            "incident.json: feature_names [\"cpu_z\", \"cpu_log_ratio\", \"cpu_of_limit\"] are not the plugin's classifier features",
+            "incident.json: feature_names [\"cpu_log_ratio\", \"cpu_held\", \"mem_log_ratio\"] are not the plugin's classifier features",
         ),
         (
             classifier_err(|m| m.classes.clear()),
@@ -334,7 +334,7 @@ fn classifier_validation_errors_name_the_file_and_the_problem() {
         ),
         (
             classifier_err(|m| m.trees[0].feature[0] = 19),
-            "incident.json: tree 0 node 0: splits on feature 19, but the model has 19 features",
+            "incident.json: tree 0 node 0: splits on feature 19, but the model has 16 features",
         ),
         (classifier_err(|m| m.trees.clear()), "incident.json: `trees` has 0 trees (must have 1 to 1024)"),
         (

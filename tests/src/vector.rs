@@ -63,11 +63,11 @@ impl Rng {
 /// Typical scale of each feature, so random splits fall where values are.
 fn feature_scale(name: &str) -> (f64, f64) {
     match name {
-        "cpu_of_limit" | "mem_of_limit" | "error_ratio" => (0.3, 0.3),
+        "error_ratio" | "slow_share" => (0.3, 0.3),
         "error_ratio_delta" => (0.0, 0.2),
         "restarts" | "backoffs" | "oom_kills" | "unhealthy" => (1.0, 2.0),
         "mem_trend" => (0.0, 0.5),
-        n if n.ends_with("log_ratio") => (0.0, 0.7),
+        n if n.ends_with("log_ratio") || n.ends_with("_held") => (0.0, 0.7),
         _ => (0.0, 3.0),
     }
 }

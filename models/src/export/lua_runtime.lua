@@ -35,11 +35,11 @@ local M = {}
 local FAMILIES = { "cpu", "memory", "traffic", "errors", "latency", "restarts" }
 local CPU, MEMORY, TRAFFIC, ERRORS, LATENCY, RESTARTS = 1, 2, 3, 4, 5, 6
 local FEATURE_NAMES = {
-  { "cpu_z", "cpu_log_ratio", "cpu_of_limit" },
-  { "mem_z", "mem_log_ratio", "mem_of_limit", "mem_trend" },
-  { "rate_z", "rate_log_ratio" },
-  { "error_ratio", "error_ratio_delta", "error_rate_z" },
-  { "p50_log_ratio", "p95_log_ratio", "p95_z" },
+  { "cpu_log_ratio", "cpu_held" },
+  { "mem_log_ratio", "mem_trend" },
+  { "rate_log_ratio", "rate_held" },
+  { "error_ratio", "error_ratio_delta", "error_log_ratio" },
+  { "p50_log_ratio", "p95_log_ratio", "slow_share" },
   { "restarts", "backoffs", "oom_kills", "unhealthy" },
 }
 -- Offset of each family's features in the classifier vector (0-based).
@@ -171,11 +171,26 @@ local function quantile(bins, count, q)
   return BIN_VALUE[BINS - 1]
 end
 
+-- Share of the samples whose bin lies wholly above `ms` (0 when empty).
+local function share_above(bins, count, ms)
+  if count == 0 then return 0.0 end
+  local first = 0
+  if ms == ms then first = bin_of(ms) + 1 end
+  local above = 0.0
+  for i = first, BINS - 1 do
+    local c = bins[i]
+    if c then above = above + c end
+  end
+  return above / count
+end
+
 -- ---- features.rs -------------------------------------------------------------
 
 local RATE_EPS = 0.01
 local CPU_EPS = 0.005
 local MEM_EPS = 1024.0 * 1024.0
+local ERROR_EPS = 0.01
+local SLOW_FACTOR = 4.0
 
 local function log_ratio(x, base, eps)
   local r = log((fmax(x, 0.0) + eps) / (fmax(base, 0.0) + eps))
@@ -222,6 +237,7 @@ local function blank(e)
   e.ever_requests = false
   e.ever_lines = false
   e.rate_base, e.error_base, e.p50_base, e.p95_base = ewma(), ewma(), ewma(), ewma()
+  e.rate_prev, e.cpu_prev = 0.0, 0.0
   e.containers = { container(), container(), container(), container() }
   e.cpu_base, e.mem_base = ewma(), ewma()
   e.mem_prev_t = nil
@@ -290,10 +306,9 @@ local function evaluate_service(e)
   local count = e.ever_requests and requests or lines
   local rate = (count + 0.0) / seconds
   local base = e.rate_base
-  store(e, TRAFFIC, {
-    ewma_z(base, rate, 0.05, RATE_EPS),
-    log_ratio(rate, base.mean, RATE_EPS),
-  }, base.n >= WARMUP)
+  local r = log_ratio(rate, base.mean, RATE_EPS)
+  store(e, TRAFFIC, { r, math.min(r, e.rate_prev) }, base.n >= WARMUP)
+  e.rate_prev = r
   ewma_update(base, rate, ALPHA, 0.05, 0.01)
 
   local ratio = (errors + 0.0) / ((lines > 1 and lines or 1) + 0.0)
@@ -301,7 +316,7 @@ local function evaluate_service(e)
   store(e, ERRORS, {
     ratio,
     ratio - base.mean,
-    ewma_z(base, ratio, 0.1, 0.005),
+    log_ratio(ratio, base.mean, ERROR_EPS),
   }, base.n >= WARMUP)
   ewma_update(base, ratio, ALPHA, 0.1, 0.005)
 
@@ -309,10 +324,12 @@ local function evaluate_service(e)
   local p95 = quantile(lat, lat_n, 0.95)
   if p50 and p95 then
     local b50, b95 = e.p50_base, e.p95_base
+    local slow = 0.0
+    if b50.n > 0 then slow = share_above(lat, lat_n, SLOW_FACTOR * b50.mean) end
     store(e, LATENCY, {
       log_ratio(p50, b50.mean, 0.1),
       log_ratio(p95, b95.mean, 0.1),
-      ewma_z(b95, p95, 0.05, 0.1),
+      clamp(finite_or_zero(slow), 0.0, 1.0),
     }, b95.n >= WARMUP)
     ewma_update(b50, p50, ALPHA, 0.05, 0.1)
     ewma_update(b95, p95, ALPHA, 0.05, 0.1)
@@ -403,42 +420,26 @@ local function live(c, at)
 end
 
 local function evaluate_cpu(e, ts)
-  local cores, limit, limited = 0.0, 0.0, true
+  local cores = 0.0
   local cs = e.containers
   for i = 1, MAX_CONTAINERS do
     local c = cs[i]
-    if live(c, ts) and c.cpu_cores then
-      cores = cores + c.cpu_cores
-      local l = c.cpu_limit
-      if l and l > 0.0 then limit = limit + l else limited = false end
-    end
+    if live(c, ts) and c.cpu_cores then cores = cores + c.cpu_cores end
   end
-  local lim = nil
-  if limited and limit > 0.0 then lim = limit end
   local base = e.cpu_base
-  local of_limit = 0.0
-  if lim and lim > 0.0 then of_limit = finite_or_zero(cores / lim) end
-  store(e, CPU, {
-    ewma_z(base, cores, 0.05, CPU_EPS),
-    log_ratio(cores, base.mean, CPU_EPS),
-    of_limit,
-  }, base.n >= WARMUP)
+  local r = log_ratio(cores, base.mean, CPU_EPS)
+  store(e, CPU, { r, math.min(r, e.cpu_prev) }, base.n >= WARMUP)
+  e.cpu_prev = r
   ewma_update(base, cores, ALPHA, 0.05, 0.005)
 end
 
 local function evaluate_memory(e, ts)
-  local bytes, limit, limited = 0.0, 0.0, true
+  local bytes = 0.0
   local cs = e.containers
   for i = 1, MAX_CONTAINERS do
     local c = cs[i]
-    if live(c, ts) and c.mem_bytes then
-      bytes = bytes + c.mem_bytes
-      local l = c.mem_limit
-      if l and l > 0.0 then limit = limit + l else limited = false end
-    end
+    if live(c, ts) and c.mem_bytes then bytes = bytes + c.mem_bytes end
   end
-  local lim = nil
-  if limited and limit > 0.0 then lim = limit end
   local base = e.mem_base
   local t0 = e.mem_prev_t
   if t0 ~= nil and ts > t0 then
@@ -451,12 +452,8 @@ local function evaluate_memory(e, ts)
   end
   e.mem_prev_t = ts
   e.mem_prev_v = bytes
-  local of_limit = 0.0
-  if lim and lim > 0.0 then of_limit = finite_or_zero(bytes / lim) end
   store(e, MEMORY, {
-    ewma_z(base, bytes, 0.02, MEM_EPS),
     log_ratio(bytes, base.mean, MEM_EPS),
-    of_limit,
     clamp(finite_or_zero(e.mem_trend), -100.0, 100.0),
   }, base.n >= WARMUP)
   ewma_update(base, bytes, ALPHA, 0.02, 1024.0 * 1024.0)
@@ -507,6 +504,16 @@ local function advance_restarts(e, ts)
   if expired then evaluate_restarts(e) end
 end
 
+-- A restart with the container's memory at its limit in one of its last two
+-- samples is an OOM kill (the kernel reports those on the Node, naming no pod).
+local OOM_SHARE = 0.9
+local function near_memory_limit(c)
+  local l = c.mem_limit
+  if not (l and l > 0.0) then return false end
+  local a, b = c.mem_bytes, c.mem_before
+  return (a ~= nil and a >= OOM_SHARE * l) or (b ~= nil and b >= OOM_SHARE * l)
+end
+
 local function add_metric(e, ts, name, inp)
   local v = inp.value
   if type(v) ~= "number" then return end
@@ -517,6 +524,7 @@ local function add_metric(e, ts, name, inp)
   local metric = inp.metric
   local family = nil
   local restart_delta = 0.0
+  local oom = false
   if metric == "cpu_seconds_total" then
     local t0, v0 = c.cpu_counter_t, c.cpu_counter_v
     c.cpu_counter_t, c.cpu_counter_v = ts, v
@@ -536,6 +544,7 @@ local function add_metric(e, ts, name, inp)
     c.cpu_ns = ts
     family = CPU
   elseif metric == "memory_working_set_bytes" then
+    c.mem_before = c.mem_bytes
     c.mem_bytes = fmax(v, 0.0)
     c.mem_ns = ts
     family = MEMORY
@@ -551,13 +560,17 @@ local function add_metric(e, ts, name, inp)
   elseif metric == "restarts_total" then
     local prev = c.restarts_total
     c.restarts_total = v
-    if prev ~= nil and v > prev then restart_delta = v - prev end
+    if prev ~= nil and v > prev then
+      restart_delta = v - prev
+      oom = near_memory_limit(c)
+    end
   end
   if restart_delta > 0.0 then
     advance_restarts(e, ts)
     local n = restart_delta
     if n > 65535.0 then n = 65535.0 end
     bump_restart(e, 0, floor(n))
+    if oom then bump_restart(e, 2, 1) end
     evaluate_restarts(e)
   end
   if family == CPU then
@@ -713,6 +726,18 @@ if MODEL then
   end
 end
 
+-- features.rs `decisive` / `family_score`: Kubernetes failure verdicts
+-- (BackOff, an OOM kill, repeated restarts) take the top score.
+local function family_score(f, features, score)
+  if f == RESTARTS then
+    local off = OFFSET[RESTARTS]
+    if features[off + 2] >= 1.0 or features[off + 3] >= 1.0 or features[off + 1] >= 2.0 then
+      return 1.0
+    end
+  end
+  return score
+end
+
 local function score_evaluated(e)
   local done = e.done
   local scores = e.scores
@@ -722,7 +747,7 @@ local function score_evaluated(e)
       local forest = FORESTS[f]
       if forest and e.warm[f] then
         local n = #FEATURE_NAMES[f]
-        scores[f] = forest_score(forest, cast(e.features, OFFSET[f], n, xs))
+        scores[f] = family_score(f, e.features, forest_score(forest, cast(e.features, OFFSET[f], n, xs)))
       else
         scores[f] = nil
       end
@@ -901,7 +926,11 @@ local function observe(inp, ts)
   elseif signal == "metric" then
     add_metric(resource, ts, nonempty(inp.container) or "", inp)
   elseif signal == "event" then
-    add_event(resource, ts, inp)
+    -- A kernel OOM kill on a Node names no pod: the pod's restart counter
+    -- attributes it, so the node does not count it as its own.
+    if not (inp.reason == "oom_killed" and inp.workload_kind == "node") then
+      add_event(resource, ts, inp)
+    end
   end
 
   if workload and workload.done ~= 0 then score_evaluated(workload) end
