@@ -16,7 +16,7 @@ local CONFIG = {
 }
 
 local MODEL = {
-  id = "default@b0f4397295bd",
+  id = "default@24b779c952a6",
   forests = {
     cpu = {
       name = "cpu",

@@ -223,23 +223,29 @@ mod tests {
 
     #[test]
     fn scores_match_the_plugin_scorer_on_the_same_trees() {
-        // A cpu-shaped (3 feature) forest scored both ways.
-        let x = Array2::from_shape_fn((300, 3), |(r, j)| ((r * 7 + j * 13) % 101) as f64 / 10.0);
+        // A forest as wide as the errors family, scored both ways.
+        let family = Family::Errors;
+        let width = edgeheal_plugin::features::names(family).len();
+        let x = Array2::from_shape_fn((300, width), |(r, j)| {
+            ((r * 7 + j * 13) % 101) as f64 / 10.0
+        });
         let fitted = IsolationForestParams::with_seed(5).fit(x.view()).unwrap();
-        let plugin = fitted.scorer(Family::Cpu).unwrap();
+        let plugin = fitted.scorer(family).unwrap();
         let raw = RawForest {
             trees: fitted.trees().to_vec(),
             denominator: fitted.trees().len() as f64
                 * average_path_length(f64::from(fitted.max_samples())),
             threshold: 1.0,
         };
-        for probe in [
-            [0.0, 0.0, 0.0],
-            [5.0, 5.0, 5.0],
-            [100.0, -3.0, 2.5],
-            [1.3, 9.9, 0.1],
-        ] {
-            let (a, b) = (raw.score(&probe), plugin.score(&probe));
+        let probes: [&[f64]; 4] = [
+            &[0.0, 0.0, 0.0, 0.0],
+            &[5.0, 5.0, 5.0, 5.0],
+            &[100.0, -3.0, 2.5, 7.0],
+            &[1.3, 9.9, 0.1, -1.0],
+        ];
+        for probe in probes {
+            let probe = &probe[..width.min(probe.len())];
+            let (a, b) = (raw.score(probe), plugin.score(probe));
             assert!((a - b).abs() < 1e-12, "{probe:?}: {a} vs {b}");
         }
     }
