@@ -23,7 +23,7 @@ use edgeheal_chaos::{FaultStatus, FleetName};
 
 /// Kinds the embedded models do not detect in the demo schedule today (see
 /// the report of the session that wrote this test for the observed scores).
-const NOT_YET_DETECTED: &[FaultKind] = &[FaultKind::CrashLoop, FaultKind::LatencySpike];
+const NOT_YET_DETECTED: &[FaultKind] = &[];
 
 fn config(dir: &std::path::Path, faults: Vec<PlannedFault>, tail_s: u64) -> LoopConfig {
     LoopConfig {
@@ -111,7 +111,14 @@ async fn every_fault_kind_through_the_loop_and_no_one_else_touched() {
             continue;
         }
         let detect = f.detect_s().unwrap_or_else(|| panic!("{what}: detected"));
-        assert!(detect <= 300.0, "{what}: detected after {detect} s");
+        // A leak is gradual: it shows once memory has grown past its normal
+        // sawtooth, minutes after the labelled onset. Everything else is abrupt.
+        let bound = if f.planned.kind == FaultKind::MemoryLeak {
+            900.0
+        } else {
+            300.0
+        };
+        assert!(detect <= bound, "{what}: detected after {detect} s");
         let action = intended_action(f.planned.kind);
         let acted = f.incidents.iter().any(|h| {
             h.incident.kind == intended_incident(f.planned.kind)
