@@ -15,6 +15,12 @@ const DEEP: usize = 100;
 
 /// Whether `text` is exactly one valid JSON value (RFC 8259, as serde_json
 /// reads it, with no depth limit) surrounded by optional whitespace.
+///
+/// Bytes inside strings are not checked for UTF-8 (serde_json skips ignored
+/// strings without decoding them, as Fluent Bit's jsmn tokenizer does): the
+/// filter passes invalid UTF-8 through byte for byte, so its output is as
+/// valid as its input was. Structure, escapes and control characters are
+/// checked strictly.
 pub fn is_valid_json(text: &[u8]) -> bool {
     if max_depth(text) < DEEP {
         return validate(text);
@@ -228,7 +234,9 @@ mod tests {
             (b"{}", true),
             (b" {\"a\":[1,2,{\"b\":null}]} ", true),
             (b"{\"a\":1,}", false),
-            (b"{\"a\":\"\xff\"}", false),
+            // Invalid UTF-8 inside a string is tolerated (see `is_valid_json`).
+            (b"{\"a\":\"\xff\"}", true),
+            (b"{\"a\":\"\x01\"}", false),
             (b"{\"a\":1}{", false),
             (b"", false),
             (b"\"x\"", true),
