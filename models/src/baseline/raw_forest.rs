@@ -223,10 +223,10 @@ mod tests {
 
     #[test]
     fn scores_match_the_plugin_scorer_on_the_same_trees() {
-        // A cpu-shaped (3 feature) forest scored both ways.
+        // A latency-shaped (3 feature) forest scored both ways.
         let x = Array2::from_shape_fn((300, 3), |(r, j)| ((r * 7 + j * 13) % 101) as f64 / 10.0);
         let fitted = IsolationForestParams::with_seed(5).fit(x.view()).unwrap();
-        let plugin = fitted.scorer(Family::Cpu).unwrap();
+        let plugin = fitted.scorer(Family::Latency).unwrap();
         let raw = RawForest {
             trees: fitted.trees().to_vec(),
             denominator: fitted.trees().len() as f64
