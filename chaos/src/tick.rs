@@ -381,6 +381,27 @@ pub(crate) fn tick_workload(
                 && f.overlap(t0, t1) > 0.0
         })
         .collect();
+    // Fault effects at an instant and averaged over a span: a record (or the
+    // part of a counter) timed before a fault's onset must not carry it.
+    let level_over = |kind: FaultKind, a: i64, b: i64| -> f64 {
+        1.0 + wf
+            .iter()
+            .filter(|f| f.spec.kind == kind)
+            .map(|f| (effect_multiplier(f) - 1.0) * f.overlap(a, b))
+            .sum::<f64>()
+    };
+    let level_at = |kind: FaultKind, ts: i64| -> f64 {
+        1.0 + wf
+            .iter()
+            .filter(|f| f.spec.kind == kind && f.active_at(ts))
+            .map(|f| effect_multiplier(f) - 1.0)
+            .sum::<f64>()
+    };
+    let flood_max = 1.0
+        + wf.iter()
+            .filter(|f| f.spec.kind == FaultKind::TrafficFlood)
+            .map(|f| effect_multiplier(f) - 1.0)
+            .sum::<f64>();
     let mut flood = 1.0;
     let mut cost_mult = 1.0;
     for f in &wf {
@@ -449,13 +470,29 @@ pub(crate) fn tick_workload(
         let svc = serve(rate, capacity);
         let handled = requests * (1.0 - svc.shed);
         let up_s: f64 = pod_segs.iter().map(|g| (g.to - g.from) as f64 / 1e9).sum();
-        let cores = if up_s > 0.0 {
-            ((spec.cpu_idle_cores * up_s + spec.cpu_per_request * cost_mult * handled) / up_s
-                * (1.0 + 0.04 * std_normal(rng)))
-            .clamp(0.0, spec.cpu_limit_cores)
-        } else {
-            0.0
+        // Cores over the tick, and over its parts before and after this
+        // pod's scrape: the counter read at the scrape holds only what the
+        // faults did before it.
+        let noise = 1.0 + 0.04 * std_normal(rng);
+        let cores_with = |cost: f64, load: f64| {
+            if up_s > 0.0 {
+                ((spec.cpu_idle_cores * up_s + spec.cpu_per_request * cost * handled * load) / up_s
+                    * noise)
+                    .clamp(0.0, spec.cpu_limit_cores)
+            } else {
+                0.0
+            }
         };
+        let cores = cores_with(cost_mult, 1.0);
+        let scrape = t0 + pod.scrape_offset_ns;
+        let cores_pre = cores_with(
+            level_over(FaultKind::CpuStress, t0, scrape),
+            level_over(FaultKind::TrafficFlood, t0, scrape) / flood,
+        );
+        let cores_post = cores_with(
+            level_over(FaultKind::CpuStress, scrape, t1),
+            level_over(FaultKind::TrafficFlood, scrape, t1) / flood,
+        );
         let load_ratio = (rate / w.normal_pod_rps.max(1e-9)).clamp(0.0, 10.0);
         pod.gc_fill += dt_s / spec.gc_period_s * (0.4 + 0.6 * load_ratio) * uniform(rng, 0.8, 1.2);
         if pod.gc_fill >= 1.0 {
@@ -465,9 +502,13 @@ pub(crate) fn tick_workload(
             * (1.0 + 0.08 * (load_ratio - 1.0)).clamp(0.85, 1.5)
             * (1.0 + spec.gc_fraction * pod.gc_fill)
             * (1.0 + 0.005 * std_normal(rng));
-        // Request log lines.
-        let n_lines = poisson(rng, requests * w.log_sample).min(80);
+        // Request log lines: drawn at the tick's peak flood level and thinned
+        // by the level at each line's time, so lines before a flood's onset
+        // (or after its end) come at the normal rate.
+        let peak = flood_max / flood;
+        let n_lines = poisson(rng, requests * w.log_sample * peak).min((80.0 * peak) as u32);
         let total_serving_ns: i64 = pod_segs.iter().map(Segment::serving_ns).sum();
+        let mut kept = 0;
         for _ in 0..n_lines {
             let mut off = (uniform(rng, 0.0, 1.0) * total_serving_ns as f64) as i64;
             let mut ts = t0;
@@ -480,6 +521,20 @@ pub(crate) fn tick_workload(
                 off -= s;
             }
             let ts = ts.clamp(t0, t1 - 1);
+            let flood_ts = level_at(FaultKind::TrafficFlood, ts);
+            if flood_ts < flood_max && !chance(rng, flood_ts / flood_max) {
+                continue;
+            }
+            if kept >= 80 {
+                break;
+            }
+            kept += 1;
+            let cost_ts = level_at(FaultKind::CpuStress, ts);
+            let capacity_ts = spec.capacity_rps_per_pod.min(
+                (spec.cpu_limit_cores - spec.cpu_idle_cores).max(0.001)
+                    / (spec.cpu_per_request * cost_ts),
+            );
+            let svc = serve(rate * flood_ts / flood, capacity_ts);
             let (mut err, mut lat) = (spec.error_rate, 1.0);
             for f in wf.iter().filter(|f| f.active_at(ts) && f.hits(pod)) {
                 match f.spec.kind {
@@ -532,12 +587,23 @@ pub(crate) fn tick_workload(
                 })
                 .clamp(t0, t1 - 1)
             };
+            // Symptom messages follow the fault at their own time: drawn at
+            // the tick's highest rate, then thinned by the rate at `ts`.
+            let spike_at = |ts: i64| {
+                wf.iter().any(|f| {
+                    f.spec.kind == FaultKind::LatencySpike && f.hits(pod) && f.active_at(ts)
+                })
+            };
+            let burst_at = |ts: i64| {
+                wf.iter()
+                    .any(|f| f.spec.kind == FaultKind::ErrorBurst && f.hits(pod) && f.active_at(ts))
+            };
             let spike = wf
                 .iter()
-                .any(|f| f.spec.kind == FaultKind::LatencySpike && f.hits(pod) && f.active_at(mid));
+                .any(|f| f.spec.kind == FaultKind::LatencySpike && f.hits(pod));
             let burst = wf
                 .iter()
-                .any(|f| f.spec.kind == FaultKind::ErrorBurst && f.hits(pod) && f.active_at(mid));
+                .any(|f| f.spec.kind == FaultKind::ErrorBurst && f.hits(pod));
             for _ in 0..poisson(rng, 0.04 * dt_s / 15.0) {
                 let ts = some_ts(rng);
                 emit_message(
@@ -556,6 +622,14 @@ pub(crate) fn tick_workload(
             };
             for _ in 0..poisson(rng, warn_rate * dt_s / 15.0) {
                 let ts = some_ts(rng);
+                let rate_ts = if spike_at(ts) || svc.utilisation > 0.9 {
+                    0.8
+                } else {
+                    0.006
+                };
+                if rate_ts < warn_rate && !chance(rng, rate_ts / warn_rate) {
+                    continue;
+                }
                 emit_message(
                     out,
                     &spec,
@@ -568,6 +642,10 @@ pub(crate) fn tick_workload(
             let err_rate = if burst { 1.0 } else { 0.002 };
             for _ in 0..poisson(rng, err_rate * dt_s / 15.0) {
                 let ts = some_ts(rng);
+                let rate_ts = if burst_at(ts) { 1.0 } else { 0.002 };
+                if rate_ts < err_rate && !chance(rng, rate_ts / err_rate) {
+                    continue;
+                }
                 emit_message(
                     out,
                     &spec,
@@ -577,13 +655,13 @@ pub(crate) fn tick_workload(
                     ERROR_MESSAGES[index(rng, ERROR_MESSAGES.len())],
                 );
             }
-            let unhealthy_p = if spike || svc.utilisation > 0.97 {
+            let ts = some_ts(rng);
+            let unhealthy_p = if spike_at(ts) || svc.utilisation > 0.97 {
                 0.3
             } else {
                 0.0005
             };
-            if pod.serving_at(mid) && chance(rng, unhealthy_p) {
-                let ts = some_ts(rng);
+            if pod.serving_at(ts) && chance(rng, unhealthy_p) {
                 let msg = format!(
                     "Readiness probe failed: Get \"http://{}:8080/healthz\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
                     pod.meta.ip
@@ -601,7 +679,6 @@ pub(crate) fn tick_workload(
             }
         }
         // Metrics at this pod's scrape time.
-        let scrape = t0 + pod.scrape_offset_ns;
         let cpu_t0 = cpu_at_t0.get(pi).copied().unwrap_or(0.0);
         let node = pod.meta.node.clone();
         let base_labels = [
@@ -626,7 +703,7 @@ pub(crate) fn tick_workload(
             };
         if let Some(g) = pod_segs.iter().find(|g| g.from <= scrape && scrape < g.to) {
             let counter0 = if g.continues { cpu_t0 } else { 0.0 };
-            let cpu = counter0 + cores * (scrape - g.from) as f64 / 1e9;
+            let cpu = counter0 + cores_pre * (scrape - g.from) as f64 / 1e9;
             let mem = pod.mem_base_now + g.leak_at(scrape);
             emit_metric(
                 out,
@@ -687,7 +764,9 @@ pub(crate) fn tick_workload(
         pod.cpu_seconds = match pod_segs.last() {
             Some(g) if g.to >= t1 && pod.phase == Phase::Up => {
                 let counter0 = if g.continues { cpu_t0 } else { 0.0 };
-                counter0 + cores * (g.to - g.from) as f64 / 1e9
+                let pre = (scrape.min(g.to) - g.from).max(0) as f64 / 1e9;
+                let post = (g.to - scrape.max(g.from)).max(0) as f64 / 1e9;
+                counter0 + cores_pre * pre + cores_post * post
             }
             _ => pod.cpu_seconds,
         };
@@ -697,6 +776,16 @@ pub(crate) fn tick_workload(
                 n.mem += pod.mem_base_now + pod.leak_bytes;
             }
         }
+    }
+}
+
+/// The multiplier a fault applies to the load (traffic flood) or to the CPU
+/// cost of a request (CPU stress); 1 for the other kinds.
+fn effect_multiplier(f: &FaultState) -> f64 {
+    match f.spec.kind {
+        FaultKind::TrafficFlood => effect::traffic_multiplier(f.spec.intensity),
+        FaultKind::CpuStress => effect::cpu_cost_multiplier(f.spec.intensity),
+        _ => 1.0,
     }
 }
 

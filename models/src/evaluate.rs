@@ -3,16 +3,19 @@
 //! record by record, exactly as in the pipeline.
 //!
 //! Definitions (also written to `report.md`):
-//! - an *alarm* is a run of anomaly-tagged records of one workload, points
-//!   closer than the alarm gap merged ([`crate::alarm`]);
-//! - a labelled window is *detected* when an alarm of its workload starts in
-//!   `[start, end + grace]`; time to detect is that start minus the window's;
+//! - an *alarm* is a run of anomaly-tagged records of one workload *and one
+//!   incident kind*, points closer than the alarm gap merged
+//!   ([`crate::alarm`]) — the healer dedupes incidents the same way (one
+//!   open incident per entity and kind), so a fault that starts while an
+//!   alarm of another kind is open is still seen as a new incident;
+//! - a labelled window is *detected* when an alarm of its workload (of any
+//!   kind) starts in `[start, end + grace]`; the detecting alarm is the
+//!   earliest such, and time to detect is its start minus the window's;
 //! - an alarm is *true* when it starts inside a window of its workload
 //!   (widened by the grace), else *false*; false alarms are counted per
 //!   fault-free workload-hour (time outside windows widened by the margin);
-//! - an alarm's incident is the most frequent incident tag among its records
-//!   in the first `classify_s` seconds; a detected window is classified
-//!   correctly when its detecting alarm's incident is the window's kind.
+//! - an alarm's incident is its kind; a detected window is classified
+//!   correctly when its detecting alarm's kind is the window's kind.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -39,8 +42,6 @@ pub struct EvalConfig {
     pub margin_s: u32,
     /// Gap that ends an alarm, seconds.
     pub gap_s: u32,
-    /// Seconds after an alarm's start whose tags name its incident.
-    pub classify_s: u32,
 }
 
 impl Default for EvalConfig {
@@ -50,7 +51,6 @@ impl Default for EvalConfig {
             grace_s: 60,
             margin_s: 300,
             gap_s: (DEFAULT_GAP_NS / NS) as u32,
-            classify_s: 60,
         }
     }
 }
@@ -162,26 +162,6 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
-/// The incident an alarm names: the most frequent tag in its first seconds
-/// (ties to the earlier kind in [`Incident::CLASSES`] order).
-fn alarm_incident(points: &[(i64, Incident)], alarm: &Alarm, classify_ns: i64) -> Incident {
-    let mut counts: BTreeMap<Incident, usize> = BTreeMap::new();
-    let from = points.partition_point(|(t, _)| *t < alarm.start_ns);
-    for (t, i) in &points[from..] {
-        if *t > alarm.start_ns + classify_ns || *t > alarm.end_ns {
-            break;
-        }
-        *counts.entry(*i).or_insert(0) += 1;
-    }
-    let mut best = (Incident::Unknown, 0);
-    for (i, c) in counts {
-        if c > best.1 {
-            best = (i, c);
-        }
-    }
-    best.0
-}
-
 /// Scores `detections` against labelled `windows` (entity keys already
 /// matching) with the scrape interval `interval_s`.
 pub fn score_detections(
@@ -193,7 +173,6 @@ pub fn score_detections(
     let gap = i64::from(cfg.gap_s) * NS;
     let grace = i64::from(cfg.grace_s) * NS;
     let margin = i64::from(cfg.margin_s) * NS;
-    let classify = i64::from(cfg.classify_s) * NS;
     let mut index = WindowIndex::default();
     for (k, w) in windows {
         index.add(k, w.start_ns, w.end_ns);
@@ -202,10 +181,17 @@ pub fn score_detections(
     let mut m = Metrics::default();
     let mut named: BTreeMap<Incident, (usize, usize)> = BTreeMap::new();
     for (entity, points) in &d.anomalous {
-        let list: Vec<(Alarm, Incident)> = alarms(points.iter().map(|(t, _)| *t), gap)
-            .into_iter()
-            .map(|a| (a, alarm_incident(points, &a, classify)))
-            .collect();
+        let mut kinds: Vec<Incident> = points.iter().map(|(_, i)| *i).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let mut list: Vec<(Alarm, Incident)> = Vec::new();
+        for kind in kinds {
+            let of_kind = points.iter().filter(|(_, i)| *i == kind).map(|(t, _)| *t);
+            list.extend(alarms(of_kind, gap).into_iter().map(|a| (a, kind)));
+        }
+        // Earliest first (ties in kind order), so a window's first alarm is
+        // found first.
+        list.sort_by_key(|(a, kind)| (a.start_ns, *kind));
         for (a, inc) in &list {
             let true_alarm = index.contains(entity, a.start_ns, 0, grace);
             m.alarms += 1;

@@ -78,9 +78,14 @@ struct TrainArgs {
     /// Name of the model set.
     #[arg(long, default_value = "default")]
     name: String,
-    /// False alarms per entity-hour each family's warning threshold may cause.
-    #[arg(long, default_value_t = 0.01)]
+    /// False alarms per entity-hour each family's warning (candidate)
+    /// threshold may cause before the classifier's veto.
+    #[arg(long, default_value_t = 0.3)]
     false_alarm_budget: f64,
+    /// False alarms per entity-hour each family's critical threshold (no
+    /// confirmation needed) may cause.
+    #[arg(long, default_value_t = 0.01)]
+    critical_budget: f64,
 }
 
 #[derive(Parser)]
@@ -134,6 +139,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let mut cfg = TrainConfig::new(a.data, a.seed);
     cfg.name = a.name;
     cfg.false_alarm_budget = a.false_alarm_budget;
+    cfg.critical_budget = a.critical_budget;
     let set = train(&cfg).context("training failed")?;
     set.write(&a.out)
         .with_context(|| format!("writing {}", a.out.display()))?;

@@ -174,11 +174,13 @@ pub fn write_report(
     md.push_str(notes);
     let _ = writeln!(
         md,
-        "\n## Definitions\n\nAn alarm is a run of anomaly-tagged records of one workload (points under 60 s apart merge). \
-         A window is detected when an alarm of its workload starts in [start, end + 60 s]; time to detect is that start \
-         minus the window start. An alarm starting outside every window of its workload (+ 300 s after-effect margin) is \
-         false; false alarms are per fault-free workload-hour. An alarm's incident is its most frequent incident tag in \
-         its first 60 s."
+        "\n## Definitions\n\nAn alarm is a run of anomaly-tagged records of one workload and one incident kind (points \
+         under 60 s apart merge), as the healer dedupes incidents per entity and kind, so a fault starting while an alarm \
+         of another kind is open counts as a new incident. A window is detected when an alarm of its workload (any kind) \
+         starts in [start, end + 60 s]; the earliest such alarm detects it, and time to detect is its start minus the \
+         window start. An alarm starting outside every window of its workload (+ 300 s after-effect margin) is false; \
+         false alarms are per fault-free workload-hour. A detected window is classified correctly when its detecting \
+         alarm's kind is the window's kind."
     );
     let path = dir.join("report.md");
     std::fs::write(&path, md).map_err(Error::io(&path))?;

@@ -5,10 +5,14 @@
 //! 2. Per family, fit an isolation forest on the warm evaluations outside
 //!    every labelled window of their workload (and a margin after it).
 //! 3. Calibrate each family's thresholds on the labelled runs ([`calibrate`]).
-//! 4. Replay again with the forests; at records inside exactly one kind of
-//!    labelled window whose verdict is anomalous and whose entity state just
-//!    changed, take the classifier's combined features, labelled by the
-//!    window's kind, and fit the incident classifier.
+//! 4. Replay again with the forests alone; at records whose verdict is a
+//!    candidate (some family at or above its warning threshold) and whose
+//!    entity state just changed, take the classifier's combined features,
+//!    labelled by the window's kind when inside exactly one kind of labelled
+//!    window, or `unknown` when on fault-free time, and fit the classifier.
+//!    At the edge it confirms warning-level candidates or vetoes them
+//!    ([`edgeheal_plugin::scorer::verdict`]), so the warning thresholds can
+//!    sit below the scores the forests saturate at on fault-free data.
 //! 5. Write one file per model and `manifest.json` (seed, data digests,
 //!    parameters, thresholds, calibration figures).
 //!
@@ -53,8 +57,12 @@ pub struct TrainConfig {
     pub forest: IsolationForestParams,
     /// Classifier hyperparameters (their `seed` is derived from `seed`).
     pub classifier: RandomForestParams,
-    /// False alarms per entity-hour each family's warning threshold may cause.
+    /// False alarms per entity-hour each family's warning (candidate)
+    /// threshold may cause before the classifier's veto.
     pub false_alarm_budget: f64,
+    /// False alarms per entity-hour each family's critical threshold (which
+    /// needs no confirmation) may cause.
+    pub critical_budget: f64,
     /// Time after a window still counted as faulty, seconds.
     pub margin_s: u32,
     /// Time after a window's end in which a detection still counts, seconds.
@@ -71,7 +79,8 @@ impl TrainConfig {
             filter: FilterConfig::default(),
             forest: IsolationForestParams::default(),
             classifier: RandomForestParams::default(),
-            false_alarm_budget: 0.01,
+            false_alarm_budget: 0.3,
+            critical_budget: 0.01,
             margin_s: 300,
             grace_s: 60,
         }
@@ -163,6 +172,15 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainedSet, Error> {
     if !(cfg.false_alarm_budget.is_finite() && cfg.false_alarm_budget > 0.0) {
         return Err(Error::parameter("false_alarm_budget", "must be positive"));
     }
+    if !(cfg.critical_budget.is_finite()
+        && cfg.critical_budget > 0.0
+        && cfg.critical_budget <= cfg.false_alarm_budget)
+    {
+        return Err(Error::parameter(
+            "critical_budget",
+            "must be positive and at most false_alarm_budget",
+        ));
+    }
     cfg.filter
         .validate()
         .map_err(|e| Error::parameter("filter", e.to_string()))?;
@@ -213,7 +231,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainedSet, Error> {
     // 2 + 3. Forests and thresholds, per family.
     let params = CalibrationParams {
         false_alarm_budget: cfg.false_alarm_budget,
-        critical_share: 0.1,
+        critical_share: cfg.critical_budget / cfg.false_alarm_budget,
         gap_ns: DEFAULT_GAP_NS,
         margin_ns,
         grace_ns,
@@ -301,12 +319,16 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainedSet, Error> {
                 .iter()
                 .filter(|(wk, w)| *wk == k && ts >= w.start_ns && ts <= w.end_ns)
                 .map(|(_, w)| w.incident);
-            let Some(first) = kinds.next() else { return };
-            if kinds.any(|other| other != first) {
-                return;
-            }
+            let label = match kinds.next() {
+                Some(first) if kinds.all(|other| other == first) => first,
+                Some(_) => return,
+                // A candidate on fault-free time (outside every window and
+                // its after-effects): what the classifier must veto.
+                None if !index.contains(&k, ts, 0, margin_ns) => Incident::Unknown,
+                None => return,
+            };
             rows.push(step.filter.last_combined().features);
-            labels.push(first);
+            labels.push(label);
         })?;
     }
     let classifier = if rows.is_empty() {
@@ -377,6 +399,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainedSet, Error> {
         "calibration".into(),
         json!({
             "false_alarm_budget_per_family": cfg.false_alarm_budget,
+            "critical_budget_per_family": cfg.critical_budget,
             "margin_s": cfg.margin_s,
             "grace_s": cfg.grace_s,
             "alarm_gap_s": DEFAULT_GAP_NS / 1_000_000_000,

@@ -138,6 +138,9 @@ fn retraining_with_the_documented_command_reproduces_models_default() {
     cfg.false_alarm_budget = t["calibration"]["false_alarm_budget_per_family"]
         .as_f64()
         .unwrap();
+    cfg.critical_budget = t["calibration"]["critical_budget_per_family"]
+        .as_f64()
+        .unwrap();
     let set = train(&cfg).unwrap();
     let mut names: Vec<&str> = set.files.iter().map(|(n, _)| n.as_str()).collect();
     names.sort_unstable();

@@ -69,10 +69,14 @@ pub fn combine(pod: Option<&EntityState>, workload: Option<&EntityState>) -> Com
     out
 }
 
-/// The verdict for combined features: anomaly and severity from each family's
-/// calibrated thresholds, the incident from the classifier (or, with none
-/// loaded, from the family that crossed its threshold furthest), and `why`
-/// from that family's forest.
+/// The verdict for combined features, in two stages. A family at or above its
+/// warning threshold makes the record a *candidate*; the classifier confirms
+/// it by naming an incident kind, or vetoes it by answering `unknown` (the
+/// class it learned from fault-free candidates). A family at or above its
+/// critical threshold is anomalous whatever the classifier says. Without a
+/// classifier every candidate stands. The incident comes from the
+/// classifier (or, when it names none, from the family that crossed its
+/// threshold furthest), and `why` from that family's forest.
 pub fn verdict(combined: &Combined, models: Option<&ModelSet>) -> Verdict {
     let Some(models) = models else {
         return Verdict::UNSCORED;
@@ -99,14 +103,26 @@ pub fn verdict(combined: &Combined, models: Option<&ModelSet>) -> Verdict {
     let Some((family, _, score)) = top else {
         return Verdict::UNSCORED;
     };
-    let incident = if anomaly {
-        models
+    // A warning-level candidate stands only when the classifier does not
+    // give `unknown` (its fault-free class) at least [`VETO_PROBABILITY`]; a
+    // critical score stands on its own. The incident is the most probable
+    // named kind, or the family's when the classifier names none.
+    let mut incident = Incident::Unknown;
+    if anomaly {
+        let named = models
             .classifier()
-            .and_then(|c| classify(c, &combined.features))
-            .unwrap_or(family.incident())
-    } else {
-        Incident::Unknown
-    };
+            .and_then(|c| classify(c, &combined.features));
+        if let Some((_, p_unknown)) = named {
+            if p_unknown >= VETO_PROBABILITY && !critical {
+                anomaly = false;
+            }
+        }
+        if anomaly {
+            incident = named
+                .and_then(|(kind, _)| kind)
+                .unwrap_or(family.incident());
+        }
+    }
     Verdict {
         score: Some(score),
         anomaly,
@@ -124,19 +140,29 @@ pub fn verdict(combined: &Combined, models: Option<&ModelSet>) -> Verdict {
     }
 }
 
-/// The most probable incident class (first on ties).
-fn classify(classifier: &RandomForestClassifier, x: &[f64]) -> Option<Incident> {
-    let mut proba = [0.0; Incident::CLASSES.len()];
+/// The classifier's probability of `unknown` at or above which it vetoes a
+/// warning-level candidate. Low on purpose: a candidate stands only when more
+/// than four fifths of the trees' class mass names a fault (chosen on
+/// held-out runs, against recall and false alarms).
+pub const VETO_PROBABILITY: f64 = 0.2;
+
+/// The most probable named incident class (first on ties; `None` when the
+/// classifier has only `unknown`), and the probability of `unknown`.
+fn classify(classifier: &RandomForestClassifier, x: &[f64]) -> Option<(Option<Incident>, f64)> {
+    let mut proba = [0.0; Incident::CLASSES.len() + 1];
     let n = classifier.classes().len();
     let proba = proba.get_mut(..n)?;
     classifier.predict_proba(x, proba);
-    let mut best: Option<(usize, f64)> = None;
-    for (i, p) in proba.iter().enumerate() {
-        if best.is_none_or(|(_, b)| *p > b) {
-            best = Some((i, *p));
+    let mut best: Option<(Incident, f64)> = None;
+    let mut p_unknown = 0.0;
+    for (class, p) in classifier.classes().iter().zip(proba.iter()) {
+        if *class == Incident::Unknown {
+            p_unknown = *p;
+        } else if best.is_none_or(|(_, b)| *p > b) {
+            best = Some((*class, *p));
         }
     }
-    best.and_then(|(i, _)| classifier.classes().get(i).copied())
+    Some((best.map(|(c, _)| c), p_unknown))
 }
 
 /// The features of `family` that contributed most to its score.

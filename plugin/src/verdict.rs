@@ -232,7 +232,8 @@ pub struct Verdict {
     /// Highest family anomaly score (scikit-learn's `-score_samples`, in 0..1),
     /// or `None` when no family could be scored (no models, or still warming up).
     pub score: Option<f64>,
-    /// Whether any family crossed its warning threshold.
+    /// Whether a family crossed its critical threshold, or its warning
+    /// threshold with the classifier confirming (see [`crate::scorer::verdict`]).
     pub anomaly: bool,
     /// Severity from the calibrated thresholds.
     pub severity: Severity,

@@ -50,6 +50,8 @@ for f = 1, 6 do
   CLASSIFIER_LEN = CLASSIFIER_LEN + #FEATURE_NAMES[f]
 end
 -- Family::incident()
+-- scorer.rs VETO_PROBABILITY.
+local VETO_PROBABILITY = 0.2
 local FAMILY_INCIDENT = {
   "cpu_saturation", "memory_leak", "traffic_surge", "error_burst", "latency_spike", "crash_loop",
 }
@@ -687,7 +689,8 @@ local function forest_explain(forest, x, n)
   return out
 end
 
--- The most probable incident class, first on ties (scorer.rs `classify`).
+-- The most probable named incident class, first on ties, and the probability
+-- of "unknown" (scorer.rs `classify`).
 local function classify(c, x)
   local nodes, fractions = c.nodes, c.fraction_bytes
   local n = #c.classes
@@ -699,12 +702,16 @@ local function classify(c, x)
     for k = 1, n do acc[k] = acc[k] + sunpack("<d", fractions, (at + k - 1) * 8 + 1) end
   end
   local n_trees = #roots + 0.0
-  local best, best_p = nil, nil
+  local best, best_p, p_unknown = nil, nil, 0.0
   for k = 1, n do
     local p = acc[k] / n_trees
-    if best == nil or p > best_p then best, best_p = k, p end
+    if c.classes[k] == "unknown" then
+      p_unknown = p
+    elseif best == nil or p > best_p then
+      best, best_p = k, p
+    end
   end
-  return best and c.classes[best]
+  return best and c.classes[best], p_unknown
 end
 
 -- ---- scorer.rs -------------------------------------------------------------------
@@ -824,13 +831,20 @@ local function verdict(pod, workload)
     end
   end
   if top == nil then return UNSCORED end
+  -- Two stages (scorer.rs `verdict`): the classifier vetoes a warning-level
+  -- candidate when "unknown" has at least VETO_PROBABILITY; a critical score
+  -- stands alone.
   local incident = "unknown"
   if anomaly then
-    incident = nil
+    local named, p_unknown = nil, 0.0
     if MODEL.classifier then
-      incident = classify(MODEL.classifier, cast(features, 0, CLASSIFIER_LEN, {}))
+      named, p_unknown = classify(MODEL.classifier, cast(features, 0, CLASSIFIER_LEN, {}))
     end
-    incident = incident or FAMILY_INCIDENT[top]
+    if p_unknown >= VETO_PROBABILITY and not critical then
+      anomaly = false
+    else
+      incident = named or FAMILY_INCIDENT[top]
+    end
   end
   local severity = "none"
   if critical then severity = "critical" elseif anomaly then severity = "warning" end
