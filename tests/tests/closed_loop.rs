@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use edgeheal_chaos::closedloop::driver::{intended_incident, FaultOutcome, LoopReport};
+use edgeheal_chaos::closedloop::driver::{intended_incident, FaultOutcome, LoopReport, Step};
 use edgeheal_chaos::closedloop::plan::{demo_schedule, PlannedFault};
 use edgeheal_chaos::closedloop::report::fault_table;
 use edgeheal_chaos::closedloop::{
@@ -221,4 +221,26 @@ async fn a_storm_of_50_simultaneous_faults_stays_within_the_budget() {
         report.mutations_of("payments/ledger").is_empty(),
         "not opted in, never touched"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_seed_gives_the_same_timeline() {
+    let faults: Vec<PlannedFault> = demo_schedule().into_iter().take(3).collect();
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut edge = NativeFilter::embedded().expect("embedded models");
+        let report = run_loop(&config(dir.path(), faults.clone(), 480), &mut edge).await;
+        let timeline: Vec<_> = report
+            .timeline
+            .iter()
+            .map(|e| (e.t_ns, e.step, e.fault, e.entity.clone(), e.text.clone()))
+            .collect();
+        runs.push((timeline, fault_table(&report)));
+    }
+    assert!(
+        runs[0].0.iter().any(|e| e.1 == Step::Action),
+        "the runs act at all"
+    );
+    assert_eq!(runs[0], runs[1], "two runs of seed 7 differ");
 }

@@ -102,17 +102,19 @@ impl WasmFilter {
 
 impl EdgeFilter for WasmFilter {
     fn describe(&self) -> String {
+        let name = self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         let stats = self.instance.stats();
-        format!(
-            "{} in the Fluent Bit 4.2 filter_wasm harness (wasmtime), model {}, {} calls, {} traps",
-            self.path.file_name().map_or_else(
-                || self.path.display().to_string(),
-                |n| n.to_string_lossy().into_owned()
-            ),
-            self.model.as_deref().unwrap_or("-"),
-            stats.calls,
-            stats.traps
-        )
+        let mut text = format!("{name} in the Fluent Bit 4.2 filter_wasm harness (wasmtime)");
+        if let Some(model) = &self.model {
+            text.push_str(&format!(", model {model}"));
+        }
+        if stats.calls > 0 {
+            text.push_str(&format!(", {} calls, {} traps", stats.calls, stats.traps));
+        }
+        text
     }
 
     fn process(&mut self, tag: &str, ts_ns: i64, line: &[u8], out: &mut Vec<u8>) {
