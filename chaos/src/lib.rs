@@ -12,6 +12,7 @@
 //!   Kubernetes and applications write them.
 //! - [`labels`]: `labels.json`, the ground-truth windows.
 //! - [`generate`]: a whole run to files (what `edgeheal-chaos generate` does).
+//! - [`fluentbit`]: Fluent Bit's `filter_wasm` stand-in, running the shipped `.wasm` filter.
 //! - [`simcluster`]: the simulation bridged to the simulated Kubernetes API server.
 //! - [`closedloop`]: the simulated cluster, the edge filter and the real heal API in one loop (`edgeheal-chaos demo`).
 
@@ -24,6 +25,7 @@ pub mod emitter;
 pub mod error;
 pub mod fault;
 pub mod fleet;
+pub mod fluentbit;
 pub mod generate;
 pub mod jsonw;
 pub mod labels;

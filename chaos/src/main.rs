@@ -76,6 +76,9 @@ struct DemoArgs {
     /// Run the native edge core instead of the `.wasm` under the Fluent Bit harness.
     #[arg(long)]
     native: bool,
+    /// Run this `.wasm` filter instead of the one this build compiled.
+    #[arg(long)]
+    wasm: Option<PathBuf>,
     /// Directory for report.md and timeline.png.
     #[arg(long, default_value = "edgeheal-demo-report")]
     report: PathBuf,
@@ -88,6 +91,10 @@ struct DemoArgs {
     /// Keep the heal API's work directory (store, kubeconfig) here instead of a temp dir.
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// Simulated start (RFC 3339 UTC); default 2025-03-03T00:00:00Z (as for
+    /// `generate`), so a seed always gives the same telemetry.
+    #[arg(long)]
+    start: Option<String>,
 }
 
 #[derive(Parser)]
@@ -285,8 +292,15 @@ fn main() -> Result<()> {
         }
         Command::Demo(a) => {
             let wall = tick_wall(15, a.speed)?;
+            let start_ns = match &a.start {
+                Some(s) => parse_rfc3339(s)
+                    .with_context(|| format!("--start `{s}` is not RFC 3339 UTC"))?,
+                None => DEFAULT_START_NS,
+            };
             runtime()?.block_on(cli::demo::run(cli::demo::Args {
+                start_ns,
                 native: a.native,
+                wasm: a.wasm,
                 report: a.report,
                 seed: a.seed,
                 tick_wall: wall,

@@ -22,6 +22,13 @@ pub struct ReasonLabel {
     pub reason: String,
 }
 
+/// `scope` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScopeLabel {
+    /// cluster_scoped | unscoped (see [`crate::tags::Scope`]).
+    pub scope: String,
+}
+
 /// `kind`, `state` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct IncidentLabels {
@@ -49,6 +56,8 @@ pub struct Metrics {
     pub requests: Family<ResultLabel, Counter>,
     /// Records stored.
     pub records: Counter,
+    /// Stored records whose entity is not a workload, by scope: accepted, never actionable.
+    pub not_actionable: Family<ScopeLabel, Counter>,
     /// Authentication failures by reason.
     pub auth_failures: Family<ReasonLabel, Counter>,
     /// Incident state transitions by kind and new state.
@@ -83,6 +92,12 @@ impl Metrics {
         );
         let records = Counter::default();
         registry.register("ingest_records", "Records durably stored", records.clone());
+        let not_actionable = Family::<ScopeLabel, Counter>::default();
+        registry.register(
+            "ingest_not_actionable_records",
+            "Stored records about no workload (node-level or null entity), by scope; they never open an incident",
+            not_actionable.clone(),
+        );
         let auth_failures = Family::<ReasonLabel, Counter>::default();
         registry.register(
             "auth_failures",
@@ -129,6 +144,7 @@ impl Metrics {
             registry,
             requests,
             records,
+            not_actionable,
             auth_failures,
             incidents,
             actions,
@@ -146,6 +162,15 @@ impl Metrics {
                 result: result.into(),
             })
             .inc();
+    }
+
+    /// Counts stored records that are about no workload.
+    pub fn not_actionable(&self, scope: &str, n: u64) {
+        self.not_actionable
+            .get_or_create(&ScopeLabel {
+                scope: scope.into(),
+            })
+            .inc_by(n);
     }
 
     /// Counts an auth failure.

@@ -2,6 +2,7 @@
 //! handler that takes it is protected; the ingest permit is another ([`IngestPermit`]), taken
 //! before the body is read so an overloaded server sheds load cheaply with 429.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -172,6 +173,15 @@ async fn ingest_inner(
     };
     let records = decode::decode(format, &plain, limits)?;
     let n = records.len();
+    // Records about no workload (a node's `_/<node>`, a null entity) are authenticated and
+    // well-formed: stored with their batch, counted, never actionable.
+    let mut not_actionable: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for r in &records {
+        let scope = r.tags.scope();
+        if scope.workload().is_none() {
+            *not_actionable.entry(scope.as_str()).or_default() += 1;
+        }
+    }
     let batch = NewBatch {
         received_at_ms: state.clock.now().as_millisecond(),
         key_id: signed.identity.key_id.clone(),
@@ -194,11 +204,18 @@ async fn ingest_inner(
         Err(e) => return Err(e.into()),
     };
     state.metrics.records.inc_by(n as u64);
+    for (scope, k) in &not_actionable {
+        state.metrics.not_actionable(scope, *k);
+    }
     state.engine_wake.notify_one();
     tracing::debug!(batch_id, records = n, key_id = %signed.identity.key_id, "batch committed");
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({"batch_id": batch_id, "records": n})),
+        Json(serde_json::json!({
+            "batch_id": batch_id,
+            "records": n,
+            "not_actionable": not_actionable.values().sum::<u64>(),
+        })),
     ))
 }
 

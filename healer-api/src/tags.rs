@@ -1,6 +1,11 @@
 //! The tag contract between the edge and the healer (see ARCHITECTURE.md, "Tags"): the
 //! `edgeheal` object every record carries. Defined here, not borrowed from the plugin crate,
 //! so the healer depends only on the wire contract. Unknown additional fields are accepted.
+//!
+//! A record's `entity` is what it is about ([`Scope`]): a workload (`namespace/workload`),
+//! which the healer can act on; a node or another cluster-scoped object, which the edge writes
+//! as `_/<name>` (no namespace); or nothing (`null`). The last two are well-formed but not
+//! actionable: they are stored with their batch and never open an incident.
 
 use std::fmt;
 
@@ -244,6 +249,53 @@ impl Entity {
     }
 }
 
+/// What a record is about, as its `entity` tag says.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// A namespaced workload: actionable.
+    Workload(Entity),
+    /// A cluster-scoped object (a node): `_/<name>`. Not actionable.
+    ClusterScoped(String),
+    /// `entity` is null. Not actionable.
+    Unscoped,
+}
+
+impl Scope {
+    /// The namespace the edge writes for records without one.
+    pub const NO_NAMESPACE: &'static str = "_";
+
+    /// Parses an `entity` tag: `namespace/workload` or `_/<name>`, with Kubernetes names.
+    pub fn parse(entity: Option<&str>) -> Option<Self> {
+        let Some(s) = entity else {
+            return Some(Scope::Unscoped);
+        };
+        if let Some(name) = s
+            .strip_prefix(Self::NO_NAMESPACE)
+            .and_then(|r| r.strip_prefix('/'))
+        {
+            return is_dns1123_subdomain(name).then(|| Scope::ClusterScoped(name.to_string()));
+        }
+        Entity::parse(s).map(Scope::Workload)
+    }
+
+    /// The workload, when the record is about one.
+    pub fn workload(&self) -> Option<&Entity> {
+        match self {
+            Scope::Workload(e) => Some(e),
+            Scope::ClusterScoped(_) | Scope::Unscoped => None,
+        }
+    }
+
+    /// The metric label for it: `workload`, `cluster_scoped` or `unscoped`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Scope::Workload(_) => "workload",
+            Scope::ClusterScoped(_) => "cluster_scoped",
+            Scope::Unscoped => "unscoped",
+        }
+    }
+}
+
 impl fmt::Display for Entity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.namespace, self.workload)
@@ -283,9 +335,9 @@ impl Tags {
             }
         }
         if let Some(e) = &self.entity {
-            if Entity::parse(e).is_none() {
+            if Scope::parse(Some(e)).is_none() {
                 return Err(TagError::Invalid(format!(
-                    "entity {e:?} is not `namespace/workload` with Kubernetes names"
+                    "entity {e:?} is not `namespace/workload` or `_/<name>` with Kubernetes names"
                 )));
             }
         }
@@ -304,9 +356,19 @@ impl Tags {
         Ok(())
     }
 
-    /// The validated entity, if any.
+    /// The validated entity, if the record is about a workload.
     pub fn entity(&self) -> Option<Entity> {
         self.entity.as_deref().and_then(Entity::parse)
+    }
+
+    /// What the record is about (validated tags always have one).
+    pub fn scope(&self) -> Scope {
+        Scope::parse(self.entity.as_deref()).unwrap_or(Scope::Unscoped)
+    }
+
+    /// Whether the healer could act on the record's entity (a workload).
+    pub fn is_actionable(&self) -> bool {
+        self.scope().workload().is_some()
     }
 }
 
@@ -350,6 +412,10 @@ mod tests {
             (mutate("score", json!(1.5)), "outside"),
             (mutate("entity", json!("no-slash")), "entity"),
             (mutate("entity", json!("Shop/cart")), "entity"),
+            (mutate("entity", json!("_/")), "entity"),
+            (mutate("entity", json!("_/Node_1")), "entity"),
+            (mutate("entity", json!("_/a/b")), "entity"),
+            (mutate("entity", json!(7)), "invalid"),
             (mutate("pod", json!("../etc")), "pod"),
             (mutate("ts", json!("yesterday")), "invalid"),
             (mutate("incident", json!("meteor")), "meteor"),
@@ -360,6 +426,28 @@ mod tests {
             let err = Tags::from_record(&rec).unwrap_err().to_string();
             assert!(err.contains(want), "{rec}: {err}");
         }
+    }
+
+    #[test]
+    fn node_level_and_null_entities_are_valid_but_not_actionable() {
+        let cases = [
+            (json!("shop/cart"), "workload", true),
+            (json!("_/ip-10-0-1-5.ec2.internal"), "cluster_scoped", false),
+            (json!("_/node-1"), "cluster_scoped", false),
+            (json!(null), "unscoped", false),
+        ];
+        for (entity, scope, actionable) in cases {
+            let mut t = good();
+            t["entity"] = entity.clone();
+            let tags = Tags::from_record(&record(t)).unwrap_or_else(|e| panic!("{entity}: {e}"));
+            assert_eq!(tags.scope().as_str(), scope, "{entity}");
+            assert_eq!(tags.is_actionable(), actionable, "{entity}");
+            assert_eq!(tags.entity().is_some(), actionable, "{entity}");
+        }
+        assert_eq!(
+            Scope::parse(Some("_/node-1")),
+            Some(Scope::ClusterScoped("node-1".into()))
+        );
     }
 
     #[test]

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use edgeheal_chaos::clock::{now_ns, NS_PER_S};
+use edgeheal_chaos::clock::NS_PER_S;
 use edgeheal_chaos::closedloop::plan::demo_schedule;
 use edgeheal_chaos::closedloop::report::{fault_table, summary, timeline_line, write};
 use edgeheal_chaos::closedloop::{
-    run as run_loop, EdgeFilter, HealerSettings, LoopConfig, NativeFilter,
+    run as run_loop, EdgeFilter, HealerSettings, LoopConfig, NativeFilter, WasmFilter,
 };
 use edgeheal_chaos::simcluster::SimClusterConfig;
 use edgeheal_chaos::FleetName;
@@ -19,8 +19,10 @@ use edgeheal_chaos::FleetName;
 /// Parsed arguments.
 pub struct Args {
     pub native: bool,
+    pub wasm: Option<PathBuf>,
     pub report: PathBuf,
     pub seed: u64,
+    pub start_ns: i64,
     pub tick_wall: Duration,
     pub work_dir: Option<PathBuf>,
 }
@@ -31,13 +33,14 @@ const WARMUP_S: u64 = 600;
 const TAIL_S: u64 = 720;
 
 pub async fn run(a: Args) -> Result<()> {
-    let mut edge: Box<dyn EdgeFilter> = if a.native {
-        Box::new(NativeFilter::embedded()?)
-    } else {
-        bail!(
-            "the .wasm filter under the Fluent Bit harness is not wired into this build yet; \
-             run `edgeheal-chaos demo --native` (the same edge core, compiled natively)"
-        );
+    let mut edge: Box<dyn EdgeFilter> = match (&a.wasm, a.native) {
+        (Some(_), true) => bail!("--wasm and --native exclude each other"),
+        (None, true) => Box::new(NativeFilter::embedded()?),
+        (Some(path), false) => Box::new(WasmFilter::load(path)?),
+        (None, false) => Box::new(WasmFilter::shipped().context(
+            "loading the .wasm filter this build compiled (run `edgeheal-chaos demo --native` \
+             for the same core compiled natively)",
+        )?),
     };
     let temp;
     let work_dir = match &a.work_dir {
@@ -47,7 +50,7 @@ pub async fn run(a: Args) -> Result<()> {
             temp.path().to_path_buf()
         }
     };
-    let start_ns = now_ns() / (60 * NS_PER_S) * (60 * NS_PER_S);
+    let start_ns = a.start_ns;
     let cfg = LoopConfig {
         seed: a.seed,
         fleet: FleetName::A,

@@ -188,11 +188,13 @@ pub struct LoopReport {
     pub wall: Duration,
     /// Records the simulation produced.
     pub records: u64,
+    /// Records the filter dropped (traps, invalid results).
+    pub filter_dropped: u64,
     /// Anomalous records posted to the heal API.
     pub posted: u64,
-    /// Anomalous records not posted because their entity is outside the tag
-    /// contract (node-level records, `_/<node>`).
-    pub not_forwarded: u64,
+    /// Of those, records the heal API stored as not actionable (node-level
+    /// `_/<node>` or null entity).
+    pub not_actionable: u64,
     /// The timeline, in time order.
     pub timeline: Vec<TimelineEntry>,
     /// Per fault, in the config's order.
@@ -340,7 +342,7 @@ pub async fn run(
     let mut classes: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); n];
     let mut announced: BTreeSet<(usize, Step)> = BTreeSet::new();
     let mut by_entity: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut records_total, mut posted, mut not_forwarded) = (0u64, 0u64, 0u64);
+    let (mut records_total, mut posted, mut not_actionable) = (0u64, 0u64, 0u64);
     let slack_ns = i64::try_from(cfg.healer.verify_window_secs).unwrap_or(0) * NS_PER_S * 2;
     let mut records = Vec::new();
     let mut out = Vec::with_capacity(8192);
@@ -417,16 +419,6 @@ pub async fn run(
             if !tag.anomaly {
                 continue;
             }
-            if tag
-                .entity
-                .as_deref()
-                .is_some_and(|e| edgeheal_healer::tags::Entity::parse(e).is_none())
-            {
-                // The filter names node-level records `_/<node>`, which the
-                // heal API's tag contract rejects (with the whole batch).
-                not_forwarded += 1;
-                continue;
-            }
             batch.extend_from_slice(&out);
             batch.push(b'\n');
             posted += 1;
@@ -467,7 +459,8 @@ pub async fn run(
         }
         healer.set_time(ts(now_ns));
         if !batch.is_empty() {
-            healer.post_anomalies(batch).await?;
+            not_actionable += healer.post_anomalies(batch).await?.not_actionable;
+            healer.wait_processed().await?;
         }
         for (i, (p, _, _, status, cleared, _)) in states.iter().enumerate() {
             if *status == FaultStatus::Cleared && announced.insert((i, Step::Cleared)) {
@@ -548,13 +541,14 @@ pub async fn run(
     timeline.sort_by_key(|e| (e.t_ns, e.step));
     Ok(LoopReport {
         filter: edge.describe(),
+        filter_dropped: edge.dropped(),
         interval_s: cfg.interval_s,
         t0_ns,
         end_ns: cluster.now_ns(),
         wall: wall.elapsed(),
         records: records_total,
         posted,
-        not_forwarded,
+        not_actionable,
         timeline,
         faults,
         incidents,

@@ -1,13 +1,17 @@
-//! The edge of the loop: every record goes through the edgeheal filter (the
-//! native core here; the `.wasm` under the Fluent Bit harness when that is
-//! wired in), and the anomalous ones are routed to the heal API — what
-//! `rewrite_tag` on `$edgeheal['anomaly']` followed by the `http` output does
-//! in Fluent Bit.
+//! The edge of the loop: every record goes through the edgeheal filter — the
+//! shipped `.wasm` under the Fluent Bit harness ([`WasmFilter`]) or the same
+//! core compiled natively ([`NativeFilter`]) — and the anomalous ones are
+//! routed to the heal API: what `rewrite_tag` on `$edgeheal['anomaly']`
+//! followed by the `http` output does in Fluent Bit.
+
+use std::path::{Path, PathBuf};
 
 use edgeheal_plugin::{Filter, FilterConfig, ModelSet};
 use serde::Deserialize;
 
 use super::LoopError;
+use crate::clock::NS_PER_S;
+use crate::fluentbit::{EventTime, FilterOutcome, FilterWasmConfig, FluentBitWasm};
 
 /// Something that tags records as the Fluent Bit filter does.
 pub trait EdgeFilter: Send {
@@ -16,6 +20,11 @@ pub trait EdgeFilter: Send {
     /// Tags one record: `out` receives the record with its `edgeheal` object
     /// (empty when the filter dropped it).
     fn process(&mut self, tag: &str, ts_ns: i64, line: &[u8], out: &mut Vec<u8>);
+    /// Records the filter dropped so far (a trap, an invalid result); the
+    /// native core never drops.
+    fn dropped(&self) -> u64 {
+        0
+    }
 }
 
 /// The native edge core with the embedded default models.
@@ -53,6 +62,80 @@ impl EdgeFilter for NativeFilter {
     }
 }
 
+/// `edgeheal_plugin.wasm` in one persistent `[FILTER] Name wasm` instance of
+/// the Fluent Bit harness, configured as the shipped configs configure it
+/// (`wasm_heap_size 8M`, `wasm_stack_size 256K`, no accessible paths, so the
+/// filter runs its embedded models with the default configuration).
+pub struct WasmFilter {
+    instance: FluentBitWasm,
+    path: PathBuf,
+    model: Option<String>,
+}
+
+impl std::fmt::Debug for WasmFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmFilter")
+            .field("path", &self.path)
+            .field("model", &self.model)
+            .field("stats", &self.instance.stats())
+            .finish()
+    }
+}
+
+impl WasmFilter {
+    /// Loads the module at `path` as Fluent Bit would with the shipped config.
+    pub fn load(path: &Path) -> Result<Self, LoopError> {
+        let instance = FluentBitWasm::load(path, &FilterWasmConfig::default())
+            .map_err(|e| LoopError::Edge(format!("{}: {e}", path.display())))?;
+        Ok(Self {
+            instance,
+            path: path.to_path_buf(),
+            model: None,
+        })
+    }
+
+    /// The filter this build's `build.rs` compiled from the current sources.
+    pub fn shipped() -> Result<Self, LoopError> {
+        Self::load(crate::fluentbit::plugin_wasm())
+    }
+}
+
+impl EdgeFilter for WasmFilter {
+    fn describe(&self) -> String {
+        let name = self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let stats = self.instance.stats();
+        let mut text = format!("{name} in the Fluent Bit 4.2 filter_wasm harness (wasmtime)");
+        if let Some(model) = &self.model {
+            text.push_str(&format!(", model {model}"));
+        }
+        if stats.calls > 0 {
+            text.push_str(&format!(", {} calls, {} traps", stats.calls, stats.traps));
+        }
+        text
+    }
+
+    fn process(&mut self, tag: &str, ts_ns: i64, line: &[u8], out: &mut Vec<u8>) {
+        let time = EventTime {
+            sec: ts_ns.div_euclid(NS_PER_S),
+            nsec: u32::try_from(ts_ns.rem_euclid(NS_PER_S)).unwrap_or(0),
+        };
+        out.clear();
+        if let FilterOutcome::Kept(body) = self.instance.filter(tag.as_bytes(), time, line) {
+            *out = body;
+            if self.model.is_none() {
+                self.model = tags(out).and_then(|t| t.model);
+            }
+        }
+    }
+
+    fn dropped(&self) -> u64 {
+        self.instance.stats().dropped
+    }
+}
+
 /// The tags the loop reads from an anomalous record.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Tag {
@@ -73,6 +156,9 @@ pub struct Tag {
     /// The model family behind the verdict.
     #[serde(default)]
     pub family: Option<String>,
+    /// `name@sha256-prefix` of the models that scored it.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -109,6 +109,15 @@ impl HealerSettings {
     }
 }
 
+/// The heal API's answer to an accepted batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Accepted {
+    /// Records stored.
+    pub records: u64,
+    /// Of those, records about no workload (node-level, null entity): stored, never actionable.
+    pub not_actionable: u64,
+}
+
 /// An incident as `GET /v1/incidents` lists it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Incident {
@@ -189,6 +198,8 @@ pub struct InProcessHealer {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), edgeheal_healer::runtime::RunError>>,
     db: PathBuf,
+    /// A reader on the heal API's store, to see when it has processed a batch.
+    store: Option<edgeheal_healer::store::Store>,
 }
 
 impl std::fmt::Debug for InProcessHealer {
@@ -261,6 +272,7 @@ impl InProcessHealer {
             stop: Some(tx),
             task,
             db: dir.join("healer.db"),
+            store: None,
         };
         for _ in 0..200 {
             if healer.task.is_finished() {
@@ -275,7 +287,15 @@ impl InProcessHealer {
                 .await
                 .is_ok_and(|r| r.status().is_success());
             if ready {
-                return Ok(healer);
+                let store = edgeheal_healer::store::Store::open(
+                    &healer.db,
+                    edgeheal_healer::config::Synchronous::Normal,
+                )
+                .map_err(|e| LoopError::Healer(format!("opening the store: {e}")))?;
+                return Ok(Self {
+                    store: Some(store),
+                    ..healer
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -297,6 +317,32 @@ impl InProcessHealer {
     /// Moves the healer's clock to simulated time `t`.
     pub fn set_time(&self, t: Timestamp) {
         self.clock.set(t);
+    }
+
+    /// Waits until the heal API's engine has processed every batch it
+    /// accepted (incidents opened, actions taken), so that simulated time only
+    /// moves on once it has seen everything up to now: what it decides then
+    /// depends on the telemetry, not on how fast this machine is.
+    pub async fn wait_processed(&self) -> Result<(), LoopError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        for _ in 0..10_000 {
+            let pending = store
+                .read(|c| edgeheal_healer::store::unprocessed_batches(c, 1))
+                .await
+                .map_err(|e| LoopError::Healer(format!("reading the store: {e}")))?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if self.task.is_finished() {
+                return Err(LoopError::Healer("the heal API stopped".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Err(LoopError::Healer(
+            "the heal API did not process a batch within 20 s".into(),
+        ))
     }
 
     /// The healer's current (simulated) time.
@@ -333,7 +379,7 @@ impl InProcessHealer {
 
     /// Posts one NDJSON batch of anomalous records, SigV4-signed at the
     /// healer's (simulated) time; `Ok` only on 202.
-    pub async fn post_anomalies(&self, ndjson: Vec<u8>) -> Result<(), LoopError> {
+    pub async fn post_anomalies(&self, ndjson: Vec<u8>) -> Result<Accepted, LoopError> {
         let r = self
             .send(reqwest::Method::POST, "/v1/anomalies", ndjson)
             .await?;
@@ -344,7 +390,9 @@ impl InProcessHealer {
                 "POST /v1/anomalies answered {status}: {text}"
             )));
         }
-        Ok(())
+        r.json()
+            .await
+            .map_err(|e| LoopError::Healer(format!("POST /v1/anomalies: {e}")))
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, LoopError> {

@@ -3,7 +3,8 @@
 //! Observe, score, decide, act, verify — on one machine: the simulated
 //! cluster ([`SimCluster`](crate::simcluster::SimCluster)) produces telemetry
 //! and serves the Kubernetes API; every record passes through the edgeheal
-//! filter ([`edge`]); anomalous records are posted, SigV4-signed
+//! filter ([`edge`]: the shipped `.wasm` in the Fluent Bit harness, or the
+//! native core); anomalous records are posted, SigV4-signed
 //! ([`signer`]), to the real heal API running in process in `enforce` mode
 //! ([`healer`]); the heal API acts through kube-rs on the simulated cluster,
 //! whose workloads change in response. [`driver`] runs it and records a
@@ -23,7 +24,7 @@ pub mod report;
 pub mod signer;
 
 pub use driver::{run, LoopConfig, LoopReport};
-pub use edge::{EdgeFilter, NativeFilter};
+pub use edge::{EdgeFilter, NativeFilter, WasmFilter};
 pub use healer::{HealerSettings, InProcessHealer};
 pub use plan::PlannedFault;
 

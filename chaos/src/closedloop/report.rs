@@ -207,11 +207,12 @@ pub fn summary(r: &LoopReport) -> String {
     );
     let _ = writeln!(
         s,
-        "- {} records through the filter, {} anomalous posted ({} node-level anomalies not posted: \
-         their entity `_/<node>` is outside the heal API's tag contract); {} simulated minutes in {:.1} s wall",
+        "- {} records through the filter ({} dropped by it), {} anomalous posted ({} of them about no workload, \
+         e.g. node-level `_/<node>`: stored by the heal API as not actionable); {} simulated minutes in {:.1} s wall",
         r.records,
+        r.filter_dropped,
         r.posted,
-        r.not_forwarded,
+        r.not_actionable,
         (r.end_ns - r.t0_ns) / 60_000_000_000,
         r.wall.as_secs_f64()
     );

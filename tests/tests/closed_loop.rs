@@ -1,7 +1,9 @@
 //! The closed loop end to end: the simulated cluster's telemetry through the
-//! native edge core, anomalies SigV4-signed to the real heal API (in process,
-//! enforce mode, SQLite store), actions through kube-rs on the simulated
-//! cluster, and their effect back in the simulation.
+//! edge filter — the shipped `.wasm` in the Fluent Bit harness for the
+//! every-kind scenario, the native core for the storm — anomalies
+//! SigV4-signed to the real heal API (in process, enforce mode, SQLite store),
+//! actions through kube-rs on the simulated cluster, and their effect back in
+//! the simulation.
 //!
 //! The kinds the current default models detect well enough to close the loop
 //! are checked end to end (detected, the intended action executed through the
@@ -12,10 +14,12 @@
 
 use std::time::Duration;
 
-use edgeheal_chaos::closedloop::driver::{intended_incident, FaultOutcome, LoopReport};
+use edgeheal_chaos::closedloop::driver::{intended_incident, FaultOutcome, LoopReport, Step};
 use edgeheal_chaos::closedloop::plan::{demo_schedule, PlannedFault};
 use edgeheal_chaos::closedloop::report::fault_table;
-use edgeheal_chaos::closedloop::{run, HealerSettings, LoopConfig, NativeFilter};
+use edgeheal_chaos::closedloop::{
+    run, EdgeFilter, HealerSettings, LoopConfig, NativeFilter, WasmFilter,
+};
 use edgeheal_chaos::fault::{FaultKind, PodTarget, ALL_KINDS};
 use edgeheal_chaos::generate::DEFAULT_START_NS;
 use edgeheal_chaos::simcluster::SimClusterConfig;
@@ -60,10 +64,9 @@ fn config(dir: &std::path::Path, faults: Vec<PlannedFault>, tail_s: u64) -> Loop
     }
 }
 
-async fn run_loop(cfg: &LoopConfig) -> LoopReport {
-    let mut edge = NativeFilter::embedded().expect("embedded models");
-    let report = run(cfg, &mut edge, &mut |_| {}).await.expect("loop runs");
-    eprintln!("{}", fault_table(&report));
+async fn run_loop(cfg: &LoopConfig, edge: &mut dyn EdgeFilter) -> LoopReport {
+    let report = run(cfg, edge, &mut |_| {}).await.expect("loop runs");
+    eprintln!("{}\n{}", report.filter, fault_table(&report));
     report
 }
 
@@ -103,7 +106,14 @@ async fn every_fault_kind_through_the_loop_and_no_one_else_touched() {
         ALL_KINDS.iter().all(|k| kinds.contains(k)),
         "every kind is scheduled"
     );
-    let report = run_loop(&config(dir.path(), schedule, 720)).await;
+    let mut edge = WasmFilter::shipped().expect("the .wasm filter loads");
+    let report = run_loop(&config(dir.path(), schedule, 720), &mut edge).await;
+    assert_eq!(report.filter_dropped, 0, "the filter never drops a record");
+    assert!(
+        report.filter.contains("edgeheal_plugin.wasm"),
+        "{}",
+        report.filter
+    );
 
     for f in &report.faults {
         let what = format!("{} on {}", f.planned.kind.as_str(), f.planned.workload);
@@ -228,7 +238,8 @@ async fn a_storm_of_50_simultaneous_faults_stays_within_the_budget() {
     let mut cfg = config(dir.path(), faults, 480);
     cfg.healer.budget_max_actions = 4;
     cfg.healer.cooldown_secs = 60;
-    let report = run_loop(&cfg).await;
+    let mut edge = NativeFilter::embedded().expect("embedded models");
+    let report = run_loop(&cfg, &mut edge).await;
     assert!(report.incidents.len() >= 3, "the storm opens incidents");
     let most = report.max_actions_in_budget_window();
     assert!(most <= 4, "{most} actions in one budget window");
@@ -244,4 +255,26 @@ async fn a_storm_of_50_simultaneous_faults_stays_within_the_budget() {
         report.mutations_of("payments/ledger").is_empty(),
         "not opted in, never touched"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_seed_gives_the_same_timeline() {
+    let faults: Vec<PlannedFault> = demo_schedule().into_iter().take(3).collect();
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut edge = NativeFilter::embedded().expect("embedded models");
+        let report = run_loop(&config(dir.path(), faults.clone(), 480), &mut edge).await;
+        let timeline: Vec<_> = report
+            .timeline
+            .iter()
+            .map(|e| (e.t_ns, e.step, e.fault, e.entity.clone(), e.text.clone()))
+            .collect();
+        runs.push((timeline, fault_table(&report)));
+    }
+    assert!(
+        runs[0].0.iter().any(|e| e.1 == Step::Action),
+        "the runs act at all"
+    );
+    assert_eq!(runs[0], runs[1], "two runs of seed 7 differ");
 }

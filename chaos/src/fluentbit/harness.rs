@@ -86,7 +86,7 @@ impl Default for FilterWasmConfig {
     /// `wasm_stack_size 256K` (Fluent Bit sizes are decimal), no accessible paths.
     fn default() -> Self {
         FilterWasmConfig {
-            function_name: crate::FUNCTION_NAME.to_string(),
+            function_name: super::FUNCTION_NAME.to_string(),
             heap_size: 8_000_000,
             stack_size: 256_000,
             accessible_paths: Vec::new(),
@@ -101,7 +101,7 @@ impl Default for FilterWasmConfig {
 pub enum HarnessError {
     /// wasmtime could not compile, link or instantiate the module.
     #[error("wasmtime: {0:#}")]
-    Wasmtime(anyhow::Error),
+    Wasmtime(wasmtime::Error),
     /// The module exports no linear memory named `memory`.
     #[error("the module exports no memory")]
     NoMemory,
@@ -110,7 +110,7 @@ pub enum HarnessError {
     Heap(u64),
     /// `_initialize` trapped.
     #[error("_initialize failed: {0:#}")]
-    Initialize(anyhow::Error),
+    Initialize(wasmtime::Error),
 }
 
 /// Why an event did not come out of the filter.
@@ -395,7 +395,7 @@ impl FluentBitWasm {
         let outcome = match self.call_function_format_json(function_name, tag, time, record) {
             Err(reason) => FilterOutcome::Dropped(reason),
             Ok(text) if text.is_empty() => FilterOutcome::Dropped(DropReason::Empty),
-            Ok(text) if crate::json_check::is_json_object(&text) => FilterOutcome::Kept(text),
+            Ok(text) if super::json_text::is_json_object(&text) => FilterOutcome::Kept(text),
             Ok(_) => FilterOutcome::Dropped(DropReason::InvalidJson),
         };
         if let FilterOutcome::Dropped(reason) = &outcome {
