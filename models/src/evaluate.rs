@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use edgeheal_plugin::model::ModelSet;
-use edgeheal_plugin::verdict::Incident;
+use edgeheal_plugin::verdict::{Incident, Severity};
 use edgeheal_plugin::{Filter, FilterConfig};
 use serde::Serialize;
 
@@ -62,6 +62,9 @@ pub struct Detections {
     pub anomalous: BTreeMap<String, Vec<(i64, Incident)>>,
     /// Entity key → (first, last) record time seen.
     pub spans: BTreeMap<String, (i64, i64)>,
+    /// Entity key → time-ordered times of anomalous records that stood on a
+    /// critical score alone (no classifier confirmation needed).
+    pub critical: BTreeMap<String, Vec<i64>>,
 }
 
 impl Detections {
@@ -83,6 +86,47 @@ impl Detections {
                 .push((ts, i));
         }
     }
+
+    /// Notes that the anomalous record of `entity` at `ts` was critical.
+    pub fn critical(&mut self, entity: &str, ts: i64) {
+        self.critical.entry(entity.to_owned()).or_default().push(ts);
+    }
+
+    fn was_critical(&self, entity: &str, ts: i64) -> bool {
+        self.critical
+            .get(entity)
+            .is_some_and(|t| t.binary_search(&ts).is_ok())
+    }
+}
+
+/// An alarm that did not start inside a labelled window of its workload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UntrueAlarm {
+    /// Entity key (`<run>:<namespace>/<workload>`).
+    pub entity: String,
+    /// First anomalous record, ns since the epoch.
+    pub start_ns: i64,
+    /// The alarm's incident kind.
+    pub incident: String,
+    /// Whether its first record was critical (stood without the classifier).
+    pub critical: bool,
+    /// `after_effect` when it starts in the margin after a window of its
+    /// workload (counts against precision only), else `false`.
+    pub class: &'static str,
+    /// The latest window of the workload that ended before the alarm: its
+    /// kind and the seconds from its end to the alarm's start.
+    pub after: Option<(String, f64)>,
+}
+
+/// Non-true alarms of one incident kind, by class.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UntrueCounts {
+    /// Outside every window and its margin.
+    pub false_alarms: usize,
+    /// In the margin after a window.
+    pub after_effect: usize,
+    /// Of both, how many started on a critical score.
+    pub critical: usize,
 }
 
 /// Recall, precision and F1 for one incident kind.
@@ -135,6 +179,11 @@ pub struct Metrics {
     pub per_kind: BTreeMap<String, KindMetrics>,
     /// True kind → predicted kind → detected windows.
     pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Alarm kind → alarms that were not true, by class.
+    pub untrue: BTreeMap<String, UntrueCounts>,
+    /// Every alarm that was not true (written to `untrue-alarms.csv`).
+    #[serde(skip)]
+    pub untrue_alarms: Vec<UntrueAlarm>,
 }
 
 fn f1(p: f64, r: f64) -> f64 {
@@ -199,9 +248,40 @@ pub fn score_detections(
             e.1 += 1;
             if true_alarm {
                 e.0 += 1;
-            } else if !index.contains(entity, a.start_ns, 0, margin) {
-                m.false_alarms += 1;
+                continue;
             }
+            let after_effect = index.contains(entity, a.start_ns, 0, margin);
+            m.false_alarms += usize::from(!after_effect);
+            let critical = d.was_critical(entity, a.start_ns);
+            let c = m.untrue.entry(inc.as_str().to_owned()).or_default();
+            if after_effect {
+                c.after_effect += 1;
+            } else {
+                c.false_alarms += 1;
+            }
+            c.critical += usize::from(critical);
+            let after = windows
+                .iter()
+                .filter(|(k, w)| k == entity && w.end_ns <= a.start_ns)
+                .max_by_key(|(_, w)| w.end_ns)
+                .map(|(_, w)| {
+                    (
+                        w.incident.as_str().to_owned(),
+                        (a.start_ns - w.end_ns) as f64 / 1e9,
+                    )
+                });
+            m.untrue_alarms.push(UntrueAlarm {
+                entity: entity.clone(),
+                start_ns: a.start_ns,
+                incident: inc.as_str().to_owned(),
+                critical,
+                class: if after_effect {
+                    "after_effect"
+                } else {
+                    "false"
+                },
+                after,
+            });
         }
         by_entity.insert(entity.as_str(), list);
     }
@@ -314,6 +394,9 @@ pub fn evaluate(
             let ts = step.observation.ts_ns;
             let v = step.verdict;
             d.see(&key, ts, v.anomaly.then_some(v.incident));
+            if v.anomaly && v.severity == Severity::Critical {
+                d.critical(&key, ts);
+            }
             let tl = match timelines.get_mut(key.as_str()) {
                 Some(t) => t,
                 None => timelines.entry(key.clone()).or_default(),
@@ -386,10 +469,46 @@ mod tests {
         assert_eq!(m.confusion["crash_loop"]["latency_spike"], 1);
         assert_eq!(m.per_kind["error_burst"].recall, 0.0);
         assert_eq!(m.per_kind["error_burst"].precision, 0.0);
+        assert_eq!(m.untrue["error_burst"].false_alarms, 1);
+        assert_eq!(m.untrue["error_burst"].after_effect, 0);
+        assert_eq!(m.untrue_alarms.len(), 1);
+        assert_eq!(
+            m.untrue_alarms[0].after,
+            Some(("error_burst".to_owned(), 10_900.0))
+        );
+        assert!(!m.untrue_alarms[0].critical);
         // 10 h of span minus three windows (+300 s margin each).
         let hours = (36_000.0 - 600.0 - 600.0 - 400.0) / 3600.0;
         assert!((m.fault_free_entity_hours - hours).abs() < 1e-9);
         assert!((m.false_alarms_per_entity_hour - 1.0 / hours).abs() < 1e-9);
+    }
+
+    #[test]
+    fn alarms_after_a_window_are_after_effects_with_their_cause() {
+        let windows = vec![window(Incident::MemoryLeak, 1000, 1300)];
+        let mut d = Detections::default();
+        d.see("0:a/b", 0, None);
+        d.see("0:a/b", 36_000 * NS, None);
+        d.see("0:a/b", 1010 * NS, Some(Incident::MemoryLeak));
+        // 120 s after the end: inside the 300 s margin, on a critical score.
+        d.see("0:a/b", 1420 * NS, Some(Incident::MemoryLeak));
+        d.critical("0:a/b", 1420 * NS);
+        let m = score_detections(&d, &windows, 15, &EvalConfig::default());
+        assert_eq!((m.alarms, m.false_alarms), (2, 0));
+        assert!((m.precision - 0.5).abs() < 1e-12);
+        let c = &m.untrue["memory_leak"];
+        assert_eq!((c.false_alarms, c.after_effect, c.critical), (0, 1, 1));
+        assert_eq!(
+            m.untrue_alarms,
+            vec![UntrueAlarm {
+                entity: "0:a/b".into(),
+                start_ns: 1420 * NS,
+                incident: "memory_leak".into(),
+                critical: true,
+                class: "after_effect",
+                after: Some(("memory_leak".into(), 120.0)),
+            }]
+        );
     }
 
     #[test]

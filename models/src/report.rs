@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::baseline::BaselineMetrics;
 use crate::error::Error;
-use crate::evaluate::Metrics;
+use crate::evaluate::{Metrics, UntrueAlarm};
 
 /// Markdown describing the baselines: the static thresholds and how the raw
 /// forests were fitted.
@@ -171,6 +171,21 @@ pub fn write_report(
         let cells: Vec<String> = row.iter().map(|(p, n)| format!("{p}: {n}")).collect();
         let _ = writeln!(md, "- {truth} → {}", cells.join(", "));
     }
+    let _ = writeln!(
+        md,
+        "\n## Alarms that were not true, by alarm kind\n\nEvery one is listed in `untrue-alarms.csv` \
+         (entity, start, kind, class, whether it started on a critical score, the workload's previous window \
+         and the seconds since its end).\n\n| kind | false | after-effect | started critical |\n|---|---|---|---|"
+    );
+    for (kind, c) in &main.untrue {
+        let _ = writeln!(
+            md,
+            "| {kind} | {} | {} | {} |",
+            c.false_alarms, c.after_effect, c.critical
+        );
+    }
+    let path = dir.join("untrue-alarms.csv");
+    std::fs::write(&path, untrue_csv(&main.untrue_alarms)).map_err(Error::io(&path))?;
     md.push_str(notes);
     let _ = writeln!(
         md,
@@ -185,4 +200,24 @@ pub fn write_report(
     let path = dir.join("report.md");
     std::fs::write(&path, md).map_err(Error::io(&path))?;
     Ok(())
+}
+
+/// `untrue-alarms.csv`: one row per alarm that was not true.
+fn untrue_csv(alarms: &[UntrueAlarm]) -> String {
+    let mut out =
+        String::from("entity,start_ns,incident,class,critical,previous_window,seconds_after_it\n");
+    for a in alarms {
+        let (prev, after) = a
+            .after
+            .as_ref()
+            .map_or((String::new(), String::new()), |(k, s)| {
+                (k.clone(), format!("{s:.0}"))
+            });
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{prev},{after}",
+            a.entity, a.start_ns, a.incident, a.class, a.critical
+        );
+    }
+    out
 }
