@@ -478,7 +478,8 @@ impl Trees {
 
     /// Calls `visit(tree, split_features, leaf_payload)` for each tree, with
     /// the features of the splits on `x`'s path in root-to-leaf order (at most
-    /// [`MAX_DEPTH`]).
+    /// [`MAX_DEPTH`]). Tests check faster walks against it.
+    #[cfg(test)]
     pub fn paths(&self, x: &Cast, mut visit: impl FnMut(usize, &[u32], u32)) {
         let mut path = [0u32; MAX_DEPTH];
         for (t, root) in self.roots.iter().enumerate() {
