@@ -133,7 +133,7 @@ pub(crate) struct TreeArrays<'a> {
 }
 
 /// Trees walked side by side, so their independent walks overlap in the CPU.
-const LANES: usize = 8;
+const LANES: usize = 16;
 /// Bits of [`Node::link`] holding the child index (the rest: the feature).
 const CHILD_BITS: u32 = 26;
 const CHILD_MASK: u32 = (1 << CHILD_BITS) - 1;
