@@ -275,10 +275,17 @@ impl<'a> Record<'a> {
 }
 
 /// Appends `s` to `out` as a JSON string literal (quotes included), escaping
-/// `"`, `\` and control characters.
+/// `"`, `\\` and control characters.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() + 2);
     out.push(b'"');
+    write_str_body(out, s);
+    out.push(b'"');
+}
+
+/// Appends `s` escaped as [`write_str`] does, without the quotes (escaping
+/// is per byte, so pieces written one after the other make one string).
+pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut from = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -305,7 +312,6 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         from = i + 1;
     }
     out.extend_from_slice(bytes.get(from..).unwrap_or(&[]));
-    out.push(b'"');
 }
 
 /// Writes `record` to `out` with every top-level member named `key` removed
@@ -383,19 +389,33 @@ fn is_ws(b: u8) -> bool {
 }
 
 /// The container stack as bits (1 = object), so depth costs one bit per level.
+/// The first 64 levels live in `first`, so ordinary records allocate nothing.
 #[derive(Default)]
 struct BitStack {
+    first: u64,
+    /// Levels 64 and deeper, 64 per word.
     words: Vec<u64>,
     depth: usize,
 }
 
 impl BitStack {
+    fn word(&self, w: usize) -> Option<&u64> {
+        match w.checked_sub(1) {
+            None => Some(&self.first),
+            Some(i) => self.words.get(i),
+        }
+    }
+
     fn push(&mut self, is_object: bool) {
         let (w, b) = (self.depth / 64, self.depth % 64);
-        if w >= self.words.len() {
+        if w > self.words.len() {
             self.words.push(0);
         }
-        if let Some(word) = self.words.get_mut(w) {
+        let word = match w.checked_sub(1) {
+            None => Some(&mut self.first),
+            Some(i) => self.words.get_mut(i),
+        };
+        if let Some(word) = word {
             if is_object {
                 *word |= 1 << b;
             } else {
@@ -414,9 +434,7 @@ impl BitStack {
         let Some(i) = self.depth.checked_sub(1) else {
             return false;
         };
-        self.words
-            .get(i / 64)
-            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+        self.word(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::io::Write as _;
 
-use crate::json::write_str;
+use crate::json::{write_str, write_str_body};
 use crate::observation::Observation;
 use crate::timestamp::write_rfc3339;
 use crate::verdict::Verdict;
@@ -49,11 +49,12 @@ pub(crate) fn write_record_head(out: &mut Vec<u8>, obs: &Observation<'_>) {
     out.extend_from_slice(b"\",\"entity\":");
     match (id.namespace.as_deref(), id.workload.as_deref()) {
         (ns, Some(w)) => {
-            let mut entity = String::with_capacity(64);
-            entity.push_str(ns.unwrap_or("_"));
-            entity.push('/');
-            entity.push_str(w);
-            write_str(out, &entity);
+            // One string, `namespace/workload`, escaped piece by piece.
+            out.push(b'"');
+            write_str_body(out, ns.unwrap_or("_"));
+            out.push(b'/');
+            write_str_body(out, w);
+            out.push(b'"');
         }
         _ => out.extend_from_slice(b"null"),
     }
