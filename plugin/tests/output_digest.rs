@@ -242,3 +242,53 @@ fn output_bytes_are_unchanged() {
     let want: Vec<(&str, String)> = want.iter().map(|(n, d)| (*n, (*d).to_owned())).collect();
     assert_eq!(got, want);
 }
+
+/// `Filter::process` writes the tags straight into the output and reuses the
+/// verdict's cached tag bytes; it must give what the public steps give.
+#[test]
+fn process_matches_its_steps() {
+    use edgeheal_plugin::json::{splice, Record};
+    use edgeheal_plugin::normalize::normalize;
+    use edgeheal_plugin::tags::write_tags;
+
+    let mut records = stream(3000);
+    for (i, text) in [
+        "{}",
+        " { } ",
+        r#"{"edgeheal":1}"#,
+        r#"{ "edgeheal" : 1 , "log":"x" }"#,
+        r#"{"log":"x","edg\u0065heal":{"a":[1]}}"#,
+        r#"{"log":"x"}  "#,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        records.push((
+            1_740_960_000_000_000_000 + i as i64,
+            text.as_bytes().to_vec(),
+        ));
+    }
+    let mut fast = Filter::new(FilterConfig::default(), Some(random_models()));
+    let mut steps = Filter::new(FilterConfig::default(), Some(random_models()));
+    let (mut a, mut b, mut tags) = (Vec::new(), Vec::new(), Vec::new());
+    for (now, r) in &records {
+        fast.process(b"kube.var.log", *now, r, &mut a);
+        let Ok(rec) = Record::parse(r) else {
+            steps.process(b"kube.var.log", *now, r, &mut b);
+            assert_eq!(a, b);
+            continue;
+        };
+        let obs = normalize(&rec, b"kube.var.log", *now);
+        let verdict = steps.observe(&obs);
+        tags.clear();
+        write_tags(&mut tags, &obs, &verdict, steps.model_id());
+        b.clear();
+        splice(&rec, &tags, &mut b);
+        assert_eq!(
+            String::from_utf8_lossy(&a),
+            String::from_utf8_lossy(&b),
+            "{}",
+            String::from_utf8_lossy(r)
+        );
+    }
+}
