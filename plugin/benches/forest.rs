@@ -2,10 +2,10 @@
 //!
 //! * `iforest/full_depth8`: 100 complete depth-8 isolation trees (511 nodes
 //!   each, every path 8 splits long: the worst case for a ψ = 256 forest) over
-//!   the `cpu` family's 3 features.
+//!   the `cpu` family's features.
 //! * `iforest/sklearn`: the scikit-learn fixture (100 trees, ψ = 256) over the
 //!   `memory` family's 4 features.
-//! * `iforest/explain` and `classifier/predict_proba` on the same inputs.
+//! * `iforest/explain_*` and `classifier/predict_proba` on the same inputs.
 //!
 //! Run with `cargo bench -p edgeheal-plugin --bench forest`. On Linux the
 //! time measured is the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`),
@@ -25,6 +25,7 @@ use std::hint::black_box;
 use criterion::measurement::Measurement;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use edgeheal_plugin::classifier::RandomForestClassifier;
+use edgeheal_plugin::features;
 use edgeheal_plugin::forest::{IsolationForest, IsolationForestFile};
 use edgeheal_plugin::model::Thresholds;
 use edgeheal_plugin::Family;
@@ -37,7 +38,8 @@ use common::{full_tree, Rng};
 
 fn full_forest() -> IsolationForest {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let trees = (0..100).map(|_| full_tree(&mut rng, 3)).collect();
+    let n = features::names(Family::Cpu).len();
+    let trees = (0..100).map(|_| full_tree(&mut rng, n)).collect();
     let model = IsolationForestFile::new(
         "bench",
         Family::Cpu,
@@ -71,9 +73,18 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
     group.throughput(Throughput::Elements(VECTORS as u64));
 
     let full = full_forest();
-    let xs = vectors(3, 1.0);
+    let xs = vectors(features::names(Family::Cpu).len(), 1.0);
     group.bench_function("full_depth8", |b| {
         b.iter(|| xs.iter().map(|x| full.score(black_box(x))).sum::<f64>())
+    });
+    let mut out = [0.0; 4];
+    group.bench_function("explain_full_depth8", |b| {
+        b.iter(|| {
+            for x in &xs {
+                full.explain(black_box(x), &mut out);
+            }
+            out[0]
+        })
     });
 
     let sk = IsolationForest::from_json(&fixture("memory.json"), "memory.json").unwrap();

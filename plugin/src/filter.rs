@@ -7,14 +7,16 @@
 
 use crate::config::FilterConfig;
 use crate::entity::{EntityState, Evaluated};
-use crate::features::{CLASSIFIER_LEN, MAX_FAMILY_FEATURES};
+use crate::features::{self, CLASSIFIER_LEN, MAX_FAMILY_FEATURES};
 use crate::json::{splice, write_str, Record};
 use crate::lru::Lru;
 use crate::model::ModelSet;
 use crate::normalize::normalize;
 use crate::observation::{EventReason, Observation, Signal, WorkloadKind};
-use crate::scorer::{combine, score_evaluated, verdict, Combined};
-use crate::tags::{write_error_tags, write_tags, NO_MODEL};
+use crate::scorer::{combine, explain, score_evaluated, verdict_explained, Combined, Why};
+use crate::tags::{
+    write_error_tags, write_record_head, write_record_tail, write_verdict, NO_MODEL,
+};
 use crate::verdict::{Family, Verdict};
 
 /// One family evaluation, recorded for training when enabled.
@@ -41,6 +43,12 @@ struct Tracked {
     /// (own version, workload slot, workload version) the verdict was computed at.
     stamp: Option<(u64, u32, u64)>,
     verdict: Verdict,
+    /// `verdict` as its part of the tags ([`write_verdict`]), written when
+    /// the verdict is, so records that reuse it do not format it again.
+    verdict_json: Vec<u8>,
+    /// The last `why` explained for this entity's verdict, with the family
+    /// and the bits of the family's values it was explained for.
+    why: Option<(Family, [u64; MAX_FAMILY_FEATURES], Why)>,
 }
 
 /// The edge filter: normalization, per-entity state, scoring and tagging.
@@ -63,6 +71,18 @@ fn entity_key(key: &mut String, prefix: char, namespace: Option<&str>, name: &st
     key.push_str(namespace.unwrap_or(""));
     key.push('\u{1f}');
     key.push_str(name);
+}
+
+/// The bits of `family`'s values in `combined` (zeros past its features).
+fn value_bits(combined: &Combined, family: Family) -> [u64; MAX_FAMILY_FEATURES] {
+    let off = features::classifier_offset(family);
+    let n = features::names(family).len();
+    let mut bits = [0u64; MAX_FAMILY_FEATURES];
+    let values = combined.features.get(off..off + n).unwrap_or(&[]);
+    for (b, v) in bits.iter_mut().zip(values) {
+        *b = v.to_bits();
+    }
+    bits
 }
 
 impl Filter {
@@ -130,8 +150,14 @@ impl Filter {
         match Record::parse(record) {
             Ok(rec) => {
                 let obs = normalize(&rec, tag, event_time_ns);
-                let verdict = self.observe(&obs);
-                write_tags(&mut tags, &obs, &verdict, self.model_id());
+                // As `tags::write_tags`, with the verdict's part as cached.
+                let slot = self.observe_slot(&obs);
+                write_record_head(&mut tags, &obs);
+                match slot.and_then(|s| self.entities.get(s)) {
+                    Some(t) => tags.extend_from_slice(&t.verdict_json),
+                    None => write_verdict(&mut tags, &Verdict::UNSCORED, self.model_id()),
+                }
+                write_record_tail(&mut tags, &obs);
                 splice(&rec, &tags, out);
             }
             Err(e) => {
@@ -177,11 +203,15 @@ impl Filter {
                     state: EntityState::new(config),
                     stamp: None,
                     verdict: Verdict::UNSCORED,
+                    verdict_json: Vec::new(),
+                    why: None,
                 },
                 |t| {
                     t.state.reset();
                     t.stamp = None;
                     t.verdict = Verdict::UNSCORED;
+                    t.verdict_json.clear();
+                    t.why = None;
                 },
             )
             .map(|(slot, _)| slot);
@@ -191,6 +221,16 @@ impl Filter {
 
     /// Folds a normalized record into its entities and returns their verdict.
     pub fn observe(&mut self, obs: &Observation<'_>) -> Verdict {
+        self.observe_slot(obs)
+            .and_then(|s| self.entities.get(s))
+            .map_or(Verdict::UNSCORED, |t| t.verdict.clone())
+    }
+
+    /// Folds a normalized record into its entities. Returns the slot of the
+    /// entity whose verdict (refreshed if either entity moved) is the
+    /// record's, or `None` when the record's verdict is [`Verdict::UNSCORED`]
+    /// for want of an entity.
+    fn observe_slot(&mut self, obs: &Observation<'_>) -> Option<u32> {
         self.evaluations.clear();
         let id = &obs.identity;
         let ns = id.namespace.as_deref();
@@ -203,7 +243,7 @@ impl Filter {
             None => None,
         };
         if workload.is_none() && pod.is_none() {
-            return Verdict::UNSCORED;
+            return None;
         }
         let ts = obs.ts_ns;
         let config = self.config.clone();
@@ -224,7 +264,7 @@ impl Filter {
             (Some(w), Some(p)) => ((w, false), (p, true)),
             (Some(w), None) => ((w, false), (w, false)),
             (None, Some(p)) => ((p, true), (p, true)),
-            (None, None) => return Verdict::UNSCORED,
+            (None, None) => return None,
         };
         match obs.signal {
             Signal::Log(log) => {
@@ -294,23 +334,36 @@ impl Filter {
             .filter(|_| pod.is_some())
             .and_then(|s| self.entities.get(s).map(|t| (s, t.state.version())))
             .unwrap_or((u32::MAX, 0));
-        let Some(own) = self.entities.get(primary) else {
-            return Verdict::UNSCORED;
-        };
+        let own = self.entities.get(primary)?;
         let stamp = (own.state.version(), wl_stamp.0, wl_stamp.1);
         if own.stamp == Some(stamp) && !self.record_evaluations {
-            return own.verdict.clone();
+            return Some(primary);
         }
         let pod_state = pod.and_then(|s| self.entities.get(s)).map(|t| &t.state);
         let wl_state = workload
             .and_then(|s| self.entities.get(s))
             .map(|t| &t.state);
         self.last = combine(pod_state, wl_state);
-        let v = verdict(&self.last, models);
-        if let Some(t) = self.entities.get_mut(primary) {
-            t.stamp = Some(stamp);
-            t.verdict = v.clone();
-        }
-        v
+        let t = self.entities.get_mut(primary)?;
+        let combined = &self.last;
+        let cache = &mut t.why;
+        // Explaining walks every tree; a verdict refreshed because another
+        // family moved reuses the entity's last explanation.
+        let v = verdict_explained(combined, models, |m, family| {
+            let key = value_bits(combined, family);
+            match cache {
+                Some((f, k, why)) if *f == family && *k == key => *why,
+                _ => {
+                    let why = explain(combined, m, family);
+                    *cache = Some((family, key, why));
+                    why
+                }
+            }
+        });
+        t.stamp = Some(stamp);
+        t.verdict_json.clear();
+        write_verdict(&mut t.verdict_json, &v, models.map_or(NO_MODEL, |m| m.id()));
+        t.verdict = v;
+        Some(primary)
     }
 }

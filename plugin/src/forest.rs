@@ -40,7 +40,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::features;
+use crate::features::{self, MAX_FAMILY_FEATURES};
 use crate::manifest::check_name;
 use crate::model::{
     canonical_digest, model_json, parse_versioned, ModelError, Thresholds, SCHEMA_VERSION,
@@ -169,6 +169,14 @@ pub struct IsolationForest {
     trees: Trees,
     /// Per leaf: `(d + 1) + c(n) - 1`, scikit-learn's per-tree addend.
     leaf_path: Vec<f64>,
+    /// Per leaf: the weight [`IsolationForest::explain`] credits each split
+    /// on its path with, `1 / leaf_path` (0 when the path is empty or the
+    /// length is not positive).
+    leaf_weight: Vec<f64>,
+    /// Per leaf, [`features::names`]`(family).len()` entries: how many splits
+    /// on the path from the root to the leaf test each feature (the path to
+    /// a leaf is fixed, so explaining needs only the leaf).
+    leaf_splits: Vec<u8>,
     /// `n_trees * c(ψ)`.
     denominator: f64,
 }
@@ -256,6 +264,9 @@ impl IsolationForest {
         }
         let mut trees = Trees::default();
         let mut leaf_path = Vec::new();
+        let mut leaf_weight = Vec::new();
+        let mut leaf_splits = Vec::new();
+        let stride = expected.len();
         for (t, tree) in model.trees.iter().enumerate() {
             let at = |(node, problem)| ModelError::Tree {
                 file: file.to_owned(),
@@ -279,6 +290,7 @@ impl IsolationForest {
                 feature: &tree.feature,
                 threshold: &tree.threshold,
             };
+            let splits = path_splits(arrays, stride);
             trees
                 .push(arrays, expected.len(), |node, depth| {
                     let n = tree.n_samples.get(node).copied().unwrap_or(0);
@@ -289,6 +301,20 @@ impl IsolationForest {
                     // c(n), minus one.
                     let value = ((depth + 1) as f64 + average_path_length(f64::from(n))) - 1.0;
                     leaf_path.push(value);
+                    let counts = splits
+                        .get(node * stride..(node + 1) * stride)
+                        .unwrap_or(&[]);
+                    // As `explain` once skipped a tree: no split on the way,
+                    // or a path length that is NaN or not positive.
+                    if depth == 0 || value.is_nan() || value <= 0.0 {
+                        leaf_weight.push(0.0);
+                        leaf_splits.extend(std::iter::repeat_n(0, stride));
+                    } else {
+                        leaf_weight.push(1.0 / value);
+                        leaf_splits.extend_from_slice(counts);
+                        leaf_splits
+                            .extend(std::iter::repeat_n(0, stride.saturating_sub(counts.len())));
+                    }
                     Ok(u32::try_from(leaf_path.len() - 1).unwrap_or(u32::MAX))
                 })
                 .map_err(at)?;
@@ -300,6 +326,8 @@ impl IsolationForest {
             thresholds: model.thresholds,
             trees,
             leaf_path,
+            leaf_weight,
+            leaf_splits,
             denominator: n_trees as f64 * average_path_length(f64::from(model.max_samples)),
         })
     }
@@ -327,15 +355,19 @@ impl IsolationForest {
     pub fn explain(&self, x: &[f64], out: &mut [f64]) {
         out.iter_mut().for_each(|o| *o = 0.0);
         let x = cast(x);
+        let stride = self.n_features();
         let mut total = 0.0;
-        self.trees.paths(&x, |_, path, leaf| {
-            let h = self.leaf_path.get(leaf as usize).copied().unwrap_or(0.0);
-            if path.is_empty() || h.is_nan() || h <= 0.0 {
-                return;
-            }
-            let w = 1.0 / h;
-            for f in path {
-                if let Some(o) = out.get_mut(*f as usize) {
+        self.trees.for_each_leaf(&x, |leaf| {
+            let leaf = leaf as usize;
+            let w = self.leaf_weight.get(leaf).copied().unwrap_or(0.0);
+            let counts = self
+                .leaf_splits
+                .get(leaf * stride..(leaf + 1) * stride)
+                .unwrap_or(&[]);
+            // One addition per split, as walking the path would make them:
+            // the sums round exactly the same.
+            for (o, c) in out.iter_mut().zip(counts) {
+                for _ in 0..*c {
                     *o += w;
                     total += w;
                 }
@@ -375,6 +407,46 @@ impl IsolationForest {
     pub fn max_samples(&self) -> u32 {
         self.max_samples
     }
+}
+
+/// Per node of a file tree, `stride` entries: how many splits on the path
+/// from the root to the node test each feature. Children come after their
+/// parents in a valid tree; entries of an invalid one are never read.
+fn path_splits(tree: TreeArrays<'_>, stride: usize) -> Vec<u8> {
+    let n = tree.left.len();
+    let mut counts = vec![0u8; n.saturating_mul(stride)];
+    for i in 0..n {
+        let (Some(&l), Some(&r), Some(&f)) =
+            (tree.left.get(i), tree.right.get(i), tree.feature.get(i))
+        else {
+            continue;
+        };
+        let mut here = [0u8; MAX_FAMILY_FEATURES];
+        if let (Some(h), Some(c)) = (
+            here.get_mut(..stride),
+            counts.get(i * stride..(i + 1) * stride),
+        ) {
+            h.copy_from_slice(c);
+        }
+        if let Some(h) = usize::try_from(f).ok().and_then(|f| here.get_mut(f)) {
+            *h = h.saturating_add(1);
+        }
+        for child in [l, r] {
+            let Ok(c) = usize::try_from(child) else {
+                continue;
+            };
+            if c <= i {
+                continue;
+            }
+            if let (Some(slot), Some(h)) = (
+                counts.get_mut(c * stride..(c + 1) * stride),
+                here.get(..stride),
+            ) {
+                slot.copy_from_slice(h);
+            }
+        }
+    }
+    counts
 }
 
 #[cfg(test)]
@@ -442,6 +514,93 @@ mod tests {
         assert_eq!(long, [1.0, 0.0, 0.0, 0.0, 0.0]);
         let mut none: [f64; 0] = [];
         f.explain(&[0.0], &mut none);
+    }
+
+    /// Explanation as a walk of each path computes it: each split on the way
+    /// credits its feature with `1 / h` in root-to-leaf order, tree by tree.
+    fn explain_by_walking(f: &IsolationForest, x: &[f64], out: &mut [f64]) {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        let x = cast(x);
+        let mut total = 0.0;
+        f.trees.paths(&x, |_, path, leaf| {
+            let h = f.leaf_path[leaf as usize];
+            if path.is_empty() || h.is_nan() || h <= 0.0 {
+                return;
+            }
+            let w = 1.0 / h;
+            for feature in path {
+                if let Some(o) = out.get_mut(*feature as usize) {
+                    *o += w;
+                    total += w;
+                }
+            }
+        });
+        if total > 0.0 {
+            out.iter_mut().for_each(|o| *o /= total);
+        }
+    }
+
+    #[test]
+    fn explain_matches_walking_each_path_bit_for_bit() {
+        // Random trees of uneven depth over the restarts family's 4 features.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        fn grow(t: &mut IsolationTreeFile, rnd: &mut dyn FnMut() -> f64, depth: u32) -> i32 {
+            let i = t.left.len();
+            t.left.push(-1);
+            t.right.push(-1);
+            t.feature.push(-2);
+            t.threshold.push(-2.0);
+            t.n_samples.push(1 + (rnd() * 40.0) as u32);
+            if depth < 9 && (depth == 0 || rnd() < 0.8) {
+                t.feature[i] = (rnd() * 4.0) as i32;
+                t.threshold[i] = rnd() * 4.0 - 2.0;
+                let l = grow(t, rnd, depth + 1);
+                let r = grow(t, rnd, depth + 1);
+                t.left[i] = l;
+                t.right[i] = r;
+            }
+            i as i32
+        }
+        let trees = (0..37)
+            .map(|_| {
+                let mut t = IsolationTreeFile {
+                    left: vec![],
+                    right: vec![],
+                    feature: vec![],
+                    threshold: vec![],
+                    n_samples: vec![],
+                };
+                grow(&mut t, &mut rnd, 0);
+                t
+            })
+            .collect();
+        let file = IsolationForestFile::new(
+            "restarts",
+            Family::Restarts,
+            256,
+            Thresholds {
+                warning: 0.6,
+                critical: 0.7,
+            },
+            trees,
+        );
+        let f = IsolationForest::from_file(&file, "restarts.json").unwrap();
+        for _ in 0..2000 {
+            let x: Vec<f64> = (0..4).map(|_| rnd() * 5.0 - 2.5).collect();
+            for len in [4, 2, 6] {
+                let (mut fast, mut slow) = (vec![0.0; len], vec![0.0; len]);
+                f.explain(&x, &mut fast);
+                explain_by_walking(&f, &x, &mut slow);
+                let bits = |v: &[f64]| v.iter().map(|c| c.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&fast), bits(&slow), "{x:?}");
+            }
+        }
     }
 
     #[test]

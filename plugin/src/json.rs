@@ -275,10 +275,17 @@ impl<'a> Record<'a> {
 }
 
 /// Appends `s` to `out` as a JSON string literal (quotes included), escaping
-/// `"`, `\` and control characters.
+/// `"`, `\\` and control characters.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() + 2);
     out.push(b'"');
+    write_str_body(out, s);
+    out.push(b'"');
+}
+
+/// Appends `s` escaped as [`write_str`] does, without the quotes (escaping
+/// is per byte, so pieces written one after the other make one string).
+pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut from = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -305,7 +312,6 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
         from = i + 1;
     }
     out.extend_from_slice(bytes.get(from..).unwrap_or(&[]));
-    out.push(b'"');
 }
 
 /// Writes `record` to `out` with every top-level member named `key` removed
@@ -383,19 +389,33 @@ fn is_ws(b: u8) -> bool {
 }
 
 /// The container stack as bits (1 = object), so depth costs one bit per level.
+/// The first 64 levels live in `first`, so ordinary records allocate nothing.
 #[derive(Default)]
 struct BitStack {
+    first: u64,
+    /// Levels 64 and deeper, 64 per word.
     words: Vec<u64>,
     depth: usize,
 }
 
 impl BitStack {
+    fn word(&self, w: usize) -> Option<&u64> {
+        match w.checked_sub(1) {
+            None => Some(&self.first),
+            Some(i) => self.words.get(i),
+        }
+    }
+
     fn push(&mut self, is_object: bool) {
         let (w, b) = (self.depth / 64, self.depth % 64);
-        if w >= self.words.len() {
+        if w > self.words.len() {
             self.words.push(0);
         }
-        if let Some(word) = self.words.get_mut(w) {
+        let word = match w.checked_sub(1) {
+            None => Some(&mut self.first),
+            Some(i) => self.words.get_mut(i),
+        };
+        if let Some(word) = word {
             if is_object {
                 *word |= 1 << b;
             } else {
@@ -414,9 +434,7 @@ impl BitStack {
         let Some(i) = self.depth.checked_sub(1) else {
             return false;
         };
-        self.words
-            .get(i / 64)
-            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+        self.word(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 }
 
@@ -629,20 +647,25 @@ impl<'a> Parser<'a> {
         let mut escaped = false;
         self.pos += 1;
         loop {
-            let rest = self.text.get(self.pos..).unwrap_or(&[]);
-            let Some(i) = memchr::memchr2(b'"', b'\\', rest) else {
+            let Some(i) = find_special::<true>(self.text, self.pos) else {
                 return Err(JsonError::UnexpectedEnd(self.text.len()));
             };
-            if let Some(c) = rest
-                .get(..i)
-                .and_then(|seg| seg.iter().position(|&b| b < 0x20))
-            {
-                return Err(JsonError::ControlCharacter(self.pos + c));
-            }
-            self.pos += i;
-            if self.peek()? == b'"' {
-                self.pos += 1;
-                return Ok(escaped);
+            self.pos = i;
+            match self.text.get(i).copied() {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(escaped);
+                }
+                Some(b'\\') => {}
+                _ => {
+                    // A control character: reported when the string goes on
+                    // (a quote or backslash follows), else the text is cut.
+                    let rest = self.text.get(i..).unwrap_or(&[]);
+                    return Err(match memchr::memchr2(b'"', b'\\', rest) {
+                        Some(_) => JsonError::ControlCharacter(i),
+                        None => JsonError::UnexpectedEnd(self.text.len()),
+                    });
+                }
             }
             escaped = true;
             let at = self.pos;
@@ -718,6 +741,37 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// The offset of the first `"` or `\\` (and, when `CONTROL`, byte below
+/// 0x20) at or after `from`. Strings are short, so eight bytes at a time in
+/// a register beat a vector search's setup; the lowest flagged byte of each
+/// test is exact (borrows only run upwards from a true match).
+#[inline]
+fn find_special<const CONTROL: bool>(text: &[u8], from: usize) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut pos = from;
+    let tail = loop {
+        let Some(chunk) = text.get(pos..).and_then(|r| r.first_chunk::<8>()) else {
+            break text.get(pos..)?;
+        };
+        let v = u64::from_le_bytes(*chunk);
+        let q = v ^ (LO * u64::from(b'"'));
+        let b = v ^ (LO * u64::from(b'\\'));
+        let mut m = (q.wrapping_sub(LO) & !q) | (b.wrapping_sub(LO) & !b);
+        if CONTROL {
+            m |= v.wrapping_sub(LO * 0x20) & !v;
+        }
+        let m = m & HI;
+        if m != 0 {
+            return Some(pos + (m.trailing_zeros() / 8) as usize);
+        }
+        pos += 8;
+    };
+    tail.iter()
+        .position(|&c| c == b'"' || c == b'\\' || (CONTROL && c < 0x20))
+        .map(|i| pos + i)
+}
+
 // ---------------------------------------------------------------------------
 // Lookups in already-validated text. These never panic on arbitrary text
 // either; on malformed input they return `None` or stop early.
@@ -737,8 +791,7 @@ fn skip_string(text: &[u8], pos: usize) -> Option<(usize, bool)> {
     let mut p = pos + 1;
     let mut escaped = false;
     loop {
-        let i = memchr::memchr2(b'"', b'\\', text.get(p..)?)?;
-        p += i;
+        p = find_special::<false>(text, p)?;
         if text.get(p) == Some(&b'"') {
             return Some((p + 1, escaped));
         }
@@ -1083,6 +1136,45 @@ mod tests {
             let mut back = Vec::new();
             strip(&rec2, TAG_KEY, &mut back);
             assert_eq!(back, input.as_bytes());
+        }
+    }
+
+    #[test]
+    fn find_special_finds_the_first_special_byte() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let alphabet = [b'a', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, 0x00, b'{'];
+        for len in 0..40 {
+            for _ in 0..200 {
+                let text: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        // Mostly plain bytes, so specials sit anywhere.
+                        let r = (seed >> 33) as usize % 40;
+                        alphabet.get(r).copied().unwrap_or(b'x')
+                    })
+                    .collect();
+                for from in 0..=len + 1 {
+                    let naive = |control: bool| {
+                        text.get(from..).and_then(|r| {
+                            r.iter()
+                                .position(|&c| c == b'"' || c == b'\\' || (control && c < 0x20))
+                                .map(|i| from + i)
+                        })
+                    };
+                    assert_eq!(
+                        find_special::<true>(&text, from),
+                        naive(true),
+                        "{text:?} {from}"
+                    );
+                    assert_eq!(
+                        find_special::<false>(&text, from),
+                        naive(false),
+                        "{text:?} {from}"
+                    );
+                }
+            }
         }
     }
 

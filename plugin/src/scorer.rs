@@ -78,6 +78,16 @@ pub fn combine(pod: Option<&EntityState>, workload: Option<&EntityState>) -> Com
 /// classifier (or, when it names none, from the family that crossed its
 /// threshold furthest), and `why` from that family's forest.
 pub fn verdict(combined: &Combined, models: Option<&ModelSet>) -> Verdict {
+    verdict_explained(combined, models, |m, family| explain(combined, m, family))
+}
+
+/// [`verdict`], taking `why` from `why_of(models, family)`, which must give
+/// what [`explain`] gives for `combined` (the filter caches it).
+pub(crate) fn verdict_explained(
+    combined: &Combined,
+    models: Option<&ModelSet>,
+    why_of: impl FnOnce(&ModelSet, Family) -> Why,
+) -> Verdict {
     let Some(models) = models else {
         return Verdict::UNSCORED;
     };
@@ -136,7 +146,7 @@ pub fn verdict(combined: &Combined, models: Option<&ModelSet>) -> Verdict {
         incident,
         action: incident.recommended_action(),
         family: Some(family),
-        why: explain(combined, models, family),
+        why: why_of(models, family),
     }
 }
 
@@ -165,8 +175,12 @@ fn classify(classifier: &RandomForestClassifier, x: &[f64]) -> Option<(Option<In
     Some((best.map(|(c, _)| c), p_unknown))
 }
 
-/// The features of `family` that contributed most to its score.
-fn explain(combined: &Combined, models: &ModelSet, family: Family) -> [Option<Reason>; MAX_WHY] {
+/// A verdict's `why`.
+pub(crate) type Why = [Option<Reason>; MAX_WHY];
+
+/// The features of `family` that contributed most to its score: a function
+/// of the family's values in `combined` alone (the models being fixed).
+pub(crate) fn explain(combined: &Combined, models: &ModelSet, family: Family) -> Why {
     let mut why = [None; MAX_WHY];
     let Some(forest) = models.forest(family) else {
         return why;

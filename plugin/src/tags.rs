@@ -7,7 +7,7 @@
 
 use std::io::Write as _;
 
-use crate::json::write_str;
+use crate::json::{write_str, write_str_body};
 use crate::observation::Observation;
 use crate::timestamp::write_rfc3339;
 use crate::verdict::Verdict;
@@ -35,17 +35,26 @@ fn write_opt_str(out: &mut Vec<u8>, v: Option<&str>) {
 
 /// Appends the `edgeheal` object for a normalized record and its entity's verdict.
 pub fn write_tags(out: &mut Vec<u8>, obs: &Observation<'_>, verdict: &Verdict, model: &str) {
+    write_record_head(out, obs);
+    write_verdict(out, verdict, model);
+    write_record_tail(out, obs);
+}
+
+/// The part of the tags that comes from the record before the verdict's:
+/// `{"kind":...,"entity":...,"pod":...,"ts":"..."`.
+pub(crate) fn write_record_head(out: &mut Vec<u8>, obs: &Observation<'_>) {
     let id = &obs.identity;
     out.extend_from_slice(b"{\"kind\":\"");
     out.extend_from_slice(obs.kind.as_str().as_bytes());
     out.extend_from_slice(b"\",\"entity\":");
     match (id.namespace.as_deref(), id.workload.as_deref()) {
         (ns, Some(w)) => {
-            let mut entity = String::with_capacity(64);
-            entity.push_str(ns.unwrap_or("_"));
-            entity.push('/');
-            entity.push_str(w);
-            write_str(out, &entity);
+            // One string, `namespace/workload`, escaped piece by piece.
+            out.push(b'"');
+            write_str_body(out, ns.unwrap_or("_"));
+            out.push(b'/');
+            write_str_body(out, w);
+            out.push(b'"');
         }
         _ => out.extend_from_slice(b"null"),
     }
@@ -53,7 +62,13 @@ pub fn write_tags(out: &mut Vec<u8>, obs: &Observation<'_>, verdict: &Verdict, m
     write_opt_str(out, id.pod.as_deref());
     out.extend_from_slice(b",\"ts\":\"");
     write_rfc3339(out, obs.ts_ns);
-    out.extend_from_slice(b"\",\"score\":");
+    out.push(b'"');
+}
+
+/// The verdict's part of the tags, which depends on nothing else (the filter
+/// keeps it with the verdict it caches): `,"score":...` to `"family":...`.
+pub(crate) fn write_verdict(out: &mut Vec<u8>, verdict: &Verdict, model: &str) {
+    out.extend_from_slice(b",\"score\":");
     match verdict.score {
         Some(s) => write_f64(out, s),
         None => out.extend_from_slice(b"null"),
@@ -85,6 +100,12 @@ pub fn write_tags(out: &mut Vec<u8>, obs: &Observation<'_>, verdict: &Verdict, m
     write_str(out, model);
     out.extend_from_slice(b",\"family\":");
     write_opt_str(out, verdict.family.map(|f| f.as_str()));
+}
+
+/// The part of the tags that comes from the record after the verdict's:
+/// `,"namespace":...` to the closing `}`.
+pub(crate) fn write_record_tail(out: &mut Vec<u8>, obs: &Observation<'_>) {
+    let id = &obs.identity;
     out.extend_from_slice(b",\"namespace\":");
     write_opt_str(out, id.namespace.as_deref());
     out.extend_from_slice(b",\"workload\":");

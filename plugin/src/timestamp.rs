@@ -43,44 +43,38 @@ pub fn write_rfc3339(out: &mut Vec<u8>, ts_ns: i64) {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
-    let mut buf = [0u8; 40];
-    let mut n = 0;
-    let mut put = |b: u8| {
-        if let Some(slot) = buf.get_mut(n) {
-            *slot = b;
-            n += 1;
-        }
-    };
-    let digits = |v: i64, width: u32, put: &mut dyn FnMut(u8)| {
-        for i in (0..width).rev() {
-            let d = (v / 10i64.pow(i)).rem_euclid(10);
-            put(b'0' + d as u8);
-        }
-    };
     let year = year.clamp(0, 9999);
-    digits(year, 4, &mut put);
-    put(b'-');
-    digits(i64::from(month), 2, &mut put);
-    put(b'-');
-    digits(i64::from(day), 2, &mut put);
-    put(b'T');
-    digits(sod / 3600, 2, &mut put);
-    put(b':');
-    digits((sod / 60) % 60, 2, &mut put);
-    put(b':');
-    digits(sod % 60, 2, &mut put);
-    if nanos != 0 {
-        put(b'.');
-        if nanos % 1_000_000 == 0 {
-            digits(nanos / 1_000_000, 3, &mut put);
-        } else if nanos % 1_000 == 0 {
-            digits(nanos / 1_000, 6, &mut put);
-        } else {
-            digits(nanos, 9, &mut put);
+    // `YYYY-MM-DDThh:mm:ss`, then up to `.nnnnnnnnn` and `Z`.
+    let mut buf = *b"0000-00-00T00:00:00.000000000Z";
+    let mut put = |at: usize, v: i64, width: usize| {
+        let mut v = v;
+        for i in (at..at + width).rev() {
+            if let Some(slot) = buf.get_mut(i) {
+                *slot = b'0' + v.rem_euclid(10) as u8;
+            }
+            v /= 10;
         }
-    }
-    put(b'Z');
+    };
+    put(0, year, 4);
+    put(5, i64::from(month), 2);
+    put(8, i64::from(day), 2);
+    put(11, sod / 3600, 2);
+    put(14, (sod / 60) % 60, 2);
+    put(17, sod % 60, 2);
+    let n = if nanos == 0 {
+        19
+    } else if nanos % 1_000_000 == 0 {
+        put(20, nanos / 1_000_000, 3);
+        23
+    } else if nanos % 1_000 == 0 {
+        put(20, nanos / 1_000, 6);
+        26
+    } else {
+        put(20, nanos, 9);
+        29
+    };
     out.extend_from_slice(buf.get(..n).unwrap_or(&[]));
+    out.push(b'Z');
 }
 
 /// Earliest accepted time (exclusive): the epoch itself is treated as "unset".
@@ -358,6 +352,45 @@ mod tests {
             let mut out = Vec::new();
             write_rfc3339(&mut out, *ns);
             assert_eq!(std::str::from_utf8(&out).unwrap(), *want);
+        }
+    }
+
+    #[test]
+    fn rfc3339_formatting_matches_format_across_the_range() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let ns = match i % 4 {
+                0 => seed as i64,
+                1 => (seed % 4_000_000_000_000_000_000) as i64,
+                2 => (seed % 4_000_000_000_000_000_000) as i64 / 1_000_000 * 1_000_000,
+                _ => (seed % 4_000_000_000_000_000_000) as i64 / 1_000 * 1_000,
+            };
+            let secs = ns.div_euclid(1_000_000_000);
+            let nanos = ns.rem_euclid(1_000_000_000);
+            let sod = secs.rem_euclid(86_400);
+            let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+            let frac = if nanos == 0 {
+                String::new()
+            } else if nanos % 1_000_000 == 0 {
+                format!(".{:03}", nanos / 1_000_000)
+            } else if nanos % 1_000 == 0 {
+                format!(".{:06}", nanos / 1_000)
+            } else {
+                format!(".{nanos:09}")
+            };
+            let want = format!(
+                "{:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
+                y.clamp(0, 9999) % 10_000,
+                sod / 3600,
+                sod / 60 % 60,
+                sod % 60
+            );
+            let mut out = Vec::new();
+            write_rfc3339(&mut out, ns);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), want, "{ns}");
         }
     }
 }

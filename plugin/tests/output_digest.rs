@@ -1,0 +1,294 @@
+//! The filter's output bytes, pinned: a long synthetic stream (Fluent Bit and
+//! Vector logs, metric samples, Kubernetes events, faults injected on some
+//! workloads, malformed records) is run through the filter with the embedded
+//! models, with random full-depth forests, and without models, and the SHA-256
+//! of every output byte is compared with the digest the code gave when the
+//! test was written. Optimizations of the hot path must not move it; a change
+//! of behaviour must update the digest on purpose (and the Lua mirror with it).
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use edgeheal_plugin::features;
+use edgeheal_plugin::forest::{IsolationForest, IsolationForestFile, IsolationTreeFile};
+use edgeheal_plugin::model::{sha256_hex, Thresholds};
+use edgeheal_plugin::{Family, Filter, FilterConfig, ModelSet};
+
+/// xorshift64*.
+struct Rng(u64);
+
+impl Rng {
+    fn next_f64(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        (0..4).map(|_| self.next_f64()).sum::<f64>() - 2.0
+    }
+}
+
+fn full_tree(rng: &mut Rng, n_features: usize) -> IsolationTreeFile {
+    fn grow(t: &mut IsolationTreeFile, rng: &mut Rng, depth: u32, n: u32, nf: usize) -> i32 {
+        let i = t.left.len();
+        t.left.push(-1);
+        t.right.push(-1);
+        t.feature.push(-2);
+        t.threshold.push(-2.0);
+        t.n_samples.push(n.max(1));
+        // Uneven depths: some leaves stop early.
+        if depth < 8 && !(depth > 2 && rng.next_f64() < 0.15) {
+            t.feature[i] = (rng.next_f64() * nf as f64) as i32 % nf as i32;
+            t.threshold[i] = rng.normal() * 2.0;
+            let l = grow(t, rng, depth + 1, n / 2, nf);
+            let r = grow(t, rng, depth + 1, n - n / 2, nf);
+            t.left[i] = l;
+            t.right[i] = r;
+        }
+        i as i32
+    }
+    let mut t = IsolationTreeFile {
+        left: Vec::new(),
+        right: Vec::new(),
+        feature: Vec::new(),
+        threshold: Vec::new(),
+        n_samples: Vec::new(),
+    };
+    grow(&mut t, rng, 0, 256, n_features);
+    t
+}
+
+fn random_models() -> ModelSet {
+    let mut rng = Rng(7);
+    let forests = Family::ALL
+        .into_iter()
+        .map(|family| {
+            let n = features::names(family).len();
+            let trees = (0..60).map(|_| full_tree(&mut rng, n)).collect();
+            let file = IsolationForestFile::new(
+                family.as_str(),
+                family,
+                256,
+                Thresholds {
+                    warning: 0.6,
+                    critical: 0.66,
+                },
+                trees,
+            );
+            IsolationForest::from_file(&file, family.as_str()).unwrap()
+        })
+        .collect();
+    ModelSet::from_parts("digest@000000000000", forests, None).unwrap()
+}
+
+/// (event time, record) pairs.
+fn stream(n: usize) -> Vec<(i64, Vec<u8>)> {
+    let mut rng = Rng(42);
+    let mut now: i64 = 1_740_960_000_000_000_000;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        // 5 ms per record, with jitter and an occasional long gap.
+        now += 5_000_000 + (rng.next_f64() * 2e6) as i64;
+        if i % 5000 == 4999 {
+            now += 400_000_000_000;
+        }
+        let w = (rng.next_f64() * 12.0) as usize;
+        let p = (rng.next_f64() * 5.0) as usize;
+        let pod = format!("svc{w}-7d4b9c8f6-x{p}x9z");
+        // Faults: svc1 errors in a window, svc2 slows down, svc3 floods,
+        // svc4 leaks memory, svc5 crash loops.
+        let phase = (i / 3000) % 4;
+        let faulty = phase == 2;
+        let r = rng.next_f64();
+        let status = if (faulty && w == 1 && r < 0.6) || r < 0.01 {
+            503
+        } else {
+            200
+        };
+        let latency = if faulty && w == 2 {
+            200.0 + r * 900.0
+        } else {
+            5.0 + r * 40.0
+        };
+        let t_sec = now / 1_000_000_000;
+        let frac = now % 1_000_000_000;
+        let s = match (rng.next_f64() * 100.0) as u32 {
+            0..=34 => format!(
+                r#"{{"stream":"stdout","_p":"F","log":"10.0.0.{p} - - [03/Mar/2025:00:00:00 +0000] \"GET /api/items/{i} HTTP/1.1\" {status} 512 \"-\" \"curl/8.0\" {:.3}","kubernetes":{{"pod_name":"{pod}","namespace_name":"shop","pod_id":"0c1d","labels":{{"app":"svc{w}","pod-template-hash":"7d4b9c8f6"}},"host":"node-1","container_name":"app","docker_id":"4f2a","container_image":"registry/app:1.2.3"}}}}"#,
+                latency / 1000.0
+            ),
+            35..=54 => format!(
+                r#"{{"file":"/var/log/pods/shop_{pod}/app/0.log","kubernetes":{{"container_name":"app","pod_labels":{{"app":"svc{w}"}},"pod_name":"{pod}","pod_namespace":"shop","pod_node_name":"node-2","pod_owner":"ReplicaSet/svc{w}-7d4b9c8f6"}},"message":"{{\"level\":\"{}\",\"msg\":\"request completed\",\"method\":\"GET\",\"path\":\"/api\",\"status\":{status},\"latency_ms\":{:.1}}}","source_type":"kubernetes_logs","stream":"stdout","timestamp":"2025-03-03T00:00:{:02}.{:09}Z"}}"#,
+                if status == 503 { "error" } else { "info" },
+                latency,
+                t_sec % 60,
+                frac
+            ),
+            55..=59 => format!(
+                r#"{{"log":"E0303 00:00:00.000000 1 main.go:1] level=error msg=\"boom\" status={status} duration={latency:.0}ms","kubernetes":{{"pod_name":"{pod}","namespace_name":"shop","labels":{{"app.kubernetes.io/name":"svc{w}"}},"container_name":"side\u00e9car"}},"time":{}.{:03}}}"#,
+                t_sec,
+                frac / 1_000_000
+            ),
+            60..=71 => format!(
+                r#"{{"metric":"container_cpu_usage_seconds_total","value":{:.3},"labels":{{"namespace":"shop","pod":"{pod}","container":"app","node":"node-1"}}}}"#,
+                (i as f64) * 0.01 * if faulty && w == 3 { 8.0 } else { 1.0 }
+            ),
+            72..=81 => format!(
+                r#"{{"gauge":{{"value":{:.1}}},"kind":"absolute","name":"container_memory_working_set_bytes","tags":{{"container":"app","namespace":"shop","node":"node-1","pod":"{pod}"}}}}"#,
+                2.0e8 + r * 1e7 + if w == 4 { (i as f64) * 1e5 } else { 0.0 }
+            ),
+            82..=84 => format!(
+                r#"{{"metric":"kube_pod_container_status_restarts_total","value":{},"labels":{{"namespace":"shop","pod":"{pod}","container":"app"}}}}"#,
+                if w == 5 && faulty { i / 50 } else { 0 }
+            ),
+            85..=86 => format!(
+                r#"{{"metric":"container_spec_memory_limit_bytes","value":2.1e8,"labels":{{"namespace":"shop","pod":"{pod}","container":"app"}}}}"#
+            ),
+            87..=92 => {
+                let reason = match (rng.next_f64() * 6.0) as u32 {
+                    0 => "Started",
+                    1 => "BackOff",
+                    2 => "OOMKilled",
+                    3 => "Unhealthy",
+                    4 => "Killing",
+                    _ => "Evicted",
+                };
+                format!(
+                    r#"{{"metadata":{{"name":"{pod}.1829","namespace":"shop"}},"involvedObject":{{"kind":"Pod","namespace":"shop","name":"{pod}"}},"reason":"{reason}","message":"probe","source":{{"component":"kubelet","host":"node-1"}},"count":1,"type":"Warning","lastTimestamp":"2025-03-03T00:00:{:02}Z"}}"#,
+                    t_sec % 60
+                )
+            }
+            93 => r#"{"cpu_p":12.5,"user_p":10.0,"system_p":2.5}"#.to_owned(),
+            94 => format!(r#"{{"msg":"level=warn latency=12ms","edgeheal":{{"old":true}},"ts":{t_sec}}}"#),
+            95 => r#"not json at all"#.to_owned(),
+            96 => r#"{"a":1,"a":2,"edgeheal":1,"edgeheal":2}"#.to_owned(),
+            97 => format!(
+                r#"{{"message":"panic: runtime error","kubernetes":{{"pod_name":"job-{p}-abcde","namespace_name":"batch","ownerReferences":[{{"kind":"Job","name":"job-{p}"}}]}}}}"#
+            ),
+            98 => format!(
+                r#" {{ "log" : "Traceback (most recent call last): \u0041 \" x" , "kubernetes" : {{ "pod_name" : "web-{p}" , "namespace_name":"shop" }} }} "#
+            ),
+            _ => r#"{"k\u0065y":"v","log":"[warn] slow","kubernetes":{"pod_name":"db-0","namespace_name":"data","labels":{"statefulset.kubernetes.io/pod-name":"db-0"}}}"#.to_owned(),
+        };
+        out.push((now, s.into_bytes()));
+    }
+    out
+}
+
+fn digest(models: Option<ModelSet>, config: FilterConfig, records: &[(i64, Vec<u8>)]) -> String {
+    let mut filter = Filter::new(config, models);
+    let mut out = Vec::new();
+    let mut all = Vec::with_capacity(records.len() * 700);
+    for (now, r) in records {
+        filter.process(b"kube.var.log", *now, r, &mut out);
+        all.extend_from_slice(&out);
+        all.push(b'\n');
+    }
+    for n in [0, 1, 1 << 20] {
+        filter.process_lost(1_740_960_000_000_000_000, n, &mut out);
+        all.extend_from_slice(&out);
+        all.push(b'\n');
+    }
+    sha256_hex(&all)
+}
+
+#[test]
+fn output_bytes_are_unchanged() {
+    let records = stream(40_000);
+    let small = FilterConfig {
+        max_entities: 24,
+        warmup: 3,
+        ..FilterConfig::default()
+    };
+    let cases = [
+        (
+            "embedded",
+            ModelSet::from_embedded().map(|m| m.unwrap()),
+            FilterConfig::default(),
+        ),
+        ("random", Some(random_models()), FilterConfig::default()),
+        ("random_small", Some(random_models()), small),
+        ("none", None, FilterConfig::default()),
+    ];
+    let got: Vec<(&str, String)> = cases
+        .into_iter()
+        .map(|(name, models, config)| (name, digest(models, config, &records)))
+        .collect();
+    let want = [
+        (
+            "embedded",
+            "f1f7c654f36d8dc81d1381d39c622ee0cfaa91ec17d5037d2e319e6914244315",
+        ),
+        (
+            "random",
+            "17ba85a65580947cf6c911c2d8389f3064a0d78edb58ca31c4d3a950831ffa44",
+        ),
+        (
+            "random_small",
+            "d3bedfc229dd9427caf35c9b41db8b212d5962a67573c9e7e678c75f62cda230",
+        ),
+        (
+            "none",
+            "a3c930953c2af81a5b17877955cba2ce74e04637e24bdf3db7d78c8231cb1dce",
+        ),
+    ];
+    let want: Vec<(&str, String)> = want.iter().map(|(n, d)| (*n, (*d).to_owned())).collect();
+    assert_eq!(got, want);
+}
+
+/// `Filter::process` writes the tags straight into the output and reuses the
+/// verdict's cached tag bytes; it must give what the public steps give.
+#[test]
+fn process_matches_its_steps() {
+    use edgeheal_plugin::json::{splice, Record};
+    use edgeheal_plugin::normalize::normalize;
+    use edgeheal_plugin::tags::write_tags;
+
+    let mut records = stream(3000);
+    for (i, text) in [
+        "{}",
+        " { } ",
+        r#"{"edgeheal":1}"#,
+        r#"{ "edgeheal" : 1 , "log":"x" }"#,
+        r#"{"log":"x","edg\u0065heal":{"a":[1]}}"#,
+        r#"{"log":"x"}  "#,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        records.push((
+            1_740_960_000_000_000_000 + i as i64,
+            text.as_bytes().to_vec(),
+        ));
+    }
+    let mut fast = Filter::new(FilterConfig::default(), Some(random_models()));
+    let mut steps = Filter::new(FilterConfig::default(), Some(random_models()));
+    let (mut a, mut b, mut tags) = (Vec::new(), Vec::new(), Vec::new());
+    for (now, r) in &records {
+        fast.process(b"kube.var.log", *now, r, &mut a);
+        let Ok(rec) = Record::parse(r) else {
+            steps.process(b"kube.var.log", *now, r, &mut b);
+            assert_eq!(a, b);
+            continue;
+        };
+        let obs = normalize(&rec, b"kube.var.log", *now);
+        let verdict = steps.observe(&obs);
+        tags.clear();
+        write_tags(&mut tags, &obs, &verdict, steps.model_id());
+        b.clear();
+        splice(&rec, &tags, &mut b);
+        assert_eq!(
+            String::from_utf8_lossy(&a),
+            String::from_utf8_lossy(&b),
+            "{}",
+            String::from_utf8_lossy(r)
+        );
+    }
+}
