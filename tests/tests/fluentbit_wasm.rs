@@ -2,8 +2,6 @@
 //! with the native core, the NULL-record path, large and hostile records, the
 //! runtime configuration file, traps, and bounded memory over a million pods.
 
-use std::path::PathBuf;
-
 use edgeheal_tests::fluentbit_harness::{
     module_shape, CallStats, DropReason, EventTime, FilterOutcome, FilterWasmConfig, FluentBitWasm,
 };
@@ -283,22 +281,27 @@ fn event_time_is_passed_truncated_to_32_bits_as_fluent_bit_does() {
     );
 }
 
-fn config_dir(name: &str, config: Option<&str>) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("edgeheal-fb-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+/// A directory holding `config.json` (when given), removed when dropped.
+fn config_dir(name: &str, config: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("edgeheal-fb-{}-", name.replace(' ', "-")))
+        .tempdir()
+        .expect("temp dir");
     if let Some(text) = config {
-        std::fs::write(dir.join("config.json"), text).expect("config");
+        std::fs::write(dir.path().join("config.json"), text).expect("config");
     }
     dir
 }
 
-fn with_config(name: &str, config: Option<&str>) -> FluentBitWasm {
+/// The shipped filter with `config` mounted at `/etc/edgeheal`; keep the
+/// returned directory alive while the filter runs.
+fn with_config(name: &str, config: Option<&str>) -> (FluentBitWasm, tempfile::TempDir) {
     let dir = config_dir(name, config);
-    load(&FilterWasmConfig {
-        accessible_paths: vec![(dir, "/etc/edgeheal".to_string())],
+    let fb = load(&FilterWasmConfig {
+        accessible_paths: vec![(dir.path().to_path_buf(), "/etc/edgeheal".to_string())],
         ..FilterWasmConfig::default()
-    })
+    });
+    (fb, dir)
 }
 
 #[test]
@@ -335,7 +338,7 @@ fn runtime_configuration_is_read_once_and_a_bad_file_keeps_the_defaults() {
         ),
     ];
     for (name, config, complaint) in cases {
-        let mut fb = with_config(name, *config);
+        let (mut fb, _dir) = with_config(name, *config);
         for _ in 0..3 {
             let body = kept(&fb.filter(b"kube.cfg", T0, record), &fb);
             assert_eq!(
