@@ -100,7 +100,8 @@ pub struct Config {
     /// The soft-heal hook (a signed POST to an endpoint named by the workload).
     #[serde(default)]
     pub soft_heal: Option<SoftHealConfig>,
-    /// Leader election on a `coordination.k8s.io` Lease (several replicas). Absent: single replica.
+    /// Leader election on a `coordination.k8s.io` Lease (several replicas).
+    /// Not implemented yet: a config that sets it is rejected. Run one replica.
     #[serde(default)]
     pub leader_election: Option<LeaderElectionConfig>,
 }
@@ -622,6 +623,12 @@ impl Config {
                     "must be at least 2",
                 ));
             }
+            // Parsed so the shape is settled, but no replica takes a Lease
+            // yet: accepting the key would let several replicas act at once.
+            return Err(bad(
+                "leader_election",
+                "leader election is not implemented in this version; remove the section and run a single replica (the shipped Deployment has replicas: 1)",
+            ));
         }
         Ok(())
     }
@@ -705,6 +712,10 @@ mod tests {
                 "guards.scale_step",
             ),
             ("policy: { error_burst: [soft_heal] }", "policy"),
+            (
+                "leader_election: { namespace: edgeheal }",
+                "leader_election",
+            ),
             (
                 "kubernetes: { retry: { max_attempts: 0 } }",
                 "kubernetes.retry.max_attempts",
