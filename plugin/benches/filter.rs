@@ -19,40 +19,29 @@ use std::hint::black_box;
 
 use criterion::measurement::Measurement;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use edgeheal_plugin::features;
-use edgeheal_plugin::forest::{IsolationForest, IsolationForestFile};
 use edgeheal_plugin::model::Thresholds;
-use edgeheal_plugin::{Family, Filter, FilterConfig, ModelSet};
+use edgeheal_plugin::{Filter, FilterConfig, ModelSet};
 
 mod common;
 
-use common::{full_tree, Rng};
+use common::{full_tree, random_model_set, Rng};
 
 const RECORDS: usize = 10_000;
 /// 10k records per simulated second.
 const STEP_NS: i64 = 100_000;
 
 fn models() -> ModelSet {
-    let mut rng = Rng(7);
-    let forests = Family::ALL
-        .into_iter()
-        .map(|family| {
-            let n = features::names(family).len();
-            let trees = (0..100).map(|_| full_tree(&mut rng, n)).collect();
-            let file = IsolationForestFile::new(
-                family.as_str(),
-                family,
-                256,
-                Thresholds {
-                    warning: 0.62,
-                    critical: 0.7,
-                },
-                trees,
-            );
-            IsolationForest::from_file(&file, family.as_str()).unwrap()
-        })
-        .collect();
-    ModelSet::from_parts("bench@000000000000", forests, None).unwrap()
+    let thresholds = Thresholds {
+        warning: 0.62,
+        critical: 0.7,
+    };
+    random_model_set(
+        "bench@000000000000",
+        &mut Rng(7),
+        100,
+        thresholds,
+        full_tree,
+    )
 }
 
 fn stream() -> Vec<Vec<u8>> {

@@ -14,78 +14,28 @@
     clippy::panic
 )]
 
-use edgeheal_plugin::features;
-use edgeheal_plugin::forest::{IsolationForest, IsolationForestFile, IsolationTreeFile};
 use edgeheal_plugin::model::{sha256_hex, Thresholds};
-use edgeheal_plugin::{Family, Filter, FilterConfig, ModelSet};
+use edgeheal_plugin::{Filter, FilterConfig, ModelSet};
 
-/// xorshift64*.
-struct Rng(u64);
+#[path = "../benches/common/mod.rs"]
+mod common;
 
-impl Rng {
-    fn next_f64(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
+use common::{random_model_set, random_tree, Rng};
 
-    fn normal(&mut self) -> f64 {
-        (0..4).map(|_| self.next_f64()).sum::<f64>() - 2.0
-    }
-}
-
-fn full_tree(rng: &mut Rng, n_features: usize) -> IsolationTreeFile {
-    fn grow(t: &mut IsolationTreeFile, rng: &mut Rng, depth: u32, n: u32, nf: usize) -> i32 {
-        let i = t.left.len();
-        t.left.push(-1);
-        t.right.push(-1);
-        t.feature.push(-2);
-        t.threshold.push(-2.0);
-        t.n_samples.push(n.max(1));
-        // Uneven depths: some leaves stop early.
-        if depth < 8 && !(depth > 2 && rng.next_f64() < 0.15) {
-            t.feature[i] = (rng.next_f64() * nf as f64) as i32 % nf as i32;
-            t.threshold[i] = rng.normal() * 2.0;
-            let l = grow(t, rng, depth + 1, n / 2, nf);
-            let r = grow(t, rng, depth + 1, n - n / 2, nf);
-            t.left[i] = l;
-            t.right[i] = r;
-        }
-        i as i32
-    }
-    let mut t = IsolationTreeFile {
-        left: Vec::new(),
-        right: Vec::new(),
-        feature: Vec::new(),
-        threshold: Vec::new(),
-        n_samples: Vec::new(),
-    };
-    grow(&mut t, rng, 0, 256, n_features);
-    t
-}
-
+/// Forests of uneven depth (15 % of the nodes deeper than depth 2 stay leaves)
+/// with thresholds spread over ±4.
 fn random_models() -> ModelSet {
-    let mut rng = Rng(7);
-    let forests = Family::ALL
-        .into_iter()
-        .map(|family| {
-            let n = features::names(family).len();
-            let trees = (0..60).map(|_| full_tree(&mut rng, n)).collect();
-            let file = IsolationForestFile::new(
-                family.as_str(),
-                family,
-                256,
-                Thresholds {
-                    warning: 0.6,
-                    critical: 0.66,
-                },
-                trees,
-            );
-            IsolationForest::from_file(&file, family.as_str()).unwrap()
-        })
-        .collect();
-    ModelSet::from_parts("digest@000000000000", forests, None).unwrap()
+    let thresholds = Thresholds {
+        warning: 0.6,
+        critical: 0.66,
+    };
+    random_model_set(
+        "digest@000000000000",
+        &mut Rng(7),
+        60,
+        thresholds,
+        |rng, n| random_tree(rng, n, 0.15, 2.0),
+    )
 }
 
 /// (event time, record) pairs.

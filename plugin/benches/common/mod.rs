@@ -1,10 +1,13 @@
-//! Shared benchmark support: a deterministic RNG, complete isolation trees,
-//! and (on Linux) thread CPU time as a criterion measurement, so a machine
+//! Shared benchmark (and output-digest test) support: a deterministic RNG,
+//! random isolation trees and model sets, and (on Linux) thread CPU time as a criterion measurement, so a machine
 //! busy with other work does not distort per-core figures.
 
 #![allow(dead_code)]
 
-use edgeheal_plugin::forest::IsolationTreeFile;
+use edgeheal_plugin::features;
+use edgeheal_plugin::forest::{IsolationForest, IsolationForestFile, IsolationTreeFile};
+use edgeheal_plugin::model::Thresholds;
+use edgeheal_plugin::{Family, ModelSet};
 
 /// xorshift64*: deterministic inputs without a dependency.
 pub struct Rng(pub u64);
@@ -25,24 +28,37 @@ impl Rng {
 
 /// A complete binary tree of depth 8, nodes in depth-first order.
 pub fn full_tree(rng: &mut Rng, n_features: usize) -> IsolationTreeFile {
-    fn grow(
-        t: &mut IsolationTreeFile,
-        rng: &mut Rng,
-        depth: u32,
-        n: u32,
+    random_tree(rng, n_features, 0.0, 1.0)
+}
+
+/// A random isolation tree of depth at most 8, nodes in depth-first order:
+/// deeper than depth 2 a node stays a leaf with probability `early_stop` (0 gives
+/// the complete tree and draws nothing for it), and split thresholds are
+/// `scale` × a bell-shaped draw.
+pub fn random_tree(
+    rng: &mut Rng,
+    n_features: usize,
+    early_stop: f64,
+    scale: f64,
+) -> IsolationTreeFile {
+    struct Shape {
         n_features: usize,
-    ) -> i32 {
+        early_stop: f64,
+        scale: f64,
+    }
+    fn grow(t: &mut IsolationTreeFile, rng: &mut Rng, depth: u32, n: u32, s: &Shape) -> i32 {
         let i = t.left.len();
         t.left.push(-1);
         t.right.push(-1);
         t.feature.push(-2);
         t.threshold.push(-2.0);
         t.n_samples.push(n.max(1));
-        if depth < 8 {
-            t.feature[i] = (rng.next_f64() * n_features as f64) as i32 % n_features as i32;
-            t.threshold[i] = rng.normal();
-            let l = grow(t, rng, depth + 1, n / 2, n_features);
-            let r = grow(t, rng, depth + 1, n - n / 2, n_features);
+        // Short-circuits keep the draws of each shape exactly as they were.
+        if depth < 8 && !(depth > 2 && s.early_stop > 0.0 && rng.next_f64() < s.early_stop) {
+            t.feature[i] = (rng.next_f64() * s.n_features as f64) as i32 % s.n_features as i32;
+            t.threshold[i] = rng.normal() * s.scale;
+            let l = grow(t, rng, depth + 1, n / 2, s);
+            let r = grow(t, rng, depth + 1, n - n / 2, s);
             t.left[i] = l;
             t.right[i] = r;
         }
@@ -55,8 +71,34 @@ pub fn full_tree(rng: &mut Rng, n_features: usize) -> IsolationTreeFile {
         threshold: Vec::new(),
         n_samples: Vec::new(),
     };
-    grow(&mut t, rng, 0, 256, n_features);
+    let shape = Shape {
+        n_features,
+        early_stop,
+        scale,
+    };
+    grow(&mut t, rng, 0, 256, &shape);
     t
+}
+
+/// A model set of one random forest per family (`tree` builds each tree),
+/// without a classifier.
+pub fn random_model_set(
+    id: &str,
+    rng: &mut Rng,
+    trees: usize,
+    thresholds: Thresholds,
+    mut tree: impl FnMut(&mut Rng, usize) -> IsolationTreeFile,
+) -> ModelSet {
+    let forests = Family::ALL
+        .into_iter()
+        .map(|family| {
+            let n = features::names(family).len();
+            let trees = (0..trees).map(|_| tree(rng, n)).collect();
+            let file = IsolationForestFile::new(family.as_str(), family, 256, thresholds, trees);
+            IsolationForest::from_file(&file, family.as_str()).unwrap()
+        })
+        .collect();
+    ModelSet::from_parts(id, forests, None).unwrap()
 }
 
 #[cfg(target_os = "linux")]
