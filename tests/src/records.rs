@@ -112,22 +112,8 @@ const REASONS: &[(&str, &str, &str)] = &[
 ];
 
 /// Appends `s` as a JSON string literal (quotes included), escaping what
-/// RFC 8259 requires and nothing else.
-pub fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
+/// RFC 8259 requires and nothing else: the generator's writer.
+pub use edgeheal_chaos::jsonw::push_json_str;
 
 fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
