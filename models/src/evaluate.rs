@@ -118,6 +118,25 @@ pub struct UntrueAlarm {
     pub after: Option<(String, f64)>,
 }
 
+/// How one labelled window fared (a row of `windows.csv`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowOutcome {
+    /// Entity key (`<run>:<namespace>/<workload>`).
+    pub entity: String,
+    /// The window's incident kind.
+    pub incident: String,
+    /// Window start and end, ns since the epoch.
+    pub start_ns: i64,
+    /// Window end.
+    pub end_ns: i64,
+    /// The detecting alarm's kind and its delay in seconds, when detected.
+    pub detected: Option<(String, f64)>,
+    /// Kinds of the workload's alarms already open when the window started
+    /// (begun before it, still running at its start): why a fault can go
+    /// undetected while the workload is already being reported.
+    pub open_at_start: Vec<String>,
+}
+
 /// Non-true alarms of one incident kind, by class.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct UntrueCounts {
@@ -184,6 +203,9 @@ pub struct Metrics {
     /// Every alarm that was not true (written to `untrue-alarms.csv`).
     #[serde(skip)]
     pub untrue_alarms: Vec<UntrueAlarm>,
+    /// Every labelled window, in label order (written to `windows.csv`).
+    #[serde(skip)]
+    pub window_outcomes: Vec<WindowOutcome>,
 }
 
 fn f1(p: f64, r: f64) -> f64 {
@@ -299,9 +321,27 @@ pub fn score_detections(
             .or_default();
         kind.windows += 1;
         m.windows += 1;
-        let hit = by_entity.get(k.as_str()).and_then(|l| {
-            l.iter()
-                .find(|(a, _)| a.start_ns >= w.start_ns && a.start_ns <= w.end_ns + grace)
+        let list = by_entity.get(k.as_str()).map_or(&[][..], Vec::as_slice);
+        let hit = list
+            .iter()
+            .find(|(a, _)| a.start_ns >= w.start_ns && a.start_ns <= w.end_ns + grace);
+        let open_at_start = list
+            .iter()
+            .filter(|(a, _)| a.start_ns < w.start_ns && a.end_ns + gap >= w.start_ns)
+            .map(|(_, inc)| inc.as_str().to_owned())
+            .collect();
+        m.window_outcomes.push(WindowOutcome {
+            entity: k.clone(),
+            incident: w.incident.as_str().to_owned(),
+            start_ns: w.start_ns,
+            end_ns: w.end_ns,
+            detected: hit.map(|(a, inc)| {
+                (
+                    inc.as_str().to_owned(),
+                    (a.start_ns - w.start_ns) as f64 / 1e9,
+                )
+            }),
+            open_at_start,
         });
         let Some((a, inc)) = hit else { continue };
         kind.detected += 1;
@@ -477,6 +517,19 @@ mod tests {
             Some(("error_burst".to_owned(), 10_900.0))
         );
         assert!(!m.untrue_alarms[0].critical);
+        let outcomes: Vec<_> = m
+            .window_outcomes
+            .iter()
+            .map(|o| (o.incident.as_str(), o.detected.clone()))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("cpu_saturation", Some(("cpu_saturation".to_owned(), 30.0))),
+                ("crash_loop", Some(("latency_spike".to_owned(), 0.0))),
+                ("error_burst", None),
+            ]
+        );
         // 10 h of span minus three windows (+300 s margin each).
         let hours = (36_000.0 - 600.0 - 600.0 - 400.0) / 3600.0;
         assert!((m.fault_free_entity_hours - hours).abs() < 1e-9);

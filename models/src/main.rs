@@ -15,6 +15,7 @@ use edgeheal_models::baseline::evaluate_baselines;
 use edgeheal_models::dataset::Dataset;
 use edgeheal_models::evaluate::{evaluate, EvalConfig};
 use edgeheal_models::plot::write_timelines;
+use edgeheal_models::random_forest::RandomForestParams;
 use edgeheal_models::report::{baseline_notes, write_report};
 use edgeheal_models::score::{score_stream, SCORE_TAG};
 use edgeheal_models::train::{train, TrainConfig};
@@ -86,6 +87,12 @@ struct TrainArgs {
     /// confirmation needed) may cause.
     #[arg(long, default_value_t = 0.01)]
     critical_budget: f64,
+    /// Trees of the incident classifier.
+    #[arg(long, default_value_t = RandomForestParams::default().n_estimators)]
+    classifier_trees: usize,
+    /// Fewest training rows a leaf of the incident classifier may hold.
+    #[arg(long, default_value_t = RandomForestParams::default().min_samples_leaf)]
+    classifier_min_leaf: usize,
 }
 
 #[derive(Parser)]
@@ -140,6 +147,8 @@ fn run_train(a: TrainArgs) -> Result<()> {
     cfg.name = a.name;
     cfg.false_alarm_budget = a.false_alarm_budget;
     cfg.critical_budget = a.critical_budget;
+    cfg.classifier.n_estimators = a.classifier_trees;
+    cfg.classifier.min_samples_leaf = a.classifier_min_leaf;
     let set = train(&cfg).context("training failed")?;
     set.write(&a.out)
         .with_context(|| format!("writing {}", a.out.display()))?;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::baseline::BaselineMetrics;
 use crate::error::Error;
-use crate::evaluate::{Metrics, UntrueAlarm};
+use crate::evaluate::{Metrics, UntrueAlarm, WindowOutcome};
 
 /// Markdown describing the baselines: the static thresholds and how the raw
 /// forests were fitted.
@@ -186,6 +186,8 @@ pub fn write_report(
     }
     let path = dir.join("untrue-alarms.csv");
     std::fs::write(&path, untrue_csv(&main.untrue_alarms)).map_err(Error::io(&path))?;
+    let path = dir.join("windows.csv");
+    std::fs::write(&path, windows_csv(&main.window_outcomes)).map_err(Error::io(&path))?;
     md.push_str(notes);
     let _ = writeln!(
         md,
@@ -200,6 +202,32 @@ pub fn write_report(
     let path = dir.join("report.md");
     std::fs::write(&path, md).map_err(Error::io(&path))?;
     Ok(())
+}
+
+/// `windows.csv`: one row per labelled window, detected or not.
+fn windows_csv(windows: &[WindowOutcome]) -> String {
+    let mut out = String::from(
+        "entity,incident,start_ns,end_ns,detected,named,seconds_to_detect,open_at_start\n",
+    );
+    for w in windows {
+        let (named, delay) = w
+            .detected
+            .as_ref()
+            .map_or((String::new(), String::new()), |(k, s)| {
+                (k.clone(), format!("{s:.0}"))
+            });
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{named},{delay},{}",
+            w.entity,
+            w.incident,
+            w.start_ns,
+            w.end_ns,
+            w.detected.is_some(),
+            w.open_at_start.join(" ")
+        );
+    }
+    out
 }
 
 /// `untrue-alarms.csv`: one row per alarm that was not true.

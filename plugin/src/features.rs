@@ -3,7 +3,8 @@
 //!
 //! Every feature is relative to the entity's own normal (EWMA baselines) or a
 //! ratio, so models trained on one set of workloads carry over to workloads
-//! whose absolute levels differ by orders of magnitude. The names here are the
+//! whose absolute levels differ by orders of magnitude, and one-sided (only
+//! rises above normal count, see [`up`]). The names here are the
 //! `feature_names` a model file must declare, in this order.
 
 use crate::baseline::Ewma;
@@ -76,6 +77,20 @@ pub fn log_ratio(x: f64, base: f64, eps: f64) -> f64 {
     }
 }
 
+/// The part of a deviation above normal. Every incident kind is an excess
+/// (more CPU, memory, traffic, errors or latency than the entity's normal),
+/// so the features are one-sided: a drop below the baseline, as when a
+/// restarted pod comes back with an empty heap and idle CPU or load moves to
+/// other replicas, reads as normal instead of as an anomaly the forests would
+/// score as high as a rise.
+fn up(x: f64) -> f64 {
+    if x > 0.0 {
+        x
+    } else {
+        0.0
+    }
+}
+
 fn finite_or_zero(x: f64) -> f64 {
     if x.is_finite() {
         x
@@ -95,7 +110,7 @@ pub const SLOW_FACTOR: f64 = 4.0;
 /// does not stand out the way a sustained rise does. (Shares of the limit are
 /// left out: they are absolute levels, and differ between workloads.)
 pub fn cpu(cores: f64, base: &Ewma, prev: f64) -> [f64; 2] {
-    let r = log_ratio(cores, base.mean(), CPU_EPS);
+    let r = up(log_ratio(cores, base.mean(), CPU_EPS));
     [r, r.min(prev)]
 }
 
@@ -103,15 +118,15 @@ pub fn cpu(cores: f64, base: &Ewma, prev: f64) -> [f64; 2] {
 /// the smoothed relative growth per minute.
 pub fn memory(bytes: f64, base: &Ewma, trend: f64) -> [f64; 2] {
     [
-        log_ratio(bytes, base.mean(), MEM_EPS),
-        finite_or_zero(trend).clamp(-100.0, 100.0),
+        up(log_ratio(bytes, base.mean(), MEM_EPS)),
+        up(finite_or_zero(trend).clamp(-100.0, 100.0)),
     ]
 }
 
 /// `traffic` family features for a request rate (per second); `prev` is the
 /// previous evaluation's log ratio (see [`cpu`] for `held`).
 pub fn traffic(rate: f64, base: &Ewma, prev: f64) -> [f64; 2] {
-    let r = log_ratio(rate, base.mean(), RATE_EPS);
+    let r = up(log_ratio(rate, base.mean(), RATE_EPS));
     [r, r.min(prev)]
 }
 
@@ -119,8 +134,8 @@ pub fn traffic(rate: f64, base: &Ewma, prev: f64) -> [f64; 2] {
 pub fn errors(ratio: f64, base: &Ewma) -> [f64; 3] {
     [
         ratio,
-        ratio - base.mean(),
-        log_ratio(ratio, base.mean(), ERROR_EPS),
+        up(ratio - base.mean()),
+        up(log_ratio(ratio, base.mean(), ERROR_EPS)),
     ]
 }
 
@@ -128,8 +143,8 @@ pub fn errors(ratio: f64, base: &Ewma) -> [f64; 3] {
 /// of its requests slower than [`SLOW_FACTOR`] × the baseline median.
 pub fn latency(p50: f64, p95: f64, slow_share: f64, base50: &Ewma, base95: &Ewma) -> [f64; 3] {
     [
-        log_ratio(p50, base50.mean(), 0.1),
-        log_ratio(p95, base95.mean(), 0.1),
+        up(log_ratio(p50, base50.mean(), 0.1)),
+        up(log_ratio(p95, base95.mean(), 0.1)),
         finite_or_zero(slow_share).clamp(0.0, 1.0),
     ]
 }
@@ -189,6 +204,30 @@ mod tests {
             let f = traffic(3.0 * base.mean(), &base, 0.0);
             assert_eq!(f[1], 0.0, "{scale}: {f:?}");
         }
+    }
+
+    #[test]
+    fn drops_below_the_baseline_read_as_normal() {
+        let mut base = Ewma::default();
+        for _ in 0..50 {
+            base.update(100.0, 0.1, 0.05, 0.0);
+        }
+        let all: Vec<f64> = cpu(1.0, &base, 0.0)
+            .into_iter()
+            .chain(memory(1.0, &base, -5.0))
+            .chain(traffic(1.0, &base, 0.0))
+            .chain(latency(1.0, 1.0, 0.0, &base, &base))
+            .collect();
+        assert!(all.iter().all(|x| *x == 0.0), "{all:?}");
+        let mut errors_base = Ewma::default();
+        for _ in 0..50 {
+            errors_base.update(0.2, 0.1, 0.05, 0.0);
+        }
+        // The ratio itself stays: it is a level, not a deviation.
+        assert_eq!(errors(0.01, &errors_base), [0.01, 0.0, 0.0]);
+        // Rises are untouched.
+        assert!((cpu(300.0, &base, 5.0)[0] - 3f64.ln()).abs() < 0.01);
+        assert!(memory(300.0, &base, 0.5)[1] == 0.5);
     }
 
     #[test]

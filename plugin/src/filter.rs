@@ -13,7 +13,9 @@ use crate::lru::Lru;
 use crate::model::ModelSet;
 use crate::normalize::normalize;
 use crate::observation::{EventReason, Observation, Signal, WorkloadKind};
-use crate::scorer::{combine, explain, score_evaluated, verdict_explained, Combined, Why};
+use crate::scorer::{
+    combine, explain, keep_incident, score_evaluated, verdict_explained, Combined, Why,
+};
 use crate::tags::{
     write_error_tags, write_record_head, write_record_tail, write_verdict, NO_MODEL,
 };
@@ -360,6 +362,7 @@ impl Filter {
                 }
             }
         });
+        let v = keep_incident(&t.verdict, v);
         t.stamp = Some(stamp);
         t.verdict_json.clear();
         write_verdict(&mut t.verdict_json, &v, models.map_or(NO_MODEL, |m| m.id()));

@@ -241,6 +241,10 @@ pub struct Verdict {
     pub incident: Incident,
     /// Recommended action for `incident`.
     pub action: Action,
+    /// The classifier's probability of `incident` (0 when no classifier
+    /// named it). Not a tag: it decides whether an ongoing incident may be
+    /// renamed ([`crate::scorer::keep_incident`]).
+    pub confidence: f64,
     /// The family with the highest score, when any was scored.
     pub family: Option<Family>,
     /// Up to [`MAX_WHY`] features that drove the score, strongest first.
@@ -255,6 +259,7 @@ impl Verdict {
         severity: Severity::None,
         incident: Incident::Unknown,
         action: Action::None,
+        confidence: 0.0,
         family: None,
         why: [None; MAX_WHY],
     };

@@ -174,11 +174,11 @@ fn output_bytes_are_unchanged() {
     let want = [
         (
             "embedded",
-            "f1f7c654f36d8dc81d1381d39c622ee0cfaa91ec17d5037d2e319e6914244315",
+            "2b317ee8e0e7254e4fbb8d7cd89dc252cbeec47d448a40b5ab72e1149374439c",
         ),
         (
             "random",
-            "17ba85a65580947cf6c911c2d8389f3064a0d78edb58ca31c4d3a950831ffa44",
+            "dcf5f4916fc67d2dae8ba3f1f2afe1ad22e5a966a19dd4586f9181bbcff4cf88",
         ),
         (
             "random_small",

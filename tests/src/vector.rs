@@ -157,7 +157,19 @@ pub fn random_classifier(rng: &mut Rng, trees: usize) -> ClassifierFile {
                 .left
                 .iter()
                 .map(|_| {
-                    let counts: Vec<u64> = (0..n_classes).map(|_| 1 + rng.below(9)).collect();
+                    // Nearly pure leaves, as a fitted forest has: one class
+                    // takes most of the mass, so the forest names kinds with
+                    // the confidence that renames an ongoing incident.
+                    let top = rng.below(n_classes as u64) as usize;
+                    let counts: Vec<u64> = (0..n_classes)
+                        .map(|k| {
+                            if k == top {
+                                40 + rng.below(20)
+                            } else {
+                                rng.below(3)
+                            }
+                        })
+                        .collect();
                     let total: u64 = counts.iter().sum();
                     counts.iter().map(|c| *c as f64 / total as f64).collect()
                 })
@@ -194,7 +206,7 @@ pub fn write_model_set(
         fs::write(dir.join(&path), &bytes)?;
         manifest.add_file(path, &bytes, Role::Forest, Some(family));
     }
-    let classifier = random_classifier(&mut rng, trees.min(20));
+    let classifier = random_classifier(&mut rng, trees.min(5));
     let bytes = classifier.to_json();
     fs::write(dir.join("incident.json"), &bytes)?;
     manifest.add_file("incident.json", &bytes, Role::Classifier, None);
@@ -244,12 +256,21 @@ pub fn calibrate(dir: &Path, seed: u64, trees: usize, records: &[String]) -> io:
             }
         }
     }
+    // The lowest threshold at or above which at most `1 - q` of the scores
+    // fall: above the quantile itself when it is tied (one-sided features
+    // give many evaluations the same score at the baseline).
     let quantile = |v: &mut Vec<f64>, q: f64, fallback: f64| {
         if v.is_empty() {
             return fallback;
         }
         v.sort_by(f64::total_cmp);
-        v[((v.len() - 1) as f64 * q) as usize]
+        let at = ((v.len() - 1) as f64 * q) as usize;
+        let t = v[at];
+        if at > 0 && v[at - 1] == t {
+            v[at..].iter().copied().find(|s| *s > t).unwrap_or(1.0)
+        } else {
+            t
+        }
     };
     let mut cut = [(0.6, 0.7); 6];
     for (i, scores) in per_family.iter_mut().enumerate() {

@@ -50,8 +50,9 @@ for f = 1, 6 do
   CLASSIFIER_LEN = CLASSIFIER_LEN + #FEATURE_NAMES[f]
 end
 -- Family::incident()
--- scorer.rs VETO_PROBABILITY.
-local VETO_PROBABILITY = 0.2
+-- scorer.rs VETO_PROBABILITY and SWITCH_PROBABILITY.
+local VETO_PROBABILITY = 0.15
+local SWITCH_PROBABILITY = 0.5
 local FAMILY_INCIDENT = {
   "cpu_saturation", "memory_leak", "traffic_surge", "error_burst", "latency_spike", "crash_loop",
 }
@@ -200,6 +201,12 @@ local function log_ratio(x, base, eps)
   return 0.0
 end
 
+-- features.rs `up`: only rises above normal count.
+local function up(x)
+  if x > 0.0 then return x end
+  return 0.0
+end
+
 -- ---- entity.rs -----------------------------------------------------------------
 
 local MAX_CONTAINERS = 4
@@ -308,7 +315,7 @@ local function evaluate_service(e)
   local count = e.ever_requests and requests or lines
   local rate = (count + 0.0) / seconds
   local base = e.rate_base
-  local r = log_ratio(rate, base.mean, RATE_EPS)
+  local r = up(log_ratio(rate, base.mean, RATE_EPS))
   store(e, TRAFFIC, { r, math.min(r, e.rate_prev) }, base.n >= WARMUP)
   e.rate_prev = r
   ewma_update(base, rate, ALPHA, 0.05, 0.01)
@@ -317,8 +324,8 @@ local function evaluate_service(e)
   base = e.error_base
   store(e, ERRORS, {
     ratio,
-    ratio - base.mean,
-    log_ratio(ratio, base.mean, ERROR_EPS),
+    up(ratio - base.mean),
+    up(log_ratio(ratio, base.mean, ERROR_EPS)),
   }, base.n >= WARMUP)
   ewma_update(base, ratio, ALPHA, 0.1, 0.005)
 
@@ -329,8 +336,8 @@ local function evaluate_service(e)
     local slow = 0.0
     if b50.n > 0 then slow = share_above(lat, lat_n, SLOW_FACTOR * b50.mean) end
     store(e, LATENCY, {
-      log_ratio(p50, b50.mean, 0.1),
-      log_ratio(p95, b95.mean, 0.1),
+      up(log_ratio(p50, b50.mean, 0.1)),
+      up(log_ratio(p95, b95.mean, 0.1)),
       clamp(finite_or_zero(slow), 0.0, 1.0),
     }, b95.n >= WARMUP)
     ewma_update(b50, p50, ALPHA, 0.05, 0.1)
@@ -429,7 +436,7 @@ local function evaluate_cpu(e, ts)
     if live(c, ts) and c.cpu_cores then cores = cores + c.cpu_cores end
   end
   local base = e.cpu_base
-  local r = log_ratio(cores, base.mean, CPU_EPS)
+  local r = up(log_ratio(cores, base.mean, CPU_EPS))
   store(e, CPU, { r, math.min(r, e.cpu_prev) }, base.n >= WARMUP)
   e.cpu_prev = r
   ewma_update(base, cores, ALPHA, 0.05, 0.005)
@@ -455,8 +462,8 @@ local function evaluate_memory(e, ts)
   e.mem_prev_t = ts
   e.mem_prev_v = bytes
   store(e, MEMORY, {
-    log_ratio(bytes, base.mean, MEM_EPS),
-    clamp(finite_or_zero(e.mem_trend), -100.0, 100.0),
+    up(log_ratio(bytes, base.mean, MEM_EPS)),
+    up(clamp(finite_or_zero(e.mem_trend), -100.0, 100.0)),
   }, base.n >= WARMUP)
   ewma_update(base, bytes, ALPHA, 0.02, 1024.0 * 1024.0)
 end
@@ -689,8 +696,8 @@ local function forest_explain(forest, x, n)
   return out
 end
 
--- The most probable named incident class, first on ties, and the probability
--- of "unknown" (scorer.rs `classify`).
+-- The most probable named incident class, first on ties, its probability,
+-- and the probability of "unknown" (scorer.rs `classify`).
 local function classify(c, x)
   local nodes, fractions = c.nodes, c.fraction_bytes
   local n = #c.classes
@@ -711,7 +718,7 @@ local function classify(c, x)
       best, best_p = k, p
     end
   end
-  return best and c.classes[best], p_unknown
+  return best and c.classes[best], best_p or 0.0, p_unknown
 end
 
 -- ---- scorer.rs -------------------------------------------------------------------
@@ -834,16 +841,18 @@ local function verdict(pod, workload)
   -- Two stages (scorer.rs `verdict`): the classifier vetoes a warning-level
   -- candidate when "unknown" has at least VETO_PROBABILITY; a critical score
   -- stands alone.
-  local incident = "unknown"
+  local incident, confidence = "unknown", 0.0
   if anomaly then
-    local named, p_unknown = nil, 0.0
+    local named, p_named, p_unknown = nil, 0.0, 0.0
     if MODEL.classifier then
-      named, p_unknown = classify(MODEL.classifier, cast(features, 0, CLASSIFIER_LEN, {}))
+      named, p_named, p_unknown = classify(MODEL.classifier, cast(features, 0, CLASSIFIER_LEN, {}))
     end
     if p_unknown >= VETO_PROBABILITY and not critical then
       anomaly = false
+    elseif named then
+      incident, confidence = named, p_named
     else
-      incident = named or FAMILY_INCIDENT[top]
+      incident = FAMILY_INCIDENT[top]
     end
   end
   local severity = "none"
@@ -854,6 +863,7 @@ local function verdict(pod, workload)
     severity = severity,
     incident = incident,
     action = ACTION[incident] or "none",
+    confidence = confidence,
     family = FAMILIES[top],
     why = explain(features, top),
   }
@@ -959,6 +969,14 @@ local function observe(inp, ts)
     return own.verdict
   end
   local v = verdict(pod, workload)
+  -- scorer.rs `keep_incident`: an ongoing incident keeps its kind unless the
+  -- classifier renames it with confidence.
+  local prev = own.verdict
+  if prev and v.anomaly and prev.anomaly and v.family ~= nil and v.family == prev.family
+      and prev.incident ~= "unknown" and v.confidence < SWITCH_PROBABILITY then
+    v.incident = prev.incident
+    v.action = ACTION[prev.incident] or "none"
+  end
   own.stamp_own, own.stamp_wl, own.stamp_wl_version = own.version, wl, wl_version
   own.verdict = v
   return v
