@@ -240,10 +240,7 @@ impl<'a> Record<'a> {
 
     /// A top-level member (the first one, if the key repeats).
     pub fn get(&self, key: &str) -> Option<Value<'a>> {
-        let m = self
-            .top()
-            .iter()
-            .find(|m| self.key_matches(m, key))?;
+        let m = self.top().iter().find(|m| self.key_matches(m, key))?;
         value_of_raw(m.raw_value(self.text))
     }
 
@@ -261,10 +258,7 @@ impl<'a> Record<'a> {
     /// A top-level member whose value is an object (the first one named
     /// `key`), with the members the parse indexed in it.
     pub fn object(&self, key: &str) -> Option<Object<'_, 'a>> {
-        let m = self
-            .top()
-            .iter()
-            .find(|m| self.key_matches(m, key))?;
+        let m = self.top().iter().find(|m| self.key_matches(m, key))?;
         let raw = m.raw_value(self.text);
         (raw.first() == Some(&b'{')).then(|| Object {
             text: self.text,
@@ -364,6 +358,12 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 /// is per byte, so pieces written one after the other make one string).
 pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    // Names (pods, workloads, namespaces) rarely need escaping: check all
+    // bytes at once, then copy them in one go.
+    if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut from = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let short: &[u8] = match b {
@@ -756,6 +756,7 @@ impl<'a, 'i> Parser<'a, 'i> {
 
     /// A value just ended at `pos`: index it if it is a member's of the
     /// record or of a top-level object.
+    #[inline]
     fn value_done(&mut self) {
         let end = self.offset();
         match self.stack.depth {
@@ -1475,6 +1476,35 @@ mod tests {
         assert_eq!(slash.unwrap().as_str(), Some("slash"));
         let keys: Vec<_> = rec.members().map(|(k, _)| k.into_owned()).collect();
         assert_eq!(keys, ["log", "esc", "n", "t", "z", "k", "bad"]);
+    }
+
+    #[test]
+    fn objects_read_the_parse_index_as_a_scan_reads_the_text() {
+        let text = br#"{"a":1, "k" : { "x":"1","y":{"x":2},"x":"dup", "e\u0073c":[3]} ,
+            "arr":[{"x":9}],"empty":{},"s":"{\"x\":1}","k":{"x":"second"}}"#;
+        let mut index = RecordIndex::new();
+        // A first record leaves entries behind that the next parse must not see.
+        Record::parse_in(br#"{"q":{"w":1,"x":2},"r":3}"#, &mut index).unwrap();
+        let rec = Record::parse_in(text, &mut index).unwrap();
+        let keys = ["x", "y", "esc", "e\\u0073c", "w", "nope"];
+        for key in ["k", "empty"] {
+            let scanned = rec.get(key).unwrap().get_many(&keys);
+            let object = rec.object(key).unwrap();
+            assert_eq!(object.get_many(&keys), scanned, "{key}");
+            assert_eq!(object.as_value(), rec.get(key).unwrap(), "{key}");
+        }
+        let [x, esc] = rec.object("k").unwrap().get_many(&["x", "esc"]);
+        assert_eq!(x.unwrap().as_str(), Some("1"));
+        assert!(matches!(esc, Some(Value::Array(_))));
+        for not_an_object in ["a", "arr", "s", "nope"] {
+            assert!(rec.object(not_an_object).is_none(), "{not_an_object}");
+        }
+        // An owned index reads the same.
+        let owned = Record::parse(text).unwrap();
+        assert_eq!(
+            owned.object("k").unwrap().get_many(&keys),
+            rec.object("k").unwrap().get_many(&keys)
+        );
     }
 
     #[test]

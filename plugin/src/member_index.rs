@@ -69,8 +69,6 @@ impl RecordIndex {
     /// The members of a top-level object (as [`Member::nested`] gives them).
     #[inline]
     pub(crate) fn nested(&self, (start, end): (u32, u32)) -> &[Member] {
-        self.nested
-            .get(start as usize..end as usize)
-            .unwrap_or(&[])
+        self.nested.get(start as usize..end as usize).unwrap_or(&[])
     }
 }
