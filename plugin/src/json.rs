@@ -127,6 +127,15 @@ impl<'a> Value<'a> {
         pick(std::iter::from_fn(move || it.next_raw()), keys)
     }
 
+    /// As [`Value::get_many`], giving each value's raw text.
+    pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
+        let mut it = match self {
+            Value::Object(text) => Members::new(text),
+            _ => Members::empty(),
+        };
+        pick_raw(std::iter::from_fn(move || it.next_raw()), keys)
+    }
+
     /// A member found by following object keys from this value.
     pub fn get_path(&self, path: &[&str]) -> Option<Value<'a>> {
         let mut cur = self.clone();
@@ -328,6 +337,11 @@ impl<'a> Object<'_, 'a> {
     /// The first member named by each of `keys`, in one pass.
     pub fn get_many<const N: usize>(&self, keys: &[&str; N]) -> [Option<Value<'a>>; N] {
         pick(indexed(self.text, self.members), keys)
+    }
+
+    /// As [`Object::get_many`], giving each value's raw text.
+    pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
+        pick_raw(indexed(self.text, self.members), keys)
     }
 }
 
@@ -784,18 +798,31 @@ impl<'a, 'i> Parser<'a, 'i> {
     }
 
     /// Consumes a string starting at the `"` at `pos`; returns whether it had escapes.
+    /// Inlined for the common string, which runs to its quote unescaped.
+    #[inline]
     fn string(&mut self) -> Result<bool, JsonError> {
-        let mut escaped = false;
-        self.pos += 1;
+        let Some(i) = find_special::<true>(self.text, self.pos + 1) else {
+            return Err(JsonError::UnexpectedEnd(self.text.len()));
+        };
+        self.pos = i;
+        if self.text.get(i) == Some(&b'"') {
+            self.pos += 1;
+            return Ok(false);
+        }
+        self.string_from_special()
+    }
+
+    /// The rest of a string from the first backslash or control character
+    /// in it, at `pos`.
+    #[inline(never)]
+    fn string_from_special(&mut self) -> Result<bool, JsonError> {
         loop {
-            let Some(i) = find_special::<true>(self.text, self.pos) else {
-                return Err(JsonError::UnexpectedEnd(self.text.len()));
-            };
-            self.pos = i;
+            let i = self.pos;
             match self.text.get(i).copied() {
                 Some(b'"') => {
+                    // Only after an escape: `string` takes unescaped strings.
                     self.pos += 1;
-                    return Ok(escaped);
+                    return Ok(true);
                 }
                 Some(b'\\') => {}
                 _ => {
@@ -808,21 +835,23 @@ impl<'a, 'i> Parser<'a, 'i> {
                     });
                 }
             }
-            escaped = true;
-            let at = self.pos;
-            let esc = self.text.get(at + 1).copied();
+            let esc = self.text.get(i + 1).copied();
             match esc {
                 Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 2,
                 Some(b'u') => {
-                    let hex = self.text.get(at + 2..at + 6);
+                    let hex = self.text.get(i + 2..i + 6);
                     match hex {
                         Some(h) if h.iter().all(u8::is_ascii_hexdigit) => self.pos += 6,
-                        _ => return Err(JsonError::InvalidEscape(at)),
+                        _ => return Err(JsonError::InvalidEscape(i)),
                     }
                 }
                 None => return Err(JsonError::UnexpectedEnd(self.text.len())),
-                Some(_) => return Err(JsonError::InvalidEscape(at)),
+                Some(_) => return Err(JsonError::InvalidEscape(i)),
             }
+            let Some(next) = find_special::<true>(self.text, self.pos) else {
+                return Err(JsonError::UnexpectedEnd(self.text.len()));
+            };
+            self.pos = next;
         }
     }
 
@@ -1051,10 +1080,9 @@ fn raw_key_is(raw: &[u8], escaped: bool, key: &str) -> bool {
     if escaped {
         unescape(raw) == key
     } else {
-        // Most candidates differ in length or first byte: decide those
-        // without a call to `memcmp`.
+        // Keys are short: compare them in line rather than call `memcmp`.
         let key = key.as_bytes();
-        raw.len() == key.len() && raw.first() == key.first() && raw == key
+        raw.len() == key.len() && raw.iter().zip(key).all(|(a, b)| a == b)
     }
 }
 
@@ -1069,6 +1097,49 @@ fn pick<'a, const N: usize>(
 
 /// As [`pick`], giving each value's raw text.
 fn pick_raw<'a, const N: usize>(
+    members: impl Iterator<Item = (&'a [u8], bool, &'a [u8])>,
+    keys: &[&str; N],
+) -> [Option<&'a [u8]>; N] {
+    if N > 64 {
+        return pick_raw_linear(members, keys);
+    }
+    // The keys as bit sets by length (lengths past 31 share a class), so
+    // each member is compared only with the keys still wanted that it could be.
+    let mut by_len = [0u64; 32];
+    let mut left = 0u64;
+    for (i, key) in keys.iter().enumerate() {
+        if let Some(class) = by_len.get_mut(key.len().min(31)) {
+            *class |= 1 << i;
+        }
+        left |= 1 << i;
+    }
+    let mut out: [Option<&'a [u8]>; N] = [None; N];
+    for (raw, escaped, value) in members {
+        // An escaped key's length is not its decoded length.
+        let mut candidates = match escaped {
+            true => left,
+            false => by_len.get(raw.len().min(31)).copied().unwrap_or(0) & left,
+        };
+        while candidates != 0 {
+            let i = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            if let (Some(key), Some(slot)) = (keys.get(i), out.get_mut(i)) {
+                if raw_key_is(raw, escaped, key) {
+                    *slot = Some(value);
+                    left &= !(1 << i);
+                    break;
+                }
+            }
+        }
+        if left == 0 {
+            break;
+        }
+    }
+    out
+}
+
+/// [`pick_raw`] for any number of keys.
+fn pick_raw_linear<'a, const N: usize>(
     members: impl Iterator<Item = (&'a [u8], bool, &'a [u8])>,
     keys: &[&str; N],
 ) -> [Option<&'a [u8]>; N] {
@@ -1504,6 +1575,38 @@ mod tests {
         assert_eq!(
             owned.object("k").unwrap().get_many(&keys),
             rec.object("k").unwrap().get_many(&keys)
+        );
+    }
+
+    #[test]
+    fn picking_by_length_class_agrees_with_comparing_every_key() {
+        let long = "k".repeat(40);
+        let text = format!(
+            r#"{{"a":1,"bb":2,"a":3,"c\u0063":4,"{long}":5,"{long}x":6,"":7,"bb":8,"cc":9}}"#
+        );
+        let rec = Record::parse(text.as_bytes()).unwrap();
+        let members = || indexed(rec.text, rec.top());
+        let long_x = format!("{long}x");
+        let keys = [
+            "a", "bb", "cc", "cc", "", &long, &long_x, "zz", "a", "c\\u0063",
+        ];
+        let got = pick_raw(members(), &keys);
+        assert_eq!(got, pick_raw_linear(members(), &keys));
+        let values: Vec<_> = got.iter().map(|v| v.map(|v| v[0] - b'0')).collect();
+        assert_eq!(
+            values,
+            [
+                Some(1),
+                Some(2),
+                Some(4),
+                Some(9),
+                Some(7),
+                Some(5),
+                Some(6),
+                None,
+                Some(3),
+                None
+            ]
         );
     }
 

@@ -389,7 +389,7 @@ fn numeric_level(n: f64) -> Option<LogLevel> {
 /// Common / combined / nginx access-log lines:
 /// `host ident user [time] "METHOD path PROTO" status bytes ...`.
 fn access_log(line: &str) -> Option<LogSignal> {
-    let open = line.find("] \"")? + 3;
+    let open = memchr::memmem::find(line.as_bytes(), b"] \"")? + 3;
     let rest = line.get(open..)?;
     let close = rest.find('"')?;
     let request = rest.get(..close)?;
@@ -415,17 +415,20 @@ fn access_log(line: &str) -> Option<LogSignal> {
 /// An nginx `$request_time` (seconds, millisecond resolution): the last token
 /// of the line as `0.005`, or a `rt=` / `request_time=` pair.
 fn nginx_request_time(after_request: &str) -> Option<f64> {
-    for tok in after_request.split_ascii_whitespace() {
-        for prefix in ["rt=", "request_time=", "urt=", "upstream_response_time="] {
-            if let Some(v) = tok.strip_prefix(prefix) {
-                return seconds_token(v.trim_matches('"'));
+    // Every pair has an `=`; most lines have none.
+    if memchr::memchr(b'=', after_request.as_bytes()).is_some() {
+        for tok in after_request.split_ascii_whitespace() {
+            for prefix in ["rt=", "request_time=", "urt=", "upstream_response_time="] {
+                if let Some(v) = tok.strip_prefix(prefix) {
+                    return seconds_token(v.trim_matches('"'));
+                }
             }
         }
     }
     // Combined format ends with `"referer" "agent"`; a bare trailing number is $request_time.
     let last = after_request.trim_end().rsplit(' ').next()?;
-    let tokens = after_request.split_ascii_whitespace().count();
-    if tokens < 3 || !last.contains('.') {
+    let three_tokens = after_request.split_ascii_whitespace().nth(2).is_some();
+    if !three_tokens || !last.contains('.') {
         return None;
     }
     seconds_token(last)

@@ -161,7 +161,7 @@ pub fn normalize_in<'a>(
         ts_source,
         identity: record
             .object("kubernetes")
-            .map(|k| identity_of(k.get_many(&KUBERNETES_KEYS)))
+            .map(|k| identity_of(k.get_many_raw(&KUBERNETES_KEYS)))
             .unwrap_or_default(),
         signal: Signal::Log(info.signal),
     }
@@ -185,23 +185,29 @@ const KUBERNETES_KEYS: [&str; 11] = [
 
 /// Identity from a Fluent Bit or Vector `kubernetes` object, in one pass.
 pub fn kubernetes_identity<'a>(k: &Value<'a>) -> Identity<'a> {
-    identity_of(k.get_many(&KUBERNETES_KEYS))
+    identity_of(k.get_many_raw(&KUBERNETES_KEYS))
 }
 
-/// Identity from the values of [`KUBERNETES_KEYS`].
-fn identity_of<'a>(values: [Option<Value<'a>>; 11]) -> Identity<'a> {
+/// Identity from the raw values of [`KUBERNETES_KEYS`] (each decoded only
+/// when it is used).
+fn identity_of<'a>(raw: [Option<&'a [u8]>; 11]) -> Identity<'a> {
     let [pod, namespace, pod_namespace, container, host, pod_node_name, labels, pod_labels, pod_owner, owner_refs, owner_refs_snake] =
-        values;
-    let text = |v: Option<Value<'a>>| v.and_then(Value::into_str).filter(|s| !s.is_empty());
+        raw;
+    let text = |raw: Option<&'a [u8]>| {
+        raw.and_then(value_of_raw)
+            .and_then(Value::into_str)
+            .filter(|s| !s.is_empty())
+    };
     let owner = text(pod_owner).and_then(|o| owned_pair(&o)).or_else(|| {
         owner_refs
             .or(owner_refs_snake)
+            .and_then(value_of_raw)
             .and_then(|r| owner_from_references(&r))
     });
     let ev = PodEvidence {
         pod: text(pod),
         owner,
-        labels: labels.or(pod_labels),
+        labels: labels.or(pod_labels).and_then(value_of_raw),
     };
     let mut id = Identity {
         namespace: text(namespace).or_else(|| text(pod_namespace)),
