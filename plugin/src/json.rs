@@ -536,11 +536,10 @@ impl BitStack {
 enum State {
     /// After `{`: a key or `}`.
     KeyOrEnd,
-    /// After `,` in an object: a key.
-    Key,
     /// After `[`: a value or `]`.
     ValueOrEnd,
-    /// After `:` or `,` in an array: a value.
+    /// After `,` in an array: a value (an object member's value is read
+    /// with its key).
     Value,
     /// After a value: `,` or the closing bracket.
     AfterValue,
@@ -655,8 +654,8 @@ impl<'a, 'i> Parser<'a, 'i> {
             self.skip_ws();
             let b = self.peek()?;
             match state {
-                State::KeyOrEnd | State::Key => {
-                    if b == b'}' && matches!(state, State::KeyOrEnd) {
+                State::KeyOrEnd => {
+                    if b == b'}' {
                         if let Some(done) = self.close_container()? {
                             close = done;
                             break;
@@ -667,20 +666,7 @@ impl<'a, 'i> Parser<'a, 'i> {
                     if b != b'"' {
                         return Err(self.unexpected());
                     }
-                    let key_start = self.offset();
-                    let escaped = self.string()?;
-                    let key = Some((key_start, self.offset(), escaped));
-                    self.skip_ws();
-                    if self.peek()? != b':' {
-                        return Err(self.unexpected());
-                    }
-                    self.pos += 1;
-                    match self.stack.depth {
-                        1 => self.top.key = key,
-                        2 => self.inner.key = key,
-                        _ => {}
-                    }
-                    state = State::Value;
+                    state = self.member()?;
                 }
                 State::ValueOrEnd | State::Value => {
                     if b == b']' && matches!(state, State::ValueOrEnd) {
@@ -691,47 +677,21 @@ impl<'a, 'i> Parser<'a, 'i> {
                         state = State::AfterValue;
                         continue;
                     }
-                    match self.stack.depth {
-                        1 => {
-                            self.top.value_start = self.offset();
-                            self.object_start = (b == b'{').then(|| self.nested_len());
-                        }
-                        2 => self.inner.value_start = self.offset(),
-                        _ => {}
-                    }
-                    match b {
-                        b'{' => {
-                            self.pos += 1;
-                            self.stack.push(true);
-                            state = State::KeyOrEnd;
-                            continue;
-                        }
-                        b'[' => {
-                            self.pos += 1;
-                            self.stack.push(false);
-                            state = State::ValueOrEnd;
-                            continue;
-                        }
-                        b'"' => {
-                            self.string()?;
-                        }
-                        b'-' | b'0'..=b'9' => self.number()?,
-                        b't' => self.literal(b"true")?,
-                        b'f' => self.literal(b"false")?,
-                        b'n' => self.literal(b"null")?,
-                        _ => return Err(self.unexpected()),
-                    }
-                    self.value_done();
-                    state = State::AfterValue;
+                    state = self.value(b)?;
                 }
                 State::AfterValue => match b {
                     b',' => {
                         self.pos += 1;
-                        state = if self.stack.top_is_object() {
-                            State::Key
-                        } else {
-                            State::Value
-                        };
+                        if !self.stack.top_is_object() {
+                            state = State::Value;
+                            continue;
+                        }
+                        // The next member, in the same turn.
+                        self.skip_ws();
+                        if self.peek()? != b'"' {
+                            return Err(self.unexpected());
+                        }
+                        state = self.member()?;
                     }
                     b'}' | b']' => {
                         if (b == b'}') != self.stack.top_is_object() {
@@ -751,6 +711,64 @@ impl<'a, 'i> Parser<'a, 'i> {
             return Err(JsonError::TrailingData(self.pos));
         }
         Ok((open, close))
+    }
+
+    /// Reads an object member from its key's `"` at `pos`: the key, the
+    /// colon, and the value as [`Parser::value`] starts it.
+    #[inline]
+    fn member(&mut self) -> Result<State, JsonError> {
+        let key_start = self.offset();
+        let escaped = self.string()?;
+        let key = Some((key_start, self.offset(), escaped));
+        self.skip_ws();
+        if self.peek()? != b':' {
+            return Err(self.unexpected());
+        }
+        self.pos += 1;
+        match self.stack.depth {
+            1 => self.top.key = key,
+            2 => self.inner.key = key,
+            _ => {}
+        }
+        self.skip_ws();
+        let b = self.peek()?;
+        self.value(b)
+    }
+
+    /// Starts the value whose first byte `b` is at `pos`: consumes it whole
+    /// when it is a scalar, or its opening bracket. Returns the next state.
+    #[inline]
+    fn value(&mut self, b: u8) -> Result<State, JsonError> {
+        match self.stack.depth {
+            1 => {
+                self.top.value_start = self.offset();
+                self.object_start = (b == b'{').then(|| self.nested_len());
+            }
+            2 => self.inner.value_start = self.offset(),
+            _ => {}
+        }
+        match b {
+            b'{' => {
+                self.pos += 1;
+                self.stack.push(true);
+                return Ok(State::KeyOrEnd);
+            }
+            b'[' => {
+                self.pos += 1;
+                self.stack.push(false);
+                return Ok(State::ValueOrEnd);
+            }
+            b'"' => {
+                self.string()?;
+            }
+            b'-' | b'0'..=b'9' => self.number()?,
+            b't' => self.literal(b"true")?,
+            b'f' => self.literal(b"false")?,
+            b'n' => self.literal(b"null")?,
+            _ => return Err(self.unexpected()),
+        }
+        self.value_done();
+        Ok(State::AfterValue)
     }
 
     /// Consumes the closing bracket at `pos`. Returns the offset of the
