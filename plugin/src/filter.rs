@@ -8,10 +8,11 @@
 use crate::config::FilterConfig;
 use crate::entity::{EntityState, Evaluated};
 use crate::features::{self, CLASSIFIER_LEN, MAX_FAMILY_FEATURES};
-use crate::json::{splice, write_str, Record};
+use crate::json::{splice, write_str, Record, RecordIndex};
+use crate::logline::LineBuffers;
 use crate::lru::Lru;
 use crate::model::ModelSet;
-use crate::normalize::normalize;
+use crate::normalize::normalize_in;
 use crate::observation::{EventReason, Observation, Signal, WorkloadKind};
 use crate::scorer::{
     combine, explain, keep_incident, score_evaluated, verdict_explained, Combined, Why,
@@ -61,6 +62,9 @@ pub struct Filter {
     entities: Lru<Tracked>,
     key: String,
     tags: Vec<u8>,
+    /// Kept from record to record, so parsing stops allocating.
+    index: RecordIndex,
+    line: LineBuffers,
     record_evaluations: bool,
     evaluations: Vec<Evaluation>,
     last: Combined,
@@ -96,6 +100,8 @@ impl Filter {
             models,
             key: String::with_capacity(128),
             tags: Vec::with_capacity(512),
+            index: RecordIndex::new(),
+            line: LineBuffers::new(),
             record_evaluations: false,
             evaluations: Vec::new(),
             last: Combined {
@@ -149,9 +155,10 @@ impl Filter {
         out.clear();
         let mut tags = std::mem::take(&mut self.tags);
         tags.clear();
-        match Record::parse(record) {
+        let mut index = std::mem::take(&mut self.index);
+        match Record::parse_in(record, &mut index) {
             Ok(rec) => {
-                let obs = normalize(&rec, tag, event_time_ns);
+                let obs = normalize_in(&rec, tag, event_time_ns, &mut self.line);
                 // As `tags::write_tags`, with the verdict's part as cached.
                 let slot = self.observe_slot(&obs);
                 write_record_head(&mut tags, &obs);
@@ -172,6 +179,7 @@ impl Filter {
                 out.push(b'}');
             }
         }
+        self.index = index;
         self.tags = tags;
     }
 

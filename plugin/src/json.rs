@@ -16,6 +16,9 @@
 
 use std::borrow::Cow;
 
+use crate::member_index::Member;
+pub use crate::member_index::RecordIndex;
+
 /// The key of the tag object [`splice`] writes.
 pub const TAG_KEY: &str = "edgeheal";
 
@@ -50,6 +53,9 @@ pub enum JsonError {
     /// Something other than whitespace follows the object.
     #[error("trailing data after the object at byte {0}")]
     TrailingData(usize),
+    /// The text is 4 GiB or longer (its length).
+    #[error("record of {0} bytes is too large")]
+    TooLarge(usize),
 }
 
 /// A JSON value found in a record, borrowing from its text.
@@ -121,6 +127,15 @@ impl<'a> Value<'a> {
         pick(std::iter::from_fn(move || it.next_raw()), keys)
     }
 
+    /// As [`Value::get_many`], giving each value's raw text.
+    pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
+        let mut it = match self {
+            Value::Object(text) => Members::new(text),
+            _ => Members::empty(),
+        };
+        pick_raw(std::iter::from_fn(move || it.next_raw()), keys)
+    }
+
     /// A member found by following object keys from this value.
     pub fn get_path(&self, path: &[&str]) -> Option<Value<'a>> {
         let mut cur = self.clone();
@@ -147,21 +162,6 @@ impl<'a> Value<'a> {
     }
 }
 
-/// Where one top-level member sits in the record text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Member {
-    /// Offset of the key's opening quote.
-    key_start: usize,
-    /// Offset just past the key's closing quote.
-    key_end: usize,
-    /// The key contains a backslash escape.
-    key_escaped: bool,
-    /// Offset of the value's first byte.
-    value_start: usize,
-    /// Offset just past the value's last byte.
-    value_end: usize,
-}
-
 /// A record: a JSON object whose top-level members have been located.
 #[derive(Debug, Clone)]
 pub struct Record<'a> {
@@ -170,13 +170,53 @@ pub struct Record<'a> {
     open: usize,
     /// Offset of the object's closing `}`.
     close: usize,
-    members: Vec<Member>,
+    index: IndexRef<'a>,
+}
+
+/// A record's index, its own or lent by the caller.
+#[derive(Debug, Clone)]
+enum IndexRef<'a> {
+    Owned(RecordIndex),
+    Lent(&'a RecordIndex),
 }
 
 impl<'a> Record<'a> {
     /// Reads `text` as one JSON object (whitespace around it allowed).
     pub fn parse(text: &'a [u8]) -> Result<Record<'a>, JsonError> {
-        Parser::new(text).run()
+        let mut index = RecordIndex::new();
+        let (open, close) = Parser::new(text, &mut index).run()?;
+        Ok(Record {
+            text,
+            open,
+            close,
+            index: IndexRef::Owned(index),
+        })
+    }
+
+    /// As [`Record::parse`], building the record's index in `index` (whose
+    /// allocations are reused: a caller that keeps one allocates nothing
+    /// per record once it has grown).
+    pub fn parse_in(text: &'a [u8], index: &'a mut RecordIndex) -> Result<Record<'a>, JsonError> {
+        let (open, close) = Parser::new(text, index).run()?;
+        Ok(Record {
+            text,
+            open,
+            close,
+            index: IndexRef::Lent(index),
+        })
+    }
+
+    fn index(&self) -> &RecordIndex {
+        match &self.index {
+            IndexRef::Owned(index) => index,
+            IndexRef::Lent(index) => index,
+        }
+    }
+
+    /// The top-level members.
+    #[inline]
+    fn top(&self) -> &[Member] {
+        &self.index().top
     }
 
     /// The original text.
@@ -195,42 +235,45 @@ impl<'a> Record<'a> {
 
     /// Number of top-level members (duplicates counted).
     pub fn len(&self) -> usize {
-        self.members.len()
+        self.top().len()
     }
 
     /// The object has no members.
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.top().is_empty()
     }
 
     fn key_matches(&self, m: &Member, key: &str) -> bool {
-        let raw = self
-            .text
-            .get(m.key_start + 1..m.key_end.saturating_sub(1))
-            .unwrap_or(&[]);
-        if m.key_escaped {
-            unescape(raw) == key
-        } else {
-            raw == key.as_bytes()
-        }
+        raw_key_is(m.raw_key(self.text), m.key_escaped, key)
     }
 
     /// A top-level member (the first one, if the key repeats).
     pub fn get(&self, key: &str) -> Option<Value<'a>> {
-        let m = self.members.iter().find(|m| self.key_matches(m, key))?;
-        value_of_raw(self.text.get(m.value_start..m.value_end)?)
+        let m = self.top().iter().find(|m| self.key_matches(m, key))?;
+        value_of_raw(m.raw_value(self.text))
     }
 
     /// The first top-level member named by each of `keys`, in one pass.
     pub fn get_many<const N: usize>(&self, keys: &[&str; N]) -> [Option<Value<'a>>; N] {
-        let text = self.text;
-        pick(
-            self.members.iter().filter_map(move |m| {
-                let key = text.get(m.key_start + 1..m.key_end.saturating_sub(1))?;
-                Some((key, m.key_escaped, text.get(m.value_start..m.value_end)?))
-            }),
-            keys,
-        )
+        pick(indexed(self.text, self.top()), keys)
+    }
+
+    /// As [`Record::get_many`], giving each value's raw text (for callers
+    /// that decode only some of them; see [`value_of_raw`]).
+    pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
+        pick_raw(indexed(self.text, self.top()), keys)
+    }
+
+    /// A top-level member whose value is an object (the first one named
+    /// `key`), with the members the parse indexed in it.
+    pub fn object(&self, key: &str) -> Option<Object<'_, 'a>> {
+        let m = self.top().iter().find(|m| self.key_matches(m, key))?;
+        let raw = m.raw_value(self.text);
+        (raw.first() == Some(&b'{')).then(|| Object {
+            text: self.text,
+            raw,
+            members: self.index().nested(m.nested),
+        })
     }
 
     /// A member found by following object keys from the top level.
@@ -242,29 +285,23 @@ impl<'a> Record<'a> {
 
     /// The top-level members, in text order.
     pub fn members(&self) -> impl Iterator<Item = (Cow<'a, str>, Value<'a>)> + '_ {
-        self.members.iter().filter_map(move |m| {
-            let raw = self
-                .text
-                .get(m.key_start + 1..m.key_end.saturating_sub(1))?;
+        let text = self.text;
+        self.top().iter().filter_map(move |m| {
+            let raw = m.raw_key(text);
             let key = if m.key_escaped {
                 Cow::Owned(unescape(raw).into_owned())
             } else {
                 lossy(raw)
             };
-            Some((
-                key,
-                value_of_raw(self.text.get(m.value_start..m.value_end)?)?,
-            ))
+            Some((key, value_of_raw(m.raw_value(text))?))
         })
     }
 
     /// The top-level keys, in text order (borrowed unless escaped or invalid UTF-8).
     pub fn keys(&self) -> impl Iterator<Item = Cow<'a, str>> + '_ {
-        self.members.iter().map(move |m| {
-            let raw = self
-                .text
-                .get(m.key_start + 1..m.key_end.saturating_sub(1))
-                .unwrap_or(&[]);
+        let text = self.text;
+        self.top().iter().map(move |m| {
+            let raw = m.raw_key(text);
             if m.key_escaped {
                 Cow::Owned(unescape(raw).into_owned())
             } else {
@@ -272,6 +309,54 @@ impl<'a> Record<'a> {
             }
         })
     }
+}
+
+/// An object that is a top-level member of a [`Record`], with its members as
+/// the parse indexed them (lookups read offsets instead of scanning it).
+#[derive(Debug, Clone, Copy)]
+pub struct Object<'r, 'a> {
+    text: &'a [u8],
+    /// The object's text, `{` to `}`.
+    raw: &'a [u8],
+    /// Its members.
+    members: &'r [Member],
+}
+
+impl<'a> Object<'_, 'a> {
+    /// The object as a [`Value::Object`].
+    pub fn as_value(&self) -> Value<'a> {
+        Value::Object(self.raw)
+    }
+
+    /// A member (the first one, if the key repeats).
+    pub fn get(&self, key: &str) -> Option<Value<'a>> {
+        let [v] = self.get_many(&[key]);
+        v
+    }
+
+    /// The first member named by each of `keys`, in one pass.
+    pub fn get_many<const N: usize>(&self, keys: &[&str; N]) -> [Option<Value<'a>>; N] {
+        pick(indexed(self.text, self.members), keys)
+    }
+
+    /// As [`Object::get_many`], giving each value's raw text.
+    pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
+        pick_raw(indexed(self.text, self.members), keys)
+    }
+}
+
+/// Indexed members as (raw key, key had escapes, raw value).
+#[inline]
+fn indexed<'a, 'r>(
+    text: &'a [u8],
+    members: &'r [Member],
+) -> impl Iterator<Item = (&'a [u8], bool, &'a [u8])> + 'r
+where
+    'a: 'r,
+{
+    members
+        .iter()
+        .map(move |m| (m.raw_key(text), m.key_escaped, m.raw_value(text)))
 }
 
 /// Appends `s` to `out` as a JSON string literal (quotes included), escaping
@@ -287,6 +372,12 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 /// is per byte, so pieces written one after the other make one string).
 pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
+    // Names (pods, workloads, namespaces) rarely need escaping: check all
+    // bytes at once, then copy them in one go.
+    if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut from = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let short: &[u8] = match b {
@@ -332,7 +423,8 @@ fn write_members(record: &Record<'_>, key: &str, tags: Option<&[u8]>, out: &mut 
     let text = record.text;
     out.reserve(text.len() + tags.map_or(0, |t| t.len() + 16));
     let removed = |m: &Member| record.key_matches(m, key);
-    let (Some(first), Some(last)) = (record.members.first(), record.members.last()) else {
+    let members = record.top();
+    let (Some(first), Some(last)) = (members.first(), members.last()) else {
         // `{ ... }` with no members: insert right after the `{`.
         out.extend_from_slice(text.get(..=record.open).unwrap_or(&[]));
         if let Some(tags) = tags {
@@ -341,30 +433,32 @@ fn write_members(record: &Record<'_>, key: &str, tags: Option<&[u8]>, out: &mut 
         out.extend_from_slice(text.get(record.open + 1..).unwrap_or(&[]));
         return;
     };
-    if tags.is_some() && !record.members.iter().any(removed) {
+    let (first_key, last_end) = (first.key_start as usize, last.value_end as usize);
+    if tags.is_some() && !members.iter().any(removed) {
         // Common case: one copy up to the end of the last value, then the tags.
-        out.extend_from_slice(text.get(..last.value_end).unwrap_or(&[]));
+        out.extend_from_slice(text.get(..last_end).unwrap_or(&[]));
         out.push(b',');
         if let Some(tags) = tags {
             push_tag_member(out, tags);
         }
-        out.extend_from_slice(text.get(last.value_end..).unwrap_or(&[]));
+        out.extend_from_slice(text.get(last_end..).unwrap_or(&[]));
         return;
     }
-    out.extend_from_slice(text.get(..first.key_start).unwrap_or(&[]));
+    out.extend_from_slice(text.get(..first_key).unwrap_or(&[]));
     let mut wrote_any = false;
     let mut prev_end: Option<usize> = None;
-    for m in &record.members {
+    for m in members {
+        let (key_start, value_end) = (m.key_start as usize, m.value_end as usize);
         if !removed(m) {
             if wrote_any {
                 // The separator that preceded this member in the text: `ws , ws`.
-                let sep_start = prev_end.unwrap_or(m.key_start);
-                out.extend_from_slice(text.get(sep_start..m.key_start).unwrap_or(b","));
+                let sep_start = prev_end.unwrap_or(key_start);
+                out.extend_from_slice(text.get(sep_start..key_start).unwrap_or(b","));
             }
-            out.extend_from_slice(text.get(m.key_start..m.value_end).unwrap_or(&[]));
+            out.extend_from_slice(text.get(key_start..value_end).unwrap_or(&[]));
             wrote_any = true;
         }
-        prev_end = Some(m.value_end);
+        prev_end = Some(value_end);
     }
     if let Some(tags) = tags {
         if wrote_any {
@@ -372,7 +466,7 @@ fn write_members(record: &Record<'_>, key: &str, tags: Option<&[u8]>, out: &mut 
         }
         push_tag_member(out, tags);
     }
-    out.extend_from_slice(text.get(last.value_end..).unwrap_or(&[]));
+    out.extend_from_slice(text.get(last_end..).unwrap_or(&[]));
 }
 
 fn push_tag_member(out: &mut Vec<u8>, tags: &[u8]) {
@@ -442,35 +536,74 @@ impl BitStack {
 enum State {
     /// After `{`: a key or `}`.
     KeyOrEnd,
-    /// After `,` in an object: a key.
-    Key,
     /// After `[`: a value or `]`.
     ValueOrEnd,
-    /// After `:` or `,` in an array: a value.
+    /// After `,` in an array: a value (an object member's value is read
+    /// with its key).
     Value,
     /// After a value: `,` or the closing bracket.
     AfterValue,
 }
 
-struct Parser<'a> {
+/// A member being read: its key's (start, end, escaped) and its value's start.
+#[derive(Clone, Copy)]
+struct PendingMember {
+    key: Option<(u32, u32, bool)>,
+    value_start: u32,
+}
+
+impl PendingMember {
+    const NONE: PendingMember = PendingMember {
+        key: None,
+        value_start: 0,
+    };
+
+    /// The member, if a key was pending, with its value ending at `value_end`.
+    fn finish(&mut self, value_end: u32) -> Option<Member> {
+        let (key_start, key_end, key_escaped) = self.key.take()?;
+        Some(Member {
+            key_start,
+            key_end,
+            value_start: self.value_start,
+            value_end,
+            nested: (0, 0),
+            key_escaped,
+        })
+    }
+}
+
+struct Parser<'a, 'i> {
     text: &'a [u8],
     pos: usize,
     stack: BitStack,
-    members: Vec<Member>,
-    pending_key: Option<(usize, usize, bool)>,
-    pending_value_start: usize,
+    index: &'i mut RecordIndex,
+    /// The top-level member being read.
+    top: PendingMember,
+    /// The member of a top-level object being read.
+    inner: PendingMember,
+    /// Where the members of the top-level object being read start in the
+    /// index (`None` when the value is no object).
+    object_start: Option<u32>,
 }
 
-impl<'a> Parser<'a> {
-    fn new(text: &'a [u8]) -> Parser<'a> {
+impl<'a, 'i> Parser<'a, 'i> {
+    fn new(text: &'a [u8], index: &'i mut RecordIndex) -> Parser<'a, 'i> {
+        index.clear();
         Parser {
             text,
             pos: 0,
             stack: BitStack::default(),
-            members: Vec::with_capacity(16),
-            pending_key: None,
-            pending_value_start: 0,
+            index,
+            top: PendingMember::NONE,
+            inner: PendingMember::NONE,
+            object_start: None,
         }
+    }
+
+    /// The current offset as stored in a [`Member`] (`run` checked it fits).
+    #[inline]
+    fn offset(&self) -> u32 {
+        self.pos as u32
     }
 
     #[inline]
@@ -501,7 +634,12 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Record<'a>, JsonError> {
+    /// Validates the text and indexes its members; returns the offsets of
+    /// the object's `{` and `}`.
+    fn run(mut self) -> Result<(usize, usize), JsonError> {
+        if u32::try_from(self.text.len()).is_err() {
+            return Err(JsonError::TooLarge(self.text.len()));
+        }
         self.skip_ws();
         let open = self.pos;
         match self.text.get(open) {
@@ -516,8 +654,8 @@ impl<'a> Parser<'a> {
             self.skip_ws();
             let b = self.peek()?;
             match state {
-                State::KeyOrEnd | State::Key => {
-                    if b == b'}' && matches!(state, State::KeyOrEnd) {
+                State::KeyOrEnd => {
+                    if b == b'}' {
                         if let Some(done) = self.close_container()? {
                             close = done;
                             break;
@@ -528,18 +666,7 @@ impl<'a> Parser<'a> {
                     if b != b'"' {
                         return Err(self.unexpected());
                     }
-                    let key_start = self.pos;
-                    let escaped = self.string()?;
-                    let key_end = self.pos;
-                    self.skip_ws();
-                    if self.peek()? != b':' {
-                        return Err(self.unexpected());
-                    }
-                    self.pos += 1;
-                    if self.stack.depth == 1 {
-                        self.pending_key = Some((key_start, key_end, escaped));
-                    }
-                    state = State::Value;
+                    state = self.member()?;
                 }
                 State::ValueOrEnd | State::Value => {
                     if b == b']' && matches!(state, State::ValueOrEnd) {
@@ -550,42 +677,21 @@ impl<'a> Parser<'a> {
                         state = State::AfterValue;
                         continue;
                     }
-                    if self.stack.depth == 1 {
-                        self.pending_value_start = self.pos;
-                    }
-                    match b {
-                        b'{' => {
-                            self.pos += 1;
-                            self.stack.push(true);
-                            state = State::KeyOrEnd;
-                            continue;
-                        }
-                        b'[' => {
-                            self.pos += 1;
-                            self.stack.push(false);
-                            state = State::ValueOrEnd;
-                            continue;
-                        }
-                        b'"' => {
-                            self.string()?;
-                        }
-                        b'-' | b'0'..=b'9' => self.number()?,
-                        b't' => self.literal(b"true")?,
-                        b'f' => self.literal(b"false")?,
-                        b'n' => self.literal(b"null")?,
-                        _ => return Err(self.unexpected()),
-                    }
-                    self.value_done();
-                    state = State::AfterValue;
+                    state = self.value(b)?;
                 }
                 State::AfterValue => match b {
                     b',' => {
                         self.pos += 1;
-                        state = if self.stack.top_is_object() {
-                            State::Key
-                        } else {
-                            State::Value
-                        };
+                        if !self.stack.top_is_object() {
+                            state = State::Value;
+                            continue;
+                        }
+                        // The next member, in the same turn.
+                        self.skip_ws();
+                        if self.peek()? != b'"' {
+                            return Err(self.unexpected());
+                        }
+                        state = self.member()?;
                     }
                     b'}' | b']' => {
                         if (b == b'}') != self.stack.top_is_object() {
@@ -604,12 +710,65 @@ impl<'a> Parser<'a> {
         if self.pos < self.text.len() {
             return Err(JsonError::TrailingData(self.pos));
         }
-        Ok(Record {
-            text: self.text,
-            open,
-            close,
-            members: self.members,
-        })
+        Ok((open, close))
+    }
+
+    /// Reads an object member from its key's `"` at `pos`: the key, the
+    /// colon, and the value as [`Parser::value`] starts it.
+    #[inline]
+    fn member(&mut self) -> Result<State, JsonError> {
+        let key_start = self.offset();
+        let escaped = self.string()?;
+        let key = Some((key_start, self.offset(), escaped));
+        self.skip_ws();
+        if self.peek()? != b':' {
+            return Err(self.unexpected());
+        }
+        self.pos += 1;
+        match self.stack.depth {
+            1 => self.top.key = key,
+            2 => self.inner.key = key,
+            _ => {}
+        }
+        self.skip_ws();
+        let b = self.peek()?;
+        self.value(b)
+    }
+
+    /// Starts the value whose first byte `b` is at `pos`: consumes it whole
+    /// when it is a scalar, or its opening bracket. Returns the next state.
+    #[inline]
+    fn value(&mut self, b: u8) -> Result<State, JsonError> {
+        match self.stack.depth {
+            1 => {
+                self.top.value_start = self.offset();
+                self.object_start = (b == b'{').then(|| self.nested_len());
+            }
+            2 => self.inner.value_start = self.offset(),
+            _ => {}
+        }
+        match b {
+            b'{' => {
+                self.pos += 1;
+                self.stack.push(true);
+                return Ok(State::KeyOrEnd);
+            }
+            b'[' => {
+                self.pos += 1;
+                self.stack.push(false);
+                return Ok(State::ValueOrEnd);
+            }
+            b'"' => {
+                self.string()?;
+            }
+            b'-' | b'0'..=b'9' => self.number()?,
+            b't' => self.literal(b"true")?,
+            b'f' => self.literal(b"false")?,
+            b'n' => self.literal(b"null")?,
+            _ => return Err(self.unexpected()),
+        }
+        self.value_done();
+        Ok(State::AfterValue)
     }
 
     /// Consumes the closing bracket at `pos`. Returns the offset of the
@@ -627,34 +786,61 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// A value just ended at `pos`: record it if it is a top-level member's.
+    /// A value just ended at `pos`: index it if it is a member's of the
+    /// record or of a top-level object.
+    #[inline]
     fn value_done(&mut self) {
-        if self.stack.depth == 1 {
-            if let Some((key_start, key_end, key_escaped)) = self.pending_key.take() {
-                self.members.push(Member {
-                    key_start,
-                    key_end,
-                    key_escaped,
-                    value_start: self.pending_value_start,
-                    value_end: self.pos,
-                });
+        let end = self.offset();
+        match self.stack.depth {
+            1 => {
+                if let Some(mut m) = self.top.finish(end) {
+                    if let Some(start) = self.object_start.take() {
+                        m.nested = (start, self.nested_len());
+                    }
+                    self.index.top.push(m);
+                }
             }
+            2 => {
+                if let Some(m) = self.inner.finish(end) {
+                    self.index.nested.push(m);
+                }
+            }
+            _ => {}
         }
     }
 
+    /// Nested members indexed so far (fits: each took bytes of the text).
+    #[inline]
+    fn nested_len(&self) -> u32 {
+        self.index.nested.len() as u32
+    }
+
     /// Consumes a string starting at the `"` at `pos`; returns whether it had escapes.
+    /// Inlined for the common string, which runs to its quote unescaped.
+    #[inline]
     fn string(&mut self) -> Result<bool, JsonError> {
-        let mut escaped = false;
-        self.pos += 1;
+        let Some(i) = find_special::<true>(self.text, self.pos + 1) else {
+            return Err(JsonError::UnexpectedEnd(self.text.len()));
+        };
+        self.pos = i;
+        if self.text.get(i) == Some(&b'"') {
+            self.pos += 1;
+            return Ok(false);
+        }
+        self.string_from_special()
+    }
+
+    /// The rest of a string from the first backslash or control character
+    /// in it, at `pos`.
+    #[inline(never)]
+    fn string_from_special(&mut self) -> Result<bool, JsonError> {
         loop {
-            let Some(i) = find_special::<true>(self.text, self.pos) else {
-                return Err(JsonError::UnexpectedEnd(self.text.len()));
-            };
-            self.pos = i;
+            let i = self.pos;
             match self.text.get(i).copied() {
                 Some(b'"') => {
+                    // Only after an escape: `string` takes unescaped strings.
                     self.pos += 1;
-                    return Ok(escaped);
+                    return Ok(true);
                 }
                 Some(b'\\') => {}
                 _ => {
@@ -667,21 +853,23 @@ impl<'a> Parser<'a> {
                     });
                 }
             }
-            escaped = true;
-            let at = self.pos;
-            let esc = self.text.get(at + 1).copied();
+            let esc = self.text.get(i + 1).copied();
             match esc {
                 Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 2,
                 Some(b'u') => {
-                    let hex = self.text.get(at + 2..at + 6);
+                    let hex = self.text.get(i + 2..i + 6);
                     match hex {
                         Some(h) if h.iter().all(u8::is_ascii_hexdigit) => self.pos += 6,
-                        _ => return Err(JsonError::InvalidEscape(at)),
+                        _ => return Err(JsonError::InvalidEscape(i)),
                     }
                 }
                 None => return Err(JsonError::UnexpectedEnd(self.text.len())),
-                Some(_) => return Err(JsonError::InvalidEscape(at)),
+                Some(_) => return Err(JsonError::InvalidEscape(i)),
             }
+            let Some(next) = find_special::<true>(self.text, self.pos) else {
+                return Err(JsonError::UnexpectedEnd(self.text.len()));
+            };
+            self.pos = next;
         }
     }
 
@@ -843,7 +1031,7 @@ fn value_at(text: &[u8], pos: usize) -> Option<(Value<'_>, usize)> {
 }
 
 /// The value whose complete raw text is `raw`.
-fn value_of_raw(raw: &[u8]) -> Option<Value<'_>> {
+pub(crate) fn value_of_raw(raw: &[u8]) -> Option<Value<'_>> {
     Some(match raw.first()? {
         b'"' => {
             let body = raw.get(1..raw.len().checked_sub(1)?)?;
@@ -910,7 +1098,9 @@ fn raw_key_is(raw: &[u8], escaped: bool, key: &str) -> bool {
     if escaped {
         unescape(raw) == key
     } else {
-        raw == key.as_bytes()
+        // Keys are short: compare them in line rather than call `memcmp`.
+        let key = key.as_bytes();
+        raw.len() == key.len() && raw.iter().zip(key).all(|(a, b)| a == b)
     }
 }
 
@@ -920,12 +1110,63 @@ fn pick<'a, const N: usize>(
     members: impl Iterator<Item = (&'a [u8], bool, &'a [u8])>,
     keys: &[&str; N],
 ) -> [Option<Value<'a>>; N] {
-    let mut out: [Option<Value<'a>>; N] = std::array::from_fn(|_| None);
+    pick_raw(members, keys).map(|raw| raw.and_then(value_of_raw))
+}
+
+/// As [`pick`], giving each value's raw text.
+fn pick_raw<'a, const N: usize>(
+    members: impl Iterator<Item = (&'a [u8], bool, &'a [u8])>,
+    keys: &[&str; N],
+) -> [Option<&'a [u8]>; N] {
+    if N > 64 {
+        return pick_raw_linear(members, keys);
+    }
+    // The keys as bit sets by length (lengths past 31 share a class), so
+    // each member is compared only with the keys still wanted that it could be.
+    let mut by_len = [0u64; 32];
+    let mut left = 0u64;
+    for (i, key) in keys.iter().enumerate() {
+        if let Some(class) = by_len.get_mut(key.len().min(31)) {
+            *class |= 1 << i;
+        }
+        left |= 1 << i;
+    }
+    let mut out: [Option<&'a [u8]>; N] = [None; N];
+    for (raw, escaped, value) in members {
+        // An escaped key's length is not its decoded length.
+        let mut candidates = match escaped {
+            true => left,
+            false => by_len.get(raw.len().min(31)).copied().unwrap_or(0) & left,
+        };
+        while candidates != 0 {
+            let i = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            if let (Some(key), Some(slot)) = (keys.get(i), out.get_mut(i)) {
+                if raw_key_is(raw, escaped, key) {
+                    *slot = Some(value);
+                    left &= !(1 << i);
+                    break;
+                }
+            }
+        }
+        if left == 0 {
+            break;
+        }
+    }
+    out
+}
+
+/// [`pick_raw`] for any number of keys.
+fn pick_raw_linear<'a, const N: usize>(
+    members: impl Iterator<Item = (&'a [u8], bool, &'a [u8])>,
+    keys: &[&str; N],
+) -> [Option<&'a [u8]>; N] {
+    let mut out: [Option<&'a [u8]>; N] = [None; N];
     let mut left = N;
     for (raw, escaped, value) in members {
         for (slot, key) in out.iter_mut().zip(keys) {
             if slot.is_none() && raw_key_is(raw, escaped, key) {
-                *slot = value_of_raw(value);
+                *slot = Some(value);
                 left = left.saturating_sub(1);
                 break;
             }
@@ -1028,6 +1269,26 @@ pub fn unescape(raw: &[u8]) -> Cow<'_, str> {
         return lossy(raw);
     }
     let mut bytes: Vec<u8> = Vec::with_capacity(raw.len());
+    decode_escapes(raw, &mut bytes);
+    match String::from_utf8(bytes) {
+        Ok(s) => Cow::Owned(s),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+/// As [`unescape`], decoding into `buf` (cleared first) when `raw` has
+/// escapes, so a caller that keeps `buf` allocates only while it grows.
+pub(crate) fn unescape_in<'b>(raw: &'b [u8], buf: &'b mut Vec<u8>) -> Cow<'b, str> {
+    if memchr::memchr(b'\\', raw).is_none() {
+        return lossy(raw);
+    }
+    buf.clear();
+    decode_escapes(raw, buf);
+    lossy(buf)
+}
+
+/// Appends the decoded body of a JSON string to `bytes`.
+fn decode_escapes(raw: &[u8], bytes: &mut Vec<u8>) {
     let mut i = 0;
     while i < raw.len() {
         let Some(off) = raw.get(i..).and_then(|r| memchr::memchr(b'\\', r)) else {
@@ -1083,10 +1344,6 @@ pub fn unescape(raw: &[u8]) -> Cow<'_, str> {
                 .encode_utf8(&mut buf)
                 .as_bytes(),
         );
-    }
-    match String::from_utf8(bytes) {
-        Ok(s) => Cow::Owned(s),
-        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
     }
 }
 
@@ -1308,6 +1565,67 @@ mod tests {
         assert_eq!(slash.unwrap().as_str(), Some("slash"));
         let keys: Vec<_> = rec.members().map(|(k, _)| k.into_owned()).collect();
         assert_eq!(keys, ["log", "esc", "n", "t", "z", "k", "bad"]);
+    }
+
+    #[test]
+    fn objects_read_the_parse_index_as_a_scan_reads_the_text() {
+        let text = br#"{"a":1, "k" : { "x":"1","y":{"x":2},"x":"dup", "e\u0073c":[3]} ,
+            "arr":[{"x":9}],"empty":{},"s":"{\"x\":1}","k":{"x":"second"}}"#;
+        let mut index = RecordIndex::new();
+        // A first record leaves entries behind that the next parse must not see.
+        Record::parse_in(br#"{"q":{"w":1,"x":2},"r":3}"#, &mut index).unwrap();
+        let rec = Record::parse_in(text, &mut index).unwrap();
+        let keys = ["x", "y", "esc", "e\\u0073c", "w", "nope"];
+        for key in ["k", "empty"] {
+            let scanned = rec.get(key).unwrap().get_many(&keys);
+            let object = rec.object(key).unwrap();
+            assert_eq!(object.get_many(&keys), scanned, "{key}");
+            assert_eq!(object.as_value(), rec.get(key).unwrap(), "{key}");
+        }
+        let [x, esc] = rec.object("k").unwrap().get_many(&["x", "esc"]);
+        assert_eq!(x.unwrap().as_str(), Some("1"));
+        assert!(matches!(esc, Some(Value::Array(_))));
+        for not_an_object in ["a", "arr", "s", "nope"] {
+            assert!(rec.object(not_an_object).is_none(), "{not_an_object}");
+        }
+        // An owned index reads the same.
+        let owned = Record::parse(text).unwrap();
+        assert_eq!(
+            owned.object("k").unwrap().get_many(&keys),
+            rec.object("k").unwrap().get_many(&keys)
+        );
+    }
+
+    #[test]
+    fn picking_by_length_class_agrees_with_comparing_every_key() {
+        let long = "k".repeat(40);
+        let text = format!(
+            r#"{{"a":1,"bb":2,"a":3,"c\u0063":4,"{long}":5,"{long}x":6,"":7,"bb":8,"cc":9}}"#
+        );
+        let rec = Record::parse(text.as_bytes()).unwrap();
+        let members = || indexed(rec.text, rec.top());
+        let long_x = format!("{long}x");
+        let keys = [
+            "a", "bb", "cc", "cc", "", &long, &long_x, "zz", "a", "c\\u0063",
+        ];
+        let got = pick_raw(members(), &keys);
+        assert_eq!(got, pick_raw_linear(members(), &keys));
+        let values: Vec<_> = got.iter().map(|v| v.map(|v| v[0] - b'0')).collect();
+        assert_eq!(
+            values,
+            [
+                Some(1),
+                Some(2),
+                Some(4),
+                Some(9),
+                Some(7),
+                Some(5),
+                Some(6),
+                None,
+                Some(3),
+                None
+            ]
+        );
     }
 
     #[test]

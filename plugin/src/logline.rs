@@ -15,7 +15,9 @@
 //! a bare number under `request_time` / `upstream_response_time` (nginx) is
 //! seconds, under any other latency key milliseconds.
 
-use crate::json::{Record, Value};
+use std::borrow::Cow;
+
+use crate::json::{Record, RecordIndex, Value};
 use crate::observation::{LogLevel, LogSignal};
 use crate::timestamp;
 
@@ -36,12 +38,34 @@ pub fn classify_line(line: &str) -> LogSignal {
     read_line(line).signal
 }
 
+/// Buffers for reading log lines, reused from line to line: a caller that
+/// keeps one allocates nothing per line once they have grown.
+#[derive(Debug, Clone, Default)]
+pub struct LineBuffers {
+    /// An escaped line, decoded.
+    pub(crate) text: Vec<u8>,
+    /// The index of a JSON line.
+    pub(crate) index: RecordIndex,
+}
+
+impl LineBuffers {
+    /// Empty buffers.
+    pub fn new() -> LineBuffers {
+        LineBuffers::default()
+    }
+}
+
 /// Reads a log line: its signal and, for structured lines, its own time.
 pub fn read_line(line: &str) -> LineInfo {
+    read_line_in(line, &mut RecordIndex::new())
+}
+
+/// As [`read_line`], indexing a JSON line in `index`.
+pub fn read_line_in(line: &str, index: &mut RecordIndex) -> LineInfo {
     let trimmed = line.trim_start();
     if trimmed.starts_with('{') {
-        if let Ok(rec) = Record::parse(trimmed.trim_end().as_bytes()) {
-            return read_fields(&rec.as_value());
+        if let Ok(rec) = Record::parse_in(trimmed.trim_end().as_bytes(), index) {
+            return read_record_fields(&rec);
         }
     }
     if let Some(signal) = access_log(line) {
@@ -197,8 +221,18 @@ pub fn from_fields(obj: &Value<'_>) -> LogSignal {
 
 /// Reads the fields of a JSON log line: signal and time.
 pub fn read_fields(obj: &Value<'_>) -> LineInfo {
+    fields_of(obj.members())
+}
+
+/// As [`read_fields`], over a record's top-level members (as its parse
+/// indexed them, so the text is not scanned again).
+pub fn read_record_fields(record: &Record<'_>) -> LineInfo {
+    fields_of(record.members())
+}
+
+fn fields_of<'a>(members: impl Iterator<Item = (Cow<'a, str>, Value<'a>)>) -> LineInfo {
     let mut f = Fields::default();
-    for (key, value) in obj.members() {
+    for (key, value) in members {
         let (num, text) = match &value {
             Value::Number(n) => (n.parse().ok(), Some(*n)),
             Value::Str(s) => (None, Some(s.as_ref())),
@@ -355,7 +389,7 @@ fn numeric_level(n: f64) -> Option<LogLevel> {
 /// Common / combined / nginx access-log lines:
 /// `host ident user [time] "METHOD path PROTO" status bytes ...`.
 fn access_log(line: &str) -> Option<LogSignal> {
-    let open = line.find("] \"")? + 3;
+    let open = memchr::memmem::find(line.as_bytes(), b"] \"")? + 3;
     let rest = line.get(open..)?;
     let close = rest.find('"')?;
     let request = rest.get(..close)?;
@@ -381,17 +415,20 @@ fn access_log(line: &str) -> Option<LogSignal> {
 /// An nginx `$request_time` (seconds, millisecond resolution): the last token
 /// of the line as `0.005`, or a `rt=` / `request_time=` pair.
 fn nginx_request_time(after_request: &str) -> Option<f64> {
-    for tok in after_request.split_ascii_whitespace() {
-        for prefix in ["rt=", "request_time=", "urt=", "upstream_response_time="] {
-            if let Some(v) = tok.strip_prefix(prefix) {
-                return seconds_token(v.trim_matches('"'));
+    // Every pair has an `=`; most lines have none.
+    if memchr::memchr(b'=', after_request.as_bytes()).is_some() {
+        for tok in after_request.split_ascii_whitespace() {
+            for prefix in ["rt=", "request_time=", "urt=", "upstream_response_time="] {
+                if let Some(v) = tok.strip_prefix(prefix) {
+                    return seconds_token(v.trim_matches('"'));
+                }
             }
         }
     }
     // Combined format ends with `"referer" "agent"`; a bare trailing number is $request_time.
     let last = after_request.trim_end().rsplit(' ').next()?;
-    let tokens = after_request.split_ascii_whitespace().count();
-    if tokens < 3 || !last.contains('.') {
+    let three_tokens = after_request.split_ascii_whitespace().nth(2).is_some();
+    if !three_tokens || !last.contains('.') {
         return None;
     }
     seconds_token(last)

@@ -4,10 +4,65 @@
 //! allocating once it is full.
 
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
+use std::hash::{BuildHasherDefault, Hasher};
 
-/// Fixed-key SipHash: deterministic across runs and targets.
-type Index = HashMap<Box<str>, u32, BuildHasherDefault<std::hash::DefaultHasher>>;
+/// Deterministic across runs and targets (the keys are entity names the
+/// records carry; no hasher with a public key resists chosen collisions, so
+/// this one is picked for speed on short keys).
+type Index = HashMap<Box<str>, u32, BuildHasherDefault<KeyHasher>>;
+
+/// FxHash's word-at-a-time mixing (as rustc hashes identifiers) with a
+/// 64-bit finalizer, so the table's high and low hash bits are both mixed.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyHasher {
+    hash: u64,
+}
+
+impl KeyHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            for (w, b) in word.iter_mut().zip(rest) {
+                *w = *b;
+            }
+            // The length keeps "a" and "a\0" apart.
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // MurmurHash3's fmix64.
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
 
 const NIL: u32 = u32::MAX;
 

@@ -26,8 +26,8 @@ use std::borrow::Cow;
 
 use crate::event;
 use crate::identity::{owner_from_references, resolve_workload, split_owner, PodEvidence};
-use crate::json::{Record, Value};
-use crate::logline;
+use crate::json::{unescape_in, value_of_raw, Record, Value};
+use crate::logline::{self, LineBuffers};
 use crate::metric;
 use crate::observation::{Identity, Observation, RecordKind, Signal, TimeSource};
 use crate::timestamp;
@@ -82,12 +82,27 @@ const TOP_KEYS: [&str; 18] = [
 /// Normalizes one record. `tag` is the pipeline tag; `event_time_ns` is the time
 /// the pipeline attached to the record, used when the record has none.
 pub fn normalize<'a>(record: &Record<'a>, tag: &[u8], event_time_ns: i64) -> Observation<'a> {
-    let top = record.get_many(&TOP_KEYS);
+    normalize_in(record, tag, event_time_ns, &mut LineBuffers::new())
+}
+
+/// As [`normalize`], reading the log line with `buffers` (a caller that
+/// keeps them allocates nothing per record once they have grown).
+pub fn normalize_in<'a>(
+    record: &Record<'a>,
+    tag: &[u8],
+    event_time_ns: i64,
+    buffers: &mut LineBuffers,
+) -> Observation<'a> {
+    // Raw texts: only the values used below are decoded.
+    let top = record.get_many_raw(&TOP_KEYS);
     let has = |i: usize| top.get(i).is_some_and(Option::is_some);
-    let times = top.get(..4).unwrap_or(&[]);
+    let times = || {
+        let [a, b, c, d, ..] = top;
+        first_time(&[a, b, c, d].map(|raw| raw.and_then(value_of_raw)))
+    };
     if (has(8) || has(9)) && has(10) {
         let ev = event::read_event(record);
-        let (ts_ns, ts_source) = timed(ev.ts_ns.or_else(|| first_time(times)), event_time_ns);
+        let (ts_ns, ts_source) = timed(ev.ts_ns.or_else(times), event_time_ns);
         return Observation {
             kind: RecordKind::Event,
             ts_ns,
@@ -100,7 +115,7 @@ pub fn normalize<'a>(record: &Record<'a>, tag: &[u8], event_time_ns: i64) -> Obs
         has(11) || has(12) || ((has(13) || has(14)) && (has(15) || has(16) || has(17)));
     if let Some(shape) = maybe_metric.then(|| metric::shape(record)).flatten() {
         let m = metric::read_metric(record, shape, tag);
-        let (ts_ns, ts_source) = timed(first_time(times), event_time_ns);
+        let (ts_ns, ts_source) = timed(times(), event_time_ns);
         return Observation {
             kind: RecordKind::Metric,
             ts_ns,
@@ -109,15 +124,15 @@ pub fn normalize<'a>(record: &Record<'a>, tag: &[u8], event_time_ns: i64) -> Obs
             signal: m.signal.map_or(Signal::None, Signal::Metric),
         };
     }
+    // The first of `log`, `message`, `msg` that is a string, as its body.
     let line = top
         .get(4..7)
         .unwrap_or(&[])
         .iter()
         .flatten()
-        .find_map(|v| v.clone().into_str());
-    let kubernetes = top.get(7).cloned().flatten();
-    if line.is_none() && kubernetes.is_none() {
-        let (ts_ns, ts_source) = timed(first_time(times), event_time_ns);
+        .find_map(|raw| raw.strip_prefix(b"\"")?.strip_suffix(b"\""));
+    if line.is_none() && !has(7) {
+        let (ts_ns, ts_source) = timed(times(), event_time_ns);
         return Observation {
             kind: RecordKind::Unknown,
             ts_ns,
@@ -126,52 +141,73 @@ pub fn normalize<'a>(record: &Record<'a>, tag: &[u8], event_time_ns: i64) -> Obs
             signal: Signal::None,
         };
     }
-    let mut info = line.as_deref().map(logline::read_line).unwrap_or_default();
+    let mut info = line
+        .map(|raw| {
+            let line = unescape_in(raw, &mut buffers.text);
+            logline::read_line_in(&line, &mut buffers.index)
+        })
+        .unwrap_or_default();
     if info.signal.level.is_none()
         && info.signal.status.is_none()
         && record.keys().any(|k| logline::is_signal_key(&k))
     {
-        let merged = logline::read_fields(&record.as_value());
+        let merged = logline::read_record_fields(record);
         info.signal = merged.signal;
     }
-    let (ts_ns, ts_source) = timed(first_time(times).or(info.ts_ns), event_time_ns);
+    let (ts_ns, ts_source) = timed(times().or(info.ts_ns), event_time_ns);
     Observation {
         kind: RecordKind::Log,
         ts_ns,
         ts_source,
-        identity: kubernetes
-            .map(|k| kubernetes_identity(&k))
+        identity: record
+            .object("kubernetes")
+            .map(|k| identity_of(k.get_many_raw(&KUBERNETES_KEYS)))
             .unwrap_or_default(),
         signal: Signal::Log(info.signal),
     }
 }
 
+/// The members of a `kubernetes` object identity is read from (Fluent Bit's
+/// and Vector's names), in the order [`identity_of`] takes them.
+const KUBERNETES_KEYS: [&str; 11] = [
+    "pod_name",
+    "namespace_name",
+    "pod_namespace",
+    "container_name",
+    "host",
+    "pod_node_name",
+    "labels",
+    "pod_labels",
+    "pod_owner",
+    "ownerReferences",
+    "owner_references",
+];
+
 /// Identity from a Fluent Bit or Vector `kubernetes` object, in one pass.
 pub fn kubernetes_identity<'a>(k: &Value<'a>) -> Identity<'a> {
+    identity_of(k.get_many_raw(&KUBERNETES_KEYS))
+}
+
+/// Identity from the raw values of [`KUBERNETES_KEYS`] (each decoded only
+/// when it is used).
+fn identity_of<'a>(raw: [Option<&'a [u8]>; 11]) -> Identity<'a> {
     let [pod, namespace, pod_namespace, container, host, pod_node_name, labels, pod_labels, pod_owner, owner_refs, owner_refs_snake] =
-        k.get_many(&[
-            "pod_name",
-            "namespace_name",
-            "pod_namespace",
-            "container_name",
-            "host",
-            "pod_node_name",
-            "labels",
-            "pod_labels",
-            "pod_owner",
-            "ownerReferences",
-            "owner_references",
-        ]);
-    let text = |v: Option<Value<'a>>| v.and_then(Value::into_str).filter(|s| !s.is_empty());
+        raw;
+    let text = |raw: Option<&'a [u8]>| {
+        raw.and_then(value_of_raw)
+            .and_then(Value::into_str)
+            .filter(|s| !s.is_empty())
+    };
     let owner = text(pod_owner).and_then(|o| owned_pair(&o)).or_else(|| {
         owner_refs
             .or(owner_refs_snake)
+            .and_then(value_of_raw)
             .and_then(|r| owner_from_references(&r))
     });
     let ev = PodEvidence {
         pod: text(pod),
         owner,
-        labels: labels.or(pod_labels),
+        labels: labels.or(pod_labels).and_then(value_of_raw),
     };
     let mut id = Identity {
         namespace: text(namespace).or_else(|| text(pod_namespace)),

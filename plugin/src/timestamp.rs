@@ -46,11 +46,13 @@ pub fn write_rfc3339(out: &mut Vec<u8>, ts_ns: i64) {
     let year = year.clamp(0, 9999);
     // `YYYY-MM-DDThh:mm:ss`, then up to `.nnnnnnnnn` and `Z`.
     let mut buf = *b"0000-00-00T00:00:00.000000000Z";
+    // Every field is non-negative here (`year` clamped, the rest from
+    // `rem_euclid`), so digits come from unsigned division.
     let mut put = |at: usize, v: i64, width: usize| {
-        let mut v = v;
+        let mut v = v.unsigned_abs();
         for i in (at..at + width).rev() {
             if let Some(slot) = buf.get_mut(i) {
-                *slot = b'0' + v.rem_euclid(10) as u8;
+                *slot = b'0' + (v % 10) as u8;
             }
             v /= 10;
         }

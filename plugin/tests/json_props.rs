@@ -112,10 +112,13 @@ proptest! {
                 (J::Object(o), Value::Object(raw)) => {
                     let sub: serde_json::Map<String, J> = serde_json::from_slice(raw).unwrap();
                     prop_assert_eq!(&sub, o);
+                    let indexed = rec.object(k).unwrap();
                     for (k2, v2) in o {
                         if let (J::String(s), Some(Value::Str(g))) = (v2, got.get(k2)) {
                             prop_assert_eq!(s, g.as_ref());
                         }
+                        // The parse's index of the object reads as a scan of it does.
+                        prop_assert_eq!(indexed.get(k2), got.get(k2));
                     }
                 }
                 (J::Array(a), Value::Array(raw)) => {
