@@ -204,18 +204,20 @@ pub fn write_report(
     Ok(())
 }
 
+/// Two CSV cells for an optional (incident kind, seconds): both empty when absent.
+fn kind_and_seconds(cell: Option<&(String, f64)>) -> (String, String) {
+    cell.map_or((String::new(), String::new()), |(k, s)| {
+        (k.clone(), format!("{s:.0}"))
+    })
+}
+
 /// `windows.csv`: one row per labelled window, detected or not.
 fn windows_csv(windows: &[WindowOutcome]) -> String {
     let mut out = String::from(
         "entity,incident,start_ns,end_ns,detected,named,seconds_to_detect,open_at_start\n",
     );
     for w in windows {
-        let (named, delay) = w
-            .detected
-            .as_ref()
-            .map_or((String::new(), String::new()), |(k, s)| {
-                (k.clone(), format!("{s:.0}"))
-            });
+        let (named, delay) = kind_and_seconds(w.detected.as_ref());
         let _ = writeln!(
             out,
             "{},{},{},{},{},{named},{delay},{}",
@@ -235,12 +237,7 @@ fn untrue_csv(alarms: &[UntrueAlarm]) -> String {
     let mut out =
         String::from("entity,start_ns,incident,class,critical,previous_window,seconds_after_it\n");
     for a in alarms {
-        let (prev, after) = a
-            .after
-            .as_ref()
-            .map_or((String::new(), String::new()), |(k, s)| {
-                (k.clone(), format!("{s:.0}"))
-            });
+        let (prev, after) = kind_and_seconds(a.after.as_ref());
         let _ = writeln!(
             out,
             "{},{},{},{},{},{prev},{after}",
