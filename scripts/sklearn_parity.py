@@ -33,12 +33,13 @@ from sklearn.ensemble import IsolationForest, RandomForestClassifier
 
 SCHEMA_VERSION = 1
 
-# plugin/src/features.rs: the memory family, then every family concatenated.
+# plugin/src/features.rs: the memory family, then every family concatenated
+# (each family's context after its features: `mem_held`, `rate_last_log_ratio`).
 MEMORY = ["mem_log_ratio", "mem_trend"]
 CLASSIFIER = [
     "cpu_log_ratio", "cpu_held",
-    "mem_log_ratio", "mem_trend",
-    "rate_log_ratio", "rate_held",
+    "mem_log_ratio", "mem_trend", "mem_held",
+    "rate_log_ratio", "rate_held", "rate_last_log_ratio",
     "error_ratio", "error_ratio_delta", "error_log_ratio",
     "p50_log_ratio", "p95_log_ratio", "slow_share",
     "restarts", "backoffs", "oom_kills", "unhealthy",
@@ -46,11 +47,11 @@ CLASSIFIER = [
 # Which classifier features each incident kind moves (offsets into CLASSIFIER).
 INCIDENTS = {
     "cpu_saturation": [0, 1],
-    "memory_leak": [2, 3],
-    "traffic_surge": [4, 5],
-    "error_burst": [6, 7, 8],
-    "latency_spike": [9, 10, 11],
-    "crash_loop": [12, 13, 15],
+    "memory_leak": [2, 3, 4],
+    "traffic_surge": [5, 6, 7],
+    "error_burst": [8, 9, 10],
+    "latency_spike": [11, 12, 13],
+    "crash_loop": [14, 15, 17],
 }
 
 
@@ -108,7 +109,7 @@ def classifier_data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     rows, labels = [], []
     for name, cols in INCIDENTS.items():
         x = rng.normal(0.0, 1.0, size=(n_per, len(CLASSIFIER)))
-        x[:, 12:] = rng.poisson(0.2, size=(n_per, 4))
+        x[:, 14:] = rng.poisson(0.2, size=(n_per, 4))  # the restarts counts
         for col in cols:
             x[:, col] += rng.uniform(2.0, 6.0, size=n_per)
         rows.append(x)

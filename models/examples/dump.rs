@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
         let ts = step.observation.ts_ns as f64 / 1e9;
         if mode == "features" {
             for e in step.filter.evaluations() {
-                let n = features::names(e.family).len();
+                let n = features::width(e.family);
                 let _ = write!(
                     out,
                     "{entity}\t{}\t{}\t{ts:.3}\t{}",

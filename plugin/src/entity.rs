@@ -127,6 +127,7 @@ pub struct EntityState {
     mem_base: Ewma,
     mem_prev: Option<(i64, f64)>,
     mem_trend: f64,
+    mem_ratio_prev: f64,
 
     restart_slots: [[u16; RESTART_KINDS]; RESTART_SLOTS],
     restart_idx: Option<i64>,
@@ -178,6 +179,7 @@ impl EntityState {
             mem_base: Ewma::default(),
             mem_prev: None,
             mem_trend: 0.0,
+            mem_ratio_prev: 0.0,
             restart_slots: [[0; RESTART_KINDS]; RESTART_SLOTS],
             restart_idx: None,
             starts_seen: 0,
@@ -215,11 +217,12 @@ impl EntityState {
         self.warm.get(family.index()).copied().unwrap_or(false)
     }
 
-    /// The family's last features (zeros before its first evaluation).
+    /// The family's last features followed by its context (zeros before its
+    /// first evaluation; see [`features::context`]).
     pub fn family_features(&self, family: Family) -> &[f64] {
         let off = features::classifier_offset(family);
         self.features
-            .get(off..off + features::names(family).len())
+            .get(off..off + features::width(family))
             .unwrap_or(&[])
     }
 
@@ -317,8 +320,21 @@ impl EntityState {
             total.lines
         };
         let rate = f64::from(count) / seconds;
+        // The bucket that just closed (the newest in the ring).
+        let len = self.ring.len().max(1);
+        let newest = self
+            .ring
+            .get((self.ring_pos + len - 1) % len)
+            .map_or(0, |b| {
+                if self.ever_requests {
+                    b.requests
+                } else {
+                    b.lines
+                }
+            });
+        let last = f64::from(newest) / f64::from(config.bucket_seconds.max(1));
         let warm = self.rate_base.count() >= warmup;
-        let f = features::traffic(rate, &self.rate_base, self.rate_prev);
+        let f = features::traffic(rate, &self.rate_base, self.rate_prev, last);
         self.rate_prev = f[0];
         self.store(Family::Traffic, &f, warm, done);
         self.rate_base.update(rate, alpha, 0.05, 0.01);
@@ -494,7 +510,8 @@ impl EntityState {
         }
         self.mem_prev = Some((ts_ns, bytes));
         let warm = self.mem_base.count() >= config.warmup;
-        let f = features::memory(bytes, &self.mem_base, self.mem_trend);
+        let f = features::memory(bytes, &self.mem_base, self.mem_trend, self.mem_ratio_prev);
+        self.mem_ratio_prev = f[0];
         self.store(Family::Memory, &f, warm, done);
         let alpha = Ewma::alpha_for_half_life(config.baseline_half_life);
         self.mem_base.update(bytes, alpha, 0.02, 1024.0 * 1024.0);

@@ -14,6 +14,10 @@ use crate::verdict::Family;
 pub const CPU: &[&str] = &["cpu_log_ratio", "cpu_held"];
 /// Feature names of the `memory` family.
 pub const MEMORY: &[&str] = &["mem_log_ratio", "mem_trend"];
+/// Context of the `memory` family (see [`context`]).
+pub const MEMORY_CONTEXT: &[&str] = &["mem_held"];
+/// Context of the `traffic` family (see [`context`]).
+pub const TRAFFIC_CONTEXT: &[&str] = &["rate_last_log_ratio"];
 /// Feature names of the `traffic` family.
 pub const TRAFFIC: &[&str] = &["rate_log_ratio", "rate_held"];
 /// Feature names of the `errors` family.
@@ -26,12 +30,18 @@ pub const RESTARTS: &[&str] = &["restarts", "backoffs", "oom_kills", "unhealthy"
 /// Most features any family has.
 pub const MAX_FAMILY_FEATURES: usize = 4;
 
-/// Number of features the incident classifier sees: every family's, concatenated
-/// in [`Family::ALL`] order.
-pub const CLASSIFIER_LEN: usize =
-    CPU.len() + MEMORY.len() + TRAFFIC.len() + ERRORS.len() + LATENCY.len() + RESTARTS.len();
+/// Number of features the incident classifier sees: every family's features
+/// and context, concatenated in [`Family::ALL`] order.
+pub const CLASSIFIER_LEN: usize = CPU.len()
+    + MEMORY.len()
+    + MEMORY_CONTEXT.len()
+    + TRAFFIC.len()
+    + TRAFFIC_CONTEXT.len()
+    + ERRORS.len()
+    + LATENCY.len()
+    + RESTARTS.len();
 
-/// The feature names of a family, in vector order.
+/// The feature names of a family's forest, in vector order.
 pub fn names(family: Family) -> &'static [&'static str] {
     match family {
         Family::Cpu => CPU,
@@ -43,12 +53,33 @@ pub fn names(family: Family) -> &'static [&'static str] {
     }
 }
 
-/// Offset of a family's features in the classifier vector.
+/// A family's *context*: values the entity keeps next to the family's
+/// features that the classifier sees and the family's forest does not.
+/// Context tells incident kinds apart without moving the score: a memory
+/// step when a flood lands is as anomalous as a leak's growth, and only how
+/// long the rise has held says which it is; a flood shows in the newest
+/// bucket's request rate a window before the window's rate catches up.
+pub fn context(family: Family) -> &'static [&'static str] {
+    match family {
+        Family::Memory => MEMORY_CONTEXT,
+        Family::Traffic => TRAFFIC_CONTEXT,
+        _ => &[],
+    }
+}
+
+/// A family's values as the entity stores them: its forest features, then its
+/// context.
+pub fn width(family: Family) -> usize {
+    names(family).len() + context(family).len()
+}
+
+/// Offset of a family's values (features, then context) in the classifier
+/// vector.
 pub fn classifier_offset(family: Family) -> usize {
     Family::ALL
         .iter()
         .take_while(|f| **f != family)
-        .map(|f| names(*f).len())
+        .map(|f| width(*f))
         .sum()
 }
 
@@ -56,7 +87,7 @@ pub fn classifier_offset(family: Family) -> usize {
 pub fn classifier_names() -> impl Iterator<Item = &'static str> {
     Family::ALL
         .into_iter()
-        .flat_map(|f| names(f).iter().copied())
+        .flat_map(|f| names(f).iter().chain(context(f)).copied())
 }
 
 /// Smallest request rate (per second) the traffic ratios resolve.
@@ -115,19 +146,27 @@ pub fn cpu(cores: f64, base: &Ewma, prev: f64) -> [f64; 2] {
 }
 
 /// `memory` family features for `bytes` against its baseline, with `trend`
-/// the smoothed relative growth per minute.
-pub fn memory(bytes: f64, base: &Ewma, trend: f64) -> [f64; 2] {
+/// the smoothed relative growth per minute, then its context `mem_held` with
+/// `prev` the previous evaluation's log ratio. `mem_held` (as [`cpu`]'s
+/// `held`) tells growth that has built up over samples, as a leak's does, from
+/// a step in one sample, as when a traffic flood's in-flight requests land on
+/// the heap.
+pub fn memory(bytes: f64, base: &Ewma, trend: f64, prev: f64) -> [f64; 3] {
+    let r = up(log_ratio(bytes, base.mean(), MEM_EPS));
     [
-        up(log_ratio(bytes, base.mean(), MEM_EPS)),
+        r,
         up(finite_or_zero(trend).clamp(-100.0, 100.0)),
+        r.min(prev),
     ]
 }
 
-/// `traffic` family features for a request rate (per second); `prev` is the
-/// previous evaluation's log ratio (see [`cpu`] for `held`).
-pub fn traffic(rate: f64, base: &Ewma, prev: f64) -> [f64; 2] {
+/// `traffic` family features for the window's request rate (per second);
+/// `prev` is the previous evaluation's log ratio (see [`cpu`] for `held`).
+/// Then its context: the rate of the window's newest bucket, `last`, against
+/// the same baseline.
+pub fn traffic(rate: f64, base: &Ewma, prev: f64, last: f64) -> [f64; 3] {
     let r = up(log_ratio(rate, base.mean(), RATE_EPS));
-    [r, r.min(prev)]
+    [r, r.min(prev), up(log_ratio(last, base.mean(), RATE_EPS))]
 }
 
 /// `errors` family features for an error ratio (0..1).
@@ -184,8 +223,26 @@ mod tests {
         for f in Family::ALL {
             let off = classifier_offset(f);
             assert_eq!(all.get(off..off + names(f).len()), Some(names(f)));
-            assert!(names(f).len() <= MAX_FAMILY_FEATURES);
+            let ctx = off + names(f).len()..off + width(f);
+            assert_eq!(all.get(ctx), Some(context(f)));
+            assert!(width(f) <= MAX_FAMILY_FEATURES);
         }
+        assert!(all.contains(&"mem_held") && !names(Family::Memory).contains(&"mem_held"));
+    }
+
+    #[test]
+    fn held_memory_tells_growth_from_a_step() {
+        let mut base = Ewma::default();
+        for _ in 0..50 {
+            base.update(100e6, 0.1, 0.02, 1e6);
+        }
+        // A leak: the rise was nearly as high one sample before.
+        let leak = memory(130e6, &base, 0.1, 1.2f64.ln());
+        assert!((leak[2] - 1.2f64.ln()).abs() < 1e-9, "{leak:?}");
+        // A step: the same level out of nowhere holds nothing yet.
+        let step = memory(130e6, &base, 0.1, 0.0);
+        assert_eq!(step[..2], leak[..2]);
+        assert_eq!(step[2], 0.0);
     }
 
     #[test]
@@ -197,11 +254,11 @@ mod tests {
             for i in 0..50 {
                 base.update(scale * (1.0 + 0.01 * f64::from(i % 3)), 0.1, 0.05, 0.0);
             }
-            let f = traffic(3.0 * base.mean(), &base, 3f64.ln());
+            let f = traffic(3.0 * base.mean(), &base, 3f64.ln(), 3.0 * base.mean());
             assert!((f[0] - 3f64.ln()).abs() < 0.05, "{scale}: {f:?}");
             assert!((f[1] - 3f64.ln()).abs() < 0.05, "{scale}: {f:?}");
             // A rise that was not there the evaluation before is not held.
-            let f = traffic(3.0 * base.mean(), &base, 0.0);
+            let f = traffic(3.0 * base.mean(), &base, 0.0, 0.0);
             assert_eq!(f[1], 0.0, "{scale}: {f:?}");
         }
     }
@@ -214,8 +271,8 @@ mod tests {
         }
         let all: Vec<f64> = cpu(1.0, &base, 0.0)
             .into_iter()
-            .chain(memory(1.0, &base, -5.0))
-            .chain(traffic(1.0, &base, 0.0))
+            .chain(memory(1.0, &base, -5.0, 3.0))
+            .chain(traffic(1.0, &base, 0.0, 1.0))
             .chain(latency(1.0, 1.0, 0.0, &base, &base))
             .collect();
         assert!(all.iter().all(|x| *x == 0.0), "{all:?}");
@@ -227,7 +284,7 @@ mod tests {
         assert_eq!(errors(0.01, &errors_base), [0.01, 0.0, 0.0]);
         // Rises are untouched.
         assert!((cpu(300.0, &base, 5.0)[0] - 3f64.ln()).abs() < 0.01);
-        assert!(memory(300.0, &base, 0.5)[1] == 0.5);
+        assert!(memory(300.0, &base, 0.5, 0.0)[1] == 0.5);
     }
 
     #[test]
@@ -235,8 +292,8 @@ mod tests {
         let base = Ewma::default();
         let all: Vec<f64> = cpu(f64::NAN, &base, 0.0)
             .into_iter()
-            .chain(memory(f64::INFINITY, &base, f64::NAN))
-            .chain(traffic(-1.0, &base, f64::NAN))
+            .chain(memory(f64::INFINITY, &base, f64::NAN, f64::NAN))
+            .chain(traffic(-1.0, &base, f64::NAN, f64::NAN))
             .chain(errors(0.0, &base))
             .chain(latency(0.0, 1e300, f64::NAN, &base, &base))
             .collect();

@@ -33,7 +33,8 @@ pub struct Evaluation {
     pub pod_level: bool,
     /// Whether the entity's baseline was past warm-up.
     pub warm: bool,
-    /// The family's features (the first `features::names(family).len()` are used).
+    /// The family's features and context (the first `features::width(family)`
+    /// are used).
     pub features: [f64; MAX_FAMILY_FEATURES],
     /// Its score, when a model was loaded.
     pub score: Option<f64>,

@@ -37,6 +37,7 @@ pub mod event;
 pub mod features;
 pub mod filter;
 pub mod forest;
+mod freetext;
 pub mod identity;
 pub mod json;
 pub mod logline;

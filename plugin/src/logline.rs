@@ -8,7 +8,8 @@
 //!    `rt=` / `request_time=`;
 //! 3. logfmt (`level=warn status=503 duration=25ms method=GET`);
 //! 4. free text with level words (`ERROR`, `[warn]`, klog `E0501`, Go
-//!    `panic:`, Java `Exception`, Python `Traceback`).
+//!    `panic:`, Java `Exception`, Python `Traceback`) and, where the text
+//!    says so, a request and a duration (see [`freetext`]).
 //!
 //! Latency units: a key suffix (`_ms`, `_us`/`_µs`, `_ns`, `_s`/`_sec`/
 //! `_seconds`) or a duration string (`"250ms"`, `"0.25s"`, `"1m2.5s"`) decides;
@@ -17,6 +18,7 @@
 
 use std::borrow::Cow;
 
+use crate::freetext;
 use crate::json::{Record, RecordIndex, Value};
 use crate::observation::{LogLevel, LogSignal};
 use crate::timestamp;
@@ -31,7 +33,7 @@ pub struct LineInfo {
 }
 
 /// Lines longer than this are scanned for level words only in their head.
-const SCAN_HEAD: usize = 512;
+pub(crate) const SCAN_HEAD: usize = 512;
 
 /// Reads a log line (its signal only).
 pub fn classify_line(line: &str) -> LogSignal {
@@ -79,10 +81,7 @@ pub fn read_line_in(line: &str, index: &mut RecordIndex) -> LineInfo {
         return info;
     }
     LineInfo {
-        signal: LogSignal {
-            level: free_text_level(line),
-            ..LogSignal::default()
-        },
+        signal: freetext::read(line),
         ts_ns: None,
     }
 }
@@ -262,7 +261,7 @@ fn http_status(num: Option<f64>, text: Option<&str>) -> Option<u16> {
     (v.fract() == 0.0 && (100.0..=599.0).contains(&v)).then_some(v as u16)
 }
 
-fn is_http_method(m: &str) -> bool {
+pub(crate) fn is_http_method(m: &str) -> bool {
     matches!(
         m,
         "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" | "CONNECT" | "TRACE"
@@ -339,22 +338,26 @@ pub fn parse_duration_ms(s: &str, bare_mul: f64) -> Option<f64> {
         while b.get(i).is_some_and(|c| !c.is_ascii_digit() && *c != b'.') {
             i += 1;
         }
-        let mul = match s.get(ustart..i)?.trim() {
-            "ns" => 1e-6,
-            "us" | "µs" | "μs" => 1e-3,
-            "ms" => 1.0,
-            "s" | "sec" | "secs" => 1e3,
-            "m" | "min" => 60e3,
-            "h" => 3600e3,
-            _ => return None,
-        };
-        total += num * mul;
+        total += num * unit_ms(s.get(ustart..i)?.trim())?;
         any = true;
     }
     (any && total.is_finite()).then_some(total)
 }
 
-fn level_word(w: &str) -> Option<LogLevel> {
+/// Milliseconds in one `unit` of a duration (`ms`, `s`, `µs`, ...).
+pub(crate) fn unit_ms(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "ns" => 1e-6,
+        "us" | "µs" | "μs" => 1e-3,
+        "ms" => 1.0,
+        "s" | "sec" | "secs" => 1e3,
+        "m" | "min" => 60e3,
+        "h" => 3600e3,
+        _ => return None,
+    })
+}
+
+pub(crate) fn level_word(w: &str) -> Option<LogLevel> {
     let w = w.trim();
     if w.len() > 9 {
         return None;
@@ -476,58 +479,6 @@ fn logfmt(line: &str) -> LineInfo {
         return LineInfo::default();
     }
     f.info()
-}
-
-/// The level a free-text line announces.
-fn free_text_level(line: &str) -> Option<LogLevel> {
-    let head = line.get(..line.len().min(SCAN_HEAD)).unwrap_or(line);
-    let mut level = None;
-    // klog: `E0501 10:00:00.000000 ...`
-    let b = head.as_bytes();
-    if b.len() > 5
-        && b.get(1..5)
-            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
-    {
-        level = match b.first() {
-            Some(b'I') => Some(LogLevel::Info),
-            Some(b'W') => Some(LogLevel::Warn),
-            Some(b'E') => Some(LogLevel::Error),
-            Some(b'F') => Some(LogLevel::Fatal),
-            _ => None,
-        };
-    }
-    if level.is_none() {
-        let mut start = None;
-        for (i, c) in b.iter().copied().chain([b' ']).enumerate() {
-            if c.is_ascii_alphabetic() {
-                start.get_or_insert(i);
-                continue;
-            }
-            let Some(st) = start.take() else { continue };
-            let Some(tok) = head.get(st..i) else { continue };
-            if tok.len() < 3 || tok.len() > 9 {
-                continue;
-            }
-            let Some(word) = level_word(tok) else {
-                continue;
-            };
-            // Upper-case level words anywhere; lower-case and capitalized ones
-            // only before a colon or bracket: `[error]`, `error:`, `Error:`.
-            let uppercase = tok.bytes().all(|c| c.is_ascii_uppercase());
-            if uppercase || matches!(c, b':' | b']') {
-                level = Some(word);
-                break;
-            }
-        }
-    }
-    let crash = memchr::memmem::find(line.as_bytes(), b"Exception").is_some()
-        || memchr::memmem::find(line.as_bytes(), b"Traceback (most recent call last)").is_some()
-        || line.starts_with("panic:")
-        || line.starts_with("goroutine ");
-    if crash && level.is_none_or(|l| l < LogLevel::Error) {
-        return Some(LogLevel::Error);
-    }
-    level
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ fn output_bytes_are_unchanged() {
     let want = [
         (
             "embedded",
-            "2b317ee8e0e7254e4fbb8d7cd89dc252cbeec47d448a40b5ab72e1149374439c",
+            "6a8c3d79a2d50e584a21f3bf7d9530e901c01c6f30a42d878da3e662043a74ab",
         ),
         (
             "random",

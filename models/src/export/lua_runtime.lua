@@ -42,16 +42,21 @@ local FEATURE_NAMES = {
   { "p50_log_ratio", "p95_log_ratio", "slow_share" },
   { "restarts", "backoffs", "oom_kills", "unhealthy" },
 }
--- Offset of each family's features in the classifier vector (0-based).
-local OFFSET = {}
+-- Context the classifier sees after a family's features, its forest not
+-- (features.rs `context`).
+local CONTEXT_NAMES = { {}, { "mem_held" }, { "rate_last_log_ratio" }, {}, {}, {} }
+-- Offset of each family's features and context in the classifier vector
+-- (0-based), and their count (features.rs `width`).
+local OFFSET, WIDTH = {}, {}
 local CLASSIFIER_LEN = 0
 for f = 1, 6 do
   OFFSET[f] = CLASSIFIER_LEN
-  CLASSIFIER_LEN = CLASSIFIER_LEN + #FEATURE_NAMES[f]
+  WIDTH[f] = #FEATURE_NAMES[f] + #CONTEXT_NAMES[f]
+  CLASSIFIER_LEN = CLASSIFIER_LEN + WIDTH[f]
 end
 -- Family::incident()
 -- scorer.rs VETO_PROBABILITY and SWITCH_PROBABILITY.
-local VETO_PROBABILITY = 0.15
+local VETO_PROBABILITY = 0.1
 local SWITCH_PROBABILITY = 0.5
 local FAMILY_INCIDENT = {
   "cpu_saturation", "memory_leak", "traffic_surge", "error_burst", "latency_spike", "crash_loop",
@@ -252,6 +257,7 @@ local function blank(e)
   e.mem_prev_t = nil
   e.mem_prev_v = nil
   e.mem_trend = 0.0
+  e.mem_ratio_prev = 0.0
   local slots = {}
   for i = 1, RESTART_SLOTS * RESTART_KINDS do slots[i] = 0 end
   e.restart_slots = slots
@@ -314,9 +320,16 @@ local function evaluate_service(e)
 
   local count = e.ever_requests and requests or lines
   local rate = (count + 0.0) / seconds
+  -- The bucket that just closed (the newest in the ring).
+  local newest = ring[(e.ring_pos - 1) % WINDOW + 1]
+  local last = ((e.ever_requests and newest.requests or newest.lines) + 0.0) / BUCKET_SECONDS
   local base = e.rate_base
   local r = up(log_ratio(rate, base.mean, RATE_EPS))
-  store(e, TRAFFIC, { r, math.min(r, e.rate_prev) }, base.n >= WARMUP)
+  store(e, TRAFFIC, {
+    r,
+    math.min(r, e.rate_prev),
+    up(log_ratio(last, base.mean, RATE_EPS)),
+  }, base.n >= WARMUP)
   e.rate_prev = r
   ewma_update(base, rate, ALPHA, 0.05, 0.01)
 
@@ -461,10 +474,13 @@ local function evaluate_memory(e, ts)
   end
   e.mem_prev_t = ts
   e.mem_prev_v = bytes
+  local r = up(log_ratio(bytes, base.mean, MEM_EPS))
   store(e, MEMORY, {
-    up(log_ratio(bytes, base.mean, MEM_EPS)),
+    r,
     up(clamp(finite_or_zero(e.mem_trend), -100.0, 100.0)),
+    math.min(r, e.mem_ratio_prev),
   }, base.n >= WARMUP)
+  e.mem_ratio_prev = r
   ewma_update(base, bytes, ALPHA, 0.02, 1024.0 * 1024.0)
 end
 
@@ -820,7 +836,7 @@ local function verdict(pod, workload)
     if src then
       local off = OFFSET[f]
       local from = src.features
-      for i = off + 1, off + #FEATURE_NAMES[f] do features[i] = from[i] end
+      for i = off + 1, off + WIDTH[f] do features[i] = from[i] end
       scores[f] = src.scores[f]
     end
   end
