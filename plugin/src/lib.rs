@@ -42,7 +42,6 @@ pub mod json;
 pub mod logline;
 pub mod lru;
 pub mod manifest;
-mod member_index;
 pub mod metric;
 pub mod model;
 pub mod normalize;
