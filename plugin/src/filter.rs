@@ -9,10 +9,9 @@ use crate::config::FilterConfig;
 use crate::entity::{EntityState, Evaluated};
 use crate::features::{self, CLASSIFIER_LEN, MAX_FAMILY_FEATURES};
 use crate::json::{splice, write_str, Record, RecordIndex};
-use crate::logline::LineBuffers;
 use crate::lru::Lru;
 use crate::model::ModelSet;
-use crate::normalize::normalize_in;
+use crate::normalize::{normalize_in, NormalizeCache};
 use crate::observation::{EventReason, Observation, Signal, WorkloadKind};
 use crate::scorer::{
     combine, explain, keep_incident, score_evaluated, verdict_explained, Combined, Why,
@@ -64,7 +63,7 @@ pub struct Filter {
     tags: Vec<u8>,
     /// Kept from record to record, so parsing stops allocating.
     index: RecordIndex,
-    line: LineBuffers,
+    normalize: NormalizeCache,
     record_evaluations: bool,
     evaluations: Vec<Evaluation>,
     last: Combined,
@@ -101,7 +100,7 @@ impl Filter {
             key: String::with_capacity(128),
             tags: Vec::with_capacity(512),
             index: RecordIndex::new(),
-            line: LineBuffers::new(),
+            normalize: NormalizeCache::new(),
             record_evaluations: false,
             evaluations: Vec::new(),
             last: Combined {
@@ -158,7 +157,7 @@ impl Filter {
         let mut index = std::mem::take(&mut self.index);
         match Record::parse_in(record, &mut index) {
             Ok(rec) => {
-                let obs = normalize_in(&rec, tag, event_time_ns, &mut self.line);
+                let obs = normalize_in(&rec, tag, event_time_ns, &mut self.normalize);
                 // As `tags::write_tags`, with the verdict's part as cached.
                 let slot = self.observe_slot(&obs);
                 write_record_head(&mut tags, &obs);

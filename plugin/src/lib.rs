@@ -38,6 +38,7 @@ pub mod features;
 pub mod filter;
 pub mod forest;
 pub mod identity;
+mod identity_memo;
 pub mod json;
 pub mod logline;
 pub mod lru;

@@ -353,6 +353,11 @@ impl<'a> Object<'_, 'a> {
         Value::Object(self.raw)
     }
 
+    /// The object's text, `{` to `}`.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
     /// A member (the first one, if the key repeats).
     pub fn get(&self, key: &str) -> Option<Value<'a>> {
         let [v] = self.get_many(&[key]);
