@@ -19,6 +19,7 @@ use crate::scorer::{
 use crate::tags::{
     write_error_tags, write_record_head, write_record_tail, write_verdict, NO_MODEL,
 };
+use crate::timestamp::Rfc3339Writer;
 use crate::verdict::{Family, Verdict};
 
 /// One family evaluation, recorded for training when enabled.
@@ -64,6 +65,8 @@ pub struct Filter {
     /// Kept from record to record, so parsing stops allocating.
     index: RecordIndex,
     normalize: NormalizeCache,
+    /// Writes the `ts` tag, keeping the text of the current second.
+    time: Rfc3339Writer,
     record_evaluations: bool,
     evaluations: Vec<Evaluation>,
     last: Combined,
@@ -101,6 +104,7 @@ impl Filter {
             tags: Vec::with_capacity(512),
             index: RecordIndex::new(),
             normalize: NormalizeCache::new(),
+            time: Rfc3339Writer::default(),
             record_evaluations: false,
             evaluations: Vec::new(),
             last: Combined {
@@ -160,7 +164,7 @@ impl Filter {
                 let obs = normalize_in(&rec, tag, event_time_ns, &mut self.normalize);
                 // As `tags::write_tags`, with the verdict's part as cached.
                 let slot = self.observe_slot(&obs);
-                write_record_head(&mut tags, &obs);
+                write_record_head(&mut tags, &obs, &mut self.time);
                 match slot.and_then(|s| self.entities.get(s)) {
                     Some(t) => tags.extend_from_slice(&t.verdict_json),
                     None => write_verdict(&mut tags, &Verdict::UNSCORED, self.model_id()),

@@ -9,7 +9,7 @@ use std::io::Write as _;
 
 use crate::json::{write_str, write_str_body};
 use crate::observation::Observation;
-use crate::timestamp::write_rfc3339;
+use crate::timestamp::{write_rfc3339, Rfc3339Writer};
 use crate::verdict::Verdict;
 
 /// Model tag value when no model is loaded.
@@ -35,14 +35,18 @@ fn write_opt_str(out: &mut Vec<u8>, v: Option<&str>) {
 
 /// Appends the `edgeheal` object for a normalized record and its entity's verdict.
 pub fn write_tags(out: &mut Vec<u8>, obs: &Observation<'_>, verdict: &Verdict, model: &str) {
-    write_record_head(out, obs);
+    write_record_head(out, obs, &mut Rfc3339Writer::default());
     write_verdict(out, verdict, model);
     write_record_tail(out, obs);
 }
 
 /// The part of the tags that comes from the record before the verdict's:
-/// `{"kind":...,"entity":...,"pod":...,"ts":"..."`.
-pub(crate) fn write_record_head(out: &mut Vec<u8>, obs: &Observation<'_>) {
+/// `{"kind":...,"entity":...,"pod":...,"ts":"..."`, the time written with `time`.
+pub(crate) fn write_record_head(
+    out: &mut Vec<u8>,
+    obs: &Observation<'_>,
+    time: &mut Rfc3339Writer,
+) {
     let id = &obs.identity;
     out.extend_from_slice(b"{\"kind\":\"");
     out.extend_from_slice(obs.kind.as_str().as_bytes());
@@ -61,7 +65,7 @@ pub(crate) fn write_record_head(out: &mut Vec<u8>, obs: &Observation<'_>) {
     out.extend_from_slice(b",\"pod\":");
     write_opt_str(out, id.pod.as_deref());
     out.extend_from_slice(b",\"ts\":\"");
-    write_rfc3339(out, obs.ts_ns);
+    time.write(out, obs.ts_ns);
     out.push(b'"');
 }
 

@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use super::scan::find_backslash;
+
 pub(super) fn lossy(raw: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(raw) {
         Ok(s) => Cow::Borrowed(s),
@@ -22,7 +24,7 @@ fn hex4(raw: &[u8], at: usize) -> Option<u32> {
 /// has no escapes and is valid UTF-8; lone surrogates become U+FFFD and
 /// invalid UTF-8 is decoded lossily.
 pub fn unescape(raw: &[u8]) -> Cow<'_, str> {
-    if memchr::memchr(b'\\', raw).is_none() {
+    if find_backslash(raw, 0).is_none() {
         return lossy(raw);
     }
     let mut bytes: Vec<u8> = Vec::with_capacity(raw.len());
@@ -36,7 +38,7 @@ pub fn unescape(raw: &[u8]) -> Cow<'_, str> {
 /// As [`unescape`], decoding into `buf` (cleared first) when `raw` has
 /// escapes, so a caller that keeps `buf` allocates only while it grows.
 pub(crate) fn unescape_in<'b>(raw: &'b [u8], buf: &'b mut Vec<u8>) -> Cow<'b, str> {
-    if memchr::memchr(b'\\', raw).is_none() {
+    if find_backslash(raw, 0).is_none() {
         return lossy(raw);
     }
     buf.clear();
@@ -48,12 +50,12 @@ pub(crate) fn unescape_in<'b>(raw: &'b [u8], buf: &'b mut Vec<u8>) -> Cow<'b, st
 fn decode_escapes(raw: &[u8], bytes: &mut Vec<u8>) {
     let mut i = 0;
     while i < raw.len() {
-        let Some(off) = raw.get(i..).and_then(|r| memchr::memchr(b'\\', r)) else {
+        let Some(at) = find_backslash(raw, i) else {
             bytes.extend_from_slice(raw.get(i..).unwrap_or(&[]));
             break;
         };
-        bytes.extend_from_slice(raw.get(i..i + off).unwrap_or(&[]));
-        i += off;
+        bytes.extend_from_slice(raw.get(i..at).unwrap_or(&[]));
+        i = at;
         let simple = match raw.get(i + 1) {
             Some(b'"') => Some(b'"'),
             Some(b'\\') => Some(b'\\'),
