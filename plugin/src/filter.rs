@@ -17,7 +17,7 @@ use crate::scorer::{
     combine, explain, keep_incident, score_evaluated, verdict_explained, Combined, Why,
 };
 use crate::tags::{
-    write_error_tags, write_record_head, write_record_tail, write_verdict, NO_MODEL,
+    write_error_tags, write_record_head, write_record_tail, write_verdict, F64Texts, NO_MODEL,
 };
 use crate::timestamp::Rfc3339Writer;
 use crate::verdict::{Family, Verdict};
@@ -67,6 +67,8 @@ pub struct Filter {
     normalize: NormalizeCache,
     /// Writes the `ts` tag, keeping the text of the current second.
     time: Rfc3339Writer,
+    /// Writes the numbers of verdicts, keeping recent ones' text.
+    floats: F64Texts,
     record_evaluations: bool,
     evaluations: Vec<Evaluation>,
     last: Combined,
@@ -105,6 +107,7 @@ impl Filter {
             index: RecordIndex::new(),
             normalize: NormalizeCache::new(),
             time: Rfc3339Writer::default(),
+            floats: F64Texts::default(),
             record_evaluations: false,
             evaluations: Vec::new(),
             last: Combined {
@@ -167,7 +170,12 @@ impl Filter {
                 write_record_head(&mut tags, &obs, &mut self.time);
                 match slot.and_then(|s| self.entities.get(s)) {
                     Some(t) => tags.extend_from_slice(&t.verdict_json),
-                    None => write_verdict(&mut tags, &Verdict::UNSCORED, self.model_id()),
+                    None => write_verdict(
+                        &mut tags,
+                        &Verdict::UNSCORED,
+                        self.models.as_ref().map_or(NO_MODEL, |m| m.id()),
+                        &mut self.floats,
+                    ),
                 }
                 write_record_tail(&mut tags, &obs);
                 splice(&rec, &tags, out);
@@ -376,7 +384,12 @@ impl Filter {
         let v = keep_incident(&t.verdict, v);
         t.stamp = Some(stamp);
         t.verdict_json.clear();
-        write_verdict(&mut t.verdict_json, &v, models.map_or(NO_MODEL, |m| m.id()));
+        write_verdict(
+            &mut t.verdict_json,
+            &v,
+            models.map_or(NO_MODEL, |m| m.id()),
+            &mut self.floats,
+        );
         t.verdict = v;
         Some(primary)
     }
