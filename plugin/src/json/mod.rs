@@ -178,6 +178,19 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// The members [`Value::members`] gives, as (key, raw value text); see
+    /// [`value_of_raw`].
+    pub(crate) fn members_raw(&self) -> impl Iterator<Item = (Cow<'a, str>, &'a [u8])> {
+        let mut it = self.members();
+        std::iter::from_fn(move || {
+            let (key, escaped, value) = it.next_raw()?;
+            // `members` stops at a value it cannot decode.
+            value_of_raw(value)?;
+            let key = if escaped { unescape(key) } else { lossy(key) };
+            Some((key, value))
+        })
+    }
+
     /// The elements of this array, in order (empty for other values).
     pub fn elements(&self) -> Elements<'a> {
         match self {
@@ -319,6 +332,21 @@ impl<'a> Record<'a> {
                 lossy(raw)
             };
             Some((key, value_of_raw(m.raw_value(text))?))
+        })
+    }
+
+    /// The top-level members as (key, raw value text), in text order; see
+    /// [`value_of_raw`].
+    pub(crate) fn members_raw(&self) -> impl Iterator<Item = (Cow<'a, str>, &'a [u8])> + '_ {
+        let text = self.text;
+        self.top().iter().map(move |m| {
+            let raw = m.raw_key(text);
+            let key = if m.key_escaped {
+                Cow::Owned(unescape(raw).into_owned())
+            } else {
+                lossy(raw)
+            };
+            (key, m.raw_value(text))
         })
     }
 
