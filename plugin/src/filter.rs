@@ -9,17 +9,17 @@ use crate::config::FilterConfig;
 use crate::entity::{EntityState, Evaluated};
 use crate::features::{self, CLASSIFIER_LEN, MAX_FAMILY_FEATURES};
 use crate::json::{splice, write_str, Record, RecordIndex};
-use crate::logline::LineBuffers;
 use crate::lru::Lru;
 use crate::model::ModelSet;
-use crate::normalize::normalize_in;
+use crate::normalize::{normalize_in, NormalizeCache};
 use crate::observation::{EventReason, Observation, Signal, WorkloadKind};
 use crate::scorer::{
     combine, explain, keep_incident, score_evaluated, verdict_explained, Combined, Why,
 };
 use crate::tags::{
-    write_error_tags, write_record_head, write_record_tail, write_verdict, NO_MODEL,
+    write_error_tags, write_record_head, write_record_tail, write_verdict, F64Texts, NO_MODEL,
 };
+use crate::timestamp::Rfc3339Writer;
 use crate::verdict::{Family, Verdict};
 
 /// One family evaluation, recorded for training when enabled.
@@ -65,7 +65,11 @@ pub struct Filter {
     tags: Vec<u8>,
     /// Kept from record to record, so parsing stops allocating.
     index: RecordIndex,
-    line: LineBuffers,
+    normalize: NormalizeCache,
+    /// Writes the `ts` tag, keeping the text of the current second.
+    time: Rfc3339Writer,
+    /// Writes the numbers of verdicts, keeping recent ones' text.
+    floats: F64Texts,
     record_evaluations: bool,
     evaluations: Vec<Evaluation>,
     last: Combined,
@@ -102,7 +106,9 @@ impl Filter {
             key: String::with_capacity(128),
             tags: Vec::with_capacity(512),
             index: RecordIndex::new(),
-            line: LineBuffers::new(),
+            normalize: NormalizeCache::new(),
+            time: Rfc3339Writer::default(),
+            floats: F64Texts::default(),
             record_evaluations: false,
             evaluations: Vec::new(),
             last: Combined {
@@ -159,13 +165,18 @@ impl Filter {
         let mut index = std::mem::take(&mut self.index);
         match Record::parse_in(record, &mut index) {
             Ok(rec) => {
-                let obs = normalize_in(&rec, tag, event_time_ns, &mut self.line);
+                let obs = normalize_in(&rec, tag, event_time_ns, &mut self.normalize);
                 // As `tags::write_tags`, with the verdict's part as cached.
                 let slot = self.observe_slot(&obs);
-                write_record_head(&mut tags, &obs);
+                write_record_head(&mut tags, &obs, &mut self.time);
                 match slot.and_then(|s| self.entities.get(s)) {
                     Some(t) => tags.extend_from_slice(&t.verdict_json),
-                    None => write_verdict(&mut tags, &Verdict::UNSCORED, self.model_id()),
+                    None => write_verdict(
+                        &mut tags,
+                        &Verdict::UNSCORED,
+                        self.models.as_ref().map_or(NO_MODEL, |m| m.id()),
+                        &mut self.floats,
+                    ),
                 }
                 write_record_tail(&mut tags, &obs);
                 splice(&rec, &tags, out);
@@ -374,7 +385,12 @@ impl Filter {
         let v = keep_incident(&t.verdict, v);
         t.stamp = Some(stamp);
         t.verdict_json.clear();
-        write_verdict(&mut t.verdict_json, &v, models.map_or(NO_MODEL, |m| m.id()));
+        write_verdict(
+            &mut t.verdict_json,
+            &v,
+            models.map_or(NO_MODEL, |m| m.id()),
+            &mut self.floats,
+        );
         t.verdict = v;
         Some(primary)
     }

@@ -19,7 +19,7 @@
 use std::borrow::Cow;
 
 use crate::freetext;
-use crate::json::{Record, RecordIndex, Value};
+use crate::json::{value_of_raw, Record, RecordIndex, Value};
 use crate::observation::{LogLevel, LogSignal};
 use crate::timestamp;
 
@@ -118,6 +118,77 @@ impl Fields {
     /// Takes one `key = value` pair, where `num` is the value as a number if
     /// it is one and `text` the value as text.
     fn take(&mut self, key: &str, num: Option<f64>, text: Option<&str>) {
+        self.take_field(FieldKey::of(key), num, text);
+    }
+
+    /// As [`Fields::take`], with the key already classified.
+    fn take_field(&mut self, key: FieldKey, num: Option<f64>, text: Option<&str>) {
+        match key {
+            FieldKey::Level => {
+                if self.level.is_none() {
+                    self.level = text
+                        .and_then(level_word)
+                        .or_else(|| num.and_then(numeric_level));
+                }
+            }
+            FieldKey::Status => {
+                if self.status.is_none() {
+                    self.status = http_status(num, text);
+                }
+            }
+            FieldKey::Code => self.code = http_status(num, text),
+            FieldKey::Time => {
+                if self.ts_ns.is_none() {
+                    self.ts_ns = match (num, text) {
+                        (_, Some(t)) => timestamp::parse_value(&Value::Str(t.into())),
+                        (Some(n), None) => timestamp::parse_epoch_f64(n),
+                        _ => None,
+                    };
+                }
+            }
+            FieldKey::Method => self.method = text.is_some_and(is_http_method),
+            FieldKey::Path => self.path = text.is_some(),
+            FieldKey::Request => {
+                if let Some((m, _)) = text.and_then(|t| t.split_once(' ')) {
+                    self.method |= is_http_method(m);
+                    self.path = self.method;
+                }
+            }
+            FieldKey::Latency(default_ms) => {
+                if self.latency_ms.is_none() {
+                    self.latency_ms = match (num, text) {
+                        (Some(n), _) => Some(n * default_ms),
+                        (None, Some(t)) => parse_duration_ms(t, default_ms),
+                        _ => None,
+                    }
+                    .filter(|v| v.is_finite() && *v >= 0.0);
+                }
+            }
+            FieldKey::Other => {}
+        }
+    }
+}
+
+/// What a field of a structured line is, by its key (compared without case).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FieldKey {
+    Level,
+    Status,
+    /// `code`: a status only beside a request's method or path.
+    Code,
+    Time,
+    Method,
+    Path,
+    /// `request`: `"GET /path HTTP/1.1"`.
+    Request,
+    /// A latency, with the multiplier that turns a bare number into milliseconds.
+    Latency(f64),
+    /// Says nothing [`Fields`] reads.
+    Other,
+}
+
+impl FieldKey {
+    fn of(key: &str) -> FieldKey {
         let lower_buf;
         let key = if key.bytes().any(|c| c.is_ascii_uppercase()) {
             lower_buf = key.to_ascii_lowercase();
@@ -127,52 +198,18 @@ impl Fields {
         };
         match key {
             "level" | "severity" | "lvl" | "loglevel" | "log_level" | "levelname" | "log.level"
-            | "severity_text" | "@l" => {
-                if self.level.is_none() {
-                    self.level = text
-                        .and_then(level_word)
-                        .or_else(|| num.and_then(numeric_level));
-                }
-            }
+            | "severity_text" | "@l" => FieldKey::Level,
             "status" | "status_code" | "statuscode" | "http_status" | "http.status_code"
-            | "response_code" | "http_status_code" => {
-                if self.status.is_none() {
-                    self.status = http_status(num, text);
-                }
-            }
-            "code" => self.code = http_status(num, text),
-            "time" | "timestamp" | "ts" | "@timestamp" | "@t" => {
-                if self.ts_ns.is_none() {
-                    self.ts_ns = match (num, text) {
-                        (_, Some(t)) => timestamp::parse_value(&Value::Str(t.into())),
-                        (Some(n), None) => timestamp::parse_epoch_f64(n),
-                        _ => None,
-                    };
-                }
-            }
+            | "response_code" | "http_status_code" => FieldKey::Status,
+            "code" => FieldKey::Code,
+            "time" | "timestamp" | "ts" | "@timestamp" | "@t" => FieldKey::Time,
             "method" | "http_method" | "request_method" | "http.method" | "verb" => {
-                self.method = text.is_some_and(is_http_method);
+                FieldKey::Method
             }
             "path" | "url" | "uri" | "request_uri" | "route" | "http.url" | "http.path"
-            | "endpoint" => self.path = text.is_some(),
-            "request" => {
-                if let Some((m, _)) = text.and_then(|t| t.split_once(' ')) {
-                    self.method |= is_http_method(m);
-                    self.path = self.method;
-                }
-            }
-            _ => {
-                if self.latency_ms.is_none() {
-                    if let Some(default_ms) = latency_key(key) {
-                        self.latency_ms = match (num, text) {
-                            (Some(n), _) => Some(n * default_ms),
-                            (None, Some(t)) => parse_duration_ms(t, default_ms),
-                            _ => None,
-                        }
-                        .filter(|v| v.is_finite() && *v >= 0.0);
-                    }
-                }
-            }
+            | "endpoint" => FieldKey::Path,
+            "request" => FieldKey::Request,
+            _ => latency_key(key).map_or(FieldKey::Other, FieldKey::Latency),
         }
     }
 }
@@ -220,22 +257,32 @@ pub fn from_fields(obj: &Value<'_>) -> LogSignal {
 
 /// Reads the fields of a JSON log line: signal and time.
 pub fn read_fields(obj: &Value<'_>) -> LineInfo {
-    fields_of(obj.members())
+    fields_of(obj.members_raw())
 }
 
 /// As [`read_fields`], over a record's top-level members (as its parse
 /// indexed them, so the text is not scanned again).
 pub fn read_record_fields(record: &Record<'_>) -> LineInfo {
-    fields_of(record.members())
+    fields_of(record.members_raw())
 }
 
-fn fields_of<'a>(members: impl Iterator<Item = (Cow<'a, str>, Value<'a>)>) -> LineInfo {
+/// Reads members given as (key, raw value text): a value is decoded only
+/// when its key says something (or names a nested object read below).
+fn fields_of<'a>(members: impl Iterator<Item = (Cow<'a, str>, &'a [u8])>) -> LineInfo {
     let mut f = Fields::default();
-    for (key, value) in members {
+    for (key, raw) in members {
+        let nested = raw.first() == Some(&b'{') && matches!(&*key, "http" | "request" | "response");
+        let field = FieldKey::of(&key);
+        if field == FieldKey::Other && !nested {
+            continue;
+        }
+        let Some(value) = value_of_raw(raw) else {
+            continue;
+        };
         let (num, text) = match &value {
             Value::Number(n) => (n.parse().ok(), Some(*n)),
             Value::Str(s) => (None, Some(s.as_ref())),
-            Value::Object(_) if key == "http" || key == "request" || key == "response" => {
+            Value::Object(_) if nested => {
                 // One level of nesting: `http.status_code`, `request.method`, ...
                 for (k2, v2) in value.members() {
                     let n2 = v2.as_f64();
@@ -247,7 +294,7 @@ fn fields_of<'a>(members: impl Iterator<Item = (Cow<'a, str>, Value<'a>)>) -> Li
             }
             _ => continue,
         };
-        f.take(&key, num, text);
+        f.take_field(field, num, text);
     }
     f.info()
 }

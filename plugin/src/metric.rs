@@ -35,7 +35,7 @@
 use std::borrow::Cow;
 
 use crate::identity::{resolve_workload, PodEvidence};
-use crate::json::{Record, Value};
+use crate::json::{value_of_raw, Record, Value};
 use crate::observation::{Identity, MetricName, MetricSignal, WorkloadKind};
 
 /// What a metric record says.
@@ -60,17 +60,26 @@ pub enum MetricShape {
 
 /// Recognizes a metric record.
 pub fn shape(record: &Record<'_>) -> Option<MetricShape> {
-    if record.get("cpu_p").is_some() {
+    let [cpu, mem, metric, name, value, gauge, counter] = record.get_many_raw(&[
+        "cpu_p",
+        "Mem.total",
+        "metric",
+        "name",
+        "value",
+        "gauge",
+        "counter",
+    ]);
+    // A member is present when its raw text decodes (as `get` would find it).
+    let is_str = |raw: Option<&[u8]>| matches!(raw.and_then(value_of_raw), Some(Value::Str(_)));
+    let present = |raw: Option<&[u8]>| raw.and_then(value_of_raw).is_some();
+    if present(cpu) {
         return Some(MetricShape::FluentBitCpu);
     }
-    if record.get("Mem.total").is_some() {
+    if present(mem) {
         return Some(MetricShape::FluentBitMem);
     }
-    let named = matches!(record.get("metric"), Some(Value::Str(_)))
-        || matches!(record.get("name"), Some(Value::Str(_)));
-    let valued = record.get("value").is_some()
-        || record.get("gauge").is_some()
-        || record.get("counter").is_some();
+    let named = is_str(metric) || is_str(name);
+    let valued = present(value) || present(gauge) || present(counter);
     (named && valued).then_some(MetricShape::Sample)
 }
 
@@ -205,35 +214,37 @@ pub fn read_metric<'a>(record: &Record<'a>, shape: MetricShape, tag: &[u8]) -> M
 }
 
 fn read_sample<'a>(record: &Record<'a>) -> MetricRecord<'a> {
-    let name = record
-        .get("metric")
+    // The first member of each name, in one pass (as `get` would find each).
+    let [metric, name, labels, tags, value, gauge, counter, kind, namespace] = record.get_many(&[
+        "metric",
+        "name",
+        "labels",
+        "tags",
+        "value",
+        "gauge",
+        "counter",
+        "kind",
+        "namespace",
+    ]);
+    let name = metric
         .and_then(Value::into_str)
-        .or_else(|| record.get("name").and_then(Value::into_str))
+        .or_else(|| name.and_then(Value::into_str))
         .unwrap_or(Cow::Borrowed(""));
-    let labels = record
-        .get("labels")
-        .or_else(|| record.get("tags"))
-        .unwrap_or_else(|| record.as_value());
+    let labels = labels.or(tags).unwrap_or_else(|| record.as_value());
     let value = finite(
-        record
-            .get("value")
+        value
             .and_then(|v| v.to_f64_lenient())
+            .or_else(|| gauge.and_then(|g| g.get("value")).and_then(|v| v.as_f64()))
             .or_else(|| {
-                record
-                    .get_path(&["gauge", "value"])
-                    .and_then(|v| v.as_f64())
-            })
-            .or_else(|| {
-                record
-                    .get_path(&["counter", "value"])
+                counter
+                    .and_then(|c| c.get("value"))
                     .and_then(|v| v.as_f64())
             }),
     );
-    let incremental =
-        record.get("kind").and_then(Value::into_str).as_deref() == Some("incremental");
+    let incremental = kind.and_then(Value::into_str).as_deref() == Some("incremental");
     let signal = value.map(|v| {
         let s = classify(&name, &labels, v, incremental);
-        match (s.name, record.get("namespace").and_then(Value::into_str)) {
+        match (s.name, namespace.and_then(Value::into_str)) {
             // Vector splits Prometheus names into `namespace` + `name`.
             (MetricName::Other, Some(ns)) if !ns.is_empty() => {
                 let full = [ns.as_ref(), "_", name.as_ref()].concat();

@@ -26,6 +26,7 @@ use std::borrow::Cow;
 
 use crate::event;
 use crate::identity::{owner_from_references, resolve_workload, split_owner, PodEvidence};
+use crate::identity_memo::IdentityMemo;
 use crate::json::{unescape_in, value_of_raw, Record, Value};
 use crate::logline::{self, LineBuffers};
 use crate::metric;
@@ -79,19 +80,36 @@ const TOP_KEYS: [&str; 18] = [
     "counter",
 ];
 
+/// What normalization keeps from record to record: buffers for reading log
+/// lines, and the identities of recent `kubernetes` objects (see
+/// [`crate::identity_memo`]). Keeping it changes no result, only the work.
+#[derive(Debug, Clone, Default)]
+pub struct NormalizeCache {
+    line: LineBuffers,
+    identities: IdentityMemo,
+}
+
+impl NormalizeCache {
+    /// An empty cache.
+    pub fn new() -> NormalizeCache {
+        NormalizeCache::default()
+    }
+}
+
 /// Normalizes one record. `tag` is the pipeline tag; `event_time_ns` is the time
 /// the pipeline attached to the record, used when the record has none.
 pub fn normalize<'a>(record: &Record<'a>, tag: &[u8], event_time_ns: i64) -> Observation<'a> {
-    normalize_in(record, tag, event_time_ns, &mut LineBuffers::new())
+    normalize_in(record, tag, event_time_ns, &mut NormalizeCache::new())
 }
 
-/// As [`normalize`], reading the log line with `buffers` (a caller that
-/// keeps them allocates nothing per record once they have grown).
+/// As [`normalize`], with `cache` kept by the caller (who then allocates
+/// nothing per record once its buffers have grown, and resolves each pod's
+/// identity once).
 pub fn normalize_in<'a>(
     record: &Record<'a>,
     tag: &[u8],
     event_time_ns: i64,
-    buffers: &mut LineBuffers,
+    cache: &mut NormalizeCache,
 ) -> Observation<'a> {
     // Raw texts: only the values used below are decoded.
     let top = record.get_many_raw(&TOP_KEYS);
@@ -143,8 +161,8 @@ pub fn normalize_in<'a>(
     }
     let mut info = line
         .map(|raw| {
-            let line = unescape_in(raw, &mut buffers.text);
-            logline::read_line_in(&line, &mut buffers.index)
+            let line = unescape_in(raw, &mut cache.line.text);
+            logline::read_line_in(&line, &mut cache.line.index)
         })
         .unwrap_or_default();
     if info.signal.level.is_none()
@@ -161,7 +179,11 @@ pub fn normalize_in<'a>(
         ts_source,
         identity: record
             .object("kubernetes")
-            .map(|k| identity_of(k.get_many_raw(&KUBERNETES_KEYS)))
+            .map(|k| {
+                cache
+                    .identities
+                    .get_or_resolve(k.raw(), || identity_of(k.get_many_raw(&KUBERNETES_KEYS)))
+            })
             .unwrap_or_default(),
         signal: Signal::Log(info.signal),
     }

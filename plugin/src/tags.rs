@@ -9,7 +9,7 @@ use std::io::Write as _;
 
 use crate::json::{write_str, write_str_body};
 use crate::observation::Observation;
-use crate::timestamp::write_rfc3339;
+use crate::timestamp::{write_rfc3339, Rfc3339Writer};
 use crate::verdict::Verdict;
 
 /// Model tag value when no model is loaded.
@@ -26,6 +26,57 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// The texts of recently written `f64`s, so writing one again copies its
+/// text. Verdicts repeat a few values (zero; the score and contributions of
+/// families that did not move), and formatting a float is the costliest
+/// part of writing a verdict. Direct-mapped: [`F64Texts::SLOTS`] texts of at
+/// most 31 bytes, allocated when the first is kept.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct F64Texts {
+    slots: Vec<F64Text>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct F64Text {
+    bits: u64,
+    /// 0 when the slot is empty (no float's text is).
+    len: u8,
+    text: [u8; 31],
+}
+
+impl F64Texts {
+    const SLOTS: usize = 256;
+
+    /// Appends `v` as [`write_f64`] does.
+    pub(crate) fn write(&mut self, out: &mut Vec<u8>, v: f64) {
+        if !v.is_finite() {
+            out.extend_from_slice(b"null");
+            return;
+        }
+        if self.slots.is_empty() {
+            self.slots.resize(Self::SLOTS, F64Text::default());
+        }
+        let bits = v.to_bits();
+        let i = (bits.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize;
+        let Some(slot) = self.slots.get_mut(i) else {
+            write_f64(out, v);
+            return;
+        };
+        if slot.len != 0 && slot.bits == bits {
+            out.extend_from_slice(slot.text.get(..usize::from(slot.len)).unwrap_or(&[]));
+            return;
+        }
+        let start = out.len();
+        write_f64(out, v);
+        let text = out.get(start..).unwrap_or(&[]);
+        if let (Ok(len), Some(keep)) = (u8::try_from(text.len()), slot.text.get_mut(..text.len())) {
+            keep.copy_from_slice(text);
+            slot.bits = bits;
+            slot.len = len;
+        }
+    }
+}
+
 fn write_opt_str(out: &mut Vec<u8>, v: Option<&str>) {
     match v {
         Some(s) => write_str(out, s),
@@ -35,14 +86,18 @@ fn write_opt_str(out: &mut Vec<u8>, v: Option<&str>) {
 
 /// Appends the `edgeheal` object for a normalized record and its entity's verdict.
 pub fn write_tags(out: &mut Vec<u8>, obs: &Observation<'_>, verdict: &Verdict, model: &str) {
-    write_record_head(out, obs);
-    write_verdict(out, verdict, model);
+    write_record_head(out, obs, &mut Rfc3339Writer::default());
+    write_verdict(out, verdict, model, &mut F64Texts::default());
     write_record_tail(out, obs);
 }
 
 /// The part of the tags that comes from the record before the verdict's:
-/// `{"kind":...,"entity":...,"pod":...,"ts":"..."`.
-pub(crate) fn write_record_head(out: &mut Vec<u8>, obs: &Observation<'_>) {
+/// `{"kind":...,"entity":...,"pod":...,"ts":"..."`, the time written with `time`.
+pub(crate) fn write_record_head(
+    out: &mut Vec<u8>,
+    obs: &Observation<'_>,
+    time: &mut Rfc3339Writer,
+) {
     let id = &obs.identity;
     out.extend_from_slice(b"{\"kind\":\"");
     out.extend_from_slice(obs.kind.as_str().as_bytes());
@@ -61,16 +116,22 @@ pub(crate) fn write_record_head(out: &mut Vec<u8>, obs: &Observation<'_>) {
     out.extend_from_slice(b",\"pod\":");
     write_opt_str(out, id.pod.as_deref());
     out.extend_from_slice(b",\"ts\":\"");
-    write_rfc3339(out, obs.ts_ns);
+    time.write(out, obs.ts_ns);
     out.push(b'"');
 }
 
 /// The verdict's part of the tags, which depends on nothing else (the filter
-/// keeps it with the verdict it caches): `,"score":...` to `"family":...`.
-pub(crate) fn write_verdict(out: &mut Vec<u8>, verdict: &Verdict, model: &str) {
+/// keeps it with the verdict it caches): `,"score":...` to `"family":...`,
+/// the numbers written with `floats`.
+pub(crate) fn write_verdict(
+    out: &mut Vec<u8>,
+    verdict: &Verdict,
+    model: &str,
+    floats: &mut F64Texts,
+) {
     out.extend_from_slice(b",\"score\":");
     match verdict.score {
-        Some(s) => write_f64(out, s),
+        Some(s) => floats.write(out, s),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(if verdict.anomaly {
@@ -91,9 +152,9 @@ pub(crate) fn write_verdict(out: &mut Vec<u8>, verdict: &Verdict, model: &str) {
         out.extend_from_slice(b"{\"feature\":\"");
         out.extend_from_slice(reason.feature.as_bytes());
         out.extend_from_slice(b"\",\"value\":");
-        write_f64(out, reason.value);
+        floats.write(out, reason.value);
         out.extend_from_slice(b",\"contribution\":");
-        write_f64(out, reason.contribution);
+        floats.write(out, reason.contribution);
         out.push(b'}');
     }
     out.extend_from_slice(b"],\"model\":");
@@ -131,4 +192,42 @@ pub fn write_error_tags(out: &mut Vec<u8>, ts_ns: i64, model: &str, error: &str)
     out.extend_from_slice(b",\"error\":");
     write_str(out, error);
     out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_float_texts_are_the_formatted_ones() {
+        let mut floats = F64Texts::default();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            0.5,
+            1e-7,
+            1e21,
+            123.456,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        for _ in 0..3000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            values.push(f64::from_bits(seed));
+            values.push((seed >> 11) as f64 / (1u64 << 53) as f64);
+            values.push((seed % 1000) as f64 / 8.0);
+        }
+        // Twice over, so the second round reads kept texts (and collisions
+        // replace them).
+        for v in values.iter().chain(&values).chain(values.iter().rev()) {
+            let (mut kept, mut direct) = (Vec::new(), Vec::new());
+            floats.write(&mut kept, *v);
+            write_f64(&mut direct, *v);
+            assert_eq!(kept, direct, "{v:e}");
+        }
+    }
 }

@@ -38,45 +38,75 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// Appends `ts_ns` (nanoseconds since the epoch, UTC) as RFC 3339 with a `Z`
 /// offset and the shortest of no, milli-, micro- or nanosecond fraction that is exact.
 pub fn write_rfc3339(out: &mut Vec<u8>, ts_ns: i64) {
-    let secs = ts_ns.div_euclid(1_000_000_000);
-    let nanos = ts_ns.rem_euclid(1_000_000_000);
+    Rfc3339Writer::default().write(out, ts_ns);
+}
+
+/// Writes RFC 3339 times as [`write_rfc3339`] does, keeping the text of the
+/// last whole second: records arrive in time order, many in each second, so
+/// most times need only their fraction formatted.
+#[derive(Debug, Clone, Default)]
+pub struct Rfc3339Writer {
+    /// The second whose `YYYY-MM-DDThh:mm:ss` text `head` holds, if any.
+    secs: Option<i64>,
+    head: [u8; 19],
+}
+
+/// Writes `v` as `width` decimal digits into `buf` at `at` (the lowest
+/// digits of `v`, zero-padded).
+fn put_digits(buf: &mut [u8], at: usize, mut v: u64, width: usize) {
+    for i in (at..at + width).rev() {
+        if let Some(slot) = buf.get_mut(i) {
+            *slot = b'0' + (v % 10) as u8;
+        }
+        v /= 10;
+    }
+}
+
+impl Rfc3339Writer {
+    /// Appends `ts_ns` as [`write_rfc3339`] does.
+    pub fn write(&mut self, out: &mut Vec<u8>, ts_ns: i64) {
+        let secs = ts_ns.div_euclid(1_000_000_000);
+        let nanos = ts_ns.rem_euclid(1_000_000_000);
+        if self.secs != Some(secs) {
+            self.head = second_text(secs);
+            self.secs = Some(secs);
+        }
+        out.extend_from_slice(&self.head);
+        // `.nnnnnnnnn`, shortened as far as it stays exact, and the `Z`.
+        let mut tail = *b".000000000Z";
+        let n = if nanos == 0 {
+            0
+        } else if nanos % 1_000_000 == 0 {
+            put_digits(&mut tail, 1, nanos.unsigned_abs() / 1_000_000, 3);
+            4
+        } else if nanos % 1_000 == 0 {
+            put_digits(&mut tail, 1, nanos.unsigned_abs() / 1_000, 6);
+            7
+        } else {
+            put_digits(&mut tail, 1, nanos.unsigned_abs(), 9);
+            10
+        };
+        out.extend_from_slice(tail.get(..n).unwrap_or(&[]));
+        out.push(b'Z');
+    }
+}
+
+/// `YYYY-MM-DDThh:mm:ss` of a second since the epoch (the year clamped to 0..=9999).
+fn second_text(secs: i64) -> [u8; 19] {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
     let year = year.clamp(0, 9999);
-    // `YYYY-MM-DDThh:mm:ss`, then up to `.nnnnnnnnn` and `Z`.
-    let mut buf = *b"0000-00-00T00:00:00.000000000Z";
+    let mut buf = *b"0000-00-00T00:00:00";
     // Every field is non-negative here (`year` clamped, the rest from
     // `rem_euclid`), so digits come from unsigned division.
-    let mut put = |at: usize, v: i64, width: usize| {
-        let mut v = v.unsigned_abs();
-        for i in (at..at + width).rev() {
-            if let Some(slot) = buf.get_mut(i) {
-                *slot = b'0' + (v % 10) as u8;
-            }
-            v /= 10;
-        }
-    };
-    put(0, year, 4);
-    put(5, i64::from(month), 2);
-    put(8, i64::from(day), 2);
-    put(11, sod / 3600, 2);
-    put(14, (sod / 60) % 60, 2);
-    put(17, sod % 60, 2);
-    let n = if nanos == 0 {
-        19
-    } else if nanos % 1_000_000 == 0 {
-        put(20, nanos / 1_000_000, 3);
-        23
-    } else if nanos % 1_000 == 0 {
-        put(20, nanos / 1_000, 6);
-        26
-    } else {
-        put(20, nanos, 9);
-        29
-    };
-    out.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-    out.push(b'Z');
+    put_digits(&mut buf, 0, year.unsigned_abs(), 4);
+    put_digits(&mut buf, 5, u64::from(month), 2);
+    put_digits(&mut buf, 8, u64::from(day), 2);
+    put_digits(&mut buf, 11, sod.unsigned_abs() / 3600, 2);
+    put_digits(&mut buf, 14, (sod.unsigned_abs() / 60) % 60, 2);
+    put_digits(&mut buf, 17, sod.unsigned_abs() % 60, 2);
+    buf
 }
 
 /// Earliest accepted time (exclusive): the epoch itself is treated as "unset".
@@ -354,6 +384,29 @@ mod tests {
             let mut out = Vec::new();
             write_rfc3339(&mut out, *ns);
             assert_eq!(std::str::from_utf8(&out).unwrap(), *want);
+        }
+    }
+
+    #[test]
+    fn a_kept_writer_writes_what_a_fresh_one_does() {
+        let mut writer = Rfc3339Writer::default();
+        let mut ns: i64 = 1_700_000_000_000_000_000;
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Mostly small steps within a second, sometimes back or far.
+            ns = match seed % 16 {
+                0 => ns - (seed >> 20) as i64 % 5_000_000_000,
+                1 => (seed >> 2) as i64,
+                2 => ns / 1_000_000_000 * 1_000_000_000,
+                _ => ns + (seed >> 40) as i64,
+            };
+            let (mut kept, mut fresh) = (Vec::new(), Vec::new());
+            writer.write(&mut kept, ns);
+            write_rfc3339(&mut fresh, ns);
+            assert_eq!(kept, fresh, "{ns}");
         }
     }
 

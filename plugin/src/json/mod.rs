@@ -1,0 +1,512 @@
+//! Record access without a tree: find the fields the core needs in the JSON
+//! text, and splice the `edgeheal` object into the original text so every
+//! original byte leaves as it came.
+//!
+//! [`Record::parse`] validates the text in one iterative pass (no recursion:
+//! nesting depth is bounded only by the text length) and remembers where each
+//! top-level member is. Lookups below the top level scan only the object they
+//! descend into. Strings are unescaped only when they contain escapes.
+//!
+//! Leniency: bytes inside strings are kept as they are (invalid UTF-8 and lone
+//! surrogate escapes are accepted; lookups decode them lossily). Raw control
+//! characters (U+0000–U+001F) inside strings are rejected: a record carrying
+//! them would leave the filter as text no strict JSON reader accepts, so it
+//! takes the error path, which escapes it. Everything structural (brackets,
+//! commas, colons, escapes, numbers, literals) is strict.
+//!
+//! The pieces, one concept per file:
+//! - `parse`: the validating parse, which builds the member index;
+//! - `member_index`: where a record's members sit in its text;
+//! - `scan`: finding the bytes that end a string's plain run;
+//! - `lookup`: members, elements and values in already-validated text;
+//! - `unescape`: decoding string bodies;
+//! - `write`: writing strings, and splicing the tag object into a record.
+
+use std::borrow::Cow;
+
+mod lookup;
+mod member_index;
+mod parse;
+mod scan;
+mod unescape;
+mod write;
+
+use lookup::{object_get, pick, pick_raw, raw_key_is, Members};
+use member_index::Member;
+use parse::Parser;
+
+pub(crate) use lookup::value_of_raw;
+pub use lookup::Elements;
+pub use member_index::RecordIndex;
+use unescape::lossy;
+pub use unescape::unescape;
+pub(crate) use unescape::unescape_in;
+pub(crate) use write::write_str_body;
+pub use write::{splice, strip, write_str};
+
+/// The key of the tag object [`splice`] writes.
+pub const TAG_KEY: &str = "edgeheal";
+
+/// Why a record could not be read as a JSON object. Offsets are byte offsets
+/// into the record text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonError {
+    /// The text does not start with `{` (after whitespace).
+    #[error("not a JSON object (at byte {0})")]
+    NotAnObject(usize),
+    /// The text ended inside the object.
+    #[error("truncated JSON (ended at byte {0})")]
+    UnexpectedEnd(usize),
+    /// A byte that cannot appear where it is.
+    #[error("unexpected byte 0x{byte:02x} at byte {offset}")]
+    UnexpectedByte {
+        /// Where it is.
+        offset: usize,
+        /// The byte.
+        byte: u8,
+    },
+    /// A backslash escape other than `\" \\ \/ \b \f \n \r \t \uXXXX`.
+    #[error("invalid string escape at byte {0}")]
+    InvalidEscape(usize),
+    /// A raw control character (below 0x20) inside a string.
+    #[error("control character in a string at byte {0}")]
+    ControlCharacter(usize),
+    /// A malformed number.
+    #[error("invalid number at byte {0}")]
+    InvalidNumber(usize),
+    /// Something other than whitespace follows the object.
+    #[error("trailing data after the object at byte {0}")]
+    TrailingData(usize),
+    /// The text is 4 GiB or longer (its length).
+    #[error("record of {0} bytes is too large")]
+    TooLarge(usize),
+}
+
+/// A JSON value found in a record, borrowing from its text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    /// A string, unescaped (borrowed when it had no escapes and was valid UTF-8).
+    Str(Cow<'a, str>),
+    /// A number, as its raw text.
+    Number(&'a str),
+    /// `true` / `false`.
+    Bool(bool),
+    /// `null`.
+    Null,
+    /// An object: its raw text, `{` to `}`.
+    Object(&'a [u8]),
+    /// An array: its raw text, `[` to `]`.
+    Array(&'a [u8]),
+}
+
+impl<'a> Value<'a> {
+    /// The string, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The string, if this is a string, keeping its borrow of the record.
+    pub fn into_str(self) -> Option<Cow<'a, str>> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number as `f64` (numbers only; strings are not converted).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The number as `f64`, or a string holding a number (`"12.5"`).
+    pub fn to_f64_lenient(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => n.parse().ok(),
+            Value::Str(s) => s.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
+            _ => None,
+        }
+    }
+
+    /// A member of this object (`None` for other values).
+    pub fn get(&self, key: &str) -> Option<Value<'a>> {
+        match self {
+            Value::Object(text) => object_get(text, key),
+            _ => None,
+        }
+    }
+
+    /// The first member named by each of `keys`, in one pass over this
+    /// object (all `None` for other values).
+    pub fn get_many<const N: usize>(&self, keys: &[&str; N]) -> [Option<Value<'a>>; N] {
+        let mut it = match self {
+            Value::Object(text) => Members::new(text),
+            _ => Members::empty(),
+        };
+        pick(std::iter::from_fn(move || it.next_raw()), keys)
+    }
+
+    /// As [`Value::get_many`], giving each value's raw text.
+    pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
+        let mut it = match self {
+            Value::Object(text) => Members::new(text),
+            _ => Members::empty(),
+        };
+        pick_raw(std::iter::from_fn(move || it.next_raw()), keys)
+    }
+
+    /// A member found by following object keys from this value.
+    pub fn get_path(&self, path: &[&str]) -> Option<Value<'a>> {
+        let mut cur = self.clone();
+        for key in path {
+            cur = cur.get(key)?;
+        }
+        Some(cur)
+    }
+
+    /// The members of this object, in text order (empty for other values).
+    pub fn members(&self) -> Members<'a> {
+        match self {
+            Value::Object(text) => Members::new(text),
+            _ => Members::empty(),
+        }
+    }
+
+    /// The members [`Value::members`] gives, as (key, raw value text); see
+    /// [`value_of_raw`].
+    pub(crate) fn members_raw(&self) -> impl Iterator<Item = (Cow<'a, str>, &'a [u8])> {
+        let mut it = self.members();
+        std::iter::from_fn(move || {
+            let (key, escaped, value) = it.next_raw()?;
+            // `members` stops at a value it cannot decode.
+            value_of_raw(value)?;
+            let key = if escaped { unescape(key) } else { lossy(key) };
+            Some((key, value))
+        })
+    }
+
+    /// The elements of this array, in order (empty for other values).
+    pub fn elements(&self) -> Elements<'a> {
+        match self {
+            Value::Array(text) => Elements::new(text),
+            _ => Elements::empty(),
+        }
+    }
+}
+
+/// A record: a JSON object whose top-level members have been located.
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    text: &'a [u8],
+    /// Offset of the object's `{`.
+    open: usize,
+    /// Offset of the object's closing `}`.
+    close: usize,
+    index: IndexRef<'a>,
+}
+
+/// A record's index, its own or lent by the caller.
+#[derive(Debug, Clone)]
+enum IndexRef<'a> {
+    Owned(RecordIndex),
+    Lent(&'a RecordIndex),
+}
+
+impl<'a> Record<'a> {
+    /// Reads `text` as one JSON object (whitespace around it allowed).
+    pub fn parse(text: &'a [u8]) -> Result<Record<'a>, JsonError> {
+        let mut index = RecordIndex::new();
+        let (open, close) = Parser::new(text, &mut index).run()?;
+        Ok(Record {
+            text,
+            open,
+            close,
+            index: IndexRef::Owned(index),
+        })
+    }
+
+    /// As [`Record::parse`], building the record's index in `index` (whose
+    /// allocations are reused: a caller that keeps one allocates nothing
+    /// per record once it has grown).
+    pub fn parse_in(text: &'a [u8], index: &'a mut RecordIndex) -> Result<Record<'a>, JsonError> {
+        let (open, close) = Parser::new(text, index).run()?;
+        Ok(Record {
+            text,
+            open,
+            close,
+            index: IndexRef::Lent(index),
+        })
+    }
+
+    fn index(&self) -> &RecordIndex {
+        match &self.index {
+            IndexRef::Owned(index) => index,
+            IndexRef::Lent(index) => index,
+        }
+    }
+
+    /// The top-level members.
+    #[inline]
+    fn top(&self) -> &[Member] {
+        &self.index().top
+    }
+
+    /// The original text.
+    pub fn text(&self) -> &'a [u8] {
+        self.text
+    }
+
+    /// The whole object as a [`Value::Object`].
+    pub fn as_value(&self) -> Value<'a> {
+        Value::Object(
+            self.text
+                .get(self.open..=self.close)
+                .unwrap_or(b"{}" as &[u8]),
+        )
+    }
+
+    /// Number of top-level members (duplicates counted).
+    pub fn len(&self) -> usize {
+        self.top().len()
+    }
+
+    /// The object has no members.
+    pub fn is_empty(&self) -> bool {
+        self.top().is_empty()
+    }
+
+    fn key_matches(&self, m: &Member, key: &str) -> bool {
+        raw_key_is(m.raw_key(self.text), m.key_escaped, key)
+    }
+
+    /// A top-level member (the first one, if the key repeats).
+    pub fn get(&self, key: &str) -> Option<Value<'a>> {
+        let m = self.top().iter().find(|m| self.key_matches(m, key))?;
+        value_of_raw(m.raw_value(self.text))
+    }
+
+    /// The first top-level member named by each of `keys`, in one pass.
+    pub fn get_many<const N: usize>(&self, keys: &[&str; N]) -> [Option<Value<'a>>; N] {
+        pick(indexed(self.text, self.top()), keys)
+    }
+
+    /// As [`Record::get_many`], giving each value's raw text (for callers
+    /// that decode only some of them; see [`value_of_raw`]).
+    pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
+        pick_raw(indexed(self.text, self.top()), keys)
+    }
+
+    /// A top-level member whose value is an object (the first one named
+    /// `key`), with the members the parse indexed in it.
+    pub fn object(&self, key: &str) -> Option<Object<'_, 'a>> {
+        let m = self.top().iter().find(|m| self.key_matches(m, key))?;
+        let raw = m.raw_value(self.text);
+        (raw.first() == Some(&b'{')).then(|| Object {
+            text: self.text,
+            raw,
+            members: self.index().nested(m.nested),
+        })
+    }
+
+    /// A member found by following object keys from the top level.
+    pub fn get_path(&self, path: &[&str]) -> Option<Value<'a>> {
+        let (first, rest) = path.split_first()?;
+        let v = self.get(first)?;
+        v.get_path(rest)
+    }
+
+    /// The top-level members, in text order.
+    pub fn members(&self) -> impl Iterator<Item = (Cow<'a, str>, Value<'a>)> + '_ {
+        let text = self.text;
+        self.top().iter().filter_map(move |m| {
+            let raw = m.raw_key(text);
+            let key = if m.key_escaped {
+                Cow::Owned(unescape(raw).into_owned())
+            } else {
+                lossy(raw)
+            };
+            Some((key, value_of_raw(m.raw_value(text))?))
+        })
+    }
+
+    /// The top-level members as (key, raw value text), in text order; see
+    /// [`value_of_raw`].
+    pub(crate) fn members_raw(&self) -> impl Iterator<Item = (Cow<'a, str>, &'a [u8])> + '_ {
+        let text = self.text;
+        self.top().iter().map(move |m| {
+            let raw = m.raw_key(text);
+            let key = if m.key_escaped {
+                Cow::Owned(unescape(raw).into_owned())
+            } else {
+                lossy(raw)
+            };
+            (key, m.raw_value(text))
+        })
+    }
+
+    /// The top-level keys, in text order (borrowed unless escaped or invalid UTF-8).
+    pub fn keys(&self) -> impl Iterator<Item = Cow<'a, str>> + '_ {
+        let text = self.text;
+        self.top().iter().map(move |m| {
+            let raw = m.raw_key(text);
+            if m.key_escaped {
+                Cow::Owned(unescape(raw).into_owned())
+            } else {
+                lossy(raw)
+            }
+        })
+    }
+}
+
+/// An object that is a top-level member of a [`Record`], with its members as
+/// the parse indexed them (lookups read offsets instead of scanning it).
+#[derive(Debug, Clone, Copy)]
+pub struct Object<'r, 'a> {
+    text: &'a [u8],
+    /// The object's text, `{` to `}`.
+    raw: &'a [u8],
+    /// Its members.
+    members: &'r [Member],
+}
+
+impl<'a> Object<'_, 'a> {
+    /// The object as a [`Value::Object`].
+    pub fn as_value(&self) -> Value<'a> {
+        Value::Object(self.raw)
+    }
+
+    /// The object's text, `{` to `}`.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// A member (the first one, if the key repeats).
+    pub fn get(&self, key: &str) -> Option<Value<'a>> {
+        let [v] = self.get_many(&[key]);
+        v
+    }
+
+    /// The first member named by each of `keys`, in one pass.
+    pub fn get_many<const N: usize>(&self, keys: &[&str; N]) -> [Option<Value<'a>>; N] {
+        pick(indexed(self.text, self.members), keys)
+    }
+
+    /// As [`Object::get_many`], giving each value's raw text.
+    pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
+        pick_raw(indexed(self.text, self.members), keys)
+    }
+}
+
+/// Indexed members as (raw key, key had escapes, raw value).
+#[inline]
+fn indexed<'a, 'r>(
+    text: &'a [u8],
+    members: &'r [Member],
+) -> impl Iterator<Item = (&'a [u8], bool, &'a [u8])> + 'r
+where
+    'a: 'r,
+{
+    members
+        .iter()
+        .map(move |m| (m.raw_key(text), m.key_escaped, m.raw_value(text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    #[test]
+    fn lookups() {
+        // Raw invalid UTF-8 bytes (0xff 0xfe) inside the last string.
+        let mut text =
+            br#"{"log":"plain","esc":"a\"b\u00e9\ud83d\ude00\ud800x","n":-1.5e3,"t":true,"z":null,
+            "k":{"labels":{"app":"web","a\/b":"slash"},"arr":[1,"x",{"y":2}]},"bad":""#
+                .to_vec();
+        text.extend_from_slice(b"\xff\xfe\"}");
+        let rec = Record::parse(&text).unwrap();
+        let cases: &[(&[&str], Option<Value<'_>>)] = &[
+            (&["log"], Some(Value::Str(Cow::Borrowed("plain")))),
+            (
+                &["esc"],
+                Some(Value::Str(Cow::Owned(
+                    "a\"b\u{e9}\u{1F600}\u{FFFD}x".into(),
+                ))),
+            ),
+            (&["n"], Some(Value::Number("-1.5e3"))),
+            (&["t"], Some(Value::Bool(true))),
+            (&["z"], Some(Value::Null)),
+            (
+                &["k", "labels", "app"],
+                Some(Value::Str(Cow::Borrowed("web"))),
+            ),
+            (
+                &["k", "labels", "a/b"],
+                Some(Value::Str(Cow::Borrowed("slash"))),
+            ),
+            (&["k", "labels", "nope"], None),
+            (&["log", "x"], None),
+            (&["missing"], None),
+            (
+                &["bad"],
+                Some(Value::Str(Cow::Owned("\u{FFFD}\u{FFFD}".into()))),
+            ),
+        ];
+        for (path, want) in cases {
+            assert_eq!(&rec.get_path(path), want, "path {path:?}");
+        }
+        assert!(matches!(rec.get("esc"), Some(Value::Str(Cow::Owned(_)))));
+        let arr: Vec<_> = rec.get_path(&["k", "arr"]).unwrap().elements().collect();
+        assert_eq!(arr.len(), 3);
+        assert_eq!(arr[2].get("y"), Some(Value::Number("2")));
+        let [log, z, nope, k] = rec.get_many(&["log", "z", "nope", "k"]);
+        assert_eq!(
+            (log, z, nope),
+            (
+                Some(Value::Str(Cow::Borrowed("plain"))),
+                Some(Value::Null),
+                None
+            )
+        );
+        let [app, slash] = k.unwrap().get("labels").unwrap().get_many(&["app", "a/b"]);
+        assert_eq!(app.unwrap().as_str(), Some("web"));
+        assert_eq!(slash.unwrap().as_str(), Some("slash"));
+        let keys: Vec<_> = rec.members().map(|(k, _)| k.into_owned()).collect();
+        assert_eq!(keys, ["log", "esc", "n", "t", "z", "k", "bad"]);
+    }
+
+    #[test]
+    fn objects_read_the_parse_index_as_a_scan_reads_the_text() {
+        let text = br#"{"a":1, "k" : { "x":"1","y":{"x":2},"x":"dup", "e\u0073c":[3]} ,
+            "arr":[{"x":9}],"empty":{},"s":"{\"x\":1}","k":{"x":"second"}}"#;
+        let mut index = RecordIndex::new();
+        // A first record leaves entries behind that the next parse must not see.
+        Record::parse_in(br#"{"q":{"w":1,"x":2},"r":3}"#, &mut index).unwrap();
+        let rec = Record::parse_in(text, &mut index).unwrap();
+        let keys = ["x", "y", "esc", "e\\u0073c", "w", "nope"];
+        for key in ["k", "empty"] {
+            let scanned = rec.get(key).unwrap().get_many(&keys);
+            let object = rec.object(key).unwrap();
+            assert_eq!(object.get_many(&keys), scanned, "{key}");
+            assert_eq!(object.as_value(), rec.get(key).unwrap(), "{key}");
+        }
+        let [x, esc] = rec.object("k").unwrap().get_many(&["x", "esc"]);
+        assert_eq!(x.unwrap().as_str(), Some("1"));
+        assert!(matches!(esc, Some(Value::Array(_))));
+        for not_an_object in ["a", "arr", "s", "nope"] {
+            assert!(rec.object(not_an_object).is_none(), "{not_an_object}");
+        }
+        // An owned index reads the same.
+        let owned = Record::parse(text).unwrap();
+        assert_eq!(
+            owned.object("k").unwrap().get_many(&keys),
+            rec.object("k").unwrap().get_many(&keys)
+        );
+    }
+}

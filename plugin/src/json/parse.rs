@@ -1,0 +1,545 @@
+//! The validating parse: one iterative pass over the record text that checks
+//! it is one JSON object and indexes its members (see `member_index`) as it goes.
+
+use super::member_index::{Member, RecordIndex};
+use super::scan::{find_special, is_ws};
+use super::JsonError;
+
+/// The container stack as bits (1 = object), so depth costs one bit per level.
+/// The first 64 levels live in `first`, so ordinary records allocate nothing.
+#[derive(Default)]
+struct BitStack {
+    first: u64,
+    /// Levels 64 and deeper, 64 per word.
+    words: Vec<u64>,
+    depth: usize,
+}
+
+impl BitStack {
+    fn word(&self, w: usize) -> Option<&u64> {
+        match w.checked_sub(1) {
+            None => Some(&self.first),
+            Some(i) => self.words.get(i),
+        }
+    }
+
+    fn push(&mut self, is_object: bool) {
+        let (w, b) = (self.depth / 64, self.depth % 64);
+        if w > self.words.len() {
+            self.words.push(0);
+        }
+        let word = match w.checked_sub(1) {
+            None => Some(&mut self.first),
+            Some(i) => self.words.get_mut(i),
+        };
+        if let Some(word) = word {
+            if is_object {
+                *word |= 1 << b;
+            } else {
+                *word &= !(1 << b);
+            }
+        }
+        self.depth += 1;
+    }
+
+    fn pop(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    /// Is the innermost open container an object?
+    fn top_is_object(&self) -> bool {
+        let Some(i) = self.depth.checked_sub(1) else {
+            return false;
+        };
+        self.word(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum State {
+    /// After `{`: a key or `}`.
+    KeyOrEnd,
+    /// After `[`: a value or `]`.
+    ValueOrEnd,
+    /// After `,` in an array: a value (an object member's value is read
+    /// with its key).
+    Value,
+    /// After a value: `,` or the closing bracket.
+    AfterValue,
+}
+
+/// A member being read: its key's (start, end, escaped) and its value's start.
+#[derive(Clone, Copy)]
+struct PendingMember {
+    key: Option<(u32, u32, bool)>,
+    value_start: u32,
+}
+
+impl PendingMember {
+    const NONE: PendingMember = PendingMember {
+        key: None,
+        value_start: 0,
+    };
+
+    /// The member, if a key was pending, with its value ending at `value_end`.
+    fn finish(&mut self, value_end: u32) -> Option<Member> {
+        let (key_start, key_end, key_escaped) = self.key.take()?;
+        Some(Member {
+            key_start,
+            key_end,
+            value_start: self.value_start,
+            value_end,
+            nested: (0, 0),
+            key_escaped,
+        })
+    }
+}
+
+pub(super) struct Parser<'a, 'i> {
+    text: &'a [u8],
+    pos: usize,
+    stack: BitStack,
+    index: &'i mut RecordIndex,
+    /// The top-level member being read.
+    top: PendingMember,
+    /// The member of a top-level object being read.
+    inner: PendingMember,
+    /// Where the members of the top-level object being read start in the
+    /// index (`None` when the value is no object).
+    object_start: Option<u32>,
+}
+
+impl<'a, 'i> Parser<'a, 'i> {
+    pub(super) fn new(text: &'a [u8], index: &'i mut RecordIndex) -> Parser<'a, 'i> {
+        index.clear();
+        Parser {
+            text,
+            pos: 0,
+            stack: BitStack::default(),
+            index,
+            top: PendingMember::NONE,
+            inner: PendingMember::NONE,
+            object_start: None,
+        }
+    }
+
+    /// The current offset as stored in a [`Member`] (`run` checked it fits).
+    #[inline]
+    fn offset(&self) -> u32 {
+        self.pos as u32
+    }
+
+    #[inline]
+    fn skip_ws(&mut self) {
+        while let Some(&b) = self.text.get(self.pos) {
+            if !is_ws(b) {
+                break;
+            }
+            self.pos += 1;
+        }
+    }
+
+    #[inline]
+    fn peek(&self) -> Result<u8, JsonError> {
+        self.text
+            .get(self.pos)
+            .copied()
+            .ok_or(JsonError::UnexpectedEnd(self.pos))
+    }
+
+    fn unexpected(&self) -> JsonError {
+        match self.text.get(self.pos) {
+            Some(&byte) => JsonError::UnexpectedByte {
+                offset: self.pos,
+                byte,
+            },
+            None => JsonError::UnexpectedEnd(self.pos),
+        }
+    }
+
+    /// Validates the text and indexes its members; returns the offsets of
+    /// the object's `{` and `}`.
+    pub(super) fn run(mut self) -> Result<(usize, usize), JsonError> {
+        if u32::try_from(self.text.len()).is_err() {
+            return Err(JsonError::TooLarge(self.text.len()));
+        }
+        self.skip_ws();
+        let open = self.pos;
+        match self.text.get(open) {
+            Some(b'{') => {}
+            _ => return Err(JsonError::NotAnObject(open)),
+        }
+        self.pos += 1;
+        self.stack.push(true);
+        let mut state = State::KeyOrEnd;
+        let close;
+        loop {
+            self.skip_ws();
+            let b = self.peek()?;
+            match state {
+                State::KeyOrEnd => {
+                    if b == b'}' {
+                        if let Some(done) = self.close_container()? {
+                            close = done;
+                            break;
+                        }
+                        state = State::AfterValue;
+                        continue;
+                    }
+                    if b != b'"' {
+                        return Err(self.unexpected());
+                    }
+                    state = self.member()?;
+                }
+                State::ValueOrEnd | State::Value => {
+                    if b == b']' && matches!(state, State::ValueOrEnd) {
+                        if let Some(done) = self.close_container()? {
+                            close = done;
+                            break;
+                        }
+                        state = State::AfterValue;
+                        continue;
+                    }
+                    state = self.value(b)?;
+                }
+                State::AfterValue => match b {
+                    b',' => {
+                        self.pos += 1;
+                        if !self.stack.top_is_object() {
+                            state = State::Value;
+                            continue;
+                        }
+                        // The next member, in the same turn.
+                        self.skip_ws();
+                        if self.peek()? != b'"' {
+                            return Err(self.unexpected());
+                        }
+                        state = self.member()?;
+                    }
+                    b'}' | b']' => {
+                        if (b == b'}') != self.stack.top_is_object() {
+                            return Err(self.unexpected());
+                        }
+                        if let Some(done) = self.close_container()? {
+                            close = done;
+                            break;
+                        }
+                    }
+                    _ => return Err(self.unexpected()),
+                },
+            }
+        }
+        self.skip_ws();
+        if self.pos < self.text.len() {
+            return Err(JsonError::TrailingData(self.pos));
+        }
+        Ok((open, close))
+    }
+
+    /// Reads an object member from its key's `"` at `pos`: the key, the
+    /// colon, and the value as [`Parser::value`] starts it.
+    #[inline]
+    fn member(&mut self) -> Result<State, JsonError> {
+        let key_start = self.offset();
+        let escaped = self.string()?;
+        let key = Some((key_start, self.offset(), escaped));
+        self.skip_ws();
+        if self.peek()? != b':' {
+            return Err(self.unexpected());
+        }
+        self.pos += 1;
+        match self.stack.depth {
+            1 => self.top.key = key,
+            2 => self.inner.key = key,
+            _ => {}
+        }
+        self.skip_ws();
+        let b = self.peek()?;
+        self.value(b)
+    }
+
+    /// Starts the value whose first byte `b` is at `pos`: consumes it whole
+    /// when it is a scalar, or its opening bracket. Returns the next state.
+    #[inline]
+    fn value(&mut self, b: u8) -> Result<State, JsonError> {
+        match self.stack.depth {
+            1 => {
+                self.top.value_start = self.offset();
+                self.object_start = (b == b'{').then(|| self.nested_len());
+            }
+            2 => self.inner.value_start = self.offset(),
+            _ => {}
+        }
+        match b {
+            b'{' => {
+                self.pos += 1;
+                self.stack.push(true);
+                return Ok(State::KeyOrEnd);
+            }
+            b'[' => {
+                self.pos += 1;
+                self.stack.push(false);
+                return Ok(State::ValueOrEnd);
+            }
+            b'"' => {
+                self.string()?;
+            }
+            b'-' | b'0'..=b'9' => self.number()?,
+            b't' => self.literal(b"true")?,
+            b'f' => self.literal(b"false")?,
+            b'n' => self.literal(b"null")?,
+            _ => return Err(self.unexpected()),
+        }
+        self.value_done();
+        Ok(State::AfterValue)
+    }
+
+    /// Consumes the closing bracket at `pos`. Returns the offset of the
+    /// record's final `}` when this closed the top-level object.
+    fn close_container(&mut self) -> Result<Option<usize>, JsonError> {
+        let at = self.pos;
+        self.pos += 1;
+        self.stack.pop();
+        match self.stack.depth {
+            0 => Ok(Some(at)),
+            _ => {
+                self.value_done();
+                Ok(None)
+            }
+        }
+    }
+
+    /// A value just ended at `pos`: index it if it is a member's of the
+    /// record or of a top-level object.
+    #[inline]
+    fn value_done(&mut self) {
+        let end = self.offset();
+        match self.stack.depth {
+            1 => {
+                if let Some(mut m) = self.top.finish(end) {
+                    if let Some(start) = self.object_start.take() {
+                        m.nested = (start, self.nested_len());
+                    }
+                    self.index.top.push(m);
+                }
+            }
+            2 => {
+                if let Some(m) = self.inner.finish(end) {
+                    self.index.nested.push(m);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Nested members indexed so far (fits: each took bytes of the text).
+    #[inline]
+    fn nested_len(&self) -> u32 {
+        self.index.nested.len() as u32
+    }
+
+    /// Consumes a string starting at the `"` at `pos`; returns whether it had escapes.
+    /// Inlined for the common string, which runs to its quote unescaped.
+    #[inline]
+    fn string(&mut self) -> Result<bool, JsonError> {
+        let Some(i) = find_special::<true>(self.text, self.pos + 1) else {
+            return Err(JsonError::UnexpectedEnd(self.text.len()));
+        };
+        self.pos = i;
+        if self.text.get(i) == Some(&b'"') {
+            self.pos += 1;
+            return Ok(false);
+        }
+        self.string_from_special()
+    }
+
+    /// The rest of a string from the first backslash or control character
+    /// in it, at `pos`.
+    #[inline(never)]
+    fn string_from_special(&mut self) -> Result<bool, JsonError> {
+        loop {
+            let i = self.pos;
+            match self.text.get(i).copied() {
+                Some(b'"') => {
+                    // Only after an escape: `string` takes unescaped strings.
+                    self.pos += 1;
+                    return Ok(true);
+                }
+                Some(b'\\') => {}
+                _ => {
+                    // A control character: reported when the string goes on
+                    // (a quote or backslash follows), else the text is cut.
+                    let rest = self.text.get(i..).unwrap_or(&[]);
+                    return Err(match memchr::memchr2(b'"', b'\\', rest) {
+                        Some(_) => JsonError::ControlCharacter(i),
+                        None => JsonError::UnexpectedEnd(self.text.len()),
+                    });
+                }
+            }
+            let esc = self.text.get(i + 1).copied();
+            match esc {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 2,
+                Some(b'u') => {
+                    let hex = self.text.get(i + 2..i + 6);
+                    match hex {
+                        Some(h) if h.iter().all(u8::is_ascii_hexdigit) => self.pos += 6,
+                        _ => return Err(JsonError::InvalidEscape(i)),
+                    }
+                }
+                None => return Err(JsonError::UnexpectedEnd(self.text.len())),
+                Some(_) => return Err(JsonError::InvalidEscape(i)),
+            }
+            let Some(next) = find_special::<true>(self.text, self.pos) else {
+                return Err(JsonError::UnexpectedEnd(self.text.len()));
+            };
+            self.pos = next;
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while self.text.get(self.pos).is_some_and(u8::is_ascii_digit) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Result<(), JsonError> {
+        let start = self.pos;
+        if self.text.get(self.pos) == Some(&b'-') {
+            self.pos += 1;
+        }
+        match self.text.get(self.pos) {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(JsonError::InvalidNumber(start)),
+        }
+        if self.text.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(JsonError::InvalidNumber(start));
+            }
+        }
+        if matches!(self.text.get(self.pos), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.text.get(self.pos), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(JsonError::InvalidNumber(start));
+            }
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), JsonError> {
+        let end = self.pos + word.len();
+        match self.text.get(self.pos..end) {
+            Some(w) if w == word => {
+                self.pos = end;
+                Ok(())
+            }
+            _ => {
+                // Point at the first byte that differs.
+                let rest = self.text.get(self.pos..).unwrap_or(&[]);
+                let same = rest.iter().zip(word).take_while(|(a, b)| a == b).count();
+                self.pos += same;
+                Err(self.unexpected())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::json::{JsonError, Record, Value};
+
+    #[test]
+    fn parse_errors() {
+        let cases: &[(&[u8], JsonError)] = &[
+            (b"", JsonError::NotAnObject(0)),
+            (b"  [1]", JsonError::NotAnObject(2)),
+            (b"{", JsonError::UnexpectedEnd(1)),
+            (b"{\"a\":1", JsonError::UnexpectedEnd(6)),
+            (
+                b"{\"a\" 1}",
+                JsonError::UnexpectedByte {
+                    offset: 5,
+                    byte: b'1',
+                },
+            ),
+            (
+                b"{\"a\":1,}",
+                JsonError::UnexpectedByte {
+                    offset: 7,
+                    byte: b'}',
+                },
+            ),
+            (
+                b"{\"a\":[1,]}",
+                JsonError::UnexpectedByte {
+                    offset: 8,
+                    byte: b']',
+                },
+            ),
+            (
+                b"{\"a\":[1}",
+                JsonError::UnexpectedByte {
+                    offset: 7,
+                    byte: b'}',
+                },
+            ),
+            (
+                b"{\"a\":01}",
+                JsonError::UnexpectedByte {
+                    offset: 6,
+                    byte: b'1',
+                },
+            ),
+            (b"{\"a\":1.}", JsonError::InvalidNumber(5)),
+            (b"{\"a\":-}", JsonError::InvalidNumber(5)),
+            (
+                b"{\"a\":tru}",
+                JsonError::UnexpectedByte {
+                    offset: 8,
+                    byte: b'}',
+                },
+            ),
+            (b"{\"a\":\"\\x\"}", JsonError::InvalidEscape(6)),
+            (b"{\"a\":\"\\u12\"}", JsonError::InvalidEscape(6)),
+            (b"{\"a\":\"abc", JsonError::UnexpectedEnd(9)),
+            (b"{\"a\":\"ab\x01c\"}", JsonError::ControlCharacter(8)),
+            (b"{\"a\":\"x\\n\ty\"}", JsonError::ControlCharacter(9)),
+            (b"{\"a\x00\":1}", JsonError::ControlCharacter(3)),
+            (b"{} x", JsonError::TrailingData(3)),
+            (b"{}{}", JsonError::TrailingData(2)),
+            (
+                b"{a:1}",
+                JsonError::UnexpectedByte {
+                    offset: 1,
+                    byte: b'a',
+                },
+            ),
+        ];
+        for (input, want) in cases {
+            let got = Record::parse(input).unwrap_err();
+            assert_eq!(&got, want, "input {:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_iterative() {
+        let depth = 100_000;
+        let mut text = String::from("{\"a\":");
+        text.push_str(&"[".repeat(depth));
+        text.push_str(&"]".repeat(depth));
+        text.push_str(",\"b\":2}");
+        let rec = Record::parse(text.as_bytes()).unwrap();
+        assert_eq!(rec.get("b"), Some(Value::Number("2")));
+        assert!(matches!(rec.get("a"), Some(Value::Array(_))));
+        let unbalanced = format!("{{\"a\":{}", "[".repeat(depth));
+        assert!(Record::parse(unbalanced.as_bytes()).is_err());
+    }
+}

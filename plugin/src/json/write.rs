@@ -1,0 +1,188 @@
+//! Writing JSON: string literals, and a record with its `edgeheal` member
+//! spliced in (or stripped) while every other byte stays as it was.
+
+use super::{Member, Record, TAG_KEY};
+
+/// Appends `s` to `out` as a JSON string literal (quotes included), escaping
+/// `"`, `\\` and control characters.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    write_str_body(out, s);
+    out.push(b'"');
+}
+
+/// Appends `s` escaped as [`write_str`] does, without the quotes (escaping
+/// is per byte, so pieces written one after the other make one string).
+pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    // Names (pods, workloads, namespaces) rarely need escaping: check all
+    // bytes at once, then copy them in one go.
+    if bytes.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    let mut from = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\t' => b"\\t",
+            b'\r' => b"\\r",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(bytes.get(from..i).unwrap_or(&[]));
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
+            out.push(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'));
+        } else {
+            out.extend_from_slice(short);
+        }
+        from = i + 1;
+    }
+    out.extend_from_slice(bytes.get(from..).unwrap_or(&[]));
+}
+
+/// Writes `record` to `out` with every top-level member named `key` removed
+/// (with one separating comma each), all other bytes exactly as they were.
+pub fn strip(record: &Record<'_>, key: &str, out: &mut Vec<u8>) {
+    write_members(record, key, None, out);
+}
+
+/// Writes `record` to `out` with every top-level `edgeheal` member removed and
+/// `"edgeheal":<tags>` added as the last member. All other bytes (whitespace,
+/// key order, number text, escapes) are kept; when the record had no
+/// `edgeheal` member, removing the added one gives back the input exactly.
+pub fn splice(record: &Record<'_>, tags: &[u8], out: &mut Vec<u8>) {
+    write_members(record, TAG_KEY, Some(tags), out);
+}
+
+fn write_members(record: &Record<'_>, key: &str, tags: Option<&[u8]>, out: &mut Vec<u8>) {
+    let text = record.text;
+    out.reserve(text.len() + tags.map_or(0, |t| t.len() + 16));
+    let removed = |m: &Member| record.key_matches(m, key);
+    let members = record.top();
+    let (Some(first), Some(last)) = (members.first(), members.last()) else {
+        // `{ ... }` with no members: insert right after the `{`.
+        out.extend_from_slice(text.get(..=record.open).unwrap_or(&[]));
+        if let Some(tags) = tags {
+            push_tag_member(out, tags);
+        }
+        out.extend_from_slice(text.get(record.open + 1..).unwrap_or(&[]));
+        return;
+    };
+    let (first_key, last_end) = (first.key_start as usize, last.value_end as usize);
+    if tags.is_some() && !members.iter().any(removed) {
+        // Common case: one copy up to the end of the last value, then the tags.
+        out.extend_from_slice(text.get(..last_end).unwrap_or(&[]));
+        out.push(b',');
+        if let Some(tags) = tags {
+            push_tag_member(out, tags);
+        }
+        out.extend_from_slice(text.get(last_end..).unwrap_or(&[]));
+        return;
+    }
+    out.extend_from_slice(text.get(..first_key).unwrap_or(&[]));
+    let mut wrote_any = false;
+    let mut prev_end: Option<usize> = None;
+    for m in members {
+        let (key_start, value_end) = (m.key_start as usize, m.value_end as usize);
+        if !removed(m) {
+            if wrote_any {
+                // The separator that preceded this member in the text: `ws , ws`.
+                let sep_start = prev_end.unwrap_or(key_start);
+                out.extend_from_slice(text.get(sep_start..key_start).unwrap_or(b","));
+            }
+            out.extend_from_slice(text.get(key_start..value_end).unwrap_or(&[]));
+            wrote_any = true;
+        }
+        prev_end = Some(value_end);
+    }
+    if let Some(tags) = tags {
+        if wrote_any {
+            out.push(b',');
+        }
+        push_tag_member(out, tags);
+    }
+    out.extend_from_slice(text.get(last_end..).unwrap_or(&[]));
+}
+
+fn push_tag_member(out: &mut Vec<u8>, tags: &[u8]) {
+    out.extend_from_slice(b"\"edgeheal\":");
+    out.extend_from_slice(tags);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::{Record, TAG_KEY};
+
+    fn spliced(input: &str, tags: &str) -> String {
+        let rec = Record::parse(input.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        splice(&rec, tags.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn splice_cases() {
+        let cases: &[(&str, &str)] = &[
+            ("{}", r#"{"edgeheal":{}}"#),
+            ("{ }", r#"{"edgeheal":{} }"#),
+            (r#"{"a":1}"#, r#"{"a":1,"edgeheal":{}}"#),
+            ("{\"a\" : 1.50e3 }\n", "{\"a\" : 1.50e3,\"edgeheal\":{} }\n"),
+            (r#"{"edgeheal":1}"#, r#"{"edgeheal":{}}"#),
+            (r#"{"edgeheal":1,"a":2}"#, r#"{"a":2,"edgeheal":{}}"#),
+            (r#"{"a":2, "edgeheal":1}"#, r#"{"a":2,"edgeheal":{}}"#),
+            (
+                r#"{"a":1, "edgeheal":{"x":[1]}, "b":"\u00e9", "edgeheal":null}"#,
+                r#"{"a":1, "b":"\u00e9","edgeheal":{}}"#,
+            ),
+            (r#"{"edge\u0068eal":1,"a":2}"#, r#"{"a":2,"edgeheal":{}}"#),
+            (
+                r#"  {"a":{"edgeheal":1}}  "#,
+                r#"  {"a":{"edgeheal":1},"edgeheal":{}}  "#,
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(spliced(input, "{}"), *want, "input {input}");
+        }
+    }
+
+    #[test]
+    fn strip_undoes_splice() {
+        for input in ["{}", "{ }", " {\"a\":1 } \n", "{\"a\":[1,{}],\"b\":\"x\"}"] {
+            let rec = Record::parse(input.as_bytes()).unwrap();
+            let mut out = Vec::new();
+            splice(&rec, br#"{"k":1}"#, &mut out);
+            let rec2 = Record::parse(&out).unwrap();
+            let mut back = Vec::new();
+            strip(&rec2, TAG_KEY, &mut back);
+            assert_eq!(back, input.as_bytes());
+        }
+    }
+
+    #[test]
+    fn write_str_cases() {
+        let cases: &[(&str, &str)] = &[
+            ("", r#""""#),
+            ("plain é", "\"plain é\""),
+            ("a\"b\\c", r#""a\"b\\c""#),
+            ("\n\t\r\u{8}\u{c}", r#""\n\t\r\b\f""#),
+            ("\u{0}\u{1f}\u{7f}", "\"\\u0000\\u001f\u{7f}\""),
+        ];
+        for (s, want) in cases {
+            let mut out = Vec::new();
+            write_str(&mut out, s);
+            assert_eq!(String::from_utf8(out).unwrap(), *want);
+            let back: String = serde_json::from_str(want).unwrap();
+            assert_eq!(&back, s);
+        }
+    }
+}
