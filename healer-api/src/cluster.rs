@@ -90,6 +90,16 @@ pub trait Cluster: Send + Sync + std::fmt::Debug {
         dry_run: bool,
     ) -> Result<String, ClusterError>;
 
+    /// Whether the target has rolled out what was last asked of it, as `kubectl rollout
+    /// status` judges: its controller observed the newest spec and every replica is updated
+    /// and available. The engine starts verifying an action only then (records from pods
+    /// still being replaced say nothing about the action). Clusters that cannot tell say
+    /// `true`.
+    async fn rolled_out(&self, target: &Target) -> Result<bool, ClusterError> {
+        let _ = target;
+        Ok(true)
+    }
+
     /// Records an `events.k8s.io/v1` Event regarding the target.
     async fn record_event(
         &self,

@@ -86,6 +86,13 @@ struct Incident {
     acted_at_ms: Option<i64>,
     recurrences: VecDeque<i64>,
     uid: Option<String>,
+    /// Verifying, but the workload may still be rolling out the action: the
+    /// verify window starts once it has (see [`Cluster::rolled_out`]).
+    rolling: bool,
+    /// The rollout was seen unfinished at least once.
+    rollout_seen_unfinished: bool,
+    /// When the rollout status was last asked (ms).
+    rollout_checked_ms: Option<i64>,
 }
 
 type Key = (Entity, IncidentKind);
@@ -116,10 +123,23 @@ pub struct Engine {
     clock: SharedClock,
     windows: HashMap<Key, VecDeque<i64>>,
     active: HashMap<Key, Incident>,
-    /// Escalated or failed incidents that keep absorbing their key's records
-    /// until the given time (ms), so a persisting anomaly does not reopen an
-    /// incident (and re-ask the guards) with every batch.
-    held: HashMap<Key, (i64, i64)>,
+    /// Closed incidents that keep absorbing their key's records for a while,
+    /// so a persisting anomaly does not reopen an incident (and re-ask the
+    /// guards, or act again) with every batch.
+    held: HashMap<Key, Hold>,
+}
+
+/// A closed incident absorbing its key's records.
+#[derive(Debug, Clone, Copy)]
+struct Hold {
+    incident: i64,
+    /// Until when (ms).
+    until: i64,
+    /// A resolved traffic surge: it absorbs only the surge's own rate
+    /// records (see [`is_strain`]), for as long as they keep coming and a
+    /// cooldown after, while strain opens a new incident at once. An
+    /// escalated or failed incident absorbs everything until `until`.
+    surge: bool,
 }
 
 /// Engine failures (store trouble; Kubernetes trouble is a decision outcome, not an error).
@@ -234,6 +254,9 @@ impl Engine {
                 acted_at_ms: None,
                 recurrences: VecDeque::new(),
                 uid: None,
+                rolling: false,
+                rollout_seen_unfinished: false,
+                rollout_checked_ms: None,
             };
             if state == State::Open {
                 reopen.push((entity.clone(), kind));
@@ -330,6 +353,9 @@ impl Engine {
         let threshold = self.cfg.engine.debounce_count as usize;
         let key = (entity.clone(), kind);
         if let Some(mut inc) = self.active.remove(&key) {
+            if inc.state == State::Verifying && inc.rolling {
+                self.check_rollout(&mut inc).await?;
+            }
             // Dedupe onto the open incident.
             let id = inc.id;
             self.store
@@ -342,7 +368,11 @@ impl Engine {
             let after_action = inc
                 .acted_at_ms
                 .is_none_or(|t| r.received_at_ms > t + settle_ms);
-            if inc.state == State::Verifying && after_action {
+            if inc.state == State::Verifying
+                && !inc.rolling
+                && after_action
+                && is_strain(kind, r.family.as_deref())
+            {
                 inc.recurrences.push_back(now);
                 while inc
                     .recurrences
@@ -362,8 +392,13 @@ impl Engine {
             self.keep_if_active(key, inc);
             return Ok(());
         }
-        if let Some(&(id, until)) = self.held.get(&key) {
-            if now < until {
+        if let Some(hold) = self.held.get_mut(&key) {
+            let absorbed = !hold.surge || !is_strain(kind, r.family.as_deref());
+            if now < hold.until && absorbed {
+                if hold.surge {
+                    hold.until = now + self.cfg.engine.cooldown_secs as i64 * 1000;
+                }
+                let id = hold.incident;
                 self.store
                     .write(move |tx| {
                         tx.execute("UPDATE incidents SET record_count = record_count + 1, updated_at = ?1 WHERE id = ?2", params![now, id])?;
@@ -373,6 +408,12 @@ impl Engine {
                 return Ok(());
             }
             self.held.remove(&key);
+        }
+        if self.rolling_out(&entity).await? {
+            // The workload is rolling out another incident's action: its pods
+            // are being replaced and started, and what they report waits until
+            // the rollout is over (a fault that outlasts it opens then).
+            return Ok(());
         }
         let w = self.windows.entry(key.clone()).or_default();
         w.push_back(now);
@@ -428,6 +469,9 @@ impl Engine {
             acted_at_ms: None,
             recurrences: VecDeque::new(),
             uid: None,
+            rolling: false,
+            rollout_seen_unfinished: false,
+            rollout_checked_ms: None,
         };
         self.advance(&mut inc).await?;
         self.keep_if_active(key, inc);
@@ -439,23 +483,47 @@ impl Engine {
             State::Open | State::Acting | State::Verifying => {
                 self.active.insert(key, inc);
             }
-            State::Escalated | State::Failed => {
-                let until =
-                    self.now().as_millisecond() + self.cfg.engine.cooldown_secs as i64 * 1000;
-                self.held.insert(key, (inc.id, until));
-            }
+            State::Escalated | State::Failed => self.hold(key, &inc, false),
             State::Resolved => {}
         }
     }
 
-    /// Resolves incidents whose verify window passed without recurrence.
+    fn hold(&mut self, key: Key, inc: &Incident, surge: bool) {
+        let until = self.now().as_millisecond() + self.cfg.engine.cooldown_secs as i64 * 1000;
+        self.held.insert(
+            key,
+            Hold {
+                incident: inc.id,
+                until,
+                surge,
+            },
+        );
+    }
+
+    /// Starts the verify window of incidents whose workload has rolled out their action, and
+    /// resolves incidents whose verify window passed without recurrence.
     pub async fn tick(&mut self) -> Result<(), EngineError> {
+        let rolling: Vec<Key> = self
+            .active
+            .iter()
+            .filter(|(_, i)| i.state == State::Verifying && i.rolling)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in rolling {
+            if let Some(mut inc) = self.active.remove(&key) {
+                let checked = self.check_rollout(&mut inc).await;
+                self.active.insert(key, inc);
+                checked?;
+            }
+        }
         let now = self.now();
         let due: Vec<Key> = self
             .active
             .iter()
             .filter(|(_, i)| {
-                i.state == State::Verifying && i.verify_until.is_some_and(|v| v <= now)
+                i.state == State::Verifying
+                    && !i.rolling
+                    && i.verify_until.is_some_and(|v| v <= now)
             })
             .map(|(k, _)| k.clone())
             .collect();
@@ -478,8 +546,93 @@ impl Engine {
                 "no recurrence within the verify window",
             )
             .await?;
+            if inc.kind == IncidentKind::TrafficSurge {
+                // The surge may go on after the workload absorbed it: its
+                // rate records are not a new surge to scale for again.
+                self.hold(key, &inc, true);
+            }
         }
         Ok(())
+    }
+
+    /// Whether an incident on `entity` is verifying an action its workload is still rolling
+    /// out (asked again, at most every [`ROLLOUT_POLL_MS`]).
+    async fn rolling_out(&mut self, entity: &Entity) -> Result<bool, EngineError> {
+        let keys: Vec<Key> = self
+            .active
+            .iter()
+            .filter(|(k, i)| &k.0 == entity && i.state == State::Verifying && i.rolling)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut rolling = false;
+        for key in keys {
+            if let Some(mut inc) = self.active.remove(&key) {
+                let checked = self.check_rollout(&mut inc).await;
+                rolling |= inc.rolling;
+                self.active.insert(key, inc);
+                checked?;
+            }
+        }
+        Ok(rolling)
+    }
+
+    /// Asks whether a verifying incident's workload has rolled out the action (at most every
+    /// [`ROLLOUT_POLL_MS`]), and ends the incident's rolling phase when it has, or when it
+    /// has been rolling for a whole verify window (a rollout that does not finish is verified
+    /// as it stands, and what recurs then escalates). When the rollout was seen unfinished,
+    /// verification starts over from now: records from pods that were still being replaced
+    /// say nothing about the action.
+    async fn check_rollout(&mut self, inc: &mut Incident) -> Result<(), EngineError> {
+        let Some(cluster) = self.cluster.clone() else {
+            inc.rolling = false;
+            return Ok(());
+        };
+        let now = self.now();
+        let now_ms = now.as_millisecond();
+        if inc
+            .rollout_checked_ms
+            .is_some_and(|t| now_ms < t + ROLLOUT_POLL_MS)
+        {
+            return Ok(());
+        }
+        inc.rollout_checked_ms = Some(now_ms);
+        let window_ms = self.cfg.engine.verify_window_secs as i64 * 1000;
+        let waited_out = inc.acted_at_ms.is_none_or(|t| now_ms >= t + window_ms);
+        let done = waited_out
+            || match cluster.rolled_out(&inc.target).await {
+                Ok(done) => done,
+                Err(err) => {
+                    tracing::warn!(incident = inc.id, error = %err, "rollout status unknown");
+                    false
+                }
+            };
+        if !done {
+            inc.rollout_seen_unfinished = true;
+            return Ok(());
+        }
+        inc.rolling = false;
+        if !inc.rollout_seen_unfinished {
+            return Ok(());
+        }
+        inc.acted_at_ms = Some(now_ms);
+        inc.recurrences.clear();
+        inc.verify_until = Some(now + jiff::SignedDuration::from_millis(window_ms));
+        let (id, until) = (inc.id, now_ms + window_ms);
+        self.store
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE incidents SET verify_until = ?1 WHERE id = ?2",
+                    params![until, id],
+                )?;
+                Ok(())
+            })
+            .await?;
+        let reason = if waited_out {
+            "still rolling out after a verify window; verifying as it stands"
+        } else {
+            "rolled out; verifying from now"
+        };
+        self.decision(inc, None, "verifying", reason).await
     }
 
     async fn decision(
@@ -804,6 +957,7 @@ impl Engine {
                 );
                 inc.recurrences.clear();
                 inc.acted_at_ms = Some(finished);
+                inc.rolling = self.cfg.mode == Mode::Enforce;
                 self.transition(inc, State::Verifying, &format!("{action}: {detail}"))
                     .await
             }
@@ -821,5 +975,32 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+}
+
+/// How often the engine asks for a rolling-out workload's status (ms).
+const ROLLOUT_POLL_MS: i64 = 5_000;
+
+/// Whether a record that recurs while its incident is verifying shows that the action did not
+/// help. A traffic surge's own signal, the request rate above its baseline, stays up for as long
+/// as the surge lasts however far the workload is scaled: scaling answers the surge when the
+/// workload absorbs it, so only strain (latency, errors, CPU, memory, restarts) counts against
+/// a scale-up, not the rate itself. Every other record counts.
+fn is_strain(kind: IncidentKind, family: Option<&str>) -> bool {
+    !(kind == IncidentKind::TrafficSurge && family == Some("traffic"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_strain_counts_against_a_scaled_surge() {
+        assert!(!is_strain(IncidentKind::TrafficSurge, Some("traffic")));
+        for family in [Some("latency"), Some("errors"), Some("cpu"), None] {
+            assert!(is_strain(IncidentKind::TrafficSurge, family), "{family:?}");
+        }
+        assert!(is_strain(IncidentKind::CpuSaturation, Some("traffic")));
+        assert!(is_strain(IncidentKind::ErrorBurst, Some("traffic")));
     }
 }

@@ -33,6 +33,7 @@ use crate::clock::SharedClock;
 use crate::cluster::{Cluster, ClusterError, EventNote, Target};
 use crate::config::{KubernetesConfig, RetryConfig};
 use crate::policy::{Facts, HpaFacts, Plan, PodFacts, RolloutFacts};
+use crate::rollout;
 use crate::tags::WorkloadKind;
 
 /// Every (API group, resource, verbs) this module calls; the shipped RBAC must grant exactly
@@ -726,6 +727,42 @@ impl Cluster for KubeCluster {
             format!("dry-run (dryRun=All): {detail}")
         } else {
             detail
+        })
+    }
+
+    async fn rolled_out(&self, target: &Target) -> Result<bool, ClusterError> {
+        let what = target.key();
+        let (ns, name) = (target.namespace.as_str(), target.name.as_str());
+        Ok(match target.kind {
+            WorkloadKind::Deployment => rollout::deployment(
+                &self
+                    .get(
+                        &Api::<Deployment>::namespaced(self.client.clone(), ns),
+                        name,
+                        &what,
+                    )
+                    .await?,
+            ),
+            WorkloadKind::Statefulset => rollout::statefulset(
+                &self
+                    .get(
+                        &Api::<StatefulSet>::namespaced(self.client.clone(), ns),
+                        name,
+                        &what,
+                    )
+                    .await?,
+            ),
+            WorkloadKind::Daemonset => rollout::daemonset(
+                &self
+                    .get(
+                        &Api::<DaemonSet>::namespaced(self.client.clone(), ns),
+                        name,
+                        &what,
+                    )
+                    .await?,
+            ),
+            // Nothing the healer acts on rolls out.
+            WorkloadKind::Job | WorkloadKind::Node | WorkloadKind::Unknown => true,
         })
     }
 

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod notify;
 pub mod policy;
 pub mod replay;
+pub mod rollout;
 pub mod runtime;
 pub mod server;
 pub mod sigv4;

@@ -104,6 +104,9 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX actions_target ON actions(target, started_at);
      CREATE INDEX actions_started ON actions(started_at);",
+    // 2: the family that drove each record's verdict (the engine judges a
+    // traffic surge's verification by it).
+    "ALTER TABLE records ADD COLUMN family TEXT;",
 ];
 
 /// Applies pending migrations; returns the schema version.
@@ -326,8 +329,8 @@ fn insert_one(tx: &rusqlite::Transaction<'_>, b: &NewBatch) -> Result<i64, Store
     }
     let batch_id = tx.last_insert_rowid();
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO records(batch_id, entity, pod, kind, incident, severity, anomaly, workload_kind, score, ts, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO records(batch_id, entity, pod, kind, incident, severity, anomaly, workload_kind, score, ts, body, family)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     for r in &b.records {
         let t = &r.tags;
@@ -343,6 +346,7 @@ fn insert_one(tx: &rusqlite::Transaction<'_>, b: &NewBatch) -> Result<i64, Store
             t.score,
             t.ts.to_string(),
             r.json,
+            t.family,
         ])?;
     }
     Ok(batch_id)
@@ -370,6 +374,9 @@ pub struct StoredRecord {
     pub workload_kind: Option<String>,
     /// When the heal API received the record's batch (ms since the epoch).
     pub received_at_ms: i64,
+    /// The signal family that drove the record's verdict (`traffic`,
+    /// `latency`, ...), when the record names one.
+    pub family: Option<String>,
 }
 
 /// Unprocessed batches in arrival order, with their records.
@@ -383,7 +390,7 @@ pub fn unprocessed_batches(
         .query_map([limit as i64], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut rec_stmt = conn.prepare_cached(
-        "SELECT r.entity, r.pod, r.incident, r.anomaly, r.workload_kind, b.received_at
+        "SELECT r.entity, r.pod, r.incident, r.anomaly, r.workload_kind, b.received_at, r.family
          FROM records r JOIN batches b ON b.id = r.batch_id WHERE r.batch_id = ?1 ORDER BY r.id",
     )?;
     let mut out = Vec::with_capacity(ids.len());
@@ -397,6 +404,7 @@ pub fn unprocessed_batches(
                     anomaly: r.get(3)?,
                     workload_kind: r.get(4)?,
                     received_at_ms: r.get(5)?,
+                    family: r.get(6)?,
                 })
             })?
             .collect::<Result<_, _>>()?;

@@ -25,6 +25,10 @@ struct FakeCluster {
     events: Mutex<Vec<(String, &'static str)>>,
     fail_execute: bool,
     labels_missing: bool,
+    /// The target is still rolling out (`rolled_out` says no).
+    rolling: std::sync::atomic::AtomicBool,
+    /// How often `rolled_out` was asked.
+    rollout_checks: std::sync::atomic::AtomicUsize,
 }
 
 #[async_trait]
@@ -55,6 +59,11 @@ impl Cluster for FakeCluster {
             }),
             rollout: None,
         })
+    }
+    async fn rolled_out(&self, _target: &Target) -> Result<bool, ClusterError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.rollout_checks.fetch_add(1, SeqCst);
+        Ok(!self.rolling.load(SeqCst))
     }
     async fn execute(
         &self,
@@ -93,7 +102,7 @@ fn config(dir: &std::path::Path, mode: &str, extra: &str) -> Arc<Config> {
             "mode: {mode}\nstore: {{ path: {} }}\nauth: {{ keys_dir: /unused }}\n\
              guards: {{ namespaces: [shop] }}\n\
              engine: {{ debounce_count: 3, debounce_window_secs: 60, verify_window_secs: 120, cooldown_secs: 600 }}\n\
-             policy: {{ cpu_saturation: [scale_up, rollout_restart], crash_loop: [rollback, delete_pod] }}\n{extra}",
+             policy: {{ cpu_saturation: [scale_up, rollout_restart], crash_loop: [rollback, delete_pod], traffic_surge: [scale_up, scale_up] }}\n{extra}",
             dir.join("h.db").display()
         ))
         .unwrap(),
@@ -140,12 +149,23 @@ impl Harness {
     }
 
     async fn ingest(&mut self, entities: &[&str], incident: &str, pod: Option<&str>) {
+        self.ingest_family(entities, incident, pod, None).await;
+    }
+
+    /// As `ingest`, the records naming the signal `family` that drove them.
+    async fn ingest_family(
+        &mut self,
+        entities: &[&str],
+        incident: &str,
+        pod: Option<&str>,
+        family: Option<&str>,
+    ) {
         let recs: Vec<serde_json::Value> = entities
             .iter()
             .map(|e| {
                 serde_json::json!({"edgeheal": {"kind": "metric", "entity": e, "pod": pod, "ts": "2026-11-21T10:00:00Z",
                 "score": 0.9, "anomaly": true, "severity": "critical", "incident": incident, "action": "scale_up",
-                "why": [], "model": "m@1", "workload_kind": "deployment"}})
+                "why": [], "model": "m@1", "workload_kind": "deployment", "family": family}})
             })
             .collect();
         let records = decode(
@@ -278,6 +298,167 @@ async fn recurrence_escalates_to_the_next_action_then_to_a_human() {
         inc[0].state, "escalated",
         "policy exhausted: handed to a human"
     );
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_scaled_traffic_surge_is_judged_by_strain_not_by_its_rate() {
+    for (family, want) in [("traffic", "resolved"), ("latency", "escalated")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+        let mut engine = h.engine();
+        engine.recover().await.unwrap();
+        h.ingest_family(&["shop/cart"; 3], "traffic_surge", None, Some("traffic"))
+            .await;
+        engine.process_pending().await.unwrap();
+        assert!(matches!(
+            h.cluster.executed.lock().unwrap()[0].1,
+            Plan::Scale { .. }
+        ));
+        // The surge goes on after the scale-up: its rate stays above the
+        // baseline (family traffic), or the workload still struggles.
+        for _ in 0..4 {
+            h.clock.advance_secs(20);
+            h.ingest_family(&["shop/cart"; 3], "traffic_surge", None, Some(family))
+                .await;
+            engine.process_pending().await.unwrap();
+        }
+        h.clock.advance_secs(121);
+        engine.tick().await.unwrap();
+        let inc = h.incidents().await;
+        assert_eq!(inc.len(), 1, "{family}");
+        assert_eq!(inc[0].state, want, "{family}");
+        let scales = h.cluster.executed.lock().unwrap().len();
+        assert_eq!(scales, if family == "traffic" { 1 } else { 2 }, "{family}");
+    }
+}
+
+#[tokio::test]
+async fn verification_starts_when_the_workload_has_rolled_out() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::default();
+    cluster.rolling.store(true, SeqCst);
+    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    // Old pods keep reporting while the new ones roll out: not a recurrence,
+    // and the verify window (120 s) does not run out under them.
+    for _ in 0..6 {
+        h.clock.advance_secs(15);
+        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+        engine.tick().await.unwrap();
+    }
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    assert_eq!(h.incidents().await[0].state, "verifying");
+    // Asked at most every 5 s, not for every record.
+    let checks = h.cluster.rollout_checks.load(SeqCst);
+    assert!((6..=12).contains(&checks), "{checks} checks");
+    // Rolled out: the verify window starts now and a quiet window resolves.
+    h.cluster.rolling.store(false, SeqCst);
+    h.clock.advance_secs(15);
+    engine.tick().await.unwrap();
+    h.clock.advance_secs(100);
+    engine.tick().await.unwrap();
+    assert_eq!(
+        h.incidents().await[0].state,
+        "verifying",
+        "window restarted"
+    );
+    h.clock.advance_secs(21);
+    engine.tick().await.unwrap();
+    assert_eq!(h.incidents().await[0].state, "resolved");
+}
+
+#[tokio::test]
+async fn other_anomalies_of_a_workload_wait_for_its_rollout() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::default();
+    cluster.rolling.store(true, SeqCst);
+    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    // New pods starting up look like a crash loop while the rollout runs.
+    for _ in 0..3 {
+        h.clock.advance_secs(10);
+        h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-1"))
+            .await;
+        engine.process_pending().await.unwrap();
+    }
+    assert_eq!(h.incidents().await.len(), 1);
+    // Another workload is not held up.
+    h.ingest(&["shop/web"; 3], "crash_loop", Some("web-1"))
+        .await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.incidents().await.len(), 2);
+    // Once the rollout is over, an anomaly that goes on opens its incident.
+    h.cluster.rolling.store(false, SeqCst);
+    h.clock.advance_secs(10);
+    h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-1"))
+        .await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.incidents().await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_rollout_that_never_finishes_is_verified_after_a_window() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::default();
+    cluster.rolling.store(true, SeqCst);
+    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    for _ in 0..12 {
+        h.clock.advance_secs(15);
+        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+        engine.tick().await.unwrap();
+    }
+    // Stuck for more than a verify window: verified as it stands, and the
+    // anomaly that goes on escalates to the next action.
+    let ex = h.cluster.executed.lock().unwrap();
+    assert_eq!(ex.len(), 2);
+    assert_eq!(ex[1].1, Plan::Restart);
+}
+
+#[tokio::test]
+async fn an_absorbed_surge_that_goes_on_is_not_scaled_again_until_it_strains() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest_family(&["shop/cart"; 3], "traffic_surge", None, Some("traffic"))
+        .await;
+    engine.process_pending().await.unwrap();
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    assert_eq!(h.incidents().await[0].state, "resolved");
+    // The surge goes on for longer than the cooldown (600 s): its rate
+    // records keep the resolved incident's hold alive.
+    for _ in 0..50 {
+        h.clock.advance_secs(15);
+        h.ingest_family(&["shop/cart"; 3], "traffic_surge", None, Some("traffic"))
+            .await;
+        engine.process_pending().await.unwrap();
+        engine.tick().await.unwrap();
+    }
+    assert_eq!(h.incidents().await.len(), 1);
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    // Strain opens a new incident at once.
+    h.ingest_family(&["shop/cart"; 3], "traffic_surge", None, Some("latency"))
+        .await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.incidents().await.len(), 2);
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 2);
 }
 

@@ -303,6 +303,37 @@ async fn scale_retries_throttling_and_server_errors_then_gives_up() {
 }
 
 #[tokio::test]
+async fn rollout_status_is_read_from_the_deployment_and_server_errors_are_retried() {
+    let (c, h) = cluster(3);
+    let with_status = |generation: i64, status: Value| {
+        let mut d = deployment(false);
+        d["metadata"]["generation"] = json!(generation);
+        d["status"] = status;
+        d
+    };
+    let midway = with_status(
+        3,
+        json!({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 1, "availableReplicas": 2}),
+    );
+    let done = with_status(
+        3,
+        json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}),
+    );
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, DEPLOY).reply(200, midway),
+            step(Method::GET, DEPLOY).reply(503, status(503, "ServiceUnavailable")),
+            step(Method::GET, DEPLOY).reply(200, done),
+        ],
+    );
+    let t = target(WorkloadKind::Deployment);
+    assert!(!c.rolled_out(&t).await.unwrap());
+    assert!(c.rolled_out(&t).await.unwrap());
+    finish(mock).await;
+}
+
+#[tokio::test]
 async fn forbidden_is_not_retried() {
     let (c, h) = cluster(4);
     let mock = serve(

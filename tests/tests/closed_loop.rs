@@ -36,11 +36,7 @@ const NOT_YET_DETECTED: &[FaultKind] = &[];
 const KNOWN_GAPS: &[(FaultKind, &str)] = &[
     (
         FaultKind::TrafficFlood,
-        "the flood goes on after scale_up; its anomalies recur in the verify window, so the incident escalates",
-    ),
-    (
-        FaultKind::ErrorBurst,
-        "errors from pods still rolling out recur in the verify window: escalated in some runs",
+        "a flood several times the load outgrows one scale step: the workload strains again later and a second incident scales it again",
     ),
     (
         FaultKind::CrashLoop,
