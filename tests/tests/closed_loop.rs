@@ -38,10 +38,6 @@ const KNOWN_GAPS: &[(FaultKind, &str)] = &[
         FaultKind::TrafficFlood,
         "a flood several times the load outgrows one scale step: the workload strains again later and a second incident scales it again",
     ),
-    (
-        FaultKind::CrashLoop,
-        "restarts of a crash loop are sometimes first classified memory_leak (rollout_restart, not delete_pod)",
-    ),
 ];
 
 fn config(dir: &std::path::Path, faults: Vec<PlannedFault>, tail_s: u64) -> LoopConfig {
