@@ -175,11 +175,10 @@ fn hash(text: &[u8]) -> u64 {
     let mut words = blocks.remainder().chunks(8);
     for lane in lanes.iter_mut() {
         if let Some(c) = words.next() {
-            let mut w = [0u8; 8];
-            for (d, s) in w.iter_mut().zip(c) {
-                *d = *s;
-            }
-            *lane = mix(*lane, u64::from_le_bytes(w));
+            // As a little-endian word, zero-padded (a copy loop here
+            // compiles to a call to `memcpy`).
+            let w = c.iter().rev().fold(0u64, |w, b| (w << 8) | u64::from(*b));
+            *lane = mix(*lane, w);
         }
     }
     let [a, b, c, d] = lanes;
