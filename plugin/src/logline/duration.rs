@@ -3,7 +3,7 @@
 
 /// If `key` names a latency, the multiplier that turns a bare number under it
 /// into milliseconds.
-pub(super) fn latency_key(key: &str) -> Option<f64> {
+pub(super) fn latency_key(key: &[u8]) -> Option<f64> {
     const BASES: &[&str] = &[
         "latency",
         "duration",
@@ -32,9 +32,9 @@ pub(super) fn latency_key(key: &str) -> Option<f64> {
         ("_seconds", 1e3),
     ];
     for base in BASES {
-        if let Some(suffix) = key.strip_prefix(base) {
+        if let Some(suffix) = key.strip_prefix(base.as_bytes()) {
             for (unit, mul) in UNITS {
-                if suffix == *unit {
+                if suffix == unit.as_bytes() {
                     if unit.is_empty() && matches!(*base, "request_time" | "upstream_response_time")
                     {
                         return Some(1e3);

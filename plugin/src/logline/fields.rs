@@ -2,11 +2,9 @@
 //! parser merged the line into) that say a level, an HTTP status, a latency,
 //! a request's method or path, or the line's own time.
 
-use std::borrow::Cow;
-
 use super::duration::{latency_key, parse_duration_ms};
 use super::LineInfo;
-use crate::json::{value_of_raw, Record, Value};
+use crate::json::{value_of_raw, RawKey, Record, Value};
 use crate::observation::{LogLevel, LogSignal};
 use crate::timestamp;
 
@@ -112,27 +110,37 @@ enum FieldKey {
 }
 
 impl FieldKey {
+    /// Longer keys name nothing (the longest name is a latency's, 30 bytes).
+    const MAX_LEN: usize = 32;
+
     fn of(key: &str) -> FieldKey {
-        let lower_buf;
-        let key = if key.bytes().any(|c| c.is_ascii_uppercase()) {
-            lower_buf = key.to_ascii_lowercase();
-            lower_buf.as_str()
-        } else {
-            key
+        FieldKey::of_bytes(key.as_bytes())
+    }
+
+    /// As [`FieldKey::of`], from the key's bytes (invalid UTF-8 names
+    /// nothing either way: every name is ASCII or `µ`).
+    fn of_bytes(key: &[u8]) -> FieldKey {
+        let mut lower = [0u8; FieldKey::MAX_LEN];
+        let Some(buf) = lower.get_mut(..key.len()) else {
+            return FieldKey::Other;
         };
+        for (l, c) in buf.iter_mut().zip(key) {
+            *l = c.to_ascii_lowercase();
+        }
+        let key: &[u8] = buf;
         match key {
-            "level" | "severity" | "lvl" | "loglevel" | "log_level" | "levelname" | "log.level"
-            | "severity_text" | "@l" => FieldKey::Level,
-            "status" | "status_code" | "statuscode" | "http_status" | "http.status_code"
-            | "response_code" | "http_status_code" => FieldKey::Status,
-            "code" => FieldKey::Code,
-            "time" | "timestamp" | "ts" | "@timestamp" | "@t" => FieldKey::Time,
-            "method" | "http_method" | "request_method" | "http.method" | "verb" => {
+            b"level" | b"severity" | b"lvl" | b"loglevel" | b"log_level" | b"levelname"
+            | b"log.level" | b"severity_text" | b"@l" => FieldKey::Level,
+            b"status" | b"status_code" | b"statuscode" | b"http_status" | b"http.status_code"
+            | b"response_code" | b"http_status_code" => FieldKey::Status,
+            b"code" => FieldKey::Code,
+            b"time" | b"timestamp" | b"ts" | b"@timestamp" | b"@t" => FieldKey::Time,
+            b"method" | b"http_method" | b"request_method" | b"http.method" | b"verb" => {
                 FieldKey::Method
             }
-            "path" | "url" | "uri" | "request_uri" | "route" | "http.url" | "http.path"
-            | "endpoint" => FieldKey::Path,
-            "request" => FieldKey::Request,
+            b"path" | b"url" | b"uri" | b"request_uri" | b"route" | b"http.url" | b"http.path"
+            | b"endpoint" => FieldKey::Path,
+            b"request" => FieldKey::Request,
             _ => latency_key(key).map_or(FieldKey::Other, FieldKey::Latency),
         }
     }
@@ -170,7 +178,7 @@ pub fn is_signal_key(key: &str) -> bool {
             | "http"
             | "request"
             | "response"
-    ) || latency_key(key).is_some()
+    ) || latency_key(key.as_bytes()).is_some()
 }
 
 /// Reads the signal in the fields of a JSON log line (or of a record a log
@@ -192,11 +200,21 @@ pub fn read_record_fields(record: &Record<'_>) -> LineInfo {
 
 /// Reads members given as (key, raw value text): a value is decoded only
 /// when its key says something (or names a nested object read below).
-fn fields_of<'a>(members: impl Iterator<Item = (Cow<'a, str>, &'a [u8])>) -> LineInfo {
+fn fields_of<'a>(members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) -> LineInfo {
     let mut f = Fields::default();
     for (key, raw) in members {
-        let nested = raw.first() == Some(&b'{') && matches!(&*key, "http" | "request" | "response");
-        let field = FieldKey::of(&key);
+        // Keys are matched as bytes; only an escaped one is decoded.
+        let decoded;
+        let name = match key.plain() {
+            Some(bytes) => bytes,
+            None => {
+                decoded = key.text();
+                decoded.as_bytes()
+            }
+        };
+        let nested =
+            raw.first() == Some(&b'{') && matches!(name, b"http" | b"request" | b"response");
+        let field = FieldKey::of_bytes(name);
         if field == FieldKey::Other && !nested {
             continue;
         }
@@ -208,6 +226,7 @@ fn fields_of<'a>(members: impl Iterator<Item = (Cow<'a, str>, &'a [u8])>) -> Lin
             Value::Str(s) => (None, Some(s.as_ref())),
             Value::Object(_) if nested => {
                 // One level of nesting: `http.status_code`, `request.method`, ...
+                let key = key.text();
                 for (k2, v2) in value.members() {
                     let n2 = v2.as_f64();
                     let full = [key.as_ref(), ".", k2.as_ref()].concat();
@@ -272,4 +291,57 @@ fn numeric_level(n: f64) -> Option<LogLevel> {
         60..=69 => LogLevel::Fatal,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_classified_from_their_bytes() {
+        let long = "latency_".repeat(5);
+        let cases: &[(&str, FieldKey)] = &[
+            ("level", FieldKey::Level),
+            ("Log.Level", FieldKey::Level),
+            ("HTTP_STATUS_CODE", FieldKey::Status),
+            ("code", FieldKey::Code),
+            ("@timestamp", FieldKey::Time),
+            ("Request", FieldKey::Request),
+            ("latency", FieldKey::Latency(1.0)),
+            ("Latency_Seconds", FieldKey::Latency(1e3)),
+            ("latency_µs", FieldKey::Latency(1e-3)),
+            ("LATENCY_µS", FieldKey::Latency(1e-3)),
+            ("upstream_response_time", FieldKey::Latency(1e3)),
+            ("upstream_response_time_seconds", FieldKey::Latency(1e3)),
+            ("upstream_response_time_secondsx", FieldKey::Other),
+            (&long, FieldKey::Other),
+            ("msg", FieldKey::Other),
+            ("", FieldKey::Other),
+        ];
+        for (key, want) in cases {
+            assert_eq!(FieldKey::of(key), *want, "{key}");
+        }
+        // Invalid UTF-8 names nothing.
+        assert_eq!(FieldKey::of_bytes(b"level\xff"), FieldKey::Other);
+    }
+
+    #[test]
+    fn escaped_and_invalid_keys_read_as_decoded() {
+        let cases: &[(&[u8], Option<LogLevel>, Option<u16>)] = &[
+            (br#"{"le\u0076el":"warn"}"#, Some(LogLevel::Warn), None),
+            (
+                br#"{"\u0068ttp":{"status_code":502},"verb":"GET"}"#,
+                None,
+                Some(502),
+            ),
+            (b"{\"level\xff\":\"warn\",\"status\":404}", None, Some(404)),
+        ];
+        for (text, level, status) in cases {
+            let rec = Record::parse(text).unwrap();
+            let info = read_record_fields(&rec);
+            assert_eq!((info.signal.level, info.signal.status), (*level, *status));
+            let info = read_fields(&rec.as_value());
+            assert_eq!((info.signal.level, info.signal.status), (*level, *status));
+        }
+    }
 }
