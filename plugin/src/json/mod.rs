@@ -153,6 +153,7 @@ impl<'a> Value<'a> {
     }
 
     /// As [`Value::get_many`], giving each value's raw text.
+    #[inline(always)]
     pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
         let mut it = match self {
             Value::Object(text) => Members::new(text),
@@ -324,6 +325,7 @@ impl<'a> Record<'a> {
 
     /// As [`Record::get_many`], giving each value's raw text (for callers
     /// that decode only some of them; see [`value_of_raw`]).
+    #[inline(always)]
     pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
         pick_raw(indexed(self.text, self.top()), keys)
     }
@@ -422,6 +424,7 @@ impl<'a> Object<'_, 'a> {
     }
 
     /// As [`Object::get_many`], giving each value's raw text.
+    #[inline(always)]
     pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
         pick_raw(indexed(self.text, self.members), keys)
     }
