@@ -17,9 +17,7 @@ use crate::observation::{EventReason, Observation, Signal, WorkloadKind};
 use crate::scorer::{
     combine, explain, keep_incident, score_evaluated, verdict_explained, Combined, Why,
 };
-use crate::tags::{
-    write_error_tags, write_record_head, write_record_tail, write_verdict, F64Texts, NO_MODEL,
-};
+use crate::tags::{write_error_tags, write_time, write_verdict, F64Texts, IdentityTexts, NO_MODEL};
 use crate::timestamp::Rfc3339Writer;
 use crate::verdict::{Family, Verdict};
 
@@ -80,6 +78,8 @@ pub struct Filter {
     /// Kept from record to record, so parsing stops allocating.
     index: RecordIndex,
     normalize: NormalizeCache,
+    /// The identity's parts of the tags, per `kubernetes` object text.
+    identity_texts: IdentityTexts,
     /// Writes the `ts` tag, keeping the text of the current second.
     time: Rfc3339Writer,
     /// Writes the numbers of verdicts, keeping recent ones' text.
@@ -122,6 +122,7 @@ impl Filter {
             tags: Vec::with_capacity(512),
             index: RecordIndex::new(),
             normalize: NormalizeCache::new(),
+            identity_texts: IdentityTexts::default(),
             time: Rfc3339Writer::default(),
             floats: F64Texts::default(),
             record_evaluations: false,
@@ -184,7 +185,13 @@ impl Filter {
                 let token = self.normalize.identity_token();
                 // As `tags::write_tags`, with the verdict's part as cached.
                 let slot = self.observe_slot(&obs, token);
-                write_record_head(&mut tags, &obs, &mut self.time);
+                // As `write_record_head` and `write_record_tail`, with the
+                // identity's parts as kept for its `kubernetes` object.
+                tags.extend_from_slice(b"{\"kind\":\"");
+                tags.extend_from_slice(obs.kind.as_str().as_bytes());
+                self.identity_texts
+                    .write_head(&mut tags, &obs.identity, token);
+                write_time(&mut tags, obs.ts_ns, &mut self.time);
                 match slot.and_then(|s| self.entities.get(s)) {
                     Some(t) => tags.extend_from_slice(&t.verdict_json),
                     None => write_verdict(
@@ -194,7 +201,8 @@ impl Filter {
                         &mut self.floats,
                     ),
                 }
-                write_record_tail(&mut tags, &obs);
+                self.identity_texts
+                    .write_tail(&mut tags, &obs.identity, token);
                 splice(&rec, &tags, out);
             }
             Err(e) => {
