@@ -8,6 +8,7 @@
 use crate::config::FilterConfig;
 use crate::entity::{EntityState, Evaluated};
 use crate::features::{self, CLASSIFIER_LEN, MAX_FAMILY_FEATURES};
+use crate::identity_memo::{IdentityMemo, MemoToken};
 use crate::json::{splice, write_str, Record, RecordIndex};
 use crate::lru::Lru;
 use crate::model::ModelSet;
@@ -16,9 +17,7 @@ use crate::observation::{EventReason, Observation, Signal, WorkloadKind};
 use crate::scorer::{
     combine, explain, keep_incident, score_evaluated, verdict_explained, Combined, Why,
 };
-use crate::tags::{
-    write_error_tags, write_record_head, write_record_tail, write_verdict, F64Texts, NO_MODEL,
-};
+use crate::tags::{write_error_tags, write_time, write_verdict, F64Texts, IdentityTexts, NO_MODEL};
 use crate::timestamp::Rfc3339Writer;
 use crate::verdict::{Family, Verdict};
 
@@ -55,17 +54,32 @@ struct Tracked {
     why: Option<(Family, [u64; MAX_FAMILY_FEATURES], Why)>,
 }
 
+/// Where the entities a `kubernetes` object names were placed in the
+/// entity map, remembered per text the identity memo keeps (by its token),
+/// so records that carry the same object skip the keyed lookups.
+#[derive(Debug, Clone, Copy, Default)]
+struct Placed {
+    token: Option<MemoToken>,
+    /// (slot, generation) of the workload and the pod entity.
+    workload: Option<(u32, u64)>,
+    pod: Option<(u32, u64)>,
+}
+
 /// The edge filter: normalization, per-entity state, scoring and tagging.
 #[derive(Debug, Clone)]
 pub struct Filter {
     config: FilterConfig,
     models: Option<ModelSet>,
     entities: Lru<Tracked>,
+    /// By [`MemoToken::entry`]; empty until the first is remembered.
+    placed: Vec<Placed>,
     key: String,
     tags: Vec<u8>,
     /// Kept from record to record, so parsing stops allocating.
     index: RecordIndex,
     normalize: NormalizeCache,
+    /// The identity's parts of the tags, per `kubernetes` object text.
+    identity_texts: IdentityTexts,
     /// Writes the `ts` tag, keeping the text of the current second.
     time: Rfc3339Writer,
     /// Writes the numbers of verdicts, keeping recent ones' text.
@@ -101,12 +115,14 @@ impl Filter {
     pub fn new(config: FilterConfig, models: Option<ModelSet>) -> Filter {
         Filter {
             entities: Lru::new(config.max_entities),
+            placed: Vec::new(),
             config,
             models,
             key: String::with_capacity(128),
             tags: Vec::with_capacity(512),
             index: RecordIndex::new(),
             normalize: NormalizeCache::new(),
+            identity_texts: IdentityTexts::default(),
             time: Rfc3339Writer::default(),
             floats: F64Texts::default(),
             record_evaluations: false,
@@ -166,9 +182,16 @@ impl Filter {
         match Record::parse_in(record, &mut index) {
             Ok(rec) => {
                 let obs = normalize_in(&rec, tag, event_time_ns, &mut self.normalize);
+                let token = self.normalize.identity_token();
                 // As `tags::write_tags`, with the verdict's part as cached.
-                let slot = self.observe_slot(&obs);
-                write_record_head(&mut tags, &obs, &mut self.time);
+                let slot = self.observe_slot(&obs, token);
+                // As `write_record_head` and `write_record_tail`, with the
+                // identity's parts as kept for its `kubernetes` object.
+                tags.extend_from_slice(b"{\"kind\":\"");
+                tags.extend_from_slice(obs.kind.as_str().as_bytes());
+                self.identity_texts
+                    .write_head(&mut tags, &obs.identity, token);
+                write_time(&mut tags, obs.ts_ns, &mut self.time);
                 match slot.and_then(|s| self.entities.get(s)) {
                     Some(t) => tags.extend_from_slice(&t.verdict_json),
                     None => write_verdict(
@@ -178,7 +201,8 @@ impl Filter {
                         &mut self.floats,
                     ),
                 }
-                write_record_tail(&mut tags, &obs);
+                self.identity_texts
+                    .write_tail(&mut tags, &obs.identity, token);
                 splice(&rec, &tags, out);
             }
             Err(e) => {
@@ -241,9 +265,55 @@ impl Filter {
         slot
     }
 
+    /// As touching the workload and then the pod entity of the identity
+    /// `token` names, when both are where they were placed for it: the same
+    /// slots, marked most recently used in the same order (neither is new,
+    /// so nothing is evicted). `None`, changing nothing, otherwise.
+    fn touch_placed(&mut self, token: Option<MemoToken>) -> Option<(Option<u32>, Option<u32>)> {
+        let token = token?;
+        let placed = *self.placed.get(token.entry as usize)?;
+        if placed.token != Some(token) {
+            return None;
+        }
+        let here = |e: Option<(u32, u64)>| {
+            e.is_none_or(|(slot, generation)| self.entities.generation(slot) == Some(generation))
+        };
+        if !here(placed.workload) || !here(placed.pod) {
+            return None;
+        }
+        for (slot, generation) in [placed.workload, placed.pod].into_iter().flatten() {
+            self.entities.touch_placed(slot, generation);
+        }
+        Some((placed.workload.map(|e| e.0), placed.pod.map(|e| e.0)))
+    }
+
+    /// Remembers where the entities of the identity `token` names are.
+    fn remember_placed(
+        &mut self,
+        token: Option<MemoToken>,
+        workload: Option<u32>,
+        pod: Option<u32>,
+    ) {
+        let Some(token) = token else {
+            return;
+        };
+        let placed = |slot: Option<u32>| slot.and_then(|s| Some((s, self.entities.generation(s)?)));
+        let entry = Placed {
+            token: Some(token),
+            workload: placed(workload),
+            pod: placed(pod),
+        };
+        if self.placed.is_empty() {
+            self.placed.resize(IdentityMemo::ENTRIES, Placed::default());
+        }
+        if let Some(p) = self.placed.get_mut(token.entry as usize) {
+            *p = entry;
+        }
+    }
+
     /// Folds a normalized record into its entities and returns their verdict.
     pub fn observe(&mut self, obs: &Observation<'_>) -> Verdict {
-        self.observe_slot(obs)
+        self.observe_slot(obs, None)
             .and_then(|s| self.entities.get(s))
             .map_or(Verdict::UNSCORED, |t| t.verdict.clone())
     }
@@ -252,17 +322,29 @@ impl Filter {
     /// entity whose verdict (refreshed if either entity moved) is the
     /// record's, or `None` when the record's verdict is [`Verdict::UNSCORED`]
     /// for want of an entity.
-    fn observe_slot(&mut self, obs: &Observation<'_>) -> Option<u32> {
+    /// `token`, when given, names the record's `kubernetes` object text
+    /// (see [`NormalizeCache::identity_token`]).
+    fn observe_slot(&mut self, obs: &Observation<'_>, token: Option<MemoToken>) -> Option<u32> {
         self.evaluations.clear();
         let id = &obs.identity;
-        let ns = id.namespace.as_deref();
-        let workload = match id.workload.as_deref() {
-            Some(w) => self.touch('w', ns, w),
-            None => None,
-        };
-        let pod = match id.pod.as_deref() {
-            Some(p) => self.touch('p', ns, p),
-            None => None,
+        let (workload, pod) = match self.touch_placed(token) {
+            Some(slots) => slots,
+            None => {
+                let ns = id.namespace.as_deref();
+                let workload = match id.workload.as_deref() {
+                    Some(w) => self.touch('w', ns, w),
+                    None => None,
+                };
+                let pod = match id.pod.as_deref() {
+                    Some(p) => self.touch('p', ns, p),
+                    None => None,
+                };
+                if workload.is_some() == id.workload.is_some() && pod.is_some() == id.pod.is_some()
+                {
+                    self.remember_placed(token, workload, pod);
+                }
+                (workload, pod)
+            }
         };
         if workload.is_none() && pod.is_none() {
             return None;
@@ -393,5 +475,66 @@ impl Filter {
         );
         t.verdict = v;
         Some(primary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::splice;
+    use crate::normalize::normalize;
+    use crate::tags::write_tags;
+
+    /// Records that repeat a pod's `kubernetes` object find its entities
+    /// where they were placed; with a small entity map evicting all the
+    /// time, the output must be what the keyed lookups give.
+    #[test]
+    fn placed_entities_give_what_keyed_lookups_give() {
+        let config = FilterConfig {
+            max_entities: 16,
+            warmup: 2,
+            ..FilterConfig::default()
+        };
+        let models = || ModelSet::from_embedded().map(|m| m.unwrap());
+        let mut fast = Filter::new(config.clone(), models());
+        let mut steps = Filter::new(config, models());
+        let (mut a, mut b, mut tags) = (Vec::new(), Vec::new(), Vec::new());
+        let mut now = 1_740_960_000_000_000_000i64;
+        let mut seed = 7u64;
+        for i in 0..20_000 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let pick = (seed >> 33) as usize;
+            // Few pods most of the time, many at times (evicting).
+            let pod = if i % 3000 < 1500 { pick % 6 } else { pick % 40 };
+            let workload = pod % 9;
+            now += 50_000_000;
+            let status = if pick % 17 == 0 { 503 } else { 200 };
+            let text = match pick % 3 {
+                0 => format!(
+                    r#"{{"log":"GET /x {status} 12ms","kubernetes":{{"pod_name":"w{workload}-7d4b9c8f6-p{pod}x9z","namespace_name":"ns"}}}}"#
+                ),
+                1 => format!(
+                    r#"{{"message":"{{\"level\":\"info\",\"status\":{status},\"method\":\"GET\"}}","kubernetes":{{"pod_name":"w{workload}-7d4b9c8f6-p{pod}x9z","pod_namespace":"ns","pod_owner":"ReplicaSet/w{workload}-7d4b9c8f6"}}}}"#
+                ),
+                _ => format!(
+                    r#"{{"log":"E boom","kubernetes":{{"pod_name":"solo-{pod}","namespace_name":"ns"}}}}"#
+                ),
+            };
+            let r = text.as_bytes();
+            fast.process(b"kube", now, r, &mut a);
+            let rec = Record::parse(r).unwrap();
+            let obs = normalize(&rec, b"kube", now);
+            let verdict = steps.observe(&obs);
+            tags.clear();
+            write_tags(&mut tags, &obs, &verdict, steps.model_id());
+            b.clear();
+            splice(&rec, &tags, &mut b);
+            assert_eq!(
+                String::from_utf8_lossy(&a),
+                String::from_utf8_lossy(&b),
+                "record {i}"
+            );
+        }
+        assert_eq!(fast.tracked_entities(), 16);
     }
 }

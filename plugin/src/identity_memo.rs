@@ -51,6 +51,20 @@ struct Entry {
     spans: Spans,
     /// When it was last used (the memo's clock).
     used: u64,
+    /// When it was filled (the memo's clock): with the entry's place, names
+    /// the text it holds for as long as it holds it (see [`MemoToken`]).
+    filled: u64,
+}
+
+/// Names one text the memo keeps: equal tokens mean records whose object
+/// texts are equal, so their identities (and anything derived from them
+/// alone) are equal. A token is never reused for another text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemoToken {
+    /// The entry's place in the memo (below [`IdentityMemo::ENTRIES`]).
+    pub entry: u32,
+    /// When the entry was filled.
+    pub filled: u64,
 }
 
 /// Resolved identities of recent object texts (see the module docs). Empty
@@ -62,9 +76,20 @@ pub(crate) struct IdentityMemo {
     /// Bytes of the texts kept.
     bytes: usize,
     clock: u64,
+    /// The token of the text of the last call, when the memo keeps it.
+    last: Option<MemoToken>,
 }
 
 impl IdentityMemo {
+    /// Entries of the memo: a [`MemoToken::entry`] is below this.
+    pub const ENTRIES: usize = SETS * WAYS;
+
+    /// The token of the object text of the last [`IdentityMemo::get_or_resolve`]
+    /// call, when the memo keeps that text.
+    pub fn last_token(&self) -> Option<MemoToken> {
+        self.last
+    }
+
     /// The identity `resolve` gives for the object text `text`: the one
     /// kept for an equal text, else `resolve()`'s (kept when it can be).
     pub fn get_or_resolve<'a>(
@@ -72,6 +97,7 @@ impl IdentityMemo {
         text: &'a [u8],
         resolve: impl FnOnce() -> Identity<'a>,
     ) -> Identity<'a> {
+        self.last = None;
         if text.len() > MAX_TEXT {
             return resolve();
         }
@@ -79,10 +105,11 @@ impl IdentityMemo {
         let hash = hash(text);
         let set = (hash as usize & (SETS - 1)) * WAYS;
         if let Some(ways) = self.entries.get_mut(set..set + WAYS) {
-            for e in ways.iter_mut() {
+            for (way, e) in ways.iter_mut().enumerate() {
                 if e.hash == hash && !e.text.is_empty() && e.text == text {
                     if let Some(id) = spans_identity(&e.spans, text) {
                         e.used = self.clock;
+                        self.last = token(set + way, e.filled);
                         return id;
                     }
                 }
@@ -98,8 +125,8 @@ impl IdentityMemo {
         let victim = self
             .entries
             .get_mut(set..set + WAYS)
-            .and_then(|ways| ways.iter_mut().min_by_key(|e| e.used));
-        if let Some(e) = victim {
+            .and_then(|ways| ways.iter_mut().enumerate().min_by_key(|(_, e)| e.used));
+        if let Some((way, e)) = victim {
             let bytes = self.bytes.saturating_sub(e.text.len()) + text.len();
             if bytes <= MAX_BYTES {
                 self.bytes = bytes;
@@ -107,10 +134,19 @@ impl IdentityMemo {
                 e.text = text.to_vec();
                 e.spans = spans;
                 e.used = self.clock;
+                e.filled = self.clock;
+                self.last = token(set + way, e.filled);
             }
         }
         id
     }
+}
+
+fn token(entry: usize, filled: u64) -> Option<MemoToken> {
+    Some(MemoToken {
+        entry: u32::try_from(entry).ok()?,
+        filled,
+    })
 }
 
 /// The span of `s` in `text`, if `s` is borrowed from it.
@@ -175,11 +211,10 @@ fn hash(text: &[u8]) -> u64 {
     let mut words = blocks.remainder().chunks(8);
     for lane in lanes.iter_mut() {
         if let Some(c) = words.next() {
-            let mut w = [0u8; 8];
-            for (d, s) in w.iter_mut().zip(c) {
-                *d = *s;
-            }
-            *lane = mix(*lane, u64::from_le_bytes(w));
+            // As a little-endian word, zero-padded (a copy loop here
+            // compiles to a call to `memcpy`).
+            let w = c.iter().rev().fold(0u64, |w, b| (w << 8) | u64::from(*b));
+            *lane = mix(*lane, w);
         }
     }
     let [a, b, c, d] = lanes;

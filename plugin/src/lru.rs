@@ -38,12 +38,14 @@ impl Hasher for KeyHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            for (w, b) in word.iter_mut().zip(rest) {
-                *w = *b;
-            }
+            // The rest as a little-endian word (a copy loop here compiles
+            // to a call to `memcpy`).
+            let word = rest
+                .iter()
+                .rev()
+                .fold(0u64, |w, b| (w << 8) | u64::from(*b));
             // The length keeps "a" and "a\0" apart.
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+            self.add(word ^ ((rest.len() as u64) << 59));
         }
     }
 
@@ -78,6 +80,9 @@ struct Node<V> {
 struct Link {
     prev: u32,
     next: u32,
+    /// Which placement of a key in the slot it is (see [`Lru::generation`]),
+    /// kept here so checking it reads no (large) value.
+    generation: u64,
 }
 
 /// A map of at most `cap` entries that evicts the least recently used.
@@ -90,6 +95,8 @@ pub struct Lru<V> {
     head: u32,
     tail: u32,
     cap: usize,
+    /// Keys placed so far: the next placement's generation.
+    placed: u64,
 }
 
 impl<V> Lru<V> {
@@ -103,6 +110,7 @@ impl<V> Lru<V> {
             head: NIL,
             tail: NIL,
             cap,
+            placed: 0,
         }
     }
 
@@ -122,7 +130,7 @@ impl<V> Lru<V> {
     }
 
     fn unlink(&mut self, i: u32) {
-        let Link { prev, next } = match self.links.get(i as usize) {
+        let Link { prev, next, .. } = match self.links.get(i as usize) {
             Some(l) => *l,
             None => return,
         };
@@ -159,12 +167,11 @@ impl<V> Lru<V> {
         reset: impl FnOnce(&mut V),
     ) -> Option<(u32, bool)> {
         if let Some(&i) = self.index.get(key) {
-            if self.head != i {
-                self.unlink(i);
-                self.push_front(i);
-            }
+            self.promote(i);
             return Some((i, false));
         }
+        self.placed += 1;
+        let generation = self.placed;
         let i = if self.nodes.len() < self.cap {
             let i = u32::try_from(self.nodes.len()).ok()?;
             self.nodes.push(Node {
@@ -174,6 +181,7 @@ impl<V> Lru<V> {
             self.links.push(Link {
                 prev: NIL,
                 next: NIL,
+                generation,
             });
             i
         } else {
@@ -183,11 +191,40 @@ impl<V> Lru<V> {
             let old = std::mem::replace(&mut node.key, key.into());
             reset(&mut node.value);
             self.index.remove(&old);
+            if let Some(link) = self.links.get_mut(i as usize) {
+                link.generation = generation;
+            }
             i
         };
         self.index.insert(key.into(), i);
         self.push_front(i);
         Some((i, true))
+    }
+
+    /// Marks a slot most recently used.
+    fn promote(&mut self, i: u32) {
+        if self.head != i {
+            self.unlink(i);
+            self.push_front(i);
+        }
+    }
+
+    /// Which placement of a key the slot holds: every key placed in the map
+    /// gets a generation no other placement has, so a (slot, generation)
+    /// pair names one key for as long as it stays, and no other after.
+    pub fn generation(&self, slot: u32) -> Option<u64> {
+        self.links.get(slot as usize).map(|l| l.generation)
+    }
+
+    /// As [`Lru::touch`] for the key that `slot` held at `generation`, when
+    /// it still holds it (then returns `true`, else changes nothing): a
+    /// caller that remembers where a key was placed skips the key lookup.
+    pub fn touch_placed(&mut self, slot: u32, generation: u64) -> bool {
+        if self.generation(slot) != Some(generation) {
+            return false;
+        }
+        self.promote(slot);
+        true
     }
 
     /// The value in a slot returned by [`Lru::touch`].
@@ -253,6 +290,25 @@ mod tests {
         }
         assert_eq!(l.index.len(), 16);
         assert_eq!(l.keys().count(), 16);
+    }
+
+    #[test]
+    fn placements_are_named_by_slot_and_generation() {
+        let mut l = Lru::new(2);
+        let (a, _) = touch(&mut l, "a");
+        let (b, _) = touch(&mut l, "b");
+        let ga = l.generation(a).unwrap();
+        assert_ne!(Some(ga), l.generation(b));
+        // Still placed: touched as `touch("a")` would.
+        assert!(l.touch_placed(a, ga));
+        assert_eq!(l.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(!l.touch_placed(a, ga + 100));
+        touch(&mut l, "c"); // evicts b
+        touch(&mut l, "b"); // evicts a: b is placed again, in a's slot
+        assert_eq!(l.find("b"), Some(a));
+        assert!(!l.touch_placed(a, ga));
+        assert_eq!(l.keys().collect::<Vec<_>>(), ["b", "c"]);
+        assert!(!l.touch_placed(7, 1));
     }
 
     #[test]

@@ -35,7 +35,7 @@
 use std::borrow::Cow;
 
 use crate::identity::{resolve_workload, PodEvidence};
-use crate::json::{value_of_raw, Record, Value};
+use crate::json::{value_of_raw, Object, Record, Value};
 use crate::observation::{Identity, MetricName, MetricSignal, WorkloadKind};
 
 /// What a metric record says.
@@ -83,12 +83,31 @@ pub fn shape(record: &Record<'_>) -> Option<MetricShape> {
     (named && valued).then_some(MetricShape::Sample)
 }
 
-fn label<'a>(labels: &Value<'a>, keys: &[&str]) -> Option<Cow<'a, str>> {
+/// A sample's labels, read through the parse's member index when they are
+/// a top-level object (or the record itself) and by scanning otherwise.
+enum Labels<'r, 'a> {
+    /// A top-level object, with the members the parse indexed in it.
+    Object(Object<'r, 'a>),
+    /// The record's own top-level members.
+    Record(&'r Record<'a>),
+    /// Any other value (an object's members are found by scanning its text).
+    Value(Value<'a>),
+}
+
+impl<'a> Labels<'_, 'a> {
+    fn get_many<const N: usize>(&self, keys: &[&str; N]) -> [Option<Value<'a>>; N] {
+        match self {
+            Labels::Object(o) => o.get_many(keys),
+            Labels::Record(r) => r.get_many(keys),
+            Labels::Value(v) => v.get_many(keys),
+        }
+    }
+}
+
+fn label<'a>(labels: &Labels<'_, 'a>, keys: &[&str]) -> Option<Cow<'a, str>> {
     keys.iter().find_map(|k| {
-        labels
-            .get(k)
-            .and_then(Value::into_str)
-            .filter(|s| !s.is_empty())
+        let [v] = labels.get_many(&[k]);
+        v.and_then(Value::into_str).filter(|s| !s.is_empty())
     })
 }
 
@@ -96,6 +115,15 @@ fn label<'a>(labels: &Value<'a>, keys: &[&str]) -> Option<Cow<'a, str>> {
 /// returning the canonical name and value. `incremental` marks a Vector
 /// incremental (delta) counter.
 pub fn classify(name: &str, labels: &Value<'_>, value: f64, incremental: bool) -> MetricSignal {
+    classify_labels(name, &Labels::Value(labels.clone()), value, incremental)
+}
+
+fn classify_labels(
+    name: &str,
+    labels: &Labels<'_, '_>,
+    value: f64,
+    incremental: bool,
+) -> MetricSignal {
     let other = MetricSignal {
         name: MetricName::Other,
         value,
@@ -230,25 +258,38 @@ fn read_sample<'a>(record: &Record<'a>) -> MetricRecord<'a> {
         .and_then(Value::into_str)
         .or_else(|| name.and_then(Value::into_str))
         .unwrap_or(Cow::Borrowed(""));
-    let labels = labels.or(tags).unwrap_or_else(|| record.as_value());
+    // As `labels.or(tags)`, else the record itself.
+    let labels = match (labels, tags) {
+        (Some(v), _) => record
+            .object("labels")
+            .map_or(Labels::Value(v), Labels::Object),
+        (None, Some(v)) => record
+            .object("tags")
+            .map_or(Labels::Value(v), Labels::Object),
+        (None, None) => Labels::Record(record),
+    };
+    // As `gauge.get("value")`: the first `gauge` member, when an object.
+    let inner_value = |v: Option<Value<'a>>, key: &str| {
+        v.and_then(|v| match record.object(key) {
+            Some(o) => o.get("value"),
+            None => v.get("value"),
+        })
+        .and_then(|v| v.as_f64())
+    };
     let value = finite(
         value
             .and_then(|v| v.to_f64_lenient())
-            .or_else(|| gauge.and_then(|g| g.get("value")).and_then(|v| v.as_f64()))
-            .or_else(|| {
-                counter
-                    .and_then(|c| c.get("value"))
-                    .and_then(|v| v.as_f64())
-            }),
+            .or_else(|| inner_value(gauge, "gauge"))
+            .or_else(|| inner_value(counter, "counter")),
     );
     let incremental = kind.and_then(Value::into_str).as_deref() == Some("incremental");
     let signal = value.map(|v| {
-        let s = classify(&name, &labels, v, incremental);
+        let s = classify_labels(&name, &labels, v, incremental);
         match (s.name, namespace.and_then(Value::into_str)) {
             // Vector splits Prometheus names into `namespace` + `name`.
             (MetricName::Other, Some(ns)) if !ns.is_empty() => {
                 let full = [ns.as_ref(), "_", name.as_ref()].concat();
-                classify(&full, &labels, v, incremental)
+                classify_labels(&full, &labels, v, incremental)
             }
             _ => s,
         }
@@ -472,6 +513,83 @@ mod tests {
                 },
                 "{name} {labels}"
             );
+        }
+    }
+
+    #[test]
+    fn labels_are_found_where_the_record_keeps_them() {
+        // (record, name (`None`: no usable value), pod, container): `labels`, else `tags`,
+        // else the record itself; the first member of a name decides, and a
+        // `labels` that is no object hides `tags`.
+        let cpu = "container_cpu_usage_seconds_total";
+        type Case = (
+            String,
+            Option<MetricName>,
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let cases: &[Case] = &[
+            (
+                format!(
+                    r#"{{"metric":"{cpu}","value":1,"labels":{{"pod":"a-1","container":"c"}}}}"#
+                ),
+                Some(CpuSecondsTotal),
+                Some("a-1"),
+                Some("c"),
+            ),
+            (
+                format!(
+                    r#"{{"name":"{cpu}","counter":{{"value":2}},"kind":"absolute","tags":{{"pod":"b-2","container":"c"}}}}"#
+                ),
+                Some(CpuSecondsTotal),
+                Some("b-2"),
+                Some("c"),
+            ),
+            (
+                format!(r#"{{"metric":"{cpu}","value":1,"pod":"t-3","container":"c"}}"#),
+                Some(CpuSecondsTotal),
+                Some("t-3"),
+                Some("c"),
+            ),
+            (
+                format!(
+                    r#"{{"metric":"{cpu}","value":1,"labels":"x","tags":{{"pod":"d-4","container":"c"}}}}"#
+                ),
+                Some(Other),
+                None,
+                None,
+            ),
+            (
+                format!(
+                    r#"{{"metric":"{cpu}","value":1,"labels":{{"pod":"e-5","container":"POD"}},"labels":{{"container":"c"}}}}"#
+                ),
+                Some(Other),
+                Some("e-5"),
+                None,
+            ),
+            (
+                format!(
+                    r#"{{"name":"{cpu}","gauge":3,"gauge":{{"value":4}},"tags":{{"container":"c"}}}}"#
+                ),
+                None,
+                None,
+                Some("c"),
+            ),
+            (
+                format!(
+                    r#"{{"name":"{cpu}","gauge":{{"value":5}},"tags":{{"p\u006fd":"f-6","container":"c"}}}}"#
+                ),
+                Some(CpuSecondsTotal),
+                Some("f-6"),
+                Some("c"),
+            ),
+        ];
+        for (text, name, pod, container) in cases {
+            let rec = Record::parse(text.as_bytes()).unwrap();
+            let m = read_metric(&rec, MetricShape::Sample, b"");
+            assert_eq!(m.signal.map(|s| s.name), *name, "{text}");
+            assert_eq!(m.identity.pod.as_deref(), *pod, "{text}");
+            assert_eq!(m.identity.container.as_deref(), *container, "{text}");
         }
     }
 

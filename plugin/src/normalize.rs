@@ -26,7 +26,7 @@ use std::borrow::Cow;
 
 use crate::event;
 use crate::identity::{owner_from_references, resolve_workload, split_owner, PodEvidence};
-use crate::identity_memo::IdentityMemo;
+use crate::identity_memo::{IdentityMemo, MemoToken};
 use crate::json::{unescape_in, value_of_raw, Record, Value};
 use crate::logline::{self, LineBuffers};
 use crate::metric;
@@ -87,12 +87,21 @@ const TOP_KEYS: [&str; 18] = [
 pub struct NormalizeCache {
     line: LineBuffers,
     identities: IdentityMemo,
+    /// The memo's token for the `kubernetes` object of the last record.
+    token: Option<MemoToken>,
 }
 
 impl NormalizeCache {
     /// An empty cache.
     pub fn new() -> NormalizeCache {
         NormalizeCache::default()
+    }
+
+    /// For the last record normalized, when its identity came from a
+    /// `kubernetes` object the memo keeps: the token naming that object's
+    /// text. Records with equal tokens have equal identities.
+    pub(crate) fn identity_token(&self) -> Option<MemoToken> {
+        self.token
     }
 }
 
@@ -111,6 +120,7 @@ pub fn normalize_in<'a>(
     event_time_ns: i64,
     cache: &mut NormalizeCache,
 ) -> Observation<'a> {
+    cache.token = None;
     // Raw texts: only the values used below are decoded.
     let top = record.get_many_raw(&TOP_KEYS);
     let has = |i: usize| top.get(i).is_some_and(Option::is_some);
@@ -173,18 +183,21 @@ pub fn normalize_in<'a>(
         info.signal = merged.signal;
     }
     let (ts_ns, ts_source) = timed(times().or(info.ts_ns), event_time_ns);
+    let identity = match record.object("kubernetes") {
+        Some(k) => {
+            let id = cache
+                .identities
+                .get_or_resolve(k.raw(), || identity_of(k.get_many_raw(&KUBERNETES_KEYS)));
+            cache.token = cache.identities.last_token();
+            id
+        }
+        None => Identity::default(),
+    };
     Observation {
         kind: RecordKind::Log,
         ts_ns,
         ts_source,
-        identity: record
-            .object("kubernetes")
-            .map(|k| {
-                cache
-                    .identities
-                    .get_or_resolve(k.raw(), || identity_of(k.get_many_raw(&KUBERNETES_KEYS)))
-            })
-            .unwrap_or_default(),
+        identity,
         signal: Signal::Log(info.signal),
     }
 }

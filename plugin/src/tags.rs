@@ -7,8 +7,9 @@
 
 use std::io::Write as _;
 
+use crate::identity_memo::{IdentityMemo, MemoToken};
 use crate::json::{write_str, write_str_body};
-use crate::observation::Observation;
+use crate::observation::{Identity, Observation};
 use crate::timestamp::{write_rfc3339, Rfc3339Writer};
 use crate::verdict::Verdict;
 
@@ -98,9 +99,15 @@ pub(crate) fn write_record_head(
     obs: &Observation<'_>,
     time: &mut Rfc3339Writer,
 ) {
-    let id = &obs.identity;
     out.extend_from_slice(b"{\"kind\":\"");
     out.extend_from_slice(obs.kind.as_str().as_bytes());
+    write_identity_head(out, &obs.identity);
+    write_time(out, obs.ts_ns, time);
+}
+
+/// The identity's part of the head: `","entity":...,"pod":...` (from the
+/// quote that closes the kind).
+fn write_identity_head(out: &mut Vec<u8>, id: &Identity<'_>) {
     out.extend_from_slice(b"\",\"entity\":");
     match (id.namespace.as_deref(), id.workload.as_deref()) {
         (ns, Some(w)) => {
@@ -115,8 +122,12 @@ pub(crate) fn write_record_head(
     }
     out.extend_from_slice(b",\"pod\":");
     write_opt_str(out, id.pod.as_deref());
+}
+
+/// The head's last member: `,"ts":"..."`.
+pub(crate) fn write_time(out: &mut Vec<u8>, ts_ns: i64, time: &mut Rfc3339Writer) {
     out.extend_from_slice(b",\"ts\":\"");
-    time.write(out, obs.ts_ns);
+    time.write(out, ts_ns);
     out.push(b'"');
 }
 
@@ -166,7 +177,11 @@ pub(crate) fn write_verdict(
 /// The part of the tags that comes from the record after the verdict's:
 /// `,"namespace":...` to the closing `}`.
 pub(crate) fn write_record_tail(out: &mut Vec<u8>, obs: &Observation<'_>) {
-    let id = &obs.identity;
+    write_identity_tail(out, &obs.identity);
+}
+
+/// The tail, which depends on the identity alone.
+fn write_identity_tail(out: &mut Vec<u8>, id: &Identity<'_>) {
     out.extend_from_slice(b",\"namespace\":");
     write_opt_str(out, id.namespace.as_deref());
     out.extend_from_slice(b",\"workload\":");
@@ -178,6 +193,70 @@ pub(crate) fn write_record_tail(out: &mut Vec<u8>, obs: &Observation<'_>) {
     out.extend_from_slice(b",\"node\":");
     write_opt_str(out, id.node.as_deref());
     out.push(b'}');
+}
+
+/// The identity's parts of the tags ([`write_identity_head`] and the tail),
+/// kept per `kubernetes` object text the identity memo keeps: records that
+/// carry an equal object have an equal identity, so the text is copied
+/// instead of escaped again.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IdentityTexts {
+    /// By [`MemoToken::entry`]; empty until the first is kept.
+    entries: Vec<IdentityText>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct IdentityText {
+    token: Option<MemoToken>,
+    /// The identity's head part, then its tail.
+    text: Vec<u8>,
+    head_len: usize,
+}
+
+impl IdentityTexts {
+    /// The texts for `id`, which the memo's `token` names (kept if new).
+    fn get(&mut self, id: &Identity<'_>, token: Option<MemoToken>) -> Option<&IdentityText> {
+        let token = token?;
+        if self.entries.is_empty() {
+            self.entries
+                .resize(IdentityMemo::ENTRIES, IdentityText::default());
+        }
+        let e = self.entries.get_mut(token.entry as usize)?;
+        if e.token != Some(token) {
+            e.text.clear();
+            write_identity_head(&mut e.text, id);
+            e.head_len = e.text.len();
+            write_identity_tail(&mut e.text, id);
+            e.token = Some(token);
+        }
+        Some(e)
+    }
+
+    /// Appends what [`write_record_head`] writes for the identity.
+    pub(crate) fn write_head(
+        &mut self,
+        out: &mut Vec<u8>,
+        id: &Identity<'_>,
+        token: Option<MemoToken>,
+    ) {
+        match self.get(id, token) {
+            Some(e) => out.extend_from_slice(e.text.get(..e.head_len).unwrap_or(&[])),
+            None => write_identity_head(out, id),
+        }
+    }
+
+    /// Appends what [`write_record_tail`] writes for the identity.
+    pub(crate) fn write_tail(
+        &mut self,
+        out: &mut Vec<u8>,
+        id: &Identity<'_>,
+        token: Option<MemoToken>,
+    ) {
+        match self.get(id, token) {
+            Some(e) => out.extend_from_slice(e.text.get(e.head_len..).unwrap_or(&[])),
+            None => write_identity_tail(out, id),
+        }
+    }
 }
 
 /// Appends the `edgeheal` object for a record that could not be read: the

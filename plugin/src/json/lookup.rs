@@ -156,7 +156,10 @@ pub(super) fn pick<'a, const N: usize>(
     pick_raw(members, keys).map(|raw| raw.and_then(value_of_raw))
 }
 
-/// As [`pick`], giving each value's raw text.
+/// As [`pick`], giving each value's raw text. Always inlined: the array it
+/// returns is then built where the caller keeps it (returned through a call,
+/// it is copied by `memcpy`, which cost more than the lookup).
+#[inline(always)]
 pub(super) fn pick_raw<'a, const N: usize>(
     members: impl Iterator<Item = (&'a [u8], bool, &'a [u8])>,
     keys: &[&str; N],

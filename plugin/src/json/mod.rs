@@ -153,6 +153,7 @@ impl<'a> Value<'a> {
     }
 
     /// As [`Value::get_many`], giving each value's raw text.
+    #[inline(always)]
     pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
         let mut it = match self {
             Value::Object(text) => Members::new(text),
@@ -180,14 +181,13 @@ impl<'a> Value<'a> {
 
     /// The members [`Value::members`] gives, as (key, raw value text); see
     /// [`value_of_raw`].
-    pub(crate) fn members_raw(&self) -> impl Iterator<Item = (Cow<'a, str>, &'a [u8])> {
+    pub(crate) fn members_raw(&self) -> impl Iterator<Item = (RawKey<'a>, &'a [u8])> {
         let mut it = self.members();
         std::iter::from_fn(move || {
-            let (key, escaped, value) = it.next_raw()?;
+            let (raw, escaped, value) = it.next_raw()?;
             // `members` stops at a value it cannot decode.
             value_of_raw(value)?;
-            let key = if escaped { unescape(key) } else { lossy(key) };
-            Some((key, value))
+            Some((RawKey { raw, escaped }, value))
         })
     }
 
@@ -196,6 +196,33 @@ impl<'a> Value<'a> {
         match self {
             Value::Array(text) => Elements::new(text),
             _ => Elements::empty(),
+        }
+    }
+}
+
+/// A member's key as it sits in the text (between the quotes), so a caller
+/// that matches keys against known names need not decode them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawKey<'a> {
+    raw: &'a [u8],
+    escaped: bool,
+}
+
+impl<'a> RawKey<'a> {
+    /// The key's bytes when they are its text: no escapes (the text may
+    /// still be invalid UTF-8, which [`RawKey::text`] would decode lossily
+    /// into a key that equals no ASCII name either).
+    #[inline]
+    pub(crate) fn plain(self) -> Option<&'a [u8]> {
+        (!self.escaped).then_some(self.raw)
+    }
+
+    /// The key decoded (borrowed unless escaped or invalid UTF-8).
+    pub(crate) fn text(self) -> Cow<'a, str> {
+        if self.escaped {
+            unescape(self.raw)
+        } else {
+            lossy(self.raw)
         }
     }
 }
@@ -298,6 +325,7 @@ impl<'a> Record<'a> {
 
     /// As [`Record::get_many`], giving each value's raw text (for callers
     /// that decode only some of them; see [`value_of_raw`]).
+    #[inline(always)]
     pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
         pick_raw(indexed(self.text, self.top()), keys)
     }
@@ -337,14 +365,12 @@ impl<'a> Record<'a> {
 
     /// The top-level members as (key, raw value text), in text order; see
     /// [`value_of_raw`].
-    pub(crate) fn members_raw(&self) -> impl Iterator<Item = (Cow<'a, str>, &'a [u8])> + '_ {
+    pub(crate) fn members_raw(&self) -> impl Iterator<Item = (RawKey<'a>, &'a [u8])> + '_ {
         let text = self.text;
         self.top().iter().map(move |m| {
-            let raw = m.raw_key(text);
-            let key = if m.key_escaped {
-                Cow::Owned(unescape(raw).into_owned())
-            } else {
-                lossy(raw)
+            let key = RawKey {
+                raw: m.raw_key(text),
+                escaped: m.key_escaped,
             };
             (key, m.raw_value(text))
         })
@@ -398,6 +424,7 @@ impl<'a> Object<'_, 'a> {
     }
 
     /// As [`Object::get_many`], giving each value's raw text.
+    #[inline(always)]
     pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
         pick_raw(indexed(self.text, self.members), keys)
     }

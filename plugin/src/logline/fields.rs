@@ -1,0 +1,347 @@
+//! Structured log lines: the members of a JSON line (or of a record a log
+//! parser merged the line into) that say a level, an HTTP status, a latency,
+//! a request's method or path, or the line's own time.
+
+use super::duration::{latency_key, parse_duration_ms};
+use super::LineInfo;
+use crate::json::{value_of_raw, RawKey, Record, Value};
+use crate::observation::{LogLevel, LogSignal};
+use crate::timestamp;
+
+/// Accumulates what the fields of a structured line say.
+#[derive(Default)]
+pub(super) struct Fields {
+    level: Option<LogLevel>,
+    status: Option<u16>,
+    code: Option<u16>,
+    latency_ms: Option<f64>,
+    method: bool,
+    path: bool,
+    ts_ns: Option<i64>,
+}
+
+impl Fields {
+    pub(super) fn info(self) -> LineInfo {
+        let has_request_shape = self.method || self.path;
+        let status = self
+            .status
+            .or_else(|| self.code.filter(|_| has_request_shape));
+        LineInfo {
+            signal: LogSignal {
+                level: self.level,
+                status,
+                latency_ms: self.latency_ms,
+                is_request: status.is_some() && (has_request_shape || self.latency_ms.is_some()),
+            },
+            ts_ns: self.ts_ns,
+        }
+    }
+
+    /// Takes one `key = value` pair, where `num` is the value as a number if
+    /// it is one and `text` the value as text.
+    pub(super) fn take(&mut self, key: &str, num: Option<f64>, text: Option<&str>) {
+        self.take_field(FieldKey::of(key), num, text);
+    }
+
+    /// As [`Fields::take`], with the key already classified.
+    fn take_field(&mut self, key: FieldKey, num: Option<f64>, text: Option<&str>) {
+        match key {
+            FieldKey::Level => {
+                if self.level.is_none() {
+                    self.level = text
+                        .and_then(level_word)
+                        .or_else(|| num.and_then(numeric_level));
+                }
+            }
+            FieldKey::Status => {
+                if self.status.is_none() {
+                    self.status = http_status(num, text);
+                }
+            }
+            FieldKey::Code => self.code = http_status(num, text),
+            FieldKey::Time => {
+                if self.ts_ns.is_none() {
+                    self.ts_ns = match (num, text) {
+                        (_, Some(t)) => timestamp::parse_value(&Value::Str(t.into())),
+                        (Some(n), None) => timestamp::parse_epoch_f64(n),
+                        _ => None,
+                    };
+                }
+            }
+            FieldKey::Method => self.method = text.is_some_and(is_http_method),
+            FieldKey::Path => self.path = text.is_some(),
+            FieldKey::Request => {
+                if let Some((m, _)) = text.and_then(|t| t.split_once(' ')) {
+                    self.method |= is_http_method(m);
+                    self.path = self.method;
+                }
+            }
+            FieldKey::Latency(default_ms) => {
+                if self.latency_ms.is_none() {
+                    self.latency_ms = match (num, text) {
+                        (Some(n), _) => Some(n * default_ms),
+                        (None, Some(t)) => parse_duration_ms(t, default_ms),
+                        _ => None,
+                    }
+                    .filter(|v| v.is_finite() && *v >= 0.0);
+                }
+            }
+            FieldKey::Other => {}
+        }
+    }
+}
+
+/// What a field of a structured line is, by its key (compared without case).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FieldKey {
+    Level,
+    Status,
+    /// `code`: a status only beside a request's method or path.
+    Code,
+    Time,
+    Method,
+    Path,
+    /// `request`: `"GET /path HTTP/1.1"`.
+    Request,
+    /// A latency, with the multiplier that turns a bare number into milliseconds.
+    Latency(f64),
+    /// Says nothing [`Fields`] reads.
+    Other,
+}
+
+impl FieldKey {
+    /// Longer keys name nothing (the longest name is a latency's, 30 bytes).
+    const MAX_LEN: usize = 32;
+
+    fn of(key: &str) -> FieldKey {
+        FieldKey::of_bytes(key.as_bytes())
+    }
+
+    /// As [`FieldKey::of`], from the key's bytes (invalid UTF-8 names
+    /// nothing either way: every name is ASCII or `µ`).
+    fn of_bytes(key: &[u8]) -> FieldKey {
+        let mut lower = [0u8; FieldKey::MAX_LEN];
+        let Some(buf) = lower.get_mut(..key.len()) else {
+            return FieldKey::Other;
+        };
+        for (l, c) in buf.iter_mut().zip(key) {
+            *l = c.to_ascii_lowercase();
+        }
+        let key: &[u8] = buf;
+        match key {
+            b"level" | b"severity" | b"lvl" | b"loglevel" | b"log_level" | b"levelname"
+            | b"log.level" | b"severity_text" | b"@l" => FieldKey::Level,
+            b"status" | b"status_code" | b"statuscode" | b"http_status" | b"http.status_code"
+            | b"response_code" | b"http_status_code" => FieldKey::Status,
+            b"code" => FieldKey::Code,
+            b"time" | b"timestamp" | b"ts" | b"@timestamp" | b"@t" => FieldKey::Time,
+            b"method" | b"http_method" | b"request_method" | b"http.method" | b"verb" => {
+                FieldKey::Method
+            }
+            b"path" | b"url" | b"uri" | b"request_uri" | b"route" | b"http.url" | b"http.path"
+            | b"endpoint" => FieldKey::Path,
+            b"request" => FieldKey::Request,
+            _ => latency_key(key).map_or(FieldKey::Other, FieldKey::Latency),
+        }
+    }
+}
+
+/// Does `key` name a field [`read_fields`] takes a level, status or latency
+/// from? Lets callers skip reading records that have none.
+pub fn is_signal_key(key: &str) -> bool {
+    let lower;
+    let key = if key.bytes().any(|c| c.is_ascii_uppercase()) {
+        lower = key.to_ascii_lowercase();
+        lower.as_str()
+    } else {
+        key
+    };
+    matches!(
+        key,
+        "level"
+            | "severity"
+            | "lvl"
+            | "loglevel"
+            | "log_level"
+            | "levelname"
+            | "log.level"
+            | "severity_text"
+            | "@l"
+            | "status"
+            | "status_code"
+            | "statuscode"
+            | "http_status"
+            | "http.status_code"
+            | "response_code"
+            | "http_status_code"
+            | "code"
+            | "http"
+            | "request"
+            | "response"
+    ) || latency_key(key.as_bytes()).is_some()
+}
+
+/// Reads the signal in the fields of a JSON log line (or of a record a log
+/// parser merged the line into).
+pub fn from_fields(obj: &Value<'_>) -> LogSignal {
+    read_fields(obj).signal
+}
+
+/// Reads the fields of a JSON log line: signal and time.
+pub fn read_fields(obj: &Value<'_>) -> LineInfo {
+    fields_of(obj.members_raw())
+}
+
+/// As [`read_fields`], over a record's top-level members (as its parse
+/// indexed them, so the text is not scanned again).
+pub fn read_record_fields(record: &Record<'_>) -> LineInfo {
+    fields_of(record.members_raw())
+}
+
+/// Reads members given as (key, raw value text): a value is decoded only
+/// when its key says something (or names a nested object read below).
+fn fields_of<'a>(members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) -> LineInfo {
+    let mut f = Fields::default();
+    for (key, raw) in members {
+        // Keys are matched as bytes; only an escaped one is decoded.
+        let decoded;
+        let name = match key.plain() {
+            Some(bytes) => bytes,
+            None => {
+                decoded = key.text();
+                decoded.as_bytes()
+            }
+        };
+        let nested =
+            raw.first() == Some(&b'{') && matches!(name, b"http" | b"request" | b"response");
+        let field = FieldKey::of_bytes(name);
+        if field == FieldKey::Other && !nested {
+            continue;
+        }
+        let Some(value) = value_of_raw(raw) else {
+            continue;
+        };
+        let (num, text) = match &value {
+            Value::Number(n) => (n.parse().ok(), Some(*n)),
+            Value::Str(s) => (None, Some(s.as_ref())),
+            Value::Object(_) if nested => {
+                // One level of nesting: `http.status_code`, `request.method`, ...
+                let key = key.text();
+                for (k2, v2) in value.members() {
+                    let n2 = v2.as_f64();
+                    let full = [key.as_ref(), ".", k2.as_ref()].concat();
+                    f.take(&full, n2, v2.as_str());
+                    f.take(&k2, n2, v2.as_str());
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        f.take_field(field, num, text);
+    }
+    f.info()
+}
+
+fn http_status(num: Option<f64>, text: Option<&str>) -> Option<u16> {
+    let v = match (num, text) {
+        (Some(n), _) => n,
+        (None, Some(t)) => t.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    (v.fract() == 0.0 && (100.0..=599.0).contains(&v)).then_some(v as u16)
+}
+
+pub(crate) fn is_http_method(m: &str) -> bool {
+    matches!(
+        m,
+        "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" | "CONNECT" | "TRACE"
+    ) || matches!(
+        m,
+        "get" | "post" | "put" | "delete" | "patch" | "head" | "options"
+    )
+}
+
+pub(crate) fn level_word(w: &str) -> Option<LogLevel> {
+    let w = w.trim();
+    if w.len() > 9 {
+        return None;
+    }
+    let mut buf = [0u8; 9];
+    for (slot, c) in buf.iter_mut().zip(w.bytes()) {
+        *slot = c.to_ascii_lowercase();
+    }
+    Some(match buf.get(..w.len())? {
+        b"trace" | b"debug" | b"dbug" | b"trce" | b"d" | b"t" | b"verbose" => LogLevel::Debug,
+        b"info" | b"information" | b"notice" | b"i" | b"inf" => LogLevel::Info,
+        b"warn" | b"warning" | b"w" | b"wrn" => LogLevel::Warn,
+        b"error" | b"err" | b"e" | b"eror" => LogLevel::Error,
+        b"fatal" | b"critical" | b"crit" | b"panic" | b"dpanic" | b"emerg" | b"emergency"
+        | b"alert" | b"f" | b"ftl" => LogLevel::Fatal,
+        _ => return None,
+    })
+}
+
+/// pino / bunyan numeric levels (10 trace ... 60 fatal).
+fn numeric_level(n: f64) -> Option<LogLevel> {
+    Some(match n as i64 {
+        10..=29 => LogLevel::Debug,
+        30..=39 => LogLevel::Info,
+        40..=49 => LogLevel::Warn,
+        50..=59 => LogLevel::Error,
+        60..=69 => LogLevel::Fatal,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_classified_from_their_bytes() {
+        let long = "latency_".repeat(5);
+        let cases: &[(&str, FieldKey)] = &[
+            ("level", FieldKey::Level),
+            ("Log.Level", FieldKey::Level),
+            ("HTTP_STATUS_CODE", FieldKey::Status),
+            ("code", FieldKey::Code),
+            ("@timestamp", FieldKey::Time),
+            ("Request", FieldKey::Request),
+            ("latency", FieldKey::Latency(1.0)),
+            ("Latency_Seconds", FieldKey::Latency(1e3)),
+            ("latency_µs", FieldKey::Latency(1e-3)),
+            ("LATENCY_µS", FieldKey::Latency(1e-3)),
+            ("upstream_response_time", FieldKey::Latency(1e3)),
+            ("upstream_response_time_seconds", FieldKey::Latency(1e3)),
+            ("upstream_response_time_secondsx", FieldKey::Other),
+            (&long, FieldKey::Other),
+            ("msg", FieldKey::Other),
+            ("", FieldKey::Other),
+        ];
+        for (key, want) in cases {
+            assert_eq!(FieldKey::of(key), *want, "{key}");
+        }
+        // Invalid UTF-8 names nothing.
+        assert_eq!(FieldKey::of_bytes(b"level\xff"), FieldKey::Other);
+    }
+
+    #[test]
+    fn escaped_and_invalid_keys_read_as_decoded() {
+        let cases: &[(&[u8], Option<LogLevel>, Option<u16>)] = &[
+            (br#"{"le\u0076el":"warn"}"#, Some(LogLevel::Warn), None),
+            (
+                br#"{"\u0068ttp":{"status_code":502},"verb":"GET"}"#,
+                None,
+                Some(502),
+            ),
+            (b"{\"level\xff\":\"warn\",\"status\":404}", None, Some(404)),
+        ];
+        for (text, level, status) in cases {
+            let rec = Record::parse(text).unwrap();
+            let info = read_record_fields(&rec);
+            assert_eq!((info.signal.level, info.signal.status), (*level, *status));
+            let info = read_fields(&rec.as_value());
+            assert_eq!((info.signal.level, info.signal.status), (*level, *status));
+        }
+    }
+}

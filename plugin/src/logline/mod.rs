@@ -1,0 +1,256 @@
+//! What a log line says: level, HTTP status, latency, and whether it
+//! describes a served request.
+//!
+//! A line is read as, in order:
+//! 1. a JSON object (`{"level":"error","status":500,"latency_ms":12}`);
+//! 2. an access log: common / combined / nginx (`... "GET /x HTTP/1.1" 200 512
+//!    ...`), with an nginx `$request_time` (seconds) as the last token or as
+//!    `rt=` / `request_time=`;
+//! 3. logfmt (`level=warn status=503 duration=25ms method=GET`);
+//! 4. free text with level words (`ERROR`, `[warn]`, klog `E0501`, Go
+//!    `panic:`, Java `Exception`, Python `Traceback`) and, where the text
+//!    says so, a request and a duration (see [`freetext`]).
+//!
+//! Latency units: a key suffix (`_ms`, `_us`/`_µs`, `_ns`, `_s`/`_sec`/
+//! `_seconds`) or a duration string (`"250ms"`, `"0.25s"`, `"1m2.5s"`) decides;
+//! a bare number under `request_time` / `upstream_response_time` (nginx) is
+//! seconds, under any other latency key milliseconds.
+
+mod access_log;
+mod duration;
+mod fields;
+mod logfmt;
+
+use crate::freetext;
+use crate::json::{Record, RecordIndex};
+use crate::observation::LogSignal;
+
+pub use duration::parse_duration_ms;
+pub(crate) use duration::unit_ms;
+pub use fields::{from_fields, is_signal_key, read_fields, read_record_fields};
+pub(crate) use fields::{is_http_method, level_word};
+
+/// What a line says, with the time it carries when it has one.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LineInfo {
+    /// Level, status, latency, request-ness.
+    pub signal: LogSignal,
+    /// A `time` / `timestamp` / `ts` / `@timestamp` field of a structured line.
+    pub ts_ns: Option<i64>,
+}
+
+/// Lines longer than this are scanned for level words only in their head.
+pub(crate) const SCAN_HEAD: usize = 512;
+
+/// Reads a log line (its signal only).
+pub fn classify_line(line: &str) -> LogSignal {
+    read_line(line).signal
+}
+
+/// Buffers for reading log lines, reused from line to line: a caller that
+/// keeps one allocates nothing per line once they have grown.
+#[derive(Debug, Clone, Default)]
+pub struct LineBuffers {
+    /// An escaped line, decoded.
+    pub(crate) text: Vec<u8>,
+    /// The index of a JSON line.
+    pub(crate) index: RecordIndex,
+}
+
+impl LineBuffers {
+    /// Empty buffers.
+    pub fn new() -> LineBuffers {
+        LineBuffers::default()
+    }
+}
+
+/// Reads a log line: its signal and, for structured lines, its own time.
+pub fn read_line(line: &str) -> LineInfo {
+    read_line_in(line, &mut RecordIndex::new())
+}
+
+/// As [`read_line`], indexing a JSON line in `index`.
+pub fn read_line_in(line: &str, index: &mut RecordIndex) -> LineInfo {
+    let trimmed = line.trim_start();
+    if trimmed.starts_with('{') {
+        if let Ok(rec) = Record::parse_in(trimmed.trim_end().as_bytes(), index) {
+            return read_record_fields(&rec);
+        }
+    }
+    if let Some(signal) = access_log::read(line) {
+        return LineInfo {
+            signal,
+            ts_ns: None,
+        };
+    }
+    let info = logfmt::read(line);
+    if info.signal.level.is_some() || info.signal.status.is_some() {
+        return info;
+    }
+    LineInfo {
+        signal: freetext::read(line),
+        ts_ns: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observation::LogLevel::{self, *};
+
+    fn sig(
+        level: Option<LogLevel>,
+        status: Option<u16>,
+        latency: Option<f64>,
+        req: bool,
+    ) -> LogSignal {
+        LogSignal {
+            level,
+            status,
+            latency_ms: latency,
+            is_request: req,
+        }
+    }
+
+    #[test]
+    fn lines() {
+        let cases: &[(&str, LogSignal)] = &[
+            // JSON app logs.
+            (
+                r#"{"level":"error","msg":"db down"}"#,
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                r#"{"severity":"WARNING","message":"slow"}"#,
+                sig(Some(Warn), None, None, false),
+            ),
+            (r#"{"lvl":"info"}"#, sig(Some(Info), None, None, false)),
+            (
+                r#"{"level":50,"msg":"pino"}"#,
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                r#"{"level":"info","method":"GET","path":"/api","status":200,"latency_ms":12.5}"#,
+                sig(Some(Info), Some(200), Some(12.5), true),
+            ),
+            (
+                r#"{"method":"POST","url":"/x","status_code":"503","duration":"0.25s"}"#,
+                sig(None, Some(503), Some(250.0), true),
+            ),
+            (
+                r#"{"status":502,"latency":"250µs"}"#,
+                sig(None, Some(502), Some(0.25), true),
+            ),
+            (
+                r#"{"status":200,"latency":"250us"}"#,
+                sig(None, Some(200), Some(0.25), true),
+            ),
+            (
+                r#"{"status":200,"request_time":0.25}"#,
+                sig(None, Some(200), Some(250.0), true),
+            ),
+            (
+                r#"{"status":200,"duration_ms":7}"#,
+                sig(None, Some(200), Some(7.0), true),
+            ),
+            (
+                r#"{"status":200,"response_time":40}"#,
+                sig(None, Some(200), Some(40.0), true),
+            ),
+            (
+                r#"{"status":200,"latency_seconds":0.5}"#,
+                sig(None, Some(200), Some(500.0), true),
+            ),
+            (
+                r#"{"status":200,"duration_ns":1500000}"#,
+                sig(None, Some(200), Some(1.5), true),
+            ),
+            (
+                r#"{"status":200,"latency":"1m2.5s"}"#,
+                sig(None, Some(200), Some(62_500.0), true),
+            ),
+            (
+                r#"{"code":500,"method":"GET"}"#,
+                sig(None, Some(500), None, true),
+            ),
+            (r#"{"code":13,"msg":"grpc"}"#, sig(None, None, None, false)),
+            (r#"{"status":"ok"}"#, sig(None, None, None, false)),
+            (
+                r#"{"http":{"method":"GET","status_code":404},"level":"warn"}"#,
+                sig(Some(Warn), Some(404), None, true),
+            ),
+            // Access logs.
+            (
+                r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#,
+                sig(None, Some(200), None, true),
+            ),
+            (
+                r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "POST /api HTTP/1.1" 502 157 "-" "curl/8.0""#,
+                sig(None, Some(502), None, true),
+            ),
+            (
+                r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 612 "-" "Mozilla/5.0" 0.005"#,
+                sig(None, Some(200), Some(5.0), true),
+            ),
+            (
+                r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 612 "-" "curl" rt=0.250 uct="0.000""#,
+                sig(None, Some(200), Some(250.0), true),
+            ),
+            // logfmt.
+            (
+                "time=2024-05-01T10:00:00Z level=warn msg=\"slow query\" duration=1.5s",
+                sig(Some(Warn), None, Some(1500.0), false),
+            ),
+            (
+                "level=info method=GET path=/x status=500 latency=25ms",
+                sig(Some(Info), Some(500), Some(25.0), true),
+            ),
+            // Free text.
+            (
+                "2024-05-01 10:00:00 ERROR something broke",
+                sig(Some(Error), None, None, false),
+            ),
+            ("WARN disk almost full", sig(Some(Warn), None, None, false)),
+            (
+                "2024/05/01 10:00:00 [error] 7#7: *1 connect() failed",
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "E0501 10:00:00.000000       1 reflector.go:1] failed",
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "I0501 10:00:00.000000       1 main.go:1] started",
+                sig(Some(Info), None, None, false),
+            ),
+            (
+                "panic: runtime error: index out of range",
+                sig(Some(Fatal), None, None, false),
+            ),
+            (
+                "java.lang.NullPointerException: boom",
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "Traceback (most recent call last):",
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "INFO caught Exception in handler",
+                sig(Some(Error), None, None, false),
+            ),
+            ("FATAL out of memory", sig(Some(Fatal), None, None, false)),
+            (
+                "Error: connection refused",
+                sig(Some(Error), None, None, false),
+            ),
+            ("processed 0 errors today", sig(None, None, None, false)),
+            ("hello world", sig(None, None, None, false)),
+            ("", sig(None, None, None, false)),
+            ("{not json", sig(None, None, None, false)),
+        ];
+        for (line, want) in cases {
+            assert_eq!(classify_line(line), *want, "{line}");
+        }
+    }
+}
