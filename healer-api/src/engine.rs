@@ -412,7 +412,8 @@ impl Engine {
         if self.rolling_out(&entity).await? {
             // The workload is rolling out another incident's action: its pods
             // are being replaced and started, and what they report waits until
-            // the rollout is over (a fault that outlasts it opens then).
+            // the rollout is over and settled (a fault that outlasts it opens
+            // then).
             return Ok(());
         }
         let w = self.windows.entry(key.clone()).or_default();
@@ -556,24 +557,31 @@ impl Engine {
     }
 
     /// Whether an incident on `entity` is verifying an action its workload is still rolling
-    /// out (asked again, at most every [`ROLLOUT_POLL_MS`]).
+    /// out (asked again, at most every [`ROLLOUT_POLL_MS`]) or has rolled out less than
+    /// `engine.settle_secs` ago: its new pods are still starting.
     async fn rolling_out(&mut self, entity: &Entity) -> Result<bool, EngineError> {
         let keys: Vec<Key> = self
             .active
             .iter()
-            .filter(|(k, i)| &k.0 == entity && i.state == State::Verifying && i.rolling)
+            .filter(|(k, i)| &k.0 == entity && i.state == State::Verifying)
             .map(|(k, _)| k.clone())
             .collect();
-        let mut rolling = false;
+        let settle_ms = self.cfg.engine.settle_secs as i64 * 1000;
+        let mut busy = false;
         for key in keys {
             if let Some(mut inc) = self.active.remove(&key) {
-                let checked = self.check_rollout(&mut inc).await;
-                rolling |= inc.rolling;
+                let checked = if inc.rolling {
+                    self.check_rollout(&mut inc).await
+                } else {
+                    Ok(())
+                };
+                let now = self.now().as_millisecond();
+                busy |= inc.rolling || inc.acted_at_ms.is_some_and(|t| now < t + settle_ms);
                 self.active.insert(key, inc);
                 checked?;
             }
         }
-        Ok(rolling)
+        Ok(busy)
     }
 
     /// Asks whether a verifying incident's workload has rolled out the action (at most every

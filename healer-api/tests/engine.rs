@@ -408,6 +408,34 @@ async fn other_anomalies_of_a_workload_wait_for_its_rollout() {
 }
 
 #[tokio::test]
+async fn other_anomalies_also_wait_for_the_settle_time_after_a_rollout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = (*config(dir.path(), "enforce", "")).clone();
+    cfg.engine.settle_secs = 45;
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    h.cfg = Arc::new(cfg);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    // Rolled out at once, but the new pods are still starting for 45 s.
+    h.clock.advance_secs(30);
+    h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-1"))
+        .await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.incidents().await.len(), 1);
+    h.clock.advance_secs(20);
+    h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-1"))
+        .await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(
+        h.incidents().await.len(),
+        2,
+        "settled: the crash loop opens"
+    );
+}
+
+#[tokio::test]
 async fn a_rollout_that_never_finishes_is_verified_after_a_window() {
     use std::sync::atomic::Ordering::SeqCst;
     let dir = tempfile::tempdir().unwrap();
