@@ -353,9 +353,7 @@ impl Engine {
         let threshold = self.cfg.engine.debounce_count as usize;
         let key = (entity.clone(), kind);
         if let Some(mut inc) = self.active.remove(&key) {
-            if inc.state == State::Verifying && inc.rolling {
-                self.check_rollout(&mut inc).await?;
-            }
+            self.check_rollout(&mut inc).await?;
             // Dedupe onto the open incident.
             let id = inc.id;
             self.store
@@ -511,11 +509,7 @@ impl Engine {
             .map(|(k, _)| k.clone())
             .collect();
         for key in rolling {
-            if let Some(mut inc) = self.active.remove(&key) {
-                let checked = self.check_rollout(&mut inc).await;
-                self.active.insert(key, inc);
-                checked?;
-            }
+            self.check_rollout_of(key).await?;
         }
         let now = self.now();
         let due: Vec<Key> = self
@@ -569,28 +563,35 @@ impl Engine {
         let settle_ms = self.cfg.engine.settle_secs as i64 * 1000;
         let mut busy = false;
         for key in keys {
-            if let Some(mut inc) = self.active.remove(&key) {
-                let checked = if inc.rolling {
-                    self.check_rollout(&mut inc).await
-                } else {
-                    Ok(())
-                };
-                let now = self.now().as_millisecond();
-                busy |= inc.rolling || inc.acted_at_ms.is_some_and(|t| now < t + settle_ms);
-                self.active.insert(key, inc);
-                checked?;
-            }
+            self.check_rollout_of(key.clone()).await?;
+            let now = self.now().as_millisecond();
+            busy |= self.active.get(&key).is_some_and(|inc| {
+                inc.rolling || inc.acted_at_ms.is_some_and(|t| now < t + settle_ms)
+            });
         }
         Ok(busy)
     }
 
-    /// Asks whether a verifying incident's workload has rolled out the action (at most every
-    /// [`ROLLOUT_POLL_MS`]), and ends the incident's rolling phase when it has, or when it
-    /// has been rolling for a whole verify window (a rollout that does not finish is verified
-    /// as it stands, and what recurs then escalates). When the rollout was seen unfinished,
-    /// verification starts over from now: records from pods that were still being replaced
-    /// say nothing about the action.
+    /// [`Engine::check_rollout`] of the active incident under `key`.
+    async fn check_rollout_of(&mut self, key: Key) -> Result<(), EngineError> {
+        let Some(mut inc) = self.active.remove(&key) else {
+            return Ok(());
+        };
+        let checked = self.check_rollout(&mut inc).await;
+        self.active.insert(key, inc);
+        checked
+    }
+
+    /// Asks whether a verifying, rolling incident's workload has rolled out the action (at
+    /// most every [`ROLLOUT_POLL_MS`]), and ends the incident's rolling phase when it has, or
+    /// when it has been rolling for a whole verify window (a rollout that does not finish is
+    /// verified as it stands, and what recurs then escalates). When the rollout was seen
+    /// unfinished, verification starts over from now: records from pods that were still being
+    /// replaced say nothing about the action.
     async fn check_rollout(&mut self, inc: &mut Incident) -> Result<(), EngineError> {
+        if !(inc.state == State::Verifying && inc.rolling) {
+            return Ok(());
+        }
         let Some(cluster) = self.cluster.clone() else {
             inc.rolling = false;
             return Ok(());

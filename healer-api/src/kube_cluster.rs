@@ -25,6 +25,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference};
+use k8s_openapi::NamespaceResourceScope;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::{Api, Client};
 
@@ -203,6 +204,19 @@ impl KubeCluster {
             api.get(name).await.map_err(|e| api_error(e, what))
         })
         .await
+    }
+
+    /// Reads the target workload itself (a Deployment, StatefulSet or DaemonSet).
+    async fn workload<K>(&self, target: &Target) -> Result<K, ClusterError>
+    where
+        K: kube::Resource<Scope = NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        let api = Api::<K>::namespaced(self.client.clone(), &target.namespace);
+        self.get(&api, &target.name, &target.key()).await
     }
 
     async fn pod_facts(
@@ -619,16 +633,9 @@ impl Cluster for KubeCluster {
         action: ActionKind,
         pod: Option<&str>,
     ) -> Result<Facts, ClusterError> {
-        let what = target.key();
         let (meta, paused, replicas, deployment) = match target.kind {
             WorkloadKind::Deployment => {
-                let d = self
-                    .get(
-                        &Api::<Deployment>::namespaced(self.client.clone(), &target.namespace),
-                        &target.name,
-                        &what,
-                    )
-                    .await?;
+                let d: Deployment = self.workload(target).await?;
                 let spec = d.spec.clone().unwrap_or_default();
                 (
                     d.metadata.clone(),
@@ -638,24 +645,12 @@ impl Cluster for KubeCluster {
                 )
             }
             WorkloadKind::Statefulset => {
-                let s = self
-                    .get(
-                        &Api::<StatefulSet>::namespaced(self.client.clone(), &target.namespace),
-                        &target.name,
-                        &what,
-                    )
-                    .await?;
+                let s: StatefulSet = self.workload(target).await?;
                 let replicas = s.spec.as_ref().and_then(|x| x.replicas);
                 (s.metadata, false, replicas, None)
             }
             WorkloadKind::Daemonset => {
-                let d = self
-                    .get(
-                        &Api::<DaemonSet>::namespaced(self.client.clone(), &target.namespace),
-                        &target.name,
-                        &what,
-                    )
-                    .await?;
+                let d: DaemonSet = self.workload(target).await?;
                 (d.metadata, false, None, None)
             }
             other => {
@@ -731,36 +726,10 @@ impl Cluster for KubeCluster {
     }
 
     async fn rolled_out(&self, target: &Target) -> Result<bool, ClusterError> {
-        let what = target.key();
-        let (ns, name) = (target.namespace.as_str(), target.name.as_str());
         Ok(match target.kind {
-            WorkloadKind::Deployment => rollout::deployment(
-                &self
-                    .get(
-                        &Api::<Deployment>::namespaced(self.client.clone(), ns),
-                        name,
-                        &what,
-                    )
-                    .await?,
-            ),
-            WorkloadKind::Statefulset => rollout::statefulset(
-                &self
-                    .get(
-                        &Api::<StatefulSet>::namespaced(self.client.clone(), ns),
-                        name,
-                        &what,
-                    )
-                    .await?,
-            ),
-            WorkloadKind::Daemonset => rollout::daemonset(
-                &self
-                    .get(
-                        &Api::<DaemonSet>::namespaced(self.client.clone(), ns),
-                        name,
-                        &what,
-                    )
-                    .await?,
-            ),
+            WorkloadKind::Deployment => rollout::deployment(&self.workload(target).await?),
+            WorkloadKind::Statefulset => rollout::statefulset(&self.workload(target).await?),
+            WorkloadKind::Daemonset => rollout::daemonset(&self.workload(target).await?),
             // Nothing the healer acts on rolls out.
             WorkloadKind::Job | WorkloadKind::Node | WorkloadKind::Unknown => true,
         })

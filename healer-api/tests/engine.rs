@@ -31,6 +31,15 @@ struct FakeCluster {
     rollout_checks: std::sync::atomic::AtomicUsize,
 }
 
+impl FakeCluster {
+    /// A cluster whose target never finishes rolling out until told.
+    fn still_rolling() -> Self {
+        let c = FakeCluster::default();
+        c.rolling.store(true, std::sync::atomic::Ordering::SeqCst);
+        c
+    }
+}
+
 #[async_trait]
 impl Cluster for FakeCluster {
     async fn facts(
@@ -337,9 +346,7 @@ async fn a_scaled_traffic_surge_is_judged_by_strain_not_by_its_rate() {
 async fn verification_starts_when_the_workload_has_rolled_out() {
     use std::sync::atomic::Ordering::SeqCst;
     let dir = tempfile::tempdir().unwrap();
-    let cluster = FakeCluster::default();
-    cluster.rolling.store(true, SeqCst);
-    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::still_rolling());
     let mut engine = h.engine();
     engine.recover().await.unwrap();
     h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
@@ -378,9 +385,7 @@ async fn verification_starts_when_the_workload_has_rolled_out() {
 async fn other_anomalies_of_a_workload_wait_for_its_rollout() {
     use std::sync::atomic::Ordering::SeqCst;
     let dir = tempfile::tempdir().unwrap();
-    let cluster = FakeCluster::default();
-    cluster.rolling.store(true, SeqCst);
-    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::still_rolling());
     let mut engine = h.engine();
     engine.recover().await.unwrap();
     h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
@@ -437,11 +442,8 @@ async fn other_anomalies_also_wait_for_the_settle_time_after_a_rollout() {
 
 #[tokio::test]
 async fn a_rollout_that_never_finishes_is_verified_after_a_window() {
-    use std::sync::atomic::Ordering::SeqCst;
     let dir = tempfile::tempdir().unwrap();
-    let cluster = FakeCluster::default();
-    cluster.rolling.store(true, SeqCst);
-    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::still_rolling());
     let mut engine = h.engine();
     engine.recover().await.unwrap();
     h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
