@@ -58,17 +58,27 @@ pub enum MetricShape {
     FluentBitMem,
 }
 
+/// The top-level members [`shape`] reads, in the order [`shape_of`] takes
+/// their raw texts.
+pub const SHAPE_KEYS: [&str; 7] = [
+    "cpu_p",
+    "Mem.total",
+    "metric",
+    "name",
+    "value",
+    "gauge",
+    "counter",
+];
+
 /// Recognizes a metric record.
 pub fn shape(record: &Record<'_>) -> Option<MetricShape> {
-    let [cpu, mem, metric, name, value, gauge, counter] = record.get_many_raw(&[
-        "cpu_p",
-        "Mem.total",
-        "metric",
-        "name",
-        "value",
-        "gauge",
-        "counter",
-    ]);
+    shape_of(record.get_many_raw(&SHAPE_KEYS))
+}
+
+/// Recognizes a metric record from the raw texts of its [`SHAPE_KEYS`]
+/// members (for a caller that already looked them up).
+pub fn shape_of(raw: [Option<&[u8]>; 7]) -> Option<MetricShape> {
+    let [cpu, mem, metric, name, value, gauge, counter] = raw;
     // A member is present when its raw text decodes (as `get` would find it).
     let is_str = |raw: Option<&[u8]>| matches!(raw.and_then(value_of_raw), Some(Value::Str(_)));
     let present = |raw: Option<&[u8]>| raw.and_then(value_of_raw).is_some();

@@ -70,7 +70,7 @@ const TOP_KEYS: [&str; 18] = [
     "regarding",
     // 10
     "reason",
-    // 11..18: metric
+    // 11..18: metric (`metric::SHAPE_KEYS`)
     "cpu_p",
     "Mem.total",
     "metric",
@@ -141,7 +141,14 @@ pub fn normalize_in<'a>(
     }
     let maybe_metric =
         has(11) || has(12) || ((has(13) || has(14)) && (has(15) || has(16) || has(17)));
-    if let Some(shape) = maybe_metric.then(|| metric::shape(record)).flatten() {
+    let shape_raw = || {
+        let [.., a, b, c, d, e, f, g] = top;
+        [a, b, c, d, e, f, g]
+    };
+    if let Some(shape) = maybe_metric
+        .then(|| metric::shape_of(shape_raw()))
+        .flatten()
+    {
         let m = metric::read_metric(record, shape, tag);
         let (ts_ns, ts_source) = timed(times(), event_time_ns);
         return Observation {
@@ -365,6 +372,11 @@ mod tests {
             Some(Cow::Borrowed("shop"))
         ));
         assert_eq!(obs.identity.workload_kind, Some(WorkloadKind::Deployment));
+    }
+
+    #[test]
+    fn the_metric_members_are_the_ones_metric_shape_reads() {
+        assert_eq!(TOP_KEYS.get(11..18), Some(&metric::SHAPE_KEYS[..]));
     }
 
     #[test]
