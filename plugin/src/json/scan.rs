@@ -6,56 +6,69 @@ pub(super) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// The offset of the first `"` or `\\` (and, when `CONTROL`, byte below
-/// 0x20) at or after `from`. Strings are short, so eight bytes at a time in
-/// a register beat a vector search's setup; the lowest flagged byte of each
-/// test is exact (borrows only run upwards from a true match).
-#[inline]
-pub(super) fn find_special<const CONTROL: bool>(text: &[u8], from: usize) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Bytes of `v` equal to `b`, flagged in bit 7 of each byte (with
+/// [`first_flagged`] masking and reading them; a flag above a true match may
+/// be spurious, the lowest one never is).
+#[inline(always)]
+fn equal_bytes(v: u64, b: u8) -> u64 {
+    let x = v ^ (LO * u64::from(b));
+    x.wrapping_sub(LO) & !x
+}
+
+/// The offset of the first byte at or after `from` that `hit` accepts,
+/// testing eight bytes at a time with `flags` (which flags, in bit 7 of each
+/// byte, at least the bytes `hit` accepts, and none below the first) and the
+/// last few one by one. Strings are short, so eight bytes in a register beat
+/// a vector search's setup.
+#[inline(always)]
+fn first_flagged(
+    text: &[u8],
+    from: usize,
+    flags: impl Fn(u64) -> u64,
+    hit: impl Fn(u8) -> bool,
+) -> Option<usize> {
     let mut pos = from;
     let tail = loop {
         let Some(chunk) = text.get(pos..).and_then(|r| r.first_chunk::<8>()) else {
             break text.get(pos..)?;
         };
-        let v = u64::from_le_bytes(*chunk);
-        let q = v ^ (LO * u64::from(b'"'));
-        let b = v ^ (LO * u64::from(b'\\'));
-        let mut m = (q.wrapping_sub(LO) & !q) | (b.wrapping_sub(LO) & !b);
-        if CONTROL {
-            m |= v.wrapping_sub(LO * 0x20) & !v;
-        }
-        let m = m & HI;
+        let m = flags(u64::from_le_bytes(*chunk)) & HI;
         if m != 0 {
             return Some(pos + (m.trailing_zeros() / 8) as usize);
         }
         pos += 8;
     };
-    tail.iter()
-        .position(|&c| c == b'"' || c == b'\\' || (CONTROL && c < 0x20))
-        .map(|i| pos + i)
+    tail.iter().position(|&c| hit(c)).map(|i| pos + i)
+}
+
+/// The offset of the first `"` or `\\` (and, when `CONTROL`, byte below
+/// 0x20) at or after `from`. The lowest flagged byte of each word is exact
+/// (borrows only run upwards from a true match).
+#[inline]
+pub(super) fn find_special<const CONTROL: bool>(text: &[u8], from: usize) -> Option<usize> {
+    first_flagged(
+        text,
+        from,
+        |v| {
+            let m = equal_bytes(v, b'"') | equal_bytes(v, b'\\');
+            if CONTROL {
+                m | (v.wrapping_sub(LO * 0x20) & !v)
+            } else {
+                m
+            }
+        },
+        |c| c == b'"' || c == b'\\' || (CONTROL && c < 0x20),
+    )
 }
 
 /// The offset of the first `\\` at or after `from`, eight bytes at a time
 /// as [`find_special`] reads them.
 #[inline]
 pub(super) fn find_backslash(text: &[u8], from: usize) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let mut pos = from;
-    let tail = loop {
-        let Some(chunk) = text.get(pos..).and_then(|r| r.first_chunk::<8>()) else {
-            break text.get(pos..)?;
-        };
-        let b = u64::from_le_bytes(*chunk) ^ (LO * u64::from(b'\\'));
-        let m = b.wrapping_sub(LO) & !b & HI;
-        if m != 0 {
-            return Some(pos + (m.trailing_zeros() / 8) as usize);
-        }
-        pos += 8;
-    };
-    tail.iter().position(|&c| c == b'\\').map(|i| pos + i)
+    first_flagged(text, from, |v| equal_bytes(v, b'\\'), |c| c == b'\\')
 }
 
 #[cfg(test)]
