@@ -42,6 +42,16 @@ impl Bucket {
         self.errors = self.errors.saturating_add(other.errors);
         self.latency.merge(&other.latency);
     }
+
+    /// What the request rate counts: requests once the entity has logged
+    /// any, every line before.
+    fn traffic(&self, requests: bool) -> u32 {
+        if requests {
+            self.requests
+        } else {
+            self.lines
+        }
+    }
 }
 
 /// The last values of one container's resource metrics.
@@ -314,24 +324,13 @@ impl EntityState {
         let alpha = Ewma::alpha_for_half_life(config.baseline_half_life);
         let warmup = config.warmup;
 
-        let count = if self.ever_requests {
-            total.requests
-        } else {
-            total.lines
-        };
-        let rate = f64::from(count) / seconds;
+        let rate = f64::from(total.traffic(self.ever_requests)) / seconds;
         // The bucket that just closed (the newest in the ring).
         let len = self.ring.len().max(1);
         let newest = self
             .ring
             .get((self.ring_pos + len - 1) % len)
-            .map_or(0, |b| {
-                if self.ever_requests {
-                    b.requests
-                } else {
-                    b.lines
-                }
-            });
+            .map_or(0, |b| b.traffic(self.ever_requests));
         let last = f64::from(newest) / f64::from(config.bucket_seconds.max(1));
         let warm = self.rate_base.count() >= warmup;
         let f = features::traffic(rate, &self.rate_base, self.rate_prev, last);
