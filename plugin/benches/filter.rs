@@ -1,8 +1,11 @@
 //! The whole native core on a mixed stream (records per second, one core):
 //! parse, normalize, per-entity state, forests when features change, tags,
 //! splice. Fluent Bit and Vector container logs, metric samples and
-//! Kubernetes events over 400 pods of 40 workloads, with a 100-tree depth-8
-//! isolation forest per family. Time advances with every record (as the
+//! Kubernetes events over 400 pods of 40 workloads, three ways: with a
+//! 100-tree full depth-8 isolation forest per family and no classifier (the
+//! worst case for walks), without models, and with the models the filter
+//! embeds (`models/default`: smaller trees, plus the incident classifier that
+//! confirms or vetoes every candidate). Time advances with every record (as the
 //! pipeline's event time), so windows roll and forests run as in production.
 //!
 //! Run with `cargo bench -p edgeheal-plugin --bench filter`.
@@ -91,6 +94,10 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
     for (name, models) in [
         ("mixed_stream_with_models", Some(models())),
         ("mixed_stream_no_models", None),
+        (
+            "mixed_stream_shipped_models",
+            ModelSet::from_embedded().map(|m| m.unwrap()),
+        ),
     ] {
         let mut filter = Filter::new(FilterConfig::default(), models);
         let mut out = Vec::with_capacity(8192);

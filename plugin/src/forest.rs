@@ -169,14 +169,13 @@ pub struct IsolationForest {
     trees: Trees,
     /// Per leaf: `(d + 1) + c(n) - 1`, scikit-learn's per-tree addend.
     leaf_path: Vec<f64>,
-    /// Per leaf: the weight [`IsolationForest::explain`] credits each split
-    /// on its path with, `1 / leaf_path` (0 when the path is empty or the
-    /// length is not positive).
-    leaf_weight: Vec<f64>,
-    /// Per leaf, [`features::names`]`(family).len()` entries: how many splits
-    /// on the path from the root to the leaf test each feature (the path to
-    /// a leaf is fixed, so explaining needs only the leaf).
-    leaf_splits: Vec<u8>,
+    /// Per leaf, [`features::names`]`(family).len()` entries: the credit
+    /// [`IsolationForest::explain`] gives each feature for the tree, `n / h`
+    /// computed as `n as f64 * (1 / h)` with `n` the splits on the path from
+    /// the root to the leaf that test the feature and `h` the leaf's
+    /// `leaf_path` (all 0 when the path is empty or `h` is not positive). The
+    /// path to a leaf is fixed, so explaining needs only the leaf.
+    leaf_credit: Vec<f64>,
     /// `n_trees * c(ψ)`.
     denominator: f64,
 }
@@ -264,8 +263,7 @@ impl IsolationForest {
         }
         let mut trees = Trees::default();
         let mut leaf_path = Vec::new();
-        let mut leaf_weight = Vec::new();
-        let mut leaf_splits = Vec::new();
+        let mut leaf_credit = Vec::new();
         let stride = expected.len();
         for (t, tree) in model.trees.iter().enumerate() {
             let at = |(node, problem)| ModelError::Tree {
@@ -306,15 +304,14 @@ impl IsolationForest {
                         .unwrap_or(&[]);
                     // As `explain` once skipped a tree: no split on the way,
                     // or a path length that is NaN or not positive.
-                    if depth == 0 || value.is_nan() || value <= 0.0 {
-                        leaf_weight.push(0.0);
-                        leaf_splits.extend(std::iter::repeat_n(0, stride));
+                    let w = if depth == 0 || value.is_nan() || value <= 0.0 {
+                        0.0
                     } else {
-                        leaf_weight.push(1.0 / value);
-                        leaf_splits.extend_from_slice(counts);
-                        leaf_splits
-                            .extend(std::iter::repeat_n(0, stride.saturating_sub(counts.len())));
-                    }
+                        1.0 / value
+                    };
+                    leaf_credit.extend(
+                        (0..stride).map(|f| f64::from(counts.get(f).copied().unwrap_or(0)) * w),
+                    );
                     Ok(u32::try_from(leaf_path.len() - 1).unwrap_or(u32::MAX))
                 })
                 .map_err(at)?;
@@ -326,8 +323,7 @@ impl IsolationForest {
             thresholds: model.thresholds,
             trees,
             leaf_path,
-            leaf_weight,
-            leaf_splits,
+            leaf_credit,
             denominator: n_trees as f64 * average_path_length(f64::from(model.max_samples)),
         })
     }
@@ -348,33 +344,33 @@ impl IsolationForest {
     }
 
     /// Per-feature share of the score for `x`, written to `out` (one per
-    /// feature): each split on `x`'s path credits its feature with the inverse
-    /// of that tree's path length, and the credits are normalized to sum to 1.
-    /// All zeros when no tree splits on the way to `x`'s leaf. Entries past
-    /// the model's features are 0.
+    /// feature): each tree credits each feature with `n / h`, `n` the splits
+    /// testing it on `x`'s path and `h` the tree's path length (the credits
+    /// summed per feature in tree order), and the sums are divided by their
+    /// total (taken in feature order), so the shares sum to 1. All zeros when
+    /// no tree splits on the way to `x`'s leaf. Entries past the model's
+    /// features are 0. The Lua scorer computes exactly these sums.
     pub fn explain(&self, x: &[f64], out: &mut [f64]) {
         out.iter_mut().for_each(|o| *o = 0.0);
         let x = cast(x);
         let stride = self.n_features();
-        let mut total = 0.0;
+        let mut sums = [0.0; MAX_FAMILY_FEATURES];
+        let sums = sums.get_mut(..stride).unwrap_or(&mut []);
         self.trees.for_each_leaf(&x, |leaf| {
             let leaf = leaf as usize;
-            let w = self.leaf_weight.get(leaf).copied().unwrap_or(0.0);
-            let counts = self
-                .leaf_splits
+            let credit = self
+                .leaf_credit
                 .get(leaf * stride..(leaf + 1) * stride)
                 .unwrap_or(&[]);
-            // One addition per split, as walking the path would make them:
-            // the sums round exactly the same.
-            for (o, c) in out.iter_mut().zip(counts) {
-                for _ in 0..*c {
-                    *o += w;
-                    total += w;
-                }
+            for (s, c) in sums.iter_mut().zip(credit) {
+                *s += c;
             }
         });
+        let total: f64 = sums.iter().fold(0.0, |t, s| t + s);
         if total > 0.0 {
-            out.iter_mut().for_each(|o| *o /= total);
+            for (o, s) in out.iter_mut().zip(sums.iter()) {
+                *o = s / total;
+            }
         }
     }
 
@@ -516,27 +512,29 @@ mod tests {
         f.explain(&[0.0], &mut none);
     }
 
-    /// Explanation as a walk of each path computes it: each split on the way
-    /// credits its feature with `1 / h` in root-to-leaf order, tree by tree.
+    /// Explanation as a walk of each path computes it: per tree, the splits
+    /// on the way are counted per feature, and each feature is credited with
+    /// its count times `1 / h`.
     fn explain_by_walking(f: &IsolationForest, x: &[f64], out: &mut [f64]) {
         out.iter_mut().for_each(|o| *o = 0.0);
         let x = cast(x);
-        let mut total = 0.0;
+        let mut sums = vec![0.0; f.n_features()];
         f.trees.paths(&x, |_, path, leaf| {
             let h = f.leaf_path[leaf as usize];
             if path.is_empty() || h.is_nan() || h <= 0.0 {
                 return;
             }
             let w = 1.0 / h;
-            for feature in path {
-                if let Some(o) = out.get_mut(*feature as usize) {
-                    *o += w;
-                    total += w;
-                }
+            for (feature, s) in sums.iter_mut().enumerate() {
+                let n = path.iter().filter(|p| **p as usize == feature).count();
+                *s += n as f64 * w;
             }
         });
+        let total: f64 = sums.iter().fold(0.0, |t, s| t + s);
         if total > 0.0 {
-            out.iter_mut().for_each(|o| *o /= total);
+            for (o, s) in out.iter_mut().zip(&sums) {
+                *o = s / total;
+            }
         }
     }
 

@@ -174,15 +174,15 @@ fn output_bytes_are_unchanged() {
     let want = [
         (
             "embedded",
-            "6a8c3d79a2d50e584a21f3bf7d9530e901c01c6f30a42d878da3e662043a74ab",
+            "bdbb9e72ebf64826d08174ae3e18470fff7469d47a82e2f83d5a277c4f8e8fab",
         ),
         (
             "random",
-            "dcf5f4916fc67d2dae8ba3f1f2afe1ad22e5a966a19dd4586f9181bbcff4cf88",
+            "c990974909cee5976ad7acb084184dae11c6179dea6f852c1402f6424335d385",
         ),
         (
             "random_small",
-            "d3bedfc229dd9427caf35c9b41db8b212d5962a67573c9e7e678c75f62cda230",
+            "d4c10b2fb7d0c91ab1936bfce0357f9614c5a6832a69f7d6fe7005b92a503d3e",
         ),
         (
             "none",

@@ -679,19 +679,20 @@ local function forest_score(forest, x)
   return 2.0 ^ (-(depths / denominator))
 end
 
--- Per-feature share of the score (forest.rs `explain`).
+-- Per-feature share of the score (forest.rs `explain`): per tree, each
+-- feature's split count on the path times 1/h, summed per feature in tree
+-- order, then divided by the total of the sums taken in feature order.
 local function forest_explain(forest, x, n)
   local nodes = forest.nodes
-  local out = {}
-  for f = 1, n do out[f] = 0.0 end
-  local total = 0.0
-  local path = {}
+  local sums, count = {}, {}
+  for f = 1, n do sums[f] = 0.0 end
   for _, root in ipairs(forest.roots) do
+    for f = 1, n do count[f] = 0 end
     local len = 0
     local l, r, f, v = sunpack(NODE, nodes, (root - 1) * NODE_SIZE + 1)
     while l ~= 0 do
       len = len + 1
-      path[len] = f
+      count[f] = count[f] + 1
       local i = r
       if x[f] <= v then i = l end
       l, r, f, v = sunpack(NODE, nodes, (i - 1) * NODE_SIZE + 1)
@@ -699,15 +700,16 @@ local function forest_explain(forest, x, n)
     local h = v
     if len > 0 and h > 0.0 then
       local w = 1.0 / h
-      for k = 1, len do
-        local pf = path[k]
-        out[pf] = out[pf] + w
-        total = total + w
+      for k = 1, n do
+        sums[k] = sums[k] + count[k] * w
       end
     end
   end
-  if total > 0.0 then
-    for f = 1, n do out[f] = out[f] / total end
+  local total = 0.0
+  for f = 1, n do total = total + sums[f] end
+  local out = {}
+  for f = 1, n do
+    if total > 0.0 then out[f] = sums[f] / total else out[f] = 0.0 end
   end
   return out
 end
