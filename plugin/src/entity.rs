@@ -90,28 +90,45 @@ impl ContainerTrack {
     }
 }
 
-/// Which families an update evaluated (bit `Family::index()`).
+/// Which families an update evaluated, and which of them changed: their
+/// features, context or warmth differ from the last evaluation's (bit
+/// `Family::index()` of each mask). An unchanged family has the score it had,
+/// so only changed ones are scored again and move the entity's version.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Evaluated(u8);
+pub struct Evaluated {
+    all: u8,
+    changed: u8,
+}
 
 impl Evaluated {
-    fn set(&mut self, f: Family) {
-        self.0 |= 1 << f.index();
+    fn set(&mut self, f: Family, changed: bool) {
+        self.all |= 1 << f.index();
+        if changed {
+            self.changed |= 1 << f.index();
+        }
     }
 
     /// Whether `f` was evaluated.
     pub fn contains(self, f: Family) -> bool {
-        self.0 & (1 << f.index()) != 0
+        self.all & (1 << f.index()) != 0
     }
 
     /// Whether nothing was evaluated.
     pub fn is_empty(self) -> bool {
-        self.0 == 0
+        self.all == 0
     }
 
     /// The evaluated families, in [`Family::ALL`] order.
     pub fn families(self) -> impl Iterator<Item = Family> {
         Family::ALL.into_iter().filter(move |f| self.contains(*f))
+    }
+
+    /// The evaluated families that changed, as a set of their own.
+    pub fn changed(self) -> Evaluated {
+        Evaluated {
+            all: self.changed,
+            changed: self.changed,
+        }
     }
 }
 
@@ -250,17 +267,31 @@ impl EntityState {
 
     fn store(&mut self, family: Family, values: &[f64], warm: bool, done: &mut Evaluated) {
         let off = features::classifier_offset(family);
-        if let Some(slot) = self.features.get_mut(off..off + values.len()) {
-            slot.copy_from_slice(values);
+        let i = family.index();
+        // Bit for bit, so a NaN equals itself and 0.0 differs from -0.0.
+        let same = self.evaluated.get(i) == Some(&true)
+            && self.warm.get(i) == Some(&warm)
+            && self
+                .features
+                .get(off..off + values.len())
+                .is_some_and(|old| {
+                    old.iter()
+                        .map(|v| v.to_bits())
+                        .eq(values.iter().map(|v| v.to_bits()))
+                });
+        if !same {
+            if let Some(slot) = self.features.get_mut(off..off + values.len()) {
+                slot.copy_from_slice(values);
+            }
+            if let Some(e) = self.evaluated.get_mut(i) {
+                *e = true;
+            }
+            if let Some(w) = self.warm.get_mut(i) {
+                *w = warm;
+            }
+            self.version = self.version.wrapping_add(1);
         }
-        if let Some(e) = self.evaluated.get_mut(family.index()) {
-            *e = true;
-        }
-        if let Some(w) = self.warm.get_mut(family.index()) {
-            *w = warm;
-        }
-        self.version = self.version.wrapping_add(1);
-        done.set(family);
+        done.set(family, !same);
     }
 
     // ---- service signals (logs) -------------------------------------------
@@ -676,6 +707,40 @@ mod tests {
         let mut done = Evaluated::default();
         e.add_metric(30 * S, "app", &cpu(1.0), &config, &mut done);
         assert!(done.is_empty(), "a reset gives no rate");
+    }
+
+    #[test]
+    fn an_evaluation_that_changes_nothing_keeps_the_version() {
+        let config = FilterConfig::default();
+        let mut e = EntityState::new(&config);
+        let cpu = |v| MetricSignal {
+            name: MetricName::CpuSecondsTotal,
+            value: v,
+        };
+        let mut step = |t: i64, v: f64| {
+            let before = e.version();
+            let mut done = Evaluated::default();
+            e.add_metric(t * S, "app", &cpu(v), &config, &mut done);
+            (done, e.version() != before)
+        };
+        step(0, 100.0);
+        // The first evaluation changes the family even if its features are
+        // the zeros the state starts with.
+        let (done, moved) = step(15, 107.5);
+        assert!(done.contains(Family::Cpu) && done.changed().contains(Family::Cpu));
+        assert!(moved);
+        // Evaluated again (training records every evaluation).
+        let (done, _) = step(30, 115.0);
+        assert!(done.contains(Family::Cpu), "{done:?}");
+        // During warm-up the baseline moves and so may the features; past it
+        // a steady rate leaves them as they were.
+        for t in 3..100 {
+            let (done, moved) = step(15 * t, 100.0 + 7.5 * t as f64);
+            assert!(done.contains(Family::Cpu));
+            assert_eq!(moved, done.changed().contains(Family::Cpu));
+        }
+        let (done, moved) = step(15 * 100, 100.0 + 7.5 * 100.0);
+        assert!(done.contains(Family::Cpu) && done.changed().is_empty() && !moved);
     }
 
     #[test]

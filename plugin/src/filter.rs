@@ -412,7 +412,7 @@ impl Filter {
             if done.is_empty() {
                 continue;
             }
-            score_evaluated(&mut t.state, done, models);
+            score_evaluated(&mut t.state, done.changed(), models);
             if self.record_evaluations {
                 for family in done.families() {
                     let mut features = [0.0; MAX_FAMILY_FEATURES];
