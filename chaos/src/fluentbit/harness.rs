@@ -187,8 +187,10 @@ struct HostState {
 struct AppHeap {
     /// Free blocks: start offset → size.
     free: BTreeMap<u32, u32>,
-    /// Allocated blocks: payload offset → (block start, block size).
-    used: HashMap<u32, (u32, u32)>,
+    /// Allocated blocks: (payload offset, block start, block size). A filter
+    /// call holds two (tag and record), so a short list serves, as the
+    /// header ems keeps before each payload does.
+    used: Vec<(u32, u32, u32)>,
     /// Usable heap bytes (after WAMR's page rounding and 1 KiB cut).
     size: u64,
 }
@@ -205,7 +207,7 @@ impl AppHeap {
         }
         AppHeap {
             free,
-            used: HashMap::new(),
+            used: Vec::new(),
             size,
         }
     }
@@ -227,15 +229,16 @@ impl AppHeap {
             self.free.insert(start + block, len - block);
         }
         let payload = start + HMU_SIZE;
-        self.used.insert(payload, (start, block));
+        self.used.push((payload, start, block));
         payload
     }
 
     /// `wasm_runtime_module_free`, coalescing neighbours.
     fn free(&mut self, payload: u32) {
-        let Some((mut start, mut len)) = self.used.remove(&payload) else {
+        let Some(i) = self.used.iter().position(|(p, _, _)| *p == payload) else {
             return;
         };
+        let (_, mut start, mut len) = self.used.swap_remove(i);
         if let Some((&next, &next_len)) = self.free.range(start + len..).next() {
             if next == start + len {
                 self.free.remove(&next);
@@ -414,12 +417,25 @@ impl FluentBitWasm {
         time: EventTime,
         record: &[u8],
     ) -> Result<Vec<u8>, DropReason> {
-        let Some(func) = self.function(function_name) else {
+        if !self.functions.contains_key(function_name) {
+            let found = self
+                .instance
+                .get_typed_func(&mut self.store, function_name)
+                .ok();
+            self.functions.insert(function_name.to_string(), found);
+        }
+        if !matches!(self.functions.get(function_name), Some(Some(_))) {
             return Err(DropReason::FunctionNotFound);
-        };
+        }
         self.stats.calls += 1;
         let tag_buffer = self.dup_data(tag);
         let record_buffer = self.dup_data(record);
+        // Looked up by name on every call, as Fluent Bit does.
+        let Some(Some(func)) = self.functions.get(function_name) else {
+            self.heap.free(tag_buffer);
+            self.heap.free(record_buffer);
+            return Err(DropReason::FunctionNotFound);
+        };
         if record_buffer == 0 {
             self.stats.null_records += 1;
         }
@@ -445,15 +461,6 @@ impl FluentBitWasm {
         self.heap.free(tag_buffer);
         self.heap.free(record_buffer);
         result
-    }
-
-    fn function(&mut self, name: &str) -> Option<FilterFunc> {
-        if let Some(found) = self.functions.get(name) {
-            return found.clone();
-        }
-        let found = self.instance.get_typed_func(&mut self.store, name).ok();
-        self.functions.insert(name.to_string(), found.clone());
-        found
     }
 
     /// `wasm_runtime_module_dup_data(data, len + 1)`: a NUL-terminated copy in
@@ -513,8 +520,8 @@ impl FluentBitWasm {
     pub fn heap_in_use(&self) -> u64 {
         self.heap
             .used
-            .values()
-            .map(|&(_, len)| u64::from(len))
+            .iter()
+            .map(|&(_, _, len)| u64::from(len))
             .sum()
     }
 
