@@ -463,10 +463,22 @@ impl Trees {
     pub fn for_each_leaf(&self, x: &Cast, mut f: impl FnMut(u32)) {
         for g in &self.groups {
             let mut at = g.roots;
-            for _ in 0..g.steps {
-                for lane in at.iter_mut() {
-                    if let Some(node) = self.nodes.get(*lane as usize) {
-                        *lane = node.next(x);
+            if g.len == LANES {
+                for _ in 0..g.steps {
+                    for lane in at.iter_mut() {
+                        if let Some(node) = self.nodes.get(*lane as usize) {
+                            *lane = node.next(x);
+                        }
+                    }
+                }
+            } else {
+                // The last group of a forest whose trees do not fill it.
+                let lanes = at.get_mut(..g.len).unwrap_or(&mut []);
+                for _ in 0..g.steps {
+                    for lane in lanes.iter_mut() {
+                        if let Some(node) = self.nodes.get(*lane as usize) {
+                            *lane = node.next(x);
+                        }
                     }
                 }
             }
