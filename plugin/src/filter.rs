@@ -9,7 +9,7 @@ use crate::config::FilterConfig;
 use crate::entity::{EntityState, Evaluated};
 use crate::features::{self, CLASSIFIER_LEN, MAX_FAMILY_FEATURES};
 use crate::identity_memo::{IdentityMemo, MemoToken};
-use crate::json::{splice, write_str, Record, RecordIndex};
+use crate::json::{splice_with, write_str, Record, RecordIndex};
 use crate::lru::Lru;
 use crate::model::ModelSet;
 use crate::normalize::{normalize_in, NormalizeCache};
@@ -187,23 +187,22 @@ impl Filter {
                 let slot = self.observe_slot(&obs, token);
                 // As `write_record_head` and `write_record_tail`, with the
                 // identity's parts as kept for its `kubernetes` object.
-                tags.extend_from_slice(b"{\"kind\":\"");
-                tags.extend_from_slice(obs.kind.as_str().as_bytes());
-                self.identity_texts
-                    .write_head(&mut tags, &obs.identity, token);
-                write_time(&mut tags, obs.ts_ns, &mut self.time);
-                match slot.and_then(|s| self.entities.get(s)) {
-                    Some(t) => tags.extend_from_slice(&t.verdict_json),
-                    None => write_verdict(
-                        &mut tags,
-                        &Verdict::UNSCORED,
-                        self.models.as_ref().map_or(NO_MODEL, |m| m.id()),
-                        &mut self.floats,
-                    ),
-                }
-                self.identity_texts
-                    .write_tail(&mut tags, &obs.identity, token);
-                splice(&rec, &tags, out);
+                splice_with(&rec, out, |tags| {
+                    tags.extend_from_slice(b"{\"kind\":\"");
+                    tags.extend_from_slice(obs.kind.as_str().as_bytes());
+                    self.identity_texts.write_head(tags, &obs.identity, token);
+                    write_time(tags, obs.ts_ns, &mut self.time);
+                    match slot.and_then(|s| self.entities.get(s)) {
+                        Some(t) => tags.extend_from_slice(&t.verdict_json),
+                        None => write_verdict(
+                            tags,
+                            &Verdict::UNSCORED,
+                            self.models.as_ref().map_or(NO_MODEL, |m| m.id()),
+                            &mut self.floats,
+                        ),
+                    }
+                    self.identity_texts.write_tail(tags, &obs.identity, token);
+                });
             }
             Err(e) => {
                 // Not a JSON object: keep the text, say why, and pass it on.

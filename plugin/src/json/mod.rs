@@ -41,6 +41,7 @@ pub use member_index::RecordIndex;
 use unescape::lossy;
 pub use unescape::unescape;
 pub(crate) use unescape::unescape_in;
+pub(crate) use write::splice_with;
 pub(crate) use write::write_str_body;
 pub use write::{splice, strip, write_str};
 

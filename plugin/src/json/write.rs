@@ -52,7 +52,8 @@ pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
 /// Writes `record` to `out` with every top-level member named `key` removed
 /// (with one separating comma each), all other bytes exactly as they were.
 pub fn strip(record: &Record<'_>, key: &str, out: &mut Vec<u8>) {
-    write_members(record, key, None, out);
+    let rest = write_head(record, key, false, out);
+    out.extend_from_slice(record.text.get(rest..).unwrap_or(&[]));
 }
 
 /// Writes `record` to `out` with every top-level `edgeheal` member removed and
@@ -60,33 +61,45 @@ pub fn strip(record: &Record<'_>, key: &str, out: &mut Vec<u8>) {
 /// key order, number text, escapes) are kept; when the record had no
 /// `edgeheal` member, removing the added one gives back the input exactly.
 pub fn splice(record: &Record<'_>, tags: &[u8], out: &mut Vec<u8>) {
-    write_members(record, TAG_KEY, Some(tags), out);
+    splice_with(record, out, |out| out.extend_from_slice(tags));
 }
 
-fn write_members(record: &Record<'_>, key: &str, tags: Option<&[u8]>, out: &mut Vec<u8>) {
+/// [`splice`], the tags written straight into `out` by `write_tags` (no
+/// copy through a buffer of their own).
+pub(crate) fn splice_with(
+    record: &Record<'_>,
+    out: &mut Vec<u8>,
+    write_tags: impl FnOnce(&mut Vec<u8>),
+) {
+    let rest = write_head(record, TAG_KEY, true, out);
+    write_tags(out);
+    out.extend_from_slice(record.text.get(rest..).unwrap_or(&[]));
+}
+
+/// Writes `record` up to where its tag member goes, leaving out the
+/// top-level members named `key`; with `tags`, then the separator and
+/// `"edgeheal":`. Returns where the rest of the text starts (written after
+/// the tags).
+fn write_head(record: &Record<'_>, key: &str, tags: bool, out: &mut Vec<u8>) -> usize {
     let text = record.text;
-    out.reserve(text.len() + tags.map_or(0, |t| t.len() + 16));
+    out.reserve(text.len() + if tags { TAGS_ROOM } else { 0 });
     let removed = |m: &Member| record.key_matches(m, key);
     let members = record.top();
     let (Some(first), Some(last)) = (members.first(), members.last()) else {
         // `{ ... }` with no members: insert right after the `{`.
         out.extend_from_slice(text.get(..=record.open).unwrap_or(&[]));
-        if let Some(tags) = tags {
-            push_tag_member(out, tags);
+        if tags {
+            out.extend_from_slice(TAG_MEMBER);
         }
-        out.extend_from_slice(text.get(record.open + 1..).unwrap_or(&[]));
-        return;
+        return record.open + 1;
     };
     let (first_key, last_end) = (first.key_start as usize, last.value_end as usize);
-    if tags.is_some() && !members.iter().any(removed) {
+    if tags && !members.iter().any(removed) {
         // Common case: one copy up to the end of the last value, then the tags.
         out.extend_from_slice(text.get(..last_end).unwrap_or(&[]));
         out.push(b',');
-        if let Some(tags) = tags {
-            push_tag_member(out, tags);
-        }
-        out.extend_from_slice(text.get(last_end..).unwrap_or(&[]));
-        return;
+        out.extend_from_slice(TAG_MEMBER);
+        return last_end;
     }
     out.extend_from_slice(text.get(..first_key).unwrap_or(&[]));
     let mut wrote_any = false;
@@ -104,19 +117,20 @@ fn write_members(record: &Record<'_>, key: &str, tags: Option<&[u8]>, out: &mut 
         }
         prev_end = Some(value_end);
     }
-    if let Some(tags) = tags {
+    if tags {
         if wrote_any {
             out.push(b',');
         }
-        push_tag_member(out, tags);
+        out.extend_from_slice(TAG_MEMBER);
     }
-    out.extend_from_slice(text.get(last_end..).unwrap_or(&[]));
+    last_end
 }
 
-fn push_tag_member(out: &mut Vec<u8>, tags: &[u8]) {
-    out.extend_from_slice(b"\"edgeheal\":");
-    out.extend_from_slice(tags);
-}
+/// Room reserved for the tags (the buffer grows when they need more).
+const TAGS_ROOM: usize = 1024;
+
+/// The tag member's key and colon.
+const TAG_MEMBER: &[u8] = b"\"edgeheal\":";
 
 #[cfg(test)]
 mod tests {
