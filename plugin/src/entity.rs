@@ -164,8 +164,16 @@ pub struct EntityState {
     evaluated: [bool; 6],
     warm: [bool; 6],
     scores: [Option<f64>; 6],
+    /// Per family, the shares of its score ([`crate::forest::IsolationForest::explain`]
+    /// of its features; zeros while unscored).
+    shares: [Shares; 6],
     version: u64,
 }
+
+/// A family's per-feature shares of its score.
+pub type Shares = [f64; features::MAX_FAMILY_FEATURES];
+
+const NO_SHARES: Shares = [0.0; features::MAX_FAMILY_FEATURES];
 
 fn hash_str(s: &str) -> u64 {
     // FNV-1a: stable across targets; only distinguishes a pod's few containers.
@@ -214,6 +222,7 @@ impl EntityState {
             evaluated: [false; 6],
             warm: [false; 6],
             scores: [None; 6],
+            shares: [[0.0; features::MAX_FAMILY_FEATURES]; 6],
             version: 0,
         }
     }
@@ -258,10 +267,18 @@ impl EntityState {
         self.scores.get(family.index()).copied().flatten()
     }
 
-    /// Records the family's score.
-    pub fn set_score(&mut self, family: Family, score: Option<f64>) {
+    /// The shares of the family's last score (zeros while unscored).
+    pub fn shares(&self, family: Family) -> &Shares {
+        self.shares.get(family.index()).unwrap_or(&NO_SHARES)
+    }
+
+    /// Records the family's score and the shares of it (set by the scorer).
+    pub fn set_score(&mut self, family: Family, score: Option<f64>, shares: Shares) {
         if let Some(s) = self.scores.get_mut(family.index()) {
             *s = score;
+        }
+        if let Some(s) = self.shares.get_mut(family.index()) {
+            *s = shares;
         }
     }
 

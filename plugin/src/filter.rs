@@ -7,16 +7,14 @@
 
 use crate::config::FilterConfig;
 use crate::entity::{EntityState, Evaluated};
-use crate::features::{self, CLASSIFIER_LEN, MAX_FAMILY_FEATURES};
+use crate::features::MAX_FAMILY_FEATURES;
 use crate::identity_memo::{IdentityMemo, MemoToken};
 use crate::json::{splice_with, write_str, Record, RecordIndex};
 use crate::lru::Lru;
 use crate::model::ModelSet;
 use crate::normalize::{normalize_in, NormalizeCache};
 use crate::observation::{EventReason, Observation, Signal, WorkloadKind};
-use crate::scorer::{
-    combine, explain, keep_incident, score_evaluated, verdict_explained, Combined, Why,
-};
+use crate::scorer::{combine, keep_incident, score_evaluated, verdict, Combined};
 use crate::tags::{write_error_tags, write_time, write_verdict, F64Texts, IdentityTexts, NO_MODEL};
 use crate::timestamp::Rfc3339Writer;
 use crate::verdict::{Family, Verdict};
@@ -49,9 +47,6 @@ struct Tracked {
     /// `verdict` as its part of the tags ([`write_verdict`]), written when
     /// the verdict is, so records that reuse it do not format it again.
     verdict_json: Vec<u8>,
-    /// The last `why` explained for this entity's verdict, with the family
-    /// and the bits of the family's values it was explained for.
-    why: Option<(Family, [u64; MAX_FAMILY_FEATURES], Why)>,
 }
 
 /// Where the entities a `kubernetes` object names were placed in the
@@ -98,18 +93,6 @@ fn entity_key(key: &mut String, prefix: char, namespace: Option<&str>, name: &st
     key.push_str(name);
 }
 
-/// The bits of `family`'s values in `combined` (zeros past its features).
-fn value_bits(combined: &Combined, family: Family) -> [u64; MAX_FAMILY_FEATURES] {
-    let off = features::classifier_offset(family);
-    let n = features::names(family).len();
-    let mut bits = [0u64; MAX_FAMILY_FEATURES];
-    let values = combined.features.get(off..off + n).unwrap_or(&[]);
-    for (b, v) in bits.iter_mut().zip(values) {
-        *b = v.to_bits();
-    }
-    bits
-}
-
 impl Filter {
     /// A filter with the given configuration and models (`None`: tag without scores).
     pub fn new(config: FilterConfig, models: Option<ModelSet>) -> Filter {
@@ -127,10 +110,7 @@ impl Filter {
             floats: F64Texts::default(),
             record_evaluations: false,
             evaluations: Vec::new(),
-            last: Combined {
-                features: [0.0; CLASSIFIER_LEN],
-                scores: [None; 6],
-            },
+            last: Combined::default(),
         }
     }
 
@@ -249,14 +229,12 @@ impl Filter {
                     stamp: None,
                     verdict: Verdict::UNSCORED,
                     verdict_json: Vec::new(),
-                    why: None,
                 },
                 |t| {
                     t.state.reset();
                     t.stamp = None;
                     t.verdict = Verdict::UNSCORED;
                     t.verdict_json.clear();
-                    t.why = None;
                 },
             )
             .map(|(slot, _)| slot);
@@ -448,21 +426,7 @@ impl Filter {
             .map(|t| &t.state);
         self.last = combine(pod_state, wl_state);
         let t = self.entities.get_mut(primary)?;
-        let combined = &self.last;
-        let cache = &mut t.why;
-        // Explaining walks every tree; a verdict refreshed because another
-        // family moved reuses the entity's last explanation.
-        let v = verdict_explained(combined, models, |m, family| {
-            let key = value_bits(combined, family);
-            match cache {
-                Some((f, k, why)) if *f == family && *k == key => *why,
-                _ => {
-                    let why = explain(combined, m, family);
-                    *cache = Some((family, key, why));
-                    why
-                }
-            }
-        });
+        let v = verdict(&self.last, models);
         let v = keep_incident(&t.verdict, v);
         t.stamp = Some(stamp);
         t.verdict_json.clear();

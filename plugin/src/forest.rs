@@ -45,7 +45,7 @@ use crate::manifest::check_name;
 use crate::model::{
     canonical_digest, model_json, parse_versioned, ModelError, Thresholds, SCHEMA_VERSION,
 };
-use crate::tree::{cast, TreeArrays, TreeProblem, Trees, MAX_TREES};
+use crate::tree::{cast, Cast, TreeArrays, TreeProblem, Trees, MAX_TREES};
 use crate::verdict::Family;
 
 /// The `type` of an isolation-forest file.
@@ -331,16 +331,8 @@ impl IsolationForest {
     /// Anomaly score in (0, 1]: `2^(-E[h(x)] / c(ψ))`, i.e. scikit-learn's
     /// `-score_samples(x)`.
     pub fn score(&self, x: &[f64]) -> f64 {
-        let x = cast(x);
-        let mut depths = 0.0;
-        self.trees.for_each_leaf(&x, |leaf| {
-            depths += self.leaf_path.get(leaf as usize).copied().unwrap_or(0.0);
-        });
-        if self.denominator == 0.0 {
-            // One training sample: scikit-learn defines the score as 1.
-            return 1.0;
-        }
-        2f64.powf(-(depths / self.denominator))
+        let depths = self.walk(&cast(x), |_| {});
+        self.score_of(depths)
     }
 
     /// Per-feature share of the score for `x`, written to `out` (one per
@@ -351,13 +343,16 @@ impl IsolationForest {
     /// no tree splits on the way to `x`'s leaf. Entries past the model's
     /// features are 0. The Lua scorer computes exactly these sums.
     pub fn explain(&self, x: &[f64], out: &mut [f64]) {
-        out.iter_mut().for_each(|o| *o = 0.0);
-        let x = cast(x);
+        self.score_explained(x, out);
+    }
+
+    /// [`IsolationForest::score`] and [`IsolationForest::explain`] from one
+    /// walk of the trees: returns the score and writes the shares to `out`.
+    pub fn score_explained(&self, x: &[f64], out: &mut [f64]) -> f64 {
         let stride = self.n_features();
         let mut sums = [0.0; MAX_FAMILY_FEATURES];
         let sums = sums.get_mut(..stride).unwrap_or(&mut []);
-        self.trees.for_each_leaf(&x, |leaf| {
-            let leaf = leaf as usize;
+        let depths = self.walk(&cast(x), |leaf| {
             let credit = self
                 .leaf_credit
                 .get(leaf * stride..(leaf + 1) * stride)
@@ -366,12 +361,35 @@ impl IsolationForest {
                 *s += c;
             }
         });
+        out.iter_mut().for_each(|o| *o = 0.0);
         let total: f64 = sums.iter().fold(0.0, |t, s| t + s);
         if total > 0.0 {
             for (o, s) in out.iter_mut().zip(sums.iter()) {
                 *o = s / total;
             }
         }
+        self.score_of(depths)
+    }
+
+    /// The sum of the path lengths of `x`'s leaf in every tree (tree order),
+    /// calling `at_leaf` with each leaf.
+    #[inline]
+    fn walk(&self, x: &Cast, mut at_leaf: impl FnMut(usize)) -> f64 {
+        let mut depths = 0.0;
+        self.trees.for_each_leaf(x, |leaf| {
+            let leaf = leaf as usize;
+            depths += self.leaf_path.get(leaf).copied().unwrap_or(0.0);
+            at_leaf(leaf);
+        });
+        depths
+    }
+
+    fn score_of(&self, depths: f64) -> f64 {
+        if self.denominator == 0.0 {
+            // One training sample: scikit-learn defines the score as 1.
+            return 1.0;
+        }
+        2f64.powf(-(depths / self.denominator))
     }
 
     /// Calibrated thresholds.

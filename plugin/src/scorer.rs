@@ -3,15 +3,18 @@
 //! workload's service families, classify the incident and explain the score.
 
 use crate::classifier::RandomForestClassifier;
-use crate::entity::{EntityState, Evaluated};
+use crate::entity::{EntityState, Evaluated, Shares};
 use crate::features::{self, CLASSIFIER_LEN, MAX_FAMILY_FEATURES};
 use crate::model::ModelSet;
 use crate::verdict::{Family, Incident, Reason, Severity, Verdict, MAX_WHY};
 
-/// Scores the families `done` says were just evaluated. A family is scored only
-/// when the set has its forest and the entity's baseline for it is warm.
+/// Scores the families `done` says were just evaluated, and keeps each
+/// score's shares (the explanation, from the same walk of the trees). A
+/// family is scored only when the set has its forest and the entity's
+/// baseline for it is warm.
 pub fn score_evaluated(entity: &mut EntityState, done: Evaluated, models: Option<&ModelSet>) {
     for family in done.families() {
+        let mut shares = [0.0; MAX_FAMILY_FEATURES];
         let score = match models.and_then(|m| m.forest(family)) {
             Some(forest) if entity.is_warm(family) => {
                 let values = entity.family_features(family);
@@ -19,11 +22,12 @@ pub fn score_evaluated(entity: &mut EntityState, done: Evaluated, models: Option
                 let x = values
                     .get(..features::names(family).len())
                     .unwrap_or(values);
-                Some(features::family_score(family, x, forest.score(x)))
+                let score = forest.score_explained(x, &mut shares);
+                Some(features::family_score(family, x, score))
             }
             _ => None,
         };
-        entity.set_score(family, score);
+        entity.set_score(family, score, shares);
     }
 }
 
@@ -34,22 +38,22 @@ fn pod_first(family: Family) -> bool {
 }
 
 /// The combined features and per-family scores of a record's pod and workload.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Combined {
     /// The classifier's input: every family's features, zeros where a family
     /// has not been evaluated.
     pub features: [f64; CLASSIFIER_LEN],
     /// Each family's score, in [`Family::ALL`] order.
     pub scores: [Option<f64>; 6],
+    /// The shares of each family's score (zeros where unscored), in
+    /// [`Family::ALL`] order.
+    pub shares: [Shares; 6],
 }
 
 /// Takes each family from the entity that owns it (pod for resources and
 /// restarts, workload for service signals), falling back to the other.
 pub fn combine(pod: Option<&EntityState>, workload: Option<&EntityState>) -> Combined {
-    let mut out = Combined {
-        features: [0.0; CLASSIFIER_LEN],
-        scores: [None; 6],
-    };
+    let mut out = Combined::default();
     for family in Family::ALL {
         let (first, second) = if pod_first(family) {
             (pod, workload)
@@ -69,6 +73,9 @@ pub fn combine(pod: Option<&EntityState>, workload: Option<&EntityState>) -> Com
         if let Some(s) = out.scores.get_mut(family.index()) {
             *s = e.score(family);
         }
+        if let Some(s) = out.shares.get_mut(family.index()) {
+            *s = *e.shares(family);
+        }
     }
     out
 }
@@ -80,18 +87,8 @@ pub fn combine(pod: Option<&EntityState>, workload: Option<&EntityState>) -> Com
 /// critical threshold is anomalous whatever the classifier says. Without a
 /// classifier every candidate stands. The incident comes from the
 /// classifier (or, when it names none, from the family that crossed its
-/// threshold furthest), and `why` from that family's forest.
+/// threshold furthest), and `why` from the shares of that family's score.
 pub fn verdict(combined: &Combined, models: Option<&ModelSet>) -> Verdict {
-    verdict_explained(combined, models, |m, family| explain(combined, m, family))
-}
-
-/// [`verdict`], taking `why` from `why_of(models, family)`, which must give
-/// what [`explain`] gives for `combined` (the filter caches it).
-pub(crate) fn verdict_explained(
-    combined: &Combined,
-    models: Option<&ModelSet>,
-    why_of: impl FnOnce(&ModelSet, Family) -> Why,
-) -> Verdict {
     let Some(models) = models else {
         return Verdict::UNSCORED;
     };
@@ -152,7 +149,7 @@ pub(crate) fn verdict_explained(
         action: incident.recommended_action(),
         confidence,
         family: Some(family),
-        why: why_of(models, family),
+        why: explain(combined, family),
     }
 }
 
@@ -215,28 +212,21 @@ fn classify(
     Some((best, p_unknown))
 }
 
-/// A verdict's `why`.
-pub(crate) type Why = [Option<Reason>; MAX_WHY];
-
-/// The features of `family` that contributed most to its score: a function
-/// of the family's values in `combined` alone (the models being fixed).
-pub(crate) fn explain(combined: &Combined, models: &ModelSet, family: Family) -> Why {
+/// The features of `family` that contributed most to its score, from the
+/// shares kept with the score: a function of the family's values in
+/// `combined` alone (the models being fixed).
+fn explain(combined: &Combined, family: Family) -> [Option<Reason>; MAX_WHY] {
     let mut why = [None; MAX_WHY];
-    let Some(forest) = models.forest(family) else {
-        return why;
-    };
     let names = features::names(family);
     let off = features::classifier_offset(family);
-    let Some(values) = combined.features.get(off..off + names.len()) else {
+    let (Some(values), Some(shares)) = (
+        combined.features.get(off..off + names.len()),
+        combined.shares.get(family.index()),
+    ) else {
         return why;
     };
-    let mut contrib = [0.0; MAX_FAMILY_FEATURES];
-    let Some(contrib) = contrib.get_mut(..names.len()) else {
-        return why;
-    };
-    forest.explain(values, contrib);
     let mut ranked: [(usize, f64); MAX_FAMILY_FEATURES] = [(0, 0.0); MAX_FAMILY_FEATURES];
-    for (i, (slot, c)) in ranked.iter_mut().zip(contrib.iter()).enumerate() {
+    for (i, (slot, c)) in ranked.iter_mut().zip(shares.iter()).enumerate() {
         *slot = (i, *c);
     }
     let ranked = ranked.get_mut(..names.len()).unwrap_or(&mut []);
