@@ -7,9 +7,13 @@
 //! `cargo bench -p edgeheal-tests --bench fluentbit_wasm`
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
+
+#[path = "../../plugin/benches/common/mod.rs"]
+#[allow(unused_imports)]
+mod common;
+use common::cpu_time;
 
 use edgeheal_tests::fluentbit_harness::{FilterWasmConfig, FluentBitWasm};
 use edgeheal_tests::records::{MixedStream, StreamRecord};
@@ -100,20 +104,23 @@ fn criterion_benches(c: &mut Criterion, k: &mut Contenders) {
     group.finish();
 }
 
-/// Records per second over at least `budget`, best of three rounds.
-fn rate(budget: Duration, mut pass: impl FnMut() -> usize) -> f64 {
-    let mut best = 0.0f64;
-    for _ in 0..3 {
-        let start = Instant::now();
-        let mut records = 0usize;
-        while start.elapsed() < budget / 3 {
-            black_box(pass());
-            records += BATCH;
-        }
-        best = best.max(records as f64 / start.elapsed().as_secs_f64());
-    }
-    best
+/// Thread CPU time of one pass, so other work on a shared machine does not
+/// count against whichever contender it happened to overlap.
+fn pass_ns(pass: &mut dyn FnMut() -> usize) -> u64 {
+    let start = cpu_time::now_ns();
+    black_box(pass());
+    cpu_time::now_ns().saturating_sub(start).max(1)
 }
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Rounds of the side-by-side comparison: each round times one pass of each
+/// contender back to back (order rotating), so the ratios of a round share
+/// the machine's state.
+const ROUNDS: usize = 15;
 
 fn main() {
     let mut k = Contenders::new();
@@ -121,12 +128,34 @@ fn main() {
     criterion_benches(&mut c, &mut k);
     c.final_summary();
 
-    let budget = Duration::from_secs(3);
-    let native = rate(budget, || k.native_pass());
-    let wasm = rate(budget, || k.wasm_pass());
-    let passthrough = rate(budget, || k.passthrough_pass());
+    // Per round: native, wasm, passthrough ns for one pass.
+    let mut rounds = Vec::new();
+    for round in 0..ROUNDS {
+        let mut ns = [0u64; 3];
+        for i in 0..3 {
+            let which = (i + round) % 3;
+            let slot = &mut ns[which];
+            *slot = match which {
+                0 => pass_ns(&mut || k.native_pass()),
+                1 => pass_ns(&mut || k.wasm_pass()),
+                _ => pass_ns(&mut || k.passthrough_pass()),
+            };
+        }
+        rounds.push(ns);
+    }
+    let rate = |i: usize| {
+        median(
+            rounds
+                .iter()
+                .map(|r| BATCH as f64 * 1e9 / r[i] as f64)
+                .collect(),
+        )
+    };
+    let ratio =
+        |a: usize, b: usize| median(rounds.iter().map(|r| r[a] as f64 / r[b] as f64).collect());
+    let (native, wasm, passthrough) = (rate(0), rate(1), rate(2));
     println!();
-    println!("mixed stream, {BATCH} records per pass, wasmtime (Cranelift), one core:");
+    println!("mixed stream, {BATCH} records per pass, wasmtime (Cranelift), one core, thread CPU time, median of {ROUNDS} side-by-side rounds:");
     println!(
         "  {:<40} {:>12.0} records/s",
         "native core (Filter::process)", native
@@ -140,11 +169,61 @@ fn main() {
         "passthrough wasm (Fluent Bit ABI)", passthrough
     );
     println!(
-        "  native / wasm filter      = {:.2}x   (target: within 2x)",
-        native / wasm
+        "  native / wasm filter      = {:.2}x   (median of the rounds' ratios; target: within 2x)",
+        ratio(1, 0)
     );
     println!(
         "  wasm filter / passthrough = {:.2}    (share of passthrough throughput; Fluent Bit 4.2 target ≥ 0.75 under WAMR)",
-        wasm / passthrough
+        ratio(2, 1)
     );
+
+    // What an interpreter has to execute: wasm operators per record.
+    let filter_ops = operators_per_record(plugin_wasm(), FUNCTION_NAME, &k.records);
+    let passthrough_ops =
+        operators_per_record(passthrough_wasm(), PASSTHROUGH_FUNCTION, &k.records);
+    let extra_us = (filter_ops - passthrough_ops) * WAMR_NS_PER_NODE_STEP / OPS_PER_NODE_STEP / 1e3;
+    let projected = 1e6 / (FLUENT_BIT_PASSTHROUGH_US + extra_us);
+    println!();
+    println!("wasm operators executed per record (wasmtime fuel, after three warm-up passes):");
+    println!("  {:<40} {:>12.0}", "edgeheal_plugin.wasm", filter_ops);
+    println!("  {:<40} {:>12.0}", "passthrough wasm", passthrough_ops);
+    println!(
+        "  projected in Fluent Bit 4.2 (WAMR interpreter, {:.1} ns per operator): {:.0} records/s, {:.2} of passthrough",
+        WAMR_NS_PER_NODE_STEP / OPS_PER_NODE_STEP,
+        projected,
+        projected / (1e6 / FLUENT_BIT_PASSTHROUGH_US)
+    );
+}
+
+/// Fluent Bit 4.2 with a JSON-passthrough wasm filter: ~290k records/s
+/// (measured on real Fluent Bit 4.2.8; ARCHITECTURE.md), i.e. µs per record.
+const FLUENT_BIT_PASSTHROUGH_US: f64 = 1e6 / 290_000.0;
+/// WAMR's interpreter there: ~57 ns per tree-node step (ARCHITECTURE.md).
+const WAMR_NS_PER_NODE_STEP: f64 = 57.0;
+/// Operators one node step of a lane costs in this `.wasm`'s tree walk
+/// (`Trees::for_each_leaf`, read off `wasm2wat`: bounds check, node load,
+/// feature load, compare, child): turns the step time into a per-operator
+/// time, assuming the architecture's walk was about as long.
+const OPS_PER_NODE_STEP: f64 = 27.0;
+
+/// Wasm operators the module executes per record of `records`, measured on
+/// a fourth pass (the first three fill the filter's state).
+fn operators_per_record(path: &std::path::Path, function: &str, records: &[StreamRecord]) -> f64 {
+    let mut fb = match FluentBitWasm::load(
+        path,
+        &FilterWasmConfig {
+            function_name: function.to_string(),
+            count_operators: true,
+            ..FilterWasmConfig::default()
+        },
+    ) {
+        Ok(fb) => fb,
+        Err(e) => panic!("{}: {e}", path.display()),
+    };
+    for _ in 0..3 {
+        run_wasm(&mut fb, function, records);
+    }
+    let before = fb.operators().unwrap_or(0);
+    run_wasm(&mut fb, function, records);
+    (fb.operators().unwrap_or(0) - before) as f64 / records.len() as f64
 }

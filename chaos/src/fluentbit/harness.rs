@@ -78,6 +78,11 @@ pub struct FilterWasmConfig {
     /// Most bytes linear memory may grow to (Fluent Bit: 4 GiB); a tighter
     /// bound turns runaway growth into a visible failure in tests.
     pub memory_limit: usize,
+    /// Count the wasm operators the module executes (wasmtime fuel, one unit
+    /// per operator), for [`FluentBitWasm::operators`]. Costs speed: for
+    /// measuring what an interpreter such as WAMR would have to execute, not
+    /// for timing.
+    pub count_operators: bool,
 }
 
 impl Default for FilterWasmConfig {
@@ -91,6 +96,7 @@ impl Default for FilterWasmConfig {
             stack_size: 256_000,
             accessible_paths: Vec::new(),
             memory_limit: 1 << 30,
+            count_operators: false,
         }
     }
 }
@@ -269,7 +275,7 @@ pub struct FluentBitWasm {
     last_drop: Option<DropReason>,
 }
 
-type ModuleCache = Mutex<HashMap<(PathBuf, u64), Module>>;
+type ModuleCache = Mutex<HashMap<(PathBuf, u64, bool), Module>>;
 
 /// Compiled modules, shared by every instance in the test process (compiling
 /// is the slow part; instances are cheap).
@@ -278,27 +284,29 @@ fn module_cache() -> &'static ModuleCache {
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-fn engine(stack_size: u64) -> Result<Engine, HarnessError> {
-    static ENGINES: OnceLock<Mutex<HashMap<u64, Engine>>> = OnceLock::new();
+fn engine(stack_size: u64, fuel: bool) -> Result<Engine, HarnessError> {
+    static ENGINES: OnceLock<Mutex<HashMap<(u64, bool), Engine>>> = OnceLock::new();
     let engines = ENGINES.get_or_init(|| Mutex::new(HashMap::new()));
     let mut engines = engines.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(engine) = engines.get(&stack_size) {
+    if let Some(engine) = engines.get(&(stack_size, fuel)) {
         return Ok(engine.clone());
     }
     let mut config = wasmtime::Config::new();
     config.max_wasm_stack(usize::try_from(stack_size).unwrap_or(usize::MAX));
+    config.consume_fuel(fuel);
     let engine = Engine::new(&config).map_err(HarnessError::Wasmtime)?;
-    engines.insert(stack_size, engine.clone());
+    engines.insert((stack_size, fuel), engine.clone());
     Ok(engine)
 }
 
-fn module(path: &Path, stack_size: u64) -> Result<Module, HarnessError> {
-    let key = (path.to_path_buf(), stack_size);
+fn module(path: &Path, stack_size: u64, fuel: bool) -> Result<Module, HarnessError> {
+    let key = (path.to_path_buf(), stack_size, fuel);
     let mut cache = module_cache().lock().unwrap_or_else(|e| e.into_inner());
     if let Some(module) = cache.get(&key) {
         return Ok(module.clone());
     }
-    let module = Module::from_file(&engine(stack_size)?, path).map_err(HarnessError::Wasmtime)?;
+    let module =
+        Module::from_file(&engine(stack_size, fuel)?, path).map_err(HarnessError::Wasmtime)?;
     cache.insert(key, module.clone());
     Ok(module)
 }
@@ -320,7 +328,7 @@ impl FluentBitWasm {
         config: &FilterWasmConfig,
     ) -> Result<FluentBitWasm, HarnessError> {
         let stack_size = config.stack_size.max(FLB_WASM_DEFAULT_SIZE);
-        let module = module(wasm_path, stack_size)?;
+        let module = module(wasm_path, stack_size, config.count_operators)?;
         let engine = module.engine().clone();
 
         let stderr = MemoryOutputPipe::new(1 << 20);
@@ -338,6 +346,9 @@ impl FluentBitWasm {
         };
         let mut store = Store::new(&engine, state);
         store.limiter(|s| &mut s.limits);
+        if config.count_operators {
+            store.set_fuel(u64::MAX).map_err(HarnessError::Wasmtime)?;
+        }
         let mut linker = wasmtime::Linker::new(&engine);
         wasmtime_wasi::preview1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
             .map_err(HarnessError::Wasmtime)?;
@@ -381,8 +392,10 @@ impl FluentBitWasm {
     /// it is cut at a NUL, as in Fluent Bit).
     pub fn filter(&mut self, tag: &[u8], time: EventTime, json: &[u8]) -> FilterOutcome {
         let json = json.split(|&b| b == 0).next().unwrap_or_default();
-        let name = self.function_name.clone();
-        self.filter_exact(&name, tag, time, json)
+        let name = std::mem::take(&mut self.function_name);
+        let outcome = self.filter_exact(&name, tag, time, json);
+        self.function_name = name;
+        outcome
     }
 
     /// Like [`filter`](Self::filter) but with `record` passed byte for byte
@@ -516,6 +529,12 @@ impl FluentBitWasm {
         self.heap.size
     }
 
+    /// Wasm operators executed since loading (`_initialize` included), when
+    /// loaded with [`FilterWasmConfig::count_operators`].
+    pub fn operators(&self) -> Option<u64> {
+        self.store.get_fuel().ok().map(|left| u64::MAX - left)
+    }
+
     /// Bytes the app heap has handed out and not yet got back (0 between calls).
     pub fn heap_in_use(&self) -> u64 {
         self.heap
@@ -544,7 +563,7 @@ pub struct ModuleShape {
 
 /// The shape of the module at `path`.
 pub fn module_shape(path: &Path) -> Result<ModuleShape, HarnessError> {
-    let module = module(path, 256 << 10)?;
+    let module = module(path, 256 << 10, false)?;
     let describe = |ty: wasmtime::ExternType| match ty {
         wasmtime::ExternType::Func(f) => {
             let list = |v: Vec<String>| v.join(" ");

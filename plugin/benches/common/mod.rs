@@ -120,7 +120,8 @@ pub mod cpu_time {
 
     const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
 
-    fn now_ns() -> u64 {
+    /// The calling thread's CPU time, in nanoseconds.
+    pub fn now_ns() -> u64 {
         let mut ts = Timespec {
             tv_sec: 0,
             tv_nsec: 0,
