@@ -45,7 +45,6 @@ struct Spans {
 
 #[derive(Debug, Clone, Default)]
 struct Entry {
-    hash: u64,
     /// Empty when the entry is unused.
     text: Vec<u8>,
     spans: Spans,
@@ -73,6 +72,10 @@ pub(crate) struct MemoToken {
 pub(crate) struct IdentityMemo {
     /// `SETS * WAYS` entries once the first one is kept, set by set.
     entries: Vec<Entry>,
+    /// The hash of each entry's text, apart from the entries so that a
+    /// set's hashes share one cache line (a lookup reads an entry only
+    /// when its hash matches).
+    hashes: Vec<u64>,
     /// Bytes of the texts kept.
     bytes: usize,
     clock: u64,
@@ -104,14 +107,16 @@ impl IdentityMemo {
         self.clock += 1;
         let hash = hash(text);
         let set = (hash as usize & (SETS - 1)) * WAYS;
-        if let Some(ways) = self.entries.get_mut(set..set + WAYS) {
-            for (way, e) in ways.iter_mut().enumerate() {
-                if e.hash == hash && !e.text.is_empty() && e.text == text {
-                    if let Some(id) = spans_identity(&e.spans, text) {
-                        e.used = self.clock;
-                        self.last = token(set + way, e.filled);
-                        return id;
-                    }
+        let hashes = self.hashes.get(set..set + WAYS).unwrap_or(&[]);
+        for (way, _) in hashes.iter().enumerate().filter(|(_, &h)| h == hash) {
+            let Some(e) = self.entries.get_mut(set + way) else {
+                continue;
+            };
+            if !e.text.is_empty() && e.text == text {
+                if let Some(id) = spans_identity(&e.spans, text) {
+                    e.used = self.clock;
+                    self.last = token(set + way, e.filled);
+                    return id;
                 }
             }
         }
@@ -121,6 +126,7 @@ impl IdentityMemo {
         };
         if self.entries.is_empty() {
             self.entries.resize(SETS * WAYS, Entry::default());
+            self.hashes.resize(SETS * WAYS, 0);
         }
         let victim = self
             .entries
@@ -130,7 +136,9 @@ impl IdentityMemo {
             let bytes = self.bytes.saturating_sub(e.text.len()) + text.len();
             if bytes <= MAX_BYTES {
                 self.bytes = bytes;
-                e.hash = hash;
+                if let Some(h) = self.hashes.get_mut(set + way) {
+                    *h = hash;
+                }
                 e.text = text.to_vec();
                 e.spans = spans;
                 e.used = self.clock;
