@@ -190,6 +190,9 @@ fn span_of(s: &Option<Cow<'_, str>>, text: &[u8]) -> Option<Span> {
 }
 
 fn identity_spans(id: &Identity<'_>, text: &[u8]) -> Option<Spans> {
+    // Kept texts are UTF-8 as a whole, so a hit takes its parts from one
+    // check of the text (see `spans_identity`).
+    std::str::from_utf8(text).ok()?;
     Some(Spans {
         namespace: span_of(&id.namespace, text)?,
         workload: span_of(&id.workload, text)?,
@@ -200,16 +203,17 @@ fn identity_spans(id: &Identity<'_>, text: &[u8]) -> Option<Spans> {
     })
 }
 
-/// The part of `text` at `span` (which came from a `str` of an equal text).
-fn part(span: Span, text: &[u8]) -> Option<Option<Cow<'_, str>>> {
+/// The part of `text` at `span` (which came from a `str` of an equal text,
+/// so it lies on character boundaries).
+fn part(span: Span, text: &str) -> Option<Option<Cow<'_, str>>> {
     let Some((start, end)) = span else {
         return Some(None);
     };
-    let bytes = text.get(start as usize..end as usize)?;
-    Some(Some(Cow::Borrowed(std::str::from_utf8(bytes).ok()?)))
+    Some(Some(Cow::Borrowed(text.get(start as usize..end as usize)?)))
 }
 
 fn spans_identity<'a>(spans: &Spans, text: &'a [u8]) -> Option<Identity<'a>> {
+    let text = std::str::from_utf8(text).ok()?;
     Some(Identity {
         namespace: part(spans.namespace, text)?,
         workload: part(spans.workload, text)?,
@@ -326,6 +330,30 @@ mod tests {
                 resolved(&long, "web-1-x")
             });
             assert!(called);
+        }
+    }
+
+    #[test]
+    fn texts_that_are_not_utf8_are_resolved_every_time() {
+        let mut memo = IdentityMemo::default();
+        // Identity parts are valid; a label elsewhere in the object is not.
+        let text: &[u8] = b"{\"pod\":\"web-1-x\",\"ns\":\"shop\",\"l\":\"\xff\"}";
+        let piece = |s: &str| {
+            let at = text.windows(s.len()).position(|w| w == s.as_bytes())?;
+            Some(Cow::Borrowed(std::str::from_utf8(&text[at..at + s.len()]).ok()?))
+        };
+        for _ in 0..2 {
+            let mut called = false;
+            let id = memo.get_or_resolve(text, || {
+                called = true;
+                Identity {
+                    namespace: piece("shop"),
+                    pod: piece("web-1-x"),
+                    ..Identity::default()
+                }
+            });
+            assert!(called);
+            assert_eq!(id.pod.as_deref(), Some("web-1-x"));
         }
     }
 
