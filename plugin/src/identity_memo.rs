@@ -340,7 +340,9 @@ mod tests {
         let text: &[u8] = b"{\"pod\":\"web-1-x\",\"ns\":\"shop\",\"l\":\"\xff\"}";
         let piece = |s: &str| {
             let at = text.windows(s.len()).position(|w| w == s.as_bytes())?;
-            Some(Cow::Borrowed(std::str::from_utf8(&text[at..at + s.len()]).ok()?))
+            Some(Cow::Borrowed(
+                std::str::from_utf8(&text[at..at + s.len()]).ok()?,
+            ))
         };
         for _ in 0..2 {
             let mut called = false;

@@ -1,0 +1,130 @@
+//! Restart signals from events and restart counters: the pod's restart
+//! window and the restarts family.
+
+use super::{EntityState, Evaluated};
+use crate::config::FilterConfig;
+use crate::observation::{EventReason, EventSignal};
+use crate::verdict::Family;
+
+/// Sub-windows of the restart window.
+pub(super) const RESTART_SLOTS: usize = 16;
+/// Restart window counters: restarts, back-offs, OOM kills, unhealthy probes.
+pub(super) const RESTART_KINDS: usize = 4;
+
+impl EntityState {
+    /// Adds `n` to counter `kind` (a [`RESTART_KINDS`] index) of the current
+    /// sub-window.
+    pub(super) fn bump_restart(&mut self, kind: usize, n: u16) {
+        let slot = self
+            .restart_idx
+            .map_or(0, |i| i.rem_euclid(RESTART_SLOTS as i64) as usize);
+        if let Some(c) = self
+            .restart_slots
+            .get_mut(slot)
+            .and_then(|s| s.get_mut(kind))
+        {
+            *c = c.saturating_add(n);
+        }
+    }
+
+    /// Expires restart counts older than the restart window; re-evaluates the
+    /// restarts family when anything expired.
+    pub fn advance_restarts(&mut self, ts_ns: i64, config: &FilterConfig, done: &mut Evaluated) {
+        let slot_ns = (i64::from(config.restart_window_seconds) * 1_000_000_000
+            / RESTART_SLOTS as i64)
+            .max(1);
+        let idx = ts_ns.div_euclid(slot_ns);
+        let Some(cur) = self.restart_idx else {
+            self.restart_idx = Some(idx);
+            return;
+        };
+        if idx <= cur {
+            return;
+        }
+        let steps = usize::try_from(idx - cur)
+            .unwrap_or(usize::MAX)
+            .min(RESTART_SLOTS);
+        let mut expired = false;
+        for k in 1..=steps {
+            let s = (cur + k as i64).rem_euclid(RESTART_SLOTS as i64) as usize;
+            if let Some(slot) = self.restart_slots.get_mut(s) {
+                expired |= slot.iter().any(|c| *c > 0);
+                *slot = [0; RESTART_KINDS];
+            }
+        }
+        self.restart_idx = Some(idx);
+        if expired {
+            self.evaluate_restarts(done);
+        }
+    }
+
+    /// Folds a Kubernetes event about this entity into its restart window.
+    pub fn add_event(
+        &mut self,
+        ts_ns: i64,
+        event: &EventSignal,
+        config: &FilterConfig,
+        done: &mut Evaluated,
+    ) {
+        self.advance_restarts(ts_ns, config, done);
+        let kind = match event.reason {
+            EventReason::Started => {
+                self.starts_seen = self.starts_seen.saturating_add(1);
+                // The first start of a pod is its birth, not a restart.
+                (self.starts_seen > 1).then_some(0)
+            }
+            EventReason::BackOff => Some(1),
+            EventReason::OomKilled => Some(2),
+            EventReason::Unhealthy => Some(3),
+            EventReason::Killing
+            | EventReason::Evicted
+            | EventReason::FailedScheduling
+            | EventReason::Other => None,
+        };
+        if let Some(kind) = kind {
+            self.bump_restart(kind, 1);
+            self.evaluate_restarts(done);
+        }
+    }
+
+    /// Evaluates the restarts family from the window's totals.
+    pub(super) fn evaluate_restarts(&mut self, done: &mut Evaluated) {
+        let mut totals = [0.0f64; RESTART_KINDS];
+        for slot in &self.restart_slots {
+            for (t, c) in totals.iter_mut().zip(slot.iter()) {
+                *t += f64::from(*c);
+            }
+        }
+        self.store(Family::Restarts, &totals, true, done);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn crash_loop_events_fill_the_restart_window_and_expire() {
+        let config = FilterConfig::default();
+        let mut e = EntityState::new(&config);
+        let mut done = Evaluated::default();
+        let ev = |reason| EventSignal {
+            reason,
+            count: 1,
+            warning: true,
+        };
+        e.add_event(0, &ev(EventReason::Started), &config, &mut done);
+        assert!(done.is_empty(), "first start is a birth");
+        for i in 1..=5 {
+            e.add_event(i * 20 * S, &ev(EventReason::Started), &config, &mut done);
+            e.add_event(i * 20 * S, &ev(EventReason::BackOff), &config, &mut done);
+        }
+        assert_eq!(e.family_features(Family::Restarts), &[5.0, 5.0, 0.0, 0.0]);
+        let mut done = Evaluated::default();
+        e.advance_restarts(3600 * S, &config, &mut done);
+        assert!(done.contains(Family::Restarts));
+        assert_eq!(e.family_features(Family::Restarts), &[0.0; 4]);
+    }
+}
