@@ -17,6 +17,8 @@
 //!  "sha256":"<hex>"}
 //! ```
 
+use std::ops::ControlFlow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::features;
@@ -315,11 +317,48 @@ impl RandomForestClassifier {
         best
     }
 
+    /// [`RandomForestClassifier::predict_proba`], unless the probability of
+    /// the class at `class` (an index into [`RandomForestClassifier::classes`])
+    /// is sure to reach `at_least`: then it stops walking trees and returns
+    /// `true`, leaving `out` unspecified. Exact: class fractions are never
+    /// negative, so the running sum only grows, and the comparison is the
+    /// one the full mean would be put to.
+    pub fn predict_proba_unless(
+        &self,
+        x: &[f64],
+        out: &mut [f64],
+        class: usize,
+        at_least: f64,
+    ) -> bool {
+        let n_trees = self.trees.len() as f64;
+        let Some(proba) = self.proba_until(x, |acc| {
+            acc.get(class).is_some_and(|a| a / n_trees >= at_least)
+        }) else {
+            return true;
+        };
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for (o, p) in out.iter_mut().zip(proba.iter().take(self.classes.len())) {
+            *o = *p;
+        }
+        false
+    }
+
     fn proba(&self, x: &[f64]) -> [f64; MAX_CLASSES] {
+        self.proba_until(x, |_| false).unwrap_or([0.0; MAX_CLASSES])
+    }
+
+    /// The mean class probabilities, or `None` as soon as `done` holds for
+    /// the running sums (checked after each tree, in tree order).
+    fn proba_until(
+        &self,
+        x: &[f64],
+        mut done: impl FnMut(&[f64; MAX_CLASSES]) -> bool,
+    ) -> Option<[f64; MAX_CLASSES]> {
         let n = self.classes.len();
         let x = cast(x);
         let mut acc = [0.0; MAX_CLASSES];
-        self.trees.for_each_leaf(&x, |leaf| {
+        let mut stopped = false;
+        self.trees.for_each_leaf_until(&x, |leaf| {
             let start = (leaf as usize).saturating_mul(n);
             let values = self
                 .leaf_values
@@ -328,12 +367,21 @@ impl RandomForestClassifier {
             for (a, v) in acc.iter_mut().zip(values) {
                 *a += *v;
             }
+            stopped = done(&acc);
+            if stopped {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         });
+        if stopped {
+            return None;
+        }
         let n_trees = self.trees.len() as f64;
         if n_trees > 0.0 {
             acc.iter_mut().for_each(|a| *a /= n_trees);
         }
-        acc
+        Some(acc)
     }
 }
 

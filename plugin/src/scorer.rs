@@ -121,9 +121,11 @@ pub fn verdict(combined: &Combined, models: Option<&ModelSet>) -> Verdict {
     let mut incident = Incident::Unknown;
     let mut confidence = 0.0;
     if anomaly {
+        // Below critical, a sure veto needs no more trees.
+        let veto = (!critical).then_some(VETO_PROBABILITY);
         let named = models
             .classifier()
-            .and_then(|c| classify(c, &combined.features));
+            .and_then(|c| classify(c, &combined.features, veto));
         if let Some((_, p_unknown)) = named {
             if p_unknown >= VETO_PROBABILITY && !critical {
                 anomaly = false;
@@ -191,15 +193,29 @@ pub const SWITCH_PROBABILITY: f64 = 0.5;
 
 /// The most probable named incident class with its probability (first on
 /// ties; `None` when the classifier has only `unknown`), and the probability
-/// of `unknown`.
+/// of `unknown`. With `veto`, a probability of `unknown` sure to reach it
+/// ends the walk early: the answer is then no class and a probability of
+/// `unknown` at least `veto` (the vetoed verdict needs nothing more).
 fn classify(
     classifier: &RandomForestClassifier,
     x: &[f64],
+    veto: Option<f64>,
 ) -> Option<(Option<(Incident, f64)>, f64)> {
     let mut proba = [0.0; Incident::CLASSES.len() + 1];
     let n = classifier.classes().len();
     let proba = proba.get_mut(..n)?;
-    classifier.predict_proba(x, proba);
+    let unknown = classifier
+        .classes()
+        .iter()
+        .position(|c| *c == Incident::Unknown);
+    match (veto, unknown) {
+        (Some(at_least), Some(u)) => {
+            if classifier.predict_proba_unless(x, proba, u, at_least) {
+                return Some((None, at_least));
+            }
+        }
+        _ => classifier.predict_proba(x, proba),
+    }
     let mut best: Option<(Incident, f64)> = None;
     let mut p_unknown = 0.0;
     for (class, p) in classifier.classes().iter().zip(proba.iter()) {
@@ -259,6 +275,55 @@ mod tests {
             family: Some(family),
             why: [None; MAX_WHY],
         }
+    }
+
+    #[test]
+    fn a_sure_veto_stops_early_and_changes_no_answer() {
+        let Some(Ok(models)) = ModelSet::from_embedded() else {
+            return;
+        };
+        let Some(c) = models.classifier() else {
+            return;
+        };
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut stopped, mut full) = (0, 0);
+        for _ in 0..5000 {
+            // Mostly quiet vectors (the classifier's `unknown`), some loud.
+            let loud = next() < 0.5;
+            let x: Vec<f64> = (0..CLASSIFIER_LEN)
+                .map(|_| {
+                    if loud || next() < 0.2 {
+                        next() * 3.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let all = classify(c, &x, None);
+            match classify(c, &x, Some(VETO_PROBABILITY)) {
+                Some((None, p))
+                    if p == VETO_PROBABILITY && all.is_some_and(|(b, _)| b.is_some()) =>
+                {
+                    stopped += 1;
+                    let (_, p_unknown) = all.unwrap();
+                    assert!(p_unknown >= VETO_PROBABILITY, "{x:?}: {p_unknown}");
+                }
+                early => {
+                    full += 1;
+                    assert_eq!(early, all, "{x:?}");
+                }
+            }
+        }
+        assert!(
+            stopped > 100 && full > 100,
+            "stopped {stopped}, full {full}"
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! number of branch-free steps (the tree's depth) with no leaf test: fast, and
 //! it terminates by construction.
 
+use std::ops::ControlFlow;
+
 /// Deepest leaf a tree may have (edges from the root).
 pub const MAX_DEPTH: usize = 64;
 /// Most trees a model may have.
@@ -461,6 +463,16 @@ impl Trees {
     /// in tree order.
     #[inline]
     pub fn for_each_leaf(&self, x: &Cast, mut f: impl FnMut(u32)) {
+        self.for_each_leaf_until(x, |leaf| {
+            f(leaf);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// [`Trees::for_each_leaf`], stopping at the first leaf for which `f`
+    /// breaks: `f` sees the leaves of a prefix of the trees, in tree order.
+    #[inline]
+    pub fn for_each_leaf_until(&self, x: &Cast, mut f: impl FnMut(u32) -> ControlFlow<()>) {
         for g in &self.groups {
             let mut at = g.roots;
             if g.len == LANES {
@@ -483,7 +495,9 @@ impl Trees {
                 }
             }
             for lane in at.iter().take(g.len) {
-                f(self.payload.get(*lane as usize).copied().unwrap_or(0));
+                if f(self.payload.get(*lane as usize).copied().unwrap_or(0)).is_break() {
+                    return;
+                }
             }
         }
     }
