@@ -716,17 +716,22 @@ end
 
 -- The most probable named incident class, first on ties, its probability,
 -- and the probability of "unknown" (scorer.rs `classify`).
-local function classify(c, x)
+-- With `veto`, stops as soon as the share of "unknown" is sure to reach it
+-- (fractions are never negative, so the running sum only grows) and returns
+-- no class with that share (scorer.rs `classify`).
+local function classify(c, x, veto)
   local nodes, fractions = c.nodes, c.fraction_bytes
   local n = #c.classes
   local acc = {}
   for k = 1, n do acc[k] = 0.0 end
   local roots = c.roots
+  local n_trees = #roots + 0.0
+  local u = veto and c.unknown_index
   for t = 1, #roots do
     local at = math.tointeger(walk(nodes, roots[t], x))
     for k = 1, n do acc[k] = acc[k] + sunpack("<d", fractions, (at + k - 1) * 8 + 1) end
+    if u and acc[u] / n_trees >= veto then return nil, 0.0, acc[u] / n_trees end
   end
-  local n_trees = #roots + 0.0
   local best, best_p, p_unknown = nil, nil, 0.0
   for k = 1, n do
     local p = acc[k] / n_trees
@@ -755,6 +760,9 @@ if MODEL then
     for i = 1, #fr do parts[i] = spack("<d", fr[i]) end
     MODEL.classifier.fraction_bytes = table.concat(parts)
     MODEL.classifier.fractions = nil
+    for k, class in ipairs(MODEL.classifier.classes) do
+      if class == "unknown" then MODEL.classifier.unknown_index = k end
+    end
   end
 end
 
@@ -863,7 +871,10 @@ local function verdict(pod, workload)
   if anomaly then
     local named, p_named, p_unknown = nil, 0.0, 0.0
     if MODEL.classifier then
-      named, p_named, p_unknown = classify(MODEL.classifier, cast(features, 0, CLASSIFIER_LEN, {}))
+      -- Below critical, a sure veto needs no more trees.
+      local veto = nil
+      if not critical then veto = VETO_PROBABILITY end
+      named, p_named, p_unknown = classify(MODEL.classifier, cast(features, 0, CLASSIFIER_LEN, {}), veto)
     end
     if p_unknown >= VETO_PROBABILITY and not critical then
       anomaly = false
