@@ -466,6 +466,7 @@ fn path_splits(tree: TreeArrays<'_>, stride: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Xorshift;
 
     /// One stump on `cpu_log_ratio` at 1.0: 255 samples left, 1 right.
     fn stump() -> IsolationForestFile {
@@ -559,13 +560,8 @@ mod tests {
     #[test]
     fn explain_matches_walking_each_path_bit_for_bit() {
         // Random trees of uneven depth over the restarts family's 4 features.
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
+        let mut rnd = move || rng.next_f64();
         fn grow(t: &mut IsolationTreeFile, rnd: &mut dyn FnMut() -> f64, depth: u32) -> i32 {
             let i = t.left.len();
             t.left.push(-1);

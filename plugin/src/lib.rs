@@ -55,6 +55,9 @@ pub mod timestamp;
 pub mod tree;
 pub mod verdict;
 
+#[cfg(test)]
+mod test_rng;
+
 #[cfg(target_arch = "wasm32")]
 mod fluentbit;
 

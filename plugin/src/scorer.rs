@@ -263,6 +263,7 @@ fn explain(combined: &Combined, family: Family) -> [Option<Reason>; MAX_WHY] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Xorshift;
 
     fn anomalous(family: Family, incident: Incident, confidence: f64) -> Verdict {
         Verdict {
@@ -285,13 +286,8 @@ mod tests {
         let Some(c) = models.classifier() else {
             return;
         };
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || rng.next_f64();
         let (mut stopped, mut full) = (0, 0);
         for _ in 0..5000 {
             // Mostly quiet vectors (the classifier's `unknown`), some loud.

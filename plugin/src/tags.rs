@@ -276,11 +276,12 @@ pub fn write_error_tags(out: &mut Vec<u8>, ts_ns: i64, model: &str, error: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Xorshift;
 
     #[test]
     fn kept_float_texts_are_the_formatted_ones() {
         let mut floats = F64Texts::default();
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
         let mut values = vec![
             0.0,
             -0.0,
@@ -293,9 +294,7 @@ mod tests {
             f64::INFINITY,
         ];
         for _ in 0..3000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let seed = rng.next_u64();
             values.push(f64::from_bits(seed));
             values.push((seed >> 11) as f64 / (1u64 << 53) as f64);
             values.push((seed % 1000) as f64 / 8.0);

@@ -285,6 +285,7 @@ pub fn parse_value(v: &Value<'_>) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Xorshift;
 
     #[test]
     fn rfc3339_parsing() {
@@ -391,11 +392,9 @@ mod tests {
     fn a_kept_writer_writes_what_a_fresh_one_does() {
         let mut writer = Rfc3339Writer::default();
         let mut ns: i64 = 1_700_000_000_000_000_000;
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let seed = rng.next_u64();
             // Mostly small steps within a second, sometimes back or far.
             ns = match seed % 16 {
                 0 => ns - (seed >> 20) as i64 % 5_000_000_000,
@@ -412,11 +411,9 @@ mod tests {
 
     #[test]
     fn rfc3339_formatting_matches_format_across_the_range() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
         for i in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let seed = rng.next_u64();
             let ns = match i % 4 {
                 0 => seed as i64,
                 1 => (seed % 4_000_000_000_000_000_000) as i64,

@@ -74,20 +74,18 @@ pub(super) fn find_backslash(text: &[u8], from: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Xorshift;
 
     #[test]
     fn finders_find_the_first_special_byte() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
         let alphabet = [b'a', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, 0x00, b'{'];
         for len in 0..40 {
             for _ in 0..200 {
                 let text: Vec<u8> = (0..len)
                     .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
                         // Mostly plain bytes, so specials sit anywhere.
-                        let r = (seed >> 33) as usize % 40;
+                        let r = (rng.next_u64() >> 33) as usize % 40;
                         alphabet.get(r).copied().unwrap_or(b'x')
                     })
                     .collect();
