@@ -280,12 +280,12 @@ mod tests {
 
     #[test]
     fn a_sure_veto_stops_early_and_changes_no_answer() {
-        let Some(Ok(models)) = ModelSet::from_embedded() else {
-            return;
-        };
-        let Some(c) = models.classifier() else {
-            return;
-        };
+        let models = ModelSet::from_embedded()
+            .expect("models/default is embedded")
+            .expect("the embedded models load");
+        let c = models
+            .classifier()
+            .expect("the embedded models have a classifier");
         let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
         let mut next = move || rng.next_f64();
         let (mut stopped, mut full) = (0, 0);
