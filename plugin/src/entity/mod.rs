@@ -241,12 +241,14 @@ impl EntityState {
     }
 }
 
+/// A second in nanoseconds (the tests' clock unit).
+#[cfg(test)]
+const S: i64 = 1_000_000_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::observation::{MetricName, MetricSignal};
-
-    const S: i64 = 1_000_000_000;
 
     #[test]
     fn an_evaluation_that_changes_nothing_keeps_the_version() {

@@ -216,8 +216,7 @@ impl EntityState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const S: i64 = 1_000_000_000;
+    use crate::entity::S;
 
     #[test]
     fn cpu_counter_becomes_a_rate_and_resets_are_skipped() {

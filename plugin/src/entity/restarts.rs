@@ -102,8 +102,7 @@ impl EntityState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const S: i64 = 1_000_000_000;
+    use crate::entity::S;
 
     #[test]
     fn crash_loop_events_fill_the_restart_window_and_expire() {

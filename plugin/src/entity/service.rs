@@ -138,9 +138,8 @@ impl EntityState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entity::S;
     use crate::observation::LogLevel;
-
-    const S: i64 = 1_000_000_000;
 
     fn log(status: u16, ms: f64) -> LogSignal {
         LogSignal {
