@@ -297,7 +297,11 @@ impl RandomForestClassifier {
     /// Mean class probabilities over the trees, written to `out` (one per
     /// class; entries past the classes are 0, classes past `out` are dropped).
     pub fn predict_proba(&self, x: &[f64], out: &mut [f64]) {
-        let proba = self.proba(x);
+        self.write_proba(&self.proba(x), out);
+    }
+
+    /// Writes `proba` to `out` as [`RandomForestClassifier::predict_proba`] says.
+    fn write_proba(&self, proba: &[f64; MAX_CLASSES], out: &mut [f64]) {
         out.iter_mut().for_each(|o| *o = 0.0);
         for (o, p) in out.iter_mut().zip(proba.iter().take(self.classes.len())) {
             *o = *p;
@@ -336,10 +340,7 @@ impl RandomForestClassifier {
         }) else {
             return true;
         };
-        out.iter_mut().for_each(|o| *o = 0.0);
-        for (o, p) in out.iter_mut().zip(proba.iter().take(self.classes.len())) {
-            *o = *p;
-        }
+        self.write_proba(&proba, out);
         false
     }
 
