@@ -271,17 +271,23 @@ mod tests {
         }
     }
 
+    /// `get_or_resolve` of `text` with [`resolved`], and whether it resolved.
+    fn lookup<'a>(memo: &mut IdentityMemo, text: &'a str, pod: &str) -> (Identity<'a>, bool) {
+        let mut called = false;
+        let id = memo.get_or_resolve(text.as_bytes(), || {
+            called = true;
+            resolved(text, pod)
+        });
+        (id, called)
+    }
+
     #[test]
     fn hits_give_what_resolving_gives_borrowed_from_the_new_text() {
         let mut memo = IdentityMemo::default();
         let a = r#"{"pod":"web-1-x","ns":"shop"}"#.to_owned();
         let b = a.clone();
         let first = memo.get_or_resolve(a.as_bytes(), || resolved(&a, "web-1-x"));
-        let mut called = false;
-        let second = memo.get_or_resolve(b.as_bytes(), || {
-            called = true;
-            resolved(&b, "web-1-x")
-        });
+        let (second, called) = lookup(&mut memo, &b, "web-1-x");
         assert!(!called);
         assert_eq!(first, second);
         let Some(Cow::Borrowed(pod)) = second.pod else {
@@ -296,12 +302,7 @@ mod tests {
         // An owned part: not kept.
         let a = r#"{"pod":"web-1-z","ns":"shop"}"#;
         for _ in 0..2 {
-            let mut called = false;
-            memo.get_or_resolve(a.as_bytes(), || {
-                called = true;
-                resolved(a, "web-1-z")
-            });
-            assert!(called);
+            assert!(lookup(&mut memo, a, "web-1-z").1);
         }
         // Texts that differ anywhere are different entries.
         let texts: Vec<String> = (0..1200)
@@ -309,11 +310,7 @@ mod tests {
             .collect();
         for round in 0..2 {
             for t in &texts {
-                let mut called = false;
-                let id = memo.get_or_resolve(t.as_bytes(), || {
-                    called = true;
-                    resolved(t, "web-1-x")
-                });
+                let (id, called) = lookup(&mut memo, t, "web-1-x");
                 assert_eq!(id, resolved(t, "web-1-x"), "round {round}");
                 // The first round misses.
                 assert!(called || round > 0);
@@ -324,12 +321,7 @@ mod tests {
             "p".repeat(MAX_TEXT)
         );
         for _ in 0..2 {
-            let mut called = false;
-            memo.get_or_resolve(long.as_bytes(), || {
-                called = true;
-                resolved(&long, "web-1-x")
-            });
-            assert!(called);
+            assert!(lookup(&mut memo, &long, "web-1-x").1);
         }
     }
 
@@ -390,11 +382,7 @@ mod tests {
         let mut memo = IdentityMemo::default();
         for round in 0..2 {
             for t in &texts {
-                let mut called = false;
-                let id = memo.get_or_resolve(t.as_bytes(), || {
-                    called = true;
-                    resolved(t, "web-1-x")
-                });
+                let (id, called) = lookup(&mut memo, t, "web-1-x");
                 assert_eq!(id, resolved(t, "web-1-x"));
                 assert_eq!(called, round == 0, "round {round}: {t}");
             }
