@@ -69,7 +69,6 @@ pub struct Filter {
     /// By [`MemoToken::entry`]; empty until the first is remembered.
     placed: Vec<Placed>,
     key: String,
-    tags: Vec<u8>,
     /// Kept from record to record, so parsing stops allocating.
     index: RecordIndex,
     normalize: NormalizeCache,
@@ -102,7 +101,6 @@ impl Filter {
             config,
             models,
             key: String::with_capacity(128),
-            tags: Vec::with_capacity(512),
             index: RecordIndex::new(),
             normalize: NormalizeCache::new(),
             identity_texts: IdentityTexts::default(),
@@ -156,8 +154,6 @@ impl Filter {
     /// time for the record, used when the record carries none.
     pub fn process(&mut self, tag: &[u8], event_time_ns: i64, record: &[u8], out: &mut Vec<u8>) {
         out.clear();
-        let mut tags = std::mem::take(&mut self.tags);
-        tags.clear();
         let mut index = std::mem::take(&mut self.index);
         match Record::parse_in(record, &mut index) {
             Ok(rec) => {
@@ -186,16 +182,14 @@ impl Filter {
             }
             Err(e) => {
                 // Not a JSON object: keep the text, say why, and pass it on.
-                write_error_tags(&mut tags, event_time_ns, self.model_id(), &e.to_string());
                 out.extend_from_slice(b"{\"edgeheal\":");
-                out.extend_from_slice(&tags);
+                write_error_tags(out, event_time_ns, self.model_id(), &e.to_string());
                 out.extend_from_slice(b",\"raw\":");
                 write_str(out, &String::from_utf8_lossy(record));
                 out.push(b'}');
             }
         }
         self.index = index;
-        self.tags = tags;
     }
 
     /// The record for a body the pipeline could not hand over (Fluent Bit
@@ -203,17 +197,13 @@ impl Filter {
     /// made visible instead of silent.
     pub fn process_lost(&mut self, event_time_ns: i64, record_len: usize, out: &mut Vec<u8>) {
         out.clear();
-        let mut tags = std::mem::take(&mut self.tags);
-        tags.clear();
         let mut msg = String::with_capacity(64);
         msg.push_str("record of ");
         msg.push_str(&record_len.to_string());
         msg.push_str(" bytes exceeded wasm_heap_size");
-        write_error_tags(&mut tags, event_time_ns, self.model_id(), &msg);
         out.extend_from_slice(b"{\"edgeheal\":");
-        out.extend_from_slice(&tags);
+        write_error_tags(out, event_time_ns, self.model_id(), &msg);
         out.push(b'}');
-        self.tags = tags;
     }
 
     fn touch(&mut self, prefix: char, namespace: Option<&str>, name: &str) -> Option<u32> {
