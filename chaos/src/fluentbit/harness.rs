@@ -239,6 +239,30 @@ impl AppHeap {
         payload
     }
 
+    /// `wasm_runtime_module_dup_data(data, len + 1)`: a NUL-terminated copy in
+    /// the heap, inside `memory`, or 0.
+    fn dup_data(&mut self, memory: &Memory, store: &mut Store<HostState>, data: &[u8]) -> u32 {
+        let offset = self.malloc(data.len() as u64 + 1);
+        if offset == 0 {
+            return 0;
+        }
+        let mem = memory.data_mut(store);
+        let start = offset as usize;
+        match mem.get_mut(start..start + data.len() + 1) {
+            Some(dst) => {
+                if let Some((last, body)) = dst.split_last_mut() {
+                    body.copy_from_slice(data);
+                    *last = 0;
+                }
+                offset
+            }
+            None => {
+                self.free(offset);
+                0
+            }
+        }
+    }
+
     /// `wasm_runtime_module_free`, coalescing neighbours.
     fn free(&mut self, payload: u32) {
         let Some(i) = self.used.iter().position(|(p, _, _)| *p == payload) else {
@@ -437,18 +461,13 @@ impl FluentBitWasm {
                 .ok();
             self.functions.insert(function_name.to_string(), found);
         }
-        if !matches!(self.functions.get(function_name), Some(Some(_))) {
-            return Err(DropReason::FunctionNotFound);
-        }
-        self.stats.calls += 1;
-        let tag_buffer = self.dup_data(tag);
-        let record_buffer = self.dup_data(record);
         // Looked up by name on every call, as Fluent Bit does.
         let Some(Some(func)) = self.functions.get(function_name) else {
-            self.heap.free(tag_buffer);
-            self.heap.free(record_buffer);
             return Err(DropReason::FunctionNotFound);
         };
+        self.stats.calls += 1;
+        let tag_buffer = self.heap.dup_data(&self.memory, &mut self.store, tag);
+        let record_buffer = self.heap.dup_data(&self.memory, &mut self.store, record);
         if record_buffer == 0 {
             self.stats.null_records += 1;
         }
@@ -474,30 +493,6 @@ impl FluentBitWasm {
         self.heap.free(tag_buffer);
         self.heap.free(record_buffer);
         result
-    }
-
-    /// `wasm_runtime_module_dup_data(data, len + 1)`: a NUL-terminated copy in
-    /// the app heap, or 0.
-    fn dup_data(&mut self, data: &[u8]) -> u32 {
-        let offset = self.heap.malloc(data.len() as u64 + 1);
-        if offset == 0 {
-            return 0;
-        }
-        let mem = self.memory.data_mut(&mut self.store);
-        let start = offset as usize;
-        match mem.get_mut(start..start + data.len() + 1) {
-            Some(dst) => {
-                if let Some((last, body)) = dst.split_last_mut() {
-                    body.copy_from_slice(data);
-                    *last = 0;
-                }
-                offset
-            }
-            None => {
-                self.heap.free(offset);
-                0
-            }
-        }
     }
 
     /// `wasm_runtime_validate_app_str_addr` + `strdup`: the bytes from `ptr`
