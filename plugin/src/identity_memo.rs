@@ -10,12 +10,9 @@
 //!
 //! Only identities made entirely of slices of the object text are kept (an
 //! escaped name is decoded into an owned string, and is resolved each time).
-//! The memo is bounded: [`SETS`] × [`WAYS`] entries of at most [`MAX_TEXT`]
-//! bytes and [`MAX_BYTES`] in all. A text may be kept in either of two sets
-//! (picked by different bits of its hash) and replaces the least recently
-//! used entry of the two: with one set per text, the texts of a set that
-//! more of them hash to than it has ways evict each other in turn (the
-//! filter bench's 800 object texts missed on one record in twenty). A node
+//! The memo is a [`TextTable`] of [`GEOMETRY`]'s bounds, whose texts are
+//! placed in either of two sets (with one set per text, the filter bench's
+//! 800 object texts missed on one record in twenty). A node
 //! runs at most a few hundred pods, each of which reaches the filter
 //! through one or two pipelines, so every object text of a node usually
 //! stays in the memo.
@@ -23,15 +20,17 @@
 use std::borrow::Cow;
 
 use crate::observation::{Identity, WorkloadKind};
+pub(crate) use crate::text_table::MemoToken;
+use crate::text_table::{hash, Geometry, TextTable};
 
-/// Sets of the memo (a power of two).
-const SETS: usize = 128;
-/// Entries per set.
-const WAYS: usize = 8;
-/// Longer object texts are not kept.
-const MAX_TEXT: usize = 2048;
-/// The texts kept take at most this many bytes in all.
-const MAX_BYTES: usize = 512 * 1024;
+/// The memo's shape: [`IdentityMemo::ENTRIES`] texts of at most 2 KiB, and
+/// 512 KiB in all.
+const GEOMETRY: Geometry = Geometry {
+    sets: 128,
+    ways: 8,
+    max_text: 2048,
+    max_bytes: 512 * 1024,
+};
 
 /// Where one part of an identity sits in the object text.
 type Span = Option<(u32, u32)>;
@@ -47,49 +46,27 @@ struct Spans {
     node: Span,
 }
 
-#[derive(Debug, Clone, Default)]
-struct Entry {
-    /// Empty when the entry is unused.
-    text: Vec<u8>,
-    spans: Spans,
-    /// When it was last used (the memo's clock).
-    used: u64,
-    /// When it was filled (the memo's clock): with the entry's place, names
-    /// the text it holds for as long as it holds it (see [`MemoToken`]).
-    filled: u64,
-}
-
-/// Names one text the memo keeps: equal tokens mean records whose object
-/// texts are equal, so their identities (and anything derived from them
-/// alone) are equal. A token is never reused for another text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct MemoToken {
-    /// The entry's place in the memo (below [`IdentityMemo::ENTRIES`]).
-    pub entry: u32,
-    /// When the entry was filled.
-    pub filled: u64,
-}
-
 /// Resolved identities of recent object texts (see the module docs). Empty
 /// by default; it allocates when it keeps its first identity.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct IdentityMemo {
-    /// `SETS * WAYS` entries once the first one is kept, set by set.
-    entries: Vec<Entry>,
-    /// The hash of each entry's text, apart from the entries so that a
-    /// set's hashes share one cache line (a lookup reads an entry only
-    /// when its hash matches).
-    hashes: Vec<u64>,
-    /// Bytes of the texts kept.
-    bytes: usize,
-    clock: u64,
+    table: TextTable<Spans>,
     /// The token of the text of the last call, when the memo keeps it.
     last: Option<MemoToken>,
 }
 
+impl Default for IdentityMemo {
+    fn default() -> IdentityMemo {
+        IdentityMemo {
+            table: TextTable::new(GEOMETRY),
+            last: None,
+        }
+    }
+}
+
 impl IdentityMemo {
     /// Entries of the memo: a [`MemoToken::entry`] is below this.
-    pub const ENTRIES: usize = SETS * WAYS;
+    pub const ENTRIES: usize = GEOMETRY.entries();
 
     /// The token of the object text of the last [`IdentityMemo::get_or_resolve`]
     /// call, when the memo keeps that text.
@@ -105,72 +82,22 @@ impl IdentityMemo {
         resolve: impl FnOnce() -> Identity<'a>,
     ) -> Identity<'a> {
         self.last = None;
-        if text.len() > MAX_TEXT {
+        if text.len() > GEOMETRY.max_text {
             return resolve();
         }
-        self.clock += 1;
         let hash = hash(text);
-        let sets = candidate_sets(hash);
-        for i in sets.iter().flat_map(|&set| set..set + WAYS) {
-            if self.hashes.get(i) != Some(&hash) {
-                continue;
-            }
-            let Some(e) = self.entries.get_mut(i) else {
-                continue;
-            };
-            if !e.text.is_empty() && e.text == text {
-                if let Some(id) = spans_identity(&e.spans, text) {
-                    e.used = self.clock;
-                    self.last = token(i, e.filled);
-                    return id;
-                }
+        if let Some((token, _, spans)) = self.table.find(hash, |kept| kept == text) {
+            if let Some(id) = spans_identity(spans, text) {
+                self.last = Some(token);
+                return id;
             }
         }
         let id = resolve();
-        let Some(spans) = identity_spans(&id, text) else {
-            return id;
-        };
-        if self.entries.is_empty() {
-            self.entries.resize(SETS * WAYS, Entry::default());
-            self.hashes.resize(SETS * WAYS, 0);
-        }
-        // The least recently used entry of either set.
-        let victim = sets
-            .iter()
-            .flat_map(|&set| set..set + WAYS)
-            .min_by_key(|&i| self.entries.get(i).map_or(u64::MAX, |e| e.used));
-        let Some((i, e)) = victim.and_then(|i| Some((i, self.entries.get_mut(i)?))) else {
-            return id;
-        };
-        let bytes = self.bytes.saturating_sub(e.text.len()) + text.len();
-        if bytes <= MAX_BYTES {
-            self.bytes = bytes;
-            if let Some(h) = self.hashes.get_mut(i) {
-                *h = hash;
-            }
-            e.text = text.to_vec();
-            e.spans = spans;
-            e.used = self.clock;
-            e.filled = self.clock;
-            self.last = token(i, e.filled);
+        if let Some(spans) = identity_spans(&id, text) {
+            self.last = self.table.keep(hash, text, |kept| *kept = spans);
         }
         id
     }
-}
-
-/// The first entries of the two sets a text of hash `hash` may be kept in
-/// (chosen by different bits of the hash, so texts that crowd one set
-/// spread over others).
-fn candidate_sets(hash: u64) -> [usize; 2] {
-    let set = |bits: u64| (bits as usize & (SETS - 1)) * WAYS;
-    [set(hash), set(hash >> 32)]
-}
-
-fn token(entry: usize, filled: u64) -> Option<MemoToken> {
-    Some(MemoToken {
-        entry: u32::try_from(entry).ok()?,
-        filled,
-    })
 }
 
 /// The span of `s` in `text`, if `s` is borrowed from it.
@@ -222,37 +149,6 @@ fn spans_identity<'a>(spans: &Spans, text: &'a [u8]) -> Option<Identity<'a>> {
         container: part(spans.container, text)?,
         node: part(spans.node, text)?,
     })
-}
-
-/// A 64-bit hash of `text`, four words in flight at a time.
-fn hash(text: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let word = |c: &[u8]| c.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
-    let mix = |h: u64, w: u64| (h ^ w).wrapping_mul(K).rotate_left(31);
-    let mut lanes = [text.len() as u64, K, K.rotate_left(17), K.rotate_left(41)];
-    let mut blocks = text.chunks_exact(32);
-    for block in &mut blocks {
-        for (lane, c) in lanes.iter_mut().zip(block.chunks_exact(8)) {
-            *lane = mix(*lane, word(c));
-        }
-    }
-    let mut words = blocks.remainder().chunks(8);
-    for lane in lanes.iter_mut() {
-        if let Some(c) = words.next() {
-            // As a little-endian word, zero-padded (a copy loop here
-            // compiles to a call to `memcpy`).
-            let w = c.iter().rev().fold(0u64, |w, b| (w << 8) | u64::from(*b));
-            *lane = mix(*lane, w);
-        }
-    }
-    let [a, b, c, d] = lanes;
-    let mut h = a ^ b.rotate_left(16) ^ c.rotate_left(32) ^ d.rotate_left(48);
-    // MurmurHash3's fmix64.
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
 }
 
 #[cfg(test)]
@@ -318,7 +214,7 @@ mod tests {
         }
         let long = format!(
             r#"{{"pod":"web-1-x","ns":"shop","pad":"{}"}}"#,
-            "p".repeat(MAX_TEXT)
+            "p".repeat(GEOMETRY.max_text)
         );
         for _ in 0..2 {
             assert!(lookup(&mut memo, &long, "web-1-x").1);
@@ -366,20 +262,20 @@ mod tests {
             let id = memo.get_or_resolve(t.as_bytes(), || resolved(t, "web-1-x"));
             assert_eq!(id, resolved(t, "web-1-x"));
         }
-        let kept: usize = memo.entries.iter().map(|e| e.text.len()).sum();
-        assert_eq!(kept, memo.bytes);
-        assert!(kept <= MAX_BYTES && kept > MAX_BYTES - 2048, "{kept}");
+        let kept = memo.table.bytes();
+        let max = GEOMETRY.max_bytes;
+        assert!(kept <= max && kept > max - 2048, "{kept}");
     }
 
     #[test]
     fn texts_crowding_one_set_are_all_kept() {
         // More texts than a set has ways, all hashing to the same first set.
+        let mut memo = IdentityMemo::default();
         let texts: Vec<String> = (0..)
             .map(|i| format!(r#"{{"pod":"web-1-x","ns":"shop","n":{i}}}"#))
-            .filter(|t| candidate_sets(hash(t.as_bytes()))[0] == 0)
-            .take(WAYS + 4)
+            .filter(|t| memo.table.first_set(hash(t.as_bytes())) == 0)
+            .take(GEOMETRY.ways + 4)
             .collect();
-        let mut memo = IdentityMemo::default();
         for round in 0..2 {
             for t in &texts {
                 let (id, called) = lookup(&mut memo, t, "web-1-x");
@@ -387,18 +283,5 @@ mod tests {
                 assert_eq!(called, round == 0, "round {round}: {t}");
             }
         }
-    }
-
-    #[test]
-    fn hash_reads_every_byte() {
-        let base = vec![b'a'; 100];
-        let h = hash(&base);
-        for i in 0..base.len() {
-            let mut t = base.clone();
-            t[i] = b'b';
-            assert_ne!(hash(&t), h, "{i}");
-        }
-        assert_ne!(hash(&base[..99]), h);
-        assert_ne!(hash(b"a"), hash(b"a\0"));
     }
 }

@@ -51,6 +51,7 @@ pub mod observation;
 pub mod scorer;
 pub mod sketch;
 pub mod tags;
+mod text_table;
 pub mod timestamp;
 pub mod tree;
 pub mod verdict;

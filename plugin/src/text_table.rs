@@ -1,0 +1,273 @@
+//! A bounded table of texts, each with a value derived from it, for the
+//! memos that skip work a text already got: the identity memo (a pod's
+//! `kubernetes` object resolved once) and the parse's memo of top-level
+//! objects already validated.
+//!
+//! The table is set-associative: `sets × ways` entries of at most `max_text`
+//! bytes and `max_bytes` in all. The caller hashes; a text may be kept in
+//! either of two sets (picked by different bits of its hash) and replaces
+//! the least recently used entry of the two: with one set per text, the
+//! texts of a set that more of them hash to than it has ways evict each
+//! other in turn. A lookup compares texts with the caller's own test, so a
+//! hit is always a text the caller accepts, whatever the hash.
+
+/// The shape and bounds of a [`TextTable`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Geometry {
+    /// Sets (a power of two).
+    pub sets: usize,
+    /// Entries per set.
+    pub ways: usize,
+    /// Longer texts are not kept.
+    pub max_text: usize,
+    /// The texts kept take at most this many bytes in all.
+    pub max_bytes: usize,
+}
+
+impl Geometry {
+    /// Entries of a table of this shape: a [`MemoToken::entry`] is below this.
+    pub const fn entries(&self) -> usize {
+        self.sets * self.ways
+    }
+}
+
+/// Names one text a table keeps: equal tokens mean equal texts (and so
+/// equal values). A token is never reused for another text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemoToken {
+    /// The entry's place in the table (below [`Geometry::entries`]).
+    pub entry: u32,
+    /// When the entry was filled (the table's clock).
+    pub filled: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Entry<V> {
+    /// Empty when the entry is unused.
+    text: Vec<u8>,
+    value: V,
+    /// When it was last used (the table's clock).
+    used: u64,
+    /// When it was filled: with the entry's place, names the text it holds
+    /// for as long as it holds it.
+    filled: u64,
+}
+
+/// Texts and their values (see the module docs). It allocates when it keeps
+/// its first text.
+#[derive(Debug, Clone)]
+pub(crate) struct TextTable<V> {
+    geometry: Geometry,
+    /// `entries()` entries once the first one is kept, set by set.
+    entries: Vec<Entry<V>>,
+    /// The hash of each entry's text, apart from the entries so that a
+    /// set's hashes share cache lines (a lookup reads an entry only when its
+    /// hash matches).
+    hashes: Vec<u64>,
+    /// Bytes of the texts kept.
+    bytes: usize,
+    clock: u64,
+}
+
+impl<V: Default + Clone> TextTable<V> {
+    /// An empty table of the given shape.
+    pub const fn new(geometry: Geometry) -> TextTable<V> {
+        TextTable {
+            geometry,
+            entries: Vec::new(),
+            hashes: Vec::new(),
+            bytes: 0,
+            clock: 0,
+        }
+    }
+
+    /// The places of the entries a text of hash `hash` may be kept in.
+    fn candidates(&self, hash: u64) -> impl Iterator<Item = usize> {
+        let Geometry { sets, ways, .. } = self.geometry;
+        let set = move |bits: u64| (bits as usize & (sets - 1)) * ways;
+        [set(hash), set(hash >> 32)]
+            .into_iter()
+            .flat_map(move |first| first..first + ways)
+    }
+
+    /// The entry kept under `hash` whose text `matches` accepts, marked as
+    /// used: its token, its text and its value.
+    #[inline]
+    pub fn find(
+        &mut self,
+        hash: u64,
+        matches: impl Fn(&[u8]) -> bool,
+    ) -> Option<(MemoToken, &[u8], &V)> {
+        let found = self.candidates(hash).find(|&i| {
+            self.hashes.get(i) == Some(&hash)
+                && self
+                    .entries
+                    .get(i)
+                    .is_some_and(|e| !e.text.is_empty() && matches(&e.text))
+        })?;
+        self.clock += 1;
+        let e = self.entries.get_mut(found)?;
+        e.used = self.clock;
+        Some((token(found, e.filled)?, &e.text, &e.value))
+    }
+
+    /// Keeps `text` under `hash` in place of the least recently used entry
+    /// of its sets, with the value `fill` writes over that entry's old one
+    /// (so a value's buffers are reused). `None`, keeping nothing, when the
+    /// text is longer than `max_text` or would take the table past
+    /// `max_bytes`.
+    pub fn keep(&mut self, hash: u64, text: &[u8], fill: impl FnOnce(&mut V)) -> Option<MemoToken> {
+        if text.is_empty() || text.len() > self.geometry.max_text {
+            return None;
+        }
+        if self.entries.is_empty() {
+            let n = self.geometry.entries();
+            self.entries.resize(n, Entry::default());
+            self.hashes.resize(n, 0);
+        }
+        let victim = self
+            .candidates(hash)
+            .min_by_key(|&i| self.entries.get(i).map_or(u64::MAX, |e| e.used))?;
+        let e = self.entries.get_mut(victim)?;
+        let bytes = self.bytes.saturating_sub(e.text.len()) + text.len();
+        if bytes > self.geometry.max_bytes {
+            return None;
+        }
+        self.bytes = bytes;
+        self.clock += 1;
+        *self.hashes.get_mut(victim)? = hash;
+        e.text.clear();
+        e.text.extend_from_slice(text);
+        fill(&mut e.value);
+        e.used = self.clock;
+        e.filled = self.clock;
+        token(victim, e.filled)
+    }
+
+    /// Bytes of the texts kept.
+    #[cfg(test)]
+    pub fn bytes(&self) -> usize {
+        debug_assert_eq!(
+            self.bytes,
+            self.entries.iter().map(|e| e.text.len()).sum::<usize>()
+        );
+        self.bytes
+    }
+
+    /// The first set a text of hash `hash` may be kept in.
+    #[cfg(test)]
+    pub fn first_set(&self, hash: u64) -> usize {
+        hash as usize & (self.geometry.sets - 1)
+    }
+}
+
+fn token(entry: usize, filled: u64) -> Option<MemoToken> {
+    Some(MemoToken {
+        entry: u32::try_from(entry).ok()?,
+        filled,
+    })
+}
+
+/// A 64-bit hash of `text`, four words in flight at a time.
+pub(crate) fn hash(text: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let word = |c: &[u8]| c.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+    let mix = |h: u64, w: u64| (h ^ w).wrapping_mul(K).rotate_left(31);
+    let mut lanes = [text.len() as u64, K, K.rotate_left(17), K.rotate_left(41)];
+    let mut blocks = text.chunks_exact(32);
+    for block in &mut blocks {
+        for (lane, c) in lanes.iter_mut().zip(block.chunks_exact(8)) {
+            *lane = mix(*lane, word(c));
+        }
+    }
+    let mut words = blocks.remainder().chunks(8);
+    for lane in lanes.iter_mut() {
+        if let Some(c) = words.next() {
+            // As a little-endian word, zero-padded (a copy loop here
+            // compiles to a call to `memcpy`).
+            let w = c.iter().rev().fold(0u64, |w, b| (w << 8) | u64::from(*b));
+            *lane = mix(*lane, w);
+        }
+    }
+    let [a, b, c, d] = lanes;
+    let mut h = a ^ b.rotate_left(16) ^ c.rotate_left(32) ^ d.rotate_left(48);
+    // MurmurHash3's fmix64.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: Geometry = Geometry {
+        sets: 4,
+        ways: 2,
+        max_text: 64,
+        max_bytes: 200,
+    };
+
+    #[test]
+    fn kept_texts_are_found_by_hash_and_test() {
+        let mut t = TextTable::<u32>::new(SMALL);
+        assert!(t.find(1, |_| true).is_none());
+        let a = t.keep(1, b"alpha", |v| *v = 7).unwrap();
+        let (found, text, value) = t.find(1, |x| x == b"alpha").unwrap();
+        assert_eq!((found, text, *value), (a, b"alpha" as &[u8], 7));
+        // The hash must match, and so must the caller's test.
+        assert!(t.find(2, |x| x == b"alpha").is_none());
+        assert!(t.find(1, |x| x == b"beta").is_none());
+        // Too long, or empty: not kept.
+        assert!(t.keep(3, &[b'x'; 65], |_| {}).is_none());
+        assert!(t.keep(3, b"", |_| {}).is_none());
+    }
+
+    #[test]
+    fn the_least_recently_used_of_both_sets_goes_and_tokens_are_not_reused() {
+        let mut t = TextTable::<u32>::new(SMALL);
+        // Four texts of one hash fill its two sets' four entries.
+        let texts = [b"t0", b"t1", b"t2", b"t3"];
+        let tokens: Vec<_> = texts
+            .iter()
+            .map(|x| t.keep(5, *x, |_| {}).unwrap())
+            .collect();
+        for x in &texts[1..] {
+            assert!(t.find(5, |k| k == *x).is_some());
+        }
+        // t0 is the least recently used: the fifth text takes its place.
+        let t4 = t.keep(5, b"t4", |_| {}).unwrap();
+        assert!(t.find(5, |k| k == b"t0").is_none());
+        assert_eq!(t4.entry, tokens[0].entry);
+        assert_ne!(t4, tokens[0]);
+        for x in &texts[1..] {
+            assert!(t.find(5, |k| k == *x).is_some(), "{x:?}");
+        }
+    }
+
+    #[test]
+    fn texts_kept_stay_within_the_byte_budget() {
+        let mut t = TextTable::<()>::new(SMALL);
+        for i in 0..100u64 {
+            let text = vec![b'a'; 60];
+            t.keep(hash(&i.to_le_bytes()), &text, |_| {});
+            assert!(t.bytes() <= SMALL.max_bytes, "{}", t.bytes());
+        }
+        assert!(t.bytes() > SMALL.max_bytes - 60);
+    }
+
+    #[test]
+    fn hash_reads_every_byte() {
+        let base = vec![b'a'; 100];
+        let h = hash(&base);
+        for i in 0..base.len() {
+            let mut t = base.clone();
+            t[i] = b'b';
+            assert_ne!(hash(&t), h, "{i}");
+        }
+        assert_ne!(hash(&base[..99]), h);
+        assert_ne!(hash(b"a"), hash(b"a\0"));
+    }
+}
