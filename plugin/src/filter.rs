@@ -50,8 +50,8 @@ struct Tracked {
 }
 
 /// Where the entities a `kubernetes` object names were placed in the
-/// entity map, remembered per text the identity memo keeps (by its token),
-/// so records that carry the same object skip the keyed lookups.
+/// entity map, remembered per object text the parse remembers (by its
+/// token), so records that carry the same object skip the keyed lookups.
 #[derive(Debug, Clone, Copy, Default)]
 struct Placed {
     token: Option<MemoToken>,
@@ -101,7 +101,7 @@ impl Filter {
             config,
             models,
             key: String::with_capacity(128),
-            index: RecordIndex::new(),
+            index: RecordIndex::remembering("kubernetes"),
             normalize: NormalizeCache::new(),
             identity_texts: IdentityTexts::default(),
             time: Rfc3339Writer::default(),

@@ -1,36 +1,26 @@
-//! Identities already resolved, by the text they were resolved from.
+//! Identities already resolved, by the token of the text they were
+//! resolved from.
 //!
 //! Every record of a pod carries the same `kubernetes` object, byte for
 //! byte, so resolving it again (reading its members, its labels, the
-//! workload behind the pod name) gives the same answer every time. The memo
-//! keeps, for recent object texts, where in the text each part of the
-//! resolved [`Identity`] sits; a record whose object text is equal gets the
-//! same parts, borrowed from its own text. The text is compared in full, so
-//! a hit is exactly what resolving would have given.
+//! workload behind the pod name) gives the same answer every time. The
+//! parse already knows the object text it has seen before: the filter's
+//! record index remembers `kubernetes` objects, and gives each record's the
+//! [`MemoToken`] of its text (equal tokens, equal texts; see
+//! [`crate::json::RecordIndex::remembering`]). The memo keeps, per token,
+//! where in the text each part of the resolved [`Identity`] sits; a record
+//! with the same token gets the same parts, borrowed from its own text,
+//! exactly what resolving would have given.
 //!
 //! Only identities made entirely of slices of the object text are kept (an
 //! escaped name is decoded into an owned string, and is resolved each time).
-//! The memo is a [`TextTable`] of [`GEOMETRY`]'s bounds, whose texts are
-//! placed in either of two sets (with one set per text, the filter bench's
-//! 800 object texts missed on one record in twenty). A node
-//! runs at most a few hundred pods, each of which reaches the filter
-//! through one or two pipelines, so every object text of a node usually
-//! stays in the memo.
+//! The memo holds one entry per place of the parse's memo, so it is bounded
+//! as that is.
 
 use std::borrow::Cow;
 
+pub(crate) use crate::json::MemoToken;
 use crate::observation::{Identity, WorkloadKind};
-pub(crate) use crate::text_table::MemoToken;
-use crate::text_table::{hash, Geometry, TextTable};
-
-/// The memo's shape: [`IdentityMemo::ENTRIES`] texts of at most 2 KiB, and
-/// 512 KiB in all.
-const GEOMETRY: Geometry = Geometry {
-    sets: 128,
-    ways: 8,
-    max_text: 2048,
-    max_bytes: 512 * 1024,
-};
 
 /// Where one part of an identity sits in the object text.
 type Span = Option<(u32, u32)>;
@@ -46,55 +36,46 @@ struct Spans {
     node: Span,
 }
 
-/// Resolved identities of recent object texts (see the module docs). Empty
-/// by default; it allocates when it keeps its first identity.
-#[derive(Debug, Clone)]
+/// Resolved identities by token (see the module docs). Empty by default;
+/// it allocates when it keeps its first identity.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct IdentityMemo {
-    table: TextTable<Spans>,
-    /// The token of the text of the last call, when the memo keeps it.
-    last: Option<MemoToken>,
-}
-
-impl Default for IdentityMemo {
-    fn default() -> IdentityMemo {
-        IdentityMemo {
-            table: TextTable::new(GEOMETRY),
-            last: None,
-        }
-    }
+    /// By [`MemoToken::entry`]: the token's `filled` (0: none) and the spans.
+    entries: Vec<(u64, Spans)>,
 }
 
 impl IdentityMemo {
     /// Entries of the memo: a [`MemoToken::entry`] is below this.
-    pub const ENTRIES: usize = GEOMETRY.entries();
+    pub const ENTRIES: usize = crate::json::MEMO_ENTRIES;
 
-    /// The token of the object text of the last [`IdentityMemo::get_or_resolve`]
-    /// call, when the memo keeps that text.
-    pub fn last_token(&self) -> Option<MemoToken> {
-        self.last
-    }
-
-    /// The identity `resolve` gives for the object text `text`: the one
-    /// kept for an equal text, else `resolve()`'s (kept when it can be).
+    /// The identity `resolve` gives for the object text `text`, whose token
+    /// is `token`: the one kept for the token, else `resolve()`'s (kept when
+    /// it can be).
     pub fn get_or_resolve<'a>(
         &mut self,
+        token: Option<MemoToken>,
         text: &'a [u8],
         resolve: impl FnOnce() -> Identity<'a>,
     ) -> Identity<'a> {
-        self.last = None;
-        if text.len() > GEOMETRY.max_text {
+        let Some(token) = token else {
             return resolve();
-        }
-        let hash = hash(text);
-        if let Some((token, _, spans)) = self.table.find(hash, |kept| kept == text) {
-            if let Some(id) = spans_identity(spans, text) {
-                self.last = Some(token);
-                return id;
+        };
+        let entry = token.entry as usize;
+        if let Some((filled, spans)) = self.entries.get(entry) {
+            if *filled == token.filled {
+                if let Some(id) = spans_identity(spans, text) {
+                    return id;
+                }
             }
         }
         let id = resolve();
         if let Some(spans) = identity_spans(&id, text) {
-            self.last = self.table.keep(hash, text, |kept| *kept = spans);
+            if self.entries.is_empty() {
+                self.entries.resize(Self::ENTRIES, (0, Spans::default()));
+            }
+            if let Some(e) = self.entries.get_mut(entry) {
+                *e = (token.filled, spans);
+            }
         }
         id
     }
@@ -167,10 +148,19 @@ mod tests {
         }
     }
 
+    fn token(entry: u32, filled: u64) -> Option<MemoToken> {
+        Some(MemoToken { entry, filled })
+    }
+
     /// `get_or_resolve` of `text` with [`resolved`], and whether it resolved.
-    fn lookup<'a>(memo: &mut IdentityMemo, text: &'a str, pod: &str) -> (Identity<'a>, bool) {
+    fn lookup<'a>(
+        memo: &mut IdentityMemo,
+        token: Option<MemoToken>,
+        text: &'a str,
+        pod: &str,
+    ) -> (Identity<'a>, bool) {
         let mut called = false;
-        let id = memo.get_or_resolve(text.as_bytes(), || {
+        let id = memo.get_or_resolve(token, text.as_bytes(), || {
             called = true;
             resolved(text, pod)
         });
@@ -182,8 +172,9 @@ mod tests {
         let mut memo = IdentityMemo::default();
         let a = r#"{"pod":"web-1-x","ns":"shop"}"#.to_owned();
         let b = a.clone();
-        let first = memo.get_or_resolve(a.as_bytes(), || resolved(&a, "web-1-x"));
-        let (second, called) = lookup(&mut memo, &b, "web-1-x");
+        let (first, called) = lookup(&mut memo, token(3, 1), &a, "web-1-x");
+        assert!(called);
+        let (second, called) = lookup(&mut memo, token(3, 1), &b, "web-1-x");
         assert!(!called);
         assert_eq!(first, second);
         let Some(Cow::Borrowed(pod)) = second.pod else {
@@ -193,31 +184,24 @@ mod tests {
     }
 
     #[test]
-    fn owned_parts_and_different_texts_are_resolved_again() {
+    fn other_tokens_owned_parts_and_no_token_are_resolved_again() {
         let mut memo = IdentityMemo::default();
+        let a = r#"{"pod":"web-1-x","ns":"shop"}"#;
+        assert!(lookup(&mut memo, token(3, 1), a, "web-1-x").1);
+        // The same place refilled, another place, no token.
+        for t in [token(3, 2), token(4, 1), None] {
+            assert!(lookup(&mut memo, t, a, "web-1-x").1, "{t:?}");
+        }
+        assert!(!lookup(&mut memo, token(4, 1), a, "web-1-x").1);
         // An owned part: not kept.
-        let a = r#"{"pod":"web-1-z","ns":"shop"}"#;
+        let z = r#"{"pod":"web-1-z","ns":"shop"}"#;
         for _ in 0..2 {
-            assert!(lookup(&mut memo, a, "web-1-z").1);
+            assert!(lookup(&mut memo, token(5, 1), z, "web-1-z").1);
         }
-        // Texts that differ anywhere are different entries.
-        let texts: Vec<String> = (0..1200)
-            .map(|i| format!(r#"{{"pod":"web-1-x","ns":"shop","n":{i}}}"#))
-            .collect();
-        for round in 0..2 {
-            for t in &texts {
-                let (id, called) = lookup(&mut memo, t, "web-1-x");
-                assert_eq!(id, resolved(t, "web-1-x"), "round {round}");
-                // The first round misses.
-                assert!(called || round > 0);
-            }
-        }
-        let long = format!(
-            r#"{{"pod":"web-1-x","ns":"shop","pad":"{}"}}"#,
-            "p".repeat(GEOMETRY.max_text)
-        );
+        // Beyond the memo's places: resolved, nothing kept.
+        let far = token(IdentityMemo::ENTRIES as u32, 1);
         for _ in 0..2 {
-            assert!(lookup(&mut memo, &long, "web-1-x").1);
+            assert!(lookup(&mut memo, far, a, "web-1-x").1);
         }
     }
 
@@ -234,7 +218,7 @@ mod tests {
         };
         for _ in 0..2 {
             let mut called = false;
-            let id = memo.get_or_resolve(text, || {
+            let id = memo.get_or_resolve(token(1, 1), text, || {
                 called = true;
                 Identity {
                     namespace: piece("shop"),
@@ -244,44 +228,6 @@ mod tests {
             });
             assert!(called);
             assert_eq!(id.pod.as_deref(), Some("web-1-x"));
-        }
-    }
-
-    #[test]
-    fn texts_kept_stay_within_the_byte_budget() {
-        let mut memo = IdentityMemo::default();
-        let texts: Vec<String> = (0..1000)
-            .map(|i| {
-                format!(
-                    r#"{{"pod":"web-1-x","ns":"shop","n":{i},"pad":"{}"}}"#,
-                    "p".repeat(1900)
-                )
-            })
-            .collect();
-        for t in &texts {
-            let id = memo.get_or_resolve(t.as_bytes(), || resolved(t, "web-1-x"));
-            assert_eq!(id, resolved(t, "web-1-x"));
-        }
-        let kept = memo.table.bytes();
-        let max = GEOMETRY.max_bytes;
-        assert!(kept <= max && kept > max - 2048, "{kept}");
-    }
-
-    #[test]
-    fn texts_crowding_one_set_are_all_kept() {
-        // More texts than a set has ways, all hashing to the same first set.
-        let mut memo = IdentityMemo::default();
-        let texts: Vec<String> = (0..)
-            .map(|i| format!(r#"{{"pod":"web-1-x","ns":"shop","n":{i}}}"#))
-            .filter(|t| memo.table.first_set(hash(t.as_bytes())) == 0)
-            .take(GEOMETRY.ways + 4)
-            .collect();
-        for round in 0..2 {
-            for t in &texts {
-                let (id, called) = lookup(&mut memo, t, "web-1-x");
-                assert_eq!(id, resolved(t, "web-1-x"));
-                assert_eq!(called, round == 0, "round {round}: {t}");
-            }
         }
     }
 }

@@ -87,7 +87,7 @@ const TOP_KEYS: [&str; 18] = [
 pub struct NormalizeCache {
     line: LineBuffers,
     identities: IdentityMemo,
-    /// The memo's token for the `kubernetes` object of the last record.
+    /// The token of the `kubernetes` object of the last record.
     token: Option<MemoToken>,
 }
 
@@ -98,8 +98,9 @@ impl NormalizeCache {
     }
 
     /// For the last record normalized, when its identity came from a
-    /// `kubernetes` object the memo keeps: the token naming that object's
-    /// text. Records with equal tokens have equal identities.
+    /// `kubernetes` object its record index remembers (see
+    /// [`crate::json::RecordIndex::remembering`]): the token naming that
+    /// object's text. Records with equal tokens have equal identities.
     pub(crate) fn identity_token(&self) -> Option<MemoToken> {
         self.token
     }
@@ -192,11 +193,10 @@ pub fn normalize_in<'a>(
     let (ts_ns, ts_source) = timed(times().or(info.ts_ns), event_time_ns);
     let identity = match record.object("kubernetes") {
         Some(k) => {
-            let id = cache
-                .identities
-                .get_or_resolve(k.raw(), || identity_of(k.get_many_raw(&KUBERNETES_KEYS)));
-            cache.token = cache.identities.last_token();
-            id
+            cache.token = k.token();
+            cache.identities.get_or_resolve(cache.token, k.raw(), || {
+                identity_of(k.get_many_raw(&KUBERNETES_KEYS))
+            })
         }
         None => Identity::default(),
     };

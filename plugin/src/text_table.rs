@@ -1,7 +1,6 @@
-//! A bounded table of texts, each with a value derived from it, for the
-//! memos that skip work a text already got: the identity memo (a pod's
-//! `kubernetes` object resolved once) and the parse's memo of top-level
-//! objects already validated.
+//! A bounded table of texts, each with a value derived from it, for memos
+//! that skip work a text already got (the parse's memo of the `kubernetes`
+//! objects it has validated, [`crate::json::RecordIndex::remembering`]).
 //!
 //! The table is set-associative: `sets × ways` entries of at most `max_text`
 //! bytes and `max_bytes` in all. The caller hashes; a text may be kept in
@@ -10,6 +9,8 @@
 //! texts of a set that more of them hash to than it has ways evict each
 //! other in turn. A lookup compares texts with the caller's own test, so a
 //! hit is always a text the caller accepts, whatever the hash.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The shape and bounds of a [`TextTable`].
 #[derive(Debug, Clone, Copy)]
@@ -32,14 +33,18 @@ impl Geometry {
 }
 
 /// Names one text a table keeps: equal tokens mean equal texts (and so
-/// equal values). A token is never reused for another text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// equal values). A token is never reused for another text, by any table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct MemoToken {
     /// The entry's place in the table (below [`Geometry::entries`]).
     pub entry: u32,
-    /// When the entry was filled (the table's clock).
+    /// When the entry was filled ([`FILLS`], shared by all tables).
     pub filled: u64,
 }
+
+/// Counts the entries filled by all tables, so that tokens of different
+/// tables differ too.
+static FILLS: AtomicU64 = AtomicU64::new(1);
 
 #[derive(Debug, Clone, Default)]
 struct Entry<V> {
@@ -48,8 +53,8 @@ struct Entry<V> {
     value: V,
     /// When it was last used (the table's clock).
     used: u64,
-    /// When it was filled: with the entry's place, names the text it holds
-    /// for as long as it holds it.
+    /// When it was filled ([`FILLS`]): with the entry's place, names the
+    /// text it holds for as long as it holds it.
     filled: u64,
 }
 
@@ -140,7 +145,7 @@ impl<V: Default + Clone> TextTable<V> {
         e.text.extend_from_slice(text);
         fill(&mut e.value);
         e.used = self.clock;
-        e.filled = self.clock;
+        e.filled = FILLS.fetch_add(1, Ordering::Relaxed);
         token(victim, e.filled)
     }
 
@@ -152,12 +157,6 @@ impl<V: Default + Clone> TextTable<V> {
             self.entries.iter().map(|e| e.text.len()).sum::<usize>()
         );
         self.bytes
-    }
-
-    /// The first set a text of hash `hash` may be kept in.
-    #[cfg(test)]
-    pub fn first_set(&self, hash: u64) -> usize {
-        hash as usize & (self.geometry.sets - 1)
     }
 }
 

@@ -9,7 +9,17 @@
 //! ([`crate::json::Record::parse_in`]), so the index stops allocating once it
 //! has grown to the largest record's.
 //!
+//! An index kept from record to record may also remember the top-level
+//! object of one key that its records repeat ([`SeenObjects`]).
+//!
 //! Offsets are `u32`: the parse refuses texts of 4 GiB or more.
+
+use super::seen::SeenObjects;
+use crate::text_table::MemoToken;
+
+/// [`Member::nested`] of an object the parse moved past without indexing
+/// it (see [`SeenObjects`]).
+pub(crate) const UNINDEXED: (u32, u32) = (u32::MAX, u32::MAX);
 
 /// Where one member sits in the record text.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -23,7 +33,8 @@ pub(crate) struct Member {
     /// Offset just past the value's last byte.
     pub value_end: u32,
     /// For a top-level member whose value is an object: its members' range
-    /// in [`RecordIndex::nested`] (empty for other values).
+    /// in [`RecordIndex::nested`] (empty for other values), or
+    /// [`UNINDEXED`].
     pub nested: (u32, u32),
     /// The key contains a backslash escape.
     pub key_escaped: bool,
@@ -53,6 +64,12 @@ pub struct RecordIndex {
     pub(crate) top: Vec<Member>,
     /// The members of top-level objects, each object's contiguous.
     pub(crate) nested: Vec<Member>,
+    /// The objects under one key, for an index lent to parse after parse
+    /// (see [`SeenObjects`]).
+    pub(crate) seen: Option<SeenObjects>,
+    /// The record's object under that key (the first member so named): its
+    /// place in `top` and its token.
+    pub(crate) remembered: Option<(u32, MemoToken)>,
 }
 
 impl RecordIndex {
@@ -61,14 +78,29 @@ impl RecordIndex {
         RecordIndex::default()
     }
 
+    /// An empty index for parsing record after record whose top-level
+    /// objects named `key` repeat (each container's `kubernetes` object):
+    /// an object it has seen is not read again (see the `seen` module).
+    pub fn remembering(key: &'static str) -> RecordIndex {
+        RecordIndex {
+            seen: Some(SeenObjects::new(key)),
+            ..RecordIndex::default()
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         self.top.clear();
         self.nested.clear();
+        self.remembered = None;
     }
 
-    /// The members of a top-level object (as [`Member::nested`] gives them).
+    /// The members of a top-level object (as [`Member::nested`] gives
+    /// them), `None` when it was not indexed.
     #[inline]
-    pub(crate) fn nested(&self, (start, end): (u32, u32)) -> &[Member] {
-        self.nested.get(start as usize..end as usize).unwrap_or(&[])
+    pub(crate) fn nested(&self, range: (u32, u32)) -> Option<&[Member]> {
+        if range == UNINDEXED {
+            return None;
+        }
+        self.nested.get(range.0 as usize..range.1 as usize)
     }
 }

@@ -17,6 +17,7 @@
 //! The pieces, one concept per file:
 //! - `parse`: the validating parse, which builds the member index;
 //! - `member_index`: where a record's members sit in its text;
+//! - `seen`: a top-level object that records repeat, read once;
 //! - `scan`: finding the bytes that end a string's plain run;
 //! - `lookup`: members, elements and values in already-validated text;
 //! - `unescape`: decoding string bodies;
@@ -28,12 +29,19 @@ mod lookup;
 mod member_index;
 mod parse;
 mod scan;
+mod seen;
 mod unescape;
 mod write;
 
 use lookup::{object_get, pick, pick_raw, raw_key_is, Members};
 use member_index::Member;
 use parse::Parser;
+
+pub(crate) use crate::text_table::MemoToken;
+
+/// Places of the memo of a [`RecordIndex::remembering`] index: a
+/// [`MemoToken::entry`] is below this.
+pub(crate) const MEMO_ENTRIES: usize = seen::GEOMETRY.entries();
 
 pub(crate) use lookup::value_of_raw;
 pub use lookup::Elements;
@@ -334,12 +342,21 @@ impl<'a> Record<'a> {
     /// A top-level member whose value is an object (the first one named
     /// `key`), with the members the parse indexed in it.
     pub fn object(&self, key: &str) -> Option<Object<'_, 'a>> {
-        let m = self.top().iter().find(|m| self.key_matches(m, key))?;
+        let (at, m) = self
+            .top()
+            .iter()
+            .enumerate()
+            .find(|(_, m)| self.key_matches(m, key))?;
         let raw = m.raw_value(self.text);
+        let index = self.index();
         (raw.first() == Some(&b'{')).then(|| Object {
             text: self.text,
             raw,
-            members: self.index().nested(m.nested),
+            members: index.nested(m.nested),
+            token: index
+                .remembered
+                .filter(|&(place, _)| place as usize == at)
+                .map(|(_, token)| token),
         })
     }
 
@@ -398,8 +415,10 @@ pub struct Object<'r, 'a> {
     text: &'a [u8],
     /// The object's text, `{` to `}`.
     raw: &'a [u8],
-    /// Its members.
-    members: &'r [Member],
+    /// Its members, `None` when the parse did not index them.
+    members: Option<&'r [Member]>,
+    /// Its token, when the index remembers objects under its key.
+    token: Option<MemoToken>,
 }
 
 impl<'a> Object<'_, 'a> {
@@ -421,13 +440,26 @@ impl<'a> Object<'_, 'a> {
 
     /// The first member named by each of `keys`, in one pass.
     pub fn get_many<const N: usize>(&self, keys: &[&str; N]) -> [Option<Value<'a>>; N] {
-        pick(indexed(self.text, self.members), keys)
+        match self.members {
+            Some(members) => pick(indexed(self.text, members), keys),
+            None => self.as_value().get_many(keys),
+        }
     }
 
     /// As [`Object::get_many`], giving each value's raw text.
     #[inline(always)]
     pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
-        pick_raw(indexed(self.text, self.members), keys)
+        match self.members {
+            Some(members) => pick_raw(indexed(self.text, members), keys),
+            None => self.as_value().get_many_raw(keys),
+        }
+    }
+
+    /// When the record's index remembers objects under this one's key (see
+    /// [`RecordIndex::remembering`]): the token of its text. Objects with
+    /// equal tokens have equal texts.
+    pub(crate) fn token(&self) -> Option<MemoToken> {
+        self.token
     }
 }
 

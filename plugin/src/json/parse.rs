@@ -1,7 +1,7 @@
 //! The validating parse: one iterative pass over the record text that checks
 //! it is one JSON object and indexes its members (see `member_index`) as it goes.
 
-use super::member_index::{Member, RecordIndex};
+use super::member_index::{Member, RecordIndex, UNINDEXED};
 use super::scan::{find_special, is_ws};
 use super::JsonError;
 
@@ -107,6 +107,11 @@ pub(super) struct Parser<'a, 'i> {
     /// Where the members of the top-level object being read start in the
     /// index (`None` when the value is no object).
     object_start: Option<u32>,
+    /// The top-level object being read is the one the index remembers
+    /// objects for, not seen before: it is kept when it closes.
+    keep: bool,
+    /// The key the index remembers objects under was met.
+    key_met: bool,
 }
 
 impl<'a, 'i> Parser<'a, 'i> {
@@ -120,6 +125,8 @@ impl<'a, 'i> Parser<'a, 'i> {
             top: PendingMember::NONE,
             inner: PendingMember::NONE,
             object_start: None,
+            keep: false,
+            key_met: false,
         }
     }
 
@@ -266,6 +273,9 @@ impl<'a, 'i> Parser<'a, 'i> {
             1 => {
                 self.top.value_start = self.offset();
                 self.object_start = (b == b'{').then(|| self.nested_len());
+                if b == b'{' && self.remembered_key() && self.skip_seen() {
+                    return Ok(State::AfterValue);
+                }
             }
             2 => self.inner.value_start = self.offset(),
             _ => {}
@@ -303,10 +313,77 @@ impl<'a, 'i> Parser<'a, 'i> {
         match self.stack.depth {
             0 => Ok(Some(at)),
             _ => {
+                if self.stack.depth == 1 && self.keep {
+                    self.keep_seen();
+                }
                 self.value_done();
                 Ok(None)
             }
         }
+    }
+
+    /// At the value of a top-level member: whether its key is the one the
+    /// index remembers objects under, met for the first time in the record
+    /// (a record's object is the first member so named).
+    #[inline]
+    fn remembered_key(&mut self) -> bool {
+        let Some(seen) = self.index.seen.as_ref() else {
+            return false;
+        };
+        let Some((start, end, escaped)) = self.top.key else {
+            return false;
+        };
+        let raw = self
+            .text
+            .get(start as usize + 1..(end as usize).saturating_sub(1))
+            .unwrap_or(&[]);
+        // An escaped key may spell it too: the record then keeps no token.
+        let named = if escaped {
+            seen.is_key(super::unescape(raw).as_bytes())
+        } else {
+            seen.is_key(raw)
+        };
+        if !named || self.key_met {
+            return false;
+        }
+        self.key_met = true;
+        !escaped
+    }
+
+    /// At the `{` of the remembered key's object: when the index has seen
+    /// it, moves past it and indexes the member (its own members
+    /// unindexed); else marks it to be kept when it closes.
+    fn skip_seen(&mut self) -> bool {
+        let place = self.index.top.len() as u32;
+        let rest = self.text.get(self.pos..).unwrap_or(&[]);
+        let Some(seen) = self.index.seen.as_mut() else {
+            return false;
+        };
+        let Some((len, token)) = seen.find(rest) else {
+            self.keep = true;
+            return false;
+        };
+        self.pos += len;
+        self.object_start = None;
+        if let Some(mut m) = self.top.finish(self.offset()) {
+            m.nested = UNINDEXED;
+            self.index.top.push(m);
+            self.index.remembered = Some((place, token));
+        }
+        true
+    }
+
+    /// The remembered key's object just closed before `pos`: the index
+    /// keeps it.
+    fn keep_seen(&mut self) {
+        self.keep = false;
+        let place = self.index.top.len() as u32;
+        let object = self
+            .text
+            .get(self.top.value_start as usize..self.pos)
+            .unwrap_or(&[]);
+        let token = self.index.seen.as_mut().and_then(|seen| seen.keep(object));
+        self.index.remembered = token.map(|t| (place, t));
     }
 
     /// A value just ended at `pos`: index it if it is a member's of the

@@ -1,0 +1,201 @@
+//! One top-level object that records repeat, read once.
+//!
+//! Every record of a container carries the same `kubernetes` object, byte
+//! for byte. An index that remembers a key ([`RecordIndex::remembering`](super::RecordIndex::remembering))
+//! keeps the texts of recent objects under that key. When the text at the
+//! key's value starts with a kept text, that text is one valid object value
+//! there too (where a JSON value ends does not depend on what follows it),
+//! so the parse moves past it instead of reading it again, and leaves its
+//! members unindexed (a lookup in it reads its text). Either way the record
+//! gets the kept text's [`MemoToken`]: equal tokens mean equal object texts,
+//! so what is derived from the object alone (the record's identity) can be
+//! kept by token.
+//!
+//! Texts are found by a hash of their start (see [`key`]) and compared in
+//! full. The memo is a [`TextTable`] of [`GEOMETRY`]'s bounds.
+
+use crate::text_table::{hash, Geometry, MemoToken, TextTable};
+
+/// The key of an object is a hash of its text up to its first `}`, or of
+/// this many first bytes when that is further.
+const KEY_SPAN: usize = 256;
+
+/// At most 1024 objects of at most 4 KiB, and 1 MiB of text in all: a
+/// node runs at most a few hundred pods, each of which reaches the filter
+/// through one or two pipelines, so every object of a node usually stays.
+pub(crate) const GEOMETRY: Geometry = Geometry {
+    sets: 128,
+    ways: 8,
+    max_text: 4096,
+    max_bytes: 1 << 20,
+};
+
+/// Recent objects under one key (see the module docs).
+#[derive(Debug, Clone)]
+pub(crate) struct SeenObjects {
+    /// The key, as its text between the quotes (unescaped).
+    key: &'static [u8],
+    table: TextTable<()>,
+}
+
+/// The hash objects starting at `rest` are kept under: of the text up to
+/// the first `}` (at most [`KEY_SPAN`] bytes). An object `rest` starts with
+/// has the same, as that `}` is in the object (which ends with one); and it
+/// takes in all of a flat object, which may differ from another only in its
+/// last member.
+#[inline]
+fn key(rest: &[u8]) -> Option<u64> {
+    let head = rest.get(..KEY_SPAN).unwrap_or(rest);
+    let end = memchr::memchr(b'}', head)?;
+    Some(hash(head.get(..=end)?))
+}
+
+impl SeenObjects {
+    /// Remembers the objects under `key`.
+    pub(crate) fn new(key: &'static str) -> SeenObjects {
+        SeenObjects {
+            key: key.as_bytes(),
+            table: TextTable::new(GEOMETRY),
+        }
+    }
+
+    /// Whether a member's key, as its raw text between the quotes, is the
+    /// one remembered.
+    #[inline]
+    pub(super) fn is_key(&self, raw: &[u8]) -> bool {
+        raw == self.key
+    }
+
+    /// When `rest` starts with a kept object: its length and token.
+    #[inline]
+    pub(super) fn find(&mut self, rest: &[u8]) -> Option<(usize, MemoToken)> {
+        let (token, object, ()) = self.table.find(key(rest)?, |kept| rest.starts_with(kept))?;
+        Some((object.len(), token))
+    }
+
+    /// Keeps `object`; its token, unless it is too large to keep.
+    pub(super) fn keep(&mut self, object: &[u8]) -> Option<MemoToken> {
+        self.table.keep(key(object)?, object, |()| {})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_found_at_the_start_of_a_text_and_tokens_name_texts() {
+        let mut seen = SeenObjects::new("k");
+        let a = br#"{"pod":"a","labels":{"x":"1"},"n":"ns"}"#;
+        let b = br#"{"pod":"a","labels":{"x":"1"},"n":"other"}"#;
+        assert!(seen.find(a).is_none());
+        let ta = seen.keep(a).unwrap();
+        let tb = seen.keep(b).unwrap();
+        assert_ne!(ta, tb);
+        // Whatever follows the object.
+        let mut rest = a.to_vec();
+        rest.extend_from_slice(br#","log":"x"}"#);
+        assert_eq!(seen.find(&rest), Some((a.len(), ta)));
+        let mut rest = b.to_vec();
+        rest.extend_from_slice(b"}");
+        assert_eq!(seen.find(&rest), Some((b.len(), tb)));
+        // A text that differs after the first `}` is no kept object.
+        assert!(seen
+            .find(br#"{"pod":"a","labels":{"x":"1"},"n":"nt"}"#)
+            .is_none());
+        // Nor is a cut one.
+        assert!(seen.find(&a[..a.len() - 1]).is_none());
+        assert!(seen.is_key(b"k") && !seen.is_key(b"kk"));
+    }
+
+    /// Records parsed with an index that remembers `kubernetes` objects
+    /// read as a fresh parse reads them: the same errors, members and
+    /// values, the object's members through its text when it was skipped;
+    /// and equal tokens only for equal object texts.
+    #[test]
+    fn a_remembering_parse_reads_records_as_a_fresh_parse() {
+        use crate::json::{Record, RecordIndex};
+        use crate::test_rng::Xorshift;
+        use std::collections::HashMap;
+
+        let objects = [
+            r#"{"pod_name":"web-7d4b9c8f6-x1","namespace_name":"shop","labels":{"app":"web"},"host":"n1"}"#,
+            r#"{"pod_name":"web-7d4b9c8f6-x2","namespace_name":"shop","labels":{"app":"web"},"host":"n1"}"#,
+            r#"{"pod_name":"web-7d4b9c8f6-x1","namespace_name":"shop","labels":{"app":"web"},"host":"n2"}"#,
+            r#"{ "pod_name" : "db-0", "namespace_name":"data", "container_name":"pg\u0041" }"#,
+            r#"{}"#,
+            r#"{"a":[1,{"b":"}"}],"pod_name":"q"}"#,
+        ];
+        let keys = ["kubernetes", "kub\\u0065rnetes", "k8s"];
+        let tails = [
+            r#","log":"GET / 200"}"#,
+            r#"}"#,
+            r#","kubernetes":{"pod_name":"second"}}"#,
+            r#""#,
+            r#","log":}"#,
+            r#"} x"#,
+        ];
+        let mut rng = Xorshift(0x5eed);
+        let mut pick = |n: usize| (rng.next_u64() >> 33) as usize % n;
+        let mut index = RecordIndex::remembering("kubernetes");
+        let mut texts_of: HashMap<MemoToken, Vec<u8>> = HashMap::new();
+        let mut skipped = 0;
+        for i in 0..5000 {
+            let object = objects[pick(objects.len())];
+            // Sometimes cut, so that a kept object's prefix is no match.
+            let object = if pick(8) == 0 {
+                &object[..pick(object.len())]
+            } else {
+                object
+            };
+            let lead = if pick(4) == 0 {
+                r#""kubernetes":"s","#
+            } else {
+                ""
+            };
+            let text = format!(
+                r#"{{"stream":"stdout",{lead}"{}":{object}{}"#,
+                keys[pick(keys.len())],
+                tails[pick(tails.len())]
+            );
+            let fresh = Record::parse(text.as_bytes());
+            let kept = Record::parse_in(text.as_bytes(), &mut index);
+            let (fresh, kept) = match (fresh, kept) {
+                (Err(a), Err(b)) => {
+                    assert_eq!(a, b, "{i}: {text}");
+                    continue;
+                }
+                (Ok(a), Ok(b)) => (a, b),
+                (a, b) => panic!("{i}: {text}: {a:?} vs {b:?}"),
+            };
+            let top = ["stream", "kubernetes", "log", "k8s"];
+            assert_eq!(fresh.get_many(&top), kept.get_many(&top), "{i}: {text}");
+            let inner = [
+                "pod_name",
+                "namespace_name",
+                "container_name",
+                "labels",
+                "a",
+            ];
+            let (a, b) = (fresh.object("kubernetes"), kept.object("kubernetes"));
+            assert_eq!(
+                a.map(|o| o.get_many(&inner)),
+                b.map(|o| o.get_many(&inner)),
+                "{i}: {text}"
+            );
+            assert_eq!(a.map(|o| o.raw()), b.map(|o| o.raw()), "{i}: {text}");
+            assert!(a.is_none_or(|o| o.token().is_none()));
+            if let Some(o) = b {
+                skipped += usize::from(o.members.is_none());
+                if let Some(token) = o.token() {
+                    let first = texts_of.entry(token).or_insert_with(|| o.raw().to_vec());
+                    assert_eq!(first.as_slice(), o.raw(), "{i}: {text}");
+                    assert!(!text.starts_with(r#"{"stream":"stdout","kubernetes":"s""#));
+                }
+            }
+        }
+        // Most objects were skipped, and each text kept once.
+        assert!(skipped > 500, "{skipped}");
+        assert!(texts_of.len() < 20, "{}", texts_of.len());
+    }
+}
