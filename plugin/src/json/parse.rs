@@ -107,9 +107,10 @@ pub(super) struct Parser<'a, 'i> {
     /// Where the members of the top-level object being read start in the
     /// index (`None` when the value is no object).
     object_start: Option<u32>,
-    /// The top-level object being read is the one the index remembers
-    /// objects for, not seen before: it is kept when it closes.
-    keep: bool,
+    /// When the top-level object being read is the one the index remembers
+    /// objects for, not seen before: the key it is kept under when it
+    /// closes.
+    keep: Option<u64>,
     /// The key the index remembers objects under was met.
     key_met: bool,
 }
@@ -125,7 +126,7 @@ impl<'a, 'i> Parser<'a, 'i> {
             top: PendingMember::NONE,
             inner: PendingMember::NONE,
             object_start: None,
-            keep: false,
+            keep: None,
             key_met: false,
         }
     }
@@ -313,8 +314,10 @@ impl<'a, 'i> Parser<'a, 'i> {
         match self.stack.depth {
             0 => Ok(Some(at)),
             _ => {
-                if self.stack.depth == 1 && self.keep {
-                    self.keep_seen();
+                if self.stack.depth == 1 {
+                    if let Some(key) = self.keep.take() {
+                        self.keep_seen(key);
+                    }
                 }
                 self.value_done();
                 Ok(None)
@@ -359,9 +362,12 @@ impl<'a, 'i> Parser<'a, 'i> {
         let Some(seen) = self.index.seen.as_mut() else {
             return false;
         };
-        let Some((len, token)) = seen.find(rest) else {
-            self.keep = true;
-            return false;
+        let (len, token) = match seen.find(rest) {
+            Ok(found) => found,
+            Err(key) => {
+                self.keep = key;
+                return false;
+            }
         };
         self.pos += len;
         self.object_start = None;
@@ -375,14 +381,17 @@ impl<'a, 'i> Parser<'a, 'i> {
 
     /// The remembered key's object just closed before `pos`: the index
     /// keeps it.
-    fn keep_seen(&mut self) {
-        self.keep = false;
+    fn keep_seen(&mut self, key: u64) {
         let place = self.index.top.len() as u32;
         let object = self
             .text
             .get(self.top.value_start as usize..self.pos)
             .unwrap_or(&[]);
-        let token = self.index.seen.as_mut().and_then(|seen| seen.keep(object));
+        let token = self
+            .index
+            .seen
+            .as_mut()
+            .and_then(|seen| seen.keep(key, object));
         self.index.remembered = token.map(|t| (place, t));
     }
 

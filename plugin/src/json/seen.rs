@@ -66,16 +66,22 @@ impl SeenObjects {
         raw == self.key
     }
 
-    /// When `rest` starts with a kept object: its length and token.
+    /// When `rest` starts with a kept object: `Ok` with its length and
+    /// token. Else `Err` with the key to keep the object `rest` starts
+    /// with under ([`SeenObjects::keep`]), if it has one.
     #[inline]
-    pub(super) fn find(&mut self, rest: &[u8]) -> Option<(usize, MemoToken)> {
-        let (token, object, ()) = self.table.find(key(rest)?, |kept| rest.starts_with(kept))?;
-        Some((object.len(), token))
+    pub(super) fn find(&mut self, rest: &[u8]) -> Result<(usize, MemoToken), Option<u64>> {
+        let key = key(rest).ok_or(None)?;
+        match self.table.find(key, |kept| rest.starts_with(kept)) {
+            Some((token, object, ())) => Ok((object.len(), token)),
+            None => Err(Some(key)),
+        }
     }
 
-    /// Keeps `object`; its token, unless it is too large to keep.
-    pub(super) fn keep(&mut self, object: &[u8]) -> Option<MemoToken> {
-        self.table.keep(key(object)?, object, |()| {})
+    /// Keeps `object` under `key` (as [`SeenObjects::find`] gave it for the
+    /// text the object starts); its token, unless it is too large to keep.
+    pub(super) fn keep(&mut self, key: u64, object: &[u8]) -> Option<MemoToken> {
+        self.table.keep(key, object, |()| {})
     }
 }
 
@@ -88,23 +94,29 @@ mod tests {
         let mut seen = SeenObjects::new("k");
         let a = br#"{"pod":"a","labels":{"x":"1"},"n":"ns"}"#;
         let b = br#"{"pod":"a","labels":{"x":"1"},"n":"other"}"#;
-        assert!(seen.find(a).is_none());
-        let ta = seen.keep(a).unwrap();
-        let tb = seen.keep(b).unwrap();
+        let Err(Some(key_a)) = seen.find(a) else {
+            panic!("found in an empty memo")
+        };
+        let Err(Some(key_b)) = seen.find(b) else {
+            panic!("found before kept")
+        };
+        let ta = seen.keep(key_a, a).unwrap();
+        let tb = seen.keep(key_b, b).unwrap();
         assert_ne!(ta, tb);
         // Whatever follows the object.
         let mut rest = a.to_vec();
         rest.extend_from_slice(br#","log":"x"}"#);
-        assert_eq!(seen.find(&rest), Some((a.len(), ta)));
+        assert_eq!(seen.find(&rest), Ok((a.len(), ta)));
         let mut rest = b.to_vec();
         rest.extend_from_slice(b"}");
-        assert_eq!(seen.find(&rest), Some((b.len(), tb)));
+        assert_eq!(seen.find(&rest), Ok((b.len(), tb)));
         // A text that differs after the first `}` is no kept object.
         assert!(seen
             .find(br#"{"pod":"a","labels":{"x":"1"},"n":"nt"}"#)
-            .is_none());
-        // Nor is a cut one.
-        assert!(seen.find(&a[..a.len() - 1]).is_none());
+            .is_err());
+        // Nor is a cut one, nor a text without a `}`.
+        assert!(seen.find(&a[..a.len() - 1]).is_err());
+        assert_eq!(seen.find(br#"{"pod":"a""#), Err(None));
         assert!(seen.is_key(b"k") && !seen.is_key(b"kk"));
     }
 
