@@ -53,32 +53,49 @@ fn timed(ts: Option<i64>, event_time_ns: i64) -> (i64, TimeSource) {
 }
 
 /// The top-level keys normalization looks at, read in one pass.
-const TOP_KEYS: [&str; 18] = [
-    // 0..4: time
-    "time",
-    "timestamp",
-    "@timestamp",
-    "ts",
-    // 4..7: line
-    "log",
-    "message",
-    "msg",
-    // 7
-    "kubernetes",
-    // 8..10: event
-    "involvedObject",
-    "regarding",
-    // 10
-    "reason",
-    // 11..18: metric (`metric::SHAPE_KEYS`)
-    "cpu_p",
-    "Mem.total",
-    "metric",
-    "name",
-    "value",
-    "gauge",
-    "counter",
-];
+const TOP_KEYS: [&str; 18] = joined(
+    [
+        // 0..4: time
+        "time",
+        "timestamp",
+        "@timestamp",
+        "ts",
+        // 4..7: line
+        "log",
+        "message",
+        "msg",
+        // 7
+        "kubernetes",
+        // 8..10: event
+        "involvedObject",
+        "regarding",
+        // 10
+        "reason",
+    ],
+    // 11..18: metric
+    metric::SHAPE_KEYS,
+);
+
+/// `a` then `b`, as one array. Only for constants: evaluated at compile
+/// time, lengths that do not add up fail the build.
+#[allow(clippy::indexing_slicing)]
+const fn joined<const A: usize, const B: usize, const N: usize>(
+    a: [&'static str; A],
+    b: [&'static str; B],
+) -> [&'static str; N] {
+    assert!(A + B == N);
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < A {
+        out[i] = a[i];
+        i += 1;
+    }
+    while i < N {
+        out[i] = b[i - A];
+        i += 1;
+    }
+    out
+}
 
 /// What normalization keeps from record to record: buffers for reading log
 /// lines, and the identities of recent `kubernetes` objects (see
