@@ -1,5 +1,4 @@
-//! A bounded table of texts, each with a value derived from it, for memos
-//! that skip work a text already got (the parse's memo of the `kubernetes`
+//! A bounded table of texts, for memos that skip work a text already got (the parse's memo of the `kubernetes`
 //! objects it has validated, [`crate::json::RecordIndex::remembering`]).
 //!
 //! The table is set-associative: `sets × ways` entries of at most `max_text`
@@ -32,8 +31,7 @@ impl Geometry {
     }
 }
 
-/// Names one text a table keeps: equal tokens mean equal texts (and so
-/// equal values). A token is never reused for another text, by any table.
+/// Names one text a table keeps: equal tokens mean equal texts. A token is never reused for another text, by any table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct MemoToken {
     /// The entry's place in the table (below [`Geometry::entries`]).
@@ -47,10 +45,9 @@ pub(crate) struct MemoToken {
 static FILLS: AtomicU64 = AtomicU64::new(1);
 
 #[derive(Debug, Clone, Default)]
-struct Entry<V> {
+struct Entry {
     /// Empty when the entry is unused.
     text: Vec<u8>,
-    value: V,
     /// When it was last used (the table's clock).
     used: u64,
     /// When it was filled ([`FILLS`]): with the entry's place, names the
@@ -58,13 +55,13 @@ struct Entry<V> {
     filled: u64,
 }
 
-/// Texts and their values (see the module docs). It allocates when it keeps
+/// Texts (see the module docs). It allocates when it keeps
 /// its first text.
 #[derive(Debug, Clone)]
-pub(crate) struct TextTable<V> {
+pub(crate) struct TextTable {
     geometry: Geometry,
     /// `entries()` entries once the first one is kept, set by set.
-    entries: Vec<Entry<V>>,
+    entries: Vec<Entry>,
     /// The hash of each entry's text, apart from the entries so that a
     /// set's hashes share cache lines (a lookup reads an entry only when its
     /// hash matches).
@@ -74,9 +71,9 @@ pub(crate) struct TextTable<V> {
     clock: u64,
 }
 
-impl<V: Default + Clone> TextTable<V> {
+impl TextTable {
     /// An empty table of the given shape.
-    pub const fn new(geometry: Geometry) -> TextTable<V> {
+    pub const fn new(geometry: Geometry) -> TextTable {
         TextTable {
             geometry,
             entries: Vec::new(),
@@ -96,13 +93,13 @@ impl<V: Default + Clone> TextTable<V> {
     }
 
     /// The entry kept under `hash` whose text `matches` accepts, marked as
-    /// used: its token, its text and its value.
+    /// used: its token and its text.
     #[inline]
     pub fn find(
         &mut self,
         hash: u64,
         matches: impl Fn(&[u8]) -> bool,
-    ) -> Option<(MemoToken, &[u8], &V)> {
+    ) -> Option<(MemoToken, &[u8])> {
         let found = self.candidates(hash).find(|&i| {
             self.hashes.get(i) == Some(&hash)
                 && self
@@ -113,15 +110,14 @@ impl<V: Default + Clone> TextTable<V> {
         self.clock += 1;
         let e = self.entries.get_mut(found)?;
         e.used = self.clock;
-        Some((token(found, e.filled)?, &e.text, &e.value))
+        Some((token(found, e.filled)?, &e.text))
     }
 
     /// Keeps `text` under `hash` in place of the least recently used entry
-    /// of its sets, with the value `fill` writes over that entry's old one
-    /// (so a value's buffers are reused). `None`, keeping nothing, when the
+    /// of its sets. `None`, keeping nothing, when the
     /// text is longer than `max_text` or would take the table past
     /// `max_bytes`.
-    pub fn keep(&mut self, hash: u64, text: &[u8], fill: impl FnOnce(&mut V)) -> Option<MemoToken> {
+    pub fn keep(&mut self, hash: u64, text: &[u8]) -> Option<MemoToken> {
         if text.is_empty() || text.len() > self.geometry.max_text {
             return None;
         }
@@ -143,7 +139,6 @@ impl<V: Default + Clone> TextTable<V> {
         *self.hashes.get_mut(victim)? = hash;
         e.text.clear();
         e.text.extend_from_slice(text);
-        fill(&mut e.value);
         e.used = self.clock;
         e.filled = FILLS.fetch_add(1, Ordering::Relaxed);
         token(victim, e.filled)
@@ -211,33 +206,30 @@ mod tests {
 
     #[test]
     fn kept_texts_are_found_by_hash_and_test() {
-        let mut t = TextTable::<u32>::new(SMALL);
+        let mut t = TextTable::new(SMALL);
         assert!(t.find(1, |_| true).is_none());
-        let a = t.keep(1, b"alpha", |v| *v = 7).unwrap();
-        let (found, text, value) = t.find(1, |x| x == b"alpha").unwrap();
-        assert_eq!((found, text, *value), (a, b"alpha" as &[u8], 7));
+        let a = t.keep(1, b"alpha").unwrap();
+        let (found, text) = t.find(1, |x| x == b"alpha").unwrap();
+        assert_eq!((found, text), (a, b"alpha" as &[u8]));
         // The hash must match, and so must the caller's test.
         assert!(t.find(2, |x| x == b"alpha").is_none());
         assert!(t.find(1, |x| x == b"beta").is_none());
         // Too long, or empty: not kept.
-        assert!(t.keep(3, &[b'x'; 65], |_| {}).is_none());
-        assert!(t.keep(3, b"", |_| {}).is_none());
+        assert!(t.keep(3, &[b'x'; 65]).is_none());
+        assert!(t.keep(3, b"").is_none());
     }
 
     #[test]
     fn the_least_recently_used_of_both_sets_goes_and_tokens_are_not_reused() {
-        let mut t = TextTable::<u32>::new(SMALL);
+        let mut t = TextTable::new(SMALL);
         // Four texts of one hash fill its two sets' four entries.
         let texts = [b"t0", b"t1", b"t2", b"t3"];
-        let tokens: Vec<_> = texts
-            .iter()
-            .map(|x| t.keep(5, *x, |_| {}).unwrap())
-            .collect();
+        let tokens: Vec<_> = texts.iter().map(|x| t.keep(5, *x).unwrap()).collect();
         for x in &texts[1..] {
             assert!(t.find(5, |k| k == *x).is_some());
         }
         // t0 is the least recently used: the fifth text takes its place.
-        let t4 = t.keep(5, b"t4", |_| {}).unwrap();
+        let t4 = t.keep(5, b"t4").unwrap();
         assert!(t.find(5, |k| k == b"t0").is_none());
         assert_eq!(t4.entry, tokens[0].entry);
         assert_ne!(t4, tokens[0]);
@@ -248,10 +240,10 @@ mod tests {
 
     #[test]
     fn texts_kept_stay_within_the_byte_budget() {
-        let mut t = TextTable::<()>::new(SMALL);
+        let mut t = TextTable::new(SMALL);
         for i in 0..100u64 {
             let text = vec![b'a'; 60];
-            t.keep(hash(&i.to_le_bytes()), &text, |_| {});
+            t.keep(hash(&i.to_le_bytes()), &text);
             assert!(t.bytes() <= SMALL.max_bytes, "{}", t.bytes());
         }
         assert!(t.bytes() > SMALL.max_bytes - 60);

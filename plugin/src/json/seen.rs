@@ -35,7 +35,7 @@ pub(crate) const GEOMETRY: Geometry = Geometry {
 pub(crate) struct SeenObjects {
     /// The key, as its text between the quotes (unescaped).
     key: &'static [u8],
-    table: TextTable<()>,
+    table: TextTable,
 }
 
 /// The hash objects starting at `rest` are kept under: of the text up to
@@ -73,7 +73,7 @@ impl SeenObjects {
     pub(super) fn find(&mut self, rest: &[u8]) -> Result<(usize, MemoToken), Option<u64>> {
         let key = key(rest).ok_or(None)?;
         match self.table.find(key, |kept| rest.starts_with(kept)) {
-            Some((token, object, ())) => Ok((object.len(), token)),
+            Some((token, object)) => Ok((object.len(), token)),
             None => Err(Some(key)),
         }
     }
@@ -81,7 +81,7 @@ impl SeenObjects {
     /// Keeps `object` under `key` (as [`SeenObjects::find`] gave it for the
     /// text the object starts); its token, unless it is too large to keep.
     pub(super) fn keep(&mut self, key: u64, object: &[u8]) -> Option<MemoToken> {
-        self.table.keep(key, object, |()| {})
+        self.table.keep(key, object)
     }
 }
 
