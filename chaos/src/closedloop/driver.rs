@@ -538,7 +538,10 @@ pub async fn run(
         .cloned()
         .collect();
     let mut timeline = tracker.timeline;
-    timeline.sort_by_key(|e| (e.t_ns, e.step));
+    // Entries of one instant in fault order, not in the order the polls
+    // happened to see them (two incidents the healer resolves at the same
+    // time may show up in either order).
+    timeline.sort_by_key(|e| (e.t_ns, e.step, e.fault));
     Ok(LoopReport {
         filter: edge.describe(),
         filter_dropped: edge.dropped(),
