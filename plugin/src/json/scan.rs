@@ -64,6 +64,13 @@ pub(super) fn find_special<const CONTROL: bool>(text: &[u8], from: usize) -> Opt
     )
 }
 
+/// The offset of the first `\\` in `word`, if one.
+#[inline(always)]
+pub(super) fn backslash_in(word: [u8; 8]) -> Option<usize> {
+    let m = equal_bytes(u64::from_le_bytes(word), b'\\') & HI;
+    (m != 0).then_some((m.trailing_zeros() / 8) as usize)
+}
+
 /// The offset of the first `\\` at or after `from`, eight bytes at a time
 /// as [`find_special`] reads them.
 #[inline]
