@@ -45,7 +45,7 @@ use crate::manifest::check_name;
 use crate::model::{
     canonical_digest, model_json, parse_versioned, ModelError, Thresholds, SCHEMA_VERSION,
 };
-use crate::tree::{cast, Cast, TreeArrays, TreeProblem, Trees, MAX_TREES};
+use crate::tree::{cast, Cast, Cuts, TreeArrays, TreeProblem, Trees, MAX_TREES};
 use crate::verdict::Family;
 
 /// The `type` of an isolation-forest file.
@@ -178,6 +178,23 @@ pub struct IsolationForest {
     leaf_credit: Vec<f64>,
     /// `n_trees * c(ψ)`.
     denominator: f64,
+    /// The trees' split thresholds per feature, which say when two inputs
+    /// walk alike (see [`IsolationForest::score_explained_remembered`]).
+    cuts: Cuts,
+}
+
+/// Per feature of a forest's input, how many of the forest's split
+/// thresholds on that feature lie below the value: inputs with the same cell
+/// reach the same leaf in every tree.
+pub type Cell = [u32; MAX_FAMILY_FEATURES];
+
+/// One walk of a forest, remembered: the cell of its input, the score and the
+/// shares it gave.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Walk {
+    cell: Cell,
+    score: f64,
+    shares: [f64; MAX_FAMILY_FEATURES],
 }
 
 impl IsolationForest {
@@ -321,6 +338,7 @@ impl IsolationForest {
             family,
             max_samples: model.max_samples,
             thresholds: model.thresholds,
+            cuts: trees.cuts(expected.len()),
             trees,
             leaf_path,
             leaf_credit,
@@ -349,10 +367,50 @@ impl IsolationForest {
     /// [`IsolationForest::score`] and [`IsolationForest::explain`] from one
     /// walk of the trees: returns the score and writes the shares to `out`.
     pub fn score_explained(&self, x: &[f64], out: &mut [f64]) -> f64 {
+        self.score_explained_cast(&cast(x), out)
+    }
+
+    /// [`IsolationForest::score_explained`], remembering the walk in `memo`
+    /// (which belongs to this forest): when `x` lies in the cell of the input
+    /// `memo` remembers, it reaches the same leaf in every tree, so the score
+    /// and shares are `memo`'s, bit for bit, and the trees are not walked.
+    /// Otherwise the trees are walked and `memo` remembers this walk.
+    pub fn score_explained_remembered(
+        &self,
+        x: &[f64],
+        memo: &mut Option<Walk>,
+        out: &mut [f64],
+    ) -> f64 {
+        let x = cast(x);
+        let Some(cell) = self.cuts.cell(&x) else {
+            return self.score_explained_cast(&x, out);
+        };
+        if let Some(walk) = memo.as_ref().filter(|w| w.cell == cell) {
+            out.iter_mut().for_each(|o| *o = 0.0);
+            for (o, s) in out.iter_mut().zip(&walk.shares) {
+                *o = *s;
+            }
+            return walk.score;
+        }
+        let mut shares = [0.0; MAX_FAMILY_FEATURES];
+        let score = self.score_explained_cast(&x, &mut shares);
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for (o, s) in out.iter_mut().zip(&shares) {
+            *o = *s;
+        }
+        *memo = Some(Walk {
+            cell,
+            score,
+            shares,
+        });
+        score
+    }
+
+    fn score_explained_cast(&self, x: &Cast, out: &mut [f64]) -> f64 {
         let stride = self.n_features();
         let mut sums = [0.0; MAX_FAMILY_FEATURES];
         let sums = sums.get_mut(..stride).unwrap_or(&mut []);
-        let depths = self.walk(&cast(x), |leaf| {
+        let depths = self.walk(x, |leaf| {
             let credit = self
                 .leaf_credit
                 .get(leaf * stride..(leaf + 1) * stride)
@@ -557,11 +615,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn explain_matches_walking_each_path_bit_for_bit() {
-        // Random trees of uneven depth over the restarts family's 4 features.
-        let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
-        let mut rnd = move || rng.next_f64();
+    /// 37 random trees of uneven depth over the restarts family's 4 features.
+    fn random_forest(rnd: &mut dyn FnMut() -> f64) -> IsolationForest {
         fn grow(t: &mut IsolationTreeFile, rnd: &mut dyn FnMut() -> f64, depth: u32) -> i32 {
             let i = t.left.len();
             t.left.push(-1);
@@ -588,7 +643,7 @@ mod tests {
                     threshold: vec![],
                     n_samples: vec![],
                 };
-                grow(&mut t, &mut rnd, 0);
+                grow(&mut t, rnd, 0);
                 t
             })
             .collect();
@@ -602,7 +657,14 @@ mod tests {
             },
             trees,
         );
-        let f = IsolationForest::from_file(&file, "restarts.json").unwrap();
+        IsolationForest::from_file(&file, "restarts.json").unwrap()
+    }
+
+    #[test]
+    fn explain_matches_walking_each_path_bit_for_bit() {
+        let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
+        let mut rnd = move || rng.next_f64();
+        let f = random_forest(&mut rnd);
         for _ in 0..2000 {
             let x: Vec<f64> = (0..4).map(|_| rnd() * 5.0 - 2.5).collect();
             for len in [4, 2, 6] {
@@ -629,5 +691,56 @@ mod tests {
         let mut out = [9.0; 3];
         f.explain(&[1.0, 2.0, 3.0], &mut out);
         assert_eq!(out, [0.0; 3]);
+    }
+
+    /// Inputs that drift by small steps (staying in a cell for a while) and
+    /// jump at times: the remembered walk gives what a walk gives, bit for
+    /// bit, for every output length, and is reused when the cell is the same.
+    #[test]
+    fn a_remembered_walk_scores_and_explains_as_a_walk() {
+        let mut rng = Xorshift(0x2545_f491_4f6c_dd1d);
+        let mut rnd = move || rng.next_f64();
+        let f = random_forest(&mut rnd);
+        let mut memo = None;
+        let mut x = [0.0f64; 4];
+        let mut reused = 0;
+        for i in 0..5000 {
+            for v in &mut x {
+                *v += if i % 200 == 0 {
+                    rnd() * 5.0 - 2.5
+                } else {
+                    (rnd() - 0.5) * 1e-3
+                };
+            }
+            let before = memo;
+            for len in [4, 2, 6] {
+                let (mut remembered, mut walked) = (vec![9.0; len], vec![9.0; len]);
+                let a = f.score_explained_remembered(&x, &mut memo, &mut remembered);
+                let b = f.score_explained(&x, &mut walked);
+                assert_eq!(a.to_bits(), b.to_bits(), "{x:?}");
+                let bits = |v: &[f64]| v.iter().map(|c| c.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&remembered), bits(&walked), "{x:?}");
+            }
+            reused += usize::from(before.is_some() && before == memo);
+        }
+        assert!(reused > 2500, "reused {reused} of 5000");
+        // A memo of the input's cell is taken as it is: the trees are not walked.
+        let Some(mut kept) = memo else {
+            panic!("no walk kept")
+        };
+        kept.score = 0.123;
+        kept.shares = [0.5, 0.25, 0.25, 0.0];
+        let mut memo = Some(kept);
+        let mut out = [0.0; 4];
+        assert_eq!(f.score_explained_remembered(&x, &mut memo, &mut out), 0.123);
+        assert_eq!(out, [0.5, 0.25, 0.25, 0.0]);
+        // Elsewhere the trees are walked and the memo moves on.
+        let far = [if x[0] > 0.0 { -10.0 } else { 10.0 }, x[1], x[2], x[3]];
+        let walked = f.score(&far);
+        assert_eq!(
+            f.score_explained_remembered(&far, &mut memo, &mut out),
+            walked
+        );
+        assert_ne!(memo, Some(kept));
     }
 }

@@ -11,18 +11,26 @@ use crate::verdict::{Family, Incident, Reason, Severity, Verdict, MAX_WHY};
 /// Scores the families `done` says were just evaluated, and keeps each
 /// score's shares (the explanation, from the same walk of the trees). A
 /// family is scored only when the set has its forest and the entity's
-/// baseline for it is warm.
+/// baseline for it is warm. A forest is walked only when the features have
+/// crossed one of its splits since the family's last walk.
 pub fn score_evaluated(entity: &mut EntityState, done: Evaluated, models: Option<&ModelSet>) {
     for family in done.families() {
         let mut shares = [0.0; MAX_FAMILY_FEATURES];
         let score = match models.and_then(|m| m.forest(family)) {
             Some(forest) if entity.is_warm(family) => {
                 let values = entity.family_features(family);
-                // The forest sees the features, not the context after them.
-                let x = values
-                    .get(..features::names(family).len())
-                    .unwrap_or(values);
-                let score = forest.score_explained(x, &mut shares);
+                // The forest sees the features, not the context after them
+                // (copied, so the entity can keep the walk).
+                let mut x = [0.0; MAX_FAMILY_FEATURES];
+                let n = features::names(family).len().min(values.len()).min(x.len());
+                for (d, v) in x.iter_mut().zip(values) {
+                    *d = *v;
+                }
+                let x = x.get(..n).unwrap_or(&[]);
+                let score = match entity.walk_mut(family) {
+                    Some(memo) => forest.score_explained_remembered(x, memo, &mut shares),
+                    None => forest.score_explained(x, &mut shares),
+                };
                 Some(features::family_score(family, x, score))
             }
             _ => None,

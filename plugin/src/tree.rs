@@ -187,6 +187,39 @@ struct Group {
     steps: u32,
 }
 
+/// The split thresholds of a set of trees, per feature, as the walk compares
+/// them, sorted without repeats. They cut the feature space into cells: two
+/// vectors whose every feature has as many of its feature's cuts below it
+/// take the same branch at every split, so they reach the same leaf in every
+/// tree.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Cuts {
+    /// Every feature's cuts, feature after feature.
+    cuts: Vec<f32>,
+    /// Per feature, where its cuts end in `cuts`.
+    ends: Vec<u32>,
+}
+
+impl Cuts {
+    /// The cell `x` lies in: per feature, how many of its cuts lie below the
+    /// value (the splits at which it goes right); 0 past the features. `None`
+    /// when the trees have more features than `N`.
+    pub fn cell<const N: usize>(&self, x: &Cast) -> Option<[u32; N]> {
+        if self.ends.len() > N {
+            return None;
+        }
+        let mut cell = [0; N];
+        let mut start = 0;
+        for ((c, end), v) in cell.iter_mut().zip(&self.ends).zip(x) {
+            let cuts = self.cuts.get(start..*end as usize).unwrap_or(&[]);
+            // A walk goes right at `t` exactly when `v > t`.
+            *c = idx(cuts.partition_point(|t| t < v));
+            start = *end as usize;
+        }
+        Some(cell)
+    }
+}
+
 /// Validated trees, all nodes in one array.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Trees {
@@ -459,6 +492,28 @@ impl Trees {
         }
     }
 
+    /// The split thresholds of the trees per feature (see [`Cuts`]), for the
+    /// first `n_features` features.
+    pub fn cuts(&self, n_features: usize) -> Cuts {
+        let mut per_feature = vec![Vec::new(); n_features];
+        for (i, node) in self.nodes.iter().enumerate() {
+            // A leaf links to itself; every other node is a split.
+            if node.child() as usize != i {
+                if let Some(cuts) = per_feature.get_mut(node.feature()) {
+                    cuts.push(node.threshold);
+                }
+            }
+        }
+        let mut out = Cuts::default();
+        for mut cuts in per_feature {
+            cuts.sort_by(f32::total_cmp);
+            cuts.dedup();
+            out.cuts.extend(cuts);
+            out.ends.push(idx(out.cuts.len()));
+        }
+        out
+    }
+
     /// Calls `f` with the payload index of the leaf `x` reaches in each tree,
     /// in tree order.
     #[inline]
@@ -696,5 +751,77 @@ mod tests {
             assert_eq!(f64::from(v) <= t, v <= f, "{v:e}");
             v = f32::from_bits(v.to_bits() + 1);
         }
+    }
+
+    /// Random trees over three features whose thresholds repeat within and
+    /// across trees, and inputs at, just beside and far from every
+    /// threshold: each cell counts the distinct thresholds an input goes
+    /// right at, and inputs of one cell reach the same leaves.
+    #[test]
+    fn cells_count_the_splits_gone_right_at_and_inputs_of_a_cell_walk_alike() {
+        let mut rng = crate::test_rng::Xorshift(0x9e37_79b9_7f4a_7c15);
+        let values = [-1e300, -1.5, -0.0, 0.0, 0.25, 0.25 + 1e-12, 1.0, 2.5, 1e300];
+        let mut pick = |n: usize| (rng.next_u64() >> 33) as usize % n;
+        let mut trees = Trees::default();
+        let mut splits: Vec<(usize, f32)> = Vec::new();
+        for _ in 0..20 {
+            // A complete tree of depth 3: nodes in breadth-first order.
+            let (mut left, mut right, mut feature, mut threshold) =
+                (vec![], vec![], vec![], vec![]);
+            for i in 0..15i32 {
+                let leaf = i >= 7;
+                left.push(if leaf { -1 } else { 2 * i + 1 });
+                right.push(if leaf { -1 } else { 2 * i + 2 });
+                let f = pick(3);
+                let t = values.get(pick(values.len())).copied().unwrap();
+                feature.push(f as i32);
+                threshold.push(t);
+                if !leaf {
+                    splits.push((f, floor_f32(t)));
+                }
+            }
+            let arrays = TreeArrays {
+                left: &left,
+                right: &right,
+                feature: &feature,
+                threshold: &threshold,
+            };
+            trees.push(arrays, 3, |i, _| Ok(idx(i))).unwrap();
+        }
+        let cuts = trees.cuts(3);
+        let mut inputs: Vec<f32> = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 3.0, -3.0];
+        for &(_, t) in &splits {
+            inputs.extend([t, t.next_up(), t.next_down()]);
+        }
+        let leaves = |x: &Cast| {
+            let mut out = Vec::new();
+            trees.for_each_leaf(x, |p| out.push(p));
+            out
+        };
+        let mut seen: Vec<([u32; 4], Vec<u32>)> = Vec::new();
+        for _ in 0..3000 {
+            let v = [0, 1, 2].map(|_| inputs.get(pick(inputs.len())).copied().unwrap());
+            let x = cast(&v.map(f64::from));
+            let cell = cuts.cell::<4>(&x).unwrap();
+            for f in 0..3 {
+                let mut gone_right: Vec<f32> = splits
+                    .iter()
+                    .filter(|(sf, t)| *sf == f && x[f] > *t)
+                    .map(|(_, t)| *t)
+                    .collect();
+                gone_right.sort_by(f32::total_cmp);
+                gone_right.dedup();
+                assert_eq!(cell[f] as usize, gone_right.len(), "{v:?} feature {f}");
+            }
+            assert_eq!(cell[3], 0);
+            let walked = leaves(&x);
+            if let Some((_, other)) = seen.iter().find(|(c, _)| *c == cell) {
+                assert_eq!(*other, walked, "{v:?}");
+            } else {
+                seen.push((cell, walked));
+            }
+        }
+        assert!(seen.len() > 100, "only {} cells met", seen.len());
+        assert_eq!(cuts.cell::<2>(&cast(&[0.0; 3])), None);
     }
 }

@@ -20,6 +20,7 @@ mod service;
 use crate::baseline::Ewma;
 use crate::config::FilterConfig;
 use crate::features;
+use crate::forest::Walk;
 use crate::verdict::Family;
 
 use resources::ContainerTrack;
@@ -106,6 +107,8 @@ pub struct EntityState {
     /// Per family, the shares of its score ([`crate::forest::IsolationForest::explain`]
     /// of its features; zeros while unscored).
     shares: [Shares; 6],
+    /// Per family, its forest's last walk, for the scorer to reuse.
+    walks: [Option<Walk>; 6],
     version: u64,
 }
 
@@ -152,6 +155,7 @@ impl EntityState {
             warm: [false; 6],
             scores: [None; 6],
             shares: [[0.0; features::MAX_FAMILY_FEATURES]; 6],
+            walks: [None; 6],
             version: 0,
         }
     }
@@ -199,6 +203,12 @@ impl EntityState {
     /// The shares of the family's last score (zeros while unscored).
     pub fn shares(&self, family: Family) -> &Shares {
         self.shares.get(family.index()).unwrap_or(&NO_SHARES)
+    }
+
+    /// The family's forest's last walk (kept by the scorer; see
+    /// [`crate::forest::IsolationForest::score_explained_remembered`]).
+    pub fn walk_mut(&mut self, family: Family) -> Option<&mut Option<Walk>> {
+        self.walks.get_mut(family.index())
     }
 
     /// Records the family's score and the shares of it (set by the scorer).
