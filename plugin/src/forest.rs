@@ -169,19 +169,23 @@ pub struct IsolationForest {
     trees: Trees,
     /// Per leaf: `(d + 1) + c(n) - 1`, scikit-learn's per-tree addend.
     leaf_path: Vec<f64>,
-    /// Per leaf, [`features::names`]`(family).len()` entries: the credit
-    /// [`IsolationForest::explain`] gives each feature for the tree, `n / h`
+    /// Per leaf, one entry per feature ([`features::names`]`(family)`, then
+    /// zeros): the credit [`IsolationForest::explain`] gives each feature for
+    /// the tree, `n / h`
     /// computed as `n as f64 * (1 / h)` with `n` the splits on the path from
     /// the root to the leaf that test the feature and `h` the leaf's
     /// `leaf_path` (all 0 when the path is empty or `h` is not positive). The
-    /// path to a leaf is fixed, so explaining needs only the leaf.
-    leaf_credit: Vec<f64>,
+    /// path to a leaf is fixed, so explaining needs only the leaf. A fixed
+    /// width lets the walk keep its sums in registers.
+    leaf_credit: Vec<[f64; MAX_FAMILY_FEATURES]>,
     /// `n_trees * c(ψ)`.
     denominator: f64,
     /// The trees' split thresholds per feature, which say when two inputs
     /// walk alike (see [`IsolationForest::score_explained_remembered`]).
     cuts: Cuts,
 }
+
+const NO_CREDIT: [f64; MAX_FAMILY_FEATURES] = [0.0; MAX_FAMILY_FEATURES];
 
 /// Per feature of a forest's input, how many of the forest's split
 /// thresholds on that feature lie below the value: inputs with the same cell
@@ -326,9 +330,11 @@ impl IsolationForest {
                     } else {
                         1.0 / value
                     };
-                    leaf_credit.extend(
-                        (0..stride).map(|f| f64::from(counts.get(f).copied().unwrap_or(0)) * w),
-                    );
+                    let mut credit = [0.0; MAX_FAMILY_FEATURES];
+                    for (c, n) in credit.iter_mut().zip(counts) {
+                        *c = f64::from(*n) * w;
+                    }
+                    leaf_credit.push(credit);
                     Ok(u32::try_from(leaf_path.len() - 1).unwrap_or(u32::MAX))
                 })
                 .map_err(at)?;
@@ -407,18 +413,15 @@ impl IsolationForest {
     }
 
     fn score_explained_cast(&self, x: &Cast, out: &mut [f64]) -> f64 {
-        let stride = self.n_features();
         let mut sums = [0.0; MAX_FAMILY_FEATURES];
-        let sums = sums.get_mut(..stride).unwrap_or(&mut []);
         let depths = self.walk(x, |leaf| {
-            let credit = self
-                .leaf_credit
-                .get(leaf * stride..(leaf + 1) * stride)
-                .unwrap_or(&[]);
+            // Past the features, credits are 0 and their sums unread.
+            let credit = self.leaf_credit.get(leaf).unwrap_or(&NO_CREDIT);
             for (s, c) in sums.iter_mut().zip(credit) {
                 *s += c;
             }
         });
+        let sums = sums.get(..self.n_features()).unwrap_or(&[]);
         out.iter_mut().for_each(|o| *o = 0.0);
         let total: f64 = sums.iter().fold(0.0, |t, s| t + s);
         if total > 0.0 {
