@@ -33,6 +33,8 @@ pub const CLASSIFIER_TYPE: &str = "random_forest_classifier";
 /// Most classes a classifier may have: every [`Incident`], once.
 pub const MAX_CLASSES: usize = Incident::CLASSES.len() + 1;
 
+const NO_VALUES: [f64; MAX_CLASSES] = [0.0; MAX_CLASSES];
+
 /// How far a leaf's class fractions may sum from 1.
 const FRACTION_SUM_TOLERANCE: f64 = 1e-6;
 
@@ -124,8 +126,9 @@ pub struct RandomForestClassifier {
     name: String,
     classes: Vec<Incident>,
     trees: Trees,
-    /// `classes.len()` fractions per leaf.
-    leaf_values: Vec<f64>,
+    /// Per leaf, the class fractions (`classes.len()` of them, then zeros):
+    /// a fixed width lets the walk keep its sums in registers.
+    leaf_values: Vec<[f64; MAX_CLASSES]>,
 }
 
 impl RandomForestClassifier {
@@ -265,9 +268,12 @@ impl RandomForestClassifier {
                     if !fractions || !sums_to_one {
                         return Err(TreeProblem::Fractions { sum });
                     }
-                    let at = leaf_values.len() / n_classes;
-                    leaf_values.extend_from_slice(v);
-                    Ok(u32::try_from(at).unwrap_or(u32::MAX))
+                    let mut row = [0.0; MAX_CLASSES];
+                    for (r, p) in row.iter_mut().zip(v) {
+                        *r = *p;
+                    }
+                    leaf_values.push(row);
+                    Ok(u32::try_from(leaf_values.len() - 1).unwrap_or(u32::MAX))
                 })
                 .map_err(at)?;
         }
@@ -355,16 +361,12 @@ impl RandomForestClassifier {
         x: &[f64],
         mut done: impl FnMut(&[f64; MAX_CLASSES]) -> bool,
     ) -> Option<[f64; MAX_CLASSES]> {
-        let n = self.classes.len();
         let x = cast(x);
         let mut acc = [0.0; MAX_CLASSES];
         let mut stopped = false;
         self.trees.for_each_leaf_until(&x, |leaf| {
-            let start = (leaf as usize).saturating_mul(n);
-            let values = self
-                .leaf_values
-                .get(start..start.saturating_add(n))
-                .unwrap_or(&[]);
+            // Past the classes, fractions are 0 and their sums unread.
+            let values = self.leaf_values.get(leaf as usize).unwrap_or(&NO_VALUES);
             for (a, v) in acc.iter_mut().zip(values) {
                 *a += *v;
             }
