@@ -171,12 +171,11 @@ pub struct IsolationForest {
     leaf_path: Vec<f64>,
     /// Per leaf, one entry per feature ([`features::names`]`(family)`, then
     /// zeros): the credit [`IsolationForest::explain`] gives each feature for
-    /// the tree, `n / h`
-    /// computed as `n as f64 * (1 / h)` with `n` the splits on the path from
-    /// the root to the leaf that test the feature and `h` the leaf's
-    /// `leaf_path` (all 0 when the path is empty or `h` is not positive). The
-    /// path to a leaf is fixed, so explaining needs only the leaf. A fixed
-    /// width lets the walk keep its sums in registers.
+    /// the tree, `n / h` computed as `n as f64 * (1 / h)` with `n` the splits
+    /// on the path from the root to the leaf that test the feature and `h`
+    /// the leaf's `leaf_path` (all 0 when the path is empty or `h` is not
+    /// positive). The path to a leaf is fixed, so explaining needs only the
+    /// leaf. A fixed width lets the walk keep its sums in registers.
     leaf_credit: Vec<[f64; MAX_FAMILY_FEATURES]>,
     /// `n_trees * c(ψ)`.
     denominator: f64,
@@ -391,25 +390,25 @@ impl IsolationForest {
         let Some(cell) = self.cuts.cell(&x) else {
             return self.score_explained_cast(&x, out);
         };
-        if let Some(walk) = memo.as_ref().filter(|w| w.cell == cell) {
-            out.iter_mut().for_each(|o| *o = 0.0);
-            for (o, s) in out.iter_mut().zip(&walk.shares) {
-                *o = *s;
+        let walk = match memo.filter(|w| w.cell == cell) {
+            Some(walk) => walk,
+            None => {
+                let mut shares = [0.0; MAX_FAMILY_FEATURES];
+                let score = self.score_explained_cast(&x, &mut shares);
+                let walk = Walk {
+                    cell,
+                    score,
+                    shares,
+                };
+                *memo = Some(walk);
+                walk
             }
-            return walk.score;
-        }
-        let mut shares = [0.0; MAX_FAMILY_FEATURES];
-        let score = self.score_explained_cast(&x, &mut shares);
+        };
         out.iter_mut().for_each(|o| *o = 0.0);
-        for (o, s) in out.iter_mut().zip(&shares) {
+        for (o, s) in out.iter_mut().zip(&walk.shares) {
             *o = *s;
         }
-        *memo = Some(Walk {
-            cell,
-            score,
-            shares,
-        });
-        score
+        walk.score
     }
 
     fn score_explained_cast(&self, x: &Cast, out: &mut [f64]) -> f64 {

@@ -18,7 +18,9 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_TREES: usize = 1024;
 /// Most nodes one tree may have.
 pub const MAX_TREE_NODES: usize = 1 << 17;
-/// Most nodes all trees of one model may have together (24 bytes each).
+/// Most nodes all trees of one model may have together: compiled, 12 bytes
+/// each, plus up to 56 per leaf for what its model keeps there and 4 per
+/// split for its sorted split thresholds.
 pub const MAX_TOTAL_NODES: usize = 1 << 20;
 /// Most features a model may split on.
 pub const MAX_FEATURES: usize = 64;
