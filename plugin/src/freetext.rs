@@ -14,6 +14,10 @@
 //!   other lines they say when something will happen (`retrying in 5s`),
 //!   not how long it took.
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
 use crate::logline::{is_http_method, level_word, unit_ms, SCAN_HEAD};
 use crate::observation::{LogLevel, LogSignal};
 
@@ -25,6 +29,22 @@ const DURATION_ANYWHERE: [&str; 5] = ["duration: ", "duration=", "took ", "elaps
 
 /// Duration keywords read only after a request's path.
 const DURATION_AFTER_REQUEST: [&str; 2] = [" in ", " after "];
+
+/// Searchers for the keywords, built once: building one costs more than
+/// searching a line with it.
+struct Finders {
+    anywhere: [Finder<'static>; DURATION_ANYWHERE.len()],
+    after_request: [Finder<'static>; DURATION_AFTER_REQUEST.len()],
+    exception: Finder<'static>,
+    traceback: Finder<'static>,
+}
+
+static FINDERS: LazyLock<Finders> = LazyLock::new(|| Finders {
+    anywhere: DURATION_ANYWHERE.map(Finder::new),
+    after_request: DURATION_AFTER_REQUEST.map(Finder::new),
+    exception: Finder::new("Exception"),
+    traceback: Finder::new("Traceback (most recent call last)"),
+});
 
 /// Reads a free-text line.
 pub(crate) fn read(line: &str) -> LogSignal {
@@ -105,14 +125,15 @@ fn status_word(w: &str) -> Option<u16> {
 /// The first duration after a keyword: anywhere for [`DURATION_ANYWHERE`],
 /// past `after_path` for [`DURATION_AFTER_REQUEST`].
 fn latency(head: &str, after_path: Option<usize>) -> Option<f64> {
-    let anywhere = DURATION_ANYWHERE.iter().map(|k| (*k, 0));
+    let finders = &*FINDERS;
+    let anywhere = finders.anywhere.iter().map(|k| (k, 0));
     let request = after_path
         .into_iter()
-        .flat_map(|from| DURATION_AFTER_REQUEST.iter().map(move |k| (*k, from)));
+        .flat_map(|from| finders.after_request.iter().map(move |k| (k, from)));
     anywhere.chain(request).find_map(|(key, from)| {
         let text = head.get(from..)?;
-        let at = memchr::memmem::find(text.as_bytes(), key.as_bytes())?;
-        duration_at(text.get(at + key.len()..)?)
+        let at = key.find(text.as_bytes())?;
+        duration_at(text.get(at + key.needle().len()..)?)
     })
 }
 
@@ -182,8 +203,9 @@ fn level(line: &str, head: &str) -> Option<LogLevel> {
             }
         }
     }
-    let crash = memchr::memmem::find(line.as_bytes(), b"Exception").is_some()
-        || memchr::memmem::find(line.as_bytes(), b"Traceback (most recent call last)").is_some()
+    let finders = &*FINDERS;
+    let crash = finders.exception.find(line.as_bytes()).is_some()
+        || finders.traceback.find(line.as_bytes()).is_some()
         || line.starts_with("panic:")
         || line.starts_with("goroutine ");
     if crash && level.is_none_or(|l| l < LogLevel::Error) {
