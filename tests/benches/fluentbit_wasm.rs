@@ -13,9 +13,9 @@ use criterion::{Criterion, Throughput};
 #[path = "../../plugin/benches/common/mod.rs"]
 #[allow(unused_imports)]
 mod common;
-use common::cpu_time;
+use common::{cpu_time, node_stream, NODE_STREAM_STEP_NS};
 
-use edgeheal_tests::fluentbit_harness::{FilterWasmConfig, FluentBitWasm};
+use edgeheal_tests::fluentbit_harness::{EventTime, FilterWasmConfig, FluentBitWasm};
 use edgeheal_tests::records::{MixedStream, StreamRecord};
 use edgeheal_tests::{
     native_filter, passthrough_wasm, plugin_wasm, FUNCTION_NAME, PASSTHROUGH_FUNCTION,
@@ -178,11 +178,19 @@ fn main() {
     );
 
     // What an interpreter has to execute: wasm operators per record.
-    let filter_ops = operators_per_record(plugin_wasm(), FUNCTION_NAME, &k.records);
-    let passthrough_ops =
-        operators_per_record(passthrough_wasm(), PASSTHROUGH_FUNCTION, &k.records);
-    let extra_us = (filter_ops - passthrough_ops) * WAMR_NS_PER_NODE_STEP / OPS_PER_NODE_STEP / 1e3;
-    let projected = 1e6 / (FLUENT_BIT_PASSTHROUGH_US + extra_us);
+    let mixed = vec![k.records.clone(); 4];
+    let filter_ops = operators_per_record(plugin_wasm(), FUNCTION_NAME, &mixed);
+    let passthrough_ops = operators_per_record(passthrough_wasm(), PASSTHROUGH_FUNCTION, &mixed);
+    let node = timed_node_stream(4);
+    let node_ops = operators_per_record(plugin_wasm(), FUNCTION_NAME, &node);
+    let node_passthrough_ops =
+        operators_per_record(passthrough_wasm(), PASSTHROUGH_FUNCTION, &node);
+    let interpreted = |ops: f64, passthrough_ops: f64| {
+        let extra_us = (ops - passthrough_ops) * WAMR_NS_PER_NODE_STEP / OPS_PER_NODE_STEP / 1e3;
+        1e6 / (FLUENT_BIT_PASSTHROUGH_US + extra_us)
+    };
+    let projected = interpreted(filter_ops, passthrough_ops);
+    let node_projected = interpreted(node_ops, node_passthrough_ops);
     println!();
     println!("wasm operators executed per record (wasmtime fuel, after three warm-up passes):");
     println!("  {:<40} {:>12.0}", "edgeheal_plugin.wasm", filter_ops);
@@ -192,6 +200,13 @@ fn main() {
         WAMR_NS_PER_NODE_STEP / OPS_PER_NODE_STEP,
         projected,
         projected / (1e6 / FLUENT_BIT_PASSTHROUGH_US)
+    );
+    println!(
+        "  on the filter bench's node stream ({NODE_BATCH} records a pass, each pod's `kubernetes` object repeating): {:.0} operators per record (passthrough {:.0}), projected interpreted {:.0} records/s, {:.2} of passthrough",
+        node_ops,
+        node_passthrough_ops,
+        node_projected,
+        node_projected / (1e6 / FLUENT_BIT_PASSTHROUGH_US)
     );
     // Compiled (an AOT module, Fluent Bit built with FLB_WAMRC): the
     // filter's own time as measured here, over the passthrough's.
@@ -215,9 +230,41 @@ const WAMR_NS_PER_NODE_STEP: f64 = 57.0;
 /// time, assuming the architecture's walk was about as long.
 const OPS_PER_NODE_STEP: f64 = 27.0;
 
-/// Wasm operators the module executes per record of `records`, measured on
-/// a fourth pass (the first three fill the filter's state).
-fn operators_per_record(path: &std::path::Path, function: &str, records: &[StreamRecord]) -> f64 {
+/// Records of the filter bench's node stream (see `node_stream`) a pass.
+const NODE_BATCH: usize = 10_000;
+
+/// `passes` passes of the node stream, its time running on from pass to pass.
+fn timed_node_stream(passes: usize) -> Vec<Vec<StreamRecord>> {
+    let start_ns: i64 = 1_740_960_000_000_000_000;
+    let texts = node_stream(NODE_BATCH);
+    (0..passes)
+        .map(|pass| {
+            texts
+                .iter()
+                .enumerate()
+                .map(|(i, json)| {
+                    let ns = start_ns + ((pass * NODE_BATCH + i + 1) as i64) * NODE_STREAM_STEP_NS;
+                    StreamRecord {
+                        tag: "kube.var.log".to_string(),
+                        time: EventTime {
+                            sec: ns.div_euclid(1_000_000_000),
+                            nsec: ns.rem_euclid(1_000_000_000) as u32,
+                        },
+                        json: json.clone(),
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Wasm operators the module executes per record of the last of `passes`
+/// (the ones before fill the filter's state).
+fn operators_per_record(
+    path: &std::path::Path,
+    function: &str,
+    passes: &[Vec<StreamRecord>],
+) -> f64 {
     let mut fb = match FluentBitWasm::load(
         path,
         &FilterWasmConfig {
@@ -229,10 +276,13 @@ fn operators_per_record(path: &std::path::Path, function: &str, records: &[Strea
         Ok(fb) => fb,
         Err(e) => panic!("{}: {e}", path.display()),
     };
-    for _ in 0..3 {
+    let Some((measured, warm_up)) = passes.split_last() else {
+        return 0.0;
+    };
+    for records in warm_up {
         run_wasm(&mut fb, function, records);
     }
     let before = fb.operators().unwrap_or(0);
-    run_wasm(&mut fb, function, records);
-    (fb.operators().unwrap_or(0) - before) as f64 / records.len() as f64
+    run_wasm(&mut fb, function, measured);
+    (fb.operators().unwrap_or(0) - before) as f64 / measured.len().max(1) as f64
 }

@@ -198,3 +198,50 @@ pub mod cpu_time {
         }
     }
 }
+
+/// Time between two records of [`node_stream`]: 10k records per simulated second.
+pub const NODE_STREAM_STEP_NS: i64 = 100_000;
+
+/// `records` records as a busy node's pipeline carries them: Fluent Bit
+/// container logs (access-log lines), Vector container logs (JSON lines in
+/// `message`), container CPU counters and memory gauges, and Kubernetes
+/// events, for 400 pods of 40 workloads, each pod's `kubernetes` object
+/// repeating byte for byte as the `kubernetes` filter writes it.
+pub fn node_stream(records: usize) -> Vec<Vec<u8>> {
+    let mut rng = Rng(42);
+    (0..records)
+        .map(|i| {
+            let w = i % 40;
+            let p = (i / 40) % 10;
+            let pod = format!("svc{w}-7d4b9c8f6-x{p}x9z");
+            let r = rng.next_f64();
+            let s = if r < 0.55 {
+                format!(
+                    r#"{{"stream":"stdout","_p":"F","log":"10.0.0.{p} - - [03/Mar/2025:00:00:00 +0000] \"GET /api/items/{i} HTTP/1.1\" {} 512 \"-\" \"curl/8.0\" 0.0{}","kubernetes":{{"pod_name":"{pod}","namespace_name":"shop","pod_id":"0c1d","labels":{{"app":"svc{w}","pod-template-hash":"7d4b9c8f6"}},"host":"node-1","container_name":"app","docker_id":"4f2a","container_image":"registry/app:1.2.3"}}}}"#,
+                    if r < 0.01 { 503 } else { 200 },
+                    (r * 100.0) as u32 + 10
+                )
+            } else if r < 0.8 {
+                format!(
+                    r#"{{"file":"/var/log/pods/shop_{pod}/app/0.log","kubernetes":{{"container_name":"app","pod_labels":{{"app":"svc{w}"}},"pod_name":"{pod}","pod_namespace":"shop","pod_node_name":"node-2","pod_owner":"ReplicaSet/svc{w}-7d4b9c8f6"}},"message":"{{\"level\":\"info\",\"msg\":\"request completed\",\"method\":\"GET\",\"path\":\"/api\",\"status\":200,\"latency_ms\":{:.1}}}","source_type":"kubernetes_logs","stream":"stdout"}}"#,
+                    r * 80.0
+                )
+            } else if r < 0.9 {
+                format!(
+                    r#"{{"metric":"container_cpu_usage_seconds_total","value":{:.3},"labels":{{"namespace":"shop","pod":"{pod}","container":"app","node":"node-1"}}}}"#,
+                    i as f64 * 0.01
+                )
+            } else if r < 0.98 {
+                format!(
+                    r#"{{"gauge":{{"value":{:.1}}},"kind":"absolute","name":"container_memory_working_set_bytes","tags":{{"container":"app","namespace":"shop","node":"node-1","pod":"{pod}"}}}}"#,
+                    2.0e8 + r * 1e7
+                )
+            } else {
+                format!(
+                    r#"{{"metadata":{{"name":"{pod}.1829","namespace":"shop"}},"involvedObject":{{"kind":"Pod","namespace":"shop","name":"{pod}"}},"reason":"Unhealthy","message":"Readiness probe failed","source":{{"component":"kubelet","host":"node-1"}},"count":1,"type":"Warning"}}"#
+                )
+            };
+            s.into_bytes()
+        })
+        .collect()
+}
