@@ -71,6 +71,22 @@ pub(super) fn backslash_in(word: [u8; 8]) -> Option<usize> {
     (m != 0).then_some((m.trailing_zeros() / 8) as usize)
 }
 
+/// Whether `a` and `b` are the same bytes, compared eight at a time. In
+/// the `.wasm`, `==` on slices is the runtime's `memcmp`, a loop over single
+/// bytes, and the parse compares whole `kubernetes` objects with this.
+#[inline]
+pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut wa, mut wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let words = wa.by_ref().zip(wb.by_ref()).all(|(x, y)| {
+        let word = |c: &[u8]| c.first_chunk::<8>().map(|w| u64::from_le_bytes(*w));
+        word(x) == word(y)
+    });
+    words && wa.remainder() == wb.remainder()
+}
+
 /// The offset of the first `\\` at or after `from`, eight bytes at a time
 /// as [`find_special`] reads them.
 #[inline]
@@ -118,6 +134,15 @@ mod tests {
                         .get(from..)
                         .and_then(|r| r.iter().position(|&c| c == b'\\').map(|i| from + i));
                     assert_eq!(find_backslash(&text, from), backslash, "{text:?} {from}");
+                    // Compared with itself and with a copy differing in one byte.
+                    let tail = text.get(from..).unwrap_or(&[]);
+                    assert!(same_bytes(tail, tail));
+                    for at in 0..tail.len() {
+                        let mut other = tail.to_vec();
+                        other[at] ^= 1 << (at % 8);
+                        assert!(!same_bytes(tail, &other), "{tail:?} {at}");
+                        assert!(!same_bytes(tail, &other[..at]), "{tail:?} {at}");
+                    }
                 }
             }
         }

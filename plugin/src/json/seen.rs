@@ -14,6 +14,7 @@
 //! Texts are found by a hash of their start (see [`key`]) and compared in
 //! full. The memo is a [`TextTable`] of [`GEOMETRY`]'s bounds.
 
+use super::scan::same_bytes;
 use crate::text_table::{hash, Geometry, MemoToken, TextTable};
 
 /// The key of an object is a hash of its text up to its first `}`, or of
@@ -72,7 +73,8 @@ impl SeenObjects {
     #[inline]
     pub(super) fn find(&mut self, rest: &[u8]) -> Result<(usize, MemoToken), Option<u64>> {
         let key = key(rest).ok_or(None)?;
-        match self.table.find(key, |kept| rest.starts_with(kept)) {
+        let starts_with = |kept: &[u8]| rest.get(..kept.len()).is_some_and(|r| same_bytes(r, kept));
+        match self.table.find(key, starts_with) {
             Some((token, object)) => Ok((object.len(), token)),
             None => Err(Some(key)),
         }
