@@ -134,6 +134,12 @@ fn run(tag: &[u8], input: &[u8]) -> Vec<u8> {
             .process(tag, T.as_filter_sees_ns(), input, &mut out);
         out
     });
+    // Fluent Bit reads the result with `strlen`: a NUL would cut it.
+    assert!(
+        !native.contains(&0),
+        "a NUL in the output for {:?}",
+        String::from_utf8_lossy(input)
+    );
     assert!(
         body == native,
         "native and wasm differ on {:?}\nnative: {}\nwasm:   {}",
