@@ -50,9 +50,9 @@ struct Contenders {
 }
 
 impl Contenders {
-    fn new() -> Contenders {
+    fn new(records: Vec<StreamRecord>) -> Contenders {
         Contenders {
-            records: stream(),
+            records,
             native: native_filter(),
             out: Vec::with_capacity(1 << 16),
             wasm: instance(plugin_wasm(), FUNCTION_NAME),
@@ -122,12 +122,18 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// the machine's state.
 const ROUNDS: usize = 15;
 
-fn main() {
-    let mut k = Contenders::new();
-    let mut c = Criterion::default().configure_from_args();
-    criterion_benches(&mut c, &mut k);
-    c.final_summary();
+/// The side-by-side rounds over `k`'s records: median throughputs of the
+/// native core, the `.wasm` and the passthrough, and the medians of the
+/// rounds' native / wasm and wasm / passthrough ratios.
+struct SideBySide {
+    native: f64,
+    wasm: f64,
+    passthrough: f64,
+    native_over_wasm: f64,
+    wasm_over_passthrough: f64,
+}
 
+fn side_by_side(k: &mut Contenders) -> SideBySide {
     // Per round: native, wasm, passthrough ns for one pass.
     let mut rounds = Vec::new();
     for round in 0..ROUNDS {
@@ -143,17 +149,27 @@ fn main() {
         }
         rounds.push(ns);
     }
-    let rate = |i: usize| {
-        median(
-            rounds
-                .iter()
-                .map(|r| BATCH as f64 * 1e9 / r[i] as f64)
-                .collect(),
-        )
-    };
+    let n = k.records.len() as f64;
+    let rate = |i: usize| median(rounds.iter().map(|r| n * 1e9 / r[i] as f64).collect());
     let ratio =
         |a: usize, b: usize| median(rounds.iter().map(|r| r[a] as f64 / r[b] as f64).collect());
-    let (native, wasm, passthrough) = (rate(0), rate(1), rate(2));
+    SideBySide {
+        native: rate(0),
+        wasm: rate(1),
+        passthrough: rate(2),
+        native_over_wasm: ratio(1, 0),
+        wasm_over_passthrough: ratio(2, 1),
+    }
+}
+
+fn main() {
+    let mut k = Contenders::new(stream());
+    let mut c = Criterion::default().configure_from_args();
+    criterion_benches(&mut c, &mut k);
+    c.final_summary();
+
+    let mixed = side_by_side(&mut k);
+    let (native, wasm, passthrough) = (mixed.native, mixed.wasm, mixed.passthrough);
     println!();
     println!("mixed stream, {BATCH} records per pass, wasmtime (Cranelift), one core, thread CPU time, median of {ROUNDS} side-by-side rounds:");
     println!(
@@ -170,11 +186,28 @@ fn main() {
     );
     println!(
         "  native / wasm filter      = {:.2}x   (median of the rounds' ratios; target: within 2x)",
-        ratio(1, 0)
+        mixed.native_over_wasm
     );
     println!(
         "  wasm filter / passthrough = {:.2}    (share of passthrough throughput; Fluent Bit 4.2 target ≥ 0.75 under WAMR)",
-        ratio(2, 1)
+        mixed.wasm_over_passthrough
+    );
+
+    // The same on the filter bench's node stream, after three warm-up passes.
+    let mut node = Contenders::new(timed_node_stream(1).concat());
+    for _ in 0..3 {
+        node.native_pass();
+        node.wasm_pass();
+        node.passthrough_pass();
+    }
+    let on_node = side_by_side(&mut node);
+    println!(
+        "  on the filter bench's node stream ({NODE_BATCH} records a pass): native {:.0}, wasm {:.0}, passthrough {:.0} records/s; native / wasm = {:.2}x, wasm / passthrough = {:.2}",
+        on_node.native,
+        on_node.wasm,
+        on_node.passthrough,
+        on_node.native_over_wasm,
+        on_node.wasm_over_passthrough
     );
 
     // What an interpreter has to execute: wasm operators per record.
