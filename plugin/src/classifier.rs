@@ -129,6 +129,8 @@ pub struct RandomForestClassifier {
     /// Per leaf, the class fractions (`classes.len()` of them, then zeros):
     /// a fixed width lets the walk keep its sums in registers.
     leaf_values: Vec<[f64; MAX_CLASSES]>,
+    /// Where [`Incident::Unknown`] is in `classes`, if it is one.
+    unknown: Option<usize>,
 }
 
 impl RandomForestClassifier {
@@ -279,6 +281,7 @@ impl RandomForestClassifier {
         }
         Ok(RandomForestClassifier {
             name: model.name.clone(),
+            unknown: classes.iter().position(|c| *c == Incident::Unknown),
             classes,
             trees,
             leaf_values,
@@ -288,6 +291,12 @@ impl RandomForestClassifier {
     /// Class labels, in probability order.
     pub fn classes(&self) -> &[Incident] {
         &self.classes
+    }
+
+    /// The index of [`Incident::Unknown`] in [`RandomForestClassifier::classes`],
+    /// if the classifier has that class.
+    pub fn unknown_index(&self) -> Option<usize> {
+        self.unknown
     }
 
     /// Model name.

@@ -2,7 +2,7 @@
 //! isolation forest, then combine a pod's resource families with its
 //! workload's service families, classify the incident and explain the score.
 
-use crate::classifier::RandomForestClassifier;
+use crate::classifier::{RandomForestClassifier, MAX_CLASSES};
 use crate::entity::{EntityState, Evaluated, Shares};
 use crate::features::{self, CLASSIFIER_LEN, MAX_FAMILY_FEATURES};
 use crate::model::ModelSet;
@@ -209,14 +209,10 @@ fn classify(
     x: &[f64],
     veto: Option<f64>,
 ) -> Option<(Option<(Incident, f64)>, f64)> {
-    let mut proba = [0.0; Incident::CLASSES.len() + 1];
+    let mut proba = [0.0; MAX_CLASSES];
     let n = classifier.classes().len();
     let proba = proba.get_mut(..n)?;
-    let unknown = classifier
-        .classes()
-        .iter()
-        .position(|c| *c == Incident::Unknown);
-    match (veto, unknown) {
+    match (veto, classifier.unknown_index()) {
         (Some(at_least), Some(u)) => {
             if classifier.predict_proba_unless(x, proba, u, at_least) {
                 return Some((None, at_least));
