@@ -20,10 +20,10 @@
 //! control byte anywhere in a record, and every string the filter writes
 //! escapes them; `tests/tests/fluentbit_props.rs` checks it on arbitrary
 //! bytes, reading the result with `strlen` as Fluent Bit does), and no path
-//! that can trap — a trap drops
-//! the record and leaks the shadow stack, and after a handful the instance is
-//! dead for good. Everything here returns a value instead of panicking; every
-//! allocation that depends on the input is reserved fallibly first.
+//! that can trap — a trap drops the record and leaks the shadow stack, and
+//! after a handful the instance is dead for good. Everything here returns a
+//! value instead of panicking; every allocation that depends on the input
+//! is reserved fallibly first.
 //!
 //! Runtime configuration is read once, through WASI, from
 //! [`CONFIG_PATH`] (Fluent Bit must list `/etc/edgeheal` in `accessible_paths`):

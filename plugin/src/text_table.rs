@@ -1,5 +1,6 @@
-//! A bounded table of texts, for memos that skip work a text already got (the parse's memo of the `kubernetes`
-//! objects it has validated, [`crate::json::RecordIndex::remembering`]).
+//! A bounded table of texts, for memos that skip work a text already got
+//! (the parse's memo of the `kubernetes` objects it has validated,
+//! [`crate::json::RecordIndex::remembering`]).
 //!
 //! The table is set-associative: `sets × ways` entries of at most `max_text`
 //! bytes and `max_bytes` in all. The caller hashes; a text may be kept in
@@ -31,7 +32,8 @@ impl Geometry {
     }
 }
 
-/// Names one text a table keeps: equal tokens mean equal texts. A token is never reused for another text, by any table.
+/// Names one text a table keeps: equal tokens mean equal texts. A token is
+/// never reused for another text, by any table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct MemoToken {
     /// The entry's place in the table (below [`Geometry::entries`]).
@@ -55,8 +57,7 @@ struct Entry {
     filled: u64,
 }
 
-/// Texts (see the module docs). It allocates when it keeps
-/// its first text.
+/// Texts (see the module docs). It allocates when it keeps its first text.
 #[derive(Debug, Clone)]
 pub(crate) struct TextTable {
     geometry: Geometry,
@@ -114,9 +115,8 @@ impl TextTable {
     }
 
     /// Keeps `text` under `hash` in place of the least recently used entry
-    /// of its sets. `None`, keeping nothing, when the
-    /// text is longer than `max_text` or would take the table past
-    /// `max_bytes`.
+    /// of its sets. `None`, keeping nothing, when the text is longer than
+    /// `max_text` or would take the table past `max_bytes`.
     pub fn keep(&mut self, hash: u64, text: &[u8]) -> Option<MemoToken> {
         if text.is_empty() || text.len() > self.geometry.max_text {
             return None;

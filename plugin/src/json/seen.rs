@@ -1,11 +1,12 @@
 //! One top-level object that records repeat, read once.
 //!
 //! Every record of a container carries the same `kubernetes` object, byte
-//! for byte. An index that remembers a key ([`RecordIndex::remembering`](super::RecordIndex::remembering))
-//! keeps the texts of recent objects under that key. When the text at the
-//! key's value starts with a kept text, that text is one valid object value
-//! there too (where a JSON value ends does not depend on what follows it),
-//! so the parse moves past it instead of reading it again, and leaves its
+//! for byte. An index that remembers a key
+//! ([`RecordIndex::remembering`](super::RecordIndex::remembering)) keeps the
+//! texts of recent objects under that key. When the text at the key's value
+//! starts with a kept text, that text is one valid object value there too
+//! (where a JSON value ends does not depend on what follows it), so the
+//! parse moves past it instead of reading it again, and leaves its
 //! members unindexed (a lookup in it reads its text). Either way the record
 //! gets the kept text's [`MemoToken`]: equal tokens mean equal object texts,
 //! so what is derived from the object alone (the record's identity) can be
