@@ -194,7 +194,8 @@ fn main() {
     );
 
     // The same on the filter bench's node stream, after three warm-up passes.
-    let mut node = Contenders::new(timed_node_stream(1).concat());
+    let node_passes = timed_node_stream(4);
+    let mut node = Contenders::new(node_passes.first().cloned().unwrap_or_default());
     for _ in 0..3 {
         node.native_pass();
         node.wasm_pass();
@@ -214,10 +215,9 @@ fn main() {
     let mixed = vec![k.records.clone(); 4];
     let filter_ops = operators_per_record(plugin_wasm(), FUNCTION_NAME, &mixed);
     let passthrough_ops = operators_per_record(passthrough_wasm(), PASSTHROUGH_FUNCTION, &mixed);
-    let node = timed_node_stream(4);
-    let node_ops = operators_per_record(plugin_wasm(), FUNCTION_NAME, &node);
+    let node_ops = operators_per_record(plugin_wasm(), FUNCTION_NAME, &node_passes);
     let node_passthrough_ops =
-        operators_per_record(passthrough_wasm(), PASSTHROUGH_FUNCTION, &node);
+        operators_per_record(passthrough_wasm(), PASSTHROUGH_FUNCTION, &node_passes);
     let interpreted = |ops: f64, passthrough_ops: f64| {
         let extra_us = (ops - passthrough_ops) * WAMR_NS_PER_NODE_STEP / OPS_PER_NODE_STEP / 1e3;
         1e6 / (FLUENT_BIT_PASSTHROUGH_US + extra_us)
