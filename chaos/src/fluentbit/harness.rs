@@ -39,7 +39,7 @@
 //! `wasm_stack_size` maps to wasmtime's `max_wasm_stack` (WAMR interprets, so
 //! its frames are larger; the filter has no recursion either way).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -191,8 +191,10 @@ struct HostState {
 /// WAMR's app heap, modelled: a region of linear memory the host allocates from.
 #[derive(Debug)]
 struct AppHeap {
-    /// Free blocks: start offset → size.
-    free: BTreeMap<u32, u32>,
+    /// Free blocks as (start offset, size), sorted by start and never
+    /// touching (freeing coalesces). Between calls the heap is one block,
+    /// so a short list serves where a tree would cost more than the search.
+    free: Vec<(u32, u32)>,
     /// Allocated blocks: (payload offset, block start, block size). A filter
     /// call holds two (tag and record), so a short list serves, as the
     /// header ems keeps before each payload does.
@@ -207,9 +209,9 @@ impl AppHeap {
         let base = offset.div_ceil(8) * 8 + u64::from(HMU_SIZE);
         let end = offset + size;
         let len = end.saturating_sub(base) & !7;
-        let mut free = BTreeMap::new();
+        let mut free = Vec::new();
         if len > 0 {
-            free.insert(base as u32, len as u32);
+            free.push((base as u32, len as u32));
         }
         AppHeap {
             free,
@@ -224,15 +226,15 @@ impl AppHeap {
         let Ok(block) = u32::try_from(block.max(16)) else {
             return 0;
         };
-        let found = self
-            .free
-            .iter()
-            .find(|(_, &len)| len >= block)
-            .map(|(&start, &len)| (start, len));
-        let Some((start, len)) = found else { return 0 };
-        self.free.remove(&start);
+        // First fit, lowest address first.
+        let Some(i) = self.free.iter().position(|&(_, len)| len >= block) else {
+            return 0;
+        };
+        let (start, len) = self.free[i];
         if len > block {
-            self.free.insert(start + block, len - block);
+            self.free[i] = (start + block, len - block);
+        } else {
+            self.free.remove(i);
         }
         let payload = start + HMU_SIZE;
         self.used.push((payload, start, block));
@@ -268,21 +270,24 @@ impl AppHeap {
         let Some(i) = self.used.iter().position(|(p, _, _)| *p == payload) else {
             return;
         };
-        let (_, mut start, mut len) = self.used.swap_remove(i);
-        if let Some((&next, &next_len)) = self.free.range(start + len..).next() {
-            if next == start + len {
-                self.free.remove(&next);
-                len += next_len;
+        let (_, start, len) = self.used.swap_remove(i);
+        // Where the block goes among the free ones, and whether it joins the
+        // one after it, the one before it, or both.
+        let at = self.free.partition_point(|&(s, _)| s < start);
+        let joins_next = self.free.get(at).is_some_and(|&(s, _)| s == start + len);
+        let joins_prev = at
+            .checked_sub(1)
+            .and_then(|p| self.free.get(p))
+            .is_some_and(|&(s, l)| s + l == start);
+        match (joins_prev, joins_next) {
+            (true, true) => {
+                let (_, next_len) = self.free.remove(at);
+                self.free[at - 1].1 += len + next_len;
             }
+            (true, false) => self.free[at - 1].1 += len,
+            (false, true) => self.free[at] = (start, len + self.free[at].1),
+            (false, false) => self.free.insert(at, (start, len)),
         }
-        if let Some((&prev, &prev_len)) = self.free.range(..start).next_back() {
-            if prev + prev_len == start {
-                self.free.remove(&prev);
-                start = prev;
-                len += prev_len;
-            }
-        }
-        self.free.insert(start, len);
     }
 }
 
@@ -292,7 +297,8 @@ pub struct FluentBitWasm {
     instance: Instance,
     memory: Memory,
     heap: AppHeap,
-    functions: HashMap<String, Option<FilterFunc>>,
+    /// Functions called so far, by name (a filter calls one).
+    functions: Vec<(String, Option<FilterFunc>)>,
     function_name: String,
     stats: CallStats,
     stderr: MemoryOutputPipe,
@@ -402,7 +408,7 @@ impl FluentBitWasm {
             instance,
             memory,
             heap,
-            functions: HashMap::new(),
+            functions: Vec::new(),
             function_name: config.function_name.clone(),
             stats: CallStats::default(),
             stderr,
@@ -454,15 +460,24 @@ impl FluentBitWasm {
         time: EventTime,
         record: &[u8],
     ) -> Result<Vec<u8>, DropReason> {
-        if !self.functions.contains_key(function_name) {
-            let found = self
-                .instance
-                .get_typed_func(&mut self.store, function_name)
-                .ok();
-            self.functions.insert(function_name.to_string(), found);
-        }
-        // Looked up by name on every call, as Fluent Bit does.
-        let Some(Some(func)) = self.functions.get(function_name) else {
+        // Looked up by name on every call, as Fluent Bit does (WAMR compares
+        // the name with each export's); the typed handle is made once a name.
+        let known = self
+            .functions
+            .iter()
+            .position(|(name, _)| name == function_name);
+        let at = match known {
+            Some(at) => at,
+            None => {
+                let found = self
+                    .instance
+                    .get_typed_func(&mut self.store, function_name)
+                    .ok();
+                self.functions.push((function_name.to_string(), found));
+                self.functions.len() - 1
+            }
+        };
+        let Some((_, Some(func))) = self.functions.get(at) else {
             return Err(DropReason::FunctionNotFound);
         };
         self.stats.calls += 1;
@@ -588,4 +603,82 @@ pub fn module_shape(path: &Path) -> Result<ModuleShape, HarnessError> {
             .collect(),
         memory_pages,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::rng_for;
+    use rand::RngExt;
+
+    /// Random mallocs and frees against the heap's own bookkeeping: blocks
+    /// lie inside the region and never overlap, each malloc takes the
+    /// lowest-addressed free block that fits, the free list stays sorted and
+    /// coalesced, and freeing everything gives back the one block it began as.
+    #[test]
+    fn the_app_heap_is_first_fit_and_coalesces() {
+        let (offset, size) = (65_536 * 3, 16_384);
+        let mut heap = AppHeap::new(offset, size);
+        let initial = heap.free.clone();
+        assert_eq!(initial.len(), 1);
+        let (region_start, region_end) = (offset as u32, (offset + size) as u32);
+        let mut rng = rng_for(11, 0);
+        let mut live: Vec<u32> = Vec::new();
+        let mut failed = 0;
+        for step in 0..20_000 {
+            if live.is_empty() || rng.random::<f64>() < 0.55 {
+                let want = rng.random_range(0..2_000u64);
+                let block = ((want + u64::from(HMU_SIZE)).div_ceil(8) * 8).max(16) as u32;
+                let fits = heap.free.iter().find(|&&(_, len)| len >= block).copied();
+                let payload = heap.malloc(want);
+                match fits {
+                    None => {
+                        assert_eq!(payload, 0, "step {step}: nothing fits {block}");
+                        failed += 1;
+                    }
+                    Some((start, _)) => {
+                        assert_eq!(payload, start + HMU_SIZE, "step {step}: first fit");
+                        live.push(payload);
+                    }
+                }
+            } else {
+                let victim = live.swap_remove(rng.random_range(0..live.len()));
+                heap.free(victim);
+            }
+            // Free blocks sorted, apart, inside the region; used blocks
+            // disjoint from them and from each other.
+            let mut blocks: Vec<(u32, u32, bool)> =
+                heap.free.iter().map(|&(s, l)| (s, l, true)).collect();
+            blocks.extend(heap.used.iter().map(|&(_, s, l)| (s, l, false)));
+            blocks.sort_unstable();
+            for pair in blocks.windows(2) {
+                let ((s0, l0, free0), (s1, _, free1)) = (pair[0], pair[1]);
+                assert!(
+                    s0 + l0 <= s1,
+                    "step {step}: {:?} overlaps {:?}",
+                    pair[0],
+                    pair[1]
+                );
+                assert!(
+                    !(free0 && free1 && s0 + l0 == s1),
+                    "step {step}: not coalesced"
+                );
+            }
+            for &(s, l, _) in &blocks {
+                assert!(s >= region_start && s + l <= region_end, "step {step}");
+            }
+        }
+        assert!(
+            failed > 0,
+            "the heap never filled up: the test is too gentle"
+        );
+        for payload in live.drain(..) {
+            heap.free(payload);
+        }
+        assert_eq!(heap.free, initial);
+        assert!(heap.used.is_empty());
+        // Freeing what was never handed out changes nothing.
+        heap.free(12_345);
+        assert_eq!(heap.free, initial);
+    }
 }
