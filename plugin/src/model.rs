@@ -271,13 +271,27 @@ struct FloatBits;
 
 impl serde_json::ser::Formatter for FloatBits {
     fn write_f32<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
-        write!(writer, "\"{:016x}\"", f64::from(value).to_bits())
+        writer.write_all(&bits_text(f64::from(value).to_bits()))
     }
 
     fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
-        write!(writer, "\"{:016x}\"", value.to_bits())
+        writer.write_all(&bits_text(value.to_bits()))
     }
 }
+
+/// `"{bits:016x}"`, quotes included, written digit by digit: a model has
+/// hundreds of thousands of floats, and going through `fmt` for each was
+/// most of the time the `.wasm` takes to load its models.
+fn bits_text(bits: u64) -> [u8; 18] {
+    let mut text = [b'"'; 18];
+    for (i, slot) in text.iter_mut().skip(1).take(16).enumerate() {
+        let nibble = (bits >> (60 - 4 * i)) & 0xf;
+        *slot = HEX_DIGITS.get(nibble as usize).copied().unwrap_or(b'0');
+    }
+    text
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// Writes the canonical serialization of `value` to `writer`.
 fn write_canonical<T: Serialize, W: io::Write>(value: &T, writer: W) -> bool {
@@ -315,11 +329,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         for nibble in [b >> 4, b & 0xf] {
-            if let Some(d) = DIGITS.get(usize::from(nibble)) {
+            if let Some(d) = HEX_DIGITS.get(usize::from(nibble)) {
                 s.push(char::from(*d));
             }
         }
@@ -477,6 +490,20 @@ mod tests {
             text,
             r#"[1,["3fe0000000000000","4008000000000000","8000000000000000","4000ee7400000000"],"a"]"#
         );
+    }
+
+    #[test]
+    fn bits_texts_are_what_fmt_writes() {
+        let mut rng = crate::test_rng::Xorshift(0x005e_ed0f_b175);
+        let edges = [0, 1, u64::MAX, 0x8000_0000_0000_0000, 0x0123_4567_89ab_cdef];
+        let random = (0..10_000).map(|_| rng.next_u64());
+        for bits in edges.into_iter().chain(random) {
+            let text = bits_text(bits);
+            assert_eq!(
+                std::str::from_utf8(&text),
+                Ok(format!("\"{bits:016x}\"").as_str())
+            );
+        }
     }
 
     #[test]
