@@ -73,19 +73,62 @@ fn container_of_field_path(path: &str) -> Option<&str> {
     path.get(start..end).filter(|s| !s.is_empty())
 }
 
-/// Reads an event record.
+/// The top-level members an event is read from, in the order
+/// [`read_event`] takes them.
+const EVENT_KEYS: [&str; 14] = [
+    "involvedObject",
+    "regarding",
+    "reason",
+    "message",
+    "note",
+    "count",
+    "deprecatedCount",
+    "type",
+    "lastTimestamp",
+    "eventTime",
+    "deprecatedLastTimestamp",
+    "firstTimestamp",
+    "deprecatedFirstTimestamp",
+    "reportingInstance",
+];
+
+/// The first members named by `keys` of the top-level object `key` (all
+/// `None` when there is none, or it is not an object), read through the
+/// parse's index of it.
+fn members_of<'a, const N: usize>(
+    record: &Record<'a>,
+    key: &str,
+    keys: &[&str; N],
+) -> [Option<Value<'a>>; N] {
+    match record.object(key) {
+        Some(object) => object.get_many(keys),
+        None => std::array::from_fn(|_| None),
+    }
+}
+
+/// Reads an event record: its top-level members in one pass, and those of
+/// its subject, `series`, `metadata` and sources through the parse's index.
 pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
-    let subject = record
-        .get("involvedObject")
-        .or_else(|| record.get("regarding"));
-    let reason = str_of(record.get("reason"));
-    let message = str_of(record.get("message")).or_else(|| str_of(record.get("note")));
-    let series = record.get("series");
-    let count = count_of(record.get("count"))
-        .or_else(|| count_of(series.as_ref().and_then(|s| s.get("count"))))
-        .or_else(|| count_of(record.get("deprecatedCount")))
+    let [involved, regarding, reason, message, note, count, deprecated_count, kind, last, event_time, deprecated_last, first, deprecated_first, reporting_instance] =
+        record.get_many(&EVENT_KEYS);
+    let subject_key = if involved.is_some() {
+        Some("involvedObject")
+    } else if regarding.is_some() {
+        Some("regarding")
+    } else {
+        None
+    };
+    let [series_count, series_last] = members_of(record, "series", &["count", "lastObservedTime"]);
+    let [meta_namespace, meta_created] =
+        members_of(record, "metadata", &["namespace", "creationTimestamp"]);
+
+    let reason = str_of(reason);
+    let message = str_of(message).or_else(|| str_of(note));
+    let count = count_of(count)
+        .or_else(|| count_of(series_count))
+        .or_else(|| count_of(deprecated_count))
         .unwrap_or(1);
-    let warning = record.get("type").and_then(Value::into_str).as_deref() == Some("Warning");
+    let warning = kind.and_then(Value::into_str).as_deref() == Some("Warning");
     let signal = EventSignal {
         reason: classify_reason(
             reason.as_deref().unwrap_or(""),
@@ -95,34 +138,28 @@ pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
         warning,
     };
 
-    let mut ts_ns = None;
-    for path in [
-        &["lastTimestamp"][..],
-        &["series", "lastObservedTime"],
-        &["eventTime"],
-        &["deprecatedLastTimestamp"],
-        &["firstTimestamp"],
-        &["deprecatedFirstTimestamp"],
-        &["metadata", "creationTimestamp"],
-    ] {
-        if let Some(t) = record
-            .get_path(path)
-            .as_ref()
-            .and_then(timestamp::parse_value)
-        {
-            ts_ns = Some(t);
-            break;
-        }
-    }
+    let ts_ns = [
+        last,
+        series_last,
+        event_time,
+        deprecated_last,
+        first,
+        deprecated_first,
+        meta_created,
+    ]
+    .into_iter()
+    .find_map(|t| t.as_ref().and_then(timestamp::parse_value));
 
     let mut identity = Identity::default();
-    if let Some(subject) = &subject {
-        let kind = str_of(subject.get("kind"));
-        let name = str_of(subject.get("name"));
-        identity.namespace = str_of(subject.get("namespace"))
-            .or_else(|| str_of(record.get_path(&["metadata", "namespace"])));
-        identity.container = subject
-            .get("fieldPath")
+    if let Some(subject_key) = subject_key {
+        let [kind, name, namespace, field_path] = members_of(
+            record,
+            subject_key,
+            &["kind", "name", "namespace", "fieldPath"],
+        );
+        let (kind, name) = (str_of(kind), str_of(name));
+        identity.namespace = str_of(namespace).or_else(|| str_of(meta_namespace));
+        identity.container = field_path
             .and_then(Value::into_str)
             .and_then(|p| container_of_field_path(&p).map(str::to_owned))
             .map(Cow::Owned);
@@ -153,9 +190,13 @@ pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
         }
     }
     if identity.node.is_none() {
-        identity.node = str_of(record.get_path(&["source", "host"]))
-            .or_else(|| str_of(record.get_path(&["deprecatedSource", "host"])))
-            .or_else(|| str_of(record.get("reportingInstance")));
+        let [host] = members_of(record, "source", &["host"]);
+        identity.node = str_of(host)
+            .or_else(|| {
+                let [host] = members_of(record, "deprecatedSource", &["host"]);
+                str_of(host)
+            })
+            .or_else(|| str_of(reporting_instance));
     }
     EventRecord {
         signal,
@@ -210,6 +251,106 @@ mod tests {
         ];
         for (reason, message, want) in cases {
             assert_eq!(classify_reason(reason, message), *want, "{reason}");
+        }
+    }
+
+    /// Each documented rule: which member wins when several are present.
+    #[test]
+    fn members_are_taken_in_the_documented_order() {
+        let ts = |s: &str| timestamp::parse_value(&Value::Str(s.into()));
+        let t = |n: u32| format!("2025-03-03T00:00:{n:02}Z");
+        let all_times = [
+            format!(r#""lastTimestamp":"{}""#, t(1)),
+            format!(r#""series":{{"lastObservedTime":"{}","count":7}}"#, t(2)),
+            format!(r#""eventTime":"{}""#, t(3)),
+            format!(r#""deprecatedLastTimestamp":"{}""#, t(4)),
+            format!(r#""firstTimestamp":"{}""#, t(5)),
+            format!(r#""deprecatedFirstTimestamp":"{}""#, t(6)),
+            format!(
+                r#""metadata":{{"creationTimestamp":"{}","namespace":"meta-ns"}}"#,
+                t(7)
+            ),
+        ];
+        // Drop the earlier ones one by one: the first left is the time.
+        for first in 0..all_times.len() {
+            let members = all_times.get(first..).unwrap().join(",");
+            let text = format!(
+                r#"{{"involvedObject":{{"kind":"Pod","name":"web-7d4b9c8f6-x2x9z"}},"reason":"BackOff",{members}}}"#
+            );
+            let rec = Record::parse(text.as_bytes()).unwrap();
+            let ev = read_event(&rec);
+            assert_eq!(ev.ts_ns, ts(&t(first as u32 + 1)), "{text}");
+        }
+        // An unreadable time is passed over for the next one.
+        let rec = Record::parse(
+            br#"{"regarding":{"kind":"Node","name":"n1"},"reason":"x","lastTimestamp":"soon","eventTime":"2025-03-03T00:00:09Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(read_event(&rec).ts_ns, ts("2025-03-03T00:00:09Z"));
+
+        // (record, count, namespace, node, pod)
+        type Case<'a> = (
+            &'a str,
+            u32,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let cases: &[Case<'_>] = &[
+            (
+                r#"{"involvedObject":{"kind":"Pod","name":"a-7d4b9c8f6-x2x9z","namespace":"ns1"},"regarding":{"kind":"Pod","name":"b-7d4b9c8f6-x2x9z"},"reason":"x","count":3,"series":{"count":4},"deprecatedCount":5,"source":{"host":"n1"},"deprecatedSource":{"host":"n2"},"reportingInstance":"n3","metadata":{"namespace":"ns2"}}"#,
+                3,
+                Some("ns1"),
+                Some("n1"),
+                Some("a-7d4b9c8f6-x2x9z"),
+            ),
+            (
+                r#"{"regarding":{"kind":"Pod","name":"b-7d4b9c8f6-x2x9z"},"reason":"x","count":0,"series":{"count":4},"deprecatedCount":5,"deprecatedSource":{"host":"n2"},"reportingInstance":"n3","metadata":{"namespace":"ns2"}}"#,
+                4,
+                Some("ns2"),
+                Some("n2"),
+                Some("b-7d4b9c8f6-x2x9z"),
+            ),
+            (
+                r#"{"involvedObject":{"kind":"Pod","name":"c-7d4b9c8f6-x2x9z"},"reason":"x","deprecatedCount":5,"source":{"component":"kubelet"},"reportingInstance":"n3"}"#,
+                5,
+                None,
+                Some("n3"),
+                Some("c-7d4b9c8f6-x2x9z"),
+            ),
+            // A Node subject names the node, whatever the sources say.
+            (
+                r#"{"involvedObject":{"kind":"Node","name":"n9"},"reason":"x","source":{"host":"n1"}}"#,
+                1,
+                None,
+                Some("n9"),
+                None,
+            ),
+            // `involvedObject` that is not an object: no subject, and
+            // `regarding` is not read in its place.
+            (
+                r#"{"involvedObject":"web","regarding":{"kind":"Pod","name":"d-7d4b9c8f6-x2x9z"},"reason":"x"}"#,
+                1,
+                None,
+                None,
+                None,
+            ),
+            // A repeated member: the first one counts.
+            (
+                r#"{"involvedObject":{"kind":"Pod","name":"e-7d4b9c8f6-x2x9z"},"involvedObject":{"kind":"Pod","name":"f-7d4b9c8f6-x2x9z"},"reason":"x","count":2,"count":9,"source":{"host":"n1"},"source":{"host":"n2"}}"#,
+                2,
+                None,
+                Some("n1"),
+                Some("e-7d4b9c8f6-x2x9z"),
+            ),
+        ];
+        for (text, count, namespace, node, pod) in cases {
+            let rec = Record::parse(text.as_bytes()).unwrap();
+            let ev = read_event(&rec);
+            assert_eq!(ev.signal.count, *count, "{text}");
+            assert_eq!(ev.identity.namespace.as_deref(), *namespace, "{text}");
+            assert_eq!(ev.identity.node.as_deref(), *node, "{text}");
+            assert_eq!(ev.identity.pod.as_deref(), *pod, "{text}");
         }
     }
 
