@@ -109,7 +109,7 @@ fn members_of<'a, const N: usize>(
 /// Reads an event record: its top-level members in one pass, and those of
 /// its subject, `series`, `metadata` and sources through the parse's index.
 pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
-    let [involved, regarding, reason, message, note, count, deprecated_count, kind, last, event_time, deprecated_last, first, deprecated_first, reporting_instance] =
+    let [involved, regarding, reason, message, note, count, deprecated_count, event_type, last, event_time, deprecated_last, first, deprecated_first, reporting_instance] =
         record.get_many(&EVENT_KEYS);
     let subject_key = if involved.is_some() {
         Some("involvedObject")
@@ -128,7 +128,7 @@ pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
         .or_else(|| count_of(series_count))
         .or_else(|| count_of(deprecated_count))
         .unwrap_or(1);
-    let warning = kind.and_then(Value::into_str).as_deref() == Some("Warning");
+    let warning = event_type.and_then(Value::into_str).as_deref() == Some("Warning");
     let signal = EventSignal {
         reason: classify_reason(
             reason.as_deref().unwrap_or(""),
