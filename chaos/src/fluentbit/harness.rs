@@ -220,10 +220,16 @@ impl AppHeap {
         }
     }
 
+    /// The block ems takes for a payload of `size` bytes: header included,
+    /// rounded up to 8, at least 16; `None` past what the heap can address.
+    fn block_size(size: u64) -> Option<u32> {
+        let block = (size + u64::from(HMU_SIZE)).div_ceil(8) * 8;
+        u32::try_from(block.max(16)).ok()
+    }
+
     /// `wasm_runtime_module_malloc`: a payload offset, or 0 when it does not fit.
     fn malloc(&mut self, size: u64) -> u32 {
-        let block = (size + u64::from(HMU_SIZE)).div_ceil(8) * 8;
-        let Ok(block) = u32::try_from(block.max(16)) else {
+        let Some(block) = AppHeap::block_size(size) else {
             return 0;
         };
         // First fit, lowest address first.
@@ -628,7 +634,7 @@ mod tests {
         for step in 0..20_000 {
             if live.is_empty() || rng.random::<f64>() < 0.55 {
                 let want = rng.random_range(0..2_000u64);
-                let block = ((want + u64::from(HMU_SIZE)).div_ceil(8) * 8).max(16) as u32;
+                let block = AppHeap::block_size(want).unwrap();
                 let fits = heap.free.iter().find(|&&(_, len)| len >= block).copied();
                 let payload = heap.malloc(want);
                 match fits {
