@@ -5,7 +5,7 @@
 //!   `{kind, name, namespace, fieldPath}`. A Pod gives the pod and its
 //!   workload by pod-name pattern; a Deployment, ReplicaSet, StatefulSet,
 //!   DaemonSet or Job gives the workload; a Node gives the node.
-//! - Time, first present: `lastTimestamp`, `series.lastObservedTime`,
+//! - Time, the first that reads as one: `lastTimestamp`, `series.lastObservedTime`,
 //!   `eventTime`, `deprecatedLastTimestamp`, `firstTimestamp`,
 //!   `deprecatedFirstTimestamp`, `metadata.creationTimestamp`.
 //! - Count: `count`, `series.count`, `deprecatedCount`, else 1.
