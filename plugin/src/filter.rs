@@ -12,7 +12,7 @@ use crate::identity_memo::{IdentityMemo, MemoToken};
 use crate::json::{splice_with, write_str, Record, RecordIndex};
 use crate::lru::Lru;
 use crate::model::ModelSet;
-use crate::normalize::{normalize_in, NormalizeCache};
+use crate::normalize::{normalize_in, NormalizeCache, IDENTITY_OBJECTS};
 use crate::observation::{EventReason, Observation, Signal, WorkloadKind};
 use crate::scorer::{combine, keep_incident, score_evaluated, verdict, Combined};
 use crate::tags::{write_error_tags, write_time, write_verdict, F64Texts, IdentityTexts, NO_MODEL};
@@ -49,9 +49,10 @@ struct Tracked {
     verdict_json: Vec<u8>,
 }
 
-/// Where the entities a `kubernetes` object names were placed in the
-/// entity map, remembered per object text the parse remembers (by its
-/// token), so records that carry the same object skip the keyed lookups.
+/// Where the entities an identity object (`kubernetes`, `labels`) names
+/// were placed in the entity map, remembered per object text the parse
+/// remembers (by its token), so records that carry the same object skip the
+/// keyed lookups.
 #[derive(Debug, Clone, Copy, Default)]
 struct Placed {
     token: Option<MemoToken>,
@@ -72,7 +73,7 @@ pub struct Filter {
     /// Kept from record to record, so parsing stops allocating.
     index: RecordIndex,
     normalize: NormalizeCache,
-    /// The identity's parts of the tags, per `kubernetes` object text.
+    /// The identity's parts of the tags, per identity object text.
     identity_texts: IdentityTexts,
     /// Writes the `ts` tag, keeping the text of the current second.
     time: Rfc3339Writer,
@@ -101,7 +102,7 @@ impl Filter {
             config,
             models,
             key: String::with_capacity(128),
-            index: RecordIndex::remembering("kubernetes"),
+            index: RecordIndex::remembering(IDENTITY_OBJECTS),
             normalize: NormalizeCache::new(),
             identity_texts: IdentityTexts::default(),
             time: Rfc3339Writer::default(),
@@ -162,7 +163,7 @@ impl Filter {
                 // As `tags::write_tags`, with the verdict's part as cached.
                 let slot = self.observe_slot(&obs, token);
                 // As `write_record_head` and `write_record_tail`, with the
-                // identity's parts as kept for its `kubernetes` object.
+                // identity's parts as kept for its identity object.
                 splice_with(&rec, out, |tags| {
                     tags.extend_from_slice(b"{\"kind\":\"");
                     tags.extend_from_slice(obs.kind.as_str().as_bytes());
@@ -289,8 +290,8 @@ impl Filter {
     /// entity whose verdict (refreshed if either entity moved) is the
     /// record's, or `None` when the record's verdict is [`Verdict::UNSCORED`]
     /// for want of an entity.
-    /// `token`, when given, names the record's `kubernetes` object text
-    /// (see [`NormalizeCache::identity_token`]).
+    /// `token`, when given, names the record's identity object text (see
+    /// [`NormalizeCache::identity_token`]).
     fn observe_slot(&mut self, obs: &Observation<'_>, token: Option<MemoToken>) -> Option<u32> {
         self.evaluations.clear();
         let id = &obs.identity;
@@ -438,9 +439,10 @@ mod tests {
     use crate::normalize::normalize;
     use crate::tags::write_tags;
 
-    /// Records that repeat a pod's `kubernetes` object find its entities
-    /// where they were placed; with a small entity map evicting all the
-    /// time, the output must be what the keyed lookups give.
+    /// Records that repeat a pod's `kubernetes` object (or a series'
+    /// `labels` or `tags`) find its entities where they were placed; with a
+    /// small entity map evicting all the time, the output must be what the
+    /// keyed lookups give.
     #[test]
     fn placed_entities_give_what_keyed_lookups_give() {
         let config = FilterConfig {
@@ -462,15 +464,23 @@ mod tests {
             let workload = pod % 9;
             now += 50_000_000;
             let status = if pick % 17 == 0 { 503 } else { 200 };
-            let text = match pick % 3 {
+            let text = match pick % 5 {
                 0 => format!(
                     r#"{{"log":"GET /x {status} 12ms","kubernetes":{{"pod_name":"w{workload}-7d4b9c8f6-p{pod}x9z","namespace_name":"ns"}}}}"#
                 ),
                 1 => format!(
                     r#"{{"message":"{{\"level\":\"info\",\"status\":{status},\"method\":\"GET\"}}","kubernetes":{{"pod_name":"w{workload}-7d4b9c8f6-p{pod}x9z","pod_namespace":"ns","pod_owner":"ReplicaSet/w{workload}-7d4b9c8f6"}}}}"#
                 ),
-                _ => format!(
+                2 => format!(
                     r#"{{"log":"E boom","kubernetes":{{"pod_name":"solo-{pod}","namespace_name":"ns"}}}}"#
+                ),
+                3 => format!(
+                    r#"{{"metric":"container_memory_working_set_bytes","value":{},"labels":{{"namespace":"ns","pod":"w{workload}-7d4b9c8f6-p{pod}x9z","container":"app"}}}}"#,
+                    1e8 + (pick % 1000) as f64 * 1e5
+                ),
+                _ => format!(
+                    r#"{{"gauge":{{"value":{}}},"kind":"absolute","name":"container_cpu_usage_cores","tags":{{"container":"app","namespace":"ns","pod":"w{workload}-7d4b9c8f6-p{pod}x9z"}}}}"#,
+                    (pick % 100) as f64 / 50.0
                 ),
             };
             let r = text.as_bytes();

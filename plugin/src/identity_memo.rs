@@ -2,12 +2,13 @@
 //! resolved from.
 //!
 //! Every record of a pod carries the same `kubernetes` object, byte for
-//! byte, so resolving it again (reading its members, its labels, the
-//! workload behind the pod name) gives the same answer every time. The
-//! parse already knows the object text it has seen before: the filter's
-//! record index remembers `kubernetes` objects, and gives each record's the
-//! [`MemoToken`] of its text (equal tokens, equal texts; see
-//! [`crate::json::RecordIndex::remembering`]). The memo keeps, per token,
+//! byte, and every sample of a series the same `labels` object, so
+//! resolving it again (reading its members, its labels, the workload behind
+//! the pod name) gives the same answer every time. The parse already knows
+//! the object text it has seen before: the filter's record index remembers
+//! these objects ([`crate::normalize::IDENTITY_OBJECTS`]), and gives each
+//! record's the [`MemoToken`] of its key and text (equal tokens, equal keys
+//! and texts; see [`crate::json::RecordIndex::remembering`]). The memo keeps, per token,
 //! where in the text each part of the resolved [`Identity`] sits; a record
 //! with the same token gets the same parts, borrowed from its own text,
 //! exactly what resolving would have given.

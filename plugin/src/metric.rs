@@ -35,6 +35,7 @@
 use std::borrow::Cow;
 
 use crate::identity::{resolve_workload, PodEvidence};
+use crate::identity_memo::{IdentityMemo, MemoToken};
 use crate::json::{value_of_raw, Object, Record, Value};
 use crate::observation::{Identity, MetricName, MetricSignal, WorkloadKind};
 
@@ -222,7 +223,19 @@ fn finite(v: Option<f64>) -> Option<f64> {
 /// Reads a metric record of the given shape. `tag` names the node for
 /// Fluent Bit `cpu` / `mem` records that carry no host field.
 pub fn read_metric<'a>(record: &Record<'a>, shape: MetricShape, tag: &[u8]) -> MetricRecord<'a> {
-    match shape {
+    read_metric_in(record, shape, tag, &mut IdentityMemo::default()).0
+}
+
+/// As [`read_metric`], resolving a sample's identity through `memo` when
+/// its labels object has a token (see [`crate::identity_memo`]); with that
+/// token, which names the identity.
+pub(crate) fn read_metric_in<'a>(
+    record: &Record<'a>,
+    shape: MetricShape,
+    tag: &[u8],
+    memo: &mut IdentityMemo,
+) -> (MetricRecord<'a>, Option<MemoToken>) {
+    let record = match shape {
         MetricShape::FluentBitCpu => MetricRecord {
             signal: finite(record.get("cpu_p").and_then(|v| v.to_f64_lenient())).map(|value| {
                 MetricSignal {
@@ -247,11 +260,15 @@ pub fn read_metric<'a>(record: &Record<'a>, shape: MetricShape, tag: &[u8]) -> M
                 identity: node_identity(record, tag),
             }
         }
-        MetricShape::Sample => read_sample(record),
-    }
+        MetricShape::Sample => return read_sample(record, memo),
+    };
+    (record, None)
 }
 
-fn read_sample<'a>(record: &Record<'a>) -> MetricRecord<'a> {
+fn read_sample<'a>(
+    record: &Record<'a>,
+    memo: &mut IdentityMemo,
+) -> (MetricRecord<'a>, Option<MemoToken>) {
     // The first member of each name, in one pass (as `get` would find each).
     let [metric, name, labels, tags, value, gauge, counter, kind, namespace] = record.get_many(&[
         "metric",
@@ -304,7 +321,19 @@ fn read_sample<'a>(record: &Record<'a>) -> MetricRecord<'a> {
             _ => s,
         }
     });
+    let (identity, token) = match &labels {
+        Labels::Object(o) => {
+            let token = o.token();
+            let identity = memo.get_or_resolve(token, o.raw(), || labels_identity(&labels));
+            (identity, token)
+        }
+        _ => (labels_identity(&labels), None),
+    };
+    (MetricRecord { signal, identity }, token)
+}
 
+/// A sample's identity, from its labels alone.
+fn labels_identity<'a>(labels: &Labels<'_, 'a>) -> Identity<'a> {
     let [exported_namespace, namespace, pod_namespace, exported_pod, pod, pod_name, exported_container, container, container_name, node, kubernetes_node, instance] =
         labels.get_many(&[
             "exported_namespace",
@@ -344,16 +373,13 @@ fn read_sample<'a>(record: &Record<'a>) -> MetricRecord<'a> {
         Some((w, k)) => (Some(w), Some(k)),
         None => (None, None),
     };
-    MetricRecord {
-        signal,
-        identity: Identity {
-            namespace,
-            workload,
-            workload_kind,
-            pod: ev.pod,
-            container,
-            node,
-        },
+    Identity {
+        namespace,
+        workload,
+        workload_kind,
+        pod: ev.pod,
+        container,
+        node,
     }
 }
 

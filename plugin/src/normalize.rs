@@ -97,14 +97,21 @@ const fn joined<const A: usize, const B: usize, const N: usize>(
     out
 }
 
+/// The top-level objects identities are read from, which records repeat
+/// byte for byte: a container log's `kubernetes` object, a metric sample's
+/// `labels` (Vector: `tags`). A record index that remembers them
+/// ([`crate::json::RecordIndex::remembering`]) gives normalization their
+/// tokens.
+pub const IDENTITY_OBJECTS: &[&str] = &["kubernetes", "labels", "tags"];
+
 /// What normalization keeps from record to record: buffers for reading log
-/// lines, and the identities of recent `kubernetes` objects (see
+/// lines, and the identities of recent [`IDENTITY_OBJECTS`] (see
 /// [`crate::identity_memo`]). Keeping it changes no result, only the work.
 #[derive(Debug, Clone, Default)]
 pub struct NormalizeCache {
     line: LineBuffers,
     identities: IdentityMemo,
-    /// The token of the `kubernetes` object of the last record.
+    /// The token of the object the last record's identity came from.
     token: Option<MemoToken>,
 }
 
@@ -114,10 +121,11 @@ impl NormalizeCache {
         NormalizeCache::default()
     }
 
-    /// For the last record normalized, when its identity came from a
-    /// `kubernetes` object its record index remembers (see
+    /// For the last record normalized, when its identity came from one of
+    /// the [`IDENTITY_OBJECTS`] its record index remembers (see
     /// [`crate::json::RecordIndex::remembering`]): the token naming that
-    /// object's text. Records with equal tokens have equal identities.
+    /// object's key and text. Records with equal tokens have equal
+    /// identities.
     pub(crate) fn identity_token(&self) -> Option<MemoToken> {
         self.token
     }
@@ -167,7 +175,8 @@ pub fn normalize_in<'a>(
         .then(|| metric::shape_of(shape_raw()))
         .flatten()
     {
-        let m = metric::read_metric(record, shape, tag);
+        let (m, token) = metric::read_metric_in(record, shape, tag, &mut cache.identities);
+        cache.token = token;
         let (ts_ns, ts_source) = timed(times(), event_time_ns);
         return Observation {
             kind: RecordKind::Metric,

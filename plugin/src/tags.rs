@@ -196,7 +196,7 @@ fn write_identity_tail(out: &mut Vec<u8>, id: &Identity<'_>) {
 }
 
 /// The identity's parts of the tags ([`write_identity_head`] and the tail),
-/// kept per `kubernetes` object text the parse remembers: records that
+/// kept per identity object text the parse remembers: records that
 /// carry an equal object have an equal identity, so the text is copied
 /// instead of escaped again.
 #[derive(Debug, Clone, Default)]

@@ -10,7 +10,7 @@
 //! has grown to the largest record's.
 //!
 //! An index kept from record to record may also remember the top-level
-//! object of one key that its records repeat ([`SeenObjects`]).
+//! objects under some keys that its records repeat ([`SeenObjects`]).
 //!
 //! Offsets are `u32`: the parse refuses texts of 4 GiB or more.
 
@@ -64,11 +64,11 @@ pub struct RecordIndex {
     pub(crate) top: Vec<Member>,
     /// The members of top-level objects, each object's contiguous.
     pub(crate) nested: Vec<Member>,
-    /// The objects under one key, for an index lent to parse after parse
+    /// The objects under some keys, for an index lent to parse after parse
     /// (see [`SeenObjects`]).
     pub(crate) seen: Option<SeenObjects>,
-    /// The record's object under that key (the first member so named): its
-    /// place in `top` and its token.
+    /// The record's object under one of those keys (the first member so
+    /// named whose value is an object): its place in `top` and its token.
     pub(crate) remembered: Option<(u32, MemoToken)>,
 }
 
@@ -79,11 +79,12 @@ impl RecordIndex {
     }
 
     /// An empty index for parsing record after record whose top-level
-    /// objects named `key` repeat (each container's `kubernetes` object):
-    /// an object it has seen is not read again (see the `seen` module).
-    pub fn remembering(key: &'static str) -> RecordIndex {
+    /// objects named by `keys` repeat (each container's `kubernetes`
+    /// object, each series' `labels`): an object it has seen is not read
+    /// again (see the `seen` module).
+    pub fn remembering(keys: &'static [&'static str]) -> RecordIndex {
         RecordIndex {
-            seen: Some(SeenObjects::new(key)),
+            seen: Some(SeenObjects::new(keys)),
             ..RecordIndex::default()
         }
     }

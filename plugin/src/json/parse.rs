@@ -108,10 +108,10 @@ pub(super) struct Parser<'a, 'i> {
     /// index (`None` when the value is no object).
     object_start: Option<u32>,
     /// When the top-level object being read is the one the index remembers
-    /// objects for, not seen before: the key it is kept under when it
-    /// closes.
-    keep: Option<u64>,
-    /// The key the index remembers objects under was met.
+    /// for the record, not seen before: the hash it is kept under when it
+    /// closes, and where its member starts (its key's quote).
+    keep: Option<(u64, u32)>,
+    /// A key the index remembers objects under was met.
     key_met: bool,
 }
 
@@ -315,8 +315,8 @@ impl<'a, 'i> Parser<'a, 'i> {
             0 => Ok(Some(at)),
             _ => {
                 if self.stack.depth == 1 {
-                    if let Some(key) = self.keep.take() {
-                        self.keep_seen(key);
+                    if let Some((hash, start)) = self.keep.take() {
+                        self.keep_seen(hash, start);
                     }
                 }
                 self.value_done();
@@ -325,9 +325,9 @@ impl<'a, 'i> Parser<'a, 'i> {
         }
     }
 
-    /// At the value of a top-level member: whether its key is the one the
-    /// index remembers objects under, met for the first time in the record
-    /// (a record's object is the first member so named).
+    /// At the value of a top-level member: whether its key is one the index
+    /// remembers objects under, met for the first time in the record (a
+    /// record's remembered object is the first member so named).
     #[inline]
     fn remembered_key(&mut self) -> bool {
         let Some(seen) = self.index.seen.as_ref() else {
@@ -354,22 +354,26 @@ impl<'a, 'i> Parser<'a, 'i> {
     }
 
     /// At the `{` of the remembered key's object: when the index has seen
-    /// it, moves past it and indexes the member (its own members
-    /// unindexed); else marks it to be kept when it closes.
+    /// its member (from the key's quote), moves past it and indexes the
+    /// member (the object's own members unindexed); else marks it to be
+    /// kept when it closes.
     fn skip_seen(&mut self) -> bool {
         let place = self.index.top.len() as u32;
-        let rest = self.text.get(self.pos..).unwrap_or(&[]);
+        let Some((start, ..)) = self.top.key else {
+            return false;
+        };
+        let rest = self.text.get(start as usize..).unwrap_or(&[]);
         let Some(seen) = self.index.seen.as_mut() else {
             return false;
         };
         let (len, token) = match seen.find(rest) {
             Ok(found) => found,
-            Err(key) => {
-                self.keep = key;
+            Err(hash) => {
+                self.keep = hash.map(|h| (h, start));
                 return false;
             }
         };
-        self.pos += len;
+        self.pos = start as usize + len;
         self.object_start = None;
         if let Some(mut m) = self.top.finish(self.offset()) {
             m.nested = UNINDEXED;
@@ -379,19 +383,16 @@ impl<'a, 'i> Parser<'a, 'i> {
         true
     }
 
-    /// The remembered key's object just closed before `pos`: the index
-    /// keeps it.
-    fn keep_seen(&mut self, key: u64) {
+    /// The remembered key's object, whose member starts at `start`, just
+    /// closed before `pos`: the index keeps the member.
+    fn keep_seen(&mut self, hash: u64, start: u32) {
         let place = self.index.top.len() as u32;
-        let object = self
-            .text
-            .get(self.top.value_start as usize..self.pos)
-            .unwrap_or(&[]);
+        let member = self.text.get(start as usize..self.pos).unwrap_or(&[]);
         let token = self
             .index
             .seen
             .as_mut()
-            .and_then(|seen| seen.keep(key, object));
+            .and_then(|seen| seen.keep(hash, member));
         self.index.remembered = token.map(|t| (place, t));
     }
 

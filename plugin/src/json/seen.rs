@@ -1,16 +1,22 @@
-//! One top-level object that records repeat, read once.
+//! Top-level objects that records repeat, read once.
 //!
 //! Every record of a container carries the same `kubernetes` object, byte
-//! for byte. An index that remembers a key
+//! for byte, and every sample of a series the same `labels` (or Vector
+//! `tags`) object. An index that remembers keys
 //! ([`RecordIndex::remembering`](super::RecordIndex::remembering)) keeps the
-//! texts of recent objects under that key. When the text at the key's value
-//! starts with a kept text, that text is one valid object value there too
-//! (where a JSON value ends does not depend on what follows it), so the
-//! parse moves past it instead of reading it again, and leaves its
-//! members unindexed (a lookup in it reads its text). Either way the record
-//! gets the kept text's [`MemoToken`]: equal tokens mean equal object texts,
-//! so what is derived from the object alone (the record's identity) can be
-//! kept by token.
+//! texts of recent members under those keys, each from its key's opening
+//! quote to the end of its object value (`"labels":{...}`), so a text names
+//! its key as well as its object. When the text at a member's key starts
+//! with a kept text, that text is one valid member there too (where a JSON
+//! value ends does not depend on what follows it), so the parse moves past
+//! it instead of reading it again, and leaves the object's members
+//! unindexed (a lookup in it reads its text). Either way the record gets
+//! the kept text's [`MemoToken`]: equal tokens mean equal keys and equal
+//! object texts, so what is derived from the object alone (the record's
+//! identity) can be kept by token.
+//!
+//! A record has at most one such member: the first top-level member under
+//! any of the keys whose value is an object.
 //!
 //! Texts are found by a hash of their start (see [`key`]) and compared in
 //! full. The memo is a [`TextTable`] of [`GEOMETRY`]'s bounds.
@@ -22,27 +28,28 @@ use crate::text_table::{hash, Geometry, MemoToken, TextTable};
 /// this many first bytes when that is further.
 const KEY_SPAN: usize = 256;
 
-/// At most 1024 objects of at most 4 KiB, and 1 MiB of text in all: a
+/// At most 2048 members of at most 4 KiB, and 2 MiB of text in all: a
 /// node runs at most a few hundred pods, each of which reaches the filter
-/// through one or two pipelines, so every object of a node usually stays.
+/// through one or two pipelines as logs and as a few metric series, so
+/// every object of a node usually stays.
 pub(crate) const GEOMETRY: Geometry = Geometry {
-    sets: 128,
+    sets: 256,
     ways: 8,
     max_text: 4096,
-    max_bytes: 1 << 20,
+    max_bytes: 2 << 20,
 };
 
-/// Recent objects under one key (see the module docs).
+/// Recent members under some keys (see the module docs).
 #[derive(Debug, Clone)]
 pub(crate) struct SeenObjects {
-    /// The key, as its text between the quotes (unescaped).
-    key: &'static [u8],
+    /// The keys, as their texts between the quotes (unescaped).
+    keys: &'static [&'static str],
     table: TextTable,
 }
 
-/// The hash objects starting at `rest` are kept under: of the text up to
-/// the first `}` (at most [`KEY_SPAN`] bytes). An object `rest` starts with
-/// has the same, as that `}` is in the object (which ends with one); and it
+/// The hash members starting at `rest` are kept under: of the text up to
+/// the first `}` (at most [`KEY_SPAN`] bytes). A member `rest` starts with
+/// has the same, as that `}` is in its object (which ends with one); and it
 /// takes in all of a flat object, which may differ from another only in its
 /// last member.
 #[inline]
@@ -53,23 +60,23 @@ fn key(rest: &[u8]) -> Option<u64> {
 }
 
 impl SeenObjects {
-    /// Remembers the objects under `key`.
-    pub(crate) fn new(key: &'static str) -> SeenObjects {
+    /// Remembers the members under `keys`.
+    pub(crate) fn new(keys: &'static [&'static str]) -> SeenObjects {
         SeenObjects {
-            key: key.as_bytes(),
+            keys,
             table: TextTable::new(GEOMETRY),
         }
     }
 
-    /// Whether a member's key, as its raw text between the quotes, is the
-    /// one remembered.
+    /// Whether a member's key, as its raw text between the quotes, is one
+    /// of those remembered.
     #[inline]
     pub(super) fn is_key(&self, raw: &[u8]) -> bool {
-        raw == self.key
+        self.keys.iter().any(|k| k.as_bytes() == raw)
     }
 
-    /// When `rest` starts with a kept object: `Ok` with its length and
-    /// token. Else `Err` with the key to keep the object `rest` starts
+    /// When `rest` starts with a kept member: `Ok` with its length and
+    /// token. Else `Err` with the key to keep the member `rest` starts
     /// with under ([`SeenObjects::keep`]), if it has one.
     #[inline]
     pub(super) fn find(&mut self, rest: &[u8]) -> Result<(usize, MemoToken), Option<u64>> {
@@ -81,10 +88,11 @@ impl SeenObjects {
         }
     }
 
-    /// Keeps `object` under `key` (as [`SeenObjects::find`] gave it for the
-    /// text the object starts); its token, unless it is too large to keep.
-    pub(super) fn keep(&mut self, key: u64, object: &[u8]) -> Option<MemoToken> {
-        self.table.keep(key, object)
+    /// Keeps `member` (its text from its key's quote to the end of its
+    /// value) under `key` (as [`SeenObjects::find`] gave it for the text
+    /// the member starts); its token, unless it is too large to keep.
+    pub(super) fn keep(&mut self, key: u64, member: &[u8]) -> Option<MemoToken> {
+        self.table.keep(key, member)
     }
 }
 
@@ -94,7 +102,7 @@ mod tests {
 
     #[test]
     fn objects_are_found_at_the_start_of_a_text_and_tokens_name_texts() {
-        let mut seen = SeenObjects::new("k");
+        let mut seen = SeenObjects::new(&["k", "j"]);
         let a = br#"{"pod":"a","labels":{"x":"1"},"n":"ns"}"#;
         let b = br#"{"pod":"a","labels":{"x":"1"},"n":"other"}"#;
         let Err(Some(key_a)) = seen.find(a) else {
@@ -120,13 +128,13 @@ mod tests {
         // Nor is a cut one, nor a text without a `}`.
         assert!(seen.find(&a[..a.len() - 1]).is_err());
         assert_eq!(seen.find(br#"{"pod":"a""#), Err(None));
-        assert!(seen.is_key(b"k") && !seen.is_key(b"kk"));
+        assert!(seen.is_key(b"k") && seen.is_key(b"j") && !seen.is_key(b"kk"));
     }
 
-    /// Records parsed with an index that remembers `kubernetes` objects
-    /// read as a fresh parse reads them: the same errors, members and
-    /// values, the object's members through its text when it was skipped;
-    /// and equal tokens only for equal object texts.
+    /// Records parsed with an index that remembers `kubernetes` and
+    /// `labels` objects read as a fresh parse reads them: the same errors,
+    /// members and values, the object's members through its text when it
+    /// was skipped; and equal tokens only for equal keys and object texts.
     #[test]
     fn a_remembering_parse_reads_records_as_a_fresh_parse() {
         use crate::json::{Record, RecordIndex};
@@ -141,7 +149,7 @@ mod tests {
             r#"{}"#,
             r#"{"a":[1,{"b":"}"}],"pod_name":"q"}"#,
         ];
-        let keys = ["kubernetes", "kub\\u0065rnetes", "k8s"];
+        let keys = ["kubernetes", "kub\\u0065rnetes", "k8s", "labels"];
         let tails = [
             r#","log":"GET / 200"}"#,
             r#"}"#,
@@ -152,8 +160,8 @@ mod tests {
         ];
         let mut rng = Xorshift(0x5eed);
         let mut pick = |n: usize| (rng.next_u64() >> 33) as usize % n;
-        let mut index = RecordIndex::remembering("kubernetes");
-        let mut texts_of: HashMap<MemoToken, Vec<u8>> = HashMap::new();
+        let mut index = RecordIndex::remembering(&["kubernetes", "labels"]);
+        let mut texts_of: HashMap<MemoToken, (&str, Vec<u8>)> = HashMap::new();
         let mut skipped = 0;
         for i in 0..5000 {
             let object = objects[pick(objects.len())];
@@ -183,7 +191,7 @@ mod tests {
                 (Ok(a), Ok(b)) => (a, b),
                 (a, b) => panic!("{i}: {text}: {a:?} vs {b:?}"),
             };
-            let top = ["stream", "kubernetes", "log", "k8s"];
+            let top = ["stream", "kubernetes", "log", "k8s", "labels"];
             assert_eq!(fresh.get_many(&top), kept.get_many(&top), "{i}: {text}");
             let inner = [
                 "pod_name",
@@ -192,25 +200,42 @@ mod tests {
                 "labels",
                 "a",
             ];
-            let (a, b) = (fresh.object("kubernetes"), kept.object("kubernetes"));
-            assert_eq!(
-                a.map(|o| o.get_many(&inner)),
-                b.map(|o| o.get_many(&inner)),
-                "{i}: {text}"
-            );
-            assert_eq!(a.map(|o| o.raw()), b.map(|o| o.raw()), "{i}: {text}");
-            assert!(a.is_none_or(|o| o.token().is_none()));
-            if let Some(o) = b {
-                skipped += usize::from(o.members.is_none());
-                if let Some(token) = o.token() {
-                    let first = texts_of.entry(token).or_insert_with(|| o.raw().to_vec());
-                    assert_eq!(first.as_slice(), o.raw(), "{i}: {text}");
-                    assert!(!text.starts_with(r#"{"stream":"stdout","kubernetes":"s""#));
+            for key in ["kubernetes", "labels"] {
+                let (a, b) = (fresh.object(key), kept.object(key));
+                assert_eq!(
+                    a.map(|o| o.get_many(&inner)),
+                    b.map(|o| o.get_many(&inner)),
+                    "{i}: {text}"
+                );
+                assert_eq!(a.map(|o| o.raw()), b.map(|o| o.raw()), "{i}: {text}");
+                assert!(a.is_none_or(|o| o.token().is_none()));
+                if let Some(o) = b {
+                    skipped += usize::from(o.members.is_none());
+                    if let Some(token) = o.token() {
+                        let first = texts_of
+                            .entry(token)
+                            .or_insert_with(|| (key, o.raw().to_vec()));
+                        assert_eq!(*first, (key, o.raw().to_vec()), "{i}: {text}");
+                        // Not the second `kubernetes` member, after a string one.
+                        assert!(
+                            key != "kubernetes"
+                                || !text.starts_with(r#"{"stream":"stdout","kubernetes":"s""#)
+                        );
+                    }
                 }
             }
         }
         // Most objects were skipped, and each text kept once.
         assert!(skipped > 500, "{skipped}");
-        assert!(texts_of.len() < 20, "{}", texts_of.len());
+        // Each object under each of the two keys, and a few cut ones.
+        assert!(texts_of.len() < 30, "{}", texts_of.len());
+        for object in objects {
+            let under = |key| {
+                texts_of
+                    .values()
+                    .any(|(k, t)| *k == key && t == object.as_bytes())
+            };
+            assert!(under("kubernetes") && under("labels"), "{object}");
+        }
     }
 }
