@@ -541,7 +541,9 @@ impl<'a, 'i> Parser<'a, 'i> {
 
 #[cfg(test)]
 mod tests {
-    use crate::json::{JsonError, Record, Value};
+    use super::Parser;
+    use crate::json::{JsonError, Record, RecordIndex, Value};
+    use crate::test_rng::Xorshift;
 
     #[test]
     fn parse_errors() {
@@ -613,6 +615,77 @@ mod tests {
         for (input, want) in cases {
             let got = Record::parse(input).unwrap_err();
             assert_eq!(&got, want, "input {:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    /// Where a string starting at `text[start]` (its `"`) ends, byte by
+    /// byte: the reference the word-at-a-time scan must agree with.
+    fn string_end(text: &[u8], start: usize) -> Result<(usize, bool), JsonError> {
+        let (mut i, mut escaped) = (start + 1, false);
+        loop {
+            match text.get(i).copied() {
+                None => return Err(JsonError::UnexpectedEnd(text.len())),
+                Some(b'"') => return Ok((i + 1, escaped)),
+                Some(b'\\') => {
+                    escaped = true;
+                    i += match text.get(i + 1).copied() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => 2,
+                        Some(b'u') => match text.get(i + 2..i + 6) {
+                            Some(h) if h.iter().all(u8::is_ascii_hexdigit) => 6,
+                            _ => return Err(JsonError::InvalidEscape(i)),
+                        },
+                        None => return Err(JsonError::UnexpectedEnd(text.len())),
+                        Some(_) => return Err(JsonError::InvalidEscape(i)),
+                    };
+                }
+                Some(c) if c < 0x20 => {
+                    let goes_on = text[i..].iter().any(|&c| c == b'"' || c == b'\\');
+                    return Err(match goes_on {
+                        true => JsonError::ControlCharacter(i),
+                        false => JsonError::UnexpectedEnd(text.len()),
+                    });
+                }
+                Some(_) => i += 1,
+            }
+        }
+    }
+
+    /// Strings full of escapes, cut anywhere, with the bytes a word test
+    /// may flag spuriously (`#` above a quote, `]` above a backslash, a
+    /// space above a control character) next to the special ones.
+    #[test]
+    fn strings_end_where_a_byte_by_byte_scan_ends_them() {
+        let alphabet = [
+            b'\\', b'\\', b'"', b'n', b'u', b'0', b'F', b'g', b'#', b']', b' ', b'a', 0x1f, 0x00,
+            0x80, b'/',
+        ];
+        let mut rng = Xorshift(0x0dd_ba11);
+        for _ in 0..200_000 {
+            let lead = (rng.next_u64() % 9) as usize;
+            let len = (rng.next_u64() % 48) as usize;
+            let mut text = vec![b' '; lead];
+            text.push(b'"');
+            for _ in 0..len {
+                let r = (rng.next_u64() >> 40) as usize;
+                // Quotes and control bytes rarer, so strings run on.
+                let c = alphabet[r % alphabet.len()];
+                let c = if (c == b'"' || c < 0x20) && r % 5 != 0 {
+                    b'\\'
+                } else {
+                    c
+                };
+                text.push(c);
+            }
+            let mut index = RecordIndex::new();
+            let mut parser = Parser::new(&text, &mut index);
+            parser.pos = lead;
+            let got = parser.string().map(|escaped| (parser.pos, escaped));
+            assert_eq!(
+                got,
+                string_end(&text, lead),
+                "{:?}",
+                String::from_utf8_lossy(&text)
+            );
         }
     }
 
