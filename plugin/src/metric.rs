@@ -223,17 +223,17 @@ fn finite(v: Option<f64>) -> Option<f64> {
 /// Reads a metric record of the given shape. `tag` names the node for
 /// Fluent Bit `cpu` / `mem` records that carry no host field.
 pub fn read_metric<'a>(record: &Record<'a>, shape: MetricShape, tag: &[u8]) -> MetricRecord<'a> {
-    read_metric_in(record, shape, tag, &mut IdentityMemo::default()).0
+    read_metric_in(record, shape, tag, None).0
 }
 
-/// As [`read_metric`], resolving a sample's identity through `memo` when
-/// its labels object has a token (see [`crate::identity_memo`]); with that
-/// token, which names the identity.
+/// As [`read_metric`], resolving a sample's identity through `memo`, when
+/// given, if its labels object has a token (see [`crate::identity_memo`]);
+/// with that token, which names the identity.
 pub(crate) fn read_metric_in<'a>(
     record: &Record<'a>,
     shape: MetricShape,
     tag: &[u8],
-    memo: &mut IdentityMemo,
+    memo: Option<&mut IdentityMemo>,
 ) -> (MetricRecord<'a>, Option<MemoToken>) {
     let record = match shape {
         MetricShape::FluentBitCpu => MetricRecord {
@@ -267,7 +267,7 @@ pub(crate) fn read_metric_in<'a>(
 
 fn read_sample<'a>(
     record: &Record<'a>,
-    memo: &mut IdentityMemo,
+    memo: Option<&mut IdentityMemo>,
 ) -> (MetricRecord<'a>, Option<MemoToken>) {
     // The first member of each name, in one pass (as `get` would find each).
     let [metric, name, labels, tags, value, gauge, counter, kind, namespace] = record.get_many(&[
@@ -321,8 +321,8 @@ fn read_sample<'a>(
             _ => s,
         }
     });
-    let (identity, token) = match &labels {
-        Labels::Object(o) => {
+    let (identity, token) = match (&labels, memo) {
+        (Labels::Object(o), Some(memo)) => {
             let token = o.token();
             let identity = memo.get_or_resolve(token, o.raw(), || labels_identity(&labels));
             (identity, token)

@@ -175,7 +175,7 @@ pub fn normalize_in<'a>(
         .then(|| metric::shape_of(shape_raw()))
         .flatten()
     {
-        let (m, token) = metric::read_metric_in(record, shape, tag, &mut cache.identities);
+        let (m, token) = metric::read_metric_in(record, shape, tag, Some(&mut cache.identities));
         cache.token = token;
         let (ts_ns, ts_source) = timed(times(), event_time_ns);
         return Observation {
