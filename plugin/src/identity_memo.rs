@@ -8,10 +8,10 @@
 //! the object text it has seen before: the filter's record index remembers
 //! these objects ([`crate::normalize::IDENTITY_OBJECTS`]), and gives each
 //! record's the [`MemoToken`] of its key and text (equal tokens, equal keys
-//! and texts; see [`crate::json::RecordIndex::remembering`]). The memo keeps, per token,
-//! where in the text each part of the resolved [`Identity`] sits; a record
-//! with the same token gets the same parts, borrowed from its own text,
-//! exactly what resolving would have given.
+//! and texts; see [`crate::json::RecordIndex::remembering`]). The memo
+//! keeps, per token, where in the text each part of the resolved
+//! [`Identity`] sits; a record with the same token gets the same parts,
+//! borrowed from its own text, exactly what resolving would have given.
 //!
 //! Only identities made entirely of slices of the object text are kept (an
 //! escaped name is decoded into an owned string, and is resolved each time).

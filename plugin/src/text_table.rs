@@ -1,6 +1,6 @@
 //! A bounded table of texts, for memos that skip work a text already got
-//! (the parse's memo of the `kubernetes` objects it has validated,
-//! [`crate::json::RecordIndex::remembering`]).
+//! (the parse's memo of the `kubernetes` and `labels` objects it has
+//! validated, [`crate::json::RecordIndex::remembering`]).
 //!
 //! The table is set-associative: `sets × ways` entries of at most `max_text`
 //! bytes and `max_bytes` in all. The caller hashes; a text may be kept in

@@ -18,15 +18,15 @@
 //! A record has at most one such member: the first top-level member under
 //! any of the keys whose value is an object.
 //!
-//! Texts are found by a hash of their start (see [`key`]) and compared in
-//! full. The memo is a [`TextTable`] of [`GEOMETRY`]'s bounds.
+//! Texts are found by a hash of their start (see [`head_hash`]) and
+//! compared in full. The memo is a [`TextTable`] of [`GEOMETRY`]'s bounds.
 
 use super::scan::same_bytes;
 use crate::text_table::{hash, Geometry, MemoToken, TextTable};
 
-/// The key of an object is a hash of its text up to its first `}`, or of
-/// this many first bytes when that is further.
-const KEY_SPAN: usize = 256;
+/// A member's hash is of its text up to its first `}`, or of this many
+/// first bytes when that is further.
+const HASH_SPAN: usize = 256;
 
 /// At most 2048 members of at most 4 KiB, and 2 MiB of text in all: a
 /// node runs at most a few hundred pods, each of which reaches the filter
@@ -48,13 +48,13 @@ pub(crate) struct SeenObjects {
 }
 
 /// The hash members starting at `rest` are kept under: of the text up to
-/// the first `}` (at most [`KEY_SPAN`] bytes). A member `rest` starts with
+/// the first `}` (at most [`HASH_SPAN`] bytes). A member `rest` starts with
 /// has the same, as that `}` is in its object (which ends with one); and it
 /// takes in all of a flat object, which may differ from another only in its
 /// last member.
 #[inline]
-fn key(rest: &[u8]) -> Option<u64> {
-    let head = rest.get(..KEY_SPAN).unwrap_or(rest);
+fn head_hash(rest: &[u8]) -> Option<u64> {
+    let head = rest.get(..HASH_SPAN).unwrap_or(rest);
     let end = memchr::memchr(b'}', head)?;
     Some(hash(head.get(..=end)?))
 }
@@ -76,23 +76,23 @@ impl SeenObjects {
     }
 
     /// When `rest` starts with a kept member: `Ok` with its length and
-    /// token. Else `Err` with the key to keep the member `rest` starts
+    /// token. Else `Err` with the hash to keep the member `rest` starts
     /// with under ([`SeenObjects::keep`]), if it has one.
     #[inline]
     pub(super) fn find(&mut self, rest: &[u8]) -> Result<(usize, MemoToken), Option<u64>> {
-        let key = key(rest).ok_or(None)?;
+        let hash = head_hash(rest).ok_or(None)?;
         let starts_with = |kept: &[u8]| rest.get(..kept.len()).is_some_and(|r| same_bytes(r, kept));
-        match self.table.find(key, starts_with) {
+        match self.table.find(hash, starts_with) {
             Some((token, object)) => Ok((object.len(), token)),
-            None => Err(Some(key)),
+            None => Err(Some(hash)),
         }
     }
 
     /// Keeps `member` (its text from its key's quote to the end of its
-    /// value) under `key` (as [`SeenObjects::find`] gave it for the text
+    /// value) under `hash` (as [`SeenObjects::find`] gave it for the text
     /// the member starts); its token, unless it is too large to keep.
-    pub(super) fn keep(&mut self, key: u64, member: &[u8]) -> Option<MemoToken> {
-        self.table.keep(key, member)
+    pub(super) fn keep(&mut self, hash: u64, member: &[u8]) -> Option<MemoToken> {
+        self.table.keep(hash, member)
     }
 }
 
@@ -105,14 +105,14 @@ mod tests {
         let mut seen = SeenObjects::new(&["k", "j"]);
         let a = br#"{"pod":"a","labels":{"x":"1"},"n":"ns"}"#;
         let b = br#"{"pod":"a","labels":{"x":"1"},"n":"other"}"#;
-        let Err(Some(key_a)) = seen.find(a) else {
+        let Err(Some(hash_a)) = seen.find(a) else {
             panic!("found in an empty memo")
         };
-        let Err(Some(key_b)) = seen.find(b) else {
+        let Err(Some(hash_b)) = seen.find(b) else {
             panic!("found before kept")
         };
-        let ta = seen.keep(key_a, a).unwrap();
-        let tb = seen.keep(key_b, b).unwrap();
+        let ta = seen.keep(hash_a, a).unwrap();
+        let tb = seen.keep(hash_b, b).unwrap();
         assert_ne!(ta, tb);
         // Whatever follows the object.
         let mut rest = a.to_vec();
