@@ -12,7 +12,7 @@ use crate::identity_memo::{IdentityMemo, MemoToken};
 use crate::json::{splice_with, write_str, Record, RecordIndex};
 use crate::lru::Lru;
 use crate::model::ModelSet;
-use crate::normalize::{normalize_in, NormalizeCache, IDENTITY_OBJECTS};
+use crate::normalize::{normalize_in, NormalizeCache, IDENTITY_OBJECTS, LINE_KEYS};
 use crate::observation::{EventReason, Observation, Signal, WorkloadKind};
 use crate::scorer::{combine, keep_incident, score_evaluated, verdict, Combined};
 use crate::tags::{write_error_tags, write_time, write_verdict, F64Texts, IdentityTexts, NO_MODEL};
@@ -102,7 +102,7 @@ impl Filter {
             config,
             models,
             key: String::with_capacity(128),
-            index: RecordIndex::remembering(IDENTITY_OBJECTS),
+            index: RecordIndex::remembering(IDENTITY_OBJECTS).decoding(LINE_KEYS),
             normalize: NormalizeCache::new(),
             identity_texts: IdentityTexts::default(),
             time: Rfc3339Writer::default(),

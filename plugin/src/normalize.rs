@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use crate::event;
 use crate::identity::{owner_from_references, resolve_workload, split_owner, PodEvidence};
 use crate::identity_memo::{IdentityMemo, MemoToken};
-use crate::json::{unescape_in, value_of_raw, Record, Value};
+use crate::json::{value_of_raw, Record, Value};
 use crate::logline::{self, LineBuffers};
 use crate::metric;
 use crate::observation::{Identity, Observation, RecordKind, Signal, TimeSource};
@@ -103,6 +103,12 @@ const fn joined<const A: usize, const B: usize, const N: usize>(
 /// ([`crate::json::RecordIndex::remembering`]) gives normalization their
 /// tokens.
 pub const IDENTITY_OBJECTS: &[&str] = &["kubernetes", "labels", "tags"];
+
+/// The top-level keys a log line is read from, the first that is a string
+/// (in this order). A record index that decodes them
+/// ([`crate::json::RecordIndex::decoding`]) decodes the line while it
+/// validates the record.
+pub const LINE_KEYS: &[&str] = &["log", "message", "msg"];
 
 /// What normalization keeps from record to record: buffers for reading log
 /// lines, and the identities of recent [`IDENTITY_OBJECTS`] (see
@@ -205,7 +211,7 @@ pub fn normalize_in<'a>(
     }
     let mut info = line
         .map(|raw| {
-            let line = unescape_in(raw, &mut cache.line.text);
+            let line = record.unescaped_in(raw, &mut cache.line.text);
             logline::read_line_in(&line, &mut cache.line.index)
         })
         .unwrap_or_default();
@@ -403,6 +409,7 @@ mod tests {
     #[test]
     fn the_metric_members_are_the_ones_metric_shape_reads() {
         assert_eq!(TOP_KEYS.get(11..18), Some(&metric::SHAPE_KEYS[..]));
+        assert_eq!(TOP_KEYS.get(4..7), Some(LINE_KEYS));
     }
 
     #[test]

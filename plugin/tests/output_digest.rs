@@ -209,6 +209,13 @@ fn process_matches_its_steps() {
         r#"{ "edgeheal" : 1 , "log":"x" }"#,
         r#"{"log":"x","edg\u0065heal":{"a":[1]}}"#,
         r#"{"log":"x"}  "#,
+        // Log lines the filter's parse decodes while it validates them.
+        r#"{"log":"\u00e9\ud83d\ude00\ud800 \/\\\b\f\r\t level=error status=503\n"}"#,
+        r#"{"message":"{\"level\":\"warn\",\"latency_ms\":12}","log":"GET \"/\" 500"}"#,
+        r#"{"msg":"ERROR \"x\"","l\u006fg":"INFO \"y\""}"#,
+        r#"{"log":"a\x"}"#,
+        r#"{"log":"a\"b"#,
+        r#"{"log":"a\n\u12"}"#,
     ]
     .into_iter()
     .enumerate()
@@ -218,6 +225,11 @@ fn process_matches_its_steps() {
             text.as_bytes().to_vec(),
         ));
     }
+    // Bytes that are no UTF-8 around an escape, in a log line.
+    records.push((
+        1_740_960_000_000_000_000,
+        b"{\"log\":\"\xff\\\"E \xc3\"}".to_vec(),
+    ));
     let mut fast = Filter::new(FilterConfig::default(), Some(random_models()));
     let mut steps = Filter::new(FilterConfig::default(), Some(random_models()));
     let (mut a, mut b, mut tags) = (Vec::new(), Vec::new(), Vec::new());

@@ -70,6 +70,23 @@ pub struct RecordIndex {
     /// The record's object under one of those keys (the first member so
     /// named whose value is an object): its place in `top` and its token.
     pub(crate) remembered: Option<(u32, MemoToken)>,
+    /// Keys whose top-level string values the parse decodes as it validates
+    /// them (see [`RecordIndex::decoding`]).
+    pub(crate) decode_keys: &'static [&'static str],
+    /// The decoded texts of those values that had escapes, one after another.
+    pub(crate) decoded: Vec<u8>,
+    /// Where each decoded value sits: its raw body in the record text (start
+    /// and end offsets, between the quotes), then its text in `decoded`.
+    pub(crate) decoded_at: Vec<DecodedValue>,
+}
+
+/// A top-level string value the parse decoded (see [`RecordIndex::decoding`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DecodedValue {
+    /// The raw body's offsets in the record text, between the quotes.
+    pub body: (u32, u32),
+    /// The decoded text's offsets in [`RecordIndex::decoded`].
+    pub text: (u32, u32),
 }
 
 impl RecordIndex {
@@ -89,10 +106,32 @@ impl RecordIndex {
         }
     }
 
+    /// This index, also decoding the string values of the record's members
+    /// named by `keys` (the log line under `log` or `message`) while the
+    /// parse validates them, in the same pass: a string with escapes is then
+    /// not scanned again to be read (see [`crate::json::Record::unescaped_in`]).
+    /// Escaped keys are not matched; their values are decoded when read.
+    pub fn decoding(self, keys: &'static [&'static str]) -> RecordIndex {
+        RecordIndex {
+            decode_keys: keys,
+            ..self
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         self.top.clear();
         self.nested.clear();
         self.remembered = None;
+        self.decoded.clear();
+        self.decoded_at.clear();
+    }
+
+    /// The decoded text of the top-level string value whose raw body (between
+    /// the quotes) is at `body` in the record text, if the parse decoded it.
+    #[inline]
+    pub(crate) fn decoded(&self, body: (u32, u32)) -> Option<&[u8]> {
+        let d = self.decoded_at.iter().find(|d| d.body == body)?;
+        self.decoded.get(d.text.0 as usize..d.text.1 as usize)
     }
 
     /// The members of a top-level object (as [`Member::nested`] gives

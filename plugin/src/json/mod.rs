@@ -250,14 +250,16 @@ pub struct Record<'a> {
 /// A record's index, its own or lent by the caller.
 #[derive(Debug, Clone)]
 enum IndexRef<'a> {
-    Owned(RecordIndex),
+    /// Boxed: an index is a few hundred bytes, and a record that owns one
+    /// came from [`Record::parse`], which allocates anyway.
+    Owned(Box<RecordIndex>),
     Lent(&'a RecordIndex),
 }
 
 impl<'a> Record<'a> {
     /// Reads `text` as one JSON object (whitespace around it allowed).
     pub fn parse(text: &'a [u8]) -> Result<Record<'a>, JsonError> {
-        let mut index = RecordIndex::new();
+        let mut index = Box::new(RecordIndex::new());
         let (open, close) = Parser::new(text, &mut index).run()?;
         Ok(Record {
             text,
@@ -337,6 +339,25 @@ impl<'a> Record<'a> {
     #[inline(always)]
     pub(crate) fn get_many_raw<const N: usize>(&self, keys: &[&str; N]) -> [Option<&'a [u8]>; N] {
         pick_raw(indexed(self.text, self.top()), keys)
+    }
+
+    /// The decoded text of `body`, the raw body (between the quotes) of a
+    /// string value in this record's text: the text the parse decoded when
+    /// its index decodes the value's key (see [`RecordIndex::decoding`]),
+    /// else decoded now, into `buf` when it has escapes.
+    pub(crate) fn unescaped_in<'s>(&'s self, body: &'s [u8], buf: &'s mut Vec<u8>) -> Cow<'s, str> {
+        let index = self.index();
+        if !index.decoded_at.is_empty() {
+            // Where `body` sits in the text, if it is a slice of it.
+            let start = (body.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
+            if let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(start + body.len()))
+            {
+                if let Some(text) = index.decoded((start, end)) {
+                    return lossy(text);
+                }
+            }
+        }
+        unescape_in(body, buf)
     }
 
     /// A top-level member whose value is an object (the first one named

@@ -1,8 +1,9 @@
 //! The validating parse: one iterative pass over the record text that checks
 //! it is one JSON object and indexes its members (see `member_index`) as it goes.
 
-use super::member_index::{Member, RecordIndex, UNINDEXED};
-use super::scan::{find_special, is_ws};
+use super::member_index::{DecodedValue, Member, RecordIndex, UNINDEXED};
+use super::scan::{copy_run, copy_to_special, find_special, is_ws};
+use super::unescape::{decode_unicode, simple_escape};
 use super::JsonError;
 
 /// The container stack as bits (1 = object), so depth costs one bit per level.
@@ -293,7 +294,11 @@ impl<'a, 'i> Parser<'a, 'i> {
                 return Ok(State::ValueOrEnd);
             }
             b'"' => {
-                self.string()?;
+                if self.stack.depth == 1 && !self.index.decode_keys.is_empty() {
+                    self.top_string()?;
+                } else {
+                    self.string()?;
+                }
             }
             b'-' | b'0'..=b'9' => self.number()?,
             b't' => self.literal(b"true")?,
@@ -429,15 +434,124 @@ impl<'a, 'i> Parser<'a, 'i> {
     /// Inlined for the common string, which runs to its quote unescaped.
     #[inline]
     fn string(&mut self) -> Result<bool, JsonError> {
+        if self.plain_string()? {
+            return Ok(false);
+        }
+        self.string_from_special()
+    }
+
+    /// From the `"` at `pos`, moves to the string's first backslash or
+    /// control character, or past its closing quote when it has none (then
+    /// `true`).
+    #[inline]
+    fn plain_string(&mut self) -> Result<bool, JsonError> {
         let Some(i) = find_special::<true>(self.text, self.pos + 1) else {
             return Err(JsonError::UnexpectedEnd(self.text.len()));
         };
         self.pos = i;
         if self.text.get(i) == Some(&b'"') {
             self.pos += 1;
-            return Ok(false);
+            return Ok(true);
         }
-        self.string_from_special()
+        Ok(false)
+    }
+
+    /// The string value of a top-level member, from its `"` at `pos`: when
+    /// it has escapes and its key is one the index decodes, decoded into the
+    /// index as it is validated.
+    #[inline]
+    fn top_string(&mut self) -> Result<(), JsonError> {
+        let body = self.pos + 1;
+        if self.plain_string()? {
+            return Ok(());
+        }
+        if !self.decodes_key() {
+            return self.string_from_special().map(drop);
+        }
+        let from = self.index.decoded.len() as u32;
+        self.decode_from_special(body)?;
+        let end = self.index.decoded.len() as u32;
+        self.index.decoded_at.push(DecodedValue {
+            body: (body as u32, self.offset() - 1),
+            text: (from, end),
+        });
+        Ok(())
+    }
+
+    /// Whether the top-level member being read has a key (unescaped) the
+    /// index decodes the values of.
+    #[inline]
+    fn decodes_key(&self) -> bool {
+        let Some((start, end, false)) = self.top.key else {
+            return false;
+        };
+        let raw = self
+            .text
+            .get(start as usize + 1..(end as usize).saturating_sub(1))
+            .unwrap_or(&[]);
+        self.index.decode_keys.iter().any(|k| k.as_bytes() == raw)
+    }
+
+    /// As [`Parser::string_from_special`] (the same checks, the same
+    /// errors), appending the decoded text of the string, whose body starts
+    /// at `body`, to the index's decoded texts.
+    ///
+    /// Decoding never lengthens the text, so the buffer is grown once by
+    /// the rest of the record and plain runs are copied a word at a time,
+    /// overlapping what comes next; the slack is cut off at the end.
+    fn decode_from_special(&mut self, body: usize) -> Result<(), JsonError> {
+        let text = self.text;
+        let buf = &mut self.index.decoded;
+        let from = buf.len();
+        buf.resize(from + text.len().saturating_sub(body) + 8, 0);
+        let mut i = self.pos;
+        let mut out = copy_run(text, body..i, buf, from);
+        let result = loop {
+            match text.get(i).copied() {
+                Some(b'"') => break Ok(i + 1),
+                Some(b'\\') => {}
+                _ => break Err(control_or_end(text, i)),
+            }
+            let c = text.get(i + 1).copied();
+            let run = match c.and_then(simple_escape) {
+                Some(b) => {
+                    if let Some(to) = buf.get_mut(out) {
+                        *to = b;
+                    }
+                    out += 1;
+                    i + 2
+                }
+                None if c == Some(b'u') => {
+                    let escape = decode_unicode(text, i);
+                    // A `\u` without four hex digits decodes as no escape.
+                    if escape.consumed() == 1 {
+                        break Err(JsonError::InvalidEscape(i));
+                    }
+                    out = escape.write_at(buf, out);
+                    i + escape.consumed()
+                }
+                None if c.is_none() => break Err(JsonError::UnexpectedEnd(text.len())),
+                None => break Err(JsonError::InvalidEscape(i)),
+            };
+            match copy_to_special(text, run, buf, out) {
+                Some(next) => {
+                    out += next - run;
+                    i = next;
+                }
+                None => break Err(JsonError::UnexpectedEnd(text.len())),
+            }
+        };
+        match result {
+            Ok(end) => {
+                buf.truncate(out);
+                self.pos = end;
+                Ok(())
+            }
+            Err(e) => {
+                buf.truncate(from);
+                Err(e)
+            }
+        }
     }
 
     /// The rest of a string from the first backslash or control character
@@ -453,15 +567,7 @@ impl<'a, 'i> Parser<'a, 'i> {
                     return Ok(true);
                 }
                 Some(b'\\') => {}
-                _ => {
-                    // A control character: reported when the string goes on
-                    // (a quote or backslash follows), else the text is cut.
-                    let rest = self.text.get(i..).unwrap_or(&[]);
-                    return Err(match memchr::memchr2(b'"', b'\\', rest) {
-                        Some(_) => JsonError::ControlCharacter(i),
-                        None => JsonError::UnexpectedEnd(self.text.len()),
-                    });
-                }
+                _ => return Err(control_or_end(self.text, i)),
             }
             let esc = self.text.get(i + 1).copied();
             match esc {
@@ -539,9 +645,21 @@ impl<'a, 'i> Parser<'a, 'i> {
     }
 }
 
+/// The error for the byte at `i` that ends a string's plain run and is
+/// neither a quote nor a backslash: a control character is reported when the
+/// string goes on (a quote or backslash follows), else the text is cut.
+fn control_or_end(text: &[u8], i: usize) -> JsonError {
+    let rest = text.get(i..).unwrap_or(&[]);
+    match memchr::memchr2(b'"', b'\\', rest) {
+        Some(_) => JsonError::ControlCharacter(i),
+        None => JsonError::UnexpectedEnd(text.len()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Parser;
+    use crate::json::unescape::decode_escapes;
     use crate::json::{JsonError, Record, RecordIndex, Value};
     use crate::test_rng::Xorshift;
 
@@ -657,7 +775,7 @@ mod tests {
     fn strings_end_where_a_byte_by_byte_scan_ends_them() {
         let alphabet = [
             b'\\', b'\\', b'"', b'n', b'u', b'0', b'F', b'g', b'#', b']', b' ', b'a', 0x1f, 0x00,
-            0x80, b'/',
+            0x80, b'/', b't', b'b',
         ];
         let mut rng = Xorshift(0x0dd_ba11);
         for _ in 0..200_000 {
@@ -680,13 +798,108 @@ mod tests {
             let mut parser = Parser::new(&text, &mut index);
             parser.pos = lead;
             let got = parser.string().map(|escaped| (parser.pos, escaped));
-            assert_eq!(
-                got,
-                string_end(&text, lead),
-                "{:?}",
-                String::from_utf8_lossy(&text)
+            let want = string_end(&text, lead);
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&text));
+
+            // The same string as the value of a member whose values the
+            // index decodes: the same end or error, and the text decoded
+            // as `unescape` decodes it, kept only for strings with escapes.
+            let mut member = br#""log":"#.to_vec();
+            member.extend_from_slice(&text);
+            let at = 6 + lead;
+            let mut index = RecordIndex::new().decoding(&["log"]);
+            let mut parser = Parser::new(&member, &mut index);
+            parser.top.key = Some((0, 5, false));
+            parser.pos = at;
+            let got = parser.top_string().map(|()| parser.pos);
+            let shifted = match want.clone() {
+                Ok((end, _)) => Ok(end + 6),
+                Err(JsonError::UnexpectedEnd(o)) => Err(JsonError::UnexpectedEnd(o + 6)),
+                Err(JsonError::InvalidEscape(o)) => Err(JsonError::InvalidEscape(o + 6)),
+                Err(JsonError::ControlCharacter(o)) => Err(JsonError::ControlCharacter(o + 6)),
+                Err(e) => panic!("a string scan gave {e:?}"),
+            };
+            assert_eq!(got, shifted, "{:?}", String::from_utf8_lossy(&text));
+            match want {
+                Ok((end, true)) => {
+                    let body = (at as u32 + 1, end as u32 + 5);
+                    let raw = &member[at + 1..end + 5];
+                    let mut decoded = Vec::new();
+                    decode_escapes(raw, &mut decoded);
+                    assert_eq!(index.decoded(body), Some(&decoded[..]), "{raw:?}");
+                    assert_eq!(index.decoded_at.len(), 1);
+                }
+                _ => assert!(index.decoded_at.is_empty() && index.decoded.is_empty()),
+            }
+        }
+    }
+
+    /// Only top-level string values under the keys an index decodes, with
+    /// unescaped keys and escapes, are decoded by the parse; a record reads
+    /// its values the same either way, and each parse starts afresh.
+    #[test]
+    fn a_decoding_parse_decodes_the_values_of_its_keys() {
+        let mut index = RecordIndex::new().decoding(&["log", "message"]);
+        let cases: &[(&str, &[&str])] = &[
+            (r#"{"log":"a\"b\n"}"#, &["a\"b\n"]),
+            (r#"{"log":"plain"}"#, &[]),
+            (r#"{"msg":"a\nb"}"#, &[]),
+            (r#"{"l\u006fg":"a\nb"}"#, &[]),
+            (r#"{"a":{"log":"a\nb"}}"#, &[]),
+            (r#"{"a":["log","a\nb"],"b":{"message":"\t"}}"#, &[]),
+            (
+                r#"{ "message" : "\u00e9\ud83d\ude00\ud800x" , "log":"\/\\" }"#,
+                &["é😀\u{FFFD}x", "/\\"],
+            ),
+            (r#"{"log":"a\nb","log":"c\td"}"#, &["a\nb", "c\td"]),
+        ];
+        for (text, want) in cases {
+            let record = Record::parse_in(text.as_bytes(), &mut index).unwrap();
+            let mut buf = Vec::new();
+            for (key, value) in record.members_raw() {
+                let Some(body) = value
+                    .strip_prefix(b"\"")
+                    .and_then(|v| v.strip_suffix(b"\""))
+                else {
+                    continue;
+                };
+                let fresh = crate::json::unescape(body).into_owned();
+                assert_eq!(
+                    record.unescaped_in(body, &mut buf),
+                    fresh,
+                    "{text} {:?}",
+                    key.raw
+                );
+            }
+            let decoded: Vec<&str> = index
+                .decoded_at
+                .iter()
+                .map(|d| {
+                    std::str::from_utf8(&index.decoded[d.text.0 as usize..d.text.1 as usize])
+                        .unwrap()
+                })
+                .collect();
+            assert_eq!(decoded, *want, "{text}");
+        }
+        // A parse that fails in a decoded value leaves nothing decoded.
+        for text in [
+            r#"{"log":"a\nb\x"}"#,
+            r#"{"log":"a\nb"#,
+            "{\"log\":\"a\\n\u{1}\"}",
+        ] {
+            assert!(
+                Record::parse_in(text.as_bytes(), &mut index).is_err(),
+                "{text}"
+            );
+            assert!(
+                index.decoded_at.is_empty() && index.decoded.is_empty(),
+                "{text}"
             );
         }
+        // A body that is not a slice of the record's text is decoded anew.
+        let record = Record::parse_in(br#"{"log":"a\nb"}"#, &mut index).unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(record.unescaped_in(br"x\ty", &mut buf), "x\ty");
     }
 
     #[test]

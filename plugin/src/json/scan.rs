@@ -1,6 +1,8 @@
 //! Byte scanning shared by the validating parse and the lookups: whitespace,
 //! and the bytes that end a plain run inside a string.
 
+use std::ops::Range;
+
 #[inline]
 pub(super) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -49,19 +51,93 @@ fn first_flagged(
 /// (borrows only run upwards from a true match).
 #[inline]
 pub(super) fn find_special<const CONTROL: bool>(text: &[u8], from: usize) -> Option<usize> {
-    first_flagged(
-        text,
-        from,
-        |v| {
-            let m = equal_bytes(v, b'"') | equal_bytes(v, b'\\');
-            if CONTROL {
-                m | (v.wrapping_sub(LO * 0x20) & !v)
-            } else {
-                m
+    first_flagged(text, from, special_flags::<CONTROL>, is_special::<CONTROL>)
+}
+
+/// The bytes of `v` [`find_special`] stops at, flagged as [`equal_bytes`]
+/// flags them.
+#[inline(always)]
+fn special_flags<const CONTROL: bool>(v: u64) -> u64 {
+    let m = equal_bytes(v, b'"') | equal_bytes(v, b'\\');
+    if CONTROL {
+        m | (v.wrapping_sub(LO * 0x20) & !v)
+    } else {
+        m
+    }
+}
+
+#[inline(always)]
+fn is_special<const CONTROL: bool>(c: u8) -> bool {
+    c == b'"' || c == b'\\' || (CONTROL && c < 0x20)
+}
+
+/// As [`find_special`] (with control characters), copying the bytes it
+/// passes over to `buf` from `out` as it reads them. Eight bytes are copied
+/// at a time, the special byte's word whole: `buf` should have room for
+/// eight bytes past the copy (with less, the last bytes are copied one by
+/// one).
+#[inline]
+pub(super) fn copy_to_special(
+    text: &[u8],
+    from: usize,
+    buf: &mut [u8],
+    out: usize,
+) -> Option<usize> {
+    let src = text.get(from..).unwrap_or(&[]);
+    let mut done = 0;
+    if let Some(dst) = buf.get_mut(out..) {
+        for (word, to) in src.chunks_exact(8).zip(dst.chunks_exact_mut(8)) {
+            to.copy_from_slice(word);
+            let v = word
+                .first_chunk::<8>()
+                .map_or(0, |w| u64::from_le_bytes(*w));
+            let m = special_flags::<true>(v) & HI;
+            if m != 0 {
+                return Some(from + done + (m.trailing_zeros() / 8) as usize);
             }
-        },
-        |c| c == b'"' || c == b'\\' || (CONTROL && c < 0x20),
-    )
+            done += 8;
+        }
+    }
+    let tail = src.get(done..).unwrap_or(&[]);
+    for (k, &c) in tail.iter().enumerate() {
+        if is_special::<true>(c) {
+            return Some(from + done + k);
+        }
+        if let Some(to) = buf.get_mut(out + done + k) {
+            *to = c;
+        }
+    }
+    None
+}
+
+/// Copies `text[run]` to `buf` from `out`, eight bytes at a time: the last
+/// word may copy up to seven bytes past the run, for which `buf` should
+/// have room (with less, the last bytes are copied exactly). Returns the
+/// offset in `buf` past the run.
+#[inline]
+pub(super) fn copy_run(text: &[u8], run: Range<usize>, buf: &mut [u8], out: usize) -> usize {
+    let len = run.len();
+    let src = text.get(run.start..).unwrap_or(&[]);
+    let mut done = 0;
+    if let Some(dst) = buf.get_mut(out..) {
+        for (word, to) in src.chunks_exact(8).zip(dst.chunks_exact_mut(8)) {
+            if done >= len {
+                break;
+            }
+            to.copy_from_slice(word);
+            done += 8;
+        }
+    }
+    if done < len {
+        let (Some(to), Some(from)) = (
+            buf.get_mut(out + done..out + len),
+            text.get(run.start + done..run.end),
+        ) else {
+            return out + len;
+        };
+        to.copy_from_slice(from);
+    }
+    out + len
 }
 
 /// The offset of the first `\\` in `word`, if one.
@@ -130,6 +206,22 @@ mod tests {
                         naive(false),
                         "{text:?} {from}"
                     );
+                    // Copying while finding: the same offset, the bytes
+                    // passed over copied, with room to spare or without.
+                    let passed = naive(true).unwrap_or(len).max(from).min(len);
+                    let run = text.get(from..passed).unwrap_or(&[]);
+                    for room in [len.saturating_sub(from) + 8, run.len()] {
+                        let mut buf = vec![0xaa; 3 + room];
+                        let found = copy_to_special(&text, from, &mut buf, 3);
+                        assert_eq!(found, naive(true), "{text:?} {from} {room}");
+                        assert_eq!(&buf[3..3 + run.len()], run, "{text:?} {from} {room}");
+                        assert!(buf[..3].iter().all(|&b| b == 0xaa));
+                        let mut buf = vec![0xaa; 3 + room];
+                        let to = from + run.len();
+                        assert_eq!(copy_run(&text, from..to, &mut buf, 3), 3 + run.len());
+                        assert_eq!(&buf[3..3 + run.len()], run, "{text:?} {from} {room}");
+                        assert!(buf[..3].iter().all(|&b| b == 0xaa));
+                    }
                     let backslash = text
                         .get(from..)
                         .and_then(|r| r.iter().position(|&c| c == b'\\').map(|i| from + i));

@@ -20,6 +20,117 @@ fn hex4(raw: &[u8], at: usize) -> Option<u32> {
     Some(v)
 }
 
+/// One decoded escape: its bytes (1 to 4) and the length of its text.
+#[derive(Clone, Copy)]
+pub(super) struct Escape {
+    bytes: [u8; 4],
+    len: u8,
+    consumed: u8,
+}
+
+impl Escape {
+    fn byte(b: u8, consumed: u8) -> Escape {
+        Escape {
+            bytes: [b, 0, 0, 0],
+            len: 1,
+            consumed,
+        }
+    }
+
+    /// Writes the decoded bytes at `at` in `buf`, which has room for four
+    /// (all four are written: a fixed-size copy, where copying 1 to 4 bytes
+    /// is a call to `memcpy`); returns the offset past the decoded ones.
+    #[inline(always)]
+    pub(super) fn write_at(&self, buf: &mut [u8], at: usize) -> usize {
+        if let Some(dst) = buf.get_mut(at..).and_then(|d| d.first_chunk_mut::<4>()) {
+            *dst = self.bytes;
+        }
+        at + usize::from(self.len)
+    }
+
+    /// The length of the escape's text: 2 (`\n`), 6 (`\u00e9`), 12 (a
+    /// surrogate pair), or 1 for a backslash that starts no valid escape.
+    #[inline]
+    pub(super) fn consumed(&self) -> usize {
+        usize::from(self.consumed)
+    }
+}
+
+/// Decodes the escape whose backslash is at `raw[i]`. A `\u` escape of a
+/// high surrogate takes the low one that follows it; a lone surrogate is
+/// U+FFFD. A backslash that starts no valid escape (not after validation)
+/// decodes to itself.
+#[inline(always)]
+pub(super) fn decode_escape(raw: &[u8], i: usize) -> Escape {
+    match raw.get(i + 1).copied() {
+        Some(b'u') => decode_unicode(raw, i),
+        c => match c.and_then(simple_escape) {
+            Some(b) => Escape::byte(b, 2),
+            None => Escape::byte(b'\\', 1),
+        },
+    }
+}
+
+/// The byte a two-byte escape stands for, by the byte after its backslash
+/// (`n` for `\n`): one load, where a `match` is a jump. Indexed at compile
+/// time, where an index out of bounds fails the build.
+#[allow(clippy::indexing_slicing)]
+const SIMPLE_ESCAPES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'/' as usize] = b'/';
+    t[b'b' as usize] = 0x08;
+    t[b'f' as usize] = 0x0c;
+    t[b'n' as usize] = b'\n';
+    t[b'r' as usize] = b'\r';
+    t[b't' as usize] = b'\t';
+    t
+};
+
+/// What the two-byte escape `\c` stands for; `None` when there is none
+/// (`\u` included).
+#[inline(always)]
+pub(super) fn simple_escape(c: u8) -> Option<u8> {
+    SIMPLE_ESCAPES
+        .get(usize::from(c))
+        .copied()
+        .filter(|&b| b != 0)
+}
+
+/// A `\u` escape at `raw[i]` (see [`decode_escape`]).
+#[inline]
+pub(super) fn decode_unicode(raw: &[u8], i: usize) -> Escape {
+    let Some(hi) = hex4(raw, i + 2) else {
+        return Escape::byte(b'\\', 1);
+    };
+    let (ch, consumed) = if (0xD800..0xDC00).contains(&hi) {
+        let lo = (raw.get(i + 6) == Some(&b'\\') && raw.get(i + 7) == Some(&b'u'))
+            .then(|| hex4(raw, i + 8))
+            .flatten()
+            .filter(|lo| (0xDC00..0xE000).contains(lo));
+        match lo {
+            Some(lo) => (
+                char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)),
+                12,
+            ),
+            None => (None, 6),
+        }
+    } else {
+        (char::from_u32(hi), 6)
+    };
+    let mut bytes = [0u8; 4];
+    let len = ch
+        .unwrap_or(char::REPLACEMENT_CHARACTER)
+        .encode_utf8(&mut bytes)
+        .len() as u8;
+    Escape {
+        bytes,
+        len,
+        consumed,
+    }
+}
+
 /// Decodes the body of a JSON string (between the quotes). Borrowed when it
 /// has no escapes and is valid UTF-8; lone surrogates become U+FFFD and
 /// invalid UTF-8 is decoded lossily.
@@ -52,7 +163,7 @@ pub(crate) fn unescape_in<'b>(raw: &'b [u8], buf: &'b mut Vec<u8>) -> Cow<'b, st
 /// 1 to 4), so `bytes` is grown once by `raw.len()` plus a word of slack and
 /// plain runs are copied a word at a time, overlapping what the next escape
 /// overwrites; the slack is cut off at the end.
-fn decode_escapes(raw: &[u8], bytes: &mut Vec<u8>) {
+pub(super) fn decode_escapes(raw: &[u8], bytes: &mut Vec<u8>) {
     let start = bytes.len();
     bytes.resize(start + raw.len() + 8, 0);
     let mut out = start;
@@ -90,58 +201,9 @@ fn decode_escapes(raw: &[u8], bytes: &mut Vec<u8>) {
         if i >= raw.len() {
             break;
         }
-        let mut put = |c: &[u8]| {
-            if let Some(dst) = bytes.get_mut(out..out + c.len()) {
-                dst.copy_from_slice(c);
-            }
-            out += c.len();
-        };
-        let simple = match raw.get(i + 1) {
-            Some(b'"') => Some(b'"'),
-            Some(b'\\') => Some(b'\\'),
-            Some(b'/') => Some(b'/'),
-            Some(b'b') => Some(0x08),
-            Some(b'f') => Some(0x0c),
-            Some(b'n') => Some(b'\n'),
-            Some(b'r') => Some(b'\r'),
-            Some(b't') => Some(b'\t'),
-            _ => None,
-        };
-        if let Some(c) = simple {
-            put(&[c]);
-            i += 2;
-            continue;
-        }
-        let Some(hi) = (raw.get(i + 1) == Some(&b'u'))
-            .then(|| hex4(raw, i + 2))
-            .flatten()
-        else {
-            // Not a valid escape (cannot happen after validation): keep it.
-            put(b"\\");
-            i += 1;
-            continue;
-        };
-        i += 6;
-        let ch = if (0xD800..0xDC00).contains(&hi) {
-            let lo = (raw.get(i) == Some(&b'\\') && raw.get(i + 1) == Some(&b'u'))
-                .then(|| hex4(raw, i + 2))
-                .flatten()
-                .filter(|lo| (0xDC00..0xE000).contains(lo));
-            match lo {
-                Some(lo) => {
-                    i += 6;
-                    char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
-                }
-                None => None,
-            }
-        } else {
-            char::from_u32(hi)
-        };
-        let mut buf = [0u8; 4];
-        put(ch
-            .unwrap_or(char::REPLACEMENT_CHARACTER)
-            .encode_utf8(&mut buf)
-            .as_bytes());
+        let escape = decode_escape(raw, i);
+        out = escape.write_at(bytes, out);
+        i += escape.consumed();
     }
     bytes.truncate(out);
 }
