@@ -14,6 +14,7 @@
 //!   other lines they say when something will happen (`retrying in 5s`),
 //!   not how long it took.
 
+use crate::decimal::parse_f64;
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
@@ -145,7 +146,7 @@ fn duration_at(s: &str) -> Option<f64> {
         .bytes()
         .take_while(|c| c.is_ascii_digit() || *c == b'.')
         .count();
-    let num: f64 = s.get(..digits)?.parse().ok()?;
+    let num = parse_f64(s.get(..digits)?)?;
     let rest = s.get(digits..)?;
     let rest = rest.strip_prefix(' ').unwrap_or(rest);
     let unit_len = rest

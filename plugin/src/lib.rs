@@ -30,6 +30,7 @@
 pub mod baseline;
 pub mod classifier;
 pub mod config;
+mod decimal;
 pub mod embedded;
 pub mod entity;
 pub mod error;

@@ -5,6 +5,7 @@
 //! Parsing never panics: out-of-range or garbage input gives `None`, and the
 //! caller falls back to the pipeline's event time.
 
+use crate::decimal::parse_f64;
 use crate::json::Value;
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -240,7 +241,7 @@ pub fn parse_epoch(s: &str) -> Option<i64> {
         let int: u64 = int.parse().ok()?;
         return epoch_from_parts(int, frac.as_bytes());
     }
-    parse_epoch_f64(s.parse().ok()?)
+    parse_epoch_f64(parse_f64(s)?)
 }
 
 /// Converts an epoch value in unknown units to nanoseconds: below 1e11 it is

@@ -23,6 +23,7 @@
 //! - `unescape`: decoding string bodies;
 //! - `write`: writing strings, and splicing the tag object into a record.
 
+use crate::decimal::parse_f64;
 use std::borrow::Cow;
 
 mod lookup;
@@ -129,7 +130,7 @@ impl<'a> Value<'a> {
     /// The number as `f64` (numbers only; strings are not converted).
     pub fn as_f64(&self) -> Option<f64> {
         match self {
-            Value::Number(n) => n.parse().ok(),
+            Value::Number(n) => parse_f64(n),
             _ => None,
         }
     }
@@ -137,8 +138,8 @@ impl<'a> Value<'a> {
     /// The number as `f64`, or a string holding a number (`"12.5"`).
     pub fn to_f64_lenient(&self) -> Option<f64> {
         match self {
-            Value::Number(n) => n.parse().ok(),
-            Value::Str(s) => s.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
+            Value::Number(n) => parse_f64(n),
+            Value::Str(s) => parse_f64(s.trim()).filter(|v| v.is_finite()),
             _ => None,
         }
     }

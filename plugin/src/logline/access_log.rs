@@ -1,6 +1,7 @@
 //! Common / combined / nginx access-log lines, with an nginx `$request_time`.
 
 use super::fields::is_http_method;
+use crate::decimal::parse_f64;
 use crate::observation::LogSignal;
 
 /// Common / combined / nginx access-log lines:
@@ -65,7 +66,7 @@ fn nginx_request_time(after_request: &str) -> Option<f64> {
 }
 
 fn seconds_token(v: &str) -> Option<f64> {
-    let s: f64 = v.parse().ok()?;
+    let s = parse_f64(v)?;
     (s.is_finite() && s >= 0.0).then_some(s * 1e3)
 }
 

@@ -1,6 +1,8 @@
 //! Latencies: which keys name one (and in what unit a bare number under them
 //! is), and duration strings (`"250ms"`, `"0.25s"`, `"1m2.5s"`).
 
+use crate::decimal::parse_f64;
+
 /// If `key` names a latency, the multiplier that turns a bare number under it
 /// into milliseconds.
 pub(super) fn latency_key(key: &[u8]) -> Option<f64> {
@@ -51,7 +53,7 @@ pub(super) fn latency_key(key: &[u8]) -> Option<f64> {
 /// `250us`, `15ns`, `1m2.5s`, `1h`; a bare number is multiplied by `bare_mul`.
 pub fn parse_duration_ms(s: &str, bare_mul: f64) -> Option<f64> {
     let s = s.trim();
-    if let Ok(v) = s.parse::<f64>() {
+    if let Some(v) = parse_f64(s) {
         return Some(v * bare_mul).filter(|v| v.is_finite());
     }
     let b = s.as_bytes();
@@ -63,7 +65,7 @@ pub fn parse_duration_ms(s: &str, bare_mul: f64) -> Option<f64> {
         while b.get(i).is_some_and(|c| c.is_ascii_digit() || *c == b'.') {
             i += 1;
         }
-        let num: f64 = s.get(start..i)?.parse().ok()?;
+        let num = parse_f64(s.get(start..i)?)?;
         let ustart = i;
         while b.get(i).is_some_and(|c| !c.is_ascii_digit() && *c != b'.') {
             i += 1;

@@ -4,6 +4,7 @@
 
 use super::duration::{latency_key, parse_duration_ms};
 use super::LineInfo;
+use crate::decimal::parse_f64;
 use crate::json::{value_of_raw, RawKey, Record, Value};
 use crate::observation::{LogLevel, LogSignal};
 use crate::timestamp;
@@ -222,7 +223,7 @@ fn fields_of<'a>(members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) -> LineI
             continue;
         };
         let (num, text) = match &value {
-            Value::Number(n) => (n.parse().ok(), Some(*n)),
+            Value::Number(n) => (parse_f64(n), Some(*n)),
             Value::Str(s) => (None, Some(s.as_ref())),
             Value::Object(_) if nested => {
                 // One level of nesting: `http.status_code`, `request.method`, ...
@@ -245,7 +246,7 @@ fn fields_of<'a>(members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) -> LineI
 fn http_status(num: Option<f64>, text: Option<&str>) -> Option<u16> {
     let v = match (num, text) {
         (Some(n), _) => n,
-        (None, Some(t)) => t.trim().parse::<f64>().ok()?,
+        (None, Some(t)) => parse_f64(t.trim())?,
         _ => return None,
     };
     (v.fract() == 0.0 && (100.0..=599.0).contains(&v)).then_some(v as u16)

@@ -2,6 +2,7 @@
 
 use super::fields::Fields;
 use super::{LineInfo, SCAN_HEAD};
+use crate::decimal::parse_f64;
 
 /// `key=value` pairs (values may be quoted).
 pub(super) fn read(line: &str) -> LineInfo {
@@ -32,7 +33,7 @@ pub(super) fn read(line: &str) -> LineInfo {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'@'))
         {
             pairs += 1;
-            f.take(key, value.parse().ok(), Some(value));
+            f.take(key, parse_f64(value), Some(value));
         }
         rest = next;
     }
