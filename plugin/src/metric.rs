@@ -286,18 +286,19 @@ fn read_sample<'a>(
         .or_else(|| name.and_then(Value::into_str))
         .unwrap_or(Cow::Borrowed(""));
     // As `labels.or(tags)`, else the record itself.
-    let labels = match (labels, tags) {
-        (Some(v), _) => record
-            .object("labels")
-            .map_or(Labels::Value(v), Labels::Object),
-        (None, Some(v)) => record
-            .object("tags")
-            .map_or(Labels::Value(v), Labels::Object),
-        (None, None) => Labels::Record(record),
+    // An object member's value as the record's object, with its token and
+    // the members the parse indexed in it.
+    let object = |v: &Value<'a>| match v {
+        Value::Object(raw) => record.object_at(raw),
+        _ => None,
+    };
+    let labels = match labels.or(tags) {
+        Some(v) => object(&v).map_or(Labels::Value(v), Labels::Object),
+        None => Labels::Record(record),
     };
     // As `gauge.get("value")`: the first `gauge` member, when an object.
-    let inner_value = |v: Option<Value<'a>>, key: &str| {
-        v.and_then(|v| match record.object(key) {
+    let inner_value = |v: Option<Value<'a>>| {
+        v.and_then(|v| match object(&v) {
             Some(o) => o.get("value"),
             None => v.get("value"),
         })
@@ -306,8 +307,8 @@ fn read_sample<'a>(
     let value = finite(
         value
             .and_then(|v| v.to_f64_lenient())
-            .or_else(|| inner_value(gauge, "gauge"))
-            .or_else(|| inner_value(counter, "counter")),
+            .or_else(|| inner_value(gauge))
+            .or_else(|| inner_value(counter)),
     );
     let incremental = kind.and_then(Value::into_str).as_deref() == Some("incremental");
     let signal = value.map(|v| {

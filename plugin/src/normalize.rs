@@ -223,7 +223,12 @@ pub fn normalize_in<'a>(
         info.signal = merged.signal;
     }
     let (ts_ns, ts_source) = timed(times().or(info.ts_ns), event_time_ns);
-    let identity = match record.object("kubernetes") {
+    let identity = match top
+        .get(7)
+        .copied()
+        .flatten()
+        .and_then(|raw| record.object_at(raw))
+    {
         Some(k) => {
             cache.token = k.token();
             cache.identities.get_or_resolve(cache.token, k.raw(), || {

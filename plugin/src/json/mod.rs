@@ -349,16 +349,23 @@ impl<'a> Record<'a> {
     pub(crate) fn unescaped_in<'s>(&'s self, body: &'s [u8], buf: &'s mut Vec<u8>) -> Cow<'s, str> {
         let index = self.index();
         if !index.decoded_at.is_empty() {
-            // Where `body` sits in the text, if it is a slice of it.
-            let start = (body.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
-            if let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(start + body.len()))
-            {
-                if let Some(text) = index.decoded((start, end)) {
-                    return lossy(text);
-                }
+            if let Some(text) = self.span_of(body).and_then(|span| index.decoded(span)) {
+                return lossy(text);
             }
         }
         unescape_in(body, buf)
+    }
+
+    /// Where `part` sits in the text (start and end offsets), when it is a
+    /// slice of it: its bytes lie within the text's.
+    #[inline]
+    fn span_of(&self, part: &[u8]) -> Option<(u32, u32)> {
+        let start = (part.as_ptr() as usize).checked_sub(self.text.as_ptr() as usize)?;
+        let end = start + part.len();
+        if end > self.text.len() {
+            return None;
+        }
+        Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?))
     }
 
     /// A top-level member whose value is an object (the first one named
@@ -369,6 +376,24 @@ impl<'a> Record<'a> {
             .iter()
             .enumerate()
             .find(|(_, m)| self.key_matches(m, key))?;
+        self.member_object(at, m)
+    }
+
+    /// As [`Record::object`] for the member whose value is `value`, a slice
+    /// of the text as [`Record::get_many_raw`] gives it (or a
+    /// [`Value::Object`] of [`Record::get_many`]): found by where it starts,
+    /// without comparing keys. `None` for any other slice.
+    pub(crate) fn object_at(&self, value: &[u8]) -> Option<Object<'_, 'a>> {
+        let span = self.span_of(value)?;
+        let (at, m) = self
+            .top()
+            .iter()
+            .enumerate()
+            .find(|(_, m)| (m.value_start, m.value_end) == span)?;
+        self.member_object(at, m)
+    }
+
+    fn member_object(&self, at: usize, m: &Member) -> Option<Object<'_, 'a>> {
         let raw = m.raw_value(self.text);
         let index = self.index();
         (raw.first() == Some(&b'{')).then(|| Object {
@@ -584,6 +609,32 @@ mod tests {
         for not_an_object in ["a", "arr", "s", "nope"] {
             assert!(rec.object(not_an_object).is_none(), "{not_an_object}");
         }
+        // Found by their values' place, objects read the same; a copy of a
+        // value, or a part of one, finds none.
+        for key in ["k", "empty", "a", "arr", "s", "nope"] {
+            let [raw] = rec.get_many_raw(&[key]);
+            let at = raw.and_then(|raw| rec.object_at(raw));
+            let named = rec.object(key);
+            assert_eq!(at.map(|o| o.raw()), named.map(|o| o.raw()), "{key}");
+            assert_eq!(
+                at.map(|o| o.get_many(&keys)),
+                named.map(|o| o.get_many(&keys)),
+                "{key}"
+            );
+            if let Some(raw) = raw {
+                let copy = raw.to_vec();
+                assert!(rec.object_at(copy.as_slice()).is_none(), "{key}");
+                assert!(rec.object_at(&raw[..raw.len() - 1]).is_none(), "{key}");
+            }
+        }
+        // The second `k`, which no lookup by name finds.
+        let (_, second) = rec
+            .members_raw()
+            .filter(|(k, _)| k.raw == b"k")
+            .last()
+            .unwrap();
+        let second = rec.object_at(second).unwrap().get("x").unwrap();
+        assert_eq!(second.as_str(), Some("second"));
         // An owned index reads the same.
         let owned = Record::parse(text).unwrap();
         assert_eq!(

@@ -209,6 +209,14 @@ mod tests {
                 );
                 assert_eq!(a.map(|o| o.raw()), b.map(|o| o.raw()), "{i}: {text}");
                 assert!(a.is_none_or(|o| o.token().is_none()));
+                // Found by its value's place, the same object and token.
+                let [raw] = kept.get_many_raw(&[key]);
+                let at = raw.and_then(|raw| kept.object_at(raw));
+                assert_eq!(
+                    at.map(|o| (o.raw(), o.token(), o.get_many(&inner))),
+                    b.map(|o| (o.raw(), o.token(), o.get_many(&inner))),
+                    "{i}: {text}"
+                );
                 if let Some(o) = b {
                     skipped += usize::from(o.members.is_none());
                     if let Some(token) = o.token() {
