@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use crate::event;
 use crate::identity::{owner_from_references, resolve_workload, split_owner, PodEvidence};
 use crate::identity_memo::{IdentityMemo, MemoToken};
-use crate::json::{value_of_raw, Record, Value};
+use crate::json::{length_classes, value_of_raw, Record, Value};
 use crate::logline::{self, LineBuffers};
 use crate::metric;
 use crate::observation::{Identity, Observation, RecordKind, Signal, TimeSource};
@@ -75,6 +75,9 @@ const TOP_KEYS: [&str; 18] = joined(
     // 11..18: metric
     metric::SHAPE_KEYS,
 );
+
+/// [`TOP_KEYS`] by length, computed once (see [`length_classes`]).
+static TOP_KEY_CLASSES: [u64; 32] = length_classes(&TOP_KEYS);
 
 /// `a` then `b`, as one array. Only for constants: evaluated at compile
 /// time, lengths that do not add up fail the build.
@@ -154,7 +157,7 @@ pub fn normalize_in<'a>(
 ) -> Observation<'a> {
     cache.token = None;
     // Raw texts: only the values used below are decoded.
-    let top = record.get_many_raw(&TOP_KEYS);
+    let top = record.get_many_raw_classed(&TOP_KEYS, &TOP_KEY_CLASSES);
     let has = |i: usize| top.get(i).is_some_and(Option::is_some);
     let times = || {
         let [a, b, c, d, ..] = top;

@@ -177,9 +177,12 @@ pub(crate) fn hash(text: &[u8]) -> u64 {
     let mut words = blocks.remainder().chunks(8);
     for lane in lanes.iter_mut() {
         if let Some(c) = words.next() {
-            // As a little-endian word, zero-padded (a copy loop here
-            // compiles to a call to `memcpy`).
-            let w = c.iter().rev().fold(0u64, |w, b| (w << 8) | u64::from(*b));
+            // As a little-endian word, the last one zero-padded (a copy loop
+            // here compiles to a call to `memcpy`).
+            let w = match c.first_chunk::<8>() {
+                Some(w) => u64::from_le_bytes(*w),
+                None => c.iter().rev().fold(0u64, |w, b| (w << 8) | u64::from(*b)),
+            };
             *lane = mix(*lane, w);
         }
     }
@@ -260,5 +263,34 @@ mod tests {
         }
         assert_ne!(hash(&base[..99]), h);
         assert_ne!(hash(b"a"), hash(b"a\0"));
+    }
+
+    /// Every word, full or not, is read as the little-endian word of its
+    /// bytes zero-padded, at every length around the block and word sizes.
+    #[test]
+    fn hash_reads_words_as_zero_padded_little_endian() {
+        let reference = |text: &[u8]| {
+            const K: u64 = 0x9e37_79b9_7f4a_7c15;
+            let mix = |h: u64, w: u64| (h ^ w).wrapping_mul(K).rotate_left(31);
+            let mut lanes = [text.len() as u64, K, K.rotate_left(17), K.rotate_left(41)];
+            for (i, c) in text.chunks(8).enumerate() {
+                let mut padded = [0u8; 8];
+                padded[..c.len()].copy_from_slice(c);
+                lanes[i % 4] = mix(lanes[i % 4], u64::from_le_bytes(padded));
+            }
+            let [a, b, c, d] = lanes;
+            let mut h = a ^ b.rotate_left(16) ^ c.rotate_left(32) ^ d.rotate_left(48);
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+            h ^ (h >> 33)
+        };
+        let text: Vec<u8> = (0..100u8)
+            .map(|i| i.wrapping_mul(37).wrapping_add(11))
+            .collect();
+        for len in 0..text.len() {
+            assert_eq!(hash(&text[..len]), reference(&text[..len]), "{len}");
+        }
     }
 }

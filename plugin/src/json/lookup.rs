@@ -167,16 +167,38 @@ pub(super) fn pick_raw<'a, const N: usize>(
     if N > 64 {
         return pick_raw_linear(members, keys);
     }
-    // The keys as bit sets by length (lengths past 31 share a class), so
-    // each member is compared only with the keys still wanted that it could be.
+    pick_raw_classed(members, keys, &length_classes(keys))
+}
+
+/// `keys` (at most 64) as bit sets by length, lengths past 31 sharing a
+/// class: bit `i` of class `n` says `keys[i]` is `n` bytes long. A caller
+/// with constant keys keeps them in a `static`, computed at compile time.
+#[allow(clippy::indexing_slicing)]
+pub(crate) const fn length_classes<const N: usize>(keys: &[&str; N]) -> [u64; 32] {
     let mut by_len = [0u64; 32];
-    let mut left = 0u64;
-    for (i, key) in keys.iter().enumerate() {
-        if let Some(class) = by_len.get_mut(key.len().min(31)) {
-            *class |= 1 << i;
-        }
-        left |= 1 << i;
+    let mut i = 0;
+    while i < N && i < 64 {
+        let len = if keys[i].len() < 31 {
+            keys[i].len()
+        } else {
+            31
+        };
+        by_len[len] |= 1 << i;
+        i += 1;
     }
+    by_len
+}
+
+/// As [`pick_raw`], with the keys' [`length_classes`] given, so each member
+/// is compared only with the keys still wanted that it could be. At most
+/// 64 keys (those past the 64th are not looked for).
+#[inline(always)]
+pub(super) fn pick_raw_classed<'a, const N: usize>(
+    members: impl Iterator<Item = (&'a [u8], bool, &'a [u8])>,
+    keys: &[&str; N],
+    by_len: &[u64; 32],
+) -> [Option<&'a [u8]>; N] {
+    let mut left = if N >= 64 { u64::MAX } else { (1u64 << N) - 1 };
     let mut out: [Option<&'a [u8]>; N] = [None; N];
     for (raw, escaped, value) in members {
         // An escaped key's length is not its decoded length.
@@ -322,6 +344,20 @@ mod tests {
                 Some(3),
                 None
             ]
+        );
+        // At 64 keys, every bit of the sets is a key's: the last one too.
+        let names: Vec<String> = (0..62).map(|i| format!("n{i}")).collect();
+        let mut wide: Vec<&str> = names.iter().map(String::as_str).collect();
+        wide.extend(["bb", "cc"]);
+        let wide: [&str; 64] = wide.try_into().unwrap();
+        let got = pick_raw(members(), &wide);
+        assert_eq!(got, pick_raw_linear(members(), &wide));
+        assert_eq!(
+            got[62..]
+                .iter()
+                .map(|v| v.map(|v| v[0] - b'0'))
+                .collect::<Vec<_>>(),
+            [Some(2), Some(4)]
         );
     }
 }

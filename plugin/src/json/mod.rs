@@ -34,7 +34,8 @@ mod seen;
 mod unescape;
 mod write;
 
-use lookup::{object_get, pick, pick_raw, raw_key_is, Members};
+pub(crate) use lookup::length_classes;
+use lookup::{object_get, pick, pick_raw, pick_raw_classed, raw_key_is, Members};
 use member_index::Member;
 use parse::Parser;
 
@@ -366,6 +367,17 @@ impl<'a> Record<'a> {
             return None;
         }
         Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?))
+    }
+
+    /// As [`Record::get_many_raw`], with the keys' [`length_classes`] given
+    /// (a caller with constant keys computes them once).
+    #[inline(always)]
+    pub(crate) fn get_many_raw_classed<const N: usize>(
+        &self,
+        keys: &[&str; N],
+        classes: &[u64; 32],
+    ) -> [Option<&'a [u8]>; N] {
+        pick_raw_classed(indexed(self.text, self.top()), keys, classes)
     }
 
     /// A top-level member whose value is an object (the first one named
