@@ -110,7 +110,8 @@ impl RecordIndex {
     /// named by `keys` (the log line under `log` or `message`) while the
     /// parse validates them, in the same pass: a string with escapes is then
     /// not scanned again to be read (see [`crate::json::Record::unescaped_in`]).
-    /// Escaped keys are not matched; their values are decoded when read.
+    /// Escaped keys are not matched, and one value is decoded per key (the
+    /// first with escapes; of the first 64 keys): others are decoded when read.
     pub fn decoding(self, keys: &'static [&'static str]) -> RecordIndex {
         RecordIndex {
             decode_keys: keys,

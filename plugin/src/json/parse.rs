@@ -114,6 +114,10 @@ pub(super) struct Parser<'a, 'i> {
     keep: Option<(u64, u32)>,
     /// A key the index remembers objects under was met.
     key_met: bool,
+    /// The keys (as bits, by their place in the index's list) a value was
+    /// decoded under: one value each at most, so decoding stays linear in
+    /// the record however often a key repeats.
+    decoded_keys: u64,
 }
 
 impl<'a, 'i> Parser<'a, 'i> {
@@ -129,6 +133,7 @@ impl<'a, 'i> Parser<'a, 'i> {
             object_start: None,
             keep: None,
             key_met: false,
+            decoded_keys: 0,
         }
     }
 
@@ -465,9 +470,9 @@ impl<'a, 'i> Parser<'a, 'i> {
         if self.plain_string()? {
             return Ok(());
         }
-        if !self.decodes_key() {
+        let Some(key) = self.decoded_key() else {
             return self.string_from_special().map(drop);
-        }
+        };
         let from = self.index.decoded.len() as u32;
         self.decode_from_special(body)?;
         let end = self.index.decoded.len() as u32;
@@ -475,21 +480,30 @@ impl<'a, 'i> Parser<'a, 'i> {
             body: (body as u32, self.offset() - 1),
             text: (from, end),
         });
+        self.decoded_keys |= key;
         Ok(())
     }
 
-    /// Whether the top-level member being read has a key (unescaped) the
-    /// index decodes the values of.
+    /// When the top-level member being read has a key (unescaped) the
+    /// index decodes the values of, and no value was decoded under it yet:
+    /// the key's bit.
     #[inline]
-    fn decodes_key(&self) -> bool {
-        let Some((start, end, false)) = self.top.key else {
-            return false;
+    fn decoded_key(&self) -> Option<u64> {
+        let (start, end, false) = self.top.key? else {
+            return None;
         };
         let raw = self
             .text
             .get(start as usize + 1..(end as usize).saturating_sub(1))
             .unwrap_or(&[]);
-        self.index.decode_keys.iter().any(|k| k.as_bytes() == raw)
+        let i = self
+            .index
+            .decode_keys
+            .iter()
+            .take(64)
+            .position(|k| k.as_bytes() == raw)?;
+        let bit = 1u64 << i;
+        (self.decoded_keys & bit == 0).then_some(bit)
     }
 
     /// As [`Parser::string_from_special`] (the same checks, the same
@@ -851,7 +865,10 @@ mod tests {
                 r#"{ "message" : "\u00e9\ud83d\ude00\ud800x" , "log":"\/\\" }"#,
                 &["é😀\u{FFFD}x", "/\\"],
             ),
-            (r#"{"log":"a\nb","log":"c\td"}"#, &["a\nb", "c\td"]),
+            // One value per key: a repeated key's later values are decoded
+            // when read.
+            (r#"{"log":"a\nb","log":"c\td"}"#, &["a\nb"]),
+            (r#"{"log":"plain","log":"c\td"}"#, &["c\td"]),
         ];
         for (text, want) in cases {
             let record = Record::parse_in(text.as_bytes(), &mut index).unwrap();
@@ -881,6 +898,16 @@ mod tests {
                 .collect();
             assert_eq!(decoded, *want, "{text}");
         }
+        // However often a key repeats, one value is decoded (so the work
+        // stays linear in the record).
+        let mut text = String::from("{");
+        for _ in 0..10_000 {
+            text.push_str(r#""log":"x\n","message":"\t","#);
+        }
+        text.push_str(r#""end":1}"#);
+        Record::parse_in(text.as_bytes(), &mut index).unwrap();
+        assert_eq!(index.decoded_at.len(), 2);
+        assert_eq!(index.decoded, b"x\n\t");
         // A parse that fails in a decoded value leaves nothing decoded.
         for text in [
             r#"{"log":"a\nb\x"}"#,
