@@ -12,6 +12,8 @@
 //! keeps, per token, where in the text each part of the resolved
 //! [`Identity`] sits; a record with the same token gets the same parts,
 //! borrowed from its own text, exactly what resolving would have given.
+//! With them it keeps a byte its caller derives from the same text (for a
+//! metric sample, what classifying it reads from its labels).
 //!
 //! Only identities made entirely of slices of the object text are kept (an
 //! escaped name is decoded into an owned string, and is resolved each time).
@@ -41,8 +43,10 @@ struct Spans {
 /// it allocates when it keeps its first identity.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct IdentityMemo {
-    /// By [`MemoToken::entry`]: the token's `filled` (0: none) and the spans.
-    entries: Vec<(u64, Spans)>,
+    /// By [`MemoToken::entry`]: the token's `filled` (0: none), the spans,
+    /// and a byte the caller keeps with them (see
+    /// [`IdentityMemo::get_or_resolve_with`]).
+    entries: Vec<(u64, Spans, u8)>,
 }
 
 impl IdentityMemo {
@@ -58,27 +62,39 @@ impl IdentityMemo {
         text: &'a [u8],
         resolve: impl FnOnce() -> Identity<'a>,
     ) -> Identity<'a> {
+        self.get_or_resolve_with(token, text, || (resolve(), 0)).0
+    }
+
+    /// As [`IdentityMemo::get_or_resolve`], with a byte that `resolve` also
+    /// derives from the text alone and that is kept with the identity (what
+    /// classifying a metric sample reads from its labels).
+    pub fn get_or_resolve_with<'a>(
+        &mut self,
+        token: Option<MemoToken>,
+        text: &'a [u8],
+        resolve: impl FnOnce() -> (Identity<'a>, u8),
+    ) -> (Identity<'a>, u8) {
         let Some(token) = token else {
             return resolve();
         };
         let entry = token.entry as usize;
-        if let Some((filled, spans)) = self.entries.get(entry) {
+        if let Some((filled, spans, extra)) = self.entries.get(entry) {
             if *filled == token.filled {
                 if let Some(id) = spans_identity(spans, text) {
-                    return id;
+                    return (id, *extra);
                 }
             }
         }
-        let id = resolve();
+        let (id, extra) = resolve();
         if let Some(spans) = identity_spans(&id, text) {
             if self.entries.is_empty() {
-                self.entries.resize(Self::ENTRIES, (0, Spans::default()));
+                self.entries.resize(Self::ENTRIES, (0, Spans::default(), 0));
             }
             if let Some(e) = self.entries.get_mut(entry) {
-                *e = (token.filled, spans);
+                *e = (token.filled, spans, extra);
             }
         }
-        id
+        (id, extra)
     }
 }
 

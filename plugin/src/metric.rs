@@ -122,16 +122,71 @@ fn label<'a>(labels: &Labels<'_, 'a>, keys: &[&str]) -> Option<Cow<'a, str>> {
     })
 }
 
+/// What classifying a sample reads from its labels, which depends on their
+/// text alone (so it is kept with the identity resolved from that text).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct LabelFacts {
+    /// A `container` (else `container_name`) label, not empty and not the
+    /// pause container `POD`: a cAdvisor series of a container.
+    container: bool,
+    /// The `resource` label of kube-state-metrics' limits and requests.
+    resource: Resource,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Resource {
+    #[default]
+    None,
+    Cpu,
+    Memory,
+    Other,
+}
+
+impl LabelFacts {
+    fn read(labels: &Labels<'_, '_>) -> LabelFacts {
+        let container = label(labels, &["container", "container_name"]);
+        LabelFacts {
+            container: container.is_some_and(|c| c != "POD"),
+            resource: match label(labels, &["resource"]).as_deref() {
+                None => Resource::None,
+                Some("cpu") => Resource::Cpu,
+                Some("memory") => Resource::Memory,
+                Some(_) => Resource::Other,
+            },
+        }
+    }
+
+    /// As one byte, for the identity memo.
+    fn to_byte(self) -> u8 {
+        u8::from(self.container) | (self.resource as u8) << 1
+    }
+
+    fn from_byte(b: u8) -> LabelFacts {
+        LabelFacts {
+            container: b & 1 != 0,
+            resource: match b >> 1 {
+                1 => Resource::Cpu,
+                2 => Resource::Memory,
+                3 => Resource::Other,
+                _ => Resource::None,
+            },
+        }
+    }
+}
+
 /// Classifies a Prometheus metric name with its labels and raw value,
 /// returning the canonical name and value. `incremental` marks a Vector
 /// incremental (delta) counter.
 pub fn classify(name: &str, labels: &Value<'_>, value: f64, incremental: bool) -> MetricSignal {
-    classify_labels(name, &Labels::Value(labels.clone()), value, incremental)
+    let labels = Labels::Value(labels.clone());
+    classify_labels(name, || LabelFacts::read(&labels), value, incremental)
 }
 
+/// As [`classify`], with what it reads from the labels given by `facts`
+/// (called only for the names that read labels).
 fn classify_labels(
     name: &str,
-    labels: &Labels<'_, '_>,
+    facts: impl Fn() -> LabelFacts,
     value: f64,
     incremental: bool,
 ) -> MetricSignal {
@@ -140,13 +195,14 @@ fn classify_labels(
         value,
     };
     let is_cadvisor = name.starts_with("container_");
-    if is_cadvisor {
-        let container = label(labels, &["container", "container_name"]);
-        if container.as_deref().is_none_or(|c| c == "POD") {
-            return other;
-        }
+    if is_cadvisor && !facts().container {
+        return other;
     }
-    let resource = || label(labels, &["resource"]);
+    let resource = || match facts().resource {
+        Resource::Cpu => Some("cpu"),
+        Resource::Memory => Some("memory"),
+        Resource::None | Resource::Other => None,
+    };
     let metric = |name| MetricSignal { name, value };
     match name {
         "container_cpu_usage_seconds_total" if !incremental => metric(MetricName::CpuSecondsTotal),
@@ -157,12 +213,12 @@ fn classify_labels(
             value: value / 100_000.0,
         },
         "container_spec_memory_limit_bytes" if value > 0.0 => metric(MetricName::MemoryLimitBytes),
-        "kube_pod_container_resource_limits" => match resource().as_deref() {
+        "kube_pod_container_resource_limits" => match resource() {
             Some("cpu") => metric(MetricName::CpuLimitCores),
             Some("memory") => metric(MetricName::MemoryLimitBytes),
             _ => other,
         },
-        "kube_pod_container_resource_requests" => match resource().as_deref() {
+        "kube_pod_container_resource_requests" => match resource() {
             Some("cpu") => metric(MetricName::CpuRequestCores),
             Some("memory") => metric(MetricName::MemoryRequestBytes),
             _ => other,
@@ -311,25 +367,32 @@ fn read_sample<'a>(
             .or_else(|| inner_value(counter)),
     );
     let incremental = kind.and_then(Value::into_str).as_deref() == Some("incremental");
+    // A labels object with a token: its identity and facts as kept for it.
+    let (identity, token, facts) = match (&labels, memo) {
+        (Labels::Object(o), Some(memo)) => {
+            let token = o.token();
+            let (identity, facts) = memo.get_or_resolve_with(token, o.raw(), || {
+                (
+                    labels_identity(&labels),
+                    LabelFacts::read(&labels).to_byte(),
+                )
+            });
+            (identity, token, Some(LabelFacts::from_byte(facts)))
+        }
+        _ => (labels_identity(&labels), None, None),
+    };
+    let facts = || facts.unwrap_or_else(|| LabelFacts::read(&labels));
     let signal = value.map(|v| {
-        let s = classify_labels(&name, &labels, v, incremental);
+        let s = classify_labels(&name, facts, v, incremental);
         match (s.name, namespace.and_then(Value::into_str)) {
             // Vector splits Prometheus names into `namespace` + `name`.
             (MetricName::Other, Some(ns)) if !ns.is_empty() => {
                 let full = [ns.as_ref(), "_", name.as_ref()].concat();
-                classify_labels(&full, &labels, v, incremental)
+                classify_labels(&full, facts, v, incremental)
             }
             _ => s,
         }
     });
-    let (identity, token) = match (&labels, memo) {
-        (Labels::Object(o), Some(memo)) => {
-            let token = o.token();
-            let identity = memo.get_or_resolve(token, o.raw(), || labels_identity(&labels));
-            (identity, token)
-        }
-        _ => (labels_identity(&labels), None),
-    };
     (MetricRecord { signal, identity }, token)
 }
 
@@ -627,6 +690,72 @@ mod tests {
             assert_eq!(m.signal.map(|s| s.name), *name, "{text}");
             assert_eq!(m.identity.pod.as_deref(), *pod, "{text}");
             assert_eq!(m.identity.container.as_deref(), *container, "{text}");
+        }
+    }
+
+    /// Samples whose labels the filter's index remembers read the same on
+    /// their first record (resolved, then kept) and every later one (their
+    /// identity and what classifying reads from the labels as kept), for
+    /// every label that decides a name.
+    #[test]
+    fn remembered_labels_read_as_fresh_ones() {
+        use crate::json::RecordIndex;
+        use crate::normalize::IDENTITY_OBJECTS;
+        let names = [
+            "container_cpu_usage_seconds_total",
+            "container_memory_working_set_bytes",
+            "kube_pod_container_resource_limits",
+            "kube_pod_container_resource_requests",
+            "kube_pod_container_status_restarts_total",
+            "http_requests_total",
+        ];
+        let labels = [
+            r#""container":"app""#,
+            r#""container":"POD""#,
+            r#""container":"""#,
+            r#""container_name":"app""#,
+            r#""resource":"cpu""#,
+            r#""resource":"memory""#,
+            r#""resource":"gpu""#,
+            r#""container":"app","resource":"memory""#,
+            r#""exported_container":"x","container":"POD","resource":"cpu""#,
+        ];
+        let mut index = RecordIndex::remembering(IDENTITY_OBJECTS);
+        let mut memo = IdentityMemo::default();
+        for round in 0..2 {
+            for name in names {
+                for (i, l) in labels.iter().enumerate() {
+                    for key in ["labels", "tags"] {
+                        let text = format!(
+                            r#"{{"metric":"{name}","value":2,"{key}":{{"namespace":"n","pod":"p-{i}",{l}}}}}"#
+                        );
+                        let fresh = Record::parse(text.as_bytes()).unwrap();
+                        let want = read_metric(&fresh, MetricShape::Sample, b"");
+                        let rec = Record::parse_in(text.as_bytes(), &mut index).unwrap();
+                        let (got, token) =
+                            read_metric_in(&rec, MetricShape::Sample, b"", Some(&mut memo));
+                        assert_eq!(got, want, "{round}: {text}");
+                        assert!(token.is_some(), "{text}");
+                    }
+                }
+            }
+        }
+        for facts in [
+            LabelFacts::default(),
+            LabelFacts {
+                container: true,
+                resource: Resource::Other,
+            },
+            LabelFacts {
+                container: false,
+                resource: Resource::Memory,
+            },
+            LabelFacts {
+                container: true,
+                resource: Resource::Cpu,
+            },
+        ] {
+            assert_eq!(LabelFacts::from_byte(facts.to_byte()), facts);
         }
     }
 
