@@ -141,10 +141,15 @@ pub(super) fn raw_key_is(raw: &[u8], escaped: bool, key: &str) -> bool {
     if escaped {
         unescape(raw) == key
     } else {
-        // Keys are short: compare them in line rather than call `memcmp`.
-        let key = key.as_bytes();
-        raw.len() == key.len() && raw.iter().zip(key).all(|(a, b)| a == b)
+        same_key(raw, key.as_bytes())
     }
+}
+
+/// `a == b` for short texts such as keys, compared in line: `==` calls
+/// `memcmp`, which in the `.wasm` is a call into a byte loop.
+#[inline]
+pub(super) fn same_key(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// One pass over members (given as raw key, escaped, raw value): the first

@@ -321,8 +321,12 @@ impl<'a> Record<'a> {
         self.top().is_empty()
     }
 
+    #[inline]
     fn key_matches(&self, m: &Member, key: &str) -> bool {
-        raw_key_is(m.raw_key(self.text), m.key_escaped, key)
+        // Most keys differ in length (an escaped key's is not its decoded one).
+        let len = m.key_end.saturating_sub(m.key_start) as usize;
+        (m.key_escaped || len == key.len() + 2)
+            && raw_key_is(m.raw_key(self.text), m.key_escaped, key)
     }
 
     /// A top-level member (the first one, if the key repeats).

@@ -1,6 +1,7 @@
 //! The validating parse: one iterative pass over the record text that checks
 //! it is one JSON object and indexes its members (see `member_index`) as it goes.
 
+use super::lookup::same_key;
 use super::member_index::{DecodedValue, Member, RecordIndex, UNINDEXED};
 use super::scan::{copy_run, copy_to_special, find_special, is_ws};
 use super::unescape::{decode_unicode, simple_escape};
@@ -501,7 +502,7 @@ impl<'a, 'i> Parser<'a, 'i> {
             .decode_keys
             .iter()
             .take(64)
-            .position(|k| k.as_bytes() == raw)?;
+            .position(|k| same_key(k.as_bytes(), raw))?;
         let bit = 1u64 << i;
         (self.decoded_keys & bit == 0).then_some(bit)
     }

@@ -21,6 +21,7 @@
 //! Texts are found by a hash of their start (see [`head_hash`]) and
 //! compared in full. The memo is a [`TextTable`] of [`GEOMETRY`]'s bounds.
 
+use super::lookup::same_key;
 use super::scan::same_bytes;
 use crate::text_table::{hash, Geometry, MemoToken, TextTable};
 
@@ -72,7 +73,7 @@ impl SeenObjects {
     /// of those remembered.
     #[inline]
     pub(super) fn is_key(&self, raw: &[u8]) -> bool {
-        self.keys.iter().any(|k| k.as_bytes() == raw)
+        self.keys.iter().any(|k| same_key(k.as_bytes(), raw))
     }
 
     /// When `rest` starts with a kept member: `Ok` with its length and
