@@ -167,16 +167,8 @@ pub struct IsolationForest {
     max_samples: u32,
     thresholds: Thresholds,
     trees: Trees,
-    /// Per leaf: `(d + 1) + c(n) - 1`, scikit-learn's per-tree addend.
-    leaf_path: Vec<f64>,
-    /// Per leaf, one entry per feature ([`features::names`]`(family)`, then
-    /// zeros): the credit [`IsolationForest::explain`] gives each feature for
-    /// the tree, `n / h` computed as `n as f64 * (1 / h)` with `n` the splits
-    /// on the path from the root to the leaf that test the feature and `h`
-    /// the leaf's `leaf_path` (all 0 when the path is empty or `h` is not
-    /// positive). The path to a leaf is fixed, so explaining needs only the
-    /// leaf. A fixed width lets the walk keep its sums in registers.
-    leaf_credit: Vec<[f64; MAX_FAMILY_FEATURES]>,
+    /// What each leaf adds, by payload index.
+    leaves: Vec<Leaf>,
     /// `n_trees * c(ψ)`.
     denominator: f64,
     /// The trees' split thresholds per feature, which say when two inputs
@@ -184,7 +176,26 @@ pub struct IsolationForest {
     cuts: Cuts,
 }
 
-const NO_CREDIT: [f64; MAX_FAMILY_FEATURES] = [0.0; MAX_FAMILY_FEATURES];
+/// What a leaf adds to a walk: its path length and its credits, side by
+/// side so a walk reads one place per tree.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Leaf {
+    /// `(d + 1) + c(n) - 1`, scikit-learn's per-tree addend.
+    path: f64,
+    /// One entry per feature ([`features::names`]`(family)`, then zeros):
+    /// the credit [`IsolationForest::explain`] gives each feature for the
+    /// tree, `n / h` computed as `n as f64 * (1 / h)` with `n` the splits on
+    /// the path from the root to the leaf that test the feature and `h` the
+    /// leaf's `path` (all 0 when the path is empty or `h` is not positive).
+    /// The path to a leaf is fixed, so explaining needs only the leaf. A
+    /// fixed width lets the walk keep its sums in registers.
+    credit: [f64; MAX_FAMILY_FEATURES],
+}
+
+const NO_LEAF: Leaf = Leaf {
+    path: 0.0,
+    credit: [0.0; MAX_FAMILY_FEATURES],
+};
 
 /// Per feature of a forest's input, how many of the forest's split
 /// thresholds on that feature lie below the value: inputs with the same cell
@@ -282,8 +293,7 @@ impl IsolationForest {
             ));
         }
         let mut trees = Trees::default();
-        let mut leaf_path = Vec::new();
-        let mut leaf_credit = Vec::new();
+        let mut leaves = Vec::new();
         let stride = expected.len();
         for (t, tree) in model.trees.iter().enumerate() {
             let at = |(node, problem)| ModelError::Tree {
@@ -318,7 +328,6 @@ impl IsolationForest {
                     // Exactly scikit-learn's order: node depth (root = 1) plus
                     // c(n), minus one.
                     let value = ((depth + 1) as f64 + average_path_length(f64::from(n))) - 1.0;
-                    leaf_path.push(value);
                     let counts = splits
                         .get(node * stride..(node + 1) * stride)
                         .unwrap_or(&[]);
@@ -333,8 +342,11 @@ impl IsolationForest {
                     for (c, n) in credit.iter_mut().zip(counts) {
                         *c = f64::from(*n) * w;
                     }
-                    leaf_credit.push(credit);
-                    Ok(u32::try_from(leaf_path.len() - 1).unwrap_or(u32::MAX))
+                    leaves.push(Leaf {
+                        path: value,
+                        credit,
+                    });
+                    Ok(u32::try_from(leaves.len() - 1).unwrap_or(u32::MAX))
                 })
                 .map_err(at)?;
         }
@@ -345,8 +357,7 @@ impl IsolationForest {
             thresholds: model.thresholds,
             cuts: trees.cuts(expected.len()),
             trees,
-            leaf_path,
-            leaf_credit,
+            leaves,
             denominator: n_trees as f64 * average_path_length(f64::from(model.max_samples)),
         })
     }
@@ -415,8 +426,7 @@ impl IsolationForest {
         let mut sums = [0.0; MAX_FAMILY_FEATURES];
         let depths = self.walk(x, |leaf| {
             // Past the features, credits are 0 and their sums unread.
-            let credit = self.leaf_credit.get(leaf).unwrap_or(&NO_CREDIT);
-            for (s, c) in sums.iter_mut().zip(credit) {
+            for (s, c) in sums.iter_mut().zip(&leaf.credit) {
                 *s += c;
             }
         });
@@ -434,11 +444,11 @@ impl IsolationForest {
     /// The sum of the path lengths of `x`'s leaf in every tree (tree order),
     /// calling `at_leaf` with each leaf.
     #[inline]
-    fn walk(&self, x: &Cast, mut at_leaf: impl FnMut(usize)) -> f64 {
+    fn walk(&self, x: &Cast, mut at_leaf: impl FnMut(&Leaf)) -> f64 {
         let mut depths = 0.0;
         self.trees.for_each_leaf(x, |leaf| {
-            let leaf = leaf as usize;
-            depths += self.leaf_path.get(leaf).copied().unwrap_or(0.0);
+            let leaf = self.leaves.get(leaf as usize).unwrap_or(&NO_LEAF);
+            depths += leaf.path;
             at_leaf(leaf);
         });
         depths
@@ -599,7 +609,7 @@ mod tests {
         let x = cast(x);
         let mut sums = vec![0.0; f.n_features()];
         f.trees.paths(&x, |_, path, leaf| {
-            let h = f.leaf_path[leaf as usize];
+            let h = f.leaves[leaf as usize].path;
             if path.is_empty() || h.is_nan() || h <= 0.0 {
                 return;
             }
