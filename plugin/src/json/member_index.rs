@@ -109,7 +109,7 @@ impl RecordIndex {
     /// This index, also decoding the string values of the record's members
     /// named by `keys` (the log line under `log` or `message`) while the
     /// parse validates them, in the same pass: a string with escapes is then
-    /// not scanned again to be read (see [`crate::json::Record::unescaped_in`]).
+    /// not scanned again to be read (normalization reads it from the index).
     /// Escaped keys are not matched, and one value is decoded per key (the
     /// first with escapes; of the first 64 keys): others are decoded when read.
     pub fn decoding(self, keys: &'static [&'static str]) -> RecordIndex {
