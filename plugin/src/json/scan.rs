@@ -140,6 +140,14 @@ pub(super) fn copy_run(text: &[u8], run: Range<usize>, buf: &mut [u8], out: usiz
     out + len
 }
 
+/// The offset of the first byte of `word` that [`find_special`] (with
+/// control characters) stops at, if one.
+#[inline(always)]
+pub(super) fn special_in(word: [u8; 8]) -> Option<usize> {
+    let m = special_flags::<true>(u64::from_le_bytes(word)) & HI;
+    (m != 0).then_some((m.trailing_zeros() / 8) as usize)
+}
+
 /// The offset of the first `\\` in `word`, if one.
 #[inline(always)]
 pub(super) fn backslash_in(word: [u8; 8]) -> Option<usize> {
