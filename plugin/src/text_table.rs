@@ -162,12 +162,39 @@ fn token(entry: usize, filled: u64) -> Option<MemoToken> {
     })
 }
 
-/// A 64-bit hash of `text`, four words in flight at a time.
+/// The hash's multiplier (the golden ratio's 64 bits).
+const K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The four lanes a hash of `len` bytes starts from.
+#[inline]
+fn lanes_for(len: usize) -> [u64; 4] {
+    [len as u64, K, K.rotate_left(17), K.rotate_left(41)]
+}
+
+/// A lane after taking in one word.
+#[inline]
+fn mix(lane: u64, word: u64) -> u64 {
+    (lane ^ word).wrapping_mul(K).rotate_left(31)
+}
+
+/// The hash of the lanes once every word is in: folded, then MurmurHash3's
+/// fmix64.
+#[inline]
+fn finish(lanes: [u64; 4]) -> u64 {
+    let [a, b, c, d] = lanes;
+    let mut h = a ^ b.rotate_left(16) ^ c.rotate_left(32) ^ d.rotate_left(48);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// A 64-bit hash of `text`, four words in flight at a time: word `i` (the
+/// last one zero-padded, read little-endian) goes to lane `i % 4`.
 pub(crate) fn hash(text: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let word = |c: &[u8]| c.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
-    let mix = |h: u64, w: u64| (h ^ w).wrapping_mul(K).rotate_left(31);
-    let mut lanes = [text.len() as u64, K, K.rotate_left(17), K.rotate_left(41)];
+    let mut lanes = lanes_for(text.len());
     let mut blocks = text.chunks_exact(32);
     for block in &mut blocks {
         for (lane, c) in lanes.iter_mut().zip(block.chunks_exact(8)) {
@@ -186,14 +213,7 @@ pub(crate) fn hash(text: &[u8]) -> u64 {
             *lane = mix(*lane, w);
         }
     }
-    let [a, b, c, d] = lanes;
-    let mut h = a ^ b.rotate_left(16) ^ c.rotate_left(32) ^ d.rotate_left(48);
-    // MurmurHash3's fmix64.
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
+    finish(lanes)
 }
 
 #[cfg(test)]
@@ -269,22 +289,15 @@ mod tests {
     /// bytes zero-padded, at every length around the block and word sizes.
     #[test]
     fn hash_reads_words_as_zero_padded_little_endian() {
+        // Word by word, each copied into a zeroed word, lane after lane.
         let reference = |text: &[u8]| {
-            const K: u64 = 0x9e37_79b9_7f4a_7c15;
-            let mix = |h: u64, w: u64| (h ^ w).wrapping_mul(K).rotate_left(31);
-            let mut lanes = [text.len() as u64, K, K.rotate_left(17), K.rotate_left(41)];
+            let mut lanes = lanes_for(text.len());
             for (i, c) in text.chunks(8).enumerate() {
                 let mut padded = [0u8; 8];
                 padded[..c.len()].copy_from_slice(c);
                 lanes[i % 4] = mix(lanes[i % 4], u64::from_le_bytes(padded));
             }
-            let [a, b, c, d] = lanes;
-            let mut h = a ^ b.rotate_left(16) ^ c.rotate_left(32) ^ d.rotate_left(48);
-            h ^= h >> 33;
-            h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-            h ^= h >> 33;
-            h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-            h ^ (h >> 33)
+            finish(lanes)
         };
         let text: Vec<u8> = (0..100u8)
             .map(|i| i.wrapping_mul(37).wrapping_add(11))
