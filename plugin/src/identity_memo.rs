@@ -22,6 +22,7 @@
 
 use std::borrow::Cow;
 
+use crate::json::span_in;
 pub(crate) use crate::json::MemoToken;
 use crate::observation::{Identity, WorkloadKind};
 
@@ -106,12 +107,7 @@ fn span_of(s: &Option<Cow<'_, str>>, text: &[u8]) -> Option<Span> {
     let Cow::Borrowed(s) = s else {
         return None;
     };
-    let start = (s.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
-    let end = start.checked_add(s.len())?;
-    if end > text.len() {
-        return None;
-    }
-    Some(Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?)))
+    span_in(text, s.as_bytes()).map(Some)
 }
 
 fn identity_spans(id: &Identity<'_>, text: &[u8]) -> Option<Spans> {

@@ -249,6 +249,18 @@ pub struct Record<'a> {
     index: IndexRef<'a>,
 }
 
+/// Where `part` sits in `text` (start and end offsets), when it is a slice
+/// of it: its bytes lie within the text's.
+#[inline]
+pub(crate) fn span_in(text: &[u8], part: &[u8]) -> Option<(u32, u32)> {
+    let start = (part.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    if end > text.len() {
+        return None;
+    }
+    Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?))
+}
+
 /// A record's index, its own or lent by the caller.
 #[derive(Debug, Clone)]
 enum IndexRef<'a> {
@@ -361,16 +373,11 @@ impl<'a> Record<'a> {
         unescape_in(body, buf)
     }
 
-    /// Where `part` sits in the text (start and end offsets), when it is a
-    /// slice of it: its bytes lie within the text's.
+    /// Where `part` sits in the text, when it is a slice of it (see
+    /// [`span_in`]).
     #[inline]
     fn span_of(&self, part: &[u8]) -> Option<(u32, u32)> {
-        let start = (part.as_ptr() as usize).checked_sub(self.text.as_ptr() as usize)?;
-        let end = start + part.len();
-        if end > self.text.len() {
-            return None;
-        }
-        Some((u32::try_from(start).ok()?, u32::try_from(end).ok()?))
+        span_in(self.text, part)
     }
 
     /// As [`Record::get_many_raw`], with the keys' [`length_classes`] given
