@@ -3,7 +3,7 @@
 
 use super::lookup::same_key;
 use super::member_index::{DecodedValue, Member, RecordIndex, UNINDEXED};
-use super::scan::{copy_run, copy_to_special, find_special, is_ws, special_in};
+use super::scan::{copy_run, copy_to_special, find_special, is_ws};
 use super::unescape::{decode_unicode, simple_escape};
 use super::JsonError;
 
@@ -548,23 +548,7 @@ impl<'a, 'i> Parser<'a, 'i> {
                 None if c.is_none() => break Err(JsonError::UnexpectedEnd(text.len())),
                 None => break Err(JsonError::InvalidEscape(i)),
             };
-            // The next escape or the closing quote is often in the word
-            // after this escape: that word is tested and copied first.
-            let word = text.get(run..).and_then(|r| r.first_chunk::<8>());
-            let found = match (
-                word,
-                buf.get_mut(out..).and_then(|d| d.first_chunk_mut::<8>()),
-            ) {
-                (Some(word), Some(to)) => {
-                    *to = *word;
-                    match special_in(*word) {
-                        Some(k) => Some(run + k),
-                        None => copy_to_special(text, run + 8, buf, out + 8),
-                    }
-                }
-                _ => copy_to_special(text, run, buf, out),
-            };
-            match found {
+            match copy_to_special(text, run, buf, out) {
                 Some(next) => {
                     out += next - run;
                     i = next;

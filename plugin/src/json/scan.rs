@@ -75,7 +75,8 @@ fn is_special<const CONTROL: bool>(c: u8) -> bool {
 /// passes over to `buf` from `out` as it reads them. Eight bytes are copied
 /// at a time, the special byte's word whole: `buf` should have room for
 /// eight bytes past the copy (with less, the last bytes are copied one by
-/// one).
+/// one). The first word is tested on its own, before the loop's setup: in a
+/// decoded log line, the next escape or the closing quote is often in it.
 #[inline]
 pub(super) fn copy_to_special(
     text: &[u8],
@@ -85,15 +86,22 @@ pub(super) fn copy_to_special(
 ) -> Option<usize> {
     let src = text.get(from..).unwrap_or(&[]);
     let mut done = 0;
-    if let Some(dst) = buf.get_mut(out..) {
-        for (word, to) in src.chunks_exact(8).zip(dst.chunks_exact_mut(8)) {
+    if let (Some(word), Some(to)) = (
+        src.first_chunk::<8>(),
+        buf.get_mut(out..).and_then(|d| d.first_chunk_mut::<8>()),
+    ) {
+        *to = *word;
+        if let Some(k) = special_in(*word) {
+            return Some(from + k);
+        }
+        done = 8;
+    }
+    if let (Some(rest), Some(dst)) = (src.get(done..), buf.get_mut(out + done..)) {
+        for (word, to) in rest.chunks_exact(8).zip(dst.chunks_exact_mut(8)) {
             to.copy_from_slice(word);
-            let v = word
-                .first_chunk::<8>()
-                .map_or(0, |w| u64::from_le_bytes(*w));
-            let m = special_flags::<true>(v) & HI;
-            if m != 0 {
-                return Some(from + done + (m.trailing_zeros() / 8) as usize);
+            let word = word.first_chunk::<8>().copied().unwrap_or_default();
+            if let Some(k) = special_in(word) {
+                return Some(from + done + k);
             }
             done += 8;
         }
