@@ -586,7 +586,7 @@ impl<'a, 'i> Parser<'a, 'i> {
             }
             let esc = self.text.get(i + 1).copied();
             match esc {
-                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 2,
+                Some(c) if simple_escape(c).is_some() => self.pos += 2,
                 Some(b'u') => {
                     let hex = self.text.get(i + 2..i + 6);
                     match hex {
