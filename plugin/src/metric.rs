@@ -135,11 +135,11 @@ struct LabelFacts {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 enum Resource {
+    /// Another resource, or no `resource` label.
     #[default]
-    None,
+    Other,
     Cpu,
     Memory,
-    Other,
 }
 
 impl LabelFacts {
@@ -148,10 +148,9 @@ impl LabelFacts {
         LabelFacts {
             container: container.is_some_and(|c| c != "POD"),
             resource: match label(labels, &["resource"]).as_deref() {
-                None => Resource::None,
                 Some("cpu") => Resource::Cpu,
                 Some("memory") => Resource::Memory,
-                Some(_) => Resource::Other,
+                _ => Resource::Other,
             },
         }
     }
@@ -167,8 +166,7 @@ impl LabelFacts {
             resource: match b >> 1 {
                 1 => Resource::Cpu,
                 2 => Resource::Memory,
-                3 => Resource::Other,
-                _ => Resource::None,
+                _ => Resource::Other,
             },
         }
     }
@@ -198,11 +196,6 @@ fn classify_labels(
     if is_cadvisor && !facts().container {
         return other;
     }
-    let resource = || match facts().resource {
-        Resource::Cpu => Some("cpu"),
-        Resource::Memory => Some("memory"),
-        Resource::None | Resource::Other => None,
-    };
     let metric = |name| MetricSignal { name, value };
     match name {
         "container_cpu_usage_seconds_total" if !incremental => metric(MetricName::CpuSecondsTotal),
@@ -213,15 +206,15 @@ fn classify_labels(
             value: value / 100_000.0,
         },
         "container_spec_memory_limit_bytes" if value > 0.0 => metric(MetricName::MemoryLimitBytes),
-        "kube_pod_container_resource_limits" => match resource() {
-            Some("cpu") => metric(MetricName::CpuLimitCores),
-            Some("memory") => metric(MetricName::MemoryLimitBytes),
-            _ => other,
+        "kube_pod_container_resource_limits" => match facts().resource {
+            Resource::Cpu => metric(MetricName::CpuLimitCores),
+            Resource::Memory => metric(MetricName::MemoryLimitBytes),
+            Resource::Other => other,
         },
-        "kube_pod_container_resource_requests" => match resource() {
-            Some("cpu") => metric(MetricName::CpuRequestCores),
-            Some("memory") => metric(MetricName::MemoryRequestBytes),
-            _ => other,
+        "kube_pod_container_resource_requests" => match facts().resource {
+            Resource::Cpu => metric(MetricName::CpuRequestCores),
+            Resource::Memory => metric(MetricName::MemoryRequestBytes),
+            Resource::Other => other,
         },
         "kube_pod_container_resource_limits_cpu_cores" => metric(MetricName::CpuLimitCores),
         "kube_pod_container_resource_limits_memory_bytes" => metric(MetricName::MemoryLimitBytes),
