@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 
 use crate::identity::{resolve_workload, workload_from_owner, PodEvidence};
-use crate::json::{Record, Value};
+use crate::json::{Object, Record, Value};
 use crate::observation::{EventReason, EventSignal, Identity, WorkloadKind};
 use crate::timestamp;
 
@@ -92,15 +92,13 @@ const EVENT_KEYS: [&str; 14] = [
     "reportingInstance",
 ];
 
-/// The first members named by `keys` of the top-level object `key` (all
-/// `None` when there is none, or it is not an object), read through the
-/// parse's index of it.
+/// The first members named by `keys` of a top-level `object` (all `None`
+/// when there is none), read through the parse's index of it.
 fn members_of<'a, const N: usize>(
-    record: &Record<'a>,
-    key: &str,
+    object: Option<Object<'_, 'a>>,
     keys: &[&str; N],
 ) -> [Option<Value<'a>>; N] {
-    match record.object(key) {
+    match object {
         Some(object) => object.get_many(keys),
         None => std::array::from_fn(|_| None),
     }
@@ -111,16 +109,13 @@ fn members_of<'a, const N: usize>(
 pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
     let [involved, regarding, reason, message, note, count, deprecated_count, event_type, last, event_time, deprecated_last, first, deprecated_first, reporting_instance] =
         record.get_many(&EVENT_KEYS);
-    let subject_key = if involved.is_some() {
-        Some("involvedObject")
-    } else if regarding.is_some() {
-        Some("regarding")
-    } else {
-        None
-    };
-    let [series_count, series_last] = members_of(record, "series", &["count", "lastObservedTime"]);
-    let [meta_namespace, meta_created] =
-        members_of(record, "metadata", &["namespace", "creationTimestamp"]);
+    let subject = involved.or(regarding);
+    let [series_count, series_last] =
+        members_of(record.object("series"), &["count", "lastObservedTime"]);
+    let [meta_namespace, meta_created] = members_of(
+        record.object("metadata"),
+        &["namespace", "creationTimestamp"],
+    );
 
     let reason = str_of(reason);
     let message = str_of(message).or_else(|| str_of(note));
@@ -151,10 +146,9 @@ pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
     .find_map(|t| t.as_ref().and_then(timestamp::parse_value));
 
     let mut identity = Identity::default();
-    if let Some(subject_key) = subject_key {
+    if let Some(subject) = &subject {
         let [kind, name, namespace, field_path] = members_of(
-            record,
-            subject_key,
+            record.object_of(subject),
             &["kind", "name", "namespace", "fieldPath"],
         );
         let (kind, name) = (str_of(kind), str_of(name));
@@ -190,10 +184,10 @@ pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
         }
     }
     if identity.node.is_none() {
-        let [host] = members_of(record, "source", &["host"]);
+        let [host] = members_of(record.object("source"), &["host"]);
         identity.node = str_of(host)
             .or_else(|| {
-                let [host] = members_of(record, "deprecatedSource", &["host"]);
+                let [host] = members_of(record.object("deprecatedSource"), &["host"]);
                 str_of(host)
             })
             .or_else(|| str_of(reporting_instance));

@@ -335,19 +335,17 @@ fn read_sample<'a>(
         .or_else(|| name.and_then(Value::into_str))
         .unwrap_or(Cow::Borrowed(""));
     // As `labels.or(tags)`, else the record itself.
-    // An object member's value as the record's object, with its token and
+    // An object value is read as the record's object, with its token and
     // the members the parse indexed in it.
-    let object = |v: &Value<'a>| match v {
-        Value::Object(raw) => record.object_at(raw),
-        _ => None,
-    };
     let labels = match labels.or(tags) {
-        Some(v) => object(&v).map_or(Labels::Value(v), Labels::Object),
+        Some(v) => record
+            .object_of(&v)
+            .map_or(Labels::Value(v), Labels::Object),
         None => Labels::Record(record),
     };
     // As `gauge.get("value")`: the first `gauge` member, when an object.
     let inner_value = |v: Option<Value<'a>>| {
-        v.and_then(|v| match object(&v) {
+        v.and_then(|v| match record.object_of(&v) {
             Some(o) => o.get("value"),
             None => v.get("value"),
         })

@@ -416,6 +416,15 @@ impl<'a> Record<'a> {
         self.member_object(at, m)
     }
 
+    /// As [`Record::object_at`], for a top-level member's value as
+    /// [`Record::get_many`] gives it: its object, when it is one.
+    pub(crate) fn object_of(&self, value: &Value<'a>) -> Option<Object<'_, 'a>> {
+        match value {
+            Value::Object(raw) => self.object_at(raw),
+            _ => None,
+        }
+    }
+
     fn member_object(&self, at: usize, m: &Member) -> Option<Object<'_, 'a>> {
         let raw = m.raw_value(self.text);
         let index = self.index();
