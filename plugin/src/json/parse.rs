@@ -336,6 +336,18 @@ impl<'a, 'i> Parser<'a, 'i> {
         }
     }
 
+    /// The key of the top-level member being read: its raw text between the
+    /// quotes, and whether it has escapes.
+    #[inline]
+    fn top_key(&self) -> Option<(&'a [u8], bool)> {
+        let (start, end, escaped) = self.top.key?;
+        let raw = self
+            .text
+            .get(start as usize + 1..(end as usize).saturating_sub(1))
+            .unwrap_or(&[]);
+        Some((raw, escaped))
+    }
+
     /// At the value of a top-level member: whether its key is one the index
     /// remembers objects under, met for the first time in the record (a
     /// record's remembered object is the first member so named).
@@ -344,13 +356,9 @@ impl<'a, 'i> Parser<'a, 'i> {
         let Some(seen) = self.index.seen.as_ref() else {
             return false;
         };
-        let Some((start, end, escaped)) = self.top.key else {
+        let Some((raw, escaped)) = self.top_key() else {
             return false;
         };
-        let raw = self
-            .text
-            .get(start as usize + 1..(end as usize).saturating_sub(1))
-            .unwrap_or(&[]);
         // An escaped key may spell it too: the record then keeps no token.
         let named = if escaped {
             seen.is_key(super::unescape(raw).as_bytes())
@@ -490,13 +498,9 @@ impl<'a, 'i> Parser<'a, 'i> {
     /// the key's bit.
     #[inline]
     fn decoded_key(&self) -> Option<u64> {
-        let (start, end, false) = self.top.key? else {
+        let (raw, false) = self.top_key()? else {
             return None;
         };
-        let raw = self
-            .text
-            .get(start as usize + 1..(end as usize).saturating_sub(1))
-            .unwrap_or(&[]);
         let i = self
             .index
             .decode_keys
