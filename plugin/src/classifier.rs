@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::features;
 use crate::manifest::check_name;
 use crate::model::{canonical_digest, model_json, parse_versioned, ModelError, SCHEMA_VERSION};
-use crate::tree::{cast, TreeArrays, TreeProblem, Trees, MAX_TREES};
+use crate::tree::{cast, Payloads, TreeArrays, TreeProblem, Trees, MAX_TREES};
 use crate::verdict::Incident;
 
 /// The `type` of a classifier file.
@@ -223,7 +223,7 @@ impl RandomForestClassifier {
             ));
         }
         let mut trees = Trees::default();
-        let mut leaf_values = Vec::new();
+        let mut leaf_values = Payloads::default();
         for (t, tree) in model.trees.iter().enumerate() {
             let at = |(node, problem)| ModelError::Tree {
                 file: file.to_owned(),
@@ -274,8 +274,7 @@ impl RandomForestClassifier {
                     for (r, p) in row.iter_mut().zip(v) {
                         *r = *p;
                     }
-                    leaf_values.push(row);
-                    Ok(u32::try_from(leaf_values.len() - 1).unwrap_or(u32::MAX))
+                    Ok(leaf_values.intern(row.map(f64::to_bits), row))
                 })
                 .map_err(at)?;
         }
@@ -284,7 +283,7 @@ impl RandomForestClassifier {
             unknown: classes.iter().position(|c| *c == Incident::Unknown),
             classes,
             trees,
-            leaf_values,
+            leaf_values: leaf_values.into_values(),
         })
     }
 
@@ -429,6 +428,25 @@ mod tests {
         let mut short = [9.0; 1];
         c.predict_proba(&[0.0], &mut short);
         assert_eq!(short, [1.0]);
+    }
+
+    /// Equal leaves are kept once, whichever tree they are in, and each
+    /// tree still reads its own: a second tree whose leaves repeat the
+    /// first's, with its split elsewhere, adds no leaf value.
+    #[test]
+    fn equal_leaf_values_are_kept_once() {
+        let mut m = stump();
+        let mut second = m.trees[0].clone();
+        second.threshold[0] = 0.5;
+        m.trees.push(second);
+        let c = RandomForestClassifier::from_file(&m, "incident.json").unwrap();
+        assert_eq!(c.leaf_values.len(), 2);
+        let mut out = [9.0; 2];
+        // Left in the first tree, right in the second.
+        c.predict_proba(&[1.0], &mut out);
+        assert_eq!(out, [0.625, 0.375]);
+        c.predict_proba(&[3.0], &mut out);
+        assert_eq!(out, [0.25, 0.75]);
     }
 
     #[test]

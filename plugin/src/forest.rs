@@ -45,7 +45,7 @@ use crate::manifest::check_name;
 use crate::model::{
     canonical_digest, model_json, parse_versioned, ModelError, Thresholds, SCHEMA_VERSION,
 };
-use crate::tree::{cast, Cast, Cuts, TreeArrays, TreeProblem, Trees, MAX_TREES};
+use crate::tree::{cast, Cast, Cuts, Payloads, TreeArrays, TreeProblem, Trees, MAX_TREES};
 use crate::verdict::Family;
 
 /// The `type` of an isolation-forest file.
@@ -293,7 +293,7 @@ impl IsolationForest {
             ));
         }
         let mut trees = Trees::default();
-        let mut leaves = Vec::new();
+        let mut leaves = Payloads::default();
         let stride = expected.len();
         for (t, tree) in model.trees.iter().enumerate() {
             let at = |(node, problem)| ModelError::Tree {
@@ -342,11 +342,17 @@ impl IsolationForest {
                     for (c, n) in credit.iter_mut().zip(counts) {
                         *c = f64::from(*n) * w;
                     }
-                    leaves.push(Leaf {
-                        path: value,
-                        credit,
-                    });
-                    Ok(u32::try_from(leaves.len() - 1).unwrap_or(u32::MAX))
+                    let mut key = [value.to_bits(); MAX_FAMILY_FEATURES + 1];
+                    for (k, c) in key.iter_mut().skip(1).zip(credit) {
+                        *k = c.to_bits();
+                    }
+                    Ok(leaves.intern(
+                        key,
+                        Leaf {
+                            path: value,
+                            credit,
+                        },
+                    ))
                 })
                 .map_err(at)?;
         }
@@ -357,7 +363,7 @@ impl IsolationForest {
             thresholds: model.thresholds,
             cuts: trees.cuts(expected.len()),
             trees,
-            leaves,
+            leaves: leaves.into_values(),
             denominator: n_trees as f64 * average_path_length(f64::from(model.max_samples)),
         })
     }
@@ -687,6 +693,35 @@ mod tests {
                 assert_eq!(bits(&fast), bits(&slow), "{x:?}");
             }
         }
+    }
+
+    /// Leaves with the same path length and credits are kept once: three
+    /// copies of the stump and a stump that splits on another feature keep
+    /// the stump's two leaves and that stump's two, and score as walked.
+    #[test]
+    fn equal_leaves_are_kept_once() {
+        let mut m = stump();
+        let mut other = m.trees[0].clone();
+        other.feature[0] = 1;
+        m.trees = vec![
+            m.trees[0].clone(),
+            m.trees[0].clone(),
+            other,
+            m.trees[0].clone(),
+        ];
+        let f = IsolationForest::from_file(&m, "cpu.json").unwrap();
+        assert_eq!(f.leaves.len(), 4);
+        let x = [2.0, 0.0, 0.0];
+        let mut out = [0.0; 3];
+        let score = f.score_explained(&x, &mut out);
+        let mut walked = [0.0; 3];
+        explain_by_walking(&f, &x, &mut walked);
+        assert_eq!(out, walked);
+        // Three trees put `x` in the 1-sample leaf (depth 1, c(1) = 0), one
+        // in the 255-sample one.
+        let depths = 3.0 + (1.0 + average_path_length(255.0));
+        let expected = 2f64.powf(-(depths / (4.0 * average_path_length(256.0))));
+        assert_eq!(score.to_bits(), expected.to_bits());
     }
 
     #[test]

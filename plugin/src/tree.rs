@@ -10,6 +10,8 @@
 //! number of branch-free steps (the tree's depth) with no leaf test: fast, and
 //! it terminates by construction.
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::ops::ControlFlow;
 
 /// Deepest leaf a tree may have (edges from the root).
@@ -121,6 +123,43 @@ pub enum TreeProblem {
         /// Their sum.
         sum: f64,
     },
+}
+
+/// What a model keeps at its leaves, each distinct value once: many leaves
+/// carry the same value (a pure class, a path length and its credits), and
+/// the fewer places a walk can end in, the more of them stay in cache.
+#[derive(Debug, Clone)]
+pub(crate) struct Payloads<K, T> {
+    index: HashMap<K, u32>,
+    values: Vec<T>,
+}
+
+impl<K: Eq + Hash, T> Default for Payloads<K, T> {
+    fn default() -> Self {
+        Payloads {
+            index: HashMap::new(),
+            values: Vec::new(),
+        }
+    }
+}
+
+impl<K: Eq + Hash, T> Payloads<K, T> {
+    /// The payload index of `value`, whose identity is `key` (equal keys
+    /// must mean equal values): the index an equal value got before, or a
+    /// new one.
+    pub fn intern(&mut self, key: K, value: T) -> u32 {
+        let next = idx(self.values.len());
+        let at = *self.index.entry(key).or_insert(next);
+        if at == next {
+            self.values.push(value);
+        }
+        at
+    }
+
+    /// The distinct values, by payload index.
+    pub fn into_values(self) -> Vec<T> {
+        self.values
+    }
 }
 
 /// The arrays of one tree, as read from a model file.
@@ -530,25 +569,27 @@ impl Trees {
     /// breaks: `f` sees the leaves of a prefix of the trees, in tree order.
     #[inline]
     pub fn for_each_leaf_until(&self, x: &Cast, mut f: impl FnMut(u32) -> ControlFlow<()>) {
+        let Some(last) = self.nodes.len().checked_sub(1) else {
+            return;
+        };
+        // Every index a walk makes is a node's (see `lay_out`); clamping it
+        // lets the compiler drop the bounds test from the loop.
+        let step = |lane: &mut u32| {
+            if let Some(node) = self.nodes.get((*lane as usize).min(last)) {
+                *lane = node.next(x);
+            }
+        };
         for g in &self.groups {
             let mut at = g.roots;
             if g.len == LANES {
                 for _ in 0..g.steps {
-                    for lane in at.iter_mut() {
-                        if let Some(node) = self.nodes.get(*lane as usize) {
-                            *lane = node.next(x);
-                        }
-                    }
+                    at.iter_mut().for_each(step);
                 }
             } else {
                 // The last group of a forest whose trees do not fill it.
                 let lanes = at.get_mut(..g.len).unwrap_or(&mut []);
                 for _ in 0..g.steps {
-                    for lane in lanes.iter_mut() {
-                        if let Some(node) = self.nodes.get(*lane as usize) {
-                            *lane = node.next(x);
-                        }
-                    }
+                    lanes.iter_mut().for_each(step);
                 }
             }
             for lane in at.iter().take(g.len) {
@@ -610,6 +651,17 @@ mod tests {
             |i, _| Ok(idx(i)),
         )?;
         Ok(trees)
+    }
+
+    #[test]
+    fn payloads_keep_each_distinct_value_once() {
+        let mut p = Payloads::default();
+        assert_eq!(p.intern(7u64, "a"), 0);
+        assert_eq!(p.intern(9, "b"), 1);
+        assert_eq!(p.intern(7, "a"), 0);
+        assert_eq!(p.intern(3, "c"), 2);
+        assert_eq!(p.intern(9, "b"), 1);
+        assert_eq!(p.into_values(), ["a", "b", "c"]);
     }
 
     #[test]
