@@ -206,7 +206,9 @@ pub const NODE_STREAM_STEP_NS: i64 = 100_000;
 /// container logs (access-log lines), Vector container logs (JSON lines in
 /// `message`), container CPU counters and memory gauges, and Kubernetes
 /// events, for 400 pods of 40 workloads, each pod's `kubernetes` object
-/// repeating byte for byte as the `kubernetes` filter writes it.
+/// repeating byte for byte as the `kubernetes` filter or Vector's
+/// `kubernetes_logs` source writes it (Vector sorts the keys, so its object
+/// starts with the container's `container_id`).
 pub fn node_stream(records: usize) -> Vec<Vec<u8>> {
     let mut rng = Rng(42);
     (0..records)
@@ -223,7 +225,7 @@ pub fn node_stream(records: usize) -> Vec<Vec<u8>> {
                 )
             } else if r < 0.8 {
                 format!(
-                    r#"{{"file":"/var/log/pods/shop_{pod}/app/0.log","kubernetes":{{"container_name":"app","pod_labels":{{"app":"svc{w}"}},"pod_name":"{pod}","pod_namespace":"shop","pod_node_name":"node-2","pod_owner":"ReplicaSet/svc{w}-7d4b9c8f6"}},"message":"{{\"level\":\"info\",\"msg\":\"request completed\",\"method\":\"GET\",\"path\":\"/api\",\"status\":200,\"latency_ms\":{:.1}}}","source_type":"kubernetes_logs","stream":"stdout"}}"#,
+                    r#"{{"file":"/var/log/pods/shop_{pod}/app/0.log","kubernetes":{{"container_id":"containerd://5e1c{w:02}{p}a7f3","container_image":"registry/app:1.2.3","container_name":"app","pod_labels":{{"app":"svc{w}"}},"pod_name":"{pod}","pod_namespace":"shop","pod_node_name":"node-2","pod_owner":"ReplicaSet/svc{w}-7d4b9c8f6"}},"message":"{{\"level\":\"info\",\"msg\":\"request completed\",\"method\":\"GET\",\"path\":\"/api\",\"status\":200,\"latency_ms\":{:.1}}}","source_type":"kubernetes_logs","stream":"stdout"}}"#,
                     r * 80.0
                 )
             } else if r < 0.9 {
