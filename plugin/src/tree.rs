@@ -20,8 +20,8 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_TREES: usize = 1024;
 /// Most nodes one tree may have.
 pub const MAX_TREE_NODES: usize = 1 << 17;
-/// Most nodes all trees of one model may have together: compiled, 12 bytes
-/// each, plus up to 56 per leaf for what its model keeps there and 4 per
+/// Most nodes all trees of one model may have together: compiled, 8 bytes
+/// each, plus up to 56 per distinct leaf value its model keeps and 4 per
 /// split for its sorted split thresholds.
 pub const MAX_TOTAL_NODES: usize = 1 << 20;
 /// Most features a model may split on.
@@ -183,10 +183,18 @@ const CHILD_MASK: u32 = (1 << CHILD_BITS) - 1;
 const _: () =
     assert!(MAX_TOTAL_NODES <= CHILD_MASK as usize && MAX_FEATURES == 1 << (32 - CHILD_BITS));
 
+/// A leaf's threshold: a quiet NaN whose low bits hold the leaf's payload
+/// index. No value is greater than NaN, so a walk at a leaf stays there.
+const LEAF_NAN: u32 = 0x7fc0_0000;
+const PAYLOAD_MASK: u32 = (1 << 22) - 1;
+// Payload indices never exceed the leaves, nor the leaves the nodes.
+const _: () = assert!(MAX_TOTAL_NODES <= PAYLOAD_MASK as usize + 1);
+
 /// A compiled node: 8 bytes. Children are adjacent (`child` goes left,
-/// `child + 1` right). A leaf's child is itself and its threshold +inf, so a
-/// walk that reaches it stays there.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// `child + 1` right). A leaf's child is itself and its threshold a NaN
+/// carrying its payload index ([`LEAF_NAN`]), so a walk that reaches it stays
+/// there and the leaf it ends at names its payload.
+#[derive(Debug, Clone, Copy)]
 struct Node {
     /// The largest `f32` not above the file's `f64` threshold: for an `f32`
     /// input `v`, `v <= t64` exactly when `v <= t32`, so comparing in `f32` is
@@ -197,10 +205,23 @@ struct Node {
     link: u32,
 }
 
+/// Nodes are equal when their bits are: leaves' thresholds are NaNs.
+impl PartialEq for Node {
+    fn eq(&self, other: &Node) -> bool {
+        self.threshold.to_bits() == other.threshold.to_bits() && self.link == other.link
+    }
+}
+
 impl Node {
     #[inline(always)]
     fn child(self) -> u32 {
         self.link & CHILD_MASK
+    }
+
+    /// The payload index a leaf carries (meaningless at a split).
+    #[inline(always)]
+    fn payload(self) -> u32 {
+        self.threshold.to_bits() & PAYLOAD_MASK
     }
 
     #[inline(always)]
@@ -209,7 +230,7 @@ impl Node {
     }
 
     /// The node `v` moves to. NaN was mapped to +inf by [`cast`], so it goes
-    /// right at every split and stays at leaves.
+    /// right at every split; every value stays at leaves.
     #[inline(always)]
     fn next(self, x: &Cast) -> u32 {
         let v = x.get(self.feature()).copied().unwrap_or(0.0);
@@ -265,8 +286,6 @@ impl Cuts {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Trees {
     nodes: Vec<Node>,
-    /// Per node: the payload index at leaves, 0 elsewhere.
-    payload: Vec<u32>,
     roots: Vec<u32>,
     groups: Vec<Group>,
 }
@@ -397,6 +416,14 @@ impl Trees {
                 .ok_or(at(TreeProblem::Unreachable))?;
             if l == -1 && r == -1 {
                 let payload = leaf(i, d).map_err(at)?;
+                if payload > PAYLOAD_MASK {
+                    // Unreachable for payloads that index leaves (see
+                    // `PAYLOAD_MASK`), and rejected rather than cut.
+                    return Err(at(TreeProblem::TooManyNodes {
+                        nodes: payload as usize + 1,
+                        max: PAYLOAD_MASK as usize + 1,
+                    }));
+                }
                 steps = steps.max(d);
                 checked.push(Checked::Leaf { payload });
                 continue;
@@ -476,21 +503,17 @@ impl Trees {
             }
         }
         let leaf = Node {
-            threshold: f32::INFINITY,
+            threshold: f32::from_bits(LEAF_NAN),
             link: 0,
         };
         self.nodes.resize(base + n, leaf);
-        self.payload.resize(base + n, 0);
         for (node, s) in checked.iter().zip(&slot) {
             let at = base + s;
-            let (compiled, payload) = match *node {
-                Checked::Leaf { payload } => (
-                    Node {
-                        threshold: f32::INFINITY,
-                        link: idx(at),
-                    },
-                    payload,
-                ),
+            let compiled = match *node {
+                Checked::Leaf { payload } => Node {
+                    threshold: f32::from_bits(LEAF_NAN | payload),
+                    link: idx(at),
+                },
                 Checked::Split {
                     feature,
                     threshold,
@@ -498,20 +521,14 @@ impl Trees {
                     ..
                 } => {
                     let child = base + slot.get(left).copied().unwrap_or(0);
-                    (
-                        Node {
-                            threshold: floor_f32(threshold),
-                            link: idx(child) | feature << CHILD_BITS,
-                        },
-                        0,
-                    )
+                    Node {
+                        threshold: floor_f32(threshold),
+                        link: idx(child) | feature << CHILD_BITS,
+                    }
                 }
             };
             if let Some(c) = self.nodes.get_mut(at) {
                 *c = compiled;
-            }
-            if let Some(p) = self.payload.get_mut(at) {
-                *p = payload;
             }
         }
         let root = idx(base);
@@ -593,7 +610,8 @@ impl Trees {
                 }
             }
             for lane in at.iter().take(g.len) {
-                if f(self.payload.get(*lane as usize).copied().unwrap_or(0)).is_break() {
+                let leaf = self.nodes.get(*lane as usize).map_or(0, |n| n.payload());
+                if f(leaf).is_break() {
                     return;
                 }
             }
@@ -612,7 +630,7 @@ impl Trees {
             let mut payload = 0;
             while let Some(node) = self.nodes.get(i as usize) {
                 if node.child() == i {
-                    payload = self.payload.get(i as usize).copied().unwrap_or(0);
+                    payload = node.payload();
                     break;
                 }
                 if len >= MAX_DEPTH {
@@ -651,6 +669,37 @@ mod tests {
             |i, _| Ok(idx(i)),
         )?;
         Ok(trees)
+    }
+
+    /// A leaf's payload rides in its NaN threshold: any index up to the
+    /// mask comes back from a walk (whatever the input, +inf included), and a
+    /// larger one is refused rather than cut.
+    #[test]
+    fn leaves_carry_payloads_up_to_the_mask() {
+        let arrays = TreeArrays {
+            left: &[1, -1, -1],
+            right: &[2, -1, -1],
+            feature: &[0, -2, -2],
+            threshold: &[0.5, 0.0, 0.0],
+        };
+        let payloads = [0, PAYLOAD_MASK];
+        let mut trees = Trees::default();
+        trees.push(arrays, 1, |i, _| Ok(payloads[i - 1])).unwrap();
+        for (v, expected) in [
+            (0.0, 0),
+            (0.5, 0),
+            (0.6, PAYLOAD_MASK),
+            (f64::INFINITY, PAYLOAD_MASK),
+        ] {
+            let mut seen = Vec::new();
+            trees.for_each_leaf(&cast(&[v]), |p| seen.push(p));
+            assert_eq!(seen, [expected], "{v}");
+        }
+        let refused = Trees::default().push(arrays, 1, |_, _| Ok(PAYLOAD_MASK + 1));
+        assert!(matches!(
+            refused,
+            Err((Some(1), TreeProblem::TooManyNodes { .. }))
+        ));
     }
 
     #[test]
