@@ -199,9 +199,9 @@ struct Node {
     /// The largest `f32` not above the file's `f64` threshold: for an `f32`
     /// input `v`, `v <= t64` exactly when `v <= t32`, so comparing in `f32` is
     /// exact (scikit-learn compares its `float32` X against `float64`
-    /// thresholds).
+    /// thresholds). At a leaf, `LEAF_NAN | payload`.
     threshold: f32,
-    /// `child | feature << CHILD_BITS`.
+    /// `child | feature << CHILD_BITS` (at a leaf, its own index).
     link: u32,
 }
 
