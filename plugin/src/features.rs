@@ -4,7 +4,7 @@
 //! Every feature is relative to the entity's own normal (EWMA baselines) or a
 //! ratio, so models trained on one set of workloads carry over to workloads
 //! whose absolute levels differ by orders of magnitude, and one-sided (only
-//! rises above normal count, see [`up`]). The names here are the
+//! rises above normal count). The names here are the
 //! `feature_names` a model file must declare, in this order.
 
 use crate::baseline::Ewma;

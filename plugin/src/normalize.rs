@@ -36,7 +36,8 @@ use crate::timestamp;
 /// The top-level time fields, in order of preference.
 const TIME_KEYS: [&str; 4] = ["time", "timestamp", "@timestamp", "ts"];
 
-/// The time a record carries in one of [`TIME_KEYS`].
+/// The time a record carries under `time`, `timestamp`, `@timestamp` or `ts`
+/// (the first of them, in that order, that holds a time it can read).
 pub fn record_time(record: &Record<'_>) -> Option<i64> {
     first_time(&record.get_many(&TIME_KEYS))
 }
@@ -114,8 +115,9 @@ pub const IDENTITY_OBJECTS: &[&str] = &["kubernetes", "labels", "tags"];
 pub const LINE_KEYS: &[&str] = &["log", "message", "msg"];
 
 /// What normalization keeps from record to record: buffers for reading log
-/// lines, and the identities of recent [`IDENTITY_OBJECTS`] (see
-/// [`crate::identity_memo`]). Keeping it changes no result, only the work.
+/// lines, and the identities of recent [`IDENTITY_OBJECTS`], kept by the
+/// token of the object text they were resolved from. Keeping it changes no
+/// result, only the work.
 #[derive(Debug, Clone, Default)]
 pub struct NormalizeCache {
     line: LineBuffers,

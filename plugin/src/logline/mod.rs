@@ -9,7 +9,7 @@
 //! 3. logfmt (`level=warn status=503 duration=25ms method=GET`);
 //! 4. free text with level words (`ERROR`, `[warn]`, klog `E0501`, Go
 //!    `panic:`, Java `Exception`, Python `Traceback`) and, where the text
-//!    says so, a request and a duration (see [`freetext`]).
+//!    says so, a request and a duration.
 //!
 //! Latency units: a key suffix (`_ms`, `_us`/`_µs`, `_ns`, `_s`/`_sec`/
 //! `_seconds`) or a duration string (`"250ms"`, `"0.25s"`, `"1m2.5s"`) decides;
