@@ -29,7 +29,7 @@
 //! - [`world`]: the [`World`] trait the simulation implements to learn about changes.
 //! - [`sync`]: [`sync_workload`], how the simulation writes its pods back.
 //! - [`controller`]: the built-in Deployment/ReplicaSet/HPA controllers.
-//! - [`router`]: the HTTP surface; [`ops`] and [`scale`] the verbs.
+//! - [`router`](mod@router): the HTTP surface; `ops` (private) and [`scale`] the verbs.
 
 pub mod config;
 pub mod controller;

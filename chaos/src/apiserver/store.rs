@@ -1,7 +1,8 @@
 //! The in-memory object store: one table per kind, a global resourceVersion
 //! bumped by every write, UIDs and names from a seeded [`IdSource`], and the
 //! clock. Writes here are the world's and the controllers' (no validation);
-//! API requests go through [`ops`](super::ops), which validates first.
+//! API requests go through the API server's `ops` module, which validates
+//! first.
 
 use super::config::{ClockMode, ClusterConfig};
 use super::ids::IdSource;
