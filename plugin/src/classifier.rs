@@ -441,6 +441,8 @@ mod tests {
         m.trees.push(second);
         let c = RandomForestClassifier::from_file(&m, "incident.json").unwrap();
         assert_eq!(c.leaf_values.len(), 2);
+        // A classifier equals its copy (its leaves' thresholds are NaNs).
+        assert_eq!(c, c.clone());
         let mut out = [9.0; 2];
         // Left in the first tree, right in the second.
         c.predict_proba(&[1.0], &mut out);

@@ -711,6 +711,8 @@ mod tests {
         ];
         let f = IsolationForest::from_file(&m, "cpu.json").unwrap();
         assert_eq!(f.leaves.len(), 4);
+        // A forest equals its copy (its leaves' thresholds are NaNs).
+        assert_eq!(f, f.clone());
         let x = [2.0, 0.0, 0.0];
         let mut out = [0.0; 3];
         let score = f.score_explained(&x, &mut out);

@@ -10,8 +10,7 @@
 //! number of branch-free steps (the tree's depth) with no leaf test: fast, and
 //! it terminates by construction.
 
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::collections::btree_map::{BTreeMap, Entry};
 use std::ops::ControlFlow;
 
 /// Deepest leaf a tree may have (edges from the root).
@@ -22,7 +21,9 @@ pub const MAX_TREES: usize = 1024;
 pub const MAX_TREE_NODES: usize = 1 << 17;
 /// Most nodes all trees of one model may have together: compiled, 8 bytes
 /// each, plus up to 56 per distinct leaf value its model keeps and 4 per
-/// split for its sorted split thresholds.
+/// split for its sorted split thresholds (and, while the model loads, an
+/// index of its distinct leaf values: a key of up to 56 bytes and a `u32`
+/// each, in a B-tree).
 pub const MAX_TOTAL_NODES: usize = 1 << 20;
 /// Most features a model may split on.
 pub const MAX_FEATURES: usize = 64;
@@ -127,33 +128,37 @@ pub enum TreeProblem {
 
 /// What a model keeps at its leaves, each distinct value once: many leaves
 /// carry the same value (a pure class, a path length and its credits), and
-/// the fewer places a walk can end in, the more of them stay in cache.
+/// the fewer distinct values walks read, the more of them stay in cache.
+/// The index exists only while a model loads; it is ordered, not hashed, so
+/// loading needs no random seed (a `.wasm` asks its host for none).
 #[derive(Debug, Clone)]
 pub(crate) struct Payloads<K, T> {
-    index: HashMap<K, u32>,
+    index: BTreeMap<K, u32>,
     values: Vec<T>,
 }
 
-impl<K: Eq + Hash, T> Default for Payloads<K, T> {
+impl<K: Ord, T> Default for Payloads<K, T> {
     fn default() -> Self {
         Payloads {
-            index: HashMap::new(),
+            index: BTreeMap::new(),
             values: Vec::new(),
         }
     }
 }
 
-impl<K: Eq + Hash, T> Payloads<K, T> {
+impl<K: Ord, T> Payloads<K, T> {
     /// The payload index of `value`, whose identity is `key` (equal keys
     /// must mean equal values): the index an equal value got before, or a
     /// new one.
     pub fn intern(&mut self, key: K, value: T) -> u32 {
-        let next = idx(self.values.len());
-        let at = *self.index.entry(key).or_insert(next);
-        if at == next {
-            self.values.push(value);
+        match self.index.entry(key) {
+            Entry::Occupied(at) => *at.get(),
+            Entry::Vacant(slot) => {
+                let next = idx(self.values.len());
+                self.values.push(value);
+                *slot.insert(next)
+            }
         }
-        at
     }
 
     /// The distinct values, by payload index.
@@ -187,8 +192,12 @@ const _: () =
 /// index. No value is greater than NaN, so a walk at a leaf stays there.
 const LEAF_NAN: u32 = 0x7fc0_0000;
 const PAYLOAD_MASK: u32 = (1 << 22) - 1;
-// Payload indices never exceed the leaves, nor the leaves the nodes.
+// Payload indices never exceed the leaves, nor the leaves the nodes; the
+// payload bits leave the quiet bit alone, so every leaf threshold is a NaN.
 const _: () = assert!(MAX_TOTAL_NODES <= PAYLOAD_MASK as usize + 1);
+const _: () = assert!(LEAF_NAN & PAYLOAD_MASK == 0);
+const _: () = assert!(f32::from_bits(LEAF_NAN | PAYLOAD_MASK).is_nan());
+const _: () = assert!(f32::from_bits(LEAF_NAN).is_nan());
 
 /// A compiled node: 8 bytes. Children are adjacent (`child` goes left,
 /// `child + 1` right). A leaf's child is itself and its threshold a NaN
@@ -418,7 +427,8 @@ impl Trees {
                 let payload = leaf(i, d).map_err(at)?;
                 if payload > PAYLOAD_MASK {
                     // Unreachable for payloads that index leaves (see
-                    // `PAYLOAD_MASK`), and rejected rather than cut.
+                    // `PAYLOAD_MASK`), and rejected rather than cut; the
+                    // count reported is the payloads the index implies.
                     return Err(at(TreeProblem::TooManyNodes {
                         nodes: payload as usize + 1,
                         max: PAYLOAD_MASK as usize + 1,
@@ -672,24 +682,31 @@ mod tests {
     }
 
     /// A leaf's payload rides in its NaN threshold: any index up to the
-    /// mask comes back from a walk (whatever the input, +inf included), and a
-    /// larger one is refused rather than cut.
+    /// mask comes back from a walk, and a walk that reaches a leaf before
+    /// its group's last step stays there whatever the input, +inf and NaN
+    /// included; a payload above the mask is refused rather than cut.
     #[test]
     fn leaves_carry_payloads_up_to_the_mask() {
+        //      0: f0 <= 0.5
+        //     /            \
+        //   1: f0 <= 0.25   2: leaf (reached after one step of two)
+        //   /        \
+        // 3: leaf   4: leaf
         let arrays = TreeArrays {
-            left: &[1, -1, -1],
-            right: &[2, -1, -1],
-            feature: &[0, -2, -2],
-            threshold: &[0.5, 0.0, 0.0],
+            left: &[1, 3, -1, -1, -1],
+            right: &[2, 4, -1, -1, -1],
+            feature: &[0, 0, -2, -2, -2],
+            threshold: &[0.5, 0.25, 0.0, 0.0, 0.0],
         };
-        let payloads = [0, PAYLOAD_MASK];
+        let payloads = [0, 0, PAYLOAD_MASK, 7, PAYLOAD_MASK - 1];
         let mut trees = Trees::default();
-        trees.push(arrays, 1, |i, _| Ok(payloads[i - 1])).unwrap();
+        trees.push(arrays, 1, |i, _| Ok(payloads[i])).unwrap();
         for (v, expected) in [
-            (0.0, 0),
-            (0.5, 0),
+            (0.0, 7),
+            (0.3, PAYLOAD_MASK - 1),
             (0.6, PAYLOAD_MASK),
             (f64::INFINITY, PAYLOAD_MASK),
+            (f64::NAN, PAYLOAD_MASK),
         ] {
             let mut seen = Vec::new();
             trees.for_each_leaf(&cast(&[v]), |p| seen.push(p));
@@ -698,8 +715,10 @@ mod tests {
         let refused = Trees::default().push(arrays, 1, |_, _| Ok(PAYLOAD_MASK + 1));
         assert!(matches!(
             refused,
-            Err((Some(1), TreeProblem::TooManyNodes { .. }))
+            Err((Some(2), TreeProblem::TooManyNodes { .. }))
         ));
+        // Leaves' NaN thresholds compare by their bits.
+        assert_eq!(trees, trees.clone());
     }
 
     #[test]

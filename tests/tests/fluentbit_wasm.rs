@@ -75,6 +75,27 @@ fn artifact_exports_the_fluent_bit_abi() {
     for (module, name) in &shape.imports {
         assert_eq!(module, "wasi_snapshot_preview1", "import {module}::{name}");
     }
+    // Exactly what the adapter uses (its config file, stderr, the
+    // environment and exit that std's start-up links): nothing that a
+    // host may lack or fail, such as `random_get` for a randomly seeded
+    // hash map, which would make loading depend on the host's entropy.
+    let mut names: Vec<&str> = shape.imports.iter().map(|(_, n)| n.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "environ_get",
+            "environ_sizes_get",
+            "fd_close",
+            "fd_fdstat_get",
+            "fd_prestat_dir_name",
+            "fd_prestat_get",
+            "fd_read",
+            "fd_write",
+            "path_open",
+            "proc_exit",
+        ]
+    );
 }
 
 #[test]
