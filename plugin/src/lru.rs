@@ -6,13 +6,16 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use crate::text_table::fmix64;
+
 /// Deterministic across runs and targets (the keys are entity names the
 /// records carry; no hasher with a public key resists chosen collisions, so
 /// this one is picked for speed on short keys).
 type Index = HashMap<Box<str>, u32, BuildHasherDefault<KeyHasher>>;
 
 /// FxHash's word-at-a-time mixing (as rustc hashes identifiers) with a
-/// 64-bit finalizer, so the table's high and low hash bits are both mixed.
+/// 64-bit finalizer ([`fmix64`]), so the table's high and low hash bits are
+/// both mixed.
 #[derive(Debug, Default, Clone, Copy)]
 struct KeyHasher {
     hash: u64,
@@ -56,13 +59,7 @@ impl Hasher for KeyHasher {
 
     #[inline]
     fn finish(&self) -> u64 {
-        // MurmurHash3's fmix64.
-        let mut h = self.hash;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
+        fmix64(self.hash)
     }
 }
 

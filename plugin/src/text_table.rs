@@ -177,12 +177,17 @@ fn mix(lane: u64, word: u64) -> u64 {
     (lane ^ word).wrapping_mul(K).rotate_left(31)
 }
 
-/// The hash of the lanes once every word is in: folded, then MurmurHash3's
-/// fmix64.
+/// The hash of the lanes once every word is in: folded, then [`fmix64`].
 #[inline]
 fn finish(lanes: [u64; 4]) -> u64 {
     let [a, b, c, d] = lanes;
-    let mut h = a ^ b.rotate_left(16) ^ c.rotate_left(32) ^ d.rotate_left(48);
+    fmix64(a ^ b.rotate_left(16) ^ c.rotate_left(32) ^ d.rotate_left(48))
+}
+
+/// MurmurHash3's 64-bit finalizer: every input bit moves both the high and
+/// the low bits of the result (this table's hashes, and the entity map's).
+#[inline]
+pub(crate) fn fmix64(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
