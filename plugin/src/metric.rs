@@ -233,18 +233,19 @@ fn classify_labels(
 }
 
 /// A node name from a pipeline tag: the segment after a `node` segment
-/// (`node.worker-1.cpu`, `metrics.node.worker-1`), else the whole tag.
+/// (`node.worker-1.cpu`, `metrics.node.worker-1`, as a Fluent Bit `cpu` or
+/// `mem` input tagged `node.${NODE_NAME}.cpu` gives it). Any other tag names
+/// no node: Fluent Bit's default tags (`cpu.0`) name the input, not the host.
 pub fn node_from_tag(tag: &[u8]) -> Option<Cow<'static, str>> {
-    let tag = String::from_utf8_lossy(tag);
-    let mut parts = tag.split('.');
+    let mut parts = tag.split(|&b| b == b'.');
     while let Some(p) = parts.next() {
-        if p == "node" {
+        if p == b"node" {
             if let Some(n) = parts.next().filter(|n| !n.is_empty()) {
-                return Some(Cow::Owned(n.to_owned()));
+                return Some(Cow::Owned(String::from_utf8_lossy(n).into_owned()));
             }
         }
     }
-    (!tag.is_empty()).then(|| Cow::Owned(tag.into_owned()))
+    None
 }
 
 fn node_identity<'a>(record: &Record<'a>, tag: &[u8]) -> Identity<'a> {
@@ -755,8 +756,12 @@ mod tests {
         let cases: &[(&str, Option<&str>)] = &[
             ("node.worker-1.cpu", Some("worker-1")),
             ("metrics.node.worker-2", Some("worker-2")),
-            ("cpu.local", Some("cpu.local")),
-            ("node.", Some("node.")),
+            ("kube.node.a.node.b", Some("a")),
+            ("cpu.local", None),
+            ("cpu.0", None),
+            ("node", None),
+            ("node.", None),
+            ("node..cpu", None),
             ("", None),
         ];
         for (tag, want) in cases {

@@ -151,7 +151,23 @@ pub fn normalize<'a>(record: &Record<'a>, tag: &[u8], event_time_ns: i64) -> Obs
 /// As [`normalize`], with `cache` kept by the caller (who then allocates
 /// nothing per record once its buffers have grown, and resolves each pod's
 /// identity once).
+///
+/// A name longer than Kubernetes allows is dropped from the identity (see
+/// [`Identity::drop_overlong_names`]), so what a record names is bounded
+/// whatever its size.
 pub fn normalize_in<'a>(
+    record: &Record<'a>,
+    tag: &[u8],
+    event_time_ns: i64,
+    cache: &mut NormalizeCache,
+) -> Observation<'a> {
+    let mut obs = normalize_shape(record, tag, event_time_ns, cache);
+    obs.identity.drop_overlong_names();
+    obs
+}
+
+/// [`normalize_in`] before the identity's names are checked.
+fn normalize_shape<'a>(
     record: &Record<'a>,
     tag: &[u8],
     event_time_ns: i64,

@@ -89,6 +89,36 @@ pub struct Identity<'a> {
     pub node: Option<Cow<'a, str>>,
 }
 
+/// The longest namespace or container name Kubernetes accepts (an RFC 1123
+/// label).
+pub const MAX_LABEL_NAME: usize = 63;
+
+/// The longest pod, workload or node name Kubernetes accepts (an RFC 1123
+/// subdomain).
+pub const MAX_OBJECT_NAME: usize = 253;
+
+impl Identity<'_> {
+    /// Drops every name longer than Kubernetes allows for it
+    /// ([`MAX_LABEL_NAME`], [`MAX_OBJECT_NAME`], in bytes): such a name is
+    /// no object's, and keeping it would let one record's text size the
+    /// filter's state and tags. A workload that goes takes its kind along.
+    pub fn drop_overlong_names(&mut self) {
+        fn limit(name: &mut Option<Cow<'_, str>>, max: usize) {
+            if name.as_ref().is_some_and(|n| n.len() > max) {
+                *name = None;
+            }
+        }
+        limit(&mut self.namespace, MAX_LABEL_NAME);
+        limit(&mut self.container, MAX_LABEL_NAME);
+        limit(&mut self.pod, MAX_OBJECT_NAME);
+        limit(&mut self.node, MAX_OBJECT_NAME);
+        limit(&mut self.workload, MAX_OBJECT_NAME);
+        if self.workload.is_none() {
+            self.workload_kind = None;
+        }
+    }
+}
+
 /// Severity of a log line, from a level field or level words in free text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LogLevel {

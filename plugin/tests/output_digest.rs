@@ -174,19 +174,19 @@ fn output_bytes_are_unchanged() {
     let want = [
         (
             "embedded",
-            "bdbb9e72ebf64826d08174ae3e18470fff7469d47a82e2f83d5a277c4f8e8fab",
+            "883d407c3e8fbfca8ed8fe666ed2203d3c071e9a6cfe4e13c809ee0c14063e79",
         ),
         (
             "random",
-            "c990974909cee5976ad7acb084184dae11c6179dea6f852c1402f6424335d385",
+            "09f1efd7ebbebffc5abf2cd72301a48d7e72a1269f0f8c126b08825a83f8e79a",
         ),
         (
             "random_small",
-            "d4c10b2fb7d0c91ab1936bfce0357f9614c5a6832a69f7d6fe7005b92a503d3e",
+            "fa31ded52187d1f03c70f580a948dc21b5cc87c29eff7b4d95ce20386ed9d13e",
         ),
         (
             "none",
-            "a3c930953c2af81a5b17877955cba2ce74e04637e24bdf3db7d78c8231cb1dce",
+            "168e3f487054eb42bf92d5a96fa781be4392209c007987cf8bc309754e0fb4d9",
         ),
     ];
     let want: Vec<(&str, String)> = want.iter().map(|(n, d)| (*n, (*d).to_owned())).collect();

@@ -465,3 +465,42 @@ fn memory_stays_bounded_over_one_million_distinct_pods() {
         "memory kept growing after the entity cap: {at_200k} → {end}"
     );
 }
+
+/// Names longer than Kubernetes allows name no entity: records whose pod
+/// and namespace names are 100 KB each, all different, leave the state (and
+/// the tags) as small as short names do. Kept, each key would hold both
+/// names twice over (pod and workload), 400 KB a record.
+#[test]
+fn memory_stays_bounded_over_distinct_overlong_names() {
+    let mut fb = shipped();
+    let start = fb.memory_bytes();
+    let filler = "a".repeat(100_000);
+    for n in 0..1_000 {
+        let record = format!(
+            r#"{{"log":"ERROR boom","kubernetes":{{"pod_name":"p{n}-{filler}","namespace_name":"n{n}-{filler}","container_name":"app","host":"node-1"}}}}"#
+        );
+        let time = EventTime {
+            sec: T0.sec + i64::from(n),
+            nsec: 0,
+        };
+        let outcome = fb.filter(b"kube.var.log", time, record.as_bytes());
+        let body = kept(&outcome, &fb);
+        let tags = tags(&body);
+        assert!(
+            tags.len() < 2048 && tags.contains(r#""pod":null"#),
+            "record {n}: {}",
+            &tags[..tags.len().min(300)]
+        );
+        assert_eq!(
+            remove_member(&body, "edgeheal").as_deref(),
+            Some(record.as_bytes())
+        );
+    }
+    let end = fb.memory_bytes();
+    let stats = fb.stats();
+    assert_eq!((stats.traps, stats.dropped), (0, 0), "{stats:?}");
+    assert!(
+        end - start <= 16 << 20,
+        "linear memory grew from {start} to {end} bytes over 1,000 overlong names"
+    );
+}
