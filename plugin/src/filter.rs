@@ -9,7 +9,7 @@ use crate::config::FilterConfig;
 use crate::entity::{EntityState, Evaluated};
 use crate::features::MAX_FAMILY_FEATURES;
 use crate::identity_memo::{IdentityMemo, MemoToken};
-use crate::json::{splice_with, write_str, Record, RecordIndex};
+use crate::json::{lossy_str_len, splice_with, write_lossy_str, Record, RecordIndex};
 use crate::lru::Lru;
 use crate::model::ModelSet;
 use crate::normalize::{normalize_in, NormalizeCache, IDENTITY_OBJECTS, LINE_KEYS};
@@ -183,10 +183,21 @@ impl Filter {
             }
             Err(e) => {
                 // Not a JSON object: keep the text, say why, and pass it on.
+                // Escaped, the text can be six times the record: its room is
+                // asked for first, so a record too large to keep as text
+                // costs that text (the tags say so), never the instance.
                 out.extend_from_slice(b"{\"edgeheal\":");
-                write_error_tags(out, event_time_ns, self.model_id(), &e.to_string());
-                out.extend_from_slice(b",\"raw\":");
-                write_str(out, &String::from_utf8_lossy(record));
+                let raw_len = lossy_str_len(record);
+                if out.try_reserve(raw_len.saturating_add(1024)).is_ok() {
+                    write_error_tags(out, event_time_ns, self.model_id(), &e.to_string());
+                    out.extend_from_slice(b",\"raw\":");
+                    write_lossy_str(out, record);
+                } else {
+                    let why = format!(
+                        "{e}; its text ({raw_len} bytes as a JSON string) did not fit in memory and is not kept"
+                    );
+                    write_error_tags(out, event_time_ns, self.model_id(), &why);
+                }
                 out.push(b'}');
             }
         }

@@ -504,3 +504,37 @@ fn memory_stays_bounded_over_distinct_overlong_names() {
         "linear memory grew from {start} to {end} bytes over 1,000 overlong names"
     );
 }
+
+/// A record that is no JSON object is passed on as its text under `raw`,
+/// escaped: up to six times its size. When that does not fit in linear
+/// memory, the text goes (the tags say so) and the instance stays; smaller
+/// unreadable records keep theirs, and good records are tagged as before.
+#[test]
+fn an_unreadable_record_too_large_to_keep_as_text_costs_its_text_not_the_instance() {
+    let config = FilterWasmConfig {
+        memory_limit: 48 << 20,
+        ..FilterWasmConfig::default()
+    };
+    let mut fb = load(&config);
+    // Control bytes: no JSON, and six bytes each once escaped (42 MB).
+    let huge = vec![0x01u8; 7_000_000];
+    let body = kept(&fb.filter(b"kube.var.log", T0, &huge), &fb);
+    assert!(is_json_object(&body));
+    let said = tags(&body);
+    assert!(
+        said.contains("did not fit in memory and is not kept")
+            && said.contains(r#""kind":"unknown""#),
+        "{said}"
+    );
+    assert_eq!(member_value(&body, "raw"), None);
+    let small = b"\x01not json\xff";
+    let body = kept(&fb.filter(b"kube.var.log", T0, small), &fb);
+    let text = [&br#""\u0001not json"#[..], "\u{fffd}\"".as_bytes()].concat();
+    assert_eq!(member_value(&body, "raw"), Some(&text[..]));
+    let good = br#"{"log":"ERROR boom","kubernetes":{"pod_name":"web-7d4b9c8f6-x2x9z","namespace_name":"shop"}}"#;
+    let body = kept(&fb.filter(b"kube.var.log", T0, good), &fb);
+    assert_eq!(remove_member(&body, "edgeheal").as_deref(), Some(&good[..]));
+    assert!(tags(&body).contains(r#""entity":"shop/web""#));
+    let stats = fb.stats();
+    assert_eq!((stats.traps, stats.dropped), (0, 0), "{stats:?}");
+}

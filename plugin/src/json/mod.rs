@@ -52,7 +52,7 @@ use unescape::lossy;
 pub use unescape::unescape;
 pub(crate) use unescape::unescape_in;
 pub(crate) use write::splice_with;
-pub(crate) use write::write_str_body;
+pub(crate) use write::{lossy_str_len, write_lossy_str, write_str_body};
 pub use write::{splice, strip, write_str};
 
 /// The key of the tag object [`splice`] writes.

@@ -13,6 +13,44 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends `bytes` as [`write_str`] appends `String::from_utf8_lossy(bytes)`
+/// (each invalid sequence a U+FFFD), without building that string.
+pub(crate) fn write_lossy_str(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    for chunk in bytes.utf8_chunks() {
+        write_str_body(out, chunk.valid());
+        if !chunk.invalid().is_empty() {
+            out.extend_from_slice(
+                char::REPLACEMENT_CHARACTER
+                    .encode_utf8(&mut [0; 4])
+                    .as_bytes(),
+            );
+        }
+    }
+    out.push(b'"');
+}
+
+/// How many bytes [`write_lossy_str`] appends for `bytes`.
+pub(crate) fn lossy_str_len(bytes: &[u8]) -> usize {
+    let mut len = 2;
+    for chunk in bytes.utf8_chunks() {
+        len += chunk.valid().bytes().map(escaped_len).sum::<usize>();
+        if !chunk.invalid().is_empty() {
+            len += char::REPLACEMENT_CHARACTER.len_utf8();
+        }
+    }
+    len
+}
+
+/// How many bytes [`write_str_body`] writes for the byte `b`.
+fn escaped_len(b: u8) -> usize {
+    match b {
+        b'"' | b'\\' | b'\n' | b'\t' | b'\r' | 0x08 | 0x0c => 2,
+        0..=0x1f => 6,
+        _ => 1,
+    }
+}
+
 /// Appends `s` escaped as [`write_str`] does, without the quotes (escaping
 /// is per byte, so pieces written one after the other make one string).
 pub(crate) fn write_str_body(out: &mut Vec<u8>, s: &str) {
@@ -143,6 +181,39 @@ mod tests {
         let mut out = Vec::new();
         splice(&rec, tags.as_bytes(), &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    /// The lossy writer gives what escaping `from_utf8_lossy`'s string
+    /// gives, and its length is known before writing.
+    #[test]
+    fn lossy_strings_are_written_as_lossy_decoding_and_escaping_would() {
+        let mut rng = crate::test_rng::Xorshift(0x2545_f491_4f6c_dd1d);
+        let mut inputs: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"plain".to_vec(),
+            b"\x01\"\\\n\t\r\x08\x0c\x1f".to_vec(),
+            vec![
+                0xff, b'a', 0xc3, 0xa9, 0xe2, 0x82, b'x', 0xf0, 0x9f, 0x98, 0x80, 0xed, 0xa0, 0x80,
+            ],
+        ];
+        for _ in 0..2000 {
+            let len = (rng.next_u64() % 40) as usize;
+            // Bytes from a small alphabet of ASCII, controls, and pieces of
+            // multi-byte sequences, so invalid and valid runs interleave.
+            const ALPHABET: &[u8] = b"a\"\\\x00\x1f\n\xc3\xa9\xe2\x82\xac\xf0\x9f\xff\x80";
+            let bytes = (0..len)
+                .map(|_| ALPHABET[(rng.next_u64() % ALPHABET.len() as u64) as usize])
+                .collect();
+            inputs.push(bytes);
+        }
+        for bytes in &inputs {
+            let mut want = Vec::new();
+            write_str(&mut want, &String::from_utf8_lossy(bytes));
+            let mut got = vec![b'x'];
+            write_lossy_str(&mut got, bytes);
+            assert_eq!(&got[1..], &want[..], "{bytes:?}");
+            assert_eq!(lossy_str_len(bytes), want.len(), "{bytes:?}");
+        }
     }
 
     #[test]
