@@ -55,8 +55,8 @@ impl IdentityMemo {
     pub const ENTRIES: usize = crate::json::MEMO_ENTRIES;
 
     /// The identity `resolve` gives for the object text `text`, whose token
-    /// is `token`: the one kept for the token, else `resolve()`'s (kept when
-    /// it can be).
+    /// is `token`, with the names Kubernetes would not accept dropped: the
+    /// one kept for the token, else `resolve()`'s (kept when it can be).
     pub fn get_or_resolve<'a>(
         &mut self,
         token: Option<MemoToken>,
@@ -69,12 +69,21 @@ impl IdentityMemo {
     /// As [`IdentityMemo::get_or_resolve`], with a byte that `resolve` also
     /// derives from the text alone and that is kept with the identity (what
     /// classifying a metric sample reads from its labels).
+    ///
+    /// What `resolve` gives is checked once, when it is called: names
+    /// Kubernetes would not accept are dropped
+    /// ([`Identity::drop_invalid_names`]), so a hit costs no check.
     pub fn get_or_resolve_with<'a>(
         &mut self,
         token: Option<MemoToken>,
         text: &'a [u8],
         resolve: impl FnOnce() -> (Identity<'a>, u8),
     ) -> (Identity<'a>, u8) {
+        let resolve = || {
+            let (mut id, extra) = resolve();
+            id.drop_invalid_names();
+            (id, extra)
+        };
         let Some(token) = token else {
             return resolve();
         };
@@ -157,7 +166,7 @@ mod tests {
             workload_kind: Some(WorkloadKind::Deployment),
             pod: at(pod),
             container: None,
-            node: Some(Cow::Owned("n".into())).filter(|_| pod.ends_with('z')),
+            node: pod.ends_with('z').then(|| Cow::Owned("n".into())),
         }
     }
 

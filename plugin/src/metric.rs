@@ -37,7 +37,7 @@ use std::borrow::Cow;
 use crate::identity::{resolve_workload, PodEvidence};
 use crate::identity_memo::{IdentityMemo, MemoToken};
 use crate::json::{value_of_raw, Object, Record, Value};
-use crate::observation::{Identity, MetricName, MetricSignal, WorkloadKind};
+use crate::observation::{is_dns1123_subdomain, Identity, MetricName, MetricSignal, WorkloadKind};
 
 /// What a metric record says.
 #[derive(Debug, Clone, PartialEq)]
@@ -257,7 +257,8 @@ fn node_identity<'a>(record: &Record<'a>, tag: &[u8]) -> Identity<'a> {
                 .and_then(Value::into_str)
                 .filter(|s| !s.is_empty())
         })
-        .or_else(|| node_from_tag(tag));
+        .or_else(|| node_from_tag(tag))
+        .filter(|n| is_dns1123_subdomain(n.as_bytes()));
     Identity {
         workload: node.clone(),
         workload_kind: node.as_ref().map(|_| WorkloadKind::Node),
@@ -371,7 +372,11 @@ fn read_sample<'a>(
             });
             (identity, token, Some(LabelFacts::from_byte(facts)))
         }
-        _ => (labels_identity(&labels), None, None),
+        _ => {
+            let mut id = labels_identity(&labels);
+            id.drop_invalid_names();
+            (id, None, None)
+        }
     };
     let facts = || facts.unwrap_or_else(|| LabelFacts::read(&labels));
     let signal = value.map(|v| {

@@ -152,21 +152,24 @@ pub fn normalize<'a>(record: &Record<'a>, tag: &[u8], event_time_ns: i64) -> Obs
 /// nothing per record once its buffers have grown, and resolves each pod's
 /// identity once).
 ///
-/// A name longer than Kubernetes allows is dropped from the identity (see
-/// [`Identity::drop_overlong_names`]), so what a record names is bounded
-/// whatever its size.
+/// A name Kubernetes would not accept (too long, or with other bytes than
+/// its names have) is dropped from the identity (see
+/// [`Identity::drop_invalid_names`]), so what a record names is bounded
+/// whatever its size, and the heal API accepts the tags.
 pub fn normalize_in<'a>(
     record: &Record<'a>,
     tag: &[u8],
     event_time_ns: i64,
     cache: &mut NormalizeCache,
 ) -> Observation<'a> {
-    let mut obs = normalize_shape(record, tag, event_time_ns, cache);
-    obs.identity.drop_overlong_names();
+    let obs = normalize_shape(record, tag, event_time_ns, cache);
+    debug_assert!(obs.identity.has_only_valid_names(), "{:?}", obs.identity);
     obs
 }
 
-/// [`normalize_in`] before the identity's names are checked.
+/// [`normalize_in`]'s work. Every identity it returns has its invalid names
+/// dropped: those resolved through the cache's memo by the memo (once per
+/// object text), the others where they are read.
 fn normalize_shape<'a>(
     record: &Record<'a>,
     tag: &[u8],
@@ -182,7 +185,8 @@ fn normalize_shape<'a>(
         first_time(&[a, b, c, d].map(|raw| raw.and_then(value_of_raw)))
     };
     if (has(8) || has(9)) && has(10) {
-        let ev = event::read_event(record);
+        let mut ev = event::read_event(record);
+        ev.identity.drop_invalid_names();
         let (ts_ns, ts_source) = timed(ev.ts_ns.or_else(times), event_time_ns);
         return Observation {
             kind: RecordKind::Event,

@@ -97,25 +97,59 @@ pub const MAX_LABEL_NAME: usize = 63;
 /// subdomain).
 pub const MAX_OBJECT_NAME: usize = 253;
 
+/// Whether `s` is an RFC 1123 label, as Kubernetes names namespaces and
+/// containers: 1 to 63 lower-case letters, digits and `-`, a letter or
+/// digit at each end.
+pub fn is_dns1123_label(s: &[u8]) -> bool {
+    let ends = |c: Option<&u8>| c.is_some_and(|&c| c != b'-');
+    s.len() <= MAX_LABEL_NAME
+        && ends(s.first())
+        && ends(s.last())
+        && s.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+}
+
+/// Whether `s` is an RFC 1123 subdomain, as Kubernetes names pods,
+/// workloads and nodes: labels joined by `.`, at most 253 bytes in all.
+pub fn is_dns1123_subdomain(s: &[u8]) -> bool {
+    s.len() <= MAX_OBJECT_NAME && s.split(|&c| c == b'.').all(is_dns1123_label)
+}
+
 impl Identity<'_> {
-    /// Drops every name longer than Kubernetes allows for it
-    /// ([`MAX_LABEL_NAME`], [`MAX_OBJECT_NAME`], in bytes): such a name is
-    /// no object's, and keeping it would let one record's text size the
-    /// filter's state and tags. A workload that goes takes its kind along.
-    pub fn drop_overlong_names(&mut self) {
-        fn limit(name: &mut Option<Cow<'_, str>>, max: usize) {
-            if name.as_ref().is_some_and(|n| n.len() > max) {
+    /// Drops every name Kubernetes would not accept for it (see
+    /// [`is_dns1123_label`], [`is_dns1123_subdomain`]): such a name is no
+    /// object's, the heal API refuses tags that carry one (and the batch
+    /// with them), and keeping one of any length would let a record's text
+    /// size the filter's state and tags. A workload that goes takes its
+    /// kind along.
+    pub fn drop_invalid_names(&mut self) {
+        fn keep_if(name: &mut Option<Cow<'_, str>>, valid: fn(&[u8]) -> bool) {
+            if name.as_ref().is_some_and(|n| !valid(n.as_bytes())) {
                 *name = None;
             }
         }
-        limit(&mut self.namespace, MAX_LABEL_NAME);
-        limit(&mut self.container, MAX_LABEL_NAME);
-        limit(&mut self.pod, MAX_OBJECT_NAME);
-        limit(&mut self.node, MAX_OBJECT_NAME);
-        limit(&mut self.workload, MAX_OBJECT_NAME);
+        keep_if(&mut self.namespace, is_dns1123_label);
+        keep_if(&mut self.container, is_dns1123_label);
+        keep_if(&mut self.pod, is_dns1123_subdomain);
+        keep_if(&mut self.node, is_dns1123_subdomain);
+        keep_if(&mut self.workload, is_dns1123_subdomain);
         if self.workload.is_none() {
             self.workload_kind = None;
         }
+    }
+
+    /// Whether every name is one Kubernetes would accept for it (what
+    /// [`Identity::drop_invalid_names`] leaves).
+    pub fn has_only_valid_names(&self) -> bool {
+        let valid = |name: &Option<Cow<'_, str>>, check: fn(&[u8]) -> bool| {
+            name.as_ref().is_none_or(|n| check(n.as_bytes()))
+        };
+        valid(&self.namespace, is_dns1123_label)
+            && valid(&self.container, is_dns1123_label)
+            && valid(&self.pod, is_dns1123_subdomain)
+            && valid(&self.node, is_dns1123_subdomain)
+            && valid(&self.workload, is_dns1123_subdomain)
+            && (self.workload.is_some() || self.workload_kind.is_none())
     }
 }
 
@@ -251,4 +285,43 @@ pub struct Observation<'a> {
     pub identity: Identity<'a>,
     /// The signal it carries.
     pub signal: Signal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_names() {
+        let long_label = "a".repeat(63);
+        let too_long_label = "a".repeat(64);
+        let long_name = [long_label.as_str(); 3].join(".") + "." + &"a".repeat(61);
+        let too_long_name = long_name.clone() + "a";
+        assert_eq!(long_name.len(), 253);
+        // (name, label, subdomain)
+        let cases: &[(&str, bool, bool)] = &[
+            ("web", true, true),
+            ("0web-1", true, true),
+            ("a", true, true),
+            (&long_label, true, true),
+            (&too_long_label, false, false),
+            ("web.example", false, true),
+            (&long_name, false, true),
+            (&too_long_name, false, false),
+            ("", false, false),
+            ("-web", false, false),
+            ("web-", false, false),
+            ("Web", false, false),
+            ("web_1", false, false),
+            ("web..1", false, false),
+            (".web", false, false),
+            ("web.", false, false),
+            ("wéb", false, false),
+            ("web 1", false, false),
+        ];
+        for (name, label, subdomain) in cases {
+            assert_eq!(is_dns1123_label(name.as_bytes()), *label, "{name}");
+            assert_eq!(is_dns1123_subdomain(name.as_bytes()), *subdomain, "{name}");
+        }
+    }
 }

@@ -283,12 +283,13 @@ fn every_shape_normalizes_to_kind_time_identity_and_signal() {
     }
 }
 
-/// Kubernetes names are at most 63 bytes (namespaces, containers) or 253
-/// (pods, workloads, nodes): a longer one names no object, and is dropped
-/// whatever shape carries it, so a record cannot make the filter's state
-/// or tags as large as itself.
+/// Kubernetes names are RFC 1123 labels (namespaces, containers: at most 63
+/// bytes) or subdomains (pods, workloads, nodes: at most 253): a name that
+/// is not one names no object, and is dropped whatever shape carries it,
+/// so a record cannot make the filter's state or tags as large as itself,
+/// nor give the heal API tags it refuses.
 #[test]
-fn names_longer_than_kubernetes_allows_are_dropped() {
+fn names_kubernetes_would_not_accept_are_dropped() {
     let log = |ns: &str, pod: &str, container: &str, node: &str| {
         format!(
             r#"{{"log":"ERROR x","kubernetes":{{"pod_name":"{pod}","namespace_name":"{ns}","container_name":"{container}","host":"{node}"}}}}"#
@@ -305,12 +306,25 @@ fn names_longer_than_kubernetes_allows_are_dropped() {
         )
     };
     let a = |n: usize| "a".repeat(n);
+    // A subdomain of `n` bytes: labels of 63 joined by dots.
+    let dotted = |n: usize| {
+        let mut s = String::new();
+        while s.len() < n {
+            if !s.is_empty() {
+                s.push('.');
+            }
+            let label = (n - s.len()).min(63);
+            s.push_str(&a(label));
+        }
+        s
+    };
     // A pod name of no controller's pattern is its own workload.
-    let (pod_at, pod_over) = (a(253), a(254));
+    let (pod_at, pod_over) = (dotted(253), dotted(254));
+    assert_eq!((pod_at.len(), pod_over.len()), (253, 254));
     let (ns_at, ns_over) = (a(63), a(64));
     let cases = [
-        (log(&ns_at, &pod_at, &a(63), &a(253)), true),
-        (log(&ns_over, &pod_over, &a(64), &a(254)), false),
+        (log(&ns_at, &pod_at, &a(63), &dotted(253)), true),
+        (log(&ns_over, &pod_over, &a(64), &dotted(254)), false),
         (
             log(&a(1 << 20), &a(1 << 20), &a(1 << 20), &a(1 << 20)),
             false,
@@ -319,6 +333,11 @@ fn names_longer_than_kubernetes_allows_are_dropped() {
         (event(&ns_over, &pod_over), false),
         (metric(&ns_at, &pod_at), true),
         (metric(&ns_over, &pod_over), false),
+        (log("Shop", "Web_1", "App", "Node_1"), false),
+        (log("shop.eu", "-web", "app-", "node..1"), false),
+        (log("shop-", "web.", "a.b", ".node"), false),
+        (event("sh op", "web\\u00e9"), false),
+        (metric("", "API.Server"), false),
     ];
     for (record, kept) in &cases {
         let rec = Record::parse(record.as_bytes()).unwrap_or_else(|e| panic!("{e}"));

@@ -174,19 +174,19 @@ fn output_bytes_are_unchanged() {
     let want = [
         (
             "embedded",
-            "883d407c3e8fbfca8ed8fe666ed2203d3c071e9a6cfe4e13c809ee0c14063e79",
+            "4276070912d61bb3430ae0e131da1f08eb03bc808ad40baa06735bc19e453791",
         ),
         (
             "random",
-            "09f1efd7ebbebffc5abf2cd72301a48d7e72a1269f0f8c126b08825a83f8e79a",
+            "c0b30d55ea07e4fa9948957a3eb94010a7c77fd9e371483fdee58a28c5a91682",
         ),
         (
             "random_small",
-            "fa31ded52187d1f03c70f580a948dc21b5cc87c29eff7b4d95ce20386ed9d13e",
+            "98b330b35cdba2ca2f300a01e0bc5381a64078015e1a7df8cfc5824ae27cbaaf",
         ),
         (
             "none",
-            "168e3f487054eb42bf92d5a96fa781be4392209c007987cf8bc309754e0fb4d9",
+            "5982c5092004f380d8a220318f688bad823468a5aafaed4759d06539e2aef3ae",
         ),
     ];
     let want: Vec<(&str, String)> = want.iter().map(|(n, d)| (*n, (*d).to_owned())).collect();

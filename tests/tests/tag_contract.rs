@@ -1,0 +1,333 @@
+//! The tag contract (ARCHITECTURE.md, "Tags"; README, "The tag contract"),
+//! checked on what the filter writes: every output's `edgeheal` object has
+//! the fixed fields with their types and values, the heal API's own reader
+//! accepts it, and the routing invariant holds (`anomaly` exactly when
+//! `severity` is not `none`: the shipped configs route on `severity`,
+//! because Fluent Bit's `rewrite_tag` matches strings only).
+//!
+//! The native core writes what the `.wasm` writes, byte for byte
+//! (`fluentbit_wasm.rs`), so the native filter stands for both here.
+
+#![allow(clippy::panic)]
+
+use edgeheal_healer::tags::Tags;
+use edgeheal_plugin::{Filter, FilterConfig, ModelSet};
+use edgeheal_tests::json_check::{is_json_object, member_value};
+use edgeheal_tests::records::MixedStream;
+use serde_json::{Map, Value};
+
+/// The fields every `edgeheal` object has (additions may follow).
+const FIXED: [&str; 11] = [
+    "kind", "entity", "pod", "ts", "score", "anomaly", "severity", "incident", "action", "why",
+    "model",
+];
+
+/// The additions the README lists.
+const ADDITIONS: [&str; 7] = [
+    "family",
+    "namespace",
+    "workload",
+    "workload_kind",
+    "container",
+    "node",
+    "error",
+];
+
+fn one_of(tags: &Map<String, Value>, key: &str, allowed: &[&str]) -> Result<(), String> {
+    match tags.get(key).and_then(Value::as_str) {
+        Some(v) if allowed.contains(&v) => Ok(()),
+        other => Err(format!("{key} is {other:?}, not one of {allowed:?}")),
+    }
+}
+
+fn string_or_null(tags: &Map<String, Value>, key: &str) -> Result<(), String> {
+    match tags.get(key) {
+        None | Some(Value::Null | Value::String(_)) => Ok(()),
+        Some(other) => Err(format!("{key} is {other}, not a string or null")),
+    }
+}
+
+/// Checks one output against the contract; `scored` says whether the
+/// filter has models (without, no score may appear).
+fn check(output: &[u8], scored: bool) -> Result<(), String> {
+    // The record around the tags keeps its bytes, invalid UTF-8 included,
+    // so the whole is checked by the harness's JSON reader, and the tags
+    // (always UTF-8) by serde.
+    if !is_json_object(output) {
+        return Err("output is not a JSON object".into());
+    }
+    let text = member_value(output, "edgeheal").ok_or("no edgeheal member")?;
+    let record = serde_json::json!({
+        "edgeheal": serde_json::from_slice::<Value>(text)
+            .map_err(|e| format!("edgeheal is not JSON: {e}"))?
+    });
+    let tags = record["edgeheal"]
+        .as_object()
+        .ok_or("edgeheal is not an object")?;
+    for key in FIXED {
+        if !tags.contains_key(key) {
+            return Err(format!("no `{key}`"));
+        }
+    }
+    if let Some(k) = tags
+        .keys()
+        .find(|k| !FIXED.contains(&k.as_str()) && !ADDITIONS.contains(&k.as_str()))
+    {
+        return Err(format!(
+            "`{k}` is neither a contract field nor a listed addition"
+        ));
+    }
+    one_of(tags, "kind", &["log", "metric", "event", "unknown"])?;
+    one_of(tags, "severity", &["none", "warning", "critical"])?;
+    one_of(
+        tags,
+        "incident",
+        &[
+            "cpu_saturation",
+            "memory_leak",
+            "traffic_surge",
+            "error_burst",
+            "latency_spike",
+            "crash_loop",
+            "unknown",
+        ],
+    )?;
+    one_of(
+        tags,
+        "action",
+        &["scale_up", "rollout_restart", "delete_pod", "none"],
+    )?;
+    for key in [
+        "entity",
+        "pod",
+        "family",
+        "namespace",
+        "workload",
+        "container",
+        "node",
+    ] {
+        string_or_null(tags, key)?;
+    }
+    let ts = tags["ts"].as_str().ok_or("ts is not a string")?;
+    let parsed = edgeheal_plugin::timestamp::parse_rfc3339(ts);
+    if parsed.is_none() || !ts.ends_with('Z') {
+        return Err(format!("ts {ts:?} is not RFC 3339 UTC"));
+    }
+    let anomaly = tags["anomaly"].as_bool().ok_or("anomaly is not a bool")?;
+    let severe = tags["severity"] != "none";
+    if anomaly != severe {
+        return Err(format!(
+            "anomaly {anomaly} with severity {}: routing on severity would differ",
+            tags["severity"]
+        ));
+    }
+    let score = match &tags["score"] {
+        Value::Null => None,
+        Value::Number(n) => n.as_f64(),
+        other => return Err(format!("score is {other}")),
+    };
+    if let Some(s) = score {
+        if !(0.0..=1.0).contains(&s) {
+            return Err(format!("score {s} is outside 0..1"));
+        }
+    }
+    let model = tags["model"].as_str().ok_or("model is not a string")?;
+    if scored {
+        let (name, id) = model.split_once('@').ok_or("model has no @")?;
+        if name.is_empty() || id.len() != 12 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("model {model:?} is not name@<12 hex digits>"));
+        }
+    } else if model != "none" || score.is_some() || anomaly || tags["why"] != Value::Array(vec![]) {
+        return Err(format!(
+            "without models: model {model:?}, score {score:?}, anomaly {anomaly}, why {}",
+            tags["why"]
+        ));
+    }
+    if score.is_none() && anomaly {
+        return Err("anomalous without a score".into());
+    }
+    let why = tags["why"].as_array().ok_or("why is not an array")?;
+    for w in why {
+        let ok =
+            w["feature"].is_string() && w["value"].is_number() && w["contribution"].is_number();
+        if !ok {
+            return Err(format!(
+                "why entry {w} is not {{feature, value, contribution}}"
+            ));
+        }
+    }
+    Tags::from_record(&record).map_err(|e| format!("the heal API refuses it: {e}"))?;
+    Ok(())
+}
+
+/// Records that are not the stream's usual: unreadable ones, an upstream
+/// `edgeheal` object, identities with odd or missing parts.
+fn odd_records() -> Vec<(&'static str, Vec<u8>)> {
+    let long = "x".repeat(300);
+    vec![
+        ("kube.var.log", b"not json".to_vec()),
+        ("kube.var.log", b"[1,2]".to_vec()),
+        ("kube.var.log", b"{\"a\":\x01}".to_vec()),
+        ("kube.var.log", b"{\"log\":\"\xff\xfe\"}".to_vec()),
+        (
+            "kube.var.log",
+            br#"{"log":"ERROR x","edgeheal":{"kind":"bogus","score":7},"kubernetes":{"pod_name":"web-7d4b9c8f6-x2x9z","namespace_name":"shop"}}"#.to_vec(),
+        ),
+        (
+            "kube.var.log",
+            format!(r#"{{"log":"ERROR x","kubernetes":{{"pod_name":"{long}","namespace_name":"{long}"}}}}"#).into_bytes(),
+        ),
+        ("node.node-1.cpu", br#"{"cpu_p":99.5,"user_p":90,"system_p":9.5}"#.to_vec()),
+        ("cpu.0", br#"{"cpu_p":99.5,"user_p":90,"system_p":9.5}"#.to_vec()),
+        (
+            "kube.var.log",
+            br#"{"log":"ERROR x","kubernetes":{"pod_name":"Web_1","namespace_name":"Shop","labels":{"app":"My_App"},"host":"Node_1"}}"#.to_vec(),
+        ),
+        (
+            "kube.var.log",
+            br#"{"metric":"container_memory_working_set_bytes","value":1e9,"labels":{"namespace":"shop","pod":"API.Server","container":"c"}}"#.to_vec(),
+        ),
+        ("mem.0", br#"{"Mem.total":100,"Mem.used":99,"Mem.free":1,"hostname":"WORKER_7"}"#.to_vec()),
+        ("kube.var.log", br#"{"message":"hello"}"#.to_vec()),
+        ("kube.var.log", b"{}".to_vec()),
+    ]
+}
+
+fn run(models: Option<ModelSet>) -> (usize, usize) {
+    let scored = models.is_some();
+    let mut filter = Filter::new(FilterConfig::default(), models);
+    let mut out = Vec::new();
+    let (mut checked, mut anomalies) = (0, 0);
+    let mut failures = Vec::new();
+    let mut stream = MixedStream::new(7);
+    let mut first_ns = None;
+    for i in 0..20_000 {
+        let r = stream
+            .next()
+            .unwrap_or_else(|| panic!("the stream ends at {i}"));
+        let ns = r.time.as_filter_sees_ns();
+        first_ns.get_or_insert(ns);
+        filter.process(r.tag.as_bytes(), ns, &r.json, &mut out);
+        if let Err(e) = check(&out, scored) {
+            failures.push(format!(
+                "record {i} ({}): {e}",
+                String::from_utf8_lossy(&r.json)
+            ));
+        }
+        anomalies += usize::from(out.windows(15).any(|w| w == br#""anomaly":true,"#));
+        checked += 1;
+    }
+    let ns = first_ns.unwrap_or(0);
+    for (tag, record) in odd_records() {
+        filter.process(tag.as_bytes(), ns, &record, &mut out);
+        if let Err(e) = check(&out, scored) {
+            failures.push(format!("{}: {e}", String::from_utf8_lossy(&record)));
+        }
+        checked += 1;
+    }
+    for size in [0, 1, 1 << 30] {
+        filter.process_lost(ns, size, &mut out);
+        if let Err(e) = check(&out, scored) {
+            failures.push(format!("NULL record of {size} bytes: {e}"));
+        }
+        checked += 1;
+    }
+    failures.truncate(10);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    (checked, anomalies)
+}
+
+#[test]
+fn every_output_keeps_the_contract_with_the_embedded_models() {
+    let models = ModelSet::from_embedded().map(|m| m.unwrap_or_else(|e| panic!("{e}")));
+    assert!(models.is_some(), "the filter embeds models/default");
+    let (checked, anomalies) = run(models);
+    // The check covers anomalous outputs too, not only quiet ones.
+    assert!(
+        anomalies > 100,
+        "{anomalies} anomalies in {checked} outputs"
+    );
+}
+
+#[test]
+fn every_output_keeps_the_contract_without_models() {
+    let (checked, anomalies) = run(None);
+    assert_eq!(anomalies, 0);
+    assert!(checked > 20_000);
+}
+
+/// The checker itself refuses each kind of break.
+#[test]
+fn the_check_refuses_broken_tags() {
+    let good = r#"{"a":1,"edgeheal":{"kind":"log","entity":"shop/web","pod":"web-1","ts":"2025-06-01T00:00:00Z","score":0.9,"anomaly":true,"severity":"critical","incident":"error_burst","action":"rollout_restart","why":[{"feature":"err_rate","value":0.5,"contribution":0.2}],"model":"default@0123456789ab","family":"errors"}}"#;
+    assert_eq!(check(good.as_bytes(), true), Ok(()));
+    let broken = [
+        (r#""kind":"log""#, r#""kind":"trace""#),
+        (r#""severity":"critical""#, r#""severity":"none""#),
+        (r#""anomaly":true"#, r#""anomaly":"yes""#),
+        (r#""score":0.9"#, r#""score":1.5"#),
+        (
+            r#""ts":"2025-06-01T00:00:00Z""#,
+            r#""ts":"2025-06-01 00:00""#,
+        ),
+        (r#""model":"default@0123456789ab""#, r#""model":"default""#),
+        (r#""incident":"error_burst""#, r#""incident":"oops""#),
+        (r#""action":"rollout_restart""#, r#""action":"reboot""#),
+        (
+            r#""why":[{"feature":"err_rate","value":0.5,"contribution":0.2}]"#,
+            r#""why":[1]"#,
+        ),
+        (r#""family":"errors""#, r#""fam":"errors""#),
+        (r#""pod":"web-1""#, r#""pod":7"#),
+        (r#""entity":"shop/web""#, r#""entity":"Shop/web""#),
+        (r#","model":"default@0123456789ab""#, ""),
+    ];
+    for (from, to) in broken {
+        let bad = good.replacen(from, to, 1);
+        assert_ne!(bad, good);
+        assert!(check(bad.as_bytes(), true).is_err(), "accepted {bad}");
+    }
+    let unscored = good
+        .replacen(r#""model":"default@0123456789ab""#, r#""model":"none""#, 1)
+        .replacen(r#""score":0.9"#, r#""score":null"#, 1);
+    assert!(
+        check(unscored.as_bytes(), false).is_err(),
+        "an anomaly without models"
+    );
+}
+
+/// The edge drops the names the heal API would refuse, by the same rules:
+/// the two crates' checks agree on names built from the bytes that matter.
+#[test]
+fn the_edge_and_the_heal_api_agree_on_kubernetes_names() {
+    use edgeheal_healer::tags as healer;
+    use edgeheal_plugin::observation as edge;
+    let mut rng = edgeheal_tests::records::Rng::new(3);
+    const BYTES: &[u8] = b"ab09-._A \xc3\xa9";
+    for _ in 0..20_000 {
+        let len = match rng.below(4) {
+            0 => rng.below(8),
+            1 => 60 + rng.below(8),
+            _ => 250 + rng.below(8),
+        } as usize;
+        let name: Vec<u8> = (0..len)
+            .map(|_| *rng.pick(&BYTES[..BYTES.len() - 2]))
+            .collect();
+        let name = String::from_utf8(name).unwrap_or_default();
+        assert_eq!(
+            edge::is_dns1123_label(name.as_bytes()),
+            healer::is_dns1123_label(&name),
+            "{name:?}"
+        );
+        assert_eq!(
+            edge::is_dns1123_subdomain(name.as_bytes()),
+            healer::is_dns1123_subdomain(&name),
+            "{name:?}"
+        );
+    }
+    for name in ["wéb", "é", "a.é"] {
+        assert!(
+            !edge::is_dns1123_subdomain(name.as_bytes()) && !healer::is_dns1123_subdomain(name)
+        );
+    }
+}
