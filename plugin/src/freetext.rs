@@ -182,7 +182,7 @@ fn level(line: &str, head: &str) -> Option<LogLevel> {
     }
     if level.is_none() {
         let mut start = None;
-        for (i, c) in b.iter().copied().chain([b' ']).enumerate() {
+        for (i, c) in b.iter().copied().chain(*b" ").enumerate() {
             if c.is_ascii_alphabetic() {
                 start.get_or_insert(i);
                 continue;
