@@ -34,6 +34,7 @@ pub fn build_wasm(root: &Path, packages: &[&str]) -> PathBuf {
     let target_dir = env::var_os("EDGEHEAL_WASM_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| outer_target_dir().join("edgeheal-wasm"));
+    require_wasm_target();
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
@@ -57,6 +58,33 @@ pub fn build_wasm(root: &Path, packages: &[&str]) -> PathBuf {
         Err(e) => fail(&format!("cannot run cargo to build the wasm modules: {e}")),
     }
     target_dir.join("wasm32-wasip1").join("release")
+}
+
+/// Stops with the command that fixes it when the toolchain has no standard
+/// library for `wasm32-wasip1`: rustup adds the targets listed in
+/// `rust-toolchain.toml` only when it installs the toolchain, so a `stable`
+/// installed before this clone lacks it (rust-lang/rustup#4216), and the
+/// nested build would otherwise end in a page of "can't find crate for `core`".
+fn require_wasm_target() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    let Some(sysroot) = sysroot else {
+        // Unknown sysroot: let the build itself say what is wrong.
+        return;
+    };
+    if !sysroot.join("lib/rustlib/wasm32-wasip1").is_dir() {
+        fail(&format!(
+            "the wasm32-wasip1 target is not installed in {} (rustup adds the targets of \
+             rust-toolchain.toml only when it installs the toolchain); run `rustup target add \
+             wasm32-wasip1` (or `rustup toolchain install` in the repository), then build again",
+            sysroot.display()
+        ));
+    }
 }
 
 /// The outer build's target directory: `OUT_DIR` is
