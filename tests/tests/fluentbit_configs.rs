@@ -212,6 +212,21 @@ fn anomalies_are_re_emitted_and_sent_signed_to_the_healer() {
             "{file}"
         );
         assert!(http.get("retry_limit").is_some(), "{file}");
+        // storage.total_limit_size bounds filesystem chunks only: the queue it
+        // caps exists only when the emitter buffers on disk, which also keeps
+        // anomalies through a healer outage and a restart.
+        assert_eq!(
+            rewrite.get("emitter_storage.type"),
+            Some("filesystem"),
+            "{file}"
+        );
+        assert!(http.get("storage.total_limit_size").is_some(), "{file}");
+        let service = one(&config, "SERVICE", "", file);
+        assert!(service.get("storage.path").is_some(), "{file}");
+        assert!(
+            is_on(service.get("json.convert_nan_to_null").unwrap_or("off")),
+            "{file}: a NaN would reach the filter as `nan`, not JSON"
+        );
 
         // The normal output still gets every original record.
         let normal: Vec<&Section> = config
@@ -244,6 +259,7 @@ fn every_option_is_one_fluent_bit_4_2_knows() {
                 "http_port",
                 "health_check",
                 "storage.path",
+                "json.convert_nan_to_null",
             ],
         ),
         (
@@ -309,6 +325,7 @@ fn every_option_is_one_fluent_bit_4_2_knows() {
                 "match_regex",
                 "rule",
                 "emitter_name",
+                "emitter_storage.type",
                 "emitter_mem_buf_limit",
             ],
         ),
