@@ -30,6 +30,12 @@ pub const PASSTHROUGH_FUNCTION: &str = "passthrough";
 /// The passthrough module's always-trapping function.
 pub const TRAP_FUNCTION: &str = "passthrough_trap";
 
+/// The passthrough module's function that returns a pointer outside memory.
+pub const BAD_POINTER_FUNCTION: &str = "passthrough_bad_pointer";
+
+/// The passthrough module's function that returns `[1]` (JSON, not an object).
+pub const ARRAY_FUNCTION: &str = "passthrough_array";
+
 /// Where the filter reads its optional configuration (the adapter's `CONFIG_PATH`).
 pub const CONFIG_PATH: &str = "/etc/edgeheal/config.json";
 

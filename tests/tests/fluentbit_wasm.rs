@@ -2,6 +2,7 @@
 //! with the native core, the NULL-record path, large and hostile records, the
 //! runtime configuration file, traps, and bounded memory over a million pods.
 
+use edgeheal_plugin::{Filter, FilterConfig, ModelSet};
 use edgeheal_tests::fluentbit_harness::{
     module_shape, CallStats, DropReason, EventTime, FilterOutcome, FilterWasmConfig, FluentBitWasm,
 };
@@ -260,8 +261,13 @@ fn hostile_inputs_never_trap_and_always_come_back_as_json_objects() {
             br#"{"edgeheal":{"kind":"log"},"log":"x"}"#.to_vec(),
         ),
         ("edgeheal not an object", br#"{"edgeheal":42}"#.to_vec()),
+        // What Fluent Bit's msgpack-to-JSON writes for a NaN double unless
+        // `json.convert_nan_to_null` is on, and for an infinite one always.
+        ("nan", br#"{"cpu_p":nan,"log":"x"}"#.to_vec()),
+        ("inf", br#"{"cpu_p":inf,"mem":-inf}"#.to_vec()),
     ];
     let mut fb = shipped();
+    let mut read = Vec::new();
     for (name, input) in &cases {
         let outcome = fb.filter(b"kube.hostile", T0, input);
         let body = match outcome {
@@ -274,6 +280,36 @@ fn hostile_inputs_never_trap_and_always_come_back_as_json_objects() {
             String::from_utf8_lossy(&body)
         );
         assert!(member_value(&body, "edgeheal").is_some(), "{name}");
+        match member_value(&body, "raw") {
+            // A record the filter could read leaves with its bytes.
+            None => {
+                let original = remove_member(input, "edgeheal").unwrap_or_else(|| input.clone());
+                assert_eq!(remove_member(&body, "edgeheal"), Some(original), "{name}");
+                read.push(*name);
+            }
+            // One it could not is kept whole, as text, beside the reason.
+            Some(raw) => {
+                let raw: String =
+                    serde_json::from_slice(raw).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(raw, String::from_utf8_lossy(input), "{name}");
+                let tags = member_value(&body, "edgeheal").unwrap_or_default();
+                assert!(
+                    std::str::from_utf8(tags).is_ok_and(|t| t.contains("\"error\":\"")),
+                    "{name}"
+                );
+            }
+        }
+    }
+    for name in [
+        "duplicate keys",
+        "existing edgeheal",
+        "edgeheal not an object",
+        "huge number",
+    ] {
+        assert!(read.contains(&name), "{name} was not read: {read:?}");
+    }
+    for name in ["nan", "inf", "not json", "array", "truncated"] {
+        assert!(!read.contains(&name), "{name} was read");
     }
     // Byte-exact robustness beyond what Fluent Bit can send: NULs inside.
     let nul = b"{\"log\":\"a\0b\"}";
@@ -387,15 +423,87 @@ fn runtime_configuration_is_read_once_and_a_bad_file_keeps_the_defaults() {
 }
 
 #[test]
-fn a_trap_drops_the_record_and_the_instance_lives_on() {
-    let mut fb = FluentBitWasm::load(
+fn a_mounted_configuration_and_model_set_are_what_the_filter_runs() {
+    // The scikit-learn parity set (a memory forest and a classifier), mounted
+    // beside a configuration that names it and changes the window and cap.
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin/tests/fixtures/sklearn");
+    let dir = config_dir(
+        "models",
+        Some(
+            r#"{"filter":{"max_entities":16,"bucket_seconds":5,"window_buckets":3},
+                "models":"/etc/edgeheal/models"}"#,
+        ),
+    );
+    let models_dir = dir.path().join("models");
+    std::fs::create_dir(&models_dir).expect("models dir");
+    for file in ["manifest.json", "memory.json", "incident.json"] {
+        std::fs::copy(fixture.join(file), models_dir.join(file)).expect("copy model");
+    }
+    let mut fb = load(&FilterWasmConfig {
+        accessible_paths: vec![(dir.path().to_path_buf(), "/etc/edgeheal".to_string())],
+        ..FilterWasmConfig::default()
+    });
+
+    let read = |file: &str| std::fs::read(fixture.join(file)).ok();
+    let models = ModelSet::from_manifest(&read("manifest.json").expect("manifest"), read)
+        .expect("the fixture set loads natively");
+    assert!(
+        models.id().starts_with("sklearn-parity@"),
+        "{}",
+        models.id()
+    );
+    let config = FilterConfig {
+        max_entities: 16,
+        bucket_seconds: 5,
+        window_buckets: 3,
+        ..FilterConfig::default()
+    };
+    let mut native = Filter::new(config, Some(models.clone()));
+    let mut defaults = Filter::new(FilterConfig::default(), Some(models.clone()));
+    let model_tag = format!("\"model\":\"{}\"", models.id());
+
+    let (mut out, mut default_out) = (Vec::new(), Vec::new());
+    let mut differs_from_defaults = 0;
+    for record in MixedStream::new(7).take(3_000) {
+        let (tag, ns) = (record.tag.as_bytes(), record.time.as_filter_sees_ns());
+        native.process(tag, ns, &record.json, &mut out);
+        defaults.process(tag, ns, &record.json, &mut default_out);
+        let wasm = kept(&fb.filter(tag, record.time, &record.json), &fb);
+        assert!(
+            wasm == out,
+            "the mounted set and settings are not what runs:\nnative: {}\nwasm:   {}",
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&wasm)
+        );
+        assert!(tags(&wasm).contains(&model_tag), "{}", tags(&wasm));
+        differs_from_defaults += usize::from(out != default_out);
+    }
+    // Not vacuous: under the default settings the same set tags otherwise.
+    assert!(differs_from_defaults > 0);
+    assert_eq!(
+        fb.stderr_text(),
+        "",
+        "a good configuration is read silently"
+    );
+}
+
+/// The JSON-passthrough module with an app heap of `heap_size` bytes.
+fn passthrough(heap_size: u64) -> FluentBitWasm {
+    FluentBitWasm::load(
         passthrough_wasm(),
         &FilterWasmConfig {
             function_name: edgeheal_tests::PASSTHROUGH_FUNCTION.to_string(),
+            heap_size,
             ..FilterWasmConfig::default()
         },
     )
-    .expect("passthrough module");
+    .expect("passthrough module")
+}
+
+#[test]
+fn a_trap_drops_the_record_and_the_instance_lives_on() {
+    let mut fb = passthrough(FilterWasmConfig::default().heap_size);
     let record = br#"{"log":"x"}"#;
     for _ in 0..20 {
         let outcome = fb.filter_exact(edgeheal_tests::TRAP_FUNCTION, b"t", T0, record);
@@ -412,15 +520,7 @@ fn a_trap_drops_the_record_and_the_instance_lives_on() {
         FilterOutcome::Kept(record.to_vec())
     );
     // An empty result drops the record (the passthrough returns "" for NULL).
-    let mut small = FluentBitWasm::load(
-        passthrough_wasm(),
-        &FilterWasmConfig {
-            function_name: edgeheal_tests::PASSTHROUGH_FUNCTION.to_string(),
-            heap_size: 8_192,
-            ..FilterWasmConfig::default()
-        },
-    )
-    .expect("passthrough module");
+    let mut small = passthrough(8_192);
     let big = format!(r#"{{"log":"{}"}}"#, "y".repeat(70_000));
     assert_eq!(
         small.filter(b"t", T0, big.as_bytes()),
@@ -429,6 +529,29 @@ fn a_trap_drops_the_record_and_the_instance_lives_on() {
     assert_eq!(
         small.filter_exact("no_such_function", b"t", T0, record),
         FilterOutcome::Dropped(DropReason::FunctionNotFound)
+    );
+}
+
+#[test]
+fn a_result_fluent_bit_cannot_take_drops_the_record() {
+    let mut fb = passthrough(FilterWasmConfig::default().heap_size);
+    let record = br#"{"log":"x"}"#;
+    // A pointer outside linear memory fails the address check.
+    assert_eq!(
+        fb.filter_exact(edgeheal_tests::BAD_POINTER_FUNCTION, b"t", T0, record),
+        FilterOutcome::Dropped(DropReason::InvalidReturn(u32::MAX))
+    );
+    // JSON that is not an object is "invalid JSON format".
+    assert_eq!(
+        fb.filter_exact(edgeheal_tests::ARRAY_FUNCTION, b"t", T0, record),
+        FilterOutcome::Dropped(DropReason::InvalidJson)
+    );
+    assert_eq!(fb.stats().dropped, 2);
+    assert_eq!(fb.stats().traps, 0);
+    assert_eq!(fb.heap_in_use(), 0, "the copies are freed");
+    assert_eq!(
+        fb.filter(b"t", T0, record),
+        FilterOutcome::Kept(record.to_vec())
     );
 }
 

@@ -5,8 +5,10 @@
 //! `_initialize` as a WASI reactor) and in the same harness. Built for
 //! `wasm32-wasip1` only; on other targets the crate is empty.
 //!
-//! It also exports `passthrough_trap`, which always traps, so the harness can
-//! show what Fluent Bit does with a trapping filter.
+//! It also exports three misbehaving filters, so the harness can show what
+//! Fluent Bit does with each: `passthrough_trap` always traps,
+//! `passthrough_bad_pointer` returns a pointer outside linear memory, and
+//! `passthrough_array` returns JSON that is not an object.
 
 #[cfg(target_arch = "wasm32")]
 mod abi {
@@ -65,5 +67,31 @@ mod abi {
         _record_len: u32,
     ) -> *const u8 {
         core::arch::wasm32::unreachable()
+    }
+
+    /// Returns a pointer past the end of linear memory.
+    #[no_mangle]
+    pub extern "C" fn passthrough_bad_pointer(
+        _tag: *const u8,
+        _tag_len: u32,
+        _time_sec: u32,
+        _time_nsec: u32,
+        _record: *const u8,
+        _record_len: u32,
+    ) -> *const u8 {
+        usize::MAX as *const u8
+    }
+
+    /// Returns `[1]`: JSON, but not an object.
+    #[no_mangle]
+    pub extern "C" fn passthrough_array(
+        _tag: *const u8,
+        _tag_len: u32,
+        _time_sec: u32,
+        _time_nsec: u32,
+        _record: *const u8,
+        _record_len: u32,
+    ) -> *const u8 {
+        c"[1]".as_ptr().cast()
     }
 }
