@@ -138,18 +138,13 @@ impl Identity<'_> {
         }
     }
 
-    /// Whether every name is one Kubernetes would accept for it (what
-    /// [`Identity::drop_invalid_names`] leaves).
+    /// Whether every name is one Kubernetes would accept for it: what
+    /// [`Identity::drop_invalid_names`] leaves as it is (for checks; it
+    /// clones the identity).
     pub fn has_only_valid_names(&self) -> bool {
-        let valid = |name: &Option<Cow<'_, str>>, check: fn(&[u8]) -> bool| {
-            name.as_ref().is_none_or(|n| check(n.as_bytes()))
-        };
-        valid(&self.namespace, is_dns1123_label)
-            && valid(&self.container, is_dns1123_label)
-            && valid(&self.pod, is_dns1123_subdomain)
-            && valid(&self.node, is_dns1123_subdomain)
-            && valid(&self.workload, is_dns1123_subdomain)
-            && (self.workload.is_some() || self.workload_kind.is_none())
+        let mut checked = self.clone();
+        checked.drop_invalid_names();
+        checked == *self
     }
 }
 
