@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use edgeheal_plugin::observation;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -302,20 +303,17 @@ impl fmt::Display for Entity {
     }
 }
 
-/// RFC 1123 label: lowercase alphanumerics and '-', 1..=63, alphanumeric at both ends.
+/// RFC 1123 label: lowercase alphanumerics and '-', 1..=63, alphanumeric at
+/// both ends. The edge's own rule, so the heal API refuses exactly the names
+/// the filter drops.
 pub fn is_dns1123_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
+    observation::is_dns1123_label(s.as_bytes())
 }
 
-/// RFC 1123 subdomain: dot-separated labels, at most 253 characters.
+/// RFC 1123 subdomain: dot-separated labels, at most 253 characters (the
+/// edge's rule, as [`is_dns1123_label`]).
 pub fn is_dns1123_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+    observation::is_dns1123_subdomain(s.as_bytes())
 }
 
 impl Tags {

@@ -296,14 +296,32 @@ fn the_check_refuses_broken_tags() {
     );
 }
 
-/// The edge drops the names the heal API would refuse, by the same rules:
-/// the two crates' checks agree on names built from the bytes that matter.
+/// The edge drops the names the heal API would refuse: its tag parser takes
+/// a pod or an entity exactly when the edge's checks keep each name in it.
 #[test]
-fn the_edge_and_the_heal_api_agree_on_kubernetes_names() {
-    use edgeheal_healer::tags as healer;
+fn the_heal_api_takes_exactly_the_names_the_edge_keeps() {
     use edgeheal_plugin::observation as edge;
+    let takes = |tags: Value| Tags::from_record(&serde_json::json!({ "edgeheal": tags })).is_ok();
+    let with = |key: &str, value: &str| {
+        serde_json::json!({
+            "kind": "log", "entity": "shop/web", "pod": "web-1", "ts": "2025-06-01T00:00:00Z",
+            "score": null, "anomaly": false, "severity": "none", "incident": "unknown",
+            "action": "none", "why": [], "model": "none", key: value,
+        })
+    };
+    assert!(takes(with("pod", "web-1")), "the base record is taken");
     let mut rng = edgeheal_tests::records::Rng::new(3);
     const BYTES: &[u8] = b"ab09-._A \xc3\xa9";
+    let mut names: Vec<String> = ["wéb", "é", "a.é", "_"].map(String::from).to_vec();
+    // The length bounds, each side.
+    let label = "a".repeat(63);
+    let subdomain = [label.as_str(); 3].join(".") + "." + &"b".repeat(61);
+    names.extend([
+        label.clone(),
+        label + "a",
+        subdomain.clone(),
+        subdomain + "b",
+    ]);
     for _ in 0..20_000 {
         let len = match rng.below(4) {
             0 => rng.below(8),
@@ -313,21 +331,24 @@ fn the_edge_and_the_heal_api_agree_on_kubernetes_names() {
         let name: Vec<u8> = (0..len)
             .map(|_| *rng.pick(&BYTES[..BYTES.len() - 2]))
             .collect();
-        let name = String::from_utf8(name).unwrap_or_default();
-        assert_eq!(
-            edge::is_dns1123_label(name.as_bytes()),
-            healer::is_dns1123_label(&name),
-            "{name:?}"
-        );
-        assert_eq!(
-            edge::is_dns1123_subdomain(name.as_bytes()),
-            healer::is_dns1123_subdomain(&name),
-            "{name:?}"
-        );
+        names.push(String::from_utf8(name).unwrap_or_default());
     }
-    for name in ["wéb", "é", "a.é"] {
-        assert!(
-            !edge::is_dns1123_subdomain(name.as_bytes()) && !healer::is_dns1123_subdomain(name)
-        );
+    let mut kept = [0; 3];
+    for name in &names {
+        let label = edge::is_dns1123_label(name.as_bytes());
+        let subdomain = edge::is_dns1123_subdomain(name.as_bytes());
+        assert_eq!(takes(with("pod", name)), subdomain, "pod {name:?}");
+        let workload = format!("shop/{name}");
+        assert_eq!(takes(with("entity", &workload)), subdomain, "{workload:?}");
+        // `_/<name>` is the node-level entity, not a namespace.
+        let namespace = format!("{name}/web");
+        if name != "_" {
+            assert_eq!(takes(with("entity", &namespace)), label, "{namespace:?}");
+        }
+        kept[0] += usize::from(label);
+        kept[1] += usize::from(subdomain && !label);
+        kept[2] += usize::from(!subdomain);
     }
+    // Each side of each rule is reached (this seed gives [526, 51, 19431]).
+    assert!(kept.iter().all(|&n| n > 20), "{kept:?}");
 }
