@@ -71,17 +71,20 @@ pub fn top_level_members(text: &[u8]) -> Option<Vec<Member>> {
 pub fn remove_member(text: &[u8], key: &str) -> Option<Vec<u8>> {
     let members = top_level_members(text)?;
     let mut cut: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut kept_before = false;
     for (n, m) in members.iter().enumerate() {
         if m.key != key.as_bytes() {
+            kept_before = true;
             continue;
         }
+        // After a kept member, the comma before goes; before any, the one after.
         match (m.comma_before, members.get(n + 1)) {
-            (Some(comma), _) => cut.push(comma..m.span.end),
-            (None, Some(next)) => {
+            (Some(comma), _) if kept_before => cut.push(comma..m.span.end),
+            (_, Some(next)) => {
                 let comma = next.comma_before.unwrap_or(m.span.end);
                 cut.push(m.span.start..comma + 1);
             }
-            (None, None) => cut.push(m.span.clone()),
+            (_, None) => cut.push(m.span.clone()),
         }
     }
     let mut out = Vec::with_capacity(text.len());
@@ -169,6 +172,9 @@ mod tests {
             (r#"{"edgeheal":{},"a":1}"#, r#"{"a":1}"#),
             (r#"{ "edgeheal":{"k":"v"}}"#, r#"{ }"#),
             (r#"{"a":1 ,"edgeheal":true}"#, r#"{"a":1 }"#),
+            (r#"{"edgeheal":1,"edgeheal":2}"#, r#"{}"#),
+            (r#"{"edgeheal":1,"edgeheal":2,"a":3}"#, r#"{"a":3}"#),
+            (r#"{"a":3,"edgeheal":1,"edgeheal":2}"#, r#"{"a":3}"#),
             (
                 r#"{"a":"edgeheal","b":-1.5e3}"#,
                 r#"{"a":"edgeheal","b":-1.5e3}"#,
