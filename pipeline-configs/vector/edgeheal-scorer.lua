@@ -26715,6 +26715,29 @@ if WINDOW < 1 then WINDOW = 1 end
 local WARMUP = CONFIG.warmup
 local BUCKET_SECONDS = CONFIG.bucket_seconds + 0.0
 
+-- When records far behind a window's clock (ten minutes, or the whole
+-- window if longer) have come for a whole window of their own time, with none
+-- near the clock between them, the clock moves back to them, so a record
+-- stamped years ahead cannot hold the window there (the core's
+-- `entity::steps_back`). `e[key]` is the step of the run's first record.
+local CLOCK_STEP_NS = 600000000000
+local function steps_back(e, key, cur, idx, unit_ns, window)
+  local far = (CLOCK_STEP_NS + unit_ns - 1) // unit_ns
+  if far < window then far = window end
+  if cur - idx <= far then
+    e[key] = nil
+    return false
+  end
+  local first = e[key]
+  if first == nil then
+    first = idx
+    e[key] = idx
+  end
+  if idx - first < window then return false end
+  e[key] = nil
+  return true
+end
+
 local function bucket()
   return { lines = 0, requests = 0, errors = 0, lat = {}, lat_n = 0 }
 end
@@ -26736,6 +26759,7 @@ local function blank(e)
   e.current = e.current or bucket()
   clear_bucket(e.current)
   e.current_idx = nil
+  e.service_behind = nil
   e.ever_requests = false
   e.ever_lines = false
   e.rate_base, e.error_base, e.p50_base, e.p95_base = ewma(), ewma(), ewma(), ewma()
@@ -26750,6 +26774,7 @@ local function blank(e)
   for i = 1, RESTART_SLOTS * RESTART_KINDS do slots[i] = 0 end
   e.restart_slots = slots
   e.restart_idx = nil
+  e.restarts_behind = nil
   e.starts_seen = 0
   local features = {}
   for i = 1, CLASSIFIER_LEN do features[i] = 0.0 end
@@ -26854,7 +26879,18 @@ local function advance(e, ts)
     e.current_idx = idx
     return
   end
-  if idx <= cur then return end
+  if idx <= cur then
+    if steps_back(e, "service_behind", cur, idx, BUCKET_NS, WINDOW) then
+      -- The window starts over at `idx`.
+      for i = 1, WINDOW do clear_bucket(e.ring[i]) end
+      clear_bucket(e.current)
+      e.ring_pos = 0
+      e.filled = 0
+      e.current_idx = idx
+    end
+    return
+  end
+  e.service_behind = nil
   local gap = idx - cur
   local steps = WINDOW + 1
   if gap < steps then steps = gap end
@@ -27001,7 +27037,14 @@ local function advance_restarts(e, ts)
     e.restart_idx = idx
     return
   end
-  if idx <= cur then return end
+  if idx <= cur then
+    -- The counts stay: they expire as the clock moves on from `idx`.
+    if steps_back(e, "restarts_behind", cur, idx, RESTART_SLOT_NS, RESTART_SLOTS) then
+      e.restart_idx = idx
+    end
+    return
+  end
+  e.restarts_behind = nil
   local steps = idx - cur
   if steps > RESTART_SLOTS then steps = RESTART_SLOTS end
   local expired = false

@@ -297,6 +297,45 @@ fn the_committed_scorer_is_regenerated_without_a_diff_and_runs() {
     }
 }
 
+/// `record` with its `timestamp` moved by `by_ns` (an RFC 3339 string or
+/// epoch milliseconds; as RFC 3339 after).
+fn shifted(record: &str, by_ns: i64) -> String {
+    use edgeheal_plugin::timestamp::{parse_rfc3339, write_rfc3339};
+    let mut value: Json = serde_json::from_str(record).unwrap();
+    let ts = match &value["timestamp"] {
+        Json::String(s) => parse_rfc3339(s),
+        Json::Number(n) => n.as_i64().map(|ms| ms * 1_000_000),
+        _ => None,
+    };
+    let Some(ts) = ts else {
+        panic!("no timestamp in {record}")
+    };
+    let mut text = Vec::new();
+    write_rfc3339(&mut text, ts + by_ns);
+    value["timestamp"] = Json::String(String::from_utf8(text).unwrap());
+    value.to_string()
+}
+
+/// Clocks that misbehave (`plugin/tests/clock_steps.rs`): one record
+/// stamped ten years ahead, later the node's clock two hours ahead for a
+/// while and stepped back. Both paths move a window's clock back to its
+/// records the same way.
+#[test]
+fn parity_when_the_clock_jumps() {
+    let mut records = mixed_stream(21, 1500, 0.3);
+    let n = records.len();
+    let year = 365 * 86_400 * 1_000_000_000i64;
+    records[n / 5] = shifted(&records[n / 5], 10 * year);
+    for r in &mut records[n / 2..n * 3 / 5] {
+        *r = shifted(r, 7_200 * 1_000_000_000);
+    }
+    let dir = std::env::temp_dir().join(format!("edgeheal-parity-clock-{}", rand_suffix()));
+    calibrate(&dir, 5, 20, &records).unwrap();
+    let report = assert_parity(Some(&dir), &records);
+    let _ = fs::remove_dir_all(&dir);
+    assert!(report.scored > n / 4, "{} of {n} scored", report.scored);
+}
+
 /// Every input shape the core reads (Vector and Fluent Bit container logs in
 /// JSON, access-log, logfmt, klog and free-text lines; flat, `metric_to_log`
 /// and Fluent Bit node metrics; core/v1 and events.k8s.io/v1 events; edge

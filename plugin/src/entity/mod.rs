@@ -12,6 +12,18 @@
 //! The state is one struct; its signals are read in one module each:
 //! `service` (log windows), `resources` (metrics per container) and
 //! `restarts` (the restart window of events and counters).
+//!
+//! A window's clock is the newest record time it has seen; an older record
+//! counts into its current bucket. So one record stamped years ahead (a node
+//! booted with a wrong clock, a field mistaken for the time) would hold the
+//! window there until real time caught up, and nothing would roll or expire.
+//! When records far behind the clock ([`CLOCK_STEP_NS`], or a whole window if
+//! longer) have come for a whole window of their own time, with none near the
+//! clock between them, the clock moves back to them: the log window starts
+//! over there (baselines kept), and restart counts expire as it moves on
+//! from there. A workload whose lines carry
+//! two clocks at once (some stamped by the app in local time, say) keeps
+//! records near the newest one coming, so its clock does not swing.
 
 mod resources;
 mod restarts;
@@ -29,6 +41,30 @@ use service::Bucket;
 
 /// Containers tracked per pod; further containers share the last slot.
 pub const MAX_CONTAINERS: usize = 4;
+
+/// How far behind a window's clock a record is "far behind": ten minutes,
+/// well past the lag between a node's log files that a window should absorb.
+pub const CLOCK_STEP_NS: i64 = 600_000_000_000;
+
+/// A record at step `idx` of a window (steps of `unit_ns`, `window` steps
+/// long) whose clock is at step `cur`; `behind` holds the step of the first
+/// record of the current run of records far behind the clock. Whether the
+/// clock moves back to `idx` now: the run has lasted a window.
+fn steps_back(cur: i64, idx: i64, unit_ns: i64, window: usize, behind: &mut Option<i64>) -> bool {
+    let unit_ns = unit_ns.max(1);
+    let window = i64::try_from(window).unwrap_or(i64::MAX);
+    let far = (CLOCK_STEP_NS.saturating_add(unit_ns - 1) / unit_ns).max(window);
+    if cur.saturating_sub(idx) <= far {
+        *behind = None;
+        return false;
+    }
+    let first = *behind.get_or_insert(idx);
+    if idx.saturating_sub(first) < window {
+        return false;
+    }
+    *behind = None;
+    true
+}
 
 /// Which families an update evaluated, and which of them changed: their
 /// features, context or warmth differ from the last evaluation's (bit
@@ -80,6 +116,9 @@ pub struct EntityState {
     filled: usize,
     current: Bucket,
     current_idx: Option<i64>,
+    /// Where the run of log records far behind `current_idx` started (see
+    /// [`steps_back`]).
+    service_behind: Option<i64>,
     ever_requests: bool,
     ever_lines: bool,
     rate_base: Ewma,
@@ -98,6 +137,9 @@ pub struct EntityState {
 
     restart_slots: [[u16; RESTART_KINDS]; RESTART_SLOTS],
     restart_idx: Option<i64>,
+    /// Where the run of records far behind `restart_idx` started (see
+    /// [`steps_back`]).
+    restarts_behind: Option<i64>,
     starts_seen: u32,
 
     features: [f64; features::CLASSIFIER_LEN],
@@ -133,6 +175,7 @@ impl EntityState {
             filled: 0,
             current: Bucket::default(),
             current_idx: None,
+            service_behind: None,
             ever_requests: false,
             ever_lines: false,
             rate_base: Ewma::default(),
@@ -149,6 +192,7 @@ impl EntityState {
             mem_ratio_prev: 0.0,
             restart_slots: [[0; RESTART_KINDS]; RESTART_SLOTS],
             restart_idx: None,
+            restarts_behind: None,
             starts_seen: 0,
             features: [0.0; features::CLASSIFIER_LEN],
             evaluated: [false; 6],

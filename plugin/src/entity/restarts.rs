@@ -28,7 +28,8 @@ impl EntityState {
     }
 
     /// Expires restart counts older than the restart window; re-evaluates the
-    /// restarts family when anything expired.
+    /// restarts family when anything expired. (Or moves the window's clock
+    /// back, see [`super::steps_back`].)
     pub fn advance_restarts(&mut self, ts_ns: i64, config: &FilterConfig, done: &mut Evaluated) {
         let slot_ns = (i64::from(config.restart_window_seconds) * 1_000_000_000
             / RESTART_SLOTS as i64)
@@ -39,8 +40,13 @@ impl EntityState {
             return;
         };
         if idx <= cur {
+            // The counts stay: they expire as the clock moves on from `idx`.
+            if super::steps_back(cur, idx, slot_ns, RESTART_SLOTS, &mut self.restarts_behind) {
+                self.restart_idx = Some(idx);
+            }
             return;
         }
+        self.restarts_behind = None;
         let steps = usize::try_from(idx - cur)
             .unwrap_or(usize::MAX)
             .min(RESTART_SLOTS);
@@ -123,6 +129,34 @@ mod tests {
         assert_eq!(e.family_features(Family::Restarts), &[5.0, 5.0, 0.0, 0.0]);
         let mut done = Evaluated::default();
         e.advance_restarts(3600 * S, &config, &mut done);
+        assert!(done.contains(Family::Restarts));
+        assert_eq!(e.family_features(Family::Restarts), &[0.0; 4]);
+    }
+    #[test]
+    fn restarts_expire_after_a_record_stamped_years_ahead() {
+        let config = FilterConfig::default();
+        let mut e = EntityState::new(&config);
+        let mut done = Evaluated::default();
+        let backoff = EventSignal {
+            reason: EventReason::BackOff,
+            count: 1,
+            warning: true,
+        };
+        let ahead = 10 * 365 * 86_400 * S;
+        e.add_event(0, &backoff, &config, &mut done);
+        e.add_event(ahead, &backoff, &config, &mut done);
+        // Back at real time: once records far behind have come for a
+        // restart window (180 s) of their time, the clock moves to them.
+        for t in [1, 60, 120, 181] {
+            e.add_event(t * S, &backoff, &config, &mut done);
+        }
+        assert_eq!(e.restart_idx, Some(181 * S / (180 * S / 16)));
+        // The jump ahead expired the first back-off; the other five count.
+        assert_eq!(e.family_features(Family::Restarts), &[0.0, 5.0, 0.0, 0.0]);
+        // A restart window later they have all expired, where before they
+        // would have stayed until real time reached the stamp.
+        let mut done = Evaluated::default();
+        e.advance_restarts(400 * S, &config, &mut done);
         assert!(done.contains(Family::Restarts));
         assert_eq!(e.family_features(Family::Restarts), &[0.0; 4]);
     }

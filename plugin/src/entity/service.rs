@@ -39,7 +39,8 @@ impl Bucket {
 
 impl EntityState {
     /// Rolls the log window forward to `ts_ns`, evaluating the service
-    /// families when a bucket completes.
+    /// families when a bucket completes (or moves its clock back, see
+    /// [`super::steps_back`]).
     pub fn advance(&mut self, ts_ns: i64, config: &FilterConfig, done: &mut Evaluated) {
         let bucket_ns = i64::from(config.bucket_seconds).saturating_mul(1_000_000_000);
         let idx = ts_ns.div_euclid(bucket_ns.max(1));
@@ -47,10 +48,20 @@ impl EntityState {
             self.current_idx = Some(idx);
             return;
         };
+        let len = self.ring.len().max(1);
         if idx <= cur {
+            if super::steps_back(cur, idx, bucket_ns, len, &mut self.service_behind) {
+                // The window starts over at `idx`: its buckets hold the
+                // stamp's gap and the run's records in one bucket.
+                self.ring.iter_mut().for_each(|b| *b = Bucket::default());
+                self.current = Bucket::default();
+                self.ring_pos = 0;
+                self.filled = 0;
+                self.current_idx = Some(idx);
+            }
             return;
         }
-        let len = self.ring.len().max(1);
+        self.service_behind = None;
         let gap = usize::try_from(idx.saturating_sub(cur)).unwrap_or(usize::MAX);
         // Close the current bucket, then the empty ones of the gap (at most a
         // window's worth), and evaluate once.
@@ -189,5 +200,69 @@ mod tests {
         assert!(e.is_warm(Family::Traffic));
         let f = e.family_features(Family::Traffic);
         assert!(f[0] > 1.0 && f[1] > 1.0, "{f:?}");
+    }
+
+    /// Whether a bucket rolls at `t` seconds.
+    fn rolls(e: &mut EntityState, config: &FilterConfig, t: i64) -> bool {
+        let mut done = Evaluated::default();
+        e.advance(t * S, config, &mut done);
+        e.add_log(&log(200, 5.0));
+        done.contains(Family::Traffic)
+    }
+
+    #[test]
+    fn one_record_stamped_years_ahead_does_not_hold_the_window() {
+        let config = FilterConfig::default();
+        let mut e = EntityState::new(&config);
+        let year = 365 * 86_400;
+        assert!(!rolls(&mut e, &config, 1_000));
+        assert!(rolls(&mut e, &config, 1_015));
+        assert!(rolls(&mut e, &config, 1_000 + 10 * year));
+        // Back at real time, records are late ones for a window (60 s of
+        // their time); then the clock moves back to them and rolls on.
+        for t in [1_020, 1_035, 1_050, 1_065] {
+            assert!(!rolls(&mut e, &config, t));
+        }
+        assert_eq!(e.current_idx, Some((1_000 + 10 * year) / 15));
+        assert!(!rolls(&mut e, &config, 1_080));
+        assert_eq!(e.current_idx, Some(1_080 / 15));
+        assert!(rolls(&mut e, &config, 1_095));
+        assert!(rolls(&mut e, &config, 1_110));
+    }
+
+    #[test]
+    fn late_records_from_a_lagging_file_do_not_move_the_clock() {
+        let config = FilterConfig::default();
+        let mut e = EntityState::new(&config);
+        assert!(!rolls(&mut e, &config, 10_000));
+        // Nine minutes behind (within CLOCK_STEP_NS), for minutes.
+        for i in 0..50 {
+            assert!(!rolls(&mut e, &config, 10_000 - 540 + 6 * i));
+        }
+        // An hour behind for minutes, but with records at the clock between.
+        for i in 0..50 {
+            let t = if i % 2 == 0 { 6_400 + 6 * i } else { 10_001 };
+            assert!(!rolls(&mut e, &config, t));
+        }
+        assert_eq!(e.current_idx, Some(10_000 / 15));
+        assert!(rolls(&mut e, &config, 10_020));
+    }
+
+    #[test]
+    fn two_clocks_in_one_workload_do_not_swing_the_window() {
+        // An app stamps some lines in local time two hours ahead (taken as
+        // UTC); its other lines carry the node's time.
+        let config = FilterConfig::default();
+        let mut e = EntityState::new(&config);
+        let mut rolled = 0;
+        for i in 0..600 {
+            let t = 50_000 + i;
+            let stamp = if i % 4 == 0 { t + 7_200 } else { t };
+            rolled += usize::from(rolls(&mut e, &config, stamp));
+        }
+        // The window rolls as the ahead clock does, once a bucket: the
+        // first record is ahead, the last at 50_596 + 7_200.
+        assert_eq!(rolled, (57_796 / 15 - 57_200 / 15) as usize);
+        assert_eq!(e.current_idx, Some((50_000 + 596 + 7_200) / 15));
     }
 }
