@@ -51,10 +51,11 @@ pub const CLOCK_STEP_NS: i64 = 600_000_000_000;
 /// record of the current run of records far behind the clock. Whether the
 /// clock moves back to `idx` now: the run has lasted a window.
 fn steps_back(cur: i64, idx: i64, unit_ns: i64, window: usize, behind: &mut Option<i64>) -> bool {
-    let unit_ns = unit_ns.max(1);
     let window = i64::try_from(window).unwrap_or(i64::MAX);
-    let far = (CLOCK_STEP_NS.saturating_add(unit_ns - 1) / unit_ns).max(window);
-    if cur.saturating_sub(idx) <= far {
+    let behind_by = cur.saturating_sub(idx);
+    // Most records are in the current bucket: no division for them.
+    let unit_ns = unit_ns.max(1);
+    if behind_by <= window || behind_by <= (CLOCK_STEP_NS.saturating_add(unit_ns - 1) / unit_ns) {
         *behind = None;
         return false;
     }
