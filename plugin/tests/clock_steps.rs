@@ -3,7 +3,10 @@
 //! its records' times, so without care one such record holds the window at
 //! the stamp and an error burst after it goes unseen until real time catches
 //! up. Here the same burst is caught as soon as with a good clock, and no
-//! record before it is tagged anomalous.
+//! record before it is tagged anomalous. And old events replayed out of time
+//! order (Fluent Bit's kubernetes_events input lists the last
+//! `kube_retention_time` of events when it starts, in name order) are
+//! history: they open no crash loop.
 
 #![allow(clippy::panic)]
 
@@ -117,4 +120,45 @@ fn an_error_burst_is_caught_whatever_the_clock_did_before() {
             "{case}: detected after {first:?} s, not {good} s"
         );
     }
+}
+
+fn pod_event(reason: &str, at: &str, name: &str) -> String {
+    format!(
+        r#"{{"metadata":{{"name":"ledger-2rjg5d6xr-vh7p4.{name}","namespace":"payments","resourceVersion":"1"}},"involvedObject":{{"kind":"Pod","namespace":"payments","name":"ledger-2rjg5d6xr-vh7p4","apiVersion":"v1","fieldPath":"spec.containers{{ledger}}"}},"reason":"{reason}","message":"-","source":{{"component":"kubelet","host":"node-3"}},"firstTimestamp":"{at}","lastTimestamp":"{at}","count":1,"type":"Warning"}}"#
+    )
+}
+
+#[test]
+fn old_events_replayed_out_of_order_open_no_crash_loop() {
+    let models = match ModelSet::from_embedded() {
+        Some(Ok(m)) => m,
+        other => panic!("the filter embeds models/default: {other:?}"),
+    };
+    let mut filter = Filter::new(FilterConfig::default(), Some(models));
+    let mut out = Vec::new();
+    // The list at start: the pod started at 00:55 (its newest event comes
+    // first); it crash-looped at 00:09-00:14, long over.
+    let list = [
+        pod_event("Started", "2025-03-03T00:55:00Z", "a1"),
+        pod_event("BackOff", "2025-03-03T00:10:00Z", "b1"),
+        pod_event("Unhealthy", "2025-03-03T00:12:00Z", "b2"),
+        pod_event("Started", "2025-03-03T00:09:00Z", "b4"),
+        pod_event("BackOff", "2025-03-03T00:13:00Z", "b5"),
+        pod_event("OOMKilling", "2025-03-03T00:14:00Z", "b6"),
+    ];
+    // Fluent Bit stamps each with its own lastTimestamp.
+    let stamp = 1_740_963_300 * S;
+    for event in &list {
+        filter.process(b"k8s_events", stamp, event.as_bytes(), &mut out);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains(r#""anomaly":false"#), "{event}\n→ {text}");
+    }
+    // A back-off now, within the restart window, is a crash loop.
+    let now = pod_event("BackOff", "2025-03-03T00:56:00Z", "a2");
+    filter.process(b"k8s_events", stamp, now.as_bytes(), &mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains(r#""anomaly":true"#) && text.contains(r#""incident":"crash_loop""#),
+        "{text}"
+    );
 }

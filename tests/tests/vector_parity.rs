@@ -297,29 +297,34 @@ fn the_committed_scorer_is_regenerated_without_a_diff_and_runs() {
     }
 }
 
-/// `record` with its `timestamp` moved by `by_ns` (an RFC 3339 string or
-/// epoch milliseconds; as RFC 3339 after).
-fn shifted(record: &str, by_ns: i64) -> String {
-    use edgeheal_plugin::timestamp::{parse_rfc3339, write_rfc3339};
-    let mut value: Json = serde_json::from_str(record).unwrap();
-    let ts = match &value["timestamp"] {
-        Json::String(s) => parse_rfc3339(s),
+/// The `timestamp` of a record (an RFC 3339 string or epoch milliseconds).
+fn timestamp_ns(record: &Json) -> i64 {
+    let ts = match &record["timestamp"] {
+        Json::String(s) => edgeheal_plugin::timestamp::parse_rfc3339(s),
         Json::Number(n) => n.as_i64().map(|ms| ms * 1_000_000),
         _ => None,
     };
-    let Some(ts) = ts else {
-        panic!("no timestamp in {record}")
-    };
+    ts.unwrap_or_else(|| panic!("no timestamp in {record}"))
+}
+
+fn rfc3339(ts_ns: i64) -> String {
     let mut text = Vec::new();
-    write_rfc3339(&mut text, ts + by_ns);
-    value["timestamp"] = Json::String(String::from_utf8(text).unwrap());
+    edgeheal_plugin::timestamp::write_rfc3339(&mut text, ts_ns);
+    String::from_utf8(text).unwrap()
+}
+
+/// `record` with its `timestamp` moved by `by_ns` (as RFC 3339 after).
+fn shifted(record: &str, by_ns: i64) -> String {
+    let mut value: Json = serde_json::from_str(record).unwrap();
+    value["timestamp"] = Json::String(rfc3339(timestamp_ns(&value) + by_ns));
     value.to_string()
 }
 
 /// Clocks that misbehave (`plugin/tests/clock_steps.rs`): one record
 /// stamped ten years ahead, later the node's clock two hours ahead for a
-/// while and stepped back. Both paths move a window's clock back to its
-/// records the same way.
+/// while and stepped back, then old events replayed. Both paths move a
+/// window's clock back to its records, and pass over expired events, the
+/// same way.
 #[test]
 fn parity_when_the_clock_jumps() {
     let mut records = mixed_stream(21, 1500, 0.3);
@@ -329,6 +334,24 @@ fn parity_when_the_clock_jumps() {
     for r in &mut records[n / 2..n * 3 / 5] {
         *r = shifted(r, 7_200 * 1_000_000_000);
     }
+    // Old events again, as a relist replays them, made back-offs ten
+    // minutes old: history by then, for pods whose clocks have moved on.
+    let at = n * 7 / 10;
+    let now = timestamp_ns(&serde_json::from_str(&records[at]).unwrap());
+    let replayed: Vec<String> = records[..n / 2]
+        .iter()
+        .filter(|r| r.contains("involvedObject"))
+        .map(|r| {
+            let mut event: Json = serde_json::from_str(r).unwrap();
+            event["reason"] = Json::from("BackOff");
+            event["type"] = Json::from("Warning");
+            event["lastTimestamp"] = Json::from(rfc3339(now - 600 * 1_000_000_000));
+            event.to_string()
+        })
+        .collect();
+    assert!(replayed.len() >= 3, "{} events to replay", replayed.len());
+    records.splice(at..at, replayed);
+    let n = records.len();
     let dir = std::env::temp_dir().join(format!("edgeheal-parity-clock-{}", rand_suffix()));
     calibrate(&dir, 5, 20, &records).unwrap();
     let report = assert_parity(Some(&dir), &records);

@@ -228,24 +228,28 @@ local WARMUP = CONFIG.warmup
 local BUCKET_SECONDS = CONFIG.bucket_seconds + 0.0
 
 -- When records far behind a window's clock (ten minutes, or the whole
--- window if longer) have come for a whole window of their own time, with none
--- near the clock between them, the clock moves back to them, so a record
--- stamped years ahead cannot hold the window there (the core's
--- `entity::steps_back`). `e[key]` is the step of the run's first record.
+-- window if longer) keep coming in time order, CLOCK_STEP_RECORDS of them
+-- over a window of their own time with none near the clock between them, the
+-- clock moves back to them, so a record stamped years ahead cannot hold the
+-- window there (the core's `entity::steps_back`). `e[key]` is the run so far:
+-- { first, last, records }.
 local CLOCK_STEP_NS = 600000000000
+local CLOCK_STEP_RECORDS = 16
 local function steps_back(e, key, cur, idx, unit_ns, window)
-  local far = (CLOCK_STEP_NS + unit_ns - 1) // unit_ns
-  if far < window then far = window end
-  if cur - idx <= far then
+  local behind_by = cur - idx
+  if behind_by <= window or behind_by <= (CLOCK_STEP_NS + unit_ns - 1) // unit_ns then
     e[key] = nil
     return false
   end
-  local first = e[key]
-  if first == nil then
-    first = idx
-    e[key] = idx
+  local run = e[key]
+  if run ~= nil and idx >= run[2] then
+    run[2] = idx
+    run[3] = run[3] + 1
+  else
+    run = { idx, idx, 1 }
+    e[key] = run
   end
-  if idx - first < window then return false end
+  if run[3] < CLOCK_STEP_RECORDS or idx - run[1] < window then return false end
   e[key] = nil
   return true
 end
@@ -653,6 +657,10 @@ local EVENT_KIND = { back_off = 1, oom_killed = 2, unhealthy = 3 }
 
 local function add_event(e, ts, inp)
   advance_restarts(e, ts)
+  -- An event a restart window older than the pod's clock has expired
+  -- already (a replayed list): it does not count.
+  local cur = e.restart_idx
+  if cur ~= nil and ts // RESTART_SLOT_NS + RESTART_SLOTS <= cur then return end
   local reason = inp.reason
   local kind
   if reason == "started" then

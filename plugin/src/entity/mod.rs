@@ -18,12 +18,13 @@
 //! booted with a wrong clock, a field mistaken for the time) would hold the
 //! window there until real time caught up, and nothing would roll or expire.
 //! When records far behind the clock ([`CLOCK_STEP_NS`], or a whole window if
-//! longer) have come for a whole window of their own time, with none near the
-//! clock between them, the clock moves back to them: the log window starts
-//! over there (baselines kept), and restart counts expire as it moves on
-//! from there. A workload whose lines carry
-//! two clocks at once (some stamped by the app in local time, say) keeps
-//! records near the newest one coming, so its clock does not swing.
+//! longer) keep coming in time order — [`CLOCK_STEP_RECORDS`] of them over a
+//! window of their own time, none near the clock between them — the clock
+//! moves back to them: the log window starts over there (baselines kept),
+//! and restart counts expire as it moves on from there. A workload whose
+//! lines carry two clocks at once (some stamped by the app in local time,
+//! say), a file lagging behind, or old events replayed out of order do not
+//! swing it.
 
 mod resources;
 mod restarts;
@@ -46,11 +47,32 @@ pub const MAX_CONTAINERS: usize = 4;
 /// well past the lag between a node's log files that a window should absorb.
 pub const CLOCK_STEP_NS: i64 = 600_000_000_000;
 
+/// Records a run far behind a window's clock needs before the clock moves
+/// back to it (besides lasting a window).
+pub const CLOCK_STEP_RECORDS: u32 = 16;
+
+/// A run of records far behind a window's clock, in time order: the steps
+/// of its first and last records, and how many it has had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BehindRun {
+    first: i64,
+    last: i64,
+    records: u32,
+}
+
 /// A record at step `idx` of a window (steps of `unit_ns`, `window` steps
-/// long) whose clock is at step `cur`; `behind` holds the step of the first
-/// record of the current run of records far behind the clock. Whether the
-/// clock moves back to `idx` now: the run has lasted a window.
-fn steps_back(cur: i64, idx: i64, unit_ns: i64, window: usize, behind: &mut Option<i64>) -> bool {
+/// long) whose clock is at step `cur`, not ahead of it; `behind` is the run
+/// of records far behind the clock so far. Whether the clock moves back to
+/// `idx` now: the run, in time order, has had [`CLOCK_STEP_RECORDS`] records
+/// and lasted a window. (A list of old events replayed in name order, or a
+/// file lagging behind the others, breaks the run.)
+fn steps_back(
+    cur: i64,
+    idx: i64,
+    unit_ns: i64,
+    window: usize,
+    behind: &mut Option<BehindRun>,
+) -> bool {
     let window = i64::try_from(window).unwrap_or(i64::MAX);
     let behind_by = cur.saturating_sub(idx);
     // Most records are in the current bucket: no division for them.
@@ -59,8 +81,19 @@ fn steps_back(cur: i64, idx: i64, unit_ns: i64, window: usize, behind: &mut Opti
         *behind = None;
         return false;
     }
-    let first = *behind.get_or_insert(idx);
-    if idx.saturating_sub(first) < window {
+    let run = match behind {
+        Some(run) if idx >= run.last => {
+            run.last = idx;
+            run.records = run.records.saturating_add(1);
+            *run
+        }
+        _ => *behind.insert(BehindRun {
+            first: idx,
+            last: idx,
+            records: 1,
+        }),
+    };
+    if run.records < CLOCK_STEP_RECORDS || idx.saturating_sub(run.first) < window {
         return false;
     }
     *behind = None;
@@ -117,9 +150,8 @@ pub struct EntityState {
     filled: usize,
     current: Bucket,
     current_idx: Option<i64>,
-    /// Where the run of log records far behind `current_idx` started (see
-    /// [`steps_back`]).
-    service_behind: Option<i64>,
+    /// The run of log records far behind `current_idx` (see [`steps_back`]).
+    service_behind: Option<BehindRun>,
     ever_requests: bool,
     ever_lines: bool,
     rate_base: Ewma,
@@ -138,9 +170,8 @@ pub struct EntityState {
 
     restart_slots: [[u16; RESTART_KINDS]; RESTART_SLOTS],
     restart_idx: Option<i64>,
-    /// Where the run of records far behind `restart_idx` started (see
-    /// [`steps_back`]).
-    restarts_behind: Option<i64>,
+    /// The run of records far behind `restart_idx` (see [`steps_back`]).
+    restarts_behind: Option<BehindRun>,
     starts_seen: u32,
 
     features: [f64; features::CLASSIFIER_LEN],

@@ -11,6 +11,11 @@ pub(super) const RESTART_SLOTS: usize = 16;
 /// Restart window counters: restarts, back-offs, OOM kills, unhealthy probes.
 pub(super) const RESTART_KINDS: usize = 4;
 
+/// The length of one sub-window of the restart window.
+fn restart_slot_ns(config: &FilterConfig) -> i64 {
+    (i64::from(config.restart_window_seconds) * 1_000_000_000 / RESTART_SLOTS as i64).max(1)
+}
+
 impl EntityState {
     /// Adds `n` to counter `kind` (a [`RESTART_KINDS`] index) of the current
     /// sub-window.
@@ -31,9 +36,7 @@ impl EntityState {
     /// restarts family when anything expired. (Or moves the window's clock
     /// back, see [`super::steps_back`].)
     pub fn advance_restarts(&mut self, ts_ns: i64, config: &FilterConfig, done: &mut Evaluated) {
-        let slot_ns = (i64::from(config.restart_window_seconds) * 1_000_000_000
-            / RESTART_SLOTS as i64)
-            .max(1);
+        let slot_ns = restart_slot_ns(config);
         let idx = ts_ns.div_euclid(slot_ns);
         let Some(cur) = self.restart_idx else {
             self.restart_idx = Some(idx);
@@ -73,6 +76,17 @@ impl EntityState {
         done: &mut Evaluated,
     ) {
         self.advance_restarts(ts_ns, config, done);
+        // An event a restart window older than the pod's clock has expired
+        // already. Fluent Bit's kubernetes_events input lists the events of
+        // the last `kube_retention_time` when it starts, in name order, not
+        // time order: such an event is history, not a restart to count now.
+        let slot_ns = restart_slot_ns(config);
+        if self
+            .restart_idx
+            .is_some_and(|cur| ts_ns.div_euclid(slot_ns) + RESTART_SLOTS as i64 <= cur)
+        {
+            return;
+        }
         let kind = match event.reason {
             EventReason::Started => {
                 self.starts_seen = self.starts_seen.saturating_add(1);
@@ -133,6 +147,28 @@ mod tests {
         assert_eq!(e.family_features(Family::Restarts), &[0.0; 4]);
     }
     #[test]
+    fn events_older_than_the_window_do_not_count() {
+        // Fluent Bit's startup list, in name order: the newest event first.
+        let config = FilterConfig::default();
+        let mut e = EntityState::new(&config);
+        let mut done = Evaluated::default();
+        let ev = |reason| EventSignal {
+            reason,
+            count: 1,
+            warning: true,
+        };
+        e.add_event(3000 * S, &ev(EventReason::Unhealthy), &config, &mut done);
+        for t in [500, 2000, 2810] {
+            e.add_event(t * S, &ev(EventReason::BackOff), &config, &mut done);
+            e.add_event(t * S, &ev(EventReason::OomKilled), &config, &mut done);
+        }
+        assert_eq!(e.family_features(Family::Restarts), &[0.0, 0.0, 0.0, 1.0]);
+        // Within the window, a late event counts.
+        e.add_event(2900 * S, &ev(EventReason::BackOff), &config, &mut done);
+        assert_eq!(e.family_features(Family::Restarts), &[0.0, 1.0, 0.0, 1.0]);
+    }
+
+    #[test]
     fn restarts_expire_after_a_record_stamped_years_ahead() {
         let config = FilterConfig::default();
         let mut e = EntityState::new(&config);
@@ -145,18 +181,19 @@ mod tests {
         let ahead = 10 * 365 * 86_400 * S;
         e.add_event(0, &backoff, &config, &mut done);
         e.add_event(ahead, &backoff, &config, &mut done);
-        // Back at real time: once records far behind have come for a
-        // restart window (180 s) of their time, the clock moves to them.
-        for t in [1, 60, 120, 181] {
-            e.add_event(t * S, &backoff, &config, &mut done);
+        // The jump ahead expired the first back-off.
+        assert_eq!(e.family_features(Family::Restarts), &[0.0, 1.0, 0.0, 0.0]);
+        // Back at real time (the pod's logs and metrics move its clock too):
+        // sixteen records in time order over a restart window move it back.
+        let slot_ns = restart_slot_ns(&config);
+        for i in 0..16 {
+            e.advance_restarts((1 + 15 * i) * S, &config, &mut done);
         }
-        assert_eq!(e.restart_idx, Some(181 * S / (180 * S / 16)));
-        // The jump ahead expired the first back-off; the other five count.
-        assert_eq!(e.family_features(Family::Restarts), &[0.0, 5.0, 0.0, 0.0]);
-        // A restart window later they have all expired, where before they
-        // would have stayed until real time reached the stamp.
+        assert_eq!(e.restart_idx, Some(226 * S / slot_ns));
+        // A restart window later the back-off stamped ahead has expired,
+        // where before it would have stayed until real time reached it.
         let mut done = Evaluated::default();
-        e.advance_restarts(400 * S, &config, &mut done);
+        e.advance_restarts(500 * S, &config, &mut done);
         assert!(done.contains(Family::Restarts));
         assert_eq!(e.family_features(Family::Restarts), &[0.0; 4]);
     }

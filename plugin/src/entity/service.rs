@@ -218,16 +218,17 @@ mod tests {
         assert!(!rolls(&mut e, &config, 1_000));
         assert!(rolls(&mut e, &config, 1_015));
         assert!(rolls(&mut e, &config, 1_000 + 10 * year));
-        // Back at real time, records are late ones for a window (60 s of
-        // their time); then the clock moves back to them and rolls on.
-        for t in [1_020, 1_035, 1_050, 1_065] {
-            assert!(!rolls(&mut e, &config, t));
+        // Back at real time, records are late ones until sixteen of them,
+        // in time order, have covered a window (60 s): then the clock moves
+        // back to them and the window rolls on from there.
+        for i in 0..15 {
+            assert!(!rolls(&mut e, &config, 1_020 + 5 * i));
         }
         assert_eq!(e.current_idx, Some((1_000 + 10 * year) / 15));
-        assert!(!rolls(&mut e, &config, 1_080));
-        assert_eq!(e.current_idx, Some(1_080 / 15));
-        assert!(rolls(&mut e, &config, 1_095));
+        assert!(!rolls(&mut e, &config, 1_095));
+        assert_eq!(e.current_idx, Some(1_095 / 15));
         assert!(rolls(&mut e, &config, 1_110));
+        assert!(rolls(&mut e, &config, 1_125));
     }
 
     #[test]
@@ -243,6 +244,11 @@ mod tests {
         for i in 0..50 {
             let t = if i % 2 == 0 { 6_400 + 6 * i } else { 10_001 };
             assert!(!rolls(&mut e, &config, t));
+        }
+        // An hour behind, many, but out of time order (old events replayed
+        // in name order).
+        for i in 0..50 {
+            assert!(!rolls(&mut e, &config, 6_400 + (i * 37) % 300));
         }
         assert_eq!(e.current_idx, Some(10_000 / 15));
         assert!(rolls(&mut e, &config, 10_020));
