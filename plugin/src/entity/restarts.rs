@@ -124,16 +124,19 @@ mod tests {
     use super::*;
     use crate::entity::S;
 
+    fn ev(reason: EventReason) -> EventSignal {
+        EventSignal {
+            reason,
+            count: 1,
+            warning: true,
+        }
+    }
+
     #[test]
     fn crash_loop_events_fill_the_restart_window_and_expire() {
         let config = FilterConfig::default();
         let mut e = EntityState::new(&config);
         let mut done = Evaluated::default();
-        let ev = |reason| EventSignal {
-            reason,
-            count: 1,
-            warning: true,
-        };
         e.add_event(0, &ev(EventReason::Started), &config, &mut done);
         assert!(done.is_empty(), "first start is a birth");
         for i in 1..=5 {
@@ -146,17 +149,13 @@ mod tests {
         assert!(done.contains(Family::Restarts));
         assert_eq!(e.family_features(Family::Restarts), &[0.0; 4]);
     }
+
     #[test]
     fn events_older_than_the_window_do_not_count() {
         // Fluent Bit's startup list, in name order: the newest event first.
         let config = FilterConfig::default();
         let mut e = EntityState::new(&config);
         let mut done = Evaluated::default();
-        let ev = |reason| EventSignal {
-            reason,
-            count: 1,
-            warning: true,
-        };
         e.add_event(3000 * S, &ev(EventReason::Unhealthy), &config, &mut done);
         for t in [500, 2000, 2810] {
             e.add_event(t * S, &ev(EventReason::BackOff), &config, &mut done);
@@ -173,11 +172,7 @@ mod tests {
         let config = FilterConfig::default();
         let mut e = EntityState::new(&config);
         let mut done = Evaluated::default();
-        let backoff = EventSignal {
-            reason: EventReason::BackOff,
-            count: 1,
-            warning: true,
-        };
+        let backoff = ev(EventReason::BackOff);
         let ahead = 10 * 365 * 86_400 * S;
         e.add_event(0, &backoff, &config, &mut done);
         e.add_event(ahead, &backoff, &config, &mut done);
