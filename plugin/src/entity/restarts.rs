@@ -34,7 +34,7 @@ impl EntityState {
 
     /// Expires restart counts older than the restart window; re-evaluates the
     /// restarts family when anything expired. (Or moves the window's clock
-    /// back, see [`super::steps_back`].)
+    /// back: clock steps, see [`crate::entity`].)
     pub fn advance_restarts(&mut self, ts_ns: i64, config: &FilterConfig, done: &mut Evaluated) {
         let slot_ns = restart_slot_ns(config);
         let idx = ts_ns.div_euclid(slot_ns);

@@ -40,7 +40,7 @@ impl Bucket {
 impl EntityState {
     /// Rolls the log window forward to `ts_ns`, evaluating the service
     /// families when a bucket completes (or moves its clock back, see
-    /// [`super::steps_back`]).
+    /// [`crate::entity`] on clock steps).
     pub fn advance(&mut self, ts_ns: i64, config: &FilterConfig, done: &mut Evaluated) {
         let bucket_ns = i64::from(config.bucket_seconds).saturating_mul(1_000_000_000);
         let idx = ts_ns.div_euclid(bucket_ns.max(1));
