@@ -546,19 +546,22 @@ local function bump_restart(e, kind, n)
   e.restart_slots[i] = v
 end
 
+-- Returns whether `ts` still falls in the window (a record a whole window
+-- behind the clock would have expired already).
 local function advance_restarts(e, ts)
   local idx = ts // RESTART_SLOT_NS
   local cur = e.restart_idx
   if cur == nil then
     e.restart_idx = idx
-    return
+    return true
   end
   if idx <= cur then
     -- The counts stay: they expire as the clock moves on from `idx`.
     if steps_back(e, "restarts_behind", cur, idx, RESTART_SLOT_NS, RESTART_SLOTS) then
       e.restart_idx = idx
+      return true
     end
-    return
+    return idx + RESTART_SLOTS > cur
   end
   e.restarts_behind = nil
   local steps = idx - cur
@@ -574,6 +577,7 @@ local function advance_restarts(e, ts)
   end
   e.restart_idx = idx
   if expired then evaluate_restarts(e) end
+  return true
 end
 
 -- A restart with the container's memory at its limit in one of its last two
@@ -656,11 +660,9 @@ end
 local EVENT_KIND = { back_off = 1, oom_killed = 2, unhealthy = 3 }
 
 local function add_event(e, ts, inp)
-  advance_restarts(e, ts)
   -- An event a restart window older than the pod's clock has expired
   -- already (a replayed list): it does not count.
-  local cur = e.restart_idx
-  if cur ~= nil and ts // RESTART_SLOT_NS + RESTART_SLOTS <= cur then return end
+  if not advance_restarts(e, ts) then return end
   local reason = inp.reason
   local kind
   if reason == "started" then

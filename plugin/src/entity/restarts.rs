@@ -34,20 +34,28 @@ impl EntityState {
 
     /// Expires restart counts older than the restart window; re-evaluates the
     /// restarts family when anything expired. (Or moves the window's clock
-    /// back: clock steps, see [`crate::entity`].)
-    pub fn advance_restarts(&mut self, ts_ns: i64, config: &FilterConfig, done: &mut Evaluated) {
+    /// back: clock steps, see [`crate::entity`].) Returns whether `ts_ns`
+    /// still falls in the window: a record a whole window behind its clock
+    /// would have expired already.
+    pub fn advance_restarts(
+        &mut self,
+        ts_ns: i64,
+        config: &FilterConfig,
+        done: &mut Evaluated,
+    ) -> bool {
         let slot_ns = restart_slot_ns(config);
         let idx = ts_ns.div_euclid(slot_ns);
         let Some(cur) = self.restart_idx else {
             self.restart_idx = Some(idx);
-            return;
+            return true;
         };
         if idx <= cur {
             // The counts stay: they expire as the clock moves on from `idx`.
             if super::steps_back(cur, idx, slot_ns, RESTART_SLOTS, &mut self.restarts_behind) {
                 self.restart_idx = Some(idx);
+                return true;
             }
-            return;
+            return idx + RESTART_SLOTS as i64 > cur;
         }
         self.restarts_behind = None;
         let steps = usize::try_from(idx - cur)
@@ -65,6 +73,7 @@ impl EntityState {
         if expired {
             self.evaluate_restarts(done);
         }
+        true
     }
 
     /// Folds a Kubernetes event about this entity into its restart window.
@@ -75,16 +84,11 @@ impl EntityState {
         config: &FilterConfig,
         done: &mut Evaluated,
     ) {
-        self.advance_restarts(ts_ns, config, done);
         // An event a restart window older than the pod's clock has expired
         // already. Fluent Bit's kubernetes_events input lists the events of
         // the last `kube_retention_time` when it starts, in name order, not
         // time order: such an event is history, not a restart to count now.
-        let slot_ns = restart_slot_ns(config);
-        if self
-            .restart_idx
-            .is_some_and(|cur| ts_ns.div_euclid(slot_ns) + RESTART_SLOTS as i64 <= cur)
-        {
+        if !self.advance_restarts(ts_ns, config, done) {
             return;
         }
         let kind = match event.reason {
