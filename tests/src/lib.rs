@@ -61,3 +61,38 @@ pub fn native_filter() -> Filter {
     let models = ModelSet::from_embedded().and_then(Result::ok);
     Filter::new(FilterConfig::default(), models)
 }
+
+/// Runs `record` through `native` and through the `.wasm` in `fb`, called as
+/// Fluent Bit calls it, and returns the output; panics, showing both, when
+/// the `.wasm` drops the record or writes other bytes than the native core.
+pub fn same_as_native(
+    native: &mut Filter,
+    fb: &mut fluentbit_harness::FluentBitWasm,
+    record: &records::StreamRecord,
+) -> Vec<u8> {
+    let shown = || String::from_utf8_lossy(&record.json).into_owned();
+    let mut out = Vec::new();
+    native.process(
+        record.tag.as_bytes(),
+        record.time.as_filter_sees_ns(),
+        &record.json,
+        &mut out,
+    );
+    let wasm = fb
+        .call_function_format_json(
+            FUNCTION_NAME,
+            record.tag.as_bytes(),
+            record.time,
+            &record.json,
+        )
+        .unwrap_or_else(|why| panic!("{why:?} on {}", shown()));
+    assert!(
+        wasm == out,
+        "native and wasm differ on {} at {:?}\nnative: {}\nwasm:   {}",
+        shown(),
+        record.time,
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&wasm)
+    );
+    wasm
+}

@@ -400,7 +400,8 @@ const FAULTS: &[Fault] = &[
     },
 ];
 
-fn rfc3339(ts_ns: i64) -> String {
+/// `ts_ns` as the core writes times (RFC 3339, UTC).
+pub fn rfc3339(ts_ns: i64) -> String {
     let mut out = Vec::new();
     edgeheal_plugin::timestamp::write_rfc3339(&mut out, ts_ns);
     String::from_utf8(out).unwrap_or_default()

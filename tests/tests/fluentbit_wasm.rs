@@ -8,7 +8,7 @@ use edgeheal_tests::fluentbit_harness::{
 };
 use edgeheal_tests::json_check::{is_json_object, member_value, remove_member};
 use edgeheal_tests::records::MixedStream;
-use edgeheal_tests::{native_filter, passthrough_wasm, plugin_wasm, FUNCTION_NAME};
+use edgeheal_tests::{native_filter, passthrough_wasm, plugin_wasm, same_as_native, FUNCTION_NAME};
 
 const T0: EventTime = EventTime {
     sec: 1_748_736_000,
@@ -103,34 +103,13 @@ fn artifact_exports_the_fluent_bit_abi() {
 fn native_and_wasm_outputs_are_byte_identical_on_a_mixed_stream() {
     let mut fb = shipped();
     let mut native = native_filter();
-    let mut out = Vec::new();
     let mut compared = 0;
     // Five times over the same records: after the first, each `kubernetes`
     // object is one the parse has kept (the stream draws pod ids and
     // container hashes afresh for every record, so it never repeats one).
     let records: Vec<_> = MixedStream::new(42).take(1_000).collect();
     for record in std::iter::repeat_n(&records, 5).flatten() {
-        native.process(
-            record.tag.as_bytes(),
-            record.time.as_filter_sees_ns(),
-            &record.json,
-            &mut out,
-        );
-        let wasm = fb
-            .call_function_format_json(
-                FUNCTION_NAME,
-                record.tag.as_bytes(),
-                record.time,
-                &record.json,
-            )
-            .unwrap_or_else(|why| panic!("{why:?} on {}", String::from_utf8_lossy(&record.json)));
-        assert!(
-            wasm == out,
-            "native and wasm differ on {}\nnative: {}\nwasm:   {}",
-            String::from_utf8_lossy(&record.json),
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(&wasm)
-        );
+        let wasm = same_as_native(&mut native, &mut fb, record);
         assert!(is_json_object(&wasm), "{}", String::from_utf8_lossy(&wasm));
         compared += 1;
     }

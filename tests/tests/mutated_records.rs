@@ -17,7 +17,7 @@ use edgeheal_plugin::{Filter, FilterConfig, ModelSet};
 use edgeheal_tests::fluentbit_harness::{EventTime, FilterWasmConfig, FluentBitWasm};
 use edgeheal_tests::json_check::{is_json_object, remove_member, top_level_members};
 use edgeheal_tests::records::{MixedStream, Rng, StreamRecord};
-use edgeheal_tests::{native_filter, plugin_wasm, FUNCTION_NAME};
+use edgeheal_tests::{native_filter, plugin_wasm, same_as_native, FUNCTION_NAME};
 use serde_json::{Map, Number, Value};
 
 mod contract;
@@ -291,26 +291,9 @@ fn the_wasm_writes_the_native_bytes_on_mutated_records() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let mut native = native_filter();
-    let mut out = Vec::new();
     let n = records() / 4;
     for r in mutated(13).take(n) {
-        native.process(
-            r.tag.as_bytes(),
-            r.time.as_filter_sees_ns(),
-            &r.json,
-            &mut out,
-        );
-        let wasm = fb
-            .call_function_format_json(FUNCTION_NAME, r.tag.as_bytes(), r.time, &r.json)
-            .unwrap_or_else(|why| panic!("{why:?} on {}", String::from_utf8_lossy(&r.json)));
-        assert!(
-            wasm == out,
-            "native and wasm differ on {} at {:?}\nnative: {}\nwasm:   {}",
-            String::from_utf8_lossy(&r.json),
-            r.time,
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(&wasm)
-        );
+        same_as_native(&mut native, &mut fb, &r);
     }
     let stats = fb.stats();
     assert_eq!(stats.calls, n as u64);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use edgeheal_models::export::vector::{scorer_lua, SCORER_FILE};
 use edgeheal_plugin::config::FilterConfig;
-use edgeheal_tests::vector::{calibrate, load_model_set, mixed_stream, native_tags};
+use edgeheal_tests::vector::{calibrate, load_model_set, mixed_stream, native_tags, rfc3339};
 use mlua::{FromLua, IntoLua, Lua, LuaOptions, StdLib};
 use serde_json::Value as Json;
 use vrl::compiler::runtime::Runtime;
@@ -305,12 +305,6 @@ fn timestamp_ns(record: &Json) -> i64 {
         _ => None,
     };
     ts.unwrap_or_else(|| panic!("no timestamp in {record}"))
-}
-
-fn rfc3339(ts_ns: i64) -> String {
-    let mut text = Vec::new();
-    edgeheal_plugin::timestamp::write_rfc3339(&mut text, ts_ns);
-    String::from_utf8(text).unwrap()
 }
 
 /// `record` with its `timestamp` moved by `by_ns` (as RFC 3339 after).
