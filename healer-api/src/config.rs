@@ -303,6 +303,12 @@ pub struct EngineConfig {
     /// Default 0.
     #[serde(default)]
     pub settle_secs: u64,
+    /// An anomalous record that was already older than this when its batch arrived (its
+    /// `edgeheal.ts` against the heal API's clock) is stored but never opens an incident nor
+    /// counts towards one: a pipeline's retry backlog or a replay of old Kubernetes events
+    /// describes a past that may long have healed. Default 300.
+    #[serde(default = "default_max_record_age")]
+    pub max_record_age_secs: u64,
 }
 
 fn default_debounce_count() -> u32 {
@@ -320,6 +326,9 @@ fn default_cooldown() -> u64 {
 fn default_tick() -> u64 {
     1
 }
+fn default_max_record_age() -> u64 {
+    300
+}
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -330,6 +339,7 @@ impl Default for EngineConfig {
             cooldown_secs: default_cooldown(),
             tick_secs: default_tick(),
             settle_secs: 0,
+            max_record_age_secs: default_max_record_age(),
         }
     }
 }
@@ -554,6 +564,10 @@ impl Config {
             ),
             ("engine.verify_window_secs", self.engine.verify_window_secs),
             ("engine.tick_secs", self.engine.tick_secs),
+            (
+                "engine.max_record_age_secs",
+                self.engine.max_record_age_secs,
+            ),
             ("budget.window_secs", self.budget.window_secs),
             (
                 "kubernetes.call_timeout_secs",
@@ -657,6 +671,7 @@ mod tests {
         assert_eq!(c.auth.region, "local");
         assert_eq!(c.auth.max_clock_skew_secs, 300);
         assert_eq!(c.engine.debounce_count, 3);
+        assert_eq!(c.engine.max_record_age_secs, 300);
         assert_eq!(c.guards.opt_in_label, "edgeheal.io/heal");
         assert!(c.policy.is_empty());
     }
@@ -698,6 +713,10 @@ mod tests {
                 "engine.verify_window_secs",
             ),
             ("auth_x: 1", "auth_x"),
+            (
+                "engine: { max_record_age_secs: 0 }",
+                "engine.max_record_age_secs",
+            ),
             (
                 "engine: { verify_window_secs: 60, settle_secs: 60 }",
                 "engine.settle_secs",

@@ -323,9 +323,27 @@ impl Engine {
             if batches.is_empty() {
                 return Ok(total);
             }
+            let max_age_ms = self.cfg.engine.max_record_age_secs as i64 * 1000;
             for (batch_id, records) in batches {
+                let (mut stale, mut oldest_ms) = (0u64, 0i64);
                 for r in records {
-                    self.observe(r).await?;
+                    match age_if_stale(&r, max_age_ms) {
+                        Some(age_ms) => {
+                            stale += 1;
+                            oldest_ms = oldest_ms.max(age_ms);
+                        }
+                        None => self.observe(r).await?,
+                    }
+                }
+                if stale > 0 {
+                    self.metrics.stale_anomalies.inc_by(stale);
+                    tracing::warn!(
+                        batch = batch_id,
+                        records = stale,
+                        oldest_age_secs = oldest_ms / 1000,
+                        max_record_age_secs = self.cfg.engine.max_record_age_secs,
+                        "anomalous records were already too old when they arrived: stored, not acted on"
+                    );
                 }
                 self.store
                     .write(move |tx| {
@@ -363,9 +381,11 @@ impl Engine {
                 })
                 .await?;
             let settle_ms = self.cfg.engine.settle_secs as i64 * 1000;
-            let after_action = inc
-                .acted_at_ms
-                .is_none_or(|t| r.received_at_ms > t + settle_ms);
+            // Received after the settle time, and made after the action by the record's own
+            // clock: what was in flight when the action ran says nothing about it.
+            let after_action = inc.acted_at_ms.is_none_or(|t| {
+                r.received_at_ms > t + settle_ms && r.ts_ms.is_none_or(|ts| ts > t)
+            });
             if inc.state == State::Verifying
                 && !inc.rolling
                 && after_action
@@ -989,6 +1009,14 @@ impl Engine {
 
 /// How often the engine asks for a rolling-out workload's status (ms).
 const ROLLOUT_POLL_MS: i64 = 5_000;
+
+/// How old an anomalous record already was when its batch arrived, if older than `max_age_ms`
+/// (`engine.max_record_age_secs`): a retry backlog or a replay of old Kubernetes events. Such
+/// records stay in the history but are not evidence of a fault that is still there.
+fn age_if_stale(r: &store::StoredRecord, max_age_ms: i64) -> Option<i64> {
+    let age_ms = r.received_at_ms.saturating_sub(r.ts_ms?);
+    (r.anomaly && age_ms > max_age_ms).then_some(age_ms)
+}
 
 /// Whether a record that recurs while its incident is verifying shows that the action did not
 /// help. A traffic surge's own signal, the request rate above its baseline, stays up for as long

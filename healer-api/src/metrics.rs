@@ -1,5 +1,6 @@
 //! Prometheus metrics (prometheus-client): requests by result, auth failures by reason,
-//! incidents by kind/state, actions by kind/result, time to remediate, queue depth.
+//! incidents by kind/state, actions by kind/result, time to remediate, queue depth, stale
+//! anomalies (too old when they arrived to act on).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -58,6 +59,8 @@ pub struct Metrics {
     pub records: Counter,
     /// Stored records whose entity is not a workload, by scope: accepted, never actionable.
     pub not_actionable: Family<ScopeLabel, Counter>,
+    /// Anomalous records already older than `engine.max_record_age_secs` when received.
+    pub stale_anomalies: Counter,
     /// Authentication failures by reason.
     pub auth_failures: Family<ReasonLabel, Counter>,
     /// Incident state transitions by kind and new state.
@@ -97,6 +100,12 @@ impl Metrics {
             "ingest_not_actionable_records",
             "Stored records about no workload (node-level or null entity), by scope; they never open an incident",
             not_actionable.clone(),
+        );
+        let stale_anomalies = Counter::default();
+        registry.register(
+            "engine_stale_anomalies",
+            "Anomalous records already older than engine.max_record_age_secs when received; stored, never acted on",
+            stale_anomalies.clone(),
         );
         let auth_failures = Family::<ReasonLabel, Counter>::default();
         registry.register(
@@ -145,6 +154,7 @@ impl Metrics {
             requests,
             records,
             not_actionable,
+            stale_anomalies,
             auth_failures,
             incidents,
             actions,

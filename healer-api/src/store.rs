@@ -377,6 +377,8 @@ pub struct StoredRecord {
     /// The signal family that drove the record's verdict (`traffic`,
     /// `latency`, ...), when the record names one.
     pub family: Option<String>,
+    /// The record's own time, `edgeheal.ts` (ms since the epoch).
+    pub ts_ms: Option<i64>,
 }
 
 /// Unprocessed batches in arrival order, with their records.
@@ -390,7 +392,7 @@ pub fn unprocessed_batches(
         .query_map([limit as i64], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut rec_stmt = conn.prepare_cached(
-        "SELECT r.entity, r.pod, r.incident, r.anomaly, r.workload_kind, b.received_at, r.family
+        "SELECT r.entity, r.pod, r.incident, r.anomaly, r.workload_kind, b.received_at, r.family, r.ts
          FROM records r JOIN batches b ON b.id = r.batch_id WHERE r.batch_id = ?1 ORDER BY r.id",
     )?;
     let mut out = Vec::with_capacity(ids.len());
@@ -405,6 +407,11 @@ pub fn unprocessed_batches(
                     workload_kind: r.get(4)?,
                     received_at_ms: r.get(5)?,
                     family: r.get(6)?,
+                    ts_ms: r
+                        .get::<_, String>(7)?
+                        .parse::<jiff::Timestamp>()
+                        .ok()
+                        .map(|t| t.as_millisecond()),
                 })
             })?
             .collect::<Result<_, _>>()?;

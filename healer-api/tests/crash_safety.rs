@@ -114,7 +114,7 @@ fn batch(i: usize) -> Vec<u8> {
     // 40 deployments; each batch carries 3 anomalous records for one of them.
     let entity = format!("shop/svc-{}", i % 40);
     let rec = json!({"log": format!("batch {i}"), "edgeheal": {"kind": "metric", "entity": entity, "pod": null,
-        "ts": "2026-11-21T10:00:00Z", "score": 0.97, "anomaly": true, "severity": "critical",
+        "ts": jiff::Timestamp::now().to_string(), "score": 0.97, "anomaly": true, "severity": "critical",
         "incident": "cpu_saturation", "action": "scale_up", "why": [], "model": "m@1", "workload_kind": "deployment"}});
     serde_json::to_vec(&vec![rec; 3]).unwrap()
 }

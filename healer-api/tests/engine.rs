@@ -120,6 +120,7 @@ fn config(dir: &std::path::Path, mode: &str, extra: &str) -> Arc<Config> {
 
 struct Harness {
     cfg: Arc<Config>,
+    metrics: Arc<Metrics>,
     store: Store,
     clock: Arc<ManualClock>,
     cluster: Arc<FakeCluster>,
@@ -132,6 +133,7 @@ impl Harness {
         let store = Store::open(&cfg.store.path, cfg.store.synchronous).unwrap();
         Self {
             cfg,
+            metrics: Arc::new(Metrics::new()),
             store,
             clock: Arc::new(ManualClock::new(jiff::Timestamp::from_second(T0).unwrap())),
             cluster: Arc::new(cluster),
@@ -145,14 +147,13 @@ impl Harness {
         } else {
             Some(self.cluster.clone())
         };
-        let metrics = Arc::new(Metrics::new());
         Engine::new(
             self.cfg.clone(),
             self.store.clone(),
             cluster,
             None,
-            Notifier::log_only(metrics.clone()),
-            metrics,
+            Notifier::log_only(self.metrics.clone()),
+            self.metrics.clone(),
             self.clock.clone(),
         )
     }
@@ -169,10 +170,25 @@ impl Harness {
         pod: Option<&str>,
         family: Option<&str>,
     ) {
+        let now = self.clock.now();
+        self.ingest_stamped(entities, incident, pod, family, now)
+            .await;
+    }
+
+    /// As `ingest_family`, the records stamped `ts` (their own time, `edgeheal.ts`).
+    async fn ingest_stamped(
+        &mut self,
+        entities: &[&str],
+        incident: &str,
+        pod: Option<&str>,
+        family: Option<&str>,
+        ts: jiff::Timestamp,
+    ) {
+        let ts = ts.to_string();
         let recs: Vec<serde_json::Value> = entities
             .iter()
             .map(|e| {
-                serde_json::json!({"edgeheal": {"kind": "metric", "entity": e, "pod": pod, "ts": "2026-11-21T10:00:00Z",
+                serde_json::json!({"edgeheal": {"kind": "metric", "entity": e, "pod": pod, "ts": ts,
                 "score": 0.9, "anomaly": true, "severity": "critical", "incident": incident, "action": "scale_up",
                 "why": [], "model": "m@1", "workload_kind": "deployment", "family": family}})
             })
@@ -825,4 +841,102 @@ async fn records_within_the_settle_time_are_not_a_recurrence() {
         2,
         "after the settle time the anomaly recurs"
     );
+}
+
+#[tokio::test]
+async fn anomalies_already_old_when_they_arrive_are_kept_but_never_acted_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    let stale_total = |h: &Harness| {
+        h.metrics
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix("edgeheal_healer_engine_stale_anomalies_total "))
+            .map(|v| v.parse::<u64>().unwrap())
+    };
+    // A retry backlog delivered when the heal API is back, and Kubernetes events of a crash
+    // loop 40 minutes ago replayed by an input that restarted: stored, never acted on.
+    let t = h.clock.now();
+    h.ingest_stamped(
+        &["shop/cart"; 12],
+        "cpu_saturation",
+        None,
+        None,
+        t - jiff::SignedDuration::from_secs(301),
+    )
+    .await;
+    h.ingest_stamped(
+        &["shop/cart"; 6],
+        "crash_loop",
+        Some("cart-7d9f8b6c5-x2x4z"),
+        Some("restarts"),
+        t - jiff::SignedDuration::from_mins(40),
+    )
+    .await;
+    engine.process_pending().await.unwrap();
+    assert!(h.incidents().await.is_empty());
+    assert_eq!(h.action_count().await, 0);
+    assert!(h.cluster.executed.lock().unwrap().is_empty());
+    assert_eq!(stale_total(&h), Some(18));
+    let kept: i64 = h
+        .store
+        .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(kept, 18, "the history keeps them");
+    // Up to engine.max_record_age_secs old (default 300 s) is evidence.
+    h.ingest_stamped(
+        &["shop/cart"; 3],
+        "cpu_saturation",
+        None,
+        None,
+        t - jiff::SignedDuration::from_secs(300),
+    )
+    .await;
+    engine.process_pending().await.unwrap();
+    let inc = h.incidents().await;
+    assert_eq!(inc.len(), 1);
+    assert_eq!(inc[0].record_count, 3, "the stale records were not counted");
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    assert_eq!(stale_total(&h), Some(18));
+}
+
+#[tokio::test]
+async fn records_made_before_the_action_are_not_a_recurrence_however_late_they_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    let acted = h.clock.now();
+    // The pipeline was slow: what the pods reported just before the scale-up arrives later.
+    for late in [15, 30, 45] {
+        h.clock.advance_secs(15);
+        h.ingest_stamped(
+            &["shop/cart"; 3],
+            "cpu_saturation",
+            None,
+            None,
+            acted - jiff::SignedDuration::from_secs(2) + jiff::SignedDuration::from_millis(late),
+        )
+        .await;
+        engine.process_pending().await.unwrap();
+    }
+    assert_eq!(h.incidents().await[0].state, "verifying");
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    // Made after the action, they are.
+    h.ingest_stamped(
+        &["shop/cart"; 3],
+        "cpu_saturation",
+        None,
+        None,
+        acted + jiff::SignedDuration::from_secs(1),
+    )
+    .await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 2);
 }

@@ -834,6 +834,7 @@ fn healer_series() -> (BTreeSet<String>, Vec<String>) {
     metrics.auth_failure("bad_signature");
     metrics.incident("cpu_saturation", "open");
     metrics.action("scale_up", "ok");
+    metrics.not_actionable("cluster_scoped", 1);
     metrics
         .notifications
         .get_or_create(&edgeheal_healer::metrics::ResultLabel {
