@@ -26780,6 +26780,9 @@ local function blank(e)
   e.restart_idx = nil
   e.restarts_behind = nil
   e.starts_seen = 0
+  e.event_uids = {}
+  e.event_versions = {}
+  e.event_next = 0
   local features = {}
   for i = 1, CLASSIFIER_LEN do features[i] = 0.0 end
   e.features = features
@@ -27145,25 +27148,42 @@ local function add_metric(e, ts, name, inp)
 end
 
 -- EventReason -> restart window counter (restarts, back-offs, OOM kills, unhealthy).
-local EVENT_KIND = { back_off = 1, oom_killed = 2, unhealthy = 3 }
+local EVENT_KIND = { started = 0, back_off = 1, oom_killed = 2, unhealthy = 3 }
+-- Event objects per pod whose last counted version is kept (restarts.rs).
+local EVENT_OBJECTS = 8
+
+-- restarts.rs `replayed`: whether this version of an Event object was counted
+-- already (Fluent Bit relists after every watch reconnect); remembers it
+-- otherwise, replacing the oldest object kept.
+local function replayed(e, uid, version)
+  if uid == nil or version == nil then return false end
+  local uids, versions = e.event_uids, e.event_versions
+  for i = 1, EVENT_OBJECTS do
+    if uids[i] == uid then
+      local seen = versions[i] == version
+      versions[i] = version
+      return seen
+    end
+  end
+  local slot = e.event_next + 1
+  uids[slot], versions[slot] = uid, version
+  e.event_next = (e.event_next + 1) % EVENT_OBJECTS
+  return false
+end
 
 local function add_event(e, ts, inp)
   -- An event a restart window older than the pod's clock has expired
   -- already (a replayed list): it does not count.
   if not advance_restarts(e, ts) then return end
-  local reason = inp.reason
-  local kind
-  if reason == "started" then
+  local kind = EVENT_KIND[inp.reason]
+  if kind == nil or replayed(e, inp.uid, inp.resource_version) then return end
+  if kind == 0 then
     e.starts_seen = e.starts_seen + 1
     -- The first start of a pod is its birth, not a restart.
-    if e.starts_seen > 1 then kind = 0 end
-  else
-    kind = EVENT_KIND[reason]
+    if e.starts_seen == 1 then return end
   end
-  if kind ~= nil then
-    bump_restart(e, kind, 1)
-    evaluate_restarts(e)
-  end
+  bump_restart(e, kind, 1)
+  evaluate_restarts(e)
 end
 
 -- ---- forest.rs / classifier.rs: tree walks ------------------------------------

@@ -10,6 +10,9 @@
 //!   `deprecatedFirstTimestamp`, `metadata.creationTimestamp`.
 //! - Count: `count`, `series.count`, `deprecatedCount`, else 1.
 //! - Node: `source.host`, `deprecatedSource.host`, `reportingInstance`.
+//! - Version: `metadata.uid` and `metadata.resourceVersion`, which tell a
+//!   replayed copy of an event from a new occurrence (see
+//!   [`crate::entity::EntityState::add_event`]).
 //! - `BackOff` whose message is about pulling an image is not a crash loop:
 //!   it is classified [`EventReason::Other`].
 
@@ -18,6 +21,7 @@ use std::borrow::Cow;
 use crate::identity::{resolve_workload, workload_from_owner, PodEvidence};
 use crate::json::{Object, Record, Value};
 use crate::observation::{EventReason, EventSignal, Identity, WorkloadKind};
+use crate::text_table::hash;
 use crate::timestamp;
 
 /// Is this record a Kubernetes event?
@@ -112,9 +116,9 @@ pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
     let subject = involved.or(regarding);
     let [series_count, series_last] =
         members_of(record.object("series"), &["count", "lastObservedTime"]);
-    let [meta_namespace, meta_created] = members_of(
+    let [meta_namespace, meta_created, meta_uid, meta_version] = members_of(
         record.object("metadata"),
-        &["namespace", "creationTimestamp"],
+        &["namespace", "creationTimestamp", "uid", "resourceVersion"],
     );
 
     let reason = str_of(reason);
@@ -131,6 +135,9 @@ pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
         ),
         count,
         warning,
+        version: str_of(meta_uid)
+            .zip(str_of(meta_version))
+            .map(|(uid, v)| (hash(uid.as_bytes()), hash(v.as_bytes()))),
     };
 
     let ts_ns = [

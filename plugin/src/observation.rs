@@ -214,6 +214,9 @@ pub struct EventSignal {
     pub count: u32,
     /// `type: Warning`.
     pub warning: bool,
+    /// Which version of which Event object this is: hashes of
+    /// `metadata.uid` and `metadata.resourceVersion`, when it has both.
+    pub version: Option<(u64, u64)>,
 }
 
 /// The metrics edgeheal understands, in canonical units.

@@ -353,6 +353,49 @@ fn parity_when_the_clock_jumps() {
     assert!(report.scored > n / 4, "{} of {n} scored", report.scored);
 }
 
+/// Events listed again (`plugin/tests/event_relists.rs`): each event of
+/// the stream becomes the next version of its pod's object for its reason,
+/// and twice a relist emits the current version of every object seen so far
+/// once more. Both paths count each version once.
+#[test]
+fn parity_when_events_are_listed_again() {
+    let mut versions = std::collections::BTreeMap::new();
+    let mut records = Vec::new();
+    let mut events = 0;
+    for r in mixed_stream(23, 1500, 0.3) {
+        if !r.contains("involvedObject") {
+            records.push(r);
+            continue;
+        }
+        events += 1;
+        let mut event: Json = serde_json::from_str(&r).unwrap();
+        let uid = format!(
+            "{}-{}",
+            event["involvedObject"]["name"].as_str().unwrap(),
+            event["reason"].as_str().unwrap()
+        );
+        event["metadata"]["uid"] = Json::from(uid.clone());
+        event["metadata"]["resourceVersion"] = Json::from((1000 + events).to_string());
+        let text = event.to_string();
+        versions.insert(uid, text.clone());
+        records.push(text);
+        // Reconnects in the middle of a crash loop.
+        if events == 6 || events == 14 {
+            records.extend(versions.values().cloned());
+        }
+    }
+    assert!(events > 14, "{events} events");
+    let dir = std::env::temp_dir().join(format!("edgeheal-parity-relist-{}", rand_suffix()));
+    calibrate(&dir, 5, 20, &records).unwrap();
+    let report = assert_parity(Some(&dir), &records);
+    let _ = fs::remove_dir_all(&dir);
+    assert!(
+        report.scored > records.len() / 4,
+        "{} scored",
+        report.scored
+    );
+}
+
 /// Every input shape the core reads (Vector and Fluent Bit container logs in
 /// JSON, access-log, logfmt, klog and free-text lines; flat, `metric_to_log`
 /// and Fluent Bit node metrics; core/v1 and events.k8s.io/v1 events; edge

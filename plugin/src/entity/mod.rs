@@ -28,6 +28,7 @@
 
 mod resources;
 mod restarts;
+use restarts::EVENT_OBJECTS;
 mod service;
 
 use crate::baseline::Ewma;
@@ -173,6 +174,10 @@ pub struct EntityState {
     /// The run of records far behind `restart_idx` (see [`steps_back`]).
     restarts_behind: Option<BehindRun>,
     starts_seen: u32,
+    /// The last version counted of the pod's latest Event objects, to pass
+    /// over replayed copies (see [`EntityState::add_event`]).
+    event_versions: [(u64, u64); EVENT_OBJECTS],
+    event_next: usize,
 
     features: [f64; features::CLASSIFIER_LEN],
     evaluated: [bool; 6],
@@ -226,6 +231,8 @@ impl EntityState {
             restart_idx: None,
             restarts_behind: None,
             starts_seen: 0,
+            event_versions: [(0, 0); EVENT_OBJECTS],
+            event_next: 0,
             features: [0.0; features::CLASSIFIER_LEN],
             evaluated: [false; 6],
             warm: [false; 6],

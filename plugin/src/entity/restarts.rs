@@ -11,6 +11,11 @@ pub(super) const RESTART_SLOTS: usize = 16;
 /// Restart window counters: restarts, back-offs, OOM kills, unhealthy probes.
 pub(super) const RESTART_KINDS: usize = 4;
 
+/// Event objects per pod whose last counted version is kept: a pod's
+/// restart-bearing objects (`Started`, `BackOff`, `Unhealthy` per container
+/// and probe, `OOMKilling`).
+pub(super) const EVENT_OBJECTS: usize = 8;
+
 /// The length of one sub-window of the restart window.
 fn restart_slot_ns(config: &FilterConfig) -> i64 {
     (i64::from(config.restart_window_seconds) * 1_000_000_000 / RESTART_SLOTS as i64).max(1)
@@ -92,23 +97,50 @@ impl EntityState {
             return;
         }
         let kind = match event.reason {
-            EventReason::Started => {
-                self.starts_seen = self.starts_seen.saturating_add(1);
-                // The first start of a pod is its birth, not a restart.
-                (self.starts_seen > 1).then_some(0)
-            }
-            EventReason::BackOff => Some(1),
-            EventReason::OomKilled => Some(2),
-            EventReason::Unhealthy => Some(3),
+            EventReason::Started => 0,
+            EventReason::BackOff => 1,
+            EventReason::OomKilled => 2,
+            EventReason::Unhealthy => 3,
             EventReason::Killing
             | EventReason::Evicted
             | EventReason::FailedScheduling
-            | EventReason::Other => None,
+            | EventReason::Other => return,
         };
-        if let Some(kind) = kind {
-            self.bump_restart(kind, 1);
-            self.evaluate_restarts(done);
+        if self.replayed(event.version) {
+            return;
         }
+        if kind == 0 {
+            self.starts_seen = self.starts_seen.saturating_add(1);
+            // The first start of a pod is its birth, not a restart.
+            if self.starts_seen == 1 {
+                return;
+            }
+        }
+        self.bump_restart(kind, 1);
+        self.evaluate_restarts(done);
+    }
+
+    /// Whether `version` of an Event object was counted already. Each new
+    /// occurrence of a repeated event is a new version of the same object
+    /// (its `count` and `resourceVersion` move on); Fluent Bit's
+    /// `kubernetes_events` input lists again after every watch reconnect and
+    /// emits each recent object's current version a second time, and a
+    /// second copy of one `BackOff` or `Started` is no second restart.
+    /// Remembers the version otherwise, replacing the oldest object kept.
+    fn replayed(&mut self, version: Option<(u64, u64)>) -> bool {
+        let Some((uid, resource_version)) = version else {
+            return false;
+        };
+        if let Some(seen) = self.event_versions.iter_mut().find(|(u, _)| *u == uid) {
+            let replayed = seen.1 == resource_version;
+            seen.1 = resource_version;
+            return replayed;
+        }
+        if let Some(slot) = self.event_versions.get_mut(self.event_next) {
+            *slot = (uid, resource_version);
+        }
+        self.event_next = (self.event_next + 1) % EVENT_OBJECTS;
+        false
     }
 
     /// Evaluates the restarts family from the window's totals.
@@ -133,6 +165,7 @@ mod tests {
             reason,
             count: 1,
             warning: true,
+            version: None,
         }
     }
 
@@ -152,6 +185,34 @@ mod tests {
         e.advance_restarts(3600 * S, &config, &mut done);
         assert!(done.contains(Family::Restarts));
         assert_eq!(e.family_features(Family::Restarts), &[0.0; 4]);
+    }
+
+    #[test]
+    fn the_last_version_of_eight_objects_is_kept() {
+        let config = FilterConfig::default();
+        let mut e = EntityState::new(&config);
+        let mut done = Evaluated::default();
+        let backoff = |uid: u64, version: u64| EventSignal {
+            version: Some((uid, version)),
+            ..ev(EventReason::BackOff)
+        };
+        let backoffs = |e: &EntityState| e.family_features(Family::Restarts)[1];
+        for uid in 1..=8 {
+            e.add_event(S, &backoff(uid, 10), &config, &mut done);
+            e.add_event(S, &backoff(uid, 10), &config, &mut done);
+        }
+        assert_eq!(backoffs(&e), 8.0, "one per object");
+        // A ninth object takes the oldest one's place: a copy of that one
+        // counts again, the others' still do not.
+        e.add_event(S, &backoff(9, 10), &config, &mut done);
+        e.add_event(S, &backoff(2, 10), &config, &mut done);
+        assert_eq!(backoffs(&e), 9.0);
+        e.add_event(S, &backoff(1, 10), &config, &mut done);
+        assert_eq!(backoffs(&e), 10.0);
+        // A new version of a kept object counts once.
+        e.add_event(S, &backoff(3, 11), &config, &mut done);
+        e.add_event(S, &backoff(3, 11), &config, &mut done);
+        assert_eq!(backoffs(&e), 11.0);
     }
 
     #[test]
