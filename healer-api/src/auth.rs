@@ -97,6 +97,9 @@ pub struct Verified {
     pub scheme: Scheme,
     /// The signature (hex), unique per accepted mutation: the durable replay backstop.
     pub signature_hex: String,
+    /// When the sender signed it by its own clock (`x-amz-date` or the HMAC `t=`, Unix
+    /// seconds): tells the engine how far the sender's clock is from ours.
+    pub signed_at: i64,
 }
 
 /// Verifies requests against the key ring.
@@ -252,6 +255,7 @@ impl Authenticator {
                 key_id: a.key_id,
                 scheme: Scheme::SigV4,
                 signature_hex: hex::encode(a.signature),
+                signed_at,
             },
             signed_at,
         ))
@@ -301,6 +305,7 @@ impl Authenticator {
                 key_id: key_id.to_owned(),
                 scheme: Scheme::Hmac,
                 signature_hex: hex::encode(claimed),
+                signed_at,
             },
             signed_at,
         ))

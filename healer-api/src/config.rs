@@ -564,10 +564,6 @@ impl Config {
             ),
             ("engine.verify_window_secs", self.engine.verify_window_secs),
             ("engine.tick_secs", self.engine.tick_secs),
-            (
-                "engine.max_record_age_secs",
-                self.engine.max_record_age_secs,
-            ),
             ("budget.window_secs", self.budget.window_secs),
             (
                 "kubernetes.call_timeout_secs",
@@ -577,6 +573,12 @@ impl Config {
             if v == 0 {
                 return Err(bad(key, "must be at least 1 second"));
             }
+        }
+        if !(1..=86_400).contains(&self.engine.max_record_age_secs) {
+            return Err(bad(
+                "engine.max_record_age_secs",
+                "must be within 1..=86400 (one day)",
+            ));
         }
         if self.engine.settle_secs >= self.engine.verify_window_secs {
             return Err(bad(
@@ -715,6 +717,10 @@ mod tests {
             ("auth_x: 1", "auth_x"),
             (
                 "engine: { max_record_age_secs: 0 }",
+                "engine.max_record_age_secs",
+            ),
+            (
+                "engine: { max_record_age_secs: 18446744073709551615 }",
                 "engine.max_record_age_secs",
             ),
             (

@@ -97,7 +97,8 @@ struct Incident {
 
 type Key = (Entity, IncidentKind);
 
-/// id, entity, workload kind, kind, state, step, pod, opened_at, verify_until.
+/// id, entity, workload kind, kind, state, step, pod, opened_at, verify_until, and when its
+/// current step's action finished.
 type IncidentRecord = (
     i64,
     String,
@@ -107,6 +108,7 @@ type IncidentRecord = (
     i64,
     Option<String>,
     i64,
+    Option<i64>,
     Option<i64>,
 );
 
@@ -216,19 +218,21 @@ impl Engine {
             .store
             .read(|c| {
                 let mut stmt = c.prepare(
-                    "SELECT id, entity, workload_kind, kind, state, step, pod, opened_at, verify_until FROM incidents
+                    "SELECT id, entity, workload_kind, kind, state, step, pod, opened_at, verify_until,
+                       (SELECT finished_at FROM actions a WHERE a.incident_id = incidents.id AND a.step = incidents.step)
+                     FROM incidents
                      WHERE state IN ('open', 'acting', 'verifying') ORDER BY id",
                 )?;
                 let rows: Vec<IncidentRecord> = stmt
                     .query_map([], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
                     })?
                     .collect::<Result<_, _>>()?;
                 Ok(rows)
             })
             .await?;
         let mut reopen = Vec::new();
-        for (id, entity, wk, kind, state, step, pod, opened, verify_until) in rows {
+        for (id, entity, wk, kind, state, step, pod, opened, verify_until, acted_at) in rows {
             let (Some(entity), Some(kind), Some(state)) = (
                 Entity::parse(&entity),
                 IncidentKind::parse(&kind),
@@ -251,7 +255,8 @@ impl Engine {
                 pod,
                 opened_at: Timestamp::from_millisecond(opened).unwrap_or(Timestamp::UNIX_EPOCH),
                 verify_until: verify_until.and_then(|v| Timestamp::from_millisecond(v).ok()),
-                acted_at_ms: None,
+                // Records made before it are no recurrence after a restart either.
+                acted_at_ms: acted_at,
                 recurrences: VecDeque::new(),
                 uid: None,
                 rolling: false,
@@ -323,11 +328,12 @@ impl Engine {
             if batches.is_empty() {
                 return Ok(total);
             }
-            let max_age_ms = self.cfg.engine.max_record_age_secs as i64 * 1000;
+            let max_age_ms = (self.cfg.engine.max_record_age_secs as i64).saturating_mul(1000);
             for (batch_id, records) in batches {
                 let (mut stale, mut oldest_ms) = (0u64, 0i64);
+                let now = self.now().as_millisecond();
                 for r in records {
-                    match age_if_stale(&r, max_age_ms) {
+                    match age_if_stale(&r, now, max_age_ms) {
                         Some(age_ms) => {
                             stale += 1;
                             oldest_ms = oldest_ms.max(age_ms);
@@ -381,10 +387,10 @@ impl Engine {
                 })
                 .await?;
             let settle_ms = self.cfg.engine.settle_secs as i64 * 1000;
-            // Received after the settle time, and made after the action by the record's own
-            // clock: what was in flight when the action ran says nothing about it.
+            // Received after the settle time, and made after the action (its time read on our
+            // clock): what was in flight when the action ran says nothing about it.
             let after_action = inc.acted_at_ms.is_none_or(|t| {
-                r.received_at_ms > t + settle_ms && r.ts_ms.is_none_or(|ts| ts > t)
+                r.received_at_ms > t + settle_ms && made_at(&r).is_none_or(|made| made > t)
             });
             if inc.state == State::Verifying
                 && !inc.rolling
@@ -1010,11 +1016,23 @@ impl Engine {
 /// How often the engine asks for a rolling-out workload's status (ms).
 const ROLLOUT_POLL_MS: i64 = 5_000;
 
-/// How old an anomalous record already was when its batch arrived, if older than `max_age_ms`
-/// (`engine.max_record_age_secs`): a retry backlog or a replay of old Kubernetes events. Such
+/// When a record was made, on the heal API's clock (ms): its `edgeheal.ts`, which the sender's
+/// node stamped, moved by how far the sender's clock was from ours when the batch arrived (its
+/// signature's time against the receive time; a second of signature resolution and the
+/// request's latency on top). A node whose clock is off is judged by its own clock.
+fn made_at(r: &store::StoredRecord) -> Option<i64> {
+    let offset = r
+        .signed_at_ms
+        .map_or(0, |s| r.received_at_ms.saturating_sub(s));
+    Some(r.ts_ms?.saturating_add(offset))
+}
+
+/// How old an anomalous record is `now`, if older than `max_age_ms`
+/// (`engine.max_record_age_secs`): a retry backlog, a replay of old Kubernetes events, or a
+/// batch the engine could only weigh long after it arrived (the heal API was down). Such
 /// records stay in the history but are not evidence of a fault that is still there.
-fn age_if_stale(r: &store::StoredRecord, max_age_ms: i64) -> Option<i64> {
-    let age_ms = r.received_at_ms.saturating_sub(r.ts_ms?);
+fn age_if_stale(r: &store::StoredRecord, now: i64, max_age_ms: i64) -> Option<i64> {
+    let age_ms = now.saturating_sub(made_at(r)?);
     (r.anomaly && age_ms > max_age_ms).then_some(age_ms)
 }
 

@@ -190,6 +190,7 @@ async fn ingest_inner(
             Scheme::Hmac => "hmac",
         },
         signature: signed.identity.signature_hex.clone(),
+        signed_at_ms: Some(signed.identity.signed_at.saturating_mul(1000)),
         records,
     };
     state.metrics.queue_depth.inc();

@@ -107,6 +107,9 @@ const MIGRATIONS: &[&str] = &[
     // 2: the family that drove each record's verdict (the engine judges a
     // traffic surge's verification by it).
     "ALTER TABLE records ADD COLUMN family TEXT;",
+    // 3: when the sender signed each batch by its own clock (ms), to read record times on
+    // ours.
+    "ALTER TABLE batches ADD COLUMN signed_at INTEGER;",
 ];
 
 /// Applies pending migrations; returns the schema version.
@@ -158,6 +161,8 @@ pub struct NewBatch {
     pub scheme: &'static str,
     /// Signature hex (unique).
     pub signature: String,
+    /// When the sender signed it, by its own clock (ms).
+    pub signed_at_ms: Option<i64>,
     /// The records.
     pub records: Vec<AnomalyRecord>,
 }
@@ -320,9 +325,9 @@ fn commit_group(
 
 fn insert_one(tx: &rusqlite::Transaction<'_>, b: &NewBatch) -> Result<i64, StoreError> {
     let inserted = tx.execute(
-        "INSERT INTO batches(received_at, key_id, scheme, signature, record_count) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO batches(received_at, key_id, scheme, signature, record_count, signed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(signature) DO NOTHING",
-        params![b.received_at_ms, b.key_id, b.scheme, b.signature, b.records.len() as i64],
+        params![b.received_at_ms, b.key_id, b.scheme, b.signature, b.records.len() as i64, b.signed_at_ms],
     )?;
     if inserted == 0 {
         return Err(StoreError::DuplicateBatch);
@@ -377,8 +382,10 @@ pub struct StoredRecord {
     /// The signal family that drove the record's verdict (`traffic`,
     /// `latency`, ...), when the record names one.
     pub family: Option<String>,
-    /// The record's own time, `edgeheal.ts` (ms since the epoch).
+    /// The record's own time, `edgeheal.ts` (ms since the epoch), by the sender's clock.
     pub ts_ms: Option<i64>,
+    /// When the sender signed the record's batch, by its own clock (ms).
+    pub signed_at_ms: Option<i64>,
 }
 
 /// Unprocessed batches in arrival order, with their records.
@@ -392,7 +399,7 @@ pub fn unprocessed_batches(
         .query_map([limit as i64], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut rec_stmt = conn.prepare_cached(
-        "SELECT r.entity, r.pod, r.incident, r.anomaly, r.workload_kind, b.received_at, r.family, r.ts
+        "SELECT r.entity, r.pod, r.incident, r.anomaly, r.workload_kind, b.received_at, r.family, r.ts, b.signed_at
          FROM records r JOIN batches b ON b.id = r.batch_id WHERE r.batch_id = ?1 ORDER BY r.id",
     )?;
     let mut out = Vec::with_capacity(ids.len());
@@ -412,6 +419,7 @@ pub fn unprocessed_batches(
                         .parse::<jiff::Timestamp>()
                         .ok()
                         .map(|t| t.as_millisecond()),
+                    signed_at_ms: r.get(8)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -653,6 +661,7 @@ mod tests {
             key_id: "k".into(),
             scheme: "hmac",
             signature: sig.into(),
+            signed_at_ms: Some(1_000),
             records: records(n),
         }
     }

@@ -126,6 +126,8 @@ struct Harness {
     clock: Arc<ManualClock>,
     cluster: Arc<FakeCluster>,
     sig: u64,
+    /// How far the sender's clock is behind ours (records and signatures alike).
+    sender_behind_ms: i64,
 }
 
 impl Harness {
@@ -139,6 +141,7 @@ impl Harness {
             clock: Arc::new(ManualClock::new(jiff::Timestamp::from_second(T0).unwrap())),
             cluster: Arc::new(cluster),
             sig: 0,
+            sender_behind_ms: 0,
         }
     }
 
@@ -171,7 +174,7 @@ impl Harness {
         pod: Option<&str>,
         family: Option<&str>,
     ) {
-        let now = self.clock.now();
+        let now = self.clock.now() - SignedDuration::from_millis(self.sender_behind_ms);
         self.ingest_stamped(entities, incident, pod, family, now)
             .await;
     }
@@ -216,6 +219,7 @@ impl Harness {
                 key_id: "k".into(),
                 scheme: "hmac",
                 signature: format!("{:064x}", self.sig),
+                signed_at_ms: Some(self.clock.now().as_millisecond() - self.sender_behind_ms),
                 records,
             })
             .await
@@ -938,4 +942,83 @@ async fn records_made_before_the_action_are_not_a_recurrence_however_late_they_a
     .await;
     engine.process_pending().await.unwrap();
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn records_made_before_the_action_are_no_recurrence_after_a_restart_either() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    {
+        let mut engine = h.engine();
+        engine.recover().await.unwrap();
+        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+    }
+    let acted = h.clock.now();
+    // The heal API restarts; then the pipeline delivers what it held.
+    h.clock.advance_secs(90);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest_at(
+        &["shop/cart"; 3],
+        "cpu_saturation",
+        acted - SignedDuration::from_secs(5),
+    )
+    .await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    h.clock.advance_secs(5);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 2, "a recurrence");
+}
+
+/// A node whose clock is off is judged by its own clock: its batches are signed by it too.
+#[tokio::test]
+async fn a_sender_clock_off_by_minutes_neither_hides_a_recurrence_nor_freshens_a_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    h.sender_behind_ms = 110_000;
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    // The fault persists: a record every 15 s, stamped 110 s behind our clock.
+    for _ in 0..4 {
+        h.clock.advance_secs(15);
+        h.ingest(&["shop/cart"], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+    }
+    assert_eq!(
+        h.cluster.executed.lock().unwrap().len(),
+        2,
+        "escalated within the 120 s verify window"
+    );
+
+    // A sender 200 s ahead delivers records made 400 s ago: its stamps say
+    // 200 s, its signature says how far ahead it is.
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    h.sender_behind_ms = -200_000;
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    let made = h.clock.now() - SignedDuration::from_secs(400 - 200);
+    h.ingest_at(&["shop/cart"; 3], "cpu_saturation", made).await;
+    engine.process_pending().await.unwrap();
+    assert!(h.incidents().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_batch_weighed_long_after_it_arrived_is_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    // Committed and answered, then the heal API went down for an hour.
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    h.clock.advance_secs(3600);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    engine.process_pending().await.unwrap();
+    assert!(h.incidents().await.is_empty());
+    assert_eq!(h.action_count().await, 0);
 }
