@@ -1181,3 +1181,29 @@ fn dockerignore_keeps_build_outputs_out_and_the_workspace_in() {
         assert!(!patterns.contains(&needed), ".dockerignore drops {needed}");
     }
 }
+
+/// The Fluent Bit configs pass on only the events of the node's own kubelet
+/// (`${NODE_NAME}` in the grep filter, tests/tests/fluentbit_configs.rs): both
+/// ways of running it give the container its node's name.
+#[test]
+fn fluent_bit_knows_its_node_name() {
+    let from_node = |env: &[k8s_openapi::api::core::v1::EnvVar]| {
+        env.iter().any(|e| {
+            e.name == "NODE_NAME"
+                && e.value_from
+                    .as_ref()
+                    .and_then(|v| v.field_ref.as_ref())
+                    .is_some_and(|f| f.field_path == "spec.nodeName")
+        })
+    };
+    let ds = daemonset();
+    let spec = pod_spec(&ds);
+    assert!(
+        from_node(spec.containers[0].env.as_deref().unwrap_or_default()),
+        "daemonset.yaml"
+    );
+    let values = &yaml_docs("pipeline-configs/fluent-bit/helm-values.yaml")[0];
+    let env: Vec<k8s_openapi::api::core::v1::EnvVar> =
+        serde_json::from_value(values["env"].clone()).expect("env");
+    assert!(from_node(&env), "helm-values.yaml");
+}

@@ -187,7 +187,11 @@ fn the_wasm_filter_is_configured_as_the_code_expects() {
 fn anomalies_are_re_emitted_and_sent_signed_to_the_healer() {
     for (file, config) in both() {
         let order: Vec<String> = config.of_kind("FILTER").map(Section::name).collect();
-        assert_eq!(order, ["kubernetes", "wasm", "rewrite_tag"], "{file}");
+        assert_eq!(
+            order,
+            ["kubernetes", "grep", "wasm", "rewrite_tag"],
+            "{file}"
+        );
 
         let rewrite = one(&config, "FILTER", "rewrite_tag", file);
         let rules = rewrite.all("rule");
@@ -310,6 +314,7 @@ fn every_option_is_one_fluent_bit_4_2_knows() {
                 "buffer_size",
             ],
         ),
+        ("FILTER", "grep", &["name", "match", "exclude"]),
         (
             "FILTER",
             "wasm",
@@ -382,5 +387,81 @@ fn every_option_is_one_fluent_bit_4_2_knows() {
             read(file).contains("Target Fluent Bit >= 4.1.2"),
             "{file} states the minimum version"
         );
+    }
+}
+
+/// `flb_env_var_translate` (src/flb_env.c): `${VAR}` and `${VAR:-default}`,
+/// the default when the variable is unset or empty.
+fn expand(value: &str, env: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let end = rest[start..].find('}').expect("closing brace") + start;
+        out.push_str(&rest[..start]);
+        let var = &rest[start + 2..end];
+        let (name, default) = match var.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (var, None),
+        };
+        match (env.iter().find(|(k, _)| *k == name), default) {
+            (Some((_, "")), Some(d)) => out.push_str(d),
+            (Some((_, v)), _) => out.push_str(v),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => {}
+        }
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every node's `kubernetes_events` input lists the whole cluster's events;
+/// the grep filter before the wasm filter passes on only the ones its own
+/// kubelet reported, and with `NODE_NAME` unset it passes on all of them.
+#[test]
+fn each_node_passes_on_only_its_own_kubelets_events() {
+    use onig::{Regex, RegexOptions, Syntax};
+    for (file, config) in both() {
+        let grep = one(&config, "FILTER", "grep", file);
+        assert!(matches(grep, "k8s_events"), "{file}");
+        assert!(
+            !matches(grep, "kube.var.log.containers.a_b_c-1.log"),
+            "{file}"
+        );
+        let rules = grep.all("exclude");
+        assert_eq!(rules.len(), 1, "{file}");
+        let (field, pattern) = rules[0].split_once(' ').expect("field and regex");
+        assert_eq!(field, "$source['host']", "{file}");
+        // (NODE_NAME, host, passed on?)
+        let cases: &[(Option<&str>, &str, bool)] = &[
+            (Some("node-3"), "node-3", true),
+            (Some("node-3"), "node-4", false),
+            (Some("node-3"), "node-30", false),
+            (Some("node-3"), "xnode-3", false),
+            (
+                Some("ip-10-0-1-5.ec2.internal"),
+                "ip-10-0-1-5.ec2.internal",
+                true,
+            ),
+            (
+                Some("ip-10-0-1-5.ec2.internal"),
+                "ip-10-0-1-6.ec2.internal",
+                false,
+            ),
+            (None, "node-4", true),
+            (Some(""), "node-4", true),
+        ];
+        for (node, host, passed) in cases {
+            let env: Vec<(&str, &str)> = node.iter().map(|n| ("NODE_NAME", *n)).collect();
+            let source = expand(pattern, &env);
+            let regex =
+                Regex::with_options(&source, RegexOptions::REGEX_OPTION_NONE, Syntax::ruby())
+                    .unwrap_or_else(|e| panic!("{file}: {source}: {e}"));
+            assert_eq!(
+                regex.find(host).is_none(),
+                *passed,
+                "{file}: NODE_NAME={node:?}, source.host={host}: {source}"
+            );
+        }
     }
 }
