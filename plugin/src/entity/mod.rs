@@ -28,7 +28,7 @@
 
 mod resources;
 mod restarts;
-use restarts::EVENT_OBJECTS;
+use restarts::EventVersions;
 mod service;
 
 use crate::baseline::Ewma;
@@ -175,9 +175,9 @@ pub struct EntityState {
     restarts_behind: Option<BehindRun>,
     starts_seen: u32,
     /// The last version counted of the pod's latest Event objects, to pass
-    /// over replayed copies (see [`EntityState::add_event`]).
-    event_versions: [(u64, u64); EVENT_OBJECTS],
-    event_next: usize,
+    /// over replayed copies (see [`EntityState::add_event`]); allocated at
+    /// the first versioned event, as most entities never see one.
+    event_versions: Option<Box<EventVersions>>,
 
     features: [f64; features::CLASSIFIER_LEN],
     evaluated: [bool; 6],
@@ -231,8 +231,7 @@ impl EntityState {
             restart_idx: None,
             restarts_behind: None,
             starts_seen: 0,
-            event_versions: [(0, 0); EVENT_OBJECTS],
-            event_next: 0,
+            event_versions: None,
             features: [0.0; features::CLASSIFIER_LEN],
             evaluated: [false; 6],
             warm: [false; 6],

@@ -16,6 +16,14 @@ pub(super) const RESTART_KINDS: usize = 4;
 /// and probe, `OOMKilling`).
 pub(super) const EVENT_OBJECTS: usize = 8;
 
+/// The last counted `(uid, resourceVersion)` hashes of a pod's latest Event
+/// objects, replaced oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct EventVersions {
+    seen: [(u64, u64); EVENT_OBJECTS],
+    next: usize,
+}
+
 /// The length of one sub-window of the restart window.
 fn restart_slot_ns(config: &FilterConfig) -> i64 {
     (i64::from(config.restart_window_seconds) * 1_000_000_000 / RESTART_SLOTS as i64).max(1)
@@ -131,15 +139,16 @@ impl EntityState {
         let Some((uid, resource_version)) = version else {
             return false;
         };
-        if let Some(seen) = self.event_versions.iter_mut().find(|(u, _)| *u == uid) {
+        let kept = self.event_versions.get_or_insert_with(Box::default);
+        if let Some(seen) = kept.seen.iter_mut().find(|(u, _)| *u == uid) {
             let replayed = seen.1 == resource_version;
             seen.1 = resource_version;
             return replayed;
         }
-        if let Some(slot) = self.event_versions.get_mut(self.event_next) {
+        if let Some(slot) = kept.seen.get_mut(kept.next) {
             *slot = (uid, resource_version);
         }
-        self.event_next = (self.event_next + 1) % EVENT_OBJECTS;
+        kept.next = (kept.next + 1) % EVENT_OBJECTS;
         false
     }
 
