@@ -564,11 +564,23 @@ fn daemonset_runs_hardened_and_signs_with_the_edge_key() {
             .and_then(|v| v.secret_key_ref.as_ref())
             .unwrap_or_else(|| panic!("{var} does not come from a Secret"));
         assert_eq!(Some(source.name.as_str()), secret.metadata.name.as_deref());
-        assert!(
-            secret_keys.contains(&source.key),
-            "{var}: no key {}",
-            source.key
-        );
+        // A missing key must stop the pod, not start it without one.
+        assert_ne!(source.optional, Some(true), "{var}: optional");
+        if var == "AWS_ACCESS_KEY_ID" {
+            assert!(
+                secret_keys.contains(&source.key),
+                "{var}: no key {}",
+                source.key
+            );
+        } else {
+            // The template carries no secret: an empty one would not fail closed (Fluent
+            // Bit's AWS chain skips an empty env secret and asks instance metadata next).
+            assert!(
+                !secret_keys.contains(&source.key),
+                "{var}: the template ships a {} value",
+                source.key
+            );
+        }
     }
     assert_eq!(secret.metadata.namespace, ds.metadata.namespace);
     // RBAC: what the kubernetes filter and the kubernetes_events input read, read-only.
