@@ -384,6 +384,74 @@ async fn valid_signatures_from_every_pipeline_are_accepted() {
     }
 }
 
+/// The shipped Fluent Bit configs send anomalies with `compress gzip` and `aws_auth On`.
+/// 4.2.8's http output compresses a chunk's JSON first, then signs every header it sends,
+/// Content-Encoding included, and the hash of the compressed body (plugins/out_http/http.c,
+/// `http_request`; src/flb_signv4.c). A chunk whose JSON is over `ingest.max_body_bytes` is
+/// accepted that way; the same JSON sent plain gets 413, which Fluent Bit drops unretried.
+#[tokio::test]
+async fn a_gzipped_chunk_over_the_body_limit_signed_as_fluent_bit_4_2_8_signs_it_is_accepted() {
+    let env = env("");
+    let t = now(&env.clock);
+    let limit = env.state.config.ingest.max_body_bytes;
+    // `format json` with `json_date_key date`: an array of records, here with log lines of
+    // pseudo-random hex, which gzip only halves.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let records: Vec<serde_json::Value> = (0..1_200)
+        .map(|i| {
+            let line: String = (0..4_000)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    char::from_digit(((seed >> 59) & 0xf) as u32, 16).unwrap()
+                })
+                .collect();
+            let mut r = record("shop/cart", "error_burst", Some("cart-1"));
+            r["date"] = "2026-11-21T10:00:00.000000Z".into();
+            r["log"] = format!("{i} ERROR {line}").into();
+            r
+        })
+        .collect();
+    let json = body_of(&records);
+    assert!(json.len() > limit, "{} bytes", json.len());
+    let gz = gzip(&json);
+    assert!(gz.len() < limit, "{} bytes gzipped", gz.len());
+
+    let plain = sign_fluent_bit(
+        FB_KEY_ID,
+        FB_SECRET,
+        t,
+        &json,
+        &[("Content-Type", "application/json")],
+    );
+    let (status, _, _) = send(&env.state, plain).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(stored(&env.state).await, (0, 0));
+
+    let compressed = sign_fluent_bit(
+        FB_KEY_ID,
+        FB_SECRET,
+        t - 1,
+        &gz,
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+    );
+    let authorization = compressed.headers()["authorization"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        authorization.contains("SignedHeaders=content-encoding;content-length;content-type;host;user-agent;x-amz-date,"),
+        "{authorization}"
+    );
+    let (status, body, _) = send(&env.state, compressed).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["records"], records.len());
+}
+
 #[tokio::test]
 async fn reads_need_a_signature_too() {
     let env = env("");

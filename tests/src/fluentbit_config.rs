@@ -8,8 +8,11 @@
 //! - YAML: `service:` and `pipeline: {inputs, filters, outputs}`, each plugin a
 //!   map with `name`; scalar values are kept as their text.
 //!
-//! Sizes are read the way Fluent Bit reads them (`flb_utils_size_to_bytes`,
-//! `src/flb_utils.c`): `K`, `M`, `G` (optionally with `B`) are decimal.
+//! Sizes are read the way Fluent Bit reads them (`src/flb_utils.c`): plugin
+//! options (`FLB_CONFIG_MAP_SIZE`) with `flb_utils_size_to_bytes`, where `K`,
+//! `M`, `G` (optionally with `B`) are decimal; `[SERVICE]
+//! multiline_buffer_limit` with `flb_utils_size_to_binary_bytes`, where they
+//! (and `KiB`, `MiB`, `GiB`) are binary.
 
 use std::collections::BTreeMap;
 
@@ -206,6 +209,28 @@ pub fn size_to_bytes(text: &str) -> Option<u64> {
     Some((value * scale) as u64)
 }
 
+/// `flb_utils_size_to_binary_bytes`: `"2MB"` → 2,097,152; `"false"` → 0 (no
+/// limit); `None` where Fluent Bit returns -1.
+pub fn size_to_binary_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("false") {
+        return Some(0);
+    }
+    let digits_end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let value: f64 = text.get(..digits_end)?.parse().ok()?;
+    let unit = text.get(digits_end..)?.to_ascii_uppercase();
+    let scale: u64 = match unit.as_str() {
+        "" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return None,
+    };
+    Some((value * scale as f64) as u64)
+}
+
 /// Fluent Bit's boolean spelling (`flb_utils_bool`): on/true/yes/1.
 pub fn is_on(value: &str) -> bool {
     matches!(
@@ -231,6 +256,24 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(size_to_bytes(text), *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn multiline_buffer_limits_are_binary() {
+        let cases: &[(&str, Option<u64>)] = &[
+            ("2MB", Some(2_097_152)),
+            ("2M", Some(2_097_152)),
+            ("2MiB", Some(2_097_152)),
+            ("512k", Some(524_288)),
+            ("1G", Some(1 << 30)),
+            ("65536", Some(65_536)),
+            ("false", Some(0)),
+            ("2MX", None),
+            ("2XB", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(size_to_binary_bytes(text), *want, "{text}");
         }
     }
 

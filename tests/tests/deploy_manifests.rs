@@ -527,6 +527,60 @@ fn daemonset_mounts_what_the_fluent_bit_config_reads_and_writes() {
     );
 }
 
+/// The edge key template (`secret-edge-key.yaml`) fails closed: it holds no blank value and
+/// no `secret-access-key` at all, so the DaemonSet's non-optional secretKeyRef keeps the pods
+/// in CreateContainerConfigError until someone sets one. An empty secret would not stop them:
+/// Fluent Bit 4.2.8's environment provider skips an empty AWS_SECRET_ACCESS_KEY
+/// (src/aws/flb_aws_credentials.c, `get_credentials_fn_environment`) and the standard chain
+/// asks EKS, ECS and EC2 instance metadata next, signing with the node's role. Returns the
+/// keys the template sets.
+fn check_edge_key_template(secret: &Secret) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for (key, value) in secret.string_data.iter().flatten() {
+        assert!(!value.trim().is_empty(), "edge key template: blank {key}");
+        keys.insert(key.clone());
+    }
+    for (key, value) in secret.data.iter().flatten() {
+        let text = String::from_utf8_lossy(&value.0);
+        assert!(!text.trim().is_empty(), "edge key template: blank {key}");
+        keys.insert(key.clone());
+    }
+    assert!(
+        !keys.contains("secret-access-key"),
+        "edge key template: ships a secret-access-key"
+    );
+    keys
+}
+
+#[test]
+fn the_healer_key_template_fails_closed() {
+    // Every value of kubernetes/secret-keys.yaml, mounted as the healer mounts the Secret
+    // (file name = key id), is refused by the healer's own key loader.
+    let secret: Secret = one_doc("pipeline-configs/kubernetes/secret-keys.yaml", "Secret");
+    let values: Vec<(String, Vec<u8>)> = secret
+        .string_data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+        .chain(
+            secret
+                .data
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.0.clone())),
+        )
+        .collect();
+    assert!(values.len() >= 2, "fluent-bit and vector keys");
+    for (id, value) in values {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join(&id), &value).expect("write key");
+        assert!(
+            edgeheal_healer::keys::KeyRing::load(dir.path()).is_err(),
+            "secret-keys.yaml: the healer would start with key {id}"
+        );
+    }
+}
+
 #[test]
 fn daemonset_runs_hardened_and_signs_with_the_edge_key() {
     let ds = daemonset();
@@ -556,7 +610,7 @@ fn daemonset_runs_hardened_and_signs_with_the_edge_key() {
         .map(|e| (e.name.as_str(), e))
         .collect();
     let secret: Secret = one_doc("pipeline-configs/fluent-bit/secret-edge-key.yaml", "Secret");
-    let secret_keys: BTreeSet<_> = secret.string_data.unwrap_or_default().into_keys().collect();
+    let secret_keys = check_edge_key_template(&secret);
     for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
         let source = env
             .get(var)
@@ -760,14 +814,14 @@ fn helm_values_match_the_chart_and_the_shipped_config() {
     let env: Vec<k8s_openapi::api::core::v1::EnvVar> =
         serde_json::from_value(values["env"].clone()).expect("env");
     for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-        assert!(
-            env.iter().any(|e| e.name == var
-                && e.value_from
-                    .as_ref()
-                    .and_then(|v| v.secret_key_ref.as_ref())
-                    .is_some()),
-            "{var} does not come from a Secret"
-        );
+        let source = env
+            .iter()
+            .find(|e| e.name == var)
+            .and_then(|e| e.value_from.as_ref())
+            .and_then(|v| v.secret_key_ref.as_ref())
+            .unwrap_or_else(|| panic!("helm: {var} does not come from a Secret"));
+        // As in the DaemonSet: no key, no pod (an empty one signs with the node's role).
+        assert_ne!(source.optional, Some(true), "helm: {var}: optional");
     }
 }
 

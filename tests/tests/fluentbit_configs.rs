@@ -4,13 +4,32 @@
 //! healer's route with SigV4.
 
 use edgeheal_tests::fluentbit_config::{
-    is_on, parse_classic, parse_yaml, size_to_bytes, FluentBitConfig, Section,
+    is_on, parse_classic, parse_yaml, size_to_binary_bytes, size_to_bytes, FluentBitConfig, Section,
 };
 use edgeheal_tests::fluentbit_harness::{wamr_app_heap, FilterWasmConfig};
 use edgeheal_tests::{repo_root, CONFIG_PATH, FUNCTION_NAME, HEALER_ROUTE};
 
 /// The tag anomalous records are re-emitted under.
 const ANOMALY_TAG: &str = "edgeheal.anomalies";
+
+/// `[SERVICE] multiline_buffer_limit` when the config does not set it
+/// (`FLB_ML_BUFFER_LIMIT_DEFAULT_STR`, include/fluent-bit/multiline/flb_ml.h),
+/// read as binary bytes (`flb_ml_create`): the size Fluent Bit joins a line's
+/// CRI parts up to.
+const MULTILINE_BUFFER_LIMIT_DEFAULT: &str = "2MB";
+
+/// Most JSON bytes Fluent Bit writes for one byte of a string when it hands a
+/// record to the filter (`flb_msgpack_to_json_str` → `flb_utils_write_str`,
+/// src/flb_utils.c, with json.escape_unicode on or off): a control character
+/// or DEL becomes `\u00XX`. Other bytes take at most 3 (an invalid byte
+/// becomes U+FFFD; a 2-byte sequence `\uXXXX` with escape_unicode on).
+const JSON_ESCAPE_FACTOR: u64 = 6;
+
+/// Room in the heap for everything but the joined line: the tag copy, the
+/// kubernetes filter's metadata (`Labels On`; a Pod, labels and all, is at
+/// most etcd's default 1.5 MiB request), `time`, `stream`, `_p` and the
+/// allocator's block headers.
+const RECORD_OVERHEAD: u64 = 2 << 20;
 
 fn read(name: &str) -> String {
     let path = repo_root().join("pipeline-configs/fluent-bit").join(name);
@@ -138,21 +157,45 @@ fn the_wasm_filter_is_configured_as_the_code_expects() {
             heap, harness.heap_size,
             "{file}: the harness runs with the shipped heap"
         );
-        // The shipped heap must hold the largest line tail reads (buffer_max_size)
-        // with room for JSON escaping and kubernetes metadata.
+        // The shipped heap must hold the largest record the filter can be
+        // handed: a CRI line's parts joined up to multiline_buffer_limit (not
+        // Buffer_Max_Size, which bounds one part), every byte escaped to the
+        // worst, plus metadata. A record that does not fit reaches the filter
+        // as NULL and its body is lost for every output.
         let tail = one(&config, "INPUT", "tail", file);
-        let line =
+        assert_eq!(tail.get("multiline.parser"), Some("cri"), "{file}");
+        let service = one(&config, "SERVICE", "", file);
+        let default = size_to_binary_bytes(MULTILINE_BUFFER_LIMIT_DEFAULT).expect("size");
+        let joined = size_to_binary_bytes(
+            service
+                .get("multiline_buffer_limit")
+                .unwrap_or(MULTILINE_BUFFER_LIMIT_DEFAULT),
+        )
+        .expect("multiline_buffer_limit");
+        assert!(
+            joined > 0,
+            "{file}: no multiline limit, no heap holds a join"
+        );
+        assert!(
+            joined >= default,
+            "{file}: multiline_buffer_limit {joined} < {default} cuts the normal output's lines too"
+        );
+        let part =
             size_to_bytes(tail.get("buffer_max_size").expect("buffer_max_size")).expect("size");
+        assert!(
+            part <= joined,
+            "{file}: one part {part} above the join {joined}"
+        );
+        let record = JSON_ESCAPE_FACTOR * joined + RECORD_OVERHEAD;
         let (_, usable) = wamr_app_heap(heap);
         assert!(
-            usable >= 4 * line,
-            "{file}: heap {usable} for lines of {line}"
+            usable >= record,
+            "{file}: heap {usable} for records of up to {record} bytes of JSON"
         );
         assert!(
             is_on(tail.get("skip_long_lines").unwrap_or("off")),
             "{file}"
         );
-        assert_eq!(tail.get("multiline.parser"), Some("cri"), "{file}");
 
         // The filter sees container logs and events, never its own re-emitted anomalies.
         assert!(
@@ -225,9 +268,17 @@ fn anomalies_are_re_emitted_and_sent_signed_to_the_healer() {
             "{file}"
         );
         assert!(http.get("retry_limit").is_some(), "{file}");
+        // A chunk's JSON can pass the healer's 4 MiB ingest.max_body_bytes,
+        // and a 413 is dropped without a retry. 4.2.8 compresses before it
+        // signs and signs Content-Encoding with the rest (plugins/out_http/
+        // http.c, src/flb_signv4.c), as the healer requires
+        // (healer-api/tests/auth_matrix.rs).
+        assert_eq!(http.get("compress"), Some("gzip"), "{file}");
         // storage.total_limit_size bounds filesystem chunks only: the queue it
-        // caps exists only when the emitter buffers on disk, which also keeps
-        // anomalies through a healer outage and a restart.
+        // caps exists only when the emitter buffers on disk, which keeps
+        // anomalies through a restart and through a healer outage until the
+        // chunk's retries run out (Retry_Limit; about 30-315 s with the
+        // default scheduler), when it is dropped.
         assert_eq!(
             rewrite.get("emitter_storage.type"),
             Some("filesystem"),
@@ -361,6 +412,7 @@ fn every_option_is_one_fluent_bit_4_2_knows() {
                 "tls",
                 "retry_limit",
                 "storage.total_limit_size",
+                "compress",
             ],
         ),
     ];

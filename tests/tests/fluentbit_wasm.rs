@@ -4,7 +4,8 @@
 
 use edgeheal_plugin::{Filter, FilterConfig, ModelSet};
 use edgeheal_tests::fluentbit_harness::{
-    module_shape, CallStats, DropReason, EventTime, FilterOutcome, FilterWasmConfig, FluentBitWasm,
+    module_shape, wamr_app_heap, CallStats, DropReason, EventTime, FilterOutcome, FilterWasmConfig,
+    FluentBitWasm,
 };
 use edgeheal_tests::json_check::{is_json_object, member_value, remove_member};
 use edgeheal_tests::records::MixedStream;
@@ -178,17 +179,47 @@ fn null_record_is_reported_with_its_size_and_never_traps() {
     );
 }
 
+/// The largest record the shipped configs mean to hand the filter: a CRI
+/// line joined up to Fluent Bit's default `multiline_buffer_limit` (2 MiB),
+/// every byte a control character, which Fluent Bit's JSON writes as
+/// `\u00XX` (6 bytes each; `flb_utils_write_str`), with the CRI parser's
+/// fields and kubernetes metadata. It fits the shipped heap and leaves whole.
 #[test]
-fn ten_megabyte_records_pass_with_a_large_heap_and_are_reported_with_the_shipped_one() {
+fn a_two_mib_line_of_control_characters_fits_the_shipped_heap() {
+    let record = format!(
+        r#"{{"time":"2025-06-01T00:00:00.250000000Z","stream":"stdout","_p":"F","log":"{}","kubernetes":{{"pod_name":"big-7d9f8b6c5d-x2k4q","namespace_name":"shop","labels":{{"app":"big"}},"host":"node-1","container_name":"app"}}}}"#,
+        "\\u0001".repeat(2 << 20)
+    );
+    assert!(record.len() > 6 * (2 << 20));
+    let mut fb = shipped();
+    let body = kept(
+        &fb.filter(
+            b"kube.var.log.containers.big-7d9f8b6c5d-x2k4q_shop_app-0123.log",
+            T0,
+            record.as_bytes(),
+        ),
+        &fb,
+    );
+    assert_eq!(fb.stats().null_records, 0, "{}", tags(&body));
+    assert_eq!(
+        remove_member(&body, "edgeheal").as_deref(),
+        Some(record.as_bytes())
+    );
+}
+
+#[test]
+fn records_over_the_shipped_heap_pass_with_a_larger_one_and_are_reported_with_the_shipped_one() {
+    let heap = FilterWasmConfig::default().heap_size;
+    let (_, usable) = wamr_app_heap(heap);
     let big = format!(
         r#"{{"log":"{}","kubernetes":{{"pod_name":"big-7d9f8b6c5d-x2k4q","namespace_name":"shop"}}}}"#,
         // `a\"b ` is five bytes.
-        "a\\\"b ".repeat(10_000_000 / 5)
+        "a\\\"b ".repeat(usize::try_from(usable).expect("heap fits usize") / 5)
     );
-    assert!(big.len() > 10_000_000);
+    assert!(big.len() as u64 > usable);
 
     let mut roomy = load(&FilterWasmConfig {
-        heap_size: 24_000_000,
+        heap_size: 2 * heap,
         ..FilterWasmConfig::default()
     });
     let body = kept(&roomy.filter(b"kube.big", T0, big.as_bytes()), &roomy);
@@ -535,10 +566,10 @@ fn a_result_fluent_bit_cannot_take_drops_the_record() {
 }
 
 /// Linear memory the instance may use after a million distinct pods: the
-/// 8 MB app heap, the entity table at its cap (4096 entities by default) and
+/// 16 MB app heap, the entity table at its cap (4096 entities by default) and
 /// the output buffer, with room to spare. The state must stop growing once
 /// the entity cap is reached.
-const MEMORY_BOUND_AFTER_1M_PODS: u64 = 64 << 20;
+const MEMORY_BOUND_AFTER_1M_PODS: u64 = 72 << 20;
 
 #[test]
 fn memory_stays_bounded_over_one_million_distinct_pods() {

@@ -64,7 +64,7 @@ impl EdgeFilter for NativeFilter {
 
 /// `edgeheal_plugin.wasm` in one persistent `[FILTER] Name wasm` instance of
 /// the Fluent Bit harness, configured as the shipped configs configure it
-/// (`wasm_heap_size 8M`, `wasm_stack_size 256K`, no accessible paths, so the
+/// (`wasm_heap_size 16M`, `wasm_stack_size 256K`, no accessible paths, so the
 /// filter runs its embedded models with the default configuration).
 pub struct WasmFilter {
     instance: FluentBitWasm,

@@ -87,12 +87,12 @@ pub struct FilterWasmConfig {
 
 impl Default for FilterWasmConfig {
     /// The shipped configuration (`pipeline-configs/fluent-bit/`):
-    /// `function_name edgeheal_filter`, `wasm_heap_size 8M`,
+    /// `function_name edgeheal_filter`, `wasm_heap_size 16M`,
     /// `wasm_stack_size 256K` (Fluent Bit sizes are decimal), no accessible paths.
     fn default() -> Self {
         FilterWasmConfig {
             function_name: super::FUNCTION_NAME.to_string(),
-            heap_size: 8_000_000,
+            heap_size: 16_000_000,
             stack_size: 256_000,
             accessible_paths: Vec::new(),
             memory_limit: 1 << 30,
