@@ -180,7 +180,7 @@ impl Authenticator {
         }
         let authz = single(headers, http::header::AUTHORIZATION.as_str())?;
         let hmac_sig = single(headers, SIGNATURE_HEADER)?;
-        let (verified, signed_at) = match (authz, hmac_sig) {
+        let verified = match (authz, hmac_sig) {
             (Some(_), Some(_)) => return Err(AuthFailure::DuplicateHeader),
             (Some(a), None) => self.verify_sigv4(a, method, uri, headers, body)?,
             (None, Some(s)) => self.verify_hmac(s, headers, body)?,
@@ -192,7 +192,7 @@ impl Authenticator {
             match self.replay.check_and_insert(
                 replay_token(&sig),
                 now,
-                signed_at + self.max_skew_secs,
+                verified.signed_at + self.max_skew_secs,
             ) {
                 ReplayVerdict::Fresh => {}
                 ReplayVerdict::Replayed => return Err(AuthFailure::Replayed),
@@ -220,7 +220,7 @@ impl Authenticator {
         uri: &Uri,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<(Verified, i64), AuthFailure> {
+    ) -> Result<Verified, AuthFailure> {
         let a = sigv4::parse_authorization(authz).map_err(|e| match e {
             sigv4::SigV4Error::Scope => AuthFailure::ScopeMismatch,
             _ => AuthFailure::Malformed,
@@ -250,15 +250,12 @@ impl Authenticator {
         }
         // Only a correctly signed timestamp is worth judging.
         self.check_window(signed_at)?;
-        Ok((
-            Verified {
-                key_id: a.key_id,
-                scheme: Scheme::SigV4,
-                signature_hex: hex::encode(a.signature),
-                signed_at,
-            },
+        Ok(Verified {
+            key_id: a.key_id,
+            scheme: Scheme::SigV4,
+            signature_hex: hex::encode(a.signature),
             signed_at,
-        ))
+        })
     }
 
     fn verify_hmac(
@@ -266,7 +263,7 @@ impl Authenticator {
         value: &str,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<(Verified, i64), AuthFailure> {
+    ) -> Result<Verified, AuthFailure> {
         let key_id = single(headers, KEY_ID_HEADER)?.ok_or(AuthFailure::Malformed)?;
         let (mut t, mut v1) = (None, None);
         for part in value.split(',') {
@@ -300,15 +297,12 @@ impl Authenticator {
             return Err(AuthFailure::BadSignature);
         }
         self.check_window(signed_at)?;
-        Ok((
-            Verified {
-                key_id: key_id.to_owned(),
-                scheme: Scheme::Hmac,
-                signature_hex: hex::encode(claimed),
-                signed_at,
-            },
+        Ok(Verified {
+            key_id: key_id.to_owned(),
+            scheme: Scheme::Hmac,
+            signature_hex: hex::encode(claimed),
             signed_at,
-        ))
+        })
     }
 }
 

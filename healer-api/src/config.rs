@@ -303,10 +303,11 @@ pub struct EngineConfig {
     /// Default 0.
     #[serde(default)]
     pub settle_secs: u64,
-    /// An anomalous record that was already older than this when its batch arrived (its
-    /// `edgeheal.ts` against the heal API's clock) is stored but never opens an incident nor
-    /// counts towards one: a pipeline's retry backlog or a replay of old Kubernetes events
-    /// describes a past that may long have healed. Default 300.
+    /// An anomalous record older than this when the engine weighs it (its `edgeheal.ts`, read
+    /// on the heal API's clock through its batch's signature time) is stored but never opens an
+    /// incident nor counts towards one: a pipeline's retry backlog or a replay of old
+    /// Kubernetes events describes a past that may long have healed. Default 300, at most
+    /// 86400.
     #[serde(default = "default_max_record_age")]
     pub max_record_age_secs: u64,
 }

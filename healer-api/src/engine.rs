@@ -348,7 +348,7 @@ impl Engine {
                         records = stale,
                         oldest_age_secs = oldest_ms / 1000,
                         max_record_age_secs = self.cfg.engine.max_record_age_secs,
-                        "anomalous records were already too old when they arrived: stored, not acted on"
+                        "anomalous records too old to act on: stored, not acted on"
                     );
                 }
                 self.store

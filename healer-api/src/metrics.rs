@@ -1,6 +1,6 @@
 //! Prometheus metrics (prometheus-client): requests by result, auth failures by reason,
 //! incidents by kind/state, actions by kind/result, time to remediate, queue depth, stale
-//! anomalies (too old when they arrived to act on).
+//! anomalies (too old to act on when weighed).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -59,7 +59,7 @@ pub struct Metrics {
     pub records: Counter,
     /// Stored records whose entity is not a workload, by scope: accepted, never actionable.
     pub not_actionable: Family<ScopeLabel, Counter>,
-    /// Anomalous records already older than `engine.max_record_age_secs` when received.
+    /// Anomalous records older than `engine.max_record_age_secs` when the engine weighed them.
     pub stale_anomalies: Counter,
     /// Authentication failures by reason.
     pub auth_failures: Family<ReasonLabel, Counter>,
@@ -104,7 +104,7 @@ impl Metrics {
         let stale_anomalies = Counter::default();
         registry.register(
             "engine_stale_anomalies",
-            "Anomalous records already older than engine.max_record_age_secs when received; stored, never acted on",
+            "Anomalous records older than engine.max_record_age_secs when the engine weighed them; stored, never acted on",
             stale_anomalies.clone(),
         );
         let auth_failures = Family::<ReasonLabel, Counter>::default();

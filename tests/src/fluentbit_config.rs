@@ -190,15 +190,20 @@ fn entries(value: &serde_norway::Value) -> Option<Vec<(String, String)>> {
     Some(out)
 }
 
-/// `flb_utils_size_to_bytes`: `"256K"` → 256,000; `None` where Fluent Bit
-/// returns -1.
-pub fn size_to_bytes(text: &str) -> Option<u64> {
+/// A size's number and its unit, upper-cased.
+fn number_and_unit(text: &str) -> Option<(f64, String)> {
     let text = text.trim();
     let digits_end = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
-    let value: f64 = text.get(..digits_end)?.parse().ok()?;
-    let unit = text.get(digits_end..)?.to_ascii_uppercase();
+    let value = text.get(..digits_end)?.parse().ok()?;
+    Some((value, text.get(digits_end..)?.to_ascii_uppercase()))
+}
+
+/// `flb_utils_size_to_bytes`: `"256K"` → 256,000; `None` where Fluent Bit
+/// returns -1.
+pub fn size_to_bytes(text: &str) -> Option<u64> {
+    let (value, unit) = number_and_unit(text)?;
     let scale = match unit.as_str() {
         "" => 1.0,
         "K" | "KB" => 1e3,
@@ -212,15 +217,10 @@ pub fn size_to_bytes(text: &str) -> Option<u64> {
 /// `flb_utils_size_to_binary_bytes`: `"2MB"` → 2,097,152; `"false"` → 0 (no
 /// limit); `None` where Fluent Bit returns -1.
 pub fn size_to_binary_bytes(text: &str) -> Option<u64> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("false") {
+    if text.trim().eq_ignore_ascii_case("false") {
         return Some(0);
     }
-    let digits_end = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let value: f64 = text.get(..digits_end)?.parse().ok()?;
-    let unit = text.get(digits_end..)?.to_ascii_uppercase();
+    let (value, unit) = number_and_unit(text)?;
     let scale: u64 = match unit.as_str() {
         "" => 1,
         "K" | "KB" | "KIB" => 1 << 10,
