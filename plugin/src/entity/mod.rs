@@ -28,7 +28,6 @@
 
 mod resources;
 mod restarts;
-use restarts::EventVersions;
 mod service;
 
 use crate::baseline::Ewma;
@@ -38,7 +37,7 @@ use crate::forest::Walk;
 use crate::verdict::Family;
 
 use resources::ContainerTrack;
-use restarts::{RESTART_KINDS, RESTART_SLOTS};
+use restarts::{EventVersions, RESTART_KINDS, RESTART_SLOTS};
 use service::Bucket;
 
 /// Containers tracked per pod; further containers share the last slot.
