@@ -1,14 +1,17 @@
 //! The shipped Vector configuration agrees with the code: the transforms load
 //! the shipped VRL and Lua, the route condition reads the tag the scorer
 //! writes, the healer sink signs with SigV4 for the service and region the
-//! healer verifies, every input names a component, and the Helm values carry
-//! the same pipeline.
+//! healer verifies, Kubernetes events are listed from the API server and
+//! passed on per node, every input names a component, and the Helm values
+//! carry the same pipeline, with the rights and the token it reads with.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use edgeheal_models::export::vector::{RUNTIME, SCORER_FILE};
+use k8s_openapi::api::core::v1::{EnvVar, Secret};
+use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_norway::Value;
 
 /// Where the healer listens (ARCHITECTURE.md; healer-api `POST /v1/anomalies`).
@@ -126,8 +129,8 @@ fn every_input_names_a_component_and_the_user_sink_sees_everything() {
             .as_sequence()
             .unwrap()
             .len(),
-        2,
-        "logs and metric samples"
+        3,
+        "logs, metric samples and Kubernetes events"
     );
 }
 
@@ -164,11 +167,220 @@ fn helm_values_carry_the_same_pipeline() {
         "EDGEHEAL_NODE_IP",
         "EDGEHEAL_ACCESS_KEY_ID",
         "EDGEHEAL_SECRET_ACCESS_KEY",
-        "EDGEHEAL_KUBELET_TOKEN",
+        "EDGEHEAL_VECTOR_TOKEN",
     ] {
         assert!(
             env.iter().any(|e| e["name"].as_str() == Some(name)),
             "{name}"
         );
+    }
+}
+
+/// The service account's token and CA, as Kubernetes mounts them.
+const SA_CA: &str = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+
+/// `%3D` and `%2C` in a query value, decoded.
+fn query_value<'a>(query: &'a str, key: &str) -> String {
+    let value: &'a str = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {key} in {query}"));
+    value.replace("%3D", "=").replace("%2C", ",")
+}
+
+#[test]
+fn events_are_listed_from_the_api_server_and_passed_on_per_node() {
+    let v = load("vector.yaml");
+    let source = &v["sources"]["edgeheal_k8s_events"];
+    assert_eq!(str_at(source, &["type"]), "http_client");
+    let endpoint = str_at(source, &["endpoint"]);
+    let (url, query) = endpoint.split_once('?').unwrap();
+    assert_eq!(url, "https://kubernetes.default.svc/api/v1/events");
+    // Only what the core counts restarts from: the kubelet's Pod events.
+    assert_eq!(
+        query_value(query, "fieldSelector"),
+        "involvedObject.kind=Pod,source=kubelet"
+    );
+    // From the API server's watch cache, not a quorum read of etcd.
+    assert_eq!(query_value(query, "resourceVersion"), "0");
+    // The EventList whole: one JSON document (the default framing for
+    // http_client is `bytes` too; said, it cannot change under us).
+    assert_eq!(str_at(source, &["decoding", "codec"]), "json");
+    assert_eq!(str_at(source, &["framing", "method"]), "bytes");
+    assert_eq!(str_at(source, &["auth", "strategy"]), "bearer");
+    assert_eq!(
+        str_at(source, &["auth", "token"]),
+        "${EDGEHEAL_VECTOR_TOKEN:-}"
+    );
+    assert_eq!(str_at(source, &["tls", "ca_file"]), SA_CA);
+    assert!(
+        source["tls"].get("verify_hostname").is_none(),
+        "the API server's certificate names kubernetes.default.svc"
+    );
+    let interval = source["scrape_interval_secs"].as_u64().unwrap();
+    let timeout = source["scrape_timeout_secs"].as_f64().unwrap();
+    assert!(timeout < interval as f64, "polls never overlap");
+
+    let split = &v["transforms"]["edgeheal_events"];
+    assert_eq!(str_at(split, &["type"]), "remap");
+    assert_eq!(split["inputs"][0].as_str(), Some("edgeheal_k8s_events"));
+    let program = str_at(split, &["source"]);
+    // The agent's node, from the chart's VECTOR_SELF_NODE_NAME.
+    assert!(program.contains(r#"node = "${VECTOR_SELF_NODE_NAME:-}""#));
+    // Polls are ten seconds apart and events stay a minute: a poll or two
+    // may fail without losing anything.
+    let horizon: u64 = program
+        .split("to_unix_timestamp(now()) - ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("a horizon in seconds");
+    assert!(
+        horizon >= 3 * interval,
+        "{horizon} s against {interval} s polls"
+    );
+    let inputs = v["transforms"]["edgeheal_normalize"]["inputs"]
+        .as_sequence()
+        .unwrap();
+    assert!(inputs.iter().any(|i| i.as_str() == Some("edgeheal_events")));
+}
+
+/// Top-level keys of the vector/vector chart's values.yaml (chart 0.47.0, the
+/// first with `rbac.extraRules`).
+const VECTOR_CHART_VALUES_KEYS: &[&str] = &[
+    "nameOverride",
+    "fullnameOverride",
+    "role",
+    "rollWorkload",
+    "rollWorkloadSecrets",
+    "rollWorkloadExtraObjects",
+    "commonLabels",
+    "image",
+    "replicas",
+    "hostAliases",
+    "podManagementPolicy",
+    "secrets",
+    "autoscaling",
+    "podDisruptionBudget",
+    "rbac",
+    "psp",
+    "serviceAccount",
+    "podAnnotations",
+    "podLabels",
+    "podPriorityClassName",
+    "podHostNetwork",
+    "podSecurityContext",
+    "workloadResourceAnnotations",
+    "securityContext",
+    "command",
+    "args",
+    "env",
+    "envFrom",
+    "containerPorts",
+    "resources",
+    "lifecycle",
+    "minReadySeconds",
+    "updateStrategy",
+    "terminationGracePeriodSeconds",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "topologySpreadConstraints",
+    "service",
+    "serviceHeadless",
+    "ingress",
+    "existingConfigMaps",
+    "dataDir",
+    "customConfig",
+    "defaultVolumes",
+    "defaultVolumeMounts",
+    "extraVolumes",
+    "extraVolumeMounts",
+    "initContainers",
+    "extraContainers",
+    "persistence",
+    "dnsPolicy",
+    "dnsConfig",
+    "shareProcessNamespace",
+    "livenessProbe",
+    "readinessProbe",
+    "podMonitor",
+    "logLevel",
+    "haproxy",
+    "extraObjects",
+];
+
+fn to_json<T: serde::de::DeserializeOwned>(v: &Value, what: &str) -> T {
+    let json = serde_json::to_value(v).unwrap();
+    serde_json::from_value(json).unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// The chart's own ClusterRole lists pods, namespaces and nodes; the agent
+/// also reads the kubelet's cAdvisor metrics and lists Events, with the token
+/// of a ServiceAccount token Secret the chart creates for its ServiceAccount.
+#[test]
+fn helm_values_grant_what_the_pipeline_reads() {
+    let helm = load("helm-values.yaml");
+    for (key, _) in helm.as_mapping().unwrap() {
+        let key = key.as_str().unwrap();
+        assert!(
+            VECTOR_CHART_VALUES_KEYS.contains(&key),
+            "`{key}` is not a vector/vector chart value"
+        );
+    }
+    assert_eq!(helm["rbac"]["create"].as_bool(), Some(true));
+    let rules: Vec<PolicyRule> = to_json(&helm["rbac"]["extraRules"], "rbac.extraRules");
+    let granted = |resource: &str, verb: &str| {
+        rules.iter().any(|r| {
+            r.api_groups.as_deref() == Some(&[String::new()][..])
+                && r.resources.iter().flatten().any(|x| x == resource)
+                && r.verbs.iter().any(|x| x == verb)
+        })
+    };
+    assert!(granted("nodes/metrics", "get"), "/metrics/cadvisor");
+    assert!(granted("events", "list"), "edgeheal_k8s_events");
+    assert!(
+        rules.iter().all(|r| r
+            .verbs
+            .iter()
+            .all(|v| ["get", "list"].contains(&v.as_str()))),
+        "read-only"
+    );
+
+    let sa = str_at(&helm, &["serviceAccount", "name"]);
+    let objects: Vec<Secret> = to_json(&helm["extraObjects"], "extraObjects");
+    let env: Vec<EnvVar> = to_json(&helm["env"], "env");
+    let token = env
+        .iter()
+        .find(|e| e.name == "EDGEHEAL_VECTOR_TOKEN")
+        .and_then(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
+        .expect("EDGEHEAL_VECTOR_TOKEN from a Secret");
+    assert_eq!(token.key, "token");
+    assert_ne!(token.optional, Some(true), "no token, no pod");
+    let secret = objects
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some(token.name.as_str()))
+        .expect("the token Secret is among extraObjects");
+    assert_eq!(
+        secret.type_.as_deref(),
+        Some("kubernetes.io/service-account-token")
+    );
+    assert_eq!(
+        secret
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("kubernetes.io/service-account.name"))
+            .map(String::as_str),
+        Some(sa)
+    );
+    assert!(secret.data.is_none() && secret.string_data.is_none());
+    for name in ["EDGEHEAL_ACCESS_KEY_ID", "EDGEHEAL_SECRET_ACCESS_KEY"] {
+        let key = env
+            .iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
+            .unwrap_or_else(|| panic!("{name} from a Secret"));
+        assert_ne!(key.optional, Some(true), "{name}: optional");
     }
 }

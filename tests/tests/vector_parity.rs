@@ -480,3 +480,286 @@ fn parity_with_the_default_models_on_chaos_telemetry_of_every_fault_kind() {
     );
     assert!(report.incidents.len() >= 4, "{:?}", report.incidents);
 }
+
+/// The `edgeheal_events` remap of `vector.yaml` as Vector runs it on this
+/// node: `${VECTOR_SELF_NODE_NAME:-}` interpolated when the config loads,
+/// and, for the test, its one `now()` pinned to a simulated clock.
+fn events_remap(node: &str, now_ns: i64) -> Remap {
+    let yaml = vector_yaml();
+    let source = yaml["transforms"]["edgeheal_events"]["source"]
+        .as_str()
+        .unwrap();
+    assert_eq!(source.matches("${").count(), 1, "one interpolation");
+    assert_eq!(source.matches("now()").count(), 1);
+    let source = source
+        .replace("${VECTOR_SELF_NODE_NAME:-}", node)
+        .replace("now()", &format!("t'{}'", rfc3339(now_ns)));
+    Remap::new(&source)
+}
+
+/// What Vector's `remap` emits for a result: an object is one event, an
+/// array one event per element (`VrlTarget::into_events`).
+fn emitted(result: Value) -> Vec<Json> {
+    match serde_json::to_value(&result).unwrap() {
+        Json::Array(items) => items,
+        object => vec![object],
+    }
+}
+
+/// One kubelet Event object of a pod, moved on as the kubelet's correlator
+/// does: each occurrence bumps `count`, `lastTimestamp` and the object's
+/// `resourceVersion`.
+struct KubeletEvent {
+    pod: &'static str,
+    node: &'static str,
+    reason: &'static str,
+    count: u32,
+    first_ns: i64,
+    last_ns: i64,
+    resource_version: u64,
+}
+
+impl KubeletEvent {
+    fn json(&self) -> Json {
+        let warning = self.reason != "Started";
+        serde_json::json!({
+            "metadata": {
+                // The kubelet's names: the pod's, then a hex suffix per object.
+                "name": format!("{}.18{:014x}", self.pod, self.reason.bytes().map(u64::from).product::<u64>()),
+                "namespace": "shop",
+                "uid": format!("uid-{}-{}", self.pod, self.reason),
+                "resourceVersion": self.resource_version.to_string(),
+                "creationTimestamp": rfc3339(self.first_ns),
+            },
+            "involvedObject": {
+                "kind": "Pod",
+                "namespace": "shop",
+                "name": self.pod,
+                "uid": format!("pod-{}", self.pod),
+                "apiVersion": "v1",
+                "fieldPath": "spec.containers{app}",
+            },
+            "reason": self.reason,
+            "message": if warning { "Back-off restarting failed container app" } else { "Started container app" },
+            "source": {"component": "kubelet", "host": self.node},
+            "firstTimestamp": rfc3339(self.first_ns),
+            "lastTimestamp": rfc3339(self.last_ns),
+            "count": self.count,
+            "type": if warning { "Warning" } else { "Normal" },
+            "eventTime": null,
+            "reportingComponent": "kubelet",
+            "reportingInstance": self.node,
+        })
+    }
+}
+
+/// Vector has no events source: `vector.yaml` lists the kubelet's Pod events
+/// every 10 s and `edgeheal_events` passes on this node's, changed in the
+/// last minute. A crash loop polled that way (each version listed up to six
+/// times, in name order, beside another node's crash loop, a healthy pod and
+/// an hour-old back-off) is tagged exactly as if each version had arrived
+/// once: every first arrival gets the native core's tag for that stream, the
+/// repeats leave no trace, and the other node's events never arrive.
+#[test]
+fn events_polled_from_the_api_server_count_once_per_version_on_their_node() {
+    const S: i64 = 1_000_000_000;
+    let t0: i64 = 1_772_359_200 * S; // 2026-03-01T10:00:00Z
+    let mut rv = 5_000u64;
+    let mut objects: BTreeMap<(&str, &str), KubeletEvent> = BTreeMap::new();
+    // (seconds after t0, pod, node, reason): a crash loop here and one on
+    // node-2, each starting with the pod's first start (its birth); a
+    // healthy pod started once; a back-off from an hour ago.
+    let mut timeline: Vec<(i64, &'static str, &'static str, &'static str)> = vec![
+        (-3_000, "old-6b5d8f7c9-aaaaa", "node-1", "BackOff"),
+        (2, "cart-7c9d8f6b5-bbbbb", "node-1", "Started"),
+        (3, "api-5f9c7d8b4d-qwh4z", "node-1", "Started"),
+        (4, "web-7d4b9c8f6-x2x9z", "node-2", "Started"),
+    ];
+    let mut at = 17;
+    let mut backoff = 10;
+    for _ in 0..7 {
+        timeline.push((at, "api-5f9c7d8b4d-qwh4z", "node-1", "BackOff"));
+        timeline.push((at + 1, "web-7d4b9c8f6-x2x9z", "node-2", "BackOff"));
+        at += backoff + 2;
+        timeline.push((at, "api-5f9c7d8b4d-qwh4z", "node-1", "Started"));
+        timeline.push((at + 1, "web-7d4b9c8f6-x2x9z", "node-2", "Started"));
+        at += 13;
+        backoff = (backoff * 2).min(40);
+    }
+    timeline.sort();
+
+    // Vector's side: a poll every 10 s of everything kept so far.
+    let mut next = 0;
+    let mut polled = Vec::new();
+    let mut poll_ns = t0;
+    while poll_ns <= t0 + (at + 30) * S {
+        while next < timeline.len() && t0 + timeline[next].0 * S <= poll_ns {
+            let (s, pod, node, reason) = timeline[next];
+            rv += 1;
+            let e = objects.entry((pod, reason)).or_insert(KubeletEvent {
+                pod,
+                node,
+                reason,
+                count: 0,
+                first_ns: t0 + s * S,
+                last_ns: 0,
+                resource_version: 0,
+            });
+            e.count += 1;
+            e.last_ns = t0 + s * S;
+            e.resource_version = rv;
+            next += 1;
+        }
+        let mut items: Vec<Json> = objects.values().map(KubeletEvent::json).collect();
+        items.sort_by(|a, b| {
+            a["metadata"]["name"]
+                .as_str()
+                .cmp(&b["metadata"]["name"].as_str())
+        });
+        // As the http_client source decodes the body: the EventList, plus
+        // Vector's own `timestamp` and `source_type`.
+        let list = serde_json::json!({
+            "kind": "EventList",
+            "apiVersion": "v1",
+            "metadata": {"resourceVersion": rv.to_string()},
+            "items": items,
+            "timestamp": rfc3339(poll_ns),
+            "source_type": "http_client",
+        });
+        let mut remap = events_remap("node-1", poll_ns);
+        polled.extend(emitted(remap.run(Value::from(list))));
+        poll_ns += 10 * S;
+    }
+
+    // Only node-1's events, none older than the minute, each version at
+    // least once and at most six times.
+    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for e in &polled {
+        assert_eq!(e["source"]["host"], "node-1", "{e}");
+        let key = (
+            e["metadata"]["uid"].as_str().unwrap().to_owned(),
+            e["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        *seen.entry(key).or_default() += 1;
+    }
+    let node1_versions = timeline
+        .iter()
+        .filter(|(s, _, node, _)| *node == "node-1" && *s >= 0)
+        .count();
+    assert_eq!(
+        seen.len(),
+        node1_versions,
+        "every version of node-1, no old one"
+    );
+    assert!(seen.values().all(|&n| n <= 6), "{seen:?}");
+    assert!(polled.len() > 2 * seen.len(), "{} polled", polled.len());
+
+    // The same versions once each, in the order they first arrived.
+    let mut first = std::collections::BTreeSet::new();
+    let once: Vec<(usize, String)> = polled
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            first.insert((
+                e["metadata"]["uid"].to_string(),
+                e["metadata"]["resourceVersion"].to_string(),
+            ))
+        })
+        .map(|(i, e)| (i, e.to_string()))
+        .collect();
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
+    let texts: Vec<String> = once.iter().map(|(_, t)| t.clone()).collect();
+    let native = native_tags(load_model_set(&default), &texts);
+    let scorer = fs::read_to_string(vector_dir().join(SCORER_FILE)).unwrap();
+    let mut pipeline = VectorPipeline::new(&scorer);
+    let tags: Vec<Json> = polled
+        .iter()
+        .map(|e| pipeline.run(&e.to_string()))
+        .collect();
+    for ((i, text), want) in once.iter().zip(&native) {
+        let diff = differences(want, &tags[*i]);
+        assert!(diff.is_empty(), "{text}\n  {}", diff.join("\n  "));
+    }
+    // The crash loop is one; the healthy pod is not.
+    let api = |t: &Json| t["pod"] == "api-5f9c7d8b4d-qwh4z";
+    assert!(
+        tags.iter()
+            .any(|t| api(t) && t["incident"] == "crash_loop" && t["anomaly"] == true),
+        "the crash loop is caught"
+    );
+    assert!(tags
+        .iter()
+        .filter(|t| t["pod"] == "cart-7c9d8f6b5-bbbbb")
+        .all(|t| t["anomaly"] == false));
+}
+
+/// What else a poll can bring: with the node unknown every event passes (as
+/// the Fluent Bit grep rule with `NODE_NAME` unset), an event with no
+/// `source.host` passes on every node, and a body that is no EventList (the
+/// API server's `Status` on a 403), items that are no objects and events
+/// with no time of their own give no event.
+#[test]
+fn the_event_split_passes_what_the_fluent_bit_grep_passes() {
+    const S: i64 = 1_000_000_000;
+    let now = 1_772_359_200 * S;
+    let event = |host: Option<&str>, last: Option<i64>| {
+        let mut e = serde_json::json!({
+            "metadata": {"name": "api-5f9c7d8b4d-qwh4z.1", "namespace": "shop"},
+            "involvedObject": {"kind": "Pod", "namespace": "shop", "name": "api-5f9c7d8b4d-qwh4z"},
+            "reason": "BackOff",
+            "type": "Warning",
+            "source": {"component": "kubelet"},
+        });
+        if let Some(host) = host {
+            e["source"]["host"] = Json::from(host);
+        }
+        if let Some(ns) = last {
+            e["lastTimestamp"] = Json::from(rfc3339(ns));
+        }
+        e
+    };
+    let split = |node: &str, body: Json| emitted(events_remap(node, now).run(Value::from(body)));
+    let list = |items: Vec<Json>| serde_json::json!({"kind": "EventList", "items": items});
+
+    let elsewhere = event(Some("node-2"), Some(now - 5 * S));
+    assert_eq!(
+        split("node-1", list(vec![elsewhere.clone()])),
+        Vec::<Json>::new()
+    );
+    assert_eq!(split("", list(vec![elsewhere.clone()])), vec![elsewhere]);
+    let hostless = event(None, Some(now - 5 * S));
+    assert_eq!(
+        split("node-1", list(vec![hostless.clone()])),
+        vec![hostless]
+    );
+    // Only the minute before the poll; an event stamped ahead passes.
+    let ahead = event(Some("node-1"), Some(now + 5 * S));
+    let edge = event(Some("node-1"), Some(now - 60 * S));
+    let before = event(Some("node-1"), Some(now - 61 * S));
+    assert_eq!(
+        split("node-1", list(vec![ahead.clone(), edge.clone(), before])),
+        vec![ahead, edge]
+    );
+    // Only the creation time: read as the core reads it.
+    let mut created = event(Some("node-1"), None);
+    created["metadata"]["creationTimestamp"] = Json::from(rfc3339(now - 2 * S));
+    assert_eq!(split("node-1", list(vec![created.clone()])), vec![created]);
+
+    for body in [
+        serde_json::json!({"kind": "Status", "status": "Failure", "code": 403}),
+        serde_json::json!({"kind": "EventList", "items": null}),
+        serde_json::json!({"kind": "EventList", "items": {"0": event(None, Some(now))}}),
+        list(vec![
+            Json::from("text"),
+            Json::from(7),
+            Json::Null,
+            serde_json::json!([1]),
+        ]),
+        list(vec![event(Some("node-1"), None)]),
+    ] {
+        assert_eq!(split("node-1", body.clone()), Vec::<Json>::new(), "{body}");
+    }
+}
