@@ -7,10 +7,12 @@
 //! - [`json_check`]: output checks (valid JSON at any depth, member removal).
 //! - [`fluentbit_config`]: reads the shipped Fluent Bit configs (classic and
 //!   YAML) so tests can check them against the code.
+//! - [`exec_wasi`]: Fluent Bit 4.2's `exec_wasi` input under wasmtime, which
+//!   runs the cgroup sampler ([`sampler_wasm`]).
 //!
 //! `edgeheal-chaos`'s build script builds the filter and `build.rs` the
-//! JSON-passthrough baseline for `wasm32-wasip1`; their paths are
-//! [`plugin_wasm`] and [`passthrough_wasm`].
+//! JSON-passthrough baseline and the sampler for `wasm32-wasip1`; their paths
+//! are [`plugin_wasm`], [`passthrough_wasm`] and [`sampler_wasm`].
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +21,7 @@ use edgeheal_plugin::{Filter, FilterConfig, ModelSet};
 pub use edgeheal_chaos::fluentbit::harness as fluentbit_harness;
 pub use edgeheal_chaos::fluentbit::{plugin_wasm, FUNCTION_NAME};
 
+pub mod exec_wasi;
 pub mod fluentbit_config;
 pub mod json_check;
 pub mod records;
@@ -45,6 +48,11 @@ pub const HEALER_ROUTE: &str = "/v1/anomalies";
 /// The JSON-passthrough baseline module, built by `build.rs`.
 pub fn passthrough_wasm() -> &'static Path {
     Path::new(env!("EDGEHEAL_PASSTHROUGH_WASM"))
+}
+
+/// The cgroup sampler (`edgeheal-sampler.wasm`), built by `build.rs`.
+pub fn sampler_wasm() -> &'static Path {
+    Path::new(env!("EDGEHEAL_SAMPLER_WASM"))
 }
 
 /// The repository root.

@@ -226,6 +226,35 @@ fn yaml_wasm_filter() -> Value {
         .clone()
 }
 
+/// The `exec_wasi` input (the cgroup sampler) of fluent-bit.yaml.
+fn yaml_sampler_input() -> Value {
+    let config = &yaml_docs("pipeline-configs/fluent-bit/fluent-bit.yaml")[0];
+    config["pipeline"]["inputs"]
+        .as_array()
+        .expect("pipeline.inputs")
+        .iter()
+        .find(|i| i["name"] == "exec_wasi")
+        .expect("an exec_wasi input in fluent-bit.yaml")
+        .clone()
+}
+
+/// The file names of the modules Fluent Bit loads: the filter's and the sampler's.
+fn module_names() -> BTreeSet<String> {
+    [
+        yaml_wasm_filter()["wasm_path"].clone(),
+        yaml_sampler_input()["wasi_path"].clone(),
+    ]
+    .iter()
+    .map(|p| {
+        Path::new(p.as_str().expect("a module path"))
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned()
+    })
+    .collect()
+}
+
 /// The directory Fluent Bit loads the module from, the same in both config formats.
 fn wasm_dir() -> String {
     let yaml_path = yaml_wasm_filter()["wasm_path"]
@@ -287,9 +316,10 @@ fn plugin_entrypoint() -> Vec<String> {
     serde_json::from_str(&line).expect("ENTRYPOINT in exec (JSON array) form")
 }
 
-/// Checks that `init` copies the module into the volume that `fluent_bit` mounts at the
-/// directory of `wasm_path`: `[cp, <module in the image>, <mount of that volume>/]`, the same
-/// command as the plugin image's ENTRYPOINT.
+/// Checks that `init` copies the modules into the volume that `fluent_bit` mounts at the
+/// directory of `wasm_path` (the sampler's `wasi_path` is in the same one):
+/// `[cp, <modules in the image>..., <mount of that volume>/]`, the same command as the plugin
+/// image's ENTRYPOINT.
 fn check_wasm_delivery(
     init: &Container,
     fluent_bit: &Container,
@@ -326,16 +356,20 @@ fn check_wasm_delivery(
         Some(init_dir.as_str()),
         "{what}: the init container copies somewhere other than the wasm volume"
     );
-    let module = Path::new(&command[1])
-        .file_name()
-        .expect("module file name");
+    let copied: BTreeSet<String> = command[1..command.len() - 1]
+        .iter()
+        .map(|m| {
+            Path::new(m)
+                .file_name()
+                .expect("module file name")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
     assert_eq!(
-        module.to_string_lossy(),
-        Path::new(yaml_wasm_filter()["wasm_path"].as_str().expect("wasm_path"))
-            .file_name()
-            .expect("file name")
-            .to_string_lossy(),
-        "{what}: copied file name differs from wasm_path's"
+        copied,
+        module_names(),
+        "{what}: copied files differ from wasm_path's and wasi_path's"
     );
 }
 
@@ -486,6 +520,35 @@ fn daemonset_mounts_what_the_fluent_bit_config_reads_and_writes() {
             "accessible path {dir} is not mounted (WAMR cannot preopen a missing directory)"
         );
     }
+    // The sampler reads the kubelet's log links (under the /var/log mount) and the host's
+    // cgroup tree: a read-only hostPath of /sys/fs/cgroup, not the container's own view.
+    let sampler = yaml_sampler_input();
+    let sampler_paths = sampler["accessible_paths"]
+        .as_str()
+        .expect("accessible_paths")
+        .to_owned();
+    for dir in sampler_paths.split(',').map(str::trim) {
+        let exact = mounts
+            .iter()
+            .any(|m| m.mount_path.trim_end_matches('/') == dir);
+        assert!(
+            exact || mounted(dir, false),
+            "sampler path {dir} is not mounted"
+        );
+    }
+    let cgroup = mounts
+        .iter()
+        .find(|m| m.mount_path == "/host/sys/fs/cgroup")
+        .expect("the host's cgroup tree is mounted");
+    assert_eq!(cgroup.read_only, Some(true));
+    let host_path = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == cgroup.name)
+        .and_then(|v| v.host_path.as_ref())
+        .expect("a hostPath volume");
+    assert_eq!(host_path.path, "/sys/fs/cgroup");
     // The config file Fluent Bit is started with is in the ConfigMap the kustomization generates.
     let args = fb.args.clone().unwrap_or_default();
     let config_path = args
@@ -1197,8 +1260,9 @@ fn plugin_dockerfile_is_multistage_nonroot_and_builds_the_wasm_filter() {
         rel,
         "docker.io/library/busybox:stable-musl",
         &[
-            "cargo build -p edgeheal-plugin --target wasm32-wasip1 --release --locked",
+            "cargo build -p edgeheal-plugin -p edgeheal-sampler --target wasm32-wasip1 --release --locked",
             "target/wasm32-wasip1/release/edgeheal_plugin.wasm",
+            "target/wasm32-wasip1/release/edgeheal-sampler.wasm",
         ],
     );
     let entrypoint = plugin_entrypoint();
@@ -1206,12 +1270,16 @@ fn plugin_dockerfile_is_multistage_nonroot_and_builds_the_wasm_filter() {
         .final_stage()
         .iter()
         .find(|l| l.starts_with("COPY "))
-        .expect("COPY of the module");
-    assert!(
-        copy.ends_with(&format!(" {}", entrypoint[1])),
-        "{rel}: the image does not hold {} ({copy})",
-        entrypoint[1]
-    );
+        .expect("COPY of the modules");
+    let (sources, destination) = copy.rsplit_once(' ').expect("COPY <src>... <dest>");
+    for module in &entrypoint[1..entrypoint.len() - 1] {
+        let (dir, name) = module.rsplit_once('/').expect("an absolute path");
+        let held = destination == format!("{dir}/")
+            && sources
+                .split_whitespace()
+                .any(|src| src.ends_with(&format!("/{name}")));
+        assert!(held, "{rel}: the image does not hold {module} ({copy})");
+    }
 }
 
 #[test]

@@ -292,10 +292,11 @@ fn anomalies_are_re_emitted_and_sent_signed_to_the_healer() {
             "{file}: a NaN would reach the filter as `nan`, not JSON"
         );
 
-        // The normal output still gets every original record.
+        // The normal output still gets every original record, and not the
+        // sampler's records, which only the scorer reads.
         let normal: Vec<&Section> = config
             .of_kind("OUTPUT")
-            .filter(|s| s.name() != "http")
+            .filter(|s| s.name() != "http" && s.name() != "null")
             .collect();
         assert_eq!(normal.len(), 1, "{file}");
         assert!(
@@ -303,6 +304,7 @@ fn anomalies_are_re_emitted_and_sent_signed_to_the_healer() {
             "{file}"
         );
         assert!(matches(normal[0], "k8s_events"), "{file}");
+        assert!(!matches(normal[0], SAMPLES_TAG), "{file}");
     }
 }
 
@@ -324,6 +326,7 @@ fn every_option_is_one_fluent_bit_4_2_knows() {
                 "health_check",
                 "storage.path",
                 "json.convert_nan_to_null",
+                "parsers_file",
             ],
         ),
         (
@@ -350,6 +353,19 @@ fn every_option_is_one_fluent_bit_4_2_knows() {
                 "kube_url",
                 "interval_sec",
                 "kube_retention_time",
+            ],
+        ),
+        (
+            "INPUT",
+            "exec_wasi",
+            &[
+                "name",
+                "tag",
+                "wasi_path",
+                "accessible_paths",
+                "parser",
+                "interval_sec",
+                "wasm_stack_size",
             ],
         ),
         (
@@ -394,6 +410,7 @@ fn every_option_is_one_fluent_bit_4_2_knows() {
             ],
         ),
         ("OUTPUT", "stdout", &["name", "match_regex", "format"]),
+        ("OUTPUT", "null", &["name", "match"]),
         (
             "OUTPUT",
             "http",
@@ -516,5 +533,82 @@ fn each_node_passes_on_only_its_own_kubelets_events() {
                 "{file}: NODE_NAME={node:?}, source.host={host}: {source}"
             );
         }
+    }
+}
+
+/// The tag of the sampler's records (`exec_wasi` input).
+const SAMPLES_TAG: &str = "edgeheal.samples";
+
+/// The `exec_wasi` input runs the sampler the tests run, where the wasm
+/// filter's module lies, with the two directories it reads (fixed in the
+/// program: exec_wasi passes it no arguments or environment) accessible, a
+/// `json` parser the image has, and its records through the filter and
+/// rewrite_tag but to no log output.
+#[test]
+fn the_sampler_input_is_configured_as_the_code_expects() {
+    for (file, config) in both() {
+        let input = one(&config, "INPUT", "exec_wasi", file);
+        assert_eq!(input.get("tag"), Some(SAMPLES_TAG), "{file}");
+        let path = input.get("wasi_path").expect("wasi_path");
+        let (dir, name) = path.rsplit_once('/').expect("an absolute path");
+        assert_eq!(
+            edgeheal_tests::sampler_wasm()
+                .file_name()
+                .and_then(|n| n.to_str()),
+            Some(name),
+            "{file}"
+        );
+        let filter = one(&config, "FILTER", "wasm", file);
+        let filter_dir = filter
+            .get("wasm_path")
+            .and_then(|p| p.rsplit_once('/'))
+            .map(|(d, _)| d);
+        assert_eq!(
+            Some(dir),
+            filter_dir,
+            "{file}: one directory for both modules"
+        );
+        let accessible: Vec<&str> = input
+            .get("accessible_paths")
+            .expect("accessible_paths")
+            .split(',')
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            accessible,
+            [
+                edgeheal_sampler::CONTAINERS_DIR,
+                edgeheal_sampler::CGROUP_ROOTS[0]
+            ],
+            "{file}"
+        );
+        // The stock parsers file of the Fluent Bit image holds `json`.
+        assert_eq!(input.get("parser"), Some("json"), "{file}");
+        let service = one(&config, "SERVICE", "", file);
+        assert_eq!(
+            service.get("parsers_file"),
+            Some("/fluent-bit/etc/parsers.conf"),
+            "{file}"
+        );
+        let stack = size_to_bytes(input.get("wasm_stack_size").expect("stack")).expect("size");
+        assert!(stack >= 256_000, "{file}: wasm_stack_size {stack}");
+        // A CPU rate needs counters some seconds apart.
+        let interval: u64 = input
+            .get("interval_sec")
+            .and_then(|v| v.parse().ok())
+            .expect("interval_sec");
+        assert!((10..=60).contains(&interval), "{file}: {interval}");
+
+        assert!(
+            matches(filter, SAMPLES_TAG),
+            "{file}: the filter scores them"
+        );
+        let rewrite = one(&config, "FILTER", "rewrite_tag", file);
+        assert!(matches(rewrite, SAMPLES_TAG), "{file}: anomalies are sent");
+        let null = one(&config, "OUTPUT", "null", file);
+        assert!(
+            matches(null, SAMPLES_TAG) && !matches(null, "kube.x"),
+            "{file}"
+        );
     }
 }
