@@ -6,7 +6,7 @@
 //! | apps deployments, statefulsets, daemonsets | get, patch |
 //! | apps deployments/scale, statefulsets/scale | get, update |
 //! | apps replicasets | get, list |
-//! | autoscaling horizontalpodautoscalers | list, patch |
+//! | autoscaling horizontalpodautoscalers | get, list, patch |
 //! | core pods | get, delete |
 //! | events.k8s.io events | create |
 //!
@@ -49,7 +49,7 @@ pub const REQUIRED_PERMISSIONS: &[(&str, &str, &[&str])] = &[
     (
         "autoscaling",
         "horizontalpodautoscalers",
-        &["list", "patch"],
+        &["get", "list", "patch"],
     ),
     ("", "pods", &["get", "delete"]),
     ("events.k8s.io", "events", &["create"]),

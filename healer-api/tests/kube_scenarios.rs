@@ -10,7 +10,7 @@ use edgeheal_healer::action::ActionKind;
 use edgeheal_healer::clock::ManualClock;
 use edgeheal_healer::cluster::{Cluster, ClusterError, EventNote, Target};
 use edgeheal_healer::config::RetryConfig;
-use edgeheal_healer::kube_cluster::KubeCluster;
+use edgeheal_healer::kube_cluster::{KubeCluster, REQUIRED_PERMISSIONS};
 use edgeheal_healer::policy::Plan;
 use edgeheal_healer::tags::WorkloadKind;
 use http::{Method, Request, Response};
@@ -86,6 +86,15 @@ fn serve(mut handle: Handle, steps: Vec<Step>) -> tokio::task::JoinHandle<()> {
                 .unwrap_or_else(|| panic!("step {i}: client gone before {} {}", s.method, s.path));
             assert_eq!(req.method(), s.method, "step {i}: {}", req.uri());
             assert_eq!(req.uri().path(), s.path, "step {i}");
+            let (group, resource, verb) = rbac_of(req.method(), req.uri().path());
+            assert!(
+                REQUIRED_PERMISSIONS
+                    .iter()
+                    .any(|(g, r, vs)| *g == group && *r == resource && vs.contains(&verb)),
+                "step {i}: {} {} needs {verb} on {group}/{resource}, which rbac.yaml does not grant",
+                req.method(),
+                req.uri()
+            );
             let pairs: Vec<(String, String)> =
                 form_urlencoded_pairs(req.uri().query().unwrap_or(""));
             for (k, v) in &s.query {
@@ -128,6 +137,34 @@ fn serve(mut handle: Handle, steps: Vec<Step>) -> tokio::task::JoinHandle<()> {
             panic!("unexpected extra request {} {}", req.method(), req.uri());
         }
     })
+}
+
+/// The RBAC (API group, resource[/subresource], verb) a namespaced request needs, as the API
+/// server's request-info resolver derives it: GET of a name is `get`, of a collection `list`;
+/// PUT `update`, PATCH `patch`, DELETE `delete`, POST `create`.
+fn rbac_of(method: &Method, path: &str) -> (String, String, &'static str) {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", "v1", "namespaces", _ns, rest @ ..] => ("", rest),
+        ["apis", group, _version, "namespaces", _ns, rest @ ..] => (*group, rest),
+        _ => panic!("not a namespaced API path: {path}"),
+    };
+    let (resource, named) = match rest {
+        [resource] => (resource.to_string(), false),
+        [resource, _name] => (resource.to_string(), true),
+        [resource, _name, sub] => (format!("{resource}/{sub}"), true),
+        _ => panic!("unexpected API path: {path}"),
+    };
+    let verb = match (method.as_str(), named) {
+        ("GET", true) => "get",
+        ("GET", false) => "list",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("POST", _) => "create",
+        (m, _) => panic!("unexpected method {m} on {path}"),
+    };
+    (group.to_owned(), resource, verb)
 }
 
 fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
@@ -396,6 +433,48 @@ async fn hpa_min_is_raised_with_a_json_patch_test() {
         .await
         .unwrap();
     assert!(out.contains("minReplicas 2 -> 3"), "{out}");
+    finish(mock).await;
+}
+
+#[tokio::test]
+async fn an_hpa_raise_whose_answer_was_lost_is_read_back_not_failed() {
+    let (c, h) = cluster(3);
+    let hpa_path = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/cart-hpa";
+    let patch = || {
+        step(Method::PATCH, hpa_path)
+            .query("fieldManager", "edgeheal-healer")
+            .content_type("application/json-patch+json")
+    };
+    let hpa = |min: i32| {
+        json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+               "metadata": {"name": "cart-hpa", "namespace": "shop"},
+               "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "cart"}, "minReplicas": min, "maxReplicas": 6}})
+    };
+    let mock = serve(
+        h,
+        vec![
+            // The first patch lands but its answer is lost (the call times out)...
+            patch().hang(),
+            // ...so the retry's `test` of the old minimum fails: 422, as the API server
+            // answers a failed JSON-patch operation (patch.go, applyJSPatch).
+            patch().reply(422, status(422, "Invalid")),
+            // The healer reads the HPA back (RBAC `get`) and finds its own raise.
+            step(Method::GET, hpa_path).reply(200, hpa(3)),
+        ],
+    );
+    let out = c
+        .execute(
+            &target(WorkloadKind::Deployment),
+            &Plan::RaiseHpaMin {
+                hpa: "cart-hpa".into(),
+                from: 2,
+                to: 3,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(out.contains("minReplicas already 3"), "{out}");
     finish(mock).await;
 }
 
