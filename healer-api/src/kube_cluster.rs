@@ -582,10 +582,31 @@ impl KubeCluster {
                 {"op": "replace", "path": "/spec/template", "value": template},
             ]))
             .map_err(|e| ClusterError::Unexpected(e.to_string()))?;
-            deployments
+            match deployments
                 .patch(&target.name, pp, &Patch::<()>::Json(patch))
                 .await
-                .map_err(|e| api_error(e, what))?;
+            {
+                Ok(_) => {}
+                // A failed JSON-patch `test` is answered 422, not 409 (apiserver patch.go,
+                // applyJSPatch). If the resourceVersion moved meanwhile (the controller wrote
+                // the status), it was a conflict: read again and retry. Otherwise the patch
+                // itself was rejected, which retrying cannot change.
+                Err(kube::Error::Api(s)) if s.code == 422 => {
+                    let now = deployments
+                        .get(&target.name)
+                        .await
+                        .map_err(|e| api_error(e, what))?;
+                    if now.metadata.resource_version.as_deref() != Some(rv.as_str()) {
+                        return Err(ClusterError::Api {
+                            code: 409,
+                            reason: "Conflict".into(),
+                            message: format!("deployment changed since it was read: {}", s.message),
+                        });
+                    }
+                    return Err(api_error(kube::Error::Api(s), what));
+                }
+                Err(e) => return Err(api_error(e, what)),
+            }
             Ok(format!(
                 "rolled back to revision {revision} (replicaset {replica_set})"
             ))

@@ -755,6 +755,113 @@ async fn rollback_restores_the_previous_replicaset_template() {
 }
 
 #[tokio::test]
+async fn a_rollback_racing_a_status_write_reads_again_instead_of_failing() {
+    let (c, h) = cluster(3);
+    let changed = || {
+        let mut d = deployment(false);
+        d["metadata"]["resourceVersion"] = json!("101");
+        d["status"] = json!({"observedGeneration": 1, "replicas": 2, "unavailableReplicas": 1});
+        d
+    };
+    let patch = |rv: &'static str| {
+        step(Method::PATCH, DEPLOY)
+            .query("fieldManager", "edgeheal-healer")
+            .content_type("application/json-patch+json")
+            .body(move |b| {
+                assert_eq!(
+                    b[0],
+                    json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv})
+                );
+            })
+    };
+    let mock = serve(
+        h,
+        vec![
+            step(
+                Method::GET,
+                "/apis/apps/v1/namespaces/shop/replicasets/cart-old",
+            )
+            .reply(
+                200,
+                replicaset(
+                    "cart-old",
+                    "rs-1",
+                    DEPLOY_UID,
+                    "1",
+                    "2026-11-20T09:00:00Z",
+                    "cart:v1",
+                ),
+            ),
+            step(Method::GET, DEPLOY).reply(200, deployment(false)),
+            // The deployment controller wrote the status between the read and the patch: the
+            // `test` of resourceVersion fails, which the API server answers 422, not 409.
+            patch("100").reply(422, status(422, "Invalid")),
+            step(Method::GET, DEPLOY).reply(200, changed()),
+            // Read again, tested against the new resourceVersion.
+            step(Method::GET, DEPLOY).reply(200, changed()),
+            patch("101").reply(200, deployment(false)),
+        ],
+    );
+    let out = c
+        .execute(
+            &target(WorkloadKind::Deployment),
+            &Plan::Rollback {
+                replica_set: "cart-old".into(),
+                revision: 1,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(out.contains("rolled back to revision 1"), "{out}");
+    finish(mock).await;
+}
+
+#[tokio::test]
+async fn a_rollback_patch_the_api_server_rejects_is_not_retried() {
+    let (c, h) = cluster(3);
+    let mock = serve(
+        h,
+        vec![
+            step(
+                Method::GET,
+                "/apis/apps/v1/namespaces/shop/replicasets/cart-old",
+            )
+            .reply(
+                200,
+                replicaset(
+                    "cart-old",
+                    "rs-1",
+                    DEPLOY_UID,
+                    "1",
+                    "2026-11-20T09:00:00Z",
+                    "cart:v1",
+                ),
+            ),
+            step(Method::GET, DEPLOY).reply(200, deployment(false)),
+            // Invalid for another reason (e.g. an admission policy): same resourceVersion.
+            step(Method::PATCH, DEPLOY)
+                .query("fieldManager", "edgeheal-healer")
+                .reply(422, status(422, "Invalid")),
+            step(Method::GET, DEPLOY).reply(200, deployment(false)),
+        ],
+    );
+    let err = c
+        .execute(
+            &target(WorkloadKind::Deployment),
+            &Plan::Rollback {
+                replica_set: "cart-old".into(),
+                revision: 1,
+            },
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClusterError::Api { code: 422, .. }), "{err}");
+    finish(mock).await;
+}
+
+#[tokio::test]
 async fn events_are_created_in_events_k8s_io_regarding_the_target() {
     let (c, h) = cluster(2);
     let mock = serve(
