@@ -615,6 +615,22 @@ impl KubeCluster {
     }
 }
 
+/// The longest `note` the API server accepts: `NoteLengthLimit`, compared with Go's `len`, which
+/// counts bytes (pkg/apis/core/validation/events.go, legacyValidateEvent).
+const NOTE_MAX_BYTES: usize = 1024;
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 fn controller_of(refs: Option<&[OwnerReference]>) -> Option<&OwnerReference> {
     refs?.iter().find(|o| o.controller == Some(true))
 }
@@ -764,7 +780,7 @@ impl Cluster for KubeCluster {
         dry_run: bool,
     ) -> Result<(), ClusterError> {
         let api: Api<Event> = Api::namespaced(self.client.clone(), &target.namespace);
-        let note: String = ev.note.chars().take(1000).collect();
+        let note = truncate_utf8(&ev.note, NOTE_MAX_BYTES).to_owned();
         let event = Event {
             metadata: ObjectMeta {
                 generate_name: Some(format!("{}.edgeheal-", target.name)),

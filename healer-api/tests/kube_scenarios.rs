@@ -862,6 +862,41 @@ async fn a_rollback_patch_the_api_server_rejects_is_not_retried() {
 }
 
 #[tokio::test]
+async fn an_event_note_fits_the_api_servers_1024_byte_limit() {
+    let (c, h) = cluster(1);
+    let mock = serve(
+        h,
+        vec![step(
+            Method::POST,
+            "/apis/events.k8s.io/v1/namespaces/shop/events",
+        )
+        .query("fieldManager", "edgeheal-healer")
+        .body(|b| {
+            let note = b["note"].as_str().unwrap();
+            // legacyValidateEvent: len(message) > 1024 is invalid; Go's len counts bytes.
+            assert!(note.len() <= 1024, "{} bytes", note.len());
+            assert!(note.starts_with("ééé"));
+        })
+        .reply(201, json!({"metadata": {"name": "cart.edgeheal-x"}}))],
+    );
+    let ev = EventNote {
+        type_: "Warning",
+        reason: "RemediationFailed",
+        action: "rollback".into(),
+        note: "é".repeat(900),
+    };
+    c.record_event(
+        &target(WorkloadKind::Deployment),
+        Some(DEPLOY_UID),
+        &ev,
+        false,
+    )
+    .await
+    .unwrap();
+    finish(mock).await;
+}
+
+#[tokio::test]
 async fn events_are_created_in_events_k8s_io_regarding_the_target() {
     let (c, h) = cluster(2);
     let mock = serve(
