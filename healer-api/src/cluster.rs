@@ -93,8 +93,9 @@ pub trait Cluster: Send + Sync + std::fmt::Debug {
     /// Whether the target has rolled out what was last asked of it, as `kubectl rollout
     /// status` judges: its controller observed the newest spec and every replica is updated
     /// and available. The engine starts verifying an action only then (records from pods
-    /// still being replaced say nothing about the action). Clusters that cannot tell say
-    /// `true`.
+    /// still being replaced say nothing about the action). A Deployment or StatefulSet whose HPA
+    /// asks for more replicas than it has (a raised minimum the HPA has not applied yet) has
+    /// not rolled out. Clusters that cannot tell say `true`.
     async fn rolled_out(&self, target: &Target) -> Result<bool, ClusterError> {
         let _ = target;
         Ok(true)

@@ -763,13 +763,37 @@ impl Cluster for KubeCluster {
     }
 
     async fn rolled_out(&self, target: &Target) -> Result<bool, ClusterError> {
-        Ok(match target.kind {
-            WorkloadKind::Deployment => rollout::deployment(&self.workload(target).await?),
-            WorkloadKind::Statefulset => rollout::statefulset(&self.workload(target).await?),
-            WorkloadKind::Daemonset => rollout::daemonset(&self.workload(target).await?),
+        let (done, replicas) = match target.kind {
+            WorkloadKind::Deployment => {
+                let d: Deployment = self.workload(target).await?;
+                (
+                    rollout::deployment(&d),
+                    d.spec.as_ref().and_then(|s| s.replicas),
+                )
+            }
+            WorkloadKind::Statefulset => {
+                let s: StatefulSet = self.workload(target).await?;
+                (
+                    rollout::statefulset(&s),
+                    s.spec.as_ref().and_then(|s| s.replicas),
+                )
+            }
+            WorkloadKind::Daemonset => {
+                return Ok(rollout::daemonset(&self.workload(target).await?))
+            }
             // Nothing the healer acts on rolls out.
-            WorkloadKind::Job | WorkloadKind::Node | WorkloadKind::Unknown => true,
-        })
+            WorkloadKind::Job | WorkloadKind::Node | WorkloadKind::Unknown => return Ok(true),
+        };
+        if !done {
+            return Ok(false);
+        }
+        // A raised HPA minimum changes nothing on the workload until the HPA controller's next
+        // sync (15 s by default) scales it up to that minimum: until then its status is the
+        // settled old one, and the new replicas are still to come.
+        Ok(self
+            .hpa_for(target)
+            .await?
+            .is_none_or(|h| h.min_replicas <= replicas.unwrap_or(1)))
     }
 
     async fn record_event(

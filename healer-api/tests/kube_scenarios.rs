@@ -362,10 +362,60 @@ async fn rollout_status_is_read_from_the_deployment_and_server_errors_are_retrie
             step(Method::GET, DEPLOY).reply(200, midway),
             step(Method::GET, DEPLOY).reply(503, status(503, "ServiceUnavailable")),
             step(Method::GET, DEPLOY).reply(200, done),
+            step(Method::GET, HPAS).reply(200, hpa_list(&[])),
         ],
     );
     let t = target(WorkloadKind::Deployment);
     assert!(!c.rolled_out(&t).await.unwrap());
+    assert!(c.rolled_out(&t).await.unwrap());
+    finish(mock).await;
+}
+
+const HPAS: &str = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers";
+
+fn hpa_list(items: &[(&str, &str, i32, i32)]) -> Value {
+    let items: Vec<Value> = items
+        .iter()
+        .map(|(name, target, min, max)| {
+            json!({"metadata": {"name": name},
+                   "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+                            "minReplicas": min, "maxReplicas": max}})
+        })
+        .collect();
+    json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscalerList", "metadata": {}, "items": items})
+}
+
+#[tokio::test]
+async fn a_raised_hpa_minimum_is_rolled_out_only_once_the_hpa_has_scaled_to_it() {
+    let (c, h) = cluster(3);
+    let with = |generation: i64, replicas: i32| {
+        let mut d = deployment(false);
+        d["metadata"]["generation"] = json!(generation);
+        d["spec"]["replicas"] = json!(replicas);
+        d["status"] = json!({"observedGeneration": generation, "replicas": replicas,
+                             "updatedReplicas": replicas, "availableReplicas": replicas});
+        d
+    };
+    let mock = serve(
+        h,
+        vec![
+            // Right after minReplicas 2 -> 3: the Deployment is still the settled 2 replicas
+            // (the HPA controller applies a new minimum on its next sync, 15 s by default).
+            step(Method::GET, DEPLOY).reply(200, with(4, 2)),
+            step(Method::GET, HPAS).reply(
+                200,
+                hpa_list(&[("other", "web", 5, 9), ("cart-hpa", "cart", 3, 6)]),
+            ),
+            // The HPA scaled to its minimum and the new pod is available.
+            step(Method::GET, DEPLOY).reply(200, with(5, 3)),
+            step(Method::GET, HPAS).reply(200, hpa_list(&[("cart-hpa", "cart", 3, 6)])),
+        ],
+    );
+    let t = target(WorkloadKind::Deployment);
+    assert!(
+        !c.rolled_out(&t).await.unwrap(),
+        "HPA minimum not reached yet"
+    );
     assert!(c.rolled_out(&t).await.unwrap());
     finish(mock).await;
 }
