@@ -37,6 +37,17 @@ fn cluster(seed: u64) -> (ApiState, Router) {
     (state.clone(), router(state))
 }
 
+/// The pods of namespace `shop`, by name.
+fn pod_names(state: &ApiState) -> Vec<String> {
+    let mut v: Vec<String> = state
+        .list::<Pod>(Some("shop"))
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    v.sort();
+    v
+}
+
 struct Reply {
     code: u16,
     body: Value,
@@ -567,15 +578,6 @@ async fn external_world_is_told_and_writes_back() {
     state.with_store(|s| sync_workload(s, &initial));
     state.set_world(sim);
     let app = router(state.clone());
-    let pod_names = |state: &ApiState| -> Vec<String> {
-        let mut v: Vec<String> = state
-            .list::<Pod>(Some("shop"))
-            .into_iter()
-            .filter_map(|p| p.metadata.name)
-            .collect();
-        v.sort();
-        v
-    };
     assert_eq!(
         pod_names(&state),
         vec!["web-0ldh4sh-sim01", "web-0ldh4sh-sim02"]
@@ -685,4 +687,62 @@ async fn external_world_is_told_and_writes_back() {
             Told::PodDeleted(victim),
         ]
     );
+}
+
+/// POST `pods/{name}/eviction` as the API server handles it with no PodDisruptionBudget:
+/// the preconditions in `deleteOptions` hold or it is 409, a dry run (query or body) keeps
+/// the pod, a name that is not the URL's is 400, and an accepted eviction is 201 and the
+/// pod is replaced.
+#[tokio::test]
+async fn pods_are_evicted_with_preconditions_and_dry_run() {
+    let (state, app) = cluster(5);
+    let victim = pod_names(&state).first().cloned().expect("a pod");
+    let pod = state.get::<Pod>("shop", &victim).expect("pod");
+    let uid = pod.metadata.uid.clone().expect("uid");
+    let rv = pod.metadata.resource_version.clone().expect("rv");
+    let uri = format!("/api/v1/namespaces/shop/pods/{victim}/eviction");
+    let body = |name: &str, uid: &str, extra: &str| {
+        format!(
+            r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"{name}","namespace":"shop"}},"deleteOptions":{{"preconditions":{{"uid":"{uid}","resourceVersion":"{rv}"}}{extra}}}}}"#
+        )
+    };
+    let ct = Some("application/json");
+
+    let wrong_uid = call(&app, "POST", &uri, ct, &body(&victim, "other", ""), None).await;
+    assert_status(&wrong_uid, 409, "Conflict", "uid precondition");
+    let wrong_name = call(&app, "POST", &uri, ct, &body("other", &uid, ""), None).await;
+    assert_status(&wrong_name, 400, "BadRequest", "name");
+    let dry_query = call(
+        &app,
+        "POST",
+        &format!("{uri}?dryRun=All"),
+        ct,
+        &body(&victim, &uid, ""),
+        None,
+    )
+    .await;
+    assert_eq!(dry_query.code, 201, "{}", dry_query.body);
+    let dry_body = call(
+        &app,
+        "POST",
+        &uri,
+        ct,
+        &body(&victim, &uid, r#","dryRun":["All"]"#),
+        None,
+    )
+    .await;
+    assert_eq!(dry_body.code, 201, "{}", dry_body.body);
+    assert!(
+        pod_names(&state).contains(&victim),
+        "a dry run keeps the pod"
+    );
+
+    let done = call(&app, "POST", &uri, ct, &body(&victim, &uid, ""), None).await;
+    assert_eq!(done.code, 201, "{}", done.body);
+    assert_eq!(done.body["status"], "Success");
+    let after = pod_names(&state);
+    assert!(!after.contains(&victim));
+    assert_eq!(after.len(), 3, "the ReplicaSet replaced it");
+    let gone = call(&app, "POST", &uri, ct, &body(&victim, &uid, ""), None).await;
+    assert_status(&gone, 404, "NotFound", "evicted already");
 }

@@ -7,12 +7,13 @@
 //! | apps deployments/scale, statefulsets/scale | get, update |
 //! | apps replicasets | get, list |
 //! | autoscaling horizontalpodautoscalers | get, list, patch |
-//! | core pods | get, delete |
+//! | core pods | get |
+//! | core pods/eviction | create |
 //! | events.k8s.io events | create |
 //!
 //! Mutations carry absolute values or preconditions, so a retry after a lost response cannot
 //! act twice: scale sets an absolute replica count computed once, restart writes one fixed
-//! `restartedAt` value, pod deletion carries uid/resourceVersion preconditions, HPA and rollback
+//! `restartedAt` value, pod eviction carries uid/resourceVersion preconditions, HPA and rollback
 //! patches carry JSON-patch `test` operations.
 
 use std::collections::BTreeMap;
@@ -24,9 +25,13 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet}
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference};
+use k8s_openapi::api::policy::v1::Eviction;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    DeleteOptions as K8sDeleteOptions, MicroTime, ObjectMeta, OwnerReference,
+    Preconditions as K8sPreconditions,
+};
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 
 use crate::action::ActionKind;
@@ -51,7 +56,8 @@ pub const REQUIRED_PERMISSIONS: &[(&str, &str, &[&str])] = &[
         "horizontalpodautoscalers",
         &["get", "list", "patch"],
     ),
-    ("", "pods", &["get", "delete"]),
+    ("", "pods", &["get"]),
+    ("", "pods/eviction", &["create"]),
     ("events.k8s.io", "events", &["create"]),
 ];
 
@@ -92,8 +98,20 @@ fn api_error(e: kube::Error, what: &str) -> ClusterError {
     }
 }
 
+/// The `reason` of the error for an eviction a PodDisruptionBudget refuses (the cause's
+/// reason in the API server's Status, `policyv1.DisruptionBudgetCause`).
+pub const DISRUPTION_BUDGET: &str = "DisruptionBudget";
+
+/// Whether a 429 to an eviction is a PodDisruptionBudget's refusal ("Cannot evict pod as it
+/// would violate the pod's disruption budget.") rather than API Priority and Fairness
+/// throttling. kube-rs keeps the Status's message, not its causes.
+fn refused_by_budget(message: &str) -> bool {
+    message.contains("disruption budget")
+}
+
 fn retryable(e: &ClusterError) -> bool {
     match e {
+        ClusterError::Api { reason, .. } if reason == DISRUPTION_BUDGET => false,
         ClusterError::Api { code, .. } => *code == 409 || *code == 429 || *code >= 500,
         ClusterError::Transport(_) => true,
         _ => false,
@@ -483,6 +501,12 @@ impl KubeCluster {
         Ok(format!("{RESTARTED_AT}={stamp}"))
     }
 
+    /// Evicts the pod (policy/v1 `Eviction`, the `pods/eviction` subresource) rather than
+    /// deleting it: the API server then honours the pod's PodDisruptionBudgets. It still
+    /// evicts an unready pod (a crash-looping one) while the budget is healthy, and refuses
+    /// with 429 only when the workload is already at or below its budget: then the healer
+    /// stops, as any automated actor should. The `deleteOptions` carry the uid and
+    /// resourceVersion preconditions, as a delete would.
     async fn delete_pod(
         &self,
         target: &Target,
@@ -495,29 +519,54 @@ impl KubeCluster {
         let what = format!("pod {}/{name}", target.namespace);
         let mut rv = rv.to_owned();
         for _ in 0..self.retry.max_attempts {
-            let dp = DeleteParams {
-                dry_run,
-                preconditions: Some(Preconditions {
-                    uid: Some(uid.to_owned()),
-                    resource_version: Some(rv.clone()),
+            // Not `Api::evict`: kube-core 5.0.0 writes its options as `delete_options`, which
+            // the API server ignores, preconditions and all; the typed object writes
+            // `deleteOptions`. The dry run goes in the query (`?dryRun=All`), which the API
+            // server copies into the delete (eviction.go, propagateDryRun).
+            let eviction = Eviction {
+                metadata: ObjectMeta {
+                    name: Some(name.to_owned()),
+                    namespace: Some(target.namespace.clone()),
+                    ..Default::default()
+                },
+                delete_options: Some(K8sDeleteOptions {
+                    preconditions: Some(K8sPreconditions {
+                        uid: Some(uid.to_owned()),
+                        resource_version: Some(rv.clone()),
+                    }),
+                    ..Default::default()
                 }),
-                ..Default::default()
             };
-            let (api_r, what_r, dp_r) = (&api, what.as_str(), &dp);
+            let (api_r, what_r, body_r) = (&api, what.as_str(), &eviction);
+            let pp = Self::post(dry_run);
+            let pp_r = &pp;
             let attempt = self.retrying(what_r, || async move {
-                match api_r.delete(name, dp_r).await {
+                match api_r
+                    .create_subresource::<Eviction, serde_json::Value>(
+                        "eviction", name, pp_r, body_r,
+                    )
+                    .await
+                {
                     Ok(_) => Ok(()),
                     // A failed precondition is answered 409; re-reading, not resending, is right.
                     Err(kube::Error::Api(s)) if s.code == 409 => {
                         Err(ClusterError::Conflict(s.message.clone()))
                     }
+                    // The budget does not allow it now: a refusal, not a hiccup to retry.
+                    Err(kube::Error::Api(s)) if s.code == 429 && refused_by_budget(&s.message) => {
+                        Err(ClusterError::Api {
+                            code: 429,
+                            reason: DISRUPTION_BUDGET.to_owned(),
+                            message: s.message.clone(),
+                        })
+                    }
                     Err(e) => Err(api_error(e, what_r)),
                 }
             });
             match attempt.await {
-                Ok(()) => return Ok(format!("deleted pod {name} (uid {uid})")),
+                Ok(()) => return Ok(format!("evicted pod {name} (uid {uid})")),
                 Err(ClusterError::NotFound(_)) => return Ok(format!("pod {name} already gone")),
-                // A precondition failed: the pod changed. Delete only if it is still the same
+                // A precondition failed: the pod changed. Evict only if it is still the same
                 // pod (same uid); a replacement pod is not the one the incident was about.
                 Err(ClusterError::Conflict(_)) => match self.get(&api, name, &what).await {
                     Ok(p) if p.metadata.uid.as_deref() == Some(uid) => {

@@ -72,6 +72,11 @@ impl Step {
     }
 }
 
+/// What the API server answers an accepted eviction (201).
+fn eviction_accepted() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+}
+
 fn status(code: u16, reason: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": format!("{reason} from the mock"), "reason": reason, "code": code})
 }
@@ -141,7 +146,8 @@ fn serve(mut handle: Handle, steps: Vec<Step>) -> tokio::task::JoinHandle<()> {
 
 /// The RBAC (API group, resource[/subresource], verb) a namespaced request needs, as the API
 /// server's request-info resolver derives it: GET of a name is `get`, of a collection `list`;
-/// PUT `update`, PATCH `patch`, DELETE `delete`, POST `create`.
+/// PUT `update`, PATCH `patch`, DELETE `delete`, POST `create` (of a subresource too:
+/// POST `pods/x/eviction` needs `create` on `pods/eviction`).
 fn rbac_of(method: &Method, path: &str) -> (String, String, &'static str) {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (group, rest) = match parts.as_slice() {
@@ -604,9 +610,10 @@ fn replicaset(
 }
 
 #[tokio::test]
-async fn delete_pod_checks_ownership_and_sends_preconditions() {
+async fn delete_pod_checks_ownership_and_evicts_with_preconditions() {
     let (c, h) = cluster(3);
     let pod_path = "/api/v1/namespaces/shop/pods/cart-5d-abc";
+    let eviction = format!("{pod_path}/eviction");
     let mock = serve(
         h,
         vec![
@@ -630,14 +637,23 @@ async fn delete_pod_checks_ownership_and_sends_preconditions() {
                     "cart:v2",
                 ),
             ),
-            step(Method::DELETE, pod_path)
+            // An Eviction (PodDisruptionBudgets hold), its deleteOptions carrying the
+            // preconditions under the key the API server reads.
+            step(Method::POST, &eviction)
+                .query("dryRun", "All")
+                .query("fieldManager", "edgeheal-healer")
                 .content_type("application/json")
                 .body(|b| {
+                    assert_eq!(b["apiVersion"], "policy/v1");
+                    assert_eq!(b["kind"], "Eviction");
                     assert_eq!(
-                        b["preconditions"],
+                        b["metadata"],
+                        json!({"name": "cart-5d-abc", "namespace": "shop"})
+                    );
+                    assert_eq!(
+                        b["deleteOptions"]["preconditions"],
                         json!({"uid": "p-uid", "resourceVersion": "500"})
                     );
-                    assert_eq!(b["dryRun"], json!(["All"]));
                 })
                 .reply(409, status(409, "Conflict")),
             // The precondition failed: same pod (same uid), newer resourceVersion -> retry.
@@ -645,14 +661,16 @@ async fn delete_pod_checks_ownership_and_sends_preconditions() {
                 200,
                 pod("p-uid", "501", Some(("ReplicaSet", "cart-5d", "rs-uid"))),
             ),
-            step(Method::DELETE, pod_path)
+            step(Method::POST, &eviction)
+                .query("dryRun", "All")
+                .query("fieldManager", "edgeheal-healer")
                 .body(|b| {
                     assert_eq!(
-                        b["preconditions"],
+                        b["deleteOptions"]["preconditions"],
                         json!({"uid": "p-uid", "resourceVersion": "501"})
                     )
                 })
-                .reply(200, pod("p-uid", "502", None)),
+                .reply(201, eviction_accepted()),
         ],
     );
     let t = target(WorkloadKind::Deployment);
@@ -668,7 +686,7 @@ async fn delete_pod_checks_ownership_and_sends_preconditions() {
         resource_version: p.resource_version,
     };
     let out = c.execute(&t, &plan, true).await.unwrap();
-    assert!(out.contains("deleted pod cart-5d-abc"), "{out}");
+    assert!(out.contains("evicted pod cart-5d-abc"), "{out}");
     finish(mock).await;
 }
 
@@ -676,6 +694,7 @@ async fn delete_pod_checks_ownership_and_sends_preconditions() {
 async fn a_pod_of_another_deployment_is_not_owned_and_a_replaced_pod_is_left_alone() {
     let (c, h) = cluster(3);
     let pod_path = "/api/v1/namespaces/shop/pods/cart-5d-abc";
+    let eviction = format!("{pod_path}/eviction");
     let mock = serve(
         h,
         vec![
@@ -700,10 +719,14 @@ async fn a_pod_of_another_deployment_is_not_owned_and_a_replaced_pod_is_left_alo
                 ),
             ),
             // Execution path: precondition fails and the pod now has another uid.
-            step(Method::DELETE, pod_path).reply(409, status(409, "Conflict")),
+            step(Method::POST, &eviction)
+                .query("fieldManager", "edgeheal-healer")
+                .reply(409, status(409, "Conflict")),
             step(Method::GET, pod_path).reply(200, pod("new-uid", "9", None)),
             // And a pod that is already gone.
-            step(Method::DELETE, pod_path).reply(404, status(404, "NotFound")),
+            step(Method::POST, &eviction)
+                .query("fieldManager", "edgeheal-healer")
+                .reply(404, status(404, "NotFound")),
         ],
     );
     let t = target(WorkloadKind::Deployment);
@@ -1000,5 +1023,51 @@ async fn missing_workload_is_not_found_and_jobs_are_unsupported() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClusterError::Unsupported(_)), "{err}");
+    finish(mock).await;
+}
+
+/// A PodDisruptionBudget that does not allow the eviction now is a refusal: one request, no
+/// retry, and the error says why. A 429 from API Priority and Fairness is throttling, retried.
+#[tokio::test]
+async fn an_eviction_a_disruption_budget_refuses_is_not_retried_but_throttling_is() {
+    let (c, h) = cluster(3);
+    let eviction = "/api/v1/namespaces/shop/pods/cart-5d-abc/eviction";
+    let mock = serve(
+        h,
+        vec![
+            step(Method::POST, eviction)
+                .query("fieldManager", "edgeheal-healer")
+                .reply(
+                    429,
+                    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                        "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+                        "reason": "TooManyRequests",
+                        "details": {"causes": [{"reason": "DisruptionBudget",
+                            "message": "The disruption budget cart-pdb needs 2 healthy pods and has 2 currently"}]},
+                        "code": 429}),
+                ),
+            // The next plan: throttled once, then accepted.
+            step(Method::POST, eviction)
+                .query("fieldManager", "edgeheal-healer")
+                .reply(429, status(429, "TooManyRequests")),
+            step(Method::POST, eviction)
+                .query("fieldManager", "edgeheal-healer")
+                .reply(201, eviction_accepted()),
+        ],
+    );
+    let t = target(WorkloadKind::Deployment);
+    let plan = Plan::DeletePod {
+        name: "cart-5d-abc".into(),
+        uid: "p-uid".into(),
+        resource_version: "500".into(),
+    };
+    match c.execute(&t, &plan, false).await {
+        Err(ClusterError::Api {
+            code: 429, reason, ..
+        }) => assert_eq!(reason, "DisruptionBudget"),
+        other => panic!("expected the budget's refusal, got {other:?}"),
+    }
+    let out = c.execute(&t, &plan, false).await.unwrap();
+    assert!(out.contains("evicted pod cart-5d-abc"), "{out}");
     finish(mock).await;
 }

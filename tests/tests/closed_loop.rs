@@ -75,7 +75,9 @@ fn action_request(report: &LoopReport, f: &FaultOutcome, action: &str) -> bool {
                 "rollout_restart" => {
                     r.method == "PATCH" && r.body.contains("kubectl.kubernetes.io/restartedAt")
                 }
-                "delete_pod" => r.method == "DELETE" && r.path.contains("/pods/"),
+                "delete_pod" => {
+                    r.method == "POST" && r.path.contains("/pods/") && r.path.ends_with("/eviction")
+                }
                 _ => false,
             }
     })

@@ -92,7 +92,11 @@ fn entry<K: Kind>() -> Value {
 /// `/api/v1` or `/apis/{group}/{version}`, if served.
 pub fn resources(group_version: &str) -> Option<Value> {
     let list = match group_version {
-        "v1" => vec![entry::<Pod>()],
+        "v1" => vec![
+            entry::<Pod>(),
+            json!({"name": "pods/eviction", "singularName": "", "namespaced": true, "group": "policy",
+                   "version": "v1", "kind": "Eviction", "verbs": ["create"]}),
+        ],
         "apps/v1" => vec![
             entry::<Deployment>(),
             json!({"name": "deployments/scale", "singularName": "", "namespaced": true, "group": "autoscaling",

@@ -7,7 +7,8 @@
 //! [`SIMULATOR_HEADER`], and [`serve`] logs it).
 //!
 //! Served: Deployments (list/get/create/replace/patch/delete, the `/scale`
-//! subresource), ReplicaSets, Pods (delete preconditions), `autoscaling/v2`
+//! subresource), ReplicaSets, Pods (delete preconditions, the `/eviction`
+//! subresource with no PodDisruptionBudgets), `autoscaling/v2`
 //! HPAs, `events.k8s.io/v1` Events, `coordination.k8s.io/v1` Leases; all four
 //! patch types; `dryRun=All`; `fieldManager`; label and field selectors;
 //! `Status` errors (404, 409, 422, 400, 401, 403, 405, 415). Watches are

@@ -16,13 +16,14 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::policy::v1::Eviction;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions;
 use serde_json::Value;
 use std::future::Future;
@@ -72,6 +73,7 @@ pub fn router(state: ApiState) -> Router {
         "/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale",
         get(scale_get).put(scale_put).patch(scale_patch),
     );
+    r = r.route("/api/v1/namespaces/{ns}/pods/{name}/eviction", post(evict));
     r.fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(from_fn_with_state(state.clone(), authenticate))
@@ -381,6 +383,56 @@ async fn scale_put(
         )
     })();
     reply(StatusCode::OK, r)
+}
+
+/// POST `pods/{name}/eviction` (policy/v1 `Eviction`), as
+/// `pkg/registry/core/pod/storage/eviction.go` handles it with no
+/// PodDisruptionBudget in the namespace (the simulator has none): the name
+/// must be the URL's, `dryRun` comes from the query or the body's
+/// `deleteOptions` (both set and different is an error), and the pod is
+/// deleted with the body's `deleteOptions` (preconditions too). Answers 201
+/// with a `Status`.
+async fn evict(
+    State(s): State<ApiState>,
+    Path((ns, name)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    let r = (|| {
+        let q = Query::parse(raw.as_deref())?;
+        let eviction: Eviction = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding Eviction: {e}")))?;
+        if eviction.metadata.name.as_deref() != Some(name.as_str()) {
+            return Err(ApiError::bad_request(
+                "name in URL does not match name in Eviction object".to_string(),
+            ));
+        }
+        let mut opts = eviction.delete_options.unwrap_or_default();
+        let query_dry_run: Vec<String> = if q.dry_run {
+            vec!["All".to_string()]
+        } else {
+            Vec::new()
+        };
+        match &opts.dry_run {
+            Some(d) if !q.dry_run || *d == query_dry_run => {}
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "DryRun in query and body differ".to_string(),
+                ))
+            }
+            None if q.dry_run => opts.dry_run = Some(query_dry_run),
+            None => {}
+        }
+        ops::delete::<Pod>(&mut s.lock(), &ns, &name, &Query::default(), &opts)?;
+        Ok(serde_json::json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "code": 201,
+        }))
+    })();
+    reply(StatusCode::CREATED, r)
 }
 
 async fn scale_patch(
