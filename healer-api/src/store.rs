@@ -147,6 +147,10 @@ fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection, StoreEr
         },
     )?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // The shipped Deployment runs with a read-only root filesystem and only the database's
+    // volume writable: SQLite's temporary files (large sorts, index builds in migrations)
+    // would have no directory to go to, and such a query would fail.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
 }
 
@@ -637,6 +641,17 @@ pub fn get_incident(conn: &Connection, id: i64) -> Result<Option<IncidentHistory
 mod tests {
     use super::*;
     use crate::decode::{decode, DecodeLimits, Format};
+
+    /// Temporary tables and sorts stay in memory: nothing needs a writable temp directory.
+    #[test]
+    fn temporary_storage_is_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_connection(&dir.path().join("h.db"), Synchronous::Full).unwrap();
+        let mode: i64 = conn
+            .pragma_query_value(None, "temp_store", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, 2, "MEMORY");
+    }
 
     fn records(n: usize) -> Vec<AnomalyRecord> {
         let one = serde_json::json!({"edgeheal": {
