@@ -25,6 +25,13 @@
 //! Everything is bounded: containers named, directory entries visited, the
 //! depth of the walk and the bytes read from each file. A file that cannot
 //! be read or parsed leaves its sample out; nothing panics.
+//!
+//! Not sampled: a container whose link name the kubelet cut (it keeps link
+//! names to 255 bytes, so pod, namespace and container names of more than
+//! about 184 bytes together lose part of the id), and containers with no
+//! cgroup of their own on the host (gVisor, Kata). Limits are the cgroup's:
+//! with the kubelet's `cpuCFSQuota: false` there is no CPU limit to report,
+//! and cgroup v1 rounds memory limits to pages.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -222,12 +229,41 @@ fn working_set(usage: Option<u64>, inactive_file: Option<u64>) -> Option<u64> {
 /// counter's maximum, 9223372036854771712 on 4 KiB pages).
 const V1_NO_LIMIT: u64 = 1 << 60;
 
-/// A cgroup v2 container directory.
+/// `memory.max` of a v2 cgroup: bytes, or `None` for "max".
+fn v2_memory_limit(dir: &Path) -> Option<u64> {
+    read_small(&dir.join("memory.max"))?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&b| b > 0)
+}
+
+/// `cpu.max` of a v2 cgroup (`<quota> <period>`): cores, or `None` for "max".
+fn v2_cpu_limit(dir: &Path) -> Option<f64> {
+    let text = read_small(&dir.join("cpu.max"))?;
+    let mut parts = text.split_whitespace();
+    let quota: f64 = parts.next()?.parse().ok()?;
+    let period: f64 = parts.next()?.parse().ok()?;
+    (quota > 0.0 && period > 0.0).then(|| quota / period)
+}
+
+/// The tighter of two limits, either of which may be absent.
+fn tighter<T: PartialOrd>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b < a { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A cgroup v2 container directory. crun (CRI-O's runtime on some
+/// distributions) may put the container's processes and limits in a
+/// `container` child of the scope: usage is the scope's (it counts its
+/// children), limits the tighter of the scope's and the child's.
 pub fn read_v2(dir: &Path) -> Sample {
     let cpu_stat = read_small(&dir.join("cpu.stat"));
     let memory_stat = read_small(&dir.join("memory.stat"));
-    let memory_max = read_small(&dir.join("memory.max"));
-    let cpu_max = read_small(&dir.join("cpu.max"));
+    let child = dir.join("container");
+    let child = child.is_dir().then_some(child);
     Sample {
         cpu_seconds: cpu_stat
             .as_deref()
@@ -239,15 +275,11 @@ pub fn read_v2(dir: &Path) -> Sample {
                 .as_deref()
                 .and_then(|t| keyed(t, "inactive_file")),
         ),
-        memory_limit_bytes: memory_max
-            .and_then(|t| t.trim().parse().ok())
-            .filter(|&b| b > 0),
-        cpu_limit_cores: cpu_max.as_deref().and_then(|t| {
-            let mut parts = t.split_whitespace();
-            let quota: f64 = parts.next()?.parse().ok()?;
-            let period: f64 = parts.next()?.parse().ok()?;
-            (quota > 0.0 && period > 0.0).then(|| quota / period)
-        }),
+        memory_limit_bytes: tighter(
+            v2_memory_limit(dir),
+            child.as_deref().and_then(v2_memory_limit),
+        ),
+        cpu_limit_cores: tighter(v2_cpu_limit(dir), child.as_deref().and_then(v2_cpu_limit)),
     }
 }
 

@@ -24,8 +24,15 @@ fn main() {
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    if let Err(e) = sample(Path::new(CONTAINERS_DIR), root, now_ms, &mut out) {
-        eprintln!("edgeheal-sampler: {CONTAINERS_DIR}: {e}");
+    match sample(Path::new(CONTAINERS_DIR), root, now_ms, &mut out) {
+        Err(e) => eprintln!("edgeheal-sampler: {CONTAINERS_DIR}: {e}"),
+        // Silence would hide an unknown cgroup layout or a sandboxed runtime.
+        Ok(summary) if summary.named > 0 && summary.sampled == 0 => eprintln!(
+            "edgeheal-sampler: {} containers named in {CONTAINERS_DIR}, none of their cgroups found under {}",
+            summary.named,
+            root.display()
+        ),
+        Ok(_) => {}
     }
     if let Err(e) = out.flush() {
         eprintln!("edgeheal-sampler: stdout: {e}");

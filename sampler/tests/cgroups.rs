@@ -390,3 +390,44 @@ fn containers_are_capped() {
     assert_eq!(summary.named, MAX_CONTAINERS);
     assert!(records.is_empty());
 }
+
+/// crun's `container` child of a CRI-O scope holds the limits: the tighter
+/// of the scope's and the child's is reported; usage is the scope's.
+#[test]
+fn v2_crun_container_child_holds_the_limits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (logs, root) = (tmp.path().join("logs"), tmp.path().join("cgroup"));
+    write(&root.join("cgroup.controllers"), "cpu memory\n");
+    link(&logs, "api-0", "shop", "api", &id(2));
+    let scope = root
+        .join("kubepods.slice/kubepods-pod4e5f.slice")
+        .join(format!("crio-{}.scope", id(2)));
+    v2_files(&scope, 4_000_000, 64 << 20, 0, "max", "max 100000");
+    write(&scope.join("container/memory.max"), "268435456\n");
+    write(&scope.join("container/cpu.max"), "25000 100000\n");
+    let (_, records) = run(&logs, &root);
+    assert_eq!(
+        records,
+        vec![
+            record(
+                "container_cpu_usage_seconds_total",
+                json!(4.0),
+                "api-0",
+                "api"
+            ),
+            record(
+                "container_memory_working_set_bytes",
+                json!(64u64 << 20),
+                "api-0",
+                "api"
+            ),
+            record(
+                "container_spec_memory_limit_bytes",
+                json!(268_435_456u64),
+                "api-0",
+                "api"
+            ),
+            cpu_limit(0.25, "api-0", "api"),
+        ]
+    );
+}

@@ -541,6 +541,9 @@ fn daemonset_mounts_what_the_fluent_bit_config_reads_and_writes() {
         .find(|m| m.mount_path == "/host/sys/fs/cgroup")
         .expect("the host's cgroup tree is mounted");
     assert_eq!(cgroup.read_only, Some(true));
+    // On cgroup v1 each controller is a mount of its own below: read-only too where the
+    // runtime can.
+    assert_eq!(cgroup.recursive_read_only.as_deref(), Some("IfPossible"));
     let host_path = spec
         .volumes
         .iter()
@@ -862,6 +865,15 @@ fn helm_values_match_the_chart_and_the_shipped_config() {
             .unwrap_or_else(|e| panic!("{key}: {e}")),
         );
     }
+    let cgroup = mounts
+        .iter()
+        .find(|m| m.mount_path == "/host/sys/fs/cgroup")
+        .expect("helm: the host's cgroup tree is mounted for the sampler");
+    assert_eq!(
+        (cgroup.read_only, cgroup.recursive_read_only.as_deref()),
+        (Some(true), Some("IfPossible")),
+        "helm: the cgroup mount is read-only all the way down"
+    );
     fluent_bit.volume_mounts = Some(mounts);
     let volumes: Vec<k8s_openapi::api::core::v1::Volume> =
         serde_json::from_value(values["extraVolumes"].clone()).expect("extraVolumes");

@@ -169,6 +169,21 @@ fn a_missing_mount_is_reported_not_hidden() {
     let run = collect(sampler_wasm(), &only_cgroup, Duration::from_secs(T0_S)).unwrap();
     assert!(run.records.is_empty());
     assert!(run.stderr.contains("/var/log/containers"), "{}", run.stderr);
+
+    // Containers named, none of their cgroups found (an unknown layout, a
+    // sandboxed runtime): said, not silent.
+    write(
+        &node.logs().join(format!("web-1_shop_web-{}.log", id(0xe1))),
+        "",
+    );
+    let run = node.collect(T0_S);
+    assert!(run.records.is_empty());
+    assert!(
+        run.stderr
+            .contains("1 containers named in /var/log/containers, none of their cgroups found"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// Fifteen minutes of a steady pod, then a memory leak (24 MiB every 15 s
