@@ -506,6 +506,41 @@ fn emitted(result: Value) -> Vec<Json> {
     }
 }
 
+/// Vector's `dedupe` transform as `edgeheal_events_once` configures it: an
+/// event whose `fields.match` values were seen among the last
+/// `cache.num_events` distinct ones is dropped.
+fn dedupe(events: &[Json]) -> Vec<Json> {
+    let yaml = vector_yaml();
+    let once = &yaml["transforms"]["edgeheal_events_once"];
+    assert_eq!(once["type"].as_str(), Some("dedupe"));
+    let fields: Vec<String> = once["fields"]["match"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect();
+    let capacity = once["cache"]["num_events"].as_u64().unwrap() as usize;
+    let mut cache: std::collections::VecDeque<Vec<Json>> = std::collections::VecDeque::new();
+    let mut out = Vec::new();
+    for e in events {
+        let key: Vec<Json> = fields
+            .iter()
+            .map(|f| f.split('.').fold(e, |v, k| &v[k]).clone())
+            .collect();
+        if let Some(at) = cache.iter().position(|k| *k == key) {
+            let k = cache.remove(at).unwrap();
+            cache.push_back(k);
+            continue;
+        }
+        cache.push_back(key);
+        if cache.len() > capacity {
+            cache.pop_front();
+        }
+        out.push(e.clone());
+    }
+    out
+}
+
 /// One kubelet Event object of a pod, moved on as the kubelet's correlator
 /// does: each occurrence bumps `count`, `lastTimestamp` and the object's
 /// `resourceVersion`.
@@ -554,9 +589,9 @@ impl KubeletEvent {
 }
 
 /// Vector has no events source: `vector.yaml` lists the kubelet's Pod events
-/// every 10 s and `edgeheal_events` passes on this node's, changed in the
-/// last minute. A crash loop polled that way (each version listed up to six
-/// times, in name order, beside another node's crash loop, a healthy pod and
+/// every 10 s, `edgeheal_events` passes on this node's, changed in the last
+/// 180 s, and `edgeheal_events_once` each version once. A crash loop polled
+/// that way (each version listed up to 18 times, in name order, beside another node's crash loop, a healthy pod and
 /// an hour-old back-off) is tagged exactly as if each version had arrived
 /// once: every first arrival gets the native core's tag for that stream, the
 /// repeats leave no trace, and the other node's events never arrive.
@@ -631,8 +666,8 @@ fn events_polled_from_the_api_server_count_once_per_version_on_their_node() {
         poll_ns += 10 * S;
     }
 
-    // Only node-1's events, none older than the minute, each version at
-    // least once and at most six times.
+    // Only node-1's events, none older than the horizon, each version at
+    // least once and at most 18 times.
     let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
     for e in &polled {
         assert_eq!(e["source"]["host"], "node-1", "{e}");
@@ -654,7 +689,7 @@ fn events_polled_from_the_api_server_count_once_per_version_on_their_node() {
         node1_versions,
         "every version of node-1, no old one"
     );
-    assert!(seen.values().all(|&n| n <= 6), "{seen:?}");
+    assert!(seen.values().all(|&n| n <= 18), "{seen:?}");
     assert!(polled.len() > 2 * seen.len(), "{} polled", polled.len());
 
     // The same versions once each, in the order they first arrived.
@@ -670,6 +705,15 @@ fn events_polled_from_the_api_server_count_once_per_version_on_their_node() {
         })
         .map(|(i, e)| (i, e.to_string()))
         .collect();
+    // What edgeheal_events_once passes on: exactly those, in that order.
+    let deduped = dedupe(&polled);
+    assert_eq!(
+        deduped.iter().map(Json::to_string).collect::<Vec<_>>(),
+        once.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>()
+    );
+    // And the core counts a version once on its own too: the whole polled
+    // stream, repeats and all, tags each first arrival as the native core
+    // tags the versions once each.
     let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
     let texts: Vec<String> = once.iter().map(|(_, t)| t.clone()).collect();
     let native = native_tags(load_model_set(&default), &texts);
@@ -698,8 +742,9 @@ fn events_polled_from_the_api_server_count_once_per_version_on_their_node() {
 
 /// What else a poll can bring: with the node unknown every event passes (as
 /// the Fluent Bit grep rule with `NODE_NAME` unset), an event with no
-/// `source.host` passes on every node, and a body that is no EventList (the
-/// API server's `Status` on a 403), items that are no objects and events
+/// `source.host` passes on every node, and a body that is no EventList (a
+/// `Status`: http_client drops non-200 answers before the remap, so this is a
+/// safeguard), items that are no objects and events
 /// with no time of their own give no event.
 #[test]
 fn the_event_split_passes_what_the_fluent_bit_grep_passes() {
@@ -735,10 +780,10 @@ fn the_event_split_passes_what_the_fluent_bit_grep_passes() {
         split("node-1", list(vec![hostless.clone()])),
         vec![hostless]
     );
-    // Only the minute before the poll; an event stamped ahead passes.
+    // Only the 180 s before the poll; an event stamped ahead passes.
     let ahead = event(Some("node-1"), Some(now + 5 * S));
-    let edge = event(Some("node-1"), Some(now - 60 * S));
-    let before = event(Some("node-1"), Some(now - 61 * S));
+    let edge = event(Some("node-1"), Some(now - 180 * S));
+    let before = event(Some("node-1"), Some(now - 181 * S));
     assert_eq!(
         split("node-1", list(vec![ahead.clone(), edge.clone(), before])),
         vec![ahead, edge]
