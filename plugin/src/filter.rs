@@ -70,8 +70,11 @@ pub struct Filter {
     /// By [`MemoToken::entry`]; empty until the first is remembered.
     placed: Vec<Placed>,
     key: String,
-    /// Kept from record to record, so parsing stops allocating.
-    index: RecordIndex,
+    /// Kept from record to record, so parsing stops allocating; boxed, so
+    /// that taking it while a record borrows it moves a pointer (in the
+    /// `.wasm`, moving the index itself is a `memory.copy` each way, which
+    /// wasmtime runs as a call into the runtime). `None` only while taken.
+    index: Option<Box<RecordIndex>>,
     normalize: NormalizeCache,
     /// The identity's parts of the tags, per identity object text.
     identity_texts: IdentityTexts,
@@ -82,6 +85,11 @@ pub struct Filter {
     record_evaluations: bool,
     evaluations: Vec<Evaluation>,
     last: Combined,
+}
+
+/// The index [`Filter::process`] parses records in.
+fn record_index() -> RecordIndex {
+    RecordIndex::remembering(IDENTITY_OBJECTS).decoding(LINE_KEYS)
 }
 
 fn entity_key(key: &mut String, prefix: char, namespace: Option<&str>, name: &str) {
@@ -102,7 +110,7 @@ impl Filter {
             config,
             models,
             key: String::with_capacity(128),
-            index: RecordIndex::remembering(IDENTITY_OBJECTS).decoding(LINE_KEYS),
+            index: Some(Box::new(record_index())),
             normalize: NormalizeCache::new(),
             identity_texts: IdentityTexts::default(),
             time: Rfc3339Writer::default(),
@@ -155,7 +163,10 @@ impl Filter {
     /// time for the record, used when the record carries none.
     pub fn process(&mut self, tag: &[u8], event_time_ns: i64, record: &[u8], out: &mut Vec<u8>) {
         out.clear();
-        let mut index = std::mem::take(&mut self.index);
+        let mut index = self
+            .index
+            .take()
+            .unwrap_or_else(|| Box::new(record_index()));
         match Record::parse_in(record, &mut index) {
             Ok(rec) => {
                 let obs = normalize_in(&rec, tag, event_time_ns, &mut self.normalize);
@@ -201,7 +212,7 @@ impl Filter {
                 out.push(b'}');
             }
         }
-        self.index = index;
+        self.index = Some(index);
     }
 
     /// The record for a body the pipeline could not hand over (Fluent Bit
