@@ -14,8 +14,10 @@ use crate::lru::Lru;
 use crate::model::ModelSet;
 use crate::normalize::{normalize_in, NormalizeCache, IDENTITY_OBJECTS, LINE_KEYS};
 use crate::observation::{EventReason, Observation, Signal, WorkloadKind};
-use crate::scorer::{combine, keep_incident, score_evaluated, verdict, Combined};
-use crate::tags::{write_error_tags, write_time, write_verdict, F64Texts, IdentityTexts, NO_MODEL};
+use crate::scorer::{combine_into, keep_incident, score_evaluated, verdict, Combined};
+use crate::tags::{
+    write_error_tags, write_kind, write_time, write_verdict, F64Texts, IdentityTexts, NO_MODEL,
+};
 use crate::timestamp::Rfc3339Writer;
 use crate::verdict::{Family, Verdict};
 
@@ -176,8 +178,7 @@ impl Filter {
                 // As `write_record_head` and `write_record_tail`, with the
                 // identity's parts as kept for its identity object.
                 splice_with(&rec, out, |tags| {
-                    tags.extend_from_slice(b"{\"kind\":\"");
-                    tags.extend_from_slice(obs.kind.as_str().as_bytes());
+                    write_kind(tags, obs.kind);
                     self.identity_texts.write_head(tags, &obs.identity, token);
                     write_time(tags, obs.ts_ns, &mut self.time);
                     match slot.and_then(|s| self.entities.get(s)) {
@@ -437,7 +438,7 @@ impl Filter {
         let wl_state = workload
             .and_then(|s| self.entities.get(s))
             .map(|t| &t.state);
-        self.last = combine(pod_state, wl_state);
+        combine_into(&mut self.last, pod_state, wl_state);
         let t = self.entities.get_mut(primary)?;
         let v = verdict(&self.last, models);
         let v = keep_incident(&t.verdict, v);

@@ -178,7 +178,10 @@ fn normalize_shape<'a>(
 ) -> Observation<'a> {
     cache.token = None;
     // Raw texts: only the values used below are decoded.
-    let top = record.get_many_raw_classed(&TOP_KEYS, &TOP_KEY_CLASSES);
+    // Filled in place: returned, the array (144 bytes in the `.wasm`) was
+    // copied with a `memory.copy`, a call into wasmtime's runtime.
+    let mut top = [None; TOP_KEYS.len()];
+    record.get_many_raw_classed(&TOP_KEYS, &TOP_KEY_CLASSES, &mut top);
     let has = |i: usize| top.get(i).is_some_and(Option::is_some);
     let times = || {
         let [a, b, c, d, ..] = top;

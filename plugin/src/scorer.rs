@@ -62,6 +62,19 @@ pub struct Combined {
 /// restarts, workload for service signals), falling back to the other.
 pub fn combine(pod: Option<&EntityState>, workload: Option<&EntityState>) -> Combined {
     let mut out = Combined::default();
+    combine_into(&mut out, pod, workload);
+    out
+}
+
+/// As [`combine`], into `out` (whatever it held): the filter keeps one,
+/// which in the `.wasm` saves moving a returned one (`memory.copy`, which
+/// wasmtime runs as a call into its runtime).
+pub(crate) fn combine_into(
+    out: &mut Combined,
+    pod: Option<&EntityState>,
+    workload: Option<&EntityState>,
+) {
+    *out = Combined::default();
     for family in Family::ALL {
         let (first, second) = if pod_first(family) {
             (pod, workload)
@@ -85,7 +98,6 @@ pub fn combine(pod: Option<&EntityState>, workload: Option<&EntityState>) -> Com
             *s = *e.shares(family);
         }
     }
-    out
 }
 
 /// The verdict for combined features, in two stages. A family at or above its

@@ -87,8 +87,14 @@ impl Rfc3339Writer {
             put_digits(&mut tail, 1, nanos.unsigned_abs(), 9);
             10
         };
-        out.extend_from_slice(tail.get(..n).unwrap_or(&[]));
-        out.push(b'Z');
+        // The `Z` right after the digits kept, and the tail copied whole (a
+        // constant length: see `tags::write_kind`), then cut back.
+        if let Some(z) = tail.get_mut(n) {
+            *z = b'Z';
+        }
+        let end = out.len() + n + 1;
+        out.extend_from_slice(&tail);
+        out.truncate(end);
     }
 }
 

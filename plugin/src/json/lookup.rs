@@ -172,7 +172,9 @@ pub(super) fn pick_raw<'a, const N: usize>(
     if N > 64 {
         return pick_raw_linear(members, keys);
     }
-    pick_raw_classed(members, keys, &length_classes(keys))
+    let mut out = [None; N];
+    pick_raw_classed(members, keys, &length_classes(keys), &mut out);
+    out
 }
 
 /// `keys` (at most 64) as bit sets by length, lengths past 31 sharing a
@@ -202,9 +204,10 @@ pub(super) fn pick_raw_classed<'a, const N: usize>(
     members: impl Iterator<Item = (&'a [u8], bool, &'a [u8])>,
     keys: &[&str; N],
     by_len: &[u64; 32],
-) -> [Option<&'a [u8]>; N] {
+    out: &mut [Option<&'a [u8]>; N],
+) {
     let mut left = if N >= 64 { u64::MAX } else { (1u64 << N) - 1 };
-    let mut out: [Option<&'a [u8]>; N] = [None; N];
+    *out = [None; N];
     for (raw, escaped, value) in members {
         // An escaped key's length is not its decoded length.
         let mut candidates = match escaped {
@@ -226,7 +229,6 @@ pub(super) fn pick_raw_classed<'a, const N: usize>(
             break;
         }
     }
-    out
 }
 
 /// [`pick_raw`] for any number of keys.

@@ -73,8 +73,13 @@ pub struct RecordIndex {
     /// Keys whose top-level string values the parse decodes as it validates
     /// them (see [`RecordIndex::decoding`]).
     pub(crate) decode_keys: &'static [&'static str],
-    /// The decoded texts of those values that had escapes, one after another.
+    /// The decoded texts of those values that had escapes, one after another,
+    /// up to `decoded_end`; the bytes past it are room kept for the next
+    /// decode (so a decode does not zero its room first: in the `.wasm`, a
+    /// `memory.fill`, which wasmtime runs as a call into its runtime).
     pub(crate) decoded: Vec<u8>,
+    /// Where the decoded texts in `decoded` end.
+    pub(crate) decoded_end: usize,
     /// Where each decoded value sits: its raw body in the record text (start
     /// and end offsets, between the quotes), then its text in `decoded`.
     pub(crate) decoded_at: Vec<DecodedValue>,
@@ -123,8 +128,14 @@ impl RecordIndex {
         self.top.clear();
         self.nested.clear();
         self.remembered = None;
-        self.decoded.clear();
+        self.decoded_end = 0;
         self.decoded_at.clear();
+    }
+
+    /// The decoded texts, one after another.
+    #[cfg(test)]
+    pub(crate) fn decoded_texts(&self) -> &[u8] {
+        self.decoded.get(..self.decoded_end).unwrap_or(&[])
     }
 
     /// The decoded text of the top-level string value whose raw body (between

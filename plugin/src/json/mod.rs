@@ -381,14 +381,17 @@ impl<'a> Record<'a> {
     }
 
     /// As [`Record::get_many_raw`], with the keys' [`length_classes`] given
-    /// (a caller with constant keys computes them once).
+    /// (a caller with constant keys computes them once), written to `out`
+    /// (in the `.wasm`, an array this size returned is moved with a
+    /// `memory.copy`, which wasmtime runs as a call into its runtime).
     #[inline(always)]
     pub(crate) fn get_many_raw_classed<const N: usize>(
         &self,
         keys: &[&str; N],
         classes: &[u64; 32],
-    ) -> [Option<&'a [u8]>; N] {
-        pick_raw_classed(indexed(self.text, self.top()), keys, classes)
+        out: &mut [Option<&'a [u8]>; N],
+    ) {
+        pick_raw_classed(indexed(self.text, self.top()), keys, classes, out)
     }
 
     /// A top-level member whose value is an object (the first one named

@@ -482,9 +482,9 @@ impl<'a, 'i> Parser<'a, 'i> {
         let Some(key) = self.decoded_key() else {
             return self.string_from_special().map(drop);
         };
-        let from = self.index.decoded.len() as u32;
+        let from = self.index.decoded_end as u32;
         self.decode_from_special(body)?;
-        let end = self.index.decoded.len() as u32;
+        let end = self.index.decoded_end as u32;
         self.index.decoded_at.push(DecodedValue {
             body: (body as u32, self.offset() - 1),
             text: (from, end),
@@ -515,14 +515,18 @@ impl<'a, 'i> Parser<'a, 'i> {
     /// errors), appending the decoded text of the string, whose body starts
     /// at `body`, to the index's decoded texts.
     ///
-    /// Decoding never lengthens the text, so the buffer is grown once by
-    /// the rest of the record and plain runs are copied a word at a time,
-    /// overlapping what comes next; the slack is cut off at the end.
+    /// Decoding never lengthens the text, so the buffer is given room for
+    /// the rest of the record once (growing it only when it has less) and
+    /// plain runs are copied a word at a time, overlapping what comes next;
+    /// the decoded text ends at the index's `decoded_end`.
     fn decode_from_special(&mut self, body: usize) -> Result<(), JsonError> {
         let text = self.text;
+        let from = self.index.decoded_end;
         let buf = &mut self.index.decoded;
-        let from = buf.len();
-        buf.resize(from + text.len().saturating_sub(body) + 8, 0);
+        let room = from + text.len().saturating_sub(body) + 8;
+        if buf.len() < room {
+            buf.resize(room, 0);
+        }
         let mut i = self.pos;
         let mut out = copy_run(text, body..i, buf, from);
         let result = loop {
@@ -560,17 +564,9 @@ impl<'a, 'i> Parser<'a, 'i> {
                 None => break Err(JsonError::UnexpectedEnd(text.len())),
             }
         };
-        match result {
-            Ok(end) => {
-                buf.truncate(out);
-                self.pos = end;
-                Ok(())
-            }
-            Err(e) => {
-                buf.truncate(from);
-                Err(e)
-            }
-        }
+        self.pos = result?;
+        self.index.decoded_end = out;
+        Ok(())
     }
 
     /// The rest of a string from the first backslash or control character
@@ -848,7 +844,7 @@ mod tests {
                     assert_eq!(index.decoded(body), Some(&decoded[..]), "{raw:?}");
                     assert_eq!(index.decoded_at.len(), 1);
                 }
-                _ => assert!(index.decoded_at.is_empty() && index.decoded.is_empty()),
+                _ => assert!(index.decoded_at.is_empty() && index.decoded_texts().is_empty()),
             }
         }
     }
@@ -897,8 +893,10 @@ mod tests {
                 .decoded_at
                 .iter()
                 .map(|d| {
-                    std::str::from_utf8(&index.decoded[d.text.0 as usize..d.text.1 as usize])
-                        .unwrap()
+                    std::str::from_utf8(
+                        &index.decoded_texts()[d.text.0 as usize..d.text.1 as usize],
+                    )
+                    .unwrap()
                 })
                 .collect();
             assert_eq!(decoded, *want, "{text}");
@@ -912,7 +910,7 @@ mod tests {
         text.push_str(r#""end":1}"#);
         Record::parse_in(text.as_bytes(), &mut index).unwrap();
         assert_eq!(index.decoded_at.len(), 2);
-        assert_eq!(index.decoded, b"x\n\t");
+        assert_eq!(index.decoded_texts(), b"x\n\t");
         // A parse that fails in a decoded value leaves nothing decoded.
         for text in [
             r#"{"log":"a\nb\x"}"#,
@@ -924,7 +922,7 @@ mod tests {
                 "{text}"
             );
             assert!(
-                index.decoded_at.is_empty() && index.decoded.is_empty(),
+                index.decoded_at.is_empty() && index.decoded_texts().is_empty(),
                 "{text}"
             );
         }

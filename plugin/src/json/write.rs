@@ -112,7 +112,12 @@ pub(crate) fn splice_with(
 ) {
     let rest = write_head(record, TAG_KEY, true, out);
     write_tags(out);
-    out.extend_from_slice(record.text.get(rest..).unwrap_or(&[]));
+    // Mostly the closing `}` alone: stored, not copied (see
+    // `tags::write_kind`).
+    match record.text.get(rest..).unwrap_or(&[]) {
+        [b] => out.push(*b),
+        tail => out.extend_from_slice(tail),
+    }
 }
 
 /// Writes `record` up to where its tag member goes, leaving out the
