@@ -322,40 +322,35 @@ pub fn write_sample(
         "pod": name.pod,
         "container": name.container,
     });
-    let mut records = Vec::with_capacity(4);
-    if let Some(v) = sample.cpu_seconds {
-        records.push((
+    let records = [
+        (
             "container_cpu_usage_seconds_total",
-            serde_json::json!(v),
+            sample.cpu_seconds.map(serde_json::Value::from),
             None,
-        ));
-    }
-    if let Some(v) = sample.working_set_bytes {
-        records.push((
+        ),
+        (
             "container_memory_working_set_bytes",
-            serde_json::json!(v),
+            sample.working_set_bytes.map(serde_json::Value::from),
             None,
-        ));
-    }
-    if let Some(v) = sample.memory_limit_bytes {
-        records.push((
+        ),
+        (
             "container_spec_memory_limit_bytes",
-            serde_json::json!(v),
+            sample.memory_limit_bytes.map(serde_json::Value::from),
             None,
-        ));
-    }
-    if let Some(v) = sample.cpu_limit_cores {
-        records.push((
+        ),
+        (
             "kube_pod_container_resource_limits",
-            serde_json::json!(v),
+            sample.cpu_limit_cores.map(serde_json::Value::from),
             Some(("cpu", "core")),
-        ));
-    }
-    for (metric, value, resource) in &records {
+        ),
+    ];
+    let mut written = 0;
+    for (metric, value, resource) in records {
+        let Some(value) = value else { continue };
         let mut labels = labels.clone();
         if let (Some((resource, unit)), Some(map)) = (resource, labels.as_object_mut()) {
-            map.insert("resource".into(), (*resource).into());
-            map.insert("unit".into(), (*unit).into());
+            map.insert("resource".into(), resource.into());
+            map.insert("unit".into(), unit.into());
         }
         let record = serde_json::json!({
             "metric": metric,
@@ -365,8 +360,9 @@ pub fn write_sample(
         });
         serde_json::to_writer(&mut *out, &record)?;
         out.write_all(b"\n")?;
+        written += 1;
     }
-    Ok(records.len())
+    Ok(written)
 }
 
 /// One run: names the containers under `containers_dir`, samples those
