@@ -18,12 +18,16 @@
 //!   an error" and no record); the record's time is the parser's, or now.
 //!
 //! What the program writes to stderr goes to Fluent Bit's log; it is kept
-//! here for tests.
+//! here for tests. The module is compiled once per test process (the filter
+//! harness's cache); Fluent Bit reads and loads it on every run, which
+//! changes nothing a run can see.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wasmtime::{Engine, Linker, Module, Store};
+use wasmtime::{Linker, Store};
+
+use crate::fluentbit_harness::{self, FLB_WASM_DEFAULT_SIZE};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::p2::WasiCtxBuilder;
 use wasmtime_wasi::preview1::WasiP1Ctx;
@@ -40,15 +44,21 @@ pub struct ExecWasiConfig {
     pub accessible_paths: Vec<(PathBuf, String)>,
     /// `buf_size`: the longest line `fgets` reads in one piece, plus one.
     pub buf_size: usize,
+    /// `wasm_stack_size` in bytes (below 8 KiB, Fluent Bit uses 8 KiB).
+    pub stack_size: u64,
     /// `parser` names a `json` parser.
     pub json_parser: bool,
 }
 
 impl Default for ExecWasiConfig {
+    /// The shipped `exec_wasi` input (`pipeline-configs/fluent-bit/`):
+    /// `parser json`, `wasm_stack_size 256K`, the default `buf_size`, no
+    /// accessible paths.
     fn default() -> Self {
         ExecWasiConfig {
             accessible_paths: Vec::new(),
             buf_size: DEFAULT_BUF_SIZE,
+            stack_size: 256_000,
             json_parser: true,
         }
     }
@@ -85,8 +95,13 @@ pub fn collect(
     config: &ExecWasiConfig,
     now: Duration,
 ) -> wasmtime::Result<Collection> {
-    let engine = Engine::default();
-    let module = Module::from_file(&engine, wasm_path)?;
+    let module = fluentbit_harness::module(
+        wasm_path,
+        config.stack_size.max(FLB_WASM_DEFAULT_SIZE),
+        false,
+    )
+    .map_err(wasmtime::Error::msg)?;
+    let engine = module.engine().clone();
     let stdout = MemoryOutputPipe::new(64 << 20);
     let stderr = MemoryOutputPipe::new(1 << 20);
     let mut wasi = WasiCtxBuilder::new();

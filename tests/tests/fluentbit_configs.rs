@@ -3,6 +3,7 @@
 //! sizes; the rewrite_tag rule on the `edgeheal` tags; the `http` output to the
 //! healer's route with SigV4.
 
+use edgeheal_tests::exec_wasi::ExecWasiConfig;
 use edgeheal_tests::fluentbit_config::{
     is_on, parse_classic, parse_yaml, size_to_binary_bytes, size_to_bytes, FluentBitConfig, Section,
 };
@@ -592,6 +593,11 @@ fn the_sampler_input_is_configured_as_the_code_expects() {
         );
         let stack = size_to_bytes(input.get("wasm_stack_size").expect("stack")).expect("size");
         assert!(stack >= 256_000, "{file}: wasm_stack_size {stack}");
+        assert_eq!(
+            stack,
+            ExecWasiConfig::default().stack_size,
+            "{file}: the stand-in runs with the shipped stack"
+        );
         // A CPU rate needs counters some seconds apart.
         let interval: u64 = input
             .get("interval_sec")

@@ -335,7 +335,10 @@ fn engine(stack_size: u64, fuel: bool) -> Result<Engine, HarnessError> {
     Ok(engine)
 }
 
-fn module(path: &Path, stack_size: u64, fuel: bool) -> Result<Module, HarnessError> {
+/// `path` compiled for a `wasm_stack_size` of `stack_size` (and with fuel
+/// metering when `fuel`), once per test process: also for other Fluent Bit
+/// stand-ins that run a module, such as `exec_wasi`'s.
+pub fn module(path: &Path, stack_size: u64, fuel: bool) -> Result<Module, HarnessError> {
     let key = (path.to_path_buf(), stack_size, fuel);
     let mut cache = module_cache().lock().unwrap_or_else(|e| e.into_inner());
     if let Some(module) = cache.get(&key) {
