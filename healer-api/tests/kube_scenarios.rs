@@ -756,11 +756,32 @@ async fn a_pod_of_another_deployment_is_not_owned_and_a_replaced_pod_is_left_alo
     finish(mock).await;
 }
 
+/// The target's previous ReplicaSet (revision 1, `cart:v1`), the one rollbacks go back to.
+fn cart_old() -> Value {
+    replicaset(
+        "cart-old",
+        "rs-1",
+        DEPLOY_UID,
+        "1",
+        "2026-11-20T09:00:00Z",
+        "cart:v1",
+    )
+}
+
+/// The rollback's read of [`cart_old`].
+fn get_cart_old() -> Step {
+    step(
+        Method::GET,
+        "/apis/apps/v1/namespaces/shop/replicasets/cart-old",
+    )
+    .reply(200, cart_old())
+}
+
 #[tokio::test]
 async fn rollback_restores_the_previous_replicaset_template() {
     let (c, h) = cluster(3);
     let rs_list = json!({"apiVersion": "apps/v1", "kind": "ReplicaSetList", "metadata": {}, "items": [
-        replicaset("cart-old", "rs-1", DEPLOY_UID, "1", "2026-11-20T09:00:00Z", "cart:v1"),
+        cart_old(),
         replicaset("cart-new", "rs-2", DEPLOY_UID, "2", "2026-11-21T09:55:00Z", "cart:v2"),
         replicaset("stranger", "rs-9", "other-uid", "7", "2026-11-21T09:58:00Z", "evil:v9")]});
     let mock = serve(
@@ -770,21 +791,7 @@ async fn rollback_restores_the_previous_replicaset_template() {
             step(Method::GET, "/apis/apps/v1/namespaces/shop/replicasets")
                 .query("labelSelector", "app=cart")
                 .reply(200, rs_list),
-            step(
-                Method::GET,
-                "/apis/apps/v1/namespaces/shop/replicasets/cart-old",
-            )
-            .reply(
-                200,
-                replicaset(
-                    "cart-old",
-                    "rs-1",
-                    DEPLOY_UID,
-                    "1",
-                    "2026-11-20T09:00:00Z",
-                    "cart:v1",
-                ),
-            ),
+            get_cart_old(),
             step(Method::GET, DEPLOY).reply(200, deployment(false)),
             step(Method::PATCH, DEPLOY)
                 .query("fieldManager", "edgeheal-healer")
@@ -850,21 +857,7 @@ async fn a_rollback_racing_a_status_write_reads_again_instead_of_failing() {
     let mock = serve(
         h,
         vec![
-            step(
-                Method::GET,
-                "/apis/apps/v1/namespaces/shop/replicasets/cart-old",
-            )
-            .reply(
-                200,
-                replicaset(
-                    "cart-old",
-                    "rs-1",
-                    DEPLOY_UID,
-                    "1",
-                    "2026-11-20T09:00:00Z",
-                    "cart:v1",
-                ),
-            ),
+            get_cart_old(),
             step(Method::GET, DEPLOY).reply(200, deployment(false)),
             // The deployment controller wrote the status between the read and the patch: the
             // `test` of resourceVersion fails, which the API server answers 422, not 409.
@@ -896,21 +889,7 @@ async fn a_rollback_patch_the_api_server_rejects_is_not_retried() {
     let mock = serve(
         h,
         vec![
-            step(
-                Method::GET,
-                "/apis/apps/v1/namespaces/shop/replicasets/cart-old",
-            )
-            .reply(
-                200,
-                replicaset(
-                    "cart-old",
-                    "rs-1",
-                    DEPLOY_UID,
-                    "1",
-                    "2026-11-20T09:00:00Z",
-                    "cart:v1",
-                ),
-            ),
+            get_cart_old(),
             step(Method::GET, DEPLOY).reply(200, deployment(false)),
             // Invalid for another reason (e.g. an admission policy): same resourceVersion.
             step(Method::PATCH, DEPLOY)
