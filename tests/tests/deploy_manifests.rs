@@ -214,28 +214,26 @@ fn classic_value<'a>(sections: &'a [ClassicSection], name: &str, key: &str) -> &
         .unwrap_or_else(|| panic!("no `{key}` in the `{name}` section"))
 }
 
+/// The settings of the `name` plugin in fluent-bit.yaml's `pipeline.<section>`.
+fn yaml_plugin(section: &str, name: &str) -> Value {
+    let config = &yaml_docs("pipeline-configs/fluent-bit/fluent-bit.yaml")[0];
+    config["pipeline"][section]
+        .as_array()
+        .unwrap_or_else(|| panic!("pipeline.{section}"))
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in pipeline.{section} of fluent-bit.yaml"))
+        .clone()
+}
+
 /// The `wasm` filter's settings in fluent-bit.yaml.
 fn yaml_wasm_filter() -> Value {
-    let config = &yaml_docs("pipeline-configs/fluent-bit/fluent-bit.yaml")[0];
-    config["pipeline"]["filters"]
-        .as_array()
-        .expect("pipeline.filters")
-        .iter()
-        .find(|f| f["name"] == "wasm")
-        .expect("a wasm filter in fluent-bit.yaml")
-        .clone()
+    yaml_plugin("filters", "wasm")
 }
 
 /// The `exec_wasi` input (the cgroup sampler) of fluent-bit.yaml.
 fn yaml_sampler_input() -> Value {
-    let config = &yaml_docs("pipeline-configs/fluent-bit/fluent-bit.yaml")[0];
-    config["pipeline"]["inputs"]
-        .as_array()
-        .expect("pipeline.inputs")
-        .iter()
-        .find(|i| i["name"] == "exec_wasi")
-        .expect("an exec_wasi input in fluent-bit.yaml")
-        .clone()
+    yaml_plugin("inputs", "exec_wasi")
 }
 
 /// The file names of the modules Fluent Bit loads: the filter's and the sampler's.
