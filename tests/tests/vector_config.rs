@@ -176,7 +176,7 @@ fn helm_values_carry_the_same_pipeline() {
     }
 }
 
-/// The service account's token and CA, as Kubernetes mounts them.
+/// The service account's CA, where Kubernetes mounts it.
 const SA_CA: &str = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
 
 /// `%3D` and `%2C` in a query value, decoded.
@@ -378,11 +378,13 @@ fn helm_values_grant_what_the_pipeline_reads() {
     let sa = str_at(&helm, &["serviceAccount", "name"]);
     let objects: Vec<Secret> = to_json(&helm["extraObjects"], "extraObjects");
     let env: Vec<EnvVar> = to_json(&helm["env"], "env");
-    let token = env
-        .iter()
-        .find(|e| e.name == "EDGEHEAL_VECTOR_TOKEN")
-        .and_then(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
-        .expect("EDGEHEAL_VECTOR_TOKEN from a Secret");
+    let from_secret = |name: &str| {
+        env.iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
+            .unwrap_or_else(|| panic!("{name} from a Secret"))
+    };
+    let token = from_secret("EDGEHEAL_VECTOR_TOKEN");
     assert_eq!(token.key, "token");
     assert_ne!(token.optional, Some(true), "no token, no pod");
     let secret = objects
@@ -404,11 +406,7 @@ fn helm_values_grant_what_the_pipeline_reads() {
     );
     assert!(secret.data.is_none() && secret.string_data.is_none());
     for name in ["EDGEHEAL_ACCESS_KEY_ID", "EDGEHEAL_SECRET_ACCESS_KEY"] {
-        let key = env
-            .iter()
-            .find(|e| e.name == name)
-            .and_then(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
-            .unwrap_or_else(|| panic!("{name} from a Secret"));
+        let key = from_secret(name);
         assert_ne!(key.optional, Some(true), "{name}: optional");
     }
 }
