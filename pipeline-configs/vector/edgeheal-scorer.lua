@@ -13,6 +13,7 @@ local CONFIG = {
   baseline_half_life = 40.0,
   warmup = 8,
   restart_window_seconds = 180,
+  events_polled = true,
 }
 
 local MODEL = {
@@ -26782,6 +26783,7 @@ local function blank(e)
   e.starts_seen = 0
   e.event_uids = {}
   e.event_versions = {}
+  e.event_counts = {}
   e.event_next = 0
   local features = {}
   for i = 1, CLASSIFIER_LEN do features[i] = 0.0 end
@@ -27151,24 +27153,37 @@ end
 local EVENT_KIND = { started = 0, back_off = 1, oom_killed = 2, unhealthy = 3 }
 -- Event objects per pod whose last counted version is kept (restarts.rs).
 local EVENT_OBJECTS = 8
+-- The most occurrences one new version of an Event object counts for when
+-- events are polled (restarts.rs).
+local MAX_OCCURRENCES_PER_VERSION = 10
 
--- restarts.rs `replayed`: whether this version of an Event object was counted
--- already (Fluent Bit relists after every watch reconnect); remembers it
--- otherwise, replacing the oldest object kept.
-local function replayed(e, uid, version)
-  if uid == nil or version == nil then return false end
-  local uids, versions = e.event_uids, e.event_versions
+-- restarts.rs `occurrences`: how many occurrences this version of an Event
+-- object, carrying `count`, stands for; nil when that version was counted
+-- already (Fluent Bit relists after every watch reconnect). With events
+-- polled (CONFIG.events_polled: Vector lists them every 10 s and sees only
+-- the last version of each interval), a new version of a kept object counts
+-- `count` minus the highest count counted for it (0 to
+-- MAX_OCCURRENCES_PER_VERSION), else one. Remembers the version, replacing
+-- the oldest object kept.
+local function occurrences(e, uid, version, count)
+  if uid == nil or version == nil then return 1 end
+  local uids, versions, counts = e.event_uids, e.event_versions, e.event_counts
   for i = 1, EVENT_OBJECTS do
     if uids[i] == uid then
-      local seen = versions[i] == version
+      if versions[i] == version then return nil end
+      local since = count - counts[i]
       versions[i] = version
-      return seen
+      if count > counts[i] then counts[i] = count end
+      if not CONFIG.events_polled then return 1 end
+      if since < 0 then return 0 end
+      if since > MAX_OCCURRENCES_PER_VERSION then return MAX_OCCURRENCES_PER_VERSION end
+      return since
     end
   end
   local slot = e.event_next + 1
-  uids[slot], versions[slot] = uid, version
+  uids[slot], versions[slot], counts[slot] = uid, version, count
   e.event_next = (e.event_next + 1) % EVENT_OBJECTS
-  return false
+  return 1
 end
 
 local function add_event(e, ts, inp)
@@ -27176,13 +27191,17 @@ local function add_event(e, ts, inp)
   -- already (a replayed list): it does not count.
   if not advance_restarts(e, ts) then return end
   local kind = EVENT_KIND[inp.reason]
-  if kind == nil or replayed(e, inp.uid, inp.resource_version) then return end
+  if kind == nil then return end
+  local n = occurrences(e, inp.uid, inp.resource_version, inp.count or 1)
+  if n == nil or n == 0 then return end
   if kind == 0 then
-    e.starts_seen = e.starts_seen + 1
     -- The first start of a pod is its birth, not a restart.
-    if e.starts_seen == 1 then return end
+    local birth = e.starts_seen == 0 and 1 or 0
+    e.starts_seen = e.starts_seen + n
+    n = n - birth
+    if n == 0 then return end
   end
-  bump_restart(e, kind, 1)
+  bump_restart(e, kind, n)
   evaluate_restarts(e)
 end
 

@@ -25,6 +25,13 @@ pub struct FilterConfig {
     pub warmup: u32,
     /// Length of the restart window, in seconds (restarts, back-offs, OOM kills).
     pub restart_window_seconds: u32,
+    /// Kubernetes events arrive from periodic lists (Vector's `http_client`
+    /// poll), not a watch that delivers every version of an Event object (Fluent
+    /// Bit's `kubernetes_events` input): a new version of an object counted
+    /// before then counts the occurrences since, its `count` minus the
+    /// highest counted (at most 10), instead of one. The Vector scorer always
+    /// counts this way.
+    pub events_polled: bool,
 }
 
 impl Default for FilterConfig {
@@ -36,6 +43,7 @@ impl Default for FilterConfig {
             baseline_half_life: 40.0,
             warmup: 8,
             restart_window_seconds: 180,
+            events_polled: false,
         }
     }
 }

@@ -219,9 +219,29 @@ pub fn load_model_set(dir: &Path) -> Option<ModelSet> {
     ModelSet::from_manifest(&manifest, |p| fs::read(dir.join(p)).ok()).ok()
 }
 
-/// The native core's `edgeheal` object for each record (JSON lines).
+/// The configuration the Vector scorer runs with: the defaults, with
+/// Kubernetes events counted as the polls list them
+/// ([`FilterConfig::events_polled`]; `scorer_lua` always sets it).
+pub fn vector_filter_config() -> FilterConfig {
+    FilterConfig {
+        events_polled: true,
+        ..FilterConfig::default()
+    }
+}
+
+/// The native core's `edgeheal` object for each record (JSON lines), run as
+/// the Vector scorer runs ([`vector_filter_config`]).
 pub fn native_tags(models: Option<ModelSet>, records: &[String]) -> Vec<serde_json::Value> {
-    let mut filter = Filter::new(FilterConfig::default(), models);
+    native_tags_with(vector_filter_config(), models, records)
+}
+
+/// [`native_tags`] with `config`.
+pub fn native_tags_with(
+    config: FilterConfig,
+    models: Option<ModelSet>,
+    records: &[String],
+) -> Vec<serde_json::Value> {
+    let mut filter = Filter::new(config, models);
     let mut out = Vec::new();
     records
         .iter()

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use edgeheal_models::export::vector::{scorer_lua, SCORER_FILE};
 use edgeheal_plugin::config::FilterConfig;
-use edgeheal_tests::vector::{calibrate, load_model_set, mixed_stream, native_tags, rfc3339};
+use edgeheal_tests::vector::{
+    calibrate, load_model_set, mixed_stream, native_tags, native_tags_with, rfc3339,
+};
 use mlua::{FromLua, IntoLua, Lua, LuaOptions, StdLib};
 use serde_json::Value as Json;
 use vrl::compiler::runtime::Runtime;
@@ -575,7 +577,11 @@ impl KubeletEvent {
                 "fieldPath": "spec.containers{app}",
             },
             "reason": self.reason,
-            "message": if warning { "Back-off restarting failed container app" } else { "Started container app" },
+            "message": match self.reason {
+                "Started" => "Started container app",
+                "Unhealthy" => "Liveness probe failed: HTTP probe failed with statuscode: 500",
+                _ => "Back-off restarting failed container app",
+            },
             "source": {"component": "kubelet", "host": self.node},
             "firstTimestamp": rfc3339(self.first_ns),
             "lastTimestamp": rfc3339(self.last_ns),
@@ -738,6 +744,85 @@ fn events_polled_from_the_api_server_count_once_per_version_on_their_node() {
         .iter()
         .filter(|t| t["pod"] == "cart-7c9d8f6b5-bbbbb")
         .all(|t| t["anomaly"] == false));
+}
+
+/// A liveness probe failing every 3 s: Vector's poll every 10 s lists only
+/// the last version of each interval, and the core counts the occurrences
+/// in between from the Event's `count` (`events_polled`). Each polled
+/// version is tagged as the native core with the default configuration
+/// tags it when it sees every version once (a watch, as Fluent Bit's input
+/// does): the same restart window, the same verdict.
+#[test]
+fn probe_failures_faster_than_the_poll_count_as_a_watch_counts_them() {
+    const S: i64 = 1_000_000_000;
+    let t0: i64 = 1_772_359_200 * S;
+    let mut probe = KubeletEvent {
+        pod: "api-5f9c7d8b4d-qwh4z",
+        node: "node-1",
+        reason: "Unhealthy",
+        count: 0,
+        first_ns: t0 + 9 * S,
+        last_ns: 0,
+        resource_version: 7_000,
+    };
+    // Every version: (lastTimestamp, the Event).
+    let versions: Vec<(i64, Json)> = (0..40)
+        .map(|i| {
+            probe.count += 1;
+            probe.resource_version += 1;
+            probe.last_ns = t0 + (9 + 3 * i) * S;
+            (probe.last_ns, probe.json())
+        })
+        .collect();
+    let mut polled = Vec::new();
+    let mut poll_ns = t0;
+    while poll_ns <= t0 + 140 * S {
+        let items: Vec<Json> = versions
+            .iter()
+            .rev()
+            .find(|(ns, _)| *ns <= poll_ns)
+            .map(|(_, e)| e.clone())
+            .into_iter()
+            .collect();
+        let list = serde_json::json!({
+            "kind": "EventList",
+            "apiVersion": "v1",
+            "metadata": {"resourceVersion": "9000"},
+            "items": items,
+            "timestamp": rfc3339(poll_ns),
+            "source_type": "http_client",
+        });
+        polled.extend(emitted(
+            events_remap("node-1", poll_ns).run(Value::from(list)),
+        ));
+        poll_ns += 10 * S;
+    }
+    let polled = dedupe(&polled);
+    assert!(
+        (10..=15).contains(&polled.len()),
+        "{} versions polled",
+        polled.len()
+    );
+
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
+    let watched: Vec<String> = versions.iter().map(|(_, e)| e.to_string()).collect();
+    let native = native_tags_with(FilterConfig::default(), load_model_set(&default), &watched);
+    let scorer = fs::read_to_string(vector_dir().join(SCORER_FILE)).unwrap();
+    let mut pipeline = VectorPipeline::new(&scorer);
+    for e in &polled {
+        let got = pipeline.run(&e.to_string());
+        let at = versions
+            .iter()
+            .position(|(_, v)| v["metadata"]["resourceVersion"] == e["metadata"]["resourceVersion"])
+            .unwrap();
+        let diff = differences(&native[at], &got);
+        assert!(
+            diff.is_empty(),
+            "version {}:\n  {}",
+            at + 1,
+            diff.join("\n  ")
+        );
+    }
 }
 
 /// What else a poll can bring: with the node unknown every event passes (as

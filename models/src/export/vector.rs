@@ -213,7 +213,9 @@ fn model_table(dir: &Path) -> Result<String, ExportError> {
     Ok(out)
 }
 
-/// The complete scorer for the model set in `model_dir` and `config`.
+/// The complete scorer for the model set in `model_dir` and `config`, with
+/// [`FilterConfig::events_polled`] set whatever `config` says: Vector's
+/// events come from lists (`pipeline-configs/vector/vector.yaml`).
 pub fn scorer_lua(model_dir: &Path, config: &FilterConfig) -> Result<String, ExportError> {
     let model = model_table(model_dir)?;
     let mut out = String::with_capacity(model.len() + RUNTIME.len() + 1024);
@@ -241,6 +243,8 @@ pub fn scorer_lua(model_dir: &Path, config: &FilterConfig) -> Result<String, Exp
         "  restart_window_seconds = {},",
         config.restart_window_seconds
     );
+    // Vector has no events source: the pipeline lists them (vector.yaml).
+    out.push_str("  events_polled = true,\n");
     out.push_str("}\n\n");
     out.push_str(&model);
     out.push('\n');

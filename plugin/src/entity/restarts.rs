@@ -16,11 +16,18 @@ pub(super) const RESTART_KINDS: usize = 4;
 /// and probe, `OOMKilling`).
 pub(super) const EVENT_OBJECTS: usize = 8;
 
+/// The most occurrences one new version of an Event object counts for when
+/// events are polled ([`FilterConfig::events_polled`]): enough for a probe
+/// failing every second between two of Vector's 10 s polls, and a bound on
+/// what a version seen after a long gap (an agent cut off from the API
+/// server) can add to the current restart window.
+pub(super) const MAX_OCCURRENCES_PER_VERSION: u32 = 10;
+
 /// The last counted `(uid, resourceVersion)` hashes of a pod's latest Event
-/// objects, replaced oldest first.
+/// objects, with the highest `count` counted, replaced oldest first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct EventVersions {
-    seen: [(u64, u64); EVENT_OBJECTS],
+    seen: [(u64, u64, u32); EVENT_OBJECTS],
     next: usize,
 }
 
@@ -114,42 +121,67 @@ impl EntityState {
             | EventReason::FailedScheduling
             | EventReason::Other => return,
         };
-        if self.replayed(event.version) {
+        let n = self.occurrences(event.version, event.count, config.events_polled);
+        let Some(mut n) = n.filter(|n| *n > 0) else {
             return;
-        }
+        };
         if kind == 0 {
-            self.starts_seen = self.starts_seen.saturating_add(1);
             // The first start of a pod is its birth, not a restart.
-            if self.starts_seen == 1 {
+            let birth = u32::from(self.starts_seen == 0);
+            self.starts_seen = self.starts_seen.saturating_add(n);
+            n -= birth;
+            if n == 0 {
                 return;
             }
         }
-        self.bump_restart(kind, 1);
+        self.bump_restart(kind, u16::try_from(n).unwrap_or(u16::MAX));
         self.evaluate_restarts(done);
     }
 
-    /// Whether `version` of an Event object was counted already. Each new
-    /// occurrence of a repeated event is a new version of the same object
-    /// (its `count` and `resourceVersion` move on); Fluent Bit's
-    /// `kubernetes_events` input lists again after every watch reconnect and
-    /// emits each recent object's current version a second time, and a
-    /// second copy of one `BackOff` or `Started` is no second restart.
-    /// Remembers the version otherwise, replacing the oldest object kept.
-    fn replayed(&mut self, version: Option<(u64, u64)>) -> bool {
+    /// How many occurrences `version` of an Event object, carrying
+    /// `count`, stands for; `None` when that version was counted already.
+    ///
+    /// Each new occurrence of a repeated event is a new version of the same
+    /// object: its `count` and `resourceVersion` move on.
+    /// - A version seen before counts nothing: Fluent Bit's
+    ///   `kubernetes_events` input lists again after every watch reconnect
+    ///   and emits each recent object's current version a second time, and
+    ///   a second copy of one `BackOff` or `Started` is no second restart.
+    /// - A new version of an object kept here counts one occurrence when
+    ///   every version arrives (a watch). When events are `polled`, a list
+    ///   shows only the last version of each interval: it counts `count`
+    ///   minus the highest count counted for the object (none for an older
+    ///   version arriving late, at most [`MAX_OCCURRENCES_PER_VERSION`]).
+    /// - Any other version counts one occurrence: the ones before it are
+    ///   history.
+    ///
+    /// Remembers the version, replacing the oldest object kept.
+    fn occurrences(
+        &mut self,
+        version: Option<(u64, u64)>,
+        count: u32,
+        polled: bool,
+    ) -> Option<u32> {
         let Some((uid, resource_version)) = version else {
-            return false;
+            return Some(1);
         };
         let kept = self.event_versions.get_or_insert_with(Box::default);
-        if let Some(seen) = kept.seen.iter_mut().find(|(u, _)| *u == uid) {
-            let replayed = seen.1 == resource_version;
-            seen.1 = resource_version;
-            return replayed;
+        if let Some(seen) = kept.seen.iter_mut().find(|(u, ..)| *u == uid) {
+            if seen.1 == resource_version {
+                return None;
+            }
+            let since = count.saturating_sub(seen.2);
+            *seen = (uid, resource_version, seen.2.max(count));
+            if !polled {
+                return Some(1);
+            }
+            return Some(since.min(MAX_OCCURRENCES_PER_VERSION));
         }
         if let Some(slot) = kept.seen.get_mut(kept.next) {
-            *slot = (uid, resource_version);
+            *slot = (uid, resource_version, count);
         }
         kept.next = (kept.next + 1) % EVENT_OBJECTS;
-        false
+        Some(1)
     }
 
     /// Evaluates the restarts family from the window's totals.
@@ -222,6 +254,63 @@ mod tests {
         e.add_event(S, &backoff(3, 11), &config, &mut done);
         e.add_event(S, &backoff(3, 11), &config, &mut done);
         assert_eq!(backoffs(&e), 11.0);
+    }
+
+    #[test]
+    fn polled_a_new_version_counts_the_occurrences_since_the_highest_counted() {
+        let watched = FilterConfig::default();
+        let config = FilterConfig {
+            events_polled: true,
+            ..FilterConfig::default()
+        };
+        let mut e = EntityState::new(&config);
+        let mut w = EntityState::new(&watched);
+        let mut done = Evaluated::default();
+        let event = |reason, uid: u64, version: u64, count: u32| EventSignal {
+            count,
+            version: Some((uid, version)),
+            ..ev(reason)
+        };
+        let features = |e: &EntityState| e.family_features(Family::Restarts).to_vec();
+        let mut both = |reason, uid, version, count| {
+            let ev = event(reason, uid, version, count);
+            e.add_event(S, &ev, &config, &mut done);
+            w.add_event(S, &ev, &watched, &mut done);
+            (features(&e), features(&w))
+        };
+        // Every version seen: one occurrence each, either way.
+        for (version, count) in [(1, 1), (2, 2), (3, 3)] {
+            both(EventReason::Unhealthy, 7, version, count);
+        }
+        let unhealthy = |n: f64| vec![0.0, 0.0, 0.0, n];
+        assert_eq!(
+            both(EventReason::Unhealthy, 7, 3, 3),
+            (unhealthy(3.0), unhealthy(3.0))
+        );
+        // Listed every 10 s: three probe failures between two lists. A
+        // watch would have seen three versions; one counts one.
+        assert_eq!(
+            both(EventReason::Unhealthy, 7, 6, 6),
+            (unhealthy(6.0), unhealthy(4.0))
+        );
+        // The same version again counts nothing; an older version arriving
+        // late, or a new one whose count did not move, counts nothing polled.
+        both(EventReason::Unhealthy, 7, 6, 6);
+        both(EventReason::Unhealthy, 7, 5, 5);
+        assert_eq!(
+            both(EventReason::Unhealthy, 7, 8, 6),
+            (unhealthy(6.0), unhealthy(6.0))
+        );
+        // A jump after a long gap counts at most MAX_OCCURRENCES_PER_VERSION.
+        assert_eq!(both(EventReason::Unhealthy, 7, 9, 500).0, unhealthy(16.0));
+        // An object first seen at a high count counts one occurrence: the
+        // ones before it are history. For `Started`, that one is the birth;
+        // the restarts after it count.
+        assert_eq!(both(EventReason::Started, 8, 1, 4).0, unhealthy(16.0));
+        assert_eq!(
+            both(EventReason::Started, 8, 2, 6).0,
+            vec![2.0, 0.0, 0.0, 16.0]
+        );
     }
 
     #[test]
