@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
-    /// Add `guards.scale_step` replicas through the scale subresource (or raise the HPA minimum).
+    /// Add `guards.scale_step` replicas through the scale subresource (under an HPA: raise its
+    /// minimum to `guards.scale_step` above the replicas it runs).
     ScaleUp,
     /// Restart the pods by bumping `kubectl.kubernetes.io/restartedAt` in the pod template.
     RolloutRestart,

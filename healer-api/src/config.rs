@@ -349,7 +349,8 @@ impl Default for EngineConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HpaPolicy {
-    /// Raise the HPA's `minReplicas` (bounded by its `maxReplicas` and `guards.max_replicas`).
+    /// Raise the HPA's `minReplicas` to `guards.scale_step` above the replicas the workload
+    /// runs (bounded by the HPA's `maxReplicas` and `guards.max_replicas`).
     #[default]
     RaiseMin,
     /// Refuse to scale, with a reason.

@@ -419,6 +419,7 @@ impl KubeCluster {
         &self,
         target: &Target,
         hpa: &str,
+        replicas: i32,
         from: i32,
         to: i32,
         dry_run: bool,
@@ -442,7 +443,9 @@ impl KubeCluster {
             })
             .await;
         match res {
-            Ok(_) => Ok(format!("HPA {hpa} minReplicas {from} -> {to}")),
+            Ok(_) => Ok(format!(
+                "HPA {hpa} minReplicas {from} -> {to} ({replicas} replicas ran)"
+            )),
             // The test op failed: either our earlier attempt landed, or someone else changed it.
             Err(ClusterError::Api { code: 422, .. }) => {
                 let h = self.get(&api, hpa, &what).await?;
@@ -781,8 +784,14 @@ impl Cluster for KubeCluster {
     ) -> Result<String, ClusterError> {
         let detail = match plan {
             Plan::Scale { to, .. } => self.scale(target, *to, dry_run).await?,
-            Plan::RaiseHpaMin { hpa, from, to } => {
-                self.raise_hpa_min(target, hpa, *from, *to, dry_run).await?
+            Plan::RaiseHpaMin {
+                hpa,
+                replicas,
+                from,
+                to,
+            } => {
+                self.raise_hpa_min(target, hpa, *replicas, *from, *to, dry_run)
+                    .await?
             }
             Plan::Restart => self.restart(target, dry_run).await?,
             Plan::DeletePod {

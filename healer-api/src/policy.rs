@@ -101,13 +101,16 @@ pub enum Plan {
         /// Target replicas (absolute: a retry cannot add twice).
         to: i32,
     },
-    /// Raise the HPA's minReplicas.
+    /// Raise the HPA's minReplicas above the replicas the workload runs.
     RaiseHpaMin {
         /// HPA name.
         hpa: String,
-        /// Observed minimum.
+        /// Replicas the workload ran when this was planned (its `spec.replicas`, which the
+        /// HPA controller sets).
+        replicas: i32,
+        /// Observed minimum (the patch's `test` precondition).
         from: i32,
-        /// New minimum.
+        /// New minimum: `step` above the replicas that ran.
         to: i32,
     },
     /// Bump `restartedAt`.
@@ -256,20 +259,26 @@ pub fn evaluate(
                         format!("HPA {} controls replicas and guards.hpa is refuse", h.name),
                     ));
                 }
-                let to = (h.min_replicas + step)
-                    .min(h.max_replicas)
-                    .min(g.guards.max_replicas);
-                if to <= h.min_replicas {
+                // The HPA controller keeps the workload's replicas within its minimum and
+                // maximum, so a minimum at or below the replicas that run adds nothing: the
+                // new minimum is a step above what runs (or above the minimum, if the HPA
+                // has not scaled up to it yet).
+                let replicas = f.replicas.unwrap_or(1);
+                let running = replicas.max(h.min_replicas);
+                let bound = h.max_replicas.min(g.guards.max_replicas);
+                let to = (running + step).min(bound);
+                if to <= running {
                     return Err(stop(
                         "at_max_replicas",
                         format!(
-                            "HPA {} minReplicas {} is already at its bound",
-                            h.name, h.min_replicas
+                            "{replicas} replicas run under HPA {} (minReplicas {}); nothing to add below {bound} (HPA maxReplicas {}, guards.max_replicas {})",
+                            h.name, h.min_replicas, h.max_replicas, g.guards.max_replicas
                         ),
                     ));
                 }
                 return Ok(Plan::RaiseHpaMin {
                     hpa: h.name.clone(),
+                    replicas,
                     from: h.min_replicas,
                     to,
                 });
@@ -603,6 +612,92 @@ mod tests {
                 },
                 Ok(Plan::RaiseHpaMin {
                     hpa: "cart".into(),
+                    replicas: 2,
+                    from: 2,
+                    to: 4,
+                }),
+            ),
+            (
+                "hpa above its minimum: raised above the replicas it runs",
+                c,
+                ScaleUp,
+                |_, f| {
+                    f.replicas = Some(3);
+                    f.hpa = Some(HpaFacts {
+                        name: "cart".into(),
+                        min_replicas: 2,
+                        max_replicas: 10,
+                    })
+                },
+                Ok(Plan::RaiseHpaMin {
+                    hpa: "cart".into(),
+                    replicas: 3,
+                    from: 2,
+                    to: 5,
+                }),
+            ),
+            (
+                "hpa above its minimum, capped at max_replicas",
+                c,
+                ScaleUp,
+                |_, f| {
+                    f.replicas = Some(4);
+                    f.hpa = Some(HpaFacts {
+                        name: "cart".into(),
+                        min_replicas: 2,
+                        max_replicas: 10,
+                    })
+                },
+                Ok(Plan::RaiseHpaMin {
+                    hpa: "cart".into(),
+                    replicas: 4,
+                    from: 2,
+                    to: 5,
+                }),
+            ),
+            (
+                "hpa runs at max_replicas above its minimum",
+                c,
+                ScaleUp,
+                |_, f| {
+                    f.replicas = Some(5);
+                    f.hpa = Some(HpaFacts {
+                        name: "cart".into(),
+                        min_replicas: 2,
+                        max_replicas: 10,
+                    })
+                },
+                Err(("at_max_replicas", false)),
+            ),
+            (
+                "hpa runs at its own maximum",
+                c,
+                ScaleUp,
+                |_, f| {
+                    f.replicas = Some(4);
+                    f.hpa = Some(HpaFacts {
+                        name: "cart".into(),
+                        min_replicas: 2,
+                        max_replicas: 4,
+                    })
+                },
+                Err(("at_max_replicas", false)),
+            ),
+            (
+                "hpa not yet scaled up to its minimum",
+                c,
+                ScaleUp,
+                |_, f| {
+                    f.replicas = Some(1);
+                    f.hpa = Some(HpaFacts {
+                        name: "cart".into(),
+                        min_replicas: 2,
+                        max_replicas: 10,
+                    })
+                },
+                Ok(Plan::RaiseHpaMin {
+                    hpa: "cart".into(),
+                    replicas: 1,
                     from: 2,
                     to: 4,
                 }),
@@ -620,6 +715,7 @@ mod tests {
                 },
                 Ok(Plan::RaiseHpaMin {
                     hpa: "cart".into(),
+                    replicas: 2,
                     from: 2,
                     to: 3,
                 }),
@@ -789,6 +885,53 @@ mod tests {
                 }
                 (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
             }
+        }
+    }
+
+    /// Raising the minimum to a step above the old minimum, not above the replicas the HPA
+    /// ran, added no capacity and passed the rollout check at once.
+    #[test]
+    fn a_raise_under_an_hpa_above_its_minimum_adds_replicas() {
+        let c = cfg("");
+        let g = Guards {
+            guards: &c.guards,
+            budget: &c.budget,
+            engine: &c.engine,
+            soft_heal: c.soft_heal.as_ref(),
+        };
+        let mut f = facts();
+        f.replicas = Some(3);
+        f.hpa = Some(HpaFacts {
+            name: "cart".into(),
+            min_replicas: 2,
+            max_replicas: 10,
+        });
+        let Ok(Plan::RaiseHpaMin { from, to, .. }) =
+            evaluate(g, ActionKind::ScaleUp, &ctx(), Some(&f))
+        else {
+            panic!("no raise");
+        };
+        assert_eq!(from, 2, "the precondition is the observed minimum");
+        assert!(
+            to > 3,
+            "the new minimum {to} must be above the 3 replicas that ran"
+        );
+        // At the bound, the refusal says what runs and what bounds it.
+        f.replicas = Some(5);
+        let r = evaluate(g, ActionKind::ScaleUp, &ctx(), Some(&f)).unwrap_err();
+        assert_eq!(r.code, "at_max_replicas");
+        for needle in [
+            "5 replicas",
+            "minReplicas 2",
+            "below 5",
+            "maxReplicas 10",
+            "guards.max_replicas 5",
+        ] {
+            assert!(
+                r.reason.contains(needle),
+                "{needle:?} not in {:?}",
+                r.reason
+            );
         }
     }
 

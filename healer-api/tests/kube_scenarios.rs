@@ -481,6 +481,7 @@ async fn hpa_min_is_raised_with_a_json_patch_test() {
             &t,
             &Plan::RaiseHpaMin {
                 hpa: "cart-hpa".into(),
+                replicas: 2,
                 from: 2,
                 to: 3,
             },
@@ -523,6 +524,7 @@ async fn an_hpa_raise_whose_answer_was_lost_is_read_back_not_failed() {
             &target(WorkloadKind::Deployment),
             &Plan::RaiseHpaMin {
                 hpa: "cart-hpa".into(),
+                replicas: 2,
                 from: 2,
                 to: 3,
             },
@@ -531,6 +533,94 @@ async fn an_hpa_raise_whose_answer_was_lost_is_read_back_not_failed() {
         .await
         .unwrap();
     assert!(out.contains("minReplicas already 3"), "{out}");
+    finish(mock).await;
+}
+
+/// Regression: an HPA already running above its minimum got a minimum one step above the old
+/// minimum, which added no replica and passed the rollout check at once. The plan now raises
+/// the minimum above the replicas that run, and the workload has rolled it out only once it
+/// runs that many available replicas.
+#[tokio::test]
+async fn an_hpa_above_its_minimum_gets_a_minimum_above_its_replicas_and_is_verified_at_it() {
+    use edgeheal_healer::policy::{evaluate, Context, Guards};
+    let (c, h) = cluster(3);
+    let hpa_path = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/cart-hpa";
+    // The HPA controller runs cart at 5 replicas; its minimum is 2.
+    let with = |generation: i64, spec: i32, available: i32| {
+        let mut d = deployment(false);
+        d["metadata"]["generation"] = json!(generation);
+        d["spec"]["replicas"] = json!(spec);
+        d["status"] = json!({"observedGeneration": generation, "replicas": available,
+                             "updatedReplicas": available, "availableReplicas": available});
+        d
+    };
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, DEPLOY).reply(200, with(7, 5, 5)),
+            step(Method::GET, HPAS).reply(200, hpa_list(&[("cart-hpa", "cart", 2, 10)])),
+            step(Method::PATCH, hpa_path)
+                .query("fieldManager", "edgeheal-healer")
+                .content_type("application/json-patch+json")
+                .body(|b| {
+                    assert_eq!(
+                        b,
+                        &json!([{"op": "test", "path": "/spec/minReplicas", "value": 2},
+                                {"op": "replace", "path": "/spec/minReplicas", "value": 6}])
+                    );
+                })
+                .reply(200, json!({"metadata": {"name": "cart-hpa"}, "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "cart"}, "minReplicas": 6, "maxReplicas": 10}})),
+            // Before the HPA's next sync: still the settled 5 replicas, below the new minimum.
+            step(Method::GET, DEPLOY).reply(200, with(7, 5, 5)),
+            step(Method::GET, HPAS).reply(200, hpa_list(&[("cart-hpa", "cart", 6, 10)])),
+            // The HPA asked for 6; the sixth pod is not available yet.
+            step(Method::GET, DEPLOY).reply(200, with(8, 6, 5)),
+            // Six available replicas: rolled out.
+            step(Method::GET, DEPLOY).reply(200, with(8, 6, 6)),
+            step(Method::GET, HPAS).reply(200, hpa_list(&[("cart-hpa", "cart", 6, 10)])),
+        ],
+    );
+    let cfg = edgeheal_healer::Config::from_yaml(
+        "store: { path: /tmp/x.db }\nauth: { keys_dir: /tmp/k }\nguards: { namespaces: [shop] }\n",
+    )
+    .unwrap();
+    let guards = Guards {
+        guards: &cfg.guards,
+        budget: &cfg.budget,
+        engine: &cfg.engine,
+        soft_heal: None,
+    };
+    let now = jiff::Timestamp::from_second(1_795_255_200).unwrap();
+    let ctx = Context {
+        now,
+        namespace: "shop",
+        workload_kind: WorkloadKind::Deployment,
+        incident_opened_at: now,
+        pod_named: None,
+        last_action_on_target: None,
+        actions_in_window: 0,
+        failures_in_window: 0,
+    };
+    let t = target(WorkloadKind::Deployment);
+    let f = c.facts(&t, ActionKind::ScaleUp, None).await.unwrap();
+    let plan = evaluate(guards, ActionKind::ScaleUp, &ctx, Some(&f)).unwrap();
+    assert_eq!(
+        plan,
+        Plan::RaiseHpaMin {
+            hpa: "cart-hpa".into(),
+            replicas: 5,
+            from: 2,
+            to: 6
+        }
+    );
+    let out = c.execute(&t, &plan, false).await.unwrap();
+    assert!(out.contains("minReplicas 2 -> 6 (5 replicas ran)"), "{out}");
+    assert!(!c.rolled_out(&t).await.unwrap(), "5 replicas, minimum 6");
+    assert!(
+        !c.rolled_out(&t).await.unwrap(),
+        "sixth replica not available"
+    );
+    assert!(c.rolled_out(&t).await.unwrap());
     finish(mock).await;
 }
 
