@@ -350,7 +350,8 @@ impl Default for EngineConfig {
 #[serde(rename_all = "snake_case")]
 pub enum HpaPolicy {
     /// Raise the HPA's `minReplicas` to `guards.scale_step` above the replicas the workload
-    /// runs (bounded by the HPA's `maxReplicas` and `guards.max_replicas`).
+    /// runs (bounded by the HPA's `maxReplicas` and `guards.max_replicas`), and give the old
+    /// minimum back `guards.hpa_restore_after_secs` after the incident is over.
     #[default]
     RaiseMin,
     /// Refuse to scale, with a reason.
@@ -375,6 +376,12 @@ pub struct GuardsConfig {
     /// `raise_min` or `refuse`. Default `raise_min`.
     #[serde(default)]
     pub hpa: HpaPolicy,
+    /// How long after the last incident on a workload closed an HPA minimum edgeheal raised
+    /// is set back to what it was before edgeheal's first raise, if it is still exactly the
+    /// value edgeheal set (someone else's change is left alone). 0: never restore. Default
+    /// 3600.
+    #[serde(default = "default_hpa_restore_after")]
+    pub hpa_restore_after_secs: u64,
     /// `rollback` only applies when the newest rollout is at most this old at incident open. Default 1800.
     #[serde(default = "default_rollback_window")]
     pub rollback_window_secs: u64,
@@ -391,6 +398,9 @@ fn default_scale_step() -> i32 {
 }
 fn default_rollback_window() -> u64 {
     1800
+}
+fn default_hpa_restore_after() -> u64 {
+    3600
 }
 
 /// The global action budget and circuit breaker.
@@ -677,6 +687,8 @@ mod tests {
         assert_eq!(c.engine.debounce_count, 3);
         assert_eq!(c.engine.max_record_age_secs, 300);
         assert_eq!(c.guards.opt_in_label, "edgeheal.io/heal");
+        assert_eq!(c.guards.hpa, HpaPolicy::RaiseMin);
+        assert_eq!(c.guards.hpa_restore_after_secs, 3600);
         assert!(c.policy.is_empty());
     }
 

@@ -5,6 +5,10 @@
 //! after the side effect: an action row (unique per incident step) is committed *before* the
 //! Kubernetes call, so a crash between the two leaves an `interrupted` action that is never
 //! repeated, and cooldowns and budgets are counted from those rows across restarts.
+//!
+//! A raised HPA minimum is recorded with its action ([`crate::hpa_floor`]) and given back by
+//! the periodic [`Engine::tick`] once the workload's incidents are over and
+//! `guards.hpa_restore_after_secs` have passed.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,8 +21,9 @@ use tokio::sync::{watch, Notify};
 
 use crate::action::ActionKind;
 use crate::clock::SharedClock;
-use crate::cluster::{Cluster, EventNote, Target};
+use crate::cluster::{Cluster, ClusterError, EventNote, Target};
 use crate::config::{Config, Mode};
+use crate::hpa_floor::{self, DueRestore, NewRaise, RaiseState};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{self, Context, Guards, Plan, Refusal};
@@ -205,13 +210,21 @@ impl Engine {
                         params![incident, now, step, action, "action interrupted by a restart; verifying instead of repeating it"],
                     )?;
                 }
-                Ok(rows.len())
+                let raises = hpa_floor::recover_raising(tx, now)?;
+                Ok((rows.len(), raises))
             })
             .await?;
+        let (interrupted, raises) = interrupted;
         if interrupted > 0 {
             tracing::warn!(
                 interrupted,
                 "actions interrupted by a restart were marked and will not be repeated"
+            );
+        }
+        if raises > 0 {
+            tracing::warn!(
+                raises,
+                "HPA raises interrupted by a restart hold the floor; their restore's precondition decides"
             );
         }
         let rows = self
@@ -573,6 +586,140 @@ impl Engine {
                 self.hold(key, &inc, true);
             }
         }
+        self.restore_hpa_floors().await
+    }
+
+    /// Gives back the HPA minimums whose restore is due ([`hpa_floor::due`]): a JSON patch
+    /// that sets `minReplicas` back to what it was before edgeheal's first raise, with a
+    /// `test` that it is still the value edgeheal left. A minimum someone else changed, or an
+    /// HPA that is gone, is left alone and recorded as skipped; any other failure is tried
+    /// again on a later tick after a backoff ([`RESTORE_RETRY_FIRST_SECS`], doubling up to
+    /// [`RESTORE_RETRY_MAX_SECS`]). A dry-run raise (nothing was written) gets a dry-run
+    /// restore; a raise that changed the HPA is given back only in enforce mode; shadow mode
+    /// never calls the API. Restores are not remediations: they do not count towards the
+    /// action budget or a target's cooldown.
+    async fn restore_hpa_floors(&self) -> Result<(), EngineError> {
+        let hold_secs = self.cfg.guards.hpa_restore_after_secs;
+        let (Some(cluster), false, false) =
+            (&self.cluster, self.cfg.mode == Mode::Shadow, hold_secs == 0)
+        else {
+            return Ok(());
+        };
+        let now = self.now().as_millisecond();
+        let hold_ms = (hold_secs as i64).saturating_mul(1000);
+        let enforce = self.cfg.mode == Mode::Enforce;
+        let due = self
+            .store
+            .read(move |c| hpa_floor::due(c, now, hold_ms, enforce))
+            .await?;
+        for r in due {
+            let target = Target {
+                namespace: r.namespace.clone(),
+                kind: WorkloadKind::parse(&r.workload_kind).unwrap_or(WorkloadKind::Deployment),
+                name: r.workload.clone(),
+            };
+            let dry_run = r.mode == Mode::DryRun;
+            let plan = Plan::RestoreHpaMin {
+                hpa: r.hpa.clone(),
+                from: r.left_min,
+                to: r.restore_to,
+            };
+            let raised = format!(
+                "HPA {}/{} minReplicas back to {}: incident {} raised it {} -> {}{}",
+                r.namespace,
+                r.hpa,
+                r.restore_to,
+                r.incident_id,
+                r.observed_min,
+                r.raised_to,
+                if dry_run { " in dry-run" } else { "" }
+            );
+            let res = cluster.execute(&target, &plan, dry_run).await;
+            let at = self.now().as_millisecond();
+            let (state, outcome, result, detail) = match res {
+                Ok(d) if dry_run => (RaiseState::DryRun, "restore_dry_run", "dry_run", d),
+                Ok(d) => (RaiseState::Restored, "restored", "ok", d),
+                Err(e @ (ClusterError::Conflict(_) | ClusterError::NotFound(_))) => (
+                    RaiseState::Skipped,
+                    "restore_skipped",
+                    "skipped",
+                    format!("{e}; left as it is"),
+                ),
+                Err(e) => {
+                    self.restore_failed(&r, &target, &raised, &e, at).await?;
+                    continue;
+                }
+            };
+            let detail = format!("{raised}: {detail}");
+            let (r2, d2) = (r.clone(), detail.clone());
+            self.store
+                .write(move |tx| hpa_floor::finish(tx, &r2, state, outcome, at, &d2))
+                .await?;
+            self.metrics.action(RESTORE_ACTION, result);
+            tracing::info!(incident = r.incident_id, result, %detail, "HPA minimum restore");
+            let reason = if state == RaiseState::Skipped {
+                self.notifier.notify(format!(
+                    ":information_source: edgeheal left HPA {}/{} as it is (incident {}): {detail}",
+                    r.namespace, r.hpa, r.incident_id
+                ));
+                "RestoreSkipped"
+            } else {
+                "Restored"
+            };
+            self.event_on(
+                &target,
+                None,
+                r.incident_id,
+                &r.incident_kind,
+                "Normal",
+                reason,
+                RESTORE_ACTION,
+                detail,
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Records a failed restore and when to try it again.
+    async fn restore_failed(
+        &self,
+        r: &DueRestore,
+        target: &Target,
+        raised: &str,
+        err: &ClusterError,
+        at: i64,
+    ) -> Result<(), EngineError> {
+        let attempt = r.attempts.saturating_add(1);
+        let backoff = RESTORE_RETRY_FIRST_SECS
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+            .min(RESTORE_RETRY_MAX_SECS);
+        let next = at.saturating_add(backoff.saturating_mul(1000));
+        let detail =
+            format!("{raised}: attempt {attempt} failed: {err}; next attempt in {backoff}s");
+        let (r2, d2) = (r.clone(), detail.clone());
+        self.store
+            .write(move |tx| hpa_floor::retry_later(tx, &r2, at, next, &d2))
+            .await?;
+        self.metrics.action(RESTORE_ACTION, "failed");
+        tracing::warn!(incident = r.incident_id, attempt, %detail, "HPA minimum restore failed");
+        if attempt == 1 {
+            self.notifier.notify(format!(
+                ":x: edgeheal could not restore HPA {}/{} (incident {}): {detail}",
+                r.namespace, r.hpa, r.incident_id
+            ));
+        }
+        self.event_on(
+            target,
+            None,
+            r.incident_id,
+            &r.incident_kind,
+            "Warning",
+            "RestoreFailed",
+            RESTORE_ACTION,
+            detail,
+        )
+        .await;
         Ok(())
     }
 
@@ -732,21 +879,44 @@ impl Engine {
         action: ActionKind,
         note: String,
     ) {
+        self.event_on(
+            &inc.target,
+            inc.uid.as_deref(),
+            inc.id,
+            inc.kind.as_str(),
+            type_,
+            reason,
+            action.as_str(),
+            note,
+        )
+        .await;
+    }
+
+    /// Records an Event on `target` about incident `incident` (of kind `kind`).
+    #[allow(clippy::too_many_arguments)]
+    async fn event_on(
+        &self,
+        target: &Target,
+        uid: Option<&str>,
+        incident: i64,
+        kind: &str,
+        type_: &'static str,
+        reason: &'static str,
+        action: &str,
+        note: String,
+    ) {
         let (Some(cluster), false) = (&self.cluster, self.cfg.mode == Mode::Shadow) else {
             return;
         };
         let ev = EventNote {
             type_,
             reason,
-            action: action.as_str().to_owned(),
-            note: format!("edgeheal incident {} ({}): {note}", inc.id, inc.kind),
+            action: action.to_owned(),
+            note: format!("edgeheal incident {incident} ({kind}): {note}"),
         };
         let dry_run = self.cfg.mode == Mode::DryRun;
-        if let Err(e) = cluster
-            .record_event(&inc.target, inc.uid.as_deref(), &ev, dry_run)
-            .await
-        {
-            tracing::warn!(incident = inc.id, error = %e, "could not record event");
+        if let Err(e) = cluster.record_event(target, uid, &ev, dry_run).await {
+            tracing::warn!(incident, error = %e, "could not record event");
         }
     }
 
@@ -884,6 +1054,13 @@ impl Engine {
         let now = self.now().as_millisecond();
         let (id, step, target_key) = (inc.id, inc.step as i64, inc.target.key());
         let summary = format!("{plan:?}");
+        // A raised HPA minimum is recorded with the intent, to be given back later.
+        let raise = match (&plan, mode) {
+            (Plan::RaiseHpaMin { hpa, from, to, .. }, Mode::Enforce | Mode::DryRun) => {
+                Some((inc.target.namespace.clone(), hpa.clone(), *from, *to))
+            }
+            _ => None,
+        };
         // Commit the intent before the side effect. The UNIQUE(incident_id, step) constraint
         // makes a second attempt at the same step impossible.
         let reserved = self
@@ -900,11 +1077,28 @@ impl Engine {
                         params![id, now, step, action.as_str(), format!("guards passed in {} mode: {summary}", mode.as_str())],
                     )?;
                     tx.execute("UPDATE incidents SET state = 'acting', step = ?1, updated_at = ?2 WHERE id = ?3", params![step, now, id])?;
+                    let raise_id = match &raise {
+                        Some((namespace, hpa, from, to)) => Some(hpa_floor::reserve(
+                            tx,
+                            &NewRaise {
+                                incident_id: id,
+                                step,
+                                namespace,
+                                hpa,
+                                mode,
+                                at_ms: now,
+                                observed_min: *from,
+                                raised_to: *to,
+                            },
+                        )?),
+                        None => None,
+                    };
+                    return Ok(Some(raise_id));
                 }
-                Ok(inserted == 1)
+                Ok(None)
             })
             .await?;
-        if !reserved {
+        let Some(raise_id) = reserved else {
             tracing::error!(
                 incident = id,
                 step,
@@ -917,7 +1111,7 @@ impl Engine {
             return self
                 .transition(inc, State::Verifying, "step already acted on")
                 .await;
-        }
+        };
         inc.state = State::Acting;
         self.metrics.incident(inc.kind.as_str(), "acting");
         self.event(
@@ -968,16 +1162,27 @@ impl Engine {
             Ok(d) | Err(d) => d.clone(),
         };
         let finished = self.now().as_millisecond();
-        let d2 = detail.clone();
-        self.store
+        let (d2, succeeded) = (detail.clone(), outcome.is_ok());
+        let displaced = self
+            .store
             .write(move |tx| {
                 tx.execute(
                     "UPDATE actions SET result = ?1, finished_at = ?2, detail = ?3 WHERE incident_id = ?4 AND step = ?5",
                     params![result, finished, d2, id, step],
                 )?;
-                Ok(())
+                match raise_id {
+                    Some(raise) if succeeded => hpa_floor::confirm(tx, raise, finished, &d2),
+                    Some(raise) => hpa_floor::abandon(tx, raise, finished, &d2).map(|()| None),
+                    None => Ok(None),
+                }
             })
             .await?;
+        if let Some(d) = displaced {
+            tracing::info!(incident = d.incident_id, state = d.state.as_str(), reason = %d.reason, "earlier HPA raise displaced");
+            if d.state == RaiseState::Skipped {
+                self.metrics.action(RESTORE_ACTION, "skipped");
+            }
+        }
         self.metrics.action(action.as_str(), result);
         match outcome {
             Ok(detail) => {
@@ -1015,6 +1220,16 @@ impl Engine {
 
 /// How often the engine asks for a rolling-out workload's status (ms).
 const ROLLOUT_POLL_MS: i64 = 5_000;
+
+/// The `action` of a raised HPA minimum's restore in metrics and Events.
+pub const RESTORE_ACTION: &str = "restore_hpa_min";
+
+/// After a restore's first failure it is tried again this many seconds later, then after
+/// twice as long each time, at most [`RESTORE_RETRY_MAX_SECS`].
+pub const RESTORE_RETRY_FIRST_SECS: i64 = 30;
+
+/// The longest wait between two attempts of a restore.
+pub const RESTORE_RETRY_MAX_SECS: i64 = 3600;
 
 /// When a record was made, on the heal API's clock (ms): its `edgeheal.ts`, which the sender's
 /// node stamped, moved by how far the sender's clock was from ours when the batch arrived (its

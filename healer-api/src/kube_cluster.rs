@@ -462,6 +462,54 @@ impl KubeCluster {
         }
     }
 
+    /// Sets the HPA's `minReplicas` back to `to` if it is still `from`, the value edgeheal
+    /// left: a JSON patch whose `test` operation the API server checks atomically with the
+    /// write. A minimum that is neither (someone else changed it) is a
+    /// [`ClusterError::Conflict`] and is left alone.
+    async fn restore_hpa_min(
+        &self,
+        target: &Target,
+        hpa: &str,
+        from: i32,
+        to: i32,
+        dry_run: bool,
+    ) -> Result<String, ClusterError> {
+        let api: Api<HorizontalPodAutoscaler> =
+            Api::namespaced(self.client.clone(), &target.namespace);
+        let what = format!("hpa {}/{hpa}", target.namespace);
+        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+            {"op": "test", "path": "/spec/minReplicas", "value": from},
+            {"op": "replace", "path": "/spec/minReplicas", "value": to},
+        ]))
+        .map_err(|e| ClusterError::Unexpected(e.to_string()))?;
+        let pp = Self::pp(dry_run);
+        let (api_r, what_r, pp_r, patch_r) = (&api, what.as_str(), &pp, &patch);
+        let res = self
+            .retrying(what_r, || async move {
+                api_r
+                    .patch(hpa, pp_r, &Patch::<()>::Json(patch_r.clone()))
+                    .await
+                    .map_err(|e| api_error(e, what_r))
+            })
+            .await;
+        match res {
+            Ok(_) => Ok(format!("HPA {hpa} minReplicas {from} -> {to}")),
+            // The test op failed (422): our earlier attempt landed, or someone changed it.
+            Err(ClusterError::Api { code: 422, .. }) => {
+                let h = self.get(&api, hpa, &what).await?;
+                let now_min = h.spec.and_then(|s| s.min_replicas).unwrap_or(1);
+                if now_min == to {
+                    Ok(format!("HPA {hpa} minReplicas already {now_min}"))
+                } else {
+                    Err(ClusterError::Conflict(format!(
+                        "HPA {hpa} minReplicas is {now_min}, not the {from} edgeheal set"
+                    )))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn restart(&self, target: &Target, dry_run: bool) -> Result<String, ClusterError> {
         // One fixed value for every attempt: re-applying it does not start another rollout.
         let stamp = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
@@ -791,6 +839,10 @@ impl Cluster for KubeCluster {
                 to,
             } => {
                 self.raise_hpa_min(target, hpa, *replicas, *from, *to, dry_run)
+                    .await?
+            }
+            Plan::RestoreHpaMin { hpa, from, to } => {
+                self.restore_hpa_min(target, hpa, *from, *to, dry_run)
                     .await?
             }
             Plan::Restart => self.restart(target, dry_run).await?,

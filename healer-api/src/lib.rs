@@ -5,7 +5,8 @@
 //! the tag contract ([`tags`]) and committed to SQLite ([`store`]) before the 202. The incident
 //! engine ([`engine`]) debounces and dedupes per entity and incident kind, asks the [`policy`]
 //! guards, acts through the Kubernetes API ([`kube_cluster`]) or only records (shadow), verifies,
-//! escalates and notifies ([`notify`]).
+//! escalates and notifies ([`notify`]), and gives back the HPA minimums it raised once the
+//! incident is over ([`hpa_floor`]).
 #![deny(missing_docs)]
 
 pub mod action;
@@ -16,6 +17,7 @@ pub mod cluster;
 pub mod config;
 pub mod decode;
 pub mod engine;
+pub mod hpa_floor;
 pub mod keys;
 pub mod kube_cluster;
 pub mod metrics;

@@ -1,6 +1,6 @@
 //! Prometheus metrics (prometheus-client): requests by result, auth failures by reason,
-//! incidents by kind/state, actions by kind/result, time to remediate, queue depth, stale
-//! anomalies (too old to act on when weighed).
+//! incidents by kind/state, actions by kind/result (HPA minimum restores among them), time to
+//! remediate, queue depth, stale anomalies (too old to act on when weighed).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -42,9 +42,9 @@ pub struct IncidentLabels {
 /// `action`, `result` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ActionLabels {
-    /// Action kind.
+    /// Action kind, or `restore_hpa_min` for giving back a raised HPA minimum.
     pub action: String,
-    /// Result.
+    /// ok | dry_run | shadow | failed | refused; a restore: ok | dry_run | skipped | failed.
     pub result: String,
 }
 

@@ -113,6 +113,17 @@ pub enum Plan {
         /// New minimum: `step` above the replicas that ran.
         to: i32,
     },
+    /// Give back an HPA minimum edgeheal raised: set `minReplicas` to `to` only if it is
+    /// still `from`, the value edgeheal left. Never planned by [`evaluate`]; the engine
+    /// builds it from the recorded raise (see [`crate::hpa_floor`]).
+    RestoreHpaMin {
+        /// HPA name.
+        hpa: String,
+        /// The minimum edgeheal left (the patch's `test` precondition).
+        from: i32,
+        /// The minimum before edgeheal first raised it.
+        to: i32,
+    },
     /// Bump `restartedAt`.
     Restart,
     /// Delete one pod with preconditions.

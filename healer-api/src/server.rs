@@ -22,6 +22,7 @@ use crate::auth::{Authenticator, Scheme, Verified};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::decode::{self, DecodeLimits};
+use crate::hpa_floor;
 use crate::metrics::Metrics;
 use crate::store::{self, IncidentFilter, NewBatch, Store, StoreError};
 
@@ -295,12 +296,17 @@ async fn get_incident(
     let Path(id) = id.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let found = state
         .store
-        .read(move |c| store::get_incident(c, id))
+        .read(move |c| {
+            let Some(history) = store::get_incident(c, id)? else {
+                return Ok(None);
+            };
+            Ok(Some((history, hpa_floor::raises_of_incident(c, id)?)))
+        })
         .await?;
-    let (incident, decisions, actions) = found.ok_or(AppError::NotFound)?;
-    Ok(Json(
-        serde_json::json!({"incident": incident, "decisions": decisions, "actions": actions}),
-    ))
+    let ((incident, decisions, actions), hpa_raises) = found.ok_or(AppError::NotFound)?;
+    Ok(Json(serde_json::json!({
+        "incident": incident, "decisions": decisions, "actions": actions, "hpa_raises": hpa_raises,
+    })))
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {

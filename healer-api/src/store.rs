@@ -110,6 +110,29 @@ const MIGRATIONS: &[&str] = &[
     // 3: when the sender signed each batch by its own clock (ms), to read record times on
     // ours.
     "ALTER TABLE batches ADD COLUMN signed_at INTEGER;",
+    // 4: HPA minimums edgeheal raised, until each is given back (see `hpa_floor`). At most
+    // one raise per HPA and mode (enforce, dry-run) holds the floor.
+    "CREATE TABLE hpa_floor_raises(
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents(id),
+        step INTEGER NOT NULL,
+        namespace TEXT NOT NULL,
+        hpa TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        raised_at INTEGER NOT NULL,
+        observed_min INTEGER NOT NULL,
+        raised_to INTEGER NOT NULL,
+        left_min INTEGER NOT NULL,
+        restore_to INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER,
+        finished_at INTEGER,
+        detail TEXT,
+        UNIQUE(incident_id, step)
+     );
+     CREATE UNIQUE INDEX hpa_floor_raises_holding ON hpa_floor_raises(namespace, hpa, mode) WHERE state = 'raised';
+     CREATE INDEX hpa_floor_raises_state ON hpa_floor_raises(state);",
 ];
 
 /// Applies pending migrations; returns the schema version.
@@ -496,7 +519,9 @@ pub struct DecisionRow {
     pub step: i64,
     /// Action considered.
     pub action: Option<String>,
-    /// act | refused | skipped | shadow | escalated | resolved | failed.
+    /// act | refused | skipped | shadow | escalated | resolved | failed, and for a raised HPA
+    /// minimum restored | restore_dry_run | restore_skipped | restore_failed |
+    /// restore_superseded (see [`crate::hpa_floor`]).
     pub outcome: String,
     /// Why.
     pub reason: String,

@@ -501,6 +501,68 @@ async fn reads_need_a_signature_too() {
 }
 
 #[tokio::test]
+async fn an_incident_read_shows_the_hpa_minimums_it_raised() {
+    use edgeheal_healer::config::Mode;
+    use edgeheal_healer::hpa_floor::{confirm, reserve, NewRaise};
+    let env = env("");
+    let t = now(&env.clock);
+    let id = env
+        .state
+        .store
+        .write(|tx| {
+            tx.execute(
+                "INSERT INTO incidents(entity, namespace, workload, workload_kind, kind, state, step, record_count, opened_at, updated_at)
+                 VALUES ('shop/cart', 'shop', 'cart', 'deployment', 'cpu_saturation', 'verifying', 0, 3, 0, 0)",
+                [],
+            )?;
+            let id = tx.last_insert_rowid();
+            let raise = reserve(
+                tx,
+                &NewRaise {
+                    incident_id: id,
+                    step: 0,
+                    namespace: "shop",
+                    hpa: "cart-hpa",
+                    mode: Mode::Enforce,
+                    at_ms: 0,
+                    observed_min: 2,
+                    raised_to: 6,
+                },
+            )?;
+            confirm(tx, raise, 0, "HPA cart-hpa minReplicas 2 -> 6 (5 replicas ran)")?;
+            Ok(id)
+        })
+        .await
+        .unwrap();
+    let read = sign_header(
+        "GET",
+        &format!("/v1/incidents/{id}"),
+        VEC_KEY_ID,
+        VEC_SECRET,
+        t,
+        b"",
+    );
+    let (status, json, _) = send(&env.state, read).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let raise = &json["hpa_raises"][0];
+    assert_eq!(raise["hpa"], "shop/cart-hpa");
+    assert_eq!(
+        (
+            &raise["observed_min"],
+            &raise["raised_to"],
+            &raise["restore_to"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(6),
+            &serde_json::json!(2)
+        )
+    );
+    assert_eq!(raise["state"], "raised");
+    assert_eq!(raise["mode"], "enforce");
+}
+
+#[tokio::test]
 async fn bad_bodies_are_rejected_with_clear_errors_and_nothing_stored() {
     let env = env("ingest: { max_body_bytes: 4096, max_decompressed_bytes: 8192, max_records: 5 }");
     let t = now(&env.clock);

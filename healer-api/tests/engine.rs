@@ -1,6 +1,7 @@
 //! The incident engine end to end over a real store and a fake cluster: debounce, dedupe,
 //! lifecycle, escalation on recurrence, the budget under an anomaly storm, cooldowns across a
-//! restart, and recovery of an action interrupted by a crash.
+//! restart, recovery of an action interrupted by a crash, and the restore of a raised HPA
+//! minimum.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -11,9 +12,10 @@ use edgeheal_healer::clock::{Clock, ManualClock};
 use edgeheal_healer::cluster::{Cluster, ClusterError, EventNote, Target};
 use edgeheal_healer::decode::{decode, DecodeLimits, Format};
 use edgeheal_healer::engine::Engine;
+use edgeheal_healer::hpa_floor::{self, RaiseRow};
 use edgeheal_healer::metrics::Metrics;
 use edgeheal_healer::notify::Notifier;
-use edgeheal_healer::policy::{Facts, Plan, PodFacts};
+use edgeheal_healer::policy::{Facts, HpaFacts, Plan, PodFacts};
 use edgeheal_healer::store::{self, NewBatch, Store};
 use edgeheal_healer::Config;
 use jiff::SignedDuration;
@@ -30,9 +32,42 @@ struct FakeCluster {
     rolling: std::sync::atomic::AtomicBool,
     /// How often `rolled_out` was asked.
     rollout_checks: std::sync::atomic::AtomicUsize,
+    /// An HPA `<target>-hpa` on every target: (minReplicas, maxReplicas, replicas it runs).
+    /// Raises and restores change it as the API server and the HPA controller would.
+    hpa: Mutex<Option<(i32, i32, i32)>>,
+    /// Restores fail with a server error while set.
+    fail_restore: std::sync::atomic::AtomicBool,
 }
 
 impl FakeCluster {
+    /// A cluster whose targets run `replicas` under an HPA `min..=max`.
+    fn with_hpa(min: i32, max: i32, replicas: i32) -> Self {
+        let c = FakeCluster::default();
+        *c.hpa.lock().unwrap() = Some((min, max, replicas));
+        c
+    }
+
+    /// The HPA's minReplicas now.
+    fn hpa_min(&self) -> i32 {
+        self.hpa.lock().unwrap().unwrap().0
+    }
+
+    /// Someone else sets the HPA's minReplicas.
+    fn set_hpa_min(&self, min: i32) {
+        self.hpa.lock().unwrap().as_mut().unwrap().0 = min;
+    }
+
+    /// The restores sent, with their dry-run flag.
+    fn restores(&self) -> Vec<(Plan, bool)> {
+        self.executed
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, p, _)| matches!(p, Plan::RestoreHpaMin { .. }))
+            .map(|(_, p, d)| (p.clone(), *d))
+            .collect()
+    }
+
     /// A cluster whose target never finishes rolling out until told.
     fn still_rolling() -> Self {
         let c = FakeCluster::default();
@@ -53,14 +88,19 @@ impl Cluster for FakeCluster {
         if !self.labels_missing {
             labels.insert("edgeheal.io/heal".to_string(), "true".to_string());
         }
+        let hpa = *self.hpa.lock().unwrap();
         Ok(Facts {
             uid: format!("uid-{}", target.name),
             resource_version: "1".into(),
             labels,
             annotations: BTreeMap::new(),
             paused: false,
-            replicas: Some(2),
-            hpa: None,
+            replicas: Some(hpa.map_or(2, |h| h.2)),
+            hpa: hpa.map(|(min, max, _)| HpaFacts {
+                name: format!("{}-hpa", target.name),
+                min_replicas: min,
+                max_replicas: max,
+            }),
             pod: pod.map(|p| PodFacts {
                 name: p.into(),
                 uid: "pod-uid".into(),
@@ -85,12 +125,38 @@ impl Cluster for FakeCluster {
             .lock()
             .unwrap()
             .push((target.key(), plan.clone(), dry_run));
+        let boom = || ClusterError::Api {
+            code: 500,
+            reason: "InternalError".into(),
+            message: "boom".into(),
+        };
         if self.fail_execute {
-            return Err(ClusterError::Api {
-                code: 500,
-                reason: "InternalError".into(),
-                message: "boom".into(),
-            });
+            return Err(boom());
+        }
+        let mut hpa = self.hpa.lock().unwrap();
+        match (plan, hpa.as_mut()) {
+            (Plan::RaiseHpaMin { from, to, .. }, Some((min, _, replicas)))
+                if *min == *from && !dry_run =>
+            {
+                // The HPA controller scales up to the new minimum.
+                *min = *to;
+                *replicas = (*replicas).max(*to);
+            }
+            (Plan::RestoreHpaMin { from, to, .. }, Some((min, _, _))) => {
+                if self.fail_restore.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err(boom());
+                }
+                if *min != *from && *min != *to {
+                    return Err(ClusterError::Conflict(format!(
+                        "minReplicas is {min}, not the {from} edgeheal set"
+                    )));
+                }
+                if !dry_run {
+                    *min = *to;
+                }
+                return Ok(format!("minReplicas {from} -> {to}"));
+            }
+            _ => {}
         }
         Ok("done".into())
     }
@@ -107,10 +173,14 @@ impl Cluster for FakeCluster {
 }
 
 fn config(dir: &std::path::Path, mode: &str, extra: &str) -> Arc<Config> {
+    let guards = if extra.contains("guards:") {
+        ""
+    } else {
+        "guards: { namespaces: [shop] }\n"
+    };
     Arc::new(
         Config::from_yaml(&format!(
-            "mode: {mode}\nstore: {{ path: {} }}\nauth: {{ keys_dir: /unused }}\n\
-             guards: {{ namespaces: [shop] }}\n\
+            "mode: {mode}\nstore: {{ path: {} }}\nauth: {{ keys_dir: /unused }}\n{guards}\
              engine: {{ debounce_count: 3, debounce_window_secs: 60, verify_window_secs: 120, cooldown_secs: 600 }}\n\
              policy: {{ cpu_saturation: [scale_up, rollout_restart], crash_loop: [rollback, delete_pod], traffic_surge: [scale_up, scale_up] }}\n{extra}",
             dir.join("h.db").display()
@@ -239,6 +309,36 @@ impl Harness {
             })
             .await
             .unwrap()
+    }
+
+    /// The HPA raises incident `id` made.
+    async fn raises(&self, id: i64) -> Vec<RaiseRow> {
+        self.store
+            .read(move |c| hpa_floor::raises_of_incident(c, id))
+            .await
+            .unwrap()
+    }
+
+    /// The outcomes of incident `id`'s decisions.
+    async fn outcomes(&self, id: i64) -> Vec<String> {
+        let (_, decisions, _) = self
+            .store
+            .read(move |c| store::get_incident(c, id))
+            .await
+            .unwrap()
+            .unwrap();
+        decisions.into_iter().map(|d| d.outcome).collect()
+    }
+
+    /// The Event reasons recorded so far.
+    fn event_reasons(&self) -> Vec<&'static str> {
+        self.cluster
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.1)
+            .collect()
     }
 
     async fn action_count(&self) -> i64 {
@@ -1021,4 +1121,406 @@ async fn a_batch_weighed_long_after_it_arrived_is_history() {
     engine.process_pending().await.unwrap();
     assert!(h.incidents().await.is_empty());
     assert_eq!(h.action_count().await, 0);
+}
+
+/// Guards with a 600 s hold before a raised HPA minimum is given back.
+const HOLD_600: &str = "guards: { namespaces: [shop], hpa_restore_after_secs: 600 }\n";
+
+/// Opens a cpu_saturation incident on shop/cart (a scale-up), lets it resolve, and returns its
+/// id.
+async fn scale_up_and_resolve(h: &mut Harness, engine: &mut Engine) -> i64 {
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    let inc = h.incidents().await;
+    assert_eq!(inc[0].state, "resolved", "{inc:?}");
+    inc[0].id
+}
+
+#[tokio::test]
+async fn a_raised_hpa_minimum_is_given_back_after_the_hold_and_only_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(
+        dir.path(),
+        "enforce",
+        HOLD_600,
+        FakeCluster::with_hpa(2, 10, 2),
+    );
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    let id = scale_up_and_resolve(&mut h, &mut engine).await;
+    assert_eq!(
+        h.cluster.executed.lock().unwrap()[0].1,
+        Plan::RaiseHpaMin {
+            hpa: "cart-hpa".into(),
+            replicas: 2,
+            from: 2,
+            to: 3
+        }
+    );
+    assert_eq!(h.cluster.hpa_min(), 3);
+    assert_eq!(h.raises(id).await[0].state, "raised");
+    // Not before the hold has passed since the incident closed.
+    h.clock.advance_secs(599);
+    engine.tick().await.unwrap();
+    assert!(h.cluster.restores().is_empty());
+    assert_eq!(h.cluster.hpa_min(), 3);
+    h.clock.advance_secs(1);
+    engine.tick().await.unwrap();
+    assert_eq!(
+        h.cluster.restores(),
+        vec![(
+            Plan::RestoreHpaMin {
+                hpa: "cart-hpa".into(),
+                from: 3,
+                to: 2
+            },
+            false
+        )]
+    );
+    assert_eq!(h.cluster.hpa_min(), 2);
+    let raise = &h.raises(id).await[0];
+    assert_eq!(raise.state, "restored");
+    assert!(
+        raise.detail.as_deref().unwrap().contains("back to 2"),
+        "{raise:?}"
+    );
+    assert!(h.outcomes(id).await.contains(&"restored".to_string()));
+    assert_eq!(h.event_reasons().last(), Some(&"Restored"));
+    let metrics = h.metrics.render();
+    assert!(
+        metrics.contains(r#"action="restore_hpa_min",result="ok"} 1"#),
+        "{metrics}"
+    );
+    // One restore per raise.
+    for _ in 0..3 {
+        h.clock.advance_secs(3600);
+        engine.tick().await.unwrap();
+    }
+    assert_eq!(h.cluster.restores().len(), 1);
+}
+
+#[tokio::test]
+async fn a_restore_waits_until_no_incident_on_the_workload_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(
+        dir.path(),
+        "enforce",
+        HOLD_600,
+        FakeCluster::with_hpa(2, 10, 2),
+    );
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    scale_up_and_resolve(&mut h, &mut engine).await;
+    // A crash loop on the same workload opens 500 s later (rollback does not apply, the pod
+    // is deleted) and is verifying when the scale-up's hold is over.
+    h.clock.advance_secs(500);
+    h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-1"))
+        .await;
+    engine.process_pending().await.unwrap();
+    h.clock.advance_secs(100);
+    engine.tick().await.unwrap();
+    assert!(h.cluster.restores().is_empty(), "an incident is open");
+    // It resolves at +621 s; the hold counts from then.
+    h.clock.advance_secs(21);
+    engine.tick().await.unwrap();
+    assert!(h.incidents().await.iter().all(|i| i.state == "resolved"));
+    h.clock.advance_secs(599);
+    engine.tick().await.unwrap();
+    assert!(
+        h.cluster.restores().is_empty(),
+        "the hold counts from the last close"
+    );
+    h.clock.advance_secs(1);
+    engine.tick().await.unwrap();
+    assert_eq!(h.cluster.restores().len(), 1);
+    assert_eq!(h.cluster.hpa_min(), 2);
+}
+
+#[tokio::test]
+async fn a_minimum_someone_else_changed_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(
+        dir.path(),
+        "enforce",
+        HOLD_600,
+        FakeCluster::with_hpa(2, 10, 2),
+    );
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    let id = scale_up_and_resolve(&mut h, &mut engine).await;
+    // An SRE keeps a higher floor.
+    h.cluster.set_hpa_min(5);
+    h.clock.advance_secs(600);
+    engine.tick().await.unwrap();
+    assert_eq!(h.cluster.hpa_min(), 5, "left as the SRE set it");
+    let raise = &h.raises(id).await[0];
+    assert_eq!(raise.state, "skipped");
+    assert!(
+        raise
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("minReplicas is 5"),
+        "{raise:?}"
+    );
+    assert!(h
+        .outcomes(id)
+        .await
+        .contains(&"restore_skipped".to_string()));
+    assert_eq!(h.event_reasons().last(), Some(&"RestoreSkipped"));
+    assert!(h
+        .metrics
+        .render()
+        .contains(r#"action="restore_hpa_min",result="skipped"} 1"#));
+    // Not tried again.
+    h.clock.advance_secs(3600);
+    engine.tick().await.unwrap();
+    assert_eq!(h.cluster.restores().len(), 1);
+}
+
+#[tokio::test]
+async fn a_dry_run_raise_gets_a_dry_run_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(
+        dir.path(),
+        "dry-run",
+        HOLD_600,
+        FakeCluster::with_hpa(2, 10, 2),
+    );
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    let id = scale_up_and_resolve(&mut h, &mut engine).await;
+    let raise = h.cluster.executed.lock().unwrap()[0].clone();
+    assert!(matches!(raise.1, Plan::RaiseHpaMin { from: 2, to: 3, .. }));
+    assert!(raise.2, "raised with dryRun=All");
+    assert_eq!(h.cluster.hpa_min(), 2, "a dry run changes nothing");
+    h.clock.advance_secs(600);
+    engine.tick().await.unwrap();
+    // The raise left minReplicas at 2: the restore's precondition is 2, sent as a dry run.
+    assert_eq!(
+        h.cluster.restores(),
+        vec![(
+            Plan::RestoreHpaMin {
+                hpa: "cart-hpa".into(),
+                from: 2,
+                to: 2
+            },
+            true
+        )]
+    );
+    assert_eq!(h.cluster.hpa_min(), 2);
+    assert_eq!(h.raises(id).await[0].state, "dry_run");
+    assert!(h
+        .outcomes(id)
+        .await
+        .contains(&"restore_dry_run".to_string()));
+    assert!(h
+        .metrics
+        .render()
+        .contains(r#"action="restore_hpa_min",result="dry_run"} 1"#));
+}
+
+#[tokio::test]
+async fn a_second_raise_before_the_restore_gives_back_the_original_minimum() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(
+        dir.path(),
+        "enforce",
+        "guards: { namespaces: [shop], hpa_restore_after_secs: 3600 }\n",
+        FakeCluster::with_hpa(2, 10, 2),
+    );
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    let first = scale_up_and_resolve(&mut h, &mut engine).await;
+    assert_eq!(h.cluster.hpa_min(), 3);
+    // Past the cooldown, inside the hold: load returns and the HPA runs 3 replicas.
+    h.clock.advance_secs(600);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(
+        h.cluster.executed.lock().unwrap()[1].1,
+        Plan::RaiseHpaMin {
+            hpa: "cart-hpa".into(),
+            replicas: 3,
+            from: 3,
+            to: 4
+        }
+    );
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    let second = h.incidents().await[0].id;
+    assert_ne!(first, second);
+    assert_eq!(h.raises(first).await[0].state, "superseded");
+    h.clock.advance_secs(3600);
+    engine.tick().await.unwrap();
+    // One restore, straight back to the minimum before edgeheal's first raise.
+    assert_eq!(
+        h.cluster.restores(),
+        vec![(
+            Plan::RestoreHpaMin {
+                hpa: "cart-hpa".into(),
+                from: 4,
+                to: 2
+            },
+            false
+        )]
+    );
+    assert_eq!(h.cluster.hpa_min(), 2);
+    assert_eq!(h.raises(second).await[0].state, "restored");
+    assert_eq!(h.raises(first).await[0].state, "superseded");
+    assert!(h
+        .outcomes(first)
+        .await
+        .contains(&"restore_superseded".to_string()));
+}
+
+#[tokio::test]
+async fn a_failed_restore_is_tried_again_after_a_backoff() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(
+        dir.path(),
+        "enforce",
+        HOLD_600,
+        FakeCluster::with_hpa(2, 10, 2),
+    );
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    let id = scale_up_and_resolve(&mut h, &mut engine).await;
+    h.cluster.fail_restore.store(true, SeqCst);
+    h.clock.advance_secs(600);
+    engine.tick().await.unwrap();
+    let raise = &h.raises(id).await[0];
+    assert_eq!((raise.state.as_str(), raise.attempts), ("raised", 1));
+    assert!(
+        raise
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("next attempt in 30s"),
+        "{raise:?}"
+    );
+    assert_eq!(h.event_reasons().last(), Some(&"RestoreFailed"));
+    // Not again before the backoff.
+    h.clock.advance_secs(29);
+    engine.tick().await.unwrap();
+    assert_eq!(h.cluster.restores().len(), 1);
+    h.clock.advance_secs(1);
+    engine.tick().await.unwrap();
+    assert_eq!(h.cluster.restores().len(), 2);
+    assert_eq!(h.raises(id).await[0].attempts, 2);
+    // The backoff doubles; then the API server answers again.
+    h.cluster.fail_restore.store(false, SeqCst);
+    h.clock.advance_secs(59);
+    engine.tick().await.unwrap();
+    assert_eq!(h.cluster.restores().len(), 2);
+    h.clock.advance_secs(1);
+    engine.tick().await.unwrap();
+    assert_eq!(h.cluster.restores().len(), 3);
+    assert_eq!(h.cluster.hpa_min(), 2);
+    assert_eq!(h.raises(id).await[0].state, "restored");
+    let outcomes = h.outcomes(id).await;
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "restore_failed").count(),
+        2,
+        "{outcomes:?}"
+    );
+    assert!(h
+        .metrics
+        .render()
+        .contains(r#"action="restore_hpa_min",result="failed"} 2"#));
+}
+
+#[tokio::test]
+async fn a_raise_interrupted_by_a_crash_is_given_back_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(
+        dir.path(),
+        "enforce",
+        HOLD_600,
+        FakeCluster::with_hpa(2, 10, 2),
+    );
+    {
+        let mut engine = h.engine();
+        engine.recover().await.unwrap();
+        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+    }
+    assert_eq!(h.cluster.hpa_min(), 3);
+    // The raise landed but the healer died before recording its result.
+    h.store
+        .write(|tx| {
+            tx.execute(
+                "UPDATE actions SET result = 'pending', finished_at = NULL",
+                [],
+            )?;
+            tx.execute("UPDATE incidents SET state = 'acting'", [])?;
+            tx.execute("UPDATE hpa_floor_raises SET state = 'raising'", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // "Restart": a brand-new store handle and engine on the same database file.
+    let (clock, cluster) = (h.clock.clone(), h.cluster.clone());
+    drop(h);
+    let mut h = Harness::new(dir.path(), "enforce", HOLD_600, FakeCluster::default());
+    h.clock = clock;
+    h.cluster = cluster;
+    h.sig = 1000;
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    let id = h.incidents().await[0].id;
+    assert_eq!(h.raises(id).await[0].state, "raised");
+    // Verifying instead of repeating the action; resolved after a quiet window.
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    assert_eq!(h.incidents().await[0].state, "resolved");
+    h.clock.advance_secs(600);
+    engine.tick().await.unwrap();
+    assert_eq!(
+        h.cluster.restores(),
+        vec![(
+            Plan::RestoreHpaMin {
+                hpa: "cart-hpa".into(),
+                from: 3,
+                to: 2
+            },
+            false
+        )]
+    );
+    assert_eq!(h.cluster.hpa_min(), 2);
+    let raises_executed = h
+        .cluster
+        .executed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, p, _)| matches!(p, Plan::RaiseHpaMin { .. }))
+        .count();
+    assert_eq!(raises_executed, 1, "the raise was not repeated");
+}
+
+#[tokio::test]
+async fn a_restore_hold_of_zero_never_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(
+        dir.path(),
+        "enforce",
+        "guards: { namespaces: [shop], hpa_restore_after_secs: 0 }\n",
+        FakeCluster::with_hpa(2, 10, 2),
+    );
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    let id = scale_up_and_resolve(&mut h, &mut engine).await;
+    h.clock.advance_secs(86_400 * 30);
+    engine.tick().await.unwrap();
+    assert!(h.cluster.restores().is_empty());
+    assert_eq!(h.cluster.hpa_min(), 3);
+    assert_eq!(
+        h.raises(id).await[0].state,
+        "raised",
+        "recorded all the same"
+    );
 }

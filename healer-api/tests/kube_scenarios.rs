@@ -624,6 +624,84 @@ async fn an_hpa_above_its_minimum_gets_a_minimum_above_its_replicas_and_is_verif
     finish(mock).await;
 }
 
+/// Giving back a raised minimum: a JSON patch whose `test` is the value edgeheal left, in
+/// enforce and dry-run; a minimum someone else changed is a conflict, left alone; a restore
+/// whose answer was lost is read back.
+#[tokio::test]
+async fn a_raised_hpa_minimum_is_given_back_with_a_json_patch_test() {
+    let hpa_path = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/cart-hpa";
+    let hpa = |min: i32| {
+        json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+               "metadata": {"name": "cart-hpa", "namespace": "shop"},
+               "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "cart"}, "minReplicas": min, "maxReplicas": 10}})
+    };
+    let restore = Plan::RestoreHpaMin {
+        hpa: "cart-hpa".into(),
+        from: 6,
+        to: 2,
+    };
+    let patch = move |dry_run: bool| {
+        let mut s = step(Method::PATCH, hpa_path)
+            .query("fieldManager", "edgeheal-healer")
+            .content_type("application/json-patch+json")
+            .body(|b| {
+                assert_eq!(
+                    b,
+                    &json!([{"op": "test", "path": "/spec/minReplicas", "value": 6},
+                            {"op": "replace", "path": "/spec/minReplicas", "value": 2}])
+                );
+            });
+        if dry_run {
+            s = s.query("dryRun", "All");
+        }
+        s
+    };
+    let t = target(WorkloadKind::Deployment);
+    for dry_run in [false, true] {
+        let (c, h) = cluster(3);
+        let mock = serve(h, vec![patch(dry_run).reply(200, hpa(2))]);
+        let out = c.execute(&t, &restore, dry_run).await.unwrap();
+        assert!(out.contains("HPA cart-hpa minReplicas 6 -> 2"), "{out}");
+        assert_eq!(out.starts_with("dry-run"), dry_run, "{out}");
+        finish(mock).await;
+    }
+    // Someone set the minimum to 9: the test fails (422), the HPA is read back and left.
+    let (c, h) = cluster(3);
+    let mock = serve(
+        h,
+        vec![
+            patch(false).reply(422, status(422, "Invalid")),
+            step(Method::GET, hpa_path).reply(200, hpa(9)),
+        ],
+    );
+    let err = c.execute(&t, &restore, false).await.unwrap_err();
+    assert!(
+        matches!(&err, ClusterError::Conflict(m) if m.contains("minReplicas is 9, not the 6 edgeheal set")),
+        "{err}"
+    );
+    finish(mock).await;
+    // The first patch landed but its answer was lost: the retry's test fails, and the read
+    // finds the minimum already given back.
+    let (c, h) = cluster(3);
+    let mock = serve(
+        h,
+        vec![
+            patch(false).hang(),
+            patch(false).reply(422, status(422, "Invalid")),
+            step(Method::GET, hpa_path).reply(200, hpa(2)),
+        ],
+    );
+    let out = c.execute(&t, &restore, false).await.unwrap();
+    assert!(out.contains("minReplicas already 2"), "{out}");
+    finish(mock).await;
+    // The HPA is gone.
+    let (c, h) = cluster(3);
+    let mock = serve(h, vec![patch(false).reply(404, status(404, "NotFound"))]);
+    let err = c.execute(&t, &restore, false).await.unwrap_err();
+    assert!(matches!(err, ClusterError::NotFound(_)), "{err}");
+    finish(mock).await;
+}
+
 #[tokio::test]
 async fn restart_patches_restarted_at_and_retries_a_timeout_with_the_same_value() {
     let (c, h) = cluster(3);
