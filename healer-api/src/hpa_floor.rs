@@ -456,23 +456,45 @@ mod tests {
             .unwrap();
     }
 
+    /// A raise of HPA shop/`hpa` from `from` to `to` at step 0.
+    fn new_raise(
+        incident: i64,
+        hpa: &str,
+        mode: Mode,
+        from: i32,
+        to: i32,
+        at_ms: i64,
+    ) -> NewRaise<'_> {
+        NewRaise {
+            incident_id: incident,
+            step: 0,
+            namespace: "shop",
+            hpa,
+            mode,
+            at_ms,
+            observed_min: from,
+            raised_to: to,
+        }
+    }
+
     /// Reserves and confirms a raise of HPA shop/cart-hpa from `from` to `to`.
     async fn raise(store: &Store, incident: i64, mode: Mode, from: i32, to: i32, at_ms: i64) {
+        raise_hpa(store, incident, "cart-hpa", mode, from, to, at_ms).await
+    }
+
+    /// Reserves and confirms a raise of HPA shop/`hpa` from `from` to `to`.
+    async fn raise_hpa(
+        store: &Store,
+        incident: i64,
+        hpa: &'static str,
+        mode: Mode,
+        from: i32,
+        to: i32,
+        at_ms: i64,
+    ) {
         store
             .write(move |tx| {
-                let id = reserve(
-                    tx,
-                    &NewRaise {
-                        incident_id: incident,
-                        step: 0,
-                        namespace: "shop",
-                        hpa: "cart-hpa",
-                        mode,
-                        at_ms,
-                        observed_min: from,
-                        raised_to: to,
-                    },
-                )?;
+                let id = reserve(tx, &new_raise(incident, hpa, mode, from, to, at_ms))?;
                 confirm(tx, id, at_ms, "raised")?;
                 Ok(())
             })
@@ -614,26 +636,7 @@ mod tests {
         assert_eq!((due[0].left_min, due[0].restore_to), (2, 2));
         // An enforced raise waits for enforce mode.
         let other = incident(&store, "shop/web").await;
-        store
-            .write(move |tx| {
-                let id = reserve(
-                    tx,
-                    &NewRaise {
-                        incident_id: other,
-                        step: 0,
-                        namespace: "shop",
-                        hpa: "web-hpa",
-                        mode: Mode::Enforce,
-                        at_ms: 1_000,
-                        observed_min: 1,
-                        raised_to: 3,
-                    },
-                )?;
-                confirm(tx, id, 1_000, "raised")?;
-                Ok(())
-            })
-            .await
-            .unwrap();
+        raise_hpa(&store, other, "web-hpa", Mode::Enforce, 1, 3, 1_000).await;
         close(&store, other, 2_000).await;
         assert_eq!(due_at(&store, 2_000 + HOLD, false).await.len(), 1);
         assert_eq!(due_at(&store, 2_000 + HOLD, true).await.len(), 2);
@@ -685,21 +688,7 @@ mod tests {
         let store = Store::open(&dir.path().join("h.db"), Synchronous::Full).unwrap();
         let id = incident(&store, "shop/cart").await;
         store
-            .write(move |tx| {
-                reserve(
-                    tx,
-                    &NewRaise {
-                        incident_id: id,
-                        step: 0,
-                        namespace: "shop",
-                        hpa: "cart-hpa",
-                        mode: Mode::Enforce,
-                        at_ms: 1_000,
-                        observed_min: 2,
-                        raised_to: 3,
-                    },
-                )
-            })
+            .write(move |tx| reserve(tx, &new_raise(id, "cart-hpa", Mode::Enforce, 2, 3, 1_000)))
             .await
             .unwrap();
         close(&store, id, 2_000).await;

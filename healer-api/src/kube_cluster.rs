@@ -415,6 +415,46 @@ impl KubeCluster {
         }
     }
 
+    /// Sets the HPA's `minReplicas` from `from` to `to` with a JSON patch whose `test` the API
+    /// server checks atomically with the write. `Ok(None)`: written; `Ok(Some(min))`: the
+    /// test failed (our earlier attempt landed, or someone else changed it) and the minimum
+    /// now is `min`.
+    async fn patch_hpa_min(
+        &self,
+        target: &Target,
+        hpa: &str,
+        from: i32,
+        to: i32,
+        dry_run: bool,
+    ) -> Result<Option<i32>, ClusterError> {
+        let api: Api<HorizontalPodAutoscaler> =
+            Api::namespaced(self.client.clone(), &target.namespace);
+        let what = format!("hpa {}/{hpa}", target.namespace);
+        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+            {"op": "test", "path": "/spec/minReplicas", "value": from},
+            {"op": "replace", "path": "/spec/minReplicas", "value": to},
+        ]))
+        .map_err(|e| ClusterError::Unexpected(e.to_string()))?;
+        let pp = Self::pp(dry_run);
+        let (api_r, what_r, pp_r, patch_r) = (&api, what.as_str(), &pp, &patch);
+        let res = self
+            .retrying(what_r, || async move {
+                api_r
+                    .patch(hpa, pp_r, &Patch::<()>::Json(patch_r.clone()))
+                    .await
+                    .map_err(|e| api_error(e, what_r))
+            })
+            .await;
+        match res {
+            Ok(_) => Ok(None),
+            Err(ClusterError::Api { code: 422, .. }) => {
+                let h = self.get(&api, hpa, &what).await?;
+                Ok(Some(h.spec.and_then(|s| s.min_replicas).unwrap_or(1)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn raise_hpa_min(
         &self,
         target: &Target,
@@ -424,47 +464,21 @@ impl KubeCluster {
         to: i32,
         dry_run: bool,
     ) -> Result<String, ClusterError> {
-        let api: Api<HorizontalPodAutoscaler> =
-            Api::namespaced(self.client.clone(), &target.namespace);
-        let what = format!("hpa {}/{hpa}", target.namespace);
-        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
-            {"op": "test", "path": "/spec/minReplicas", "value": from},
-            {"op": "replace", "path": "/spec/minReplicas", "value": to},
-        ]))
-        .map_err(|e| ClusterError::Unexpected(e.to_string()))?;
-        let pp = Self::pp(dry_run);
-        let (api_r, what_r, pp_r, patch_r) = (&api, what.as_str(), &pp, &patch);
-        let res = self
-            .retrying(what_r, || async move {
-                api_r
-                    .patch(hpa, pp_r, &Patch::<()>::Json(patch_r.clone()))
-                    .await
-                    .map_err(|e| api_error(e, what_r))
-            })
-            .await;
-        match res {
-            Ok(_) => Ok(format!(
+        match self.patch_hpa_min(target, hpa, from, to, dry_run).await? {
+            None => Ok(format!(
                 "HPA {hpa} minReplicas {from} -> {to} ({replicas} replicas ran)"
             )),
-            // The test op failed: either our earlier attempt landed, or someone else changed it.
-            Err(ClusterError::Api { code: 422, .. }) => {
-                let h = self.get(&api, hpa, &what).await?;
-                let now_min = h.spec.and_then(|s| s.min_replicas).unwrap_or(1);
-                if now_min >= to {
-                    Ok(format!("HPA {hpa} minReplicas already {now_min}"))
-                } else {
-                    Err(ClusterError::Unexpected(format!(
-                        "HPA {hpa} minReplicas changed concurrently to {now_min}"
-                    )))
-                }
+            Some(now_min) if now_min >= to => {
+                Ok(format!("HPA {hpa} minReplicas already {now_min}"))
             }
-            Err(e) => Err(e),
+            Some(now_min) => Err(ClusterError::Unexpected(format!(
+                "HPA {hpa} minReplicas changed concurrently to {now_min}"
+            ))),
         }
     }
 
     /// Sets the HPA's `minReplicas` back to `to` if it is still `from`, the value edgeheal
-    /// left: a JSON patch whose `test` operation the API server checks atomically with the
-    /// write. A minimum that is neither (someone else changed it) is a
+    /// left. A minimum that is neither (someone else changed it) is a
     /// [`ClusterError::Conflict`] and is left alone.
     async fn restore_hpa_min(
         &self,
@@ -474,39 +488,14 @@ impl KubeCluster {
         to: i32,
         dry_run: bool,
     ) -> Result<String, ClusterError> {
-        let api: Api<HorizontalPodAutoscaler> =
-            Api::namespaced(self.client.clone(), &target.namespace);
-        let what = format!("hpa {}/{hpa}", target.namespace);
-        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
-            {"op": "test", "path": "/spec/minReplicas", "value": from},
-            {"op": "replace", "path": "/spec/minReplicas", "value": to},
-        ]))
-        .map_err(|e| ClusterError::Unexpected(e.to_string()))?;
-        let pp = Self::pp(dry_run);
-        let (api_r, what_r, pp_r, patch_r) = (&api, what.as_str(), &pp, &patch);
-        let res = self
-            .retrying(what_r, || async move {
-                api_r
-                    .patch(hpa, pp_r, &Patch::<()>::Json(patch_r.clone()))
-                    .await
-                    .map_err(|e| api_error(e, what_r))
-            })
-            .await;
-        match res {
-            Ok(_) => Ok(format!("HPA {hpa} minReplicas {from} -> {to}")),
-            // The test op failed (422): our earlier attempt landed, or someone changed it.
-            Err(ClusterError::Api { code: 422, .. }) => {
-                let h = self.get(&api, hpa, &what).await?;
-                let now_min = h.spec.and_then(|s| s.min_replicas).unwrap_or(1);
-                if now_min == to {
-                    Ok(format!("HPA {hpa} minReplicas already {now_min}"))
-                } else {
-                    Err(ClusterError::Conflict(format!(
-                        "HPA {hpa} minReplicas is {now_min}, not the {from} edgeheal set"
-                    )))
-                }
+        match self.patch_hpa_min(target, hpa, from, to, dry_run).await? {
+            None => Ok(format!("HPA {hpa} minReplicas {from} -> {to}")),
+            Some(now_min) if now_min == to => {
+                Ok(format!("HPA {hpa} minReplicas already {now_min}"))
             }
-            Err(e) => Err(e),
+            Some(now_min) => Err(ClusterError::Conflict(format!(
+                "HPA {hpa} minReplicas is {now_min}, not the {from} edgeheal set"
+            ))),
         }
     }
 

@@ -1126,6 +1126,16 @@ async fn a_batch_weighed_long_after_it_arrived_is_history() {
 /// Guards with a 600 s hold before a raised HPA minimum is given back.
 const HOLD_600: &str = "guards: { namespaces: [shop], hpa_restore_after_secs: 600 }\n";
 
+/// A harness in `mode` with `guards` whose shop/cart runs 2 replicas under an HPA 2..=10, its
+/// engine, and the id of a resolved scale-up incident that raised the HPA's minimum.
+async fn hpa_raised(dir: &std::path::Path, mode: &str, guards: &str) -> (Harness, Engine, i64) {
+    let mut h = Harness::new(dir, mode, guards, FakeCluster::with_hpa(2, 10, 2));
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    let id = scale_up_and_resolve(&mut h, &mut engine).await;
+    (h, engine, id)
+}
+
 /// Opens a cpu_saturation incident on shop/cart (a scale-up), lets it resolve, and returns its
 /// id.
 async fn scale_up_and_resolve(h: &mut Harness, engine: &mut Engine) -> i64 {
@@ -1141,15 +1151,7 @@ async fn scale_up_and_resolve(h: &mut Harness, engine: &mut Engine) -> i64 {
 #[tokio::test]
 async fn a_raised_hpa_minimum_is_given_back_after_the_hold_and_only_once() {
     let dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(
-        dir.path(),
-        "enforce",
-        HOLD_600,
-        FakeCluster::with_hpa(2, 10, 2),
-    );
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    let id = scale_up_and_resolve(&mut h, &mut engine).await;
+    let (h, mut engine, id) = hpa_raised(dir.path(), "enforce", HOLD_600).await;
     assert_eq!(
         h.cluster.executed.lock().unwrap()[0].1,
         Plan::RaiseHpaMin {
@@ -1204,15 +1206,7 @@ async fn a_raised_hpa_minimum_is_given_back_after_the_hold_and_only_once() {
 #[tokio::test]
 async fn a_restore_waits_until_no_incident_on_the_workload_is_open() {
     let dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(
-        dir.path(),
-        "enforce",
-        HOLD_600,
-        FakeCluster::with_hpa(2, 10, 2),
-    );
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    scale_up_and_resolve(&mut h, &mut engine).await;
+    let (mut h, mut engine, _) = hpa_raised(dir.path(), "enforce", HOLD_600).await;
     // A crash loop on the same workload opens 500 s later (rollback does not apply, the pod
     // is deleted) and is verifying when the scale-up's hold is over.
     h.clock.advance_secs(500);
@@ -1241,15 +1235,7 @@ async fn a_restore_waits_until_no_incident_on_the_workload_is_open() {
 #[tokio::test]
 async fn a_minimum_someone_else_changed_is_left_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(
-        dir.path(),
-        "enforce",
-        HOLD_600,
-        FakeCluster::with_hpa(2, 10, 2),
-    );
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    let id = scale_up_and_resolve(&mut h, &mut engine).await;
+    let (h, mut engine, id) = hpa_raised(dir.path(), "enforce", HOLD_600).await;
     // An SRE keeps a higher floor.
     h.cluster.set_hpa_min(5);
     h.clock.advance_secs(600);
@@ -1283,15 +1269,7 @@ async fn a_minimum_someone_else_changed_is_left_alone() {
 #[tokio::test]
 async fn a_dry_run_raise_gets_a_dry_run_restore() {
     let dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(
-        dir.path(),
-        "dry-run",
-        HOLD_600,
-        FakeCluster::with_hpa(2, 10, 2),
-    );
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    let id = scale_up_and_resolve(&mut h, &mut engine).await;
+    let (h, mut engine, id) = hpa_raised(dir.path(), "dry-run", HOLD_600).await;
     let raise = h.cluster.executed.lock().unwrap()[0].clone();
     assert!(matches!(raise.1, Plan::RaiseHpaMin { from: 2, to: 3, .. }));
     assert!(raise.2, "raised with dryRun=All");
@@ -1325,15 +1303,12 @@ async fn a_dry_run_raise_gets_a_dry_run_restore() {
 #[tokio::test]
 async fn a_second_raise_before_the_restore_gives_back_the_original_minimum() {
     let dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(
+    let (mut h, mut engine, first) = hpa_raised(
         dir.path(),
         "enforce",
         "guards: { namespaces: [shop], hpa_restore_after_secs: 3600 }\n",
-        FakeCluster::with_hpa(2, 10, 2),
-    );
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    let first = scale_up_and_resolve(&mut h, &mut engine).await;
+    )
+    .await;
     assert_eq!(h.cluster.hpa_min(), 3);
     // Past the cooldown, inside the hold: load returns and the HPA runs 3 replicas.
     h.clock.advance_secs(600);
@@ -1380,15 +1355,7 @@ async fn a_second_raise_before_the_restore_gives_back_the_original_minimum() {
 async fn a_failed_restore_is_tried_again_after_a_backoff() {
     use std::sync::atomic::Ordering::SeqCst;
     let dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(
-        dir.path(),
-        "enforce",
-        HOLD_600,
-        FakeCluster::with_hpa(2, 10, 2),
-    );
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    let id = scale_up_and_resolve(&mut h, &mut engine).await;
+    let (h, mut engine, id) = hpa_raised(dir.path(), "enforce", HOLD_600).await;
     h.cluster.fail_restore.store(true, SeqCst);
     h.clock.advance_secs(600);
     engine.tick().await.unwrap();
@@ -1505,15 +1472,12 @@ async fn a_raise_interrupted_by_a_crash_is_given_back_after_the_restart() {
 #[tokio::test]
 async fn a_restore_hold_of_zero_never_restores() {
     let dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(
+    let (h, mut engine, id) = hpa_raised(
         dir.path(),
         "enforce",
         "guards: { namespaces: [shop], hpa_restore_after_secs: 0 }\n",
-        FakeCluster::with_hpa(2, 10, 2),
-    );
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    let id = scale_up_and_resolve(&mut h, &mut engine).await;
+    )
+    .await;
     h.clock.advance_secs(86_400 * 30);
     engine.tick().await.unwrap();
     assert!(h.cluster.restores().is_empty());
