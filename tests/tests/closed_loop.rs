@@ -193,6 +193,48 @@ async fn every_fault_kind_through_the_loop_and_no_one_else_touched() {
             "{what}: no recurrence after the resolution"
         );
     }
+    // The flood's scale-up raised the storefront HPA's minimum; once its incident had been
+    // closed for the hold (300 s in the demo settings) with no other incident open on the
+    // workload, the heal API gave the minimum back with a JSON patch whose test is the value
+    // it set, and the simulated API server applied it.
+    let flood = report
+        .faults
+        .iter()
+        .find(|f| f.planned.kind == FaultKind::TrafficFlood)
+        .expect("a flood is scheduled");
+    let raise = flood
+        .incidents
+        .iter()
+        .flat_map(|h| &h.hpa_raises)
+        .find(|r| r.state == "restored")
+        .unwrap_or_else(|| panic!("a restored HPA raise: {:?}", flood.incidents));
+    assert!(raise.raised_to > raise.observed_min, "{raise:?}");
+    let restore_body = serde_json::json!([
+        {"op": "test", "path": "/spec/minReplicas", "value": raise.raised_to},
+        {"op": "replace", "path": "/spec/minReplicas", "value": raise.restore_to},
+    ]);
+    let restored = report
+        .mutations_of(&flood.planned.workload)
+        .into_iter()
+        .any(|r| {
+            r.method == "PATCH"
+                && r.status == 200
+                && r.path.contains("/horizontalpodautoscalers/")
+                && r.content_type.as_deref() == Some("application/json-patch+json")
+                && serde_json::from_str::<serde_json::Value>(&r.body).ok()
+                    == Some(restore_body.clone())
+        });
+    assert!(
+        restored,
+        "the restore reached the API server: {restore_body}"
+    );
+    assert!(
+        report
+            .timeline
+            .iter()
+            .any(|e| e.step == Step::FloorRestored && e.entity == flood.planned.workload),
+        "the restore is on the timeline"
+    );
     // Fault-free workloads (and the warm-up) see no action.
     for quiet in ["data/orders-db", "platform/node-agent", "payments/ledger"] {
         let touched = report.mutations_of(quiet);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 
 use super::edge::{tags, EdgeFilter};
-use super::healer::{HealerSettings, InProcessHealer, IncidentHistory};
+use super::healer::{HealerSettings, HpaRaise, InProcessHealer, IncidentHistory};
 use super::plan::PlannedFault;
 use super::LoopError;
 use crate::apiserver::{spawn, write_kubeconfig, RequestRecord};
@@ -63,6 +63,8 @@ pub enum Step {
     Cleared,
     /// The incident resolved (no recurrence within the verify window).
     Resolved,
+    /// The HPA minimum a scale-up raised was given back (or left, or the attempt failed).
+    FloorRestored,
     /// The incident was escalated to a human.
     Escalated,
     /// The action failed.
@@ -79,6 +81,7 @@ impl Step {
             Step::Action => "action",
             Step::Cleared => "fault cleared",
             Step::Resolved => "resolved",
+            Step::FloorRestored => "floor restored",
             Step::Escalated => "escalated",
             Step::Failed => "failed",
         }
@@ -290,6 +293,9 @@ type FaultView = (
 
 struct Tracker {
     seen_states: BTreeMap<i64, (String, usize, usize)>,
+    /// Incidents whose raised HPA minimum is still to be given back: read again after
+    /// they closed.
+    holding_floor: BTreeSet<i64>,
     timeline: Vec<TimelineEntry>,
 }
 
@@ -332,6 +338,7 @@ pub async fn run(
 
     let mut tracker = Tracker {
         seen_states: BTreeMap::new(),
+        holding_floor: BTreeSet::new(),
         timeline: Vec::new(),
     };
     let n = cfg.faults.len();
@@ -574,6 +581,7 @@ async fn poll(
         let known = tracker.seen_states.get(&inc.id).cloned();
         if known.as_ref().is_some_and(|(s, ..)| *s == inc.state)
             && matches!(inc.state.as_str(), "resolved" | "escalated" | "failed")
+            && !tracker.holding_floor.contains(&inc.id)
         {
             continue;
         }
@@ -622,7 +630,27 @@ async fn poll(
             .iter()
             .take_while(|a| a.result != "pending")
             .count();
+        if h.hpa_raises.iter().any(HpaRaise::holds_the_floor) {
+            tracker.holding_floor.insert(inc.id);
+        } else {
+            tracker.holding_floor.remove(&inc.id);
+        }
         for d in h.decisions.iter().skip(seen_decisions) {
+            if matches!(
+                d.outcome.as_str(),
+                "restored" | "restore_dry_run" | "restore_skipped" | "restore_failed"
+            ) {
+                tracker.push(
+                    TimelineEntry {
+                        t_ns: ns_of(d.at),
+                        step: Step::FloorRestored,
+                        fault,
+                        entity: inc.entity.clone(),
+                        text: format!("#{} {}: {}", inc.id, d.outcome, d.reason),
+                    },
+                    on_event,
+                );
+            }
             if matches!(d.outcome.as_str(), "refused" | "skipped" | "recurred") {
                 tracker.push(
                     TimelineEntry {

@@ -45,6 +45,9 @@ pub struct HealerSettings {
     pub scale_step: i32,
     /// Never scale above this.
     pub max_replicas: i32,
+    /// How long after a workload's last incident closed the heal API gives back an HPA
+    /// minimum it raised (`guards.hpa_restore_after_secs`; 0: never).
+    pub hpa_restore_after_secs: u64,
 }
 
 impl HealerSettings {
@@ -71,6 +74,8 @@ impl HealerSettings {
             budget_window_secs: 600,
             scale_step: 3,
             max_replicas: 20,
+            // The shipped default is an hour; the demo gives the floor back within its run.
+            hpa_restore_after_secs: 300,
         }
     }
 
@@ -89,7 +94,7 @@ impl HealerSettings {
              auth: {{ keys_dir: {keys} }}\n\
              kubernetes: {{ kubeconfig: {kc}, call_timeout_secs: 5, retry: {{ max_attempts: 3, initial_backoff_ms: 50 }} }}\n\
              engine: {{ debounce_count: {dc}, debounce_window_secs: {dw}, verify_window_secs: {vw}, cooldown_secs: {cd}, settle_secs: {st}, tick_secs: 1 }}\n\
-             guards: {{ namespaces: {namespaces}, scale_step: {step}, max_replicas: {maxr} }}\n\
+             guards: {{ namespaces: {namespaces}, scale_step: {step}, max_replicas: {maxr}, hpa_restore_after_secs: {restore} }}\n\
              budget: {{ max_actions: {bm}, window_secs: {bw} }}\n\
              policy:\n{policy}\n",
             db = q(&dir.join("healer.db")),
@@ -102,6 +107,7 @@ impl HealerSettings {
             st = self.settle_secs,
             step = self.scale_step,
             maxr = self.max_replicas,
+            restore = self.hpa_restore_after_secs,
             bm = self.budget_max_actions,
             bw = self.budget_window_secs,
             policy = policy.join("\n"),
@@ -165,7 +171,9 @@ pub struct Decision {
     pub at: Timestamp,
     /// Action considered.
     pub action: Option<String>,
-    /// act | refused | skipped | escalated | resolved | failed | recurred.
+    /// act | refused | skipped | escalated | resolved | failed | recurred, and a raised HPA
+    /// minimum's restored | restore_dry_run | restore_skipped | restore_failed |
+    /// restore_superseded.
     pub outcome: String,
     /// Why.
     pub reason: String,
@@ -180,6 +188,31 @@ pub struct IncidentHistory {
     pub decisions: Vec<Decision>,
     /// Its actions, oldest first.
     pub actions: Vec<Action>,
+    /// The HPA minimums it raised, oldest first.
+    #[serde(default)]
+    pub hpa_raises: Vec<HpaRaise>,
+}
+
+/// An HPA minimum an incident raised, as `GET /v1/incidents/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct HpaRaise {
+    /// `namespace/name` of the HPA.
+    pub hpa: String,
+    /// `minReplicas` found.
+    pub observed_min: i32,
+    /// `minReplicas` set.
+    pub raised_to: i32,
+    /// `minReplicas` to give back.
+    pub restore_to: i32,
+    /// raising | raised | not_raised | superseded | restored | dry_run | skipped.
+    pub state: String,
+}
+
+impl HpaRaise {
+    /// Whether it still holds the HPA's floor (its restore is to come).
+    pub fn holds_the_floor(&self) -> bool {
+        matches!(self.state.as_str(), "raising" | "raised")
+    }
 }
 
 #[derive(Deserialize)]

@@ -256,6 +256,7 @@ fn color(step: Step) -> plotters::style::RGBColor {
         Step::Action => RGBColor(0, 160, 80),
         Step::Cleared => RGBColor(140, 60, 200),
         Step::Resolved => RGBColor(0, 110, 50),
+        Step::FloorRestored => RGBColor(0, 150, 170),
         Step::Escalated | Step::Failed => RGBColor(210, 30, 30),
     }
 }
@@ -334,6 +335,7 @@ fn chart(r: &LoopReport, path: &Path) -> Result<(), LoopError> {
         Step::Action,
         Step::Cleared,
         Step::Resolved,
+        Step::FloorRestored,
         Step::Escalated,
     ] {
         let c = color(step);
