@@ -32,6 +32,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 };
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::core::Selector;
 use kube::{Api, Client};
 
 use crate::action::ActionKind;
@@ -318,24 +319,23 @@ impl KubeCluster {
         d: &Deployment,
     ) -> Result<Option<RolloutFacts>, ClusterError> {
         let uid = d.metadata.uid.clone().unwrap_or_default();
-        let Some(labels) = d
+        // The Deployment's whole selector, matchLabels and matchExpressions, as the API
+        // server's labelSelector (`app=cart,tier in (web,api),!canary`). One that selects
+        // everything or that kube cannot express gives no rollback facts.
+        let Some(selector) = d
             .spec
             .as_ref()
-            .and_then(|s| s.selector.match_labels.clone())
+            .and_then(|s| Selector::try_from(s.selector.clone()).ok())
+            .filter(|s| !s.selects_all())
         else {
             return Ok(None);
         };
-        let selector = labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",");
         let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &target.namespace);
         let what = format!("replicasets of {}", target.key());
-        let (api, what, selector) = (&api, what.as_str(), selector.as_str());
+        let (api, what, selector) = (&api, what.as_str(), &selector);
         let list = self
             .retrying(what, || async move {
-                api.list(&ListParams::default().labels(selector))
+                api.list(&ListParams::default().labels_from(selector))
                     .await
                     .map_err(|e| api_error(e, what))
             })

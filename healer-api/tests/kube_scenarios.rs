@@ -1002,6 +1002,43 @@ async fn rollback_restores_the_previous_replicaset_template() {
     finish(mock).await;
 }
 
+/// A Deployment selecting its pods with matchExpressions too: the ReplicaSets are listed
+/// with the whole selector, set-based requirements included. Listing by matchLabels alone
+/// would find ReplicaSets the Deployment does not select (the owner check keeps strangers
+/// out, but the selector is what the API server and `kubectl rollout undo` go by); one that
+/// selects everything gives no rollback facts.
+#[tokio::test]
+async fn rollback_lists_replicasets_with_the_whole_selector() {
+    let (c, h) = cluster(3);
+    let mut d = deployment(false);
+    d["spec"]["selector"] = json!({"matchLabels": {"app": "cart"}, "matchExpressions": [
+        {"key": "tier", "operator": "In", "values": ["web", "api"]},
+        {"key": "canary", "operator": "DoesNotExist"}]});
+    let mut everything = deployment(false);
+    everything["spec"]["selector"] = json!({});
+    let rs_list = json!({"apiVersion": "apps/v1", "kind": "ReplicaSetList", "metadata": {}, "items": [
+        cart_old(),
+        replicaset("cart-new", "rs-2", DEPLOY_UID, "2", "2026-11-21T09:55:00Z", "cart:v2")]});
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, DEPLOY).reply(200, d),
+            step(Method::GET, "/apis/apps/v1/namespaces/shop/replicasets")
+                .query("labelSelector", "app=cart,tier in (api,web),!canary")
+                .reply(200, rs_list),
+            step(Method::GET, DEPLOY).reply(200, everything),
+        ],
+    );
+    let t = target(WorkloadKind::Deployment);
+    let f = c.facts(&t, ActionKind::Rollback, None).await.unwrap();
+    let r = f.rollout.expect("rollout facts");
+    assert_eq!(r.current_revision, 2);
+    assert_eq!(r.previous, Some(("cart-old".to_string(), 1)));
+    let f = c.facts(&t, ActionKind::Rollback, None).await.unwrap();
+    assert!(f.rollout.is_none(), "a selector of everything: no facts");
+    finish(mock).await;
+}
+
 #[tokio::test]
 async fn a_rollback_racing_a_status_write_reads_again_instead_of_failing() {
     let (c, h) = cluster(3);
