@@ -101,6 +101,14 @@ pub trait Cluster: Send + Sync + std::fmt::Debug {
         Ok(true)
     }
 
+    /// The `minReplicas` of HPA `namespace/hpa` now (`None`: it is gone): how the engine
+    /// settles a raise whose outcome it does not know.
+    async fn hpa_min_replicas(
+        &self,
+        namespace: &str,
+        hpa: &str,
+    ) -> Result<Option<i32>, ClusterError>;
+
     /// Records an `events.k8s.io/v1` Event regarding the target.
     async fn record_event(
         &self,

@@ -210,7 +210,7 @@ impl Engine {
                         params![incident, now, step, action, "action interrupted by a restart; verifying instead of repeating it"],
                     )?;
                 }
-                let raises = hpa_floor::recover_raising(tx, now)?;
+                let raises = hpa_floor::unsettled(tx)?.len();
                 Ok((rows.len(), raises))
             })
             .await?;
@@ -224,7 +224,7 @@ impl Engine {
         if raises > 0 {
             tracing::warn!(
                 raises,
-                "HPA raises interrupted by a restart hold the floor; their restore's precondition decides"
+                "HPA raises interrupted by a restart; their outcome is read back from the HPA on the next tick"
             );
         }
         let rows = self
@@ -586,7 +586,52 @@ impl Engine {
                 self.hold(key, &inc, true);
             }
         }
+        self.settle_hpa_raises().await?;
         self.restore_hpa_floors().await
+    }
+
+    /// Reads back the HPAs of raises whose outcome is unknown (a restart interrupted the call,
+    /// or it ended in an error after which the patch may have landed) and settles each
+    /// ([`hpa_floor::settle`]). A read that fails leaves the raise for the next tick; the
+    /// HPA's restores wait until then. Shadow mode never calls the API (and never raises).
+    async fn settle_hpa_raises(&self) -> Result<(), EngineError> {
+        let (Some(cluster), false) = (&self.cluster, self.cfg.mode == Mode::Shadow) else {
+            return Ok(());
+        };
+        let unsettled = self.store.read(hpa_floor::unsettled).await?;
+        for u in unsettled {
+            // A dry-run raise wrote nothing: no read needed.
+            let read = match u.mode {
+                Mode::Enforce => match cluster.hpa_min_replicas(&u.namespace, &u.hpa).await {
+                    Ok(Some(m)) => hpa_floor::ReadBack::Min(m),
+                    Ok(None) => hpa_floor::ReadBack::Gone,
+                    Err(e) => {
+                        tracing::warn!(incident = u.incident_id, hpa = %u.hpa, error = %e, "could not read back an HPA raise; trying again on the next tick");
+                        continue;
+                    }
+                },
+                _ => hpa_floor::ReadBack::Gone,
+            };
+            let at = self.now().as_millisecond();
+            let u2 = u.clone();
+            let displaced = self
+                .store
+                .write(move |tx| hpa_floor::settle(tx, &u2, &read, at))
+                .await?;
+            tracing::info!(incident = u.incident_id, hpa = %u.hpa, "HPA raise settled from a read-back");
+            self.displaced(displaced);
+        }
+        Ok(())
+    }
+
+    /// Logs (and counts, if skipped) the raise a new one took the floor from.
+    fn displaced(&self, displaced: Option<hpa_floor::Displaced>) {
+        if let Some(d) = displaced {
+            tracing::info!(incident = d.incident_id, state = d.state.as_str(), reason = %d.reason, "earlier HPA raise displaced");
+            if d.state == RaiseState::Skipped {
+                self.metrics.action(RESTORE_ACTION, "skipped");
+            }
+        }
     }
 
     /// Gives back the HPA minimums whose restore is due ([`hpa_floor::due`]): a JSON patch
@@ -639,6 +684,14 @@ impl Engine {
             let (state, outcome, result, detail) = match res {
                 Ok(d) if dry_run => (RaiseState::DryRun, "restore_dry_run", "dry_run", d),
                 Ok(d) => (RaiseState::Restored, "restored", "ok", d),
+                // The enforced chain may have moved the minimum: a dry run had nothing to
+                // give back either way.
+                Err(e @ (ClusterError::Conflict(_) | ClusterError::NotFound(_))) if dry_run => (
+                    RaiseState::DryRun,
+                    "restore_dry_run",
+                    "dry_run",
+                    format!("{e}; a dry run wrote nothing to give back"),
+                ),
                 Err(e @ (ClusterError::Conflict(_) | ClusterError::NotFound(_))) => (
                     RaiseState::Skipped,
                     "restore_skipped",
@@ -663,6 +716,8 @@ impl Engine {
                     r.namespace, r.hpa, r.incident_id
                 ));
                 "RestoreSkipped"
+            } else if dry_run {
+                "RestoreDryRun"
             } else {
                 "Restored"
             };
@@ -1054,6 +1109,11 @@ impl Engine {
         let now = self.now().as_millisecond();
         let (id, step, target_key) = (inc.id, inc.step as i64, inc.target.key());
         let summary = format!("{plan:?}");
+        // A raise of an HPA whose earlier raise is unsettled would chain to the wrong
+        // minimum: read that one back first.
+        if matches!(plan, Plan::RaiseHpaMin { .. }) {
+            self.settle_hpa_raises().await?;
+        }
         // A raised HPA minimum is recorded with the intent, to be given back later.
         let raise = match (&plan, mode) {
             (Plan::RaiseHpaMin { hpa, from, to, .. }, Mode::Enforce | Mode::DryRun) => {
@@ -1163,6 +1223,9 @@ impl Engine {
         };
         let finished = self.now().as_millisecond();
         let (d2, succeeded) = (detail.clone(), outcome.is_ok());
+        // A failed enforced raise may have landed all the same (a timeout, a lost answer):
+        // it stays `raising` and the next tick reads the HPA back. A dry run wrote nothing.
+        let settle_later = mode == Mode::Enforce;
         let displaced = self
             .store
             .write(move |tx| {
@@ -1172,17 +1235,13 @@ impl Engine {
                 )?;
                 match raise_id {
                     Some(raise) if succeeded => hpa_floor::confirm(tx, raise, finished, &d2),
+                    Some(_) if settle_later => Ok(None),
                     Some(raise) => hpa_floor::abandon(tx, raise, finished, &d2).map(|()| None),
                     None => Ok(None),
                 }
             })
             .await?;
-        if let Some(d) = displaced {
-            tracing::info!(incident = d.incident_id, state = d.state.as_str(), reason = %d.reason, "earlier HPA raise displaced");
-            if d.state == RaiseState::Skipped {
-                self.metrics.action(RESTORE_ACTION, "skipped");
-            }
-        }
+        self.displaced(displaced);
         self.metrics.action(action.as_str(), result);
         match outcome {
             Ok(detail) => {

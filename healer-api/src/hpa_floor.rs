@@ -3,14 +3,17 @@
 //! incident would ratchet the floor up for good and defeat the HPA's scale-down. So each
 //! raise is recorded with the minimum it found, the minimum it left and the minimum to give
 //! back, and once no incident is open on the workload and `guards.hpa_restore_after_secs`
-//! have passed since the last one closed, the engine sets the minimum back — only if it is
+//! have passed since the last one closed or absorbed an anomaly, the engine sets the minimum back — only if it is
 //! still exactly what edgeheal left.
 //!
 //! A raise's life: `raising` (committed with the action's intent, before the call) →
 //! `raised` (it holds the floor; at most one per HPA and mode) or `not_raised` (the call failed) →
 //! `restored` | `dry_run` | `skipped` (someone else changed the minimum, or the HPA is gone)
-//! | `superseded` (a later raise on the same HPA took over its restore). A raise whose call a
-//! restart interrupted counts as `raised`: the restore's precondition decides.
+//! | `superseded` (a later raise on the same HPA took over its restore). A raise whose outcome
+//! is unknown — a restart interrupted its call, or it ended in a timeout or a lost answer —
+//! stays `raising` until the engine reads the HPA back ([`settle`]): the minimum it set means
+//! it landed, anything else that it did not (or is no longer edgeheal's). Restores of an HPA
+//! wait while a raise of it is unsettled.
 //!
 //! A second raise before the restore restores to the *first* raise's starting point: the
 //! minimum edgeheal found before it touched the HPA, not an intermediate value of its own.
@@ -204,22 +207,100 @@ pub fn abandon(tx: &Transaction<'_>, id: i64, at_ms: i64, detail: &str) -> Resul
     Ok(())
 }
 
-/// Startup recovery: raises a crash left `raising` may have landed; they take the floor and
-/// their restore's precondition decides. Returns how many there were.
-pub fn recover_raising(tx: &Transaction<'_>, at_ms: i64) -> Result<usize, StoreError> {
-    let ids: Vec<i64> = tx
-        .prepare("SELECT id FROM hpa_floor_raises WHERE state = 'raising' ORDER BY id")?
-        .query_map([], |r| r.get(0))?
+/// A raise whose outcome is not known: a restart interrupted its call, or the call ended in
+/// an error after which the patch may have landed (a timeout, a lost answer). It holds no
+/// floor until the HPA is read back ([`settle`]); restores of its HPA wait for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsettled {
+    /// Row id.
+    pub id: i64,
+    /// The incident that raised.
+    pub incident_id: i64,
+    /// HPA namespace.
+    pub namespace: String,
+    /// HPA name.
+    pub hpa: String,
+    /// `minReplicas` the raise found.
+    pub observed_min: i32,
+    /// `minReplicas` it set.
+    pub raised_to: i32,
+    /// The mode it ran in.
+    pub mode: Mode,
+}
+
+/// The raises still `raising` (none while the engine acts: it settles its own at once).
+pub fn unsettled(conn: &Connection) -> Result<Vec<Unsettled>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, incident_id, namespace, hpa, observed_min, raised_to, mode
+         FROM hpa_floor_raises WHERE state = 'raising' ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            let mode: String = r.get(6)?;
+            Ok(Unsettled {
+                id: r.get(0)?,
+                incident_id: r.get(1)?,
+                namespace: r.get(2)?,
+                hpa: r.get(3)?,
+                observed_min: r.get(4)?,
+                raised_to: r.get(5)?,
+                mode: if mode == Mode::Enforce.as_str() {
+                    Mode::Enforce
+                } else {
+                    Mode::DryRun
+                },
+            })
+        })?
         .collect::<Result<_, _>>()?;
-    for id in &ids {
-        confirm(
+    Ok(rows)
+}
+
+/// What reading the HPA back says of an unsettled raise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadBack {
+    /// The HPA's `minReplicas` now.
+    Min(i32),
+    /// The HPA is gone.
+    Gone,
+}
+
+/// Settles a raise from what the HPA says now: the minimum it set means it landed and it
+/// takes the floor ([`confirm`]); anything else means it did not land, or someone else has
+/// changed the minimum since — not edgeheal's to give back — and it is `not_raised`. A
+/// dry-run raise wrote nothing and is `not_raised` whatever the HPA says. Returns the
+/// displaced raise, as [`confirm`] does.
+pub fn settle(
+    tx: &Transaction<'_>,
+    u: &Unsettled,
+    read: &ReadBack,
+    at_ms: i64,
+) -> Result<Option<Displaced>, StoreError> {
+    let hpa = format!("HPA {}/{}", u.namespace, u.hpa);
+    match (u.mode, read) {
+        (Mode::Enforce, ReadBack::Min(m)) if *m == u.raised_to => confirm(
             tx,
-            *id,
+            u.id,
             at_ms,
-            "healer stopped during the raise; outcome unknown; the restore's precondition decides",
-        )?;
+            &format!("outcome read back: {hpa} minReplicas is {m}, the {} -> {m} raise landed", u.observed_min),
+        ),
+        (Mode::Enforce, ReadBack::Min(m)) if *m == u.observed_min => abandon(
+            tx,
+            u.id,
+            at_ms,
+            &format!("outcome read back: {hpa} minReplicas is still {m}; the raise to {} did not land", u.raised_to),
+        )
+        .map(|()| None),
+        (Mode::Enforce, ReadBack::Min(m)) => abandon(
+            tx,
+            u.id,
+            at_ms,
+            &format!("outcome read back: {hpa} minReplicas is {m}, neither the {} found nor the {} set: changed by someone else; not edgeheal's to give back", u.observed_min, u.raised_to),
+        )
+        .map(|()| None),
+        (Mode::Enforce, ReadBack::Gone) => abandon(tx, u.id, at_ms, &format!("outcome read back: {hpa} is gone"))
+            .map(|()| None),
+        _ => abandon(tx, u.id, at_ms, "a dry-run raise wrote nothing").map(|()| None),
     }
-    Ok(ids.len())
 }
 
 /// A raise whose restore is due.
@@ -256,9 +337,10 @@ pub struct DueRestore {
     pub attempts: u32,
 }
 
-/// Raises whose restore is due at `now_ms`: they hold the floor, no incident on their
-/// workload is open, the last one closed at least `hold_ms` ago, and a failed attempt's
-/// backoff has passed. With `enforce` false (the healer runs in dry-run mode) only dry-run
+/// Raises whose restore is due at `now_ms`: they hold the floor, no raise of their HPA is
+/// unsettled, no incident on their workload is open, the last one closed (or absorbed an
+/// anomaly, as a surge that goes on after its incident resolved does) at least `hold_ms`
+/// ago, and a failed attempt's backoff has passed. With `enforce` false (the healer runs in dry-run mode) only dry-run
 /// raises are due: a raise that changed the HPA waits for enforce mode to be given back.
 pub fn due(
     conn: &Connection,
@@ -273,8 +355,10 @@ pub fn due(
          WHERE f.state = 'raised'
            AND (?3 OR f.mode = 'dry-run')
            AND (f.next_attempt_at IS NULL OR f.next_attempt_at <= ?1)
+           AND NOT EXISTS (SELECT 1 FROM hpa_floor_raises u
+                           WHERE u.namespace = f.namespace AND u.hpa = f.hpa AND u.state = 'raising')
            AND NOT EXISTS (SELECT 1 FROM incidents o WHERE o.entity = i.entity AND o.closed_at IS NULL)
-           AND (SELECT MAX(o.closed_at) FROM incidents o WHERE o.entity = i.entity) <= ?1 - ?2
+           AND (SELECT MAX(MAX(o.closed_at, o.updated_at)) FROM incidents o WHERE o.entity = i.entity) <= ?1 - ?2
          ORDER BY f.id",
     )?;
     let rows = stmt
@@ -682,23 +766,81 @@ mod tests {
         );
     }
 
+    /// Settles the one unsettled raise with `read`; returns its state and the first raise's.
+    async fn settle_with(store: &Store, read: ReadBack) -> Vec<String> {
+        let u = store.read(unsettled).await.unwrap();
+        assert_eq!(u.len(), 1, "{u:?}");
+        let u = u[0].clone();
+        store
+            .write(move |tx| settle(tx, &u, &read, 9_000))
+            .await
+            .unwrap();
+        store
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT state FROM hpa_floor_raises ORDER BY id")?;
+                let rows = stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<Vec<String>, _>>()?;
+                Ok(rows)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// R1 raised 2 -> 4 and holds the floor; R2 (4 -> 7) is unsettled. How the HPA reads back
+    /// decides: 7, it landed and carries R1's restore (to 2); 4, it did not and R1 keeps the
+    /// floor; 5, someone else's, and it is not edgeheal's to give back; gone likewise. A
+    /// restore of the HPA waits while R2 is unsettled. Confirming unsettled raises blindly
+    /// (as at first) made R2 take the floor when it had not landed: its restore then found 4,
+    /// not 7, was skipped, and the floor stayed at 4.
     #[tokio::test]
-    async fn a_raise_a_crash_interrupted_takes_the_floor_on_recovery() {
+    async fn an_unsettled_raise_is_settled_by_what_the_hpa_reads_back() {
+        for (read, states, due) in [
+            (ReadBack::Min(7), ["superseded", "raised"], Some((2, 7, 2))),
+            (ReadBack::Min(4), ["raised", "not_raised"], Some((1, 4, 2))),
+            (ReadBack::Min(5), ["raised", "not_raised"], Some((1, 4, 2))),
+            (ReadBack::Gone, ["raised", "not_raised"], Some((1, 4, 2))),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("h.db"), Synchronous::Full).unwrap();
+            let first = incident(&store, "shop/cart").await;
+            raise(&store, first, Mode::Enforce, 2, 4, 1_000).await;
+            close(&store, first, 2_000).await;
+            let second = incident(&store, "shop/cart").await;
+            store
+                .write(move |tx| {
+                    reserve(
+                        tx,
+                        &new_raise(second, "cart-hpa", Mode::Enforce, 4, 7, 3_000),
+                    )
+                })
+                .await
+                .unwrap();
+            close(&store, second, 4_000).await;
+            assert!(
+                due_at(&store, 4_000 + HOLD, true).await.is_empty(),
+                "no restore while a raise of the HPA is unsettled"
+            );
+            let got = settle_with(&store, read.clone()).await;
+            assert_eq!(got, states, "{read:?}");
+            let d = due_at(&store, 4_000 + HOLD, true).await;
+            let d: Vec<_> = d
+                .iter()
+                .map(|r| (r.incident_id, r.left_min, r.restore_to))
+                .collect();
+            assert_eq!(d, due.into_iter().collect::<Vec<_>>(), "{read:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_raise_is_settled_as_not_raised() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("h.db"), Synchronous::Full).unwrap();
         let id = incident(&store, "shop/cart").await;
         store
-            .write(move |tx| reserve(tx, &new_raise(id, "cart-hpa", Mode::Enforce, 2, 3, 1_000)))
+            .write(move |tx| reserve(tx, &new_raise(id, "cart-hpa", Mode::DryRun, 2, 3, 1_000)))
             .await
             .unwrap();
-        close(&store, id, 2_000).await;
-        assert!(
-            due_at(&store, 2_000 + HOLD, true).await.is_empty(),
-            "raising is not due"
-        );
-        let n = store.write(|tx| recover_raising(tx, 2_500)).await.unwrap();
-        assert_eq!(n, 1);
-        let due = due_at(&store, 2_000 + HOLD, true).await;
-        assert_eq!((due[0].left_min, due[0].restore_to), (3, 2));
+        assert_eq!(settle_with(&store, ReadBack::Min(3)).await, ["not_raised"]);
     }
 }

@@ -753,6 +753,19 @@ fn meta_facts(
 
 #[async_trait]
 impl Cluster for KubeCluster {
+    async fn hpa_min_replicas(
+        &self,
+        namespace: &str,
+        hpa: &str,
+    ) -> Result<Option<i32>, ClusterError> {
+        let api: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), namespace);
+        match self.get(&api, hpa, &format!("hpa {namespace}/{hpa}")).await {
+            Ok(h) => Ok(Some(h.spec.and_then(|s| s.min_replicas).unwrap_or(1))),
+            Err(ClusterError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn facts(
         &self,
         target: &Target,

@@ -4,6 +4,7 @@
 //! minimum.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -37,6 +38,12 @@ struct FakeCluster {
     hpa: Mutex<Option<(i32, i32, i32)>>,
     /// Restores fail with a server error while set.
     fail_restore: std::sync::atomic::AtomicBool,
+    /// Raises land but their answer is lost (a timeout) while set.
+    lose_raise_answers: std::sync::atomic::AtomicBool,
+    /// Raises time out without landing while set.
+    drop_raises: std::sync::atomic::AtomicBool,
+    /// Reading an HPA back fails while set.
+    fail_reads: std::sync::atomic::AtomicBool,
 }
 
 impl FakeCluster {
@@ -134,13 +141,20 @@ impl Cluster for FakeCluster {
             return Err(boom());
         }
         let mut hpa = self.hpa.lock().unwrap();
+        let timeout = || ClusterError::Transport("operation timed out".into());
         match (plan, hpa.as_mut()) {
+            (Plan::RaiseHpaMin { .. }, _) if self.drop_raises.load(SeqCst) => {
+                return Err(timeout());
+            }
             (Plan::RaiseHpaMin { from, to, .. }, Some((min, _, replicas)))
                 if *min == *from && !dry_run =>
             {
                 // The HPA controller scales up to the new minimum.
                 *min = *to;
                 *replicas = (*replicas).max(*to);
+                if self.lose_raise_answers.load(SeqCst) {
+                    return Err(timeout());
+                }
             }
             (Plan::RestoreHpaMin { from, to, .. }, Some((min, _, _))) => {
                 if self.fail_restore.load(std::sync::atomic::Ordering::SeqCst) {
@@ -159,6 +173,16 @@ impl Cluster for FakeCluster {
             _ => {}
         }
         Ok("done".into())
+    }
+    async fn hpa_min_replicas(
+        &self,
+        _namespace: &str,
+        _hpa: &str,
+    ) -> Result<Option<i32>, ClusterError> {
+        if self.fail_reads.load(SeqCst) {
+            return Err(ClusterError::Transport("connection refused".into()));
+        }
+        Ok(self.hpa.lock().unwrap().map(|h| h.0))
     }
     async fn record_event(
         &self,
@@ -1439,10 +1463,16 @@ async fn a_raise_interrupted_by_a_crash_is_given_back_after_the_restart() {
     let mut engine = h.engine();
     engine.recover().await.unwrap();
     let id = h.incidents().await[0].id;
-    assert_eq!(h.raises(id).await[0].state, "raised");
-    // Verifying instead of repeating the action; resolved after a quiet window.
+    assert_eq!(
+        h.raises(id).await[0].state,
+        "raising",
+        "unknown until read back"
+    );
+    // Verifying instead of repeating the action; the tick reads the HPA back (3: the raise
+    // landed) and the incident resolves after a quiet window.
     h.clock.advance_secs(121);
     engine.tick().await.unwrap();
+    assert_eq!(h.raises(id).await[0].state, "raised");
     assert_eq!(h.incidents().await[0].state, "resolved");
     h.clock.advance_secs(600);
     engine.tick().await.unwrap();
@@ -1487,4 +1517,121 @@ async fn a_restore_hold_of_zero_never_restores() {
         "raised",
         "recorded all the same"
     );
+}
+
+/// The raise landed but its answer was lost (a timeout after the API server applied it): the
+/// action failed, yet the HPA's minimum is edgeheal's. The next tick reads the HPA back, the
+/// raise takes the floor and is given back after the hold. Before, a failed raise was
+/// `not_raised` and the minimum stayed up for good. While the read fails the raise waits.
+#[tokio::test]
+async fn a_raise_whose_answer_was_lost_is_read_back_and_given_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(
+        dir.path(),
+        "enforce",
+        HOLD_600,
+        FakeCluster::with_hpa(2, 10, 2),
+    );
+    h.cluster.lose_raise_answers.store(true, SeqCst);
+    h.cluster.fail_reads.store(true, SeqCst);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.cluster.hpa_min(), 3, "the raise landed");
+    let id = h.incidents().await[0].id;
+    assert_eq!(h.raises(id).await[0].state, "raising");
+    engine.tick().await.unwrap();
+    assert_eq!(h.raises(id).await[0].state, "raising", "the read failed");
+    h.cluster.fail_reads.store(false, SeqCst);
+    h.cluster.lose_raise_answers.store(false, SeqCst);
+    engine.tick().await.unwrap();
+    let raise = &h.raises(id).await[0];
+    assert_eq!(raise.state, "raised", "{raise:?}");
+    assert!(
+        raise.detail.as_deref().unwrap().contains("landed"),
+        "{raise:?}"
+    );
+    // Whatever became of the incident, once it is closed and the hold has passed the
+    // minimum goes back.
+    for _ in 0..6 {
+        h.clock.advance_secs(600);
+        engine.tick().await.unwrap();
+    }
+    assert!(h.incidents().await.iter().all(|i| i.closed_at.is_some()));
+    assert_eq!(h.cluster.hpa_min(), 2);
+    assert_eq!(h.raises(id).await[0].state, "restored");
+}
+
+/// An earlier raise (2 -> 3) holds the floor; a second incident's raise times out without
+/// landing. Read back, the minimum is still 3: the second raise is `not_raised` and the first
+/// keeps its restore to 2. Taking the floor blindly left the minimum at 3 for good.
+#[tokio::test]
+async fn a_raise_that_timed_out_without_landing_leaves_the_earlier_raise_its_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut h, mut engine, first) = hpa_raised(
+        dir.path(),
+        "enforce",
+        "guards: { namespaces: [shop], hpa_restore_after_secs: 3600 }\n",
+    )
+    .await;
+    assert_eq!(h.cluster.hpa_min(), 3);
+    h.cluster.drop_raises.store(true, SeqCst);
+    h.clock.advance_secs(700);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    let second = h.incidents().await[0].id;
+    assert_ne!(first, second);
+    assert_eq!(h.raises(second).await[0].state, "raising");
+    engine.tick().await.unwrap();
+    let r2 = &h.raises(second).await[0];
+    assert_eq!(r2.state, "not_raised", "{r2:?}");
+    assert_eq!(h.raises(first).await[0].state, "raised");
+    h.cluster.drop_raises.store(false, SeqCst);
+    for _ in 0..3 {
+        h.clock.advance_secs(3600);
+        engine.tick().await.unwrap();
+    }
+    assert_eq!(h.cluster.hpa_min(), 2, "{:?}", h.cluster.restores());
+    assert_eq!(h.raises(first).await[0].state, "restored");
+}
+
+/// A traffic surge goes on after its incident resolved: its records are absorbed by the
+/// surge hold. The floor is given back only a full hold after the last of them, not a hold
+/// after the incident closed.
+#[tokio::test]
+async fn a_restore_waits_for_the_hold_after_the_last_absorbed_anomaly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(
+        dir.path(),
+        "enforce",
+        HOLD_600,
+        FakeCluster::with_hpa(2, 10, 2),
+    );
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest_family(&["shop/cart"; 3], "traffic_surge", None, Some("traffic"))
+        .await;
+    engine.process_pending().await.unwrap();
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    let inc = h.incidents().await;
+    assert_eq!(inc[0].state, "resolved", "{inc:?}");
+    let id = inc[0].id;
+    // The surge goes on: absorbed 500 s after the close, no new incident.
+    h.clock.advance_secs(500);
+    h.ingest_family(&["shop/cart"], "traffic_surge", None, Some("traffic"))
+        .await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.incidents().await.len(), 1, "absorbed");
+    h.clock.advance_secs(100);
+    engine.tick().await.unwrap();
+    assert!(
+        h.cluster.restores().is_empty(),
+        "600 s after the close, 100 s after the surge's last record"
+    );
+    h.clock.advance_secs(500);
+    engine.tick().await.unwrap();
+    assert_eq!(h.cluster.restores().len(), 1);
+    assert_eq!(h.raises(id).await[0].state, "restored");
 }

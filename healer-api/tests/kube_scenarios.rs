@@ -536,6 +536,28 @@ async fn an_hpa_raise_whose_answer_was_lost_is_read_back_not_failed() {
     finish(mock).await;
 }
 
+/// How the engine settles a raise whose outcome it does not know: a GET of the HPA (RBAC
+/// `get`), its minReplicas, `None` when it is gone, retried on a server error.
+#[tokio::test]
+async fn an_hpa_is_read_back_for_its_minimum() {
+    let (c, h) = cluster(3);
+    let hpa_path = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/cart-hpa";
+    let hpa = json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "cart-hpa", "namespace": "shop"},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "cart"}, "minReplicas": 7, "maxReplicas": 10}});
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, hpa_path).reply(503, status(503, "ServiceUnavailable")),
+            step(Method::GET, hpa_path).reply(200, hpa),
+            step(Method::GET, hpa_path).reply(404, status(404, "NotFound")),
+        ],
+    );
+    assert_eq!(c.hpa_min_replicas("shop", "cart-hpa").await, Ok(Some(7)));
+    assert_eq!(c.hpa_min_replicas("shop", "cart-hpa").await, Ok(None));
+    finish(mock).await;
+}
+
 /// Regression: an HPA already running above its minimum got a minimum one step above the old
 /// minimum, which added no replica and passed the rollout check at once. The plan now raises
 /// the minimum above the replicas that run, and the workload has rolled it out only once it

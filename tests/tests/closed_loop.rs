@@ -103,7 +103,8 @@ async fn every_fault_kind_through_the_loop_and_no_one_else_touched() {
         "every kind is scheduled"
     );
     let mut edge = WasmFilter::shipped().expect("the .wasm filter loads");
-    let report = run_loop(&config(dir.path(), schedule, 720), &mut edge).await;
+    // 20 minutes after the last onset: the storefront's HPA floor comes back in them.
+    let report = run_loop(&config(dir.path(), schedule, 1200), &mut edge).await;
     assert_eq!(report.filter_dropped, 0, "the filter never drops a record");
     assert!(
         report.filter.contains("edgeheal_plugin.wasm"),
@@ -193,10 +194,11 @@ async fn every_fault_kind_through_the_loop_and_no_one_else_touched() {
             "{what}: no recurrence after the resolution"
         );
     }
-    // The flood's scale-up raised the storefront HPA's minimum; once its incident had been
-    // closed for the hold (300 s in the demo settings) with no other incident open on the
-    // workload, the heal API gave the minimum back with a JSON patch whose test is the value
-    // it set, and the simulated API server applied it.
+    // The flood's scale-ups raised the storefront HPA's minimum; once the workload had had no
+    // open incident and no absorbed anomaly for the hold (300 s in the demo settings; its
+    // error burst's incident closes at +29:00, hence the longer tail), the heal API gave the
+    // minimum back with a JSON patch whose test is the value it set, and the simulated API
+    // server applied it.
     let flood = report
         .faults
         .iter()

@@ -74,7 +74,8 @@ impl HealerSettings {
             budget_window_secs: 600,
             scale_step: 3,
             max_replicas: 20,
-            // The shipped default is an hour; the demo gives the floor back within its run.
+            // The shipped default is an hour; a short hold lets a run of the loop see the floor
+            // given back.
             hpa_restore_after_secs: 300,
         }
     }
