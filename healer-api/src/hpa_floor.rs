@@ -244,15 +244,20 @@ pub fn unsettled(conn: &Connection) -> Result<Vec<Unsettled>, StoreError> {
                 hpa: r.get(3)?,
                 observed_min: r.get(4)?,
                 raised_to: r.get(5)?,
-                mode: if mode == Mode::Enforce.as_str() {
-                    Mode::Enforce
-                } else {
-                    Mode::DryRun
-                },
+                mode: raise_mode(&mode),
             })
         })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// The mode of a recorded raise (`enforce` or `dry-run`; shadow never raises).
+fn raise_mode(stored: &str) -> Mode {
+    if stored == Mode::Enforce.as_str() {
+        Mode::Enforce
+    } else {
+        Mode::DryRun
+    }
 }
 
 /// What reading the HPA back says of an unsettled raise.
@@ -373,11 +378,7 @@ pub fn due(
                 hpa: r.get(5)?,
                 workload_kind: r.get(6)?,
                 workload: r.get(7)?,
-                mode: if mode == Mode::Enforce.as_str() {
-                    Mode::Enforce
-                } else {
-                    Mode::DryRun
-                },
+                mode: raise_mode(&mode),
                 observed_min: r.get(9)?,
                 raised_to: r.get(10)?,
                 left_min: r.get(11)?,
