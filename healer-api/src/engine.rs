@@ -188,7 +188,7 @@ impl Engine {
     pub async fn recover(&mut self) -> Result<(), EngineError> {
         let now = self.now().as_millisecond();
         let verify_ms = self.cfg.engine.verify_window_secs as i64 * 1000;
-        let interrupted = self
+        let (interrupted, raises) = self
             .store
             .write(move |tx| {
                 let mut stmt = tx.prepare("SELECT incident_id, step, action FROM actions WHERE result = 'pending'")?;
@@ -214,7 +214,6 @@ impl Engine {
                 Ok((rows.len(), raises))
             })
             .await?;
-        let (interrupted, raises) = interrupted;
         if interrupted > 0 {
             tracing::warn!(
                 interrupted,

@@ -447,10 +447,11 @@ impl KubeCluster {
             .await;
         match res {
             Ok(_) => Ok(None),
-            Err(ClusterError::Api { code: 422, .. }) => {
-                let h = self.get(&api, hpa, &what).await?;
-                Ok(Some(h.spec.and_then(|s| s.min_replicas).unwrap_or(1)))
-            }
+            Err(ClusterError::Api { code: 422, .. }) => self
+                .hpa_min_replicas(&target.namespace, hpa)
+                .await?
+                .map(Some)
+                .ok_or(ClusterError::NotFound(what)),
             Err(e) => Err(e),
         }
     }
