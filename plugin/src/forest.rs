@@ -233,9 +233,14 @@ impl IsolationForest {
 
     /// Validates an in-memory model file (its `sha256` is not checked) and
     /// compiles it: known family, the family's feature names, `max_samples`
-    /// ≥ 1, finite thresholds with `warning <= critical`, 1 to [`MAX_TREES`]
-    /// trees, each structurally valid (see [`crate::tree`]) with `n_samples`
-    /// ≥ 1 at every leaf. `file` names the source in errors.
+    /// ≥ 1, thresholds with `0 < warning <= critical <= 1` (scores lie in
+    /// (0, 1]: a threshold outside flags everything or nothing), 1 to
+    /// [`MAX_TREES`] trees, each structurally valid (see [`crate::tree`])
+    /// with `n_samples` ≥ 1 at every leaf and at most `max_samples` at the
+    /// root. (A tree is grown from `max_samples` draws: scikit-learn's root
+    /// holds exactly that many without bootstrap and the distinct ones,
+    /// fewer, with `bootstrap=True`, so only "at most" always holds.) `file`
+    /// names the source in errors.
     pub fn from_file(
         model: &IsolationForestFile,
         file: &str,
@@ -280,11 +285,24 @@ impl IsolationForest {
             ));
         }
         let Thresholds { warning, critical } = model.thresholds;
-        if !warning.is_finite() || !critical.is_finite() || warning > critical {
+        // Scores lie in (0, 1]; written so that NaN fails.
+        for (field, value) in [
+            ("thresholds.warning", warning),
+            ("thresholds.critical", critical),
+        ] {
+            if !(value > 0.0 && value <= 1.0) {
+                return Err(ModelError::invalid(
+                    file,
+                    field,
+                    format!("is {value}, not a score in (0, 1]"),
+                ));
+            }
+        }
+        if warning > critical {
             return Err(ModelError::invalid(
                 file,
                 "thresholds",
-                format!("must be finite with warning <= critical (warning {warning}, critical {critical})"),
+                format!("must have warning <= critical (warning {warning}, critical {critical})"),
             ));
         }
         let n_trees = model.trees.len();
@@ -314,6 +332,16 @@ impl IsolationForest {
                         expected: tree.left.len(),
                     },
                 )));
+            }
+            if let Some(&root) = tree.n_samples.first().filter(|n| **n > model.max_samples) {
+                return Err(ModelError::invalid(
+                    file,
+                    "max_samples",
+                    format!(
+                        "is {} but tree {t} was grown from {root} samples (a tree's root holds at most max_samples)",
+                        model.max_samples
+                    ),
+                ));
             }
             let arrays = TreeArrays {
                 left: &tree.left,
@@ -824,6 +852,49 @@ mod tests {
             let mut out = [9.0; 2];
             assert_eq!(f.score_explained(&x, &mut out), 0.5);
             assert_eq!(out, [0.0; 2]);
+        }
+    }
+
+    /// Scores lie in (0, 1]: thresholds outside it made a model that loads
+    /// and flags everything (or nothing), and a `max_samples` below a
+    /// tree's root sample count gave `c(ψ)` of the wrong subsample; both
+    /// once loaded. A root below `max_samples` is scikit-learn's
+    /// `bootstrap=True` (the distinct draws) and loads.
+    /// (max_samples, root samples, warning, critical, the error's field.)
+    #[test]
+    fn thresholds_outside_the_score_range_and_roots_above_max_samples_are_rejected() {
+        let cases: &[(u32, u32, f64, f64, Option<&str>)] = &[
+            (256, 256, 0.6, 0.7, None),
+            (256, 256, 1.0, 1.0, None),
+            (256, 160, 0.6, 0.7, None),
+            (256, 256, -1.0, 0.0, Some("thresholds.warning")),
+            (256, 256, 0.0, 0.5, Some("thresholds.warning")),
+            (256, 256, 0.5, 0.0, Some("thresholds.critical")),
+            (256, 256, 2.0, 3.0, Some("thresholds.warning")),
+            (
+                256,
+                256,
+                0.6,
+                1.0 + f64::EPSILON,
+                Some("thresholds.critical"),
+            ),
+            (256, 256, 0.8, 0.7, Some("thresholds")),
+            (256, 256, f64::NAN, 0.7, Some("thresholds.warning")),
+            (256, 256, 0.6, f64::INFINITY, Some("thresholds.critical")),
+            (200, 256, 0.6, 0.7, Some("max_samples")),
+        ];
+        for (max_samples, root, warning, critical, field) in cases {
+            let m = one_leaf(*max_samples, *root, *warning, *critical);
+            let got = match IsolationForest::from_file(&m, "cpu.json") {
+                Ok(_) => None,
+                Err(ModelError::Invalid { field, .. }) => Some(field),
+                Err(e) => panic!("{e}"),
+            };
+            assert_eq!(
+                got.as_deref(),
+                *field,
+                "max_samples {max_samples}, root {root}, warning {warning}, critical {critical}"
+            );
         }
     }
 }

@@ -172,11 +172,23 @@ fn forest_validation_errors_name_the_file_and_the_problem() {
         (forest_err(|m| m.max_samples = 0), "cpu.json: `max_samples` must be at least 1"),
         (
             forest_err(|m| m.thresholds.warning = 0.8),
-            "cpu.json: `thresholds` must be finite with warning <= critical (warning 0.8, critical 0.7)",
+            "cpu.json: `thresholds` must have warning <= critical (warning 0.8, critical 0.7)",
         ),
         (
             forest_file_err(|m| m.thresholds.critical = f64::NAN),
-            "cpu.json: `thresholds` must be finite with warning <= critical (warning 0.6, critical NaN)",
+            "cpu.json: `thresholds.critical` is NaN, not a score in (0, 1]",
+        ),
+        (
+            forest_err(|m| m.thresholds.warning = 0.0),
+            "cpu.json: `thresholds.warning` is 0, not a score in (0, 1]",
+        ),
+        (
+            forest_err(|m| m.thresholds.critical = 1.5),
+            "cpu.json: `thresholds.critical` is 1.5, not a score in (0, 1]",
+        ),
+        (
+            forest_err(|m| m.max_samples = 200),
+            "cpu.json: `max_samples` is 200 but tree 0 was grown from 256 samples (a tree's root holds at most max_samples)",
         ),
         (forest_err(|m| m.trees.clear()), "cpu.json: `trees` has 0 trees (must have 1 to 1024)"),
         (
