@@ -71,6 +71,14 @@ impl Ewma {
         self.n = self.n.saturating_add(1);
     }
 
+    /// Moves the mean by `by` (once there is one): the signal's level
+    /// moved for a known reason, such as a container joining a pod's sum.
+    pub fn shift(&mut self, by: f64) {
+        if self.n > 0 && by.is_finite() {
+            self.mean += by;
+        }
+    }
+
     /// Smoothing factor for a half-life in updates.
     pub fn alpha_for_half_life(half_life: f64) -> f64 {
         1.0 - 0.5f64.powf(1.0 / half_life.max(1.0))

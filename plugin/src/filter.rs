@@ -637,4 +637,63 @@ mod tests {
             alarms[0]
         );
     }
+
+    /// A steady pod with five containers (app and four sidecars), sampled
+    /// as the shipped `edgeheal-sampler` does, raised steady memory_leak
+    /// alarms: its fifth container shared the fourth's slot and each switch
+    /// reset it. No alarm now, as with four.
+    #[test]
+    fn a_steady_pod_with_five_containers_raises_no_alarm() {
+        let five = [
+            ("app", 1.0e9, 0.5),
+            ("istio-proxy", 80e6, 0.05),
+            ("log-agent", 40e6, 0.02),
+            ("cloudsql-proxy", 30e6, 0.01),
+            ("vault-agent", 600e6, 0.01),
+        ];
+        for n in [4, 5] {
+            let models = ModelSet::from_embedded().unwrap().unwrap();
+            let mut f = Filter::new(FilterConfig::default(), Some(models));
+            let mut out = Vec::new();
+            let mut seed = 77u64;
+            let mut rnd = move || {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                (seed >> 11) as f64 / (1u64 << 53) as f64
+            };
+            let mut cpu_totals = [1000.0; 5];
+            let mut alarms = Vec::new();
+            for i in 0..240i64 {
+                let t = 1_740_960_000_000_000_000 + i * 15_000_000_000;
+                let ms = t / 1_000_000;
+                for (k, (c, mem, cores)) in five.iter().take(n).enumerate() {
+                    cpu_totals[k] += cores * 15.0 * (0.95 + 0.1 * rnd());
+                    let m = mem * (0.99 + 0.02 * rnd());
+                    for (metric, value) in [
+                        ("container_cpu_usage_seconds_total", cpu_totals[k]),
+                        ("container_memory_working_set_bytes", m),
+                        ("container_spec_memory_limit_bytes", 4e9),
+                    ] {
+                        let record = format!(
+                            r#"{{"metric":"{metric}","value":{value},"labels":{{"namespace":"shop","pod":"web-7d4b9c8f6-x9z2b","container":"{c}"}},"timestamp":{ms}}}"#
+                        );
+                        f.process(b"edgeheal.metrics", t, record.as_bytes(), &mut out);
+                        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+                        if v["edgeheal"]["anomaly"] == true {
+                            alarms.push(v["edgeheal"].clone());
+                        }
+                    }
+                }
+            }
+            assert!(
+                alarms.is_empty(),
+                "{n} containers: {} alarms, first {} at {:?}",
+                alarms.len(),
+                alarms[0],
+                alarms
+                    .iter()
+                    .map(|a| a["ts"].to_string())
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
 }

@@ -403,6 +403,70 @@ fn parity_when_events_are_listed_again() {
     );
 }
 
+/// A pod with more containers than the core tracks
+/// (`plugin/src/entity/resources.rs`): ten containers report CPU and memory
+/// every 15 s, one after the other, the large ones last, and one goes
+/// silent for good halfway (its slot is taken by a late joiner after five
+/// minutes). Both paths track the same eight, ignore the others while those
+/// are live, and move the baselines by what a joining container adds.
+#[test]
+fn parity_with_a_pod_of_many_containers() {
+    let live = mixed_stream(41, 1200, 0.2);
+    let pod = "mesh-7d4b9c8f6-x9z2b";
+    let sample = |metric: &str, container: &str, value: f64, ts_ns: i64| {
+        serde_json::json!({
+            "metric": metric,
+            "value": value,
+            "labels": {"namespace": "shop", "pod": pod, "container": container},
+            "timestamp": ts_ns / 1_000_000,
+        })
+        .to_string()
+    };
+    let mut records = Vec::new();
+    let mut next_round = None;
+    let mut round = 0i64;
+    for r in &live {
+        let v: Json = serde_json::from_str(r).unwrap();
+        if v["timestamp"].is_string() {
+            let ts = timestamp_ns(&v);
+            let due = *next_round.get_or_insert(ts);
+            if ts >= due {
+                for k in 0..11i64 {
+                    // c3 stops halfway; c10 joins later.
+                    if (k == 3 && round > 40) || (k == 10 && round < 70) {
+                        continue;
+                    }
+                    let c = format!("c{k}");
+                    let cores = 0.05 * (k + 1) as f64;
+                    let mem = 2e7 * ((k + 1) * (k + 1)) as f64 * (1.0 + 0.001 * (round % 7) as f64);
+                    records.push(sample(
+                        "container_cpu_usage_seconds_total",
+                        &c,
+                        100.0 + cores * 15.0 * round as f64,
+                        ts,
+                    ));
+                    records.push(sample("container_memory_working_set_bytes", &c, mem, ts));
+                }
+                round += 1;
+                next_round = Some(due + 15_000_000_000);
+            }
+        }
+        records.push(r.clone());
+    }
+    assert!(round > 75, "{round} rounds");
+    let dir = std::env::temp_dir().join(format!("edgeheal-parity-many-{}", rand_suffix()));
+    calibrate(&dir, 5, 20, &records).unwrap();
+    let report = assert_parity(Some(&dir), &records);
+    let _ = fs::remove_dir_all(&dir);
+    assert!(
+        report.scored > records.len() / 4,
+        "{} scored",
+        report.scored
+    );
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
+    assert_parity(Some(&default), &records);
+}
+
 /// A forest grown from one sample (`plugin/src/forest.rs`): `c(1) = 0`, and
 /// scikit-learn scores everything `2^-1`. The cpu forest of a calibrated
 /// set is replaced by one with its warning at 0.5: both paths score the cpu

@@ -144,6 +144,11 @@ local function ewma_update(b, x, alpha, rel_floor, abs_floor)
   if n < 4294967295 then b.n = n + 1 end
 end
 
+-- Moves the mean by `by` once there is one (baseline.rs `shift`).
+local function ewma_shift(b, by)
+  if b.n > 0 and finite(by) then b.mean = b.mean + by end
+end
+
 local ALPHA = 1.0 - 0.5 ^ (1.0 / fmax(CONFIG.baseline_half_life, 1.0))
 
 -- ---- sketch.rs: log-scale latency histogram ---------------------------------
@@ -214,7 +219,7 @@ end
 
 -- ---- entity.rs -----------------------------------------------------------------
 
-local MAX_CONTAINERS = 4
+local MAX_CONTAINERS = 8
 local RESTART_SLOTS = 16
 local RESTART_KINDS = 4
 local STALE_NS = 5 * 60 * 1000000000
@@ -285,7 +290,9 @@ local function blank(e)
   e.ever_lines = false
   e.rate_base, e.error_base, e.p50_base, e.p95_base = ewma(), ewma(), ewma(), ewma()
   e.rate_prev, e.cpu_prev = 0.0, 0.0
-  e.containers = { container(), container(), container(), container() }
+  local containers = {}
+  for i = 1, MAX_CONTAINERS do containers[i] = container() end
+  e.containers = containers
   e.cpu_base, e.mem_base = ewma(), ewma()
   e.mem_prev_t = nil
   e.mem_prev_v = nil
@@ -470,7 +477,10 @@ end
 
 -- resource signals (metrics)
 
-local function container_of(e, name)
+-- The slot of container `name` for a sample at `at`: its own, else a free
+-- one, else that of a container gone stale; nil when every slot holds a live
+-- container (its samples are ignored; resources.rs `container`).
+local function container_of(e, name, at)
   local cs = e.containers
   local pos
   for i = 1, MAX_CONTAINERS do
@@ -482,7 +492,12 @@ local function container_of(e, name)
       if not cs[i].used then pos = i break end
     end
   end
-  pos = pos or MAX_CONTAINERS
+  if not pos then
+    for i = 1, MAX_CONTAINERS do
+      if at - cs[i].seen_ns > STALE_NS then pos = i break end
+    end
+  end
+  if not pos then return nil end
   local c = cs[pos]
   if not c.used or c.id ~= name then
     c = { used = true, id = name, seen_ns = 0, cpu_ns = 0, mem_ns = 0 }
@@ -609,26 +624,33 @@ local function add_metric(e, ts, name, inp)
   if type(v) ~= "number" then return end
   v = v + 0.0
   if not finite(v) then return end
-  local c = container_of(e, name)
+  local c = container_of(e, name, ts)
+  if c == nil then return end
   c.seen_ns = ts
   local metric = inp.metric
   local family = nil
   local restart_delta = 0.0
   local oom = false
+  -- What a container joining the pod's sum adds to it (resources.rs).
+  local joined = 0.0
   if metric == "cpu_seconds_total" then
     local t0, v0 = c.cpu_counter_t, c.cpu_counter_v
     c.cpu_counter_t, c.cpu_counter_v = ts, v
     if t0 ~= nil and ts > t0 and v >= v0 then
       local dt = (ts - t0) / 1e9
-      c.cpu_cores = (v - v0) / dt
+      local cores = (v - v0) / dt
+      if c.cpu_cores == nil then joined = cores end
+      c.cpu_cores = cores
       c.cpu_ns = ts
       family = CPU
     end
   elseif metric == "cpu_cores" then
+    if c.cpu_cores == nil then joined = fmax(v, 0.0) end
     c.cpu_cores = fmax(v, 0.0)
     c.cpu_ns = ts
     family = CPU
   elseif metric == "node_cpu_percent" then
+    if c.cpu_cores == nil then joined = fmax(v, 0.0) / 100.0 end
     c.cpu_cores = fmax(v, 0.0) / 100.0
     c.cpu_limit = 1.0
     c.cpu_ns = ts
@@ -636,9 +658,11 @@ local function add_metric(e, ts, name, inp)
   elseif metric == "memory_working_set_bytes" then
     c.mem_before = c.mem_bytes
     c.mem_bytes = fmax(v, 0.0)
+    if c.mem_before == nil then joined = fmax(v, 0.0) end
     c.mem_ns = ts
     family = MEMORY
   elseif metric == "node_memory_percent" then
+    if c.mem_bytes == nil then joined = fmax(v, 0.0) end
     c.mem_bytes = fmax(v, 0.0)
     c.mem_limit = 100.0
     c.mem_ns = ts
@@ -664,8 +688,10 @@ local function add_metric(e, ts, name, inp)
     evaluate_restarts(e)
   end
   if family == CPU then
+    ewma_shift(e.cpu_base, joined)
     evaluate_cpu(e, ts)
   elseif family == MEMORY then
+    ewma_shift(e.mem_base, joined)
     evaluate_memory(e, ts)
   end
 end

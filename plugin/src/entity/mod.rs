@@ -47,8 +47,9 @@ use resources::ContainerTrack;
 use restarts::{EventVersions, Started, RESTART_KINDS, RESTART_SLOTS};
 use service::Bucket;
 
-/// Containers tracked per pod; further containers share the last slot.
-pub const MAX_CONTAINERS: usize = 4;
+/// Containers tracked per pod. A further container takes the slot of one
+/// that went stale, or is not tracked (see `resources`).
+pub const MAX_CONTAINERS: usize = 8;
 
 /// How far behind a window's clock a record is "far behind": ten minutes,
 /// well past the lag between a node's log files that a window should absorb.

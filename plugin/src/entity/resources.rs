@@ -1,7 +1,20 @@
 //! Resource signals from metrics: CPU and memory per container of a pod,
 //! and the cpu and memory families.
+//!
+//! A pod's first [`MAX_CONTAINERS`](super::MAX_CONTAINERS) containers each have a slot. A further
+//! container takes the slot of one not seen for [`STALE_NS`] (which no
+//! longer counts towards the pod's sums); while every slot holds a live
+//! container, its samples — CPU and memory alike — are ignored, so the
+//! pod's sums undercount it but stay steady. (Containers once shared the
+//! last slot, and each switch reset it: a pod with more containers than
+//! slots had its memory sum flap and raised steady memory_leak alarms.)
+//!
+//! A container's first CPU rate or memory sample joins it to the pod's sum:
+//! the sum's baseline moves by as much, so a pod whose containers report
+//! one after the other (a new pod's first round, a large sidecar after a
+//! small app) does not read the joins as growth.
 
-use super::{hash_str, EntityState, Evaluated, MAX_CONTAINERS};
+use super::{hash_str, EntityState, Evaluated};
 use crate::baseline::Ewma;
 use crate::config::FilterConfig;
 use crate::features;
@@ -49,14 +62,21 @@ impl ContainerTrack {
 }
 
 impl EntityState {
-    fn container(&mut self, container: &str) -> Option<&mut ContainerTrack> {
+    /// The slot of `container` for a sample at `at_ns`: its own, else a
+    /// free one, else that of a container gone stale; `None` when every
+    /// slot holds a live container (see the module docs).
+    fn container(&mut self, container: &str, at_ns: i64) -> Option<&mut ContainerTrack> {
         let id = hash_str(container);
         let pos = self
             .containers
             .iter()
             .position(|c| c.used && c.id == id)
             .or_else(|| self.containers.iter().position(|c| !c.used))
-            .unwrap_or(MAX_CONTAINERS - 1);
+            .or_else(|| {
+                self.containers
+                    .iter()
+                    .position(|c| at_ns.saturating_sub(c.seen_ns) > STALE_NS)
+            })?;
         let c = self.containers.get_mut(pos)?;
         if !c.used || c.id != id {
             *c = ContainerTrack {
@@ -84,8 +104,10 @@ impl EntityState {
         }
         let mut restart_delta = 0.0;
         let mut oom = false;
+        // What a container joining the pod's sum adds to it.
+        let mut joined = 0.0;
         let family = {
-            let Some(c) = self.container(container) else {
+            let Some(c) = self.container(container, ts_ns) else {
                 return;
             };
             c.seen_ns = ts_ns;
@@ -95,7 +117,10 @@ impl EntityState {
                     match prev {
                         Some((t0, v0)) if ts_ns > t0 && v >= v0 => {
                             let dt = (ts_ns - t0) as f64 / 1e9;
-                            c.cpu_cores = Some((v - v0) / dt);
+                            let cores = (v - v0) / dt;
+                            if c.cpu_cores.replace(cores).is_none() {
+                                joined = cores;
+                            }
                             c.cpu_ns = ts_ns;
                             Some(Family::Cpu)
                         }
@@ -104,23 +129,32 @@ impl EntityState {
                     }
                 }
                 MetricName::CpuCores => {
-                    c.cpu_cores = Some(v.max(0.0));
+                    if c.cpu_cores.replace(v.max(0.0)).is_none() {
+                        joined = v.max(0.0);
+                    }
                     c.cpu_ns = ts_ns;
                     Some(Family::Cpu)
                 }
                 MetricName::NodeCpuPercent => {
-                    c.cpu_cores = Some(v.max(0.0) / 100.0);
+                    if c.cpu_cores.replace(v.max(0.0) / 100.0).is_none() {
+                        joined = v.max(0.0) / 100.0;
+                    }
                     c.cpu_limit = Some(1.0);
                     c.cpu_ns = ts_ns;
                     Some(Family::Cpu)
                 }
                 MetricName::MemoryWorkingSetBytes => {
                     c.mem_before = c.mem_bytes.replace(v.max(0.0));
+                    if c.mem_before.is_none() {
+                        joined = v.max(0.0);
+                    }
                     c.mem_ns = ts_ns;
                     Some(Family::Memory)
                 }
                 MetricName::NodeMemoryPercent => {
-                    c.mem_bytes = Some(v.max(0.0));
+                    if c.mem_bytes.replace(v.max(0.0)).is_none() {
+                        joined = v.max(0.0);
+                    }
                     c.mem_limit = Some(100.0);
                     c.mem_ns = ts_ns;
                     Some(Family::Memory)
@@ -158,8 +192,14 @@ impl EntityState {
             self.evaluate_restarts(done);
         }
         match family {
-            Some(Family::Cpu) => self.evaluate_cpu(ts_ns, config, done),
-            Some(Family::Memory) => self.evaluate_memory(ts_ns, config, done),
+            Some(Family::Cpu) => {
+                self.cpu_base.shift(joined);
+                self.evaluate_cpu(ts_ns, config, done);
+            }
+            Some(Family::Memory) => {
+                self.mem_base.shift(joined);
+                self.evaluate_memory(ts_ns, config, done);
+            }
             _ => {}
         }
     }
@@ -206,7 +246,7 @@ impl EntityState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entity::S;
+    use crate::entity::{MAX_CONTAINERS, S};
 
     #[test]
     fn cpu_counter_becomes_a_rate_and_resets_are_skipped() {
@@ -273,5 +313,78 @@ mod tests {
             );
             assert_eq!(e.family_features(Family::Restarts), &[1.0, 0.0, want, 0.0]);
         }
+    }
+
+    /// A pod with more containers than slots: containers once shared the
+    /// last slot and each switch reset it, so the pod's memory sum flapped
+    /// (steady memory_leak alarms on a steady five-container pod). Now the
+    /// first MAX_CONTAINERS are tracked, a further one is ignored while they
+    /// are live, and the sums stay steady. (containers, the sum of the
+    /// tracked ones' memory and CPU after each round.)
+    #[test]
+    fn a_pod_with_more_containers_than_slots_keeps_steady_sums() {
+        let config = FilterConfig::default();
+        let m = |name, value| MetricSignal { name, value };
+        let mem = |k: usize| 1e8 * (k + 1) as f64;
+        let cores = |k: usize| 0.1 * (k + 1) as f64;
+        let tracked = |n: usize| n.min(MAX_CONTAINERS);
+        for n in [1, 4, 5, MAX_CONTAINERS, MAX_CONTAINERS + 1, 12] {
+            let mut e = EntityState::new(&config);
+            let mut done = Evaluated::default();
+            let want_mem: f64 = (0..tracked(n)).map(mem).sum();
+            let want_cpu: f64 = (0..tracked(n)).map(cores).sum();
+            for round in 0..20i64 {
+                let t = round * 15 * S;
+                for k in 0..n {
+                    let c = format!("c{k}");
+                    let counter = cores(k) * 15.0 * round as f64;
+                    e.add_metric(
+                        t,
+                        &c,
+                        &m(MetricName::CpuSecondsTotal, counter),
+                        &config,
+                        &mut done,
+                    );
+                    e.add_metric(
+                        t,
+                        &c,
+                        &m(MetricName::MemoryWorkingSetBytes, mem(k)),
+                        &config,
+                        &mut done,
+                    );
+                }
+                let sum_mem: f64 = e.live(t).filter_map(|c| c.mem_bytes).sum();
+                assert_eq!(sum_mem, want_mem, "{n} containers, round {round}");
+                if round > 0 {
+                    let sum_cpu: f64 = e.live(t).filter_map(|c| c.cpu_cores).sum();
+                    assert!(
+                        (sum_cpu - want_cpu).abs() < 1e-9,
+                        "{n} containers, round {round}: {sum_cpu}"
+                    );
+                }
+            }
+        }
+        // A further container takes the slot of one that went stale.
+        let mut e = EntityState::new(&config);
+        let mut done = Evaluated::default();
+        let mem_at = |e: &mut EntityState, t: i64, c: &str, v: f64, done: &mut Evaluated| {
+            e.add_metric(
+                t,
+                c,
+                &m(MetricName::MemoryWorkingSetBytes, v),
+                &config,
+                done,
+            );
+        };
+        for k in 0..MAX_CONTAINERS {
+            mem_at(&mut e, 0, &format!("c{k}"), 1e8, &mut done);
+        }
+        let later = STALE_NS + S;
+        for k in 1..MAX_CONTAINERS {
+            mem_at(&mut e, later, &format!("c{k}"), 1e8, &mut done);
+        }
+        mem_at(&mut e, later, "new", 5e8, &mut done);
+        let sum: f64 = e.live(later).filter_map(|c| c.mem_bytes).sum();
+        assert_eq!(sum, (MAX_CONTAINERS - 1) as f64 * 1e8 + 5e8);
     }
 }
