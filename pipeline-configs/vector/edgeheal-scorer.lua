@@ -26783,9 +26783,6 @@ local function blank(e)
   for i = 1, MAX_CONTAINERS do containers[i] = container() end
   e.containers = containers
   e.cpu_base, e.mem_base = ewma(), ewma()
-  e.mem_prev_t = nil
-  e.mem_prev_v = nil
-  e.mem_trend = 0.0
   e.mem_ratio_prev = 0.0
   local slots = {}
   for i = 1, RESTART_SLOTS * RESTART_KINDS do slots[i] = 0 end
@@ -26989,7 +26986,7 @@ local function container_of(e, name, at)
   if not pos then return nil end
   local c = cs[pos]
   if not c.used or c.id ~= name then
-    c = { used = true, id = name, seen_ns = 0, cpu_ns = 0, mem_ns = 0 }
+    c = { used = true, id = name, seen_ns = 0, cpu_ns = 0, mem_ns = 0, mem_trend = 0.0 }
     cs[pos] = c
   end
   return c
@@ -27013,7 +27010,10 @@ local function evaluate_cpu(e, ts)
   ewma_update(base, cores, ALPHA, 0.05, 0.005)
 end
 
-local function evaluate_memory(e, ts)
+-- After a memory sample of container `sc`, whose last sample before it was
+-- (t0, m0): each container keeps its own trend (its growth per minute against
+-- the pod's baseline level), the pod's is the live ones' sum (resources.rs).
+local function evaluate_memory(e, ts, sc, t0, m0)
   local bytes = 0.0
   local cs = e.containers
   for i = 1, MAX_CONTAINERS do
@@ -27021,21 +27021,23 @@ local function evaluate_memory(e, ts)
     if live(c, ts) and c.mem_bytes then bytes = bytes + c.mem_bytes end
   end
   local base = e.mem_base
-  local t0 = e.mem_prev_t
+  local scale = fmax(fmax(base.mean, bytes), 1.0)
   if t0 ~= nil and ts > t0 then
     local minutes = (ts - t0) / 60e9
-    local scale = fmax(fmax(base.mean, bytes), 1.0)
-    local inst = (bytes - e.mem_prev_v) / scale / minutes
+    local inst = ((sc.mem_bytes or 0.0) - m0) / scale / minutes
     if finite(inst) then
-      e.mem_trend = e.mem_trend + 0.2 * (inst - e.mem_trend)
+      sc.mem_trend = sc.mem_trend + 0.2 * (inst - sc.mem_trend)
     end
   end
-  e.mem_prev_t = ts
-  e.mem_prev_v = bytes
+  local trend = 0.0
+  for i = 1, MAX_CONTAINERS do
+    local c = cs[i]
+    if live(c, ts) then trend = trend + c.mem_trend end
+  end
   local r = up(log_ratio(bytes, base.mean, MEM_EPS))
   store(e, MEMORY, {
     r,
-    up(clamp(finite_or_zero(e.mem_trend), -100.0, 100.0)),
+    up(clamp(finite_or_zero(trend), -100.0, 100.0)),
     math.min(r, e.mem_ratio_prev),
   }, base.n >= WARMUP)
   e.mem_ratio_prev = r
@@ -27122,6 +27124,8 @@ local function add_metric(e, ts, name, inp)
   local oom = false
   -- What a container joining the pod's sum adds to it (resources.rs).
   local joined = 0.0
+  -- The container's last memory sample, for its trend.
+  local last_t, last_v = nil, nil
   if metric == "cpu_seconds_total" then
     local t0, v0 = c.cpu_counter_t, c.cpu_counter_v
     c.cpu_counter_t, c.cpu_counter_v = ts, v
@@ -27149,12 +27153,16 @@ local function add_metric(e, ts, name, inp)
     c.mem_bytes = fmax(v, 0.0)
     if c.mem_before == nil then joined = fmax(v, 0.0) end
     c.mem_ns = ts
+    last_t, last_v = c.mem_last_t, c.mem_last_v
+    c.mem_last_t, c.mem_last_v = ts, fmax(v, 0.0)
     family = MEMORY
   elseif metric == "node_memory_percent" then
     if c.mem_bytes == nil then joined = fmax(v, 0.0) end
     c.mem_bytes = fmax(v, 0.0)
     c.mem_limit = 100.0
     c.mem_ns = ts
+    last_t, last_v = c.mem_last_t, c.mem_last_v
+    c.mem_last_t, c.mem_last_v = ts, fmax(v, 0.0)
     family = MEMORY
   elseif metric == "cpu_limit_cores" then
     c.cpu_limit = v
@@ -27181,7 +27189,7 @@ local function add_metric(e, ts, name, inp)
     evaluate_cpu(e, ts)
   elseif family == MEMORY then
     ewma_shift(e.mem_base, joined)
-    evaluate_memory(e, ts)
+    evaluate_memory(e, ts, c, last_t, last_v)
   end
 end
 

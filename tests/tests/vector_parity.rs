@@ -405,10 +405,12 @@ fn parity_when_events_are_listed_again() {
 
 /// A pod with more containers than the core tracks
 /// (`plugin/src/entity/resources.rs`): ten containers report CPU and memory
-/// every 15 s, one after the other, the large ones last, and one goes
-/// silent for good halfway (its slot is taken by a late joiner after five
-/// minutes). Both paths track the same eight, ignore the others while those
-/// are live, and move the baselines by what a joining container adds.
+/// every 15 s, one after the other (each container's samples stamped 3 ms
+/// after the previous one's, as cAdvisor stamps each series), the large
+/// ones last, and one goes silent for good halfway (its slot is taken by a
+/// late joiner after five minutes). Both paths track the same eight, ignore
+/// the others while those are live, move the baselines by what a joining
+/// container adds, and keep a memory trend per container.
 #[test]
 fn parity_with_a_pod_of_many_containers() {
     let live = mixed_stream(41, 1200, 0.2);
@@ -439,13 +441,14 @@ fn parity_with_a_pod_of_many_containers() {
                     let c = format!("c{k}");
                     let cores = 0.05 * (k + 1) as f64;
                     let mem = 2e7 * ((k + 1) * (k + 1)) as f64 * (1.0 + 0.001 * (round % 7) as f64);
+                    let stamp = ts + k * 3_000_000;
                     records.push(sample(
                         "container_cpu_usage_seconds_total",
                         &c,
                         100.0 + cores * 15.0 * round as f64,
-                        ts,
+                        stamp,
                     ));
-                    records.push(sample("container_memory_working_set_bytes", &c, mem, ts));
+                    records.push(sample("container_memory_working_set_bytes", &c, mem, stamp));
                 }
                 round += 1;
                 next_round = Some(due + 15_000_000_000);

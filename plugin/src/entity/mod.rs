@@ -191,8 +191,6 @@ pub struct EntityState {
     cpu_base: Ewma,
     cpu_prev: f64,
     mem_base: Ewma,
-    mem_prev: Option<(i64, f64)>,
-    mem_trend: f64,
     mem_ratio_prev: f64,
 
     restart_slots: [[u16; RESTART_KINDS]; RESTART_SLOTS],
@@ -251,8 +249,6 @@ impl EntityState {
             cpu_base: Ewma::default(),
             cpu_prev: 0.0,
             mem_base: Ewma::default(),
-            mem_prev: None,
-            mem_trend: 0.0,
             mem_ratio_prev: 0.0,
             restart_slots: [[0; RESTART_KINDS]; RESTART_SLOTS],
             restart_idx: None,

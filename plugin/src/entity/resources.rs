@@ -9,6 +9,13 @@
 //! last slot, and each switch reset it: a pod with more containers than
 //! slots had its memory sum flap and raised steady memory_leak alarms.)
 //!
+//! Each container keeps its own memory trend (its growth per minute since
+//! its own last sample, against the pod's baseline level), and the pod's
+//! `mem_trend` is their sum: containers whose samples carry their own
+//! timestamps a few ms apart (cAdvisor stamps each series with its own
+//! housekeeping time) once had one container's 15 s change divided by the
+//! few ms since the other's sample, and flat memory read as a steep trend.
+//!
 //! A container's first CPU rate or memory sample joins it to the pod's sum:
 //! the sum's baseline moves by as much, so a pod whose containers report
 //! one after the other (a new pod's first round, a large sidecar after a
@@ -38,6 +45,11 @@ pub(super) struct ContainerTrack {
     /// The memory sample before `mem_bytes` (a restart replaces the last one).
     mem_before: Option<f64>,
     mem_ns: i64,
+    /// The last memory sample's time and value, for the trend.
+    mem_last: Option<(i64, f64)>,
+    /// The container's smoothed memory growth per minute, relative to the
+    /// pod's baseline level; the pod's `mem_trend` is the live ones' sum.
+    mem_trend: f64,
     cpu_limit: Option<f64>,
     mem_limit: Option<f64>,
     restarts_total: Option<f64>,
@@ -65,7 +77,7 @@ impl EntityState {
     /// The slot of `container` for a sample at `at_ns`: its own, else a
     /// free one, else that of a container gone stale; `None` when every
     /// slot holds a live container (see the module docs).
-    fn container(&mut self, container: &str, at_ns: i64) -> Option<&mut ContainerTrack> {
+    fn container(&mut self, container: &str, at_ns: i64) -> Option<usize> {
         let id = hash_str(container);
         let pos = self
             .containers
@@ -85,7 +97,7 @@ impl EntityState {
                 ..ContainerTrack::default()
             };
         }
-        Some(c)
+        Some(pos)
     }
 
     /// Folds a metric sample for `container` into the entity, evaluating the
@@ -106,8 +118,13 @@ impl EntityState {
         let mut oom = false;
         // What a container joining the pod's sum adds to it.
         let mut joined = 0.0;
+        // The sampled container's last memory sample, for its trend.
+        let mut mem_last = None;
+        let Some(slot) = self.container(container, ts_ns) else {
+            return;
+        };
         let family = {
-            let Some(c) = self.container(container, ts_ns) else {
+            let Some(c) = self.containers.get_mut(slot) else {
                 return;
             };
             c.seen_ns = ts_ns;
@@ -149,6 +166,7 @@ impl EntityState {
                         joined = v.max(0.0);
                     }
                     c.mem_ns = ts_ns;
+                    mem_last = c.mem_last.replace((ts_ns, v.max(0.0)));
                     Some(Family::Memory)
                 }
                 MetricName::NodeMemoryPercent => {
@@ -157,6 +175,7 @@ impl EntityState {
                     }
                     c.mem_limit = Some(100.0);
                     c.mem_ns = ts_ns;
+                    mem_last = c.mem_last.replace((ts_ns, v.max(0.0)));
                     Some(Family::Memory)
                 }
                 MetricName::CpuLimitCores => {
@@ -198,7 +217,7 @@ impl EntityState {
             }
             Some(Family::Memory) => {
                 self.mem_base.shift(joined);
-                self.evaluate_memory(ts_ns, config, done);
+                self.evaluate_memory(ts_ns, slot, mem_last, config, done);
             }
             _ => {}
         }
@@ -220,22 +239,32 @@ impl EntityState {
         self.cpu_base.update(cores, alpha, 0.05, 0.005);
     }
 
-    fn evaluate_memory(&mut self, ts_ns: i64, config: &FilterConfig, done: &mut Evaluated) {
+    /// Evaluates the memory family after a sample of the container in
+    /// `slot`, whose last sample before it was `last`.
+    fn evaluate_memory(
+        &mut self,
+        ts_ns: i64,
+        slot: usize,
+        last: Option<(i64, f64)>,
+        config: &FilterConfig,
+        done: &mut Evaluated,
+    ) {
         let bytes: f64 = self.live(ts_ns).filter_map(|c| c.mem_bytes).sum();
-        // Smoothed relative growth per minute, against the baseline level.
-        if let Some((t0, m0)) = self.mem_prev {
+        // The container's smoothed relative growth per minute, against the
+        // pod's baseline level.
+        let scale = self.mem_base.mean().max(bytes).max(1.0);
+        if let (Some((t0, m0)), Some(c)) = (last, self.containers.get_mut(slot)) {
             if ts_ns > t0 {
                 let minutes = (ts_ns - t0) as f64 / 60e9;
-                let scale = self.mem_base.mean().max(bytes).max(1.0);
-                let inst = (bytes - m0) / scale / minutes;
+                let inst = (c.mem_bytes.unwrap_or(0.0) - m0) / scale / minutes;
                 if inst.is_finite() {
-                    self.mem_trend += 0.2 * (inst - self.mem_trend);
+                    c.mem_trend += 0.2 * (inst - c.mem_trend);
                 }
             }
         }
-        self.mem_prev = Some((ts_ns, bytes));
+        let trend: f64 = self.live(ts_ns).map(|c| c.mem_trend).sum();
         let warm = self.mem_base.count() >= config.warmup;
-        let f = features::memory(bytes, &self.mem_base, self.mem_trend, self.mem_ratio_prev);
+        let f = features::memory(bytes, &self.mem_base, trend, self.mem_ratio_prev);
         self.mem_ratio_prev = f[0];
         self.store(Family::Memory, &f, warm, done);
         let alpha = Ewma::alpha_for_half_life(config.baseline_half_life);
@@ -386,5 +415,42 @@ mod tests {
         mem_at(&mut e, later, "new", 5e8, &mut done);
         let sum: f64 = e.live(later).filter_map(|c| c.mem_bytes).sum();
         assert_eq!(sum, (MAX_CONTAINERS - 1) as f64 * 1e8 + 5e8);
+    }
+
+    /// Two containers whose samples carry their own timestamps `offset`
+    /// apart (cAdvisor stamps each series with its own housekeeping time):
+    /// the pod-level trend once divided one container's 15 s change by the
+    /// few ms since the other's sample, so flat memory with 1 MB of jitter
+    /// read as mem_trend ~10. Each container's trend now uses its own
+    /// interval. (offset in ms, the app's growth in bytes per minute.)
+    #[test]
+    fn mem_trend_does_not_depend_on_per_container_timestamps() {
+        let config = FilterConfig::default();
+        let mem = |v| MetricSignal {
+            name: MetricName::MemoryWorkingSetBytes,
+            value: v,
+        };
+        for offset_ms in [0, 10, 1_000, 7_000] {
+            for growth in [0.0, 5e6] {
+                let mut e = EntityState::new(&config);
+                let mut done = Evaluated::default();
+                let mut app = 500e6;
+                for i in 0..240i64 {
+                    let t = i * 15 * S;
+                    let jitter = if i % 2 == 0 { 1e6 } else { -1e6 };
+                    app += growth / 4.0;
+                    e.add_metric(t, "app", &mem(app + jitter), &config, &mut done);
+                    let side = t + offset_ms * 1_000_000;
+                    e.add_metric(side, "istio-proxy", &mem(50e6 - jitter), &config, &mut done);
+                }
+                let trend = e.family_features(Family::Memory)[1];
+                // Relative to the pod's level (about app + 50 MB).
+                let want = growth / (app + 50e6);
+                assert!(
+                    (trend - want).abs() < 0.1 * want + 0.005,
+                    "offset {offset_ms} ms, growth {growth}: trend {trend}, want {want}"
+                );
+            }
+        }
     }
 }
