@@ -457,10 +457,8 @@ fn parity_with_a_pod_of_many_containers() {
         records.push(r.clone());
     }
     assert!(round > 75, "{round} rounds");
-    let dir = std::env::temp_dir().join(format!("edgeheal-parity-many-{}", rand_suffix()));
-    calibrate(&dir, 5, 20, &records).unwrap();
-    let report = assert_parity(Some(&dir), &records);
-    let _ = fs::remove_dir_all(&dir);
+    let dir = calibrated(5, 20, &records);
+    let report = assert_parity(Some(dir.path()), &records);
     assert!(
         report.scored > records.len() / 4,
         "{} scored",
