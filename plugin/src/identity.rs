@@ -11,7 +11,9 @@
 //!    read at step 3.
 //! 2. **Controller labels**, set by the controllers themselves:
 //!    `pod-template-hash` (Deployment: the pod name without
-//!    `-<hash>-<suffix>`), `statefulset.kubernetes.io/pod-name` (StatefulSet),
+//!    `-<hash>-<suffix>`, or a name of 63 bytes cut by the name generator
+//!    without `-<part of the hash><suffix>`),
+//!    `statefulset.kubernetes.io/pod-name` (StatefulSet),
 //!    `job-name` / `batch.kubernetes.io/job-name` (Job),
 //!    `controller-revision-hash` + `pod-template-generation` (DaemonSet).
 //! 3. **Static pods**: the kubelet names the (mirror) pods of its manifests
@@ -32,7 +34,9 @@
 //!    `name-<rs hash>-<5>` (Deployment), `name-<5>` (DaemonSet), else
 //!    `name-<ordinal>` (StatefulSet). A 5-character suffix all from the
 //!    alphabet is a suffix even when it is all digits (`web-7d4b9c8f6-24567`,
-//!    `fluent-bit-45678`), never a StatefulSet ordinal.
+//!    `fluent-bit-45678`), never a StatefulSet ordinal. A 63-byte name
+//!    ending in `-<6 to 15 alphabet characters>` is a Deployment's cut by
+//!    the name generator (`<deployment>-<part of the hash><5>`).
 //!
 //! Controller labels and static-pod names come before app labels because
 //! they give the same name the pod name gives; events and metric samples
@@ -126,7 +130,30 @@ pub fn workload_from_pod_name(pod: &str) -> Option<(&str, WorkloadKind)> {
     if !head.is_empty() && !last.is_empty() && last.bytes().all(|c| c.is_ascii_digit()) {
         return Some((head, WorkloadKind::StatefulSet));
     }
+    // A generated name cut to 63 bytes: `<deployment>-<part of the hash><5>`.
+    if pod.len() == MAX_POD_NAME && is_hash(last, 6, 15) {
+        return nonempty(head).map(|h| (h, WorkloadKind::Deployment));
+    }
     None
+}
+
+/// The longest generated pod name: the API server's name generator cuts a
+/// `generateName` (`<replicaset>-`) longer than 58 bytes to 58 and appends 5
+/// random characters, with no `-` between (`names.SimpleNameGenerator`).
+const MAX_POD_NAME: usize = 63;
+const MAX_GENERATE_NAME_BASE: usize = 58;
+
+/// The Deployment of a pod whose generated name was cut (see
+/// [`MAX_POD_NAME`]), given its `pod-template-hash`: the kept base is
+/// `<deployment>-<a prefix of the hash>`, the prefix possibly empty or the
+/// whole hash (the `-` after it cut).
+fn truncated_deployment<'p>(pod: &'p str, hash: &str) -> Option<&'p str> {
+    if pod.len() != MAX_POD_NAME {
+        return None;
+    }
+    let base = pod.get(..MAX_GENERATE_NAME_BASE)?;
+    let (head, kept) = base.rsplit_once('-')?;
+    hash.starts_with(kept).then_some(head).and_then(nonempty)
 }
 
 /// The workload named by an owner `kind` and `name`.
@@ -272,6 +299,9 @@ fn controller_workload<'a>(
             if rest.get(1..=hash.len()) == Some(hash.as_ref()) {
                 return Some((sub(pod, head), WorkloadKind::Deployment));
             }
+        }
+        if let Some(head) = truncated_deployment(pod, &hash) {
+            return Some((sub(pod, head), WorkloadKind::Deployment));
         }
     }
     if label(labels, "statefulset.kubernetes.io/pod-name").is_some() {
@@ -447,6 +477,79 @@ mod tests {
             let got = got.as_ref().map(|(w, k)| (&w[..], *k));
             assert_eq!(got, *want, "{pod} {owner:?} {labels}");
         }
+    }
+
+    /// A Deployment whose `<name>-<hash>-` is longer than 58 bytes: the name
+    /// generator keeps its first 58 and appends the 5 random characters
+    /// (`names.SimpleNameGenerator`). Each pod was its own workload of kind
+    /// unknown, from its log (with `pod-template-hash`) and from its events
+    /// and samples (pod name alone).
+    #[test]
+    fn pod_names_cut_by_the_name_generator() {
+        fn generated(rs: &str, random: &str) -> String {
+            let base = format!("{rs}-");
+            format!("{}{random}", &base[..base.len().min(58)])
+        }
+        let long = "payment-reconciliation-worker-checkout-service";
+        // (deployment, hash): the kept part of the hash is 1..=10 characters,
+        // none (`<deployment>-` is 58), or all of it with the `-` cut.
+        let cases: &[(String, &str)] = &[
+            (format!("{long}-v2"), "5f9c7d8b4d"),
+            (format!("{long}-v2-eu"), "5f9c7d8b4d"),
+            (format!("{long}-v2-euwest"), "6b5f"),
+            (format!("{long}s"), "5f9c7d8b4d"),
+            (format!("{long}-v2-euwest1"), "7d4b9c8f6"),
+            (format!("{long}-v2-euw"), "7d4b9c8f6"),
+        ];
+        for (deployment, hash) in cases {
+            let pod = generated(&format!("{deployment}-{hash}"), "x2x9z");
+            assert_eq!(pod.len(), 63, "{pod}");
+            let labels = format!(r#"{{"app":"pay","pod-template-hash":"{hash}"}}"#);
+            let rec = Record::parse(labels.as_bytes()).unwrap();
+            let ev = PodEvidence {
+                pod: Some(Cow::Borrowed(&pod)),
+                labels: Some(rec.as_value()),
+                ..PodEvidence::default()
+            };
+            let got = resolve_workload(&ev);
+            let got = got.as_ref().map(|(w, k)| (&w[..], *k));
+            assert_eq!(got, Some((&deployment[..], Deployment)), "{pod} labels");
+            // From the name alone, when some of the hash was kept.
+            let kept = 58 - deployment.len() - 1;
+            if kept > 0 {
+                assert_eq!(
+                    workload_from_pod_name(&pod),
+                    Some((&deployment[..], Deployment)),
+                    "{pod}"
+                );
+            }
+        }
+        // Not cut (61 bytes): a last part longer than a suffix of 5.
+        assert_eq!(
+            workload_from_pod_name("payment-reconciliation-worker-checkout-service-v2-5f9c7dx2x9z"),
+            None
+        );
+        // 63 bytes with a last part outside the alphabet.
+        assert_eq!(
+            workload_from_pod_name("payment-reconciliation-worker-checkout-service-v2-5f9c7daeiou"),
+            None
+        );
+        // A label hash the kept part does not start.
+        let rec = Record::parse(br#"{"pod-template-hash":"6b5f"}"#).unwrap();
+        let pod = "payment-reconciliation-worker-checkout-service-v2-5f9c7d8bx2x9z";
+        let ev = PodEvidence {
+            pod: Some(Cow::Borrowed(pod)),
+            labels: Some(rec.as_value()),
+            ..PodEvidence::default()
+        };
+        assert_eq!(
+            resolve_workload(&ev).map(|(w, k)| (w.into_owned(), k)),
+            Some((
+                "payment-reconciliation-worker-checkout-service-v2".to_owned(),
+                Deployment
+            )),
+            "the name pattern still reads it"
+        );
     }
 
     /// Static (mirror) pods, `<name>-<node>`: `kube-apiserver-worker-1`

@@ -256,6 +256,13 @@ fn normalize_shape<'a>(
     if record.keys().any(|k| logline::is_signal_key(&k)) {
         info = info.filled_from(logline::read_record_fields(record));
     }
+    // With `Merge_Log_Key log_processed` (the name in Fluent Bit's docs) they
+    // are under that key instead, and with `Keep_Log Off` there is no line.
+    if line.is_none() {
+        if let Some(merged @ Value::Object(_)) = record.get(MERGE_LOG_KEY) {
+            info = info.filled_from(logline::read_fields(&merged));
+        }
+    }
     let (ts_ns, ts_source) = timed(times().or(info.ts_ns), event_time_ns);
     let identity = match top
         .get(7)
@@ -279,6 +286,10 @@ fn normalize_shape<'a>(
         signal: Signal::Log(info.signal),
     }
 }
+
+/// The key Fluent Bit's `kubernetes` filter puts a merged JSON line under
+/// when `Merge_Log_Key` is set, as its documentation names it.
+pub const MERGE_LOG_KEY: &str = "log_processed";
 
 /// The members of a `kubernetes` object identity is read from (Fluent Bit's
 /// and Vector's names), in the order [`identity_of`] takes them.
@@ -350,7 +361,7 @@ fn owned_pair<'a>(owner: &Cow<'a, str>) -> Option<(Cow<'a, str>, Cow<'a, str>)> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observation::{LogLevel, WorkloadKind};
+    use crate::observation::{LogLevel, LogSignal, WorkloadKind};
 
     const EVENT_NS: i64 = 1_000_000_000_000_000_000;
 
@@ -616,6 +627,92 @@ mod tests {
         let want = Some(("fluent-bit".to_owned(), DaemonSet));
         assert_eq!(workload_of(&pod_event(ds)), want, "daemonset event");
         assert_eq!(workload_of(&pod_sample(ds)), want, "daemonset metric");
+    }
+
+    /// A Deployment with a long name: the name generator cuts
+    /// `<name>-<hash>-` to 58 bytes before the 5 random characters. Every
+    /// pod was its own workload of kind unknown.
+    #[test]
+    fn pods_of_a_long_deployment_name_its_deployment() {
+        let pod = "payment-reconciliation-worker-checkout-service-v2-5f9c7d8bx2x9z";
+        let want = Some((
+            "payment-reconciliation-worker-checkout-service-v2".to_owned(),
+            WorkloadKind::Deployment,
+        ));
+        let labels = r#"{"app":"pay","pod-template-hash":"5f9c7d8b4d"}"#;
+        assert_eq!(workload_of(&pod_log(pod, labels)), want, "log");
+        assert_eq!(workload_of(&pod_event(pod)), want, "event");
+        assert_eq!(workload_of(&pod_sample(pod)), want, "metric");
+    }
+
+    /// The log signal of a record.
+    fn log_signal(text: &str) -> LogSignal {
+        let rec = Record::parse(text.as_bytes()).unwrap();
+        match normalize(&rec, b"kube.x", EVENT_NS).signal {
+            Signal::Log(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Elastic Common Schema loggers (ecs-logging, ecs-morgan-format) nest
+    /// the status two levels deep, `http.response.status_code`, or write
+    /// dotted keys; the path is `url.path` / `url.original`.
+    #[test]
+    fn ecs_http_fields_are_read() {
+        let k = r#""kubernetes":{"pod_name":"pay-7d4b9c8f6-x2x9z","namespace_name":"shop"}"#;
+        let nested = format!(
+            r#"{{"log":"{{\"log.level\":\"error\",\"message\":\"POST /api/pay 503\",\"http\":{{\"version\":\"1.1\",\"request\":{{\"method\":\"POST\"}},\"response\":{{\"status_code\":503}}}},\"url\":{{\"path\":\"/api/pay\"}}}}",{k}}}"#
+        );
+        let dotted = format!(
+            r#"{{"log":"{{\"log.level\":\"warn\",\"http.request.method\":\"GET\",\"http.response.status_code\":429}}",{k}}}"#
+        );
+        // Merged at the top level (`Merge_Log On`, `Keep_Log Off`); only the url says request.
+        let merged = format!(
+            r#"{{"message":"done","http":{{"response":{{"status_code":200}}}},"url":{{"path":"/x"}},{k}}}"#
+        );
+        let cases = [
+            (nested, Some(LogLevel::Error), Some(503)),
+            (dotted, Some(LogLevel::Warn), Some(429)),
+            (merged, None, Some(200)),
+        ];
+        for (text, level, status) in cases {
+            let s = log_signal(&text);
+            assert_eq!(
+                (s.level, s.status, s.is_request),
+                (level, status, true),
+                "{text}"
+            );
+        }
+    }
+
+    /// `Merge_Log On` with `Merge_Log_Key log_processed` and `Keep_Log Off`:
+    /// the line's members are under `log_processed` and there is no line.
+    #[test]
+    fn merge_log_key_members_are_read() {
+        let k = r#""kubernetes":{"pod_name":"pay-7d4b9c8f6-x2x9z","namespace_name":"shop"}"#;
+        let text = format!(
+            r#"{{"stream":"stdout","log_processed":{{"level":"error","msg":"charge failed","status":502,"method":"POST","latency_ms":900}},{k}}}"#
+        );
+        let s = log_signal(&text);
+        assert_eq!(
+            (s.level, s.status, s.latency_ms, s.is_request),
+            (Some(LogLevel::Error), Some(502), Some(900.0), true)
+        );
+        // With `Keep_Log On` the line is read, and decides.
+        let kept = format!(
+            r#"{{"log":"WARN slow","log_processed":{{"level":"error","status":502}},{k}}}"#
+        );
+        let s = log_signal(&kept);
+        assert_eq!((s.level, s.status), (Some(LogLevel::Warn), None));
+    }
+
+    /// ingress-nginx's default access log: `$request_time` comes after
+    /// `$request_length`, not last.
+    #[test]
+    fn ingress_nginx_request_time_is_read() {
+        let text = r#"{"log":"10.0.0.1 - - [01/May/2024:10:00:00 +0000] \"GET /api/items HTTP/1.1\" 504 160 \"-\" \"curl/8.5.0\" 87 0.512 [shop-web-80] [] 10.244.1.7:8080 0 0.511 504 0d1b5a8e","kubernetes":{"pod_name":"ingress-nginx-controller-5d88495688-x2x9z","namespace_name":"ingress-nginx"}}"#;
+        let s = log_signal(text);
+        assert_eq!((s.status, s.latency_ms), (Some(504), Some(512.0)));
     }
 
     /// A CronJob's pods (`<cronjob>-<minutes>-<5>`): their logs (label

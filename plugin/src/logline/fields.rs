@@ -133,15 +133,24 @@ impl FieldKey {
         match key {
             b"level" | b"severity" | b"lvl" | b"loglevel" | b"log_level" | b"levelname"
             | b"log.level" | b"severity_text" | b"@l" => FieldKey::Level,
-            b"status" | b"status_code" | b"statuscode" | b"http_status" | b"http.status_code"
-            | b"response_code" | b"http_status_code" => FieldKey::Status,
+            b"status"
+            | b"status_code"
+            | b"statuscode"
+            | b"http_status"
+            | b"http.status_code"
+            | b"response_code"
+            | b"http_status_code"
+            | b"http.response.status_code" => FieldKey::Status,
             b"code" => FieldKey::Code,
             b"time" | b"timestamp" | b"ts" | b"@timestamp" | b"@t" => FieldKey::Time,
-            b"method" | b"http_method" | b"request_method" | b"http.method" | b"verb" => {
-                FieldKey::Method
-            }
+            b"method"
+            | b"http_method"
+            | b"request_method"
+            | b"http.method"
+            | b"verb"
+            | b"http.request.method" => FieldKey::Method,
             b"path" | b"url" | b"uri" | b"request_uri" | b"route" | b"http.url" | b"http.path"
-            | b"endpoint" => FieldKey::Path,
+            | b"endpoint" | b"url.path" | b"url.original" | b"url.full" => FieldKey::Path,
             b"request" => FieldKey::Request,
             _ => latency_key(key).map_or(FieldKey::Other, FieldKey::Latency),
         }
@@ -176,6 +185,7 @@ pub fn is_signal_key(key: &str) -> bool {
             | "http.status_code"
             | "response_code"
             | "http_status_code"
+            | "http.response.status_code"
             | "code"
             | "http"
             | "request"
@@ -214,8 +224,8 @@ fn fields_of<'a>(members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) -> LineI
                 decoded.as_bytes()
             }
         };
-        let nested =
-            raw.first() == Some(&b'{') && matches!(name, b"http" | b"request" | b"response");
+        let nested = raw.first() == Some(&b'{')
+            && matches!(name, b"http" | b"request" | b"response" | b"url");
         let field = FieldKey::of_bytes(name);
         if field == FieldKey::Other && !nested {
             continue;
@@ -227,9 +237,20 @@ fn fields_of<'a>(members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) -> LineI
             Value::Number(n) => (parse_f64(n), Some(*n)),
             Value::Str(s) => (None, Some(s.as_ref())),
             Value::Object(_) if nested => {
-                // One level of nesting: `http.status_code`, `request.method`, ...
+                // `http.status_code`, `request.method`, `url.path`, and ECS's
+                // two levels: `http.response.status_code`, `http.request.method`.
                 let key = key.text();
                 for (k2, v2) in value.members() {
+                    let inner = matches!(v2, Value::Object(_))
+                        && matches!(k2.as_ref(), "request" | "response");
+                    if inner {
+                        for (k3, v3) in v2.members() {
+                            let full = [key.as_ref(), ".", k2.as_ref(), ".", k3.as_ref()].concat();
+                            f.take(&full, v3.as_f64(), v3.as_str());
+                            f.take(&k3, v3.as_f64(), v3.as_str());
+                        }
+                        continue;
+                    }
                     let n2 = v2.as_f64();
                     let full = [key.as_ref(), ".", k2.as_ref()].concat();
                     f.take(&full, n2, v2.as_str());
