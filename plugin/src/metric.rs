@@ -314,6 +314,15 @@ pub(crate) fn read_metric_in<'a>(
         MetricShape::FluentBitMem => {
             let total = finite(record.get("Mem.total").and_then(|v| v.to_f64_lenient()));
             let used = finite(record.get("Mem.used").and_then(|v| v.to_f64_lenient()));
+            // `Mem.used` is total minus free RAM, page cache included: a
+            // busy node reads near full. `Mem.free` is `MemAvailable` (what
+            // can be had without swapping) on Linux 3.14 and later, and
+            // free RAM before, where total minus it is `Mem.used` again.
+            let free = finite(record.get("Mem.free").and_then(|v| v.to_f64_lenient()));
+            let used = match (total, free) {
+                (Some(t), Some(f)) if (0.0..=t).contains(&f) => Some(t - f),
+                _ => used,
+            };
             let signal = match (total, used) {
                 (Some(t), Some(u)) if t > 0.0 => Some(MetricSignal {
                     name: MetricName::NodeMemoryPercent,
@@ -464,6 +473,47 @@ fn labels_identity<'a>(labels: &Labels<'_, 'a>) -> Identity<'a> {
 mod tests {
     use super::*;
     use MetricName::*;
+
+    /// Fluent Bit's `mem` input: `Mem.used` is total minus free RAM (page
+    /// cache counted as used), `Mem.free` is `MemAvailable`; the node's
+    /// memory is total minus available. Records of Fluent Bit before
+    /// `MemAvailable` (used + free = total) read as before.
+    #[test]
+    fn fluent_bit_mem_leaves_page_cache_out() {
+        let cases: &[(&str, Option<f64>)] = &[
+            // 16 GiB node, 4 GiB free RAM, 12 GiB available (8 GiB cache).
+            (
+                r#"{"Mem.total":16777216,"Mem.used":12582912,"Mem.free":12582912}"#,
+                Some(25.0),
+            ),
+            (
+                r#"{"Mem.total":100,"Mem.used":75,"Mem.free":25}"#,
+                Some(75.0),
+            ),
+            (r#"{"Mem.total":100,"Mem.used":75}"#, Some(75.0)),
+            (
+                r#"{"Mem.total":"100","Mem.used":"75","Mem.free":"40"}"#,
+                Some(60.0),
+            ),
+            // A free above the total, or negative, is not read.
+            (
+                r#"{"Mem.total":100,"Mem.used":75,"Mem.free":250}"#,
+                Some(75.0),
+            ),
+            (
+                r#"{"Mem.total":100,"Mem.used":75,"Mem.free":-1}"#,
+                Some(75.0),
+            ),
+            (r#"{"Mem.total":100,"Mem.free":10}"#, Some(90.0)),
+            (r#"{"Mem.total":0,"Mem.used":0,"Mem.free":0}"#, None),
+        ];
+        for (text, want) in cases {
+            let rec = Record::parse(text.as_bytes()).unwrap();
+            let (m, _) = read_metric_in(&rec, MetricShape::FluentBitMem, b"mem", None);
+            let got = m.signal.map(|s| (s.name, s.value));
+            assert_eq!(got, want.map(|v| (NodeMemoryPercent, v)), "{text}");
+        }
+    }
 
     /// The shapes normalization tells apart, including the container logs
     /// (Fluent Bit `Merge_Log`) whose `name` and `value` members make no

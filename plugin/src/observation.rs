@@ -242,7 +242,8 @@ pub enum MetricName {
     MemoryRequestBytes,
     /// Node CPU utilisation in percent of all cores (Fluent Bit `cpu` input `cpu_p`).
     NodeCpuPercent,
-    /// Node memory used in percent of total (Fluent Bit `mem` input).
+    /// Node memory in use (total minus available, `Mem.free`) in percent of
+    /// total (Fluent Bit `mem` input).
     NodeMemoryPercent,
     /// Container restarts (`kube_pod_container_status_restarts_total`): a counter.
     RestartsTotal,

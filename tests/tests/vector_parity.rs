@@ -708,6 +708,19 @@ fn normalized_records_match_on_every_input_shape() {
             want["is_request"] = serde_json::json!(l.is_request);
             keys.extend(["level", "status", "latency_ms", "is_request"]);
         }
+        if let Signal::Metric(m) = obs.signal {
+            // `NodeMemoryPercent` → `node_memory_percent`, as the VRL names it.
+            let mut name = String::new();
+            for c in format!("{:?}", m.name).chars() {
+                if c.is_ascii_uppercase() && !name.is_empty() {
+                    name.push('_');
+                }
+                name.push(c.to_ascii_lowercase());
+            }
+            want["metric"] = serde_json::json!(name);
+            want["value"] = serde_json::json!(m.value);
+            keys.extend(["metric", "value"]);
+        }
         let pick = |v: &Json| {
             keys.iter()
                 .map(|k| (k.to_string(), v.get(k).cloned().unwrap_or(Json::Null)))
