@@ -79,11 +79,12 @@ impl EntityState {
     /// slot holds a live container (see the module docs).
     fn container(&mut self, container: &str, at_ns: i64) -> Option<usize> {
         let id = hash_str(container);
+        // Slots are taken in order and never freed: the used ones are a
+        // prefix, and the first unused one is the free slot.
         let pos = self
             .containers
             .iter()
-            .position(|c| c.used && c.id == id)
-            .or_else(|| self.containers.iter().position(|c| !c.used))
+            .position(|c| !c.used || c.id == id)
             .or_else(|| {
                 self.containers
                     .iter()
@@ -223,10 +224,13 @@ impl EntityState {
         }
     }
 
+    /// The containers seen within [`STALE_NS`] of `at_ns` (the used slots
+    /// are a prefix, see [`EntityState::container`]).
     fn live(&self, at_ns: i64) -> impl Iterator<Item = &ContainerTrack> {
         self.containers
             .iter()
-            .filter(move |c| c.used && at_ns.saturating_sub(c.seen_ns) <= STALE_NS)
+            .take_while(|c| c.used)
+            .filter(move |c| at_ns.saturating_sub(c.seen_ns) <= STALE_NS)
     }
 
     fn evaluate_cpu(&mut self, ts_ns: i64, config: &FilterConfig, done: &mut Evaluated) {
