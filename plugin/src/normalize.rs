@@ -253,7 +253,10 @@ fn normalize_shape<'a>(
     // Fluent Bit's `Merge_Log` puts a JSON line's members at the top level
     // (and with `Keep_Log Off` its `msg` is the line): they fill, field by
     // field, what the line leaves empty.
-    if record.keys().any(|k| logline::is_signal_key(&k)) {
+    let has_signal_key = record
+        .members_raw()
+        .any(|(k, _)| logline::may_be_signal_key(k) && logline::is_signal_key(&k.text()));
+    if has_signal_key {
         info = info.filled_from(logline::read_record_fields(record));
     }
     // With `Merge_Log_Key log_processed` (the name in Fluent Bit's docs) they

@@ -3,39 +3,43 @@
 
 use crate::decimal::parse_f64;
 
+/// The names a latency key starts with (lowercase).
+pub(super) const LATENCY_BASES: [&str; 10] = [
+    "latency",
+    "duration",
+    "response_time",
+    "request_time",
+    "upstream_response_time",
+    "elapsed",
+    "took",
+    "responsetime",
+    "request_duration",
+    "http.duration",
+];
+/// The unit suffixes after a [`LATENCY_BASES`] name, with the multiplier
+/// that turns a bare number under the key into milliseconds.
+pub(super) const LATENCY_UNITS: [(&str, f64); 13] = [
+    ("", 1.0),
+    ("_ms", 1.0),
+    ("ms", 1.0),
+    ("_millis", 1.0),
+    ("_us", 1e-3),
+    ("_µs", 1e-3),
+    ("_micros", 1e-3),
+    ("_ns", 1e-6),
+    ("_nanos", 1e-6),
+    ("_s", 1e3),
+    ("_sec", 1e3),
+    ("_secs", 1e3),
+    ("_seconds", 1e3),
+];
+
 /// If `key` names a latency, the multiplier that turns a bare number under it
 /// into milliseconds.
 pub(super) fn latency_key(key: &[u8]) -> Option<f64> {
-    const BASES: &[&str] = &[
-        "latency",
-        "duration",
-        "response_time",
-        "request_time",
-        "upstream_response_time",
-        "elapsed",
-        "took",
-        "responsetime",
-        "request_duration",
-        "http.duration",
-    ];
-    const UNITS: &[(&str, f64)] = &[
-        ("", 1.0),
-        ("_ms", 1.0),
-        ("ms", 1.0),
-        ("_millis", 1.0),
-        ("_us", 1e-3),
-        ("_µs", 1e-3),
-        ("_micros", 1e-3),
-        ("_ns", 1e-6),
-        ("_nanos", 1e-6),
-        ("_s", 1e3),
-        ("_sec", 1e3),
-        ("_secs", 1e3),
-        ("_seconds", 1e3),
-    ];
-    for base in BASES {
+    for base in LATENCY_BASES.iter() {
         if let Some(suffix) = key.strip_prefix(base.as_bytes()) {
-            for (unit, mul) in UNITS {
+            for (unit, mul) in LATENCY_UNITS.iter() {
                 if suffix == unit.as_bytes() {
                     if unit.is_empty() && matches!(*base, "request_time" | "upstream_response_time")
                     {

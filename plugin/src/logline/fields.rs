@@ -2,7 +2,7 @@
 //! parser merged the line into) that say a level, an HTTP status, a latency,
 //! a request's method or path, or the line's own time.
 
-use super::duration::{latency_key, parse_duration_ms};
+use super::duration::{latency_key, parse_duration_ms, LATENCY_BASES, LATENCY_UNITS};
 use super::LineInfo;
 use crate::decimal::parse_f64;
 use crate::json::{value_of_raw, RawKey, Record, Value};
@@ -157,6 +157,32 @@ impl FieldKey {
     }
 }
 
+/// The names [`is_signal_key`] accepts besides latencies (lowercase): the
+/// level, status and nested-object keys [`FieldKey`] reads.
+const SIGNAL_NAMES: [&str; 21] = [
+    "level",
+    "severity",
+    "lvl",
+    "loglevel",
+    "log_level",
+    "levelname",
+    "log.level",
+    "severity_text",
+    "@l",
+    "status",
+    "status_code",
+    "statuscode",
+    "http_status",
+    "http.status_code",
+    "response_code",
+    "http_status_code",
+    "http.response.status_code",
+    "code",
+    "http",
+    "request",
+    "response",
+];
+
 /// Does `key` name a field [`read_fields`] takes a level, status or latency
 /// from? Lets callers skip reading records that have none.
 pub fn is_signal_key(key: &str) -> bool {
@@ -167,30 +193,78 @@ pub fn is_signal_key(key: &str) -> bool {
     } else {
         key
     };
-    matches!(
-        key,
-        "level"
-            | "severity"
-            | "lvl"
-            | "loglevel"
-            | "log_level"
-            | "levelname"
-            | "log.level"
-            | "severity_text"
-            | "@l"
-            | "status"
-            | "status_code"
-            | "statuscode"
-            | "http_status"
-            | "http.status_code"
-            | "response_code"
-            | "http_status_code"
-            | "http.response.status_code"
-            | "code"
-            | "http"
-            | "request"
-            | "response"
-    ) || latency_key(key.as_bytes()).is_some()
+    SIGNAL_NAMES.contains(&key) || latency_key(key.as_bytes()).is_some()
+}
+
+/// Whether `key` can be one [`is_signal_key`] accepts, from its length and
+/// its first two and last bytes (ASCII case aside): most keys of a record are
+/// ruled out without being decoded or compared. An escaped key always can.
+#[inline]
+pub(crate) fn may_be_signal_key(key: RawKey<'_>) -> bool {
+    let Some(raw) = key.plain() else {
+        return true;
+    };
+    // Every signal key has at least two bytes.
+    let (Some(&first), Some(&second), Some(&last)) = (raw.first(), raw.get(1), raw.last()) else {
+        return false;
+    };
+    let bit = pair_bit(first, second, last);
+    SIGNAL_KEY_FILTER
+        .get(raw.len().min(31))
+        .and_then(|class| class.get(bit / 64))
+        .is_some_and(|word| word & (1 << (bit % 64)) != 0)
+}
+
+/// Per key length (lengths past 31 share a class), a 256-bit set of the
+/// [`pair_bit`]s of the keys [`is_signal_key`] accepts.
+static SIGNAL_KEY_FILTER: [[u64; 4]; 32] = signal_key_filter();
+
+/// A key's first two and last bytes (lowercase), hashed to 0..256.
+const fn pair_bit(first: u8, second: u8, last: u8) -> usize {
+    let (a, b, c) = (
+        first.to_ascii_lowercase() as usize,
+        second.to_ascii_lowercase() as usize,
+        last.to_ascii_lowercase() as usize,
+    );
+    ((a * 31 + b) * 31 + c) & 255
+}
+
+/// Adds a key of `len` bytes starting `first`, `second` and ending `last`.
+#[allow(clippy::indexing_slicing)]
+const fn mark(filter: &mut [[u64; 4]; 32], len: usize, first: u8, second: u8, last: u8) {
+    let class = if len < 31 { len } else { 31 };
+    let bit = pair_bit(first, second, last);
+    filter[class][bit / 64] |= 1 << (bit % 64);
+}
+
+/// [`SIGNAL_KEY_FILTER`], from [`SIGNAL_NAMES`] and every latency base with
+/// every unit suffix; evaluated at compile time.
+#[allow(clippy::indexing_slicing)]
+const fn signal_key_filter() -> [[u64; 4]; 32] {
+    let mut filter = [[0u64; 4]; 32];
+    let mut i = 0;
+    while i < SIGNAL_NAMES.len() {
+        let k = SIGNAL_NAMES[i].as_bytes();
+        mark(&mut filter, k.len(), k[0], k[1], k[k.len() - 1]);
+        i += 1;
+    }
+    let mut b = 0;
+    while b < LATENCY_BASES.len() {
+        let base = LATENCY_BASES[b].as_bytes();
+        let mut u = 0;
+        while u < LATENCY_UNITS.len() {
+            let unit = LATENCY_UNITS[u].0.as_bytes();
+            let last = if unit.is_empty() {
+                base[base.len() - 1]
+            } else {
+                unit[unit.len() - 1]
+            };
+            mark(&mut filter, base.len() + unit.len(), base[0], base[1], last);
+            u += 1;
+        }
+        b += 1;
+    }
+    filter
 }
 
 /// Reads the signal in the fields of a JSON log line (or of a record a log
@@ -347,6 +421,82 @@ mod tests {
         }
         // Invalid UTF-8 names nothing.
         assert_eq!(FieldKey::of_bytes(b"level\xff"), FieldKey::Other);
+    }
+
+    /// Every key `is_signal_key` accepts passes the filter, in any ASCII
+    /// case; the keys container logs, events and samples carry do not (the
+    /// filter is what keeps reading merged fields cheap).
+    #[test]
+    fn the_signal_key_filter_lets_every_signal_key_through() {
+        let passes = |key: &str| {
+            let json = format!(r#"{{"{key}":1}}"#);
+            let rec = Record::parse(json.as_bytes()).unwrap();
+            let raw = rec.members_raw().next().unwrap().0;
+            may_be_signal_key(raw)
+        };
+        let mut accepted: Vec<String> = SIGNAL_NAMES.iter().map(|s| s.to_string()).collect();
+        for base in LATENCY_BASES {
+            for (unit, _) in LATENCY_UNITS {
+                accepted.push(format!("{base}{unit}"));
+            }
+        }
+        for key in &accepted {
+            for k in [key.clone(), key.to_ascii_uppercase(), {
+                let mut c = key.clone();
+                c[..1].make_ascii_uppercase();
+                c
+            }] {
+                assert!(is_signal_key(&k), "{k}");
+                assert!(passes(&k), "{k}");
+            }
+        }
+        let others = [
+            "log",
+            "stream",
+            "time",
+            "_p",
+            "kubernetes",
+            "message",
+            "msg",
+            "file",
+            "source_type",
+            "timestamp",
+            "container_id",
+            "container_image",
+            "host",
+            "hostname",
+            "labels",
+            "tags",
+            "name",
+            "value",
+            "gauge",
+            "counter",
+            "kind",
+            "metric",
+            "metadata",
+            "involvedObject",
+            "reason",
+            "count",
+            "type",
+            "firstTimestamp",
+            "lastTimestamp",
+            "caller",
+            "logger",
+            "pid",
+            "hostname",
+            "v",
+            "err",
+            "error",
+            "trace_id",
+            "span_id",
+        ];
+        for key in others {
+            assert!(!is_signal_key(key), "{key}");
+            assert!(!passes(key), "{key} passes the filter");
+        }
+        // An escaped key is decoded and checked in full.
+        let rec = Record::parse(br#"{"st\u0061tus":503}"#).unwrap();
+        assert!(may_be_signal_key(rec.members_raw().next().unwrap().0));
     }
 
     #[test]

@@ -29,6 +29,7 @@ use crate::observation::LogSignal;
 
 pub use duration::parse_duration_ms;
 pub(crate) use duration::unit_ms;
+pub(crate) use fields::may_be_signal_key;
 pub use fields::{from_fields, is_signal_key, read_fields, read_record_fields};
 pub(crate) use fields::{is_http_method, level_word};
 
