@@ -176,14 +176,17 @@ fn output_bytes_are_unchanged() {
         .into_iter()
         .map(|(name, models, config)| (name, digest(models, config, &records)))
         .collect();
+    // `embedded` and `random` moved on purpose with `Ewma::update_bounded`:
+    // the stream's injected CPU faults read 100-175 cores against a 1.65-core
+    // baseline, 1,200-2,100 deviations out, and now update it as 1,000 would.
     let want = [
         (
             "embedded",
-            "80a3e5778f73a2c9a90c358c09c8fd24b9d6ac3eefd8f101700eea5b0192095f",
+            "4d77ca50b4b8f74cc3b70cceb78fbb3f9f044a17b9fb834d3624beebddc092c4",
         ),
         (
             "random",
-            "26ba8d535205d27b561ee931da960567d690b1af871d913b8e7246c62d80c016",
+            "4a326f0289b8e604a68ef4bc5df9346df18cc1655f04a4d43fd64ee744a84f99",
         ),
         (
             "random_small",

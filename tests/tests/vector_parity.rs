@@ -558,6 +558,37 @@ fn parity_when_a_log_file_lags_an_hour() {
     );
 }
 
+/// One absurd working-set sample (a counter's wrap: 1.8e19 bytes) for a
+/// few pods midway (`plugin/src/baseline.rs`, `update_bounded`): both paths
+/// move the pods' memory baselines by the same bounded step, and tag alike
+/// before and after.
+#[test]
+fn parity_after_an_absurd_memory_sample() {
+    let live = mixed_stream(43, 1500, 0.3);
+    let n = live.len();
+    let mut records = Vec::new();
+    let mut absurd = 0;
+    for (i, r) in live.iter().enumerate() {
+        records.push(r.clone());
+        if i > n / 2 && absurd < 5 && r.contains("container_memory_working_set_bytes") {
+            let mut v: Json = serde_json::from_str(r).unwrap();
+            v["gauge"]["value"] = serde_json::json!(1.8e19);
+            records.push(v.to_string());
+            absurd += 1;
+        }
+    }
+    assert_eq!(absurd, 5);
+    let calibration = calibrated(7, 20, &records);
+    let report = assert_parity(Some(calibration.path()), &records);
+    assert!(
+        report.scored > records.len() / 4,
+        "{} scored",
+        report.scored
+    );
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
+    assert_parity(Some(&default), &records);
+}
+
 /// Pods born with several containers (`plugin/src/entity/restarts.rs`):
 /// a meshed pod starts an init container, the app and its sidecar (one
 /// `Started` event each), later its app restarts, and a StatefulSet pod is

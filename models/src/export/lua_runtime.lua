@@ -109,6 +109,7 @@ end
 
 local GATE_Z = 4.0
 local GATED_WEIGHT = 0.1
+local ABSURD_Z = 1e3
 
 local function ewma()
   return { mean = 0.0, dev = 0.0, n = 0 }
@@ -124,7 +125,8 @@ local function ewma_z(b, x, rel_floor, abs_floor)
   return 0.0
 end
 
-local function ewma_update(b, x, alpha, rel_floor, abs_floor)
+-- `bounded`: baseline.rs `update_bounded` (CPU and memory).
+local function ewma_update(b, x, alpha, rel_floor, abs_floor, bounded)
   if not finite(x) then return end
   local n = b.n
   if n == 0 then
@@ -135,8 +137,16 @@ local function ewma_update(b, x, alpha, rel_floor, abs_floor)
   end
   local warm = 1.0 / (n + 1.0)
   local a = fmax(alpha, warm)
-  if n >= 4 and math.abs(ewma_z(b, x, rel_floor, abs_floor)) > GATE_Z then
-    a = a * GATED_WEIGHT
+  if n >= 4 then
+    local z = ewma_z(b, x, rel_floor, abs_floor)
+    if math.abs(z) > GATE_Z then a = a * GATED_WEIGHT end
+    -- An absurd value counts as ABSURD_Z deviations out (baseline.rs).
+    if bounded and math.abs(z) > ABSURD_Z then
+      local scale = fmax(fmax(b.dev, rel_floor * math.abs(b.mean)), abs_floor)
+      local sign = 1.0
+      if z < 0 then sign = -1.0 end
+      x = b.mean + ABSURD_Z * scale * sign
+    end
   end
   local diff = x - b.mean
   b.mean = b.mean + a * diff
@@ -518,7 +528,7 @@ local function evaluate_cpu(e, ts)
   local r = up(log_ratio(cores, base.mean, CPU_EPS))
   store(e, CPU, { r, math.min(r, e.cpu_prev) }, base.n >= WARMUP)
   e.cpu_prev = r
-  ewma_update(base, cores, ALPHA, 0.05, 0.005)
+  ewma_update(base, cores, ALPHA, 0.05, 0.005, true)
 end
 
 -- After a memory sample of container `sc`, whose last sample before it was
@@ -552,7 +562,7 @@ local function evaluate_memory(e, ts, sc, t0, m0)
     math.min(r, e.mem_ratio_prev),
   }, base.n >= WARMUP)
   e.mem_ratio_prev = r
-  ewma_update(base, bytes, ALPHA, 0.02, 1024.0 * 1024.0)
+  ewma_update(base, bytes, ALPHA, 0.02, 1024.0 * 1024.0, true)
 end
 
 -- restart signals (events, restart counters)

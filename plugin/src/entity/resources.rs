@@ -240,7 +240,7 @@ impl EntityState {
         self.cpu_prev = f[0];
         self.store(Family::Cpu, &f, warm, done);
         let alpha = Ewma::alpha_for_half_life(config.baseline_half_life);
-        self.cpu_base.update(cores, alpha, 0.05, 0.005);
+        self.cpu_base.update_bounded(cores, alpha, 0.05, 0.005);
     }
 
     /// Evaluates the memory family after a sample of the container in
@@ -272,7 +272,8 @@ impl EntityState {
         self.mem_ratio_prev = f[0];
         self.store(Family::Memory, &f, warm, done);
         let alpha = Ewma::alpha_for_half_life(config.baseline_half_life);
-        self.mem_base.update(bytes, alpha, 0.02, 1024.0 * 1024.0);
+        self.mem_base
+            .update_bounded(bytes, alpha, 0.02, 1024.0 * 1024.0);
     }
 }
 
@@ -298,6 +299,42 @@ mod tests {
         let mut done = Evaluated::default();
         e.add_metric(30 * S, "app", &cpu(1.0), &config, &mut done);
         assert!(done.is_empty(), "a reset gives no rate");
+    }
+
+    /// One absurd working-set sample (a counter's wrap: 1.8e19 bytes) moved
+    /// a steady pod's memory baseline to about 3e15 bytes, so a later leak
+    /// that doubles its memory read as far below normal (feature 0). The
+    /// baseline now takes it as 1,000 deviations out: the leak shows.
+    #[test]
+    fn one_absurd_memory_sample_does_not_hide_a_later_leak() {
+        let config = FilterConfig::default();
+        let mut e = EntityState::new(&config);
+        let mut done = Evaluated::default();
+        let mem = |v| MetricSignal {
+            name: MetricName::MemoryWorkingSetBytes,
+            value: v,
+        };
+        let mut t = 0;
+        for i in 0..100 {
+            e.add_metric(
+                t * S,
+                "app",
+                &mem(2e8 + f64::from(i % 3) * 1e6),
+                &config,
+                &mut done,
+            );
+            t += 15;
+        }
+        e.add_metric(t * S, "app", &mem(1.8e19), &config, &mut done);
+        t += 15;
+        for _ in 0..20 {
+            e.add_metric(t * S, "app", &mem(2e8), &config, &mut done);
+            t += 15;
+        }
+        assert!(e.mem_base.mean() < 4e8, "baseline {}", e.mem_base.mean());
+        e.add_metric(t * S, "app", &mem(4e8), &config, &mut done);
+        let ratio = e.family_features(Family::Memory)[0];
+        assert!(ratio > 0.3, "a doubled working set reads {ratio}");
     }
 
     #[test]
