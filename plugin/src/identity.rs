@@ -34,9 +34,11 @@
 //!    `name-<rs hash>-<5>` (Deployment), `name-<5>` (DaemonSet), else
 //!    `name-<ordinal>` (StatefulSet). A 5-character suffix all from the
 //!    alphabet is a suffix even when it is all digits (`web-7d4b9c8f6-24567`,
-//!    `fluent-bit-45678`), never a StatefulSet ordinal. A 63-byte name
-//!    ending in `-<6 to 15 alphabet characters>` is a Deployment's cut by
-//!    the name generator (`<deployment>-<part of the hash><5>`).
+//!    `fluent-bit-45678`), never a StatefulSet ordinal. A 63-byte name was
+//!    cut by the name generator: ending in `-<5 to 8 digits><5>` it is a
+//!    CronJob's Job pod (`<cronjob>-<part of the minutes><5>`), else ending
+//!    in `-<6 to 15 alphabet characters>` a Deployment's
+//!    (`<deployment>-<part of the hash><5>`).
 //!
 //! Controller labels and static-pod names come before app labels because
 //! they give the same name the pod name gives; events and metric samples
@@ -130,9 +132,22 @@ pub fn workload_from_pod_name(pod: &str) -> Option<(&str, WorkloadKind)> {
     if !head.is_empty() && !last.is_empty() && last.bytes().all(|c| c.is_ascii_digit()) {
         return Some((head, WorkloadKind::StatefulSet));
     }
-    // A generated name cut to 63 bytes: `<deployment>-<part of the hash><5>`.
-    if pod.len() == MAX_POD_NAME && is_hash(last, 6, 15) {
-        return nonempty(head).map(|h| (h, WorkloadKind::Deployment));
+    if pod.len() == MAX_POD_NAME {
+        // A generated name cut to 63 bytes: a CronJob's Job
+        // `<cronjob>-<5 to 8 of its minutes' digits><5>` (CronJob names of 49
+        // to 52 bytes), else `<deployment>-<part of the hash><5>`.
+        let digits = last.len().saturating_sub(5);
+        let minutes = last.get(..digits).unwrap_or("");
+        let suffix = last.get(digits..).unwrap_or("");
+        if (5..=8).contains(&digits)
+            && minutes.bytes().all(|c| c.is_ascii_digit())
+            && is_hash(suffix, 5, 5)
+        {
+            return nonempty(head).map(|h| (h, WorkloadKind::Job));
+        }
+        if is_hash(last, 6, 15) {
+            return nonempty(head).map(|h| (h, WorkloadKind::Deployment));
+        }
     }
     None
 }
@@ -524,6 +539,18 @@ mod tests {
                 );
             }
         }
+        // A CronJob of 49 to 52 bytes: its Job `<cronjob>-<8 digits>` cut.
+        let reconcile = format!("nightly-{}", "reconcile".repeat(6));
+        for len in 49..=52 {
+            let cronjob = &reconcile[..len];
+            let pod = generated(&format!("{cronjob}-28571040"), "x2x9z");
+            assert_eq!(pod.len(), 63, "{pod}");
+            assert_eq!(workload_from_pod_name(&pod), Some((cronjob, Job)), "{pod}");
+        }
+        // Multi-byte characters where the digits would end: no panic.
+        let odd = format!("{}-1234µx2x9", "a".repeat(52));
+        assert_eq!(odd.len(), 63);
+        assert_eq!(workload_from_pod_name(&odd), None);
         // Not cut (61 bytes): a last part longer than a suffix of 5.
         assert_eq!(
             workload_from_pod_name("payment-reconciliation-worker-checkout-service-v2-5f9c7dx2x9z"),

@@ -729,6 +729,16 @@ mod tests {
         assert_eq!(workload_of(&pod_log(pod, labels)), want, "log");
         assert_eq!(workload_of(&pod_event(pod)), want, "event");
         assert_eq!(workload_of(&pod_sample(pod)), want, "metric");
+        // A CronJob of 50 bytes: its pod names are cut to 63
+        // (`<cronjob>-2857104<5>`); logs, events and samples still agree.
+        let cronjob = "nightly-reconcile-payments-ledger-and-invoices-eu1";
+        assert_eq!(cronjob.len(), 50);
+        let pod = format!("{cronjob}-2857104x2x9z");
+        let want = Some((cronjob.to_owned(), WorkloadKind::Job));
+        let labels = format!(r#"{{"batch.kubernetes.io/job-name":"{cronjob}-28571040"}}"#);
+        assert_eq!(workload_of(&pod_log(&pod, &labels)), want, "long log");
+        assert_eq!(workload_of(&pod_event(&pod)), want, "long event");
+        assert_eq!(workload_of(&pod_sample(&pod)), want, "long metric");
     }
 
     #[test]
