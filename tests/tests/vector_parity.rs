@@ -162,6 +162,20 @@ fn calibrated(seed: u64, trees: usize, records: &[String]) -> tempfile::TempDir 
     dir
 }
 
+/// Parity with a 20-tree set calibrated on `records` (a quarter of them
+/// scored at least), then with the shipped models.
+fn parity_calibrated_and_shipped(seed: u64, records: &[String]) {
+    let calibration = calibrated(seed, 20, records);
+    let report = assert_parity(Some(calibration.path()), records);
+    assert!(
+        report.scored > records.len() / 4,
+        "{} scored",
+        report.scored
+    );
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
+    assert_parity(Some(&shipped), records);
+}
+
 /// Compares two tag objects: exact for everything but floats, which must be
 /// within 1e-9. Returns the fields that differ.
 fn differences(native: &Json, vector: &Json) -> Vec<String> {
@@ -457,15 +471,7 @@ fn parity_with_a_pod_of_many_containers() {
         records.push(r.clone());
     }
     assert!(round > 75, "{round} rounds");
-    let dir = calibrated(5, 20, &records);
-    let report = assert_parity(Some(dir.path()), &records);
-    assert!(
-        report.scored > records.len() / 4,
-        "{} scored",
-        report.scored
-    );
-    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
-    assert_parity(Some(&default), &records);
+    parity_calibrated_and_shipped(5, &records);
 }
 
 /// A forest grown from one sample (`plugin/src/forest.rs`): `c(1) = 0`, and
@@ -578,15 +584,7 @@ fn parity_after_an_absurd_memory_sample() {
         }
     }
     assert_eq!(absurd, 5);
-    let calibration = calibrated(7, 20, &records);
-    let report = assert_parity(Some(calibration.path()), &records);
-    assert!(
-        report.scored > records.len() / 4,
-        "{} scored",
-        report.scored
-    );
-    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
-    assert_parity(Some(&default), &records);
+    parity_calibrated_and_shipped(7, &records);
 }
 
 /// Pods born with several containers (`plugin/src/entity/restarts.rs`):
