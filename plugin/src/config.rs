@@ -32,6 +32,10 @@ pub struct FilterConfig {
     /// highest counted (at most 10), instead of one. The Vector scorer always
     /// counts this way.
     pub events_polled: bool,
+    /// The key Fluent Bit's `kubernetes` filter puts a merged JSON log line
+    /// under (its `Merge_Log_Key`); read when a record has no line (`Keep_Log
+    /// Off`). Fluent Bit only: Vector's normalizer reads `log_processed`.
+    pub merge_log_key: String,
 }
 
 impl Default for FilterConfig {
@@ -44,6 +48,7 @@ impl Default for FilterConfig {
             warmup: 8,
             restart_window_seconds: 180,
             events_polled: false,
+            merge_log_key: crate::normalize::MERGE_LOG_KEY.to_owned(),
         }
     }
 }
@@ -78,6 +83,9 @@ impl FilterConfig {
         if !(1..=86_400).contains(&self.restart_window_seconds) {
             return bad("restart_window_seconds", "must be between 1 and 86400");
         }
+        if self.merge_log_key.is_empty() || self.merge_log_key.len() > 256 {
+            return bad("merge_log_key", "must be 1 to 256 bytes");
+        }
         Ok(())
     }
 }
@@ -106,6 +114,8 @@ mod tests {
             (r#"{"warmup": 20000}"#, "warmup"),
             (r#"{"restart_window_seconds": 0}"#, "restart_window_seconds"),
             (r#"{"bucket_seconds": "15"}"#, "string"),
+            (r#"{"merge_log_key": ""}"#, "merge_log_key"),
+            (r#"{"merge_log_key": 7}"#, "integer"),
         ];
         for (text, key) in cases {
             match FilterConfig::from_json(text.as_bytes()) {

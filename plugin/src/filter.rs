@@ -171,7 +171,13 @@ impl Filter {
             .unwrap_or_else(|| Box::new(record_index()));
         match Record::parse_in(record, &mut index) {
             Ok(rec) => {
-                let obs = normalize_in(&rec, tag, event_time_ns, &mut self.normalize);
+                let obs = normalize_in(
+                    &rec,
+                    tag,
+                    event_time_ns,
+                    &self.config.merge_log_key,
+                    &mut self.normalize,
+                );
                 let token = self.normalize.identity_token();
                 // As `tags::write_tags`, with the verdict's part as cached.
                 let slot = self.observe_slot(&obs, token);
@@ -589,6 +595,37 @@ mod tests {
     /// live lines. By record time the workload's traffic is unchanged: its
     /// hour-old lines once counted as current traffic (thousands of
     /// critical traffic surges).
+    #[test]
+    fn a_configured_merge_log_key_is_read() {
+        // Fluent Bit `Merge_Log_Key app_json`, `Keep_Log Off`: no line, the
+        // app's members under `app_json`, every line a failed request.
+        let record = r#"{"stream":"stdout","app_json":{"level":"error","status":502,"method":"POST","path":"/pay"},"kubernetes":{"pod_name":"pay-7d4b9c8f6-x2x9z","namespace_name":"shop"}}"#;
+        let worst_error_ratio = |config: FilterConfig| {
+            let mut f = Filter::new(config, None);
+            f.record_evaluations(true);
+            let mut out = Vec::new();
+            let mut worst = 0.0f64;
+            let mut t = 1_740_960_000_000_000_000i64;
+            for _ in 0..1200 {
+                t += 100_000_000;
+                f.process(b"kube", t, record.as_bytes(), &mut out);
+                for e in f.evaluations() {
+                    if e.family == Family::Errors {
+                        worst = worst.max(e.features[0]);
+                    }
+                }
+            }
+            worst
+        };
+        let configured = FilterConfig {
+            merge_log_key: "app_json".to_owned(),
+            ..FilterConfig::default()
+        };
+        assert_eq!(worst_error_ratio(configured), 1.0);
+        // Under the default key (`log_processed`) the members are not read.
+        assert_eq!(worst_error_ratio(FilterConfig::default()), 0.0);
+    }
+
     #[test]
     fn hour_old_lines_from_a_lagging_file_are_not_a_traffic_surge() {
         let models = ModelSet::from_embedded().unwrap().unwrap();

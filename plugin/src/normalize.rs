@@ -152,12 +152,19 @@ impl NormalizeCache {
 /// Normalizes one record. `tag` is the pipeline tag; `event_time_ns` is the time
 /// the pipeline attached to the record, used when the record has none.
 pub fn normalize<'a>(record: &Record<'a>, tag: &[u8], event_time_ns: i64) -> Observation<'a> {
-    normalize_in(record, tag, event_time_ns, &mut NormalizeCache::new())
+    normalize_in(
+        record,
+        tag,
+        event_time_ns,
+        MERGE_LOG_KEY,
+        &mut NormalizeCache::new(),
+    )
 }
 
 /// As [`normalize`], with `cache` kept by the caller (who then allocates
 /// nothing per record once its buffers have grown, and resolves each pod's
-/// identity once).
+/// identity once), and the key a merged log line sits under
+/// ([`crate::FilterConfig::merge_log_key`]).
 ///
 /// A name Kubernetes would not accept (too long, or with other bytes than
 /// its names have) is dropped from the identity (see
@@ -167,9 +174,10 @@ pub fn normalize_in<'a>(
     record: &Record<'a>,
     tag: &[u8],
     event_time_ns: i64,
+    merge_log_key: &str,
     cache: &mut NormalizeCache,
 ) -> Observation<'a> {
-    let obs = normalize_shape(record, tag, event_time_ns, cache);
+    let obs = normalize_shape(record, tag, event_time_ns, merge_log_key, cache);
     debug_assert!(obs.identity.has_only_valid_names(), "{:?}", obs.identity);
     obs
 }
@@ -181,6 +189,7 @@ fn normalize_shape<'a>(
     record: &Record<'a>,
     tag: &[u8],
     event_time_ns: i64,
+    merge_log_key: &str,
     cache: &mut NormalizeCache,
 ) -> Observation<'a> {
     cache.token = None;
@@ -259,10 +268,10 @@ fn normalize_shape<'a>(
     if has_signal_key {
         info = info.filled_from(logline::read_record_fields(record));
     }
-    // With `Merge_Log_Key log_processed` (the name in Fluent Bit's docs) they
-    // are under that key instead, and with `Keep_Log Off` there is no line.
+    // With `Merge_Log_Key` they are under that key instead, and with
+    // `Keep_Log Off` there is no line.
     if line.is_none() {
-        if let Some(merged @ Value::Object(_)) = record.get(MERGE_LOG_KEY) {
+        if let Some(merged @ Value::Object(_)) = record.get(merge_log_key) {
             info = info.filled_from(logline::read_fields(&merged));
         }
     }
@@ -291,7 +300,9 @@ fn normalize_shape<'a>(
 }
 
 /// The key Fluent Bit's `kubernetes` filter puts a merged JSON line under
-/// when `Merge_Log_Key` is set, as its documentation names it.
+/// when `Merge_Log_Key` is set, as its documentation names it: the default
+/// of [`crate::FilterConfig::merge_log_key`], and the key Vector's
+/// normalizer reads.
 pub const MERGE_LOG_KEY: &str = "log_processed";
 
 /// The members of a `kubernetes` object identity is read from (Fluent Bit's
@@ -700,6 +711,20 @@ mod tests {
         assert_eq!(
             (s.level, s.status, s.latency_ms, s.is_request),
             (Some(LogLevel::Error), Some(502), Some(900.0), true)
+        );
+        // Another `Merge_Log_Key` (`FilterConfig::merge_log_key`).
+        let custom = text.replace("log_processed", "app_json");
+        let rec = Record::parse(custom.as_bytes()).unwrap();
+        let mut cache = NormalizeCache::new();
+        let Signal::Log(s) = normalize_in(&rec, b"kube.x", EVENT_NS, "app_json", &mut cache).signal
+        else {
+            panic!("not a log")
+        };
+        assert_eq!((s.level, s.status), (Some(LogLevel::Error), Some(502)));
+        assert_eq!(
+            log_signal(&custom).status,
+            None,
+            "the default key is another"
         );
         // With `Keep_Log On` the line is read, and decides.
         let kept = format!(

@@ -409,7 +409,9 @@ fn runtime_configuration_is_read_once_and_a_bad_file_keeps_the_defaults() {
         ("absent", None, None),
         (
             "valid",
-            Some(r#"{"filter":{"max_entities":128,"bucket_seconds":10}}"#),
+            Some(
+                r#"{"filter":{"max_entities":128,"bucket_seconds":10,"merge_log_key":"app_json"}}"#,
+            ),
             None,
         ),
         ("empty object", Some("{}"), None),
@@ -428,6 +430,11 @@ fn runtime_configuration_is_read_once_and_a_bad_file_keeps_the_defaults() {
             "out of range",
             Some(r#"{"filter":{"max_entities":1}}"#),
             Some("max_entities"),
+        ),
+        (
+            "empty merge_log_key",
+            Some(r#"{"filter":{"merge_log_key":""}}"#),
+            Some("merge_log_key"),
         ),
         (
             "missing models",
