@@ -347,7 +347,7 @@ impl Filter {
             return None;
         }
         let ts = obs.ts_ns;
-        let config = self.config.clone();
+        let config = &self.config;
         let container = id.container.as_deref().unwrap_or("");
 
         // Time moves every entity the record names; the signal goes to the
@@ -355,11 +355,11 @@ impl Filter {
         let mut wl_done = Evaluated::default();
         let mut pod_done = Evaluated::default();
         if let Some(t) = workload.and_then(|s| self.entities.get_mut(s)) {
-            t.state.advance(ts, &config, &mut wl_done);
-            t.state.advance_restarts(ts, &config, &mut wl_done);
+            t.state.advance(ts, config, &mut wl_done);
+            t.state.advance_restarts(ts, config, &mut wl_done);
         }
         if let Some(t) = pod.and_then(|s| self.entities.get_mut(s)) {
-            t.state.advance_restarts(ts, &config, &mut pod_done);
+            t.state.advance_restarts(ts, config, &mut pod_done);
         }
         let (service_owner, resource_owner) = match (workload, pod) {
             (Some(w), Some(p)) => ((w, false), (p, true)),
@@ -373,16 +373,16 @@ impl Filter {
                 let done = if is_pod { &mut pod_done } else { &mut wl_done };
                 if let Some(t) = self.entities.get_mut(slot) {
                     if is_pod {
-                        t.state.advance(ts, &config, done);
+                        t.state.advance(ts, config, done);
                     }
-                    t.state.add_log(ts, &log, &config);
+                    t.state.add_log(ts, &log, config);
                 }
             }
             Signal::Metric(m) => {
                 let (slot, is_pod) = resource_owner;
                 let done = if is_pod { &mut pod_done } else { &mut wl_done };
                 if let Some(t) = self.entities.get_mut(slot) {
-                    t.state.add_metric(ts, container, &m, &config, done);
+                    t.state.add_metric(ts, container, &m, config, done);
                 }
             }
             // A kernel OOM kill is reported on the Node and names no pod; the
@@ -395,7 +395,7 @@ impl Filter {
                 let (slot, is_pod) = resource_owner;
                 let done = if is_pod { &mut pod_done } else { &mut wl_done };
                 if let Some(t) = self.entities.get_mut(slot) {
-                    t.state.add_event(ts, container, &e, &config, done);
+                    t.state.add_event(ts, container, &e, config, done);
                 }
             }
             Signal::None => {}
