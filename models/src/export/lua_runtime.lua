@@ -507,7 +507,7 @@ local function container_of(e, name, at)
   if not pos then return nil end
   local c = cs[pos]
   if not c.used or c.id ~= name then
-    c = { used = true, id = name, seen_ns = 0, cpu_ns = 0, mem_ns = 0, mem_trend = 0.0 }
+    c = { used = true, id = name, seen_ns = 0, mem_ns = 0, mem_trend = 0.0 }
     cs[pos] = c
   end
   return c
@@ -655,35 +655,30 @@ local function add_metric(e, ts, name, inp)
       local cores = (v - v0) / dt
       if c.cpu_cores == nil then joined = cores end
       c.cpu_cores = cores
-      c.cpu_ns = ts
       family = CPU
     end
   elseif metric == "cpu_cores" then
     if c.cpu_cores == nil then joined = fmax(v, 0.0) end
     c.cpu_cores = fmax(v, 0.0)
-    c.cpu_ns = ts
     family = CPU
   elseif metric == "node_cpu_percent" then
     if c.cpu_cores == nil then joined = fmax(v, 0.0) / 100.0 end
     c.cpu_cores = fmax(v, 0.0) / 100.0
     c.cpu_limit = 1.0
-    c.cpu_ns = ts
     family = CPU
   elseif metric == "memory_working_set_bytes" then
+    if c.mem_bytes ~= nil then last_t, last_v = c.mem_ns, c.mem_bytes end
     c.mem_before = c.mem_bytes
     c.mem_bytes = fmax(v, 0.0)
     if c.mem_before == nil then joined = fmax(v, 0.0) end
     c.mem_ns = ts
-    last_t, last_v = c.mem_last_t, c.mem_last_v
-    c.mem_last_t, c.mem_last_v = ts, fmax(v, 0.0)
     family = MEMORY
   elseif metric == "node_memory_percent" then
+    if c.mem_bytes ~= nil then last_t, last_v = c.mem_ns, c.mem_bytes end
     if c.mem_bytes == nil then joined = fmax(v, 0.0) end
     c.mem_bytes = fmax(v, 0.0)
     c.mem_limit = 100.0
     c.mem_ns = ts
-    last_t, last_v = c.mem_last_t, c.mem_last_v
-    c.mem_last_t, c.mem_last_v = ts, fmax(v, 0.0)
     family = MEMORY
   elseif metric == "cpu_limit_cores" then
     c.cpu_limit = v

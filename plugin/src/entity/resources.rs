@@ -40,13 +40,11 @@ pub(super) struct ContainerTrack {
     seen_ns: i64,
     cpu_counter: Option<(i64, f64)>,
     cpu_cores: Option<f64>,
-    cpu_ns: i64,
     mem_bytes: Option<f64>,
     /// The memory sample before `mem_bytes` (a restart replaces the last one).
     mem_before: Option<f64>,
+    /// The time of the last memory sample (`mem_bytes`), for the trend.
     mem_ns: i64,
-    /// The last memory sample's time and value, for the trend.
-    mem_last: Option<(i64, f64)>,
     /// The container's smoothed memory growth per minute, relative to the
     /// pod's baseline level; the pod's `mem_trend` is the live ones' sum.
     mem_trend: f64,
@@ -119,7 +117,7 @@ impl EntityState {
         let mut oom = false;
         // What a container joining the pod's sum adds to it.
         let mut joined = 0.0;
-        // The sampled container's last memory sample, for its trend.
+        // The sampled container's memory sample before this one, for its trend.
         let mut mem_last = None;
         let Some(slot) = self.container(container, ts_ns) else {
             return;
@@ -139,7 +137,6 @@ impl EntityState {
                             if c.cpu_cores.replace(cores).is_none() {
                                 joined = cores;
                             }
-                            c.cpu_ns = ts_ns;
                             Some(Family::Cpu)
                         }
                         // First sample, counter reset, or out of order: no rate yet.
@@ -150,7 +147,6 @@ impl EntityState {
                     if c.cpu_cores.replace(v.max(0.0)).is_none() {
                         joined = v.max(0.0);
                     }
-                    c.cpu_ns = ts_ns;
                     Some(Family::Cpu)
                 }
                 MetricName::NodeCpuPercent => {
@@ -158,25 +154,24 @@ impl EntityState {
                         joined = v.max(0.0) / 100.0;
                     }
                     c.cpu_limit = Some(1.0);
-                    c.cpu_ns = ts_ns;
                     Some(Family::Cpu)
                 }
                 MetricName::MemoryWorkingSetBytes => {
+                    mem_last = c.mem_bytes.map(|m| (c.mem_ns, m));
                     c.mem_before = c.mem_bytes.replace(v.max(0.0));
                     if c.mem_before.is_none() {
                         joined = v.max(0.0);
                     }
                     c.mem_ns = ts_ns;
-                    mem_last = c.mem_last.replace((ts_ns, v.max(0.0)));
                     Some(Family::Memory)
                 }
                 MetricName::NodeMemoryPercent => {
+                    mem_last = c.mem_bytes.map(|m| (c.mem_ns, m));
                     if c.mem_bytes.replace(v.max(0.0)).is_none() {
                         joined = v.max(0.0);
                     }
                     c.mem_limit = Some(100.0);
                     c.mem_ns = ts_ns;
-                    mem_last = c.mem_last.replace((ts_ns, v.max(0.0)));
                     Some(Family::Memory)
                 }
                 MetricName::CpuLimitCores => {
