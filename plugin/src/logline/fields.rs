@@ -45,6 +45,15 @@ impl Fields {
         self.take_field(FieldKey::of(key), num, text);
     }
 
+    /// Takes member `key` of an object nested under `prefix` (`http`,
+    /// `http.response`) by its full name (`http.response.status_code`), then
+    /// by its own (`status_code`).
+    fn take_nested(&mut self, prefix: &str, key: &str, value: &Value<'_>) {
+        let (num, text) = (value.as_f64(), value.as_str());
+        self.take(&[prefix, ".", key].concat(), num, text);
+        self.take(key, num, text);
+    }
+
     /// As [`Fields::take`], with the key already classified.
     fn take_field(&mut self, key: FieldKey, num: Option<f64>, text: Option<&str>) {
         match key {
@@ -318,17 +327,13 @@ fn fields_of<'a>(members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) -> LineI
                     let inner = matches!(v2, Value::Object(_))
                         && matches!(k2.as_ref(), "request" | "response");
                     if inner {
+                        let prefix = [key.as_ref(), ".", k2.as_ref()].concat();
                         for (k3, v3) in v2.members() {
-                            let full = [key.as_ref(), ".", k2.as_ref(), ".", k3.as_ref()].concat();
-                            f.take(&full, v3.as_f64(), v3.as_str());
-                            f.take(&k3, v3.as_f64(), v3.as_str());
+                            f.take_nested(&prefix, &k3, &v3);
                         }
-                        continue;
+                    } else {
+                        f.take_nested(&key, &k2, &v2);
                     }
-                    let n2 = v2.as_f64();
-                    let full = [key.as_ref(), ".", k2.as_ref()].concat();
-                    f.take(&full, n2, v2.as_str());
-                    f.take(&k2, n2, v2.as_str());
                 }
                 continue;
             }
