@@ -281,31 +281,23 @@ pub fn settle(
     at_ms: i64,
 ) -> Result<Option<Displaced>, StoreError> {
     let hpa = format!("HPA {}/{}", u.namespace, u.hpa);
-    match (u.mode, read) {
-        (Mode::Enforce, ReadBack::Min(m)) if *m == u.raised_to => confirm(
-            tx,
-            u.id,
-            at_ms,
-            &format!("outcome read back: {hpa} minReplicas is {m}, the {} -> {m} raise landed", u.observed_min),
-        ),
-        (Mode::Enforce, ReadBack::Min(m)) if *m == u.observed_min => abandon(
-            tx,
-            u.id,
-            at_ms,
-            &format!("outcome read back: {hpa} minReplicas is still {m}; the raise to {} did not land", u.raised_to),
-        )
-        .map(|()| None),
-        (Mode::Enforce, ReadBack::Min(m)) => abandon(
-            tx,
-            u.id,
-            at_ms,
-            &format!("outcome read back: {hpa} minReplicas is {m}, neither the {} found nor the {} set: changed by someone else; not edgeheal's to give back", u.observed_min, u.raised_to),
-        )
-        .map(|()| None),
-        (Mode::Enforce, ReadBack::Gone) => abandon(tx, u.id, at_ms, &format!("outcome read back: {hpa} is gone"))
-            .map(|()| None),
-        _ => abandon(tx, u.id, at_ms, "a dry-run raise wrote nothing").map(|()| None),
-    }
+    let not_landed = match (u.mode, read) {
+        (Mode::Enforce, ReadBack::Min(m)) if *m == u.raised_to => {
+            return confirm(
+                tx,
+                u.id,
+                at_ms,
+                &format!("outcome read back: {hpa} minReplicas is {m}, the {} -> {m} raise landed", u.observed_min),
+            );
+        }
+        (Mode::Enforce, ReadBack::Min(m)) if *m == u.observed_min => {
+            format!("outcome read back: {hpa} minReplicas is still {m}; the raise to {} did not land", u.raised_to)
+        }
+        (Mode::Enforce, ReadBack::Min(m)) => format!("outcome read back: {hpa} minReplicas is {m}, neither the {} found nor the {} set: changed by someone else; not edgeheal's to give back", u.observed_min, u.raised_to),
+        (Mode::Enforce, ReadBack::Gone) => format!("outcome read back: {hpa} is gone"),
+        _ => "a dry-run raise wrote nothing".to_owned(),
+    };
+    abandon(tx, u.id, at_ms, &not_landed).map(|()| None)
 }
 
 /// A raise whose restore is due.
