@@ -1150,10 +1150,15 @@ async fn a_batch_weighed_long_after_it_arrived_is_history() {
 /// Guards with a 600 s hold before a raised HPA minimum is given back.
 const HOLD_600: &str = "guards: { namespaces: [shop], hpa_restore_after_secs: 600 }\n";
 
-/// A harness in `mode` with `guards` whose shop/cart runs 2 replicas under an HPA 2..=10, its
-/// engine, and the id of a resolved scale-up incident that raised the HPA's minimum.
+/// A harness in `mode` with `guards` whose shop/cart runs 2 replicas under an HPA 2..=10.
+fn hpa_harness(dir: &std::path::Path, mode: &str, guards: &str) -> Harness {
+    Harness::new(dir, mode, guards, FakeCluster::with_hpa(2, 10, 2))
+}
+
+/// [`hpa_harness`], its engine, and the id of a resolved scale-up incident that raised the
+/// HPA's minimum.
 async fn hpa_raised(dir: &std::path::Path, mode: &str, guards: &str) -> (Harness, Engine, i64) {
-    let mut h = Harness::new(dir, mode, guards, FakeCluster::with_hpa(2, 10, 2));
+    let mut h = hpa_harness(dir, mode, guards);
     let mut engine = h.engine();
     engine.recover().await.unwrap();
     let id = scale_up_and_resolve(&mut h, &mut engine).await;
@@ -1427,12 +1432,7 @@ async fn a_failed_restore_is_tried_again_after_a_backoff() {
 #[tokio::test]
 async fn a_raise_interrupted_by_a_crash_is_given_back_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(
-        dir.path(),
-        "enforce",
-        HOLD_600,
-        FakeCluster::with_hpa(2, 10, 2),
-    );
+    let mut h = hpa_harness(dir.path(), "enforce", HOLD_600);
     {
         let mut engine = h.engine();
         engine.recover().await.unwrap();
@@ -1526,12 +1526,7 @@ async fn a_restore_hold_of_zero_never_restores() {
 #[tokio::test]
 async fn a_raise_whose_answer_was_lost_is_read_back_and_given_back() {
     let dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(
-        dir.path(),
-        "enforce",
-        HOLD_600,
-        FakeCluster::with_hpa(2, 10, 2),
-    );
+    let mut h = hpa_harness(dir.path(), "enforce", HOLD_600);
     h.cluster.lose_raise_answers.store(true, SeqCst);
     h.cluster.fail_reads.store(true, SeqCst);
     let mut engine = h.engine();
@@ -1602,12 +1597,7 @@ async fn a_raise_that_timed_out_without_landing_leaves_the_earlier_raise_its_res
 #[tokio::test]
 async fn a_restore_waits_for_the_hold_after_the_last_absorbed_anomaly() {
     let dir = tempfile::tempdir().unwrap();
-    let mut h = Harness::new(
-        dir.path(),
-        "enforce",
-        HOLD_600,
-        FakeCluster::with_hpa(2, 10, 2),
-    );
+    let mut h = hpa_harness(dir.path(), "enforce", HOLD_600);
     let mut engine = h.engine();
     engine.recover().await.unwrap();
     h.ingest_family(&["shop/cart"; 3], "traffic_surge", None, Some("traffic"))
