@@ -163,8 +163,8 @@ fn calibrated(seed: u64, trees: usize, records: &[String]) -> tempfile::TempDir 
 }
 
 /// Parity with a 20-tree set calibrated on `records` (a quarter of them
-/// scored at least), then with the shipped models.
-fn parity_calibrated_and_shipped(seed: u64, records: &[String]) {
+/// scored at least); returns the set's directory.
+fn parity_calibrated(seed: u64, records: &[String]) -> tempfile::TempDir {
     let calibration = calibrated(seed, 20, records);
     let report = assert_parity(Some(calibration.path()), records);
     assert!(
@@ -172,6 +172,12 @@ fn parity_calibrated_and_shipped(seed: u64, records: &[String]) {
         "{} scored",
         report.scored
     );
+    calibration
+}
+
+/// [`parity_calibrated`], then parity with the shipped models.
+fn parity_calibrated_and_shipped(seed: u64, records: &[String]) {
+    parity_calibrated(seed, records);
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
     assert_parity(Some(&shipped), records);
 }
@@ -407,14 +413,7 @@ fn parity_when_events_are_listed_again() {
         }
     }
     assert!(events > 14, "{events} events");
-    let calibration = calibrated(5, 20, &records);
-    let dir = calibration.path();
-    let report = assert_parity(Some(dir), &records);
-    assert!(
-        report.scored > records.len() / 4,
-        "{} scored",
-        report.scored
-    );
+    parity_calibrated(5, &records);
 }
 
 /// A pod with more containers than the core tracks
@@ -544,9 +543,8 @@ fn parity_when_a_log_file_lags_an_hour() {
         }
     }
     assert!(lagging.len() > 1000, "{} lagging lines", lagging.len());
-    let calibration = calibrated(5, 20, &records);
-    let dir = calibration.path();
-    let models = load_model_set(dir);
+    let calibration = parity_calibrated(5, &records);
+    let models = load_model_set(calibration.path());
     let native = native_tags(models, &records);
     // The lagging lines are read at their own, hour-old time.
     let at = lagging[lagging.len() / 2];
@@ -556,12 +554,6 @@ fn parity_when_a_log_file_lags_an_hour() {
         Some(stamp(&records[at]))
     );
     assert!(stamp(&records[at - 1]) - stamp(&records[at]) > hour - 1_000_000_000);
-    let report = assert_parity(Some(dir), &records);
-    assert!(
-        report.scored > records.len() / 4,
-        "{} scored",
-        report.scored
-    );
 }
 
 /// One absurd working-set sample (a counter's wrap: 1.8e19 bytes) for a
