@@ -399,6 +399,28 @@ mod tests {
     type Expected = Option<(&'static str, WorkloadKind)>;
     type Owner = Option<(&'static str, &'static str)>;
 
+    /// The workload `pod` resolves to on `node`, with `owner` and the labels
+    /// of the JSON object `labels`.
+    fn resolved(
+        pod: &str,
+        node: Option<&str>,
+        owner: Owner,
+        labels: &str,
+    ) -> Option<(String, WorkloadKind)> {
+        let rec = Record::parse(labels.as_bytes()).unwrap();
+        let ev = PodEvidence {
+            pod: Some(Cow::Borrowed(pod)),
+            owner: owner.map(|(k, n)| (Cow::Borrowed(k), Cow::Borrowed(n))),
+            labels: Some(rec.as_value()),
+            node: node.map(Cow::Borrowed),
+        };
+        resolve_workload(&ev).map(|(w, k)| (w.into_owned(), k))
+    }
+
+    fn owned(want: Expected) -> Option<(String, WorkloadKind)> {
+        want.map(|(w, k)| (w.to_owned(), k))
+    }
+
     #[test]
     fn owners() {
         let cases: &[(&str, &str, Expected)] = &[
@@ -481,16 +503,11 @@ mod tests {
             ("backup-28571040-x2x9z", None, "{}", Some(("backup", Job))),
         ];
         for (pod, owner, labels, want) in cases {
-            let rec = Record::parse(labels.as_bytes()).unwrap();
-            let ev = PodEvidence {
-                pod: Some(Cow::Borrowed(pod)),
-                owner: owner.map(|(k, n)| (Cow::Borrowed(k), Cow::Borrowed(n))),
-                labels: Some(rec.as_value()),
-                node: None,
-            };
-            let got = resolve_workload(&ev);
-            let got = got.as_ref().map(|(w, k)| (&w[..], *k));
-            assert_eq!(got, *want, "{pod} {owner:?} {labels}");
+            assert_eq!(
+                resolved(pod, None, *owner, labels),
+                owned(*want),
+                "{pod} {owner:?} {labels}"
+            );
         }
     }
 
@@ -520,15 +537,11 @@ mod tests {
             let pod = generated(&format!("{deployment}-{hash}"), "x2x9z");
             assert_eq!(pod.len(), 63, "{pod}");
             let labels = format!(r#"{{"app":"pay","pod-template-hash":"{hash}"}}"#);
-            let rec = Record::parse(labels.as_bytes()).unwrap();
-            let ev = PodEvidence {
-                pod: Some(Cow::Borrowed(&pod)),
-                labels: Some(rec.as_value()),
-                ..PodEvidence::default()
-            };
-            let got = resolve_workload(&ev);
-            let got = got.as_ref().map(|(w, k)| (&w[..], *k));
-            assert_eq!(got, Some((&deployment[..], Deployment)), "{pod} labels");
+            assert_eq!(
+                resolved(&pod, None, None, &labels),
+                Some((deployment.clone(), Deployment)),
+                "{pod} labels"
+            );
             // From the name alone, when some of the hash was kept.
             let kept = 58 - deployment.len() - 1;
             if kept > 0 {
@@ -562,19 +575,13 @@ mod tests {
             None
         );
         // A label hash the kept part does not start.
-        let rec = Record::parse(br#"{"pod-template-hash":"6b5f"}"#).unwrap();
         let pod = "payment-reconciliation-worker-checkout-service-v2-5f9c7d8bx2x9z";
-        let ev = PodEvidence {
-            pod: Some(Cow::Borrowed(pod)),
-            labels: Some(rec.as_value()),
-            ..PodEvidence::default()
-        };
         assert_eq!(
-            resolve_workload(&ev).map(|(w, k)| (w.into_owned(), k)),
-            Some((
-                "payment-reconciliation-worker-checkout-service-v2".to_owned(),
+            resolved(pod, None, None, r#"{"pod-template-hash":"6b5f"}"#),
+            owned(Some((
+                "payment-reconciliation-worker-checkout-service-v2",
                 Deployment
-            )),
+            ))),
             "the name pattern still reads it"
         );
     }
@@ -656,16 +663,11 @@ mod tests {
             ("db-0", Some(""), None, "{}", Some(("db", StatefulSet))),
         ];
         for (pod, node, owner, labels, want) in cases {
-            let rec = Record::parse(labels.as_bytes()).unwrap();
-            let ev = PodEvidence {
-                pod: Some(Cow::Borrowed(pod)),
-                owner: owner.map(|(k, n)| (Cow::Borrowed(k), Cow::Borrowed(n))),
-                labels: Some(rec.as_value()),
-                node: node.map(Cow::Borrowed),
-            };
-            let got = resolve_workload(&ev);
-            let got = got.as_ref().map(|(w, k)| (&w[..], *k));
-            assert_eq!(got, *want, "{pod} {node:?} {owner:?} {labels}");
+            assert_eq!(
+                resolved(pod, *node, *owner, labels),
+                owned(*want),
+                "{pod} {node:?} {owner:?} {labels}"
+            );
         }
     }
 

@@ -447,11 +447,7 @@ mod tests {
     #[test]
     fn merged_fields_are_read() {
         let text = r#"{"log":"request done","level":"error","status":503,"method":"GET"}"#;
-        let rec = Record::parse(text.as_bytes()).unwrap();
-        let obs = normalize(&rec, b"kube.x", EVENT_NS);
-        let Signal::Log(s) = obs.signal else {
-            panic!("{obs:?}")
-        };
+        let s = log_signal(text);
         assert_eq!(
             (s.level, s.status, s.is_request),
             (Some(LogLevel::Error), Some(503), true)
@@ -564,11 +560,7 @@ mod tests {
             ),
         ];
         for (text, (level, status, latency, request)) in cases {
-            let rec = Record::parse(text.as_bytes()).unwrap();
-            let obs = normalize(&rec, b"kube.x", EVENT_NS);
-            let Signal::Log(s) = obs.signal else {
-                panic!("{obs:?}")
-            };
+            let s = log_signal(text);
             assert_eq!(
                 (s.level, s.status, s.latency_ms, s.is_request),
                 (*level, *status, *latency, *request),
@@ -661,8 +653,14 @@ mod tests {
 
     /// The log signal of a record.
     fn log_signal(text: &str) -> LogSignal {
+        log_signal_under(text, MERGE_LOG_KEY)
+    }
+
+    /// As [`log_signal`], with `merge_log_key` configured.
+    fn log_signal_under(text: &str, merge_log_key: &str) -> LogSignal {
         let rec = Record::parse(text.as_bytes()).unwrap();
-        match normalize(&rec, b"kube.x", EVENT_NS).signal {
+        let mut cache = NormalizeCache::new();
+        match normalize_in(&rec, b"kube.x", EVENT_NS, merge_log_key, &mut cache).signal {
             Signal::Log(s) => s,
             other => panic!("{other:?}"),
         }
@@ -714,12 +712,7 @@ mod tests {
         );
         // Another `Merge_Log_Key` (`FilterConfig::merge_log_key`).
         let custom = text.replace("log_processed", "app_json");
-        let rec = Record::parse(custom.as_bytes()).unwrap();
-        let mut cache = NormalizeCache::new();
-        let Signal::Log(s) = normalize_in(&rec, b"kube.x", EVENT_NS, "app_json", &mut cache).signal
-        else {
-            panic!("not a log")
-        };
+        let s = log_signal_under(&custom, "app_json");
         assert_eq!((s.level, s.status), (Some(LogLevel::Error), Some(502)));
         assert_eq!(
             log_signal(&custom).status,
