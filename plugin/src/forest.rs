@@ -70,6 +70,17 @@ pub fn average_path_length(n: f64) -> f64 {
     }
 }
 
+/// The anomaly score from the summed path lengths of a forest's trees and
+/// `denominator` = trees × `c(max_samples)`: `2^(-depths / denominator)`.
+/// A forest grown from one sample has `c(1) = 0`; scikit-learn takes the
+/// ratio as 1 there, so every score is `2^-1`.
+pub fn isolation_score(depths: f64, denominator: f64) -> f64 {
+    if denominator == 0.0 {
+        return 0.5;
+    }
+    2f64.powf(-(depths / denominator))
+}
+
 /// One isolation tree as flat arrays (scikit-learn's `tree_` layout).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -492,11 +503,7 @@ impl IsolationForest {
     }
 
     fn score_of(&self, depths: f64) -> f64 {
-        if self.denominator == 0.0 {
-            // One training sample: scikit-learn takes the ratio as 1, 2^-1.
-            return 0.5;
-        }
-        2f64.powf(-(depths / self.denominator))
+        isolation_score(depths, self.denominator)
     }
 
     /// Calibrated thresholds.

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use edgeheal_plugin::forest::{average_path_length, IsolationTreeFile};
+use edgeheal_plugin::forest::{average_path_length, isolation_score, IsolationTreeFile};
 use edgeheal_plugin::verdict::{Family, Incident};
 use ndarray::Array2;
 use serde::Serialize;
@@ -73,11 +73,7 @@ impl RawForest {
             let n = f64::from(t.n_samples.get(node).copied().unwrap_or(1));
             depths += (depth + 1) as f64 + average_path_length(n) - 1.0;
         }
-        if self.denominator == 0.0 {
-            // One training sample: scikit-learn takes the ratio as 1, 2^-1.
-            return 0.5;
-        }
-        2f64.powf(-(depths / self.denominator))
+        isolation_score(depths, self.denominator)
     }
 }
 
