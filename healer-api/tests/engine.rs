@@ -1149,6 +1149,7 @@ async fn a_batch_weighed_long_after_it_arrived_is_history() {
 
 /// Guards with a 600 s hold before a raised HPA minimum is given back.
 const HOLD_600: &str = "guards: { namespaces: [shop], hpa_restore_after_secs: 600 }\n";
+const HOLD_3600: &str = "guards: { namespaces: [shop], hpa_restore_after_secs: 3600 }\n";
 
 /// A harness in `mode` with `guards` whose shop/cart runs 2 replicas under an HPA 2..=10.
 fn hpa_harness(dir: &std::path::Path, mode: &str, guards: &str) -> Harness {
@@ -1332,12 +1333,7 @@ async fn a_dry_run_raise_gets_a_dry_run_restore() {
 #[tokio::test]
 async fn a_second_raise_before_the_restore_gives_back_the_original_minimum() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut h, mut engine, first) = hpa_raised(
-        dir.path(),
-        "enforce",
-        "guards: { namespaces: [shop], hpa_restore_after_secs: 3600 }\n",
-    )
-    .await;
+    let (mut h, mut engine, first) = hpa_raised(dir.path(), "enforce", HOLD_3600).await;
     assert_eq!(h.cluster.hpa_min(), 3);
     // Past the cooldown, inside the hold: load returns and the HPA runs 3 replicas.
     h.clock.advance_secs(600);
@@ -1564,12 +1560,7 @@ async fn a_raise_whose_answer_was_lost_is_read_back_and_given_back() {
 #[tokio::test]
 async fn a_raise_that_timed_out_without_landing_leaves_the_earlier_raise_its_restore() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut h, mut engine, first) = hpa_raised(
-        dir.path(),
-        "enforce",
-        "guards: { namespaces: [shop], hpa_restore_after_secs: 3600 }\n",
-    )
-    .await;
+    let (mut h, mut engine, first) = hpa_raised(dir.path(), "enforce", HOLD_3600).await;
     assert_eq!(h.cluster.hpa_min(), 3);
     h.cluster.drop_raises.store(true, SeqCst);
     h.clock.advance_secs(700);
