@@ -1,7 +1,8 @@
 //! The shipped Fluent Bit configurations (classic and YAML) agree with each
 //! other and with the code: the wasm filter's path, function, event format and
 //! sizes; the rewrite_tag rule on the `edgeheal` tags; the `http` output to the
-//! healer's route with SigV4.
+//! healer's route with SigV4; the ahead-of-time compile command they and the
+//! README give.
 
 use edgeheal_tests::exec_wasi::ExecWasiConfig;
 use edgeheal_tests::fluentbit_config::{
@@ -617,4 +618,68 @@ fn the_sampler_input_is_configured_as_the_code_expects() {
             "{file}"
         );
     }
+}
+
+/// The `flb-wamrc` commands in `text`: from the name to the end of its line
+/// or code span, those that write an output (`-o`), each with its line number.
+fn wamrc_commands(text: &str) -> Vec<(usize, &str)> {
+    text.lines()
+        .enumerate()
+        .flat_map(|(n, line)| {
+            line.match_indices("flb-wamrc ").filter_map(move |(at, _)| {
+                let rest = &line[at..];
+                let command = rest.split('`').next().unwrap_or(rest).trim_end();
+                command.contains(" -o ").then_some((n + 1, command))
+            })
+        })
+        .collect()
+}
+
+/// The ahead-of-time commands the configs and the README give build a module
+/// every node of the architecture can run: without `--cpu`, `flb-wamrc`
+/// compiles for the build machine's CPU (AVX-512 on a recent Xeon), which
+/// Fluent Bit's loader does not check (SIGILL on a node without it), and the
+/// default code model needs the code mapped within the low 2 GB.
+#[test]
+fn ahead_of_time_commands_target_a_cpu_every_node_has() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    for (file, text, wanted) in [
+        ("fluent-bit.conf", read("fluent-bit.conf"), 1),
+        ("fluent-bit.yaml", read("fluent-bit.yaml"), 1),
+        ("README.md", readme, 1),
+    ] {
+        let commands = wamrc_commands(&text);
+        assert!(
+            commands.len() >= wanted,
+            "{file}: an flb-wamrc command for the .aot"
+        );
+        for (line, command) in commands {
+            for flag in ["--target=x86_64", "--cpu=x86-64-v2", "--size-level=0"] {
+                assert!(
+                    command.split_whitespace().any(|w| w == flag),
+                    "{file}:{line}: `{command}` lacks {flag}"
+                );
+            }
+            assert!(
+                command.ends_with("-o edgeheal_plugin.aot edgeheal_plugin.wasm"),
+                "{file}:{line}: `{command}` compiles the filter"
+            );
+        }
+        // The arm64 variant names a generic CPU and the same code model.
+        for arm in text.lines().filter(|l| l.contains("--target=aarch64")) {
+            assert!(
+                arm.contains("--cpu=generic") && arm.contains("--size-level=0"),
+                "{file}: {arm}"
+            );
+        }
+    }
+}
+
+#[test]
+fn wamrc_commands_are_found_where_written() {
+    let text = "a\n  flb-wamrc --cpu=x -o out in\nsee `flb-wamrc -o a b` and flb-wamrc alone\n";
+    assert_eq!(
+        wamrc_commands(text),
+        vec![(2, "flb-wamrc --cpu=x -o out in"), (3, "flb-wamrc -o a b")]
+    );
 }
