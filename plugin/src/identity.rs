@@ -93,6 +93,54 @@ fn nonempty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
+/// The pod, namespace and container a container log's pipeline tag names.
+///
+/// Fluent Bit's `tail` with `Tag kube.*` tags each line with its file's
+/// path, `/` turned to `.`: the kubelet's
+/// `/var/log/containers/<pod>_<namespace>_<container>-<64 hex id>.log` becomes
+/// `kube.var.log.containers.<pod>_<namespace>_<container>-<id>.log`, the
+/// names the `kubernetes` filter's default `Kube_Tag_Prefix` and regex take
+/// apart. When that filter gets no metadata (API server unreachable, a pod
+/// already gone), the record carries no `kubernetes` object and the tag is
+/// the only place its names are left. Names Kubernetes would refuse are
+/// dropped later, like every other.
+pub fn container_log_tag_names(tag: &[u8]) -> Option<ContainerLogNames<'_>> {
+    const DIR: &[u8] = b"var.log.containers.";
+    let at =
+        memchr::memmem::find_iter(tag, DIR).find(|&i| i == 0 || tag.get(i - 1) == Some(&b'.'))?;
+    let file = tag.get(at + DIR.len()..)?.strip_suffix(b".log")?;
+    let file = std::str::from_utf8(file).ok()?;
+    let (names, id) = file.rsplit_once('-')?;
+    if id.len() != 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let mut parts = names.splitn(3, '_');
+    let (pod, namespace, container) = (parts.next()?, parts.next()?, parts.next()?);
+    [pod, namespace, container]
+        .iter()
+        .all(|n| !n.is_empty())
+        .then_some(ContainerLogNames {
+            pod,
+            namespace,
+            container,
+        })
+}
+
+/// What [`container_log_tag_names`] reads off a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerLogNames<'t> {
+    /// The pod name.
+    pub pod: &'t str,
+    /// Its namespace.
+    pub namespace: &'t str,
+    /// The container (with its restarts, the same name).
+    pub container: &'t str,
+}
+
 /// Strips a trailing `-<rs hash>` (5 to 10 hash characters) from a ReplicaSet name.
 pub fn deployment_of_replicaset(rs: &str) -> Option<&str> {
     let (name, hash) = rs.rsplit_once('-')?;
@@ -352,6 +400,64 @@ mod tests {
     use super::*;
     use crate::json::Record;
     use WorkloadKind::*;
+
+    #[test]
+    fn container_log_tags_name_pod_namespace_and_container() {
+        let id = "0123456789abcdef".repeat(4);
+        let names = |pod, namespace, container| {
+            Some(ContainerLogNames {
+                pod,
+                namespace,
+                container,
+            })
+        };
+        let cases: Vec<(String, Option<ContainerLogNames<'_>>)> = vec![
+            (
+                format!("kube.var.log.containers.cart-7d4b9c8f6-x2x9z_shop_app-{id}.log"),
+                names("cart-7d4b9c8f6-x2x9z", "shop", "app"),
+            ),
+            // No prefix, another prefix, a pod name with dots.
+            (
+                format!("var.log.containers.web-0_db_pg-{id}.log"),
+                names("web-0", "db", "pg"),
+            ),
+            (
+                format!("logs.node-1.var.log.containers.a.b-c-5x9kq_ns_c-{id}.log"),
+                names("a.b-c-5x9kq", "ns", "c"),
+            ),
+            // A container name with `_` is kept here, dropped as invalid later.
+            (
+                format!("kube.var.log.containers.p_ns_side_car-{id}.log"),
+                names("p", "ns", "side_car"),
+            ),
+            // Not a kubelet container log: the id is not 64 lowercase hex,
+            // a part is missing or empty, the file is not `.log`, the
+            // directory is only part of a segment.
+            (
+                "kube.var.log.containers.p_ns_c-0123456789abcdef.log".to_string(),
+                None,
+            ),
+            (
+                format!("kube.var.log.containers.p_ns_c-{}.log", id.to_uppercase()),
+                None,
+            ),
+            (format!("kube.var.log.containers.p_ns-{id}.log"), None),
+            (format!("kube.var.log.containers.p__c-{id}.log"), None),
+            (format!("kube.var.log.containers.p_ns_c-{id}.gz"), None),
+            (format!("kube.myvar.log.containers.p_ns_c-{id}.log"), None),
+            ("kube.var.log.pods.ns_p_uid.c.0.log".to_string(), None),
+            ("k8s_events".to_string(), None),
+            (String::new(), None),
+        ];
+        for (tag, want) in &cases {
+            assert_eq!(&container_log_tag_names(tag.as_bytes()), want, "{tag}");
+        }
+        // Bytes that are not UTF-8 name nothing (and never panic).
+        let mut bad = b"kube.var.log.containers.p\xff_ns_c-".to_vec();
+        bad.extend_from_slice(id.as_bytes());
+        bad.extend_from_slice(b".log");
+        assert_eq!(container_log_tag_names(&bad), None);
+    }
 
     #[test]
     fn pod_name_patterns() {

@@ -32,7 +32,9 @@
 use std::borrow::Cow;
 
 use crate::event;
-use crate::identity::{owner_from_references, resolve_workload, split_owner, PodEvidence};
+use crate::identity::{
+    container_log_tag_names, owner_from_references, resolve_workload, split_owner, PodEvidence,
+};
 use crate::identity_memo::{IdentityMemo, MemoToken};
 use crate::json::{length_classes, value_of_raw, Record, Value};
 use crate::logline::{self, LineBuffers};
@@ -288,7 +290,7 @@ fn normalize_shape<'a>(
                 identity_of(k.get_many_raw(&KUBERNETES_KEYS))
             })
         }
-        None => Identity::default(),
+        None => identity_from_log_tag(tag),
     };
     Observation {
         kind: RecordKind::Log,
@@ -297,6 +299,34 @@ fn normalize_shape<'a>(
         identity,
         signal: Signal::Log(info.signal),
     }
+}
+
+/// Identity of a container log without a `kubernetes` object, from its
+/// pipeline tag ([`container_log_tag_names`]): namespace, pod, container and
+/// the workload the pod name suggests, as for an event about that pod. None
+/// when the tag names no container log file.
+fn identity_from_log_tag<'a>(tag: &[u8]) -> Identity<'a> {
+    let Some(names) = container_log_tag_names(tag) else {
+        return Identity::default();
+    };
+    let ev = PodEvidence {
+        pod: Some(Cow::Owned(names.pod.to_owned())),
+        owner: None,
+        labels: None,
+        node: None,
+    };
+    let mut id = Identity {
+        namespace: Some(Cow::Owned(names.namespace.to_owned())),
+        container: Some(Cow::Owned(names.container.to_owned())),
+        ..Identity::default()
+    };
+    if let Some((w, kind)) = resolve_workload(&ev) {
+        id.workload = Some(w);
+        id.workload_kind = Some(kind);
+    }
+    id.pod = ev.pod;
+    id.drop_invalid_names();
+    id
 }
 
 /// The key Fluent Bit's `kubernetes` filter puts a merged JSON line under
@@ -378,6 +408,53 @@ mod tests {
     use crate::observation::{LogLevel, LogSignal, WorkloadKind};
 
     const EVENT_NS: i64 = 1_000_000_000_000_000_000;
+
+    /// Fluent Bit's `kubernetes` filter adds nothing when it gets no
+    /// metadata (seen in Fluent Bit 4.2.8 with the API server unreachable):
+    /// the tag still names the container log's pod, namespace and container.
+    #[test]
+    fn a_container_log_without_metadata_is_named_by_its_tag() {
+        let id = "4f2a".repeat(16);
+        let tag = format!("kube.var.log.containers.cart-7d4b9c8f6-x2x9z_shop_app-{id}.log");
+        let text = r#"{"time":"2026-11-23T15:11:49.453669339Z","stream":"stdout","_p":"F","log":"{\"level\":\"error\",\"status\":503}"}"#;
+        let rec = Record::parse(text.as_bytes()).unwrap();
+        let obs = normalize(&rec, tag.as_bytes(), EVENT_NS);
+        assert_eq!(obs.kind, RecordKind::Log);
+        let id_of = &obs.identity;
+        assert_eq!(id_of.namespace.as_deref(), Some("shop"));
+        assert_eq!(id_of.pod.as_deref(), Some("cart-7d4b9c8f6-x2x9z"));
+        assert_eq!(id_of.container.as_deref(), Some("app"));
+        assert_eq!(id_of.workload.as_deref(), Some("cart"));
+        assert_eq!(id_of.workload_kind, Some(WorkloadKind::Deployment));
+        assert_eq!(id_of.node, None);
+        match obs.signal {
+            Signal::Log(s) => assert_eq!(s.status, Some(503)),
+            ref other => panic!("{other:?}"),
+        }
+
+        // A `kubernetes` object, however sparse, is what the record is about.
+        let with = r#"{"log":"x","kubernetes":{"pod_name":"web-0","namespace_name":"db"}}"#;
+        let rec = Record::parse(with.as_bytes()).unwrap();
+        let obs = normalize(&rec, tag.as_bytes(), EVENT_NS);
+        assert_eq!(obs.identity.namespace.as_deref(), Some("db"));
+        assert_eq!(obs.identity.pod.as_deref(), Some("web-0"));
+
+        // Names Kubernetes would refuse are dropped, as from any source.
+        let bad = format!("kube.var.log.containers.cart-7d4b9c8f6-x2x9z_Shop_side_car-{id}.log");
+        let rec = Record::parse(br#"{"log":"x"}"#).unwrap();
+        let obs = normalize(&rec, bad.as_bytes(), EVENT_NS);
+        assert!(obs.identity.has_only_valid_names());
+        assert_eq!(obs.identity.namespace, None);
+        assert_eq!(obs.identity.container, None);
+        assert_eq!(obs.identity.workload.as_deref(), Some("cart"));
+
+        // Other tags name nothing.
+        let rec = Record::parse(br#"{"log":"x"}"#).unwrap();
+        assert_eq!(
+            normalize(&rec, b"kube.x", EVENT_NS).identity,
+            Identity::default()
+        );
+    }
 
     #[test]
     fn kinds_and_fallbacks() {

@@ -6,7 +6,9 @@
 //! record before it is tagged anomalous. And old events replayed out of time
 //! order (Fluent Bit's kubernetes_events input lists the last
 //! `kube_retention_time` of events when it starts, in name order) are
-//! history: they open no crash loop.
+//! history: they open no crash loop. The same burst in logs that reached
+//! the filter without a `kubernetes` object (Fluent Bit's `kubernetes` filter
+//! got no metadata) is caught as fast, the workload named by the tag.
 
 #![allow(clippy::panic)]
 
@@ -31,9 +33,26 @@ enum Clock {
     NodeAhead(i64),
 }
 
+/// What the filter is given about the pod.
+#[derive(Clone, Copy)]
+enum Metadata {
+    /// The `kubernetes` object Fluent Bit's filter adds.
+    Kubernetes,
+    /// None: only the tag `tail` gave the line names the pod.
+    TagOnly,
+}
+
 /// Seconds from the burst's start to the first `error_burst` anomaly, and
-/// the anomalies before the burst.
+/// the anomalies before the burst (with their tags).
 fn run(clock: Clock) -> (Option<f64>, Vec<String>) {
+    run_with(clock, Metadata::Kubernetes)
+}
+
+fn run_with(clock: Clock, metadata: Metadata) -> (Option<f64>, Vec<String>) {
+    let container_log_tag = format!(
+        "kube.var.log.containers.web-7d4b9c8f6-x2x9z_shop_web-{}.log",
+        "9c1d".repeat(16)
+    );
     let models = match ModelSet::from_embedded() {
         Some(Ok(m)) => m,
         other => panic!("the filter embeds models/default: {other:?}"),
@@ -61,17 +80,30 @@ fn run(clock: Clock) -> (Option<f64>, Vec<String>) {
         time.clear();
         write_rfc3339(&mut time, ts);
         let level = if status >= 500 { "error" } else { "info" };
+        let kubernetes = match metadata {
+            Metadata::Kubernetes => {
+                r#","kubernetes":{"pod_name":"web-7d4b9c8f6-x2x9z","namespace_name":"shop","labels":{"app":"web"},"container_name":"web","host":"node-1"}"#
+            }
+            Metadata::TagOnly => "",
+        };
         let record = format!(
-            r#"{{"log":"{{\"level\":\"{level}\",\"status\":{status},\"method\":\"GET\",\"path\":\"/api/cart\",\"latency_ms\":{}}}","stream":"stdout","time":"{}","kubernetes":{{"pod_name":"web-7d4b9c8f6-x2x9z","namespace_name":"shop","labels":{{"app":"web"}},"container_name":"web","host":"node-1"}}}}"#,
+            r#"{{"log":"{{\"level\":\"{level}\",\"status\":{status},\"method\":\"GET\",\"path\":\"/api/cart\",\"latency_ms\":{}}}","stream":"stdout","time":"{}"{kubernetes}}}"#,
             20 + n % 7,
             String::from_utf8_lossy(&time)
         );
-        filter.process(b"kube.var.log", ts, record.as_bytes(), &mut out);
+        let tag = match metadata {
+            Metadata::Kubernetes => "kube.var.log",
+            Metadata::TagOnly => container_log_tag.as_str(),
+        };
+        filter.process(tag.as_bytes(), ts, record.as_bytes(), &mut out);
         let text = String::from_utf8_lossy(&out);
         if text.contains(r#""anomaly":true"#) {
             if !burst {
                 false_alarms.push(text.into_owned());
-            } else if first.is_none() && text.contains(r#""incident":"error_burst""#) {
+            } else if first.is_none()
+                && text.contains(r#""incident":"error_burst""#)
+                && text.contains(r#""entity":"shop/web","pod":"web-7d4b9c8f6-x2x9z""#)
+            {
                 first = Some((at - BURST_FROM) as f64 / S as f64);
             }
         }
@@ -120,6 +152,18 @@ fn an_error_burst_is_caught_whatever_the_clock_did_before() {
             "{case}: detected after {first:?} s, not {good} s"
         );
     }
+}
+
+#[test]
+fn an_error_burst_in_logs_without_metadata_is_caught_as_fast() {
+    let (with, _) = run(Clock::Good);
+    let (tag_only, false_alarms) = run_with(Clock::Good, Metadata::TagOnly);
+    assert!(false_alarms.is_empty(), "{:?}", false_alarms.first());
+    assert!(with.is_some(), "the burst is caught with metadata");
+    assert_eq!(
+        tag_only, with,
+        "caught after {tag_only:?} s, not {with:?} s"
+    );
 }
 
 fn pod_event(reason: &str, at: &str, name: &str) -> String {

@@ -124,6 +124,41 @@ fn native_and_wasm_outputs_are_byte_identical_on_a_mixed_stream() {
     );
 }
 
+/// The mixed stream's Fluent Bit container logs as they arrive when the
+/// `kubernetes` filter got no metadata: no `kubernetes` object, the kubelet's
+/// 64-hex container id in the tag. The `.wasm` names them from the tag as
+/// the native core does, byte for byte.
+#[test]
+fn logs_named_only_by_their_tag_are_tagged_alike_in_the_wasm() {
+    let mut fb = shipped();
+    let mut native = native_filter();
+    let mut named = 0;
+    let mut compared = 0;
+    for mut record in MixedStream::new(11).take(3_000) {
+        let Some(file) = record.tag.strip_prefix("kube.var.log.containers.") else {
+            continue;
+        };
+        let Some((names, _id)) = file.trim_end_matches(".log").rsplit_once('-') else {
+            continue;
+        };
+        let Some(bare) = remove_member(&record.json, "kubernetes") else {
+            continue;
+        };
+        let pod = names.split('_').next().unwrap_or_default().to_string();
+        record.tag = format!("kube.var.log.containers.{names}-{}.log", "0ac1".repeat(16));
+        record.json = bare;
+        let wasm = same_as_native(&mut native, &mut fb, &record);
+        compared += 1;
+        let tag = tags(&wasm);
+        if tag.contains(&format!(r#""pod":"{pod}""#)) && !tag.contains(r#""entity":null"#) {
+            named += 1;
+        }
+    }
+    assert!(compared > 300, "{compared} container logs");
+    assert_eq!(named, compared, "every one is named by its tag");
+    assert_eq!(fb.stats().traps, 0);
+}
+
 #[test]
 fn every_output_keeps_the_input_and_carries_the_tag_object() {
     let mut fb = shipped();
