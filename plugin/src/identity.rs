@@ -130,7 +130,38 @@ pub fn container_log_tag_names(tag: &[u8]) -> Option<ContainerLogNames<'_>> {
         })
 }
 
-/// What [`container_log_tag_names`] reads off a tag.
+/// The pod, namespace and container a container log file's path names:
+/// the kubelet's `/var/log/pods/<namespace>_<pod>_<uid>/<container>/<n>.log`,
+/// which Vector's `kubernetes_logs` reads and writes as `file` on every
+/// event, also on one it found no pod metadata for.
+pub fn container_log_path_names(path: &str) -> Option<ContainerLogNames<'_>> {
+    let rest = path.strip_prefix("/var/log/pods/")?;
+    let mut dirs = rest.split('/');
+    let (pod_dir, container, file) = (dirs.next()?, dirs.next()?, dirs.next()?);
+    if dirs.next().is_some() {
+        return None;
+    }
+    let restart = file.strip_suffix(".log")?;
+    if restart.is_empty() || !restart.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut parts = pod_dir.split('_');
+    let (namespace, pod, uid) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    [namespace, pod, uid, container]
+        .iter()
+        .all(|n| !n.is_empty())
+        .then_some(ContainerLogNames {
+            pod,
+            namespace,
+            container,
+        })
+}
+
+/// What [`container_log_tag_names`] reads off a tag and
+/// [`container_log_path_names`] off a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContainerLogNames<'t> {
     /// The pod name.
@@ -457,6 +488,47 @@ mod tests {
         bad.extend_from_slice(id.as_bytes());
         bad.extend_from_slice(b".log");
         assert_eq!(container_log_tag_names(&bad), None);
+    }
+
+    #[test]
+    fn container_log_paths_name_pod_namespace_and_container() {
+        let names = |pod, namespace, container| {
+            Some(ContainerLogNames {
+                pod,
+                namespace,
+                container,
+            })
+        };
+        let uid = "5b1f0a0e-6f35-4a8e-9c3e-2f0c7d3a1b2c";
+        let cases: Vec<(String, Option<ContainerLogNames<'_>>)> = vec![
+            (
+                format!("/var/log/pods/shop_cart-7d4b9c8f6-x2x9z_{uid}/app/0.log"),
+                names("cart-7d4b9c8f6-x2x9z", "shop", "app"),
+            ),
+            (
+                format!("/var/log/pods/db_web.v2-0_{uid}/pg/12.log"),
+                names("web.v2-0", "db", "pg"),
+            ),
+            // Not the kubelet's layout: no uid, an extra part, rotated or
+            // compressed files, another directory, a deeper path.
+            ("/var/log/pods/shop_cart/app/0.log".to_string(), None),
+            (format!("/var/log/pods/shop_cart_x_{uid}/app/0.log"), None),
+            (
+                format!("/var/log/pods/shop_cart_{uid}/app/0.log.20240501-100000"),
+                None,
+            ),
+            (format!("/var/log/pods/shop_cart_{uid}/app/0.log.gz"), None),
+            (format!("/var/log/pods/shop_cart_{uid}/app/x.log"), None),
+            (format!("/var/log/pods/shop__{uid}/app/0.log"), None),
+            (format!("/var/log/pods/shop_cart_{uid}//0.log"), None),
+            (format!("/var/log/pods/shop_cart_{uid}/app/sub/0.log"), None),
+            (format!("/var/log/containers/cart_shop_app-{uid}.log"), None),
+            (format!("var/log/pods/shop_cart_{uid}/app/0.log"), None),
+            (String::new(), None),
+        ];
+        for (path, want) in &cases {
+            assert_eq!(&container_log_path_names(path), want, "{path}");
+        }
     }
 
     #[test]

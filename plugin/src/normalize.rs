@@ -33,7 +33,8 @@ use std::borrow::Cow;
 
 use crate::event;
 use crate::identity::{
-    container_log_tag_names, owner_from_references, resolve_workload, split_owner, PodEvidence,
+    container_log_path_names, container_log_tag_names, owner_from_references, resolve_workload,
+    split_owner, PodEvidence,
 };
 use crate::identity_memo::{IdentityMemo, MemoToken};
 use crate::json::{length_classes, value_of_raw, Record, Value};
@@ -290,7 +291,7 @@ fn normalize_shape<'a>(
                 identity_of(k.get_many_raw(&KUBERNETES_KEYS))
             })
         }
-        None => identity_from_log_tag(tag),
+        None => identity_from_log_source(record, tag),
     };
     Observation {
         kind: RecordKind::Log,
@@ -301,13 +302,24 @@ fn normalize_shape<'a>(
     }
 }
 
-/// Identity of a container log without a `kubernetes` object, from its
-/// pipeline tag ([`container_log_tag_names`]): namespace, pod, container and
-/// the workload the pod name suggests, as for an event about that pod. None
-/// when the tag names no container log file.
-fn identity_from_log_tag<'a>(tag: &[u8]) -> Identity<'a> {
-    let Some(names) = container_log_tag_names(tag) else {
-        return Identity::default();
+/// Identity of a container log without a `kubernetes` object, from the
+/// file it was read from: Fluent Bit's pipeline tag
+/// ([`container_log_tag_names`]), else Vector's `file`
+/// ([`container_log_path_names`]). Namespace, pod, container and the
+/// workload the pod name suggests, as for an event about that pod; none
+/// when neither names a container log file.
+fn identity_from_log_source<'a>(record: &Record<'_>, tag: &[u8]) -> Identity<'a> {
+    let file = || record.get("file").and_then(Value::into_str);
+    let path;
+    let names = match container_log_tag_names(tag) {
+        Some(names) => names,
+        None => {
+            path = file();
+            match path.as_deref().and_then(container_log_path_names) {
+                Some(names) => names,
+                None => return Identity::default(),
+            }
+        }
     };
     let ev = PodEvidence {
         pod: Some(Cow::Owned(names.pod.to_owned())),
@@ -454,6 +466,25 @@ mod tests {
             normalize(&rec, b"kube.x", EVENT_NS).identity,
             Identity::default()
         );
+
+        // Vector's `kubernetes_logs` without pod metadata still writes the
+        // file it read: the kubelet's pod log path names the same.
+        let vector = r#"{"file":"/var/log/pods/shop_cart-7d4b9c8f6-x2x9z_5b1f0a0e-6f35-4a8e-9c3e-2f0c7d3a1b2c/app/0.log","message":"{\"level\":\"error\",\"status\":503}","source_type":"kubernetes_logs","stream":"stdout","timestamp":"2026-11-23T15:11:49.453669339Z"}"#;
+        let rec = Record::parse(vector.as_bytes()).unwrap();
+        let obs = normalize(&rec, b"kube.vector", EVENT_NS);
+        assert_eq!(obs.identity.namespace.as_deref(), Some("shop"));
+        assert_eq!(obs.identity.pod.as_deref(), Some("cart-7d4b9c8f6-x2x9z"));
+        assert_eq!(obs.identity.container.as_deref(), Some("app"));
+        assert_eq!(obs.identity.workload.as_deref(), Some("cart"));
+        match obs.signal {
+            Signal::Log(s) => assert_eq!(s.status, Some(503)),
+            ref other => panic!("{other:?}"),
+        }
+        // The tag, when it names a file, comes first.
+        let other_tag = format!("kube.var.log.containers.web-0_db_pg-{id}.log");
+        let obs = normalize(&rec, other_tag.as_bytes(), EVENT_NS);
+        assert_eq!(obs.identity.workload.as_deref(), Some("web"));
+        assert_eq!(obs.identity.namespace.as_deref(), Some("db"));
     }
 
     #[test]
