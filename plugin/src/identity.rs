@@ -120,14 +120,7 @@ pub fn container_log_tag_names(tag: &[u8]) -> Option<ContainerLogNames<'_>> {
     }
     let mut parts = names.splitn(3, '_');
     let (pod, namespace, container) = (parts.next()?, parts.next()?, parts.next()?);
-    [pod, namespace, container]
-        .iter()
-        .all(|n| !n.is_empty())
-        .then_some(ContainerLogNames {
-            pod,
-            namespace,
-            container,
-        })
+    ContainerLogNames::new(pod, namespace, container, id)
 }
 
 /// The pod, namespace and container a container log file's path names:
@@ -150,14 +143,7 @@ pub fn container_log_path_names(path: &str) -> Option<ContainerLogNames<'_>> {
     if parts.next().is_some() {
         return None;
     }
-    [namespace, pod, uid, container]
-        .iter()
-        .all(|n| !n.is_empty())
-        .then_some(ContainerLogNames {
-            pod,
-            namespace,
-            container,
-        })
+    ContainerLogNames::new(pod, namespace, container, uid)
 }
 
 /// What [`container_log_tag_names`] reads off a tag and
@@ -170,6 +156,21 @@ pub struct ContainerLogNames<'t> {
     pub namespace: &'t str,
     /// The container (with its restarts, the same name).
     pub container: &'t str,
+}
+
+impl<'t> ContainerLogNames<'t> {
+    /// The names, when none of them is empty, nor `id` (the part of the
+    /// file's name that identifies the container or pod).
+    fn new(pod: &'t str, namespace: &'t str, container: &'t str, id: &str) -> Option<Self> {
+        [pod, namespace, container, id]
+            .iter()
+            .all(|n| !n.is_empty())
+            .then_some(ContainerLogNames {
+                pod,
+                namespace,
+                container,
+            })
+    }
 }
 
 /// Strips a trailing `-<rs hash>` (5 to 10 hash characters) from a ReplicaSet name.
