@@ -163,6 +163,10 @@ fn side_by_side(k: &mut Contenders) -> SideBySide {
 }
 
 fn main() {
+    if let Some(dir) = std::env::var_os("EDGEHEAL_WRITE_STREAMS") {
+        write_streams(std::path::Path::new(&dir));
+        return;
+    }
     let mut k = Contenders::new(stream());
     let mut c = Criterion::default().configure_from_args();
     criterion_benches(&mut c, &mut k);
@@ -281,6 +285,59 @@ const FLUENT_BIT_NS_PER_OUTPUT_BYTE: f64 = 6.2;
 /// the `.wasm` filter's time there less the two above, over the operators
 /// counted here (1.6 on the mixed stream, 2.2 on the node stream).
 const WAMR_NS_PER_OPERATOR: f64 = 1.9;
+
+/// With `EDGEHEAL_WRITE_STREAMS=DIR`, the bench only writes its two streams
+/// for a Fluent Bit `tail` (`benches/fluent-bit.sh`): `node.log` (20 passes of
+/// the node stream, time running on) and `mixed.log` (12 passes of the mixed
+/// batch), one record a line with its event time first as `fbtime`
+/// (`<seconds>.<nanoseconds>`, which the script's parser takes as the
+/// record's time and removes), and `node1.log` / `mixed1.log` with their
+/// first record alone (a run over one record measures Fluent Bit's start).
+fn write_streams(dir: &std::path::Path) {
+    use std::io::Write;
+    let write = |name: &str, records: &mut dyn Iterator<Item = &StreamRecord>| {
+        let path = dir.join(name);
+        let mut file = std::io::BufWriter::new(
+            std::fs::File::create(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        );
+        let (mut written, mut skipped) = (0, 0);
+        for r in records {
+            // An object on one line: its members follow `fbtime`.
+            let Some(body) = r.json.strip_prefix(b"{") else {
+                skipped += 1;
+                continue;
+            };
+            if r.json.contains(&b'\n') {
+                skipped += 1;
+                continue;
+            }
+            let comma = if body.trim_ascii_start().starts_with(b"}") {
+                ""
+            } else {
+                ","
+            };
+            let line = format!(r#"{{"fbtime":"{}.{:09}"{comma}"#, r.time.sec, r.time.nsec);
+            let ok = file
+                .write_all(line.as_bytes())
+                .and_then(|()| file.write_all(body));
+            let ok = ok.and_then(|()| file.write_all(b"\n"));
+            ok.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            written += 1;
+        }
+        file.flush()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        println!(
+            "{}: {written} records ({skipped} not one-line objects, left out)",
+            path.display()
+        );
+    };
+    let node = timed_node_stream(20);
+    let mixed = vec![stream(); 12];
+    write("node.log", &mut node.iter().flatten());
+    write("mixed.log", &mut mixed.iter().flatten());
+    write("node1.log", &mut node.iter().flatten().take(1));
+    write("mixed1.log", &mut mixed.iter().flatten().take(1));
+}
 
 /// Records of the filter bench's node stream (see `node_stream`) a pass.
 const NODE_BATCH: usize = 10_000;
