@@ -590,11 +590,6 @@ mod tests {
         assert_eq!(last["anomaly"], false, "{last}");
     }
 
-    /// Two pods of one Deployment; one pod's log file lags an hour behind
-    /// and is caught up at 10x real time, interleaved with the other pod's
-    /// live lines. By record time the workload's traffic is unchanged: its
-    /// hour-old lines once counted as current traffic (thousands of
-    /// critical traffic surges).
     #[test]
     fn a_configured_merge_log_key_is_read() {
         // Fluent Bit `Merge_Log_Key app_json`, `Keep_Log Off`: no line, the
@@ -626,6 +621,11 @@ mod tests {
         assert_eq!(worst_error_ratio(FilterConfig::default()), 0.0);
     }
 
+    /// Two pods of one Deployment; one pod's log file lags an hour behind
+    /// and is caught up at 10x real time, interleaved with the other pod's
+    /// live lines. By record time the workload's traffic is unchanged: its
+    /// hour-old lines once counted as current traffic (thousands of
+    /// critical traffic surges).
     #[test]
     fn hour_old_lines_from_a_lagging_file_are_not_a_traffic_surge() {
         let models = ModelSet::from_embedded().unwrap().unwrap();
