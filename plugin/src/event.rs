@@ -21,7 +21,7 @@
 
 use std::borrow::Cow;
 
-use crate::identity::{resolve_workload, workload_from_owner, PodEvidence};
+use crate::identity::{pod_identity, workload_from_owner, PodEvidence};
 use crate::json::{Object, Record, Value};
 use crate::observation::{EventReason, EventSignal, Identity, WorkloadKind};
 use crate::text_table::hash;
@@ -191,12 +191,7 @@ pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
                     node: source_node(),
                     ..PodEvidence::default()
                 };
-                if let Some((w, k)) = resolve_workload(&ev) {
-                    identity.workload = Some(w);
-                    identity.workload_kind = Some(k);
-                }
-                identity.pod = ev.pod;
-                identity.node = ev.node;
+                identity = pod_identity(identity.namespace.take(), identity.container.take(), ev);
             }
             (Some("Node"), Some(node)) => {
                 identity.workload = Some(node.clone());

@@ -49,7 +49,7 @@
 use std::borrow::Cow;
 
 use crate::json::Value;
-use crate::observation::WorkloadKind;
+use crate::observation::{Identity, WorkloadKind};
 
 /// Kubernetes' "safe" alphabet for generated name suffixes and hashes
 /// (`k8s.io/apimachinery/pkg/util/rand`), without vowels and confusable digits.
@@ -332,6 +332,28 @@ pub fn static_pod_name<'p>(pod: &'p str, node: &str) -> Option<&'p str> {
         return None;
     }
     pod.strip_suffix(node)?.strip_suffix('-').and_then(nonempty)
+}
+
+/// The identity of the pod `ev` is about: `namespace` and `container` as
+/// given, the workload `ev` resolves to ([`resolve_workload`]), and `ev`'s
+/// pod and node.
+pub fn pod_identity<'a>(
+    namespace: Option<Cow<'a, str>>,
+    container: Option<Cow<'a, str>>,
+    ev: PodEvidence<'a>,
+) -> Identity<'a> {
+    let (workload, workload_kind) = match resolve_workload(&ev) {
+        Some((w, k)) => (Some(w), Some(k)),
+        None => (None, None),
+    };
+    Identity {
+        namespace,
+        workload,
+        workload_kind,
+        pod: ev.pod,
+        container,
+        node: ev.node,
+    }
 }
 
 /// Resolves the workload from the evidence, in the documented order.

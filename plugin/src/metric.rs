@@ -34,7 +34,7 @@
 
 use std::borrow::Cow;
 
-use crate::identity::{resolve_workload, PodEvidence};
+use crate::identity::{pod_identity, PodEvidence};
 use crate::identity_memo::{IdentityMemo, MemoToken};
 use crate::json::{value_of_raw, Object, Record, Value};
 use crate::observation::{is_dns1123_subdomain, Identity, MetricName, MetricSignal, WorkloadKind};
@@ -452,21 +452,10 @@ fn labels_identity<'a>(labels: &Labels<'_, 'a>) -> Identity<'a> {
     });
     let ev = PodEvidence {
         pod,
-        node: node.clone(),
+        node,
         ..PodEvidence::default()
     };
-    let (workload, workload_kind) = match resolve_workload(&ev) {
-        Some((w, k)) => (Some(w), Some(k)),
-        None => (None, None),
-    };
-    Identity {
-        namespace,
-        workload,
-        workload_kind,
-        pod: ev.pod,
-        container,
-        node,
-    }
+    pod_identity(namespace, container, ev)
 }
 
 #[cfg(test)]

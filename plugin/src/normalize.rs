@@ -33,7 +33,7 @@ use std::borrow::Cow;
 
 use crate::event;
 use crate::identity::{
-    container_log_path_names, container_log_tag_names, owner_from_references, resolve_workload,
+    container_log_path_names, container_log_tag_names, owner_from_references, pod_identity,
     split_owner, PodEvidence,
 };
 use crate::identity_memo::{IdentityMemo, MemoToken};
@@ -309,34 +309,23 @@ fn normalize_shape<'a>(
 /// workload the pod name suggests, as for an event about that pod; none
 /// when neither names a container log file.
 fn identity_from_log_source<'a>(record: &Record<'_>, tag: &[u8]) -> Identity<'a> {
-    let file = || record.get("file").and_then(Value::into_str);
     let path;
     let names = match container_log_tag_names(tag) {
         Some(names) => names,
         None => {
-            path = file();
+            path = record.get("file").and_then(Value::into_str);
             match path.as_deref().and_then(container_log_path_names) {
                 Some(names) => names,
                 None => return Identity::default(),
             }
         }
     };
+    let owned = |name: &str| Some(Cow::Owned(name.to_owned()));
     let ev = PodEvidence {
-        pod: Some(Cow::Owned(names.pod.to_owned())),
-        owner: None,
-        labels: None,
-        node: None,
+        pod: owned(names.pod),
+        ..PodEvidence::default()
     };
-    let mut id = Identity {
-        namespace: Some(Cow::Owned(names.namespace.to_owned())),
-        container: Some(Cow::Owned(names.container.to_owned())),
-        ..Identity::default()
-    };
-    if let Some((w, kind)) = resolve_workload(&ev) {
-        id.workload = Some(w);
-        id.workload_kind = Some(kind);
-    }
-    id.pod = ev.pod;
+    let mut id = pod_identity(owned(names.namespace), owned(names.container), ev);
     id.drop_invalid_names();
     id
 }
@@ -390,18 +379,11 @@ fn identity_of<'a>(raw: [Option<&'a [u8]>; 11]) -> Identity<'a> {
         labels: labels.or(pod_labels).and_then(value_of_raw),
         node: text(host).or_else(|| text(pod_node_name)),
     };
-    let mut id = Identity {
-        namespace: text(namespace).or_else(|| text(pod_namespace)),
-        container: text(container),
-        node: ev.node.clone(),
-        ..Identity::default()
-    };
-    if let Some((w, kind)) = resolve_workload(&ev) {
-        id.workload = Some(w);
-        id.workload_kind = Some(kind);
-    }
-    id.pod = ev.pod;
-    id
+    pod_identity(
+        text(namespace).or_else(|| text(pod_namespace)),
+        text(container),
+        ev,
+    )
 }
 
 /// Splits `Kind/name`, borrowing from the record when `owner` does.
