@@ -643,14 +643,14 @@ fn wamrc_commands(text: &str) -> Vec<(usize, &str)> {
 #[test]
 fn ahead_of_time_commands_target_a_cpu_every_node_has() {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
-    for (file, text, wanted) in [
-        ("fluent-bit.conf", read("fluent-bit.conf"), 1),
-        ("fluent-bit.yaml", read("fluent-bit.yaml"), 1),
-        ("README.md", readme, 1),
+    for (file, text) in [
+        ("fluent-bit.conf", read("fluent-bit.conf")),
+        ("fluent-bit.yaml", read("fluent-bit.yaml")),
+        ("README.md", readme),
     ] {
         let commands = wamrc_commands(&text);
         assert!(
-            commands.len() >= wanted,
+            !commands.is_empty(),
             "{file}: an flb-wamrc command for the .aot"
         );
         for (line, command) in commands {
