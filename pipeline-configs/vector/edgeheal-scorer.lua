@@ -13,6 +13,7 @@ local CONFIG = {
   baseline_half_life = 40.0,
   warmup = 8,
   restart_window_seconds = 180,
+  explain_normal = false,
   events_polled = true,
 }
 
@@ -27541,7 +27542,8 @@ local function verdict(pod, workload)
     action = ACTION[incident] or "none",
     confidence = confidence,
     family = FAMILIES[top],
-    why = explain(features, top),
+    -- `why` explains anomalies (config.rs `explain_normal`).
+    why = (anomaly or CONFIG.explain_normal) and explain(features, top) or {},
   }
 end
 

@@ -36,6 +36,12 @@ pub struct FilterConfig {
     /// under (its `Merge_Log_Key`); read when a record has no line (`Keep_Log
     /// Off`). Fluent Bit only: Vector's normalizer reads `log_processed`.
     pub merge_log_key: String,
+    /// Write `why` for records whose verdict is not anomalous too. Off (the
+    /// default), `why` is `[]` there: it explains anomalies, and on a normal
+    /// record its three features and contributions are about 220 bytes that
+    /// every log store downstream keeps and Fluent Bit pays for per byte
+    /// (README, "Benchmarks"). Anomalous records carry it either way.
+    pub explain_normal: bool,
 }
 
 impl Default for FilterConfig {
@@ -49,6 +55,7 @@ impl Default for FilterConfig {
             restart_window_seconds: 180,
             events_polled: false,
             merge_log_key: crate::normalize::MERGE_LOG_KEY.to_owned(),
+            explain_normal: false,
         }
     }
 }
@@ -116,6 +123,7 @@ mod tests {
             (r#"{"bucket_seconds": "15"}"#, "string"),
             (r#"{"merge_log_key": ""}"#, "merge_log_key"),
             (r#"{"merge_log_key": 7}"#, "integer"),
+            (r#"{"explain_normal": "yes"}"#, "boolean"),
         ];
         for (text, key) in cases {
             match FilterConfig::from_json(text.as_bytes()) {

@@ -210,3 +210,52 @@ fn the_heal_api_takes_exactly_the_names_the_edge_keeps() {
     // Each side of each rule is reached (this seed gives [526, 51, 19431]).
     assert!(kept.iter().all(|&n| n > 20), "{kept:?}");
 }
+
+/// With `explain_normal` on, records whose verdict is not anomalous carry
+/// their entity's explanation too; every other byte is the default's, and
+/// anomalous records carry the same `why` either way.
+#[test]
+fn explain_normal_adds_why_to_records_that_are_not_anomalous_and_nothing_else() {
+    let models = || ModelSet::from_embedded().map(|m| m.unwrap_or_else(|e| panic!("{e}")));
+    let mut quiet = Filter::new(FilterConfig::default(), models());
+    let explained = FilterConfig {
+        explain_normal: true,
+        ..FilterConfig::default()
+    };
+    let mut loud = Filter::new(explained, models());
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut stream = MixedStream::new(7);
+    let (mut explained_normal, mut anomalous) = (0, 0);
+    for i in 0..20_000 {
+        let r = stream
+            .next()
+            .unwrap_or_else(|| panic!("the stream ends at {i}"));
+        let ns = r.time.as_filter_sees_ns();
+        quiet.process(r.tag.as_bytes(), ns, &r.json, &mut a);
+        loud.process(r.tag.as_bytes(), ns, &r.json, &mut b);
+        let parse = |out: &[u8]| -> Value {
+            serde_json::from_slice(out).unwrap_or_else(|e| panic!("record {i}: {e}"))
+        };
+        let (mut qa, mut lb) = (parse(&a), parse(&b));
+        let why_a = qa["edgeheal"]["why"].take();
+        let why_b = lb["edgeheal"]["why"].take();
+        assert_eq!(qa, lb, "record {i}: more than `why` differs");
+        if qa["edgeheal"]["anomaly"] == true {
+            anomalous += 1;
+            assert_eq!(why_a, why_b, "record {i}: an anomaly's `why` differs");
+            assert_ne!(
+                why_a,
+                Value::Array(vec![]),
+                "record {i}: an anomaly without `why`"
+            );
+        } else {
+            assert_eq!(why_a, Value::Array(vec![]), "record {i}");
+            explained_normal += usize::from(why_b != Value::Array(vec![]));
+        }
+    }
+    assert!(anomalous > 100, "{anomalous} anomalies");
+    assert!(
+        explained_normal > 100,
+        "{explained_normal} explained normal records"
+    );
+}

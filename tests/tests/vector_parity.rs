@@ -230,13 +230,27 @@ struct Report {
 
 /// Runs `records` through both paths and asserts they agree everywhere.
 fn assert_parity(model_dir: Option<&Path>, records: &[String]) -> Report {
+    assert_parity_with(&FilterConfig::default(), model_dir, records)
+}
+
+/// [`assert_parity`] with `config` given to both (events counted as polled,
+/// as the Vector scorer always counts them).
+fn assert_parity_with(
+    config: &FilterConfig,
+    model_dir: Option<&Path>,
+    records: &[String],
+) -> Report {
     let models = model_dir.and_then(load_model_set);
     assert_eq!(models.is_some(), model_dir.is_some(), "the model set loads");
     let empty = std::env::temp_dir().join(format!("edgeheal-nomodels-{}", rand_suffix()));
     fs::create_dir_all(&empty).unwrap();
-    let scorer = scorer_lua(model_dir.unwrap_or(&empty), &FilterConfig::default()).unwrap();
+    let scorer = scorer_lua(model_dir.unwrap_or(&empty), config).unwrap();
     let _ = fs::remove_dir_all(&empty);
-    let native = native_tags(models, records);
+    let native_config = FilterConfig {
+        events_polled: true,
+        ..config.clone()
+    };
+    let native = native_tags_with(native_config, models, records);
     let mut pipeline = VectorPipeline::new(&scorer);
     let mut report = Report {
         records: records.len(),
@@ -298,6 +312,33 @@ fn parity_with_models(seconds: i64, rate: f64, min_records: usize) {
 #[test]
 fn parity_with_models_on_a_mixed_stream() {
     parity_with_models(1800, 0.4, 15_000);
+}
+
+/// `explain_normal` reaches the Vector scorer: records that are not
+/// anomalous carry `why` there as natively, and by default they do not.
+#[test]
+fn parity_with_why_on_every_record() {
+    let records = mixed_stream(5, 900, 0.4);
+    let calibration = calibrated(7, 40, &records);
+    let dir = calibration.path();
+    let explained = FilterConfig {
+        explain_normal: true,
+        ..FilterConfig::default()
+    };
+    let report = assert_parity_with(&explained, Some(dir), &records);
+    assert!(report.scored > report.records / 4, "{}", report.scored);
+    let normal_whys = |config: FilterConfig| {
+        let native_config = FilterConfig {
+            events_polled: true,
+            ..config
+        };
+        native_tags_with(native_config, load_model_set(dir), &records)
+            .iter()
+            .filter(|t| t["anomaly"] == Json::Bool(false) && t["why"] != Json::Array(vec![]))
+            .count()
+    };
+    assert!(normal_whys(explained) > report.records / 4);
+    assert_eq!(normal_whys(FilterConfig::default()), 0);
 }
 
 /// The acceptance run: at least 100k mixed records over every fault kind.

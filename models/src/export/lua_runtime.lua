@@ -1052,7 +1052,8 @@ local function verdict(pod, workload)
     action = ACTION[incident] or "none",
     confidence = confidence,
     family = FAMILIES[top],
-    why = explain(features, top),
+    -- `why` explains anomalies (config.rs `explain_normal`).
+    why = (anomaly or CONFIG.explain_normal) and explain(features, top) or {},
   }
 end
 

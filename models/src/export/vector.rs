@@ -243,6 +243,7 @@ pub fn scorer_lua(model_dir: &Path, config: &FilterConfig) -> Result<String, Exp
         "  restart_window_seconds = {},",
         config.restart_window_seconds
     );
+    let _ = writeln!(out, "  explain_normal = {},", config.explain_normal);
     // Vector has no events source: the pipeline lists them (vector.yaml).
     out.push_str("  events_polled = true,\n");
     out.push_str("}\n\n");

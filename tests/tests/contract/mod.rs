@@ -139,6 +139,13 @@ pub fn check(output: &[u8], scored: bool) -> Result<(), String> {
         return Err("anomalous without a score".into());
     }
     let why = tags["why"].as_array().ok_or("why is not an array")?;
+    // `why` explains anomalies (the default `explain_normal: false`).
+    if !anomaly && !why.is_empty() {
+        return Err(format!(
+            "why {} on a record that is not anomalous",
+            tags["why"]
+        ));
+    }
     for w in why {
         let ok =
             w["feature"].is_string() && w["value"].is_number() && w["contribution"].is_number();
