@@ -364,24 +364,58 @@ pub(crate) fn is_http_method(m: &str) -> bool {
 }
 
 pub(crate) fn level_word(w: &str) -> Option<LogLevel> {
-    let w = w.trim();
-    if w.len() > 9 {
-        return None;
+    level_token(w.trim().as_bytes())
+}
+
+/// [`level_word`] of a word without surrounding whitespace. The word is
+/// compared as one integer, its bytes lower-cased into a `u64` ([`word_key`]),
+/// which LLVM turns into a switch: byte-string patterns compare byte by byte,
+/// in the `.wasm` a call of the byte-loop `memcmp` for each candidate of the
+/// word's length, and free-text lines ask this of every word.
+pub(crate) fn level_token(w: &[u8]) -> Option<LogLevel> {
+    if w.len() > 8 {
+        return w
+            .eq_ignore_ascii_case(b"emergency")
+            .then_some(LogLevel::Fatal);
     }
-    let mut buf = [0u8; 9];
-    for (slot, c) in buf.iter_mut().zip(w.bytes()) {
-        *slot = c.to_ascii_lowercase();
+    let key = word_key(w);
+    macro_rules! levels {
+        ($($level:ident: $($word:literal)|+;)+) => {
+            $(if $(key == const { word_key($word) })||+ {
+                return Some(LogLevel::$level);
+            })+
+        };
     }
-    Some(match buf.get(..w.len())? {
-        b"trace" | b"debug" | b"dbug" | b"trce" | b"d" | b"t" | b"verbose" => LogLevel::Debug,
-        b"info" | b"information" | b"notice" | b"i" | b"inf" => LogLevel::Info,
-        b"warn" | b"warning" | b"w" | b"wrn" => LogLevel::Warn,
+    levels! {
+        Debug: b"trace" | b"debug" | b"dbug" | b"trce" | b"d" | b"t" | b"verbose";
+        Info: b"info" | b"notice" | b"i" | b"inf";
+        Warn: b"warn" | b"warning" | b"w" | b"wrn";
         // `severe`: java.util.logging's (Tomcat's) error level.
-        b"error" | b"err" | b"e" | b"eror" | b"severe" => LogLevel::Error,
-        b"fatal" | b"critical" | b"crit" | b"panic" | b"dpanic" | b"emerg" | b"emergency"
-        | b"alert" | b"f" | b"ftl" => LogLevel::Fatal,
-        _ => return None,
-    })
+        Error: b"error" | b"err" | b"e" | b"eror" | b"severe";
+        Fatal: b"fatal" | b"critical" | b"crit" | b"panic" | b"dpanic" | b"emerg" | b"alert"
+            | b"f" | b"ftl";
+    }
+    None
+}
+
+/// The first eight bytes of `w`, each with bit 5 set (ASCII letters
+/// lower-cased), little-endian in a `u64`. Distinct for distinct
+/// lower-cased letter words of up to eight letters, and no other word of up
+/// to eight bytes has the key of a letter word: only letters map to
+/// letters, and every byte sets its slot's bit 5, so lengths differ too.
+const fn word_key(w: &[u8]) -> u64 {
+    let mut key = 0u64;
+    let mut shift = 0;
+    let mut rest = w;
+    while let [c, tail @ ..] = rest {
+        if shift == 64 {
+            break;
+        }
+        key |= ((*c | 0x20) as u64) << shift;
+        shift += 8;
+        rest = tail;
+    }
+    key
 }
 
 /// pino / bunyan numeric levels (10 trace ... 60 fatal).
@@ -399,6 +433,113 @@ fn numeric_level(n: f64) -> Option<LogLevel> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `level_word` as first written, matching byte strings.
+    fn level_word_by_patterns(w: &str) -> Option<LogLevel> {
+        let w = w.trim();
+        if w.len() > 9 {
+            return None;
+        }
+        let lower = w.to_ascii_lowercase();
+        Some(match lower.as_bytes() {
+            b"trace" | b"debug" | b"dbug" | b"trce" | b"d" | b"t" | b"verbose" => LogLevel::Debug,
+            b"info" | b"notice" | b"i" | b"inf" => LogLevel::Info,
+            b"warn" | b"warning" | b"w" | b"wrn" => LogLevel::Warn,
+            b"error" | b"err" | b"e" | b"eror" | b"severe" => LogLevel::Error,
+            b"fatal" | b"critical" | b"crit" | b"panic" | b"dpanic" | b"emerg" | b"emergency"
+            | b"alert" | b"f" | b"ftl" => LogLevel::Fatal,
+            _ => return None,
+        })
+    }
+
+    #[test]
+    fn level_words_are_told_apart_as_numbers_as_by_their_bytes() {
+        let words = [
+            "trace",
+            "debug",
+            "dbug",
+            "trce",
+            "d",
+            "t",
+            "verbose",
+            "info",
+            "information",
+            "notice",
+            "i",
+            "inf",
+            "warn",
+            "warning",
+            "w",
+            "wrn",
+            "error",
+            "err",
+            "e",
+            "eror",
+            "severe",
+            "fatal",
+            "critical",
+            "crit",
+            "panic",
+            "dpanic",
+            "emerg",
+            "emergency",
+            "alert",
+            "f",
+            "ftl",
+            "",
+            " ",
+            "ERROR",
+            "Warn",
+            " info ",
+            "\tdebug\n",
+            "EMERGENCY",
+            "emergenc",
+            "emergencyy",
+            "errors",
+            "er",
+            "in",
+            "info@",
+            "inf\u{0}",
+            "\u{0}",
+            "warning!",
+            "critica",
+            "Fatal",
+            "x",
+            "xerror",
+            "é",
+            "errör",
+            "ÉRROR",
+            "\u{a0}info",
+            "info\u{2003}",
+            "@",
+            "[",
+            "`",
+            "{",
+        ];
+        for w in words {
+            assert_eq!(level_word(w), level_word_by_patterns(w), "{w:?}");
+        }
+        // Every word of up to nine letters from the level words' letters.
+        let letters = b"acdefgilmnoprstvwxyz";
+        let mut seed = 0x0123_4567_89ab_cdefu64;
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 10) as usize;
+            let word: String = (0..len)
+                .map(|k| {
+                    let c = letters[((seed >> (6 * k)) % letters.len() as u64) as usize];
+                    if (seed >> (40 + k)) & 1 == 1 {
+                        c.to_ascii_uppercase() as char
+                    } else {
+                        c as char
+                    }
+                })
+                .collect();
+            assert_eq!(level_word(&word), level_word_by_patterns(&word), "{word:?}");
+        }
+    }
 
     #[test]
     fn keys_are_classified_from_their_bytes() {

@@ -31,7 +31,7 @@ pub use duration::parse_duration_ms;
 pub(crate) use duration::unit_ms;
 pub(crate) use fields::may_be_signal_key;
 pub use fields::{from_fields, is_signal_key, read_fields, read_record_fields};
-pub(crate) use fields::{is_http_method, level_word};
+pub(crate) use fields::{is_http_method, level_token};
 
 /// What a line says, with the time it carries when it has one.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
