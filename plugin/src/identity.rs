@@ -106,8 +106,11 @@ fn nonempty(s: &str) -> Option<&str> {
 /// dropped later, like every other.
 pub fn container_log_tag_names(tag: &[u8]) -> Option<ContainerLogNames<'_>> {
     const DIR: &[u8] = b"var.log.containers.";
-    let at =
-        memchr::memmem::find_iter(tag, DIR).find(|&i| i == 0 || tag.get(i - 1) == Some(&b'.'))?;
+    // Where a segment of the tag starts: at its start and after each `.`
+    // (a byte search; a substring searcher's setup would be paid per record).
+    let at = std::iter::once(0)
+        .chain(memchr::memchr_iter(b'.', tag).map(|i| i + 1))
+        .find(|&i| tag.get(i..).is_some_and(|rest| rest.starts_with(DIR)))?;
     let file = tag.get(at + DIR.len()..)?.strip_suffix(b".log")?;
     let file = std::str::from_utf8(file).ok()?;
     let (names, id) = file.rsplit_once('-')?;
