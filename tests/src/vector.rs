@@ -223,9 +223,15 @@ pub fn load_model_set(dir: &Path) -> Option<ModelSet> {
 /// Kubernetes events counted as the polls list them
 /// ([`FilterConfig::events_polled`]; `scorer_lua` always sets it).
 pub fn vector_filter_config() -> FilterConfig {
+    as_vector_runs(&FilterConfig::default())
+}
+
+/// `config` as the Vector scorer runs it: Kubernetes events counted as the
+/// polls list them ([`FilterConfig::events_polled`]).
+pub fn as_vector_runs(config: &FilterConfig) -> FilterConfig {
     FilterConfig {
         events_polled: true,
-        ..FilterConfig::default()
+        ..config.clone()
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use edgeheal_models::export::vector::{scorer_lua, SCORER_FILE};
 use edgeheal_plugin::config::FilterConfig;
 use edgeheal_tests::vector::{
-    calibrate, load_model_set, mixed_stream, native_tags, native_tags_with, rfc3339,
+    as_vector_runs, calibrate, load_model_set, mixed_stream, native_tags, native_tags_with, rfc3339,
 };
 use mlua::{FromLua, IntoLua, Lua, LuaOptions, StdLib};
 use serde_json::Value as Json;
@@ -246,11 +246,7 @@ fn assert_parity_with(
     fs::create_dir_all(&empty).unwrap();
     let scorer = scorer_lua(model_dir.unwrap_or(&empty), config).unwrap();
     let _ = fs::remove_dir_all(&empty);
-    let native_config = FilterConfig {
-        events_polled: true,
-        ..config.clone()
-    };
-    let native = native_tags_with(native_config, models, records);
+    let native = native_tags_with(as_vector_runs(config), models, records);
     let mut pipeline = VectorPipeline::new(&scorer);
     let mut report = Report {
         records: records.len(),
@@ -328,11 +324,7 @@ fn parity_with_why_on_every_record() {
     let report = assert_parity_with(&explained, Some(dir), &records);
     assert!(report.scored > report.records / 4, "{}", report.scored);
     let normal_whys = |config: FilterConfig| {
-        let native_config = FilterConfig {
-            events_polled: true,
-            ..config
-        };
-        native_tags_with(native_config, load_model_set(dir), &records)
+        native_tags_with(as_vector_runs(&config), load_model_set(dir), &records)
             .iter()
             .filter(|t| t["anomaly"] == Json::Bool(false) && t["why"] != Json::Array(vec![]))
             .count()
