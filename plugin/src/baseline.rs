@@ -66,7 +66,7 @@ impl Ewma {
         self.fold(x, alpha, rel_floor, abs_floor, false);
     }
 
-    /// As [`Ewma::update`], with a value more than [`ABSURD_Z`] deviations
+    /// As [`Ewma::update`], with a value more than `ABSURD_Z` (1000) deviations
     /// out taken as that far out.
     pub fn update_bounded(&mut self, x: f64, alpha: f64, rel_floor: f64, abs_floor: f64) {
         self.fold(x, alpha, rel_floor, abs_floor, true);
