@@ -21,6 +21,7 @@ use memchr::memmem::Finder;
 
 use crate::logline::{is_http_method, level_token, unit_ms, SCAN_HEAD};
 use crate::observation::{LogLevel, LogSignal};
+use crate::swar::{equal_bytes, HI, LO};
 
 /// Words after a request's path among which its status must be.
 const STATUS_WITHIN: usize = 4;
@@ -87,12 +88,11 @@ impl Keywords {
         let mut durations_left = DURATION_ANYWHERE.len();
         let mut pos = 0;
         while let Some(nine) = b.get(pos..).and_then(|r| r.first_chunk::<9>()) {
-            let (here, next) = (nine.first_chunk::<8>(), nine.last_chunk::<8>());
-            let (Some(here), Some(next)) = (here, next) else {
+            let (Some(here), Some(next)) = (nine.first_chunk::<8>(), nine.last_chunk::<8>()) else {
                 break;
             };
-            let here = u64::from_le_bytes(*here);
-            let mut starts = keyword_starts(here, u64::from_le_bytes(*next));
+            let (here, next) = (u64::from_le_bytes(*here), u64::from_le_bytes(*next));
+            let mut starts = keyword_starts(here, next);
             while starts != 0 {
                 let i = pos + (starts.trailing_zeros() / 8) as usize;
                 if found.test_at(b, i, head, &mut durations_left) {
@@ -140,21 +140,14 @@ impl Keywords {
     }
 }
 
-/// Bytes of `v` equal to `c`, flagged in bit 7 of each byte. The lowest flag
-/// is exact; one above a true match may be spurious (a borrow), never missing.
-#[inline(always)]
-fn byte_flags(v: u64, c: u8) -> u64 {
-    let x = v ^ (LO * u64::from(c));
-    x.wrapping_sub(LO) & !x & HI
-}
-
 /// The places among eight (`here`, and `next`: the same bytes one place on)
 /// where a keyword's first two bytes are (`du`ration, `to`ok, `el`apsed,
 /// `Ex`ception, `Tr`aceback), flagged in bit 7 of each byte: every such
-/// place, and maybe a few others, which [`Keywords::test_at`] tells apart.
+/// place, and maybe a few others ([`equal_bytes`]), which
+/// [`Keywords::test_at`] tells apart.
 #[inline(always)]
 fn keyword_starts(here: u64, next: u64) -> u64 {
-    let pair = |a: u8, b: u8| byte_flags(here, a) & byte_flags(next, b);
+    let pair = |a: u8, b: u8| equal_bytes(here, a) & equal_bytes(next, b) & HI;
     pair(b'd', b'u') | pair(b't', b'o') | pair(b'e', b'l') | pair(b'E', b'x') | pair(b'T', b'r')
 }
 
@@ -341,9 +334,6 @@ fn level_in_words(b: &[u8]) -> Option<LogLevel> {
         }
     }
 }
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
 
 /// Bit 7 set in each byte of `v` that is an ASCII letter, clear in every
 /// other. Lower-cased (bit 5 set), a letter is a byte from `a` to `z`; with

@@ -51,6 +51,7 @@ pub mod normalize;
 pub mod observation;
 pub mod scorer;
 pub mod sketch;
+mod swar;
 pub mod tags;
 mod text_table;
 pub mod timestamp;

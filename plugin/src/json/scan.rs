@@ -3,21 +3,11 @@
 
 use std::ops::Range;
 
+use crate::swar::{equal_bytes, HI, LO};
+
 #[inline]
 pub(super) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
-}
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Bytes of `v` equal to `b`, flagged in bit 7 of each byte (with
-/// [`first_flagged`] masking and reading them; a flag above a true match may
-/// be spurious, the lowest one never is).
-#[inline(always)]
-fn equal_bytes(v: u64, b: u8) -> u64 {
-    let x = v ^ (LO * u64::from(b));
-    x.wrapping_sub(LO) & !x
 }
 
 /// The offset of the first byte at or after `from` that `hit` accepts,
