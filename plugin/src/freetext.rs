@@ -21,7 +21,7 @@ use memchr::memmem::Finder;
 
 use crate::logline::{is_http_method, level_token, unit_ms, SCAN_HEAD};
 use crate::observation::{LogLevel, LogSignal};
-use crate::swar::{equal_bytes, HI, LO};
+use crate::swar::{equal_bytes, first_flagged, HI, LO};
 
 /// Words after a request's path among which its status must be.
 const STATUS_WITHIN: usize = 4;
@@ -350,18 +350,15 @@ fn letter_flags(v: u64) -> u64 {
 /// (`LETTER`) or is not one (`!LETTER`); `b.len()` when there is none.
 #[inline]
 fn next_letter_edge<const LETTER: bool>(b: &[u8], from: usize) -> usize {
-    let mut pos = from;
-    while let Some(chunk) = b.get(pos..).and_then(|r| r.first_chunk::<8>()) {
-        let letters = letter_flags(u64::from_le_bytes(*chunk));
-        let hits = if LETTER { letters } else { !letters & HI };
-        if hits != 0 {
-            return pos + (hits.trailing_zeros() / 8) as usize;
+    let flags = |v| {
+        let letters = letter_flags(v);
+        if LETTER {
+            letters
+        } else {
+            !letters
         }
-        pos += 8;
-    }
-    let tail = b.get(pos..).unwrap_or_default();
-    let found = tail.iter().position(|c| c.is_ascii_alphabetic() == LETTER);
-    pos + found.unwrap_or(tail.len())
+    };
+    first_flagged(b, from, flags, |c| c.is_ascii_alphabetic() == LETTER).unwrap_or(b.len())
 }
 
 /// The level a free-text line announces (`crash`: it has a [`CRASH_WORDS`]

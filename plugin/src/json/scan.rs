@@ -3,37 +3,11 @@
 
 use std::ops::Range;
 
-use crate::swar::{equal_bytes, HI, LO};
+use crate::swar::{equal_bytes, first_flagged, HI, LO};
 
 #[inline]
 pub(super) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
-}
-
-/// The offset of the first byte at or after `from` that `hit` accepts,
-/// testing eight bytes at a time with `flags` (which flags, in bit 7 of each
-/// byte, at least the bytes `hit` accepts, and none below the first) and the
-/// last few one by one. Strings are short, so eight bytes in a register beat
-/// a vector search's setup.
-#[inline(always)]
-fn first_flagged(
-    text: &[u8],
-    from: usize,
-    flags: impl Fn(u64) -> u64,
-    hit: impl Fn(u8) -> bool,
-) -> Option<usize> {
-    let mut pos = from;
-    let tail = loop {
-        let Some(chunk) = text.get(pos..).and_then(|r| r.first_chunk::<8>()) else {
-            break text.get(pos..)?;
-        };
-        let m = flags(u64::from_le_bytes(*chunk)) & HI;
-        if m != 0 {
-            return Some(pos + (m.trailing_zeros() / 8) as usize);
-        }
-        pos += 8;
-    };
-    tail.iter().position(|&c| hit(c)).map(|i| pos + i)
 }
 
 /// The offset of the first `"` or `\\` (and, when `CONTROL`, byte below
