@@ -11,7 +11,7 @@
 //! `guards.hpa_restore_after_secs` have passed.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,6 +152,57 @@ struct Hold {
 /// Engine failures (store trouble; Kubernetes trouble is a decision outcome, not an error).
 pub type EngineError = StoreError;
 
+/// The engine's wake-up and a count of its cycles (each one: process the pending batches, then
+/// check deadlines at the clock's time).
+///
+/// The server only wakes the engine ([`Cycles::waker`]). A caller that moves the engine's clock
+/// itself — the closed-loop demo, whose clock follows a simulation — uses [`Cycles::run_one`] so
+/// that the engine has seen everything up to the clock's time before the clock moves on, and
+/// what it decides depends on the telemetry, not on how fast the machine runs.
+#[derive(Debug)]
+pub struct Cycles {
+    wake: Arc<Notify>,
+    started: AtomicU64,
+    finished: watch::Sender<u64>,
+}
+
+impl Default for Cycles {
+    fn default() -> Self {
+        Self {
+            wake: Arc::new(Notify::new()),
+            started: AtomicU64::new(0),
+            finished: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Cycles {
+    /// The notifier that starts a cycle (the server's after each committed batch).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Wakes the engine and waits until a cycle that started after this call has finished:
+    /// it processed every batch committed before the call and checked deadlines at the clock's
+    /// time of the call, or later if the clock moved meanwhile. Never returns if the engine is
+    /// not running; callers bound it with a timeout.
+    pub async fn run_one(&self) {
+        let mut finished = self.finished.subscribe();
+        let need = self.started.load(Ordering::SeqCst) + 1;
+        self.wake.notify_one();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = finished.wait_for(|n| *n >= need).await;
+    }
+
+    fn start(&self) -> u64 {
+        self.started.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    fn finish(&self, cycle: u64) {
+        self.finished.send_replace(cycle);
+    }
+}
+
 impl Engine {
     /// Creates an engine. `cluster` must be `Some` unless the mode is shadow.
     pub fn new(
@@ -289,14 +340,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs until `shutdown` turns true: processes batches when woken, checks verify deadlines
-    /// every tick. `alive` is cleared if the store fails (readiness goes red).
+    /// Runs until `shutdown` turns true: processes batches when woken through `cycles`, checks
+    /// verify deadlines every tick. `alive` is cleared if the store fails (readiness goes red).
     pub async fn run(
         mut self,
-        wake: Arc<Notify>,
+        cycles: Arc<Cycles>,
         mut shutdown: watch::Receiver<bool>,
         alive: Arc<AtomicBool>,
     ) {
+        let wake = cycles.waker();
         if let Err(e) = self.recover().await {
             tracing::error!(error = %e, "engine recovery failed");
             alive.store(false, Ordering::SeqCst);
@@ -311,11 +363,13 @@ impl Engine {
                 _ = wake.notified() => {}
                 _ = tick.tick() => {}
             }
+            let cycle = cycles.start();
             let res = async {
                 self.process_pending().await?;
                 self.tick().await
             }
             .await;
+            cycles.finish(cycle);
             if let Err(e) = res {
                 tracing::error!(error = %e, "engine store failure; retrying");
                 alive.store(false, Ordering::SeqCst);

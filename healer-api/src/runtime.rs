@@ -6,13 +6,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Semaphore};
 
 use crate::auth::Authenticator;
 use crate::clock::SharedClock;
 use crate::cluster::Cluster;
 use crate::config::{Config, Mode};
-use crate::engine::Engine;
+use crate::engine::{Cycles, Engine};
 use crate::keys::KeyRing;
 use crate::kube_cluster::KubeCluster;
 use crate::metrics::Metrics;
@@ -56,6 +56,17 @@ pub fn instance_name() -> String {
 pub async fn run(
     config: Config,
     clock: SharedClock,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    run_with_cycles(config, clock, Arc::default(), shutdown).await
+}
+
+/// [`run`], with the engine's [`Cycles`] in the caller's hands: for a caller that moves `clock`
+/// itself and runs an engine cycle after each move (the closed-loop demo).
+pub async fn run_with_cycles(
+    config: Config,
+    clock: SharedClock,
+    cycles: Arc<Cycles>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let config = Arc::new(config);
@@ -107,7 +118,6 @@ pub async fn run(
             KubeCluster::connect(&config.kubernetes, instance_name(), clock.clone()).await?,
         )),
     };
-    let wake = Arc::new(Notify::new());
     let ready = Arc::new(AtomicBool::new(false));
     let state = Arc::new(Shared {
         config: config.clone(),
@@ -115,7 +125,7 @@ pub async fn run(
         store: store.clone(),
         metrics: metrics.clone(),
         clock: clock.clone(),
-        engine_wake: wake.clone(),
+        engine_wake: cycles.waker(),
         ingest_slots: Arc::new(Semaphore::new(config.store.queue_capacity)),
         ready: ready.clone(),
     });
@@ -129,7 +139,7 @@ pub async fn run(
         metrics,
         clock,
     );
-    let engine_task = tokio::spawn(engine.run(wake, stop_rx, ready));
+    let engine_task = tokio::spawn(engine.run(cycles, stop_rx, ready));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| RunError::Listen(config.listen, e))?;

@@ -12,7 +12,7 @@ use edgeheal_healer::action::ActionKind;
 use edgeheal_healer::clock::{Clock, ManualClock};
 use edgeheal_healer::cluster::{Cluster, ClusterError, EventNote, Target};
 use edgeheal_healer::decode::{decode, DecodeLimits, Format};
-use edgeheal_healer::engine::Engine;
+use edgeheal_healer::engine::{Cycles, Engine};
 use edgeheal_healer::hpa_floor::{self, RaiseRow};
 use edgeheal_healer::metrics::Metrics;
 use edgeheal_healer::notify::Notifier;
@@ -427,6 +427,46 @@ async fn debounce_then_act_then_resolve() {
         .map(|e| e.1)
         .collect();
     assert_eq!(reasons, vec!["Remediating", "Remediated"]);
+}
+
+/// A caller that moves the engine's clock itself (the closed-loop demo) runs one cycle of the
+/// running engine with `Cycles::run_one`: when it returns, the batches committed before it are
+/// processed and the deadlines checked at the clock's time, with no wait on the engine's timer.
+#[tokio::test]
+async fn run_one_returns_after_a_cycle_that_saw_the_batches_and_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let cycles = Arc::new(Cycles::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let task = tokio::spawn(h.engine().run(cycles.clone(), stopped, alive.clone()));
+    let cycle = || async {
+        tokio::time::timeout(std::time::Duration::from_secs(20), cycles.run_one())
+            .await
+            .expect("the engine finishes a cycle")
+    };
+    cycle().await;
+    assert!(alive.load(SeqCst), "recovered and running");
+    for _ in 0..3 {
+        h.ingest(&["shop/cart"], "cpu_saturation", None).await;
+    }
+    cycle().await;
+    let inc = h.incidents().await;
+    assert_eq!(inc.len(), 1, "the three records opened an incident");
+    assert_eq!(inc[0].state, "verifying");
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    h.clock.advance_secs(121);
+    cycle().await;
+    assert_eq!(
+        h.incidents().await[0].state,
+        "resolved",
+        "the verify deadline was checked at the clock's new time"
+    );
+    stop.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(20), task)
+        .await
+        .expect("the engine stops")
+        .unwrap();
 }
 
 #[tokio::test]

@@ -40,9 +40,9 @@ pub struct LoopConfig {
     pub faults: Vec<PlannedFault>,
     /// The heal API's settings.
     pub healer: HealerSettings,
-    /// Least wall time per tick: the heal API checks verification deadlines
-    /// once per wall second, so this sets how many simulated seconds pass
-    /// between two checks (`interval_s / tick_wall`).
+    /// Least wall time per tick, to watch the loop at a human pace. It changes
+    /// nothing the loop decides: after every tick the heal API's engine runs
+    /// one cycle at the simulated time and the loop waits for it.
     pub tick_wall: Duration,
     /// Where the heal API's store, key and the kubeconfig go.
     pub work_dir: PathBuf,
@@ -467,8 +467,8 @@ pub async fn run(
         healer.set_time(ts(now_ns));
         if !batch.is_empty() {
             not_actionable += healer.post_anomalies(batch).await?.not_actionable;
-            healer.wait_processed().await?;
         }
+        healer.step().await?;
         for (i, (p, _, _, status, cleared, _)) in states.iter().enumerate() {
             if *status == FaultStatus::Cleared && announced.insert((i, Step::Cleared)) {
                 tracker.push(
@@ -489,8 +489,6 @@ pub async fn run(
             tokio::time::sleep(cfg.tick_wall - spent).await;
         }
     }
-    // Let the heal API's once-a-second check see the final time.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
     let final_states: Vec<(PlannedFault, Option<i64>, i64)> = cluster.with_sim(|s| {
         s.faults()
             .iter()

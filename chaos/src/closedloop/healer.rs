@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgeheal_healer::clock::{Clock, ManualClock, SharedClock};
+use edgeheal_healer::engine::Cycles;
 use edgeheal_healer::Config;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -94,7 +95,7 @@ impl HealerSettings {
              store: {{ path: {db}, synchronous: normal }}\n\
              auth: {{ keys_dir: {keys} }}\n\
              kubernetes: {{ kubeconfig: {kc}, call_timeout_secs: 5, retry: {{ max_attempts: 3, initial_backoff_ms: 50 }} }}\n\
-             engine: {{ debounce_count: {dc}, debounce_window_secs: {dw}, verify_window_secs: {vw}, cooldown_secs: {cd}, settle_secs: {st}, tick_secs: 1 }}\n\
+             engine: {{ debounce_count: {dc}, debounce_window_secs: {dw}, verify_window_secs: {vw}, cooldown_secs: {cd}, settle_secs: {st}, tick_secs: {tick} }}\n\
              guards: {{ namespaces: {namespaces}, scale_step: {step}, max_replicas: {maxr}, hpa_restore_after_secs: {restore} }}\n\
              budget: {{ max_actions: {bm}, window_secs: {bw} }}\n\
              policy:\n{policy}\n",
@@ -109,6 +110,10 @@ impl HealerSettings {
             step = self.scale_step,
             maxr = self.max_replicas,
             restore = self.hpa_restore_after_secs,
+            // The loop runs an engine cycle after every simulated interval
+            // (`InProcessHealer::step`); a timed one in between would see the clock
+            // move under it.
+            tick = 86_400,
             bm = self.budget_max_actions,
             bw = self.budget_window_secs,
             policy = policy.join("\n"),
@@ -232,8 +237,8 @@ pub struct InProcessHealer {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), edgeheal_healer::runtime::RunError>>,
     db: PathBuf,
-    /// A reader on the heal API's store, to see when it has processed a batch.
-    store: Option<edgeheal_healer::store::Store>,
+    /// The engine's cycles, to run one after each move of the clock.
+    cycles: Arc<Cycles>,
 }
 
 impl std::fmt::Debug for InProcessHealer {
@@ -290,9 +295,15 @@ impl InProcessHealer {
         let clock = Arc::new(ManualClock::new(start));
         let shared: SharedClock = clock.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(edgeheal_healer::runtime::run(config, shared, async move {
-            let _ = rx.await;
-        }));
+        let cycles = Arc::new(Cycles::default());
+        let task = tokio::spawn(edgeheal_healer::runtime::run_with_cycles(
+            config,
+            shared,
+            cycles.clone(),
+            async move {
+                let _ = rx.await;
+            },
+        ));
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -306,7 +317,7 @@ impl InProcessHealer {
             stop: Some(tx),
             task,
             db: dir.join("healer.db"),
-            store: None,
+            cycles,
         };
         for _ in 0..200 {
             if healer.task.is_finished() {
@@ -321,15 +332,7 @@ impl InProcessHealer {
                 .await
                 .is_ok_and(|r| r.status().is_success());
             if ready {
-                let store = edgeheal_healer::store::Store::open(
-                    &healer.db,
-                    edgeheal_healer::config::Synchronous::Normal,
-                )
-                .map_err(|e| LoopError::Healer(format!("opening the store: {e}")))?;
-                return Ok(Self {
-                    store: Some(store),
-                    ..healer
-                });
+                return Ok(healer);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -353,30 +356,26 @@ impl InProcessHealer {
         self.clock.set(t);
     }
 
-    /// Waits until the heal API's engine has processed every batch it
-    /// accepted (incidents opened, actions taken), so that simulated time only
-    /// moves on once it has seen everything up to now: what it decides then
-    /// depends on the telemetry, not on how fast this machine is.
-    pub async fn wait_processed(&self) -> Result<(), LoopError> {
-        let Some(store) = &self.store else {
-            return Ok(());
-        };
-        for _ in 0..10_000 {
-            let pending = store
-                .read(|c| edgeheal_healer::store::unprocessed_batches(c, 1))
-                .await
-                .map_err(|e| LoopError::Healer(format!("reading the store: {e}")))?;
-            if pending.is_empty() {
-                return Ok(());
+    /// Runs the heal API's engine at the clock's time and waits for it: every accepted batch
+    /// processed (incidents opened, actions taken) and every deadline checked (verification,
+    /// rollouts, HPA floors), so that simulated time only moves on once the engine has seen
+    /// everything up to now and what it decides depends on the telemetry, not on how fast this
+    /// machine is. Runs a second cycle to use up a wake the server may have left (for the last
+    /// batch), so that no cycle is under way while the clock moves on.
+    pub async fn step(&self) -> Result<(), LoopError> {
+        for _ in 0..2 {
+            tokio::select! {
+                () = self.cycles.run_one() => {}
+                () = tokio::time::sleep(Duration::from_secs(20)) => {
+                    return Err(LoopError::Healer(if self.task.is_finished() {
+                        "the heal API stopped".into()
+                    } else {
+                        "the heal API's engine did not finish a cycle within 20 s".into()
+                    }));
+                }
             }
-            if self.task.is_finished() {
-                return Err(LoopError::Healer("the heal API stopped".into()));
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        Err(LoopError::Healer(
-            "the heal API did not process a batch within 20 s".into(),
-        ))
+        Ok(())
     }
 
     /// The healer's current (simulated) time.

@@ -12,9 +12,11 @@
 //! PNG timeline.
 //!
 //! Simulated time runs faster than wall time: the heal API's clock follows
-//! the simulation (its windows are simulated seconds), and the loop paces
-//! ticks so that the heal API's once-per-second verification check runs
-//! every few simulated intervals.
+//! the simulation (its windows are simulated seconds). After every tick the
+//! loop runs the heal API's engine once at the new time and waits for it
+//! (batches processed, verification, rollout and HPA-floor deadlines
+//! checked), and its own timed check is off, so the same seed gives the same
+//! decisions at the same simulated times however loaded the machine is.
 
 pub mod driver;
 pub mod edge;
