@@ -157,9 +157,12 @@ impl FieldKey {
             | b"request_method"
             | b"http.method"
             | b"verb"
-            | b"http.request.method" => FieldKey::Method,
+            | b"http.request.method"
+            | b"requestmethod" => FieldKey::Method,
             b"path" | b"url" | b"uri" | b"request_uri" | b"route" | b"http.url" | b"http.path"
-            | b"endpoint" | b"url.path" | b"url.original" | b"url.full" => FieldKey::Path,
+            | b"endpoint" | b"url.path" | b"url.original" | b"url.full" | b"requesturl" => {
+                FieldKey::Path
+            }
             b"request" => FieldKey::Request,
             _ => latency_key(key).map_or(FieldKey::Other, FieldKey::Latency),
         }
@@ -168,7 +171,7 @@ impl FieldKey {
 
 /// The names [`is_signal_key`] accepts besides latencies (lowercase): the
 /// level, status and nested-object keys [`FieldKey`] reads.
-const SIGNAL_NAMES: [&str; 21] = [
+const SIGNAL_NAMES: [&str; 23] = [
     "level",
     "severity",
     "lvl",
@@ -190,6 +193,8 @@ const SIGNAL_NAMES: [&str; 21] = [
     "http",
     "request",
     "response",
+    "res",
+    "httprequest",
 ];
 
 /// Does `key` name a field [`read_fields`] takes a level, status or latency
@@ -307,8 +312,7 @@ fn fields_of<'a>(members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) -> LineI
                 decoded.as_bytes()
             }
         };
-        let nested = raw.first() == Some(&b'{')
-            && matches!(name, b"http" | b"request" | b"response" | b"url");
+        let nested = raw.first() == Some(&b'{') && is_nested_name(name);
         let field = FieldKey::of_bytes(name);
         if field == FieldKey::Other && !nested {
             continue;
@@ -342,6 +346,18 @@ fn fields_of<'a>(members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) -> LineI
         f.take_field(field, num, text);
     }
     f.info()
+}
+
+/// Objects whose members are read as the line's own (one level down):
+/// `http`, `request`, `response`, `url` (ECS and most JSON loggers); `req` and
+/// `res` (pino-http's and bunyan's serializers: `req.method`, `req.url`,
+/// `res.statusCode`); `httpRequest` (Google Cloud's structured logging:
+/// `requestMethod`, `requestUrl`, `status`, `latency` as `"0.350s"`).
+fn is_nested_name(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"http" | b"request" | b"response" | b"url" | b"req" | b"res" | b"httpRequest"
+    )
 }
 
 fn http_status(num: Option<f64>, text: Option<&str>) -> Option<u16> {

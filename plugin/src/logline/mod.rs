@@ -221,6 +221,20 @@ mod tests {
                 r#"{"http":{"method":"GET","status_code":404},"level":"warn"}"#,
                 sig(Some(Warn), Some(404), None, true),
             ),
+            // pino-http (Node.js): numeric level, `req` / `res` objects, `responseTime` in ms.
+            (
+                r#"{"level":50,"time":1714557600000,"req":{"id":7,"method":"GET","url":"/cart","headers":{"host":"x"}},"res":{"statusCode":502,"headers":{}},"responseTime":1234,"msg":"request errored"}"#,
+                sig(Some(Error), Some(502), Some(1234.0), true),
+            ),
+            (
+                r#"{"level":30,"res":{"statusCode":200},"responseTime":4,"msg":"request completed"}"#,
+                sig(Some(Info), Some(200), Some(4.0), true),
+            ),
+            // Google Cloud structured logging: `httpRequest` with a duration string.
+            (
+                r#"{"severity":"WARNING","message":"slow","httpRequest":{"requestMethod":"POST","requestUrl":"https://shop.example/pay","status":503,"latency":"0.350s","responseSize":"12"}}"#,
+                sig(Some(Warn), Some(503), Some(350.0), true),
+            ),
             // Access logs.
             (
                 r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#,
