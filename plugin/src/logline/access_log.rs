@@ -1,4 +1,5 @@
-//! Common / combined / nginx access-log lines, with an nginx `$request_time`.
+//! Common / combined / nginx access-log lines, with an nginx `$request_time`;
+//! Envoy's and Istio's default access logs, with their duration.
 
 use super::fields::is_http_method;
 use crate::decimal::parse_f64;
@@ -24,7 +25,11 @@ pub(super) fn read(line: &str) -> Option<LogSignal> {
         return None;
     }
     let after = rest.get(close + 1..)?;
-    let latency_ms = nginx_request_time(after);
+    let latency_ms = line
+        .starts_with('[')
+        .then(|| envoy_duration(after))
+        .flatten()
+        .or_else(|| nginx_request_time(after));
     Some(LogSignal {
         level: None,
         status: Some(status),
@@ -89,6 +94,63 @@ fn ingress_nginx_request_time(after_request: &str) -> Option<f64> {
     seconds_token(time)
 }
 
+/// Envoy's default access log and Istio's (a sidecar's `istio-proxy`
+/// container), which start with the time: `[START_TIME] "METHOD PATH PROTO"
+/// CODE FLAGS BYTES_RECEIVED BYTES_SENT DURATION ...`, Istio's with
+/// `DETAILS TERMINATION_DETAILS "TRANSPORT_FAILURE_REASON"` after the flags.
+/// `DURATION` is in milliseconds. `after_request` starts at the code.
+fn envoy_duration(after_request: &str) -> Option<f64> {
+    let (_code, rest) = next_token(after_request)?;
+    let (flags, rest) = next_token(rest)?;
+    let flags_ok = flags == "-" || flags.bytes().all(|c| c.is_ascii_uppercase() || c == b',');
+    if !flags_ok {
+        return None;
+    }
+    counts_then_duration(rest).or_else(|| {
+        // Istio: two tokens, then the quoted reason (which may hold spaces).
+        let open = memchr::memchr(b'"', rest.as_bytes())?;
+        let before = rest.get(..open)?;
+        let spaced = before
+            .bytes()
+            .last()
+            .is_some_and(|c| c.is_ascii_whitespace());
+        if !spaced || before.split_ascii_whitespace().count() != 2 {
+            return None;
+        }
+        let reason = rest.get(open + 1..)?;
+        let close = memchr::memchr(b'"', reason.as_bytes())?;
+        counts_then_duration(reason.get(close + 1..)?)
+    })
+}
+
+/// `BYTES_RECEIVED BYTES_SENT DURATION` at the start of `s`: the duration.
+fn counts_then_duration(s: &str) -> Option<f64> {
+    let (received, tail) = next_token(s)?;
+    let (sent, tail) = next_token(tail)?;
+    let (duration, _) = next_token(tail)?;
+    if !(is_uint(received) && is_uint(sent) && is_uint(duration)) {
+        return None;
+    }
+    parse_f64(duration).filter(|ms| ms.is_finite())
+}
+
+/// The first whitespace-separated token of `s` and what follows it.
+fn next_token(s: &str) -> Option<(&str, &str)> {
+    let s = s.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let end = s
+        .bytes()
+        .position(|c| c.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    if end == 0 {
+        return None;
+    }
+    Some((s.get(..end)?, s.get(end..)?))
+}
+
+fn is_uint(t: &str) -> bool {
+    !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit())
+}
+
 fn seconds_token(v: &str) -> Option<f64> {
     let s = parse_f64(v)?;
     (s.is_finite() && s >= 0.0).then_some(s * 1e3)
@@ -126,6 +188,45 @@ mod tests {
         ];
         for (line, want) in cases {
             assert_eq!(read(line).and_then(|s| s.latency_ms), *want, "{line}");
+        }
+    }
+
+    #[test]
+    fn envoy_and_istio_durations_are_read_in_milliseconds() {
+        let cases: &[(&str, Option<(u16, f64)>)] = &[
+            // Envoy's default format.
+            (
+                r#"[2026-11-23T10:00:00.123Z] "GET /api/cart HTTP/1.1" 503 UF 0 91 25 - "-" "curl/8.0" "5a1b" "cart:8080" "10.0.0.7:8080""#,
+                Some((503, 25.0)),
+            ),
+            // Istio's: details, termination details and a quoted reason first.
+            (
+                r#"[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" "curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "10.44.1.27:80" outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default"#,
+                Some((418, 4.0)),
+            ),
+            (
+                r#"[2026-11-23T10:00:00.000Z] "POST /pay HTTP/2" 503 UF,URX upstream_reset_before_response_started{connection_failure} - "TLS error: 268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED" 0 91 1502 - "-" "grpc-go/1.60" "x" "pay:8080" "10.0.0.9:8080" outbound|8080||pay.shop.svc.cluster.local - 10.0.0.1:8080 10.0.0.2:40000 - default"#,
+                Some((503, 1502.0)),
+            ),
+            // Not Envoy's: the flags are not flags, or a count is not a number.
+            (
+                r#"[2026-11-23T10:00:00.000Z] "GET / HTTP/1.1" 200 ok 0 91 25"#,
+                Some((200, f64::NAN)),
+            ),
+            (
+                r#"[2026-11-23T10:00:00.000Z] "GET / HTTP/1.1" 200 - 0 x 25"#,
+                Some((200, f64::NAN)),
+            ),
+            // A common-log line keeps its own reading.
+            (
+                r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.5.0" 0.031"#,
+                Some((200, 31.0)),
+            ),
+        ];
+        for (line, want) in cases {
+            let got = read(line).map(|s| (s.status, s.latency_ms));
+            let want = want.map(|(st, ms)| (Some(st), (!ms.is_nan()).then_some(ms)));
+            assert_eq!(got, want, "{line}");
         }
     }
 
