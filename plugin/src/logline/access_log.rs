@@ -1,18 +1,24 @@
 //! Common / combined / nginx access-log lines, with an nginx `$request_time`;
-//! Envoy's and Istio's default access logs, with their duration.
+//! Envoy's and Istio's default access logs, with their duration; uvicorn's.
 
 use super::fields::is_http_method;
 use crate::decimal::parse_f64;
 use crate::observation::LogSignal;
 
 /// Common / combined / nginx access-log lines:
-/// `host ident user [time] "METHOD path PROTO" status bytes ...`.
+/// `host ident user [time] "METHOD path PROTO" status bytes ...`, and
+/// uvicorn's (see [`uvicorn_open`]).
 pub(super) fn read(line: &str) -> Option<LogSignal> {
-    let open = request_open(line.as_bytes())?;
-    let rest = line.get(open..)?;
-    // Bytes, not `char` patterns: a `str` search by `char` costs a
-    // searcher's setup, more than these short scans.
-    let close = memchr::memchr(b'"', rest.as_bytes())?;
+    let quoted = |open: usize| {
+        let rest = line.get(open..)?;
+        // Bytes, not `char` patterns: a `str` search by `char` costs a
+        // searcher's setup, more than these short scans.
+        let close = memchr::memchr(b'"', rest.as_bytes())?;
+        Some((rest, close))
+    };
+    let (rest, close) = request_open(line.as_bytes())
+        .and_then(quoted)
+        .or_else(|| uvicorn_open(line.as_bytes()).and_then(quoted))?;
     let request = rest.get(..close)?;
     let method_end = request.bytes().position(|c| c == b' ');
     let method = request.get(..method_end.unwrap_or(request.len()))?;
@@ -45,6 +51,24 @@ fn request_open(line: &[u8]) -> Option<usize> {
     memchr::memchr_iter(b']', line)
         .find(|&i| line.get(i + 1..i + 3) == Some(b" \""))
         .map(|i| i + 3)
+}
+
+/// Just past the request's quote in uvicorn's access log (FastAPI's and most
+/// Python ASGI services'): `INFO:     10.0.0.1:52314 - "GET /x HTTP/1.1" 500
+/// Internal Server Error` — a level, a colon, the client, ` - "`. Its status
+/// lines are `INFO` whatever the status, so without this a burst of 500s
+/// reads as nothing.
+fn uvicorn_open(line: &[u8]) -> Option<usize> {
+    let colon = memchr::memchr(b':', line)?;
+    let level = line.get(..colon)?;
+    if !matches!(
+        level,
+        b"INFO" | b"WARNING" | b"ERROR" | b"DEBUG" | b"CRITICAL" | b"TRACE"
+    ) {
+        return None;
+    }
+    let at = memchr::memmem::find(line.get(colon..)?, b" - \"")?;
+    Some(colon + at + 4)
 }
 
 /// An nginx `$request_time` (seconds, millisecond resolution): the last token
@@ -227,6 +251,31 @@ mod tests {
             let got = read(line).map(|s| (s.status, s.latency_ms));
             let want = want.map(|(st, ms)| (Some(st), (!ms.is_nan()).then_some(ms)));
             assert_eq!(got, want, "{line}");
+        }
+    }
+
+    #[test]
+    fn uvicorn_status_lines_are_requests() {
+        let cases: &[(&str, Option<u16>)] = &[
+            (
+                r#"INFO:     10.0.0.1:52314 - "GET /items/7 HTTP/1.1" 500 Internal Server Error"#,
+                Some(500),
+            ),
+            (
+                r#"INFO:     10.244.0.1:40000 - "POST /api/v1/pay?x=1 HTTP/1.1" 200 OK"#,
+                Some(200),
+            ),
+            (
+                r#"WARNING:  127.0.0.1:1 - "GET / HTTP/2" 404 Not Found"#,
+                Some(404),
+            ),
+            // Not uvicorn's: no level before the colon, or not a request.
+            (r#"Note:     10.0.0.1:1 - "GET / HTTP/1.1" 500 x"#, None),
+            (r#"INFO:     Application startup complete."#, None),
+            (r#"INFO:     10.0.0.1:1 - "hello" 500 x"#, None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(read(line).and_then(|s| s.status), *want, "{line}");
         }
     }
 
