@@ -94,7 +94,14 @@ fn nginx_request_time(after_request: &str) -> Option<f64> {
         None => trimmed,
     };
     let three_tokens = after_request.split_ascii_whitespace().nth(2).is_some();
-    if !three_tokens || !last.as_bytes().contains(&b'.') {
+    if !three_tokens {
+        return None;
+    }
+    // Traefik's common log format ends with the duration as `25ms`.
+    if let Some(ms) = last.strip_suffix("ms").filter(|n| is_uint(n)) {
+        return parse_f64(ms).filter(|v| v.is_finite());
+    }
+    if !last.as_bytes().contains(&b'.') {
         return None;
     }
     seconds_token(last)
@@ -193,6 +200,15 @@ mod tests {
             (
                 r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET / HTTP/1.1" 404 548 "-" "Mozilla/5.0 (X11; Linux x86_64)" 412 0.000 [] [] - - - - 5b0a"#,
                 Some(0.0),
+            ),
+            // Traefik's common log format: the duration last, in ms.
+            (
+                r#"192.168.1.1 - - [23/Nov/2026:10:00:00 +0000] "GET /x HTTP/1.1" 502 150 "-" "curl/8" 1 "default-shop-80@kubernetes" "http://10.42.0.8:80" 25ms"#,
+                Some(25.0),
+            ),
+            (
+                r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.5.0" 2.5ms"#,
+                None,
             ),
             // A plain combined line with a trailing `$request_time`.
             (
