@@ -6,7 +6,8 @@
 //! 2. an access log: common / combined / nginx (`... "GET /x HTTP/1.1" 200 512
 //!    ...`), with an nginx `$request_time` (seconds) as the last token or as
 //!    `rt=` / `request_time=`;
-//! 3. logfmt (`level=warn status=503 duration=25ms method=GET`), with the
+//! 3. Gin's request lines (`[GIN] ... | 500 |   12.345ms | ... | GET "/x"`), or
+//!    logfmt (`level=warn status=503 duration=25ms method=GET`), with the
 //!    level of the free text around the pairs when they name none (klog's
 //!    `E0501 ... "request failed" statusCode=503` is an error);
 //! 4. free text with level words (`ERROR`, `[warn]`, klog `E0501`, Go
@@ -21,6 +22,7 @@
 mod access_log;
 mod duration;
 mod fields;
+mod gin;
 mod logfmt;
 
 use crate::freetext;
@@ -117,7 +119,7 @@ pub fn read_line_in(line: &str, index: &mut RecordIndex) -> LineInfo {
             level_from_text: false,
         };
     }
-    let mut info = logfmt::read(line);
+    let mut info = gin::read(line).unwrap_or_else(|| logfmt::read(line));
     if info.signal.level.is_some() || info.signal.status.is_some() {
         // A klog or free-text line with a few pairs (`E0501 ... statusCode=503`):
         // the level its text announces.
