@@ -246,7 +246,27 @@ fn request(head: &str) -> Option<Request> {
         .find_map(|(_, w)| status_word(w));
         return Some(Request { status, after_path });
     }
-    None
+    rails_completed(head)
+}
+
+/// Rails' request summary, when no method and path came first:
+/// `Completed 500 Internal Server Error in 12ms (ActiveRecord: 1.2ms)`. The
+/// status is the word after the first `Completed ` that starts a word; a
+/// duration after ` in ` follows it (see [`latency`]).
+fn rails_completed(head: &str) -> Option<Request> {
+    let b = head.as_bytes();
+    let at = memchr::memmem::find_iter(b, b"Completed ")
+        .find(|&at| at == 0 || b.get(at - 1).is_some_and(u8::is_ascii_whitespace))?;
+    let (start, word) = Words {
+        text: head,
+        pos: at + "Completed".len(),
+    }
+    .next()?;
+    let status = status_word(word)?;
+    Some(Request {
+        status: Some(status),
+        after_path: start + word.len(),
+    })
 }
 
 /// A word that is an HTTP status: three digits in 100..=599, maybe followed
@@ -438,6 +458,15 @@ mod tests {
             ("GET /x took 1200 ms", sig(None, None, Some(1200.0))),
             ("GET /x 700 in 3ms", sig(None, None, Some(3.0))),
             ("GET /x a b c d 200", sig(None, None, None)),
+            // Rails' request summary.
+            (
+                "I, [2026-11-23T10:00:00.123456 #1]  INFO -- : [9f1c] Completed 500 Internal Server Error in 12ms (ActiveRecord: 1.2ms | Allocations: 123)",
+                sig(Some(Info), Some(500), Some(12.0)),
+            ),
+            ("Completed 200 OK in 3ms", sig(None, Some(200), Some(3.0))),
+            ("xCompleted 500 in 3ms Completed 404 in 5ms", sig(None, Some(404), Some(5.0))),
+            ("Completed 99 in 3ms", sig(None, None, None)),
+            ("Task Completed successfully in 3ms", sig(None, None, None)),
             // Not durations.
             ("took a while", sig(None, None, None)),
             ("duration: unknown", sig(None, None, None)),
@@ -469,6 +498,22 @@ mod tests {
             }
             prev_method = is_http_method(word);
         }
+        if request.is_none() {
+            // Rails: the first word `Completed` with a space after it, and a status next.
+            let mut words = Words { text: head, pos: 0 };
+            while let Some((at, word)) = words.next() {
+                if word == "Completed"
+                    && head
+                        .get(at + word.len()..)
+                        .is_some_and(|r| r.starts_with(' '))
+                {
+                    request = words
+                        .next()
+                        .and_then(|(at, w)| Some((Some(status_word(w)?), at + w.len())));
+                    break;
+                }
+            }
+        }
         let keys = DURATION_ANYWHERE.iter().map(|k| (*k, 0));
         let after = request.map(|(_, after)| after);
         let keys = keys.chain(
@@ -498,6 +543,9 @@ mod tests {
         let pieces = [
             "GET",
             "POST",
+            "Completed",
+            "Completed ",
+            "500",
             "get",
             "DELETE",
             "/",

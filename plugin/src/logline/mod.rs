@@ -12,7 +12,8 @@
 //!    `E0501 ... "request failed" statusCode=503` is an error);
 //! 4. free text with level words (`ERROR`, `[warn]`, klog `E0501`, Go
 //!    `panic:`, Java `Exception`, Python `Traceback`) and, where the text
-//!    says so, a request and a duration.
+//!    says so, a request (`GET /x ... 200`, Rails' `Completed 500 ...`) and a
+//!    duration.
 //!
 //! Latency units: a key suffix (`_ms`, `_us`/`_µs`, `_ns`, `_s`/`_sec`/
 //! `_seconds`) or a duration string (`"250ms"`, `"0.25s"`, `"1m2.5s"`) decides;
