@@ -40,6 +40,9 @@ static AFTER_REQUEST: LazyLock<[Finder<'static>; DURATION_AFTER_REQUEST.len()]> 
 /// Words that make a line a crash report, wherever they are in it.
 const CRASH_WORDS: [&str; 2] = ["Exception", "Traceback (most recent call last)"];
 
+/// Rails' request summary starts with this word (see [`rails_completed`]).
+const COMPLETED: &str = "Completed ";
+
 /// The first four bytes of `s` as one number (0 when shorter): a keyword
 /// is tested whole only where its first four bytes are.
 const fn prefix(s: &[u8]) -> u32 {
@@ -75,6 +78,8 @@ const CRASH_PREFIXES: [u32; CRASH_WORDS.len()] = [
 struct Keywords {
     duration: [Option<usize>; DURATION_ANYWHERE.len()],
     crash: bool,
+    /// Where the first [`COMPLETED`] that starts a word is in the head.
+    completed: Option<usize>,
 }
 
 impl Keywords {
@@ -134,21 +139,33 @@ impl Keywords {
                     .zip(CRASH_PREFIXES)
                     .any(|(w, w_four)| four == w_four && rest.starts_with(w.as_bytes()));
             }
+            Some(b'C') if i < head && self.completed.is_none() => {
+                let word_start = i == 0 || b.get(i - 1).is_some_and(u8::is_ascii_whitespace);
+                let rest = b.get(i..head).unwrap_or_default();
+                if word_start && rest.starts_with(COMPLETED.as_bytes()) {
+                    self.completed = Some(i);
+                }
+            }
             _ => return false,
         }
-        self.crash && (*durations_left == 0 || i >= head)
+        self.crash && ((*durations_left == 0 && self.completed.is_some()) || i >= head)
     }
 }
 
 /// The places among eight (`here`, and `next`: the same bytes one place on)
 /// where a keyword's first two bytes are (`du`ration, `to`ok, `el`apsed,
-/// `Ex`ception, `Tr`aceback), flagged in bit 7 of each byte: every such
+/// `Ex`ception, `Tr`aceback, `Co`mpleted), flagged in bit 7 of each byte: every such
 /// place, and maybe a few others ([`equal_bytes`]), which
 /// [`Keywords::test_at`] tells apart.
 #[inline(always)]
 fn keyword_starts(here: u64, next: u64) -> u64 {
     let pair = |a: u8, b: u8| equal_bytes(here, a) & equal_bytes(next, b) & HI;
-    pair(b'd', b'u') | pair(b't', b'o') | pair(b'e', b'l') | pair(b'E', b'x') | pair(b'T', b'r')
+    pair(b'd', b'u')
+        | pair(b't', b'o')
+        | pair(b'e', b'l')
+        | pair(b'E', b'x')
+        | pair(b'T', b'r')
+        | pair(b'C', b'o')
 }
 
 /// The part of a line searched for a request and a latency.
@@ -160,7 +177,7 @@ fn scan_head(line: &str) -> &str {
 pub(crate) fn read(line: &str) -> LogSignal {
     let head = scan_head(line);
     let keywords = Keywords::scan(line, head.len());
-    let request = request(head);
+    let request = request(head).or_else(|| rails_completed(head, keywords.completed?));
     let status = request.as_ref().and_then(|r| r.status);
     LogSignal {
         level: level(head, keywords.crash),
@@ -246,20 +263,18 @@ fn request(head: &str) -> Option<Request> {
         .find_map(|(_, w)| status_word(w));
         return Some(Request { status, after_path });
     }
-    rails_completed(head)
+    None
 }
 
 /// Rails' request summary, when no method and path came first:
 /// `Completed 500 Internal Server Error in 12ms (ActiveRecord: 1.2ms)`. The
-/// status is the word after the first `Completed ` that starts a word; a
-/// duration after ` in ` follows it (see [`latency`]).
-fn rails_completed(head: &str) -> Option<Request> {
-    let b = head.as_bytes();
-    let at = memchr::memmem::find_iter(b, b"Completed ")
-        .find(|&at| at == 0 || b.get(at - 1).is_some_and(u8::is_ascii_whitespace))?;
+/// status is the word after the first [`COMPLETED`] that starts a word (`at`,
+/// as [`Keywords`] found it); a duration after ` in ` follows it (see
+/// [`latency`]).
+fn rails_completed(head: &str, at: usize) -> Option<Request> {
     let (start, word) = Words {
         text: head,
-        pos: at + "Completed".len(),
+        pos: at + COMPLETED.len(),
     }
     .next()?;
     let status = status_word(word)?;
