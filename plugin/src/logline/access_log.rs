@@ -72,7 +72,8 @@ fn uvicorn_open(line: &[u8]) -> Option<usize> {
 }
 
 /// An nginx `$request_time` (seconds, millisecond resolution): the last token
-/// of the line as `0.005`, or a `rt=` / `request_time=` pair.
+/// of the line as `0.005`, or a `rt=` / `request_time=` pair; or Traefik's
+/// duration, the last token as `25ms`.
 fn nginx_request_time(after_request: &str) -> Option<f64> {
     // Every pair has an `=`; most lines have none.
     if memchr::memchr(b'=', after_request.as_bytes()).is_some() {
