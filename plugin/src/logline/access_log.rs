@@ -100,7 +100,7 @@ fn nginx_request_time(after_request: &str) -> Option<f64> {
     }
     // Traefik's common log format ends with the duration as `25ms`.
     if let Some(ms) = last.strip_suffix("ms").filter(|n| is_uint(n)) {
-        return parse_f64(ms).filter(|v| v.is_finite());
+        return millis_token(ms);
     }
     if !last.as_bytes().contains(&b'.') {
         return None;
@@ -119,8 +119,7 @@ fn ingress_nginx_request_time(after_request: &str) -> Option<f64> {
         .get(agent_close + 1..)?
         .split_ascii_whitespace();
     let (length, time, upstream) = (tokens.next()?, tokens.next()?, tokens.next()?);
-    let is_int = !length.is_empty() && length.bytes().all(|c| c.is_ascii_digit());
-    if !is_int || !upstream.starts_with('[') || !time.contains('.') {
+    if !is_uint(length) || !upstream.starts_with('[') || !time.contains('.') {
         return None;
     }
     seconds_token(time)
@@ -163,7 +162,7 @@ fn counts_then_duration(s: &str) -> Option<f64> {
     if !(is_uint(received) && is_uint(sent) && is_uint(duration)) {
         return None;
     }
-    parse_f64(duration).filter(|ms| ms.is_finite())
+    millis_token(duration)
 }
 
 /// The first whitespace-separated token of `s` and what follows it.
@@ -181,6 +180,11 @@ fn next_token(s: &str) -> Option<(&str, &str)> {
 
 fn is_uint(t: &str) -> bool {
     !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit())
+}
+
+/// A token of digits read as milliseconds (`None` past f64's range).
+fn millis_token(v: &str) -> Option<f64> {
+    parse_f64(v).filter(|ms| ms.is_finite())
 }
 
 fn seconds_token(v: &str) -> Option<f64> {
