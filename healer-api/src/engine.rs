@@ -348,7 +348,6 @@ impl Engine {
         mut shutdown: watch::Receiver<bool>,
         alive: Arc<AtomicBool>,
     ) {
-        let wake = cycles.waker();
         if let Err(e) = self.recover().await {
             tracing::error!(error = %e, "engine recovery failed");
             alive.store(false, Ordering::SeqCst);
@@ -360,7 +359,7 @@ impl Engine {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
-                _ = wake.notified() => {}
+                _ = cycles.wake.notified() => {}
                 _ = tick.tick() => {}
             }
             let cycle = cycles.start();
