@@ -26653,7 +26653,7 @@ local ALPHA = 1.0 - 0.5 ^ (1.0 / fmax(CONFIG.baseline_half_life, 1.0))
 
 -- ---- sketch.rs: log-scale latency histogram ---------------------------------
 
-local BINS = 40
+local BINS = 72
 local MIN_MS = 0.1
 local GROWTH = 1.5
 local LN_GROWTH = log(GROWTH)

@@ -1,9 +1,21 @@
-//! A small fixed-size latency sketch: a log-scale histogram with 40 bins from
-//! 0.1 ms growing by 1.5× per bin (up to ~18 minutes), so quantiles are within
-//! about ±22% of the truth with constant memory and O(1) insertion.
+//! A small fixed-size latency sketch: a log-scale histogram with 72 bins from
+//! 0.1 ms growing by 1.5× per bin (the last one starts at about 3.2 × 10¹¹),
+//! so quantiles are within about ±22% of the truth with constant memory and
+//! O(1) insertion.
+//!
+//! The range is far wider than any request takes in milliseconds on purpose.
+//! Go services log a `time.Duration` as integer nanoseconds (slog's and
+//! logrus's JSON, Echo's `latency`), under the same bare `latency` or
+//! `duration` key that Node, Python and nginx fill with milliseconds, and
+//! nothing in the line says which. The latency features are ratios to the
+//! entity's own baseline, so a service that keeps one unit is read right in
+//! any unit the sketch spans: nanoseconds up to about five minutes land in
+//! bins of their own, as milliseconds up to twelve minutes did in the first
+//! 40 bins (which are unchanged). A 40-bin sketch put every nanosecond value
+//! above 0.74 ms into its top bin, and the latency family saw nothing.
 
 /// Number of bins.
-pub const BINS: usize = 40;
+pub const BINS: usize = 72;
 const MIN_MS: f64 = 0.1;
 const GROWTH: f64 = 1.5;
 
@@ -125,6 +137,51 @@ mod tests {
         assert_eq!(t, s);
         assert!((0.0..=1.0).contains(&s.share_above(f64::NAN)));
         assert_eq!(LatencySketch::default().share_above(1.0), 0.0);
+    }
+
+    #[test]
+    fn nanosecond_durations_keep_their_ratios() {
+        // The same latencies in ms and in ns (a Go `time.Duration` read as
+        // ms): each quantile is the same multiple of its baseline.
+        let (mut ms, mut ns) = (LatencySketch::default(), LatencySketch::default());
+        let (mut ms_slow, mut ns_slow) = (LatencySketch::default(), LatencySketch::default());
+        for i in 1..=1000 {
+            let v = 2.0 + f64::from(i) / 100.0;
+            ms.add(v);
+            ns.add(v * 1e6);
+            ms_slow.add(v * 8.0);
+            ns_slow.add(v * 8.0 * 1e6);
+        }
+        for q in [0.5, 0.95] {
+            let ratio_ms = ms_slow.quantile(q).unwrap() / ms.quantile(q).unwrap();
+            let ratio_ns = ns_slow.quantile(q).unwrap() / ns.quantile(q).unwrap();
+            assert!(
+                ratio_ms > 5.0 && ratio_ns > 5.0,
+                "q{q}: {ratio_ms} {ratio_ns}"
+            );
+            assert!(
+                (ratio_ns / ratio_ms - 1.0).abs() < 0.6,
+                "q{q}: {ratio_ms} {ratio_ns}"
+            );
+            let truth = ns.quantile(q).unwrap() / 1e6;
+            assert!((ms.quantile(q).unwrap() / truth - 1.0).abs() < 0.6, "q{q}");
+        }
+        // Five minutes in ns is still below the top bin.
+        let mut long = LatencySketch::default();
+        long.add(300e9);
+        assert!(long.quantile(0.5).unwrap() < 300e9 * 1.5);
+        assert_eq!(bin_of(300e9), BINS - 2);
+    }
+
+    #[test]
+    fn bins_below_twelve_minutes_are_those_of_the_first_forty() {
+        // Widening the range moved no value in the first 40 bins' range:
+        // the features of millisecond services are as they were.
+        for ms in [0.05, 0.1, 0.2, 1.0, 37.0, 999.0, 6e4, 7.3e5] {
+            let old = ((ms / MIN_MS).ln() / GROWTH.ln()).max(0.0) as usize;
+            assert_eq!(bin_of(ms), old.min(39), "{ms}");
+        }
+        assert!(bin_value(39) < 1e6 && bin_value(40) > 1e6);
     }
 
     #[test]

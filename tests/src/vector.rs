@@ -337,6 +337,8 @@ enum LineFormat {
     Logfmt,
     JsonDuration,
     Text,
+    SlogNanos,
+    ZapSeconds,
 }
 
 const FLEET: &[Workload] = &[
@@ -438,6 +440,41 @@ pub fn rfc3339(ts_ns: i64) -> String {
 /// kube-state-metrics samples, Kubernetes events) over `seconds` of a small
 /// fleet, with one fault of every kind. `rate` scales the log volume.
 pub fn mixed_stream(seed: u64, seconds: i64, rate: f64) -> Vec<String> {
+    fleet_stream(seed, seconds, rate, &|w| w.format)
+}
+
+/// A Go logging library, as [`mixed_stream_go`] writes its request lines.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum GoLogger {
+    /// `slog.NewJSONHandler`: a request's `duration` in integer nanoseconds.
+    Slog,
+    /// `zap.NewProduction`: epoch seconds under `ts`, a `caller`, a
+    /// request's `latency` in float seconds.
+    Zap,
+}
+
+/// [`mixed_stream`] with two workloads written in Go: `api` (whose latency
+/// spikes) logs with `api_logger` and `cache` with the other one. The same
+/// faults at the same times; the random draws of the replaced formats
+/// differ, so the rest of the stream is not the same record for record.
+pub fn mixed_stream_go(seed: u64, seconds: i64, rate: f64, api_logger: GoLogger) -> Vec<String> {
+    let (api, cache) = match api_logger {
+        GoLogger::Slog => (LineFormat::SlogNanos, LineFormat::ZapSeconds),
+        GoLogger::Zap => (LineFormat::ZapSeconds, LineFormat::SlogNanos),
+    };
+    fleet_stream(seed, seconds, rate, &|w| match w.name {
+        "api" => api,
+        "cache" => cache,
+        _ => w.format,
+    })
+}
+
+fn fleet_stream(
+    seed: u64,
+    seconds: i64,
+    rate: f64,
+    format: &dyn Fn(&Workload) -> LineFormat,
+) -> Vec<String> {
     let mut rng = Rng::new(seed);
     let mut out = Vec::new();
     let mut cpu_total: Vec<Vec<f64>> = FLEET.iter().map(|w| vec![0.0; w.pods.len()]).collect();
@@ -481,7 +518,12 @@ pub fn mixed_stream(seed: u64, seconds: i64, rate: f64) -> Vec<String> {
                         1.0
                     };
                     let latency = (20.0 + 15.0 * rng.normal().abs()) * slow;
-                    out.push(vector_log(w, pod, ts, status, latency, &mut rng));
+                    let line = LogLine {
+                        ts,
+                        status,
+                        latency,
+                    };
+                    out.push(vector_log(w, format(w), pod, &line, &mut rng));
                 }
                 // cAdvisor every 15 s.
                 if t % 15 == (pi as i64 * 3) % 15 {
@@ -552,18 +594,28 @@ pub fn mixed_stream(seed: u64, seconds: i64, rate: f64) -> Vec<String> {
     out
 }
 
-fn vector_log(
-    w: &Workload,
-    pod: &str,
+/// What a request log line says: when, its status and its latency (ms).
+struct LogLine {
     ts: i64,
     status: u16,
     latency: f64,
+}
+
+fn vector_log(
+    w: &Workload,
+    format: LineFormat,
+    pod: &str,
+    &LogLine {
+        ts,
+        status,
+        latency,
+    }: &LogLine,
     rng: &mut Rng,
 ) -> String {
     let error = status >= 500;
     let stamp = rfc3339(ts);
     let path = ["/cart", "/api/items", "/checkout", "/health"][rng.below(4) as usize];
-    let line = match w.format {
+    let line = match format {
         LineFormat::JsonLatencyMs => serde_json::json!({
             "ts": stamp, "level": if error { "error" } else { "info" }, "msg": "request completed",
             "method": "GET", "path": path, "status": status, "latency_ms": (latency * 100.0).round() / 100.0,
@@ -572,6 +624,19 @@ fn vector_log(
         LineFormat::JsonDuration => serde_json::json!({
             "time": stamp, "level": if error { "ERROR" } else { "INFO" }, "msg": "handled request",
             "method": "POST", "path": path, "status": status, "duration": format!("{:.3}s", latency / 1000.0),
+        })
+        .to_string(),
+        // slog.NewJSONHandler: `slog.Duration` as integer nanoseconds.
+        LineFormat::SlogNanos => serde_json::json!({
+            "time": stamp, "level": if error { "ERROR" } else { "INFO" }, "msg": "request",
+            "method": "GET", "path": path, "status": status, "duration": (latency * 1e6).round() as i64,
+        })
+        .to_string(),
+        // zap.NewProduction: epoch seconds, caller, `zap.Duration` as float seconds.
+        LineFormat::ZapSeconds => serde_json::json!({
+            "level": if error { "error" } else { "info" }, "ts": ts as f64 / 1e9,
+            "caller": "server/http.go:87", "msg": "served", "method": "GET", "path": path,
+            "status": status, "latency": latency / 1000.0,
         })
         .to_string(),
         LineFormat::Nginx => format!(

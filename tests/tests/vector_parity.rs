@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use edgeheal_models::export::vector::{scorer_lua, SCORER_FILE};
 use edgeheal_plugin::config::FilterConfig;
 use edgeheal_tests::vector::{
-    as_vector_runs, calibrate, load_model_set, mixed_stream, native_tags, native_tags_with, rfc3339,
+    as_vector_runs, calibrate, load_model_set, mixed_stream, mixed_stream_go, native_tags,
+    native_tags_with, rfc3339, GoLogger,
 };
 use mlua::{FromLua, IntoLua, Lua, LuaOptions, StdLib};
 use serde_json::Value as Json;
@@ -420,7 +421,7 @@ fn parity_when_the_clock_jumps() {
 /// once more. Both paths count each version once.
 #[test]
 fn parity_when_events_are_listed_again() {
-    let mut versions = std::collections::BTreeMap::new();
+    let mut versions = BTreeMap::new();
     let mut records = Vec::new();
     let mut events = 0;
     for r in mixed_stream(23, 1500, 0.3) {
@@ -1259,5 +1260,44 @@ fn the_event_split_passes_what_the_fluent_bit_grep_passes() {
         list(vec![event(Some("node-1"), None)]),
     ] {
         assert_eq!(split("node-1", body.clone()), Vec::<Json>::new(), "{body}");
+    }
+}
+
+/// Go services log durations in Go's units (`sketch.rs`, `fields.rs`
+/// `zap_durations`): the fleet's `api`, whose latency spikes, logs with
+/// slog (integer nanoseconds under `duration`) or zap (float seconds under
+/// `latency`, beside `caller`), and `cache` with the other one. With the
+/// shipped models the core tags `api`'s spike about as often as when the
+/// same requests are logged in milliseconds, and raises no latency alarm
+/// elsewhere; the Vector scorer agrees record for record.
+#[test]
+fn go_services_are_read_in_their_own_units() {
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
+    let latency_alarms = |records: &[String]| {
+        let mut by_entity = BTreeMap::new();
+        for t in native_tags(load_model_set(&default), records) {
+            if t["anomaly"] == true && t["family"] == "latency" {
+                let entity = t["entity"].as_str().unwrap_or("").to_owned();
+                *by_entity.entry(entity).or_insert(0usize) += 1;
+            }
+        }
+        by_entity
+    };
+    let in_ms = latency_alarms(&mixed_stream(31, 1800, 0.3));
+    let spike_in_ms = in_ms["shop/api"];
+    assert!(spike_in_ms > 100, "{in_ms:?}");
+    assert_eq!(in_ms.len(), 1, "{in_ms:?}");
+    for logger in [GoLogger::Slog, GoLogger::Zap] {
+        let records = mixed_stream_go(31, 1800, 0.3, logger);
+        let in_go = latency_alarms(&records);
+        let spike = in_go.get("shop/api").copied().unwrap_or(0);
+        assert!(
+            spike * 10 >= spike_in_ms * 8 && spike * 10 <= spike_in_ms * 12,
+            "{logger:?}: {in_go:?} against {in_ms:?} in ms"
+        );
+        assert_eq!(in_go.len(), 1, "{logger:?}: {in_go:?}");
+        let calibration = calibrated(13, 20, &records);
+        assert_parity(Some(calibration.path()), &records);
+        assert_parity(Some(&default), &records);
     }
 }

@@ -35,17 +35,17 @@ pub(super) const LATENCY_UNITS: [(&str, f64); 13] = [
 ];
 
 /// If `key` names a latency, the multiplier that turns a bare number under it
-/// into milliseconds.
-pub(super) fn latency_key(key: &[u8]) -> Option<f64> {
+/// into milliseconds, and whether the key names no unit of its own.
+pub(super) fn latency_key(key: &[u8]) -> Option<(f64, bool)> {
     for base in LATENCY_BASES.iter() {
         if let Some(suffix) = key.strip_prefix(base.as_bytes()) {
             for (unit, mul) in LATENCY_UNITS.iter() {
                 if suffix == unit.as_bytes() {
                     if unit.is_empty() && matches!(*base, "request_time" | "upstream_response_time")
                     {
-                        return Some(1e3);
+                        return Some((1e3, true));
                     }
-                    return Some(*mul);
+                    return Some((*mul, unit.is_empty()));
                 }
             }
         }

@@ -19,6 +19,11 @@ pub(super) struct Fields {
     method: bool,
     path: bool,
     ts_ns: Option<i64>,
+    /// A `caller` like `server/http.go:87`: a Go program's zap logger.
+    zap_caller: bool,
+    /// The latency was a bare number under a key that names no unit
+    /// (`latency`, `duration`), read as milliseconds.
+    bare_unitless: bool,
 }
 
 impl Fields {
@@ -87,8 +92,9 @@ impl Fields {
                     self.path = self.method;
                 }
             }
-            FieldKey::Latency(default_ms) => {
+            FieldKey::Latency(default_ms, unitless) => {
                 if self.latency_ms.is_none() {
+                    self.bare_unitless = num.is_some() && default_ms == 1.0 && unitless;
                     self.latency_ms = match (num, text) {
                         (Some(n), _) => Some(n * default_ms),
                         (None, Some(t)) => parse_duration_ms(t, default_ms),
@@ -97,9 +103,32 @@ impl Fields {
                     .filter(|v| v.is_finite() && *v >= 0.0);
                 }
             }
+            FieldKey::Caller => self.zap_caller = text.is_some_and(is_go_caller),
             FieldKey::Other => {}
         }
     }
+
+    /// zap's JSON encoder (Go) writes a `time.Duration` field as float
+    /// seconds by default (`SecondsDurationEncoder`; `0.0123`), or as
+    /// integer nanoseconds with `NanosDurationEncoder`. So a bare number
+    /// under a key naming no unit, in a line with zap's `caller`, is seconds
+    /// when it is below 1000 (no request takes 1000 s, none takes 1000 ns),
+    /// and left as it is above (nanoseconds, which the latency sketch spans:
+    /// see `sketch.rs`). Only JSON lines: zap writes no logfmt.
+    fn zap_durations(&mut self) {
+        if self.zap_caller && self.bare_unitless {
+            if let Some(v) = self.latency_ms.as_mut().filter(|v| **v < 1000.0) {
+                *v *= 1e3;
+            }
+        }
+    }
+}
+
+/// zap's `caller`: `pkg/file.go:42` (its short and full caller encoders
+/// both end in `.go:` and a line number).
+fn is_go_caller(text: &str) -> bool {
+    let line = text.trim_end_matches(|c: char| c.is_ascii_digit());
+    line.len() < text.len() && line.ends_with(".go:")
 }
 
 /// What a field of a structured line is, by its key (compared without case).
@@ -114,8 +143,12 @@ enum FieldKey {
     Path,
     /// `request`: `"GET /path HTTP/1.1"`.
     Request,
-    /// A latency, with the multiplier that turns a bare number into milliseconds.
-    Latency(f64),
+    /// A latency, with the multiplier that turns a bare number into
+    /// milliseconds, and whether the key names no unit (`latency`, not
+    /// `latency_ms`).
+    Latency(f64, bool),
+    /// `caller`: the source line of a Go logger (zap).
+    Caller,
     /// Says nothing [`Fields`] reads.
     Other,
 }
@@ -164,14 +197,17 @@ impl FieldKey {
                 FieldKey::Path
             }
             b"request" => FieldKey::Request,
-            _ => latency_key(key).map_or(FieldKey::Other, FieldKey::Latency),
+            b"caller" => FieldKey::Caller,
+            _ => latency_key(key).map_or(FieldKey::Other, |(mul, unitless)| {
+                FieldKey::Latency(mul, unitless)
+            }),
         }
     }
 }
 
 /// The names [`is_signal_key`] accepts besides latencies (lowercase): the
-/// level, status and nested-object keys [`FieldKey`] reads.
-const SIGNAL_NAMES: [&str; 23] = [
+/// level, status, nested-object and `caller` keys [`FieldKey`] reads.
+const SIGNAL_NAMES: [&str; 24] = [
     "level",
     "severity",
     "lvl",
@@ -195,6 +231,7 @@ const SIGNAL_NAMES: [&str; 23] = [
     "response",
     "res",
     "httprequest",
+    "caller",
 ];
 
 /// Does `key` name a field [`read_fields`] takes a level, status or latency
@@ -345,6 +382,7 @@ fn fields_of<'a>(members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) -> LineI
         };
         f.take_field(field, num, text);
     }
+    f.zap_durations();
     f.info()
 }
 
@@ -558,6 +596,24 @@ mod tests {
     }
 
     #[test]
+    fn go_callers_are_file_and_line() {
+        for (caller, want) in [
+            ("server/http.go:87", true),
+            ("/go/src/app/main.go:1", true),
+            ("main.go:1234567", true),
+            ("http.go:", false),
+            ("http.go", false),
+            ("http.go:87a", false),
+            ("http.go :87", false),
+            ("views.py:12", false),
+            ("", false),
+            ("87", false),
+        ] {
+            assert_eq!(is_go_caller(caller), want, "{caller}");
+        }
+    }
+
+    #[test]
     fn keys_are_classified_from_their_bytes() {
         let long = "latency_".repeat(5);
         let cases: &[(&str, FieldKey)] = &[
@@ -567,12 +623,17 @@ mod tests {
             ("code", FieldKey::Code),
             ("@timestamp", FieldKey::Time),
             ("Request", FieldKey::Request),
-            ("latency", FieldKey::Latency(1.0)),
-            ("Latency_Seconds", FieldKey::Latency(1e3)),
-            ("latency_µs", FieldKey::Latency(1e-3)),
-            ("LATENCY_µS", FieldKey::Latency(1e-3)),
-            ("upstream_response_time", FieldKey::Latency(1e3)),
-            ("upstream_response_time_seconds", FieldKey::Latency(1e3)),
+            ("latency", FieldKey::Latency(1.0, true)),
+            ("latency_ms", FieldKey::Latency(1.0, false)),
+            ("Latency_Seconds", FieldKey::Latency(1e3, false)),
+            ("latency_µs", FieldKey::Latency(1e-3, false)),
+            ("LATENCY_µS", FieldKey::Latency(1e-3, false)),
+            ("upstream_response_time", FieldKey::Latency(1e3, true)),
+            (
+                "upstream_response_time_seconds",
+                FieldKey::Latency(1e3, false),
+            ),
+            ("Caller", FieldKey::Caller),
             ("upstream_response_time_secondsx", FieldKey::Other),
             (&long, FieldKey::Other),
             ("msg", FieldKey::Other),
@@ -642,7 +703,6 @@ mod tests {
             "type",
             "firstTimestamp",
             "lastTimestamp",
-            "caller",
             "logger",
             "pid",
             "hostname",

@@ -238,6 +238,50 @@ mod tests {
                 r#"{"severity":"WARNING","message":"slow","httpRequest":{"requestMethod":"POST","requestUrl":"https://shop.example/pay","status":503,"latency":"0.350s","responseSize":"12"}}"#,
                 sig(Some(Warn), Some(503), Some(350.0), true),
             ),
+            // Go: slog's and logrus's JSON write a `time.Duration` as integer
+            // nanoseconds, read as a number of ms (sketch.rs spans them).
+            (
+                r#"{"time":"2024-05-01T10:00:00.123456789Z","level":"ERROR","msg":"request","method":"GET","path":"/cart","status":503,"duration":1234567890}"#,
+                sig(Some(Error), Some(503), Some(1_234_567_890.0), true),
+            ),
+            // zap: float seconds beside its `caller` (nanoseconds above 1000).
+            (
+                r#"{"level":"error","ts":1714557600.123,"caller":"server/http.go:87","msg":"request failed","method":"GET","path":"/x","status":503,"latency":0.25}"#,
+                sig(Some(Error), Some(503), Some(250.0), true),
+            ),
+            (
+                r#"{"level":"info","ts":1714557600.1,"caller":"/go/src/app/main.go:112","msg":"done","status":200,"duration":2}"#,
+                sig(Some(Info), Some(200), Some(2000.0), true),
+            ),
+            (
+                r#"{"level":"info","ts":1714557600.1,"caller":"http.go:87","msg":"done","status":200,"latency":12300000}"#,
+                sig(Some(Info), Some(200), Some(12_300_000.0), true),
+            ),
+            (
+                r#"{"latency":0.25,"caller":"http.go:87","status":200}"#,
+                sig(None, Some(200), Some(250.0), true),
+            ),
+            // A unit in the key, a string, or a caller that is not Go's: as written.
+            (
+                r#"{"level":"info","caller":"http.go:87","status":200,"latency_ms":0.25}"#,
+                sig(Some(Info), Some(200), Some(0.25), true),
+            ),
+            (
+                r#"{"level":"info","caller":"http.go:87","status":200,"latency_s":0.25}"#,
+                sig(Some(Info), Some(200), Some(250.0), true),
+            ),
+            (
+                r#"{"level":"info","caller":"http.go:87","status":200,"latency":"0.25ms"}"#,
+                sig(Some(Info), Some(200), Some(0.25), true),
+            ),
+            (
+                r#"{"level":"info","caller":"views.py:12","status":200,"latency":0.25}"#,
+                sig(Some(Info), Some(200), Some(0.25), true),
+            ),
+            (
+                r#"{"level":"info","caller":"http.go:","status":200,"latency":0.25}"#,
+                sig(Some(Info), Some(200), Some(0.25), true),
+            ),
             // Access logs.
             (
                 r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#,
