@@ -1,13 +1,14 @@
 //! Common / combined / nginx access-log lines, with an nginx `$request_time`;
-//! Envoy's and Istio's default access logs, with their duration; uvicorn's.
+//! Envoy's and Istio's default access logs, with their duration; uvicorn's;
+//! HAProxy's HTTP log.
 
 use super::fields::is_http_method;
 use crate::decimal::parse_f64;
 use crate::observation::LogSignal;
 
 /// Common / combined / nginx access-log lines:
-/// `host ident user [time] "METHOD path PROTO" status bytes ...`, and
-/// uvicorn's (see [`uvicorn_open`]).
+/// `host ident user [time] "METHOD path PROTO" status bytes ...`,
+/// uvicorn's (see [`uvicorn_open`]) and HAProxy's (see [`haproxy`]).
 pub(super) fn read(line: &str) -> Option<LogSignal> {
     let quoted = |open: usize| {
         let rest = line.get(open..)?;
@@ -16,9 +17,12 @@ pub(super) fn read(line: &str) -> Option<LogSignal> {
         let close = memchr::memchr(b'"', rest.as_bytes())?;
         Some((rest, close))
     };
-    let (rest, close) = request_open(line.as_bytes())
+    let Some((rest, close)) = request_open(line.as_bytes())
         .and_then(quoted)
-        .or_else(|| uvicorn_open(line.as_bytes()).and_then(quoted))?;
+        .or_else(|| uvicorn_open(line.as_bytes()).and_then(quoted))
+    else {
+        return haproxy(line);
+    };
     let request = rest.get(..close)?;
     let method_end = request.bytes().position(|c| c == b' ');
     let method = request.get(..method_end.unwrap_or(request.len()))?;
@@ -69,6 +73,63 @@ fn uvicorn_open(line: &[u8]) -> Option<usize> {
     }
     let at = memchr::memmem::find(line.get(colon..)?, b" - \"")?;
     Some(colon + at + 4)
+}
+
+/// HAProxy's HTTP log (`option httplog`; the HAProxy ingress controllers'
+/// default formats start the same): `client:port [accept_date] frontend
+/// backend/server TR/Tw/Tc/Tr/Ta status bytes ... "METHOD uri HTTP/1.1"`.
+/// The accept date is read as ending in milliseconds (`%tr` and `%t` do).
+/// The five timers are milliseconds (`-1` for a phase that did not happen,
+/// `+` before the last with `option logasap`); the last is the request's
+/// total time. A status of `-1` (no response) is not a request read.
+fn haproxy(line: &str) -> Option<LogSignal> {
+    let bytes = line.as_bytes();
+    let date_close = memchr::memchr_iter(b']', bytes).find(|&i| bytes.get(i + 1) == Some(&b' '))?;
+    // The accept date ends in milliseconds (`12:14:14.655]`): most lines
+    // with a `] ` (`[worker-3] `, klog's `file.go:42] `) are out here.
+    match bytes.get(date_close.checked_sub(4)?..date_close) {
+        Some([b'.', a, b, c]) if [a, b, c].iter().all(|d| d.is_ascii_digit()) => {}
+        _ => return None,
+    }
+    let after_date = line.get(date_close + 2..)?;
+    let (_frontend, rest) = next_token(after_date)?;
+    let (backend_server, rest) = next_token(rest)?;
+    memchr::memchr(b'/', backend_server.as_bytes())?;
+    let (timers, rest) = next_token(rest)?;
+    let (status, rest) = next_token(rest)?;
+    if !is_uint(status) {
+        return None;
+    }
+    let mut total = None;
+    let mut count = 0;
+    for timer in timers.as_bytes().split(|&c| c == b'/') {
+        count += 1;
+        let timer = timer.strip_prefix(b"+").unwrap_or(timer);
+        if !(timer == b"-1" || (!timer.is_empty() && timer.iter().all(u8::is_ascii_digit))) {
+            return None;
+        }
+        total = Some(timer);
+    }
+    let status: u16 = status.parse().ok()?;
+    if count != 5 || !(100..=599).contains(&status) {
+        return None;
+    }
+    // The request, quoted, after the counters and captures.
+    let open = memchr::memchr(b'"', rest.as_bytes())?;
+    let request = rest.get(open + 1..)?;
+    let method = request.get(..request.find(' ')?)?;
+    if !is_http_method(method) {
+        return None;
+    }
+    Some(LogSignal {
+        level: None,
+        status: Some(status),
+        latency_ms: total
+            .filter(|t| t.first() != Some(&b'-'))
+            .and_then(|t| core::str::from_utf8(t).ok())
+            .and_then(millis_token),
+        is_request: true,
+    })
 }
 
 /// An nginx `$request_time` (seconds, millisecond resolution): the last token
@@ -195,6 +256,66 @@ fn seconds_token(v: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn haproxy_http_logs_give_status_and_total_time() {
+        // (line, what it reads: status and latency)
+        type Case<'a> = (&'a str, Option<(u16, Option<f64>)>);
+        let cases: &[Case] = &[
+            // The configuration manual's example, with its syslog header.
+            (
+                r#"Feb  6 12:14:14 localhost haproxy[14389]: 10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 {1wt.eu} {} "GET /index.html HTTP/1.1""#,
+                Some((200, Some(109.0))),
+            ),
+            // To stdout, as an ingress controller logs; TLS frontend `~`.
+            (
+                r#"10.244.0.1:51862 [23/Nov/2026:10:00:00.655] https~ shop_web_80/SRV_1 0/0/1/512/513 503 213 - - ---- 3/3/0/0/0 0/0 "POST /pay HTTP/2.0""#,
+                Some((503, Some(513.0))),
+            ),
+            // `option logasap`: `+` before the total; an aborted server phase.
+            (
+                r#"10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 9/0/7/-1/+147 502 +243 - - SH-- 3/3/3/1/0 0/0 "GET /x HTTP/1.1""#,
+                Some((502, Some(147.0))),
+            ),
+            (
+                r#"10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 9/0/7/-1/-1 504 0 - - sH-- 3/3/3/1/0 0/0 "GET /x HTTP/1.1""#,
+                Some((504, None)),
+            ),
+            // No response (`-1`), a bad request, tcplog's three timers.
+            (
+                r#"10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/<NOSRV> -1/-1/-1/-1/0 -1 0 - - CR-- 1/1/0/0/0 0/0 "<BADREQ>""#,
+                None,
+            ),
+            (
+                r#"10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/<NOSRV> 0/-1/-1/-1/3 400 187 - - PR-- 1/1/0/0/0 0/0 "<BADREQ>""#,
+                None,
+            ),
+            (
+                "10.0.1.2:33320 [06/Feb/2009:12:12:51.443] fnt bck/srv1 0/0/5007 212 -- 0/0/0/0/3 0/0",
+                None,
+            ),
+            (
+                r#"[06/Feb/2009:12:14:14.655] http-in static 1/2/3/4/5 200 2750 "GET / HTTP/1.1""#,
+                None,
+            ),
+            (
+                r#"[06/Feb/2009:12:14:14.655] http-in static/s 1/2/3/4 200 2750 "GET / HTTP/1.1""#,
+                None,
+            ),
+            (
+                r#"10.0.1.2:33317 [06/Feb/2009:12:14:14] http-in static/srv1 1/2/3/4/5 200 2750 "GET / HTTP/1.1""#,
+                None,
+            ),
+            (
+                r#"E0501 [worker-3.655] http-in static/srv1 1/2/3/4/5 500 2750 "GET / HTTP/1.1""#,
+                Some((500, Some(5.0))),
+            ),
+        ];
+        for (line, want) in cases {
+            let got = read(line).map(|s| (s.status.unwrap_or(0), s.latency_ms));
+            assert_eq!(got, *want, "{line}");
+        }
+    }
 
     #[test]
     fn ingress_nginx_request_time_follows_the_request_length() {

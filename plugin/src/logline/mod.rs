@@ -299,6 +299,11 @@ mod tests {
                 r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 612 "-" "curl" rt=0.250 uct="0.000""#,
                 sig(None, Some(200), Some(250.0), true),
             ),
+            // HAProxy's HTTP log: the status after the five timers, the last the total ms.
+            (
+                r#"10.244.0.1:51862 [23/Nov/2026:10:00:00.655] https~ shop_web_80/SRV_1 0/0/1/512/513 503 213 - - ---- 3/3/0/0/0 0/0 "POST /pay HTTP/2.0""#,
+                sig(None, Some(503), Some(513.0), true),
+            ),
             // logfmt.
             (
                 "time=2024-05-01T10:00:00Z level=warn msg=\"slow query\" duration=1.5s",
