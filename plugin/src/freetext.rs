@@ -5,14 +5,19 @@
 //! - Level words: `ERROR`, `[warn]`, `error:`, klog `E0501`, Go `panic:`,
 //!   Java `Exception`, Python `Traceback`.
 //! - Requests logged as text (Spring Boot's `CommonsRequestLoggingFilter`
-//!   style, hand-rolled loggers): an HTTP method, a path, and a status within
-//!   the next few words — `GET /api/items completed 200 in 12ms`,
-//!   `POST /pay failed with 503 after 2.5s: upstream timeout`.
+//!   style, hand-rolled loggers, morgan's `dev` / `tiny` / `short` formats,
+//!   ASP.NET Core's `Request finished` line): an HTTP method, a path or an
+//!   absolute URL, and a status within the next few words —
+//!   `GET /api/items completed 200 in 12ms`,
+//!   `POST /pay failed with 503 after 2.5s: upstream timeout`,
+//!   `GET /api/items 500 12.345 ms - 52`,
+//!   `Request finished HTTP/1.1 GET http://x/api - 500 - text/plain 12.3456ms`.
 //! - Durations: `duration: 5.620 ms` (PostgreSQL's
 //!   `log_min_duration_statement`), `took 12ms`, `elapsed: 1.5 s`
 //!   anywhere; `in 12ms` / `after 12ms` only after a request's path — on
 //!   other lines they say when something will happen (`retrying in 5s`),
-//!   not how long it took.
+//!   not how long it took; a duration among the few words right after a
+//!   request's status (`500 12.345 ms`, `500 52 - 12.345 ms`).
 
 use crate::decimal::parse_f64;
 use std::sync::LazyLock;
@@ -25,6 +30,11 @@ use crate::swar::{equal_bytes, first_flagged, HI, LO};
 
 /// Words after a request's path among which its status must be.
 const STATUS_WITHIN: usize = 4;
+
+/// Words after a request's status among which a duration is its latency
+/// (morgan's `tiny`: `500 52 - 12.345 ms`; ASP.NET Core's: `500 -
+/// text/plain 12.3456ms`).
+const DURATION_AFTER_STATUS: usize = 3;
 
 /// Duration keywords read anywhere in a line.
 const DURATION_ANYWHERE: [&str; 5] = ["duration: ", "duration=", "took ", "elapsed: ", "elapsed "];
@@ -182,7 +192,7 @@ pub(crate) fn read(line: &str) -> LogSignal {
     LogSignal {
         level: level(head, keywords.crash),
         status,
-        latency_ms: latency(head, &keywords, request.map(|r| r.after_path)),
+        latency_ms: latency(head, &keywords, request.as_ref()),
         is_request: status.is_some(),
     }
 }
@@ -198,6 +208,8 @@ struct Request {
     status: Option<u16>,
     /// Byte offset just past the path.
     after_path: usize,
+    /// Byte offset just past the status, when there is one.
+    after_status: Option<usize>,
 }
 
 /// Whitespace-separated words with their byte offsets.
@@ -226,15 +238,27 @@ impl<'a> Iterator for Words<'a> {
 }
 
 /// The first HTTP method followed by a path, with the status among the next
-/// [`STATUS_WITHIN`] words: the first word that starts with `/` and follows
-/// a method word. Found from the `/`s (a fast byte search), not by testing
-/// every word for a method.
+/// [`STATUS_WITHIN`] words: the first word that starts with `/` (or is an
+/// absolute `http://` / `https://` URL) and follows a method word. Found
+/// from the `/`s (a fast byte search), not by testing every word for a
+/// method.
 fn request(head: &str) -> Option<Request> {
     let b = head.as_bytes();
     let mut from = 0;
     while let Some(i) = b.get(from..).and_then(|rest| memchr::memchr(b'/', rest)) {
-        let at = from + i;
+        let mut at = from + i;
         from = at + 1;
+        // An absolute URL's first `/` stands for the `/` that starts a path.
+        if at > 0 && b.get(at - 1) == Some(&b':') {
+            let word_start = b
+                .get(..at)
+                .and_then(|w| w.iter().rposition(u8::is_ascii_whitespace))
+                .map_or(0, |p| p + 1);
+            let scheme = b.get(word_start..at + 2).unwrap_or_default();
+            if scheme == b"http://" || scheme == b"https://" {
+                at = word_start;
+            }
+        }
         // The word before, if the `/` starts a word.
         let Some(before) = b.get(..at) else { break };
         let Some(end) = before.iter().rposition(|c| !c.is_ascii_whitespace()) else {
@@ -255,13 +279,17 @@ fn request(head: &str) -> Option<Request> {
             .get(at..)
             .and_then(|p| p.iter().position(u8::is_ascii_whitespace))
             .map_or(b.len(), |p| at + p);
-        let status = Words {
+        let found = Words {
             text: head,
             pos: after_path,
         }
         .take(STATUS_WITHIN)
-        .find_map(|(_, w)| status_word(w));
-        return Some(Request { status, after_path });
+        .find_map(|(at, w)| Some((status_word(w)?, at + w.len())));
+        return Some(Request {
+            status: found.map(|(s, _)| s),
+            after_path,
+            after_status: found.map(|(_, end)| end),
+        });
     }
     None
 }
@@ -281,6 +309,7 @@ fn rails_completed(head: &str, at: usize) -> Option<Request> {
     Some(Request {
         status: Some(status),
         after_path: start + word.len(),
+        after_status: Some(start + word.len()),
     })
 }
 
@@ -295,22 +324,33 @@ fn status_word(w: &str) -> Option<u16> {
 }
 
 /// The first duration after a keyword: anywhere for [`DURATION_ANYWHERE`]
-/// (where `keywords` found each first), past `after_path` for
+/// (where `keywords` found each first), past the request's path for
 /// [`DURATION_AFTER_REQUEST`]. Each keyword in turn, at its first place.
-fn latency(head: &str, keywords: &Keywords, after_path: Option<usize>) -> Option<f64> {
+/// Else the first of the [`DURATION_AFTER_STATUS`] words after the
+/// request's status that starts a duration.
+fn latency(head: &str, keywords: &Keywords, request: Option<&Request>) -> Option<f64> {
     let anywhere = keywords
         .duration
         .iter()
         .zip(DURATION_ANYWHERE)
         .find_map(|(at, key)| duration_at(head.get((*at)? + key.len()..)?));
-    anywhere.or_else(|| {
-        let from = after_path?;
-        let text = head.get(from..)?;
-        AFTER_REQUEST.iter().find_map(|key| {
-            let at = key.find(text.as_bytes())?;
-            duration_at(text.get(at + key.needle().len()..)?)
+    anywhere
+        .or_else(|| {
+            let text = head.get(request?.after_path..)?;
+            AFTER_REQUEST.iter().find_map(|key| {
+                let at = key.find(text.as_bytes())?;
+                duration_at(text.get(at + key.needle().len()..)?)
+            })
         })
-    })
+        .or_else(|| duration_after_status(head, request?.after_status?))
+}
+
+/// A duration starting one of the [`DURATION_AFTER_STATUS`] words from
+/// `pos` (just past a request's status).
+fn duration_after_status(head: &str, pos: usize) -> Option<f64> {
+    Words { text: head, pos }
+        .take(DURATION_AFTER_STATUS)
+        .find_map(|(at, _)| duration_at(head.get(at..)?))
 }
 
 /// A duration at the start of `s`: a number, an optional space, a unit
@@ -451,8 +491,31 @@ mod tests {
                 "2025-03-03 00:00:00.413 ERROR 65 --- [nio-8080-exec-3] c.e.web.RequestLoggingFilter    : POST /pay failed with 503 after 2.5s: service unavailable",
                 sig(Some(Error), Some(503), Some(2500.0)),
             ),
-            // A duration needs its keyword.
-            ("GET /x 404 12 ms", sig(None, Some(404), None)),
+            // A duration needs its keyword, or to follow the status closely.
+            ("GET /x 404 12 ms", sig(None, Some(404), Some(12.0))),
+            ("GET /x 404 a b c 12 ms", sig(None, Some(404), None)),
+            ("GET /x 404 12 apples", sig(None, Some(404), None)),
+            ("12 ms GET /x 404", sig(None, Some(404), None)),
+            // morgan (Node.js): `dev`, `tiny`, `short`.
+            ("GET /api/items 500 12.345 ms - 52", sig(None, Some(500), Some(12.345))),
+            ("POST /pay 503 52 - 812.004 ms", sig(None, Some(503), Some(812.004))),
+            (
+                "10.0.0.1 - GET /api HTTP/1.1 502 52 - 3.1 ms",
+                sig(None, Some(502), Some(3.1)),
+            ),
+            // ASP.NET Core's request summary (its console logger's second line).
+            (
+                "      Request finished HTTP/1.1 GET http://localhost:5000/api/items?id=7 - 500 - text/plain;+charset=utf-8 12.3456ms",
+                sig(None, Some(500), Some(12.3456)),
+            ),
+            (
+                "info: Microsoft.AspNetCore.Hosting.Diagnostics[2] Request finished HTTP/2 POST https://shop.example/pay - 200 0 - 503.1022ms",
+                sig(Some(Info), Some(200), Some(503.1022)),
+            ),
+            // An absolute URL is a path only after a method.
+            ("fetched http://x/y 503", sig(None, None, None)),
+            ("GET ftp://x/y 503", sig(None, None, None)),
+            ("GET xhttp://x/y 503", sig(None, None, None)),
             ("DELETE /items/7 -> 204 (took 3.5ms)", sig(None, Some(204), Some(3.5))),
             // PostgreSQL log_min_duration_statement.
             (
@@ -503,11 +566,14 @@ mod tests {
         let mut words = Words { text: head, pos: 0 };
         let mut prev_method = false;
         while let Some((at, word)) = words.next() {
-            if prev_method && word.starts_with('/') {
+            let path = word.starts_with('/')
+                || word.starts_with("http://")
+                || word.starts_with("https://");
+            if prev_method && path {
                 let status = words
                     .clone()
                     .take(STATUS_WITHIN)
-                    .find_map(|(_, w)| status_word(w));
+                    .find_map(|(at, w)| Some((status_word(w)?, at + w.len())));
                 request = Some((status, at + word.len()));
                 break;
             }
@@ -522,9 +588,10 @@ mod tests {
                         .get(at + word.len()..)
                         .is_some_and(|r| r.starts_with(' '))
                 {
-                    request = words
-                        .next()
-                        .and_then(|(at, w)| Some((Some(status_word(w)?), at + w.len())));
+                    request = words.next().and_then(|(at, w)| {
+                        let end = at + w.len();
+                        Some((Some((status_word(w)?, end)), end))
+                    });
                     break;
                 }
             }
@@ -536,15 +603,29 @@ mod tests {
                 .into_iter()
                 .flat_map(|from| DURATION_AFTER_REQUEST.iter().map(move |k| (*k, from))),
         );
-        let latency_ms = keys.clone().find_map(|(key, from)| {
-            let text = head.get(from..)?;
-            let at = memchr::memmem::find(text.as_bytes(), key.as_bytes())?;
-            duration_at(text.get(at + key.len()..)?)
-        });
+        let after_status = request.and_then(|(s, _)| s).map(|(_, end)| end);
+        let latency_ms = keys
+            .clone()
+            .find_map(|(key, from)| {
+                let text = head.get(from..)?;
+                let at = memchr::memmem::find(text.as_bytes(), key.as_bytes())?;
+                duration_at(text.get(at + key.len()..)?)
+            })
+            .or_else(|| {
+                // A duration in one of the three words after the status.
+                let mut words = Words {
+                    text: head,
+                    pos: after_status?,
+                };
+                (0..3).find_map(|_| {
+                    let (at, _) = words.next()?;
+                    duration_at(head.get(at..)?)
+                })
+            });
         let crash = CRASH_WORDS
             .iter()
             .any(|w| memchr::memmem::find(line.as_bytes(), w.as_bytes()).is_some());
-        let status = request.and_then(|(s, _)| s);
+        let status = request.and_then(|(s, _)| s).map(|(s, _)| s);
         LogSignal {
             level: level(head, crash),
             status,
@@ -566,6 +647,13 @@ mod tests {
             "/",
             "/api/x",
             "/é",
+            "http://x/y",
+            "https://shop/",
+            "http:/",
+            "ms",
+            " ms",
+            "12.5",
+            "-",
             "200",
             "503:",
             "404,",

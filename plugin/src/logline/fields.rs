@@ -207,7 +207,7 @@ impl FieldKey {
 
 /// The names [`is_signal_key`] accepts besides latencies (lowercase): the
 /// level, status, nested-object and `caller` keys [`FieldKey`] reads.
-const SIGNAL_NAMES: [&str; 24] = [
+const SIGNAL_NAMES: [&str; 25] = [
     "level",
     "severity",
     "lvl",
@@ -232,6 +232,7 @@ const SIGNAL_NAMES: [&str; 24] = [
     "res",
     "httprequest",
     "caller",
+    "state",
 ];
 
 /// Does `key` name a field [`read_fields`] takes a level, status or latency
@@ -390,11 +391,13 @@ fn fields_of<'a>(members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) -> LineI
 /// `http`, `request`, `response`, `url` (ECS and most JSON loggers); `req` and
 /// `res` (pino-http's and bunyan's serializers: `req.method`, `req.url`,
 /// `res.statusCode`); `httpRequest` (Google Cloud's structured logging:
-/// `requestMethod`, `requestUrl`, `status`, `latency` as `"0.350s"`).
+/// `requestMethod`, `requestUrl`, `status`, `latency` as `"0.350s"`);
+/// `State` (ASP.NET Core's JSON console logger: a request's `StatusCode`,
+/// `ElapsedMilliseconds`, `Method`, `Path`).
 fn is_nested_name(name: &[u8]) -> bool {
     matches!(
         name,
-        b"http" | b"request" | b"response" | b"url" | b"req" | b"res" | b"httpRequest"
+        b"http" | b"request" | b"response" | b"url" | b"req" | b"res" | b"httpRequest" | b"State"
     )
 }
 
@@ -634,6 +637,8 @@ mod tests {
                 FieldKey::Latency(1e3, false),
             ),
             ("Caller", FieldKey::Caller),
+            ("ElapsedMilliseconds", FieldKey::Latency(1.0, false)),
+            ("duration_milliseconds", FieldKey::Latency(1.0, false)),
             ("upstream_response_time_secondsx", FieldKey::Other),
             (&long, FieldKey::Other),
             ("msg", FieldKey::Other),

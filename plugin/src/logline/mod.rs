@@ -282,6 +282,15 @@ mod tests {
                 r#"{"level":"info","caller":"http.go:","status":200,"latency":0.25}"#,
                 sig(Some(Info), Some(200), Some(0.25), true),
             ),
+            // ASP.NET Core's JSON console logger: the request under `State`.
+            (
+                r#"{"EventId":2,"LogLevel":"Information","Category":"Microsoft.AspNetCore.Hosting.Diagnostics","Message":"Request finished HTTP/1.1 GET http://localhost:5000/api/items - 503 - text/plain 12.3456ms","State":{"Message":"Request finished HTTP/1.1 GET http://localhost:5000/api/items - 503 - text/plain 12.3456ms","ElapsedMilliseconds":12.3456,"StatusCode":503,"ContentType":"text/plain","ContentLength":null,"Protocol":"HTTP/1.1","Method":"GET","Scheme":"http","Host":"localhost:5000","PathBase":"","Path":"/api/items","QueryString":"","{OriginalFormat}":"Request finished {Protocol} {Method} {Scheme}://{Host}{PathBase}{Path}{QueryString} - {StatusCode} {ContentLength} {ContentType} {ElapsedMilliseconds}ms"}}"#,
+                sig(None, Some(503), Some(12.3456), true),
+            ),
+            (
+                r#"{"EventId":1,"LogLevel":"Error","Category":"Shop.Checkout","Message":"charge failed","State":{"Message":"charge failed","Order":7,"{OriginalFormat}":"charge failed"}}"#,
+                sig(Some(Error), None, None, false),
+            ),
             // Access logs.
             (
                 r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#,
