@@ -188,7 +188,7 @@ pub(crate) fn read(line: &str) -> LogSignal {
     let head = scan_head(line);
     let keywords = Keywords::scan(line, head.len());
     let request = request(head).or_else(|| rails_completed(head, keywords.completed?));
-    let status = request.as_ref().and_then(|r| r.status);
+    let status = request.as_ref().and_then(|r| r.status).map(|(s, _)| s);
     LogSignal {
         level: level(head, keywords.crash),
         status,
@@ -205,11 +205,10 @@ pub(crate) fn read_level(line: &str) -> Option<LogLevel> {
 
 /// A request a line describes.
 struct Request {
-    status: Option<u16>,
+    /// The status, with the byte offset just past it.
+    status: Option<(u16, usize)>,
     /// Byte offset just past the path.
     after_path: usize,
-    /// Byte offset just past the status, when there is one.
-    after_status: Option<usize>,
 }
 
 /// Whitespace-separated words with their byte offsets.
@@ -279,17 +278,13 @@ fn request(head: &str) -> Option<Request> {
             .get(at..)
             .and_then(|p| p.iter().position(u8::is_ascii_whitespace))
             .map_or(b.len(), |p| at + p);
-        let found = Words {
+        let status = Words {
             text: head,
             pos: after_path,
         }
         .take(STATUS_WITHIN)
         .find_map(|(at, w)| Some((status_word(w)?, at + w.len())));
-        return Some(Request {
-            status: found.map(|(s, _)| s),
-            after_path,
-            after_status: found.map(|(_, end)| end),
-        });
+        return Some(Request { status, after_path });
     }
     None
 }
@@ -307,9 +302,8 @@ fn rails_completed(head: &str, at: usize) -> Option<Request> {
     .next()?;
     let status = status_word(word)?;
     Some(Request {
-        status: Some(status),
+        status: Some((status, start + word.len())),
         after_path: start + word.len(),
-        after_status: Some(start + word.len()),
     })
 }
 
@@ -342,7 +336,7 @@ fn latency(head: &str, keywords: &Keywords, request: Option<&Request>) -> Option
                 duration_at(text.get(at + key.needle().len()..)?)
             })
         })
-        .or_else(|| duration_after_status(head, request?.after_status?))
+        .or_else(|| duration_after_status(head, request?.status?.1))
 }
 
 /// A duration starting one of the [`DURATION_AFTER_STATUS`] words from

@@ -102,10 +102,10 @@ fn haproxy(line: &str) -> Option<LogSignal> {
     }
     let mut total = None;
     let mut count = 0;
-    for timer in timers.as_bytes().split(|&c| c == b'/') {
+    for timer in timers.split('/') {
         count += 1;
-        let timer = timer.strip_prefix(b"+").unwrap_or(timer);
-        if !(timer == b"-1" || (!timer.is_empty() && timer.iter().all(u8::is_ascii_digit))) {
+        let timer = timer.strip_prefix('+').unwrap_or(timer);
+        if !(timer == "-1" || is_uint(timer)) {
             return None;
         }
         total = Some(timer);
@@ -124,10 +124,7 @@ fn haproxy(line: &str) -> Option<LogSignal> {
     Some(LogSignal {
         level: None,
         status: Some(status),
-        latency_ms: total
-            .filter(|t| t.first() != Some(&b'-'))
-            .and_then(|t| core::str::from_utf8(t).ok())
-            .and_then(millis_token),
+        latency_ms: total.filter(|t| is_uint(t)).and_then(millis_token),
         is_request: true,
     })
 }
