@@ -374,8 +374,8 @@ fn duration_at(s: &str) -> Option<f64> {
 
 /// The first level word among the letter runs of `b` that counts: an
 /// upper-case one anywhere, a lower-case or capitalized one only before a
-/// colon or bracket (`[error]`, `error:`, `Error:`). Runs of three to nine
-/// letters are looked up. A run's ends are found eight bytes at a time
+/// colon or bracket (`[error]`, `error:`, `Error:`). Runs of three to thirteen
+/// letters (`informational`) are looked up. A run's ends are found eight bytes at a time
 /// ([`letter_flags`]): in the `.wasm`, without SIMD, a test per byte cost
 /// about 20 operators a byte of a line.
 fn level_in_words(b: &[u8]) -> Option<LogLevel> {
@@ -388,7 +388,7 @@ fn level_in_words(b: &[u8]) -> Option<LogLevel> {
         let end = next_letter_edge::<false>(b, start);
         let len = end - start;
         from = end + 1;
-        if !(3..=9).contains(&len) {
+        if !(3..=13).contains(&len) {
             continue;
         }
         let Some(word) = b.get(start..end) else {
@@ -742,7 +742,7 @@ mod tests {
                 .position(|c| !c.is_ascii_alphabetic())
                 .unwrap_or(run.len());
             from = start + len + 1;
-            if !(3..=9).contains(&len) {
+            if !(3..=13).contains(&len) {
                 continue;
             }
             let Some(word) = run.get(..len) else { continue };
@@ -778,7 +778,9 @@ mod tests {
 
     #[test]
     fn level_words_are_found_eight_bytes_at_a_time_as_byte_by_byte() {
-        let pieces: [&[u8]; 24] = [
+        let pieces: [&[u8]; 26] = [
+            b"Information",
+            b"fail",
             b"ERROR",
             b"error",
             b"Error",

@@ -193,9 +193,8 @@ impl FieldKey {
             | b"http.request.method"
             | b"requestmethod" => FieldKey::Method,
             b"path" | b"url" | b"uri" | b"request_uri" | b"route" | b"http.url" | b"http.path"
-            | b"endpoint" | b"url.path" | b"url.original" | b"url.full" | b"requesturl" => {
-                FieldKey::Path
-            }
+            | b"endpoint" | b"url.path" | b"url.original" | b"url.full" | b"requesturl"
+            | b"requestpath" => FieldKey::Path,
             b"request" => FieldKey::Request,
             b"caller" => FieldKey::Caller,
             _ => latency_key(key).map_or(FieldKey::Other, |(mul, unitless)| {
@@ -207,7 +206,7 @@ impl FieldKey {
 
 /// The names [`is_signal_key`] accepts besides latencies (lowercase): the
 /// level, status, nested-object and `caller` keys [`FieldKey`] reads.
-const SIGNAL_NAMES: [&str; 25] = [
+const SIGNAL_NAMES: [&str; 27] = [
     "level",
     "severity",
     "lvl",
@@ -233,6 +232,8 @@ const SIGNAL_NAMES: [&str; 25] = [
     "httprequest",
     "caller",
     "state",
+    "properties",
+    "fields",
 ];
 
 /// Does `key` name a field [`read_fields`] takes a level, status or latency
@@ -393,11 +394,22 @@ fn fields_of<'a>(members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) -> LineI
 /// `res.statusCode`); `httpRequest` (Google Cloud's structured logging:
 /// `requestMethod`, `requestUrl`, `status`, `latency` as `"0.350s"`);
 /// `State` (ASP.NET Core's JSON console logger: a request's `StatusCode`,
-/// `ElapsedMilliseconds`, `Method`, `Path`).
+/// `ElapsedMilliseconds`, `Method`, `Path`); `Properties` and `fields`
+/// (Serilog's `JsonFormatter` and its Elasticsearch formatter: the request
+/// logging's `StatusCode`, `Elapsed` ms, `RequestMethod`, `RequestPath`).
 fn is_nested_name(name: &[u8]) -> bool {
     matches!(
         name,
-        b"http" | b"request" | b"response" | b"url" | b"req" | b"res" | b"httpRequest" | b"State"
+        b"http"
+            | b"request"
+            | b"response"
+            | b"url"
+            | b"req"
+            | b"res"
+            | b"httpRequest"
+            | b"State"
+            | b"Properties"
+            | b"fields"
     )
 }
 
@@ -431,9 +443,16 @@ pub(crate) fn level_word(w: &str) -> Option<LogLevel> {
 /// word's length, and free-text lines ask this of every word.
 pub(crate) fn level_token(w: &[u8]) -> Option<LogLevel> {
     if w.len() > 8 {
-        return w
-            .eq_ignore_ascii_case(b"emergency")
-            .then_some(LogLevel::Fatal);
+        // .NET's `Information` (Microsoft.Extensions.Logging's JSON console,
+        // Serilog's JSON), syslog's `Informational`.
+        return if w.eq_ignore_ascii_case(b"emergency") {
+            Some(LogLevel::Fatal)
+        } else if w.eq_ignore_ascii_case(b"information") || w.eq_ignore_ascii_case(b"informational")
+        {
+            Some(LogLevel::Info)
+        } else {
+            None
+        };
     }
     let key = word_key(w);
     macro_rules! levels {
@@ -447,8 +466,9 @@ pub(crate) fn level_token(w: &[u8]) -> Option<LogLevel> {
         Debug: b"trace" | b"debug" | b"dbug" | b"trce" | b"d" | b"t" | b"verbose";
         Info: b"info" | b"notice" | b"i" | b"inf";
         Warn: b"warn" | b"warning" | b"w" | b"wrn";
-        // `severe`: java.util.logging's (Tomcat's) error level.
-        Error: b"error" | b"err" | b"e" | b"eror" | b"severe";
+        // `severe`: java.util.logging's (Tomcat's) error level; `fail`: .NET's
+        // console logger (`fail: Microsoft.AspNetCore...[1]`).
+        Error: b"error" | b"err" | b"e" | b"eror" | b"severe" | b"fail";
         Fatal: b"fatal" | b"critical" | b"crit" | b"panic" | b"dpanic" | b"emerg" | b"alert"
             | b"f" | b"ftl";
     }
@@ -494,15 +514,17 @@ mod tests {
     /// `level_word` as first written, matching byte strings.
     fn level_word_by_patterns(w: &str) -> Option<LogLevel> {
         let w = w.trim();
-        if w.len() > 9 {
+        if w.len() > 13 {
             return None;
         }
         let lower = w.to_ascii_lowercase();
         Some(match lower.as_bytes() {
             b"trace" | b"debug" | b"dbug" | b"trce" | b"d" | b"t" | b"verbose" => LogLevel::Debug,
-            b"info" | b"notice" | b"i" | b"inf" => LogLevel::Info,
+            b"info" | b"notice" | b"i" | b"inf" | b"information" | b"informational" => {
+                LogLevel::Info
+            }
             b"warn" | b"warning" | b"w" | b"wrn" => LogLevel::Warn,
-            b"error" | b"err" | b"e" | b"eror" | b"severe" => LogLevel::Error,
+            b"error" | b"err" | b"e" | b"eror" | b"severe" | b"fail" => LogLevel::Error,
             b"fatal" | b"critical" | b"crit" | b"panic" | b"dpanic" | b"emerg" | b"emergency"
             | b"alert" | b"f" | b"ftl" => LogLevel::Fatal,
             _ => return None,
@@ -521,6 +543,11 @@ mod tests {
             "verbose",
             "info",
             "information",
+            "Information",
+            "informational",
+            "INFORMATIONAL",
+            "informationa",
+            "informations",
             "notice",
             "i",
             "inf",
@@ -533,6 +560,10 @@ mod tests {
             "e",
             "eror",
             "severe",
+            "fail",
+            "FAIL",
+            "failed",
+            "fai",
             "fatal",
             "critical",
             "crit",

@@ -285,11 +285,43 @@ mod tests {
             // ASP.NET Core's JSON console logger: the request under `State`.
             (
                 r#"{"EventId":2,"LogLevel":"Information","Category":"Microsoft.AspNetCore.Hosting.Diagnostics","Message":"Request finished HTTP/1.1 GET http://localhost:5000/api/items - 503 - text/plain 12.3456ms","State":{"Message":"Request finished HTTP/1.1 GET http://localhost:5000/api/items - 503 - text/plain 12.3456ms","ElapsedMilliseconds":12.3456,"StatusCode":503,"ContentType":"text/plain","ContentLength":null,"Protocol":"HTTP/1.1","Method":"GET","Scheme":"http","Host":"localhost:5000","PathBase":"","Path":"/api/items","QueryString":"","{OriginalFormat}":"Request finished {Protocol} {Method} {Scheme}://{Host}{PathBase}{Path}{QueryString} - {StatusCode} {ContentLength} {ContentType} {ElapsedMilliseconds}ms"}}"#,
-                sig(None, Some(503), Some(12.3456), true),
+                sig(Some(Info), Some(503), Some(12.3456), true),
             ),
             (
                 r#"{"EventId":1,"LogLevel":"Error","Category":"Shop.Checkout","Message":"charge failed","State":{"Message":"charge failed","Order":7,"{OriginalFormat}":"charge failed"}}"#,
                 sig(Some(Error), None, None, false),
+            ),
+            // Its simple console format: `fail` is its error level.
+            (
+                "fail: Microsoft.AspNetCore.Server.Kestrel[13]",
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "crit: Microsoft.AspNetCore.Hosting.Diagnostics[6]",
+                sig(Some(Fatal), None, None, false),
+            ),
+            (
+                "info: Microsoft.Hosting.Lifetime[14]",
+                sig(Some(Info), None, None, false),
+            ),
+            // Serilog's JsonFormatter: the request logging's properties under
+            // `Properties`; its Elasticsearch formatter's under `fields`.
+            (
+                r#"{"Timestamp":"2026-11-23T10:00:00.1234567+00:00","Level":"Error","MessageTemplate":"HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0000} ms","Properties":{"RequestMethod":"POST","RequestPath":"/api/pay","StatusCode":503,"Elapsed":812.5,"SourceContext":"Serilog.AspNetCore.RequestLoggingMiddleware"}}"#,
+                sig(Some(Error), Some(503), Some(812.5), true),
+            ),
+            (
+                r#"{"Timestamp":"2026-11-23T10:00:00+00:00","Level":"Information","MessageTemplate":"cart {CartId} saved","Properties":{"CartId":7}}"#,
+                sig(Some(Info), None, None, false),
+            ),
+            (
+                r#"{"@timestamp":"2026-11-23T10:00:00.1234567+00:00","level":"Warning","messageTemplate":"HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0000} ms","message":"HTTP GET /api/items responded 200 in 1500.1000 ms","fields":{"RequestMethod":"GET","RequestPath":"/api/items","StatusCode":200,"Elapsed":1500.1}}"#,
+                sig(Some(Warn), Some(200), Some(1500.1), true),
+            ),
+            // syslog's `Informational` severity name.
+            (
+                r#"{"severity":"Informational","msg":"up"}"#,
+                sig(Some(Info), None, None, false),
             ),
             // Access logs.
             (
