@@ -9,10 +9,13 @@
 //!    schedule suffix (`-<8+ digits>`) is reported as that CronJob (kind Job),
 //!    so its runs share one baseline. A `Node` owner (a mirror pod's) is
 //!    read at step 3.
+//!    An Argo Rollout owner is kind Rollout, and so is a ReplicaSet owner of
+//!    a pod with Argo's `rollouts-pod-template-hash` label.
 //! 2. **Controller labels**, set by the controllers themselves:
 //!    `pod-template-hash` (Deployment: the pod name without
 //!    `-<hash>-<suffix>`, or a name of 63 bytes cut by the name generator
-//!    without `-<part of the hash><suffix>`),
+//!    without `-<part of the hash><suffix>`), Argo Rollouts'
+//!    `rollouts-pod-template-hash` (Rollout: its pods are named alike),
 //!    `statefulset.kubernetes.io/pod-name` (StatefulSet),
 //!    `job-name` / `batch.kubernetes.io/job-name` (Job),
 //!    `controller-revision-hash` + `pod-template-generation` (DaemonSet).
@@ -263,6 +266,7 @@ pub fn workload_from_owner<'n>(kind: &str, name: &'n str) -> Option<(&'n str, Wo
             None => (name, WorkloadKind::Unknown),
         },
         "Deployment" => (name, WorkloadKind::Deployment),
+        "Rollout" => (name, WorkloadKind::Rollout),
         "StatefulSet" => (name, WorkloadKind::StatefulSet),
         "DaemonSet" => (name, WorkloadKind::DaemonSet),
         "Job" => (cronjob_of_job(name).unwrap_or(name), WorkloadKind::Job),
@@ -367,6 +371,14 @@ pub fn resolve_workload<'a>(ev: &PodEvidence<'a>) -> Option<(Cow<'a, str>, Workl
         if kind == "Node" {
             node_owner = Some(name);
         } else if let Some((w, k)) = workload_from_owner(kind, name) {
+            // Argo Rollouts' ReplicaSets are named as a Deployment's.
+            let argo = kind == "ReplicaSet"
+                && k == WorkloadKind::Deployment
+                && ev
+                    .labels
+                    .as_ref()
+                    .is_some_and(|l| label(l, ROLLOUT_HASH_LABEL).is_some());
+            let k = if argo { WorkloadKind::Rollout } else { k };
             return Some((sub(name, w), k));
         }
     }
@@ -404,6 +416,10 @@ pub fn resolve_workload<'a>(ev: &PodEvidence<'a>) -> Option<(Cow<'a, str>, Workl
     }
 }
 
+/// The pod-template hash label of Argo Rollouts' pods and ReplicaSets
+/// (`v1alpha1.DefaultRolloutUniqueLabelKey`).
+const ROLLOUT_HASH_LABEL: &str = "rollouts-pod-template-hash";
+
 /// The workload the labels controllers set name (`pod-template-hash`,
 /// `statefulset.kubernetes.io/pod-name`, `job-name`,
 /// `controller-revision-hash` + `pod-template-generation`), if any.
@@ -411,17 +427,23 @@ fn controller_workload<'a>(
     labels: &Value<'a>,
     pod: Option<&Cow<'a, str>>,
 ) -> Option<(Cow<'a, str>, WorkloadKind)> {
-    if let (Some(hash), Some(pod)) = (label(labels, "pod-template-hash"), pod) {
+    for (key, kind) in [
+        ("pod-template-hash", WorkloadKind::Deployment),
+        (ROLLOUT_HASH_LABEL, WorkloadKind::Rollout),
+    ] {
+        let (Some(hash), Some(pod)) = (label(labels, key), pod) else {
+            continue;
+        };
         let tail_len = hash.len() + 7; // "-<hash>-<5>"
         let cut = pod.len().checked_sub(tail_len);
         if let Some(head) = cut.and_then(|c| pod.get(..c)).and_then(nonempty) {
             let rest = pod.get(head.len()..).unwrap_or("");
             if rest.get(1..=hash.len()) == Some(hash.as_ref()) {
-                return Some((sub(pod, head), WorkloadKind::Deployment));
+                return Some((sub(pod, head), kind));
             }
         }
         if let Some(head) = truncated_deployment(pod, &hash) {
-            return Some((sub(pod, head), WorkloadKind::Deployment));
+            return Some((sub(pod, head), kind));
         }
     }
     if label(labels, "statefulset.kubernetes.io/pod-name").is_some() {
@@ -635,6 +657,7 @@ mod tests {
             ("Job", "backup-28571040", Some(("backup", Job))),
             ("Job", "migrate", Some(("migrate", Job))),
             ("Node", "node-1", Some(("node-1", Node))),
+            ("Rollout", "checkout", Some(("checkout", Rollout))),
             ("Deployment", "", None),
         ];
         for (kind, name, want) in cases {
@@ -705,6 +728,39 @@ mod tests {
             ),
             // A CronJob's pod from its name alone, as from its job-name label.
             ("backup-28571040-x2x9z", None, "{}", Some(("backup", Job))),
+            // Argo Rollouts: its hash label, or a ReplicaSet owner beside it.
+            (
+                "checkout-6f7d9c8b5-x2x9z",
+                None,
+                r#"{"app":"shop","rollouts-pod-template-hash":"6f7d9c8b5"}"#,
+                Some(("checkout", Rollout)),
+            ),
+            (
+                "checkout-6f7d9c8b5-x2x9z",
+                Some(("ReplicaSet", "checkout-6f7d9c8b5")),
+                r#"{"rollouts-pod-template-hash":"6f7d9c8b5"}"#,
+                Some(("checkout", Rollout)),
+            ),
+            (
+                "checkout-6f7d9c8b5-x2x9z",
+                Some(("Rollout", "checkout")),
+                "{}",
+                Some(("checkout", Rollout)),
+            ),
+            // A hash label that is not the pod's: read on.
+            (
+                "checkout-6f7d9c8b5-x2x9z",
+                None,
+                r#"{"rollouts-pod-template-hash":"5b8c9d7f6"}"#,
+                Some(("checkout", Deployment)),
+            ),
+            // Without the label, its pod's name reads as a Deployment's.
+            (
+                "checkout-6f7d9c8b5-x2x9z",
+                Some(("ReplicaSet", "checkout-6f7d9c8b5")),
+                "{}",
+                Some(("checkout", Deployment)),
+            ),
         ];
         for (pod, owner, labels, want) in cases {
             assert_eq!(

@@ -50,6 +50,9 @@ pub enum WorkloadKind {
     StatefulSet,
     /// A DaemonSet (pod name `<workload>-<5 char hash>`).
     DaemonSet,
+    /// An Argo Rollout (`argoproj.io/v1alpha1`; its pods carry
+    /// `rollouts-pod-template-hash`, and are named as a Deployment's).
+    Rollout,
     /// A Job or CronJob pod.
     Job,
     /// A node (node-level metrics such as Fluent Bit `cpu` / `mem`).
@@ -65,6 +68,7 @@ impl WorkloadKind {
             WorkloadKind::Deployment => "deployment",
             WorkloadKind::StatefulSet => "statefulset",
             WorkloadKind::DaemonSet => "daemonset",
+            WorkloadKind::Rollout => "rollout",
             WorkloadKind::Job => "job",
             WorkloadKind::Node => "node",
             WorkloadKind::Unknown => "unknown",
