@@ -23,6 +23,22 @@ impl Target {
     pub fn key(&self) -> String {
         format!("{}/{}/{}", self.namespace, self.kind.as_str(), self.name)
     }
+
+    /// The same name as the other of a Deployment and an Argo Rollout, whose pods are named
+    /// alike: records that show no Rollout label (events, metrics) name a Rollout's pods as a
+    /// Deployment's. [`crate::kube_cluster::KubeCluster`] acts on the Rollout when a
+    /// Deployment target does not exist, and the cooldown of one is the other's.
+    pub fn twin(&self) -> Option<Target> {
+        let kind = match self.kind {
+            WorkloadKind::Deployment => WorkloadKind::Rollout,
+            WorkloadKind::Rollout => WorkloadKind::Deployment,
+            _ => return None,
+        };
+        Some(Target {
+            kind,
+            ..self.clone()
+        })
+    }
 }
 
 /// Kubernetes call failures.

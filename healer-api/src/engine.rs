@@ -1032,14 +1032,20 @@ impl Engine {
         inc: &Incident,
     ) -> Result<(Option<Timestamp>, u32, u32), EngineError> {
         let target = inc.target.key();
+        // A Rollout's pods are named as a Deployment's, so its incidents may name it either
+        // way: one cooldown for both.
+        let twin = inc
+            .target
+            .twin()
+            .map_or_else(|| target.clone(), |t| t.key());
         let id = inc.id;
         let since = self.now().as_millisecond() - self.cfg.budget.window_secs as i64 * 1000;
         self.store
             .read(move |c| {
                 let last: Option<i64> = c
                     .query_row(
-                        "SELECT MAX(started_at) FROM actions WHERE target = ?1 AND incident_id != ?2",
-                        params![target, id],
+                        "SELECT MAX(started_at) FROM actions WHERE target IN (?1, ?3) AND incident_id != ?2",
+                        params![target, id, twin],
                         |r| r.get(0),
                     )
                     .optional()?

@@ -6,6 +6,8 @@
 //! | apps deployments, statefulsets, daemonsets | get, patch |
 //! | apps deployments/scale, statefulsets/scale | get, update |
 //! | apps replicasets | get, list |
+//! | argoproj.io rollouts | get, patch |
+//! | argoproj.io rollouts/scale | get, update |
 //! | autoscaling horizontalpodautoscalers | get, list, patch |
 //! | core pods | get |
 //! | core pods/eviction | create |
@@ -15,6 +17,14 @@
 //! act twice: scale sets an absolute replica count computed once, restart writes one fixed
 //! `restartedAt` value, pod eviction carries uid/resourceVersion preconditions, HPA and rollback
 //! patches carry JSON-patch `test` operations.
+//!
+//! Argo Rollouts' `Rollout` (argoproj.io/v1alpha1) is read and written as a dynamic object
+//! (edgeheal links none of Argo's types): scaled through its `scale` subresource, restarted as
+//! `kubectl argo rollouts restart` does (`spec.restartAt`), its pods owned through its
+//! ReplicaSets, rolled out when its controller reports it `Healthy`. Its pods are named as a
+//! Deployment's, so records without its label name it as one: when a Deployment target does
+//! not exist, facts, scale, restart and rollout status are taken from the Rollout of the same
+//! name ([`Target::twin`]). Without the CRD, that lookup is a 404 like the first.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -32,7 +42,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 };
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::core::Selector;
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind, Selector};
 use kube::{Api, Client};
 
 use crate::action::ActionKind;
@@ -52,6 +62,8 @@ pub const REQUIRED_PERMISSIONS: &[(&str, &str, &[&str])] = &[
     ("apps", "deployments/scale", &["get", "update"]),
     ("apps", "statefulsets/scale", &["get", "update"]),
     ("apps", "replicasets", &["get", "list"]),
+    ("argoproj.io", "rollouts", &["get", "patch"]),
+    ("argoproj.io", "rollouts/scale", &["get", "update"]),
     (
         "autoscaling",
         "horizontalpodautoscalers",
@@ -68,6 +80,30 @@ pub const FIELD_MANAGER: &str = "edgeheal-healer";
 pub const REPORTING_CONTROLLER: &str = "edgeheal.io/healer";
 const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+/// Argo Rollouts' Rollout.
+fn rollout_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"),
+        "rollouts",
+    )
+}
+
+/// `spec.<field>` of a dynamic object.
+fn spec_field<'a>(o: &'a DynamicObject, field: &str) -> Option<&'a serde_json::Value> {
+    o.data.get("spec")?.get(field)
+}
+
+/// The error to report when the twin of a target that was not found ([`Target::twin`]) could
+/// not be used either: the first one, unless the twin's lookup failed otherwise (a transport
+/// error is worth a retry; a 404 or 403 of a cluster without Argo Rollouts, or without the
+/// RBAC for it, says nothing more than the first 404).
+fn twin_error(first: ClusterError, twin: ClusterError) -> ClusterError {
+    match twin {
+        ClusterError::NotFound(_) | ClusterError::Api { code: 403, .. } => first,
+        other => other,
+    }
+}
 
 /// The kube-rs implementation of [`Cluster`].
 #[derive(Clone)]
@@ -238,6 +274,21 @@ impl KubeCluster {
         self.get(&api, &target.name, &target.key()).await
     }
 
+    /// Rollouts in `namespace`.
+    fn rollouts(&self, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), namespace, &rollout_resource())
+    }
+
+    /// Reads the target Rollout.
+    async fn rollout(&self, target: &Target) -> Result<DynamicObject, ClusterError> {
+        self.get(
+            &self.rollouts(&target.namespace),
+            &target.name,
+            &target.key(),
+        )
+        .await
+    }
+
     async fn pod_facts(
         &self,
         target: &Target,
@@ -255,7 +306,9 @@ impl KubeCluster {
         };
         let owner = controller_of(p.metadata.owner_references.as_deref());
         let owned_by_target = match (target.kind, owner) {
-            (WorkloadKind::Deployment, Some(o)) if o.kind == "ReplicaSet" => {
+            (WorkloadKind::Deployment | WorkloadKind::Rollout, Some(o))
+                if o.kind == "ReplicaSet" =>
+            {
                 let rss: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &target.namespace);
                 match self
                     .get(
@@ -267,8 +320,9 @@ impl KubeCluster {
                 {
                     Ok(rs) => {
                         rs.metadata.uid.as_deref() == Some(o.uid.as_str())
-                            && controller_of(rs.metadata.owner_references.as_deref())
-                                .is_some_and(|d| d.kind == "Deployment" && d.uid == workload_uid)
+                            && controller_of(rs.metadata.owner_references.as_deref()).is_some_and(
+                                |d| d.kind == kind_name(target.kind) && d.uid == workload_uid,
+                            )
                     }
                     Err(ClusterError::NotFound(_)) => false,
                     Err(e) => return Err(e),
@@ -408,6 +462,7 @@ impl KubeCluster {
                 self.client.clone(),
                 &target.namespace
             )),
+            WorkloadKind::Rollout => scale_with!(self.rollouts(&target.namespace)),
             other => Err(ClusterError::Unsupported(format!(
                 "scale {}",
                 other.as_str()
@@ -503,7 +558,14 @@ impl KubeCluster {
     async fn restart(&self, target: &Target, dry_run: bool) -> Result<String, ClusterError> {
         // One fixed value for every attempt: re-applying it does not start another rollout.
         let stamp = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}});
+        let patch = if target.kind == WorkloadKind::Rollout {
+            // `kubectl argo rollouts restart`: the controller evicts every pod created
+            // before `spec.restartAt`, within maxUnavailable, and then sets
+            // `status.restartedAt` to it.
+            serde_json::json!({"spec": {"restartAt": stamp}})
+        } else {
+            serde_json::json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}})
+        };
         let what = format!("restart of {}", target.key());
         let pp = Self::pp(dry_run);
         let (what, pp, patch) = (what.as_str(), &pp, &patch);
@@ -532,6 +594,10 @@ impl KubeCluster {
                 self.client.clone(),
                 &target.namespace
             ))?,
+            WorkloadKind::Rollout => {
+                patch_with!(self.rollouts(&target.namespace))?;
+                return Ok(format!("spec.restartAt={stamp}"));
+            }
             other => {
                 return Err(ClusterError::Unsupported(format!(
                     "restart {}",
@@ -703,71 +769,8 @@ impl KubeCluster {
         })
         .await
     }
-}
 
-/// The longest `note` the API server accepts: `NoteLengthLimit`, compared with Go's `len`, which
-/// counts bytes (pkg/apis/core/validation/events.go, legacyValidateEvent).
-const NOTE_MAX_BYTES: usize = 1024;
-
-/// `s` cut to at most `max` bytes, at a character boundary.
-fn truncate_utf8(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-fn controller_of(refs: Option<&[OwnerReference]>) -> Option<&OwnerReference> {
-    refs?.iter().find(|o| o.controller == Some(true))
-}
-
-fn kind_name(k: WorkloadKind) -> &'static str {
-    match k {
-        WorkloadKind::Deployment => "Deployment",
-        WorkloadKind::Statefulset => "StatefulSet",
-        WorkloadKind::Daemonset => "DaemonSet",
-        WorkloadKind::Job => "Job",
-        WorkloadKind::Node => "Node",
-        WorkloadKind::Unknown => "Unknown",
-    }
-}
-
-fn meta_facts(
-    m: &ObjectMeta,
-) -> (
-    String,
-    String,
-    BTreeMap<String, String>,
-    BTreeMap<String, String>,
-) {
-    (
-        m.uid.clone().unwrap_or_default(),
-        m.resource_version.clone().unwrap_or_default(),
-        m.labels.clone().unwrap_or_default(),
-        m.annotations.clone().unwrap_or_default(),
-    )
-}
-
-#[async_trait]
-impl Cluster for KubeCluster {
-    async fn hpa_min_replicas(
-        &self,
-        namespace: &str,
-        hpa: &str,
-    ) -> Result<Option<i32>, ClusterError> {
-        let api: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), namespace);
-        match self.get(&api, hpa, &format!("hpa {namespace}/{hpa}")).await {
-            Ok(h) => Ok(Some(h.spec.and_then(|s| s.min_replicas).unwrap_or(1))),
-            Err(ClusterError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn facts(
+    async fn facts_of(
         &self,
         target: &Target,
         action: ActionKind,
@@ -792,6 +795,14 @@ impl Cluster for KubeCluster {
             WorkloadKind::Daemonset => {
                 let d: DaemonSet = self.workload(target).await?;
                 (d.metadata, false, None, None)
+            }
+            WorkloadKind::Rollout => {
+                let r = self.rollout(target).await?;
+                let paused = spec_field(&r, "paused").and_then(serde_json::Value::as_bool);
+                let replicas = spec_field(&r, "replicas")
+                    .and_then(serde_json::Value::as_i64)
+                    .and_then(|n| i32::try_from(n).ok());
+                (r.metadata, paused.unwrap_or(false), replicas, None)
             }
             other => {
                 return Err(ClusterError::Unsupported(format!(
@@ -827,7 +838,7 @@ impl Cluster for KubeCluster {
         })
     }
 
-    async fn execute(
+    async fn execute_on(
         &self,
         target: &Target,
         plan: &Plan,
@@ -875,7 +886,7 @@ impl Cluster for KubeCluster {
         })
     }
 
-    async fn rolled_out(&self, target: &Target) -> Result<bool, ClusterError> {
+    async fn rolled_out_of(&self, target: &Target) -> Result<bool, ClusterError> {
         let (done, replicas) = match target.kind {
             WorkloadKind::Deployment => {
                 let d: Deployment = self.workload(target).await?;
@@ -894,6 +905,13 @@ impl Cluster for KubeCluster {
             WorkloadKind::Daemonset => {
                 return Ok(rollout::daemonset(&self.workload(target).await?))
             }
+            WorkloadKind::Rollout => {
+                let r = self.rollout(target).await?;
+                let replicas = spec_field(&r, "replicas")
+                    .and_then(serde_json::Value::as_i64)
+                    .and_then(|n| i32::try_from(n).ok());
+                (rollout::argo_rollout(&r), replicas)
+            }
             // Nothing the healer acts on rolls out.
             WorkloadKind::Job | WorkloadKind::Node | WorkloadKind::Unknown => return Ok(true),
         };
@@ -907,6 +925,131 @@ impl Cluster for KubeCluster {
             .hpa_for(target)
             .await?
             .is_none_or(|h| h.min_replicas <= replicas.unwrap_or(1)))
+    }
+}
+
+/// The longest `note` the API server accepts: `NoteLengthLimit`, compared with Go's `len`, which
+/// counts bytes (pkg/apis/core/validation/events.go, legacyValidateEvent).
+const NOTE_MAX_BYTES: usize = 1024;
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn controller_of(refs: Option<&[OwnerReference]>) -> Option<&OwnerReference> {
+    refs?.iter().find(|o| o.controller == Some(true))
+}
+
+fn kind_name(k: WorkloadKind) -> &'static str {
+    match k {
+        WorkloadKind::Deployment => "Deployment",
+        WorkloadKind::Statefulset => "StatefulSet",
+        WorkloadKind::Daemonset => "DaemonSet",
+        WorkloadKind::Rollout => "Rollout",
+        WorkloadKind::Job => "Job",
+        WorkloadKind::Node => "Node",
+        WorkloadKind::Unknown => "Unknown",
+    }
+}
+
+fn api_version(k: WorkloadKind) -> &'static str {
+    match k {
+        WorkloadKind::Rollout => "argoproj.io/v1alpha1",
+        WorkloadKind::Job => "batch/v1",
+        WorkloadKind::Node => "v1",
+        _ => "apps/v1",
+    }
+}
+
+fn meta_facts(
+    m: &ObjectMeta,
+) -> (
+    String,
+    String,
+    BTreeMap<String, String>,
+    BTreeMap<String, String>,
+) {
+    (
+        m.uid.clone().unwrap_or_default(),
+        m.resource_version.clone().unwrap_or_default(),
+        m.labels.clone().unwrap_or_default(),
+        m.annotations.clone().unwrap_or_default(),
+    )
+}
+
+#[async_trait]
+impl Cluster for KubeCluster {
+    async fn hpa_min_replicas(
+        &self,
+        namespace: &str,
+        hpa: &str,
+    ) -> Result<Option<i32>, ClusterError> {
+        let api: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), namespace);
+        match self.get(&api, hpa, &format!("hpa {namespace}/{hpa}")).await {
+            Ok(h) => Ok(Some(h.spec.and_then(|s| s.min_replicas).unwrap_or(1))),
+            Err(ClusterError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn facts(
+        &self,
+        target: &Target,
+        action: ActionKind,
+        pod: Option<&str>,
+    ) -> Result<Facts, ClusterError> {
+        match (self.facts_of(target, action, pod).await, target.twin()) {
+            (Err(e @ ClusterError::NotFound(_)), Some(twin))
+                if target.kind == WorkloadKind::Deployment =>
+            {
+                self.facts_of(&twin, action, pod)
+                    .await
+                    .map_err(|t| twin_error(e, t))
+            }
+            (r, _) => r,
+        }
+    }
+
+    async fn execute(
+        &self,
+        target: &Target,
+        plan: &Plan,
+        dry_run: bool,
+    ) -> Result<String, ClusterError> {
+        // Only what is done to the workload itself: a rollback reads a ReplicaSet (whose 404
+        // is its own), an eviction a pod, an HPA patch the HPA.
+        let on_workload = matches!(plan, Plan::Scale { .. } | Plan::Restart);
+        match (self.execute_on(target, plan, dry_run).await, target.twin()) {
+            (Err(e @ ClusterError::NotFound(_)), Some(twin))
+                if on_workload && target.kind == WorkloadKind::Deployment =>
+            {
+                self.execute_on(&twin, plan, dry_run)
+                    .await
+                    .map_err(|t| twin_error(e, t))
+            }
+            (r, _) => r,
+        }
+    }
+
+    async fn rolled_out(&self, target: &Target) -> Result<bool, ClusterError> {
+        match (self.rolled_out_of(target).await, target.twin()) {
+            (Err(e @ ClusterError::NotFound(_)), Some(twin))
+                if target.kind == WorkloadKind::Deployment =>
+            {
+                self.rolled_out_of(&twin)
+                    .await
+                    .map_err(|t| twin_error(e, t))
+            }
+            (r, _) => r,
+        }
     }
 
     async fn record_event(
@@ -932,7 +1075,7 @@ impl Cluster for KubeCluster {
             reporting_controller: Some(REPORTING_CONTROLLER.to_owned()),
             reporting_instance: Some(self.instance.clone()),
             regarding: Some(ObjectReference {
-                api_version: Some("apps/v1".into()),
+                api_version: Some(api_version(target.kind).into()),
                 kind: Some(kind_name(target.kind).into()),
                 name: Some(target.name.clone()),
                 namespace: Some(target.namespace.clone()),

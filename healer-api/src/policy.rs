@@ -253,14 +253,17 @@ pub fn evaluate(
     let kind = ctx.workload_kind;
     match action {
         ActionKind::ScaleUp => {
-            if !matches!(kind, WorkloadKind::Deployment | WorkloadKind::Statefulset) {
+            if !matches!(
+                kind,
+                WorkloadKind::Deployment | WorkloadKind::Statefulset | WorkloadKind::Rollout
+            ) {
                 return Err(skip(
                     "unsupported_kind",
                     format!("cannot scale a {}", kind.as_str()),
                 ));
             }
             if f.paused {
-                return Err(stop("paused", "deployment is paused"));
+                return Err(stop("paused", format!("{} is paused", kind.as_str())));
             }
             let step = g.guards.scale_step;
             if let Some(h) = &f.hpa {
@@ -310,7 +313,10 @@ pub fn evaluate(
         ActionKind::RolloutRestart => {
             if !matches!(
                 kind,
-                WorkloadKind::Deployment | WorkloadKind::Statefulset | WorkloadKind::Daemonset
+                WorkloadKind::Deployment
+                    | WorkloadKind::Statefulset
+                    | WorkloadKind::Daemonset
+                    | WorkloadKind::Rollout
             ) {
                 return Err(skip(
                     "unsupported_kind",
@@ -318,7 +324,7 @@ pub fn evaluate(
                 ));
             }
             if f.paused {
-                return Err(stop("paused", "deployment is paused"));
+                return Err(stop("paused", format!("{} is paused", kind.as_str())));
             }
             Ok(Plan::Restart)
         }
@@ -762,6 +768,37 @@ mod tests {
                 c,
                 ScaleUp,
                 |x, _| x.workload_kind = WorkloadKind::Daemonset,
+                Err(("unsupported_kind", true)),
+            ),
+            (
+                "scale an argo rollout",
+                c,
+                ScaleUp,
+                |x, _| x.workload_kind = WorkloadKind::Rollout,
+                Ok(Plan::Scale { from: 2, to: 4 }),
+            ),
+            (
+                "restart an argo rollout",
+                c,
+                RolloutRestart,
+                |x, _| x.workload_kind = WorkloadKind::Rollout,
+                Ok(Plan::Restart),
+            ),
+            (
+                "restart a paused argo rollout",
+                c,
+                RolloutRestart,
+                |x, f| {
+                    x.workload_kind = WorkloadKind::Rollout;
+                    f.paused = true;
+                },
+                Err(("paused", false)),
+            ),
+            (
+                "roll back an argo rollout",
+                c,
+                Rollback,
+                |x, _| x.workload_kind = WorkloadKind::Rollout,
                 Err(("unsupported_kind", true)),
             ),
             (

@@ -1,10 +1,13 @@
 //! Whether a workload has rolled out its newest spec, judged from its status the way
 //! `kubectl rollout status` does (kubectl's `DeploymentStatusViewer`,
-//! `StatefulSetStatusViewer`, `DaemonSetStatusViewer`). The engine verifies an action only
-//! once the workload has rolled it out.
+//! `StatefulSetStatusViewer`, `DaemonSetStatusViewer`), and an Argo Rollout the way
+//! `kubectl argo rollouts status` does. The engine verifies an action only once the workload
+//! has rolled it out.
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::DynamicObject;
+use serde_json::Value;
 
 /// The controller has seen the newest spec.
 fn observed(meta: &ObjectMeta, observed_generation: Option<i64>) -> bool {
@@ -54,6 +57,51 @@ pub fn daemonset(d: &DaemonSet) -> bool {
     observed(&d.metadata, status.observed_generation)
         && status.updated_number_scheduled.unwrap_or(0) >= desired
         && status.number_available.unwrap_or(0) >= desired
+}
+
+/// An Argo Rollout, as `kubectl argo rollouts status` judges it (Argo's
+/// `rolloututil.GetRolloutPhase`, for controllers from 1.0, which compute the phase): the
+/// controller has observed the newest spec (`status.observedGeneration` is a string, the
+/// generation's number; a non-numeric one, from before 0.10, or one above it counts as
+/// observed), is not unpausing (`controllerPause` with no pause condition left), a workload it
+/// references is observed too, and its phase is `Healthy`. A restart (`spec.restartAt`) is
+/// over when the controller has copied it to `status.restartedAt`, which it does once no pod
+/// older than it is left.
+pub fn argo_rollout(r: &DynamicObject) -> bool {
+    let (spec, status) = (&r.data["spec"], &r.data["status"]);
+    let observed = match status["observedGeneration"].as_str().map(str::parse::<i64>) {
+        Some(Ok(g)) => g >= r.metadata.generation.unwrap_or(0),
+        _ => true,
+    };
+    let unpausing = status["controllerPause"].as_bool() == Some(true)
+        && status["pauseConditions"]
+            .as_array()
+            .is_none_or(Vec::is_empty);
+    let workload_observed = match r
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("rollout.argoproj.io/workload-generation"))
+        .map(|g| g.parse::<i64>())
+    {
+        Some(Ok(want)) => match status["workloadObservedGeneration"]
+            .as_str()
+            .map(str::parse::<i64>)
+        {
+            Some(Ok(seen)) => seen == want,
+            _ => true,
+        },
+        _ => true,
+    };
+    let restarted = match &spec["restartAt"] {
+        Value::Null => true,
+        want => status["restartedAt"] == *want,
+    };
+    observed
+        && !unpausing
+        && workload_observed
+        && status["phase"].as_str() == Some("Healthy")
+        && restarted
 }
 
 #[cfg(test)]
@@ -124,5 +172,92 @@ mod tests {
         partial["updatedNumberScheduled"] = json!(3);
         partial["numberAvailable"] = json!(5);
         assert!(!daemonset(&ds(partial)));
+    }
+
+    #[test]
+    fn an_argo_rollout_is_rolled_out_when_healthy_observed_and_restarted() {
+        let ro = |generation: i64,
+                  annotations: Value,
+                  spec: Value,
+                  status: Value|
+         -> DynamicObject {
+            serde_json::from_value(json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                "metadata": {"name": "checkout", "generation": generation, "annotations": annotations},
+                "spec": spec,
+                "status": status,
+            }))
+            .unwrap()
+        };
+        let spec = json!({"replicas": 3});
+        let healthy = json!({"observedGeneration": "4", "phase": "Healthy", "replicas": 3});
+        assert!(argo_rollout(&ro(
+            4,
+            json!({}),
+            spec.clone(),
+            healthy.clone()
+        )));
+        // The controller has not seen generation 5 (a restart or scale) yet.
+        assert!(!argo_rollout(&ro(
+            5,
+            json!({}),
+            spec.clone(),
+            healthy.clone()
+        )));
+        // A pre-0.10 hash, or a numeric one above: observed.
+        let mut hashed = healthy.clone();
+        hashed["observedGeneration"] = json!("7d4b9c8f6");
+        assert!(argo_rollout(&ro(5, json!({}), spec.clone(), hashed)));
+        for phase in ["Progressing", "Paused", "Degraded", ""] {
+            let mut s = healthy.clone();
+            s["phase"] = json!(phase);
+            assert!(!argo_rollout(&ro(4, json!({}), spec.clone(), s)), "{phase}");
+        }
+        let mut no_phase = healthy.clone();
+        no_phase.as_object_mut().unwrap().remove("phase");
+        assert!(!argo_rollout(&ro(4, json!({}), spec.clone(), no_phase)));
+        // Unpausing: the pause conditions were cleared, the controller has not resumed yet.
+        let mut unpausing = healthy.clone();
+        unpausing["controllerPause"] = json!(true);
+        assert!(!argo_rollout(&ro(
+            4,
+            json!({}),
+            spec.clone(),
+            unpausing.clone()
+        )));
+        unpausing["pauseConditions"] =
+            json!([{"reason": "CanaryPauseStep", "startTime": "2026-11-23T10:00:00Z"}]);
+        assert!(argo_rollout(&ro(4, json!({}), spec.clone(), unpausing)));
+        // A referenced Deployment's generation not observed yet.
+        let workload = json!({"rollout.argoproj.io/workload-generation": "3"});
+        let mut seen = healthy.clone();
+        seen["workloadObservedGeneration"] = json!("2");
+        assert!(!argo_rollout(&ro(
+            4,
+            workload.clone(),
+            spec.clone(),
+            seen.clone()
+        )));
+        seen["workloadObservedGeneration"] = json!("3");
+        assert!(argo_rollout(&ro(4, workload, spec, seen)));
+        // A restart is over once the controller copied restartAt to restartedAt.
+        let restarting = json!({"replicas": 3, "restartAt": "2026-11-23T10:00:00Z"});
+        assert!(!argo_rollout(&ro(
+            4,
+            json!({}),
+            restarting.clone(),
+            healthy.clone()
+        )));
+        let mut earlier = healthy.clone();
+        earlier["restartedAt"] = json!("2026-11-22T09:00:00Z");
+        assert!(!argo_rollout(&ro(
+            4,
+            json!({}),
+            restarting.clone(),
+            earlier
+        )));
+        let mut restarted = healthy;
+        restarted["restartedAt"] = json!("2026-11-23T10:00:00Z");
+        assert!(argo_rollout(&ro(4, json!({}), restarting, restarted)));
     }
 }

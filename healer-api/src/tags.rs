@@ -120,6 +120,8 @@ pub enum WorkloadKind {
     Statefulset,
     /// apps/v1 DaemonSet.
     Daemonset,
+    /// Argo Rollouts' Rollout (argoproj.io/v1alpha1).
+    Rollout,
     /// batch/v1 Job.
     Job,
     /// A node (not a workload).
@@ -135,6 +137,7 @@ impl WorkloadKind {
             WorkloadKind::Deployment => "deployment",
             WorkloadKind::Statefulset => "statefulset",
             WorkloadKind::Daemonset => "daemonset",
+            WorkloadKind::Rollout => "rollout",
             WorkloadKind::Job => "job",
             WorkloadKind::Node => "node",
             WorkloadKind::Unknown => "unknown",
@@ -147,6 +150,7 @@ impl WorkloadKind {
             WorkloadKind::Deployment,
             WorkloadKind::Statefulset,
             WorkloadKind::Daemonset,
+            WorkloadKind::Rollout,
             WorkloadKind::Job,
             WorkloadKind::Node,
             WorkloadKind::Unknown,

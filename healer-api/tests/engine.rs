@@ -222,6 +222,8 @@ struct Harness {
     sig: u64,
     /// How far the sender's clock is behind ours (records and signatures alike).
     sender_behind_ms: i64,
+    /// The `workload_kind` the records carry.
+    workload_kind: &'static str,
 }
 
 impl Harness {
@@ -236,6 +238,7 @@ impl Harness {
             cluster: Arc::new(cluster),
             sig: 0,
             sender_behind_ms: 0,
+            workload_kind: "deployment",
         }
     }
 
@@ -289,12 +292,13 @@ impl Harness {
         ts: jiff::Timestamp,
     ) {
         let ts = ts.to_string();
+        let workload_kind = self.workload_kind;
         let recs: Vec<serde_json::Value> = entities
             .iter()
             .map(|e| {
                 serde_json::json!({"edgeheal": {"kind": "metric", "entity": e, "pod": pod, "ts": ts,
                 "score": 0.9, "anomaly": true, "severity": "critical", "incident": incident, "action": "scale_up",
-                "why": [], "model": "m@1", "workload_kind": "deployment", "family": family}})
+                "why": [], "model": "m@1", "workload_kind": workload_kind, "family": family}})
             })
             .collect();
         let records = decode(
@@ -775,6 +779,43 @@ async fn cooldown_holds_across_a_restart() {
     h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
     engine.process_pending().await.unwrap();
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 2);
+}
+
+/// A Rollout's pods are named as a Deployment's: records without its label (events, metrics)
+/// name it `deployment`, its logs `rollout`. Incidents opened either way share one cooldown.
+#[tokio::test]
+async fn a_rollout_named_either_way_has_one_cooldown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    assert_eq!(h.incidents().await[0].state, "resolved");
+    h.workload_kind = "rollout";
+    h.clock.advance_secs(60);
+    h.ingest(&["shop/cart"; 3], "traffic_surge", None).await;
+    engine.process_pending().await.unwrap();
+    let inc = h.incidents().await;
+    let surge = inc.iter().find(|i| i.kind == "traffic_surge").unwrap();
+    assert_eq!(surge.state, "escalated");
+    assert!(
+        surge.reason.as_deref().unwrap().starts_with("cooldown"),
+        "{:?}",
+        surge.reason
+    );
+    let executed = h.cluster.executed.lock().unwrap().clone();
+    assert_eq!(executed.len(), 1, "{executed:?}");
+    assert_eq!(executed[0].0, "shop/deployment/cart");
+    // After the cooldown, the Rollout-named incident acts on its target.
+    h.clock.advance_secs(600);
+    h.ingest(&["shop/cart"; 3], "traffic_surge", None).await;
+    engine.process_pending().await.unwrap();
+    let executed = h.cluster.executed.lock().unwrap().clone();
+    assert_eq!(executed.len(), 2, "{executed:?}");
+    assert_eq!(executed[1].0, "shop/rollout/cart");
 }
 
 #[tokio::test]

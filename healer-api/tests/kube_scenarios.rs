@@ -1217,13 +1217,22 @@ async fn missing_workload_is_not_found_and_jobs_are_unsupported() {
     let (c, h) = cluster(3);
     let mock = serve(
         h,
-        vec![step(Method::GET, DEPLOY).reply(404, status(404, "NotFound"))],
+        vec![
+            step(Method::GET, DEPLOY).reply(404, status(404, "NotFound")),
+            // No Rollout of that name either (or no Argo Rollouts CRD: also a 404).
+            step(Method::GET, ROLLOUT).reply(404, status(404, "NotFound")),
+            step(Method::GET, DEPLOY).reply(404, status(404, "NotFound")),
+            // Nor RBAC for it: the Deployment's 404 is what is reported.
+            step(Method::GET, ROLLOUT).reply(403, status(403, "Forbidden")),
+        ],
     );
-    let err = c
-        .facts(&target(WorkloadKind::Deployment), ActionKind::ScaleUp, None)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ClusterError::NotFound(_)), "{err}");
+    for _ in 0..2 {
+        let err = c
+            .facts(&target(WorkloadKind::Deployment), ActionKind::ScaleUp, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err, ClusterError::NotFound("shop/deployment/cart".into()));
+    }
     let err = c
         .facts(&target(WorkloadKind::Job), ActionKind::ScaleUp, None)
         .await
@@ -1275,5 +1284,227 @@ async fn an_eviction_a_disruption_budget_refuses_is_not_retried_but_throttling_i
     }
     let out = c.execute(&t, &plan, false).await.unwrap();
     assert!(out.contains("evicted pod cart-5d-abc"), "{out}");
+    finish(mock).await;
+}
+
+const ROLLOUT: &str = "/apis/argoproj.io/v1alpha1/namespaces/shop/rollouts/cart";
+const ROLLOUT_UID: &str = "ro-uid-1";
+
+fn argo_rollout(generation: i64, status: Value) -> Value {
+    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "cart", "namespace": "shop", "uid": ROLLOUT_UID, "resourceVersion": "300",
+                     "generation": generation, "labels": {"edgeheal.io/heal": "true"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "cart"}},
+                 "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}},
+                 "template": {"metadata": {"labels": {"app": "cart"}}, "spec": {"containers": [{"name": "cart", "image": "cart:v2"}]}}},
+        "status": status})
+}
+
+fn rollout_hpa_list() -> Value {
+    json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscalerList", "metadata": {},
+           "items": [{"metadata": {"name": "cart-hpa"},
+                      "spec": {"scaleTargetRef": {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "cart"},
+                               "minReplicas": 2, "maxReplicas": 6}}]})
+}
+
+/// An Argo Rollout: its facts from the Rollout (its HPA names it by kind `Rollout`), scaled
+/// through `rollouts/scale`, restarted as `kubectl argo rollouts restart` does (a merge patch
+/// of `spec.restartAt`), and rolled out only when its controller reports it `Healthy` with the
+/// restart done.
+#[tokio::test]
+async fn an_argo_rollout_is_scaled_restarted_and_verified_through_its_own_api() {
+    let (c, h) = cluster(3);
+    let healthy = json!({"observedGeneration": "8", "phase": "Healthy", "HPAReplicas": 2});
+    let mut restarting = healthy.clone();
+    restarting["observedGeneration"] = json!("9");
+    restarting["restartedAt"] = json!("2026-11-20T08:00:00Z");
+    let mut restarted = restarting.clone();
+    restarted["restartedAt"] = json!("2026-11-21T10:00:00Z");
+    let with_restart = |mut r: Value| {
+        r["spec"]["restartAt"] = json!("2026-11-21T10:00:00Z");
+        r
+    };
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, ROLLOUT).reply(200, argo_rollout(8, healthy.clone())),
+            step(Method::GET, HPAS).reply(200, rollout_hpa_list()),
+            step(Method::GET, ROLLOUT).reply(200, argo_rollout(8, healthy)),
+            step(Method::GET, &format!("{ROLLOUT}/scale")).reply(200, scale(2, "300")),
+            step(Method::PUT, &format!("{ROLLOUT}/scale"))
+                .query("fieldManager", "edgeheal-healer")
+                .body(|b| {
+                    assert_eq!(b["spec"]["replicas"], 3);
+                    assert_eq!(b["metadata"]["resourceVersion"], "300");
+                })
+                .reply(200, scale(3, "301")),
+            step(Method::PATCH, ROLLOUT)
+                .query("fieldManager", "edgeheal-healer")
+                .content_type("application/merge-patch+json")
+                .body(|b| assert_eq!(b, &json!({"spec": {"restartAt": "2026-11-21T10:00:00Z"}})))
+                .reply(200, json!({})),
+            // Seen by the controller, pods older than restartAt still running.
+            step(Method::GET, ROLLOUT).reply(200, with_restart(argo_rollout(9, restarting))),
+            step(Method::GET, ROLLOUT).reply(200, with_restart(argo_rollout(9, restarted))),
+            step(Method::GET, HPAS).reply(200, rollout_hpa_list()),
+        ],
+    );
+    let t = target(WorkloadKind::Rollout);
+    let f = c.facts(&t, ActionKind::ScaleUp, None).await.unwrap();
+    assert_eq!(
+        (f.uid.as_str(), f.replicas, f.paused),
+        (ROLLOUT_UID, Some(2), false)
+    );
+    assert_eq!(f.hpa.map(|h| h.name), Some("cart-hpa".to_owned()));
+    let f = c.facts(&t, ActionKind::RolloutRestart, None).await.unwrap();
+    assert!(f.hpa.is_none());
+    let out = c
+        .execute(&t, &Plan::Scale { from: 2, to: 3 }, false)
+        .await
+        .unwrap();
+    assert!(out.contains("replicas 2 -> 3"), "{out}");
+    let out = c.execute(&t, &Plan::Restart, false).await.unwrap();
+    assert_eq!(out, "spec.restartAt=2026-11-21T10:00:00Z");
+    assert!(!c.rolled_out(&t).await.unwrap());
+    assert!(c.rolled_out(&t).await.unwrap());
+    finish(mock).await;
+}
+
+/// A pod of a Rollout is owned through its ReplicaSet, whose controller is the Rollout; a
+/// ReplicaSet a Deployment of the same name controls is not the Rollout's.
+#[tokio::test]
+async fn a_rollouts_pod_is_owned_through_its_replicaset() {
+    let (c, h) = cluster(3);
+    let pod_path = "/api/v1/namespaces/shop/pods/cart-5d-abc";
+    let rs_path = "/apis/apps/v1/namespaces/shop/replicasets/cart-5d";
+    let argo_rs = |owner_kind: &str| {
+        let mut rs = replicaset(
+            "cart-5d",
+            "rs-uid",
+            ROLLOUT_UID,
+            "3",
+            "2026-11-21T09:00:00Z",
+            "cart:v2",
+        );
+        rs["metadata"]["ownerReferences"][0]["apiVersion"] = json!("argoproj.io/v1alpha1");
+        rs["metadata"]["ownerReferences"][0]["kind"] = json!(owner_kind);
+        rs
+    };
+    let the_pod = || pod("p-uid", "500", Some(("ReplicaSet", "cart-5d", "rs-uid")));
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, ROLLOUT).reply(200, argo_rollout(8, json!({}))),
+            step(Method::GET, pod_path).reply(200, the_pod()),
+            step(Method::GET, rs_path).reply(200, argo_rs("Rollout")),
+            step(Method::GET, ROLLOUT).reply(200, argo_rollout(8, json!({}))),
+            step(Method::GET, pod_path).reply(200, the_pod()),
+            step(Method::GET, rs_path).reply(200, argo_rs("Deployment")),
+        ],
+    );
+    let t = target(WorkloadKind::Rollout);
+    let f = c
+        .facts(&t, ActionKind::DeletePod, Some("cart-5d-abc"))
+        .await
+        .unwrap();
+    assert!(f.pod.unwrap().owned_by_target);
+    let f = c
+        .facts(&t, ActionKind::DeletePod, Some("cart-5d-abc"))
+        .await
+        .unwrap();
+    assert!(!f.pod.unwrap().owned_by_target);
+    finish(mock).await;
+}
+
+/// Events and metrics name a Rollout's pods as a Deployment's (`cart-5d-abc`): a Deployment
+/// target that does not exist is looked up as a Rollout, and facts, scale, restart and
+/// rollout status come from it. A rollback is not: its 404 is the ReplicaSet's own.
+#[tokio::test]
+async fn a_deployment_target_that_does_not_exist_is_acted_on_as_the_rollout_of_its_name() {
+    let (c, h) = cluster(3);
+    let not_found = || status(404, "NotFound");
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, DEPLOY).reply(404, not_found()),
+            step(Method::GET, ROLLOUT).reply(200, argo_rollout(8, json!({}))),
+            step(Method::GET, &format!("{DEPLOY}/scale")).reply(404, not_found()),
+            step(Method::GET, &format!("{ROLLOUT}/scale")).reply(200, scale(2, "300")),
+            step(Method::PUT, &format!("{ROLLOUT}/scale"))
+                .query("fieldManager", "edgeheal-healer")
+                .query("dryRun", "All")
+                .reply(200, scale(3, "301")),
+            step(Method::PATCH, DEPLOY)
+                .query("fieldManager", "edgeheal-healer")
+                .reply(404, not_found()),
+            step(Method::PATCH, ROLLOUT)
+                .query("fieldManager", "edgeheal-healer")
+                .body(|b| assert!(b["spec"]["restartAt"].is_string(), "{b}"))
+                .reply(200, json!({})),
+            step(Method::GET, DEPLOY).reply(404, not_found()),
+            step(Method::GET, ROLLOUT).reply(
+                200,
+                argo_rollout(8, json!({"observedGeneration": "8", "phase": "Healthy"})),
+            ),
+            step(Method::GET, HPAS).reply(200, hpa_list(&[])),
+            step(
+                Method::GET,
+                "/apis/apps/v1/namespaces/shop/replicasets/cart-4c",
+            )
+            .reply(404, not_found()),
+        ],
+    );
+    let t = target(WorkloadKind::Deployment);
+    let f = c.facts(&t, ActionKind::RolloutRestart, None).await.unwrap();
+    assert_eq!(f.uid, ROLLOUT_UID);
+    let out = c
+        .execute(&t, &Plan::Scale { from: 2, to: 3 }, true)
+        .await
+        .unwrap();
+    assert_eq!(out, "dry-run (dryRun=All): replicas 2 -> 3");
+    let out = c.execute(&t, &Plan::Restart, false).await.unwrap();
+    assert!(out.starts_with("spec.restartAt="), "{out}");
+    assert!(c.rolled_out(&t).await.unwrap());
+    let err = c
+        .execute(
+            &t,
+            &Plan::Rollback {
+                replica_set: "cart-4c".into(),
+                revision: 2,
+            },
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClusterError::NotFound(_)), "{err}");
+    finish(mock).await;
+}
+
+#[tokio::test]
+async fn events_about_a_rollout_regard_it_in_its_api_group() {
+    let (c, h) = cluster(2);
+    let mock = serve(
+        h,
+        vec![step(Method::POST, "/apis/events.k8s.io/v1/namespaces/shop/events")
+            .query("fieldManager", "edgeheal-healer")
+            .body(|b| {
+                assert_eq!(b["regarding"], json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "cart", "namespace": "shop", "uid": ROLLOUT_UID}));
+            })
+            .reply(201, json!({"metadata": {"name": "cart.edgeheal-x"}}))],
+    );
+    let ev = EventNote {
+        type_: "Normal",
+        reason: "Remediated",
+        action: "rollout_restart".into(),
+        note: "spec.restartAt".into(),
+    };
+    c.record_event(
+        &target(WorkloadKind::Rollout),
+        Some(ROLLOUT_UID),
+        &ev,
+        false,
+    )
+    .await
+    .unwrap();
     finish(mock).await;
 }
