@@ -94,6 +94,29 @@ fn spec_field<'a>(o: &'a DynamicObject, field: &str) -> Option<&'a serde_json::V
     o.data.get("spec")?.get(field)
 }
 
+/// `spec.replicas` of a dynamic object.
+fn spec_replicas(o: &DynamicObject) -> Option<i32> {
+    spec_field(o, "replicas")
+        .and_then(serde_json::Value::as_i64)
+        .and_then(|n| i32::try_from(n).ok())
+}
+
+/// `act` on `target`, and when that is a Deployment's 404, on the Rollout of its name
+/// ([`Target::twin`]).
+async fn or_rollout<T, Fut>(target: &Target, act: impl Fn(Target) -> Fut) -> Result<T, ClusterError>
+where
+    Fut: Future<Output = Result<T, ClusterError>>,
+{
+    match (act(target.clone()).await, target.twin()) {
+        (Err(e @ ClusterError::NotFound(_)), Some(twin))
+            if target.kind == WorkloadKind::Deployment =>
+        {
+            act(twin).await.map_err(|t| twin_error(e, t))
+        }
+        (r, _) => r,
+    }
+}
+
 /// The error to report when the twin of a target that was not found ([`Target::twin`]) could
 /// not be used either: the first one, unless the twin's lookup failed otherwise (a transport
 /// error is worth a retry; a 404 or 403 of a cluster without Argo Rollouts, or without the
@@ -799,9 +822,7 @@ impl KubeCluster {
             WorkloadKind::Rollout => {
                 let r = self.rollout(target).await?;
                 let paused = spec_field(&r, "paused").and_then(serde_json::Value::as_bool);
-                let replicas = spec_field(&r, "replicas")
-                    .and_then(serde_json::Value::as_i64)
-                    .and_then(|n| i32::try_from(n).ok());
+                let replicas = spec_replicas(&r);
                 (r.metadata, paused.unwrap_or(false), replicas, None)
             }
             other => {
@@ -907,10 +928,7 @@ impl KubeCluster {
             }
             WorkloadKind::Rollout => {
                 let r = self.rollout(target).await?;
-                let replicas = spec_field(&r, "replicas")
-                    .and_then(serde_json::Value::as_i64)
-                    .and_then(|n| i32::try_from(n).ok());
-                (rollout::argo_rollout(&r), replicas)
+                (rollout::argo_rollout(&r), spec_replicas(&r))
             }
             // Nothing the healer acts on rolls out.
             WorkloadKind::Job | WorkloadKind::Node | WorkloadKind::Unknown => return Ok(true),
@@ -1006,16 +1024,11 @@ impl Cluster for KubeCluster {
         action: ActionKind,
         pod: Option<&str>,
     ) -> Result<Facts, ClusterError> {
-        match (self.facts_of(target, action, pod).await, target.twin()) {
-            (Err(e @ ClusterError::NotFound(_)), Some(twin))
-                if target.kind == WorkloadKind::Deployment =>
-            {
-                self.facts_of(&twin, action, pod)
-                    .await
-                    .map_err(|t| twin_error(e, t))
-            }
-            (r, _) => r,
-        }
+        or_rollout(
+            target,
+            |t| async move { self.facts_of(&t, action, pod).await },
+        )
+        .await
     }
 
     async fn execute(
@@ -1026,30 +1039,17 @@ impl Cluster for KubeCluster {
     ) -> Result<String, ClusterError> {
         // Only what is done to the workload itself: a rollback reads a ReplicaSet (whose 404
         // is its own), an eviction a pod, an HPA patch the HPA.
-        let on_workload = matches!(plan, Plan::Scale { .. } | Plan::Restart);
-        match (self.execute_on(target, plan, dry_run).await, target.twin()) {
-            (Err(e @ ClusterError::NotFound(_)), Some(twin))
-                if on_workload && target.kind == WorkloadKind::Deployment =>
-            {
-                self.execute_on(&twin, plan, dry_run)
-                    .await
-                    .map_err(|t| twin_error(e, t))
-            }
-            (r, _) => r,
+        if !matches!(plan, Plan::Scale { .. } | Plan::Restart) {
+            return self.execute_on(target, plan, dry_run).await;
         }
+        or_rollout(target, |t| async move {
+            self.execute_on(&t, plan, dry_run).await
+        })
+        .await
     }
 
     async fn rolled_out(&self, target: &Target) -> Result<bool, ClusterError> {
-        match (self.rolled_out_of(target).await, target.twin()) {
-            (Err(e @ ClusterError::NotFound(_)), Some(twin))
-                if target.kind == WorkloadKind::Deployment =>
-            {
-                self.rolled_out_of(&twin)
-                    .await
-                    .map_err(|t| twin_error(e, t))
-            }
-            (r, _) => r,
-        }
+        or_rollout(target, |t| async move { self.rolled_out_of(&t).await }).await
     }
 
     async fn record_event(
