@@ -581,13 +581,19 @@ impl KubeCluster {
     async fn restart(&self, target: &Target, dry_run: bool) -> Result<String, ClusterError> {
         // One fixed value for every attempt: re-applying it does not start another rollout.
         let stamp = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let patch = if target.kind == WorkloadKind::Rollout {
+        let (patch, detail) = if target.kind == WorkloadKind::Rollout {
             // `kubectl argo rollouts restart`: the controller evicts every pod created
             // before `spec.restartAt`, within maxUnavailable, and then sets
             // `status.restartedAt` to it.
-            serde_json::json!({"spec": {"restartAt": stamp}})
+            (
+                serde_json::json!({"spec": {"restartAt": stamp}}),
+                format!("spec.restartAt={stamp}"),
+            )
         } else {
-            serde_json::json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}})
+            (
+                serde_json::json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}),
+                format!("{RESTARTED_AT}={stamp}"),
+            )
         };
         let what = format!("restart of {}", target.key());
         let pp = Self::pp(dry_run);
@@ -617,10 +623,7 @@ impl KubeCluster {
                 self.client.clone(),
                 &target.namespace
             ))?,
-            WorkloadKind::Rollout => {
-                patch_with!(self.rollouts(&target.namespace))?;
-                return Ok(format!("spec.restartAt={stamp}"));
-            }
+            WorkloadKind::Rollout => patch_with!(self.rollouts(&target.namespace))?,
             other => {
                 return Err(ClusterError::Unsupported(format!(
                     "restart {}",
@@ -628,7 +631,7 @@ impl KubeCluster {
                 )))
             }
         }
-        Ok(format!("{RESTARTED_AT}={stamp}"))
+        Ok(detail)
     }
 
     /// Evicts the pod (policy/v1 `Eviction`, the `pods/eviction` subresource) rather than

@@ -69,28 +69,23 @@ pub fn daemonset(d: &DaemonSet) -> bool {
 /// older than it is left.
 pub fn argo_rollout(r: &DynamicObject) -> bool {
     let (spec, status) = (&r.data["spec"], &r.data["status"]);
-    let observed = match status["observedGeneration"].as_str().map(str::parse::<i64>) {
-        Some(Ok(g)) => g >= r.metadata.generation.unwrap_or(0),
-        _ => true,
-    };
+    let observed = numeric(&status["observedGeneration"])
+        .is_none_or(|g| g >= r.metadata.generation.unwrap_or(0));
     let unpausing = status["controllerPause"].as_bool() == Some(true)
         && status["pauseConditions"]
             .as_array()
             .is_none_or(Vec::is_empty);
-    let workload_observed = match r
+    let workload_generation = r
         .metadata
         .annotations
         .as_ref()
         .and_then(|a| a.get("rollout.argoproj.io/workload-generation"))
-        .map(|g| g.parse::<i64>())
-    {
-        Some(Ok(want)) => match status["workloadObservedGeneration"]
-            .as_str()
-            .map(str::parse::<i64>)
-        {
-            Some(Ok(seen)) => seen == want,
-            _ => true,
-        },
+        .and_then(|g| g.parse::<i64>().ok());
+    let workload_observed = match (
+        workload_generation,
+        numeric(&status["workloadObservedGeneration"]),
+    ) {
+        (Some(want), Some(seen)) => seen == want,
         _ => true,
     };
     let restarted = match &spec["restartAt"] {
@@ -102,6 +97,11 @@ pub fn argo_rollout(r: &DynamicObject) -> bool {
         && workload_observed
         && status["phase"].as_str() == Some("Healthy")
         && restarted
+}
+
+/// A number Argo writes as a string (its generations); `None` when it is not one.
+fn numeric(v: &Value) -> Option<i64> {
+    v.as_str()?.parse().ok()
 }
 
 #[cfg(test)]

@@ -374,10 +374,10 @@ fn duration_at(s: &str) -> Option<f64> {
 
 /// The first level word among the letter runs of `b` that counts: an
 /// upper-case one anywhere, a lower-case or capitalized one only before a
-/// colon or bracket (`[error]`, `error:`, `Error:`). Runs of three to thirteen
-/// letters (`informational`) are looked up. A run's ends are found eight bytes at a time
-/// ([`letter_flags`]): in the `.wasm`, without SIMD, a test per byte cost
-/// about 20 operators a byte of a line.
+/// colon or bracket (`[error]`, `error:`, `Error:`). Runs of three to
+/// thirteen letters (`informational`) are looked up. A run's ends are found
+/// eight bytes at a time ([`letter_flags`]): in the `.wasm`, without SIMD, a
+/// test per byte cost about 20 operators a byte of a line.
 fn level_in_words(b: &[u8]) -> Option<LogLevel> {
     let mut from = 0;
     loop {
