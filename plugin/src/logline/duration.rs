@@ -18,11 +18,13 @@ pub(super) const LATENCY_BASES: [&str; 10] = [
 ];
 /// The unit suffixes after a [`LATENCY_BASES`] name, with the multiplier
 /// that turns a bare number under the key into milliseconds.
-pub(super) const LATENCY_UNITS: [(&str, f64); 15] = [
+pub(super) const LATENCY_UNITS: [(&str, f64); 16] = [
     ("", 1.0),
     ("_ms", 1.0),
     ("ms", 1.0),
     ("_millis", 1.0),
+    // MongoDB's `durationMillis`.
+    ("millis", 1.0),
     // ASP.NET Core's `ElapsedMilliseconds`.
     ("milliseconds", 1.0),
     ("_milliseconds", 1.0),

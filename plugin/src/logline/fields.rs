@@ -154,8 +154,10 @@ enum FieldKey {
 }
 
 impl FieldKey {
-    /// Longer keys name nothing (the longest name is a latency's, 30 bytes).
-    const MAX_LEN: usize = 32;
+    /// Longer keys name nothing (the longest name is a latency's, 35 bytes:
+    /// `upstream_response_time_milliseconds`; every key [`is_signal_key`]
+    /// accepts is classified, which a test checks).
+    const MAX_LEN: usize = 40;
 
     fn of(key: &str) -> FieldKey {
         FieldKey::of_bytes(key.as_bytes())
@@ -174,7 +176,7 @@ impl FieldKey {
         let key: &[u8] = buf;
         match key {
             b"level" | b"severity" | b"lvl" | b"loglevel" | b"log_level" | b"levelname"
-            | b"log.level" | b"severity_text" | b"@l" => FieldKey::Level,
+            | b"log.level" | b"severity_text" | b"@l" | b"s" => FieldKey::Level,
             b"status"
             | b"status_code"
             | b"statuscode"
@@ -206,7 +208,7 @@ impl FieldKey {
 
 /// The names [`is_signal_key`] accepts besides latencies (lowercase): the
 /// level, status, nested-object and `caller` keys [`FieldKey`] reads.
-const SIGNAL_NAMES: [&str; 27] = [
+const SIGNAL_NAMES: [&str; 29] = [
     "level",
     "severity",
     "lvl",
@@ -216,6 +218,7 @@ const SIGNAL_NAMES: [&str; 27] = [
     "log.level",
     "severity_text",
     "@l",
+    "s",
     "status",
     "status_code",
     "statuscode",
@@ -234,6 +237,7 @@ const SIGNAL_NAMES: [&str; 27] = [
     "state",
     "properties",
     "fields",
+    "attr",
 ];
 
 /// Does `key` name a field [`read_fields`] takes a level, status or latency
@@ -257,10 +261,11 @@ pub(crate) fn may_be_signal_key(key: RawKey<'_>) -> bool {
     let Some(raw) = key.plain() else {
         return true;
     };
-    // Every signal key has at least two bytes.
-    let (Some(&first), Some(&second), Some(&last)) = (raw.first(), raw.get(1), raw.last()) else {
+    let (Some(&first), Some(&last)) = (raw.first(), raw.last()) else {
         return false;
     };
+    // A one-byte key (MongoDB's `s`) stands for its own second byte.
+    let second = raw.get(1).copied().unwrap_or(first);
     let bit = pair_bit(first, second, last);
     SIGNAL_KEY_FILTER
         .get(raw.len().min(31))
@@ -298,7 +303,8 @@ const fn signal_key_filter() -> [[u64; 4]; 32] {
     let mut i = 0;
     while i < SIGNAL_NAMES.len() {
         let k = SIGNAL_NAMES[i].as_bytes();
-        mark(&mut filter, k.len(), k[0], k[1], k[k.len() - 1]);
+        let second = if k.len() > 1 { k[1] } else { k[0] };
+        mark(&mut filter, k.len(), k[0], second, k[k.len() - 1]);
         i += 1;
     }
     let mut b = 0;
@@ -396,7 +402,8 @@ fn fields_of<'a>(members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) -> LineI
 /// `State` (ASP.NET Core's JSON console logger: a request's `StatusCode`,
 /// `ElapsedMilliseconds`, `Method`, `Path`); `Properties` and `fields`
 /// (Serilog's `JsonFormatter` and its Elasticsearch formatter: the request
-/// logging's `StatusCode`, `Elapsed` ms, `RequestMethod`, `RequestPath`).
+/// logging's `StatusCode`, `Elapsed` ms, `RequestMethod`, `RequestPath`);
+/// `attr` (MongoDB's structured log: a slow operation's `durationMillis`).
 fn is_nested_name(name: &[u8]) -> bool {
     matches!(
         name,
@@ -410,6 +417,7 @@ fn is_nested_name(name: &[u8]) -> bool {
             | b"State"
             | b"Properties"
             | b"fields"
+            | b"attr"
     )
 }
 
@@ -670,6 +678,10 @@ mod tests {
             ("Caller", FieldKey::Caller),
             ("ElapsedMilliseconds", FieldKey::Latency(1.0, false)),
             ("duration_milliseconds", FieldKey::Latency(1.0, false)),
+            (
+                "upstream_response_time_milliseconds",
+                FieldKey::Latency(1.0, false),
+            ),
             ("upstream_response_time_secondsx", FieldKey::Other),
             (&long, FieldKey::Other),
             ("msg", FieldKey::Other),
@@ -699,6 +711,16 @@ mod tests {
                 accepted.push(format!("{base}{unit}"));
             }
         }
+        let nested = [
+            "http",
+            "response",
+            "res",
+            "httprequest",
+            "state",
+            "properties",
+            "fields",
+            "attr",
+        ];
         for key in &accepted {
             for k in [key.clone(), key.to_ascii_uppercase(), {
                 let mut c = key.clone();
@@ -707,6 +729,12 @@ mod tests {
             }] {
                 assert!(is_signal_key(&k), "{k}");
                 assert!(passes(&k), "{k}");
+                // Each is classified (no longer than `MAX_LEN`), but for
+                // the names of nested objects, which are read by name.
+                assert!(
+                    FieldKey::of(&k) != FieldKey::Other || nested.contains(&key.as_str()),
+                    "{k}"
+                );
             }
         }
         let others = [

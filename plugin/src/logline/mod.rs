@@ -323,6 +323,24 @@ mod tests {
                 r#"{"severity":"Informational","msg":"up"}"#,
                 sig(Some(Info), None, None, false),
             ),
+            // MongoDB's structured log: one-letter severity `s`, a slow
+            // operation's `durationMillis` under `attr`.
+            (
+                r#"{"t":{"$date":"2026-11-24T10:00:00.180+00:00"},"s":"I","c":"COMMAND","id":51803,"ctx":"conn281","msg":"Slow query","attr":{"type":"command","ns":"shop.orders","command":{"find":"orders","filter":{"status":"open"}},"planSummary":"COLLSCAN","keysExamined":0,"docsExamined":1000001,"numYields":1001,"nreturned":0,"reslen":233,"protocol":"op_msg","durationMillis":1699}}"#,
+                sig(Some(Info), None, Some(1699.0), false),
+            ),
+            (
+                r#"{"t":{"$date":"2026-11-24T10:00:01.002+00:00"},"s":"E","c":"NETWORK","id":23256,"ctx":"conn9","msg":"Error receiving request from client","attr":{"error":{"code":141,"codeName":"SSLHandshakeFailed","errmsg":"SSL handshake received but server is started without SSL support"}}}"#,
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                r#"{"t":{"$date":"2026-11-24T10:00:02.000+00:00"},"s":"W","c":"CONTROL","id":22120,"ctx":"initandlisten","msg":"Access control is not enabled for the database"}"#,
+                sig(Some(Warn), None, None, false),
+            ),
+            (
+                r#"{"t":{"$date":"2026-11-24T10:00:03.000+00:00"},"s":"F","c":"STORAGE","id":28595,"ctx":"initandlisten","msg":"Terminating.","attr":{"reason":"13: Permission denied"}}"#,
+                sig(Some(Fatal), None, None, false),
+            ),
             // Access logs.
             (
                 r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#,
