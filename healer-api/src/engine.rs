@@ -90,7 +90,9 @@ struct Incident {
     /// produced before it and are not a recurrence.
     acted_at_ms: Option<i64>,
     recurrences: VecDeque<i64>,
-    uid: Option<String>,
+    /// The workload as the API server last described it: its kind (a Deployment-named target
+    /// may be found as the Argo Rollout of its name) and uid. Events are recorded on it.
+    found: Option<(WorkloadKind, String)>,
     /// Verifying, but the workload may still be rolling out the action: the
     /// verify window starts once it has (see [`Cluster::rolled_out`]).
     rolling: bool,
@@ -321,7 +323,7 @@ impl Engine {
                 // Records made before it are no recurrence after a restart either.
                 acted_at_ms: acted_at,
                 recurrences: VecDeque::new(),
-                uid: None,
+                found: None,
                 rolling: false,
                 rollout_seen_unfinished: false,
                 rollout_checked_ms: None,
@@ -558,7 +560,7 @@ impl Engine {
             verify_until: None,
             acted_at_ms: None,
             recurrences: VecDeque::new(),
-            uid: None,
+            found: None,
             rolling: false,
             rollout_seen_unfinished: false,
             rollout_checked_ms: None,
@@ -986,9 +988,19 @@ impl Engine {
         action: ActionKind,
         note: String,
     ) {
+        let (target, uid) = match &inc.found {
+            Some((kind, uid)) => (
+                Target {
+                    kind: *kind,
+                    ..inc.target.clone()
+                },
+                Some(uid.as_str()),
+            ),
+            None => (inc.target.clone(), None),
+        };
         self.event_on(
-            &inc.target,
-            inc.uid.as_deref(),
+            &target,
+            uid,
             inc.id,
             inc.kind.as_str(),
             type_,
@@ -1086,7 +1098,6 @@ impl Engine {
             let ctx = Context {
                 now: self.now(),
                 namespace: &inc.target.namespace,
-                workload_kind: inc.target.kind,
                 incident_opened_at: inc.opened_at,
                 pod_named: inc.pod.as_deref(),
                 last_action_on_target: last,
@@ -1107,7 +1118,7 @@ impl Engine {
                     (Some(cluster), _) => {
                         match cluster.facts(&inc.target, action, inc.pod.as_deref()).await {
                             Ok(f) => {
-                                inc.uid = Some(f.uid.clone());
+                                inc.found = Some((f.kind, f.uid.clone()));
                                 policy::evaluate(guards, action, &ctx, Some(&f))
                             }
                             Err(crate::cluster::ClusterError::NotFound(what)) => Err(Refusal {

@@ -850,6 +850,7 @@ impl KubeCluster {
             _ => None,
         };
         Ok(Facts {
+            kind: target.kind,
             uid,
             resource_version,
             labels,

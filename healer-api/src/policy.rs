@@ -50,6 +50,9 @@ pub struct RolloutFacts {
 /// What the API server says about the target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts {
+    /// The kind of the workload described: the target's, or `Rollout` when a Deployment
+    /// target does not exist and the Argo Rollout of its name answered instead.
+    pub kind: WorkloadKind,
     /// UID of the workload.
     pub uid: String,
     /// resourceVersion of the workload.
@@ -77,8 +80,6 @@ pub struct Context<'a> {
     pub now: Timestamp,
     /// Target namespace.
     pub namespace: &'a str,
-    /// Target kind.
-    pub workload_kind: WorkloadKind,
     /// When the incident opened.
     pub incident_opened_at: Timestamp,
     /// The pod the records named (untrusted).
@@ -250,7 +251,7 @@ pub fn evaluate(
             format!("workload lacks label {}=\"true\"", g.guards.opt_in_label),
         ));
     }
-    let kind = ctx.workload_kind;
+    let kind = f.kind;
     match action {
         ActionKind::ScaleUp => {
             if !matches!(
@@ -463,7 +464,6 @@ mod tests {
         Context {
             now: t(100_000),
             namespace: "shop",
-            workload_kind: WorkloadKind::Deployment,
             incident_opened_at: t(100_000),
             pod_named: Some("cart-abc"),
             last_action_on_target: None,
@@ -474,6 +474,7 @@ mod tests {
 
     fn facts() -> Facts {
         Facts {
+            kind: WorkloadKind::Deployment,
             uid: "u-1".into(),
             resource_version: "10".into(),
             labels: [("edgeheal.io/heal".to_string(), "true".to_string())].into(),
@@ -767,29 +768,29 @@ mod tests {
                 "scale a daemonset",
                 c,
                 ScaleUp,
-                |x, _| x.workload_kind = WorkloadKind::Daemonset,
+                |_, f| f.kind = WorkloadKind::Daemonset,
                 Err(("unsupported_kind", true)),
             ),
             (
                 "scale an argo rollout",
                 c,
                 ScaleUp,
-                |x, _| x.workload_kind = WorkloadKind::Rollout,
+                |_, f| f.kind = WorkloadKind::Rollout,
                 Ok(Plan::Scale { from: 2, to: 4 }),
             ),
             (
                 "restart an argo rollout",
                 c,
                 RolloutRestart,
-                |x, _| x.workload_kind = WorkloadKind::Rollout,
+                |_, f| f.kind = WorkloadKind::Rollout,
                 Ok(Plan::Restart),
             ),
             (
                 "restart a paused argo rollout",
                 c,
                 RolloutRestart,
-                |x, f| {
-                    x.workload_kind = WorkloadKind::Rollout;
+                |_, f| {
+                    f.kind = WorkloadKind::Rollout;
                     f.paused = true;
                 },
                 Err(("paused", false)),
@@ -798,14 +799,14 @@ mod tests {
                 "roll back an argo rollout",
                 c,
                 Rollback,
-                |x, _| x.workload_kind = WorkloadKind::Rollout,
+                |_, f| f.kind = WorkloadKind::Rollout,
                 Err(("unsupported_kind", true)),
             ),
             (
                 "restart a job",
                 c,
                 RolloutRestart,
-                |x, _| x.workload_kind = WorkloadKind::Job,
+                |_, f| f.kind = WorkloadKind::Job,
                 Err(("unsupported_kind", true)),
             ),
             (
@@ -875,7 +876,7 @@ mod tests {
                 "rollback statefulset",
                 c,
                 Rollback,
-                |x, _| x.workload_kind = WorkloadKind::Statefulset,
+                |_, f| f.kind = WorkloadKind::Statefulset,
                 Err(("unsupported_kind", true)),
             ),
             (

@@ -18,6 +18,7 @@ use edgeheal_healer::metrics::Metrics;
 use edgeheal_healer::notify::Notifier;
 use edgeheal_healer::policy::{Facts, HpaFacts, Plan, PodFacts};
 use edgeheal_healer::store::{self, NewBatch, Store};
+use edgeheal_healer::tags::WorkloadKind;
 use edgeheal_healer::Config;
 use jiff::SignedDuration;
 
@@ -26,7 +27,11 @@ const T0: i64 = 1_795_255_200;
 #[derive(Debug, Default)]
 struct FakeCluster {
     executed: Mutex<Vec<(String, Plan, bool)>>,
-    events: Mutex<Vec<(String, &'static str)>>,
+    /// Events recorded: (target key, uid, reason).
+    events: Mutex<Vec<(String, Option<String>, &'static str)>>,
+    /// Every target is found as this kind (a Deployment-named Argo Rollout: the API server
+    /// answers for the Rollout of the name).
+    found_as: Option<WorkloadKind>,
     fail_execute: bool,
     labels_missing: bool,
     /// The target is still rolling out (`rolled_out` says no).
@@ -97,6 +102,7 @@ impl Cluster for FakeCluster {
         }
         let hpa = *self.hpa.lock().unwrap();
         Ok(Facts {
+            kind: self.found_as.unwrap_or(target.kind),
             uid: format!("uid-{}", target.name),
             resource_version: "1".into(),
             labels,
@@ -187,11 +193,14 @@ impl Cluster for FakeCluster {
     async fn record_event(
         &self,
         target: &Target,
-        _uid: Option<&str>,
+        uid: Option<&str>,
         ev: &EventNote,
         _dry_run: bool,
     ) -> Result<(), ClusterError> {
-        self.events.lock().unwrap().push((target.key(), ev.reason));
+        self.events
+            .lock()
+            .unwrap()
+            .push((target.key(), uid.map(str::to_owned), ev.reason));
         Ok(())
     }
 }
@@ -365,7 +374,7 @@ impl Harness {
             .lock()
             .unwrap()
             .iter()
-            .map(|e| e.1)
+            .map(|e| e.2)
             .collect()
     }
 
@@ -428,7 +437,7 @@ async fn debounce_then_act_then_resolve() {
         .lock()
         .unwrap()
         .iter()
-        .map(|e| e.1)
+        .map(|e| e.2)
         .collect();
     assert_eq!(reasons, vec!["Remediating", "Remediated"]);
 }
@@ -816,6 +825,72 @@ async fn a_rollout_named_either_way_has_one_cooldown() {
     let executed = h.cluster.executed.lock().unwrap().clone();
     assert_eq!(executed.len(), 2, "{executed:?}");
     assert_eq!(executed[1].0, "shop/rollout/cart");
+}
+
+/// Records name a Rollout `deployment` when they carry no label of its pods; the API server
+/// then answers for the Rollout of the name. The policy judges the workload found (a Rollout
+/// cannot be rolled back: the next step is taken, not a failing rollback), and the Events are
+/// recorded on it, so `kubectl describe rollout` lists them.
+#[tokio::test]
+async fn a_deployment_found_as_a_rollout_is_judged_and_described_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster {
+        found_as: Some(WorkloadKind::Rollout),
+        ..FakeCluster::default()
+    };
+    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-1"))
+        .await;
+    engine.process_pending().await.unwrap();
+    let inc = h.incidents().await;
+    assert_eq!(inc.len(), 1);
+    let (_, decisions, _) = h
+        .store
+        .read({
+            let id = inc[0].id;
+            move |c| store::get_incident(c, id)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let rollback = decisions
+        .iter()
+        .find(|d| d.action.as_deref() == Some("rollback"))
+        .unwrap();
+    assert_eq!(rollback.outcome, "skipped");
+    assert!(
+        rollback.reason.contains("cannot roll back a rollout"),
+        "{}",
+        rollback.reason
+    );
+    let executed = h.cluster.executed.lock().unwrap().clone();
+    assert_eq!(executed.len(), 1, "{executed:?}");
+    assert!(matches!(executed[0].1, Plan::DeletePod { .. }));
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    let events = h.cluster.events.lock().unwrap().clone();
+    assert_eq!(
+        events,
+        vec![
+            (
+                "shop/rollout/cart".to_string(),
+                Some("uid-cart".to_string()),
+                "Skipped"
+            ),
+            (
+                "shop/rollout/cart".to_string(),
+                Some("uid-cart".to_string()),
+                "Remediating"
+            ),
+            (
+                "shop/rollout/cart".to_string(),
+                Some("uid-cart".to_string()),
+                "Remediated"
+            ),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -272,7 +272,7 @@ async fn scale_up_reads_facts_then_replaces_the_scale_subresource() {
         );
         let t = target(WorkloadKind::Deployment);
         let f = c.facts(&t, ActionKind::ScaleUp, None).await.unwrap();
-        assert_eq!(f.replicas, Some(2));
+        assert_eq!((f.kind, f.replicas), (WorkloadKind::Deployment, Some(2)));
         assert!(f.hpa.is_none());
         let out = c
             .execute(&t, &Plan::Scale { from: 2, to: 3 }, dry_run)
@@ -616,7 +616,6 @@ async fn an_hpa_above_its_minimum_gets_a_minimum_above_its_replicas_and_is_verif
     let ctx = Context {
         now,
         namespace: "shop",
-        workload_kind: WorkloadKind::Deployment,
         incident_opened_at: now,
         pod_named: None,
         last_action_on_target: None,
@@ -1456,7 +1455,10 @@ async fn a_deployment_target_that_does_not_exist_is_acted_on_as_the_rollout_of_i
     );
     let t = target(WorkloadKind::Deployment);
     let f = c.facts(&t, ActionKind::RolloutRestart, None).await.unwrap();
-    assert_eq!(f.uid, ROLLOUT_UID);
+    assert_eq!(
+        (f.kind, f.uid.as_str()),
+        (WorkloadKind::Rollout, ROLLOUT_UID)
+    );
     let out = c
         .execute(&t, &Plan::Scale { from: 2, to: 3 }, true)
         .await
