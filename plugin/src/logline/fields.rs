@@ -184,7 +184,8 @@ impl FieldKey {
             | b"http.status_code"
             | b"response_code"
             | b"http_status_code"
-            | b"http.response.status_code" => FieldKey::Status,
+            | b"http.response.status_code"
+            | b"downstreamstatus" => FieldKey::Status,
             b"code" => FieldKey::Code,
             b"time" | b"timestamp" | b"ts" | b"@timestamp" | b"@t" => FieldKey::Time,
             b"method"
@@ -208,7 +209,7 @@ impl FieldKey {
 
 /// The names [`is_signal_key`] accepts besides latencies (lowercase): the
 /// level, status, nested-object and `caller` keys [`FieldKey`] reads.
-const SIGNAL_NAMES: [&str; 29] = [
+const SIGNAL_NAMES: [&str; 30] = [
     "level",
     "severity",
     "lvl",
@@ -227,6 +228,8 @@ const SIGNAL_NAMES: [&str; 29] = [
     "response_code",
     "http_status_code",
     "http.response.status_code",
+    // Traefik's JSON access log: the status returned to the client.
+    "downstreamstatus",
     "code",
     "http",
     "request",

@@ -341,6 +341,12 @@ mod tests {
                 r#"{"t":{"$date":"2026-11-24T10:00:03.000+00:00"},"s":"F","c":"STORAGE","id":28595,"ctx":"initandlisten","msg":"Terminating.","attr":{"reason":"13: Permission denied"}}"#,
                 sig(Some(Fatal), None, None, false),
             ),
+            // Traefik's JSON access log: `DownstreamStatus`, `Duration` a Go
+            // duration in ns (read as a number of ms, as slog's).
+            (
+                r#"{"ClientAddr":"10.42.0.1:40000","ClientHost":"10.42.0.1","ClientPort":"40000","ClientUsername":"-","DownstreamContentSize":21,"DownstreamStatus":502,"Duration":30001234567,"OriginContentSize":0,"OriginDuration":30000123456,"OriginStatus":0,"Overhead":1111111,"RequestAddr":"shop.example","RequestContentSize":0,"RequestCount":42,"RequestHost":"shop.example","RequestMethod":"GET","RequestPath":"/cart","RequestPort":"-","RequestProtocol":"HTTP/1.1","RequestScheme":"http","RetryAttempts":0,"RouterName":"shop-web@kubernetescrd","ServiceName":"shop-web@kubernetescrd","StartLocal":"2026-11-24T10:00:00.1Z","StartUTC":"2026-11-24T10:00:00.1Z","entryPointName":"web","level":"info","msg":"","time":"2026-11-24T10:00:30Z"}"#,
+                sig(Some(Info), Some(502), Some(30_001_234_567.0), true),
+            ),
             // Access logs.
             (
                 r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#,
