@@ -346,55 +346,79 @@ pub fn read_record_fields(record: &Record<'_>) -> LineInfo {
     fields_of(record.members_raw())
 }
 
-/// Reads members given as (key, raw value text): a value is decoded only
-/// when its key says something (or names a nested object read below).
+/// Reads members given as (key, raw value text).
 fn fields_of<'a>(members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) -> LineInfo {
     let mut f = Fields::default();
-    for (key, raw) in members {
-        // Keys are matched as bytes; only an escaped one is decoded.
-        let decoded;
-        let name = match key.plain() {
-            Some(bytes) => bytes,
-            None => {
-                decoded = key.text();
-                decoded.as_bytes()
-            }
-        };
-        let nested = raw.first() == Some(&b'{') && is_nested_name(name);
-        let field = FieldKey::of_bytes(name);
-        if field == FieldKey::Other && !nested {
-            continue;
-        }
-        let Some(value) = value_of_raw(raw) else {
-            continue;
-        };
-        let (num, text) = match &value {
-            Value::Number(n) => (parse_f64(n), Some(*n)),
-            Value::Str(s) => (None, Some(s.as_ref())),
-            Value::Object(_) if nested => {
-                // `http.status_code`, `request.method`, `url.path`, and ECS's
-                // two levels: `http.response.status_code`, `http.request.method`.
-                let key = key.text();
-                for (k2, v2) in value.members() {
-                    let inner = matches!(v2, Value::Object(_))
-                        && matches!(k2.as_ref(), "request" | "response");
-                    if inner {
-                        let prefix = [key.as_ref(), ".", k2.as_ref()].concat();
-                        for (k3, v3) in v2.members() {
-                            f.take_nested(&prefix, &k3, &v3);
-                        }
-                    } else {
-                        f.take_nested(&key, &k2, &v2);
-                    }
+    f.take_members(members);
+    f.finish()
+}
+
+/// A line of zap's console encoder ([`super::zap_console`]): its level column
+/// and the members of its context object, read as a zap JSON line's (a bare
+/// duration below 1000 is float seconds, as beside zap's `caller`).
+pub(super) fn zap_console_fields(level: &str, context: &Record<'_>) -> LineInfo {
+    let mut f = Fields::default();
+    f.take("level", None, Some(level));
+    f.take_members(context.members_raw());
+    f.zap_caller = true;
+    f.finish()
+}
+
+impl Fields {
+    /// Takes members given as (key, raw value text): a value is decoded only
+    /// when its key says something (or names a nested object read below).
+    fn take_members<'a>(&mut self, members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) {
+        let f = self;
+        for (key, raw) in members {
+            // Keys are matched as bytes; only an escaped one is decoded.
+            let decoded;
+            let name = match key.plain() {
+                Some(bytes) => bytes,
+                None => {
+                    decoded = key.text();
+                    decoded.as_bytes()
                 }
+            };
+            let nested = raw.first() == Some(&b'{') && is_nested_name(name);
+            let field = FieldKey::of_bytes(name);
+            if field == FieldKey::Other && !nested {
                 continue;
             }
-            _ => continue,
-        };
-        f.take_field(field, num, text);
+            let Some(value) = value_of_raw(raw) else {
+                continue;
+            };
+            let (num, text) = match &value {
+                Value::Number(n) => (parse_f64(n), Some(*n)),
+                Value::Str(s) => (None, Some(s.as_ref())),
+                Value::Object(_) if nested => {
+                    // `http.status_code`, `request.method`, `url.path`, and ECS's
+                    // two levels: `http.response.status_code`, `http.request.method`.
+                    let key = key.text();
+                    for (k2, v2) in value.members() {
+                        let inner = matches!(v2, Value::Object(_))
+                            && matches!(k2.as_ref(), "request" | "response");
+                        if inner {
+                            let prefix = [key.as_ref(), ".", k2.as_ref()].concat();
+                            for (k3, v3) in v2.members() {
+                                f.take_nested(&prefix, &k3, &v3);
+                            }
+                        } else {
+                            f.take_nested(&key, &k2, &v2);
+                        }
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            f.take_field(field, num, text);
+        }
     }
-    f.zap_durations();
-    f.info()
+
+    /// What the fields taken say, zap's durations read as such.
+    fn finish(mut self) -> LineInfo {
+        self.zap_durations();
+        self.info()
+    }
 }
 
 /// Objects whose members are read as the line's own (one level down):

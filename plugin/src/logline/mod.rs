@@ -6,7 +6,8 @@
 //! 2. an access log: common / combined / nginx (`... "GET /x HTTP/1.1" 200 512
 //!    ...`), with an nginx `$request_time` (seconds) as the last token or as
 //!    `rt=` / `request_time=`;
-//! 3. Gin's request lines (`[GIN] ... | 500 |   12.345ms | ... | GET "/x"`), or
+//! 3. zap's console encoder (`time\tERROR\tcaller\tmessage\t{"status": 503}`),
+//!    Gin's request lines (`[GIN] ... | 500 |   12.345ms | ... | GET "/x"`), or
 //!    logfmt (`level=warn status=503 duration=25ms method=GET`), with the
 //!    level of the free text around the pairs when they name none (klog's
 //!    `E0501 ... "request failed" statusCode=503` is an error);
@@ -25,6 +26,7 @@ mod duration;
 mod fields;
 mod gin;
 mod logfmt;
+mod zap_console;
 
 use crate::freetext;
 use crate::json::{Record, RecordIndex};
@@ -119,6 +121,9 @@ pub fn read_line_in(line: &str, index: &mut RecordIndex) -> LineInfo {
             ts_ns: None,
             level_from_text: false,
         };
+    }
+    if let Some(info) = zap_console::read(line, index) {
+        return info;
     }
     let mut info = gin::read(line).unwrap_or_else(|| logfmt::read(line));
     if info.signal.level.is_some() || info.signal.status.is_some() {
@@ -260,6 +265,11 @@ mod tests {
             (
                 r#"{"latency":0.25,"caller":"http.go:87","status":200}"#,
                 sig(None, Some(200), Some(250.0), true),
+            ),
+            // zap's console encoder: the level column, the context object.
+            (
+                "2026-11-24T10:00:00.000Z\tERROR\tserver/http.go:87\trequest failed\t{\"method\": \"GET\", \"status\": 503, \"latency\": 0.25}",
+                sig(Some(Error), Some(503), Some(250.0), true),
             ),
             // A unit in the key, a string, or a caller that is not Go's: as written.
             (
