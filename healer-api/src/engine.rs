@@ -91,7 +91,8 @@ struct Incident {
     acted_at_ms: Option<i64>,
     recurrences: VecDeque<i64>,
     /// The workload as the API server last described it: its kind (a Deployment-named target
-    /// may be found as the Argo Rollout of its name) and uid. Events are recorded on it.
+    /// may be found as the Argo Rollout of its name) and uid. Actions, verification and Events
+    /// go to it ([`Incident::found_target`]).
     found: Option<(WorkloadKind, String)>,
     /// Verifying, but the workload may still be rolling out the action: the
     /// verify window starts once it has (see [`Cluster::rolled_out`]).
@@ -100,6 +101,21 @@ struct Incident {
     rollout_seen_unfinished: bool,
     /// When the rollout status was last asked (ms).
     rollout_checked_ms: Option<i64>,
+}
+
+impl Incident {
+    /// The workload acted on, verified and described: the target as the API server last
+    /// found it (a Deployment-named target may be the Argo Rollout of its name), or as the
+    /// records named it before it was looked up (and after a restart of the heal API).
+    fn found_target(&self) -> Target {
+        match &self.found {
+            Some((kind, _)) => Target {
+                kind: *kind,
+                ..self.target.clone()
+            },
+            None => self.target.clone(),
+        }
+    }
 }
 
 type Key = (Entity, IncidentKind);
@@ -890,7 +906,7 @@ impl Engine {
         let window_ms = self.cfg.engine.verify_window_secs as i64 * 1000;
         let waited_out = inc.acted_at_ms.is_none_or(|t| now_ms >= t + window_ms);
         let done = waited_out
-            || match cluster.rolled_out(&inc.target).await {
+            || match cluster.rolled_out(&inc.found_target()).await {
                 Ok(done) => done,
                 Err(err) => {
                     tracing::warn!(incident = inc.id, error = %err, "rollout status unknown");
@@ -988,19 +1004,9 @@ impl Engine {
         action: ActionKind,
         note: String,
     ) {
-        let (target, uid) = match &inc.found {
-            Some((kind, uid)) => (
-                Target {
-                    kind: *kind,
-                    ..inc.target.clone()
-                },
-                Some(uid.as_str()),
-            ),
-            None => (inc.target.clone(), None),
-        };
         self.event_on(
-            &target,
-            uid,
+            &inc.found_target(),
+            inc.found.as_ref().map(|(_, uid)| uid.as_str()),
             inc.id,
             inc.kind.as_str(),
             type_,
@@ -1275,7 +1281,7 @@ impl Engine {
             },
             (_, _) => match &self.cluster {
                 Some(c) => c
-                    .execute(&inc.target, &plan, mode == Mode::DryRun)
+                    .execute(&inc.found_target(), &plan, mode == Mode::DryRun)
                     .await
                     .map_err(|e| e.to_string()),
                 None => Err("no Kubernetes client".into()),

@@ -101,6 +101,14 @@ fn spec_replicas(o: &DynamicObject) -> Option<i32> {
         .and_then(|n| i32::try_from(n).ok())
 }
 
+/// Whether Rollout `r` runs the pods of Deployment `name` (`spec.workloadRef`).
+fn references_deployment(r: &DynamicObject, name: &str) -> bool {
+    spec_field(r, "workloadRef").is_some_and(|w| {
+        w.get("kind").and_then(serde_json::Value::as_str) == Some("Deployment")
+            && w.get("name").and_then(serde_json::Value::as_str) == Some(name)
+    })
+}
+
 /// `act` on `target`, and when that is a Deployment's 404, on the Rollout of its name
 /// ([`Target::twin`]).
 async fn or_rollout<T, Fut>(target: &Target, act: impl Fn(Target) -> Fut) -> Result<T, ClusterError>
@@ -1028,11 +1036,27 @@ impl Cluster for KubeCluster {
         action: ActionKind,
         pod: Option<&str>,
     ) -> Result<Facts, ClusterError> {
-        or_rollout(
+        let facts = or_rollout(
             target,
             |t| async move { self.facts_of(&t, action, pod).await },
         )
-        .await
+        .await?;
+        // Argo's migration of a Deployment (`spec.workloadRef`) leaves the Deployment in place,
+        // scaled to 0 by hand or by `workloadRef.scaleDown`, often under the Rollout's name:
+        // the pods the records name are the Rollout's, and scaling that Deployment up would
+        // start the old pods beside them.
+        match (facts.kind, facts.replicas, target.twin()) {
+            (WorkloadKind::Deployment, Some(0), Some(twin)) => match self.rollout(&twin).await {
+                Ok(r) if references_deployment(&r, &target.name) => {
+                    self.facts_of(&twin, action, pod).await
+                }
+                Ok(_) => Ok(facts),
+                // No Rollout, no Argo CRD or no RBAC for it: the Deployment is the target.
+                Err(ClusterError::NotFound(_) | ClusterError::Api { code: 403, .. }) => Ok(facts),
+                Err(e) => Err(e),
+            },
+            _ => Ok(facts),
+        }
     }
 
     async fn execute(

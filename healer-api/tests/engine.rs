@@ -829,8 +829,8 @@ async fn a_rollout_named_either_way_has_one_cooldown() {
 
 /// Records name a Rollout `deployment` when they carry no label of its pods; the API server
 /// then answers for the Rollout of the name. The policy judges the workload found (a Rollout
-/// cannot be rolled back: the next step is taken, not a failing rollback), and the Events are
-/// recorded on it, so `kubectl describe rollout` lists them.
+/// cannot be rolled back: the next step is taken, not a failing rollback), the action goes to
+/// it, and the Events are recorded on it, so `kubectl describe rollout` lists them.
 #[tokio::test]
 async fn a_deployment_found_as_a_rollout_is_judged_and_described_as_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -867,6 +867,7 @@ async fn a_deployment_found_as_a_rollout_is_judged_and_described_as_one() {
     );
     let executed = h.cluster.executed.lock().unwrap().clone();
     assert_eq!(executed.len(), 1, "{executed:?}");
+    assert_eq!(executed[0].0, "shop/rollout/cart");
     assert!(matches!(executed[0].1, Plan::DeletePod { .. }));
     h.clock.advance_secs(121);
     engine.tick().await.unwrap();

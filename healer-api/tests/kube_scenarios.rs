@@ -1482,6 +1482,62 @@ async fn a_deployment_target_that_does_not_exist_is_acted_on_as_the_rollout_of_i
     finish(mock).await;
 }
 
+/// Argo's migration of a Deployment (`spec.workloadRef`) leaves the Deployment scaled to 0,
+/// often under the Rollout's name: a Deployment target at 0 replicas is the Rollout of its name
+/// when that Rollout references it. Otherwise (another reference, no Rollout, no RBAC for it,
+/// replicas above 0) the Deployment is the target; a server error on the lookup is an error,
+/// not a reason to act on the Deployment.
+#[tokio::test]
+async fn a_deployment_scaled_to_zero_under_a_rollouts_workload_ref_is_the_rollout() {
+    let (c, h) = cluster(1);
+    let mut zero = deployment(false);
+    zero["spec"]["replicas"] = json!(0);
+    let mut referencing = argo_rollout(8, json!({}));
+    referencing["spec"]["workloadRef"] = json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "cart", "scaleDown": "onsuccess"});
+    let mut other = referencing.clone();
+    other["spec"]["workloadRef"]["name"] = json!("cart-v1");
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, DEPLOY).reply(200, zero.clone()),
+            step(Method::GET, ROLLOUT).reply(200, referencing.clone()),
+            step(Method::GET, ROLLOUT).reply(200, referencing),
+            step(Method::GET, DEPLOY).reply(200, zero.clone()),
+            step(Method::GET, ROLLOUT).reply(200, other),
+            step(Method::GET, DEPLOY).reply(200, zero.clone()),
+            step(Method::GET, ROLLOUT).reply(404, status(404, "NotFound")),
+            step(Method::GET, DEPLOY).reply(200, zero.clone()),
+            step(Method::GET, ROLLOUT).reply(403, status(403, "Forbidden")),
+            step(Method::GET, DEPLOY).reply(200, deployment(false)),
+            step(Method::GET, DEPLOY).reply(200, zero),
+            step(Method::GET, ROLLOUT).reply(500, status(500, "InternalError")),
+        ],
+    );
+    let t = target(WorkloadKind::Deployment);
+    let mut found = Vec::new();
+    for _ in 0..5 {
+        let f = c.facts(&t, ActionKind::RolloutRestart, None).await.unwrap();
+        found.push((f.kind, f.uid, f.replicas));
+    }
+    let deploy = (WorkloadKind::Deployment, DEPLOY_UID.to_string(), Some(0));
+    assert_eq!(
+        found,
+        vec![
+            (WorkloadKind::Rollout, ROLLOUT_UID.to_string(), Some(2)),
+            deploy.clone(),
+            deploy.clone(),
+            deploy,
+            (WorkloadKind::Deployment, DEPLOY_UID.to_string(), Some(2)),
+        ]
+    );
+    let err = c
+        .facts(&t, ActionKind::RolloutRestart, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClusterError::Api { code: 500, .. }), "{err}");
+    finish(mock).await;
+}
+
 #[tokio::test]
 async fn events_about_a_rollout_regard_it_in_its_api_group() {
     let (c, h) = cluster(2);
