@@ -50,8 +50,9 @@ pub struct RolloutFacts {
 /// What the API server says about the target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts {
-    /// The kind of the workload described: the target's, or `Rollout` when a Deployment
-    /// target does not exist and the Argo Rollout of its name answered instead.
+    /// The kind of the workload described: the target's, or `Rollout` when the Argo Rollout
+    /// of a Deployment target's name answered instead (the Deployment does not exist, or is
+    /// the one at 0 replicas the Rollout references in `spec.workloadRef`).
     pub kind: WorkloadKind,
     /// UID of the workload.
     pub uid: String,

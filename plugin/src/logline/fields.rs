@@ -368,7 +368,6 @@ impl Fields {
     /// Takes members given as (key, raw value text): a value is decoded only
     /// when its key says something (or names a nested object read below).
     fn take_members<'a>(&mut self, members: impl Iterator<Item = (RawKey<'a>, &'a [u8])>) {
-        let f = self;
         for (key, raw) in members {
             // Keys are matched as bytes; only an escaped one is decoded.
             let decoded;
@@ -400,17 +399,17 @@ impl Fields {
                         if inner {
                             let prefix = [key.as_ref(), ".", k2.as_ref()].concat();
                             for (k3, v3) in v2.members() {
-                                f.take_nested(&prefix, &k3, &v3);
+                                self.take_nested(&prefix, &k3, &v3);
                             }
                         } else {
-                            f.take_nested(&key, &k2, &v2);
+                            self.take_nested(&key, &k2, &v2);
                         }
                     }
                     continue;
                 }
                 _ => continue,
             };
-            f.take_field(field, num, text);
+            self.take_field(field, num, text);
         }
     }
 
