@@ -101,6 +101,29 @@ fn spec_replicas(o: &DynamicObject) -> Option<i32> {
         .and_then(|n| i32::try_from(n).ok())
 }
 
+/// A workload as read, before what [`Facts`] adds around it (HPA, pod, rollout history).
+struct WorkloadRead {
+    meta: ObjectMeta,
+    paused: bool,
+    replicas: Option<i32>,
+    /// The Deployment itself, whose rollout history a rollback reads.
+    deployment: Option<Deployment>,
+}
+
+impl WorkloadRead {
+    /// An Argo Rollout as read.
+    fn rollout(r: DynamicObject) -> WorkloadRead {
+        let paused = spec_field(&r, "paused").and_then(serde_json::Value::as_bool);
+        let replicas = spec_replicas(&r);
+        WorkloadRead {
+            meta: r.metadata,
+            paused: paused.unwrap_or(false),
+            replicas,
+            deployment: None,
+        }
+    }
+}
+
 /// Whether Rollout `r` runs the pods of Deployment `name` (`spec.workloadRef`).
 fn references_deployment(r: &DynamicObject, name: &str) -> bool {
     spec_field(r, "workloadRef").is_some_and(|w| {
@@ -810,32 +833,37 @@ impl KubeCluster {
         action: ActionKind,
         pod: Option<&str>,
     ) -> Result<Facts, ClusterError> {
-        let (meta, paused, replicas, deployment) = match target.kind {
+        let read = match target.kind {
             WorkloadKind::Deployment => {
                 let d: Deployment = self.workload(target).await?;
                 let spec = d.spec.clone().unwrap_or_default();
-                (
-                    d.metadata.clone(),
-                    spec.paused.unwrap_or(false),
-                    spec.replicas,
-                    Some(d),
-                )
+                WorkloadRead {
+                    meta: d.metadata.clone(),
+                    paused: spec.paused.unwrap_or(false),
+                    replicas: spec.replicas,
+                    deployment: Some(d),
+                }
             }
             WorkloadKind::Statefulset => {
                 let s: StatefulSet = self.workload(target).await?;
                 let replicas = s.spec.as_ref().and_then(|x| x.replicas);
-                (s.metadata, false, replicas, None)
+                WorkloadRead {
+                    meta: s.metadata,
+                    paused: false,
+                    replicas,
+                    deployment: None,
+                }
             }
             WorkloadKind::Daemonset => {
                 let d: DaemonSet = self.workload(target).await?;
-                (d.metadata, false, None, None)
+                WorkloadRead {
+                    meta: d.metadata,
+                    paused: false,
+                    replicas: None,
+                    deployment: None,
+                }
             }
-            WorkloadKind::Rollout => {
-                let r = self.rollout(target).await?;
-                let paused = spec_field(&r, "paused").and_then(serde_json::Value::as_bool);
-                let replicas = spec_replicas(&r);
-                (r.metadata, paused.unwrap_or(false), replicas, None)
-            }
+            WorkloadKind::Rollout => WorkloadRead::rollout(self.rollout(target).await?),
             other => {
                 return Err(ClusterError::Unsupported(format!(
                     "workload kind {}",
@@ -843,6 +871,24 @@ impl KubeCluster {
                 )))
             }
         };
+        self.facts_around(target, read, action, pod).await
+    }
+
+    /// The facts of `target`, read as `read`: with its HPA, the named pod or its rollout
+    /// history where `action` needs them.
+    async fn facts_around(
+        &self,
+        target: &Target,
+        read: WorkloadRead,
+        action: ActionKind,
+        pod: Option<&str>,
+    ) -> Result<Facts, ClusterError> {
+        let WorkloadRead {
+            meta,
+            paused,
+            replicas,
+            deployment,
+        } = read;
         let (uid, resource_version, labels, annotations) = meta_facts(&meta);
         let hpa = if action == ActionKind::ScaleUp {
             self.hpa_for(target).await?
@@ -1048,7 +1094,8 @@ impl Cluster for KubeCluster {
         match (facts.kind, facts.replicas, target.twin()) {
             (WorkloadKind::Deployment, Some(0), Some(twin)) => match self.rollout(&twin).await {
                 Ok(r) if references_deployment(&r, &target.name) => {
-                    self.facts_of(&twin, action, pod).await
+                    self.facts_around(&twin, WorkloadRead::rollout(r), action, pod)
+                        .await
                 }
                 Ok(_) => Ok(facts),
                 // No Rollout, no Argo CRD or no RBAC for it: the Deployment is the target.

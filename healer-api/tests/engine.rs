@@ -752,11 +752,7 @@ async fn cooldown_holds_across_a_restart() {
     {
         let mut engine = h.engine();
         engine.recover().await.unwrap();
-        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-        engine.process_pending().await.unwrap();
-        h.clock.advance_secs(121);
-        engine.tick().await.unwrap();
-        assert_eq!(h.incidents().await[0].state, "resolved");
+        scale_up_and_resolve(&mut h, &mut engine).await;
     }
     // "Restart": a brand-new store handle and engine on the same database file.
     let clock = h.clock.clone();
@@ -798,11 +794,7 @@ async fn a_rollout_named_either_way_has_one_cooldown() {
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
     let mut engine = h.engine();
     engine.recover().await.unwrap();
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    engine.process_pending().await.unwrap();
-    h.clock.advance_secs(121);
-    engine.tick().await.unwrap();
-    assert_eq!(h.incidents().await[0].state, "resolved");
+    scale_up_and_resolve(&mut h, &mut engine).await;
     h.workload_kind = "rollout";
     h.clock.advance_secs(60);
     h.ingest(&["shop/cart"; 3], "traffic_surge", None).await;

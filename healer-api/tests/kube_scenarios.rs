@@ -1500,7 +1500,6 @@ async fn a_deployment_scaled_to_zero_under_a_rollouts_workload_ref_is_the_rollou
         h,
         vec![
             step(Method::GET, DEPLOY).reply(200, zero.clone()),
-            step(Method::GET, ROLLOUT).reply(200, referencing.clone()),
             step(Method::GET, ROLLOUT).reply(200, referencing),
             step(Method::GET, DEPLOY).reply(200, zero.clone()),
             step(Method::GET, ROLLOUT).reply(200, other),
