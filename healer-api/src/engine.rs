@@ -120,8 +120,8 @@ impl Incident {
 
 type Key = (Entity, IncidentKind);
 
-/// id, entity, workload kind, kind, state, step, pod, opened_at, verify_until, and when its
-/// current step's action finished.
+/// id, entity, workload kind, kind, state, step, pod, opened_at, verify_until, when its
+/// current step's action finished, and the kind and uid its target was found as.
 type IncidentRecord = (
     i64,
     String,
@@ -133,6 +133,8 @@ type IncidentRecord = (
     i64,
     Option<i64>,
     Option<i64>,
+    Option<String>,
+    Option<String>,
 );
 
 /// The engine; run it with [`Engine::run`] or drive it with [`Engine::process_pending`] and
@@ -300,20 +302,23 @@ impl Engine {
             .read(|c| {
                 let mut stmt = c.prepare(
                     "SELECT id, entity, workload_kind, kind, state, step, pod, opened_at, verify_until,
-                       (SELECT finished_at FROM actions a WHERE a.incident_id = incidents.id AND a.step = incidents.step)
+                       (SELECT finished_at FROM actions a WHERE a.incident_id = incidents.id AND a.step = incidents.step),
+                       found_kind, found_uid
                      FROM incidents
                      WHERE state IN ('open', 'acting', 'verifying') ORDER BY id",
                 )?;
                 let rows: Vec<IncidentRecord> = stmt
                     .query_map([], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?))
                     })?
                     .collect::<Result<_, _>>()?;
                 Ok(rows)
             })
             .await?;
         let mut reopen = Vec::new();
-        for (id, entity, wk, kind, state, step, pod, opened, verify_until, acted_at) in rows {
+        for (id, entity, wk, kind, state, step, pod, opened, verify_until, acted_at, fk, uid) in
+            rows
+        {
             let (Some(entity), Some(kind), Some(state)) = (
                 Entity::parse(&entity),
                 IncidentKind::parse(&kind),
@@ -339,8 +344,12 @@ impl Engine {
                 // Records made before it are no recurrence after a restart either.
                 acted_at_ms: acted_at,
                 recurrences: VecDeque::new(),
-                found: None,
-                rolling: false,
+                found: fk.as_deref().and_then(WorkloadKind::parse).zip(uid),
+                // The workload may still be rolling out the action the restart came between
+                // (or interrupted): its rollout is asked again before the window is judged.
+                rolling: state == State::Verifying
+                    && acted_at.is_some()
+                    && self.cfg.mode == Mode::Enforce,
                 rollout_seen_unfinished: false,
                 rollout_checked_ms: None,
             };
@@ -1182,7 +1191,11 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let mode = self.cfg.mode;
         let now = self.now().as_millisecond();
-        let (id, step, target_key) = (inc.id, inc.step as i64, inc.target.key());
+        let (id, step, target_key) = (inc.id, inc.step as i64, inc.found_target().key());
+        let found = inc
+            .found
+            .as_ref()
+            .map(|(kind, uid)| (kind.as_str(), uid.clone()));
         let summary = format!("{plan:?}");
         // A raise of an HPA whose earlier raise is unsettled would chain to the wrong
         // minimum: read that one back first.
@@ -1211,7 +1224,12 @@ impl Engine {
                         "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, 'act', ?5)",
                         params![id, now, step, action.as_str(), format!("guards passed in {} mode: {summary}", mode.as_str())],
                     )?;
-                    tx.execute("UPDATE incidents SET state = 'acting', step = ?1, updated_at = ?2 WHERE id = ?3", params![step, now, id])?;
+                    tx.execute(
+                        "UPDATE incidents SET state = 'acting', step = ?1, updated_at = ?2,
+                           found_kind = COALESCE(?4, found_kind), found_uid = COALESCE(?5, found_uid)
+                         WHERE id = ?3",
+                        params![step, now, id, found.as_ref().map(|f| f.0), found.as_ref().map(|f| &f.1)],
+                    )?;
                     let raise_id = match &raise {
                         Some((namespace, hpa, from, to)) => Some(hpa_floor::reserve(
                             tx,

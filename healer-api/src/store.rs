@@ -133,6 +133,11 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE UNIQUE INDEX hpa_floor_raises_holding ON hpa_floor_raises(namespace, hpa, mode) WHERE state = 'raised';
      CREATE INDEX hpa_floor_raises_state ON hpa_floor_raises(state);",
+    // 5: the workload the API server found for an incident's target, kind and uid (a
+    // Deployment-named target may be the Argo Rollout of its name), so that an incident
+    // recovered after a restart is verified and described on what was acted on.
+    "ALTER TABLE incidents ADD COLUMN found_kind TEXT;
+     ALTER TABLE incidents ADD COLUMN found_uid TEXT;",
 ];
 
 /// Applies pending migrations; returns the schema version.
@@ -508,6 +513,9 @@ pub struct IncidentRow {
     pub closed_at: Option<String>,
     /// Last reason.
     pub reason: Option<String>,
+    /// The kind the API server found the workload as when it was acted on, if that differs
+    /// from `workload_kind` (a Deployment-named target that is an Argo Rollout).
+    pub found_kind: Option<String>,
 }
 
 /// A decision in an incident's history.
@@ -572,12 +580,12 @@ fn rfc3339(ms: i64) -> String {
 }
 
 fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRow> {
+    let workload_kind: String = r.get(4)?;
     Ok(IncidentRow {
         id: r.get(0)?,
         entity: r.get(1)?,
         namespace: r.get(2)?,
         workload: r.get(3)?,
-        workload_kind: r.get(4)?,
         kind: r.get(5)?,
         state: r.get(6)?,
         step: r.get(7)?,
@@ -587,11 +595,15 @@ fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRow> {
         updated_at: rfc3339(r.get(11)?),
         closed_at: r.get::<_, Option<i64>>(12)?.map(rfc3339),
         reason: r.get(13)?,
+        found_kind: r
+            .get::<_, Option<String>>(14)?
+            .filter(|k| *k != workload_kind),
+        workload_kind,
     })
 }
 
 const INCIDENT_COLS: &str =
-    "id, entity, namespace, workload, workload_kind, kind, state, step, pod, record_count, opened_at, updated_at, closed_at, reason";
+    "id, entity, namespace, workload, workload_kind, kind, state, step, pod, record_count, opened_at, updated_at, closed_at, reason, found_kind";
 
 /// Lists incidents, newest first.
 pub fn list_incidents(

@@ -36,8 +36,8 @@ struct FakeCluster {
     labels_missing: bool,
     /// The target is still rolling out (`rolled_out` says no).
     rolling: std::sync::atomic::AtomicBool,
-    /// How often `rolled_out` was asked.
-    rollout_checks: std::sync::atomic::AtomicUsize,
+    /// The targets `rolled_out` was asked about, in order.
+    rollout_checks: Mutex<Vec<String>>,
     /// An HPA `<target>-hpa` on every target: (minReplicas, maxReplicas, replicas it runs).
     /// Raises and restores change it as the API server and the HPA controller would.
     hpa: Mutex<Option<(i32, i32, i32)>>,
@@ -123,10 +123,9 @@ impl Cluster for FakeCluster {
             rollout: None,
         })
     }
-    async fn rolled_out(&self, _target: &Target) -> Result<bool, ClusterError> {
-        use std::sync::atomic::Ordering::SeqCst;
-        self.rollout_checks.fetch_add(1, SeqCst);
-        Ok(!self.rolling.load(SeqCst))
+    async fn rolled_out(&self, target: &Target) -> Result<bool, ClusterError> {
+        self.rollout_checks.lock().unwrap().push(target.key());
+        Ok(!self.rolling.load(std::sync::atomic::Ordering::SeqCst))
     }
     async fn execute(
         &self,
@@ -567,7 +566,7 @@ async fn verification_starts_when_the_workload_has_rolled_out() {
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
     assert_eq!(h.incidents().await[0].state, "verifying");
     // Asked at most every 5 s, not for every record.
-    let checks = h.cluster.rollout_checks.load(SeqCst);
+    let checks = h.cluster.rollout_checks.lock().unwrap().len();
     assert!((6..=12).contains(&checks), "{checks} checks");
     // Rolled out: the verify window starts now and a quiet window resolves.
     h.cluster.rolling.store(false, SeqCst);
@@ -883,6 +882,82 @@ async fn a_deployment_found_as_a_rollout_is_judged_and_described_as_one() {
                 "Remediated"
             ),
         ]
+    );
+}
+
+#[tokio::test]
+async fn the_workload_found_is_kept_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster {
+        found_as: Some(WorkloadKind::Rollout),
+        ..FakeCluster::still_rolling()
+    };
+    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    let incidents = h.incidents().await;
+    assert_eq!(incidents[0].state, "verifying");
+    assert_eq!(incidents[0].workload_kind, "deployment");
+    assert_eq!(incidents[0].found_kind.as_deref(), Some("rollout"));
+    let (_, _, actions) = h
+        .store
+        .read({
+            let id = incidents[0].id;
+            move |c| store::get_incident(c, id)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(actions[0].target, "shop/rollout/cart");
+    // The heal API restarts while the Rollout is still rolling out: the recovered incident
+    // asks the Rollout, not the Deployment its records named, and its Events go to the
+    // Rollout's uid.
+    drop(engine);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.cluster.rollout_checks.lock().unwrap().clear();
+    h.clock.advance_secs(15);
+    engine.tick().await.unwrap();
+    h.cluster
+        .rolling
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    h.clock.advance_secs(15);
+    engine.tick().await.unwrap();
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    let incidents = h.incidents().await;
+    assert_eq!(incidents[0].state, "resolved");
+    let (_, decisions, _) = h
+        .store
+        .read({
+            let id = incidents[0].id;
+            move |c| store::get_incident(c, id)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d.reason == "rolled out; verifying from now"),
+        "{decisions:?}"
+    );
+    let checks = h.cluster.rollout_checks.lock().unwrap().clone();
+    assert!(!checks.is_empty());
+    assert!(
+        checks.iter().all(|t| t == "shop/rollout/cart"),
+        "{checks:?}"
+    );
+    let events = h.cluster.events.lock().unwrap().clone();
+    assert_eq!(
+        events.last(),
+        Some(&(
+            "shop/rollout/cart".to_string(),
+            Some("uid-cart".to_string()),
+            "Remediated"
+        ))
     );
 }
 
