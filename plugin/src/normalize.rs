@@ -508,6 +508,14 @@ mod tests {
                 1_714_557_600_500_000_000,
                 TimeSource::Record,
             ),
+            // MongoDB's line time, `t.$date` (Extended JSON).
+            (
+                r#"{"log":"{\"t\":{\"$date\":\"2024-05-01T10:00:00.250+00:00\"},\"s\":\"I\",\"msg\":\"m\"}"}"#,
+                "x",
+                RecordKind::Log,
+                1_714_557_600_250_000_000,
+                TimeSource::Record,
+            ),
             (
                 r#"{"@timestamp":"2024-05-01T10:00:00Z","message":"m"}"#,
                 "x",

@@ -65,8 +65,13 @@ impl Fields {
             FieldKey::Level => {
                 if self.level.is_none() {
                     self.level = text
-                        .and_then(level_word)
+                        .and_then(field_level)
                         .or_else(|| num.and_then(numeric_level));
+                }
+            }
+            FieldKey::PgSeverity => {
+                if let Some(level) = text.and_then(pg_severity) {
+                    self.level = Some(level);
                 }
             }
             FieldKey::Status => {
@@ -135,6 +140,10 @@ fn is_go_caller(text: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum FieldKey {
     Level,
+    /// PostgreSQL's `error_severity` (its `jsonlog`, and the `record` of
+    /// CloudNativePG's log, whose own `level` is always `info`): the line's
+    /// level, over any other level field.
+    PgSeverity,
     Status,
     /// `code`: a status only beside a request's method or path.
     Code,
@@ -177,6 +186,7 @@ impl FieldKey {
         match key {
             b"level" | b"severity" | b"lvl" | b"loglevel" | b"log_level" | b"levelname"
             | b"log.level" | b"severity_text" | b"@l" | b"s" => FieldKey::Level,
+            b"error_severity" => FieldKey::PgSeverity,
             b"status"
             | b"status_code"
             | b"statuscode"
@@ -187,7 +197,8 @@ impl FieldKey {
             | b"http.response.status_code"
             | b"downstreamstatus" => FieldKey::Status,
             b"code" => FieldKey::Code,
-            b"time" | b"timestamp" | b"ts" | b"@timestamp" | b"@t" => FieldKey::Time,
+            // `t.$date`: MongoDB's `"t": {"$date": "…"}` (Extended JSON).
+            b"time" | b"timestamp" | b"ts" | b"@timestamp" | b"@t" | b"t.$date" => FieldKey::Time,
             b"method"
             | b"http_method"
             | b"request_method"
@@ -209,7 +220,7 @@ impl FieldKey {
 
 /// The names [`is_signal_key`] accepts besides latencies (lowercase): the
 /// level, status, nested-object and `caller` keys [`FieldKey`] reads.
-const SIGNAL_NAMES: [&str; 30] = [
+const SIGNAL_NAMES: [&str; 32] = [
     "level",
     "severity",
     "lvl",
@@ -220,6 +231,7 @@ const SIGNAL_NAMES: [&str; 30] = [
     "severity_text",
     "@l",
     "s",
+    "error_severity",
     "status",
     "status_code",
     "statuscode",
@@ -241,6 +253,7 @@ const SIGNAL_NAMES: [&str; 30] = [
     "properties",
     "fields",
     "attr",
+    "record",
 ];
 
 /// Does `key` name a field [`read_fields`] takes a level, status or latency
@@ -429,7 +442,9 @@ impl Fields {
 /// `ElapsedMilliseconds`, `Method`, `Path`); `Properties` and `fields`
 /// (Serilog's `JsonFormatter` and its Elasticsearch formatter: the request
 /// logging's `StatusCode`, `Elapsed` ms, `RequestMethod`, `RequestPath`);
-/// `attr` (MongoDB's structured log: a slow operation's `durationMillis`).
+/// `attr` (MongoDB's structured log: a slow operation's `durationMillis`)
+/// and `t` (its time, `t.$date`); `record` (CloudNativePG: the PostgreSQL
+/// log record, `record.error_severity`).
 fn is_nested_name(name: &[u8]) -> bool {
     matches!(
         name,
@@ -444,6 +459,8 @@ fn is_nested_name(name: &[u8]) -> bool {
             | b"Properties"
             | b"fields"
             | b"attr"
+            | b"t"
+            | b"record"
     )
 }
 
@@ -464,6 +481,25 @@ pub(crate) fn is_http_method(m: &str) -> bool {
         m,
         "get" | "post" | "put" | "delete" | "patch" | "head" | "options"
     )
+}
+
+/// The level a level field names: a level word ([`level_word`]), or a debug
+/// word with its verbosity (MongoDB's `D1`…`D5`, PostgreSQL's `DEBUG1`…`DEBUG5`).
+fn field_level(text: &str) -> Option<LogLevel> {
+    level_word(text).or_else(|| {
+        let head = text.trim().strip_suffix(|c| ('1'..='5').contains(&c))?;
+        level_word(head).filter(|l| *l == LogLevel::Debug)
+    })
+}
+
+/// PostgreSQL's severities: `DEBUG1`…`DEBUG5`, `INFO`, `NOTICE`, `WARNING`,
+/// `ERROR`, `FATAL`, `PANIC`, and `LOG`, which it writes for what it reports
+/// to the server log (checkpoints, slow statements, connections).
+fn pg_severity(text: &str) -> Option<LogLevel> {
+    if text.trim().eq_ignore_ascii_case("log") {
+        return Some(LogLevel::Info);
+    }
+    field_level(text)
 }
 
 pub(crate) fn level_word(w: &str) -> Option<LogLevel> {
@@ -746,6 +782,7 @@ mod tests {
             "properties",
             "fields",
             "attr",
+            "record",
         ];
         for key in &accepted {
             for k in [key.clone(), key.to_ascii_uppercase(), {

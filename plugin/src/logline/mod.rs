@@ -351,6 +351,43 @@ mod tests {
                 r#"{"t":{"$date":"2026-11-24T10:00:03.000+00:00"},"s":"F","c":"STORAGE","id":28595,"ctx":"initandlisten","msg":"Terminating.","attr":{"reason":"13: Permission denied"}}"#,
                 sig(Some(Fatal), None, None, false),
             ),
+            // MongoDB's debug levels carry their verbosity.
+            (
+                r#"{"t":{"$date":"2026-11-24T10:00:04.000+00:00"},"s":"D2","c":"QUERY","id":20967,"ctx":"conn3","msg":"Beginning planning"}"#,
+                sig(Some(Debug), None, None, false),
+            ),
+            // CloudNativePG: PostgreSQL's record under the instance manager's
+            // `level: info`; `record.error_severity` is the line's level.
+            (
+                r#"{"level":"info","ts":"2026-11-24T10:00:00.823314307Z","logger":"postgres","msg":"record","logging_pod":"pg-main-1","record":{"log_time":"2026-11-24 10:00:00.822 UTC","user_name":"app","database_name":"shop","process_id":"4003","connection_from":"10.42.0.17:51234","session_id":"69376dbf.fa3","session_line_num":"3","command_tag":"SELECT","session_start_time":"2026-11-24 09:58:55 UTC","virtual_transaction_id":"2/81","transaction_id":"0","error_severity":"ERROR","sql_state_code":"42P01","message":"relation \"orders\" does not exist","query":"SELECT * FROM orders","query_pos":"15","application_name":"cart","backend_type":"client backend"}}"#,
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                r#"{"level":"info","ts":"2026-11-24T10:00:01Z","logger":"postgres","msg":"record","logging_pod":"pg-main-1","record":{"log_time":"2026-11-24 10:00:01.000 UTC","user_name":"app","database_name":"shop","process_id":"4010","connection_from":"10.42.0.17:51240","error_severity":"FATAL","sql_state_code":"28P01","message":"password authentication failed for user \"app\"","backend_type":"client backend"}}"#,
+                sig(Some(Fatal), None, None, false),
+            ),
+            (
+                r#"{"level":"info","ts":"2026-11-24T10:00:02Z","logger":"postgres","msg":"record","logging_pod":"pg-main-1","record":{"log_time":"2026-11-24 10:00:02.000 UTC","process_id":"27","error_severity":"LOG","sql_state_code":"00000","message":"checkpoint complete: wrote 3 buffers","backend_type":"checkpointer"}}"#,
+                sig(Some(Info), None, None, false),
+            ),
+            (
+                r#"{"level":"debug","ts":"2026-11-24T10:00:03Z","logger":"postgres","msg":"record","record":{"error_severity":"DEBUG1","message":"autovacuum: processing database \"shop\""}}"#,
+                sig(Some(Debug), None, None, false),
+            ),
+            // PostgreSQL's own `jsonlog` (15+), read the same.
+            (
+                r#"{"timestamp":"2026-11-24 10:00:04.123 UTC","user":"app","dbname":"shop","pid":4020,"remote_host":"10.42.0.17","remote_port":51250,"session_id":"69376dc0.fb4","line_num":1,"ps":"INSERT","session_start":"2026-11-24 10:00:04 UTC","vxid":"3/12","txid":0,"error_severity":"WARNING","state_code":"01000","message":"there is no transaction in progress","backend_type":"client backend","query_id":0}"#,
+                sig(Some(Warn), None, None, false),
+            ),
+            // PostgreSQL's severity wins over a level beside it, `LOG` too.
+            (
+                r#"{"level":"error","error_severity":"LOG","message":"checkpoint starting: time"}"#,
+                sig(Some(Info), None, None, false),
+            ),
+            // `LOG` and a verbosity digit are PostgreSQL's and MongoDB's only.
+            (r#"{"level":"LOG","msg":"x"}"#, sig(None, None, None, false)),
+            (r#"{"level":"info2","msg":"x"}"#, sig(None, None, None, false)),
+            (r#"{"s":"D6","msg":"x"}"#, sig(None, None, None, false)),
             // Traefik's JSON access log: `DownstreamStatus`, `Duration` a Go
             // duration in ns (read as a number of ms, as slog's).
             (
