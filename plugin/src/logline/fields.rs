@@ -21,6 +21,9 @@ pub(super) struct Fields {
     ts_ns: Option<i64>,
     /// A `caller` like `server/http.go:87`: a Go program's zap logger.
     zap_caller: bool,
+    /// A `logger` named `http.log.access…`: Caddy's access log, which zap
+    /// writes without a `caller`.
+    caddy_access: bool,
     /// The latency was a bare number under a key that names no unit
     /// (`latency`, `duration`), read as milliseconds.
     bare_unitless: bool,
@@ -109,6 +112,9 @@ impl Fields {
                 }
             }
             FieldKey::Caller => self.zap_caller = text.is_some_and(is_go_caller),
+            FieldKey::Logger => {
+                self.caddy_access = text.is_some_and(|t| t.starts_with("http.log.access"));
+            }
             FieldKey::Other => {}
         }
     }
@@ -119,9 +125,10 @@ impl Fields {
     /// under a key naming no unit, in a line with zap's `caller`, is seconds
     /// when it is below 1000 (no request takes 1000 s, none takes 1000 ns),
     /// and left as it is above (nanoseconds, which the latency sketch spans:
-    /// see `sketch.rs`). Only JSON lines: zap writes no logfmt.
+    /// see `sketch.rs`). Only JSON lines: zap writes no logfmt. Caddy's
+    /// access log is zap's too (`"duration": 0.000929675`, no `caller`).
     fn zap_durations(&mut self) {
-        if self.zap_caller && self.bare_unitless {
+        if (self.zap_caller || self.caddy_access) && self.bare_unitless {
             if let Some(v) = self.latency_ms.as_mut().filter(|v| **v < 1000.0) {
                 *v *= 1e3;
             }
@@ -158,6 +165,8 @@ enum FieldKey {
     Latency(f64, bool),
     /// `caller`: the source line of a Go logger (zap).
     Caller,
+    /// `logger`: the logger's name (Caddy's access log, `http.log.access`).
+    Logger,
     /// Says nothing [`Fields`] reads.
     Other,
 }
@@ -211,6 +220,7 @@ impl FieldKey {
             | b"requestpath" => FieldKey::Path,
             b"request" => FieldKey::Request,
             b"caller" => FieldKey::Caller,
+            b"logger" => FieldKey::Logger,
             _ => latency_key(key).map_or(FieldKey::Other, |(mul, unitless)| {
                 FieldKey::Latency(mul, unitless)
             }),
@@ -738,6 +748,7 @@ mod tests {
                 FieldKey::Latency(1e3, false),
             ),
             ("Caller", FieldKey::Caller),
+            ("logger", FieldKey::Logger),
             ("ElapsedMilliseconds", FieldKey::Latency(1.0, false)),
             ("duration_milliseconds", FieldKey::Latency(1.0, false)),
             (

@@ -271,6 +271,20 @@ mod tests {
                 "2026-11-24T10:00:00.000Z\tERROR\tserver/http.go:87\trequest failed\t{\"method\": \"GET\", \"status\": 503, \"latency\": 0.25}",
                 sig(Some(Error), Some(503), Some(250.0), true),
             ),
+            // Caddy's access log (zap, no `caller`): `duration` in float seconds.
+            (
+                r#"{"level":"error","ts":1732442400.5241024,"logger":"http.log.access.log0","msg":"handled request","request":{"remote_ip":"10.42.0.1","remote_port":"41342","client_ip":"10.42.0.1","proto":"HTTP/2.0","method":"GET","host":"shop.example","uri":"/cart","headers":{"User-Agent":["curl/8.5.0"]}},"bytes_read":0,"user_id":"","duration":0.25,"size":0,"status":502,"resp_headers":{"Server":["Caddy"]}}"#,
+                sig(Some(Error), Some(502), Some(250.0), true),
+            ),
+            (
+                r#"{"level":"info","ts":1732442400.5,"logger":"http.log.access","msg":"handled request","request":{"method":"GET","uri":"/"},"duration":0.0012,"status":200}"#,
+                sig(Some(Info), Some(200), Some(1.2), true),
+            ),
+            // Another logger's name: as written.
+            (
+                r#"{"level":"info","logger":"http.handlers.reverse_proxy","status":200,"duration":0.25}"#,
+                sig(Some(Info), Some(200), Some(0.25), true),
+            ),
             // A unit in the key, a string, or a caller that is not Go's: as written.
             (
                 r#"{"level":"info","caller":"http.go:87","status":200,"latency_ms":0.25}"#,
