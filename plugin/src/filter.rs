@@ -19,7 +19,7 @@ use crate::tags::{
     write_error_tags, write_kind, write_time, write_verdict, F64Texts, IdentityTexts, NO_MODEL,
 };
 use crate::timestamp::Rfc3339Writer;
-use crate::verdict::{Family, Verdict, MAX_WHY};
+use crate::verdict::{Family, Verdict};
 
 /// One family evaluation, recorded for training when enabled.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -446,10 +446,10 @@ impl Filter {
             .map(|t| &t.state);
         combine_into(&mut self.last, pod_state, wl_state);
         let t = self.entities.get_mut(primary)?;
-        let mut v = keep_incident(&t.verdict, verdict(&self.last, models));
-        if !v.anomaly && !self.config.explain_normal {
-            v.why = [None; MAX_WHY];
-        }
+        let v = keep_incident(
+            &t.verdict,
+            verdict(&self.last, models, self.config.explain_normal),
+        );
         t.stamp = Some(stamp);
         t.verdict_json.clear();
         write_verdict(

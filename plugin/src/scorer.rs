@@ -107,8 +107,9 @@ pub(crate) fn combine_into(
 /// critical threshold is anomalous whatever the classifier says. Without a
 /// classifier every candidate stands. The incident comes from the
 /// classifier (or, when it names none, from the family that crossed its
-/// threshold furthest), and `why` from the shares of that family's score.
-pub fn verdict(combined: &Combined, models: Option<&ModelSet>) -> Verdict {
+/// threshold furthest), and `why` from the shares of that family's score:
+/// for an anomaly, or for any verdict with `explain_normal`.
+pub fn verdict(combined: &Combined, models: Option<&ModelSet>, explain_normal: bool) -> Verdict {
     let Some(models) = models else {
         return Verdict::UNSCORED;
     };
@@ -171,7 +172,11 @@ pub fn verdict(combined: &Combined, models: Option<&ModelSet>) -> Verdict {
         action: incident.recommended_action(),
         confidence,
         family: Some(family),
-        why: explain(combined, family),
+        why: if anomaly || explain_normal {
+            explain(combined, family)
+        } else {
+            [None; MAX_WHY]
+        },
     }
 }
 
