@@ -120,8 +120,13 @@ impl Incident {
 
 type Key = (Entity, IncidentKind);
 
+/// An `acting` incident whose action's result was recorded before a restart: incident id,
+/// step, action, result, when it finished, detail.
+type Stranded = (i64, i64, String, String, Option<i64>, Option<String>);
+
 /// id, entity, workload kind, kind, state, step, pod, opened_at, verify_until, when its
-/// current step's action finished, and the kind and uid its target was found as.
+/// current step's action finished and whether it was enforced, and the kind and uid its
+/// target was found as.
 type IncidentRecord = (
     i64,
     String,
@@ -133,6 +138,7 @@ type IncidentRecord = (
     i64,
     Option<i64>,
     Option<i64>,
+    Option<bool>,
     Option<String>,
     Option<String>,
 );
@@ -259,7 +265,7 @@ impl Engine {
     pub async fn recover(&mut self) -> Result<(), EngineError> {
         let now = self.now().as_millisecond();
         let verify_ms = self.cfg.engine.verify_window_secs as i64 * 1000;
-        let (interrupted, raises) = self
+        let (interrupted, stranded, raises) = self
             .store
             .write(move |tx| {
                 let mut stmt = tx.prepare("SELECT incident_id, step, action FROM actions WHERE result = 'pending'")?;
@@ -281,10 +287,50 @@ impl Engine {
                         params![incident, now, step, action, "action interrupted by a restart; verifying instead of repeating it"],
                     )?;
                 }
+                // An action whose result was written, with the heal API stopped before its
+                // incident moved on: verifying from when it finished, or failed.
+                let mut stmt = tx.prepare(
+                    "SELECT i.id, i.step, a.action, a.result, a.finished_at, a.detail FROM incidents i
+                     JOIN actions a ON a.incident_id = i.id AND a.step = i.step
+                     WHERE i.state = 'acting' AND a.result != 'pending'",
+                )?;
+                let stranded: Vec<Stranded> = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+                    .collect::<Result<_, _>>()?;
+                for (incident, step, action, result, finished, detail) in &stranded {
+                    let detail = detail.as_deref().unwrap_or("");
+                    if result == "failed" {
+                        let reason = format!("{action} failed: {detail}");
+                        tx.execute(
+                            "UPDATE incidents SET state = 'failed', updated_at = ?1, closed_at = ?1, reason = ?2 WHERE id = ?3",
+                            params![now, reason, incident],
+                        )?;
+                        tx.execute(
+                            "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, 'failed', ?5)",
+                            params![incident, now, step, action, format!("{detail} (recorded before a restart)")],
+                        )?;
+                    } else {
+                        let until = finished.unwrap_or(now) + verify_ms;
+                        tx.execute(
+                            "UPDATE incidents SET state = 'verifying', verify_until = ?1, updated_at = ?2, reason = ?3 WHERE id = ?4",
+                            params![until, now, format!("{action}: {detail}"), incident],
+                        )?;
+                        tx.execute(
+                            "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, 'verifying', ?5)",
+                            params![incident, now, step, action, "the action had finished before a restart; verifying from when it did"],
+                        )?;
+                    }
+                }
                 let raises = hpa_floor::unsettled(tx)?.len();
-                Ok((rows.len(), raises))
+                Ok((rows.len(), stranded.len(), raises))
             })
             .await?;
+        if stranded > 0 {
+            tracing::warn!(
+                stranded,
+                "incidents whose action had finished before a restart were moved on"
+            );
+        }
         if interrupted > 0 {
             tracing::warn!(
                 interrupted,
@@ -303,21 +349,35 @@ impl Engine {
                 let mut stmt = c.prepare(
                     "SELECT id, entity, workload_kind, kind, state, step, pod, opened_at, verify_until,
                        (SELECT finished_at FROM actions a WHERE a.incident_id = incidents.id AND a.step = incidents.step),
+                       (SELECT mode = 'enforce' FROM actions a WHERE a.incident_id = incidents.id AND a.step = incidents.step),
                        found_kind, found_uid
                      FROM incidents
                      WHERE state IN ('open', 'acting', 'verifying') ORDER BY id",
                 )?;
                 let rows: Vec<IncidentRecord> = stmt
                     .query_map([], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?))
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?))
                     })?
                     .collect::<Result<_, _>>()?;
                 Ok(rows)
             })
             .await?;
         let mut reopen = Vec::new();
-        for (id, entity, wk, kind, state, step, pod, opened, verify_until, acted_at, fk, uid) in
-            rows
+        for (
+            id,
+            entity,
+            wk,
+            kind,
+            state,
+            step,
+            pod,
+            opened,
+            verify_until,
+            acted_at,
+            enforced,
+            fk,
+            uid,
+        ) in rows
         {
             let (Some(entity), Some(kind), Some(state)) = (
                 Entity::parse(&entity),
@@ -345,11 +405,10 @@ impl Engine {
                 acted_at_ms: acted_at,
                 recurrences: VecDeque::new(),
                 found: fk.as_deref().and_then(WorkloadKind::parse).zip(uid),
-                // The workload may still be rolling out the action the restart came between
-                // (or interrupted): its rollout is asked again before the window is judged.
-                rolling: state == State::Verifying
-                    && acted_at.is_some()
-                    && self.cfg.mode == Mode::Enforce,
+                // The workload may still be rolling out the enforced action the restart came
+                // between (or interrupted): its rollout is asked again before the window is
+                // judged.
+                rolling: state == State::Verifying && acted_at.is_some() && enforced == Some(true),
                 rollout_seen_unfinished: false,
                 rollout_checked_ms: None,
             };

@@ -1003,6 +1003,94 @@ async fn interrupted_action_is_never_repeated_after_a_crash() {
     );
 }
 
+/// The heal API stopped after an action's result was written but before its incident moved
+/// on: the restart moves it on (verifying from when the action finished, or failed) instead
+/// of leaving it `acting` for good.
+#[tokio::test]
+async fn an_action_finished_before_a_crash_moves_its_incident_on() {
+    for fail in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = FakeCluster {
+            fail_execute: fail,
+            ..FakeCluster::default()
+        };
+        let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+        let mut engine = h.engine();
+        engine.recover().await.unwrap();
+        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+        drop(engine);
+        h.store
+            .write(|tx| {
+                tx.execute(
+                    "UPDATE incidents SET state = 'acting', closed_at = NULL",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        h.clock.advance_secs(30);
+        let mut engine = h.engine();
+        engine.recover().await.unwrap();
+        let id = h.incidents().await[0].id;
+        let history = |h: &Harness| {
+            let store = h.store.clone();
+            async move {
+                store
+                    .read(move |c| store::get_incident(c, id))
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        let (inc, decisions, actions) = history(&h).await;
+        assert_eq!(actions.len(), 1);
+        if fail {
+            assert_eq!(inc.state, "failed");
+            assert!(inc.closed_at.is_some());
+            assert!(decisions.iter().any(
+                |d| d.outcome == "failed" && d.reason.ends_with("(recorded before a restart)")
+            ));
+            continue;
+        }
+        assert_eq!(inc.state, "verifying");
+        assert!(decisions.iter().any(|d| d.outcome == "verifying"));
+        // The window runs from when the action finished: 120 s after it, not after the
+        // restart.
+        h.clock.advance_secs(91);
+        engine.tick().await.unwrap();
+        assert_eq!(history(&h).await.0.state, "resolved");
+        assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    }
+}
+
+/// A dry-run action recovered after a restart into enforce mode changed nothing to roll
+/// out: its window is not held back by the workload's rollout status.
+#[tokio::test]
+async fn a_dry_run_action_is_not_waited_for_after_a_restart_into_enforce() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "dry-run", "", FakeCluster::still_rolling());
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.incidents().await[0].state, "verifying");
+    drop(engine);
+    h.cfg = Arc::new(edgeheal_healer::config::Config {
+        mode: edgeheal_healer::Mode::Enforce,
+        ..(*h.cfg).clone()
+    });
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.clock.advance_secs(60);
+    engine.tick().await.unwrap();
+    h.clock.advance_secs(61);
+    engine.tick().await.unwrap();
+    assert_eq!(h.incidents().await[0].state, "resolved");
+    assert!(h.cluster.rollout_checks.lock().unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn failures_open_the_breaker_and_refusals_escalate() {
     let dir = tempfile::tempdir().unwrap();
