@@ -113,7 +113,7 @@ impl Fields {
             }
             FieldKey::Caller => self.zap_caller = text.is_some_and(is_go_caller),
             FieldKey::Logger => {
-                self.caddy_access = text.is_some_and(|t| t.starts_with("http.log.access"));
+                self.caddy_access |= text.is_some_and(|t| t.starts_with("http.log.access"));
             }
             FieldKey::Other => {}
         }
@@ -416,7 +416,11 @@ impl Fields {
                     // `http.status_code`, `request.method`, `url.path`, and ECS's
                     // two levels: `http.response.status_code`, `http.request.method`.
                     let key = key.text();
+                    let only = only_member(name);
                     for (k2, v2) in value.members() {
+                        if only.is_some_and(|m| m != k2.as_ref()) {
+                            continue;
+                        }
                         let inner = matches!(v2, Value::Object(_))
                             && matches!(k2.as_ref(), "request" | "response");
                         if inner {
@@ -472,6 +476,17 @@ fn is_nested_name(name: &[u8]) -> bool {
             | b"t"
             | b"record"
     )
+}
+
+/// The one member read of a nested object whose name is too common to read
+/// all of (an app's own `record` or `t`): MongoDB's `t.$date`, CloudNativePG's
+/// `record.error_severity`.
+fn only_member(name: &[u8]) -> Option<&'static str> {
+    match name {
+        b"t" => Some("$date"),
+        b"record" => Some("error_severity"),
+        _ => None,
+    }
 }
 
 fn http_status(num: Option<f64>, text: Option<&str>) -> Option<u16> {

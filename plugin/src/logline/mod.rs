@@ -280,6 +280,11 @@ mod tests {
                 r#"{"level":"info","ts":1732442400.5,"logger":"http.log.access","msg":"handled request","request":{"method":"GET","uri":"/"},"duration":0.0012,"status":200}"#,
                 sig(Some(Info), Some(200), Some(1.2), true),
             ),
+            // Caddy's logger name holds whatever other `logger` the line has.
+            (
+                r#"{"request":{"logger":"http.log.access","method":"GET","uri":"/"},"logger":"caddy","duration":0.25,"status":200}"#,
+                sig(None, Some(200), Some(250.0), true),
+            ),
             // Another logger's name: as written.
             (
                 r#"{"level":"info","logger":"http.handlers.reverse_proxy","status":200,"duration":0.25}"#,
@@ -397,6 +402,16 @@ mod tests {
             (
                 r#"{"level":"error","error_severity":"LOG","message":"checkpoint starting: time"}"#,
                 sig(Some(Info), None, None, false),
+            ),
+            // An app's own `record` or `t` object: only `record.error_severity`
+            // and `t.$date` are read of them.
+            (
+                r#"{"level":"info","msg":"saved","record":{"id":7,"status":503,"duration":2.5,"level":"error"}}"#,
+                sig(Some(Info), None, None, false),
+            ),
+            (
+                r#"{"t":{"status":503,"latency_ms":9},"level":"warn"}"#,
+                sig(Some(Warn), None, None, false),
             ),
             // `LOG` and a verbosity digit are PostgreSQL's and MongoDB's only.
             (r#"{"level":"LOG","msg":"x"}"#, sig(None, None, None, false)),
