@@ -347,12 +347,11 @@ impl Engine {
             .store
             .read(|c| {
                 let mut stmt = c.prepare(
-                    "SELECT id, entity, workload_kind, kind, state, step, pod, opened_at, verify_until,
-                       (SELECT finished_at FROM actions a WHERE a.incident_id = incidents.id AND a.step = incidents.step),
-                       (SELECT mode = 'enforce' FROM actions a WHERE a.incident_id = incidents.id AND a.step = incidents.step),
-                       found_kind, found_uid
-                     FROM incidents
-                     WHERE state IN ('open', 'acting', 'verifying') ORDER BY id",
+                    "SELECT i.id, i.entity, i.workload_kind, i.kind, i.state, i.step, i.pod, i.opened_at,
+                       i.verify_until, a.finished_at, a.mode = 'enforce', i.found_kind, i.found_uid
+                     FROM incidents i
+                     LEFT JOIN actions a ON a.incident_id = i.id AND a.step = i.step
+                     WHERE i.state IN ('open', 'acting', 'verifying') ORDER BY i.id",
                 )?;
                 let rows: Vec<IncidentRecord> = stmt
                     .query_map([], |r| {
