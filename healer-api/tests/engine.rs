@@ -355,14 +355,18 @@ impl Harness {
             .unwrap()
     }
 
-    /// The outcomes of incident `id`'s decisions.
-    async fn outcomes(&self, id: i64) -> Vec<String> {
-        let (_, decisions, _) = self
-            .store
+    /// Incident `id`, its decisions and its actions.
+    async fn history(&self, id: i64) -> store::IncidentHistory {
+        self.store
             .read(move |c| store::get_incident(c, id))
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The outcomes of incident `id`'s decisions.
+    async fn outcomes(&self, id: i64) -> Vec<String> {
+        let (_, decisions, _) = self.history(id).await;
         decisions.into_iter().map(|d| d.outcome).collect()
     }
 
@@ -837,15 +841,7 @@ async fn a_deployment_found_as_a_rollout_is_judged_and_described_as_one() {
     engine.process_pending().await.unwrap();
     let inc = h.incidents().await;
     assert_eq!(inc.len(), 1);
-    let (_, decisions, _) = h
-        .store
-        .read({
-            let id = inc[0].id;
-            move |c| store::get_incident(c, id)
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, decisions, _) = h.history(inc[0].id).await;
     let rollback = decisions
         .iter()
         .find(|d| d.action.as_deref() == Some("rollback"))
@@ -901,15 +897,7 @@ async fn the_workload_found_is_kept_across_a_restart() {
     assert_eq!(incidents[0].state, "verifying");
     assert_eq!(incidents[0].workload_kind, "deployment");
     assert_eq!(incidents[0].found_kind.as_deref(), Some("rollout"));
-    let (_, _, actions) = h
-        .store
-        .read({
-            let id = incidents[0].id;
-            move |c| store::get_incident(c, id)
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, _, actions) = h.history(incidents[0].id).await;
     assert_eq!(actions[0].target, "shop/rollout/cart");
     // The heal API restarts while the Rollout is still rolling out: the recovered incident
     // asks the Rollout, not the Deployment its records named, and its Events go to the
@@ -929,15 +917,7 @@ async fn the_workload_found_is_kept_across_a_restart() {
     engine.tick().await.unwrap();
     let incidents = h.incidents().await;
     assert_eq!(incidents[0].state, "resolved");
-    let (_, decisions, _) = h
-        .store
-        .read({
-            let id = incidents[0].id;
-            move |c| store::get_incident(c, id)
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, decisions, _) = h.history(incidents[0].id).await;
     assert!(
         decisions
             .iter()
@@ -986,12 +966,7 @@ async fn interrupted_action_is_never_repeated_after_a_crash() {
     engine.recover().await.unwrap();
     engine.process_pending().await.unwrap();
     let id = h.incidents().await[0].id;
-    let (inc, decisions, actions) = h
-        .store
-        .read(move |c| store::get_incident(c, id))
-        .await
-        .unwrap()
-        .unwrap();
+    let (inc, decisions, actions) = h.history(id).await;
     assert_eq!(inc.state, "verifying");
     assert_eq!(actions.len(), 1);
     assert_eq!(actions[0].result, "interrupted");
@@ -1034,17 +1009,7 @@ async fn an_action_finished_before_a_crash_moves_its_incident_on() {
         let mut engine = h.engine();
         engine.recover().await.unwrap();
         let id = h.incidents().await[0].id;
-        let history = |h: &Harness| {
-            let store = h.store.clone();
-            async move {
-                store
-                    .read(move |c| store::get_incident(c, id))
-                    .await
-                    .unwrap()
-                    .unwrap()
-            }
-        };
-        let (inc, decisions, actions) = history(&h).await;
+        let (inc, decisions, actions) = h.history(id).await;
         assert_eq!(actions.len(), 1);
         if fail {
             assert_eq!(inc.state, "failed");
@@ -1060,7 +1025,7 @@ async fn an_action_finished_before_a_crash_moves_its_incident_on() {
         // restart.
         h.clock.advance_secs(91);
         engine.tick().await.unwrap();
-        assert_eq!(history(&h).await.0.state, "resolved");
+        assert_eq!(h.history(id).await.0.state, "resolved");
         assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
     }
 }
@@ -1164,12 +1129,7 @@ async fn shadow_mode_records_without_any_cluster_and_other_namespaces_are_refuse
     let shop = inc.iter().find(|i| i.entity == "shop/cart").unwrap();
     assert_eq!(shop.state, "verifying");
     let id = shop.id;
-    let (_, _, actions) = h
-        .store
-        .read(move |c| store::get_incident(c, id))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, _, actions) = h.history(id).await;
     assert_eq!(actions[0].result, "shadow");
     assert_eq!(actions[0].action, "rollback");
     let ks = inc
@@ -1202,12 +1162,7 @@ async fn dry_run_passes_the_flag_and_skips_what_does_not_apply() {
     assert!(matches!(&ex[0].1, Plan::DeletePod { name, .. } if name == "cart-7f-x"));
     assert!(ex[0].2, "dry-run flag passed to the cluster");
     let id = h.incidents().await[0].id;
-    let (_, decisions, actions) = h
-        .store
-        .read(move |c| store::get_incident(c, id))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, decisions, actions) = h.history(id).await;
     assert_eq!(decisions[0].outcome, "skipped");
     assert_eq!(actions[0].result, "dry_run");
 }
