@@ -401,9 +401,13 @@ impl Fields {
                     decoded.as_bytes()
                 }
             };
-            let nested = raw.first() == Some(&b'{') && is_nested_name(name);
+            let nested = if raw.first() == Some(&b'{') {
+                nested_members(name)
+            } else {
+                None
+            };
             let field = FieldKey::of_bytes(name);
-            if field == FieldKey::Other && !nested {
+            if field == FieldKey::Other && nested.is_none() {
                 continue;
             }
             let Some(value) = value_of_raw(raw) else {
@@ -412,13 +416,15 @@ impl Fields {
             let (num, text) = match &value {
                 Value::Number(n) => (parse_f64(n), Some(*n)),
                 Value::Str(s) => (None, Some(s.as_ref())),
-                Value::Object(_) if nested => {
+                Value::Object(_) => {
+                    let Some(read) = nested else {
+                        continue;
+                    };
                     // `http.status_code`, `request.method`, `url.path`, and ECS's
                     // two levels: `http.response.status_code`, `http.request.method`.
                     let key = key.text();
-                    let only = only_member(name);
                     for (k2, v2) in value.members() {
-                        if only.is_some_and(|m| m != k2.as_ref()) {
+                        if !read.reads(&k2) {
                             continue;
                         }
                         let inner = matches!(v2, Value::Object(_))
@@ -447,6 +453,24 @@ impl Fields {
     }
 }
 
+/// Which members of a nested object are read as the line's own.
+#[derive(Clone, Copy)]
+enum Nested {
+    All,
+    /// The one member read of an object whose name is too common to read
+    /// all of (an app's own `record` or `t`).
+    Only(&'static str),
+}
+
+impl Nested {
+    fn reads(self, member: &str) -> bool {
+        match self {
+            Nested::All => true,
+            Nested::Only(m) => m == member,
+        }
+    }
+}
+
 /// Objects whose members are read as the line's own (one level down):
 /// `http`, `request`, `response`, `url` (ECS and most JSON loggers); `req` and
 /// `res` (pino-http's and bunyan's serializers: `req.method`, `req.url`,
@@ -456,35 +480,15 @@ impl Fields {
 /// `ElapsedMilliseconds`, `Method`, `Path`); `Properties` and `fields`
 /// (Serilog's `JsonFormatter` and its Elasticsearch formatter: the request
 /// logging's `StatusCode`, `Elapsed` ms, `RequestMethod`, `RequestPath`);
-/// `attr` (MongoDB's structured log: a slow operation's `durationMillis`)
-/// and `t` (its time, `t.$date`); `record` (CloudNativePG: the PostgreSQL
-/// log record, `record.error_severity`).
-fn is_nested_name(name: &[u8]) -> bool {
-    matches!(
-        name,
-        b"http"
-            | b"request"
-            | b"response"
-            | b"url"
-            | b"req"
-            | b"res"
-            | b"httpRequest"
-            | b"State"
-            | b"Properties"
-            | b"fields"
-            | b"attr"
-            | b"t"
-            | b"record"
-    )
-}
-
-/// The one member read of a nested object whose name is too common to read
-/// all of (an app's own `record` or `t`): MongoDB's `t.$date`, CloudNativePG's
-/// `record.error_severity`.
-fn only_member(name: &[u8]) -> Option<&'static str> {
+/// `attr` (MongoDB's structured log: a slow operation's `durationMillis`).
+/// Of `t` only MongoDB's time `t.$date`, and of `record` only
+/// CloudNativePG's PostgreSQL severity `record.error_severity`.
+fn nested_members(name: &[u8]) -> Option<Nested> {
     match name {
-        b"t" => Some("$date"),
-        b"record" => Some("error_severity"),
+        b"http" | b"request" | b"response" | b"url" | b"req" | b"res" | b"httpRequest"
+        | b"State" | b"Properties" | b"fields" | b"attr" => Some(Nested::All),
+        b"t" => Some(Nested::Only("$date")),
+        b"record" => Some(Nested::Only("error_severity")),
         _ => None,
     }
 }
