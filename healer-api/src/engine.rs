@@ -124,24 +124,28 @@ type Key = (Entity, IncidentKind);
 /// step, action, result, when it finished, detail.
 type Stranded = (i64, i64, String, String, Option<i64>, Option<String>);
 
-/// id, entity, workload kind, kind, state, step, pod, opened_at, verify_until, when its
-/// current step's action finished and whether it was enforced, and the kind and uid its
-/// target was found as.
-type IncidentRecord = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<String>,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<bool>,
-    Option<String>,
-    Option<String>,
-);
+/// An active incident as recovery reads it back.
+struct Recovered {
+    id: i64,
+    entity: String,
+    workload_kind: String,
+    kind: String,
+    state: String,
+    step: i64,
+    pod: Option<String>,
+    opened_at: i64,
+    verify_until: Option<i64>,
+    /// From when its current step's action counts evidence: when the action finished, or when
+    /// its rollout was seen over (`ActionRow::verify_from`).
+    evidence_from: Option<i64>,
+    /// That action ran in enforce mode.
+    enforced: Option<bool>,
+    /// That action's rollout was seen over.
+    rolled_out: bool,
+    /// The kind and uid its target was found as.
+    found_kind: Option<String>,
+    found_uid: Option<String>,
+}
 
 /// The engine; run it with [`Engine::run`] or drive it with [`Engine::process_pending`] and
 /// [`Engine::tick`] (tests).
@@ -348,66 +352,77 @@ impl Engine {
             .read(|c| {
                 let mut stmt = c.prepare(
                     "SELECT i.id, i.entity, i.workload_kind, i.kind, i.state, i.step, i.pod, i.opened_at,
-                       i.verify_until, a.finished_at, a.mode = 'enforce', i.found_kind, i.found_uid
+                       i.verify_until, COALESCE(a.verify_from, a.finished_at), a.mode = 'enforce',
+                       a.verify_from IS NOT NULL, i.found_kind, i.found_uid
                      FROM incidents i
                      LEFT JOIN actions a ON a.incident_id = i.id AND a.step = i.step
                      WHERE i.state IN ('open', 'acting', 'verifying') ORDER BY i.id",
                 )?;
-                let rows: Vec<IncidentRecord> = stmt
+                let rows: Vec<Recovered> = stmt
                     .query_map([], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?))
+                        Ok(Recovered {
+                            id: r.get(0)?,
+                            entity: r.get(1)?,
+                            workload_kind: r.get(2)?,
+                            kind: r.get(3)?,
+                            state: r.get(4)?,
+                            step: r.get(5)?,
+                            pod: r.get(6)?,
+                            opened_at: r.get(7)?,
+                            verify_until: r.get(8)?,
+                            evidence_from: r.get(9)?,
+                            enforced: r.get(10)?,
+                            rolled_out: r.get(11)?,
+                            found_kind: r.get(12)?,
+                            found_uid: r.get(13)?,
+                        })
                     })?
                     .collect::<Result<_, _>>()?;
                 Ok(rows)
             })
             .await?;
         let mut reopen = Vec::new();
-        for (
-            id,
-            entity,
-            wk,
-            kind,
-            state,
-            step,
-            pod,
-            opened,
-            verify_until,
-            acted_at,
-            enforced,
-            fk,
-            uid,
-        ) in rows
-        {
+        for row in rows {
             let (Some(entity), Some(kind), Some(state)) = (
-                Entity::parse(&entity),
-                IncidentKind::parse(&kind),
-                State::parse(&state),
+                Entity::parse(&row.entity),
+                IncidentKind::parse(&row.kind),
+                State::parse(&row.state),
             ) else {
                 continue;
             };
             let target = Target {
                 namespace: entity.namespace.clone(),
-                kind: WorkloadKind::parse(&wk).unwrap_or(WorkloadKind::Deployment),
+                kind: WorkloadKind::parse(&row.workload_kind).unwrap_or(WorkloadKind::Deployment),
                 name: entity.workload.clone(),
             };
             let inc = Incident {
-                id,
+                id: row.id,
                 entity: entity.clone(),
                 kind,
                 target,
                 state,
-                step: usize::try_from(step).unwrap_or(0),
-                pod,
-                opened_at: Timestamp::from_millisecond(opened).unwrap_or(Timestamp::UNIX_EPOCH),
-                verify_until: verify_until.and_then(|v| Timestamp::from_millisecond(v).ok()),
+                step: usize::try_from(row.step).unwrap_or(0),
+                pod: row.pod,
+                opened_at: Timestamp::from_millisecond(row.opened_at)
+                    .unwrap_or(Timestamp::UNIX_EPOCH),
+                verify_until: row
+                    .verify_until
+                    .and_then(|v| Timestamp::from_millisecond(v).ok()),
                 // Records made before it are no recurrence after a restart either.
-                acted_at_ms: acted_at,
+                acted_at_ms: row.evidence_from,
                 recurrences: VecDeque::new(),
-                found: fk.as_deref().and_then(WorkloadKind::parse).zip(uid),
+                found: row
+                    .found_kind
+                    .as_deref()
+                    .and_then(WorkloadKind::parse)
+                    .zip(row.found_uid),
                 // The workload may still be rolling out the enforced action the restart came
-                // between (or interrupted): its rollout is asked again before the window is
-                // judged.
-                rolling: state == State::Verifying && acted_at.is_some() && enforced == Some(true),
+                // between (or interrupted): unless its rollout was seen over, it is asked again
+                // before the window is judged.
+                rolling: state == State::Verifying
+                    && row.evidence_from.is_some()
+                    && row.enforced == Some(true)
+                    && !row.rolled_out,
                 rollout_seen_unfinished: false,
                 rollout_checked_ms: None,
             };
@@ -985,22 +1000,34 @@ impl Engine {
             return Ok(());
         }
         inc.rolling = false;
-        if !inc.rollout_seen_unfinished {
-            return Ok(());
+        let restarted = inc.rollout_seen_unfinished;
+        if restarted {
+            inc.acted_at_ms = Some(now_ms);
+            inc.recurrences.clear();
+            inc.verify_until = Some(now + jiff::SignedDuration::from_millis(window_ms));
         }
-        inc.acted_at_ms = Some(now_ms);
-        inc.recurrences.clear();
-        inc.verify_until = Some(now + jiff::SignedDuration::from_millis(window_ms));
-        let (id, until) = (inc.id, now_ms + window_ms);
+        // Stored with the action, so that a restart neither asks again nor counts what was
+        // made while it rolled.
+        let (id, step, from) = (inc.id, inc.step as i64, inc.acted_at_ms);
+        let until = restarted.then_some(now_ms + window_ms);
         self.store
             .write(move |tx| {
                 tx.execute(
-                    "UPDATE incidents SET verify_until = ?1 WHERE id = ?2",
-                    params![until, id],
+                    "UPDATE actions SET verify_from = ?1 WHERE incident_id = ?2 AND step = ?3",
+                    params![from, id, step],
                 )?;
+                if let Some(until) = until {
+                    tx.execute(
+                        "UPDATE incidents SET verify_until = ?1 WHERE id = ?2",
+                        params![until, id],
+                    )?;
+                }
                 Ok(())
             })
             .await?;
+        if !restarted {
+            return Ok(());
+        }
         let reason = if waited_out {
             "still rolling out after a verify window; verifying as it stands"
         } else {
@@ -1048,13 +1075,20 @@ impl Engine {
             reason.to_owned(),
         );
         let verify_until = inc.verify_until.map(|t| t.as_millisecond());
+        // What the target was found as, also when nothing was done to it (refused).
+        let (found_kind, found_uid) = inc
+            .found
+            .as_ref()
+            .map(|(kind, uid)| (kind.as_str(), uid.clone()))
+            .unzip();
         self.store
             .write(move |tx| {
                 tx.execute(
                     "UPDATE incidents SET state = ?1, step = ?2, updated_at = ?3, reason = ?4, verify_until = ?5,
-                       closed_at = CASE WHEN ?6 THEN ?3 ELSE NULL END
+                       closed_at = CASE WHEN ?6 THEN ?3 ELSE NULL END,
+                       found_kind = COALESCE(?8, found_kind), found_uid = COALESCE(?9, found_uid)
                      WHERE id = ?7",
-                    params![state.as_str(), step, now, reason, verify_until, closed, id],
+                    params![state.as_str(), step, now, reason, verify_until, closed, id, found_kind, found_uid],
                 )?;
                 Ok(())
             })

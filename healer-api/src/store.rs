@@ -138,6 +138,10 @@ const MIGRATIONS: &[&str] = &[
     // recovered after a restart is verified and described on what was acted on.
     "ALTER TABLE incidents ADD COLUMN found_kind TEXT;
      ALTER TABLE incidents ADD COLUMN found_uid TEXT;",
+    // 6: from when an enforced action's verification counts evidence, once its rollout is
+    // over (see `ActionRow::verify_from`), so that a restart neither asks again nor counts
+    // records made while it rolled.
+    "ALTER TABLE actions ADD COLUMN verify_from INTEGER;",
 ];
 
 /// Applies pending migrations; returns the schema version.
@@ -550,6 +554,12 @@ pub struct ActionRow {
     pub started_at: String,
     /// Finished (RFC 3339).
     pub finished_at: Option<String>,
+    /// From when verification counts evidence, set once the workload's rollout of an enforced
+    /// action is over (RFC 3339): when it finished, if the workload had it rolled out at the
+    /// first look, or else when the workload was seen to have rolled it out (or had rolled
+    /// for a whole verify window). Records made before it are no recurrence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_from: Option<String>,
     /// pending | ok | dry_run | shadow | failed | interrupted.
     pub result: String,
     /// Details.
@@ -655,7 +665,7 @@ pub fn get_incident(conn: &Connection, id: i64) -> Result<Option<IncidentHistory
         })?
         .collect::<Result<_, _>>()?;
     let mut stmt = conn.prepare_cached(
-        "SELECT step, action, target, mode, started_at, finished_at, result, detail FROM actions WHERE incident_id = ?1 ORDER BY id",
+        "SELECT step, action, target, mode, started_at, finished_at, result, detail, verify_from FROM actions WHERE incident_id = ?1 ORDER BY id",
     )?;
     let actions = stmt
         .query_map([id], |r| {
@@ -668,6 +678,7 @@ pub fn get_incident(conn: &Connection, id: i64) -> Result<Option<IncidentHistory
                 finished_at: r.get::<_, Option<i64>>(5)?.map(rfc3339),
                 result: r.get(6)?,
                 detail: r.get(7)?,
+                verify_from: r.get::<_, Option<i64>>(8)?.map(rfc3339),
             })
         })?
         .collect::<Result<_, _>>()?;

@@ -881,6 +881,27 @@ async fn a_deployment_found_as_a_rollout_is_judged_and_described_as_one() {
     );
 }
 
+/// An incident refused on what was found (here a Rollout without the opt-in label) shows the
+/// kind it was found as, as an acted-on one does.
+#[tokio::test]
+async fn a_refused_incident_shows_the_workload_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster {
+        found_as: Some(WorkloadKind::Rollout),
+        labels_missing: true,
+        ..FakeCluster::default()
+    };
+    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    let incidents = h.incidents().await;
+    assert_eq!(incidents[0].state, "escalated");
+    assert_eq!(incidents[0].found_kind.as_deref(), Some("rollout"));
+    assert!(h.cluster.executed.lock().unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn the_workload_found_is_kept_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -1344,8 +1365,13 @@ async fn records_made_before_the_action_are_no_recurrence_after_a_restart_either
         engine.recover().await.unwrap();
         h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
         engine.process_pending().await.unwrap();
+        // Rolled out at the first look: evidence counts from when the action finished.
+        engine.tick().await.unwrap();
     }
     let acted = h.clock.now();
+    let (_, _, actions) = h.history(h.incidents().await[0].id).await;
+    assert!(actions[0].finished_at.is_some());
+    assert_eq!(actions[0].verify_from, actions[0].finished_at);
     // The heal API restarts; then the pipeline delivers what it held.
     h.clock.advance_secs(90);
     let mut engine = h.engine();
@@ -1358,6 +1384,55 @@ async fn records_made_before_the_action_are_no_recurrence_after_a_restart_either
     .await;
     engine.process_pending().await.unwrap();
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    h.clock.advance_secs(5);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 2, "a recurrence");
+}
+
+/// Where the workload had to roll the action out, evidence counts from when it was seen to
+/// have: what its old pods made while it rolled is no recurrence after a restart either, and
+/// the rollout seen over is not asked again.
+#[tokio::test]
+async fn records_made_while_the_action_rolled_out_are_no_recurrence_after_a_restart_either() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::still_rolling());
+    {
+        let mut engine = h.engine();
+        engine.recover().await.unwrap();
+        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+        h.clock.advance_secs(15);
+        engine.tick().await.unwrap();
+        h.cluster.rolling.store(false, SeqCst);
+        h.clock.advance_secs(15);
+        engine.tick().await.unwrap();
+    }
+    let rolled_out = h.clock.now();
+    let id = h.incidents().await[0].id;
+    let (_, _, actions) = h.history(id).await;
+    assert_eq!(
+        actions[0].verify_from.as_deref(),
+        Some(rolled_out.to_string().as_str())
+    );
+    // The heal API restarts; then the pipeline delivers what the old pods made while the
+    // action rolled out.
+    h.clock.advance_secs(30);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.cluster.rollout_checks.lock().unwrap().clear();
+    h.ingest_at(
+        &["shop/cart"; 3],
+        "cpu_saturation",
+        rolled_out - SignedDuration::from_secs(10),
+    )
+    .await;
+    engine.process_pending().await.unwrap();
+    engine.tick().await.unwrap();
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    assert!(h.cluster.rollout_checks.lock().unwrap().is_empty());
+    // What the new pods make still is.
     h.clock.advance_secs(5);
     h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
     engine.process_pending().await.unwrap();
