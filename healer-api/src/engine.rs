@@ -1246,6 +1246,7 @@ impl Engine {
             };
             match verdict {
                 Err(refusal) if refusal.try_next => {
+                    self.metrics.refusal(refusal.code, "skipped");
                     self.decision(
                         inc,
                         Some(action),
@@ -1261,6 +1262,7 @@ impl Engine {
                     let reason = format!("{}: {}", refusal.code, refusal.reason);
                     self.decision(inc, Some(action), "refused", &reason).await?;
                     self.metrics.action(action.as_str(), "refused");
+                    self.metrics.refusal(refusal.code, "refused");
                     self.event(inc, "Warning", "Refused", action, refusal.reason.clone())
                         .await;
                     self.transition(inc, State::Escalated, &reason).await?;

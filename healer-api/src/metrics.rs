@@ -1,6 +1,7 @@
 //! Prometheus metrics (prometheus-client): requests by result, auth failures by reason,
 //! incidents by kind/state, actions by kind/result (HPA minimum restores among them), time to
-//! remediate, queue depth, stale anomalies (too old to act on when weighed).
+//! remediate, queue depth, stale anomalies (too old to act on when weighed), guard refusals by
+//! code. `pipeline-configs/prometheus/edgeheal-alerts.yaml` alerts on them.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -12,7 +13,8 @@ use prometheus_client::registry::Registry;
 /// `result` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
-    /// accepted | unauthorized | bad_request | too_large | unsupported | overloaded | error
+    /// Ingest: accepted | unauthorized | bad_request | too_large | unsupported | overloaded |
+    /// unavailable (the store is down). Notifications: sent | failed | dropped.
     pub result: String,
 }
 
@@ -48,6 +50,15 @@ pub struct ActionLabels {
     pub result: String,
 }
 
+/// `code`, `outcome` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// The guard's code (`budget_exhausted`, `circuit_open`, `cooldown`, `not_opted_in`, ...).
+    pub code: String,
+    /// refused (the incident escalates) | skipped (the policy's next step is tried).
+    pub outcome: String,
+}
+
 /// All metrics, registered once.
 #[derive(Debug)]
 pub struct Metrics {
@@ -67,6 +78,8 @@ pub struct Metrics {
     pub incidents: Family<IncidentLabels, Counter>,
     /// Actions by kind and result.
     pub actions: Family<ActionLabels, Counter>,
+    /// Actions a guard did not let run, by its code and what became of the incident.
+    pub refusals: Family<RefusalLabels, Counter>,
     /// Seconds from incident open to resolution.
     pub time_to_remediate: Histogram,
     /// Batches waiting for their commit.
@@ -125,6 +138,12 @@ impl Metrics {
             "Remediation actions by kind and result",
             actions.clone(),
         );
+        let refusals = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "guard_refusals",
+            "Actions a guard did not let run, by the guard's code and outcome (refused: the incident escalates to a human; skipped: the policy's next step is tried)",
+            refusals.clone(),
+        );
         let time_to_remediate = Histogram::new(exponential_buckets(5.0, 2.0, 12));
         registry.register(
             "time_to_remediate_seconds",
@@ -158,6 +177,7 @@ impl Metrics {
             auth_failures,
             incidents,
             actions,
+            refusals,
             time_to_remediate,
             queue_depth,
             notifications,
@@ -208,6 +228,16 @@ impl Metrics {
             .get_or_create(&ActionLabels {
                 action: action.into(),
                 result: result.into(),
+            })
+            .inc();
+    }
+
+    /// Counts a guard's refusal.
+    pub fn refusal(&self, code: &str, outcome: &str) {
+        self.refusals
+            .get_or_create(&RefusalLabels {
+                code: code.into(),
+                outcome: outcome.into(),
             })
             .inc();
     }

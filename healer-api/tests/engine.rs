@@ -852,6 +852,14 @@ async fn a_deployment_found_as_a_rollout_is_judged_and_described_as_one() {
         "{}",
         rollback.reason
     );
+    let code = rollback.reason.split(':').next().unwrap();
+    let metrics = h.metrics.render();
+    assert!(
+        metrics.contains(&format!(
+            r#"edgeheal_healer_guard_refusals_total{{code="{code}",outcome="skipped"}} 1"#
+        )),
+        "{metrics}"
+    );
     let executed = h.cluster.executed.lock().unwrap().clone();
     assert_eq!(executed.len(), 1, "{executed:?}");
     assert_eq!(executed[0].0, "shop/rollout/cart");
@@ -1114,6 +1122,14 @@ async fn failures_open_the_breaker_and_refusals_escalate() {
         .count();
     assert_eq!((failed, refused), (2, 1), "{inc:?}");
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 2);
+    // The open breaker is counted by its code (an alert rule reads it).
+    let metrics = h.metrics.render();
+    assert!(
+        metrics.contains(
+            r#"edgeheal_healer_guard_refusals_total{code="circuit_open",outcome="refused"} 1"#
+        ),
+        "{metrics}"
+    );
 
     let dir2 = tempfile::tempdir().unwrap();
     let unlabelled = FakeCluster {

@@ -2,8 +2,8 @@
 //! `pipeline-configs/` and `chaos/k8s/` deserializes into its k8s-openapi type (unknown kinds
 //! and unknown fields fail); the Fluent Bit DaemonSet and Helm values deliver the `.wasm` to
 //! the directory of the config's `wasm_path` and run hardened; the kustomize base references
-//! files that exist; the Grafana dashboard queries only metrics the healer registers; the
-//! Dockerfiles are multi-stage, non-root and build the right package and target.
+//! files that exist; the Dockerfiles are multi-stage, non-root and build the right package
+//! and target. (The dashboard and alert rules: `monitoring.rs`.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,6 +36,10 @@ const NOT_KUBERNETES: &[(&str, &str)] = &[
     (
         "pipeline-configs/kustomization.yaml",
         "kustomize Kustomization",
+    ),
+    (
+        "pipeline-configs/prometheus/edgeheal-alerts.yaml",
+        "Prometheus rule file (monitoring.rs)",
     ),
 ];
 
@@ -989,165 +993,6 @@ fn kustomization_resources_exist_and_install_healer_and_pipeline_together() {
         "DaemonSet",
     ] {
         assert!(kinds.contains(kind), "the base installs no {kind}");
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Grafana dashboard.
-
-/// Series names the healer exposes, from the TYPE lines of its own registry (the text that
-/// `/metrics` serves): counters get `_total`, histograms `_bucket`/`_sum`/`_count`.
-fn healer_series() -> (BTreeSet<String>, Vec<String>) {
-    // Labelled families render only once they hold a series: touch each one.
-    let metrics = edgeheal_healer::metrics::Metrics::new();
-    metrics.request("accepted");
-    metrics.auth_failure("bad_signature");
-    metrics.incident("cpu_saturation", "open");
-    metrics.action("scale_up", "ok");
-    metrics.not_actionable("cluster_scoped", 1);
-    metrics
-        .notifications
-        .get_or_create(&edgeheal_healer::metrics::ResultLabel {
-            result: "ok".into(),
-        })
-        .inc();
-    let text = metrics.render();
-    let mut series = BTreeSet::new();
-    let mut families = Vec::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("# TYPE ") else {
-            continue;
-        };
-        let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
-        families.push(name.to_owned());
-        match kind {
-            "counter" => {
-                series.insert(format!("{name}_total"));
-            }
-            "histogram" => {
-                for suffix in ["_bucket", "_sum", "_count"] {
-                    series.insert(format!("{name}{suffix}"));
-                }
-            }
-            "gauge" => {
-                series.insert(name.to_owned());
-            }
-            other => panic!("unexpected metric type {other}"),
-        }
-    }
-    assert!(families.len() >= 9, "{text}");
-    (series, families)
-}
-
-/// Identifiers in a PromQL expression that name edgeheal series.
-fn metric_names(expr: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = expr;
-    while let Some(i) = rest.find("edgeheal_") {
-        let preceded_by_ident = rest[..i]
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-        let tail = &rest[i..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-            .unwrap_or(tail.len());
-        if !preceded_by_ident {
-            names.push(tail[..end].to_owned());
-        }
-        rest = &tail[end..];
-    }
-    names
-}
-
-fn collect_panels<'a>(panels: &'a [Value], out: &mut Vec<&'a Value>) {
-    for p in panels {
-        out.push(p);
-        if let Some(inner) = p["panels"].as_array() {
-            collect_panels(inner, out);
-        }
-    }
-}
-
-#[test]
-fn grafana_dashboard_queries_only_metrics_the_healer_registers() {
-    let dashboard: Value =
-        serde_json::from_str(&read("pipeline-configs/grafana/edgeheal-dashboard.json"))
-            .expect("the dashboard is JSON");
-    assert!(dashboard["schemaVersion"].as_i64().expect("schemaVersion") >= 38);
-    let variables = dashboard["templating"]["list"]
-        .as_array()
-        .expect("templating");
-    let datasource = variables
-        .iter()
-        .find(|v| v["type"] == "datasource")
-        .expect("a datasource variable");
-    assert_eq!(datasource["query"], "prometheus");
-    let ds_ref = format!("${{{}}}", datasource["name"].as_str().expect("name"));
-
-    let (series, families) = healer_series();
-    let mut exprs: Vec<String> = Vec::new();
-    for v in variables.iter().filter(|v| v["type"] == "query") {
-        exprs.push(v["definition"].as_str().expect("definition").to_owned());
-    }
-    let mut panels = Vec::new();
-    collect_panels(dashboard["panels"].as_array().expect("panels"), &mut panels);
-    let mut ids = BTreeSet::new();
-    for p in &panels {
-        assert!(
-            ids.insert(p["id"].as_i64().expect("panel id")),
-            "duplicate panel id"
-        );
-        if p["type"] == "row" {
-            continue;
-        }
-        let title = p["title"].as_str().expect("title");
-        assert_eq!(
-            p["datasource"]["uid"],
-            ds_ref.as_str(),
-            "{title}: datasource"
-        );
-        let targets = p["targets"].as_array().expect("targets");
-        assert!(!targets.is_empty(), "{title}: no queries");
-        for t in targets {
-            let expr = t["expr"].as_str().expect("expr");
-            assert!(
-                !metric_names(expr).is_empty(),
-                "{title}: `{expr}` queries no healer metric"
-            );
-            exprs.push(expr.to_owned());
-        }
-    }
-    let mut used = BTreeSet::new();
-    for expr in &exprs {
-        for name in metric_names(expr) {
-            assert!(
-                series.contains(&name),
-                "`{name}` in `{expr}` is not a metric the healer exposes; it has {series:?}"
-            );
-            used.insert(name);
-        }
-    }
-    for family in families {
-        assert!(
-            used.iter().any(|u| u.starts_with(&family)),
-            "the dashboard does not show {family}"
-        );
-    }
-}
-
-#[test]
-fn metric_names_reads_identifiers_out_of_promql() {
-    let cases: &[(&str, &[&str])] = &[
-        ("sum(rate(edgeheal_a_total[5m]))", &["edgeheal_a_total"]),
-        (
-            "x_edgeheal_b + edgeheal_c{l=\"edgeheal_d\"}",
-            &["edgeheal_c", "edgeheal_d"],
-        ),
-        ("up", &[]),
-    ];
-    for (expr, want) in cases {
-        assert_eq!(metric_names(expr), *want, "{expr}");
     }
 }
 

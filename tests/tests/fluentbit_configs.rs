@@ -390,6 +390,7 @@ fn every_option_is_one_fluent_bit_4_2_knows() {
             "wasm",
             &[
                 "name",
+                "alias",
                 "match_regex",
                 "wasm_path",
                 "function_name",
@@ -418,6 +419,7 @@ fn every_option_is_one_fluent_bit_4_2_knows() {
             "http",
             &[
                 "name",
+                "alias",
                 "match",
                 "host",
                 "port",

@@ -1,0 +1,646 @@
+//! The shipped monitoring reads what exists. The Grafana dashboard's queries and the
+//! Prometheus alert rules (`pipeline-configs/prometheus/edgeheal-alerts.yaml`) are parsed as
+//! PromQL (`promql-parser`), and every series, label and label value they select is one the
+//! heal API's own registry serves and its code writes, or one Fluent Bit 4.2 serves under the
+//! names (`Alias`) the shipped configs give the edgeheal filter and the output to the heal API.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use edgeheal_healer::metrics::{Metrics, ResultLabel};
+use edgeheal_tests::fluentbit_config::{parse_classic, parse_yaml, FluentBitConfig};
+use edgeheal_tests::repo_root;
+use promql_parser::label::{MatchOp, Matcher};
+use promql_parser::parser::{self, Expr, LabelModifier, VectorSelector};
+use serde::Deserialize;
+use serde_json::Value;
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// The heal API's metrics as `/metrics` serves them: each series name (counters with
+/// `_total`, histograms with `_bucket` / `_sum` / `_count`) with its label names, and the
+/// family names of its `# TYPE` lines.
+fn healer_series() -> (BTreeMap<String, BTreeSet<String>>, Vec<String>) {
+    // Labelled families render only once they hold a series: touch each one.
+    let metrics = Metrics::new();
+    metrics.request("accepted");
+    metrics.auth_failure("bad_signature");
+    metrics.incident("cpu_saturation", "open");
+    metrics.action("scale_up", "ok");
+    metrics.refusal("cooldown", "refused");
+    metrics.not_actionable("cluster_scoped", 1);
+    metrics
+        .notifications
+        .get_or_create(&ResultLabel {
+            result: "sent".into(),
+        })
+        .inc();
+    let text = metrics.render();
+    let mut series: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut families = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            families.push(rest.split(' ').next().expect("# TYPE name").to_owned());
+            continue;
+        }
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let end = line.find(['{', ' ']).expect("a sample line");
+        let labels = series.entry(line[..end].to_owned()).or_default();
+        if let Some(inner) = line[end..]
+            .strip_prefix('{')
+            .and_then(|l| l.split_once('}'))
+        {
+            // Our label values hold no `,` or `=`.
+            for pair in inner.0.split(',') {
+                labels.insert(pair.split_once('=').expect("label=value").0.to_owned());
+            }
+        }
+    }
+    assert!(families.len() >= 10, "{text}");
+    (series, families)
+}
+
+/// Fluent Bit 4.2.8's per-plugin counters, each with the label `name` (the plugin's alias,
+/// else `<plugin>.<n>`): src/flb_filter.c and src/flb_output.c (cmetrics, served by
+/// `/api/v2/metrics/prometheus`) and the same names from `/api/v1/metrics/prometheus`
+/// (src/http_server/api/v1/metrics.c).
+const FLUENT_BIT_FILTER_SERIES: &[&str] = &[
+    "fluentbit_filter_records_total",
+    "fluentbit_filter_bytes_total",
+    "fluentbit_filter_add_records_total",
+    "fluentbit_filter_drop_records_total",
+    "fluentbit_filter_drop_bytes_total",
+];
+const FLUENT_BIT_OUTPUT_SERIES: &[&str] = &[
+    "fluentbit_output_proc_records_total",
+    "fluentbit_output_proc_bytes_total",
+    "fluentbit_output_errors_total",
+    "fluentbit_output_retries_total",
+    "fluentbit_output_retries_failed_total",
+    "fluentbit_output_dropped_records_total",
+    "fluentbit_output_retried_records_total",
+];
+
+/// Labels Prometheus adds to every scraped series (the target's).
+const TARGET_LABELS: &[&str] = &["instance", "job"];
+
+/// A vector selector of a query: the metric and its label matchers.
+#[derive(Debug)]
+struct Selector {
+    name: String,
+    matchers: Vec<Matcher>,
+}
+
+fn parse(expr: &str) -> Expr {
+    parser::parse(expr).unwrap_or_else(|e| panic!("`{expr}` is not PromQL: {e}"))
+}
+
+fn selector(vs: &VectorSelector) -> Selector {
+    let mut matchers = vs.matchers.matchers.clone();
+    assert!(
+        vs.matchers.or_matchers.is_empty(),
+        "{vs}: `or` matchers are not checked"
+    );
+    let by_name = matchers.iter().position(|m| m.name == "__name__");
+    let name = match (&vs.name, by_name) {
+        (Some(name), _) => name.clone(),
+        (None, Some(i)) => matchers.remove(i).value,
+        (None, None) => panic!("{vs}: a selector without a metric name"),
+    };
+    Selector { name, matchers }
+}
+
+/// Every vector selector in `expr`, in range vectors and function arguments too.
+fn selectors(expr: &Expr, out: &mut Vec<Selector>) {
+    match expr {
+        Expr::Aggregate(a) => {
+            selectors(&a.expr, out);
+            if let Some(p) = &a.param {
+                selectors(p, out);
+            }
+        }
+        Expr::Unary(u) => selectors(&u.expr, out),
+        Expr::Binary(b) => {
+            selectors(&b.lhs, out);
+            selectors(&b.rhs, out);
+        }
+        Expr::Paren(p) => selectors(&p.expr, out),
+        Expr::Subquery(s) => selectors(&s.expr, out),
+        Expr::VectorSelector(vs) => out.push(selector(vs)),
+        Expr::MatrixSelector(ms) => out.push(selector(&ms.vs)),
+        Expr::Call(c) => {
+            for arg in &c.args.args {
+                selectors(arg, out);
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+/// The labels of `expr`'s result where it fixes them (an aggregation's `by`, `absent`'s
+/// equality matchers); `None` where they are its selectors' own labels.
+fn result_labels(expr: &Expr) -> Option<BTreeSet<String>> {
+    match expr {
+        Expr::Aggregate(a) => match &a.modifier {
+            Some(LabelModifier::Include(by)) => Some(by.labels.iter().cloned().collect()),
+            None => Some(BTreeSet::new()),
+            Some(LabelModifier::Exclude(_)) => None,
+        },
+        // A comparison with a number keeps the vector's labels; two vectors, the left's.
+        Expr::Binary(b) => match &*b.lhs {
+            Expr::NumberLiteral(_) => result_labels(&b.rhs),
+            lhs => result_labels(lhs),
+        },
+        Expr::Paren(p) => result_labels(&p.expr),
+        Expr::Call(c) if c.func.name == "absent" => {
+            let mut labels = BTreeSet::new();
+            for arg in &c.args.args {
+                if let Expr::VectorSelector(vs) = &**arg {
+                    for m in &vs.matchers.matchers {
+                        if m.op == MatchOp::Equal && m.name != "__name__" {
+                            labels.insert(m.name.clone());
+                        }
+                    }
+                }
+            }
+            Some(labels)
+        }
+        Expr::Call(c) if c.func.name == "histogram_quantile" => {
+            let mut labels = result_labels(c.args.args.get(1)?)?;
+            labels.remove("le");
+            Some(labels)
+        }
+        Expr::Call(c) => c.args.args.iter().find_map(|a| result_labels(a)),
+        _ => None,
+    }
+}
+
+/// The values a matcher selects: its value, or a regex's `|` alternatives (plain words only).
+fn matched_values(m: &Matcher) -> Vec<String> {
+    match &m.op {
+        MatchOp::Equal => vec![m.value.clone()],
+        MatchOp::Re(_) => {
+            let words: Vec<String> = m.value.split('|').map(str::to_owned).collect();
+            for w in &words {
+                assert!(
+                    !w.is_empty()
+                        && w.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'),
+                    "{}=~\"{}\": only alternations of plain values are checked",
+                    m.name,
+                    m.value
+                );
+            }
+            words
+        }
+        MatchOp::NotEqual | MatchOp::NotRe(_) => Vec::new(),
+    }
+}
+
+/// Every `.rs` file's text under `dir`, concatenated.
+fn sources(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            text.push_str(&sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            text.push_str(&std::fs::read_to_string(&path).expect("source"));
+        }
+    }
+    text
+}
+
+/// What the checks know of the series a query may select.
+struct Known {
+    healer: BTreeMap<String, BTreeSet<String>>,
+    healer_families: Vec<String>,
+    /// The heal API's source: a label value it writes appears in it as a string literal
+    /// ([`Known::writes`]).
+    healer_source: String,
+    /// The `Alias` of the edgeheal wasm filter and of the http output to the heal API, the
+    /// same in every shipped Fluent Bit config.
+    filter_alias: String,
+    output_alias: String,
+}
+
+impl Known {
+    fn new() -> Self {
+        let (healer, healer_families) = healer_series();
+        let configs: Vec<(&str, FluentBitConfig)> = vec![
+            (
+                "fluent-bit.conf",
+                parse_classic(&read("pipeline-configs/fluent-bit/fluent-bit.conf"))
+                    .expect("classic config"),
+            ),
+            (
+                "fluent-bit.yaml",
+                parse_yaml(&read("pipeline-configs/fluent-bit/fluent-bit.yaml"))
+                    .expect("yaml config"),
+            ),
+        ];
+        let alias = |kind: &str, plugin: &str| -> String {
+            let aliases: BTreeSet<String> = configs
+                .iter()
+                .map(|(file, config)| {
+                    let sections = config.plugins(kind, plugin);
+                    assert_eq!(sections.len(), 1, "{file}: one {kind} {plugin}");
+                    sections[0]
+                        .get("alias")
+                        .unwrap_or_else(|| panic!("{file}: the {plugin} {kind} has no Alias"))
+                        .to_owned()
+                })
+                .collect();
+            assert_eq!(
+                aliases.len(),
+                1,
+                "{kind} {plugin} aliases differ: {aliases:?}"
+            );
+            aliases.into_iter().next().expect("one alias")
+        };
+        Known {
+            healer,
+            healer_families,
+            healer_source: sources(&repo_root().join("healer-api/src")),
+            filter_alias: alias("FILTER", "wasm"),
+            output_alias: alias("OUTPUT", "http"),
+        }
+    }
+
+    /// Whether the heal API's source has `value` as a string literal that is not a key
+    /// (`"error": …` in a JSON body is not a label value).
+    fn writes(&self, value: &str) -> bool {
+        let quoted = format!("\"{value}\"");
+        self.healer_source.match_indices(&quoted).any(|(i, _)| {
+            !self.healer_source[i + quoted.len()..]
+                .trim_start()
+                .starts_with(':')
+        })
+    }
+
+    /// Checks one selector; returns its series' label names.
+    fn check(&self, s: &Selector, context: &str) -> BTreeSet<String> {
+        let (labels, allowed_values): (BTreeSet<String>, Option<(&str, &str)>) =
+            if let Some(labels) = self.healer.get(&s.name) {
+                (labels.clone(), None)
+            } else if FLUENT_BIT_FILTER_SERIES.contains(&s.name.as_str()) {
+                (
+                    BTreeSet::from(["name".to_owned()]),
+                    Some(("name", &self.filter_alias)),
+                )
+            } else if FLUENT_BIT_OUTPUT_SERIES.contains(&s.name.as_str()) {
+                (
+                    BTreeSet::from(["name".to_owned()]),
+                    Some(("name", &self.output_alias)),
+                )
+            } else {
+                panic!(
+                    "{context}: `{}` is neither a heal API series ({:?}) nor a Fluent Bit one",
+                    s.name,
+                    self.healer.keys()
+                );
+            };
+        if let Some((label, _)) = allowed_values {
+            assert!(
+                s.matchers.iter().any(|m| m.name == label),
+                "{context}: `{}` must select the edgeheal plugin by `{label}`",
+                s.name
+            );
+        }
+        for m in &s.matchers {
+            assert!(
+                labels.contains(&m.name) || TARGET_LABELS.contains(&m.name.as_str()),
+                "{context}: `{}` has no label `{}` (it has {labels:?})",
+                s.name,
+                m.name
+            );
+            if TARGET_LABELS.contains(&m.name.as_str()) {
+                continue;
+            }
+            for value in matched_values(m) {
+                match allowed_values {
+                    Some((_, alias)) => assert_eq!(
+                        value, alias,
+                        "{context}: `{}` is not the shipped configs' Alias",
+                        s.name
+                    ),
+                    None => assert!(
+                        self.writes(&value),
+                        "{context}: the heal API never writes {}=\"{value}\" on `{}`",
+                        m.name,
+                        s.name
+                    ),
+                }
+            }
+        }
+        labels
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Prometheus alert rules.
+
+/// A Prometheus rule file (`rule_files`), as `promtool check rules` reads it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    groups: Vec<RuleGroup>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleGroup {
+    name: String,
+    #[serde(default)]
+    interval: Option<String>,
+    rules: Vec<AlertRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertRule {
+    alert: String,
+    expr: String,
+    #[serde(default, rename = "for")]
+    for_: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+/// A Prometheus duration (`model.ParseDuration`): `0`, or numbers each with a unit, the
+/// units from `y` down to `ms`, each at most once and in that order.
+fn is_duration(text: &str) -> bool {
+    const UNITS: [&str; 7] = ["y", "w", "d", "h", "m", "s", "ms"];
+    if text == "0" {
+        return true;
+    }
+    let mut rest = text;
+    let mut next = 0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        let unit = if rest.starts_with("ms") {
+            "ms"
+        } else {
+            rest.get(..1).unwrap_or("")
+        };
+        match UNITS.iter().position(|u| *u == unit) {
+            Some(i) if i >= next => {
+                next = i + 1;
+                rest = &rest[unit.len()..];
+            }
+            _ => return false,
+        }
+    }
+    !text.is_empty()
+}
+
+/// The `{{ $labels.x }}` an annotation template reads.
+fn template_labels(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("$labels.") {
+        let tail = &rest[i + "$labels.".len()..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        out.push(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    out
+}
+
+#[test]
+fn alert_rules_are_valid_and_read_only_what_exists() {
+    let rules: RuleFile =
+        serde_norway::from_str(&read("pipeline-configs/prometheus/edgeheal-alerts.yaml"))
+            .expect("a Prometheus rule file");
+    let known = Known::new();
+    let (mut groups, mut alerts) = (BTreeSet::new(), BTreeSet::new());
+    let mut selected = BTreeSet::new();
+    for group in &rules.groups {
+        assert!(groups.insert(&group.name), "group {} twice", group.name);
+        if let Some(interval) = &group.interval {
+            assert!(is_duration(interval), "{}: interval {interval}", group.name);
+        }
+        for rule in &group.rules {
+            let name = &rule.alert;
+            assert!(alerts.insert(name), "alert {name} twice");
+            assert!(
+                name.starts_with("Edgeheal") && name.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{name}: alert names are EdgehealCamelCase"
+            );
+            if let Some(f) = &rule.for_ {
+                assert!(is_duration(f), "{name}: `for: {f}` is not a duration");
+            }
+            assert!(
+                matches!(
+                    rule.labels.get("severity").map(String::as_str),
+                    Some("critical" | "warning")
+                ),
+                "{name}: severity critical or warning"
+            );
+            for key in ["summary", "description"] {
+                assert!(
+                    rule.annotations.get(key).is_some_and(|t| t.len() > 20),
+                    "{name}: no {key}"
+                );
+            }
+            let expr = parse(&rule.expr);
+            let mut found = Vec::new();
+            selectors(&expr, &mut found);
+            assert!(!found.is_empty(), "{name}: selects nothing");
+            let mut series_labels = BTreeSet::new();
+            for s in &found {
+                series_labels.extend(known.check(s, name));
+                selected.insert(s.name.clone());
+            }
+            let result = result_labels(&expr).unwrap_or_else(|| {
+                series_labels
+                    .iter()
+                    .cloned()
+                    .chain(TARGET_LABELS.iter().map(|l| (*l).to_owned()))
+                    .collect()
+            });
+            for text in rule.annotations.values() {
+                for label in template_labels(text) {
+                    assert!(
+                        result.contains(&label),
+                        "{name}: `$labels.{label}` is not a label of its alerts ({result:?})"
+                    );
+                }
+            }
+        }
+    }
+    // What a production install must hear about.
+    for series in [
+        "edgeheal_healer_ingest_requests_total",
+        "edgeheal_healer_auth_failures_total",
+        "edgeheal_healer_actions_total",
+        "edgeheal_healer_guard_refusals_total",
+        "fluentbit_filter_drop_records_total",
+        "fluentbit_output_dropped_records_total",
+    ] {
+        assert!(selected.contains(series), "no alert reads {series}");
+    }
+}
+
+/// The checks above fail on what they are meant to catch.
+#[test]
+fn the_rule_checks_catch_wrong_names_labels_and_values() {
+    let known = Known::new();
+    let check = |expr: &str| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut found = Vec::new();
+            selectors(&parse(expr), &mut found);
+            for s in &found {
+                known.check(s, "case");
+            }
+        }))
+        .is_ok()
+    };
+    assert!(check(
+        r#"sum by (result) (rate(edgeheal_healer_ingest_requests_total{result=~"overloaded|unavailable"}[5m]))"#
+    ));
+    // A result the heal API never writes (it writes `unavailable` for a 503).
+    assert!(!check(
+        r#"rate(edgeheal_healer_ingest_requests_total{result="error"}[5m])"#
+    ));
+    assert!(!check(
+        r#"rate(edgeheal_healer_actions_total{outcome="failed"}[5m])"#
+    ));
+    assert!(!check("rate(edgeheal_healer_action_total[5m])"));
+    assert!(check(
+        r#"rate(fluentbit_filter_drop_records_total{name="edgeheal",instance="n1"}[5m])"#
+    ));
+    assert!(!check(
+        r#"rate(fluentbit_filter_drop_records_total{name="wasm.0"}[5m])"#
+    ));
+    assert!(!check("rate(fluentbit_filter_drop_records_total[5m])"));
+    assert!(!check(
+        r#"rate(fluentbit_output_errors_total{name="edgeheal"}[5m])"#
+    ));
+    assert!(!check(
+        "sum(rate(edgeheal_healer_ingest_requests_total[5m])"
+    ));
+
+    let labels = |expr: &str| result_labels(&parse(expr));
+    assert_eq!(
+        labels("sum by (code) (increase(x[5m])) > 0"),
+        Some(BTreeSet::from(["code".to_owned()]))
+    );
+    assert_eq!(
+        labels("histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m]))) > 1"),
+        Some(BTreeSet::new())
+    );
+    assert_eq!(labels("rate(x[5m]) > 0"), None);
+    assert_eq!(
+        template_labels("{{ $labels.result }} and {{$labels.instance}}"),
+        ["result", "instance"]
+    );
+    for ok in ["5m", "1h30m", "90s", "0", "2d", "100ms", "1w2d"] {
+        assert!(is_duration(ok), "{ok}");
+    }
+    for bad in ["", "5", "m", "5min", "30m1h", "1.5h", "5m5m"] {
+        assert!(!is_duration(bad), "{bad}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Grafana dashboard.
+
+fn collect_panels<'a>(panels: &'a [Value], out: &mut Vec<&'a Value>) {
+    for p in panels {
+        out.push(p);
+        if let Some(inner) = p["panels"].as_array() {
+            collect_panels(inner, out);
+        }
+    }
+}
+
+/// A panel query as Prometheus receives it: Grafana replaces `$__rate_interval` (at least
+/// four scrape intervals) before it sends the query; `$job` stays inside a label value.
+fn as_sent(expr: &str) -> String {
+    expr.replace("$__rate_interval", "1m")
+}
+
+#[test]
+fn grafana_dashboard_queries_only_metrics_the_healer_registers() {
+    let dashboard: Value =
+        serde_json::from_str(&read("pipeline-configs/grafana/edgeheal-dashboard.json"))
+            .expect("the dashboard is JSON");
+    assert!(dashboard["schemaVersion"].as_i64().expect("schemaVersion") >= 38);
+    let variables = dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating");
+    let datasource = variables
+        .iter()
+        .find(|v| v["type"] == "datasource")
+        .expect("a datasource variable");
+    assert_eq!(datasource["query"], "prometheus");
+    let ds_ref = format!("${{{}}}", datasource["name"].as_str().expect("name"));
+
+    let known = Known::new();
+    let mut exprs: Vec<(String, String)> = Vec::new();
+    for v in variables.iter().filter(|v| v["type"] == "query") {
+        // Grafana's `label_values(metric, label)`: the metric is a selector.
+        let definition = v["definition"].as_str().expect("definition");
+        let inner = definition
+            .strip_prefix("label_values(")
+            .and_then(|d| d.strip_suffix(')'))
+            .and_then(|d| d.rsplit_once(','))
+            .unwrap_or_else(|| panic!("{definition}: label_values(metric, label)"));
+        exprs.push((definition.to_owned(), inner.0.to_owned()));
+    }
+    let mut panels = Vec::new();
+    collect_panels(dashboard["panels"].as_array().expect("panels"), &mut panels);
+    let mut ids = BTreeSet::new();
+    for p in &panels {
+        assert!(
+            ids.insert(p["id"].as_i64().expect("panel id")),
+            "duplicate panel id"
+        );
+        if p["type"] == "row" {
+            continue;
+        }
+        let title = p["title"].as_str().expect("title");
+        assert_eq!(
+            p["datasource"]["uid"],
+            ds_ref.as_str(),
+            "{title}: datasource"
+        );
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{title}: no queries");
+        for t in targets {
+            let expr = t["expr"].as_str().expect("expr");
+            exprs.push((title.to_owned(), as_sent(expr)));
+        }
+    }
+    let mut used = BTreeSet::new();
+    for (context, expr) in &exprs {
+        let mut found = Vec::new();
+        selectors(&parse(expr), &mut found);
+        assert!(!found.is_empty(), "{context}: `{expr}` selects nothing");
+        for s in &found {
+            known.check(s, context);
+            used.insert(s.name.clone());
+        }
+    }
+    for family in &known.healer_families {
+        assert!(
+            used.iter().any(|u| u.starts_with(family.as_str())),
+            "the dashboard does not show {family}"
+        );
+    }
+}
