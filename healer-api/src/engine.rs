@@ -1000,8 +1000,9 @@ impl Engine {
             return Ok(());
         }
         inc.rolling = false;
-        let restarted = inc.rollout_seen_unfinished;
-        if restarted {
+        // Seen rolling: the verify window starts over from now.
+        let starts_over = inc.rollout_seen_unfinished;
+        if starts_over {
             inc.acted_at_ms = Some(now_ms);
             inc.recurrences.clear();
             inc.verify_until = Some(now + jiff::SignedDuration::from_millis(window_ms));
@@ -1009,7 +1010,7 @@ impl Engine {
         // Stored with the action, so that a restart neither asks again nor counts what was
         // made while it rolled.
         let (id, step, from) = (inc.id, inc.step as i64, inc.acted_at_ms);
-        let until = restarted.then_some(now_ms + window_ms);
+        let until = starts_over.then_some(now_ms + window_ms);
         self.store
             .write(move |tx| {
                 tx.execute(
@@ -1025,7 +1026,7 @@ impl Engine {
                 Ok(())
             })
             .await?;
-        if !restarted {
+        if !starts_over {
             return Ok(());
         }
         let reason = if waited_out {

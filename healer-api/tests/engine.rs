@@ -889,27 +889,6 @@ async fn a_deployment_found_as_a_rollout_is_judged_and_described_as_one() {
     );
 }
 
-/// An incident refused on what was found (here a Rollout without the opt-in label) shows the
-/// kind it was found as, as an acted-on one does.
-#[tokio::test]
-async fn a_refused_incident_shows_the_workload_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = FakeCluster {
-        found_as: Some(WorkloadKind::Rollout),
-        labels_missing: true,
-        ..FakeCluster::default()
-    };
-    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    engine.process_pending().await.unwrap();
-    let incidents = h.incidents().await;
-    assert_eq!(incidents[0].state, "escalated");
-    assert_eq!(incidents[0].found_kind.as_deref(), Some("rollout"));
-    assert!(h.cluster.executed.lock().unwrap().is_empty());
-}
-
 #[tokio::test]
 async fn the_workload_found_is_kept_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -1132,8 +1111,11 @@ async fn failures_open_the_breaker_and_refusals_escalate() {
     );
 
     let dir2 = tempfile::tempdir().unwrap();
+    // Found as a Rollout without the opt-in label: refused, and the incident shows the kind
+    // it was found as, as an acted-on one does.
     let unlabelled = FakeCluster {
         labels_missing: true,
+        found_as: Some(WorkloadKind::Rollout),
         ..Default::default()
     };
     let mut h2 = Harness::new(dir2.path(), "enforce", "", unlabelled);
@@ -1148,6 +1130,7 @@ async fn failures_open_the_breaker_and_refusals_escalate() {
         .as_deref()
         .unwrap()
         .starts_with("not_opted_in"));
+    assert_eq!(inc[0].found_kind.as_deref(), Some("rollout"));
     assert!(h2.cluster.executed.lock().unwrap().is_empty());
 }
 
