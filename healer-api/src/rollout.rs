@@ -67,15 +67,6 @@ pub fn daemonset(d: &DaemonSet) -> bool {
 /// references is observed too, and its phase is `Healthy`. A restart (`spec.restartAt`) is
 /// over when the controller has copied it to `status.restartedAt`, which it does once no pod
 /// older than it is left.
-///
-/// A Rollout its controller holds where it stands is not `Healthy` until someone acts on it,
-/// which may be hours: paused at a canary step or before a blue-green promotion
-/// (`status.pauseConditions`), paused by hand (`spec.paused`), or aborted (`status.abort`).
-/// Its controller still restarts and scales it there (Argo's `rolloutCanary` and
-/// `rolloutBlueGreen` run the pod restarter and scale the ReplicaSets before they look at
-/// steps or pauses), so such a Rollout has rolled an action out once, with the rest above
-/// holding, every pod it runs is available and it runs at least `spec.replicas` of them
-/// ([`held_and_settled`]).
 pub fn argo_rollout(r: &DynamicObject) -> bool {
     let (spec, status) = (&r.data["spec"], &r.data["status"]);
     let observed = numeric(&status["observedGeneration"])
@@ -104,24 +95,8 @@ pub fn argo_rollout(r: &DynamicObject) -> bool {
     observed
         && !unpausing
         && workload_observed
+        && status["phase"].as_str() == Some("Healthy")
         && restarted
-        && (status["phase"].as_str() == Some("Healthy") || held_and_settled(spec, status))
-}
-
-/// The Rollout is held by a pause or an abort, and its pods have caught up with its spec:
-/// `status.replicas` and `status.availableReplicas` are totals over every ReplicaSet it runs
-/// (stable, canary, blue-green preview), so at least `spec.replicas` pods (1 when unset) and
-/// every one available. The totals are the ReplicaSets' as the controller last saw them: right
-/// after a scale they still count the old pods and stay below the new `spec.replicas`.
-fn held_and_settled(spec: &Value, status: &Value) -> bool {
-    let held = spec["paused"].as_bool() == Some(true)
-        || status["pauseConditions"]
-            .as_array()
-            .is_some_and(|c| !c.is_empty())
-        || status["abort"].as_bool() == Some(true);
-    let desired = spec["replicas"].as_i64().unwrap_or(1);
-    let replicas = status["replicas"].as_i64().unwrap_or(0);
-    held && replicas >= desired && status["availableReplicas"].as_i64().unwrap_or(0) >= replicas
 }
 
 /// A number Argo writes as a string (its generations); `None` when it is not one.
@@ -199,18 +174,21 @@ mod tests {
         assert!(!daemonset(&ds(partial)));
     }
 
-    fn ro(generation: i64, annotations: Value, spec: Value, status: Value) -> DynamicObject {
-        serde_json::from_value(json!({
-            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
-            "metadata": {"name": "checkout", "generation": generation, "annotations": annotations},
-            "spec": spec,
-            "status": status,
-        }))
-        .unwrap()
-    }
-
     #[test]
     fn an_argo_rollout_is_rolled_out_when_healthy_observed_and_restarted() {
+        let ro = |generation: i64,
+                  annotations: Value,
+                  spec: Value,
+                  status: Value|
+         -> DynamicObject {
+            serde_json::from_value(json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                "metadata": {"name": "checkout", "generation": generation, "annotations": annotations},
+                "spec": spec,
+                "status": status,
+            }))
+            .unwrap()
+        };
         let spec = json!({"replicas": 3});
         let healthy = json!({"observedGeneration": "4", "phase": "Healthy", "replicas": 3});
         assert!(argo_rollout(&ro(
@@ -281,73 +259,5 @@ mod tests {
         let mut restarted = healthy;
         restarted["restartedAt"] = json!("2026-11-23T10:00:00Z");
         assert!(argo_rollout(&ro(4, json!({}), restarting, restarted)));
-    }
-
-    /// Paused at a canary step (20% of 5: one canary pod beside four stable ones), scaled to
-    /// 5 from 3 and restarted: rolled out once the controller has seen the spec, copied the
-    /// restart, and the totals reach 5 available pods, never `Healthy` meanwhile.
-    #[test]
-    fn an_argo_rollout_held_by_a_pause_or_an_abort_is_rolled_out_once_its_pods_caught_up() {
-        let spec = json!({"replicas": 5, "restartAt": "2026-11-24T10:00:00Z"});
-        let paused = json!({"observedGeneration": "6", "phase": "Paused",
-            "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-11-24T09:00:00Z"}],
-            "restartedAt": "2026-11-24T10:00:00Z",
-            "replicas": 5, "updatedReplicas": 1, "availableReplicas": 5});
-        let with = |changes: Value| {
-            let mut s = paused.clone();
-            for (k, v) in changes.as_object().unwrap() {
-                s[k] = v.clone();
-            }
-            s
-        };
-        assert!(argo_rollout(&ro(
-            6,
-            json!({}),
-            spec.clone(),
-            paused.clone()
-        )));
-        // Just after the scale the totals are still the old ReplicaSets'.
-        let old_totals = with(json!({"replicas": 3, "availableReplicas": 3}));
-        assert!(!argo_rollout(&ro(6, json!({}), spec.clone(), old_totals)));
-        // The new pods exist but are not all available; a canary weight rounded up runs 6.
-        let starting = with(json!({"replicas": 5, "availableReplicas": 4}));
-        assert!(!argo_rollout(&ro(6, json!({}), spec.clone(), starting)));
-        let rounded_up = with(json!({"replicas": 6, "availableReplicas": 5}));
-        assert!(!argo_rollout(&ro(6, json!({}), spec.clone(), rounded_up)));
-        let rounded_up = with(json!({"replicas": 6, "availableReplicas": 6}));
-        assert!(argo_rollout(&ro(6, json!({}), spec.clone(), rounded_up)));
-        // What holds for a Healthy Rollout holds here too: the spec observed, the restart copied.
-        assert!(!argo_rollout(&ro(
-            7,
-            json!({}),
-            spec.clone(),
-            paused.clone()
-        )));
-        let restarting = with(json!({"restartedAt": "2026-11-23T08:00:00Z"}));
-        assert!(!argo_rollout(&ro(6, json!({}), spec.clone(), restarting)));
-        // Progressing between steps is not held: wait for the next pause or `Healthy`.
-        let not_held = with(json!({"phase": "Progressing", "pauseConditions": []}));
-        assert!(!argo_rollout(&ro(
-            6,
-            json!({}),
-            spec.clone(),
-            not_held.clone()
-        )));
-        // Paused by hand, or aborted: held.
-        let mut by_hand = spec.clone();
-        by_hand["paused"] = json!(true);
-        assert!(argo_rollout(&ro(6, json!({}), by_hand, not_held.clone())));
-        let mut aborted = not_held;
-        aborted["phase"] = json!("Degraded");
-        aborted["abort"] = json!(true);
-        assert!(argo_rollout(&ro(6, json!({}), spec, aborted)));
-        // No `spec.replicas`: one pod.
-        let one = json!({"observedGeneration": "6", "phase": "Paused", "abort": true,
-            "replicas": 1, "availableReplicas": 1});
-        assert!(argo_rollout(&ro(6, json!({}), json!({}), one.clone())));
-        let mut none = one;
-        none["replicas"] = json!(0);
-        none["availableReplicas"] = json!(0);
-        assert!(!argo_rollout(&ro(6, json!({}), json!({}), none)));
     }
 }

@@ -1369,38 +1369,6 @@ async fn an_argo_rollout_is_scaled_restarted_and_verified_through_its_own_api() 
     finish(mock).await;
 }
 
-/// A Rollout paused at its canary step stays `Paused` until promoted: a scale there is rolled
-/// out once the controller has seen it and its pods (stable and canary together) have caught
-/// up, not a verify window later.
-#[tokio::test]
-async fn an_argo_rollout_paused_at_a_canary_step_is_verified_once_its_pods_caught_up() {
-    let (c, h) = cluster(3);
-    let paused = |replicas: i64, available: i64| {
-        let mut r = argo_rollout(
-            9,
-            json!({"observedGeneration": "9", "phase": "Paused",
-                   "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-11-24T09:00:00Z"}],
-                   "replicas": replicas, "updatedReplicas": 1, "availableReplicas": available}),
-        );
-        r["spec"]["replicas"] = json!(3);
-        r
-    };
-    let mock = serve(
-        h,
-        vec![
-            step(Method::GET, ROLLOUT).reply(200, paused(2, 2)),
-            step(Method::GET, ROLLOUT).reply(200, paused(3, 2)),
-            step(Method::GET, ROLLOUT).reply(200, paused(3, 3)),
-            step(Method::GET, HPAS).reply(200, hpa_list(&[])),
-        ],
-    );
-    let t = target(WorkloadKind::Rollout);
-    assert!(!c.rolled_out(&t).await.unwrap());
-    assert!(!c.rolled_out(&t).await.unwrap());
-    assert!(c.rolled_out(&t).await.unwrap());
-    finish(mock).await;
-}
-
 /// A pod of a Rollout is owned through its ReplicaSet, whose controller is the Rollout; a
 /// ReplicaSet a Deployment of the same name controls is not the Rollout's.
 #[tokio::test]
