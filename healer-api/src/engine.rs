@@ -395,6 +395,13 @@ impl Engine {
                 kind: WorkloadKind::parse(&row.workload_kind).unwrap_or(WorkloadKind::Deployment),
                 name: entity.workload.clone(),
             };
+            // The workload may still be rolling out the enforced action the restart came
+            // between (or interrupted): unless its rollout was seen over, it is asked again
+            // before the window is judged.
+            let rolling = state == State::Verifying
+                && row.evidence_from.is_some()
+                && row.enforced == Some(true)
+                && !row.rolled_out;
             let inc = Incident {
                 id: row.id,
                 entity: entity.clone(),
@@ -416,13 +423,7 @@ impl Engine {
                     .as_deref()
                     .and_then(WorkloadKind::parse)
                     .zip(row.found_uid),
-                // The workload may still be rolling out the enforced action the restart came
-                // between (or interrupted): unless its rollout was seen over, it is asked again
-                // before the window is judged.
-                rolling: state == State::Verifying
-                    && row.evidence_from.is_some()
-                    && row.enforced == Some(true)
-                    && !row.rolled_out,
+                rolling,
                 rollout_seen_unfinished: false,
                 rollout_checked_ms: None,
             };
@@ -986,7 +987,10 @@ impl Engine {
         }
         inc.rollout_checked_ms = Some(now_ms);
         let window_ms = self.cfg.engine.verify_window_secs as i64 * 1000;
-        let waited_out = inc.acted_at_ms.is_none_or(|t| now_ms >= t + window_ms);
+        // Verified as it stands only once seen rolling (or unknown) for a whole window: a
+        // rollout not yet asked about, as after a long restart, is asked first.
+        let waited_out =
+            inc.rollout_seen_unfinished && inc.acted_at_ms.is_none_or(|t| now_ms >= t + window_ms);
         let done = waited_out
             || match cluster.rolled_out(&inc.found_target()).await {
                 Ok(done) => done,

@@ -168,7 +168,7 @@ impl Metrics {
             "Ingest request to durable commit",
             ingest_latency.clone(),
         );
-        Self {
+        let metrics = Self {
             registry,
             requests,
             records,
@@ -182,6 +182,66 @@ impl Metrics {
             queue_depth,
             notifications,
             ingest_latency,
+        };
+        metrics.zero_alerted_series();
+        metrics
+    }
+
+    /// Creates at 0 the series the alert rules (`pipeline-configs/prometheus/edgeheal-alerts.yaml`)
+    /// watch with `increase`/`rate`: a labelled series appears only when first counted, at 1,
+    /// and `increase` needs a sample before it, so the first failure of each kind after a
+    /// start would otherwise never alert.
+    fn zero_alerted_series(&self) {
+        let zero = |family: &Family<ResultLabel, Counter>, result: &str| {
+            family
+                .get_or_create(&ResultLabel {
+                    result: result.into(),
+                })
+                .inc_by(0);
+        };
+        for result in [
+            "accepted",
+            "unauthorized",
+            "bad_request",
+            "too_large",
+            "unsupported",
+            "overloaded",
+            "unavailable",
+        ] {
+            zero(&self.requests, result);
+        }
+        for result in ["sent", "failed", "dropped"] {
+            zero(&self.notifications, result);
+        }
+        for action in crate::action::ActionKind::ALL
+            .iter()
+            .map(|a| a.as_str())
+            .chain([crate::engine::RESTORE_ACTION])
+        {
+            self.actions
+                .get_or_create(&ActionLabels {
+                    action: action.into(),
+                    result: "failed".into(),
+                })
+                .inc_by(0);
+        }
+        for kind in crate::tags::IncidentKind::ALL {
+            for state in ["escalated", "failed"] {
+                self.incidents
+                    .get_or_create(&IncidentLabels {
+                        kind: kind.as_str().into(),
+                        state: state.into(),
+                    })
+                    .inc_by(0);
+            }
+        }
+        for code in ["budget_exhausted", "circuit_open"] {
+            self.refusals
+                .get_or_create(&RefusalLabels {
+                    code: code.into(),
+                    outcome: "refused".into(),
+                })
+                .inc_by(0);
         }
     }
 
@@ -248,5 +308,28 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The series the alert rules take `increase` of exist from the start, at 0, so the first
+    /// failure after a start is an increase.
+    #[test]
+    fn alerted_series_start_at_zero() {
+        let text = Metrics::new().render();
+        for series in [
+            r#"edgeheal_healer_ingest_requests_total{result="unavailable"} 0"#,
+            r#"edgeheal_healer_ingest_requests_total{result="bad_request"} 0"#,
+            r#"edgeheal_healer_notifications_total{result="failed"} 0"#,
+            r#"edgeheal_healer_actions_total{action="delete_pod",result="failed"} 0"#,
+            r#"edgeheal_healer_actions_total{action="restore_hpa_min",result="failed"} 0"#,
+            r#"edgeheal_healer_incident_transitions_total{kind="crash_loop",state="escalated"} 0"#,
+            r#"edgeheal_healer_guard_refusals_total{code="budget_exhausted",outcome="refused"} 0"#,
+        ] {
+            assert!(text.contains(series), "{series} missing from\n{text}");
+        }
     }
 }

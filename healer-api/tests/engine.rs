@@ -1438,6 +1438,40 @@ async fn records_made_while_the_action_rolled_out_are_no_recurrence_after_a_rest
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 2, "a recurrence");
 }
 
+/// A heal API down for longer than a verify window asks the rollout before judging: one still
+/// rolling is verified as it stands over a fresh window, not resolved on the spot.
+#[tokio::test]
+async fn a_rollout_not_seen_for_a_whole_window_is_asked_before_it_is_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::still_rolling());
+    {
+        let mut engine = h.engine();
+        engine.recover().await.unwrap();
+        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+    }
+    h.clock.advance_secs(200);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    engine.tick().await.unwrap();
+    assert_eq!(h.cluster.rollout_checks.lock().unwrap().len(), 1);
+    assert_eq!(h.incidents().await[0].state, "verifying");
+    h.clock.advance_secs(5);
+    engine.tick().await.unwrap();
+    let id = h.incidents().await[0].id;
+    let (inc, decisions, _) = h.history(id).await;
+    assert_eq!(inc.state, "verifying");
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d.reason == "still rolling out after a verify window; verifying as it stands"),
+        "{decisions:?}"
+    );
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    assert_eq!(h.incidents().await[0].state, "resolved");
+}
+
 /// A node whose clock is off is judged by its own clock: its batches are signed by it too.
 #[tokio::test]
 async fn a_sender_clock_off_by_minutes_neither_hides_a_recurrence_nor_freshens_a_backlog() {

@@ -427,6 +427,7 @@ fn alert_rules_are_valid_and_read_only_what_exists() {
         serde_norway::from_str(&read("pipeline-configs/prometheus/edgeheal-alerts.yaml"))
             .expect("a Prometheus rule file");
     let known = Known::new();
+    let fresh = Metrics::new().render();
     let (mut groups, mut alerts) = (BTreeSet::new(), BTreeSet::new());
     let mut selected = BTreeSet::new();
     for group in &rules.groups {
@@ -465,6 +466,25 @@ fn alert_rules_are_valid_and_read_only_what_exists() {
             for s in &found {
                 series_labels.extend(known.check(s, name));
                 selected.insert(s.name.clone());
+                // A heal API series an alert selects by value exists from the start, at 0:
+                // `increase` sees its first count.
+                if known.healer.contains_key(&s.name) {
+                    for m in &s.matchers {
+                        for value in matched_values(m) {
+                            let at_zero = fresh.lines().any(|l| {
+                                l.starts_with(&format!("{}{{", s.name))
+                                    && l.contains(&format!("{}=\"{value}\"", m.name))
+                                    && l.ends_with(" 0")
+                            });
+                            assert!(
+                                at_zero,
+                                "{name}: `{}{{{}=\"{value}\"}}` is not created at 0 when the heal API starts",
+                                s.name,
+                                m.name
+                            );
+                        }
+                    }
+                }
             }
             let result = result_labels(&expr).unwrap_or_else(|| {
                 series_labels
