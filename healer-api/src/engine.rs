@@ -104,6 +104,15 @@ struct Incident {
 }
 
 impl Incident {
+    /// `found_kind` and `found_uid` as stored: what the target was found as, `None` until it
+    /// was looked up.
+    fn found_columns(&self) -> (Option<&'static str>, Option<String>) {
+        self.found
+            .as_ref()
+            .map(|(kind, uid)| (kind.as_str(), uid.clone()))
+            .unzip()
+    }
+
     /// The workload acted on, verified and described: the target as the API server last
     /// found it (a Deployment-named target may be the Argo Rollout of its name), or as the
     /// records named it before it was looked up (and after a restart of the heal API).
@@ -1081,11 +1090,7 @@ impl Engine {
         );
         let verify_until = inc.verify_until.map(|t| t.as_millisecond());
         // What the target was found as, also when nothing was done to it (refused).
-        let (found_kind, found_uid) = inc
-            .found
-            .as_ref()
-            .map(|(kind, uid)| (kind.as_str(), uid.clone()))
-            .unzip();
+        let (found_kind, found_uid) = inc.found_columns();
         self.store
             .write(move |tx| {
                 tx.execute(
@@ -1291,10 +1296,7 @@ impl Engine {
         let mode = self.cfg.mode;
         let now = self.now().as_millisecond();
         let (id, step, target_key) = (inc.id, inc.step as i64, inc.found_target().key());
-        let found = inc
-            .found
-            .as_ref()
-            .map(|(kind, uid)| (kind.as_str(), uid.clone()));
+        let (found_kind, found_uid) = inc.found_columns();
         let summary = format!("{plan:?}");
         // A raise of an HPA whose earlier raise is unsettled would chain to the wrong
         // minimum: read that one back first.
@@ -1327,7 +1329,7 @@ impl Engine {
                         "UPDATE incidents SET state = 'acting', step = ?1, updated_at = ?2,
                            found_kind = COALESCE(?4, found_kind), found_uid = COALESCE(?5, found_uid)
                          WHERE id = ?3",
-                        params![step, now, id, found.as_ref().map(|f| f.0), found.as_ref().map(|f| &f.1)],
+                        params![step, now, id, found_kind, found_uid],
                     )?;
                     let raise_id = match &raise {
                         Some((namespace, hpa, from, to)) => Some(hpa_floor::reserve(

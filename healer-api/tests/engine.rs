@@ -267,6 +267,16 @@ impl Harness {
         )
     }
 
+    /// A started (recovered) engine that has taken in three `cpu_saturation` records of
+    /// `shop/cart`: the debounce opens an incident and, unless in shadow mode, acts on it.
+    async fn engine_after_three_anomalies(&mut self) -> Engine {
+        let mut engine = self.engine();
+        engine.recover().await.unwrap();
+        self.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+        engine
+    }
+
     async fn ingest(&mut self, entities: &[&str], incident: &str, pod: Option<&str>) {
         self.ingest_family(entities, incident, pod, None).await;
     }
@@ -489,10 +499,7 @@ async fn run_one_returns_after_a_cycle_that_saw_the_batches_and_the_clock() {
 async fn recurrence_escalates_to_the_next_action_then_to_a_human() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    engine.process_pending().await.unwrap();
+    let mut engine = h.engine_after_three_anomalies().await;
     h.clock.advance_secs(30);
     h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
     engine.process_pending().await.unwrap();
@@ -554,10 +561,7 @@ async fn verification_starts_when_the_workload_has_rolled_out() {
     use std::sync::atomic::Ordering::SeqCst;
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::still_rolling());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    engine.process_pending().await.unwrap();
+    let mut engine = h.engine_after_three_anomalies().await;
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
     // Old pods keep reporting while the new ones roll out: not a recurrence,
     // and the verify window (120 s) does not run out under them.
@@ -593,10 +597,7 @@ async fn other_anomalies_of_a_workload_wait_for_its_rollout() {
     use std::sync::atomic::Ordering::SeqCst;
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::still_rolling());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    engine.process_pending().await.unwrap();
+    let mut engine = h.engine_after_three_anomalies().await;
     // New pods starting up look like a crash loop while the rollout runs.
     for _ in 0..3 {
         h.clock.advance_secs(10);
@@ -626,10 +627,7 @@ async fn other_anomalies_also_wait_for_the_settle_time_after_a_rollout() {
     cfg.engine.settle_secs = 45;
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
     h.cfg = Arc::new(cfg);
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    engine.process_pending().await.unwrap();
+    let mut engine = h.engine_after_three_anomalies().await;
     // Rolled out at once, but the new pods are still starting for 45 s.
     h.clock.advance_secs(30);
     h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-1"))
@@ -651,10 +649,7 @@ async fn other_anomalies_also_wait_for_the_settle_time_after_a_rollout() {
 async fn a_rollout_that_never_finishes_is_verified_after_a_window() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::still_rolling());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    engine.process_pending().await.unwrap();
+    let mut engine = h.engine_after_three_anomalies().await;
     for _ in 0..12 {
         h.clock.advance_secs(15);
         h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
@@ -897,10 +892,7 @@ async fn the_workload_found_is_kept_across_a_restart() {
         ..FakeCluster::still_rolling()
     };
     let mut h = Harness::new(dir.path(), "enforce", "", cluster);
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    engine.process_pending().await.unwrap();
+    let engine = h.engine_after_three_anomalies().await;
     let incidents = h.incidents().await;
     assert_eq!(incidents[0].state, "verifying");
     assert_eq!(incidents[0].workload_kind, "deployment");
@@ -953,10 +945,7 @@ async fn the_workload_found_is_kept_across_a_restart() {
 async fn interrupted_action_is_never_repeated_after_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    engine.process_pending().await.unwrap();
+    let _engine = h.engine_after_three_anomalies().await;
     // Simulate a crash after the intent was committed but before the result was: put the
     // action back to pending and the incident back to acting.
     h.store
@@ -998,10 +987,7 @@ async fn an_action_finished_before_a_crash_moves_its_incident_on() {
             ..FakeCluster::default()
         };
         let mut h = Harness::new(dir.path(), "enforce", "", cluster);
-        let mut engine = h.engine();
-        engine.recover().await.unwrap();
-        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-        engine.process_pending().await.unwrap();
+        let engine = h.engine_after_three_anomalies().await;
         drop(engine);
         h.store
             .write(|tx| {
@@ -1044,10 +1030,7 @@ async fn an_action_finished_before_a_crash_moves_its_incident_on() {
 async fn a_dry_run_action_is_not_waited_for_after_a_restart_into_enforce() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "dry-run", "", FakeCluster::still_rolling());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    engine.process_pending().await.unwrap();
+    let engine = h.engine_after_three_anomalies().await;
     assert_eq!(h.incidents().await[0].state, "verifying");
     drop(engine);
     h.cfg = Arc::new(edgeheal_healer::config::Config {
@@ -1244,10 +1227,7 @@ async fn records_within_the_settle_time_are_not_a_recurrence() {
     yaml_cfg.engine.settle_secs = 45;
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
     h.cfg = Arc::new(yaml_cfg);
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    engine.process_pending().await.unwrap();
+    let mut engine = h.engine_after_three_anomalies().await;
     // New pods are still starting: what arrives within 45 s is not held against the action.
     for _ in 0..3 {
         h.clock.advance_secs(15);
@@ -1325,10 +1305,7 @@ async fn anomalies_already_old_when_they_arrive_are_kept_but_never_acted_on() {
 async fn records_made_before_the_action_are_not_a_recurrence_however_late_they_arrive() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    engine.process_pending().await.unwrap();
+    let mut engine = h.engine_after_three_anomalies().await;
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
     let acted = h.clock.now();
     // The pipeline was slow: what the pods reported just before the scale-up arrives later.
@@ -1360,10 +1337,7 @@ async fn records_made_before_the_action_are_no_recurrence_after_a_restart_either
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
     {
-        let mut engine = h.engine();
-        engine.recover().await.unwrap();
-        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-        engine.process_pending().await.unwrap();
+        let mut engine = h.engine_after_three_anomalies().await;
         // Rolled out at the first look: evidence counts from when the action finished.
         engine.tick().await.unwrap();
     }
@@ -1398,10 +1372,7 @@ async fn records_made_while_the_action_rolled_out_are_no_recurrence_after_a_rest
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::still_rolling());
     {
-        let mut engine = h.engine();
-        engine.recover().await.unwrap();
-        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-        engine.process_pending().await.unwrap();
+        let mut engine = h.engine_after_three_anomalies().await;
         h.clock.advance_secs(15);
         engine.tick().await.unwrap();
         h.cluster.rolling.store(false, SeqCst);
@@ -1445,10 +1416,7 @@ async fn a_rollout_not_seen_for_a_whole_window_is_asked_before_it_is_judged() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::still_rolling());
     {
-        let mut engine = h.engine();
-        engine.recover().await.unwrap();
-        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-        engine.process_pending().await.unwrap();
+        let _engine = h.engine_after_three_anomalies().await;
     }
     h.clock.advance_secs(200);
     let mut engine = h.engine();
@@ -1478,10 +1446,7 @@ async fn a_sender_clock_off_by_minutes_neither_hides_a_recurrence_nor_freshens_a
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
     h.sender_behind_ms = 110_000;
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    engine.process_pending().await.unwrap();
+    let mut engine = h.engine_after_three_anomalies().await;
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
     // The fault persists: a record every 15 s, stamped 110 s behind our clock.
     for _ in 0..4 {
@@ -1805,10 +1770,7 @@ async fn a_raise_interrupted_by_a_crash_is_given_back_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = hpa_harness(dir.path(), "enforce", HOLD_600);
     {
-        let mut engine = h.engine();
-        engine.recover().await.unwrap();
-        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-        engine.process_pending().await.unwrap();
+        let _engine = h.engine_after_three_anomalies().await;
     }
     assert_eq!(h.cluster.hpa_min(), 3);
     // The raise landed but the healer died before recording its result.
@@ -1900,10 +1862,7 @@ async fn a_raise_whose_answer_was_lost_is_read_back_and_given_back() {
     let mut h = hpa_harness(dir.path(), "enforce", HOLD_600);
     h.cluster.lose_raise_answers.store(true, SeqCst);
     h.cluster.fail_reads.store(true, SeqCst);
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    engine.process_pending().await.unwrap();
+    let mut engine = h.engine_after_three_anomalies().await;
     assert_eq!(h.cluster.hpa_min(), 3, "the raise landed");
     let id = h.incidents().await[0].id;
     assert_eq!(h.raises(id).await[0].state, "raising");
