@@ -16,6 +16,40 @@
 
 use std::collections::BTreeMap;
 
+/// The shipped `pipeline-configs/fluent-bit/` configurations, each with its file name: the
+/// classic `fluent-bit.conf` and `fluent-bit.yaml`.
+pub fn shipped() -> Vec<(&'static str, FluentBitConfig)> {
+    let read = |name: &str| {
+        let path = crate::repo_root()
+            .join("pipeline-configs/fluent-bit")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    vec![
+        (
+            "fluent-bit.conf",
+            parse_classic(&read("fluent-bit.conf")).expect("classic config parses"),
+        ),
+        (
+            "fluent-bit.yaml",
+            parse_yaml(&read("fluent-bit.yaml")).expect("yaml config parses"),
+        ),
+    ]
+}
+
+/// The one `kind` section of plugin `name` in `config` (read from `file`); panics unless there
+/// is exactly one.
+pub fn one<'a>(
+    config: &'a FluentBitConfig,
+    kind: &'a str,
+    name: &'a str,
+    file: &str,
+) -> &'a Section {
+    let found = config.plugins(kind, name);
+    assert_eq!(found.len(), 1, "{file}: one {kind} {name}");
+    found[0]
+}
+
 /// A section: `SERVICE`, `INPUT`, `FILTER`, `OUTPUT`, `PARSER`, ...
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {

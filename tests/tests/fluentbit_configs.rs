@@ -6,7 +6,7 @@
 
 use edgeheal_tests::exec_wasi::ExecWasiConfig;
 use edgeheal_tests::fluentbit_config::{
-    is_on, parse_classic, parse_yaml, size_to_binary_bytes, size_to_bytes, FluentBitConfig, Section,
+    is_on, one, shipped, size_to_binary_bytes, size_to_bytes, FluentBitConfig, Section,
 };
 use edgeheal_tests::fluentbit_harness::{wamr_app_heap, FilterWasmConfig};
 use edgeheal_tests::{repo_root, CONFIG_PATH, FUNCTION_NAME, HEALER_ROUTE};
@@ -36,25 +36,6 @@ const RECORD_OVERHEAD: u64 = 2 << 20;
 fn read(name: &str) -> String {
     let path = repo_root().join("pipeline-configs/fluent-bit").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn both() -> Vec<(&'static str, FluentBitConfig)> {
-    vec![
-        (
-            "fluent-bit.conf",
-            parse_classic(&read("fluent-bit.conf")).expect("classic config parses"),
-        ),
-        (
-            "fluent-bit.yaml",
-            parse_yaml(&read("fluent-bit.yaml")).expect("yaml config parses"),
-        ),
-    ]
-}
-
-fn one<'a>(config: &'a FluentBitConfig, kind: &'a str, name: &'a str, file: &str) -> &'a Section {
-    let found = config.plugins(kind, name);
-    assert_eq!(found.len(), 1, "{file}: one {kind} {name}");
-    found[0]
 }
 
 /// Whether a `Match` / `Match_Regex` of a section covers `tag`.
@@ -95,7 +76,7 @@ fn simple_regex(regex: &str, tag: &str) -> bool {
 
 #[test]
 fn classic_and_yaml_describe_the_same_pipeline() {
-    let configs = both();
+    let configs = shipped();
     let (_, classic) = &configs[0];
     let (_, yaml) = &configs[1];
     let plugins = |c: &FluentBitConfig| -> Vec<(String, String)> {
@@ -126,7 +107,7 @@ fn classic_and_yaml_describe_the_same_pipeline() {
 #[test]
 fn the_wasm_filter_is_configured_as_the_code_expects() {
     let harness = FilterWasmConfig::default();
-    for (file, config) in both() {
+    for (file, config) in shipped() {
         let wasm = one(&config, "FILTER", "wasm", file);
         assert_eq!(wasm.get("function_name"), Some(FUNCTION_NAME), "{file}");
         assert_eq!(wasm.get("event_format"), Some("json"), "{file}: json only");
@@ -231,7 +212,7 @@ fn the_wasm_filter_is_configured_as_the_code_expects() {
 
 #[test]
 fn anomalies_are_re_emitted_and_sent_signed_to_the_healer() {
-    for (file, config) in both() {
+    for (file, config) in shipped() {
         let order: Vec<String> = config.of_kind("FILTER").map(Section::name).collect();
         assert_eq!(
             order,
@@ -437,7 +418,7 @@ fn every_option_is_one_fluent_bit_4_2_knows() {
             ],
         ),
     ];
-    for (file, config) in both() {
+    for (file, config) in shipped() {
         for section in &config.sections {
             let name = if section.kind == "SERVICE" {
                 String::new()
@@ -495,7 +476,7 @@ fn expand(value: &str, env: &[(&str, &str)]) -> String {
 #[test]
 fn each_node_passes_on_only_its_own_kubelets_events() {
     use onig::{Regex, RegexOptions, Syntax};
-    for (file, config) in both() {
+    for (file, config) in shipped() {
         let grep = one(&config, "FILTER", "grep", file);
         assert!(matches(grep, "k8s_events"), "{file}");
         assert!(
@@ -550,7 +531,7 @@ const SAMPLES_TAG: &str = "edgeheal.samples";
 /// rewrite_tag but to no log output.
 #[test]
 fn the_sampler_input_is_configured_as_the_code_expects() {
-    for (file, config) in both() {
+    for (file, config) in shipped() {
         let input = one(&config, "INPUT", "exec_wasi", file);
         assert_eq!(input.get("tag"), Some(SAMPLES_TAG), "{file}");
         let path = input.get("wasi_path").expect("wasi_path");

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use edgeheal_healer::metrics::{Metrics, ResultLabel};
-use edgeheal_tests::fluentbit_config::{parse_classic, parse_yaml, FluentBitConfig};
+use edgeheal_tests::fluentbit_config::{one, shipped};
 use edgeheal_tests::repo_root;
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{self, Expr, LabelModifier, VectorSelector};
@@ -231,25 +231,12 @@ struct Known {
 impl Known {
     fn new() -> Self {
         let (healer, healer_families) = healer_series();
-        let configs: Vec<(&str, FluentBitConfig)> = vec![
-            (
-                "fluent-bit.conf",
-                parse_classic(&read("pipeline-configs/fluent-bit/fluent-bit.conf"))
-                    .expect("classic config"),
-            ),
-            (
-                "fluent-bit.yaml",
-                parse_yaml(&read("pipeline-configs/fluent-bit/fluent-bit.yaml"))
-                    .expect("yaml config"),
-            ),
-        ];
+        let configs = shipped();
         let alias = |kind: &str, plugin: &str| -> String {
             let aliases: BTreeSet<String> = configs
                 .iter()
                 .map(|(file, config)| {
-                    let sections = config.plugins(kind, plugin);
-                    assert_eq!(sections.len(), 1, "{file}: one {kind} {plugin}");
-                    sections[0]
+                    one(config, kind, plugin, file)
                         .get("alias")
                         .unwrap_or_else(|| panic!("{file}: the {plugin} {kind} has no Alias"))
                         .to_owned()
