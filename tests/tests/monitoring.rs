@@ -1,8 +1,10 @@
 //! The shipped monitoring reads what exists. The Grafana dashboard's queries and the
 //! Prometheus alert rules (`pipeline-configs/prometheus/edgeheal-alerts.yaml`) are parsed as
 //! PromQL (`promql-parser`), and every series, label and label value they select is one the
-//! heal API's own registry serves and its code writes, or one Fluent Bit 4.2 serves under the
-//! names (`Alias`) the shipped configs give the edgeheal filter and the output to the heal API.
+//! heal API's own registry serves and its code writes, one Fluent Bit 4.2 serves under the
+//! names (`Alias`) the shipped configs give the edgeheal filter and the output to the heal API,
+//! or one of Vector's internal metrics for a component of the shipped `vector.yaml` that
+//! emits it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -84,6 +86,94 @@ const FLUENT_BIT_OUTPUT_SERIES: &[&str] = &[
     "fluentbit_output_dropped_records_total",
     "fluentbit_output_retried_records_total",
 ];
+
+/// Vector's internal metrics the alert rules read, as `internal_metrics` (namespace `vector`,
+/// tag `host`) and `prometheus_exporter` serve them, from Vector 0.45's sources: each series
+/// with the labels of its own (beside [`VECTOR_COMPONENT_LABELS`]) and what emits it.
+/// - `component_errors_total`: every component's errors, `error_type` and `stage` from
+///   `internal_event::prelude`, `error_code` from some (`http_client` answered other than
+///   200, the Lua transform's failures);
+/// - `component_discarded_events_total`: `ComponentEventsDropped`, `intentional`;
+/// - `buffer_discarded_events_total`: a sink's buffer (`BufferEventsDropped`:
+///   `when_full: drop_newest` counts `intentional="true"`); `buffer_type` in 0.45,
+///   `buffer_id` and `stage` from 0.5x;
+/// - `http_client_responses_total` / `http_client_errors_total`: every request of Vector's
+///   HTTP client (`src/http.rs`, inside the component's span): the `http` sink, the
+///   `http_client` and `prometheus_scrape` sources.
+const VECTOR_SERIES: &[(&str, &[&str], VectorEmitters)] = &[
+    (
+        "vector_component_errors_total",
+        &["error_type", "stage", "error_code"],
+        VectorEmitters::Any,
+    ),
+    (
+        "vector_component_discarded_events_total",
+        &["intentional"],
+        VectorEmitters::Any,
+    ),
+    (
+        "vector_buffer_discarded_events_total",
+        &["intentional", "buffer_type", "buffer_id", "stage"],
+        VectorEmitters::Sinks,
+    ),
+    (
+        "vector_http_client_responses_total",
+        &["status"],
+        VectorEmitters::HttpClients,
+    ),
+    (
+        "vector_http_client_errors_total",
+        &["error_kind"],
+        VectorEmitters::HttpClients,
+    ),
+];
+
+/// Labels of every component's series: its span's, and `internal_metrics`' host tag.
+const VECTOR_COMPONENT_LABELS: &[&str] =
+    &["component_id", "component_kind", "component_type", "host"];
+
+/// Which components emit a Vector series.
+#[derive(Debug, Clone, Copy)]
+enum VectorEmitters {
+    Any,
+    Sinks,
+    /// Components that send requests with Vector's HTTP client.
+    HttpClients,
+}
+
+impl VectorEmitters {
+    fn includes(self, kind: &str, component_type: &str) -> bool {
+        match self {
+            VectorEmitters::Any => true,
+            VectorEmitters::Sinks => kind == "sinks",
+            VectorEmitters::HttpClients => matches!(
+                (kind, component_type),
+                ("sinks", "http") | ("sources", "http_client" | "prometheus_scrape")
+            ),
+        }
+    }
+}
+
+/// Vector's `internal_event::prelude::error_type` and `error_stage` values.
+const VECTOR_ERROR_TYPES: &[&str] = &[
+    "acknowledgment_failed",
+    "command_failed",
+    "condition_failed",
+    "configuration_failed",
+    "connection_failed",
+    "conversion_failed",
+    "encoder_failed",
+    "invalid_metric",
+    "io_failed",
+    "parser_failed",
+    "reader_failed",
+    "request_failed",
+    "script_failed",
+    "template_failed",
+    "timed_out",
+    "writer_failed",
+];
+const VECTOR_ERROR_STAGES: &[&str] = &["receiving", "processing", "sending"];
 
 /// Labels Prometheus adds to every scraped series (the target's).
 const TARGET_LABELS: &[&str] = &["instance", "job"];
@@ -226,6 +316,36 @@ struct Known {
     /// same in every shipped Fluent Bit config.
     filter_alias: String,
     output_alias: String,
+    /// The shipped `vector.yaml`'s components: id → (section, type).
+    vector_components: BTreeMap<String, (String, String)>,
+}
+
+/// What a selector's series is, and so which label values it may select.
+enum Family<'a> {
+    Healer,
+    /// A Fluent Bit plugin's series, selected by `name`, the plugin's alias.
+    FluentBit {
+        alias: &'a str,
+    },
+    /// A Vector component's series, selected by `component_id`.
+    Vector {
+        emitters: VectorEmitters,
+    },
+}
+
+/// The shipped `vector.yaml`'s components: id → (section, type).
+fn vector_components() -> BTreeMap<String, (String, String)> {
+    let config: serde_norway::Value =
+        serde_norway::from_str(&read("pipeline-configs/vector/vector.yaml")).expect("vector.yaml");
+    let mut out = BTreeMap::new();
+    for section in ["sources", "transforms", "sinks"] {
+        for (id, component) in config[section].as_mapping().expect(section) {
+            let id = id.as_str().expect("component id").to_owned();
+            let component_type = component["type"].as_str().expect("type").to_owned();
+            out.insert(id, (section.to_owned(), component_type));
+        }
+    }
+    out
 }
 
 impl Known {
@@ -255,6 +375,7 @@ impl Known {
             healer_source: sources(&repo_root().join("healer-api/src")),
             filter_alias: alias("FILTER", "wasm"),
             output_alias: alias("OUTPUT", "http"),
+            vector_components: vector_components(),
         }
     }
 
@@ -271,30 +392,52 @@ impl Known {
 
     /// Checks one selector; returns its series' label names.
     fn check(&self, s: &Selector, context: &str) -> BTreeSet<String> {
-        let (labels, allowed_values): (BTreeSet<String>, Option<(&str, &str)>) =
-            if let Some(labels) = self.healer.get(&s.name) {
-                (labels.clone(), None)
-            } else if FLUENT_BIT_FILTER_SERIES.contains(&s.name.as_str()) {
-                (
-                    BTreeSet::from(["name".to_owned()]),
-                    Some(("name", &self.filter_alias)),
-                )
-            } else if FLUENT_BIT_OUTPUT_SERIES.contains(&s.name.as_str()) {
-                (
-                    BTreeSet::from(["name".to_owned()]),
-                    Some(("name", &self.output_alias)),
-                )
-            } else {
-                panic!(
-                    "{context}: `{}` is neither a heal API series ({:?}) nor a Fluent Bit one",
-                    s.name,
-                    self.healer.keys()
-                );
-            };
-        if let Some((label, _)) = allowed_values {
+        let names =
+            |list: &[&str]| -> BTreeSet<String> { list.iter().map(|l| (*l).to_owned()).collect() };
+        let vector = VECTOR_SERIES.iter().find(|(name, _, _)| *name == s.name);
+        let (labels, family) = if let Some(labels) = self.healer.get(&s.name) {
+            (labels.clone(), Family::Healer)
+        } else if FLUENT_BIT_FILTER_SERIES.contains(&s.name.as_str()) {
+            (
+                names(&["name"]),
+                Family::FluentBit {
+                    alias: &self.filter_alias,
+                },
+            )
+        } else if FLUENT_BIT_OUTPUT_SERIES.contains(&s.name.as_str()) {
+            (
+                names(&["name"]),
+                Family::FluentBit {
+                    alias: &self.output_alias,
+                },
+            )
+        } else if let Some((_, own, emitters)) = vector {
+            let mut labels = names(VECTOR_COMPONENT_LABELS);
+            labels.extend(names(own));
+            (
+                labels,
+                Family::Vector {
+                    emitters: *emitters,
+                },
+            )
+        } else {
+            panic!(
+                "{context}: `{}` is neither a heal API series ({:?}) nor a Fluent Bit or Vector one",
+                s.name,
+                self.healer.keys()
+            );
+        };
+        let required = match family {
+            Family::Healer => None,
+            Family::FluentBit { .. } => Some("name"),
+            Family::Vector { .. } => Some("component_id"),
+        };
+        if let Some(label) = required {
             assert!(
-                s.matchers.iter().any(|m| m.name == label),
-                "{context}: `{}` must select the edgeheal plugin by `{label}`",
+                s.matchers
+                    .iter()
+                    .any(|m| m.name == label && !matched_values(m).is_empty()),
+                "{context}: `{}` must select edgeheal's component by `{label}`",
                 s.name
             );
         }
@@ -309,22 +452,58 @@ impl Known {
                 continue;
             }
             for value in matched_values(m) {
-                match allowed_values {
-                    Some((_, alias)) => assert_eq!(
-                        value, alias,
-                        "{context}: `{}` is not the shipped configs' Alias",
-                        s.name
-                    ),
-                    None => assert!(
+                match family {
+                    Family::Healer => assert!(
                         self.writes(&value),
                         "{context}: the heal API never writes {}=\"{value}\" on `{}`",
                         m.name,
                         s.name
                     ),
+                    Family::FluentBit { alias } => assert_eq!(
+                        value, alias,
+                        "{context}: `{}` is not the shipped configs' Alias",
+                        s.name
+                    ),
+                    Family::Vector { emitters } => {
+                        self.check_vector_value(&s.name, &m.name, &value, emitters, context)
+                    }
                 }
             }
         }
         labels
+    }
+
+    /// A value a rule selects on a Vector series: a shipped component that emits the series,
+    /// or one of the values Vector writes for the label.
+    fn check_vector_value(
+        &self,
+        series: &str,
+        label: &str,
+        value: &str,
+        emitters: VectorEmitters,
+        context: &str,
+    ) {
+        let known = match label {
+            "component_id" => {
+                let (kind, component_type) = self
+                    .vector_components
+                    .get(value)
+                    .unwrap_or_else(|| panic!("{context}: vector.yaml has no component `{value}`"));
+                emitters.includes(kind, component_type)
+            }
+            "component_kind" => ["source", "transform", "sink"].contains(&value),
+            "intentional" => ["true", "false"].contains(&value),
+            "status" => value.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c)),
+            "error_type" => VECTOR_ERROR_TYPES.contains(&value),
+            "stage" if series == "vector_component_errors_total" => {
+                VECTOR_ERROR_STAGES.contains(&value)
+            }
+            _ => panic!("{context}: values of `{label}` on `{series}` are not checked"),
+        };
+        assert!(
+            known,
+            "{context}: Vector never writes {label}=\"{value}\" on `{series}`"
+        );
     }
 }
 
@@ -498,6 +677,8 @@ fn alert_rules_are_valid_and_read_only_what_exists() {
         "edgeheal_healer_guard_refusals_total",
         "fluentbit_filter_drop_records_total",
         "fluentbit_output_dropped_records_total",
+        "vector_component_discarded_events_total",
+        "vector_buffer_discarded_events_total",
     ] {
         assert!(selected.contains(series), "no alert reads {series}");
     }
@@ -540,6 +721,38 @@ fn the_rule_checks_catch_wrong_names_labels_and_values() {
     ));
     assert!(!check(
         "sum(rate(edgeheal_healer_ingest_requests_total[5m])"
+    ));
+    assert!(check(
+        r#"rate(vector_component_discarded_events_total{component_id="edgeheal_score",intentional="false"}[5m])"#
+    ));
+    assert!(check(
+        r#"rate(vector_http_client_responses_total{component_id=~"edgeheal_healer|edgeheal_k8s_events",status="503"}[5m])"#
+    ));
+    // Not a component of vector.yaml; not selected by component; a transform has no buffer;
+    // a remap sends no HTTP requests; Vector writes no such value.
+    assert!(!check(
+        r#"rate(vector_component_errors_total{component_id="edgeheal_scorer"}[5m])"#
+    ));
+    assert!(!check(
+        r#"rate(vector_component_errors_total{error_type="script_failed"}[5m])"#
+    ));
+    assert!(!check(
+        r#"rate(vector_buffer_discarded_events_total{component_id="edgeheal_score"}[5m])"#
+    ));
+    assert!(!check(
+        r#"rate(vector_http_client_responses_total{component_id="edgeheal_normalize"}[5m])"#
+    ));
+    assert!(!check(
+        r#"rate(vector_component_discarded_events_total{component_id="edgeheal_healer",intentional="no"}[5m])"#
+    ));
+    assert!(!check(
+        r#"rate(vector_http_client_responses_total{component_id="edgeheal_healer",status="5xx"}[5m])"#
+    ));
+    assert!(!check(
+        r#"rate(vector_component_errors_total{component_id="edgeheal_healer",error_type="request_error"}[5m])"#
+    ));
+    assert!(!check(
+        r#"rate(vector_component_errors_total{component_id="edgeheal_healer",reason="x"}[5m])"#
     ));
 
     let labels = |expr: &str| result_labels(&parse(expr));

@@ -100,6 +100,101 @@ fn anomalies_are_routed_to_the_healer_with_sigv4() {
     assert_eq!(inputs[0].as_str(), Some("edgeheal_anomalies.anomalies"));
 }
 
+/// Vector retries a sink forever by default and blocks on a full buffer, which would
+/// stop the route and every record on its way to the user's sink while the heal API is
+/// down: the healer sink gives up after a few tries and sheds what its buffer cannot hold
+/// (both counted, both alerted on in `monitoring.rs`).
+#[test]
+fn a_heal_api_outage_never_holds_up_the_users_records() {
+    let v = load("vector.yaml");
+    let healer = &v["sinks"]["edgeheal_healer"];
+    assert_eq!(str_at(healer, &["buffer", "type"]), "memory");
+    assert_eq!(str_at(healer, &["buffer", "when_full"]), "drop_newest");
+    let max_events = healer["buffer"]["max_events"]
+        .as_u64()
+        .expect("buffer.max_events");
+    assert!((100..=10_000).contains(&max_events), "{max_events}");
+    let tries = healer["request"]["retry_attempts"]
+        .as_u64()
+        .expect("request.retry_attempts, else Vector retries forever");
+    assert!((1..=10).contains(&tries), "{tries}");
+    let timeout = healer["request"]["timeout_secs"]
+        .as_u64()
+        .expect("request.timeout_secs");
+    assert!((1..=30).contains(&timeout), "{timeout}");
+}
+
+/// The Vector chart's name for a component's container port (`_helper.generateContainerPort`:
+/// the id in kebab case, at most 15 characters).
+fn chart_port_name(id: &str) -> String {
+    let name: String = id.replace('_', "-").chars().take(15).collect();
+    name.trim_end_matches('-').to_owned()
+}
+
+/// The alert rules' Vector group reads Vector's internal metrics: the pipeline serves them
+/// for Prometheus under their default names (`vector_*`), on the port the Helm values'
+/// PodMonitor and scrape annotations name, and they stay out of the scored pipeline.
+#[test]
+fn vector_metrics_are_served_where_prometheus_scrapes() {
+    let v = load("vector.yaml");
+    let of_type = |section: &str, t: &str| -> Vec<String> {
+        v[section]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .filter(|(_, c)| c["type"].as_str() == Some(t))
+            .map(|(k, _)| k.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let sources = of_type("sources", "internal_metrics");
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    let source = &v["sources"][sources[0].as_str()];
+    assert!(
+        source["namespace"].is_null() || source["namespace"].as_str() == Some("vector"),
+        "the rules read vector_* names"
+    );
+    let exporters = of_type("sinks", "prometheus_exporter");
+    assert_eq!(exporters.len(), 1, "{exporters:?}");
+    let exporter = &v["sinks"][exporters[0].as_str()];
+    let inputs: Vec<&str> = exporter["inputs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    assert_eq!(inputs, [sources[0].as_str()]);
+    for (id, c) in v["transforms"].as_mapping().unwrap() {
+        assert!(
+            !c["inputs"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|i| i.as_str() == Some(sources[0].as_str())),
+            "{id:?} reads Vector's own metrics"
+        );
+    }
+    let address = str_at(exporter, &["address"]);
+    let port = address
+        .rsplit_once(':')
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| panic!("{address}: host:port"));
+    assert!(address.starts_with("0.0.0.0:"), "reachable from Prometheus");
+
+    let helm = load("helm-values.yaml");
+    assert_eq!(helm["podMonitor"]["enabled"].as_bool(), Some(true));
+    assert_eq!(
+        str_at(&helm, &["podMonitor", "port"]),
+        chart_port_name(&exporters[0])
+    );
+    assert_eq!(str_at(&helm, &["podMonitor", "path"]), "/metrics");
+    let annotations = &helm["podAnnotations"];
+    assert_eq!(str_at(annotations, &["prometheus.io/scrape"]), "true");
+    assert_eq!(str_at(annotations, &["prometheus.io/port"]), port);
+    assert_eq!(str_at(annotations, &["prometheus.io/path"]), "/metrics");
+    assert_eq!(chart_port_name("prom_exporter"), "prom-exporter");
+    assert_eq!(chart_port_name("edgeheal_prometheus"), "edgeheal-promet");
+}
+
 #[test]
 fn every_input_names_a_component_and_the_user_sink_sees_everything() {
     let v = load("vector.yaml");
