@@ -1,6 +1,7 @@
 //! The Kubernetes manifests in `pipeline-configs/kubernetes/` deserialize into k8s-openapi
 //! types, the RBAC grants exactly the verbs the executor calls (no more, no wildcards), the
-//! Deployment is hardened, and the shipped config is valid for the healer.
+//! Deployment is hardened, the shipped config is valid for the healer, and Prometheus is
+//! pointed at where the healer serves its metrics.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -13,6 +14,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
 use serde::Deserialize;
+
+mod common;
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../pipeline-configs/kubernetes")
@@ -172,4 +175,77 @@ fn the_shipped_config_is_valid() {
         .clone()
         .unwrap();
     assert_eq!(args, vec!["--config", "/etc/edgeheal/config/config.yaml"]);
+}
+
+/// The pod's `prometheus.io/*` annotations name the port the shipped config listens on, the
+/// container declares and the NetworkPolicy opens, and a path the heal API serves its
+/// metrics on, with the series the alert rules' `EdgehealHealerDown` reads.
+#[tokio::test]
+async fn prometheus_is_pointed_at_the_metrics() {
+    let d: Deployment = one("deployment.yaml", "Deployment");
+    let template = d.spec.unwrap().template;
+    let annotations = template
+        .metadata
+        .and_then(|m| m.annotations)
+        .expect("pod template annotations");
+    let annotation = |key: &str| {
+        annotations
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key} annotation"))
+            .as_str()
+    };
+    assert_eq!(annotation("prometheus.io/scrape"), "true");
+    let port: u16 = annotation("prometheus.io/port").parse().unwrap();
+
+    let cm: ConfigMap = one("configmap.yaml", "ConfigMap");
+    let cfg = edgeheal_healer::Config::from_yaml(&cm.data.unwrap()["config.yaml"]).unwrap();
+    assert_eq!(port, cfg.listen.port(), "the port the heal API listens on");
+    let container_ports: Vec<i32> = template.spec.unwrap().containers[0]
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| p.container_port)
+        .collect();
+    assert!(
+        container_ports.contains(&i32::from(port)),
+        "{container_ports:?}"
+    );
+    let np: NetworkPolicy = one("networkpolicy.yaml", "NetworkPolicy");
+    let opened = np.spec.unwrap().ingress.unwrap().iter().any(|rule| {
+        rule.from.iter().flatten().any(|peer| {
+            peer.namespace_selector
+                .as_ref()
+                .and_then(|s| s.match_labels.as_ref())
+                .is_some_and(|l| l.get("edgeheal.io/scrape").map(String::as_str) == Some("true"))
+        }) && rule.ports.iter().flatten().any(|p| {
+            p.port
+                == Some(
+                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i32::from(port)),
+                )
+        })
+    });
+    assert!(
+        opened,
+        "the NetworkPolicy lets the scrape namespaces reach {port}"
+    );
+
+    let env = common::env("");
+    let request = http::Request::get(annotation("prometheus.io/path"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    use tower::ServiceExt;
+    let response = edgeheal_healer::app(env.state.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), http::StatusCode::OK);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        text.contains("\nedgeheal_healer_ingest_queue_depth "),
+        "{text}"
+    );
 }

@@ -933,6 +933,78 @@ fn helm_values_match_the_chart_and_the_shipped_config() {
     }
 }
 
+/// Where Fluent Bit 4.2.8 serves its metrics in Prometheus' text format
+/// (src/http_server/api/v2/metrics.c), the path the fluent/fluent-bit chart's ServiceMonitor
+/// scrapes by default.
+const FLUENT_BIT_METRICS_PATH: &str = "/api/v2/metrics/prometheus";
+
+/// The `prometheus.io/*` annotations of a pod: the port and path they point at.
+fn scrape_annotations(annotations: &Value, what: &str) -> (u16, String) {
+    let get = |key: &str| {
+        annotations[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no {key} annotation"))
+            .to_owned()
+    };
+    assert_eq!(get("prometheus.io/scrape"), "true", "{what}");
+    let port = get("prometheus.io/port")
+        .parse()
+        .unwrap_or_else(|e| panic!("{what}: prometheus.io/port: {e}"));
+    (port, get("prometheus.io/path"))
+}
+
+/// The alert rules' Fluent Bit group needs Fluent Bit's own metrics scraped: the DaemonSet's
+/// and the Helm values' pods point Prometheus at the port the config serves (the container's
+/// `http` port, the chart's `metricsPort`) and the path Fluent Bit serves them on, and the
+/// Helm values turn on the chart's ServiceMonitor.
+#[test]
+fn prometheus_is_pointed_at_fluent_bits_metrics() {
+    let config = &yaml_docs("pipeline-configs/fluent-bit/fluent-bit.yaml")[0];
+    assert_eq!(config["service"]["http_server"], "on");
+    let http_port = config["service"]["http_port"].as_u64().expect("http_port");
+    let classic = parse_classic(&read("pipeline-configs/fluent-bit/fluent-bit.conf"));
+    let service = &classic
+        .iter()
+        .find(|(name, _)| name == "SERVICE")
+        .expect("[SERVICE]")
+        .1;
+    let classic_port = service
+        .iter()
+        .find(|(k, _)| k == "http_port")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(classic_port, Some(http_port.to_string().as_str()));
+
+    let ds = serde_json::to_value(daemonset()).expect("DaemonSet as JSON");
+    let template = &ds["spec"]["template"];
+    let (port, path) = scrape_annotations(&template["metadata"]["annotations"], "daemonset.yaml");
+    assert_eq!(u64::from(port), http_port, "daemonset.yaml");
+    assert_eq!(path, FLUENT_BIT_METRICS_PATH, "daemonset.yaml");
+    let declared = template["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .filter(|c| c["name"] == "fluent-bit")
+        .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+        .any(|p| p["containerPort"] == u64::from(port));
+    assert!(
+        declared,
+        "daemonset.yaml: the fluent-bit container declares {port}"
+    );
+
+    let values = &yaml_docs("pipeline-configs/fluent-bit/helm-values.yaml")[0];
+    let (port, path) = scrape_annotations(&values["podAnnotations"], "helm-values.yaml");
+    // The chart's container port `http` and HTTP_Port are its `metricsPort`, 2020 unless set.
+    let metrics_port = values["metricsPort"].as_u64().unwrap_or(2020);
+    assert_eq!(u64::from(port), metrics_port, "helm-values.yaml");
+    assert_eq!(metrics_port, http_port, "helm-values.yaml: metricsPort");
+    assert_eq!(path, FLUENT_BIT_METRICS_PATH, "helm-values.yaml");
+    assert_eq!(values["serviceMonitor"]["enabled"], true);
+    assert!(
+        values["serviceMonitor"]["path"].is_null()
+            || values["serviceMonitor"]["path"] == FLUENT_BIT_METRICS_PATH
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // kustomize base.
 
