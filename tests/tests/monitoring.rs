@@ -88,22 +88,23 @@ const FLUENT_BIT_OUTPUT_SERIES: &[&str] = &[
 ];
 
 /// Vector's internal metrics the alert rules read, as `internal_metrics` (namespace `vector`,
-/// tag `host`) and `prometheus_exporter` serve them, from Vector 0.45's sources: each series
-/// with the labels of its own (beside [`VECTOR_COMPONENT_LABELS`]) and what emits it.
+/// tag `host`) and `prometheus_exporter` serve them, from Vector 0.45's to 0.57's sources:
+/// each series with the labels of its own (beside [`VECTOR_COMPONENT_LABELS`]) and what emits
+/// it. Each is created at its first count.
 /// - `component_errors_total`: every component's errors, `error_type` and `stage` from
 ///   `internal_event::prelude`, `error_code` from some (`http_client` answered other than
-///   200, the Lua transform's failures);
+///   200, the Lua transform's failures), `url` from the `http_client` source's;
 /// - `component_discarded_events_total`: `ComponentEventsDropped`, `intentional`;
 /// - `buffer_discarded_events_total`: a sink's buffer (`BufferEventsDropped`:
-///   `when_full: drop_newest` counts `intentional="true"`); `buffer_type` in 0.45,
-///   `buffer_id` and `stage` from 0.5x;
+///   `when_full: drop_newest` counts `intentional="true"`, the only drops of a memory
+///   buffer); `buffer_type` from the buffer's span, `buffer_id` and `stage` from 0.49;
 /// - `http_client_responses_total` / `http_client_errors_total`: every request of Vector's
 ///   HTTP client (`src/http.rs`, inside the component's span): the `http` sink, the
 ///   `http_client` and `prometheus_scrape` sources.
 const VECTOR_SERIES: &[(&str, &[&str], VectorEmitters)] = &[
     (
         "vector_component_errors_total",
-        &["error_type", "stage", "error_code"],
+        &["error_type", "stage", "error_code", "url"],
         VectorEmitters::Any,
     ),
     (
@@ -154,11 +155,13 @@ impl VectorEmitters {
     }
 }
 
-/// Vector's `internal_event::prelude::error_type` and `error_stage` values.
+/// Vector's `internal_event::prelude::error_type` and `error_stage` values (0.45 to 0.57).
 const VECTOR_ERROR_TYPES: &[&str] = &[
     "acknowledgment_failed",
+    "authentication_failed",
     "command_failed",
     "condition_failed",
+    "confinement_failed",
     "configuration_failed",
     "connection_failed",
     "conversion_failed",
@@ -173,7 +176,7 @@ const VECTOR_ERROR_TYPES: &[&str] = &[
     "timed_out",
     "writer_failed",
 ];
-const VECTOR_ERROR_STAGES: &[&str] = &["receiving", "processing", "sending"];
+const VECTOR_ERROR_STAGES: &[&str] = &["initializing", "receiving", "processing", "sending"];
 
 /// Labels Prometheus adds to every scraped series (the target's).
 const TARGET_LABELS: &[&str] = &["instance", "job"];
@@ -266,6 +269,35 @@ fn result_labels(expr: &Expr) -> Option<BTreeSet<String>> {
         }
         Expr::Call(c) => c.args.args.iter().find_map(|a| result_labels(a)),
         _ => None,
+    }
+}
+
+/// The series whose appearance `expr` watches for: `X unless X offset d`, the same selector on
+/// both sides, the right one shifted back.
+fn appearing(expr: &Expr, out: &mut BTreeSet<String>) {
+    match expr {
+        Expr::Binary(b) => {
+            if b.op.to_string() == "unless" {
+                if let (Expr::VectorSelector(now), Expr::VectorSelector(before)) =
+                    (&*b.lhs, &*b.rhs)
+                {
+                    if before.offset.is_some()
+                        && now.offset.is_none()
+                        && now.name == before.name
+                        && now.matchers == before.matchers
+                    {
+                        out.insert(selector(now).name);
+                    }
+                }
+            }
+            appearing(&b.lhs, out);
+            appearing(&b.rhs, out);
+        }
+        Expr::Aggregate(a) => appearing(&a.expr, out),
+        Expr::Paren(p) => appearing(&p.expr, out),
+        Expr::Unary(u) => appearing(&u.expr, out),
+        Expr::Call(c) => c.args.args.iter().for_each(|a| appearing(a, out)),
+        _ => {}
     }
 }
 
@@ -492,8 +524,16 @@ impl Known {
                 emitters.includes(kind, component_type)
             }
             "component_kind" => ["source", "transform", "sink"].contains(&value),
+            // The shipped sinks' buffers are memory buffers (vector_config.rs), which drop only
+            // as `when_full: drop_newest` does: intentionally.
+            "intentional" if series == "vector_buffer_discarded_events_total" => value == "true",
             "intentional" => ["true", "false"].contains(&value),
-            "status" => value.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c)),
+            // A status code, or a regex's `5..` for a class of them.
+            "status" => {
+                value.len() == 3
+                    && value.starts_with(['1', '2', '3', '4', '5'])
+                    && value.chars().all(|c| c.is_ascii_digit() || c == '.')
+            }
             "error_type" => VECTOR_ERROR_TYPES.contains(&value),
             "stage" if series == "vector_component_errors_total" => {
                 VECTOR_ERROR_STAGES.contains(&value)
@@ -628,6 +668,20 @@ fn alert_rules_are_valid_and_read_only_what_exists() {
             let mut found = Vec::new();
             selectors(&expr, &mut found);
             assert!(!found.is_empty(), "{name}: selects nothing");
+            // Vector creates a counter at its first count, which `increase` and `rate` do
+            // not see: an alert on one that must fire on a single event (no `for:`) also
+            // fires when the series appears.
+            if rule.for_.is_none() {
+                let mut appears = BTreeSet::new();
+                appearing(&expr, &mut appears);
+                for s in found.iter().filter(|s| s.name.starts_with("vector_")) {
+                    assert!(
+                        appears.contains(&s.name),
+                        "{name}: `{}` is created at its first count; add `or ... ({0} unless {0} offset d)`",
+                        s.name
+                    );
+                }
+            }
             let mut series_labels = BTreeSet::new();
             for s in &found {
                 series_labels.extend(known.check(s, name));
@@ -754,6 +808,20 @@ fn the_rule_checks_catch_wrong_names_labels_and_values() {
     assert!(!check(
         r#"rate(vector_component_errors_total{component_id="edgeheal_healer",reason="x"}[5m])"#
     ));
+
+    let appears = |expr: &str| {
+        let mut out = BTreeSet::new();
+        appearing(&parse(expr), &mut out);
+        out
+    };
+    assert_eq!(
+        appears("sum(rate(x[5m])) > 0 or sum(x{a=\"b\"} unless x{a=\"b\"} offset 5m)"),
+        BTreeSet::from(["x".to_owned()])
+    );
+    assert!(appears("x unless y offset 5m").is_empty());
+    assert!(appears("x unless x").is_empty());
+    assert!(appears("x{a=\"b\"} unless x offset 5m").is_empty());
+    assert!(appears("x or x offset 5m").is_empty());
 
     let labels = |expr: &str| result_labels(&parse(expr));
     assert_eq!(
