@@ -233,16 +233,8 @@ async fn prometheus_is_pointed_at_the_metrics() {
     let request = http::Request::get(annotation("prometheus.io/path"))
         .body(axum::body::Body::empty())
         .unwrap();
-    use tower::ServiceExt;
-    let response = edgeheal_healer::app(env.state.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
-    assert_eq!(response.status(), http::StatusCode::OK);
-    let body = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
+    let (status, body, _) = common::send_raw(&env.state, request).await;
+    assert_eq!(status, http::StatusCode::OK);
     let text = String::from_utf8(body.to_vec()).unwrap();
     assert!(
         text.contains("\nedgeheal_healer_ingest_queue_depth "),

@@ -7,6 +7,8 @@
 //! - [`json_check`]: output checks (valid JSON at any depth, member removal).
 //! - [`fluentbit_config`]: reads the shipped Fluent Bit configs (classic and
 //!   YAML) so tests can check them against the code.
+//! - [`vector::shipped_file`]: reads a shipped Vector file (`vector.yaml`,
+//!   `helm-values.yaml`).
 //! - [`exec_wasi`]: Fluent Bit 4.2's `exec_wasi` input under wasmtime, which
 //!   runs the cgroup sampler ([`sampler_wasm`]).
 //!
@@ -26,6 +28,22 @@ pub mod fluentbit_config;
 pub mod json_check;
 pub mod records;
 pub mod vector;
+
+/// A pod's `prometheus.io/*` annotations (`what` names the file in messages): asserts
+/// `scrape: "true"`, returns the port and path they point Prometheus at.
+pub fn scrape_annotations(annotations: &serde_json::Value, what: &str) -> (u16, String) {
+    let get = |key: &str| {
+        annotations[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no {key} annotation"))
+            .to_owned()
+    };
+    assert_eq!(get("prometheus.io/scrape"), "true", "{what}");
+    let port = get("prometheus.io/port")
+        .parse()
+        .unwrap_or_else(|e| panic!("{what}: prometheus.io/port: {e}"));
+    (port, get("prometheus.io/path"))
+}
 
 /// The passthrough baseline's filter function.
 pub const PASSTHROUGH_FUNCTION: &str = "passthrough";

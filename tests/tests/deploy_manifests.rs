@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use edgeheal_tests::scrape_annotations;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
@@ -937,21 +938,6 @@ fn helm_values_match_the_chart_and_the_shipped_config() {
 /// (src/http_server/api/v2/metrics.c), the path the fluent/fluent-bit chart's ServiceMonitor
 /// scrapes by default.
 const FLUENT_BIT_METRICS_PATH: &str = "/api/v2/metrics/prometheus";
-
-/// The `prometheus.io/*` annotations of a pod: the port and path they point at.
-fn scrape_annotations(annotations: &Value, what: &str) -> (u16, String) {
-    let get = |key: &str| {
-        annotations[key]
-            .as_str()
-            .unwrap_or_else(|| panic!("{what}: no {key} annotation"))
-            .to_owned()
-    };
-    assert_eq!(get("prometheus.io/scrape"), "true", "{what}");
-    let port = get("prometheus.io/port")
-        .parse()
-        .unwrap_or_else(|e| panic!("{what}: prometheus.io/port: {e}"));
-    (port, get("prometheus.io/path"))
-}
 
 /// The alert rules' Fluent Bit group needs Fluent Bit's own metrics scraped: the DaemonSet's
 /// and the Helm values' pods point Prometheus at the port the config serves (the container's

@@ -367,8 +367,7 @@ enum Family<'a> {
 
 /// The shipped `vector.yaml`'s components: id → (section, type).
 fn vector_components() -> BTreeMap<String, (String, String)> {
-    let config: serde_norway::Value =
-        serde_norway::from_str(&read("pipeline-configs/vector/vector.yaml")).expect("vector.yaml");
+    let config = edgeheal_tests::vector::shipped_file("vector.yaml");
     let mut out = BTreeMap::new();
     for section in ["sources", "transforms", "sinks"] {
         for (id, component) in config[section].as_mapping().expect(section) {

@@ -27,7 +27,7 @@ fn dir() -> PathBuf {
 }
 
 fn load(name: &str) -> Value {
-    serde_norway::from_str(&fs::read_to_string(dir().join(name)).unwrap()).unwrap()
+    edgeheal_tests::vector::shipped_file(name)
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
@@ -192,10 +192,11 @@ fn vector_metrics_are_served_where_prometheus_scrapes() {
         chart_port_name(&exporters[0])
     );
     assert_eq!(str_at(&helm, &["podMonitor", "path"]), "/metrics");
-    let annotations = &helm["podAnnotations"];
-    assert_eq!(str_at(annotations, &["prometheus.io/scrape"]), "true");
-    assert_eq!(str_at(annotations, &["prometheus.io/port"]), port);
-    assert_eq!(str_at(annotations, &["prometheus.io/path"]), "/metrics");
+    let annotations = serde_json::to_value(&helm["podAnnotations"]).unwrap();
+    let (annotated_port, path) =
+        edgeheal_tests::scrape_annotations(&annotations, "helm-values.yaml");
+    assert_eq!(annotated_port.to_string(), port);
+    assert_eq!(path, "/metrics");
 }
 
 #[test]

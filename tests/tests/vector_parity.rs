@@ -14,7 +14,7 @@ use edgeheal_models::export::vector::{scorer_lua, SCORER_FILE};
 use edgeheal_plugin::config::FilterConfig;
 use edgeheal_tests::vector::{
     as_vector_runs, calibrate, load_model_set, mixed_stream, mixed_stream_go, native_tags,
-    native_tags_with, rfc3339, GoLogger,
+    native_tags_with, rfc3339, shipped_file, GoLogger,
 };
 use mlua::{FromLua, IntoLua, Lua, LuaOptions, StdLib};
 use serde_json::Value as Json;
@@ -25,11 +25,6 @@ use vrl::value::{Secrets, Value};
 
 fn vector_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipeline-configs/vector")
-}
-
-fn vector_yaml() -> serde_norway::Value {
-    let text = fs::read_to_string(vector_dir().join("vector.yaml")).unwrap();
-    serde_norway::from_str(&text).unwrap()
 }
 
 fn compile(source: &str) -> Program {
@@ -81,7 +76,7 @@ struct VectorPipeline {
 
 impl VectorPipeline {
     fn new(scorer: &str) -> VectorPipeline {
-        let yaml = vector_yaml();
+        let yaml = shipped_file("vector.yaml");
         let transforms = &yaml["transforms"];
         let normalize = fs::read_to_string(vector_dir().join("edgeheal-normalize.vrl")).unwrap();
         let finalize = transforms["edgeheal_finalize"]["source"].as_str().unwrap();
@@ -856,7 +851,7 @@ fn parity_with_the_default_models_on_chaos_telemetry_of_every_fault_kind() {
 /// node: `${VECTOR_SELF_NODE_NAME:-}` interpolated when the config loads,
 /// and, for the test, its one `now()` pinned to a simulated clock.
 fn events_remap(node: &str, now_ns: i64) -> Remap {
-    let yaml = vector_yaml();
+    let yaml = shipped_file("vector.yaml");
     let source = yaml["transforms"]["edgeheal_events"]["source"]
         .as_str()
         .unwrap();
@@ -881,7 +876,7 @@ fn emitted(result: Value) -> Vec<Json> {
 /// event whose `fields.match` values were seen among the last
 /// `cache.num_events` distinct ones is dropped.
 fn dedupe(events: &[Json]) -> Vec<Json> {
-    let yaml = vector_yaml();
+    let yaml = shipped_file("vector.yaml");
     let once = &yaml["transforms"]["edgeheal_events_once"];
     assert_eq!(once["type"].as_str(), Some("dedupe"));
     let fields: Vec<String> = once["fields"]["match"]

@@ -214,10 +214,11 @@ pub fn sign_header(
         .unwrap()
 }
 
-pub async fn send(
+/// One request through the heal API's router: the status, the body's bytes and the headers.
+pub async fn send_raw(
     state: &Arc<Shared>,
     req: Request<Body>,
-) -> (http::StatusCode, serde_json::Value, http::HeaderMap) {
+) -> (http::StatusCode, axum::body::Bytes, http::HeaderMap) {
     use tower::ServiceExt;
     let resp = edgeheal_healer::app(state.clone())
         .oneshot(req)
@@ -229,6 +230,15 @@ pub async fn send(
         .await
         .unwrap()
         .to_bytes();
+    (status, bytes, headers)
+}
+
+/// [`send_raw`], the body read as JSON (`null` if it is not).
+pub async fn send(
+    state: &Arc<Shared>,
+    req: Request<Body>,
+) -> (http::StatusCode, serde_json::Value, http::HeaderMap) {
+    let (status, bytes, headers) = send_raw(state, req).await;
     let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     (status, json, headers)
 }
