@@ -4,7 +4,8 @@
 //! heal API's own registry serves and its code writes, one Fluent Bit 4.2 serves under the
 //! names (`Alias`) the shipped configs give the edgeheal filter and the output to the heal API,
 //! or one of Vector's internal metrics for a component of the shipped `vector.yaml` that
-//! emits it.
+//! emits it (and, for `output`, one of its output ports). The dashboard shows every series an
+//! alert reads.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -100,7 +101,13 @@ const FLUENT_BIT_OUTPUT_SERIES: &[&str] = &[
 ///   buffer); `buffer_type` from the buffer's span, `buffer_id` and `stage` from 0.49;
 /// - `http_client_responses_total` / `http_client_errors_total`: every request of Vector's
 ///   HTTP client (`src/http.rs`, inside the component's span): the `http` sink, the
-///   `http_client` and `prometheus_scrape` sources.
+///   `http_client` and `prometheus_scrape` sources;
+/// - `component_received_events_total`: `EventsReceived` (a `kubernetes_logs` source adds
+///   `pod_name` and `pod_namespace`, which no shipped query selects);
+/// - `component_sent_events_total`: `EventsSent`, `output` the port of a source or transform
+///   (`_default`, or a `route`'s route); a sink counts a request's events once delivered
+///   (`vector-stream`'s `Driver`: `EventStatus::Delivered`), labelled `source` and `service`
+///   only when `telemetry.tags` asks.
 const VECTOR_SERIES: &[(&str, &[&str], VectorEmitters)] = &[
     (
         "vector_component_errors_total",
@@ -126,6 +133,16 @@ const VECTOR_SERIES: &[(&str, &[&str], VectorEmitters)] = &[
         "vector_http_client_errors_total",
         &["error_kind"],
         VectorEmitters::HttpClients,
+    ),
+    (
+        "vector_component_received_events_total",
+        &[],
+        VectorEmitters::Any,
+    ),
+    (
+        "vector_component_sent_events_total",
+        &["output", "source", "service"],
+        VectorEmitters::Any,
     ),
 ];
 
@@ -348,8 +365,8 @@ struct Known {
     /// same in every shipped Fluent Bit config.
     filter_alias: String,
     output_alias: String,
-    /// The shipped `vector.yaml`'s components: id → (section, type).
-    vector_components: BTreeMap<String, (String, String)>,
+    /// The shipped `vector.yaml`'s components.
+    vector_components: BTreeMap<String, VectorComponent>,
 }
 
 /// What a selector's series is, and so which label values it may select.
@@ -365,15 +382,45 @@ enum Family<'a> {
     },
 }
 
-/// The shipped `vector.yaml`'s components: id → (section, type).
-fn vector_components() -> BTreeMap<String, (String, String)> {
+/// A component of the shipped `vector.yaml`.
+struct VectorComponent {
+    /// `sources`, `transforms` or `sinks`.
+    section: String,
+    component_type: String,
+    /// Its output ports, as `component_sent_events_total` labels them: `_default`, a `route`'s
+    /// routes (and `_unmatched` unless `reroute_unmatched: false`); none for a sink.
+    outputs: BTreeSet<String>,
+}
+
+/// The shipped `vector.yaml`'s components by id.
+fn vector_components() -> BTreeMap<String, VectorComponent> {
     let config = edgeheal_tests::vector::shipped_file("vector.yaml");
     let mut out = BTreeMap::new();
     for section in ["sources", "transforms", "sinks"] {
         for (id, component) in config[section].as_mapping().expect(section) {
             let id = id.as_str().expect("component id").to_owned();
             let component_type = component["type"].as_str().expect("type").to_owned();
-            out.insert(id, (section.to_owned(), component_type));
+            let outputs = match (section, component_type.as_str()) {
+                ("sinks", _) => BTreeSet::new(),
+                (_, "route") => {
+                    let routes = component["route"].as_mapping().expect("routes");
+                    let mut outputs: BTreeSet<String> = routes
+                        .keys()
+                        .map(|r| r.as_str().expect("route name").to_owned())
+                        .collect();
+                    if component["reroute_unmatched"].as_bool() != Some(false) {
+                        outputs.insert("_unmatched".to_owned());
+                    }
+                    outputs
+                }
+                _ => BTreeSet::from(["_default".to_owned()]),
+            };
+            let component = VectorComponent {
+                section: section.to_owned(),
+                component_type,
+                outputs,
+            };
+            out.insert(id, component);
         }
     }
     out
@@ -496,7 +543,7 @@ impl Known {
                         s.name
                     ),
                     Family::Vector { emitters } => {
-                        self.check_vector_value(&s.name, &m.name, &value, emitters, context)
+                        self.check_vector_value(s, &m.name, &value, emitters, context)
                     }
                 }
             }
@@ -504,24 +551,34 @@ impl Known {
         labels
     }
 
-    /// A value a rule selects on a Vector series: a shipped component that emits the series,
-    /// or one of the values Vector writes for the label.
+    /// A value a query selects on a Vector series: a shipped component that emits the series,
+    /// an output port of every component the selector names, or one of the values Vector
+    /// writes for the label.
     fn check_vector_value(
         &self,
-        series: &str,
+        s: &Selector,
         label: &str,
         value: &str,
         emitters: VectorEmitters,
         context: &str,
     ) {
+        let series = s.name.as_str();
+        let component = |id: &str| -> &VectorComponent {
+            self.vector_components
+                .get(id)
+                .unwrap_or_else(|| panic!("{context}: vector.yaml has no component `{id}`"))
+        };
         let known = match label {
             "component_id" => {
-                let (kind, component_type) = self
-                    .vector_components
-                    .get(value)
-                    .unwrap_or_else(|| panic!("{context}: vector.yaml has no component `{value}`"));
-                emitters.includes(kind, component_type)
+                let c = component(value);
+                emitters.includes(&c.section, &c.component_type)
             }
+            "output" => s
+                .matchers
+                .iter()
+                .filter(|m| m.name == "component_id")
+                .flat_map(matched_values)
+                .all(|id| component(&id).outputs.contains(value)),
             "component_kind" => ["source", "transform", "sink"].contains(&value),
             // The shipped sinks' buffers are memory buffers (vector_config.rs), which drop only
             // as `when_full: drop_newest` does: intentionally.
@@ -626,11 +683,15 @@ fn template_labels(text: &str) -> Vec<String> {
     out
 }
 
+/// The shipped alert rules.
+fn alert_rules() -> RuleFile {
+    serde_norway::from_str(&read("pipeline-configs/prometheus/edgeheal-alerts.yaml"))
+        .expect("a Prometheus rule file")
+}
+
 #[test]
 fn alert_rules_are_valid_and_read_only_what_exists() {
-    let rules: RuleFile =
-        serde_norway::from_str(&read("pipeline-configs/prometheus/edgeheal-alerts.yaml"))
-            .expect("a Prometheus rule file");
+    let rules = alert_rules();
     let known = Known::new();
     let fresh = Metrics::new().render();
     let (mut groups, mut alerts) = (BTreeSet::new(), BTreeSet::new());
@@ -807,6 +868,32 @@ fn the_rule_checks_catch_wrong_names_labels_and_values() {
     assert!(!check(
         r#"rate(vector_component_errors_total{component_id="edgeheal_healer",reason="x"}[5m])"#
     ));
+    // Output ports: the route's, a remap's default one; not a route it lacks, not an
+    // `_unmatched` it does not make, none on a sink.
+    assert!(check(
+        r#"rate(vector_component_sent_events_total{component_id="edgeheal_anomalies",output="anomalies"}[5m])"#
+    ));
+    assert!(check(
+        r#"rate(vector_component_sent_events_total{component_id=~"edgeheal_normalize|edgeheal_finalize",output="_default"}[5m])"#
+    ));
+    assert!(check(
+        r#"rate(vector_component_sent_events_total{component_id="edgeheal_healer"}[5m])"#
+    ));
+    assert!(!check(
+        r#"rate(vector_component_sent_events_total{component_id="edgeheal_anomalies",output="anomaly"}[5m])"#
+    ));
+    assert!(!check(
+        r#"rate(vector_component_sent_events_total{component_id="edgeheal_anomalies",output="_unmatched"}[5m])"#
+    ));
+    assert!(!check(
+        r#"rate(vector_component_sent_events_total{component_id=~"edgeheal_normalize|edgeheal_anomalies",output="_default"}[5m])"#
+    ));
+    assert!(!check(
+        r#"rate(vector_component_sent_events_total{component_id="edgeheal_healer",output="_default"}[5m])"#
+    ));
+    assert!(!check(
+        r#"rate(vector_component_received_events_total{component_id="edgeheal_logs",pod_name="x"}[5m])"#
+    ));
 
     let appears = |expr: &str| {
         let mut out = BTreeSet::new();
@@ -862,8 +949,11 @@ fn as_sent(expr: &str) -> String {
     expr.replace("$__rate_interval", "1m")
 }
 
+/// The dashboard reads only series that exist, with label values they have, shows every
+/// metric family of the heal API, and every series an alert reads: whoever is paged finds
+/// the same numbers on it, over time.
 #[test]
-fn grafana_dashboard_queries_only_metrics_the_healer_registers() {
+fn grafana_dashboard_queries_what_exists_and_shows_what_alerts_read() {
     let dashboard: Value =
         serde_json::from_str(&read("pipeline-configs/grafana/edgeheal-dashboard.json"))
             .expect("the dashboard is JSON");
@@ -929,5 +1019,17 @@ fn grafana_dashboard_queries_only_metrics_the_healer_registers() {
             used.iter().any(|u| u.starts_with(family.as_str())),
             "the dashboard does not show {family}"
         );
+    }
+    for rule in alert_rules().groups.iter().flat_map(|g| &g.rules) {
+        let mut found = Vec::new();
+        selectors(&parse(&rule.expr), &mut found);
+        for s in found {
+            assert!(
+                used.contains(&s.name),
+                "{}: the dashboard does not show `{}`",
+                rule.alert,
+                s.name
+            );
+        }
     }
 }
