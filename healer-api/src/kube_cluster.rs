@@ -21,10 +21,13 @@
 //! Argo Rollouts' `Rollout` (argoproj.io/v1alpha1) is read and written as a dynamic object
 //! (edgeheal links none of Argo's types): scaled through its `scale` subresource, restarted as
 //! `kubectl argo rollouts restart` does (`spec.restartAt`), its pods owned through its
-//! ReplicaSets, rolled out when its controller reports it `Healthy`. Its pods are named as a
-//! Deployment's, so records without its label name it as one: when a Deployment target does
-//! not exist, facts, scale, restart and rollout status are taken from the Rollout of the same
-//! name ([`Target::twin`]). Without the CRD, that lookup is a 404 like the first.
+//! ReplicaSets, rolled out when its controller reports it `Healthy`. One held at a canary
+//! `pause` step or awaiting a blue-green promotion stays `Paused` until someone promotes it: it
+//! is rolled out when the ReplicaSets it controls, listed with its `spec.selector` (the
+//! `list` on `replicasets` above), are settled ([`rollout::replicasets_settled`]). Its pods are
+//! named as a Deployment's, so records without its label name it as one: when a Deployment
+//! target does not exist, facts, scale, restart and rollout status are taken from the Rollout of
+//! the same name ([`Target::twin`]). Without the CRD, that lookup is a 404 like the first.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -37,7 +40,7 @@ use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::policy::v1::Eviction;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-    DeleteOptions as K8sDeleteOptions, MicroTime, ObjectMeta, OwnerReference,
+    DeleteOptions as K8sDeleteOptions, LabelSelector, MicroTime, ObjectMeta, OwnerReference,
     Preconditions as K8sPreconditions,
 };
 use k8s_openapi::NamespaceResourceScope;
@@ -421,19 +424,18 @@ impl KubeCluster {
         }))
     }
 
-    async fn rollout_facts(
+    /// The ReplicaSets in the target's namespace that `selector` selects, listed with the
+    /// whole selector, matchLabels and matchExpressions, as the API server's labelSelector
+    /// (`app=cart,tier in (web,api),!canary`). `None` for a selector that selects everything,
+    /// or that is missing or kube cannot express: listing by less would take in ReplicaSets
+    /// the workload does not select.
+    async fn replicasets_selected(
         &self,
         target: &Target,
-        d: &Deployment,
-    ) -> Result<Option<RolloutFacts>, ClusterError> {
-        let uid = d.metadata.uid.clone().unwrap_or_default();
-        // The Deployment's whole selector, matchLabels and matchExpressions, as the API
-        // server's labelSelector (`app=cart,tier in (web,api),!canary`). One that selects
-        // everything or that kube cannot express gives no rollback facts.
-        let Some(selector) = d
-            .spec
-            .as_ref()
-            .and_then(|s| Selector::try_from(s.selector.clone()).ok())
+        selector: Option<LabelSelector>,
+    ) -> Result<Option<Vec<ReplicaSet>>, ClusterError> {
+        let Some(selector) = selector
+            .and_then(|s| Selector::try_from(s).ok())
             .filter(|s| !s.selects_all())
         else {
             return Ok(None);
@@ -448,8 +450,38 @@ impl KubeCluster {
                     .map_err(|e| api_error(e, what))
             })
             .await?;
-        let mut revisions: Vec<(i64, String, Option<jiff::Timestamp>)> = list
-            .items
+        Ok(Some(list.items))
+    }
+
+    /// Whether Rollout `r`, held at a step ([`rollout::held_at_step`]), has rolled out what it
+    /// was asked, judged by the ReplicaSets its `spec.selector` selects
+    /// ([`rollout::replicasets_settled`]). A selector that selects everything or cannot be
+    /// expressed: not rolled out, and the engine verifies the action after a verify window.
+    async fn held_rollout_settled(
+        &self,
+        target: &Target,
+        r: &DynamicObject,
+    ) -> Result<bool, ClusterError> {
+        let selector =
+            spec_field(r, "selector").and_then(|s| serde_json::from_value(s.clone()).ok());
+        Ok(match self.replicasets_selected(target, selector).await? {
+            Some(replicasets) => rollout::replicasets_settled(r, &replicasets),
+            None => false,
+        })
+    }
+
+    async fn rollout_facts(
+        &self,
+        target: &Target,
+        d: &Deployment,
+    ) -> Result<Option<RolloutFacts>, ClusterError> {
+        let uid = d.metadata.uid.clone().unwrap_or_default();
+        // A selector that selects everything or that kube cannot express: no rollback facts.
+        let selector = d.spec.as_ref().map(|s| s.selector.clone());
+        let Some(replicasets) = self.replicasets_selected(target, selector).await? else {
+            return Ok(None);
+        };
+        let mut revisions: Vec<(i64, String, Option<jiff::Timestamp>)> = replicasets
             .into_iter()
             .filter(|rs| {
                 controller_of(rs.metadata.owner_references.as_deref()).is_some_and(|o| o.uid == uid)
@@ -986,7 +1018,9 @@ impl KubeCluster {
             }
             WorkloadKind::Rollout => {
                 let r = self.rollout(target).await?;
-                (rollout::argo_rollout(&r), spec_replicas(&r))
+                let done = rollout::argo_rollout(&r)
+                    || (rollout::held_at_step(&r) && self.held_rollout_settled(target, &r).await?);
+                (done, spec_replicas(&r))
             }
             // Nothing the healer acts on rolls out.
             WorkloadKind::Job | WorkloadKind::Node | WorkloadKind::Unknown => return Ok(true),

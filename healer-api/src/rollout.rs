@@ -1,10 +1,10 @@
 //! Whether a workload has rolled out its newest spec, judged from its status the way
 //! `kubectl rollout status` does (kubectl's `DeploymentStatusViewer`,
 //! `StatefulSetStatusViewer`, `DaemonSetStatusViewer`), and an Argo Rollout the way
-//! `kubectl argo rollouts status` does. The engine verifies an action only once the workload
-//! has rolled it out.
+//! `kubectl argo rollouts status` does, or by its ReplicaSets while it is held at a step of its
+//! strategy. The engine verifies an action only once the workload has rolled it out.
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::DynamicObject;
 use serde_json::Value;
@@ -61,13 +61,52 @@ pub fn daemonset(d: &DaemonSet) -> bool {
 
 /// An Argo Rollout, as `kubectl argo rollouts status` judges it (Argo's
 /// `rolloututil.GetRolloutPhase`, for controllers from 1.0, which compute the phase): the
-/// controller has observed the newest spec (`status.observedGeneration` is a string, the
-/// generation's number; a non-numeric one, from before 0.10, or one above it counts as
-/// observed), is not unpausing (`controllerPause` with no pause condition left), a workload it
-/// references is observed too, and its phase is `Healthy`. A restart (`spec.restartAt`) is
-/// over when the controller has copied it to `status.restartedAt`, which it does once no pod
-/// older than it is left.
+/// controller has caught up with it (its generation and a referenced workload's observed, not
+/// unpausing, a restart over) and its phase is `Healthy`. One held at a step stays `Paused`
+/// until someone promotes it, and is judged by its ReplicaSets instead ([`held_at_step`]).
 pub fn argo_rollout(r: &DynamicObject) -> bool {
+    caught_up(r) && r.data["status"]["phase"].as_str() == Some("Healthy")
+}
+
+/// The pause reasons of a Rollout held at a step of its own strategy: a canary `pause` step
+/// and a blue-green Rollout awaiting promotion. Argo's controller still acts there: a change of
+/// `spec.replicas` is a scaling event that `syncReplicasOnly` applies to the ReplicaSets before
+/// any step logic, and `rolloutCanary` / `rolloutBlueGreen` run the pod restarter
+/// (`RolloutPodRestarter.Reconcile`) ahead of the pause. An inconclusive analysis
+/// (`InconclusiveAnalysisRun`) halts ReplicaSet scaling (`haltProgress`), and an inconclusive
+/// experiment waits on a person too: a Rollout paused for either is not judged as held.
+const STEP_PAUSES: &[&str] = &["CanaryPauseStep", "BlueGreenPause"];
+
+/// An Argo Rollout the controller has caught up with, as for [`argo_rollout`], except that it
+/// is held at a step: phase `Paused`, every pause condition a canary `pause` step's
+/// (`CanaryPauseStep`) or a blue-green promotion's (`BlueGreenPause`), and not paused by hand
+/// (`spec.paused`, which halts ReplicaSet scaling). Its status totals count canary pods and
+/// blue-green previews alike, so whether it has rolled an action out is judged by its
+/// ReplicaSets ([`replicasets_settled`]).
+pub fn held_at_step(r: &DynamicObject) -> bool {
+    let (spec, status) = (&r.data["spec"], &r.data["status"]);
+    let at_step = status["pauseConditions"].as_array().is_some_and(|c| {
+        !c.is_empty()
+            && c.iter().all(|p| {
+                p["reason"]
+                    .as_str()
+                    .is_some_and(|reason| STEP_PAUSES.contains(&reason))
+            })
+    });
+    caught_up(r)
+        && status["phase"].as_str() == Some("Paused")
+        && spec["paused"].as_bool() != Some(true)
+        && at_step
+}
+
+/// The controller has observed the Rollout's newest spec (`status.observedGeneration` is a
+/// string, the generation's number; a non-numeric one, from before 0.10, or one above it counts
+/// as observed), is not unpausing (`controllerPause` with no pause condition left), a workload
+/// it references is observed too, and a restart (`spec.restartAt`) is over: the controller
+/// copies it to `status.restartedAt` once no pod older than it is left. Asked of a held
+/// Rollout too: Argo's `CalculateRolloutPhase` reports a pause before a pending restart, so
+/// `Paused` says nothing about it.
+fn caught_up(r: &DynamicObject) -> bool {
     let (spec, status) = (&r.data["spec"], &r.data["status"]);
     let observed = numeric(&status["observedGeneration"])
         .is_none_or(|g| g >= r.metadata.generation.unwrap_or(0));
@@ -92,11 +131,96 @@ pub fn argo_rollout(r: &DynamicObject) -> bool {
         Value::Null => true,
         want => status["restartedAt"] == *want,
     };
-    observed
-        && !unpausing
-        && workload_observed
-        && status["phase"].as_str() == Some("Healthy")
-        && restarted
+    observed && !unpausing && workload_observed && restarted
+}
+
+/// The label carrying a Rollout ReplicaSet's pod-template hash (Argo's
+/// `DefaultRolloutUniqueLabelKey`).
+const POD_TEMPLATE_HASH: &str = "rollouts-pod-template-hash";
+/// The Rollout's `spec.replicas` as the controller last applied it to a ReplicaSet (Argo's
+/// `DesiredReplicasAnnotation`).
+const DESIRED_REPLICAS: &str = "rollout.argoproj.io/desired-replicas";
+
+/// Whether the ReplicaSets of Rollout `r` (those among `rss` whose controller is `r`, by uid)
+/// have rolled out what the controller asked of them: there is at least one, and each has
+/// observed its generation, runs exactly as many pods as it wants (none left over from a scale
+/// down, none missing) and has every wanted one available.
+///
+/// An old ReplicaSet that `scaleDownDelaySeconds` keeps up (blue-green, or canary with traffic
+/// routing) still wants its pods until its deadline; Argo even rescales a blue-green one with
+/// the Rollout (`scaleDownDelayHelper`). It is judged like the others, which is right either
+/// way: its pods are the Rollout's too (the restarter replaces the pods of every ReplicaSet,
+/// `getRolloutPods`), so it passes once they are all there and available, holds the judgement
+/// back only while it is short of them, and passes again once scaled to 0 and emptied.
+///
+/// The stable and current ReplicaSets, when they want pods, must also carry the Rollout's
+/// `spec.replicas` in their desired-replicas annotation, as Argo's `isScalingEvent` asks of
+/// them: a scaling event (`syncReplicasOnly`) rescales the stable ReplicaSet and records the
+/// Rollout observed before a next sync rescales the canary one, which until then looks settled
+/// at its old size. Older ReplicaSets keep a stale annotation and are not asked.
+pub fn replicasets_settled(r: &DynamicObject, rss: &[ReplicaSet]) -> bool {
+    let Some(uid) = r.metadata.uid.as_deref() else {
+        return false;
+    };
+    let replicas = r.data["spec"]["replicas"].as_i64().unwrap_or(1);
+    let status = &r.data["status"];
+    let stable_and_current = [
+        status["stableRS"].as_str(),
+        status["currentPodHash"].as_str(),
+    ];
+    let owned: Vec<&ReplicaSet> = rss
+        .iter()
+        .filter(|rs| controlled_by(&rs.metadata, uid))
+        .collect();
+    !owned.is_empty()
+        && owned.iter().all(|rs| {
+            let hash = rs
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(POD_TEMPLATE_HASH))
+                .map(String::as_str);
+            let scaled_with_the_rollout = hash.is_some() && stable_and_current.contains(&hash);
+            let rescaled = !scaled_with_the_rollout
+                || wanted(rs) == 0
+                || desired_replicas(rs).is_none_or(|d| d == replicas);
+            replicaset_settled(rs) && rescaled
+        })
+}
+
+/// Whether `meta`'s controller (the owner reference marked `controller`) has uid `uid`.
+fn controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && o.uid == uid)
+}
+
+/// The pods a ReplicaSet wants (`spec.replicas`, 1 when unset, as the API server defaults it).
+fn wanted(rs: &ReplicaSet) -> i32 {
+    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+}
+
+/// The ReplicaSet's desired-replicas annotation; `None` when it has none or not a number.
+fn desired_replicas(rs: &ReplicaSet) -> Option<i64> {
+    rs.metadata
+        .annotations
+        .as_ref()?
+        .get(DESIRED_REPLICAS)?
+        .parse()
+        .ok()
+}
+
+/// The ReplicaSet controller has seen its newest spec, runs as many pods as it wants and every
+/// one is available.
+fn replicaset_settled(rs: &ReplicaSet) -> bool {
+    let Some(status) = &rs.status else {
+        return false;
+    };
+    let want = wanted(rs);
+    observed(&rs.metadata, status.observed_generation)
+        && status.replicas == want
+        && status.available_replicas.unwrap_or(0) >= want
 }
 
 /// A number Argo writes as a string (its generations); `None` when it is not one.
@@ -259,5 +383,248 @@ mod tests {
         let mut restarted = healthy;
         restarted["restartedAt"] = json!("2026-11-23T10:00:00Z");
         assert!(argo_rollout(&ro(4, json!({}), restarting, restarted)));
+    }
+
+    /// A canary Rollout of 3 replicas held at its `pause: {}` step after `setWeight: 34`:
+    /// stable ReplicaSet `6f`, canary `7c`, restarted, seen by its controller.
+    fn held() -> Value {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "checkout", "uid": "ro-1", "generation": 9},
+            "spec": {"replicas": 3, "restartAt": "2026-11-23T10:00:00Z",
+                     "selector": {"matchLabels": {"app": "checkout"}},
+                     "strategy": {"canary": {"steps": [{"setWeight": 34}, {"pause": {}}]}}},
+            "status": {"observedGeneration": "9", "phase": "Paused", "message": "CanaryPauseStep",
+                       "controllerPause": true,
+                       "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-11-23T09:00:00Z"}],
+                       "restartedAt": "2026-11-23T10:00:00Z",
+                       "stableRS": "6f", "currentPodHash": "7c"},
+        })
+    }
+
+    fn rollout_of(v: Value) -> DynamicObject {
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// A ReplicaSet of pod-template hash `hash`, controlled by `owner`, at generation 2, that
+    /// wants `wants` pods and runs `runs`, `available` of them available; its desired-replicas
+    /// annotation `desired`.
+    fn rs(
+        hash: &str,
+        owner: &str,
+        wants: i32,
+        runs: i32,
+        available: i32,
+        desired: &str,
+    ) -> ReplicaSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("checkout-{hash}"), "generation": 2,
+                         "labels": {"app": "checkout", "rollouts-pod-template-hash": hash},
+                         "annotations": {"rollout.argoproj.io/desired-replicas": desired},
+                         "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                                              "name": "checkout", "uid": owner, "controller": true}]},
+            "spec": {"replicas": wants, "selector": {"matchLabels": {"app": "checkout"}}},
+            "status": {"observedGeneration": 2, "replicas": runs, "availableReplicas": available},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_rollout_held_at_a_pause_step_is_rolled_out_when_its_replicasets_are_settled() {
+        let r = rollout_of(held());
+        let stable = || rs("6f", "ro-1", 2, 2, 2, "3");
+        let canary = || rs("7c", "ro-1", 1, 1, 1, "3");
+        let mut lagging = stable();
+        lagging.metadata.generation = Some(3);
+        let mut no_status = canary();
+        no_status.status = None;
+        let cases: Vec<(&str, Vec<ReplicaSet>, bool)> = vec![
+            ("stable and canary settled", vec![stable(), canary()], true),
+            (
+                "the canary short of an available pod",
+                vec![stable(), rs("7c", "ro-1", 1, 1, 0, "3")],
+                false,
+            ),
+            (
+                "a new pod not created yet",
+                vec![rs("6f", "ro-1", 2, 1, 1, "3"), canary()],
+                false,
+            ),
+            (
+                "more pods than wanted: scaled down, a pod not removed yet",
+                vec![rs("6f", "ro-1", 2, 3, 3, "3"), canary()],
+                false,
+            ),
+            (
+                "the ReplicaSet controller has not observed the new spec",
+                vec![lagging, canary()],
+                false,
+            ),
+            (
+                "a ReplicaSet without status",
+                vec![stable(), no_status],
+                false,
+            ),
+            (
+                "an old ReplicaSet kept by scaleDownDelaySeconds, its pods available",
+                vec![stable(), canary(), rs("5a", "ro-1", 2, 2, 2, "2")],
+                true,
+            ),
+            (
+                "an old ReplicaSet kept by scaleDownDelaySeconds, a pod unavailable",
+                vec![stable(), canary(), rs("5a", "ro-1", 2, 2, 1, "2")],
+                false,
+            ),
+            (
+                "an old ReplicaSet scaled to 0",
+                vec![stable(), canary(), rs("5a", "ro-1", 0, 0, 0, "2")],
+                true,
+            ),
+            (
+                "an old ReplicaSet scaled to 0, a pod not removed yet",
+                vec![stable(), canary(), rs("5a", "ro-1", 0, 1, 1, "2")],
+                false,
+            ),
+            (
+                "another owner's unsettled ReplicaSet is not the Rollout's",
+                vec![stable(), canary(), rs("9d", "other", 4, 1, 0, "4")],
+                true,
+            ),
+            (
+                "only another owner's ReplicaSets",
+                vec![rs("6f", "other", 2, 2, 2, "3")],
+                false,
+            ),
+            ("no ReplicaSet at all", vec![], false),
+        ];
+        for (case, rss, want) in cases {
+            assert_eq!(replicasets_settled(&r, &rss), want, "{case}");
+        }
+    }
+
+    /// A scale of the Rollout is a scaling event: the controller rescales the stable
+    /// ReplicaSet, records the Rollout observed, and rescales the canary one on its next sync.
+    #[test]
+    fn a_held_rollout_is_not_rolled_out_before_its_canary_replicaset_is_rescaled_to_a_scale() {
+        let mut scaled = held();
+        scaled["spec"]["replicas"] = json!(6);
+        let r = rollout_of(scaled);
+        let stable = rs("6f", "ro-1", 4, 4, 4, "6");
+        assert!(!replicasets_settled(
+            &r,
+            &[stable.clone(), rs("7c", "ro-1", 1, 1, 1, "3")]
+        ));
+        assert!(replicasets_settled(
+            &r,
+            &[stable.clone(), rs("7c", "ro-1", 2, 2, 2, "6")]
+        ));
+        // An older ReplicaSet's annotation is not rewritten (Argo's isScalingEvent reads only
+        // the stable and current ones); one without the annotation is not asked.
+        let mut unannotated = rs("7c", "ro-1", 2, 2, 2, "6");
+        unannotated.metadata.annotations = None;
+        assert!(replicasets_settled(
+            &r,
+            &[stable, unannotated, rs("5a", "ro-1", 1, 1, 1, "3")]
+        ));
+    }
+
+    /// A change to [`held`] a case makes.
+    type Edit = fn(&mut Value);
+
+    #[test]
+    fn the_held_rule_applies_only_to_a_rollout_paused_at_a_step_its_controller_caught_up_with() {
+        let with = |edit: Edit| {
+            let mut v = held();
+            edit(&mut v);
+            held_at_step(&rollout_of(v))
+        };
+        let cases: Vec<(&str, Edit, bool)> = vec![
+            ("a canary pause step", |_| {}, true),
+            (
+                "a blue-green Rollout awaiting promotion",
+                |v| {
+                    v["spec"]["strategy"] = json!({"blueGreen": {"activeService": "checkout"}});
+                    v["status"]["pauseConditions"][0]["reason"] = json!("BlueGreenPause");
+                },
+                true,
+            ),
+            (
+                "no restart asked",
+                |v| {
+                    v["spec"].as_object_mut().unwrap().remove("restartAt");
+                },
+                true,
+            ),
+            (
+                "paused by hand (spec.paused)",
+                |v| v["spec"]["paused"] = json!(true),
+                false,
+            ),
+            (
+                "restartAt not yet copied to restartedAt",
+                |v| v["status"]["restartedAt"] = json!("2026-11-22T08:00:00Z"),
+                false,
+            ),
+            (
+                "no restartedAt yet",
+                |v| {
+                    v["status"].as_object_mut().unwrap().remove("restartedAt");
+                },
+                false,
+            ),
+            (
+                "the controller has not observed the newest generation",
+                |v| v["metadata"]["generation"] = json!(10),
+                false,
+            ),
+            (
+                "unpausing: promoted, the controller has not resumed yet",
+                |v| v["status"]["pauseConditions"] = json!([]),
+                false,
+            ),
+            (
+                "a referenced workload's generation not observed",
+                |v| {
+                    v["metadata"]["annotations"] =
+                        json!({"rollout.argoproj.io/workload-generation": "3"});
+                    v["status"]["workloadObservedGeneration"] = json!("2");
+                },
+                false,
+            ),
+            (
+                "an inconclusive analysis halts ReplicaSet scaling",
+                |v| v["status"]["pauseConditions"][0]["reason"] = json!("InconclusiveAnalysisRun"),
+                false,
+            ),
+            (
+                "a step pause and an inconclusive experiment",
+                |v| {
+                    v["status"]["pauseConditions"] = json!([
+                        {"reason": "CanaryPauseStep", "startTime": "2026-11-23T09:00:00Z"},
+                        {"reason": "InconclusiveExperiment", "startTime": "2026-11-23T09:05:00Z"}]);
+                },
+                false,
+            ),
+            (
+                "Degraded",
+                |v| v["status"]["phase"] = json!("Degraded"),
+                false,
+            ),
+            (
+                "Progressing",
+                |v| v["status"]["phase"] = json!("Progressing"),
+                false,
+            ),
+            (
+                "Healthy (argo_rollout's case)",
+                |v| v["status"]["phase"] = json!("Healthy"),
+                false,
+            ),
+        ];
+        for (case, edit, want) in cases {
+            assert_eq!(with(edit), want, "{case}");
+        }
+        // Held, not Healthy: kubectl argo rollouts status does not call it rolled out.
+        assert!(!argo_rollout(&rollout_of(held())));
     }
 }

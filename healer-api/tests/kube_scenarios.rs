@@ -1369,6 +1369,68 @@ async fn an_argo_rollout_is_scaled_restarted_and_verified_through_its_own_api() 
     finish(mock).await;
 }
 
+/// A ReplicaSet of the Rollout `owner` of pod-template hash `hash` (at generation 2, observed)
+/// that wants `wants` pods, `available` of them available, its desired-replicas annotation the
+/// Rollout's 2 replicas.
+fn argo_replicaset(hash: &str, owner: &str, wants: i32, available: i32) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": format!("cart-{hash}"), "namespace": "shop", "uid": format!("rs-{hash}"), "generation": 2,
+            "labels": {"app": "cart", "rollouts-pod-template-hash": hash},
+            "annotations": {"rollout.argoproj.io/desired-replicas": "2"},
+            "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "cart", "uid": owner, "controller": true}]},
+        "spec": {"replicas": wants, "selector": {"matchLabels": {"app": "cart", "rollouts-pod-template-hash": hash}}},
+        "status": {"observedGeneration": 2, "replicas": wants, "availableReplicas": available}})
+}
+
+/// A canary Rollout held at its `pause: {}` step stays `Paused` until someone promotes it, so
+/// whether a scale or restart there has rolled out is read from its ReplicaSets: listed in its
+/// namespace with its selector, those it controls must run every pod they want, available.
+/// A `Healthy` one is judged by its status alone (no list), and a held one whose selector
+/// selects everything is not judged rolled out (no list either).
+#[tokio::test]
+async fn a_rollout_held_at_a_canary_pause_step_is_rolled_out_once_its_replicasets_are_settled() {
+    let (c, h) = cluster(3);
+    let held = json!({"observedGeneration": "9", "phase": "Paused", "message": "CanaryPauseStep",
+        "controllerPause": true,
+        "pauseConditions": [{"reason": "CanaryPauseStep", "startTime": "2026-11-21T09:00:00Z"}],
+        "stableRS": "6f", "currentPodHash": "7c"});
+    let replicasets = |canary_available: i32| {
+        json!({"apiVersion": "apps/v1", "kind": "ReplicaSetList", "metadata": {}, "items": [
+            argo_replicaset("6f", ROLLOUT_UID, 2, 2),
+            argo_replicaset("7c", ROLLOUT_UID, 1, canary_available),
+            argo_replicaset("9d", "another-rollout", 3, 0)]})
+    };
+    let list = || {
+        step(Method::GET, "/apis/apps/v1/namespaces/shop/replicasets")
+            .query("labelSelector", "app=cart")
+    };
+    let mut selects_all = argo_rollout(9, held.clone());
+    selects_all["spec"]["selector"] = json!({});
+    let mock = serve(
+        h,
+        vec![
+            // The canary's new pod is not available yet.
+            step(Method::GET, ROLLOUT).reply(200, argo_rollout(9, held.clone())),
+            list().reply(200, replicasets(0)),
+            step(Method::GET, ROLLOUT).reply(200, argo_rollout(9, held)),
+            list().reply(200, replicasets(1)),
+            step(Method::GET, HPAS).reply(200, rollout_hpa_list()),
+            step(Method::GET, ROLLOUT).reply(200, selects_all),
+            step(Method::GET, ROLLOUT).reply(
+                200,
+                argo_rollout(9, json!({"observedGeneration": "9", "phase": "Healthy"})),
+            ),
+            step(Method::GET, HPAS).reply(200, rollout_hpa_list()),
+        ],
+    );
+    let t = target(WorkloadKind::Rollout);
+    assert!(!c.rolled_out(&t).await.unwrap(), "a canary pod unavailable");
+    assert!(c.rolled_out(&t).await.unwrap(), "settled at the step");
+    assert!(!c.rolled_out(&t).await.unwrap(), "a selector of everything");
+    assert!(c.rolled_out(&t).await.unwrap(), "healthy");
+    finish(mock).await;
+}
+
 /// A pod of a Rollout is owned through its ReplicaSet, whose controller is the Rollout; a
 /// ReplicaSet a Deployment of the same name controls is not the Rollout's.
 #[tokio::test]
