@@ -83,6 +83,14 @@ impl KeyRing {
         guard.get(id).cloned()
     }
 
+    /// The active key ids, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        let guard = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        let mut ids: Vec<String> = guard.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
     /// Number of active keys.
     pub fn len(&self) -> usize {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).len()
@@ -111,30 +119,46 @@ fn read_dir(dir: &Path) -> Result<HashMap<String, Vec<u8>>, KeyError> {
         if !path.is_file() {
             continue;
         }
-        let invalid = |reason| KeyError::Invalid {
-            dir: dir.to_path_buf(),
-            id: id.clone(),
-            reason,
-        };
-        if !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(invalid("key id must be ASCII letters, digits, '-' or '_'"));
-        }
-        let mut secret = std::fs::read(&path).map_err(|e| read_err(&path, e))?;
-        while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-            secret.pop();
-        }
-        if secret.len() < MIN_SECRET_BYTES {
-            return Err(invalid("secret is shorter than 16 bytes"));
-        }
+        let (id, secret) = read_key(&path)?;
         map.insert(id, secret);
     }
     if map.is_empty() {
         return Err(KeyError::Empty(dir.to_path_buf()));
     }
     Ok(map)
+}
+
+/// Reads one key file: its name is the key id (ASCII letters, digits, `-`, `_`), its content
+/// the secret (at least [`MIN_SECRET_BYTES`], trailing newlines dropped).
+pub fn read_key(path: &Path) -> Result<(String, Vec<u8>), KeyError> {
+    let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let id = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let invalid = |reason| KeyError::Invalid {
+        dir: dir.clone(),
+        id: id.clone(),
+        reason,
+    };
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(invalid("key id must be ASCII letters, digits, '-' or '_'"));
+    }
+    let mut secret = std::fs::read(path).map_err(|source| KeyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        secret.pop();
+    }
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(invalid("secret is shorter than 16 bytes"));
+    }
+    Ok((id, secret))
 }
 
 #[cfg(test)]
@@ -149,11 +173,23 @@ mod tests {
         std::fs::create_dir(dir.path().join("..data")).unwrap();
         let ring = KeyRing::load(dir.path()).unwrap();
         assert_eq!(ring.secret("fluent-bit").unwrap(), b"0123456789abcdef0123");
+        assert_eq!(ring.ids(), ["fluent-bit"]);
         assert!(ring.secret("vector").is_none());
 
         std::fs::write(dir.path().join("vector"), "fedcba9876543210fedc").unwrap();
         assert_eq!(ring.reload(dir.path()).unwrap(), 2);
         assert!(ring.secret("vector").is_some());
+
+        assert_eq!(ring.ids(), ["fluent-bit", "vector"]);
+        let (id, secret) = read_key(&dir.path().join("vector")).unwrap();
+        assert_eq!(
+            (id.as_str(), secret.as_slice()),
+            ("vector", &b"fedcba9876543210fedc"[..])
+        );
+        std::fs::write(dir.path().join("bad.key"), "fedcba9876543210fedc").unwrap();
+        let err = read_key(&dir.path().join("bad.key")).unwrap_err();
+        assert!(err.to_string().contains("ASCII letters"), "{err}");
+        std::fs::remove_file(dir.path().join("bad.key")).unwrap();
 
         std::fs::write(dir.path().join("short"), "abc").unwrap();
         let err = ring.reload(dir.path()).unwrap_err();

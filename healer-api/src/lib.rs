@@ -6,12 +6,14 @@
 //! engine ([`engine`]) debounces and dedupes per entity and incident kind, asks the [`policy`]
 //! guards, acts through the Kubernetes API ([`kube_cluster`]) or only records (shadow), verifies,
 //! escalates and notifies ([`notify`]), and gives back the HPA minimums it raised once the
-//! incident is over ([`hpa_floor`]).
+//! incident is over ([`hpa_floor`]). [`client`] reads the incident history for the people on
+//! call (`edgeheal-healer incidents`).
 #![deny(missing_docs)]
 
 pub mod action;
 pub mod app_error;
 pub mod auth;
+pub mod client;
 pub mod clock;
 pub mod cluster;
 pub mod config;

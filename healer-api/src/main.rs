@@ -1,20 +1,29 @@
-//! The `edgeheal-healer` binary: `edgeheal-healer --config FILE`.
+//! The `edgeheal-healer` binary: `edgeheal-healer --config FILE` serves the heal API;
+//! `edgeheal-healer incidents` and `edgeheal-healer incident ID` read its incident history.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use edgeheal_healer::client::{self, Client, ListQuery};
 use edgeheal_healer::clock::SystemClock;
 use edgeheal_healer::Config;
 
 /// The edgeheal heal API: authenticated, safe remediation through the Kubernetes API.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// YAML configuration file.
-    #[arg(long, value_name = "FILE")]
-    config: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    config: Option<PathBuf>,
     /// Validate the configuration and exit.
     #[arg(long)]
     check_config: bool,
@@ -29,8 +38,136 @@ enum LogFormat {
     Text,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// List incidents, newest first (a signed GET /v1/incidents).
+    Incidents(IncidentsArgs),
+    /// Show an incident with its decisions, actions and HPA minimum raises.
+    Incident(IncidentArgs),
+}
+
+/// Where the heal API is and the key to sign with.
+#[derive(Debug, clap::Args)]
+struct Connect {
+    /// The heal API's configuration: ask it at its `listen` address, signing with a key of its
+    /// `auth.keys_dir` (in its pod: `kubectl exec deploy/edgeheal-healer -- edgeheal-healer
+    /// incidents --config /etc/edgeheal/config/config.yaml`).
+    #[arg(long, value_name = "FILE", required_unless_present = "url", conflicts_with_all = ["url", "key_file"])]
+    config: Option<PathBuf>,
+    /// The heal API's URL, e.g. `http://127.0.0.1:8080` through `kubectl port-forward`
+    /// (with --key-file).
+    #[arg(long, value_name = "URL", requires = "key_file")]
+    url: Option<String>,
+    /// A key file: its name is the key id, its content the secret (with --url).
+    #[arg(long, value_name = "FILE", requires = "url")]
+    key_file: Option<PathBuf>,
+    /// The key id to sign with (default: the first id of the keys directory in order, or the
+    /// key file's name).
+    #[arg(long, value_name = "ID")]
+    key_id: Option<String>,
+    /// Print the heal API's JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Connect {
+    fn client(&self) -> anyhow::Result<Client> {
+        let key_id = self.key_id.as_deref();
+        Ok(match (&self.config, &self.url, &self.key_file) {
+            (Some(path), _, _) => {
+                let config =
+                    Config::load(path).with_context(|| format!("loading {}", path.display()))?;
+                Client::from_config(&config, key_id)?
+            }
+            (None, Some(url), Some(key_file)) => Client::from_key_file(url, key_file, key_id)?,
+            _ => anyhow::bail!("give --config, or --url and --key-file"),
+        })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct IncidentsArgs {
+    #[command(flatten)]
+    connect: Connect,
+    /// Only incidents in this state.
+    #[arg(long, value_parser = ["open", "acting", "verifying", "resolved", "escalated", "failed"])]
+    state: Option<String>,
+    /// Only incidents in this namespace.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Only incidents of this entity (`namespace/workload`).
+    #[arg(long)]
+    entity: Option<String>,
+    /// Only incidents of this kind (`crash_loop`, `cpu_saturation`, ...).
+    #[arg(long)]
+    kind: Option<String>,
+    /// How many, newest first.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=500))]
+    limit: u16,
+    /// Every incident selected, fetched 500 at a time (--limit is ignored).
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct IncidentArgs {
+    #[command(flatten)]
+    connect: Connect,
+    /// The incident's id.
+    id: i64,
+}
+
+/// Runs a client command on a small runtime of its own.
+fn client_command(command: Command) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let text = runtime.block_on(async {
+        anyhow::Ok(match command {
+            Command::Incidents(a) => {
+                let client = a.connect.client()?;
+                let mut q = ListQuery {
+                    state: a.state,
+                    namespace: a.namespace,
+                    entity: a.entity,
+                    kind: a.kind,
+                    limit: usize::from(a.limit),
+                };
+                let incidents = if a.all {
+                    q.limit = 500;
+                    client.list_all(&q, usize::MAX).await?
+                } else {
+                    client.list_all(&q, q.limit).await?
+                };
+                if a.connect.json {
+                    format!("{:#}\n", serde_json::Value::from(incidents))
+                } else {
+                    client::render_list(&incidents)
+                }
+            }
+            Command::Incident(a) => {
+                let found = a.connect.client()?.incident(a.id).await?;
+                if a.connect.json {
+                    format!("{found:#}\n")
+                } else {
+                    client::render_incident(&found)
+                }
+            }
+        })
+    })?;
+    print!("{text}");
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(command) = args.command {
+        return client_command(command);
+    }
+    let Some(config_path) = args.config else {
+        anyhow::bail!("--config FILE is required");
+    };
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     match args.log_format {
@@ -42,11 +179,11 @@ fn main() -> anyhow::Result<()> {
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
     }
     let config =
-        Config::load(&args.config).with_context(|| format!("loading {}", args.config.display()))?;
+        Config::load(&config_path).with_context(|| format!("loading {}", config_path.display()))?;
     if args.check_config {
         println!(
             "{}: ok (mode {})",
-            args.config.display(),
+            config_path.display(),
             config.mode.as_str()
         );
         return Ok(());

@@ -1,0 +1,365 @@
+//! `edgeheal-healer incidents` / `incident`: the incident history read from a running heal API
+//! (the real server on a loopback port, in shadow mode), through the client library and the
+//! binary as an SRE runs it, with the config or with a URL and a key file.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{body_of, record, FB_KEY_ID, FB_SECRET, VEC_KEY_ID};
+use edgeheal_healer::auth::sign_hmac;
+use edgeheal_healer::client::{render_incident, render_list, Client, ClientError, ListQuery};
+use edgeheal_healer::clock::SystemClock;
+use edgeheal_healer::Config;
+use serde_json::Value;
+
+/// A heal API serving on a free loopback port, its config written to `config.yaml`.
+struct Served {
+    dir: tempfile::TempDir,
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    fn config_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
+    }
+}
+
+async fn serve() -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_keys(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = common::config_yaml(
+        dir.path(),
+        &format!(
+            "mode: shadow\nlisten: 127.0.0.1:{port}\nengine: {{ debounce_count: 1, tick_secs: 1 }}\n\
+             policy: {{ crash_loop: [delete_pod], error_burst: [rollout_restart] }}"
+        ),
+    );
+    std::fs::write(dir.path().join("config.yaml"), &yaml).unwrap();
+    let config = Config::from_yaml(&yaml).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        edgeheal_healer::runtime::run(config, Arc::new(SystemClock), async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        let ready = http.get(format!("{base}/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status() == 200) {
+            return Served {
+                dir,
+                base,
+                stop: Some(stop),
+                task,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the heal API did not become ready on {base}");
+}
+
+/// Posts anomalies of `entity` stamped now, signed with the Fluent Bit key.
+async fn post_anomalies(base: &str, entity: &str, incident: &str, pod: &str) {
+    let now = jiff::Timestamp::now();
+    let records: Vec<Value> = (0..3)
+        .map(|_| {
+            let mut r = record(entity, incident, Some(pod));
+            r["edgeheal"]["ts"] = Value::from(now.to_string());
+            r
+        })
+        .collect();
+    let body = body_of(&records);
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/v1/anomalies"))
+        .header("content-type", "application/json")
+        .header("x-edgeheal-key-id", FB_KEY_ID)
+        .header(
+            "x-edgeheal-signature",
+            sign_hmac(FB_SECRET.as_bytes(), now.as_second(), &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap());
+}
+
+/// Waits until the engine has opened an incident on each of `entities`.
+async fn incidents_on(client: &Client, entities: &[&str]) -> Vec<Value> {
+    let q = ListQuery {
+        limit: 50,
+        ..ListQuery::default()
+    };
+    for _ in 0..300 {
+        let all = client.list_all(&q, 100).await.unwrap();
+        if entities
+            .iter()
+            .all(|e| all.iter().any(|i| i["entity"] == *e))
+        {
+            return all;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no incidents on {entities:?}");
+}
+
+fn cli(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeheal-healer"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_file() {
+    let served = serve().await;
+    post_anomalies(
+        &served.base,
+        "shop/cart",
+        "crash_loop",
+        "cart-7d9f8c6b5-x2x9q",
+    )
+    .await;
+    post_anomalies(
+        &served.base,
+        "shop/storefront",
+        "error_burst",
+        "storefront-5b7c9-abcde",
+    )
+    .await;
+
+    // The library: from the config, the first key in order ("fluent-bit").
+    let config = Config::load(&served.config_path()).unwrap();
+    let client = Client::from_config(&config, None).unwrap();
+    let all = incidents_on(&client, &["shop/cart", "shop/storefront"]).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(
+        all[0]["id"].as_i64() > all[1]["id"].as_i64(),
+        "newest first"
+    );
+    let cart = all.iter().find(|i| i["entity"] == "shop/cart").unwrap();
+    let cart_id = cart["id"].as_i64().unwrap();
+    let table = render_list(&all);
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(
+        table.contains("crash_loop") && table.contains("shop/storefront"),
+        "{table}"
+    );
+
+    // Filters reach the server; pages are followed by the cursor.
+    let only = |kind: &str| ListQuery {
+        kind: Some(kind.to_owned()),
+        limit: 50,
+        ..ListQuery::default()
+    };
+    let crash = client.list_all(&only("crash_loop"), 100).await.unwrap();
+    assert_eq!(crash.len(), 1);
+    assert_eq!(crash[0]["entity"], "shop/cart");
+    let one_a_page = ListQuery {
+        limit: 1,
+        ..ListQuery::default()
+    };
+    let page = client.list(&one_a_page, None).await.unwrap();
+    assert_eq!(page["incidents"].as_array().unwrap().len(), 1);
+    assert!(page["next_cursor"].is_i64(), "{page}");
+    assert_eq!(client.list_all(&one_a_page, 10).await.unwrap(), all);
+    assert_eq!(client.list_all(&one_a_page, 1).await.unwrap().len(), 1);
+
+    // One incident with its history: shadow mode decides and records, never acts.
+    let found = client.incident(cart_id).await.unwrap();
+    assert_eq!(found["incident"]["kind"], "crash_loop");
+    let text = render_incident(&found);
+    assert!(
+        text.starts_with(&format!(
+            "incident {cart_id}: crash_loop on shop/cart (deployment)"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("decisions:\n") && text.contains("  step 0  delete_pod  act: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("actions:\n") && text.contains("delete_pod shop/deployment/cart  shadow"),
+        "{text}"
+    );
+
+    // What the heal API refuses comes back with its status and message.
+    let err = client.incident(999_999).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Status { status, .. } if status.as_u16() == 404),
+        "{err}"
+    );
+    let err = client
+        .list_all(&only("no_such_kind"), 10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Status { status, message, .. }
+            if status.as_u16() == 400 && message.contains("unknown incident kind")),
+        "{err}"
+    );
+    let wrong = Client::new(
+        &served.base,
+        FB_KEY_ID.into(),
+        b"not-the-secret-0123".to_vec(),
+    )
+    .unwrap()
+    .incident(cart_id)
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&wrong, ClientError::Status { status, message, .. }
+            if status.as_u16() == 401 && message == "request is not authenticated"),
+        "{wrong}"
+    );
+    let err = Client::from_config(&config, Some("ops")).unwrap_err();
+    assert!(
+        err.to_string().contains(r#"no key "ops""#) && err.to_string().contains(VEC_KEY_ID),
+        "{err}"
+    );
+
+    // The binary, as an SRE runs it in the heal API's pod.
+    let config_path = served.config_path();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        cli(&[
+            "incidents",
+            "--config",
+            path(&config_path),
+            "--namespace",
+            "shop",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("ID  STATE"), "{out}");
+    assert_eq!(lines.len(), 3, "a header and two incidents: {out}");
+    assert!(
+        out.contains("shop/cart") && out.contains("shop/storefront"),
+        "{out}"
+    );
+
+    let config_path = served.config_path();
+    let id = cart_id.to_string();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        cli(&[
+            "incident",
+            &id,
+            "--config",
+            path(&config_path),
+            "--key-id",
+            VEC_KEY_ID,
+            "--json",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["incident"]["id"], cart_id);
+
+    // Through a port-forward: a URL and a key file.
+    let key_file = served.dir.path().join("keys").join(FB_KEY_ID);
+    let base = served.base.clone();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        cli(&[
+            "incidents",
+            "--url",
+            &base,
+            "--key-file",
+            path(&key_file),
+            "--kind",
+            "error_burst",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("shop/storefront") && !out.contains("shop/cart"),
+        "{out}"
+    );
+
+    // A key the heal API does not hold: refused, said so, non-zero exit.
+    let stranger = served.dir.path().join("stranger");
+    std::fs::write(&stranger, "0123456789abcdef0123").unwrap();
+    let base = served.base.clone();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        cli(&["incidents", "--url", &base, "--key-file", path(&stranger)])
+    })
+    .await
+    .unwrap();
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(
+        err.contains("401") && err.contains("request is not authenticated"),
+        "{err}"
+    );
+    served.stop().await;
+}
+
+#[test]
+fn the_cli_says_what_it_needs() {
+    let (ok, _, err) = cli(&["incidents"]);
+    assert!(!ok && err.contains("--config"), "{err}");
+    let (ok, _, err) = cli(&["incidents", "--url", "http://127.0.0.1:1"]);
+    assert!(!ok && err.contains("--key-file"), "{err}");
+    let (ok, _, err) = cli(&["incidents", "--config", "c.yaml", "--url", "http://h"]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+    let (ok, _, err) = cli(&["incidents", "--config", "c.yaml", "--state", "closed"]);
+    assert!(!ok && err.contains("possible values"), "{err}");
+    let (ok, _, err) = cli(&["incidents", "--config", "c.yaml", "--limit", "501"]);
+    assert!(!ok && err.contains("501"), "{err}");
+    let (ok, _, err) = cli(&["incident", "--config", "c.yaml", "twelve"]);
+    assert!(!ok && err.contains("twelve"), "{err}");
+    // Serving still needs its config.
+    let (ok, _, err) = cli(&[]);
+    assert!(!ok && err.contains("--config"), "{err}");
+    // Nothing listens on port 1: the error names the URL.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("ops");
+    std::fs::write(&key, "0123456789abcdef0123").unwrap();
+    let (ok, _, err) = cli(&[
+        "incident",
+        "7",
+        "--url",
+        "http://127.0.0.1:1",
+        "--key-file",
+        path(&key),
+    ]);
+    assert!(
+        !ok && err.contains("http://127.0.0.1:1/v1/incidents/7"),
+        "{err}"
+    );
+}
