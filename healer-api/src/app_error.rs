@@ -16,6 +16,9 @@ pub enum AppError {
     /// Not authenticated; the reason goes to the log and metrics only.
     #[error("unauthorized ({0})")]
     Unauthorized(AuthFailure),
+    /// Authenticated with a key that may not do this (a read-only key posting anomalies).
+    #[error("forbidden")]
+    Forbidden,
     /// The input is wrong; the message is about the caller's input and safe to return.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -41,6 +44,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Unauthorized(_) => "unauthorized",
+            AppError::Forbidden => "forbidden",
             AppError::BadRequest(_) => "bad_request",
             AppError::PayloadTooLarge => "too_large",
             AppError::UnsupportedMedia(_) => "unsupported",
@@ -53,6 +57,7 @@ impl AppError {
     fn status(&self) -> StatusCode {
         match self {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -90,6 +95,7 @@ impl IntoResponse for AppError {
                 tracing::warn!(reason = reason.code(), "authentication failed");
                 "request is not authenticated".into()
             }
+            AppError::Forbidden => "this key may only read the incident history".into(),
             AppError::PayloadTooLarge => "body exceeds the configured limit".into(),
             AppError::Overloaded => "ingest queue is full; retry later".into(),
             AppError::NotFound => "not found".into(),

@@ -4,7 +4,8 @@
 //! HMAC scheme ([`crate::auth::sign_hmac`] over the empty body), with a key of the heal API's
 //! own keys directory when given its config (run in the heal API's pod, where the keys are
 //! mounted: `kubectl exec`), or a key file and a URL (through `kubectl port-forward`).
-//! Answers other than 200 are errors that carry the heal API's own message.
+//! Answers other than 200 are errors that carry the heal API's own message. It uses no proxy
+//! and follows no redirect.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -15,7 +16,7 @@ use serde_json::Value;
 
 use crate::auth::{sign_hmac, KEY_ID_HEADER, SIGNATURE_HEADER};
 use crate::config::Config;
-use crate::keys::{read_key, KeyError, KeyRing};
+use crate::keys::{read_key, read_secret, KeyError, KeyRing};
 
 /// How long a request may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -105,8 +106,13 @@ impl Client {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
+        // Straight to the heal API: a proxy (`HTTP_PROXY`) or a redirect would carry the
+        // signature elsewhere, and it would pass for any GET within the clock-skew window
+        // (a GET's HMAC covers only its time).
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|source| ClientError::Http {
                 url: base.to_string(),
@@ -139,15 +145,18 @@ impl Client {
         Self::new(&format!("http://{}", local(config.listen)), id, secret)
     }
 
-    /// A client of the heal API at `base`, signing with the key in `key_file` (its name is the
-    /// key id, unless `key_id` says otherwise).
+    /// A client of the heal API at `base`, signing with the key in `key_file`: key `key_id`,
+    /// or the one the file's name names.
     pub fn from_key_file(
         base: &str,
         key_file: &Path,
         key_id: Option<&str>,
     ) -> Result<Self, ClientError> {
-        let (id, secret) = read_key(key_file)?;
-        Self::new(base, key_id.map_or(id, str::to_owned), secret)
+        let (id, secret) = match key_id {
+            Some(id) => (id.to_owned(), read_secret(key_file, id)?),
+            None => read_key(key_file)?,
+        };
+        Self::new(base, id, secret)
     }
 
     /// One page of `GET /v1/incidents`, newest first, below the id `cursor` when given:

@@ -161,6 +161,11 @@ pub struct AuthConfig {
     /// Signatures remembered to refuse replays. Default 200000; when full, requests fail closed.
     #[serde(default = "default_replay_capacity")]
     pub replay_cache_capacity: usize,
+    /// Key ids of `keys_dir` that may only read the incident history (`GET /v1/incidents`,
+    /// `edgeheal-healer incidents`): keys for people. A batch of anomalies signed with one is
+    /// refused with 403 and stores nothing. Default none: every key may do everything.
+    #[serde(default)]
+    pub read_only_keys: Vec<String>,
 }
 
 fn default_service() -> String {
@@ -548,6 +553,17 @@ impl Config {
         }
         if self.auth.replay_cache_capacity == 0 {
             return Err(bad("auth.replay_cache_capacity", "must be positive"));
+        }
+        if let Some(id) = self
+            .auth
+            .read_only_keys
+            .iter()
+            .find(|id| !crate::keys::is_key_id(id))
+        {
+            return Err(bad(
+                "auth.read_only_keys",
+                format!("{id:?} is not a key id (ASCII letters, digits, '-' or '_')"),
+            ));
         }
         if self.auth.service.is_empty() || self.auth.region.is_empty() {
             return Err(bad("auth.service", "service and region must be non-empty"));

@@ -128,24 +128,25 @@ fn read_dir(dir: &Path) -> Result<HashMap<String, Vec<u8>>, KeyError> {
     Ok(map)
 }
 
-/// Reads one key file: its name is the key id (ASCII letters, digits, `-`, `_`), its content
-/// the secret (at least [`MIN_SECRET_BYTES`], trailing newlines dropped).
+/// Reads one key file: its name is the key id, its content the secret
+/// ([`read_secret`]).
 pub fn read_key(path: &Path) -> Result<(String, Vec<u8>), KeyError> {
-    let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
     let id = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    Ok((id.clone(), read_secret(path, &id)?))
+}
+
+/// Reads the secret of key `id` from `path`: at least [`MIN_SECRET_BYTES`], trailing newlines
+/// dropped. `id` must be a key id: ASCII letters, digits, `-` or `_`.
+pub fn read_secret(path: &Path, id: &str) -> Result<Vec<u8>, KeyError> {
     let invalid = |reason| KeyError::Invalid {
-        dir: dir.clone(),
-        id: id.clone(),
+        dir: path.parent().unwrap_or(Path::new("")).to_path_buf(),
+        id: id.to_owned(),
         reason,
     };
-    if id.is_empty()
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !is_key_id(id) {
         return Err(invalid("key id must be ASCII letters, digits, '-' or '_'"));
     }
     let mut secret = std::fs::read(path).map_err(|source| KeyError::Read {
@@ -158,7 +159,15 @@ pub fn read_key(path: &Path) -> Result<(String, Vec<u8>), KeyError> {
     if secret.len() < MIN_SECRET_BYTES {
         return Err(invalid("secret is shorter than 16 bytes"));
     }
-    Ok((id, secret))
+    Ok(secret)
+}
+
+/// Whether `id` can name a key: one or more ASCII letters, digits, `-` or `_`.
+pub fn is_key_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -188,6 +197,10 @@ mod tests {
         );
         std::fs::write(dir.path().join("bad.key"), "fedcba9876543210fedc").unwrap();
         let err = read_key(&dir.path().join("bad.key")).unwrap_err();
+        assert!(err.to_string().contains("ASCII letters"), "{err}");
+        let secret = read_secret(&dir.path().join("bad.key"), "ops").unwrap();
+        assert_eq!(secret, b"fedcba9876543210fedc");
+        let err = read_secret(&dir.path().join("bad.key"), "ops key").unwrap_err();
         assert!(err.to_string().contains("ASCII letters"), "{err}");
         std::fs::remove_file(dir.path().join("bad.key")).unwrap();
 

@@ -462,8 +462,25 @@ impl KubeCluster {
         target: &Target,
         r: &DynamicObject,
     ) -> Result<bool, ClusterError> {
-        let selector =
-            spec_field(r, "selector").and_then(|s| serde_json::from_value(s.clone()).ok());
+        let selector = match spec_field(r, "selector") {
+            Some(s) => serde_json::from_value(s.clone()).ok(),
+            // One that takes its template from a Deployment (`spec.workloadRef`) may have no
+            // selector of its own: Argo's controller uses the Deployment's
+            // (`rollout/templateref.go`, `SetResolvedSelector`).
+            None => match spec_field(r, "workloadRef").filter(|w| w["kind"] == "Deployment") {
+                Some(w) => {
+                    let name = w["name"].as_str().unwrap_or_default().to_owned();
+                    let referenced = Target {
+                        namespace: target.namespace.clone(),
+                        kind: WorkloadKind::Deployment,
+                        name,
+                    };
+                    let d: Deployment = self.workload(&referenced).await?;
+                    d.spec.map(|s| s.selector)
+                }
+                None => None,
+            },
+        };
         Ok(match self.replicasets_selected(target, selector).await? {
             Some(replicasets) => rollout::replicasets_settled(r, &replicasets),
             None => false,

@@ -13,8 +13,8 @@ use prometheus_client::registry::Registry;
 /// `result` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
-    /// Ingest: accepted | unauthorized | bad_request | too_large | unsupported | overloaded |
-    /// unavailable (the store is down). Notifications: sent | failed | dropped.
+    /// Ingest: accepted | unauthorized | forbidden (a read-only key) | bad_request | too_large |
+    /// unsupported | overloaded | unavailable (the store is down). Notifications: sent | failed | dropped.
     pub result: String,
 }
 
@@ -202,6 +202,7 @@ impl Metrics {
         for result in [
             "accepted",
             "unauthorized",
+            "forbidden",
             "bad_request",
             "too_large",
             "unsupported",

@@ -161,6 +161,17 @@ async fn ingest_inner(
     signed: Result<Signed, AppError>,
 ) -> Result<impl IntoResponse + use<>, AppError> {
     let signed = signed?;
+    // A key for people reads the history; it does not feed the engine.
+    if state
+        .config
+        .auth
+        .read_only_keys
+        .contains(&signed.identity.key_id)
+    {
+        state.metrics.auth_failure("read_only_key");
+        tracing::warn!(key_id = %signed.identity.key_id, "anomalies signed with a read-only key");
+        return Err(AppError::Forbidden);
+    }
     let cfg = &state.config.ingest;
     let plain = decode::decompress(
         signed.content_encoding.as_deref(),

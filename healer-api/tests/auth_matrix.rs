@@ -500,6 +500,68 @@ async fn reads_need_a_signature_too() {
     assert_eq!(send(&env.state, missing).await.0, StatusCode::NOT_FOUND);
 }
 
+/// A key of `auth.read_only_keys` reads the incident history and cannot feed the engine: its
+/// batch is refused with 403, counted, and stores nothing, whichever scheme signed it.
+#[tokio::test]
+async fn a_read_only_key_reads_and_cannot_post() {
+    let env = env_with_auth(", read_only_keys: [vector]", "");
+    let t = now(&env.clock);
+    let body = body_of(&[record(
+        "shop/cart",
+        "crash_loop",
+        Some("cart-7d9f8c6b5-x2x9q"),
+    )]);
+    let before = env.state.metrics.render();
+    for req in [
+        sign_header("POST", "/v1/anomalies", VEC_KEY_ID, VEC_SECRET, t, &body),
+        sign_vector(VEC_KEY_ID, VEC_SECRET, t, &body, &[]),
+    ] {
+        let (status, json, _) = send(&env.state, req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{json}");
+        assert_eq!(json["error"], "forbidden");
+        assert_eq!(
+            json["message"],
+            "this key may only read the incident history"
+        );
+    }
+    assert_eq!(stored(&env.state).await, (0, 0));
+    let after = env.state.metrics.render();
+    for (line, more) in [
+        (
+            "edgeheal_healer_auth_failures_total{reason=\"read_only_key\"}",
+            2.0,
+        ),
+        (
+            "edgeheal_healer_ingest_requests_total{result=\"forbidden\"}",
+            2.0,
+        ),
+        (
+            "edgeheal_healer_ingest_requests_total{result=\"accepted\"}",
+            0.0,
+        ),
+    ] {
+        assert_eq!(metric(&after, line) - metric(&before, line), more, "{line}");
+    }
+    // It reads.
+    let read = sign_header("GET", "/v1/incidents", VEC_KEY_ID, VEC_SECRET, t, b"");
+    let (status, json, _) = send(&env.state, read).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    // The other keys still post.
+    let fb = sign_fluent_bit(FB_KEY_ID, FB_SECRET, t, &body, &[]);
+    let (status, json, _) = send(&env.state, fb).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{json}");
+
+    // Not a key id: the config is refused, with the key.
+    let dir = tempfile::tempdir().unwrap();
+    let err = edgeheal_healer::Config::from_yaml(&config_yaml_with_auth(
+        dir.path(),
+        ", read_only_keys: [\"ops key\"]",
+        "",
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("auth.read_only_keys"), "{err}");
+}
+
 #[tokio::test]
 async fn an_incident_read_shows_the_hpa_minimums_it_raised() {
     use edgeheal_healer::config::Mode;

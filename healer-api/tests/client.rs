@@ -45,8 +45,10 @@ async fn serve() -> Served {
         .local_addr()
         .unwrap()
         .port();
-    let yaml = common::config_yaml(
+    // The Vector key is for people here: it reads (`incident --key-id vector` below).
+    let yaml = common::config_yaml_with_auth(
         dir.path(),
+        ", read_only_keys: [vector]",
         &format!(
             "mode: shadow\nlisten: 127.0.0.1:{port}\nengine: {{ debounce_count: 1, tick_secs: 1 }}\n\
              policy: {{ crash_loop: [delete_pod], error_burst: [rollout_restart] }}"
@@ -65,6 +67,11 @@ async fn serve() -> Served {
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     for _ in 0..300 {
+        // `run` binds the port itself: taken in between, it has failed.
+        assert!(
+            !task.is_finished(),
+            "the heal API stopped: port {port} taken?"
+        );
         let ready = http.get(format!("{base}/readyz")).send().await;
         if ready.is_ok_and(|r| r.status() == 200) {
             return Served {
@@ -105,7 +112,8 @@ async fn post_anomalies(base: &str, entity: &str, incident: &str, pod: &str) {
     assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap());
 }
 
-/// Waits until the engine has opened an incident on each of `entities`.
+/// Waits until the engine has opened an incident on each of `entities` and, in shadow mode,
+/// recorded its action (the incident is `verifying`).
 async fn incidents_on(client: &Client, entities: &[&str]) -> Vec<Value> {
     let q = ListQuery {
         limit: 50,
@@ -113,10 +121,10 @@ async fn incidents_on(client: &Client, entities: &[&str]) -> Vec<Value> {
     };
     for _ in 0..300 {
         let all = client.list_all(&q, 100).await.unwrap();
-        if entities
-            .iter()
-            .all(|e| all.iter().any(|i| i["entity"] == *e))
-        {
+        if entities.iter().all(|e| {
+            all.iter()
+                .any(|i| i["entity"] == *e && i["state"] == "verifying")
+        }) {
             return all;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -124,9 +132,17 @@ async fn incidents_on(client: &Client, entities: &[&str]) -> Vec<Value> {
     panic!("no incidents on {entities:?}");
 }
 
+/// Runs the binary, with every proxy variable pointing at a port nothing listens on: the client
+/// uses none.
 fn cli(args: &[&str]) -> (bool, String, String) {
+    let nowhere = "http://127.0.0.1:1";
     let out = Command::new(env!("CARGO_BIN_EXE_edgeheal-healer"))
         .args(args)
+        .env("HTTP_PROXY", nowhere)
+        .env("http_proxy", nowhere)
+        .env("ALL_PROXY", nowhere)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
         .output()
         .unwrap();
     (
@@ -192,7 +208,12 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
     let page = client.list(&one_a_page, None).await.unwrap();
     assert_eq!(page["incidents"].as_array().unwrap().len(), 1);
     assert!(page["next_cursor"].is_i64(), "{page}");
-    assert_eq!(client.list_all(&one_a_page, 10).await.unwrap(), all);
+    let ids =
+        |list: &[Value]| -> Vec<i64> { list.iter().map(|i| i["id"].as_i64().unwrap()).collect() };
+    assert_eq!(
+        ids(&client.list_all(&one_a_page, 10).await.unwrap()),
+        ids(&all)
+    );
     assert_eq!(client.list_all(&one_a_page, 1).await.unwrap().len(), 1);
 
     // One incident with its history: shadow mode decides and records, never acts.
@@ -312,6 +333,27 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
         "{out}"
     );
 
+    // A key file named otherwise, and the id it is for.
+    let renamed = served.dir.path().join("fluent-bit.key");
+    std::fs::copy(served.dir.path().join("keys").join(FB_KEY_ID), &renamed).unwrap();
+    let base = served.base.clone();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        let file = path(&renamed);
+        cli(&[
+            "incidents",
+            "--url",
+            &base,
+            "--key-file",
+            file,
+            "--key-id",
+            FB_KEY_ID,
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+
     // A key the heal API does not hold: refused, said so, non-zero exit.
     let stranger = served.dir.path().join("stranger");
     std::fs::write(&stranger, "0123456789abcdef0123").unwrap();
@@ -327,6 +369,26 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
         "{err}"
     );
     served.stop().await;
+}
+
+/// A redirect is an answer, not a place to send the signature.
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async {
+        (
+            http::StatusCode::TEMPORARY_REDIRECT,
+            [(http::header::LOCATION, "http://127.0.0.1:1/elsewhere")],
+        )
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = Client::new(&base, FB_KEY_ID.into(), FB_SECRET.as_bytes().to_vec()).unwrap();
+    let err = client.incident(1).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Status { status, .. } if status.as_u16() == 307),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1386,7 +1386,9 @@ fn argo_replicaset(hash: &str, owner: &str, wants: i32, available: i32) -> Value
 /// whether a scale or restart there has rolled out is read from its ReplicaSets: listed in its
 /// namespace with its selector, those it controls must run every pod they want, available.
 /// A `Healthy` one is judged by its status alone (no list), and a held one whose selector
-/// selects everything is not judged rolled out (no list either).
+/// selects everything is not judged rolled out (no list either). One that takes its template
+/// from a Deployment (`workloadRef`) and has no selector of its own lists with the
+/// Deployment's, as Argo's controller does.
 #[tokio::test]
 async fn a_rollout_held_at_a_canary_pause_step_is_rolled_out_once_its_replicasets_are_settled() {
     let (c, h) = cluster(3);
@@ -1406,6 +1408,17 @@ async fn a_rollout_held_at_a_canary_pause_step_is_rolled_out_once_its_replicaset
     };
     let mut selects_all = argo_rollout(9, held.clone());
     selects_all["spec"]["selector"] = json!({});
+    let mut referencing = argo_rollout(9, held.clone());
+    let spec = referencing["spec"].as_object_mut().unwrap();
+    spec.remove("selector");
+    spec.remove("template");
+    spec.insert(
+        "workloadRef".into(),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "cart-v1"}),
+    );
+    let referenced = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "cart-v1", "namespace": "shop", "uid": "dep-uid-0"},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "cart"}}, "template": {}}});
     let mock = serve(
         h,
         vec![
@@ -1416,6 +1429,14 @@ async fn a_rollout_held_at_a_canary_pause_step_is_rolled_out_once_its_replicaset
             list().reply(200, replicasets(1)),
             step(Method::GET, HPAS).reply(200, rollout_hpa_list()),
             step(Method::GET, ROLLOUT).reply(200, selects_all),
+            step(Method::GET, ROLLOUT).reply(200, referencing),
+            step(
+                Method::GET,
+                "/apis/apps/v1/namespaces/shop/deployments/cart-v1",
+            )
+            .reply(200, referenced),
+            list().reply(200, replicasets(1)),
+            step(Method::GET, HPAS).reply(200, rollout_hpa_list()),
             step(Method::GET, ROLLOUT).reply(
                 200,
                 argo_rollout(9, json!({"observedGeneration": "9", "phase": "Healthy"})),
@@ -1427,6 +1448,10 @@ async fn a_rollout_held_at_a_canary_pause_step_is_rolled_out_once_its_replicaset
     assert!(!c.rolled_out(&t).await.unwrap(), "a canary pod unavailable");
     assert!(c.rolled_out(&t).await.unwrap(), "settled at the step");
     assert!(!c.rolled_out(&t).await.unwrap(), "a selector of everything");
+    assert!(
+        c.rolled_out(&t).await.unwrap(),
+        "the referenced Deployment's selector"
+    );
     assert!(c.rolled_out(&t).await.unwrap(), "healthy");
     finish(mock).await;
 }

@@ -32,8 +32,13 @@ pub struct Env {
 }
 
 pub fn config_yaml(dir: &std::path::Path, extra: &str) -> String {
+    config_yaml_with_auth(dir, "", extra)
+}
+
+/// [`config_yaml`] with more `auth` keys (`, read_only_keys: [vector]`).
+pub fn config_yaml_with_auth(dir: &std::path::Path, auth: &str, extra: &str) -> String {
     format!(
-        "store: {{ path: {db} }}\nauth: {{ keys_dir: {keys} }}\nguards: {{ namespaces: [shop] }}\n{extra}\n",
+        "store: {{ path: {db} }}\nauth: {{ keys_dir: {keys}{auth} }}\nguards: {{ namespaces: [shop] }}\n{extra}\n",
         db = dir.join("healer.db").display(),
         keys = dir.join("keys").display(),
     )
@@ -46,9 +51,14 @@ pub fn write_keys(dir: &std::path::Path) {
 }
 
 pub fn env(extra: &str) -> Env {
+    env_with_auth("", extra)
+}
+
+/// [`env`] with more `auth` keys ([`config_yaml_with_auth`]).
+pub fn env_with_auth(auth: &str, extra: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
     write_keys(dir.path());
-    let config = Config::from_yaml(&config_yaml(dir.path(), extra)).unwrap();
+    let config = Config::from_yaml(&config_yaml_with_auth(dir.path(), auth, extra)).unwrap();
     let clock = Arc::new(ManualClock::new(jiff::Timestamp::from_second(T0).unwrap()));
     let keys = KeyRing::load(&config.auth.keys_dir).unwrap();
     let auth = Authenticator::new(
