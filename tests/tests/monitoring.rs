@@ -573,12 +573,15 @@ impl Known {
                 let c = component(value);
                 emitters.includes(&c.section, &c.component_type)
             }
-            "output" => s
-                .matchers
-                .iter()
-                .filter(|m| m.name == "component_id")
-                .flat_map(matched_values)
-                .all(|id| component(&id).outputs.contains(value)),
+            "output" => {
+                let ids: Vec<String> = s
+                    .matchers
+                    .iter()
+                    .filter(|m| m.name == "component_id")
+                    .flat_map(matched_values)
+                    .collect();
+                !ids.is_empty() && ids.iter().all(|id| component(id).outputs.contains(value))
+            }
             "component_kind" => ["source", "transform", "sink"].contains(&value),
             // The shipped sinks' buffers are memory buffers (vector_config.rs), which drop only
             // as `when_full: drop_newest` does: intentionally.
@@ -895,6 +898,21 @@ fn the_rule_checks_catch_wrong_names_labels_and_values() {
         r#"rate(vector_component_received_events_total{component_id="edgeheal_logs",pod_name="x"}[5m])"#
     ));
 
+    let one = |expr: &str| {
+        let mut found = Vec::new();
+        selectors(&parse(expr), &mut found);
+        found.remove(0)
+    };
+    let covered = |panel: &str, alert: &str| covers(&one(panel), &one(alert));
+    assert!(covered(r#"x{job=~"$job"}"#, r#"x{a="1"}"#));
+    assert!(covered(r#"x{a=~"1|2"}"#, r#"x{a="1"}"#));
+    assert!(covered(r#"x{a!="3"}"#, r#"x{a!="3",b="1"}"#));
+    assert!(!covered(r#"y"#, r#"x"#));
+    assert!(!covered(r#"x{a="2"}"#, r#"x{a="1"}"#));
+    assert!(!covered(r#"x{a=~"1|2"}"#, r#"x{a=~"1|3"}"#));
+    assert!(!covered(r#"x{a="1"}"#, r#"x"#));
+    assert!(!covered(r#"x{a!="3"}"#, r#"x{b="1"}"#));
+
     let appears = |expr: &str| {
         let mut out = BTreeSet::new();
         appearing(&parse(expr), &mut out);
@@ -969,7 +987,8 @@ fn grafana_dashboard_queries_what_exists_and_shows_what_alerts_read() {
     let ds_ref = format!("${{{}}}", datasource["name"].as_str().expect("name"));
 
     let known = Known::new();
-    let mut exprs: Vec<(String, String)> = Vec::new();
+    // (where, query, whether a panel shows it)
+    let mut exprs: Vec<(String, String, bool)> = Vec::new();
     for v in variables.iter().filter(|v| v["type"] == "query") {
         // Grafana's `label_values(metric, label)`: the metric is a selector.
         let definition = v["definition"].as_str().expect("definition");
@@ -978,7 +997,7 @@ fn grafana_dashboard_queries_what_exists_and_shows_what_alerts_read() {
             .and_then(|d| d.strip_suffix(')'))
             .and_then(|d| d.rsplit_once(','))
             .unwrap_or_else(|| panic!("{definition}: label_values(metric, label)"));
-        exprs.push((definition.to_owned(), inner.0.to_owned()));
+        exprs.push((definition.to_owned(), inner.0.to_owned(), false));
     }
     let mut panels = Vec::new();
     collect_panels(dashboard["panels"].as_array().expect("panels"), &mut panels);
@@ -1001,19 +1020,22 @@ fn grafana_dashboard_queries_what_exists_and_shows_what_alerts_read() {
         assert!(!targets.is_empty(), "{title}: no queries");
         for t in targets {
             let expr = t["expr"].as_str().expect("expr");
-            exprs.push((title.to_owned(), as_sent(expr)));
+            exprs.push((title.to_owned(), as_sent(expr), true));
         }
     }
-    let mut used = BTreeSet::new();
-    for (context, expr) in &exprs {
+    let mut shown = Vec::new();
+    for (context, expr, in_panel) in &exprs {
         let mut found = Vec::new();
         selectors(&parse(expr), &mut found);
         assert!(!found.is_empty(), "{context}: `{expr}` selects nothing");
         for s in &found {
             known.check(s, context);
-            used.insert(s.name.clone());
+        }
+        if *in_panel {
+            shown.extend(found);
         }
     }
+    let used: BTreeSet<&str> = shown.iter().map(|s| s.name.as_str()).collect();
     for family in &known.healer_families {
         assert!(
             used.iter().any(|u| u.starts_with(family.as_str())),
@@ -1025,11 +1047,35 @@ fn grafana_dashboard_queries_what_exists_and_shows_what_alerts_read() {
         selectors(&parse(&rule.expr), &mut found);
         for s in found {
             assert!(
-                used.contains(&s.name),
-                "{}: the dashboard does not show `{}`",
+                shown.iter().any(|d| covers(d, &s)),
+                "{}: no panel shows `{}` as the alert selects it ({:?})",
                 rule.alert,
-                s.name
+                s.name,
+                s.matchers
             );
         }
     }
+}
+
+/// Whether dashboard selector `d` shows every series alert selector `a` selects: the same
+/// metric, and each label `d` narrows (the target's aside) narrowed by `a` to values among
+/// `d`'s, or by the same negative matcher.
+fn covers(d: &Selector, a: &Selector) -> bool {
+    d.name == a.name
+        && d.matchers
+            .iter()
+            .filter(|m| !TARGET_LABELS.contains(&m.name.as_str()))
+            .all(|m| {
+                let wanted = matched_values(m);
+                if wanted.is_empty() {
+                    return a.matchers.iter().any(|x| x == m);
+                }
+                let asked: Vec<String> = a
+                    .matchers
+                    .iter()
+                    .filter(|x| x.name == m.name)
+                    .flat_map(matched_values)
+                    .collect();
+                !asked.is_empty() && asked.iter().all(|v| wanted.contains(v))
+            })
 }
