@@ -152,6 +152,17 @@ fn cli(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// [`cli`] off the runtime's threads, while the heal API it asks runs on them.
+async fn cli_async(args: &[&str]) -> (bool, String, String) {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli(&args)
+    })
+    .await
+    .unwrap()
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -272,17 +283,14 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
 
     // The binary, as an SRE runs it in the heal API's pod.
     let config_path = served.config_path();
-    let (ok, out, err) = tokio::task::spawn_blocking(move || {
-        cli(&[
-            "incidents",
-            "--config",
-            path(&config_path),
-            "--namespace",
-            "shop",
-        ])
-    })
-    .await
-    .unwrap();
+    let (ok, out, err) = cli_async(&[
+        "incidents",
+        "--config",
+        path(&config_path),
+        "--namespace",
+        "shop",
+    ])
+    .await;
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("ID  STATE"), "{out}");
@@ -292,41 +300,34 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
         "{out}"
     );
 
-    let config_path = served.config_path();
     let id = cart_id.to_string();
-    let (ok, out, err) = tokio::task::spawn_blocking(move || {
-        cli(&[
-            "incident",
-            &id,
-            "--config",
-            path(&config_path),
-            "--key-id",
-            VEC_KEY_ID,
-            "--json",
-        ])
-    })
-    .await
-    .unwrap();
+    let (ok, out, err) = cli_async(&[
+        "incident",
+        &id,
+        "--config",
+        path(&config_path),
+        "--key-id",
+        VEC_KEY_ID,
+        "--json",
+    ])
+    .await;
     assert!(ok, "{err}");
     let json: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["incident"]["id"], cart_id);
 
     // Through a port-forward: a URL and a key file.
     let key_file = served.dir.path().join("keys").join(FB_KEY_ID);
-    let base = served.base.clone();
-    let (ok, out, err) = tokio::task::spawn_blocking(move || {
-        cli(&[
-            "incidents",
-            "--url",
-            &base,
-            "--key-file",
-            path(&key_file),
-            "--kind",
-            "error_burst",
-        ])
-    })
-    .await
-    .unwrap();
+    let base = &served.base;
+    let (ok, out, err) = cli_async(&[
+        "incidents",
+        "--url",
+        base,
+        "--key-file",
+        path(&key_file),
+        "--kind",
+        "error_burst",
+    ])
+    .await;
     assert!(ok, "{err}");
     assert!(
         out.contains("shop/storefront") && !out.contains("shop/cart"),
@@ -336,33 +337,24 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
     // A key file named otherwise, and the id it is for.
     let renamed = served.dir.path().join("fluent-bit.key");
     std::fs::copy(served.dir.path().join("keys").join(FB_KEY_ID), &renamed).unwrap();
-    let base = served.base.clone();
-    let (ok, out, err) = tokio::task::spawn_blocking(move || {
-        let file = path(&renamed);
-        cli(&[
-            "incidents",
-            "--url",
-            &base,
-            "--key-file",
-            file,
-            "--key-id",
-            FB_KEY_ID,
-        ])
-    })
-    .await
-    .unwrap();
+    let (ok, out, err) = cli_async(&[
+        "incidents",
+        "--url",
+        base,
+        "--key-file",
+        path(&renamed),
+        "--key-id",
+        FB_KEY_ID,
+    ])
+    .await;
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 3, "{out}");
 
     // A key the heal API does not hold: refused, said so, non-zero exit.
     let stranger = served.dir.path().join("stranger");
     std::fs::write(&stranger, "0123456789abcdef0123").unwrap();
-    let base = served.base.clone();
-    let (ok, out, err) = tokio::task::spawn_blocking(move || {
-        cli(&["incidents", "--url", &base, "--key-file", path(&stranger)])
-    })
-    .await
-    .unwrap();
+    let (ok, out, err) =
+        cli_async(&["incidents", "--url", base, "--key-file", path(&stranger)]).await;
     assert!(!ok && out.is_empty(), "{out}");
     assert!(
         err.contains("401") && err.contains("request is not authenticated"),
