@@ -128,12 +128,18 @@ impl Client {
 
     /// A client of the heal API that `config` configures, as seen from its own host: its
     /// `listen` address (an unspecified one, `0.0.0.0` or `[::]`, is reached on loopback),
-    /// signing with key `key_id` of its keys directory, or the first of its ids in order.
+    /// signing with key `key_id` of its keys directory, or else with the first of its
+    /// `auth.read_only_keys` the directory holds, or else the directory's first id in order.
     pub fn from_config(config: &Config, key_id: Option<&str>) -> Result<Self, ClientError> {
         let dir = &config.auth.keys_dir;
         let ring = KeyRing::load(dir)?;
         let have = ring.ids();
-        let id = match key_id {
+        let read_only = config
+            .auth
+            .read_only_keys
+            .iter()
+            .find(|id| have.contains(id));
+        let id = match key_id.or(read_only.map(String::as_str)) {
             Some(id) => id.to_owned(),
             None => have.first().cloned().ok_or(KeyError::Empty(dir.clone()))?,
         };
@@ -157,6 +163,11 @@ impl Client {
             None => read_key(key_file)?,
         };
         Self::new(base, id, secret)
+    }
+
+    /// The key id it signs with.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
     }
 
     /// One page of `GET /v1/incidents`, newest first, below the id `cursor` when given:

@@ -61,8 +61,8 @@ struct Connect {
     /// A key file: its name is the key id, its content the secret (with --url).
     #[arg(long, value_name = "FILE", requires = "url")]
     key_file: Option<PathBuf>,
-    /// The key id to sign with (default: the first id of the keys directory in order, or the
-    /// key file's name).
+    /// The key id to sign with (default: with --config, the first of `auth.read_only_keys` in
+    /// the keys directory, else its first id in order; with --key-file, the file's name).
     #[arg(long, value_name = "ID")]
     key_id: Option<String>,
     /// Print the heal API's JSON instead of text.

@@ -185,9 +185,25 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
     )
     .await;
 
-    // The library: from the config, the first key in order ("fluent-bit").
-    let config = Config::load(&served.config_path()).unwrap();
+    // The library, from the config: its read-only key ("vector"), not the first in order
+    // ("fluent-bit"), unless asked; with none read-only, the first.
+    let mut config = Config::load(&served.config_path()).unwrap();
     let client = Client::from_config(&config, None).unwrap();
+    assert_eq!(client.key_id(), VEC_KEY_ID);
+    let asked = Client::from_config(&config, Some(FB_KEY_ID)).unwrap();
+    assert_eq!(asked.key_id(), FB_KEY_ID);
+    let held = std::mem::take(&mut config.auth.read_only_keys);
+    assert_eq!(
+        Client::from_config(&config, None).unwrap().key_id(),
+        FB_KEY_ID
+    );
+    config.auth.read_only_keys = vec!["ops".into()];
+    assert_eq!(
+        Client::from_config(&config, None).unwrap().key_id(),
+        FB_KEY_ID,
+        "a read-only key the directory lacks"
+    );
+    config.auth.read_only_keys = held;
     let all = incidents_on(&client, &["shop/cart", "shop/storefront"]).await;
     assert_eq!(all.len(), 2, "{all:?}");
     assert!(
