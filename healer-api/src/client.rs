@@ -80,7 +80,7 @@ pub struct ListQuery {
     pub entity: Option<String>,
     /// Incident kind.
     pub kind: Option<String>,
-    /// Page size (the heal API takes 1..=500).
+    /// Page size (the heal API takes 1..=[`crate::server::MAX_PAGE`]).
     pub limit: usize,
 }
 

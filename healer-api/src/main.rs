@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use edgeheal_healer::client::{self, Client, ListQuery};
 use edgeheal_healer::clock::SystemClock;
+use edgeheal_healer::server::{DEFAULT_PAGE, INCIDENT_STATES, MAX_PAGE};
 use edgeheal_healer::Config;
 
 /// The edgeheal heal API: authenticated, safe remediation through the Kubernetes API.
@@ -90,7 +91,7 @@ struct IncidentsArgs {
     #[command(flatten)]
     connect: Connect,
     /// Only incidents in this state.
-    #[arg(long, value_parser = ["open", "acting", "verifying", "resolved", "escalated", "failed"])]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(INCIDENT_STATES))]
     state: Option<String>,
     /// Only incidents in this namespace.
     #[arg(long)]
@@ -102,9 +103,10 @@ struct IncidentsArgs {
     #[arg(long)]
     kind: Option<String>,
     /// How many, newest first.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=500))]
+    #[arg(long, default_value_t = DEFAULT_PAGE as u16, value_parser = clap::value_parser!(u16).range(1..=MAX_PAGE as i64))]
     limit: u16,
-    /// Every incident selected, fetched 500 at a time (--limit is ignored).
+    /// Every incident selected, page by page in the largest pages the heal API takes
+    /// (--limit is ignored).
     #[arg(long)]
     all: bool,
 }
@@ -135,7 +137,7 @@ fn client_command(command: Command) -> anyhow::Result<()> {
                     limit: usize::from(a.limit),
                 };
                 let incidents = if a.all {
-                    q.limit = 500;
+                    q.limit = MAX_PAGE;
                     client.list_all(&q, usize::MAX).await?
                 } else {
                     client.list_all(&q, q.limit).await?

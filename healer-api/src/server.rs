@@ -244,7 +244,8 @@ struct ListQuery {
     limit: Option<usize>,
 }
 
-const STATES: [&str; 6] = [
+/// The states `GET /v1/incidents?state=` filters on.
+pub const INCIDENT_STATES: [&str; 6] = [
     "open",
     "acting",
     "verifying",
@@ -252,6 +253,10 @@ const STATES: [&str; 6] = [
     "escalated",
     "failed",
 ];
+/// Incidents a page holds unless `limit` says otherwise.
+pub const DEFAULT_PAGE: usize = 50;
+/// The largest `limit` a page takes.
+pub const MAX_PAGE: usize = 500;
 
 async fn list_incidents(
     State(state): State<AppState>,
@@ -261,9 +266,9 @@ async fn list_incidents(
     signed?;
     let Query(q) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     if let Some(s) = &q.state {
-        if !STATES.contains(&s.as_str()) {
+        if !INCIDENT_STATES.contains(&s.as_str()) {
             return Err(AppError::BadRequest(format!(
-                "state must be one of {STATES:?}"
+                "state must be one of {INCIDENT_STATES:?}"
             )));
         }
     }
@@ -272,9 +277,11 @@ async fn list_incidents(
             return Err(AppError::BadRequest(format!("unknown incident kind {k:?}")));
         }
     }
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(AppError::BadRequest("limit must be within 1..=500".into()));
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(AppError::BadRequest(format!(
+            "limit must be within 1..={MAX_PAGE}"
+        )));
     }
     let filter = IncidentFilter {
         state: q.state,
