@@ -16,23 +16,25 @@
 
 use std::collections::BTreeMap;
 
+/// The text of a file of the shipped `pipeline-configs/fluent-bit/`.
+pub fn shipped_text(name: &str) -> String {
+    let path = crate::repo_root()
+        .join("pipeline-configs/fluent-bit")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// The shipped `pipeline-configs/fluent-bit/` configurations, each with its file name: the
 /// classic `fluent-bit.conf` and `fluent-bit.yaml`.
 pub fn shipped() -> Vec<(&'static str, FluentBitConfig)> {
-    let read = |name: &str| {
-        let path = crate::repo_root()
-            .join("pipeline-configs/fluent-bit")
-            .join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    };
     vec![
         (
             "fluent-bit.conf",
-            parse_classic(&read("fluent-bit.conf")).expect("classic config parses"),
+            parse_classic(&shipped_text("fluent-bit.conf")).expect("classic config parses"),
         ),
         (
             "fluent-bit.yaml",
-            parse_yaml(&read("fluent-bit.yaml")).expect("yaml config parses"),
+            parse_yaml(&shipped_text("fluent-bit.yaml")).expect("yaml config parses"),
         ),
     ]
 }

@@ -18,6 +18,7 @@ use edgeheal_plugin::forest::{IsolationForestFile, IsolationTreeFile};
 use edgeheal_plugin::manifest::{Manifest, Role, MANIFEST};
 use edgeheal_plugin::model::{ModelSet, Thresholds};
 use edgeheal_plugin::verdict::{Family, Incident};
+use edgeheal_plugin::Filter;
 
 /// A YAML file of the shipped `pipeline-configs/vector/` (`vector.yaml`, `helm-values.yaml`).
 pub fn shipped_file(name: &str) -> serde_norway::Value {
@@ -27,7 +28,6 @@ pub fn shipped_file(name: &str) -> serde_norway::Value {
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
-use edgeheal_plugin::Filter;
 
 /// The event time the native filter gets for records without a time of
 /// their own (2024-05-01T10:00:00Z).

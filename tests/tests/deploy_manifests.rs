@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use edgeheal_tests::fluentbit_config::shipped;
 use edgeheal_tests::scrape_annotations;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -945,20 +946,28 @@ const FLUENT_BIT_METRICS_PATH: &str = "/api/v2/metrics/prometheus";
 /// Helm values turn on the chart's ServiceMonitor.
 #[test]
 fn prometheus_is_pointed_at_fluent_bits_metrics() {
-    let config = &yaml_docs("pipeline-configs/fluent-bit/fluent-bit.yaml")[0];
-    assert_eq!(config["service"]["http_server"], "on");
-    let http_port = config["service"]["http_port"].as_u64().expect("http_port");
-    let classic = parse_classic(&read("pipeline-configs/fluent-bit/fluent-bit.conf"));
-    let service = &classic
+    // Both shipped configs serve Fluent Bit's metrics, on one port.
+    let ports: BTreeSet<u64> = shipped()
         .iter()
-        .find(|(name, _)| name == "SERVICE")
-        .expect("[SERVICE]")
-        .1;
-    let classic_port = service
-        .iter()
-        .find(|(k, _)| k == "http_port")
-        .map(|(_, v)| v.as_str());
-    assert_eq!(classic_port, Some(http_port.to_string().as_str()));
+        .map(|(file, config)| {
+            let service = config
+                .of_kind("SERVICE")
+                .next()
+                .unwrap_or_else(|| panic!("{file}: no SERVICE"));
+            assert!(
+                service
+                    .get("http_server")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("on")),
+                "{file}: http_server"
+            );
+            service
+                .get("http_port")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("{file}: http_port"))
+        })
+        .collect();
+    assert_eq!(ports.len(), 1, "the configs' http_port differ: {ports:?}");
+    let http_port = ports.into_iter().next().expect("one port");
 
     let ds = serde_json::to_value(daemonset()).expect("DaemonSet as JSON");
     let template = &ds["spec"]["template"];

@@ -6,7 +6,8 @@
 
 use edgeheal_tests::exec_wasi::ExecWasiConfig;
 use edgeheal_tests::fluentbit_config::{
-    is_on, one, shipped, size_to_binary_bytes, size_to_bytes, FluentBitConfig, Section,
+    is_on, one, shipped, shipped_text, size_to_binary_bytes, size_to_bytes, FluentBitConfig,
+    Section,
 };
 use edgeheal_tests::fluentbit_harness::{wamr_app_heap, FilterWasmConfig};
 use edgeheal_tests::{repo_root, CONFIG_PATH, FUNCTION_NAME, HEALER_ROUTE};
@@ -32,11 +33,6 @@ const JSON_ESCAPE_FACTOR: u64 = 6;
 /// most etcd's default 1.5 MiB request), `time`, `stream`, `_p` and the
 /// allocator's block headers.
 const RECORD_OVERHEAD: u64 = 2 << 20;
-
-fn read(name: &str) -> String {
-    let path = repo_root().join("pipeline-configs/fluent-bit").join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// Whether a `Match` / `Match_Regex` of a section covers `tag`.
 fn matches(section: &Section, tag: &str) -> bool {
@@ -439,7 +435,7 @@ fn every_option_is_one_fluent_bit_4_2_knows() {
             }
         }
         assert!(
-            read(file).contains("Target Fluent Bit >= 4.1.2"),
+            shipped_text(file).contains("Target Fluent Bit >= 4.1.2"),
             "{file} states the minimum version"
         );
     }
@@ -627,8 +623,8 @@ fn wamrc_commands(text: &str) -> Vec<(usize, &str)> {
 fn ahead_of_time_commands_target_a_cpu_every_node_has() {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
     for (file, text) in [
-        ("fluent-bit.conf", read("fluent-bit.conf")),
-        ("fluent-bit.yaml", read("fluent-bit.yaml")),
+        ("fluent-bit.conf", shipped_text("fluent-bit.conf")),
+        ("fluent-bit.yaml", shipped_text("fluent-bit.yaml")),
         ("README.md", readme),
     ] {
         let commands = wamrc_commands(&text);
