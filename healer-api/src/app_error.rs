@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::auth::AuthFailure;
+use crate::config::Access;
 use crate::decode::DecodeError;
 use crate::store::StoreError;
 
@@ -16,9 +17,10 @@ pub enum AppError {
     /// Not authenticated; the reason goes to the log and metrics only.
     #[error("unauthorized ({0})")]
     Unauthorized(AuthFailure),
-    /// Authenticated with a key that may not do this (a read-only key posting anomalies).
-    #[error("forbidden")]
-    Forbidden,
+    /// Authenticated with a key that may not do this: a read-only key posting anomalies
+    /// ([`Access::Post`]), an ingest-only key reading the history ([`Access::Read`]).
+    #[error("forbidden ({0:?})")]
+    Forbidden(Access),
     /// The input is wrong; the message is about the caller's input and safe to return.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -44,7 +46,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::Unauthorized(_) => "unauthorized",
-            AppError::Forbidden => "forbidden",
+            AppError::Forbidden(_) => "forbidden",
             AppError::BadRequest(_) => "bad_request",
             AppError::PayloadTooLarge => "too_large",
             AppError::UnsupportedMedia(_) => "unsupported",
@@ -57,7 +59,7 @@ impl AppError {
     fn status(&self) -> StatusCode {
         match self {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -95,7 +97,10 @@ impl IntoResponse for AppError {
                 tracing::warn!(reason = reason.code(), "authentication failed");
                 "request is not authenticated".into()
             }
-            AppError::Forbidden => "this key may only read the incident history".into(),
+            AppError::Forbidden(Access::Post) => {
+                "this key may only read the incident history".into()
+            }
+            AppError::Forbidden(Access::Read) => "this key may only post anomalies".into(),
             AppError::PayloadTooLarge => "body exceeds the configured limit".into(),
             AppError::Overloaded => "ingest queue is full; retry later".into(),
             AppError::NotFound => "not found".into(),

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::auth::{sign_hmac, KEY_ID_HEADER, SIGNATURE_HEADER};
-use crate::config::Config;
+use crate::config::{Access, Config};
 use crate::keys::{read_key, read_secret, KeyError, KeyRing};
 
 /// How long a request may take.
@@ -33,6 +33,17 @@ pub enum ClientError {
     UnknownKey {
         /// The id asked for.
         id: String,
+        /// The keys directory.
+        dir: PathBuf,
+        /// The ids it has.
+        have: Vec<String>,
+    },
+    /// Every key of the keys directory is one of `auth.ingest_only_keys` (and none was named).
+    #[error(
+        "every key in {dir} ({have:?}) is in auth.ingest_only_keys and may not read the history: \
+         add a key for people to the keys directory and to auth.read_only_keys, or name one with --key-id"
+    )]
+    NoReader {
         /// The keys directory.
         dir: PathBuf,
         /// The ids it has.
@@ -129,7 +140,8 @@ impl Client {
     /// A client of the heal API that `config` configures, as seen from its own host: its
     /// `listen` address (an unspecified one, `0.0.0.0` or `[::]`, is reached on loopback),
     /// signing with key `key_id` of its keys directory, or else with the first of its
-    /// `auth.read_only_keys` the directory holds, or else the directory's first id in order.
+    /// `auth.read_only_keys` the directory holds, or else the directory's first id in order
+    /// that is not one of `auth.ingest_only_keys`.
     pub fn from_config(config: &Config, key_id: Option<&str>) -> Result<Self, ClientError> {
         let dir = &config.auth.keys_dir;
         let ring = KeyRing::load(dir)?;
@@ -139,9 +151,18 @@ impl Client {
             .read_only_keys
             .iter()
             .find(|id| have.contains(id));
+        let reader = || {
+            have.iter()
+                .find(|id| config.auth.allows(id, Access::Read))
+                .cloned()
+                .ok_or_else(|| ClientError::NoReader {
+                    dir: dir.clone(),
+                    have: have.clone(),
+                })
+        };
         let id = match key_id.or(read_only.map(String::as_str)) {
             Some(id) => id.to_owned(),
-            None => have.first().cloned().ok_or(KeyError::Empty(dir.clone()))?,
+            None => reader()?,
         };
         let secret = ring.secret(&id).ok_or_else(|| ClientError::UnknownKey {
             id: id.clone(),

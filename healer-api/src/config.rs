@@ -166,6 +166,32 @@ pub struct AuthConfig {
     /// refused with 403 and stores nothing. Default none: every key may do everything.
     #[serde(default)]
     pub read_only_keys: Vec<String>,
+    /// Key ids of `keys_dir` that may only post anomalies: the pipelines' keys, which every
+    /// node holds. A read of the incident history signed with one is refused with 403, so a
+    /// node's key does not read what happened in every namespace. Default none.
+    #[serde(default)]
+    pub ingest_only_keys: Vec<String>,
+}
+
+/// What a signed request asks to do, for [`AuthConfig::allows`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Post anomalies (`POST /v1/anomalies`).
+    Post,
+    /// Read the incident history (`GET /v1/incidents`).
+    Read,
+}
+
+impl AuthConfig {
+    /// Whether key `key_id` may do `access`: a key of `read_only_keys` may not post, a key of
+    /// `ingest_only_keys` may not read; every other key may do both.
+    pub fn allows(&self, key_id: &str, access: Access) -> bool {
+        let barred = match access {
+            Access::Post => &self.read_only_keys,
+            Access::Read => &self.ingest_only_keys,
+        };
+        !barred.iter().any(|id| id == key_id)
+    }
 }
 
 fn default_service() -> String {
@@ -554,15 +580,26 @@ impl Config {
         if self.auth.replay_cache_capacity == 0 {
             return Err(bad("auth.replay_cache_capacity", "must be positive"));
         }
+        for (key, ids) in [
+            ("auth.read_only_keys", &self.auth.read_only_keys),
+            ("auth.ingest_only_keys", &self.auth.ingest_only_keys),
+        ] {
+            if let Some(id) = ids.iter().find(|id| !crate::keys::is_key_id(id)) {
+                return Err(bad(
+                    key,
+                    format!("{id:?} is not a key id (ASCII letters, digits, '-' or '_')"),
+                ));
+            }
+        }
         if let Some(id) = self
             .auth
-            .read_only_keys
+            .ingest_only_keys
             .iter()
-            .find(|id| !crate::keys::is_key_id(id))
+            .find(|id| self.auth.read_only_keys.contains(id))
         {
             return Err(bad(
-                "auth.read_only_keys",
-                format!("{id:?} is not a key id (ASCII letters, digits, '-' or '_')"),
+                "auth.ingest_only_keys",
+                format!("{id:?} is in auth.read_only_keys too: it could do nothing"),
             ));
         }
         if self.auth.service.is_empty() || self.auth.region.is_empty() {

@@ -63,7 +63,8 @@ struct Connect {
     #[arg(long, value_name = "FILE", requires = "url")]
     key_file: Option<PathBuf>,
     /// The key id to sign with (default: with --config, the first of `auth.read_only_keys` in
-    /// the keys directory, else its first id in order; with --key-file, the file's name).
+    /// the keys directory, else its first id in order not in `auth.ingest_only_keys`; with
+    /// --key-file, the file's name).
     #[arg(long, value_name = "ID")]
     key_id: Option<String>,
     /// Print the heal API's JSON instead of text.

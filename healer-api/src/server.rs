@@ -20,7 +20,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use crate::app_error::AppError;
 use crate::auth::{Authenticator, Scheme, Verified};
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{Access, Config};
 use crate::decode::{self, DecodeLimits};
 use crate::hpa_floor;
 use crate::metrics::Metrics;
@@ -113,6 +113,28 @@ impl FromRequest<AppState> for Signed {
     }
 }
 
+/// The verified request if its key may do `access` (see [`crate::config::AuthConfig::allows`]);
+/// otherwise 403, counted in `auth_failures` as `read_only_key` (posting) or `ingest_only_key`
+/// (reading).
+fn authorized(
+    state: &AppState,
+    signed: Result<Signed, AppError>,
+    access: Access,
+) -> Result<Signed, AppError> {
+    let signed = signed?;
+    let key_id = &signed.identity.key_id;
+    if state.config.auth.allows(key_id, access) {
+        return Ok(signed);
+    }
+    let reason = match access {
+        Access::Post => "read_only_key",
+        Access::Read => "ingest_only_key",
+    };
+    state.metrics.auth_failure(reason);
+    tracing::warn!(%key_id, ?access, "key refused: {reason}");
+    Err(AppError::Forbidden(access))
+}
+
 /// A slot in the bounded ingest queue, held until the batch is committed.
 #[derive(Debug)]
 pub struct IngestPermit(#[allow(dead_code)] OwnedSemaphorePermit);
@@ -160,18 +182,8 @@ async fn ingest_inner(
     state: &AppState,
     signed: Result<Signed, AppError>,
 ) -> Result<impl IntoResponse + use<>, AppError> {
-    let signed = signed?;
     // A key for people reads the history; it does not feed the engine.
-    if state
-        .config
-        .auth
-        .read_only_keys
-        .contains(&signed.identity.key_id)
-    {
-        state.metrics.auth_failure("read_only_key");
-        tracing::warn!(key_id = %signed.identity.key_id, "anomalies signed with a read-only key");
-        return Err(AppError::Forbidden);
-    }
+    let signed = authorized(state, signed, Access::Post)?;
     let cfg = &state.config.ingest;
     let plain = decode::decompress(
         signed.content_encoding.as_deref(),
@@ -263,7 +275,7 @@ async fn list_incidents(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
     signed: Result<Signed, AppError>,
 ) -> Result<impl IntoResponse, AppError> {
-    signed?;
+    authorized(&state, signed, Access::Read)?;
     let Query(q) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     if let Some(s) = &q.state {
         if !INCIDENT_STATES.contains(&s.as_str()) {
@@ -310,7 +322,7 @@ async fn get_incident(
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
     signed: Result<Signed, AppError>,
 ) -> Result<impl IntoResponse, AppError> {
-    signed?;
+    authorized(&state, signed, Access::Read)?;
     let Path(id) = id.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let found = state
         .store

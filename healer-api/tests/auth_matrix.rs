@@ -562,6 +562,70 @@ async fn a_read_only_key_reads_and_cannot_post() {
     assert!(err.to_string().contains("auth.read_only_keys"), "{err}");
 }
 
+/// A key of `auth.ingest_only_keys` (a pipeline's, held on every node) posts anomalies and
+/// cannot read the incident history: a list or an incident, signed with either scheme, is
+/// refused with 403 before anything is looked up, and counted.
+#[tokio::test]
+async fn an_ingest_only_key_posts_and_cannot_read() {
+    let env = env_with_auth(", ingest_only_keys: [fluent-bit]", "");
+    let t = now(&env.clock);
+    let body = body_of(&[record(
+        "shop/cart",
+        "crash_loop",
+        Some("cart-7d9f8c6b5-x2x9q"),
+    )]);
+    let fb = sign_fluent_bit(FB_KEY_ID, FB_SECRET, t, &body, &[]);
+    let (status, json, _) = send(&env.state, fb).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{json}");
+    let before = env.state.metrics.render();
+    // Incident 1 exists once the engine has run; 403 comes first either way, so the key
+    // cannot tell ids that exist from ids that do not.
+    for path in [
+        "/v1/incidents",
+        "/v1/incidents?state=open",
+        "/v1/incidents/1",
+        "/v1/incidents/999",
+    ] {
+        for req in [
+            sign_header("GET", path, FB_KEY_ID, FB_SECRET, t, b""),
+            sign_sigv4("GET", path, FB_KEY_ID, FB_SECRET, t, b"", &[]),
+        ] {
+            let (status, json, _) = send(&env.state, req).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {json}");
+            assert_eq!(json["error"], "forbidden");
+            assert_eq!(json["message"], "this key may only post anomalies");
+        }
+    }
+    let after = env.state.metrics.render();
+    let line = "edgeheal_healer_auth_failures_total{reason=\"ingest_only_key\"}";
+    assert_eq!(metric(&after, line) - metric(&before, line), 8.0, "{line}");
+    // The other key reads, under both schemes.
+    for req in [
+        sign_header("GET", "/v1/incidents", VEC_KEY_ID, VEC_SECRET, t, b""),
+        sign_sigv4("GET", "/v1/incidents", VEC_KEY_ID, VEC_SECRET, t, b"", &[]),
+    ] {
+        let (status, json, _) = send(&env.state, req).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+    }
+
+    // A key in both lists could do nothing; a bad id is refused too.
+    let dir = tempfile::tempdir().unwrap();
+    for (auth, says) in [
+        (
+            ", read_only_keys: [ops], ingest_only_keys: [fluent-bit, ops]",
+            "\"ops\" is in auth.read_only_keys too",
+        ),
+        (
+            ", ingest_only_keys: [\"fluent bit\"]",
+            "auth.ingest_only_keys",
+        ),
+    ] {
+        let err = edgeheal_healer::Config::from_yaml(&config_yaml_with_auth(dir.path(), auth, ""))
+            .unwrap_err();
+        assert!(err.to_string().contains(says), "{auth}: {err}");
+    }
+}
+
 #[tokio::test]
 async fn an_incident_read_shows_the_hpa_minimums_it_raised() {
     use edgeheal_healer::config::Mode;

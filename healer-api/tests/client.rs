@@ -45,10 +45,11 @@ async fn serve() -> Served {
         .local_addr()
         .unwrap()
         .port();
-    // The Vector key is for people here: it reads (`incident --key-id vector` below).
+    // The Vector key is for people here: it reads (`incident --key-id vector` below); the
+    // Fluent Bit key, as a pipeline's, only posts.
     let yaml = common::config_yaml_with_auth(
         dir.path(),
-        ", read_only_keys: [vector]",
+        ", read_only_keys: [vector], ingest_only_keys: [fluent-bit]",
         &format!(
             "mode: shadow\nlisten: 127.0.0.1:{port}\nengine: {{ debounce_count: 1, tick_secs: 1 }}\n\
              policy: {{ crash_loop: [delete_pod], error_burst: [rollout_restart] }}"
@@ -186,13 +187,16 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
     .await;
 
     // The library, from the config: its read-only key ("vector"), not the first in order
-    // ("fluent-bit"), unless asked; with none read-only, the first.
+    // ("fluent-bit"), unless asked; with none read-only, the first in order that may read.
     let mut config = Config::load(&served.config_path()).unwrap();
     let client = Client::from_config(&config, None).unwrap();
     assert_eq!(client.key_id(), VEC_KEY_ID);
     let asked = Client::from_config(&config, Some(FB_KEY_ID)).unwrap();
     assert_eq!(asked.key_id(), FB_KEY_ID);
-    let held = std::mem::take(&mut config.auth.read_only_keys);
+    let (held_ro, held_io) = (
+        std::mem::take(&mut config.auth.read_only_keys),
+        std::mem::take(&mut config.auth.ingest_only_keys),
+    );
     assert_eq!(
         Client::from_config(&config, None).unwrap().key_id(),
         FB_KEY_ID
@@ -203,7 +207,27 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
         FB_KEY_ID,
         "a read-only key the directory lacks"
     );
-    config.auth.read_only_keys = held;
+    config.auth.ingest_only_keys = vec![FB_KEY_ID.into()];
+    assert_eq!(
+        Client::from_config(&config, None).unwrap().key_id(),
+        VEC_KEY_ID,
+        "the first key that may read"
+    );
+    config.auth.ingest_only_keys = vec![FB_KEY_ID.into(), VEC_KEY_ID.into()];
+    let err = Client::from_config(&config, None).unwrap_err();
+    assert!(
+        matches!(err, ClientError::NoReader { .. })
+            && err.to_string().contains("auth.read_only_keys"),
+        "{err}"
+    );
+    // Named, a key is used as asked: the heal API refuses it (below).
+    assert_eq!(
+        Client::from_config(&config, Some(FB_KEY_ID))
+            .unwrap()
+            .key_id(),
+        FB_KEY_ID
+    );
+    (config.auth.read_only_keys, config.auth.ingest_only_keys) = (held_ro, held_io);
     let all = incidents_on(&client, &["shop/cart", "shop/storefront"]).await;
     assert_eq!(all.len(), 2, "{all:?}");
     assert!(
@@ -332,7 +356,7 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
     assert_eq!(json["incident"]["id"], cart_id);
 
     // Through a port-forward: a URL and a key file.
-    let key_file = served.dir.path().join("keys").join(FB_KEY_ID);
+    let key_file = served.dir.path().join("keys").join(VEC_KEY_ID);
     let base = &served.base;
     let (ok, out, err) = cli_async(&[
         "incidents",
@@ -351,8 +375,8 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
     );
 
     // A key file named otherwise, and the id it is for.
-    let renamed = served.dir.path().join("fluent-bit.key");
-    std::fs::copy(served.dir.path().join("keys").join(FB_KEY_ID), &renamed).unwrap();
+    let renamed = served.dir.path().join("vector.key");
+    std::fs::copy(&key_file, &renamed).unwrap();
     let (ok, out, err) = cli_async(&[
         "incidents",
         "--url",
@@ -360,11 +384,39 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
         "--key-file",
         path(&renamed),
         "--key-id",
-        FB_KEY_ID,
+        VEC_KEY_ID,
     ])
     .await;
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 3, "{out}");
+
+    // A pipeline's key (ingest-only) does not read: 403, said so, non-zero exit; so too in
+    // the pod, named with --key-id.
+    let pipeline_key = served.dir.path().join("keys").join(FB_KEY_ID);
+    for args in [
+        vec![
+            "incidents",
+            "--url",
+            base,
+            "--key-file",
+            path(&pipeline_key),
+        ],
+        vec![
+            "incident",
+            &id,
+            "--config",
+            path(&config_path),
+            "--key-id",
+            FB_KEY_ID,
+        ],
+    ] {
+        let (ok, out, err) = cli_async(&args).await;
+        assert!(!ok && out.is_empty(), "{out}");
+        assert!(
+            err.contains("403") && err.contains("this key may only post anomalies"),
+            "{err}"
+        );
+    }
 
     // A key the heal API does not hold: refused, said so, non-zero exit.
     let stranger = served.dir.path().join("stranger");

@@ -241,3 +241,95 @@ async fn prometheus_is_pointed_at_the_metrics() {
         "{text}"
     );
 }
+
+/// The `--from-literal=KEY=` keys of the `kubectl ... create secret generic NAME` command in
+/// `text` (its lines joined by trailing backslashes), for each such command.
+fn secret_literals(text: &str, name: &str) -> Vec<BTreeSet<String>> {
+    let marker = format!("create secret generic {name} ");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut commands = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if !line.contains(&marker) {
+            continue;
+        }
+        let mut keys = BTreeSet::new();
+        for line in &lines[i..] {
+            for part in line.split("--from-literal=").skip(1) {
+                keys.insert(part.split('=').next().unwrap_or_default().to_owned());
+            }
+            if !line.trim_end().ends_with('\\') {
+                break;
+            }
+        }
+        commands.push(keys);
+    }
+    commands
+}
+
+/// Every key the shipped `edgeheal-keys` template holds has one role in the shipped config: the
+/// pipelines' keys, which every node holds, only post anomalies (`auth.ingest_only_keys`), and
+/// the key for people only reads the history (`auth.read_only_keys`). The edge keys' ids, as
+/// the Fluent Bit Secret template and every command that creates an edge key name them, are
+/// ingest-only, and the commands that create `edgeheal-keys` make exactly the template's keys.
+#[test]
+fn every_shipped_key_has_one_role() {
+    let cm: ConfigMap = one("configmap.yaml", "ConfigMap");
+    let cfg = edgeheal_healer::Config::from_yaml(&cm.data.unwrap()["config.yaml"]).unwrap();
+    let (read_only, ingest_only) = (&cfg.auth.read_only_keys, &cfg.auth.ingest_only_keys);
+    let secret: Secret = one("secret-keys.yaml", "Secret");
+    let template: BTreeSet<String> = secret.string_data.unwrap().into_keys().collect();
+    for id in &template {
+        assert!(
+            read_only.contains(id) != ingest_only.contains(id),
+            "key {id}: in exactly one of auth.read_only_keys {read_only:?} and \
+             auth.ingest_only_keys {ingest_only:?}"
+        );
+    }
+    for id in read_only.iter().chain(ingest_only) {
+        assert!(template.contains(id), "{id}: not a key of secret-keys.yaml");
+    }
+    assert!(!read_only.is_empty(), "a key for people");
+
+    let edge: Secret = one("../fluent-bit/secret-edge-key.yaml", "Secret");
+    let mut edge_ids = vec![edge.string_data.unwrap()["access-key-id"].clone()];
+    let repo = dir().join("../..");
+    let texts: Vec<(&str, String)> = [
+        "README.md",
+        "pipeline-configs/kubernetes/secret-keys.yaml",
+        "pipeline-configs/fluent-bit/secret-edge-key.yaml",
+        "pipeline-configs/fluent-bit/daemonset.yaml",
+        "pipeline-configs/fluent-bit/helm-values.yaml",
+        "pipeline-configs/vector/helm-values.yaml",
+    ]
+    .into_iter()
+    .map(|f| (f, std::fs::read_to_string(repo.join(f)).unwrap()))
+    .collect();
+    for (file, text) in &texts {
+        for part in text.split("--from-literal=access-key-id=").skip(1) {
+            let id: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            assert!(!id.is_empty(), "{file}: an access-key-id without an id");
+            edge_ids.push(id);
+        }
+        for keys in secret_literals(text, "edgeheal-keys") {
+            assert_eq!(keys, template, "{file}: the keys it creates");
+        }
+    }
+    assert!(edge_ids.len() >= 5, "{edge_ids:?}");
+    for id in &edge_ids {
+        assert!(
+            ingest_only.contains(id),
+            "edge key {id}: not in auth.ingest_only_keys {ingest_only:?}"
+        );
+    }
+    assert_eq!(
+        texts
+            .iter()
+            .map(|(_, t)| secret_literals(t, "edgeheal-keys").len())
+            .sum::<usize>(),
+        2,
+        "the README's and the template's commands"
+    );
+}

@@ -108,6 +108,27 @@ pub fn sign_vector(
     body: &[u8],
     extra_headers: &[(&str, &str)],
 ) -> Request<Body> {
+    sign_sigv4(
+        "POST",
+        "/v1/anomalies",
+        key_id,
+        secret,
+        at,
+        body,
+        extra_headers,
+    )
+}
+
+/// `method path` signed with SigV4 by the AWS SDK signer (`aws-sigv4`), default settings.
+pub fn sign_sigv4(
+    method: &str,
+    path: &str,
+    key_id: &str,
+    secret: &str,
+    at: i64,
+    body: &[u8],
+    extra_headers: &[(&str, &str)],
+) -> Request<Body> {
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
     use aws_sigv4::sign::v4;
     let identity =
@@ -123,16 +144,16 @@ pub fn sign_vector(
         .into();
     let mut headers: Vec<(&str, &str)> = vec![("host", HOST), ("content-type", "application/json")];
     headers.extend_from_slice(extra_headers);
-    let uri = format!("http://{HOST}/v1/anomalies");
+    let uri = format!("http://{HOST}{path}");
     let signable = SignableRequest::new(
-        "POST",
+        method,
         uri.clone(),
         headers.iter().copied(),
         SignableBody::Bytes(body),
     )
     .unwrap();
     let (instructions, _sig) = sign(signable, &params).unwrap().into_parts();
-    let mut req = http::Request::builder().method("POST").uri("/v1/anomalies");
+    let mut req = http::Request::builder().method(method).uri(path);
     for (k, v) in &headers {
         req = req.header(*k, *v);
     }
