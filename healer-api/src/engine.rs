@@ -101,6 +101,8 @@ struct Incident {
     rollout_seen_unfinished: bool,
     /// When the rollout status was last asked (ms).
     rollout_checked_ms: Option<i64>,
+    /// Why the last ask for the rollout status failed, while it has not been answered since.
+    rollout_error: Option<String>,
 }
 
 impl Incident {
@@ -435,6 +437,7 @@ impl Engine {
                 rolling,
                 rollout_seen_unfinished: false,
                 rollout_checked_ms: None,
+                rollout_error: None,
             };
             if state == State::Open {
                 reopen.push((entity.clone(), kind));
@@ -672,6 +675,7 @@ impl Engine {
             rolling: false,
             rollout_seen_unfinished: false,
             rollout_checked_ms: None,
+            rollout_error: None,
         };
         self.advance(&mut inc).await?;
         self.keep_if_active(key, inc);
@@ -1002,9 +1006,13 @@ impl Engine {
             inc.rollout_seen_unfinished && inc.acted_at_ms.is_none_or(|t| now_ms >= t + window_ms);
         let done = waited_out
             || match cluster.rolled_out(&inc.found_target()).await {
-                Ok(done) => done,
+                Ok(done) => {
+                    inc.rollout_error = None;
+                    done
+                }
                 Err(err) => {
                     tracing::warn!(incident = inc.id, error = %err, "rollout status unknown");
+                    inc.rollout_error = Some(err.to_string());
                     false
                 }
             };
@@ -1042,12 +1050,16 @@ impl Engine {
         if !starts_over {
             return Ok(());
         }
-        let reason = if waited_out {
-            "still rolling out after a verify window; verifying as it stands"
-        } else {
-            "rolled out; verifying from now"
+        let reason = match (waited_out, &inc.rollout_error) {
+            (true, Some(err)) => format!(
+                "rollout status unknown for a verify window ({err}); verifying as it stands"
+            ),
+            (true, None) => {
+                "still rolling out after a verify window; verifying as it stands".into()
+            }
+            (false, _) => "rolled out; verifying from now".into(),
         };
-        self.decision(inc, None, "verifying", reason).await
+        self.decision(inc, None, "verifying", &reason).await
     }
 
     async fn decision(

@@ -38,6 +38,8 @@ struct FakeCluster {
     rolling: std::sync::atomic::AtomicBool,
     /// The targets `rolled_out` was asked about, in order.
     rollout_checks: Mutex<Vec<String>>,
+    /// `rolled_out` fails (403 Forbidden) while set.
+    fail_rollout_status: std::sync::atomic::AtomicBool,
     /// An HPA `<target>-hpa` on every target: (minReplicas, maxReplicas, replicas it runs).
     /// Raises and restores change it as the API server and the HPA controller would.
     hpa: Mutex<Option<(i32, i32, i32)>>,
@@ -125,6 +127,16 @@ impl Cluster for FakeCluster {
     }
     async fn rolled_out(&self, target: &Target) -> Result<bool, ClusterError> {
         self.rollout_checks.lock().unwrap().push(target.key());
+        if self
+            .fail_rollout_status
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(ClusterError::Api {
+                code: 403,
+                reason: "Forbidden".into(),
+                message: "cannot get deployments".into(),
+            });
+        }
         Ok(!self.rolling.load(std::sync::atomic::Ordering::SeqCst))
     }
     async fn execute(
@@ -1435,6 +1447,35 @@ async fn a_rollout_not_seen_for_a_whole_window_is_asked_before_it_is_judged() {
             .any(|d| d.reason == "still rolling out after a verify window; verifying as it stands"),
         "{decisions:?}"
     );
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    assert_eq!(h.incidents().await[0].state, "resolved");
+}
+
+/// A rollout whose status cannot be read (here the API server refuses it) is verified as it
+/// stands once a whole window has passed, and the decision says why: not "still rolling".
+#[tokio::test]
+async fn a_rollout_status_that_cannot_be_read_is_said_so_when_verified_as_it_stands() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::default();
+    cluster.fail_rollout_status.store(true, SeqCst);
+    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    let mut engine = h.engine_after_three_anomalies().await;
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    for _ in 0..9 {
+        h.clock.advance_secs(15);
+        engine.tick().await.unwrap();
+    }
+    let checks = h.cluster.rollout_checks.lock().unwrap().len();
+    assert!(checks >= 2, "{checks} checks");
+    let id = h.incidents().await[0].id;
+    let (inc, decisions, _) = h.history(id).await;
+    assert_eq!(inc.state, "verifying");
+    let want = "rollout status unknown for a verify window \
+                (API error 403 Forbidden: cannot get deployments); verifying as it stands";
+    assert!(decisions.iter().any(|d| d.reason == want), "{decisions:?}");
+    // A quiet window after that resolves it.
     h.clock.advance_secs(121);
     engine.tick().await.unwrap();
     assert_eq!(h.incidents().await[0].state, "resolved");
