@@ -5,7 +5,8 @@
 //! names (`Alias`) the shipped configs give the edgeheal filter and the output to the heal API,
 //! or one of Vector's internal metrics for a component of the shipped `vector.yaml` that
 //! emits it (and, for `output`, one of its output ports). The dashboard shows every series an
-//! alert reads.
+//! alert reads, and its template variables are defined, used, and narrow every panel of the
+//! series they offer values of.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -369,6 +370,14 @@ struct Known {
     vector_components: BTreeMap<String, VectorComponent>,
 }
 
+/// The program that serves a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exporter {
+    Healer,
+    FluentBit,
+    Vector,
+}
+
 /// What a selector's series is, and so which label values it may select.
 enum Family<'a> {
     Healer,
@@ -454,6 +463,21 @@ impl Known {
             filter_alias: alias("FILTER", "wasm"),
             output_alias: alias("OUTPUT", "http"),
             vector_components: vector_components(),
+        }
+    }
+
+    /// Which program serves series `name`.
+    fn exporter(&self, name: &str) -> Option<Exporter> {
+        if self.healer.contains_key(name) {
+            Some(Exporter::Healer)
+        } else if FLUENT_BIT_FILTER_SERIES.contains(&name)
+            || FLUENT_BIT_OUTPUT_SERIES.contains(&name)
+        {
+            Some(Exporter::FluentBit)
+        } else if VECTOR_SERIES.iter().any(|(n, _, _)| *n == name) {
+            Some(Exporter::Vector)
+        } else {
+            None
         }
     }
 
@@ -903,8 +927,25 @@ fn the_rule_checks_catch_wrong_names_labels_and_values() {
         selectors(&parse(expr), &mut found);
         found.remove(0)
     };
-    let covered = |panel: &str, alert: &str| covers(&one(panel), &one(alert));
+    let variable = |all_is_any| Variable {
+        selector: "x".to_owned(),
+        label: "job".to_owned(),
+        regex: true,
+        all_is_any,
+    };
+    let vars = BTreeMap::from([
+        ("job".to_owned(), variable(true)),
+        ("pinned".to_owned(), variable(false)),
+    ]);
+    let covered = |panel: &str, alert: &str| covers(&one(panel), &one(alert), &vars);
     assert!(covered(r#"x{job=~"$job"}"#, r#"x{a="1"}"#));
+    assert!(covered(r#"x{job=~"${job}",a="1"}"#, r#"x{a="1"}"#));
+    // "All" is `.*` only to a regex matcher; a variable without that "All" shows some series,
+    // an undefined one none, and a target label narrowed to a value one target's.
+    assert!(!covered(r#"x{job="$job"}"#, r#"x"#));
+    assert!(!covered(r#"x{job=~"$pinned"}"#, r#"x"#));
+    assert!(!covered(r#"x{job=~"$nope"}"#, r#"x"#));
+    assert!(!covered(r#"x{instance="10.0.0.1:2020"}"#, r#"x"#));
     assert!(covered(r#"x{a=~"1|2"}"#, r#"x{a="1"}"#));
     assert!(covered(r#"x{a!="3"}"#, r#"x{a!="3",b="1"}"#));
     assert!(!covered(r#"y"#, r#"x"#));
@@ -961,10 +1002,109 @@ fn collect_panels<'a>(panels: &'a [Value], out: &mut Vec<&'a Value>) {
     }
 }
 
-/// A panel query as Prometheus receives it: Grafana replaces `$__rate_interval` (at least
-/// four scrape intervals) before it sends the query; `$job` stays inside a label value.
+/// A panel query as Prometheus receives it: Grafana replaces its built-in variables before it
+/// sends the query, `$__rate_interval` (at least four scrape intervals) and `$__range` (the
+/// dashboard's time range in seconds, `21600s` for its default 6h); a template variable
+/// (`$job`) stays inside the label value that holds it. Any other built-in fails here, whole
+/// (`$__range_s` is not `$__range`), rather than reach the parser half replaced.
 fn as_sent(expr: &str) -> String {
-    expr.replace("$__rate_interval", "1m")
+    const BUILT_INS: &[(&str, &str)] = &[("__rate_interval", "1m"), ("__range", "21600s")];
+    let mut sent = String::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("$__") {
+        sent.push_str(&rest[..i]);
+        let (name, tail) = identifier(&rest[i + 1..]);
+        let value = BUILT_INS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("`{expr}`: Grafana's `${name}` is not substituted here"))
+            .1;
+        sent.push_str(value);
+        rest = tail;
+    }
+    sent.push_str(rest);
+    sent
+}
+
+/// The variable name `text` starts with (Grafana's `\w+`), and the text after it.
+fn identifier(text: &str) -> (&str, &str) {
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    text.split_at(end)
+}
+
+/// The template variables `text` names, in Grafana's `$name`, `${name}`, `${name:format}`
+/// and `[[name]]`: not its built-ins (`$__…`, [`as_sent`]), nor a `$1` (a regex group in
+/// `label_replace`) or a `$` that ends a regex.
+fn references(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut add = |name: &str| {
+        if name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && !name.starts_with("__")
+        {
+            out.push(name.to_owned());
+        }
+    };
+    for (i, _) in text.match_indices('$') {
+        let rest = &text[i + 1..];
+        add(identifier(rest.strip_prefix('{').unwrap_or(rest)).0);
+    }
+    for (i, _) in text.match_indices("[[") {
+        add(identifier(&text[i + 2..]).0);
+    }
+    out
+}
+
+/// The variable a matcher's whole value is (`$name` or `${name}`).
+fn variable_of(m: &Matcher) -> Option<&str> {
+    let value = &m.value;
+    let name = value
+        .strip_prefix("${")
+        .and_then(|v| v.strip_suffix('}'))
+        .or_else(|| value.strip_prefix('$'))?;
+    let (name, rest) = identifier(name);
+    (!name.is_empty() && rest.is_empty()).then_some(name)
+}
+
+/// A query variable of the dashboard: Grafana's `label_values(selector, label)`.
+#[derive(Debug)]
+struct Variable {
+    /// The selector whose series' values of `label` the variable offers.
+    selector: String,
+    label: String,
+    /// Grafana sends several values (`multi`) or all of them (`includeAll`) as a regex.
+    regex: bool,
+    /// Picked "All", it sends `.*` (`allValue`): it can show every series.
+    all_is_any: bool,
+}
+
+impl Variable {
+    fn new(v: &Value) -> Variable {
+        let name = v["name"].as_str().expect("name");
+        let definition = v["definition"].as_str().expect("definition");
+        // Grafana runs `query`; `definition` is what its variable list shows.
+        let query = v["query"]["query"].as_str().or(v["query"].as_str());
+        assert_eq!(
+            query,
+            Some(definition),
+            "${name}: query and definition differ"
+        );
+        let (selector, label) = definition
+            .strip_prefix("label_values(")
+            .and_then(|d| d.strip_suffix(')'))
+            .and_then(|d| d.rsplit_once(','))
+            .unwrap_or_else(|| {
+                panic!("${name}: `{definition}` is not label_values(metric, label)")
+            });
+        let flag = |key: &str| v[key].as_bool().unwrap_or(false);
+        Variable {
+            selector: selector.trim().to_owned(),
+            label: label.trim().to_owned(),
+            regex: flag("multi") || flag("includeAll"),
+            all_is_any: flag("includeAll") && v["allValue"] == ".*",
+        }
+    }
 }
 
 /// The dashboard reads only series that exist, with label values they have, shows every
@@ -975,10 +1115,24 @@ fn grafana_dashboard_queries_what_exists_and_shows_what_alerts_read() {
     let dashboard: Value =
         serde_json::from_str(&read("pipeline-configs/grafana/edgeheal-dashboard.json"))
             .expect("the dashboard is JSON");
+    assert_eq!(dashboard["uid"], "edgeheal-healer");
+    check_dashboard(&dashboard, &Known::new());
+}
+
+/// The checks of [`grafana_dashboard_queries_what_exists_and_shows_what_alerts_read`]; its
+/// template variables are defined once and used, each query names only defined ones, and a
+/// query variable, a regex matcher's whole value on the label it offers values of, narrows
+/// every panel selector of the program whose series it reads (`$job` the heal API's).
+fn check_dashboard(dashboard: &Value, known: &Known) {
     assert!(dashboard["schemaVersion"].as_i64().expect("schemaVersion") >= 38);
     let variables = dashboard["templating"]["list"]
         .as_array()
         .expect("templating");
+    let mut names = BTreeSet::new();
+    for v in variables {
+        let name = v["name"].as_str().expect("variable name");
+        assert!(names.insert(name), "variable ${name} twice");
+    }
     let datasource = variables
         .iter()
         .find(|v| v["type"] == "datasource")
@@ -986,18 +1140,19 @@ fn grafana_dashboard_queries_what_exists_and_shows_what_alerts_read() {
     assert_eq!(datasource["query"], "prometheus");
     let ds_ref = format!("${{{}}}", datasource["name"].as_str().expect("name"));
 
-    let known = Known::new();
     // (where, query, whether a panel shows it)
     let mut exprs: Vec<(String, String, bool)> = Vec::new();
+    let mut vars = BTreeMap::new();
     for v in variables.iter().filter(|v| v["type"] == "query") {
-        // Grafana's `label_values(metric, label)`: the metric is a selector.
-        let definition = v["definition"].as_str().expect("definition");
-        let inner = definition
-            .strip_prefix("label_values(")
-            .and_then(|d| d.strip_suffix(')'))
-            .and_then(|d| d.rsplit_once(','))
-            .unwrap_or_else(|| panic!("{definition}: label_values(metric, label)"));
-        exprs.push((definition.to_owned(), inner.0.to_owned(), false));
+        let name = v["name"].as_str().expect("name");
+        assert_eq!(
+            v["datasource"]["uid"],
+            ds_ref.as_str(),
+            "${name}: datasource"
+        );
+        let var = Variable::new(v);
+        exprs.push((format!("${name}"), var.selector.clone(), false));
+        vars.insert(name.to_owned(), var);
     }
     let mut panels = Vec::new();
     collect_panels(dashboard["panels"].as_array().expect("panels"), &mut panels);
@@ -1023,22 +1178,87 @@ fn grafana_dashboard_queries_what_exists_and_shows_what_alerts_read() {
             exprs.push((title.to_owned(), as_sent(expr), true));
         }
     }
+    let exporter_of = |selector: &Selector| {
+        known
+            .exporter(&selector.name)
+            .unwrap_or_else(|| panic!("`{}`: no program serves it", selector.name))
+    };
+    // The program whose series a variable offers values of, and that series.
+    let offered_by = |var: &Variable| {
+        let mut found = Vec::new();
+        selectors(&parse(&var.selector), &mut found);
+        let series = found.swap_remove(0);
+        (exporter_of(&series), series.name)
+    };
+    let mut used = BTreeSet::new();
+    // (where, selector) of what the panels show
     let mut shown = Vec::new();
     for (context, expr, in_panel) in &exprs {
+        for name in references(expr) {
+            assert!(
+                names.contains(name.as_str()),
+                "{context}: `{expr}` names ${name}, which the dashboard does not define"
+            );
+            if *in_panel {
+                used.insert(name);
+            }
+        }
         let mut found = Vec::new();
         selectors(&parse(expr), &mut found);
         assert!(!found.is_empty(), "{context}: `{expr}` selects nothing");
         for s in &found {
             known.check(s, context);
+            for m in s
+                .matchers
+                .iter()
+                .filter(|m| !references(&m.value).is_empty())
+            {
+                let name = variable_of(m).unwrap_or_else(|| {
+                    panic!("{context}: `{m}`: a variable is a matcher's whole value")
+                });
+                let var = vars
+                    .get(name)
+                    .unwrap_or_else(|| panic!("{context}: `{m}`: ${name} is not a query variable"));
+                assert_eq!(
+                    m.name, var.label,
+                    "{context}: `{m}`: ${name} offers values of `{}`",
+                    var.label
+                );
+                let (exporter, series) = offered_by(var);
+                assert_eq!(
+                    exporter_of(s),
+                    exporter,
+                    "{context}: `{m}` on `{}`: ${name} offers the values of `{series}`",
+                    s.name
+                );
+                assert!(
+                    !var.regex || matches!(m.op, MatchOp::Re(_)),
+                    "{context}: `{m}`: Grafana sends ${name}'s values as a regex, `=~`"
+                );
+            }
         }
         if *in_panel {
-            shown.extend(found);
+            shown.extend(found.into_iter().map(|s| (context.as_str(), s)));
         }
     }
-    let used: BTreeSet<&str> = shown.iter().map(|s| s.name.as_str()).collect();
+    for (name, var) in &vars {
+        assert!(used.contains(name), "no panel query uses ${name}");
+        let exporter = offered_by(var).0;
+        for (context, s) in shown.iter().filter(|(_, s)| exporter_of(s) == exporter) {
+            assert!(
+                s.matchers
+                    .iter()
+                    .any(|m| m.name == var.label && variable_of(m) == Some(name.as_str())),
+                "{context}: `{}` is not narrowed by ${name} ({}=~\"${name}\")",
+                s.name,
+                var.label
+            );
+        }
+    }
+    let series: BTreeSet<&str> = shown.iter().map(|(_, s)| s.name.as_str()).collect();
     for family in &known.healer_families {
         assert!(
-            used.iter().any(|u| u.starts_with(family.as_str())),
+            series.iter().any(|u| u.starts_with(family.as_str())),
             "the dashboard does not show {family}"
         );
     }
@@ -1047,7 +1267,7 @@ fn grafana_dashboard_queries_what_exists_and_shows_what_alerts_read() {
         selectors(&parse(&rule.expr), &mut found);
         for s in found {
             assert!(
-                shown.iter().any(|d| covers(d, &s)),
+                shown.iter().any(|(_, d)| covers(d, &s, &vars)),
                 "{}: no panel shows `{}` as the alert selects it ({:?})",
                 rule.alert,
                 s.name,
@@ -1058,24 +1278,140 @@ fn grafana_dashboard_queries_what_exists_and_shows_what_alerts_read() {
 }
 
 /// Whether dashboard selector `d` shows every series alert selector `a` selects: the same
-/// metric, and each label `d` narrows (the target's aside) narrowed by `a` to values among
-/// `d`'s, or by the same negative matcher.
-fn covers(d: &Selector, a: &Selector) -> bool {
+/// metric, and each label `d` narrows narrowed by `a` to values among `d`'s, or by the same
+/// negative matcher. A variable narrows nothing only where "All" sends `.*` to a regex
+/// matcher; any other shows some series, and covers no alert (nor does a target label
+/// narrowed to a value).
+fn covers(d: &Selector, a: &Selector, vars: &BTreeMap<String, Variable>) -> bool {
     d.name == a.name
-        && d.matchers
-            .iter()
-            .filter(|m| !TARGET_LABELS.contains(&m.name.as_str()))
-            .all(|m| {
-                let wanted = matched_values(m);
-                if wanted.is_empty() {
-                    return a.matchers.iter().any(|x| x == m);
-                }
-                let asked: Vec<String> = a
-                    .matchers
-                    .iter()
-                    .filter(|x| x.name == m.name)
-                    .flat_map(matched_values)
-                    .collect();
-                !asked.is_empty() && asked.iter().all(|v| wanted.contains(v))
-            })
+        && d.matchers.iter().all(|m| {
+            if let Some(name) = variable_of(m) {
+                return matches!(m.op, MatchOp::Re(_))
+                    && vars.get(name).is_some_and(|v| v.all_is_any);
+            }
+            let wanted = matched_values(m);
+            if wanted.is_empty() {
+                return a.matchers.iter().any(|x| x == m);
+            }
+            let asked: Vec<String> = a
+                .matchers
+                .iter()
+                .filter(|x| x.name == m.name)
+                .flat_map(matched_values)
+                .collect();
+            !asked.is_empty() && asked.iter().all(|v| wanted.contains(v))
+        })
+}
+
+/// The dashboard checks fail on a variable a query names and the dashboard lacks, one no
+/// query uses, a pipeline query the node filter misses, and a filter that would hide what an
+/// alert reads; and Grafana's built-ins are replaced whole.
+#[test]
+fn the_dashboard_checks_catch_undefined_unused_and_unapplied_variables() {
+    let shipped: Value =
+        serde_json::from_str(&read("pipeline-configs/grafana/edgeheal-dashboard.json"))
+            .expect("the dashboard is JSON");
+    let known = Known::new();
+    let passes = |change: &dyn Fn(&mut Value)| {
+        let mut dashboard = shipped.clone();
+        change(&mut dashboard);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            check_dashboard(&dashboard, &known)
+        }))
+        .is_ok()
+    };
+    // The first query of panel `id`, rewritten by `edit`.
+    let query = |id: i64, edit: fn(&str) -> String| {
+        move |d: &mut Value| {
+            let panel = d["panels"]
+                .as_array_mut()
+                .expect("panels")
+                .iter_mut()
+                .find(|p| p["id"] == id)
+                .expect("panel");
+            let expr = &mut panel["targets"][0]["expr"];
+            let edited = edit(expr.as_str().expect("expr"));
+            assert_ne!(
+                expr.as_str(),
+                Some(edited.as_str()),
+                "panel {id}: no change"
+            );
+            *expr = Value::from(edited);
+        }
+    };
+    let variable = |name: &'static str, edit: fn(&mut Value)| {
+        move |d: &mut Value| {
+            let list = d["templating"]["list"].as_array_mut().expect("list");
+            edit(list.iter_mut().find(|v| v["name"] == name).expect(name));
+        }
+    };
+    assert!(passes(&|_| {}));
+    // Fluent Bit panels 21 to 24, Vector's 26 to 29.
+    assert!(!passes(
+        &query(23, |e| e.replace("$fb_instance", "$fb_instanc"))
+    ));
+    assert!(!passes(
+        &query(23, |e| e.replace("$fb_instance", "[[fb_node]]"))
+    ));
+    assert!(!passes(&query(21, |e| e.replacen(
+        ",instance=~\"$fb_instance\"",
+        "",
+        1
+    ))));
+    assert!(!passes(
+        &query(28, |e| e.replace("$vector_instance", "$fb_instance"))
+    ));
+    assert!(!passes(&query(24, |e| e.replace("instance=~", "instance="))));
+    assert!(!passes(&query(26, |e| e
+        .replace("\"$vector_instance\"", "\"$vector_instance|x\""))));
+    assert!(!passes(
+        &query(21, |e| e.replace("$__rate_interval", "$__interval"))
+    ));
+    // "All" sends an alternation of the values Grafana knew at load, or no "All": the Fluent
+    // Bit panels no longer show every series the alerts read.
+    assert!(!passes(
+        &variable("fb_instance", |v| v["allValue"] = Value::Null)
+    ));
+    assert!(!passes(
+        &variable("fb_instance", |v| v["includeAll"] = false.into())
+    ));
+    // Values of another label than the one the queries narrow.
+    assert!(!passes(&variable("vector_instance", |v| {
+        let host = v["definition"]
+            .as_str()
+            .expect("definition")
+            .replace(", instance)", ", host)");
+        v["query"]["query"] = host.clone().into();
+        v["definition"] = host.into();
+    })));
+    assert!(!passes(&|d: &mut Value| {
+        let list = d["templating"]["list"].as_array_mut().expect("list");
+        let mut unused = list.last().expect("a variable").clone();
+        unused["name"] = "fb_node".into();
+        list.push(unused);
+    }));
+    assert!(!passes(&|d: &mut Value| {
+        let list = d["templating"]["list"].as_array_mut().expect("list");
+        let twice = list.last().expect("a variable").clone();
+        list.push(twice);
+    }));
+
+    assert_eq!(
+        as_sent("rate(x[$__rate_interval]) and y[$__range] @ end()"),
+        "rate(x[1m]) and y[21600s] @ end()"
+    );
+    for unknown in ["x[$__range_s]", "x[$__interval]", "x[$__rate_interval_ms]"] {
+        assert!(
+            std::panic::catch_unwind(|| as_sent(unknown)).is_err(),
+            "{unknown}"
+        );
+    }
+    assert_eq!(
+        references(r#"x{a=~"$fb_instance",b=~"${job}",c=~"${v:regex}",d=~"[[old]]"}[$__range]"#),
+        ["fb_instance", "job", "v", "old"]
+    );
+    assert!(
+        references(r#"label_replace(x, "a", "$1", "b", "(.*)") + y{c=~"[[:alpha:]]+$"}"#)
+            .is_empty()
+    );
 }
