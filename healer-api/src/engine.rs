@@ -450,7 +450,21 @@ impl Engine {
                 self.keep_if_active(key, inc);
             }
         }
+        self.publish_active();
         Ok(())
+    }
+
+    /// Sets `edgeheal_healer_incidents_active` from the incidents held now.
+    fn publish_active(&self) {
+        let mut counts = [(State::Open, 0), (State::Acting, 0), (State::Verifying, 0)];
+        for inc in self.active.values() {
+            if let Some((_, n)) = counts.iter_mut().find(|(s, _)| *s == inc.state) {
+                *n += 1;
+            }
+        }
+        for (state, n) in counts {
+            self.metrics.active_incidents(state.as_str(), n);
+        }
     }
 
     /// Runs until `shutdown` turns true: processes batches when woken through `cycles`, checks
@@ -504,6 +518,7 @@ impl Engine {
                 .read(|c| store::unprocessed_batches(c, 64))
                 .await?;
             if batches.is_empty() {
+                self.publish_active();
                 return Ok(total);
             }
             let max_age_ms = (self.cfg.engine.max_record_age_secs as i64).saturating_mul(1000);
@@ -753,7 +768,9 @@ impl Engine {
             }
         }
         self.settle_hpa_raises().await?;
-        self.restore_hpa_floors().await
+        self.restore_hpa_floors().await?;
+        self.publish_active();
+        Ok(())
     }
 
     /// Reads back the HPAs of raises whose outcome is unknown (a restart interrupted the call,

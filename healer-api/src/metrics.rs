@@ -1,7 +1,8 @@
 //! Prometheus metrics (prometheus-client): requests by result, auth failures by reason,
 //! incidents by kind/state, actions by kind/result (HPA minimum restores among them), time to
 //! remediate, queue depth, stale anomalies (too old to act on when weighed), guard refusals by
-//! code. `pipeline-configs/prometheus/edgeheal-alerts.yaml` alerts on them.
+//! code, incidents in progress by state, and `info{version, mode}`.
+//! `pipeline-configs/prometheus/edgeheal-alerts.yaml` alerts on them.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -50,6 +51,22 @@ pub struct ActionLabels {
     pub result: String,
 }
 
+/// `state` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    /// open | acting | verifying.
+    pub state: String,
+}
+
+/// `version`, `mode` labels of `edgeheal_healer_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InfoLabels {
+    /// The heal API's version.
+    pub version: String,
+    /// shadow | dry-run | enforce.
+    pub mode: String,
+}
+
 /// `code`, `outcome` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusalLabels {
@@ -88,6 +105,10 @@ pub struct Metrics {
     pub notifications: Family<ResultLabel, Counter>,
     /// Ingest latency (seconds), from request to durable commit.
     pub ingest_latency: Histogram,
+    /// Incidents not closed yet, by state.
+    pub incidents_active: Family<StateLabel, Gauge>,
+    /// 1, labelled with the version and the mode.
+    pub info: Family<InfoLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -168,6 +189,18 @@ impl Metrics {
             "Ingest request to durable commit",
             ingest_latency.clone(),
         );
+        let incidents_active = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "incidents_active",
+            "Incidents not closed yet, by state: open (deciding), acting, verifying",
+            incidents_active.clone(),
+        );
+        let info = Family::<InfoLabels, Gauge>::default();
+        registry.register(
+            "info",
+            "1, labelled with the heal API's version and mode (shadow | dry-run | enforce)",
+            info.clone(),
+        );
         let metrics = Self {
             registry,
             requests,
@@ -182,6 +215,8 @@ impl Metrics {
             queue_depth,
             notifications,
             ingest_latency,
+            incidents_active,
+            info,
         };
         metrics.zero_alerted_series();
         metrics
@@ -236,6 +271,9 @@ impl Metrics {
                     .inc_by(0);
             }
         }
+        for state in ["open", "acting", "verifying"] {
+            self.active_incidents(state, 0);
+        }
         for code in ["budget_exhausted", "circuit_open"] {
             self.refusals
                 .get_or_create(&RefusalLabels {
@@ -244,6 +282,26 @@ impl Metrics {
                 })
                 .inc_by(0);
         }
+    }
+
+    /// Sets `edgeheal_healer_info{version, mode}` to 1.
+    pub fn set_mode(&self, mode: &str) {
+        self.info.clear();
+        self.info
+            .get_or_create(&InfoLabels {
+                version: env!("CARGO_PKG_VERSION").into(),
+                mode: mode.into(),
+            })
+            .set(1);
+    }
+
+    /// Sets how many incidents are in `state` now.
+    pub fn active_incidents(&self, state: &str, n: i64) {
+        self.incidents_active
+            .get_or_create(&StateLabel {
+                state: state.into(),
+            })
+            .set(n);
     }
 
     /// Counts an ingest result.
@@ -329,8 +387,28 @@ mod tests {
             r#"edgeheal_healer_actions_total{action="restore_hpa_min",result="failed"} 0"#,
             r#"edgeheal_healer_incident_transitions_total{kind="crash_loop",state="escalated"} 0"#,
             r#"edgeheal_healer_guard_refusals_total{code="budget_exhausted",outcome="refused"} 0"#,
+            r#"edgeheal_healer_incidents_active{state="verifying"} 0"#,
         ] {
             assert!(text.contains(series), "{series} missing from\n{text}");
         }
+    }
+
+    /// One `info` series, with the mode set last.
+    #[test]
+    fn info_names_the_version_and_mode() {
+        let metrics = Metrics::new();
+        assert!(!metrics.render().contains("edgeheal_healer_info{"));
+        metrics.set_mode("shadow");
+        metrics.set_mode("enforce");
+        let text = metrics.render();
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("edgeheal_healer_info{"))
+            .collect();
+        let want = format!(
+            r#"edgeheal_healer_info{{version="{}",mode="enforce"}} 1"#,
+            env!("CARGO_PKG_VERSION")
+        );
+        assert_eq!(series, [want.as_str()]);
     }
 }

@@ -107,6 +107,7 @@ pub async fn run_with_cycles(
         auth.remember(&sig, received_ms / 1000);
     }
     let metrics = Arc::new(Metrics::new());
+    metrics.set_mode(config.mode.as_str());
     let notifier = match &config.notify {
         Some(n) => Notifier::start(n, metrics.clone())?,
         None => Notifier::log_only(metrics.clone()),

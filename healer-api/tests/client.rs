@@ -229,6 +229,24 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
     );
     (config.auth.read_only_keys, config.auth.ingest_only_keys) = (held_ro, held_io);
     let all = incidents_on(&client, &["shop/cart", "shop/storefront"]).await;
+    // The running heal API says its mode, and counts the incidents it holds.
+    let metrics = reqwest::get(format!("{}/metrics", served.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let info = format!(
+        r#"edgeheal_healer_info{{version="{}",mode="shadow"}} 1"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(metrics.lines().any(|l| l == info), "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with(r#"edgeheal_healer_incidents_active{state="verifying"} "#)),
+        "{metrics}"
+    );
     assert_eq!(all.len(), 2, "{all:?}");
     assert!(
         all[0]["id"].as_i64() > all[1]["id"].as_i64(),

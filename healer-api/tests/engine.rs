@@ -568,6 +568,46 @@ async fn a_scaled_traffic_surge_is_judged_by_strain_not_by_its_rate() {
     }
 }
 
+/// `edgeheal_healer_incidents_active{state}` is how many incidents are in each state now:
+/// set as they move, zero once they close, and as recovered after a restart.
+#[tokio::test]
+async fn the_active_incidents_gauge_follows_the_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let active = |h: &Harness| -> Vec<String> {
+        let text = h.metrics.render();
+        ["open", "acting", "verifying"]
+            .iter()
+            .map(|state| {
+                let series = format!("edgeheal_healer_incidents_active{{state=\"{state}\"}} ");
+                let line = text.lines().find(|l| l.starts_with(&series));
+                line.unwrap_or_else(|| panic!("no {series}in\n{text}"))
+                    .trim_start_matches(&series)
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(active(&h), ["0", "0", "0"]);
+    let mut engine = h.engine_after_three_anomalies().await;
+    assert_eq!(active(&h), ["0", "0", "1"], "scaled up, verifying");
+    h.ingest(&["shop/storefront"; 2], "traffic_surge", None)
+        .await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(active(&h), ["0", "0", "1"], "two of three: not open yet");
+    h.ingest(&["shop/storefront"], "traffic_surge", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(active(&h), ["0", "0", "2"]);
+    // A restart: a new engine, new metrics, the incidents recovered from the store.
+    drop(engine);
+    h.metrics = Arc::new(Metrics::new());
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    assert_eq!(active(&h), ["0", "0", "2"], "recovered");
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    assert_eq!(active(&h), ["0", "0", "0"], "both resolved");
+}
+
 #[tokio::test]
 async fn verification_starts_when_the_workload_has_rolled_out() {
     use std::sync::atomic::Ordering::SeqCst;

@@ -35,6 +35,7 @@ fn healer_series() -> (BTreeMap<String, BTreeSet<String>>, Vec<String>) {
     metrics.action("scale_up", "ok");
     metrics.refusal("cooldown", "refused");
     metrics.not_actionable("cluster_scoped", 1);
+    metrics.set_mode("shadow"); // as the runtime does at start
     metrics
         .notifications
         .get_or_create(&ResultLabel {
