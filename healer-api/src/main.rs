@@ -166,7 +166,13 @@ fn client_command(command: Command) -> anyhow::Result<()> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(command) = args.command {
-        return client_command(command);
+        // A refusal or an unreachable heal API is an answer for the person who asked, not a
+        // crash: its message and the causes, without the backtrace RUST_BACKTRACE would add.
+        if let Err(err) = client_command(command) {
+            eprintln!("Error: {err:#}");
+            std::process::exit(1);
+        }
+        return Ok(());
     }
     let Some(config_path) = args.config else {
         anyhow::bail!("--config FILE is required");
