@@ -41,7 +41,8 @@ pub enum ClientError {
     /// Every key of the keys directory is one of `auth.ingest_only_keys` (and none was named).
     #[error(
         "every key in {dir} ({have:?}) is in auth.ingest_only_keys and may not read the history: \
-         add a key for people to the keys directory and to auth.read_only_keys, or name one with --key-id"
+         add a key for people (e.g. ops) to the keys Secret and to auth.read_only_keys, \
+         or use --url and --key-file with such a key"
     )]
     NoReader {
         /// The keys directory.

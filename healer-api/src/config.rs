@@ -192,6 +192,34 @@ impl AuthConfig {
         };
         !barred.iter().any(|id| id == key_id)
     }
+
+    /// What is likely a mistake in the keys' roles, given the key ids `held`: a role given to
+    /// a key the directory does not hold (a typo leaves the real key with both rights), and,
+    /// once roles are used at all, a held key with none (it may post and read).
+    pub fn role_warnings(&self, held: &[String]) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (list, ids) in [
+            ("auth.read_only_keys", &self.read_only_keys),
+            ("auth.ingest_only_keys", &self.ingest_only_keys),
+        ] {
+            for id in ids.iter().filter(|id| !held.contains(id)) {
+                warnings.push(format!(
+                    "{list} names {id:?}, which the keys directory does not hold"
+                ));
+            }
+        }
+        if self.read_only_keys.is_empty() && self.ingest_only_keys.is_empty() {
+            return warnings;
+        }
+        for id in held {
+            if !self.read_only_keys.contains(id) && !self.ingest_only_keys.contains(id) {
+                warnings.push(format!(
+                    "key {id:?} is in neither auth.read_only_keys nor auth.ingest_only_keys: it may post anomalies and read the incident history"
+                ));
+            }
+        }
+        warnings
+    }
 }
 
 fn default_service() -> String {
@@ -720,6 +748,31 @@ mod tests {
     use super::*;
 
     const BASE: &str = "store: { path: /tmp/x.db }\nauth: { keys_dir: /tmp/keys }\n";
+
+    #[test]
+    fn role_warnings_name_typos_and_keys_without_a_role() {
+        let held: Vec<String> = ["fluent-bit", "ops", "vector"].map(String::from).into();
+        let auth = |read_only: &[&str], ingest_only: &[&str]| AuthConfig {
+            keys_dir: "/k".into(),
+            service: default_service(),
+            region: default_region(),
+            max_clock_skew_secs: default_skew(),
+            replay_cache_capacity: default_replay_capacity(),
+            read_only_keys: read_only.iter().map(|s| s.to_string()).collect(),
+            ingest_only_keys: ingest_only.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(
+            auth(&[], &[]).role_warnings(&held).is_empty(),
+            "no roles used"
+        );
+        assert!(auth(&["ops"], &["fluent-bit", "vector"])
+            .role_warnings(&held)
+            .is_empty());
+        let warnings = auth(&["ops"], &["fluentbit", "vector"]).role_warnings(&held);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("auth.ingest_only_keys names \"fluentbit\""));
+        assert!(warnings[1].starts_with("key \"fluent-bit\" is in neither"));
+    }
 
     fn parse(extra: &str) -> Result<Config, ConfigError> {
         let guards = if extra.contains("guards:") {

@@ -103,6 +103,8 @@ struct Incident {
     rollout_checked_ms: Option<i64>,
     /// Why the last ask for the rollout status failed, while it has not been answered since.
     rollout_error: Option<String>,
+    /// The rollout status was answered at least once (since the action, or the restart).
+    rollout_answered: bool,
 }
 
 impl Incident {
@@ -175,6 +177,9 @@ pub struct Engine {
     /// so a persisting anomaly does not reopen an incident (and re-ask the
     /// guards, or act again) with every batch.
     held: HashMap<Key, Hold>,
+    /// A cycle failed part-way (the store): what is held in memory may differ from the store,
+    /// so the next cycle reloads the incidents first, as a restart would.
+    reload: bool,
 }
 
 /// A closed incident absorbing its key's records.
@@ -266,6 +271,7 @@ impl Engine {
             windows: HashMap::new(),
             active: HashMap::new(),
             held: HashMap::new(),
+            reload: false,
         }
     }
 
@@ -438,6 +444,7 @@ impl Engine {
                 rollout_seen_unfinished: false,
                 rollout_checked_ms: None,
                 rollout_error: None,
+                rollout_answered: false,
             };
             if state == State::Open {
                 reopen.push((entity.clone(), kind));
@@ -450,19 +457,35 @@ impl Engine {
                 self.keep_if_active(key, inc);
             }
         }
-        self.publish_active();
+        self.publish_active().await;
         Ok(())
     }
 
-    /// Sets `edgeheal_healer_incidents_active` from the incidents held now.
-    fn publish_active(&self) {
-        let mut counts = [(State::Open, 0), (State::Acting, 0), (State::Verifying, 0)];
-        for inc in self.active.values() {
-            if let Some((_, n)) = counts.iter_mut().find(|(s, _)| *s == inc.state) {
-                *n += 1;
-            }
-        }
-        for (state, n) in counts {
+    /// Sets `edgeheal_healer_incidents_active` from the store, the record of truth: open and
+    /// acting are momentary between cycles, so one counted there is stuck (a call that has
+    /// not come back, or a store failure the engine has not recovered from yet).
+    async fn publish_active(&self) {
+        let counted = self
+            .store
+            .read(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT state, count(*) FROM incidents
+                     WHERE state IN ('open', 'acting', 'verifying') GROUP BY state",
+                )?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await;
+        let Ok(counted) = counted else {
+            return; // the store is down: paged on its own; the gauge keeps its last value
+        };
+        for state in [State::Open, State::Acting, State::Verifying] {
+            let n = counted
+                .iter()
+                .find(|(s, _)| s == state.as_str())
+                .map_or(0, |(_, n)| *n);
             self.metrics.active_incidents(state.as_str(), n);
         }
     }
@@ -499,6 +522,7 @@ impl Engine {
             if let Err(e) = res {
                 tracing::error!(error = %e, "engine store failure; retrying");
                 alive.store(false, Ordering::SeqCst);
+                self.publish_active().await;
                 tokio::time::sleep(Duration::from_secs(1)).await;
             } else {
                 alive.store(true, Ordering::SeqCst);
@@ -510,7 +534,32 @@ impl Engine {
     }
 
     /// Processes every committed, unprocessed batch. Returns how many batches were processed.
+    /// After a failed cycle it first reloads the incidents from the store
+    /// ([`Engine::reload_if_failed`]).
     pub async fn process_pending(&mut self) -> Result<usize, EngineError> {
+        self.reload_if_failed().await?;
+        let done = self.process_batches().await;
+        self.reload |= done.is_err();
+        done
+    }
+
+    /// After a cycle that failed part-way (a store write refused, the disk full), an incident
+    /// being worked on may have left memory while the store still has it in progress, or the
+    /// reverse: the incidents are reloaded from the store as at a start ([`Engine::recover`]:
+    /// an action whose result was not written is `interrupted` and never repeated), so none
+    /// is left unresolved or opened twice.
+    async fn reload_if_failed(&mut self) -> Result<(), EngineError> {
+        if !self.reload {
+            return Ok(());
+        }
+        tracing::warn!("reloading the incidents from the store after a failed cycle");
+        self.active.clear();
+        self.recover().await?;
+        self.reload = false;
+        Ok(())
+    }
+
+    async fn process_batches(&mut self) -> Result<usize, EngineError> {
         let mut total = 0;
         loop {
             let batches = self
@@ -518,7 +567,6 @@ impl Engine {
                 .read(|c| store::unprocessed_batches(c, 64))
                 .await?;
             if batches.is_empty() {
-                self.publish_active();
                 return Ok(total);
             }
             let max_age_ms = (self.cfg.engine.max_record_age_secs as i64).saturating_mul(1000);
@@ -691,6 +739,7 @@ impl Engine {
             rollout_seen_unfinished: false,
             rollout_checked_ms: None,
             rollout_error: None,
+            rollout_answered: false,
         };
         self.advance(&mut inc).await?;
         self.keep_if_active(key, inc);
@@ -720,8 +769,16 @@ impl Engine {
     }
 
     /// Starts the verify window of incidents whose workload has rolled out their action, and
-    /// resolves incidents whose verify window passed without recurrence.
+    /// resolves incidents whose verify window passed without recurrence. After a failed cycle
+    /// it first reloads the incidents from the store, as [`Engine::process_pending`] does.
     pub async fn tick(&mut self) -> Result<(), EngineError> {
+        self.reload_if_failed().await?;
+        let done = self.tick_once().await;
+        self.reload |= done.is_err();
+        done
+    }
+
+    async fn tick_once(&mut self) -> Result<(), EngineError> {
         let rolling: Vec<Key> = self
             .active
             .iter()
@@ -769,7 +826,7 @@ impl Engine {
         }
         self.settle_hpa_raises().await?;
         self.restore_hpa_floors().await?;
-        self.publish_active();
+        self.publish_active().await;
         Ok(())
     }
 
@@ -1025,6 +1082,7 @@ impl Engine {
             || match cluster.rolled_out(&inc.found_target()).await {
                 Ok(done) => {
                     inc.rollout_error = None;
+                    inc.rollout_answered = true;
                     done
                 }
                 Err(err) => {
@@ -1067,14 +1125,18 @@ impl Engine {
         if !starts_over {
             return Ok(());
         }
-        let reason = match (waited_out, &inc.rollout_error) {
-            (true, Some(err)) => format!(
+        let reason = match (waited_out, &inc.rollout_error, inc.rollout_answered) {
+            (true, Some(err), false) => format!(
                 "rollout status unknown for a verify window ({err}); verifying as it stands"
             ),
-            (true, None) => {
+            (true, Some(err), true) => format!(
+                "still rolling out after a verify window (the last check failed: {err}); \
+                 verifying as it stands"
+            ),
+            (true, None, _) => {
                 "still rolling out after a verify window; verifying as it stands".into()
             }
-            (false, _) => "rolled out; verifying from now".into(),
+            (false, ..) => "rolled out; verifying from now".into(),
         };
         self.decision(inc, None, "verifying", &reason).await
     }

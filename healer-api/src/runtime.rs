@@ -71,6 +71,9 @@ pub async fn run_with_cycles(
 ) -> Result<(), RunError> {
     let config = Arc::new(config);
     let keys = KeyRing::load(&config.auth.keys_dir)?;
+    for warning in config.auth.role_warnings(&keys.ids()) {
+        tracing::warn!("{warning}");
+    }
     tracing::info!(
         keys = keys.len(),
         mode = config.mode.as_str(),

@@ -589,13 +589,16 @@ async fn the_active_incidents_gauge_follows_the_incidents() {
     };
     assert_eq!(active(&h), ["0", "0", "0"]);
     let mut engine = h.engine_after_three_anomalies().await;
+    engine.tick().await.unwrap();
     assert_eq!(active(&h), ["0", "0", "1"], "scaled up, verifying");
     h.ingest(&["shop/storefront"; 2], "traffic_surge", None)
         .await;
     engine.process_pending().await.unwrap();
+    engine.tick().await.unwrap();
     assert_eq!(active(&h), ["0", "0", "1"], "two of three: not open yet");
     h.ingest(&["shop/storefront"], "traffic_surge", None).await;
     engine.process_pending().await.unwrap();
+    engine.tick().await.unwrap();
     assert_eq!(active(&h), ["0", "0", "2"]);
     // A restart: a new engine, new metrics, the incidents recovered from the store.
     drop(engine);
@@ -603,6 +606,29 @@ async fn the_active_incidents_gauge_follows_the_incidents() {
     let mut engine = h.engine();
     engine.recover().await.unwrap();
     assert_eq!(active(&h), ["0", "0", "2"], "recovered");
+    // What the store says, whatever the engine holds: an incident stuck acting shows.
+    h.store
+        .write(|tx| {
+            tx.execute(
+                "UPDATE incidents SET state = 'acting' WHERE entity = 'shop/storefront'",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    engine.tick().await.unwrap();
+    assert_eq!(active(&h), ["0", "1", "1"], "one stuck acting");
+    h.store
+        .write(|tx| {
+            tx.execute(
+                "UPDATE incidents SET state = 'verifying' WHERE entity = 'shop/storefront'",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
     h.clock.advance_secs(121);
     engine.tick().await.unwrap();
     assert_eq!(active(&h), ["0", "0", "0"], "both resolved");
@@ -1519,6 +1545,66 @@ async fn a_rollout_status_that_cannot_be_read_is_said_so_when_verified_as_it_sta
     h.clock.advance_secs(121);
     engine.tick().await.unwrap();
     assert_eq!(h.incidents().await[0].state, "resolved");
+
+    // Answered "still rolling" for most of the window and refused at its end: still rolling,
+    // with the last check's failure, not "unknown".
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::still_rolling());
+    let mut engine = h.engine_after_three_anomalies().await;
+    for i in 0..9 {
+        if i == 6 {
+            h.cluster.fail_rollout_status.store(true, SeqCst);
+        }
+        h.clock.advance_secs(15);
+        engine.tick().await.unwrap();
+    }
+    let id = h.incidents().await[0].id;
+    let (_, decisions, _) = h.history(id).await;
+    let want = "still rolling out after a verify window (the last check failed: \
+                API error 403 Forbidden: cannot get deployments); verifying as it stands";
+    assert!(decisions.iter().any(|d| d.reason == want), "{decisions:?}");
+}
+
+/// A cycle that fails part-way (here the store refuses the write that counts a record onto
+/// the incident) is followed by a reload of the incidents from the store: the incident the
+/// failed cycle had in hand is still verified and resolved, not left `verifying` for ever.
+#[tokio::test]
+async fn after_a_failed_cycle_the_incidents_are_reloaded_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let mut engine = h.engine_after_three_anomalies().await;
+    assert_eq!(h.incidents().await[0].state, "verifying");
+    let trigger = |create: bool| {
+        let sql = if create {
+            "CREATE TRIGGER refuse BEFORE UPDATE OF record_count ON incidents \
+             BEGIN SELECT RAISE(ABORT, 'test: the disk is full'); END;"
+        } else {
+            "DROP TRIGGER refuse;"
+        };
+        move |tx: &rusqlite::Transaction| -> Result<(), edgeheal_healer::store::StoreError> {
+            tx.execute_batch(sql)?;
+            Ok(())
+        }
+    };
+    h.store.write(trigger(true)).await.unwrap();
+    h.clock.advance_secs(5);
+    h.ingest(&["shop/cart"], "cpu_saturation", None).await;
+    let err = engine.process_pending().await.unwrap_err();
+    assert!(err.to_string().contains("the disk is full"), "{err}");
+    h.store.write(trigger(false)).await.unwrap();
+    h.clock.advance_secs(5);
+    engine.process_pending().await.unwrap();
+    engine.tick().await.unwrap();
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    let incidents = h.incidents().await;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!(incidents[0].state, "resolved");
+    assert_eq!(
+        incidents[0].record_count, 4,
+        "the record counted once, after the reload"
+    );
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1, "acted once");
 }
 
 /// A node whose clock is off is judged by its own clock: its batches are signed by it too.
