@@ -534,8 +534,8 @@ impl Engine {
     }
 
     /// Processes every committed, unprocessed batch. Returns how many batches were processed.
-    /// After a failed cycle it first reloads the incidents from the store
-    /// ([`Engine::reload_if_failed`]).
+    /// After a cycle that failed part-way it first reloads the incidents from the store, as
+    /// [`Engine::recover`] does at a start.
     pub async fn process_pending(&mut self) -> Result<usize, EngineError> {
         self.reload_if_failed().await?;
         let done = self.process_batches().await;
