@@ -232,12 +232,11 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
     (config.auth.read_only_keys, config.auth.ingest_only_keys) = (held_ro, held_io);
     let all = incidents_on(&client, &["shop/cart", "shop/storefront"]).await;
     // The running heal API says its mode, and counts the incidents it holds.
-    let metrics = reqwest::get(format!("{}/metrics", served.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = || async {
+        let metrics = reqwest::get(format!("{}/metrics", served.base));
+        metrics.await.unwrap().text().await.unwrap()
+    };
+    let metrics = scrape().await;
     let info = format!(
         r#"edgeheal_healer_info{{version="{}",mode="shadow"}} 1"#,
         env!("CARGO_PKG_VERSION")
@@ -252,13 +251,7 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let text = reqwest::get(format!("{}/metrics", served.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        counted = text.lines().any(|l| l == verifying);
+        counted = scrape().await.lines().any(|l| l == verifying);
     }
     assert!(counted, "{verifying} never seen");
     assert_eq!(all.len(), 2, "{all:?}");
