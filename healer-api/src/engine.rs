@@ -49,6 +49,9 @@ pub enum State {
 }
 
 impl State {
+    /// The states of an incident not closed yet (`edgeheal_healer_incidents_active`).
+    pub const ACTIVE: [State; 3] = [State::Open, State::Acting, State::Verifying];
+
     /// Store name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -481,7 +484,7 @@ impl Engine {
         let Ok(counted) = counted else {
             return; // the store is down: paged on its own; the gauge keeps its last value
         };
-        for state in [State::Open, State::Acting, State::Verifying] {
+        for state in State::ACTIVE {
             let n = counted
                 .iter()
                 .find(|(s, _)| s == state.as_str())

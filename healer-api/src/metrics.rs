@@ -271,8 +271,8 @@ impl Metrics {
                     .inc_by(0);
             }
         }
-        for state in ["open", "acting", "verifying"] {
-            self.active_incidents(state, 0);
+        for state in crate::engine::State::ACTIVE {
+            self.active_incidents(state.as_str(), 0);
         }
         for code in ["budget_exhausted", "circuit_open"] {
             self.refusals
