@@ -125,11 +125,66 @@ pub struct StoreConfig {
     /// How many anomaly batches may wait for their commit before requests get 429. Default 256.
     #[serde(default = "default_queue_capacity")]
     pub queue_capacity: usize,
+    /// How long and how much history the store keeps (see [`crate::retention`]).
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 fn default_queue_capacity() -> usize {
     256
 }
+
+/// What the store keeps: anomaly records for `records_days` once the engine has weighed
+/// them, closed incidents (with their decisions and actions) for `incidents_days`, and the
+/// database's pages in use under `max_bytes`, the oldest weighed records deleted first when
+/// over it. Batches the engine has not weighed yet and incidents not closed are never deleted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days a stored anomaly batch and its records are kept once weighed. Default 7.
+    #[serde(default = "default_records_days")]
+    pub records_days: u32,
+    /// Days a closed incident is kept with its decisions and actions. Default 90. At least the
+    /// cooldown, the budget window and `guards.hpa_restore_after_secs`, which are counted
+    /// from this history.
+    #[serde(default = "default_incidents_days")]
+    pub incidents_days: u32,
+    /// Bytes of database pages in use above which the oldest weighed records are deleted
+    /// even within `records_days`. Default 1 GiB (the shipped volume is 2 GiB: the file does
+    /// not shrink, freed pages are reused, and the WAL needs room). At least 16 MiB.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+    /// Seconds between two prunes (the first runs at start). Default 300.
+    #[serde(default = "default_prune_every_secs")]
+    pub every_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            records_days: default_records_days(),
+            incidents_days: default_incidents_days(),
+            max_bytes: default_max_bytes(),
+            every_secs: default_prune_every_secs(),
+        }
+    }
+}
+
+fn default_records_days() -> u32 {
+    7
+}
+fn default_incidents_days() -> u32 {
+    90
+}
+fn default_max_bytes() -> u64 {
+    1 << 30
+}
+fn default_prune_every_secs() -> u64 {
+    300
+}
+
+/// The smallest `store.retention.max_bytes`.
+pub const MIN_STORE_BYTES: u64 = 16 << 20;
 
 /// SQLite `PRAGMA synchronous` level.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -594,6 +649,51 @@ impl Config {
         Ok(cfg)
     }
 
+    /// `store.retention` against what is counted from the history it deletes.
+    fn validate_retention(&self) -> Result<(), ConfigError> {
+        let r = &self.store.retention;
+        let bad = |key, reason: String| Err(ConfigError::Invalid { key, reason });
+        for (key, days) in [
+            ("store.retention.records_days", r.records_days),
+            ("store.retention.incidents_days", r.incidents_days),
+        ] {
+            if !(1..=36_500).contains(&days) {
+                return bad(key, "must be within 1..=36500".into());
+            }
+        }
+        let kept_secs = u64::from(r.incidents_days) * 86_400;
+        for (key, secs) in [
+            ("engine.cooldown_secs", self.engine.cooldown_secs),
+            ("budget.window_secs", self.budget.window_secs),
+            (
+                "guards.hpa_restore_after_secs",
+                self.guards.hpa_restore_after_secs,
+            ),
+        ] {
+            if secs > kept_secs {
+                return bad(
+                    "store.retention.incidents_days",
+                    format!(
+                        "keeps {kept_secs} s of closed incidents, less than {key} ({secs} s), which is counted from them"
+                    ),
+                );
+            }
+        }
+        if r.max_bytes < MIN_STORE_BYTES {
+            return bad(
+                "store.retention.max_bytes",
+                format!("must be at least {MIN_STORE_BYTES} (16 MiB)"),
+            );
+        }
+        if !(1..=86_400).contains(&r.every_secs) {
+            return bad(
+                "store.retention.every_secs",
+                "must be within 1..=86400".into(),
+            );
+        }
+        Ok(())
+    }
+
     /// Semantic checks the schema cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         fn bad(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -636,6 +736,7 @@ impl Config {
         if self.store.queue_capacity == 0 {
             return Err(bad("store.queue_capacity", "must be positive"));
         }
+        self.validate_retention()?;
         if self.ingest.max_body_bytes == 0
             || self.ingest.max_decompressed_bytes < self.ingest.max_body_bytes
         {
@@ -870,5 +971,54 @@ mod tests {
             let err = parse(extra).unwrap_err();
             assert!(err.to_string().contains(key), "{extra}: {err}");
         }
+    }
+
+    #[test]
+    fn retention_has_defaults_and_keeps_what_the_guards_count_from() {
+        let r = parse("").unwrap().store.retention;
+        assert_eq!(
+            (r.records_days, r.incidents_days, r.max_bytes, r.every_secs),
+            (7, 90, 1 << 30, 300)
+        );
+        let with = |retention: &str, extra: &str| {
+            Config::from_yaml(&format!(
+                "store: {{ path: /tmp/x.db, retention: {{ {retention} }} }}\nauth: {{ keys_dir: /tmp/keys }}\nguards: {{ namespaces: [shop] {extra} }}\n"
+            ))
+        };
+        let r = with(
+            "records_days: 1, incidents_days: 2, max_bytes: 16777216",
+            "",
+        )
+        .unwrap()
+        .store
+        .retention;
+        assert_eq!(
+            (r.records_days, r.incidents_days, r.max_bytes),
+            (1, 2, 16 << 20)
+        );
+        let cases: &[(&str, &str, &str)] = &[
+            ("records_days: 0", "", "store.retention.records_days"),
+            (
+                "incidents_days: 36501",
+                "",
+                "store.retention.incidents_days",
+            ),
+            ("max_bytes: 16777215", "", "store.retention.max_bytes"),
+            ("every_secs: 0", "", "store.retention.every_secs"),
+            // The HPA restore's hold is counted from the closed incidents: a day's history
+            // cannot hold two days.
+            (
+                "incidents_days: 1",
+                ", hpa_restore_after_secs: 172800",
+                "less than guards.hpa_restore_after_secs (172800 s)",
+            ),
+            ("records_dayz: 1", "", "store.retention"),
+        ];
+        for (retention, extra, mention) in cases {
+            let err = with(retention, extra).unwrap_err().to_string();
+            assert!(err.contains(mention), "{retention} {extra}: {err}");
+        }
+        // As long as the hold is fine.
+        with("incidents_days: 2", ", hpa_restore_after_secs: 172800").unwrap();
     }
 }

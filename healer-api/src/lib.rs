@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod notify;
 pub mod policy;
 pub mod replay;
+pub mod retention;
 pub mod rollout;
 pub mod runtime;
 pub mod server;

@@ -1,7 +1,8 @@
 //! Prometheus metrics (prometheus-client): requests by result, auth failures by reason,
 //! incidents by kind/state, actions by kind/result (HPA minimum restores among them), time to
 //! remediate, queue depth, stale anomalies (too old to act on when weighed), guard refusals by
-//! code, incidents in progress by state, and `info{version, mode}`.
+//! code, incidents in progress by state, `info{version, mode}`, and the store's retention (rows
+//! deleted by table and reason, pages in use, when it last ran).
 //! `pipeline-configs/prometheus/edgeheal-alerts.yaml` alerts on them.
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -67,6 +68,15 @@ pub struct InfoLabels {
     pub mode: String,
 }
 
+/// `table`, `reason` labels of `edgeheal_healer_store_pruned_rows_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PrunedLabels {
+    /// batches | records | incidents | decisions | actions | hpa_floor_raises.
+    pub table: String,
+    /// age (past its retention) | size (the store was above `store.retention.max_bytes`).
+    pub reason: String,
+}
+
 /// `code`, `outcome` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusalLabels {
@@ -109,6 +119,12 @@ pub struct Metrics {
     pub incidents_active: Family<StateLabel, Gauge>,
     /// 1, labelled with the version and the mode.
     pub info: Family<InfoLabels, Gauge>,
+    /// Rows the retention deleted, by table and reason.
+    pub pruned_rows: Family<PrunedLabels, Counter>,
+    /// Bytes of the database's pages in use, after the last prune.
+    pub store_used_bytes: Gauge,
+    /// When the last prune finished (Unix seconds).
+    pub last_prune: Gauge,
 }
 
 impl Default for Metrics {
@@ -201,6 +217,24 @@ impl Metrics {
             "1, labelled with the heal API's version and mode (shadow | dry-run | enforce)",
             info.clone(),
         );
+        let pruned_rows = Family::<PrunedLabels, Counter>::default();
+        registry.register(
+            "store_pruned_rows",
+            "Rows the store's retention deleted, by table and reason (age: past store.retention; size: the store was above store.retention.max_bytes)",
+            pruned_rows.clone(),
+        );
+        let store_used_bytes = Gauge::default();
+        registry.register(
+            "store_used_bytes",
+            "Bytes of the SQLite database's pages in use after the last prune (the file keeps its high-water mark; freed pages are reused)",
+            store_used_bytes.clone(),
+        );
+        let last_prune = Gauge::default();
+        registry.register(
+            "store_last_prune_timestamp_seconds",
+            "When the store's retention last ran to completion (Unix seconds; 0 until it has)",
+            last_prune.clone(),
+        );
         let metrics = Self {
             registry,
             requests,
@@ -217,6 +251,9 @@ impl Metrics {
             ingest_latency,
             incidents_active,
             info,
+            pruned_rows,
+            store_used_bytes,
+            last_prune,
         };
         metrics.zero_alerted_series();
         metrics
@@ -274,6 +311,14 @@ impl Metrics {
         for state in crate::engine::State::ACTIVE {
             self.active_incidents(state.as_str(), 0);
         }
+        for table in ["batches", "records"] {
+            self.pruned_rows
+                .get_or_create(&PrunedLabels {
+                    table: table.into(),
+                    reason: crate::retention::Reason::Size.as_str().into(),
+                })
+                .inc_by(0);
+        }
         for code in ["budget_exhausted", "circuit_open"] {
             self.refusals
                 .get_or_create(&RefusalLabels {
@@ -293,6 +338,21 @@ impl Metrics {
                 mode: mode.into(),
             })
             .set(1);
+    }
+
+    /// Counts what a prune deleted, and the store's size after it, at `at_secs`.
+    pub fn pruned(&self, pruned: &crate::retention::Pruned, at_secs: i64) {
+        for (table, reason, n) in &pruned.rows {
+            self.pruned_rows
+                .get_or_create(&PrunedLabels {
+                    table: (*table).into(),
+                    reason: reason.as_str().into(),
+                })
+                .inc_by(*n);
+        }
+        self.store_used_bytes
+            .set(i64::try_from(pruned.used_bytes).unwrap_or(i64::MAX));
+        self.last_prune.set(at_secs);
     }
 
     /// Sets how many incidents are in `state` now.

@@ -134,6 +134,12 @@ pub async fn run_with_cycles(
         ready: ready.clone(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(crate::retention::run(
+        store.clone(),
+        config.store.retention.clone(),
+        clock.clone(),
+        metrics.clone(),
+    ));
     let engine = Engine::new(
         config.clone(),
         store,

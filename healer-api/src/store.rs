@@ -142,6 +142,8 @@ const MIGRATIONS: &[&str] = &[
     // over (see `ActionRow::verify_from`), so that a restart neither asks again nor counts
     // records made while it rolled.
     "ALTER TABLE actions ADD COLUMN verify_from INTEGER;",
+    // 7: batches by receive time, for the retention's deletes (see `crate::retention`).
+    "CREATE INDEX batches_received ON batches(received_at);",
 ];
 
 /// Applies pending migrations; returns the schema version.

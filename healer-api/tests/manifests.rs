@@ -177,6 +177,31 @@ fn the_shipped_config_is_valid() {
     assert_eq!(args, vec!["--config", "/etc/edgeheal/config/config.yaml"]);
 }
 
+/// The store's size bound leaves room on its volume: the file keeps its high-water mark, the
+/// WAL and a prune's work come on top, so at most half the claim is pages in use.
+#[test]
+fn the_store_bound_fits_its_volume() {
+    let cm: ConfigMap = one("configmap.yaml", "ConfigMap");
+    let cfg = edgeheal_healer::Config::from_yaml(&cm.data.unwrap()["config.yaml"]).unwrap();
+    let pvc: k8s_openapi::api::core::v1::PersistentVolumeClaim =
+        one("pvc.yaml", "PersistentVolumeClaim");
+    let requested = &pvc.spec.unwrap().resources.unwrap().requests.unwrap()["storage"].0;
+    let gib: u64 = requested
+        .strip_suffix("Gi")
+        .unwrap_or_else(|| panic!("the claim is in Gi: {requested}"))
+        .parse()
+        .unwrap();
+    let bound = cfg.store.retention.max_bytes;
+    assert!(
+        bound <= (gib << 30) / 2,
+        "store.retention.max_bytes {bound} is more than half the {requested} claim"
+    );
+    assert!(
+        bound >= (gib << 30) / 4,
+        "store.retention.max_bytes {bound} leaves most of the {requested} claim unused"
+    );
+}
+
 /// The pod's `prometheus.io/*` annotations name the port the shipped config listens on, the
 /// container declares and the NetworkPolicy opens, and a path the heal API serves its
 /// metrics on, with the series the alert rules' `EdgehealHealerDown` reads.
