@@ -251,6 +251,13 @@ pub async fn run(store: Store, cfg: RetentionConfig, clock: SharedClock, metrics
                         "anomaly records younger than store.retention.records_days were deleted to keep the store under store.retention.max_bytes: the volume is too small for this anomaly rate"
                     );
                 }
+                if pruned.used_bytes > cfg.max_bytes {
+                    tracing::warn!(
+                        used_bytes = pruned.used_bytes,
+                        max_bytes = cfg.max_bytes,
+                        "the store is above store.retention.max_bytes with nothing left it may delete: batches the engine has not weighed yet and incidents fill it"
+                    );
+                }
                 if !pruned.rows.is_empty() {
                     tracing::info!(deleted = ?pruned.rows, used_bytes = pruned.used_bytes, "store pruned");
                 }
