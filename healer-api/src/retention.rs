@@ -193,25 +193,17 @@ pub async fn prune(
 ) -> Result<Pruned, StoreError> {
     let mut pruned = Pruned::default();
     let records_before = now_ms.saturating_sub(i64::from(cfg.records_days) * DAY_MS);
-    loop {
-        let (b, r) = store
-            .write(move |tx| delete_batches(tx, Oldest::ReceivedBefore(records_before)))
-            .await?;
-        pruned.add("batches", Reason::Age, b);
-        pruned.add("records", Reason::Age, r);
-        if b == 0 {
-            break;
-        }
-    }
-    let max_bytes = cfg.max_bytes;
-    loop {
-        let (b, r) = store
-            .write(move |tx| delete_batches(tx, Oldest::UntilUnder(max_bytes)))
-            .await?;
-        pruned.add("batches", Reason::Size, b);
-        pruned.add("records", Reason::Size, r);
-        if b == 0 {
-            break;
+    for (which, reason) in [
+        (Oldest::ReceivedBefore(records_before), Reason::Age),
+        (Oldest::UntilUnder(cfg.max_bytes), Reason::Size),
+    ] {
+        loop {
+            let (b, r) = store.write(move |tx| delete_batches(tx, which)).await?;
+            pruned.add("batches", reason, b);
+            pruned.add("records", reason, r);
+            if b == 0 {
+                break;
+            }
         }
     }
     let incidents_before = now_ms.saturating_sub(i64::from(cfg.incidents_days) * DAY_MS);
