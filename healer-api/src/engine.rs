@@ -3,8 +3,10 @@
 //! incident, and drives each incident through open → acting → verifying → resolved |
 //! escalated | failed. Every decision, action and result is written to the store before and
 //! after the side effect: an action row (unique per incident step) is committed *before* the
-//! Kubernetes call, so a crash between the two leaves an `interrupted` action that is never
-//! repeated, and cooldowns and budgets are counted from those rows across restarts.
+//! Kubernetes call, so a crash between the two, or a cycle of the engine that fails between
+//! them (a store write refused), leaves an `interrupted` action that is never repeated, and
+//! cooldowns and budgets are counted from those rows across restarts. The history says which
+//! of the two came between.
 //!
 //! A raised HPA minimum is recorded with its action ([`crate::hpa_floor`]) and given back by
 //! the periodic [`Engine::tick`] once the workload's incidents are over and
@@ -136,9 +138,43 @@ impl Incident {
 
 type Key = (Entity, IncidentKind);
 
-/// An `acting` incident whose action's result was recorded before a restart: incident id,
-/// step, action, result, when it finished, detail.
+/// An `acting` incident whose action's result was recorded before a restart or a failed
+/// cycle: incident id, step, action, result, when it finished, detail.
 type Stranded = (i64, i64, String, String, Option<i64>, Option<String>);
+
+/// What came between an action and its incident's next step when the incidents are
+/// recovered from the store; the decisions, action details and log lines of the recovery
+/// name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// The heal API stopped ([`Engine::recover`] at a start).
+    Restart,
+    /// A cycle of the engine failed part-way, a store write refused, while the heal API went
+    /// on running ([`Engine::reload_if_failed`]): the call may have completed, its result not
+    /// written.
+    FailedCycle,
+}
+
+impl Cause {
+    /// The cause as the texts name it: "action interrupted by {phrase}".
+    fn phrase(self) -> &'static str {
+        match self {
+            Cause::Restart => "a restart",
+            Cause::FailedCycle => "a failed cycle",
+        }
+    }
+
+    /// The detail of an action it left `pending`, now `interrupted`.
+    fn interrupted_detail(self) -> &'static str {
+        match self {
+            Cause::Restart => "healer stopped during the call; outcome unknown; not repeated",
+            Cause::FailedCycle => {
+                "the heal API's cycle failed during the call (a store write was refused); \
+                 outcome unknown; not repeated"
+            }
+        }
+    }
+}
 
 /// An active incident as recovery reads it back.
 struct Recovered {
@@ -285,10 +321,17 @@ impl Engine {
     /// Startup recovery: actions left `pending` by a crash become `interrupted` (never re-run;
     /// their incident goes to verifying, so a recurrence escalates to the *next* action), and
     /// active incidents are reloaded. Incidents still `open` are decided again (no action row
-    /// exists for their step, so nothing can run twice).
+    /// exists for their step, so nothing can run twice). The history says a restart came
+    /// between; after a failed cycle the engine does the same itself, saying so instead.
     pub async fn recover(&mut self) -> Result<(), EngineError> {
+        self.recover_from(Cause::Restart).await
+    }
+
+    /// [`Engine::recover`], its decisions, action details and log lines naming `cause`.
+    async fn recover_from(&mut self, cause: Cause) -> Result<(), EngineError> {
         let now = self.now().as_millisecond();
         let verify_ms = self.cfg.engine.verify_window_secs as i64 * 1000;
+        let between = cause.phrase();
         let (interrupted, stranded, raises) = self
             .store
             .write(move |tx| {
@@ -297,10 +340,9 @@ impl Engine {
                     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
                 for (incident, step, action) in &rows {
                     tx.execute(
-                        "UPDATE actions SET result = 'interrupted', finished_at = ?1,
-                           detail = 'healer stopped during the call; outcome unknown; not repeated'
-                         WHERE incident_id = ?2 AND step = ?3",
-                        params![now, incident, step],
+                        "UPDATE actions SET result = 'interrupted', finished_at = ?1, detail = ?2
+                         WHERE incident_id = ?3 AND step = ?4",
+                        params![now, cause.interrupted_detail(), incident, step],
                     )?;
                     tx.execute(
                         "UPDATE incidents SET state = 'verifying', verify_until = ?1, updated_at = ?2 WHERE id = ?3 AND state = 'acting'",
@@ -308,11 +350,12 @@ impl Engine {
                     )?;
                     tx.execute(
                         "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, 'interrupted', ?5)",
-                        params![incident, now, step, action, "action interrupted by a restart; verifying instead of repeating it"],
+                        params![incident, now, step, action, format!("action interrupted by {between}; verifying instead of repeating it")],
                     )?;
                 }
-                // An action whose result was written, with the heal API stopped before its
-                // incident moved on: verifying from when it finished, or failed.
+                // An action whose result was written, with the heal API stopped (or its cycle
+                // failed) before its incident moved on: verifying from when it finished, or
+                // failed.
                 let mut stmt = tx.prepare(
                     "SELECT i.id, i.step, a.action, a.result, a.finished_at, a.detail FROM incidents i
                      JOIN actions a ON a.incident_id = i.id AND a.step = i.step
@@ -331,7 +374,7 @@ impl Engine {
                         )?;
                         tx.execute(
                             "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, 'failed', ?5)",
-                            params![incident, now, step, action, format!("{detail} (recorded before a restart)")],
+                            params![incident, now, step, action, format!("{detail} (recorded before {between})")],
                         )?;
                     } else {
                         let until = finished.unwrap_or(now) + verify_ms;
@@ -341,7 +384,7 @@ impl Engine {
                         )?;
                         tx.execute(
                             "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, 'verifying', ?5)",
-                            params![incident, now, step, action, "the action had finished before a restart; verifying from when it did"],
+                            params![incident, now, step, action, format!("the action had finished before {between}; verifying from when it did")],
                         )?;
                     }
                 }
@@ -352,19 +395,19 @@ impl Engine {
         if stranded > 0 {
             tracing::warn!(
                 stranded,
-                "incidents whose action had finished before a restart were moved on"
+                "incidents whose action had finished before {between} were moved on"
             );
         }
         if interrupted > 0 {
             tracing::warn!(
                 interrupted,
-                "actions interrupted by a restart were marked and will not be repeated"
+                "actions interrupted by {between} were marked and will not be repeated"
             );
         }
         if raises > 0 {
             tracing::warn!(
                 raises,
-                "HPA raises interrupted by a restart; their outcome is read back from the HPA on the next tick"
+                "HPA raises interrupted by {between}; their outcome is read back from the HPA on the next tick"
             );
         }
         let rows = self
@@ -415,9 +458,9 @@ impl Engine {
                 kind: WorkloadKind::parse(&row.workload_kind).unwrap_or(WorkloadKind::Deployment),
                 name: entity.workload.clone(),
             };
-            // The workload may still be rolling out the enforced action the restart came
-            // between (or interrupted): unless its rollout was seen over, it is asked again
-            // before the window is judged.
+            // The workload may still be rolling out the enforced action the restart or failed
+            // cycle came between (or interrupted): unless its rollout was seen over, it is
+            // asked again before the window is judged.
             let rolling = state == State::Verifying
                 && row.evidence_from.is_some()
                 && row.enforced == Some(true)
@@ -435,7 +478,8 @@ impl Engine {
                 verify_until: row
                     .verify_until
                     .and_then(|v| Timestamp::from_millisecond(v).ok()),
-                // Records made before it are no recurrence after a restart either.
+                // Records made before it are no recurrence after a restart (or a failed
+                // cycle) either.
                 acted_at_ms: row.evidence_from,
                 recurrences: VecDeque::new(),
                 found: row
@@ -550,14 +594,15 @@ impl Engine {
     /// being worked on may have left memory while the store still has it in progress, or the
     /// reverse: the incidents are reloaded from the store as at a start ([`Engine::recover`]:
     /// an action whose result was not written is `interrupted` and never repeated), so none
-    /// is left unresolved or opened twice.
+    /// is left unresolved or opened twice. The history says the cycle failed, not that the
+    /// heal API restarted: it did not stop, and the call may have completed.
     async fn reload_if_failed(&mut self) -> Result<(), EngineError> {
         if !self.reload {
             return Ok(());
         }
         tracing::warn!("reloading the incidents from the store after a failed cycle");
         self.active.clear();
-        self.recover().await?;
+        self.recover_from(Cause::FailedCycle).await?;
         self.reload = false;
         Ok(())
     }
@@ -833,10 +878,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Reads back the HPAs of raises whose outcome is unknown (a restart interrupted the call,
-    /// or it ended in an error after which the patch may have landed) and settles each
-    /// ([`hpa_floor::settle`]). A read that fails leaves the raise for the next tick; the
-    /// HPA's restores wait until then. Shadow mode never calls the API (and never raises).
+    /// Reads back the HPAs of raises whose outcome is unknown (a restart or a failed cycle
+    /// interrupted the call, or it ended in an error after which the patch may have landed)
+    /// and settles each ([`hpa_floor::settle`]). A read that fails leaves the raise for the
+    /// next tick; the HPA's restores wait until then. Shadow mode never calls the API (and
+    /// never raises).
     async fn settle_hpa_raises(&self) -> Result<(), EngineError> {
         let (Some(cluster), false) = (&self.cluster, self.cfg.mode == Mode::Shadow) else {
             return Ok(());

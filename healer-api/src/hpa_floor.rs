@@ -10,10 +10,10 @@
 //! `raised` (it holds the floor; at most one per HPA and mode) or `not_raised` (the call failed) →
 //! `restored` | `dry_run` | `skipped` (someone else changed the minimum, or the HPA is gone)
 //! | `superseded` (a later raise on the same HPA took over its restore). A raise whose outcome
-//! is unknown — a restart interrupted its call, or it ended in a timeout or a lost answer —
-//! stays `raising` until the engine reads the HPA back ([`settle`]): the minimum it set means
-//! it landed, anything else that it did not (or is no longer edgeheal's). Restores of an HPA
-//! wait while a raise of it is unsettled.
+//! is unknown — a restart or a failed engine cycle interrupted its call, or it ended in a
+//! timeout or a lost answer — stays `raising` until the engine reads the HPA back
+//! ([`settle`]): the minimum it set means it landed, anything else that it did not (or is no
+//! longer edgeheal's). Restores of an HPA wait while a raise of it is unsettled.
 //!
 //! A second raise before the restore restores to the *first* raise's starting point: the
 //! minimum edgeheal found before it touched the HPA, not an intermediate value of its own.
@@ -207,9 +207,10 @@ pub fn abandon(tx: &Transaction<'_>, id: i64, at_ms: i64, detail: &str) -> Resul
     Ok(())
 }
 
-/// A raise whose outcome is not known: a restart interrupted its call, or the call ended in
-/// an error after which the patch may have landed (a timeout, a lost answer). It holds no
-/// floor until the HPA is read back ([`settle`]); restores of its HPA wait for it.
+/// A raise whose outcome is not known: a restart or a failed engine cycle interrupted its
+/// call, or the call ended in an error after which the patch may have landed (a timeout, a
+/// lost answer). It holds no floor until the HPA is read back ([`settle`]); restores of its
+/// HPA wait for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsettled {
     /// Row id.

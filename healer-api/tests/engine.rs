@@ -1,7 +1,7 @@
 //! The incident engine end to end over a real store and a fake cluster: debounce, dedupe,
 //! lifecycle, escalation on recurrence, the budget under an anomaly storm, cooldowns across a
-//! restart, recovery of an action interrupted by a crash, and the restore of a raised HPA
-//! minimum.
+//! restart, recovery of an action interrupted by a crash or a failed cycle, and the restore
+//! of a raised HPA minimum.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::SeqCst;
@@ -401,6 +401,26 @@ impl Harness {
             .iter()
             .map(|e| e.2)
             .collect()
+    }
+
+    /// Makes the store refuse the writes a trigger's `BEFORE <event> ON <table> [WHEN ...]`
+    /// names, `on`, as a full disk would, until [`Harness::accept_writes`].
+    async fn refuse_writes(&self, on: &str) {
+        let sql = format!(
+            "CREATE TRIGGER refuse BEFORE {on} BEGIN SELECT RAISE(ABORT, 'test: the disk is full'); END;"
+        );
+        self.store
+            .write(move |tx| Ok(tx.execute_batch(&sql)?))
+            .await
+            .unwrap();
+    }
+
+    /// Takes back [`Harness::refuse_writes`].
+    async fn accept_writes(&self) {
+        self.store
+            .write(|tx| Ok(tx.execute_batch("DROP TRIGGER refuse;")?))
+            .await
+            .unwrap();
     }
 
     async fn action_count(&self) -> i64 {
@@ -1045,7 +1065,12 @@ async fn interrupted_action_is_never_repeated_after_a_crash() {
     assert_eq!(inc.state, "verifying");
     assert_eq!(actions.len(), 1);
     assert_eq!(actions[0].result, "interrupted");
-    assert!(decisions.iter().any(|d| d.outcome == "interrupted"));
+    assert_eq!(
+        actions[0].detail.as_deref(),
+        Some("healer stopped during the call; outcome unknown; not repeated")
+    );
+    assert!(decisions.iter().any(|d| d.outcome == "interrupted"
+        && d.reason == "action interrupted by a restart; verifying instead of repeating it"));
     assert_eq!(
         h.cluster.executed.lock().unwrap().len(),
         1,
@@ -1092,7 +1117,8 @@ async fn an_action_finished_before_a_crash_moves_its_incident_on() {
             continue;
         }
         assert_eq!(inc.state, "verifying");
-        assert!(decisions.iter().any(|d| d.outcome == "verifying"));
+        assert!(decisions.iter().any(|d| d.outcome == "verifying"
+            && d.reason == "the action had finished before a restart; verifying from when it did"));
         // The window runs from when the action finished: 120 s after it, not after the
         // restart.
         h.clock.advance_secs(91);
@@ -1574,24 +1600,12 @@ async fn after_a_failed_cycle_the_incidents_are_reloaded_from_the_store() {
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
     let mut engine = h.engine_after_three_anomalies().await;
     assert_eq!(h.incidents().await[0].state, "verifying");
-    let trigger = |create: bool| {
-        let sql = if create {
-            "CREATE TRIGGER refuse BEFORE UPDATE OF record_count ON incidents \
-             BEGIN SELECT RAISE(ABORT, 'test: the disk is full'); END;"
-        } else {
-            "DROP TRIGGER refuse;"
-        };
-        move |tx: &rusqlite::Transaction| -> Result<(), edgeheal_healer::store::StoreError> {
-            tx.execute_batch(sql)?;
-            Ok(())
-        }
-    };
-    h.store.write(trigger(true)).await.unwrap();
+    h.refuse_writes("UPDATE OF record_count ON incidents").await;
     h.clock.advance_secs(5);
     h.ingest(&["shop/cart"], "cpu_saturation", None).await;
     let err = engine.process_pending().await.unwrap_err();
     assert!(err.to_string().contains("the disk is full"), "{err}");
-    h.store.write(trigger(false)).await.unwrap();
+    h.accept_writes().await;
     h.clock.advance_secs(5);
     engine.process_pending().await.unwrap();
     engine.tick().await.unwrap();
@@ -1605,6 +1619,98 @@ async fn after_a_failed_cycle_the_incidents_are_reloaded_from_the_store() {
         "the record counted once, after the reload"
     );
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 1, "acted once");
+}
+
+/// A cycle that fails between an action's call and the write of its result, or between that
+/// write and its incident's next step, is followed by a reload that moves the incident on as
+/// after a restart; but the heal API did not stop, so its history says the cycle failed, not
+/// that it restarted (the call may well have completed).
+#[tokio::test]
+async fn the_reload_after_a_failed_cycle_says_the_cycle_failed_not_a_restart() {
+    // (refused write, the call fails, the incident's state after the reload, the decision
+    // the reload adds, how its reason ends)
+    let cases = [
+        (
+            "UPDATE OF result ON actions",
+            false,
+            "verifying",
+            "interrupted",
+            "action interrupted by a failed cycle; verifying instead of repeating it",
+        ),
+        (
+            "UPDATE OF state ON incidents WHEN NEW.state = 'verifying'",
+            false,
+            "verifying",
+            "verifying",
+            "the action had finished before a failed cycle; verifying from when it did",
+        ),
+        (
+            "UPDATE OF state ON incidents WHEN NEW.state = 'failed'",
+            true,
+            "failed",
+            "failed",
+            " (recorded before a failed cycle)",
+        ),
+    ];
+    for (refused, fail, state, outcome, reason) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = FakeCluster {
+            fail_execute: fail,
+            ..FakeCluster::default()
+        };
+        let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+        let mut engine = h.engine();
+        engine.recover().await.unwrap();
+        h.refuse_writes(refused).await;
+        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+        let err = engine.process_pending().await.unwrap_err();
+        assert!(
+            err.to_string().contains("the disk is full"),
+            "{refused}: {err}"
+        );
+        assert_eq!(h.incidents().await[0].state, "acting", "{refused}");
+        h.accept_writes().await;
+        h.clock.advance_secs(5);
+        engine.process_pending().await.unwrap();
+        // The incident that acted: once it is failed, the failed cycle's batch, processed
+        // again after the reload, opens a second one, which the cooldown refuses.
+        let id = h.incidents().await.iter().map(|i| i.id).min().unwrap();
+        let (inc, decisions, actions) = h.history(id).await;
+        assert_eq!(inc.state, state, "{refused}");
+        let added = decisions.last().unwrap();
+        assert_eq!(added.outcome, outcome, "{refused}");
+        assert!(
+            added.reason.ends_with(reason),
+            "{refused}: {}",
+            added.reason
+        );
+        assert_eq!(actions.len(), 1, "{refused}");
+        if outcome == "interrupted" {
+            assert_eq!(actions[0].result, "interrupted");
+            assert_eq!(
+                actions[0].detail.as_deref(),
+                Some(
+                    "the heal API's cycle failed during the call (a store write was refused); \
+                     outcome unknown; not repeated"
+                )
+            );
+        }
+        let texts = decisions
+            .iter()
+            .map(|d| d.reason.as_str())
+            .chain(actions.iter().filter_map(|a| a.detail.as_deref()));
+        for text in texts {
+            assert!(
+                !text.contains("restart") && !text.contains("stopped"),
+                "{refused}: {text}"
+            );
+        }
+        assert_eq!(
+            h.cluster.executed.lock().unwrap().len(),
+            1,
+            "{refused}: acted once"
+        );
+    }
 }
 
 /// A node whose clock is off is judged by its own clock: its batches are signed by it too.
