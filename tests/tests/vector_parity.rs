@@ -118,6 +118,14 @@ impl VectorPipeline {
 
     /// One record through normalize → lua → finalize; the `edgeheal` object out.
     fn run(&mut self, record: &str) -> Json {
+        self.run_event(record)
+            .get("edgeheal")
+            .cloned()
+            .unwrap_or(Json::Null)
+    }
+
+    /// One record through normalize → lua → finalize; the whole event out.
+    fn run_event(&mut self, record: &str) -> Json {
         let json: Json = serde_json::from_str(record).unwrap();
         let event = self.normalize.run(self.source.run(Value::from(json)));
         let lua = &self.lua;
@@ -141,7 +149,148 @@ impl VectorPipeline {
             out.get("_edgeheal_in").is_none(),
             "the scorer removes its input"
         );
-        out.get("edgeheal").cloned().unwrap_or(Json::Null)
+        out
+    }
+}
+
+/// A Vector condition (`filter`, `route`): the program's value, which must be a boolean.
+fn holds(condition: &Program, event: &Json) -> bool {
+    let mut target = TargetValue {
+        value: Value::from(event.clone()),
+        metadata: Value::Object(BTreeMap::new()),
+        secrets: Secrets::default(),
+    };
+    let mut runtime = Runtime::new(RuntimeState::default());
+    match runtime.resolve(&mut target, condition, &TimeZone::default()) {
+        Ok(Value::Boolean(b)) => b,
+        other => panic!("a condition gave {other:?} on {event}"),
+    }
+}
+
+/// Series the kubelet's `/metrics/cadvisor` serves for a container (kubelet 1.30).
+const CADVISOR_SERIES: &[&str] = &[
+    "container_cpu_cfs_periods_total",
+    "container_cpu_cfs_throttled_periods_total",
+    "container_cpu_cfs_throttled_seconds_total",
+    "container_cpu_load_average_10s",
+    "container_cpu_system_seconds_total",
+    "container_cpu_usage_seconds_total",
+    "container_cpu_user_seconds_total",
+    "container_file_descriptors",
+    "container_fs_inodes_free",
+    "container_fs_io_time_seconds_total",
+    "container_fs_limit_bytes",
+    "container_fs_reads_bytes_total",
+    "container_fs_reads_total",
+    "container_fs_usage_bytes",
+    "container_fs_writes_bytes_total",
+    "container_last_seen",
+    "container_memory_cache",
+    "container_memory_failcnt",
+    "container_memory_failures_total",
+    "container_memory_mapped_file",
+    "container_memory_max_usage_bytes",
+    "container_memory_rss",
+    "container_memory_swap",
+    "container_memory_usage_bytes",
+    "container_memory_working_set_bytes",
+    "container_network_receive_bytes_total",
+    "container_network_transmit_errors_total",
+    "container_oom_events_total",
+    "container_processes",
+    "container_sockets",
+    "container_spec_cpu_period",
+    "container_spec_cpu_quota",
+    "container_spec_cpu_shares",
+    "container_spec_memory_limit_bytes",
+    "container_spec_memory_reservation_limit_bytes",
+    "container_spec_memory_swap_limit_bytes",
+    "container_start_time_seconds",
+    "container_tasks_state",
+    "container_threads",
+    "container_threads_max",
+    "container_ulimits_soft",
+    "machine_cpu_cores",
+    "machine_memory_bytes",
+    "machine_scrape_error",
+];
+
+/// The cAdvisor filter of `vector.yaml` passes exactly the series the core reads (on the
+/// metric, as Vector runs a `filter` on metric events: `.name`, `.tags`), and the route
+/// gives the user's sink every record but those samples: container logs (whatever the core
+/// read in them), Kubernetes events, and records normalize could not tag.
+#[test]
+fn the_users_sink_gets_every_record_but_the_cadvisor_samples() {
+    let yaml = shipped_file("vector.yaml");
+    let filter = &yaml["transforms"]["edgeheal_cadvisor_used"];
+    assert_eq!(filter["type"].as_str(), Some("filter"));
+    assert_eq!(
+        filter["inputs"].as_sequence().unwrap()[0].as_str(),
+        Some("edgeheal_cadvisor")
+    );
+    let used = compile(filter["condition"].as_str().unwrap());
+    let tags = serde_json::json!({"namespace": "shop", "pod": "cart-0", "container": "cart"});
+    let mut kept = Vec::new();
+    for name in CADVISOR_SERIES {
+        let passes = holds(&used, &serde_json::json!({"name": name, "tags": tags}));
+        // The core on the same sample, as metric_to_log writes it.
+        let record = serde_json::json!({"name": name, "kind": "absolute",
+            "gauge": {"value": 200_000.0}, "tags": tags, "timestamp": "2024-05-01T10:00:15Z"})
+        .to_string();
+        let parsed = edgeheal_plugin::json::Record::parse(record.as_bytes()).unwrap();
+        let read = match edgeheal_plugin::normalize::normalize(&parsed, b"", 0).signal {
+            edgeheal_plugin::Signal::Metric(m) => {
+                m.name != edgeheal_plugin::observation::MetricName::Other
+            }
+            _ => false,
+        };
+        assert_eq!(passes, read, "{name}: the filter and the core disagree");
+        if passes {
+            kept.push(*name);
+        }
+    }
+    assert_eq!(kept.len(), 4, "{kept:?}");
+
+    let route = &yaml["transforms"]["edgeheal_anomalies"]["route"];
+    let records = compile(route["records"].as_str().unwrap());
+    let anomalies = compile(route["anomalies"].as_str().unwrap());
+    let committed = fs::read_to_string(vector_dir().join(SCORER_FILE)).unwrap();
+    let mut pipeline = VectorPipeline::new(&committed);
+    let log = serde_json::json!({
+        "message": r#"{"metric":"queue_depth","value":3,"level":"info"}"#,
+        "kubernetes": {"pod_name": "cart-7d9f8c6b5-x2x9q", "pod_namespace": "shop",
+            "container_name": "cart", "pod_node_name": "node-1"},
+        "file": "/var/log/pods/shop_cart-7d9f8c6b5-x2x9q_0/cart/0.log",
+        "source_type": "kubernetes_logs", "stream": "stdout",
+        "timestamp": "2024-05-01T10:00:00Z"});
+    let event = serde_json::json!({
+        "reason": "BackOff", "type": "Warning", "message": "Back-off restarting failed container",
+        "involvedObject": {"kind": "Pod", "name": "cart-7d9f8c6b5-x2x9q", "namespace": "shop"},
+        "metadata": {"uid": "u-1", "resourceVersion": "7"},
+        "lastTimestamp": "2024-05-01T10:00:05Z"});
+    let sample = serde_json::json!({"name": "container_memory_working_set_bytes",
+        "kind": "absolute", "gauge": {"value": 123456789.0}, "tags": tags,
+        "timestamp": "2024-05-01T10:00:15Z"});
+    for (record, kind, to_user) in [
+        (&log, "log", true),
+        (&event, "event", true),
+        (&sample, "metric", false),
+    ] {
+        let out = pipeline.run_event(&record.to_string());
+        assert_eq!(out["edgeheal"]["kind"], kind, "{out}");
+        assert_eq!(holds(&records, &out), to_user, "{out}");
+        assert_eq!(holds(&anomalies, &out), out["edgeheal"]["anomaly"] == true);
+    }
+    // Whatever the core took a container log for, and a record left untagged.
+    for (event, to_user) in [
+        (
+            serde_json::json!({"source_type": "kubernetes_logs", "edgeheal": {"kind": "metric"}}),
+            true,
+        ),
+        (serde_json::json!({"message": "x"}), true),
+        (serde_json::json!({"edgeheal": {"kind": "metric"}}), false),
+    ] {
+        assert_eq!(holds(&records, &event), to_user, "{event}");
     }
 }
 
