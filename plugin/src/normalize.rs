@@ -826,12 +826,14 @@ mod tests {
     }
 
     /// ingress-nginx's default access log: `$request_time` comes after
-    /// `$request_length`, not last.
+    /// `$request_length`, not last (a `500` the controller answered itself,
+    /// no upstream tried; a proxied request's status and time are its
+    /// backend's, see `logline/access_log.rs`).
     #[test]
     fn ingress_nginx_request_time_is_read() {
-        let text = r#"{"log":"10.0.0.1 - - [01/May/2024:10:00:00 +0000] \"GET /api/items HTTP/1.1\" 504 160 \"-\" \"curl/8.5.0\" 87 0.512 [shop-web-80] [] 10.244.1.7:8080 0 0.511 504 0d1b5a8e","kubernetes":{"pod_name":"ingress-nginx-controller-5d88495688-x2x9z","namespace_name":"ingress-nginx"}}"#;
+        let text = r#"{"log":"10.0.0.1 - - [01/May/2024:10:00:00 +0000] \"GET /api/items HTTP/1.1\" 500 160 \"-\" \"curl/8.5.0\" 87 0.512 [shop-web-80] [] - - - - 0d1b5a8e","kubernetes":{"pod_name":"ingress-nginx-controller-5d88495688-x2x9z","namespace_name":"ingress-nginx"}}"#;
         let s = log_signal(text);
-        assert_eq!((s.status, s.latency_ms), (Some(504), Some(512.0)));
+        assert_eq!((s.status, s.latency_ms), (Some(500), Some(512.0)));
     }
 
     /// A CronJob's pods (`<cronjob>-<minutes>-<5>`): their logs (label

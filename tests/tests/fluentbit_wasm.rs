@@ -9,7 +9,11 @@ use edgeheal_tests::fluentbit_harness::{
 };
 use edgeheal_tests::json_check::{is_json_object, member_value, remove_member};
 use edgeheal_tests::records::MixedStream;
+use edgeheal_tests::records::StreamRecord;
 use edgeheal_tests::{native_filter, passthrough_wasm, plugin_wasm, same_as_native, FUNCTION_NAME};
+
+#[path = "../../plugin/tests/common/proxy_streams.rs"]
+mod proxy_streams;
 
 const T0: EventTime = EventTime {
     sec: 1_748_736_000,
@@ -157,6 +161,50 @@ fn logs_named_only_by_their_tag_are_tagged_alike_in_the_wasm() {
     assert!(compared > 300, "{compared} container logs");
     assert_eq!(named, compared, "every one is named by its tag");
     assert_eq!(fb.stats().traps, 0);
+}
+
+/// A proxy's access log (an Istio sidecar's outbound calls failing, an
+/// ingress-nginx backend failing behind its controller) is tagged by the
+/// `.wasm` byte for byte as natively, and blames neither the caller nor the
+/// controller; the sidecar's own inbound errors still open an error burst.
+#[test]
+fn proxy_lines_are_tagged_alike_in_the_wasm_and_blame_no_caller() {
+    use proxy_streams::{anomaly_of, ingress_stream, sidecar_stream, Ingress, Sidecar};
+    let anomalies = |stream: Vec<(i64, String)>| {
+        let mut fb = shipped();
+        let mut native = native_filter();
+        let mut found = std::collections::BTreeMap::<String, usize>::new();
+        for (ts, json) in stream {
+            let record = StreamRecord {
+                tag: "kube.var.log.containers.proxy.log".into(),
+                time: EventTime {
+                    sec: ts.div_euclid(1_000_000_000),
+                    nsec: ts.rem_euclid(1_000_000_000) as u32,
+                },
+                json: json.into_bytes(),
+            };
+            let wasm = same_as_native(&mut native, &mut fb, &record);
+            if let Some(anomaly) = anomaly_of(&String::from_utf8_lossy(&wasm)) {
+                *found.entry(anomaly).or_default() += 1;
+            }
+        }
+        assert_eq!(fb.stats().traps, 0);
+        found
+    };
+    let caller = anomalies(sidecar_stream(Sidecar::OutboundFails));
+    assert!(
+        !caller.keys().any(|k| k.starts_with("shop/cart ")),
+        "{caller:?}"
+    );
+    let controller = anomalies(ingress_stream(Ingress::Upstream502));
+    assert!(
+        !controller
+            .keys()
+            .any(|k| k.starts_with("ingress-nginx/ingress-nginx-controller ")),
+        "{controller:?}"
+    );
+    let served = anomalies(sidecar_stream(Sidecar::OutboundThenInboundFails));
+    assert!(served.contains_key("shop/cart error_burst"), "{served:?}");
 }
 
 #[test]

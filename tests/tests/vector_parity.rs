@@ -23,6 +23,9 @@ use vrl::compiler::state::RuntimeState;
 use vrl::compiler::{Program, TargetValue, TimeZone};
 use vrl::value::{Secrets, Value};
 
+#[path = "../../plugin/tests/common/proxy_streams.rs"]
+mod proxy_streams;
+
 fn vector_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipeline-configs/vector")
 }
@@ -839,6 +842,130 @@ fn parity_when_pods_start_several_containers() {
     let dir = calibration.path();
     assert_parity(Some(dir), &records);
     assert_parity(Some(&default), &records);
+}
+
+/// A proxy's line is read by the VRL as the core reads it: an Istio
+/// sidecar's outbound call is no request of its pod's, an ingress-nginx
+/// controller's proxied request (or its 503 with no upstream) a request
+/// without the backend's status and latency, and the rest the workload's own.
+#[test]
+fn proxy_lines_are_read_by_the_vrl_as_the_core_reads_them() {
+    use edgeheal_plugin::observation::Signal;
+    let source = fs::read_to_string(vector_dir().join("edgeheal-normalize.vrl")).unwrap();
+    let mut normalize = Remap::new(&source);
+    let istio = |code: &str, cluster: &str| {
+        format!(
+            r#"[2026-11-23T10:00:00.000Z] "POST /price HTTP/1.1" {code} - "-" 0 91 7 6 "-" "grpc-go/1.60" "7c2d" "pay:8080" "10.0.0.7:8080" {cluster} 10.0.0.9:51234 10.96.0.12:8080 10.0.0.9:40418 - default"#
+        )
+    };
+    let nginx = |status: u16, upstream: &str| {
+        format!(
+            r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET /api/items HTTP/1.1" {status} 160 "-" "curl/8.5.0" 87 0.512 {upstream}"#
+        )
+    };
+    let reset = "upstream_reset_before_response_started{connection_failure}";
+    // (line, status, latency, is_request)
+    let cases: Vec<(String, Json, Json, bool)> = vec![
+        (
+            istio(&format!("503 UF {reset}"), "inbound|8080||"),
+            503.into(),
+            7.0.into(),
+            true,
+        ),
+        (
+            istio(
+                &format!("503 UF,URX {reset}"),
+                "outbound|8080||pay.shop.svc.cluster.local",
+            ),
+            Json::Null,
+            Json::Null,
+            false,
+        ),
+        (
+            istio("502 - via_upstream", "PassthroughCluster"),
+            Json::Null,
+            Json::Null,
+            false,
+        ),
+        (
+            nginx(502, "[blog-www-80] [] 10.1.2.3:8080 150 0.012 502 0d1b5a8e"),
+            Json::Null,
+            Json::Null,
+            true,
+        ),
+        (
+            nginx(504, "[shop-web-80] 10.244.1.7:8080 0 0.511 504"),
+            Json::Null,
+            Json::Null,
+            true,
+        ),
+        (
+            nginx(503, "[blog-www-80] [] - - - - 0d1b5a8e"),
+            Json::Null,
+            Json::Null,
+            true,
+        ),
+        (
+            nginx(500, "[blog-www-80] [] - - - - 0d1b5a8e"),
+            500.into(),
+            512.0.into(),
+            true,
+        ),
+        (
+            nginx(502, "[blog-www-80] []"),
+            502.into(),
+            512.0.into(),
+            true,
+        ),
+    ];
+    for (line, status, latency, is_request) in cases {
+        let record = serde_json::json!({
+            "log": line,
+            "stream": "stdout",
+            "time": "2024-05-01T10:00:00Z",
+            "kubernetes": {"pod_name": "cart-7d4b9c8f6-x2x9z", "namespace_name": "shop"},
+        })
+        .to_string();
+        let want = serde_json::json!([status, latency, is_request]);
+        let json: Json = serde_json::from_str(&record).unwrap();
+        let out: Json = serde_json::to_value(normalize.run(Value::from(json))).unwrap();
+        let got = &out["_edgeheal_in"];
+        let vrl = serde_json::json!([got["status"], got["latency_ms"], got["is_request"]]);
+        assert_eq!(vrl, want, "VRL on {line}");
+        let rec = edgeheal_plugin::json::Record::parse(record.as_bytes()).unwrap();
+        let Signal::Log(l) = edgeheal_plugin::normalize::normalize(&rec, b"kube.vector", 0).signal
+        else {
+            panic!("not a log: {record}")
+        };
+        let native = serde_json::json!([l.status, l.latency_ms, l.is_request]);
+        assert_eq!(native, want, "native on {line}");
+    }
+}
+
+/// The proxy streams (an Istio sidecar's failing outbound calls, an
+/// ingress-nginx backend failing behind its controller) scored alike by the
+/// Vector pipeline and the core with the shipped models, neither blaming the
+/// caller or the controller.
+#[test]
+fn parity_on_proxy_streams_that_blame_no_caller() {
+    use proxy_streams::{ingress_stream, sidecar_stream, Ingress, Sidecar};
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
+    let streams = [
+        ("shop/cart", sidecar_stream(Sidecar::OutboundFails)),
+        (
+            "ingress-nginx/ingress-nginx-controller",
+            ingress_stream(Ingress::Upstream502),
+        ),
+    ];
+    for (entity, stream) in streams {
+        let records: Vec<String> = stream.into_iter().map(|(_, r)| r).collect();
+        let blamed = native_tags(load_model_set(&shipped), &records)
+            .iter()
+            .filter(|t| t["anomaly"] == true && t["entity"] == entity)
+            .count();
+        assert_eq!(blamed, 0, "{entity}");
+        assert_parity(Some(&shipped), &records);
+    }
 }
 
 /// Every input shape the core reads (Vector and Fluent Bit container logs in

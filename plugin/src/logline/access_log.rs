@@ -1,6 +1,13 @@
 //! Common / combined / nginx access-log lines, with an nginx `$request_time`;
 //! Envoy's and Istio's default access logs, with their duration; uvicorn's;
 //! HAProxy's HTTP log.
+//!
+//! A proxy's line is not always a request the workload that logged it
+//! served (see [`Origin`]): an Istio sidecar logs the calls its pod makes
+//! (`outbound|8080||pay.shop.svc.cluster.local`), and an ingress-nginx
+//! controller the requests its backends answer. Their statuses and latencies
+//! are the other service's, and counting them as the logging workload's
+//! blames (and restarts) the caller for its callee's failures.
 
 use super::fields::is_http_method;
 use crate::decimal::parse_f64;
@@ -35,17 +42,127 @@ pub(super) fn read(line: &str) -> Option<LogSignal> {
         return None;
     }
     let after = rest.get(close + 1..)?;
-    let latency_ms = line
-        .starts_with('[')
-        .then(|| envoy_duration(after))
-        .flatten()
-        .or_else(|| nginx_request_time(after));
-    Some(LogSignal {
-        level: None,
-        status: Some(status),
-        latency_ms,
-        is_request: true,
+    let envoy_line = if line.starts_with('[') {
+        envoy(after)
+    } else {
+        None
+    };
+    let ingress_line = match envoy_line {
+        Some(_) => None,
+        None => ingress_nginx(after),
+    };
+    let origin = match (envoy_line, ingress_line) {
+        (Some(e), _) => e.origin(),
+        (None, Some(i)) => i.origin(status),
+        (None, None) => Origin::Own,
+    };
+    Some(match origin {
+        Origin::Own => LogSignal {
+            level: None,
+            status: Some(status),
+            latency_ms: match envoy_line {
+                // A duration past f64's range: the nginx readings, tried in
+                // the VRL's order.
+                Some(e) => millis_token(e.duration)
+                    .or_else(|| nginx_request_time(after, ingress_nginx(after))),
+                None => nginx_request_time(after, ingress_line),
+            },
+            is_request: true,
+        },
+        Origin::Outbound => LogSignal::default(),
+        Origin::Backend => LogSignal {
+            is_request: true,
+            ..LogSignal::default()
+        },
     })
+}
+
+/// Whose request a proxy's access-log line describes, and so what of it
+/// counts for the workload that logged it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A request the workload served: its status and latency are its own
+    /// (every line not shown to be one of the others, an Istio sidecar's
+    /// `inbound|` lines among them).
+    Own,
+    /// A call the workload made: an Istio sidecar's line whose upstream
+    /// cluster is `outbound|…` (or `PassthroughCluster` / `BlackHoleCluster`,
+    /// Istio's clusters for destinations outside its registry). Not a
+    /// request the workload served, so neither a request, an error nor a
+    /// latency of it: the line counts as a line only. Whatever the status,
+    /// even one the sidecar answered itself (`503 UH`, no healthy upstream;
+    /// `UO`, its circuit breaker): each says the callee is unreachable.
+    /// (An Istio ingress gateway logs the requests it routes with outbound
+    /// clusters too: they count as its lines, not its requests.)
+    Outbound,
+    /// A request an ingress controller handled for a backend: a request to
+    /// the controller, but its status and latency are the backend's (whose
+    /// own access log carries them). And a `503` the controller answered
+    /// without any upstream (`$upstream_addr` `-`): ingress-nginx's answer
+    /// when a backend has no ready endpoint, or when a `limit-req` /
+    /// `limit-conn` limit turns a client away — a backend down or a policy
+    /// at work, which restarting the controller cannot help. Other statuses
+    /// the controller answered itself (a `500` from its Lua, a `400`, a
+    /// `404`) stay its own.
+    Backend,
+}
+
+/// An Envoy / Istio access-log line's fields past the request that matter
+/// here (see [`envoy`]).
+#[derive(Debug, Clone, Copy)]
+struct EnvoyLine<'a> {
+    /// `DURATION`, digits (milliseconds).
+    duration: &'a str,
+    /// The line after the duration.
+    tail: &'a str,
+}
+
+impl EnvoyLine<'_> {
+    /// Istio's format ends `"UPSTREAM_HOST" UPSTREAM_CLUSTER
+    /// UPSTREAM_LOCAL_ADDRESS DOWNSTREAM_LOCAL_ADDRESS
+    /// DOWNSTREAM_REMOTE_ADDRESS REQUESTED_SERVER_NAME ROUTE_NAME`, none of
+    /// them quoted after the host: the cluster is the first token after the
+    /// line's last quote (a quote inside the user agent cannot move it).
+    /// Envoy's own default format ends at the quoted host, so it names no
+    /// cluster, and its lines stay the workload's.
+    fn origin(&self) -> Origin {
+        let cluster = memchr::memrchr(b'"', self.tail.as_bytes())
+            .and_then(|q| self.tail.get(q + 1..))
+            .and_then(next_token)
+            .map(|(cluster, _)| cluster);
+        match cluster {
+            Some(c)
+                if c.starts_with("outbound|")
+                    || c == "PassthroughCluster"
+                    || c == "BlackHoleCluster" =>
+            {
+                Origin::Outbound
+            }
+            _ => Origin::Own,
+        }
+    }
+}
+
+/// An ingress-nginx `log-format-upstream` line's fields past the agent (see
+/// [`ingress_nginx`]).
+#[derive(Debug, Clone, Copy)]
+struct IngressLine<'a> {
+    /// `$request_time`, seconds with a `.`.
+    request_time: &'a str,
+    /// `$upstream_addr`: `-` when no upstream was tried, an address (or a
+    /// list, `10.0.0.1:80, 10.0.0.2:80`) when one was; `None` when the line
+    /// ends before it.
+    upstream_addr: Option<&'a str>,
+}
+
+impl IngressLine<'_> {
+    fn origin(&self, status: u16) -> Origin {
+        match self.upstream_addr {
+            Some("-") if status == 503 => Origin::Backend,
+            Some("-") | None => Origin::Own,
+            Some(_) => Origin::Backend,
+        }
+    }
 }
 
 /// Just past the first `] "` (the end of the time, the request's quote):
@@ -132,7 +249,8 @@ fn haproxy(line: &str) -> Option<LogSignal> {
 /// An nginx `$request_time` (seconds, millisecond resolution): the last token
 /// of the line as `0.005`, or a `rt=` / `request_time=` pair; or Traefik's
 /// duration, the last token as `25ms`.
-fn nginx_request_time(after_request: &str) -> Option<f64> {
+/// `ingress` is the line read as ingress-nginx's format, when it is.
+fn nginx_request_time(after_request: &str, ingress: Option<IngressLine<'_>>) -> Option<f64> {
     // Every pair has an `=`; most lines have none.
     if memchr::memchr(b'=', after_request.as_bytes()).is_some() {
         for tok in after_request.split_ascii_whitespace() {
@@ -143,7 +261,7 @@ fn nginx_request_time(after_request: &str) -> Option<f64> {
             }
         }
     }
-    if let Some(ms) = ingress_nginx_request_time(after_request) {
+    if let Some(ms) = ingress.and_then(|i| seconds_token(i.request_time)) {
         return Some(ms);
     }
     // Combined format ends with `"referer" "agent"`; a bare trailing number is $request_time.
@@ -169,18 +287,30 @@ fn nginx_request_time(after_request: &str) -> Option<f64> {
 /// ingress-nginx's default `log-format-upstream`, the most common access log
 /// in Kubernetes: `... "$http_referer" "$http_user_agent" $request_length
 /// $request_time [$proxy_upstream_name] [$proxy_alternative_upstream_name]
-/// $upstream_addr ...`. After the fourth quote (nginx escapes quotes inside
-/// variables as `\x22`): an integer, a time with a `.`, a `[`-token.
-fn ingress_nginx_request_time(after_request: &str) -> Option<f64> {
+/// $upstream_addr $upstream_response_length $upstream_response_time
+/// $upstream_status $req_id` (before v0.22 without the alternative name).
+/// After the fourth quote (nginx escapes quotes inside variables as `\x22`):
+/// an integer, a time with a `.`, a `[`-token; then, past a second
+/// `[name]`-token, the upstream address.
+fn ingress_nginx(after_request: &str) -> Option<IngressLine<'_>> {
     let agent_close = memchr::memchr_iter(b'"', after_request.as_bytes()).nth(3)?;
-    let mut tokens = after_request
-        .get(agent_close + 1..)?
-        .split_ascii_whitespace();
-    let (length, time, upstream) = (tokens.next()?, tokens.next()?, tokens.next()?);
+    let rest = after_request.get(agent_close + 1..)?;
+    let (length, rest) = next_token(rest)?;
+    let (time, rest) = next_token(rest)?;
+    let (upstream, rest) = next_token(rest)?;
     if !is_uint(length) || !upstream.starts_with('[') || !time.contains('.') {
         return None;
     }
-    seconds_token(time)
+    let upstream_addr = match next_token(rest) {
+        Some((alternative, rest)) if alternative.starts_with('[') && alternative.ends_with(']') => {
+            next_token(rest).map(|(addr, _)| addr)
+        }
+        other => other.map(|(addr, _)| addr),
+    };
+    Some(IngressLine {
+        request_time: time,
+        upstream_addr,
+    })
 }
 
 /// Envoy's default access log and Istio's (a sidecar's `istio-proxy`
@@ -188,7 +318,7 @@ fn ingress_nginx_request_time(after_request: &str) -> Option<f64> {
 /// CODE FLAGS BYTES_RECEIVED BYTES_SENT DURATION ...`, Istio's with
 /// `DETAILS TERMINATION_DETAILS "TRANSPORT_FAILURE_REASON"` after the flags.
 /// `DURATION` is in milliseconds. `after_request` starts at the code.
-fn envoy_duration(after_request: &str) -> Option<f64> {
+fn envoy(after_request: &str) -> Option<EnvoyLine<'_>> {
     let (_code, rest) = next_token(after_request)?;
     let (flags, rest) = next_token(rest)?;
     let flags_ok = flags == "-" || flags.bytes().all(|c| c.is_ascii_uppercase() || c == b',');
@@ -212,15 +342,16 @@ fn envoy_duration(after_request: &str) -> Option<f64> {
     })
 }
 
-/// `BYTES_RECEIVED BYTES_SENT DURATION` at the start of `s`: the duration.
-fn counts_then_duration(s: &str) -> Option<f64> {
+/// `BYTES_RECEIVED BYTES_SENT DURATION` at the start of `s`: the duration
+/// and what follows it.
+fn counts_then_duration(s: &str) -> Option<EnvoyLine<'_>> {
     let (received, tail) = next_token(s)?;
     let (sent, tail) = next_token(tail)?;
-    let (duration, _) = next_token(tail)?;
+    let (duration, tail) = next_token(tail)?;
     if !(is_uint(received) && is_uint(sent) && is_uint(duration)) {
         return None;
     }
-    millis_token(duration)
+    Some(EnvoyLine { duration, tail })
 }
 
 /// The first whitespace-separated token of `s` and what follows it.
@@ -316,7 +447,9 @@ mod tests {
 
     #[test]
     fn ingress_nginx_request_time_follows_the_request_length() {
-        let ingress = r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET /api/items HTTP/1.1" 504 160 "-" "curl/8.5.0" 87 0.512 [shop-web-80] [] 10.244.1.7:8080 0 0.511 504 0d1b5a8e4f6c2b3a9e8d7c6b5a4f3e2d"#;
+        // (A line the controller proxied has no latency of the controller's:
+        // see `proxy_lines_count_only_for_the_workload_that_served_them`.)
+        let ingress = r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET /api/items HTTP/1.1" 500 160 "-" "curl/8.5.0" 87 0.512 [shop-web-80] [] - - - - 0d1b5a8e4f6c2b3a9e8d7c6b5a4f3e2d"#;
         let cases: &[(&str, Option<f64>)] = &[
             (ingress, Some(512.0)),
             // No upstream (a 404 from the default backend): `- - -` after.
@@ -362,13 +495,14 @@ mod tests {
                 r#"[2026-11-23T10:00:00.123Z] "GET /api/cart HTTP/1.1" 503 UF 0 91 25 - "-" "curl/8.0" "5a1b" "cart:8080" "10.0.0.7:8080""#,
                 Some((503, 25.0)),
             ),
-            // Istio's: details, termination details and a quoted reason first.
+            // Istio's: details, termination details and a quoted reason first
+            // (the server's side: its sidecar's inbound lines).
             (
-                r#"[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" "curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "10.44.1.27:80" outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default"#,
-                Some((418, 4.0)),
+                r#"[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 3 1 "-" "curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "127.0.0.1:80" inbound|8000|| 127.0.0.1:41854 10.44.1.27:80 10.44.1.23:37652 outbound_.8000_._.httpbin.foo.svc.cluster.local default"#,
+                Some((418, 3.0)),
             ),
             (
-                r#"[2026-11-23T10:00:00.000Z] "POST /pay HTTP/2" 503 UF,URX upstream_reset_before_response_started{connection_failure} - "TLS error: 268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED" 0 91 1502 - "-" "grpc-go/1.60" "x" "pay:8080" "10.0.0.9:8080" outbound|8080||pay.shop.svc.cluster.local - 10.0.0.1:8080 10.0.0.2:40000 - default"#,
+                r#"[2026-11-23T10:00:00.000Z] "POST /pay HTTP/2" 503 UF,URX upstream_reset_before_response_started{connection_failure} - "TLS error: 268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED" 0 91 1502 - "-" "grpc-go/1.60" "x" "pay:8080" "10.0.0.9:8080" inbound|8080|| - 10.0.0.1:8080 10.0.0.2:40000 - default"#,
                 Some((503, 1502.0)),
             ),
             // Not Envoy's: the flags are not flags, or a count is not a number.
@@ -390,6 +524,114 @@ mod tests {
             let got = read(line).map(|s| (s.status, s.latency_ms));
             let want = want.map(|(st, ms)| (Some(st), (!ms.is_nan()).then_some(ms)));
             assert_eq!(got, want, "{line}");
+        }
+    }
+
+    #[test]
+    fn proxy_lines_count_only_for_the_workload_that_served_them() {
+        // (line, (status, latency, is_request)): `Some((s, ms, true))` a
+        // request of the logging workload's own, `None` a line that is no
+        // request of it, `Some((0, NAN, true))` a request whose status and
+        // latency are a backend's (none read).
+        let own = |status: u16, ms: f64| (Some(status), (!ms.is_nan()).then_some(ms), true);
+        let outbound = (None, None, false);
+        let backend = (None, None, true);
+        let istio = |code: &str, cluster: &str| {
+            format!(
+                r#"[2026-11-23T10:00:00.000Z] "POST /price HTTP/1.1" {code} - "-" 0 91 7 6 "-" "grpc-go/1.60" "7c2d" "pay:8080" "10.0.0.7:8080" {cluster} 10.0.0.9:51234 10.96.0.12:8080 10.0.0.9:40418 - default"#
+            )
+        };
+        let nginx = |status: u16, upstream: &str| {
+            format!(
+                r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET /api/items HTTP/1.1" {status} 160 "-" "curl/8.5.0" 87 0.512 {upstream}"#
+            )
+        };
+        type Case = (String, (Option<u16>, Option<f64>, bool));
+        let cases: Vec<Case> = vec![
+            // Istio: a sidecar's inbound lines are its pod's requests...
+            (istio("200 - via_upstream", "inbound|8080||"), own(200, 7.0)),
+            (
+                istio(
+                    "503 UF upstream_reset_before_response_started{connection_failure}",
+                    "inbound|8080||",
+                ),
+                own(503, 7.0),
+            ),
+            (
+                istio("503 - via_upstream", "InboundPassthroughClusterIpv4"),
+                own(503, 7.0),
+            ),
+            // ... its outbound ones calls the pod made, whatever the status
+            // and whoever answered it (the sidecar itself: `UH`, `UO`).
+            (
+                istio(
+                    "503 UF,URX upstream_reset_before_response_started{connection_failure}",
+                    "outbound|8080||pay.shop.svc.cluster.local",
+                ),
+                outbound,
+            ),
+            (
+                istio("200 - via_upstream", "outbound|8080||pay.shop.svc.cluster.local"),
+                outbound,
+            ),
+            (
+                istio("503 UH no_healthy_upstream", "outbound|8080|v2|pay.shop.svc.cluster.local"),
+                outbound,
+            ),
+            (istio("502 - via_upstream", "PassthroughCluster"), outbound),
+            (istio("502 - direct_response", "BlackHoleCluster"), outbound),
+            // The cluster is the token after the host's quote, not a word in
+            // the agent or the SNI (`outbound_.8080_._.cart…` on inbound lines).
+            (
+                r#"[2026-11-23T10:00:00.000Z] "GET /cart HTTP/1.1" 500 - via_upstream - "-" 0 91 7 6 "-" "curl "quoted" outbound|8080||x" "5a1b" "cart:8080" "10.0.0.9:8080" inbound|8080|| 127.0.0.6:44021 10.0.0.9:8080 10.0.0.2:40000 outbound_.8080_._.cart.shop.svc.cluster.local default"#.into(),
+                own(500, 7.0),
+            ),
+            // Envoy's own default format names no cluster: the workload's.
+            (
+                r#"[2026-11-23T10:00:00.123Z] "GET /api/cart HTTP/1.1" 503 UF 0 91 25 - "-" "curl/8.0" "5a1b" "cart:8080" "10.0.0.7:8080""#.into(),
+                own(503, 25.0),
+            ),
+            // ingress-nginx: a request passed to a backend is the backend's
+            // to count, whatever it answered, retried or not, IPv6 or not.
+            (
+                nginx(502, "[blog-www-80] [] 10.1.2.3:8080 150 0.012 502 0d1b5a8e"),
+                backend,
+            ),
+            (nginx(200, "[blog-www-80] [] 10.1.2.3:8080 150 0.012 200"), backend),
+            (
+                nginx(
+                    502,
+                    "[default-my-service-80] [] 10.244.2.36:80, 10.244.2.37:80 0, 0 0.004, 0.000 502, 502",
+                ),
+                backend,
+            ),
+            (nginx(504, "[shop-web-80] [] [fd00::7]:8080 0 0.511 504"), backend),
+            (
+                nginx(404, "[upstream-default-backend] [] 127.0.0.1:8181 146 0.001 404"),
+                backend,
+            ),
+            // Before v0.22, no alternative upstream name.
+            (nginx(504, "[shop-web-80] 10.244.1.7:8080 0 0.511 504"), backend),
+            // A 503 with no upstream tried: the backend has no ready
+            // endpoint, or a rate limit answered. Not the controller failing.
+            (nginx(503, "[blog-www-80] [] - - - -"), backend),
+            (nginx(503, "[blog-www-80] - - - -"), backend),
+            // Other answers of the controller's own are its requests.
+            (nginx(500, "[blog-www-80] [] - - - - 0d1b5a8e"), own(500, 512.0)),
+            (nginx(404, "[] [] - - - -"), own(404, 512.0)),
+            (nginx(400, "[] [] - - - -"), own(400, 512.0)),
+            // A line ending before the upstream address says nothing of it.
+            (nginx(502, "[blog-www-80] []"), own(502, 512.0)),
+            (nginx(503, "[blog-www-80]"), own(503, 512.0)),
+        ];
+        for (line, (status, latency_ms, is_request)) in cases {
+            let want = LogSignal {
+                level: None,
+                status,
+                latency_ms,
+                is_request,
+            };
+            assert_eq!(read(&line), Some(want), "{line}");
         }
     }
 

@@ -5,7 +5,9 @@
 //! 1. a JSON object (`{"level":"error","status":500,"latency_ms":12}`);
 //! 2. an access log: common / combined / nginx (`... "GET /x HTTP/1.1" 200 512
 //!    ...`), with an nginx `$request_time` (seconds) as the last token or as
-//!    `rt=` / `request_time=`;
+//!    `rt=` / `request_time=`; a proxy's line (an Istio sidecar's outbound
+//!    call, a request ingress-nginx passed to a backend) without the other
+//!    service's status and latency (see `access_log.rs`);
 //! 3. zap's console encoder (`time\tERROR\tcaller\tmessage\t{"status": 503}`),
 //!    Gin's request lines (`[GIN] ... | 500 |   12.345ms | ... | GET "/x"`), or
 //!    logfmt (`level=warn status=503 duration=25ms method=GET`), with the
