@@ -16,7 +16,7 @@ use edgeheal_healer::engine::{Cycles, Engine};
 use edgeheal_healer::hpa_floor::{self, RaiseRow};
 use edgeheal_healer::metrics::Metrics;
 use edgeheal_healer::notify::Notifier;
-use edgeheal_healer::policy::{Facts, HpaFacts, Plan, PodFacts};
+use edgeheal_healer::policy::{Facts, HpaFacts, Plan, PodFacts, UpdateStrategy};
 use edgeheal_healer::store::{self, NewBatch, Store};
 use edgeheal_healer::tags::WorkloadKind;
 use edgeheal_healer::Config;
@@ -32,6 +32,8 @@ struct FakeCluster {
     /// Every target is found as this kind (a Deployment-named Argo Rollout: the API server
     /// answers for the Rollout of the name).
     found_as: Option<WorkloadKind>,
+    /// How every target replaces its pods after a change of their template.
+    update_strategy: UpdateStrategy,
     fail_execute: bool,
     labels_missing: bool,
     /// The target is still rolling out (`rolled_out` says no).
@@ -111,6 +113,7 @@ impl Cluster for FakeCluster {
             annotations: BTreeMap::new(),
             paused: false,
             replicas: Some(hpa.map_or(2, |h| h.2)),
+            update_strategy: self.update_strategy,
             hpa: hpa.map(|(min, max, _)| HpaFacts {
                 name: format!("{}-hpa", target.name),
                 min_replicas: min,
@@ -226,7 +229,7 @@ fn config(dir: &std::path::Path, mode: &str, extra: &str) -> Arc<Config> {
         Config::from_yaml(&format!(
             "mode: {mode}\nstore: {{ path: {} }}\nauth: {{ keys_dir: /unused }}\n{guards}\
              engine: {{ debounce_count: 3, debounce_window_secs: 60, verify_window_secs: 120, cooldown_secs: 600 }}\n\
-             policy: {{ cpu_saturation: [scale_up, rollout_restart], crash_loop: [rollback, delete_pod], traffic_surge: [scale_up, scale_up] }}\n{extra}",
+             policy: {{ cpu_saturation: [scale_up, rollout_restart], crash_loop: [rollback, delete_pod], traffic_surge: [scale_up, scale_up], memory_leak: [rollout_restart, delete_pod] }}\n{extra}",
             dir.join("h.db").display()
         ))
         .unwrap(),
@@ -980,6 +983,90 @@ async fn a_deployment_found_as_a_rollout_is_judged_and_described_as_one() {
             ),
         ]
     );
+}
+
+/// A restart changes a workload's pod template; a StatefulSet or DaemonSet that updates
+/// `OnDelete` replaces no pod then, and one partitioned only some. The restart was executed
+/// and recorded as a remediation all the same, and the incident resolved in a lull with
+/// nothing restarted: it is skipped, saying why, and the policy's next step replaces the pod.
+#[tokio::test]
+async fn a_restart_that_would_replace_no_pod_or_only_some_is_skipped_for_the_next_step() {
+    // (workload kind, its update strategy, the skip's code, its reason)
+    let cases = [
+        (
+            "statefulset",
+            UpdateStrategy::OnDelete,
+            "on_delete",
+            "statefulset updates its pods OnDelete: a restart would change its template and replace no pod",
+        ),
+        (
+            "daemonset",
+            UpdateStrategy::OnDelete,
+            "on_delete",
+            "daemonset updates its pods OnDelete: a restart would change its template and replace no pod",
+        ),
+        (
+            "statefulset",
+            UpdateStrategy::Partitioned { partition: 1 },
+            "partitioned",
+            "statefulset rolls out with partition 1: a restart would replace only the pods of ordinal 1 and up (1 of 2)",
+        ),
+    ];
+    for (kind, update_strategy, code, reason) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = FakeCluster {
+            update_strategy,
+            ..FakeCluster::default()
+        };
+        let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+        h.workload_kind = kind;
+        let mut engine = h.engine();
+        engine.recover().await.unwrap();
+        h.ingest(&["shop/cart"; 3], "memory_leak", Some("cart-0"))
+            .await;
+        engine.process_pending().await.unwrap();
+        let executed = h.cluster.executed.lock().unwrap().clone();
+        assert_eq!(executed.len(), 1, "{kind} {code}: {executed:?}");
+        assert_eq!(executed[0].0, format!("shop/{kind}/cart"));
+        assert!(
+            matches!(&executed[0].1, Plan::DeletePod { name, .. } if name == "cart-0"),
+            "{kind} {code}: {executed:?}"
+        );
+        let inc = h.incidents().await;
+        assert_eq!(inc[0].state, "verifying", "{kind} {code}");
+        let (_, decisions, actions) = h.history(inc[0].id).await;
+        let restart = decisions
+            .iter()
+            .find(|d| d.action.as_deref() == Some("rollout_restart"))
+            .unwrap();
+        assert_eq!(restart.outcome, "skipped", "{kind} {code}");
+        assert_eq!(restart.reason, format!("{code}: {reason}"));
+        assert_eq!(actions.len(), 1, "no restart recorded as an action");
+        assert_eq!(actions[0].action, "delete_pod");
+        assert_eq!(
+            h.event_reasons(),
+            vec!["Skipped", "Remediating", "Remediated"]
+        );
+        let metrics = h.metrics.render();
+        assert!(
+            metrics.contains(&format!(
+                r#"edgeheal_healer_guard_refusals_total{{code="{code}",outcome="skipped"}} 1"#
+            )),
+            "{metrics}"
+        );
+    }
+    // A StatefulSet that rolls every pod is restarted.
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    h.workload_kind = "statefulset";
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "memory_leak", Some("cart-0"))
+        .await;
+    engine.process_pending().await.unwrap();
+    let executed = h.cluster.executed.lock().unwrap().clone();
+    assert_eq!(executed.len(), 1, "{executed:?}");
+    assert_eq!(executed[0].1, Plan::Restart);
 }
 
 #[tokio::test]
