@@ -527,6 +527,7 @@ async fn run_one_returns_after_a_cycle_that_saw_the_batches_and_the_clock() {
     tokio::time::timeout(std::time::Duration::from_secs(20), task)
         .await
         .expect("the engine stops")
+        .unwrap()
         .unwrap();
 }
 
@@ -1798,6 +1799,156 @@ async fn the_reload_after_a_failed_cycle_says_the_cycle_failed_not_a_restart() {
             "{refused}: acted once"
         );
     }
+}
+
+/// A heal API restarted with an action left pending, whose store refuses the write that marks
+/// it interrupted (a full disk), as the recovery at a start would meet it.
+async fn crashed_mid_action_on_a_full_disk(dir: &std::path::Path) -> Harness {
+    let mut h = Harness::new(dir, "enforce", "", FakeCluster::default());
+    drop(h.engine_after_three_anomalies().await);
+    h.store
+        .write(|tx| {
+            tx.execute(
+                "UPDATE actions SET result = 'pending', finished_at = NULL",
+                [],
+            )?;
+            tx.execute("UPDATE incidents SET state = 'acting'", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    h.refuse_writes("UPDATE OF result ON actions").await;
+    h
+}
+
+/// The results of the actions in the store.
+async fn action_results(h: &Harness) -> Vec<String> {
+    let id = h.incidents().await[0].id;
+    h.history(id)
+        .await
+        .2
+        .into_iter()
+        .map(|a| a.result)
+        .collect()
+}
+
+/// A recovery the store refused at the start ended the engine's task with the heal API still
+/// running: not ready for ever, alive to its liveness probe, so never restarted. It is tried
+/// again after a second, and the engine starts once it succeeds.
+#[tokio::test(start_paused = true)]
+async fn a_recovery_the_store_refuses_at_the_start_is_tried_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = crashed_mid_action_on_a_full_disk(dir.path()).await;
+    let cycles = Arc::new(Cycles::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut task = tokio::spawn(h.engine().run(cycles.clone(), stopped, alive.clone()));
+    // The engine's first attempt is queued on the store's writer thread now, and the writes
+    // below after it: the first attempt is refused; the next, a second later, is not.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!alive.load(SeqCst), "not ready while not recovered");
+    h.accept_writes().await;
+    tokio::select! {
+        () = cycles.run_one() => {}
+        ended = &mut task => panic!("the engine stopped instead of retrying: {ended:?}"),
+    }
+    assert!(alive.load(SeqCst), "recovered: ready");
+    assert_eq!(action_results(&h).await, vec!["interrupted"]);
+    let (inc, decisions, _) = h.history(h.incidents().await[0].id).await;
+    assert_eq!(inc.state, "verifying");
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d.reason
+                == "action interrupted by a restart; verifying instead of repeating it"),
+        "{decisions:?}"
+    );
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// A store that keeps refusing: the engine gives up after its attempts, about four minutes of
+/// waits, and says why ([`edgeheal_healer::runtime::run`] then stops the heal API). A shutdown
+/// meanwhile stops it without an error.
+#[tokio::test(start_paused = true)]
+async fn a_recovery_the_store_keeps_refusing_is_given_up_after_its_attempts() {
+    use edgeheal_healer::engine::{RECOVERY_ATTEMPTS, RECOVERY_RETRY_FIRST, RECOVERY_RETRY_MAX};
+    let dir = tempfile::tempdir().unwrap();
+    let h = crashed_mid_action_on_a_full_disk(dir.path()).await;
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = tokio::time::Instant::now();
+    let err = h
+        .engine()
+        .run(Arc::default(), stopped, alive.clone())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("the disk is full"), "{err}");
+    let waited: std::time::Duration = (1..RECOVERY_ATTEMPTS)
+        .map(|n| (RECOVERY_RETRY_FIRST * 2u32.pow(n - 1)).min(RECOVERY_RETRY_MAX))
+        .sum();
+    assert_eq!(waited.as_secs(), 243);
+    assert!(
+        started.elapsed() >= waited,
+        "gave up after {:?}",
+        started.elapsed()
+    );
+    assert!(!alive.load(SeqCst));
+    assert_eq!(action_results(&h).await, vec!["pending"]);
+    // Shut down while retrying: stopped, no error.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(h.engine().run(Arc::default(), stopped, alive.clone()));
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+    assert_eq!(action_results(&h).await, vec!["pending"]);
+}
+
+/// The heal API whose engine stopped for good stops too, with an error, so that its process
+/// exits and Kubernetes restarts the pod; before, it went on serving, `/readyz` 503 and
+/// `/healthz` ok, out of its Service for ever.
+#[test]
+fn a_heal_api_whose_engine_cannot_recover_stops_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    };
+    let db = rt().block_on(async {
+        let h = crashed_mid_action_on_a_full_disk(dir.path()).await;
+        h.cfg.store.path.clone()
+    });
+    let keys = dir.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(keys.join("fluent-bit"), "fb-secret-0123456789abcdef").unwrap();
+    let config = Config::from_yaml(&format!(
+        "mode: shadow\nlisten: 127.0.0.1:0\nstore: {{ path: {} }}\nauth: {{ keys_dir: {} }}\n\
+         guards: {{ namespaces: [shop] }}\n",
+        db.display(),
+        keys.display()
+    ))
+    .unwrap();
+    let (done, ended) = std::sync::mpsc::channel();
+    // On a runtime of its own, its clock paused (the retries' waits pass at once), so that a
+    // heal API that does not stop fails the test instead of hanging it.
+    std::thread::spawn(move || {
+        let clock = Arc::new(ManualClock::new(jiff::Timestamp::from_second(T0).unwrap()));
+        let ran = rt().block_on(edgeheal_healer::runtime::run(
+            config,
+            clock,
+            std::future::pending(),
+        ));
+        let _ = done.send(ran.map_err(|e| e.to_string()));
+    });
+    let ran = ended
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the heal API stopped");
+    let err = ran.unwrap_err();
+    assert!(err.starts_with("engine stopped: "), "{err}");
+    assert!(err.contains("the disk is full"), "{err}");
 }
 
 /// A node whose clock is off is judged by its own clock: its batches are signed by it too.
