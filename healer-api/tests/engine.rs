@@ -1867,6 +1867,64 @@ async fn a_recovery_the_store_refuses_at_the_start_is_tried_again() {
     task.await.unwrap().unwrap();
 }
 
+/// A recovery that failed after it acted (an incident still open at the restart, decided and
+/// acted on, its result refused by the store) did start the call: the next attempt reloads as
+/// after a failed cycle and says so, not that the heal API stopped during the call.
+#[tokio::test(start_paused = true)]
+async fn a_recovery_that_failed_after_acting_is_tried_again_as_after_a_failed_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    drop(h.engine_after_three_anomalies().await);
+    h.cluster.executed.lock().unwrap().clear();
+    // Stopped after the incident opened, before its action was decided.
+    h.store
+        .write(|tx| {
+            tx.execute_batch(
+                "DELETE FROM actions; DELETE FROM decisions WHERE outcome = 'act';
+                 UPDATE incidents SET state = 'open', verify_until = NULL, reason = NULL;",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    h.refuse_writes("UPDATE OF result ON actions").await;
+    let cycles = Arc::new(Cycles::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut task = tokio::spawn(h.engine().run(cycles.clone(), stopped, alive.clone()));
+    // Once the call is made, the write of its result is queued on the store's writer thread
+    // (nothing in between yields), and the writes below after it.
+    while h.cluster.executed.lock().unwrap().is_empty() {
+        assert!(!task.is_finished(), "the engine stopped");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    h.accept_writes().await;
+    tokio::select! {
+        () = cycles.run_one() => {}
+        ended = &mut task => panic!("the engine stopped instead of retrying: {ended:?}"),
+    }
+    assert!(alive.load(SeqCst));
+    let (inc, decisions, actions) = h.history(h.incidents().await[0].id).await;
+    assert_eq!(inc.state, "verifying");
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0].result, "interrupted");
+    assert_eq!(
+        actions[0].detail.as_deref(),
+        Some(
+            "the heal API's cycle failed during the call (a store write was refused); \
+             outcome unknown; not repeated"
+        )
+    );
+    assert!(
+        decisions.iter().any(|d| d.reason
+            == "action interrupted by a failed cycle; verifying instead of repeating it"),
+        "{decisions:?}"
+    );
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1, "acted once");
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+}
+
 /// A store that keeps refusing: the engine gives up after its attempts, about four minutes of
 /// waits, and says why ([`edgeheal_healer::runtime::run`] then stops the heal API). A shutdown
 /// meanwhile stops it without an error.
