@@ -216,8 +216,8 @@ pub struct Engine {
     /// so a persisting anomaly does not reopen an incident (and re-ask the
     /// guards, or act again) with every batch.
     held: HashMap<Key, Hold>,
-    /// A cycle failed part-way (the store): what is held in memory may differ from the store,
-    /// so the next cycle reloads the incidents first, as a restart would.
+    /// A cycle or a recovery failed part-way (the store): what is held in memory may differ
+    /// from the store, so the next cycle reloads the incidents first, as a restart would.
     reload: bool,
 }
 
@@ -392,6 +392,9 @@ impl Engine {
                 Ok((rows.len(), stranded.len(), raises))
             })
             .await?;
+        // From here on what memory holds may differ from the store until the end: a failure
+        // is followed by a reload ([`Engine::reload_if_failed`]).
+        self.reload = true;
         if stranded > 0 {
             tracing::warn!(
                 stranded,
@@ -504,6 +507,7 @@ impl Engine {
                 self.keep_if_active(key, inc);
             }
         }
+        self.reload = false;
         self.publish_active().await;
         Ok(())
     }
@@ -537,18 +541,27 @@ impl Engine {
         }
     }
 
-    /// Runs until `shutdown` turns true: processes batches when woken through `cycles`, checks
-    /// verify deadlines every tick. `alive` is cleared if the store fails (readiness goes red).
+    /// Runs until `shutdown` turns true: recovers the incidents from the store
+    /// ([`Engine::recover`]), then processes batches when woken through `cycles` and checks
+    /// verify deadlines every tick. `alive` is set once the recovery succeeded and cleared while
+    /// the store fails (readiness goes red).
+    ///
+    /// A recovery the store refuses (the disk full, the database locked) is retried after
+    /// [`RECOVERY_RETRY_FIRST`], then after twice as long each time, at most
+    /// [`RECOVERY_RETRY_MAX`], each failure logged. After [`RECOVERY_ATTEMPTS`] failed attempts
+    /// it gives up and returns the last error: the engine has stopped for good, and the caller
+    /// ([`crate::runtime::run`]) stops the heal API with an error, so that Kubernetes restarts
+    /// it rather than leaving it unready, out of its Service, for ever. `Ok` once `shutdown`
+    /// turned true.
     pub async fn run(
         mut self,
         cycles: Arc<Cycles>,
         mut shutdown: watch::Receiver<bool>,
         alive: Arc<AtomicBool>,
-    ) {
-        if let Err(e) = self.recover().await {
-            tracing::error!(error = %e, "engine recovery failed");
-            alive.store(false, Ordering::SeqCst);
-            return;
+    ) -> Result<(), EngineError> {
+        alive.store(false, Ordering::SeqCst);
+        if !self.recover_retrying(&mut shutdown).await? {
+            return Ok(());
         }
         alive.store(true, Ordering::SeqCst);
         let mut tick = tokio::time::interval(Duration::from_secs(self.cfg.engine.tick_secs));
@@ -578,6 +591,53 @@ impl Engine {
                 break;
             }
         }
+        Ok(())
+    }
+
+    /// [`Engine::recover`], retried as [`Engine::run`] says. `Ok(true)`: recovered;
+    /// `Ok(false)`: `shutdown` turned true meanwhile; `Err`: the last error, once
+    /// [`RECOVERY_ATTEMPTS`] attempts failed.
+    async fn recover_retrying(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<bool, EngineError> {
+        let mut wait = RECOVERY_RETRY_FIRST;
+        let mut attempt = 1;
+        loop {
+            // An attempt that failed past its first write (the interrupted actions marked) may
+            // have acted on a reopened incident: the next one reloads as after a failed
+            // cycle, which names it so. One that failed before changed nothing.
+            let recovered = if self.reload {
+                self.reload_if_failed().await
+            } else {
+                self.active.clear();
+                self.recover().await
+            };
+            let error = match recovered {
+                Ok(()) => return Ok(true),
+                Err(e) => e,
+            };
+            if attempt >= RECOVERY_ATTEMPTS {
+                tracing::error!(
+                    error = %error,
+                    attempts = attempt,
+                    "engine recovery failed; giving up: the heal API stops so that Kubernetes restarts it"
+                );
+                return Err(error);
+            }
+            tracing::error!(
+                error = %error,
+                attempt,
+                retry_in_secs = wait.as_secs(),
+                "engine recovery failed; retrying (the heal API is not ready until it succeeds)"
+            );
+            tokio::select! {
+                _ = shutdown.changed() => return Ok(false),
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(RECOVERY_RETRY_MAX);
+            attempt += 1;
+        }
     }
 
     /// Processes every committed, unprocessed batch. Returns how many batches were processed.
@@ -602,9 +662,7 @@ impl Engine {
         }
         tracing::warn!("reloading the incidents from the store after a failed cycle");
         self.active.clear();
-        self.recover_from(Cause::FailedCycle).await?;
-        self.reload = false;
-        Ok(())
+        self.recover_from(Cause::FailedCycle).await
     }
 
     async fn process_batches(&mut self) -> Result<usize, EngineError> {
@@ -1610,6 +1668,16 @@ impl Engine {
         }
     }
 }
+
+/// How many times [`Engine::run`] tries to recover the incidents from the store at a start
+/// before it gives up (about four minutes of waits in all).
+pub const RECOVERY_ATTEMPTS: u32 = 10;
+
+/// The wait after a recovery's first failure; twice as long after each next one.
+pub const RECOVERY_RETRY_FIRST: Duration = Duration::from_secs(1);
+
+/// The longest wait between two attempts at a recovery.
+pub const RECOVERY_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// How often the engine asks for a rolling-out workload's status (ms).
 const ROLLOUT_POLL_MS: i64 = 5_000;

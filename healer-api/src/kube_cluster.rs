@@ -52,7 +52,7 @@ use crate::action::ActionKind;
 use crate::clock::SharedClock;
 use crate::cluster::{Cluster, ClusterError, EventNote, Target};
 use crate::config::{KubernetesConfig, RetryConfig};
-use crate::policy::{Facts, HpaFacts, Plan, PodFacts, RolloutFacts};
+use crate::policy::{Facts, HpaFacts, Plan, PodFacts, RolloutFacts, UpdateStrategy};
 use crate::rollout;
 use crate::tags::WorkloadKind;
 
@@ -109,6 +109,7 @@ struct WorkloadRead {
     meta: ObjectMeta,
     paused: bool,
     replicas: Option<i32>,
+    update_strategy: UpdateStrategy,
     /// The Deployment itself, whose rollout history a rollback reads.
     deployment: Option<Deployment>,
 }
@@ -122,6 +123,9 @@ impl WorkloadRead {
             meta: r.metadata,
             paused: paused.unwrap_or(false),
             replicas,
+            // Its controller replaces every pod created before `spec.restartAt`, whatever
+            // its strategy.
+            update_strategy: UpdateStrategy::Replaces,
             deployment: None,
         }
     }
@@ -658,6 +662,8 @@ impl KubeCluster {
         }
     }
 
+    /// Planned only for a workload whose controller replaces every pod on a change of their
+    /// template (not an `OnDelete` or partitioned one: [`UpdateStrategy`]).
     async fn restart(&self, target: &Target, dry_run: bool) -> Result<String, ClusterError> {
         // One fixed value for every attempt: re-applying it does not start another rollout.
         let stamp = self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
@@ -890,25 +896,30 @@ impl KubeCluster {
                     meta: d.metadata.clone(),
                     paused: spec.paused.unwrap_or(false),
                     replicas: spec.replicas,
+                    update_strategy: UpdateStrategy::Replaces,
                     deployment: Some(d),
                 }
             }
             WorkloadKind::Statefulset => {
                 let s: StatefulSet = self.workload(target).await?;
                 let replicas = s.spec.as_ref().and_then(|x| x.replicas);
+                let update_strategy = rollout::statefulset_strategy(&s);
                 WorkloadRead {
                     meta: s.metadata,
                     paused: false,
                     replicas,
+                    update_strategy,
                     deployment: None,
                 }
             }
             WorkloadKind::Daemonset => {
                 let d: DaemonSet = self.workload(target).await?;
+                let update_strategy = rollout::daemonset_strategy(&d);
                 WorkloadRead {
                     meta: d.metadata,
                     paused: false,
                     replicas: None,
+                    update_strategy,
                     deployment: None,
                 }
             }
@@ -936,6 +947,7 @@ impl KubeCluster {
             meta,
             paused,
             replicas,
+            update_strategy,
             deployment,
         } = read;
         let (uid, resource_version, labels, annotations) = meta_facts(&meta);
@@ -960,6 +972,7 @@ impl KubeCluster {
             annotations,
             paused,
             replicas,
+            update_strategy,
             hpa,
             pod,
             rollout,

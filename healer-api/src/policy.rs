@@ -1,7 +1,8 @@
 //! The guards every action passes, as one pure function: namespace allowlist, circuit
 //! breaker, global budget, per-target cooldown, opt-in label, paused deployments, workload
-//! kind, max replicas, HPA awareness, pod ownership, the rollback window and the soft-heal
-//! URL rules. Its input is what the Kubernetes API said (never what a record claimed).
+//! kind, the update strategy a restart needs, max replicas, HPA awareness, pod ownership, the
+//! rollback window and the soft-heal URL rules. Its input is what the Kubernetes API said
+//! (never what a record claimed).
 
 use std::collections::BTreeMap;
 
@@ -47,6 +48,26 @@ pub struct RolloutFacts {
     pub previous: Option<(String, i64)>,
 }
 
+/// How the workload's controller replaces its pods once their template changes (a
+/// StatefulSet's or DaemonSet's `spec.updateStrategy`): what a restart, which changes the
+/// template, does to the pods.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UpdateStrategy {
+    /// Every pod is replaced: `RollingUpdate` (the default; a StatefulSet's with no
+    /// partition), a Deployment's strategies, an Argo Rollout's restart.
+    #[default]
+    Replaces,
+    /// `OnDelete`: the controller replaces no pod; one gets the new template only when
+    /// something deletes it.
+    OnDelete,
+    /// A StatefulSet's `RollingUpdate` with `partition` above 0: only the pods of ordinal
+    /// `partition` and up are replaced; the others keep the old template.
+    Partitioned {
+        /// `spec.updateStrategy.rollingUpdate.partition`.
+        partition: i32,
+    },
+}
+
 /// What the API server says about the target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts {
@@ -66,6 +87,8 @@ pub struct Facts {
     pub paused: bool,
     /// `spec.replicas`.
     pub replicas: Option<i32>,
+    /// How its controller replaces pods after a change of their template.
+    pub update_strategy: UpdateStrategy,
     /// The HPA targeting it.
     pub hpa: Option<HpaFacts>,
     /// The pod the record named, if it exists.
@@ -328,6 +351,7 @@ pub fn evaluate(
             if f.paused {
                 return Err(stop("paused", format!("{} is paused", kind.as_str())));
             }
+            restart_rolls_out(kind, f)?;
             Ok(Plan::Restart)
         }
         ActionKind::DeletePod => {
@@ -400,6 +424,39 @@ pub fn evaluate(
                     format!("soft-heal URL rejected: {why}"),
                 )),
             }
+        }
+    }
+}
+
+/// Whether a restart (a change of the pod template) replaces the workload's pods. With
+/// `OnDelete` its controller replaces none: the template changes, nothing restarts, and the
+/// status looks rolled out at once. With a partition it replaces only the pods from that
+/// ordinal up, maybe not the one the records named, and the others keep running the old
+/// template (a partition is how a staged rollout is held). Either way the restart does not
+/// apply: the next step of the policy (`delete_pod` replaces the pod the records named, for
+/// both) is tried.
+fn restart_rolls_out(kind: WorkloadKind, f: &Facts) -> Result<(), Refusal> {
+    match f.update_strategy {
+        UpdateStrategy::Replaces => Ok(()),
+        UpdateStrategy::OnDelete => Err(skip(
+            "on_delete",
+            format!(
+                "{} updates its pods OnDelete: a restart would change its template and \
+                 replace no pod",
+                kind.as_str()
+            ),
+        )),
+        UpdateStrategy::Partitioned { partition } => {
+            let replicas = f.replicas.unwrap_or(1);
+            let replaced = (replicas - partition).max(0);
+            Err(skip(
+                "partitioned",
+                format!(
+                    "{} rolls out with partition {partition}: a restart would replace only \
+                     the pods of ordinal {partition} and up ({replaced} of {replicas})",
+                    kind.as_str()
+                ),
+            ))
         }
     }
 }
@@ -486,6 +543,7 @@ mod tests {
             .into(),
             paused: false,
             replicas: Some(2),
+            update_strategy: UpdateStrategy::Replaces,
             hpa: None,
             pod: Some(PodFacts {
                 name: "cart-abc".into(),
@@ -802,6 +860,67 @@ mod tests {
                 Rollback,
                 |_, f| f.kind = WorkloadKind::Rollout,
                 Err(("unsupported_kind", true)),
+            ),
+            (
+                "restart a rolling-update statefulset",
+                c,
+                RolloutRestart,
+                |_, f| f.kind = WorkloadKind::Statefulset,
+                Ok(Plan::Restart),
+            ),
+            (
+                "restart an OnDelete statefulset",
+                c,
+                RolloutRestart,
+                |_, f| {
+                    f.kind = WorkloadKind::Statefulset;
+                    f.update_strategy = UpdateStrategy::OnDelete;
+                },
+                Err(("on_delete", true)),
+            ),
+            (
+                "restart an OnDelete daemonset",
+                c,
+                RolloutRestart,
+                |_, f| {
+                    f.kind = WorkloadKind::Daemonset;
+                    f.update_strategy = UpdateStrategy::OnDelete;
+                },
+                Err(("on_delete", true)),
+            ),
+            (
+                "restart a partitioned statefulset",
+                c,
+                RolloutRestart,
+                |_, f| {
+                    f.kind = WorkloadKind::Statefulset;
+                    f.update_strategy = UpdateStrategy::Partitioned { partition: 1 };
+                },
+                Err(("partitioned", true)),
+            ),
+            (
+                "scale an OnDelete statefulset: new pods start from the template",
+                c,
+                ScaleUp,
+                |_, f| {
+                    f.kind = WorkloadKind::Statefulset;
+                    f.update_strategy = UpdateStrategy::OnDelete;
+                },
+                Ok(Plan::Scale { from: 2, to: 4 }),
+            ),
+            (
+                "delete a pod of an OnDelete statefulset",
+                c,
+                DeletePod,
+                |_, f| {
+                    f.kind = WorkloadKind::Statefulset;
+                    f.update_strategy = UpdateStrategy::OnDelete;
+                },
+                Ok(Plan::DeletePod {
+                    name: "cart-abc".into(),
+                    uid: "p-1".into(),
+                    resource_version: "77".into(),
+                }),
             ),
             (
                 "restart a job",

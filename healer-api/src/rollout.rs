@@ -1,6 +1,7 @@
 //! Whether a workload has rolled out its newest spec, judged from its status the way
 //! `kubectl rollout status` does (kubectl's `DeploymentStatusViewer`,
-//! `StatefulSetStatusViewer`, `DaemonSetStatusViewer`), and an Argo Rollout the way
+//! `StatefulSetStatusViewer`, `DaemonSetStatusViewer`; a StatefulSet's partition and an
+//! `OnDelete` strategy included, read by [`statefulset_strategy`] and [`daemonset_strategy`]), and an Argo Rollout the way
 //! `kubectl argo rollouts status` does, or by its ReplicaSets while it is held at a step of its
 //! strategy. The engine verifies an action only once the workload has rolled it out.
 
@@ -8,6 +9,8 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet}
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::DynamicObject;
 use serde_json::Value;
+
+use crate::policy::UpdateStrategy;
 
 /// The controller has seen the newest spec.
 fn observed(meta: &ObjectMeta, observed_generation: Option<i64>) -> bool {
@@ -28,34 +31,77 @@ pub fn deployment(d: &Deployment) -> bool {
         && status.available_replicas.unwrap_or(0) >= updated
 }
 
-/// Every replica is ready and on the update revision (with an `OnDelete` strategy the
-/// controller never replaces pods itself: ready is all there is to wait for).
+/// How a StatefulSet's controller replaces its pods after a change of their template
+/// (`spec.updateStrategy`): `OnDelete`, or `RollingUpdate` (the default) with its
+/// `partition` (0 by default) above 0 or not.
+pub fn statefulset_strategy(s: &StatefulSet) -> UpdateStrategy {
+    let Some(strategy) = s.spec.as_ref().and_then(|s| s.update_strategy.as_ref()) else {
+        return UpdateStrategy::Replaces;
+    };
+    if strategy.type_.as_deref() == Some("OnDelete") {
+        return UpdateStrategy::OnDelete;
+    }
+    match strategy.rolling_update.as_ref().and_then(|r| r.partition) {
+        Some(partition) if partition > 0 => UpdateStrategy::Partitioned { partition },
+        _ => UpdateStrategy::Replaces,
+    }
+}
+
+/// How a DaemonSet's controller replaces its pods after a change of their template:
+/// `OnDelete`, or `RollingUpdate` (the default), which replaces them all.
+pub fn daemonset_strategy(d: &DaemonSet) -> UpdateStrategy {
+    let on_delete = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.update_strategy.as_ref())
+        .and_then(|u| u.type_.as_deref())
+        == Some("OnDelete");
+    if on_delete {
+        UpdateStrategy::OnDelete
+    } else {
+        UpdateStrategy::Replaces
+    }
+}
+
+/// Every replica is ready, and as many are updated as the update strategy replaces, as
+/// kubectl's `StatefulSetStatusViewer` judges: with a `partition`, the pods of ordinal
+/// `partition` and up (`updatedReplicas >= replicas - partition`; the others keep the current
+/// revision, so `updateRevision` never becomes `currentRevision`); without, every replica, on
+/// the update revision once the controller has made it current (one step stricter than
+/// kubectl, which counts the updated replicas only). With `OnDelete` the controller never
+/// replaces pods itself: ready is all there is to wait for.
 pub fn statefulset(s: &StatefulSet) -> bool {
     let Some(status) = &s.status else {
         return false;
     };
-    let spec = s.spec.as_ref();
-    let desired = spec.and_then(|s| s.replicas).unwrap_or(1);
-    let on_delete = spec
-        .and_then(|s| s.update_strategy.as_ref())
-        .and_then(|u| u.type_.as_deref())
-        == Some("OnDelete");
+    let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let ready = status.ready_replicas.unwrap_or(0) >= desired;
-    let updated = on_delete
-        || (status.updated_replicas.unwrap_or(0) >= desired
-            && status.update_revision.is_some()
-            && status.update_revision == status.current_revision);
+    let updated_replicas = status.updated_replicas.unwrap_or(0);
+    let updated = match statefulset_strategy(s) {
+        UpdateStrategy::OnDelete => true,
+        UpdateStrategy::Partitioned { partition } => updated_replicas >= desired - partition,
+        UpdateStrategy::Replaces => {
+            updated_replicas >= desired
+                && status.update_revision.is_some()
+                && status.update_revision == status.current_revision
+        }
+    };
     observed(&s.metadata, status.observed_generation) && ready && updated
 }
 
-/// The pod is updated and available on every node it is scheduled to.
+/// The pod is available on every node it is scheduled to, and updated there unless the
+/// DaemonSet updates `OnDelete` (its controller replaces no pod itself; kubectl's
+/// `DaemonSetStatusViewer` reports no rollout for it, and available is all there is to wait
+/// for).
 pub fn daemonset(d: &DaemonSet) -> bool {
     let Some(status) = &d.status else {
         return false;
     };
     let desired = status.desired_number_scheduled;
+    let updated = daemonset_strategy(d) == UpdateStrategy::OnDelete
+        || status.updated_number_scheduled.unwrap_or(0) >= desired;
     observed(&d.metadata, status.observed_generation)
-        && status.updated_number_scheduled.unwrap_or(0) >= desired
+        && updated
         && status.number_available.unwrap_or(0) >= desired
 }
 
@@ -296,6 +342,160 @@ mod tests {
         partial["updatedNumberScheduled"] = json!(3);
         partial["numberAvailable"] = json!(5);
         assert!(!daemonset(&ds(partial)));
+    }
+
+    /// A StatefulSet of 3 replicas at generation 2 updating with `strategy`, its status
+    /// `status`.
+    fn sts3(strategy: Value, status: Value) -> StatefulSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": "db", "generation": 2},
+            "spec": {"replicas": 3, "selector": {}, "template": {}, "serviceName": "db",
+                     "updateStrategy": strategy},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    /// A partition holds the pods below it on the current revision: `updateRevision` never
+    /// becomes `currentRevision`, and kubectl counts the pods from the partition up. Judged
+    /// by the revisions, a partitioned StatefulSet was never rolled out, and every action on
+    /// it waited out a whole verify window.
+    #[test]
+    fn a_partitioned_statefulset_is_rolled_out_once_the_pods_from_its_partition_are_updated() {
+        let partition =
+            |p: i32| json!({"type": "RollingUpdate", "rollingUpdate": {"partition": p}});
+        let status = |observed: i64, ready: i32, updated: i32| {
+            json!({"observedGeneration": observed, "replicas": 3, "readyReplicas": ready,
+                   "updatedReplicas": updated, "currentReplicas": 3 - updated,
+                   "currentRevision": "db-1", "updateRevision": "db-2"})
+        };
+        let cases = [
+            (
+                "partition 1: ordinals 1 and 2 updated",
+                partition(1),
+                status(2, 3, 2),
+                true,
+            ),
+            (
+                "partition 1: only ordinal 2 updated",
+                partition(1),
+                status(2, 3, 1),
+                false,
+            ),
+            (
+                "partition 1: updated, one pod not ready",
+                partition(1),
+                status(2, 2, 2),
+                false,
+            ),
+            (
+                "partition 1: spec not observed",
+                partition(1),
+                status(1, 3, 2),
+                false,
+            ),
+            (
+                "partition 2: ordinal 2 updated",
+                partition(2),
+                status(2, 3, 1),
+                true,
+            ),
+            (
+                "partition 3 of 3: nothing to update",
+                partition(3),
+                status(2, 3, 0),
+                true,
+            ),
+            (
+                "partition 5 of 3: nothing to update",
+                partition(5),
+                status(2, 3, 0),
+                true,
+            ),
+            (
+                "partition 0: a pod still to update",
+                partition(0),
+                status(2, 3, 2),
+                false,
+            ),
+        ];
+        for (case, strategy, status, want) in cases {
+            assert_eq!(statefulset(&sts3(strategy, status)), want, "{case}");
+        }
+        let done = json!({"observedGeneration": 2, "replicas": 3, "readyReplicas": 3,
+                          "updatedReplicas": 3, "currentRevision": "db-2", "updateRevision": "db-2"});
+        assert!(statefulset(&sts3(partition(0), done.clone())));
+        assert!(statefulset(&sts3(json!({"type": "RollingUpdate"}), done)));
+    }
+
+    #[test]
+    fn update_strategies_are_read_as_their_controllers_apply_them() {
+        let ds = |strategy: Value| -> DaemonSet {
+            serde_json::from_value(json!({
+                "metadata": {"name": "agent"},
+                "spec": {"selector": {}, "template": {}, "updateStrategy": strategy},
+            }))
+            .unwrap()
+        };
+        let cases = [
+            (json!({"type": "OnDelete"}), UpdateStrategy::OnDelete),
+            (
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 2}}),
+                UpdateStrategy::Partitioned { partition: 2 },
+            ),
+            (
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+                UpdateStrategy::Replaces,
+            ),
+            (json!({"type": "RollingUpdate"}), UpdateStrategy::Replaces),
+            (json!({}), UpdateStrategy::Replaces),
+        ];
+        for (strategy, want) in cases {
+            let s = sts3(strategy.clone(), Value::Null);
+            assert_eq!(statefulset_strategy(&s), want, "{strategy}");
+        }
+        assert_eq!(
+            daemonset_strategy(&ds(json!({"type": "OnDelete"}))),
+            UpdateStrategy::OnDelete
+        );
+        assert_eq!(
+            daemonset_strategy(&ds(
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}})
+            )),
+            UpdateStrategy::Replaces
+        );
+        assert_eq!(daemonset_strategy(&ds(json!({}))), UpdateStrategy::Replaces);
+    }
+
+    /// An `OnDelete` DaemonSet's controller replaces no pod after a template change: its
+    /// updated count stays short until someone deletes the old pods, and judged by it the
+    /// DaemonSet never rolled out (every action on it waited out a whole verify window).
+    #[test]
+    fn an_on_delete_daemonset_is_rolled_out_once_its_pods_are_available() {
+        let ds = |strategy: &str, status: Value| -> DaemonSet {
+            serde_json::from_value(json!({
+                "metadata": {"name": "agent", "generation": 7},
+                "spec": {"selector": {}, "template": {}, "updateStrategy": {"type": strategy}},
+                "status": status,
+            }))
+            .unwrap()
+        };
+        let status = |observed: i64, updated: i32, available: i32| {
+            json!({"observedGeneration": observed, "currentNumberScheduled": 5,
+                   "desiredNumberScheduled": 5, "numberMisscheduled": 0, "numberReady": available,
+                   "updatedNumberScheduled": updated, "numberAvailable": available})
+        };
+        assert!(daemonset(&ds("OnDelete", status(7, 2, 5))));
+        assert!(
+            !daemonset(&ds("OnDelete", status(7, 2, 4))),
+            "a pod unavailable"
+        );
+        assert!(
+            !daemonset(&ds("OnDelete", status(6, 2, 5))),
+            "spec not observed"
+        );
+        assert!(!daemonset(&ds("RollingUpdate", status(7, 2, 5))));
+        assert!(daemonset(&ds("RollingUpdate", status(7, 5, 5))));
     }
 
     #[test]

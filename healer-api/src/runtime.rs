@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 
 use crate::auth::Authenticator;
 use crate::clock::SharedClock;
@@ -43,6 +43,12 @@ pub enum RunError {
     /// Listener.
     #[error("listen on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
+    /// The engine stopped for good: it could not recover the incidents from the store.
+    #[error("engine stopped: {0}")]
+    Engine(#[source] crate::store::StoreError),
+    /// The engine's task panicked.
+    #[error("engine stopped: {0}")]
+    EngineTask(#[source] tokio::task::JoinError),
 }
 
 /// This replica's name (Event `reportingInstance`).
@@ -149,19 +155,41 @@ pub async fn run_with_cycles(
         metrics,
         clock,
     );
-    let engine_task = tokio::spawn(engine.run(cycles, stop_rx, ready));
+    // An engine that stops before it is asked to (its recovery given up, a panic) stops the
+    // server too: `run` then fails and the process exits, so Kubernetes restarts it.
+    let engine_stopped = Arc::new(Notify::new());
+    let running = tokio::spawn(engine.run(cycles, stop_rx, ready));
+    let engine_task = tokio::spawn({
+        let stopped = engine_stopped.clone();
+        async move {
+            let ended = match running.await {
+                Ok(ran) => ran.map_err(RunError::Engine),
+                Err(panicked) => Err(RunError::EngineTask(panicked)),
+            };
+            stopped.notify_one();
+            ended
+        }
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| RunError::Listen(config.listen, e))?;
     tracing::info!(listen = %config.listen, "listening");
     let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = engine_stopped.notified() => tracing::error!("the engine stopped; stopping"),
+            }
+        })
         .await;
     if let Err(e) = served {
         tracing::error!(error = %e, "server error");
     }
     let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(30), engine_task).await;
+    let ended = tokio::time::timeout(Duration::from_secs(30), engine_task).await;
     tracing::info!("stopped");
-    Ok(())
+    match ended {
+        Ok(Ok(ended)) => ended,
+        _ => Ok(()),
+    }
 }

@@ -16,7 +16,7 @@ use edgeheal_healer::engine::{Cycles, Engine};
 use edgeheal_healer::hpa_floor::{self, RaiseRow};
 use edgeheal_healer::metrics::Metrics;
 use edgeheal_healer::notify::Notifier;
-use edgeheal_healer::policy::{Facts, HpaFacts, Plan, PodFacts};
+use edgeheal_healer::policy::{Facts, HpaFacts, Plan, PodFacts, UpdateStrategy};
 use edgeheal_healer::store::{self, NewBatch, Store};
 use edgeheal_healer::tags::WorkloadKind;
 use edgeheal_healer::Config;
@@ -32,6 +32,8 @@ struct FakeCluster {
     /// Every target is found as this kind (a Deployment-named Argo Rollout: the API server
     /// answers for the Rollout of the name).
     found_as: Option<WorkloadKind>,
+    /// How every target replaces its pods after a change of their template.
+    update_strategy: UpdateStrategy,
     fail_execute: bool,
     labels_missing: bool,
     /// The target is still rolling out (`rolled_out` says no).
@@ -111,6 +113,7 @@ impl Cluster for FakeCluster {
             annotations: BTreeMap::new(),
             paused: false,
             replicas: Some(hpa.map_or(2, |h| h.2)),
+            update_strategy: self.update_strategy,
             hpa: hpa.map(|(min, max, _)| HpaFacts {
                 name: format!("{}-hpa", target.name),
                 min_replicas: min,
@@ -226,7 +229,7 @@ fn config(dir: &std::path::Path, mode: &str, extra: &str) -> Arc<Config> {
         Config::from_yaml(&format!(
             "mode: {mode}\nstore: {{ path: {} }}\nauth: {{ keys_dir: /unused }}\n{guards}\
              engine: {{ debounce_count: 3, debounce_window_secs: 60, verify_window_secs: 120, cooldown_secs: 600 }}\n\
-             policy: {{ cpu_saturation: [scale_up, rollout_restart], crash_loop: [rollback, delete_pod], traffic_surge: [scale_up, scale_up] }}\n{extra}",
+             policy: {{ cpu_saturation: [scale_up, rollout_restart], crash_loop: [rollback, delete_pod], traffic_surge: [scale_up, scale_up], memory_leak: [rollout_restart, delete_pod] }}\n{extra}",
             dir.join("h.db").display()
         ))
         .unwrap(),
@@ -524,6 +527,7 @@ async fn run_one_returns_after_a_cycle_that_saw_the_batches_and_the_clock() {
     tokio::time::timeout(std::time::Duration::from_secs(20), task)
         .await
         .expect("the engine stops")
+        .unwrap()
         .unwrap();
 }
 
@@ -980,6 +984,90 @@ async fn a_deployment_found_as_a_rollout_is_judged_and_described_as_one() {
             ),
         ]
     );
+}
+
+/// A restart changes a workload's pod template; a StatefulSet or DaemonSet that updates
+/// `OnDelete` replaces no pod then, and one partitioned only some. The restart was executed
+/// and recorded as a remediation all the same, and the incident resolved in a lull with
+/// nothing restarted: it is skipped, saying why, and the policy's next step replaces the pod.
+#[tokio::test]
+async fn a_restart_that_would_replace_no_pod_or_only_some_is_skipped_for_the_next_step() {
+    // (workload kind, its update strategy, the skip's code, its reason)
+    let cases = [
+        (
+            "statefulset",
+            UpdateStrategy::OnDelete,
+            "on_delete",
+            "statefulset updates its pods OnDelete: a restart would change its template and replace no pod",
+        ),
+        (
+            "daemonset",
+            UpdateStrategy::OnDelete,
+            "on_delete",
+            "daemonset updates its pods OnDelete: a restart would change its template and replace no pod",
+        ),
+        (
+            "statefulset",
+            UpdateStrategy::Partitioned { partition: 1 },
+            "partitioned",
+            "statefulset rolls out with partition 1: a restart would replace only the pods of ordinal 1 and up (1 of 2)",
+        ),
+    ];
+    for (kind, update_strategy, code, reason) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = FakeCluster {
+            update_strategy,
+            ..FakeCluster::default()
+        };
+        let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+        h.workload_kind = kind;
+        let mut engine = h.engine();
+        engine.recover().await.unwrap();
+        h.ingest(&["shop/cart"; 3], "memory_leak", Some("cart-0"))
+            .await;
+        engine.process_pending().await.unwrap();
+        let executed = h.cluster.executed.lock().unwrap().clone();
+        assert_eq!(executed.len(), 1, "{kind} {code}: {executed:?}");
+        assert_eq!(executed[0].0, format!("shop/{kind}/cart"));
+        assert!(
+            matches!(&executed[0].1, Plan::DeletePod { name, .. } if name == "cart-0"),
+            "{kind} {code}: {executed:?}"
+        );
+        let inc = h.incidents().await;
+        assert_eq!(inc[0].state, "verifying", "{kind} {code}");
+        let (_, decisions, actions) = h.history(inc[0].id).await;
+        let restart = decisions
+            .iter()
+            .find(|d| d.action.as_deref() == Some("rollout_restart"))
+            .unwrap();
+        assert_eq!(restart.outcome, "skipped", "{kind} {code}");
+        assert_eq!(restart.reason, format!("{code}: {reason}"));
+        assert_eq!(actions.len(), 1, "no restart recorded as an action");
+        assert_eq!(actions[0].action, "delete_pod");
+        assert_eq!(
+            h.event_reasons(),
+            vec!["Skipped", "Remediating", "Remediated"]
+        );
+        let metrics = h.metrics.render();
+        assert!(
+            metrics.contains(&format!(
+                r#"edgeheal_healer_guard_refusals_total{{code="{code}",outcome="skipped"}} 1"#
+            )),
+            "{metrics}"
+        );
+    }
+    // A StatefulSet that rolls every pod is restarted.
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    h.workload_kind = "statefulset";
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest(&["shop/cart"; 3], "memory_leak", Some("cart-0"))
+        .await;
+    engine.process_pending().await.unwrap();
+    let executed = h.cluster.executed.lock().unwrap().clone();
+    assert_eq!(executed.len(), 1, "{executed:?}");
+    assert_eq!(executed[0].1, Plan::Restart);
 }
 
 #[tokio::test]
@@ -1711,6 +1799,214 @@ async fn the_reload_after_a_failed_cycle_says_the_cycle_failed_not_a_restart() {
             "{refused}: acted once"
         );
     }
+}
+
+/// A heal API restarted with an action left pending, whose store refuses the write that marks
+/// it interrupted (a full disk), as the recovery at a start would meet it.
+async fn crashed_mid_action_on_a_full_disk(dir: &std::path::Path) -> Harness {
+    let mut h = Harness::new(dir, "enforce", "", FakeCluster::default());
+    drop(h.engine_after_three_anomalies().await);
+    h.store
+        .write(|tx| {
+            tx.execute(
+                "UPDATE actions SET result = 'pending', finished_at = NULL",
+                [],
+            )?;
+            tx.execute("UPDATE incidents SET state = 'acting'", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    h.refuse_writes("UPDATE OF result ON actions").await;
+    h
+}
+
+/// The results of the actions in the store.
+async fn action_results(h: &Harness) -> Vec<String> {
+    let id = h.incidents().await[0].id;
+    h.history(id)
+        .await
+        .2
+        .into_iter()
+        .map(|a| a.result)
+        .collect()
+}
+
+/// A recovery the store refused at the start ended the engine's task with the heal API still
+/// running: not ready for ever, alive to its liveness probe, so never restarted. It is tried
+/// again after a second, and the engine starts once it succeeds.
+#[tokio::test(start_paused = true)]
+async fn a_recovery_the_store_refuses_at_the_start_is_tried_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = crashed_mid_action_on_a_full_disk(dir.path()).await;
+    let cycles = Arc::new(Cycles::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut task = tokio::spawn(h.engine().run(cycles.clone(), stopped, alive.clone()));
+    // The engine's first attempt is queued on the store's writer thread now, and the writes
+    // below after it: the first attempt is refused; the next, a second later, is not.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!alive.load(SeqCst), "not ready while not recovered");
+    h.accept_writes().await;
+    tokio::select! {
+        () = cycles.run_one() => {}
+        ended = &mut task => panic!("the engine stopped instead of retrying: {ended:?}"),
+    }
+    assert!(alive.load(SeqCst), "recovered: ready");
+    assert_eq!(action_results(&h).await, vec!["interrupted"]);
+    let (inc, decisions, _) = h.history(h.incidents().await[0].id).await;
+    assert_eq!(inc.state, "verifying");
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d.reason
+                == "action interrupted by a restart; verifying instead of repeating it"),
+        "{decisions:?}"
+    );
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// A recovery that failed after it acted (an incident still open at the restart, decided and
+/// acted on, its result refused by the store) did start the call: the next attempt reloads as
+/// after a failed cycle and says so, not that the heal API stopped during the call.
+#[tokio::test(start_paused = true)]
+async fn a_recovery_that_failed_after_acting_is_tried_again_as_after_a_failed_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    drop(h.engine_after_three_anomalies().await);
+    h.cluster.executed.lock().unwrap().clear();
+    // Stopped after the incident opened, before its action was decided.
+    h.store
+        .write(|tx| {
+            tx.execute_batch(
+                "DELETE FROM actions; DELETE FROM decisions WHERE outcome = 'act';
+                 UPDATE incidents SET state = 'open', verify_until = NULL, reason = NULL;",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    h.refuse_writes("UPDATE OF result ON actions").await;
+    let cycles = Arc::new(Cycles::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut task = tokio::spawn(h.engine().run(cycles.clone(), stopped, alive.clone()));
+    // Once the call is made, the write of its result is queued on the store's writer thread
+    // (nothing in between yields), and the writes below after it.
+    while h.cluster.executed.lock().unwrap().is_empty() {
+        assert!(!task.is_finished(), "the engine stopped");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    h.accept_writes().await;
+    tokio::select! {
+        () = cycles.run_one() => {}
+        ended = &mut task => panic!("the engine stopped instead of retrying: {ended:?}"),
+    }
+    assert!(alive.load(SeqCst));
+    let (inc, decisions, actions) = h.history(h.incidents().await[0].id).await;
+    assert_eq!(inc.state, "verifying");
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0].result, "interrupted");
+    assert_eq!(
+        actions[0].detail.as_deref(),
+        Some(
+            "the heal API's cycle failed during the call (a store write was refused); \
+             outcome unknown; not repeated"
+        )
+    );
+    assert!(
+        decisions.iter().any(|d| d.reason
+            == "action interrupted by a failed cycle; verifying instead of repeating it"),
+        "{decisions:?}"
+    );
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1, "acted once");
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// A store that keeps refusing: the engine gives up after its attempts, about four minutes of
+/// waits, and says why ([`edgeheal_healer::runtime::run`] then stops the heal API). A shutdown
+/// meanwhile stops it without an error.
+#[tokio::test(start_paused = true)]
+async fn a_recovery_the_store_keeps_refusing_is_given_up_after_its_attempts() {
+    use edgeheal_healer::engine::{RECOVERY_ATTEMPTS, RECOVERY_RETRY_FIRST, RECOVERY_RETRY_MAX};
+    let dir = tempfile::tempdir().unwrap();
+    let h = crashed_mid_action_on_a_full_disk(dir.path()).await;
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = tokio::time::Instant::now();
+    let err = h
+        .engine()
+        .run(Arc::default(), stopped, alive.clone())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("the disk is full"), "{err}");
+    let waited: std::time::Duration = (1..RECOVERY_ATTEMPTS)
+        .map(|n| (RECOVERY_RETRY_FIRST * 2u32.pow(n - 1)).min(RECOVERY_RETRY_MAX))
+        .sum();
+    assert_eq!(waited.as_secs(), 243);
+    assert!(
+        started.elapsed() >= waited,
+        "gave up after {:?}",
+        started.elapsed()
+    );
+    assert!(!alive.load(SeqCst));
+    assert_eq!(action_results(&h).await, vec!["pending"]);
+    // Shut down while retrying: stopped, no error.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(h.engine().run(Arc::default(), stopped, alive.clone()));
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+    assert_eq!(action_results(&h).await, vec!["pending"]);
+}
+
+/// The heal API whose engine stopped for good stops too, with an error, so that its process
+/// exits and Kubernetes restarts the pod; before, it went on serving, `/readyz` 503 and
+/// `/healthz` ok, out of its Service for ever.
+#[test]
+fn a_heal_api_whose_engine_cannot_recover_stops_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    };
+    let db = rt().block_on(async {
+        let h = crashed_mid_action_on_a_full_disk(dir.path()).await;
+        h.cfg.store.path.clone()
+    });
+    let keys = dir.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(keys.join("fluent-bit"), "fb-secret-0123456789abcdef").unwrap();
+    let config = Config::from_yaml(&format!(
+        "mode: shadow\nlisten: 127.0.0.1:0\nstore: {{ path: {} }}\nauth: {{ keys_dir: {} }}\n\
+         guards: {{ namespaces: [shop] }}\n",
+        db.display(),
+        keys.display()
+    ))
+    .unwrap();
+    let (done, ended) = std::sync::mpsc::channel();
+    // On a runtime of its own, its clock paused (the retries' waits pass at once), so that a
+    // heal API that does not stop fails the test instead of hanging it.
+    std::thread::spawn(move || {
+        let clock = Arc::new(ManualClock::new(jiff::Timestamp::from_second(T0).unwrap()));
+        let ran = rt().block_on(edgeheal_healer::runtime::run(
+            config,
+            clock,
+            std::future::pending(),
+        ));
+        let _ = done.send(ran.map_err(|e| e.to_string()));
+    });
+    let ran = ended
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the heal API stopped");
+    let err = ran.unwrap_err();
+    assert!(err.starts_with("engine stopped: "), "{err}");
+    assert!(err.contains("the disk is full"), "{err}");
 }
 
 /// A node whose clock is off is judged by its own clock: its batches are signed by it too.

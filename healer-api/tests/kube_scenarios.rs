@@ -774,6 +774,147 @@ async fn restart_dry_run_for_daemonsets() {
     finish(mock).await;
 }
 
+const STS: &str = "/apis/apps/v1/namespaces/shop/statefulsets/cart";
+const DS: &str = "/apis/apps/v1/namespaces/shop/daemonsets/cart";
+
+/// A StatefulSet `cart` of 3 replicas at generation 4 updating with `strategy`, its status
+/// `status`.
+fn statefulset(strategy: Value, status: Value) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "cart", "namespace": "shop", "uid": "s-uid-1", "resourceVersion": "40",
+                     "generation": 4, "labels": {"edgeheal.io/heal": "true"}},
+        "spec": {"replicas": 3, "serviceName": "cart", "selector": {"matchLabels": {"app": "cart"}},
+                 "updateStrategy": strategy,
+                 "template": {"metadata": {"labels": {"app": "cart"}}, "spec": {"containers": [{"name": "cart", "image": "cart:v2"}]}}},
+        "status": status})
+}
+
+/// A DaemonSet `cart` at generation 7 on 5 nodes updating with `strategy`, its status
+/// `status`.
+fn daemonset(strategy: &str, status: Value) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "cart", "namespace": "shop", "uid": "ds-uid-1", "resourceVersion": "70",
+                     "generation": 7, "labels": {"edgeheal.io/heal": "true"}},
+        "spec": {"selector": {"matchLabels": {"app": "cart"}}, "updateStrategy": {"type": strategy},
+                 "template": {"metadata": {"labels": {"app": "cart"}}, "spec": {"containers": [{"name": "cart", "image": "cart:v2"}]}}},
+        "status": status})
+}
+
+/// The guards of a config allowing namespace `shop`, and a moment's context.
+fn decide(f: &edgeheal_healer::policy::Facts, action: ActionKind) -> Result<Plan, String> {
+    use edgeheal_healer::policy::{evaluate, Context, Guards};
+    let cfg = edgeheal_healer::Config::from_yaml(
+        "store: { path: /tmp/x.db }\nauth: { keys_dir: /tmp/k }\nguards: { namespaces: [shop] }\n",
+    )
+    .unwrap();
+    let guards = Guards {
+        guards: &cfg.guards,
+        budget: &cfg.budget,
+        engine: &cfg.engine,
+        soft_heal: None,
+    };
+    let now = jiff::Timestamp::from_second(1_795_255_200).unwrap();
+    let ctx = Context {
+        now,
+        namespace: "shop",
+        incident_opened_at: now,
+        pod_named: None,
+        last_action_on_target: None,
+        actions_in_window: 0,
+        failures_in_window: 0,
+    };
+    evaluate(guards, action, &ctx, Some(f)).map_err(|r| format!("{}: {}", r.code, r.reason))
+}
+
+/// The update strategy is read with the workload: a restart of a StatefulSet or DaemonSet
+/// that updates `OnDelete`, or of a partitioned StatefulSet, is not planned (no PATCH of its
+/// template is sent), and one of a StatefulSet that rolls every pod is.
+#[tokio::test]
+async fn a_restart_is_planned_only_for_a_workload_that_replaces_every_pod() {
+    use edgeheal_healer::policy::UpdateStrategy;
+    let partitioned = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 2}});
+    let rolling = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
+    let (c, h) = cluster(1);
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, STS).reply(200, statefulset(json!({"type": "OnDelete"}), json!({}))),
+            step(Method::GET, DS).reply(200, daemonset("OnDelete", json!({"desiredNumberScheduled": 5, "currentNumberScheduled": 5, "numberMisscheduled": 0, "numberReady": 5}))),
+            step(Method::GET, STS).reply(200, statefulset(partitioned, json!({}))),
+            step(Method::GET, STS).reply(200, statefulset(rolling, json!({}))),
+        ],
+    );
+    let cases = [
+        (
+            WorkloadKind::Statefulset,
+            UpdateStrategy::OnDelete,
+            Err("on_delete: statefulset updates its pods OnDelete: a restart would change its template and replace no pod".to_owned()),
+        ),
+        (
+            WorkloadKind::Daemonset,
+            UpdateStrategy::OnDelete,
+            Err("on_delete: daemonset updates its pods OnDelete: a restart would change its template and replace no pod".to_owned()),
+        ),
+        (
+            WorkloadKind::Statefulset,
+            UpdateStrategy::Partitioned { partition: 2 },
+            Err("partitioned: statefulset rolls out with partition 2: a restart would replace only the pods of ordinal 2 and up (1 of 3)".to_owned()),
+        ),
+        (
+            WorkloadKind::Statefulset,
+            UpdateStrategy::Replaces,
+            Ok(Plan::Restart),
+        ),
+    ];
+    for (kind, strategy, plan) in cases {
+        let f = c
+            .facts(&target(kind), ActionKind::RolloutRestart, None)
+            .await
+            .unwrap();
+        assert_eq!(f.update_strategy, strategy, "{kind:?}");
+        assert_eq!(decide(&f, ActionKind::RolloutRestart), plan, "{kind:?}");
+    }
+    finish(mock).await;
+}
+
+/// A partitioned StatefulSet never makes its update revision current, and an `OnDelete`
+/// DaemonSet never updates its pods itself: judged by those, neither was ever rolled out, and
+/// the engine waited out a whole verify window before verifying any action on them.
+#[tokio::test]
+async fn a_partitioned_statefulset_and_an_on_delete_daemonset_are_judged_as_kubectl_does() {
+    let (c, h) = cluster(1);
+    let partitioned = || json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 1}});
+    let sts_status = |updated: i32| {
+        json!({"observedGeneration": 4, "replicas": 3, "readyReplicas": 3, "updatedReplicas": updated,
+               "currentReplicas": 3 - updated, "currentRevision": "cart-6b", "updateRevision": "cart-7c"})
+    };
+    let ds_status = |available: i32| {
+        json!({"observedGeneration": 7, "desiredNumberScheduled": 5, "currentNumberScheduled": 5,
+               "numberMisscheduled": 0, "numberReady": available, "updatedNumberScheduled": 1,
+               "numberAvailable": available})
+    };
+    let mock = serve(
+        h,
+        vec![
+            // Ordinal 2 updated, ordinal 1 still to go.
+            step(Method::GET, STS).reply(200, statefulset(partitioned(), sts_status(1))),
+            // Ordinals 1 and 2 updated; ordinal 0 stays below the partition.
+            step(Method::GET, STS).reply(200, statefulset(partitioned(), sts_status(2))),
+            step(Method::GET, HPAS).reply(200, hpa_list(&[])),
+            // One pod of five replaced (an evicted one); one not available yet.
+            step(Method::GET, DS).reply(200, daemonset("OnDelete", ds_status(4))),
+            step(Method::GET, DS).reply(200, daemonset("OnDelete", ds_status(5))),
+        ],
+    );
+    let sts = target(WorkloadKind::Statefulset);
+    assert!(!c.rolled_out(&sts).await.unwrap(), "ordinal 1 not updated");
+    assert!(c.rolled_out(&sts).await.unwrap());
+    let ds = target(WorkloadKind::Daemonset);
+    assert!(!c.rolled_out(&ds).await.unwrap(), "a pod not available");
+    assert!(c.rolled_out(&ds).await.unwrap());
+    finish(mock).await;
+}
+
 fn pod(uid: &str, rv: &str, owner: Option<(&str, &str, &str)>) -> Value {
     let owners: Vec<Value> = owner
         .into_iter()
