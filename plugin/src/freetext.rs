@@ -2,8 +2,12 @@
 //! line announces and, where its words say so, the request it describes and
 //! how long something took.
 //!
-//! - Level words: `ERROR`, `[warn]`, `error:`, klog `E0501`, Go `panic:`,
-//!   Java `Exception`, Python `Traceback`.
+//! - Level words: `ERROR`, `[warn]`, `error:`, klog `E0501`, Go `panic:`.
+//!   A crash report (Java's `Exception` anywhere in the line, Python's
+//!   `Traceback (most recent call last)`) is an error only when the line
+//!   states no level and no request status of its own: `WARN ...
+//!   (java.net.SocketTimeoutException: Read timed out), retrying` is a
+//!   warning, `Exception in thread "main" ...` an error.
 //! - Requests logged as text (Spring Boot's `CommonsRequestLoggingFilter`
 //!   style, hand-rolled loggers, morgan's `dev` / `tiny` / `short` formats,
 //!   ASP.NET Core's `Request finished` line): an HTTP method, a path or an
@@ -184,23 +188,33 @@ fn scan_head(line: &str) -> &str {
 }
 
 /// Reads a free-text line.
+#[cfg(test)]
 pub(crate) fn read(line: &str) -> LogSignal {
+    read_stating(line).0
+}
+
+/// Reads a free-text line: what it says, and whether it states its level
+/// itself (klog's letter or a level word; not a crash word alone).
+pub(crate) fn read_stating(line: &str) -> (LogSignal, bool) {
     let head = scan_head(line);
     let keywords = Keywords::scan(line, head.len());
     let request = request(head).or_else(|| rails_completed(head, keywords.completed?));
     let status = request.as_ref().and_then(|r| r.status).map(|(s, _)| s);
-    LogSignal {
-        level: level(head, keywords.crash),
+    let stated = stated_level(head);
+    let signal = LogSignal {
+        level: level(stated, keywords.crash, status.is_some()),
         status,
         latency_ms: latency(head, &keywords, request.as_ref()),
         is_request: status.is_some(),
-    }
+    };
+    (signal, stated.is_some())
 }
 
-/// The level a free-text line announces (as [`read`] gives it).
-pub(crate) fn read_level(line: &str) -> Option<LogLevel> {
-    let head = scan_head(line);
-    level(head, Keywords::scan(line, 0).crash)
+/// The level a free-text line states itself: klog's letter, else a level
+/// word. For a line whose pairs carry a status (`E0501 ... statusCode=503`):
+/// its status, not a crash word, says whether it failed (see [`level`]).
+pub(crate) fn read_stated_level(line: &str) -> Option<LogLevel> {
+    stated_level(scan_head(line))
 }
 
 /// A request a line describes.
@@ -430,32 +444,46 @@ fn next_letter_edge<const LETTER: bool>(b: &[u8], from: usize) -> usize {
     first_flagged(b, from, flags, |c| c.is_ascii_alphabetic() == LETTER).unwrap_or(b.len())
 }
 
-/// The level a free-text line announces (`crash`: it has a [`CRASH_WORDS`]
-/// word).
-fn level(head: &str, crash: bool) -> Option<LogLevel> {
-    let mut level = None;
-    // klog: `E0501 10:00:00.000000 ...`
+/// The level a free-text line states itself: klog's letter
+/// (`E0501 10:00:00.000000 ...`), else the first level word that counts
+/// ([`level_in_words`]).
+fn stated_level(head: &str) -> Option<LogLevel> {
     let b = head.as_bytes();
     if b.len() > 5
         && b.get(1..5)
             .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
     {
-        level = match b.first() {
+        let klog = match b.first() {
             Some(b'I') => Some(LogLevel::Info),
             Some(b'W') => Some(LogLevel::Warn),
             Some(b'E') => Some(LogLevel::Error),
             Some(b'F') => Some(LogLevel::Fatal),
             _ => None,
         };
+        if klog.is_some() {
+            return klog;
+        }
     }
-    if level.is_none() {
-        level = level_in_words(b);
+    level_in_words(b)
+}
+
+/// The level of a free-text line: the one it states (`stated`), else error
+/// when it reports a crash (`crash`: it has a [`CRASH_WORDS`] word) and has
+/// no request status. (Go's `panic:` is a level word, fatal; its
+/// `goroutine 7 [running]:` continues a trace, see
+/// [`crate::logline::stack_trace`].)
+///
+/// A crash word never overrides a level the line states: `WARN ... (java.
+/// net.SocketTimeoutException: Read timed out), retrying`, klog's `I0501
+/// ... Exception count=0` and `[INFO] Exception mapper ready` are what they
+/// say, and `GET /api/exceptions?type=NullPointerException 200 12ms` is
+/// told by its status. Without a level, `Exception in thread "main" ...`
+/// and `Traceback (most recent call last):` are errors.
+fn level(stated: Option<LogLevel>, crash: bool, status: bool) -> Option<LogLevel> {
+    if stated.is_some() || status {
+        return stated;
     }
-    let crash = crash || head.starts_with("panic:") || head.starts_with("goroutine ");
-    if crash && level.is_none_or(|l| l < LogLevel::Error) {
-        return Some(LogLevel::Error);
-    }
-    level
+    crash.then_some(LogLevel::Error)
 }
 
 #[cfg(test)]
@@ -621,7 +649,7 @@ mod tests {
             .any(|w| memchr::memmem::find(line.as_bytes(), w.as_bytes()).is_some());
         let status = request.and_then(|(s, _)| s).map(|(s, _)| s);
         LogSignal {
-            level: level(head, crash),
+            level: level(stated_level(head), crash, status.is_some()),
             status,
             latency_ms,
             is_request: status.is_some(),

@@ -16,7 +16,12 @@
 //!    line's fields there, and with `Keep_Log Off` its `msg` is the line) are
 //!    read the same way and fill, field by field, what the line left empty; a
 //!    level from those fields wins over a level word of the line's free text
-//!    (`{"level":"info","msg":"retrying after error: timeout"}` is info);
+//!    (`{"level":"info","msg":"retrying after error: timeout"}` is info). A
+//!    line that only continues a stack trace printed one line a record (a
+//!    frame such as `\tat com.x.Y.f(Y.java:12)`; see
+//!    [`crate::logline::stack_trace`]) is still a log, with its identity and
+//!    time, but carries no signal ([`Signal::None`]) unless the record's
+//!    fields give one: it is not a line, request or error of its own;
 //! 4. **unknown**: anything else (still timed).
 //!
 //! Time: the record's `time`, `timestamp`, `@timestamp`, `ts` (events: see
@@ -293,12 +298,19 @@ fn normalize_shape<'a>(
         }
         None => identity_from_log_source(record, tag),
     };
+    // A line that only continues a stack trace is no line, request or
+    // error of its own: it carries no signal (its trace's first line does).
+    let signal = if info.continuation {
+        Signal::None
+    } else {
+        Signal::Log(info.signal)
+    };
     Observation {
         kind: RecordKind::Log,
         ts_ns,
         ts_source,
         identity,
-        signal: Signal::Log(info.signal),
+        signal,
     }
 }
 
@@ -467,6 +479,55 @@ mod tests {
         let obs = normalize(&rec, other_tag.as_bytes(), EVENT_NS);
         assert_eq!(obs.identity.workload.as_deref(), Some("web"));
         assert_eq!(obs.identity.namespace.as_deref(), Some("db"));
+    }
+
+    /// A stack trace's frame is still a container log of its pod, at its
+    /// time, but says nothing: not a line, request or error of its own.
+    /// Fields of the record that say something make it a line.
+    #[test]
+    fn a_stack_trace_continuation_is_a_log_with_no_signal() {
+        let k8s = r#""kubernetes":{"pod_name":"shopapi-7d4b9c8f6-x2x9z","namespace_name":"shop","container_name":"api","labels":{"app":"shopapi","pod-template-hash":"7d4b9c8f6"}}"#;
+        // (line under `log`, extra members, a continuation)
+        let cases: &[(&str, &str, bool)] = &[
+            (r"\tat com.example.Layer3.call(Layer3.java:3)", "", true),
+            (r"\t... 58 more\n", "", true),
+            (r#"  File \"/app/w.py\", line 3, in f"#, "", true),
+            ("    raise PaymentException(reply)", "", true),
+            ("goroutine 7 [running]:", "", true),
+            (
+                r"\tat com.example.Layer3.call(Layer3.java:3)",
+                r#","level":"error""#,
+                false,
+            ),
+            (
+                r"\tat com.example.Layer3.call(Layer3.java:3)",
+                r#","level":"bogus""#,
+                true,
+            ),
+            ("org.x.DataAccessException: db down", "", false),
+            ("    INFO worker started", "", false),
+        ];
+        for (line, extra, continuation) in cases {
+            let text = format!(
+                r#"{{"time":"2024-05-01T10:00:00.5Z","stream":"stderr","log":"{line}"{extra},{k8s}}}"#
+            );
+            let rec = Record::parse(text.as_bytes()).unwrap();
+            let obs = normalize(&rec, b"kube.var.log", EVENT_NS);
+            assert_eq!(obs.kind, RecordKind::Log, "{text}");
+            assert_eq!(obs.ts_source, TimeSource::Record, "{text}");
+            assert_eq!(obs.identity.workload.as_deref(), Some("shopapi"), "{text}");
+            assert_eq!(
+                obs.identity.pod.as_deref(),
+                Some("shopapi-7d4b9c8f6-x2x9z"),
+                "{text}"
+            );
+            assert_eq!(
+                matches!(obs.signal, Signal::None),
+                *continuation,
+                "{text}: {:?}",
+                obs.signal
+            );
+        }
     }
 
     #[test]

@@ -275,7 +275,10 @@ pub enum Signal {
     Event(EventSignal),
     /// A metric sample.
     Metric(MetricSignal),
-    /// Nothing usable.
+    /// Nothing usable: a record that could not be read as a signal, or a
+    /// log line that only continues a stack trace (its frames, `Caused by:`;
+    /// see [`crate::logline::stack_trace`]), which belongs to the line that
+    /// started the trace.
     None,
 }
 

@@ -4,6 +4,8 @@
 //!   the way Fluent Bit 4.2's `filter_wasm` calls it (it lives in
 //!   `edgeheal_chaos::fluentbit`, where the closed loop runs it too).
 //! - [`records`]: a deterministic mixed stream of the records a node carries.
+//! - [`stack_traces`]: container logs with stack traces printed one line a
+//!   record, and warnings that name the exception they caught.
 //! - [`json_check`]: output checks (valid JSON at any depth, member removal).
 //! - [`fluentbit_config`]: reads the shipped Fluent Bit configs (classic and
 //!   YAML) so tests can check them against the code.
@@ -27,6 +29,7 @@ pub mod exec_wasi;
 pub mod fluentbit_config;
 pub mod json_check;
 pub mod records;
+pub mod stack_traces;
 pub mod vector;
 
 /// A pod's `prometheus.io/*` annotations (`what` names the file in messages): asserts

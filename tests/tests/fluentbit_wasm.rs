@@ -128,6 +128,29 @@ fn native_and_wasm_outputs_are_byte_identical_on_a_mixed_stream() {
     );
 }
 
+/// Stack traces printed one line a record (their frames carry no signal)
+/// and warnings naming an exception: the `.wasm` tags them byte for byte as
+/// the native core does, error bursts and no traffic surge.
+#[test]
+fn stack_traces_are_tagged_alike_in_the_wasm() {
+    let mut fb = shipped();
+    let mut native = native_filter();
+    let (mut bursts, mut surges) = (0, 0);
+    let records = edgeheal_tests::stack_traces::stream_records(5, 1500, 3, 12);
+    for record in &records {
+        let wasm = same_as_native(&mut native, &mut fb, record);
+        let tag = tags(&wasm);
+        bursts += usize::from(tag.contains(r#""incident":"error_burst""#));
+        surges += usize::from(tag.contains(r#""incident":"traffic_surge""#));
+    }
+    assert!(records.len() > 20_000, "{} records", records.len());
+    // The traces are errors, not traffic (the consumer logs no requests).
+    assert!(bursts > 1_000, "{bursts} records tagged error_burst");
+    assert_eq!(surges, 0, "records tagged traffic_surge");
+    let stats = fb.stats();
+    assert_eq!((stats.traps, stats.null_records, stats.dropped), (0, 0, 0));
+}
+
 /// The mixed stream's Fluent Bit container logs as they arrive when the
 /// `kubernetes` filter got no metadata: no `kubernetes` object, the kubelet's
 /// 64-hex container id in the tag. The `.wasm` names them from the tag as

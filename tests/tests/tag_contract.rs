@@ -114,6 +114,57 @@ fn every_output_keeps_the_contract_without_models() {
     assert!(checked > 20_000);
 }
 
+/// A stack trace's continuation lines (frames, `Caused by:`) are no lines
+/// of their own, yet each is a record and leaves with the contract's tags:
+/// a `log` of its pod and workload, with its entity's verdict like any other
+/// record of it (so an error burst's frames are routed with it), and never
+/// a traffic surge of their own.
+#[test]
+fn stack_trace_continuation_records_keep_the_contract() {
+    use edgeheal_tests::stack_traces;
+    let models = ModelSet::from_embedded().map(|m| m.unwrap_or_else(|e| panic!("{e}")));
+    let mut filter = Filter::new(FilterConfig::default(), models);
+    let mut out = Vec::new();
+    let mut failures = Vec::new();
+    let (mut frames, mut frames_in_bursts) = (0, 0);
+    for r in stack_traces::stream_records(3, 1500, 3, 12) {
+        filter.process(
+            r.tag.as_bytes(),
+            r.time.as_filter_sees_ns(),
+            &r.json,
+            &mut out,
+        );
+        if let Err(e) = check(&out, true) {
+            failures.push(format!("{}: {e}", String::from_utf8_lossy(&r.json)));
+        }
+        let record: Value = serde_json::from_slice(&r.json).unwrap_or_default();
+        let line = record["log"].as_str().or(record["message"].as_str());
+        if !line.is_some_and(|l| l.starts_with("\tat ") || l.starts_with("Caused by: ")) {
+            continue;
+        }
+        frames += 1;
+        let tags: Value = serde_json::from_slice(&out).unwrap_or_default();
+        let tags = &tags["edgeheal"];
+        let pod = record["kubernetes"]["pod_name"].as_str();
+        assert_eq!(
+            (tags["kind"].as_str(), tags["pod"].as_str()),
+            (Some("log"), pod),
+            "{tags}"
+        );
+        assert!(tags["entity"].is_string(), "{tags}");
+        assert_ne!(tags["incident"], "traffic_surge", "{tags}");
+        frames_in_bursts +=
+            usize::from(tags["incident"] == "error_burst" && tags["anomaly"] == true);
+    }
+    failures.truncate(10);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(frames > 1_000, "{frames} frames");
+    assert!(
+        frames_in_bursts > 100,
+        "{frames_in_bursts} of {frames} frames in error bursts"
+    );
+}
+
 /// The checker itself refuses each kind of break.
 #[test]
 fn the_check_refuses_broken_tags() {

@@ -990,7 +990,8 @@ fn parity_on_every_input_shape() {
 }
 
 /// What the VRL writes to `._edgeheal_in` for each input shape is what the
-/// native core's normalization reads: kind, identity and a log's level,
+/// native core's normalization reads: kind, identity, whether a log carries
+/// a signal (a stack trace's continuation line does not) and a log's level,
 /// status, latency and request-ness. (The tags carry a log's signal only
 /// through its scores, so a level read differently could pass unseen.)
 #[test]
@@ -1027,6 +1028,14 @@ fn normalized_records_match_on_every_input_shape() {
             "container",
             "node",
         ];
+        if obs.kind == edgeheal_plugin::RecordKind::Log {
+            // A line that only continues a stack trace carries no signal.
+            want["signal"] = serde_json::json!(match obs.signal {
+                Signal::Log(_) => "log",
+                _ => "none",
+            });
+            keys.push("signal");
+        }
         if let Signal::Log(l) = obs.signal {
             want["level"] = serde_json::json!(l.level.map(|l| format!("{l:?}").to_lowercase()));
             want["status"] = serde_json::json!(l.status);
@@ -1058,6 +1067,32 @@ fn normalized_records_match_on_every_input_shape() {
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Stack traces printed one line a record (Java, Python, Go and Node.js
+/// frames, `Caused by:`, Python's source lines) and warnings naming the
+/// exception they caught: the VRL reads each line as the core does (a
+/// continuation carries no signal; see `normalized_records_match_on_every_input_shape`
+/// for each shape), and the Vector scorer tags every record as the native
+/// core does. With the shipped models the failures are error bursts on both
+/// paths, and the consumer's traces are no traffic surge.
+#[test]
+fn parity_on_stack_traces_printed_one_line_a_record() {
+    use edgeheal_tests::stack_traces;
+    let records: Vec<String> = stack_traces::stream(17, 1500, 3, 12)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    let calibration = calibrated(19, 20, &records);
+    assert_parity(Some(calibration.path()), &records);
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default");
+    let report = assert_parity(Some(&shipped), &records);
+    assert!(
+        report.incidents.contains_key("\"error_burst\"")
+            && !report.incidents.contains_key("\"traffic_surge\""),
+        "{:?}",
+        report.incidents
+    );
 }
 
 /// Parity on the chaos generator's own telemetry (fleet b, every fault

@@ -44,6 +44,7 @@ impl Fields {
             },
             ts_ns: self.ts_ns,
             level_from_text: false,
+            continuation: false,
         }
     }
 

@@ -14,9 +14,14 @@
 //!    level of the free text around the pairs when they name none (klog's
 //!    `E0501 ... "request failed" statusCode=503` is an error);
 //! 4. free text with level words (`ERROR`, `[warn]`, klog `E0501`, Go
-//!    `panic:`, Java `Exception`, Python `Traceback`) and, where the text
-//!    says so, a request (`GET /x ... 200`, Rails' `Completed 500 ...`) and a
-//!    duration.
+//!    `panic:`; Java's `Exception` and Python's `Traceback` make a line with
+//!    no level or status of its own an error) and, where the text says so, a
+//!    request (`GET /x ... 200`, Rails' `Completed 500 ...`) and a duration.
+//!
+//! Before any of that, a line that only continues a stack trace printed one
+//! line a record (`\tat com.x.Y.f(Y.java:12)`, `  File "x.py", line 3, in
+//! f`, `goroutine 7 [running]:`; see [`stack_trace`]) is read as a
+//! continuation, which says nothing of its own ([`LineInfo::continuation`]).
 //!
 //! Latency units: a key suffix (`_ms`, `_us`/`_µs`, `_ns`, `_s`/`_sec`/
 //! `_seconds`) or a duration string (`"250ms"`, `"0.25s"`, `"1m2.5s"`) decides;
@@ -28,11 +33,13 @@ mod duration;
 mod fields;
 mod gin;
 mod logfmt;
+pub mod stack_trace;
 mod zap_console;
 
 use crate::freetext;
 use crate::json::{Record, RecordIndex};
 use crate::observation::LogSignal;
+use stack_trace::TraceLine;
 
 pub use duration::parse_duration_ms;
 pub(crate) use duration::unit_ms;
@@ -50,15 +57,32 @@ pub struct LineInfo {
     /// The level was read from free text (a level word, klog's letter, a
     /// crash), not from a field.
     pub level_from_text: bool,
+    /// The line only continues a stack trace (a frame, `Caused by: ...`; see
+    /// [`stack_trace`]): it is not a line of its own, and `signal` is empty.
+    pub continuation: bool,
 }
 
 impl LineInfo {
+    /// A line that only continues a stack trace: it says nothing.
+    pub const CONTINUATION: LineInfo = LineInfo {
+        signal: LogSignal {
+            level: None,
+            status: None,
+            latency_ms: None,
+            is_request: false,
+        },
+        ts_ns: None,
+        level_from_text: false,
+        continuation: true,
+    };
+
     /// What the line says, with what it left empty filled from `fields` (a
     /// record's own top-level members, read by [`read_record_fields`]): the
     /// line's status and latency when it has them, else the fields'; the
     /// fields' level when the line has none or only one from free text (a
     /// structured level says more than a word in the message); a request
-    /// when either says so. The time stays the line's.
+    /// when either says so. The time stays the line's. A stack trace's
+    /// continuation line stays one only while the fields say nothing either.
     pub fn filled_from(self, fields: LineInfo) -> LineInfo {
         let (line, top) = (self.signal, fields.signal);
         let level = if self.level_from_text {
@@ -75,6 +99,7 @@ impl LineInfo {
             },
             ts_ns: self.ts_ns,
             level_from_text: self.level_from_text && top.level.is_none(),
+            continuation: self.continuation && top == LogSignal::default(),
         }
     }
 }
@@ -111,6 +136,10 @@ pub fn read_line(line: &str) -> LineInfo {
 
 /// As [`read_line`], indexing a JSON line in `index`.
 pub fn read_line_in(line: &str, index: &mut RecordIndex) -> LineInfo {
+    let trace = stack_trace::classify(line);
+    if trace == TraceLine::Continuation {
+        return LineInfo::CONTINUATION;
+    }
     let trimmed = line.trim_start();
     if trimmed.starts_with('{') {
         if let Ok(rec) = Record::parse_in(trimmed.trim_end().as_bytes(), index) {
@@ -120,8 +149,7 @@ pub fn read_line_in(line: &str, index: &mut RecordIndex) -> LineInfo {
     if let Some(signal) = access_log::read(line) {
         return LineInfo {
             signal,
-            ts_ns: None,
-            level_from_text: false,
+            ..LineInfo::default()
         };
     }
     if let Some(info) = zap_console::read(line, index) {
@@ -132,16 +160,26 @@ pub fn read_line_in(line: &str, index: &mut RecordIndex) -> LineInfo {
         // A klog or free-text line with a few pairs (`E0501 ... statusCode=503`):
         // the level its text announces.
         if info.signal.level.is_none() {
-            info.signal.level = freetext::read_level(line);
+            info.signal.level = freetext::read_stated_level(line);
             info.level_from_text = info.signal.level.is_some();
         }
         return info;
     }
-    let signal = freetext::read(line);
+    let (signal, stated) = freetext::read_stating(line);
+    // Python's source line of a frame (four spaces in) states nothing: no
+    // level of its own (a crash word in the code, `raise PaymentException()`,
+    // is not one), no request, no duration.
+    if trace == TraceLine::MaybeSource
+        && !stated
+        && signal.status.is_none()
+        && signal.latency_ms.is_none()
+    {
+        return LineInfo::CONTINUATION;
+    }
     LineInfo {
         signal,
-        ts_ns: None,
         level_from_text: signal.level.is_some(),
+        ..LineInfo::default()
     }
 }
 
@@ -499,9 +537,11 @@ mod tests {
                 "Traceback (most recent call last):",
                 sig(Some(Error), None, None, false),
             ),
+            // A crash word makes an error of a line with no level of its
+            // own; the level a line states wins over it.
             (
                 "INFO caught Exception in handler",
-                sig(Some(Error), None, None, false),
+                sig(Some(Info), None, None, false),
             ),
             ("FATAL out of memory", sig(Some(Fatal), None, None, false)),
             // java.util.logging / Tomcat.
@@ -527,6 +567,189 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(classify_line(line), *want, "{line}");
         }
+    }
+
+    /// The word `Exception` once made an error of every line that held it,
+    /// whatever level the line stated: a flapping dependency's `WARN ...
+    /// (java.net.SocketTimeoutException: Read timed out), retrying` lines
+    /// opened an `error_burst` with `rollout_restart`. A crash word now makes
+    /// an error only of a line that states no level (a level word, klog's
+    /// letter, a JSON level field) and no request status.
+    #[test]
+    fn a_crash_word_does_not_override_the_level_a_line_states() {
+        let cases: &[(&str, LogSignal)] = &[
+            (
+                "I0501 10:00:00.000000       1 stats.go:42] Exception count=0",
+                sig(Some(Info), None, None, false),
+            ),
+            (
+                "2024-05-01 10:00:00.123  INFO 1 --- [nio-8080-exec-1] c.e.web.ErrorAdvice          : handled NotFoundException for /api/items/7",
+                sig(Some(Info), None, None, false),
+            ),
+            (
+                "[INFO] Exception mapper ready",
+                sig(Some(Info), None, None, false),
+            ),
+            (
+                "GET /api/exceptions?type=NullPointerException 200 12ms",
+                sig(None, Some(200), Some(12.0), true),
+            ),
+            (
+                "2024-05-01 10:00:00.123  WARN 1 --- [nio-8080-exec-2] c.e.PriceClient              : price lookup timed out (java.net.SocketTimeoutException: Read timed out), retrying",
+                sig(Some(Warn), None, None, false),
+            ),
+            (
+                "DEBUG retry policy: IOException is retryable",
+                sig(Some(Debug), None, None, false),
+            ),
+            (
+                r#"{"level":"info","msg":"caught Exception in handler"}"#,
+                sig(Some(Info), None, None, false),
+            ),
+            (
+                "level=warn msg=\"Exception while polling, retrying\" attempt=2",
+                sig(Some(Warn), None, None, false),
+            ),
+            // A failed request is told by its status.
+            (
+                "POST /pay 503 in 20ms: PaymentException",
+                sig(None, Some(503), Some(20.0), true),
+            ),
+            // Errors still: stated so, or a crash with no level.
+            (
+                "2024-05-01 10:00:00.123 ERROR 1 --- [nio-8080-exec-1] c.e.Cart : handler threw IllegalStateException",
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "E0501 10:00:00.000000       1 sync.go:1] Exception in sync loop",
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "Exception in thread \"main\" java.lang.IllegalStateException: boom",
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "org.springframework.dao.DataAccessResourceFailureException: db down",
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "Traceback (most recent call last):",
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "caught Exception in handler",
+                sig(Some(Error), None, None, false),
+            ),
+            // Go's `panic:` is a level word (fatal); a line merely starting
+            // `goroutine ` is no crash.
+            (
+                "panic: runtime error: invalid memory address or nil pointer dereference",
+                sig(Some(Fatal), None, None, false),
+            ),
+            (
+                "goroutine leak suspected in worker",
+                sig(None, None, None, false),
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(classify_line(line), *want, "{line}");
+        }
+    }
+
+    /// Each line of a stack trace printed one line a record once counted as
+    /// a line (and, in a workload that logs no requests, as traffic): a
+    /// 60-frame trace after every failed request hid the error burst. A
+    /// continuation says nothing; the trace's first line is the error.
+    #[test]
+    fn stack_trace_continuations_say_nothing() {
+        // (line, a continuation, what a line of its own says)
+        let cases: &[(&str, bool, LogSignal)] = &[
+            (
+                "2024-05-01 10:00:00.123 ERROR 1 --- [nio-8080-exec-1] o.a.c.c.C.[dispatcherServlet] : Servlet.service() threw exception",
+                false,
+                sig(Some(Error), None, None, false),
+            ),
+            ("\tat com.example.Layer7.call(Layer7.java:7)", true, LogSignal::default()),
+            ("\tat com.example.Cart.ERROR(Cart.java:1)", true, LogSignal::default()),
+            ("\t... 58 more", true, LogSignal::default()),
+            (
+                "Caused by: java.net.ConnectException: Connection refused",
+                true,
+                LogSignal::default(),
+            ),
+            (
+                "\tSuppressed: java.io.IOException: close failed",
+                true,
+                LogSignal::default(),
+            ),
+            (
+                "  File \"/app/worker.py\", line 10, in handle",
+                true,
+                LogSignal::default(),
+            ),
+            // Python's source line: four spaces, stating nothing.
+            ("    raise PaymentException(reply)", true, LogSignal::default()),
+            ("    log.error(\"x\")", true, LogSignal::default()),
+            ("    ~~~~~~~~^^^^^^", true, LogSignal::default()),
+            // Four spaces that state something are lines (Python's
+            // `%(levelname)8s`, a request).
+            ("    INFO worker started", false, sig(Some(Info), None, None, false)),
+            (
+                "    GET /health 200 in 3ms",
+                false,
+                sig(None, Some(200), Some(3.0), true),
+            ),
+            ("goroutine 1 [running]:", true, LogSignal::default()),
+            ("main.main()", true, LogSignal::default()),
+            ("\t/app/main.go:12 +0x1d", true, LogSignal::default()),
+            (
+                "    at Layer0 (/app/src/layer.js:1:2)",
+                true,
+                LogSignal::default(),
+            ),
+            // First lines of traces are lines, errors when they state no
+            // other level.
+            (
+                "Traceback (most recent call last):",
+                false,
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "Exception in thread \"main\" java.lang.IllegalStateException: boom",
+                false,
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "panic: runtime error: index out of range [5] with length 3",
+                false,
+                sig(Some(Fatal), None, None, false),
+            ),
+            ("Error: db down", false, sig(Some(Error), None, None, false)),
+            // ASP.NET Core's indented request line is one of its own.
+            (
+                "      Request finished HTTP/1.1 GET http://localhost:5000/api/items - 500 - text/plain 12.3456ms",
+                false,
+                sig(None, Some(500), Some(12.3456), true),
+            ),
+        ];
+        for (line, continuation, want) in cases {
+            let info = read_line(line);
+            assert_eq!(
+                (info.continuation, info.signal),
+                (*continuation, *want),
+                "{line}"
+            );
+        }
+        // A record's own fields that say something make it a line.
+        let fields = LineInfo {
+            signal: sig(Some(Error), None, None, false),
+            ..LineInfo::default()
+        };
+        let info = read_line("\tat com.example.Cart.save(Cart.java:40)");
+        assert!(info.filled_from(LineInfo::default()).continuation);
+        let filled = info.filled_from(fields);
+        assert!(!filled.continuation);
+        assert_eq!(filled.signal.level, Some(Error));
     }
 
     /// A klog line with a couple of pairs, one a status: logfmt answered

@@ -1,0 +1,323 @@
+//! Stack traces that reach the core one line a record.
+//!
+//! The shipped pipelines join only the CRI runtime's partial lines (Fluent
+//! Bit's `multiline.parser cri`, Vector's `kubernetes_logs`), so each line of
+//! a Java, Python, Go, Node.js or .NET stack trace is a record of its own. A
+//! trace's first line is the error (a log line with its level, or an
+//! `Exception in thread ...` / `Traceback (most recent call last):`
+//! header); the lines after it only continue it. Counted as lines, a
+//! 60-frame trace hid an error burst behind 60 lines of no level (the error
+//! ratio fell), and in a workload that logs no requests it read as a surge
+//! of traffic. [`classify`] tells those continuation lines apart by their
+//! first bytes, so they count as nothing of their own.
+//!
+//! Continuations, after any leading spaces or tabs (`ws`):
+//! - frames: ws + `at ` + a non-space (Java `\tat com.x.Y.f(Y.java:12)`,
+//!   Node.js and .NET `    at f (file.js:1:2)`, Rust's `at src/main.rs:4:5`);
+//!   Python's ws + `File "` (`  File "/app/x.py", line 10, in f`); Go's
+//!   `\t/usr/local/go/src/runtime/panic.go:770 +0x132` (a tab, an absolute
+//!   path with `.go:` in it) and its function lines at the left margin
+//!   (`main.main()`, `net/http.(*conn).serve(0xc000a8000, {0x6e0c48, 0x1})`,
+//!   `panic({0x45cc40?, 0x4fe680?})`, `main.f(...)`: a name without spaces
+//!   holding a `.` (or `panic`) before the first `(`, and arguments that are
+//!   none, `...`, or start with `0x` or `{`), `created by main.main`,
+//!   `goroutine 7 [running]:` and `[signal SIGSEGV: ...]`;
+//! - Java's ws + `... 12 more` / `... 3 common frames omitted`, `Caused by: `
+//!   (at any indentation), ws + `Suppressed: `; .NET's `--- End of ...`;
+//! - Python's ws + carets (`    ~~~^^^`, 3.11 and later), ws + `[Previous
+//!   line repeated 996 more times]`, and the two sentences that join
+//!   chained tracebacks (`During handling of the above exception, ...`,
+//!   `The above exception was the direct cause of the following exception:`).
+//!
+//! Python prints each frame's source line indented by exactly four spaces
+//! (`    raise PaymentError(reply)`). Four spaces alone do not make a
+//! continuation (Python's own `%(levelname)8s` pads `INFO` to `    INFO`), so
+//! such a line is [`TraceLine::MaybeSource`]: the reader takes it as a
+//! continuation only when it states nothing — no level of its own, no
+//! status, no latency (see [`crate::logline::read_line_in`]).
+//!
+//! Anything else is a line of its own, whatever it holds: an exception's
+//! class line after the log line that reported it
+//! (`org.x.DataAccessException: db down`) or the `ValueError: bad` that
+//! ends a Python traceback cannot be told from a line that starts a trace
+//! (`e.printStackTrace()` prints the class line first), so they stay lines:
+//! a trace logged after its own error line may count a second error (the
+//! class line with `Exception` in it, a `Traceback` header), never sixty.
+//!
+//! Only the first bytes of a line are tested, and its last for Go's
+//! function lines: this runs for every log record, in the `.wasm` under an
+//! interpreter.
+
+use memchr::memmem;
+
+/// What a line is to a stack trace printed one line a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceLine {
+    /// A line of its own (a trace's first line is one).
+    Own,
+    /// A line that only continues the trace above it: a frame, a `Caused
+    /// by:`, a `... 12 more`.
+    Continuation,
+    /// Indented by exactly four spaces, as Python indents a frame's source
+    /// line: a continuation when it states nothing of its own.
+    MaybeSource,
+}
+
+/// Python's sentences between the tracebacks of chained exceptions.
+const CHAINED: [&[u8]; 2] = [
+    b"During handling of the above exception, another exception occurred",
+    b"The above exception was the direct cause of the following exception",
+];
+
+/// What `line` is to a stack trace, from its first bytes (see the module
+/// documentation).
+pub fn classify(line: &str) -> TraceLine {
+    let b = line.as_bytes();
+    let ws = b
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t'))
+        .unwrap_or(b.len());
+    let rest = b.get(ws..).unwrap_or_default();
+    let Some(&first) = rest.first() else {
+        return TraceLine::Own;
+    };
+    let continuation = if ws > 0 {
+        indented_continuation(b, ws, rest)
+    } else {
+        let marker = match first {
+            b'C' => rest.starts_with(b"Caused by: "),
+            b'c' => rest
+                .strip_prefix(b"created by ")
+                .is_some_and(qualified_name),
+            b'g' => goroutine_header(rest),
+            b'[' => rest.starts_with(b"[signal SIG"),
+            b'-' => rest.starts_with(b"--- End of "),
+            b'D' | b'T' => CHAINED.iter().any(|s| rest.starts_with(s)),
+            _ => false,
+        };
+        marker || ((first.is_ascii_alphabetic() || first == b'_') && go_function_line(rest))
+    };
+    if continuation {
+        TraceLine::Continuation
+    } else if ws == 4 && b.get(..4) == Some(b"    ") && !trim_end(rest).is_empty() {
+        TraceLine::MaybeSource
+    } else {
+        TraceLine::Own
+    }
+}
+
+/// The continuations that start after `ws` bytes of spaces and tabs; `rest`
+/// is the line from its first other byte.
+fn indented_continuation(line: &[u8], ws: usize, rest: &[u8]) -> bool {
+    match rest.first() {
+        Some(b'a') => rest
+            .strip_prefix(b"at ")
+            .and_then(<[u8]>::first)
+            .is_some_and(|c| !c.is_ascii_whitespace()),
+        Some(b'.') => rest
+            .strip_prefix(b"... ")
+            .and_then(<[u8]>::first)
+            .is_some_and(u8::is_ascii_digit),
+        Some(b'F') => rest.starts_with(b"File \""),
+        Some(b'C') => rest.starts_with(b"Caused by: "),
+        Some(b'S') => rest.starts_with(b"Suppressed: "),
+        Some(b'-') => rest.starts_with(b"--- End of "),
+        Some(b'[') => rest.starts_with(b"[Previous line repeated "),
+        Some(b'^' | b'~') => trim_end(rest).iter().all(|c| matches!(c, b'^' | b'~')),
+        Some(b'/') => {
+            ws == 1 && line.first() == Some(&b'\t') && memmem::find(rest, b".go:").is_some()
+        }
+        _ => false,
+    }
+}
+
+/// `goroutine 7 [running]:` (Go 1.21 and later may put `gp=... m=...`
+/// before the bracket).
+fn goroutine_header(rest: &[u8]) -> bool {
+    let Some(after) = rest.strip_prefix(b"goroutine ") else {
+        return false;
+    };
+    after.first().is_some_and(u8::is_ascii_digit) && trim_end(after).ends_with(b"]:")
+}
+
+/// A Go function line of a trace: `main.main()`, `main.f(...)`,
+/// `net/http.(*conn).serve(0xc000a8000, {0x6e0c48, 0x1})`,
+/// `panic({0x45cc40?, 0x4fe680?})`.
+fn go_function_line(rest: &[u8]) -> bool {
+    let line = trim_end(rest);
+    let Some(inner) = line.strip_suffix(b")") else {
+        return false;
+    };
+    let Some(open) = inner.iter().position(|&c| c == b'(') else {
+        return false;
+    };
+    let name = inner.get(..open).unwrap_or_default();
+    if name.iter().any(u8::is_ascii_whitespace) || !(name.contains(&b'.') || name == b"panic") {
+        return false;
+    }
+    let args_from = inner.iter().rposition(|&c| c == b'(').map_or(0, |p| p + 1);
+    let args = inner.get(args_from..).unwrap_or_default();
+    args.is_empty() || args == b"..." || args.starts_with(b"0x") || args.starts_with(b"{")
+}
+
+/// A package-qualified Go function name starts `f` (`main.main`,
+/// `net/http.(*Server).Serve in goroutine 1`): its first word holds a `.`.
+fn qualified_name(f: &[u8]) -> bool {
+    let word = f.split(u8::is_ascii_whitespace).next().unwrap_or_default();
+    word.first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+        && word.contains(&b'.')
+}
+
+fn trim_end(b: &[u8]) -> &[u8] {
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(0, |p| p + 1);
+    b.get(..end).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TraceLine::*;
+
+    #[test]
+    fn continuation_lines_of_stack_traces() {
+        let cases: &[(&str, TraceLine)] = &[
+            // Java (logback, log4j2, printStackTrace).
+            ("\tat com.example.Layer1.call(Layer1.java:12)", Continuation),
+            ("\tat java.base/java.lang.Thread.run(Thread.java:1583) [na:na]", Continuation),
+            ("    at com.example.Cart.save(Cart.java:40) ~[app.jar:1.0]", Continuation),
+            ("\t... 12 more", Continuation),
+            ("\t... 58 common frames omitted", Continuation),
+            ("Caused by: java.net.ConnectException: Connection refused", Continuation),
+            ("\tCaused by: java.io.IOException: x", Continuation),
+            ("\tSuppressed: java.io.IOException: close failed", Continuation),
+            ("\t\t... 3 more\n", Continuation),
+            // Its first lines are lines of their own.
+            (
+                "Exception in thread \"main\" java.lang.IllegalStateException: boom",
+                Own,
+            ),
+            ("java.lang.NullPointerException: boom", Own),
+            (
+                "org.springframework.dao.DataAccessResourceFailureException: db down",
+                Own,
+            ),
+            (
+                "2024-05-01 10:00:00.123 ERROR 1 --- [nio-8080-exec-1] o.a.c.c.C.[dispatcherServlet] : Servlet.service() threw exception",
+                Own,
+            ),
+            // Python.
+            ("Traceback (most recent call last):", Own),
+            ("  File \"/app/worker.py\", line 10, in <module>", Continuation),
+            ("    File \"/usr/lib/python3.12/x.py\", line 3, in f", Continuation),
+            ("    raise PaymentException(reply)", MaybeSource),
+            ("    return self.handle(request)\n", MaybeSource),
+            ("    ~~~~~~~~~~~~^^^^^^^^^", Continuation),
+            ("        ^^^^^^", Continuation),
+            ("  [Previous line repeated 996 more times]", Continuation),
+            (
+                "During handling of the above exception, another exception occurred:",
+                Continuation,
+            ),
+            (
+                "The above exception was the direct cause of the following exception:",
+                Continuation,
+            ),
+            ("ValueError: bad", Own),
+            // Go.
+            ("panic: runtime error: index out of range [5] with length 3", Own),
+            ("goroutine 1 [running]:", Continuation),
+            ("goroutine 18 [chan receive, 2 minutes]:\n", Continuation),
+            ("goroutine 1 gp=0xc000002380 m=0 mp=0x5d8a20 [running]:", Continuation),
+            ("main.main()", Continuation),
+            ("main.process(...)", Continuation),
+            ("runtime/debug.Stack()", Continuation),
+            (
+                "net/http.(*conn).serve(0xc0000a8000, {0x6e0c48, 0xc000066120})",
+                Continuation,
+            ),
+            ("panic({0x45cc40?, 0x4fe680?})", Continuation),
+            ("\t/usr/local/go/src/runtime/panic.go:770 +0x132", Continuation),
+            ("\t/app/main.go:12 +0x1d", Continuation),
+            ("created by net/http.(*Server).Serve in goroutine 1", Continuation),
+            ("created by main.main", Continuation),
+            (
+                "[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x48f4a3]",
+                Continuation,
+            ),
+            // Node.js and .NET.
+            ("Error: db down", Own),
+            ("    at Layer0 (/app/src/layer.js:1:2)", Continuation),
+            ("    at async Promise.all (index 0)", Continuation),
+            (
+                "   at Shop.Cart.Save() in /src/Cart.cs:line 42",
+                Continuation,
+            ),
+            ("--- End of stack trace from previous location ---", Continuation),
+            ("   --- End of inner exception stack trace ---", Continuation),
+            // Not continuations.
+            ("", Own),
+            ("    ", Own),
+            ("\t", Own),
+            ("at the door", Own),
+            ("  at ", Own),
+            ("    INFO worker started", MaybeSource),
+            ("     five spaces", Own),
+            ("   three spaces", Own),
+            ("\tindented by a tab", Own),
+            (
+                "      Request finished HTTP/1.1 GET http://localhost:5000/api - 500 - text/plain 12.3ms",
+                Own,
+            ),
+            ("\t/etc/config.yaml loaded", Own),
+            ("  /app/main.go:12", Own),
+            ("goroutine leak suspected in worker", Own),
+            ("goroutine 5 started", Own),
+            ("created by user alice", Own),
+            ("Caused by nothing", Own),
+            ("Order.created(id=5)", Own),
+            ("main.main() returned", Own),
+            ("started main loop()", Own),
+            ("cart (v2)", Own),
+            ("[signal] reload", Own),
+            ("\t... more to come", Own),
+            ("^^^ look above", Own),
+            ("  ^^ x", Own),
+            ("2024-05-01 10:00:00 INFO GET /x 200", Own),
+            ("{\"level\":\"error\"}", Own),
+            ("I0501 10:00:00.000000       1 main.go:1] started", Own),
+        ];
+        for (line, want) in cases {
+            assert_eq!(classify(line), *want, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn never_panics_on_odd_text() {
+        for line in [
+            "(",
+            ")",
+            "()",
+            "a)",
+            "a.()",
+            "a.b(",
+            ".)",
+            "goroutine ",
+            "goroutine 1",
+            "created by ",
+            "\t/",
+            "\t/.go:",
+            " at",
+            " ...",
+            " ... ",
+            "é(",
+            "é.x()",
+            "\u{0}",
+        ] {
+            let _ = classify(line);
+        }
+    }
+}

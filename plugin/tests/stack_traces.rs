@@ -1,0 +1,342 @@
+//! Stack traces reach the filter one line a record: the shipped pipelines
+//! join only the CRI runtime's partial lines, so each frame of a Java,
+//! Python, Go or Node.js trace is a record of its own. Counted as lines,
+//! the frames hid an error burst (a Spring service whose failing requests
+//! each log a 62-line trace was never flagged) or named it wrongly (a
+//! consumer that logs no requests and a trace every 2 s read as a traffic
+//! surge, `scale_up`). Here both are caught as an `error_burst` with
+//! `rollout_restart`, as the same failures logged one line each are.
+//!
+//! And the word `Exception` no longer makes an error of a line that states
+//! its own level: a flapping dependency's `WARN ... (java.net.
+//! SocketTimeoutException: Read timed out), retrying` lines are tagged
+//! exactly as the same warnings without the exception's name (they opened
+//! an `error_burst` with `rollout_restart` before).
+
+#![allow(clippy::panic, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+
+use edgeheal_plugin::timestamp::write_rfc3339;
+use edgeheal_plugin::{Filter, FilterConfig, ModelSet};
+
+const S: i64 = 1_000_000_000;
+/// 2024-05-01T10:00:00Z.
+const START: i64 = 1_714_557_600 * S;
+/// The fault starts 20 minutes in and lasts 10.
+const FAULT_FROM: i64 = 20 * 60 * S;
+const END: i64 = 30 * 60 * S;
+
+/// A small deterministic generator (xorshift64).
+struct Rng(u64);
+
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A Fluent Bit container log (`tail` with the CRI parser, then the
+/// `kubernetes` filter) of pod `<app>-7d4b9c8f6-<suffix>` at `ts`.
+fn record(app: &str, suffix: &str, ts: i64, line: &str) -> (i64, String) {
+    let mut time = Vec::new();
+    write_rfc3339(&mut time, ts);
+    let text = format!(
+        r#"{{"time":"{}","stream":"stdout","_p":"F","log":{},"kubernetes":{{"pod_name":"{app}-7d4b9c8f6-{suffix}","namespace_name":"shop","container_name":"{app}","host":"node-1","labels":{{"app":"{app}","pod-template-hash":"7d4b9c8f6"}}}}}}"#,
+        String::from_utf8_lossy(&time),
+        serde_json::Value::from(line),
+    );
+    (ts, text)
+}
+
+const PODS: [&str; 2] = ["x2x9z", "b4k8m"];
+
+/// How a failure is logged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Trace {
+    /// One line: the log line that reports it.
+    OneLine,
+    /// Spring / logback: the log line, the exception, 60 frames, a cause.
+    Java,
+    /// Python's `logger.exception`: the log line, the traceback with 30
+    /// frames (each with its source line), the exception.
+    Python,
+    /// Go: the log line and `debug.Stack()` of 20 frames.
+    Go,
+    /// Node.js `console.error(err)`: the error and 30 frames.
+    Node,
+}
+
+/// The lines that log one failure reported by `first`.
+fn failure(trace: Trace, first: &str) -> Vec<String> {
+    let mut lines = vec![first.to_owned()];
+    match trace {
+        Trace::OneLine => {}
+        Trace::Java => {
+            lines
+                .push("org.springframework.dao.DataAccessResourceFailureException: db down".into());
+            lines.extend(
+                (0..60).map(|k| format!("\tat com.example.Layer{k}.call(Layer{k}.java:{k})")),
+            );
+            lines.push("Caused by: java.net.ConnectException: Connection refused".into());
+            lines.push("\tat java.base/sun.nio.ch.Net.connect0(Native Method)".into());
+            lines.push("\t... 61 more".into());
+        }
+        Trace::Python => {
+            lines.push("Traceback (most recent call last):".into());
+            for k in 0..30 {
+                lines.push(format!(
+                    "  File \"/app/worker/layer{k}.py\", line {k}, in call"
+                ));
+                lines.push(format!("    return layer{}.call(msg)", k + 1));
+            }
+            lines.push("    raise OperationalException(\"db down\")".into());
+            lines.push("psycopg2.OperationalError: db down".into());
+        }
+        Trace::Go => {
+            lines.push("goroutine 42 [running]:".into());
+            lines.push("runtime/debug.Stack()".into());
+            lines.push("\t/usr/local/go/src/runtime/debug/stack.go:26 +0x5e".into());
+            for k in 0..20 {
+                lines.push(format!(
+                    "main.layer{k}(0xc000120000, {{0x6e0c48, 0xc000066120}})"
+                ));
+                lines.push(format!("\t/app/layer{k}.go:{k} +0x1d"));
+            }
+            lines.push("created by main.main in goroutine 1".into());
+            lines.push("\t/app/main.go:12 +0x23".into());
+        }
+        Trace::Node => {
+            lines.truncate(0);
+            lines.push("Error: db down".into());
+            lines.extend(
+                (0..30).map(|k| format!("    at Layer{k}.call (/app/src/layer{k}.js:{k}:7)")),
+            );
+        }
+    }
+    lines
+}
+
+/// A Spring service behind its access log: two pods, ten requests a second
+/// each; from [`FAULT_FROM`] 30 % of requests fail with a 500 and each
+/// failure is logged as `trace` says.
+fn spring_api(trace: Trace) -> Vec<(i64, String)> {
+    let mut rng = Rng(6);
+    let mut out = Vec::new();
+    let mut t = 0;
+    while t < END {
+        for pod in PODS {
+            for _ in 0..10 {
+                let at = t + (rng.unit() * S as f64) as i64;
+                let failed = at >= FAULT_FROM && rng.unit() < 0.3;
+                let status = if failed { 500 } else { 200 };
+                out.push(record(
+                    "shopapi",
+                    pod,
+                    START + at,
+                    &format!(r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET /api HTTP/1.1" {status} 150 "-" "curl/8.0""#),
+                ));
+                if failed {
+                    let first = "2024-05-01 10:00:00.123 ERROR 1 --- [nio-8080-exec-1] o.a.c.c.C.[dispatcherServlet] : Servlet.service() threw exception";
+                    for (k, line) in failure(trace, first).iter().enumerate() {
+                        out.push(record(
+                            "shopapi",
+                            pod,
+                            START + at + 100_000 + k as i64 * 1_000,
+                            line,
+                        ));
+                    }
+                }
+            }
+        }
+        t += S;
+    }
+    out.sort_by_key(|(ts, _)| *ts);
+    out
+}
+
+/// A Kafka consumer with no access log: three `INFO processed` lines a
+/// second a pod; from [`FAULT_FROM`] a failure every 2 s a pod, logged as
+/// `trace` says.
+fn consumer(trace: Trace) -> Vec<(i64, String)> {
+    let mut rng = Rng(3);
+    let mut out = Vec::new();
+    let mut t = 0;
+    while t < END {
+        for pod in PODS {
+            for _ in 0..3 {
+                let at = t + (rng.unit() * S as f64) as i64;
+                out.push(record(
+                    "worker",
+                    pod,
+                    START + at,
+                    &format!(
+                        "2024-05-01 10:00:00.123  INFO 1 --- [consumer-1] c.e.Worker : processed order {}",
+                        (rng.unit() * 1e6) as u64
+                    ),
+                ));
+            }
+            if t >= FAULT_FROM && (t / S) % 2 == 0 {
+                let at = t + (rng.unit() * S as f64) as i64;
+                let first = "2024-05-01 10:00:00.123 ERROR 1 --- [consumer-1] c.e.Worker : processing failed";
+                for (k, line) in failure(trace, first).iter().enumerate() {
+                    out.push(record("worker", pod, START + at + k as i64 * 10_000, line));
+                }
+            }
+        }
+        t += S;
+    }
+    out.sort_by_key(|(ts, _)| *ts);
+    out
+}
+
+/// What the shipped models make of a stream.
+#[derive(Debug, Default)]
+struct Tagged {
+    /// Each record's `edgeheal` object.
+    tags: Vec<String>,
+    /// Anomalous records before the fault.
+    before: usize,
+    /// The first anomaly during the fault: (seconds in, incident, action).
+    first: Option<(f64, String, String)>,
+    /// Anomalous records during the fault, by incident.
+    during: BTreeMap<String, usize>,
+}
+
+fn tagged(records: &[(i64, String)]) -> Tagged {
+    let models = match ModelSet::from_embedded() {
+        Some(Ok(m)) => m,
+        other => panic!("the filter embeds models/default: {other:?}"),
+    };
+    let mut filter = Filter::new(FilterConfig::default(), Some(models));
+    let mut out = Vec::new();
+    let mut seen = Tagged::default();
+    for (ts, text) in records {
+        filter.process(b"kube.var.log", *ts, text.as_bytes(), &mut out);
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
+        let tags = &json["edgeheal"];
+        if tags["anomaly"] == true {
+            let incident = tags["incident"].as_str().unwrap_or("").to_owned();
+            if *ts < START + FAULT_FROM {
+                seen.before += 1;
+            } else {
+                if seen.first.is_none() {
+                    let action = tags["action"].as_str().unwrap_or("").to_owned();
+                    let secs = (*ts - START - FAULT_FROM) as f64 / S as f64;
+                    seen.first = Some((secs, incident.clone(), action));
+                }
+                *seen.during.entry(incident).or_default() += 1;
+            }
+        }
+        seen.tags.push(tags.to_string());
+    }
+    seen
+}
+
+fn error_burst_caught(case: &str, seen: &Tagged) -> f64 {
+    assert_eq!(seen.before, 0, "{case}: anomalies before the fault");
+    let Some((secs, incident, action)) = &seen.first else {
+        panic!("{case}: nothing flagged during the fault")
+    };
+    assert_eq!(
+        (incident.as_str(), action.as_str()),
+        ("error_burst", "rollout_restart"),
+        "{case}: first flagged after {secs} s; during the fault: {:?}",
+        seen.during
+    );
+    *secs
+}
+
+/// Failing requests that each log a 62-line Java trace hid the burst: the
+/// frames brought the error ratio down to about what it was before. Caught
+/// now as the same failures logged one line each are, within a bucket.
+#[test]
+fn an_error_burst_with_a_stack_trace_per_failed_request_is_caught() {
+    let one_line = error_burst_caught("one line a failure", &tagged(&spring_api(Trace::OneLine)));
+    for trace in [Trace::Java, Trace::Python, Trace::Go, Trace::Node] {
+        let case = format!("{trace:?} traces");
+        let secs = error_burst_caught(&case, &tagged(&spring_api(trace)));
+        assert!(
+            secs <= one_line + 15.0,
+            "{case}: caught after {secs} s, one line a failure after {one_line} s"
+        );
+    }
+}
+
+/// A consumer logs no requests, so its traffic is its lines: a 62-line
+/// trace every 2 s a pod read as a traffic surge (`scale_up`). Its frames
+/// are no lines now: an error burst with `rollout_restart`, never a surge.
+#[test]
+fn stack_traces_of_a_workload_without_requests_are_errors_not_traffic() {
+    let one_line = error_burst_caught("one line a failure", &tagged(&consumer(Trace::OneLine)));
+    for trace in [Trace::Java, Trace::Python, Trace::Go, Trace::Node] {
+        let case = format!("{trace:?} traces");
+        let seen = tagged(&consumer(trace));
+        let secs = error_burst_caught(&case, &seen);
+        assert!(
+            !seen.during.contains_key("traffic_surge"),
+            "{case}: {:?}",
+            seen.during
+        );
+        assert!(
+            secs <= one_line + 15.0,
+            "{case}: caught after {secs} s, one line a failure after {one_line} s"
+        );
+    }
+}
+
+/// A cart service logs its requests; when a price lookup flaps it logs five
+/// warnings a second a pod, once with the exception's name in them and once
+/// without. The name is no error: every record is tagged alike, and
+/// nothing is flagged.
+#[test]
+fn an_exception_named_in_a_warning_is_no_error() {
+    let stream = |cause: &str| {
+        let mut rng = Rng(1);
+        let mut out = Vec::new();
+        let mut t = 0;
+        while t < END {
+            for pod in PODS {
+                for _ in 0..5 {
+                    let at = t + (rng.unit() * S as f64) as i64;
+                    let line = format!(
+                        "2024-05-01 10:00:00.123  INFO 1 --- [nio-8080-exec-1] c.e.Cart : GET /cart completed 200 in {}ms",
+                        5 + (rng.unit() * 15.0) as u32
+                    );
+                    out.push(record("cart", pod, START + at, &line));
+                }
+                if t >= FAULT_FROM {
+                    for _ in 0..5 {
+                        let at = t + (rng.unit() * S as f64) as i64;
+                        let line = format!(
+                            "2024-05-01 10:00:00.123  WARN 1 --- [nio-8080-exec-2] c.e.PriceClient : price lookup timed out ({cause}), retrying"
+                        );
+                        out.push(record("cart", pod, START + at, &line));
+                    }
+                }
+            }
+            t += S;
+        }
+        out.sort_by_key(|(ts, _)| *ts);
+        out
+    };
+    let named = tagged(&stream("java.net.SocketTimeoutException: Read timed out"));
+    let plain = tagged(&stream("read timed out"));
+    assert_eq!(named.tags.len(), plain.tags.len());
+    let differ = named.tags.iter().zip(&plain.tags).position(|(a, b)| a != b);
+    assert_eq!(
+        differ,
+        None,
+        "{:?}",
+        differ.map(|i| (&named.tags[i], &plain.tags[i]))
+    );
+    assert_eq!(
+        (named.before, &named.first),
+        (0, &None),
+        "{:?}",
+        named.during
+    );
+}

@@ -1,0 +1,213 @@
+//! Container logs with stack traces printed one line a record, as the
+//! shipped pipelines pass them on (they join only the CRI runtime's partial
+//! lines): a Spring service behind its access log whose failed requests
+//! each log a Java trace (Fluent Bit `tail` + `kubernetes` records), a
+//! consumer that logs no requests and whose failures log Java, Python, Go
+//! and Node.js traces in turn (Vector `kubernetes_logs` records), and a
+//! service whose warnings name the exception they caught. Their failures
+//! start at [`FAULT_FROM_S`].
+
+use crate::fluentbit_harness::EventTime;
+use crate::records::StreamRecord;
+use crate::vector::{rfc3339, Rng, EVENT_TIME_NS};
+
+/// Seconds into the stream at which the failures start.
+pub const FAULT_FROM_S: i64 = 1200;
+
+/// A language's way of printing a failure after the line `first`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trace {
+    /// logback: the exception, `frames` frames, a cause, `... N more`.
+    Java,
+    /// `logger.exception`: the traceback (frames with their source lines),
+    /// the exception.
+    Python,
+    /// `debug.Stack()` after a recover.
+    Go,
+    /// `console.error(err)` (its own first line).
+    Node,
+}
+
+/// The lines that log one failure reported by `first`, with `frames` frames.
+pub fn failure(trace: Trace, first: &str, frames: usize) -> Vec<String> {
+    let mut lines = vec![first.to_owned()];
+    match trace {
+        Trace::Java => {
+            lines
+                .push("org.springframework.dao.DataAccessResourceFailureException: db down".into());
+            lines.extend(
+                (0..frames).map(|k| format!("\tat com.example.Layer{k}.call(Layer{k}.java:{k})")),
+            );
+            lines.push("Caused by: java.net.ConnectException: Connection refused".into());
+            lines.push("\tat java.base/sun.nio.ch.Net.connect0(Native Method)".into());
+            lines.push(format!("\t... {frames} more"));
+        }
+        Trace::Python => {
+            lines.push("Traceback (most recent call last):".into());
+            for k in 0..frames {
+                lines.push(format!(
+                    "  File \"/app/worker/layer{k}.py\", line {k}, in call"
+                ));
+                lines.push(format!("    return layer{}.call(msg)", k + 1));
+            }
+            lines.push("    raise OperationalException(\"db down\")".into());
+            lines.push("    ~~~~~^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^".into());
+            lines.push("psycopg2.OperationalError: db down".into());
+        }
+        Trace::Go => {
+            lines.push("goroutine 42 [running]:".into());
+            lines.push("runtime/debug.Stack()".into());
+            lines.push("\t/usr/local/go/src/runtime/debug/stack.go:26 +0x5e".into());
+            for k in 0..frames {
+                lines.push(format!(
+                    "main.layer{k}(0xc000120000, {{0x6e0c48, 0xc000066120}})"
+                ));
+                lines.push(format!("\t/app/layer{k}.go:{k} +0x1d"));
+            }
+            lines.push("created by main.main in goroutine 1".into());
+            lines.push("\t/app/main.go:12 +0x23".into());
+        }
+        Trace::Node => {
+            lines[0] = "Error: db down".into();
+            lines.extend(
+                (0..frames).map(|k| format!("    at Layer{k}.call (/app/src/layer{k}.js:{k}:7)")),
+            );
+        }
+    }
+    lines
+}
+
+/// A Fluent Bit container log (`tail` with the CRI parser, `kubernetes`).
+fn fluent_bit(app: &str, pod: &str, ts: i64, line: &str) -> String {
+    serde_json::json!({
+        "time": rfc3339(ts),
+        "stream": "stdout",
+        "_p": "F",
+        "log": line,
+        "kubernetes": {
+            "pod_name": format!("{app}-7d4b9c8f6-{pod}"),
+            "namespace_name": "shop",
+            "container_name": app,
+            "host": "node-1",
+            "labels": {"app": app, "pod-template-hash": "7d4b9c8f6"},
+        },
+    })
+    .to_string()
+}
+
+/// A Vector `kubernetes_logs` event.
+fn vector(app: &str, pod: &str, ts: i64, line: &str) -> String {
+    let pod_name = format!("{app}-7d4b9c8f6-{pod}");
+    serde_json::json!({
+        "file": format!("/var/log/pods/shop_{pod_name}_uid/{app}/0.log"),
+        "kubernetes": {
+            "container_name": app,
+            "pod_labels": {"app": app},
+            "pod_name": pod_name,
+            "pod_namespace": "shop",
+            "pod_node_name": "node-1",
+            "pod_owner": format!("ReplicaSet/{app}-7d4b9c8f6"),
+        },
+        "message": line,
+        "source_type": "kubernetes_logs",
+        "stream": "stderr",
+        "timestamp": rfc3339(ts),
+    })
+    .to_string()
+}
+
+const PODS: [&str; 2] = ["x2x9z", "b4k8m"];
+
+/// `seconds` of the three workloads, in time order: (time in ns, record).
+/// `shopapi` serves `rate` requests a second a pod, a fifth of them failing
+/// with a 500 and a Java trace of `frames` frames from [`FAULT_FROM_S`];
+/// `worker` logs two lines a second a pod, and from then a failure every
+/// 4 s a pod, its trace in each language in turn; `cart` serves two
+/// requests a second a pod and from then warns of a timed-out dependency,
+/// naming the exception.
+pub fn stream(seed: u64, seconds: i64, rate: u32, frames: usize) -> Vec<(i64, String)> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::new();
+    let s = 1_000_000_000;
+    let traces = [Trace::Java, Trace::Python, Trace::Go, Trace::Node];
+    let mut failures = 0usize;
+    for t in 0..seconds {
+        let base = EVENT_TIME_NS + t * s;
+        let fault = t >= FAULT_FROM_S;
+        for pod in PODS {
+            for _ in 0..rate {
+                let at = base + rng.below(s as u64) as i64;
+                let failed = fault && rng.unit() < 0.2;
+                let status = if failed { 500 } else { 200 };
+                out.push((
+                    at,
+                    fluent_bit(
+                        "shopapi",
+                        pod,
+                        at,
+                        &format!(
+                            r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET /api HTTP/1.1" {status} 150 "-" "curl/8.0""#
+                        ),
+                    ),
+                ));
+                if failed {
+                    let first = "2024-05-01 10:00:00.123 ERROR 1 --- [nio-8080-exec-1] o.a.c.c.C.[dispatcherServlet] : Servlet.service() threw exception";
+                    for (k, line) in failure(Trace::Java, first, frames).iter().enumerate() {
+                        let ts = at + 100_000 + k as i64 * 1_000;
+                        out.push((ts, fluent_bit("shopapi", pod, ts, line)));
+                    }
+                }
+            }
+            for _ in 0..2 {
+                let at = base + rng.below(s as u64) as i64;
+                let line = format!(
+                    "2024-05-01 10:00:00.123  INFO 1 --- [consumer-1] c.e.Worker : processed order {}",
+                    rng.below(1_000_000)
+                );
+                out.push((at, vector("worker", pod, at, &line)));
+            }
+            if fault && t % 4 == 0 {
+                let at = base + rng.below(s as u64) as i64;
+                let trace = traces[failures % traces.len()];
+                failures += 1;
+                let first =
+                    "2024-05-01 10:00:00.123 ERROR 1 --- [consumer-1] c.e.Worker : processing failed";
+                for (k, line) in failure(trace, first, frames).iter().enumerate() {
+                    let ts = at + k as i64 * 10_000;
+                    out.push((ts, vector("worker", pod, ts, line)));
+                }
+            }
+            for _ in 0..2 {
+                let at = base + rng.below(s as u64) as i64;
+                let line = format!(
+                    "2024-05-01 10:00:00.123  INFO 1 --- [nio-8080-exec-1] c.e.Cart : GET /cart completed 200 in {}ms",
+                    5 + rng.below(15)
+                );
+                out.push((at, fluent_bit("cart", pod, at, &line)));
+                if fault {
+                    let at = base + rng.below(s as u64) as i64;
+                    let line = "2024-05-01 10:00:00.123  WARN 1 --- [nio-8080-exec-2] c.e.PriceClient : price lookup timed out (java.net.SocketTimeoutException: Read timed out), retrying";
+                    out.push((at, fluent_bit("cart", pod, at, line)));
+                }
+            }
+        }
+    }
+    out.sort_by_key(|(ts, _)| *ts);
+    out
+}
+
+/// [`stream`] as Fluent Bit hands the records to the filter (tag
+/// `kube.var.log`, each record's own time as the event time).
+pub fn stream_records(seed: u64, seconds: i64, rate: u32, frames: usize) -> Vec<StreamRecord> {
+    stream(seed, seconds, rate, frames)
+        .into_iter()
+        .map(|(ts, json)| StreamRecord {
+            tag: "kube.var.log".to_owned(),
+            time: EventTime {
+                sec: ts.div_euclid(1_000_000_000),
+                nsec: ts.rem_euclid(1_000_000_000) as u32,
+            },
+            json: json.into_bytes(),
+        })
+        .collect()
+}
