@@ -76,7 +76,8 @@ impl From<DecodeError> for AppError {
             DecodeError::UnsupportedEncoding(_) | DecodeError::UnsupportedMediaType(_) => {
                 AppError::UnsupportedMedia(e.to_string())
             }
-            DecodeError::TooLarge(_) => AppError::PayloadTooLarge,
+            DecodeError::TooLarge(_) | DecodeError::RecordsTooLarge(_) => AppError::PayloadTooLarge,
+            DecodeError::OverBudget => AppError::Overloaded,
             other => AppError::BadRequest(other.to_string()),
         }
     }

@@ -300,9 +300,17 @@ pub struct IngestConfig {
     /// Largest body after gzip decompression, in bytes. Default 32 MiB.
     #[serde(default = "default_max_decompressed")]
     pub max_decompressed_bytes: usize,
-    /// Most records in one batch. Default 20000.
+    /// Most records in one batch. Default 20000. Counted while the body is parsed: the
+    /// record after the last one allowed is never built.
     #[serde(default = "default_max_records")]
     pub max_records: usize,
+    /// Most values (objects, arrays, strings, numbers, booleans, nulls, nested at any depth)
+    /// one record may hold. Default 10000; within 16..=1000000. A record of the pipelines
+    /// holds a few dozen to a few hundred; each value takes 32 bytes and more once parsed
+    /// whatever its size on the wire (one byte in msgpack), so this bounds the memory one
+    /// record takes while it is checked.
+    #[serde(default = "default_max_record_values")]
+    pub max_record_values: usize,
 }
 
 fn default_max_body() -> usize {
@@ -314,6 +322,9 @@ fn default_max_decompressed() -> usize {
 fn default_max_records() -> usize {
     20_000
 }
+fn default_max_record_values() -> usize {
+    10_000
+}
 
 impl Default for IngestConfig {
     fn default() -> Self {
@@ -321,6 +332,7 @@ impl Default for IngestConfig {
             max_body_bytes: default_max_body(),
             max_decompressed_bytes: default_max_decompressed(),
             max_records: default_max_records(),
+            max_record_values: default_max_record_values(),
         }
     }
 }
@@ -748,6 +760,12 @@ impl Config {
         if self.ingest.max_records == 0 {
             return Err(bad("ingest.max_records", "must be positive"));
         }
+        if !(16..=1_000_000).contains(&self.ingest.max_record_values) {
+            return Err(bad(
+                "ingest.max_record_values",
+                "must be within 16..=1000000",
+            ));
+        }
         if self.engine.debounce_count == 0 {
             return Err(bad("engine.debounce_count", "must be at least 1"));
         }
@@ -896,6 +914,10 @@ mod tests {
         assert_eq!(c.guards.opt_in_label, "edgeheal.io/heal");
         assert_eq!(c.guards.hpa, HpaPolicy::RaiseMin);
         assert_eq!(c.guards.hpa_restore_after_secs, 3600);
+        assert_eq!(
+            (c.ingest.max_records, c.ingest.max_record_values),
+            (20_000, 10_000)
+        );
         assert!(c.policy.is_empty());
     }
 
@@ -965,6 +987,10 @@ mod tests {
             (
                 "kubernetes: { retry: { max_attempts: 0 } }",
                 "kubernetes.retry.max_attempts",
+            ),
+            (
+                "ingest: { max_record_values: 15 }",
+                "ingest.max_record_values",
             ),
         ];
         for (extra, key) in cases {

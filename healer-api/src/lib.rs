@@ -13,6 +13,7 @@
 pub mod action;
 pub mod app_error;
 pub mod auth;
+pub mod bounded_value;
 pub mod client;
 pub mod clock;
 pub mod cluster;

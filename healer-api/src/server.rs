@@ -189,13 +189,10 @@ async fn ingest_inner(
         signed.content_encoding.as_deref(),
         &signed.body,
         cfg.max_decompressed_bytes,
+        &mut |_| true,
     )?;
     let format = decode::format_for(signed.content_type.as_deref(), &plain)?;
-    let limits = DecodeLimits {
-        max_decompressed_bytes: cfg.max_decompressed_bytes,
-        max_records: cfg.max_records,
-    };
-    let records = decode::decode(format, &plain, limits)?;
+    let records = decode::decode(format, &plain, DecodeLimits::of(cfg))?;
     let n = records.len();
     // Records about no workload (a node's `_/<node>`, a null entity) are authenticated and
     // well-formed: stored with their batch, counted, never actionable.
