@@ -33,6 +33,13 @@ pub enum AppError {
     /// The ingest queue is full; retry later. Nothing was stored.
     #[error("overloaded")]
     Overloaded,
+    /// The replay cache holds as many live signatures as it may; retry once the oldest
+    /// expires. Nothing was stored.
+    #[error("replay cache full")]
+    ReplayCacheFull {
+        /// Seconds until the oldest remembered signature expires.
+        retry_after_secs: u64,
+    },
     /// No such resource.
     #[error("not found")]
     NotFound,
@@ -51,6 +58,7 @@ impl AppError {
             AppError::PayloadTooLarge => "too_large",
             AppError::UnsupportedMedia(_) => "unsupported",
             AppError::Overloaded => "overloaded",
+            AppError::ReplayCacheFull { .. } => "replay_cache_full",
             AppError::NotFound => "not_found",
             AppError::Unavailable(_) => "unavailable",
         }
@@ -63,7 +71,9 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Overloaded | AppError::ReplayCacheFull { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -104,6 +114,10 @@ impl IntoResponse for AppError {
             AppError::Forbidden(Access::Read) => "this key may only post anomalies".into(),
             AppError::PayloadTooLarge => "body exceeds the configured limit".into(),
             AppError::Overloaded => "ingest queue is full; retry later".into(),
+            AppError::ReplayCacheFull { .. } => {
+                "too many batches inside the signature window to guard against replays; retry later"
+                    .into()
+            }
             AppError::NotFound => "not found".into(),
             AppError::Unavailable(detail) => {
                 tracing::error!(%detail, "store unavailable");
@@ -115,9 +129,14 @@ impl IntoResponse for AppError {
             Json(serde_json::json!({"error": self.code(), "message": message})),
         )
             .into_response();
-        if matches!(self, AppError::Overloaded | AppError::Unavailable(_)) {
+        let retry_after = match &self {
+            AppError::Overloaded | AppError::Unavailable(_) => Some(1),
+            AppError::ReplayCacheFull { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

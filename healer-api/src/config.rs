@@ -213,7 +213,11 @@ pub struct AuthConfig {
     /// Accepted clock difference, both directions, in seconds. Default 300.
     #[serde(default = "default_skew")]
     pub max_clock_skew_secs: u64,
-    /// Signatures remembered to refuse replays. Default 200000; when full, requests fail closed.
+    /// Signatures of accepted batches remembered to refuse replays, each until its signed
+    /// time leaves the window. Default 500000, within 1..=10000000: a batch a second per
+    /// sender is 1,666 senders at ±300 s, and a full cache takes 25 to 33 MiB (see
+    /// [`crate::replay`]). When full, batches are refused with 429 and a `Retry-After` of when
+    /// the oldest signature expires (`ingest_requests_total{result="replay_cache_full"}`).
     #[serde(default = "default_replay_capacity")]
     pub replay_cache_capacity: usize,
     /// Key ids of `keys_dir` that may only read the incident history (`GET /v1/incidents`,
@@ -287,7 +291,7 @@ fn default_skew() -> u64 {
     300
 }
 fn default_replay_capacity() -> usize {
-    200_000
+    500_000
 }
 
 /// Limits on ingested bodies.
@@ -717,8 +721,11 @@ impl Config {
         if self.auth.max_clock_skew_secs == 0 || self.auth.max_clock_skew_secs > 3600 {
             return Err(bad("auth.max_clock_skew_secs", "must be within 1..=3600"));
         }
-        if self.auth.replay_cache_capacity == 0 {
-            return Err(bad("auth.replay_cache_capacity", "must be positive"));
+        if !(1..=10_000_000).contains(&self.auth.replay_cache_capacity) {
+            return Err(bad(
+                "auth.replay_cache_capacity",
+                "must be within 1..=10000000",
+            ));
         }
         for (key, ids) in [
             ("auth.read_only_keys", &self.auth.read_only_keys),

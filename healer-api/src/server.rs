@@ -18,12 +18,13 @@ use serde::Deserialize;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::app_error::AppError;
-use crate::auth::{Authenticator, Scheme, Verified};
+use crate::auth::{AuthFailure, Authenticator, Scheme, Verified};
 use crate::clock::SharedClock;
 use crate::config::{Access, Config};
 use crate::decode::{self, DecodeLimits};
 use crate::hpa_floor;
 use crate::metrics::Metrics;
+use crate::replay::ReplayVerdict;
 use crate::store::{self, IncidentFilter, NewBatch, Store, StoreError};
 
 /// Everything the handlers share.
@@ -184,6 +185,23 @@ async fn ingest_inner(
 ) -> Result<impl IntoResponse + use<>, AppError> {
     // A key for people reads the history; it does not feed the engine.
     let signed = authorized(state, signed, Access::Post)?;
+    // Refused here, a replay costs no decoding. Nothing is remembered before the commit: a
+    // batch refused below (429, 503, a bad record) may be sent again as it was.
+    match state.auth.check_replay(&signed.identity) {
+        ReplayVerdict::Fresh => {}
+        ReplayVerdict::Replayed => {
+            state.metrics.auth_failure(AuthFailure::Replayed.code());
+            return Err(AppError::Unauthorized(AuthFailure::Replayed));
+        }
+        ReplayVerdict::Full { retry_after_secs } => {
+            tracing::warn!(
+                retry_after_secs,
+                capacity = state.config.auth.replay_cache_capacity,
+                "replay cache full: batch refused with 429 (raise auth.replay_cache_capacity)"
+            );
+            return Err(AppError::ReplayCacheFull { retry_after_secs });
+        }
+    }
     let cfg = &state.config.ingest;
     let plain = decode::decompress(
         signed.content_encoding.as_deref(),
@@ -219,12 +237,15 @@ async fn ingest_inner(
     state.metrics.queue_depth.dec();
     let batch_id = match res {
         Ok(id) => id,
+        // The same request in flight twice at once, or accepted before a restart and no
+        // longer in the cache: the store's unique signature commits one.
         Err(StoreError::DuplicateBatch) => {
-            state.metrics.auth_failure("replayed");
-            return Err(AppError::Unauthorized(crate::auth::AuthFailure::Replayed));
+            state.metrics.auth_failure(AuthFailure::Replayed.code());
+            return Err(AppError::Unauthorized(AuthFailure::Replayed));
         }
         Err(e) => return Err(e.into()),
     };
+    state.auth.accepted(&signed.identity);
     state.metrics.records.inc_by(n as u64);
     for (scope, k) in &not_actionable {
         state.metrics.not_actionable(scope, *k);
