@@ -80,6 +80,9 @@ pub struct Config {
     /// Limits on what `POST /v1/anomalies` accepts.
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// How long the HTTP server waits for a client.
+    #[serde(default)]
+    pub server: ServerConfig,
     /// How to reach the Kubernetes API (unused in `shadow` mode).
     #[serde(default)]
     pub kubernetes: KubernetesConfig,
@@ -315,6 +318,14 @@ pub struct IngestConfig {
     /// record takes while it is checked.
     #[serde(default = "default_max_record_values")]
     pub max_record_values: usize,
+    /// Bytes the request bodies in flight may take at once, all requests together: a body as
+    /// it arrives, decompressed, and its records decoded, each charged before it is allocated
+    /// and given back when the request is answered. A request that finds the rest taken is
+    /// answered 429 with `Retry-After` at once (nothing waits holding a connection and its
+    /// memory); one that alone needs more than the whole budget, 413. Default 64 MiB; at
+    /// least twice `max_decompressed_bytes`, at most 4 GiB.
+    #[serde(default = "default_max_inflight")]
+    pub max_inflight_bytes: usize,
 }
 
 fn default_max_body() -> usize {
@@ -329,6 +340,9 @@ fn default_max_records() -> usize {
 fn default_max_record_values() -> usize {
     10_000
 }
+fn default_max_inflight() -> usize {
+    64 << 20
+}
 
 impl Default for IngestConfig {
     fn default() -> Self {
@@ -337,6 +351,31 @@ impl Default for IngestConfig {
             max_decompressed_bytes: default_max_decompressed(),
             max_records: default_max_records(),
             max_record_values: default_max_record_values(),
+            max_inflight_bytes: default_max_inflight(),
+        }
+    }
+}
+
+/// How long the HTTP server waits for a client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Seconds a client has to send a request's whole body once its headers are in; a body
+    /// still incomplete then is answered 408 and its connection closed, and what it held
+    /// (its memory, its connection) is freed. Default 15 (Vector gives a request 10 s in all),
+    /// within 1..=300.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_secs: u64,
+}
+
+fn default_body_read_timeout() -> u64 {
+    15
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            body_read_timeout_secs: default_body_read_timeout(),
         }
     }
 }
@@ -767,6 +806,22 @@ impl Config {
         if self.ingest.max_records == 0 {
             return Err(bad("ingest.max_records", "must be positive"));
         }
+        let inflight = self.ingest.max_inflight_bytes;
+        if inflight / 2 < self.ingest.max_decompressed_bytes || inflight > 4 << 30 {
+            return Err(bad(
+                "ingest.max_inflight_bytes",
+                format!(
+                    "must be at least twice ingest.max_decompressed_bytes ({}) and at most 4 GiB",
+                    self.ingest.max_decompressed_bytes
+                ),
+            ));
+        }
+        if !(1..=300).contains(&self.server.body_read_timeout_secs) {
+            return Err(bad(
+                "server.body_read_timeout_secs",
+                "must be within 1..=300",
+            ));
+        }
         if !(16..=1_000_000).contains(&self.ingest.max_record_values) {
             return Err(bad(
                 "ingest.max_record_values",
@@ -922,9 +977,14 @@ mod tests {
         assert_eq!(c.guards.hpa, HpaPolicy::RaiseMin);
         assert_eq!(c.guards.hpa_restore_after_secs, 3600);
         assert_eq!(
-            (c.ingest.max_records, c.ingest.max_record_values),
-            (20_000, 10_000)
+            (
+                c.ingest.max_records,
+                c.ingest.max_record_values,
+                c.ingest.max_inflight_bytes
+            ),
+            (20_000, 10_000, 64 << 20)
         );
+        assert_eq!(c.server.body_read_timeout_secs, 15);
         assert!(c.policy.is_empty());
     }
 
@@ -999,6 +1059,15 @@ mod tests {
                 "ingest: { max_record_values: 15 }",
                 "ingest.max_record_values",
             ),
+            (
+                "ingest: { max_inflight_bytes: 67108863 }",
+                "ingest.max_inflight_bytes",
+            ),
+            (
+                "server: { body_read_timeout_secs: 0 }",
+                "server.body_read_timeout_secs",
+            ),
+            ("server: { idle: 1 }", "server"),
         ];
         for (extra, key) in cases {
             let err = parse(extra).unwrap_err();

@@ -160,6 +160,16 @@ fn gunzip(
 ) -> Result<Vec<u8>, DecodeError> {
     let mut dec = flate2::read::GzDecoder::new(body);
     let mut out: Vec<u8> = Vec::new();
+    // The gzip trailer's ISIZE (the input's size modulo 2^32) sizes the buffer at once, as a
+    // hint only: a body that inflates past it grows by doubling as any other.
+    if let Some(trailer) = body.len().checked_sub(4).map(|at| &body[at..]) {
+        let hint = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]) as usize;
+        let capacity = hint.min(limit);
+        if !charge(capacity) {
+            return Err(DecodeError::OverBudget);
+        }
+        out.reserve_exact(capacity);
+    }
     let mut chunk = [0u8; 16 << 10];
     loop {
         let n = dec
@@ -197,9 +207,9 @@ pub fn decode(
 /// Decodes a (decompressed) body into validated records, one record at a time: each is built
 /// under [`DecodeLimits::max_record_values`], checked against the tag contract, re-encoded
 /// and dropped before the next is read, and the record after [`DecodeLimits::max_records`] is
-/// never built. Each re-encoded record is charged to `charge` (twice its bytes, for its text
-/// and its tags, and the list's growth; `false` refuses them) before it is kept, and the
-/// sum of the texts is bounded by
+/// never built. Each record kept is charged to `charge` (its text, its tags' strings and lists,
+/// and the list of records' growth; `false` refuses them) before it is kept, and the sum of
+/// the texts is bounded by
 /// [`DecodeLimits::max_decompressed_bytes`]. The first record that fails stops the decoding.
 pub fn decode_charged(
     format: Format,
@@ -272,16 +282,16 @@ impl RecordSink<'_> {
     fn keep(&mut self, index: usize, value: Value) -> Result<(), DecodeError> {
         let tags =
             Tags::from_record(&value).map_err(|source| DecodeError::Record { index, source })?;
-        let json = value.to_string();
+        let mut json = value.to_string();
         drop(value);
+        json.shrink_to_fit();
         self.json_bytes += json.len();
         if self.json_bytes > self.limits.max_decompressed_bytes {
             return Err(DecodeError::RecordsTooLarge(
                 self.limits.max_decompressed_bytes,
             ));
         }
-        // The text, and as much again for the tags' strings and lists, which are parts of it.
-        let mut cost = 2 * json.len();
+        let mut cost = json.capacity() + tags.heap_bytes();
         if self.records.len() == self.records.capacity() {
             let capacity = (self.records.capacity() * 2)
                 .max(16)

@@ -13,6 +13,7 @@
 pub mod action;
 pub mod app_error;
 pub mod auth;
+pub mod body_budget;
 pub mod bounded_value;
 pub mod client;
 pub mod clock;
@@ -31,6 +32,7 @@ pub mod retention;
 pub mod rollout;
 pub mod runtime;
 pub mod server;
+pub mod signed;
 pub mod sigv4;
 pub mod softheal;
 pub mod store;

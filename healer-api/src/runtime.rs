@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::auth::Authenticator;
 use crate::clock::SharedClock;
@@ -123,16 +123,15 @@ pub async fn run_with_cycles(
         )),
     };
     let ready = Arc::new(AtomicBool::new(false));
-    let state = Arc::new(Shared {
-        config: config.clone(),
+    let state = Arc::new(Shared::new(
+        config.clone(),
         auth,
-        store: store.clone(),
-        metrics: metrics.clone(),
-        clock: clock.clone(),
-        engine_wake: cycles.waker(),
-        ingest_slots: Arc::new(Semaphore::new(config.store.queue_capacity)),
-        ready: ready.clone(),
-    });
+        store.clone(),
+        metrics.clone(),
+        clock.clone(),
+        cycles.waker(),
+        ready.clone(),
+    ));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(crate::retention::run(
         store.clone(),
