@@ -360,22 +360,41 @@ impl Default for IngestConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
+    /// Seconds a client has to send a request's headers, from when it connected or its last
+    /// response was sent: a connection that has not sent them by then is closed. So this is
+    /// also how long a kept-alive connection may stay idle (Fluent Bit closes its own after
+    /// 30 s, `net.keepalive_idle_timeout`). Default 30, within 1..=300.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
     /// Seconds a client has to send a request's whole body once its headers are in; a body
     /// still incomplete then is answered 408 and its connection closed, and what it held
     /// (its memory, its connection) is freed. Default 15 (Vector gives a request 10 s in all),
     /// within 1..=300.
     #[serde(default = "default_body_read_timeout")]
     pub body_read_timeout_secs: u64,
+    /// Seconds the requests in flight get to finish at shutdown (SIGTERM) once the listener
+    /// is closed; connections still open then are dropped. Default 10, within 1..=300: the
+    /// engine's stop comes after it, within the pod's `terminationGracePeriodSeconds` (30).
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_secs: u64,
 }
 
+fn default_header_read_timeout() -> u64 {
+    30
+}
 fn default_body_read_timeout() -> u64 {
     15
+}
+fn default_shutdown_timeout() -> u64 {
+    10
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
+            header_read_timeout_secs: default_header_read_timeout(),
             body_read_timeout_secs: default_body_read_timeout(),
+            shutdown_timeout_secs: default_shutdown_timeout(),
         }
     }
 }
@@ -816,11 +835,23 @@ impl Config {
                 ),
             ));
         }
-        if !(1..=300).contains(&self.server.body_read_timeout_secs) {
-            return Err(bad(
+        for (key, secs) in [
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
+            (
                 "server.body_read_timeout_secs",
-                "must be within 1..=300",
-            ));
+                self.server.body_read_timeout_secs,
+            ),
+            (
+                "server.shutdown_timeout_secs",
+                self.server.shutdown_timeout_secs,
+            ),
+        ] {
+            if !(1..=300).contains(&secs) {
+                return Err(bad(key, "must be within 1..=300"));
+            }
         }
         if !(16..=1_000_000).contains(&self.ingest.max_record_values) {
             return Err(bad(
@@ -984,7 +1015,15 @@ mod tests {
             ),
             (20_000, 10_000, 64 << 20)
         );
-        assert_eq!(c.server.body_read_timeout_secs, 15);
+        let server = &c.server;
+        assert_eq!(
+            (
+                server.header_read_timeout_secs,
+                server.body_read_timeout_secs,
+                server.shutdown_timeout_secs
+            ),
+            (30, 15, 10)
+        );
         assert!(c.policy.is_empty());
     }
 
@@ -1068,6 +1107,14 @@ mod tests {
                 "server.body_read_timeout_secs",
             ),
             ("server: { idle: 1 }", "server"),
+            (
+                "server: { header_read_timeout_secs: 301 }",
+                "server.header_read_timeout_secs",
+            ),
+            (
+                "server: { shutdown_timeout_secs: 0 }",
+                "server.shutdown_timeout_secs",
+            ),
         ];
         for (extra, key) in cases {
             let err = parse(extra).unwrap_err();

@@ -22,6 +22,7 @@ pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod hpa_floor;
+pub mod http_server;
 pub mod keys;
 pub mod kube_cluster;
 pub mod metrics;

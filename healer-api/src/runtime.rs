@@ -1,6 +1,8 @@
 //! Wiring: builds every component from a [`Config`] and runs the server and the engine until
-//! shutdown. Shutdown is graceful: the listener stops accepting, in-flight requests finish
-//! (their batches are committed and answered), then the engine stops between two steps.
+//! shutdown. Shutdown is graceful and bounded: the listener stops accepting, in-flight requests
+//! finish (their batches are committed and answered) for at most
+//! `server.shutdown_timeout_secs` ([`crate::http_server`]), then the engine stops between two
+//! steps.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use crate::clock::SharedClock;
 use crate::cluster::Cluster;
 use crate::config::{Config, Mode};
 use crate::engine::{Cycles, Engine};
+use crate::http_server;
 use crate::keys::KeyRing;
 use crate::kube_cluster::KubeCluster;
 use crate::metrics::Metrics;
@@ -153,12 +156,7 @@ pub async fn run_with_cycles(
         .await
         .map_err(|e| RunError::Listen(config.listen, e))?;
     tracing::info!(listen = %config.listen, "listening");
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "server error");
-    }
+    http_server::serve(listener, app(state), &config.server, shutdown).await;
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(30), engine_task).await;
     tracing::info!("stopped");
