@@ -17,7 +17,7 @@ use edgeheal_healer::keys::KeyRing;
 use edgeheal_healer::metrics::Metrics;
 use edgeheal_healer::store::Store;
 use edgeheal_healer::{app, Config, Shared};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tower::ServiceExt;
 
 const SECRET: &str = "bench-secret-0123456789abcdef";
@@ -97,16 +97,15 @@ fn main() {
         let clock = Arc::new(SystemClock);
         let auth = Authenticator::new(KeyRing::load(&config.auth.keys_dir).unwrap(), "edgeheal", "local", 300, 1_000_000, clock.clone());
         let store = Store::open(&config.store.path, config.store.synchronous).unwrap();
-        let state = Arc::new(Shared {
-            ingest_slots: Arc::new(Semaphore::new(config.store.queue_capacity)),
-            config: Arc::new(config),
+        let state = Arc::new(Shared::new(
+            Arc::new(config),
             auth,
             store,
-            metrics: Arc::new(Metrics::new()),
+            Arc::new(Metrics::new()),
             clock,
-            engine_wake: Arc::new(Notify::new()),
-            ready: Arc::new(AtomicBool::new(true)),
-        });
+            Arc::new(Notify::new()),
+            Arc::new(AtomicBool::new(true)),
+        ));
         let router = app(state);
         let started = Instant::now();
         let mut latencies: Vec<Duration> = Vec::with_capacity(requests);

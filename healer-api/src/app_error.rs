@@ -33,6 +33,23 @@ pub enum AppError {
     /// The ingest queue is full; retry later. Nothing was stored.
     #[error("overloaded")]
     Overloaded,
+    /// The memory for request bodies in flight (`ingest.max_inflight_bytes`) is taken by other
+    /// requests; retry later. Nothing was stored.
+    #[error("bodies in flight")]
+    BodiesInFlight,
+    /// The body did not arrive within `server.body_read_timeout_secs`.
+    #[error("body not received within {secs} s")]
+    BodyTimeout {
+        /// The timeout.
+        secs: u64,
+    },
+    /// The replay cache holds as many live signatures as it may; retry once the oldest
+    /// expires. Nothing was stored.
+    #[error("replay cache full")]
+    ReplayCacheFull {
+        /// Seconds until the oldest remembered signature expires.
+        retry_after_secs: u64,
+    },
     /// No such resource.
     #[error("not found")]
     NotFound,
@@ -50,7 +67,9 @@ impl AppError {
             AppError::BadRequest(_) => "bad_request",
             AppError::PayloadTooLarge => "too_large",
             AppError::UnsupportedMedia(_) => "unsupported",
-            AppError::Overloaded => "overloaded",
+            AppError::Overloaded | AppError::BodiesInFlight => "overloaded",
+            AppError::BodyTimeout { .. } => "timeout",
+            AppError::ReplayCacheFull { .. } => "replay_cache_full",
             AppError::NotFound => "not_found",
             AppError::Unavailable(_) => "unavailable",
         }
@@ -63,7 +82,10 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Overloaded | AppError::BodiesInFlight | AppError::ReplayCacheFull { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            AppError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -76,7 +98,8 @@ impl From<DecodeError> for AppError {
             DecodeError::UnsupportedEncoding(_) | DecodeError::UnsupportedMediaType(_) => {
                 AppError::UnsupportedMedia(e.to_string())
             }
-            DecodeError::TooLarge(_) => AppError::PayloadTooLarge,
+            DecodeError::TooLarge(_) | DecodeError::RecordsTooLarge(_) => AppError::PayloadTooLarge,
+            DecodeError::OverBudget => AppError::BodiesInFlight,
             other => AppError::BadRequest(other.to_string()),
         }
     }
@@ -103,6 +126,16 @@ impl IntoResponse for AppError {
             AppError::Forbidden(Access::Read) => "this key may only post anomalies".into(),
             AppError::PayloadTooLarge => "body exceeds the configured limit".into(),
             AppError::Overloaded => "ingest queue is full; retry later".into(),
+            AppError::BodiesInFlight => {
+                "the memory for request bodies in flight is in use; retry later".into()
+            }
+            AppError::BodyTimeout { secs } => {
+                format!("the request body did not arrive within {secs} s")
+            }
+            AppError::ReplayCacheFull { .. } => {
+                "too many batches inside the signature window to guard against replays; retry later"
+                    .into()
+            }
             AppError::NotFound => "not found".into(),
             AppError::Unavailable(detail) => {
                 tracing::error!(%detail, "store unavailable");
@@ -114,9 +147,19 @@ impl IntoResponse for AppError {
             Json(serde_json::json!({"error": self.code(), "message": message})),
         )
             .into_response();
-        if matches!(self, AppError::Overloaded | AppError::Unavailable(_)) {
+        let retry_after = match &self {
+            AppError::Overloaded | AppError::BodiesInFlight | AppError::Unavailable(_) => Some(1),
+            AppError::ReplayCacheFull { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if matches!(self, AppError::BodyTimeout { .. }) {
+            // RFC 9110 15.5.9: the server closes the connection, whose body is still coming.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
     }

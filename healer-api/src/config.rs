@@ -80,6 +80,9 @@ pub struct Config {
     /// Limits on what `POST /v1/anomalies` accepts.
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// How long the HTTP server waits for a client.
+    #[serde(default)]
+    pub server: ServerConfig,
     /// How to reach the Kubernetes API (unused in `shadow` mode).
     #[serde(default)]
     pub kubernetes: KubernetesConfig,
@@ -213,7 +216,11 @@ pub struct AuthConfig {
     /// Accepted clock difference, both directions, in seconds. Default 300.
     #[serde(default = "default_skew")]
     pub max_clock_skew_secs: u64,
-    /// Signatures remembered to refuse replays. Default 200000; when full, requests fail closed.
+    /// Signatures of accepted batches remembered to refuse replays, each until its signed
+    /// time leaves the window. Default 500000, within 1..=10000000: a batch a second per
+    /// sender is 1,666 senders at ±300 s, and a full cache takes 25 to 33 MiB (see
+    /// [`crate::replay`]). When full, batches are refused with 429 and a `Retry-After` of when
+    /// the oldest signature expires (`ingest_requests_total{result="replay_cache_full"}`).
     #[serde(default = "default_replay_capacity")]
     pub replay_cache_capacity: usize,
     /// Key ids of `keys_dir` that may only read the incident history (`GET /v1/incidents`,
@@ -287,7 +294,7 @@ fn default_skew() -> u64 {
     300
 }
 fn default_replay_capacity() -> usize {
-    200_000
+    500_000
 }
 
 /// Limits on ingested bodies.
@@ -300,9 +307,25 @@ pub struct IngestConfig {
     /// Largest body after gzip decompression, in bytes. Default 32 MiB.
     #[serde(default = "default_max_decompressed")]
     pub max_decompressed_bytes: usize,
-    /// Most records in one batch. Default 20000.
+    /// Most records in one batch. Default 20000. Counted while the body is parsed: the
+    /// record after the last one allowed is never built.
     #[serde(default = "default_max_records")]
     pub max_records: usize,
+    /// Most values (objects, arrays, strings, numbers, booleans, nulls, nested at any depth)
+    /// one record may hold. Default 10000; within 16..=1000000. A record of the pipelines
+    /// holds a few dozen to a few hundred; each value takes 32 bytes and more once parsed
+    /// whatever its size on the wire (one byte in msgpack), so this bounds the memory one
+    /// record takes while it is checked.
+    #[serde(default = "default_max_record_values")]
+    pub max_record_values: usize,
+    /// Bytes the request bodies in flight may take at once, all requests together: a body as
+    /// it arrives, decompressed, and its records decoded, each charged before it is allocated
+    /// and given back when the request is answered. A request that finds the rest taken is
+    /// answered 429 with `Retry-After` at once (nothing waits holding a connection and its
+    /// memory); one that alone needs more than the whole budget, 413. Default 64 MiB; at
+    /// least twice `max_decompressed_bytes`, at most 4 GiB.
+    #[serde(default = "default_max_inflight")]
+    pub max_inflight_bytes: usize,
 }
 
 fn default_max_body() -> usize {
@@ -314,6 +337,12 @@ fn default_max_decompressed() -> usize {
 fn default_max_records() -> usize {
     20_000
 }
+fn default_max_record_values() -> usize {
+    10_000
+}
+fn default_max_inflight() -> usize {
+    64 << 20
+}
 
 impl Default for IngestConfig {
     fn default() -> Self {
@@ -321,6 +350,51 @@ impl Default for IngestConfig {
             max_body_bytes: default_max_body(),
             max_decompressed_bytes: default_max_decompressed(),
             max_records: default_max_records(),
+            max_record_values: default_max_record_values(),
+            max_inflight_bytes: default_max_inflight(),
+        }
+    }
+}
+
+/// How long the HTTP server waits for a client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Seconds a client has to send a request's headers, from when it connected or its last
+    /// response was sent: a connection that has not sent them by then is closed. So this is
+    /// also how long a kept-alive connection may stay idle (Fluent Bit closes its own after
+    /// 30 s, `net.keepalive_idle_timeout`). Default 30, within 1..=300.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body once its headers are in; a body
+    /// still incomplete then is answered 408 and its connection closed, and what it held
+    /// (its memory, its connection) is freed. Default 15 (Vector gives a request 10 s in all),
+    /// within 1..=300.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_secs: u64,
+    /// Seconds the requests in flight get to finish at shutdown (SIGTERM) once the listener
+    /// is closed; connections still open then are dropped. Default 10, within 1..=300: the
+    /// engine's stop comes after it, within the pod's `terminationGracePeriodSeconds` (30).
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_secs: u64,
+}
+
+fn default_header_read_timeout() -> u64 {
+    30
+}
+fn default_body_read_timeout() -> u64 {
+    15
+}
+fn default_shutdown_timeout() -> u64 {
+    10
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: default_header_read_timeout(),
+            body_read_timeout_secs: default_body_read_timeout(),
+            shutdown_timeout_secs: default_shutdown_timeout(),
         }
     }
 }
@@ -705,8 +779,11 @@ impl Config {
         if self.auth.max_clock_skew_secs == 0 || self.auth.max_clock_skew_secs > 3600 {
             return Err(bad("auth.max_clock_skew_secs", "must be within 1..=3600"));
         }
-        if self.auth.replay_cache_capacity == 0 {
-            return Err(bad("auth.replay_cache_capacity", "must be positive"));
+        if !(1..=10_000_000).contains(&self.auth.replay_cache_capacity) {
+            return Err(bad(
+                "auth.replay_cache_capacity",
+                "must be within 1..=10000000",
+            ));
         }
         for (key, ids) in [
             ("auth.read_only_keys", &self.auth.read_only_keys),
@@ -747,6 +824,40 @@ impl Config {
         }
         if self.ingest.max_records == 0 {
             return Err(bad("ingest.max_records", "must be positive"));
+        }
+        let inflight = self.ingest.max_inflight_bytes;
+        if inflight / 2 < self.ingest.max_decompressed_bytes || inflight > 4 << 30 {
+            return Err(bad(
+                "ingest.max_inflight_bytes",
+                format!(
+                    "must be at least twice ingest.max_decompressed_bytes ({}) and at most 4 GiB",
+                    self.ingest.max_decompressed_bytes
+                ),
+            ));
+        }
+        for (key, secs) in [
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
+            (
+                "server.body_read_timeout_secs",
+                self.server.body_read_timeout_secs,
+            ),
+            (
+                "server.shutdown_timeout_secs",
+                self.server.shutdown_timeout_secs,
+            ),
+        ] {
+            if !(1..=300).contains(&secs) {
+                return Err(bad(key, "must be within 1..=300"));
+            }
+        }
+        if !(16..=1_000_000).contains(&self.ingest.max_record_values) {
+            return Err(bad(
+                "ingest.max_record_values",
+                "must be within 16..=1000000",
+            ));
         }
         if self.engine.debounce_count == 0 {
             return Err(bad("engine.debounce_count", "must be at least 1"));
@@ -896,6 +1007,23 @@ mod tests {
         assert_eq!(c.guards.opt_in_label, "edgeheal.io/heal");
         assert_eq!(c.guards.hpa, HpaPolicy::RaiseMin);
         assert_eq!(c.guards.hpa_restore_after_secs, 3600);
+        assert_eq!(
+            (
+                c.ingest.max_records,
+                c.ingest.max_record_values,
+                c.ingest.max_inflight_bytes
+            ),
+            (20_000, 10_000, 64 << 20)
+        );
+        let server = &c.server;
+        assert_eq!(
+            (
+                server.header_read_timeout_secs,
+                server.body_read_timeout_secs,
+                server.shutdown_timeout_secs
+            ),
+            (30, 15, 10)
+        );
         assert!(c.policy.is_empty());
     }
 
@@ -965,6 +1093,27 @@ mod tests {
             (
                 "kubernetes: { retry: { max_attempts: 0 } }",
                 "kubernetes.retry.max_attempts",
+            ),
+            (
+                "ingest: { max_record_values: 15 }",
+                "ingest.max_record_values",
+            ),
+            (
+                "ingest: { max_inflight_bytes: 67108863 }",
+                "ingest.max_inflight_bytes",
+            ),
+            (
+                "server: { body_read_timeout_secs: 0 }",
+                "server.body_read_timeout_secs",
+            ),
+            ("server: { idle: 1 }", "server"),
+            (
+                "server: { header_read_timeout_secs: 301 }",
+                "server.header_read_timeout_secs",
+            ),
+            (
+                "server: { shutdown_timeout_secs: 0 }",
+                "server.shutdown_timeout_secs",
             ),
         ];
         for (extra, key) in cases {

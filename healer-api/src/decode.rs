@@ -3,11 +3,17 @@
 //! newline-delimited), a single object, or msgpack (`format msgpack`: a stream of
 //! `[[time, meta], record]`, `[time, record]` or bare maps), each optionally gzip-compressed.
 
+use std::borrow::Cow;
 use std::io::Read;
 
-use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
+use serde::Deserializer as _;
+use serde_json::Value;
 
+use crate::bounded_value::{BoundedValue, ValueBudget};
 use crate::tags::{TagError, Tags};
+
+mod msgpack;
 
 /// One accepted record: its validated tags and its original body as JSON text.
 #[derive(Debug, Clone)]
@@ -43,6 +49,21 @@ pub enum DecodeError {
     /// More records than allowed.
     #[error("batch has more than {0} records")]
     TooManyRecords(usize),
+    /// One record holds more values than allowed.
+    #[error("record {index} holds more than {max} values (objects, arrays, strings, numbers)")]
+    TooManyValues {
+        /// Zero-based position in the batch.
+        index: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The records, re-encoded as JSON to be stored, are larger than allowed.
+    #[error("the records re-encoded as JSON exceed {0} bytes")]
+    RecordsTooLarge(usize),
+    /// The memory the heal API gives bodies in flight is taken; nothing is wrong with this
+    /// body, and it may be sent again.
+    #[error("the memory for request bodies in flight is in use")]
+    OverBudget,
     /// One record failed the tag contract.
     #[error("record {index}: {source}")]
     Record {
@@ -65,10 +86,23 @@ pub enum Format {
 /// Limits applied while decoding.
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeLimits {
-    /// Largest decompressed body.
+    /// Largest decompressed body, and largest sum of the records re-encoded as JSON.
     pub max_decompressed_bytes: usize,
     /// Most records.
     pub max_records: usize,
+    /// Most values (objects, arrays, strings, numbers, booleans, nulls) one record may hold.
+    pub max_record_values: usize,
+}
+
+impl DecodeLimits {
+    /// The limits `ingest` configures.
+    pub fn of(ingest: &crate::config::IngestConfig) -> Self {
+        Self {
+            max_decompressed_bytes: ingest.max_decompressed_bytes,
+            max_records: ingest.max_records,
+            max_record_values: ingest.max_record_values,
+        }
+    }
 }
 
 /// Picks the format from `Content-Type`, sniffing the first byte when it is absent.
@@ -104,135 +138,253 @@ fn sniff(body: &[u8]) -> Format {
     }
 }
 
-/// Undoes `Content-Encoding`, bounded by `limit` bytes of output.
-pub fn decompress(
+/// Undoes `Content-Encoding`, bounded by `limit` bytes of output. An identity body is
+/// returned as it is; a gzip body's output is charged to `charge` (bytes about to be allocated;
+/// `false` refuses them) before it grows, so its memory is paid for before it is taken.
+pub fn decompress<'a>(
     encoding: Option<&str>,
-    body: &[u8],
+    body: &'a [u8],
     limit: usize,
-) -> Result<Vec<u8>, DecodeError> {
+    charge: &mut dyn FnMut(usize) -> bool,
+) -> Result<Cow<'a, [u8]>, DecodeError> {
     match encoding.map(|e| e.trim().to_ascii_lowercase()) {
-        None => Ok(body.to_vec()),
-        Some(e) if e.is_empty() || e == "identity" => Ok(body.to_vec()),
-        Some(e) if e == "gzip" || e == "x-gzip" => {
-            let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-            let mut dec = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
-            dec.read_to_end(&mut out)
-                .map_err(|e| DecodeError::Gzip(e.to_string()))?;
-            if out.len() > limit {
-                return Err(DecodeError::TooLarge(limit));
-            }
-            Ok(out)
-        }
+        None => Ok(Cow::Borrowed(body)),
+        Some(e) if e.is_empty() || e == "identity" => Ok(Cow::Borrowed(body)),
+        Some(e) if e == "gzip" || e == "x-gzip" => gunzip(body, limit, charge).map(Cow::Owned),
         Some(e) => Err(DecodeError::UnsupportedEncoding(e)),
     }
 }
 
-/// Decodes a (decompressed) body into validated records.
+fn gunzip(
+    body: &[u8],
+    limit: usize,
+    charge: &mut dyn FnMut(usize) -> bool,
+) -> Result<Vec<u8>, DecodeError> {
+    let mut dec = flate2::read::GzDecoder::new(body);
+    let mut out: Vec<u8> = Vec::new();
+    // The gzip trailer's ISIZE (the input's size modulo 2^32) sizes the buffer at once, as a
+    // hint only: a body that inflates past it grows by doubling as any other.
+    if let Some(trailer) = body.len().checked_sub(4).map(|at| &body[at..]) {
+        let hint = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]) as usize;
+        let capacity = hint.min(limit);
+        if !charge(capacity) {
+            return Err(DecodeError::OverBudget);
+        }
+        out.reserve_exact(capacity);
+    }
+    let mut chunk = [0u8; 16 << 10];
+    loop {
+        let n = dec
+            .read(&mut chunk)
+            .map_err(|e| DecodeError::Gzip(e.to_string()))?;
+        if n == 0 {
+            return Ok(out);
+        }
+        let needed = out.len() + n;
+        if needed > limit {
+            return Err(DecodeError::TooLarge(limit));
+        }
+        if needed > out.capacity() {
+            // Grow by doubling (at most to the limit), charging the growth first.
+            let capacity = needed.max(out.capacity() * 2).max(body.len()).min(limit);
+            if !charge(capacity - out.capacity()) {
+                return Err(DecodeError::OverBudget);
+            }
+            out.reserve_exact(capacity - out.len());
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Decodes a (decompressed) body into validated records: [`decode_charged`] with nothing
+/// to charge.
 pub fn decode(
     format: Format,
     body: &[u8],
     limits: DecodeLimits,
 ) -> Result<Vec<AnomalyRecord>, DecodeError> {
-    let values = match format {
-        Format::Json => json_values(body, limits.max_records)?,
-        Format::Msgpack => msgpack_values(body, limits.max_records)?,
-    };
-    if values.is_empty() {
-        return Err(DecodeError::Empty);
-    }
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(index, v)| {
-            let tags =
-                Tags::from_record(&v).map_err(|source| DecodeError::Record { index, source })?;
-            Ok(AnomalyRecord {
-                tags,
-                json: v.to_string(),
-            })
-        })
-        .collect()
+    decode_charged(format, body, limits, &mut |_| true)
 }
 
-fn push(
-    out: &mut Vec<serde_json::Value>,
-    v: serde_json::Value,
-    max: usize,
-) -> Result<(), DecodeError> {
-    if out.len() >= max {
-        return Err(DecodeError::TooManyRecords(max));
+/// Decodes a (decompressed) body into validated records, one record at a time: each is built
+/// under [`DecodeLimits::max_record_values`], checked against the tag contract, re-encoded
+/// and dropped before the next is read, and the record after [`DecodeLimits::max_records`] is
+/// never built. Each record kept is charged to `charge` (its text, its tags' strings and lists,
+/// and the list of records' growth; `false` refuses them) before it is kept, and the sum of
+/// the texts is bounded by
+/// [`DecodeLimits::max_decompressed_bytes`]. The first record that fails stops the decoding.
+pub fn decode_charged(
+    format: Format,
+    body: &[u8],
+    limits: DecodeLimits,
+    charge: &mut dyn FnMut(usize) -> bool,
+) -> Result<Vec<AnomalyRecord>, DecodeError> {
+    let mut sink = RecordSink {
+        limits,
+        charge,
+        records: Vec::new(),
+        json_bytes: 0,
+        error: None,
+    };
+    match format {
+        Format::Json => json_records(body, &mut sink)?,
+        Format::Msgpack => msgpack::records(body, &mut sink)?,
     }
-    out.push(v);
+    if sink.records.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    Ok(sink.records)
+}
+
+/// Where the parsers put records: counts them, validates each as it comes and keeps only its
+/// tags and JSON text. A parser's visitor can only return the format's own error type, so the
+/// sink keeps the [`DecodeError`] that stopped it in `error`.
+struct RecordSink<'c> {
+    limits: DecodeLimits,
+    charge: &'c mut dyn FnMut(usize) -> bool,
+    records: Vec<AnomalyRecord>,
+    json_bytes: usize,
+    error: Option<DecodeError>,
+}
+
+impl RecordSink<'_> {
+    /// Whether every record the limit allows is in: one more is [`DecodeError::TooManyRecords`].
+    fn full(&self) -> bool {
+        self.records.len() >= self.limits.max_records
+    }
+
+    /// Builds the next record with `build` (which gets a fresh [`ValueBudget`]) and keeps it.
+    /// `Ok(false)`: `build` found no more records.
+    fn next<E: de::Error>(
+        &mut self,
+        build: impl FnOnce(&ValueBudget) -> Result<Option<Value>, E>,
+    ) -> Result<bool, E> {
+        let index = self.records.len();
+        let budget = ValueBudget::new(self.limits.max_record_values);
+        let value = match build(&budget) {
+            Ok(Some(v)) => v,
+            Ok(None) => return Ok(false),
+            Err(_) if budget.exceeded() => {
+                return Err(self.fail(DecodeError::TooManyValues {
+                    index,
+                    max: self.limits.max_record_values,
+                }))
+            }
+            Err(e) => return Err(e),
+        };
+        self.keep(index, value).map_err(|e| self.fail(e))?;
+        Ok(true)
+    }
+
+    /// Refuses one more record.
+    fn too_many<E: de::Error>(&mut self) -> E {
+        self.fail(DecodeError::TooManyRecords(self.limits.max_records))
+    }
+
+    fn keep(&mut self, index: usize, value: Value) -> Result<(), DecodeError> {
+        let tags =
+            Tags::from_record(&value).map_err(|source| DecodeError::Record { index, source })?;
+        let mut json = value.to_string();
+        drop(value);
+        json.shrink_to_fit();
+        self.json_bytes += json.len();
+        if self.json_bytes > self.limits.max_decompressed_bytes {
+            return Err(DecodeError::RecordsTooLarge(
+                self.limits.max_decompressed_bytes,
+            ));
+        }
+        let mut cost = json.capacity() + tags.heap_bytes();
+        if self.records.len() == self.records.capacity() {
+            let capacity = (self.records.capacity() * 2)
+                .max(16)
+                .min(self.limits.max_records)
+                .max(self.records.len() + 1);
+            cost += (capacity - self.records.capacity()) * std::mem::size_of::<AnomalyRecord>();
+            if !(self.charge)(cost) {
+                return Err(DecodeError::OverBudget);
+            }
+            self.records.reserve_exact(capacity - self.records.len());
+        } else if !(self.charge)(cost) {
+            return Err(DecodeError::OverBudget);
+        }
+        self.records.push(AnomalyRecord { tags, json });
+        Ok(())
+    }
+
+    fn fail<E: de::Error>(&mut self, e: DecodeError) -> E {
+        let message = E::custom(&e);
+        self.error = Some(e);
+        message
+    }
+
+    /// The error that stopped a parser: the sink's own if it set one, else the syntax error.
+    fn error_of(&mut self, e: impl std::fmt::Display) -> DecodeError {
+        self.error
+            .take()
+            .unwrap_or_else(|| DecodeError::Malformed(e.to_string()))
+    }
+}
+
+fn json_records(body: &[u8], sink: &mut RecordSink<'_>) -> Result<(), DecodeError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match first {
+        None => return Err(DecodeError::Empty),
+        Some(b'[') => {
+            de.deserialize_seq(JsonArray { sink: &mut *sink })
+                .map_err(|e| sink.error_of(e))?;
+            de.end()
+                .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        }
+        // NDJSON, concatenated objects or one object: values one after the other.
+        Some(_) => loop {
+            if de.end().is_ok() {
+                break;
+            }
+            if sink.full() {
+                return Err(DecodeError::TooManyRecords(sink.limits.max_records));
+            }
+            sink.next(|budget| BoundedValue { budget }.deserialize(&mut de).map(Some))
+                .map_err(|e: serde_json::Error| sink.error_of(e))?;
+        },
+    }
     Ok(())
 }
 
-fn json_values(body: &[u8], max: usize) -> Result<Vec<serde_json::Value>, DecodeError> {
-    let first = body.iter().position(|b| !b.is_ascii_whitespace());
-    let mut out = Vec::new();
-    match first.map(|i| body[i]) {
-        None => return Err(DecodeError::Empty),
-        Some(b'[') => {
-            let all: Vec<serde_json::Value> =
-                serde_json::from_slice(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-            if all.len() > max {
-                return Err(DecodeError::TooManyRecords(max));
-            }
-            out = all;
-        }
-        Some(_) => {
-            for v in serde_json::Deserializer::from_slice(body).into_iter::<serde_json::Value>() {
-                push(
-                    &mut out,
-                    v.map_err(|e| DecodeError::Malformed(e.to_string()))?,
-                    max,
-                )?;
-            }
-        }
-    }
-    Ok(out)
+/// A JSON array of records, read one element at a time.
+struct JsonArray<'s, 'c> {
+    sink: &'s mut RecordSink<'c>,
 }
 
-/// One msgpack entry as the senders produce it.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum MsgpackEntry {
-    /// A bare record.
-    Record(serde_json::Map<String, serde_json::Value>),
-    /// Fluent Bit: `[[time, metadata], record]` (≥ 2.1) or `[time, record]`; the header (an
-    /// EventTime extension or an integer) is ignored — the record carries `edgeheal.ts`.
-    Event(
-        (
-            serde::de::IgnoredAny,
-            serde_json::Map<String, serde_json::Value>,
-        ),
-    ),
-    /// An array of records.
-    Many(Vec<serde_json::Map<String, serde_json::Value>>),
+impl<'de> Visitor<'de> for JsonArray<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        records_of_seq(self.sink, seq)
+    }
 }
 
-fn msgpack_values(body: &[u8], max: usize) -> Result<Vec<serde_json::Value>, DecodeError> {
-    let mut out = Vec::new();
-    let mut de = rmp_serde::Deserializer::new(body);
-    let mut pos = 0usize;
-    while !de.get_ref().is_empty() {
-        pos += 1;
-        let entry = MsgpackEntry::deserialize(&mut de).map_err(|_| {
-            DecodeError::Malformed(format!(
-                "msgpack entry {pos} is not a record, [time, record] or [[time, meta], record]"
-            ))
-        })?;
-        match entry {
-            MsgpackEntry::Record(m) | MsgpackEntry::Event((_, m)) => {
-                push(&mut out, serde_json::Value::Object(m), max)?
-            }
-            MsgpackEntry::Many(ms) => {
-                for m in ms {
-                    push(&mut out, serde_json::Value::Object(m), max)?;
-                }
-            }
+/// Every element of `seq` is a record.
+fn records_of_seq<'de, A: SeqAccess<'de>>(
+    sink: &mut RecordSink<'_>,
+    mut seq: A,
+) -> Result<(), A::Error> {
+    loop {
+        if sink.full() {
+            // One more element, even `0`, is one record too many; it is skipped, not built.
+            return match seq.next_element::<IgnoredAny>()? {
+                Some(_) => Err(sink.too_many()),
+                None => Ok(()),
+            };
+        }
+        if !sink.next(|budget| seq.next_element_seed(BoundedValue { budget }))? {
+            return Ok(());
         }
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -244,7 +396,12 @@ mod tests {
     const LIMITS: DecodeLimits = DecodeLimits {
         max_decompressed_bytes: 1 << 20,
         max_records: 100,
+        max_record_values: 1000,
     };
+
+    fn unzip(encoding: Option<&str>, body: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+        decompress(encoding, body, limit, &mut |_| true).map(Cow::into_owned)
+    }
 
     pub(crate) fn rec(entity: &str) -> serde_json::Value {
         json!({"log": "x", "edgeheal": {
@@ -312,7 +469,7 @@ mod tests {
             for gz in [false, true] {
                 let wire = if gz { gzip(&body) } else { body.clone() };
                 let plain =
-                    decompress(gz.then_some("gzip"), &wire, LIMITS.max_decompressed_bytes).unwrap();
+                    unzip(gz.then_some("gzip"), &wire, LIMITS.max_decompressed_bytes).unwrap();
                 let fmt = format_for(ct, &plain).unwrap();
                 let recs = decode(fmt, &plain, LIMITS).unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert_eq!(recs.len(), n, "{name}");
@@ -344,15 +501,12 @@ mod tests {
                 ),
                 "more than 100",
             ),
+            (unzip(Some("gzip"), b"not gzip", 10).map(|_| vec![]), "gzip"),
             (
-                decompress(Some("gzip"), b"not gzip", 10).map(|_| vec![]),
-                "gzip",
-            ),
-            (
-                decompress(Some("gzip"), &gzip(&big), 100).map(|_| vec![]),
+                unzip(Some("gzip"), &gzip(&big), 100).map(|_| vec![]),
                 "exceeds 100",
             ),
-            (decompress(Some("zstd"), b"x", 10).map(|_| vec![]), "zstd"),
+            (unzip(Some("zstd"), b"x", 10).map(|_| vec![]), "zstd"),
             (
                 format_for(Some("text/plain"), b"{}").map(|_| vec![]),
                 "text/plain",
@@ -362,5 +516,216 @@ mod tests {
             let err = res.unwrap_err().to_string();
             assert!(err.contains(want), "{want}: {err}");
         }
+    }
+
+    fn msgpack_map(r: &serde_json::Value) -> Vec<u8> {
+        rmp_serde::to_vec_named(r).unwrap()
+    }
+
+    /// An msgpack array header of `n` elements.
+    fn msgpack_array(n: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        rmp::encode::write_array_len(&mut out, n).unwrap();
+        out
+    }
+
+    #[test]
+    fn limits_are_counted_while_parsing_in_every_format() {
+        let r = rec("shop/a");
+        let json_array = |n| serde_json::to_vec(&vec![r.clone(); n]).unwrap();
+        let ndjson = |n| format!("{r}\n").repeat(n).into_bytes();
+        let msgpack_stream = |n: usize| msgpack_map(&r).repeat(n);
+        let msgpack_many = |n: u32| {
+            let mut v = msgpack_array(n);
+            for _ in 0..n {
+                v.extend(msgpack_map(&r));
+            }
+            v
+        };
+        let mut deep = r.clone();
+        deep["x"] = serde_json::Value::from(vec![0; 2000]);
+        let mut record_of_nils = msgpack_map(&r);
+        // One more key (fixmap count + 1) whose value is an array of 5000 nils.
+        record_of_nils[0] += 1;
+        record_of_nils.extend([0xa1, b'x']);
+        record_of_nils.extend(msgpack_array(5000));
+        record_of_nils.extend(std::iter::repeat_n(0xc0, 5000));
+        // A header of 2^32 - 1 elements, all missing: nothing is allocated for them.
+        let mut lying_header = msgpack_array(u32::MAX);
+        lying_header.push(0xc0);
+        // Name, format, body, and the records decoded or what the error says.
+        type Case<'a> = (&'a str, Format, Vec<u8>, Result<usize, &'a str>);
+        let cases: Vec<Case> = vec![
+            ("array at the limit", Format::Json, json_array(100), Ok(100)),
+            (
+                "array over it",
+                Format::Json,
+                json_array(101),
+                Err("more than 100 records"),
+            ),
+            ("ndjson at the limit", Format::Json, ndjson(100), Ok(100)),
+            (
+                "ndjson over it",
+                Format::Json,
+                ndjson(101),
+                Err("more than 100 records"),
+            ),
+            (
+                "array of zeros",
+                Format::Json,
+                b"[0,0,0,0]".to_vec(),
+                Err("record 0: "),
+            ),
+            (
+                "a record too deep in values",
+                Format::Json,
+                serde_json::to_vec(&json!([r, deep])).unwrap(),
+                Err("record 1 holds more than 1000 values"),
+            ),
+            (
+                "msgpack stream at the limit",
+                Format::Msgpack,
+                msgpack_stream(100),
+                Ok(100),
+            ),
+            (
+                "msgpack stream over it",
+                Format::Msgpack,
+                msgpack_stream(101),
+                Err("more than 100 records"),
+            ),
+            (
+                "msgpack array at the limit",
+                Format::Msgpack,
+                msgpack_many(100),
+                Ok(100),
+            ),
+            (
+                "msgpack array over it",
+                Format::Msgpack,
+                msgpack_many(101),
+                Err("more than 100 records"),
+            ),
+            (
+                "msgpack array of two records",
+                Format::Msgpack,
+                msgpack_many(2),
+                Ok(2),
+            ),
+            (
+                "msgpack record of nils",
+                Format::Msgpack,
+                record_of_nils,
+                Err("record 0 holds more than 1000 values"),
+            ),
+            (
+                "msgpack array that lies",
+                Format::Msgpack,
+                lying_header,
+                Err("msgpack entry 1 is not"),
+            ),
+            (
+                "msgpack event of three",
+                Format::Msgpack,
+                {
+                    let mut v = msgpack_array(3);
+                    v.push(0x01);
+                    v.extend(msgpack_map(&r));
+                    v.extend(msgpack_map(&r));
+                    v
+                },
+                Err("msgpack entry 1 is not"),
+            ),
+            (
+                "msgpack nested too deep",
+                Format::Msgpack,
+                {
+                    let mut v = vec![0x81, 0xa1, b'x'];
+                    v.extend(std::iter::repeat_n(0x91, 200));
+                    v.push(0xc0);
+                    v
+                },
+                Err("msgpack entry 1 is not"),
+            ),
+        ];
+        for (name, format, body, want) in cases {
+            let got = decode(format, &body, LIMITS).map(|r| r.len());
+            match want {
+                Ok(n) => assert_eq!(got.unwrap_or_else(|e| panic!("{name}: {e}")), n, "{name}"),
+                Err(msg) => {
+                    let err = got
+                        .err()
+                        .unwrap_or_else(|| panic!("{name}: accepted"))
+                        .to_string();
+                    assert!(err.contains(msg), "{name}: {err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn memory_is_charged_before_it_is_taken() {
+        let body = serde_json::to_vec(&vec![rec("shop/a"); 10]).unwrap();
+        let mut charged = 0;
+        let records = decode_charged(Format::Json, &body, LIMITS, &mut |n| {
+            charged += n;
+            true
+        })
+        .unwrap();
+        let kept: usize = records.iter().map(|r| r.json.len()).sum();
+        assert!(charged >= kept, "{charged} < {kept}");
+        // Refused half-way: the decoding stops there.
+        let mut left = charged / 2;
+        let refused = decode_charged(Format::Json, &body, LIMITS, &mut |n| {
+            left = match left.checked_sub(n) {
+                Some(l) => l,
+                None => return false,
+            };
+            true
+        });
+        assert!(
+            matches!(refused, Err(DecodeError::OverBudget)),
+            "{refused:?}"
+        );
+
+        let plain = vec![b'x'; 300_000];
+        let gz = gzip(&plain);
+        let mut charged = 0;
+        let out = decompress(Some("gzip"), &gz, 1 << 20, &mut |n| {
+            charged += n;
+            true
+        })
+        .unwrap();
+        assert_eq!(out.len(), plain.len());
+        assert!(
+            (plain.len()..=2 * plain.len()).contains(&charged),
+            "{charged} charged for {} bytes",
+            plain.len()
+        );
+        let refused = decompress(Some("gzip"), &gz, 1 << 20, &mut |n| n < 100_000);
+        assert!(
+            matches!(refused, Err(DecodeError::OverBudget)),
+            "{refused:?}"
+        );
+        // An identity body is not copied.
+        assert!(matches!(
+            decompress(None, &plain, 1 << 20, &mut |_| false),
+            Ok(Cow::Borrowed(_))
+        ));
+    }
+
+    #[test]
+    fn records_reencoded_past_the_limit_are_refused() {
+        // msgpack strings of control characters grow sixfold as JSON (`\u0001`).
+        let mut r = rec("shop/a");
+        r["log"] = serde_json::Value::from("\u{1}".repeat(4000));
+        let body = msgpack_map(&r);
+        let limits = DecodeLimits {
+            max_decompressed_bytes: 10_000,
+            ..LIMITS
+        };
+        assert!(body.len() < limits.max_decompressed_bytes);
+        let err = decode(Format::Msgpack, &body, limits).unwrap_err();
+        assert!(matches!(err, DecodeError::RecordsTooLarge(10_000)), "{err}");
     }
 }

@@ -16,7 +16,9 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     /// Ingest: accepted | unauthorized | forbidden (a read-only key) | bad_request | too_large |
-    /// unsupported | overloaded | unavailable (the store is down). Notifications: sent | failed | dropped.
+    /// unsupported | timeout (408, the body too slow) | overloaded (429: the commit queue or the
+    /// bodies' memory) | replay_cache_full (429, `auth.replay_cache_capacity` live signatures)
+    /// | unavailable (the store is down). Notifications: sent | failed | dropped.
     pub result: String,
 }
 
@@ -278,7 +280,9 @@ impl Metrics {
             "bad_request",
             "too_large",
             "unsupported",
+            "timeout",
             "overloaded",
+            "replay_cache_full",
             "unavailable",
         ] {
             zero(&self.requests, result);

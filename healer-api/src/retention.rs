@@ -290,6 +290,7 @@ mod tests {
             DecodeLimits {
                 max_decompressed_bytes: 1 << 26,
                 max_records: 10_000,
+                max_record_values: 1000,
             },
         )
         .unwrap();

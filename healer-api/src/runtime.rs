@@ -1,18 +1,21 @@
 //! Wiring: builds every component from a [`Config`] and runs the server and the engine until
-//! shutdown. Shutdown is graceful: the listener stops accepting, in-flight requests finish
-//! (their batches are committed and answered), then the engine stops between two steps.
+//! shutdown. Shutdown is graceful and bounded: the listener stops accepting, in-flight requests
+//! finish (their batches are committed and answered) for at most
+//! `server.shutdown_timeout_secs` ([`crate::http_server`]), then the engine stops between two
+//! steps.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Notify};
 
 use crate::auth::Authenticator;
 use crate::clock::SharedClock;
 use crate::cluster::Cluster;
 use crate::config::{Config, Mode};
 use crate::engine::{Cycles, Engine};
+use crate::http_server;
 use crate::keys::KeyRing;
 use crate::kube_cluster::KubeCluster;
 use crate::metrics::Metrics;
@@ -129,16 +132,15 @@ pub async fn run_with_cycles(
         )),
     };
     let ready = Arc::new(AtomicBool::new(false));
-    let state = Arc::new(Shared {
-        config: config.clone(),
+    let state = Arc::new(Shared::new(
+        config.clone(),
         auth,
-        store: store.clone(),
-        metrics: metrics.clone(),
-        clock: clock.clone(),
-        engine_wake: cycles.waker(),
-        ingest_slots: Arc::new(Semaphore::new(config.store.queue_capacity)),
-        ready: ready.clone(),
-    });
+        store.clone(),
+        metrics.clone(),
+        clock.clone(),
+        cycles.waker(),
+        ready.clone(),
+    ));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(crate::retention::run(
         store.clone(),
@@ -174,17 +176,13 @@ pub async fn run_with_cycles(
         .await
         .map_err(|e| RunError::Listen(config.listen, e))?;
     tracing::info!(listen = %config.listen, "listening");
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown => {}
-                () = engine_stopped.notified() => tracing::error!("the engine stopped; stopping"),
-            }
-        })
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "server error");
-    }
+    http_server::serve(listener, app(state), &config.server, async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = engine_stopped.notified() => tracing::error!("the engine stopped; stopping"),
+        }
+    })
+    .await;
     let _ = stop_tx.send(true);
     let ended = tokio::time::timeout(Duration::from_secs(30), engine_task).await;
     tracing::info!("stopped");

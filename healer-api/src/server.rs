@@ -1,29 +1,34 @@
-//! The HTTP API: `fn app(state) -> Router`. Authentication is an extractor ([`Signed`]), so a
-//! handler that takes it is protected; the ingest permit is another ([`IngestPermit`]), taken
-//! before the body is read so an overloaded server sheds load cheaply with 429.
+//! The HTTP API: `fn app(state) -> Router`. Authentication is an extractor
+//! ([`crate::signed`]), so a handler that takes one is protected; what the headers tell is
+//! judged before a body is read. A batch takes a commit slot (`store.queue_capacity`) only
+//! once its signature verified, so an overloaded server sheds load with 429 and what is
+//! unauthenticated never holds one.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use serde::Deserialize;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, Semaphore};
 
 use crate::app_error::AppError;
-use crate::auth::{Authenticator, Scheme, Verified};
+use crate::auth::{AuthFailure, Authenticator, Scheme};
+use crate::body_budget::{BodyBudget, BodyHold, Refusal};
 use crate::clock::SharedClock;
-use crate::config::{Access, Config};
-use crate::decode::{self, DecodeLimits};
+use crate::config::{Access, Config, IngestConfig};
+use crate::decode::{self, AnomalyRecord, DecodeError, DecodeLimits};
 use crate::hpa_floor;
 use crate::metrics::Metrics;
+use crate::replay::ReplayVerdict;
+use crate::signed::{over_budget, reads_take_no_body, SignedBatch, SignedRead};
 use crate::store::{self, IncidentFilter, NewBatch, Store, StoreError};
 
 /// Everything the handlers share.
@@ -41,10 +46,37 @@ pub struct Shared {
     pub clock: SharedClock,
     /// Wakes the incident engine after a batch is committed.
     pub engine_wake: Arc<Notify>,
-    /// Bounds batches between "accepted for commit" and "committed".
+    /// Bounds batches between "verified" and "committed" (`store.queue_capacity`).
     pub ingest_slots: Arc<Semaphore>,
+    /// The memory request bodies may take at once (`ingest.max_inflight_bytes`).
+    pub body_budget: BodyBudget,
     /// Set by the engine and leader election; `/readyz` reports it.
     pub ready: Arc<AtomicBool>,
+}
+
+impl Shared {
+    /// The handlers' state, its commit slots and bodies' budget sized from `config`.
+    pub fn new(
+        config: Arc<Config>,
+        auth: Authenticator,
+        store: Store,
+        metrics: Arc<Metrics>,
+        clock: SharedClock,
+        engine_wake: Arc<Notify>,
+        ready: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            ingest_slots: Arc::new(Semaphore::new(config.store.queue_capacity)),
+            body_budget: BodyBudget::new(config.ingest.max_inflight_bytes),
+            config,
+            auth,
+            store,
+            metrics,
+            clock,
+            engine_wake,
+            ready,
+        }
+    }
 }
 
 /// The router state.
@@ -59,72 +91,16 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .layer(middleware::from_fn(reads_take_no_body))
         .with_state(state)
 }
 
-/// A request whose signature verified; holds the raw body.
-#[derive(Debug)]
-pub struct Signed {
-    /// Who signed it.
-    pub identity: Verified,
-    /// The body exactly as received (the signed bytes).
-    pub body: Bytes,
-    /// `Content-Type`.
-    pub content_type: Option<String>,
-    /// `Content-Encoding`.
-    pub content_encoding: Option<String>,
-}
-
-impl FromRequest<AppState> for Signed {
-    type Rejection = AppError;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let limit = state.config.ingest.max_body_bytes;
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > limit) {
-            return Err(AppError::PayloadTooLarge);
-        }
-        let (parts, body) = req.into_parts();
-        let body = axum::body::to_bytes(body, limit)
-            .await
-            .map_err(|_| AppError::PayloadTooLarge)?;
-        let identity = state
-            .auth
-            .verify(&parts.method, &parts.uri, &parts.headers, &body)
-            .inspect_err(|f| state.metrics.auth_failure(f.code()))
-            .map_err(AppError::Unauthorized)?;
-        let header_str = |h: header::HeaderName| {
-            parts
-                .headers
-                .get(h)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        Ok(Signed {
-            identity,
-            content_type: header_str(header::CONTENT_TYPE),
-            content_encoding: header_str(header::CONTENT_ENCODING),
-            body,
-        })
-    }
-}
-
-/// The verified request if its key may do `access` (see [`crate::config::AuthConfig::allows`]);
-/// otherwise 403, counted in `auth_failures` as `read_only_key` (posting) or `ingest_only_key`
-/// (reading).
-fn authorized(
-    state: &AppState,
-    signed: Result<Signed, AppError>,
-    access: Access,
-) -> Result<Signed, AppError> {
-    let signed = signed?;
-    let key_id = &signed.identity.key_id;
+/// Whether the verified key `key_id` may do `access` (see
+/// [`crate::config::AuthConfig::allows`]); otherwise 403, counted in `auth_failures` as
+/// `read_only_key` (posting) or `ingest_only_key` (reading).
+fn authorized(state: &AppState, key_id: &str, access: Access) -> Result<(), AppError> {
     if state.config.auth.allows(key_id, access) {
-        return Ok(signed);
+        return Ok(());
     }
     let reason = match access {
         Access::Post => "read_only_key",
@@ -135,33 +111,9 @@ fn authorized(
     Err(AppError::Forbidden(access))
 }
 
-/// A slot in the bounded ingest queue, held until the batch is committed.
-#[derive(Debug)]
-pub struct IngestPermit(#[allow(dead_code)] OwnedSemaphorePermit);
-
-impl FromRequestParts<AppState> for IngestPermit {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        _parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        state
-            .ingest_slots
-            .clone()
-            .try_acquire_owned()
-            .map(IngestPermit)
-            .map_err(|_| {
-                state.metrics.request("overloaded");
-                AppError::Overloaded
-            })
-    }
-}
-
 async fn ingest(
     State(state): State<AppState>,
-    _permit: IngestPermit,
-    signed: Result<Signed, AppError>,
+    signed: Result<SignedBatch, AppError>,
 ) -> Result<impl IntoResponse, AppError> {
     let started = Instant::now();
     let result = ingest_inner(&state, signed).await;
@@ -180,22 +132,50 @@ async fn ingest(
 
 async fn ingest_inner(
     state: &AppState,
-    signed: Result<Signed, AppError>,
+    signed: Result<SignedBatch, AppError>,
 ) -> Result<impl IntoResponse + use<>, AppError> {
+    let SignedBatch {
+        identity,
+        body,
+        content_type,
+        content_encoding,
+        mut hold,
+    } = signed?;
     // A key for people reads the history; it does not feed the engine.
-    let signed = authorized(state, signed, Access::Post)?;
-    let cfg = &state.config.ingest;
-    let plain = decode::decompress(
-        signed.content_encoding.as_deref(),
-        &signed.body,
-        cfg.max_decompressed_bytes,
+    authorized(state, &identity.key_id, Access::Post)?;
+    // Refused here, a replay costs no decoding. Nothing is remembered before the commit: a
+    // batch refused below (429, 503, a bad record) may be sent again as it was.
+    match state.auth.check_replay(&identity) {
+        ReplayVerdict::Fresh => {}
+        ReplayVerdict::Replayed => {
+            state.metrics.auth_failure(AuthFailure::Replayed.code());
+            return Err(AppError::Unauthorized(AuthFailure::Replayed));
+        }
+        ReplayVerdict::Full { retry_after_secs } => {
+            tracing::warn!(
+                retry_after_secs,
+                capacity = state.config.auth.replay_cache_capacity,
+                "replay cache full: batch refused with 429 (raise auth.replay_cache_capacity)"
+            );
+            return Err(AppError::ReplayCacheFull { retry_after_secs });
+        }
+    }
+    // Held until the batch is committed and answered.
+    let _slot = state
+        .ingest_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            tracing::debug!("commit queue full: batch refused with 429");
+            AppError::Overloaded
+        })?;
+    let records = decode_batch(
+        body,
+        content_type.as_deref(),
+        content_encoding.as_deref(),
+        &state.config.ingest,
+        &mut hold,
     )?;
-    let format = decode::format_for(signed.content_type.as_deref(), &plain)?;
-    let limits = DecodeLimits {
-        max_decompressed_bytes: cfg.max_decompressed_bytes,
-        max_records: cfg.max_records,
-    };
-    let records = decode::decode(format, &plain, limits)?;
     let n = records.len();
     // Records about no workload (a node's `_/<node>`, a null entity) are authenticated and
     // well-formed: stored with their batch, counted, never actionable.
@@ -208,13 +188,13 @@ async fn ingest_inner(
     }
     let batch = NewBatch {
         received_at_ms: state.clock.now().as_millisecond(),
-        key_id: signed.identity.key_id.clone(),
-        scheme: match signed.identity.scheme {
+        key_id: identity.key_id.clone(),
+        scheme: match identity.scheme {
             Scheme::SigV4 => "sigv4",
             Scheme::Hmac => "hmac",
         },
-        signature: signed.identity.signature_hex.clone(),
-        signed_at_ms: Some(signed.identity.signed_at.saturating_mul(1000)),
+        signature: identity.signature_hex.clone(),
+        signed_at_ms: Some(identity.signed_at.saturating_mul(1000)),
         records,
     };
     state.metrics.queue_depth.inc();
@@ -222,18 +202,21 @@ async fn ingest_inner(
     state.metrics.queue_depth.dec();
     let batch_id = match res {
         Ok(id) => id,
+        // The same request in flight twice at once, or accepted before a restart and no
+        // longer in the cache: the store's unique signature commits one.
         Err(StoreError::DuplicateBatch) => {
-            state.metrics.auth_failure("replayed");
-            return Err(AppError::Unauthorized(crate::auth::AuthFailure::Replayed));
+            state.metrics.auth_failure(AuthFailure::Replayed.code());
+            return Err(AppError::Unauthorized(AuthFailure::Replayed));
         }
         Err(e) => return Err(e.into()),
     };
+    state.auth.accepted(&identity);
     state.metrics.records.inc_by(n as u64);
     for (scope, k) in &not_actionable {
         state.metrics.not_actionable(scope, *k);
     }
     state.engine_wake.notify_one();
-    tracing::debug!(batch_id, records = n, key_id = %signed.identity.key_id, "batch committed");
+    tracing::debug!(batch_id, records = n, key_id = %identity.key_id, "batch committed");
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({
@@ -242,6 +225,65 @@ async fn ingest_inner(
             "not_actionable": not_actionable.values().sum::<u64>(),
         })),
     ))
+}
+
+/// Decompresses and decodes a verified batch, charging the bodies' budget for what that takes
+/// before it is taken. Once done, `hold` holds what the records take: the body and its
+/// decompressed copy are gone.
+fn decode_batch(
+    body: Bytes,
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    cfg: &IngestConfig,
+    hold: &mut BodyHold,
+) -> Result<Vec<AnomalyRecord>, AppError> {
+    let mut refusal = None;
+    let refused = |e: DecodeError, refusal: Option<Refusal>| match (e, refusal) {
+        (DecodeError::OverBudget, Some(r)) => over_budget(r),
+        (e, _) => AppError::from(e),
+    };
+    let wire = hold.held();
+    let plain = decode::decompress(
+        content_encoding,
+        &body,
+        cfg.max_decompressed_bytes,
+        &mut charger(hold, &mut refusal),
+    );
+    let plain = match plain {
+        Ok(Cow::Borrowed(_)) => body.clone(),
+        Ok(Cow::Owned(inflated)) => {
+            drop(body);
+            hold.release(wire);
+            Bytes::from(inflated)
+        }
+        Err(e) => return Err(refused(e, refusal)),
+    };
+    let format = decode::format_for(content_type, &plain)?;
+    let before = hold.held();
+    let records = decode::decode_charged(
+        format,
+        &plain,
+        DecodeLimits::of(cfg),
+        &mut charger(hold, &mut refusal),
+    );
+    let records = records.map_err(|e| refused(e, refusal))?;
+    drop(plain);
+    hold.release(before);
+    Ok(records)
+}
+
+/// Charges `hold` for what decoding is about to take, noting why it refused.
+fn charger<'a>(
+    hold: &'a mut BodyHold,
+    refusal: &'a mut Option<Refusal>,
+) -> impl FnMut(usize) -> bool + 'a {
+    move |n| match hold.try_grow(n) {
+        Ok(()) => true,
+        Err(r) => {
+            *refusal = Some(r);
+            false
+        }
+    }
 }
 
 /// Query parameters of `GET /v1/incidents`.
@@ -273,9 +315,9 @@ pub const MAX_PAGE: usize = 500;
 async fn list_incidents(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-    signed: Result<Signed, AppError>,
+    signed: Result<SignedRead, AppError>,
 ) -> Result<impl IntoResponse, AppError> {
-    authorized(&state, signed, Access::Read)?;
+    authorized(&state, &signed?.identity.key_id, Access::Read)?;
     let Query(q) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     if let Some(s) = &q.state {
         if !INCIDENT_STATES.contains(&s.as_str()) {
@@ -320,9 +362,9 @@ async fn list_incidents(
 async fn get_incident(
     State(state): State<AppState>,
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-    signed: Result<Signed, AppError>,
+    signed: Result<SignedRead, AppError>,
 ) -> Result<impl IntoResponse, AppError> {
-    authorized(&state, signed, Access::Read)?;
+    authorized(&state, &signed?.identity.key_id, Access::Read)?;
     let Path(id) = id.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let found = state
         .store

@@ -154,15 +154,13 @@ fn canonical_header_value(raw: &[u8]) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Builds the canonical request from the headers named in `signed_headers`.
-pub fn canonical_request(
-    method: &str,
-    path: &str,
-    query: Option<&str>,
+/// Whether `signed_headers` names what must be signed (`host`, `x-amz-date`, and
+/// `content-encoding` when present) and every header it names is present: all a request's
+/// headers tell of its signature before its body is read.
+pub fn check_signed_headers(
     headers: &HeaderMap,
     signed_headers: &[String],
-    payload_sha256_hex: &str,
-) -> Result<String, SigV4Error> {
+) -> Result<(), SigV4Error> {
     for required in ["host", "x-amz-date"] {
         if !signed_headers.iter().any(|h| h == required) {
             return Err(SigV4Error::SignedHeaders);
@@ -173,6 +171,25 @@ pub fn canonical_request(
     {
         return Err(SigV4Error::SignedHeaders);
     }
+    if signed_headers
+        .iter()
+        .any(|h| !headers.contains_key(h.as_str()))
+    {
+        return Err(SigV4Error::SignedHeaders);
+    }
+    Ok(())
+}
+
+/// Builds the canonical request from the headers named in `signed_headers`.
+pub fn canonical_request(
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    signed_headers: &[String],
+    payload_sha256_hex: &str,
+) -> Result<String, SigV4Error> {
+    check_signed_headers(headers, signed_headers)?;
     if let Some(claimed) = headers.get("x-amz-content-sha256") {
         if claimed.as_bytes() != payload_sha256_hex.as_bytes() {
             return Err(SigV4Error::PayloadHash);

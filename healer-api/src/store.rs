@@ -715,6 +715,7 @@ mod tests {
             DecodeLimits {
                 max_decompressed_bytes: 1 << 20,
                 max_records: 100,
+                max_record_values: 1000,
             },
         )
         .unwrap()

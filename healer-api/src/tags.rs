@@ -358,6 +358,28 @@ impl Tags {
         Ok(())
     }
 
+    /// The bytes its strings and lists take on the heap, beside the struct itself.
+    pub fn heap_bytes(&self) -> usize {
+        let strings = [
+            &self.entity,
+            &self.pod,
+            &self.family,
+            &self.namespace,
+            &self.workload,
+            &self.container,
+            &self.node,
+            &self.error,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::capacity)
+        .sum::<usize>();
+        strings
+            + self.model.capacity()
+            + self.why.capacity() * std::mem::size_of::<Why>()
+            + self.why.iter().map(|w| w.feature.capacity()).sum::<usize>()
+    }
+
     /// The validated entity, if the record is about a workload.
     pub fn entity(&self) -> Option<Entity> {
         self.entity.as_deref().and_then(Entity::parse)

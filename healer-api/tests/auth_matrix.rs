@@ -805,17 +805,132 @@ async fn overload_answers_429_with_retry_after_and_stores_nothing() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{json}");
     assert_eq!(headers.get("retry-after").unwrap(), "1");
     assert_eq!(stored(&env.state).await, (0, 0));
-    // The refused request consumed nothing: once a slot frees up, the client's retry (a new
-    // signature, as Fluent Bit and Vector re-sign every attempt) is accepted.
+    // The refused request consumed nothing, its signature neither: once a slot frees up, the
+    // same request sent again is accepted (Fluent Bit and Vector re-sign every attempt, with
+    // the same signature within a second).
     drop(held);
-    let retry = sign_header(
-        "POST",
-        "/v1/anomalies",
-        VEC_KEY_ID,
-        VEC_SECRET,
-        t + 1,
-        &body,
-    );
+    let retry = sign_header("POST", "/v1/anomalies", VEC_KEY_ID, VEC_SECRET, t, &body);
     assert_eq!(send(&env.state, retry).await.0, StatusCode::ACCEPTED);
     assert_eq!(stored(&env.state).await, (1, 1));
+}
+
+/// The replay cache fills when more batches are accepted inside the signature window than
+/// `auth.replay_cache_capacity`: the next batch is refused with 429 and a `Retry-After` of when
+/// the oldest signature leaves the window (Fluent Bit and Vector retry a 429; a 401 they drop),
+/// counted as `replay_cache_full`, nothing stored; once it expires there is room again.
+#[tokio::test]
+async fn a_full_replay_cache_answers_429_with_retry_after_and_stores_nothing() {
+    let env = env_with_auth(", replay_cache_capacity: 2", "");
+    let t = now(&env.clock);
+    let batch = |i: usize, at: i64| {
+        let mut r = record("shop/cart", "crash_loop", Some("cart-1"));
+        r["log"] = format!("line {i}").into();
+        sign_header(
+            "POST",
+            "/v1/anomalies",
+            FB_KEY_ID,
+            FB_SECRET,
+            at,
+            &body_of(&[r]),
+        )
+    };
+    assert_eq!(
+        send(&env.state, batch(0, t - 10)).await.0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(send(&env.state, batch(1, t)).await.0, StatusCode::ACCEPTED);
+    let before = env.state.metrics.render();
+    let (status, json, headers) = send(&env.state, batch(2, t)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{json}");
+    assert_eq!(json["error"], "replay_cache_full");
+    // The first signature, made at t - 10, leaves the ±300 s window at t + 290.
+    assert_eq!(headers.get("retry-after").unwrap(), "290");
+    assert_eq!(stored(&env.state).await, (2, 2));
+    let after = env.state.metrics.render();
+    let line = "edgeheal_healer_ingest_requests_total{result=\"replay_cache_full\"}";
+    assert_eq!(metric(&after, line) - metric(&before, line), 1.0);
+    assert_eq!(
+        after
+            .lines()
+            .filter(|l| l.contains("auth_failures_total{"))
+            .count(),
+        before
+            .lines()
+            .filter(|l| l.contains("auth_failures_total{"))
+            .count(),
+        "not an authentication failure: {after}"
+    );
+    // The same request once the oldest signature has expired: its own is still in the window.
+    env.clock.advance_secs(291);
+    assert_eq!(send(&env.state, batch(2, t)).await.0, StatusCode::ACCEPTED);
+    assert_eq!(stored(&env.state).await, (3, 3));
+}
+
+/// A batch's signature is used up only when its batch is committed. A batch refused after its
+/// signature verified (the store failing: 503) is accepted when the client sends it again as it
+/// was, as Fluent Bit and Vector do within the same second; one accepted is refused as replayed.
+#[tokio::test]
+async fn a_batch_the_store_refused_is_accepted_when_sent_again() {
+    let env = env("");
+    let t = now(&env.clock);
+    let body = body_of(&[record("shop/cart", "crash_loop", Some("cart-1"))]);
+    let request = || {
+        sign_fluent_bit(
+            FB_KEY_ID,
+            FB_SECRET,
+            t,
+            &body,
+            &[("Content-Type", "application/json")],
+        )
+    };
+    env.state
+        .store
+        .write(|tx| {
+            Ok(tx.execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON batches BEGIN SELECT RAISE(ABORT, 'test: the disk is full'); END;",
+            )?)
+        })
+        .await
+        .unwrap();
+    let (status, json, headers) = send(&env.state, request()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{json}");
+    assert_eq!(headers.get("retry-after").unwrap(), "1");
+    assert_eq!(stored(&env.state).await, (0, 0));
+    env.state
+        .store
+        .write(|tx| Ok(tx.execute_batch("DROP TRIGGER refuse;")?))
+        .await
+        .unwrap();
+    let (status, json, _) = send(&env.state, request()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "sent again: {json}");
+    assert_eq!(stored(&env.state).await, (1, 1));
+    let (status, json, _) = send(&env.state, request()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "accepted once: {json}");
+    assert_eq!(stored(&env.state).await, (1, 1));
+}
+
+/// Two copies of one signed batch in flight at once both pass the replay cache (neither is
+/// committed yet); the store's unique signature commits one, and the other is answered as a
+/// replay.
+#[tokio::test]
+async fn the_same_batch_twice_at_once_is_stored_once() {
+    let env = env("");
+    let t = now(&env.clock);
+    let body = body_of(&[record("shop/cart", "crash_loop", Some("cart-1"))]);
+    let request = || sign_vector(VEC_KEY_ID, VEC_SECRET, t, &body, &[]);
+    let before = env.state.metrics.render();
+    let (a, b) = tokio::join!(send(&env.state, request()), send(&env.state, request()));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::ACCEPTED, StatusCode::UNAUTHORIZED],
+        "{} / {}",
+        a.1,
+        b.1
+    );
+    assert_eq!(stored(&env.state).await, (1, 1));
+    let after = env.state.metrics.render();
+    let line = "edgeheal_healer_auth_failures_total{reason=\"replayed\"}";
+    assert_eq!(metric(&after, line) - metric(&before, line), 1.0);
 }

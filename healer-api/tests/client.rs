@@ -38,6 +38,11 @@ impl Served {
 }
 
 async fn serve() -> Served {
+    serve_with("", "").await
+}
+
+/// [`serve`] with more `store` keys (`queue_capacity: 2, `) and more top-level config.
+async fn serve_with(store: &str, extra: &str) -> Served {
     let dir = tempfile::tempdir().unwrap();
     common::write_keys(dir.path());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -52,9 +57,10 @@ async fn serve() -> Served {
         ", read_only_keys: [vector], ingest_only_keys: [fluent-bit]",
         &format!(
             "mode: shadow\nlisten: 127.0.0.1:{port}\nengine: {{ debounce_count: 1, tick_secs: 1 }}\n\
-             policy: {{ crash_loop: [delete_pod], error_burst: [rollout_restart] }}"
+             policy: {{ crash_loop: [delete_pod], error_burst: [rollout_restart] }}\n{extra}"
         ),
-    );
+    )
+    .replacen("store: {", &format!("store: {{ {store}"), 1);
     std::fs::write(dir.path().join("config.yaml"), &yaml).unwrap();
     let config = Config::from_yaml(&yaml).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -523,5 +529,125 @@ fn the_cli_says_what_it_needs() {
     assert!(
         !ok && err.contains("http://127.0.0.1:1/v1/incidents/7"),
         "{err}"
+    );
+}
+
+/// A raw connection to the heal API that sends `bytes` and then nothing.
+async fn stalled(base: &str, bytes: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream
+}
+
+/// The headers of a batch that passes every check the headers allow (a key the heal API
+/// holds, the time now, a well-formed signature) and declares `Content-Length: 100`, with one
+/// byte of its body: only the body could show the signature wrong, and it never comes.
+fn forged_batch_start() -> Vec<u8> {
+    format!(
+        "POST /v1/anomalies HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         X-Edgeheal-Key-Id: {FB_KEY_ID}\r\nX-Edgeheal-Signature: t={},v1={}\r\n\
+         Content-Length: 100\r\n\r\n{{",
+        jiff::Timestamp::now().as_second(),
+        "0".repeat(64)
+    )
+    .into_bytes()
+}
+
+/// What the heal API sends on `stream` until it closes it, within `secs`.
+async fn until_closed(stream: &mut tokio::net::TcpStream, secs: u64) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let read = stream.read_to_end(&mut out);
+    match tokio::time::timeout(Duration::from_secs(secs), read).await {
+        Ok(_) => Some(String::from_utf8_lossy(&out).into_owned()),
+        Err(_) => None,
+    }
+}
+
+/// Clients that stop sending hold nothing for long over a real socket: unauthenticated
+/// batches stalled in their body (the review's `Content-Length: 100` and one byte, once for
+/// each commit slot) are answered 401 at once, a read with a body 400; batches that look authentic until their body
+/// stalls get 408 after `server.body_read_timeout_secs` and hold no commit slot meanwhile;
+/// connections stalled in their headers, or idle, are closed after
+/// `server.header_read_timeout_secs`. A real batch is accepted throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_clients_hold_neither_the_commit_queue_nor_their_connection() {
+    let served = serve_with(
+        "queue_capacity: 2, ",
+        "server: { header_read_timeout_secs: 1, body_read_timeout_secs: 2 }",
+    )
+    .await;
+    let base = served.base.clone();
+    let unauthenticated = b"POST /v1/anomalies HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{";
+    for _ in 0..2 {
+        let mut s = stalled(&base, unauthenticated).await;
+        let answer = until_closed(&mut s, 5).await.expect("answered at once");
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    }
+    // A read with a body (the review's 4 MiB GETs): 400 before any of it is read.
+    let get = b"GET /v1/incidents HTTP/1.1\r\nHost: x\r\nContent-Length: 4194304\r\n\r\naaaa";
+    let mut s = stalled(&base, get).await;
+    let answer = until_closed(&mut s, 5).await.expect("answered at once");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        bodies.push(stalled(&base, &forged_batch_start()).await);
+    }
+    let mut in_headers = stalled(&base, b"POST /v1/anomalies HTTP/1.1\r\nHost: x\r\n").await;
+    let mut idle = stalled(&base, b"").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Beside two stalled bodies, with two commit slots.
+    post_anomalies(&base, "shop/cart", "crash_loop", "cart-7d9f8c6b5-x2x9q").await;
+
+    let started = std::time::Instant::now();
+    for (name, stream) in [("in its headers", &mut in_headers), ("idle", &mut idle)] {
+        let answer = until_closed(stream, 5).await;
+        assert!(answer.is_some(), "{name}: still open");
+    }
+    for stream in &mut bodies {
+        let answer = until_closed(stream, 5)
+            .await
+            .expect("a stalled body: still open");
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    post_anomalies(&base, "shop/cart", "crash_loop", "cart-7d9f8c6b5-x2x9q").await;
+    served.stop().await;
+}
+
+/// A shutdown finishes within `server.shutdown_timeout_secs` when clients stall with longer
+/// read timeouts: in their headers, in their body, idle. Before, one such connection kept the
+/// heal API from stopping until Kubernetes killed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_does_not_wait_for_stalled_clients() {
+    let mut served = serve_with(
+        "",
+        "server: { header_read_timeout_secs: 120, body_read_timeout_secs: 120, shutdown_timeout_secs: 1 }",
+    )
+    .await;
+    let base = served.base.clone();
+    let _held = [
+        stalled(&base, b"POST /v1/anomalies HTTP/1.1\r\nHost: x\r\n").await,
+        stalled(&base, &forged_batch_start()).await,
+        stalled(&base, b"").await,
+    ];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let _ = served.stop.take().unwrap().send(());
+    tokio::time::timeout(Duration::from_secs(10), &mut served.task)
+        .await
+        .expect("the heal API did not stop")
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
     );
 }

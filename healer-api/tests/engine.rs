@@ -340,6 +340,7 @@ impl Harness {
             DecodeLimits {
                 max_decompressed_bytes: 1 << 24,
                 max_records: 10_000,
+                max_record_values: 1000,
             },
         )
         .unwrap();

@@ -15,7 +15,7 @@ use edgeheal_healer::store::Store;
 use edgeheal_healer::{Config, Shared};
 use http::Request;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 pub const FB_KEY_ID: &str = "fluent-bit";
 pub const FB_SECRET: &str = "fb-secret-0123456789abcdef";
@@ -58,7 +58,13 @@ pub fn env(extra: &str) -> Env {
 pub fn env_with_auth(auth: &str, extra: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
     write_keys(dir.path());
-    let config = Config::from_yaml(&config_yaml_with_auth(dir.path(), auth, extra)).unwrap();
+    let yaml = config_yaml_with_auth(dir.path(), auth, extra);
+    env_from_yaml(dir, &yaml)
+}
+
+/// A healer on `dir` (its keys written) with the config `yaml`.
+pub fn env_from_yaml(dir: tempfile::TempDir, yaml: &str) -> Env {
+    let config = Config::from_yaml(yaml).unwrap();
     let clock = Arc::new(ManualClock::new(jiff::Timestamp::from_second(T0).unwrap()));
     let keys = KeyRing::load(&config.auth.keys_dir).unwrap();
     let auth = Authenticator::new(
@@ -70,16 +76,15 @@ pub fn env_with_auth(auth: &str, extra: &str) -> Env {
         clock.clone(),
     );
     let store = Store::open(&config.store.path, config.store.synchronous).unwrap();
-    let state = Arc::new(Shared {
-        ingest_slots: Arc::new(Semaphore::new(config.store.queue_capacity)),
-        config: Arc::new(config),
+    let state = Arc::new(Shared::new(
+        Arc::new(config),
         auth,
         store,
-        metrics: Arc::new(Metrics::new()),
-        clock: clock.clone(),
-        engine_wake: Arc::new(Notify::new()),
-        ready: Arc::new(AtomicBool::new(true)),
-    });
+        Arc::new(Metrics::new()),
+        clock.clone(),
+        Arc::new(Notify::new()),
+        Arc::new(AtomicBool::new(true)),
+    ));
     Env { dir, clock, state }
 }
 
