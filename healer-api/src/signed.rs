@@ -1,7 +1,7 @@
 //! The extractors that authenticate a request, so that a handler taking one is protected:
 //! [`SignedBatch`] for `POST /v1/anomalies`, [`SignedRead`] for the reads.
 //!
-//! What the headers tell is judged before anything else ([`Authenticator::claim`]): a request
+//! What the headers tell is judged before anything else ([`crate::auth::Authenticator::claim`]): a request
 //! with no credentials, a malformed or duplicated one, a key the heal API does not hold, a
 //! signed time outside the window or SigV4's required headers unsigned is refused with 401
 //! before its body is read, and holds neither memory nor a commit slot. A batch's body is then
