@@ -97,21 +97,20 @@ impl ReplayCache {
     /// Remembers `token` until `expires_at`: its batch was accepted. Never refuses (see the
     /// module's doc); `false` if it was remembered already.
     pub fn insert(&self, token: Token, now: i64, expires_at: i64) -> bool {
-        let mut g = self.lock();
-        g.prune(now);
-        if !g.seen.insert(token) {
-            return false;
-        }
-        g.by_expiry.entry(expires_at).or_default().push(token);
-        true
+        self.remember(token, now, expires_at, usize::MAX)
     }
 
     /// [`Self::insert`] while there is room: for the signatures loaded from the store at
     /// start, which the store's unique signatures back anyway.
     pub fn insert_if_room(&self, token: Token, now: i64, expires_at: i64) -> bool {
+        self.remember(token, now, expires_at, self.capacity)
+    }
+
+    /// Remembers `token` until `expires_at` if fewer than `room` live signatures are held.
+    fn remember(&self, token: Token, now: i64, expires_at: i64, room: usize) -> bool {
         let mut g = self.lock();
         g.prune(now);
-        if g.seen.len() >= self.capacity || !g.seen.insert(token) {
+        if g.seen.len() >= room || !g.seen.insert(token) {
             return false;
         }
         g.by_expiry.entry(expires_at).or_default().push(token);
