@@ -564,7 +564,6 @@ async fn an_hpa_is_read_back_for_its_minimum() {
 /// runs that many available replicas.
 #[tokio::test]
 async fn an_hpa_above_its_minimum_gets_a_minimum_above_its_replicas_and_is_verified_at_it() {
-    use edgeheal_healer::policy::{evaluate, Context, Guards};
     let (c, h) = cluster(3);
     let hpa_path = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/cart-hpa";
     // The HPA controller runs cart at 5 replicas; its minimum is 2.
@@ -602,29 +601,9 @@ async fn an_hpa_above_its_minimum_gets_a_minimum_above_its_replicas_and_is_verif
             step(Method::GET, HPAS).reply(200, hpa_list(&[("cart-hpa", "cart", 6, 10)])),
         ],
     );
-    let cfg = edgeheal_healer::Config::from_yaml(
-        "store: { path: /tmp/x.db }\nauth: { keys_dir: /tmp/k }\nguards: { namespaces: [shop] }\n",
-    )
-    .unwrap();
-    let guards = Guards {
-        guards: &cfg.guards,
-        budget: &cfg.budget,
-        engine: &cfg.engine,
-        soft_heal: None,
-    };
-    let now = jiff::Timestamp::from_second(1_795_255_200).unwrap();
-    let ctx = Context {
-        now,
-        namespace: "shop",
-        incident_opened_at: now,
-        pod_named: None,
-        last_action_on_target: None,
-        actions_in_window: 0,
-        failures_in_window: 0,
-    };
     let t = target(WorkloadKind::Deployment);
     let f = c.facts(&t, ActionKind::ScaleUp, None).await.unwrap();
-    let plan = evaluate(guards, ActionKind::ScaleUp, &ctx, Some(&f)).unwrap();
+    let plan = decide(&f, ActionKind::ScaleUp).unwrap();
     assert_eq!(
         plan,
         Plan::RaiseHpaMin {
