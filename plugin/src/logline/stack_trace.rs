@@ -81,25 +81,26 @@ pub fn classify(line: &str) -> TraceLine {
     let Some(&first) = rest.first() else {
         return TraceLine::Own;
     };
-    let continuation = if ws > 0 {
-        indented_continuation(b, ws, rest)
-    } else {
-        let marker = match first {
-            b'C' => rest.starts_with(b"Caused by: "),
-            b'c' => rest
-                .strip_prefix(b"created by ")
-                .is_some_and(qualified_name),
-            b'g' => goroutine_header(rest),
-            b'[' => rest.starts_with(b"[signal SIG"),
-            b'-' => rest.starts_with(b"--- End of "),
-            b'D' | b'T' => CHAINED.iter().any(|s| rest.starts_with(s)),
-            _ => false,
+    // Java's cause and .NET's inner-exception end stand indented or not.
+    let either = rest.starts_with(b"Caused by: ") || rest.starts_with(b"--- End of ");
+    let continuation = either
+        || if ws > 0 {
+            indented_continuation(b, ws, rest)
+        } else {
+            let marker = match first {
+                b'c' => rest
+                    .strip_prefix(b"created by ")
+                    .is_some_and(qualified_name),
+                b'g' => goroutine_header(rest),
+                b'[' => rest.starts_with(b"[signal SIG"),
+                b'D' | b'T' => CHAINED.iter().any(|s| rest.starts_with(s)),
+                _ => false,
+            };
+            marker || ((first.is_ascii_alphabetic() || first == b'_') && go_function_line(rest))
         };
-        marker || ((first.is_ascii_alphabetic() || first == b'_') && go_function_line(rest))
-    };
     if continuation {
         TraceLine::Continuation
-    } else if ws == 4 && b.get(..4) == Some(b"    ") && !trim_end(rest).is_empty() {
+    } else if ws == 4 && b.get(..4) == Some(b"    ") && !rest.trim_ascii_end().is_empty() {
         TraceLine::MaybeSource
     } else {
         TraceLine::Own
@@ -119,11 +120,12 @@ fn indented_continuation(line: &[u8], ws: usize, rest: &[u8]) -> bool {
             .and_then(<[u8]>::first)
             .is_some_and(u8::is_ascii_digit),
         Some(b'F') => rest.starts_with(b"File \""),
-        Some(b'C') => rest.starts_with(b"Caused by: "),
         Some(b'S') => rest.starts_with(b"Suppressed: "),
-        Some(b'-') => rest.starts_with(b"--- End of "),
         Some(b'[') => rest.starts_with(b"[Previous line repeated "),
-        Some(b'^' | b'~') => trim_end(rest).iter().all(|c| matches!(c, b'^' | b'~')),
+        Some(b'^' | b'~') => rest
+            .trim_ascii_end()
+            .iter()
+            .all(|c| matches!(c, b'^' | b'~')),
         Some(b'/') => {
             ws == 1 && line.first() == Some(&b'\t') && memmem::find(rest, b".go:").is_some()
         }
@@ -137,14 +139,14 @@ fn goroutine_header(rest: &[u8]) -> bool {
     let Some(after) = rest.strip_prefix(b"goroutine ") else {
         return false;
     };
-    after.first().is_some_and(u8::is_ascii_digit) && trim_end(after).ends_with(b"]:")
+    after.first().is_some_and(u8::is_ascii_digit) && after.trim_ascii_end().ends_with(b"]:")
 }
 
 /// A Go function line of a trace: `main.main()`, `main.f(...)`,
 /// `net/http.(*conn).serve(0xc000a8000, {0x6e0c48, 0x1})`,
 /// `panic({0x45cc40?, 0x4fe680?})`.
 fn go_function_line(rest: &[u8]) -> bool {
-    let line = trim_end(rest);
+    let line = rest.trim_ascii_end();
     let Some(inner) = line.strip_suffix(b")") else {
         return false;
     };
@@ -167,14 +169,6 @@ fn qualified_name(f: &[u8]) -> bool {
     word.first()
         .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
         && word.contains(&b'.')
-}
-
-fn trim_end(b: &[u8]) -> &[u8] {
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(0, |p| p + 1);
-    b.get(..end).unwrap_or_default()
 }
 
 #[cfg(test)]
