@@ -197,10 +197,12 @@ pub(crate) fn read(line: &str) -> LogSignal {
 /// itself (klog's letter or a level word; not a crash word alone).
 pub(crate) fn read_stating(line: &str) -> (LogSignal, bool) {
     let head = scan_head(line);
-    let keywords = Keywords::scan(line, head.len());
+    let stated = stated_level(head);
+    // A crash word is looked for past the head only where it could count: on a line that
+    // states no level (see [`level`]); durations and `Completed` stay within the head.
+    let keywords = Keywords::scan(if stated.is_some() { head } else { line }, head.len());
     let request = request(head).or_else(|| rails_completed(head, keywords.completed?));
     let status = request.as_ref().and_then(|r| r.status).map(|(s, _)| s);
-    let stated = stated_level(head);
     let signal = LogSignal {
         level: level(stated, keywords.crash, status.is_some()),
         status,
