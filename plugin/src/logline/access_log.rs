@@ -47,9 +47,13 @@ pub(super) fn read(line: &str) -> Option<LogSignal> {
     } else {
         None
     };
-    let ingress_line = match envoy_line {
-        Some(_) => None,
-        None => ingress_nginx(after),
+    let envoy_ms = envoy_line.and_then(|e| millis_token(e.duration));
+    // Without an Envoy duration (none, or one past f64's range) the nginx
+    // readings, in the VRL's order.
+    let ingress_line = if envoy_ms.is_none() {
+        ingress_nginx(after)
+    } else {
+        None
     };
     let origin = match (envoy_line, ingress_line) {
         (Some(e), _) => e.origin(),
@@ -60,13 +64,7 @@ pub(super) fn read(line: &str) -> Option<LogSignal> {
         Origin::Own => LogSignal {
             level: None,
             status: Some(status),
-            latency_ms: match envoy_line {
-                // A duration past f64's range: the nginx readings, tried in
-                // the VRL's order.
-                Some(e) => millis_token(e.duration)
-                    .or_else(|| nginx_request_time(after, ingress_nginx(after))),
-                None => nginx_request_time(after, ingress_line),
-            },
+            latency_ms: envoy_ms.or_else(|| nginx_request_time(after, ingress_line)),
             is_request: true,
         },
         Origin::Outbound => LogSignal::default(),
