@@ -54,8 +54,28 @@ impl State {
     /// The states of an incident not closed yet (`edgeheal_healer_incidents_active`).
     pub const ACTIVE: [State; 3] = [State::Open, State::Acting, State::Verifying];
 
+    /// Every state, in the order an incident may pass through them.
+    pub const ALL: [State; 6] = [
+        State::Open,
+        State::Acting,
+        State::Verifying,
+        State::Resolved,
+        State::Escalated,
+        State::Failed,
+    ];
+
+    /// The store names of [`State::ALL`] (what `GET /v1/incidents?state=` takes).
+    pub const NAMES: [&'static str; 6] = [
+        State::ALL[0].as_str(),
+        State::ALL[1].as_str(),
+        State::ALL[2].as_str(),
+        State::ALL[3].as_str(),
+        State::ALL[4].as_str(),
+        State::ALL[5].as_str(),
+    ];
+
     /// Store name.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             State::Open => "open",
             State::Acting => "acting",
@@ -67,16 +87,7 @@ impl State {
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [
-            State::Open,
-            State::Acting,
-            State::Verifying,
-            State::Resolved,
-            State::Escalated,
-            State::Failed,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+        State::ALL.into_iter().find(|x| x.as_str() == s)
     }
 }
 
@@ -1733,5 +1744,15 @@ mod tests {
         }
         assert!(is_strain(IncidentKind::CpuSaturation, Some("traffic")));
         assert!(is_strain(IncidentKind::ErrorBurst, Some("traffic")));
+    }
+
+    #[test]
+    fn every_state_name_reads_back_as_its_state() {
+        for (state, name) in State::ALL.into_iter().zip(State::NAMES) {
+            assert_eq!(State::parse(name), Some(state), "{name}");
+        }
+        let distinct: std::collections::BTreeSet<_> = State::NAMES.into_iter().collect();
+        assert_eq!(distinct.len(), State::ALL.len());
+        assert!(State::ACTIVE.iter().all(|s| State::ALL.contains(s)));
     }
 }
