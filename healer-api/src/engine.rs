@@ -8,6 +8,13 @@
 //! cooldowns and budgets are counted from those rows across restarts. The history says which
 //! of the two came between.
 //!
+//! Each record of a batch is observed once, whatever interrupts the batch: its effect on the
+//! store (a count onto an incident, the incident it opens, the escalation it decides) is
+//! written in one transaction with the batch's cursor (`batches.observed`), and a batch that a
+//! failed cycle or a restart interrupted is observed again from its cursor
+//! ([`Engine::process_pending`]). What a closed incident absorbs is stored with it
+//! (`incidents.hold_until`) and read back with the active incidents.
+//!
 //! A raised HPA minimum is recorded with its action ([`crate::hpa_floor`]) and given back by
 //! the periodic [`Engine::tick`] once the workload's incidents are over and
 //! `guards.hpa_restore_after_secs` have passed.
@@ -36,7 +43,8 @@ use crate::tags::{Entity, IncidentKind, WorkloadKind};
 /// Lifecycle states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
-    /// Debounce passed; deciding.
+    /// Debounce passed, or the anomaly recurred after the incident's action: deciding its
+    /// (next) step.
     Open,
     /// An action is running.
     Acting,
@@ -121,6 +129,9 @@ struct Incident {
     rollout_error: Option<String>,
     /// The rollout status was answered at least once (since the action, or the restart).
     rollout_answered: bool,
+    /// Closed: until when (ms) it absorbs its key's records, as its closing transition stored
+    /// it ([`Hold`]); `None` if it does not.
+    hold_until: Option<i64>,
 }
 
 impl Incident {
@@ -221,15 +232,35 @@ pub struct Engine {
     notifier: Notifier,
     metrics: Arc<Metrics>,
     clock: SharedClock,
+    /// The debounce windows: when (ms, on the engine's clock) each key's recent anomalous
+    /// records were observed, while too few to open an incident.
+    ///
+    /// They live in memory only, as do the recurrences counted against a verifying incident.
+    /// A failed cycle keeps both (the reload carries the recurrences of an incident the store
+    /// still has verifying the same step), and the batch it interrupted is observed again
+    /// from where memory left it (`in_hand`), so nothing is counted twice in them. A restart
+    /// forgets them: the records of the interrupted batch past its stored cursor, whose only
+    /// effect was on these windows, are observed again, once, into empty windows; evidence
+    /// gathered before is lost, and a fault that goes on opens its incident (or escalates it)
+    /// once it has filled a window again, at most `engine.debounce_window_secs` later. That
+    /// is the side to err on: after a restart the engine may act a window late, never on
+    /// evidence counted twice; and storing them would cost a write for every anomalous record
+    /// below the threshold, the hot path of an anomaly storm.
     windows: HashMap<Key, VecDeque<i64>>,
     active: HashMap<Key, Incident>,
     /// Closed incidents that keep absorbing their key's records for a while,
     /// so a persisting anomaly does not reopen an incident (and re-ask the
-    /// guards, or act again) with every batch.
+    /// guards, or act again) with every batch. Stored with each incident
+    /// (`hold_until`) and read back by a recovery ([`Engine::recover`]).
     held: HashMap<Key, Hold>,
     /// A cycle or a recovery failed part-way (the store): what is held in memory may differ
     /// from the store, so the next cycle reloads the incidents first, as a restart would.
     reload: bool,
+    /// The batch being observed, and how many of its records, from the first, memory has
+    /// observed (their effects on the store written, if they had any): after a failed cycle
+    /// the batch is observed again from there, or from its stored cursor if that is further
+    /// (a record whose effect was written, a later write failing).
+    in_hand: Option<(i64, usize)>,
 }
 
 /// A closed incident absorbing its key's records.
@@ -243,6 +274,22 @@ struct Hold {
     /// cooldown after, while strain opens a new incident at once. An
     /// escalated or failed incident absorbs everything until `until`.
     surge: bool,
+}
+
+/// Where a record stands in its batch: once its effect on the store is written, and with it,
+/// the first `through` records of batch `batch` are observed.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    batch: i64,
+    through: usize,
+}
+
+impl Cursor {
+    /// Moves the batch's stored cursor past the record, in the transaction `tx` that writes
+    /// the record's effect ([`store::mark_observed`]).
+    fn mark(self, tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+        store::mark_observed(tx, self.batch, self.through)
+    }
 }
 
 /// Engine failures (store trouble; Kubernetes trouble is a decision outcome, not an error).
@@ -322,6 +369,7 @@ impl Engine {
             active: HashMap::new(),
             held: HashMap::new(),
             reload: false,
+            in_hand: None,
         }
     }
 
@@ -332,16 +380,25 @@ impl Engine {
     /// Startup recovery: actions left `pending` by a crash become `interrupted` (never re-run;
     /// their incident goes to verifying, so a recurrence escalates to the *next* action), and
     /// active incidents are reloaded. Incidents still `open` are decided again (no action row
-    /// exists for their step, so nothing can run twice). The history says a restart came
-    /// between; after a failed cycle the engine does the same itself, saying so instead.
+    /// exists for their step, so nothing can run twice). Closed incidents still absorbing
+    /// their key's records (escalated or failed within their cooldown, a resolved traffic
+    /// surge whose rate goes on) hold them again. The history says a restart came between;
+    /// after a failed cycle the engine does the same itself, saying so instead.
     pub async fn recover(&mut self) -> Result<(), EngineError> {
-        self.recover_from(Cause::Restart).await
+        self.recover_from(Cause::Restart, HashMap::new()).await
     }
 
     /// [`Engine::recover`], its decisions, action details and log lines naming `cause`.
-    async fn recover_from(&mut self, cause: Cause) -> Result<(), EngineError> {
+    /// `before` are the incidents memory held active (after a failed cycle): an incident the
+    /// store still has verifying the same step keeps the recurrences counted against it.
+    async fn recover_from(
+        &mut self,
+        cause: Cause,
+        mut before: HashMap<Key, Incident>,
+    ) -> Result<(), EngineError> {
         let now = self.now().as_millisecond();
         let verify_ms = self.cfg.engine.verify_window_secs as i64 * 1000;
+        let hold_until = now + self.cooldown_ms();
         let between = cause.phrase();
         let (interrupted, stranded, raises) = self
             .store
@@ -380,8 +437,9 @@ impl Engine {
                     if result == "failed" {
                         let reason = format!("{action} failed: {detail}");
                         tx.execute(
-                            "UPDATE incidents SET state = 'failed', updated_at = ?1, closed_at = ?1, reason = ?2 WHERE id = ?3",
-                            params![now, reason, incident],
+                            "UPDATE incidents SET state = 'failed', updated_at = ?1, closed_at = ?1, reason = ?2, hold_until = ?4
+                             WHERE id = ?3",
+                            params![now, reason, incident, hold_until],
                         )?;
                         tx.execute(
                             "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, 'failed', ?5)",
@@ -458,6 +516,37 @@ impl Engine {
                 Ok(rows)
             })
             .await?;
+        let held = self
+            .store
+            .read(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT id, entity, kind, state = 'resolved', hold_until FROM incidents
+                     WHERE hold_until > ?1 AND state IN ('resolved', 'escalated', 'failed')
+                     ORDER BY id",
+                )?;
+                let rows: Vec<(i64, String, String, bool, i64)> = stmt
+                    .query_map([now], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        self.held.clear();
+        for (incident, entity, kind, surge, until) in held {
+            if let (Some(entity), Some(kind)) = (Entity::parse(&entity), IncidentKind::parse(&kind))
+            {
+                // The latest incident of a key holds it.
+                self.held.insert(
+                    (entity, kind),
+                    Hold {
+                        incident,
+                        until,
+                        surge,
+                    },
+                );
+            }
+        }
         let mut reopen = Vec::new();
         for row in rows {
             let (Some(entity), Some(kind), Some(state)) = (
@@ -479,13 +568,26 @@ impl Engine {
                 && row.evidence_from.is_some()
                 && row.enforced == Some(true)
                 && !row.rolled_out;
+            let step = usize::try_from(row.step).unwrap_or(0);
+            // After a failed cycle, the recurrences counted against an incident the store
+            // still has verifying the same step are evidence still.
+            let recurrences = before
+                .remove(&(entity.clone(), kind))
+                .filter(|b| {
+                    b.id == row.id
+                        && b.step == step
+                        && b.state == State::Verifying
+                        && state == State::Verifying
+                })
+                .map(|b| b.recurrences)
+                .unwrap_or_default();
             let inc = Incident {
                 id: row.id,
                 entity: entity.clone(),
                 kind,
                 target,
                 state,
-                step: usize::try_from(row.step).unwrap_or(0),
+                step,
                 pod: row.pod,
                 opened_at: Timestamp::from_millisecond(row.opened_at)
                     .unwrap_or(Timestamp::UNIX_EPOCH),
@@ -495,7 +597,7 @@ impl Engine {
                 // Records made before it are no recurrence after a restart (or a failed
                 // cycle) either.
                 acted_at_ms: row.evidence_from,
-                recurrences: VecDeque::new(),
+                recurrences,
                 found: row
                     .found_kind
                     .as_deref()
@@ -506,6 +608,7 @@ impl Engine {
                 rollout_checked_ms: None,
                 rollout_error: None,
                 rollout_answered: false,
+                hold_until: None,
             };
             if state == State::Open {
                 reopen.push((entity.clone(), kind));
@@ -654,6 +757,17 @@ impl Engine {
     /// Processes every committed, unprocessed batch. Returns how many batches were processed.
     /// After a cycle that failed part-way it first reloads the incidents from the store, as
     /// [`Engine::recover`] does at a start.
+    ///
+    /// Each record is observed once, also when a failed cycle or a restart interrupts its
+    /// batch: a record's effect on the store (counted onto the incident it belongs to, the
+    /// incident it opens, the escalation its recurrence decides) is written in one transaction
+    /// with the batch's cursor, and an interrupted batch is observed again from its cursor, or
+    /// after a failed cycle from where memory left it. What the effect set off (the decisions
+    /// and actions of an incident opened or escalated) is the recovery's to finish, as for any
+    /// incident. A record that only added to a debounce window has nothing to write: after a
+    /// restart, which forgets the windows, it is observed again. Evidence gathered in memory
+    /// before a restart is forgotten: an incident may open (or escalate) up to
+    /// `engine.debounce_window_secs` later than it would have, never on records counted twice.
     pub async fn process_pending(&mut self) -> Result<usize, EngineError> {
         self.reload_if_failed().await?;
         let done = self.process_batches().await;
@@ -665,15 +779,17 @@ impl Engine {
     /// being worked on may have left memory while the store still has it in progress, or the
     /// reverse: the incidents are reloaded from the store as at a start ([`Engine::recover`]:
     /// an action whose result was not written is `interrupted` and never repeated), so none
-    /// is left unresolved or opened twice. The history says the cycle failed, not that the
-    /// heal API restarted: it did not stop, and the call may have completed.
+    /// is left unresolved or opened twice. What memory gathered that the store does not hold
+    /// is kept: the debounce windows, and the recurrences counted against an incident the
+    /// store still has verifying the same step. The history says the cycle failed, not that
+    /// the heal API restarted: it did not stop, and the call may have completed.
     async fn reload_if_failed(&mut self) -> Result<(), EngineError> {
         if !self.reload {
             return Ok(());
         }
         tracing::warn!("reloading the incidents from the store after a failed cycle");
-        self.active.clear();
-        self.recover_from(Cause::FailedCycle).await
+        let before = std::mem::take(&mut self.active);
+        self.recover_from(Cause::FailedCycle, before).await
     }
 
     async fn process_batches(&mut self) -> Result<usize, EngineError> {
@@ -686,41 +802,72 @@ impl Engine {
             if batches.is_empty() {
                 return Ok(total);
             }
-            let max_age_ms = (self.cfg.engine.max_record_age_secs as i64).saturating_mul(1000);
-            for (batch_id, records) in batches {
-                let (mut stale, mut oldest_ms) = (0u64, 0i64);
-                let now = self.now().as_millisecond();
-                for r in records {
-                    match age_if_stale(&r, now, max_age_ms) {
-                        Some(age_ms) => {
-                            stale += 1;
-                            oldest_ms = oldest_ms.max(age_ms);
-                        }
-                        None => self.observe(r).await?,
-                    }
-                }
-                if stale > 0 {
-                    self.metrics.stale_anomalies.inc_by(stale);
-                    tracing::warn!(
-                        batch = batch_id,
-                        records = stale,
-                        oldest_age_secs = oldest_ms / 1000,
-                        max_record_age_secs = self.cfg.engine.max_record_age_secs,
-                        "anomalous records too old to act on: stored, not acted on"
-                    );
-                }
-                self.store
-                    .write(move |tx| {
-                        tx.execute("UPDATE batches SET processed = 1 WHERE id = ?1", [batch_id])?;
-                        Ok(())
-                    })
-                    .await?;
+            for batch in batches {
+                self.process_batch(batch).await?;
                 total += 1;
             }
         }
     }
 
-    async fn observe(&mut self, r: store::StoredRecord) -> Result<(), EngineError> {
+    /// Observes the records of `batch` not observed yet, in order, then marks it processed.
+    async fn process_batch(&mut self, batch: store::UnprocessedBatch) -> Result<(), EngineError> {
+        let id = batch.id;
+        // Memory may be past the stored cursor after a failed cycle: records that only added
+        // to a debounce window are in it already.
+        let from = match self.in_hand {
+            Some((in_hand, observed)) if in_hand == id => observed.max(batch.observed),
+            _ => batch.observed,
+        };
+        let max_age_ms = (self.cfg.engine.max_record_age_secs as i64).saturating_mul(1000);
+        let now = self.now().as_millisecond();
+        let records = batch.records.len();
+        let (mut stale, mut oldest_ms) = (0u64, 0i64);
+        let mut observed = Ok(());
+        for (i, r) in batch.records.into_iter().enumerate().skip(from) {
+            self.in_hand = Some((id, i));
+            match age_if_stale(&r, now, max_age_ms) {
+                Some(age_ms) => {
+                    stale += 1;
+                    oldest_ms = oldest_ms.max(age_ms);
+                }
+                None => {
+                    let at = Cursor {
+                        batch: id,
+                        through: i + 1,
+                    };
+                    observed = self.observe(r, at).await;
+                    if observed.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        // Also when the cycle failed: memory does not observe these records again.
+        if stale > 0 {
+            self.metrics.stale_anomalies.inc_by(stale);
+            tracing::warn!(
+                batch = id,
+                records = stale,
+                oldest_age_secs = oldest_ms / 1000,
+                max_record_age_secs = self.cfg.engine.max_record_age_secs,
+                "anomalous records too old to act on: stored, not acted on"
+            );
+        }
+        observed?;
+        self.in_hand = Some((id, records));
+        self.store
+            .write(move |tx| store::mark_processed(tx, id))
+            .await?;
+        self.in_hand = None;
+        Ok(())
+    }
+
+    /// Observes one record of a batch: an anomalous one is counted onto its key's active
+    /// incident ([`Engine::dedupe`]) or onto the closed incident holding the key, or added to
+    /// the key's debounce window, which opens an incident once it is full. What the record
+    /// writes to the store is written with `at` in one transaction, and memory changes only
+    /// once it is: a record whose write failed is observed again as if for the first time.
+    async fn observe(&mut self, r: store::StoredRecord, at: Cursor) -> Result<(), EngineError> {
         if !r.anomaly {
             return Ok(());
         }
@@ -735,59 +882,50 @@ impl Engine {
         let threshold = self.cfg.engine.debounce_count as usize;
         let key = (entity.clone(), kind);
         if let Some(mut inc) = self.active.remove(&key) {
-            self.check_rollout(&mut inc).await?;
-            // Dedupe onto the open incident.
-            let id = inc.id;
-            self.store
-                .write(move |tx| {
-                    tx.execute("UPDATE incidents SET record_count = record_count + 1, updated_at = ?1 WHERE id = ?2", params![now, id])?;
-                    Ok(())
-                })
-                .await?;
-            let settle_ms = self.cfg.engine.settle_secs as i64 * 1000;
-            // Received after the settle time, and made after the action (its time read on our
-            // clock): what was in flight when the action ran says nothing about it.
-            let after_action = inc.acted_at_ms.is_none_or(|t| {
-                r.received_at_ms > t + settle_ms && made_at(&r).is_none_or(|made| made > t)
-            });
-            if inc.state == State::Verifying
-                && !inc.rolling
-                && after_action
-                && is_strain(kind, r.family.as_deref())
-            {
-                inc.recurrences.push_back(now);
-                while inc
-                    .recurrences
-                    .front()
-                    .is_some_and(|t| *t < now - window_ms)
-                {
-                    inc.recurrences.pop_front();
-                }
-                if inc.recurrences.len() >= threshold {
-                    inc.recurrences.clear();
-                    inc.step += 1;
-                    self.decision(&inc, None, "recurred", "anomalies recurred within the verify window; escalating to the next action")
-                        .await?;
-                    self.advance(&mut inc).await?;
-                }
+            let deduped = self.dedupe(&mut inc, &r, at).await;
+            if deduped.is_ok() {
+                self.keep_if_active(key, inc);
+            } else {
+                // For the reload that follows the failed cycle, which keeps the recurrences
+                // counted against it if the store still has it verifying the same step.
+                self.active.insert(key, inc);
             }
-            self.keep_if_active(key, inc);
-            return Ok(());
+            return deduped;
         }
-        if let Some(hold) = self.held.get_mut(&key) {
+        if let Some(hold) = self.held.get(&key).copied() {
             let absorbed = !hold.surge || !is_strain(kind, r.family.as_deref());
             if now < hold.until && absorbed {
-                if hold.surge {
-                    hold.until = now + self.cfg.engine.cooldown_secs as i64 * 1000;
-                }
+                // A surge holds its key as long as its rate records keep coming, and a
+                // cooldown after.
+                let until = if hold.surge {
+                    now + self.cooldown_ms()
+                } else {
+                    hold.until
+                };
                 let id = hold.incident;
                 self.store
                     .write(move |tx| {
-                        tx.execute("UPDATE incidents SET record_count = record_count + 1, updated_at = ?1 WHERE id = ?2", params![now, id])?;
+                        tx.execute(
+                            "UPDATE incidents SET record_count = record_count + 1, updated_at = ?1, hold_until = ?2
+                             WHERE id = ?3",
+                            params![now, until, id],
+                        )?;
+                        at.mark(tx)
+                    })
+                    .await?;
+                self.held.insert(key, Hold { until, ..hold });
+                return Ok(());
+            }
+            if now < hold.until {
+                // Strain ends a surge's hold before its time, for a reload or a restart too.
+                // Not the record's effect: observed again, it finds no hold either.
+                let id = hold.incident;
+                self.store
+                    .write(move |tx| {
+                        tx.execute("UPDATE incidents SET hold_until = NULL WHERE id = ?1", [id])?;
                         Ok(())
                     })
                     .await?;
-                return Ok(());
             }
             self.held.remove(&key);
         }
@@ -799,15 +937,14 @@ impl Engine {
             return Ok(());
         }
         let w = self.windows.entry(key.clone()).or_default();
-        w.push_back(now);
         while w.front().is_some_and(|t| *t < now - window_ms) {
             w.pop_front();
         }
-        if w.len() < threshold {
+        if w.len() + 1 < threshold {
+            w.push_back(now);
             return Ok(());
         }
-        let count = w.len() as i64;
-        self.windows.remove(&key);
+        let count = w.len() as i64 + 1;
         let workload_kind = r
             .workload_kind
             .as_deref()
@@ -834,9 +971,12 @@ impl Engine {
                      VALUES (?1, ?2, ?3, ?4, ?5, 'open', 0, ?6, ?7, ?8, ?8)",
                     params![ent_s, ns, wl, wk, kind_s, pod, count, now],
                 )?;
-                Ok(tx.last_insert_rowid())
+                let id = tx.last_insert_rowid();
+                at.mark(tx)?;
+                Ok(id)
             })
             .await?;
+        self.windows.remove(&key);
         self.metrics.incident(kind.as_str(), "open");
         tracing::info!(incident = id, entity = %entity, kind = kind.as_str(), "incident opened");
         let mut inc = Incident {
@@ -857,32 +997,114 @@ impl Engine {
             rollout_checked_ms: None,
             rollout_error: None,
             rollout_answered: false,
+            hold_until: None,
         };
         self.advance(&mut inc).await?;
         self.keep_if_active(key, inc);
         Ok(())
     }
 
+    /// Counts record `r` onto `inc`, the active incident of its key. While the incident
+    /// verifies its action, a record made after it is a recurrence, and the one that fills a
+    /// debounce window escalates the incident to its next step: back to `open` in the
+    /// transaction that counts the record, so that a failure before the step is decided
+    /// leaves an open incident for the recovery to decide, not an escalation lost with the
+    /// recurrences in memory.
+    async fn dedupe(
+        &mut self,
+        inc: &mut Incident,
+        r: &store::StoredRecord,
+        at: Cursor,
+    ) -> Result<(), EngineError> {
+        let now = self.now().as_millisecond();
+        self.check_rollout(inc).await?;
+        let window_ms = self.cfg.engine.debounce_window_secs as i64 * 1000;
+        let threshold = self.cfg.engine.debounce_count as usize;
+        let settle_ms = self.cfg.engine.settle_secs as i64 * 1000;
+        // Received after the settle time, and made after the action (its time read on our
+        // clock): what was in flight when the action ran says nothing about it.
+        let after_action = inc.acted_at_ms.is_none_or(|t| {
+            r.received_at_ms > t + settle_ms && made_at(r).is_none_or(|made| made > t)
+        });
+        let recurs = inc.state == State::Verifying
+            && !inc.rolling
+            && after_action
+            && is_strain(inc.kind, r.family.as_deref());
+        let recent = inc
+            .recurrences
+            .iter()
+            .filter(|t| **t >= now - window_ms)
+            .count();
+        let escalates = recurs && recent + 1 >= threshold;
+        let (id, next_step) = (inc.id, inc.step as i64 + 1);
+        self.store
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE incidents SET record_count = record_count + 1, updated_at = ?1 WHERE id = ?2",
+                    params![now, id],
+                )?;
+                if escalates {
+                    tx.execute(
+                        "UPDATE incidents SET state = 'open', step = ?1 WHERE id = ?2",
+                        params![next_step, id],
+                    )?;
+                    tx.execute(
+                        "INSERT INTO decisions(incident_id, at, step, action, outcome, reason)
+                         VALUES (?1, ?2, ?3, NULL, 'recurred', ?4)",
+                        params![
+                            id,
+                            now,
+                            next_step,
+                            "anomalies recurred within the verify window; escalating to the next action"
+                        ],
+                    )?;
+                }
+                at.mark(tx)
+            })
+            .await?;
+        if !escalates {
+            if recurs {
+                inc.recurrences.push_back(now);
+                while inc
+                    .recurrences
+                    .front()
+                    .is_some_and(|t| *t < now - window_ms)
+                {
+                    inc.recurrences.pop_front();
+                }
+            }
+            return Ok(());
+        }
+        inc.recurrences.clear();
+        inc.step += 1;
+        inc.state = State::Open;
+        self.advance(inc).await
+    }
+
+    /// Keeps `inc` under `key`: among the active incidents, or, closed, holding its key's
+    /// records if its closing transition stored a hold.
     fn keep_if_active(&mut self, key: Key, inc: Incident) {
-        match inc.state {
-            State::Open | State::Acting | State::Verifying => {
+        match (inc.state, inc.hold_until) {
+            (State::Open | State::Acting | State::Verifying, _) => {
                 self.active.insert(key, inc);
             }
-            State::Escalated | State::Failed => self.hold(key, &inc, false),
-            State::Resolved => {}
+            (State::Resolved | State::Escalated | State::Failed, Some(until)) => {
+                self.held.insert(
+                    key,
+                    Hold {
+                        incident: inc.id,
+                        until,
+                        surge: inc.state == State::Resolved,
+                    },
+                );
+            }
+            (State::Resolved | State::Escalated | State::Failed, None) => {}
         }
     }
 
-    fn hold(&mut self, key: Key, inc: &Incident, surge: bool) {
-        let until = self.now().as_millisecond() + self.cfg.engine.cooldown_secs as i64 * 1000;
-        self.held.insert(
-            key,
-            Hold {
-                incident: inc.id,
-                until,
-                surge,
-            },
-        );
+    /// `engine.cooldown_secs` in ms.
+    fn cooldown_ms(&self) -> i64 {
+        (self.cfg.engine.cooldown_secs as i64).saturating_mul(1000)
     }
 
     /// Starts the verify window of incidents whose workload has rolled out their action, and
@@ -935,11 +1157,8 @@ impl Engine {
                 "no recurrence within the verify window",
             )
             .await?;
-            if inc.kind == IncidentKind::TrafficSurge {
-                // The surge may go on after the workload absorbed it: its
-                // rate records are not a new surge to scale for again.
-                self.hold(key, &inc, true);
-            }
+            // A resolved traffic surge holds its key (see `transition`).
+            self.keep_if_active(key, inc);
         }
         self.settle_hpa_raises().await?;
         self.restore_hpa_floors().await?;
@@ -1297,6 +1516,19 @@ impl Engine {
             self.now().as_millisecond(),
             reason.to_owned(),
         );
+        // A closed incident absorbs its key's records for a while ([`Hold`]), so that a
+        // persisting anomaly does not open a new one at once: an escalated or failed one for a
+        // cooldown; a resolved traffic surge as long as its rate records keep coming, and a
+        // cooldown after, since the surge may go on after the workload absorbed it and its
+        // rate records are no new surge to scale for.
+        inc.hold_until = match state {
+            State::Escalated | State::Failed => Some(now + self.cooldown_ms()),
+            State::Resolved if inc.kind == IncidentKind::TrafficSurge => {
+                Some(now + self.cooldown_ms())
+            }
+            _ => None,
+        };
+        let hold_until = inc.hold_until;
         let verify_until = inc.verify_until.map(|t| t.as_millisecond());
         // What the target was found as, also when nothing was done to it (refused).
         let (found_kind, found_uid) = inc.found_columns();
@@ -1305,9 +1537,10 @@ impl Engine {
                 tx.execute(
                     "UPDATE incidents SET state = ?1, step = ?2, updated_at = ?3, reason = ?4, verify_until = ?5,
                        closed_at = CASE WHEN ?6 THEN ?3 ELSE NULL END,
-                       found_kind = COALESCE(?8, found_kind), found_uid = COALESCE(?9, found_uid)
+                       found_kind = COALESCE(?8, found_kind), found_uid = COALESCE(?9, found_uid),
+                       hold_until = ?10
                      WHERE id = ?7",
-                    params![state.as_str(), step, now, reason, verify_until, closed, id, found_kind, found_uid],
+                    params![state.as_str(), step, now, reason, verify_until, closed, id, found_kind, found_uid, hold_until],
                 )?;
                 Ok(())
             })

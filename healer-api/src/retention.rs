@@ -12,7 +12,11 @@
 //!   actions and finished HPA raises (`reason="age"`).
 //!
 //! What the heal API still needs is never deleted: batches not weighed yet (the engine's
-//! queue), incidents not closed, and an incident whose HPA raise still holds the minimum. The
+//! queue), also one it has observed part of (`batches.observed`, how far it got before a
+//! failed cycle or a restart), incidents not closed, an incident whose HPA raise still holds
+//! the minimum, and a closed incident still absorbing its key's records (`hold_until`: a
+//! traffic surge whose rate goes on for longer than `incidents_days`), which a restart reads
+//! back. The
 //! cooldown, the budget window and the HPA restore's hold are counted from the history, which
 //! is why [`crate::config::Config::validate`] refuses an `incidents_days` shorter than any of
 //! them; the replay check needs the last `2 × auth.max_clock_skew_secs` of batches, at most
@@ -153,17 +157,23 @@ fn delete_batches(tx: &Transaction<'_>, which: Oldest) -> Result<(u64, u64), Sto
 }
 
 /// Deletes up to [`CHUNK_ROWS`] incidents closed before `before_ms` whose HPA raises are all
-/// finished, with their decisions, actions and raises. Returns the rows deleted by table.
-fn delete_incidents(tx: &Transaction<'_>, before_ms: i64) -> Result<[u64; 4], StoreError> {
+/// finished and whose hold is over at `now_ms`, with their decisions, actions and raises.
+/// Returns the rows deleted by table.
+fn delete_incidents(
+    tx: &Transaction<'_>,
+    before_ms: i64,
+    now_ms: i64,
+) -> Result<[u64; 4], StoreError> {
     let ids: Vec<i64> = {
         let mut stmt = tx.prepare_cached(
             "SELECT id FROM incidents i WHERE closed_at IS NOT NULL AND closed_at < ?1
+               AND (hold_until IS NULL OR hold_until <= ?3)
                AND NOT EXISTS (SELECT 1 FROM hpa_floor_raises f
                                WHERE f.incident_id = i.id AND f.finished_at IS NULL)
              ORDER BY id LIMIT ?2",
         )?;
         let ids = stmt
-            .query_map(params![before_ms, CHUNK_ROWS], |r| r.get(0))?
+            .query_map(params![before_ms, CHUNK_ROWS, now_ms], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         ids
     };
@@ -209,7 +219,7 @@ pub async fn prune(
     let incidents_before = now_ms.saturating_sub(i64::from(cfg.incidents_days) * DAY_MS);
     loop {
         let n = store
-            .write(move |tx| delete_incidents(tx, incidents_before))
+            .write(move |tx| delete_incidents(tx, incidents_before, now_ms))
             .await?;
         for (table, rows) in ["decisions", "actions", "hpa_floor_raises", "incidents"]
             .into_iter()
@@ -386,6 +396,11 @@ mod tests {
             .insert_batch(batch("old-queued", old, 2, 10))
             .await
             .unwrap();
+        // Observed part-way (a failed cycle, a restart): still the engine's.
+        store
+            .write(move |tx| crate::store::mark_observed(tx, old_queued, 1))
+            .await
+            .unwrap();
         let recent = store
             .insert_batch(batch("recent", NOW - 6 * DAY_MS, 2, 10))
             .await
@@ -397,13 +412,28 @@ mod tests {
         let raise_holds = incident(&store, Some(NOW - 91 * DAY_MS), Some(false)).await;
         let still_open = incident(&store, None, None).await;
         let closed_lately = incident(&store, Some(NOW - 89 * DAY_MS), None).await;
+        // Resolved surges whose rate went on: one still absorbing it, one whose hold is over.
+        let still_holding = incident(&store, Some(NOW - 91 * DAY_MS), None).await;
+        let hold_over = incident(&store, Some(NOW - 91 * DAY_MS), None).await;
+        for (id, until) in [(still_holding, NOW + 1), (hold_over, NOW)] {
+            store
+                .write(move |tx| {
+                    tx.execute(
+                        "UPDATE incidents SET hold_until = ?1 WHERE id = ?2",
+                        params![until, id],
+                    )?;
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
 
         let pruned = prune(&store, &cfg(1 << 40), NOW).await.unwrap();
         assert_eq!(pruned.count("batches", Reason::Age), 12);
         assert_eq!(pruned.count("records", Reason::Age), 12_000);
-        assert_eq!(pruned.count("incidents", Reason::Age), 2);
-        assert_eq!(pruned.count("decisions", Reason::Age), 2);
-        assert_eq!(pruned.count("actions", Reason::Age), 2);
+        assert_eq!(pruned.count("incidents", Reason::Age), 3);
+        assert_eq!(pruned.count("decisions", Reason::Age), 3);
+        assert_eq!(pruned.count("actions", Reason::Age), 3);
         assert_eq!(pruned.count("hpa_floor_raises", Reason::Age), 1);
         assert_eq!(pruned.count("records", Reason::Size), 0);
         assert!(pruned.used_bytes > 0);
@@ -414,12 +444,13 @@ mod tests {
         assert_eq!(records, 4);
         assert_eq!(
             ids(&store, "incidents").await,
-            [raise_holds, still_open, closed_lately]
+            [raise_holds, still_open, closed_lately, still_holding]
         );
-        assert!(!ids(&store, "incidents").await.contains(&long_closed));
-        assert!(!ids(&store, "incidents").await.contains(&raise_done));
-        assert_eq!(ids(&store, "decisions").await.len(), 3);
-        assert_eq!(ids(&store, "actions").await.len(), 3);
+        for gone in [long_closed, raise_done, hold_over] {
+            assert!(!ids(&store, "incidents").await.contains(&gone));
+        }
+        assert_eq!(ids(&store, "decisions").await.len(), 4);
+        assert_eq!(ids(&store, "actions").await.len(), 4);
         assert_eq!(ids(&store, "hpa_floor_raises").await.len(), 1);
         let history = store
             .read(move |c| crate::store::get_incident(c, closed_lately))

@@ -144,6 +144,14 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE actions ADD COLUMN verify_from INTEGER;",
     // 7: batches by receive time, for the retention's deletes (see `crate::retention`).
     "CREATE INDEX batches_received ON batches(received_at);",
+    // 8: how many of a batch's records (in id order) the engine has observed, written in the
+    // transaction of each record's effect on the store (all of them once it is processed), so
+    // that a batch interrupted part-way is observed again from there and no record counts
+    // twice; and until when a closed incident absorbs its key's records (its hold), so that a
+    // restart or a failed cycle reads the holds back (see `crate::engine`).
+    "ALTER TABLE batches ADD COLUMN observed INTEGER NOT NULL DEFAULT 0;
+     UPDATE batches SET observed = record_count WHERE processed = 1;
+     ALTER TABLE incidents ADD COLUMN hold_until INTEGER;",
 ];
 
 /// Applies pending migrations; returns the schema version.
@@ -426,23 +434,62 @@ pub struct StoredRecord {
     pub signed_at_ms: Option<i64>,
 }
 
+/// A batch the engine has not processed yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnprocessedBatch {
+    /// Its id.
+    pub id: i64,
+    /// How many of its records, from the first, the engine has observed already (their
+    /// effects on the store are written): a batch interrupted part-way, by a failed cycle or
+    /// a restart, is observed again from there ([`mark_observed`]).
+    pub observed: usize,
+    /// Its records, every one, in the order they came.
+    pub records: Vec<StoredRecord>,
+}
+
+/// Records in the transaction `tx` that the first `observed` records of batch `batch_id` are
+/// observed: called in the transaction that writes the effect of the last of them on the
+/// store, so that the effect and the cursor are committed together or not at all.
+pub fn mark_observed(
+    tx: &rusqlite::Transaction<'_>,
+    batch_id: i64,
+    observed: usize,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE batches SET observed = ?1 WHERE id = ?2",
+        params![observed as i64, batch_id],
+    )?;
+    Ok(())
+}
+
+/// Marks batch `batch_id` processed, every record observed: it leaves the engine's queue (and
+/// may be deleted by the retention).
+pub fn mark_processed(tx: &rusqlite::Transaction<'_>, batch_id: i64) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE batches SET processed = 1, observed = record_count WHERE id = ?1",
+        [batch_id],
+    )?;
+    Ok(())
+}
+
 /// Unprocessed batches in arrival order, with their records.
 pub fn unprocessed_batches(
     conn: &Connection,
     limit: usize,
-) -> Result<Vec<(i64, Vec<StoredRecord>)>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id FROM batches WHERE processed = 0 ORDER BY id LIMIT ?1")?;
-    let ids: Vec<i64> = stmt
-        .query_map([limit as i64], |r| r.get(0))?
+) -> Result<Vec<UnprocessedBatch>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, observed FROM batches WHERE processed = 0 ORDER BY id LIMIT ?1",
+    )?;
+    let batches: Vec<(i64, i64)> = stmt
+        .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let mut rec_stmt = conn.prepare_cached(
         "SELECT r.entity, r.pod, r.incident, r.anomaly, r.workload_kind, b.received_at, r.family, r.ts, b.signed_at
          FROM records r JOIN batches b ON b.id = r.batch_id WHERE r.batch_id = ?1 ORDER BY r.id",
     )?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let recs = rec_stmt
+    let mut out = Vec::with_capacity(batches.len());
+    for (id, observed) in batches {
+        let records = rec_stmt
             .query_map([id], |r| {
                 Ok(StoredRecord {
                     entity: r.get(0)?,
@@ -461,7 +508,11 @@ pub fn unprocessed_batches(
                 })
             })?
             .collect::<Result<_, _>>()?;
-        out.push((id, recs));
+        out.push(UnprocessedBatch {
+            id,
+            observed: usize::try_from(observed).unwrap_or(0),
+            records,
+        });
     }
     Ok(out)
 }
@@ -745,9 +796,22 @@ mod tests {
             ));
             let pending = store.read(|c| unprocessed_batches(c, 10)).await.unwrap();
             assert_eq!(pending.len(), 1);
-            assert_eq!(pending[0].0, id);
-            assert_eq!(pending[0].1.len(), 3);
-            assert_eq!(pending[0].1[0].entity.as_deref(), Some("shop/cart"));
+            assert_eq!((pending[0].id, pending[0].observed), (id, 0));
+            assert_eq!(pending[0].records.len(), 3);
+            assert_eq!(pending[0].records[0].entity.as_deref(), Some("shop/cart"));
+            // The cursor moves with the records' effects; processed, all are observed.
+            store
+                .write(move |tx| mark_observed(tx, id, 2))
+                .await
+                .unwrap();
+            let pending = store.read(|c| unprocessed_batches(c, 10)).await.unwrap();
+            assert_eq!((pending[0].observed, pending[0].records.len()), (2, 3));
+            store.write(move |tx| mark_processed(tx, id)).await.unwrap();
+            assert!(store
+                .read(|c| unprocessed_batches(c, 10))
+                .await
+                .unwrap()
+                .is_empty());
         }
         // Reopen: migrations do not re-run, data is there.
         let mut conn = Connection::open(&path).unwrap();
@@ -757,6 +821,50 @@ mod tests {
             .unwrap();
         assert_eq!(versions as usize, MIGRATIONS.len());
         assert_eq!(counts(&conn).unwrap(), (1, 3));
+        let observed: i64 = conn
+            .query_row("SELECT observed FROM batches", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(observed, 3);
+    }
+
+    /// A database from before the cursor: its processed batches are all observed, its queue
+    /// none yet.
+    #[test]
+    fn the_cursor_migration_counts_processed_batches_as_observed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("h.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        // Every migration before the one that adds the cursor, wherever it is numbered.
+        let cursor = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("ADD COLUMN observed"))
+            .unwrap();
+        for (i, sql) in MIGRATIONS[..cursor].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations(version, applied_at) VALUES (?1, 0)",
+                [i + 1],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO batches(received_at, key_id, scheme, signature, record_count, processed)
+             VALUES (0, 'k', 'hmac', 'done', 4, 1), (0, 'k', 'hmac', 'queued', 5, 0);",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len());
+        let mut stmt = conn
+            .prepare("SELECT signature, observed FROM batches ORDER BY id")
+            .unwrap();
+        let rows: Vec<(String, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, [("done".into(), 4), ("queued".into(), 0)]);
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! The incident engine end to end over a real store and a fake cluster: debounce, dedupe,
 //! lifecycle, escalation on recurrence, the budget under an anomaly storm, cooldowns across a
-//! restart, recovery of an action interrupted by a crash or a failed cycle, and the restore
-//! of a raised HPA minimum.
+//! restart, recovery of an action or a batch interrupted by a crash or a failed cycle, and the
+//! restore of a raised HPA minimum.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::SeqCst;
@@ -433,6 +433,38 @@ impl Harness {
             .await
             .unwrap()
     }
+
+    /// Processes the pending batches with `engine` while the store refuses the writes `on`
+    /// names ([`Harness::refuse_writes`]), so that the cycle fails part-way; then accepts them
+    /// again and processes the batches as the heal API would go on `by` that interruption.
+    /// Returns the engine that went on.
+    async fn interrupted(&self, mut engine: Engine, on: &str, by: Interruption) -> Engine {
+        self.refuse_writes(on).await;
+        let err = engine.process_pending().await.unwrap_err();
+        assert!(err.to_string().contains("the disk is full"), "{on}: {err}");
+        self.accept_writes().await;
+        let mut engine = match by {
+            Interruption::FailedCycle => engine,
+            Interruption::Restart => {
+                drop(engine);
+                let mut engine = self.engine();
+                engine.recover().await.unwrap();
+                engine
+            }
+        };
+        engine.process_pending().await.unwrap();
+        engine
+    }
+}
+
+/// How the heal API goes on after the store refused a write part-way through a batch.
+#[derive(Debug, Clone, Copy)]
+enum Interruption {
+    /// The same engine's next cycle, which first reloads the incidents from the store.
+    FailedCycle,
+    /// The heal API stopped right there (the store as a crash would leave it) and started
+    /// again: a new engine recovers from the store.
+    Restart,
 }
 
 #[tokio::test]
@@ -1761,10 +1793,10 @@ async fn the_reload_after_a_failed_cycle_says_the_cycle_failed_not_a_restart() {
         h.accept_writes().await;
         h.clock.advance_secs(5);
         engine.process_pending().await.unwrap();
-        // The incident that acted: once it is failed, the failed cycle's batch, processed
-        // again after the reload, opens a second one, which the cooldown refuses.
-        let id = h.incidents().await.iter().map(|i| i.id).min().unwrap();
-        let (inc, decisions, actions) = h.history(id).await;
+        // The batch's records are not observed again after the reload: the one incident.
+        let incidents = h.incidents().await;
+        assert_eq!(incidents.len(), 1, "{refused}: {incidents:?}");
+        let (inc, decisions, actions) = h.history(incidents[0].id).await;
         assert_eq!(inc.state, state, "{refused}");
         let added = decisions.last().unwrap();
         assert_eq!(added.outcome, outcome, "{refused}");
@@ -1799,6 +1831,248 @@ async fn the_reload_after_a_failed_cycle_says_the_cycle_failed_not_a_restart() {
             1,
             "{refused}: acted once"
         );
+    }
+}
+
+/// A batch interrupted part-way, by a failed cycle or a restart, was observed again from its
+/// first record: every record counted before the interruption was counted onto its incident
+/// a second time, whether the incident was verifying (deduped) or closed and still holding
+/// its key's records (escalated). Here the store refuses the write that marks the batch
+/// processed, every record counted, or the count of its third record.
+#[tokio::test]
+async fn a_batch_processed_again_counts_each_record_once() {
+    let refusals = [
+        "UPDATE OF processed ON batches",
+        "UPDATE OF record_count ON incidents WHEN NEW.record_count > 5",
+    ];
+    for kind in ["cpu_saturation", "error_burst"] {
+        for refused in refusals {
+            for by in [Interruption::FailedCycle, Interruption::Restart] {
+                let case = format!("{kind}, {refused}, {by:?}");
+                let dir = tempfile::tempdir().unwrap();
+                let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+                let mut engine = h.engine();
+                engine.recover().await.unwrap();
+                // Scaled up and verifying (cpu_saturation), or escalated at once for want of
+                // a policy and holding its key's records (error_burst).
+                h.ingest(&["shop/cart"; 3], kind, None).await;
+                engine.process_pending().await.unwrap();
+                // Four more, received as the action finished: no recurrence.
+                h.ingest(&["shop/cart"; 4], kind, None).await;
+                drop(h.interrupted(engine, refused, by).await);
+                let inc = h.incidents().await;
+                assert_eq!(inc.len(), 1, "{case}: {inc:?}");
+                assert_eq!(inc[0].record_count, 7, "{case}");
+                assert_eq!(
+                    h.cluster.executed.lock().unwrap().len(),
+                    usize::from(kind == "cpu_saturation"),
+                    "{case}"
+                );
+            }
+        }
+    }
+}
+
+/// A batch whose records opened an incident that ended at once (its action failed, or it
+/// escalated for want of a policy), interrupted as that incident closed: observed again, the
+/// records that had opened it were weighed a second time and, the incident's cooldown hold
+/// not rebuilt by the reload, the batch's records opened a second incident after it.
+#[tokio::test]
+async fn a_batch_processed_again_opens_no_second_incident_after_one_that_ended() {
+    let cases = [
+        ("cpu_saturation", true, "failed"),
+        ("error_burst", false, "escalated"),
+    ];
+    for (kind, fail, state) in cases {
+        for by in [Interruption::FailedCycle, Interruption::Restart] {
+            let case = format!("{kind}, {by:?}");
+            let dir = tempfile::tempdir().unwrap();
+            let cluster = FakeCluster {
+                fail_execute: fail,
+                ..FakeCluster::default()
+            };
+            let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+            let mut engine = h.engine();
+            engine.recover().await.unwrap();
+            h.ingest(&["shop/cart"; 6], kind, None).await;
+            let refused = format!("UPDATE OF state ON incidents WHEN NEW.state = '{state}'");
+            drop(h.interrupted(engine, &refused, by).await);
+            let inc = h.incidents().await;
+            assert_eq!(inc.len(), 1, "{case}: {inc:?}");
+            assert_eq!(inc[0].state, state, "{case}");
+            assert_eq!(inc[0].record_count, 6, "{case}");
+            assert_eq!(
+                h.cluster.executed.lock().unwrap().len(),
+                usize::from(fail),
+                "{case}: acted once"
+            );
+        }
+    }
+}
+
+/// A recurrence that a failed cycle interrupted escalates as it would have without the
+/// failure, its records counted once: the recurrences counted before the failure are still
+/// evidence after the reload (the store refused the second's count), and the escalation that
+/// the third decided is carried out after it, also after a restart (the store refused the
+/// next action's intent).
+#[tokio::test]
+async fn a_recurrence_interrupted_part_way_escalates_once() {
+    let cases = [
+        (
+            "UPDATE OF record_count ON incidents WHEN NEW.record_count > 4",
+            Interruption::FailedCycle,
+        ),
+        ("INSERT ON actions", Interruption::FailedCycle),
+        ("INSERT ON actions", Interruption::Restart),
+    ];
+    for (refused, by) in cases {
+        let case = format!("{refused}, {by:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+        let engine = h.engine_after_three_anomalies().await;
+        h.clock.advance_secs(30);
+        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+        drop(h.interrupted(engine, refused, by).await);
+        let inc = h.incidents().await;
+        assert_eq!(inc.len(), 1, "{case}: {inc:?}");
+        assert_eq!(inc[0].record_count, 6, "{case}");
+        assert_eq!(
+            (inc[0].state.as_str(), inc[0].step),
+            ("verifying", 1),
+            "{case}"
+        );
+        let plans: Vec<Plan> = h
+            .cluster
+            .executed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.1.clone())
+            .collect();
+        assert_eq!(plans.len(), 2, "{case}: {plans:?}");
+        assert_eq!(plans[1], Plan::Restart, "{case}");
+        let outcomes = h.outcomes(inc[0].id).await;
+        let recurred = outcomes.iter().filter(|o| *o == "recurred").count();
+        assert_eq!(recurred, 1, "{case}: {outcomes:?}");
+    }
+}
+
+/// Strain ends a resolved surge's hold before its time (the workload struggles: a new
+/// incident, not the surge absorbed). A restart does not bring the hold back: the records
+/// that follow count towards a new incident, as they would have without the restart.
+#[tokio::test]
+async fn a_surge_hold_that_strain_ended_stays_ended_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    let surge = "traffic_surge";
+    h.ingest_family(&["shop/cart"; 3], surge, None, Some("traffic"))
+        .await;
+    engine.process_pending().await.unwrap();
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    assert_eq!(h.incidents().await[0].state, "resolved");
+    h.clock.advance_secs(60);
+    h.ingest_family(&["shop/cart"], surge, None, Some("latency"))
+        .await;
+    engine.process_pending().await.unwrap();
+    drop(engine);
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    h.ingest_family(&["shop/cart"; 3], surge, None, Some("traffic"))
+        .await;
+    engine.process_pending().await.unwrap();
+    let inc = h.incidents().await;
+    assert_eq!(inc.len(), 2, "{inc:?}");
+    assert_eq!(
+        (inc[1].state.as_str(), inc[1].record_count),
+        ("resolved", 3),
+        "the resolved one absorbed none of them"
+    );
+    assert_eq!(inc[0].record_count, 3, "a new one opened on them");
+}
+
+/// Records that only added to a debounce window before a failed cycle (too few to open an
+/// incident of their own) were weighed again after it, the window kept: counted twice, they
+/// opened an incident on too little evidence. A restart forgets the windows: the records it
+/// interrupted are weighed again, once. Either way the next record opens the incident.
+#[tokio::test]
+async fn debounce_evidence_is_not_counted_twice_after_a_failed_cycle() {
+    for by in [Interruption::FailedCycle, Interruption::Restart] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+        let engine = h.engine_after_three_anomalies().await;
+        // Two records of another workload, one short of the debounce count, then one onto the
+        // incident, whose count the store refuses.
+        h.ingest(
+            &["shop/web", "shop/web", "shop/cart"],
+            "cpu_saturation",
+            None,
+        )
+        .await;
+        let mut engine = h
+            .interrupted(engine, "UPDATE OF record_count ON incidents", by)
+            .await;
+        let inc = h.incidents().await;
+        assert_eq!(inc.len(), 1, "{by:?}: {inc:?}");
+        assert_eq!(inc[0].record_count, 4, "{by:?}");
+        h.clock.advance_secs(5);
+        h.ingest(&["shop/web"], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+        let inc = h.incidents().await;
+        assert_eq!(inc.len(), 2, "{by:?}: {inc:?}");
+        let web = inc.iter().find(|i| i.entity == "shop/web").unwrap();
+        assert_eq!(web.record_count, 3, "{by:?}");
+    }
+}
+
+/// A restart forgot which closed incidents were still absorbing their key's records: a
+/// persisting anomaly opened a new incident right after an escalated one, within its
+/// cooldown, and a traffic surge that went on opened (and scaled) again after its incident
+/// resolved. The holds are read back from the store: an escalated or failed incident holds
+/// its key for `engine.cooldown_secs` (600 s) from when it closed, a resolved surge from the
+/// last of its rate records it absorbed.
+#[tokio::test]
+async fn closed_incidents_keep_absorbing_their_records_across_a_restart() {
+    for kind in ["error_burst", "traffic_surge"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+        let mut engine = h.engine();
+        engine.recover().await.unwrap();
+        let family = Some("traffic");
+        h.ingest_family(&["shop/cart"; 3], kind, None, family).await;
+        engine.process_pending().await.unwrap();
+        let mut absorbed = 3;
+        if kind == "traffic_surge" {
+            h.clock.advance_secs(121);
+            engine.tick().await.unwrap();
+            assert_eq!(h.incidents().await[0].state, "resolved");
+            // The surge goes on: its hold runs from the last rate record it absorbed.
+            h.clock.advance_secs(500);
+            h.ingest_family(&["shop/cart"; 3], kind, None, family).await;
+            engine.process_pending().await.unwrap();
+            absorbed += 3;
+        } else {
+            assert_eq!(h.incidents().await[0].state, "escalated");
+        }
+        drop(engine);
+        let mut engine = h.engine();
+        engine.recover().await.unwrap();
+        h.clock.advance_secs(500);
+        h.ingest_family(&["shop/cart"; 3], kind, None, family).await;
+        engine.process_pending().await.unwrap();
+        absorbed += 3;
+        let inc = h.incidents().await;
+        assert_eq!(inc.len(), 1, "{kind}: {inc:?}");
+        assert_eq!(inc[0].record_count, absorbed, "{kind}");
+        // The hold is over 600 s after the escalation, or after the last rate records the
+        // surge's incident absorbed (those just now): the anomaly opens a new incident.
+        h.clock
+            .advance_secs(if kind == "traffic_surge" { 601 } else { 101 });
+        h.ingest_family(&["shop/cart"; 3], kind, None, family).await;
+        engine.process_pending().await.unwrap();
+        assert_eq!(h.incidents().await.len(), 2, "{kind}");
     }
 }
 
