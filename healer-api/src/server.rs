@@ -29,7 +29,7 @@ use crate::hpa_floor;
 use crate::metrics::Metrics;
 use crate::replay::ReplayVerdict;
 use crate::signed::{over_budget, reads_take_no_body, SignedBatch, SignedRead};
-use crate::store::{self, IncidentFilter, NewBatch, Store, StoreError};
+use crate::store::{self, Committed, IncidentFilter, NewBatch, Store, StoreError};
 
 /// Everything the handlers share.
 #[derive(Debug)]
@@ -118,8 +118,8 @@ async fn ingest(
     let started = Instant::now();
     let result = ingest_inner(&state, signed).await;
     match &result {
-        Ok(_) => {
-            state.metrics.request("accepted");
+        Ok(ingested) => {
+            state.metrics.request(ingested.result());
             state
                 .metrics
                 .ingest_latency
@@ -130,10 +130,74 @@ async fn ingest(
     result
 }
 
+/// What became of a batch answered with success.
+#[derive(Debug)]
+enum Ingested {
+    /// Committed as batch `batch_id`: 202.
+    Stored {
+        batch_id: i64,
+        records: usize,
+        not_actionable: u64,
+    },
+    /// Its body is stored already, as batch `batch_id`, and nothing was stored: 200. A sender's
+    /// retry of a batch whose answer it did not get (the connection reset, its timeout), which
+    /// Fluent Bit and Vector sign anew, so that it is no replay of the same request.
+    Redelivered {
+        batch_id: i64,
+        records: usize,
+        not_actionable: u64,
+    },
+}
+
+impl Ingested {
+    /// The `result` label of `edgeheal_healer_ingest_requests_total`.
+    fn result(&self) -> &'static str {
+        match self {
+            Ingested::Stored { .. } => "accepted",
+            Ingested::Redelivered { .. } => "redelivered",
+        }
+    }
+}
+
+impl IntoResponse for Ingested {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Ingested::Stored {
+                batch_id,
+                records,
+                not_actionable,
+            } => (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({
+                    "batch_id": batch_id,
+                    "records": records,
+                    "not_actionable": not_actionable,
+                })),
+            ),
+            // 200, which both senders take for success as any 2xx (Fluent Bit's `http` output
+            // 200 to 205, Vector's `http` sink any 2xx): the batch is not sent again.
+            Ingested::Redelivered {
+                batch_id,
+                records,
+                not_actionable,
+            } => (
+                StatusCode::OK,
+                Json(serde_json::json!({
+                    "batch_id": batch_id,
+                    "records": records,
+                    "not_actionable": not_actionable,
+                    "redelivered": true,
+                })),
+            ),
+        }
+        .into_response()
+    }
+}
+
 async fn ingest_inner(
     state: &AppState,
     signed: Result<SignedBatch, AppError>,
-) -> Result<impl IntoResponse + use<>, AppError> {
+) -> Result<Ingested, AppError> {
     let SignedBatch {
         identity,
         body,
@@ -169,7 +233,10 @@ async fn ingest_inner(
             tracing::debug!("commit queue full: batch refused with 429");
             AppError::Overloaded
         })?;
-    let records = decode_batch(
+    let DecodedBatch {
+        records,
+        body_sha256,
+    } = decode_batch(
         body,
         content_type.as_deref(),
         content_encoding.as_deref(),
@@ -195,13 +262,31 @@ async fn ingest_inner(
         },
         signature: identity.signature_hex.clone(),
         signed_at_ms: Some(identity.signed_at.saturating_mul(1000)),
+        body_sha256,
         records,
     };
     state.metrics.queue_depth.inc();
     let res = state.store.insert_batch(batch).await;
     state.metrics.queue_depth.dec();
     let batch_id = match res {
-        Ok(id) => id,
+        Ok(Committed::New(id)) => id,
+        // The body is stored already: a retry signed anew. Its records were counted once and
+        // the engine has them; nothing changes. Its signature is remembered as any accepted
+        // one, so the same request again is a replay.
+        Ok(Committed::Redelivered(id)) => {
+            state.auth.accepted(&identity);
+            tracing::info!(
+                batch_id = id,
+                records = n,
+                key_id = %identity.key_id,
+                "batch redelivered (its body is stored already): nothing stored"
+            );
+            return Ok(Ingested::Redelivered {
+                batch_id: id,
+                records: n,
+                not_actionable: not_actionable.values().sum(),
+            });
+        }
         // The same request in flight twice at once, or accepted before a restart and no
         // longer in the cache: the store's unique signature commits one.
         Err(StoreError::DuplicateBatch) => {
@@ -217,14 +302,19 @@ async fn ingest_inner(
     }
     state.engine_wake.notify_one();
     tracing::debug!(batch_id, records = n, key_id = %identity.key_id, "batch committed");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({
-            "batch_id": batch_id,
-            "records": n,
-            "not_actionable": not_actionable.values().sum::<u64>(),
-        })),
-    ))
+    Ok(Ingested::Stored {
+        batch_id,
+        records: n,
+        not_actionable: not_actionable.values().sum(),
+    })
+}
+
+/// A verified batch, decoded.
+struct DecodedBatch {
+    /// Its records, validated.
+    records: Vec<AnomalyRecord>,
+    /// [`store::body_digest`] of its body as decoded.
+    body_sha256: [u8; 32],
 }
 
 /// Decompresses and decodes a verified batch, charging the bodies' budget for what that takes
@@ -236,7 +326,7 @@ fn decode_batch(
     content_encoding: Option<&str>,
     cfg: &IngestConfig,
     hold: &mut BodyHold,
-) -> Result<Vec<AnomalyRecord>, AppError> {
+) -> Result<DecodedBatch, AppError> {
     let mut refusal = None;
     let refused = |e: DecodeError, refusal: Option<Refusal>| match (e, refusal) {
         (DecodeError::OverBudget, Some(r)) => over_budget(r),
@@ -267,9 +357,13 @@ fn decode_batch(
         &mut charger(hold, &mut refusal),
     );
     let records = records.map_err(|e| refused(e, refusal))?;
+    let body_sha256 = store::body_digest(&plain);
     drop(plain);
     hold.release(before);
-    Ok(records)
+    Ok(DecodedBatch {
+        records,
+        body_sha256,
+    })
 }
 
 /// Charges `hold` for what decoding is about to take, noting why it refused.
