@@ -2,7 +2,8 @@
 //! ([`crate::signed`]), so a handler that takes one is protected; what the headers tell is
 //! judged before a body is read. A batch takes a commit slot (`store.queue_capacity`) only
 //! once its signature verified, so an overloaded server sheds load with 429 and what is
-//! unauthenticated never holds one.
+//! unauthenticated never holds one. A batch is decoded on tokio's blocking pool, so that the
+//! runtime's workers keep serving the other requests (the probes among them) meanwhile.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -203,7 +204,7 @@ async fn ingest_inner(
         body,
         content_type,
         content_encoding,
-        mut hold,
+        hold,
     } = signed?;
     // A key for people reads the history; it does not feed the engine.
     authorized(state, &identity.key_id, Access::Post)?;
@@ -233,16 +234,22 @@ async fn ingest_inner(
             tracing::debug!("commit queue full: batch refused with 429");
             AppError::Overloaded
         })?;
-    let DecodedBatch {
-        records,
-        body_sha256,
-    } = decode_batch(
+    // Decoded off the runtime's workers; what the records take stays held until the batch is
+    // answered.
+    let (
+        DecodedBatch {
+            records,
+            body_sha256,
+        },
+        _hold,
+    ) = decode_off_runtime(
         body,
-        content_type.as_deref(),
-        content_encoding.as_deref(),
-        &state.config.ingest,
-        &mut hold,
-    )?;
+        content_type,
+        content_encoding,
+        state.config.clone(),
+        hold,
+    )
+    .await?;
     let n = records.len();
     // Records about no workload (a node's `_/<node>`, a null entity) are authenticated and
     // well-formed: stored with their batch, counted, never actionable.
@@ -315,6 +322,38 @@ struct DecodedBatch {
     records: Vec<AnomalyRecord>,
     /// [`store::body_digest`] of its body as decoded.
     body_sha256: [u8; 32],
+}
+
+/// [`decode_batch`] on tokio's blocking pool: gunzipping and parsing up to
+/// `ingest.max_decompressed_bytes` takes long enough that, on a runtime worker, it would hold
+/// up every other request that worker serves, the probes among them. `hold` goes with the work
+/// and comes back with the records; a request dropped meanwhile (its client gone) gives it back
+/// once the work is over, as the memory is in use until then. A panic is resumed here, as it
+/// was when decoding ran in the handler.
+async fn decode_off_runtime(
+    body: Bytes,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    config: Arc<Config>,
+    mut hold: BodyHold,
+) -> Result<(DecodedBatch, BodyHold), AppError> {
+    let work = tokio::task::spawn_blocking(move || {
+        let decoded = decode_batch(
+            body,
+            content_type.as_deref(),
+            content_encoding.as_deref(),
+            &config.ingest,
+            &mut hold,
+        );
+        decoded.map(|d| (d, hold))
+    });
+    match work.await {
+        Ok(done) => done,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(AppError::Unavailable(format!(
+            "decoding did not finish: {e}"
+        ))),
+    }
 }
 
 /// Decompresses and decodes a verified batch, charging the bodies' budget for what that takes
