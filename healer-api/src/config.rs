@@ -107,6 +107,23 @@ pub struct Config {
     /// Not implemented yet: a config that sets it is rejected. Run one replica.
     #[serde(default)]
     pub leader_election: Option<LeaderElectionConfig>,
+    /// The pod's `terminationGracePeriodSeconds`: how long Kubernetes waits after SIGTERM
+    /// before it kills the process. Keep it equal to the Deployment's (the shipped one's is
+    /// 30). A shutdown lets the requests in flight finish (`server.shutdown_timeout_secs`),
+    /// then the engine (`engine.stop_timeout_secs`); with [`SHUTDOWN_MARGIN_SECS`] for the
+    /// rest of the exit, both must fit in it, or the config is refused. Default 30, within
+    /// 1..=3600.
+    #[serde(default = "default_termination_grace_period")]
+    pub termination_grace_period_secs: u64,
+}
+
+/// Seconds of a pod's grace period a shutdown leaves beyond `server.shutdown_timeout_secs`
+/// and `engine.stop_timeout_secs`: the signal's delivery, the blocking work still running
+/// given at most a second ([`crate::runtime::EXIT_BLOCKING_WAIT`]), the logs, the exit.
+pub const SHUTDOWN_MARGIN_SECS: u64 = 5;
+
+fn default_termination_grace_period() -> u64 {
+    30
 }
 
 fn default_listen() -> SocketAddr {
@@ -373,8 +390,9 @@ pub struct ServerConfig {
     #[serde(default = "default_body_read_timeout")]
     pub body_read_timeout_secs: u64,
     /// Seconds the requests in flight get to finish at shutdown (SIGTERM) once the listener
-    /// is closed; connections still open then are dropped. Default 10, within 1..=300: the
-    /// engine's stop comes after it, within the pod's `terminationGracePeriodSeconds` (30).
+    /// is closed; connections still open then are dropped. Default 10, within 1..=300. The
+    /// engine's stop comes after it (`engine.stop_timeout_secs`), and both fit in
+    /// `termination_grace_period_secs`.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout_secs: u64,
 }
@@ -498,6 +516,14 @@ pub struct EngineConfig {
     /// 86400.
     #[serde(default = "default_max_record_age")]
     pub max_record_age_secs: u64,
+    /// Seconds the engine gets at shutdown, once the server has stopped, to finish the cycle
+    /// it is in (an action's calls to the Kubernetes API among it) and stop; after them the
+    /// heal API exits without it. An action cut so was recorded before it was called: the
+    /// next start finds it `interrupted`, verifies it and never calls it again. Default 15,
+    /// within 1..=300; with `server.shutdown_timeout_secs` it fits in
+    /// `termination_grace_period_secs`.
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout_secs: u64,
 }
 
 fn default_debounce_count() -> u32 {
@@ -518,6 +544,9 @@ fn default_tick() -> u64 {
 fn default_max_record_age() -> u64 {
     300
 }
+fn default_stop_timeout() -> u64 {
+    15
+}
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -529,6 +558,7 @@ impl Default for EngineConfig {
             tick_secs: default_tick(),
             settle_secs: 0,
             max_record_age_secs: default_max_record_age(),
+            stop_timeout_secs: default_stop_timeout(),
         }
     }
 }
@@ -768,6 +798,38 @@ impl Config {
         Ok(())
     }
 
+    /// The bounds of a shutdown against the pod's grace period.
+    fn validate_shutdown(&self) -> Result<(), ConfigError> {
+        let grace = self.termination_grace_period_secs;
+        if !(1..=3600).contains(&grace) {
+            return Err(ConfigError::Invalid {
+                key: "termination_grace_period_secs",
+                reason: "must be within 1..=3600".into(),
+            });
+        }
+        let needed = self.shutdown_bound_secs();
+        if needed > grace {
+            return Err(ConfigError::Invalid {
+                key: "termination_grace_period_secs",
+                reason: format!(
+                    "{grace} s cannot hold a shutdown: server.shutdown_timeout_secs ({}) + engine.stop_timeout_secs ({}) + {SHUTDOWN_MARGIN_SECS} s to exit = {needed} s, after which Kubernetes would kill the heal API mid-way (lower them, or raise the Deployment's terminationGracePeriodSeconds and this key with it)",
+                    self.server.shutdown_timeout_secs, self.engine.stop_timeout_secs
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The longest a shutdown takes, from SIGTERM to the process's exit:
+    /// `server.shutdown_timeout_secs` + `engine.stop_timeout_secs` + [`SHUTDOWN_MARGIN_SECS`].
+    /// A valid config's is at most `termination_grace_period_secs`.
+    pub fn shutdown_bound_secs(&self) -> u64 {
+        self.server
+            .shutdown_timeout_secs
+            .saturating_add(self.engine.stop_timeout_secs)
+            .saturating_add(SHUTDOWN_MARGIN_SECS)
+    }
+
     /// Semantic checks the schema cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         fn bad(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -848,11 +910,13 @@ impl Config {
                 "server.shutdown_timeout_secs",
                 self.server.shutdown_timeout_secs,
             ),
+            ("engine.stop_timeout_secs", self.engine.stop_timeout_secs),
         ] {
             if !(1..=300).contains(&secs) {
                 return Err(bad(key, "must be within 1..=300"));
             }
         }
+        self.validate_shutdown()?;
         if !(16..=1_000_000).contains(&self.ingest.max_record_values) {
             return Err(bad(
                 "ingest.max_record_values",
@@ -1024,7 +1088,49 @@ mod tests {
             ),
             (30, 15, 10)
         );
+        assert_eq!(
+            (c.engine.stop_timeout_secs, c.termination_grace_period_secs),
+            (15, 30)
+        );
         assert!(c.policy.is_empty());
+    }
+
+    /// The requests' drain and the engine's stop, one after the other, and the margin to exit
+    /// fit in the pod's grace period: the defaults exactly (10 + 15 + 5 = 30); a bound that
+    /// would let Kubernetes kill the heal API mid-way is refused, naming the sum.
+    #[test]
+    fn the_shutdown_bounds_fit_the_grace_period() {
+        let c = parse("").unwrap();
+        assert_eq!(c.shutdown_bound_secs(), c.termination_grace_period_secs);
+        for (extra, sum) in [
+            ("server: { shutdown_timeout_secs: 11 }", "= 31 s"),
+            ("engine: { stop_timeout_secs: 16 }", "= 31 s"),
+            ("termination_grace_period_secs: 29", "= 30 s"),
+        ] {
+            let err = parse(extra).unwrap_err().to_string();
+            assert!(
+                err.contains("termination_grace_period_secs") && err.contains(sum),
+                "{extra}: {err}"
+            );
+        }
+        let longer = parse(
+            "termination_grace_period_secs: 60\nserver: { shutdown_timeout_secs: 25 }\nengine: { stop_timeout_secs: 30 }",
+        )
+        .unwrap();
+        assert_eq!(longer.shutdown_bound_secs(), 60);
+        for (extra, key) in [
+            (
+                "engine: { stop_timeout_secs: 0 }",
+                "engine.stop_timeout_secs",
+            ),
+            (
+                "termination_grace_period_secs: 3601",
+                "termination_grace_period_secs",
+            ),
+        ] {
+            let err = parse(extra).unwrap_err().to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+        }
     }
 
     #[test]

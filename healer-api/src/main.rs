@@ -201,11 +201,13 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(async {
+    let ran = runtime.block_on(async {
         edgeheal_healer::runtime::run(config, Arc::new(SystemClock), shutdown_signal())
             .await
             .context("edgeheal-healer failed")
-    })
+    });
+    edgeheal_healer::runtime::exit_runtime(runtime);
+    ran
 }
 
 async fn shutdown_signal() {

@@ -1,4 +1,5 @@
-//! Prometheus metrics (prometheus-client): requests by result, auth failures by reason,
+//! Prometheus metrics (prometheus-client): requests by result (redelivered batches among
+//! them), auth failures by reason,
 //! incidents by kind/state, actions by kind/result (HPA minimum restores among them), time to
 //! remediate, queue depth, stale anomalies (too old to act on when weighed), guard refusals by
 //! code, incidents in progress by state, `info{version, mode}`, and the store's retention (rows
@@ -15,7 +16,8 @@ use prometheus_client::registry::Registry;
 /// `result` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
-    /// Ingest: accepted | unauthorized | forbidden (a read-only key) | bad_request | too_large |
+    /// Ingest: accepted | redelivered (200: the body is stored already, a sender's retry
+    /// signed anew; nothing stored) | unauthorized | forbidden (a read-only key) | bad_request | too_large |
     /// unsupported | timeout (408, the body too slow) | overloaded (429: the commit queue or the
     /// bodies' memory) | replay_cache_full (429, `auth.replay_cache_capacity` live signatures)
     /// | unavailable (the store is down). Notifications: sent | failed | dropped.
@@ -275,6 +277,7 @@ impl Metrics {
         };
         for result in [
             "accepted",
+            "redelivered",
             "unauthorized",
             "forbidden",
             "bad_request",

@@ -274,7 +274,7 @@ mod tests {
     use super::*;
     use crate::config::Synchronous;
     use crate::decode::{decode, DecodeLimits, Format};
-    use crate::store::NewBatch;
+    use crate::store::{Committed, NewBatch};
 
     const NOW: i64 = 400 * DAY_MS;
 
@@ -287,9 +287,15 @@ mod tests {
         }
     }
 
-    /// A batch of `n` records, each carrying `pad` bytes of log text.
+    /// A batch of `n` records, each carrying `pad` bytes of log text and `sig` (a body of its
+    /// own, as a sender's records carry their times).
     fn batch(sig: &str, received_at_ms: i64, n: usize, pad: usize) -> NewBatch {
-        let one = serde_json::json!({"log": "x".repeat(pad), "edgeheal": {
+        batch_of(sig, sig, received_at_ms, n, pad)
+    }
+
+    /// [`batch`] signed `sig`, its records carrying `body` instead.
+    fn batch_of(sig: &str, body: &str, received_at_ms: i64, n: usize, pad: usize) -> NewBatch {
+        let one = serde_json::json!({"log": "x".repeat(pad), "batch": body, "edgeheal": {
             "kind": "log", "entity": "shop/cart", "pod": "cart-1", "ts": "2026-11-21T10:00:00Z",
             "score": 0.9, "anomaly": true, "severity": "warning", "incident": "error_burst",
             "action": "rollout_restart", "why": [], "model": "m@1"}});
@@ -310,7 +316,16 @@ mod tests {
             scheme: "sigv4",
             signature: sig.into(),
             signed_at_ms: Some(received_at_ms),
+            body_sha256: crate::store::body_digest(&body),
             records,
+        }
+    }
+
+    /// Inserts `b`, a body not stored yet; its id.
+    async fn insert(store: &Store, b: NewBatch) -> i64 {
+        match store.insert_batch(b).await.unwrap() {
+            Committed::New(id) => id,
+            other => panic!("stored already: {other:?}"),
         }
     }
 
@@ -385,26 +400,17 @@ mod tests {
         // Twelve old weighed batches of 1,000 records: more than one transaction's worth.
         let mut old_weighed = Vec::new();
         for i in 0..12 {
-            let id = store
-                .insert_batch(batch(&format!("old-{i}"), old + i, 1_000, 10))
-                .await
-                .unwrap();
+            let id = insert(&store, batch(&format!("old-{i}"), old + i, 1_000, 10)).await;
             weighed(&store, id).await;
             old_weighed.push(id);
         }
-        let old_queued = store
-            .insert_batch(batch("old-queued", old, 2, 10))
-            .await
-            .unwrap();
+        let old_queued = insert(&store, batch("old-queued", old, 2, 10)).await;
         // Observed part-way (a failed cycle, a restart): still the engine's.
         store
             .write(move |tx| crate::store::mark_observed(tx, old_queued, 1))
             .await
             .unwrap();
-        let recent = store
-            .insert_batch(batch("recent", NOW - 6 * DAY_MS, 2, 10))
-            .await
-            .unwrap();
+        let recent = insert(&store, batch("recent", NOW - 6 * DAY_MS, 2, 10)).await;
         weighed(&store, recent).await;
 
         let long_closed = incident(&store, Some(NOW - 91 * DAY_MS), None).await;
@@ -469,16 +475,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("h.db"), Synchronous::Normal).unwrap();
         // The oldest batch is not weighed yet: it is never deleted.
-        let queued = store
-            .insert_batch(batch("queued", NOW - DAY_MS, 100, 2_000))
-            .await
-            .unwrap();
+        let queued = insert(&store, batch("queued", NOW - DAY_MS, 100, 2_000)).await;
         let mut weighed_ids = Vec::new();
         for i in 0..40 {
-            let id = store
-                .insert_batch(batch(&format!("b-{i}"), NOW - DAY_MS + i, 100, 2_000))
-                .await
-                .unwrap();
+            let id = insert(
+                &store,
+                batch(&format!("b-{i}"), NOW - DAY_MS + i, 100, 2_000),
+            )
+            .await;
             weighed(&store, id).await;
             weighed_ids.push(id);
         }
@@ -507,6 +511,28 @@ mod tests {
         let pruned = prune(&store, &cfg(1), NOW).await.unwrap();
         assert_eq!(pruned.count("batches", Reason::Size) as usize, 40 - gone);
         assert_eq!(ids(&store, "batches").await, [queued]);
+    }
+
+    /// A redelivered body is known by its batch until the retention deletes that batch: the
+    /// horizon of the redeliveries recognized is the batches' retention.
+    #[tokio::test]
+    async fn a_body_is_known_as_redelivered_until_its_batch_is_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.db"), Synchronous::Normal).unwrap();
+        let old = NOW - 8 * DAY_MS;
+        let first = insert(&store, batch_of("s1", "body", old, 2, 10)).await;
+        weighed(&store, first).await;
+        assert_eq!(
+            store
+                .insert_batch(batch_of("s2", "body", old + 1, 2, 10))
+                .await
+                .unwrap(),
+            Committed::Redelivered(first)
+        );
+        let pruned = prune(&store, &cfg(1 << 40), NOW).await.unwrap();
+        assert_eq!(pruned.count("batches", Reason::Age), 1);
+        // Stored anew (`insert` asserts it).
+        insert(&store, batch_of("s3", "body", NOW, 2, 10)).await;
     }
 
     #[test]

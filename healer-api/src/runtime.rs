@@ -1,8 +1,10 @@
 //! Wiring: builds every component from a [`Config`] and runs the server and the engine until
-//! shutdown. Shutdown is graceful and bounded: the listener stops accepting, in-flight requests
-//! finish (their batches are committed and answered) for at most
+//! shutdown. Shutdown is graceful and bounded, within the pod's grace period
+//! (`termination_grace_period_secs`, see [`Config::shutdown_bound_secs`]): the listener stops
+//! accepting, in-flight requests finish (their batches are committed and answered) for at most
 //! `server.shutdown_timeout_secs` ([`crate::http_server`]), then the engine stops between two
-//! steps.
+//! cycles, waited for at most `engine.stop_timeout_secs`; the blocking work still running then
+//! gets [`EXIT_BLOCKING_WAIT`] ([`exit_runtime`]).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -52,6 +54,18 @@ pub enum RunError {
     /// The engine's task panicked.
     #[error("engine stopped: {0}")]
     EngineTask(#[source] tokio::task::JoinError),
+}
+
+/// How long the process waits, once [`run`] returned, for the work still running on tokio's
+/// blocking pool (a decode whose request was dropped, a store read, a DNS lookup) before it
+/// exits without it: dropping a runtime would wait for it without bound. Counted in
+/// [`crate::config::SHUTDOWN_MARGIN_SECS`].
+pub const EXIT_BLOCKING_WAIT: Duration = Duration::from_secs(1);
+
+/// Shuts `runtime` down once [`run`] returned, waiting at most [`EXIT_BLOCKING_WAIT`] for its
+/// blocking work.
+pub fn exit_runtime(runtime: tokio::runtime::Runtime) {
+    runtime.shutdown_timeout(EXIT_BLOCKING_WAIT);
 }
 
 /// This replica's name (Event `reportingInstance`).
@@ -184,10 +198,20 @@ pub async fn run_with_cycles(
     })
     .await;
     let _ = stop_tx.send(true);
-    let ended = tokio::time::timeout(Duration::from_secs(30), engine_task).await;
-    tracing::info!("stopped");
+    let bound = config.engine.stop_timeout_secs;
+    let ended = tokio::time::timeout(Duration::from_secs(bound), engine_task).await;
     match ended {
-        Ok(Ok(ended)) => ended,
-        _ => Ok(()),
+        Ok(ended) => {
+            tracing::info!("stopped");
+            ended.unwrap_or(Ok(()))
+        }
+        Err(_) => {
+            // Before the pod's grace period ends: Kubernetes would kill it mid-way.
+            tracing::warn!(
+                stop_timeout_secs = bound,
+                "stopped without the engine, still in its cycle after engine.stop_timeout_secs: an action it was calling is found interrupted at the next start"
+            );
+            Ok(())
+        }
     }
 }

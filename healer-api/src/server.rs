@@ -2,7 +2,8 @@
 //! ([`crate::signed`]), so a handler that takes one is protected; what the headers tell is
 //! judged before a body is read. A batch takes a commit slot (`store.queue_capacity`) only
 //! once its signature verified, so an overloaded server sheds load with 429 and what is
-//! unauthenticated never holds one.
+//! unauthenticated never holds one. A batch is decoded on tokio's blocking pool, so that the
+//! runtime's workers keep serving the other requests (the probes among them) meanwhile.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -29,7 +30,7 @@ use crate::hpa_floor;
 use crate::metrics::Metrics;
 use crate::replay::ReplayVerdict;
 use crate::signed::{over_budget, reads_take_no_body, SignedBatch, SignedRead};
-use crate::store::{self, IncidentFilter, NewBatch, Store, StoreError};
+use crate::store::{self, Committed, IncidentFilter, NewBatch, Store, StoreError};
 
 /// Everything the handlers share.
 #[derive(Debug)]
@@ -118,8 +119,8 @@ async fn ingest(
     let started = Instant::now();
     let result = ingest_inner(&state, signed).await;
     match &result {
-        Ok(_) => {
-            state.metrics.request("accepted");
+        Ok(ingested) => {
+            state.metrics.request(ingested.result());
             state
                 .metrics
                 .ingest_latency
@@ -130,16 +131,80 @@ async fn ingest(
     result
 }
 
+/// What became of a batch answered with success.
+#[derive(Debug)]
+enum Ingested {
+    /// Committed as batch `batch_id`: 202.
+    Stored {
+        batch_id: i64,
+        records: usize,
+        not_actionable: u64,
+    },
+    /// Its body is stored already, as batch `batch_id`, and nothing was stored: 200. A sender's
+    /// retry of a batch whose answer it did not get (the connection reset, its timeout), which
+    /// Fluent Bit and Vector sign anew, so that it is no replay of the same request.
+    Redelivered {
+        batch_id: i64,
+        records: usize,
+        not_actionable: u64,
+    },
+}
+
+impl Ingested {
+    /// The `result` label of `edgeheal_healer_ingest_requests_total`.
+    fn result(&self) -> &'static str {
+        match self {
+            Ingested::Stored { .. } => "accepted",
+            Ingested::Redelivered { .. } => "redelivered",
+        }
+    }
+}
+
+impl IntoResponse for Ingested {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            Ingested::Stored {
+                batch_id,
+                records,
+                not_actionable,
+            } => (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({
+                    "batch_id": batch_id,
+                    "records": records,
+                    "not_actionable": not_actionable,
+                })),
+            ),
+            // 200, which both senders take for success as any 2xx (Fluent Bit's `http` output
+            // 200 to 205, Vector's `http` sink any 2xx): the batch is not sent again.
+            Ingested::Redelivered {
+                batch_id,
+                records,
+                not_actionable,
+            } => (
+                StatusCode::OK,
+                Json(serde_json::json!({
+                    "batch_id": batch_id,
+                    "records": records,
+                    "not_actionable": not_actionable,
+                    "redelivered": true,
+                })),
+            ),
+        }
+        .into_response()
+    }
+}
+
 async fn ingest_inner(
     state: &AppState,
     signed: Result<SignedBatch, AppError>,
-) -> Result<impl IntoResponse + use<>, AppError> {
+) -> Result<Ingested, AppError> {
     let SignedBatch {
         identity,
         body,
         content_type,
         content_encoding,
-        mut hold,
+        hold,
     } = signed?;
     // A key for people reads the history; it does not feed the engine.
     authorized(state, &identity.key_id, Access::Post)?;
@@ -169,13 +234,22 @@ async fn ingest_inner(
             tracing::debug!("commit queue full: batch refused with 429");
             AppError::Overloaded
         })?;
-    let records = decode_batch(
+    // Decoded off the runtime's workers; what the records take stays held until the batch is
+    // answered.
+    let (
+        DecodedBatch {
+            records,
+            body_sha256,
+        },
+        _hold,
+    ) = decode_off_runtime(
         body,
-        content_type.as_deref(),
-        content_encoding.as_deref(),
-        &state.config.ingest,
-        &mut hold,
-    )?;
+        content_type,
+        content_encoding,
+        state.config.clone(),
+        hold,
+    )
+    .await?;
     let n = records.len();
     // Records about no workload (a node's `_/<node>`, a null entity) are authenticated and
     // well-formed: stored with their batch, counted, never actionable.
@@ -195,13 +269,31 @@ async fn ingest_inner(
         },
         signature: identity.signature_hex.clone(),
         signed_at_ms: Some(identity.signed_at.saturating_mul(1000)),
+        body_sha256,
         records,
     };
     state.metrics.queue_depth.inc();
     let res = state.store.insert_batch(batch).await;
     state.metrics.queue_depth.dec();
     let batch_id = match res {
-        Ok(id) => id,
+        Ok(Committed::New(id)) => id,
+        // The body is stored already: a retry signed anew. Its records were counted once and
+        // the engine has them; nothing changes. Its signature is remembered as any accepted
+        // one, so the same request again is a replay.
+        Ok(Committed::Redelivered(id)) => {
+            state.auth.accepted(&identity);
+            tracing::info!(
+                batch_id = id,
+                records = n,
+                key_id = %identity.key_id,
+                "batch redelivered (its body is stored already): nothing stored"
+            );
+            return Ok(Ingested::Redelivered {
+                batch_id: id,
+                records: n,
+                not_actionable: not_actionable.values().sum(),
+            });
+        }
         // The same request in flight twice at once, or accepted before a restart and no
         // longer in the cache: the store's unique signature commits one.
         Err(StoreError::DuplicateBatch) => {
@@ -217,14 +309,51 @@ async fn ingest_inner(
     }
     state.engine_wake.notify_one();
     tracing::debug!(batch_id, records = n, key_id = %identity.key_id, "batch committed");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({
-            "batch_id": batch_id,
-            "records": n,
-            "not_actionable": not_actionable.values().sum::<u64>(),
-        })),
-    ))
+    Ok(Ingested::Stored {
+        batch_id,
+        records: n,
+        not_actionable: not_actionable.values().sum(),
+    })
+}
+
+/// A verified batch, decoded.
+struct DecodedBatch {
+    /// Its records, validated.
+    records: Vec<AnomalyRecord>,
+    /// [`store::body_digest`] of its body as decoded.
+    body_sha256: [u8; 32],
+}
+
+/// [`decode_batch`] on tokio's blocking pool: gunzipping and parsing up to
+/// `ingest.max_decompressed_bytes` takes long enough that, on a runtime worker, it would hold
+/// up every other request that worker serves, the probes among them. `hold` goes with the work
+/// and comes back with the records; a request dropped meanwhile (its client gone) gives it back
+/// once the work is over, as the memory is in use until then. A panic is resumed here, as it
+/// was when decoding ran in the handler.
+async fn decode_off_runtime(
+    body: Bytes,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    config: Arc<Config>,
+    mut hold: BodyHold,
+) -> Result<(DecodedBatch, BodyHold), AppError> {
+    let work = tokio::task::spawn_blocking(move || {
+        let decoded = decode_batch(
+            body,
+            content_type.as_deref(),
+            content_encoding.as_deref(),
+            &config.ingest,
+            &mut hold,
+        );
+        decoded.map(|d| (d, hold))
+    });
+    match work.await {
+        Ok(done) => done,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(AppError::Unavailable(format!(
+            "decoding did not finish: {e}"
+        ))),
+    }
 }
 
 /// Decompresses and decodes a verified batch, charging the bodies' budget for what that takes
@@ -236,7 +365,7 @@ fn decode_batch(
     content_encoding: Option<&str>,
     cfg: &IngestConfig,
     hold: &mut BodyHold,
-) -> Result<Vec<AnomalyRecord>, AppError> {
+) -> Result<DecodedBatch, AppError> {
     let mut refusal = None;
     let refused = |e: DecodeError, refusal: Option<Refusal>| match (e, refusal) {
         (DecodeError::OverBudget, Some(r)) => over_budget(r),
@@ -267,9 +396,13 @@ fn decode_batch(
         &mut charger(hold, &mut refusal),
     );
     let records = records.map_err(|e| refused(e, refusal))?;
+    let body_sha256 = store::body_digest(&plain);
     drop(plain);
     hold.release(before);
-    Ok(records)
+    Ok(DecodedBatch {
+        records,
+        body_sha256,
+    })
 }
 
 /// Charges `hold` for what decoding is about to take, noting why it refused.

@@ -24,7 +24,8 @@ pub enum StoreError {
     /// The writer thread is gone (shutting down or crashed).
     #[error("store writer is not running")]
     WriterGone,
-    /// A batch with this signature is already stored (a replay across a restart).
+    /// A batch with this signature is already stored: the same signed request again (a
+    /// replay across a restart, or two copies in flight at once).
     #[error("duplicate batch signature")]
     DuplicateBatch,
     /// A blocking task failed.
@@ -152,6 +153,13 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE batches ADD COLUMN observed INTEGER NOT NULL DEFAULT 0;
      UPDATE batches SET observed = record_count WHERE processed = 1;
      ALTER TABLE incidents ADD COLUMN hold_until INTEGER;",
+    // 9: SHA-256 of each batch's body as decoded (after `Content-Encoding`), so that a batch a
+    // sender delivers again under a new signature (a retry of one whose answer it never saw)
+    // is recognized and stored once (see `Committed::Redelivered`). Batches stored before
+    // have none (NULL, which a unique index never matches): their bodies were not kept, so
+    // no digest can be computed for them.
+    "ALTER TABLE batches ADD COLUMN body_sha256 BLOB;
+     CREATE UNIQUE INDEX batches_body_sha256 ON batches(body_sha256);",
 ];
 
 /// Applies pending migrations; returns the schema version.
@@ -209,14 +217,38 @@ pub struct NewBatch {
     pub signature: String,
     /// When the sender signed it, by its own clock (ms).
     pub signed_at_ms: Option<i64>,
+    /// [`body_digest`] of the body as decoded (unique: a body stored already is a
+    /// redelivery, [`Committed::Redelivered`]).
+    pub body_sha256: [u8; 32],
     /// The records.
     pub records: Vec<AnomalyRecord>,
 }
 
+/// The digest a batch is known by across deliveries: SHA-256 of its body once its
+/// `Content-Encoding` is undone. Fluent Bit and Vector sign every attempt anew (a retry gets a
+/// new signature) but send the same records in the same bytes; the encoding is left out, as
+/// gzip's bytes depend on the compressor, not on the records.
+pub fn body_digest(plain: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(plain).into()
+}
+
+/// What [`Store::insert_batch`] did with a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// Stored as batch `.0`, with its records.
+    New(i64),
+    /// Nothing stored: batch `.0`, stored before (and not pruned since), has the same body. A
+    /// sender's retry of a batch whose answer it did not get, signed anew.
+    Redelivered(i64),
+}
+
 type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
 
+type BatchReply = oneshot::Sender<Result<Committed, StoreError>>;
+
 enum Command {
-    Batch(NewBatch, oneshot::Sender<Result<i64, StoreError>>),
+    Batch(NewBatch, BatchReply),
     Job(WriteJob),
 }
 
@@ -282,8 +314,10 @@ impl Store {
         })
     }
 
-    /// Persists a batch; resolves only after its transaction is committed.
-    pub async fn insert_batch(&self, batch: NewBatch) -> Result<i64, StoreError> {
+    /// Persists a batch, unless a batch of the same body is stored already
+    /// ([`Committed::Redelivered`]); resolves only after its transaction is committed. A
+    /// batch whose signature is stored already is [`StoreError::DuplicateBatch`].
+    pub async fn insert_batch(&self, batch: NewBatch) -> Result<Committed, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Batch(batch, reply))
@@ -334,13 +368,12 @@ impl Store {
     }
 }
 
-fn commit_group(
-    conn: &mut Connection,
-    group: Vec<(NewBatch, oneshot::Sender<Result<i64, StoreError>>)>,
-) {
+fn commit_group(conn: &mut Connection, group: Vec<(NewBatch, BatchReply)>) {
     // Fast path: everything in one transaction (one fsync). If any batch is rejected (a
     // duplicate signature), fall back to one transaction per batch so the others still land.
-    let fast = (|| -> Result<Vec<i64>, StoreError> {
+    // A redelivery is no rejection: it inserts nothing and names the batch stored before,
+    // which may be one of this group (the same body twice in flight at once).
+    let fast = (|| -> Result<Vec<Committed>, StoreError> {
         let tx = conn.transaction()?;
         let mut ids = Vec::with_capacity(group.len());
         for (b, _) in &group {
@@ -369,14 +402,32 @@ fn commit_group(
     }
 }
 
-fn insert_one(tx: &rusqlite::Transaction<'_>, b: &NewBatch) -> Result<i64, StoreError> {
+fn insert_one(tx: &rusqlite::Transaction<'_>, b: &NewBatch) -> Result<Committed, StoreError> {
+    // Nothing is inserted when the signature or the body is stored already; the signature
+    // is asked first, as the same signed request is a replay whatever its body.
     let inserted = tx.execute(
-        "INSERT INTO batches(received_at, key_id, scheme, signature, record_count, signed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT(signature) DO NOTHING",
-        params![b.received_at_ms, b.key_id, b.scheme, b.signature, b.records.len() as i64, b.signed_at_ms],
+        "INSERT INTO batches(received_at, key_id, scheme, signature, record_count, signed_at, body_sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT DO NOTHING",
+        params![
+            b.received_at_ms,
+            b.key_id,
+            b.scheme,
+            b.signature,
+            b.records.len() as i64,
+            b.signed_at_ms,
+            &b.body_sha256[..]
+        ],
     )?;
     if inserted == 0 {
-        return Err(StoreError::DuplicateBatch);
+        let mut same_signature = tx.prepare_cached("SELECT 1 FROM batches WHERE signature = ?1")?;
+        if same_signature.exists([&b.signature])? {
+            return Err(StoreError::DuplicateBatch);
+        }
+        let stored: i64 = tx
+            .prepare_cached("SELECT id FROM batches WHERE body_sha256 = ?1")?
+            .query_row([&b.body_sha256[..]], |r| r.get(0))?;
+        return Ok(Committed::Redelivered(stored));
     }
     let batch_id = tx.last_insert_rowid();
     let mut stmt = tx.prepare_cached(
@@ -400,7 +451,7 @@ fn insert_one(tx: &rusqlite::Transaction<'_>, b: &NewBatch) -> Result<i64, Store
             t.family,
         ])?;
     }
-    Ok(batch_id)
+    Ok(Committed::New(batch_id))
 }
 
 fn enum_str<T: Serialize>(v: &T) -> String {
@@ -772,15 +823,23 @@ mod tests {
         .unwrap()
     }
 
-    fn batch(sig: &str, n: usize) -> NewBatch {
+    /// A batch signed `sig` whose body is told apart by `body` (the records themselves are
+    /// the same in every batch).
+    fn batch_of(sig: &str, body: &str, n: usize) -> NewBatch {
         NewBatch {
             received_at_ms: 1_000,
             key_id: "k".into(),
             scheme: "hmac",
             signature: sig.into(),
             signed_at_ms: Some(1_000),
+            body_sha256: body_digest(body.as_bytes()),
             records: records(n),
         }
+    }
+
+    /// A batch signed `sig`, of a body no other signature sends.
+    fn batch(sig: &str, n: usize) -> NewBatch {
+        batch_of(sig, sig, n)
     }
 
     #[tokio::test]
@@ -789,7 +848,9 @@ mod tests {
         let path = dir.path().join("h.db");
         {
             let store = Store::open(&path, Synchronous::Full).unwrap();
-            let id = store.insert_batch(batch("aa", 3)).await.unwrap();
+            let Committed::New(id) = store.insert_batch(batch("aa", 3)).await.unwrap() else {
+                panic!("a new batch");
+            };
             assert!(matches!(
                 store.insert_batch(batch("aa", 1)).await,
                 Err(StoreError::DuplicateBatch)
@@ -881,5 +942,80 @@ mod tests {
         assert!(matches!(res[1], Err(StoreError::DuplicateBatch)));
         let (b, r) = store.read(counts).await.unwrap();
         assert_eq!((b, r), (4, 7));
+    }
+
+    /// A body stored already, under a new signature (a sender's retry, signed anew), stores
+    /// nothing and names the batch that holds it, also when both are in flight at once; the
+    /// same signature is still a duplicate, whatever its body.
+    #[tokio::test]
+    async fn a_redelivered_body_is_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.db"), Synchronous::Normal).unwrap();
+        let Committed::New(first) = store.insert_batch(batch_of("s1", "body", 2)).await.unwrap()
+        else {
+            panic!("a new batch");
+        };
+        assert_eq!(
+            store.insert_batch(batch_of("s2", "body", 2)).await.unwrap(),
+            Committed::Redelivered(first)
+        );
+        assert!(matches!(
+            store.insert_batch(batch_of("s1", "other", 2)).await,
+            Err(StoreError::DuplicateBatch)
+        ));
+        // Two deliveries of one new body in flight at once (one group commit, or one after the
+        // other, as the writer finds them): the first is stored.
+        let res = futures::future::join_all(
+            [("s3", "again"), ("s4", "again"), ("s5", "new")]
+                .map(|(sig, body)| store.insert_batch(batch_of(sig, body, 1))),
+        )
+        .await;
+        let Ok(Committed::New(again)) = res[0] else {
+            panic!("{res:?}");
+        };
+        assert_eq!(res[1].as_ref().unwrap(), &Committed::Redelivered(again));
+        assert!(matches!(res[2], Ok(Committed::New(_))));
+        assert_eq!(store.read(counts).await.unwrap(), (3, 4));
+    }
+
+    /// Batches stored before the body digest have none, and neither clash with each other nor
+    /// with a new batch: migrating needs no backfill.
+    #[test]
+    fn batches_from_before_the_digest_migrate_without_one() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        let digest = MIGRATIONS
+            .iter()
+            .position(|sql| sql.contains("body_sha256"))
+            .unwrap();
+        for (i, sql) in MIGRATIONS[..digest].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.execute("INSERT INTO schema_migrations VALUES (?1, 0)", [i + 1])
+                .unwrap();
+        }
+        for sig in ["old-1", "old-2"] {
+            conn.execute(
+                "INSERT INTO batches(received_at, key_id, scheme, signature, record_count) VALUES (1, 'k', 'hmac', ?1, 0)",
+                [sig],
+            )
+            .unwrap();
+        }
+        assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len());
+        let undigested: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM batches WHERE body_sha256 IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(undigested, 2);
+        let tx = conn.transaction().unwrap();
+        assert!(matches!(
+            insert_one(&tx, &batch("new", 1)),
+            Ok(Committed::New(_))
+        ));
     }
 }

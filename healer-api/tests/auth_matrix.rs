@@ -299,17 +299,22 @@ fn metric(text: &str, line: &str) -> f64 {
 async fn valid_signatures_from_every_pipeline_are_accepted() {
     let env = env("");
     let t = now(&env.clock);
-    let json = body_of(&[
-        record("shop/cart", "error_burst", Some("cart-1")),
-        record("shop/web", "cpu_saturation", None),
-    ]);
-    let gz = gzip(&json);
-    let ndjson = format!(
-        "{}\n{}\n",
-        record("shop/a", "memory_leak", None),
-        record("shop/b", "latency_spike", None)
-    )
-    .into_bytes();
+    // Each case sends records of its own (pod `cart-<case>`), as a pipeline's batches carry
+    // their records' times: the same body again would be a redelivery, stored once.
+    let json = |case: u32| {
+        body_of(&[
+            record("shop/cart", "error_burst", Some(&format!("cart-{case}"))),
+            record("shop/web", "cpu_saturation", None),
+        ])
+    };
+    let ndjson = |case: u32| {
+        format!(
+            "{}\n{}\n",
+            record("shop/a", "memory_leak", Some(&format!("cart-{case}"))),
+            record("shop/b", "latency_spike", None)
+        )
+        .into_bytes()
+    };
     let cases: Vec<(&str, http::Request<Body>)> = vec![
         (
             "fluent bit json",
@@ -317,7 +322,7 @@ async fn valid_signatures_from_every_pipeline_are_accepted() {
                 FB_KEY_ID,
                 FB_SECRET,
                 t,
-                &json,
+                &json(0),
                 &[("Content-Type", "application/json")],
             ),
         ),
@@ -327,7 +332,7 @@ async fn valid_signatures_from_every_pipeline_are_accepted() {
                 FB_KEY_ID,
                 FB_SECRET,
                 t - 2,
-                &gz,
+                &gzip(&json(1)),
                 &[
                     ("Content-Type", "application/json"),
                     ("Content-Encoding", "gzip"),
@@ -340,13 +345,13 @@ async fn valid_signatures_from_every_pipeline_are_accepted() {
                 FB_KEY_ID,
                 FB_SECRET,
                 t - 3,
-                &ndjson,
+                &ndjson(2),
                 &[("Content-Type", "application/x-ndjson")],
             ),
         ),
         (
             "vector (aws-sigv4)",
-            sign_vector(VEC_KEY_ID, VEC_SECRET, t, &json, &[]),
+            sign_vector(VEC_KEY_ID, VEC_SECRET, t, &json(3), &[]),
         ),
         (
             "vector gzip",
@@ -354,21 +359,21 @@ async fn valid_signatures_from_every_pipeline_are_accepted() {
                 VEC_KEY_ID,
                 VEC_SECRET,
                 t - 1,
-                &gz,
+                &gzip(&json(4)),
                 &[("content-encoding", "gzip")],
             ),
         ),
         (
             "edge of the window (old)",
-            sign_vector(VEC_KEY_ID, VEC_SECRET, t - 300, &ndjson, &[]),
+            sign_vector(VEC_KEY_ID, VEC_SECRET, t - 300, &ndjson(5), &[]),
         ),
         (
             "edge of the window (future)",
-            sign_fluent_bit(FB_KEY_ID, FB_SECRET, t + 300, &json, &[]),
+            sign_fluent_bit(FB_KEY_ID, FB_SECRET, t + 300, &json(6), &[]),
         ),
         (
             "header signature",
-            sign_header("POST", "/v1/anomalies", VEC_KEY_ID, VEC_SECRET, t, &json),
+            sign_header("POST", "/v1/anomalies", VEC_KEY_ID, VEC_SECRET, t, &json(7)),
         ),
     ];
     let mut expected_records = 0;

@@ -326,17 +326,22 @@ impl Harness {
     ) {
         let ts = ts.to_string();
         let workload_kind = self.workload_kind;
+        self.sig += 1;
+        // Each delivery's body is its own, as a sender's records carry their own times (Fluent
+        // Bit's `date`, Vector's `timestamp`): the same body again is a redelivery.
+        let delivery = self.sig;
         let recs: Vec<serde_json::Value> = entities
             .iter()
             .map(|e| {
-                serde_json::json!({"edgeheal": {"kind": "metric", "entity": e, "pod": pod, "ts": ts,
+                serde_json::json!({"delivery": delivery, "edgeheal": {"kind": "metric", "entity": e, "pod": pod, "ts": ts,
                 "score": 0.9, "anomaly": true, "severity": "critical", "incident": incident, "action": "scale_up",
                 "why": [], "model": "m@1", "workload_kind": workload_kind, "family": family}})
             })
             .collect();
+        let body = serde_json::to_vec(&recs).unwrap();
         let records = decode(
             Format::Json,
-            &serde_json::to_vec(&recs).unwrap(),
+            &body,
             DecodeLimits {
                 max_decompressed_bytes: 1 << 24,
                 max_records: 10_000,
@@ -344,18 +349,23 @@ impl Harness {
             },
         )
         .unwrap();
-        self.sig += 1;
-        self.store
+        let committed = self
+            .store
             .insert_batch(NewBatch {
                 received_at_ms: self.clock.now().as_millisecond(),
                 key_id: "k".into(),
                 scheme: "hmac",
                 signature: format!("{:064x}", self.sig),
                 signed_at_ms: Some(self.clock.now().as_millisecond() - self.sender_behind_ms),
+                body_sha256: store::body_digest(&body),
                 records,
             })
             .await
             .unwrap();
+        assert!(
+            matches!(committed, store::Committed::New(_)),
+            "{committed:?}"
+        );
     }
 
     async fn incidents(&self) -> Vec<store::IncidentRow> {

@@ -30,13 +30,18 @@ fn null_entity(incident: &str) -> serde_json::Value {
 async fn a_mixed_batch_is_accepted_and_only_workload_records_open_incidents() {
     let env = env("engine: { debounce_count: 3, debounce_window_secs: 60 }");
     let t = now(&env.clock);
-    let mixed = [
-        record("shop/cart", "cpu_saturation", Some("cart-1")),
-        record("_/ip-10-0-1-5.ec2.internal", "cpu_saturation", None),
-        null_entity("error_burst"),
-        record("_/node-2", "memory_leak", None),
-    ];
     for i in 0..3 {
+        // Three batches of records of their own (each its log line), as a pipeline's records
+        // carry their own times: the same body again would be a redelivery, stored once.
+        let mut mixed = [
+            record("shop/cart", "cpu_saturation", Some("cart-1")),
+            record("_/ip-10-0-1-5.ec2.internal", "cpu_saturation", None),
+            null_entity("error_burst"),
+            record("_/node-2", "memory_leak", None),
+        ];
+        for r in &mut mixed {
+            r["log"] = format!("something bad, batch {i}").into();
+        }
         let req = sign_header(
             "POST",
             "/v1/anomalies",

@@ -1206,6 +1206,59 @@ fn healer_dockerfile_is_multistage_nonroot_and_builds_the_healer() {
     );
 }
 
+/// The heal API stops on its own before the kubelet kills it: the Deployment's
+/// `terminationGracePeriodSeconds` is the shipped config's `termination_grace_period_secs`,
+/// which the config's validation holds the shutdown's bounds to, and it covers the requests'
+/// drain, the engine's stop and the margin to exit, with the shipped config and with the
+/// defaults. No preStop hook takes a share of it. Before, the engine was waited for 30 s after
+/// up to 10 s of draining, in a 30 s grace period.
+#[test]
+fn the_healer_shutdown_fits_its_pods_grace_period() {
+    let deployment: Deployment =
+        one_doc("pipeline-configs/kubernetes/deployment.yaml", "Deployment");
+    let pod = deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("pod spec");
+    let grace = pod
+        .termination_grace_period_seconds
+        .expect("terminationGracePeriodSeconds set");
+    let grace = u64::try_from(grace).expect("a grace period of seconds");
+    for c in &pod.containers {
+        assert!(
+            c.lifecycle
+                .as_ref()
+                .and_then(|l| l.pre_stop.as_ref())
+                .is_none(),
+            "{}: a preStop hook's time comes out of the grace period",
+            c.name
+        );
+    }
+    let cm: ConfigMap = one_doc("pipeline-configs/kubernetes/configmap.yaml", "ConfigMap");
+    let data = cm.data.expect("configmap data");
+    let shipped = edgeheal_healer::Config::from_yaml(&data["config.yaml"]).expect("shipped config");
+    let defaults = edgeheal_healer::Config::from_yaml(
+        "store: { path: /var/lib/edgeheal/healer.db }\nauth: { keys_dir: /etc/edgeheal/keys }\nguards: { namespaces: [shop] }\n",
+    )
+    .expect("a minimal config");
+    for (what, config) in [
+        ("the shipped config", &shipped),
+        ("the defaults", &defaults),
+    ] {
+        assert_eq!(
+            config.termination_grace_period_secs, grace,
+            "{what}: termination_grace_period_secs is not the Deployment's terminationGracePeriodSeconds"
+        );
+        assert!(
+            config.shutdown_bound_secs() <= grace,
+            "{what}: server.shutdown_timeout_secs ({}) + engine.stop_timeout_secs ({}) + {} s to exit > {grace} s",
+            config.server.shutdown_timeout_secs,
+            config.engine.stop_timeout_secs,
+            edgeheal_healer::config::SHUTDOWN_MARGIN_SECS
+        );
+    }
+}
+
 #[test]
 fn plugin_dockerfile_is_multistage_nonroot_and_builds_the_wasm_filter() {
     let rel = "deploy/docker/plugin.Dockerfile";
