@@ -261,6 +261,10 @@ pub struct Engine {
     /// the batch is observed again from there, or from its stored cursor if that is further
     /// (a record whose effect was written, a later write failing).
     in_hand: Option<(i64, usize)>,
+    /// Turns true when the heal API is stopping ([`Engine::run`]'s `shutdown`): no further
+    /// record is observed, so no further action starts, and the rest of the queue waits in the
+    /// store for the next start.
+    stop: Option<watch::Receiver<bool>>,
 }
 
 /// A closed incident absorbing its key's records.
@@ -370,6 +374,7 @@ impl Engine {
             held: HashMap::new(),
             reload: false,
             in_hand: None,
+            stop: None,
         }
     }
 
@@ -674,6 +679,7 @@ impl Engine {
         alive: Arc<AtomicBool>,
     ) -> Result<(), EngineError> {
         alive.store(false, Ordering::SeqCst);
+        self.stop = Some(shutdown.clone());
         if !self.recover_retrying(&mut shutdown).await? {
             return Ok(());
         }
@@ -689,6 +695,9 @@ impl Engine {
             let cycle = cycles.start();
             let res = async {
                 self.process_pending().await?;
+                if self.stopping() {
+                    return Ok(());
+                }
                 self.tick().await
             }
             .await;
@@ -803,14 +812,30 @@ impl Engine {
                 return Ok(total);
             }
             for batch in batches {
-                self.process_batch(batch).await?;
+                let id = batch.id;
+                if !self.process_batch(batch).await? {
+                    tracing::info!(
+                        batch = id,
+                        "stopping: the batches not processed yet wait in the store for the next start"
+                    );
+                    return Ok(total);
+                }
                 total += 1;
             }
         }
     }
 
+    /// Whether the heal API is stopping: the engine then starts nothing new.
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|stop| *stop.borrow())
+    }
+
     /// Observes the records of `batch` not observed yet, in order, then marks it processed.
-    async fn process_batch(&mut self, batch: store::UnprocessedBatch) -> Result<(), EngineError> {
+    /// `Ok(false)`: the heal API is stopping and the batch was left part-way (or whole), its
+    /// cursor where its last written effect put it, for the next start to go on from; an
+    /// action under way when the stop came is finished first (bounded by
+    /// `engine.stop_timeout_secs`), but none is started after it.
+    async fn process_batch(&mut self, batch: store::UnprocessedBatch) -> Result<bool, EngineError> {
         let id = batch.id;
         // Memory may be past the stored cursor after a failed cycle: records that only added
         // to a debounce window are in it already.
@@ -823,8 +848,13 @@ impl Engine {
         let records = batch.records.len();
         let (mut stale, mut oldest_ms) = (0u64, 0i64);
         let mut observed = Ok(());
+        let mut stopped = false;
         for (i, r) in batch.records.into_iter().enumerate().skip(from) {
             self.in_hand = Some((id, i));
+            if self.stopping() {
+                stopped = true;
+                break;
+            }
             match age_if_stale(&r, now, max_age_ms) {
                 Some(age_ms) => {
                     stale += 1;
@@ -854,12 +884,15 @@ impl Engine {
             );
         }
         observed?;
+        if stopped {
+            return Ok(false);
+        }
         self.in_hand = Some((id, records));
         self.store
             .write(move |tx| store::mark_processed(tx, id))
             .await?;
         self.in_hand = None;
-        Ok(())
+        Ok(true)
     }
 
     /// Observes one record of a batch: an anomalous one is counted onto its key's active

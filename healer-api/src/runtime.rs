@@ -2,9 +2,12 @@
 //! shutdown. Shutdown is graceful and bounded, within the pod's grace period
 //! (`termination_grace_period_secs`, see [`Config::shutdown_bound_secs`]): the listener stops
 //! accepting, in-flight requests finish (their batches are committed and answered) for at most
-//! `server.shutdown_timeout_secs` ([`crate::http_server`]), then the engine stops between two
-//! cycles, waited for at most `engine.stop_timeout_secs`; the blocking work still running then
-//! gets [`EXIT_BLOCKING_WAIT`] ([`exit_runtime`]).
+//! `server.shutdown_timeout_secs` ([`crate::http_server`]), then the engine is waited for at
+//! most `engine.stop_timeout_secs`; the blocking work still running then gets
+//! [`EXIT_BLOCKING_WAIT`] ([`exit_runtime`]). The engine is told to stop as the shutdown
+//! begins, not once the requests are drained: from then on it observes no further record and
+//! so starts no further action (what it is calling is finished, within its bound), and the
+//! batches committed meanwhile wait in the store for the next start.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -156,6 +159,7 @@ pub async fn run_with_cycles(
         ready.clone(),
     ));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
     tokio::spawn(crate::retention::run(
         store.clone(),
         config.store.retention.clone(),
@@ -190,14 +194,17 @@ pub async fn run_with_cycles(
         .await
         .map_err(|e| RunError::Listen(config.listen, e))?;
     tracing::info!(listen = %config.listen, "listening");
+    let stop_engine = stop_tx.clone();
     http_server::serve(listener, app(state), &config.server, async move {
         tokio::select! {
             () = shutdown => {}
             () = engine_stopped.notified() => tracing::error!("the engine stopped; stopping"),
         }
+        // While the requests drain, the engine starts nothing new.
+        stop_engine.send_replace(true);
     })
     .await;
-    let _ = stop_tx.send(true);
+    stop_tx.send_replace(true);
     let bound = config.engine.stop_timeout_secs;
     let ended = tokio::time::timeout(Duration::from_secs(bound), engine_task).await;
     match ended {

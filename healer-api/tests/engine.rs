@@ -53,6 +53,9 @@ struct FakeCluster {
     drop_raises: std::sync::atomic::AtomicBool,
     /// Reading an HPA back fails while set.
     fail_reads: std::sync::atomic::AtomicBool,
+    /// Set to true by the first call that changes something: the heal API asked to stop
+    /// while the engine acts.
+    stop_on_execute: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 impl FakeCluster {
@@ -152,6 +155,9 @@ impl Cluster for FakeCluster {
             .lock()
             .unwrap()
             .push((target.key(), plan.clone(), dry_run));
+        if let Some(stop) = &self.stop_on_execute {
+            stop.send_replace(true);
+        }
         let boom = || ClusterError::Api {
             code: 500,
             reason: "InternalError".into(),
@@ -2115,6 +2121,67 @@ async fn action_results(h: &Harness) -> Vec<String> {
         .into_iter()
         .map(|a| a.result)
         .collect()
+}
+
+/// A stop asked for while the engine acted on the first of several queued batches: it went on
+/// through the queue and started an action for each batch behind it before it looked at the
+/// stop, between two cycles, so the kubelet's SIGKILL could cut any of them. It now starts
+/// nothing once asked to stop: the batches behind wait in the store, and the next start acts
+/// on them.
+/// (Real time: paused time would let the timeout pass while the store's thread works.)
+#[tokio::test]
+async fn a_stop_during_an_action_starts_no_further_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let cluster = FakeCluster {
+        stop_on_execute: Some(stop),
+        ..FakeCluster::default()
+    };
+    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    // One batch a workload, each enough to open an incident and act on it.
+    for entity in ["shop/cart", "shop/web", "shop/api"] {
+        h.ingest(&[entity; 3], "cpu_saturation", None).await;
+    }
+    let alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let task = tokio::spawn(h.engine().run(Arc::default(), stopped, alive));
+    tokio::time::timeout(std::time::Duration::from_secs(60), task)
+        .await
+        .expect("the engine did not stop")
+        .unwrap()
+        .unwrap();
+    let acted: Vec<String> = h
+        .cluster
+        .executed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.0.clone())
+        .collect();
+    assert_eq!(acted, ["shop/deployment/cart"], "actions started after the stop");
+    let queued = h
+        .store
+        .read(|c| store::unprocessed_batches(c, 10))
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 2, "the batches behind wait in the store");
+    assert!(queued.iter().all(|b| b.observed == 0), "{queued:?}");
+
+    // The next start acts on them.
+    h.cluster.executed.lock().unwrap().clear();
+    let mut engine = h.engine();
+    engine.recover().await.unwrap();
+    engine.process_pending().await.unwrap();
+    let mut acted: Vec<String> = h
+        .cluster
+        .executed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.0.clone())
+        .collect();
+    acted.sort();
+    assert_eq!(acted, ["shop/deployment/api", "shop/deployment/web"]);
+    assert_eq!(h.incidents().await.len(), 3);
 }
 
 /// A recovery the store refused at the start ended the engine's task with the heal API still
