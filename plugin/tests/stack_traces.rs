@@ -20,6 +20,10 @@ use std::collections::BTreeMap;
 use edgeheal_plugin::timestamp::write_rfc3339;
 use edgeheal_plugin::{Filter, FilterConfig, ModelSet};
 
+#[path = "common/stack_trace_lines.rs"]
+mod stack_trace_lines;
+use stack_trace_lines::{failure, Trace};
+
 const S: i64 = 1_000_000_000;
 /// 2024-05-01T10:00:00Z.
 const START: i64 = 1_714_557_600 * S;
@@ -54,71 +58,8 @@ fn record(app: &str, suffix: &str, ts: i64, line: &str) -> (i64, String) {
 
 const PODS: [&str; 2] = ["x2x9z", "b4k8m"];
 
-/// How a failure is logged.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Trace {
-    /// One line: the log line that reports it.
-    OneLine,
-    /// Spring / logback: the log line, the exception, 60 frames, a cause.
-    Java,
-    /// Python's `logger.exception`: the log line, the traceback with 30
-    /// frames (each with its source line), the exception.
-    Python,
-    /// Go: the log line and `debug.Stack()` of 20 frames.
-    Go,
-    /// Node.js `console.error(err)`: the error and 30 frames.
-    Node,
-}
-
-/// The lines that log one failure reported by `first`.
-fn failure(trace: Trace, first: &str) -> Vec<String> {
-    let mut lines = vec![first.to_owned()];
-    match trace {
-        Trace::OneLine => {}
-        Trace::Java => {
-            lines
-                .push("org.springframework.dao.DataAccessResourceFailureException: db down".into());
-            lines.extend(
-                (0..60).map(|k| format!("\tat com.example.Layer{k}.call(Layer{k}.java:{k})")),
-            );
-            lines.push("Caused by: java.net.ConnectException: Connection refused".into());
-            lines.push("\tat java.base/sun.nio.ch.Net.connect0(Native Method)".into());
-            lines.push("\t... 61 more".into());
-        }
-        Trace::Python => {
-            lines.push("Traceback (most recent call last):".into());
-            for k in 0..30 {
-                lines.push(format!(
-                    "  File \"/app/worker/layer{k}.py\", line {k}, in call"
-                ));
-                lines.push(format!("    return layer{}.call(msg)", k + 1));
-            }
-            lines.push("    raise OperationalException(\"db down\")".into());
-            lines.push("psycopg2.OperationalError: db down".into());
-        }
-        Trace::Go => {
-            lines.push("goroutine 42 [running]:".into());
-            lines.push("runtime/debug.Stack()".into());
-            lines.push("\t/usr/local/go/src/runtime/debug/stack.go:26 +0x5e".into());
-            for k in 0..20 {
-                lines.push(format!(
-                    "main.layer{k}(0xc000120000, {{0x6e0c48, 0xc000066120}})"
-                ));
-                lines.push(format!("\t/app/layer{k}.go:{k} +0x1d"));
-            }
-            lines.push("created by main.main in goroutine 1".into());
-            lines.push("\t/app/main.go:12 +0x23".into());
-        }
-        Trace::Node => {
-            lines.truncate(0);
-            lines.push("Error: db down".into());
-            lines.extend(
-                (0..30).map(|k| format!("    at Layer{k}.call (/app/src/layer{k}.js:{k}:7)")),
-            );
-        }
-    }
-    lines
-}
+/// Frames in each trace.
+const FRAMES: usize = 60;
 
 /// A Spring service behind its access log: two pods, ten requests a second
 /// each; from [`FAULT_FROM`] 30 % of requests fail with a 500 and each
@@ -141,7 +82,7 @@ fn spring_api(trace: Trace) -> Vec<(i64, String)> {
                 ));
                 if failed {
                     let first = "2024-05-01 10:00:00.123 ERROR 1 --- [nio-8080-exec-1] o.a.c.c.C.[dispatcherServlet] : Servlet.service() threw exception";
-                    for (k, line) in failure(trace, first).iter().enumerate() {
+                    for (k, line) in failure(trace, first, FRAMES).iter().enumerate() {
                         out.push(record(
                             "shopapi",
                             pod,
@@ -182,7 +123,7 @@ fn consumer(trace: Trace) -> Vec<(i64, String)> {
             if t >= FAULT_FROM && (t / S) % 2 == 0 {
                 let at = t + (rng.unit() * S as f64) as i64;
                 let first = "2024-05-01 10:00:00.123 ERROR 1 --- [consumer-1] c.e.Worker : processing failed";
-                for (k, line) in failure(trace, first).iter().enumerate() {
+                for (k, line) in failure(trace, first, FRAMES).iter().enumerate() {
                     out.push(record("worker", pod, START + at + k as i64 * 10_000, line));
                 }
             }
@@ -256,7 +197,7 @@ fn error_burst_caught(case: &str, seen: &Tagged) -> f64 {
 #[test]
 fn an_error_burst_with_a_stack_trace_per_failed_request_is_caught() {
     let one_line = error_burst_caught("one line a failure", &tagged(&spring_api(Trace::OneLine)));
-    for trace in [Trace::Java, Trace::Python, Trace::Go, Trace::Node] {
+    for trace in Trace::TRACES {
         let case = format!("{trace:?} traces");
         let secs = error_burst_caught(&case, &tagged(&spring_api(trace)));
         assert!(
@@ -272,7 +213,7 @@ fn an_error_burst_with_a_stack_trace_per_failed_request_is_caught() {
 #[test]
 fn stack_traces_of_a_workload_without_requests_are_errors_not_traffic() {
     let one_line = error_burst_caught("one line a failure", &tagged(&consumer(Trace::OneLine)));
-    for trace in [Trace::Java, Trace::Python, Trace::Go, Trace::Node] {
+    for trace in Trace::TRACES {
         let case = format!("{trace:?} traces");
         let seen = tagged(&consumer(trace));
         let secs = error_burst_caught(&case, &seen);

@@ -1,0 +1,88 @@
+//! How languages print a failure one line a record: the lines a container
+//! log holds for one failure, its stack trace printed after the line that
+//! reports it (or starting with its own first line). Shared by
+//! `stack_traces.rs` and, through `#[path]`, by the cross-crate tests'
+//! `stack_traces` streams (the `.wasm` filter, the Vector pipeline).
+
+#![allow(dead_code)]
+
+/// A language's way of printing a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trace {
+    /// The line that reports it, nothing after.
+    OneLine,
+    /// logback / log4j2 after the logger's line: the exception's class
+    /// line, the frames, a cause, `... N more`.
+    Java,
+    /// Python's `logger.exception` after the logger's line: the traceback
+    /// (frames with their source lines and carets), the exception.
+    Python,
+    /// Go after a `recover()`: the logger's line, then `debug.Stack()`.
+    Go,
+    /// Node.js `console.error(err)`: `Error: ...` instead of a logger's
+    /// line, then the frames.
+    Node,
+}
+
+impl Trace {
+    /// Every way of printing a trace after (or instead of) the line that
+    /// reports the failure: all but [`Trace::OneLine`].
+    pub const TRACES: [Trace; 4] = [Trace::Java, Trace::Python, Trace::Go, Trace::Node];
+}
+
+/// The lines that log one failure reported by `first` (an error line), with
+/// `frames` frames. The traces that print a first line of their own put it
+/// in place of `first`.
+pub fn failure(trace: Trace, first: &str, frames: usize) -> Vec<String> {
+    let mut lines = vec![first.to_owned()];
+    let mut replace_first = |line: &str| {
+        if let Some(l) = lines.first_mut() {
+            *l = line.to_owned();
+        }
+    };
+    match trace {
+        Trace::OneLine => {}
+        Trace::Java => {
+            lines
+                .push("org.springframework.dao.DataAccessResourceFailureException: db down".into());
+            lines.extend(
+                (0..frames).map(|k| format!("\tat com.example.Layer{k}.call(Layer{k}.java:{k})")),
+            );
+            lines.push("Caused by: java.net.ConnectException: Connection refused".into());
+            lines.push("\tat java.base/sun.nio.ch.Net.connect0(Native Method)".into());
+            lines.push(format!("\t... {frames} more"));
+        }
+        Trace::Python => {
+            lines.push("Traceback (most recent call last):".into());
+            for k in 0..frames {
+                lines.push(format!(
+                    "  File \"/app/worker/layer{k}.py\", line {k}, in call"
+                ));
+                lines.push(format!("    return layer{}.call(msg)", k + 1));
+            }
+            lines.push("    raise OperationalException(\"db down\")".into());
+            lines.push("    ~~~~~^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^".into());
+            lines.push("psycopg2.OperationalError: db down".into());
+        }
+        Trace::Go => {
+            lines.push("goroutine 42 [running]:".into());
+            lines.push("runtime/debug.Stack()".into());
+            lines.push("\t/usr/local/go/src/runtime/debug/stack.go:26 +0x5e".into());
+            for k in 0..frames {
+                lines.push(format!(
+                    "main.layer{k}(0xc000120000, {{0x6e0c48, 0xc000066120}})"
+                ));
+                lines.push(format!("\t/app/layer{k}.go:{k} +0x1d"));
+            }
+            lines.push("created by main.main in goroutine 1".into());
+            lines.push("\t/app/main.go:12 +0x23".into());
+        }
+        Trace::Node => {
+            replace_first("Error: db down");
+            lines.extend(
+                (0..frames).map(|k| format!("    at Layer{k}.call (/app/src/layer{k}.js:{k}:7)")),
+            );
+        }
+    }
+    lines
+}
