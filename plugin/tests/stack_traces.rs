@@ -43,6 +43,11 @@ impl Rng {
     }
 }
 
+/// A record of a stream: its time, its text, and whether the same stream
+/// with each failure logged in one line ([`Trace::OneLine`]) has it too (a
+/// failure's first line, and any line that is no failure's).
+type Logged = (i64, String, bool);
+
 /// A Fluent Bit container log (`tail` with the CRI parser, then the
 /// `kubernetes` filter) of pod `<app>-7d4b9c8f6-<suffix>` at `ts`.
 fn record(app: &str, suffix: &str, ts: i64, line: &str) -> (i64, String) {
@@ -64,7 +69,7 @@ const FRAMES: usize = 60;
 /// A Spring service behind its access log: two pods, ten requests a second
 /// each; from [`FAULT_FROM`] 30 % of requests fail with a 500 and each
 /// failure is logged as `trace` says.
-fn spring_api(trace: Trace) -> Vec<(i64, String)> {
+fn spring_api(trace: Trace) -> Vec<Logged> {
     let mut rng = Rng(6);
     let mut out = Vec::new();
     let mut t = 0;
@@ -74,35 +79,41 @@ fn spring_api(trace: Trace) -> Vec<(i64, String)> {
                 let at = t + (rng.unit() * S as f64) as i64;
                 let failed = at >= FAULT_FROM && rng.unit() < 0.3;
                 let status = if failed { 500 } else { 200 };
-                out.push(record(
+                out.push(own(record(
                     "shopapi",
                     pod,
                     START + at,
                     &format!(r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET /api HTTP/1.1" {status} 150 "-" "curl/8.0""#),
-                ));
+                )));
                 if failed {
                     let first = "2024-05-01 10:00:00.123 ERROR 1 --- [nio-8080-exec-1] o.a.c.c.C.[dispatcherServlet] : Servlet.service() threw exception";
                     for (k, line) in failure(trace, first, FRAMES).iter().enumerate() {
-                        out.push(record(
+                        let (ts, text) = record(
                             "shopapi",
                             pod,
                             START + at + 100_000 + k as i64 * 1_000,
                             line,
-                        ));
+                        );
+                        out.push((ts, text, k == 0));
                     }
                 }
             }
         }
         t += S;
     }
-    out.sort_by_key(|(ts, _)| *ts);
+    out.sort_by_key(|(ts, _, _)| *ts);
     out
+}
+
+/// A record the one-line stream has too.
+fn own((ts, text): (i64, String)) -> Logged {
+    (ts, text, true)
 }
 
 /// A Kafka consumer with no access log: three `INFO processed` lines a
 /// second a pod; from [`FAULT_FROM`] a failure every 2 s a pod, logged as
 /// `trace` says.
-fn consumer(trace: Trace) -> Vec<(i64, String)> {
+fn consumer(trace: Trace) -> Vec<Logged> {
     let mut rng = Rng(3);
     let mut out = Vec::new();
     let mut t = 0;
@@ -110,7 +121,7 @@ fn consumer(trace: Trace) -> Vec<(i64, String)> {
         for pod in PODS {
             for _ in 0..3 {
                 let at = t + (rng.unit() * S as f64) as i64;
-                out.push(record(
+                out.push(own(record(
                     "worker",
                     pod,
                     START + at,
@@ -118,19 +129,20 @@ fn consumer(trace: Trace) -> Vec<(i64, String)> {
                         "2024-05-01 10:00:00.123  INFO 1 --- [consumer-1] c.e.Worker : processed order {}",
                         (rng.unit() * 1e6) as u64
                     ),
-                ));
+                )));
             }
             if t >= FAULT_FROM && (t / S) % 2 == 0 {
                 let at = t + (rng.unit() * S as f64) as i64;
                 let first = "2024-05-01 10:00:00.123 ERROR 1 --- [consumer-1] c.e.Worker : processing failed";
                 for (k, line) in failure(trace, first, FRAMES).iter().enumerate() {
-                    out.push(record("worker", pod, START + at + k as i64 * 10_000, line));
+                    let (ts, text) = record("worker", pod, START + at + k as i64 * 10_000, line);
+                    out.push((ts, text, k == 0));
                 }
             }
         }
         t += S;
     }
-    out.sort_by_key(|(ts, _)| *ts);
+    out.sort_by_key(|(ts, _, _)| *ts);
     out
 }
 
@@ -139,6 +151,8 @@ fn consumer(trace: Trace) -> Vec<(i64, String)> {
 struct Tagged {
     /// Each record's `edgeheal` object.
     tags: Vec<String>,
+    /// The `edgeheal` object of each record the one-line stream has too.
+    one_line_tags: Vec<String>,
     /// Anomalous records before the fault.
     before: usize,
     /// The first anomaly during the fault: (seconds in, incident, action).
@@ -147,7 +161,7 @@ struct Tagged {
     during: BTreeMap<String, usize>,
 }
 
-fn tagged(records: &[(i64, String)]) -> Tagged {
+fn tagged(records: &[Logged]) -> Tagged {
     let models = match ModelSet::from_embedded() {
         Some(Ok(m)) => m,
         other => panic!("the filter embeds models/default: {other:?}"),
@@ -155,7 +169,7 @@ fn tagged(records: &[(i64, String)]) -> Tagged {
     let mut filter = Filter::new(FilterConfig::default(), Some(models));
     let mut out = Vec::new();
     let mut seen = Tagged::default();
-    for (ts, text) in records {
+    for (ts, text, one_line) in records {
         filter.process(b"kube.var.log", *ts, text.as_bytes(), &mut out);
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
         let tags = &json["edgeheal"];
@@ -173,6 +187,9 @@ fn tagged(records: &[(i64, String)]) -> Tagged {
             }
         }
         seen.tags.push(tags.to_string());
+        if *one_line {
+            seen.one_line_tags.push(tags.to_string());
+        }
     }
     seen
 }
@@ -247,7 +264,7 @@ fn an_exception_named_in_a_warning_is_no_error() {
                         "2024-05-01 10:00:00.123  INFO 1 --- [nio-8080-exec-1] c.e.Cart : GET /cart completed 200 in {}ms",
                         5 + (rng.unit() * 15.0) as u32
                     );
-                    out.push(record("cart", pod, START + at, &line));
+                    out.push(own(record("cart", pod, START + at, &line)));
                 }
                 if t >= FAULT_FROM {
                     for _ in 0..5 {
@@ -255,13 +272,13 @@ fn an_exception_named_in_a_warning_is_no_error() {
                         let line = format!(
                             "2024-05-01 10:00:00.123  WARN 1 --- [nio-8080-exec-2] c.e.PriceClient : price lookup timed out ({cause}), retrying"
                         );
-                        out.push(record("cart", pod, START + at, &line));
+                        out.push(own(record("cart", pod, START + at, &line)));
                     }
                 }
             }
             t += S;
         }
-        out.sort_by_key(|(ts, _)| *ts);
+        out.sort_by_key(|(ts, _, _)| *ts);
         out
     };
     let named = tagged(&stream("java.net.SocketTimeoutException: Read timed out"));
@@ -280,4 +297,37 @@ fn an_exception_named_in_a_warning_is_no_error() {
         "{:?}",
         named.during
     );
+}
+
+/// The first record whose tags differ between `a` and `b`, shown.
+fn first_difference(a: &[String], b: &[String]) -> Option<String> {
+    if a.len() != b.len() {
+        return Some(format!("{} records against {}", a.len(), b.len()));
+    }
+    let i = a.iter().zip(b).position(|(x, y)| x != y)?;
+    Some(format!("record {i}:\n{}\n{}", a[i], b[i]))
+}
+
+/// Blank lines (a worker's empty line between its reports; Python's
+/// between chained tracebacks, Go's after `panic:`) counted as lines, and in
+/// a workload that logs no requests as its traffic. They say nothing: a
+/// consumer that writes one after every other line is tagged, record for
+/// record, as the same consumer without them.
+#[test]
+fn blank_lines_count_as_nothing() {
+    let plain = consumer(Trace::OneLine);
+    let mut with_blanks = Vec::new();
+    for (i, (ts, text, _)) in plain.iter().enumerate() {
+        with_blanks.push((*ts, text.clone(), true));
+        if i % 2 == 0 {
+            let mut blank: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+            blank["log"] = ["", "\n", "  \t\r\n"][i % 3].into();
+            with_blanks.push((*ts, blank.to_string(), false));
+        }
+    }
+    let plain = tagged(&plain);
+    let with_blanks = tagged(&with_blanks);
+    let differ = first_difference(&with_blanks.one_line_tags, &plain.tags);
+    assert_eq!(differ, None);
+    error_burst_caught("with blank lines", &with_blanks);
 }

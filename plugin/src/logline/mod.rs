@@ -21,7 +21,8 @@
 //! Before any of that, a line that only continues a stack trace printed one
 //! line a record (`\tat com.x.Y.f(Y.java:12)`, `  File "x.py", line 3, in
 //! f`, `goroutine 7 [running]:`; see [`stack_trace`]) is read as a
-//! continuation, which says nothing of its own ([`LineInfo::continuation`]).
+//! continuation, which says nothing of its own ([`LineInfo::continuation`]);
+//! so is a blank line (spaces, tabs and line ends only).
 //!
 //! Latency units: a key suffix (`_ms`, `_us`/`_µs`, `_ns`, `_s`/`_sec`/
 //! `_seconds`) or a duration string (`"250ms"`, `"0.25s"`, `"1m2.5s"`) decides;
@@ -58,12 +59,14 @@ pub struct LineInfo {
     /// crash), not from a field.
     pub level_from_text: bool,
     /// The line only continues a stack trace (a frame, `Caused by: ...`; see
-    /// [`stack_trace`]): it is not a line of its own, and `signal` is empty.
+    /// [`stack_trace`]), or is blank: it is not a line of its own, and
+    /// `signal` is empty.
     pub continuation: bool,
 }
 
 impl LineInfo {
-    /// A line that only continues a stack trace: it says nothing.
+    /// A line that only continues a stack trace, or a blank line: it says
+    /// nothing.
     pub const CONTINUATION: LineInfo = LineInfo {
         signal: LogSignal {
             level: None,
@@ -137,7 +140,7 @@ pub fn read_line(line: &str) -> LineInfo {
 /// As [`read_line`], indexing a JSON line in `index`.
 pub fn read_line_in(line: &str, index: &mut RecordIndex) -> LineInfo {
     let trace = stack_trace::classify(line);
-    if trace == TraceLine::Continuation {
+    if matches!(trace, TraceLine::Continuation | TraceLine::Blank) {
         return LineInfo::CONTINUATION;
     }
     let trimmed = line.trim_start();
@@ -725,6 +728,10 @@ mod tests {
                 sig(Some(Fatal), None, None, false),
             ),
             ("Error: db down", false, sig(Some(Error), None, None, false)),
+            // Blank lines say nothing either.
+            ("", true, LogSignal::default()),
+            ("   ", true, LogSignal::default()),
+            ("\t\r\n", true, LogSignal::default()),
             // ASP.NET Core's indented request line is one of its own.
             (
                 "      Request finished HTTP/1.1 GET http://localhost:5000/api/items - 500 - text/plain 12.3456ms",

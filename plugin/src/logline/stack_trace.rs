@@ -36,6 +36,11 @@
 //! continuation only when it states nothing — no level of its own, no
 //! status, no latency (see [`crate::logline::read_line_in`]).
 //!
+//! A blank line (spaces, tabs and line ends only: Python prints them
+//! between chained tracebacks, Go after `panic:`) is [`TraceLine::Blank`]:
+//! it says nothing either, in a trace or out of one (it once counted as a
+//! line, and in a workload that logs no requests as traffic).
+//!
 //! Anything else is a line of its own, whatever it holds: an exception's
 //! class line after the log line that reported it
 //! (`org.x.DataAccessException: db down`) or the `ValueError: bad` that
@@ -61,6 +66,10 @@ pub enum TraceLine {
     /// Indented by exactly four spaces, as Python indents a frame's source
     /// line: a continuation when it states nothing of its own.
     MaybeSource,
+    /// Spaces, tabs and line ends only: says nothing, as a continuation
+    /// (Python's traces hold such lines between chained tracebacks, Go's
+    /// after `panic:`, and any program may print one).
+    Blank,
 }
 
 /// Python's sentences between the tracebacks of chained exceptions.
@@ -79,8 +88,11 @@ pub fn classify(line: &str) -> TraceLine {
         .unwrap_or(b.len());
     let rest = b.get(ws..).unwrap_or_default();
     let Some(&first) = rest.first() else {
-        return TraceLine::Own;
+        return TraceLine::Blank;
     };
+    if first.is_ascii_whitespace() && rest.trim_ascii_start().is_empty() {
+        return TraceLine::Blank;
+    }
     // Java's cause and .NET's inner-exception end stand indented or not.
     let either = rest.starts_with(b"Caused by: ") || rest.starts_with(b"--- End of ");
     let continuation = either
@@ -100,7 +112,7 @@ pub fn classify(line: &str) -> TraceLine {
         };
     if continuation {
         TraceLine::Continuation
-    } else if ws == 4 && b.get(..4) == Some(b"    ") && !rest.trim_ascii_end().is_empty() {
+    } else if ws == 4 && b.get(..4) == Some(b"    ") {
         TraceLine::MaybeSource
     } else {
         TraceLine::Own
@@ -252,10 +264,18 @@ mod tests {
             ),
             ("--- End of stack trace from previous location ---", Continuation),
             ("   --- End of inner exception stack trace ---", Continuation),
+            // Blank lines (Python's between chained tracebacks, Go's after
+            // `panic:`, any other).
+            ("", Blank),
+            ("    ", Blank),
+            ("\t", Blank),
+            ("\n", Blank),
+            (" \t \r\n", Blank),
+            ("\u{c}", Blank),
             // Not continuations.
-            ("", Own),
-            ("    ", Own),
-            ("\t", Own),
+            ("\r\nx", Own),
+            (" \u{b}", Own),
+            ("\u{a0}", Own),
             ("at the door", Own),
             ("  at ", Own),
             ("    INFO worker started", MaybeSource),
