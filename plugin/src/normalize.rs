@@ -509,7 +509,13 @@ mod tests {
                 r#","level":"bogus""#,
                 true,
             ),
-            ("org.x.DataAccessException: db down", "", false),
+            ("org.x.DataAccessException: db down", "", true),
+            ("Traceback (most recent call last):", "", true),
+            (
+                r#"Exception in thread \"main\" org.x.DataAccessException: db down"#,
+                "",
+                false,
+            ),
             ("    INFO worker started", "", false),
         ];
         for (line, extra, continuation) in cases {
@@ -985,7 +991,9 @@ mod tests {
                 Some(("worker", Job)),
                 Some("worker-x2x9z"),
                 Some("node-3"),
-                |s| matches!(s, Signal::Log(l) if l.level == Some(LogLevel::Error)),
+                // Python's traceback header continues the line that reported
+                // the exception (see `logline::stack_trace`).
+                |s| matches!(s, Signal::None),
             ),
             (
                 RecordKind::Event,

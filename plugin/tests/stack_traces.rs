@@ -48,6 +48,9 @@ impl Rng {
 /// failure's first line, and any line that is no failure's).
 type Logged = (i64, String, bool);
 
+/// A stream of a workload whose failures log `trace`s of some frames.
+type Stream = fn(Trace, usize) -> Vec<Logged>;
+
 /// A Fluent Bit container log (`tail` with the CRI parser, then the
 /// `kubernetes` filter) of pod `<app>-7d4b9c8f6-<suffix>` at `ts`.
 fn record(app: &str, suffix: &str, ts: i64, line: &str) -> (i64, String) {
@@ -63,13 +66,13 @@ fn record(app: &str, suffix: &str, ts: i64, line: &str) -> (i64, String) {
 
 const PODS: [&str; 2] = ["x2x9z", "b4k8m"];
 
-/// Frames in each trace.
+/// Frames in each trace of the tests that catch the fault.
 const FRAMES: usize = 60;
 
 /// A Spring service behind its access log: two pods, ten requests a second
 /// each; from [`FAULT_FROM`] 30 % of requests fail with a 500 and each
-/// failure is logged as `trace` says.
-fn spring_api(trace: Trace) -> Vec<Logged> {
+/// failure is logged as `trace` says, with `frames` frames.
+fn spring_api(trace: Trace, frames: usize) -> Vec<Logged> {
     let mut rng = Rng(6);
     let mut out = Vec::new();
     let mut t = 0;
@@ -87,7 +90,7 @@ fn spring_api(trace: Trace) -> Vec<Logged> {
                 )));
                 if failed {
                     let first = "2024-05-01 10:00:00.123 ERROR 1 --- [nio-8080-exec-1] o.a.c.c.C.[dispatcherServlet] : Servlet.service() threw exception";
-                    for (k, line) in failure(trace, first, FRAMES).iter().enumerate() {
+                    for (k, line) in failure(trace, first, frames).iter().enumerate() {
                         let (ts, text) = record(
                             "shopapi",
                             pod,
@@ -112,8 +115,8 @@ fn own((ts, text): (i64, String)) -> Logged {
 
 /// A Kafka consumer with no access log: three `INFO processed` lines a
 /// second a pod; from [`FAULT_FROM`] a failure every 2 s a pod, logged as
-/// `trace` says.
-fn consumer(trace: Trace) -> Vec<Logged> {
+/// `trace` says, with `frames` frames.
+fn consumer(trace: Trace, frames: usize) -> Vec<Logged> {
     let mut rng = Rng(3);
     let mut out = Vec::new();
     let mut t = 0;
@@ -134,7 +137,7 @@ fn consumer(trace: Trace) -> Vec<Logged> {
             if t >= FAULT_FROM && (t / S) % 2 == 0 {
                 let at = t + (rng.unit() * S as f64) as i64;
                 let first = "2024-05-01 10:00:00.123 ERROR 1 --- [consumer-1] c.e.Worker : processing failed";
-                for (k, line) in failure(trace, first, FRAMES).iter().enumerate() {
+                for (k, line) in failure(trace, first, frames).iter().enumerate() {
                     let (ts, text) = record("worker", pod, START + at + k as i64 * 10_000, line);
                     out.push((ts, text, k == 0));
                 }
@@ -213,10 +216,13 @@ fn error_burst_caught(case: &str, seen: &Tagged) -> f64 {
 /// now as the same failures logged one line each are, within a bucket.
 #[test]
 fn an_error_burst_with_a_stack_trace_per_failed_request_is_caught() {
-    let one_line = error_burst_caught("one line a failure", &tagged(&spring_api(Trace::OneLine)));
+    let one_line = error_burst_caught(
+        "one line a failure",
+        &tagged(&spring_api(Trace::OneLine, FRAMES)),
+    );
     for trace in Trace::TRACES {
         let case = format!("{trace:?} traces");
-        let secs = error_burst_caught(&case, &tagged(&spring_api(trace)));
+        let secs = error_burst_caught(&case, &tagged(&spring_api(trace, FRAMES)));
         assert!(
             secs <= one_line + 15.0,
             "{case}: caught after {secs} s, one line a failure after {one_line} s"
@@ -229,10 +235,13 @@ fn an_error_burst_with_a_stack_trace_per_failed_request_is_caught() {
 /// are no lines now: an error burst with `rollout_restart`, never a surge.
 #[test]
 fn stack_traces_of_a_workload_without_requests_are_errors_not_traffic() {
-    let one_line = error_burst_caught("one line a failure", &tagged(&consumer(Trace::OneLine)));
+    let one_line = error_burst_caught(
+        "one line a failure",
+        &tagged(&consumer(Trace::OneLine, FRAMES)),
+    );
     for trace in Trace::TRACES {
         let case = format!("{trace:?} traces");
-        let seen = tagged(&consumer(trace));
+        let seen = tagged(&consumer(trace, FRAMES));
         let secs = error_burst_caught(&case, &seen);
         assert!(
             !seen.during.contains_key("traffic_surge"),
@@ -315,7 +324,7 @@ fn first_difference(a: &[String], b: &[String]) -> Option<String> {
 /// record, as the same consumer without them.
 #[test]
 fn blank_lines_count_as_nothing() {
-    let plain = consumer(Trace::OneLine);
+    let plain = consumer(Trace::OneLine, FRAMES);
     let mut with_blanks = Vec::new();
     for (i, (ts, text, _)) in plain.iter().enumerate() {
         with_blanks.push((*ts, text.clone(), true));
@@ -330,4 +339,28 @@ fn blank_lines_count_as_nothing() {
     let differ = first_difference(&with_blanks.one_line_tags, &plain.tags);
     assert_eq!(differ, None);
     error_burst_caught("with blank lines", &with_blanks);
+}
+
+/// A logged exception counted twice: the logger's `ERROR` line, then the
+/// exception's class line (`org.x.DataAccessResourceFailureException: db
+/// down`) or Python's `Traceback (most recent call last):` header; and
+/// Python's closing `psycopg2.OperationalError: db down` counted as a line.
+/// Now only the line that reports a failure counts (the logger's, or a
+/// trace's own first line: `Exception in thread "main" ...`, `Error: ...`):
+/// with each trace, every record the one-line stream has is tagged exactly
+/// as there.
+#[test]
+fn a_logged_exception_counts_as_the_one_line_that_reports_it() {
+    let streams: [(&str, Stream); 2] = [("spring_api", spring_api), ("consumer", consumer)];
+    let mut differ = Vec::new();
+    for (name, stream) in streams {
+        let one_line = tagged(&stream(Trace::OneLine, 0));
+        for trace in Trace::TRACES {
+            let seen = tagged(&stream(trace, 8));
+            if let Some(d) = first_difference(&seen.one_line_tags, &one_line.tags) {
+                differ.push(format!("{name}, {trace:?} traces: {d}"));
+            }
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
 }

@@ -20,7 +20,9 @@
 //!
 //! Before any of that, a line that only continues a stack trace printed one
 //! line a record (`\tat com.x.Y.f(Y.java:12)`, `  File "x.py", line 3, in
-//! f`, `goroutine 7 [running]:`; see [`stack_trace`]) is read as a
+//! f`, `goroutine 7 [running]:`, an exception's class line after the
+//! logger's line that reported it, Python's `Traceback (most recent call
+//! last):` alone; see [`stack_trace`]) is read as a
 //! continuation, which says nothing of its own ([`LineInfo::continuation`]);
 //! so is a blank line (spaces, tabs and line ends only).
 //!
@@ -532,14 +534,10 @@ mod tests {
                 "panic: runtime error: index out of range",
                 sig(Some(Fatal), None, None, false),
             ),
-            (
-                "java.lang.NullPointerException: boom",
-                sig(Some(Error), None, None, false),
-            ),
-            (
-                "Traceback (most recent call last):",
-                sig(Some(Error), None, None, false),
-            ),
+            // An exception's class line and Python's traceback header
+            // continue a trace: they say nothing (see `stack_trace`).
+            ("java.lang.NullPointerException: boom", LogSignal::default()),
+            ("Traceback (most recent call last):", LogSignal::default()),
             // A crash word makes an error of a line with no level of its
             // own; the level a line states wins over it.
             (
@@ -632,11 +630,7 @@ mod tests {
                 sig(Some(Error), None, None, false),
             ),
             (
-                "org.springframework.dao.DataAccessResourceFailureException: db down",
-                sig(Some(Error), None, None, false),
-            ),
-            (
-                "Traceback (most recent call last):",
+                "Unhandled exception. System.InvalidOperationException: boom",
                 sig(Some(Error), None, None, false),
             ),
             (
@@ -710,13 +704,18 @@ mod tests {
                 true,
                 LogSignal::default(),
             ),
+            // The lines after a logger's line that reported the exception:
+            // its class line, Python's traceback header and closing line.
+            (
+                "org.springframework.dao.DataAccessResourceFailureException: db down",
+                true,
+                LogSignal::default(),
+            ),
+            ("      System.InvalidOperationException: boom", true, LogSignal::default()),
+            ("Traceback (most recent call last):", true, LogSignal::default()),
+            ("ValueError: bad", true, LogSignal::default()),
             // First lines of traces are lines, errors when they state no
             // other level.
-            (
-                "Traceback (most recent call last):",
-                false,
-                sig(Some(Error), None, None, false),
-            ),
             (
                 "Exception in thread \"main\" java.lang.IllegalStateException: boom",
                 false,

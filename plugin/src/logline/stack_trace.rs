@@ -2,14 +2,14 @@
 //!
 //! The shipped pipelines join only the CRI runtime's partial lines (Fluent
 //! Bit's `multiline.parser cri`, Vector's `kubernetes_logs`), so each line of
-//! a Java, Python, Go, Node.js or .NET stack trace is a record of its own. A
-//! trace's first line is the error (a log line with its level, or an
-//! `Exception in thread ...` / `Traceback (most recent call last):`
-//! header); the lines after it only continue it. Counted as lines, a
-//! 60-frame trace hid an error burst behind 60 lines of no level (the error
-//! ratio fell), and in a workload that logs no requests it read as a surge
-//! of traffic. [`classify`] tells those continuation lines apart by their
-//! first bytes, so they count as nothing of their own.
+//! a Java, Python, Go, Node.js or .NET stack trace is a record of its own.
+//! One failure is one error: the line that reports it (a logger's line with
+//! its level, or a trace's own first line that says it failed, such as
+//! `Exception in thread "main" ...`); the lines after it only continue it.
+//! Counted as lines, a 60-frame trace hid an error burst behind 60 lines of
+//! no level (the error ratio fell), and in a workload that logs no requests
+//! it read as a surge of traffic. [`classify`] tells those continuation
+//! lines apart by their first bytes, so they count as nothing of their own.
 //!
 //! Continuations, after any leading spaces or tabs (`ws`):
 //! - frames: ws + `at ` + a non-space (Java `\tat com.x.Y.f(Y.java:12)`,
@@ -22,12 +22,18 @@
 //!   holding a `.` (or `panic`) before the first `(`, and arguments that are
 //!   none, `...`, or start with `0x` or `{`), `created by main.main`,
 //!   `goroutine 7 [running]:` and `[signal SIGSEGV: ...]`;
+//! - an exception's class line, ws + a class name ending in `Exception` or
+//!   `Error`, alone or with `:` and a message on the same line
+//!   (`org.x.DataAccessException: db down`, .NET's indented `System.
+//!   InvalidOperationException: boom`, Python's closing `ValueError: bad`;
+//!   see `exception_class_line`);
 //! - Java's ws + `... 12 more` / `... 3 common frames omitted`, `Caused by: `
 //!   (at any indentation), ws + `Suppressed: `; .NET's `--- End of ...`;
-//! - Python's ws + carets (`    ~~~^^^`, 3.11 and later), ws + `[Previous
-//!   line repeated 996 more times]`, and the two sentences that join
-//!   chained tracebacks (`During handling of the above exception, ...`,
-//!   `The above exception was the direct cause of the following exception:`).
+//! - Python's `Traceback (most recent call last):` alone on its line, ws +
+//!   carets (`    ~~~^^^`, 3.11 and later), ws + `[Previous line repeated
+//!   996 more times]`, and the two sentences that join chained tracebacks
+//!   (`During handling of the above exception, ...`, `The above exception
+//!   was the direct cause of the following exception:`).
 //!
 //! Python prints each frame's source line indented by exactly four spaces
 //! (`    raise PaymentError(reply)`). Four spaces alone do not make a
@@ -41,17 +47,37 @@
 //! it says nothing either, in a trace or out of one (it once counted as a
 //! line, and in a workload that logs no requests as traffic).
 //!
-//! Anything else is a line of its own, whatever it holds: an exception's
-//! class line after the log line that reported it
-//! (`org.x.DataAccessException: db down`) or the `ValueError: bad` that
-//! ends a Python traceback cannot be told from a line that starts a trace
-//! (`e.printStackTrace()` prints the class line first), so they stay lines:
-//! a trace logged after its own error line may count a second error (the
-//! class line with `Exception` in it, a `Traceback` header), never sixty.
+//! Anything else is a line of its own, whatever it holds.
+//!
+//! # Which line is the one error
+//!
+//! Each line is read by itself. The core's per-entity state is a workload's
+//! window, into which its pods' lines interleave, not the line before in one
+//! container's stream; and Vector's `remap`, which reads lines as this does
+//! (`edgeheal-normalize.vrl`), keeps nothing from one event to the next. A
+//! line alone cannot tell a trace logged after the logger's line from one
+//! printed with no logger line before it: the same class line, the same
+//! `Traceback` header. The reading is the one that is right for a logged
+//! exception, the common case in a service: the logger's line is the error
+//! and the class line, the header and Python's closing `ValueError: bad`
+//! say nothing (they once counted a second error, or a line, for every
+//! logged exception). A trace with no logger line before it counts one error
+//! where its first line says so by itself — Java's `Exception in thread
+//! "main" ...`, .NET's `Unhandled exception. ...`, Python's `Exception in
+//! thread ...:` for a thread, Node.js's `Error: ...`, Go's `panic: ...` —
+//! and none where it opens with a class line or a bare `Traceback` header:
+//! `e.printStackTrace()`, Node.js's `console.error(err)` of a `TypeError`,
+//! and an exception that ends Python's main thread, whose process exits
+//! (its container's restart is what the pod's restart signals count).
+//!
+//! A class line or a `Traceback` header with more lines after it in the same
+//! record (a trace joined into one record upstream) is a line of its own,
+//! read as free text.
 //!
 //! Only the first bytes of a line are tested, and its last for Go's
-//! function lines: this runs for every log record, in the `.wasm` under an
-//! interpreter.
+//! function lines (an exception's class name is read to its end, and the
+//! rest of the line only when the name is one): this runs for every log
+//! record, in the `.wasm` under an interpreter.
 
 use memchr::memmem;
 
@@ -71,6 +97,9 @@ pub enum TraceLine {
     /// after `panic:`, and any program may print one).
     Blank,
 }
+
+/// Python's header of a traceback, alone on its line.
+const TRACEBACK: &[u8] = b"Traceback (most recent call last):";
 
 /// Python's sentences between the tracebacks of chained exceptions.
 const CHAINED: [&[u8]; 2] = [
@@ -105,11 +134,17 @@ pub fn classify(line: &str) -> TraceLine {
                     .is_some_and(qualified_name),
                 b'g' => goroutine_header(rest),
                 b'[' => rest.starts_with(b"[signal SIG"),
-                b'D' | b'T' => CHAINED.iter().any(|s| rest.starts_with(s)),
+                b'D' | b'T' => {
+                    CHAINED.iter().any(|s| rest.starts_with(s))
+                        || rest
+                            .strip_prefix(TRACEBACK)
+                            .is_some_and(|r| r.trim_ascii().is_empty())
+                }
                 _ => false,
             };
             marker || ((first.is_ascii_alphabetic() || first == b'_') && go_function_line(rest))
-        };
+        }
+        || exception_class_line(rest);
     if continuation {
         TraceLine::Continuation
     } else if ws == 4 && b.get(..4) == Some(b"    ") {
@@ -142,6 +177,43 @@ fn indented_continuation(line: &[u8], ws: usize, rest: &[u8]) -> bool {
             ws == 1 && line.first() == Some(&b'\t') && memmem::find(rest, b".go:").is_some()
         }
         _ => false,
+    }
+}
+
+/// An exception's class line, `rest` from its first byte after spaces and
+/// tabs: a class name (ASCII letters, digits, `_`, `$` and dots, starting
+/// with a letter or `_`) that ends in `Exception` or `Error`, alone or
+/// followed by `:` and a message on the same line (`java.lang.
+/// NullPointerException`, `org.x.DataAccessException: db down`, Python's
+/// `ValueError: bad`). `Error` alone is no class name here: `Error: ...` is
+/// Node.js's first line of a trace and many a program's error line. Only
+/// the name's bytes are read on other lines, and it is short or stops at the
+/// first other byte (`2024-05-01`, `INFO`, `level=`).
+fn exception_class_line(rest: &[u8]) -> bool {
+    if !rest
+        .first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+    {
+        return false;
+    }
+    let len = rest
+        .iter()
+        .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'.')))
+        .unwrap_or(rest.len());
+    let Some((name, after)) = rest.split_at_checked(len) else {
+        return false;
+    };
+    if !(name.ends_with(b"Exception") || name.ends_with(b"Error")) || name == b"Error" {
+        return false;
+    }
+    match after.trim_ascii_end().split_first() {
+        None => true,
+        // A message on the same line: a trace joined into one record
+        // upstream is a line of its own.
+        Some((b':', message)) => {
+            message.first().is_none_or(u8::is_ascii_whitespace) && !message.contains(&b'\n')
+        }
+        Some(_) => false,
     }
 }
 
@@ -201,22 +273,40 @@ mod tests {
             ("\tCaused by: java.io.IOException: x", Continuation),
             ("\tSuppressed: java.io.IOException: close failed", Continuation),
             ("\t\t... 3 more\n", Continuation),
-            // Its first lines are lines of their own.
-            (
-                "Exception in thread \"main\" java.lang.IllegalStateException: boom",
-                Own,
-            ),
-            ("java.lang.NullPointerException: boom", Own),
+            // The exception's class line, after the logger's line that
+            // reported it (.NET's logger indents it).
+            ("java.lang.NullPointerException: boom", Continuation),
             (
                 "org.springframework.dao.DataAccessResourceFailureException: db down",
+                Continuation,
+            ),
+            ("java.lang.IllegalStateException: boom\n", Continuation),
+            ("java.lang.NullPointerException", Continuation),
+            ("java.lang.OutOfMemoryError: Java heap space", Continuation),
+            ("com.example.Cart$CheckoutException: empty cart", Continuation),
+            ("kotlin.UninitializedPropertyAccessException:", Continuation),
+            ("      System.InvalidOperationException: boom", Continuation),
+            ("\tjava.io.IOException: x\r\n", Continuation),
+            // The lines that report it are lines of their own.
+            (
+                "Exception in thread \"main\" java.lang.IllegalStateException: boom",
                 Own,
             ),
             (
                 "2024-05-01 10:00:00.123 ERROR 1 --- [nio-8080-exec-1] o.a.c.c.C.[dispatcherServlet] : Servlet.service() threw exception",
                 Own,
             ),
-            // Python.
-            ("Traceback (most recent call last):", Own),
+            // A trace joined into one record upstream is one line.
+            ("java.lang.IllegalStateException: boom\n\tat a.B.c(B.java:1)", Own),
+            ("java.lang.IllegalStateException:\nboom", Own),
+            // Python. The header and the exception's line close a
+            // traceback that the logger's line reported.
+            ("Traceback (most recent call last):", Continuation),
+            ("Traceback (most recent call last):\r\n", Continuation),
+            (
+                "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>",
+                Own,
+            ),
             ("  File \"/app/worker.py\", line 10, in <module>", Continuation),
             ("    File \"/usr/lib/python3.12/x.py\", line 3, in f", Continuation),
             ("    raise PaymentException(reply)", MaybeSource),
@@ -232,7 +322,18 @@ mod tests {
                 "The above exception was the direct cause of the following exception:",
                 Continuation,
             ),
-            ("ValueError: bad", Own),
+            ("ValueError: bad", Continuation),
+            ("KeyError: 'cart'", Continuation),
+            ("Exception: boom", Continuation),
+            ("ConnectionRefusedError: [Errno 111] Connection refused", Continuation),
+            ("psycopg2.OperationalError: db down", Continuation),
+            (
+                "requests.exceptions.ConnectionError: HTTPSConnectionPool(host='x', port=443)",
+                Continuation,
+            ),
+            ("ValueError:x", Own),
+            ("ValueError is not raised", Own),
+            ("ValueError(\"x\")", Own),
             // Go.
             ("panic: runtime error: index out of range [5] with length 3", Own),
             ("goroutine 1 [running]:", Continuation),
@@ -256,6 +357,7 @@ mod tests {
             ),
             // Node.js and .NET.
             ("Error: db down", Own),
+            ("Error", Own),
             ("    at Layer0 (/app/src/layer.js:1:2)", Continuation),
             ("    at async Promise.all (index 0)", Continuation),
             (
@@ -291,6 +393,12 @@ mod tests {
             ("goroutine leak suspected in worker", Own),
             ("goroutine 5 started", Own),
             ("created by user alice", Own),
+            ("ERROR: db down", Own),
+            ("uvicorn.error: started", Own),
+            ("app.Exceptions: 3", Own),
+            ("Errors: 3", Own),
+            ("_Error: x", Continuation),
+            ("9Error: x", Own),
             ("Caused by nothing", Own),
             ("Order.created(id=5)", Own),
             ("main.main() returned", Own),

@@ -14,8 +14,14 @@ pub enum Trace {
     /// logback / log4j2 after the logger's line: the exception's class
     /// line, the frames, a cause, `... N more`.
     Java,
-    /// Python's `logger.exception` after the logger's line: the traceback
-    /// (frames with their source lines and carets), the exception.
+    /// An exception no code caught, in a Java thread: `Exception in thread
+    /// "main" ...` instead of a logger's line, then the frames.
+    JavaUncaught,
+    /// Python's `logger.exception` after the logger's line: a traceback
+    /// (frames with their source lines and carets) ending in the exception
+    /// it caught, a blank line, the sentence that chains them, another
+    /// blank line, and the traceback of the exception raised (its frames,
+    /// its qualified class line).
     Python,
     /// Go after a `recover()`: the logger's line, then `debug.Stack()`.
     Go,
@@ -27,7 +33,13 @@ pub enum Trace {
 impl Trace {
     /// Every way of printing a trace after (or instead of) the line that
     /// reports the failure: all but [`Trace::OneLine`].
-    pub const TRACES: [Trace; 4] = [Trace::Java, Trace::Python, Trace::Go, Trace::Node];
+    pub const TRACES: [Trace; 5] = [
+        Trace::Java,
+        Trace::JavaUncaught,
+        Trace::Python,
+        Trace::Go,
+        Trace::Node,
+    ];
 }
 
 /// The lines that log one failure reported by `first` (an error line), with
@@ -52,7 +64,21 @@ pub fn failure(trace: Trace, first: &str, frames: usize) -> Vec<String> {
             lines.push("\tat java.base/sun.nio.ch.Net.connect0(Native Method)".into());
             lines.push(format!("\t... {frames} more"));
         }
+        Trace::JavaUncaught => {
+            replace_first("Exception in thread \"main\" java.lang.IllegalStateException: db down");
+            lines.extend(
+                (0..frames).map(|k| format!("\tat com.example.Layer{k}.call(Layer{k}.java:{k})")),
+            );
+        }
         Trace::Python => {
+            lines.push("Traceback (most recent call last):".into());
+            lines.push("  File \"/app/worker/db.py\", line 7, in connect".into());
+            lines.push("    sock.connect(addr)".into());
+            lines.push("ConnectionRefusedError: [Errno 111] Connection refused".into());
+            lines.push(String::new());
+            lines
+                .push("During handling of the above exception, another exception occurred:".into());
+            lines.push(String::new());
             lines.push("Traceback (most recent call last):".into());
             for k in 0..frames {
                 lines.push(format!(
