@@ -2,8 +2,9 @@
 //! shipped pipelines pass them on (they join only the CRI runtime's partial
 //! lines): a Spring service behind its access log whose failed requests
 //! each log a Java trace (Fluent Bit `tail` + `kubernetes` records), a
-//! consumer that logs no requests and whose failures log Java, Python, Go
-//! and Node.js traces in turn (Vector `kubernetes_logs` records), and a
+//! consumer that logs no requests and whose failures log each trace of
+//! [`Trace::TRACES`] in turn (Java, Python, Go, Node.js, Ruby and Rust,
+//! logged or not caught; Vector `kubernetes_logs` records), and a
 //! service whose warnings name the exception they caught. Their failures
 //! start at [`FAULT_FROM_S`].
 

@@ -22,9 +22,13 @@
 //! line a record (`\tat com.x.Y.f(Y.java:12)`, `  File "x.py", line 3, in
 //! f`, `goroutine 7 [running]:`, an exception's class line after the
 //! logger's line that reported it, Python's `Traceback (most recent call
-//! last):` alone; see [`stack_trace`]) is read as a
-//! continuation, which says nothing of its own ([`LineInfo::continuation`]);
-//! so is a blank line (spaces, tabs and line ends only).
+//! last):` alone, Ruby's `\tfrom x.rb:12:in 'f'`, Rust's `   0:
+//! rust_begin_unwind`; see [`stack_trace`]) is read as a continuation, which
+//! says nothing of its own ([`LineInfo::continuation`]); so is a blank line
+//! (spaces, tabs and line ends only). A trace's own first line that names
+//! no level (Rust's `thread 'main' panicked at ...`, Ruby's uncaught
+//! `x.rb:12:in 'f': boom (RuntimeError)`) is read as free text, and is an
+//! error when it states no level or status.
 //!
 //! Latency units: a key suffix (`_ms`, `_us`/`_µs`, `_ns`, `_s`/`_sec`/
 //! `_seconds`) or a duration string (`"250ms"`, `"0.25s"`, `"1m2.5s"`) decides;
@@ -41,7 +45,7 @@ mod zap_console;
 
 use crate::freetext;
 use crate::json::{Record, RecordIndex};
-use crate::observation::LogSignal;
+use crate::observation::{LogLevel, LogSignal};
 use stack_trace::TraceLine;
 
 pub use duration::parse_duration_ms;
@@ -170,7 +174,14 @@ pub fn read_line_in(line: &str, index: &mut RecordIndex) -> LineInfo {
         }
         return info;
     }
-    let (signal, stated) = freetext::read_stating(line);
+    let (mut signal, stated) = freetext::read_stating(line);
+    // A trace's own first line that names no level (Rust's `thread 'main'
+    // panicked at ...`, Ruby's uncaught `x.rb:12:in 'f': boom (RuntimeError)`)
+    // is an error, as a crash word makes one: unless the line states a
+    // level or a request status.
+    if trace == TraceLine::Crash && signal.level.is_none() && signal.status.is_none() {
+        signal.level = Some(LogLevel::Error);
+    }
     // Python's source line of a frame (four spaces in) states nothing: no
     // level of its own (a crash word in the code, `raise PaymentException()`,
     // is not one), no request, no duration.
@@ -727,6 +738,38 @@ mod tests {
                 sig(Some(Fatal), None, None, false),
             ),
             ("Error: db down", false, sig(Some(Error), None, None, false)),
+            (
+                "thread 'main' panicked at src/main.rs:2:5:",
+                false,
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "/app/x.rb:12:in 'Db#connect': db down (RuntimeError)",
+                false,
+                sig(Some(Error), None, None, false),
+            ),
+            // A level the first line states wins, as over a crash word.
+            (
+                "/app/x.rb:12:in 'f': WARN retrying (Timeout::Error)",
+                false,
+                sig(Some(Warn), None, None, false),
+            ),
+            (
+                "/app/x.rb:12:in 'f': GET /x 404 (NotFound)",
+                false,
+                sig(None, Some(404), None, true),
+            ),
+            // Ruby's, Go's and Rust's continuations.
+            ("\tfrom /app/x.rb:20:in 'Layer#call'", true, LogSignal::default()),
+            ("/app/x.rb:20:in `block in call'", true, LogSignal::default()),
+            ("\tpanic: db down", true, LogSignal::default()),
+            ("stack backtrace:", true, LogSignal::default()),
+            ("   0: rust_begin_unwind", true, LogSignal::default()),
+            (
+                "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+                true,
+                LogSignal::default(),
+            ),
             // Blank lines say nothing either.
             ("", true, LogSignal::default()),
             ("   ", true, LogSignal::default()),

@@ -2,13 +2,13 @@
 //!
 //! The shipped pipelines join only the CRI runtime's partial lines (Fluent
 //! Bit's `multiline.parser cri`, Vector's `kubernetes_logs`), so each line of
-//! a Java, Python, Go, Node.js or .NET stack trace is a record of its own.
-//! One failure is one error: the line that reports it (a logger's line with
-//! its level, or a trace's own first line that says it failed, such as
-//! `Exception in thread "main" ...`); the lines after it only continue it.
-//! Counted as lines, a 60-frame trace hid an error burst behind 60 lines of
-//! no level (the error ratio fell), and in a workload that logs no requests
-//! it read as a surge of traffic. [`classify`] tells those continuation
+//! a Java, Python, Go, Node.js, .NET, Ruby or Rust stack trace is a record
+//! of its own. One failure is one error: the line that reports it (a
+//! logger's line with its level, or a trace's own first line that says it
+//! failed, such as `Exception in thread "main" ...`); the lines after it
+//! only continue it. Counted as lines, a 60-frame trace hid an error burst
+//! behind 60 lines of no level (the error ratio fell), and in a workload
+//! that logs no requests it read as a surge of traffic. [`classify`] tells those continuation
 //! lines apart by their first bytes, so they count as nothing of their own.
 //!
 //! Continuations, after any leading spaces or tabs (`ws`):
@@ -21,7 +21,14 @@
 //!   `panic({0x45cc40?, 0x4fe680?})`, `main.f(...)`: a name without spaces
 //!   holding a `.` (or `panic`) before the first `(`, and arguments that are
 //!   none, `...`, or start with `0x` or `{`), `created by main.main`,
-//!   `goroutine 7 [running]:` and `[signal SIGSEGV: ...]`;
+//!   `goroutine 7 [running]:`, `[signal SIGSEGV: ...]` and a tab +
+//!   `panic: ` (a panic raised while the one above it panicked); Ruby's
+//!   backtrace lines, ws + a location that ends the line
+//!   (`` /app/x.rb:12:in `block in f' ``, `/app/x.rb:12:in 'Foo#bar'` since
+//!   Ruby 3.4), or after ws + `from ` (`\tfrom /app/x.rb:12:in 'f'`); Rust's
+//!   `stack backtrace:`, its frames numbered in four columns (`   0:
+//!   rust_begin_unwind`, then ws + `at ...`) and the `note: ...
+//!   RUST_BACKTRACE=...` that closes a panic;
 //! - an exception's class line, ws + a class name ending in `Exception` or
 //!   `Error`, alone or with `:` and a message on the same line
 //!   (`org.x.DataAccessException: db down`, .NET's indented `System.
@@ -47,6 +54,14 @@
 //! it says nothing either, in a trace or out of one (it once counted as a
 //! line, and in a workload that logs no requests as traffic).
 //!
+//! A trace's own first line that says it failed but names no level is
+//! [`TraceLine::Crash`], an error unless it states a level or a request
+//! status: Rust's `thread 'main' panicked at src/main.rs:2:5:` and Ruby's
+//! `/app/x.rb:12:in 'Db#connect': db down (RuntimeError)` (an exception
+//! nothing rescued). (Go's `panic: ...` and Node.js's `Error: ...` are
+//! errors by their level word; a Rust panic's message, on the line after
+//! since Rust 1.73, is a line of its own.)
+//!
 //! Anything else is a line of its own, whatever it holds.
 //!
 //! # Which line is the one error
@@ -64,19 +79,22 @@
 //! logged exception). A trace with no logger line before it counts one error
 //! where its first line says so by itself — Java's `Exception in thread
 //! "main" ...`, .NET's `Unhandled exception. ...`, Python's `Exception in
-//! thread ...:` for a thread, Node.js's `Error: ...`, Go's `panic: ...` —
-//! and none where it opens with a class line or a bare `Traceback` header:
-//! `e.printStackTrace()`, Node.js's `console.error(err)` of a `TypeError`,
-//! and an exception that ends Python's main thread, whose process exits
-//! (its container's restart is what the pod's restart signals count).
+//! thread ...:` for a thread, Node.js's `Error: ...`, Go's `panic: ...`,
+//! Rust's `thread '...' panicked at ...`, Ruby's `x.rb:12:in 'f': boom
+//! (RuntimeError)` — and none where it opens with a class line or a bare
+//! `Traceback` header: `e.printStackTrace()`, Node.js's `console.error(err)`
+//! of a `TypeError`, and an exception that ends Python's main thread, whose
+//! process exits (its container's restart is what the pod's restart signals
+//! count).
 //!
 //! A class line or a `Traceback` header with more lines after it in the same
 //! record (a trace joined into one record upstream) is a line of its own,
 //! read as free text.
 //!
 //! Only the first bytes of a line are tested, and its last for Go's
-//! function lines (an exception's class name is read to its end, and the
-//! rest of the line only when the name is one): this runs for every log
+//! function lines and Ruby's locations (a line that ends in `)` or `'` has
+//! its first word read; an exception's class name is read to its end, and
+//! the rest of the line only when the name is one): this runs for every log
 //! record, in the `.wasm` under an interpreter.
 
 use memchr::memmem;
@@ -92,6 +110,11 @@ pub enum TraceLine {
     /// Indented by exactly four spaces, as Python indents a frame's source
     /// line: a continuation when it states nothing of its own.
     MaybeSource,
+    /// A trace's own first line that names no level: Rust's `thread
+    /// 'main' panicked at src/main.rs:2:5:`, Ruby's `/app/x.rb:12:in 'f':
+    /// boom (RuntimeError)` when nothing rescued the exception. An error,
+    /// unless it states a level or a request status of its own.
+    Crash,
     /// Spaces, tabs and line ends only: says nothing, as a continuation
     /// (Python's traces hold such lines between chained tracebacks, Go's
     /// after `panic:`, and any program may print one).
@@ -124,34 +147,57 @@ pub fn classify(line: &str) -> TraceLine {
     }
     // Java's cause and .NET's inner-exception end stand indented or not.
     let either = rest.starts_with(b"Caused by: ") || rest.starts_with(b"--- End of ");
+    // Ruby's backtrace lines end in a quote, its uncaught exception's first
+    // line in a parenthesis: only those lines are read for a location.
+    let last = rest.trim_ascii_end().last().copied();
     let continuation = either
         || if ws > 0 {
             indented_continuation(b, ws, rest)
         } else {
-            let marker = match first {
-                b'c' => rest
-                    .strip_prefix(b"created by ")
-                    .is_some_and(qualified_name),
-                b'g' => goroutine_header(rest),
-                b'[' => rest.starts_with(b"[signal SIG"),
-                b'D' | b'T' => {
-                    CHAINED.iter().any(|s| rest.starts_with(s))
-                        || rest
-                            .strip_prefix(TRACEBACK)
-                            .is_some_and(|r| r.trim_ascii().is_empty())
-                }
-                _ => false,
-            };
-            marker || ((first.is_ascii_alphabetic() || first == b'_') && go_function_line(rest))
+            margin_continuation(first, rest)
         }
-        || exception_class_line(rest);
+        || exception_class_line(rest)
+        || (last == Some(b'\'') && ruby_frame(rest));
+    let crash = || match first {
+        b't' => rest
+            .strip_prefix(b"thread '")
+            .is_some_and(|r| memmem::find(r, b"' panicked at ").is_some()),
+        _ => last == Some(b')') && ruby_uncaught(rest),
+    };
     if continuation {
         TraceLine::Continuation
+    } else if ws == 0 && crash() {
+        TraceLine::Crash
     } else if ws == 4 && b.get(..4) == Some(b"    ") {
         TraceLine::MaybeSource
     } else {
         TraceLine::Own
     }
+}
+
+/// The continuations at the left margin that only some languages print
+/// there; `first` is the line's first byte.
+fn margin_continuation(first: u8, rest: &[u8]) -> bool {
+    let marker = match first {
+        b'c' => rest
+            .strip_prefix(b"created by ")
+            .is_some_and(qualified_name),
+        b'g' => goroutine_header(rest),
+        b'[' => rest.starts_with(b"[signal SIG"),
+        b'D' | b'T' => {
+            CHAINED.iter().any(|s| rest.starts_with(s))
+                || rest
+                    .strip_prefix(TRACEBACK)
+                    .is_some_and(|r| r.trim_ascii().is_empty())
+        }
+        // Rust's backtrace header and the note that closes a panic.
+        b's' => rest.trim_ascii_end() == b"stack backtrace:",
+        b'n' => rest
+            .strip_prefix(b"note: ")
+            .is_some_and(|r| memmem::find(r, b"`RUST_BACKTRACE=").is_some()),
+        _ => false,
+    };
+    marker || ((first.is_ascii_alphabetic() || first == b'_') && go_function_line(rest))
 }
 
 /// The continuations that start after `ws` bytes of spaces and tabs; `rest`
@@ -176,8 +222,57 @@ fn indented_continuation(line: &[u8], ws: usize, rest: &[u8]) -> bool {
         Some(b'/') => {
             ws == 1 && line.first() == Some(&b'\t') && memmem::find(rest, b".go:").is_some()
         }
+        // Go's panic raised while another panicked (`panic: x [recovered]`
+        // first, at the margin).
+        Some(b'p') => ws == 1 && line.first() == Some(&b'\t') && rest.starts_with(b"panic: "),
+        // Ruby's `\tfrom /app/x.rb:12:in 'f'`.
+        Some(b'f') => rest.strip_prefix(b"from ").is_some_and(ruby_frame),
+        // Rust's numbered frame, its number right-aligned in four columns
+        // (`   0: rust_begin_unwind`, `  12: app::main`).
+        Some(b'0'..=b'9') => {
+            let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+            ws + digits == 4
+                && line.get(..ws).is_some_and(|w| w.iter().all(|&c| c == b' '))
+                && rest.get(digits..).is_some_and(|r| r.starts_with(b": "))
+        }
         _ => false,
     }
+}
+
+/// The rest of a Ruby backtrace line after the quote that opens its method,
+/// when `s` starts with the location: a path, `:`, a line number, `:in `,
+/// and `` ` `` (before Ruby 3.4) or `'` (`/app/x.rb:12:in 'Foo#bar'`,
+/// `` app/models/cart.rb:7:in `block in save' ``). The path is a word of
+/// its own.
+fn ruby_location(s: &[u8]) -> Option<&[u8]> {
+    let word_len = s.iter().position(u8::is_ascii_whitespace)?;
+    let (word, rest) = s.split_at_checked(word_len)?;
+    let place = word.strip_suffix(b":in")?;
+    let colon = place.iter().rposition(|&c| c == b':')?;
+    let (path, number) = (place.get(..colon)?, place.get(colon + 1..)?);
+    if path.is_empty() || number.is_empty() || !number.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    match rest.strip_prefix(b" ")?.split_first()? {
+        (b'`' | b'\'', method) => Some(method),
+        _ => None,
+    }
+}
+
+/// A Ruby backtrace line: a location whose method's name closes the line
+/// (`/app/x.rb:12:in 'Foo#bar'`), with no other line after it in the record.
+fn ruby_frame(s: &[u8]) -> bool {
+    ruby_location(s.trim_ascii_end())
+        .is_some_and(|method| method.ends_with(b"'") && !method.contains(&b'\n'))
+}
+
+/// The first line Ruby prints for an exception nothing rescued: a location,
+/// the message and the class (`/app/x.rb:12:in 'Db#connect': db down
+/// (RuntimeError)`), on one line.
+fn ruby_uncaught(s: &[u8]) -> bool {
+    ruby_location(s.trim_ascii_end()).is_some_and(|after| {
+        after.ends_with(b")") && !after.contains(&b'\n') && memmem::find(after, b"': ").is_some()
+    })
 }
 
 /// An exception's class line, `rest` from its first byte after spaces and
@@ -355,11 +450,83 @@ mod tests {
                 "[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x48f4a3]",
                 Continuation,
             ),
+            ("\tpanic: db down", Continuation),
+            ("panic: db down [recovered]", Own),
+            ("\t\tpanic: x", Own),
+            ("  panic: x", Own),
+            // Ruby: backtrace lines, bare (`e.backtrace`) or after `from`
+            // (an exception nothing rescued), in both quotings.
+            ("\tfrom /app/x.rb:12:in 'foo'", Continuation),
+            ("\tfrom /app/x.rb:12:in `foo'", Continuation),
+            ("/app/x.rb:12:in `block in foo'", Continuation),
+            ("/app/x.rb:12:in 'Foo#bar'\n", Continuation),
+            ("app/controllers/cart_controller.rb:7:in `show'", Continuation),
+            ("<internal:kernel>:187:in 'Kernel#loop'", Continuation),
+            (
+                "  /usr/local/bundle/gems/rack-3.0.8/lib/rack/builder.rb:12:in `call'",
+                Continuation,
+            ),
+            ("\t ... 5 levels...", Continuation),
+            // Its first line when nothing rescued it: the error.
+            ("/app/x.rb:12:in 'foo': boom (RuntimeError)", Crash),
+            (
+                "/app/x.rb:12:in `foo': undefined method `x' for nil (NoMethodError)\r\n",
+                Crash,
+            ),
+            ("from /app/x.rb:12:in 'foo'", Own),
+            ("\tfrom here on, retry", Own),
+            ("/app/x.rb:12:in foo", Own),
+            ("/app/x.rb:12:in '", Own),
+            ("x.rb:in 'foo'", Own),
+            ("/app/x.rb:a:in 'foo'", Own),
+            (":12:in 'foo'", Own),
+            ("/app/x.rb:12:in 'foo'\n\tfrom /app/y.rb:1:in 'bar'", Own),
+            ("/app/x.rb:12:in 'foo': boom", Own),
+            ("\t/app/x.rb:12:in 'foo': boom (RuntimeError)", Own),
+            // Rust: a panic's first line is the error; the backtrace
+            // (`RUST_BACKTRACE=1` or `full`) and the closing note continue it.
+            ("thread 'main' panicked at src/main.rs:2:5:", Crash),
+            (
+                "thread 'tokio-runtime-worker' panicked at 'db down', src/db.rs:12:5",
+                Crash,
+            ),
+            ("thread '<unnamed>' panicked at src/lib.rs:1:1:\n", Crash),
+            ("stack backtrace:", Continuation),
+            ("   0: rust_begin_unwind", Continuation),
+            ("  12: worker::layer12::call", Continuation),
+            (" 123: std::rt::lang_start", Continuation),
+            (
+                "   0:     0x55d0c5d0b0f0 - std::backtrace_rs::backtrace::libunwind::trace::h5a1b",
+                Continuation,
+            ),
+            (
+                "             at /rustc/90b35a6239c3d8bdabc530a6a0816f7ff89a0aaf/library/std/src/panicking.rs:665:5",
+                Continuation,
+            ),
+            (
+                "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+                Continuation,
+            ),
+            (
+                "note: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.",
+                Continuation,
+            ),
+            ("thread 'main' started", Own),
+            ("thread main panicked at x", Own),
+            ("  thread 'main' panicked at x", Own),
+            ("note: disk almost full", Own),
+            ("stack backtrace: none", Own),
+            ("  0: x", Own),
+            ("    0: x", MaybeSource),
+            ("   0:x", Own),
+            ("\t  0: x", Own),
+            ("   a: x", Own),
             // Node.js and .NET.
             ("Error: db down", Own),
             ("Error", Own),
             ("    at Layer0 (/app/src/layer.js:1:2)", Continuation),
             ("    at async Promise.all (index 0)", Continuation),
+            ("    at Object.<anonymous> (/app/index.js:1:7)", Continuation),
             (
                 "   at Shop.Cart.Save() in /src/Cart.cs:line 42",
                 Continuation,
@@ -412,9 +579,12 @@ mod tests {
             ("{\"level\":\"error\"}", Own),
             ("I0501 10:00:00.000000       1 main.go:1] started", Own),
         ];
-        for (line, want) in cases {
-            assert_eq!(classify(line), *want, "{line:?}");
-        }
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter(|(line, want)| classify(line) != *want)
+            .map(|(line, want)| format!("{line:?}: {:?}, not {want:?}", classify(line)))
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
     #[test]
@@ -438,6 +608,24 @@ mod tests {
             "é(",
             "é.x()",
             "\u{0}",
+            ":in '",
+            "x:1:in",
+            "x:1:in ",
+            "x:1:in '",
+            ":1:in ''",
+            "\tfrom ",
+            "\tfrom x:1:in '",
+            "thread '",
+            "thread '' panicked at ",
+            "note: ",
+            " 1",
+            "   1",
+            "   1:",
+            "é:1:in 'é'",
+            "Error",
+            "Exception:",
+            "Exception:\n",
+            "Traceback (most recent call last):",
         ] {
             let _ = classify(line);
         }
