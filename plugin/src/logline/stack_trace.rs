@@ -146,7 +146,13 @@ pub fn classify(line: &str) -> TraceLine {
         return TraceLine::Blank;
     }
     // Java's cause and .NET's inner-exception end stand indented or not.
-    let either = rest.starts_with(b"Caused by: ") || rest.starts_with(b"--- End of ");
+    let either = match first {
+        b'C' => rest.starts_with(b"Caused by: "),
+        b'-' => rest.starts_with(b"--- End of "),
+        _ => false,
+    };
+    // A name starts here: an exception's class, a Go function.
+    let name = first.is_ascii_alphabetic() || first == b'_';
     // Ruby's backtrace lines end in a quote, its uncaught exception's first
     // line in a parenthesis: only those lines are read for a location.
     let last = rest.trim_ascii_end().last().copied();
@@ -154,19 +160,20 @@ pub fn classify(line: &str) -> TraceLine {
         || if ws > 0 {
             indented_continuation(b, ws, rest)
         } else {
-            margin_continuation(first, rest)
+            margin_continuation(first, rest) || (name && go_function_line(rest))
         }
-        || exception_class_line(rest)
+        || (name && exception_class_line(rest))
         || (last == Some(b'\'') && ruby_frame(rest));
-    let crash = || match first {
-        b't' => rest
-            .strip_prefix(b"thread '")
-            .is_some_and(|r| memmem::find(r, b"' panicked at ").is_some()),
-        _ => last == Some(b')') && ruby_uncaught(rest),
-    };
     if continuation {
         TraceLine::Continuation
-    } else if ws == 0 && crash() {
+    } else if ws == 0
+        && if first == b't' {
+            rest.strip_prefix(b"thread '")
+                .is_some_and(|r| memmem::find(r, b"' panicked at ").is_some())
+        } else {
+            last == Some(b')') && ruby_uncaught(rest)
+        }
+    {
         TraceLine::Crash
     } else if ws == 4 && b.get(..4) == Some(b"    ") {
         TraceLine::MaybeSource
@@ -178,7 +185,7 @@ pub fn classify(line: &str) -> TraceLine {
 /// The continuations at the left margin that only some languages print
 /// there; `first` is the line's first byte.
 fn margin_continuation(first: u8, rest: &[u8]) -> bool {
-    let marker = match first {
+    match first {
         b'c' => rest
             .strip_prefix(b"created by ")
             .is_some_and(qualified_name),
@@ -196,8 +203,7 @@ fn margin_continuation(first: u8, rest: &[u8]) -> bool {
             .strip_prefix(b"note: ")
             .is_some_and(|r| memmem::find(r, b"`RUST_BACKTRACE=").is_some()),
         _ => false,
-    };
-    marker || ((first.is_ascii_alphabetic() || first == b'_') && go_function_line(rest))
+    }
 }
 
 /// The continuations that start after `ws` bytes of spaces and tabs; `rest`
@@ -275,6 +281,21 @@ fn ruby_uncaught(s: &[u8]) -> bool {
     })
 }
 
+/// The bytes of a class name: ASCII letters and digits, `_`, `$`, `.` (one
+/// load a byte, where the tests were a few compares). Indexed at compile
+/// time, where an index out of bounds fails the build.
+#[allow(clippy::indexing_slicing)]
+const CLASS_NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.');
+        c += 1;
+    }
+    table
+};
+
 /// An exception's class line, `rest` from its first byte after spaces and
 /// tabs: a class name (ASCII letters, digits, `_`, `$` and dots, starting
 /// with a letter or `_`) that ends in `Exception` or `Error`, alone or
@@ -293,7 +314,12 @@ fn exception_class_line(rest: &[u8]) -> bool {
     }
     let len = rest
         .iter()
-        .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$' | b'.')))
+        .position(|&c| {
+            !CLASS_NAME_BYTES
+                .get(usize::from(c))
+                .copied()
+                .unwrap_or(false)
+        })
         .unwrap_or(rest.len());
     let Some((name, after)) = rest.split_at_checked(len) else {
         return false;
