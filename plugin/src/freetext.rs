@@ -480,7 +480,10 @@ fn stated_level(head: &str) -> Option<LogLevel> {
 /// ... Exception count=0` and `[INFO] Exception mapper ready` are what they
 /// say, and `GET /api/exceptions?type=NullPointerException 200 12ms` is
 /// told by its status. Without a level, `Exception in thread "main" ...`
-/// and `Traceback (most recent call last):` are errors.
+/// and `caught Exception in handler` are errors. (Python's `Traceback (most
+/// recent call last):` alone on its line, and an exception's class line,
+/// continue a trace and are not read here: see
+/// [`crate::logline::stack_trace`].)
 fn level(stated: Option<LogLevel>, crash: bool, status: bool) -> Option<LogLevel> {
     if stated.is_some() || status {
         return stated;

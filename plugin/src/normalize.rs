@@ -19,9 +19,10 @@
 //!    (`{"level":"info","msg":"retrying after error: timeout"}` is info). A
 //!    line that only continues a stack trace printed one line a record (a
 //!    frame such as `\tat com.x.Y.f(Y.java:12)`; see
-//!    [`crate::logline::stack_trace`]) is still a log, with its identity and
-//!    time, but carries no signal ([`Signal::None`]) unless the record's
-//!    fields give one: it is not a line, request or error of its own;
+//!    [`crate::logline::stack_trace`]), or a blank one, is still a log, with
+//!    its identity and time, but carries no signal ([`Signal::None`]) unless
+//!    the record's fields give one: it is not a line, request or error of
+//!    its own;
 //! 4. **unknown**: anything else (still timed).
 //!
 //! Time: the record's `time`, `timestamp`, `@timestamp`, `ts` (events: see
@@ -481,9 +482,9 @@ mod tests {
         assert_eq!(obs.identity.namespace.as_deref(), Some("db"));
     }
 
-    /// A stack trace's frame is still a container log of its pod, at its
-    /// time, but says nothing: not a line, request or error of its own.
-    /// Fields of the record that say something make it a line.
+    /// A stack trace's frame, and a blank line, is still a container log of
+    /// its pod, at its time, but says nothing: not a line, request or error
+    /// of its own. Fields of the record that say something make it a line.
     #[test]
     fn a_stack_trace_continuation_is_a_log_with_no_signal() {
         let k8s = r#""kubernetes":{"pod_name":"shopapi-7d4b9c8f6-x2x9z","namespace_name":"shop","container_name":"api","labels":{"app":"shopapi","pod-template-hash":"7d4b9c8f6"}}"#;
@@ -494,6 +495,10 @@ mod tests {
             (r#"  File \"/app/w.py\", line 3, in f"#, "", true),
             ("    raise PaymentException(reply)", "", true),
             ("goroutine 7 [running]:", "", true),
+            ("", "", true),
+            (r"\n", "", true),
+            (r" \t\r\n", "", true),
+            ("", r#","level":"error""#, false),
             (
                 r"\tat com.example.Layer3.call(Layer3.java:3)",
                 r#","level":"error""#,
@@ -504,7 +509,13 @@ mod tests {
                 r#","level":"bogus""#,
                 true,
             ),
-            ("org.x.DataAccessException: db down", "", false),
+            ("org.x.DataAccessException: db down", "", true),
+            ("Traceback (most recent call last):", "", true),
+            (
+                r#"Exception in thread \"main\" org.x.DataAccessException: db down"#,
+                "",
+                false,
+            ),
             ("    INFO worker started", "", false),
         ];
         for (line, extra, continuation) in cases {
@@ -980,7 +991,9 @@ mod tests {
                 Some(("worker", Job)),
                 Some("worker-x2x9z"),
                 Some("node-3"),
-                |s| matches!(s, Signal::Log(l) if l.level == Some(LogLevel::Error)),
+                // Python's traceback header continues the line that reported
+                // the exception (see `logline::stack_trace`).
+                |s| matches!(s, Signal::None),
             ),
             (
                 RecordKind::Event,

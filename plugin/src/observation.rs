@@ -278,7 +278,7 @@ pub enum Signal {
     /// Nothing usable: a record that could not be read as a signal, or a
     /// log line that only continues a stack trace (its frames, `Caused by:`;
     /// see [`crate::logline::stack_trace`]), which belongs to the line that
-    /// started the trace.
+    /// started the trace, or a blank log line.
     None,
 }
 

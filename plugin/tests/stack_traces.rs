@@ -20,6 +20,10 @@ use std::collections::BTreeMap;
 use edgeheal_plugin::timestamp::write_rfc3339;
 use edgeheal_plugin::{Filter, FilterConfig, ModelSet};
 
+#[path = "common/stack_trace_lines.rs"]
+mod stack_trace_lines;
+use stack_trace_lines::{failure, Trace};
+
 const S: i64 = 1_000_000_000;
 /// 2024-05-01T10:00:00Z.
 const START: i64 = 1_714_557_600 * S;
@@ -39,6 +43,14 @@ impl Rng {
     }
 }
 
+/// A record of a stream: its time, its text, and whether the same stream
+/// with each failure logged in one line ([`Trace::OneLine`]) has it too (a
+/// failure's first line, and any line that is no failure's).
+type Logged = (i64, String, bool);
+
+/// A stream of a workload whose failures log `trace`s of some frames.
+type Stream = fn(Trace, usize) -> Vec<Logged>;
+
 /// A Fluent Bit container log (`tail` with the CRI parser, then the
 /// `kubernetes` filter) of pod `<app>-7d4b9c8f6-<suffix>` at `ts`.
 fn record(app: &str, suffix: &str, ts: i64, line: &str) -> (i64, String) {
@@ -54,76 +66,13 @@ fn record(app: &str, suffix: &str, ts: i64, line: &str) -> (i64, String) {
 
 const PODS: [&str; 2] = ["x2x9z", "b4k8m"];
 
-/// How a failure is logged.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Trace {
-    /// One line: the log line that reports it.
-    OneLine,
-    /// Spring / logback: the log line, the exception, 60 frames, a cause.
-    Java,
-    /// Python's `logger.exception`: the log line, the traceback with 30
-    /// frames (each with its source line), the exception.
-    Python,
-    /// Go: the log line and `debug.Stack()` of 20 frames.
-    Go,
-    /// Node.js `console.error(err)`: the error and 30 frames.
-    Node,
-}
-
-/// The lines that log one failure reported by `first`.
-fn failure(trace: Trace, first: &str) -> Vec<String> {
-    let mut lines = vec![first.to_owned()];
-    match trace {
-        Trace::OneLine => {}
-        Trace::Java => {
-            lines
-                .push("org.springframework.dao.DataAccessResourceFailureException: db down".into());
-            lines.extend(
-                (0..60).map(|k| format!("\tat com.example.Layer{k}.call(Layer{k}.java:{k})")),
-            );
-            lines.push("Caused by: java.net.ConnectException: Connection refused".into());
-            lines.push("\tat java.base/sun.nio.ch.Net.connect0(Native Method)".into());
-            lines.push("\t... 61 more".into());
-        }
-        Trace::Python => {
-            lines.push("Traceback (most recent call last):".into());
-            for k in 0..30 {
-                lines.push(format!(
-                    "  File \"/app/worker/layer{k}.py\", line {k}, in call"
-                ));
-                lines.push(format!("    return layer{}.call(msg)", k + 1));
-            }
-            lines.push("    raise OperationalException(\"db down\")".into());
-            lines.push("psycopg2.OperationalError: db down".into());
-        }
-        Trace::Go => {
-            lines.push("goroutine 42 [running]:".into());
-            lines.push("runtime/debug.Stack()".into());
-            lines.push("\t/usr/local/go/src/runtime/debug/stack.go:26 +0x5e".into());
-            for k in 0..20 {
-                lines.push(format!(
-                    "main.layer{k}(0xc000120000, {{0x6e0c48, 0xc000066120}})"
-                ));
-                lines.push(format!("\t/app/layer{k}.go:{k} +0x1d"));
-            }
-            lines.push("created by main.main in goroutine 1".into());
-            lines.push("\t/app/main.go:12 +0x23".into());
-        }
-        Trace::Node => {
-            lines.truncate(0);
-            lines.push("Error: db down".into());
-            lines.extend(
-                (0..30).map(|k| format!("    at Layer{k}.call (/app/src/layer{k}.js:{k}:7)")),
-            );
-        }
-    }
-    lines
-}
+/// Frames in each trace of the tests that catch the fault.
+const FRAMES: usize = 60;
 
 /// A Spring service behind its access log: two pods, ten requests a second
 /// each; from [`FAULT_FROM`] 30 % of requests fail with a 500 and each
-/// failure is logged as `trace` says.
-fn spring_api(trace: Trace) -> Vec<(i64, String)> {
+/// failure is logged as `trace` says, with `frames` frames.
+fn spring_api(trace: Trace, frames: usize) -> Vec<Logged> {
     let mut rng = Rng(6);
     let mut out = Vec::new();
     let mut t = 0;
@@ -133,35 +82,41 @@ fn spring_api(trace: Trace) -> Vec<(i64, String)> {
                 let at = t + (rng.unit() * S as f64) as i64;
                 let failed = at >= FAULT_FROM && rng.unit() < 0.3;
                 let status = if failed { 500 } else { 200 };
-                out.push(record(
+                out.push(own(record(
                     "shopapi",
                     pod,
                     START + at,
                     &format!(r#"10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET /api HTTP/1.1" {status} 150 "-" "curl/8.0""#),
-                ));
+                )));
                 if failed {
                     let first = "2024-05-01 10:00:00.123 ERROR 1 --- [nio-8080-exec-1] o.a.c.c.C.[dispatcherServlet] : Servlet.service() threw exception";
-                    for (k, line) in failure(trace, first).iter().enumerate() {
-                        out.push(record(
+                    for (k, line) in failure(trace, first, frames).iter().enumerate() {
+                        let (ts, text) = record(
                             "shopapi",
                             pod,
                             START + at + 100_000 + k as i64 * 1_000,
                             line,
-                        ));
+                        );
+                        out.push((ts, text, k == 0));
                     }
                 }
             }
         }
         t += S;
     }
-    out.sort_by_key(|(ts, _)| *ts);
+    out.sort_by_key(|(ts, _, _)| *ts);
     out
+}
+
+/// A record the one-line stream has too.
+fn own((ts, text): (i64, String)) -> Logged {
+    (ts, text, true)
 }
 
 /// A Kafka consumer with no access log: three `INFO processed` lines a
 /// second a pod; from [`FAULT_FROM`] a failure every 2 s a pod, logged as
-/// `trace` says.
-fn consumer(trace: Trace) -> Vec<(i64, String)> {
+/// `trace` says, with `frames` frames.
+fn consumer(trace: Trace, frames: usize) -> Vec<Logged> {
     let mut rng = Rng(3);
     let mut out = Vec::new();
     let mut t = 0;
@@ -169,7 +124,7 @@ fn consumer(trace: Trace) -> Vec<(i64, String)> {
         for pod in PODS {
             for _ in 0..3 {
                 let at = t + (rng.unit() * S as f64) as i64;
-                out.push(record(
+                out.push(own(record(
                     "worker",
                     pod,
                     START + at,
@@ -177,19 +132,20 @@ fn consumer(trace: Trace) -> Vec<(i64, String)> {
                         "2024-05-01 10:00:00.123  INFO 1 --- [consumer-1] c.e.Worker : processed order {}",
                         (rng.unit() * 1e6) as u64
                     ),
-                ));
+                )));
             }
             if t >= FAULT_FROM && (t / S) % 2 == 0 {
                 let at = t + (rng.unit() * S as f64) as i64;
                 let first = "2024-05-01 10:00:00.123 ERROR 1 --- [consumer-1] c.e.Worker : processing failed";
-                for (k, line) in failure(trace, first).iter().enumerate() {
-                    out.push(record("worker", pod, START + at + k as i64 * 10_000, line));
+                for (k, line) in failure(trace, first, frames).iter().enumerate() {
+                    let (ts, text) = record("worker", pod, START + at + k as i64 * 10_000, line);
+                    out.push((ts, text, k == 0));
                 }
             }
         }
         t += S;
     }
-    out.sort_by_key(|(ts, _)| *ts);
+    out.sort_by_key(|(ts, _, _)| *ts);
     out
 }
 
@@ -198,6 +154,8 @@ fn consumer(trace: Trace) -> Vec<(i64, String)> {
 struct Tagged {
     /// Each record's `edgeheal` object.
     tags: Vec<String>,
+    /// The `edgeheal` object of each record the one-line stream has too.
+    one_line_tags: Vec<String>,
     /// Anomalous records before the fault.
     before: usize,
     /// The first anomaly during the fault: (seconds in, incident, action).
@@ -206,7 +164,7 @@ struct Tagged {
     during: BTreeMap<String, usize>,
 }
 
-fn tagged(records: &[(i64, String)]) -> Tagged {
+fn tagged(records: &[Logged]) -> Tagged {
     let models = match ModelSet::from_embedded() {
         Some(Ok(m)) => m,
         other => panic!("the filter embeds models/default: {other:?}"),
@@ -214,7 +172,7 @@ fn tagged(records: &[(i64, String)]) -> Tagged {
     let mut filter = Filter::new(FilterConfig::default(), Some(models));
     let mut out = Vec::new();
     let mut seen = Tagged::default();
-    for (ts, text) in records {
+    for (ts, text, one_line) in records {
         filter.process(b"kube.var.log", *ts, text.as_bytes(), &mut out);
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
         let tags = &json["edgeheal"];
@@ -232,6 +190,9 @@ fn tagged(records: &[(i64, String)]) -> Tagged {
             }
         }
         seen.tags.push(tags.to_string());
+        if *one_line {
+            seen.one_line_tags.push(tags.to_string());
+        }
     }
     seen
 }
@@ -255,10 +216,13 @@ fn error_burst_caught(case: &str, seen: &Tagged) -> f64 {
 /// now as the same failures logged one line each are, within a bucket.
 #[test]
 fn an_error_burst_with_a_stack_trace_per_failed_request_is_caught() {
-    let one_line = error_burst_caught("one line a failure", &tagged(&spring_api(Trace::OneLine)));
-    for trace in [Trace::Java, Trace::Python, Trace::Go, Trace::Node] {
+    let one_line = error_burst_caught(
+        "one line a failure",
+        &tagged(&spring_api(Trace::OneLine, FRAMES)),
+    );
+    for trace in Trace::TRACES {
         let case = format!("{trace:?} traces");
-        let secs = error_burst_caught(&case, &tagged(&spring_api(trace)));
+        let secs = error_burst_caught(&case, &tagged(&spring_api(trace, FRAMES)));
         assert!(
             secs <= one_line + 15.0,
             "{case}: caught after {secs} s, one line a failure after {one_line} s"
@@ -271,10 +235,13 @@ fn an_error_burst_with_a_stack_trace_per_failed_request_is_caught() {
 /// are no lines now: an error burst with `rollout_restart`, never a surge.
 #[test]
 fn stack_traces_of_a_workload_without_requests_are_errors_not_traffic() {
-    let one_line = error_burst_caught("one line a failure", &tagged(&consumer(Trace::OneLine)));
-    for trace in [Trace::Java, Trace::Python, Trace::Go, Trace::Node] {
+    let one_line = error_burst_caught(
+        "one line a failure",
+        &tagged(&consumer(Trace::OneLine, FRAMES)),
+    );
+    for trace in Trace::TRACES {
         let case = format!("{trace:?} traces");
-        let seen = tagged(&consumer(trace));
+        let seen = tagged(&consumer(trace, FRAMES));
         let secs = error_burst_caught(&case, &seen);
         assert!(
             !seen.during.contains_key("traffic_surge"),
@@ -306,7 +273,7 @@ fn an_exception_named_in_a_warning_is_no_error() {
                         "2024-05-01 10:00:00.123  INFO 1 --- [nio-8080-exec-1] c.e.Cart : GET /cart completed 200 in {}ms",
                         5 + (rng.unit() * 15.0) as u32
                     );
-                    out.push(record("cart", pod, START + at, &line));
+                    out.push(own(record("cart", pod, START + at, &line)));
                 }
                 if t >= FAULT_FROM {
                     for _ in 0..5 {
@@ -314,13 +281,13 @@ fn an_exception_named_in_a_warning_is_no_error() {
                         let line = format!(
                             "2024-05-01 10:00:00.123  WARN 1 --- [nio-8080-exec-2] c.e.PriceClient : price lookup timed out ({cause}), retrying"
                         );
-                        out.push(record("cart", pod, START + at, &line));
+                        out.push(own(record("cart", pod, START + at, &line)));
                     }
                 }
             }
             t += S;
         }
-        out.sort_by_key(|(ts, _)| *ts);
+        out.sort_by_key(|(ts, _, _)| *ts);
         out
     };
     let named = tagged(&stream("java.net.SocketTimeoutException: Read timed out"));
@@ -339,4 +306,64 @@ fn an_exception_named_in_a_warning_is_no_error() {
         "{:?}",
         named.during
     );
+}
+
+/// The first record whose tags differ between `a` and `b`, shown.
+fn first_difference(a: &[String], b: &[String]) -> Option<String> {
+    if a.len() != b.len() {
+        return Some(format!("{} records against {}", a.len(), b.len()));
+    }
+    let i = a.iter().zip(b).position(|(x, y)| x != y)?;
+    Some(format!("record {i}:\n{}\n{}", a[i], b[i]))
+}
+
+/// Blank lines (a worker's empty line between its reports; Python's
+/// between chained tracebacks, Go's after `panic:`) counted as lines, and in
+/// a workload that logs no requests as its traffic. They say nothing: a
+/// consumer that writes one after every other line is tagged, record for
+/// record, as the same consumer without them.
+#[test]
+fn blank_lines_count_as_nothing() {
+    let plain = consumer(Trace::OneLine, FRAMES);
+    let mut with_blanks = Vec::new();
+    for (i, (ts, text, _)) in plain.iter().enumerate() {
+        with_blanks.push((*ts, text.clone(), true));
+        if i % 2 == 0 {
+            let mut blank: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+            blank["log"] = ["", "\n", "  \t\r\n"][i % 3].into();
+            with_blanks.push((*ts, blank.to_string(), false));
+        }
+    }
+    let plain = tagged(&plain);
+    let with_blanks = tagged(&with_blanks);
+    let differ = first_difference(&with_blanks.one_line_tags, &plain.tags);
+    assert_eq!(differ, None);
+    error_burst_caught("with blank lines", &with_blanks);
+}
+
+/// A logged exception counted twice: the logger's `ERROR` line, then the
+/// exception's class line (`org.x.DataAccessResourceFailureException: db
+/// down`) or Python's `Traceback (most recent call last):` header; and
+/// Python's closing `psycopg2.OperationalError: db down` counted as a line.
+/// Blank lines in traces counted as lines; Ruby's backtrace lines and Go's
+/// re-panic line too; a Ruby exception nothing rescued counted no error.
+/// Now only the line that reports a failure counts (the logger's, or a
+/// trace's own first line: `Exception in thread "main" ...`, `Error: ...`,
+/// `panic: ...`, Ruby's `path:12:in 'f': db down (RuntimeError)`): with
+/// each trace (but a Rust panic's, whose message is a line of its own),
+/// every record the one-line stream has is tagged exactly as there.
+#[test]
+fn a_logged_exception_counts_as_the_one_line_that_reports_it() {
+    let streams: [(&str, Stream); 2] = [("spring_api", spring_api), ("consumer", consumer)];
+    let mut differ = Vec::new();
+    for (name, stream) in streams {
+        let one_line = tagged(&stream(Trace::OneLine, 0));
+        for trace in Trace::TRACES.into_iter().filter(|t| t.only_continues()) {
+            let seen = tagged(&stream(trace, 8));
+            if let Some(d) = first_difference(&seen.one_line_tags, &one_line.tags) {
+                differ.push(format!("{name}, {trace:?} traces: {d}"));
+            }
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
 }

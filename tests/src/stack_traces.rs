@@ -2,8 +2,9 @@
 //! shipped pipelines pass them on (they join only the CRI runtime's partial
 //! lines): a Spring service behind its access log whose failed requests
 //! each log a Java trace (Fluent Bit `tail` + `kubernetes` records), a
-//! consumer that logs no requests and whose failures log Java, Python, Go
-//! and Node.js traces in turn (Vector `kubernetes_logs` records), and a
+//! consumer that logs no requests and whose failures log each trace of
+//! [`Trace::TRACES`] in turn (Java, Python, Go, Node.js, Ruby and Rust,
+//! logged or not caught; Vector `kubernetes_logs` records), and a
 //! service whose warnings name the exception they caught. Their failures
 //! start at [`FAULT_FROM_S`].
 
@@ -14,68 +15,9 @@ use crate::vector::{rfc3339, Rng, EVENT_TIME_NS};
 /// Seconds into the stream at which the failures start.
 pub const FAULT_FROM_S: i64 = 1200;
 
-/// A language's way of printing a failure after the line `first`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trace {
-    /// logback: the exception, `frames` frames, a cause, `... N more`.
-    Java,
-    /// `logger.exception`: the traceback (frames with their source lines),
-    /// the exception.
-    Python,
-    /// `debug.Stack()` after a recover.
-    Go,
-    /// `console.error(err)` (its own first line).
-    Node,
-}
-
-/// The lines that log one failure reported by `first`, with `frames` frames.
-pub fn failure(trace: Trace, first: &str, frames: usize) -> Vec<String> {
-    let mut lines = vec![first.to_owned()];
-    match trace {
-        Trace::Java => {
-            lines
-                .push("org.springframework.dao.DataAccessResourceFailureException: db down".into());
-            lines.extend(
-                (0..frames).map(|k| format!("\tat com.example.Layer{k}.call(Layer{k}.java:{k})")),
-            );
-            lines.push("Caused by: java.net.ConnectException: Connection refused".into());
-            lines.push("\tat java.base/sun.nio.ch.Net.connect0(Native Method)".into());
-            lines.push(format!("\t... {frames} more"));
-        }
-        Trace::Python => {
-            lines.push("Traceback (most recent call last):".into());
-            for k in 0..frames {
-                lines.push(format!(
-                    "  File \"/app/worker/layer{k}.py\", line {k}, in call"
-                ));
-                lines.push(format!("    return layer{}.call(msg)", k + 1));
-            }
-            lines.push("    raise OperationalException(\"db down\")".into());
-            lines.push("    ~~~~~^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^".into());
-            lines.push("psycopg2.OperationalError: db down".into());
-        }
-        Trace::Go => {
-            lines.push("goroutine 42 [running]:".into());
-            lines.push("runtime/debug.Stack()".into());
-            lines.push("\t/usr/local/go/src/runtime/debug/stack.go:26 +0x5e".into());
-            for k in 0..frames {
-                lines.push(format!(
-                    "main.layer{k}(0xc000120000, {{0x6e0c48, 0xc000066120}})"
-                ));
-                lines.push(format!("\t/app/layer{k}.go:{k} +0x1d"));
-            }
-            lines.push("created by main.main in goroutine 1".into());
-            lines.push("\t/app/main.go:12 +0x23".into());
-        }
-        Trace::Node => {
-            lines[0] = "Error: db down".into();
-            lines.extend(
-                (0..frames).map(|k| format!("    at Layer{k}.call (/app/src/layer{k}.js:{k}:7)")),
-            );
-        }
-    }
-    lines
-}
+#[path = "../../plugin/tests/common/stack_trace_lines.rs"]
+mod stack_trace_lines;
+pub use stack_trace_lines::{failure, Trace};
 
 /// A Fluent Bit container log (`tail` with the CRI parser, `kubernetes`).
 fn fluent_bit(app: &str, pod: &str, ts: i64, line: &str) -> String {
@@ -129,7 +71,7 @@ pub fn stream(seed: u64, seconds: i64, rate: u32, frames: usize) -> Vec<(i64, St
     let mut rng = Rng::new(seed);
     let mut out = Vec::new();
     let s = 1_000_000_000;
-    let traces = [Trace::Java, Trace::Python, Trace::Go, Trace::Node];
+    let traces = Trace::TRACES;
     let mut failures = 0usize;
     for t in 0..seconds {
         let base = EVENT_TIME_NS + t * s;

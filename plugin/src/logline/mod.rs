@@ -20,8 +20,15 @@
 //!
 //! Before any of that, a line that only continues a stack trace printed one
 //! line a record (`\tat com.x.Y.f(Y.java:12)`, `  File "x.py", line 3, in
-//! f`, `goroutine 7 [running]:`; see [`stack_trace`]) is read as a
-//! continuation, which says nothing of its own ([`LineInfo::continuation`]).
+//! f`, `goroutine 7 [running]:`, an exception's class line after the
+//! logger's line that reported it, Python's `Traceback (most recent call
+//! last):` alone, Ruby's `\tfrom x.rb:12:in 'f'`, Rust's `   0:
+//! rust_begin_unwind`; see [`stack_trace`]) is read as a continuation, which
+//! says nothing of its own ([`LineInfo::continuation`]); so is a blank line
+//! (spaces, tabs and line ends only). A trace's own first line that names
+//! no level (Rust's `thread 'main' panicked at ...`, Ruby's uncaught
+//! `x.rb:12:in 'f': boom (RuntimeError)`) is read as free text, and is an
+//! error when it states no level or status.
 //!
 //! Latency units: a key suffix (`_ms`, `_us`/`_µs`, `_ns`, `_s`/`_sec`/
 //! `_seconds`) or a duration string (`"250ms"`, `"0.25s"`, `"1m2.5s"`) decides;
@@ -38,7 +45,7 @@ mod zap_console;
 
 use crate::freetext;
 use crate::json::{Record, RecordIndex};
-use crate::observation::LogSignal;
+use crate::observation::{LogLevel, LogSignal};
 use stack_trace::TraceLine;
 
 pub use duration::parse_duration_ms;
@@ -58,12 +65,14 @@ pub struct LineInfo {
     /// crash), not from a field.
     pub level_from_text: bool,
     /// The line only continues a stack trace (a frame, `Caused by: ...`; see
-    /// [`stack_trace`]): it is not a line of its own, and `signal` is empty.
+    /// [`stack_trace`]), or is blank: it is not a line of its own, and
+    /// `signal` is empty.
     pub continuation: bool,
 }
 
 impl LineInfo {
-    /// A line that only continues a stack trace: it says nothing.
+    /// A line that only continues a stack trace, or a blank line: it says
+    /// nothing.
     pub const CONTINUATION: LineInfo = LineInfo {
         signal: LogSignal {
             level: None,
@@ -137,7 +146,7 @@ pub fn read_line(line: &str) -> LineInfo {
 /// As [`read_line`], indexing a JSON line in `index`.
 pub fn read_line_in(line: &str, index: &mut RecordIndex) -> LineInfo {
     let trace = stack_trace::classify(line);
-    if trace == TraceLine::Continuation {
+    if matches!(trace, TraceLine::Continuation | TraceLine::Blank) {
         return LineInfo::CONTINUATION;
     }
     let trimmed = line.trim_start();
@@ -165,7 +174,14 @@ pub fn read_line_in(line: &str, index: &mut RecordIndex) -> LineInfo {
         }
         return info;
     }
-    let (signal, stated) = freetext::read_stating(line);
+    let (mut signal, stated) = freetext::read_stating(line);
+    // A trace's own first line that names no level (Rust's `thread 'main'
+    // panicked at ...`, Ruby's uncaught `x.rb:12:in 'f': boom (RuntimeError)`)
+    // is an error, as a crash word makes one: unless the line states a
+    // level or a request status.
+    if trace == TraceLine::Crash && signal.level.is_none() && signal.status.is_none() {
+        signal.level = Some(LogLevel::Error);
+    }
     // Python's source line of a frame (four spaces in) states nothing: no
     // level of its own (a crash word in the code, `raise PaymentException()`,
     // is not one), no request, no duration.
@@ -529,14 +545,10 @@ mod tests {
                 "panic: runtime error: index out of range",
                 sig(Some(Fatal), None, None, false),
             ),
-            (
-                "java.lang.NullPointerException: boom",
-                sig(Some(Error), None, None, false),
-            ),
-            (
-                "Traceback (most recent call last):",
-                sig(Some(Error), None, None, false),
-            ),
+            // An exception's class line and Python's traceback header
+            // continue a trace: they say nothing (see `stack_trace`).
+            ("java.lang.NullPointerException: boom", LogSignal::default()),
+            ("Traceback (most recent call last):", LogSignal::default()),
             // A crash word makes an error of a line with no level of its
             // own; the level a line states wins over it.
             (
@@ -629,11 +641,7 @@ mod tests {
                 sig(Some(Error), None, None, false),
             ),
             (
-                "org.springframework.dao.DataAccessResourceFailureException: db down",
-                sig(Some(Error), None, None, false),
-            ),
-            (
-                "Traceback (most recent call last):",
+                "Unhandled exception. System.InvalidOperationException: boom",
                 sig(Some(Error), None, None, false),
             ),
             (
@@ -707,13 +715,18 @@ mod tests {
                 true,
                 LogSignal::default(),
             ),
+            // The lines after a logger's line that reported the exception:
+            // its class line, Python's traceback header and closing line.
+            (
+                "org.springframework.dao.DataAccessResourceFailureException: db down",
+                true,
+                LogSignal::default(),
+            ),
+            ("      System.InvalidOperationException: boom", true, LogSignal::default()),
+            ("Traceback (most recent call last):", true, LogSignal::default()),
+            ("ValueError: bad", true, LogSignal::default()),
             // First lines of traces are lines, errors when they state no
             // other level.
-            (
-                "Traceback (most recent call last):",
-                false,
-                sig(Some(Error), None, None, false),
-            ),
             (
                 "Exception in thread \"main\" java.lang.IllegalStateException: boom",
                 false,
@@ -725,6 +738,42 @@ mod tests {
                 sig(Some(Fatal), None, None, false),
             ),
             ("Error: db down", false, sig(Some(Error), None, None, false)),
+            (
+                "thread 'main' panicked at src/main.rs:2:5:",
+                false,
+                sig(Some(Error), None, None, false),
+            ),
+            (
+                "/app/x.rb:12:in 'Db#connect': db down (RuntimeError)",
+                false,
+                sig(Some(Error), None, None, false),
+            ),
+            // A level the first line states wins, as over a crash word.
+            (
+                "/app/x.rb:12:in 'f': WARN retrying (Timeout::Error)",
+                false,
+                sig(Some(Warn), None, None, false),
+            ),
+            (
+                "/app/x.rb:12:in 'f': GET /x 404 (NotFound)",
+                false,
+                sig(None, Some(404), None, true),
+            ),
+            // Ruby's, Go's and Rust's continuations.
+            ("\tfrom /app/x.rb:20:in 'Layer#call'", true, LogSignal::default()),
+            ("/app/x.rb:20:in `block in call'", true, LogSignal::default()),
+            ("\tpanic: db down", true, LogSignal::default()),
+            ("stack backtrace:", true, LogSignal::default()),
+            ("   0: rust_begin_unwind", true, LogSignal::default()),
+            (
+                "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+                true,
+                LogSignal::default(),
+            ),
+            // Blank lines say nothing either.
+            ("", true, LogSignal::default()),
+            ("   ", true, LogSignal::default()),
+            ("\t\r\n", true, LogSignal::default()),
             // ASP.NET Core's indented request line is one of its own.
             (
                 "      Request finished HTTP/1.1 GET http://localhost:5000/api/items - 500 - text/plain 12.3456ms",

@@ -2,14 +2,14 @@
 //!
 //! The shipped pipelines join only the CRI runtime's partial lines (Fluent
 //! Bit's `multiline.parser cri`, Vector's `kubernetes_logs`), so each line of
-//! a Java, Python, Go, Node.js or .NET stack trace is a record of its own. A
-//! trace's first line is the error (a log line with its level, or an
-//! `Exception in thread ...` / `Traceback (most recent call last):`
-//! header); the lines after it only continue it. Counted as lines, a
-//! 60-frame trace hid an error burst behind 60 lines of no level (the error
-//! ratio fell), and in a workload that logs no requests it read as a surge
-//! of traffic. [`classify`] tells those continuation lines apart by their
-//! first bytes, so they count as nothing of their own.
+//! a Java, Python, Go, Node.js, .NET, Ruby or Rust stack trace is a record
+//! of its own. One failure is one error: the line that reports it (a
+//! logger's line with its level, or a trace's own first line that says it
+//! failed, such as `Exception in thread "main" ...`); the lines after it
+//! only continue it. Counted as lines, a 60-frame trace hid an error burst
+//! behind 60 lines of no level (the error ratio fell), and in a workload
+//! that logs no requests it read as a surge of traffic. [`classify`] tells those continuation
+//! lines apart by their first bytes, so they count as nothing of their own.
 //!
 //! Continuations, after any leading spaces or tabs (`ws`):
 //! - frames: ws + `at ` + a non-space (Java `\tat com.x.Y.f(Y.java:12)`,
@@ -21,13 +21,26 @@
 //!   `panic({0x45cc40?, 0x4fe680?})`, `main.f(...)`: a name without spaces
 //!   holding a `.` (or `panic`) before the first `(`, and arguments that are
 //!   none, `...`, or start with `0x` or `{`), `created by main.main`,
-//!   `goroutine 7 [running]:` and `[signal SIGSEGV: ...]`;
+//!   `goroutine 7 [running]:`, `[signal SIGSEGV: ...]` and a tab +
+//!   `panic: ` (a panic raised while the one above it panicked); Ruby's
+//!   backtrace lines, ws + a location that ends the line
+//!   (`` /app/x.rb:12:in `block in f' ``, `/app/x.rb:12:in 'Foo#bar'` since
+//!   Ruby 3.4), or after ws + `from ` (`\tfrom /app/x.rb:12:in 'f'`); Rust's
+//!   `stack backtrace:`, its frames numbered in four columns (`   0:
+//!   rust_begin_unwind`, then ws + `at ...`) and the `note: ...
+//!   RUST_BACKTRACE=...` that closes a panic;
+//! - an exception's class line, ws + a class name ending in `Exception` or
+//!   `Error`, alone or with `:` and a message on the same line
+//!   (`org.x.DataAccessException: db down`, .NET's indented `System.
+//!   InvalidOperationException: boom`, Python's closing `ValueError: bad`;
+//!   see `exception_class_line`);
 //! - Java's ws + `... 12 more` / `... 3 common frames omitted`, `Caused by: `
 //!   (at any indentation), ws + `Suppressed: `; .NET's `--- End of ...`;
-//! - Python's ws + carets (`    ~~~^^^`, 3.11 and later), ws + `[Previous
-//!   line repeated 996 more times]`, and the two sentences that join
-//!   chained tracebacks (`During handling of the above exception, ...`,
-//!   `The above exception was the direct cause of the following exception:`).
+//! - Python's `Traceback (most recent call last):` alone on its line, ws +
+//!   carets (`    ~~~^^^`, 3.11 and later), ws + `[Previous line repeated
+//!   996 more times]`, and the two sentences that join chained tracebacks
+//!   (`During handling of the above exception, ...`, `The above exception
+//!   was the direct cause of the following exception:`).
 //!
 //! Python prints each frame's source line indented by exactly four spaces
 //! (`    raise PaymentError(reply)`). Four spaces alone do not make a
@@ -36,17 +49,53 @@
 //! continuation only when it states nothing — no level of its own, no
 //! status, no latency (see [`crate::logline::read_line_in`]).
 //!
-//! Anything else is a line of its own, whatever it holds: an exception's
-//! class line after the log line that reported it
-//! (`org.x.DataAccessException: db down`) or the `ValueError: bad` that
-//! ends a Python traceback cannot be told from a line that starts a trace
-//! (`e.printStackTrace()` prints the class line first), so they stay lines:
-//! a trace logged after its own error line may count a second error (the
-//! class line with `Exception` in it, a `Traceback` header), never sixty.
+//! A blank line (spaces, tabs and line ends only: Python prints them
+//! between chained tracebacks, Go after `panic:`) is [`TraceLine::Blank`]:
+//! it says nothing either, in a trace or out of one (it once counted as a
+//! line, and in a workload that logs no requests as traffic).
+//!
+//! A trace's own first line that says it failed but names no level is
+//! [`TraceLine::Crash`], an error unless it states a level or a request
+//! status: Rust's `thread 'main' panicked at src/main.rs:2:5:` and Ruby's
+//! `/app/x.rb:12:in 'Db#connect': db down (RuntimeError)` (an exception
+//! nothing rescued). (Go's `panic: ...` and Node.js's `Error: ...` are
+//! errors by their level word; a Rust panic's message, on the line after
+//! since Rust 1.73, is a line of its own.)
+//!
+//! Anything else is a line of its own, whatever it holds.
+//!
+//! # Which line is the one error
+//!
+//! Each line is read by itself. The core's per-entity state is a workload's
+//! window, into which its pods' lines interleave, not the line before in one
+//! container's stream; and Vector's `remap`, which reads lines as this does
+//! (`edgeheal-normalize.vrl`), keeps nothing from one event to the next. A
+//! line alone cannot tell a trace logged after the logger's line from one
+//! printed with no logger line before it: the same class line, the same
+//! `Traceback` header. The reading is the one that is right for a logged
+//! exception, the common case in a service: the logger's line is the error
+//! and the class line, the header and Python's closing `ValueError: bad`
+//! say nothing (they once counted a second error, or a line, for every
+//! logged exception). A trace with no logger line before it counts one error
+//! where its first line says so by itself — Java's `Exception in thread
+//! "main" ...`, .NET's `Unhandled exception. ...`, Python's `Exception in
+//! thread ...:` for a thread, Node.js's `Error: ...`, Go's `panic: ...`,
+//! Rust's `thread '...' panicked at ...`, Ruby's `x.rb:12:in 'f': boom
+//! (RuntimeError)` — and none where it opens with a class line or a bare
+//! `Traceback` header: `e.printStackTrace()`, Node.js's `console.error(err)`
+//! of a `TypeError`, and an exception that ends Python's main thread, whose
+//! process exits (its container's restart is what the pod's restart signals
+//! count).
+//!
+//! A class line or a `Traceback` header with more lines after it in the same
+//! record (a trace joined into one record upstream) is a line of its own,
+//! read as free text.
 //!
 //! Only the first bytes of a line are tested, and its last for Go's
-//! function lines: this runs for every log record, in the `.wasm` under an
-//! interpreter.
+//! function lines and Ruby's locations (a line that ends in `)` or `'` has
+//! its first word read; an exception's class name is read to its end, and
+//! the rest of the line only when the name is one): this runs for every log
+//! record, in the `.wasm` under an interpreter.
 
 use memchr::memmem;
 
@@ -61,7 +110,19 @@ pub enum TraceLine {
     /// Indented by exactly four spaces, as Python indents a frame's source
     /// line: a continuation when it states nothing of its own.
     MaybeSource,
+    /// A trace's own first line that names no level: Rust's `thread
+    /// 'main' panicked at src/main.rs:2:5:`, Ruby's `/app/x.rb:12:in 'f':
+    /// boom (RuntimeError)` when nothing rescued the exception. An error,
+    /// unless it states a level or a request status of its own.
+    Crash,
+    /// Spaces, tabs and line ends only: says nothing, as a continuation
+    /// (Python's traces hold such lines between chained tracebacks, Go's
+    /// after `panic:`, and any program may print one).
+    Blank,
 }
+
+/// Python's header of a traceback, alone on its line.
+const TRACEBACK: &[u8] = b"Traceback (most recent call last):";
 
 /// Python's sentences between the tracebacks of chained exceptions.
 const CHAINED: [&[u8]; 2] = [
@@ -79,31 +140,69 @@ pub fn classify(line: &str) -> TraceLine {
         .unwrap_or(b.len());
     let rest = b.get(ws..).unwrap_or_default();
     let Some(&first) = rest.first() else {
-        return TraceLine::Own;
+        return TraceLine::Blank;
     };
+    if first.is_ascii_whitespace() && rest.trim_ascii_start().is_empty() {
+        return TraceLine::Blank;
+    }
     // Java's cause and .NET's inner-exception end stand indented or not.
-    let either = rest.starts_with(b"Caused by: ") || rest.starts_with(b"--- End of ");
+    let either = match first {
+        b'C' => rest.starts_with(b"Caused by: "),
+        b'-' => rest.starts_with(b"--- End of "),
+        _ => false,
+    };
+    // A name starts here: an exception's class, a Go function.
+    let name = first.is_ascii_alphabetic() || first == b'_';
+    // Ruby's backtrace lines end in a quote, its uncaught exception's first
+    // line in a parenthesis: only those lines are read for a location.
+    let last = rest.trim_ascii_end().last().copied();
     let continuation = either
         || if ws > 0 {
             indented_continuation(b, ws, rest)
         } else {
-            let marker = match first {
-                b'c' => rest
-                    .strip_prefix(b"created by ")
-                    .is_some_and(qualified_name),
-                b'g' => goroutine_header(rest),
-                b'[' => rest.starts_with(b"[signal SIG"),
-                b'D' | b'T' => CHAINED.iter().any(|s| rest.starts_with(s)),
-                _ => false,
-            };
-            marker || ((first.is_ascii_alphabetic() || first == b'_') && go_function_line(rest))
-        };
+            margin_continuation(first, rest) || (name && go_function_line(rest))
+        }
+        || (name && exception_class_line(rest))
+        || (last == Some(b'\'') && ruby_frame(rest));
     if continuation {
         TraceLine::Continuation
-    } else if ws == 4 && b.get(..4) == Some(b"    ") && !rest.trim_ascii_end().is_empty() {
+    } else if ws == 0
+        && if first == b't' {
+            rest.strip_prefix(b"thread '")
+                .is_some_and(|r| memmem::find(r, b"' panicked at ").is_some())
+        } else {
+            last == Some(b')') && ruby_uncaught(rest)
+        }
+    {
+        TraceLine::Crash
+    } else if ws == 4 && b.get(..4) == Some(b"    ") {
         TraceLine::MaybeSource
     } else {
         TraceLine::Own
+    }
+}
+
+/// The continuations at the left margin that only some languages print
+/// there; `first` is the line's first byte.
+fn margin_continuation(first: u8, rest: &[u8]) -> bool {
+    match first {
+        b'c' => rest
+            .strip_prefix(b"created by ")
+            .is_some_and(qualified_name),
+        b'g' => goroutine_header(rest),
+        b'[' => rest.starts_with(b"[signal SIG"),
+        b'D' | b'T' => {
+            CHAINED.iter().any(|s| rest.starts_with(s))
+                || rest
+                    .strip_prefix(TRACEBACK)
+                    .is_some_and(|r| r.trim_ascii().is_empty())
+        }
+        // Rust's backtrace header and the note that closes a panic.
+        b's' => rest.trim_ascii_end() == b"stack backtrace:",
+        b'n' => rest
+            .strip_prefix(b"note: ")
+            .is_some_and(|r| memmem::find(r, b"`RUST_BACKTRACE=").is_some()),
+        _ => false,
     }
 }
 
@@ -129,7 +228,113 @@ fn indented_continuation(line: &[u8], ws: usize, rest: &[u8]) -> bool {
         Some(b'/') => {
             ws == 1 && line.first() == Some(&b'\t') && memmem::find(rest, b".go:").is_some()
         }
+        // Go's panic raised while another panicked (`panic: x [recovered]`
+        // first, at the margin).
+        Some(b'p') => ws == 1 && line.first() == Some(&b'\t') && rest.starts_with(b"panic: "),
+        // Ruby's `\tfrom /app/x.rb:12:in 'f'`.
+        Some(b'f') => rest.strip_prefix(b"from ").is_some_and(ruby_frame),
+        // Rust's numbered frame, its number right-aligned in four columns
+        // (`   0: rust_begin_unwind`, `  12: app::main`).
+        Some(b'0'..=b'9') => {
+            let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+            ws + digits == 4
+                && line.get(..ws).is_some_and(|w| w.iter().all(|&c| c == b' '))
+                && rest.get(digits..).is_some_and(|r| r.starts_with(b": "))
+        }
         _ => false,
+    }
+}
+
+/// The rest of a Ruby backtrace line after the quote that opens its method,
+/// when `s` starts with the location: a path, `:`, a line number, `:in `,
+/// and `` ` `` (before Ruby 3.4) or `'` (`/app/x.rb:12:in 'Foo#bar'`,
+/// `` app/models/cart.rb:7:in `block in save' ``). The path is a word of
+/// its own.
+fn ruby_location(s: &[u8]) -> Option<&[u8]> {
+    let word_len = s.iter().position(u8::is_ascii_whitespace)?;
+    let (word, rest) = s.split_at_checked(word_len)?;
+    let place = word.strip_suffix(b":in")?;
+    let colon = place.iter().rposition(|&c| c == b':')?;
+    let (path, number) = (place.get(..colon)?, place.get(colon + 1..)?);
+    if path.is_empty() || number.is_empty() || !number.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    match rest.strip_prefix(b" ")?.split_first()? {
+        (b'`' | b'\'', method) => Some(method),
+        _ => None,
+    }
+}
+
+/// A Ruby backtrace line: a location whose method's name closes the line
+/// (`/app/x.rb:12:in 'Foo#bar'`), with no other line after it in the record.
+fn ruby_frame(s: &[u8]) -> bool {
+    ruby_location(s.trim_ascii_end())
+        .is_some_and(|method| method.ends_with(b"'") && !method.contains(&b'\n'))
+}
+
+/// The first line Ruby prints for an exception nothing rescued: a location,
+/// the message and the class (`/app/x.rb:12:in 'Db#connect': db down
+/// (RuntimeError)`), on one line.
+fn ruby_uncaught(s: &[u8]) -> bool {
+    ruby_location(s.trim_ascii_end()).is_some_and(|after| {
+        after.ends_with(b")") && !after.contains(&b'\n') && memmem::find(after, b"': ").is_some()
+    })
+}
+
+/// The bytes of a class name: ASCII letters and digits, `_`, `$`, `.` (one
+/// load a byte, where the tests were a few compares). Indexed at compile
+/// time, where an index out of bounds fails the build.
+#[allow(clippy::indexing_slicing)]
+const CLASS_NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'.');
+        c += 1;
+    }
+    table
+};
+
+/// An exception's class line, `rest` from its first byte after spaces and
+/// tabs: a class name (ASCII letters, digits, `_`, `$` and dots, starting
+/// with a letter or `_`) that ends in `Exception` or `Error`, alone or
+/// followed by `:` and a message on the same line (`java.lang.
+/// NullPointerException`, `org.x.DataAccessException: db down`, Python's
+/// `ValueError: bad`). `Error` alone is no class name here: `Error: ...` is
+/// Node.js's first line of a trace and many a program's error line. Only
+/// the name's bytes are read on other lines, and it is short or stops at the
+/// first other byte (`2024-05-01`, `INFO`, `level=`).
+fn exception_class_line(rest: &[u8]) -> bool {
+    if !rest
+        .first()
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+    {
+        return false;
+    }
+    let len = rest
+        .iter()
+        .position(|&c| {
+            !CLASS_NAME_BYTES
+                .get(usize::from(c))
+                .copied()
+                .unwrap_or(false)
+        })
+        .unwrap_or(rest.len());
+    let Some((name, after)) = rest.split_at_checked(len) else {
+        return false;
+    };
+    if !(name.ends_with(b"Exception") || name.ends_with(b"Error")) || name == b"Error" {
+        return false;
+    }
+    match after.trim_ascii_end().split_first() {
+        None => true,
+        // A message on the same line: a trace joined into one record
+        // upstream is a line of its own.
+        Some((b':', message)) => {
+            message.first().is_none_or(u8::is_ascii_whitespace) && !message.contains(&b'\n')
+        }
+        Some(_) => false,
     }
 }
 
@@ -189,22 +394,40 @@ mod tests {
             ("\tCaused by: java.io.IOException: x", Continuation),
             ("\tSuppressed: java.io.IOException: close failed", Continuation),
             ("\t\t... 3 more\n", Continuation),
-            // Its first lines are lines of their own.
-            (
-                "Exception in thread \"main\" java.lang.IllegalStateException: boom",
-                Own,
-            ),
-            ("java.lang.NullPointerException: boom", Own),
+            // The exception's class line, after the logger's line that
+            // reported it (.NET's logger indents it).
+            ("java.lang.NullPointerException: boom", Continuation),
             (
                 "org.springframework.dao.DataAccessResourceFailureException: db down",
+                Continuation,
+            ),
+            ("java.lang.IllegalStateException: boom\n", Continuation),
+            ("java.lang.NullPointerException", Continuation),
+            ("java.lang.OutOfMemoryError: Java heap space", Continuation),
+            ("com.example.Cart$CheckoutException: empty cart", Continuation),
+            ("kotlin.UninitializedPropertyAccessException:", Continuation),
+            ("      System.InvalidOperationException: boom", Continuation),
+            ("\tjava.io.IOException: x\r\n", Continuation),
+            // The lines that report it are lines of their own.
+            (
+                "Exception in thread \"main\" java.lang.IllegalStateException: boom",
                 Own,
             ),
             (
                 "2024-05-01 10:00:00.123 ERROR 1 --- [nio-8080-exec-1] o.a.c.c.C.[dispatcherServlet] : Servlet.service() threw exception",
                 Own,
             ),
-            // Python.
-            ("Traceback (most recent call last):", Own),
+            // A trace joined into one record upstream is one line.
+            ("java.lang.IllegalStateException: boom\n\tat a.B.c(B.java:1)", Own),
+            ("java.lang.IllegalStateException:\nboom", Own),
+            // Python. The header and the exception's line close a
+            // traceback that the logger's line reported.
+            ("Traceback (most recent call last):", Continuation),
+            ("Traceback (most recent call last):\r\n", Continuation),
+            (
+                "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>",
+                Own,
+            ),
             ("  File \"/app/worker.py\", line 10, in <module>", Continuation),
             ("    File \"/usr/lib/python3.12/x.py\", line 3, in f", Continuation),
             ("    raise PaymentException(reply)", MaybeSource),
@@ -220,7 +443,18 @@ mod tests {
                 "The above exception was the direct cause of the following exception:",
                 Continuation,
             ),
-            ("ValueError: bad", Own),
+            ("ValueError: bad", Continuation),
+            ("KeyError: 'cart'", Continuation),
+            ("Exception: boom", Continuation),
+            ("ConnectionRefusedError: [Errno 111] Connection refused", Continuation),
+            ("psycopg2.OperationalError: db down", Continuation),
+            (
+                "requests.exceptions.ConnectionError: HTTPSConnectionPool(host='x', port=443)",
+                Continuation,
+            ),
+            ("ValueError:x", Own),
+            ("ValueError is not raised", Own),
+            ("ValueError(\"x\")", Own),
             // Go.
             ("panic: runtime error: index out of range [5] with length 3", Own),
             ("goroutine 1 [running]:", Continuation),
@@ -242,20 +476,101 @@ mod tests {
                 "[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x48f4a3]",
                 Continuation,
             ),
+            ("\tpanic: db down", Continuation),
+            ("panic: db down [recovered]", Own),
+            ("\t\tpanic: x", Own),
+            ("  panic: x", Own),
+            // Ruby: backtrace lines, bare (`e.backtrace`) or after `from`
+            // (an exception nothing rescued), in both quotings.
+            ("\tfrom /app/x.rb:12:in 'foo'", Continuation),
+            ("\tfrom /app/x.rb:12:in `foo'", Continuation),
+            ("/app/x.rb:12:in `block in foo'", Continuation),
+            ("/app/x.rb:12:in 'Foo#bar'\n", Continuation),
+            ("app/controllers/cart_controller.rb:7:in `show'", Continuation),
+            ("<internal:kernel>:187:in 'Kernel#loop'", Continuation),
+            (
+                "  /usr/local/bundle/gems/rack-3.0.8/lib/rack/builder.rb:12:in `call'",
+                Continuation,
+            ),
+            ("\t ... 5 levels...", Continuation),
+            // Its first line when nothing rescued it: the error.
+            ("/app/x.rb:12:in 'foo': boom (RuntimeError)", Crash),
+            (
+                "/app/x.rb:12:in `foo': undefined method `x' for nil (NoMethodError)\r\n",
+                Crash,
+            ),
+            ("from /app/x.rb:12:in 'foo'", Own),
+            ("\tfrom here on, retry", Own),
+            ("/app/x.rb:12:in foo", Own),
+            ("/app/x.rb:12:in '", Own),
+            ("x.rb:in 'foo'", Own),
+            ("/app/x.rb:a:in 'foo'", Own),
+            (":12:in 'foo'", Own),
+            ("/app/x.rb:12:in 'foo'\n\tfrom /app/y.rb:1:in 'bar'", Own),
+            ("/app/x.rb:12:in 'foo': boom", Own),
+            ("\t/app/x.rb:12:in 'foo': boom (RuntimeError)", Own),
+            // Rust: a panic's first line is the error; the backtrace
+            // (`RUST_BACKTRACE=1` or `full`) and the closing note continue it.
+            ("thread 'main' panicked at src/main.rs:2:5:", Crash),
+            (
+                "thread 'tokio-runtime-worker' panicked at 'db down', src/db.rs:12:5",
+                Crash,
+            ),
+            ("thread '<unnamed>' panicked at src/lib.rs:1:1:\n", Crash),
+            ("stack backtrace:", Continuation),
+            ("   0: rust_begin_unwind", Continuation),
+            ("  12: worker::layer12::call", Continuation),
+            (" 123: std::rt::lang_start", Continuation),
+            (
+                "   0:     0x55d0c5d0b0f0 - std::backtrace_rs::backtrace::libunwind::trace::h5a1b",
+                Continuation,
+            ),
+            (
+                "             at /rustc/90b35a6239c3d8bdabc530a6a0816f7ff89a0aaf/library/std/src/panicking.rs:665:5",
+                Continuation,
+            ),
+            (
+                "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+                Continuation,
+            ),
+            (
+                "note: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.",
+                Continuation,
+            ),
+            ("thread 'main' started", Own),
+            ("thread main panicked at x", Own),
+            ("  thread 'main' panicked at x", Own),
+            ("note: disk almost full", Own),
+            ("stack backtrace: none", Own),
+            ("  0: x", Own),
+            ("    0: x", MaybeSource),
+            ("   0:x", Own),
+            ("\t  0: x", Own),
+            ("   a: x", Own),
             // Node.js and .NET.
             ("Error: db down", Own),
+            ("Error", Own),
             ("    at Layer0 (/app/src/layer.js:1:2)", Continuation),
             ("    at async Promise.all (index 0)", Continuation),
+            ("    at Object.<anonymous> (/app/index.js:1:7)", Continuation),
             (
                 "   at Shop.Cart.Save() in /src/Cart.cs:line 42",
                 Continuation,
             ),
             ("--- End of stack trace from previous location ---", Continuation),
             ("   --- End of inner exception stack trace ---", Continuation),
+            // Blank lines (Python's between chained tracebacks, Go's after
+            // `panic:`, any other).
+            ("", Blank),
+            ("    ", Blank),
+            ("\t", Blank),
+            ("\n", Blank),
+            (" \t \r\n", Blank),
+            ("\u{c}", Blank),
             // Not continuations.
-            ("", Own),
-            ("    ", Own),
-            ("\t", Own),
+            ("\r\nx", Own),
+            (" \u{b}", Own),
+            ("\u{a0}", Own),
             ("at the door", Own),
             ("  at ", Own),
             ("    INFO worker started", MaybeSource),
@@ -271,6 +586,12 @@ mod tests {
             ("goroutine leak suspected in worker", Own),
             ("goroutine 5 started", Own),
             ("created by user alice", Own),
+            ("ERROR: db down", Own),
+            ("uvicorn.error: started", Own),
+            ("app.Exceptions: 3", Own),
+            ("Errors: 3", Own),
+            ("_Error: x", Continuation),
+            ("9Error: x", Own),
             ("Caused by nothing", Own),
             ("Order.created(id=5)", Own),
             ("main.main() returned", Own),
@@ -284,9 +605,12 @@ mod tests {
             ("{\"level\":\"error\"}", Own),
             ("I0501 10:00:00.000000       1 main.go:1] started", Own),
         ];
-        for (line, want) in cases {
-            assert_eq!(classify(line), *want, "{line:?}");
-        }
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter(|(line, want)| classify(line) != *want)
+            .map(|(line, want)| format!("{line:?}: {:?}, not {want:?}", classify(line)))
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
     #[test]
@@ -310,6 +634,24 @@ mod tests {
             "é(",
             "é.x()",
             "\u{0}",
+            ":in '",
+            "x:1:in",
+            "x:1:in ",
+            "x:1:in '",
+            ":1:in ''",
+            "\tfrom ",
+            "\tfrom x:1:in '",
+            "thread '",
+            "thread '' panicked at ",
+            "note: ",
+            " 1",
+            "   1",
+            "   1:",
+            "é:1:in 'é'",
+            "Error",
+            "Exception:",
+            "Exception:\n",
+            "Traceback (most recent call last):",
         ] {
             let _ = classify(line);
         }
