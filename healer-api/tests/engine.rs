@@ -2157,7 +2157,11 @@ async fn a_stop_during_an_action_starts_no_further_action() {
         .iter()
         .map(|e| e.0.clone())
         .collect();
-    assert_eq!(acted, ["shop/deployment/cart"], "actions started after the stop");
+    assert_eq!(
+        acted,
+        ["shop/deployment/cart"],
+        "actions started after the stop"
+    );
     let queued = h
         .store
         .read(|c| store::unprocessed_batches(c, 10))
