@@ -5,12 +5,7 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
-use edgeheal_healer::engine::Engine;
-use edgeheal_healer::metrics::Metrics;
-use edgeheal_healer::notify::Notifier;
 use edgeheal_healer::store;
 use http::StatusCode;
 
@@ -70,17 +65,7 @@ async fn a_mixed_batch_is_accepted_and_only_workload_records_open_incidents() {
 
     // The engine debounces the workload's three records into one incident and ignores
     // the rest, however many of them arrive.
-    let metrics = Arc::new(Metrics::new());
-    let mut engine = Engine::new(
-        env.state.config.clone(),
-        env.state.store.clone(),
-        None,
-        None,
-        Notifier::log_only(metrics.clone()),
-        metrics,
-        env.clock.clone(),
-    );
-    engine.recover().await.unwrap();
+    let mut engine = env.shadow_engine().await;
     engine.process_pending().await.unwrap();
     let incidents = env
         .state

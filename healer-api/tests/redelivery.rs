@@ -13,12 +13,9 @@
 mod common;
 
 use std::io::Write;
-use std::sync::Arc;
 
 use common::*;
 use edgeheal_healer::engine::Engine;
-use edgeheal_healer::metrics::Metrics;
-use edgeheal_healer::notify::Notifier;
 use edgeheal_healer::store;
 use futures::FutureExt;
 use http::StatusCode;
@@ -38,22 +35,6 @@ fn metric(text: &str, line: &str) -> f64 {
 /// Whether the engine was woken since the last call (and takes the wake-up).
 fn engine_woken(env: &Env) -> bool {
     env.state.engine_wake.notified().now_or_never().is_some()
-}
-
-/// The incident engine, recovered from the store.
-async fn engine(env: &Env) -> Engine {
-    let metrics = Arc::new(Metrics::new());
-    let mut engine = Engine::new(
-        env.state.config.clone(),
-        env.state.store.clone(),
-        None,
-        None,
-        Notifier::log_only(metrics.clone()),
-        metrics,
-        env.clock.clone(),
-    );
-    engine.recover().await.unwrap();
-    engine
 }
 
 /// The incidents `engine` has opened once it weighed what is stored, as `(entity, kind,
@@ -147,7 +128,7 @@ async fn a_batch_delivered_twice_is_stored_and_counted_once() {
             "{line}\n{after}"
         );
     }
-    let mut engine = engine(&env).await;
+    let mut engine = env.shadow_engine().await;
     assert!(
         incidents_weighed(&env, &mut engine).await.is_empty(),
         "two records are below the debounce count"

@@ -31,6 +31,24 @@ pub struct Env {
     pub state: Arc<Shared>,
 }
 
+impl Env {
+    /// A shadow-mode engine over this healer's store and clock (no cluster), recovered.
+    pub async fn shadow_engine(&self) -> edgeheal_healer::engine::Engine {
+        let metrics = Arc::new(Metrics::new());
+        let mut engine = edgeheal_healer::engine::Engine::new(
+            self.state.config.clone(),
+            self.state.store.clone(),
+            None,
+            None,
+            edgeheal_healer::notify::Notifier::log_only(metrics.clone()),
+            metrics,
+            self.clock.clone(),
+        );
+        engine.recover().await.unwrap();
+        engine
+    }
+}
+
 pub fn config_yaml(dir: &std::path::Path, extra: &str) -> String {
     config_yaml_with_auth(dir, "", extra)
 }
