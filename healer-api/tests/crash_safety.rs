@@ -3,6 +3,8 @@
 //! streams signed batches, the healer is SIGKILLed mid-stream and restarted. Every batch that
 //! got a 202 must be in the store, and no scale happened twice on any deployment.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -164,16 +166,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_batch_and_repeats_no_action() 
     let (api_addr, api) = start_fake_api().await;
     std::fs::create_dir(dir.path().join("keys")).unwrap();
     std::fs::write(dir.path().join("keys/loadgen"), SECRET).unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: http://{api_addr}\n\
-             contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: sim\ncurrent-context: sim\n\
-             users:\n- name: sim\n  user:\n    token: sim-token\n"
-        ),
-    )
-    .unwrap();
+    let kubeconfig = common::write_kubeconfig(dir.path(), api_addr);
     let port = free_port();
     let config = dir.path().join("healer.yaml");
     let mut f = std::fs::File::create(&config).unwrap();

@@ -66,16 +66,7 @@ async fn a_shutdown_does_not_wait_past_the_engine_stop_timeout_for_an_action() {
     let api = api_that_never_scales(scaling.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     write_keys(dir.path());
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: http://{api}\n\
-             contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: sim\ncurrent-context: sim\n\
-             users:\n- name: sim\n  user:\n    token: sim-token\n"
-        ),
-    )
-    .unwrap();
+    let kubeconfig = write_kubeconfig(dir.path(), api);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -49,6 +49,22 @@ impl Env {
     }
 }
 
+/// Writes `dir/kubeconfig` for a plain-HTTP API server at `api` (a stand-in), with a token,
+/// and returns its path.
+pub fn write_kubeconfig(dir: &std::path::Path, api: std::net::SocketAddr) -> std::path::PathBuf {
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: http://{api}\n\
+             contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: sim\ncurrent-context: sim\n\
+             users:\n- name: sim\n  user:\n    token: sim-token\n"
+        ),
+    )
+    .unwrap();
+    kubeconfig
+}
+
 pub fn config_yaml(dir: &std::path::Path, extra: &str) -> String {
     config_yaml_with_auth(dir, "", extra)
 }
