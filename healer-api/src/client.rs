@@ -404,6 +404,13 @@ pub fn render_incident(found: &Value) -> String {
         field(i, "updated_at"),
         field(i, "closed_at")
     );
+    if let Some(until) = i["holds_until"].as_str() {
+        let _ = writeln!(
+            out,
+            "  its workload's {} anomalies count onto it until {until}",
+            field(i, "kind")
+        );
+    }
     let _ = writeln!(out, "  reason: {}", field(i, "reason"));
     let section = |out: &mut String, title: &str, rows: &Value, line: &dyn Fn(&Value) -> String| {
         let rows = rows.as_array().map(Vec::as_slice).unwrap_or_default();
@@ -554,8 +561,18 @@ mod tests {
         }
         let bare = render_incident(&json!({"incident": {"id": 4}, "decisions": [], "actions": []}));
         assert!(
-            !bare.contains("decisions:") && !bare.contains("actions:"),
+            !bare.contains("decisions:")
+                && !bare.contains("actions:")
+                && !bare.contains("count onto"),
             "{bare}"
+        );
+        let held = render_incident(&json!({"incident": {"id": 5, "kind": "error_burst",
+            "state": "escalated", "holds_until": "2026-11-24T10:12:00Z"}}));
+        assert!(
+            held.contains(
+                "  its workload's error_burst anomalies count onto it until 2026-11-24T10:12:00Z\n"
+            ),
+            "{held}"
         );
     }
 }

@@ -624,6 +624,11 @@ pub struct IncidentRow {
     /// The kind the API server found the workload as when it was acted on, if that differs
     /// from `workload_kind` (a Deployment-named target that is an Argo Rollout).
     pub found_kind: Option<String>,
+    /// Closed: until when (RFC 3339) the anomalies of its workload and kind are counted onto
+    /// it instead of opening a new incident (the cooldown after it escalated or failed; a
+    /// resolved traffic surge's, renewed by each rate record it absorbs). `null` when it
+    /// holds none, and for incidents closed before the heal API stored holds.
+    pub holds_until: Option<String>,
 }
 
 /// A decision in an incident's history.
@@ -712,12 +717,13 @@ fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRow> {
         found_kind: r
             .get::<_, Option<String>>(14)?
             .filter(|k| *k != workload_kind),
+        holds_until: r.get::<_, Option<i64>>(15)?.map(rfc3339),
         workload_kind,
     })
 }
 
 const INCIDENT_COLS: &str =
-    "id, entity, namespace, workload, workload_kind, kind, state, step, pod, record_count, opened_at, updated_at, closed_at, reason, found_kind";
+    "id, entity, namespace, workload, workload_kind, kind, state, step, pod, record_count, opened_at, updated_at, closed_at, reason, found_kind, hold_until";
 
 /// Lists incidents, newest first.
 pub fn list_incidents(

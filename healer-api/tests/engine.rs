@@ -2070,7 +2070,20 @@ async fn closed_incidents_keep_absorbing_their_records_across_a_restart() {
             engine.process_pending().await.unwrap();
             absorbed += 3;
         } else {
-            assert_eq!(h.incidents().await[0].state, "escalated");
+            let inc = &h.incidents().await[0];
+            assert_eq!(inc.state, "escalated");
+            // The history says until when: the cooldown (600 s) from its close.
+            let closed: jiff::Timestamp = inc.closed_at.as_deref().unwrap().parse().unwrap();
+            assert_eq!(
+                inc.holds_until.as_deref(),
+                Some(
+                    closed
+                        .checked_add(SignedDuration::from_secs(600))
+                        .unwrap()
+                        .to_string()
+                        .as_str()
+                )
+            );
         }
         drop(engine);
         let mut engine = h.engine();
@@ -2082,6 +2095,7 @@ async fn closed_incidents_keep_absorbing_their_records_across_a_restart() {
         let inc = h.incidents().await;
         assert_eq!(inc.len(), 1, "{kind}: {inc:?}");
         assert_eq!(inc[0].record_count, absorbed, "{kind}");
+        assert!(inc[0].holds_until.is_some(), "{kind}: {inc:?}");
         // The hold is over 600 s after the escalation, or after the last rate records the
         // surge's incident absorbed (those just now): the anomaly opens a new incident.
         h.clock
