@@ -1,7 +1,8 @@
 //! The Kubernetes manifests in `pipeline-configs/kubernetes/` deserialize into k8s-openapi
 //! types, the RBAC grants exactly the verbs the executor calls (no more, no wildcards), the
-//! Deployment is hardened, the shipped config is valid for the healer, and Prometheus is
-//! pointed at where the healer serves its metrics.
+//! Deployment is hardened, the shipped config is valid for the healer and reaches it through a
+//! ConfigMap the kustomization generates (so a change of it rolls the Deployment), and
+//! Prometheus is pointed at where the healer serves its metrics.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
 mod common;
@@ -38,12 +40,129 @@ fn one<T: serde::de::DeserializeOwned>(file: &str, kind: &str) -> T {
         .unwrap_or_else(|e| panic!("{file}: {kind} does not match k8s-openapi: {e}"))
 }
 
+/// `pipeline-configs/kustomization.yaml`, the base that installs these manifests.
+fn kustomization() -> serde_json::Value {
+    docs("../kustomization.yaml").remove(0)
+}
+
+/// The key and the file (relative to `pipeline-configs/`) of a generator's `files` entry:
+/// kustomize's `[key=]path`, whose key defaults to the file's name.
+fn generator_file(entry: &str) -> (String, String) {
+    match entry.split_once('=') {
+        Some((key, path)) => (key.to_owned(), path.to_owned()),
+        None => (
+            entry.rsplit('/').next().unwrap_or(entry).to_owned(),
+            entry.to_owned(),
+        ),
+    }
+}
+
+/// Files under `kubernetes/` that a `configMapGenerator` reads (config files, not objects).
+fn generator_sources() -> BTreeSet<String> {
+    kustomization()["configMapGenerator"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["files"].as_array().into_iter().flatten())
+        .filter_map(|f| f.as_str())
+        .filter_map(|f| {
+            generator_file(f)
+                .1
+                .strip_prefix("kubernetes/")
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// The ConfigMap the kustomization generates for the heal API, as kustomize builds it before
+/// adding the content hash to its name: the `configMapGenerator` named as the Deployment's
+/// config volume, in the Deployment's namespace, whose file under the key the `--config` path
+/// reads is the config. Panics, saying which, if any link is missing.
+fn generated_config_map() -> ConfigMap {
+    let d: Deployment = one("deployment.yaml", "Deployment");
+    let namespace = d
+        .metadata
+        .namespace
+        .clone()
+        .expect("the Deployment's namespace");
+    let pod = d.spec.unwrap().template.spec.unwrap();
+    let args = pod.containers[0].args.clone().unwrap_or_default();
+    let config_path = args
+        .windows(2)
+        .find(|w| w[0] == "--config")
+        .map(|w| w[1].clone())
+        .expect("--config <file>");
+    let (mount_dir, key) = config_path.rsplit_once('/').expect("an absolute path");
+    let mount = pod.containers[0]
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path.trim_end_matches('/') == mount_dir)
+        .unwrap_or_else(|| panic!("{mount_dir} (the --config directory) is not mounted"));
+    let source = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == mount.name)
+        .and_then(|v| v.config_map.as_ref())
+        .unwrap_or_else(|| panic!("volume {} is not a ConfigMap", mount.name));
+    assert!(
+        source.items.is_none(),
+        "volume {}: items would rename the ConfigMap's keys",
+        mount.name
+    );
+    let name = source.name.clone();
+
+    let k = kustomization();
+    let generator = k["configMapGenerator"]
+        .as_array()
+        .expect("configMapGenerator")
+        .iter()
+        .find(|g| g["name"] == name.as_str())
+        .unwrap_or_else(|| panic!("no configMapGenerator named {name} (the config volume's)"));
+    assert_eq!(
+        generator["namespace"], namespace,
+        "{name}: kustomize rewrites the Deployment's reference only in the same namespace"
+    );
+    for (what, options) in [
+        ("generatorOptions", &k["generatorOptions"]),
+        ("options", &generator["options"]),
+    ] {
+        assert_ne!(
+            options["disableNameSuffixHash"], true,
+            "{name}: {what}.disableNameSuffixHash: without the hash a change no longer rolls"
+        );
+    }
+    let (_, file) = generator["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| generator_file(f.as_str().expect("a path")))
+        .find(|(entry_key, _)| entry_key == key)
+        .unwrap_or_else(|| panic!("{name}: no file under key {key} (the --config file)"));
+    let text = std::fs::read_to_string(dir().join("..").join(&file))
+        .unwrap_or_else(|e| panic!("{name}: {file}: {e}"));
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(namespace),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(key.to_owned(), text)])),
+        ..ConfigMap::default()
+    }
+}
+
 #[test]
 fn every_manifest_is_a_valid_kubernetes_object() {
     let mut kinds = BTreeSet::new();
+    let sources = generator_sources();
     for entry in std::fs::read_dir(dir()).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        if sources.contains(path.file_name().unwrap().to_str().unwrap()) {
             continue;
         }
         for d in docs(path.file_name().unwrap().to_str().unwrap()) {
@@ -69,6 +188,10 @@ fn every_manifest_is_a_valid_kubernetes_object() {
             kinds.insert(kind);
         }
     }
+    // The config's ConfigMap is generated by the kustomization.
+    let generated = generated_config_map();
+    assert!(generated.data.is_some_and(|d| !d.is_empty()));
+    kinds.insert(<ConfigMap as k8s_openapi::Resource>::KIND.to_owned());
     for k in [
         "Deployment",
         "Service",
@@ -164,7 +287,7 @@ fn the_deployment_is_hardened() {
 
 #[test]
 fn the_shipped_config_is_valid() {
-    let cm: ConfigMap = one("configmap.yaml", "ConfigMap");
+    let cm = generated_config_map();
     let text = &cm.data.unwrap()["config.yaml"];
     let cfg = edgeheal_healer::Config::from_yaml(text).unwrap();
     assert_eq!(cfg.mode, edgeheal_healer::Mode::Shadow);
@@ -177,11 +300,45 @@ fn the_shipped_config_is_valid() {
     assert_eq!(args, vec!["--config", "/etc/edgeheal/config/config.yaml"]);
 }
 
+/// The heal API reads its config once at start, so the config is no plain ConfigMap (a
+/// re-applied edit would wait for a `rollout restart`) but one the kustomization generates with
+/// a content hash in its name, which kustomize also writes into the Deployment's volume: a
+/// change of the config rolls the Deployment. The generator is the one the Deployment mounts
+/// (same name and namespace, its key the `--config` file) and its file is a valid config.
+#[test]
+fn the_config_is_generated_so_that_a_change_rolls_the_deployment() {
+    let cm = generated_config_map();
+    assert_eq!(cm.metadata.name.as_deref(), Some("edgeheal-healer"));
+    assert_eq!(cm.metadata.namespace.as_deref(), Some("edgeheal"));
+    let data = cm.data.unwrap();
+    assert_eq!(data.keys().collect::<Vec<_>>(), ["config.yaml"]);
+    edgeheal_healer::Config::from_yaml(&data["config.yaml"])
+        .unwrap_or_else(|e| panic!("the generated config.yaml: {e}"));
+
+    let k = kustomization();
+    let resources: Vec<&str> = k["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| r.as_str().expect("a path"))
+        .collect();
+    assert!(
+        !resources.contains(&"kubernetes/configmap.yaml"),
+        "kubernetes/configmap.yaml: a plain ConfigMap would not roll the Deployment"
+    );
+    for file in generator_sources() {
+        assert!(
+            !resources.contains(&format!("kubernetes/{file}").as_str()),
+            "kubernetes/{file}: a generator's file, not a resource"
+        );
+    }
+}
+
 /// The store's size bound leaves room on its volume: the file keeps its high-water mark, the
 /// WAL and a prune's work come on top, so at most half the claim is pages in use.
 #[test]
 fn the_store_bound_fits_its_volume() {
-    let cm: ConfigMap = one("configmap.yaml", "ConfigMap");
+    let cm = generated_config_map();
     let cfg = edgeheal_healer::Config::from_yaml(&cm.data.unwrap()["config.yaml"]).unwrap();
     let pvc: k8s_openapi::api::core::v1::PersistentVolumeClaim =
         one("pvc.yaml", "PersistentVolumeClaim");
@@ -222,7 +379,7 @@ async fn prometheus_is_pointed_at_the_metrics() {
     assert_eq!(annotation("prometheus.io/scrape"), "true");
     let port: u16 = annotation("prometheus.io/port").parse().unwrap();
 
-    let cm: ConfigMap = one("configmap.yaml", "ConfigMap");
+    let cm = generated_config_map();
     let cfg = edgeheal_healer::Config::from_yaml(&cm.data.unwrap()["config.yaml"]).unwrap();
     assert_eq!(port, cfg.listen.port(), "the port the heal API listens on");
     let container_ports: Vec<i32> = template.spec.unwrap().containers[0]
@@ -298,7 +455,7 @@ fn secret_literals(text: &str, name: &str) -> Vec<BTreeSet<String>> {
 /// ingest-only, and the commands that create `edgeheal-keys` make exactly the template's keys.
 #[test]
 fn every_shipped_key_has_one_role() {
-    let cm: ConfigMap = one("configmap.yaml", "ConfigMap");
+    let cm = generated_config_map();
     let cfg = edgeheal_healer::Config::from_yaml(&cm.data.unwrap()["config.yaml"]).unwrap();
     let (read_only, ingest_only) = (&cfg.auth.read_only_keys, &cfg.auth.ingest_only_keys);
     let secret: Secret = one("secret-keys.yaml", "Secret");

@@ -2,8 +2,9 @@
 //! `pipeline-configs/` and `chaos/k8s/` deserializes into its k8s-openapi type (unknown kinds
 //! and unknown fields fail); the Fluent Bit DaemonSet and Helm values deliver the `.wasm` to
 //! the directory of the config's `wasm_path` and run hardened; the kustomize base references
-//! files that exist; the Dockerfiles are multi-stage, non-root and build the right package
-//! and target. (The dashboard and alert rules: `monitoring.rs`.)
+//! files that exist and generates the heal API's config, so that a change of it rolls the
+//! Deployment; the Dockerfiles are multi-stage, non-root and build the right package and
+//! target. (The dashboard and alert rules: `monitoring.rs`.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -34,6 +36,10 @@ const NOT_KUBERNETES: &[(&str, &str)] = &[
         "Helm values",
     ),
     ("pipeline-configs/vector/vector.yaml", "Vector config"),
+    (
+        "pipeline-configs/kubernetes/healer-config.yaml",
+        "heal API config (the kustomization's ConfigMap edgeheal-healer)",
+    ),
     ("pipeline-configs/vector/helm-values.yaml", "Helm values"),
     (
         "pipeline-configs/kustomization.yaml",
@@ -178,7 +184,19 @@ fn every_manifest_deserializes_into_its_k8s_openapi_type() {
             checked += 1;
         }
     }
-    for kind in ["DaemonSet", "Deployment", "ClusterRoleBinding", "Secret"] {
+    // The heal API's ConfigMap, which the kustomization generates from its config file.
+    let generated = serde_json::to_value(healer_config_map()).expect("serializes");
+    let dropped = check_kubernetes_object(&generated, "the generated ConfigMap edgeheal-healer");
+    assert!(dropped.is_empty(), "{dropped:?}");
+    kinds.insert(generated["kind"].as_str().unwrap_or_default().to_owned());
+    checked += 1;
+    for kind in [
+        "DaemonSet",
+        "Deployment",
+        "ClusterRoleBinding",
+        "Secret",
+        "ConfigMap",
+    ] {
         assert!(kinds.contains(kind), "no {kind} among the manifests");
     }
     assert!(checked >= 30, "only {checked} Kubernetes objects found");
@@ -1003,6 +1021,145 @@ fn prometheus_is_pointed_at_fluent_bits_metrics() {
 // ---------------------------------------------------------------------------------------
 // kustomize base.
 
+/// The key and the file (relative to `pipeline-configs/`) of a `configMapGenerator`'s `files`
+/// entry: kustomize's `[key=]path`, whose key defaults to the file's name.
+fn generator_file(entry: &str) -> (String, String) {
+    match entry.split_once('=') {
+        Some((key, path)) => (key.to_owned(), path.to_owned()),
+        None => (
+            entry.rsplit('/').next().unwrap_or(entry).to_owned(),
+            entry.to_owned(),
+        ),
+    }
+}
+
+/// The ConfigMap the kustomization generates for the heal API, as kustomize builds it before
+/// adding the content hash to its name (and to the references to it): the
+/// `configMapGenerator` named as the Deployment's config volume, in the Deployment's
+/// namespace, whose file under the key the `--config` path reads is the config. Panics,
+/// saying which, if a link is missing.
+fn healer_config_map() -> ConfigMap {
+    let deployment: Deployment =
+        one_doc("pipeline-configs/kubernetes/deployment.yaml", "Deployment");
+    let namespace = deployment
+        .metadata
+        .namespace
+        .clone()
+        .expect("the Deployment's namespace");
+    let pod = deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("pod spec");
+    let healer = &pod.containers[0];
+    let config_path = healer
+        .args
+        .iter()
+        .flatten()
+        .skip_while(|a| *a != "--config")
+        .nth(1)
+        .expect("--config <file>");
+    let (dir, key) = config_path.rsplit_once('/').expect("an absolute path");
+    let volume = mount_volume(healer, dir);
+    let source = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == volume)
+        .and_then(|v| v.config_map.as_ref())
+        .unwrap_or_else(|| panic!("the config volume {volume} is not a ConfigMap"));
+    assert!(
+        source.items.is_none(),
+        "{volume}: items would rename the ConfigMap's keys"
+    );
+    let name = source.name.clone();
+
+    let kustomization = &yaml_docs("pipeline-configs/kustomization.yaml")[0];
+    let generator = kustomization["configMapGenerator"]
+        .as_array()
+        .expect("configMapGenerator")
+        .iter()
+        .find(|g| g["name"] == name.as_str())
+        .unwrap_or_else(|| panic!("no configMapGenerator named {name}, the config volume's"));
+    assert_eq!(
+        generator["namespace"], namespace,
+        "{name}: kustomize rewrites the Deployment's reference only within its namespace"
+    );
+    for (what, options) in [
+        ("generatorOptions", &kustomization["generatorOptions"]),
+        ("options", &generator["options"]),
+    ] {
+        assert_ne!(
+            options["disableNameSuffixHash"], true,
+            "{name}: {what}.disableNameSuffixHash: without the hash a change does not roll"
+        );
+    }
+    let (_, file) = generator["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| generator_file(f.as_str().expect("a path")))
+        .find(|(k, _)| k == key)
+        .unwrap_or_else(|| panic!("{name}: no file under key {key}, the --config file"));
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(namespace),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(
+            key.to_owned(),
+            read(&format!("pipeline-configs/{file}")),
+        )])),
+        ..ConfigMap::default()
+    }
+}
+
+/// The volume a container mounts at `dir`.
+fn mount_volume(container: &Container, dir: &str) -> String {
+    container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path.trim_end_matches('/') == dir)
+        .unwrap_or_else(|| panic!("{}: nothing mounted at {dir}", container.name))
+        .name
+        .clone()
+}
+
+/// The heal API reads its config once at start. As a plain ConfigMap, a re-applied edit would
+/// wait for a `kubectl rollout restart`; generated by the kustomization, the ConfigMap's name
+/// carries a hash of the config and kustomize writes it into the Deployment's volume, so
+/// `kubectl apply -k` rolls the Deployment. The generator is the one the Deployment mounts
+/// (name, namespace, the `--config` file's key), its file is a valid config, and the plain
+/// ConfigMap is gone from the resources.
+#[test]
+fn the_healer_config_is_generated_so_that_a_change_rolls_the_deployment() {
+    let cm = healer_config_map();
+    assert_eq!(cm.metadata.name.as_deref(), Some("edgeheal-healer"));
+    assert_eq!(cm.metadata.namespace.as_deref(), Some("edgeheal"));
+    let data = cm.data.expect("data");
+    assert_eq!(data.keys().collect::<Vec<_>>(), ["config.yaml"]);
+    let config = edgeheal_healer::Config::from_yaml(&data["config.yaml"])
+        .unwrap_or_else(|e| panic!("the generated config.yaml: {e}"));
+    assert_eq!(config.mode, edgeheal_healer::Mode::Shadow);
+
+    let kustomization = &yaml_docs("pipeline-configs/kustomization.yaml")[0];
+    let resources: Vec<&str> = kustomization["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        !resources.contains(&"kubernetes/configmap.yaml"),
+        "kubernetes/configmap.yaml: a plain ConfigMap does not roll the Deployment"
+    );
+    assert!(
+        !resources.contains(&"kubernetes/healer-config.yaml"),
+        "kubernetes/healer-config.yaml is the generator's file, not a resource"
+    );
+}
+
 #[test]
 fn kustomization_resources_exist_and_install_healer_and_pipeline_together() {
     let k = &yaml_docs("pipeline-configs/kustomization.yaml")[0];
@@ -1022,23 +1179,26 @@ fn kustomization_resources_exist_and_install_healer_and_pipeline_together() {
             kinds.insert(doc["kind"].as_str().unwrap_or_default().to_owned());
         }
     }
+    let mut generator_files = BTreeSet::new();
     for generator in k["configMapGenerator"]
         .as_array()
         .expect("configMapGenerator")
     {
         for f in generator["files"].as_array().expect("files") {
-            let f = f.as_str().expect("a path");
-            assert!(base.join(f).is_file(), "generator file {f} does not exist");
+            let (_, f) = generator_file(f.as_str().expect("a path"));
+            assert!(base.join(&f).is_file(), "generator file {f} does not exist");
+            generator_files.insert(f);
         }
+        kinds.insert("ConfigMap".to_owned());
     }
-    // Every healer manifest is in the base.
+    // Every healer manifest is in the base (the files generators read are no manifests).
     for entry in std::fs::read_dir(base.join("kubernetes")).expect("kubernetes/") {
         let name = entry
             .expect("entry")
             .file_name()
             .to_string_lossy()
             .into_owned();
-        if name.ends_with(".yaml") {
+        if name.ends_with(".yaml") && !generator_files.contains(&format!("kubernetes/{name}")) {
             assert!(
                 resources.contains(&format!("kubernetes/{name}").as_str()),
                 "kubernetes/{name} is missing from the kustomization"
@@ -1234,7 +1394,7 @@ fn the_healer_shutdown_fits_its_pods_grace_period() {
             c.name
         );
     }
-    let cm: ConfigMap = one_doc("pipeline-configs/kubernetes/configmap.yaml", "ConfigMap");
+    let cm = healer_config_map();
     let data = cm.data.expect("configmap data");
     let shipped = edgeheal_healer::Config::from_yaml(&data["config.yaml"]).expect("shipped config");
     let defaults = edgeheal_healer::Config::from_yaml(
