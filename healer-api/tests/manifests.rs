@@ -14,10 +14,13 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
 mod common;
+#[path = "common/generated_config.rs"]
+mod generated_config;
+
+use generated_config::{generator_file, healer_config_map};
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../pipeline-configs/kubernetes")
@@ -45,18 +48,6 @@ fn kustomization() -> serde_json::Value {
     docs("../kustomization.yaml").remove(0)
 }
 
-/// The key and the file (relative to `pipeline-configs/`) of a generator's `files` entry:
-/// kustomize's `[key=]path`, whose key defaults to the file's name.
-fn generator_file(entry: &str) -> (String, String) {
-    match entry.split_once('=') {
-        Some((key, path)) => (key.to_owned(), path.to_owned()),
-        None => (
-            entry.rsplit('/').next().unwrap_or(entry).to_owned(),
-            entry.to_owned(),
-        ),
-    }
-}
-
 /// Files under `kubernetes/` that a `configMapGenerator` reads (config files, not objects).
 fn generator_sources() -> BTreeSet<String> {
     kustomization()["configMapGenerator"]
@@ -74,83 +65,16 @@ fn generator_sources() -> BTreeSet<String> {
         .collect()
 }
 
-/// The ConfigMap the kustomization generates for the heal API, as kustomize builds it before
-/// adding the content hash to its name: the `configMapGenerator` named as the Deployment's
-/// config volume, in the Deployment's namespace, whose file under the key the `--config` path
-/// reads is the config. Panics, saying which, if any link is missing.
+/// The heal API's ConfigMap as the kustomization generates it
+/// ([`generated_config::healer_config_map`]).
 fn generated_config_map() -> ConfigMap {
-    let d: Deployment = one("deployment.yaml", "Deployment");
-    let namespace = d
-        .metadata
-        .namespace
-        .clone()
-        .expect("the Deployment's namespace");
-    let pod = d.spec.unwrap().template.spec.unwrap();
-    let args = pod.containers[0].args.clone().unwrap_or_default();
-    let config_path = args
-        .windows(2)
-        .find(|w| w[0] == "--config")
-        .map(|w| w[1].clone())
-        .expect("--config <file>");
-    let (mount_dir, key) = config_path.rsplit_once('/').expect("an absolute path");
-    let mount = pod.containers[0]
-        .volume_mounts
-        .iter()
-        .flatten()
-        .find(|m| m.mount_path.trim_end_matches('/') == mount_dir)
-        .unwrap_or_else(|| panic!("{mount_dir} (the --config directory) is not mounted"));
-    let source = pod
-        .volumes
-        .iter()
-        .flatten()
-        .find(|v| v.name == mount.name)
-        .and_then(|v| v.config_map.as_ref())
-        .unwrap_or_else(|| panic!("volume {} is not a ConfigMap", mount.name));
-    assert!(
-        source.items.is_none(),
-        "volume {}: items would rename the ConfigMap's keys",
-        mount.name
-    );
-    let name = source.name.clone();
-
-    let k = kustomization();
-    let generator = k["configMapGenerator"]
-        .as_array()
-        .expect("configMapGenerator")
-        .iter()
-        .find(|g| g["name"] == name.as_str())
-        .unwrap_or_else(|| panic!("no configMapGenerator named {name} (the config volume's)"));
-    assert_eq!(
-        generator["namespace"], namespace,
-        "{name}: kustomize rewrites the Deployment's reference only in the same namespace"
-    );
-    for (what, options) in [
-        ("generatorOptions", &k["generatorOptions"]),
-        ("options", &generator["options"]),
-    ] {
-        assert_ne!(
-            options["disableNameSuffixHash"], true,
-            "{name}: {what}.disableNameSuffixHash: without the hash a change no longer rolls"
-        );
-    }
-    let (_, file) = generator["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .map(|f| generator_file(f.as_str().expect("a path")))
-        .find(|(entry_key, _)| entry_key == key)
-        .unwrap_or_else(|| panic!("{name}: no file under key {key} (the --config file)"));
-    let text = std::fs::read_to_string(dir().join("..").join(&file))
-        .unwrap_or_else(|e| panic!("{name}: {file}: {e}"));
-    ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(name),
-            namespace: Some(namespace),
-            ..ObjectMeta::default()
+    healer_config_map(
+        |rel| docs(&format!("../{rel}")),
+        |rel| {
+            std::fs::read_to_string(dir().join("..").join(rel))
+                .unwrap_or_else(|e| panic!("{rel}: {e}"))
         },
-        data: Some(BTreeMap::from([(key.to_owned(), text)])),
-        ..ConfigMap::default()
-    }
+    )
 }
 
 #[test]
@@ -312,8 +236,13 @@ fn the_config_is_generated_so_that_a_change_rolls_the_deployment() {
     assert_eq!(cm.metadata.namespace.as_deref(), Some("edgeheal"));
     let data = cm.data.unwrap();
     assert_eq!(data.keys().collect::<Vec<_>>(), ["config.yaml"]);
-    edgeheal_healer::Config::from_yaml(&data["config.yaml"])
+    let config = edgeheal_healer::Config::from_yaml(&data["config.yaml"])
         .unwrap_or_else(|e| panic!("the generated config.yaml: {e}"));
+    assert_eq!(
+        config.mode,
+        edgeheal_healer::Mode::Shadow,
+        "shipped in shadow mode"
+    );
 
     let k = kustomization();
     let resources: Vec<&str> = k["resources"]

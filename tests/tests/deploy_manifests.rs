@@ -9,6 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+#[path = "../../healer-api/tests/common/generated_config.rs"]
+mod generated_config;
+
 use edgeheal_tests::fluentbit_config::shipped;
 use edgeheal_tests::scrape_annotations;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
@@ -19,7 +22,6 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -1021,143 +1023,13 @@ fn prometheus_is_pointed_at_fluent_bits_metrics() {
 // ---------------------------------------------------------------------------------------
 // kustomize base.
 
-/// The key and the file (relative to `pipeline-configs/`) of a `configMapGenerator`'s `files`
-/// entry: kustomize's `[key=]path`, whose key defaults to the file's name.
-fn generator_file(entry: &str) -> (String, String) {
-    match entry.split_once('=') {
-        Some((key, path)) => (key.to_owned(), path.to_owned()),
-        None => (
-            entry.rsplit('/').next().unwrap_or(entry).to_owned(),
-            entry.to_owned(),
-        ),
-    }
-}
-
-/// The ConfigMap the kustomization generates for the heal API, as kustomize builds it before
-/// adding the content hash to its name (and to the references to it): the
-/// `configMapGenerator` named as the Deployment's config volume, in the Deployment's
-/// namespace, whose file under the key the `--config` path reads is the config. Panics,
-/// saying which, if a link is missing.
+/// The heal API's ConfigMap as the kustomization generates it
+/// ([`generated_config::healer_config_map`]).
 fn healer_config_map() -> ConfigMap {
-    let deployment: Deployment =
-        one_doc("pipeline-configs/kubernetes/deployment.yaml", "Deployment");
-    let namespace = deployment
-        .metadata
-        .namespace
-        .clone()
-        .expect("the Deployment's namespace");
-    let pod = deployment
-        .spec
-        .and_then(|s| s.template.spec)
-        .expect("pod spec");
-    let healer = &pod.containers[0];
-    let config_path = healer
-        .args
-        .iter()
-        .flatten()
-        .skip_while(|a| *a != "--config")
-        .nth(1)
-        .expect("--config <file>");
-    let (dir, key) = config_path.rsplit_once('/').expect("an absolute path");
-    let volume = mount_volume(healer, dir);
-    let source = pod
-        .volumes
-        .iter()
-        .flatten()
-        .find(|v| v.name == volume)
-        .and_then(|v| v.config_map.as_ref())
-        .unwrap_or_else(|| panic!("the config volume {volume} is not a ConfigMap"));
-    assert!(
-        source.items.is_none(),
-        "{volume}: items would rename the ConfigMap's keys"
-    );
-    let name = source.name.clone();
-
-    let kustomization = &yaml_docs("pipeline-configs/kustomization.yaml")[0];
-    let generator = kustomization["configMapGenerator"]
-        .as_array()
-        .expect("configMapGenerator")
-        .iter()
-        .find(|g| g["name"] == name.as_str())
-        .unwrap_or_else(|| panic!("no configMapGenerator named {name}, the config volume's"));
-    assert_eq!(
-        generator["namespace"], namespace,
-        "{name}: kustomize rewrites the Deployment's reference only within its namespace"
-    );
-    for (what, options) in [
-        ("generatorOptions", &kustomization["generatorOptions"]),
-        ("options", &generator["options"]),
-    ] {
-        assert_ne!(
-            options["disableNameSuffixHash"], true,
-            "{name}: {what}.disableNameSuffixHash: without the hash a change does not roll"
-        );
-    }
-    let (_, file) = generator["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .map(|f| generator_file(f.as_str().expect("a path")))
-        .find(|(k, _)| k == key)
-        .unwrap_or_else(|| panic!("{name}: no file under key {key}, the --config file"));
-    ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(name),
-            namespace: Some(namespace),
-            ..ObjectMeta::default()
-        },
-        data: Some(BTreeMap::from([(
-            key.to_owned(),
-            read(&format!("pipeline-configs/{file}")),
-        )])),
-        ..ConfigMap::default()
-    }
-}
-
-/// The volume a container mounts at `dir`.
-fn mount_volume(container: &Container, dir: &str) -> String {
-    container
-        .volume_mounts
-        .iter()
-        .flatten()
-        .find(|m| m.mount_path.trim_end_matches('/') == dir)
-        .unwrap_or_else(|| panic!("{}: nothing mounted at {dir}", container.name))
-        .name
-        .clone()
-}
-
-/// The heal API reads its config once at start. As a plain ConfigMap, a re-applied edit would
-/// wait for a `kubectl rollout restart`; generated by the kustomization, the ConfigMap's name
-/// carries a hash of the config and kustomize writes it into the Deployment's volume, so
-/// `kubectl apply -k` rolls the Deployment. The generator is the one the Deployment mounts
-/// (name, namespace, the `--config` file's key), its file is a valid config, and the plain
-/// ConfigMap is gone from the resources.
-#[test]
-fn the_healer_config_is_generated_so_that_a_change_rolls_the_deployment() {
-    let cm = healer_config_map();
-    assert_eq!(cm.metadata.name.as_deref(), Some("edgeheal-healer"));
-    assert_eq!(cm.metadata.namespace.as_deref(), Some("edgeheal"));
-    let data = cm.data.expect("data");
-    assert_eq!(data.keys().collect::<Vec<_>>(), ["config.yaml"]);
-    let config = edgeheal_healer::Config::from_yaml(&data["config.yaml"])
-        .unwrap_or_else(|e| panic!("the generated config.yaml: {e}"));
-    assert_eq!(config.mode, edgeheal_healer::Mode::Shadow);
-
-    let kustomization = &yaml_docs("pipeline-configs/kustomization.yaml")[0];
-    let resources: Vec<&str> = kustomization["resources"]
-        .as_array()
-        .expect("resources")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert!(
-        !resources.contains(&"kubernetes/configmap.yaml"),
-        "kubernetes/configmap.yaml: a plain ConfigMap does not roll the Deployment"
-    );
-    assert!(
-        !resources.contains(&"kubernetes/healer-config.yaml"),
-        "kubernetes/healer-config.yaml is the generator's file, not a resource"
-    );
+    generated_config::healer_config_map(
+        |rel| yaml_docs(&format!("pipeline-configs/{rel}")),
+        |rel| read(&format!("pipeline-configs/{rel}")),
+    )
 }
 
 #[test]
@@ -1185,7 +1057,7 @@ fn kustomization_resources_exist_and_install_healer_and_pipeline_together() {
         .expect("configMapGenerator")
     {
         for f in generator["files"].as_array().expect("files") {
-            let (_, f) = generator_file(f.as_str().expect("a path"));
+            let (_, f) = generated_config::generator_file(f.as_str().expect("a path"));
             assert!(base.join(&f).is_file(), "generator file {f} does not exist");
             generator_files.insert(f);
         }
