@@ -101,9 +101,14 @@ EOF
   fi
 }
 
-# cpu_seconds CONFIG
+# cpu_seconds CONFIG: Fluent Bit's CPU time over CONFIG. A run that fails (a crash part-way
+# would read as a cheaper record) stops the bench, with the end of Fluent Bit's output.
 cpu_seconds() {
-  /usr/bin/time -o "$work/time" -f "%U %S" "$fluent_bit" -c "$1" >"$work/out" 2>&1
+  if ! /usr/bin/time -o "$work/time" -f "%U %S" "$fluent_bit" -c "$1" >"$work/out" 2>&1; then
+    echo "Fluent Bit failed over $1 ($(head -1 "$work/time")); its output ends:" >&2
+    tail -20 "$work/out" >&2
+    exit 1
+  fi
   awk '{ print $1 + $2 }' "$work/time"
 }
 
