@@ -289,12 +289,6 @@ async fn every_invalid_request_is_rejected_without_side_effects() {
     }
 }
 
-fn metric(text: &str, line: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(line).map(|v| v.trim().parse().unwrap()))
-        .unwrap_or(0.0)
-}
-
 #[tokio::test]
 async fn valid_signatures_from_every_pipeline_are_accepted() {
     let env = env("");

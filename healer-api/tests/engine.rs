@@ -288,11 +288,17 @@ impl Harness {
         )
     }
 
+    /// A started engine: recovered from the store, as at a start.
+    async fn recovered_engine(&self) -> Engine {
+        let mut engine = self.engine();
+        engine.recover().await.unwrap();
+        engine
+    }
+
     /// A started (recovered) engine that has taken in three `cpu_saturation` records of
     /// `shop/cart`: the debounce opens an incident and, unless in shadow mode, acts on it.
     async fn engine_after_three_anomalies(&mut self) -> Engine {
-        let mut engine = self.engine();
-        engine.recover().await.unwrap();
+        let mut engine = self.recovered_engine().await;
         self.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
         engine.process_pending().await.unwrap();
         engine
@@ -412,6 +418,22 @@ impl Harness {
         decisions.into_iter().map(|d| d.outcome).collect()
     }
 
+    /// The store as a crash after an action's intent was committed, before its result was,
+    /// leaves it: the actions back to pending, the incidents to acting.
+    async fn crash_mid_action(&self) {
+        self.store
+            .write(|tx| {
+                tx.execute(
+                    "UPDATE actions SET result = 'pending', finished_at = NULL",
+                    [],
+                )?;
+                tx.execute("UPDATE incidents SET state = 'acting'", [])?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
     /// The Event reasons recorded so far.
     fn event_reasons(&self) -> Vec<&'static str> {
         self.cluster
@@ -487,8 +509,7 @@ enum Interruption {
 async fn debounce_then_act_then_resolve() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     for i in 0..2 {
         h.ingest(&["shop/cart"], "cpu_saturation", None).await;
         engine.process_pending().await.unwrap();
@@ -614,8 +635,7 @@ async fn a_scaled_traffic_surge_is_judged_by_strain_not_by_its_rate() {
     for (family, want) in [("traffic", "resolved"), ("latency", "escalated")] {
         let dir = tempfile::tempdir().unwrap();
         let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
-        let mut engine = h.engine();
-        engine.recover().await.unwrap();
+        let mut engine = h.recovered_engine().await;
         h.ingest_family(&["shop/cart"; 3], "traffic_surge", None, Some("traffic"))
             .await;
         engine.process_pending().await.unwrap();
@@ -676,8 +696,7 @@ async fn the_active_incidents_gauge_follows_the_incidents() {
     // A restart: a new engine, new metrics, the incidents recovered from the store.
     drop(engine);
     h.metrics = Arc::new(Metrics::new());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     assert_eq!(active(&h), ["0", "0", "2"], "recovered");
     // What the store says, whatever the engine holds: an incident stuck acting shows.
     h.store
@@ -818,8 +837,7 @@ async fn a_rollout_that_never_finishes_is_verified_after_a_window() {
 async fn an_absorbed_surge_that_goes_on_is_not_scaled_again_until_it_strains() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     h.ingest_family(&["shop/cart"; 3], "traffic_surge", None, Some("traffic"))
         .await;
     engine.process_pending().await.unwrap();
@@ -854,8 +872,7 @@ async fn anomaly_storm_of_200_entities_never_exceeds_the_budget() {
         "budget: { max_actions: 7, window_secs: 600 }\n",
         FakeCluster::default(),
     );
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     let names: Vec<String> = (0..200).map(|i| format!("shop/svc-{i}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     for _ in 0..3 {
@@ -899,8 +916,7 @@ async fn cooldown_holds_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
     {
-        let mut engine = h.engine();
-        engine.recover().await.unwrap();
+        let mut engine = h.recovered_engine().await;
         scale_up_and_resolve(&mut h, &mut engine).await;
     }
     // "Restart": a brand-new store handle and engine on the same database file.
@@ -911,8 +927,7 @@ async fn cooldown_holds_across_a_restart() {
     h.clock = clock;
     h.cluster = cluster;
     h.sig = 1000;
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     h.clock.advance_secs(60); // 181 s after the action: inside the 600 s cooldown
     h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
     engine.process_pending().await.unwrap();
@@ -941,8 +956,7 @@ async fn cooldown_holds_across_a_restart() {
 async fn a_rollout_named_either_way_has_one_cooldown() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     scale_up_and_resolve(&mut h, &mut engine).await;
     h.workload_kind = "rollout";
     h.clock.advance_secs(60);
@@ -980,8 +994,7 @@ async fn a_deployment_found_as_a_rollout_is_judged_and_described_as_one() {
         ..FakeCluster::default()
     };
     let mut h = Harness::new(dir.path(), "enforce", "", cluster);
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-1"))
         .await;
     engine.process_pending().await.unwrap();
@@ -1070,8 +1083,7 @@ async fn a_restart_that_would_replace_no_pod_or_only_some_is_skipped_for_the_nex
         };
         let mut h = Harness::new(dir.path(), "enforce", "", cluster);
         h.workload_kind = kind;
-        let mut engine = h.engine();
-        engine.recover().await.unwrap();
+        let mut engine = h.recovered_engine().await;
         h.ingest(&["shop/cart"; 3], "memory_leak", Some("cart-0"))
             .await;
         engine.process_pending().await.unwrap();
@@ -1109,8 +1121,7 @@ async fn a_restart_that_would_replace_no_pod_or_only_some_is_skipped_for_the_nex
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
     h.workload_kind = "statefulset";
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     h.ingest(&["shop/cart"; 3], "memory_leak", Some("cart-0"))
         .await;
     engine.process_pending().await.unwrap();
@@ -1138,8 +1149,7 @@ async fn the_workload_found_is_kept_across_a_restart() {
     // asks the Rollout, not the Deployment its records named, and its Events go to the
     // Rollout's uid.
     drop(engine);
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     h.cluster.rollout_checks.lock().unwrap().clear();
     h.clock.advance_secs(15);
     engine.tick().await.unwrap();
@@ -1183,19 +1193,8 @@ async fn interrupted_action_is_never_repeated_after_a_crash() {
     let _engine = h.engine_after_three_anomalies().await;
     // Simulate a crash after the intent was committed but before the result was: put the
     // action back to pending and the incident back to acting.
-    h.store
-        .write(|tx| {
-            tx.execute(
-                "UPDATE actions SET result = 'pending', finished_at = NULL",
-                [],
-            )?;
-            tx.execute("UPDATE incidents SET state = 'acting'", [])?;
-            Ok(())
-        })
-        .await
-        .unwrap();
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    h.crash_mid_action().await;
+    let mut engine = h.recovered_engine().await;
     engine.process_pending().await.unwrap();
     let id = h.incidents().await[0].id;
     let (inc, decisions, actions) = h.history(id).await;
@@ -1240,8 +1239,7 @@ async fn an_action_finished_before_a_crash_moves_its_incident_on() {
             .await
             .unwrap();
         h.clock.advance_secs(30);
-        let mut engine = h.engine();
-        engine.recover().await.unwrap();
+        let mut engine = h.recovered_engine().await;
         let id = h.incidents().await[0].id;
         let (inc, decisions, actions) = h.history(id).await;
         assert_eq!(actions.len(), 1);
@@ -1278,8 +1276,7 @@ async fn a_dry_run_action_is_not_waited_for_after_a_restart_into_enforce() {
         mode: edgeheal_healer::Mode::Enforce,
         ..(*h.cfg).clone()
     });
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     h.clock.advance_secs(60);
     engine.tick().await.unwrap();
     h.clock.advance_secs(61);
@@ -1301,8 +1298,7 @@ async fn failures_open_the_breaker_and_refusals_escalate() {
         "budget: { max_actions: 50, breaker_failures: 2 }\n",
         failing,
     );
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     h.ingest(
         &[
             "shop/a", "shop/b", "shop/c", "shop/a", "shop/b", "shop/c", "shop/a", "shop/b",
@@ -1362,8 +1358,7 @@ async fn failures_open_the_breaker_and_refusals_escalate() {
 async fn shadow_mode_records_without_any_cluster_and_other_namespaces_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "shadow", "", FakeCluster::default());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-1"))
         .await;
     h.ingest(&["kube-system/coredns"; 3], "cpu_saturation", None)
@@ -1394,8 +1389,7 @@ async fn shadow_mode_records_without_any_cluster_and_other_namespaces_are_refuse
 async fn dry_run_passes_the_flag_and_skips_what_does_not_apply() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "dry-run", "", FakeCluster::default());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     // crash_loop: [rollback, delete_pod]; the fake has no rollout history, so rollback is
     // skipped and the owned pod is deleted (dry run).
     h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-7f-x"))
@@ -1415,8 +1409,7 @@ async fn dry_run_passes_the_flag_and_skips_what_does_not_apply() {
 async fn records_of_the_batch_that_triggered_the_action_are_not_a_recurrence() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     // One pipeline flush carrying many anomalous records: they all predate the action.
     h.ingest(&["shop/cart"; 12], "cpu_saturation", None).await;
     engine.process_pending().await.unwrap();
@@ -1439,8 +1432,7 @@ async fn records_of_the_batch_that_triggered_the_action_are_not_a_recurrence() {
 async fn an_escalated_incident_absorbs_its_records_instead_of_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     // No policy for error_burst: the incident escalates at once.
     h.ingest(&["shop/cart"; 9], "error_burst", None).await;
     engine.process_pending().await.unwrap();
@@ -1490,8 +1482,7 @@ async fn records_within_the_settle_time_are_not_a_recurrence() {
 async fn anomalies_already_old_when_they_arrive_are_kept_but_never_acted_on() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     let stale_total = |h: &Harness| {
         h.metrics
             .render()
@@ -1588,8 +1579,7 @@ async fn records_made_before_the_action_are_no_recurrence_after_a_restart_either
     assert_eq!(actions[0].verify_from, actions[0].finished_at);
     // The heal API restarts; then the pipeline delivers what it held.
     h.clock.advance_secs(90);
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     h.ingest_at(
         &["shop/cart"; 3],
         "cpu_saturation",
@@ -1630,8 +1620,7 @@ async fn records_made_while_the_action_rolled_out_are_no_recurrence_after_a_rest
     // The heal API restarts; then the pipeline delivers what the old pods made while the
     // action rolled out.
     h.clock.advance_secs(30);
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     h.cluster.rollout_checks.lock().unwrap().clear();
     h.ingest_at(
         &["shop/cart"; 3],
@@ -1660,8 +1649,7 @@ async fn a_rollout_not_seen_for_a_whole_window_is_asked_before_it_is_judged() {
         let _engine = h.engine_after_three_anomalies().await;
     }
     h.clock.advance_secs(200);
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     engine.tick().await.unwrap();
     assert_eq!(h.cluster.rollout_checks.lock().unwrap().len(), 1);
     assert_eq!(h.incidents().await[0].state, "verifying");
@@ -1796,8 +1784,7 @@ async fn the_reload_after_a_failed_cycle_says_the_cycle_failed_not_a_restart() {
             ..FakeCluster::default()
         };
         let mut h = Harness::new(dir.path(), "enforce", "", cluster);
-        let mut engine = h.engine();
-        engine.recover().await.unwrap();
+        let mut engine = h.recovered_engine().await;
         h.refuse_writes(refused).await;
         h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
         let err = engine.process_pending().await.unwrap_err();
@@ -1867,8 +1854,7 @@ async fn a_batch_processed_again_counts_each_record_once() {
                 let case = format!("{kind}, {refused}, {by:?}");
                 let dir = tempfile::tempdir().unwrap();
                 let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
-                let mut engine = h.engine();
-                engine.recover().await.unwrap();
+                let mut engine = h.recovered_engine().await;
                 // Scaled up and verifying (cpu_saturation), or escalated at once for want of
                 // a policy and holding its key's records (error_burst).
                 h.ingest(&["shop/cart"; 3], kind, None).await;
@@ -1908,8 +1894,7 @@ async fn a_batch_processed_again_opens_no_second_incident_after_one_that_ended()
                 ..FakeCluster::default()
             };
             let mut h = Harness::new(dir.path(), "enforce", "", cluster);
-            let mut engine = h.engine();
-            engine.recover().await.unwrap();
+            let engine = h.recovered_engine().await;
             h.ingest(&["shop/cart"; 6], kind, None).await;
             let refused = format!("UPDATE OF state ON incidents WHEN NEW.state = '{state}'");
             drop(h.interrupted(engine, &refused, by).await);
@@ -1980,8 +1965,7 @@ async fn a_recurrence_interrupted_part_way_escalates_once() {
 async fn a_surge_hold_that_strain_ended_stays_ended_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     let surge = "traffic_surge";
     h.ingest_family(&["shop/cart"; 3], surge, None, Some("traffic"))
         .await;
@@ -1994,8 +1978,7 @@ async fn a_surge_hold_that_strain_ended_stays_ended_across_a_restart() {
         .await;
     engine.process_pending().await.unwrap();
     drop(engine);
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     h.ingest_family(&["shop/cart"; 3], surge, None, Some("traffic"))
         .await;
     engine.process_pending().await.unwrap();
@@ -2054,8 +2037,7 @@ async fn closed_incidents_keep_absorbing_their_records_across_a_restart() {
     for kind in ["error_burst", "traffic_surge"] {
         let dir = tempfile::tempdir().unwrap();
         let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
-        let mut engine = h.engine();
-        engine.recover().await.unwrap();
+        let mut engine = h.recovered_engine().await;
         let family = Some("traffic");
         h.ingest_family(&["shop/cart"; 3], kind, None, family).await;
         engine.process_pending().await.unwrap();
@@ -2086,8 +2068,7 @@ async fn closed_incidents_keep_absorbing_their_records_across_a_restart() {
             );
         }
         drop(engine);
-        let mut engine = h.engine();
-        engine.recover().await.unwrap();
+        let mut engine = h.recovered_engine().await;
         h.clock.advance_secs(500);
         h.ingest_family(&["shop/cart"; 3], kind, None, family).await;
         engine.process_pending().await.unwrap();
@@ -2111,17 +2092,7 @@ async fn closed_incidents_keep_absorbing_their_records_across_a_restart() {
 async fn crashed_mid_action_on_a_full_disk(dir: &std::path::Path) -> Harness {
     let mut h = Harness::new(dir, "enforce", "", FakeCluster::default());
     drop(h.engine_after_three_anomalies().await);
-    h.store
-        .write(|tx| {
-            tx.execute(
-                "UPDATE actions SET result = 'pending', finished_at = NULL",
-                [],
-            )?;
-            tx.execute("UPDATE incidents SET state = 'acting'", [])?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    h.crash_mid_action().await;
     h.refuse_writes("UPDATE OF result ON actions").await;
     h
 }
@@ -2186,8 +2157,7 @@ async fn a_stop_during_an_action_starts_no_further_action() {
 
     // The next start acts on them.
     h.cluster.executed.lock().unwrap().clear();
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     engine.process_pending().await.unwrap();
     let mut acted: Vec<String> = h
         .cluster
@@ -2404,8 +2374,7 @@ async fn a_sender_clock_off_by_minutes_neither_hides_a_recurrence_nor_freshens_a
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
     h.sender_behind_ms = -200_000;
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     let made = h.clock.now() - SignedDuration::from_secs(400 - 200);
     h.ingest_at(&["shop/cart"; 3], "cpu_saturation", made).await;
     engine.process_pending().await.unwrap();
@@ -2419,8 +2388,7 @@ async fn a_batch_weighed_long_after_it_arrived_is_history() {
     // Committed and answered, then the heal API went down for an hour.
     h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
     h.clock.advance_secs(3600);
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     engine.process_pending().await.unwrap();
     assert!(h.incidents().await.is_empty());
     assert_eq!(h.action_count().await, 0);
@@ -2439,8 +2407,7 @@ fn hpa_harness(dir: &std::path::Path, mode: &str, guards: &str) -> Harness {
 /// HPA's minimum.
 async fn hpa_raised(dir: &std::path::Path, mode: &str, guards: &str) -> (Harness, Engine, i64) {
     let mut h = hpa_harness(dir, mode, guards);
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     let id = scale_up_and_resolve(&mut h, &mut engine).await;
     (h, engine, id)
 }
@@ -2713,13 +2680,9 @@ async fn a_raise_interrupted_by_a_crash_is_given_back_after_the_restart() {
     }
     assert_eq!(h.cluster.hpa_min(), 3);
     // The raise landed but the healer died before recording its result.
+    h.crash_mid_action().await;
     h.store
         .write(|tx| {
-            tx.execute(
-                "UPDATE actions SET result = 'pending', finished_at = NULL",
-                [],
-            )?;
-            tx.execute("UPDATE incidents SET state = 'acting'", [])?;
             tx.execute("UPDATE hpa_floor_raises SET state = 'raising'", [])?;
             Ok(())
         })
@@ -2732,8 +2695,7 @@ async fn a_raise_interrupted_by_a_crash_is_given_back_after_the_restart() {
     h.clock = clock;
     h.cluster = cluster;
     h.sig = 1000;
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     let id = h.incidents().await[0].id;
     assert_eq!(
         h.raises(id).await[0].state,
@@ -2862,8 +2824,7 @@ async fn a_raise_that_timed_out_without_landing_leaves_the_earlier_raise_its_res
 async fn a_restore_waits_for_the_hold_after_the_last_absorbed_anomaly() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = hpa_harness(dir.path(), "enforce", HOLD_600);
-    let mut engine = h.engine();
-    engine.recover().await.unwrap();
+    let mut engine = h.recovered_engine().await;
     h.ingest_family(&["shop/cart"; 3], "traffic_surge", None, Some("traffic"))
         .await;
     engine.process_pending().await.unwrap();

@@ -24,12 +24,6 @@ fn with_body(req: http::Request<Body>, body: Body) -> http::Request<Body> {
     http::Request::from_parts(parts, body)
 }
 
-fn metric(text: &str, line: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(line).map(|v| v.trim().parse().unwrap()))
-        .unwrap_or(0.0)
-}
-
 /// Every way the headers alone show a request is not authentic is answered 401 at once, its
 /// body never read (it never ends here), and it holds no commit slot nor any of the bodies'
 /// memory.

@@ -9,12 +9,6 @@ use common::*;
 use edgeheal_healer::store;
 use http::StatusCode;
 
-fn metric(text: &str, line: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(line).map(|v| v.trim().parse().unwrap()))
-        .unwrap_or(0.0)
-}
-
 fn null_entity(incident: &str) -> serde_json::Value {
     let mut r = record("shop/cart", incident, None);
     r["edgeheal"]["entity"] = serde_json::Value::Null;

@@ -26,12 +26,6 @@ fn gzip(b: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-fn metric(text: &str, line: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(line).map(|v| v.trim().parse().unwrap()))
-        .unwrap_or(0.0)
-}
-
 /// Whether the engine was woken since the last call (and takes the wake-up).
 fn engine_woken(env: &Env) -> bool {
     env.state.engine_wake.notified().now_or_never().is_some()

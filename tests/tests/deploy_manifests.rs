@@ -1032,6 +1032,16 @@ fn healer_config_map() -> ConfigMap {
     )
 }
 
+/// The heal API Deployment's pod spec (`pipeline-configs/kubernetes/deployment.yaml`).
+fn healer_pod() -> PodSpec {
+    let deployment: Deployment =
+        one_doc("pipeline-configs/kubernetes/deployment.yaml", "Deployment");
+    deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("pod spec")
+}
+
 #[test]
 fn kustomization_resources_exist_and_install_healer_and_pipeline_together() {
     let k = &yaml_docs("pipeline-configs/kustomization.yaml")[0];
@@ -1212,12 +1222,7 @@ fn healer_dockerfile_is_multistage_nonroot_and_builds_the_healer() {
     assert_eq!(cmd, ["--config", "/etc/edgeheal/healer.yaml"]);
     // The Deployment's args replace CMD (never repeat --config, which clap rejects), and it
     // serves on the port the image exposes.
-    let deployment: Deployment =
-        one_doc("pipeline-configs/kubernetes/deployment.yaml", "Deployment");
-    let pod = deployment
-        .spec
-        .and_then(|s| s.template.spec)
-        .expect("pod spec");
+    let pod = healer_pod();
     let healer = &pod.containers[0];
     assert!(
         healer.command.is_none(),
@@ -1246,12 +1251,7 @@ fn healer_dockerfile_is_multistage_nonroot_and_builds_the_healer() {
 /// up to 10 s of draining, in a 30 s grace period.
 #[test]
 fn the_healer_shutdown_fits_its_pods_grace_period() {
-    let deployment: Deployment =
-        one_doc("pipeline-configs/kubernetes/deployment.yaml", "Deployment");
-    let pod = deployment
-        .spec
-        .and_then(|s| s.template.spec)
-        .expect("pod spec");
+    let pod = healer_pod();
     let grace = pod
         .termination_grace_period_seconds
         .expect("terminationGracePeriodSeconds set");

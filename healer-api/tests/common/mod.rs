@@ -65,6 +65,14 @@ pub fn write_kubeconfig(dir: &std::path::Path, api: std::net::SocketAddr) -> std
     kubeconfig
 }
 
+/// The value of the sample `line` (a metric name with its labels) in the Prometheus text
+/// `text`; 0 when it is not there.
+pub fn metric(text: &str, line: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line).map(|v| v.trim().parse().unwrap()))
+        .unwrap_or(0.0)
+}
+
 pub fn config_yaml(dir: &std::path::Path, extra: &str) -> String {
     config_yaml_with_auth(dir, "", extra)
 }
