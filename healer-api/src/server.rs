@@ -133,65 +133,46 @@ async fn ingest(
 
 /// What became of a batch answered with success.
 #[derive(Debug)]
-enum Ingested {
-    /// Committed as batch `batch_id`: 202.
-    Stored {
-        batch_id: i64,
-        records: usize,
-        not_actionable: u64,
-    },
-    /// Its body is stored already, as batch `batch_id`, and nothing was stored: 200. A sender's
+struct Ingested {
+    /// The batch holding its records.
+    batch_id: i64,
+    records: usize,
+    not_actionable: u64,
+    /// Its body was stored already, as batch `batch_id`, and nothing was stored: a sender's
     /// retry of a batch whose answer it did not get (the connection reset, its timeout), which
-    /// Fluent Bit and Vector sign anew, so that it is no replay of the same request.
-    Redelivered {
-        batch_id: i64,
-        records: usize,
-        not_actionable: u64,
-    },
+    /// Fluent Bit and Vector sign anew, so that it is no replay of the same request. Otherwise
+    /// it was committed as batch `batch_id`.
+    redelivered: bool,
 }
 
 impl Ingested {
     /// The `result` label of `edgeheal_healer_ingest_requests_total`.
     fn result(&self) -> &'static str {
-        match self {
-            Ingested::Stored { .. } => "accepted",
-            Ingested::Redelivered { .. } => "redelivered",
+        if self.redelivered {
+            "redelivered"
+        } else {
+            "accepted"
         }
     }
 }
 
 impl IntoResponse for Ingested {
     fn into_response(self) -> axum::response::Response {
-        match self {
-            Ingested::Stored {
-                batch_id,
-                records,
-                not_actionable,
-            } => (
-                StatusCode::ACCEPTED,
-                Json(serde_json::json!({
-                    "batch_id": batch_id,
-                    "records": records,
-                    "not_actionable": not_actionable,
-                })),
-            ),
-            // 200, which both senders take for success as any 2xx (Fluent Bit's `http` output
-            // 200 to 205, Vector's `http` sink any 2xx): the batch is not sent again.
-            Ingested::Redelivered {
-                batch_id,
-                records,
-                not_actionable,
-            } => (
-                StatusCode::OK,
-                Json(serde_json::json!({
-                    "batch_id": batch_id,
-                    "records": records,
-                    "not_actionable": not_actionable,
-                    "redelivered": true,
-                })),
-            ),
-        }
-        .into_response()
+        let mut body = serde_json::json!({
+            "batch_id": self.batch_id,
+            "records": self.records,
+            "not_actionable": self.not_actionable,
+        });
+        // A redelivery gets 200, which both senders take for success as any 2xx (Fluent Bit's
+        // `http` output 200 to 205, Vector's `http` sink any 2xx): the batch is not sent
+        // again. A committed batch gets 202.
+        let status = if self.redelivered {
+            body["redelivered"] = serde_json::Value::Bool(true);
+            StatusCode::OK
+        } else {
+            StatusCode::ACCEPTED
+        };
+        (status, Json(body)).into_response()
     }
 }
 
@@ -288,10 +269,11 @@ async fn ingest_inner(
                 key_id = %identity.key_id,
                 "batch redelivered (its body is stored already): nothing stored"
             );
-            return Ok(Ingested::Redelivered {
+            return Ok(Ingested {
                 batch_id: id,
                 records: n,
                 not_actionable: not_actionable.values().sum(),
+                redelivered: true,
             });
         }
         // The same request in flight twice at once, or accepted before a restart and no
@@ -309,10 +291,11 @@ async fn ingest_inner(
     }
     state.engine_wake.notify_one();
     tracing::debug!(batch_id, records = n, key_id = %identity.key_id, "batch committed");
-    Ok(Ingested::Stored {
+    Ok(Ingested {
         batch_id,
         records: n,
         not_actionable: not_actionable.values().sum(),
+        redelivered: false,
     })
 }
 
