@@ -7,12 +7,25 @@ use serde::Deserialize;
 
 use crate::error::Error;
 
+/// The most memory the entity table may hold
+/// ([`crate::filter::entity_bytes`] times `max_entities`): 1 GiB. In Fluent
+/// Bit the filter's whole heap is one wasm32 linear memory, at most 4 GiB;
+/// a table that outgrew it would trap at an allocation, and every trap
+/// leaks the instance's stack until it dies. At the default 4096 entities
+/// and 4 buckets the bound is about 32 MiB (most entities hold far less);
+/// the pod's memory limit must leave room for it.
+pub const STATE_BUDGET_BYTES: u64 = 1 << 30;
+
+const MIB: u64 = 1 << 20;
+
 /// Filter configuration. Every field has a default; unknown keys are rejected.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilterConfig {
     /// Most entities (pods plus workloads) tracked at once; the least recently
-    /// seen is evicted past this. Bounds the filter's state memory.
+    /// seen is evicted past this. Bounds the filter's state memory: at most
+    /// [`crate::filter::entity_bytes`] an entity, and [`STATE_BUDGET_BYTES`]
+    /// in all.
     pub max_entities: usize,
     /// Width of one window bucket in seconds: traffic, error and latency
     /// features are recomputed when a bucket rolls.
@@ -93,6 +106,17 @@ impl FilterConfig {
         if self.merge_log_key.is_empty() || self.merge_log_key.len() > 256 {
             return bad("merge_log_key", "must be 1 to 256 bytes");
         }
+        let entity_bytes = crate::filter::entity_bytes(self);
+        let needed = (entity_bytes as u64).saturating_mul(self.max_entities as u64);
+        if needed > STATE_BUDGET_BYTES {
+            return Err(Error::StateTooLarge {
+                max_entities: self.max_entities,
+                window_buckets: self.window_buckets,
+                entity_bytes,
+                needed_mib: needed.div_ceil(MIB),
+                budget_mib: STATE_BUDGET_BYTES / MIB,
+            });
+        }
         Ok(())
     }
 }
@@ -124,6 +148,11 @@ mod tests {
             (r#"{"merge_log_key": ""}"#, "merge_log_key"),
             (r#"{"merge_log_key": 7}"#, "integer"),
             (r#"{"explain_normal": "yes"}"#, "boolean"),
+            (r#"{"max_entities": 1000000}"#, "max_entities"),
+            (
+                r#"{"max_entities": 100000, "window_buckets": 64}"#,
+                "window_buckets",
+            ),
         ];
         for (text, key) in cases {
             match FilterConfig::from_json(text.as_bytes()) {

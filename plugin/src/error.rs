@@ -16,6 +16,26 @@ pub enum Error {
         /// What is wrong with its value.
         problem: &'static str,
     },
+    /// The entity table the configuration allows would hold more memory than
+    /// the filter's state may take ([`crate::config::STATE_BUDGET_BYTES`]).
+    #[error(
+        "invalid filter configuration: `max_entities` {max_entities} with `window_buckets` \
+         {window_buckets} may hold {needed_mib} MiB of state (up to {entity_bytes} bytes an \
+         entity), more than the {budget_mib} MiB the filter allows: lower `max_entities` or \
+         `window_buckets`"
+    )]
+    StateTooLarge {
+        /// The configured cap on entities.
+        max_entities: usize,
+        /// The configured buckets a window.
+        window_buckets: u32,
+        /// The most bytes one entity may hold.
+        entity_bytes: usize,
+        /// The most the table may hold, in MiB, rounded up.
+        needed_mib: u64,
+        /// [`crate::config::STATE_BUDGET_BYTES`] in MiB.
+        budget_mib: u64,
+    },
     /// A model file or manifest is invalid.
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),

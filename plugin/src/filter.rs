@@ -13,7 +13,9 @@ use crate::json::{lossy_str_len, splice_with, write_lossy_str, Record, RecordInd
 use crate::lru::Lru;
 use crate::model::ModelSet;
 use crate::normalize::{normalize_in, NormalizeCache, IDENTITY_OBJECTS, LINE_KEYS};
-use crate::observation::{EventReason, Observation, Signal, WorkloadKind};
+use crate::observation::{
+    EventReason, Observation, Signal, WorkloadKind, MAX_LABEL_NAME, MAX_OBJECT_NAME,
+};
 use crate::scorer::{combine_into, keep_incident, score_evaluated, verdict, Combined};
 use crate::tags::{
     write_error_tags, write_kind, write_time, write_verdict, F64Texts, IdentityTexts, NO_MODEL,
@@ -92,6 +94,34 @@ pub struct Filter {
 /// The index [`Filter::process`] parses records in.
 fn record_index() -> RecordIndex {
     RecordIndex::remembering(IDENTITY_OBJECTS).decoding(LINE_KEYS)
+}
+
+/// The longest entity key [`entity_key`] writes: a prefix, a namespace (an
+/// RFC 1123 label), a name (an RFC 1123 subdomain) and two separators; the
+/// normalizer drops every longer name ([`Identity::drop_invalid_names`]).
+///
+/// [`Identity::drop_invalid_names`]: crate::observation::Identity::drop_invalid_names
+const MAX_ENTITY_KEY: usize = 1 + 1 + MAX_LABEL_NAME + 1 + MAX_OBJECT_NAME;
+
+/// The longest verdict part of the tags ([`write_verdict`]) an entity keeps:
+/// its fixed members, [`MAX_WHY`](crate::verdict::MAX_WHY) features with two numbers each (a number
+/// is written without an exponent, up to about 330 bytes for one near
+/// `f64::MIN_POSITIVE`), and the model's id (a set name of at most 128
+/// characters; see `the_longest_verdict_text_fits`).
+const MAX_VERDICT_TEXT: usize = 4096;
+
+/// The most bytes one tracked entity may hold for `config`'s window
+/// geometry: its slot in the entity table, its key's two copies, its state's
+/// heap ([`EntityState::most_heap_bytes`]) and its kept verdict text (whose
+/// buffer may have doubled past the longest text written). The allocator's
+/// own bookkeeping, a few words an allocation, comes on top. The table holds
+/// at most `max_entities` of them: [`FilterConfig::validate`] bounds the
+/// product.
+pub fn entity_bytes(config: &FilterConfig) -> usize {
+    Lru::<Tracked>::SLOT_BYTES
+        + 2 * MAX_ENTITY_KEY
+        + EntityState::most_heap_bytes(config)
+        + 2 * MAX_VERDICT_TEXT
 }
 
 fn entity_key(key: &mut String, prefix: char, namespace: Option<&str>, name: &str) {
@@ -469,6 +499,51 @@ mod tests {
     use crate::json::splice;
     use crate::normalize::normalize;
     use crate::tags::write_tags;
+    use crate::verdict::{Action, Incident, Reason, Severity, MAX_WHY};
+
+    /// The entity table's bound ([`entity_bytes`]) counts each entity's
+    /// verdict text as at most [`MAX_VERDICT_TEXT`]: the longest the tags can
+    /// hold, with the longest names, numbers and model id, must fit.
+    #[test]
+    fn the_longest_verdict_text_fits() {
+        let feature = Family::ALL
+            .into_iter()
+            .flat_map(crate::features::names)
+            .max_by_key(|n| n.len())
+            .unwrap();
+        let family = Family::ALL.into_iter().max_by_key(|f| f.as_str().len());
+        // The longest shortest round-trip form of an f64.
+        let number = -2.225_073_858_507_201_4e-308;
+        let reason = Some(Reason {
+            feature,
+            value: number,
+            contribution: number,
+        });
+        let verdict = Verdict {
+            score: Some(number),
+            anomaly: false,
+            severity: Severity::Critical,
+            incident: Incident::CpuSaturation,
+            action: Action::RolloutRestart,
+            confidence: 1.0,
+            family,
+            why: [reason; MAX_WHY],
+        };
+        // A set name of 128 characters of four bytes each, or of 128
+        // quotes, escaped to two bytes each, and the digest's prefix.
+        for name in ["\u{10ffff}".repeat(128), "\"".repeat(128)] {
+            crate::manifest::check_name(&name).unwrap();
+            let model = format!("{name}@0123456789ab");
+            let mut out = Vec::new();
+            write_verdict(&mut out, &verdict, &model, &mut F64Texts::default());
+            assert!(
+                out.len() <= MAX_VERDICT_TEXT,
+                "{} bytes: {}",
+                out.len(),
+                String::from_utf8_lossy(&out)
+            );
+        }
+    }
 
     /// Records that repeat a pod's `kubernetes` object (or a series'
     /// `labels` or `tags`) find its entities where they were placed; with a

@@ -24,8 +24,15 @@
 //! bytes, reading the result with `strlen` as Fluent Bit does), and no path
 //! that can trap — a trap drops the record and leaks the shadow stack, and
 //! after a handful the instance is dead for good. Everything here returns a
-//! value instead of panicking; every allocation that depends on the input
-//! is reserved fallibly first.
+//! value instead of panicking. Memory is bounded rather than every
+//! allocation made fallible: the output buffer and a record kept whole as
+//! text (`raw`) are reserved fallibly first, as they grow with a record's
+//! size; the parse's buffers grow with the record too, which Fluent Bit
+//! bounds by `wasm_heap_size` before the call; and the entity table, which
+//! grows with the pods seen, is held to `max_entities` and, by the
+//! configuration's check, to [`STATE_BUDGET_BYTES`] in all.
+//!
+//! [`STATE_BUDGET_BYTES`]: crate::config::STATE_BUDGET_BYTES
 //!
 //! Runtime configuration is read once, through WASI, from
 //! [`CONFIG_PATH`] (Fluent Bit must list `/etc/edgeheal` in `accessible_paths`):

@@ -97,6 +97,17 @@ pub struct Lru<V> {
 }
 
 impl<V> Lru<V> {
+    /// The most bytes one entry takes in the map's own tables, besides its
+    /// key's two copies (the node's and the index's) and what its value holds
+    /// on the heap: its node and link (the tables grow to at most `cap`
+    /// entries), and its share of the index, an entry and a control byte in
+    /// a table of a power of two buckets filled at most 7/8, which may double
+    /// once more when removals leave it full of tombstones.
+    pub const SLOT_BYTES: usize = std::mem::size_of::<Node<V>>()
+        + std::mem::size_of::<Link>()
+        + 4 * (std::mem::size_of::<(Box<str>, u32)>() + 1) * 8 / 7
+        + 1;
+
     /// An empty map holding at most `cap` entries (at least 1, at most `u32::MAX - 1`).
     pub fn new(cap: usize) -> Lru<V> {
         let cap = cap.clamp(1, (NIL - 1) as usize);
@@ -171,6 +182,14 @@ impl<V> Lru<V> {
         let generation = self.placed;
         let i = if self.nodes.len() < self.cap {
             let i = u32::try_from(self.nodes.len()).ok()?;
+            if self.nodes.len() == self.nodes.capacity() {
+                // Doubling, as a push would, but never past `cap`: the
+                // tables of a full map hold `cap` entries, not the next
+                // power of two (see [`Lru::SLOT_BYTES`]).
+                let more = self.nodes.len().max(4).min(self.cap - self.nodes.len());
+                self.nodes.reserve_exact(more);
+                self.links.reserve_exact(more);
+            }
             self.nodes.push(Node {
                 key: key.into(),
                 value: make(),
@@ -287,6 +306,27 @@ mod tests {
         }
         assert_eq!(l.index.len(), 16);
         assert_eq!(l.keys().count(), 16);
+    }
+
+    #[test]
+    fn its_tables_hold_no_more_than_the_cap() {
+        for cap in [1, 3, 5, 16, 1000, 5000] {
+            let mut l = Lru::new(cap);
+            for i in 0..2 * cap {
+                touch(&mut l, &format!("pod-{i}"));
+                assert!(
+                    l.nodes.capacity() <= cap,
+                    "cap {cap}: {}",
+                    l.nodes.capacity()
+                );
+                assert!(
+                    l.links.capacity() <= cap,
+                    "cap {cap}: {}",
+                    l.links.capacity()
+                );
+            }
+            assert_eq!(l.len(), cap);
+        }
     }
 
     #[test]

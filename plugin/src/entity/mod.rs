@@ -265,6 +265,14 @@ impl EntityState {
         }
     }
 
+    /// The most bytes an entity holds on the heap for `config`'s window
+    /// geometry: its window's buckets, and the versions of its Event objects
+    /// once it has seen one.
+    pub fn most_heap_bytes(config: &FilterConfig) -> usize {
+        config.window_buckets.max(1) as usize * std::mem::size_of::<Bucket>()
+            + std::mem::size_of::<EventVersions>()
+    }
+
     /// Resets the entity for reuse by another key, keeping its allocations.
     pub fn reset(&mut self) {
         let mut ring = std::mem::take(&mut self.ring);
