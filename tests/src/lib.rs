@@ -54,6 +54,11 @@ pub const PASSTHROUGH_FUNCTION: &str = "passthrough";
 /// The passthrough module's always-trapping function.
 pub const TRAP_FUNCTION: &str = "passthrough_trap";
 
+/// The passthrough module's function that traps, for records starting
+/// `{"trap"`, holding a 64 KiB frame on its shadow stack (and passes the
+/// others through).
+pub const DEEP_TRAP_FUNCTION: &str = "passthrough_deep_trap";
+
 /// The passthrough module's function that returns a pointer outside memory.
 pub const BAD_POINTER_FUNCTION: &str = "passthrough_bad_pointer";
 

@@ -682,6 +682,52 @@ fn a_trap_drops_the_record_and_the_instance_lives_on() {
     );
 }
 
+/// A trap gives back no shadow stack: ARCHITECTURE.md's "after ~15 traps
+/// the instance is dead for good", reproduced. The frameless trap above
+/// leaks nothing, so its instance lives on; a trap holding a 64 KiB frame
+/// leaks the frame, and once the module's 1 MiB stack is gone every call
+/// traps, the records that would pass too. (Why the filter must never trap,
+/// not even once an hour.)
+#[test]
+fn traps_that_hold_a_frame_leak_the_stack_until_the_instance_dies() {
+    let mut fb = passthrough(FilterWasmConfig::default().heap_size);
+    let f = edgeheal_tests::DEEP_TRAP_FUNCTION;
+    let good = br#"{"log":"x"}"#;
+    let bad = br#"{"trap":true}"#;
+    assert_eq!(
+        fb.filter_exact(f, b"t", T0, good),
+        FilterOutcome::Kept(good.to_vec())
+    );
+    let mut traps = 0;
+    // Each trap, then a record that should pass: alive until it is not.
+    let dead_after = loop {
+        assert!(traps < 64, "still alive after {traps} traps");
+        let outcome = fb.filter_exact(f, b"t", T0, bad);
+        assert!(
+            matches!(outcome, FilterOutcome::Dropped(DropReason::Trap(_))),
+            "{outcome:?}"
+        );
+        traps += 1;
+        match fb.filter_exact(f, b"t", T0, good) {
+            FilterOutcome::Kept(out) => assert_eq!(out, good),
+            FilterOutcome::Dropped(DropReason::Trap(_)) => break traps,
+            other => panic!("after {traps} traps: {other:?}"),
+        }
+    };
+    assert!(
+        (12..=16).contains(&dead_after),
+        "dead after {dead_after} traps"
+    );
+    // Dead for good: nothing passes any more, and nothing revives it.
+    for _ in 0..5 {
+        assert!(matches!(
+            fb.filter_exact(f, b"t", T0, good),
+            FilterOutcome::Dropped(DropReason::Trap(_))
+        ));
+    }
+    assert_eq!(fb.heap_in_use(), 0, "copies are freed after a trap too");
+}
+
 #[test]
 fn a_result_fluent_bit_cannot_take_drops_the_record() {
     let mut fb = passthrough(FilterWasmConfig::default().heap_size);

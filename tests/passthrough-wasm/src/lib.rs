@@ -5,10 +5,13 @@
 //! `_initialize` as a WASI reactor) and in the same harness. Built for
 //! `wasm32-wasip1` only; on other targets the crate is empty.
 //!
-//! It also exports three misbehaving filters, so the harness can show what
-//! Fluent Bit does with each: `passthrough_trap` always traps,
-//! `passthrough_bad_pointer` returns a pointer outside linear memory, and
-//! `passthrough_array` returns JSON that is not an object.
+//! It also exports misbehaving filters, so the harness can show what Fluent
+//! Bit does with each: `passthrough_trap` always traps,
+//! `passthrough_deep_trap` traps with a 64 KiB frame on the shadow stack
+//! when the record asks it to (as a filter that panicked deep in a call),
+//! `passthrough_bad_pointer` returns a pointer outside linear memory,
+//! `passthrough_array` returns JSON that is not an object, and
+//! `passthrough_unparseable` returns no JSON at all.
 
 #[cfg(target_arch = "wasm32")]
 mod abi {
@@ -67,6 +70,51 @@ mod abi {
         _record_len: u32,
     ) -> *const u8 {
         core::arch::wasm32::unreachable()
+    }
+
+    /// Copies the record through a 64 KiB buffer on the shadow stack (the
+    /// stack in linear memory that `__stack_pointer` points into), then
+    /// traps if the record starts with `{"trap"`, and returns it otherwise.
+    /// A trap unwinds nothing: the frame's 64 KiB are never given back, as
+    /// with a Rust filter that panicked (`panic = "abort"`) inside a call
+    /// holding large locals. The module's stack is 1 MiB (the wasm32
+    /// linker's default), so about 15 such traps leave no stack, and every
+    /// call after, trapping or not, traps at its first frame: the instance
+    /// is dead for good.
+    ///
+    /// # Safety
+    ///
+    /// `record`, when not NULL, points to `record_len` readable bytes.
+    #[no_mangle]
+    pub unsafe extern "C" fn passthrough_deep_trap(
+        _tag: *const u8,
+        _tag_len: u32,
+        _time_sec: u32,
+        _time_nsec: u32,
+        record: *const u8,
+        record_len: u32,
+    ) -> *const u8 {
+        let body: &[u8] = if record.is_null() {
+            &[]
+        } else {
+            // SAFETY: guaranteed by the caller (Fluent Bit's copy).
+            unsafe { core::slice::from_raw_parts(record, record_len as usize) }
+        };
+        let mut frame = [0u8; 64 * 1024];
+        let n = body.len().min(frame.len());
+        frame[..n].copy_from_slice(&body[..n]);
+        // The frame's address escapes: it lives in linear memory.
+        let frame = core::hint::black_box(&mut frame);
+        if frame.starts_with(br#"{"trap""#) {
+            core::arch::wasm32::unreachable()
+        }
+        OUT.with(|out| {
+            let mut out = out.borrow_mut();
+            out.clear();
+            out.extend_from_slice(&frame[..n]);
+            out.push(0);
+            out.as_ptr()
+        })
     }
 
     /// Returns a pointer past the end of linear memory.
