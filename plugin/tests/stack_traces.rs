@@ -90,14 +90,13 @@ fn spring_api(trace: Trace, frames: usize) -> Vec<Logged> {
                 )));
                 if failed {
                     let first = "2024-05-01 10:00:00.123 ERROR 1 --- [nio-8080-exec-1] o.a.c.c.C.[dispatcherServlet] : Servlet.service() threw exception";
+                    let reporting = trace.reporting_line();
                     for (k, line) in failure(trace, first, frames).iter().enumerate() {
-                        let (ts, text) = record(
-                            "shopapi",
-                            pod,
-                            START + at + 100_000 + k as i64 * 1_000,
-                            line,
-                        );
-                        out.push((ts, text, k == 0));
+                        // The reporting line at the one-line stream's time.
+                        let after = k as i64 - reporting as i64;
+                        let (ts, text) =
+                            record("shopapi", pod, START + at + 100_000 + after * 1_000, line);
+                        out.push((ts, text, k == reporting));
                     }
                 }
             }
@@ -137,9 +136,11 @@ fn consumer(trace: Trace, frames: usize) -> Vec<Logged> {
             if t >= FAULT_FROM && (t / S) % 2 == 0 {
                 let at = t + (rng.unit() * S as f64) as i64;
                 let first = "2024-05-01 10:00:00.123 ERROR 1 --- [consumer-1] c.e.Worker : processing failed";
+                let reporting = trace.reporting_line();
                 for (k, line) in failure(trace, first, frames).iter().enumerate() {
-                    let (ts, text) = record("worker", pod, START + at + k as i64 * 10_000, line);
-                    out.push((ts, text, k == 0));
+                    let after = k as i64 - reporting as i64;
+                    let (ts, text) = record("worker", pod, START + at + after * 10_000, line);
+                    out.push((ts, text, k == reporting));
                 }
             }
         }
