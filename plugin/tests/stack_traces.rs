@@ -353,6 +353,12 @@ fn blank_lines_count_as_nothing() {
 /// `panic: ...`, Ruby's `path:12:in 'f': db down (RuntimeError)`): with
 /// each trace (but a Rust panic's, whose message is a line of its own),
 /// every record the one-line stream has is tagged exactly as there.
+/// Likewise the lines around Node.js's uncaught `Error: ...` (the place of
+/// the throw, the caret, `Node.js v20.11.0`), Python's exception groups,
+/// anyhow's and eyre's `Caused by:` and numbered causes, Go's `runtime
+/// stack:`, elided frames and `exit status 2`, and Rails' exception log
+/// (each frame at `FATAL` in Rails 5.0, the blank lines, the frames with
+/// the request's tag alone), which counted lines and errors of their own.
 #[test]
 fn a_logged_exception_counts_as_the_one_line_that_reports_it() {
     let streams: [(&str, Stream); 2] = [("spring_api", spring_api), ("consumer", consumer)];

@@ -472,19 +472,20 @@ fn ruby_logger_message(rest: &[u8]) -> Option<&[u8]> {
 /// namespaced or ends in `Error` or `Exception`, ` (`, its message and `):`,
 /// on one line.
 fn rails_exception(s: &[u8]) -> bool {
-    let line = s.trim_ascii_end();
-    let Some(open) = memmem::find(line, b" (") else {
+    let len = s
+        .iter()
+        .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b':')))
+        .unwrap_or(s.len());
+    let Some((name, after)) = s.split_at_checked(len) else {
         return false;
     };
-    let name = line.get(..open).unwrap_or_default();
+    let line = after.trim_ascii_end();
     !name.is_empty()
-        && name
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b':'))
+        && line.starts_with(b" (")
+        && line.ends_with(b"):")
         && (memmem::find(name, b"::").is_some()
             || name.ends_with(b"Error")
             || name.ends_with(b"Exception"))
-        && line.ends_with(b"):")
         && !line.contains(&b'\n')
 }
 
