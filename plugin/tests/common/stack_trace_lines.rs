@@ -133,7 +133,7 @@ pub fn failure(trace: Trace, first: &str, frames: usize) -> Vec<String> {
         }
     };
     let rails_frame = |k: usize| {
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             format!("app/models/layer{k}.rb:{k}:in `block in call'")
         } else {
             format!("app/controllers/layer{k}_controller.rb:{k}:in 'Layer{k}Controller#show'")
