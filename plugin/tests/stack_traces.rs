@@ -90,14 +90,13 @@ fn spring_api(trace: Trace, frames: usize) -> Vec<Logged> {
                 )));
                 if failed {
                     let first = "2024-05-01 10:00:00.123 ERROR 1 --- [nio-8080-exec-1] o.a.c.c.C.[dispatcherServlet] : Servlet.service() threw exception";
+                    let reporting = trace.reporting_line();
                     for (k, line) in failure(trace, first, frames).iter().enumerate() {
-                        let (ts, text) = record(
-                            "shopapi",
-                            pod,
-                            START + at + 100_000 + k as i64 * 1_000,
-                            line,
-                        );
-                        out.push((ts, text, k == 0));
+                        // The reporting line at the one-line stream's time.
+                        let after = k as i64 - reporting as i64;
+                        let (ts, text) =
+                            record("shopapi", pod, START + at + 100_000 + after * 1_000, line);
+                        out.push((ts, text, k == reporting));
                     }
                 }
             }
@@ -137,9 +136,11 @@ fn consumer(trace: Trace, frames: usize) -> Vec<Logged> {
             if t >= FAULT_FROM && (t / S) % 2 == 0 {
                 let at = t + (rng.unit() * S as f64) as i64;
                 let first = "2024-05-01 10:00:00.123 ERROR 1 --- [consumer-1] c.e.Worker : processing failed";
+                let reporting = trace.reporting_line();
                 for (k, line) in failure(trace, first, frames).iter().enumerate() {
-                    let (ts, text) = record("worker", pod, START + at + k as i64 * 10_000, line);
-                    out.push((ts, text, k == 0));
+                    let after = k as i64 - reporting as i64;
+                    let (ts, text) = record("worker", pod, START + at + after * 10_000, line);
+                    out.push((ts, text, k == reporting));
                 }
             }
         }
@@ -352,6 +353,12 @@ fn blank_lines_count_as_nothing() {
 /// `panic: ...`, Ruby's `path:12:in 'f': db down (RuntimeError)`): with
 /// each trace (but a Rust panic's, whose message is a line of its own),
 /// every record the one-line stream has is tagged exactly as there.
+/// Likewise the lines around Node.js's uncaught `Error: ...` (the place of
+/// the throw, the caret, `Node.js v20.11.0`), Python's exception groups,
+/// anyhow's and eyre's `Caused by:` and numbered causes, Go's `runtime
+/// stack:`, elided frames and `exit status 2`, and Rails' exception log
+/// (each frame at `FATAL` in Rails 5.0, the blank lines, the frames with
+/// the request's tag alone), which counted lines and errors of their own.
 #[test]
 fn a_logged_exception_counts_as_the_one_line_that_reports_it() {
     let streams: [(&str, Stream); 2] = [("spring_api", spring_api), ("consumer", consumer)];

@@ -3,8 +3,8 @@
 //! lines): a Spring service behind its access log whose failed requests
 //! each log a Java trace (Fluent Bit `tail` + `kubernetes` records), a
 //! consumer that logs no requests and whose failures log each trace of
-//! [`Trace::TRACES`] in turn (Java, Python, Go, Node.js, Ruby and Rust,
-//! logged or not caught; Vector `kubernetes_logs` records), and a
+//! [`Trace::TRACES`] in turn (Java, Python, Go, Node.js, Ruby, Rails and
+//! Rust, logged or not caught; Vector `kubernetes_logs` records), and a
 //! service whose warnings name the exception they caught. Their failures
 //! start at [`FAULT_FROM_S`].
 
@@ -57,6 +57,70 @@ fn vector(app: &str, pod: &str, ts: i64, line: &str) -> String {
     })
     .to_string()
 }
+
+/// `line` alone in a Vector `kubernetes_logs` event of the `worker` pod.
+pub fn vector_record(line: &str) -> String {
+    vector("worker", PODS[0], EVENT_TIME_NS, line)
+}
+
+/// Lines next to the traces' that the core and the VRL must read alike, most
+/// of them lines of their own: a numbered list, places and rules that are
+/// not Node.js's or Python's, Ruby `Logger` lines whose message is more than
+/// a location, lines like Rails' exception line that are none, and the
+/// continuations' odd spellings (trailing line ends, indentations).
+pub const ODD_LINES: &[&str] = &[
+    "   1: first step done",
+    "  10: check the disk",
+    "   5: ",
+    "    1: ERROR x",
+    "   3: <F as core::future::future::Future>::poll",
+    "   4: anyhow::error::<impl anyhow::Error>::msg",
+    "/app/server.js",
+    "/app/server.js:12 started",
+    "/:12",
+    "node::12",
+    "nodes:12",
+    "file:///:3",
+    "node:internal/process/promises:289\n",
+    "^",
+    "^^^ look above",
+    "Node.js v20 started",
+    "Node.js v18.19.1\r\n",
+    "   | odd indentation",
+    "\t| a tab",
+    "  |x",
+    "  + added",
+    "  +-",
+    "| at the margin",
+    "      | ValueError: x",
+    "    | ",
+    "Caused by:x",
+    "  Caused by:\r\n",
+    "Location: eu-west-1",
+    "runtime stack: 3",
+    "exit status",
+    "exit status 2 of 3",
+    "...frames elided...",
+    "... frames elided...",
+    "F, [2026-05-01T10:00:00.123456 #1] FATAL -- : [a1b2c3] app/x.rb:12:in 'f' failed",
+    "F, [2026-05-01T10:00:00.123456 #1] FATAL -- : [a1b2c3] boom",
+    "F, [x] FATAL -- : [a]x app/x.rb:1:in 'f'",
+    "E, [2026-05-01T10:00:00.123456 #1] ERROR -- web: [a] [b]  ",
+    "I, [2026-05-01T10:00:00.123456 #1]  INFO -- : ",
+    "I, [2026-05-01T10:00:00.123456 #1]  INFO -- : started",
+    "W, [2026-05-01T10:00:00.123456 #1]  WARN -- : app/x.rb:3:in 'f'",
+    "[a1b2c3]x app/x.rb:12:in 'show'",
+    "[a1b2c3] [b app/x.rb:12:in 'show'",
+    "[a1b2c3] [u-5]   ",
+    "[worker] started",
+    "Processing (batch 5):",
+    "Cart (5 items):",
+    "  NoMethodError (x):",
+    "NoMethodError (undefined method 'x' for nil):",
+    "ActionController::RoutingError (No route matches [GET] \"/x\"):",
+    "[a1b2c3] WARN Timeout::Error (retrying):",
+    "ValidationError: user not found",
+];
 
 const PODS: [&str; 2] = ["x2x9z", "b4k8m"];
 

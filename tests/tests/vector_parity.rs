@@ -996,7 +996,6 @@ fn parity_on_every_input_shape() {
 /// through its scores, so a level read differently could pass unseen.)
 #[test]
 fn normalized_records_match_on_every_input_shape() {
-    use edgeheal_plugin::observation::Signal;
     let source = fs::read_to_string(vector_dir().join("edgeheal-normalize.vrl")).unwrap();
     let mut normalize = Remap::new(&source);
     let mut mismatches = Vec::new();
@@ -1004,73 +1003,101 @@ fn normalized_records_match_on_every_input_shape() {
         .lines()
         .filter(|l| !l.trim().is_empty())
     {
-        let json: Json = serde_json::from_str(line).unwrap();
-        let out: Json = serde_json::to_value(normalize.run(Value::from(json))).unwrap();
-        let got = &out["_edgeheal_in"];
-        let rec = edgeheal_plugin::json::Record::parse(line.as_bytes()).unwrap();
-        let obs = edgeheal_plugin::normalize::normalize(&rec, b"kube.vector", 0);
-        let id = &obs.identity;
-        let mut want = serde_json::json!({
-            "kind": obs.kind.as_str(),
-            "namespace": id.namespace.as_deref(),
-            "workload": id.workload.as_deref(),
-            "workload_kind": id.workload.as_ref().and(id.workload_kind.map(|k| k.as_str())),
-            "pod": id.pod.as_deref(),
-            "container": id.container.as_deref(),
-            "node": id.node.as_deref(),
-        });
-        let mut keys = vec![
-            "kind",
-            "namespace",
-            "workload",
-            "workload_kind",
-            "pod",
-            "container",
-            "node",
-        ];
-        if obs.kind == edgeheal_plugin::RecordKind::Log {
-            // A line that only continues a stack trace carries no signal.
-            want["signal"] = serde_json::json!(match obs.signal {
-                Signal::Log(_) => "log",
-                _ => "none",
-            });
-            keys.push("signal");
-        }
-        if let Signal::Log(l) = obs.signal {
-            want["level"] = serde_json::json!(l.level.map(|l| format!("{l:?}").to_lowercase()));
-            want["status"] = serde_json::json!(l.status);
-            want["latency_ms"] = serde_json::json!(l.latency_ms);
-            want["is_request"] = serde_json::json!(l.is_request);
-            keys.extend(["level", "status", "latency_ms", "is_request"]);
-        }
-        if let Signal::Metric(m) = obs.signal {
-            // `NodeMemoryPercent` → `node_memory_percent`, as the VRL names it.
-            let mut name = String::new();
-            for c in format!("{:?}", m.name).chars() {
-                if c.is_ascii_uppercase() && !name.is_empty() {
-                    name.push('_');
-                }
-                name.push(c.to_ascii_lowercase());
-            }
-            want["metric"] = serde_json::json!(name);
-            want["value"] = serde_json::json!(m.value);
-            keys.extend(["metric", "value"]);
-        }
-        let pick = |v: &Json| {
-            keys.iter()
-                .map(|k| (k.to_string(), v.get(k).cloned().unwrap_or(Json::Null)))
-                .collect::<serde_json::Map<String, Json>>()
-        };
-        let diff = differences(&Json::Object(pick(&want)), &Json::Object(pick(got)));
-        if !diff.is_empty() {
-            mismatches.push(format!("{line}\n  {}", diff.join("\n  ")));
-        }
+        mismatches.extend(normalized_difference(&mut normalize, line));
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
-/// Stack traces printed one line a record (Java, Python, Go and Node.js
-/// frames, `Caused by:`, Python's source lines) and warnings naming the
+/// How the VRL's `._edgeheal_in` for the Vector record `line` differs from
+/// what the native core's normalization reads of it (see
+/// `normalized_records_match_on_every_input_shape`), if it does.
+fn normalized_difference(normalize: &mut Remap, line: &str) -> Option<String> {
+    use edgeheal_plugin::observation::Signal;
+    let json: Json = serde_json::from_str(line).unwrap();
+    let out: Json = serde_json::to_value(normalize.run(Value::from(json))).unwrap();
+    let got = &out["_edgeheal_in"];
+    let rec = edgeheal_plugin::json::Record::parse(line.as_bytes()).unwrap();
+    let obs = edgeheal_plugin::normalize::normalize(&rec, b"kube.vector", 0);
+    let id = &obs.identity;
+    let mut want = serde_json::json!({
+        "kind": obs.kind.as_str(),
+        "namespace": id.namespace.as_deref(),
+        "workload": id.workload.as_deref(),
+        "workload_kind": id.workload.as_ref().and(id.workload_kind.map(|k| k.as_str())),
+        "pod": id.pod.as_deref(),
+        "container": id.container.as_deref(),
+        "node": id.node.as_deref(),
+    });
+    let mut keys = vec![
+        "kind",
+        "namespace",
+        "workload",
+        "workload_kind",
+        "pod",
+        "container",
+        "node",
+    ];
+    if obs.kind == edgeheal_plugin::RecordKind::Log {
+        // A line that only continues a stack trace carries no signal.
+        want["signal"] = serde_json::json!(match obs.signal {
+            Signal::Log(_) => "log",
+            _ => "none",
+        });
+        keys.push("signal");
+    }
+    if let Signal::Log(l) = obs.signal {
+        want["level"] = serde_json::json!(l.level.map(|l| format!("{l:?}").to_lowercase()));
+        want["status"] = serde_json::json!(l.status);
+        want["latency_ms"] = serde_json::json!(l.latency_ms);
+        want["is_request"] = serde_json::json!(l.is_request);
+        keys.extend(["level", "status", "latency_ms", "is_request"]);
+    }
+    if let Signal::Metric(m) = obs.signal {
+        // `NodeMemoryPercent` → `node_memory_percent`, as the VRL names it.
+        let mut name = String::new();
+        for c in format!("{:?}", m.name).chars() {
+            if c.is_ascii_uppercase() && !name.is_empty() {
+                name.push('_');
+            }
+            name.push(c.to_ascii_lowercase());
+        }
+        want["metric"] = serde_json::json!(name);
+        want["value"] = serde_json::json!(m.value);
+        keys.extend(["metric", "value"]);
+    }
+    let pick = |v: &Json| {
+        keys.iter()
+            .map(|k| (k.to_string(), v.get(k).cloned().unwrap_or(Json::Null)))
+            .collect::<serde_json::Map<String, Json>>()
+    };
+    let diff = differences(&Json::Object(pick(&want)), &Json::Object(pick(got)));
+    (!diff.is_empty()).then(|| format!("{line}\n  {}", diff.join("\n  ")))
+}
+
+/// Each line of every trace of the shared generator, and the odd lines next
+/// to them that must stay lines of their own (a numbered list, a Rails-like
+/// line that is none, Node.js-like places that are none), alone in a Vector
+/// record: the VRL reads each as the core does, its signal and its level.
+#[test]
+fn normalized_trace_lines_match() {
+    use edgeheal_tests::stack_traces::{failure, vector_record, Trace, ODD_LINES};
+    let source = fs::read_to_string(vector_dir().join("edgeheal-normalize.vrl")).unwrap();
+    let mut normalize = Remap::new(&source);
+    let first = "2024-05-01 10:00:00.123 ERROR 1 --- [consumer-1] c.e.Worker : processing failed";
+    let mut lines: Vec<String> = ODD_LINES.iter().map(|l| l.to_string()).collect();
+    for trace in Trace::TRACES {
+        lines.extend(failure(trace, first, 3));
+    }
+    let mismatches: Vec<String> = lines
+        .iter()
+        .filter_map(|line| normalized_difference(&mut normalize, &vector_record(line)))
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Stack traces printed one line a record (Java, Python, Go, Node.js, Ruby,
+/// Rails and Rust traces of `stack_trace_lines.rs`: frames, `Caused by:`,
+/// Python's source lines and exception groups) and warnings naming the
 /// exception they caught: the VRL reads each line as the core does (a
 /// continuation carries no signal; see `normalized_records_match_on_every_input_shape`
 /// for each shape), and the Vector scorer tags every record as the native

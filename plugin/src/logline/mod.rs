@@ -801,6 +801,127 @@ mod tests {
         assert_eq!(filled.signal.level, Some(Error));
     }
 
+    /// Traces as the runtimes print them (Node.js 20's uncaught exception,
+    /// Python 3.11's exception group, anyhow's and eyre's `Error: ...`, Go's
+    /// fatal error and net/http's recovered panic, Rails' exception log):
+    /// lines of them counted as lines of their own, some as errors. Each
+    /// failure is one error now, the rest nothing.
+    #[test]
+    fn traces_of_more_runtimes_count_one_error() {
+        let error = sig(Some(Error), None, None, false);
+        let fatal = sig(Some(Fatal), None, None, false);
+        let nothing = LogSignal::default();
+        // (line, a continuation, what a line of its own says)
+        let cases: &[(&str, bool, LogSignal)] = &[
+            // Node.js's uncaught exception: where it was thrown, its source
+            // line, a caret, a blank line, the error and its frames, the
+            // version. `Error: ...` is the one error.
+            ("/app/server.js:12", true, nothing),
+            ("node:events:497", true, nothing),
+            ("node:internal/process/promises:289", true, nothing),
+            ("file:///app/server.mjs:12", true, nothing),
+            ("    throw new Error('db down');", true, nothing),
+            ("    ^", true, nothing),
+            ("^", true, nothing),
+            ("^^^^^", true, nothing),
+            ("Error: db down", false, error),
+            ("    at Object.<anonymous> (/app/server.js:12:11)", true, nothing),
+            ("Node.js v20.11.0", true, nothing),
+            ("Node.js v18.19.1\n", true, nothing),
+            // Python's exception group (3.11 and later).
+            ("  + Exception Group Traceback (most recent call last):", true, nothing),
+            ("  |   File \"/app/worker.py\", line 12, in handle", true, nothing),
+            ("  |     raise ExceptionGroup(\"batch failed\", errors)", true, nothing),
+            ("  | ExceptionGroup: batch failed (2 sub-exceptions)", true, nothing),
+            ("  +-+---------------- 1 ----------------", true, nothing),
+            ("    | Traceback (most recent call last):", true, nothing),
+            ("    | ValueError: x", true, nothing),
+            ("    | ERROR in handler", true, nothing),
+            ("    | ", true, nothing),
+            ("    |", true, nothing),
+            ("    +---------------- 2 ----------------", true, nothing),
+            ("    +---------------- ... ----------------", true, nothing),
+            ("    | and 3 more exceptions", true, nothing),
+            ("    +------------------------------------", true, nothing),
+            // anyhow's and eyre's report of an error returned from main.
+            ("Error: connect failed", false, error),
+            ("Caused by:", true, nothing),
+            ("    0: tcp connect error", true, nothing),
+            ("    1: Connection refused (os error 111)", true, nothing),
+            ("   12: ERROR x", true, nothing),
+            ("Stack backtrace:", true, nothing),
+            ("   0: anyhow::error::<impl anyhow::Error>::msg", true, nothing),
+            ("Location:", true, nothing),
+            ("    src/main.rs:12:5", true, nothing),
+            // Go: a fatal error's runtime stack, elided frames, `go run`'s
+            // exit status; net/http's recovered panic is the one error.
+            ("fatal error: runtime: out of memory", false, error),
+            ("runtime stack:", true, nothing),
+            ("runtime.throw({0x4b8a0e?, 0x0?})", true, nothing),
+            ("goroutine 1 [chan receive, 5 minutes]:", true, nothing),
+            ("...additional frames elided...", true, nothing),
+            ("...12 frames elided...", true, nothing),
+            ("exit status 2", true, nothing),
+            (
+                "2024/05/01 10:00:00 http: panic serving 10.0.0.1:54321: runtime error: invalid memory address or nil pointer dereference",
+                false,
+                error,
+            ),
+            ("net/http.(*conn).serve.func1()", true, nothing),
+            // Rails' exception log: the logger's blank lines around it and
+            // the backtrace say nothing (Rails 5.0 logged each frame at
+            // FATAL, later versions the first, then the rest with the
+            // request's tags); the exception's line is the one error.
+            (
+                "F, [2026-05-01T10:00:00.123456 #1] FATAL -- : [a1b2c3] app/controllers/carts_controller.rb:12:in 'CartsController#show'",
+                true,
+                nothing,
+            ),
+            (
+                "F, [2026-05-01T10:00:00.123456 #1] FATAL -- : app/models/cart.rb:7:in `block in save'",
+                true,
+                nothing,
+            ),
+            ("F, [2026-05-01T10:00:00.123456 #1] FATAL -- : [a1b2c3]   ", true, nothing),
+            ("E, [2026-05-01T10:00:00.123456 #1] ERROR -- web: [a] [b] ", true, nothing),
+            ("[a1b2c3] app/controllers/carts_controller.rb:12:in 'CartsController#show'", true, nothing),
+            ("[a1b2c3]   ", true, nothing),
+            (
+                "F, [2026-05-01T10:00:00.123456 #1] FATAL -- : [a1b2c3] ActiveRecord::RecordNotFound (Couldn't find Cart with 'id'=5):",
+                false,
+                fatal,
+            ),
+            (
+                "[a1b2c3] ActiveRecord::RecordNotFound (Couldn't find Cart with 'id'=5):",
+                false,
+                error,
+            ),
+            ("NoMethodError (undefined method 'x' for nil):", false, error),
+            // A logger's line whose message is more than a location or
+            // nothing is what it says.
+            (
+                "F, [2026-05-01T10:00:00.123456 #1] FATAL -- : [a1b2c3] app/x.rb:12:in 'f' failed",
+                false,
+                fatal,
+            ),
+            ("I, [2026-05-01T10:00:00.123456 #1]  INFO -- : started", false, sig(Some(Info), None, None, false)),
+            ("[worker] started", false, nothing),
+            ("Processing (batch 5):", false, nothing),
+            // Numbered lists are no Rust frames.
+            ("   1: first step done", false, nothing),
+            ("  10: check the disk", false, nothing),
+        ];
+        let wrong: Vec<String> = cases
+            .iter()
+            .filter_map(|(line, continuation, want)| {
+                let info = read_line(line);
+                ((info.continuation, info.signal) != (*continuation, *want))
+                    .then(|| format!("{line:?}: {} {:?}", info.continuation, info.signal))
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
     /// A klog line with a couple of pairs, one a status: logfmt answered
     /// with the status and the line's `E` level was dropped.
     #[test]

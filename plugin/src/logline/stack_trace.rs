@@ -27,8 +27,37 @@
 //!   (`` /app/x.rb:12:in `block in f' ``, `/app/x.rb:12:in 'Foo#bar'` since
 //!   Ruby 3.4), or after ws + `from ` (`\tfrom /app/x.rb:12:in 'f'`); Rust's
 //!   `stack backtrace:`, its frames numbered in four columns (`   0:
-//!   rust_begin_unwind`, then ws + `at ...`) and the `note: ...
+//!   rust_begin_unwind`, then ws + `at ...`; the frame a symbol with no
+//!   spaces or with `::`, `<T as Trait>::f` or an address, so that a numbered list's
+//!   `   1: first step done` is no frame) and the `note: ...
 //!   RUST_BACKTRACE=...` that closes a panic;
+//! - anyhow's and eyre's report of an error (after `Error: connect failed`,
+//!   an error by its level word): `Caused by:` alone on its line (at any
+//!   indentation), the causes numbered in five columns (`    0: tcp connect
+//!   error`, `   12: ...`), `Stack backtrace:` and eyre's `Location:` alone;
+//! - Go's `runtime stack:` alone (a fatal error's stack), `...additional
+//!   frames elided...` and `...12 frames elided...`, and `exit status 2`
+//!   (`go run`'s) at the left margin; its goroutine headers in any state
+//!   (`goroutine 1 [chan receive, 5 minutes]:`) are above;
+//! - Node.js's uncaught exception around its `Error: ...` (the error): where
+//!   it was thrown, alone at the left margin (`/app/server.js:12`,
+//!   `node:events:497`, `file:///app/server.mjs:12`), a caret line (`^`, at
+//!   the margin too) and the closing `Node.js v20.11.0`. Its source line is
+//!   read like Python's (below) when four spaces in, else it is a line of
+//!   its own;
+//! - Python's exception group (3.11 and later), indented by an even number
+//!   of spaces: `+ Exception Group Traceback (most recent call last):`
+//!   alone, any line after `| ` (or `|` alone: the group's frames, source
+//!   lines, `ExceptionGroup: ...` and its sub-exceptions' lines, `and 3
+//!   more exceptions`) and the rules `+-+---------------- 1 ---...`,
+//!   `+---------------- 2 ---...`, `+-------...`;
+//! - Rails' exception log: a line of Ruby's `Logger` (`F, [2026-05-01T10:
+//!   00:00.123456 #1] FATAL -- : `, any level) or with the request's tags
+//!   alone (`[a1b2c3] `), whose message after the tags is a bare backtrace
+//!   location (`app/controllers/x.rb:12:in 'show'`) or nothing: Rails 5.0
+//!   logged each frame at `FATAL`, later versions the first frame and the
+//!   blank lines around the exception's line, the rest with the tags alone
+//!   (see `ruby_logged`);
 //! - an exception's class line, ws + a class name ending in `Exception` or
 //!   `Error`, alone or with `:` and a message on the same line
 //!   (`org.x.DataAccessException: db down`, .NET's indented `System.
@@ -56,11 +85,25 @@
 //!
 //! A trace's own first line that says it failed but names no level is
 //! [`TraceLine::Crash`], an error unless it states a level or a request
-//! status: Rust's `thread 'main' panicked at src/main.rs:2:5:` and Ruby's
+//! status: Rust's `thread 'main' panicked at src/main.rs:2:5:`, Ruby's
 //! `/app/x.rb:12:in 'Db#connect': db down (RuntimeError)` (an exception
-//! nothing rescued). (Go's `panic: ...` and Node.js's `Error: ...` are
-//! errors by their level word; a Rust panic's message, on the line after
-//! since Rust 1.73, is a line of its own.)
+//! nothing rescued) and Rails' line of the exception with the request's
+//! tags alone or none (`[a1b2c3] ActiveRecord::RecordNotFound (Couldn't
+//! find Cart with 'id'=5):`, Rails 5.1 and later; the class namespaced or
+//! ending in `Error` or `Exception`). (Go's `panic: ...`, `fatal error: ...`
+//! and net/http's `http: panic serving ...`, Node.js's and anyhow's `Error:
+//! ...` are errors by their level word, and Rails 5.0's line of the
+//! exception by its `FATAL`. A Rust panic's message, on the line after
+//! since Rust 1.73, is a line of its own: alone it is any text.)
+//!
+//! What one line cannot tell: an application's own line that starts with a
+//! class name (`ValidationError: user not found`, no level) reads as an
+//! exception's class line and says nothing, as Python's closing line after
+//! a logged exception must; a numbered list indented to five columns reads
+//! as anyhow's causes; a Node.js exception whose class is not `Error`
+//! (`TypeError: ...`) after the place it was thrown counts no error, as
+//! `console.error(err)` of it does not (the process exits, and the pod's
+//! restart is counted).
 //!
 //! Anything else is a line of its own, whatever it holds.
 //!
@@ -145,9 +188,10 @@ pub fn classify(line: &str) -> TraceLine {
     if first.is_ascii_whitespace() && rest.trim_ascii_start().is_empty() {
         return TraceLine::Blank;
     }
-    // Java's cause and .NET's inner-exception end stand indented or not.
+    // Java's cause (anyhow's and eyre's `Caused by:` alone on its line) and
+    // .NET's inner-exception end stand indented or not.
     let either = match first {
-        b'C' => rest.starts_with(b"Caused by: "),
+        b'C' => rest.starts_with(b"Caused by: ") || rest.trim_ascii_end() == b"Caused by:",
         b'-' => rest.starts_with(b"--- End of "),
         _ => false,
     };
@@ -165,13 +209,23 @@ pub fn classify(line: &str) -> TraceLine {
         || (name && exception_class_line(rest))
         || (last == Some(b'\'') && ruby_frame(rest));
     if continuation {
-        TraceLine::Continuation
-    } else if ws == 0
-        && if first == b't' {
-            rest.strip_prefix(b"thread '")
-                .is_some_and(|r| memmem::find(r, b"' panicked at ").is_some())
-        } else {
-            last == Some(b')') && ruby_uncaught(rest)
+        return TraceLine::Continuation;
+    }
+    if ws == 0 {
+        // Ruby's Logger (`F, [2026-05-01T10:00:00.123456 #1] FATAL -- : `)
+        // and the request's tags (`[a1b2c3] `) before a message.
+        if let Some(message) = ruby_logged(first, rest) {
+            return message;
+        }
+    }
+    if ws == 0
+        && match first {
+            b't' => rest
+                .strip_prefix(b"thread '")
+                .is_some_and(|r| memmem::find(r, b"' panicked at ").is_some()),
+            _ if last == Some(b')') => ruby_uncaught(rest),
+            _ if last == Some(b':') => first.is_ascii_uppercase() && rails_exception(rest),
+            _ => false,
         }
     {
         TraceLine::Crash
@@ -197,11 +251,40 @@ fn margin_continuation(first: u8, rest: &[u8]) -> bool {
                     .strip_prefix(TRACEBACK)
                     .is_some_and(|r| r.trim_ascii().is_empty())
         }
-        // Rust's backtrace header and the note that closes a panic.
-        b's' => rest.trim_ascii_end() == b"stack backtrace:",
-        b'n' => rest
-            .strip_prefix(b"note: ")
-            .is_some_and(|r| memmem::find(r, b"`RUST_BACKTRACE=").is_some()),
+        // Rust's backtrace header (anyhow's and eyre's capitalize it, and
+        // eyre's `Location:` follows its causes) and the note that closes
+        // a panic.
+        b's' | b'S' | b'L' => matches!(
+            rest.trim_ascii_end(),
+            b"stack backtrace:" | b"Stack backtrace:" | b"Location:"
+        ),
+        // Go: the stack of a fatal error on the system stack, `go run`'s
+        // `exit status 2`, frames left out (`...additional frames
+        // elided...`, `...12 frames elided...` since Go 1.21).
+        b'r' => rest.trim_ascii_end() == b"runtime stack:",
+        b'e' => rest.strip_prefix(b"exit status ").is_some_and(|r| {
+            let r = r.trim_ascii_end();
+            !r.is_empty() && r.iter().all(u8::is_ascii_digit)
+        }),
+        b'.' => {
+            let r = rest.trim_ascii_end();
+            r.starts_with(b"...") && r.ends_with(b" frames elided...")
+        }
+        // Node.js's uncaught exception: where it was thrown
+        // (`/app/server.js:12`, `node:events:497`,
+        // `file:///app/server.mjs:12`), the caret under its source line, and
+        // the version that closes it (`Node.js v20.11.0`).
+        b'n' if rest.starts_with(b"note: ") => memmem::find(rest, b"`RUST_BACKTRACE=").is_some(),
+        b'/' | b'n' | b'f' => node_location(rest),
+        b'^' => rest
+            .trim_ascii_end()
+            .iter()
+            .all(|c| matches!(c, b'^' | b'~')),
+        b'N' => rest.strip_prefix(b"Node.js v").is_some_and(|r| {
+            let r = r.trim_ascii_end();
+            r.first().is_some_and(u8::is_ascii_digit)
+                && r.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+        }),
         _ => false,
     }
 }
@@ -234,15 +317,176 @@ fn indented_continuation(line: &[u8], ws: usize, rest: &[u8]) -> bool {
         // Ruby's `\tfrom /app/x.rb:12:in 'f'`.
         Some(b'f') => rest.strip_prefix(b"from ").is_some_and(ruby_frame),
         // Rust's numbered frame, its number right-aligned in four columns
-        // (`   0: rust_begin_unwind`, `  12: app::main`).
+        // (`   0: rust_begin_unwind`, `  12: app::main`), then a symbol (no
+        // spaces, or `<T as Trait>::f`) or an address (`0x55d0c5d0b0f0 -
+        // ...`); anyhow's and eyre's numbered cause, its number in five
+        // (`    0: tcp connect error`).
         Some(b'0'..=b'9') => {
             let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
-            ws + digits == 4
+            let Some(after) = rest.get(digits..).and_then(|r| r.strip_prefix(b": ")) else {
+                return false;
+            };
+            let spaces = line.get(..ws).is_some_and(|w| w.iter().all(|&c| c == b' '));
+            spaces
+                && match ws + digits {
+                    4 => rust_frame_symbol(after),
+                    5 => true,
+                    _ => false,
+                }
+        }
+        // Python's exception group (3.11 and later), two spaces a level:
+        // its header (`  + Exception Group Traceback (most recent call
+        // last):`), the lines within it after `| `, and the rules between
+        // its exceptions (`  +-+---------------- 1 ----------------`,
+        // `    +------------------------------------`).
+        Some(b'|' | b'+') => {
+            ws % 2 == 0
                 && line.get(..ws).is_some_and(|w| w.iter().all(|&c| c == b' '))
-                && rest.get(digits..).is_some_and(|r| r.starts_with(b": "))
+                && exception_group_line(rest)
         }
         _ => false,
     }
+}
+
+/// Node.js's line that says where an uncaught exception was thrown, at the
+/// left margin and alone: a path (`/app/server.js`, `file:///app/x.mjs`,
+/// `node:internal/process/promises`), `:` and the line number.
+fn node_location(rest: &[u8]) -> bool {
+    let line = rest.trim_ascii_end();
+    let digits = line.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+    let Some(path) = line
+        .len()
+        .checked_sub(digits + 1)
+        .and_then(|colon| line.get(..colon).filter(|_| line.get(colon) == Some(&b':')))
+    else {
+        return false;
+    };
+    let named = match path
+        .strip_prefix(b"node:")
+        .or_else(|| path.strip_prefix(b"file:///"))
+    {
+        Some(p) => p,
+        None => path.strip_prefix(b"/").unwrap_or_default(),
+    };
+    digits > 0 && !named.is_empty() && !path.iter().any(u8::is_ascii_whitespace)
+}
+
+/// A Rust backtrace frame's text after its number: a symbol with no spaces
+/// (`rust_begin_unwind`) or a path (`anyhow::error::<impl anyhow::Error>::
+/// msg`), a trait's method (`<F as core::future::Future>::poll`) or, with
+/// `RUST_BACKTRACE=full`,
+/// an address (`    0x55d0c5d0b0f0 - std::...`). A numbered list's item
+/// (`   1: first step done`) is none.
+fn rust_frame_symbol(after: &[u8]) -> bool {
+    let text = after.trim_ascii();
+    text.starts_with(b"<")
+        || text.starts_with(b"0x")
+        || (!text.is_empty() && !text.iter().any(u8::is_ascii_whitespace))
+        || memmem::find(text, b"::").is_some()
+}
+
+/// A line of Python's exception group from its `|` or `+` (`rest`, after
+/// the indentation): `| ` and anything (or `|` alone), `+ Exception Group
+/// Traceback (most recent call last):`, and the rules `+-+----...` and
+/// `+----...`.
+fn exception_group_line(rest: &[u8]) -> bool {
+    match rest.split_first() {
+        Some((b'|', after)) => after.first().is_none_or(u8::is_ascii_whitespace),
+        Some((b'+', after)) => {
+            after.starts_with(b"-+--")
+                || after.starts_with(b"---")
+                || after
+                    .strip_prefix(b" Exception Group Traceback (most recent call last):")
+                    .is_some_and(|r| r.trim_ascii().is_empty())
+        }
+        _ => false,
+    }
+}
+
+/// A line Ruby's `Logger` wrote (`F, [2026-05-01T10:00:00.123456 #1] FATAL
+/// -- progname: `), or one with the request's tags only (`[a1b2c3] `, as
+/// Rails writes the lines after the first of its exception's log), when its
+/// message after the tags is a bare backtrace location (`app/x.rb:12:in
+/// 'f'`) or nothing: Rails 5.0 logged each frame of an exception at
+/// `FATAL`, later versions the first, and the blank lines around the
+/// exception's line. That continues a trace; an exception's line with the
+/// tags only (`[a1b2c3] ActiveRecord::RecordNotFound (...):`, Rails 5.1
+/// and later) is its [`TraceLine::Crash`]. `None` for anything else.
+fn ruby_logged(first: u8, rest: &[u8]) -> Option<TraceLine> {
+    let logger = first != b'[';
+    let mut message = if logger {
+        ruby_logger_message(rest)?
+    } else {
+        rest
+    };
+    let mut tags = 0;
+    while let Some(tag) = message.strip_prefix(b"[") {
+        let close = tag.iter().position(|&c| c == b']')?;
+        message = tag.get(close + 1..)?.strip_prefix(b" ")?;
+        tags += 1;
+    }
+    if !logger && tags == 0 {
+        return None;
+    }
+    if message.trim_ascii().is_empty() || ruby_frame(message) {
+        Some(TraceLine::Continuation)
+    } else if !logger
+        && message.first().is_some_and(u8::is_ascii_uppercase)
+        && rails_exception(message)
+    {
+        Some(TraceLine::Crash)
+    } else {
+        None
+    }
+}
+
+/// The message of a line Ruby's `Logger` formatted (`%.1s, [%s #%d] %5s --
+/// %s: %s`): after the severity's letter, `, [`, the time and pid up to
+/// the first `]`, a space, the severity right-aligned, ` -- `, the program's
+/// name up to the first `:`, and a space.
+fn ruby_logger_message(rest: &[u8]) -> Option<&[u8]> {
+    let (letter, after) = rest.split_first()?;
+    if !letter.is_ascii_uppercase() {
+        return None;
+    }
+    let stamp = after.strip_prefix(b", [")?;
+    let close = stamp.iter().position(|&c| c == b']')?;
+    let padded = stamp.get(close + 1..)?.strip_prefix(b" ")?;
+    let pad = padded.iter().take_while(|&&c| c == b' ').count();
+    let severity = padded.get(pad..)?;
+    let letters = severity
+        .iter()
+        .take_while(|c| c.is_ascii_uppercase())
+        .count();
+    if letters == 0 {
+        return None;
+    }
+    let progname = severity.get(letters..)?.strip_prefix(b" -- ")?;
+    let colon = progname.iter().position(|&c| c == b':')?;
+    progname.get(colon + 1..)?.strip_prefix(b" ")
+}
+
+/// The line Rails logs for an exception (`ActiveRecord::RecordNotFound
+/// (Couldn't find Cart with 'id'=5):`, `NoMethodError (undefined method
+/// 'x' for nil):`): a class name (letters, digits, `_`, `::`) that is
+/// namespaced or ends in `Error` or `Exception`, ` (`, its message and `):`,
+/// on one line.
+fn rails_exception(s: &[u8]) -> bool {
+    let len = s
+        .iter()
+        .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b':')))
+        .unwrap_or(s.len());
+    let Some((name, after)) = s.split_at_checked(len) else {
+        return false;
+    };
+    let line = after.trim_ascii_end();
+    !name.is_empty()
+        && line.starts_with(b" (")
+        && line.ends_with(b"):")
+        && (memmem::find(name, b"::").is_some()
+            || name.ends_with(b"Error")
+            || name.ends_with(b"Exception"))
+        && !line.contains(&b'\n')
 }
 
 /// The rest of a Ruby backtrace line after the quote that opens its method,
@@ -543,7 +787,7 @@ mod tests {
             ("note: disk almost full", Own),
             ("stack backtrace: none", Own),
             ("  0: x", Own),
-            ("    0: x", MaybeSource),
+            ("    0: x", Continuation),
             ("   0:x", Own),
             ("\t  0: x", Own),
             ("   a: x", Own),
@@ -559,6 +803,81 @@ mod tests {
             ),
             ("--- End of stack trace from previous location ---", Continuation),
             ("   --- End of inner exception stack trace ---", Continuation),
+            // Node.js's uncaught exception around its `Error: ...`.
+            ("/app/server.js:12", Continuation),
+            ("node:internal/process/promises:289\n", Continuation),
+            ("file:///app/server.mjs:3", Continuation),
+            ("^", Continuation),
+            ("Node.js v20.11.0", Continuation),
+            ("/app/server.js", Own),
+            ("/app/server.js:12 started", Own),
+            ("/:12", Own),
+            ("node::12", Own),
+            ("nodes:12", Own),
+            ("file:///:3", Own),
+            ("Node.js v20 started", Own),
+            ("Node.js version 20", Own),
+            // Python's exception groups.
+            ("  + Exception Group Traceback (most recent call last):", Continuation),
+            ("  | ExceptionGroup: batch failed (2 sub-exceptions)", Continuation),
+            ("      | ValueError: x", Continuation),
+            ("  |", Continuation),
+            ("  +-+---------------- 1 ----------------", Continuation),
+            ("    +------------------------------------", Continuation),
+            ("   | odd indentation", Own),
+            ("\t| a tab", Own),
+            ("  |x", Own),
+            ("  + added", Own),
+            ("  +-", Own),
+            ("| at the margin", Own),
+            // anyhow and eyre.
+            ("Caused by:", Continuation),
+            ("  Caused by:\r\n", Continuation),
+            ("Caused by:x", Own),
+            ("    1: Connection refused (os error 111)", Continuation),
+            ("   12: x y", Continuation),
+            ("Stack backtrace:", Continuation),
+            ("Location:", Continuation),
+            ("Location: eu-west-1", Own),
+            // Rust frames are symbols; numbered lists are not.
+            ("   1: first step done", Own),
+            ("   3: <F as core::future::future::Future>::poll", Continuation),
+            ("   4: std::rt::lang_start::{{closure}}", Continuation),
+            ("   5: ", Own),
+            // Go.
+            ("runtime stack:", Continuation),
+            ("exit status 2", Continuation),
+            ("exit status", Own),
+            ("exit status 2 of 3", Own),
+            ("...additional frames elided...", Continuation),
+            ("...12 frames elided...", Continuation),
+            ("... frames elided...", Continuation),
+            ("...frames elided...", Own),
+            ("runtime stack: 3", Own),
+            // Rails.
+            (
+                "F, [2026-05-01T10:00:00.123456 #1] FATAL -- : [a1b2c3] app/controllers/x.rb:12:in 'show'",
+                Continuation,
+            ),
+            ("E, [2026-05-01T10:00:00.123456 #1] ERROR -- web: [a] [b]  ", Continuation),
+            ("I, [2026-05-01T10:00:00.123456 #1]  INFO -- : ", Continuation),
+            ("[a1b2c3] app/controllers/x.rb:12:in `show'", Continuation),
+            ("[a1b2c3] [u-5]   ", Continuation),
+            ("[a1b2c3] ActiveRecord::RecordNotFound (Couldn't find Cart with 'id'=5):", Crash),
+            ("NoMethodError (undefined method 'x' for nil):", Crash),
+            ("ActionController::RoutingError (No route matches [GET] \"/x\"):", Crash),
+            (
+                "F, [2026-05-01T10:00:00.123456 #1] FATAL -- : [a1b2c3] ActiveRecord::RecordNotFound (x):",
+                Own,
+            ),
+            ("F, [2026-05-01T10:00:00.123456 #1] FATAL -- : [a1b2c3] boom", Own),
+            ("F, [x] FATAL -- : [a]x app/x.rb:1:in 'f'", Own),
+            ("[a1b2c3]x app/x.rb:12:in 'show'", Own),
+            ("[a1b2c3] [b app/x.rb:12:in 'show'", Own),
+            ("[worker] started", Own),
+            ("Processing (batch 5):", Own),
+            ("Cart (5 items):", Own),
+            ("  NoMethodError (x):", Own),
             // Blank lines (Python's between chained tracebacks, Go's after
             // `panic:`, any other).
             ("", Blank),
@@ -652,6 +971,30 @@ mod tests {
             "Exception:",
             "Exception:\n",
             "Traceback (most recent call last):",
+            ":1",
+            "/:",
+            "node:",
+            "file:///",
+            "^~",
+            "Node.js v",
+            "  |",
+            "  +",
+            "    1: ",
+            "   1:",
+            "exit status ",
+            "......",
+            "[",
+            "[]",
+            "[] ",
+            "[a",
+            "F, [",
+            "F, [] ",
+            "F, [] X -- ",
+            "F, [] X -- :",
+            "F, [] X -- : [",
+            "A (",
+            "A ():",
+            "A::B (",
         ] {
             let _ = classify(line);
         }
