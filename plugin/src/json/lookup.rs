@@ -145,11 +145,32 @@ pub(super) fn raw_key_is(raw: &[u8], escaped: bool, key: &str) -> bool {
     }
 }
 
-/// `a == b` for short texts such as keys, compared in line: `==` calls
-/// `memcmp`, which in the `.wasm` is a call into a byte loop.
+/// `a == b` for short texts such as keys, compared in line (`==` calls
+/// `memcmp`, which in the `.wasm` is a call into a byte loop) a word at a
+/// time: texts of 4 to 16 bytes as their first and last 4 or 8 bytes (which
+/// overlap), longer ones 8 bytes at a time and their last 8, shorter ones
+/// byte by byte.
 #[inline]
 pub(super) fn same_key(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=8 => same_ends::<4>(a, b),
+        9..=16 => same_ends::<8>(a, b),
+        _ => {
+            let mut words = a.chunks_exact(8).zip(b.chunks_exact(8));
+            words.all(|(x, y)| x.first_chunk::<8>() == y.first_chunk::<8>()) && same_ends::<8>(a, b)
+        }
+    }
+}
+
+/// Whether `a` and `b`, each at least `N` bytes long, start with the same
+/// `N` bytes and end with the same `N` bytes.
+#[inline(always)]
+fn same_ends<const N: usize>(a: &[u8], b: &[u8]) -> bool {
+    a.first_chunk::<N>() == b.first_chunk::<N>() && a.last_chunk::<N>() == b.last_chunk::<N>()
 }
 
 /// One pass over members (given as raw key, escaped, raw value): the first
@@ -321,6 +342,27 @@ impl<'a> Iterator for Elements<'a> {
 mod tests {
     use super::*;
     use crate::json::{indexed, Record};
+
+    #[test]
+    fn same_key_agrees_with_comparing_bytes() {
+        // Every length up to 40 (byte by byte, two overlapping halves of 4
+        // or 8 bytes, words and a last word), equal and with one byte
+        // changed at each place, and texts of other lengths.
+        for len in 0..=40usize {
+            let a: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(same_key(&a, &a.clone()), "{len} bytes");
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_key(&a, &b), "{len} bytes, byte {at} changed");
+                assert!(!same_key(&b, &a), "{len} bytes, byte {at} changed");
+            }
+            assert!(!same_key(&a, &a[..len.saturating_sub(1)]) || len == 0);
+            let mut longer = a.clone();
+            longer.push(b'a');
+            assert!(!same_key(&a, &longer), "{len} and {} bytes", len + 1);
+        }
+    }
 
     #[test]
     fn picking_by_length_class_agrees_with_comparing_every_key() {
