@@ -125,6 +125,11 @@ pub struct Config {
 /// ([`crate::runtime::EXIT_BLOCKING_WAIT`]), the logs, the exit.
 pub const SHUTDOWN_MARGIN_SECS: u64 = 5;
 
+/// Seconds `engine.stop_timeout_secs` leaves beyond one call to the Kubernetes API
+/// (`kubernetes.call_timeout_secs`): once the stop is signalled no call is tried again, so the
+/// attempt in flight is the last, and after it the engine writes what it knows and stops.
+pub const STOP_CALL_MARGIN_SECS: u64 = 2;
+
 fn default_termination_grace_period() -> u64 {
     35
 }
@@ -447,7 +452,10 @@ pub struct KubernetesConfig {
     /// Retry policy for API calls.
     #[serde(default)]
     pub retry: RetryConfig,
-    /// Per-call timeout in seconds. Default 10.
+    /// Per-call timeout in seconds: how long one attempt at a call may take. Default 10. Once
+    /// the heal API is stopping no call is tried again (nor a new one started), so the attempt
+    /// in flight is the engine's last: with [`STOP_CALL_MARGIN_SECS`] it must fit in
+    /// `engine.stop_timeout_secs`, or the config is refused.
     #[serde(default = "default_call_timeout")]
     pub call_timeout_secs: u64,
 }
@@ -534,11 +542,15 @@ pub struct EngineConfig {
     #[serde(default = "default_max_record_age")]
     pub max_record_age_secs: u64,
     /// Seconds the engine gets at shutdown, once the server has stopped, to finish the cycle
-    /// it is in (an action's calls to the Kubernetes API among it) and stop; after them the
-    /// heal API exits without it. An action cut so was recorded before it was called: the
-    /// next start finds it `interrupted`, verifies it and never calls it again. Default 15,
-    /// within 1..=300; with `server.shutdown_delay_secs` and `server.shutdown_timeout_secs` it
-    /// fits in `termination_grace_period_secs`.
+    /// it is in and stop; after them the heal API exits without it. The engine is told to stop
+    /// at SIGTERM: from then on no call to the Kubernetes API is tried again or started, so an
+    /// action's call ends with the attempt in flight (`kubernetes.call_timeout_secs`, which
+    /// with [`STOP_CALL_MARGIN_SECS`] must fit in this), and an action whose call was cut so
+    /// is left pending: it was recorded before it was called, and the next start finds it
+    /// `interrupted`, verifies it and never calls it again (an incident whose action was not
+    /// recorded yet is decided again). Default 15, within 1..=300; with
+    /// `server.shutdown_delay_secs` and `server.shutdown_timeout_secs` it fits in
+    /// `termination_grace_period_secs`.
     #[serde(default = "default_stop_timeout")]
     pub stop_timeout_secs: u64,
 }
@@ -842,6 +854,16 @@ impl Config {
                 ),
             });
         }
+        let call = self.kubernetes.call_timeout_secs;
+        let stop = self.engine.stop_timeout_secs;
+        if call.saturating_add(STOP_CALL_MARGIN_SECS) > stop {
+            return Err(ConfigError::Invalid {
+                key: "kubernetes.call_timeout_secs",
+                reason: format!(
+                    "{call} s + {STOP_CALL_MARGIN_SECS} s does not fit in engine.stop_timeout_secs ({stop}): at shutdown the engine's call to the Kubernetes API ends with the attempt in flight, and the engine needs time after it to record what it knows (lower this, or raise engine.stop_timeout_secs)"
+                ),
+            });
+        }
         Ok(())
     }
 
@@ -1117,8 +1139,12 @@ mod tests {
             (30, 15, 5, 10)
         );
         assert_eq!(
-            (c.engine.stop_timeout_secs, c.termination_grace_period_secs),
-            (15, 35)
+            (
+                c.kubernetes.call_timeout_secs,
+                c.engine.stop_timeout_secs,
+                c.termination_grace_period_secs
+            ),
+            (10, 15, 35)
         );
         assert!(c.policy.is_empty());
     }
@@ -1173,6 +1199,41 @@ mod tests {
         ] {
             let err = parse(extra).unwrap_err().to_string();
             assert!(err.contains(key), "{extra}: {err}");
+        }
+    }
+
+    /// One attempt at a call to the Kubernetes API, the last once the heal API is stopping,
+    /// ends within the engine's stop with a margin: a longer one is refused, naming the key.
+    /// Before, a call of 10 s tried 4 times (about 41 s with the backoff) was waited for 15 s.
+    #[test]
+    fn one_call_to_the_kubernetes_api_fits_in_the_engine_stop() {
+        for (extra, fits) in [
+            ("", true),
+            ("kubernetes: { call_timeout_secs: 13 }", true),
+            ("kubernetes: { call_timeout_secs: 14 }", false),
+            ("engine: { stop_timeout_secs: 12 }", true),
+            ("engine: { stop_timeout_secs: 11 }", false),
+            (
+                "kubernetes: { call_timeout_secs: 1 }\nengine: { stop_timeout_secs: 3 }",
+                true,
+            ),
+            (
+                "kubernetes: { call_timeout_secs: 600 }\nengine: { stop_timeout_secs: 2 }",
+                false,
+            ),
+        ] {
+            match parse(extra) {
+                Ok(_) => assert!(fits, "{extra}: accepted"),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(!fits, "{extra}: {e}");
+                    assert!(
+                        e.contains("kubernetes.call_timeout_secs")
+                            && e.contains("engine.stop_timeout_secs"),
+                        "{extra}: {e}"
+                    );
+                }
+            }
         }
     }
 

@@ -9,9 +9,10 @@
 //! ([`crate::http_server`]), then the engine is waited for at most `engine.stop_timeout_secs`;
 //! the blocking work still running then gets [`EXIT_BLOCKING_WAIT`] ([`exit_runtime`]). The
 //! engine is told to stop as the shutdown begins, at SIGTERM, not once the requests are
-//! drained: from then on it observes no further record and so starts no further action (what
-//! it is calling is finished, within its bound), and the batches committed meanwhile, during
-//! the lame-duck period too, wait in the store for the next start.
+//! drained: from then on it observes no further record and so starts no further action, its
+//! calls to the Kubernetes API are not tried again ([`crate::kube_cluster`]; what it is calling
+//! ends with the attempt in flight, within `kubernetes.call_timeout_secs`), and the batches
+//! committed meanwhile, during the lame-duck period too, wait in the store for the next start.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -193,7 +194,9 @@ pub async fn run_until(
     let cluster: Option<Arc<dyn Cluster>> = match config.mode {
         Mode::Shadow => None,
         _ => Some(Arc::new(
-            KubeCluster::connect(&config.kubernetes, instance_name(), clock.clone()).await?,
+            KubeCluster::connect(&config.kubernetes, instance_name(), clock.clone())
+                .await?
+                .stopping_on(stop_rx.clone()),
         )),
     };
     let ready = Arc::new(AtomicBool::new(false));
@@ -287,7 +290,7 @@ pub async fn run_until(
             // Before the pod's grace period ends: Kubernetes would kill it mid-way.
             tracing::warn!(
                 stop_timeout_secs = bound,
-                "stopped without the engine, still in its cycle after engine.stop_timeout_secs: an action it was calling is found interrupted at the next start"
+                "stopped without the engine, still in its cycle after engine.stop_timeout_secs: an action it was doing is found interrupted at the next start"
             );
             Ok(())
         }

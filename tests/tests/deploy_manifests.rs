@@ -1295,6 +1295,11 @@ fn the_healer_shutdown_fits_its_pods_grace_period() {
             config.server.shutdown_delay_secs > 0,
             "{what}: no lame-duck delay, and no preStop hook: the listener closes while kube-proxy still sends connections"
         );
+        assert!(
+            config.kubernetes.call_timeout_secs + edgeheal_healer::config::STOP_CALL_MARGIN_SECS
+                <= config.engine.stop_timeout_secs,
+            "{what}: one call to the Kubernetes API outlasts the engine's stop"
+        );
     }
 }
 
