@@ -109,21 +109,29 @@ pub struct Config {
     pub leader_election: Option<LeaderElectionConfig>,
     /// The pod's `terminationGracePeriodSeconds`: how long Kubernetes waits after SIGTERM
     /// before it kills the process. Keep it equal to the Deployment's (the shipped one's is
-    /// 30). A shutdown lets the requests in flight finish (`server.shutdown_timeout_secs`),
-    /// then the engine (`engine.stop_timeout_secs`); with [`SHUTDOWN_MARGIN_SECS`] for the
-    /// rest of the exit, both must fit in it, or the config is refused. Default 30, within
+    /// 35). A shutdown first goes on serving, not ready, while the endpoints catch up
+    /// (`server.shutdown_delay_secs`), then lets the requests in flight finish
+    /// (`server.shutdown_timeout_secs`), then waits for the engine (`engine.stop_timeout_secs`);
+    /// with [`SHUTDOWN_MARGIN_SECS`] for the rest of the exit, all three must fit in it
+    /// ([`Config::shutdown_bound_secs`]), or the config is refused. Default 35, within
     /// 1..=3600.
     #[serde(default = "default_termination_grace_period")]
     pub termination_grace_period_secs: u64,
 }
 
-/// Seconds of a pod's grace period a shutdown leaves beyond `server.shutdown_timeout_secs`
-/// and `engine.stop_timeout_secs`: the signal's delivery, the blocking work still running
-/// given at most a second ([`crate::runtime::EXIT_BLOCKING_WAIT`]), the logs, the exit.
+/// Seconds of a pod's grace period a shutdown leaves beyond `server.shutdown_delay_secs`,
+/// `server.shutdown_timeout_secs` and `engine.stop_timeout_secs`: the signal's delivery, the
+/// blocking work still running given at most a second
+/// ([`crate::runtime::EXIT_BLOCKING_WAIT`]), the logs, the exit.
 pub const SHUTDOWN_MARGIN_SECS: u64 = 5;
 
+/// Seconds `engine.stop_timeout_secs` leaves beyond one call to the Kubernetes API
+/// (`kubernetes.call_timeout_secs`): once the stop is signalled no call is tried again, so the
+/// attempt in flight is the last, and after it the engine writes what it knows and stops.
+pub const STOP_CALL_MARGIN_SECS: u64 = 2;
+
 fn default_termination_grace_period() -> u64 {
-    30
+    35
 }
 
 fn default_listen() -> SocketAddr {
@@ -389,10 +397,20 @@ pub struct ServerConfig {
     /// within 1..=300.
     #[serde(default = "default_body_read_timeout")]
     pub body_read_timeout_secs: u64,
-    /// Seconds the requests in flight get to finish at shutdown (SIGTERM) once the listener
-    /// is closed; connections still open then are dropped. Default 10, within 1..=300. The
-    /// engine's stop comes after it (`engine.stop_timeout_secs`), and both fit in
-    /// `termination_grace_period_secs`.
+    /// Seconds the heal API goes on accepting and serving connections after SIGTERM, with
+    /// `/readyz` answering 503 (`shutting down`), before it closes its listener: the lame-duck
+    /// period in which Kubernetes takes the pod out of its Service's endpoints and kube-proxy
+    /// stops sending it connections (a few seconds after the pod is marked terminating), so
+    /// Fluent Bit and Vector are not refused meanwhile. The engine is told to stop at SIGTERM
+    /// all the same: the batches committed meanwhile wait in the store for the next start. 0:
+    /// the listener closes at once. Default 5, within 0..=300; with `shutdown_timeout_secs`
+    /// and `engine.stop_timeout_secs` it fits in `termination_grace_period_secs`.
+    #[serde(default = "default_shutdown_delay")]
+    pub shutdown_delay_secs: u64,
+    /// Seconds the requests in flight get to finish at shutdown once the listener is closed
+    /// (after `shutdown_delay_secs`); connections still open then are dropped. Default 10,
+    /// within 1..=300. The engine's stop comes after it (`engine.stop_timeout_secs`), and all
+    /// fit in `termination_grace_period_secs`.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout_secs: u64,
 }
@@ -403,6 +421,9 @@ fn default_header_read_timeout() -> u64 {
 fn default_body_read_timeout() -> u64 {
     15
 }
+fn default_shutdown_delay() -> u64 {
+    5
+}
 fn default_shutdown_timeout() -> u64 {
     10
 }
@@ -412,6 +433,7 @@ impl Default for ServerConfig {
         Self {
             header_read_timeout_secs: default_header_read_timeout(),
             body_read_timeout_secs: default_body_read_timeout(),
+            shutdown_delay_secs: default_shutdown_delay(),
             shutdown_timeout_secs: default_shutdown_timeout(),
         }
     }
@@ -430,7 +452,10 @@ pub struct KubernetesConfig {
     /// Retry policy for API calls.
     #[serde(default)]
     pub retry: RetryConfig,
-    /// Per-call timeout in seconds. Default 10.
+    /// Per-call timeout in seconds: how long one attempt at a call may take. Default 10. Once
+    /// the heal API is stopping no call is tried again (nor a new one started), so the attempt
+    /// in flight is the engine's last: with [`STOP_CALL_MARGIN_SECS`] it must fit in
+    /// `engine.stop_timeout_secs`, or the config is refused.
     #[serde(default = "default_call_timeout")]
     pub call_timeout_secs: u64,
 }
@@ -517,10 +542,14 @@ pub struct EngineConfig {
     #[serde(default = "default_max_record_age")]
     pub max_record_age_secs: u64,
     /// Seconds the engine gets at shutdown, once the server has stopped, to finish the cycle
-    /// it is in (an action's calls to the Kubernetes API among it) and stop; after them the
-    /// heal API exits without it. An action cut so was recorded before it was called: the
-    /// next start finds it `interrupted`, verifies it and never calls it again. Default 15,
-    /// within 1..=300; with `server.shutdown_timeout_secs` it fits in
+    /// it is in and stop; after them the heal API exits without it. The engine is told to stop
+    /// at SIGTERM: from then on no call to the Kubernetes API is tried again or started, so an
+    /// action's call ends with the attempt in flight (`kubernetes.call_timeout_secs`, which
+    /// with [`STOP_CALL_MARGIN_SECS`] must fit in this), and an action whose call was cut so
+    /// is left pending: it was recorded before it was called, and the next start finds it
+    /// `interrupted`, verifies it and never calls it again (an incident whose action was not
+    /// recorded yet is decided again). Default 15, within 1..=300; with
+    /// `server.shutdown_delay_secs` and `server.shutdown_timeout_secs` it fits in
     /// `termination_grace_period_secs`.
     #[serde(default = "default_stop_timeout")]
     pub stop_timeout_secs: u64,
@@ -807,13 +836,31 @@ impl Config {
                 reason: "must be within 1..=3600".into(),
             });
         }
+        if self.server.shutdown_delay_secs > 300 {
+            return Err(ConfigError::Invalid {
+                key: "server.shutdown_delay_secs",
+                reason: "must be within 0..=300".into(),
+            });
+        }
         let needed = self.shutdown_bound_secs();
         if needed > grace {
             return Err(ConfigError::Invalid {
                 key: "termination_grace_period_secs",
                 reason: format!(
-                    "{grace} s cannot hold a shutdown: server.shutdown_timeout_secs ({}) + engine.stop_timeout_secs ({}) + {SHUTDOWN_MARGIN_SECS} s to exit = {needed} s, after which Kubernetes would kill the heal API mid-way (lower them, or raise the Deployment's terminationGracePeriodSeconds and this key with it)",
-                    self.server.shutdown_timeout_secs, self.engine.stop_timeout_secs
+                    "{grace} s cannot hold a shutdown: server.shutdown_delay_secs ({}) + server.shutdown_timeout_secs ({}) + engine.stop_timeout_secs ({}) + {SHUTDOWN_MARGIN_SECS} s to exit = {needed} s, after which Kubernetes would kill the heal API mid-way (lower them, or raise the Deployment's terminationGracePeriodSeconds and this key with it)",
+                    self.server.shutdown_delay_secs,
+                    self.server.shutdown_timeout_secs,
+                    self.engine.stop_timeout_secs
+                ),
+            });
+        }
+        let call = self.kubernetes.call_timeout_secs;
+        let stop = self.engine.stop_timeout_secs;
+        if call.saturating_add(STOP_CALL_MARGIN_SECS) > stop {
+            return Err(ConfigError::Invalid {
+                key: "kubernetes.call_timeout_secs",
+                reason: format!(
+                    "{call} s + {STOP_CALL_MARGIN_SECS} s does not fit in engine.stop_timeout_secs ({stop}): at shutdown the engine's call to the Kubernetes API ends with the attempt in flight, and the engine needs time after it to record what it knows (lower this, or raise engine.stop_timeout_secs)"
                 ),
             });
         }
@@ -821,11 +868,13 @@ impl Config {
     }
 
     /// The longest a shutdown takes, from SIGTERM to the process's exit:
-    /// `server.shutdown_timeout_secs` + `engine.stop_timeout_secs` + [`SHUTDOWN_MARGIN_SECS`].
-    /// A valid config's is at most `termination_grace_period_secs`.
+    /// `server.shutdown_delay_secs` + `server.shutdown_timeout_secs` +
+    /// `engine.stop_timeout_secs` + [`SHUTDOWN_MARGIN_SECS`]. A valid config's is at most
+    /// `termination_grace_period_secs`.
     pub fn shutdown_bound_secs(&self) -> u64 {
         self.server
-            .shutdown_timeout_secs
+            .shutdown_delay_secs
+            .saturating_add(self.server.shutdown_timeout_secs)
             .saturating_add(self.engine.stop_timeout_secs)
             .saturating_add(SHUTDOWN_MARGIN_SECS)
     }
@@ -1084,28 +1133,39 @@ mod tests {
             (
                 server.header_read_timeout_secs,
                 server.body_read_timeout_secs,
+                server.shutdown_delay_secs,
                 server.shutdown_timeout_secs
             ),
-            (30, 15, 10)
+            (30, 15, 5, 10)
         );
         assert_eq!(
-            (c.engine.stop_timeout_secs, c.termination_grace_period_secs),
-            (15, 30)
+            (
+                c.kubernetes.call_timeout_secs,
+                c.engine.stop_timeout_secs,
+                c.termination_grace_period_secs
+            ),
+            (10, 15, 35)
         );
         assert!(c.policy.is_empty());
     }
 
-    /// The requests' drain and the engine's stop, one after the other, and the margin to exit
-    /// fit in the pod's grace period: the defaults exactly (10 + 15 + 5 = 30); a bound that
-    /// would let Kubernetes kill the heal API mid-way is refused, naming the sum.
+    /// The lame-duck delay, the requests' drain and the engine's stop, one after the other,
+    /// and the margin to exit fit in the pod's grace period: the defaults exactly
+    /// (5 + 10 + 15 + 5 = 35); a bound that would let Kubernetes kill the heal API mid-way is
+    /// refused, naming the sum. Before, the delay did not exist and was not counted.
     #[test]
     fn the_shutdown_bounds_fit_the_grace_period() {
         let c = parse("").unwrap();
         assert_eq!(c.shutdown_bound_secs(), c.termination_grace_period_secs);
         for (extra, sum) in [
-            ("server: { shutdown_timeout_secs: 11 }", "= 31 s"),
-            ("engine: { stop_timeout_secs: 16 }", "= 31 s"),
-            ("termination_grace_period_secs: 29", "= 30 s"),
+            ("server: { shutdown_delay_secs: 6 }", "= 36 s"),
+            ("server: { shutdown_timeout_secs: 11 }", "= 36 s"),
+            ("engine: { stop_timeout_secs: 16 }", "= 36 s"),
+            ("termination_grace_period_secs: 34", "= 35 s"),
+            (
+                "termination_grace_period_secs: 30\nserver: { shutdown_delay_secs: 1 }",
+                "server.shutdown_delay_secs (1) + server.shutdown_timeout_secs (10) + engine.stop_timeout_secs (15) + 5 s to exit = 31 s",
+            ),
         ] {
             let err = parse(extra).unwrap_err().to_string();
             assert!(
@@ -1113,8 +1173,13 @@ mod tests {
                 "{extra}: {err}"
             );
         }
+        // No delay: the listener closes at once, and the grace period before the delay
+        // holds the rest.
+        let at_once =
+            parse("termination_grace_period_secs: 30\nserver: { shutdown_delay_secs: 0 }").unwrap();
+        assert_eq!(at_once.shutdown_bound_secs(), 30);
         let longer = parse(
-            "termination_grace_period_secs: 60\nserver: { shutdown_timeout_secs: 25 }\nengine: { stop_timeout_secs: 30 }",
+            "termination_grace_period_secs: 60\nserver: { shutdown_delay_secs: 5, shutdown_timeout_secs: 20 }\nengine: { stop_timeout_secs: 30 }",
         )
         .unwrap();
         assert_eq!(longer.shutdown_bound_secs(), 60);
@@ -1127,9 +1192,48 @@ mod tests {
                 "termination_grace_period_secs: 3601",
                 "termination_grace_period_secs",
             ),
+            (
+                "termination_grace_period_secs: 3600\nserver: { shutdown_delay_secs: 301 }",
+                "server.shutdown_delay_secs",
+            ),
         ] {
             let err = parse(extra).unwrap_err().to_string();
             assert!(err.contains(key), "{extra}: {err}");
+        }
+    }
+
+    /// One attempt at a call to the Kubernetes API, the last once the heal API is stopping,
+    /// ends within the engine's stop with a margin: a longer one is refused, naming the key.
+    /// Before, a call of 10 s tried 4 times (about 41 s with the backoff) was waited for 15 s.
+    #[test]
+    fn one_call_to_the_kubernetes_api_fits_in_the_engine_stop() {
+        for (extra, fits) in [
+            ("", true),
+            ("kubernetes: { call_timeout_secs: 13 }", true),
+            ("kubernetes: { call_timeout_secs: 14 }", false),
+            ("engine: { stop_timeout_secs: 12 }", true),
+            ("engine: { stop_timeout_secs: 11 }", false),
+            (
+                "kubernetes: { call_timeout_secs: 1 }\nengine: { stop_timeout_secs: 3 }",
+                true,
+            ),
+            (
+                "kubernetes: { call_timeout_secs: 600 }\nengine: { stop_timeout_secs: 2 }",
+                false,
+            ),
+        ] {
+            match parse(extra) {
+                Ok(_) => assert!(fits, "{extra}: accepted"),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(!fits, "{extra}: {e}");
+                    assert!(
+                        e.contains("kubernetes.call_timeout_secs")
+                            && e.contains("engine.stop_timeout_secs"),
+                        "{extra}: {e}"
+                    );
+                }
+            }
         }
     }
 

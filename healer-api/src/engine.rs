@@ -263,7 +263,9 @@ pub struct Engine {
     in_hand: Option<(i64, usize)>,
     /// Turns true when the heal API is stopping ([`Engine::run`]'s `shutdown`): no further
     /// record is observed, so no further action starts, and the rest of the queue waits in the
-    /// store for the next start.
+    /// store for the next start. An incident not acted on yet is left `open` for the next start
+    /// to decide; an action whose call the stop cut ([`ClusterError::Stopped`]) is left
+    /// `pending`, for the next start to find `interrupted`.
     stop: Option<watch::Receiver<bool>>,
 }
 
@@ -833,8 +835,9 @@ impl Engine {
     /// Observes the records of `batch` not observed yet, in order, then marks it processed.
     /// `Ok(false)`: the heal API is stopping and the batch was left part-way (or whole), its
     /// cursor where its last written effect put it, for the next start to go on from; an
-    /// action under way when the stop came is finished first (bounded by
-    /// `engine.stop_timeout_secs`), but none is started after it.
+    /// action under way when the stop came ends with its call's attempt in flight (the
+    /// Kubernetes client tries nothing more, within `engine.stop_timeout_secs`), and none is
+    /// started after it.
     async fn process_batch(&mut self, batch: store::UnprocessedBatch) -> Result<bool, EngineError> {
         let id = batch.id;
         // Memory may be past the stored cursor after a failed cycle: records that only added
@@ -1308,6 +1311,11 @@ impl Engine {
                     "skipped",
                     format!("{e}; left as it is"),
                 ),
+                // Not tried (again): still due, at the next start, without a failure counted.
+                Err(ClusterError::Stopped(why)) => {
+                    tracing::info!(incident = r.incident_id, %why, "HPA minimum restore left for the next start");
+                    continue;
+                }
                 Err(e) => {
                     self.restore_failed(&r, &target, &raised, &e, at).await?;
                     continue;
@@ -1669,9 +1677,16 @@ impl Engine {
     }
 
     /// Decides the current step of `inc` and acts on it, skipping actions that do not apply.
+    /// Once the heal API is stopping it decides nothing more: the incident stays `open` in
+    /// the store, no action recorded for its step, and the next start decides it
+    /// ([`Engine::recover`]), its guards asked again.
     async fn advance(&self, inc: &mut Incident) -> Result<(), EngineError> {
         let actions = self.cfg.policy.get(&inc.kind).cloned().unwrap_or_default();
         loop {
+            if self.stopping() {
+                self.left_open(inc);
+                return Ok(());
+            }
             let Some(&action) = actions.get(inc.step) else {
                 let reason = if actions.is_empty() {
                     format!("no action configured for {}", inc.kind)
@@ -1713,7 +1728,12 @@ impl Engine {
                                 inc.found = Some((f.kind, f.uid.clone()));
                                 policy::evaluate(guards, action, &ctx, Some(&f))
                             }
-                            Err(crate::cluster::ClusterError::NotFound(what)) => Err(Refusal {
+                            // The target was not inspected: nothing to refuse on.
+                            Err(ClusterError::Stopped(_)) => {
+                                self.left_open(inc);
+                                return Ok(());
+                            }
+                            Err(ClusterError::NotFound(what)) => Err(Refusal {
                                 code: "target_not_found",
                                 reason: format!("{what} not found"),
                                 try_next: false,
@@ -1762,12 +1782,26 @@ impl Engine {
         }
     }
 
+    /// Logs that `inc` is left `open` for the next start to decide, the heal API stopping.
+    fn left_open(&self, inc: &Incident) {
+        tracing::info!(
+            incident = inc.id,
+            step = inc.step,
+            "stopping: the incident is left open; the next start decides it"
+        );
+    }
+
     async fn act(
         &self,
         inc: &mut Incident,
         action: ActionKind,
         plan: Plan,
     ) -> Result<(), EngineError> {
+        // The guards passed, perhaps during the stop: what was not recorded is decided again.
+        if self.stopping() {
+            self.left_open(inc);
+            return Ok(());
+        }
         let mode = self.cfg.mode;
         let now = self.now().as_millisecond();
         let (id, step, target_key) = (inc.id, inc.step as i64, inc.found_target().key());
@@ -1874,10 +1908,26 @@ impl Engine {
                 None => Err("soft-heal is not configured".into()),
             },
             (_, _) => match &self.cluster {
-                Some(c) => c
+                Some(c) => match c
                     .execute(&inc.found_target(), &plan, mode == Mode::DryRun)
                     .await
-                    .map_err(|e| e.to_string()),
+                {
+                    // Cut by the stop, the last attempt failed or not made: its outcome is
+                    // unknown, as after a kill. The action stays `pending` (the intent
+                    // recorded above), so the next start finds it `interrupted`, verifies
+                    // it and never calls it again ([`Engine::recover`]); an HPA raise among
+                    // it is read back.
+                    Err(ClusterError::Stopped(why)) => {
+                        tracing::warn!(
+                            incident = id,
+                            action = action.as_str(),
+                            %why,
+                            "stopping: the action is left pending; the next start finds it interrupted and does not repeat it"
+                        );
+                        return Ok(());
+                    }
+                    done => done.map_err(|e| e.to_string()),
+                },
                 None => Err("no Kubernetes client".into()),
             },
         };

@@ -24,7 +24,9 @@ const MAX_BUF_SIZE: usize = 64 << 10;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then closes the listener, lets the
 /// requests in flight finish (idle connections close at once) for at most
-/// `config.shutdown_timeout_secs`, and drops the connections still open.
+/// `config.shutdown_timeout_secs`, and drops the connections still open. The runtime's
+/// `shutdown` resolves once its lame-duck period (`server.shutdown_delay_secs`) is over:
+/// until then connections are accepted and served as usual ([`crate::runtime`]).
 pub async fn serve(
     listener: TcpListener,
     app: Router,

@@ -18,6 +18,13 @@
 //! `restartedAt` value, pod eviction carries uid/resourceVersion preconditions, HPA and rollback
 //! patches carry JSON-patch `test` operations.
 //!
+//! Every call is bounded: `kubernetes.call_timeout_secs` an attempt, `retry.max_attempts`
+//! attempts with a backoff between them. Once the heal API is stopping
+//! ([`KubeCluster::stopping_on`]) no attempt is started, neither a retry nor a new call, and a
+//! backoff is cut short: the attempt in flight is the last, so the engine's call ends within
+//! `call_timeout_secs` of the stop, inside `engine.stop_timeout_secs`
+//! ([`ClusterError::Stopped`]).
+//!
 //! Argo Rollouts' `Rollout` (argoproj.io/v1alpha1) is read and written as a dynamic object
 //! (edgeheal links none of Argo's types): scaled through its `scale` subresource, restarted as
 //! `kubectl argo rollouts restart` does (`spec.restartAt`), its pods owned through its
@@ -47,6 +54,7 @@ use k8s_openapi::NamespaceResourceScope;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind, Selector};
 use kube::{Api, Client};
+use tokio::sync::watch;
 
 use crate::action::ActionKind;
 use crate::clock::SharedClock;
@@ -174,6 +182,8 @@ pub struct KubeCluster {
     call_timeout: Duration,
     instance: String,
     clock: SharedClock,
+    /// Turns true when the heal API is stopping: no attempt is started after that.
+    stop: Option<watch::Receiver<bool>>,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -231,6 +241,33 @@ impl KubeCluster {
             call_timeout,
             instance,
             clock,
+            stop: None,
+        }
+    }
+
+    /// The same client, which starts no attempt at a call once `stop` is true (the heal API
+    /// is stopping): a call in flight ends with its current attempt, a backoff before the
+    /// next is cut short, and a call made after the stop is not tried; each then fails with
+    /// [`ClusterError::Stopped`].
+    pub fn stopping_on(mut self, stop: watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// Whether the heal API is stopping.
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|stop| *stop.borrow())
+    }
+
+    /// Waits until the heal API is stopping (for ever if it has no stop).
+    async fn stopped(&self) {
+        match self.stop.clone() {
+            Some(mut stop) => {
+                if stop.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending::<()>().await,
         }
     }
 
@@ -269,7 +306,9 @@ impl KubeCluster {
     }
 
     /// Runs `f` with a per-call timeout, retrying 409/429/5xx/transport failures with
-    /// exponential backoff, at most `retry.max_attempts` times.
+    /// exponential backoff, at most `retry.max_attempts` times. Once the heal API is stopping
+    /// no attempt is started: the call ends with the attempt in flight, as
+    /// [`ClusterError::Stopped`] if that one failed and could have been retried.
     async fn retrying<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T, ClusterError>
     where
         F: FnMut() -> Fut,
@@ -277,6 +316,9 @@ impl KubeCluster {
     {
         let mut backoff = Duration::from_millis(self.retry.initial_backoff_ms);
         let mut attempt = 1;
+        if self.stopping() {
+            return Err(ClusterError::Stopped(format!("{what}: not called")));
+        }
         loop {
             let res = match tokio::time::timeout(self.call_timeout, f()).await {
                 Ok(r) => r,
@@ -287,8 +329,20 @@ impl KubeCluster {
             };
             match res {
                 Err(e) if retryable(&e) && attempt < self.retry.max_attempts => {
+                    let not_again = || {
+                        ClusterError::Stopped(format!(
+                            "{what}: not tried again after attempt {attempt} of {}: {e}",
+                            self.retry.max_attempts
+                        ))
+                    };
+                    if self.stopping() {
+                        return Err(not_again());
+                    }
                     tracing::warn!(%what, attempt, error = %e, "retrying Kubernetes call");
-                    tokio::time::sleep(backoff).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = self.stopped() => return Err(not_again()),
+                    }
                     backoff = (backoff * 2).min(Duration::from_millis(self.retry.max_backoff_ms));
                     attempt += 1;
                 }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use edgeheal_healer::client::{self, Client, ListQuery};
 use edgeheal_healer::clock::SystemClock;
+use edgeheal_healer::runtime::Shutdown;
 use edgeheal_healer::server::{DEFAULT_PAGE, INCIDENT_STATES, MAX_PAGE};
 use edgeheal_healer::Config;
 
@@ -202,32 +203,61 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     let ran = runtime.block_on(async {
-        edgeheal_healer::runtime::run(config, Arc::new(SystemClock), shutdown_signal())
-            .await
-            .context("edgeheal-healer failed")
+        edgeheal_healer::runtime::run_until(
+            config,
+            Arc::new(SystemClock),
+            Arc::default(),
+            shutdown_signals(),
+        )
+        .await
+        .context("edgeheal-healer failed")
     });
     edgeheal_healer::runtime::exit_runtime(runtime);
     ran
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// SIGTERM or SIGINT (Ctrl-C) starts the shutdown; a second one cuts its lame-duck period
+/// (`server.shutdown_delay_secs`) short.
+fn shutdown_signals() -> Shutdown {
+    let (count, counted) = tokio::sync::watch::channel(0u32);
+    tokio::spawn(count_signals(count));
+    let nth = move |n: u32| {
+        let mut counted = counted.clone();
+        async move {
+            // The counter lives as long as the process: `Err` only if it could not.
+            let _ = counted.wait_for(|c| *c >= n).await;
         }
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+    let (first, second) = (nth(1), nth(2));
+    Shutdown::on(async move {
+        first.await;
+        tracing::info!("shutdown requested (again to skip the shutdown delay)");
+    })
+    .cut_short_by(second)
+}
+
+/// Counts SIGTERM and SIGINT into `count`.
+async fn count_signals(count: tokio::sync::watch::Sender<u32>) {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    loop {
+        #[cfg(unix)]
+        let terminate = async {
+            let received = match term.as_mut() {
+                Some(s) => s.recv().await,
+                None => None,
+            };
+            if received.is_none() {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            // A Ctrl-C handler that could not be installed disables this branch.
+            Ok(()) = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+        count.send_modify(|n| *n += 1);
     }
-    tracing::info!("shutdown requested");
 }

@@ -1,14 +1,21 @@
 //! Wiring: builds every component from a [`Config`] and runs the server and the engine until
 //! shutdown. Shutdown is graceful and bounded, within the pod's grace period
-//! (`termination_grace_period_secs`, see [`Config::shutdown_bound_secs`]): the listener stops
-//! accepting, in-flight requests finish (their batches are committed and answered) for at most
-//! `server.shutdown_timeout_secs` ([`crate::http_server`]), then the engine is waited for at
-//! most `engine.stop_timeout_secs`; the blocking work still running then gets
-//! [`EXIT_BLOCKING_WAIT`] ([`exit_runtime`]). The engine is told to stop as the shutdown
-//! begins, not once the requests are drained: from then on it observes no further record and
-//! so starts no further action (what it is calling is finished, within its bound), and the
-//! batches committed meanwhile wait in the store for the next start.
+//! (`termination_grace_period_secs`, see [`Config::shutdown_bound_secs`]). At SIGTERM the heal
+//! API first goes lame-duck for `server.shutdown_delay_secs`: `/readyz` answers 503 (`shutting
+//! down`) while connections are still accepted and served, so that the Fluent Bit and Vector
+//! that kube-proxy still sends here, until the endpoints drop the pod, are answered rather
+//! than refused. Then the listener stops accepting, in-flight requests finish (their batches
+//! are committed and answered) for at most `server.shutdown_timeout_secs`
+//! ([`crate::http_server`]), then the engine is waited for at most `engine.stop_timeout_secs`;
+//! the blocking work still running then gets [`EXIT_BLOCKING_WAIT`] ([`exit_runtime`]). The
+//! engine is told to stop as the shutdown begins, at SIGTERM, not once the requests are
+//! drained: from then on it observes no further record and so starts no further action, its
+//! calls to the Kubernetes API are not tried again ([`crate::kube_cluster`]; what it is calling
+//! ends with the attempt in flight, within `kubernetes.call_timeout_secs`), and the batches
+//! committed meanwhile, during the lame-duck period too, wait in the store for the next start.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,13 +85,43 @@ pub fn instance_name() -> String {
         .unwrap_or_else(|_| "edgeheal-healer".into())
 }
 
+/// What ends the heal API: the shutdown starts when `requested` resolves, and its lame-duck
+/// period (`server.shutdown_delay_secs`) ends early if `cut_short` resolves first.
+pub struct Shutdown {
+    requested: Pin<Box<dyn Future<Output = ()> + Send>>,
+    cut_short: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Shutdown {
+    /// A shutdown once `requested` resolves, its lame-duck period served whole.
+    pub fn on(requested: impl Future<Output = ()> + Send + 'static) -> Self {
+        Self {
+            requested: Box::pin(requested),
+            cut_short: Box::pin(std::future::pending()),
+        }
+    }
+
+    /// The lame-duck period ends when `cut_short` resolves, if before
+    /// `server.shutdown_delay_secs` have passed (the binary: a second SIGTERM or Ctrl-C).
+    pub fn cut_short_by(mut self, cut_short: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.cut_short = Box::pin(cut_short);
+        self
+    }
+}
+
+impl std::fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shutdown").finish_non_exhaustive()
+    }
+}
+
 /// Runs until `shutdown` resolves.
 pub async fn run(
     config: Config,
     clock: SharedClock,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    run_with_cycles(config, clock, Arc::default(), shutdown).await
+    run_until(config, clock, Arc::default(), Shutdown::on(shutdown)).await
 }
 
 /// [`run`], with the engine's [`Cycles`] in the caller's hands: for a caller that moves `clock`
@@ -93,7 +130,17 @@ pub async fn run_with_cycles(
     config: Config,
     clock: SharedClock,
     cycles: Arc<Cycles>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    run_until(config, clock, cycles, Shutdown::on(shutdown)).await
+}
+
+/// [`run_with_cycles`], its shutdown's lame-duck period possibly cut short ([`Shutdown`]).
+pub async fn run_until(
+    config: Config,
+    clock: SharedClock,
+    cycles: Arc<Cycles>,
+    shutdown: Shutdown,
 ) -> Result<(), RunError> {
     let config = Arc::new(config);
     let keys = KeyRing::load(&config.auth.keys_dir)?;
@@ -142,10 +189,14 @@ pub async fn run_with_cycles(
         None => Notifier::log_only(metrics.clone()),
     };
     let soft_healer = config.soft_heal.as_ref().map(SoftHealer::new).transpose()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
     let cluster: Option<Arc<dyn Cluster>> = match config.mode {
         Mode::Shadow => None,
         _ => Some(Arc::new(
-            KubeCluster::connect(&config.kubernetes, instance_name(), clock.clone()).await?,
+            KubeCluster::connect(&config.kubernetes, instance_name(), clock.clone())
+                .await?
+                .stopping_on(stop_rx.clone()),
         )),
     };
     let ready = Arc::new(AtomicBool::new(false));
@@ -158,8 +209,6 @@ pub async fn run_with_cycles(
         cycles.waker(),
         ready.clone(),
     ));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stop_tx = Arc::new(stop_tx);
     tokio::spawn(crate::retention::run(
         store.clone(),
         config.store.retention.clone(),
@@ -195,13 +244,38 @@ pub async fn run_with_cycles(
         .map_err(|e| RunError::Listen(config.listen, e))?;
     tracing::info!(listen = %config.listen, "listening");
     let stop_engine = stop_tx.clone();
+    let serving = state.clone();
+    let delay = Duration::from_secs(config.server.shutdown_delay_secs);
+    let Shutdown {
+        requested,
+        cut_short,
+    } = shutdown;
     http_server::serve(listener, app(state), &config.server, async move {
-        tokio::select! {
-            () = shutdown => {}
-            () = engine_stopped.notified() => tracing::error!("the engine stopped; stopping"),
-        }
-        // While the requests drain, the engine starts nothing new.
+        let requested = tokio::select! {
+            () = requested => true,
+            () = engine_stopped.notified() => {
+                tracing::error!("the engine stopped; stopping");
+                false
+            }
+        };
+        // While the requests are served and drain, the engine starts nothing new.
         stop_engine.send_replace(true);
+        serving.begin_shutdown();
+        // Kubernetes takes the pod out of its endpoints a few seconds after it is marked
+        // terminating, and kube-proxy sends connections here until then: accept and serve
+        // them, not ready, rather than refuse them. (An engine that stopped on its own is a
+        // failure, not a termination: the process exits at once, as before.)
+        if requested && !delay.is_zero() {
+            tracing::info!(
+                shutdown_delay_secs = delay.as_secs(),
+                "shutting down: not ready; still serving while the endpoints drop this pod"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = cut_short => tracing::info!("shutdown delay cut short"),
+            }
+        }
+        tracing::info!("closing the listener; draining the requests in flight");
     })
     .await;
     stop_tx.send_replace(true);
@@ -216,7 +290,7 @@ pub async fn run_with_cycles(
             // Before the pod's grace period ends: Kubernetes would kill it mid-way.
             tracing::warn!(
                 stop_timeout_secs = bound,
-                "stopped without the engine, still in its cycle after engine.stop_timeout_secs: an action it was calling is found interrupted at the next start"
+                "stopped without the engine, still in its cycle after engine.stop_timeout_secs: an action it was doing is found interrupted at the next start"
             );
             Ok(())
         }

@@ -53,6 +53,9 @@ pub struct Shared {
     pub body_budget: BodyBudget,
     /// Set by the engine and leader election; `/readyz` reports it.
     pub ready: Arc<AtomicBool>,
+    /// Set at the start of a shutdown ([`Shared::begin_shutdown`]): `/readyz` answers 503
+    /// `shutting down` while the heal API goes on serving for `server.shutdown_delay_secs`.
+    shutting_down: AtomicBool,
 }
 
 impl Shared {
@@ -76,7 +79,14 @@ impl Shared {
             clock,
             engine_wake,
             ready,
+            shutting_down: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the heal API as shutting down: `/readyz` answers 503 from now on, so Kubernetes
+    /// takes the pod out of its Service while requests are still served.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
     }
 }
 
@@ -491,7 +501,9 @@ async fn get_incident(
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.ready.load(Ordering::Relaxed) && state.store.is_writer_alive() {
+    if state.shutting_down.load(Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else if state.ready.load(Ordering::Relaxed) && state.store.is_writer_alive() {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready")

@@ -56,6 +56,21 @@ struct FakeCluster {
     /// Set to true by the first call that changes something: the heal API asked to stop
     /// while the engine acts.
     stop_on_execute: Option<tokio::sync::watch::Sender<bool>>,
+    /// With `stop_on_execute`: the call the stop came during is answered as the Kubernetes
+    /// client answers it then, its attempt in flight failed and not tried again
+    /// ([`ClusterError::Stopped`]).
+    execute_cut_by_the_stop: bool,
+    /// Set to true by an inspection of a target while `inspection_cut_by_the_stop` holds,
+    /// which then fails as the Kubernetes client's call does, not tried again.
+    stop_on_facts: Option<tokio::sync::watch::Sender<bool>>,
+    inspection_cut_by_the_stop: std::sync::atomic::AtomicBool,
+}
+
+/// What the kube-rs client answers a call whose attempt failed once the heal API is stopping.
+fn cut_by_the_stop(what: &str) -> ClusterError {
+    ClusterError::Stopped(format!(
+        "{what}: not tried again after attempt 1 of 4: transport: {what}: timed out after 10s"
+    ))
 }
 
 impl FakeCluster {
@@ -103,6 +118,12 @@ impl Cluster for FakeCluster {
         _action: ActionKind,
         pod: Option<&str>,
     ) -> Result<Facts, ClusterError> {
+        if let Some(stop) = &self.stop_on_facts {
+            if self.inspection_cut_by_the_stop.load(SeqCst) {
+                stop.send_replace(true);
+                return Err(cut_by_the_stop(&target.key()));
+            }
+        }
         let mut labels = BTreeMap::new();
         if !self.labels_missing {
             labels.insert("edgeheal.io/heal".to_string(), "true".to_string());
@@ -157,6 +178,9 @@ impl Cluster for FakeCluster {
             .push((target.key(), plan.clone(), dry_run));
         if let Some(stop) = &self.stop_on_execute {
             stop.send_replace(true);
+            if self.execute_cut_by_the_stop {
+                return Err(cut_by_the_stop(&format!("scale {}", target.key())));
+            }
         }
         let boom = || ClusterError::Api {
             code: 500,
@@ -2170,6 +2194,95 @@ async fn a_stop_during_an_action_starts_no_further_action() {
     acted.sort();
     assert_eq!(acted, ["shop/deployment/api", "shop/deployment/web"]);
     assert_eq!(h.incidents().await.len(), 3);
+}
+
+/// A stop during an action's call to the Kubernetes API, whose attempt in flight failed: the
+/// client tries it no more, and the engine leaves the action as a kill would, `pending` (the
+/// intent was recorded before the call), not `failed`: whether the change landed is unknown.
+/// The next start finds it `interrupted`, verifies it and never calls it again. Before, the
+/// client went on trying (up to `retry.max_attempts` attempts of `call_timeout_secs`) past the
+/// engine's stop, and an error that reached the engine failed the incident.
+#[tokio::test]
+async fn a_stop_during_a_retried_call_leaves_the_action_for_the_next_start_to_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let cluster = FakeCluster {
+        stop_on_execute: Some(stop),
+        execute_cut_by_the_stop: true,
+        ..FakeCluster::default()
+    };
+    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    let alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let task = tokio::spawn(h.engine().run(Arc::default(), stopped, alive));
+    tokio::time::timeout(std::time::Duration::from_secs(60), task)
+        .await
+        .expect("the engine did not stop")
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    let id = h.incidents().await[0].id;
+    assert_eq!(h.incidents().await[0].state, "acting");
+    assert_eq!(action_results(&h).await, ["pending"]);
+    let outcomes = h.outcomes(id).await;
+    assert!(outcomes.iter().any(|o| o == "act"), "{outcomes:?}");
+    assert!(!outcomes.iter().any(|o| o == "failed"), "{outcomes:?}");
+    assert!(
+        !h.event_reasons().contains(&"RemediationFailed"),
+        "{:?}",
+        h.event_reasons()
+    );
+
+    // The next start: verified, never called again.
+    let mut engine = h.recovered_engine().await;
+    assert_eq!(action_results(&h).await, ["interrupted"]);
+    assert_eq!(h.incidents().await[0].state, "verifying");
+    engine.process_pending().await.unwrap();
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    assert_eq!(h.incidents().await[0].state, "resolved");
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1, "acted once");
+}
+
+/// A stop during the inspection of a target, before any action was recorded: the incident is
+/// left `open`, neither refused nor escalated, and the next start decides it, once. Before, the
+/// inspection's error refused the action ("cannot inspect the target") and escalated the
+/// incident to a human.
+#[tokio::test]
+async fn a_stop_during_an_inspection_leaves_the_incident_for_the_next_start_to_decide() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let cluster = FakeCluster {
+        stop_on_facts: Some(stop),
+        inspection_cut_by_the_stop: true.into(),
+        ..FakeCluster::default()
+    };
+    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    let alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let task = tokio::spawn(h.engine().run(Arc::default(), stopped, alive));
+    tokio::time::timeout(std::time::Duration::from_secs(60), task)
+        .await
+        .expect("the engine did not stop")
+        .unwrap()
+        .unwrap();
+    let id = h.incidents().await[0].id;
+    assert_eq!(h.incidents().await[0].state, "open");
+    assert_eq!(h.action_count().await, 0);
+    let outcomes = h.outcomes(id).await;
+    assert!(
+        !outcomes.iter().any(|o| o == "refused" || o == "escalated"),
+        "{outcomes:?}"
+    );
+
+    // The next start decides it, and acts once.
+    h.cluster.inspection_cut_by_the_stop.store(false, SeqCst);
+    let mut engine = h.recovered_engine().await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    assert_eq!(action_results(&h).await, ["ok"]);
+    assert_eq!(h.incidents().await[0].state, "verifying");
+    assert_eq!(h.action_count().await, 1);
 }
 
 /// A recovery the store refused at the start ended the engine's task with the heal API still

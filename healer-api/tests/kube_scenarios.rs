@@ -17,6 +17,7 @@ use http::{Method, Request, Response};
 use http_body_util::BodyExt;
 use kube::client::Body;
 use serde_json::{json, Value};
+use tokio::sync::watch;
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 type BodyCheck = Box<dyn Fn(&Value) + Send>;
@@ -189,13 +190,28 @@ fn form_urlencoded_pairs(q: &str) -> Vec<(String, String)> {
 }
 
 fn cluster(max_attempts: u32) -> (KubeCluster, Handle) {
-    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(svc, "default");
-    let retry = RetryConfig {
+    cluster_with(RetryConfig {
         max_attempts,
         initial_backoff_ms: 1,
         max_backoff_ms: 5,
-    };
+    })
+}
+
+/// A client whose heal API is stopping once the sender is set: 4 attempts a call, `backoff_ms`
+/// between two.
+fn stoppable_cluster(backoff_ms: u64) -> (KubeCluster, Handle, watch::Sender<bool>) {
+    let (c, h) = cluster_with(RetryConfig {
+        max_attempts: 4,
+        initial_backoff_ms: backoff_ms,
+        max_backoff_ms: backoff_ms,
+    });
+    let (stop, stopped) = watch::channel(false);
+    (c.stopping_on(stopped), h, stop)
+}
+
+fn cluster_with(retry: RetryConfig) -> (KubeCluster, Handle) {
+    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(svc, "default");
     let clock = Arc::new(ManualClock::new(
         jiff::Timestamp::from_second(1_795_255_200).unwrap(),
     ));
@@ -1771,4 +1787,137 @@ async fn events_about_a_rollout_regard_it_in_its_api_group() {
     .await
     .unwrap();
     finish(mock).await;
+}
+
+/// The next request the client sends, and how to answer it.
+async fn next_request(
+    h: &mut Handle,
+) -> (
+    Request<Body>,
+    tower_test::mock::SendResponse<Response<Body>>,
+) {
+    tokio::time::timeout(Duration::from_secs(10), h.next_request())
+        .await
+        .expect("no request")
+        .expect("the client is gone")
+}
+
+fn answer(send: tower_test::mock::SendResponse<Response<Body>>, status: u16, reply: &Value) {
+    send.send_response(
+        Response::builder()
+            .status(status)
+            .body(Body::from(serde_json::to_vec(reply).unwrap()))
+            .unwrap(),
+    );
+}
+
+/// Once the client is dropped: nothing more was sent (no further attempt).
+async fn nothing_more(mut h: Handle) {
+    let more = tokio::time::timeout(Duration::from_secs(10), h.next_request())
+        .await
+        .expect("the client is still there");
+    if let Some((req, _)) = more {
+        panic!(
+            "another attempt after the stop: {} {}",
+            req.method(),
+            req.uri()
+        );
+    }
+}
+
+/// A stop while an attempt at a change is in flight: the attempt is answered (a server
+/// error, worth a retry), and the call ends there, [`ClusterError::Stopped`] naming it, with
+/// no further attempt; a call made after the stop is not tried at all. Before, the client went
+/// on through its `retry.max_attempts` attempts (up to 4 × `call_timeout_secs` and the
+/// backoffs), past the engine's stop.
+#[tokio::test]
+async fn a_stop_during_a_call_ends_it_with_the_attempt_in_flight() {
+    let (c, mut h, stop) = stoppable_cluster(1);
+    let c = Arc::new(c);
+    let call = tokio::spawn({
+        let c = c.clone();
+        async move {
+            c.execute(
+                &target(WorkloadKind::Deployment),
+                &Plan::Scale { from: 2, to: 3 },
+                false,
+            )
+            .await
+        }
+    });
+    let (req, send) = next_request(&mut h).await;
+    assert_eq!(
+        (req.method(), req.uri().path()),
+        (&Method::GET, &*format!("{DEPLOY}/scale"))
+    );
+    answer(send, 200, &scale(2, "100"));
+    let (req, send) = next_request(&mut h).await;
+    assert_eq!(
+        (req.method(), req.uri().path()),
+        (&Method::PUT, &*format!("{DEPLOY}/scale"))
+    );
+    // SIGTERM while the update is in flight; then its answer comes.
+    stop.send_replace(true);
+    answer(send, 503, &status(503, "ServiceUnavailable"));
+    let err = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the call did not end")
+        .unwrap()
+        .unwrap_err();
+    let ClusterError::Stopped(why) = &err else {
+        panic!("{err}");
+    };
+    assert!(
+        why.contains("not tried again after attempt 1 of 4") && why.contains("503"),
+        "{why}"
+    );
+
+    // After the stop, a new call is not tried.
+    let err = c
+        .execute(
+            &target(WorkloadKind::Deployment),
+            &Plan::Scale { from: 2, to: 3 },
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClusterError::Stopped(why) if why.ends_with("not called")),
+        "{err}"
+    );
+    drop(c);
+    nothing_more(h).await;
+}
+
+/// A stop during the backoff before a retry cuts it short: no further attempt, and the call
+/// ends at once rather than after the backoff (a minute here, 5 s at most as shipped).
+#[tokio::test]
+async fn a_stop_during_the_backoff_before_a_retry_ends_the_call() {
+    let (c, mut h, stop) = stoppable_cluster(60_000);
+    let call = tokio::spawn(async move {
+        let out = c
+            .execute(
+                &target(WorkloadKind::Deployment),
+                &Plan::Scale { from: 2, to: 3 },
+                false,
+            )
+            .await;
+        drop(c);
+        out
+    });
+    let (_, send) = next_request(&mut h).await;
+    answer(send, 200, &scale(2, "100"));
+    let (_, send) = next_request(&mut h).await;
+    answer(send, 429, &status(429, "TooManyRequests"));
+    stop.send_replace(true);
+    let err = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the backoff was waited out")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClusterError::Stopped(why) if why.contains("not tried again after attempt 1 of 4")),
+        "{err}"
+    );
+    nothing_more(h).await;
 }

@@ -1,12 +1,22 @@
-//! A shutdown ends within the pod's grace period, also when the engine is in the middle of an
-//! action. Before, the heal API waited 30 s for its engine after up to
-//! `server.shutdown_timeout_secs` (10 s) of draining requests: 40 s against the Deployment's
-//! 30 s `terminationGracePeriodSeconds`, so the kubelet's SIGKILL could land first. The engine
-//! now gets `engine.stop_timeout_secs`, and the config refuses bounds that do not fit in
-//! `termination_grace_period_secs` (`cargo test -p edgeheal-healer --lib config`).
+//! A shutdown over real sockets: the lame-duck period, and an engine stopped in the middle of
+//! an action.
+//!
+//! At SIGTERM the heal API first goes on accepting and serving for `server.shutdown_delay_secs`,
+//! `/readyz` answering 503, while Kubernetes takes the pod out of its endpoints; then it closes
+//! its listener. Before, the listener closed at once, and the Fluent Bit and Vector that
+//! kube-proxy still sent here for a few seconds were refused. The tests end the delay with an
+//! explicit signal ([`Shutdown::cut_short_by`]), not a timer.
+//!
+//! The engine is told to stop at SIGTERM; a call to the Kubernetes API in flight then ends with
+//! its current attempt, and the action is left for the next start to find `interrupted`.
+//! Before, the client went on through its retries (4 attempts of `call_timeout_secs` 10 s and
+//! the backoffs, about 41 s) while the engine was waited for 15 s: the process exited mid-way,
+//! and the kubelet's SIGKILL could cut the action anywhere.
 
 mod common;
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,13 +25,23 @@ use axum::routing::get;
 use axum::{Json, Router};
 use common::*;
 use edgeheal_healer::clock::SystemClock;
+use edgeheal_healer::runtime::{RunError, Shutdown};
 use edgeheal_healer::Config;
 use serde_json::{json, Value};
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinHandle;
 
 /// A Kubernetes API whose Deployment `shop/cart` is opted in and whose scale updates never
-/// answer; `called` is notified when one arrives.
-async fn api_that_never_scales(called: Arc<Notify>) -> std::net::SocketAddr {
+/// answer; `updates` counts them, and `called` is notified of each.
+struct ApiThatNeverScales {
+    addr: SocketAddr,
+    updates: Arc<AtomicUsize>,
+    called: Arc<Notify>,
+}
+
+async fn api_that_never_scales() -> ApiThatNeverScales {
+    let updates = Arc::new(AtomicUsize::new(0));
+    let called = Arc::new(Notify::new());
     let app = Router::new()
         .route(
             "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
@@ -41,10 +61,13 @@ async fn api_that_never_scales(called: Arc<Notify>) -> std::net::SocketAddr {
                     "metadata": {"name": name, "namespace": ns, "resourceVersion": "1"},
                     "spec": {"replicas": 1}}))
             })
-            .put(|State(called): State<Arc<Notify>>| async move {
-                called.notify_one();
-                std::future::pending::<Json<Value>>().await
-            }),
+            .put(
+                |State((updates, called)): State<(Arc<AtomicUsize>, Arc<Notify>)>| async move {
+                    updates.fetch_add(1, Ordering::SeqCst);
+                    called.notify_one();
+                    std::future::pending::<Json<Value>>().await
+                },
+            ),
         )
         .route(
             "/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers",
@@ -53,63 +76,92 @@ async fn api_that_never_scales(called: Arc<Notify>) -> std::net::SocketAddr {
                     "metadata": {}, "items": []}))
             }),
         )
-        .with_state(called);
+        .with_state((updates.clone(), called.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+    ApiThatNeverScales {
+        addr,
+        updates,
+        called,
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shutdown_does_not_wait_past_the_engine_stop_timeout_for_an_action() {
-    let scaling = Arc::new(Notify::new());
-    let api = api_that_never_scales(scaling.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    write_keys(dir.path());
-    let kubeconfig = write_kubeconfig(dir.path(), api);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    // The call to scale outlasts the stop: only `engine.stop_timeout_secs` ends the wait.
-    let yaml = config_yaml(
-        dir.path(),
-        &format!(
-            "mode: enforce\nlisten: 127.0.0.1:{port}\n\
-             kubernetes: {{ kubeconfig: {kc}, call_timeout_secs: 600, retry: {{ max_attempts: 1 }} }}\n\
-             server: {{ shutdown_timeout_secs: 1 }}\nengine: {{ debounce_count: 1, stop_timeout_secs: 2 }}\n\
-             policy: {{ cpu_saturation: [scale_up] }}",
-            kc = kubeconfig.display()
-        ),
-    );
+        .port()
+}
+
+/// A heal API serving `config` on a loopback port, ready: `stop` is its SIGTERM, `cut_short`
+/// the end of its lame-duck period.
+struct Running {
+    base: String,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    cut_short: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), RunError>>,
+}
+
+async fn start(dir: &std::path::Path, extra: &str) -> Running {
+    let port = free_port();
+    let yaml = config_yaml(dir, &format!("listen: 127.0.0.1:{port}\n{extra}"));
     let config = Config::from_yaml(&yaml).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut heal_api = tokio::spawn(edgeheal_healer::runtime::run(
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (cut_short, cut) = oneshot::channel::<()>();
+    let shutdown = Shutdown::on(async {
+        let _ = stopped.await;
+    })
+    .cut_short_by(async {
+        let _ = cut.await;
+    });
+    let task = tokio::spawn(edgeheal_healer::runtime::run_until(
         config,
         Arc::new(SystemClock),
-        async {
-            let _ = stopped.await;
-        },
+        Arc::default(),
+        shutdown,
     ));
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut ready = false;
     for _ in 0..300 {
-        assert!(!heal_api.is_finished(), "the heal API stopped");
+        assert!(
+            !task.is_finished(),
+            "the heal API stopped: port {port} taken?"
+        );
         let answer = http.get(format!("{base}/readyz")).send().await;
         if answer.is_ok_and(|r| r.status() == 200) {
-            ready = true;
-            break;
+            return Running {
+                base,
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                stop: Some(stop),
+                cut_short: Some(cut_short),
+                task,
+            };
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(ready, "the heal API did not become ready");
+    panic!("the heal API did not become ready");
+}
 
+impl Running {
+    /// Waits for the heal API to end (a minute at most: a hang fails the test).
+    async fn ended(&mut self) {
+        tokio::time::timeout(Duration::from_secs(60), &mut self.task)
+            .await
+            .expect("the heal API did not stop within a minute")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Posts one anomaly of `shop/cart`, stamped and signed now, on a connection of its own.
+async fn post_anomaly(base: &str) -> reqwest::Response {
     let mut anomaly = record("shop/cart", "cpu_saturation", Some("cart-1"));
     anomaly["edgeheal"]["ts"] = Value::from(jiff::Timestamp::now().to_string());
     let body = body_of(&[anomaly]);
-    let answer = http
+    reqwest::Client::new()
         .post(format!("{base}/v1/anomalies"))
         .header("content-type", "application/json")
         .header("x-edgeheal-key-id", FB_KEY_ID)
@@ -124,36 +176,158 @@ async fn a_shutdown_does_not_wait_past_the_engine_stop_timeout_for_an_action() {
         .body(body)
         .send()
         .await
+        .unwrap()
+}
+
+/// The stored batches, and how many of them the engine has processed.
+fn batches(dir: &std::path::Path) -> (i64, i64) {
+    let conn = rusqlite::Connection::open(dir.join("healer.db")).unwrap();
+    conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(processed), 0) FROM batches",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// The actions in the store: (action, result).
+fn actions(dir: &std::path::Path) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(dir.join("healer.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT action, result FROM actions ORDER BY id")
         .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// During the shutdown delay the heal API is not ready (503 `shutting down`, so Kubernetes
+/// takes it out of its Service), and still accepts connections and batches: a signed batch
+/// is answered 202 and committed, and waits in the store (the engine was told to stop at
+/// SIGTERM). Once the delay is over the listener is closed: connections are refused. Before,
+/// the listener closed at SIGTERM, and the batch was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_the_shutdown_delay_the_heal_api_is_not_ready_and_still_takes_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    write_keys(dir.path());
+    // A delay far longer than the test: only the explicit signal ends it.
+    let mut heal_api = start(
+        dir.path(),
+        "termination_grace_period_secs: 600\n\
+         server: { shutdown_delay_secs: 300, shutdown_timeout_secs: 5 }\n\
+         engine: { debounce_count: 1 }\npolicy: { cpu_saturation: [scale_up] }",
+    )
+    .await;
+    let _ = heal_api.stop.take().unwrap().send(());
+
+    // Not ready, once the signal is seen, on new connections.
+    let mut readiness = None;
+    for _ in 0..300 {
+        let answer = reqwest::Client::new()
+            .get(format!("{}/readyz", heal_api.base))
+            .send()
+            .await
+            .expect("the listener was closed during the shutdown delay");
+        if answer.status() == 503 {
+            readiness = Some(answer.text().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(readiness.as_deref(), Some("shutting down"));
+    assert!(!heal_api.task.is_finished());
+
+    let answer = post_anomaly(&heal_api.base).await;
     assert_eq!(answer.status(), 202);
-    tokio::time::timeout(Duration::from_secs(30), scaling.notified())
+    assert_eq!(batches(dir.path()), (1, 0), "committed, not processed");
+
+    // The end of the delay: the listener closes, the requests drain, the heal API stops.
+    let _ = heal_api.cut_short.take().unwrap().send(());
+    heal_api.ended().await;
+    let refused = tokio::net::TcpStream::connect(heal_api.addr)
+        .await
+        .expect_err("connected after the shutdown");
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    // The batch waits for the next start, which processes it.
+    assert_eq!(batches(dir.path()), (1, 0));
+    assert!(actions(dir.path()).is_empty());
+}
+
+/// `server.shutdown_delay_secs: 0` closes the listener at SIGTERM, as before the delay
+/// existed; a delay that is not cut short is waited out whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_shutdown_delay_the_listener_closes_at_sigterm() {
+    for delay in [0, 1] {
+        let dir = tempfile::tempdir().unwrap();
+        write_keys(dir.path());
+        let mut heal_api = start(
+            dir.path(),
+            &format!("server: {{ shutdown_delay_secs: {delay}, shutdown_timeout_secs: 1 }}"),
+        )
+        .await;
+        let started = Instant::now();
+        let _ = heal_api.stop.take().unwrap().send(());
+        heal_api.ended().await;
+        assert!(
+            started.elapsed() >= Duration::from_secs(delay),
+            "delay {delay}: stopped after {:?}",
+            started.elapsed()
+        );
+        let refused = tokio::net::TcpStream::connect(heal_api.addr)
+            .await
+            .expect_err("connected after the shutdown");
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    }
+}
+
+/// SIGTERM while the engine's call to scale is in flight, with 4 attempts allowed: the call
+/// ends with that attempt (one update sent, none after it), the heal API stops without
+/// waiting out `engine.stop_timeout_secs`, and the action is left `pending`. The next start
+/// finds it `interrupted` and does not send it again. Before, the client went on retrying
+/// after the stop: more updates, until the engine's wait ran out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_a_retried_call_ends_the_action_after_the_attempt_in_flight() {
+    let api = api_that_never_scales().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_keys(dir.path());
+    let kubeconfig = write_kubeconfig(dir.path(), api.addr);
+    // One attempt (1 s) + the margin fits the engine's stop (3 s); four would not.
+    let extra = format!(
+        "mode: enforce\n\
+         kubernetes: {{ kubeconfig: {kc}, call_timeout_secs: 1, retry: {{ max_attempts: 4, initial_backoff_ms: 50 }} }}\n\
+         server: {{ shutdown_delay_secs: 0, shutdown_timeout_secs: 1 }}\n\
+         engine: {{ debounce_count: 1, stop_timeout_secs: 3 }}\n\
+         policy: {{ cpu_saturation: [scale_up] }}",
+        kc = kubeconfig.display()
+    );
+    let mut heal_api = start(dir.path(), &extra).await;
+    let called = api.called.notified();
+    assert_eq!(post_anomaly(&heal_api.base).await.status(), 202);
+    tokio::time::timeout(Duration::from_secs(30), called)
         .await
         .expect("the engine did not call the scale update");
 
-    // SIGTERM, the engine waiting on the API server.
-    let started = Instant::now();
-    let _ = stop.send(());
-    let ran = tokio::time::timeout(Duration::from_secs(60), &mut heal_api)
-        .await
-        .expect("the heal API did not stop within a minute")
-        .unwrap();
-    let took = started.elapsed();
-    ran.unwrap();
-    assert!(
-        took >= Duration::from_secs(2),
-        "the engine was waited for: {took:?}"
+    // SIGTERM, the update in flight.
+    let _ = heal_api.stop.take().unwrap().send(());
+    heal_api.ended().await;
+    assert_eq!(
+        api.updates.load(Ordering::SeqCst),
+        1,
+        "attempts after the stop"
     );
-    // The old wait was 30 s; 2 s here, and what the server's drain takes.
-    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert_eq!(
+        actions(dir.path()),
+        [("scale_up".to_owned(), "pending".to_owned())]
+    );
 
-    // The action was recorded before it was called: the next start finds it interrupted.
-    let conn = rusqlite::Connection::open(dir.path().join("healer.db")).unwrap();
-    let actions: Vec<(String, String)> = conn
-        .prepare("SELECT action, result FROM actions")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(actions, [("scale_up".to_owned(), "pending".to_owned())]);
+    // The next start: interrupted, verified, not sent again.
+    let mut next = start(dir.path(), &extra).await;
+    assert_eq!(
+        actions(dir.path()),
+        [("scale_up".to_owned(), "interrupted".to_owned())]
+    );
+    let _ = next.stop.take().unwrap().send(());
+    next.ended().await;
+    assert_eq!(api.updates.load(Ordering::SeqCst), 1, "sent again");
 }

@@ -1245,10 +1245,12 @@ fn healer_dockerfile_is_multistage_nonroot_and_builds_the_healer() {
 
 /// The heal API stops on its own before the kubelet kills it: the Deployment's
 /// `terminationGracePeriodSeconds` is the shipped config's `termination_grace_period_secs`,
-/// which the config's validation holds the shutdown's bounds to, and it covers the requests'
-/// drain, the engine's stop and the margin to exit, with the shipped config and with the
-/// defaults. No preStop hook takes a share of it. Before, the engine was waited for 30 s after
-/// up to 10 s of draining, in a 30 s grace period.
+/// which the config's validation holds the shutdown's bounds to, and it covers the lame-duck
+/// delay, the requests' drain, the engine's stop and the margin to exit, with the shipped
+/// config and with the defaults. No preStop hook takes a share of it: the shipped config's
+/// lame-duck delay keeps serving while the endpoints drop the pod, in the process. Before, the
+/// engine was waited for 30 s after up to 10 s of draining, in a 30 s grace period; then the
+/// listener closed at SIGTERM, and the pipelines kube-proxy still sent here were refused.
 #[test]
 fn the_healer_shutdown_fits_its_pods_grace_period() {
     let pod = healer_pod();
@@ -1283,10 +1285,20 @@ fn the_healer_shutdown_fits_its_pods_grace_period() {
         );
         assert!(
             config.shutdown_bound_secs() <= grace,
-            "{what}: server.shutdown_timeout_secs ({}) + engine.stop_timeout_secs ({}) + {} s to exit > {grace} s",
+            "{what}: server.shutdown_delay_secs ({}) + server.shutdown_timeout_secs ({}) + engine.stop_timeout_secs ({}) + {} s to exit > {grace} s",
+            config.server.shutdown_delay_secs,
             config.server.shutdown_timeout_secs,
             config.engine.stop_timeout_secs,
             edgeheal_healer::config::SHUTDOWN_MARGIN_SECS
+        );
+        assert!(
+            config.server.shutdown_delay_secs > 0,
+            "{what}: no lame-duck delay, and no preStop hook: the listener closes while kube-proxy still sends connections"
+        );
+        assert!(
+            config.kubernetes.call_timeout_secs + edgeheal_healer::config::STOP_CALL_MARGIN_SECS
+                <= config.engine.stop_timeout_secs,
+            "{what}: one call to the Kubernetes API outlasts the engine's stop"
         );
     }
 }
