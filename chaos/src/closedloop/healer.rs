@@ -92,6 +92,7 @@ impl HealerSettings {
         format!(
             "mode: enforce\n\
              listen: {listen}\n\
+             server: {{ shutdown_delay_secs: 0 }}\n\
              store: {{ path: {db}, synchronous: normal }}\n\
              auth: {{ keys_dir: {keys} }}\n\
              kubernetes: {{ kubeconfig: {kc}, call_timeout_secs: 5, retry: {{ max_attempts: 3, initial_backoff_ms: 50 }} }}\n\
@@ -462,7 +463,8 @@ impl InProcessHealer {
         self.get_json(&format!("/v1/incidents/{id}")).await
     }
 
-    /// Stops the heal API gracefully.
+    /// Stops the heal API gracefully, at once: it runs with no lame-duck period
+    /// (`server.shutdown_delay_secs: 0`), as nothing routes to it through endpoints.
     pub async fn stop(mut self) -> Result<(), LoopError> {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
