@@ -295,6 +295,18 @@ impl Harness {
         }
     }
 
+    /// Runs the engine's loop until `stopped` turns true and the loop returns (within a
+    /// minute of real time), as the heal API's runtime runs it.
+    async fn run_until_stopped(&self, stopped: tokio::sync::watch::Receiver<bool>) {
+        let alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task = tokio::spawn(self.engine().run(Arc::default(), stopped, alive));
+        tokio::time::timeout(std::time::Duration::from_secs(60), task)
+            .await
+            .expect("the engine did not stop")
+            .unwrap()
+            .unwrap();
+    }
+
     fn engine(&self) -> Engine {
         let cluster: Option<Arc<dyn Cluster>> = if self.cfg.mode == edgeheal_healer::Mode::Shadow {
             None
@@ -2151,13 +2163,7 @@ async fn a_stop_during_an_action_starts_no_further_action() {
     for entity in ["shop/cart", "shop/web", "shop/api"] {
         h.ingest(&[entity; 3], "cpu_saturation", None).await;
     }
-    let alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let task = tokio::spawn(h.engine().run(Arc::default(), stopped, alive));
-    tokio::time::timeout(std::time::Duration::from_secs(60), task)
-        .await
-        .expect("the engine did not stop")
-        .unwrap()
-        .unwrap();
+    h.run_until_stopped(stopped).await;
     let acted: Vec<String> = h
         .cluster
         .executed
@@ -2213,13 +2219,7 @@ async fn a_stop_during_a_retried_call_leaves_the_action_for_the_next_start_to_ve
     };
     let mut h = Harness::new(dir.path(), "enforce", "", cluster);
     h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    let alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let task = tokio::spawn(h.engine().run(Arc::default(), stopped, alive));
-    tokio::time::timeout(std::time::Duration::from_secs(60), task)
-        .await
-        .expect("the engine did not stop")
-        .unwrap()
-        .unwrap();
+    h.run_until_stopped(stopped).await;
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
     let id = h.incidents().await[0].id;
     assert_eq!(h.incidents().await[0].state, "acting");
@@ -2259,13 +2259,7 @@ async fn a_stop_during_an_inspection_leaves_the_incident_for_the_next_start_to_d
     };
     let mut h = Harness::new(dir.path(), "enforce", "", cluster);
     h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    let alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let task = tokio::spawn(h.engine().run(Arc::default(), stopped, alive));
-    tokio::time::timeout(std::time::Duration::from_secs(60), task)
-        .await
-        .expect("the engine did not stop")
-        .unwrap()
-        .unwrap();
+    h.run_until_stopped(stopped).await;
     let id = h.incidents().await[0].id;
     assert_eq!(h.incidents().await[0].state, "open");
     assert_eq!(h.action_count().await, 0);
