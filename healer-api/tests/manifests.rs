@@ -20,7 +20,7 @@ mod common;
 #[path = "common/generated_config.rs"]
 mod generated_config;
 
-use generated_config::{generator_file, healer_config_map};
+use generated_config::{generator_file, healer_config_map, kustomization_resources};
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../pipeline-configs/kubernetes")
@@ -245,12 +245,7 @@ fn the_config_is_generated_so_that_a_change_rolls_the_deployment() {
     );
 
     let k = kustomization();
-    let resources: Vec<&str> = k["resources"]
-        .as_array()
-        .expect("resources")
-        .iter()
-        .map(|r| r.as_str().expect("a path"))
-        .collect();
+    let resources = kustomization_resources(&k);
     assert!(
         !resources.contains(&"kubernetes/configmap.yaml"),
         "kubernetes/configmap.yaml: a plain ConfigMap would not roll the Deployment"

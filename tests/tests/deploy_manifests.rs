@@ -1048,12 +1048,7 @@ fn kustomization_resources_exist_and_install_healer_and_pipeline_together() {
     assert_eq!(k["apiVersion"], "kustomize.config.k8s.io/v1beta1");
     assert_eq!(k["kind"], "Kustomization");
     let base = root().join("pipeline-configs");
-    let resources: Vec<&str> = k["resources"]
-        .as_array()
-        .expect("resources")
-        .iter()
-        .map(|r| r.as_str().expect("a path"))
-        .collect();
+    let resources = generated_config::kustomization_resources(k);
     let mut kinds = BTreeSet::new();
     for r in &resources {
         assert!(base.join(r).is_file(), "resource {r} does not exist");

@@ -9,6 +9,16 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
+/// The paths a kustomization lists under `resources` (relative to its directory).
+pub fn kustomization_resources(kustomization: &Value) -> Vec<&str> {
+    kustomization["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| r.as_str().expect("a path"))
+        .collect()
+}
+
 /// The key and the file (relative to `pipeline-configs/`) of a `configMapGenerator`'s `files`
 /// entry: kustomize's `[key=]path`, whose key defaults to the file's name.
 pub fn generator_file(entry: &str) -> (String, String) {
