@@ -12,7 +12,7 @@ use crate::error::Error;
 /// Bit the filter's whole heap is one wasm32 linear memory, at most 4 GiB;
 /// a table that outgrew it would trap at an allocation, and every trap
 /// leaks the instance's stack until it dies. At the default 4096 entities
-/// and 4 buckets the bound is about 32 MiB (most entities hold far less);
+/// and 4 buckets the bound is about 53 MiB (most entities hold far less);
 /// the pod's memory limit must leave room for it.
 pub const STATE_BUDGET_BYTES: u64 = 1 << 30;
 
