@@ -1,5 +1,5 @@
-//! Prometheus metrics (prometheus-client): requests by result (redelivered batches among
-//! them), auth failures by reason,
+//! Prometheus metrics (prometheus-client): requests by result (redelivered and replayed batches
+//! among them), auth failures by reason,
 //! incidents by kind/state, actions by kind/result (HPA minimum restores among them), time to
 //! remediate, queue depth, stale anomalies (too old to act on when weighed), guard refusals by
 //! code, incidents in progress by state, `info{version, mode}`, and the store's retention (rows
@@ -17,7 +17,8 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     /// Ingest: accepted | redelivered (200: the body is stored already, a sender's retry
-    /// signed anew; nothing stored) | unauthorized | forbidden (a read-only key) | bad_request | too_large |
+    /// signed anew; nothing stored) | replayed (200: the same signed request as a stored
+    /// batch, a retry within the second it was signed; nothing stored) | unauthorized | forbidden (a read-only key) | bad_request | too_large |
     /// unsupported | timeout (408, the body too slow) | overloaded (429: the commit queue or the
     /// bodies' memory) | replay_cache_full (429, `auth.replay_cache_capacity` live signatures)
     /// | unavailable (the store is down). Notifications: sent | failed | dropped.
@@ -278,6 +279,7 @@ impl Metrics {
         for result in [
             "accepted",
             "redelivered",
+            "replayed",
             "unauthorized",
             "forbidden",
             "bad_request",

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::app_error::AppError;
-use crate::auth::{AuthFailure, Authenticator, Scheme};
+use crate::auth::{AuthFailure, Authenticator, Scheme, Verified};
 use crate::body_budget::{BodyBudget, BodyHold, Refusal};
 use crate::clock::SharedClock;
 use crate::config::{Access, Config, IngestConfig};
@@ -30,7 +30,7 @@ use crate::hpa_floor;
 use crate::metrics::Metrics;
 use crate::replay::ReplayVerdict;
 use crate::signed::{over_budget, reads_take_no_body, SignedBatch, SignedRead};
-use crate::store::{self, Committed, IncidentFilter, NewBatch, Store, StoreError};
+use crate::store::{self, Committed, IncidentFilter, NewBatch, Store, StoreError, StoredBatch};
 
 /// Everything the handlers share.
 #[derive(Debug)]
@@ -146,22 +146,43 @@ async fn ingest(
 struct Ingested {
     /// The batch holding its records.
     batch_id: i64,
-    records: usize,
+    records: u64,
     not_actionable: u64,
-    /// Its body was stored already, as batch `batch_id`, and nothing was stored: a sender's
-    /// retry of a batch whose answer it did not get (the connection reset, its timeout), which
-    /// Fluent Bit and Vector sign anew, so that it is no replay of the same request. Otherwise
-    /// it was committed as batch `batch_id`.
-    redelivered: bool,
+    delivery: Delivery,
+}
+
+/// How a batch answered with success came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// New: committed as its batch.
+    Committed,
+    /// Its body was stored already and nothing was stored: a sender's retry of a batch whose
+    /// answer it did not get (the connection reset, its timeout), which Fluent Bit and Vector
+    /// sign anew.
+    Redelivered,
+    /// The same signed request as a committed batch, sent again: a retry within the second
+    /// it was signed (Vector's retries wait a random part of a second), or a copy someone
+    /// captured. Nothing was stored or decoded.
+    Replayed,
 }
 
 impl Ingested {
     /// The `result` label of `edgeheal_healer_ingest_requests_total`.
     fn result(&self) -> &'static str {
-        if self.redelivered {
-            "redelivered"
-        } else {
-            "accepted"
+        match self.delivery {
+            Delivery::Committed => "accepted",
+            Delivery::Redelivered => "redelivered",
+            Delivery::Replayed => "replayed",
+        }
+    }
+
+    /// A request that names `batch`, stored before, and stores nothing.
+    fn stored_before(batch: StoredBatch, delivery: Delivery) -> Self {
+        Ingested {
+            batch_id: batch.id,
+            records: batch.records,
+            not_actionable: batch.not_actionable,
+            delivery,
         }
     }
 }
@@ -173,14 +194,14 @@ impl IntoResponse for Ingested {
             "records": self.records,
             "not_actionable": self.not_actionable,
         });
-        // A redelivery gets 200, which both senders take for success as any 2xx (Fluent Bit's
-        // `http` output 200 to 205, Vector's `http` sink any 2xx): the batch is not sent
-        // again. A committed batch gets 202.
-        let status = if self.redelivered {
+        // A redelivery or a replay gets 200, which both senders take for success as any 2xx
+        // (Fluent Bit's `http` output 200 to 205, Vector's `http` sink any 2xx): the batch is
+        // not sent again. A committed batch gets 202.
+        let status = if self.delivery == Delivery::Committed {
+            StatusCode::ACCEPTED
+        } else {
             body["redelivered"] = serde_json::Value::Bool(true);
             StatusCode::OK
-        } else {
-            StatusCode::ACCEPTED
         };
         (status, Json(body)).into_response()
     }
@@ -199,13 +220,18 @@ async fn ingest_inner(
     } = signed?;
     // A key for people reads the history; it does not feed the engine.
     authorized(state, &identity.key_id, Access::Post)?;
-    // Refused here, a replay costs no decoding. Nothing is remembered before the commit: a
-    // batch refused below (429, 503, a bad record) may be sent again as it was.
-    match state.auth.check_replay(&identity) {
-        ReplayVerdict::Fresh => {}
+    // A replay is answered here without decoding when its signature names a stored batch.
+    // Nothing is remembered before the commit: a batch refused below (429, 503, a bad record)
+    // may be sent again as it was.
+    let replay = match state.auth.check_replay(&identity) {
+        ReplayVerdict::Fresh => false,
         ReplayVerdict::Replayed => {
-            state.metrics.auth_failure(AuthFailure::Replayed.code());
-            return Err(AppError::Unauthorized(AuthFailure::Replayed));
+            match batch_signed(state, &identity).await? {
+                Some(batch) => return Ok(replayed(&identity, batch)),
+                // The replay of a redelivery, which stored nothing under its signature: its
+                // body names the batch (below). Or its batch was pruned.
+                None => true,
+            }
         }
         ReplayVerdict::Full { retry_after_secs } => {
             tracing::warn!(
@@ -215,7 +241,7 @@ async fn ingest_inner(
             );
             return Err(AppError::ReplayCacheFull { retry_after_secs });
         }
-    }
+    };
     // Held until the batch is committed and answered.
     let _slot = state
         .ingest_slots
@@ -241,7 +267,17 @@ async fn ingest_inner(
         hold,
     )
     .await?;
-    let n = records.len();
+    if replay {
+        let stored = state
+            .store
+            .read(move |c| store::batch_with_body(c, &body_sha256))
+            .await?;
+        return match stored {
+            Some(batch) => Ok(replayed(&identity, batch)),
+            None => Err(refused_replay(state)),
+        };
+    }
+    let n = records.len() as u64;
     // Records about no workload (a node's `_/<node>`, a null entity) are authenticated and
     // well-formed: stored with their batch, counted, never actionable.
     let mut not_actionable: BTreeMap<&'static str, u64> = BTreeMap::new();
@@ -283,19 +319,21 @@ async fn ingest_inner(
                 batch_id: id,
                 records: n,
                 not_actionable: not_actionable.values().sum(),
-                redelivered: true,
+                delivery: Delivery::Redelivered,
             });
         }
         // The same request in flight twice at once, or accepted before a restart and no
-        // longer in the cache: the store's unique signature commits one.
+        // longer in the cache: the store's unique signature committed the other copy.
         Err(StoreError::DuplicateBatch) => {
-            state.metrics.auth_failure(AuthFailure::Replayed.code());
-            return Err(AppError::Unauthorized(AuthFailure::Replayed));
+            return match batch_signed(state, &identity).await? {
+                Some(batch) => Ok(replayed(&identity, batch)),
+                None => Err(refused_replay(state)),
+            };
         }
         Err(e) => return Err(e.into()),
     };
     state.auth.accepted(&identity);
-    state.metrics.records.inc_by(n as u64);
+    state.metrics.records.inc_by(n);
     for (scope, k) in &not_actionable {
         state.metrics.not_actionable(scope, *k);
     }
@@ -305,8 +343,42 @@ async fn ingest_inner(
         batch_id,
         records: n,
         not_actionable: not_actionable.values().sum(),
-        redelivered: false,
+        delivery: Delivery::Committed,
     })
+}
+
+/// The stored batch committed with `identity`'s signature.
+async fn batch_signed(
+    state: &AppState,
+    identity: &Verified,
+) -> Result<Option<StoredBatch>, AppError> {
+    let (key_id, signature) = (identity.key_id.clone(), identity.signature_hex.clone());
+    Ok(state
+        .store
+        .read(move |c| store::batch_signed(c, &key_id, &signature))
+        .await?)
+}
+
+/// A replay whose batch is not stored: counted as an authentication failure, 401.
+fn refused_replay(state: &AppState) -> AppError {
+    state.metrics.auth_failure(AuthFailure::Replayed.code());
+    AppError::Unauthorized(AuthFailure::Replayed)
+}
+
+/// The answer to the same signed request as a stored batch: the same body (the signature
+/// covers it), so it names that batch with 200, as a redelivery, and changes nothing. A retry
+/// that Vector sends within the second it signed the first attempt is no authentication
+/// failure, and neither sender drops or resends what is stored. A replay is refused (401) only
+/// when its batch is no longer stored (pruned for size): nothing then says what the sender was
+/// answered, and storing it again would act on it twice.
+fn replayed(identity: &Verified, batch: StoredBatch) -> Ingested {
+    tracing::info!(
+        batch_id = batch.id,
+        records = batch.records,
+        key_id = %identity.key_id,
+        "the same signed request again (a retry within the second it was signed, or a copy): answered as its batch, nothing stored"
+    );
+    Ingested::stored_before(batch, Delivery::Replayed)
 }
 
 /// A verified batch, decoded.

@@ -581,6 +581,65 @@ pub fn recent_signatures(
     Ok(rows)
 }
 
+/// A stored batch as its sender was answered: what [`batch_signed`] and [`batch_with_body`]
+/// find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredBatch {
+    /// Its id.
+    pub id: i64,
+    /// Its records.
+    pub records: u64,
+    /// Those about no workload ([`crate::tags::Scope::workload`] is none).
+    pub not_actionable: u64,
+}
+
+/// The batch committed with `signature` under `key_id`, if it is still stored: the same signed
+/// request sent again has the same body (the signature covers it), so it names this batch.
+pub fn batch_signed(
+    conn: &Connection,
+    key_id: &str,
+    signature: &str,
+) -> Result<Option<StoredBatch>, StoreError> {
+    let found = conn
+        .prepare_cached(
+            "SELECT id, record_count FROM batches WHERE signature = ?1 AND key_id = ?2",
+        )?
+        .query_row(params![signature, key_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    found.map(|(id, n)| stored_batch(conn, id, n)).transpose()
+}
+
+/// The batch stored with this body ([`body_digest`]), if it is still stored.
+pub fn batch_with_body(
+    conn: &Connection,
+    body_sha256: &[u8; 32],
+) -> Result<Option<StoredBatch>, StoreError> {
+    let found = conn
+        .prepare_cached("SELECT id, record_count FROM batches WHERE body_sha256 = ?1")?
+        .query_row([&body_sha256[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    found.map(|(id, n)| stored_batch(conn, id, n)).transpose()
+}
+
+fn stored_batch(conn: &Connection, id: i64, records: i64) -> Result<StoredBatch, StoreError> {
+    let mut not_actionable = 0u64;
+    let mut stmt = conn.prepare_cached("SELECT entity FROM records WHERE batch_id = ?1")?;
+    let mut rows = stmt.query([id])?;
+    while let Some(row) = rows.next()? {
+        let entity: Option<String> = row.get(0)?;
+        let scope =
+            crate::tags::Scope::parse(entity.as_deref()).unwrap_or(crate::tags::Scope::Unscoped);
+        if scope.workload().is_none() {
+            not_actionable += 1;
+        }
+    }
+    Ok(StoredBatch {
+        id,
+        records: u64::try_from(records).unwrap_or(0),
+        not_actionable,
+    })
+}
+
 /// Counts stored batches and records.
 pub fn counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
     Ok(conn.query_row(

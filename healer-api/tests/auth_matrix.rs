@@ -1,6 +1,7 @@
 //! The authentication matrix: every way a request can be unauthenticated is rejected with 401,
 //! a reason in the metrics (never in the body) and nothing stored; valid SigV4 as Fluent Bit and
-//! Vector build it, and valid header signatures, are accepted.
+//! Vector build it, and valid header signatures, are accepted. The same signed request as a
+//! stored batch is answered as that batch (200) and stores nothing.
 
 mod common;
 
@@ -37,24 +38,16 @@ async fn every_invalid_request_is_rejected_without_side_effects() {
     let body = body_of(&[record("shop/cart", "error_burst", Some("cart-1"))]);
     let other = body_of(&[record("shop/cart", "crash_loop", Some("cart-1"))]);
 
-    // A valid request consumed once, to replay later.
-    let replayed_fb = sign_fluent_bit(
+    // Two valid requests stored, which no refusal below may change.
+    let fb = sign_fluent_bit(
         FB_KEY_ID,
         FB_SECRET,
         t,
         &body,
         &[("Content-Type", "application/json")],
     );
-    let replay_copy = sign_fluent_bit(
-        FB_KEY_ID,
-        FB_SECRET,
-        t,
-        &body,
-        &[("Content-Type", "application/json")],
-    );
-    let (status, _, _) = send(&env.state, replayed_fb).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    let replayed_hmac = sign_header(
+    assert_eq!(send(&env.state, fb).await.0, StatusCode::ACCEPTED);
+    let hmac = sign_header(
         "POST",
         "/v1/anomalies",
         VEC_KEY_ID,
@@ -62,18 +55,7 @@ async fn every_invalid_request_is_rejected_without_side_effects() {
         t - 1,
         &other,
     );
-    let replay_hmac_copy = sign_header(
-        "POST",
-        "/v1/anomalies",
-        VEC_KEY_ID,
-        VEC_SECRET,
-        t - 1,
-        &other,
-    );
-    assert_eq!(
-        send(&env.state, replayed_hmac).await.0,
-        StatusCode::ACCEPTED
-    );
+    assert_eq!(send(&env.state, hmac).await.0, StatusCode::ACCEPTED);
     let baseline = stored(&env.state).await;
     assert_eq!(baseline, (2, 2));
 
@@ -200,8 +182,6 @@ async fn every_invalid_request_is_rejected_without_side_effects() {
             ),
             "future",
         ),
-        ("replayed (sigv4)", replay_copy, "replayed"),
-        ("replayed (header)", replay_hmac_copy, "replayed"),
         (
             "duplicate authorization header",
             with_header(
@@ -867,7 +847,8 @@ async fn a_full_replay_cache_answers_429_with_retry_after_and_stores_nothing() {
 
 /// A batch's signature is used up only when its batch is committed. A batch refused after its
 /// signature verified (the store failing: 503) is accepted when the client sends it again as it
-/// was, as Fluent Bit and Vector do within the same second; one accepted is refused as replayed.
+/// was, as Fluent Bit and Vector do within the same second; one accepted is answered as its
+/// batch and stores nothing.
 #[tokio::test]
 async fn a_batch_the_store_refused_is_accepted_when_sent_again() {
     let env = env("");
@@ -903,14 +884,119 @@ async fn a_batch_the_store_refused_is_accepted_when_sent_again() {
     let (status, json, _) = send(&env.state, request()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "sent again: {json}");
     assert_eq!(stored(&env.state).await, (1, 1));
+    let batch_id = json["batch_id"].clone();
     let (status, json, _) = send(&env.state, request()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "accepted once: {json}");
+    assert_eq!(status, StatusCode::OK, "accepted once: {json}");
+    assert_eq!(json["batch_id"], batch_id);
     assert_eq!(stored(&env.state).await, (1, 1));
 }
 
+/// Whether the engine was woken since the last call (and takes the wake-up).
+fn engine_woken(env: &Env) -> bool {
+    use futures::FutureExt;
+    env.state.engine_wake.notified().now_or_never().is_some()
+}
+
+/// The same signed request again — a sender's retry within the second it signed the first
+/// attempt (Vector waits a random part of a second before its first retry), or a captured copy —
+/// has the same body, which the signature covers. Under either scheme it is answered 200 with
+/// what the first was answered, marked redelivered, and changes nothing: no rows, no engine
+/// wake-up, no records counted, no authentication failure (whose alert says anomalies are lost).
+#[tokio::test]
+async fn the_same_signed_request_again_is_answered_as_its_batch() {
+    let env = env("");
+    let t = now(&env.clock);
+    // One record about a workload and one about a node, which is not actionable.
+    let mut node = record("_/node-1", "cpu_saturation", None);
+    node["edgeheal"]["workload_kind"] = serde_json::Value::Null;
+    let body = body_of(&[record("shop/cart", "crash_loop", Some("cart-1")), node]);
+    let fluent_bit = || {
+        sign_fluent_bit(
+            FB_KEY_ID,
+            FB_SECRET,
+            t,
+            &body,
+            &[("Content-Type", "application/json")],
+        )
+    };
+    let other = body_of(&[record("shop/web", "error_burst", Some("web-1"))]);
+    let header = || sign_header("POST", "/v1/anomalies", VEC_KEY_ID, VEC_SECRET, t, &other);
+    let mut firsts = Vec::new();
+    for request in [fluent_bit(), header()] {
+        let (status, json, _) = send(&env.state, request).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{json}");
+        firsts.push(json);
+    }
+    assert_eq!(firsts[0]["not_actionable"], 1, "{}", firsts[0]);
+    assert!(engine_woken(&env));
+    let before = env.state.metrics.render();
+    let baseline = stored(&env.state).await;
+    assert_eq!(baseline, (2, 3));
+
+    for (first, again) in firsts.iter().zip([fluent_bit(), header()]) {
+        let (status, json, _) = send(&env.state, again).await;
+        assert_eq!(status, StatusCode::OK, "{json}");
+        let mut expected = first.clone();
+        expected["redelivered"] = serde_json::Value::Bool(true);
+        assert_eq!(json, expected);
+    }
+    assert_eq!(stored(&env.state).await, baseline);
+    assert!(!engine_woken(&env), "a replay does not wake the engine");
+    let after = env.state.metrics.render();
+    for (line, increase) in [
+        (
+            r#"edgeheal_healer_ingest_requests_total{result="replayed"}"#,
+            2.0,
+        ),
+        (
+            r#"edgeheal_healer_ingest_requests_total{result="accepted"}"#,
+            0.0,
+        ),
+        (
+            r#"edgeheal_healer_ingest_requests_total{result="unauthorized"}"#,
+            0.0,
+        ),
+        ("edgeheal_healer_ingest_records_total", 0.0),
+        (
+            r#"edgeheal_healer_auth_failures_total{reason="replayed"}"#,
+            0.0,
+        ),
+    ] {
+        assert_eq!(
+            metric(&after, line) - metric(&before, line),
+            increase,
+            "{line}\n{after}"
+        );
+    }
+}
+
+/// A replay whose batch is no longer stored (pruned for size) cannot be told what its first
+/// copy was answered: it is refused as a replay, and nothing is stored.
+#[tokio::test]
+async fn a_replay_of_a_batch_no_longer_stored_is_refused() {
+    let env = env("");
+    let t = now(&env.clock);
+    let body = body_of(&[record("shop/cart", "crash_loop", Some("cart-1"))]);
+    let request = || sign_vector(VEC_KEY_ID, VEC_SECRET, t, &body, &[]);
+    assert_eq!(send(&env.state, request()).await.0, StatusCode::ACCEPTED);
+    env.state
+        .store
+        .write(|tx| Ok(tx.execute_batch("DELETE FROM records; DELETE FROM batches;")?))
+        .await
+        .unwrap();
+    let before = env.state.metrics.render();
+    let (status, json, _) = send(&env.state, request()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{json}");
+    assert_eq!(json["error"], "unauthorized");
+    assert_eq!(stored(&env.state).await, (0, 0));
+    let after = env.state.metrics.render();
+    let line = r#"edgeheal_healer_auth_failures_total{reason="replayed"}"#;
+    assert_eq!(metric(&after, line) - metric(&before, line), 1.0);
+}
+
 /// Two copies of one signed batch in flight at once both pass the replay cache (neither is
-/// committed yet); the store's unique signature commits one, and the other is answered as a
-/// replay.
+/// committed yet); the store's unique signature commits one, and the other is answered as its
+/// replay: 200 naming the same batch.
 #[tokio::test]
 async fn the_same_batch_twice_at_once_is_stored_once() {
     let env = env("");
@@ -923,13 +1009,28 @@ async fn the_same_batch_twice_at_once_is_stored_once() {
     statuses.sort();
     assert_eq!(
         statuses,
-        [StatusCode::ACCEPTED, StatusCode::UNAUTHORIZED],
+        [StatusCode::OK, StatusCode::ACCEPTED],
         "{} / {}",
         a.1,
         b.1
     );
+    assert_eq!(a.1["batch_id"], b.1["batch_id"]);
     assert_eq!(stored(&env.state).await, (1, 1));
     let after = env.state.metrics.render();
-    let line = "edgeheal_healer_auth_failures_total{reason=\"replayed\"}";
-    assert_eq!(metric(&after, line) - metric(&before, line), 1.0);
+    for (line, increase) in [
+        (
+            r#"edgeheal_healer_ingest_requests_total{result="replayed"}"#,
+            1.0,
+        ),
+        (
+            r#"edgeheal_healer_auth_failures_total{reason="replayed"}"#,
+            0.0,
+        ),
+    ] {
+        assert_eq!(
+            metric(&after, line) - metric(&before, line),
+            increase,
+            "{line}"
+        );
+    }
 }

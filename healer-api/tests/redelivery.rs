@@ -95,10 +95,13 @@ async fn a_batch_delivered_twice_is_stored_and_counted_once() {
     assert_eq!(plain["batch_id"], batch_id);
     assert_eq!(stored(&env.state).await, (1, 2));
     assert!(!engine_woken(&env), "a redelivery does not wake the engine");
-    // The retry's own signature is used up as any accepted one: the same request again is a
-    // replay.
+    // The retry's own signature is remembered as any accepted one: the same request again is
+    // a replay, answered as the batch too.
     let (status, replayed, _) = send(&env.state, fluent_bit(t + 5)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{replayed}");
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert_eq!(replayed["batch_id"], batch_id);
+    assert_eq!(stored(&env.state).await, (1, 2));
+    assert!(!engine_woken(&env), "a replay does not wake the engine");
 
     let after = env.state.metrics.render();
     for (line, increase) in [
@@ -112,8 +115,12 @@ async fn a_batch_delivered_twice_is_stored_and_counted_once() {
         ),
         ("edgeheal_healer_ingest_records_total", 2.0),
         (
-            r#"edgeheal_healer_auth_failures_total{reason="replayed"}"#,
+            r#"edgeheal_healer_ingest_requests_total{result="replayed"}"#,
             1.0,
+        ),
+        (
+            r#"edgeheal_healer_auth_failures_total{reason="replayed"}"#,
+            0.0,
         ),
     ] {
         assert_eq!(
@@ -142,7 +149,7 @@ async fn a_batch_delivered_twice_is_stored_and_counted_once() {
 
 /// The delivery whose answer was lost to a shutdown comes back to the next process, whose
 /// replay cache is new: the store knows the body. The first request itself, sent again, is
-/// still a replay (its signature is stored).
+/// still a replay (its signature is stored), answered as its batch.
 #[tokio::test]
 async fn a_redelivery_to_the_restarted_heal_api_is_recognized() {
     let env = env("");
@@ -170,7 +177,8 @@ async fn a_redelivery_to_the_restarted_heal_api_is_recognized() {
         sign_vector(VEC_KEY_ID, VEC_SECRET, t, &body, &[]),
     )
     .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{replayed}");
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert_eq!(replayed["batch_id"], first["batch_id"]);
     assert_eq!(stored(&env.state).await, (1, 1));
 }
 
