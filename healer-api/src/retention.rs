@@ -11,6 +11,12 @@
 //! - incidents closed more than `store.retention.incidents_days` ago, with their decisions,
 //!   actions and finished HPA raises (`reason="age"`).
 //!
+//! The newest batch and the newest incident are never deleted either, whatever their age: SQLite
+//! gives a new row the largest id plus one, so once the newest row went its id would be handed
+//! out again, and a batch id in the logs or a redelivery's answer, or an incident id in `GET
+//! /v1/incidents` or a soft-heal hook's idempotency key (`<incident>-<step>`), would name two
+//! things.
+//!
 //! What the heal API still needs is never deleted: batches not weighed yet (the engine's
 //! queue), also one it has observed part of (`batches.observed`, how far it got before a
 //! failed cycle or a restart), incidents not closed, an incident whose HPA raise still holds
@@ -122,6 +128,7 @@ fn delete_batches(tx: &Transaction<'_>, which: Oldest) -> Result<(u64, u64), Sto
         Oldest::ReceivedBefore(before) => {
             let mut stmt = tx.prepare_cached(
                 "SELECT id, record_count FROM batches WHERE received_at < ?1 AND processed = 1
+                   AND id < (SELECT MAX(id) FROM batches)
                  ORDER BY received_at, id LIMIT ?2",
             )?;
             let rows = stmt
@@ -131,7 +138,9 @@ fn delete_batches(tx: &Transaction<'_>, which: Oldest) -> Result<(u64, u64), Sto
         }
         Oldest::UntilUnder(_) => {
             let mut stmt = tx.prepare_cached(
-                "SELECT id, record_count FROM batches WHERE processed = 1 ORDER BY id LIMIT ?1",
+                "SELECT id, record_count FROM batches WHERE processed = 1
+                   AND id < (SELECT MAX(id) FROM batches)
+                 ORDER BY id LIMIT ?1",
             )?;
             let rows = stmt
                 .query_map(params![CHUNK_ROWS], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -167,6 +176,7 @@ fn delete_incidents(
     let ids: Vec<i64> = {
         let mut stmt = tx.prepare_cached(
             "SELECT id FROM incidents i WHERE closed_at IS NOT NULL AND closed_at < ?1
+               AND id < (SELECT MAX(id) FROM incidents)
                AND (hold_until IS NULL OR hold_until <= ?3)
                AND NOT EXISTS (SELECT 1 FROM hpa_floor_raises f
                                WHERE f.incident_id = i.id AND f.finished_at IS NULL)
@@ -257,7 +267,7 @@ pub async fn run(store: Store, cfg: RetentionConfig, clock: SharedClock, metrics
                     tracing::warn!(
                         used_bytes = pruned.used_bytes,
                         max_bytes = cfg.max_bytes,
-                        "the store is above store.retention.max_bytes with nothing left it may delete: batches the engine has not weighed yet and incidents fill it"
+                        "the store is above store.retention.max_bytes with nothing left it may delete: batches the engine has not weighed yet, the newest batch and incidents fill it"
                     );
                 }
                 if !pruned.rows.is_empty() {
@@ -416,7 +426,6 @@ mod tests {
         let long_closed = incident(&store, Some(NOW - 91 * DAY_MS), None).await;
         let raise_done = incident(&store, Some(NOW - 91 * DAY_MS), Some(true)).await;
         let raise_holds = incident(&store, Some(NOW - 91 * DAY_MS), Some(false)).await;
-        let still_open = incident(&store, None, None).await;
         let closed_lately = incident(&store, Some(NOW - 89 * DAY_MS), None).await;
         // Resolved surges whose rate went on: one still absorbing it, one whose hold is over.
         let still_holding = incident(&store, Some(NOW - 91 * DAY_MS), None).await;
@@ -433,6 +442,8 @@ mod tests {
                 .await
                 .unwrap();
         }
+        // The newest incident (kept whatever its age: see the next test).
+        let still_open = incident(&store, None, None).await;
 
         let pruned = prune(&store, &cfg(1 << 40), NOW).await.unwrap();
         assert_eq!(pruned.count("batches", Reason::Age), 12);
@@ -450,7 +461,7 @@ mod tests {
         assert_eq!(records, 4);
         assert_eq!(
             ids(&store, "incidents").await,
-            [raise_holds, still_open, closed_lately, still_holding]
+            [raise_holds, closed_lately, still_holding, still_open]
         );
         for gone in [long_closed, raise_done, hold_over] {
             assert!(!ids(&store, "incidents").await.contains(&gone));
@@ -507,10 +518,14 @@ mod tests {
         left.extend(&weighed_ids[gone..]);
         assert_eq!(ids(&store, "batches").await, left);
 
-        // Whatever the bound, the queue stays.
+        // Whatever the bound, the queue stays, and the newest batch (its id is never handed out
+        // again).
         let pruned = prune(&store, &cfg(1), NOW).await.unwrap();
-        assert_eq!(pruned.count("batches", Reason::Size) as usize, 40 - gone);
-        assert_eq!(ids(&store, "batches").await, [queued]);
+        assert_eq!(
+            pruned.count("batches", Reason::Size) as usize,
+            40 - gone - 1
+        );
+        assert_eq!(ids(&store, "batches").await, [queued, weighed_ids[39]]);
     }
 
     /// A redelivered body is known by its batch until the retention deletes that batch: the
@@ -522,6 +537,9 @@ mod tests {
         let old = NOW - 8 * DAY_MS;
         let first = insert(&store, batch_of("s1", "body", old, 2, 10)).await;
         weighed(&store, first).await;
+        // A newer batch: the newest is never pruned.
+        let newer = insert(&store, batch_of("s0", "other", NOW, 2, 10)).await;
+        weighed(&store, newer).await;
         assert_eq!(
             store
                 .insert_batch(batch_of("s2", "body", old + 1, 2, 10))
@@ -533,6 +551,40 @@ mod tests {
         assert_eq!(pruned.count("batches", Reason::Age), 1);
         // Stored anew (`insert` asserts it).
         insert(&store, batch_of("s3", "body", NOW, 2, 10)).await;
+    }
+
+    /// SQLite gives a new row the largest id plus one. The newest batch and incident stay
+    /// whatever their age, so a quiet week (every batch past `records_days`) or season (every
+    /// incident past `incidents_days`) does not hand their ids out again: a new batch and a new
+    /// incident get ids above every one given before.
+    #[tokio::test]
+    async fn the_newest_batch_and_incident_stay_so_their_ids_are_not_given_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.db"), Synchronous::Normal).unwrap();
+        let old = NOW - 100 * DAY_MS;
+        let mut batches = Vec::new();
+        for i in 0..3 {
+            let id = insert(&store, batch(&format!("b-{i}"), old + i, 2, 10)).await;
+            weighed(&store, id).await;
+            batches.push(id);
+        }
+        let incidents = [
+            incident(&store, Some(old), None).await,
+            incident(&store, Some(old + 1), None).await,
+        ];
+        for max_bytes in [1 << 40, 1] {
+            prune(&store, &cfg(max_bytes), NOW).await.unwrap();
+            assert_eq!(ids(&store, "batches").await, [batches[2]]);
+            assert_eq!(ids(&store, "incidents").await, [incidents[1]]);
+        }
+        let next_batch = insert(&store, batch("b-new", NOW, 2, 10)).await;
+        let next_incident = incident(&store, None, None).await;
+        assert!(next_batch > batches[2], "{next_batch} reuses an id");
+        assert!(next_incident > incidents[1], "{next_incident} reuses an id");
+        // Once newer rows are there, the old ones go.
+        let pruned = prune(&store, &cfg(1 << 40), NOW).await.unwrap();
+        assert_eq!(pruned.count("batches", Reason::Age), 1);
+        assert_eq!(pruned.count("incidents", Reason::Age), 1);
     }
 
     #[test]
