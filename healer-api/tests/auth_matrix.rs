@@ -891,12 +891,6 @@ async fn a_batch_the_store_refused_is_accepted_when_sent_again() {
     assert_eq!(stored(&env.state).await, (1, 1));
 }
 
-/// Whether the engine was woken since the last call (and takes the wake-up).
-fn engine_woken(env: &Env) -> bool {
-    use futures::FutureExt;
-    env.state.engine_wake.notified().now_or_never().is_some()
-}
-
 /// The same signed request again — a sender's retry within the second it signed the first
 /// attempt (Vector waits a random part of a second before its first retry), or a captured copy —
 /// has the same body, which the signature covers. Under either scheme it is answered 200 with
@@ -928,7 +922,7 @@ async fn the_same_signed_request_again_is_answered_as_its_batch() {
         firsts.push(json);
     }
     assert_eq!(firsts[0]["not_actionable"], 1, "{}", firsts[0]);
-    assert!(engine_woken(&env));
+    assert!(env.engine_woken());
     let before = env.state.metrics.render();
     let baseline = stored(&env.state).await;
     assert_eq!(baseline, (2, 3));
@@ -941,33 +935,31 @@ async fn the_same_signed_request_again_is_answered_as_its_batch() {
         assert_eq!(json, expected);
     }
     assert_eq!(stored(&env.state).await, baseline);
-    assert!(!engine_woken(&env), "a replay does not wake the engine");
+    assert!(!env.engine_woken(), "a replay does not wake the engine");
     let after = env.state.metrics.render();
-    for (line, increase) in [
-        (
-            r#"edgeheal_healer_ingest_requests_total{result="replayed"}"#,
-            2.0,
-        ),
-        (
-            r#"edgeheal_healer_ingest_requests_total{result="accepted"}"#,
-            0.0,
-        ),
-        (
-            r#"edgeheal_healer_ingest_requests_total{result="unauthorized"}"#,
-            0.0,
-        ),
-        ("edgeheal_healer_ingest_records_total", 0.0),
-        (
-            r#"edgeheal_healer_auth_failures_total{reason="replayed"}"#,
-            0.0,
-        ),
-    ] {
-        assert_eq!(
-            metric(&after, line) - metric(&before, line),
-            increase,
-            "{line}\n{after}"
-        );
-    }
+    assert_increases(
+        &before,
+        &after,
+        &[
+            (
+                r#"edgeheal_healer_ingest_requests_total{result="replayed"}"#,
+                2.0,
+            ),
+            (
+                r#"edgeheal_healer_ingest_requests_total{result="accepted"}"#,
+                0.0,
+            ),
+            (
+                r#"edgeheal_healer_ingest_requests_total{result="unauthorized"}"#,
+                0.0,
+            ),
+            ("edgeheal_healer_ingest_records_total", 0.0),
+            (
+                r#"edgeheal_healer_auth_failures_total{reason="replayed"}"#,
+                0.0,
+            ),
+        ],
+    );
 }
 
 /// A replay whose batch is no longer stored (pruned for size) cannot be told what its first
@@ -1017,20 +1009,18 @@ async fn the_same_batch_twice_at_once_is_stored_once() {
     assert_eq!(a.1["batch_id"], b.1["batch_id"]);
     assert_eq!(stored(&env.state).await, (1, 1));
     let after = env.state.metrics.render();
-    for (line, increase) in [
-        (
-            r#"edgeheal_healer_ingest_requests_total{result="replayed"}"#,
-            1.0,
-        ),
-        (
-            r#"edgeheal_healer_auth_failures_total{reason="replayed"}"#,
-            0.0,
-        ),
-    ] {
-        assert_eq!(
-            metric(&after, line) - metric(&before, line),
-            increase,
-            "{line}"
-        );
-    }
+    assert_increases(
+        &before,
+        &after,
+        &[
+            (
+                r#"edgeheal_healer_ingest_requests_total{result="replayed"}"#,
+                1.0,
+            ),
+            (
+                r#"edgeheal_healer_auth_failures_total{reason="replayed"}"#,
+                0.0,
+            ),
+        ],
+    );
 }

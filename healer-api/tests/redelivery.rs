@@ -17,18 +17,12 @@ use std::io::Write;
 use common::*;
 use edgeheal_healer::engine::Engine;
 use edgeheal_healer::store;
-use futures::FutureExt;
 use http::StatusCode;
 
 fn gzip(b: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(b).unwrap();
     e.finish().unwrap()
-}
-
-/// Whether the engine was woken since the last call (and takes the wake-up).
-fn engine_woken(env: &Env) -> bool {
-    env.state.engine_wake.notified().now_or_never().is_some()
 }
 
 /// The incidents `engine` has opened once it weighed what is stored, as `(entity, kind,
@@ -78,7 +72,7 @@ async fn a_batch_delivered_twice_is_stored_and_counted_once() {
     let (status, first, _) = send(&env.state, fluent_bit(t)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{first}");
     let batch_id = first["batch_id"].as_i64().unwrap();
-    assert!(engine_woken(&env), "a new batch wakes the engine");
+    assert!(env.engine_woken(), "a new batch wakes the engine");
 
     // Its answer lost, Fluent Bit sends the chunk again 5 s later, signed anew.
     env.clock.advance_secs(5);
@@ -94,41 +88,39 @@ async fn a_batch_delivered_twice_is_stored_and_counted_once() {
     assert_eq!(status, StatusCode::OK, "{plain}");
     assert_eq!(plain["batch_id"], batch_id);
     assert_eq!(stored(&env.state).await, (1, 2));
-    assert!(!engine_woken(&env), "a redelivery does not wake the engine");
+    assert!(!env.engine_woken(), "a redelivery does not wake the engine");
     // The retry's own signature is remembered as any accepted one: the same request again is
     // a replay, answered as the batch too.
     let (status, replayed, _) = send(&env.state, fluent_bit(t + 5)).await;
     assert_eq!(status, StatusCode::OK, "{replayed}");
     assert_eq!(replayed["batch_id"], batch_id);
     assert_eq!(stored(&env.state).await, (1, 2));
-    assert!(!engine_woken(&env), "a replay does not wake the engine");
+    assert!(!env.engine_woken(), "a replay does not wake the engine");
 
     let after = env.state.metrics.render();
-    for (line, increase) in [
-        (
-            r#"edgeheal_healer_ingest_requests_total{result="accepted"}"#,
-            1.0,
-        ),
-        (
-            r#"edgeheal_healer_ingest_requests_total{result="redelivered"}"#,
-            2.0,
-        ),
-        ("edgeheal_healer_ingest_records_total", 2.0),
-        (
-            r#"edgeheal_healer_ingest_requests_total{result="replayed"}"#,
-            1.0,
-        ),
-        (
-            r#"edgeheal_healer_auth_failures_total{reason="replayed"}"#,
-            0.0,
-        ),
-    ] {
-        assert_eq!(
-            metric(&after, line) - metric(&before, line),
-            increase,
-            "{line}\n{after}"
-        );
-    }
+    assert_increases(
+        &before,
+        &after,
+        &[
+            (
+                r#"edgeheal_healer_ingest_requests_total{result="accepted"}"#,
+                1.0,
+            ),
+            (
+                r#"edgeheal_healer_ingest_requests_total{result="redelivered"}"#,
+                2.0,
+            ),
+            ("edgeheal_healer_ingest_records_total", 2.0),
+            (
+                r#"edgeheal_healer_ingest_requests_total{result="replayed"}"#,
+                1.0,
+            ),
+            (
+                r#"edgeheal_healer_auth_failures_total{reason="replayed"}"#,
+                0.0,
+            ),
+        ],
+    );
     let mut engine = env.shadow_engine().await;
     assert!(
         incidents_weighed(&env, &mut engine).await.is_empty(),

@@ -73,6 +73,25 @@ pub fn metric(text: &str, line: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Asserts that each sample line rose from `before` to `after` (Prometheus texts) by its amount.
+pub fn assert_increases(before: &str, after: &str, increases: &[(&str, f64)]) {
+    for (line, increase) in increases {
+        assert_eq!(
+            metric(after, line) - metric(before, line),
+            *increase,
+            "{line}\n{after}"
+        );
+    }
+}
+
+impl Env {
+    /// Whether the engine was woken since the last call (and takes the wake-up).
+    pub fn engine_woken(&self) -> bool {
+        use futures::FutureExt;
+        self.state.engine_wake.notified().now_or_never().is_some()
+    }
+}
+
 pub fn config_yaml(dir: &std::path::Path, extra: &str) -> String {
     config_yaml_with_auth(dir, "", extra)
 }
