@@ -1,11 +1,13 @@
 //! A client of the heal API's incident history, for the people on call:
 //! `edgeheal-healer incidents` lists incidents and `edgeheal-healer incident ID` shows one with
-//! its decisions, actions and the HPA minimums it raised. It signs its `GET`s with the header
-//! HMAC scheme ([`crate::auth::sign_hmac`] over the empty body), with a key of the heal API's
-//! own keys directory when given its config (run in the heal API's pod, where the keys are
-//! mounted: `kubectl exec`), or a key file and a URL (through `kubectl port-forward`).
-//! Answers other than 200 are errors that carry the heal API's own message. It uses no proxy
-//! and follows no redirect.
+//! its decisions, actions and the HPA minimums it raised. It signs its `GET`s with SigV4
+//! ([`crate::sigv4::sign_bodiless`]: method, path, query and host signed), with a key of the
+//! heal API's own keys directory when given its config (run in the heal API's pod, where the
+//! keys are mounted: `kubectl exec`), or a key file and a URL (through `kubectl
+//! port-forward`). Not with the header HMAC scheme: over a GET's empty body it covers only the
+//! time, and a header seen in transit would read any path for the signature window. Answers
+//! other than 200 are errors that carry the heal API's own message. It uses no proxy and
+//! follows no redirect.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -14,8 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::auth::{sign_hmac, KEY_ID_HEADER, SIGNATURE_HEADER};
-use crate::config::{Access, Config};
+use crate::config::{default_region, default_service, Access, Config};
 use crate::keys::{read_key, read_secret, KeyError, KeyRing};
 
 /// How long a request may take.
@@ -103,11 +104,14 @@ pub struct Client {
     base: reqwest::Url,
     key_id: String,
     secret: Vec<u8>,
+    /// The SigV4 scope's service and region (the heal API's `auth.service`, `auth.region`).
+    service: String,
+    region: String,
 }
 
 impl Client {
     /// A client of the heal API at `base` (`http://host:port`), signing with `key_id`'s
-    /// `secret`.
+    /// `secret` for the default SigV4 service and region (`edgeheal`, `local`).
     pub fn new(base: &str, key_id: String, secret: Vec<u8>) -> Result<Self, ClientError> {
         let mut base = reqwest::Url::parse(base).map_err(|_| ClientError::Url(base.to_owned()))?;
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
@@ -119,8 +123,8 @@ impl Client {
             base.set_path(&path);
         }
         // Straight to the heal API: a proxy (`HTTP_PROXY`) or a redirect would carry the
-        // signature elsewhere, and it would pass for any GET within the clock-skew window
-        // (a GET's HMAC covers only its time).
+        // signature elsewhere, where it could be sent on to the heal API within the
+        // clock-skew window (for the same request only: SigV4 signs its path, query and host).
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .no_proxy()
@@ -135,7 +139,16 @@ impl Client {
             base,
             key_id,
             secret,
+            service: default_service(),
+            region: default_region(),
         })
+    }
+
+    /// The same client, signing for SigV4 service `service` and region `region`.
+    pub fn signing_for(mut self, service: &str, region: &str) -> Self {
+        self.service = service.to_owned();
+        self.region = region.to_owned();
+        self
     }
 
     /// A client of the heal API that `config` configures, as seen from its own host: its
@@ -170,7 +183,10 @@ impl Client {
             dir: dir.clone(),
             have: have.clone(),
         })?;
-        Self::new(&format!("http://{}", local(config.listen)), id, secret)
+        Ok(
+            Self::new(&format!("http://{}", local(config.listen)), id, secret)?
+                .signing_for(&config.auth.service, &config.auth.region),
+        )
     }
 
     /// A client of the heal API at `base`, signing with the key in `key_file`: key `key_id`,
@@ -270,11 +286,32 @@ impl Client {
             url: url.to_string(),
             source,
         };
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(port)) => format!("{h}:{port}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => return Err(ClientError::Url(url.to_string())),
+        };
+        let request = crate::sigv4::Bodiless {
+            method: "GET",
+            host: &host,
+            path: url.path(),
+            query: url.query(),
+        };
+        let (authorization, amz_date) = crate::sigv4::sign_bodiless(
+            &self.secret,
+            &self.key_id,
+            &self.region,
+            &self.service,
+            request,
+            at,
+        )
+        .ok_or_else(|| ClientError::Url(url.to_string()))?;
         let response = self
             .http
             .get(url.clone())
-            .header(KEY_ID_HEADER, &self.key_id)
-            .header(SIGNATURE_HEADER, sign_hmac(&self.secret, at, b""))
+            .header(http::header::HOST, host)
+            .header(http::header::AUTHORIZATION, authorization)
+            .header("x-amz-date", amz_date)
             .send()
             .await
             .map_err(http_err)?;

@@ -309,10 +309,10 @@ impl AuthConfig {
     }
 }
 
-fn default_service() -> String {
+pub(crate) fn default_service() -> String {
     "edgeheal".into()
 }
-fn default_region() -> String {
+pub(crate) fn default_region() -> String {
     "local".into()
 }
 fn default_skew() -> u64 {

@@ -63,6 +63,13 @@ struct Connect {
     /// A key file: its name is the key id, its content the secret (with --url).
     #[arg(long, value_name = "FILE", requires = "url")]
     key_file: Option<PathBuf>,
+    /// The SigV4 service the heal API verifies, its `auth.service` (with --url; default
+    /// `edgeheal`; with --config it is read from the config).
+    #[arg(long, value_name = "NAME", requires = "url", conflicts_with = "config")]
+    service: Option<String>,
+    /// The SigV4 region the heal API verifies, its `auth.region` (with --url; default `local`).
+    #[arg(long, value_name = "NAME", requires = "url", conflicts_with = "config")]
+    region: Option<String>,
     /// The key id to sign with (default: with --config, the first of `auth.read_only_keys` in
     /// the keys directory, else its first id in order not in `auth.ingest_only_keys`; with
     /// --key-file, the file's name).
@@ -82,7 +89,16 @@ impl Connect {
                     Config::load(path).with_context(|| format!("loading {}", path.display()))?;
                 Client::from_config(&config, key_id)?
             }
-            (None, Some(url), Some(key_file)) => Client::from_key_file(url, key_file, key_id)?,
+            (None, Some(url), Some(key_file)) => {
+                let client = Client::from_key_file(url, key_file, key_id)?;
+                match (&self.service, &self.region) {
+                    (None, None) => client,
+                    (service, region) => client.signing_for(
+                        service.as_deref().unwrap_or("edgeheal"),
+                        region.as_deref().unwrap_or("local"),
+                    ),
+                }
+            }
             _ => anyhow::bail!("give --config, or --url and --key-file"),
         })
     }

@@ -254,6 +254,62 @@ pub fn signature(
     hmac(&k_signing, string_to_sign.as_bytes())
 }
 
+/// SHA-256 of an empty payload, in hex: what a request without a body signs.
+pub const EMPTY_PAYLOAD_SHA256: &str =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// A request without a body to sign: what its SigV4 signature covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Bodiless<'a> {
+    /// `GET`, `HEAD`.
+    pub method: &'a str,
+    /// The `Host` header as sent: `host` or `host:port`.
+    pub host: &'a str,
+    /// The path as sent (percent-encoded).
+    pub path: &'a str,
+    /// The query as sent, without `?`.
+    pub query: Option<&'a str>,
+}
+
+/// Signs `request` with key `key_id`'s `secret` for `region` and `service` at `unix_secs`,
+/// signing `host` and `x-amz-date`: the values of the `Authorization` and `x-amz-date` headers
+/// to send. The signature covers the method, path, query and host, so unlike the header HMAC
+/// scheme over an empty body it is good for this one request only. `None` if the host is not
+/// a header value or the time not representable.
+pub fn sign_bodiless(
+    secret: &[u8],
+    key_id: &str,
+    region: &str,
+    service: &str,
+    request: Bodiless<'_>,
+    unix_secs: i64,
+) -> Option<(String, String)> {
+    let amz_date = jiff::Timestamp::from_second(unix_secs)
+        .ok()?
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let date = amz_date.get(..8)?;
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::HOST, request.host.parse().ok()?);
+    headers.insert("x-amz-date", amz_date.parse().ok()?);
+    let signed = ["host".to_owned(), "x-amz-date".to_owned()];
+    let cr = canonical_request(
+        request.method,
+        request.path,
+        request.query,
+        &headers,
+        &signed,
+        EMPTY_PAYLOAD_SHA256,
+    )
+    .ok()?;
+    let sig = signature(secret, &amz_date, date, region, service, &cr);
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential={key_id}/{date}/{region}/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature={}",
+        hex::encode(sig)
+    );
+    Some((authorization, amz_date))
+}
+
 /// Parses `x-amz-date` (`YYYYMMDDTHHMMSSZ`) to a Unix second.
 pub fn parse_amz_date(s: &str) -> Option<i64> {
     if s.len() != 16 || !s.ends_with('Z') || s.as_bytes()[8] != b'T' {
@@ -315,6 +371,72 @@ mod tests {
             hex::encode(sig),
             "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
         );
+    }
+
+    /// [`sign_bodiless`] writes the `Authorization` header the AWS SDK signer (`aws-sigv4`,
+    /// as Vector signs) writes for the same GET, to the byte.
+    #[test]
+    fn a_bodiless_request_is_signed_as_the_aws_sdk_signs_it() {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        use aws_sigv4::sign::v4;
+        assert_eq!(EMPTY_PAYLOAD_SHA256, hex::encode(Sha256::digest(b"")));
+        let (at, host) = (1_795_255_200, "127.0.0.1:8080");
+        for (path, query) in [
+            ("/v1/incidents", Some("limit=10&state=open")),
+            ("/v1/incidents/42", None),
+            ("/v1/incidents", Some("entity=shop%2Fcart&limit=100")),
+        ] {
+            let (authorization, amz_date) = sign_bodiless(
+                b"vector-secret",
+                "vector",
+                "local",
+                "edgeheal",
+                Bodiless {
+                    method: "GET",
+                    host,
+                    path,
+                    query,
+                },
+                at,
+            )
+            .unwrap();
+            assert_eq!(amz_date, "20261121T100000Z");
+            let identity = aws_credential_types::Credentials::new(
+                "vector",
+                "vector-secret",
+                None,
+                None,
+                "test",
+            )
+            .into();
+            let params = v4::SigningParams::builder()
+                .identity(&identity)
+                .region("local")
+                .name("edgeheal")
+                .time(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at as u64))
+                .settings(SigningSettings::default())
+                .build()
+                .unwrap()
+                .into();
+            let uri = match query {
+                Some(q) => format!("http://{host}{path}?{q}"),
+                None => format!("http://{host}{path}"),
+            };
+            let signable = SignableRequest::new(
+                "GET",
+                uri.as_str(),
+                [("host", host)].into_iter(),
+                SignableBody::Bytes(b""),
+            )
+            .unwrap();
+            let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+            let sdk = instructions
+                .headers()
+                .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                .map(|(_, value)| value.to_owned())
+                .unwrap();
+            assert_eq!(authorization, sdk, "{uri}");
+        }
     }
 
     #[test]

@@ -477,6 +477,73 @@ async fn the_incident_history_is_read_with_the_heal_apis_own_config_or_a_key_fil
     served.stop().await;
 }
 
+/// The client signs its reads with SigV4, which covers the method, path, query and host: its
+/// headers, seen in transit, read that one thing again within the clock-skew window and
+/// nothing else. Over the header HMAC scheme a GET's signature covers only its time (the body
+/// is empty), and the same headers would read any path.
+#[tokio::test]
+async fn a_reads_signature_reads_that_request_only() {
+    let served = serve().await;
+    post_anomalies(
+        &served.base,
+        "shop/cart",
+        "crash_loop",
+        "cart-7d9f8c6b5-x2x9q",
+    )
+    .await;
+    // A stand-in that keeps what the client sends.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stand_in = format!("http://{}", listener.local_addr().unwrap());
+    let seen: Arc<std::sync::Mutex<Vec<(http::Uri, http::HeaderMap)>>> = Arc::default();
+    let keep = seen.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let keep = keep.clone();
+        async move {
+            keep.lock()
+                .unwrap()
+                .push((req.uri().clone(), req.headers().clone()));
+            axum::Json(serde_json::json!({"incidents": [], "next_cursor": null}))
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let key_file = served.dir.path().join("keys").join(VEC_KEY_ID);
+    let client = Client::from_key_file(&stand_in, &key_file, None).unwrap();
+    let q = ListQuery {
+        state: Some("open".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    client.list(&q, None).await.unwrap();
+    let (uri, headers) = seen.lock().unwrap().pop().unwrap();
+    assert!(
+        headers["authorization"]
+            .to_str()
+            .unwrap()
+            .starts_with("AWS4-HMAC-SHA256 Credential=vector/"),
+        "{headers:?}"
+    );
+    // The same headers, sent on to the heal API.
+    let raw = reqwest::Client::new();
+    let replay = |path_and_query: String| {
+        let mut request = raw.get(format!("{}{path_and_query}", served.base));
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    let same = replay(uri.to_string()).await.unwrap();
+    assert_eq!(same.status(), 200, "{:?}", same.text().await);
+    for other in [
+        "/v1/incidents?limit=10&state=resolved",
+        "/v1/incidents?limit=100&state=open",
+        "/v1/incidents/1",
+    ] {
+        let answer = replay(other.into()).await.unwrap();
+        assert_eq!(answer.status(), 401, "{other}: {:?}", answer.text().await);
+    }
+    served.stop().await;
+}
+
 /// A redirect is an answer, not a place to send the signature.
 #[tokio::test]
 async fn a_redirect_is_not_followed() {
