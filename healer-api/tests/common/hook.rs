@@ -1,12 +1,14 @@
 //! A soft-heal hook for the tests, served by hyper on a loopback port: it keeps every request
 //! it receives (method, path, headers, body, in order) and answers each from a script. And a
 //! tracing layer that raises the heal API's stop as the soft healer starts a backoff, so that a
-//! test stops it during the backoff whatever the machine's speed. Included with `#[path]` by
+//! test stops it during the backoff whatever the machine's speed (the process's subscriber,
+//! installed by the first hook). Included with `#[path]` by
 //! `tests/soft_heal.rs` and `tests/engine.rs`.
 #![allow(dead_code)]
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -101,6 +103,7 @@ impl Hook {
     /// As [`Hook::start`], [`Answer::StopThen`] raising `stop`.
     pub async fn start_with_stop(script: &[Answer], stop: Option<watch::Sender<bool>>) -> Hook {
         assert!(!script.is_empty());
+        install();
         let received = Arc::new(Mutex::new(Vec::new()));
         let served = Arc::new(Served {
             script: script.into(),
@@ -140,9 +143,14 @@ impl Hook {
     }
 }
 
-/// Raises `stop` at the soft healer's first backoff: the event it logs before it waits
-/// (`retrying the soft-heal hook`, which carries `backoff_ms`).
-struct StopAtBackoff(watch::Sender<bool>);
+thread_local! {
+    /// The stop [`stop_at_the_first_backoff`] raises for the tests on this thread.
+    static STOP_AT_BACKOFF: RefCell<Option<watch::Sender<bool>>> = const { RefCell::new(None) };
+}
+
+/// Raises this thread's [`STOP_AT_BACKOFF`] at the soft healer's backoff: the event it logs
+/// before it waits (`retrying the soft-heal hook`, which carries `backoff_ms`).
+struct StopAtBackoff;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StopAtBackoff {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
@@ -150,14 +158,42 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StopAtBackoff {
         if meta.target() == "edgeheal_healer::softheal"
             && meta.fields().field("backoff_ms").is_some()
         {
-            self.0.send_replace(true);
+            STOP_AT_BACKOFF.with(|stop| {
+                if let Some(stop) = &*stop.borrow() {
+                    stop.send_replace(true);
+                }
+            });
         }
     }
 }
 
-/// Until the guard is dropped, on this thread (all of a current-thread runtime's tasks), the
-/// soft healer's first backoff raises `stop`.
-pub fn stop_at_the_first_backoff(stop: watch::Sender<bool>) -> tracing::subscriber::DefaultGuard {
-    use tracing_subscriber::layer::SubscriberExt;
-    tracing::subscriber::set_default(tracing_subscriber::registry().with(StopAtBackoff(stop)))
+/// Installs [`StopAtBackoff`] as the process's subscriber, once, before any hook serves (so
+/// before the soft healer logs anything). A subscriber set per test (`set_default`) would race
+/// with the tests running beside it: an event site first hit on another thread while it is
+/// set is cached as having no subscriber, and the stop was not raised.
+fn install() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(StopAtBackoff))
+            .expect("another subscriber is set");
+    });
+}
+
+/// Until it is dropped, the soft healer's first backoff on this thread (all of a
+/// current-thread runtime's tasks) raises `stop`.
+pub struct StopAtTheFirstBackoff(());
+
+impl Drop for StopAtTheFirstBackoff {
+    fn drop(&mut self) {
+        STOP_AT_BACKOFF.with(|stop| stop.borrow_mut().take());
+    }
+}
+
+/// Raises `stop` as the soft healer starts its first backoff on this thread, until the guard
+/// is dropped: a stop during the backoff, whatever the machine's speed.
+pub fn stop_at_the_first_backoff(stop: watch::Sender<bool>) -> StopAtTheFirstBackoff {
+    install();
+    STOP_AT_BACKOFF.with(|slot| *slot.borrow_mut() = Some(stop));
+    StopAtTheFirstBackoff(())
 }
