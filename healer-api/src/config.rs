@@ -125,9 +125,10 @@ pub struct Config {
 /// ([`crate::runtime::EXIT_BLOCKING_WAIT`]), the logs, the exit.
 pub const SHUTDOWN_MARGIN_SECS: u64 = 5;
 
-/// Seconds `engine.stop_timeout_secs` leaves beyond one call to the Kubernetes API
-/// (`kubernetes.call_timeout_secs`): once the stop is signalled no call is tried again, so the
-/// attempt in flight is the last, and after it the engine writes what it knows and stops.
+/// Seconds `engine.stop_timeout_secs` leaves beyond one attempt at a call to the Kubernetes API
+/// (`kubernetes.call_timeout_secs`) or to a soft-heal hook (`soft_heal.timeout_secs`): once the
+/// stop is signalled no call is tried again, so the attempt in flight is the last, and after it
+/// the engine writes what it knows and stops.
 pub const STOP_CALL_MARGIN_SECS: u64 = 2;
 
 fn default_termination_grace_period() -> u64 {
@@ -543,9 +544,10 @@ pub struct EngineConfig {
     pub max_record_age_secs: u64,
     /// Seconds the engine gets at shutdown, once the server has stopped, to finish the cycle
     /// it is in and stop; after them the heal API exits without it. The engine is told to stop
-    /// at SIGTERM: from then on no call to the Kubernetes API is tried again or started, so an
-    /// action's call ends with the attempt in flight (`kubernetes.call_timeout_secs`, which
-    /// with [`STOP_CALL_MARGIN_SECS`] must fit in this), and an action whose call was cut so
+    /// at SIGTERM: from then on no call to the Kubernetes API or to a soft-heal hook is tried
+    /// again or started, so an action's call ends with the attempt in flight
+    /// (`kubernetes.call_timeout_secs` and `soft_heal.timeout_secs`, each of which with
+    /// [`STOP_CALL_MARGIN_SECS`] must fit in this), and an action whose call was cut so
     /// is left pending: it was recorded before it was called, and the next start finds it
     /// `interrupted`, verifies it and never calls it again (an incident whose action was not
     /// recorded yet is decided again). Default 15, within 1..=300; with
@@ -724,7 +726,11 @@ pub struct SoftHealConfig {
     pub key_id: String,
     /// File holding the signing secret.
     pub key_file: PathBuf,
-    /// Per-attempt timeout in seconds. Default 5.
+    /// How long one attempt at a call may take, in seconds. Default 5. A call is tried at most
+    /// 3 times (a 5xx, a 429 or a transport error, after 0.4 s then 0.8 s), but once the heal
+    /// API is stopping no attempt is started, so the attempt in flight is the engine's last:
+    /// with [`STOP_CALL_MARGIN_SECS`] it must fit in `engine.stop_timeout_secs`, or the config
+    /// is refused. At least 1.
     #[serde(default = "default_http_timeout")]
     pub timeout_secs: u64,
     /// Cluster DNS suffix the hook host must end with (`<svc>.<namespace>.svc.<suffix>`).
@@ -863,6 +869,22 @@ impl Config {
                     "{call} s + {STOP_CALL_MARGIN_SECS} s does not fit in engine.stop_timeout_secs ({stop}): at shutdown the engine's call to the Kubernetes API ends with the attempt in flight, and the engine needs time after it to record what it knows (lower this, or raise engine.stop_timeout_secs)"
                 ),
             });
+        }
+        if let Some(hook) = self.soft_heal.as_ref().map(|sh| sh.timeout_secs) {
+            if hook == 0 {
+                return Err(ConfigError::Invalid {
+                    key: "soft_heal.timeout_secs",
+                    reason: "must be at least 1 second".into(),
+                });
+            }
+            if hook.saturating_add(STOP_CALL_MARGIN_SECS) > stop {
+                return Err(ConfigError::Invalid {
+                    key: "soft_heal.timeout_secs",
+                    reason: format!(
+                        "{hook} s + {STOP_CALL_MARGIN_SECS} s does not fit in engine.stop_timeout_secs ({stop}): at shutdown the engine's call to a soft-heal hook ends with the attempt in flight, and the engine needs time after it to record what it knows (lower this, or raise engine.stop_timeout_secs)"
+                    ),
+                });
+            }
         }
         Ok(())
     }
@@ -1235,6 +1257,66 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The same for one attempt at a soft-heal hook: once the heal API is stopping the hook
+    /// is not called again, so its attempt in flight is the engine's last, and it must end
+    /// within the engine's stop with the margin; a timeout of 0 would fail every attempt.
+    /// Before, nothing bounded it, and the hook was tried 3 times (about 16 s with the
+    /// defaults) past the stop.
+    #[test]
+    fn one_attempt_at_a_soft_heal_hook_fits_in_the_engine_stop() {
+        // `soft_heal` with `timeout` (none: its default, 5 s), the engine's stop `stop` (with
+        // a Kubernetes call of 1 s, which fits); `None`: no `soft_heal` section.
+        let config = |timeout: Option<Option<u64>>, stop: u64| {
+            let hook = match timeout {
+                None => String::new(),
+                Some(None) => "soft_heal: { key_id: healer, key_file: /tmp/sh }\n".into(),
+                Some(Some(t)) => format!(
+                    "soft_heal: {{ key_id: healer, key_file: /tmp/sh, timeout_secs: {t} }}\n"
+                ),
+            };
+            format!(
+                "{hook}engine: {{ stop_timeout_secs: {stop} }}\nkubernetes: {{ call_timeout_secs: 1 }}"
+            )
+        };
+        for (extra, fits) in [
+            (config(Some(None), 15), true),
+            (config(Some(Some(13)), 15), true),
+            (config(Some(Some(14)), 15), false),
+            (config(Some(None), 7), true),
+            (config(Some(None), 6), false),
+            (config(Some(Some(1)), 3), true),
+            (config(Some(Some(600)), 3), false),
+            // Without the hook, its default does not count.
+            (config(None, 6), true),
+        ] {
+            match parse(&extra) {
+                Ok(_) => assert!(fits, "{extra}: accepted"),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(!fits, "{extra}: {e}");
+                    assert!(
+                        e.contains("soft_heal.timeout_secs")
+                            && e.contains("engine.stop_timeout_secs"),
+                        "{extra}: {e}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            parse(&config(Some(None), 15))
+                .unwrap()
+                .soft_heal
+                .unwrap()
+                .timeout_secs,
+            5
+        );
+        let err = parse(&config(Some(Some(0)), 15)).unwrap_err().to_string();
+        assert!(
+            err.contains("soft_heal.timeout_secs") && err.contains("at least 1 second"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //! incident, and drives each incident through open → acting → verifying → resolved |
 //! escalated | failed. Every decision, action and result is written to the store before and
 //! after the side effect: an action row (unique per incident step) is committed *before* the
-//! Kubernetes call, so a crash between the two, or a cycle of the engine that fails between
-//! them (a store write refused), leaves an `interrupted` action that is never repeated, and
-//! cooldowns and budgets are counted from those rows across restarts. The history says which
-//! of the two came between.
+//! Kubernetes call (or the soft-heal hook's), so a crash between the two, or a cycle of the
+//! engine that fails between them (a store write refused), leaves an `interrupted` action that
+//! is never repeated, and cooldowns and budgets are counted from those rows across restarts.
+//! The history says which of the two came between. A stop of the heal API that cuts the call
+//! ([`ClusterError::Stopped`], [`SoftHealError::Stopped`]) leaves the action `pending` as a
+//! crash does, and the next start finds it `interrupted` the same way.
 //!
 //! Each record of a batch is observed once, whatever interrupts the batch: its effect on the
 //! store (a count onto an incident, the incident it opens, the escalation it decides) is
@@ -36,7 +38,7 @@ use crate::hpa_floor::{self, DueRestore, NewRaise, RaiseState};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{self, Context, Guards, Plan, Refusal};
-use crate::softheal::SoftHealer;
+use crate::softheal::{SoftHealError, SoftHealer};
 use crate::store::{self, Store, StoreError};
 use crate::tags::{Entity, IncidentKind, WorkloadKind};
 
@@ -264,7 +266,8 @@ pub struct Engine {
     /// Turns true when the heal API is stopping ([`Engine::run`]'s `shutdown`): no further
     /// record is observed, so no further action starts, and the rest of the queue waits in the
     /// store for the next start. An incident not acted on yet is left `open` for the next start
-    /// to decide; an action whose call the stop cut ([`ClusterError::Stopped`]) is left
+    /// to decide; an action whose call the stop cut (the Kubernetes API's,
+    /// [`ClusterError::Stopped`], or the soft-heal hook's, [`SoftHealError::Stopped`]) is left
     /// `pending`, for the next start to find `interrupted`.
     stop: Option<watch::Receiver<bool>>,
 }
@@ -300,6 +303,34 @@ impl Cursor {
 
 /// Engine failures (store trouble; Kubernetes trouble is a decision outcome, not an error).
 pub type EngineError = StoreError;
+
+/// How an action's call failed, whoever made it: the Kubernetes client or the soft-heal hook.
+#[derive(Debug)]
+enum Call {
+    /// The heal API's stop ended it ([`ClusterError::Stopped`], [`SoftHealError::Stopped`]):
+    /// not made, or its last attempt failed and not tried again, so its outcome is unknown.
+    Stopped(String),
+    /// It failed: the action's result.
+    Failed(String),
+}
+
+impl From<ClusterError> for Call {
+    fn from(e: ClusterError) -> Self {
+        match e {
+            ClusterError::Stopped(why) => Call::Stopped(why),
+            e => Call::Failed(e.to_string()),
+        }
+    }
+}
+
+impl From<SoftHealError> for Call {
+    fn from(e: SoftHealError) -> Self {
+        match e {
+            SoftHealError::Stopped(why) => Call::Stopped(why),
+            e => Call::Failed(e.to_string()),
+        }
+    }
+}
 
 /// The engine's wake-up and a count of its cycles (each one: process the pending batches, then
 /// check deadlines at the clock's time).
@@ -1885,7 +1916,7 @@ impl Engine {
             format!("{action} in {} mode", mode.as_str()),
         )
         .await;
-        let outcome: Result<String, String> = match (&plan, mode) {
+        let outcome: Result<String, Call> = match (&plan, mode) {
             (_, Mode::Shadow) | (Plan::Unverified(_), _) => {
                 Ok("shadow: recorded, nothing called".into())
             }
@@ -1903,33 +1934,34 @@ impl Engine {
                         self.now().as_second(),
                     )
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(Call::from)
                 }
-                None => Err("soft-heal is not configured".into()),
+                None => Err(Call::Failed("soft-heal is not configured".into())),
             },
             (_, _) => match &self.cluster {
-                Some(c) => match c
+                Some(c) => c
                     .execute(&inc.found_target(), &plan, mode == Mode::DryRun)
                     .await
-                {
-                    // Cut by the stop, the last attempt failed or not made: its outcome is
-                    // unknown, as after a kill. The action stays `pending` (the intent
-                    // recorded above), so the next start finds it `interrupted`, verifies
-                    // it and never calls it again ([`Engine::recover`]); an HPA raise among
-                    // it is read back.
-                    Err(ClusterError::Stopped(why)) => {
-                        tracing::warn!(
-                            incident = id,
-                            action = action.as_str(),
-                            %why,
-                            "stopping: the action is left pending; the next start finds it interrupted and does not repeat it"
-                        );
-                        return Ok(());
-                    }
-                    done => done.map_err(|e| e.to_string()),
-                },
-                None => Err("no Kubernetes client".into()),
+                    .map_err(Call::from),
+                None => Err(Call::Failed("no Kubernetes client".into())),
             },
+        };
+        let outcome = match outcome {
+            // Cut by the stop, the last attempt failed or not made: its outcome is unknown, as
+            // after a kill. The action stays `pending` (the intent recorded above), so the next
+            // start finds it `interrupted`, verifies it and never calls it again
+            // ([`Engine::recover`]); an HPA raise among it is read back.
+            Err(Call::Stopped(why)) => {
+                tracing::warn!(
+                    incident = id,
+                    action = action.as_str(),
+                    %why,
+                    "stopping: the action is left pending; the next start finds it interrupted and does not repeat it"
+                );
+                return Ok(());
+            }
+            Err(Call::Failed(err)) => Err(err),
+            Ok(detail) => Ok(detail),
         };
         let result = match (&outcome, mode) {
             (Err(_), _) => "failed",

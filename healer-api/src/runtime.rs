@@ -10,8 +10,9 @@
 //! the blocking work still running then gets [`EXIT_BLOCKING_WAIT`] ([`exit_runtime`]). The
 //! engine is told to stop as the shutdown begins, at SIGTERM, not once the requests are
 //! drained: from then on it observes no further record and so starts no further action, its
-//! calls to the Kubernetes API are not tried again ([`crate::kube_cluster`]; what it is calling
-//! ends with the attempt in flight, within `kubernetes.call_timeout_secs`), and the batches
+//! calls to the Kubernetes API and to a soft-heal hook are not tried again
+//! ([`crate::kube_cluster`], [`crate::softheal`]; what it is calling ends with the attempt in
+//! flight, within `kubernetes.call_timeout_secs` or `soft_heal.timeout_secs`), and the batches
 //! committed meanwhile, during the lame-duck period too, wait in the store for the next start.
 
 use std::future::Future;
@@ -115,6 +116,18 @@ impl std::fmt::Debug for Shutdown {
     }
 }
 
+/// The soft-heal hook's client, when `soft_heal` is configured: it starts no attempt at a call
+/// once `stop` is true ([`SoftHealer::stopping_on`]), as the Kubernetes client does.
+fn soft_healer(
+    config: &Config,
+    stop: &watch::Receiver<bool>,
+) -> Result<Option<SoftHealer>, RunError> {
+    Ok(match &config.soft_heal {
+        Some(cfg) => Some(SoftHealer::new(cfg)?.stopping_on(stop.clone())),
+        None => None,
+    })
+}
+
 /// Runs until `shutdown` resolves.
 pub async fn run(
     config: Config,
@@ -188,9 +201,11 @@ pub async fn run_until(
         Some(n) => Notifier::start(n, metrics.clone())?,
         None => Notifier::log_only(metrics.clone()),
     };
-    let soft_healer = config.soft_heal.as_ref().map(SoftHealer::new).transpose()?;
+    // Told at SIGTERM: the engine starts nothing new, and its calls, to the Kubernetes API and
+    // to a soft-heal hook, are not tried again.
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
+    let soft_healer = soft_healer(&config, &stop_rx)?;
     let cluster: Option<Arc<dyn Cluster>> = match config.mode {
         Mode::Shadow => None,
         _ => Some(Arc::new(
@@ -294,5 +309,49 @@ pub async fn run_until(
             );
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::softheal::SoftHealError;
+
+    /// The heal API's soft-heal client stops with the engine: once the stop is raised, a call
+    /// is not made (the port it names has no listener: an attempt would fail and be tried
+    /// again, not end `Stopped`). Without `soft_heal`, there is none.
+    #[tokio::test]
+    async fn the_soft_heal_client_stops_with_the_heal_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("hook-key");
+        std::fs::write(&key, "soft-heal-secret-0123456789\n").unwrap();
+        let yaml = format!(
+            "store: {{ path: {db} }}\nauth: {{ keys_dir: {keys} }}\nguards: {{ namespaces: [shop] }}\n",
+            db = dir.path().join("h.db").display(),
+            keys = dir.path().join("keys").display(),
+        );
+        let (stop, stopped) = watch::channel(false);
+        let without = Config::from_yaml(&yaml).unwrap();
+        assert!(soft_healer(&without, &stopped).unwrap().is_none());
+        let with = Config::from_yaml(&format!(
+            "{yaml}soft_heal: {{ key_id: healer, key_file: {} }}\n",
+            key.display()
+        ))
+        .unwrap();
+        let healer = soft_healer(&with, &stopped).unwrap().unwrap();
+        stop.send_replace(true);
+        let err = healer
+            .call(
+                "http://127.0.0.1:9/heal",
+                &serde_json::json!({"incident_id": 1}),
+                "1-0",
+                0,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, SoftHealError::Stopped(why) if why.ends_with("not called")),
+            "{err}"
+        );
     }
 }

@@ -2,11 +2,31 @@
 //! URL was validated by the policy to be a Service in the workload's own namespace). Signed with
 //! the same `X-Edgeheal-Signature` scheme the healer accepts, with an idempotency key so a retry
 //! is recognisable by the application.
+//!
+//! Every call is bounded: `soft_heal.timeout_secs` an attempt, [`ATTEMPTS`] attempts, a 5xx,
+//! a 429 or a transport error (a timeout among them) tried again after a backoff
+//! ([`FIRST_BACKOFF`], doubled). Once the heal API is stopping ([`SoftHealer::stopping_on`])
+//! no attempt is started, neither a retry nor a new call, and a backoff is cut short: the
+//! attempt in flight is the last, so the engine's call ends within `timeout_secs` of the stop,
+//! inside `engine.stop_timeout_secs` ([`SoftHealError::Stopped`]), as a call to the Kubernetes
+//! API does ([`crate::kube_cluster`]).
 
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use crate::auth::{sign_hmac, KEY_ID_HEADER, SIGNATURE_HEADER};
 use crate::config::SoftHealConfig;
+
+/// Attempts at a call, the first included.
+pub const ATTEMPTS: u32 = 3;
+
+/// The wait before the second attempt; twice as long before each next one.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(400);
+
+/// The header carrying `<incident id>-<step>`, the same on every attempt of a call.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "x-edgeheal-idempotency-key";
 
 /// Calls soft-heal hooks.
 #[derive(Debug, Clone)]
@@ -14,6 +34,9 @@ pub struct SoftHealer {
     client: reqwest::Client,
     key_id: String,
     secret: Vec<u8>,
+    timeout: Duration,
+    /// Turns true when the heal API is stopping: no attempt is started after that.
+    stop: Option<watch::Receiver<bool>>,
 }
 
 /// Soft-heal failures.
@@ -26,14 +49,29 @@ pub enum SoftHealError {
     /// Client construction failed.
     #[error("http client: {0}")]
     Client(String),
-    /// The hook failed.
+    /// The hook failed: it refused the call (a 4xx other than 429, a 3xx), or every attempt
+    /// failed.
     #[error("hook failed: {0}")]
     Hook(String),
+    /// The heal API is stopping: the call was not made, or its attempt failed and it was not
+    /// tried again (which it names). Whether the hook acted on an attempt that failed is
+    /// unknown.
+    #[error("the heal API is stopping: {0}")]
+    Stopped(String),
 }
 
 impl SoftHealer {
     /// Loads the key and builds the client.
     pub fn new(cfg: &SoftHealConfig) -> Result<Self, SoftHealError> {
+        Self::with_hosts(cfg, &[])
+    }
+
+    /// As [`SoftHealer::new`], the host names in `hosts` reached at their address instead of
+    /// through DNS (the port is the URL's): for hooks outside a cluster's DNS, as in tests.
+    pub fn with_hosts(
+        cfg: &SoftHealConfig,
+        hosts: &[(&str, SocketAddr)],
+    ) -> Result<Self, SoftHealError> {
         let path = cfg.key_file.display().to_string();
         let mut secret = std::fs::read(&cfg.key_file)
             .map_err(|e| SoftHealError::Key(path.clone(), e.to_string()))?;
@@ -43,19 +81,56 @@ impl SoftHealer {
         if secret.len() < crate::keys::MIN_SECRET_BYTES {
             return Err(SoftHealError::Key(path, "shorter than 16 bytes".into()));
         }
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(cfg.timeout_secs))
-            .redirect(reqwest::redirect::Policy::none())
+        let timeout = Duration::from_secs(cfg.timeout_secs);
+        let mut client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none());
+        for (host, addr) in hosts {
+            client = client.resolve(host, *addr);
+        }
+        let client = client
             .build()
             .map_err(|e| SoftHealError::Client(e.to_string()))?;
         Ok(Self {
             client,
             key_id: cfg.key_id.clone(),
             secret,
+            timeout,
+            stop: None,
         })
     }
 
-    /// POSTs the incident to the hook; up to 3 attempts on 5xx/transport errors.
+    /// The same healer, which starts no attempt at a call once `stop` is true (the heal API is
+    /// stopping): a call in flight ends with its current attempt, a backoff before the next is
+    /// cut short, and a call made after the stop is not tried; each then fails with
+    /// [`SoftHealError::Stopped`] (an attempt that succeeded, or that was the last, is
+    /// answered as usual).
+    pub fn stopping_on(mut self, stop: watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// Whether the heal API is stopping.
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|stop| *stop.borrow())
+    }
+
+    /// Waits until the heal API is stopping (for ever if it has no stop).
+    async fn stopped(&self) {
+        match self.stop.clone() {
+            Some(mut stop) => {
+                if stop.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+
+    /// POSTs `payload` as JSON to the hook at `url`, signed at `now_unix` with the key, the
+    /// same `idempotency_key` on every attempt. A 2xx ends it; a 5xx, a 429 or a transport
+    /// error (a timeout among them) is tried again, [`ATTEMPTS`] attempts in all; anything
+    /// else (another 4xx, a 3xx, which is not followed) fails at once.
     pub async fn call(
         &self,
         url: &str,
@@ -63,33 +138,71 @@ impl SoftHealer {
         idempotency_key: &str,
         now_unix: i64,
     ) -> Result<String, SoftHealError> {
+        if self.stopping() {
+            return Err(SoftHealError::Stopped(format!("POST {url}: not called")));
+        }
         let body = serde_json::to_vec(payload).map_err(|e| SoftHealError::Hook(e.to_string()))?;
-        let mut last = String::new();
-        for attempt in 0..3u32 {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-            }
+        let signature = sign_hmac(&self.secret, now_unix, &body);
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
             let res = self
                 .client
                 .post(url)
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .header(KEY_ID_HEADER, &self.key_id)
-                .header(SIGNATURE_HEADER, sign_hmac(&self.secret, now_unix, &body))
-                .header("x-edgeheal-idempotency-key", idempotency_key)
+                .header(SIGNATURE_HEADER, &signature)
+                .header(IDEMPOTENCY_KEY_HEADER, idempotency_key)
                 .body(body.clone())
                 .send()
                 .await;
-            match res {
+            let failed = match res {
                 Ok(r) if r.status().is_success() => {
                     return Ok(format!("hook answered {}", r.status().as_u16()))
                 }
                 Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => {
-                    last = format!("hook answered {}", r.status())
+                    format!("hook answered {}", r.status())
                 }
                 Ok(r) => return Err(SoftHealError::Hook(format!("hook answered {}", r.status()))),
-                Err(e) => last = e.to_string(),
+                Err(e) if e.is_timeout() => format!("timed out after {:?}", self.timeout),
+                Err(e) => transport_error(&e),
+            };
+            if attempt >= ATTEMPTS {
+                return Err(SoftHealError::Hook(failed));
             }
+            let not_again = || {
+                SoftHealError::Stopped(format!(
+                    "POST {url}: not tried again after attempt {attempt} of {ATTEMPTS}: {failed}"
+                ))
+            };
+            if self.stopping() {
+                return Err(not_again());
+            }
+            tracing::warn!(
+                %url,
+                attempt,
+                backoff_ms = backoff.as_millis() as u64,
+                error = %failed,
+                "retrying the soft-heal hook"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = self.stopped() => return Err(not_again()),
+            }
+            backoff *= 2;
+            attempt += 1;
         }
-        Err(SoftHealError::Hook(last))
     }
+}
+
+/// A transport error with its causes (reqwest's own text names only the URL).
+fn transport_error(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -1,7 +1,10 @@
 //! The incident engine end to end over a real store and a fake cluster: debounce, dedupe,
 //! lifecycle, escalation on recurrence, the budget under an anomaly storm, cooldowns across a
-//! restart, recovery of an action or a batch interrupted by a crash or a failed cycle, and the
-//! restore of a raised HPA minimum.
+//! restart, recovery of an action or a batch interrupted by a crash or a failed cycle, the
+//! restore of a raised HPA minimum, and the soft-heal hook (a real one on a loopback port).
+
+#[path = "common/hook.rs"]
+mod hook;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::SeqCst;
@@ -17,9 +20,11 @@ use edgeheal_healer::hpa_floor::{self, RaiseRow};
 use edgeheal_healer::metrics::Metrics;
 use edgeheal_healer::notify::Notifier;
 use edgeheal_healer::policy::{Facts, HpaFacts, Plan, PodFacts, UpdateStrategy};
+use edgeheal_healer::softheal::SoftHealer;
 use edgeheal_healer::store::{self, NewBatch, Store};
 use edgeheal_healer::tags::WorkloadKind;
 use edgeheal_healer::Config;
+use hook::{Answer, Hook};
 use jiff::SignedDuration;
 
 const T0: i64 = 1_795_255_200;
@@ -36,6 +41,8 @@ struct FakeCluster {
     update_strategy: UpdateStrategy,
     fail_execute: bool,
     labels_missing: bool,
+    /// Every target's annotations (a soft-heal hook's URL).
+    annotations: BTreeMap<String, String>,
     /// The target is still rolling out (`rolled_out` says no).
     rolling: std::sync::atomic::AtomicBool,
     /// The targets `rolled_out` was asked about, in order.
@@ -134,7 +141,7 @@ impl Cluster for FakeCluster {
             uid: format!("uid-{}", target.name),
             resource_version: "1".into(),
             labels,
-            annotations: BTreeMap::new(),
+            annotations: self.annotations.clone(),
             paused: false,
             replicas: Some(hpa.map_or(2, |h| h.2)),
             update_strategy: self.update_strategy,
@@ -255,11 +262,16 @@ fn config(dir: &std::path::Path, mode: &str, extra: &str) -> Arc<Config> {
     } else {
         "guards: { namespaces: [shop] }\n"
     };
+    let policy = if extra.contains("policy:") {
+        ""
+    } else {
+        "policy: { cpu_saturation: [scale_up, rollout_restart], crash_loop: [rollback, delete_pod], traffic_surge: [scale_up, scale_up], memory_leak: [rollout_restart, delete_pod] }\n"
+    };
     Arc::new(
         Config::from_yaml(&format!(
             "mode: {mode}\nstore: {{ path: {} }}\nauth: {{ keys_dir: /unused }}\n{guards}\
              engine: {{ debounce_count: 3, debounce_window_secs: 60, verify_window_secs: 120, cooldown_secs: 600 }}\n\
-             policy: {{ cpu_saturation: [scale_up, rollout_restart], crash_loop: [rollback, delete_pod], traffic_surge: [scale_up, scale_up], memory_leak: [rollout_restart, delete_pod] }}\n{extra}",
+             {policy}{extra}",
             dir.join("h.db").display()
         ))
         .unwrap(),
@@ -272,6 +284,8 @@ struct Harness {
     store: Store,
     clock: Arc<ManualClock>,
     cluster: Arc<FakeCluster>,
+    /// The engine's soft-heal hook client (none: soft heal is not configured).
+    soft_healer: Option<SoftHealer>,
     sig: u64,
     /// How far the sender's clock is behind ours (records and signatures alike).
     sender_behind_ms: i64,
@@ -289,6 +303,7 @@ impl Harness {
             store,
             clock: Arc::new(ManualClock::new(jiff::Timestamp::from_second(T0).unwrap())),
             cluster: Arc::new(cluster),
+            soft_healer: None,
             sig: 0,
             sender_behind_ms: 0,
             workload_kind: "deployment",
@@ -317,7 +332,7 @@ impl Harness {
             self.cfg.clone(),
             self.store.clone(),
             cluster,
-            None,
+            self.soft_healer.clone(),
             Notifier::log_only(self.metrics.clone()),
             self.metrics.clone(),
             self.clock.clone(),
@@ -2956,4 +2971,225 @@ async fn a_restore_waits_for_the_hold_after_the_last_absorbed_anomaly() {
     engine.tick().await.unwrap();
     assert_eq!(h.cluster.restores().len(), 1);
     assert_eq!(h.raises(id).await[0].state, "restored");
+}
+
+/// The soft-heal hook's secret, in `dir/hook-key` ([`soft_heal_harness`]).
+const HOOK_SECRET: &[u8] = b"soft-heal-secret-0123456789";
+
+/// The hook's URL as a workload names it: the Service `hook.shop.svc`, on the hook's port.
+fn hook_url(hook: &Hook) -> String {
+    format!("http://hook.shop.svc:{}/heal", hook.addr.port())
+}
+
+/// The engine's client for `hook`, `hook.shop.svc` reached at its loopback address, stopping
+/// on `stop` if given.
+fn hook_client(
+    h: &Harness,
+    hook: &Hook,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
+) -> SoftHealer {
+    let client = SoftHealer::with_hosts(
+        h.cfg.soft_heal.as_ref().unwrap(),
+        &[("hook.shop.svc", hook.addr)],
+    )
+    .unwrap();
+    match stop {
+        Some(stop) => client.stopping_on(stop),
+        None => client,
+    }
+}
+
+/// A harness in `mode` whose workloads name `hook` in their soft-heal annotation, and whose
+/// policy heals `error_burst` with it alone; the engine's client stops on `stop` if given.
+fn soft_heal_harness(
+    dir: &std::path::Path,
+    mode: &str,
+    hook: &Hook,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
+) -> Harness {
+    let key = dir.join("hook-key");
+    std::fs::write(&key, HOOK_SECRET).unwrap();
+    let cluster = FakeCluster {
+        annotations: BTreeMap::from([("edgeheal.io/soft-heal-url".to_owned(), hook_url(hook))]),
+        ..FakeCluster::default()
+    };
+    let extra = format!(
+        "soft_heal: {{ key_id: healer, key_file: {} }}\npolicy: {{ error_burst: [soft_heal] }}",
+        key.display()
+    );
+    let mut h = Harness::new(dir, mode, &extra, cluster);
+    h.soft_healer = Some(hook_client(&h, hook, stop));
+    h
+}
+
+/// A soft heal in enforce mode: the hook is called once, with the incident as its payload,
+/// signed with the configured key (the heal API's own verifier accepts it) and keyed by the
+/// incident's step; the action is recorded `ok` with the hook's answer, after an `act`
+/// decision, with the Events of any action, and verified as any action is: more records of
+/// the incident do not call it again, and a quiet window resolves it. Before, nothing tested
+/// the engine's soft heal.
+#[tokio::test]
+async fn a_soft_heal_in_enforce_mode_calls_the_hook_once_and_is_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Hook::start(&[Answer::Status(200)]).await;
+    let mut h = soft_heal_harness(dir.path(), "enforce", &hook, None);
+    let mut engine = h.recovered_engine().await;
+    h.ingest(&["shop/cart"; 3], "error_burst", Some("cart-1"))
+        .await;
+    engine.process_pending().await.unwrap();
+    let id = h.incidents().await[0].id;
+    assert_eq!(hook.hits(), 1);
+    let r = &hook.received()[0];
+    assert_eq!((&r.method, r.uri.path()), (&http::Method::POST, "/heal"));
+    assert_eq!(
+        r.headers["host"],
+        format!("hook.shop.svc:{}", hook.addr.port())
+    );
+    assert_eq!(
+        r.headers["x-edgeheal-idempotency-key"],
+        format!("{id}-0").as_str()
+    );
+    let payload: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        payload,
+        serde_json::json!({"incident_id": id, "entity": "shop/cart", "kind": "error_burst",
+                           "pod": "cart-1", "ts": "2026-11-21T10:00:00Z"})
+    );
+    let verifier = edgeheal_healer::auth::Authenticator::new(
+        edgeheal_healer::keys::KeyRing::from_pairs([("healer", HOOK_SECRET)]),
+        "edgeheal",
+        "local",
+        300,
+        100,
+        h.clock.clone(),
+    );
+    let verified = verifier
+        .verify(&r.method, &r.uri, &r.headers, &r.body)
+        .unwrap();
+    assert_eq!(
+        (verified.key_id.as_str(), verified.signed_at),
+        ("healer", T0)
+    );
+
+    let (inc, decisions, actions) = h.history(id).await;
+    assert_eq!(inc.state, "verifying");
+    let a = &actions[..];
+    assert_eq!(a.len(), 1);
+    assert_eq!(
+        (
+            &*a[0].action,
+            &*a[0].mode,
+            &*a[0].result,
+            a[0].detail.as_deref()
+        ),
+        ("soft_heal", "enforce", "ok", Some("hook answered 200"))
+    );
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d.outcome == "act" && d.action.as_deref() == Some("soft_heal")),
+        "{decisions:?}"
+    );
+    assert_eq!(h.event_reasons(), ["Remediating", "Remediated"]);
+    assert!(
+        h.cluster.executed.lock().unwrap().is_empty(),
+        "a soft heal is no Kubernetes change"
+    );
+
+    // Deduped onto the incident; a quiet window resolves it.
+    h.ingest(&["shop/cart"], "error_burst", Some("cart-1"))
+        .await;
+    engine.process_pending().await.unwrap();
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    assert_eq!(h.incidents().await[0].state, "resolved");
+    assert_eq!(hook.hits(), 1, "the hook was called again");
+}
+
+/// A hook that refuses (404, not tried again): the action is recorded `failed` with its
+/// answer, and the incident fails, as for any action that fails.
+#[tokio::test]
+async fn a_soft_heal_the_hook_refuses_fails_the_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Hook::start(&[Answer::Status(404)]).await;
+    let mut h = soft_heal_harness(dir.path(), "enforce", &hook, None);
+    let mut engine = h.recovered_engine().await;
+    h.ingest(&["shop/cart"; 3], "error_burst", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(hook.hits(), 1);
+    let id = h.incidents().await[0].id;
+    let (inc, decisions, actions) = h.history(id).await;
+    assert_eq!(inc.state, "failed");
+    assert_eq!(
+        (&*actions[0].result, actions[0].detail.as_deref()),
+        ("failed", Some("hook failed: hook answered 404 Not Found"))
+    );
+    assert!(
+        decisions.iter().any(|d| d.outcome == "failed"),
+        "{decisions:?}"
+    );
+    assert_eq!(h.event_reasons(), ["Remediating", "RemediationFailed"]);
+}
+
+/// In dry-run mode a soft heal is recorded (`dry_run`, naming the URL it would call) and
+/// verified like any dry-run action, and the hook is not called.
+#[tokio::test]
+async fn a_dry_run_soft_heal_is_recorded_and_the_hook_not_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Hook::start(&[Answer::Status(200)]).await;
+    let mut h = soft_heal_harness(dir.path(), "dry-run", &hook, None);
+    let mut engine = h.recovered_engine().await;
+    h.ingest(&["shop/cart"; 3], "error_burst", None).await;
+    engine.process_pending().await.unwrap();
+    let id = h.incidents().await[0].id;
+    let (inc, _, actions) = h.history(id).await;
+    assert_eq!(inc.state, "verifying");
+    assert_eq!(
+        (&*actions[0].action, &*actions[0].mode, &*actions[0].result),
+        ("soft_heal", "dry-run", "dry_run")
+    );
+    assert_eq!(
+        actions[0].detail.as_deref(),
+        Some(&*format!("dry-run: would POST to {}", hook_url(&hook)))
+    );
+    assert_eq!(h.event_reasons(), ["Remediating", "Remediated"]);
+    assert_eq!(hook.hits(), 0, "called in dry-run mode");
+}
+
+/// A stop during the backoff after the hook answered 503: the call ends without another
+/// attempt, and the engine leaves the action as for a Kubernetes call the stop cut, `pending`
+/// (the intent was recorded before the call), not `failed`. The next start finds it
+/// `interrupted`, verifies it and never calls the hook again. Before, the soft healer ignored
+/// the stop (3 attempts of `soft_heal.timeout_secs` and the backoffs, about 16 s with the
+/// defaults, past `engine.stop_timeout_secs`), and its last error failed the incident.
+#[tokio::test]
+async fn a_stop_during_the_hooks_backoff_leaves_the_action_for_the_next_start_to_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Hook::start(&[Answer::Status(503)]).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut h = soft_heal_harness(dir.path(), "enforce", &hook, Some(stopped.clone()));
+    h.ingest(&["shop/cart"; 3], "error_burst", None).await;
+    {
+        let _stop_at_backoff = hook::stop_at_the_first_backoff(stop);
+        h.run_until_stopped(stopped).await;
+    }
+    assert_eq!(hook.hits(), 1, "attempts after the stop");
+    let id = h.incidents().await[0].id;
+    assert_eq!(h.incidents().await[0].state, "acting");
+    assert_eq!(action_results(&h).await, ["pending"]);
+    let outcomes = h.outcomes(id).await;
+    assert!(outcomes.iter().any(|o| o == "act"), "{outcomes:?}");
+    assert!(!outcomes.iter().any(|o| o == "failed"), "{outcomes:?}");
+    assert_eq!(h.event_reasons(), ["Remediating"]);
+
+    // The next start, its hook client not stopping: verified, never called again.
+    h.soft_healer = Some(hook_client(&h, &hook, None));
+    let mut engine = h.recovered_engine().await;
+    assert_eq!(action_results(&h).await, ["interrupted"]);
+    assert_eq!(h.incidents().await[0].state, "verifying");
+    engine.process_pending().await.unwrap();
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    assert_eq!(h.incidents().await[0].state, "resolved");
+    assert_eq!(hook.hits(), 1, "the hook was called again");
 }
