@@ -72,18 +72,17 @@ impl SoftHealer {
         cfg: &SoftHealConfig,
         hosts: &[(&str, SocketAddr)],
     ) -> Result<Self, SoftHealError> {
-        let path = cfg.key_file.display().to_string();
-        let mut secret = std::fs::read(&cfg.key_file)
-            .map_err(|e| SoftHealError::Key(path.clone(), e.to_string()))?;
-        while secret.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-            secret.pop();
-        }
-        if secret.len() < crate::keys::MIN_SECRET_BYTES {
-            return Err(SoftHealError::Key(path, "shorter than 16 bytes".into()));
-        }
+        // The heal API's own rules for a key file: trailing newlines dropped, at least 16
+        // bytes, a key id of ASCII letters, digits, `-` or `_`.
+        let secret = crate::keys::read_secret(&cfg.key_file, &cfg.key_id)
+            .map_err(|e| SoftHealError::Key(cfg.key_file.display().to_string(), e.to_string()))?;
         let timeout = Duration::from_secs(cfg.timeout_secs);
+        // Straight to the hook, as the incident-history client goes straight to the heal API:
+        // a proxy from the environment (`HTTP_PROXY`) or a redirect would carry the signed
+        // request elsewhere.
         let mut client = reqwest::Client::builder()
             .timeout(timeout)
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none());
         for (host, addr) in hosts {
             client = client.resolve(host, *addr);
