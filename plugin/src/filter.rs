@@ -4,12 +4,20 @@
 //! fold it into its pod's and workload's state, reuse the cached verdict unless
 //! a family was re-evaluated, write the tags and splice them into the original
 //! text. Forests run only when an entity's features change.
+//!
+//! A record with the non-finite numbers Fluent Bit writes (`inf`, `-inf`,
+//! `nan`, `-nan`; see [`NonFinite`](crate::json::NonFinite)) is read, and
+//! leaves, as its text with them replaced by `1e+999`, `-1e+999` and `null`:
+//! work done only for such records, after the parse stops at one.
 
 use crate::config::FilterConfig;
 use crate::entity::{EntityState, Evaluated};
 use crate::features::MAX_FAMILY_FEATURES;
 use crate::identity_memo::{IdentityMemo, MemoToken};
-use crate::json::{lossy_str_len, splice_with, write_lossy_str, Record, RecordIndex};
+use crate::json::{
+    lossy_str_len, most_replaced_len, replace_non_finite_in, splice_with, write_lossy_str,
+    JsonError, Record, RecordIndex,
+};
 use crate::lru::Lru;
 use crate::model::ModelSet;
 use crate::normalize::{normalize_in, NormalizeCache, IDENTITY_OBJECTS, LINE_KEYS};
@@ -79,6 +87,10 @@ pub struct Filter {
     /// `.wasm`, moving the index itself is a `memory.copy` each way, which
     /// wasmtime runs as a call into the runtime). `None` only while taken.
     index: Option<Box<RecordIndex>>,
+    /// A record's text with its non-finite numbers replaced, when it had
+    /// any; kept (up to [`KEEP_REWRITTEN_BYTES`]), so a stream of them stops
+    /// allocating.
+    rewritten: Vec<u8>,
     normalize: NormalizeCache,
     /// The identity's parts of the tags, per identity object text.
     identity_texts: IdentityTexts,
@@ -90,6 +102,11 @@ pub struct Filter {
     evaluations: Vec<Evaluation>,
     last: Combined,
 }
+
+/// The largest buffer of a record's text with its non-finite numbers
+/// replaced that is kept for the next such record: a large record's is
+/// freed, so it does not hold memory after it.
+const KEEP_REWRITTEN_BYTES: usize = 64 * 1024;
 
 /// The index [`Filter::process`] parses records in.
 fn record_index() -> RecordIndex {
@@ -143,6 +160,7 @@ impl Filter {
             models,
             key: String::with_capacity(128),
             index: Some(Box::new(record_index())),
+            rewritten: Vec::new(),
             normalize: NormalizeCache::new(),
             identity_texts: IdentityTexts::default(),
             time: Rfc3339Writer::default(),
@@ -200,56 +218,116 @@ impl Filter {
             .take()
             .unwrap_or_else(|| Box::new(record_index()));
         match Record::parse_in(record, &mut index) {
-            Ok(rec) => {
-                let obs = normalize_in(
-                    &rec,
-                    tag,
-                    event_time_ns,
-                    &self.config.merge_log_key,
-                    &mut self.normalize,
-                );
-                let token = self.normalize.identity_token();
-                // As `tags::write_tags`, with the verdict's part as cached.
-                let slot = self.observe_slot(&obs, token);
-                // As `write_record_head` and `write_record_tail`, with the
-                // identity's parts as kept for its identity object.
-                splice_with(&rec, out, |tags| {
-                    write_kind(tags, obs.kind);
-                    self.identity_texts.write_head(tags, &obs.identity, token);
-                    write_time(tags, obs.ts_ns, &mut self.time);
-                    match slot.and_then(|s| self.entities.get(s)) {
-                        Some(t) => tags.extend_from_slice(&t.verdict_json),
-                        None => write_verdict(
-                            tags,
-                            &Verdict::UNSCORED,
-                            self.models.as_ref().map_or(NO_MODEL, |m| m.id()),
-                            &mut self.floats,
-                        ),
-                    }
-                    self.identity_texts.write_tail(tags, &obs.identity, token);
-                });
+            Ok(rec) => self.tag_record(&rec, tag, event_time_ns, out),
+            Err(e @ JsonError::NonFinite(_)) => {
+                self.process_non_finite(tag, event_time_ns, record, &e, &mut index, out)
             }
-            Err(e) => {
-                // Not a JSON object: keep the text, say why, and pass it on.
-                // Escaped, the text can be six times the record: its room is
-                // asked for first, so a record too large to keep as text
-                // costs that text (the tags say so), never the instance.
-                out.extend_from_slice(b"{\"edgeheal\":");
-                let raw_len = lossy_str_len(record);
-                if out.try_reserve(raw_len.saturating_add(1024)).is_ok() {
-                    write_error_tags(out, event_time_ns, self.model_id(), &e.to_string());
-                    out.extend_from_slice(b",\"raw\":");
-                    write_lossy_str(out, record);
-                } else {
-                    let why = format!(
-                        "{e}; its text ({raw_len} bytes as a JSON string) did not fit in memory and is not kept"
-                    );
-                    write_error_tags(out, event_time_ns, self.model_id(), &why);
-                }
-                out.push(b'}');
-            }
+            Err(e) => self.keep_as_text(event_time_ns, record, &e.to_string(), out),
         }
         self.index = Some(index);
+    }
+
+    /// Writes `rec` with its tags spliced in to `out`.
+    #[inline(always)]
+    fn tag_record(&mut self, rec: &Record<'_>, tag: &[u8], event_time_ns: i64, out: &mut Vec<u8>) {
+        let obs = normalize_in(
+            rec,
+            tag,
+            event_time_ns,
+            &self.config.merge_log_key,
+            &mut self.normalize,
+        );
+        let token = self.normalize.identity_token();
+        // As `tags::write_tags`, with the verdict's part as cached.
+        let slot = self.observe_slot(&obs, token);
+        // As `write_record_head` and `write_record_tail`, with the
+        // identity's parts as kept for its identity object.
+        splice_with(rec, out, |tags| {
+            write_kind(tags, obs.kind);
+            self.identity_texts.write_head(tags, &obs.identity, token);
+            write_time(tags, obs.ts_ns, &mut self.time);
+            match slot.and_then(|s| self.entities.get(s)) {
+                Some(t) => tags.extend_from_slice(&t.verdict_json),
+                None => write_verdict(
+                    tags,
+                    &Verdict::UNSCORED,
+                    self.models.as_ref().map_or(NO_MODEL, |m| m.id()),
+                    &mut self.floats,
+                ),
+            }
+            self.identity_texts.write_tail(tags, &obs.identity, token);
+        });
+    }
+
+    /// A record the parse stopped in at a non-finite number: read and
+    /// tagged as its text with them replaced, which it leaves as; kept as
+    /// text when it has another fault, or when that text or its output
+    /// cannot be had in memory (they are asked for first: the replaced text
+    /// is at most 1.75 times the record).
+    #[cold]
+    #[inline(never)]
+    fn process_non_finite(
+        &mut self,
+        tag: &[u8],
+        event_time_ns: i64,
+        record: &[u8],
+        stopped: &JsonError,
+        index: &mut RecordIndex,
+        out: &mut Vec<u8>,
+    ) {
+        let mut rewritten = std::mem::take(&mut self.rewritten);
+        rewritten.clear();
+        let most = most_replaced_len(record.len());
+        if rewritten.try_reserve(most).is_err() {
+            let why = format!(
+                "{stopped}; its text with them replaced ({most} bytes) did not fit in memory"
+            );
+            self.keep_as_text(event_time_ns, record, &why, out);
+        } else {
+            match replace_non_finite_in(record, index, &mut rewritten) {
+                Err(e) => self.keep_as_text(event_time_ns, record, &e.to_string(), out),
+                // Room for the text and the tags.
+                Ok(_)
+                    if out
+                        .try_reserve(rewritten.len().saturating_add(1024))
+                        .is_err() =>
+                {
+                    let why = format!(
+                        "{stopped}; the output of its text with them replaced ({} bytes) did not fit in memory",
+                        rewritten.len()
+                    );
+                    self.keep_as_text(event_time_ns, record, &why, out);
+                }
+                Ok(_) => match Record::parse_in(&rewritten, index) {
+                    Ok(rec) => self.tag_record(&rec, tag, event_time_ns, out),
+                    Err(e) => self.keep_as_text(event_time_ns, record, &e.to_string(), out),
+                },
+            }
+        }
+        if rewritten.capacity() <= KEEP_REWRITTEN_BYTES {
+            self.rewritten = rewritten;
+        }
+    }
+
+    /// A record that is no JSON object: its text kept under `raw`, with
+    /// tags that say `why`. Escaped, the text can be six times the record:
+    /// its room is asked for first, so a record too large to keep as text
+    /// costs that text (the tags say so), never the instance.
+    fn keep_as_text(&mut self, event_time_ns: i64, record: &[u8], why: &str, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(b"{\"edgeheal\":");
+        let raw_len = lossy_str_len(record);
+        if out.try_reserve(raw_len.saturating_add(1024)).is_ok() {
+            write_error_tags(out, event_time_ns, self.model_id(), why);
+            out.extend_from_slice(b",\"raw\":");
+            write_lossy_str(out, record);
+        } else {
+            let why = format!(
+                "{why}; its text ({raw_len} bytes as a JSON string) did not fit in memory and is not kept"
+            );
+            write_error_tags(out, event_time_ns, self.model_id(), &why);
+        }
+        out.push(b'}');
     }
 
     /// The record for a body the pipeline could not hand over (Fluent Bit

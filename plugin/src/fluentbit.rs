@@ -25,12 +25,13 @@
 //! that can trap — a trap drops the record and leaks the shadow stack, and
 //! after a handful the instance is dead for good. Everything here returns a
 //! value instead of panicking. Memory is bounded rather than every
-//! allocation made fallible: the output buffer and a record kept whole as
-//! text (`raw`) are reserved fallibly first, as they grow with a record's
-//! size; the parse's buffers grow with the record too, which Fluent Bit
-//! bounds by `wasm_heap_size` before the call; and the entity table, which
-//! grows with the pods seen, is held to `max_entities` and, by the
-//! configuration's check, to [`STATE_BUDGET_BYTES`] in all.
+//! allocation made fallible: the output buffer, a record kept whole as
+//! text (`raw`) and a record's text with Fluent Bit's `inf` / `nan` tokens
+//! replaced (see [`crate::json::NonFinite`]) are reserved fallibly first, as
+//! they grow with a record's size; the parse's buffers grow with the record
+//! too, which Fluent Bit bounds by `wasm_heap_size` before the call; and the
+//! entity table, which grows with the pods seen, is held to `max_entities`
+//! and, by the configuration's check, to [`STATE_BUDGET_BYTES`] in all.
 //!
 //! [`STATE_BUDGET_BYTES`]: crate::config::STATE_BUDGET_BYTES
 //!

@@ -6,7 +6,9 @@
 //! per-record clone of the configuration (once it held a `String`) crept in
 //! and no test saw it. What remains is rare: an entity's cached verdict
 //! text grows its buffer when a verdict longer than any before comes (14
-//! reallocations over 4,000 records with the embedded models).
+//! reallocations over 4,000 records with the embedded models). Records with
+//! Fluent Bit's non-finite numbers, read as their text with them replaced,
+//! allocate nothing either once one has been.
 
 #![allow(
     missing_docs,
@@ -58,9 +60,20 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Allocations of a third pass over the node stream, after two.
-fn third_pass_allocations(models: Option<ModelSet>, config: FilterConfig) -> usize {
-    let records = node_stream(4_000);
+/// Allocations of a third pass over the node stream, after two; with
+/// `non_finite`, every tenth record carries Fluent Bit's `inf` and `-nan`.
+fn third_pass_allocations(
+    models: Option<ModelSet>,
+    config: FilterConfig,
+    non_finite: bool,
+) -> usize {
+    let mut records = node_stream(4_000);
+    if non_finite {
+        for r in records.iter_mut().step_by(10) {
+            assert_eq!(r.first(), Some(&b'{'));
+            r.splice(1..1, br#""fb":[inf,-nan],"#.iter().copied());
+        }
+    }
     let mut filter = Filter::new(config, models);
     let mut out = Vec::new();
     let mut now = 1_740_960_000_000_000_000i64;
@@ -83,8 +96,13 @@ fn third_pass_allocations(models: Option<ModelSet>, config: FilterConfig) -> usi
 fn a_warm_filter_allocates_nothing_per_record() {
     let embedded = ModelSet::from_embedded().map(|m| m.unwrap());
     let cases = [
-        ("embedded models", embedded, FilterConfig::default()),
-        ("no models", None, FilterConfig::default()),
+        (
+            "embedded models",
+            embedded.clone(),
+            FilterConfig::default(),
+            false,
+        ),
+        ("no models", None, FilterConfig::default(), false),
         (
             "another merge_log_key",
             None,
@@ -92,10 +110,17 @@ fn a_warm_filter_allocates_nothing_per_record() {
                 merge_log_key: "app_json".to_owned(),
                 ..FilterConfig::default()
             },
+            false,
+        ),
+        (
+            "non-finite numbers",
+            embedded,
+            FilterConfig::default(),
+            true,
         ),
     ];
-    for (name, models, config) in cases {
-        let n = third_pass_allocations(models, config);
+    for (name, models, config, non_finite) in cases {
+        let n = third_pass_allocations(models, config, non_finite);
         assert!(n <= 40, "{name}: {n} allocations over 4,000 records");
     }
 }

@@ -1,8 +1,10 @@
 //! Property tests of record access and splicing: any JSON object serde_json
 //! writes parses, splices into valid JSON, and gives back its exact bytes when
-//! the `edgeheal` member is removed again; records already carrying `edgeheal`
-//! leave with exactly one; arbitrary bytes never panic; deep nesting and
-//! 10 MB records work.
+//! the `edgeheal` member is removed again; with Fluent Bit's non-finite
+//! numbers (`inf`, `-inf`, `nan`, `-nan`) where values stand, it gives back
+//! those bytes with only the tokens replaced; records already carrying
+//! `edgeheal` leave with exactly one; arbitrary bytes never panic; deep
+//! nesting and 10 MB records work.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,9 +13,18 @@
     clippy::indexing_slicing
 )]
 
-use edgeheal_plugin::json::{splice, strip, write_str, Record, Value, TAG_KEY};
+use edgeheal_plugin::json::{
+    most_replaced_len, replace_non_finite, splice, strip, write_str, JsonError, Record, Value,
+    TAG_KEY,
+};
 use proptest::prelude::*;
+use serde::Deserialize as _;
 use serde_json::Value as J;
+
+#[path = "common/non_finite_text.rs"]
+mod non_finite_text;
+
+use non_finite_text::{as_fluent_bit_writes, as_replaced, first_token, stand_in_leaf};
 
 const TAGS: &[u8] = br#"{"kind":"log","score":null,"why":[],"s":"a\"b\u00e9"}"#;
 
@@ -28,6 +39,8 @@ fn json_value() -> impl Strategy<Value = J> {
             .prop_map(J::from),
         any::<String>().prop_map(J::String),
         "[a-z\\\\\"\\n\\t\\u{0}-\\u{1f}é😀]{0,12}".prop_map(J::String),
+        // Swapped for a non-finite number by the tests that want one.
+        stand_in_leaf(),
     ];
     leaf.prop_recursive(6, 64, 8, |inner| {
         prop_oneof![
@@ -94,6 +107,37 @@ proptest! {
         let mut back = Vec::new();
         strip(&Record::parse(&out).unwrap(), TAG_KEY, &mut back);
         prop_assert_eq!(back, input);
+        prop_assert_eq!(tag_members(&out), 1);
+    }
+
+    /// With Fluent Bit's tokens where values stand, the strict parse stops
+    /// at the first, and the record rewritten with them replaced splices and
+    /// strips back to exactly that: the input with only the tokens replaced.
+    #[test]
+    fn non_finite_numbers_are_replaced_and_nothing_else((map, pretty) in object()) {
+        let mut map = map;
+        map.remove(TAG_KEY);
+        let written = serialize(&map, pretty);
+        let (input, tokens) = as_fluent_bit_writes(&written);
+        let want = as_replaced(&written);
+        match first_token(&written) {
+            None => prop_assert!(Record::parse(&input).is_ok()),
+            Some(at) => prop_assert_eq!(
+                Record::parse(&input).map(|_| ()),
+                Err(JsonError::NonFinite(at))
+            ),
+        }
+        let mut replaced = Vec::new();
+        prop_assert_eq!(replace_non_finite(&input, &mut replaced), Ok(tokens));
+        prop_assert_eq!(&replaced, &want);
+        prop_assert!(replaced.len() <= most_replaced_len(input.len()));
+        let rec = Record::parse(&replaced).unwrap();
+        let mut out = Vec::new();
+        splice(&rec, TAGS, &mut out);
+        prop_assert!(is_json(&out), "{}", String::from_utf8_lossy(&out));
+        let mut back = Vec::new();
+        strip(&Record::parse(&out).unwrap(), TAG_KEY, &mut back);
+        prop_assert_eq!(back, want);
         prop_assert_eq!(tag_members(&out), 1);
     }
 
@@ -173,7 +217,7 @@ proptest! {
     #[test]
     fn json_like_bytes_never_panic(
         bytes in prop::collection::vec(
-            prop::sample::select(b"{}[]\":,019.-eEtrufalsn \\u\xff\x01".to_vec()),
+            prop::sample::select(b"{}[]\":,019.-eEtrufalsni \\u\xff\x01".to_vec()),
             0..96,
         )
     ) {
@@ -209,11 +253,37 @@ proptest! {
     }
 }
 
+/// `text` is JSON (serde_json skips `1e+999` as a number; into an `f64` it
+/// reports it out of range).
+fn is_json(text: &[u8]) -> bool {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    serde::de::IgnoredAny::deserialize(&mut de).is_ok() && de.end().is_ok()
+}
+
 /// Parsing is total and deterministic; what serde_json accepts as an object
 /// we accept; what we accept splices into text that strips back to the input.
+/// Replacing non-finite numbers changes nothing in what the strict parse
+/// reads, and gives what it reads, only longer by the tokens' growth.
 fn check_consistent(bytes: &[u8]) {
     let ours = Record::parse(bytes);
     assert_eq!(ours.is_ok(), Record::parse(bytes).is_ok());
+    let mut replaced = Vec::new();
+    match replace_non_finite(bytes, &mut replaced) {
+        Ok(0) => assert_eq!(replaced, bytes),
+        Ok(_) => {
+            assert!(matches!(ours, Err(JsonError::NonFinite(_))), "{ours:?}");
+            assert!(Record::parse(&replaced).is_ok());
+            assert!(replaced.len() <= most_replaced_len(bytes.len()));
+        }
+        // The fault the strict parse meets first, unless that is a token.
+        Err(e) => match &ours {
+            Err(JsonError::NonFinite(_)) => {}
+            other => assert_eq!(other.as_ref().map(|_| ()), Err(&e)),
+        },
+    }
+    if ours.is_ok() {
+        assert_eq!(replace_non_finite(bytes, &mut Vec::new()), Ok(0));
+    }
     if serde_json::from_slice::<serde_json::Map<String, J>>(bytes).is_ok() {
         assert!(ours.is_ok(), "serde_json accepts what we reject: {ours:?}");
     }

@@ -405,10 +405,19 @@ fn hostile_inputs_never_trap_and_always_come_back_as_json_objects() {
         ),
         ("edgeheal not an object", br#"{"edgeheal":42}"#.to_vec()),
         // What Fluent Bit's msgpack-to-JSON writes for a NaN double unless
-        // `json.convert_nan_to_null` is on, and for an infinite one always.
+        // `json.convert_nan_to_null` is on, and for an infinite one always:
+        // read, and left with them replaced.
         ("nan", br#"{"cpu_p":nan,"log":"x"}"#.to_vec()),
         ("inf", br#"{"cpu_p":inf,"mem":-inf}"#.to_vec()),
+        // What no `%g` writes: no JSON.
+        ("infinity", br#"{"cpu_p":Infinity,"log":"x"}"#.to_vec()),
+        ("nans", br#"{"cpu_p":nans,"log":"x"}"#.to_vec()),
     ];
+    let replaced = |name: &str| match name {
+        "nan" => Some(br#"{"cpu_p":null,"log":"x"}"#.to_vec()),
+        "inf" => Some(br#"{"cpu_p":1e+999,"mem":-1e+999}"#.to_vec()),
+        _ => None,
+    };
     let mut fb = shipped();
     let mut read = Vec::new();
     for (name, input) in &cases {
@@ -424,9 +433,12 @@ fn hostile_inputs_never_trap_and_always_come_back_as_json_objects() {
         );
         assert!(member_value(&body, "edgeheal").is_some(), "{name}");
         match member_value(&body, "raw") {
-            // A record the filter could read leaves with its bytes.
+            // A record the filter could read leaves with its bytes (but
+            // non-finite numbers, replaced).
             None => {
-                let original = remove_member(input, "edgeheal").unwrap_or_else(|| input.clone());
+                let original = replaced(name)
+                    .or_else(|| remove_member(input, "edgeheal"))
+                    .unwrap_or_else(|| input.clone());
                 assert_eq!(remove_member(&body, "edgeheal"), Some(original), "{name}");
                 read.push(*name);
             }
@@ -448,10 +460,12 @@ fn hostile_inputs_never_trap_and_always_come_back_as_json_objects() {
         "existing edgeheal",
         "edgeheal not an object",
         "huge number",
+        "nan",
+        "inf",
     ] {
         assert!(read.contains(&name), "{name} was not read: {read:?}");
     }
-    for name in ["nan", "inf", "not json", "array", "truncated"] {
+    for name in ["infinity", "nans", "not json", "array", "truncated"] {
         assert!(!read.contains(&name), "{name} was read");
     }
     // Byte-exact robustness beyond what Fluent Bit can send: NULs inside.
@@ -462,6 +476,81 @@ fn hostile_inputs_never_trap_and_always_come_back_as_json_objects() {
         "{outcome:?}"
     );
     assert_eq!(fb.stats().traps, 0);
+}
+
+/// Records with the non-finite numbers Fluent Bit's msgpack-to-JSON writes
+/// (`%.16g`: `inf`, `-inf`, `nan`, `-nan`), as a Fluent Bit `cpu` / `mem`
+/// input, a metric sample and a container log carry them: the `.wasm` reads
+/// them and writes the native core's bytes, the record with only the tokens
+/// replaced (`1e+999`, `-1e+999`, `null`); near misses are kept as text alike.
+/// A 4 MiB record of them fits the shipped heap and memory.
+#[test]
+fn fluent_bit_s_non_finite_numbers_are_replaced_alike_in_the_wasm() {
+    let many = format!(
+        r#"{{"samples":[{}],"kubernetes":{{"pod_name":"web-7d9f8b6c5d-x2k4q","namespace_name":"shop"}}}}"#,
+        ["inf", "-inf", "nan", "-nan"].repeat(1 << 18).join(",")
+    );
+    let cases: Vec<(&str, String, Option<String>)> = vec![
+        (
+            "node.node-1.cpu",
+            r#"{"cpu_p":inf,"user_p":nan,"system_p":-nan,"cpu0.p_cpu":inf,"cpu0.p_user":20.0}"#.into(),
+            Some(r#"{"cpu_p":1e+999,"user_p":null,"system_p":null,"cpu0.p_cpu":1e+999,"cpu0.p_user":20.0}"#.into()),
+        ),
+        (
+            "node.node-1.mem",
+            r#"{"Mem.total":67108864,"Mem.used":16777216,"Mem.free":-inf,"Swap.total":0,"Swap.used":0,"Swap.free":nan}"#.into(),
+            Some(r#"{"Mem.total":67108864,"Mem.used":16777216,"Mem.free":-1e+999,"Swap.total":0,"Swap.used":0,"Swap.free":null}"#.into()),
+        ),
+        (
+            "edgeheal.metrics",
+            r#"{"metric":"container_memory_working_set_bytes","value":nan,"labels":{"namespace":"shop","pod":"web-7d9f8b6c5d-x2k4q","container":"app"}}"#.into(),
+            Some(r#"{"metric":"container_memory_working_set_bytes","value":null,"labels":{"namespace":"shop","pod":"web-7d9f8b6c5d-x2k4q","container":"app"}}"#.into()),
+        ),
+        (
+            "kube.var.log.containers.web-7d9f8b6c5d-x2k4q_shop_app-0123.log",
+            r#"{"log":"inf -nan","log_processed":{"level":"error","v":[-inf,{"w":nan}]},"edgeheal":{"score":-nan},"kubernetes":{"pod_name":"web-7d9f8b6c5d-x2k4q","namespace_name":"shop"}}"#.into(),
+            Some(r#"{"log":"inf -nan","log_processed":{"level":"error","v":[-1e+999,{"w":null}]},"kubernetes":{"pod_name":"web-7d9f8b6c5d-x2k4q","namespace_name":"shop"}}"#.into()),
+        ),
+        (
+            "kube.big",
+            many.clone(),
+            Some(many.replace("-inf", "-1e+999").replace("-nan", "null").replace("nan", "null").replace("inf", "1e+999")),
+        ),
+        ("kube.x", r#"{"a":infinity}"#.into(), None),
+        ("kube.x", r#"{"a":nana}"#.into(), None),
+        ("kube.x", r#"{"a":-in}"#.into(), None),
+        ("kube.x", r#"{inf:1}"#.into(), None),
+    ];
+    assert!(many.len() > 4 << 20);
+    let mut fb = shipped();
+    let mut native = native_filter();
+    for (tag, json, replaced) in cases {
+        let record = StreamRecord {
+            tag: tag.into(),
+            time: T0,
+            json: json.clone().into_bytes(),
+        };
+        let wasm = same_as_native(&mut native, &mut fb, &record);
+        assert!(is_json_object(&wasm), "{tag}");
+        match replaced {
+            Some(replaced) => {
+                assert!(member_value(&wasm, "raw").is_none(), "{}", tags(&wasm));
+                assert!(
+                    remove_member(&wasm, "edgeheal") == Some(replaced.into_bytes()),
+                    "{tag}: {}",
+                    tags(&wasm)
+                );
+            }
+            None => {
+                let raw: String =
+                    serde_json::from_slice(member_value(&wasm, "raw").unwrap_or_default())
+                        .unwrap_or_default();
+                assert_eq!(raw, json);
+            }
+        }
+    }
+    let stats = fb.stats();
+    assert_eq!((stats.traps, stats.null_records, stats.dropped), (0, 0, 0));
 }
 
 #[test]

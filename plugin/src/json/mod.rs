@@ -14,12 +14,21 @@
 //! takes the error path, which escapes it. Everything structural (brackets,
 //! commas, colons, escapes, numbers, literals) is strict.
 //!
+//! Non-finite numbers: Fluent Bit hands the filter a record's ±Inf and NaN
+//! doubles as the bare tokens `inf`, `-inf`, `nan` and `-nan` (C's `%.16g`),
+//! which are not JSON. [`Record::parse`] stops at the first one with
+//! [`JsonError::NonFinite`]; [`replace_non_finite`] then writes the record
+//! with each replaced (`inf` → `1e+999`, `-inf` → `-1e+999`, `nan` and `-nan`
+//! → `null`), which is JSON and reads as Fluent Bit reads it back. See
+//! [`NonFinite`] for which tokens, where, and what the values then mean.
+//!
 //! The pieces, one concept per file:
 //! - `parse`: the validating parse, which builds the member index;
 //! - `member_index`: where a record's members sit in its text;
 //! - `seen`: a top-level object that records repeat, read once;
 //! - `scan`: finding the bytes that end a string's plain run;
 //! - `lookup`: members, elements and values in already-validated text;
+//! - `non_finite`: Fluent Bit's `inf` / `nan` tokens, rewritten as JSON;
 //! - `unescape`: decoding string bodies;
 //! - `write`: writing strings, and splicing the tag object into a record.
 
@@ -28,6 +37,7 @@ use std::borrow::Cow;
 
 mod lookup;
 mod member_index;
+mod non_finite;
 mod parse;
 mod scan;
 mod seen;
@@ -48,6 +58,8 @@ pub(crate) const MEMO_ENTRIES: usize = seen::GEOMETRY.entries();
 pub(crate) use lookup::value_of_raw;
 pub use lookup::Elements;
 pub use member_index::RecordIndex;
+pub(crate) use non_finite::replace_non_finite_in;
+pub use non_finite::{most_replaced_len, replace_non_finite, NonFinite};
 use unescape::lossy;
 pub use unescape::unescape;
 pub(crate) use unescape::unescape_in;
@@ -92,6 +104,11 @@ pub enum JsonError {
     /// The text is 4 GiB or longer (its length).
     #[error("record of {0} bytes is too large")]
     TooLarge(usize),
+    /// A non-finite number as C's `printf` writes it (`inf`, `-inf`, `nan`,
+    /// `-nan`) where a value stands: not JSON, but what Fluent Bit writes for
+    /// a record's ±Inf and NaN doubles. [`replace_non_finite`] reads it.
+    #[error("non-finite number (inf or nan) at byte {0}")]
+    NonFinite(usize),
 }
 
 /// A JSON value found in a record, borrowing from its text.

@@ -1,8 +1,11 @@
 //! The validating parse: one iterative pass over the record text that checks
 //! it is one JSON object and indexes its members (see `member_index`) as it goes.
+//! A rewriting parse ([`Parser::rewriting`]) also reads Fluent Bit's
+//! non-finite numbers, writing the text with them replaced (see `non_finite`).
 
 use super::lookup::same_key;
 use super::member_index::{DecodedValue, Member, RecordIndex, UNINDEXED};
+use super::non_finite::NonFinite;
 use super::scan::{copy_run, copy_to_special, find_special, is_ws};
 use super::unescape::{decode_unicode, simple_escape};
 use super::JsonError;
@@ -119,6 +122,13 @@ pub(super) struct Parser<'a, 'i> {
     /// decoded under: one value each at most, so decoding stays linear in
     /// the record however often a key repeats.
     decoded_keys: u64,
+    /// In a rewriting parse: where the text is written with its non-finite
+    /// numbers replaced, up to `copied`. `None`: such a number is an error.
+    rewrite: Option<&'i mut Vec<u8>>,
+    /// How much of the text `rewrite` holds (the rest is copied at the end).
+    copied: usize,
+    /// How many numbers `rewrite` replaced.
+    replaced: usize,
 }
 
 impl<'a, 'i> Parser<'a, 'i> {
@@ -135,6 +145,24 @@ impl<'a, 'i> Parser<'a, 'i> {
             keep: None,
             key_met: false,
             decoded_keys: 0,
+            rewrite: None,
+            copied: 0,
+            replaced: 0,
+        }
+    }
+
+    /// A parse that reads each non-finite number Fluent Bit writes (see
+    /// [`NonFinite`]) where a value stands as if it were a number, and
+    /// writes the text to `out` with each replaced: the part before the
+    /// last one as it goes, the rest by [`Parser::run_rewriting`].
+    pub(super) fn rewriting(
+        text: &'a [u8],
+        index: &'i mut RecordIndex,
+        out: &'i mut Vec<u8>,
+    ) -> Parser<'a, 'i> {
+        Parser {
+            rewrite: Some(out),
+            ..Parser::new(text, index)
         }
     }
 
@@ -175,6 +203,20 @@ impl<'a, 'i> Parser<'a, 'i> {
     /// Validates the text and indexes its members; returns the offsets of
     /// the object's `{` and `}`.
     pub(super) fn run(mut self) -> Result<(usize, usize), JsonError> {
+        self.validate()
+    }
+
+    /// As [`Parser::run`] for a [`Parser::rewriting`] parse: validates the
+    /// text. Returns how much of the text its rewritten copy holds, up to
+    /// past its last replaced number (the caller appends the rest), and how
+    /// many it replaced.
+    pub(super) fn run_rewriting(mut self) -> Result<(usize, usize), JsonError> {
+        self.validate()?;
+        Ok((self.copied, self.replaced))
+    }
+
+    #[inline(always)]
+    fn validate(&mut self) -> Result<(usize, usize), JsonError> {
         if u32::try_from(self.text.len()).is_err() {
             return Err(JsonError::TooLarge(self.text.len()));
         }
@@ -306,10 +348,23 @@ impl<'a, 'i> Parser<'a, 'i> {
                     self.string()?;
                 }
             }
-            b'-' | b'0'..=b'9' => self.number()?,
+            // Fluent Bit's `-inf`, `nan`, `-nan` and `inf` fail here first:
+            // they are read on these errors' paths only.
+            b'-' | b'0'..=b'9' => {
+                let start = self.pos;
+                if let Err(e) = self.number() {
+                    self.non_finite(start, e)?;
+                }
+            }
             b't' => self.literal(b"true")?,
             b'f' => self.literal(b"false")?,
-            b'n' => self.literal(b"null")?,
+            b'n' => {
+                let start = self.pos;
+                if let Err(e) = self.literal(b"null") {
+                    self.non_finite(start, e)?;
+                }
+            }
+            b'i' => self.non_finite(self.pos, self.unexpected())?,
             _ => return Err(self.unexpected()),
         }
         self.value_done();
@@ -642,6 +697,27 @@ impl<'a, 'i> Parser<'a, 'i> {
         Ok(())
     }
 
+    /// A value starting at `start` failed to read with `error`: when it is
+    /// a non-finite number Fluent Bit writes, [`JsonError::NonFinite`], or
+    /// in a rewriting parse its replacement written and the number consumed;
+    /// else `error`.
+    #[cold]
+    #[inline(never)]
+    fn non_finite(&mut self, start: usize, error: JsonError) -> Result<(), JsonError> {
+        let Some(number) = NonFinite::at(self.text, start) else {
+            return Err(error);
+        };
+        let Some(out) = self.rewrite.as_deref_mut() else {
+            return Err(JsonError::NonFinite(start));
+        };
+        out.extend_from_slice(self.text.get(self.copied..start).unwrap_or(&[]));
+        out.extend_from_slice(number.replacement().as_bytes());
+        self.pos = start + number.token().len();
+        self.copied = self.pos;
+        self.replaced += 1;
+        Ok(())
+    }
+
     fn literal(&mut self, word: &[u8]) -> Result<(), JsonError> {
         let end = self.pos + word.len();
         match self.text.get(self.pos..end) {
@@ -744,6 +820,31 @@ mod tests {
                     byte: b'a',
                 },
             ),
+            // Fluent Bit's non-finite numbers where a value stands (see
+            // `non_finite`): the first one, past any in strings.
+            (b"{\"a\":inf}", JsonError::NonFinite(5)),
+            (b"{\"a\":[1, -nan]}", JsonError::NonFinite(9)),
+            (b"{\"a\":{\"b\":nan }}", JsonError::NonFinite(10)),
+            (
+                b"{\"inf\":\"nan\",\"b\":-inf,\"c\":inf}",
+                JsonError::NonFinite(17),
+            ),
+            // Near misses are what they were.
+            (
+                b"{\"a\":infinity}",
+                JsonError::UnexpectedByte {
+                    offset: 5,
+                    byte: b'i',
+                },
+            ),
+            (
+                b"{\"a\":nans}",
+                JsonError::UnexpectedByte {
+                    offset: 6,
+                    byte: b'a',
+                },
+            ),
+            (b"{\"a\":-in}", JsonError::InvalidNumber(5)),
         ];
         for (input, want) in cases {
             let got = Record::parse(input).unwrap_err();
