@@ -105,6 +105,67 @@ impl DecodeLimits {
     }
 }
 
+/// A non-finite number as Fluent Bit's JSON writes a double (`flb_msgpack_to_json`, C's
+/// `%.16g`): `inf`, `-inf`, and, without its `json.convert_nan_to_null`, `nan` and `-nan`.
+const NON_FINITE: [&[u8]; 4] = [b"-inf", b"-nan", b"inf", b"nan"];
+
+/// `body` with each non-finite number Fluent Bit writes (`inf`, `-inf`, `nan`, `-nan`) where a
+/// value stands replaced by `null`, as a non-finite float in a msgpack body is read (JSON has
+/// no such number); `None` when there is none. A token stands where a value does when it is
+/// outside strings, after `:`, `,` or `[` (whitespace aside) and before whitespace, `,`, `}`
+/// or `]`; `Infinity`, `NaN` or `nans` are left alone, and the body stays malformed. The
+/// result is at most a third longer than `body` (`inf` is the shortest token).
+pub fn non_finite_as_null(body: &[u8]) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    let (mut copied, mut i) = (0, 0);
+    let (mut in_string, mut escaped) = (false, false);
+    // The last byte outside strings that was not whitespace.
+    let mut last = b'[';
+    while i < body.len() {
+        let b = body[i];
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            last = b;
+            i += 1;
+            continue;
+        }
+        if matches!(last, b':' | b',' | b'[') {
+            let token = NON_FINITE.iter().find(|t| {
+                body[i..].starts_with(t)
+                    && body
+                        .get(i + t.len())
+                        .is_some_and(|n| n.is_ascii_whitespace() || matches!(n, b',' | b'}' | b']'))
+            });
+            if let Some(t) = token {
+                let o = out.get_or_insert_with(|| Vec::with_capacity(body.len() + body.len() / 3));
+                o.extend_from_slice(&body[copied..i]);
+                o.extend_from_slice(b"null");
+                i += t.len();
+                copied = i;
+                last = b'l';
+                continue;
+            }
+        }
+        if !b.is_ascii_whitespace() {
+            last = b;
+        }
+        i += 1;
+    }
+    let mut out = out?;
+    out.extend_from_slice(&body[copied..]);
+    Some(out)
+}
+
 /// Picks the format from `Content-Type`, sniffing the first byte when it is absent.
 pub fn format_for(content_type: Option<&str>, body: &[u8]) -> Result<Format, DecodeError> {
     match content_type.map(|c| {
@@ -398,6 +459,44 @@ mod tests {
         max_records: 100,
         max_record_values: 1000,
     };
+
+    /// Fluent Bit's tokens where a value stands become `null`; in strings, as keys, or
+    /// spelled otherwise they stay, and a body without one is `None`.
+    #[test]
+    fn fluent_bits_non_finite_numbers_are_read_as_null() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                r#"[{"a":inf,"b":[-inf, nan ,-nan],"c":{"d":inf}}]"#,
+                Some(r#"[{"a":null,"b":[null, null ,null],"c":{"d":null}}]"#),
+            ),
+            (
+                "{\"a\": inf}\n{\"b\":\t-inf\n}\n",
+                Some("{\"a\": null}\n{\"b\":\tnull\n}\n"),
+            ),
+            (
+                r#"[{"inf":"inf","s":"a\"inf","t":"x\\","u":inf}]"#,
+                Some(r#"[{"inf":"inf","s":"a\"inf","t":"x\\","u":null}]"#),
+            ),
+            (r#"[{"a":"inf","b":"-nan"}]"#, None),
+            (r#"[{"a":Infinity}]"#, None),
+            (r#"[{"a":nans}]"#, None),
+            (r#"[{"a":inf1}]"#, None),
+            (r#"[{"a":-in}]"#, None),
+            (r#"[{"a":+inf}]"#, None),
+            (r#"[{"a":1.5}]"#, None),
+        ];
+        for (body, want) in cases {
+            let got = non_finite_as_null(body.as_bytes());
+            assert_eq!(
+                got.as_deref().map(|b| std::str::from_utf8(b).unwrap()),
+                *want,
+                "{body}"
+            );
+            if let Some(text) = &got {
+                assert!(text.len() <= body.len() + body.len() / 3, "{body}");
+            }
+        }
+    }
 
     fn unzip(encoding: Option<&str>, body: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
         decompress(encoding, body, limit, &mut |_| true).map(Cow::into_owned)

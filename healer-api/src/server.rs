@@ -25,7 +25,7 @@ use crate::auth::{AuthFailure, Authenticator, Scheme, Verified};
 use crate::body_budget::{BodyBudget, BodyHold, Refusal};
 use crate::clock::SharedClock;
 use crate::config::{Access, Config, IngestConfig};
-use crate::decode::{self, AnomalyRecord, DecodeError, DecodeLimits};
+use crate::decode::{self, AnomalyRecord, DecodeError, DecodeLimits, Format};
 use crate::hpa_floor;
 use crate::metrics::Metrics;
 use crate::replay::ReplayVerdict;
@@ -454,12 +454,34 @@ fn decode_batch(
     };
     let format = decode::format_for(content_type, &plain)?;
     let before = hold.held();
-    let records = decode::decode_charged(
+    let mut records = decode::decode_charged(
         format,
         &plain,
         DecodeLimits::of(cfg),
         &mut charger(hold, &mut refusal),
     );
+    // Fluent Bit's `format json` writes an infinite double as `inf` (and, unless
+    // `json.convert_nan_to_null` is on, a NaN as `nan`), which is not JSON: a batch that holds
+    // one is read again with them as `null`, as a msgpack body's are read, instead of refused.
+    // Only after a malformed body, so no other pays for the look.
+    if let (Err(DecodeError::Malformed(_)), Format::Json) = (&records, format) {
+        if let Some(text) = decode::non_finite_as_null(&plain) {
+            // What the first reading kept is gone; the new text is charged while it is read.
+            hold.release(hold.held().saturating_sub(before));
+            let text_len = text.len();
+            if let Err(r) = hold.try_grow(text_len) {
+                return Err(over_budget(r));
+            }
+            records = decode::decode_charged(
+                format,
+                &text,
+                DecodeLimits::of(cfg),
+                &mut charger(hold, &mut refusal),
+            );
+            drop(text);
+            hold.release(text_len);
+        }
+    }
     let records = records.map_err(|e| refused(e, refusal))?;
     let body_sha256 = store::body_digest(&plain);
     drop(plain);

@@ -845,6 +845,85 @@ async fn a_full_replay_cache_answers_429_with_retry_after_and_stores_nothing() {
     assert_eq!(stored(&env.state).await, (3, 3));
 }
 
+/// Fluent Bit's `format json` writes an infinite double as the bare token `inf` (`%.16g`; a
+/// NaN as `nan` unless `json.convert_nan_to_null` is on): the edge filter passes a record's
+/// ±Inf on, and an anomalous record that holds one reaches the heal API so. Such a batch, gzipped
+/// and signed as Fluent Bit signs it, is accepted with those values stored as `null` (as a
+/// msgpack body's non-finite floats are), the rest of each record as sent; a body that spells
+/// them otherwise is still refused, and stores nothing.
+#[tokio::test]
+async fn fluent_bits_inf_and_nan_are_stored_as_null() {
+    let env = env("");
+    let t = now(&env.clock);
+    let mut cart = record("shop/cart", "cpu_saturation", Some("cart-1"));
+    cart["cpu_p"] = "@inf".into();
+    cart["samples"] = serde_json::json!([1.5, "@-inf", "@nan", "@-nan"]);
+    let web = record("shop/web", "error_burst", Some("web-1"));
+    let text = String::from_utf8(body_of(&[cart, web])).unwrap();
+    let fluent_bit_json = |spelled: [&str; 4]| {
+        let mut t = text.clone();
+        for (placeholder, token) in ["\"@inf\"", "\"@-inf\"", "\"@nan\"", "\"@-nan\""]
+            .into_iter()
+            .zip(spelled)
+        {
+            t = t.replace(placeholder, token);
+        }
+        t.into_bytes()
+    };
+    let odd = gzip(&fluent_bit_json(["Infinity", "-Infinity", "NaN", "NaN"]));
+    let request = sign_fluent_bit(
+        FB_KEY_ID,
+        FB_SECRET,
+        t,
+        &odd,
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+    );
+    let (status, json, _) = send(&env.state, request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    assert_eq!(stored(&env.state).await, (0, 0));
+
+    let body = gzip(&fluent_bit_json(["inf", "-inf", "nan", "-nan"]));
+    let request = sign_fluent_bit(
+        FB_KEY_ID,
+        FB_SECRET,
+        t,
+        &body,
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+    );
+    let (status, json, _) = send(&env.state, request).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{json}");
+    assert_eq!(json["records"], 2);
+    assert_eq!(stored(&env.state).await, (1, 2));
+    let bodies: Vec<serde_json::Value> = env
+        .state
+        .store
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT body FROM records ORDER BY id")?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    assert_eq!(bodies[0]["cpu_p"], serde_json::Value::Null);
+    assert_eq!(
+        bodies[0]["samples"],
+        serde_json::json!([1.5, null, null, null])
+    );
+    assert_eq!(bodies[0]["edgeheal"]["entity"], "shop/cart");
+    assert_eq!(bodies[1]["edgeheal"]["incident"], "error_burst");
+}
+
 /// A batch's signature is used up only when its batch is committed. A batch refused after its
 /// signature verified (the store failing: 503) is accepted when the client sends it again as it
 /// was, as Fluent Bit and Vector do within the same second; one accepted is answered as its
