@@ -14,8 +14,13 @@
 //! uses by default (`std::collections::hash_map::RandomState`), with the same
 //! 1-3 rounds. Faster keyed hashes were passed over: foldhash says of itself
 //! that it "does not claim to provide HashDoS resistance against interactive
-//! attackers" (the secret can be derived from timing), and aHash's fallback
-//! (no AES, as in the `.wasm`) is a multiply-fold design of the same kind.
+//! attackers" (its secret can be derived from timing, and whoever feeds
+//! records to the filter can watch how fast it goes); aHash does claim DoS
+//! resistance, but says it is "not a cryptographically secure hash", and
+//! without AES instructions (the `.wasm`) it runs a folded-multiply fallback,
+//! the primitive foldhash disclaims. SipHash is a keyed pseudorandom
+//! function, and costs nothing measurable here (the README's benchmarks:
+//! records that repeat a remembered identity object skip the table's hash).
 //! std's `RandomState` is not used directly because it panics (a trap, in
 //! the `.wasm`) when the host gives no random bytes.
 //!
