@@ -18,6 +18,7 @@ use crate::json::{
     lossy_str_len, most_replaced_len, replace_non_finite_in, splice_with, write_lossy_str,
     JsonError, Record, RecordIndex,
 };
+use crate::keyed_hash::{HashKey, KeyError, KeySource};
 use crate::lru::Lru;
 use crate::model::ModelSet;
 use crate::normalize::{normalize_in, NormalizeCache, IDENTITY_OBJECTS, LINE_KEYS};
@@ -79,6 +80,8 @@ pub struct Filter {
     config: FilterConfig,
     models: Option<ModelSet>,
     entities: Lru<Tracked>,
+    /// Where the entity table's hash key came from.
+    key_source: KeySource,
     /// By [`MemoToken::entry`]; empty until the first is remembered.
     placed: Vec<Placed>,
     key: String,
@@ -151,10 +154,40 @@ fn entity_key(key: &mut String, prefix: char, namespace: Option<&str>, name: &st
 }
 
 impl Filter {
-    /// A filter with the given configuration and models (`None`: tag without scores).
+    /// A filter with the given configuration and models (`None`: tag without
+    /// scores), whose entity table hashes names under a key drawn from the
+    /// operating system; if it gives none, under [`HashKey::FALLBACK`]
+    /// ([`Filter::hash_key_source`] tells which; see [`crate::keyed_hash`]).
     pub fn new(config: FilterConfig, models: Option<ModelSet>) -> Filter {
+        Filter::with_drawn_key(config, models, HashKey::from_os())
+    }
+
+    /// As [`Filter::new`], with the entity table's hash key given (to
+    /// reproduce a run exactly, memory layout included). The output does not
+    /// depend on the key.
+    pub fn with_hash_key(config: FilterConfig, models: Option<ModelSet>, key: HashKey) -> Filter {
+        Filter::with_key(config, models, key, KeySource::Given)
+    }
+
+    /// As [`Filter::new`], with the outcome of drawing the key.
+    fn with_drawn_key(
+        config: FilterConfig,
+        models: Option<ModelSet>,
+        drawn: Result<HashKey, KeyError>,
+    ) -> Filter {
+        let (key, source) = HashKey::drawn(drawn);
+        Filter::with_key(config, models, key, source)
+    }
+
+    fn with_key(
+        config: FilterConfig,
+        models: Option<ModelSet>,
+        key: HashKey,
+        key_source: KeySource,
+    ) -> Filter {
         Filter {
-            entities: Lru::new(config.max_entities),
+            entities: Lru::new(config.max_entities, key),
+            key_source,
             placed: Vec::new(),
             config,
             models,
@@ -169,6 +202,13 @@ impl Filter {
             evaluations: Vec::new(),
             last: Combined::default(),
         }
+    }
+
+    /// Where the entity table's hash key came from: [`KeySource::Fallback`]
+    /// when the operating system gave no random bytes, and the table then
+    /// uses a public key (the adapters say so on stderr).
+    pub fn hash_key_source(&self) -> KeySource {
+        self.key_source
     }
 
     /// The `model` tag value: `name@sha256-prefix`, or `none`.
@@ -683,6 +723,76 @@ mod tests {
             );
         }
         assert_eq!(fast.tracked_entities(), 16);
+    }
+
+    /// Each filter's entity table hashes names under its own key from the
+    /// operating system, and one that got no random bytes runs on the
+    /// fallback key; all of them write the same bytes for the same records,
+    /// with a table small enough to evict all the time (eviction goes by
+    /// recency, and nothing is written in hash order).
+    #[test]
+    fn each_filter_hashes_names_under_its_own_key_and_writes_the_same_bytes() {
+        let config = FilterConfig {
+            max_entities: 16,
+            warmup: 2,
+            ..FilterConfig::default()
+        };
+        let models = || ModelSet::from_embedded().map(|m| m.unwrap());
+        let failed = KeyError::Os(getrandom::Error::UNSUPPORTED);
+        let mut filters = [
+            Filter::new(config.clone(), models()),
+            Filter::new(config.clone(), models()),
+            Filter::with_drawn_key(config.clone(), models(), Err(failed)),
+            Filter::with_hash_key(config, models(), HashKey::from_parts(3, 4)),
+        ];
+        let sources = filters.each_ref().map(Filter::hash_key_source);
+        assert_eq!(
+            sources,
+            [
+                KeySource::Os,
+                KeySource::Os,
+                KeySource::Fallback(failed),
+                KeySource::Given
+            ]
+        );
+        let name = "p\u{1f}ns\u{1f}w1-7d4b9c8f6-p1x9z";
+        let hashes = filters.each_ref().map(|f| f.entities.hash_of(name));
+        assert_ne!(hashes[0], hashes[1]);
+        let fixed = Lru::<u8>::new(1, HashKey::FALLBACK);
+        assert_eq!(hashes[2], fixed.hash_of(name));
+        assert_ne!(hashes[3], hashes[2]);
+
+        let mut outs: [Vec<u8>; 4] = Default::default();
+        let mut now = 1_740_960_000_000_000_000i64;
+        for i in 0..3_000u64 {
+            let pod = (i * 7) % 40;
+            let workload = pod % 9;
+            now += 50_000_000;
+            let text = if i % 3 == 0 {
+                format!(
+                    r#"{{"metric":"container_memory_working_set_bytes","value":{},"labels":{{"namespace":"ns","pod":"w{workload}-7d4b9c8f6-p{pod}x9z","container":"app"}}}}"#,
+                    1e8 + (i % 1000) as f64 * 1e5
+                )
+            } else {
+                let status = if i % 17 == 0 { 503 } else { 200 };
+                format!(
+                    r#"{{"log":"GET /x {status} 12ms","kubernetes":{{"pod_name":"w{workload}-7d4b9c8f6-p{pod}x9z","namespace_name":"ns"}}}}"#
+                )
+            };
+            for (f, out) in filters.iter_mut().zip(&mut outs) {
+                f.process(b"kube", now, text.as_bytes(), out);
+            }
+            for out in &outs[1..] {
+                assert_eq!(
+                    String::from_utf8_lossy(out),
+                    String::from_utf8_lossy(&outs[0]),
+                    "record {i}"
+                );
+            }
+        }
+        for f in &filters {
+            assert_eq!(f.tracked_entities(), 16);
+        }
     }
 
     /// A crash-looping pod with an all-digit suffix: its events were tagged

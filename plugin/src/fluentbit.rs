@@ -35,6 +35,11 @@
 //!
 //! [`STATE_BUDGET_BYTES`]: crate::config::STATE_BUDGET_BYTES
 //!
+//! The entity table's hash key is drawn once, when the instance is set up,
+//! through WASI's `random_get` (see [`crate::keyed_hash`]); if the host
+//! fails it, the filter runs on a fixed key and says so in one line on
+//! stderr.
+//!
 //! Runtime configuration is read once, through WASI, from
 //! [`CONFIG_PATH`] (Fluent Bit must list `/etc/edgeheal` in `accessible_paths`):
 //! `{"filter": <FilterConfig>, "models": "<dir with manifest.json>"}`. An absent
@@ -45,6 +50,7 @@ use std::io::{Read as _, Write as _};
 
 use crate::config::FilterConfig;
 use crate::filter::Filter;
+use crate::keyed_hash::KeySource;
 use crate::model::{ModelSet, MANIFEST, MAX_FILE_BYTES};
 use crate::tags::write_error_tags;
 
@@ -188,8 +194,16 @@ unsafe fn guest_slice<'a>(ptr: *const u8, len: u32) -> Option<&'a [u8]> {
 impl Instance {
     fn new() -> Instance {
         let (config, models) = runtime_config();
+        let filter = Filter::new(config, models);
+        if let KeySource::Fallback(why) = filter.hash_key_source() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "[edgeheal] random_get: {why}; the entity table hashes pod and workload names \
+                 under a fixed public key, so names chosen to collide can slow the filter down"
+            );
+        }
         Instance {
-            filter: Filter::new(config, models),
+            filter,
             out: Vec::new(),
             scratch: String::new(),
         }

@@ -42,6 +42,7 @@ mod freetext;
 pub mod identity;
 mod identity_memo;
 pub mod json;
+pub mod keyed_hash;
 pub mod logline;
 pub mod lru;
 pub mod manifest;

@@ -2,66 +2,22 @@
 //! of nodes linked in recency order. Lookups, insertions and evictions are
 //! O(1); an evicted node's value is reset in place, so the table stops
 //! allocating once it is full.
+//!
+//! O(1) holds for keys chosen to collide too. The keys are entity names
+//! that the records carry and that whoever names pods or writes metric
+//! labels chooses; under a public hash they could compute names that all
+//! land in one bucket group, and every lookup of one would then compare it
+//! with all the others. So the index hashes with SipHash-1-3 under a secret
+//! key the table's owner draws from the operating system
+//! ([`crate::keyed_hash`]): without the key, no names can be computed to
+//! collide, and names that collide under one key are spread under another.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::text_table::fmix64;
+use crate::keyed_hash::{HashKey, KeyedState};
 
-/// Deterministic across runs and targets (the keys are entity names the
-/// records carry; no hasher with a public key resists chosen collisions, so
-/// this one is picked for speed on short keys).
-type Index = HashMap<Box<str>, u32, BuildHasherDefault<KeyHasher>>;
-
-/// FxHash's word-at-a-time mixing (as rustc hashes identifiers) with a
-/// 64-bit finalizer ([`fmix64`]), so the table's high and low hash bits are
-/// both mixed.
-#[derive(Debug, Default, Clone, Copy)]
-struct KeyHasher {
-    hash: u64,
-}
-
-impl KeyHasher {
-    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
-    }
-}
-
-impl Hasher for KeyHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            // The rest as a little-endian word (a copy loop here compiles
-            // to a call to `memcpy`).
-            let word = rest
-                .iter()
-                .rev()
-                .fold(0u64, |w, b| (w << 8) | u64::from(*b));
-            // The length keeps "a" and "a\0" apart.
-            self.add(word ^ ((rest.len() as u64) << 59));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        fmix64(self.hash)
-    }
-}
+/// Keyed with a secret (see the module docs).
+type Index = HashMap<Box<str>, u32, KeyedState>;
 
 const NIL: u32 = u32::MAX;
 
@@ -108,11 +64,12 @@ impl<V> Lru<V> {
         + 4 * (std::mem::size_of::<(Box<str>, u32)>() + 1) * 8 / 7
         + 1;
 
-    /// An empty map holding at most `cap` entries (at least 1, at most `u32::MAX - 1`).
-    pub fn new(cap: usize) -> Lru<V> {
+    /// An empty map holding at most `cap` entries (at least 1, at most
+    /// `u32::MAX - 1`), whose index hashes keys under `key`.
+    pub fn new(cap: usize, key: HashKey) -> Lru<V> {
         let cap = cap.clamp(1, (NIL - 1) as usize);
         Lru {
-            index: Index::default(),
+            index: Index::with_hasher(KeyedState(key)),
             nodes: Vec::new(),
             links: Vec::new(),
             head: NIL,
@@ -258,6 +215,37 @@ impl<V> Lru<V> {
         self.index.get(key).copied()
     }
 
+    /// The hash the index gives `key`.
+    #[cfg(test)]
+    pub(crate) fn hash_of(&self, key: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.index.hasher().hash_one(key)
+    }
+
+    /// The most keys of the index that share both the bucket a lookup
+    /// starts probing at (the hash's low bits, as many as the table has
+    /// buckets) and the tag it compares first (the hash's top 7 bits, as
+    /// hashbrown reads them on 64-bit targets): a lookup of one of them
+    /// compares its key with every other at the least.
+    #[cfg(test)]
+    pub(crate) fn most_keys_sharing_a_probe(&self) -> usize {
+        let buckets = (self.index.capacity() * 8 / 7).next_power_of_two() as u64;
+        let mut probes: Vec<(u64, u64)> = self
+            .index
+            .keys()
+            .map(|k| {
+                let h = self.hash_of(k);
+                (h & (buckets - 1), h >> 57)
+            })
+            .collect();
+        probes.sort_unstable();
+        probes
+            .chunk_by(|a, b| a == b)
+            .map(<[_]>::len)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Keys from most to least recently used.
     pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
         let mut i = self.head;
@@ -272,6 +260,12 @@ impl<V> Lru<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observation::is_dns1123_subdomain;
+    use crate::test_rng::Xorshift;
+
+    fn os_key() -> HashKey {
+        HashKey::from_os().unwrap()
+    }
 
     fn touch(l: &mut Lru<u32>, k: &str) -> (u32, bool) {
         l.touch(k, || 0, |v| *v = 0).unwrap()
@@ -279,7 +273,7 @@ mod tests {
 
     #[test]
     fn evicts_least_recently_used() {
-        let mut l = Lru::new(3);
+        let mut l = Lru::new(3, os_key());
         for k in ["a", "b", "c"] {
             assert!(touch(&mut l, k).1);
         }
@@ -299,7 +293,7 @@ mod tests {
 
     #[test]
     fn never_grows_past_capacity() {
-        let mut l = Lru::new(16);
+        let mut l = Lru::new(16, os_key());
         for i in 0..10_000 {
             touch(&mut l, &format!("pod-{i}"));
             assert!(l.len() <= 16);
@@ -311,7 +305,7 @@ mod tests {
     #[test]
     fn its_tables_hold_no_more_than_the_cap() {
         for cap in [1, 3, 5, 16, 1000, 5000] {
-            let mut l = Lru::new(cap);
+            let mut l = Lru::new(cap, os_key());
             for i in 0..2 * cap {
                 touch(&mut l, &format!("pod-{i}"));
                 assert!(
@@ -331,7 +325,7 @@ mod tests {
 
     #[test]
     fn placements_are_named_by_slot_and_generation() {
-        let mut l = Lru::new(2);
+        let mut l = Lru::new(2, os_key());
         let (a, _) = touch(&mut l, "a");
         let (b, _) = touch(&mut l, "b");
         let ga = l.generation(a).unwrap();
@@ -350,10 +344,128 @@ mod tests {
 
     #[test]
     fn capacity_one_works() {
-        let mut l = Lru::new(0);
+        let mut l = Lru::new(0, os_key());
         assert_eq!(l.capacity(), 1);
         touch(&mut l, "a");
         touch(&mut l, "b");
         assert_eq!(l.keys().collect::<Vec<_>>(), ["b"]);
+    }
+
+    /// The hash the index used before it was keyed (FxHash's word mixing
+    /// with a public seed, then MurmurHash3's finalizer), as `str`'s `Hash`
+    /// fed it: the bytes, 8 at a time, a last partial word with its length,
+    /// and a `0xff`.
+    fn unkeyed_hash(key: &str) -> u64 {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let add = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(SEED);
+        let mut h = 0;
+        let mut chunks = key.as_bytes().chunks_exact(8);
+        for c in &mut chunks {
+            h = add(h, u64::from_le_bytes(c.try_into().unwrap()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            h = add(h, u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+        crate::text_table::fmix64(add(h, 0xff))
+    }
+
+    /// `2^stages` entity keys of distinct valid pods of the namespace
+    /// `crowd` that all have one [`unkeyed_hash`]: what anyone who may name
+    /// pods there could compute. The hash's state after the key's first
+    /// word (`p␟crowd␟`) is public; each stage appends one of two 16-byte
+    /// pieces (a word of 7 letters or digits and a `.`, then a word of 8)
+    /// that lead from the same state to the same state, so every choice of
+    /// pieces ends in one state (Joux's multicollisions). The two pieces of
+    /// a stage: first words whose states, turned as the next step turns
+    /// them, differ only in bits that two letters or digits can also differ
+    /// in (bits 5 and 7 of every byte equal), then second words that cancel
+    /// that difference.
+    fn colliding_pod_keys(stages: u32) -> Vec<String> {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        let add = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(SEED);
+        let alnum = |c: u8| ALNUM.contains(&c);
+        let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
+        let prefix = "p\u{1f}crowd\u{1f}";
+        let mut state = add(0, u64::from_le_bytes(prefix.as_bytes().try_into().unwrap()));
+        let mut names = vec![String::new()];
+        for _ in 0..stages {
+            let mut seen = std::collections::HashMap::new();
+            let pieces = loop {
+                let mut first = [b'.'; 8];
+                for b in &mut first[..7] {
+                    *b = ALNUM[(rng.next_u64() % ALNUM.len() as u64) as usize];
+                }
+                let turned = add(state, u64::from_le_bytes(first)).rotate_left(5);
+                let class = turned & 0xa0a0_a0a0_a0a0_a0a0;
+                let Some((other, other_turned)) = seen.insert(class, (first, turned)) else {
+                    continue;
+                };
+                if other == first {
+                    continue;
+                }
+                // Second words a and b with a ^ turned == b ^ other_turned.
+                let diff = (turned ^ other_turned).to_le_bytes();
+                let mut a = [0u8; 8];
+                let mut b = [0u8; 8];
+                let found = diff.iter().enumerate().all(|(i, d)| {
+                    let pick = ALNUM.iter().find(|&&c| alnum(c ^ d));
+                    pick.map(|&c| (a[i], b[i]) = (c, c ^ d)).is_some()
+                });
+                if found {
+                    break [(first, a), (other, b)];
+                }
+            };
+            let [(f, s), _] = pieces;
+            state = add(add(state, u64::from_le_bytes(f)), u64::from_le_bytes(s));
+            let text = |(f, s): ([u8; 8], [u8; 8])| String::from_utf8([f, s].concat()).unwrap();
+            names = names
+                .iter()
+                .flat_map(|n| pieces.map(|p| format!("{n}{}", text(p))))
+                .collect();
+        }
+        names.into_iter().map(|n| format!("{prefix}{n}")).collect()
+    }
+
+    #[test]
+    fn chosen_pod_names_do_not_share_the_index_buckets() {
+        let keys = colliding_pod_keys(7);
+        // The attack is real: 128 distinct valid pod names, one unkeyed hash.
+        assert_eq!(keys.len(), 128);
+        let distinct: std::collections::HashSet<&String> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len());
+        for k in &keys {
+            let pod = k.rsplit('\u{1f}').next().unwrap();
+            assert!(is_dns1123_subdomain(pod.as_bytes()), "{pod}");
+            assert_eq!(unkeyed_hash(k), unkeyed_hash(&keys[0]), "{k:?}");
+        }
+        let mut l = Lru::new(4096, os_key());
+        for k in &keys {
+            touch(&mut l, k);
+        }
+        assert_eq!(l.len(), keys.len());
+        // Keyed, the 128 names fall in 128 x 128 (bucket, tag) pairs of
+        // the 256-bucket index as random names would: five or more in one
+        // pair has a chance under 1e-8. Under the unkeyed hash all 128 do.
+        let sharing = l.most_keys_sharing_a_probe();
+        assert!(sharing <= 4, "{sharing} keys share a bucket and a tag");
+        for k in &keys {
+            assert_eq!(l.find(k).map(|s| &*l.nodes[s as usize].key), Some(&**k));
+        }
+    }
+
+    #[test]
+    fn tables_hash_keys_by_their_own_key() {
+        let a = Lru::<u32>::new(8, os_key());
+        let b = Lru::<u32>::new(8, os_key());
+        let fixed = Lru::<u32>::new(8, HashKey::from_parts(1, 2));
+        let same = Lru::<u32>::new(8, HashKey::from_parts(1, 2));
+        let key = "p\u{1f}shop\u{1f}web-7d4b9c8f6-x2x2x";
+        assert_ne!(a.hash_of(key), b.hash_of(key));
+        assert_eq!(fixed.hash_of(key), same.hash_of(key));
+        assert_ne!(fixed.hash_of(key), a.hash_of(key));
     }
 }

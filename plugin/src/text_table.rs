@@ -9,6 +9,14 @@
 //! texts of a set that more of them hash to than it has ways evict each
 //! other in turn. A lookup compares texts with the caller's own test, so a
 //! hit is always a text the caller accepts, whatever the hash.
+//!
+//! The texts come from the records, and the hash ([`hash`]) is public, so
+//! texts can be chosen to share a hash. Unlike the entity table's (see
+//! [`crate::keyed_hash`]), that buys nothing here: a lookup reads at most
+//! the `2 × ways` entries of its two sets whatever the hash, and texts that
+//! share a hash need no knowledge of it (the parse's memo hashes only a
+//! member's first 256 bytes, so members that share those share their hash
+//! by design, and are told apart by the caller's test).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

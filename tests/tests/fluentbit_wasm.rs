@@ -81,10 +81,11 @@ fn artifact_exports_the_fluent_bit_abi() {
     for (module, name) in &shape.imports {
         assert_eq!(module, "wasi_snapshot_preview1", "import {module}::{name}");
     }
-    // Exactly what the adapter uses (its config file, stderr, the
-    // environment and exit that std's start-up links): nothing that a
-    // host may lack or fail, such as `random_get` for a randomly seeded
-    // hash map, which would make loading depend on the host's entropy.
+    // Exactly what the adapter uses: its config file, stderr, the
+    // environment and exit that std's start-up links, and `random_get` for
+    // the entity table's hash key (which Fluent Bit's WAMR provides with
+    // `getrandom(2)`; when it fails, the filter runs on a fixed key: see
+    // `a_host_without_randomness_gets_the_same_bytes_and_one_warning`).
     let mut names: Vec<&str> = shape.imports.iter().map(|(_, n)| n.as_str()).collect();
     names.sort_unstable();
     assert_eq!(
@@ -100,7 +101,41 @@ fn artifact_exports_the_fluent_bit_abi() {
             "fd_write",
             "path_open",
             "proc_exit",
+            "random_get",
         ]
+    );
+}
+
+/// The entity table's hash key comes from `random_get`. A host that fails
+/// it gets a filter that runs on the fixed key: no trap, the same bytes as
+/// the native core (whose key is another), and one line on stderr saying so.
+#[test]
+fn a_host_without_randomness_gets_the_same_bytes_and_one_warning() {
+    let warning = "the entity table hashes pod and workload names under a fixed public key";
+    let mut fb = load(&FilterWasmConfig {
+        random_get_fails: true,
+        ..FilterWasmConfig::default()
+    });
+    let mut native = native_filter();
+    let records: Vec<_> = MixedStream::new(11).take(500).collect();
+    for record in std::iter::repeat_n(&records, 2).flatten() {
+        same_as_native(&mut native, &mut fb, record);
+    }
+    let stats = fb.stats();
+    assert_eq!((stats.traps, stats.null_records, stats.dropped), (0, 0, 0));
+    let stderr = fb.stderr_text();
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    assert!(stderr.contains("[edgeheal] "), "{stderr}");
+
+    let mut keyed = shipped();
+    let mut native = native_filter();
+    for record in &records {
+        same_as_native(&mut native, &mut keyed, record);
+    }
+    assert!(
+        !keyed.stderr_text().contains(warning),
+        "{}",
+        keyed.stderr_text()
     );
 }
 

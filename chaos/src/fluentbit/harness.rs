@@ -83,6 +83,10 @@ pub struct FilterWasmConfig {
     /// measuring what an interpreter such as WAMR would have to execute, not
     /// for timing.
     pub count_operators: bool,
+    /// Make WASI's `random_get` fail (with `EIO`, as WAMR reports a failed
+    /// `getrandom(2)`), to check what the module does on a host without
+    /// randomness. Not a Fluent Bit setting.
+    pub random_get_fails: bool,
 }
 
 impl Default for FilterWasmConfig {
@@ -97,6 +101,7 @@ impl Default for FilterWasmConfig {
             accessible_paths: Vec::new(),
             memory_limit: 1 << 30,
             count_operators: false,
+            random_get_fails: false,
         }
     }
 }
@@ -408,6 +413,17 @@ impl FluentBitWasm {
         let mut linker = wasmtime::Linker::new(&engine);
         wasmtime_wasi::preview1::add_to_linker_sync(&mut linker, |s: &mut HostState| &mut s.wasi)
             .map_err(HarnessError::Wasmtime)?;
+        if config.random_get_fails {
+            const ERRNO_IO: i32 = 29;
+            linker.allow_shadowing(true);
+            linker
+                .func_wrap(
+                    "wasi_snapshot_preview1",
+                    "random_get",
+                    |_buf: i32, _len: i32| -> i32 { ERRNO_IO },
+                )
+                .map_err(HarnessError::Wasmtime)?;
+        }
         let instance = linker
             .instantiate(&mut store, &module)
             .map_err(HarnessError::Wasmtime)?;
