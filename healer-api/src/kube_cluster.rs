@@ -62,6 +62,7 @@ use crate::cluster::{Cluster, ClusterError, EventNote, Target};
 use crate::config::{KubernetesConfig, RetryConfig};
 use crate::policy::{Facts, HpaFacts, Plan, PodFacts, RolloutFacts, UpdateStrategy};
 use crate::rollout;
+use crate::stop_signal::StopSignal;
 use crate::tags::WorkloadKind;
 
 /// Every (API group, resource, verbs) this module calls; the shipped RBAC must grant exactly
@@ -183,7 +184,7 @@ pub struct KubeCluster {
     instance: String,
     clock: SharedClock,
     /// Turns true when the heal API is stopping: no attempt is started after that.
-    stop: Option<watch::Receiver<bool>>,
+    stop: StopSignal,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -241,7 +242,7 @@ impl KubeCluster {
             call_timeout,
             instance,
             clock,
-            stop: None,
+            stop: StopSignal::default(),
         }
     }
 
@@ -250,25 +251,8 @@ impl KubeCluster {
     /// next is cut short, and a call made after the stop is not tried; each then fails with
     /// [`ClusterError::Stopped`].
     pub fn stopping_on(mut self, stop: watch::Receiver<bool>) -> Self {
-        self.stop = Some(stop);
+        self.stop = StopSignal::new(stop);
         self
-    }
-
-    /// Whether the heal API is stopping.
-    fn stopping(&self) -> bool {
-        self.stop.as_ref().is_some_and(|stop| *stop.borrow())
-    }
-
-    /// Waits until the heal API is stopping (for ever if it has no stop).
-    async fn stopped(&self) {
-        match self.stop.clone() {
-            Some(mut stop) => {
-                if stop.wait_for(|s| *s).await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-            None => std::future::pending::<()>().await,
-        }
     }
 
     /// Connects using the kubeconfig named in the config, else in-cluster / `$KUBECONFIG`.
@@ -316,7 +300,7 @@ impl KubeCluster {
     {
         let mut backoff = Duration::from_millis(self.retry.initial_backoff_ms);
         let mut attempt = 1;
-        if self.stopping() {
+        if self.stop.is_raised() {
             return Err(ClusterError::Stopped(format!("{what}: not called")));
         }
         loop {
@@ -335,13 +319,13 @@ impl KubeCluster {
                             self.retry.max_attempts
                         ))
                     };
-                    if self.stopping() {
+                    if self.stop.is_raised() {
                         return Err(not_again());
                     }
                     tracing::warn!(%what, attempt, error = %e, "retrying Kubernetes call");
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
-                        () = self.stopped() => return Err(not_again()),
+                        () = self.stop.raised() => return Err(not_again()),
                     }
                     backoff = (backoff * 2).min(Duration::from_millis(self.retry.max_backoff_ms));
                     attempt += 1;

@@ -36,6 +36,7 @@ pub mod server;
 pub mod signed;
 pub mod sigv4;
 pub mod softheal;
+pub mod stop_signal;
 pub mod store;
 pub mod tags;
 

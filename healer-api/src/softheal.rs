@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::auth::{sign_hmac, KEY_ID_HEADER, SIGNATURE_HEADER};
 use crate::config::SoftHealConfig;
+use crate::stop_signal::StopSignal;
 
 /// Attempts at a call, the first included.
 pub const ATTEMPTS: u32 = 3;
@@ -36,7 +37,7 @@ pub struct SoftHealer {
     secret: Vec<u8>,
     timeout: Duration,
     /// Turns true when the heal API is stopping: no attempt is started after that.
-    stop: Option<watch::Receiver<bool>>,
+    stop: StopSignal,
 }
 
 /// Soft-heal failures.
@@ -95,7 +96,7 @@ impl SoftHealer {
             key_id: cfg.key_id.clone(),
             secret,
             timeout,
-            stop: None,
+            stop: StopSignal::default(),
         })
     }
 
@@ -105,25 +106,8 @@ impl SoftHealer {
     /// [`SoftHealError::Stopped`] (an attempt that succeeded, or that was the last, is
     /// answered as usual).
     pub fn stopping_on(mut self, stop: watch::Receiver<bool>) -> Self {
-        self.stop = Some(stop);
+        self.stop = StopSignal::new(stop);
         self
-    }
-
-    /// Whether the heal API is stopping.
-    fn stopping(&self) -> bool {
-        self.stop.as_ref().is_some_and(|stop| *stop.borrow())
-    }
-
-    /// Waits until the heal API is stopping (for ever if it has no stop).
-    async fn stopped(&self) {
-        match self.stop.clone() {
-            Some(mut stop) => {
-                if stop.wait_for(|s| *s).await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-            None => std::future::pending::<()>().await,
-        }
     }
 
     /// POSTs `payload` as JSON to the hook at `url`, signed at `now_unix` with the key, the
@@ -137,7 +121,7 @@ impl SoftHealer {
         idempotency_key: &str,
         now_unix: i64,
     ) -> Result<String, SoftHealError> {
-        if self.stopping() {
+        if self.stop.is_raised() {
             return Err(SoftHealError::Stopped(format!("POST {url}: not called")));
         }
         let body = serde_json::to_vec(payload).map_err(|e| SoftHealError::Hook(e.to_string()))?;
@@ -174,7 +158,7 @@ impl SoftHealer {
                     "POST {url}: not tried again after attempt {attempt} of {ATTEMPTS}: {failed}"
                 ))
             };
-            if self.stopping() {
+            if self.stop.is_raised() {
                 return Err(not_again());
             }
             tracing::warn!(
@@ -186,7 +170,7 @@ impl SoftHealer {
             );
             tokio::select! {
                 () = tokio::time::sleep(backoff) => {}
-                () = self.stopped() => return Err(not_again()),
+                () = self.stop.raised() => return Err(not_again()),
             }
             backoff *= 2;
             attempt += 1;
