@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::io::Read;
 
+use edgeheal_plugin::json::NonFinite;
 use serde::de::{self, DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserializer as _;
 use serde_json::Value;
@@ -105,16 +106,14 @@ impl DecodeLimits {
     }
 }
 
-/// A non-finite number as Fluent Bit's JSON writes a double (`flb_msgpack_to_json`, C's
-/// `%.16g`): `inf`, `-inf`, and, without its `json.convert_nan_to_null`, `nan` and `-nan`.
-const NON_FINITE: [&[u8]; 4] = [b"-inf", b"-nan", b"inf", b"nan"];
-
-/// `body` with each non-finite number Fluent Bit writes (`inf`, `-inf`, `nan`, `-nan`) where a
-/// value stands replaced by `null`, as a non-finite float in a msgpack body is read (JSON has
-/// no such number); `None` when there is none. A token stands where a value does when it is
-/// outside strings, after `:`, `,` or `[` (whitespace aside) and before whitespace, `,`, `}`
-/// or `]`; `Infinity`, `NaN` or `nans` are left alone, and the body stays malformed. The
-/// result is at most a third longer than `body` (`inf` is the shortest token).
+/// `body` with each non-finite number Fluent Bit's JSON writes for a double
+/// (`flb_msgpack_to_json`, C's `%.16g`: `inf`, `-inf`, and without its
+/// `json.convert_nan_to_null` `nan`, `-nan`) where a value stands replaced by `null`, as a
+/// non-finite float in a msgpack body is read (JSON has no such number); `None` when there is
+/// none. The tokens and what may follow them are the edge filter's
+/// ([`edgeheal_plugin::json::NonFinite::at`]); a value stands outside strings, after `:`, `,`
+/// or `[` (whitespace aside). `Infinity`, `NaN` or `nans` are left alone, and the body stays
+/// malformed. The result is at most a third longer than `body` (`inf` is the shortest token).
 pub fn non_finite_as_null(body: &[u8]) -> Option<Vec<u8>> {
     let mut out: Option<Vec<u8>> = None;
     let (mut copied, mut i) = (0, 0);
@@ -140,17 +139,11 @@ pub fn non_finite_as_null(body: &[u8]) -> Option<Vec<u8>> {
             continue;
         }
         if matches!(last, b':' | b',' | b'[') {
-            let token = NON_FINITE.iter().find(|t| {
-                body[i..].starts_with(t)
-                    && body
-                        .get(i + t.len())
-                        .is_some_and(|n| n.is_ascii_whitespace() || matches!(n, b',' | b'}' | b']'))
-            });
-            if let Some(t) = token {
+            if let Some(number) = NonFinite::at(body, i) {
                 let o = out.get_or_insert_with(|| Vec::with_capacity(body.len() + body.len() / 3));
                 o.extend_from_slice(&body[copied..i]);
                 o.extend_from_slice(b"null");
-                i += t.len();
+                i += number.token().len();
                 copied = i;
                 last = b'l';
                 continue;

@@ -89,8 +89,9 @@ impl NonFinite {
     }
 
     /// The number whose token starts at `at` in `text`, when one does and
-    /// is followed by whitespace, `,`, `}` or `]`.
-    pub(super) fn at(text: &[u8], at: usize) -> Option<NonFinite> {
+    /// is followed by JSON whitespace, `,`, `}` or `]`. Whether a value
+    /// stands at `at` is the caller's to know.
+    pub fn at(text: &[u8], at: usize) -> Option<NonFinite> {
         let rest = text.get(at..)?;
         let number = NonFinite::ALL
             .into_iter()
