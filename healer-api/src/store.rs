@@ -627,9 +627,10 @@ fn stored_batch(conn: &Connection, id: i64, records: i64) -> Result<StoredBatch,
     let mut rows = stmt.query([id])?;
     while let Some(row) = rows.next()? {
         let entity: Option<String> = row.get(0)?;
-        let scope =
-            crate::tags::Scope::parse(entity.as_deref()).unwrap_or(crate::tags::Scope::Unscoped);
-        if scope.workload().is_none() {
+        if crate::tags::Scope::of(entity.as_deref())
+            .workload()
+            .is_none()
+        {
             not_actionable += 1;
         }
     }

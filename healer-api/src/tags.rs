@@ -283,6 +283,12 @@ impl Scope {
         Entity::parse(s).map(Scope::Workload)
     }
 
+    /// The scope of a stored or received `entity` tag: one that does not parse is about no
+    /// workload ([`Scope::Unscoped`]).
+    pub fn of(entity: Option<&str>) -> Self {
+        Self::parse(entity).unwrap_or(Scope::Unscoped)
+    }
+
     /// The workload, when the record is about one.
     pub fn workload(&self) -> Option<&Entity> {
         match self {
@@ -387,7 +393,7 @@ impl Tags {
 
     /// What the record is about (validated tags always have one).
     pub fn scope(&self) -> Scope {
-        Scope::parse(self.entity.as_deref()).unwrap_or(Scope::Unscoped)
+        Scope::of(self.entity.as_deref())
     }
 
     /// Whether the healer could act on the record's entity (a workload).
