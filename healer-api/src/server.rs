@@ -175,16 +175,6 @@ impl Ingested {
             Delivery::Replayed => "replayed",
         }
     }
-
-    /// A request that names `batch`, stored before, and stores nothing.
-    fn stored_before(batch: StoredBatch, delivery: Delivery) -> Self {
-        Ingested {
-            batch_id: batch.id,
-            records: batch.records,
-            not_actionable: batch.not_actionable,
-            delivery,
-        }
-    }
 }
 
 impl IntoResponse for Ingested {
@@ -227,7 +217,7 @@ async fn ingest_inner(
         ReplayVerdict::Fresh => false,
         ReplayVerdict::Replayed => {
             match batch_signed(state, &identity).await? {
-                Some(batch) => return Ok(replayed(&identity, batch)),
+                Some(batch) => return replayed(state, &identity, Some(batch)),
                 // The replay of a redelivery, which stored nothing under its signature: its
                 // body names the batch (below). Or its batch was pruned.
                 None => true,
@@ -272,10 +262,7 @@ async fn ingest_inner(
             .store
             .read(move |c| store::batch_with_body(c, &body_sha256))
             .await?;
-        return match stored {
-            Some(batch) => Ok(replayed(&identity, batch)),
-            None => Err(refused_replay(state)),
-        };
+        return replayed(state, &identity, stored);
     }
     let n = records.len() as u64;
     // Records about no workload (a node's `_/<node>`, a null entity) are authenticated and
@@ -325,10 +312,7 @@ async fn ingest_inner(
         // The same request in flight twice at once, or accepted before a restart and no
         // longer in the cache: the store's unique signature committed the other copy.
         Err(StoreError::DuplicateBatch) => {
-            return match batch_signed(state, &identity).await? {
-                Some(batch) => Ok(replayed(&identity, batch)),
-                None => Err(refused_replay(state)),
-            };
+            return replayed(state, &identity, batch_signed(state, &identity).await?);
         }
         Err(e) => return Err(e.into()),
     };
@@ -359,26 +343,33 @@ async fn batch_signed(
         .await?)
 }
 
-/// A replay whose batch is not stored: counted as an authentication failure, 401.
-fn refused_replay(state: &AppState) -> AppError {
-    state.metrics.auth_failure(AuthFailure::Replayed.code());
-    AppError::Unauthorized(AuthFailure::Replayed)
-}
-
 /// The answer to the same signed request as a stored batch: the same body (the signature
 /// covers it), so it names that batch with 200, as a redelivery, and changes nothing. A retry
 /// that Vector sends within the second it signed the first attempt is no authentication
 /// failure, and neither sender drops or resends what is stored. A replay is refused (401) only
 /// when its batch is no longer stored (pruned for size): nothing then says what the sender was
 /// answered, and storing it again would act on it twice.
-fn replayed(identity: &Verified, batch: StoredBatch) -> Ingested {
+fn replayed(
+    state: &AppState,
+    identity: &Verified,
+    stored: Option<StoredBatch>,
+) -> Result<Ingested, AppError> {
+    let Some(batch) = stored else {
+        state.metrics.auth_failure(AuthFailure::Replayed.code());
+        return Err(AppError::Unauthorized(AuthFailure::Replayed));
+    };
     tracing::info!(
         batch_id = batch.id,
         records = batch.records,
         key_id = %identity.key_id,
         "the same signed request again (a retry within the second it was signed, or a copy): answered as its batch, nothing stored"
     );
-    Ingested::stored_before(batch, Delivery::Replayed)
+    Ok(Ingested {
+        batch_id: batch.id,
+        records: batch.records,
+        not_actionable: batch.not_actionable,
+        delivery: Delivery::Replayed,
+    })
 }
 
 /// A verified batch, decoded.
