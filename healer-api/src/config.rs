@@ -310,10 +310,12 @@ impl AuthConfig {
     }
 }
 
-pub(crate) fn default_service() -> String {
+/// The SigV4 service the pipelines sign for unless `auth.service` says otherwise.
+pub fn default_service() -> String {
     "edgeheal".into()
 }
-pub(crate) fn default_region() -> String {
+/// The SigV4 region the pipelines sign for unless `auth.region` says otherwise.
+pub fn default_region() -> String {
     "local".into()
 }
 fn default_skew() -> u64 {

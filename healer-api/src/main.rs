@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use edgeheal_healer::client::{self, Client, ListQuery};
 use edgeheal_healer::clock::SystemClock;
+use edgeheal_healer::config::{default_region, default_service};
 use edgeheal_healer::runtime::Shutdown;
 use edgeheal_healer::server::{DEFAULT_PAGE, INCIDENT_STATES, MAX_PAGE};
 use edgeheal_healer::Config;
@@ -63,13 +64,13 @@ struct Connect {
     /// A key file: its name is the key id, its content the secret (with --url).
     #[arg(long, value_name = "FILE", requires = "url")]
     key_file: Option<PathBuf>,
-    /// The SigV4 service the heal API verifies, its `auth.service` (with --url; default
-    /// `edgeheal`; with --config it is read from the config).
-    #[arg(long, value_name = "NAME", requires = "url", conflicts_with = "config")]
-    service: Option<String>,
-    /// The SigV4 region the heal API verifies, its `auth.region` (with --url; default `local`).
-    #[arg(long, value_name = "NAME", requires = "url", conflicts_with = "config")]
-    region: Option<String>,
+    /// The SigV4 service the heal API verifies, its `auth.service` (with --url; with --config
+    /// it is read from the config).
+    #[arg(long, value_name = "NAME", conflicts_with = "config", default_value_t = default_service())]
+    service: String,
+    /// The SigV4 region the heal API verifies, its `auth.region` (with --url).
+    #[arg(long, value_name = "NAME", conflicts_with = "config", default_value_t = default_region())]
+    region: String,
     /// The key id to sign with (default: with --config, the first of `auth.read_only_keys` in
     /// the keys directory, else its first id in order not in `auth.ingest_only_keys`; with
     /// --key-file, the file's name).
@@ -89,16 +90,8 @@ impl Connect {
                     Config::load(path).with_context(|| format!("loading {}", path.display()))?;
                 Client::from_config(&config, key_id)?
             }
-            (None, Some(url), Some(key_file)) => {
-                let client = Client::from_key_file(url, key_file, key_id)?;
-                match (&self.service, &self.region) {
-                    (None, None) => client,
-                    (service, region) => client.signing_for(
-                        service.as_deref().unwrap_or("edgeheal"),
-                        region.as_deref().unwrap_or("local"),
-                    ),
-                }
-            }
+            (None, Some(url), Some(key_file)) => Client::from_key_file(url, key_file, key_id)?
+                .signing_for(&self.service, &self.region),
             _ => anyhow::bail!("give --config, or --url and --key-file"),
         })
     }
