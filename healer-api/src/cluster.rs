@@ -70,11 +70,14 @@ pub enum ClusterError {
     /// The object is not in the expected shape.
     #[error("unexpected object: {0}")]
     Unexpected(String),
-    /// The heal API is stopping: the call was not tried, or not tried again after an attempt
-    /// that failed (which it names), so it ended within the engine's stop. After a failed
-    /// attempt at a change, whether the change landed is unknown.
+    /// The heal API is stopping: the call was not tried again after an attempt that failed
+    /// (which it names), so it ended within the engine's stop. After a failed attempt at a
+    /// change, whether the change landed is unknown.
     #[error("the heal API is stopping: {0}")]
     Stopped(String),
+    /// The heal API was stopping before the call: it was not made, nothing was sent.
+    #[error("the heal API is stopping: {0}")]
+    NotCalled(String),
 }
 
 /// One Event to record on the target.

@@ -8,7 +8,10 @@
 //! is never repeated, and cooldowns and budgets are counted from those rows across restarts.
 //! The history says which of the two came between. A stop of the heal API that cuts the call
 //! ([`ClusterError::Stopped`], [`SoftHealError::Stopped`]) leaves the action `pending` as a
-//! crash does, and the next start finds it `interrupted` the same way.
+//! crash does, and the next start finds it `interrupted` the same way. A stop that came before
+//! the call was made ([`ClusterError::NotCalled`], [`SoftHealError::NotCalled`]: during the
+//! "Remediating" Event, say) withdraws the action: nothing was sent, so the incident is left
+//! `open` for the next start to decide again, not verified as if it had been acted on.
 //!
 //! Each record of a batch is observed once, whatever interrupts the batch: its effect on the
 //! store (a count onto an incident, the incident it opens, the escalation it decides) is
@@ -268,7 +271,8 @@ pub struct Engine {
     /// store for the next start. An incident not acted on yet is left `open` for the next start
     /// to decide; an action whose call the stop cut (the Kubernetes API's,
     /// [`ClusterError::Stopped`], or the soft-heal hook's, [`SoftHealError::Stopped`]) is left
-    /// `pending`, for the next start to find `interrupted`.
+    /// `pending`, for the next start to find `interrupted`; one whose call was not made is
+    /// withdrawn, its incident left `open`.
     stop: Option<watch::Receiver<bool>>,
 }
 
@@ -308,8 +312,11 @@ pub type EngineError = StoreError;
 #[derive(Debug)]
 enum Call {
     /// The heal API's stop ended it ([`ClusterError::Stopped`], [`SoftHealError::Stopped`]):
-    /// not made, or its last attempt failed and not tried again, so its outcome is unknown.
+    /// its last attempt failed and was not tried again, so its outcome is unknown.
     Stopped(String),
+    /// The heal API was stopping before it was made ([`ClusterError::NotCalled`],
+    /// [`SoftHealError::NotCalled`]): nothing was sent.
+    NotCalled(String),
     /// It failed: the action's result.
     Failed(String),
 }
@@ -318,6 +325,7 @@ impl From<ClusterError> for Call {
     fn from(e: ClusterError) -> Self {
         match e {
             ClusterError::Stopped(why) => Call::Stopped(why),
+            ClusterError::NotCalled(why) => Call::NotCalled(why),
             e => Call::Failed(e.to_string()),
         }
     }
@@ -327,6 +335,7 @@ impl From<SoftHealError> for Call {
     fn from(e: SoftHealError) -> Self {
         match e {
             SoftHealError::Stopped(why) => Call::Stopped(why),
+            SoftHealError::NotCalled(why) => Call::NotCalled(why),
             e => Call::Failed(e.to_string()),
         }
     }
@@ -1343,7 +1352,7 @@ impl Engine {
                     format!("{e}; left as it is"),
                 ),
                 // Not tried (again): still due, at the next start, without a failure counted.
-                Err(ClusterError::Stopped(why)) => {
+                Err(ClusterError::Stopped(why) | ClusterError::NotCalled(why)) => {
                     tracing::info!(incident = r.incident_id, %why, "HPA minimum restore left for the next start");
                     continue;
                 }
@@ -1760,7 +1769,7 @@ impl Engine {
                                 policy::evaluate(guards, action, &ctx, Some(&f))
                             }
                             // The target was not inspected: nothing to refuse on.
-                            Err(ClusterError::Stopped(_)) => {
+                            Err(ClusterError::Stopped(_) | ClusterError::NotCalled(_)) => {
                                 self.left_open(inc);
                                 return Ok(());
                             }
@@ -1820,6 +1829,49 @@ impl Engine {
             step = inc.step,
             "stopping: the incident is left open; the next start decides it"
         );
+    }
+
+    /// Withdraws the action of `inc`'s step that the heal API's stop kept from being called
+    /// (it came during the "Remediating" Event, or an HPA raise's settling): nothing was sent,
+    /// so rather than leave it `pending` for the next start to find `interrupted` and verify an
+    /// action that was never taken, its row goes, as does a raise it reserved (`raise`), and the
+    /// incident is `open` again at the same step, for the next start to decide. The history
+    /// keeps the `act` decision and says why it was withdrawn.
+    async fn withdraw(
+        &self,
+        inc: &mut Incident,
+        action: ActionKind,
+        raise: Option<i64>,
+        why: &str,
+    ) -> Result<(), EngineError> {
+        let (id, step, now) = (inc.id, inc.step as i64, self.now().as_millisecond());
+        let reason = format!(
+            "withdrawn: the heal API stopped before the call was made ({why}); nothing was sent, the next start decides this step again"
+        );
+        let r2 = reason.clone();
+        self.store
+            .write(move |tx| {
+                tx.execute(
+                    "DELETE FROM actions WHERE incident_id = ?1 AND step = ?2 AND result = 'pending'",
+                    params![id, step],
+                )?;
+                tx.execute(
+                    "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, 'withdrawn', ?5)",
+                    params![id, now, step, action.as_str(), r2],
+                )?;
+                tx.execute(
+                    "UPDATE incidents SET state = 'open', updated_at = ?1 WHERE id = ?2",
+                    params![now, id],
+                )?;
+                match raise {
+                    Some(raise) => hpa_floor::withdraw(tx, raise),
+                    None => Ok(()),
+                }
+            })
+            .await?;
+        inc.state = State::Open;
+        tracing::warn!(incident = id, step, action = action.as_str(), %reason, "stopping");
+        Ok(())
     }
 
     async fn act(
@@ -1960,6 +2012,7 @@ impl Engine {
                 );
                 return Ok(());
             }
+            Err(Call::NotCalled(why)) => return self.withdraw(inc, action, raise_id, &why).await,
             Err(Call::Failed(err)) => Err(err),
             Ok(detail) => Ok(detail),
         };

@@ -198,6 +198,17 @@ pub fn confirm(
     Ok(displaced)
 }
 
+/// The raise was reserved but its call never made (the heal API stopped first): it goes, so
+/// that its step may reserve one again once decided anew. Nothing was sent, so nothing is
+/// given back, and the floor stays with the raise that held it.
+pub fn withdraw(tx: &Transaction<'_>, id: i64) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM hpa_floor_raises WHERE id = ?1 AND state = 'raising'",
+        [id],
+    )?;
+    Ok(())
+}
+
 /// The raise failed: nothing to give back (the floor stays with the raise that held it).
 pub fn abandon(tx: &Transaction<'_>, id: i64, at_ms: i64, detail: &str) -> Result<(), StoreError> {
     tx.execute(

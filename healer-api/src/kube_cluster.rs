@@ -23,7 +23,7 @@
 //! ([`KubeCluster::stopping_on`]) no attempt is started, neither a retry nor a new call, and a
 //! backoff is cut short: the attempt in flight is the last, so the engine's call ends within
 //! `call_timeout_secs` of the stop, inside `engine.stop_timeout_secs`
-//! ([`ClusterError::Stopped`]).
+//! ([`ClusterError::Stopped`]; a call not started at all is [`ClusterError::NotCalled`]).
 //!
 //! Argo Rollouts' `Rollout` (argoproj.io/v1alpha1) is read and written as a dynamic object
 //! (edgeheal links none of Argo's types): scaled through its `scale` subresource, restarted as
@@ -248,8 +248,8 @@ impl KubeCluster {
 
     /// The same client, which starts no attempt at a call once `stop` is true (the heal API
     /// is stopping): a call in flight ends with its current attempt, a backoff before the
-    /// next is cut short, and a call made after the stop is not tried; each then fails with
-    /// [`ClusterError::Stopped`].
+    /// next is cut short, and a call made after the stop is not tried; they then fail with
+    /// [`ClusterError::Stopped`], and [`ClusterError::NotCalled`] for the last.
     pub fn stopping_on(mut self, stop: watch::Receiver<bool>) -> Self {
         self.stop = StopSignal::new(stop);
         self
@@ -292,7 +292,8 @@ impl KubeCluster {
     /// Runs `f` with a per-call timeout, retrying 409/429/5xx/transport failures with
     /// exponential backoff, at most `retry.max_attempts` times. Once the heal API is stopping
     /// no attempt is started: the call ends with the attempt in flight, as
-    /// [`ClusterError::Stopped`] if that one failed and could have been retried.
+    /// [`ClusterError::Stopped`] if that one failed and could have been retried, or is not
+    /// made at all ([`ClusterError::NotCalled`]).
     async fn retrying<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T, ClusterError>
     where
         F: FnMut() -> Fut,
@@ -301,7 +302,7 @@ impl KubeCluster {
         let mut backoff = Duration::from_millis(self.retry.initial_backoff_ms);
         let mut attempt = 1;
         if self.stop.is_raised() {
-            return Err(ClusterError::Stopped(format!("{what}: not called")));
+            return Err(ClusterError::NotCalled(format!("{what}: not called")));
         }
         loop {
             let res = match tokio::time::timeout(self.call_timeout, f()).await {

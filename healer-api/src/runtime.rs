@@ -350,7 +350,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, SoftHealError::Stopped(why) if why.ends_with("not called")),
+            matches!(&err, SoftHealError::NotCalled(why) if why.ends_with("not called")),
             "{err}"
         );
     }

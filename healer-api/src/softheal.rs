@@ -8,8 +8,8 @@
 //! ([`FIRST_BACKOFF`], doubled). Once the heal API is stopping ([`SoftHealer::stopping_on`])
 //! no attempt is started, neither a retry nor a new call, and a backoff is cut short: the
 //! attempt in flight is the last, so the engine's call ends within `timeout_secs` of the stop,
-//! inside `engine.stop_timeout_secs` ([`SoftHealError::Stopped`]), as a call to the Kubernetes
-//! API does ([`crate::kube_cluster`]).
+//! inside `engine.stop_timeout_secs` ([`SoftHealError::Stopped`]; a call not started at all is
+//! [`SoftHealError::NotCalled`]), as a call to the Kubernetes API does ([`crate::kube_cluster`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -54,11 +54,13 @@ pub enum SoftHealError {
     /// failed.
     #[error("hook failed: {0}")]
     Hook(String),
-    /// The heal API is stopping: the call was not made, or its attempt failed and it was not
-    /// tried again (which it names). Whether the hook acted on an attempt that failed is
-    /// unknown.
+    /// The heal API is stopping: an attempt failed and the call was not tried again (which
+    /// it names). Whether the hook acted on the attempt that failed is unknown.
     #[error("the heal API is stopping: {0}")]
     Stopped(String),
+    /// The heal API was stopping before the call: it was not made, nothing was sent.
+    #[error("the heal API is stopping: {0}")]
+    NotCalled(String),
 }
 
 impl SoftHealer {
@@ -102,9 +104,9 @@ impl SoftHealer {
 
     /// The same healer, which starts no attempt at a call once `stop` is true (the heal API is
     /// stopping): a call in flight ends with its current attempt, a backoff before the next is
-    /// cut short, and a call made after the stop is not tried; each then fails with
-    /// [`SoftHealError::Stopped`] (an attempt that succeeded, or that was the last, is
-    /// answered as usual).
+    /// cut short, and a call made after the stop is not tried; they then fail with
+    /// [`SoftHealError::Stopped`], and [`SoftHealError::NotCalled`] for the last (an attempt
+    /// that succeeded, or that was the last, is answered as usual).
     pub fn stopping_on(mut self, stop: watch::Receiver<bool>) -> Self {
         self.stop = StopSignal::new(stop);
         self
@@ -122,7 +124,7 @@ impl SoftHealer {
         now_unix: i64,
     ) -> Result<String, SoftHealError> {
         if self.stop.is_raised() {
-            return Err(SoftHealError::Stopped(format!("POST {url}: not called")));
+            return Err(SoftHealError::NotCalled(format!("POST {url}: not called")));
         }
         let body = serde_json::to_vec(payload).map_err(|e| SoftHealError::Hook(e.to_string()))?;
         let signature = sign_hmac(&self.secret, now_unix, &body);

@@ -71,6 +71,11 @@ struct FakeCluster {
     /// which then fails as the Kubernetes client's call does, not tried again.
     stop_on_facts: Option<tokio::sync::watch::Sender<bool>>,
     inspection_cut_by_the_stop: std::sync::atomic::AtomicBool,
+    /// Set to true by the next "Remediating" Event: the stop came while the engine posted it.
+    stop_on_event: std::sync::Mutex<Option<tokio::sync::watch::Sender<bool>>>,
+    /// Set by that stop, until a test clears it: calls are not made, as the Kubernetes client
+    /// makes none once the heal API is stopping ([`ClusterError::NotCalled`]).
+    calls_stopped: std::sync::atomic::AtomicBool,
 }
 
 /// What the kube-rs client answers a call whose attempt failed once the heal API is stopping.
@@ -179,6 +184,12 @@ impl Cluster for FakeCluster {
         plan: &Plan,
         dry_run: bool,
     ) -> Result<String, ClusterError> {
+        if self.calls_stopped.load(SeqCst) {
+            return Err(ClusterError::NotCalled(format!(
+                "scale of {}: not called",
+                target.key()
+            )));
+        }
         self.executed
             .lock()
             .unwrap()
@@ -248,6 +259,12 @@ impl Cluster for FakeCluster {
         ev: &EventNote,
         _dry_run: bool,
     ) -> Result<(), ClusterError> {
+        if ev.reason == "Remediating" {
+            if let Some(stop) = self.stop_on_event.lock().unwrap().take() {
+                stop.send_replace(true);
+                self.calls_stopped.store(true, SeqCst);
+            }
+        }
         self.events
             .lock()
             .unwrap()
@@ -2257,6 +2274,51 @@ async fn a_stop_during_a_retried_call_leaves_the_action_for_the_next_start_to_ve
     engine.tick().await.unwrap();
     assert_eq!(h.incidents().await[0].state, "resolved");
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 1, "acted once");
+}
+
+/// A stop after an action was recorded, before its call was made (it came while the engine
+/// posted the "Remediating" Event): the client makes no call, so nothing was sent, and the
+/// action is withdrawn: no action row nor HPA raise, the incident `open`, the history saying
+/// why. The next start decides the step again and acts, once. Before, the
+/// action was left `pending`: the next start found it `interrupted` and verified an action
+/// that was never taken.
+#[tokio::test]
+async fn a_stop_before_the_call_withdraws_the_action_for_the_next_start_to_decide_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let cluster = FakeCluster::with_hpa(2, 10, 2);
+    *cluster.stop_on_event.lock().unwrap() = Some(stop);
+    let mut h = Harness::new(dir.path(), "enforce", HOLD_600, cluster);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    h.run_until_stopped(stopped).await;
+    assert!(h.cluster.executed.lock().unwrap().is_empty());
+    let id = h.incidents().await[0].id;
+    assert_eq!(h.incidents().await[0].state, "open");
+    assert_eq!(h.action_count().await, 0);
+    assert_eq!(h.outcomes(id).await, ["act", "withdrawn"]);
+    let (_, decisions, _) = h.history(id).await;
+    assert!(
+        decisions[1].reason.contains(
+            "stopped before the call was made (scale of shop/deployment/cart: not called)"
+        ),
+        "{decisions:?}"
+    );
+    assert!(h.raises(id).await.is_empty());
+    assert_eq!(h.cluster.hpa_min(), 2);
+
+    // The next start decides the step again, and acts once.
+    h.cluster.calls_stopped.store(false, SeqCst);
+    let mut engine = h.recovered_engine().await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(action_results(&h).await, ["ok"]);
+    assert_eq!(h.outcomes(id).await, ["act", "withdrawn", "act"]);
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    assert_eq!(h.cluster.hpa_min(), 3);
+    let states: Vec<_> = h.raises(id).await.into_iter().map(|r| r.state).collect();
+    assert_eq!(states, ["raised"]);
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    assert_eq!(h.incidents().await[0].state, "resolved");
 }
 
 /// A stop during the inspection of a target, before any action was recorded: the incident is

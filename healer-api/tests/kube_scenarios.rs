@@ -1827,7 +1827,8 @@ async fn nothing_more(mut h: Handle) {
 
 /// A stop while an attempt at a change is in flight: the attempt is answered (a server
 /// error, worth a retry), and the call ends there, [`ClusterError::Stopped`] naming it, with
-/// no further attempt; a call made after the stop is not tried at all. Before, the client went
+/// no further attempt; a call made after the stop is not tried at all
+/// ([`ClusterError::NotCalled`]). Before, the client went
 /// on through its `retry.max_attempts` attempts (up to 4 × `call_timeout_secs` and the
 /// backoffs), past the engine's stop.
 #[tokio::test]
@@ -1882,7 +1883,7 @@ async fn a_stop_during_a_call_ends_it_with_the_attempt_in_flight() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, ClusterError::Stopped(why) if why.ends_with("not called")),
+        matches!(&err, ClusterError::NotCalled(why) if why.ends_with("not called")),
         "{err}"
     );
     drop(c);

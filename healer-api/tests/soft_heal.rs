@@ -330,7 +330,7 @@ async fn a_call_after_the_stop_makes_no_attempt() {
         .unwrap_err();
     let want = format!("POST {}: not called", hook.url("/heal"));
     assert!(
-        matches!(&err, SoftHealError::Stopped(why) if *why == want),
+        matches!(&err, SoftHealError::NotCalled(why) if *why == want),
         "{err}"
     );
     assert_eq!(hook.hits(), 1, "called after the stop");
