@@ -1,5 +1,5 @@
-//! A shutdown over real sockets: the lame-duck period, and an engine stopped in the middle of
-//! an action.
+//! A shutdown over real sockets: the lame-duck period, an engine stopped in the middle of an
+//! action, and one left behind in a store that does not answer.
 //!
 //! At SIGTERM the heal API first goes on accepting and serving for `server.shutdown_delay_secs`,
 //! `/readyz` answering 503, while Kubernetes takes the pod out of its endpoints; then it closes
@@ -31,15 +31,24 @@ use serde_json::{json, Value};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
-/// A Kubernetes API whose Deployment `shop/cart` is opted in and whose scale updates never
-/// answer; `updates` counts them, and `called` is notified of each.
-struct ApiThatNeverScales {
+/// A Kubernetes API whose Deployment `shop/cart` is opted in; `updates` counts its scale
+/// updates, and `called` is notified of each.
+struct ScaleApi {
     addr: SocketAddr,
     updates: Arc<AtomicUsize>,
     called: Arc<Notify>,
 }
 
-async fn api_that_never_scales() -> ApiThatNeverScales {
+/// A [`ScaleApi`]'s updates counted, each notified, and when they answer.
+type ScaleState = (Arc<AtomicUsize>, Arc<Notify>, Option<Arc<Notify>>);
+
+/// A [`ScaleApi`] whose scale updates never answer.
+async fn api_that_never_scales() -> ScaleApi {
+    scale_api(None).await
+}
+
+/// A [`ScaleApi`] whose scale updates answer (scaled) once `answer` is notified, or never.
+async fn scale_api(answer: Option<Arc<Notify>>) -> ScaleApi {
     let updates = Arc::new(AtomicUsize::new(0));
     let called = Arc::new(Notify::new());
     let app = Router::new()
@@ -62,10 +71,17 @@ async fn api_that_never_scales() -> ApiThatNeverScales {
                     "spec": {"replicas": 1}}))
             })
             .put(
-                |State((updates, called)): State<(Arc<AtomicUsize>, Arc<Notify>)>| async move {
+                |State((updates, called, answer)): State<ScaleState>,
+                 Path((ns, name)): Path<(String, String)>| async move {
                     updates.fetch_add(1, Ordering::SeqCst);
                     called.notify_one();
-                    std::future::pending::<Json<Value>>().await
+                    match answer {
+                        Some(answer) => answer.notified().await,
+                        None => std::future::pending().await,
+                    }
+                    Json(json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+                        "metadata": {"name": name, "namespace": ns, "resourceVersion": "2"},
+                        "spec": {"replicas": 2}}))
                 },
             ),
         )
@@ -76,11 +92,11 @@ async fn api_that_never_scales() -> ApiThatNeverScales {
                     "metadata": {}, "items": []}))
             }),
         )
-        .with_state((updates.clone(), called.clone()));
+        .with_state((updates.clone(), called.clone(), answer));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    ApiThatNeverScales {
+    ScaleApi {
         addr,
         updates,
         called,
@@ -330,4 +346,70 @@ async fn a_stop_during_a_retried_call_ends_the_action_after_the_attempt_in_fligh
     let _ = next.stop.take().unwrap().send(());
     next.ended().await;
     assert_eq!(api.updates.load(Ordering::SeqCst), 1, "sent again");
+}
+
+/// A store that does not answer (another process holds its write lock) when the engine
+/// records what its action did: the heal API waits `engine.stop_timeout_secs` (3 s) for the
+/// engine and then stops without it, rather than overrun the pod's grace period and be killed
+/// mid-way. The action's result was not written: it is `pending`, for the next start to find
+/// `interrupted` (`a_stop_during_a_retried_call_ends_the_action_after_the_attempt_in_flight`).
+/// The engine was left in its write, not waited for: here, where no process exit ends it, the
+/// write lands once the lock is let go within the store's busy timeout (5 s). Had the heal API
+/// waited for the engine, the write would have failed at the busy timeout first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_still_busy_after_its_stop_timeout_is_left_behind() {
+    let answer = Arc::new(Notify::new());
+    let api = scale_api(Some(answer.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_keys(dir.path());
+    let kubeconfig = write_kubeconfig(dir.path(), api.addr);
+    let extra = format!(
+        "mode: enforce\n\
+         kubernetes: {{ kubeconfig: {kc}, call_timeout_secs: 1, retry: {{ max_attempts: 1 }} }}\n\
+         server: {{ shutdown_delay_secs: 0, shutdown_timeout_secs: 1 }}\n\
+         engine: {{ debounce_count: 1, stop_timeout_secs: 3 }}\n\
+         policy: {{ cpu_saturation: [scale_up] }}",
+        kc = kubeconfig.display()
+    );
+    let mut heal_api = start(dir.path(), &extra).await;
+    let called = api.called.notified();
+    assert_eq!(post_anomaly(&heal_api.base).await.status(), 202);
+    tokio::time::timeout(Duration::from_secs(30), called)
+        .await
+        .expect("the engine did not call the scale update");
+
+    // The store's write lock taken (the heal API's busy timeout is 5 s), then the update
+    // answered: the engine's write of its result waits for the lock.
+    let lock = rusqlite::Connection::open(dir.path().join("healer.db")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    answer.notify_one();
+    let sigterm = Instant::now();
+    let _ = heal_api.stop.take().unwrap().send(());
+    heal_api.ended().await;
+    let waited = sigterm.elapsed();
+    assert!(
+        waited >= Duration::from_secs(3),
+        "stopped after {waited:?}: it did not wait for the engine"
+    );
+    // Readers are not blocked by the write lock (WAL).
+    assert_eq!(
+        actions(dir.path()),
+        [("scale_up".to_owned(), "pending".to_owned())]
+    );
+    assert_eq!(api.updates.load(Ordering::SeqCst), 1);
+
+    // The engine left behind is still in its write, which lands once the lock is let go.
+    lock.execute_batch("ROLLBACK").unwrap();
+    let written = async {
+        while actions(dir.path())[0].1 == "pending" {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), written)
+        .await
+        .expect("the engine's write never landed: it had ended before the heal API stopped");
+    assert_eq!(
+        actions(dir.path()),
+        [("scale_up".to_owned(), "ok".to_owned())]
+    );
 }
