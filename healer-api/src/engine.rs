@@ -348,6 +348,40 @@ struct Rebuilt {
     recurrences: HashMap<Key, Vec<(i64, i64)>>,
 }
 
+/// A decision of an incident's history, written in the transaction of the change it decides
+/// ([`Engine::transition`], [`Engine::skip`]).
+#[derive(Debug)]
+struct Decided {
+    action: Option<ActionKind>,
+    outcome: &'static str,
+    reason: String,
+}
+
+impl Decided {
+    fn new(action: Option<ActionKind>, outcome: &'static str, reason: &str) -> Self {
+        Self {
+            action,
+            outcome,
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// Inserts it for step `step` of incident `id`, at `at` (ms), in `tx`.
+    fn insert(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        id: i64,
+        at: i64,
+        step: i64,
+    ) -> Result<(), StoreError> {
+        tx.execute(
+            "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, at, step, self.action.map(|a| a.as_str()), self.outcome, self.reason],
+        )?;
+        Ok(())
+    }
+}
+
 /// Engine failures (store trouble; Kubernetes trouble is a decision outcome, not an error).
 pub type EngineError = StoreError;
 
@@ -1425,21 +1459,16 @@ impl Engine {
             let Some(mut inc) = self.active.remove(&key) else {
                 continue;
             };
+            let reason = "no recurrence within the verify window";
             self.transition(
                 &mut inc,
                 State::Resolved,
-                "no recurrence within the verify window",
+                reason,
+                Some(Decided::new(None, "resolved", reason)),
             )
             .await?;
             let secs = (now.as_millisecond() - inc.opened_at.as_millisecond()) as f64 / 1000.0;
             self.metrics.time_to_remediate.observe(secs.max(0.0));
-            self.decision(
-                &inc,
-                None,
-                "resolved",
-                "no recurrence within the verify window",
-            )
-            .await?;
             // A resolved traffic surge holds its key (see `transition`).
             self.keep_if_active(key, inc);
         }
@@ -1728,6 +1757,21 @@ impl Engine {
             inc.recurrences.clear();
             inc.verify_until = Some(now + jiff::SignedDuration::from_millis(window_ms));
         }
+        let reason = match (waited_out, &inc.rollout_error, inc.rollout_answered) {
+            (true, Some(err), false) => format!(
+                "rollout status unknown for a verify window ({err}); verifying as it stands"
+            ),
+            (true, Some(err), true) => format!(
+                "still rolling out after a verify window (the last check failed: {err}); \
+                 verifying as it stands"
+            ),
+            (true, None, _) => {
+                "still rolling out after a verify window; verifying as it stands".into()
+            }
+            (false, ..) => "rolled out; verifying from now".into(),
+        };
+        // Seen rolling, the history says so, in the transaction that stores it.
+        let decided = starts_over.then(|| Decided::new(None, "verifying", &reason));
         // Stored with the action, so that a restart neither asks again nor counts what was
         // made while it rolled.
         let (id, step, from) = (inc.id, inc.step as i64, inc.acted_at_ms);
@@ -1744,57 +1788,43 @@ impl Engine {
                         params![until, id],
                     )?;
                 }
-                Ok(())
-            })
-            .await?;
-        if !starts_over {
-            return Ok(());
-        }
-        let reason = match (waited_out, &inc.rollout_error, inc.rollout_answered) {
-            (true, Some(err), false) => format!(
-                "rollout status unknown for a verify window ({err}); verifying as it stands"
-            ),
-            (true, Some(err), true) => format!(
-                "still rolling out after a verify window (the last check failed: {err}); \
-                 verifying as it stands"
-            ),
-            (true, None, _) => {
-                "still rolling out after a verify window; verifying as it stands".into()
-            }
-            (false, ..) => "rolled out; verifying from now".into(),
-        };
-        self.decision(inc, None, "verifying", &reason).await
-    }
-
-    async fn decision(
-        &self,
-        inc: &Incident,
-        action: Option<ActionKind>,
-        outcome: &'static str,
-        reason: &str,
-    ) -> Result<(), EngineError> {
-        let (id, step, at, reason) = (
-            inc.id,
-            inc.step as i64,
-            self.now().as_millisecond(),
-            reason.to_owned(),
-        );
-        self.store
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![id, at, step, action.map(|a| a.as_str()), outcome, reason],
-                )?;
-                Ok(())
+                match decided {
+                    Some(d) => d.insert(tx, id, now_ms, step),
+                    None => Ok(()),
+                }
             })
             .await
     }
 
+    /// Writes that the current step of `inc` is skipped (`decided`) and moves the incident to
+    /// the next step, in one transaction: a cycle that fails after it (or a restart) decides
+    /// the incident from the next step, not this one again, and the history reads the skip
+    /// once.
+    async fn skip(&self, inc: &mut Incident, decided: Decided) -> Result<(), EngineError> {
+        let (id, step, at) = (inc.id, inc.step as i64, self.now().as_millisecond());
+        self.store
+            .write(move |tx| {
+                decided.insert(tx, id, at, step)?;
+                tx.execute(
+                    "UPDATE incidents SET step = ?1, updated_at = ?2 WHERE id = ?3",
+                    params![step + 1, at, id],
+                )?;
+                Ok(())
+            })
+            .await?;
+        inc.step += 1;
+        Ok(())
+    }
+
+    /// Moves `inc` to `state`, and writes `decided` to its history in the same transaction:
+    /// a decision is written once, with the change it decides, so that a cycle that fails
+    /// between them (or a restart) neither decides it again with a second row nor loses it.
     async fn transition(
         &self,
         inc: &mut Incident,
         state: State,
         reason: &str,
+        decided: Option<Decided>,
     ) -> Result<(), EngineError> {
         inc.state = state;
         let closed = matches!(state, State::Resolved | State::Escalated | State::Failed);
@@ -1830,7 +1860,10 @@ impl Engine {
                      WHERE id = ?7",
                     params![state.as_str(), step, now, reason, verify_until, closed, id, found_kind, found_uid, hold_until],
                 )?;
-                Ok(())
+                match decided {
+                    Some(d) => d.insert(tx, id, now, step),
+                    None => Ok(()),
+                }
             })
             .await?;
         self.metrics.incident(inc.kind.as_str(), state.as_str());
@@ -1940,8 +1973,9 @@ impl Engine {
                 } else {
                     "every configured action was tried or did not apply".to_owned()
                 };
-                self.decision(inc, None, "escalated", &reason).await?;
-                self.transition(inc, State::Escalated, &reason).await?;
+                let decided = Decided::new(None, "escalated", &reason);
+                self.transition(inc, State::Escalated, &reason, Some(decided))
+                    .await?;
                 self.notifier.notify(format!(
                     ":rotating_light: edgeheal incident {} {} on {} escalated: {reason}",
                     inc.id, inc.kind, inc.entity
@@ -1999,25 +2033,21 @@ impl Engine {
             match verdict {
                 Err(refusal) if refusal.try_next => {
                     self.metrics.refusal(refusal.code, "skipped");
-                    self.decision(
-                        inc,
-                        Some(action),
-                        "skipped",
-                        &format!("{}: {}", refusal.code, refusal.reason),
-                    )
-                    .await?;
+                    let reason = format!("{}: {}", refusal.code, refusal.reason);
+                    self.skip(inc, Decided::new(Some(action), "skipped", &reason))
+                        .await?;
                     self.event(inc, "Normal", "Skipped", action, refusal.reason.clone())
                         .await;
-                    inc.step += 1;
                 }
                 Err(refusal) => {
                     let reason = format!("{}: {}", refusal.code, refusal.reason);
-                    self.decision(inc, Some(action), "refused", &reason).await?;
                     self.metrics.action(action.as_str(), "refused");
                     self.metrics.refusal(refusal.code, "refused");
                     self.event(inc, "Warning", "Refused", action, refusal.reason.clone())
                         .await;
-                    self.transition(inc, State::Escalated, &reason).await?;
+                    let decided = Decided::new(Some(action), "refused", &reason);
+                    self.transition(inc, State::Escalated, &reason, Some(decided))
+                        .await?;
                     self.notifier.notify(format!(
                         ":warning: edgeheal refused {action} for incident {} {} on {}: {}",
                         inc.id, inc.kind, inc.entity, refusal.reason
@@ -2119,7 +2149,7 @@ impl Engine {
                     + jiff::SignedDuration::from_secs(self.cfg.engine.verify_window_secs as i64),
             );
             return self
-                .transition(inc, State::Verifying, "step already acted on")
+                .transition(inc, State::Verifying, "step already acted on", None)
                 .await;
         };
         inc.state = State::Acting;
@@ -2224,16 +2254,21 @@ impl Engine {
                 inc.recurrences.clear();
                 inc.acted_at_ms = Some(finished);
                 inc.rolling = self.cfg.mode == Mode::Enforce;
-                self.transition(inc, State::Verifying, &format!("{action}: {detail}"))
+                self.transition(inc, State::Verifying, &format!("{action}: {detail}"), None)
                     .await
             }
             Err(err) => {
                 tracing::error!(incident = id, action = action.as_str(), error = %err, "action failed");
                 self.event(inc, "Warning", "RemediationFailed", action, err.clone())
                     .await;
-                self.decision(inc, Some(action), "failed", &err).await?;
-                self.transition(inc, State::Failed, &format!("{action} failed: {err}"))
-                    .await?;
+                let decided = Decided::new(Some(action), "failed", &err);
+                self.transition(
+                    inc,
+                    State::Failed,
+                    &format!("{action} failed: {err}"),
+                    Some(decided),
+                )
+                .await?;
                 self.notifier.notify(format!(
                     ":x: edgeheal {action} failed for incident {} {} on {}: {err}",
                     inc.id, inc.kind, inc.entity

@@ -2298,6 +2298,69 @@ async fn a_window_entry_before_the_cursor_of_an_interrupted_batch_is_kept_across
     }
 }
 
+/// A decision whose change of the incident the store refused was decided again once the
+/// cycle was retried (or the heal API restarted), and written a second time: an escalation
+/// for want of an action, a guard's refusal, an action's failure, and a step skipped as not
+/// applying (the next step's intent refused). Each is written with the change it decides, so
+/// the history reads it once.
+#[tokio::test]
+async fn a_decision_whose_write_was_refused_is_written_once() {
+    // (incident kind, entity, the call fails, refused write, the decision)
+    let cases = [
+        (
+            "error_burst",
+            "shop/cart",
+            false,
+            "UPDATE OF state ON incidents WHEN NEW.state = 'escalated'",
+            "escalated",
+        ),
+        (
+            "cpu_saturation",
+            "kube-system/dns",
+            false,
+            "UPDATE OF state ON incidents WHEN NEW.state = 'escalated'",
+            "refused",
+        ),
+        (
+            "cpu_saturation",
+            "shop/cart",
+            true,
+            "UPDATE OF state ON incidents WHEN NEW.state = 'failed'",
+            "failed",
+        ),
+        (
+            "crash_loop",
+            "shop/cart",
+            false,
+            "INSERT ON actions",
+            "skipped",
+        ),
+    ];
+    for (kind, entity, fail, refused, outcome) in cases {
+        for by in [Interruption::FailedCycle, Interruption::Restart] {
+            let case = format!("{outcome}, {by:?}");
+            let dir = tempfile::tempdir().unwrap();
+            let cluster = FakeCluster {
+                fail_execute: fail,
+                ..FakeCluster::default()
+            };
+            let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+            let engine = h.recovered_engine().await;
+            h.ingest(&[entity; 3], kind, Some("cart-1")).await;
+            drop(h.interrupted(engine, refused, by).await);
+            let inc = h.incidents().await;
+            assert_eq!(inc.len(), 1, "{case}: {inc:?}");
+            let outcomes = h.outcomes(inc[0].id).await;
+            let n = outcomes.iter().filter(|o| *o == outcome).count();
+            assert_eq!(n, 1, "{case}: {outcomes:?}");
+            if outcome == "skipped" {
+                assert_eq!(inc[0].state, "verifying", "{case}");
+                assert_eq!(h.cluster.executed.lock().unwrap().len(), 1, "{case}");
+            }
+        }
+    }
+}
+
 /// A restart forgot which closed incidents were still absorbing their key's records: a
 /// persisting anomaly opened a new incident right after an escalated one, within its
 /// cooldown, and a traffic surge that went on opened (and scaled) again after its incident
