@@ -216,8 +216,9 @@ struct Recovered {
     /// From when its current step's action counts evidence: when the action finished, or when
     /// its rollout was seen over (`ActionRow::verify_from`).
     evidence_from: Option<i64>,
-    /// That action ran in enforce mode.
-    enforced: Option<bool>,
+    /// That action ran in enforce mode and changed the workload (not a soft heal): it has a
+    /// rollout to wait for.
+    rolls_out: Option<bool>,
     /// That action's rollout was seen over.
     rolled_out: bool,
     /// The kind and uid its target was found as.
@@ -616,14 +617,14 @@ impl Engine {
             .read(|c| {
                 let mut stmt = c.prepare(
                     "SELECT i.id, i.entity, i.workload_kind, i.kind, i.state, i.step, i.pod, i.opened_at,
-                       i.verify_until, COALESCE(a.verify_from, a.finished_at), a.mode = 'enforce',
+                       i.verify_until, COALESCE(a.verify_from, a.finished_at), a.mode = 'enforce' AND a.action != ?1,
                        a.verify_from IS NOT NULL, i.found_kind, i.found_uid
                      FROM incidents i
                      LEFT JOIN actions a ON a.incident_id = i.id AND a.step = i.step
                      WHERE i.state IN ('open', 'acting', 'verifying') ORDER BY i.id",
                 )?;
                 let rows: Vec<Recovered> = stmt
-                    .query_map([], |r| {
+                    .query_map([ActionKind::SoftHeal.as_str()], |r| {
                         Ok(Recovered {
                             id: r.get(0)?,
                             entity: r.get(1)?,
@@ -635,7 +636,7 @@ impl Engine {
                             opened_at: r.get(7)?,
                             verify_until: r.get(8)?,
                             evidence_from: r.get(9)?,
-                            enforced: r.get(10)?,
+                            rolls_out: r.get(10)?,
                             rolled_out: r.get(11)?,
                             found_kind: r.get(12)?,
                             found_uid: r.get(13)?,
@@ -692,10 +693,10 @@ impl Engine {
             };
             // The workload may still be rolling out the enforced action the restart or failed
             // cycle came between (or interrupted): unless its rollout was seen over, it is
-            // asked again before the window is judged.
+            // asked again before the window is judged. A soft heal has none.
             let rolling = state == State::Verifying
                 && row.evidence_from.is_some()
-                && row.enforced == Some(true)
+                && row.rolls_out == Some(true)
                 && !row.rolled_out;
             let step = usize::try_from(row.step).unwrap_or(0);
             // After a failed cycle, the recurrences counted against an incident the store
@@ -2253,7 +2254,9 @@ impl Engine {
                 );
                 inc.recurrences.clear();
                 inc.acted_at_ms = Some(finished);
-                inc.rolling = self.cfg.mode == Mode::Enforce;
+                // A soft heal changes no pod: the workload has nothing of it to roll out, and
+                // a rollout of something else is no reason to wait.
+                inc.rolling = self.cfg.mode == Mode::Enforce && action != ActionKind::SoftHeal;
                 self.transition(inc, State::Verifying, &format!("{action}: {detail}"), None)
                     .await
             }

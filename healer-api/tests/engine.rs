@@ -3390,6 +3390,43 @@ async fn a_soft_heal_in_enforce_mode_calls_the_hook_once_and_is_verified() {
     assert_eq!(hook.hits(), 1, "the hook was called again");
 }
 
+/// A soft heal changes no pod: the workload has nothing of it to roll out. It waited for the
+/// workload's rollout status all the same, so a rollout of something else (a deploy) under way
+/// held its verification back (and asked the API server every 5 s), for up to a verify window
+/// more, also after a restart. It is verified from when the hook answered, the rollout not
+/// asked about.
+#[tokio::test]
+async fn a_soft_heal_is_verified_from_its_answer_whatever_the_workload_rolls_out() {
+    for restart in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let hook = Hook::start(&[Answer::Status(200)]).await;
+        let mut h = soft_heal_harness(dir.path(), "enforce", &hook, None);
+        h.cluster.rolling.store(true, SeqCst); // an unrelated rollout under way
+        let mut engine = h.recovered_engine().await;
+        h.ingest(&["shop/cart"; 3], "error_burst", Some("cart-1"))
+            .await;
+        engine.process_pending().await.unwrap();
+        assert_eq!(hook.hits(), 1);
+        if restart {
+            drop(engine);
+            engine = h.recovered_engine().await;
+        }
+        h.clock.advance_secs(60);
+        engine.tick().await.unwrap();
+        h.clock.advance_secs(61);
+        engine.tick().await.unwrap();
+        assert_eq!(
+            h.incidents().await[0].state,
+            "resolved",
+            "restart {restart}"
+        );
+        assert!(
+            h.cluster.rollout_checks.lock().unwrap().is_empty(),
+            "restart {restart}"
+        );
+    }
+}
+
 /// A hook that refuses (404, not tried again): the action is recorded `failed` with its
 /// answer, and the incident fails, as for any action that fails.
 #[tokio::test]
