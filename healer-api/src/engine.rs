@@ -306,8 +306,8 @@ struct InHand {
     /// store written, if they had any).
     observed: usize,
     /// When the engine took it in hand (ms), first: the time its records count at in a
-    /// window or as a recurrence, also when it is observed again after a failed cycle or a
-    /// restart (the time is stored with its cursor).
+    /// window or as a recurrence, also when it is observed again after a failed cycle, or
+    /// after a restart once a cursor of it was written (the time is stored with it).
     at: i64,
     /// The debounce evidence among its records observed so far.
     marks: Vec<Mark>,
