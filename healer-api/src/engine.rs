@@ -18,7 +18,9 @@
 //! written in one transaction with the batch's cursor (`batches.observed`), and a batch that a
 //! failed cycle or a restart interrupted is observed again from its cursor
 //! ([`Engine::process_pending`]). What a closed incident absorbs is stored with it
-//! (`incidents.hold_until`) and read back with the active incidents.
+//! (`incidents.hold_until`) and read back with the active incidents; the debounce evidence
+//! not yet enough to act on is stored with the cursor and rebuilt at a start
+//! (`Engine::windows`).
 //!
 //! A raised HPA minimum is recorded with its action ([`crate::hpa_floor`]) and given back by
 //! the periodic [`Engine::tick`] once the workload's incidents are over and
@@ -42,7 +44,7 @@ use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{self, Context, Guards, Plan, Refusal};
 use crate::softheal::{SoftHealError, SoftHealer};
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Mark, MarkKind, Store, StoreError};
 use crate::tags::{Entity, IncidentKind, WorkloadKind};
 
 /// Lifecycle states.
@@ -217,8 +219,9 @@ struct Recovered {
     /// From when its current step's action counts evidence: when the action finished, or when
     /// its rollout was seen over (`ActionRow::verify_from`).
     evidence_from: Option<i64>,
-    /// That action ran in enforce mode.
-    enforced: Option<bool>,
+    /// That action ran in enforce mode and changed the workload (not a soft heal): it has a
+    /// rollout to wait for.
+    rolls_out: Option<bool>,
     /// That action's rollout was seen over.
     rolled_out: bool,
     /// The kind and uid its target was found as.
@@ -238,20 +241,31 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     clock: SharedClock,
     /// The debounce windows: when (ms, on the engine's clock) each key's recent anomalous
-    /// records were observed, while too few to open an incident.
+    /// records were observed, while too few to open an incident. A record counts at the time
+    /// the engine took its batch in hand (`in_hand`), the same for every record of a batch.
     ///
-    /// They live in memory only, as do the recurrences counted against a verifying incident.
-    /// A failed cycle keeps both (the reload carries the recurrences of an incident the store
-    /// still has verifying the same step), and the batch it interrupted is observed again
-    /// from where memory left it (`in_hand`), so nothing is counted twice in them. A restart
-    /// forgets them: the records of the interrupted batch past its stored cursor, whose only
-    /// effect was on these windows, are observed again, once, into empty windows; evidence
-    /// gathered before is lost, and a fault that goes on opens its incident (or escalates it)
-    /// once it has filled a window again, at most `engine.debounce_window_secs` later. That
-    /// is the side to err on: after a restart the engine may act a window late, never on
-    /// evidence counted twice; and storing them would cost a write for every anomalous record
-    /// below the threshold, the hot path of an anomaly storm.
+    /// Held in memory, as are the recurrences counted against a verifying incident, and
+    /// stored without a write of their own: each batch's cursor (`batches.observed`, written
+    /// with every effect a record has on the store, and when the batch is processed) carries
+    /// when the batch was taken in hand and which of its records so far were counted into a
+    /// window or as a recurrence ([`store::Mark`]); each incident stores the record that
+    /// opened it. A restart rebuilds both from there ([`Engine::recover`]): a key's window
+    /// from the window entries within `engine.debounce_window_secs` that came after the
+    /// record that opened its last incident (those before were used up by it), a verifying
+    /// incident's recurrences from those received after its action. So it holds what memory
+    /// held: not the records an incident or a hold counted, nor those set aside while another
+    /// incident's action rolled out, nor stale ones, none of which is marked. The records of
+    /// a batch past its stored cursor, whose only effect was on these windows, were not
+    /// stored as evidence: they are observed again, once. A failed cycle keeps what memory
+    /// has (the reload carries the recurrences of an incident the store still has verifying
+    /// the same step), and the batch it interrupted is observed again from where memory left
+    /// it, so nothing is counted twice. Batches from before the heal API stored evidence
+    /// (schema version 10) rebuild nothing: the first restart after the upgrade forgets it,
+    /// as every restart did before.
     windows: HashMap<Key, VecDeque<i64>>,
+    /// The windows and recurrences have been rebuilt from the store (once, at the start):
+    /// later reloads keep what memory has.
+    evidence_loaded: bool,
     active: HashMap<Key, Incident>,
     /// Closed incidents that keep absorbing their key's records for a while,
     /// so a persisting anomaly does not reopen an incident (and re-ask the
@@ -261,11 +275,10 @@ pub struct Engine {
     /// A cycle or a recovery failed part-way (the store): what is held in memory may differ
     /// from the store, so the next cycle reloads the incidents first, as a restart would.
     reload: bool,
-    /// The batch being observed, and how many of its records, from the first, memory has
-    /// observed (their effects on the store written, if they had any): after a failed cycle
-    /// the batch is observed again from there, or from its stored cursor if that is further
-    /// (a record whose effect was written, a later write failing).
-    in_hand: Option<(i64, usize)>,
+    /// The batch being observed ([`InHand`]): after a failed cycle the batch is observed
+    /// again from where memory left it, or from its stored cursor if that is further (a
+    /// record whose effect was written, a later write failing).
+    in_hand: Option<InHand>,
     /// Turns true when the heal API is stopping ([`Engine::run`]'s `shutdown`): no further
     /// record is observed, so no further action starts, and the rest of the queue waits in the
     /// store for the next start. An incident not acted on yet is left `open` for the next start
@@ -289,19 +302,88 @@ struct Hold {
     surge: bool,
 }
 
+/// The batch the engine is observing.
+#[derive(Debug, Clone)]
+struct InHand {
+    batch: i64,
+    /// How many of its records, from the first, memory has observed (their effects on the
+    /// store written, if they had any).
+    observed: usize,
+    /// When the engine took it in hand (ms), first: the time its records count at in a
+    /// window or as a recurrence, also when it is observed again after a failed cycle, or
+    /// after a restart once a cursor of it was written (the time is stored with it).
+    at: i64,
+    /// The debounce evidence among its records observed so far.
+    marks: Vec<Mark>,
+    /// How many of `marks`, from the first, are stored: the others go with its next cursor.
+    stored: usize,
+}
+
 /// Where a record stands in its batch: once its effect on the store is written, and with it,
 /// the first `through` records of batch `batch` are observed.
 #[derive(Debug, Clone, Copy)]
 struct Cursor {
     batch: i64,
     through: usize,
+    /// When the batch was taken in hand ([`InHand::at`]).
+    at: i64,
 }
 
 impl Cursor {
+    /// The record's place in its batch.
+    fn record(self) -> usize {
+        self.through - 1
+    }
+
     /// Moves the batch's stored cursor past the record, in the transaction `tx` that writes
-    /// the record's effect ([`store::mark_observed`]).
-    fn mark(self, tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
-        store::mark_observed(tx, self.batch, self.through)
+    /// the record's effect ([`store::mark_observed`]), with the batch's evidence not stored
+    /// yet (`marks`, [`Engine::unstored_marks`]).
+    fn mark(self, tx: &rusqlite::Transaction<'_>, marks: &[Mark]) -> Result<(), StoreError> {
+        store::mark_observed(tx, self.batch, self.through, self.at, marks)
+    }
+}
+
+/// The debounce evidence a restart rebuilds (`Engine::rebuild_evidence`).
+#[derive(Debug, Default)]
+struct Rebuilt {
+    /// Each key's window.
+    windows: HashMap<Key, VecDeque<i64>>,
+    /// Each key's recurrences: (when its batch was received, when it was observed), in the
+    /// order observed.
+    recurrences: HashMap<Key, Vec<(i64, i64)>>,
+}
+
+/// A decision of an incident's history, written in the transaction of the change it decides
+/// ([`Engine::transition`], [`Engine::skip`]).
+#[derive(Debug)]
+struct Decided {
+    action: Option<ActionKind>,
+    outcome: &'static str,
+    reason: String,
+}
+
+impl Decided {
+    fn new(action: Option<ActionKind>, outcome: &'static str, reason: &str) -> Self {
+        Self {
+            action,
+            outcome,
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// Inserts it for step `step` of incident `id`, at `at` (ms), in `tx`.
+    fn insert(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        id: i64,
+        at: i64,
+        step: i64,
+    ) -> Result<(), StoreError> {
+        tx.execute(
+            "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, at, step, self.action.map(|a| a.as_str()), self.outcome, self.reason],
+        )?;
+        Ok(())
     }
 }
 
@@ -412,6 +494,7 @@ impl Engine {
             metrics,
             clock,
             windows: HashMap::new(),
+            evidence_loaded: false,
             active: HashMap::new(),
             held: HashMap::new(),
             reload: false,
@@ -429,8 +512,10 @@ impl Engine {
     /// active incidents are reloaded. Incidents still `open` are decided again (no action row
     /// exists for their step, so nothing can run twice). Closed incidents still absorbing
     /// their key's records (escalated or failed within their cooldown, a resolved traffic
-    /// surge whose rate goes on) hold them again. The history says a restart came between;
-    /// after a failed cycle the engine does the same itself, saying so instead.
+    /// surge whose rate goes on) hold them again. The debounce windows and the recurrences of
+    /// verifying incidents are rebuilt from the evidence stored with the batches
+    /// (`Engine::windows`). The history says a restart came between; after a failed cycle
+    /// the engine does the same itself, saying so instead (and keeps the evidence in memory).
     pub async fn recover(&mut self) -> Result<(), EngineError> {
         self.recover_from(Cause::Restart, HashMap::new()).await
     }
@@ -529,19 +614,26 @@ impl Engine {
                 "HPA raises interrupted by {between}; their outcome is read back from the HPA on the next tick"
             );
         }
+        // Once, at the start: afterwards memory holds more than the store (window entries past
+        // a batch's stored cursor).
+        let mut rebuilt = if self.evidence_loaded {
+            None
+        } else {
+            Some(self.rebuild_evidence(now).await?)
+        };
         let rows = self
             .store
             .read(|c| {
                 let mut stmt = c.prepare(
                     "SELECT i.id, i.entity, i.workload_kind, i.kind, i.state, i.step, i.pod, i.opened_at,
-                       i.verify_until, COALESCE(a.verify_from, a.finished_at), a.mode = 'enforce',
+                       i.verify_until, COALESCE(a.verify_from, a.finished_at), a.mode = 'enforce' AND a.action != ?1,
                        a.verify_from IS NOT NULL, i.found_kind, i.found_uid
                      FROM incidents i
                      LEFT JOIN actions a ON a.incident_id = i.id AND a.step = i.step
                      WHERE i.state IN ('open', 'acting', 'verifying') ORDER BY i.id",
                 )?;
                 let rows: Vec<Recovered> = stmt
-                    .query_map([], |r| {
+                    .query_map([ActionKind::SoftHeal.as_str()], |r| {
                         Ok(Recovered {
                             id: r.get(0)?,
                             entity: r.get(1)?,
@@ -553,7 +645,7 @@ impl Engine {
                             opened_at: r.get(7)?,
                             verify_until: r.get(8)?,
                             evidence_from: r.get(9)?,
-                            enforced: r.get(10)?,
+                            rolls_out: r.get(10)?,
                             rolled_out: r.get(11)?,
                             found_kind: r.get(12)?,
                             found_uid: r.get(13)?,
@@ -610,24 +702,38 @@ impl Engine {
             };
             // The workload may still be rolling out the enforced action the restart or failed
             // cycle came between (or interrupted): unless its rollout was seen over, it is
-            // asked again before the window is judged.
+            // asked again before the window is judged. A soft heal has none.
             let rolling = state == State::Verifying
                 && row.evidence_from.is_some()
-                && row.enforced == Some(true)
+                && row.rolls_out == Some(true)
                 && !row.rolled_out;
             let step = usize::try_from(row.step).unwrap_or(0);
             // After a failed cycle, the recurrences counted against an incident the store
-            // still has verifying the same step are evidence still.
-            let recurrences = before
-                .remove(&(entity.clone(), kind))
+            // still has verifying the same step are evidence still. At a start they are
+            // rebuilt: those received after its action (the earlier ones were counted against
+            // its earlier steps, or before a restart that left it verifying this step).
+            let key = (entity.clone(), kind);
+            let kept = before
+                .remove(&key)
                 .filter(|b| {
                     b.id == row.id
                         && b.step == step
                         && b.state == State::Verifying
                         && state == State::Verifying
                 })
-                .map(|b| b.recurrences)
-                .unwrap_or_default();
+                .map(|b| b.recurrences);
+            let recurrences = match (kept, &mut rebuilt) {
+                (Some(kept), _) => kept,
+                (None, Some(rebuilt)) if state == State::Verifying => rebuilt
+                    .recurrences
+                    .remove(&key)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(received, _)| row.evidence_from.is_none_or(|from| *received > from))
+                    .map(|(_, at)| at)
+                    .collect(),
+                (None, _) => VecDeque::new(),
+            };
             let inc = Incident {
                 id: row.id,
                 entity: entity.clone(),
@@ -660,7 +766,18 @@ impl Engine {
             if state == State::Open {
                 reopen.push((entity.clone(), kind));
             }
-            self.active.insert((entity, kind), inc);
+            self.active.insert(key, inc);
+        }
+        if let Some(rebuilt) = rebuilt {
+            // A key with an incident in progress or a hold has no window (those records were
+            // counted onto it): none is marked after the incident opened, and none is let in.
+            let windows = rebuilt
+                .windows
+                .into_iter()
+                .filter(|(key, _)| !self.active.contains_key(key) && !self.held.contains_key(key))
+                .collect();
+            self.windows = windows;
+            self.evidence_loaded = true;
         }
         for key in reopen {
             if let Some(mut inc) = self.active.remove(&key) {
@@ -671,6 +788,77 @@ impl Engine {
         self.reload = false;
         self.publish_active().await;
         Ok(())
+    }
+
+    /// Reads back the debounce evidence stored with the batches the engine took in hand within
+    /// the last `engine.debounce_window_secs` before `now` (`Engine::windows`): each key's
+    /// window entries that came after the record that opened its latest incident (those
+    /// before it were used up by it, or by an earlier one), and every key's recurrences.
+    async fn rebuild_evidence(&self, now: i64) -> Result<Rebuilt, EngineError> {
+        let since = now.saturating_sub(self.window_ms());
+        type Read = Vec<(Key, store::Evidence, Option<(i64, usize)>)>;
+        let evidence: Read = self
+            .store
+            .read(move |c| {
+                let mut openings: HashMap<Key, Option<(i64, usize)>> = HashMap::new();
+                let mut out = Vec::new();
+                for e in store::debounce_evidence(c, since)? {
+                    let (Some(entity), Some(kind)) = (
+                        e.entity.as_deref().and_then(Entity::parse),
+                        IncidentKind::parse(&e.incident),
+                    ) else {
+                        continue;
+                    };
+                    let key = (entity, kind);
+                    let opened = match openings.get(&key) {
+                        Some(opened) => *opened,
+                        None => {
+                            // An incident from before openings were stored came before every
+                            // mark: it used up none of them.
+                            let opened =
+                                store::latest_opening(c, &key.0.to_string(), key.1.as_str())?
+                                    .flatten();
+                            openings.insert(key.clone(), opened);
+                            opened
+                        }
+                    };
+                    out.push((key, e, opened));
+                }
+                Ok(out)
+            })
+            .await?;
+        let mut rebuilt = Rebuilt::default();
+        for (key, e, opened) in evidence {
+            match e.kind {
+                MarkKind::Window => {
+                    if opened.is_some_and(|o| (e.batch, e.record) <= o) {
+                        continue;
+                    }
+                    rebuilt
+                        .windows
+                        .entry(key)
+                        .or_default()
+                        .push_back(e.observed_at_ms);
+                }
+                MarkKind::Recurrence => rebuilt
+                    .recurrences
+                    .entry(key)
+                    .or_default()
+                    .push((e.received_at_ms, e.observed_at_ms)),
+            }
+        }
+        for w in rebuilt.windows.values_mut() {
+            w.make_contiguous().sort_unstable();
+        }
+        for r in rebuilt.recurrences.values_mut() {
+            r.sort_unstable_by_key(|(_, at)| *at);
+        }
+        Ok(rebuilt)
+    }
+
+    /// `engine.debounce_window_secs` in ms.
+    fn window_ms(&self) -> i64 {
+        (self.cfg.engine.debounce_window_secs as i64).saturating_mul(1000)
     }
 
     /// Sets `edgeheal_healer_incidents_active` from the store, the record of truth: open and
@@ -815,10 +1003,12 @@ impl Engine {
     /// with the batch's cursor, and an interrupted batch is observed again from its cursor, or
     /// after a failed cycle from where memory left it. What the effect set off (the decisions
     /// and actions of an incident opened or escalated) is the recovery's to finish, as for any
-    /// incident. A record that only added to a debounce window has nothing to write: after a
-    /// restart, which forgets the windows, it is observed again. Evidence gathered in memory
-    /// before a restart is forgotten: an incident may open (or escalate) up to
-    /// `engine.debounce_window_secs` later than it would have, never on records counted twice.
+    /// incident. A record that only added to a debounce window (or counted as a recurrence)
+    /// has no write of its own: it is stored as evidence with the batch's next cursor, and a
+    /// restart rebuilds the windows from what is stored (`Engine::windows`); one past the
+    /// stored cursor is observed again, once. So a fault whose records straddle a restart
+    /// opens its incident (or escalates it) at the record it would have without the restart,
+    /// never on records counted twice.
     pub async fn process_pending(&mut self) -> Result<usize, EngineError> {
         self.reload_if_failed().await?;
         let done = self.process_batches().await;
@@ -880,20 +1070,40 @@ impl Engine {
     /// started after it.
     async fn process_batch(&mut self, batch: store::UnprocessedBatch) -> Result<bool, EngineError> {
         let id = batch.id;
-        // Memory may be past the stored cursor after a failed cycle: records that only added
-        // to a debounce window are in it already.
-        let from = match self.in_hand {
-            Some((in_hand, observed)) if in_hand == id => observed.max(batch.observed),
-            _ => batch.observed,
-        };
         let max_age_ms = (self.cfg.engine.max_record_age_secs as i64).saturating_mul(1000);
         let now = self.now().as_millisecond();
+        // Memory may be past the stored cursor after a failed cycle: records that only added
+        // to a debounce window are in it already. A batch taken in hand before (a failed
+        // cycle, a restart) keeps the time it was first taken in hand, and its evidence.
+        let hand = match self.in_hand.take() {
+            Some(hand) if hand.batch == id => InHand {
+                observed: hand.observed.max(batch.observed),
+                ..hand
+            },
+            _ => InHand {
+                batch: id,
+                observed: batch.observed,
+                at: batch.observed_at_ms.unwrap_or(now),
+                stored: batch.marks.len(),
+                marks: batch.marks,
+            },
+        };
+        let from = hand.observed;
+        self.in_hand = Some(hand);
         let records = batch.records.len();
         let (mut stale, mut oldest_ms) = (0u64, 0i64);
         let mut observed = Ok(());
         let mut stopped = false;
         for (i, r) in batch.records.into_iter().enumerate().skip(from) {
-            self.in_hand = Some((id, i));
+            let Some(hand) = self.in_hand.as_mut() else {
+                break;
+            };
+            hand.observed = i;
+            let at = Cursor {
+                batch: id,
+                through: i + 1,
+                at: hand.at,
+            };
             if self.stopping() {
                 stopped = true;
                 break;
@@ -904,10 +1114,6 @@ impl Engine {
                     oldest_ms = oldest_ms.max(age_ms);
                 }
                 None => {
-                    let at = Cursor {
-                        batch: id,
-                        through: i + 1,
-                    };
                     observed = self.observe(r, at).await;
                     if observed.is_err() {
                         break;
@@ -930,12 +1136,43 @@ impl Engine {
         if stopped {
             return Ok(false);
         }
-        self.in_hand = Some((id, records));
+        let Some(hand) = self.in_hand.as_mut() else {
+            return Ok(true);
+        };
+        hand.observed = records;
+        let at = hand.at;
+        let marks = self.unstored_marks(None);
         self.store
-            .write(move |tx| store::mark_processed(tx, id))
+            .write(move |tx| store::mark_processed(tx, id, at, &marks))
             .await?;
         self.in_hand = None;
         Ok(true)
+    }
+
+    /// Adds the record at `record` of the batch in hand to its debounce evidence, as `kind`:
+    /// stored with the batch's next cursor.
+    fn add_mark(&mut self, record: usize, kind: MarkKind) {
+        if let Some(hand) = self.in_hand.as_mut() {
+            hand.marks.push(Mark { record, kind });
+        }
+    }
+
+    /// The debounce evidence of the batch in hand not stored yet, and `own` (the record's
+    /// own, if it counts as evidence too): what the next cursor write appends.
+    fn unstored_marks(&self, own: Option<Mark>) -> Vec<Mark> {
+        let unstored = self.in_hand.as_ref().map_or(&[][..], |hand| {
+            &hand.marks[hand.stored.min(hand.marks.len())..]
+        });
+        unstored.iter().copied().chain(own).collect()
+    }
+
+    /// After a cursor write of the batch in hand committed: `own` (as given to
+    /// [`Engine::unstored_marks`]) is added, and all its evidence is stored.
+    fn marks_stored(&mut self, own: Option<Mark>) {
+        if let Some(hand) = self.in_hand.as_mut() {
+            hand.marks.extend(own);
+            hand.stored = hand.marks.len();
+        }
     }
 
     /// Observes one record of a batch: an anomalous one is counted onto its key's active
@@ -979,6 +1216,7 @@ impl Engine {
                     hold.until
                 };
                 let id = hold.incident;
+                let marks = self.unstored_marks(None);
                 self.store
                     .write(move |tx| {
                         tx.execute(
@@ -986,9 +1224,10 @@ impl Engine {
                              WHERE id = ?3",
                             params![now, until, id],
                         )?;
-                        at.mark(tx)
+                        at.mark(tx, &marks)
                     })
                     .await?;
+                self.marks_stored(None);
                 self.held.insert(key, Hold { until, ..hold });
                 return Ok(());
             }
@@ -1017,7 +1256,8 @@ impl Engine {
             w.pop_front();
         }
         if w.len() + 1 < threshold {
-            w.push_back(now);
+            w.push_back(at.at);
+            self.add_mark(at.record(), MarkKind::Window);
             return Ok(());
         }
         let count = w.len() as i64 + 1;
@@ -1039,19 +1279,23 @@ impl Engine {
             kind.as_str(),
             r.pod.clone(),
         );
+        // The record that opens it: the window entries before it are used up.
+        let (opened_batch, opened_record) = (at.batch, at.record() as i64);
+        let marks = self.unstored_marks(None);
         let id = self
             .store
             .write(move |tx| {
                 tx.execute(
-                    "INSERT INTO incidents(entity, namespace, workload, workload_kind, kind, state, step, pod, record_count, opened_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 'open', 0, ?6, ?7, ?8, ?8)",
-                    params![ent_s, ns, wl, wk, kind_s, pod, count, now],
+                    "INSERT INTO incidents(entity, namespace, workload, workload_kind, kind, state, step, pod, record_count, opened_at, updated_at, opened_batch, opened_record)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'open', 0, ?6, ?7, ?8, ?8, ?9, ?10)",
+                    params![ent_s, ns, wl, wk, kind_s, pod, count, now, opened_batch, opened_record],
                 )?;
                 let id = tx.last_insert_rowid();
-                at.mark(tx)?;
+                at.mark(tx, &marks)?;
                 Ok(id)
             })
             .await?;
+        self.marks_stored(None);
         self.windows.remove(&key);
         self.metrics.incident(kind.as_str(), "open");
         tracing::info!(incident = id, entity = %entity, kind = kind.as_str(), "incident opened");
@@ -1113,6 +1357,12 @@ impl Engine {
             .count();
         let escalates = recurs && recent + 1 >= threshold;
         let (id, next_step) = (inc.id, inc.step as i64 + 1);
+        // A recurrence that does not escalate is evidence, stored with the cursor.
+        let own = (recurs && !escalates).then_some(Mark {
+            record: at.record(),
+            kind: MarkKind::Recurrence,
+        });
+        let marks = self.unstored_marks(own);
         self.store
             .write(move |tx| {
                 tx.execute(
@@ -1135,12 +1385,13 @@ impl Engine {
                         ],
                     )?;
                 }
-                at.mark(tx)
+                at.mark(tx, &marks)
             })
             .await?;
+        self.marks_stored(own);
         if !escalates {
             if recurs {
-                inc.recurrences.push_back(now);
+                inc.recurrences.push_back(at.at);
                 while inc
                     .recurrences
                     .front()
@@ -1218,21 +1469,16 @@ impl Engine {
             let Some(mut inc) = self.active.remove(&key) else {
                 continue;
             };
+            let reason = "no recurrence within the verify window";
             self.transition(
                 &mut inc,
                 State::Resolved,
-                "no recurrence within the verify window",
+                reason,
+                Some(Decided::new(None, "resolved", reason)),
             )
             .await?;
             let secs = (now.as_millisecond() - inc.opened_at.as_millisecond()) as f64 / 1000.0;
             self.metrics.time_to_remediate.observe(secs.max(0.0));
-            self.decision(
-                &inc,
-                None,
-                "resolved",
-                "no recurrence within the verify window",
-            )
-            .await?;
             // A resolved traffic surge holds its key (see `transition`).
             self.keep_if_active(key, inc);
         }
@@ -1521,6 +1767,21 @@ impl Engine {
             inc.recurrences.clear();
             inc.verify_until = Some(now + jiff::SignedDuration::from_millis(window_ms));
         }
+        let reason = match (waited_out, &inc.rollout_error, inc.rollout_answered) {
+            (true, Some(err), false) => format!(
+                "rollout status unknown for a verify window ({err}); verifying as it stands"
+            ),
+            (true, Some(err), true) => format!(
+                "still rolling out after a verify window (the last check failed: {err}); \
+                 verifying as it stands"
+            ),
+            (true, None, _) => {
+                "still rolling out after a verify window; verifying as it stands".into()
+            }
+            (false, ..) => "rolled out; verifying from now".into(),
+        };
+        // Seen rolling, the history says so, in the transaction that stores it.
+        let decided = starts_over.then(|| Decided::new(None, "verifying", &reason));
         // Stored with the action, so that a restart neither asks again nor counts what was
         // made while it rolled.
         let (id, step, from) = (inc.id, inc.step as i64, inc.acted_at_ms);
@@ -1537,57 +1798,43 @@ impl Engine {
                         params![until, id],
                     )?;
                 }
-                Ok(())
-            })
-            .await?;
-        if !starts_over {
-            return Ok(());
-        }
-        let reason = match (waited_out, &inc.rollout_error, inc.rollout_answered) {
-            (true, Some(err), false) => format!(
-                "rollout status unknown for a verify window ({err}); verifying as it stands"
-            ),
-            (true, Some(err), true) => format!(
-                "still rolling out after a verify window (the last check failed: {err}); \
-                 verifying as it stands"
-            ),
-            (true, None, _) => {
-                "still rolling out after a verify window; verifying as it stands".into()
-            }
-            (false, ..) => "rolled out; verifying from now".into(),
-        };
-        self.decision(inc, None, "verifying", &reason).await
-    }
-
-    async fn decision(
-        &self,
-        inc: &Incident,
-        action: Option<ActionKind>,
-        outcome: &'static str,
-        reason: &str,
-    ) -> Result<(), EngineError> {
-        let (id, step, at, reason) = (
-            inc.id,
-            inc.step as i64,
-            self.now().as_millisecond(),
-            reason.to_owned(),
-        );
-        self.store
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![id, at, step, action.map(|a| a.as_str()), outcome, reason],
-                )?;
-                Ok(())
+                match decided {
+                    Some(d) => d.insert(tx, id, now_ms, step),
+                    None => Ok(()),
+                }
             })
             .await
     }
 
+    /// Writes that the current step of `inc` is skipped (`decided`) and moves the incident to
+    /// the next step, in one transaction: a cycle that fails after it (or a restart) decides
+    /// the incident from the next step, not this one again, and the history reads the skip
+    /// once.
+    async fn skip(&self, inc: &mut Incident, decided: Decided) -> Result<(), EngineError> {
+        let (id, step, at) = (inc.id, inc.step as i64, self.now().as_millisecond());
+        self.store
+            .write(move |tx| {
+                decided.insert(tx, id, at, step)?;
+                tx.execute(
+                    "UPDATE incidents SET step = ?1, updated_at = ?2 WHERE id = ?3",
+                    params![step + 1, at, id],
+                )?;
+                Ok(())
+            })
+            .await?;
+        inc.step += 1;
+        Ok(())
+    }
+
+    /// Moves `inc` to `state`, and writes `decided` to its history in the same transaction:
+    /// a decision is written once, with the change it decides, so that a cycle that fails
+    /// between them (or a restart) neither decides it again with a second row nor loses it.
     async fn transition(
         &self,
         inc: &mut Incident,
         state: State,
         reason: &str,
+        decided: Option<Decided>,
     ) -> Result<(), EngineError> {
         inc.state = state;
         let closed = matches!(state, State::Resolved | State::Escalated | State::Failed);
@@ -1623,7 +1870,10 @@ impl Engine {
                      WHERE id = ?7",
                     params![state.as_str(), step, now, reason, verify_until, closed, id, found_kind, found_uid, hold_until],
                 )?;
-                Ok(())
+                match decided {
+                    Some(d) => d.insert(tx, id, now, step),
+                    None => Ok(()),
+                }
             })
             .await?;
         self.metrics.incident(inc.kind.as_str(), state.as_str());
@@ -1733,8 +1983,9 @@ impl Engine {
                 } else {
                     "every configured action was tried or did not apply".to_owned()
                 };
-                self.decision(inc, None, "escalated", &reason).await?;
-                self.transition(inc, State::Escalated, &reason).await?;
+                let decided = Decided::new(None, "escalated", &reason);
+                self.transition(inc, State::Escalated, &reason, Some(decided))
+                    .await?;
                 self.notifier.notify(format!(
                     ":rotating_light: edgeheal incident {} {} on {} escalated: {reason}",
                     inc.id, inc.kind, inc.entity
@@ -1792,25 +2043,21 @@ impl Engine {
             match verdict {
                 Err(refusal) if refusal.try_next => {
                     self.metrics.refusal(refusal.code, "skipped");
-                    self.decision(
-                        inc,
-                        Some(action),
-                        "skipped",
-                        &format!("{}: {}", refusal.code, refusal.reason),
-                    )
-                    .await?;
+                    let reason = format!("{}: {}", refusal.code, refusal.reason);
+                    self.skip(inc, Decided::new(Some(action), "skipped", &reason))
+                        .await?;
                     self.event(inc, "Normal", "Skipped", action, refusal.reason.clone())
                         .await;
-                    inc.step += 1;
                 }
                 Err(refusal) => {
                     let reason = format!("{}: {}", refusal.code, refusal.reason);
-                    self.decision(inc, Some(action), "refused", &reason).await?;
                     self.metrics.action(action.as_str(), "refused");
                     self.metrics.refusal(refusal.code, "refused");
                     self.event(inc, "Warning", "Refused", action, refusal.reason.clone())
                         .await;
-                    self.transition(inc, State::Escalated, &reason).await?;
+                    let decided = Decided::new(Some(action), "refused", &reason);
+                    self.transition(inc, State::Escalated, &reason, Some(decided))
+                        .await?;
                     self.notifier.notify(format!(
                         ":warning: edgeheal refused {action} for incident {} {} on {}: {}",
                         inc.id, inc.kind, inc.entity, refusal.reason
@@ -1955,7 +2202,7 @@ impl Engine {
                     + jiff::SignedDuration::from_secs(self.cfg.engine.verify_window_secs as i64),
             );
             return self
-                .transition(inc, State::Verifying, "step already acted on")
+                .transition(inc, State::Verifying, "step already acted on", None)
                 .await;
         };
         inc.state = State::Acting;
@@ -2060,17 +2307,24 @@ impl Engine {
                 );
                 inc.recurrences.clear();
                 inc.acted_at_ms = Some(finished);
-                inc.rolling = self.cfg.mode == Mode::Enforce;
-                self.transition(inc, State::Verifying, &format!("{action}: {detail}"))
+                // A soft heal changes no pod: the workload has nothing of it to roll out, and
+                // a rollout of something else is no reason to wait.
+                inc.rolling = self.cfg.mode == Mode::Enforce && action != ActionKind::SoftHeal;
+                self.transition(inc, State::Verifying, &format!("{action}: {detail}"), None)
                     .await
             }
             Err(err) => {
                 tracing::error!(incident = id, action = action.as_str(), error = %err, "action failed");
                 self.event(inc, "Warning", "RemediationFailed", action, err.clone())
                     .await;
-                self.decision(inc, Some(action), "failed", &err).await?;
-                self.transition(inc, State::Failed, &format!("{action} failed: {err}"))
-                    .await?;
+                let decided = Decided::new(Some(action), "failed", &err);
+                self.transition(
+                    inc,
+                    State::Failed,
+                    &format!("{action} failed: {err}"),
+                    Some(decided),
+                )
+                .await?;
                 self.notifier.notify(format!(
                     ":x: edgeheal {action} failed for incident {} {} on {}: {err}",
                     inc.id, inc.kind, inc.entity

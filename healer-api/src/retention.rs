@@ -417,7 +417,7 @@ mod tests {
         let old_queued = insert(&store, batch("old-queued", old, 2, 10)).await;
         // Observed part-way (a failed cycle, a restart): still the engine's.
         store
-            .write(move |tx| crate::store::mark_observed(tx, old_queued, 1))
+            .write(move |tx| crate::store::mark_observed(tx, old_queued, 1, old, &[]))
             .await
             .unwrap();
         let recent = insert(&store, batch("recent", NOW - 6 * DAY_MS, 2, 10)).await;

@@ -160,6 +160,18 @@ const MIGRATIONS: &[&str] = &[
     // no digest can be computed for them.
     "ALTER TABLE batches ADD COLUMN body_sha256 BLOB;
      CREATE UNIQUE INDEX batches_body_sha256 ON batches(body_sha256);",
+    // 10: the engine's debounce evidence, kept with what the engine writes anyway (see
+    // `crate::engine`'s `windows`): when it took each batch in hand (`observed_at`, on its
+    // clock), which of the batch's records it counted into a debounce window or as a
+    // recurrence against a verifying incident (`evidence`, [`Mark`]s, written with the
+    // cursor), and which record opened each incident (`opened_batch`, `opened_record`), so
+    // that a restart rebuilds the windows rather than forgetting them. Batches and incidents
+    // from before have none: a restart rebuilds nothing from them.
+    "ALTER TABLE batches ADD COLUMN observed_at INTEGER;
+     ALTER TABLE batches ADD COLUMN evidence BLOB;
+     CREATE INDEX batches_evidence ON batches(observed_at) WHERE evidence IS NOT NULL;
+     ALTER TABLE incidents ADD COLUMN opened_batch INTEGER;
+     ALTER TABLE incidents ADD COLUMN opened_record INTEGER;",
 ];
 
 /// Applies pending migrations; returns the schema version.
@@ -494,33 +506,200 @@ pub struct UnprocessedBatch {
     /// effects on the store are written): a batch interrupted part-way, by a failed cycle or
     /// a restart, is observed again from there ([`mark_observed`]).
     pub observed: usize,
+    /// When the engine took it in hand (ms, on its clock), if it wrote a cursor for it.
+    pub observed_at_ms: Option<i64>,
+    /// The evidence among its first `observed` records ([`mark_observed`]).
+    pub marks: Vec<Mark>,
     /// Its records, every one, in the order they came.
     pub records: Vec<StoredRecord>,
 }
 
+/// What the engine counted a record of a batch as, besides the count of an incident: debounce
+/// evidence, kept in memory until there is enough of it, and stored only with the batch's
+/// cursor (no write of its own) so that a restart can rebuild it ([`debounce_evidence`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    /// The record's place in its batch (0 for the first).
+    pub record: usize,
+    /// What it was counted as.
+    pub kind: MarkKind,
+}
+
+/// The two kinds of debounce evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkKind {
+    /// An entry of its key's debounce window (no incident of its key active or holding it).
+    Window,
+    /// A recurrence counted against its key's verifying incident.
+    Recurrence,
+}
+
+/// [`Mark`]s as stored (`batches.evidence`): 8 bytes each, little-endian, the record's place
+/// shifted left by one, the low bit set for a recurrence.
+fn encode_marks(marks: &[Mark]) -> Option<Vec<u8>> {
+    if marks.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(marks.len() * 8);
+    for m in marks {
+        let v = ((m.record as u64) << 1) | u64::from(m.kind == MarkKind::Recurrence);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    Some(out)
+}
+
+/// The [`Mark`]s [`encode_marks`] wrote (a trailing partial entry is ignored).
+fn decode_marks(blob: &[u8]) -> Vec<Mark> {
+    blob.chunks_exact(8)
+        .filter_map(|c| {
+            let v = u64::from_le_bytes(c.try_into().ok()?);
+            Some(Mark {
+                record: usize::try_from(v >> 1).ok()?,
+                kind: if v & 1 == 1 {
+                    MarkKind::Recurrence
+                } else {
+                    MarkKind::Window
+                },
+            })
+        })
+        .collect()
+}
+
 /// Records in the transaction `tx` that the first `observed` records of batch `batch_id` are
 /// observed: called in the transaction that writes the effect of the last of them on the
-/// store, so that the effect and the cursor are committed together or not at all.
+/// store, so that the effect and the cursor are committed together or not at all. With it,
+/// when the engine took the batch in hand (`observed_at_ms`) and the debounce evidence among
+/// those records not stored yet (`marks`, appended to the batch's).
 pub fn mark_observed(
     tx: &rusqlite::Transaction<'_>,
     batch_id: i64,
     observed: usize,
+    observed_at_ms: i64,
+    marks: &[Mark],
 ) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE batches SET observed = ?1 WHERE id = ?2",
-        params![observed as i64, batch_id],
+        "UPDATE batches SET observed = ?1, observed_at = ?2 WHERE id = ?3",
+        params![observed as i64, observed_at_ms, batch_id],
+    )?;
+    append_marks(tx, batch_id, marks)
+}
+
+/// Appends `marks` to the evidence stored with batch `batch_id` (nothing to write if none).
+fn append_marks(
+    tx: &rusqlite::Transaction<'_>,
+    batch_id: i64,
+    marks: &[Mark],
+) -> Result<(), StoreError> {
+    let Some(new) = encode_marks(marks) else {
+        return Ok(());
+    };
+    let stored: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT evidence FROM batches WHERE id = ?1")?
+        .query_row([batch_id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let mut all = stored.unwrap_or_default();
+    all.extend_from_slice(&new);
+    tx.execute(
+        "UPDATE batches SET evidence = ?1 WHERE id = ?2",
+        params![all, batch_id],
     )?;
     Ok(())
 }
 
 /// Marks batch `batch_id` processed, every record observed: it leaves the engine's queue (and
-/// may be deleted by the retention).
-pub fn mark_processed(tx: &rusqlite::Transaction<'_>, batch_id: i64) -> Result<(), StoreError> {
+/// may be deleted by the retention). `observed_at_ms` and `marks` as for [`mark_observed`],
+/// for all its records.
+pub fn mark_processed(
+    tx: &rusqlite::Transaction<'_>,
+    batch_id: i64,
+    observed_at_ms: i64,
+    marks: &[Mark],
+) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE batches SET processed = 1, observed = record_count WHERE id = ?1",
-        [batch_id],
+        "UPDATE batches SET processed = 1, observed = record_count, observed_at = ?1 WHERE id = ?2",
+        params![observed_at_ms, batch_id],
     )?;
-    Ok(())
+    append_marks(tx, batch_id, marks)
+}
+
+/// A record the engine counted as debounce evidence ([`Mark`]), as a restart reads it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// The record's `namespace/workload`.
+    pub entity: Option<String>,
+    /// Its incident kind.
+    pub incident: String,
+    /// Its batch.
+    pub batch: i64,
+    /// Its place in its batch.
+    pub record: usize,
+    /// What it was counted as.
+    pub kind: MarkKind,
+    /// When its batch was received (ms).
+    pub received_at_ms: i64,
+    /// When the engine took its batch in hand (ms, on its clock): the time it was counted at.
+    pub observed_at_ms: i64,
+}
+
+/// The debounce evidence of the batches the engine took in hand at `since_ms` or later, in the
+/// order it was observed (batch, then place in the batch).
+pub fn debounce_evidence(conn: &Connection, since_ms: i64) -> Result<Vec<Evidence>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, received_at, observed_at, evidence FROM batches
+         WHERE evidence IS NOT NULL AND observed_at >= ?1 ORDER BY id",
+    )?;
+    let batches: Vec<(i64, i64, i64, Vec<u8>)> = stmt
+        .query_map([since_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut rec_stmt = conn
+        .prepare_cached("SELECT entity, incident FROM records WHERE batch_id = ?1 ORDER BY id")?;
+    let mut out = Vec::new();
+    for (batch, received_at_ms, observed_at_ms, blob) in batches {
+        let marks = decode_marks(&blob);
+        let Some(last) = marks.iter().map(|m| m.record).max() else {
+            continue;
+        };
+        let records: Vec<(Option<String>, String)> = rec_stmt
+            .query_map([batch], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .take(last + 1)
+            .collect::<Result<_, _>>()?;
+        for m in marks {
+            let Some((entity, incident)) = records.get(m.record) else {
+                continue;
+            };
+            out.push(Evidence {
+                entity: entity.clone(),
+                incident: incident.clone(),
+                batch,
+                record: m.record,
+                kind: m.kind,
+                received_at_ms,
+                observed_at_ms,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Where the latest incident of `entity` and `kind` was opened: `None` if there is none,
+/// `Some(None)` if it was opened before the heal API stored that (every stored [`Mark`] came
+/// after it), else the batch and the place in it of the record that opened it.
+pub fn latest_opening(
+    conn: &Connection,
+    entity: &str,
+    kind: &str,
+) -> Result<Option<Option<(i64, usize)>>, StoreError> {
+    let found: Option<(Option<i64>, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT opened_batch, opened_record FROM incidents WHERE entity = ?1 AND kind = ?2
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row([entity, kind], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(found.map(|(batch, record)| batch.zip(record.and_then(|r| usize::try_from(r).ok()))))
 }
 
 /// Unprocessed batches in arrival order, with their records.
@@ -529,17 +708,20 @@ pub fn unprocessed_batches(
     limit: usize,
 ) -> Result<Vec<UnprocessedBatch>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, observed FROM batches WHERE processed = 0 ORDER BY id LIMIT ?1",
+        "SELECT id, observed, observed_at, evidence FROM batches WHERE processed = 0 ORDER BY id LIMIT ?1",
     )?;
-    let batches: Vec<(i64, i64)> = stmt
-        .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+    type Row = (i64, i64, Option<i64>, Option<Vec<u8>>);
+    let batches: Vec<Row> = stmt
+        .query_map([limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
         .collect::<Result<_, _>>()?;
     let mut rec_stmt = conn.prepare_cached(
         "SELECT r.entity, r.pod, r.incident, r.anomaly, r.workload_kind, b.received_at, r.family, r.ts, b.signed_at
          FROM records r JOIN batches b ON b.id = r.batch_id WHERE r.batch_id = ?1 ORDER BY r.id",
     )?;
     let mut out = Vec::with_capacity(batches.len());
-    for (id, observed) in batches {
+    for (id, observed, observed_at_ms, evidence) in batches {
         let records = rec_stmt
             .query_map([id], |r| {
                 Ok(StoredRecord {
@@ -559,9 +741,12 @@ pub fn unprocessed_batches(
                 })
             })?
             .collect::<Result<_, _>>()?;
+        let observed = usize::try_from(observed).unwrap_or(0);
         out.push(UnprocessedBatch {
             id,
-            observed: usize::try_from(observed).unwrap_or(0),
+            observed,
+            observed_at_ms,
+            marks: evidence.as_deref().map(decode_marks).unwrap_or_default(),
             records,
         });
     }
@@ -926,16 +1111,65 @@ mod tests {
             assert_eq!((pending[0].id, pending[0].observed), (id, 0));
             assert_eq!(pending[0].records.len(), 3);
             assert_eq!(pending[0].records[0].entity.as_deref(), Some("shop/cart"));
-            // The cursor moves with the records' effects; processed, all are observed.
+            assert_eq!(
+                (pending[0].observed_at_ms, &pending[0].marks[..]),
+                (None, &[][..])
+            );
+            // The cursor moves with the records' effects, the evidence among them with it (what
+            // is new appended); processed, all are observed.
+            let window = |record| Mark {
+                record,
+                kind: MarkKind::Window,
+            };
+            let recurrence = Mark {
+                record: 1,
+                kind: MarkKind::Recurrence,
+            };
             store
-                .write(move |tx| mark_observed(tx, id, 2))
+                .write(move |tx| mark_observed(tx, id, 2, 5_000, &[window(0), recurrence]))
                 .await
                 .unwrap();
             let pending = store.read(|c| unprocessed_batches(c, 10)).await.unwrap();
             assert_eq!((pending[0].observed, pending[0].records.len()), (2, 3));
-            store.write(move |tx| mark_processed(tx, id)).await.unwrap();
+            assert_eq!(pending[0].observed_at_ms, Some(5_000));
+            assert_eq!(pending[0].marks, [window(0), recurrence]);
+            store
+                .write(move |tx| mark_processed(tx, id, 5_000, &[window(2)]))
+                .await
+                .unwrap();
             assert!(store
                 .read(|c| unprocessed_batches(c, 10))
+                .await
+                .unwrap()
+                .is_empty());
+            // Read back as evidence from when its batch was taken in hand on, with its records'
+            // keys and its batch's receive time.
+            let evidence = store.read(|c| debounce_evidence(c, 5_000)).await.unwrap();
+            let read: Vec<_> = evidence
+                .iter()
+                .map(|e| {
+                    (
+                        e.batch,
+                        e.record,
+                        e.kind,
+                        e.received_at_ms,
+                        e.observed_at_ms,
+                    )
+                })
+                .collect();
+            assert_eq!(
+                read,
+                [
+                    (id, 0, MarkKind::Window, 1_000, 5_000),
+                    (id, 1, MarkKind::Recurrence, 1_000, 5_000),
+                    (id, 2, MarkKind::Window, 1_000, 5_000),
+                ]
+            );
+            assert!(evidence.iter().all(
+                |e| e.entity.as_deref() == Some("shop/cart") && e.incident == "cpu_saturation"
+            ));
+            assert!(store
+                .read(|c| debounce_evidence(c, 5_001))
                 .await
                 .unwrap()
                 .is_empty());

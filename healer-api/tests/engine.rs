@@ -2057,7 +2057,13 @@ async fn a_surge_hold_that_strain_ended_stays_ended_across_a_restart() {
         ("resolved", 3),
         "the resolved one absorbed none of them"
     );
-    assert_eq!(inc[0].record_count, 3, "a new one opened on them");
+    // The strain record that ended the hold is the first entry of the new incident's window,
+    // rebuilt after the restart as memory had it: the first two of them open it, and the third
+    // is counted onto it.
+    assert_eq!(
+        inc[0].record_count, 4,
+        "a new one opened on the strain record and them"
+    );
 }
 
 /// Records that only added to a debounce window before a failed cycle (too few to open an
@@ -2091,6 +2097,284 @@ async fn debounce_evidence_is_not_counted_twice_after_a_failed_cycle() {
         assert_eq!(inc.len(), 2, "{by:?}: {inc:?}");
         let web = inc.iter().find(|i| i.entity == "shop/web").unwrap();
         assert_eq!(web.record_count, 3, "{by:?}");
+    }
+}
+
+/// A restart forgot the debounce windows: a fault whose records straddled it opened its
+/// incident only once it had filled a window again after the restart, up to
+/// `engine.debounce_window_secs` late. The windows are rebuilt from the store: the incident
+/// opens at the record it would have opened at without the restart, on the same count.
+#[tokio::test]
+async fn a_fault_that_straddles_a_restart_opens_its_incident_at_the_same_record() {
+    for restart in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+        let mut engine = h.recovered_engine().await;
+        // Two records of the fault, 10 s apart: one short of the count (3 within 60 s).
+        for _ in 0..2 {
+            h.ingest(&["shop/cart"], "cpu_saturation", None).await;
+            engine.process_pending().await.unwrap();
+            h.clock.advance_secs(10);
+        }
+        if restart {
+            drop(engine);
+            engine = h.recovered_engine().await;
+        }
+        assert!(h.incidents().await.is_empty(), "restart {restart}");
+        h.ingest(&["shop/cart"], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+        let inc = h.incidents().await;
+        assert_eq!(inc.len(), 1, "restart {restart}: {inc:?}");
+        assert_eq!(inc[0].record_count, 3, "restart {restart}");
+        assert_eq!(inc[0].state, "verifying", "restart {restart}");
+        assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    }
+}
+
+/// The recurrences counted against a verifying incident were forgotten by a restart as the
+/// windows were: a fault that went on after the action escalated only once it had recurred
+/// a full count again after the restart. They are rebuilt with the windows.
+#[tokio::test]
+async fn a_recurrence_that_straddles_a_restart_escalates_at_the_same_record() {
+    for restart in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+        let mut engine = h.engine_after_three_anomalies().await;
+        h.clock.advance_secs(30);
+        h.ingest(&["shop/cart"; 2], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+        h.clock.advance_secs(10);
+        if restart {
+            drop(engine);
+            engine = h.recovered_engine().await;
+        }
+        assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+        h.ingest(&["shop/cart"], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+        let plans: Vec<Plan> = h
+            .cluster
+            .executed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.1.clone())
+            .collect();
+        assert_eq!(plans.len(), 2, "restart {restart}: {plans:?}");
+        assert_eq!(plans[1], Plan::Restart, "restart {restart}");
+        let inc = h.incidents().await;
+        assert_eq!(inc.len(), 1, "restart {restart}: {inc:?}");
+        assert_eq!(
+            (inc[0].step, inc[0].record_count),
+            (1, 6),
+            "restart {restart}"
+        );
+    }
+}
+
+/// What the windows are rebuilt from is what memory counted into them: not the records a
+/// closed incident's hold absorbed, not the recurrences counted against an incident, not
+/// those a rollout of another incident's action set aside. Each case: two such records
+/// within the window before the restart, then two window entries, the restart, and the
+/// third entry opens the incident on three records.
+#[tokio::test]
+async fn records_not_counted_into_a_window_are_not_counted_into_it_after_a_restart() {
+    for case in ["hold", "recurrence", "rollout"] {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = if case == "rollout" {
+            FakeCluster::still_rolling()
+        } else {
+            FakeCluster::default()
+        };
+        let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+        let mut engine = h.recovered_engine().await;
+        let kind = match case {
+            // No policy: escalated at once, it holds its key's records for the cooldown (600 s).
+            "hold" => "error_burst",
+            "recurrence" => "cpu_saturation",
+            // Set aside while the workload rolls out a cpu_saturation incident's action.
+            _ => "crash_loop",
+        };
+        let opening = if case == "rollout" {
+            "cpu_saturation"
+        } else {
+            kind
+        };
+        h.ingest(&["shop/cart"; 3], opening, None).await;
+        engine.process_pending().await.unwrap();
+        match case {
+            "hold" => {
+                h.clock.advance_secs(590);
+                h.ingest(&["shop/cart"; 2], kind, None).await;
+                engine.process_pending().await.unwrap();
+                h.clock.advance_secs(11); // the hold is over
+            }
+            "recurrence" => {
+                h.clock.advance_secs(100);
+                h.ingest(&["shop/cart"; 2], kind, None).await;
+                engine.process_pending().await.unwrap();
+                h.clock.advance_secs(21);
+                engine.tick().await.unwrap(); // resolved: two recurrences are too few
+            }
+            _ => {
+                h.clock.advance_secs(10);
+                h.ingest(&["shop/cart"; 2], kind, None).await;
+                engine.process_pending().await.unwrap();
+                h.cluster.rolling.store(false, SeqCst);
+                h.clock.advance_secs(10);
+                engine.tick().await.unwrap(); // rolled out
+            }
+        }
+        let before = h.incidents().await;
+        assert_eq!(before.len(), 1, "{case}: {before:?}");
+        assert_eq!(
+            before[0].record_count,
+            if case == "rollout" { 3 } else { 5 },
+            "{case}"
+        );
+        h.ingest(&["shop/cart"; 2], kind, None).await;
+        engine.process_pending().await.unwrap();
+        drop(engine);
+        let mut engine = h.recovered_engine().await;
+        h.clock.advance_secs(1);
+        h.ingest(&["shop/cart"], kind, None).await;
+        engine.process_pending().await.unwrap();
+        let inc = h.incidents().await;
+        assert_eq!(inc.len(), 2, "{case}: {inc:?}");
+        assert_eq!(
+            (inc[0].kind.as_str(), inc[0].record_count),
+            (kind, 3),
+            "{case}"
+        );
+    }
+}
+
+/// A record the window would have let go of by the time of the restart is not rebuilt into
+/// it; the one still within it is.
+#[tokio::test]
+async fn a_record_older_than_the_window_at_a_restart_is_not_counted() {
+    for restart in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+        let mut engine = h.recovered_engine().await;
+        for secs in [30, 31] {
+            h.ingest(&["shop/cart"], "cpu_saturation", None).await;
+            engine.process_pending().await.unwrap();
+            h.clock.advance_secs(secs);
+        }
+        // 61 s after the first record, 31 s after the second.
+        if restart {
+            drop(engine);
+            engine = h.recovered_engine().await;
+        }
+        h.ingest(&["shop/cart"], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+        assert!(h.incidents().await.is_empty(), "restart {restart}");
+        h.clock.advance_secs(1);
+        h.ingest(&["shop/cart"], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+        let inc = h.incidents().await;
+        assert_eq!(inc.len(), 1, "restart {restart}: {inc:?}");
+        assert_eq!(inc[0].record_count, 3, "restart {restart}");
+    }
+}
+
+/// A batch that a restart (or a failed cycle) interrupted after one of its window entries
+/// was stored with the cursor and before another was: the first is rebuilt, the second
+/// observed again, each counted once. Before, the restart forgot the first.
+#[tokio::test]
+async fn a_window_entry_before_the_cursor_of_an_interrupted_batch_is_kept_across_a_restart() {
+    for by in [Interruption::FailedCycle, Interruption::Restart] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+        let engine = h.engine_after_three_anomalies().await;
+        // The second count onto the incident is refused: the cursor is past the first web
+        // record, not the second.
+        h.ingest(
+            &["shop/web", "shop/cart", "shop/web", "shop/cart"],
+            "cpu_saturation",
+            None,
+        )
+        .await;
+        let mut engine = h
+            .interrupted(
+                engine,
+                "UPDATE OF record_count ON incidents WHEN NEW.record_count > 4",
+                by,
+            )
+            .await;
+        let inc = h.incidents().await;
+        assert_eq!(inc.len(), 1, "{by:?}: {inc:?}");
+        assert_eq!(inc[0].record_count, 5, "{by:?}");
+        h.clock.advance_secs(5);
+        h.ingest(&["shop/web"], "cpu_saturation", None).await;
+        engine.process_pending().await.unwrap();
+        let inc = h.incidents().await;
+        assert_eq!(inc.len(), 2, "{by:?}: {inc:?}");
+        let web = inc.iter().find(|i| i.entity == "shop/web").unwrap();
+        assert_eq!(web.record_count, 3, "{by:?}");
+    }
+}
+
+/// A decision whose change of the incident the store refused was decided again once the
+/// cycle was retried (or the heal API restarted), and written a second time: an escalation
+/// for want of an action, a guard's refusal, an action's failure, and a step skipped as not
+/// applying (the next step's intent refused). Each is written with the change it decides, so
+/// the history reads it once.
+#[tokio::test]
+async fn a_decision_whose_write_was_refused_is_written_once() {
+    // (incident kind, entity, the call fails, refused write, the decision)
+    let cases = [
+        (
+            "error_burst",
+            "shop/cart",
+            false,
+            "UPDATE OF state ON incidents WHEN NEW.state = 'escalated'",
+            "escalated",
+        ),
+        (
+            "cpu_saturation",
+            "kube-system/dns",
+            false,
+            "UPDATE OF state ON incidents WHEN NEW.state = 'escalated'",
+            "refused",
+        ),
+        (
+            "cpu_saturation",
+            "shop/cart",
+            true,
+            "UPDATE OF state ON incidents WHEN NEW.state = 'failed'",
+            "failed",
+        ),
+        (
+            "crash_loop",
+            "shop/cart",
+            false,
+            "INSERT ON actions",
+            "skipped",
+        ),
+    ];
+    for (kind, entity, fail, refused, outcome) in cases {
+        for by in [Interruption::FailedCycle, Interruption::Restart] {
+            let case = format!("{outcome}, {by:?}");
+            let dir = tempfile::tempdir().unwrap();
+            let cluster = FakeCluster {
+                fail_execute: fail,
+                ..FakeCluster::default()
+            };
+            let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+            let engine = h.recovered_engine().await;
+            h.ingest(&[entity; 3], kind, Some("cart-1")).await;
+            drop(h.interrupted(engine, refused, by).await);
+            let inc = h.incidents().await;
+            assert_eq!(inc.len(), 1, "{case}: {inc:?}");
+            let outcomes = h.outcomes(inc[0].id).await;
+            let n = outcomes.iter().filter(|o| *o == outcome).count();
+            assert_eq!(n, 1, "{case}: {outcomes:?}");
+            if outcome == "skipped" {
+                assert_eq!(inc[0].state, "verifying", "{case}");
+                assert_eq!(h.cluster.executed.lock().unwrap().len(), 1, "{case}");
+            }
+        }
     }
 }
 
@@ -3166,6 +3450,43 @@ async fn a_soft_heal_in_enforce_mode_calls_the_hook_once_and_is_verified() {
     engine.tick().await.unwrap();
     assert_eq!(h.incidents().await[0].state, "resolved");
     assert_eq!(hook.hits(), 1, "the hook was called again");
+}
+
+/// A soft heal changes no pod: the workload has nothing of it to roll out. It waited for the
+/// workload's rollout status all the same, so a rollout of something else (a deploy) under way
+/// held its verification back (and asked the API server every 5 s), for up to a verify window
+/// more, also after a restart. It is verified from when the hook answered, the rollout not
+/// asked about.
+#[tokio::test]
+async fn a_soft_heal_is_verified_from_its_answer_whatever_the_workload_rolls_out() {
+    for restart in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let hook = Hook::start(&[Answer::Status(200)]).await;
+        let mut h = soft_heal_harness(dir.path(), "enforce", &hook, None);
+        h.cluster.rolling.store(true, SeqCst); // an unrelated rollout under way
+        let mut engine = h.recovered_engine().await;
+        h.ingest(&["shop/cart"; 3], "error_burst", Some("cart-1"))
+            .await;
+        engine.process_pending().await.unwrap();
+        assert_eq!(hook.hits(), 1);
+        if restart {
+            drop(engine);
+            engine = h.recovered_engine().await;
+        }
+        h.clock.advance_secs(60);
+        engine.tick().await.unwrap();
+        h.clock.advance_secs(61);
+        engine.tick().await.unwrap();
+        assert_eq!(
+            h.incidents().await[0].state,
+            "resolved",
+            "restart {restart}"
+        );
+        assert!(
+            h.cluster.rollout_checks.lock().unwrap().is_empty(),
+            "restart {restart}"
+        );
+    }
 }
 
 /// A hook that refuses (404, not tried again): the action is recorded `failed` with its
