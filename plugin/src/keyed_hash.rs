@@ -118,8 +118,17 @@ impl BuildHasher for KeyedState {
 
     #[inline]
     fn build_hasher(&self) -> SipHasher13 {
+        #[cfg(test)]
+        HASHERS_BUILT.with(|n| n.set(n.get() + 1));
         SipHasher13::new_with_keys(self.0.k0, self.0.k1)
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many hashers [`KeyedState`] built on this thread: one a hash
+    /// computed (the entity table's tests count its hashes with it).
+    pub(crate) static HASHERS_BUILT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 #[cfg(test)]
