@@ -9,15 +9,30 @@
 //! carried one, `start_ns` (the command passes the wall-clock time it started).
 //! A record's own time is read as the filter reads the record
 //! ([`read_record`]), Fluent Bit's non-finite numbers included.
+//!
+//! Like the Fluent Bit filter, the command says once on stderr when the
+//! operating system gave no random bytes for the entity table's hash key
+//! ([`warn_of_fallback_key`]).
 
 use std::io::{BufRead, Write};
 
+use edgeheal_plugin::keyed_hash::KeySource;
 use edgeheal_plugin::normalize::record_time;
 use edgeheal_plugin::Filter;
 
 use crate::dataset::next_line;
 use crate::error::Error;
 use crate::replay::read_record;
+
+/// Writes one line to `err` when the filter's entity table runs on the
+/// fixed fallback key because the operating system gave no random bytes
+/// ([`KeySource::fallback_warning`]), as the Fluent Bit filter writes on its
+/// log; nothing otherwise. `edgeheal score` calls it once, with stderr.
+pub fn warn_of_fallback_key(source: KeySource, mut err: impl Write) {
+    if let Some(warning) = source.fallback_warning() {
+        let _ = writeln!(err, "edgeheal score: getrandom: {warning}");
+    }
+}
 
 /// The tag `edgeheal score` passes by default.
 pub const SCORE_TAG: &str = "kube.edgeheal";
@@ -91,6 +106,35 @@ mod tests {
             lines[2]
         );
         assert!(lines[1].contains("\"error\""), "{}", lines[1]);
+    }
+
+    #[test]
+    fn the_fallback_key_is_warned_of_once_and_only_it() {
+        use edgeheal_plugin::keyed_hash::KeyError;
+        let failed = KeySource::Fallback(KeyError::Os(getrandom::Error::UNSUPPORTED));
+        let mut err = Vec::new();
+        warn_of_fallback_key(failed, &mut err);
+        let text = String::from_utf8(err).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "edgeheal score: getrandom: {}\n",
+                failed.fallback_warning().unwrap()
+            )
+        );
+        assert!(text.contains("fixed public key"), "{text}");
+        for source in [KeySource::Os, KeySource::Given] {
+            let mut err = Vec::new();
+            warn_of_fallback_key(source, &mut err);
+            assert!(err.is_empty(), "{source:?}");
+        }
+        // A filter whose key the OS gave says nothing.
+        let mut err = Vec::new();
+        warn_of_fallback_key(
+            Filter::new(FilterConfig::default(), None).hash_key_source(),
+            &mut err,
+        );
+        assert!(err.is_empty());
     }
 
     /// A record with Fluent Bit's non-finite numbers is read as the filter
