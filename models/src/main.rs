@@ -17,7 +17,7 @@ use edgeheal_models::evaluate::{evaluate, EvalConfig};
 use edgeheal_models::plot::write_timelines;
 use edgeheal_models::random_forest::RandomForestParams;
 use edgeheal_models::report::{baseline_notes, write_report};
-use edgeheal_models::score::{score_stream, SCORE_TAG};
+use edgeheal_models::score::{score_stream, warn_of_fallback_key, SCORE_TAG};
 use edgeheal_models::train::{train, TrainConfig};
 use edgeheal_plugin::manifest::MANIFEST;
 use edgeheal_plugin::{Filter, FilterConfig, ModelSet};
@@ -233,6 +233,7 @@ fn run_score(a: ScoreArgs) -> Result<()> {
     let config = filter_config(a.config.as_deref())?;
     let models = load_models(a.model.as_deref())?;
     let mut filter = Filter::new(config, models);
+    warn_of_fallback_key(filter.hash_key_source(), std::io::stderr().lock());
     let start_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));

@@ -6,8 +6,13 @@
 //! Event time: the generator's records all carry a time; a record without one
 //! gets the latest record time seen so far in the stream (the same fallback as
 //! `edgeheal score`).
+//!
+//! Records are read as the filter reads them ([`read_record`]): one with the
+//! non-finite numbers Fluent Bit writes (`inf`, `-inf`, `nan`, `-nan`) is
+//! read as its text with them replaced, as the filter reads and tags it, not
+//! skipped as no JSON.
 
-use edgeheal_plugin::json::Record;
+use edgeheal_plugin::json::{replace_non_finite, JsonError, Record};
 use edgeheal_plugin::normalize::normalize;
 use edgeheal_plugin::observation::{Observation, TimeSource};
 use edgeheal_plugin::{Filter, Verdict};
@@ -29,6 +34,26 @@ pub struct Step<'a> {
     pub verdict: &'a Verdict,
     /// The filter after the record (evaluations, combined features).
     pub filter: &'a Filter,
+}
+
+/// Reads a line as the edge filter reads a record
+/// ([`Filter::process`]): when the parse stops at one of the non-finite
+/// numbers Fluent Bit writes ([`JsonError::NonFinite`]; see
+/// [`NonFinite`](edgeheal_plugin::json::NonFinite)), the record is its text
+/// with them replaced, which the plugin's own [`replace_non_finite`] writes
+/// to `rewritten`. Otherwise, or when that text has another fault, the
+/// parse's outcome.
+pub fn read_record<'a>(
+    line: &'a [u8],
+    rewritten: &'a mut Vec<u8>,
+) -> Result<Record<'a>, JsonError> {
+    match Record::parse(line) {
+        Err(JsonError::NonFinite(_)) => {
+            replace_non_finite(line, rewritten)?;
+            Record::parse(rewritten)
+        }
+        read => read,
+    }
 }
 
 /// A progress bar over `len` bytes (hidden when stderr is not a terminal).
@@ -73,6 +98,7 @@ pub fn observe(
     let mut reader = data.telemetry()?;
     let bar = byte_progress(data.telemetry_len(), what);
     let mut line = Vec::with_capacity(4096);
+    let mut rewritten = Vec::new();
     let mut entity = String::with_capacity(128);
     let mut latest = i64::MIN;
     let mut n = 0u64;
@@ -82,7 +108,7 @@ pub fn observe(
         if n % 4096 == 0 {
             bar.set_position(reader_pos(n, &line, &bar));
         }
-        let Ok(record) = Record::parse(&line) else {
+        let Ok(record) = read_record(&line, &mut rewritten) else {
             continue;
         };
         let obs = normalize(
@@ -113,4 +139,106 @@ pub fn observe(
 /// Approximate byte position for the bar: advances by the current line length.
 fn reader_pos(_n: u64, line: &[u8], bar: &ProgressBar) -> u64 {
     bar.position() + (line.len() as u64 + 1) * 4096
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeheal_plugin::tags::write_tags;
+    use edgeheal_plugin::{FilterConfig, ModelSet};
+
+    /// A pod's memory samples and access-log lines, a second apart, every
+    /// third carrying Fluent Bit's bare non-finite tokens (`"fb":[inf,-nan]`,
+    /// or the sample's value itself `nan` or `-inf`).
+    fn telemetry() -> String {
+        let labels =
+            r#""labels":{"namespace":"shop","pod":"web-5d9c7b6f4-abcde","container":"app"}"#;
+        let kubernetes =
+            r#""kubernetes":{"pod_name":"web-5d9c7b6f4-abcde","namespace_name":"shop"}"#;
+        let mut text = String::new();
+        for i in 0..240u32 {
+            let time = format!("2025-03-03T00:{:02}:{:02}Z", i / 60, i % 60);
+            let fb = if i % 3 == 0 {
+                r#""fb":[inf,-nan],"#
+            } else {
+                ""
+            };
+            let line = match i % 4 {
+                0 | 1 => {
+                    let value = match i % 12 {
+                        3 => "nan".to_owned(),
+                        6 => "-inf".to_owned(),
+                        _ => format!("{}", 1e8 + f64::from(i % 7) * 1e6 * f64::from(i / 60 + 1)),
+                    };
+                    format!(
+                        r#"{{"time":"{time}",{fb}"metric":"container_memory_working_set_bytes","value":{value},{labels}}}"#
+                    )
+                }
+                _ => {
+                    let status = if i > 180 && i % 2 == 0 { 503 } else { 200 };
+                    format!(
+                        r#"{{"time":"{time}",{fb}"log":"GET /cart {status} 12ms",{kubernetes}}}"#
+                    )
+                }
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Records with Fluent Bit's non-finite numbers are replayed as the
+    /// filter reads them: each is visited, with the observation and verdict
+    /// whose tags the filter writes for it (they were skipped, so training
+    /// and evaluation saw a stream the edge never sees).
+    #[test]
+    fn records_with_non_finite_numbers_are_replayed_as_the_filter_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = telemetry();
+        std::fs::write(dir.path().join(crate::dataset::TELEMETRY), &text).unwrap();
+        std::fs::write(dir.path().join(crate::dataset::LABELS), b"[]").unwrap();
+        let data = Dataset::open(dir.path()).unwrap();
+        let config = FilterConfig {
+            warmup: 2,
+            ..FilterConfig::default()
+        };
+        let models = || ModelSet::from_embedded().map(Result::unwrap);
+        let mut filter = Filter::new(config.clone(), models());
+        let mut visited: Vec<(Vec<u8>, Option<String>)> = Vec::new();
+        let mut scored = Vec::new();
+        let n = replay(&data, &mut filter, "test", |step| {
+            let mut tags = Vec::new();
+            write_tags(
+                &mut tags,
+                step.observation,
+                step.verdict,
+                step.filter.model_id(),
+            );
+            scored.push(step.verdict.score.is_some());
+            visited.push((tags, step.entity.map(str::to_owned)));
+        })
+        .unwrap();
+        assert_eq!(n, 240);
+        assert_eq!(visited.len(), 240, "every record is visited");
+        // Scored, those with the tokens too.
+        let scored_with_tokens = scored.iter().step_by(3).filter(|s| **s).count();
+        assert!(scored_with_tokens > 40, "{scored_with_tokens} of 80 scored");
+
+        // The filter, fed the same records, writes the same tags for each.
+        let mut edge = Filter::new(config, models());
+        let mut out = Vec::new();
+        for (i, (line, (tags, entity))) in text.lines().zip(&visited).enumerate() {
+            edge.process(REPLAY_TAG, 0, line.as_bytes(), &mut out);
+            let mut want = b"\"edgeheal\":".to_vec();
+            want.extend_from_slice(tags);
+            want.push(b'}');
+            assert!(
+                out.ends_with(&want),
+                "record {i}: {}\nreplayed: {}",
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(tags)
+            );
+            assert!(entity.is_some(), "record {i}");
+        }
+    }
 }

@@ -7,15 +7,32 @@
 //! record; a plain stream has none. A record that carries no time of its own
 //! gets the latest record time seen so far in the stream; before any record
 //! carried one, `start_ns` (the command passes the wall-clock time it started).
+//! A record's own time is read as the filter reads the record
+//! ([`read_record`]), Fluent Bit's non-finite numbers included.
+//!
+//! Like the Fluent Bit filter, the command says once on stderr when the
+//! operating system gave no random bytes for the entity table's hash key
+//! ([`warn_of_fallback_key`]).
 
 use std::io::{BufRead, Write};
 
-use edgeheal_plugin::json::Record;
+use edgeheal_plugin::keyed_hash::KeySource;
 use edgeheal_plugin::normalize::record_time;
 use edgeheal_plugin::Filter;
 
 use crate::dataset::next_line;
 use crate::error::Error;
+use crate::replay::read_record;
+
+/// Writes one line to `err` when the filter's entity table runs on the
+/// fixed fallback key because the operating system gave no random bytes
+/// ([`KeySource::fallback_warning`]), as the Fluent Bit filter writes on its
+/// log; nothing otherwise. `edgeheal score` calls it once, with stderr.
+pub fn warn_of_fallback_key(source: KeySource, mut err: impl Write) {
+    if let Some(warning) = source.fallback_warning() {
+        let _ = writeln!(err, "edgeheal score: getrandom: {warning}");
+    }
+}
 
 /// The tag `edgeheal score` passes by default.
 pub const SCORE_TAG: &str = "kube.edgeheal";
@@ -32,12 +49,14 @@ pub fn score_stream(
     let stdout = std::path::PathBuf::from("<stdout>");
     let mut line = Vec::with_capacity(4096);
     let mut out = Vec::with_capacity(8192);
+    let mut rewritten = Vec::new();
     let mut latest: Option<i64> = None;
     let mut n = 0;
     while next_line(&mut input, &mut line).map_err(Error::io(&stdin))? {
         let event_time = latest.unwrap_or(start_ns);
         filter.process(tag, event_time, &line, &mut out);
-        if let Some(t) = Record::parse(&line).ok().as_ref().and_then(record_time) {
+        let read = read_record(&line, &mut rewritten);
+        if let Some(t) = read.ok().as_ref().and_then(record_time) {
             latest = Some(latest.map_or(t, |l| l.max(t)));
         }
         out.push(b'\n');
@@ -87,5 +106,77 @@ mod tests {
             lines[2]
         );
         assert!(lines[1].contains("\"error\""), "{}", lines[1]);
+    }
+
+    #[test]
+    fn the_fallback_key_is_warned_of_once_and_only_it() {
+        use edgeheal_plugin::keyed_hash::KeyError;
+        let failed = KeySource::Fallback(KeyError::Os(getrandom::Error::UNSUPPORTED));
+        let mut err = Vec::new();
+        warn_of_fallback_key(failed, &mut err);
+        let text = String::from_utf8(err).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "edgeheal score: getrandom: {}\n",
+                failed.fallback_warning().unwrap()
+            )
+        );
+        assert!(text.contains("fixed public key"), "{text}");
+        for source in [KeySource::Os, KeySource::Given] {
+            let mut err = Vec::new();
+            warn_of_fallback_key(source, &mut err);
+            assert!(err.is_empty(), "{source:?}");
+        }
+        // A filter whose key the OS gave says nothing.
+        let mut err = Vec::new();
+        warn_of_fallback_key(
+            Filter::new(FilterConfig::default(), None).hash_key_source(),
+            &mut err,
+        );
+        assert!(err.is_empty());
+    }
+
+    /// A record with Fluent Bit's non-finite numbers is read as the filter
+    /// reads it, its time too: the record after it, which carries none,
+    /// gets it (it got the time before it, or the start, as though the
+    /// record had been no JSON).
+    #[test]
+    fn a_record_with_non_finite_numbers_gives_its_time_to_the_next() {
+        let kubernetes =
+            r#""kubernetes":{"pod_name":"web-5d9c7b6f4-abcde","namespace_name":"shop"}"#;
+        let input = format!(
+            "{{\"time\":\"2025-03-03T00:00:00Z\",\"log\":\"GET / 200\",{kubernetes}}}\n\
+             {{\"time\":\"2025-03-03T00:05:00Z\",\"cpu_p\":inf,\"mem\":-nan,\"log\":\"GET / 200\",{kubernetes}}}\n\
+             {{\"log\":\"no time here\",{kubernetes}}}\n"
+        );
+        let mut filter = Filter::new(FilterConfig::default(), None);
+        let mut out = Vec::new();
+        let n = score_stream(
+            &mut filter,
+            SCORE_TAG.as_bytes(),
+            42,
+            input.as_bytes(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(n, 3);
+        let lines: Vec<&str> = std::str::from_utf8(&out).unwrap().lines().collect();
+        // The filter reads the record, with its numbers replaced.
+        assert!(
+            lines[1].contains(r#""cpu_p":1e+999,"mem":null,"#),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[1].contains("\"ts\":\"2025-03-03T00:05:00"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[2].contains("\"ts\":\"2025-03-03T00:05:00"),
+            "{}",
+            lines[2]
+        );
     }
 }

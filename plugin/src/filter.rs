@@ -131,15 +131,16 @@ const MAX_ENTITY_KEY: usize = 1 + 1 + MAX_LABEL_NAME + 1 + MAX_OBJECT_NAME;
 const MAX_VERDICT_TEXT: usize = 4096;
 
 /// The most bytes one tracked entity may hold for `config`'s window
-/// geometry: its slot in the entity table, its key's two copies, its state's
-/// heap ([`EntityState::most_heap_bytes`]) and its kept verdict text (whose
+/// geometry: its slot in the entity table, its key (stored once, in a buffer
+/// that holds at most the longest key placed in the slot), its state's heap
+/// ([`EntityState::most_heap_bytes`]) and its kept verdict text (whose
 /// buffer may have doubled past the longest text written). The allocator's
 /// own bookkeeping, a few words an allocation, comes on top. The table holds
 /// at most `max_entities` of them: [`FilterConfig::validate`] bounds the
 /// product.
 pub fn entity_bytes(config: &FilterConfig) -> usize {
     Lru::<Tracked>::SLOT_BYTES
-        + 2 * MAX_ENTITY_KEY
+        + MAX_ENTITY_KEY
         + EntityState::most_heap_bytes(config)
         + 2 * MAX_VERDICT_TEXT
 }

@@ -50,7 +50,6 @@ use std::io::{Read as _, Write as _};
 
 use crate::config::FilterConfig;
 use crate::filter::Filter;
-use crate::keyed_hash::KeySource;
 use crate::model::{ModelSet, MANIFEST, MAX_FILE_BYTES};
 use crate::tags::write_error_tags;
 
@@ -195,12 +194,8 @@ impl Instance {
     fn new() -> Instance {
         let (config, models) = runtime_config();
         let filter = Filter::new(config, models);
-        if let KeySource::Fallback(why) = filter.hash_key_source() {
-            let _ = writeln!(
-                std::io::stderr(),
-                "[edgeheal] random_get: {why}; the entity table hashes pod and workload names \
-                 under a fixed public key, so names chosen to collide can slow the filter down"
-            );
+        if let Some(warning) = filter.hash_key_source().fallback_warning() {
+            let _ = writeln!(std::io::stderr(), "[edgeheal] random_get: {warning}");
         }
         Instance {
             filter,

@@ -29,8 +29,9 @@
 //! `getrandom(2)` on Linux; see the README). When that fails, the filter
 //! runs all the same, with [`HashKey::FALLBACK`], a fixed public key: as
 //! fast, and as exposed to chosen names as the unkeyed hash it replaced;
-//! [`KeySource::Fallback`] says so, and the Fluent Bit adapter writes one
-//! line on stderr.
+//! [`KeySource::Fallback`] says so, and the adapters (the Fluent Bit filter,
+//! `edgeheal score`) write one line on stderr
+//! ([`KeySource::fallback_warning`]).
 //!
 //! Nothing the filter writes depends on the key: the table is looked up by
 //! key and evicts by recency, and nothing iterates it in hash order. Two
@@ -64,6 +65,22 @@ pub enum KeySource {
     /// The operating system gave no random bytes: [`HashKey::FALLBACK`] is
     /// in use, and chosen entity names can slow the table down.
     Fallback(KeyError),
+}
+
+impl KeySource {
+    /// What to tell whoever runs the filter when its key is
+    /// [`HashKey::FALLBACK`]: why no random bytes came, and what follows.
+    /// `None` for a key drawn or given. The adapters (the Fluent Bit filter,
+    /// `edgeheal score`) write it once on stderr.
+    pub fn fallback_warning(self) -> Option<String> {
+        match self {
+            KeySource::Fallback(why) => Some(format!(
+                "{why}; the entity table hashes pod and workload names under a fixed public key, \
+                 so names chosen to collide can slow the filter down"
+            )),
+            KeySource::Os | KeySource::Given => None,
+        }
+    }
 }
 
 /// Why no key could be drawn.
@@ -118,8 +135,17 @@ impl BuildHasher for KeyedState {
 
     #[inline]
     fn build_hasher(&self) -> SipHasher13 {
+        #[cfg(test)]
+        HASHERS_BUILT.with(|n| n.set(n.get() + 1));
         SipHasher13::new_with_keys(self.0.k0, self.0.k1)
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many hashers [`KeyedState`] built on this thread: one a hash
+    /// computed (the entity table's tests count its hashes with it).
+    pub(crate) static HASHERS_BUILT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 #[cfg(test)]
@@ -145,6 +171,19 @@ mod tests {
         assert_eq!(source, KeySource::Fallback(failed));
         let ok = HashKey::from_parts(1, 2);
         assert_eq!(HashKey::drawn(Ok(ok)), (ok, KeySource::Os));
+    }
+
+    #[test]
+    fn only_the_fallback_key_is_warned_of() {
+        let failed = KeyError::Os(getrandom::Error::UNSUPPORTED);
+        let warning = KeySource::Fallback(failed).fallback_warning().unwrap();
+        assert!(
+            warning.starts_with(&format!("{failed}; the entity table hashes")),
+            "{warning}"
+        );
+        assert!(warning.contains("fixed public key"), "{warning}");
+        assert_eq!(KeySource::Os.fallback_warning(), None);
+        assert_eq!(KeySource::Given.fallback_warning(), None);
     }
 
     #[test]

@@ -1,7 +1,16 @@
 //! A bounded map with least-recently-used eviction: a hash index over a slab
 //! of nodes linked in recency order. Lookups, insertions and evictions are
-//! O(1); an evicted node's value is reset in place, so the table stops
-//! allocating once it is full.
+//! O(1); an evicted node's value is reset in place and its key's buffer
+//! takes the new key, so the table stops allocating once it is full (as
+//! long as no key is longer than the ones held before it).
+//!
+//! The index is a table of slot numbers (hashbrown's `HashTable<u32>`): each
+//! key is stored once, in its node, and a lookup compares the keys of the
+//! slots its hash leads to. Each slot keeps its key's hash beside its
+//! recency links, so an eviction finds the old key's index entry by that
+//! hash and its slot number, and growing the index rehashes nothing: a
+//! lookup hashes its key once, and a miss that evicts hashes the new key
+//! once and the evicted one not at all.
 //!
 //! O(1) holds for keys chosen to collide too. The keys are entity names
 //! that the records carry and that whoever names pods or writes metric
@@ -12,18 +21,20 @@
 //! ([`crate::keyed_hash`]): without the key, no names can be computed to
 //! collide, and names that collide under one key are spread under another.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use crate::keyed_hash::{HashKey, KeyedState};
-
-/// Keyed with a secret (see the module docs).
-type Index = HashMap<Box<str>, u32, KeyedState>;
 
 const NIL: u32 = u32::MAX;
 
 #[derive(Debug, Clone)]
 struct Node<V> {
-    key: Box<str>,
+    /// The key's only copy. An evicted node's buffer takes the next key
+    /// (growing, exactly, only for a longer one), so it holds at most the
+    /// longest key placed in the slot.
+    key: String,
     value: V,
 }
 
@@ -36,12 +47,18 @@ struct Link {
     /// Which placement of a key in the slot it is (see [`Lru::generation`]),
     /// kept here so checking it reads no (large) value.
     generation: u64,
+    /// The slot's key's hash: the index finds and moves the slot's entry by
+    /// it without hashing the key again.
+    hash: u64,
 }
 
 /// A map of at most `cap` entries that evicts the least recently used.
 #[derive(Debug, Clone)]
 pub struct Lru<V> {
-    index: Index,
+    /// Slot numbers, placed by their key's hash ([`Link::hash`]).
+    index: HashTable<u32>,
+    /// Keyed with a secret (see the module docs).
+    hasher: KeyedState,
     nodes: Vec<Node<V>>,
     /// One per node.
     links: Vec<Link>,
@@ -52,16 +69,22 @@ pub struct Lru<V> {
     placed: u64,
 }
 
+/// The hash kept for `slot`'s key, as the index asks for it when it grows
+/// or rehashes in place (every slot in the index has its link).
+fn kept_hash(links: &[Link]) -> impl Fn(&u32) -> u64 + '_ {
+    |&slot| links.get(slot as usize).map_or(0, |l| l.hash)
+}
+
 impl<V> Lru<V> {
     /// The most bytes one entry takes in the map's own tables, besides its
-    /// key's two copies (the node's and the index's) and what its value holds
-    /// on the heap: its node and link (the tables grow to at most `cap`
-    /// entries), and its share of the index, an entry and a control byte in
-    /// a table of a power of two buckets filled at most 7/8, which may double
-    /// once more when removals leave it full of tombstones.
+    /// key's buffer and what its value holds on the heap: its node and link
+    /// (the tables grow to at most `cap` entries), and its share of the
+    /// index, a slot number and a control byte in a table of a power of two
+    /// buckets filled at most 7/8, which may double once more when removals
+    /// leave it full of tombstones.
     pub const SLOT_BYTES: usize = std::mem::size_of::<Node<V>>()
         + std::mem::size_of::<Link>()
-        + 4 * (std::mem::size_of::<(Box<str>, u32)>() + 1) * 8 / 7
+        + 4 * (std::mem::size_of::<u32>() + 1) * 8 / 7
         + 1;
 
     /// An empty map holding at most `cap` entries (at least 1, at most
@@ -69,7 +92,8 @@ impl<V> Lru<V> {
     pub fn new(cap: usize, key: HashKey) -> Lru<V> {
         let cap = cap.clamp(1, (NIL - 1) as usize);
         Lru {
-            index: Index::with_hasher(KeyedState(key)),
+            index: HashTable::new(),
+            hasher: KeyedState(key),
             nodes: Vec::new(),
             links: Vec::new(),
             head: NIL,
@@ -92,6 +116,17 @@ impl<V> Lru<V> {
     /// Most entries held at once.
     pub fn capacity(&self) -> usize {
         self.cap
+    }
+
+    /// The slot the index holds for `key`, whose hash is `hash`.
+    #[inline]
+    fn slot_of(&self, key: &str, hash: u64) -> Option<u32> {
+        let nodes = &self.nodes;
+        self.index
+            .find(hash, |&s| {
+                nodes.get(s as usize).is_some_and(|n| n.key == key)
+            })
+            .copied()
     }
 
     fn unlink(&mut self, i: u32) {
@@ -131,12 +166,12 @@ impl<V> Lru<V> {
         make: impl FnOnce() -> V,
         reset: impl FnOnce(&mut V),
     ) -> Option<(u32, bool)> {
-        if let Some(&i) = self.index.get(key) {
+        let hash = self.hasher.hash_one(key);
+        if let Some(i) = self.slot_of(key, hash) {
             self.promote(i);
             return Some((i, false));
         }
-        self.placed += 1;
-        let generation = self.placed;
+        let generation = self.placed + 1;
         let i = if self.nodes.len() < self.cap {
             let i = u32::try_from(self.nodes.len()).ok()?;
             if self.nodes.len() == self.nodes.capacity() {
@@ -148,28 +183,37 @@ impl<V> Lru<V> {
                 self.links.reserve_exact(more);
             }
             self.nodes.push(Node {
-                key: key.into(),
+                key: key.to_owned(),
                 value: make(),
             });
             self.links.push(Link {
                 prev: NIL,
                 next: NIL,
                 generation,
+                hash,
             });
             i
         } else {
             let i = self.tail;
+            let link = self.links.get_mut(i as usize)?;
+            let old_hash = std::mem::replace(&mut link.hash, hash);
+            link.generation = generation;
+            // The evicted key's entry, found by its kept hash and its slot:
+            // no key hashed or compared.
+            if let Ok(entry) = self.index.find_entry(old_hash, |&s| s == i) {
+                entry.remove();
+            }
             self.unlink(i);
-            let node = self.nodes.get_mut(i as usize)?;
-            let old = std::mem::replace(&mut node.key, key.into());
-            reset(&mut node.value);
-            self.index.remove(&old);
-            if let Some(link) = self.links.get_mut(i as usize) {
-                link.generation = generation;
+            if let Some(node) = self.nodes.get_mut(i as usize) {
+                node.key.clear();
+                node.key.reserve_exact(key.len());
+                node.key.push_str(key);
+                reset(&mut node.value);
             }
             i
         };
-        self.index.insert(key.into(), i);
+        self.placed = generation;
+        self.index.insert_unique(hash, i, kept_hash(&self.links));
         self.push_front(i);
         Some((i, true))
     }
@@ -212,14 +256,13 @@ impl<V> Lru<V> {
 
     /// The slot of `key`, without changing recency.
     pub fn find(&self, key: &str) -> Option<u32> {
-        self.index.get(key).copied()
+        self.slot_of(key, self.hasher.hash_one(key))
     }
 
     /// The hash the index gives `key`.
     #[cfg(test)]
     pub(crate) fn hash_of(&self, key: &str) -> u64 {
-        use std::hash::BuildHasher;
-        self.index.hasher().hash_one(key)
+        self.hasher.hash_one(key)
     }
 
     /// The most keys of the index that share both the bucket a lookup
@@ -229,12 +272,13 @@ impl<V> Lru<V> {
     /// compares its key with every other at the least.
     #[cfg(test)]
     pub(crate) fn most_keys_sharing_a_probe(&self) -> usize {
-        let buckets = (self.index.capacity() * 8 / 7).next_power_of_two() as u64;
+        let buckets = self.index.num_buckets() as u64;
         let mut probes: Vec<(u64, u64)> = self
             .index
-            .keys()
-            .map(|k| {
-                let h = self.hash_of(k);
+            .iter()
+            .filter_map(|&s| self.nodes.get(s as usize))
+            .map(|n| {
+                let h = self.hash_of(&n.key);
                 (h & (buckets - 1), h >> 57)
             })
             .collect();
@@ -252,7 +296,7 @@ impl<V> Lru<V> {
         std::iter::from_fn(move || {
             let n = self.nodes.get(i as usize)?;
             i = self.links.get(i as usize)?.next;
-            Some(&*n.key)
+            Some(n.key.as_str())
         })
     }
 }
@@ -340,6 +384,51 @@ mod tests {
         assert!(!l.touch_placed(a, ga));
         assert_eq!(l.keys().collect::<Vec<_>>(), ["b", "c"]);
         assert!(!l.touch_placed(7, 1));
+    }
+
+    /// Keys hashed by `f`, counted as the hashers the index's
+    /// [`KeyedState`] builds.
+    fn hashes_in(f: impl FnOnce()) -> usize {
+        use crate::keyed_hash::HASHERS_BUILT;
+        let before = HASHERS_BUILT.with(std::cell::Cell::get);
+        f();
+        HASHERS_BUILT.with(std::cell::Cell::get) - before
+    }
+
+    #[test]
+    fn each_lookup_and_each_miss_hashes_its_key_once() {
+        let mut l = Lru::new(1000, os_key());
+        // Filling the table (whose index grows nine times on the way)
+        // hashes each key once: growing reads the hashes kept.
+        let filled = hashes_in(|| {
+            for i in 0..1000 {
+                assert!(touch(&mut l, &format!("pod-{i}")).1);
+            }
+        });
+        assert_eq!(filled, 1000);
+        // A hit: once.
+        assert_eq!(hashes_in(|| assert!(!touch(&mut l, "pod-7").1)), 1);
+        assert_eq!(hashes_in(|| assert!(l.find("pod-8").is_some())), 1);
+        assert_eq!(hashes_in(|| assert!(l.find("absent").is_none())), 1);
+        // A miss that evicts: the new key once, the evicted one not at all;
+        // 3000 of them, so removals leave the index to rehash in place too.
+        let evicting = hashes_in(|| {
+            for i in 1000..4000 {
+                assert!(touch(&mut l, &format!("pod-{i}")).1);
+            }
+        });
+        assert_eq!(evicting, 3000);
+        assert_eq!(l.len(), 1000);
+        // Touching a placement hashes nothing.
+        let slot = l.find("pod-3999").unwrap();
+        let generation = l.generation(slot).unwrap();
+        assert_eq!(hashes_in(|| assert!(l.touch_placed(slot, generation))), 0);
+        for i in 3000..4000 {
+            let key = format!("pod-{i}");
+            let slot = l.find(&key).unwrap();
+            assert_eq!(l.keys().find(|k| *k == key), Some(&*key));
+            assert_eq!(l.nodes.get(slot as usize).map(|n| &*n.key), Some(&*key));
+        }
     }
 
     #[test]

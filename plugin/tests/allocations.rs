@@ -19,7 +19,7 @@
 )]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use edgeheal_plugin::{Filter, FilterConfig, ModelSet};
 
@@ -28,17 +28,24 @@ mod common;
 
 use common::{node_stream, NODE_STREAM_STEP_NS};
 
-/// The system allocator, counting allocations while `COUNTING` is set.
+/// The system allocator, counting a thread's allocations while its
+/// `COUNTING` is set.
 struct Counting;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    if COUNTING.try_with(Cell::get).unwrap_or(false) {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    }
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
+        count();
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.alloc(layout) }
     }
@@ -49,9 +56,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
+        count();
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -59,6 +64,16 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
+
+/// Counts the allocations `f` makes on this thread (the tests run side by
+/// side, each on its own).
+fn allocations_in(f: impl FnOnce()) -> usize {
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.with(Cell::get)
+}
 
 /// Allocations of a third pass over the node stream, after two; with
 /// `non_finite`, every tenth record carries Fluent Bit's `inf` and `-nan`.
@@ -85,11 +100,7 @@ fn third_pass_allocations(
     };
     pass(&mut filter, &mut out);
     pass(&mut filter, &mut out);
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    COUNTING.store(true, Ordering::Relaxed);
-    pass(&mut filter, &mut out);
-    COUNTING.store(false, Ordering::Relaxed);
-    ALLOCATIONS.load(Ordering::Relaxed)
+    allocations_in(|| pass(&mut filter, &mut out))
 }
 
 #[test]
@@ -123,4 +134,32 @@ fn a_warm_filter_allocates_nothing_per_record() {
         let n = third_pass_allocations(models, config, non_finite);
         assert!(n <= 40, "{name}: {n} allocations over 4,000 records");
     }
+}
+
+/// A full entity table reuses the evicted entry's key buffer for the key
+/// that takes its place: misses that evict allocate nothing while no key is
+/// longer than the ones held before (once the key was copied twice a miss,
+/// into the node and the index).
+#[test]
+fn a_full_entity_table_allocates_nothing_on_misses() {
+    use edgeheal_plugin::keyed_hash::HashKey;
+    use edgeheal_plugin::lru::Lru;
+
+    let key = |i: usize| format!("p\u{1f}shop\u{1f}web-7d4b9c8f6-{i:0>5}");
+    let keys: Vec<String> = (0..5_000).map(key).collect();
+    let mut table = Lru::new(500, HashKey::from_os().unwrap());
+    let touch = |table: &mut Lru<u64>, k: &str| table.touch(k, || 0, |v| *v = 0).unwrap();
+    // Filled twice over, so every slot has been reused once.
+    for k in &keys[..1_000] {
+        touch(&mut table, k);
+    }
+    let mut new = 0;
+    let n = allocations_in(|| {
+        for k in &keys[1_000..] {
+            new += usize::from(touch(&mut table, k).1);
+        }
+    });
+    assert_eq!(new, 4_000);
+    assert_eq!(table.len(), 500);
+    assert_eq!(n, 0, "{n} allocations over 4,000 misses");
 }

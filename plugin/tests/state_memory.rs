@@ -6,7 +6,8 @@
 //! stack in Fluent Bit, until it dies). Here the table is filled past its
 //! cap with the heaviest entities records can make — the longest names
 //! Kubernetes accepts, Event objects tracked per pod, a verdict with its
-//! `why` kept for each — and the heap's live bytes are counted.
+//! `why` kept for each — and the heap's live bytes are counted; and the
+//! table's own part of the bound, its slots and keys, is checked alone.
 
 #![allow(
     missing_docs,
@@ -18,9 +19,12 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use edgeheal_plugin::config::STATE_BUDGET_BYTES;
 use edgeheal_plugin::filter::entity_bytes;
+use edgeheal_plugin::keyed_hash::HashKey;
+use edgeheal_plugin::lru::Lru;
 use edgeheal_plugin::{Error, Filter, FilterConfig, ModelSet};
 
 /// The system allocator, counting the bytes allocated and not yet freed.
@@ -54,6 +58,14 @@ unsafe impl GlobalAlloc for Live {
 
 #[global_allocator]
 static GLOBAL: Live = Live;
+
+/// Held by each test that counts live bytes, so no other test's
+/// allocations are counted with its own.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn alone() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Pod `i`'s name, of the 253 bytes Kubernetes allows at most: four labels
 /// of 50 letters and one of 49 digits, joined by dots.
@@ -122,6 +134,7 @@ fn table_bytes(config: FilterConfig) -> usize {
 
 #[test]
 fn the_entity_table_holds_no_more_than_its_bound() {
+    let _alone = alone();
     for (max_entities, window_buckets) in [(2_000, 4), (300, 64)] {
         let config = FilterConfig {
             max_entities,
@@ -143,6 +156,40 @@ fn the_entity_table_holds_no_more_than_its_bound() {
             held >= bound / 3,
             "{held} bytes held, a third of the bound {bound} is not reached"
         );
+    }
+}
+
+/// The entity table's own part of the bound: [`Lru::SLOT_BYTES`] an entry
+/// plus its key's one copy, whose buffer holds at most the longest key the
+/// slot was given. Filled three times past its cap, with keys of Kubernetes'
+/// longest names coming after shorter ones (each slot's buffer grows once).
+#[test]
+fn the_entity_table_keeps_each_key_once_within_its_slot_bytes() {
+    let key = |i: usize, long: bool| {
+        let pod = if long {
+            long_pod_name(i)
+        } else {
+            format!("web-{i}")
+        };
+        format!("p\u{1f}{}\u{1f}{pod}", "n".repeat(63))
+    };
+    let longest = key(0, true).len();
+    let _alone = alone();
+    for cap in [100, 1_000, 3_000] {
+        let before = LIVE.load(Ordering::Relaxed);
+        let mut table = Lru::<u64>::new(cap, HashKey::from_os().unwrap());
+        for i in 0..3 * cap {
+            let k = key(i, i >= cap);
+            table.touch(&k, || 0, |v| *v = 0).unwrap();
+        }
+        assert_eq!(table.len(), cap);
+        let held = LIVE.load(Ordering::Relaxed) - before;
+        let bound = cap * (Lru::<u64>::SLOT_BYTES + longest);
+        eprintln!("cap {cap}: {held} bytes held, bound {bound}");
+        assert!(held <= bound, "cap {cap}: {held} bytes held, over {bound}");
+        // The keys alone take most of it.
+        assert!(held >= cap * longest, "cap {cap}: {held} bytes held");
+        drop(table);
     }
 }
 
