@@ -2066,10 +2066,31 @@ async fn a_surge_hold_that_strain_ended_stays_ended_across_a_restart() {
     );
 }
 
+/// With one incident, shop/cart's, holding `cart_records` records after an interruption
+/// `by`: shop/web's window held two records, so its next one opens its incident, on three.
+async fn the_next_web_record_opens_its_incident(
+    h: &mut Harness,
+    engine: &mut Engine,
+    by: Interruption,
+    cart_records: i64,
+) {
+    let inc = h.incidents().await;
+    assert_eq!(inc.len(), 1, "{by:?}: {inc:?}");
+    assert_eq!(inc[0].record_count, cart_records, "{by:?}");
+    h.clock.advance_secs(5);
+    h.ingest(&["shop/web"], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    let inc = h.incidents().await;
+    assert_eq!(inc.len(), 2, "{by:?}: {inc:?}");
+    let web = inc.iter().find(|i| i.entity == "shop/web").unwrap();
+    assert_eq!(web.record_count, 3, "{by:?}");
+}
+
 /// Records that only added to a debounce window before a failed cycle (too few to open an
 /// incident of their own) were weighed again after it, the window kept: counted twice, they
-/// opened an incident on too little evidence. A restart forgets the windows: the records it
-/// interrupted are weighed again, once. Either way the next record opens the incident.
+/// opened an incident on too little evidence. After a restart, the window is rebuilt from the
+/// evidence stored with the batch's cursor, and the records past the cursor are weighed again,
+/// once. Either way the next record opens the incident.
 #[tokio::test]
 async fn debounce_evidence_is_not_counted_twice_after_a_failed_cycle() {
     for by in [Interruption::FailedCycle, Interruption::Restart] {
@@ -2087,16 +2108,7 @@ async fn debounce_evidence_is_not_counted_twice_after_a_failed_cycle() {
         let mut engine = h
             .interrupted(engine, "UPDATE OF record_count ON incidents", by)
             .await;
-        let inc = h.incidents().await;
-        assert_eq!(inc.len(), 1, "{by:?}: {inc:?}");
-        assert_eq!(inc[0].record_count, 4, "{by:?}");
-        h.clock.advance_secs(5);
-        h.ingest(&["shop/web"], "cpu_saturation", None).await;
-        engine.process_pending().await.unwrap();
-        let inc = h.incidents().await;
-        assert_eq!(inc.len(), 2, "{by:?}: {inc:?}");
-        let web = inc.iter().find(|i| i.entity == "shop/web").unwrap();
-        assert_eq!(web.record_count, 3, "{by:?}");
+        the_next_web_record_opens_its_incident(&mut h, &mut engine, by, 4).await;
     }
 }
 
@@ -2302,16 +2314,7 @@ async fn a_window_entry_before_the_cursor_of_an_interrupted_batch_is_kept_across
                 by,
             )
             .await;
-        let inc = h.incidents().await;
-        assert_eq!(inc.len(), 1, "{by:?}: {inc:?}");
-        assert_eq!(inc[0].record_count, 5, "{by:?}");
-        h.clock.advance_secs(5);
-        h.ingest(&["shop/web"], "cpu_saturation", None).await;
-        engine.process_pending().await.unwrap();
-        let inc = h.incidents().await;
-        assert_eq!(inc.len(), 2, "{by:?}: {inc:?}");
-        let web = inc.iter().find(|i| i.entity == "shop/web").unwrap();
-        assert_eq!(web.record_count, 3, "{by:?}");
+        the_next_web_record_opens_its_incident(&mut h, &mut engine, by, 5).await;
     }
 }
 

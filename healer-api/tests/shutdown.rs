@@ -195,6 +195,35 @@ async fn post_anomaly(base: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// The config of a heal API in `dir` (its keys and kubeconfig written there) that scales
+/// shop/cart up through `api` at its first anomaly, in enforce mode, each attempt at a call
+/// bounded by 1 s, its retries by `retry`, the engine waited for 3 s at a stop, which comes
+/// with no shutdown delay.
+fn scaling_config(dir: &std::path::Path, api: &ScaleApi, retry: &str) -> String {
+    write_keys(dir);
+    let kubeconfig = write_kubeconfig(dir, api.addr);
+    format!(
+        "mode: enforce\n\
+         kubernetes: {{ kubeconfig: {kc}, call_timeout_secs: 1, retry: {{ {retry} }} }}\n\
+         server: {{ shutdown_delay_secs: 0, shutdown_timeout_secs: 1 }}\n\
+         engine: {{ debounce_count: 1, stop_timeout_secs: 3 }}\n\
+         policy: {{ cpu_saturation: [scale_up] }}",
+        kc = kubeconfig.display()
+    )
+}
+
+/// A heal API started in `dir` with `extra` ([`scaling_config`]), its engine in its call to
+/// update the scale on `api`: an anomaly posted, the call seen.
+async fn scaling(dir: &std::path::Path, api: &ScaleApi, extra: &str) -> Running {
+    let heal_api = start(dir, extra).await;
+    let called = api.called.notified();
+    assert_eq!(post_anomaly(&heal_api.base).await.status(), 202);
+    tokio::time::timeout(Duration::from_secs(30), called)
+        .await
+        .expect("the engine did not call the scale update");
+    heal_api
+}
+
 /// The stored batches, and how many of them the engine has processed.
 fn batches(dir: &std::path::Path) -> (i64, i64) {
     let conn = rusqlite::Connection::open(dir.join("healer.db")).unwrap();
@@ -306,23 +335,9 @@ async fn without_a_shutdown_delay_the_listener_closes_at_sigterm() {
 async fn a_stop_during_a_retried_call_ends_the_action_after_the_attempt_in_flight() {
     let api = api_that_never_scales().await;
     let dir = tempfile::tempdir().unwrap();
-    write_keys(dir.path());
-    let kubeconfig = write_kubeconfig(dir.path(), api.addr);
     // One attempt (1 s) + the margin fits the engine's stop (3 s); four would not.
-    let extra = format!(
-        "mode: enforce\n\
-         kubernetes: {{ kubeconfig: {kc}, call_timeout_secs: 1, retry: {{ max_attempts: 4, initial_backoff_ms: 50 }} }}\n\
-         server: {{ shutdown_delay_secs: 0, shutdown_timeout_secs: 1 }}\n\
-         engine: {{ debounce_count: 1, stop_timeout_secs: 3 }}\n\
-         policy: {{ cpu_saturation: [scale_up] }}",
-        kc = kubeconfig.display()
-    );
-    let mut heal_api = start(dir.path(), &extra).await;
-    let called = api.called.notified();
-    assert_eq!(post_anomaly(&heal_api.base).await.status(), 202);
-    tokio::time::timeout(Duration::from_secs(30), called)
-        .await
-        .expect("the engine did not call the scale update");
+    let extra = scaling_config(dir.path(), &api, "max_attempts: 4, initial_backoff_ms: 50");
+    let mut heal_api = scaling(dir.path(), &api, &extra).await;
 
     // SIGTERM, the update in flight.
     let _ = heal_api.stop.take().unwrap().send(());
@@ -361,22 +376,8 @@ async fn an_engine_still_busy_after_its_stop_timeout_is_left_behind() {
     let answer = Arc::new(Notify::new());
     let api = scale_api(Some(answer.clone())).await;
     let dir = tempfile::tempdir().unwrap();
-    write_keys(dir.path());
-    let kubeconfig = write_kubeconfig(dir.path(), api.addr);
-    let extra = format!(
-        "mode: enforce\n\
-         kubernetes: {{ kubeconfig: {kc}, call_timeout_secs: 1, retry: {{ max_attempts: 1 }} }}\n\
-         server: {{ shutdown_delay_secs: 0, shutdown_timeout_secs: 1 }}\n\
-         engine: {{ debounce_count: 1, stop_timeout_secs: 3 }}\n\
-         policy: {{ cpu_saturation: [scale_up] }}",
-        kc = kubeconfig.display()
-    );
-    let mut heal_api = start(dir.path(), &extra).await;
-    let called = api.called.notified();
-    assert_eq!(post_anomaly(&heal_api.base).await.status(), 202);
-    tokio::time::timeout(Duration::from_secs(30), called)
-        .await
-        .expect("the engine did not call the scale update");
+    let extra = scaling_config(dir.path(), &api, "max_attempts: 1");
+    let mut heal_api = scaling(dir.path(), &api, &extra).await;
 
     // The store's write lock taken (the heal API's busy timeout is 5 s), then the update
     // answered: the engine's write of its result waits for the lock.

@@ -72,11 +72,9 @@ mod tests {
     use super::*;
     use edgeheal_plugin::FilterConfig;
 
-    #[test]
-    fn state_carries_across_lines_and_output_matches_the_filter() {
-        let input = "{\"time\":\"2025-03-03T00:00:00Z\",\"log\":\"GET / 200\",\"kubernetes\":{\"pod_name\":\"web-5d9c7b6f4-abcde\",\"namespace_name\":\"shop\"}}\n\
-                     not json\n\
-                     {\"log\":\"no time here\",\"kubernetes\":{\"pod_name\":\"web-5d9c7b6f4-abcde\",\"namespace_name\":\"shop\"}}\n";
+    /// `input`'s lines scored by [`score_stream`] with the default filter, the first record's
+    /// event time 42: a line out for each line in.
+    fn scored(input: &str) -> Vec<String> {
         let mut filter = Filter::new(FilterConfig::default(), None);
         let mut out = Vec::new();
         let n = score_stream(
@@ -87,9 +85,22 @@ mod tests {
             &mut out,
         )
         .unwrap();
-        assert_eq!(n, 3);
-        let lines: Vec<&str> = std::str::from_utf8(&out).unwrap().lines().collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(n, input.lines().count() as u64);
+        let lines: Vec<String> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(lines.len() as u64, n);
+        lines
+    }
+
+    #[test]
+    fn state_carries_across_lines_and_output_matches_the_filter() {
+        let input = "{\"time\":\"2025-03-03T00:00:00Z\",\"log\":\"GET / 200\",\"kubernetes\":{\"pod_name\":\"web-5d9c7b6f4-abcde\",\"namespace_name\":\"shop\"}}\n\
+                     not json\n\
+                     {\"log\":\"no time here\",\"kubernetes\":{\"pod_name\":\"web-5d9c7b6f4-abcde\",\"namespace_name\":\"shop\"}}\n";
+        let lines = scored(input);
         // The same records through a fresh filter, one by one, give the same bytes.
         let mut again = Filter::new(FilterConfig::default(), None);
         let mut buf = Vec::new();
@@ -150,18 +161,7 @@ mod tests {
              {{\"time\":\"2025-03-03T00:05:00Z\",\"cpu_p\":inf,\"mem\":-nan,\"log\":\"GET / 200\",{kubernetes}}}\n\
              {{\"log\":\"no time here\",{kubernetes}}}\n"
         );
-        let mut filter = Filter::new(FilterConfig::default(), None);
-        let mut out = Vec::new();
-        let n = score_stream(
-            &mut filter,
-            SCORE_TAG.as_bytes(),
-            42,
-            input.as_bytes(),
-            &mut out,
-        )
-        .unwrap();
-        assert_eq!(n, 3);
-        let lines: Vec<&str> = std::str::from_utf8(&out).unwrap().lines().collect();
+        let lines = scored(&input);
         // The filter reads the record, with its numbers replaced.
         assert!(
             lines[1].contains(r#""cpu_p":1e+999,"mem":null,"#),
