@@ -2042,22 +2042,23 @@ impl Engine {
             };
             match verdict {
                 Err(refusal) if refusal.try_next => {
-                    self.metrics.refusal(refusal.code, "skipped");
                     let reason = format!("{}: {}", refusal.code, refusal.reason);
                     self.skip(inc, Decided::new(Some(action), "skipped", &reason))
                         .await?;
+                    self.metrics.refusal(refusal.code, "skipped");
                     self.event(inc, "Normal", "Skipped", action, refusal.reason.clone())
                         .await;
                 }
                 Err(refusal) => {
                     let reason = format!("{}: {}", refusal.code, refusal.reason);
+                    let decided = Decided::new(Some(action), "refused", &reason);
+                    self.transition(inc, State::Escalated, &reason, Some(decided))
+                        .await?;
+                    // Told once the refusal is stored: a write refused decides it again.
                     self.metrics.action(action.as_str(), "refused");
                     self.metrics.refusal(refusal.code, "refused");
                     self.event(inc, "Warning", "Refused", action, refusal.reason.clone())
                         .await;
-                    let decided = Decided::new(Some(action), "refused", &reason);
-                    self.transition(inc, State::Escalated, &reason, Some(decided))
-                        .await?;
                     self.notifier.notify(format!(
                         ":warning: edgeheal refused {action} for incident {} {} on {}: {}",
                         inc.id, inc.kind, inc.entity, refusal.reason

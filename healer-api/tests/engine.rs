@@ -2373,6 +2373,25 @@ async fn a_decision_whose_write_was_refused_is_written_once() {
             let outcomes = h.outcomes(inc[0].id).await;
             let n = outcomes.iter().filter(|o| *o == outcome).count();
             assert_eq!(n, 1, "{case}: {outcomes:?}");
+            // Its Event, if it has one, is posted once too, and the refusal counted once.
+            let reason = match outcome {
+                "refused" => Some("Refused"),
+                "failed" => Some("RemediationFailed"),
+                "skipped" => Some("Skipped"),
+                _ => None,
+            };
+            let events = h.event_reasons();
+            let posted = events.iter().filter(|e| Some(**e) == reason).count();
+            assert_eq!(posted, usize::from(reason.is_some()), "{case}: {events:?}");
+            if outcome == "refused" {
+                let metrics = h.metrics.render();
+                assert!(
+                    metrics.contains(
+                        r#"edgeheal_healer_actions_total{action="scale_up",result="refused"} 1"#
+                    ),
+                    "{case}: {metrics}"
+                );
+            }
             if outcome == "skipped" {
                 assert_eq!(inc[0].state, "verifying", "{case}");
                 assert_eq!(h.cluster.executed.lock().unwrap().len(), 1, "{case}");
