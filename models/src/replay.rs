@@ -13,7 +13,7 @@
 //! skipped as no JSON.
 
 use edgeheal_plugin::json::{replace_non_finite, JsonError, Record};
-use edgeheal_plugin::normalize::normalize;
+use edgeheal_plugin::normalize::{normalize_in, NormalizeCache};
 use edgeheal_plugin::observation::{Observation, TimeSource};
 use edgeheal_plugin::{Filter, Verdict};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -76,7 +76,8 @@ pub fn replay(
     what: &str,
     mut visit: impl FnMut(&Step<'_>),
 ) -> Result<u64, Error> {
-    observe(data, what, |obs, entity| {
+    let merge_log_key = filter.config().merge_log_key.clone();
+    observe(data, what, &merge_log_key, |obs, entity| {
         let verdict = filter.observe(obs);
         visit(&Step {
             observation: obs,
@@ -87,18 +88,21 @@ pub fn replay(
     })
 }
 
-/// Normalizes every record of `data` (no filter state, no scoring), calling
-/// `visit` with each observation and its `namespace/workload`. Returns the
-/// number of records.
+/// Normalizes every record of `data` (no filter state, no scoring) as a
+/// filter whose `merge_log_key` is `merge_log_key` does, calling `visit` with
+/// each observation and its `namespace/workload`. Returns the number of
+/// records.
 pub fn observe(
     data: &Dataset,
     what: &str,
+    merge_log_key: &str,
     mut visit: impl FnMut(&Observation<'_>, Option<&str>),
 ) -> Result<u64, Error> {
     let mut reader = data.telemetry()?;
     let bar = byte_progress(data.telemetry_len(), what);
     let mut line = Vec::with_capacity(4096);
     let mut rewritten = Vec::new();
+    let mut cache = NormalizeCache::new();
     let mut entity = String::with_capacity(128);
     let mut latest = i64::MIN;
     let mut n = 0u64;
@@ -111,10 +115,12 @@ pub fn observe(
         let Ok(record) = read_record(&line, &mut rewritten) else {
             continue;
         };
-        let obs = normalize(
+        let obs = normalize_in(
             &record,
             REPLAY_TAG,
             if latest == i64::MIN { 0 } else { latest },
+            merge_log_key,
+            &mut cache,
         );
         if obs.ts_source == TimeSource::Record {
             latest = latest.max(obs.ts_ns);
@@ -193,15 +199,52 @@ mod tests {
     /// and evaluation saw a stream the edge never sees).
     #[test]
     fn records_with_non_finite_numbers_are_replayed_as_the_filter_reads_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let text = telemetry();
-        std::fs::write(dir.path().join(crate::dataset::TELEMETRY), &text).unwrap();
-        std::fs::write(dir.path().join(crate::dataset::LABELS), b"[]").unwrap();
-        let data = Dataset::open(dir.path()).unwrap();
+        let scored = replayed_as_filtered(
+            &telemetry(),
+            FilterConfig {
+                warmup: 2,
+                ..FilterConfig::default()
+            },
+        );
+        // Scored, those with the tokens too.
+        let scored_with_tokens = scored.iter().step_by(3).filter(|s| **s).count();
+        assert!(scored_with_tokens > 40, "{scored_with_tokens} of 80 scored");
+    }
+
+    /// Fluent Bit's `Merge_Log_Key app_json`: the replay reads the app's
+    /// members where the filter configured so reads them (it read them under
+    /// the default key only, so training on such a pipeline's records saw no
+    /// request, status or level).
+    #[test]
+    fn records_are_replayed_under_the_filters_merge_log_key() {
+        let kubernetes =
+            r#""kubernetes":{"pod_name":"pay-7d4b9c8f6-x2x9z","namespace_name":"shop"}"#;
+        let mut text = String::new();
+        for i in 0..240u32 {
+            let status = if i > 180 { 502 } else { 200 };
+            text.push_str(&format!(
+                r#"{{"time":"2025-03-03T00:{:02}:{:02}Z","stream":"stdout","app_json":{{"level":"info","status":{status},"method":"POST","path":"/pay"}},{kubernetes}}}"#,
+                i / 60,
+                i % 60
+            ));
+            text.push('\n');
+        }
         let config = FilterConfig {
             warmup: 2,
+            merge_log_key: "app_json".to_owned(),
             ..FilterConfig::default()
         };
+        replayed_as_filtered(&text, config);
+    }
+
+    /// Replays `text` through a filter with `config` and the embedded models,
+    /// checks that every record is visited, with the tags a filter with the
+    /// same config writes for it, and returns whether each was scored.
+    fn replayed_as_filtered(text: &str, config: FilterConfig) -> Vec<bool> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(crate::dataset::TELEMETRY), text).unwrap();
+        std::fs::write(dir.path().join(crate::dataset::LABELS), b"[]").unwrap();
+        let data = Dataset::open(dir.path()).unwrap();
         let models = || ModelSet::from_embedded().map(Result::unwrap);
         let mut filter = Filter::new(config.clone(), models());
         let mut visited: Vec<(Vec<u8>, Option<String>)> = Vec::new();
@@ -218,11 +261,12 @@ mod tests {
             visited.push((tags, step.entity.map(str::to_owned)));
         })
         .unwrap();
-        assert_eq!(n, 240);
-        assert_eq!(visited.len(), 240, "every record is visited");
-        // Scored, those with the tokens too.
-        let scored_with_tokens = scored.iter().step_by(3).filter(|s| **s).count();
-        assert!(scored_with_tokens > 40, "{scored_with_tokens} of 80 scored");
+        assert_eq!(n, text.lines().count() as u64);
+        assert_eq!(
+            visited.len(),
+            text.lines().count(),
+            "every record is visited"
+        );
 
         // The filter, fed the same records, writes the same tags for each.
         let mut edge = Filter::new(config, models());
@@ -240,5 +284,6 @@ mod tests {
             );
             assert!(entity.is_some(), "record {i}");
         }
+        scored
     }
 }

@@ -21,6 +21,7 @@ use edgeheal_plugin::sketch::LatencySketch;
 use crate::dataset::Dataset;
 use crate::error::Error;
 use crate::replay::observe;
+use edgeheal_plugin::normalize::MERGE_LOG_KEY;
 
 const NS: i64 = 1_000_000_000;
 
@@ -289,7 +290,7 @@ pub fn raw_rows(data: &Dataset, set: usize, cfg: &RawConfig) -> Result<RawRun, E
     let interval_ns = i64::from(data.interval_s().max(1)) * NS;
     let mut workloads: HashMap<String, Workload> = HashMap::new();
     let mut key = String::new();
-    observe(data, "raw signals", |obs, entity| {
+    observe(data, "raw signals", MERGE_LOG_KEY, |obs, entity| {
         let Some(entity) = entity else { return };
         key.clear();
         key.push_str(&set.to_string());
