@@ -3598,3 +3598,53 @@ async fn a_stop_during_the_hooks_backoff_leaves_the_action_for_the_next_start_to
     assert_eq!(h.incidents().await[0].state, "resolved");
     assert_eq!(hook.hits(), 1, "the hook was called again");
 }
+
+/// The records of a batch count in a window at the time the engine first took the batch in
+/// hand, but the window was judged at the time each record was observed: a batch interrupted
+/// after a cursor of it was written (a count onto another incident) and observed again more
+/// than `engine.debounce_window_secs` later (a restart that took two minutes, a store that
+/// refused writes as long) let go of each of its window entries at the next one, so its
+/// records, still fresh (`engine.max_record_age_secs`), could never open the incident they
+/// open when the batch is observed in one go. The window is judged at the batch's time, and a
+/// restart rebuilds the evidence the batch's earlier records left.
+#[tokio::test]
+async fn a_batch_observed_again_after_longer_than_the_window_opens_its_incident() {
+    // The web window entries after the cursor (observed again), or before it (stored with it).
+    let bodies = [
+        ["shop/cart", "shop/web", "shop/web", "shop/cart", "shop/web"],
+        ["shop/web", "shop/web", "shop/cart", "shop/cart", "shop/web"],
+    ];
+    for (body, by) in bodies
+        .iter()
+        .flat_map(|b| [(b, Interruption::FailedCycle), (b, Interruption::Restart)])
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+        let mut engine = h.engine_after_three_anomalies().await;
+        h.clock.advance_secs(1);
+        // The first count onto the cart incident is written with the batch's cursor (and the
+        // time it was taken in hand); the second is refused.
+        h.ingest(body, "cpu_saturation", None).await;
+        h.refuse_writes("UPDATE OF record_count ON incidents WHEN NEW.record_count > 4")
+            .await;
+        let err = engine.process_pending().await.unwrap_err();
+        assert!(
+            err.to_string().contains("the disk is full"),
+            "{body:?} {by:?}: {err}"
+        );
+        h.accept_writes().await;
+        // Two minutes later: past the debounce window (60 s), within the record age (300 s).
+        h.clock.advance_secs(120);
+        if let Interruption::Restart = by {
+            drop(engine);
+            engine = h.recovered_engine().await;
+        }
+        engine.process_pending().await.unwrap();
+        let inc = h.incidents().await;
+        let web: Vec<_> = inc.iter().filter(|i| i.entity == "shop/web").collect();
+        assert_eq!(web.len(), 1, "{body:?} {by:?}: {inc:?}");
+        assert_eq!(web[0].record_count, 3, "{body:?} {by:?}");
+        let cart = inc.iter().find(|i| i.entity == "shop/cart").unwrap();
+        assert_eq!(cart.record_count, 5, "{body:?} {by:?}");
+    }
+}
