@@ -535,7 +535,7 @@ impl Engine {
         let verify_ms = self.cfg.engine.verify_window_secs as i64 * 1000;
         let hold_until = now + self.cooldown_ms();
         let between = cause.phrase();
-        let (interrupted, stranded, raises) = self
+        let (interrupted, stranded, raises, failed) = self
             .store
             .write(move |tx| {
                 let mut stmt = tx.prepare("SELECT incident_id, step, action FROM actions WHERE result = 'pending'")?;
@@ -567,9 +567,20 @@ impl Engine {
                 let stranded: Vec<Stranded> = stmt
                     .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
                     .collect::<Result<_, _>>()?;
+                // The notification of each failure, which went with the transition that did
+                // not happen: sent once this one is written.
+                let mut failed = Vec::new();
                 for (incident, step, action, result, finished, detail) in &stranded {
                     let detail = detail.as_deref().unwrap_or("");
                     if result == "failed" {
+                        let (kind, entity): (String, String) = tx.query_row(
+                            "SELECT kind, entity FROM incidents WHERE id = ?1",
+                            [incident],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )?;
+                        failed.push(format!(
+                            ":x: edgeheal {action} failed for incident {incident} {kind} on {entity}: {detail} (recorded before {between})"
+                        ));
                         let reason = format!("{action} failed: {detail}");
                         tx.execute(
                             "UPDATE incidents SET state = 'failed', updated_at = ?1, closed_at = ?1, reason = ?2, hold_until = ?4
@@ -593,9 +604,12 @@ impl Engine {
                     }
                 }
                 let raises = hpa_floor::unsettled(tx)?.len();
-                Ok((rows.len(), stranded.len(), raises))
+                Ok((rows.len(), stranded.len(), raises, failed))
             })
             .await?;
+        for note in failed {
+            self.notifier.notify(note);
+        }
         // From here on what memory holds may differ from the store until the end: a failure
         // is followed by a reload ([`Engine::reload_if_failed`]).
         self.reload = true;

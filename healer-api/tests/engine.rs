@@ -3648,3 +3648,76 @@ async fn a_batch_observed_again_after_longer_than_the_window_opens_its_incident(
         assert_eq!(cart.record_count, 5, "{body:?} {by:?}");
     }
 }
+
+/// An action that failed, its result written, whose incident's move to `failed` the store
+/// refused: the next cycle's reload (or the next start) moved the incident to `failed` with
+/// its decision, but nobody was told. The notification went with the transition that was
+/// refused; the recovery that finishes it now sends it, once.
+#[tokio::test]
+async fn a_failed_action_whose_incident_write_was_refused_is_notified_once() {
+    for by in [Interruption::FailedCycle, Interruption::Restart] {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = FakeCluster {
+            fail_execute: true,
+            ..FakeCluster::default()
+        };
+        let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+        let webhook = Hook::start(&[Answer::Status(200)]).await;
+        let url_file = dir.path().join("webhook-url");
+        std::fs::write(&url_file, webhook.url("/notify")).unwrap();
+        let notify: edgeheal_healer::config::NotifyConfig =
+            serde_yaml::from_str(&format!("webhook_url_file: {}", url_file.display())).unwrap();
+        let notifier = Notifier::start(&notify, h.metrics.clone()).unwrap();
+        let engine_of = |h: &Harness| {
+            let cluster: Arc<dyn Cluster> = h.cluster.clone();
+            Engine::new(
+                h.cfg.clone(),
+                h.store.clone(),
+                Some(cluster),
+                None,
+                notifier.clone(),
+                h.metrics.clone(),
+                h.clock.clone(),
+            )
+        };
+        let mut engine = engine_of(&h);
+        engine.recover().await.unwrap();
+        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+        h.refuse_writes("UPDATE OF state ON incidents WHEN NEW.state = 'failed'")
+            .await;
+        let err = engine.process_pending().await.unwrap_err();
+        assert!(
+            err.to_string().contains("the disk is full"),
+            "{by:?}: {err}"
+        );
+        h.accept_writes().await;
+        if let Interruption::Restart = by {
+            drop(engine);
+            engine = engine_of(&h);
+            engine.recover().await.unwrap();
+        }
+        engine.process_pending().await.unwrap();
+        let inc = h.incidents().await;
+        assert_eq!(inc.len(), 1, "{by:?}: {inc:?}");
+        assert_eq!(inc[0].state, "failed", "{by:?}");
+        // The notifier's worker posts in the background.
+        for _ in 0..100 {
+            if webhook.hits() > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let bodies: Vec<String> = webhook
+            .received()
+            .iter()
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+            .collect();
+        assert_eq!(bodies.len(), 1, "{by:?}: {bodies:?}");
+        assert!(bodies[0].contains("failed"), "{by:?}: {bodies:?}");
+        assert!(
+            bodies[0].contains(&format!("incident {}", inc[0].id)),
+            "{by:?}: {bodies:?}"
+        );
+    }
+}
