@@ -3721,3 +3721,57 @@ async fn a_failed_action_whose_incident_write_was_refused_is_notified_once() {
         );
     }
 }
+
+/// The upgrade to schema version 10 leaves the batches and incidents already stored without
+/// the debounce evidence (`batches.observed_at`, `batches.evidence`) and without the record
+/// that opened them (`incidents.opened_batch`, `opened_record`): a batch interrupted part-way
+/// and an incident verifying as the upgrade found them are recovered as before, the batch
+/// observed again from its cursor at the time of the start, each record once.
+#[tokio::test]
+async fn a_batch_and_an_incident_from_before_schema_10_are_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let engine = h.engine_after_three_anomalies().await;
+    h.ingest(
+        &["shop/cart", "shop/web", "shop/cart", "shop/web"],
+        "cpu_saturation",
+        None,
+    )
+    .await;
+    h.refuse_writes("UPDATE OF record_count ON incidents WHEN NEW.record_count > 4")
+        .await;
+    assert!(engine_fails(engine).await.contains("the disk is full"));
+    h.accept_writes().await;
+    // As the migration leaves rows written by the heal API before it.
+    h.store
+        .write(|tx| {
+            tx.execute_batch(
+                "UPDATE batches SET observed_at = NULL, evidence = NULL;
+                 UPDATE incidents SET opened_batch = NULL, opened_record = NULL;",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let batches: Vec<(i64, i64)> = h
+        .store
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT observed, processed FROM batches ORDER BY id")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .unwrap();
+    assert_eq!(batches, [(3, 1), (1, 0)]);
+    let mut engine = h.recovered_engine().await;
+    engine.process_pending().await.unwrap();
+    // Both web records past the cursor in the window, the second cart record counted once.
+    the_next_web_record_opens_its_incident(&mut h, &mut engine, Interruption::Restart, 5).await;
+}
+
+/// The error of a cycle of `engine` expected to fail.
+async fn engine_fails(mut engine: Engine) -> String {
+    engine.process_pending().await.unwrap_err().to_string()
+}
