@@ -242,7 +242,9 @@ pub struct Engine {
     clock: SharedClock,
     /// The debounce windows: when (ms, on the engine's clock) each key's recent anomalous
     /// records were observed, while too few to open an incident. A record counts at the time
-    /// the engine took its batch in hand (`in_hand`), the same for every record of a batch.
+    /// the engine took its batch in hand (`in_hand`), the same for every record of a batch,
+    /// and the window is judged at that time too (a batch observed again later opens what it
+    /// would have in one go).
     ///
     /// Held in memory, as are the recurrences counted against a verifying incident, and
     /// stored without a write of their own: each batch's cursor (`batches.observed`, written
@@ -251,7 +253,8 @@ pub struct Engine {
     /// window or as a recurrence ([`store::Mark`]); each incident stores the record that
     /// opened it. A restart rebuilds both from there ([`Engine::recover`]): a key's window
     /// from the window entries within `engine.debounce_window_secs` that came after the
-    /// record that opened its last incident (those before were used up by it), a verifying
+    /// record that opened its last incident (those before were used up by it; back to when a
+    /// batch still unprocessed was taken in hand, if earlier), a verifying
     /// incident's recurrences from those received after its action. So it holds what memory
     /// held: not the records an incident or a hold counted, nor those set aside while another
     /// incident's action rolled out, nor stale ones, none of which is marked. The records of
@@ -532,7 +535,7 @@ impl Engine {
         let verify_ms = self.cfg.engine.verify_window_secs as i64 * 1000;
         let hold_until = now + self.cooldown_ms();
         let between = cause.phrase();
-        let (interrupted, stranded, raises) = self
+        let (interrupted, stranded, raises, failed) = self
             .store
             .write(move |tx| {
                 let mut stmt = tx.prepare("SELECT incident_id, step, action FROM actions WHERE result = 'pending'")?;
@@ -564,9 +567,20 @@ impl Engine {
                 let stranded: Vec<Stranded> = stmt
                     .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
                     .collect::<Result<_, _>>()?;
+                // The notification of each failure, which went with the transition that did
+                // not happen: sent once this one is written.
+                let mut failed = Vec::new();
                 for (incident, step, action, result, finished, detail) in &stranded {
                     let detail = detail.as_deref().unwrap_or("");
                     if result == "failed" {
+                        let (kind, entity): (String, String) = tx.query_row(
+                            "SELECT kind, entity FROM incidents WHERE id = ?1",
+                            [incident],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )?;
+                        failed.push(format!(
+                            ":x: edgeheal {action} failed for incident {incident} {kind} on {entity}: {detail} (recorded before {between})"
+                        ));
                         let reason = format!("{action} failed: {detail}");
                         tx.execute(
                             "UPDATE incidents SET state = 'failed', updated_at = ?1, closed_at = ?1, reason = ?2, hold_until = ?4
@@ -590,9 +604,12 @@ impl Engine {
                     }
                 }
                 let raises = hpa_floor::unsettled(tx)?.len();
-                Ok((rows.len(), stranded.len(), raises))
+                Ok((rows.len(), stranded.len(), raises, failed))
             })
             .await?;
+        for note in failed {
+            self.notifier.notify(note);
+        }
         // From here on what memory holds may differ from the store until the end: a failure
         // is followed by a reload ([`Engine::reload_if_failed`]).
         self.reload = true;
@@ -791,15 +808,25 @@ impl Engine {
     }
 
     /// Reads back the debounce evidence stored with the batches the engine took in hand within
-    /// the last `engine.debounce_window_secs` before `now` (`Engine::windows`): each key's
+    /// the last `engine.debounce_window_secs` before `now`, or before the time a batch still
+    /// unprocessed was taken in hand if that is earlier (`Engine::windows`): each key's
     /// window entries that came after the record that opened its latest incident (those
     /// before it were used up by it, or by an earlier one), and every key's recurrences.
     async fn rebuild_evidence(&self, now: i64) -> Result<Rebuilt, EngineError> {
-        let since = now.saturating_sub(self.window_ms());
+        let window_ms = self.window_ms();
+        // A batch observed part-way is observed again at the time it was first taken in hand,
+        // its window judged at that time: what memory held then is rebuilt. Not past the
+        // record age, beyond which its records are stale anyway.
+        let oldest_ms =
+            now.saturating_sub((self.cfg.engine.max_record_age_secs as i64).saturating_mul(1000));
         type Read = Vec<(Key, store::Evidence, Option<(i64, usize)>)>;
         let evidence: Read = self
             .store
             .read(move |c| {
+                let in_hand = store::earliest_in_hand(c)?;
+                let since = in_hand
+                    .map_or(now, |at| at.clamp(oldest_ms, now))
+                    .saturating_sub(window_ms);
                 let mut openings: HashMap<Key, Option<(i64, usize)>> = HashMap::new();
                 let mut out = Vec::new();
                 for e in store::debounce_evidence(c, since)? {
@@ -1251,8 +1278,11 @@ impl Engine {
             // then).
             return Ok(());
         }
+        // Judged at the time its records count at (the batch's, `at.at`), not at the time each
+        // is observed: a batch observed again long after it was taken in hand (a restart, a
+        // store that refused writes for a while) opens what it opens when observed in one go.
         let w = self.windows.entry(key.clone()).or_default();
-        while w.front().is_some_and(|t| *t < now - window_ms) {
+        while w.front().is_some_and(|t| *t < at.at - window_ms) {
             w.pop_front();
         }
         if w.len() + 1 < threshold {
@@ -1353,7 +1383,7 @@ impl Engine {
         let recent = inc
             .recurrences
             .iter()
-            .filter(|t| **t >= now - window_ms)
+            .filter(|t| **t >= at.at - window_ms)
             .count();
         let escalates = recurs && recent + 1 >= threshold;
         let (id, next_step) = (inc.id, inc.step as i64 + 1);
@@ -1395,7 +1425,7 @@ impl Engine {
                 while inc
                     .recurrences
                     .front()
-                    .is_some_and(|t| *t < now - window_ms)
+                    .is_some_and(|t| *t < at.at - window_ms)
                 {
                     inc.recurrences.pop_front();
                 }

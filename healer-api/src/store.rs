@@ -684,6 +684,15 @@ pub fn debounce_evidence(conn: &Connection, since_ms: i64) -> Result<Vec<Evidenc
     Ok(out)
 }
 
+/// When the engine took in hand (ms, on its clock) the earliest batch it has not processed yet
+/// and wrote a cursor of ([`mark_observed`]): the batch a failed cycle or a restart
+/// interrupted, whose records past its cursor count at that time. `None` if there is none.
+pub fn earliest_in_hand(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT MIN(observed_at) FROM batches WHERE processed = 0")?
+        .query_row([], |r| r.get(0))?)
+}
+
 /// Where the latest incident of `entity` and `kind` was opened: `None` if there is none,
 /// `Some(None)` if it was opened before the heal API stored that (every stored [`Mark`] came
 /// after it), else the batch and the place in it of the record that opened it.

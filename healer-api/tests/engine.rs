@@ -3598,3 +3598,180 @@ async fn a_stop_during_the_hooks_backoff_leaves_the_action_for_the_next_start_to
     assert_eq!(h.incidents().await[0].state, "resolved");
     assert_eq!(hook.hits(), 1, "the hook was called again");
 }
+
+/// The records of a batch count in a window at the time the engine first took the batch in
+/// hand, but the window was judged at the time each record was observed: a batch interrupted
+/// after a cursor of it was written (a count onto another incident) and observed again more
+/// than `engine.debounce_window_secs` later (a restart that took two minutes, a store that
+/// refused writes as long) let go of each of its window entries at the next one, so its
+/// records, still fresh (`engine.max_record_age_secs`), could never open the incident they
+/// open when the batch is observed in one go. The window is judged at the batch's time, and a
+/// restart rebuilds the evidence the batch's earlier records left.
+#[tokio::test]
+async fn a_batch_observed_again_after_longer_than_the_window_opens_its_incident() {
+    // The web window entries after the cursor (observed again), or before it (stored with it).
+    let bodies = [
+        ["shop/cart", "shop/web", "shop/web", "shop/cart", "shop/web"],
+        ["shop/web", "shop/web", "shop/cart", "shop/cart", "shop/web"],
+    ];
+    for (body, by) in bodies
+        .iter()
+        .flat_map(|b| [(b, Interruption::FailedCycle), (b, Interruption::Restart)])
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+        let mut engine = h.engine_after_three_anomalies().await;
+        h.clock.advance_secs(1);
+        // The first count onto the cart incident is written with the batch's cursor (and the
+        // time it was taken in hand); the second is refused.
+        h.ingest(body, "cpu_saturation", None).await;
+        h.refuse_writes("UPDATE OF record_count ON incidents WHEN NEW.record_count > 4")
+            .await;
+        let err = engine.process_pending().await.unwrap_err();
+        assert!(
+            err.to_string().contains("the disk is full"),
+            "{body:?} {by:?}: {err}"
+        );
+        h.accept_writes().await;
+        // Two minutes later: past the debounce window (60 s), within the record age (300 s).
+        h.clock.advance_secs(120);
+        if let Interruption::Restart = by {
+            drop(engine);
+            engine = h.recovered_engine().await;
+        }
+        engine.process_pending().await.unwrap();
+        let inc = h.incidents().await;
+        let web: Vec<_> = inc.iter().filter(|i| i.entity == "shop/web").collect();
+        assert_eq!(web.len(), 1, "{body:?} {by:?}: {inc:?}");
+        assert_eq!(web[0].record_count, 3, "{body:?} {by:?}");
+        let cart = inc.iter().find(|i| i.entity == "shop/cart").unwrap();
+        assert_eq!(cart.record_count, 5, "{body:?} {by:?}");
+    }
+}
+
+/// An action that failed, its result written, whose incident's move to `failed` the store
+/// refused: the next cycle's reload (or the next start) moved the incident to `failed` with
+/// its decision, but nobody was told. The notification went with the transition that was
+/// refused; the recovery that finishes it now sends it, once.
+#[tokio::test]
+async fn a_failed_action_whose_incident_write_was_refused_is_notified_once() {
+    for by in [Interruption::FailedCycle, Interruption::Restart] {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = FakeCluster {
+            fail_execute: true,
+            ..FakeCluster::default()
+        };
+        let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+        let webhook = Hook::start(&[Answer::Status(200)]).await;
+        let url_file = dir.path().join("webhook-url");
+        std::fs::write(&url_file, webhook.url("/notify")).unwrap();
+        let notify: edgeheal_healer::config::NotifyConfig =
+            serde_yaml::from_str(&format!("webhook_url_file: {}", url_file.display())).unwrap();
+        let notifier = Notifier::start(&notify, h.metrics.clone()).unwrap();
+        let engine_of = |h: &Harness| {
+            let cluster: Arc<dyn Cluster> = h.cluster.clone();
+            Engine::new(
+                h.cfg.clone(),
+                h.store.clone(),
+                Some(cluster),
+                None,
+                notifier.clone(),
+                h.metrics.clone(),
+                h.clock.clone(),
+            )
+        };
+        let mut engine = engine_of(&h);
+        engine.recover().await.unwrap();
+        h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+        h.refuse_writes("UPDATE OF state ON incidents WHEN NEW.state = 'failed'")
+            .await;
+        let err = engine.process_pending().await.unwrap_err();
+        assert!(
+            err.to_string().contains("the disk is full"),
+            "{by:?}: {err}"
+        );
+        h.accept_writes().await;
+        if let Interruption::Restart = by {
+            drop(engine);
+            engine = engine_of(&h);
+            engine.recover().await.unwrap();
+        }
+        engine.process_pending().await.unwrap();
+        let inc = h.incidents().await;
+        assert_eq!(inc.len(), 1, "{by:?}: {inc:?}");
+        assert_eq!(inc[0].state, "failed", "{by:?}");
+        // The notifier's worker posts in the background.
+        for _ in 0..100 {
+            if webhook.hits() > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let bodies: Vec<String> = webhook
+            .received()
+            .iter()
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+            .collect();
+        assert_eq!(bodies.len(), 1, "{by:?}: {bodies:?}");
+        assert!(bodies[0].contains("failed"), "{by:?}: {bodies:?}");
+        assert!(
+            bodies[0].contains(&format!("incident {}", inc[0].id)),
+            "{by:?}: {bodies:?}"
+        );
+    }
+}
+
+/// The upgrade to schema version 10 leaves the batches and incidents already stored without
+/// the debounce evidence (`batches.observed_at`, `batches.evidence`) and without the record
+/// that opened them (`incidents.opened_batch`, `opened_record`): a batch interrupted part-way
+/// and an incident verifying as the upgrade found them are recovered as before, the batch
+/// observed again from its cursor at the time of the start, each record once.
+#[tokio::test]
+async fn a_batch_and_an_incident_from_before_schema_10_are_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let engine = h.engine_after_three_anomalies().await;
+    h.ingest(
+        &["shop/cart", "shop/web", "shop/cart", "shop/web"],
+        "cpu_saturation",
+        None,
+    )
+    .await;
+    h.refuse_writes("UPDATE OF record_count ON incidents WHEN NEW.record_count > 4")
+        .await;
+    assert!(engine_fails(engine).await.contains("the disk is full"));
+    h.accept_writes().await;
+    // As the migration leaves rows written by the heal API before it.
+    h.store
+        .write(|tx| {
+            tx.execute_batch(
+                "UPDATE batches SET observed_at = NULL, evidence = NULL;
+                 UPDATE incidents SET opened_batch = NULL, opened_record = NULL;",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let batches: Vec<(i64, i64)> = h
+        .store
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT observed, processed FROM batches ORDER BY id")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .unwrap();
+    assert_eq!(batches, [(3, 1), (1, 0)]);
+    let mut engine = h.recovered_engine().await;
+    engine.process_pending().await.unwrap();
+    // Both web records past the cursor in the window, the second cart record counted once.
+    the_next_web_record_opens_its_incident(&mut h, &mut engine, Interruption::Restart, 5).await;
+}
+
+/// The error of a cycle of `engine` expected to fail.
+async fn engine_fails(mut engine: Engine) -> String {
+    engine.process_pending().await.unwrap_err().to_string()
+}
