@@ -160,6 +160,7 @@ fn delete_batches(tx: &Transaction<'_>, which: Oldest) -> Result<(u64, u64), Sto
         }
         taken += count;
         records += tx.execute("DELETE FROM records WHERE batch_id = ?1", [id])? as u64;
+        tx.execute("DELETE FROM batch_evidence WHERE batch_id = ?1", [id])?;
         batches += tx.execute("DELETE FROM batches WHERE id = ?1", [id])? as u64;
     }
     Ok((batches, records))
@@ -339,12 +340,15 @@ mod tests {
         }
     }
 
+    /// Batch `id` processed, its first record stored as debounce evidence (which goes with
+    /// it when it is deleted).
     async fn weighed(store: &Store, id: i64) {
+        let mark = crate::store::Mark {
+            record: 0,
+            kind: crate::store::MarkKind::Window,
+        };
         store
-            .write(move |tx| {
-                tx.execute("UPDATE batches SET processed = 1 WHERE id = ?1", [id])?;
-                Ok(())
-            })
+            .write(move |tx| crate::store::mark_processed(tx, id, 0, &[mark]))
             .await
             .unwrap();
     }

@@ -163,13 +163,19 @@ const MIGRATIONS: &[&str] = &[
     // 10: the engine's debounce evidence, kept with what the engine writes anyway (see
     // `crate::engine`'s `windows`): when it took each batch in hand (`observed_at`, on its
     // clock), which of the batch's records it counted into a debounce window or as a
-    // recurrence against a verifying incident (`evidence`, [`Mark`]s, written with the
-    // cursor), and which record opened each incident (`opened_batch`, `opened_record`), so
-    // that a restart rebuilds the windows rather than forgetting them. Batches and incidents
-    // from before have none: a restart rebuilds nothing from them.
+    // recurrence against a verifying incident (`batch_evidence`, a row a [`Mark`], inserted
+    // with the cursor: a batch's evidence grows by what is new, never rewritten whole), and
+    // which record opened each incident (`opened_batch`, `opened_record`), so that a restart
+    // rebuilds the windows rather than forgetting them. Batches and incidents from before have
+    // none: a restart rebuilds nothing from them.
     "ALTER TABLE batches ADD COLUMN observed_at INTEGER;
-     ALTER TABLE batches ADD COLUMN evidence BLOB;
-     CREATE INDEX batches_evidence ON batches(observed_at) WHERE evidence IS NOT NULL;
+     CREATE INDEX batches_observed_at ON batches(observed_at) WHERE observed_at IS NOT NULL;
+     CREATE TABLE batch_evidence(
+        batch_id INTEGER NOT NULL REFERENCES batches(id),
+        record INTEGER NOT NULL,
+        recurrence INTEGER NOT NULL,
+        PRIMARY KEY (batch_id, record)
+     ) WITHOUT ROWID;
      ALTER TABLE incidents ADD COLUMN opened_batch INTEGER;
      ALTER TABLE incidents ADD COLUMN opened_record INTEGER;",
 ];
@@ -534,37 +540,6 @@ pub enum MarkKind {
     Recurrence,
 }
 
-/// [`Mark`]s as stored (`batches.evidence`): 8 bytes each, little-endian, the record's place
-/// shifted left by one, the low bit set for a recurrence.
-fn encode_marks(marks: &[Mark]) -> Option<Vec<u8>> {
-    if marks.is_empty() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(marks.len() * 8);
-    for m in marks {
-        let v = ((m.record as u64) << 1) | u64::from(m.kind == MarkKind::Recurrence);
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    Some(out)
-}
-
-/// The [`Mark`]s [`encode_marks`] wrote (a trailing partial entry is ignored).
-fn decode_marks(blob: &[u8]) -> Vec<Mark> {
-    blob.chunks_exact(8)
-        .filter_map(|c| {
-            let v = u64::from_le_bytes(c.try_into().ok()?);
-            Some(Mark {
-                record: usize::try_from(v >> 1).ok()?,
-                kind: if v & 1 == 1 {
-                    MarkKind::Recurrence
-                } else {
-                    MarkKind::Window
-                },
-            })
-        })
-        .collect()
-}
-
 /// Records in the transaction `tx` that the first `observed` records of batch `batch_id` are
 /// observed: called in the transaction that writes the effect of the last of them on the
 /// store, so that the effect and the cursor are committed together or not at all. With it,
@@ -584,27 +559,55 @@ pub fn mark_observed(
     append_marks(tx, batch_id, marks)
 }
 
-/// Appends `marks` to the evidence stored with batch `batch_id` (nothing to write if none).
+/// Adds `marks` to the evidence stored with batch `batch_id`: a row each, so a cursor write
+/// costs what is new, not the batch's evidence so far. A mark stored already is left as it is.
 fn append_marks(
     tx: &rusqlite::Transaction<'_>,
     batch_id: i64,
     marks: &[Mark],
 ) -> Result<(), StoreError> {
-    let Some(new) = encode_marks(marks) else {
+    if marks.is_empty() {
         return Ok(());
-    };
-    let stored: Option<Vec<u8>> = tx
-        .prepare_cached("SELECT evidence FROM batches WHERE id = ?1")?
-        .query_row([batch_id], |r| r.get(0))
-        .optional()?
-        .flatten();
-    let mut all = stored.unwrap_or_default();
-    all.extend_from_slice(&new);
-    tx.execute(
-        "UPDATE batches SET evidence = ?1 WHERE id = ?2",
-        params![all, batch_id],
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO batch_evidence(batch_id, record, recurrence) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO NOTHING",
     )?;
+    for m in marks {
+        insert.execute(params![
+            batch_id,
+            m.record as i64,
+            m.kind == MarkKind::Recurrence
+        ])?;
+    }
     Ok(())
+}
+
+/// The evidence stored with batch `batch_id`, in the order of its records.
+fn marks_of(conn: &Connection, batch_id: i64) -> Result<Vec<Mark>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT record, recurrence FROM batch_evidence WHERE batch_id = ?1 ORDER BY record",
+    )?;
+    let marks = stmt
+        .query_map([batch_id], |r| {
+            let (record, recurrence): (i64, bool) = (r.get(0)?, r.get(1)?);
+            Ok((record, recurrence))
+        })?
+        .filter_map(|row| match row {
+            Ok((record, recurrence)) => usize::try_from(record).ok().map(|record| {
+                Ok(Mark {
+                    record,
+                    kind: if recurrence {
+                        MarkKind::Recurrence
+                    } else {
+                        MarkKind::Window
+                    },
+                })
+            }),
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(marks)
 }
 
 /// Marks batch `batch_id` processed, every record observed: it leaves the engine's queue (and
@@ -646,19 +649,18 @@ pub struct Evidence {
 /// order it was observed (batch, then place in the batch).
 pub fn debounce_evidence(conn: &Connection, since_ms: i64) -> Result<Vec<Evidence>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, received_at, observed_at, evidence FROM batches
-         WHERE evidence IS NOT NULL AND observed_at >= ?1 ORDER BY id",
+        "SELECT id, received_at, observed_at FROM batches b
+         WHERE observed_at >= ?1 AND EXISTS (SELECT 1 FROM batch_evidence e WHERE e.batch_id = b.id)
+         ORDER BY id",
     )?;
-    let batches: Vec<(i64, i64, i64, Vec<u8>)> = stmt
-        .query_map([since_ms], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
+    let batches: Vec<(i64, i64, i64)> = stmt
+        .query_map([since_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     let mut rec_stmt = conn
         .prepare_cached("SELECT entity, incident FROM records WHERE batch_id = ?1 ORDER BY id")?;
     let mut out = Vec::new();
-    for (batch, received_at_ms, observed_at_ms, blob) in batches {
-        let marks = decode_marks(&blob);
+    for (batch, received_at_ms, observed_at_ms) in batches {
+        let marks = marks_of(conn, batch)?;
         let Some(last) = marks.iter().map(|m| m.record).max() else {
             continue;
         };
@@ -717,20 +719,18 @@ pub fn unprocessed_batches(
     limit: usize,
 ) -> Result<Vec<UnprocessedBatch>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, observed, observed_at, evidence FROM batches WHERE processed = 0 ORDER BY id LIMIT ?1",
+        "SELECT id, observed, observed_at FROM batches WHERE processed = 0 ORDER BY id LIMIT ?1",
     )?;
-    type Row = (i64, i64, Option<i64>, Option<Vec<u8>>);
+    type Row = (i64, i64, Option<i64>);
     let batches: Vec<Row> = stmt
-        .query_map([limit as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
+        .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     let mut rec_stmt = conn.prepare_cached(
         "SELECT r.entity, r.pod, r.incident, r.anomaly, r.workload_kind, b.received_at, r.family, r.ts, b.signed_at
          FROM records r JOIN batches b ON b.id = r.batch_id WHERE r.batch_id = ?1 ORDER BY r.id",
     )?;
     let mut out = Vec::with_capacity(batches.len());
-    for (id, observed, observed_at_ms, evidence) in batches {
+    for (id, observed, observed_at_ms) in batches {
         let records = rec_stmt
             .query_map([id], |r| {
                 Ok(StoredRecord {
@@ -755,7 +755,7 @@ pub fn unprocessed_batches(
             id,
             observed,
             observed_at_ms,
-            marks: evidence.as_deref().map(decode_marks).unwrap_or_default(),
+            marks: marks_of(conn, id)?,
             records,
         });
     }
@@ -1141,6 +1141,13 @@ mod tests {
             let pending = store.read(|c| unprocessed_batches(c, 10)).await.unwrap();
             assert_eq!((pending[0].observed, pending[0].records.len()), (2, 3));
             assert_eq!(pending[0].observed_at_ms, Some(5_000));
+            assert_eq!(pending[0].marks, [window(0), recurrence]);
+            // A mark stored already is not stored twice.
+            store
+                .write(move |tx| mark_observed(tx, id, 2, 5_000, &[window(0)]))
+                .await
+                .unwrap();
+            let pending = store.read(|c| unprocessed_batches(c, 10)).await.unwrap();
             assert_eq!(pending[0].marks, [window(0), recurrence]);
             store
                 .write(move |tx| mark_processed(tx, id, 5_000, &[window(2)]))

@@ -3723,7 +3723,7 @@ async fn a_failed_action_whose_incident_write_was_refused_is_notified_once() {
 }
 
 /// The upgrade to schema version 10 leaves the batches and incidents already stored without
-/// the debounce evidence (`batches.observed_at`, `batches.evidence`) and without the record
+/// the debounce evidence (`batches.observed_at`, `batch_evidence`) and without the record
 /// that opened them (`incidents.opened_batch`, `opened_record`): a batch interrupted part-way
 /// and an incident verifying as the upgrade found them are recovered as before, the batch
 /// observed again from its cursor at the time of the start, each record once.
@@ -3746,7 +3746,7 @@ async fn a_batch_and_an_incident_from_before_schema_10_are_recovered() {
     h.store
         .write(|tx| {
             tx.execute_batch(
-                "UPDATE batches SET observed_at = NULL, evidence = NULL;
+                "UPDATE batches SET observed_at = NULL; DELETE FROM batch_evidence;
                  UPDATE incidents SET opened_batch = NULL, opened_record = NULL;",
             )?;
             Ok(())
