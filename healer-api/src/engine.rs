@@ -390,6 +390,17 @@ impl Decided {
     }
 }
 
+/// The notifier's message for incident `id`'s `action` that failed with `err`.
+fn failure_notice(
+    action: impl std::fmt::Display,
+    id: i64,
+    kind: impl std::fmt::Display,
+    entity: impl std::fmt::Display,
+    err: &str,
+) -> String {
+    format!(":x: edgeheal {action} failed for incident {id} {kind} on {entity}: {err}")
+}
+
 /// Engine failures (store trouble; Kubernetes trouble is a decision outcome, not an error).
 pub type EngineError = StoreError;
 
@@ -579,7 +590,8 @@ impl Engine {
                             |r| Ok((r.get(0)?, r.get(1)?)),
                         )?;
                         failed.push(format!(
-                            ":x: edgeheal {action} failed for incident {incident} {kind} on {entity}: {detail} (recorded before {between})"
+                            "{} (recorded before {between})",
+                            failure_notice(action, *incident, &kind, &entity, detail)
                         ));
                         let reason = format!("{action} failed: {detail}");
                         tx.execute(
@@ -1404,16 +1416,12 @@ impl Engine {
                         "UPDATE incidents SET state = 'open', step = ?1 WHERE id = ?2",
                         params![next_step, id],
                     )?;
-                    tx.execute(
-                        "INSERT INTO decisions(incident_id, at, step, action, outcome, reason)
-                         VALUES (?1, ?2, ?3, NULL, 'recurred', ?4)",
-                        params![
-                            id,
-                            now,
-                            next_step,
-                            "anomalies recurred within the verify window; escalating to the next action"
-                        ],
-                    )?;
+                    Decided::new(
+                        None,
+                        "recurred",
+                        "anomalies recurred within the verify window; escalating to the next action",
+                    )
+                    .insert(tx, id, now, next_step)?;
                 }
                 at.mark(tx, &marks)
             })
@@ -2126,17 +2134,14 @@ impl Engine {
         let reason = format!(
             "withdrawn: the heal API stopped before the call was made ({why}); nothing was sent, the next start decides this step again"
         );
-        let r2 = reason.clone();
+        let decided = Decided::new(Some(action), "withdrawn", &reason);
         self.store
             .write(move |tx| {
                 tx.execute(
                     "DELETE FROM actions WHERE incident_id = ?1 AND step = ?2 AND result = 'pending'",
                     params![id, step],
                 )?;
-                tx.execute(
-                    "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, 'withdrawn', ?5)",
-                    params![id, now, step, action.as_str(), r2],
-                )?;
+                decided.insert(tx, id, now, step)?;
                 tx.execute(
                     "UPDATE incidents SET state = 'open', updated_at = ?1 WHERE id = ?2",
                     params![now, id],
@@ -2191,10 +2196,8 @@ impl Engine {
                     params![id, step, action.as_str(), target_key, mode.as_str(), now, summary],
                 )?;
                 if inserted == 1 {
-                    tx.execute(
-                        "INSERT INTO decisions(incident_id, at, step, action, outcome, reason) VALUES (?1, ?2, ?3, ?4, 'act', ?5)",
-                        params![id, now, step, action.as_str(), format!("guards passed in {} mode: {summary}", mode.as_str())],
-                    )?;
+                    let reason = format!("guards passed in {} mode: {summary}", mode.as_str());
+                    Decided::new(Some(action), "act", &reason).insert(tx, id, now, step)?;
                     tx.execute(
                         "UPDATE incidents SET state = 'acting', step = ?1, updated_at = ?2,
                            found_kind = COALESCE(?4, found_kind), found_uid = COALESCE(?5, found_uid)
@@ -2356,10 +2359,8 @@ impl Engine {
                     Some(decided),
                 )
                 .await?;
-                self.notifier.notify(format!(
-                    ":x: edgeheal {action} failed for incident {} {} on {}: {err}",
-                    inc.id, inc.kind, inc.entity
-                ));
+                self.notifier
+                    .notify(failure_notice(action, inc.id, inc.kind, &inc.entity, &err));
                 Ok(())
             }
         }
