@@ -319,7 +319,7 @@ mod tests {
 
     /// The heal API's soft-heal client stops with the engine: once the stop is raised, a call
     /// is not made (the port it names has no listener: an attempt would fail and be tried
-    /// again, not end `Stopped`). Without `soft_heal`, there is none.
+    /// again, not end `NotCalled`). Without `soft_heal`, there is none.
     #[tokio::test]
     async fn the_soft_heal_client_stops_with_the_heal_api() {
         let dir = tempfile::tempdir().unwrap();
