@@ -194,6 +194,16 @@ impl<V> Lru<V> {
             });
             i
         } else {
+            // Room for twice the entries before the first eviction: hashbrown
+            // then always clears a full table's tombstones in place, while a
+            // table more than half full of entries doubles, which would make
+            // a later miss allocate (once, at a moment the keys' hashes
+            // decide). The doubling is the one `SLOT_BYTES` counts.
+            let room = self.cap.saturating_mul(2);
+            if self.index.capacity() < room {
+                let more = room - self.index.len();
+                self.index.reserve(more, kept_hash(&self.links));
+            }
             let i = self.tail;
             let link = self.links.get_mut(i as usize)?;
             let old_hash = std::mem::replace(&mut link.hash, hash);
