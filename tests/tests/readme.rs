@@ -122,7 +122,7 @@ fn snippets(markdown: &str) -> (Vec<Snippet>, Vec<(String, String)>) {
     (out, blocks)
 }
 
-/// What a package of the workspace builds.
+/// What a package of the workspace builds, as cargo itself sees it.
 #[derive(Default)]
 struct Package {
     dir: PathBuf,
@@ -131,132 +131,55 @@ struct Package {
     bins: BTreeSet<String>,
 }
 
-fn stems(dir: &Path) -> BTreeSet<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return BTreeSet::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let path = e.path();
-            if path.extension().is_some_and(|x| x == "rs") {
-                Some(path.file_stem()?.to_str()?.to_owned())
-            } else if path.join("main.rs").is_file() {
-                Some(e.file_name().to_str()?.to_owned())
-            } else {
-                None
-            }
-        })
-        .collect()
-}
-
-/// The packages of the workspace by name, with their targets (auto-discovered and declared).
+/// The packages of the workspace by name, with their targets (auto-discovered and declared),
+/// from `cargo metadata --no-deps`: the cargo running these tests reads the manifests.
 fn packages() -> BTreeMap<String, Package> {
-    let manifest: toml_lite::Doc = toml_lite::parse(&read(&root().join("Cargo.toml")));
-    let members = manifest.array("workspace", "members");
-    assert!(!members.is_empty(), "the workspace lists its members");
+    let output = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata is JSON");
     let mut out = BTreeMap::new();
-    for member in members {
-        let dir = root().join(&member);
-        let doc = toml_lite::parse(&read(&dir.join("Cargo.toml")));
-        let name = doc
-            .string("package", "name")
-            .unwrap_or_else(|| panic!("{member}: no package name"));
-        let mut package = Package {
-            tests: stems(&dir.join("tests")),
-            benches: stems(&dir.join("benches")),
-            bins: stems(&dir.join("src/bin")),
-            dir,
+    for package in metadata["packages"].as_array().expect("packages") {
+        let name = package["name"].as_str().expect("a package name").to_owned();
+        let manifest = PathBuf::from(package["manifest_path"].as_str().expect("manifest_path"));
+        let mut p = Package {
+            dir: manifest
+                .parent()
+                .expect("a manifest's directory")
+                .to_path_buf(),
+            ..Package::default()
         };
-        if package.dir.join("src/main.rs").is_file() {
-            package.bins.insert(name.clone());
+        for target in package["targets"].as_array().expect("targets") {
+            let target_name = target["name"].as_str().expect("a target name").to_owned();
+            for kind in target["kind"].as_array().expect("target kinds") {
+                match kind.as_str() {
+                    Some("test") => p.tests.insert(target_name.clone()),
+                    Some("bench") => p.benches.insert(target_name.clone()),
+                    Some("bin") => p.bins.insert(target_name.clone()),
+                    _ => false,
+                };
+            }
         }
-        package.tests.extend(doc.table_names("test"));
-        package.benches.extend(doc.table_names("bench"));
-        package.bins.extend(doc.table_names("bin"));
-        out.insert(name, package);
+        out.insert(name, p);
     }
+    assert!(
+        out.contains_key("edgeheal-plugin"),
+        "cargo metadata lists the workspace"
+    );
     out
-}
-
-/// Just enough TOML for the workspace's manifests: `[table]` and `[[array-of-tables]]`
-/// headers, `key = "string"` and `key = ["strings", ...]` (on one or several lines).
-mod toml_lite {
-    pub struct Doc {
-        /// (table header, key, value) in order; headers keep their brackets.
-        entries: Vec<(String, String, String)>,
-    }
-
-    pub fn parse(text: &str) -> Doc {
-        let mut entries = Vec::new();
-        let mut table = String::new();
-        let mut pending: Option<(String, String)> = None;
-        for raw in text.lines() {
-            let line = raw.split(" #").next().unwrap_or("").trim();
-            if line.starts_with('#') {
-                continue;
-            }
-            if let Some((key, value)) = pending.as_mut() {
-                value.push_str(line);
-                if line.contains(']') {
-                    entries.push((table.clone(), key.clone(), value.clone()));
-                    pending = None;
-                }
-                continue;
-            }
-            if line.starts_with('[') {
-                table = line.to_owned();
-                continue;
-            }
-            if let Some((key, value)) = line.split_once('=') {
-                let (key, value) = (key.trim().to_owned(), value.trim().to_owned());
-                if value.starts_with('[') && !value.contains(']') {
-                    pending = Some((key, value));
-                } else {
-                    entries.push((table.clone(), key, value));
-                }
-            }
-        }
-        Doc { entries }
-    }
-
-    fn strings(value: &str) -> Vec<String> {
-        value
-            .split('"')
-            .skip(1)
-            .step_by(2)
-            .map(str::to_owned)
-            .collect()
-    }
-
-    impl Doc {
-        pub fn string(&self, table: &str, key: &str) -> Option<String> {
-            let header = format!("[{table}]");
-            self.entries
-                .iter()
-                .find(|(t, k, _)| *t == header && k == key)
-                .and_then(|(_, _, v)| strings(v).into_iter().next())
-        }
-
-        pub fn array(&self, table: &str, key: &str) -> Vec<String> {
-            let header = format!("[{table}]");
-            self.entries
-                .iter()
-                .find(|(t, k, _)| *t == header && k == key)
-                .map(|(_, _, v)| strings(v))
-                .unwrap_or_default()
-        }
-
-        /// The `name` of every `[[kind]]` table.
-        pub fn table_names(&self, kind: &str) -> Vec<String> {
-            let header = format!("[[{kind}]]");
-            self.entries
-                .iter()
-                .filter(|(t, k, _)| *t == header && k == "name")
-                .flat_map(|(_, _, v)| strings(v))
-                .collect()
-        }
-    }
 }
 
 /// Every `fn` and `mod` name and file stem in the `.rs` files under `dir`: the parts a test's
