@@ -100,6 +100,36 @@ fn anomalies_are_routed_to_the_healer_with_sigv4() {
     assert_eq!(inputs[0].as_str(), Some("edgeheal_anomalies.anomalies"));
 }
 
+/// The Vector release `vector.yaml` says it needs (its first line, `Vector >= 0.N`).
+fn stated_vector_floor() -> u32 {
+    let text = fs::read_to_string(dir().join("vector.yaml")).unwrap();
+    let first = text.lines().next().unwrap();
+    first
+        .split("Vector >= 0.")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|minor| minor.parse().ok())
+        .unwrap_or_else(|| panic!("no `Vector >= 0.N` in {first:?}"))
+}
+
+/// The `http` sink signs with SigV4 (`auth.strategy: aws`) only from Vector 0.47.0
+/// (vectordotdev/vector#22744, `Auth::Aws` in `src/http.rs`); before, its `auth` knows
+/// `basic` and `bearer` only and the config does not load. The stated floor is at least
+/// that release.
+#[test]
+fn the_stated_vector_release_signs_the_healer_sink() {
+    let v = load("vector.yaml");
+    assert_eq!(
+        str_at(&v["sinks"]["edgeheal_healer"], &["auth", "strategy"]),
+        "aws"
+    );
+    let floor = stated_vector_floor();
+    assert!(
+        floor >= 47,
+        "Vector >= 0.{floor}: the http sink signs from 0.47"
+    );
+}
+
 /// Vector retries a sink forever by default and blocks on a full buffer, which would
 /// stop the route and every record on its way to the user's sink while the heal API is
 /// down: the healer sink gives up after a few tries and sheds what its buffer cannot hold

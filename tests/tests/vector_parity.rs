@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use edgeheal_models::export::vector::{scorer_lua, SCORER_FILE};
 use edgeheal_plugin::config::FilterConfig;
@@ -16,159 +16,15 @@ use edgeheal_tests::vector::{
     as_vector_runs, calibrate, load_model_set, mixed_stream, mixed_stream_go, native_tags,
     native_tags_with, rfc3339, shipped_file, GoLogger,
 };
-use mlua::{FromLua, IntoLua, Lua, LuaOptions, StdLib};
 use serde_json::Value as Json;
-use vrl::compiler::runtime::Runtime;
-use vrl::compiler::state::RuntimeState;
-use vrl::compiler::{Program, TargetValue, TimeZone};
-use vrl::value::{Secrets, Value};
+use vrl::value::Value;
 
 #[path = "../../plugin/tests/common/proxy_streams.rs"]
 mod proxy_streams;
+#[path = "common/vector_pipeline.rs"]
+mod vector_pipeline;
 
-fn vector_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipeline-configs/vector")
-}
-
-fn compile(source: &str) -> Program {
-    match vrl::compiler::compile(source, &vrl::stdlib::all()) {
-        Ok(result) => result.program,
-        Err(diagnostics) => panic!("{}", vrl::diagnostic::Formatter::new(source, diagnostics)),
-    }
-}
-
-/// A `remap` transform: one program, run per event with a fresh state.
-struct Remap {
-    program: Program,
-    runtime: Runtime,
-}
-
-impl Remap {
-    fn new(source: &str) -> Remap {
-        Remap {
-            program: compile(source),
-            runtime: Runtime::new(RuntimeState::default()),
-        }
-    }
-
-    fn run(&mut self, event: Value) -> Value {
-        let mut target = TargetValue {
-            value: event,
-            metadata: Value::Object(BTreeMap::new()),
-            secrets: Secrets::default(),
-        };
-        let result = self
-            .runtime
-            .resolve(&mut target, &self.program, &TimeZone::default());
-        self.runtime.clear();
-        if let Err(e) = result {
-            panic!("remap failed: {e}");
-        }
-        target.value
-    }
-}
-
-/// The pipeline after the sources, as `vector.yaml` wires it.
-struct VectorPipeline {
-    /// Vector's sources hand over timestamps as timestamps, not strings.
-    source: Remap,
-    normalize: Remap,
-    lua: Lua,
-    finalize: Remap,
-}
-
-impl VectorPipeline {
-    fn new(scorer: &str) -> VectorPipeline {
-        let yaml = shipped_file("vector.yaml");
-        let transforms = &yaml["transforms"];
-        let normalize = fs::read_to_string(vector_dir().join("edgeheal-normalize.vrl")).unwrap();
-        let finalize = transforms["edgeheal_finalize"]["source"].as_str().unwrap();
-
-        // The `lua` transform: the safe standard libraries, `search_dirs` on
-        // `package.path`, `source` evaluated, `hooks.process` evaluated to a function.
-        let dir = std::env::temp_dir().join(format!(
-            "edgeheal-vector-{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join(SCORER_FILE), scorer).unwrap();
-        let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default()).unwrap();
-        let package: mlua::Table = lua.globals().get("package").unwrap();
-        let path: String = package.get("path").unwrap();
-        package
-            .set("path", format!("{}/?.lua;{path}", dir.display()))
-            .unwrap();
-        let score = &transforms["edgeheal_score"];
-        lua.load(score["source"].as_str().unwrap()).exec().unwrap();
-        let process: mlua::Function = lua
-            .load(score["hooks"]["process"].as_str().unwrap())
-            .eval()
-            .unwrap();
-        lua.set_named_registry_value("edgeheal_process", process)
-            .unwrap();
-        let _ = fs::remove_dir_all(&dir);
-
-        VectorPipeline {
-            source: Remap::new(
-                r#"if is_string(.timestamp) { .timestamp = parse_timestamp(.timestamp, "%+") ?? .timestamp }"#,
-            ),
-            normalize: Remap::new(&normalize),
-            lua,
-            finalize: Remap::new(finalize),
-        }
-    }
-
-    /// One record through normalize → lua → finalize; the `edgeheal` object out.
-    fn run(&mut self, record: &str) -> Json {
-        self.run_event(record)
-            .get("edgeheal")
-            .cloned()
-            .unwrap_or(Json::Null)
-    }
-
-    /// One record through normalize → lua → finalize; the whole event out.
-    fn run_event(&mut self, record: &str) -> Json {
-        let json: Json = serde_json::from_str(record).unwrap();
-        let event = self.normalize.run(self.source.run(Value::from(json)));
-        let lua = &self.lua;
-        let table = lua.create_table().unwrap();
-        table.raw_set("log", event.into_lua(lua).unwrap()).unwrap();
-        let mut emitted = Vec::new();
-        lua.scope(|scope| {
-            let emit = scope.create_function_mut(|_, e: mlua::Table| {
-                let log: mlua::Value = e.raw_get("log")?;
-                emitted.push(Value::from_lua(log, lua)?);
-                Ok(())
-            })?;
-            let process: mlua::Function = lua.named_registry_value("edgeheal_process")?;
-            process.call::<()>((table, emit))
-        })
-        .unwrap();
-        assert_eq!(emitted.len(), 1, "one event in, one out");
-        let out = self.finalize.run(emitted.remove(0));
-        let out: Json = serde_json::to_value(&out).unwrap();
-        assert!(
-            out.get("_edgeheal_in").is_none(),
-            "the scorer removes its input"
-        );
-        out
-    }
-}
-
-/// A Vector condition (`filter`, `route`): the program's value, which must be a boolean.
-fn holds(condition: &Program, event: &Json) -> bool {
-    let mut target = TargetValue {
-        value: Value::from(event.clone()),
-        metadata: Value::Object(BTreeMap::new()),
-        secrets: Secrets::default(),
-    };
-    let mut runtime = Runtime::new(RuntimeState::default());
-    match runtime.resolve(&mut target, condition, &TimeZone::default()) {
-        Ok(Value::Boolean(b)) => b,
-        other => panic!("a condition gave {other:?} on {event}"),
-    }
-}
+use vector_pipeline::{compile, holds, rand_suffix, vector_dir, Remap, VectorPipeline};
 
 /// Series the kubelet's `/metrics/cadvisor` serves for a container (kubelet 1.30).
 const CADVISOR_SERIES: &[&str] = &[
@@ -297,9 +153,38 @@ fn the_users_sink_gets_every_record_but_the_cadvisor_samples() {
     }
 }
 
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(0u8)
+/// Vector's `lua` transform hands the whole event to Lua and takes back what it emits
+/// (vrl `value/lua.rs`, the conversions Vector's `LuaEvent` uses): a `null` field comes
+/// back as `""` (Lua has no null value in a table) and an empty array as `{}` (an empty
+/// table converts to an object); timestamps, numbers, strings, objects and other arrays
+/// come back as they were. The README's tag contract says so for the Vector path.
+#[test]
+fn a_records_nulls_and_empty_arrays_come_back_from_the_lua_transform_changed() {
+    let committed = fs::read_to_string(vector_dir().join(SCORER_FILE)).unwrap();
+    let mut pipeline = VectorPipeline::new(&committed);
+    let event = serde_json::json!({
+        "reason": "BackOff", "type": "Warning", "message": "Back-off restarting failed container",
+        "involvedObject": {"kind": "Pod", "name": "cart-7d9f8c6b5-x2x9q", "namespace": "shop"},
+        "metadata": {"uid": "u-1", "resourceVersion": "7", "managedFields": []},
+        "eventTime": null, "related": null, "count": 3, "ratio": 0.5,
+        "lastTimestamp": "2024-05-01T10:00:05Z", "timestamp": "2024-05-01T10:00:06Z",
+        "items": [1, "a"]});
+    let out = pipeline.run_event(&event.to_string());
+    assert_eq!(out["eventTime"], "", "{out}");
+    assert_eq!(out["related"], "");
+    assert_eq!(out["metadata"]["managedFields"], serde_json::json!({}));
+    for unchanged in [
+        "reason",
+        "involvedObject",
+        "count",
+        "ratio",
+        "lastTimestamp",
+        "items",
+    ] {
+        assert_eq!(out[unchanged], event[unchanged], "{unchanged}");
+    }
+    // The source's timestamp, a timestamp, goes through Lua as a table and back.
+    assert_eq!(out["timestamp"], "2024-05-01T10:00:06Z");
 }
 
 /// A model set calibrated on `records` (see [`calibrate`]) in a temporary
