@@ -20,11 +20,14 @@ use edgeheal_plugin::model::{ModelSet, Thresholds};
 use edgeheal_plugin::verdict::{Family, Incident};
 use edgeheal_plugin::Filter;
 
+/// The shipped Vector configuration, `pipeline-configs/vector/`.
+pub fn vector_dir() -> std::path::PathBuf {
+    crate::repo_root().join("pipeline-configs/vector")
+}
+
 /// A YAML file of the shipped `pipeline-configs/vector/` (`vector.yaml`, `helm-values.yaml`).
 pub fn shipped_file(name: &str) -> serde_norway::Value {
-    let path = crate::repo_root()
-        .join("pipeline-configs/vector")
-        .join(name);
+    let path = vector_dir().join(name);
     let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

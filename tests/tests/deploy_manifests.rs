@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 mod generated_config;
 
 use edgeheal_tests::fluentbit_config::shipped;
-use edgeheal_tests::scrape_annotations;
+use edgeheal_tests::{repo_root, scrape_annotations};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
@@ -59,15 +59,8 @@ const MANIFEST_TREES: &[&str] = &["pipeline-configs", "chaos/k8s"];
 /// The UID of the non-root images (distroless `nonroot`).
 const NONROOT_UID: i64 = 65532;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
 fn read(rel: &str) -> String {
-    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    std::fs::read_to_string(repo_root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 /// Every non-empty YAML document of a file, as JSON values.
@@ -156,19 +149,19 @@ fn every_manifest_deserializes_into_its_k8s_openapi_type() {
     let skipped: BTreeMap<&str, &str> = NOT_KUBERNETES.iter().copied().collect();
     for rel in skipped.keys() {
         assert!(
-            root().join(rel).is_file(),
+            repo_root().join(rel).is_file(),
             "{rel} is listed as not Kubernetes but does not exist"
         );
     }
     let mut files = Vec::new();
     for tree in MANIFEST_TREES {
-        yaml_files(&root().join(tree), &mut files);
+        yaml_files(&repo_root().join(tree), &mut files);
     }
     let mut kinds = BTreeSet::new();
     let mut checked = 0;
     for path in files {
         let rel = path
-            .strip_prefix(root())
+            .strip_prefix(repo_root())
             .expect("under the root")
             .to_string_lossy()
             .replace('\\', "/");
@@ -1047,7 +1040,7 @@ fn kustomization_resources_exist_and_install_healer_and_pipeline_together() {
     let k = &yaml_docs("pipeline-configs/kustomization.yaml")[0];
     assert_eq!(k["apiVersion"], "kustomize.config.k8s.io/v1beta1");
     assert_eq!(k["kind"], "Kustomization");
-    let base = root().join("pipeline-configs");
+    let base = repo_root().join("pipeline-configs");
     let resources = generated_config::kustomization_resources(k);
     let mut kinds = BTreeSet::new();
     for r in &resources {
@@ -1354,7 +1347,10 @@ fn dockerignore_keeps_build_outputs_out_and_the_workspace_in() {
                 ".dockerignore drops workspace member {member}"
             );
         }
-        assert!(root().join(member).join("Cargo.toml").is_file(), "{member}");
+        assert!(
+            repo_root().join(member).join("Cargo.toml").is_file(),
+            "{member}"
+        );
     }
     for needed in ["Cargo.lock", "rust-toolchain.toml", "models/default"] {
         assert!(!patterns.contains(&needed), ".dockerignore drops {needed}");

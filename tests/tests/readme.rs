@@ -12,17 +12,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use edgeheal_tests::repo_root;
 use serde_json::Value;
 
 /// The READMEs, by path from the repository root.
 const READMES: &[&str] = &["README.md", "healer-api/README.md", "chaos/k8s/README.md"];
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests crate is in the workspace")
-        .to_path_buf()
-}
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -142,7 +136,7 @@ fn packages() -> BTreeMap<String, Package> {
             "--no-deps",
             "--offline",
         ])
-        .current_dir(root())
+        .current_dir(repo_root())
         .output()
         .expect("cargo runs");
     assert!(
@@ -334,7 +328,7 @@ fn every_cargo_command_names_a_package_target_and_tests_that_exist() {
     let mut checked = 0;
     let mut problems = Vec::new();
     for readme in READMES {
-        let (snippets, _) = snippets(&read(&root().join(readme)));
+        let (snippets, _) = snippets(&read(&repo_root().join(readme)));
         let mut last_package: Option<String> = None;
         for snippet in &snippets {
             for (continued, words) in cargo_commands(&snippet.text) {
@@ -441,13 +435,13 @@ fn load(config: &Value) -> Result<edgeheal_healer::Config, String> {
 
 #[test]
 fn every_config_key_the_readmes_name_is_one_the_heal_api_accepts() {
-    let (_, blocks) = snippets(&read(&root().join("healer-api/README.md")));
+    let (_, blocks) = snippets(&read(&repo_root().join("healer-api/README.md")));
     let minimal = minimal_config(&blocks);
     load(&minimal).expect("the minimal config is valid");
     let mut checked = BTreeSet::new();
     let mut problems = Vec::new();
     for readme in READMES {
-        let (snippets, _) = snippets(&read(&root().join(readme)));
+        let (snippets, _) = snippets(&read(&repo_root().join(readme)));
         for snippet in &snippets {
             let key = snippet.text.as_str();
             let dotted = key.contains('.')
@@ -492,7 +486,7 @@ fn every_config_key_the_readmes_name_is_one_the_heal_api_accepts() {
 
 #[test]
 fn the_heal_api_readmes_yaml_examples_are_valid_configs() {
-    let (_, blocks) = snippets(&read(&root().join("healer-api/README.md")));
+    let (_, blocks) = snippets(&read(&repo_root().join("healer-api/README.md")));
     let minimal = minimal_config(&blocks);
     let mut examples = 0;
     for (lang, text) in blocks.iter().filter(|(lang, _)| lang == "yaml") {

@@ -7,9 +7,9 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
 
 use edgeheal_models::export::vector::{RUNTIME, SCORER_FILE};
+use edgeheal_tests::vector::vector_dir;
 use k8s_openapi::api::core::v1::{EnvVar, Secret};
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_norway::Value;
@@ -20,10 +20,6 @@ const HEALER_URI: &str = "http://edgeheal-healer.edgeheal.svc:8080/v1/anomalies"
 #[test]
 fn the_uri_ends_in_the_healer_route() {
     assert!(HEALER_URI.ends_with("/v1/anomalies"));
-}
-
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipeline-configs/vector")
 }
 
 fn load(name: &str) -> Value {
@@ -52,7 +48,7 @@ fn transforms_load_the_shipped_files() {
     assert_eq!(str_at(normalize, &["type"]), "remap");
     let file = shipped_path(str_at(normalize, &["file"]));
     assert_eq!(file, "/edgeheal-normalize.vrl");
-    assert!(dir().join(&file[1..]).is_file());
+    assert!(vector_dir().join(&file[1..]).is_file());
 
     let score = &v["transforms"]["edgeheal_score"];
     assert_eq!(str_at(score, &["type"]), "lua");
@@ -66,7 +62,7 @@ fn transforms_load_the_shipped_files() {
     );
     assert_eq!(str_at(score, &["hooks", "process"]), "edgeheal.process");
     assert!(RUNTIME.contains("function M.process(event, emit)"));
-    assert!(dir().join(SCORER_FILE).is_file());
+    assert!(vector_dir().join(SCORER_FILE).is_file());
 }
 
 #[test]
@@ -102,7 +98,7 @@ fn anomalies_are_routed_to_the_healer_with_sigv4() {
 
 /// The Vector release `vector.yaml` says it needs (its first line, `Vector >= 0.N`).
 fn stated_vector_floor() -> u32 {
-    let text = fs::read_to_string(dir().join("vector.yaml")).unwrap();
+    let text = fs::read_to_string(vector_dir().join("vector.yaml")).unwrap();
     let first = text.lines().next().unwrap();
     first
         .split("Vector >= 0.")
@@ -400,7 +396,7 @@ fn events_are_listed_from_the_api_server_and_passed_on_per_node() {
         .any(|i| i.as_str() == Some("edgeheal_events_once")));
     // Vector interpolates the whole file, comments too: a dollar sign there
     // names a variable that must be set.
-    let text = fs::read_to_string(dir().join("vector.yaml")).unwrap();
+    let text = fs::read_to_string(vector_dir().join("vector.yaml")).unwrap();
     for line in text.lines().filter(|l| l.trim_start().starts_with('#')) {
         assert!(!line.contains('$'), "a dollar sign in a comment: {line}");
     }

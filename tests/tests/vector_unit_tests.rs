@@ -17,16 +17,14 @@ use std::fs;
 use edgeheal_tests::vector::shipped_file;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
-use vrl::compiler::runtime::Runtime;
-use vrl::compiler::state::RuntimeState;
-use vrl::compiler::{Program, TargetValue, TimeZone};
-use vrl::value::{Secrets, Value};
+use vrl::compiler::Program;
+use vrl::value::Value;
 
 #[path = "common/vector_pipeline.rs"]
 mod vector_pipeline;
 
 use edgeheal_models::export::vector::SCORER_FILE;
-use vector_pipeline::{compile, vector_dir, LuaTransform, Remap};
+use vector_pipeline::{compile, resolve_condition, vector_dir, LuaTransform, Remap};
 
 /// An event between two components: a log event (the VRL value), or a metric
 /// (Vector's JSON form of it: `name`, `tags`, `kind`, one value object).
@@ -63,17 +61,10 @@ impl Event {
 /// A condition as a unit test (or `filter`, `route`) evaluates it: `Ok` only
 /// when the program resolves to `true`.
 fn check(condition: &Program, event: &Event) -> Result<(), String> {
-    let mut target = TargetValue {
-        value: event.vrl_view(),
-        metadata: Value::Object(BTreeMap::new()),
-        secrets: Secrets::default(),
-    };
-    let mut runtime = Runtime::new(RuntimeState::default());
-    match runtime.resolve(&mut target, condition, &TimeZone::default()) {
-        Ok(Value::Boolean(true)) => Ok(()),
-        Ok(Value::Boolean(false)) => Err("source execution resolved to false".to_owned()),
-        Ok(other) => Err(format!("source execution resolved to {other}")),
-        Err(e) => Err(e.to_string()),
+    match resolve_condition(condition, event.vrl_view())? {
+        Value::Boolean(true) => Ok(()),
+        Value::Boolean(false) => Err("source execution resolved to false".to_owned()),
+        other => Err(format!("source execution resolved to {other}")),
     }
 }
 

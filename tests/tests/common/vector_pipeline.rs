@@ -9,21 +9,16 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
 
 use edgeheal_models::export::vector::SCORER_FILE;
 use edgeheal_tests::vector::shipped_file;
+pub use edgeheal_tests::vector::vector_dir;
 use mlua::{FromLua, IntoLua, Lua, LuaOptions, StdLib};
 use serde_json::Value as Json;
 use vrl::compiler::runtime::Runtime;
 use vrl::compiler::state::RuntimeState;
 use vrl::compiler::{Program, TargetValue, TimeZone};
 use vrl::value::{Secrets, Value};
-
-/// `pipeline-configs/vector`.
-pub fn vector_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipeline-configs/vector")
-}
 
 /// A VRL program with Vector's standard library; panics with the diagnostics.
 pub fn compile(source: &str) -> Program {
@@ -48,11 +43,7 @@ impl Remap {
     }
 
     pub fn run(&mut self, event: Value) -> Value {
-        let mut target = TargetValue {
-            value: event,
-            metadata: Value::Object(BTreeMap::new()),
-            secrets: Secrets::default(),
-        };
+        let mut target = target(event);
         let result = self
             .runtime
             .resolve(&mut target, &self.program, &TimeZone::default());
@@ -178,15 +169,27 @@ impl VectorPipeline {
     }
 }
 
-/// A Vector condition (`filter`, `route`): the program's value, which must be a boolean.
-pub fn holds(condition: &Program, event: &Json) -> bool {
-    let mut target = TargetValue {
-        value: Value::from(event.clone()),
+/// `event` as a VRL program's target: no metadata, no secrets.
+fn target(event: Value) -> TargetValue {
+    TargetValue {
+        value: event,
         metadata: Value::Object(BTreeMap::new()),
         secrets: Secrets::default(),
-    };
+    }
+}
+
+/// What a condition resolves to on `event`, as Vector's `filter`, `route` and unit tests
+/// evaluate it (a runtime of its own).
+pub fn resolve_condition(condition: &Program, event: Value) -> Result<Value, String> {
     let mut runtime = Runtime::new(RuntimeState::default());
-    match runtime.resolve(&mut target, condition, &TimeZone::default()) {
+    runtime
+        .resolve(&mut target(event), condition, &TimeZone::default())
+        .map_err(|e| e.to_string())
+}
+
+/// A Vector condition (`filter`, `route`): the program's value, which must be a boolean.
+pub fn holds(condition: &Program, event: &Json) -> bool {
+    match resolve_condition(condition, Value::from(event.clone())) {
         Ok(Value::Boolean(b)) => b,
         other => panic!("a condition gave {other:?} on {event}"),
     }
