@@ -588,26 +588,22 @@ fn marks_of(conn: &Connection, batch_id: i64) -> Result<Vec<Mark>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT record, recurrence FROM batch_evidence WHERE batch_id = ?1 ORDER BY record",
     )?;
-    let marks = stmt
-        .query_map([batch_id], |r| {
-            let (record, recurrence): (i64, bool) = (r.get(0)?, r.get(1)?);
-            Ok((record, recurrence))
-        })?
-        .filter_map(|row| match row {
-            Ok((record, recurrence)) => usize::try_from(record).ok().map(|record| {
-                Ok(Mark {
-                    record,
-                    kind: if recurrence {
-                        MarkKind::Recurrence
-                    } else {
-                        MarkKind::Window
-                    },
-                })
-            }),
-            Err(e) => Some(Err(e)),
-        })
+    let rows: Vec<(i64, bool)> = stmt
+        .query_map([batch_id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    Ok(marks)
+    Ok(rows
+        .into_iter()
+        .filter_map(|(record, recurrence)| {
+            Some(Mark {
+                record: usize::try_from(record).ok()?,
+                kind: if recurrence {
+                    MarkKind::Recurrence
+                } else {
+                    MarkKind::Window
+                },
+            })
+        })
+        .collect())
 }
 
 /// Marks batch `batch_id` processed, every record observed: it leaves the engine's queue (and
