@@ -210,7 +210,7 @@ fn name_parts(dir: &Path, out: &mut BTreeSet<String>) {
 }
 
 /// A `cargo` command as the README gives it, or the part of one that names a target.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Cargo {
     subcommand: String,
     package: Option<String>,
@@ -245,16 +245,7 @@ const VALUE_OPTIONS: &[&str] = &[
 ];
 
 fn parse_cargo(words: &[&str]) -> Cargo {
-    let mut cargo = Cargo {
-        subcommand: String::new(),
-        package: None,
-        tests: Vec::new(),
-        benches: Vec::new(),
-        bins: Vec::new(),
-        lib: false,
-        before: Vec::new(),
-        after: Vec::new(),
-    };
+    let mut cargo = Cargo::default();
     let mut words = words.iter().copied();
     while let Some(word) = words.next() {
         if word == "--" {
