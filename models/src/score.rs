@@ -7,8 +7,9 @@
 //! record; a plain stream has none. A record that carries no time of its own
 //! gets the latest record time seen so far in the stream; before any record
 //! carried one, `start_ns` (the command passes the wall-clock time it started).
-//! A record's own time is read as the filter reads the record
-//! ([`read_record`]), Fluent Bit's non-finite numbers included.
+//! A record's own time is the one the filter read while tagging it
+//! ([`Filter::record_time`]: a top-level time, an Event's own times, a log
+//! line's), as the replay of a run takes it.
 //!
 //! Like the Fluent Bit filter, the command says once on stderr when the
 //! operating system gave no random bytes for the entity table's hash key
@@ -17,12 +18,10 @@
 use std::io::{BufRead, Write};
 
 use edgeheal_plugin::keyed_hash::KeySource;
-use edgeheal_plugin::normalize::record_time;
 use edgeheal_plugin::Filter;
 
 use crate::dataset::next_line;
 use crate::error::Error;
-use crate::replay::read_record;
 
 /// Writes one line to `err` when the filter's entity table runs on the
 /// fixed fallback key because the operating system gave no random bytes
@@ -49,14 +48,12 @@ pub fn score_stream(
     let stdout = std::path::PathBuf::from("<stdout>");
     let mut line = Vec::with_capacity(4096);
     let mut out = Vec::with_capacity(8192);
-    let mut rewritten = Vec::new();
     let mut latest: Option<i64> = None;
     let mut n = 0;
     while next_line(&mut input, &mut line).map_err(Error::io(&stdin))? {
         let event_time = latest.unwrap_or(start_ns);
         filter.process(tag, event_time, &line, &mut out);
-        let read = read_record(&line, &mut rewritten);
-        if let Some(t) = read.ok().as_ref().and_then(record_time) {
+        if let Some(t) = filter.record_time() {
             latest = Some(latest.map_or(t, |l| l.max(t)));
         }
         out.push(b'\n');
@@ -177,6 +174,30 @@ mod tests {
             lines[2].contains("\"ts\":\"2025-03-03T00:05:00"),
             "{}",
             lines[2]
+        );
+    }
+
+    /// A Kubernetes Event carries its time as its own `lastTimestamp`, not
+    /// under a top-level time key; the filter reads it, and so does the
+    /// stream's fallback for the timeless record after it, as the replay of
+    /// a run does.
+    #[test]
+    fn an_events_own_time_is_the_fallback_for_the_next_record() {
+        let input = "{\"kind\":\"Event\",\"reason\":\"BackOff\",\"type\":\"Warning\",\
+                     \"lastTimestamp\":\"2025-03-03T00:07:00Z\",\
+                     \"involvedObject\":{\"kind\":\"Pod\",\"name\":\"web-5d9c7b6f4-abcde\",\"namespace\":\"shop\"}}\n\
+                     {\"log\":\"no time here\",\"kubernetes\":{\"pod_name\":\"web-5d9c7b6f4-abcde\",\"namespace_name\":\"shop\"}}\n";
+        let lines = scored(input);
+        assert!(lines[0].contains("\"kind\":\"event\""), "{}", lines[0]);
+        assert!(
+            lines[0].contains("\"ts\":\"2025-03-03T00:07:00"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].contains("\"ts\":\"2025-03-03T00:07:00"),
+            "{}",
+            lines[1]
         );
     }
 }

@@ -23,7 +23,7 @@ use crate::lru::Lru;
 use crate::model::ModelSet;
 use crate::normalize::{normalize_in, NormalizeCache, IDENTITY_OBJECTS, LINE_KEYS};
 use crate::observation::{
-    EventReason, Observation, Signal, WorkloadKind, MAX_LABEL_NAME, MAX_OBJECT_NAME,
+    EventReason, Observation, Signal, TimeSource, WorkloadKind, MAX_LABEL_NAME, MAX_OBJECT_NAME,
 };
 use crate::scorer::{combine_into, keep_incident, score_evaluated, verdict, Combined};
 use crate::tags::{
@@ -104,6 +104,8 @@ pub struct Filter {
     record_evaluations: bool,
     evaluations: Vec<Evaluation>,
     last: Combined,
+    /// The time the last record processed carried, as normalization read it.
+    record_time: Option<i64>,
 }
 
 /// The largest buffer of a record's text with its non-finite numbers
@@ -202,6 +204,7 @@ impl Filter {
             record_evaluations: false,
             evaluations: Vec::new(),
             last: Combined::default(),
+            record_time: None,
         }
     }
 
@@ -249,11 +252,20 @@ impl Filter {
         &self.last
     }
 
+    /// The time the last record [`Filter::process`] tagged carried, as
+    /// normalization read it (its `time`, an Event's own times, a log
+    /// line's); `None` when its `ts` tag is the pipeline's event time, or it
+    /// was not a JSON object.
+    pub fn record_time(&self) -> Option<i64> {
+        self.record_time
+    }
+
     /// Processes one record: writes the record, with its `edgeheal` object
     /// spliced in, to `out` (cleared first). `event_time_ns` is the pipeline's
     /// time for the record, used when the record carries none.
     pub fn process(&mut self, tag: &[u8], event_time_ns: i64, record: &[u8], out: &mut Vec<u8>) {
         out.clear();
+        self.record_time = None;
         let mut index = self
             .index
             .take()
@@ -278,6 +290,9 @@ impl Filter {
             &self.config.merge_log_key,
             &mut self.normalize,
         );
+        if obs.ts_source == TimeSource::Record {
+            self.record_time = Some(obs.ts_ns);
+        }
         let token = self.normalize.identity_token();
         // As `tags::write_tags`, with the verdict's part as cached.
         let slot = self.observe_slot(&obs, token);
@@ -376,6 +391,7 @@ impl Filter {
     /// made visible instead of silent.
     pub fn process_lost(&mut self, event_time_ns: i64, record_len: usize, out: &mut Vec<u8>) {
         out.clear();
+        self.record_time = None;
         let mut msg = String::with_capacity(64);
         msg.push_str("record of ");
         msg.push_str(&record_len.to_string());

@@ -49,15 +49,6 @@ use crate::metric;
 use crate::observation::{Identity, Observation, RecordKind, Signal, TimeSource};
 use crate::timestamp;
 
-/// The top-level time fields, in order of preference.
-const TIME_KEYS: [&str; 4] = ["time", "timestamp", "@timestamp", "ts"];
-
-/// The time a record carries under `time`, `timestamp`, `@timestamp` or `ts`
-/// (the first of them, in that order, that holds a time it can read).
-pub fn record_time(record: &Record<'_>) -> Option<i64> {
-    first_time(&record.get_many(&TIME_KEYS))
-}
-
 fn first_time(values: &[Option<Value<'_>>]) -> Option<i64> {
     values.iter().flatten().find_map(timestamp::parse_value)
 }
@@ -72,7 +63,7 @@ fn timed(ts: Option<i64>, event_time_ns: i64) -> (i64, TimeSource) {
 /// The top-level keys normalization looks at, read in one pass.
 const TOP_KEYS: [&str; 18] = joined(
     [
-        // 0..4: time
+        // 0..4: time, in order of preference
         "time",
         "timestamp",
         "@timestamp",
