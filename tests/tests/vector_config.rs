@@ -2,7 +2,8 @@
 //! the shipped VRL and Lua, the route condition reads the tag the scorer
 //! writes, the healer sink signs with SigV4 for the service and region the
 //! healer verifies, Kubernetes events are listed from the API server and
-//! passed on per node, every input names a component, and the Helm values
+//! passed on per node, every input names a component, the README's wiring for
+//! a sink that must acknowledge bypasses the lua scorer, and the Helm values
 //! carry the same pipeline, with the rights and the token it reads with.
 
 use std::collections::BTreeSet;
@@ -538,4 +539,75 @@ fn helm_values_grant_what_the_pipeline_reads() {
         let key = from_secret(name);
         assert_ne!(key.optional, Some(true), "{name}: optional");
     }
+}
+
+/// The components `from` feeds, directly or through others (an input
+/// `x.port` is fed by `x`).
+fn downstream_of(v: &Value, from: &str) -> BTreeSet<String> {
+    let mut reached = BTreeSet::from([from.to_owned()]);
+    loop {
+        let before = reached.len();
+        for section in ["transforms", "sinks"] {
+            for (k, c) in v[section].as_mapping().unwrap() {
+                let fed = c["inputs"].as_sequence().unwrap().iter().any(|input| {
+                    let input = input.as_str().unwrap();
+                    reached.contains(input.split('.').next().unwrap_or(input))
+                });
+                if fed {
+                    reached.insert(k.as_str().unwrap().to_owned());
+                }
+            }
+        }
+        if reached.len() == before {
+            return reached;
+        }
+    }
+}
+
+/// README ("The tag contract"): Vector's lua transform drops an event's
+/// metadata, end-to-end acknowledgements with it, so the shipped user sink,
+/// which reads what the scorer emits, cannot acknowledge to the source; the
+/// wiring the README gives for a sink that must, reads the source itself,
+/// upstream of the scorer, and leaves the heal API fed.
+#[test]
+fn acknowledgements_stop_at_the_lua_scorer_and_the_readmes_durable_wiring_bypasses_it() {
+    let v = load("vector.yaml");
+    let lua: Vec<&str> = v["transforms"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, c)| c["type"].as_str() == Some("lua"))
+        .map(|(k, _)| k.as_str().unwrap())
+        .collect();
+    assert_eq!(lua, ["edgeheal_score"]);
+    let after_lua = downstream_of(&v, lua[0]);
+    assert!(after_lua.contains("user_sink"), "{after_lua:?}");
+    assert!(after_lua.contains("edgeheal_healer"), "{after_lua:?}");
+
+    let readme = fs::read_to_string(edgeheal_tests::repo_root().join("README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .filter(|b| b.contains("user_sink:"))
+        .collect();
+    assert_eq!(blocks.len(), 1, "one README block rewires user_sink");
+    let durable: Value = serde_norway::from_str(blocks[0]).unwrap();
+    let inputs = durable["sinks"]["user_sink"]["inputs"]
+        .as_sequence()
+        .unwrap();
+    assert!(!inputs.is_empty());
+    let mut rewired = v.clone();
+    rewired["sinks"]["user_sink"]["inputs"] = Value::Sequence(inputs.clone());
+    for input in inputs {
+        let input = input.as_str().unwrap();
+        assert!(v["sources"][input].is_mapping(), "{input} is no source");
+        assert_eq!(
+            v["sources"][input]["type"].as_str(),
+            Some("kubernetes_logs")
+        );
+    }
+    let after_lua = downstream_of(&rewired, "edgeheal_score");
+    assert!(!after_lua.contains("user_sink"), "{after_lua:?}");
+    assert!(after_lua.contains("edgeheal_healer"), "{after_lua:?}");
 }
