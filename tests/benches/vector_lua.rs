@@ -5,18 +5,22 @@
 //! events). Models: six 100-tree, depth-8 isolation forests and a classifier.
 //!
 //! `cargo bench -p edgeheal-tests --bench vector_lua` prints both rates and
-//! their ratio side by side.
+//! their ratio side by side. It also measures, side by side in the `vrl`
+//! crate, what the marker pass costs the two remaps: `edgeheal-normalize.vrl`
+//! and `edgeheal_finalize` each with and without their recursive
+//! `map_values` over the event (the pass that carries nulls and empty arrays
+//! through Lua; README, "The tag contract").
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use edgeheal_models::export::vector::{scorer_lua, SCORER_FILE};
 use edgeheal_plugin::config::FilterConfig;
-use edgeheal_tests::vector::{calibrate, mixed_stream};
+use edgeheal_tests::vector::{calibrate, mixed_stream, shipped_file, vector_dir};
 use mlua::{FromLua, IntoLua, Lua, LuaOptions, StdLib};
 use vrl::compiler::runtime::Runtime;
 use vrl::compiler::state::RuntimeState;
-use vrl::compiler::{TargetValue, TimeZone};
+use vrl::compiler::{Program, TargetValue, TimeZone};
 use vrl::value::{Secrets, Value};
 
 const TRIVIAL: &str = r#"
@@ -31,33 +35,68 @@ return M
 /// Vector runs a full collection every 16 invocations.
 const GC_INTERVAL: usize = 16;
 
-fn normalized(records: &[String]) -> Vec<Value> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipeline-configs/vector");
-    let source = std::fs::read_to_string(dir.join("edgeheal-normalize.vrl")).unwrap();
-    let program = vrl::compiler::compile(&source, &vrl::stdlib::all())
-        .unwrap()
-        .program;
-    let mut runtime = Runtime::new(RuntimeState::default());
-    records
-        .iter()
-        .map(|r| {
-            let json: serde_json::Value = serde_json::from_str(r).unwrap();
-            let mut target = TargetValue {
-                value: Value::from(json),
-                metadata: Value::Object(BTreeMap::new()),
-                secrets: Secrets::default(),
-            };
-            runtime
-                .resolve(&mut target, &program, &TimeZone::default())
-                .unwrap();
-            runtime.clear();
-            target.value
-        })
-        .collect()
+/// `source` without its marker pass: from the first `from` to the end of the
+/// first `through` after it (the pass must be all of its `map_values`).
+fn without_marker_pass(source: &str, from: &str, through: &str) -> String {
+    let start = source.find(from).expect("the remap has a marker pass");
+    let end = start + source[start..].find(through).expect("the pass ends") + through.len();
+    assert!(source[start..end].contains("map_values"));
+    let stripped = format!("{}{}", &source[..start], &source[end..]);
+    assert!(!stripped.contains("map_values"), "one pass only");
+    stripped
 }
 
-/// Events per second of `module`'s `process` over `events`.
-fn rate(module: &str, events: &[Value]) -> f64 {
+fn compile(source: &str) -> Program {
+    vrl::compiler::compile(source, &vrl::stdlib::all())
+        .unwrap()
+        .program
+}
+
+/// `program` over each of `events` (copies made before the clock starts):
+/// the results, and events per second.
+fn remap(program: &Program, events: &[Value]) -> (Vec<Value>, f64) {
+    let mut runtime = Runtime::new(RuntimeState::default());
+    let mut targets: Vec<TargetValue> = events
+        .iter()
+        .map(|value| TargetValue {
+            value: value.clone(),
+            metadata: Value::Object(BTreeMap::new()),
+            secrets: Secrets::default(),
+        })
+        .collect();
+    let start = Instant::now();
+    for target in &mut targets {
+        runtime
+            .resolve(target, program, &TimeZone::default())
+            .unwrap();
+        runtime.clear();
+    }
+    let rate = events.len() as f64 / start.elapsed().as_secs_f64();
+    (targets.into_iter().map(|t| t.value).collect(), rate)
+}
+
+/// The best rates of `with` and `without` over `events`: after a round of
+/// each to warm up, five rounds, which of the two goes first alternating
+/// (the first remap after the warm-up ran measurably faster).
+fn side_by_side(with: &Program, without: &Program, events: &[Value]) -> (f64, f64) {
+    remap(with, events);
+    remap(without, events);
+    let mut best = (0.0f64, 0.0f64);
+    for round in 0..5 {
+        if round % 2 == 0 {
+            best.0 = best.0.max(remap(with, events).1);
+            best.1 = best.1.max(remap(without, events).1);
+        } else {
+            best.1 = best.1.max(remap(without, events).1);
+            best.0 = best.0.max(remap(with, events).1);
+        }
+    }
+    best
+}
+
+/// Events per second of `module`'s `process` over `events`; what it emits
+/// is kept in `emitted` when given.
+fn rate(module: &str, events: &[Value], mut emitted: Option<&mut Vec<Value>>) -> f64 {
     let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default()).unwrap();
     let m: mlua::Table = lua.load(module).set_name(SCORER_FILE).eval().unwrap();
     let process: mlua::Function = m.get("process").unwrap();
@@ -71,7 +110,10 @@ fn rate(module: &str, events: &[Value]) -> f64 {
         lua.scope(|scope| {
             let emit = scope.create_function_mut(|lua, e: mlua::Table| {
                 let log: mlua::Value = e.raw_get("log")?;
-                let _ = Value::from_lua(log, lua)?;
+                let value = Value::from_lua(log, lua)?;
+                if let Some(kept) = emitted.as_deref_mut() {
+                    kept.push(value);
+                }
                 out += 1;
                 Ok(())
             })?;
@@ -92,14 +134,54 @@ fn main() {
     calibrate(&dir, 7, 100, &records).unwrap();
     let scorer = scorer_lua(&dir, &FilterConfig::default()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    let start = Instant::now();
-    let events = normalized(&records);
-    let vrl_rate = events.len() as f64 / start.elapsed().as_secs_f64();
+    let normalize_source =
+        std::fs::read_to_string(vector_dir().join("edgeheal-normalize.vrl")).unwrap();
+    let normalize = compile(&normalize_source);
+    let raw: Vec<Value> = records
+        .iter()
+        .map(|r| Value::from(serde_json::from_str::<serde_json::Value>(r).unwrap()))
+        .collect();
+    let (events, vrl_rate) = remap(&normalize, &raw);
     let mut best = (0.0f64, 0.0f64);
     for _ in 0..3 {
-        best.0 = best.0.max(rate(&scorer, &events));
-        best.1 = best.1.max(rate(TRIVIAL, &events));
+        best.0 = best.0.max(rate(&scorer, &events, None));
+        best.1 = best.1.max(rate(TRIVIAL, &events, None));
     }
+    let mut scored = Vec::with_capacity(events.len());
+    rate(&scorer, &events, Some(&mut scored));
+    let finalize_source = shipped_file("vector.yaml")["transforms"]["edgeheal_finalize"]["source"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let normalize_markers = side_by_side(
+        &normalize,
+        &compile(&without_marker_pass(
+            &normalize_source,
+            "_marked = false\n",
+            "if _marked { ._edgeheal_marked = true }\n",
+        )),
+        &raw,
+    );
+    let finalize = compile(&finalize_source);
+    let finalize_unmarked = compile(&without_marker_pass(
+        &finalize_source,
+        "if exists(._edgeheal_marked) {",
+        "\n}\n",
+    ));
+    let marked_events = scored.iter().filter(|e| is_marked(e)).count();
+    let finalize_markers = side_by_side(&finalize, &finalize_unmarked, &scored);
+    // Every event as one with a null or an empty array somewhere.
+    let all_marked: Vec<Value> = scored
+        .iter()
+        .cloned()
+        .map(|mut e| {
+            if let Value::Object(fields) = &mut e {
+                fields.insert("_edgeheal_marked".into(), Value::Boolean(true));
+            }
+            e
+        })
+        .collect();
+    let finalize_all_marked = side_by_side(&finalize, &finalize_unmarked, &all_marked);
     println!(
         "vector lua, {} events (best of 3, Vector's GC cadence):",
         events.len()
@@ -117,4 +199,23 @@ fn main() {
         best.0 / best.1
     );
     println!("  (edgeheal-normalize.vrl in the vrl crate:            {vrl_rate:>10.0} events/s)");
+    println!(
+        "the marker pass in the vrl crate (best of 5, side by side; {marked_events} of {} events marked):",
+        scored.len()
+    );
+    for (name, (with, without)) in [
+        ("edgeheal-normalize.vrl", normalize_markers),
+        ("edgeheal_finalize", finalize_markers),
+        ("  every event marked", finalize_all_marked),
+    ] {
+        println!(
+            "  {name:<22} with {with:>9.0} / without {without:>9.0} events/s: {:.3}",
+            with / without
+        );
+    }
+}
+
+/// Whether normalization marked `event` as holding a null or an empty array.
+fn is_marked(event: &Value) -> bool {
+    matches!(event, Value::Object(fields) if fields.contains_key("_edgeheal_marked"))
 }
