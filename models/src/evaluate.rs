@@ -13,7 +13,9 @@
 //!   earliest such, and time to detect is its start minus the window's;
 //! - an alarm is *true* when it starts inside a window of its workload
 //!   (widened by the grace), else *false*; false alarms are counted per
-//!   fault-free workload-hour (time outside windows widened by the margin);
+//!   fault-free workload-hour (time outside windows widened by the margin;
+//!   a node's own records are no workload's, and count neither time nor
+//!   alarms: [`about_a_workload`]);
 //! - an alarm's incident is its kind; a detected window is classified
 //!   correctly when its detecting alarm's kind is the window's kind.
 
@@ -27,7 +29,7 @@ use serde::Serialize;
 use crate::alarm::{alarms, Alarm, WindowIndex, DEFAULT_GAP_NS};
 use crate::dataset::{Dataset, Window};
 use crate::error::Error;
-use crate::replay::replay;
+use crate::replay::{about_a_workload, replay};
 
 const NS: i64 = 1_000_000_000;
 
@@ -427,6 +429,9 @@ pub fn evaluate(
         let mut key = String::new();
         replay(set, &mut filter, "evaluate", |step| {
             let Some(entity) = step.entity else { return };
+            if !about_a_workload(step.observation) {
+                return;
+            }
             key.clear();
             key.push_str(&i.to_string());
             key.push(':');
@@ -562,6 +567,76 @@ mod tests {
                 after: Some(("memory_leak".into(), 120.0)),
             }]
         );
+    }
+
+    /// One hour of a workload's access log next to a node's Fluent Bit
+    /// `cpu` samples at 99 % and the node's `OOMKilling` events (the
+    /// records a generated run carries about its nodes), no fault windows.
+    fn workload_and_node_run() -> tempfile::TempDir {
+        let rfc3339 = |t_s: i64| {
+            let mut out = Vec::new();
+            edgeheal_plugin::timestamp::write_rfc3339(&mut out, t_s * NS);
+            String::from_utf8(out).unwrap()
+        };
+        let start_s: i64 = 1_740_960_000;
+        let pod = r#""kubernetes":{"pod_name":"cart-7d4b9c8f6-x2x9z","namespace_name":"shop"}"#;
+        let node_event = |i: i64, t: i64| {
+            let time = rfc3339(t);
+            format!(
+                r#"{{"metadata":{{"name":"node-1.{i}","namespace":"default","uid":"u{i}","resourceVersion":"{i}"}},"involvedObject":{{"kind":"Node","name":"node-1","uid":"node-1"}},"reason":"OOMKilling","message":"Memory cgroup out of memory: Killed process 50 (cart)","source":{{"component":"kernel-monitor","host":"node-1"}},"firstTimestamp":"{time}","lastTimestamp":"{time}","count":1,"type":"Warning"}}"#
+            )
+        };
+        let mut text = String::new();
+        for i in 0..=240 {
+            let t = start_s + i * 15;
+            let time = rfc3339(t);
+            text.push_str(&format!(
+                r#"{{"time":"{time}","log":"GET /cart 200 12ms",{pod}}}"#
+            ));
+            text.push('\n');
+            text.push_str(&format!(
+                r#"{{"date":{t}.5,"cpu_p":99.0,"user_p":90.0,"system_p":9.0,"hostname":"node-1"}}"#
+            ));
+            text.push('\n');
+            if i % 120 == 0 {
+                text.push_str(&node_event(i, t));
+                text.push('\n');
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(crate::dataset::TELEMETRY), text).unwrap();
+        std::fs::write(dir.path().join(crate::dataset::LABELS), b"[]").unwrap();
+        dir
+    }
+
+    /// False alarms are per fault-free *workload*-hour: a node's records
+    /// (its `_/<node>` samples, its `default/<node>` events) name no
+    /// workload, carry no fault window and never open a healer incident,
+    /// so their hours must not thin the rate (they were more than half the
+    /// fault-free hours of a generated run), nor their alarms count.
+    #[test]
+    fn nodes_are_not_workload_hours() {
+        let dir = workload_and_node_run();
+        let data = Dataset::open(dir.path()).unwrap();
+        let models = ModelSet::from_embedded().unwrap().unwrap();
+        let cfg = EvalConfig::default();
+        let m = evaluate(&models, std::slice::from_ref(&data), &cfg)
+            .unwrap()
+            .metrics;
+        assert!(
+            (m.fault_free_entity_hours - 1.0).abs() < 1e-9,
+            "edgeheal: {} fault-free hours",
+            m.fault_free_entity_hours
+        );
+        let b = crate::baseline::evaluate_baselines(&[data], &[], &cfg).unwrap();
+        let s = &b.static_thresholds;
+        assert!(
+            (s.fault_free_entity_hours - 1.0).abs() < 1e-9,
+            "static thresholds: {} fault-free hours",
+            s.fault_free_entity_hours
+        );
+        // The node's CPU at 99 % is over the 90 % rule, and is no workload's.
+        assert_eq!(s.alarms, 0, "static thresholds: {:?}", s.untrue_alarms);
     }
 
     #[test]

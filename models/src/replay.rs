@@ -14,7 +14,7 @@
 
 use edgeheal_plugin::json::{replace_non_finite, JsonError, Record};
 use edgeheal_plugin::normalize::{normalize_in, NormalizeCache};
-use edgeheal_plugin::observation::{Observation, TimeSource};
+use edgeheal_plugin::observation::{Observation, TimeSource, WorkloadKind};
 use edgeheal_plugin::{Filter, Verdict};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -34,6 +34,17 @@ pub struct Step<'a> {
     pub verdict: &'a Verdict,
     /// The filter after the record (evaluations, combined features).
     pub filter: &'a Filter,
+}
+
+/// Whether `obs` is about a workload rather than a node: a node's own
+/// records (Fluent Bit `cpu` / `mem` samples, events about the Node) are
+/// named `_/<node>` or `<namespace>/<node>` like an entity, but no fault
+/// window is ever about a node and a node is nothing the heal API scales or
+/// restarts (it opens no incident for `_/<node>`), so evaluation counts
+/// neither their time nor their alarms. Training keeps them: the filter
+/// scores them as it scores any entity.
+pub fn about_a_workload(obs: &Observation<'_>) -> bool {
+    obs.identity.workload_kind != Some(WorkloadKind::Node)
 }
 
 /// Reads a line as the edge filter reads a record

@@ -196,7 +196,8 @@ pub fn write_report(
          of another kind is open counts as a new incident. A window is detected when an alarm of its workload (any kind) \
          starts in [start, end + 60 s]; the earliest such alarm detects it, and time to detect is its start minus the \
          window start. An alarm starting outside every window of its workload (+ 300 s after-effect margin) is false; \
-         false alarms are per fault-free workload-hour. A detected window is classified correctly when its detecting \
+         false alarms are per fault-free workload-hour (a node's own records, `_/<node>` samples and Node events, \
+         are no workload's: neither their time nor their alarms count). A detected window is classified correctly when its detecting \
          alarm's kind is the window's kind."
     );
     let path = dir.join("report.md");

@@ -20,7 +20,7 @@ use edgeheal_plugin::sketch::LatencySketch;
 
 use crate::dataset::Dataset;
 use crate::error::Error;
-use crate::replay::observe;
+use crate::replay::{about_a_workload, observe};
 use edgeheal_plugin::normalize::MERGE_LOG_KEY;
 
 const NS: i64 = 1_000_000_000;
@@ -292,6 +292,9 @@ pub fn raw_rows(data: &Dataset, set: usize, cfg: &RawConfig) -> Result<RawRun, E
     let mut key = String::new();
     observe(data, "raw signals", MERGE_LOG_KEY, |obs, entity| {
         let Some(entity) = entity else { return };
+        if !about_a_workload(obs) {
+            return;
+        }
         key.clear();
         key.push_str(&set.to_string());
         key.push(':');
