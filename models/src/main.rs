@@ -211,7 +211,7 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     write_report(&a.report, models.id(), &data, &rows, &notes)?;
     for (name, m) in &rows {
         eprintln!(
-            "{name:>20}: recall {:.3} precision {:.3} f1 {:.3} mttd p50 {:.2} intervals, false alarms/entity-h {:.3}, kind accuracy {:.3}",
+            "{name:>20}: recall {:.3} precision {:.3} f1 {:.3} mttd p50 {:.2} intervals, false alarms/workload-h {:.3}, kind accuracy {:.3}",
             m.recall, m.precision, m.f1, m.mttd_intervals_p50, m.false_alarms_per_entity_hour, m.classification_accuracy
         );
     }

@@ -113,7 +113,7 @@ pub fn write_report(
     );
     let _ = writeln!(
         md,
-        "| detector | recall | precision | F1 | MTTD p50 (s / intervals) | MTTD p95 (s / intervals) | false alarms / entity-h | kind accuracy |\n|---|---|---|---|---|---|---|---|"
+        "| detector | recall | precision | F1 | MTTD p50 (s / intervals) | MTTD p95 (s / intervals) | false alarms / workload-h | kind accuracy |\n|---|---|---|---|---|---|---|---|"
     );
     for (name, m) in rows {
         let _ = writeln!(
