@@ -43,7 +43,7 @@ fn default_models_meet_the_quality_floors_on_a_held_out_run() {
         .metrics;
     eprintln!(
         "generated in {:.1} s, evaluated in {:.1} s: recall {:.3} precision {:.3} mttd p50 {:.2} intervals, \
-         false alarms/entity-h {:.3}, kind accuracy {:.3}",
+         false alarms/workload-h {:.3}, kind accuracy {:.3}",
         generated.as_secs_f64(),
         (started.elapsed() - generated).as_secs_f64(),
         m.recall,
