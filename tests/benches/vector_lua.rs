@@ -10,6 +10,11 @@
 //! and `edgeheal_finalize` each with and without their recursive
 //! `map_values` over the event (the pass that carries nulls and empty arrays
 //! through Lua; README, "The tag contract").
+//!
+//! With `EDGEHEAL_VRL_BASELINE` naming another normalize program (say the
+//! shipped one at an older commit, `git show REV:pipeline-configs/vector/edgeheal-normalize.vrl`),
+//! it also times the shipped program against that one side by side on the
+//! same stream, and checks that both give the same events.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -182,6 +187,15 @@ fn main() {
         })
         .collect();
     let finalize_all_marked = side_by_side(&finalize, &finalize_unmarked, &all_marked);
+    let baseline = std::env::var_os("EDGEHEAL_VRL_BASELINE").map(|path| {
+        let source = std::fs::read_to_string(&path).unwrap();
+        let baseline = compile(&source);
+        assert!(
+            remap(&baseline, &raw).0 == events,
+            "the baseline gives other events than the shipped program"
+        );
+        (path, side_by_side(&normalize, &baseline, &raw))
+    });
     println!(
         "vector lua, {} events (best of 3, Vector's GC cadence):",
         events.len()
@@ -211,6 +225,16 @@ fn main() {
         println!(
             "  {name:<22} with {with:>9.0} / without {without:>9.0} events/s: {:.3}",
             with / without
+        );
+    }
+    if let Some((path, (shipped, baseline))) = baseline {
+        println!(
+            "edgeheal-normalize.vrl against {} (best of 5, side by side, same events):",
+            path.to_string_lossy()
+        );
+        println!(
+            "  shipped {shipped:>9.0} / baseline {baseline:>9.0} events/s: {:.3}",
+            shipped / baseline
         );
     }
 }
