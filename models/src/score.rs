@@ -165,16 +165,7 @@ mod tests {
             "{}",
             lines[1]
         );
-        assert!(
-            lines[1].contains("\"ts\":\"2025-03-03T00:05:00"),
-            "{}",
-            lines[1]
-        );
-        assert!(
-            lines[2].contains("\"ts\":\"2025-03-03T00:05:00"),
-            "{}",
-            lines[2]
-        );
+        assert_ts(&lines[1..=2], "2025-03-03T00:05:00");
     }
 
     /// A Kubernetes Event carries its time as its own `lastTimestamp`, not
@@ -189,15 +180,13 @@ mod tests {
                      {\"log\":\"no time here\",\"kubernetes\":{\"pod_name\":\"web-5d9c7b6f4-abcde\",\"namespace_name\":\"shop\"}}\n";
         let lines = scored(input);
         assert!(lines[0].contains("\"kind\":\"event\""), "{}", lines[0]);
-        assert!(
-            lines[0].contains("\"ts\":\"2025-03-03T00:07:00"),
-            "{}",
-            lines[0]
-        );
-        assert!(
-            lines[1].contains("\"ts\":\"2025-03-03T00:07:00"),
-            "{}",
-            lines[1]
-        );
+        assert_ts(&lines, "2025-03-03T00:07:00");
+    }
+
+    /// Each of `lines` has a `ts` tag starting with `prefix`.
+    fn assert_ts(lines: &[String], prefix: &str) {
+        for line in lines {
+            assert!(line.contains(&format!("\"ts\":\"{prefix}")), "{line}");
+        }
     }
 }
