@@ -16,17 +16,21 @@
 //! it also times the shipped program against that one side by side on the
 //! same stream, and checks that both give the same events.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use edgeheal_models::export::vector::{scorer_lua, SCORER_FILE};
 use edgeheal_plugin::config::FilterConfig;
-use edgeheal_tests::vector::{calibrate, mixed_stream, shipped_file, vector_dir};
+use edgeheal_tests::vector::{calibrate, mixed_stream};
 use mlua::{FromLua, IntoLua, Lua, LuaOptions, StdLib};
 use vrl::compiler::runtime::Runtime;
 use vrl::compiler::state::RuntimeState;
-use vrl::compiler::{Program, TargetValue, TimeZone};
-use vrl::value::{Secrets, Value};
+use vrl::compiler::{Program, TimeZone};
+use vrl::value::Value;
+
+#[path = "../tests/common/vector_pipeline.rs"]
+mod vector_pipeline;
+
+use vector_pipeline::{compile, finalize_source, normalize_source, target, LuaTransform};
 
 const TRIVIAL: &str = r#"
 local M = {}
@@ -51,24 +55,11 @@ fn without_marker_pass(source: &str, from: &str, through: &str) -> String {
     stripped
 }
 
-fn compile(source: &str) -> Program {
-    vrl::compiler::compile(source, &vrl::stdlib::all())
-        .unwrap()
-        .program
-}
-
 /// `program` over each of `events` (copies made before the clock starts):
 /// the results, and events per second.
 fn remap(program: &Program, events: &[Value]) -> (Vec<Value>, f64) {
     let mut runtime = Runtime::new(RuntimeState::default());
-    let mut targets: Vec<TargetValue> = events
-        .iter()
-        .map(|value| TargetValue {
-            value: value.clone(),
-            metadata: Value::Object(BTreeMap::new()),
-            secrets: Secrets::default(),
-        })
-        .collect();
+    let mut targets: Vec<_> = events.iter().map(|value| target(value.clone())).collect();
     let start = Instant::now();
     for target in &mut targets {
         runtime
@@ -99,9 +90,8 @@ fn side_by_side(with: &Program, without: &Program, events: &[Value]) -> (f64, f6
     best
 }
 
-/// Events per second of `module`'s `process` over `events`; what it emits
-/// is kept in `emitted` when given.
-fn rate(module: &str, events: &[Value], mut emitted: Option<&mut Vec<Value>>) -> f64 {
+/// Events per second of `module`'s `process` over `events`.
+fn rate(module: &str, events: &[Value]) -> f64 {
     let lua = Lua::new_with(StdLib::ALL_SAFE, LuaOptions::default()).unwrap();
     let m: mlua::Table = lua.load(module).set_name(SCORER_FILE).eval().unwrap();
     let process: mlua::Function = m.get("process").unwrap();
@@ -115,10 +105,7 @@ fn rate(module: &str, events: &[Value], mut emitted: Option<&mut Vec<Value>>) ->
         lua.scope(|scope| {
             let emit = scope.create_function_mut(|lua, e: mlua::Table| {
                 let log: mlua::Value = e.raw_get("log")?;
-                let value = Value::from_lua(log, lua)?;
-                if let Some(kept) = emitted.as_deref_mut() {
-                    kept.push(value);
-                }
+                let _ = Value::from_lua(log, lua)?;
                 out += 1;
                 Ok(())
             })?;
@@ -139,9 +126,8 @@ fn main() {
     calibrate(&dir, 7, 100, &records).unwrap();
     let scorer = scorer_lua(&dir, &FilterConfig::default()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    let normalize_source =
-        std::fs::read_to_string(vector_dir().join("edgeheal-normalize.vrl")).unwrap();
-    let normalize = compile(&normalize_source);
+    let normalize_vrl = normalize_source();
+    let normalize = compile(&normalize_vrl);
     let raw: Vec<Value> = records
         .iter()
         .map(|r| Value::from(serde_json::from_str::<serde_json::Value>(r).unwrap()))
@@ -149,27 +135,28 @@ fn main() {
     let (events, vrl_rate) = remap(&normalize, &raw);
     let mut best = (0.0f64, 0.0f64);
     for _ in 0..3 {
-        best.0 = best.0.max(rate(&scorer, &events, None));
-        best.1 = best.1.max(rate(TRIVIAL, &events, None));
+        best.0 = best.0.max(rate(&scorer, &events));
+        best.1 = best.1.max(rate(TRIVIAL, &events));
     }
-    let mut scored = Vec::with_capacity(events.len());
-    rate(&scorer, &events, Some(&mut scored));
-    let finalize_source = shipped_file("vector.yaml")["transforms"]["edgeheal_finalize"]["source"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // What the scorer emits, as `edgeheal_finalize` receives it.
+    let score = LuaTransform::new(&scorer);
+    let scored: Vec<Value> = events
+        .iter()
+        .flat_map(|e| score.process(e.clone()))
+        .collect();
+    let finalize_vrl = finalize_source();
     let normalize_markers = side_by_side(
         &normalize,
         &compile(&without_marker_pass(
-            &normalize_source,
+            &normalize_vrl,
             "_marked = false\n",
             "if _marked { ._edgeheal_marked = true }\n",
         )),
         &raw,
     );
-    let finalize = compile(&finalize_source);
+    let finalize = compile(&finalize_vrl);
     let finalize_unmarked = compile(&without_marker_pass(
-        &finalize_source,
+        &finalize_vrl,
         "if exists(._edgeheal_marked) {",
         "\n}\n",
     ));

@@ -24,7 +24,9 @@ mod proxy_streams;
 #[path = "common/vector_pipeline.rs"]
 mod vector_pipeline;
 
-use vector_pipeline::{compile, holds, rand_suffix, vector_dir, Remap, VectorPipeline};
+use vector_pipeline::{
+    compile, holds, normalize_source, rand_suffix, vector_dir, Remap, VectorPipeline,
+};
 
 /// Series the kubelet's `/metrics/cadvisor` serves for a container (kubelet 1.30).
 const CADVISOR_SERIES: &[&str] = &[
@@ -730,7 +732,7 @@ fn parity_when_pods_start_several_containers() {
 #[test]
 fn proxy_lines_are_read_by_the_vrl_as_the_core_reads_them() {
     use edgeheal_plugin::observation::Signal;
-    let source = fs::read_to_string(vector_dir().join("edgeheal-normalize.vrl")).unwrap();
+    let source = normalize_source();
     let mut normalize = Remap::new(&source);
     let istio = |code: &str, cluster: &str| {
         format!(
@@ -875,7 +877,7 @@ fn parity_on_every_input_shape() {
 /// through its scores, so a level read differently could pass unseen.)
 #[test]
 fn normalized_records_match_on_every_input_shape() {
-    let source = fs::read_to_string(vector_dir().join("edgeheal-normalize.vrl")).unwrap();
+    let source = normalize_source();
     let mut normalize = Remap::new(&source);
     let mut mismatches = Vec::new();
     for line in include_str!("data/vector_shapes.ndjson")
@@ -960,7 +962,7 @@ fn normalized_difference(normalize: &mut Remap, line: &str) -> Option<String> {
 #[test]
 fn normalized_trace_lines_match() {
     use edgeheal_tests::stack_traces::{failure, vector_record, Trace, ODD_LINES};
-    let source = fs::read_to_string(vector_dir().join("edgeheal-normalize.vrl")).unwrap();
+    let source = normalize_source();
     let mut normalize = Remap::new(&source);
     let first = "2024-05-01 10:00:00.123 ERROR 1 --- [consumer-1] c.e.Worker : processing failed";
     let mut lines: Vec<String> = ODD_LINES.iter().map(|l| l.to_string()).collect();

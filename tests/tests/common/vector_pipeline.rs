@@ -3,7 +3,8 @@
 //! run by the `vrl` crate as Vector's `remap` runs it, the scorer loaded and
 //! called exactly as the `lua` transform loads and calls it (vendored Lua 5.4
 //! through mlua, with Vector's own value conversions), and conditions as
-//! `filter` and `route` evaluate them.
+//! `filter` and `route` evaluate them. The `vector_lua` bench times the same
+//! programs.
 
 #![allow(dead_code)]
 
@@ -121,20 +122,28 @@ pub struct VectorPipeline {
     finalize: Remap,
 }
 
+/// The shipped `edgeheal-normalize.vrl`, the `edgeheal_normalize` remap's program.
+pub fn normalize_source() -> String {
+    fs::read_to_string(vector_dir().join("edgeheal-normalize.vrl")).unwrap()
+}
+
+/// The `edgeheal_finalize` remap's program, as `vector.yaml` gives it.
+pub fn finalize_source() -> String {
+    shipped_file("vector.yaml")["transforms"]["edgeheal_finalize"]["source"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 impl VectorPipeline {
     pub fn new(scorer: &str) -> VectorPipeline {
-        let yaml = shipped_file("vector.yaml");
-        let normalize = fs::read_to_string(vector_dir().join("edgeheal-normalize.vrl")).unwrap();
-        let finalize = yaml["transforms"]["edgeheal_finalize"]["source"]
-            .as_str()
-            .unwrap();
         VectorPipeline {
             source: Remap::new(
                 r#"if is_string(.timestamp) { .timestamp = parse_timestamp(.timestamp, "%+") ?? .timestamp }"#,
             ),
-            normalize: Remap::new(&normalize),
+            normalize: Remap::new(&normalize_source()),
             score: LuaTransform::new(scorer),
-            finalize: Remap::new(finalize),
+            finalize: Remap::new(&finalize_source()),
         }
     }
 
@@ -170,7 +179,7 @@ impl VectorPipeline {
 }
 
 /// `event` as a VRL program's target: no metadata, no secrets.
-fn target(event: Value) -> TargetValue {
+pub fn target(event: Value) -> TargetValue {
     TargetValue {
         value: event,
         metadata: Value::Object(BTreeMap::new()),
