@@ -573,15 +573,11 @@ mod tests {
     /// `cpu` samples at 99 % and the node's `OOMKilling` events (the
     /// records a generated run carries about its nodes), no fault windows.
     fn workload_and_node_run() -> tempfile::TempDir {
-        let rfc3339 = |t_s: i64| {
-            let mut out = Vec::new();
-            edgeheal_plugin::timestamp::write_rfc3339(&mut out, t_s * NS);
-            String::from_utf8(out).unwrap()
-        };
+        use edgeheal_chaos::clock::{rfc3339, Precision};
         let start_s: i64 = 1_740_960_000;
         let pod = r#""kubernetes":{"pod_name":"cart-7d4b9c8f6-x2x9z","namespace_name":"shop"}"#;
         let node_event = |i: i64, t: i64| {
-            let time = rfc3339(t);
+            let time = rfc3339(t * NS, Precision::Seconds);
             format!(
                 r#"{{"metadata":{{"name":"node-1.{i}","namespace":"default","uid":"u{i}","resourceVersion":"{i}"}},"involvedObject":{{"kind":"Node","name":"node-1","uid":"node-1"}},"reason":"OOMKilling","message":"Memory cgroup out of memory: Killed process 50 (cart)","source":{{"component":"kernel-monitor","host":"node-1"}},"firstTimestamp":"{time}","lastTimestamp":"{time}","count":1,"type":"Warning"}}"#
             )
@@ -589,7 +585,7 @@ mod tests {
         let mut text = String::new();
         for i in 0..=240 {
             let t = start_s + i * 15;
-            let time = rfc3339(t);
+            let time = rfc3339(t * NS, Precision::Seconds);
             text.push_str(&format!(
                 r#"{{"time":"{time}","log":"GET /cart 200 12ms",{pod}}}"#
             ));
