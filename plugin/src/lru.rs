@@ -192,18 +192,22 @@ impl<V> Lru<V> {
                 generation,
                 hash,
             });
-            i
-        } else {
-            // Room for twice the entries before the first eviction: hashbrown
-            // then always clears a full table's tombstones in place, while a
-            // table more than half full of entries doubles, which would make
-            // a later miss allocate (once, at a moment the keys' hashes
-            // decide). The doubling is the one `SLOT_BYTES` counts.
-            let room = self.cap.saturating_mul(2);
-            if self.index.capacity() < room {
-                let more = room - self.index.len();
+            if self.nodes.len() == self.cap {
+                // Full from now on: room for twice the entries, once, before
+                // the first eviction. Hashbrown then always clears a full
+                // table's tombstones in place, while a table more than half
+                // full of entries doubles, which would make a later miss
+                // allocate (once, at a moment the keys' hashes decide). Not
+                // asked again later: `capacity()` is the entries plus the room
+                // left, which tombstones take, so it drops below the room
+                // reserved while the table is as large as it ever needs to
+                // be. The doubling is the one `SLOT_BYTES` counts.
+                let room = self.cap.saturating_mul(2);
+                let more = room.saturating_sub(self.index.len());
                 self.index.reserve(more, kept_hash(&self.links));
             }
+            i
+        } else {
             let i = self.tail;
             let link = self.links.get_mut(i as usize)?;
             let old_hash = std::mem::replace(&mut link.hash, hash);
@@ -354,6 +358,34 @@ mod tests {
         }
         assert_eq!(l.index.len(), 16);
         assert_eq!(l.keys().count(), 16);
+    }
+
+    /// The index is sized for twice the entries once, when the map fills,
+    /// and never grows after: evictions leave tombstones, which
+    /// hashbrown clears in place, and they must not read as a table out of
+    /// room (a later miss would then allocate a table twice the size, at a
+    /// moment the keys' hashes decide). 200 fixed keys, so the outcome does
+    /// not depend on the run.
+    #[test]
+    fn the_index_grows_no_more_after_the_first_eviction() {
+        for seed in 0..200u64 {
+            let key = HashKey::from_parts(seed, seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            for cap in [100, 500] {
+                let mut l = Lru::new(cap, key);
+                for i in 0..=cap {
+                    touch(&mut l, &format!("pod-{i}"));
+                }
+                let buckets = l.index.num_buckets();
+                for i in cap + 1..4 * cap {
+                    touch(&mut l, &format!("pod-{i}"));
+                    assert_eq!(
+                        l.index.num_buckets(),
+                        buckets,
+                        "seed {seed}, cap {cap}: the index grew at miss {i}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
