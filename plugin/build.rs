@@ -1,16 +1,27 @@
 //! Embeds the default models (`models/default/*.json`) into the crate, so the
 //! `.wasm` and every native binary carry them. With no models there, the
 //! filter still normalizes and tags, with `score: null` and `model: "none"`.
+//! The manifest's file digests are checked here (`build/check.rs`), not at
+//! every start.
 
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 
+#[path = "build/check.rs"]
+mod check;
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let dir = manifest_dir.join("..").join("models").join("default");
+    let dir = dir.canonicalize().unwrap_or(dir);
     println!("cargo:rerun-if-changed={}", dir.display());
+    println!("cargo:rerun-if-changed=build/check.rs");
+    if let Err(why) = check::manifest_matches_files(&dir) {
+        eprintln!("edgeheal-plugin: models/default cannot be embedded: {why}");
+        std::process::exit(1);
+    }
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))

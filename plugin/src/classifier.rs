@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::features;
 use crate::manifest::check_name;
-use crate::model::{canonical_digest, model_json, parse_versioned, ModelError, SCHEMA_VERSION};
+use crate::model::{
+    canonical_digest, model_json, parse_versioned, ModelError, Versioned, SCHEMA_VERSION,
+};
 use crate::tree::{cast, Payloads, TreeArrays, TreeProblem, Trees, MAX_TREES};
 use crate::verdict::Incident;
 
@@ -74,6 +76,15 @@ pub struct ClassifierFile {
     pub trees: Vec<ClassifierTreeFile>,
     /// Hex SHA-256 of the canonical serialization with this field `""`.
     pub sha256: String,
+}
+
+impl Versioned for ClassifierFile {
+    fn schema_version(&self) -> u64 {
+        self.schema_version.into()
+    }
+    fn model_type(&self) -> Option<&str> {
+        Some(&self.model_type)
+    }
 }
 
 impl ClassifierFile {

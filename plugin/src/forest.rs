@@ -46,7 +46,8 @@ use serde::{Deserialize, Serialize};
 use crate::features::{self, MAX_FAMILY_FEATURES};
 use crate::manifest::check_name;
 use crate::model::{
-    canonical_digest, model_json, parse_versioned, ModelError, Thresholds, SCHEMA_VERSION,
+    canonical_digest, model_json, parse_versioned, ModelError, Thresholds, Versioned,
+    SCHEMA_VERSION,
 };
 use crate::tree::{cast, Cast, Cuts, Payloads, TreeArrays, TreeProblem, Trees, MAX_TREES};
 use crate::verdict::Family;
@@ -120,6 +121,15 @@ pub struct IsolationForestFile {
     pub trees: Vec<IsolationTreeFile>,
     /// Hex SHA-256 of the canonical serialization with this field `""`.
     pub sha256: String,
+}
+
+impl Versioned for IsolationForestFile {
+    fn schema_version(&self) -> u64 {
+        self.schema_version.into()
+    }
+    fn model_type(&self) -> Option<&str> {
+        Some(&self.model_type)
+    }
 }
 
 impl IsolationForestFile {

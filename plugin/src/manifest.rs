@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::model::{parse_versioned, sha256_hex, ModelError, SCHEMA_VERSION};
+use crate::model::{parse_versioned, sha256_hex, ModelError, Versioned, SCHEMA_VERSION};
 use crate::verdict::Family;
 
 /// File name of the manifest in a model set.
@@ -64,6 +64,15 @@ pub struct Manifest {
     /// How the set scored on held-out data; free-form.
     #[serde(default)]
     pub evaluation: Map<String, Value>,
+}
+
+impl Versioned for Manifest {
+    fn schema_version(&self) -> u64 {
+        self.schema_version.into()
+    }
+    fn model_type(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl Manifest {

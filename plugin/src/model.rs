@@ -30,8 +30,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::classifier::RandomForestClassifier;
-use crate::forest::IsolationForest;
+use crate::classifier::{ClassifierFile, RandomForestClassifier};
+use crate::forest::{IsolationForest, IsolationForestFile};
 pub use crate::manifest::{Manifest, ManifestFile, Role, MANIFEST};
 use crate::tree::TreeProblem;
 use crate::verdict::Family;
@@ -211,8 +211,9 @@ pub struct Thresholds {
     pub critical: f64,
 }
 
-/// What every model file starts with; read first so an unknown version is
-/// reported as such rather than as a shape error.
+/// What every model file starts with, read on its own when a file does not
+/// parse, so an unknown version or type is reported as such rather than as a
+/// shape error.
 #[derive(Deserialize)]
 struct Header {
     schema_version: Option<u64>,
@@ -220,9 +221,22 @@ struct Header {
     model_type: Option<String>,
 }
 
-/// Checks size, schema version and (when `expected` is given) `type`, then
-/// parses the whole file.
-pub(crate) fn parse_versioned<T: DeserializeOwned>(
+/// A file [`parse_versioned`] reads: its schema version and, for models,
+/// its `type`.
+pub(crate) trait Versioned {
+    /// `schema_version` as parsed.
+    fn schema_version(&self) -> u64;
+    /// `type`, for the files that carry one.
+    fn model_type(&self) -> Option<&str>;
+}
+
+/// Checks size, then parses the whole file and checks its schema version
+/// and (when `expected` is given) `type`. A file that does not parse is read
+/// again for those two alone, so that a file of another version or type says
+/// so rather than where its shape differs. (One pass over a file that
+/// parses: the models are megabytes of numbers, and a pass is about a tenth
+/// of a second of CPU under Fluent Bit's interpreter.)
+pub(crate) fn parse_versioned<T: DeserializeOwned + Versioned>(
     bytes: &[u8],
     file: &str,
     expected: Option<&'static str>,
@@ -238,8 +252,36 @@ pub(crate) fn parse_versioned<T: DeserializeOwned>(
         file: file.to_owned(),
         source,
     };
-    let header: Header = serde_json::from_slice(bytes).map_err(syntax)?;
-    match header.schema_version {
+    match serde_json::from_slice::<T>(bytes) {
+        Ok(parsed) => {
+            check_header(
+                Some(parsed.schema_version()),
+                parsed.model_type(),
+                file,
+                expected,
+            )?;
+            Ok(parsed)
+        }
+        Err(shape) => {
+            let header: Header = serde_json::from_slice(bytes).map_err(syntax)?;
+            check_header(
+                header.schema_version,
+                header.model_type.as_deref(),
+                file,
+                expected,
+            )?;
+            Err(syntax(shape))
+        }
+    }
+}
+
+fn check_header(
+    schema_version: Option<u64>,
+    model_type: Option<&str>,
+    file: &str,
+    expected: Option<&'static str>,
+) -> Result<(), ModelError> {
+    match schema_version {
         None => {
             return Err(ModelError::NoSchemaVersion {
                 file: file.to_owned(),
@@ -254,16 +296,16 @@ pub(crate) fn parse_versioned<T: DeserializeOwned>(
         Some(_) => {}
     }
     if let Some(expected) = expected {
-        let found = header.model_type.unwrap_or_default();
+        let found = model_type.unwrap_or_default();
         if found != expected {
             return Err(ModelError::ModelType {
                 file: file.to_owned(),
-                found,
+                found: found.to_owned(),
                 expected,
             });
         }
     }
-    serde_json::from_slice(bytes).map_err(syntax)
+    Ok(())
 }
 
 /// `serde_json` formatting with each float as a string of its IEEE-754 bits.
@@ -342,7 +384,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The models the filter scores with: one isolation forest per family and the
 /// incident classifier, loaded from a manifest.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelSet {
     id: String,
     forests: Vec<(Family, IsolationForest)>,
@@ -355,7 +397,32 @@ impl ModelSet {
     /// validates each model (schema version, its own digest, feature names,
     /// tree structure). A family may have at most one forest, the set at most
     /// one classifier, and at least one forest.
-    pub fn from_manifest<F, B>(manifest: &[u8], mut load: F) -> Result<ModelSet, ModelError>
+    pub fn from_manifest<F, B>(manifest: &[u8], load: F) -> Result<ModelSet, ModelError>
+    where
+        F: FnMut(&str) -> Option<B>,
+        B: AsRef<[u8]>,
+    {
+        ModelSet::load(manifest, load, Digests::Verify)
+    }
+
+    /// The set compiled into this build from `models/default/` (see
+    /// [`crate::embedded`]); `None` when no `manifest.json` was embedded.
+    ///
+    /// Loaded as [`ModelSet::from_manifest`] does but without computing the
+    /// digests again: the build checked each file's bytes against the
+    /// manifest before embedding them (`build/check.rs`; the bytes cannot
+    /// change after), and `cargo test` checks each model's own digest
+    /// (`tests/model_format.rs`). The two are three fifths of what loading
+    /// costs, about a third of a second of CPU under Fluent Bit's
+    /// interpreter at every start and hot reload. Schema, family, feature
+    /// names and tree structure are still checked.
+    pub fn from_embedded() -> Option<Result<ModelSet, ModelError>> {
+        crate::embedded::file(MANIFEST).map(|manifest| {
+            ModelSet::load(manifest, crate::embedded::file, Digests::CheckedAtBuild)
+        })
+    }
+
+    fn load<F, B>(manifest: &[u8], mut load: F, digests: Digests) -> Result<ModelSet, ModelError>
     where
         F: FnMut(&str) -> Option<B>,
         B: AsRef<[u8]>,
@@ -369,17 +436,25 @@ impl ModelSet {
                 file: file.to_owned(),
             })?;
             let bytes = bytes.as_ref();
-            let actual = sha256_hex(bytes);
-            if !actual.eq_ignore_ascii_case(&entry.sha256) {
-                return Err(ModelError::FileDigest {
-                    file: file.to_owned(),
-                    expected: entry.sha256.clone(),
-                    actual,
-                });
+            if digests == Digests::Verify {
+                let actual = sha256_hex(bytes);
+                if !actual.eq_ignore_ascii_case(&entry.sha256) {
+                    return Err(ModelError::FileDigest {
+                        file: file.to_owned(),
+                        expected: entry.sha256.clone(),
+                        actual,
+                    });
+                }
             }
             match entry.role {
                 Role::Forest => {
-                    let forest = IsolationForest::from_json(bytes, file)?;
+                    let forest = match digests {
+                        Digests::Verify => IsolationForest::from_json(bytes, file)?,
+                        Digests::CheckedAtBuild => IsolationForest::from_file(
+                            &IsolationForestFile::from_json(bytes, file)?,
+                            file,
+                        )?,
+                    };
                     let declared = entry.family.as_deref().unwrap_or_default();
                     if declared != forest.family().as_str() {
                         return Err(ModelError::FamilyMismatch {
@@ -396,7 +471,13 @@ impl ModelSet {
                             file: file.to_owned(),
                         });
                     }
-                    classifier = Some(RandomForestClassifier::from_json(bytes, file)?);
+                    classifier = Some(match digests {
+                        Digests::Verify => RandomForestClassifier::from_json(bytes, file)?,
+                        Digests::CheckedAtBuild => RandomForestClassifier::from_file(
+                            &ClassifierFile::from_json(bytes, file)?,
+                            file,
+                        )?,
+                    });
                 }
             }
         }
@@ -410,13 +491,6 @@ impl ModelSet {
             forests,
             classifier,
         })
-    }
-
-    /// The set compiled into this build from `models/default/` (see
-    /// [`crate::embedded`]); `None` when no `manifest.json` was embedded.
-    pub fn from_embedded() -> Option<Result<ModelSet, ModelError>> {
-        crate::embedded::file(MANIFEST)
-            .map(|manifest| ModelSet::from_manifest(manifest, crate::embedded::file))
     }
 
     /// A set from models already in memory (trainers and tests), with the given
@@ -460,6 +534,15 @@ impl ModelSet {
     pub fn classifier(&self) -> Option<&RandomForestClassifier> {
         self.classifier.as_ref()
     }
+}
+
+/// Whether loading a set computes the digests its manifest and models carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Digests {
+    /// Each file's bytes against the manifest, each model's own `sha256`.
+    Verify,
+    /// Neither: the set was checked when it was built into the artifact.
+    CheckedAtBuild,
 }
 
 fn add_forest(

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use edgeheal_plugin::classifier::{ClassifierFile, ClassifierTreeFile, RandomForestClassifier};
 use edgeheal_plugin::forest::{IsolationForest, IsolationForestFile, IsolationTreeFile};
-use edgeheal_plugin::model::{Manifest, ModelError, Role, Thresholds, MAX_FILE_BYTES};
+use edgeheal_plugin::model::{Manifest, ModelError, Role, Thresholds, MANIFEST, MAX_FILE_BYTES};
 use edgeheal_plugin::tree::{MAX_TOTAL_NODES, MAX_TREES, MAX_TREE_NODES};
 use edgeheal_plugin::{Family, Incident, ModelSet};
 use proptest::prelude::*;
@@ -153,6 +153,21 @@ fn forest_validation_errors_name_the_file_and_the_problem() {
         ),
         (
             forest_json_err(|v| v["type"] = json!("random_forest_classifier")),
+            "cpu.json: `type` is \"random_forest_classifier\", expected \"isolation_forest\"",
+        ),
+        // A file that does not parse as this version's shape says which
+        // version or type it is, not where its shape differs.
+        (
+            forest_json_err(|v| {
+                v["schema_version"] = json!(2);
+                v["colour"] = json!("red");
+            }),
+            "cpu.json: unsupported schema_version 2 (this build reads version 1)",
+        ),
+        (
+            load_forest(&classifier_file().to_json())
+                .map(|_| ())
+                .unwrap_err(),
             "cpu.json: `type` is \"random_forest_classifier\", expected \"isolation_forest\"",
         ),
         (
@@ -493,11 +508,18 @@ fn from_parts_rejects_a_second_forest_for_a_family() {
     assert_eq!(err.to_string(), "cpu: a second forest for family \"cpu\"");
 }
 
+/// `from_embedded` does not compute the digests again (the build checked
+/// the files against the manifest); here every embedded file passes them
+/// all, each model's own digest included, and gives the same set.
 #[test]
-fn embedded_models_load_when_present() {
+fn embedded_models_load_when_present_and_pass_every_digest() {
     if let Some(set) = ModelSet::from_embedded() {
         let set = set.unwrap_or_else(|e| panic!("embedded models: {e}"));
         assert!(set.forests().count() >= 1);
+        let manifest = edgeheal_plugin::embedded::file(MANIFEST).unwrap();
+        let verified = ModelSet::from_manifest(manifest, edgeheal_plugin::embedded::file)
+            .unwrap_or_else(|e| panic!("embedded models, every digest computed: {e}"));
+        assert_eq!(verified, set);
     }
 }
 

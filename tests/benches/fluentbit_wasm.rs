@@ -167,6 +167,11 @@ fn main() {
         write_streams(std::path::Path::new(&dir));
         return;
     }
+    let loading = initialize_operators();
+    if std::env::var_os("EDGEHEAL_LOAD_ONLY").is_some() {
+        println!("{loading}");
+        return;
+    }
     let mut k = Contenders::new(stream());
     let mut c = Criterion::default().configure_from_args();
     criterion_benches(&mut c, &mut k);
@@ -227,6 +232,8 @@ fn main() {
     println!(
         "  mixed stream: {filter_ops:.0} (passthrough {passthrough_ops:.0}); node stream: {node_ops:.0} (passthrough {node_passthrough_ops:.0})"
     );
+
+    println!("{loading}");
 
     // Fluent Bit 4.2.8 with this filter, from its measured costs.
     println!();
@@ -391,6 +398,29 @@ fn added_bytes_per_record(passes: &[Vec<StreamRecord>]) -> f64 {
 
 /// Wasm operators the module executes per record of the last of `passes`
 /// (the ones before fill the filter's state).
+/// What loading costs an interpreter: the wasm operators `_initialize`
+/// executes (it reads and checks the embedded models), for the filter and for
+/// the passthrough. With `EDGEHEAL_LOAD_ONLY=1` the bench prints only this.
+fn initialize_operators() -> String {
+    let count = |path: &std::path::Path, function: &str| {
+        let fb = match FluentBitWasm::load(
+            path,
+            &FilterWasmConfig {
+                function_name: function.to_string(),
+                count_operators: true,
+                ..FilterWasmConfig::default()
+            },
+        ) {
+            Ok(fb) => fb,
+            Err(e) => panic!("{}: {e}", path.display()),
+        };
+        fb.operators().unwrap_or(0)
+    };
+    let filter = count(plugin_wasm(), FUNCTION_NAME);
+    let passthrough = count(passthrough_wasm(), PASSTHROUGH_FUNCTION);
+    format!("loading: `_initialize` executes {filter} wasm operators (passthrough {passthrough})")
+}
+
 fn operators_per_record(
     path: &std::path::Path,
     function: &str,
