@@ -396,37 +396,10 @@ fn added_bytes_per_record(passes: &[Vec<StreamRecord>]) -> f64 {
     added as f64 / n.max(1) as f64
 }
 
-/// Wasm operators the module executes per record of the last of `passes`
-/// (the ones before fill the filter's state).
-/// What loading costs an interpreter: the wasm operators `_initialize`
-/// executes (it reads and checks the embedded models), for the filter and for
-/// the passthrough. With `EDGEHEAL_LOAD_ONLY=1` the bench prints only this.
-fn initialize_operators() -> String {
-    let count = |path: &std::path::Path, function: &str| {
-        let fb = match FluentBitWasm::load(
-            path,
-            &FilterWasmConfig {
-                function_name: function.to_string(),
-                count_operators: true,
-                ..FilterWasmConfig::default()
-            },
-        ) {
-            Ok(fb) => fb,
-            Err(e) => panic!("{}: {e}", path.display()),
-        };
-        fb.operators().unwrap_or(0)
-    };
-    let filter = count(plugin_wasm(), FUNCTION_NAME);
-    let passthrough = count(passthrough_wasm(), PASSTHROUGH_FUNCTION);
-    format!("loading: `_initialize` executes {filter} wasm operators (passthrough {passthrough})")
-}
-
-fn operators_per_record(
-    path: &std::path::Path,
-    function: &str,
-    passes: &[Vec<StreamRecord>],
-) -> f64 {
-    let mut fb = match FluentBitWasm::load(
+/// The module loaded with wasmtime fuel counting the operators it executes
+/// (`_initialize`'s are counted already).
+fn counting_instance(path: &std::path::Path, function: &str) -> FluentBitWasm {
+    match FluentBitWasm::load(
         path,
         &FilterWasmConfig {
             function_name: function.to_string(),
@@ -436,7 +409,27 @@ fn operators_per_record(
     ) {
         Ok(fb) => fb,
         Err(e) => panic!("{}: {e}", path.display()),
-    };
+    }
+}
+
+/// What loading costs an interpreter: the wasm operators `_initialize`
+/// executes (it reads and checks the embedded models), for the filter and for
+/// the passthrough. With `EDGEHEAL_LOAD_ONLY=1` the bench prints only this.
+fn initialize_operators() -> String {
+    let count = |path, function| counting_instance(path, function).operators().unwrap_or(0);
+    let filter = count(plugin_wasm(), FUNCTION_NAME);
+    let passthrough = count(passthrough_wasm(), PASSTHROUGH_FUNCTION);
+    format!("loading: `_initialize` executes {filter} wasm operators (passthrough {passthrough})")
+}
+
+/// Wasm operators the module executes per record of the last of `passes`
+/// (the ones before fill the filter's state).
+fn operators_per_record(
+    path: &std::path::Path,
+    function: &str,
+    passes: &[Vec<StreamRecord>],
+) -> f64 {
+    let mut fb = counting_instance(path, function);
     let Some((measured, warm_up)) = passes.split_last() else {
         return 0.0;
     };
