@@ -291,19 +291,63 @@ fn helm_values_carry_the_same_pipeline() {
     assert!(mounts
         .iter()
         .any(|m| m["mountPath"].as_str() == Some("/etc/vector/edgeheal")));
-    let env = helm["env"].as_sequence().unwrap();
-    for name in [
-        "EDGEHEAL_DIR",
-        "EDGEHEAL_NODE_IP",
-        "EDGEHEAL_ACCESS_KEY_ID",
-        "EDGEHEAL_SECRET_ACCESS_KEY",
-        "EDGEHEAL_VECTOR_TOKEN",
-    ] {
+}
+
+/// The environment variables `text` interpolates (`${NAME}`, `${NAME:-…}`).
+fn interpolated(text: &str) -> BTreeSet<String> {
+    text.split("${")
+        .skip(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+/// Vector 0.57 and later interpolate a config's `${VAR}` only with
+/// `VECTOR_DANGEROUSLY_ALLOW_ENV_VAR_INTERPOLATION=true` (its 0.57 upgrade
+/// guide; checked in a Vector 0.57.0 built from its sources: without it the
+/// config is refused, the VRL file looked for at the literal
+/// `${EDGEHEAL_DIR:-…}` path). Every variable the config reads is set by the
+/// Helm values (or the chart: `VECTOR_SELF_NODE_NAME`), the values turn
+/// interpolation on, and the commands `vector.yaml` gives and the README's
+/// Vector step say so for a Vector run without the chart.
+#[test]
+fn every_variable_the_config_reads_is_set_and_interpolated() {
+    let text = fs::read_to_string(vector_dir().join("vector.yaml")).unwrap();
+    let names = interpolated(&text);
+    assert!(names.contains("EDGEHEAL_DIR"), "{names:?}");
+    let helm = load("helm-values.yaml");
+    let env: Vec<EnvVar> = to_json(&helm["env"], "env");
+    for name in &names {
         assert!(
-            env.iter().any(|e| e["name"].as_str() == Some(name)),
-            "{name}"
+            name == "VECTOR_SELF_NODE_NAME" || env.iter().any(|e| &e.name == name),
+            "vector.yaml reads {name}, which the Helm values do not set"
         );
     }
+    let switch = env
+        .iter()
+        .find(|e| e.name == "VECTOR_DANGEROUSLY_ALLOW_ENV_VAR_INTERPOLATION")
+        .expect("the Helm values turn interpolation on");
+    assert_eq!(switch.value.as_deref(), Some("true"));
+
+    let checks: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with('#') && l.contains("VECTOR_DANGEROUSLY_ALLOW_ENV_VAR_INTERPOLATION=true")
+        })
+        .collect();
+    assert!(
+        checks.iter().any(|l| l.contains("export ")),
+        "vector.yaml's local check commands set it: {checks:?}"
+    );
+    let readme = fs::read_to_string(edgeheal_tests::repo_root().join("README.md")).unwrap();
+    assert!(
+        readme
+            .contains("`VECTOR_DANGEROUSLY_ALLOW_ENV_VAR_INTERPOLATION=true` in their environment"),
+        "the README's Vector step says so"
+    );
 }
 
 /// The service account's CA, where Kubernetes mounts it.
