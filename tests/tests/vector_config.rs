@@ -312,7 +312,8 @@ fn interpolated(text: &str) -> BTreeSet<String> {
 /// `${EDGEHEAL_DIR:-…}` path). Every variable the config reads is set by the
 /// Helm values (or the chart: `VECTOR_SELF_NODE_NAME`), the values turn
 /// interpolation on, and the commands `vector.yaml` gives and the README's
-/// Vector step say so for a Vector run without the chart.
+/// Vector step say so for a Vector run without the chart. `AWS_REGION` is
+/// the sink's signing region.
 #[test]
 fn every_variable_the_config_reads_is_set_and_interpolated() {
     let text = fs::read_to_string(vector_dir().join("vector.yaml")).unwrap();
@@ -331,6 +332,20 @@ fn every_variable_the_config_reads_is_set_and_interpolated() {
         .find(|e| e.name == "VECTOR_DANGEROUSLY_ALLOW_ENV_VAR_INTERPOLATION")
         .expect("the Helm values turn interpolation on");
     assert_eq!(switch.value.as_deref(), Some("true"));
+    // Vector builds the SigV4 sink asking AWS's default region chain too
+    // (src/sinks/http/config.rs): the environment answers it with the
+    // sink's own region instead of the EC2 metadata service.
+    let region = env
+        .iter()
+        .find(|e| e.name == "AWS_REGION")
+        .expect("AWS_REGION set");
+    assert_eq!(
+        region.value.as_deref(),
+        Some(str_at(
+            &load("vector.yaml"),
+            &["sinks", "edgeheal_healer", "auth", "auth", "region"]
+        ))
+    );
 
     let checks: Vec<&str> = text
         .lines()
