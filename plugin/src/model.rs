@@ -234,8 +234,8 @@ pub(crate) trait Versioned {
 /// and (when `expected` is given) `type`. A file that does not parse is read
 /// again for those two alone, so that a file of another version or type says
 /// so rather than where its shape differs. (One pass over a file that
-/// parses: the models are megabytes of numbers, and a pass is about a tenth
-/// of a second of CPU under Fluent Bit's interpreter.)
+/// parses: the default models are 2.5 MB of numbers, and the second pass
+/// was 0.11e9 of the 0.42e9 wasm operators loading them took.)
 pub(crate) fn parse_versioned<T: DeserializeOwned + Versioned>(
     bytes: &[u8],
     file: &str,
