@@ -11,8 +11,10 @@
 //! real Vector: that it takes the configs as written (`vector validate`), that
 //! the configs' own unit tests pass (`vector test`), that a stream through
 //! the shipped transforms leaves a real Vector exactly as it leaves the
-//! emulated pipeline, event for event, and that the heal API stores what the
-//! shipped SigV4 sink sends it (and refuses it signed with another secret).
+//! emulated pipeline, event for event, that the heal API stores what the
+//! shipped SigV4 sink sends it (and refuses it signed with another secret),
+//! and that the Kubernetes events the shipped `http_client` source lists
+//! reach the scorer's input once per version, from this node only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -400,4 +402,177 @@ fn the_heal_api_stores_what_a_real_vectors_healer_sink_signs() {
     assert_eq!(stored, 0.0);
     assert!(refused >= 1.0, "{refused} refusals");
     println!("with another secret: {sent} routed, {stored} stored, {refused} batches refused");
+}
+
+/// A Pod event as the kubelet reports it (enough of one for the events
+/// transforms: identity, version, node, times).
+fn kubelet_event(pod: &str, node: &str, version: u64, count: u64, last: &str) -> Json {
+    serde_json::json!({
+        "metadata": {
+            "name": format!("{pod}.18a0b1c2d3e4f5a6"),
+            "namespace": "shop",
+            "uid": format!("uid-{pod}"),
+            "resourceVersion": version.to_string(),
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+        },
+        "involvedObject": {"kind": "Pod", "namespace": "shop", "name": pod, "apiVersion": "v1"},
+        "reason": "BackOff",
+        "message": "Back-off restarting failed container app",
+        "source": {"component": "kubelet", "host": node},
+        "firstTimestamp": "2026-01-01T00:00:00Z",
+        "lastTimestamp": last,
+        "count": count,
+        "type": "Warning",
+    })
+}
+
+/// A stand-in API server on loopback answering every request with the next
+/// of `lists` (the last one again when they run out); the requests' first
+/// line and `authorization` header, as it got them.
+fn api_server(lists: Vec<Json>) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                let lower = line.to_ascii_lowercase();
+                if request.is_empty() || lower.starts_with("authorization:") {
+                    request.push(line.trim_end().to_owned());
+                }
+                line.clear();
+            }
+            log.lock().unwrap().push(request.join(" | "));
+            let body = lists[n.min(lists.len() - 1)].to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+#[ignore = "needs a Vector binary: EDGEHEAL_VECTOR=/path/to/vector ... -- --ignored"]
+fn events_listed_from_the_api_server_reach_the_scorer_once_per_version_from_this_node() {
+    let now = |ago_s: i64| {
+        edgeheal_tests::vector::rfc3339(
+            (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64
+                - ago_s)
+                * 1_000_000_000,
+        )
+    };
+    let list = |items: Vec<Json>| {
+        serde_json::json!({"kind": "EventList", "apiVersion": "v1",
+                           "metadata": {"resourceVersion": "9"}, "items": items})
+    };
+    // Poll 1: a back-off here, one on another node, one here from an hour
+    // ago. Poll 2 on: the same, the back-off here in its next version.
+    let first = list(vec![
+        kubelet_event("api-5f9c7d8b4d-qwh4z", "node-1", 7, 3, &now(5)),
+        kubelet_event("web-7d4b9c8f6-x2x9z", "node-2", 8, 3, &now(5)),
+        kubelet_event("old-6b5d8f7c9-aaaaa", "node-1", 2, 9, &now(3_600)),
+    ]);
+    let mut second = first.clone();
+    second["items"][0] = kubelet_event("api-5f9c7d8b4d-qwh4z", "node-1", 9, 4, &now(1));
+    let (port, requests) = api_server(vec![first, second]);
+
+    // The shipped source, transforms and their wiring, the source pointed at
+    // the stand-in over plain HTTP; what edgeheal_events_once passes on is
+    // written to a file.
+    let dir = scratch();
+    let out = dir.path().join("events.ndjson");
+    let shipped = shipped_file("vector.yaml");
+    let mut source = shipped["sources"]["edgeheal_k8s_events"].clone();
+    let endpoint = source["endpoint"].as_str().unwrap().to_owned();
+    let path = endpoint
+        .strip_prefix("https://kubernetes.default.svc")
+        .unwrap()
+        .to_owned();
+    source["endpoint"] = Yaml::from(format!("http://127.0.0.1:{port}{path}"));
+    source["scrape_interval_secs"] = Yaml::from(2);
+    source["scrape_timeout_secs"] = Yaml::from(1);
+    source.as_mapping_mut().unwrap().remove("tls");
+    let config = serde_json::json!({"sinks": {"out": {
+        "type": "file", "inputs": ["edgeheal_events_once"],
+        "path": out.to_str().unwrap(), "encoding": {"codec": "json"}}}});
+    let mut config: Yaml = serde_norway::from_str(&config.to_string()).unwrap();
+    config["sources"] = Yaml::Mapping(Default::default());
+    config["sources"]["edgeheal_k8s_events"] = source;
+    config["transforms"] = Yaml::Mapping(Default::default());
+    for name in ["edgeheal_events", "edgeheal_events_once"] {
+        config["transforms"][name] = shipped["transforms"][name].clone();
+    }
+    let config_path = dir.path().join("events.yaml");
+    std::fs::write(&config_path, serde_norway::to_string(&config).unwrap()).unwrap();
+
+    // Vector until it has polled four times, then stopped as Kubernetes
+    // stops it (SIGTERM), which flushes the file.
+    let mut child = Command::new(vector())
+        .args(["--config", config_path.to_str().unwrap()])
+        .env("VECTOR_DANGEROUSLY_ALLOW_ENV_VAR_INTERPOLATION", "true")
+        .env("VECTOR_SELF_NODE_NAME", "node-1")
+        .env("EDGEHEAL_VECTOR_TOKEN", "the-token")
+        .env("VECTOR_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let polled = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        requests.lock().unwrap().len() >= 4
+    });
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.stdin.take();
+    let stopped = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&stopped.stderr);
+    assert!(
+        polled,
+        "Vector polled {:?}:\n{log}",
+        requests.lock().unwrap()
+    );
+
+    let requests = requests.lock().unwrap().clone();
+    for r in &requests {
+        assert!(r.starts_with(&format!("GET {path} HTTP/1.1")), "{r}");
+        assert!(r.contains("uthorization: Bearer the-token"), "{r}");
+    }
+    let passed: Vec<Json> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let versions: Vec<(&str, &str)> = passed
+        .iter()
+        .map(|e| {
+            (
+                e["involvedObject"]["name"].as_str().unwrap(),
+                e["metadata"]["resourceVersion"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [("api-5f9c7d8b4d-qwh4z", "7"), ("api-5f9c7d8b4d-qwh4z", "9")],
+        "this node's recent versions, each once, over {} polls:\n{log}",
+        requests.len()
+    );
+    println!(
+        "{} polls: {} events passed on ({versions:?})",
+        requests.len(),
+        passed.len()
+    );
 }
