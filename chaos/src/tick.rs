@@ -498,10 +498,19 @@ pub(crate) fn tick_workload(
         if pod.gc_fill >= 1.0 {
             pod.gc_fill = (pod.gc_fill - 1.0).min(0.5);
         }
-        pod.mem_base_now = spec.mem_base_bytes
-            * (1.0 + 0.08 * (load_ratio - 1.0)).clamp(0.85, 1.5)
-            * (1.0 + spec.gc_fraction * pod.gc_fill)
-            * (1.0 + 0.005 * std_normal(rng));
+        // In-flight requests add to the working set with the load: over the
+        // tick (the OOM headroom, the node's memory), and at the scrape,
+        // where a flood counts only once it has started.
+        let mem_noise = 1.0 + 0.005 * std_normal(rng);
+        let mem_with = |load_ratio: f64| {
+            spec.mem_base_bytes
+                * (1.0 + 0.08 * (load_ratio - 1.0)).clamp(0.85, 1.5)
+                * (1.0 + spec.gc_fraction * pod.gc_fill)
+                * mem_noise
+        };
+        let mem_at_scrape =
+            mem_with(load_ratio * level_at(FaultKind::TrafficFlood, scrape) / flood);
+        pod.mem_base_now = mem_with(load_ratio);
         // Request log lines: drawn at the tick's peak flood level and thinned
         // by the level at each line's time, so lines before a flood's onset
         // (or after its end) come at the normal rate.
@@ -704,7 +713,7 @@ pub(crate) fn tick_workload(
         if let Some(g) = pod_segs.iter().find(|g| g.from <= scrape && scrape < g.to) {
             let counter0 = if g.continues { cpu_t0 } else { 0.0 };
             let cpu = counter0 + cores_pre * (scrape - g.from) as f64 / 1e9;
-            let mem = pod.mem_base_now + g.leak_at(scrape);
+            let mem = mem_at_scrape + g.leak_at(scrape);
             emit_metric(
                 out,
                 "container_cpu_usage_seconds_total",

@@ -424,3 +424,94 @@ fn scaling_spreads_load_and_restart_clears_a_leak() {
     );
     assert!(s.delete_pod("shop", "nope").is_err());
 }
+
+/// Each pod's working set in `records` for pods named `prefix*`: (time, bytes).
+fn memory_of(records: &[Record], prefix: &str) -> BTreeMap<String, Vec<(i64, f64)>> {
+    let mut by_pod: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+    for r in records {
+        let v: Value = serde_json::from_str(&r.line).unwrap();
+        let name = v
+            .get("metric")
+            .or_else(|| v.get("name"))
+            .and_then(Value::as_str);
+        if name != Some("container_memory_working_set_bytes") {
+            continue;
+        }
+        let pod = v
+            .pointer("/labels/pod")
+            .or_else(|| v.pointer("/tags/pod"))
+            .and_then(Value::as_str)
+            .unwrap();
+        if !pod.starts_with(prefix) {
+            continue;
+        }
+        let val = v
+            .get("value")
+            .or_else(|| v.pointer("/gauge/value"))
+            .and_then(Value::as_f64)
+            .unwrap();
+        by_pod
+            .entry(pod.to_owned())
+            .or_default()
+            .push((r.ts_ns, val));
+    }
+    by_pod
+}
+
+/// A flood's in-flight requests raise a pod's working set (up to 1.5×), but
+/// only from its onset: a sample scraped before the onset, in the tick the
+/// flood starts, reads the memory of the load before it. (It carried the
+/// whole tick's load, so alarms started seconds before the labelled window
+/// and counted as false.)
+#[test]
+fn memory_scraped_before_a_flood_starts_does_not_carry_it() {
+    let mut s = sim(5);
+    let mut before = Vec::new();
+    for _ in 0..20 {
+        s.step(&mut before).unwrap();
+    }
+    // The flood starts a third into the next tick, and weighs on two thirds
+    // of its load. A pod scrapes at the same offset every tick.
+    let t0 = s.now_ns();
+    let onset = t0 + s.interval_ns() / 3;
+    let early: Vec<String> = memory_of(&before, "storefront-")
+        .into_iter()
+        .filter(|(_, v)| t0 + v.last().unwrap().0.rem_euclid(s.interval_ns()) < onset)
+        .map(|(pod, _)| pod)
+        .collect();
+    assert!(!early.is_empty());
+    s.inject(FaultSpec {
+        id: "flood".into(),
+        kind: FaultKind::TrafficFlood,
+        namespace: "shop".into(),
+        workload: "storefront".into(),
+        pod: PodTarget::Workload,
+        start_ns: onset,
+        end_ns: onset + 600_000_000_000,
+        intensity: 1.0,
+    })
+    .unwrap();
+    let mut onset_tick = Vec::new();
+    s.step(&mut onset_tick).unwrap();
+    let mut flooded = Vec::new();
+    for _ in 0..2 {
+        s.step(&mut flooded).unwrap();
+    }
+    let prev = memory_of(&before, "storefront-");
+    let at = memory_of(&onset_tick, "storefront-");
+    let after = memory_of(&flooded, "storefront-");
+    for pod in &early {
+        let samples = &at[pod];
+        let (ts, mem) = samples[0];
+        assert!(ts < onset);
+        let last = prev[pod].last().unwrap().1;
+        assert!(
+            mem < 1.2 * last,
+            "{pod}: {last} -> {mem} scraped {} ms before the onset",
+            (onset - ts) / 1_000_000
+        );
+        // Once the flood runs, its step shows.
+        let flooded = after[pod].last().unwrap().1;
+        assert!(flooded > 1.3 * last, "{pod}: {last} -> {flooded}");
+    }
+}

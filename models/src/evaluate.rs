@@ -110,7 +110,8 @@ pub struct UntrueAlarm {
     pub start_ns: i64,
     /// The alarm's incident kind.
     pub incident: String,
-    /// Whether its first record was critical (stood without the classifier).
+    /// Whether its first record was critical (past the classifier's
+    /// stricter veto, or a Kubernetes failure verdict).
     pub critical: bool,
     /// `after_effect` when it starts in the margin after a window of its
     /// workload (counts against precision only), else `false`.

@@ -61,7 +61,8 @@ pub struct TrainConfig {
     /// threshold may cause before the classifier's veto.
     pub false_alarm_budget: f64,
     /// False alarms per entity-hour each family's critical threshold (which
-    /// needs no confirmation) may cause.
+    /// the classifier vetoes only when it finds fault-free time more likely
+    /// than not) may cause.
     pub critical_budget: f64,
     /// Time after a window still counted as faulty, seconds.
     pub margin_s: u32,

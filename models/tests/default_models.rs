@@ -2,9 +2,9 @@
 //! files, and retraining with the documented command reproduces them byte
 //! for byte.
 //!
-//! The documented command (README): `edgeheal-chaos generate --seed 11
-//! --hours 24 --out DIR` then `edgeheal train --data DIR --out models/default
-//! --seed 7`. The reproduce test does not hard-code it: it reads every
+//! The documented commands (README): `edgeheal-chaos generate --seed 11
+//! --hours 24 --out DIR11`, the same with `--seed 21` into `DIR21`, then
+//! `edgeheal train --data DIR11 --data DIR21 --out models/default --seed 7`. The reproduce test does not hard-code it: it reads every
 //! training run's generator parameters (`training.data[].generation`) and the
 //! training seed, name and false-alarm budget from the committed manifest,
 //! so it keeps working after a retrain.

@@ -22,6 +22,8 @@ pub const TRAFFIC_CONTEXT: &[&str] = &["rate_last_log_ratio"];
 pub const TRAFFIC: &[&str] = &["rate_log_ratio", "rate_held"];
 /// Feature names of the `errors` family.
 pub const ERRORS: &[&str] = &["error_ratio", "error_ratio_delta", "error_log_ratio"];
+/// Context of the `errors` family (see [`context`]).
+pub const ERRORS_CONTEXT: &[&str] = &["error_excess"];
 /// Feature names of the `latency` family.
 pub const LATENCY: &[&str] = &["p50_log_ratio", "p95_log_ratio", "slow_share"];
 /// Feature names of the `restarts` family.
@@ -38,6 +40,7 @@ pub const CLASSIFIER_LEN: usize = CPU.len()
     + TRAFFIC.len()
     + TRAFFIC_CONTEXT.len()
     + ERRORS.len()
+    + ERRORS_CONTEXT.len()
     + LATENCY.len()
     + RESTARTS.len();
 
@@ -63,6 +66,7 @@ pub fn context(family: Family) -> &'static [&'static str] {
     match family {
         Family::Memory => MEMORY_CONTEXT,
         Family::Traffic => TRAFFIC_CONTEXT,
+        Family::Errors => ERRORS_CONTEXT,
         _ => &[],
     }
 }
@@ -169,12 +173,16 @@ pub fn traffic(rate: f64, base: &Ewma, prev: f64, last: f64) -> [f64; 3] {
     [r, r.min(prev), up(log_ratio(last, base.mean(), RATE_EPS))]
 }
 
-/// `errors` family features for an error ratio (0..1).
-pub fn errors(ratio: f64, base: &Ewma) -> [f64; 3] {
+/// `errors` family features for the window's `errors` among its `lines`,
+/// then its context `error_excess`: the errors beyond those the baseline
+/// ratio expects of that many lines.
+pub fn errors(errors: f64, lines: f64, base: &Ewma) -> [f64; 4] {
+    let ratio = errors / lines.max(1.0);
     [
         ratio,
         up(ratio - base.mean()),
         up(log_ratio(ratio, base.mean(), ERROR_EPS)),
+        up(finite_or_zero(errors - lines * base.mean())),
     ]
 }
 
@@ -281,7 +289,7 @@ mod tests {
             errors_base.update(0.2, 0.1, 0.05, 0.0);
         }
         // The ratio itself stays: it is a level, not a deviation.
-        assert_eq!(errors(0.01, &errors_base), [0.01, 0.0, 0.0]);
+        assert_eq!(errors(1.0, 100.0, &errors_base), [0.01, 0.0, 0.0, 0.0]);
         // Rises are untouched.
         assert!((cpu(300.0, &base, 5.0)[0] - 3f64.ln()).abs() < 0.01);
         assert!(memory(300.0, &base, 0.5, 0.0)[1] == 0.5);
@@ -294,10 +302,36 @@ mod tests {
             .into_iter()
             .chain(memory(f64::INFINITY, &base, f64::NAN, f64::NAN))
             .chain(traffic(-1.0, &base, f64::NAN, f64::NAN))
-            .chain(errors(0.0, &base))
+            .chain(errors(0.0, 0.0, &base))
             .chain(latency(0.0, 1e300, f64::NAN, &base, &base))
             .collect();
         assert!(all.iter().all(|x| x.is_finite()), "{all:?}");
+    }
+
+    /// The error ratio of a quiet workload's window moves by whole errors:
+    /// one error among 12 lines is a ratio of 0.083, as high as a burst's on a
+    /// busy one. `error_excess` says how many errors that is beyond the
+    /// baseline's expectation, which the classifier weighs with the ratio.
+    #[test]
+    fn error_excess_counts_the_errors_beyond_the_baseline() {
+        let mut base = Ewma::default();
+        for _ in 0..50 {
+            base.update(0.004, 0.1, 0.1, 0.005);
+        }
+        let one = errors(1.0, 12.0, &base);
+        assert!((one[0] - 1.0 / 12.0).abs() < 1e-12, "{one:?}");
+        assert!(
+            (one[3] - (1.0 - 12.0 * base.mean())).abs() < 1e-12,
+            "{one:?}"
+        );
+        // A burst on a busy workload: the same ratio, a hundred times the
+        // errors.
+        let busy = errors(100.0, 1200.0, &base);
+        assert_eq!(busy[..3], one[..3]);
+        assert!(busy[3] > 90.0, "{busy:?}");
+        // Fewer errors than expected count as none.
+        assert_eq!(errors(1.0, 1000.0, &base)[3], 0.0);
+        assert_eq!(context(Family::Errors), &["error_excess"]);
     }
 
     #[test]

@@ -361,7 +361,7 @@ fn classifier_validation_errors_name_the_file_and_the_problem() {
         ),
         (
             classifier_err(|m| m.trees[0].feature[0] = 19),
-            "incident.json: tree 0 node 0: splits on feature 19, but the model has 18 features",
+            "incident.json: tree 0 node 0: splits on feature 19, but the model has 19 features",
         ),
         (classifier_err(|m| m.trees.clear()), "incident.json: `trees` has 0 trees (must have 1 to 1024)"),
         (

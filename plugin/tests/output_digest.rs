@@ -193,11 +193,11 @@ fn output_bytes_are_unchanged() {
     let want = [
         (
             "embedded",
-            "c5e41b51a25fdbf33007d7789b996f56c4aa5fff0fb3e42583aed5521b388697",
+            "ba68292a9f54b9e4b7244580cc0b53f2e2481d9f147a5301265d5829e23bf624",
         ),
         (
             "embedded_explained",
-            "4d77ca50b4b8f74cc3b70cceb78fbb3f9f044a17b9fb834d3624beebddc092c4",
+            "94d42f2bb8925b8648e8d45dae2b9046b04059e22332b92fc530c6a46b5cebf2",
         ),
         (
             "random",

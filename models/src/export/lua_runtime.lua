@@ -44,7 +44,7 @@ local FEATURE_NAMES = {
 }
 -- Context the classifier sees after a family's features, its forest not
 -- (features.rs `context`).
-local CONTEXT_NAMES = { {}, { "mem_held" }, { "rate_last_log_ratio" }, {}, {}, {} }
+local CONTEXT_NAMES = { {}, { "mem_held" }, { "rate_last_log_ratio" }, { "error_excess" }, {}, {} }
 -- Offset of each family's features and context in the classifier vector
 -- (0-based), and their count (features.rs `width`).
 local OFFSET, WIDTH = {}, {}
@@ -55,8 +55,9 @@ for f = 1, 6 do
   CLASSIFIER_LEN = CLASSIFIER_LEN + WIDTH[f]
 end
 -- Family::incident()
--- scorer.rs VETO_PROBABILITY and SWITCH_PROBABILITY.
+-- scorer.rs VETO_PROBABILITY, CRITICAL_VETO_PROBABILITY and SWITCH_PROBABILITY.
 local VETO_PROBABILITY = 0.1
+local CRITICAL_VETO_PROBABILITY = 0.5
 local SWITCH_PROBABILITY = 0.5
 local FAMILY_INCIDENT = {
   "cpu_saturation", "memory_leak", "traffic_surge", "error_burst", "latency_spike", "crash_loop",
@@ -392,6 +393,7 @@ local function evaluate_service(e)
     ratio,
     up(ratio - base.mean),
     up(log_ratio(ratio, base.mean, ERROR_EPS)),
+    up(finite_or_zero(errors - lines * base.mean)),
   }, base.n >= WARMUP)
   ewma_update(base, ratio, ALPHA, 0.1, 0.005)
 
@@ -926,13 +928,13 @@ end
 
 -- features.rs `decisive` / `family_score`: Kubernetes failure verdicts
 -- (BackOff, an OOM kill, repeated restarts) take the top score.
+local function decisive(features)
+  local off = OFFSET[RESTARTS]
+  return features[off + 2] >= 1.0 or features[off + 3] >= 1.0 or features[off + 1] >= 2.0
+end
+
 local function family_score(f, features, score)
-  if f == RESTARTS then
-    local off = OFFSET[RESTARTS]
-    if features[off + 2] >= 1.0 or features[off + 3] >= 1.0 or features[off + 1] >= 2.0 then
-      return 1.0
-    end
-  end
+  if f == RESTARTS and decisive(features) then return 1.0 end
   return score
 end
 
@@ -1023,19 +1025,23 @@ local function verdict(pod, workload)
   end
   if top == nil then return UNSCORED end
   -- Two stages (scorer.rs `verdict`): the classifier vetoes a warning-level
-  -- candidate when "unknown" has at least VETO_PROBABILITY; a critical score
-  -- stands alone.
+  -- candidate when "unknown" has at least VETO_PROBABILITY, a critical score
+  -- when it has at least CRITICAL_VETO_PROBABILITY; a decisive one stands.
   local incident, confidence = "unknown", 0.0
   if anomaly then
     local named, p_named, p_unknown = nil, 0.0, 0.0
+    local veto = VETO_PROBABILITY
+    if critical then
+      veto = CRITICAL_VETO_PROBABILITY
+      if decisive(features) then veto = nil end
+    end
     if MODEL.classifier then
-      -- Below critical, a sure veto needs no more trees.
-      local veto = nil
-      if not critical then veto = VETO_PROBABILITY end
+      -- A sure veto needs no more trees.
       named, p_named, p_unknown = classify(MODEL.classifier, cast(features, 0, CLASSIFIER_LEN, {}), veto)
     end
-    if p_unknown >= VETO_PROBABILITY and not critical then
+    if veto and p_unknown >= veto then
       anomaly = false
+      critical = false
     elseif named then
       incident, confidence = named, p_named
     else

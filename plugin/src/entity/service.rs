@@ -134,7 +134,11 @@ impl EntityState {
 
         let ratio = f64::from(total.errors) / f64::from(total.lines.max(1));
         let warm = self.error_base.count() >= warmup;
-        let f = features::errors(ratio, &self.error_base);
+        let f = features::errors(
+            f64::from(total.errors),
+            f64::from(total.lines),
+            &self.error_base,
+        );
         self.store(Family::Errors, &f, warm, done);
         self.error_base.update(ratio, alpha, 0.1, 0.005);
 
