@@ -297,34 +297,7 @@ fn sim(seed: u64) -> Simulation {
 
 fn cpu_of(records: &[Record], prefix: &str) -> f64 {
     // Mean of per-pod CPU counter increases per second over the window.
-    let mut by_pod: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
-    for r in records {
-        let v: Value = serde_json::from_str(&r.line).unwrap();
-        let name = v
-            .get("metric")
-            .or_else(|| v.get("name"))
-            .and_then(Value::as_str);
-        if name != Some("container_cpu_usage_seconds_total") {
-            continue;
-        }
-        let pod = v
-            .pointer("/labels/pod")
-            .or_else(|| v.pointer("/tags/pod"))
-            .and_then(Value::as_str)
-            .unwrap();
-        if !pod.starts_with(prefix) {
-            continue;
-        }
-        let val = v
-            .get("value")
-            .or_else(|| v.pointer("/counter/value"))
-            .and_then(Value::as_f64)
-            .unwrap();
-        by_pod
-            .entry(pod.to_owned())
-            .or_default()
-            .push((r.ts_ns, val));
-    }
+    let by_pod = series_of(records, "container_cpu_usage_seconds_total", prefix);
     let rates: Vec<f64> = by_pod
         .values()
         .filter(|s| s.len() > 2)
@@ -427,6 +400,13 @@ fn scaling_spreads_load_and_restart_clears_a_leak() {
 
 /// Each pod's working set in `records` for pods named `prefix*`: (time, bytes).
 fn memory_of(records: &[Record], prefix: &str) -> BTreeMap<String, Vec<(i64, f64)>> {
+    series_of(records, "container_memory_working_set_bytes", prefix)
+}
+
+/// Each pod's samples of `metric` in `records` for pods named `prefix*`:
+/// (time, value), flat (`metric`, `labels`, `value`) or `metric_to_log`
+/// (`name`, `tags`, `counter` / `gauge`).
+fn series_of(records: &[Record], metric: &str, prefix: &str) -> BTreeMap<String, Vec<(i64, f64)>> {
     let mut by_pod: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
     for r in records {
         let v: Value = serde_json::from_str(&r.line).unwrap();
@@ -434,7 +414,7 @@ fn memory_of(records: &[Record], prefix: &str) -> BTreeMap<String, Vec<(i64, f64
             .get("metric")
             .or_else(|| v.get("name"))
             .and_then(Value::as_str);
-        if name != Some("container_memory_working_set_bytes") {
+        if name != Some(metric) {
             continue;
         }
         let pod = v
@@ -447,6 +427,7 @@ fn memory_of(records: &[Record], prefix: &str) -> BTreeMap<String, Vec<(i64, f64
         }
         let val = v
             .get("value")
+            .or_else(|| v.pointer("/counter/value"))
             .or_else(|| v.pointer("/gauge/value"))
             .and_then(Value::as_f64)
             .unwrap();

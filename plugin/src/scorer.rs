@@ -332,11 +332,15 @@ mod tests {
         }
     }
 
+    fn embedded_models() -> ModelSet {
+        ModelSet::from_embedded()
+            .expect("models/default is embedded")
+            .expect("the embedded models load")
+    }
+
     #[test]
     fn a_sure_veto_stops_early_and_changes_no_answer() {
-        let models = ModelSet::from_embedded()
-            .expect("models/default is embedded")
-            .expect("the embedded models load");
+        let models = embedded_models();
         let c = models
             .classifier()
             .expect("the embedded models have a classifier");
@@ -381,9 +385,7 @@ mod tests {
     /// stands whatever the classifier says.
     #[test]
     fn a_critical_score_is_vetoed_unless_decisive() {
-        let models = ModelSet::from_embedded()
-            .expect("models/default is embedded")
-            .expect("the embedded models load");
+        let models = embedded_models();
         let c = models
             .classifier()
             .expect("the embedded models have a classifier");
