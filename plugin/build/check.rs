@@ -6,7 +6,6 @@
 //! hot reload, and bytes compiled into the artifact cannot change after this
 //! check. So a file that does not match fails the build here.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -51,7 +50,7 @@ pub fn manifest_matches_files(dir: &Path) -> Result<bool, String> {
         let path = dir.join(name);
         let bytes = std::fs::read(&path)
             .map_err(|e| format!("{}: listed in the manifest: {e}", path.display()))?;
-        let actual = hex(&Sha256::digest(&bytes));
+        let actual = format!("{:x}", Sha256::digest(&bytes));
         if !actual.eq_ignore_ascii_case(expected) {
             return Err(format!(
                 "{}: sha256 {actual}, but the manifest gives {expected}; retrain (README, \"models/default is trained by exactly\") or restore the file",
@@ -60,11 +59,4 @@ pub fn manifest_matches_files(dir: &Path) -> Result<bool, String> {
         }
     }
     Ok(true)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }

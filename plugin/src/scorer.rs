@@ -58,6 +58,14 @@ pub struct Combined {
     pub shares: [Shares; 6],
 }
 
+impl Combined {
+    /// The forest features of `family` (its context left out).
+    fn family_features(&self, family: Family) -> Option<&[f64]> {
+        let off = features::classifier_offset(family);
+        self.features.get(off..off + features::names(family).len())
+    }
+}
+
 /// Takes each family from the entity that owns it (pod for resources and
 /// restarts, workload for service signals), falling back to the other.
 pub fn combine(pod: Option<&EntityState>, workload: Option<&EntityState>) -> Combined {
@@ -236,11 +244,8 @@ pub const CRITICAL_VETO_PROBABILITY: f64 = 0.5;
 /// Whether the restart features in `combined` carry a Kubernetes failure
 /// verdict ([`features::decisive`]).
 fn decisive(combined: &Combined) -> bool {
-    let off = features::classifier_offset(Family::Restarts);
-    let n = features::names(Family::Restarts).len();
     combined
-        .features
-        .get(off..off + n)
+        .family_features(Family::Restarts)
         .is_some_and(|v| features::decisive(Family::Restarts, v))
 }
 
@@ -288,9 +293,8 @@ fn classify(
 fn explain(combined: &Combined, family: Family) -> [Option<Reason>; MAX_WHY] {
     let mut why = [None; MAX_WHY];
     let names = features::names(family);
-    let off = features::classifier_offset(family);
     let (Some(values), Some(shares)) = (
-        combined.features.get(off..off + names.len()),
+        combined.family_features(family),
         combined.shares.get(family.index()),
     ) else {
         return why;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 mod check;
 
 use check::manifest_matches_files;
-use sha2::{Digest, Sha256};
+use edgeheal_plugin::model::sha256_hex;
 
 /// A fresh directory for one case.
 fn scratch(case: &str) -> PathBuf {
@@ -22,13 +22,6 @@ fn scratch(case: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// `cpu.json` with `bytes`, and a manifest listing `path` with `sha256`.
@@ -55,10 +48,10 @@ fn files_that_match_pass_and_no_manifest_embeds_nothing() {
     let dir = scratch("match");
     assert_eq!(manifest_matches_files(&dir), Ok(false));
     let bytes = b"{\"schema_version\":1}";
-    write_set(&dir, bytes, "cpu.json", &hex_sha256(bytes));
+    write_set(&dir, bytes, "cpu.json", &sha256_hex(bytes));
     assert_eq!(manifest_matches_files(&dir), Ok(true));
     // Hex case is not a difference.
-    write_set(&dir, bytes, "cpu.json", &hex_sha256(bytes).to_uppercase());
+    write_set(&dir, bytes, "cpu.json", &sha256_hex(bytes).to_uppercase());
     assert_eq!(manifest_matches_files(&dir), Ok(true));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -71,12 +64,12 @@ fn a_file_changed_after_training_fails_the_build_naming_it() {
         &dir,
         b"{\"schema_version\":1 }",
         "cpu.json",
-        &hex_sha256(trained),
+        &sha256_hex(trained),
     );
     let why = manifest_matches_files(&dir).unwrap_err();
     assert!(why.contains("cpu.json: sha256 "), "{why}");
     assert!(
-        why.contains(&format!("but the manifest gives {}", hex_sha256(trained))),
+        why.contains(&format!("but the manifest gives {}", sha256_hex(trained))),
         "{why}"
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -86,7 +79,7 @@ fn a_file_changed_after_training_fails_the_build_naming_it() {
 fn a_manifest_that_cannot_be_checked_fails_the_build() {
     let dir = scratch("unusable");
     let bytes = b"{}";
-    let digest = hex_sha256(bytes);
+    let digest = sha256_hex(bytes);
     for (path, want) in [
         ("memory.json", "memory.json: listed in the manifest: "),
         (

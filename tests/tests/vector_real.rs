@@ -63,15 +63,7 @@ const HELM_ENV: &[(&str, &str)] = &[
 /// `vector ARGS` with the environment the shipped configs read (`env` on top);
 /// its exit status and what it printed.
 fn run_vector(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> (bool, String) {
-    let mut child = Command::new(vector())
-        .args(args)
-        // Vector 0.57 and later interpolate `${VAR}` only when told to (the
-        // Helm values set it; README, deploy step 4).
-        .env("VECTOR_DANGEROUSLY_ALLOW_ENV_VAR_INTERPOLATION", "true")
-        .env("EDGEHEAL_DIR", vector_dir())
-        .env("VECTOR_SELF_NODE_NAME", "node-1")
-        .env("VECTOR_LOG", "warn")
-        .envs(env.iter().copied())
+    let mut child = vector_command(args, env)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -93,6 +85,33 @@ fn run_vector(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> (boo
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// `vector ARGS` with the environment the shipped configs read, `env` on top.
+fn vector_command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(vector());
+    command
+        .args(args)
+        // Vector 0.57 and later interpolate `${VAR}` only when told to (the
+        // Helm values set it; README, deploy step 4).
+        .env("VECTOR_DANGEROUSLY_ALLOW_ENV_VAR_INTERPOLATION", "true")
+        .env("EDGEHEAL_DIR", vector_dir())
+        .env("VECTOR_SELF_NODE_NAME", "node-1")
+        .env("VECTOR_LOG", "warn")
+        .envs(env.iter().copied());
+    command
+}
+
+/// `records` as the stream configs' `stdin` source reads them: a line each,
+/// wrapped as `{"e": record}` so the source adds nothing to the record.
+fn stdin_lines<S: AsRef<str>>(records: &[S]) -> Vec<u8> {
+    let mut input = Vec::new();
+    for record in records {
+        let record: Json = serde_json::from_str(record.as_ref()).unwrap();
+        serde_json::to_writer(&mut input, &serde_json::json!({ "e": record })).unwrap();
+        input.push(b'\n');
+    }
+    input
 }
 
 fn scratch() -> tempfile::TempDir {
@@ -207,12 +226,7 @@ fn a_stream_leaves_a_real_vector_as_it_leaves_the_emulated_pipeline() {
     let config = dir.path().join("stream.yaml");
     let out = dir.path().join("out.ndjson");
     std::fs::write(&config, stream_config(&vector_dir(), &out)).unwrap();
-    let mut input = Vec::new();
-    for record in &records {
-        let record: Json = serde_json::from_str(record).unwrap();
-        serde_json::to_writer(&mut input, &serde_json::json!({ "e": record })).unwrap();
-        input.push(b'\n');
-    }
+    let input = stdin_lines(&records);
     let (ok, text) = run_vector(&["--config", config.to_str().unwrap()], Some(&input), &[]);
     assert!(ok, "vector over the stream:\n{text}");
 
@@ -363,12 +377,7 @@ fn healer_sink_run(secret: &str) -> (usize, f64, f64) {
     let config_path = dir.path().join("healer-sink.yaml");
     std::fs::write(&config_path, serde_norway::to_string(&config).unwrap()).unwrap();
 
-    let mut input = Vec::new();
-    for record in mixed_stream(11, 300, 6.0) {
-        let record: Json = serde_json::from_str(&record).unwrap();
-        serde_json::to_writer(&mut input, &serde_json::json!({ "e": record })).unwrap();
-        input.push(b'\n');
-    }
+    let input = stdin_lines(&mixed_stream(11, 300, 6.0));
     let (ok, text) = run_vector(
         &["--config", config_path.to_str().unwrap()],
         Some(&input),
@@ -519,16 +528,14 @@ fn events_listed_from_the_api_server_reach_the_scorer_once_per_version_from_this
 
     // Vector until it has polled four times, then stopped as Kubernetes
     // stops it (SIGTERM), which flushes the file.
-    let mut child = Command::new(vector())
-        .args(["--config", config_path.to_str().unwrap()])
-        .env("VECTOR_DANGEROUSLY_ALLOW_ENV_VAR_INTERPOLATION", "true")
-        .env("VECTOR_SELF_NODE_NAME", "node-1")
-        .env("EDGEHEAL_VECTOR_TOKEN", "the-token")
-        .env("VECTOR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = vector_command(
+        &["--config", config_path.to_str().unwrap()],
+        &[("EDGEHEAL_VECTOR_TOKEN", "the-token")],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let polled = (0..200).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(100));
         requests.lock().unwrap().len() >= 4
