@@ -29,8 +29,8 @@ use wasmtime::{Linker, Store};
 
 use crate::fluentbit_harness::{self, FLB_WASM_DEFAULT_SIZE};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::p2::WasiCtxBuilder;
 use wasmtime_wasi::preview1::WasiP1Ctx;
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::{DirPerms, FilePerms, HostWallClock, I32Exit};
 
 /// `buf_size`'s default (`DEFAULT_BUF_SIZE`).

@@ -47,8 +47,8 @@ use wasmtime::{
     Engine, Instance, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, TypedFunc,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::p2::WasiCtxBuilder;
 use wasmtime_wasi::preview1::WasiP1Ctx;
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::{DirPerms, FilePerms};
 
 /// A filter function as Fluent Bit calls it: six `uint32_t` slots, a pointer back.
