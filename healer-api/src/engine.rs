@@ -2047,7 +2047,7 @@ impl Engine {
                 soft_heal: self.cfg.soft_heal.as_ref(),
             };
             // Cheap guards first: a storm refused by the budget costs no API calls.
-            let verdict = match policy::precheck(guards, &ctx) {
+            let mut verdict = match policy::precheck(guards, &ctx) {
                 Err(r) => Err(r),
                 Ok(()) => match (&self.cluster, self.cfg.mode) {
                     (_, Mode::Shadow) | (None, _) => policy::evaluate(guards, action, &ctx, None),
@@ -2078,6 +2078,20 @@ impl Engine {
                     }
                 },
             };
+            // A raise of an HPA whose earlier raise is unsettled would chain to the wrong
+            // minimum: that one is read back first, and while it cannot be, none is planned on
+            // top of it.
+            if let Ok(Plan::RaiseHpaMin { hpa, .. }) = &verdict {
+                let hpa = hpa.clone();
+                self.settle_hpa_raises().await?;
+                if self.stopping() {
+                    self.left_open(inc);
+                    return Ok(());
+                }
+                if let Some(refusal) = self.raise_unsettled(&inc.target.namespace, &hpa).await? {
+                    verdict = Err(refusal);
+                }
+            }
             match verdict {
                 Err(refusal) if refusal.try_next => {
                     let reason = format!("{}: {}", refusal.code, refusal.reason);
@@ -2108,6 +2122,32 @@ impl Engine {
         }
     }
 
+    /// The refusal of a raise of HPA `namespace/hpa` while an earlier raise of it in the same
+    /// mode is still unsettled (its outcome unknown, the HPA not read back:
+    /// [`Engine::settle_hpa_raises`] just failed to): a raise planned from the minimum found
+    /// now would take the earlier one's minimum for someone else's and give back only its
+    /// own, leaving a floor edgeheal raised for good. A dry-run raise changes nothing and
+    /// chains only to dry-run raises ([`hpa_floor`]): an enforced one unsettled does not
+    /// refuse it. `None` if there is none.
+    async fn raise_unsettled(
+        &self,
+        namespace: &str,
+        hpa: &str,
+    ) -> Result<Option<Refusal>, EngineError> {
+        let unsettled = self.store.read(hpa_floor::unsettled).await?;
+        Ok(unsettled
+            .into_iter()
+            .find(|u| u.namespace == namespace && u.hpa == hpa && u.mode == self.cfg.mode)
+            .map(|u| Refusal {
+                code: "hpa_raise_unsettled",
+                reason: format!(
+                    "the outcome of incident {}'s raise of HPA {}/{} minReplicas {} -> {} is unknown and the HPA could not be read back; no raise is planned on top of it",
+                    u.incident_id, u.namespace, u.hpa, u.observed_min, u.raised_to
+                ),
+                try_next: false,
+            }))
+    }
+
     /// Logs that `inc` is left `open` for the next start to decide, the heal API stopping.
     fn left_open(&self, inc: &Incident) {
         tracing::info!(
@@ -2118,11 +2158,11 @@ impl Engine {
     }
 
     /// Withdraws the action of `inc`'s step that the heal API's stop kept from being called
-    /// (it came during the "Remediating" Event, or an HPA raise's settling): nothing was sent,
-    /// so rather than leave it `pending` for the next start to find `interrupted` and verify an
-    /// action that was never taken, its row goes, as does a raise it reserved (`raise`), and the
-    /// incident is `open` again at the same step, for the next start to decide. The history
-    /// keeps the `act` decision and says why it was withdrawn.
+    /// (it came during the "Remediating" Event): nothing was sent, so rather than leave it
+    /// `pending` for the next start to find `interrupted` and verify an action that was never
+    /// taken, its row goes, as does a raise it reserved (`raise`), and the incident is `open`
+    /// again at the same step, for the next start to decide. The history keeps the `act`
+    /// decision and says why it was withdrawn.
     async fn withdraw(
         &self,
         inc: &mut Incident,
@@ -2173,11 +2213,6 @@ impl Engine {
         let (id, step, target_key) = (inc.id, inc.step as i64, inc.found_target().key());
         let (found_kind, found_uid) = inc.found_columns();
         let summary = format!("{plan:?}");
-        // A raise of an HPA whose earlier raise is unsettled would chain to the wrong
-        // minimum: read that one back first.
-        if matches!(plan, Plan::RaiseHpaMin { .. }) {
-            self.settle_hpa_raises().await?;
-        }
         // A raised HPA minimum is recorded with the intent, to be given back later.
         let raise = match (&plan, mode) {
             (Plan::RaiseHpaMin { hpa, from, to, .. }, Mode::Enforce | Mode::DryRun) => {

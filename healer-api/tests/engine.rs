@@ -3307,6 +3307,114 @@ async fn a_raise_that_timed_out_without_landing_leaves_the_earlier_raise_its_res
     assert_eq!(h.raises(first).await[0].state, "restored");
 }
 
+/// A raise whose answer was lost (it landed, 2 -> 3) cannot be read back while the API server
+/// refuses the HPA's `get`; past the cooldown the load returns. No raise of that HPA is
+/// planned on top of it: the scale-up is refused (`hpa_raise_unsettled`) and handed to a
+/// human. Before, the second incident raised 3 -> 4, and once the reads came back the first
+/// raise was taken for someone else's change (`not_raised`) and the second gave back only
+/// the 3 it found: the HPA kept a floor of 3 that edgeheal had set, for good.
+#[tokio::test]
+async fn no_raise_is_planned_on_top_of_one_whose_outcome_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = hpa_harness(dir.path(), "enforce", HOLD_600);
+    h.cluster.lose_raise_answers.store(true, SeqCst);
+    h.cluster.fail_reads.store(true, SeqCst);
+    let mut engine = h.engine_after_three_anomalies().await;
+    assert_eq!(h.cluster.hpa_min(), 3, "the raise landed");
+    let first = h.incidents().await[0].id;
+    assert_eq!(h.raises(first).await[0].state, "raising");
+    h.cluster.lose_raise_answers.store(false, SeqCst);
+    // Past the cooldown and the failed incident's hold; the HPA still cannot be read back.
+    h.clock.advance_secs(700);
+    engine.tick().await.unwrap();
+    assert_eq!(h.raises(first).await[0].state, "raising");
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    let raises_sent = h
+        .cluster
+        .executed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, p, _)| matches!(p, Plan::RaiseHpaMin { .. }))
+        .count();
+    // Whatever became of the second incident, once the reads come back and the holds have
+    // passed the minimum goes back to the 2 edgeheal found.
+    h.cluster.fail_reads.store(false, SeqCst);
+    for _ in 0..6 {
+        h.clock.advance_secs(600);
+        engine.tick().await.unwrap();
+    }
+    assert!(h.incidents().await.iter().all(|i| i.closed_at.is_some()));
+    assert_eq!(
+        h.cluster.hpa_min(),
+        2,
+        "the floor edgeheal raised is given back: {:?}",
+        h.cluster.restores()
+    );
+    assert_eq!(raises_sent, 1, "no raise on top of an unsettled one");
+    let second = h.incidents().await[0].clone();
+    assert_ne!(second.id, first);
+    assert_eq!(second.state, "escalated");
+    assert!(
+        second
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("hpa_raise_unsettled"),
+        "{:?}",
+        second.reason
+    );
+    assert_eq!(h.raises(first).await[0].state, "restored");
+    assert!(h.raises(second.id).await.is_empty());
+}
+
+/// In dry-run mode a raise writes nothing and takes over only a dry-run raise's restore: an
+/// enforced raise whose outcome is unknown (from before a switch to dry-run) does not refuse
+/// it, and is still given back once it can be read back and the mode is enforce again.
+#[tokio::test]
+async fn a_dry_run_raise_is_recorded_beside_an_unsettled_enforced_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = hpa_harness(dir.path(), "enforce", HOLD_600);
+    h.cluster.lose_raise_answers.store(true, SeqCst);
+    h.cluster.fail_reads.store(true, SeqCst);
+    let first = {
+        let _engine = h.engine_after_three_anomalies().await;
+        h.incidents().await[0].id
+    };
+    h.cluster.lose_raise_answers.store(false, SeqCst);
+    assert_eq!(h.raises(first).await[0].state, "raising");
+    let enforce = h.cfg.clone();
+    h.cfg = Arc::new(edgeheal_healer::config::Config {
+        mode: edgeheal_healer::Mode::DryRun,
+        ..(*enforce).clone()
+    });
+    let mut engine = h.recovered_engine().await;
+    h.clock.advance_secs(700);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    let second = h.incidents().await[0].clone();
+    assert_ne!(second.id, first);
+    assert_eq!(second.state, "verifying", "{:?}", second.reason);
+    let raises = h.raises(second.id).await;
+    assert_eq!(
+        (raises[0].mode.as_str(), raises[0].state.as_str()),
+        ("dry-run", "raised")
+    );
+    assert_eq!(h.cluster.hpa_min(), 3, "a dry run wrote nothing");
+    // Back in enforce mode with the reads answered: the enforced raise is given back.
+    drop(engine);
+    h.cfg = enforce;
+    h.cluster.fail_reads.store(false, SeqCst);
+    let mut engine = h.recovered_engine().await;
+    for _ in 0..6 {
+        h.clock.advance_secs(600);
+        engine.tick().await.unwrap();
+    }
+    assert_eq!(h.raises(first).await[0].state, "restored");
+    assert_eq!(h.cluster.hpa_min(), 2);
+}
+
 /// A traffic surge goes on after its incident resolved: its records are absorbed by the
 /// surge hold. The floor is given back only a full hold after the last of them, not a hold
 /// after the incident closed.
