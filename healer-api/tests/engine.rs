@@ -2662,6 +2662,53 @@ async fn a_stop_during_an_inspection_leaves_the_incident_for_the_next_start_to_d
     assert_eq!(h.action_count().await, 1);
 }
 
+/// The same stop, and the heal API stays down for three hours (scaled to 0, its node gone):
+/// the incident left open is not acted on at the next start, its evidence being older than
+/// `engine.max_record_age_secs`, as stale records open nothing. It is refused
+/// (`stale_evidence`) and handed to a human. Before, the start scaled the workload at once
+/// on the strength of a CPU saturation three hours old.
+#[tokio::test]
+async fn an_incident_left_open_is_not_acted_on_once_its_evidence_is_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let cluster = FakeCluster {
+        stop_on_facts: Some(stop),
+        inspection_cut_by_the_stop: true.into(),
+        ..FakeCluster::default()
+    };
+    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    h.run_until_stopped(stopped).await;
+    let id = h.incidents().await[0].id;
+    assert_eq!(h.incidents().await[0].state, "open");
+
+    h.cluster.inspection_cut_by_the_stop.store(false, SeqCst);
+    h.clock.advance_secs(3 * 3600);
+    let mut engine = h.recovered_engine().await;
+    engine.process_pending().await.unwrap();
+    assert!(
+        h.cluster.executed.lock().unwrap().is_empty(),
+        "acted on evidence three hours old: {:?}",
+        h.cluster.executed.lock().unwrap()
+    );
+    assert_eq!(h.action_count().await, 0);
+    let inc = &h.incidents().await[0];
+    assert_eq!(inc.state, "escalated");
+    assert!(
+        inc.reason
+            .as_deref()
+            .unwrap()
+            .starts_with("stale_evidence: the newest evidence is 10800s old"),
+        "{:?}",
+        inc.reason
+    );
+    assert_eq!(h.outcomes(id).await.last().unwrap(), "refused");
+    assert!(h
+        .metrics
+        .render()
+        .contains(r#"code="stale_evidence",outcome="refused"} 1"#));
+}
+
 /// A recovery the store refused at the start ended the engine's task with the heal API still
 /// running: not ready for ever, alive to its liveness probe, so never restarted. It is tried
 /// again after a second, and the engine starts once it succeeds.
