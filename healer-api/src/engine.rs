@@ -1678,7 +1678,7 @@ impl Engine {
             };
             self.event_on(
                 &target,
-                None,
+                r.workload_uid.as_deref(),
                 r.incident_id,
                 &r.incident_kind,
                 "Normal",
@@ -1721,7 +1721,7 @@ impl Engine {
         }
         self.event_on(
             target,
-            None,
+            r.workload_uid.as_deref(),
             r.incident_id,
             &r.incident_kind,
             "Warning",

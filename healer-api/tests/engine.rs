@@ -1116,6 +1116,36 @@ async fn a_deployment_found_as_a_rollout_is_judged_and_described_as_one() {
     );
 }
 
+/// A Deployment-named target found as the Argo Rollout of its name: the HPA minimum its
+/// scale-up raised is given back with the Events on the Rollout, as the incident's own
+/// Events are, so `kubectl describe rollout` lists them. Before, the restore's Event
+/// regarded the Deployment the records named, which does not exist.
+#[tokio::test]
+async fn a_restore_for_a_workload_found_as_a_rollout_is_described_on_the_rollout() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster {
+        found_as: Some(WorkloadKind::Rollout),
+        ..FakeCluster::with_hpa(2, 10, 2)
+    };
+    let mut h = Harness::new(dir.path(), "enforce", HOLD_600, cluster);
+    let mut engine = h.recovered_engine().await;
+    let id = scale_up_and_resolve(&mut h, &mut engine).await;
+    h.clock.advance_secs(600);
+    engine.tick().await.unwrap();
+    assert_eq!(h.raises(id).await[0].state, "restored");
+    assert_eq!(h.cluster.hpa_min(), 2);
+    let events = h.cluster.events.lock().unwrap().clone();
+    assert_eq!(
+        events.last().unwrap(),
+        &(
+            "shop/rollout/cart".to_string(),
+            Some("uid-cart".to_string()),
+            "Restored"
+        ),
+        "{events:?}"
+    );
+}
+
 /// A restart changes a workload's pod template; a StatefulSet or DaemonSet that updates
 /// `OnDelete` replaces no pod then, and one partitioned only some. The restart was executed
 /// and recorded as a remediation all the same, and the incident resolved in a lull with
