@@ -227,6 +227,9 @@ struct Recovered {
     /// The kind and uid its target was found as.
     found_kind: Option<String>,
     found_uid: Option<String>,
+    /// When it last changed or had a record counted onto it (ms): for an `open` one, when
+    /// its newest evidence came.
+    updated_at: i64,
 }
 
 /// The engine; run it with [`Engine::run`] or drive it with [`Engine::process_pending`] and
@@ -656,7 +659,7 @@ impl Engine {
                 let mut stmt = c.prepare(
                     "SELECT i.id, i.entity, i.workload_kind, i.kind, i.state, i.step, i.pod, i.opened_at,
                        i.verify_until, COALESCE(a.verify_from, a.finished_at), a.mode = 'enforce' AND a.action != ?1,
-                       a.verify_from IS NOT NULL, i.found_kind, i.found_uid
+                       a.verify_from IS NOT NULL, i.found_kind, i.found_uid, i.updated_at
                      FROM incidents i
                      LEFT JOIN actions a ON a.incident_id = i.id AND a.step = i.step
                      WHERE i.state IN ('open', 'acting', 'verifying') ORDER BY i.id",
@@ -678,6 +681,7 @@ impl Engine {
                             rolled_out: r.get(11)?,
                             found_kind: r.get(12)?,
                             found_uid: r.get(13)?,
+                            updated_at: r.get(14)?,
                         })
                     })?
                     .collect::<Result<_, _>>()?;
@@ -793,7 +797,7 @@ impl Engine {
                 hold_until: None,
             };
             if state == State::Open {
-                reopen.push((entity.clone(), kind));
+                reopen.push(((entity.clone(), kind), row.updated_at));
             }
             self.active.insert(key, inc);
         }
@@ -808,9 +812,18 @@ impl Engine {
             self.windows = windows;
             self.evidence_loaded = true;
         }
-        for key in reopen {
+        // An incident left open (the heal API stopped or failed while it decided it) is
+        // decided now, unless its newest evidence has grown older than a record may be to
+        // count: the fault it showed may long have healed.
+        let max_age_ms = (self.cfg.engine.max_record_age_secs as i64).saturating_mul(1000);
+        for (key, evidence_at) in reopen {
             if let Some(mut inc) = self.active.remove(&key) {
-                self.advance(&mut inc).await?;
+                let age_ms = now.saturating_sub(evidence_at);
+                if age_ms > max_age_ms {
+                    self.refuse_stale(&mut inc, age_ms).await?;
+                } else {
+                    self.advance(&mut inc).await?;
+                }
                 self.keep_if_active(key, inc);
             }
         }
@@ -1665,7 +1678,7 @@ impl Engine {
             };
             self.event_on(
                 &target,
-                None,
+                r.workload_uid.as_deref(),
                 r.incident_id,
                 &r.incident_kind,
                 "Normal",
@@ -1708,7 +1721,7 @@ impl Engine {
         }
         self.event_on(
             target,
-            None,
+            r.workload_uid.as_deref(),
             r.incident_id,
             &r.incident_kind,
             "Warning",
@@ -2047,7 +2060,7 @@ impl Engine {
                 soft_heal: self.cfg.soft_heal.as_ref(),
             };
             // Cheap guards first: a storm refused by the budget costs no API calls.
-            let verdict = match policy::precheck(guards, &ctx) {
+            let mut verdict = match policy::precheck(guards, &ctx) {
                 Err(r) => Err(r),
                 Ok(()) => match (&self.cluster, self.cfg.mode) {
                     (_, Mode::Shadow) | (None, _) => policy::evaluate(guards, action, &ctx, None),
@@ -2078,6 +2091,20 @@ impl Engine {
                     }
                 },
             };
+            // A raise of an HPA whose earlier raise is unsettled would chain to the wrong
+            // minimum: that one is read back first, and while it cannot be, none is planned on
+            // top of it.
+            if let Ok(Plan::RaiseHpaMin { hpa, .. }) = &verdict {
+                let hpa = hpa.clone();
+                self.settle_hpa_raises().await?;
+                if self.stopping() {
+                    self.left_open(inc);
+                    return Ok(());
+                }
+                if let Some(refusal) = self.raise_unsettled(&inc.target.namespace, &hpa).await? {
+                    verdict = Err(refusal);
+                }
+            }
             match verdict {
                 Err(refusal) if refusal.try_next => {
                     let reason = format!("{}: {}", refusal.code, refusal.reason);
@@ -2087,25 +2114,87 @@ impl Engine {
                     self.event(inc, "Normal", "Skipped", action, refusal.reason.clone())
                         .await;
                 }
-                Err(refusal) => {
-                    let reason = format!("{}: {}", refusal.code, refusal.reason);
-                    let decided = Decided::new(Some(action), "refused", &reason);
-                    self.transition(inc, State::Escalated, &reason, Some(decided))
-                        .await?;
-                    // Told once the refusal is stored: a write refused decides it again.
-                    self.metrics.action(action.as_str(), "refused");
-                    self.metrics.refusal(refusal.code, "refused");
-                    self.event(inc, "Warning", "Refused", action, refusal.reason.clone())
-                        .await;
-                    self.notifier.notify(format!(
-                        ":warning: edgeheal refused {action} for incident {} {} on {}: {}",
-                        inc.id, inc.kind, inc.entity, refusal.reason
-                    ));
-                    return Ok(());
-                }
+                Err(refusal) => return self.refuse(inc, action, refusal).await,
                 Ok(plan) => return self.act(inc, action, plan).await,
             }
         }
+    }
+
+    /// Refuses `action`, the current step of `inc`, for `refusal` (a safety guard said no):
+    /// the incident is escalated to a human.
+    async fn refuse(
+        &self,
+        inc: &mut Incident,
+        action: ActionKind,
+        refusal: Refusal,
+    ) -> Result<(), EngineError> {
+        let reason = format!("{}: {}", refusal.code, refusal.reason);
+        let decided = Decided::new(Some(action), "refused", &reason);
+        self.transition(inc, State::Escalated, &reason, Some(decided))
+            .await?;
+        // Told once the refusal is stored: a write refused decides it again.
+        self.metrics.action(action.as_str(), "refused");
+        self.metrics.refusal(refusal.code, "refused");
+        self.event(inc, "Warning", "Refused", action, refusal.reason.clone())
+            .await;
+        self.notifier.notify(format!(
+            ":warning: edgeheal refused {action} for incident {} {} on {}: {}",
+            inc.id, inc.kind, inc.entity, refusal.reason
+        ));
+        Ok(())
+    }
+
+    /// Decides `inc`, an incident found `open` by a start (or by the reload after a failed
+    /// cycle) whose newest evidence is `age_ms` old, older than `engine.max_record_age_secs`:
+    /// its step is refused (`stale_evidence`), as a stale record opens nothing, rather than
+    /// acted on hours after the fault was seen (the heal API was scaled to 0, its node lost).
+    /// A step past the policy escalates as [`Engine::advance`] does.
+    async fn refuse_stale(&self, inc: &mut Incident, age_ms: i64) -> Result<(), EngineError> {
+        let actions = self.cfg.policy.get(&inc.kind).cloned().unwrap_or_default();
+        let Some(&action) = actions.get(inc.step) else {
+            return self.advance(inc).await;
+        };
+        if self.stopping() {
+            self.left_open(inc);
+            return Ok(());
+        }
+        let refusal = Refusal {
+            code: "stale_evidence",
+            reason: format!(
+                "the newest evidence is {}s old, older than engine.max_record_age_secs ({}s): \
+                 not acted on, the fault it showed may have healed",
+                age_ms / 1000,
+                self.cfg.engine.max_record_age_secs
+            ),
+            try_next: false,
+        };
+        self.refuse(inc, action, refusal).await
+    }
+
+    /// The refusal of a raise of HPA `namespace/hpa` while an earlier raise of it in the same
+    /// mode is still unsettled (its outcome unknown, the HPA not read back:
+    /// [`Engine::settle_hpa_raises`] just failed to): a raise planned from the minimum found
+    /// now would take the earlier one's minimum for someone else's and give back only its
+    /// own, leaving a floor edgeheal raised for good. A dry-run raise changes nothing and
+    /// chains only to dry-run raises ([`hpa_floor`]): an enforced one unsettled does not
+    /// refuse it. `None` if there is none.
+    async fn raise_unsettled(
+        &self,
+        namespace: &str,
+        hpa: &str,
+    ) -> Result<Option<Refusal>, EngineError> {
+        let unsettled = self.store.read(hpa_floor::unsettled).await?;
+        Ok(unsettled
+            .into_iter()
+            .find(|u| u.namespace == namespace && u.hpa == hpa && u.mode == self.cfg.mode)
+            .map(|u| Refusal {
+                code: "hpa_raise_unsettled",
+                reason: format!(
+                    "the outcome of incident {}'s raise of HPA {}/{} minReplicas {} -> {} is unknown and the HPA could not be read back; no raise is planned on top of it",
+                    u.incident_id, u.namespace, u.hpa, u.observed_min, u.raised_to
+                ),
+                try_next: false,
+            }))
     }
 
     /// Logs that `inc` is left `open` for the next start to decide, the heal API stopping.
@@ -2118,11 +2207,11 @@ impl Engine {
     }
 
     /// Withdraws the action of `inc`'s step that the heal API's stop kept from being called
-    /// (it came during the "Remediating" Event, or an HPA raise's settling): nothing was sent,
-    /// so rather than leave it `pending` for the next start to find `interrupted` and verify an
-    /// action that was never taken, its row goes, as does a raise it reserved (`raise`), and the
-    /// incident is `open` again at the same step, for the next start to decide. The history
-    /// keeps the `act` decision and says why it was withdrawn.
+    /// (it came during the "Remediating" Event): nothing was sent, so rather than leave it
+    /// `pending` for the next start to find `interrupted` and verify an action that was never
+    /// taken, its row goes, as does a raise it reserved (`raise`), and the incident is `open`
+    /// again at the same step, for the next start to decide. The history keeps the `act`
+    /// decision and says why it was withdrawn.
     async fn withdraw(
         &self,
         inc: &mut Incident,
@@ -2173,11 +2262,6 @@ impl Engine {
         let (id, step, target_key) = (inc.id, inc.step as i64, inc.found_target().key());
         let (found_kind, found_uid) = inc.found_columns();
         let summary = format!("{plan:?}");
-        // A raise of an HPA whose earlier raise is unsettled would chain to the wrong
-        // minimum: read that one back first.
-        if matches!(plan, Plan::RaiseHpaMin { .. }) {
-            self.settle_hpa_raises().await?;
-        }
         // A raised HPA minimum is recorded with the intent, to be given back later.
         let raise = match (&plan, mode) {
             (Plan::RaiseHpaMin { hpa, from, to, .. }, Mode::Enforce | Mode::DryRun) => {

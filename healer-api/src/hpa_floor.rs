@@ -327,8 +327,11 @@ pub struct DueRestore {
     pub namespace: String,
     /// HPA name.
     pub hpa: String,
-    /// The workload's kind (`deployment`, `statefulset`).
+    /// The workload's kind as its incident found it (a Deployment-named target may be the
+    /// Argo Rollout of its name), or as the records named it.
     pub workload_kind: String,
+    /// The workload's uid, as its incident found it.
+    pub workload_uid: Option<String>,
     /// The workload's name.
     pub workload: String,
     /// The mode the raise ran in.
@@ -358,8 +361,9 @@ pub fn due(
     enforce: bool,
 ) -> Result<Vec<DueRestore>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT f.id, f.incident_id, f.step, i.kind, f.namespace, f.hpa, i.workload_kind, i.workload, f.mode,
-                f.observed_min, f.raised_to, f.left_min, f.restore_to, f.attempts
+        "SELECT f.id, f.incident_id, f.step, i.kind, f.namespace, f.hpa,
+                COALESCE(i.found_kind, i.workload_kind), i.workload, f.mode,
+                f.observed_min, f.raised_to, f.left_min, f.restore_to, f.attempts, i.found_uid
          FROM hpa_floor_raises f JOIN incidents i ON i.id = f.incident_id
          WHERE f.state = 'raised'
            AND (?3 OR f.mode = 'dry-run')
@@ -388,6 +392,7 @@ pub fn due(
                 left_min: r.get(11)?,
                 restore_to: r.get(12)?,
                 attempts: r.get(13)?,
+                workload_uid: r.get(14)?,
             })
         })?
         .collect::<Result<_, _>>()?;

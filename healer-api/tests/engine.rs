@@ -1116,6 +1116,36 @@ async fn a_deployment_found_as_a_rollout_is_judged_and_described_as_one() {
     );
 }
 
+/// A Deployment-named target found as the Argo Rollout of its name: the HPA minimum its
+/// scale-up raised is given back with the Events on the Rollout, as the incident's own
+/// Events are, so `kubectl describe rollout` lists them. Before, the restore's Event
+/// regarded the Deployment the records named, which does not exist.
+#[tokio::test]
+async fn a_restore_for_a_workload_found_as_a_rollout_is_described_on_the_rollout() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster {
+        found_as: Some(WorkloadKind::Rollout),
+        ..FakeCluster::with_hpa(2, 10, 2)
+    };
+    let mut h = Harness::new(dir.path(), "enforce", HOLD_600, cluster);
+    let mut engine = h.recovered_engine().await;
+    let id = scale_up_and_resolve(&mut h, &mut engine).await;
+    h.clock.advance_secs(600);
+    engine.tick().await.unwrap();
+    assert_eq!(h.raises(id).await[0].state, "restored");
+    assert_eq!(h.cluster.hpa_min(), 2);
+    let events = h.cluster.events.lock().unwrap().clone();
+    assert_eq!(
+        events.last().unwrap(),
+        &(
+            "shop/rollout/cart".to_string(),
+            Some("uid-cart".to_string()),
+            "Restored"
+        ),
+        "{events:?}"
+    );
+}
+
 /// A restart changes a workload's pod template; a StatefulSet or DaemonSet that updates
 /// `OnDelete` replaces no pod then, and one partitioned only some. The restart was executed
 /// and recorded as a remediation all the same, and the incident resolved in a lull with
@@ -2662,6 +2692,53 @@ async fn a_stop_during_an_inspection_leaves_the_incident_for_the_next_start_to_d
     assert_eq!(h.action_count().await, 1);
 }
 
+/// The same stop, and the heal API stays down for three hours (scaled to 0, its node gone):
+/// the incident left open is not acted on at the next start, its evidence being older than
+/// `engine.max_record_age_secs`, as stale records open nothing. It is refused
+/// (`stale_evidence`) and handed to a human. Before, the start scaled the workload at once
+/// on the strength of a CPU saturation three hours old.
+#[tokio::test]
+async fn an_incident_left_open_is_not_acted_on_once_its_evidence_is_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let cluster = FakeCluster {
+        stop_on_facts: Some(stop),
+        inspection_cut_by_the_stop: true.into(),
+        ..FakeCluster::default()
+    };
+    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    h.run_until_stopped(stopped).await;
+    let id = h.incidents().await[0].id;
+    assert_eq!(h.incidents().await[0].state, "open");
+
+    h.cluster.inspection_cut_by_the_stop.store(false, SeqCst);
+    h.clock.advance_secs(3 * 3600);
+    let mut engine = h.recovered_engine().await;
+    engine.process_pending().await.unwrap();
+    assert!(
+        h.cluster.executed.lock().unwrap().is_empty(),
+        "acted on evidence three hours old: {:?}",
+        h.cluster.executed.lock().unwrap()
+    );
+    assert_eq!(h.action_count().await, 0);
+    let inc = &h.incidents().await[0];
+    assert_eq!(inc.state, "escalated");
+    assert!(
+        inc.reason
+            .as_deref()
+            .unwrap()
+            .starts_with("stale_evidence: the newest evidence is 10800s old"),
+        "{:?}",
+        inc.reason
+    );
+    assert_eq!(h.outcomes(id).await.last().unwrap(), "refused");
+    assert!(h
+        .metrics
+        .render()
+        .contains(r#"code="stale_evidence",outcome="refused"} 1"#));
+}
+
 /// A recovery the store refused at the start ended the engine's task with the heal API still
 /// running: not ready for ever, alive to its liveness probe, so never restarted. It is tried
 /// again after a second, and the engine starts once it succeeds.
@@ -3305,6 +3382,114 @@ async fn a_raise_that_timed_out_without_landing_leaves_the_earlier_raise_its_res
     }
     assert_eq!(h.cluster.hpa_min(), 2, "{:?}", h.cluster.restores());
     assert_eq!(h.raises(first).await[0].state, "restored");
+}
+
+/// A raise whose answer was lost (it landed, 2 -> 3) cannot be read back while the API server
+/// refuses the HPA's `get`; past the cooldown the load returns. No raise of that HPA is
+/// planned on top of it: the scale-up is refused (`hpa_raise_unsettled`) and handed to a
+/// human. Before, the second incident raised 3 -> 4, and once the reads came back the first
+/// raise was taken for someone else's change (`not_raised`) and the second gave back only
+/// the 3 it found: the HPA kept a floor of 3 that edgeheal had set, for good.
+#[tokio::test]
+async fn no_raise_is_planned_on_top_of_one_whose_outcome_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = hpa_harness(dir.path(), "enforce", HOLD_600);
+    h.cluster.lose_raise_answers.store(true, SeqCst);
+    h.cluster.fail_reads.store(true, SeqCst);
+    let mut engine = h.engine_after_three_anomalies().await;
+    assert_eq!(h.cluster.hpa_min(), 3, "the raise landed");
+    let first = h.incidents().await[0].id;
+    assert_eq!(h.raises(first).await[0].state, "raising");
+    h.cluster.lose_raise_answers.store(false, SeqCst);
+    // Past the cooldown and the failed incident's hold; the HPA still cannot be read back.
+    h.clock.advance_secs(700);
+    engine.tick().await.unwrap();
+    assert_eq!(h.raises(first).await[0].state, "raising");
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    let raises_sent = h
+        .cluster
+        .executed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, p, _)| matches!(p, Plan::RaiseHpaMin { .. }))
+        .count();
+    // Whatever became of the second incident, once the reads come back and the holds have
+    // passed the minimum goes back to the 2 edgeheal found.
+    h.cluster.fail_reads.store(false, SeqCst);
+    for _ in 0..6 {
+        h.clock.advance_secs(600);
+        engine.tick().await.unwrap();
+    }
+    assert!(h.incidents().await.iter().all(|i| i.closed_at.is_some()));
+    assert_eq!(
+        h.cluster.hpa_min(),
+        2,
+        "the floor edgeheal raised is given back: {:?}",
+        h.cluster.restores()
+    );
+    assert_eq!(raises_sent, 1, "no raise on top of an unsettled one");
+    let second = h.incidents().await[0].clone();
+    assert_ne!(second.id, first);
+    assert_eq!(second.state, "escalated");
+    assert!(
+        second
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("hpa_raise_unsettled"),
+        "{:?}",
+        second.reason
+    );
+    assert_eq!(h.raises(first).await[0].state, "restored");
+    assert!(h.raises(second.id).await.is_empty());
+}
+
+/// In dry-run mode a raise writes nothing and takes over only a dry-run raise's restore: an
+/// enforced raise whose outcome is unknown (from before a switch to dry-run) does not refuse
+/// it, and is still given back once it can be read back and the mode is enforce again.
+#[tokio::test]
+async fn a_dry_run_raise_is_recorded_beside_an_unsettled_enforced_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = hpa_harness(dir.path(), "enforce", HOLD_600);
+    h.cluster.lose_raise_answers.store(true, SeqCst);
+    h.cluster.fail_reads.store(true, SeqCst);
+    let first = {
+        let _engine = h.engine_after_three_anomalies().await;
+        h.incidents().await[0].id
+    };
+    h.cluster.lose_raise_answers.store(false, SeqCst);
+    assert_eq!(h.raises(first).await[0].state, "raising");
+    let enforce = h.cfg.clone();
+    h.cfg = Arc::new(edgeheal_healer::config::Config {
+        mode: edgeheal_healer::Mode::DryRun,
+        ..(*enforce).clone()
+    });
+    let mut engine = h.recovered_engine().await;
+    h.clock.advance_secs(700);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    let second = h.incidents().await[0].clone();
+    assert_ne!(second.id, first);
+    assert_eq!(second.state, "verifying", "{:?}", second.reason);
+    let raises = h.raises(second.id).await;
+    assert_eq!(
+        (raises[0].mode.as_str(), raises[0].state.as_str()),
+        ("dry-run", "raised")
+    );
+    assert_eq!(h.cluster.hpa_min(), 3, "a dry run wrote nothing");
+    // Back in enforce mode with the reads answered: the enforced raise is given back.
+    drop(engine);
+    h.cfg = enforce;
+    h.cluster.fail_reads.store(false, SeqCst);
+    let mut engine = h.recovered_engine().await;
+    for _ in 0..6 {
+        h.clock.advance_secs(600);
+        engine.tick().await.unwrap();
+    }
+    assert_eq!(h.raises(first).await[0].state, "restored");
+    assert_eq!(h.cluster.hpa_min(), 2);
 }
 
 /// A traffic surge goes on after its incident resolved: its records are absorbed by the
