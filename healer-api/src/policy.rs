@@ -83,7 +83,7 @@ pub struct Facts {
     pub labels: BTreeMap<String, String>,
     /// Annotations.
     pub annotations: BTreeMap<String, String>,
-    /// `spec.paused` (Deployments).
+    /// `spec.paused` (Deployments, Argo Rollouts): no action of any kind is taken.
     pub paused: bool,
     /// `spec.replicas`.
     pub replicas: Option<i32>,
@@ -290,6 +290,17 @@ pub fn evaluate(
             if f.paused {
                 return Err(stop("paused", format!("{} is paused", kind.as_str())));
             }
+            if f.replicas == Some(0) {
+                // Someone (or KEDA, or an HPA with scale to zero) stopped it on purpose; the
+                // records are its last pods' or late. An HPA does not scale a workload at 0.
+                return Err(stop(
+                    "scaled_to_zero",
+                    format!(
+                        "{} is scaled to 0 replicas: stopped on purpose, not scaled up",
+                        kind.as_str()
+                    ),
+                ));
+            }
             let step = g.guards.scale_step;
             if let Some(h) = &f.hpa {
                 if g.guards.hpa == HpaPolicy::Refuse {
@@ -361,6 +372,9 @@ pub fn evaluate(
             let Some(pod) = &f.pod else {
                 return Err(skip("pod_gone", format!("pod {named} does not exist")));
             };
+            if f.paused {
+                return Err(stop("paused", format!("{} is paused", kind.as_str())));
+            }
             if !pod.owned_by_target {
                 return Err(stop(
                     "pod_not_owned",
@@ -417,6 +431,9 @@ pub fn evaluate(
                     format!("workload has no {} annotation", sh.annotation),
                 ));
             };
+            if f.paused {
+                return Err(stop("paused", format!("{} is paused", kind.as_str())));
+            }
             match check_hook_url(url, ctx.namespace, &sh.cluster_domain) {
                 Ok(()) => Ok(Plan::SoftHeal { url: url.clone() }),
                 Err(why) => Err(skip(
@@ -939,6 +956,58 @@ mod tests {
                     uid: "p-1".into(),
                     resource_version: "77".into(),
                 }),
+            ),
+            (
+                "delete a pod of a paused deployment",
+                c,
+                DeletePod,
+                |_, f| f.paused = true,
+                Err(("paused", false)),
+            ),
+            (
+                "delete a pod of a paused argo rollout",
+                c,
+                DeletePod,
+                |_, f| {
+                    f.kind = WorkloadKind::Rollout;
+                    f.paused = true;
+                },
+                Err(("paused", false)),
+            ),
+            (
+                "soft heal a paused deployment",
+                c,
+                SoftHeal,
+                |_, f| f.paused = true,
+                Err(("paused", false)),
+            ),
+            (
+                "scale a deployment scaled to zero",
+                c,
+                ScaleUp,
+                |_, f| f.replicas = Some(0),
+                Err(("scaled_to_zero", false)),
+            ),
+            (
+                "raise the hpa of a workload scaled to zero",
+                c,
+                ScaleUp,
+                |_, f| {
+                    f.replicas = Some(0);
+                    f.hpa = Some(HpaFacts {
+                        name: "cart".into(),
+                        min_replicas: 1,
+                        max_replicas: 10,
+                    });
+                },
+                Err(("scaled_to_zero", false)),
+            ),
+            (
+                "restart a deployment scaled to zero",
+                c,
+                RolloutRestart,
+                |_, f| f.replicas = Some(0),
+                Ok(Plan::Restart),
             ),
             (
                 "delete pod not owned",
