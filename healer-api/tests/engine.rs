@@ -2657,6 +2657,24 @@ async fn a_stop_before_the_call_withdraws_the_action_for_the_next_start_to_decid
     assert_eq!(h.incidents().await[0].state, "resolved");
 }
 
+/// A heal API stopped while it inspected the target of a CPU saturation of `shop/cart` (three
+/// records, enforce mode), before any action was recorded: the harness and the incident, left
+/// `open`.
+async fn left_open_by_a_stop_during_an_inspection(dir: &std::path::Path) -> (Harness, i64) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let cluster = FakeCluster {
+        stop_on_facts: Some(stop),
+        inspection_cut_by_the_stop: true.into(),
+        ..FakeCluster::default()
+    };
+    let mut h = Harness::new(dir, "enforce", "", cluster);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    h.run_until_stopped(stopped).await;
+    let id = h.incidents().await[0].id;
+    assert_eq!(h.incidents().await[0].state, "open");
+    (h, id)
+}
+
 /// A stop during the inspection of a target, before any action was recorded: the incident is
 /// left `open`, neither refused nor escalated, and the next start decides it, once. Before, the
 /// inspection's error refused the action ("cannot inspect the target") and escalated the
@@ -2664,17 +2682,7 @@ async fn a_stop_before_the_call_withdraws_the_action_for_the_next_start_to_decid
 #[tokio::test]
 async fn a_stop_during_an_inspection_leaves_the_incident_for_the_next_start_to_decide() {
     let dir = tempfile::tempdir().unwrap();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let cluster = FakeCluster {
-        stop_on_facts: Some(stop),
-        inspection_cut_by_the_stop: true.into(),
-        ..FakeCluster::default()
-    };
-    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    h.run_until_stopped(stopped).await;
-    let id = h.incidents().await[0].id;
-    assert_eq!(h.incidents().await[0].state, "open");
+    let (h, id) = left_open_by_a_stop_during_an_inspection(dir.path()).await;
     assert_eq!(h.action_count().await, 0);
     let outcomes = h.outcomes(id).await;
     assert!(
@@ -2700,17 +2708,7 @@ async fn a_stop_during_an_inspection_leaves_the_incident_for_the_next_start_to_d
 #[tokio::test]
 async fn an_incident_left_open_is_not_acted_on_once_its_evidence_is_stale() {
     let dir = tempfile::tempdir().unwrap();
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let cluster = FakeCluster {
-        stop_on_facts: Some(stop),
-        inspection_cut_by_the_stop: true.into(),
-        ..FakeCluster::default()
-    };
-    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
-    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
-    h.run_until_stopped(stopped).await;
-    let id = h.incidents().await[0].id;
-    assert_eq!(h.incidents().await[0].state, "open");
+    let (h, id) = left_open_by_a_stop_during_an_inspection(dir.path()).await;
 
     h.cluster.inspection_cut_by_the_stop.store(false, SeqCst);
     h.clock.advance_secs(3 * 3600);
