@@ -3318,6 +3318,20 @@ async fn a_restore_hold_of_zero_never_restores() {
     );
 }
 
+/// An HPA raise (2 -> 3, enforce, a 600 s hold) that landed, its answer lost and the HPA not
+/// readable: the harness (its reads still failing, answers still lost), the engine and the
+/// incident, whose raise is `raising`.
+async fn a_raise_whose_answer_is_lost(dir: &std::path::Path) -> (Harness, Engine, i64) {
+    let mut h = hpa_harness(dir, "enforce", HOLD_600);
+    h.cluster.lose_raise_answers.store(true, SeqCst);
+    h.cluster.fail_reads.store(true, SeqCst);
+    let engine = h.engine_after_three_anomalies().await;
+    assert_eq!(h.cluster.hpa_min(), 3, "the raise landed");
+    let id = h.incidents().await[0].id;
+    assert_eq!(h.raises(id).await[0].state, "raising");
+    (h, engine, id)
+}
+
 /// The raise landed but its answer was lost (a timeout after the API server applied it): the
 /// action failed, yet the HPA's minimum is edgeheal's. The next tick reads the HPA back, the
 /// raise takes the floor and is given back after the hold. Before, a failed raise was
@@ -3325,13 +3339,7 @@ async fn a_restore_hold_of_zero_never_restores() {
 #[tokio::test]
 async fn a_raise_whose_answer_was_lost_is_read_back_and_given_back() {
     let dir = tempfile::tempdir().unwrap();
-    let mut h = hpa_harness(dir.path(), "enforce", HOLD_600);
-    h.cluster.lose_raise_answers.store(true, SeqCst);
-    h.cluster.fail_reads.store(true, SeqCst);
-    let mut engine = h.engine_after_three_anomalies().await;
-    assert_eq!(h.cluster.hpa_min(), 3, "the raise landed");
-    let id = h.incidents().await[0].id;
-    assert_eq!(h.raises(id).await[0].state, "raising");
+    let (h, mut engine, id) = a_raise_whose_answer_is_lost(dir.path()).await;
     engine.tick().await.unwrap();
     assert_eq!(h.raises(id).await[0].state, "raising", "the read failed");
     h.cluster.fail_reads.store(false, SeqCst);
@@ -3391,13 +3399,7 @@ async fn a_raise_that_timed_out_without_landing_leaves_the_earlier_raise_its_res
 #[tokio::test]
 async fn no_raise_is_planned_on_top_of_one_whose_outcome_is_unknown() {
     let dir = tempfile::tempdir().unwrap();
-    let mut h = hpa_harness(dir.path(), "enforce", HOLD_600);
-    h.cluster.lose_raise_answers.store(true, SeqCst);
-    h.cluster.fail_reads.store(true, SeqCst);
-    let mut engine = h.engine_after_three_anomalies().await;
-    assert_eq!(h.cluster.hpa_min(), 3, "the raise landed");
-    let first = h.incidents().await[0].id;
-    assert_eq!(h.raises(first).await[0].state, "raising");
+    let (mut h, mut engine, first) = a_raise_whose_answer_is_lost(dir.path()).await;
     h.cluster.lose_raise_answers.store(false, SeqCst);
     // Past the cooldown and the failed incident's hold; the HPA still cannot be read back.
     h.clock.advance_secs(700);
