@@ -114,6 +114,16 @@ impl FakeCluster {
             .collect()
     }
 
+    /// How many HPA raises were sent.
+    fn raises_sent(&self) -> usize {
+        self.executed
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, p, _)| matches!(p, Plan::RaiseHpaMin { .. }))
+            .count()
+    }
+
     /// A cluster whose target never finishes rolling out until told.
     fn still_rolling() -> Self {
         let c = FakeCluster::default();
@@ -3287,14 +3297,7 @@ async fn a_raise_interrupted_by_a_crash_is_given_back_after_the_restart() {
         )]
     );
     assert_eq!(h.cluster.hpa_min(), 2);
-    let raises_executed = h
-        .cluster
-        .executed
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, p, _)| matches!(p, Plan::RaiseHpaMin { .. }))
-        .count();
+    let raises_executed = h.cluster.raises_sent();
     assert_eq!(raises_executed, 1, "the raise was not repeated");
 }
 
@@ -3407,14 +3410,7 @@ async fn no_raise_is_planned_on_top_of_one_whose_outcome_is_unknown() {
     assert_eq!(h.raises(first).await[0].state, "raising");
     h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
     engine.process_pending().await.unwrap();
-    let raises_sent = h
-        .cluster
-        .executed
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, p, _)| matches!(p, Plan::RaiseHpaMin { .. }))
-        .count();
+    let raises_sent = h.cluster.raises_sent();
     // Whatever became of the second incident, once the reads come back and the holds have
     // passed the minimum goes back to the 2 edgeheal found.
     h.cluster.fail_reads.store(false, SeqCst);
