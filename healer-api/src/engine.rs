@@ -278,6 +278,13 @@ pub struct Engine {
     /// guards, or act again) with every batch. Stored with each incident
     /// (`hold_until`) and read back by a recovery ([`Engine::recover`]).
     held: HashMap<Key, Hold>,
+    /// For each key whose latest closed incident acted, when its evidence began to count
+    /// (ms; the action's end, or its rollout's): what the key's pods reported before then was
+    /// that incident's to answer. A record made before it opens nothing, however late it
+    /// arrives while it is not stale (`engine.max_record_age_secs`), as it would not have
+    /// been a recurrence while the incident verified. Read back from the actions by a
+    /// recovery.
+    answered: HashMap<Key, i64>,
     /// A cycle or a recovery failed part-way (the store): what is held in memory may differ
     /// from the store, so the next cycle reloads the incidents first, as a restart would.
     reload: bool,
@@ -514,6 +521,7 @@ impl Engine {
             evidence_loaded: false,
             active: HashMap::new(),
             held: HashMap::new(),
+            answered: HashMap::new(),
             reload: false,
             in_hand: None,
             stop: None,
@@ -704,6 +712,29 @@ impl Engine {
                 Ok(rows)
             })
             .await?;
+        let since = now.saturating_sub(self.max_record_age_ms());
+        let answered = self
+            .store
+            .read(move |c| {
+                let mut stmt = c.prepare(
+                    "SELECT i.entity, i.kind, MAX(COALESCE(a.verify_from, a.finished_at)) FROM incidents i
+                     JOIN actions a ON a.incident_id = i.id
+                     WHERE i.state IN ('resolved', 'escalated', 'failed')
+                     GROUP BY i.entity, i.kind
+                     HAVING MAX(COALESCE(a.verify_from, a.finished_at)) > ?1",
+                )?;
+                let rows: Vec<(String, String, i64)> = stmt
+                    .query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        self.answered = answered
+            .into_iter()
+            .filter_map(|(entity, kind, from)| {
+                Some(((Entity::parse(&entity)?, IncidentKind::parse(&kind)?), from))
+            })
+            .collect();
         self.held.clear();
         for (incident, entity, kind, surge, until) in held {
             if let (Some(entity), Some(kind)) = (Entity::parse(&entity), IncidentKind::parse(&kind))
@@ -815,7 +846,7 @@ impl Engine {
         // An incident left open (the heal API stopped or failed while it decided it) is
         // decided now, unless its newest evidence has grown older than a record may be to
         // count: the fault it showed may long have healed.
-        let max_age_ms = (self.cfg.engine.max_record_age_secs as i64).saturating_mul(1000);
+        let max_age_ms = self.max_record_age_ms();
         for (key, evidence_at) in reopen {
             if let Some(mut inc) = self.active.remove(&key) {
                 let age_ms = now.saturating_sub(evidence_at);
@@ -842,8 +873,7 @@ impl Engine {
         // A batch observed part-way is observed again at the time it was first taken in hand,
         // its window judged at that time: what memory held then is rebuilt. Not past the
         // record age, beyond which its records are stale anyway.
-        let oldest_ms =
-            now.saturating_sub((self.cfg.engine.max_record_age_secs as i64).saturating_mul(1000));
+        let oldest_ms = now.saturating_sub(self.max_record_age_ms());
         type Read = Vec<(Key, store::Evidence, Option<(i64, usize)>)>;
         let evidence: Read = self
             .store
@@ -1122,7 +1152,7 @@ impl Engine {
     /// started after it.
     async fn process_batch(&mut self, batch: store::UnprocessedBatch) -> Result<bool, EngineError> {
         let id = batch.id;
-        let max_age_ms = (self.cfg.engine.max_record_age_secs as i64).saturating_mul(1000);
+        let max_age_ms = self.max_record_age_ms();
         let now = self.now().as_millisecond();
         // Memory may be past the stored cursor after a failed cycle: records that only added
         // to a debounce window are in it already. A batch taken in hand before (a failed
@@ -1296,6 +1326,19 @@ impl Engine {
             }
             self.held.remove(&key);
         }
+        if let Some(&from) = self.answered.get(&key) {
+            if now.saturating_sub(from) > self.max_record_age_ms() {
+                // Whatever was made before it is stale by now.
+                self.answered.remove(&key);
+            } else if made_at(&r).is_some_and(|made| made <= from) {
+                tracing::debug!(
+                    entity = %entity,
+                    kind = kind.as_str(),
+                    "anomalous record made before the last action on its workload: answered by it"
+                );
+                return Ok(());
+            }
+        }
         if self.rolling_out(&entity).await? {
             // The workload is rolling out another incident's action: its pods
             // are being replaced and started, and what they report waits until
@@ -1462,6 +1505,11 @@ impl Engine {
     /// Keeps `inc` under `key`: among the active incidents, or, closed, holding its key's
     /// records if its closing transition stored a hold.
     fn keep_if_active(&mut self, key: Key, inc: Incident) {
+        if let (State::Resolved | State::Escalated | State::Failed, Some(from)) =
+            (inc.state, inc.acted_at_ms)
+        {
+            self.answered.insert(key.clone(), from);
+        }
         match (inc.state, inc.hold_until) {
             (State::Open | State::Acting | State::Verifying, _) => {
                 self.active.insert(key, inc);
@@ -1478,6 +1526,11 @@ impl Engine {
             }
             (State::Resolved | State::Escalated | State::Failed, None) => {}
         }
+    }
+
+    /// `engine.max_record_age_secs` in ms.
+    fn max_record_age_ms(&self) -> i64 {
+        (self.cfg.engine.max_record_age_secs as i64).saturating_mul(1000)
     }
 
     /// `engine.cooldown_secs` in ms.

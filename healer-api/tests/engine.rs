@@ -1672,6 +1672,72 @@ async fn records_made_before_the_action_are_not_a_recurrence_however_late_they_a
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 2);
 }
 
+/// The same late records, arriving after the incident resolved (a verify window of 120 s,
+/// shorter than `engine.max_record_age_secs`' 300 s, so they are not stale yet): they say
+/// nothing the resolved incident did not know, and open no new incident, which would meet the
+/// cooldown and page a human (or, past it, act again on what the action already answered).
+#[tokio::test]
+async fn records_made_before_the_action_open_nothing_after_it_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let mut engine = h.engine_after_three_anomalies().await;
+    let acted = h.clock.now();
+    h.clock.advance_secs(130);
+    engine.tick().await.unwrap();
+    assert_eq!(h.incidents().await[0].state, "resolved");
+    h.ingest_at(
+        &["shop/cart"; 3],
+        "cpu_saturation",
+        acted - SignedDuration::from_secs(2),
+    )
+    .await;
+    engine.process_pending().await.unwrap();
+    let incidents = h.incidents().await;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    // Made after the action, they open one.
+    h.ingest_at(
+        &["shop/cart"; 3],
+        "cpu_saturation",
+        acted + SignedDuration::from_secs(100),
+    )
+    .await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.incidents().await.len(), 2);
+}
+
+/// The same across a restart: the recovery reads when the closed incident's evidence began to
+/// count from its action, and what the pods reported before stays answered.
+#[tokio::test]
+async fn records_made_before_the_action_open_nothing_after_it_resolved_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let acted = {
+        let mut engine = h.engine_after_three_anomalies().await;
+        let acted = h.clock.now();
+        h.clock.advance_secs(130);
+        engine.tick().await.unwrap();
+        acted
+    };
+    assert_eq!(h.incidents().await[0].state, "resolved");
+    h.clock.advance_secs(10);
+    let mut engine = h.recovered_engine().await;
+    h.ingest_at(
+        &["shop/cart"; 3],
+        "cpu_saturation",
+        acted - SignedDuration::from_secs(2),
+    )
+    .await;
+    engine.process_pending().await.unwrap();
+    let incidents = h.incidents().await;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    // Once they would be stale anyway, nothing is kept for the key.
+    h.clock.advance_secs(300);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.incidents().await.len(), 2);
+}
+
 #[tokio::test]
 async fn records_made_before_the_action_are_no_recurrence_after_a_restart_either() {
     let dir = tempfile::tempdir().unwrap();
