@@ -4,7 +4,7 @@
 Trains, on fixed data generated from fixed seeds,
   * an IsolationForest(n_estimators=100, max_samples=256, random_state=42)
     over the `memory` family's features, and
-  * a small RandomForestClassifier over the classifier's 19 features,
+  * a small RandomForestClassifier over the classifier's 21 features,
 exports both in the plugin's versioned JSON format (sealed with the digest
 the Rust side computes), writes a manifest, and writes test
 vectors with scikit-learn's `score_samples` and `predict_proba` for each.
@@ -34,13 +34,13 @@ from sklearn.ensemble import IsolationForest, RandomForestClassifier
 SCHEMA_VERSION = 1
 
 # plugin/src/features.rs: the memory family, then every family concatenated
-# (each family's context after its features: `mem_held`, `rate_last_log_ratio`,
-# `error_excess`).
+# (each family's context after its features: `mem_held`, `mem_rise`,
+# `rate_last_log_ratio`, `rate_now_log_ratio`, `error_excess`).
 MEMORY = ["mem_log_ratio", "mem_trend"]
 CLASSIFIER = [
     "cpu_log_ratio", "cpu_held",
-    "mem_log_ratio", "mem_trend", "mem_held",
-    "rate_log_ratio", "rate_held", "rate_last_log_ratio",
+    "mem_log_ratio", "mem_trend", "mem_held", "mem_rise",
+    "rate_log_ratio", "rate_held", "rate_last_log_ratio", "rate_now_log_ratio",
     "error_ratio", "error_ratio_delta", "error_log_ratio", "error_excess",
     "p50_log_ratio", "p95_log_ratio", "slow_share",
     "restarts", "backoffs", "oom_kills", "unhealthy",
@@ -48,11 +48,11 @@ CLASSIFIER = [
 # Which classifier features each incident kind moves (offsets into CLASSIFIER).
 INCIDENTS = {
     "cpu_saturation": [0, 1],
-    "memory_leak": [2, 3, 4],
-    "traffic_surge": [5, 6, 7],
-    "error_burst": [8, 9, 10, 11],
-    "latency_spike": [12, 13, 14],
-    "crash_loop": [15, 16, 18],
+    "memory_leak": [2, 3, 4, 5],
+    "traffic_surge": [6, 7, 8, 9],
+    "error_burst": [10, 11, 12, 13],
+    "latency_spike": [14, 15, 16],
+    "crash_loop": [17, 18, 20],
 }
 
 
@@ -110,7 +110,7 @@ def classifier_data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     rows, labels = [], []
     for name, cols in INCIDENTS.items():
         x = rng.normal(0.0, 1.0, size=(n_per, len(CLASSIFIER)))
-        x[:, 15:] = rng.poisson(0.2, size=(n_per, 4))  # the restarts counts
+        x[:, 17:] = rng.poisson(0.2, size=(n_per, 4))  # the restarts counts
         for col in cols:
             x[:, col] += rng.uniform(2.0, 6.0, size=n_per)
         rows.append(x)

@@ -15,9 +15,9 @@ pub const CPU: &[&str] = &["cpu_log_ratio", "cpu_held"];
 /// Feature names of the `memory` family.
 pub const MEMORY: &[&str] = &["mem_log_ratio", "mem_trend"];
 /// Context of the `memory` family (see [`context`]).
-pub const MEMORY_CONTEXT: &[&str] = &["mem_held"];
+pub const MEMORY_CONTEXT: &[&str] = &["mem_held", "mem_rise"];
 /// Context of the `traffic` family (see [`context`]).
-pub const TRAFFIC_CONTEXT: &[&str] = &["rate_last_log_ratio"];
+pub const TRAFFIC_CONTEXT: &[&str] = &["rate_last_log_ratio", "rate_now_log_ratio"];
 /// Feature names of the `traffic` family.
 pub const TRAFFIC: &[&str] = &["rate_log_ratio", "rate_held"];
 /// Feature names of the `errors` family.
@@ -61,7 +61,9 @@ pub fn names(family: Family) -> &'static [&'static str] {
 /// Context tells incident kinds apart without moving the score: a memory
 /// step when a flood lands is as anomalous as a leak's growth, and only how
 /// long the rise has held says which it is; a flood shows in the newest
-/// bucket's request rate a window before the window's rate catches up.
+/// bucket's request rate a window before the window's rate catches up, and
+/// in the current bucket's rate so far ([`traffic_now`]) before that bucket
+/// closes.
 pub fn context(family: Family) -> &'static [&'static str] {
     match family {
         Family::Memory => MEMORY_CONTEXT,
@@ -150,27 +152,63 @@ pub fn cpu(cores: f64, base: &Ewma, prev: f64) -> [f64; 2] {
 }
 
 /// `memory` family features for `bytes` against its baseline, with `trend`
-/// the smoothed relative growth per minute, then its context `mem_held` with
-/// `prev` the previous evaluation's log ratio. `mem_held` (as [`cpu`]'s
-/// `held`) tells growth that has built up over samples, as a leak's does, from
-/// a step in one sample, as when a traffic flood's in-flight requests land on
-/// the heap.
-pub fn memory(bytes: f64, base: &Ewma, trend: f64, prev: f64) -> [f64; 3] {
+/// the smoothed relative growth per minute, then its context `mem_held` and
+/// `mem_rise` with `prev` the previous evaluation's log ratio. `mem_held` (as
+/// [`cpu`]'s `held`) tells growth that has built up over samples, as a leak's
+/// does, from a step in one sample, as when a traffic flood's in-flight
+/// requests land on the heap; `mem_rise` is that step, the rise since the
+/// previous sample. The classifier's trees split one feature at a time, so
+/// "held far below the level" took two splits with few rows to place them:
+/// a flood's first scrape (a step of 0.16-0.34 over the baseline, held
+/// 0-0.09) was named `memory_leak` (a leak's first alarm: held within 0.07 of
+/// the level).
+pub fn memory(bytes: f64, base: &Ewma, trend: f64, prev: f64) -> [f64; 4] {
     let r = up(log_ratio(bytes, base.mean(), MEM_EPS));
     [
         r,
         up(finite_or_zero(trend).clamp(-100.0, 100.0)),
         r.min(prev),
+        up(r - prev),
     ]
 }
 
 /// `traffic` family features for the window's request rate (per second);
 /// `prev` is the previous evaluation's log ratio (see [`cpu`] for `held`).
 /// Then its context: the rate of the window's newest bucket, `last`, against
-/// the same baseline.
-pub fn traffic(rate: f64, base: &Ewma, prev: f64, last: f64) -> [f64; 3] {
+/// the same baseline, and `rate_now_log_ratio`, which is 0 here: the bucket
+/// that starts when the window rolls holds nothing yet. The scorer reads it
+/// at each record it scores ([`traffic_now`]).
+pub fn traffic(rate: f64, base: &Ewma, prev: f64, last: f64) -> [f64; 4] {
     let r = up(log_ratio(rate, base.mean(), RATE_EPS));
-    [r, r.min(prev), up(log_ratio(last, base.mean(), RATE_EPS))]
+    [
+        r,
+        r.min(prev),
+        up(log_ratio(last, base.mean(), RATE_EPS)),
+        0.0,
+    ]
+}
+
+/// Index of `rate_now_log_ratio` among the traffic family's values
+/// (features, then context).
+pub const RATE_NOW: usize = TRAFFIC.len() + 1;
+
+/// `rate_now_log_ratio`, the traffic context read when a record is scored:
+/// the `so_far` requests of the current, not yet closed bucket over its
+/// first `seconds` against the baseline rate, with one request added to
+/// both sides so a bucket's first few seconds (a line or none) read as
+/// normal. A flood's in-flight requests step the pods' memory at their
+/// first scrape after its onset, which can come up to a bucket before the
+/// window rolls and its features see the flood; its lines so far do.
+pub fn traffic_now(so_far: f64, seconds: f64, base: &Ewma) -> f64 {
+    if seconds > 0.0 {
+        up(log_ratio(
+            so_far / seconds,
+            base.mean(),
+            (1.0 / seconds).max(RATE_EPS),
+        ))
+    } else {
+        0.0
+    }
 }
 
 /// `errors` family features for the window's `errors` among its `lines`,
@@ -251,6 +289,71 @@ mod tests {
         let step = memory(130e6, &base, 0.1, 0.0);
         assert_eq!(step[..2], leak[..2]);
         assert_eq!(step[2], 0.0);
+    }
+
+    #[test]
+    fn the_rise_of_memory_is_the_step_since_the_previous_sample() {
+        let mut base = Ewma::default();
+        for _ in 0..50 {
+            base.update(100e6, 0.1, 0.02, 1e6);
+        }
+        let level = memory(130e6, &base, 0.1, 0.0)[0];
+        assert!(level > 0.2, "{level}");
+        // (previous log ratio, rise): a step out of nowhere, a leak's
+        // growth, a level that fell back.
+        let cases = [(0.0, level), (level - 0.05, 0.05), (level + 0.5, 0.0)];
+        for (prev, rise) in cases {
+            let f = memory(130e6, &base, 0.1, prev);
+            assert!((f[3] - rise).abs() < 1e-9, "{prev}: {f:?}");
+            // What has held and what is new make the level.
+            assert!((f[2] + f[3] - level).abs() < 1e-9, "{f:?}");
+        }
+        assert_eq!(context(Family::Memory), &["mem_held", "mem_rise"]);
+    }
+
+    /// `rate_now_log_ratio`: the current bucket's requests so far against
+    /// what the baseline rate expects of that time, one request added to
+    /// both. (requests so far, seconds into the bucket, want.)
+    #[test]
+    fn the_rate_so_far_is_read_against_the_baseline() {
+        let mut base = Ewma::default();
+        for _ in 0..50 {
+            base.update(2.0, 0.1, 0.05, 0.0);
+        }
+        let b = base.mean();
+        let cases: &[(f64, f64, f64)] = &[
+            // Three times the baseline's requests over 7 s.
+            (
+                3.0 * 7.0 * b,
+                7.0,
+                ((3.0 * 7.0 * b + 1.0) / (7.0 * b + 1.0)).ln(),
+            ),
+            // A bucket's first line, 0.1 s in, reads as less than a flood.
+            (1.0, 0.1, (2.0 / (0.1 * b + 1.0)).ln()),
+            // As expected, or fewer: normal.
+            (7.0 * b, 7.0, 0.0),
+            (0.0, 7.0, 0.0),
+            // No time into the bucket, or a record behind its start.
+            (5.0, 0.0, 0.0),
+            (5.0, -1.0, 0.0),
+            (5.0, f64::NAN, 0.0),
+        ];
+        for (so_far, seconds, want) in cases {
+            let got = traffic_now(*so_far, *seconds, &base);
+            assert!((got - want).abs() < 1e-9, "{so_far} in {seconds} s: {got}");
+        }
+        assert!(traffic_now(1.0, 0.1, &base) < 1.0);
+        assert_eq!(
+            context(Family::Traffic),
+            &["rate_last_log_ratio", "rate_now_log_ratio"]
+        );
+        assert_eq!(
+            TRAFFIC
+                .iter()
+                .chain(TRAFFIC_CONTEXT)
+                .position(|n| *n == "rate_now_log_ratio"),
+            Some(RATE_NOW)
+        );
     }
 
     #[test]

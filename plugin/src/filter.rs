@@ -609,7 +609,7 @@ impl Filter {
         let wl_state = workload
             .and_then(|s| self.entities.get(s))
             .map(|t| &t.state);
-        combine_into(&mut self.last, pod_state, wl_state);
+        combine_into(&mut self.last, pod_state, wl_state, ts, &self.config);
         let t = self.entities.get_mut(primary)?;
         let v = keep_incident(
             &t.verdict,
@@ -955,6 +955,71 @@ mod tests {
             alarms.len(),
             alarms[0]
         );
+    }
+
+    /// A flood's in-flight requests step a pod's memory at its first scrape
+    /// after the onset, often before the workload's current bucket rolls:
+    /// the traffic features, read at the last roll, showed no traffic yet,
+    /// and the classifier named the step `memory_leak`. The traffic
+    /// context `rate_now_log_ratio` is the current bucket's rate so far,
+    /// read at the record: at that scrape it shows the flood's lines.
+    #[test]
+    fn a_flood_shows_at_a_memory_scrape_before_its_bucket_rolls() {
+        let now_at = crate::features::classifier_names()
+            .position(|n| n == "rate_now_log_ratio")
+            .expect("the classifier has a feature rate_now_log_ratio");
+        let rate_at = crate::features::classifier_offset(Family::Traffic);
+        let mut f = Filter::new(FilterConfig::default(), None);
+        let mut out = Vec::new();
+        let s = 1_000_000_000i64;
+        let pod = "web-7d4b9c8f6-x9z2b";
+        let mut log = |f: &mut Filter, ts: i64| {
+            let line = format!(
+                r#"{{"time":"{}.{:09}","log":"GET /x 200 20ms","kubernetes":{{"pod_name":"{pod}","namespace_name":"shop"}}}}"#,
+                ts / s,
+                ts % s
+            );
+            f.process(b"kube", ts, line.as_bytes(), &mut out);
+        };
+        // The combined features are read again when an entity moves: here
+        // the pod's memory, which the flood steps.
+        let scrape = |f: &mut Filter, ts: i64, bytes: f64| {
+            let record = format!(
+                r#"{{"metric":"container_memory_working_set_bytes","value":{bytes},"labels":{{"namespace":"shop","pod":"{pod}","container":"app"}},"timestamp":{}}}"#,
+                ts / 1_000_000
+            );
+            f.process(b"edgeheal.metrics", ts, record.as_bytes(), &mut Vec::new());
+            let c = f.last_combined();
+            (c.features[rate_at], c.features[now_at])
+        };
+        // Twenty minutes at 2 lines/s, memory scraped 7 s into each bucket.
+        let start = 1_740_960_000 * s;
+        let mut steady = Vec::new();
+        for bucket in 0..80 {
+            let t0 = start + bucket * 15 * s;
+            for i in 0..30 {
+                let ts = t0 + i * s / 2;
+                if ts == t0 + 7 * s {
+                    let bytes = 5e8 + 1e6 * (bucket % 3) as f64;
+                    steady.push(scrape(&mut f, ts, bytes));
+                }
+                log(&mut f, ts);
+            }
+        }
+        // The same 7 s into a bucket, lines at 20/s since 4 s in.
+        let t0 = start + 80 * 15 * s;
+        for i in 0..8 {
+            log(&mut f, t0 + i * s / 2);
+        }
+        for i in 0..60 {
+            log(&mut f, t0 + 4 * s + i * s / 20);
+        }
+        let (rate, flood_now) = scrape(&mut f, t0 + 7 * s, 6e8);
+        assert!(rate < 0.1, "the window has not rolled: {rate}");
+        // 68 lines where the baseline expects 14.
+        assert!(flood_now > 1.3, "{flood_now}");
+        let calm = steady.iter().skip(20).map(|(_, n)| *n).fold(0.0, f64::max);
+        assert!(calm < 0.2, "{steady:?}");
     }
 
     /// A steady pod with five containers (app and four sidecars), sampled

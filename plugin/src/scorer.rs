@@ -3,6 +3,7 @@
 //! workload's service families, classify the incident and explain the score.
 
 use crate::classifier::{RandomForestClassifier, MAX_CLASSES};
+use crate::config::FilterConfig;
 use crate::entity::{EntityState, Evaluated, Shares};
 use crate::features::{self, CLASSIFIER_LEN, MAX_FAMILY_FEATURES};
 use crate::model::ModelSet;
@@ -67,10 +68,19 @@ impl Combined {
 }
 
 /// Takes each family from the entity that owns it (pod for resources and
-/// restarts, workload for service signals), falling back to the other.
-pub fn combine(pod: Option<&EntityState>, workload: Option<&EntityState>) -> Combined {
+/// restarts, workload for service signals), falling back to the other, for
+/// a record stamped `ts_ns`: the traffic context `rate_now_log_ratio` is
+/// read from its entity's current bucket at that time
+/// ([`EntityState::traffic_now`]), the rest as the family's last evaluation
+/// left it.
+pub fn combine(
+    pod: Option<&EntityState>,
+    workload: Option<&EntityState>,
+    ts_ns: i64,
+    config: &FilterConfig,
+) -> Combined {
     let mut out = Combined::default();
-    combine_into(&mut out, pod, workload);
+    combine_into(&mut out, pod, workload, ts_ns, config);
     out
 }
 
@@ -81,6 +91,8 @@ pub(crate) fn combine_into(
     out: &mut Combined,
     pod: Option<&EntityState>,
     workload: Option<&EntityState>,
+    ts_ns: i64,
+    config: &FilterConfig,
 ) {
     *out = Combined::default();
     for family in Family::ALL {
@@ -98,6 +110,11 @@ pub(crate) fn combine_into(
         let values = e.family_features(family);
         if let Some(slot) = out.features.get_mut(off..off + values.len()) {
             slot.copy_from_slice(values);
+        }
+        if family == Family::Traffic {
+            if let Some(now) = out.features.get_mut(off + features::RATE_NOW) {
+                *now = e.traffic_now(ts_ns, config);
+            }
         }
         if let Some(s) = out.scores.get_mut(family.index()) {
             *s = e.score(family);

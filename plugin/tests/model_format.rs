@@ -360,8 +360,8 @@ fn classifier_validation_errors_name_the_file_and_the_problem() {
             "incident.json: tree 0 node 2: leaf class fractions must be finite, non-negative and sum to 1 (sum 1)",
         ),
         (
-            classifier_err(|m| m.trees[0].feature[0] = 19),
-            "incident.json: tree 0 node 0: splits on feature 19, but the model has 19 features",
+            classifier_err(|m| m.trees[0].feature[0] = 21),
+            "incident.json: tree 0 node 0: splits on feature 21, but the model has 21 features",
         ),
         (classifier_err(|m| m.trees.clear()), "incident.json: `trees` has 0 trees (must have 1 to 1024)"),
         (

@@ -193,11 +193,11 @@ fn output_bytes_are_unchanged() {
     let want = [
         (
             "embedded",
-            "ba68292a9f54b9e4b7244580cc0b53f2e2481d9f147a5301265d5829e23bf624",
+            "c8819f29e8c18a4dc001d66d75427a349d35a4c83b43d5fd06d8626af1c9be37",
         ),
         (
             "embedded_explained",
-            "94d42f2bb8925b8648e8d45dae2b9046b04059e22332b92fc530c6a46b5cebf2",
+            "bd4141047c1cd1a321f9e6320f8b499f405b8fb1bf064020aa4ff6ade7ff6a5a",
         ),
         (
             "random",

@@ -44,10 +44,15 @@ local FEATURE_NAMES = {
 }
 -- Context the classifier sees after a family's features, its forest not
 -- (features.rs `context`).
-local CONTEXT_NAMES = { {}, { "mem_held" }, { "rate_last_log_ratio" }, { "error_excess" }, {}, {} }
+local CONTEXT_NAMES = {
+  {}, { "mem_held", "mem_rise" }, { "rate_last_log_ratio", "rate_now_log_ratio" }, { "error_excess" }, {}, {},
+}
 -- Offset of each family's features and context in the classifier vector
 -- (0-based), and their count (features.rs `width`).
 local OFFSET, WIDTH = {}, {}
+-- Where `rate_now_log_ratio` is among the traffic family's values (1-based;
+-- features.rs `RATE_NOW`).
+local RATE_NOW = #FEATURE_NAMES[TRAFFIC] + 2
 local CLASSIFIER_LEN = 0
 for f = 1, 6 do
   OFFSET[f] = CLASSIFIER_LEN
@@ -342,13 +347,27 @@ local function reset_entity(e)
   e.version = version
 end
 
+-- An evaluation that changes neither the family's values nor its warmth
+-- leaves the version (entity/mod.rs `store`), so the verdict is not reached
+-- again: `rate_now_log_ratio` is read when it is.
 local function store(e, f, values, warm)
   local off = OFFSET[f]
   local features = e.features
-  for i = 1, #values do features[off + i] = values[i] end
-  e.evaluated[f] = true
-  e.warm[f] = warm
-  e.version = e.version + 1
+  local same = e.evaluated[f] and e.warm[f] == warm
+  if same then
+    for i = 1, #values do
+      if features[off + i] ~= values[i] then
+        same = false
+        break
+      end
+    end
+  end
+  if not same then
+    for i = 1, #values do features[off + i] = values[i] end
+    e.evaluated[f] = true
+    e.warm[f] = warm
+    e.version = e.version + 1
+  end
   e.done = e.done | (1 << (f - 1))
 end
 
@@ -383,6 +402,7 @@ local function evaluate_service(e)
     r,
     math.min(r, e.rate_prev),
     up(log_ratio(last, base.mean, RATE_EPS)),
+    0.0,
   }, base.n >= WARMUP)
   e.rate_prev = r
   ewma_update(base, rate, ALPHA, 0.05, 0.01)
@@ -454,6 +474,22 @@ local function advance(e, ts)
   end
   if e.ever_lines then evaluate_service(e) end
   e.current_idx = idx
+end
+
+-- features.rs `traffic_now` of the current bucket at `ts` (service.rs
+-- `traffic_now`): its requests so far against the baseline rate.
+local function traffic_now(e, ts)
+  local cur = e.current_idx
+  if cur == nil then return 0.0 end
+  local into = ts - cur * BUCKET_NS
+  if into < 0 then into = 0 elseif into > BUCKET_NS then into = BUCKET_NS end
+  local seconds = into / 1e9
+  if not (seconds > 0.0) then return 0.0 end
+  local b = e.current
+  local so_far = (e.ever_requests and b.requests or b.lines) + 0.0
+  local eps = 1.0 / seconds
+  if eps < RATE_EPS then eps = RATE_EPS end
+  return up(log_ratio(so_far / seconds, e.rate_base.mean, eps))
 end
 
 local function is_error(inp)
@@ -562,6 +598,7 @@ local function evaluate_memory(e, ts, sc, t0, m0)
     r,
     up(clamp(finite_or_zero(trend), -100.0, 100.0)),
     math.min(r, e.mem_ratio_prev),
+    up(r - e.mem_ratio_prev),
   }, base.n >= WARMUP)
   e.mem_ratio_prev = r
   ewma_update(base, bytes, ALPHA, 0.02, 1024.0 * 1024.0, true)
@@ -987,9 +1024,9 @@ local UNSCORED = {
   anomaly = false, severity = "none", incident = "unknown", action = "none", why = {},
 }
 
--- Combines a pod's and its workload's families and reaches the verdict
--- (scorer.rs `combine` and `verdict`).
-local function verdict(pod, workload)
+-- Combines a pod's and its workload's families for a record at `ts` and
+-- reaches the verdict (scorer.rs `combine` and `verdict`).
+local function verdict(pod, workload, ts)
   if not MODEL then return UNSCORED end
   local features = {}
   for i = 1, CLASSIFIER_LEN do features[i] = 0.0 end
@@ -1007,6 +1044,7 @@ local function verdict(pod, workload)
       local off = OFFSET[f]
       local from = src.features
       for i = off + 1, off + WIDTH[f] do features[i] = from[i] end
+      if f == TRAFFIC then features[off + RATE_NOW] = traffic_now(src, ts) end
       scores[f] = src.scores[f]
     end
   end
@@ -1162,7 +1200,7 @@ local function observe(inp, ts)
       and own.stamp_wl_version == wl_version then
     return own.verdict
   end
-  local v = verdict(pod, workload)
+  local v = verdict(pod, workload, ts)
   -- scorer.rs `keep_incident`: an ongoing incident keeps its kind unless the
   -- classifier renames it with confidence.
   local prev = own.verdict

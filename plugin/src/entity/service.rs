@@ -109,6 +109,25 @@ impl EntityState {
         }
     }
 
+    /// The traffic context `rate_now_log_ratio` at `ts_ns` (see
+    /// [`features::traffic_now`]): the current bucket's requests so far over
+    /// the time from its start to `ts_ns`, against the rate baseline. A
+    /// record behind the bucket's start reads as normal.
+    pub fn traffic_now(&self, ts_ns: i64, config: &FilterConfig) -> f64 {
+        let Some(cur) = self.current_idx else {
+            return 0.0;
+        };
+        let bucket_ns = i64::from(config.bucket_seconds).saturating_mul(1_000_000_000);
+        let into = ts_ns
+            .saturating_sub(cur.saturating_mul(bucket_ns))
+            .clamp(0, bucket_ns);
+        features::traffic_now(
+            f64::from(self.current.traffic(self.ever_requests)),
+            into as f64 / 1e9,
+            &self.rate_base,
+        )
+    }
+
     fn evaluate_service(&mut self, config: &FilterConfig, done: &mut Evaluated) {
         let mut total = Bucket::default();
         for b in &self.ring {
