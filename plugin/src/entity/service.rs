@@ -151,7 +151,6 @@ impl EntityState {
         self.store(Family::Traffic, &f, warm, done);
         self.rate_base.update(rate, alpha, 0.05, 0.01);
 
-        let ratio = f64::from(total.errors) / f64::from(total.lines.max(1));
         let warm = self.error_base.count() >= warmup;
         let f = features::errors(
             f64::from(total.errors),
@@ -159,7 +158,8 @@ impl EntityState {
             &self.error_base,
         );
         self.store(Family::Errors, &f, warm, done);
-        self.error_base.update(ratio, alpha, 0.1, 0.005);
+        // `error_ratio`, the window's errors over its lines.
+        self.error_base.update(f[0], alpha, 0.1, 0.005);
 
         if let (Some(p50), Some(p95)) = (total.latency.quantile(0.5), total.latency.quantile(0.95))
         {
