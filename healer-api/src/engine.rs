@@ -120,6 +120,11 @@ struct Incident {
     /// When the last action finished (ms): records received up to then were
     /// produced before it and are not a recurrence.
     acted_at_ms: Option<i64>,
+    /// When its newest evidence came (ms): the record that opened it, the last one counted
+    /// onto it, the recurrence that moved it to its step; after a restart, when the store last
+    /// changed it (`updated_at`). A step decided once that is older than
+    /// `engine.max_record_age_secs` is refused ([`policy::precheck`]).
+    evidence_at_ms: i64,
     recurrences: VecDeque<i64>,
     /// The workload as the API server last described it: its kind (a Deployment-named target
     /// may be found as the Argo Rollout of its name) and uid. Actions, verification and Events
@@ -814,6 +819,7 @@ impl Engine {
                 // Records made before it are no recurrence after a restart (or a failed
                 // cycle) either.
                 acted_at_ms: row.evidence_from,
+                evidence_at_ms: row.updated_at,
                 recurrences,
                 found: row
                     .found_kind
@@ -828,7 +834,7 @@ impl Engine {
                 hold_until: None,
             };
             if state == State::Open {
-                reopen.push(((entity.clone(), kind), row.updated_at));
+                reopen.push((entity.clone(), kind));
             }
             self.active.insert(key, inc);
         }
@@ -844,17 +850,11 @@ impl Engine {
             self.evidence_loaded = true;
         }
         // An incident left open (the heal API stopped or failed while it decided it) is
-        // decided now, unless its newest evidence has grown older than a record may be to
-        // count: the fault it showed may long have healed.
-        let max_age_ms = self.max_record_age_ms();
-        for (key, evidence_at) in reopen {
+        // decided now; its step is refused if its newest evidence has grown stale
+        // ([`policy::precheck`]).
+        for key in reopen {
             if let Some(mut inc) = self.active.remove(&key) {
-                let age_ms = now.saturating_sub(evidence_at);
-                if age_ms > max_age_ms {
-                    self.refuse_stale(&mut inc, age_ms).await?;
-                } else {
-                    self.advance(&mut inc).await?;
-                }
+                self.advance(&mut inc).await?;
                 self.keep_if_active(key, inc);
             }
         }
@@ -1408,6 +1408,7 @@ impl Engine {
             opened_at: Timestamp::from_millisecond(now).unwrap_or(Timestamp::UNIX_EPOCH),
             verify_until: None,
             acted_at_ms: None,
+            evidence_at_ms: now,
             recurrences: VecDeque::new(),
             found: None,
             rolling: false,
@@ -1483,6 +1484,7 @@ impl Engine {
             })
             .await?;
         self.marks_stored(own);
+        inc.evidence_at_ms = now;
         if !escalates {
             if recurs {
                 inc.recurrences.push_back(at.at);
@@ -2103,6 +2105,8 @@ impl Engine {
                 incident_opened_at: inc.opened_at,
                 pod_named: inc.pod.as_deref(),
                 last_action_on_target: last,
+                evidence_at: Timestamp::from_millisecond(inc.evidence_at_ms)
+                    .unwrap_or(Timestamp::UNIX_EPOCH),
                 actions_in_window: in_window,
                 failures_in_window: failures,
             };
@@ -2195,33 +2199,6 @@ impl Engine {
             inc.id, inc.kind, inc.entity, refusal.reason
         ));
         Ok(())
-    }
-
-    /// Decides `inc`, an incident found `open` by a start (or by the reload after a failed
-    /// cycle) whose newest evidence is `age_ms` old, older than `engine.max_record_age_secs`:
-    /// its step is refused (`stale_evidence`), as a stale record opens nothing, rather than
-    /// acted on hours after the fault was seen (the heal API was scaled to 0, its node lost).
-    /// A step past the policy escalates as [`Engine::advance`] does.
-    async fn refuse_stale(&self, inc: &mut Incident, age_ms: i64) -> Result<(), EngineError> {
-        let actions = self.cfg.policy.get(&inc.kind).cloned().unwrap_or_default();
-        let Some(&action) = actions.get(inc.step) else {
-            return self.advance(inc).await;
-        };
-        if self.stopping() {
-            self.left_open(inc);
-            return Ok(());
-        }
-        let refusal = Refusal {
-            code: "stale_evidence",
-            reason: format!(
-                "the newest evidence is {}s old, older than engine.max_record_age_secs ({}s): \
-                 not acted on, the fault it showed may have healed",
-                age_ms / 1000,
-                self.cfg.engine.max_record_age_secs
-            ),
-            try_next: false,
-        };
-        self.refuse(inc, action, refusal).await
     }
 
     /// The refusal of a raise of HPA `namespace/hpa` while an earlier raise of it in the same

@@ -1,5 +1,5 @@
-//! The guards every action passes, as one pure function: namespace allowlist, circuit
-//! breaker, global budget, per-target cooldown, opt-in label, paused deployments, workload
+//! The guards every action passes, as one pure function: evidence not stale, namespace
+//! allowlist, circuit breaker, global budget, per-target cooldown, opt-in label, paused deployments, workload
 //! kind, the update strategy a restart needs, max replicas, HPA awareness, pod ownership, the
 //! rollback window and the soft-heal URL rules. Its input is what the Kubernetes API said
 //! (never what a record claimed).
@@ -110,6 +110,10 @@ pub struct Context<'a> {
     pub pod_named: Option<&'a str>,
     /// Last action on the same target by another incident.
     pub last_action_on_target: Option<Timestamp>,
+    /// When the incident's newest evidence came: a step decided once it is older than
+    /// `engine.max_record_age_secs` is refused (the heal API was down in the middle of the
+    /// decision), as a stale record opens nothing.
+    pub evidence_at: Timestamp,
     /// Actions started in the budget window.
     pub actions_in_window: u32,
     /// Failed actions in the budget window.
@@ -219,6 +223,18 @@ pub struct Guards<'a> {
 
 /// Checks the guards that need no API call (namespace, breaker, budget, cooldown).
 pub fn precheck(g: Guards<'_>, ctx: &Context<'_>) -> Result<(), Refusal> {
+    let age_ms = ctx.now.as_millisecond() - ctx.evidence_at.as_millisecond();
+    if age_ms > (g.engine.max_record_age_secs as i64).saturating_mul(1000) {
+        return Err(stop(
+            "stale_evidence",
+            format!(
+                "the newest evidence is {}s old, older than engine.max_record_age_secs ({}s): \
+                 not acted on, the fault it showed may have healed",
+                age_ms / 1000,
+                g.engine.max_record_age_secs
+            ),
+        ));
+    }
     if !g.guards.namespaces.iter().any(|n| n == ctx.namespace) {
         return Err(stop(
             "namespace_not_allowed",
@@ -542,6 +558,7 @@ mod tests {
             incident_opened_at: t(100_000),
             pod_named: Some("cart-abc"),
             last_action_on_target: None,
+            evidence_at: t(100_000),
             actions_in_window: 0,
             failures_in_window: 0,
         }
@@ -650,6 +667,20 @@ mod tests {
                 RolloutRestart,
                 |x, _| x.last_action_on_target = Some(t(100_000 - 899)),
                 Err(("cooldown", false)),
+            ),
+            (
+                "evidence stale",
+                c,
+                ScaleUp,
+                |x, _| x.evidence_at = t(100_000 - 301),
+                Err(("stale_evidence", false)),
+            ),
+            (
+                "evidence as old as a record may be",
+                c,
+                ScaleUp,
+                |x, _| x.evidence_at = t(100_000 - 300),
+                Ok(Plan::Scale { from: 2, to: 4 }),
             ),
             (
                 "cooldown over",

@@ -815,6 +815,7 @@ fn decide(f: &edgeheal_healer::policy::Facts, action: ActionKind) -> Result<Plan
         incident_opened_at: now,
         pod_named: None,
         last_action_on_target: None,
+        evidence_at: now,
         actions_in_window: 0,
         failures_in_window: 0,
     };
