@@ -208,6 +208,15 @@ fn skip(code: &'static str, reason: impl Into<String>) -> Refusal {
     }
 }
 
+/// Refuses any action on a paused workload (`spec.paused` of a Deployment or an Argo
+/// Rollout): someone holds it.
+fn unpaused(f: &Facts) -> Result<(), Refusal> {
+    if f.paused {
+        return Err(stop("paused", format!("{} is paused", f.kind.as_str())));
+    }
+    Ok(())
+}
+
 /// The configuration slices the guards read.
 #[derive(Debug, Clone, Copy)]
 pub struct Guards<'a> {
@@ -303,9 +312,7 @@ pub fn evaluate(
                     format!("cannot scale a {}", kind.as_str()),
                 ));
             }
-            if f.paused {
-                return Err(stop("paused", format!("{} is paused", kind.as_str())));
-            }
+            unpaused(f)?;
             if f.replicas == Some(0) {
                 // Someone (or KEDA, or an HPA with scale to zero) stopped it on purpose; the
                 // records are its last pods' or late. An HPA does not scale a workload at 0.
@@ -375,9 +382,7 @@ pub fn evaluate(
                     format!("cannot restart a {}", kind.as_str()),
                 ));
             }
-            if f.paused {
-                return Err(stop("paused", format!("{} is paused", kind.as_str())));
-            }
+            unpaused(f)?;
             restart_rolls_out(kind, f)?;
             Ok(Plan::Restart)
         }
@@ -388,9 +393,7 @@ pub fn evaluate(
             let Some(pod) = &f.pod else {
                 return Err(skip("pod_gone", format!("pod {named} does not exist")));
             };
-            if f.paused {
-                return Err(stop("paused", format!("{} is paused", kind.as_str())));
-            }
+            unpaused(f)?;
             if !pod.owned_by_target {
                 return Err(stop(
                     "pod_not_owned",
@@ -447,9 +450,7 @@ pub fn evaluate(
                     format!("workload has no {} annotation", sh.annotation),
                 ));
             };
-            if f.paused {
-                return Err(stop("paused", format!("{} is paused", kind.as_str())));
-            }
+            unpaused(f)?;
             match check_hook_url(url, ctx.namespace, &sh.cluster_domain) {
                 Ok(()) => Ok(Plan::SoftHeal { url: url.clone() }),
                 Err(why) => Err(skip(
