@@ -91,6 +91,8 @@ pub struct EventNote {
     pub action: String,
     /// Human text.
     pub note: String,
+    /// When the engine recorded it: the Event's `eventTime`, however late it is posted.
+    pub at: jiff::Timestamp,
 }
 
 /// What the engine needs from Kubernetes.

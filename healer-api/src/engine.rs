@@ -9,8 +9,8 @@
 //! The history says which of the two came between. A stop of the heal API that cuts the call
 //! ([`ClusterError::Stopped`], [`SoftHealError::Stopped`]) leaves the action `pending` as a
 //! crash does, and the next start finds it `interrupted` the same way. A stop that came before
-//! the call was made ([`ClusterError::NotCalled`], [`SoftHealError::NotCalled`]: during the
-//! "Remediating" Event, say) withdraws the action: nothing was sent, so the incident is left
+//! the call was made ([`ClusterError::NotCalled`], [`SoftHealError::NotCalled`]: while the
+//! action's intent was written, say) withdraws the action: nothing was sent, so the incident is left
 //! `open` for the next start to decide again, not verified as if it had been acted on.
 //!
 //! Each record of a batch is observed once, whatever interrupts the batch: its effect on the
@@ -43,6 +43,7 @@ use crate::hpa_floor::{self, DueRestore, NewRaise, RaiseState};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::policy::{self, Context, Guards, Plan, Refusal};
+use crate::recorder::EventRecorder;
 use crate::softheal::{SoftHealError, SoftHealer};
 use crate::store::{self, Mark, MarkKind, Store, StoreError};
 use crate::tags::{Entity, IncidentKind, WorkloadKind};
@@ -246,6 +247,8 @@ pub struct Engine {
     cluster: Option<Arc<dyn Cluster>>,
     soft_healer: Option<SoftHealer>,
     notifier: Notifier,
+    /// Posts the Events it records in the background ([`crate::recorder`]): none is awaited.
+    events: EventRecorder,
     metrics: Arc<Metrics>,
     clock: SharedClock,
     /// The debounce windows: when (ms, on the engine's clock) each key's recent anomalous
@@ -504,7 +507,8 @@ impl Cycles {
 }
 
 impl Engine {
-    /// Creates an engine. `cluster` must be `Some` unless the mode is shadow.
+    /// Creates an engine. `cluster` must be `Some` unless the mode is shadow. Must be called
+    /// within a Tokio runtime: with a cluster, it starts the worker that posts its Events.
     pub fn new(
         cfg: Arc<Config>,
         store: Store,
@@ -514,12 +518,19 @@ impl Engine {
         metrics: Arc<Metrics>,
         clock: SharedClock,
     ) -> Self {
+        let events = match (&cluster, cfg.mode) {
+            (Some(cluster), Mode::DryRun | Mode::Enforce) => {
+                EventRecorder::start(cluster.clone(), metrics.clone())
+            }
+            _ => EventRecorder::none(metrics.clone()),
+        };
         Self {
             cfg,
             store,
             cluster,
             soft_healer,
             notifier,
+            events,
             metrics,
             clock,
             windows: HashMap::new(),
@@ -1740,8 +1751,7 @@ impl Engine {
                 reason,
                 RESTORE_ACTION,
                 detail,
-            )
-            .await;
+            );
         }
         Ok(())
     }
@@ -1783,8 +1793,7 @@ impl Engine {
             "RestoreFailed",
             RESTORE_ACTION,
             detail,
-        )
-        .await;
+        );
         Ok(())
     }
 
@@ -1986,7 +1995,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn event(
+    fn event(
         &self,
         inc: &Incident,
         type_: &'static str,
@@ -2003,13 +2012,13 @@ impl Engine {
             reason,
             action.as_str(),
             note,
-        )
-        .await;
+        );
     }
 
-    /// Records an Event on `target` about incident `incident` (of kind `kind`).
+    /// Records an Event on `target` about incident `incident` (of kind `kind`): queued, posted
+    /// in the background ([`crate::recorder`]).
     #[allow(clippy::too_many_arguments)]
-    async fn event_on(
+    fn event_on(
         &self,
         target: &Target,
         uid: Option<&str>,
@@ -2020,19 +2029,21 @@ impl Engine {
         action: &str,
         note: String,
     ) {
-        let (Some(cluster), false) = (&self.cluster, self.cfg.mode == Mode::Shadow) else {
-            return;
-        };
         let ev = EventNote {
             type_,
             reason,
             action: action.to_owned(),
             note: format!("edgeheal incident {incident} ({kind}): {note}"),
+            at: self.now(),
         };
-        let dry_run = self.cfg.mode == Mode::DryRun;
-        if let Err(e) = cluster.record_event(target, uid, &ev, dry_run).await {
-            tracing::warn!(incident, error = %e, "could not record event");
-        }
+        self.events
+            .record(target, uid, ev, self.cfg.mode == Mode::DryRun);
+    }
+
+    /// The recorder its Events go through: [`EventRecorder::flushed`] waits until those
+    /// recorded so far were posted or given up.
+    pub fn events(&self) -> EventRecorder {
+        self.events.clone()
     }
 
     async fn guard_context_counts(
@@ -2168,8 +2179,7 @@ impl Engine {
                     self.skip(inc, Decided::new(Some(action), "skipped", &reason))
                         .await?;
                     self.metrics.refusal(refusal.code, "skipped");
-                    self.event(inc, "Normal", "Skipped", action, refusal.reason.clone())
-                        .await;
+                    self.event(inc, "Normal", "Skipped", action, refusal.reason.clone());
                 }
                 Err(refusal) => return self.refuse(inc, action, refusal).await,
                 Ok(plan) => return self.act(inc, action, plan).await,
@@ -2192,8 +2202,7 @@ impl Engine {
         // Told once the refusal is stored: a write refused decides it again.
         self.metrics.action(action.as_str(), "refused");
         self.metrics.refusal(refusal.code, "refused");
-        self.event(inc, "Warning", "Refused", action, refusal.reason.clone())
-            .await;
+        self.event(inc, "Warning", "Refused", action, refusal.reason.clone());
         self.notifier.notify(format!(
             ":warning: edgeheal refused {action} for incident {} {} on {}: {}",
             inc.id, inc.kind, inc.entity, refusal.reason
@@ -2237,7 +2246,7 @@ impl Engine {
     }
 
     /// Withdraws the action of `inc`'s step that the heal API's stop kept from being called
-    /// (it came during the "Remediating" Event): nothing was sent, so rather than leave it
+    /// (it came while the action's intent was written): nothing was sent, so rather than leave it
     /// `pending` for the next start to find `interrupted` and verify an action that was never
     /// taken, its row goes, as does a raise it reserved (`raise`), and the incident is `open`
     /// again at the same step, for the next start to decide. The history keeps the `act`
@@ -2361,8 +2370,7 @@ impl Engine {
             "Remediating",
             action,
             format!("{action} in {} mode", mode.as_str()),
-        )
-        .await;
+        );
         let outcome: Result<String, Call> = match (&plan, mode) {
             (_, Mode::Shadow) | (Plan::Unverified(_), _) => {
                 Ok("shadow: recorded, nothing called".into())
@@ -2445,8 +2453,7 @@ impl Engine {
         match outcome {
             Ok(detail) => {
                 tracing::info!(incident = id, action = action.as_str(), result, %detail, "action done");
-                self.event(inc, "Normal", "Remediated", action, detail.clone())
-                    .await;
+                self.event(inc, "Normal", "Remediated", action, detail.clone());
                 inc.verify_until = Some(
                     self.now()
                         + jiff::SignedDuration::from_secs(
@@ -2463,8 +2470,7 @@ impl Engine {
             }
             Err(err) => {
                 tracing::error!(incident = id, action = action.as_str(), error = %err, "action failed");
-                self.event(inc, "Warning", "RemediationFailed", action, err.clone())
-                    .await;
+                self.event(inc, "Warning", "RemediationFailed", action, err.clone());
                 let decided = Decided::new(Some(action), "failed", &err);
                 self.transition(
                     inc,

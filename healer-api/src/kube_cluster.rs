@@ -1245,7 +1245,7 @@ impl Cluster for KubeCluster {
                 namespace: Some(target.namespace.clone()),
                 ..Default::default()
             },
-            event_time: Some(MicroTime(self.clock.now())),
+            event_time: Some(MicroTime(ev.at)),
             action: Some(ev.action.clone()),
             reason: Some(ev.reason.to_owned()),
             note: Some(note),

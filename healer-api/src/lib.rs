@@ -28,6 +28,7 @@ pub mod kube_cluster;
 pub mod metrics;
 pub mod notify;
 pub mod policy;
+pub mod recorder;
 pub mod replay;
 pub mod retention;
 pub mod rollout;

@@ -21,7 +21,8 @@ pub struct ResultLabel {
     /// batch, a retry within the second it was signed; nothing stored) | unauthorized | forbidden (a read-only key) | bad_request | too_large |
     /// unsupported | timeout (408, the body too slow) | overloaded (429: the commit queue or the
     /// bodies' memory) | replay_cache_full (429, `auth.replay_cache_capacity` live signatures)
-    /// | unavailable (the store is down). Notifications: sent | failed | dropped.
+    /// | unavailable (the store is down). Notifications: sent | failed | dropped. Events:
+    /// posted | failed | dropped.
     pub result: String,
 }
 
@@ -118,6 +119,8 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     /// Notifications by result.
     pub notifications: Family<ResultLabel, Counter>,
+    /// Kubernetes Events by result ([`crate::recorder`]).
+    pub events: Family<ResultLabel, Counter>,
     /// Ingest latency (seconds), from request to durable commit.
     pub ingest_latency: Histogram,
     /// Incidents not closed yet, by state.
@@ -204,6 +207,12 @@ impl Metrics {
             "Webhook notifications by result",
             notifications.clone(),
         );
+        let events = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "events",
+            "Kubernetes Events the engine recorded, by result",
+            events.clone(),
+        );
         let ingest_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         registry.register(
             "ingest_latency_seconds",
@@ -253,6 +262,7 @@ impl Metrics {
             time_to_remediate,
             queue_depth,
             notifications,
+            events,
             ingest_latency,
             incidents_active,
             info,
@@ -294,6 +304,9 @@ impl Metrics {
         }
         for result in ["sent", "failed", "dropped"] {
             zero(&self.notifications, result);
+        }
+        for result in ["posted", "failed", "dropped"] {
+            zero(&self.events, result);
         }
         for action in crate::action::ActionKind::ALL
             .iter()
@@ -452,6 +465,8 @@ mod tests {
             r#"edgeheal_healer_ingest_requests_total{result="unavailable"} 0"#,
             r#"edgeheal_healer_ingest_requests_total{result="bad_request"} 0"#,
             r#"edgeheal_healer_notifications_total{result="failed"} 0"#,
+            r#"edgeheal_healer_events_total{result="failed"} 0"#,
+            r#"edgeheal_healer_events_total{result="dropped"} 0"#,
             r#"edgeheal_healer_actions_total{action="delete_pod",result="failed"} 0"#,
             r#"edgeheal_healer_actions_total{action="restore_hpa_min",result="failed"} 0"#,
             r#"edgeheal_healer_incident_transitions_total{kind="crash_loop",state="escalated"} 0"#,

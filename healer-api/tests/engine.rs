@@ -20,6 +20,7 @@ use edgeheal_healer::hpa_floor::{self, RaiseRow};
 use edgeheal_healer::metrics::Metrics;
 use edgeheal_healer::notify::Notifier;
 use edgeheal_healer::policy::{Facts, HpaFacts, Plan, PodFacts, UpdateStrategy};
+use edgeheal_healer::recorder::EventRecorder;
 use edgeheal_healer::softheal::SoftHealer;
 use edgeheal_healer::store::{self, NewBatch, Store};
 use edgeheal_healer::tags::WorkloadKind;
@@ -34,6 +35,8 @@ struct FakeCluster {
     executed: Mutex<Vec<(String, Plan, bool)>>,
     /// Events recorded: (target key, uid, reason).
     events: Mutex<Vec<(String, Option<String>, &'static str)>>,
+    /// The Events API never answers (a brownout: every post hangs).
+    events_hang: bool,
     /// Every target is found as this kind (a Deployment-named Argo Rollout: the API server
     /// answers for the Rollout of the name).
     found_as: Option<WorkloadKind>,
@@ -71,8 +74,9 @@ struct FakeCluster {
     /// which then fails as the Kubernetes client's call does, not tried again.
     stop_on_facts: Option<tokio::sync::watch::Sender<bool>>,
     inspection_cut_by_the_stop: std::sync::atomic::AtomicBool,
-    /// Set to true by the next "Remediating" Event: the stop came while the engine posted it.
-    stop_on_event: std::sync::Mutex<Option<tokio::sync::watch::Sender<bool>>>,
+    /// Set to true by the next call that would change something, just before the client makes
+    /// it: the stop came after the action was recorded, before its call.
+    stop_before_call: std::sync::Mutex<Option<tokio::sync::watch::Sender<bool>>>,
     /// Set by that stop, until a test clears it: calls are not made, as the Kubernetes client
     /// makes none once the heal API is stopping ([`ClusterError::NotCalled`]).
     calls_stopped: std::sync::atomic::AtomicBool,
@@ -194,6 +198,10 @@ impl Cluster for FakeCluster {
         plan: &Plan,
         dry_run: bool,
     ) -> Result<String, ClusterError> {
+        if let Some(stop) = self.stop_before_call.lock().unwrap().take() {
+            stop.send_replace(true);
+            self.calls_stopped.store(true, SeqCst);
+        }
         if self.calls_stopped.load(SeqCst) {
             return Err(ClusterError::NotCalled(format!(
                 "scale of {}: not called",
@@ -269,11 +277,8 @@ impl Cluster for FakeCluster {
         ev: &EventNote,
         _dry_run: bool,
     ) -> Result<(), ClusterError> {
-        if ev.reason == "Remediating" {
-            if let Some(stop) = self.stop_on_event.lock().unwrap().take() {
-                stop.send_replace(true);
-                self.calls_stopped.store(true, SeqCst);
-            }
+        if self.events_hang {
+            std::future::pending::<()>().await;
         }
         self.events
             .lock()
@@ -318,6 +323,8 @@ struct Harness {
     sender_behind_ms: i64,
     /// The `workload_kind` the records carry.
     workload_kind: &'static str,
+    /// The Event recorders of the engines it made, flushed before Events are read.
+    recorders: std::sync::Mutex<Vec<EventRecorder>>,
 }
 
 impl Harness {
@@ -334,6 +341,7 @@ impl Harness {
             sig: 0,
             sender_behind_ms: 0,
             workload_kind: "deployment",
+            recorders: Default::default(),
         }
     }
 
@@ -355,7 +363,7 @@ impl Harness {
         } else {
             Some(self.cluster.clone())
         };
-        Engine::new(
+        let engine = Engine::new(
             self.cfg.clone(),
             self.store.clone(),
             cluster,
@@ -363,7 +371,9 @@ impl Harness {
             Notifier::log_only(self.metrics.clone()),
             self.metrics.clone(),
             self.clock.clone(),
-        )
+        );
+        self.recorders.lock().unwrap().push(engine.events());
+        engine
     }
 
     /// A started engine: recovered from the store, as at a start.
@@ -513,14 +523,18 @@ impl Harness {
     }
 
     /// The Event reasons recorded so far.
-    fn event_reasons(&self) -> Vec<&'static str> {
-        self.cluster
-            .events
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| e.2)
-            .collect()
+    /// The Events posted (target, uid, reason), once every engine's recorder has posted
+    /// what it queued.
+    async fn events(&self) -> Vec<(String, Option<String>, &'static str)> {
+        let recorders = self.recorders.lock().unwrap().clone();
+        for recorder in recorders {
+            recorder.flushed().await;
+        }
+        self.cluster.events.lock().unwrap().clone()
+    }
+
+    async fn event_reasons(&self) -> Vec<&'static str> {
+        self.events().await.into_iter().map(|e| e.2).collect()
     }
 
     /// Makes the store refuse the writes a trigger's `BEFORE <event> ON <table> [WHEN ...]`
@@ -627,15 +641,7 @@ async fn debounce_then_act_then_resolve() {
     engine.tick().await.unwrap();
     let inc = h.incidents().await;
     assert_eq!(inc[0].state, "resolved");
-    let reasons: Vec<&str> = h
-        .cluster
-        .events
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|e| e.2)
-        .collect();
-    assert_eq!(reasons, vec!["Remediating", "Remediated"]);
+    assert_eq!(h.event_reasons().await, vec!["Remediating", "Remediated"]);
 }
 
 /// A caller that moves the engine's clock itself (the closed-loop demo) runs one cycle of the
@@ -1103,7 +1109,7 @@ async fn a_deployment_found_as_a_rollout_is_judged_and_described_as_one() {
     assert!(matches!(executed[0].1, Plan::DeletePod { .. }));
     h.clock.advance_secs(121);
     engine.tick().await.unwrap();
-    let events = h.cluster.events.lock().unwrap().clone();
+    let events = h.events().await;
     assert_eq!(
         events,
         vec![
@@ -1144,7 +1150,7 @@ async fn a_restore_for_a_workload_found_as_a_rollout_is_described_on_the_rollout
     engine.tick().await.unwrap();
     assert_eq!(h.raises(id).await[0].state, "restored");
     assert_eq!(h.cluster.hpa_min(), 2);
-    let events = h.cluster.events.lock().unwrap().clone();
+    let events = h.events().await;
     assert_eq!(
         events.last().unwrap(),
         &(
@@ -1214,7 +1220,7 @@ async fn a_restart_that_would_replace_no_pod_or_only_some_is_skipped_for_the_nex
         assert_eq!(actions.len(), 1, "no restart recorded as an action");
         assert_eq!(actions[0].action, "delete_pod");
         assert_eq!(
-            h.event_reasons(),
+            h.event_reasons().await,
             vec!["Skipped", "Remediating", "Remediated"]
         );
         let metrics = h.metrics.render();
@@ -1283,7 +1289,7 @@ async fn the_workload_found_is_kept_across_a_restart() {
         checks.iter().all(|t| t == "shop/rollout/cart"),
         "{checks:?}"
     );
-    let events = h.cluster.events.lock().unwrap().clone();
+    let events = h.events().await;
     assert_eq!(
         events.last(),
         Some(&(
@@ -1490,7 +1496,7 @@ async fn shadow_mode_records_without_any_cluster_and_other_namespaces_are_refuse
         .unwrap()
         .starts_with("namespace_not_allowed"));
     assert!(h.cluster.executed.lock().unwrap().is_empty());
-    assert!(h.cluster.events.lock().unwrap().is_empty());
+    assert!(h.events().await.is_empty());
 }
 
 #[tokio::test]
@@ -2486,7 +2492,7 @@ async fn a_decision_whose_write_was_refused_is_written_once() {
                 "skipped" => Some("Skipped"),
                 _ => None,
             };
-            let events = h.event_reasons();
+            let events = h.event_reasons().await;
             let posted = events.iter().filter(|e| Some(**e) == reason).count();
             assert_eq!(posted, usize::from(reason.is_some()), "{case}: {events:?}");
             if outcome == "refused" {
@@ -2672,9 +2678,9 @@ async fn a_stop_during_a_retried_call_leaves_the_action_for_the_next_start_to_ve
     assert!(outcomes.iter().any(|o| o == "act"), "{outcomes:?}");
     assert!(!outcomes.iter().any(|o| o == "failed"), "{outcomes:?}");
     assert!(
-        !h.event_reasons().contains(&"RemediationFailed"),
+        !h.event_reasons().await.contains(&"RemediationFailed"),
         "{:?}",
-        h.event_reasons()
+        h.event_reasons().await
     );
 
     // The next start: verified, never called again.
@@ -2688,8 +2694,33 @@ async fn a_stop_during_a_retried_call_leaves_the_action_for_the_next_start_to_ve
     assert_eq!(h.cluster.executed.lock().unwrap().len(), 1, "acted once");
 }
 
+/// An Events API that does not answer (a brownout of the API server's Events, every post
+/// hanging) holds no action back: the engine records the "Remediating" Event, scales the
+/// workload and verifies it, the Events waiting in the recorder's queue. Before, the engine
+/// awaited each post, the client's retries included (about 41 s under the shipped settings),
+/// before the action's call, and every incident behind it waited in turn.
+#[tokio::test]
+async fn an_events_api_that_does_not_answer_holds_no_action_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster {
+        events_hang: true,
+        ..FakeCluster::default()
+    };
+    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    let mut engine = h.recovered_engine().await;
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    tokio::time::timeout(std::time::Duration::from_secs(30), engine.process_pending())
+        .await
+        .expect("the engine waited on its Events")
+        .unwrap();
+    assert_eq!(action_results(&h).await, ["ok"]);
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 1);
+    assert_eq!(h.incidents().await[0].state, "verifying");
+    assert!(h.cluster.events.lock().unwrap().is_empty());
+}
+
 /// A stop after an action was recorded, before its call was made (it came while the engine
-/// posted the "Remediating" Event): the client makes no call, so nothing was sent, and the
+/// wrote the action's intent): the client makes no call, so nothing was sent, and the
 /// action is withdrawn: no action row nor HPA raise, the incident `open`, the history saying
 /// why. The next start decides the step again and acts, once. Before, the
 /// action was left `pending`: the next start found it `interrupted` and verified an action
@@ -2699,7 +2730,7 @@ async fn a_stop_before_the_call_withdraws_the_action_for_the_next_start_to_decid
     let dir = tempfile::tempdir().unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let cluster = FakeCluster::with_hpa(2, 10, 2);
-    *cluster.stop_on_event.lock().unwrap() = Some(stop);
+    *cluster.stop_before_call.lock().unwrap() = Some(stop);
     let mut h = Harness::new(dir.path(), "enforce", HOLD_600, cluster);
     h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
     h.run_until_stopped(stopped).await;
@@ -3106,7 +3137,7 @@ async fn a_raised_hpa_minimum_is_given_back_after_the_hold_and_only_once() {
         "{raise:?}"
     );
     assert!(h.outcomes(id).await.contains(&"restored".to_string()));
-    assert_eq!(h.event_reasons().last(), Some(&"Restored"));
+    assert_eq!(h.event_reasons().await.last(), Some(&"Restored"));
     let metrics = h.metrics.render();
     assert!(
         metrics.contains(r#"action="restore_hpa_min",result="ok"} 1"#),
@@ -3172,7 +3203,7 @@ async fn a_minimum_someone_else_changed_is_left_alone() {
         .outcomes(id)
         .await
         .contains(&"restore_skipped".to_string()));
-    assert_eq!(h.event_reasons().last(), Some(&"RestoreSkipped"));
+    assert_eq!(h.event_reasons().await.last(), Some(&"RestoreSkipped"));
     assert!(h
         .metrics
         .render()
@@ -3281,7 +3312,7 @@ async fn a_failed_restore_is_tried_again_after_a_backoff() {
             .contains("next attempt in 30s"),
         "{raise:?}"
     );
-    assert_eq!(h.event_reasons().last(), Some(&"RestoreFailed"));
+    assert_eq!(h.event_reasons().await.last(), Some(&"RestoreFailed"));
     // Not again before the backoff.
     h.clock.advance_secs(29);
     engine.tick().await.unwrap();
@@ -3705,7 +3736,7 @@ async fn a_soft_heal_in_enforce_mode_calls_the_hook_once_and_is_verified() {
             .any(|d| d.outcome == "act" && d.action.as_deref() == Some("soft_heal")),
         "{decisions:?}"
     );
-    assert_eq!(h.event_reasons(), ["Remediating", "Remediated"]);
+    assert_eq!(h.event_reasons().await, ["Remediating", "Remediated"]);
     assert!(
         h.cluster.executed.lock().unwrap().is_empty(),
         "a soft heal is no Kubernetes change"
@@ -3780,7 +3811,10 @@ async fn a_soft_heal_the_hook_refuses_fails_the_action() {
         decisions.iter().any(|d| d.outcome == "failed"),
         "{decisions:?}"
     );
-    assert_eq!(h.event_reasons(), ["Remediating", "RemediationFailed"]);
+    assert_eq!(
+        h.event_reasons().await,
+        ["Remediating", "RemediationFailed"]
+    );
 }
 
 /// In dry-run mode a soft heal is recorded (`dry_run`, naming the URL it would call) and
@@ -3804,7 +3838,7 @@ async fn a_dry_run_soft_heal_is_recorded_and_the_hook_not_called() {
         actions[0].detail.as_deref(),
         Some(&*format!("dry-run: would POST to {}", hook_url(&hook)))
     );
-    assert_eq!(h.event_reasons(), ["Remediating", "Remediated"]);
+    assert_eq!(h.event_reasons().await, ["Remediating", "Remediated"]);
     assert_eq!(hook.hits(), 0, "called in dry-run mode");
 }
 
@@ -3832,7 +3866,7 @@ async fn a_stop_during_the_hooks_backoff_leaves_the_action_for_the_next_start_to
     let outcomes = h.outcomes(id).await;
     assert!(outcomes.iter().any(|o| o == "act"), "{outcomes:?}");
     assert!(!outcomes.iter().any(|o| o == "failed"), "{outcomes:?}");
-    assert_eq!(h.event_reasons(), ["Remediating"]);
+    assert_eq!(h.event_reasons().await, ["Remediating"]);
 
     // The next start, its hook client not stopping: verified, never called again.
     h.soft_healer = Some(hook_client(&h, &hook, None));

@@ -1299,6 +1299,7 @@ async fn an_event_note_fits_the_api_servers_1024_byte_limit() {
         reason: "RemediationFailed",
         action: "rollback".into(),
         note: "é".repeat(900),
+        at: "2026-11-21T10:00:00Z".parse().unwrap(),
     };
     c.record_event(
         &target(WorkloadKind::Deployment),
@@ -1327,7 +1328,9 @@ async fn events_are_created_in_events_k8s_io_regarding_the_target() {
                 assert_eq!(b["action"], "scale_up");
                 assert_eq!(b["reportingController"], "edgeheal.io/healer");
                 assert_eq!(b["reportingInstance"], "healer-0");
-                assert!(b["eventTime"].as_str().unwrap().starts_with("2026-11-21T10:00:00"));
+                // When the engine recorded it, not when it was posted (the clock says 10:00):
+                // Events are posted in the background, late under a brownout.
+                assert_eq!(b["eventTime"], "2026-11-21T09:59:20.250000Z");
             })
             .reply(201, json!({"metadata": {"name": "cart.edgeheal-x"}}))],
     );
@@ -1336,6 +1339,7 @@ async fn events_are_created_in_events_k8s_io_regarding_the_target() {
         reason: "Refused",
         action: "scale_up".into(),
         note: "budget exhausted".into(),
+        at: "2026-11-21T09:59:20.25Z".parse().unwrap(),
     };
     c.record_event(
         &target(WorkloadKind::Deployment),
@@ -1778,6 +1782,7 @@ async fn events_about_a_rollout_regard_it_in_its_api_group() {
         reason: "Remediated",
         action: "rollout_restart".into(),
         note: "spec.restartAt".into(),
+        at: "2026-11-21T10:00:00Z".parse().unwrap(),
     };
     c.record_event(
         &target(WorkloadKind::Rollout),
