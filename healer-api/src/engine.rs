@@ -2046,6 +2046,12 @@ impl Engine {
         self.events.clone()
     }
 
+    /// What the guards count ([`Context`]): the last action on `inc`'s target by another
+    /// incident, and the actions and failed ones in the budget window. Only the actions that
+    /// were enforced and those of the current mode count: a dry-run or shadow action was only
+    /// recorded, so once the heal API enforces, the budget and cooldowns an earlier mode spent
+    /// hold nothing back, while a dry run still counts what was done for real, as enforcing
+    /// would.
     async fn guard_context_counts(
         &self,
         inc: &Incident,
@@ -2059,19 +2065,23 @@ impl Engine {
             .map_or_else(|| target.clone(), |t| t.key());
         let id = inc.id;
         let since = self.now().as_millisecond() - self.cfg.budget.window_secs as i64 * 1000;
+        let mode = self.cfg.mode.as_str();
+        let enforce = Mode::Enforce.as_str();
         self.store
             .read(move |c| {
                 let last: Option<i64> = c
                     .query_row(
-                        "SELECT MAX(started_at) FROM actions WHERE target IN (?1, ?3) AND incident_id != ?2",
-                        params![target, id, twin],
+                        "SELECT MAX(started_at) FROM actions
+                         WHERE target IN (?1, ?3) AND incident_id != ?2 AND mode IN (?4, ?5)",
+                        params![target, id, twin, mode, enforce],
                         |r| r.get(0),
                     )
                     .optional()?
                     .flatten();
                 let (n, failed): (i64, i64) = c.query_row(
-                    "SELECT COUNT(*), COALESCE(SUM(result = 'failed'), 0) FROM actions WHERE started_at >= ?1",
-                    [since],
+                    "SELECT COUNT(*), COALESCE(SUM(result = 'failed'), 0) FROM actions
+                     WHERE started_at >= ?1 AND mode IN (?2, ?3)",
+                    params![since, mode, enforce],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
                 Ok((

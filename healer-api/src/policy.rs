@@ -108,15 +108,15 @@ pub struct Context<'a> {
     pub incident_opened_at: Timestamp,
     /// The pod the records named (untrusted).
     pub pod_named: Option<&'a str>,
-    /// Last action on the same target by another incident.
+    /// Last action on the same target by another incident, enforced or of the current mode.
     pub last_action_on_target: Option<Timestamp>,
     /// When the incident's newest evidence came: a step decided once it is older than
     /// `engine.max_record_age_secs` is refused (the heal API was down in the middle of the
     /// decision), as a stale record opens nothing.
     pub evidence_at: Timestamp,
-    /// Actions started in the budget window.
+    /// Actions started in the budget window, enforced or of the current mode.
     pub actions_in_window: u32,
-    /// Failed actions in the budget window.
+    /// Failed actions in the budget window, enforced or of the current mode.
     pub failures_in_window: u32,
 }
 

@@ -995,6 +995,76 @@ async fn anomaly_storm_of_200_entities_never_exceeds_the_budget() {
     assert!(executed <= 14, "{executed} actions");
 }
 
+/// The way the heal API is brought in, shadow → dry-run → enforce: what the earlier modes only
+/// recorded counts towards none of the guards once it enforces, as nothing of it was done. A
+/// dry-run hour that spent the budget and put `shop/a` in its cooldown leaves the first enforced
+/// actions free, `shop/a`'s included; an enforced action still counts in dry-run mode, as
+/// enforce would count it there. Before, the heal API switched to enforce refused every action
+/// (`budget_exhausted`, handed to humans, the alert `EdgehealHealingStopped` firing) until the
+/// budget window had passed.
+#[tokio::test]
+async fn what_an_earlier_mode_only_recorded_counts_towards_no_guard_once_enforcing() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = "budget: { max_actions: 2, window_secs: 3600 }\n";
+    let mut h = Harness::new(dir.path(), "dry-run", budget, FakeCluster::default());
+    let mut engine = h.recovered_engine().await;
+    h.ingest(
+        &[["shop/a", "shop/b", "shop/c"]; 3].concat(),
+        "cpu_saturation",
+        None,
+    )
+    .await;
+    engine.process_pending().await.unwrap();
+    let over_budget = |incidents: &[store::IncidentRow]| {
+        incidents
+            .iter()
+            .filter(|i| {
+                i.reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("budget_exhausted"))
+            })
+            .map(|i| i.entity.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(over_budget(&h.incidents().await), ["shop/c"]);
+
+    // The switch: the same store, now enforcing, minutes later.
+    h.clock.advance_secs(121);
+    engine.tick().await.unwrap();
+    drop(engine);
+    let mut h = Harness {
+        cfg: config(dir.path(), "enforce", budget),
+        ..h
+    };
+    let mut engine = h.recovered_engine().await;
+    h.clock.advance_secs(60);
+    h.ingest(&[["shop/a", "shop/d"]; 3].concat(), "memory_leak", None)
+        .await;
+    engine.process_pending().await.unwrap();
+    let enforced: Vec<_> = h
+        .cluster
+        .executed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, _, dry_run)| !dry_run)
+        .map(|(target, _, _)| target.clone())
+        .collect();
+    assert_eq!(enforced, ["shop/deployment/a", "shop/deployment/d"]);
+
+    // Back to dry-run: the two enforced actions fill its budget.
+    drop(engine);
+    let mut h = Harness {
+        cfg: config(dir.path(), "dry-run", budget),
+        ..h
+    };
+    let mut engine = h.recovered_engine().await;
+    h.clock.advance_secs(60);
+    h.ingest(&["shop/e"; 3], "crash_loop", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(over_budget(&h.incidents().await), ["shop/e", "shop/c"]);
+}
+
 #[tokio::test]
 async fn cooldown_holds_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
