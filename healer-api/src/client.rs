@@ -85,7 +85,7 @@ pub enum ClientError {
 /// What `GET /v1/incidents` filters on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
-    /// open | acting | verifying | resolved | escalated | failed.
+    /// open | acting | verifying | resolved | escalated | failed | superseded.
     pub state: Option<String>,
     /// Exact namespace.
     pub namespace: Option<String>,

@@ -1,7 +1,7 @@
 //! The incident engine. It pulls committed, unprocessed batches from the store in arrival
 //! order, debounces anomalous records per (entity, incident kind), dedupes them onto the open
 //! incident, and drives each incident through open → acting → verifying → resolved |
-//! escalated | failed. Every decision, action and result is written to the store before and
+//! escalated | failed (or superseded at a start in another mode, [`State::Superseded`]). Every decision, action and result is written to the store before and
 //! after the side effect: an action row (unique per incident step) is committed *before* the
 //! Kubernetes call (or the soft-heal hook's), so a crash between the two, or a cycle of the
 //! engine that fails between them (a store write refused), leaves an `interrupted` action that
@@ -64,6 +64,10 @@ pub enum State {
     Escalated,
     /// The action failed.
     Failed,
+    /// Closed at a start in another mode than the one its actions were only recorded in
+    /// (dry-run, then enforce): what it would have done was not done, so a recurrence opens a
+    /// new incident, from the policy's first action.
+    Superseded,
 }
 
 impl State {
@@ -71,23 +75,25 @@ impl State {
     pub const ACTIVE: [State; 3] = [State::Open, State::Acting, State::Verifying];
 
     /// Every state, in the order an incident may pass through them.
-    pub const ALL: [State; 6] = [
+    pub const ALL: [State; 7] = [
         State::Open,
         State::Acting,
         State::Verifying,
         State::Resolved,
         State::Escalated,
         State::Failed,
+        State::Superseded,
     ];
 
     /// The store names of [`State::ALL`] (what `GET /v1/incidents?state=` takes).
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         State::ALL[0].as_str(),
         State::ALL[1].as_str(),
         State::ALL[2].as_str(),
         State::ALL[3].as_str(),
         State::ALL[4].as_str(),
         State::ALL[5].as_str(),
+        State::ALL[6].as_str(),
     ];
 
     /// Store name.
@@ -99,6 +105,7 @@ impl State {
             State::Resolved => "resolved",
             State::Escalated => "escalated",
             State::Failed => "failed",
+            State::Superseded => "superseded",
         }
     }
 
@@ -551,7 +558,8 @@ impl Engine {
     /// Startup recovery: actions left `pending` by a crash become `interrupted` (never re-run;
     /// their incident goes to verifying, so a recurrence escalates to the *next* action), and
     /// active incidents are reloaded. Incidents still `open` are decided again (no action row
-    /// exists for their step, so nothing can run twice). Closed incidents still absorbing
+    /// exists for their step, so nothing can run twice). Active incidents whose actions another
+    /// mode only recorded (a start in enforce mode after dry-run) are closed `superseded`. Closed incidents still absorbing
     /// their key's records (escalated or failed within their cooldown, a resolved traffic
     /// surge whose rate goes on) hold them again. The debounce windows and the recurrences of
     /// verifying incidents are rebuilt from the evidence stored with the batches
@@ -573,7 +581,8 @@ impl Engine {
         let verify_ms = self.cfg.engine.verify_window_secs as i64 * 1000;
         let hold_until = now + self.cooldown_ms();
         let between = cause.phrase();
-        let (interrupted, stranded, raises, failed) = self
+        let mode = self.cfg.mode;
+        let (interrupted, stranded, raises, failed, superseded) = self
             .store
             .write(move |tx| {
                 let mut stmt = tx.prepare("SELECT incident_id, step, action FROM actions WHERE result = 'pending'")?;
@@ -642,10 +651,20 @@ impl Engine {
                         )?;
                     }
                 }
+                let superseded = supersede(tx, mode, now)?;
                 let raises = hpa_floor::unsettled(tx)?.len();
-                Ok((rows.len(), stranded.len(), raises, failed))
+                Ok((rows.len(), stranded.len(), raises, failed, superseded))
             })
             .await?;
+        for (incident, kind) in &superseded {
+            tracing::warn!(
+                incident,
+                kind,
+                mode = mode.as_str(),
+                "incident closed: its actions were only recorded, in another mode"
+            );
+            self.metrics.incident(kind, State::Superseded.as_str());
+        }
         for note in failed {
             self.notifier.notify(note);
         }
@@ -1537,7 +1556,10 @@ impl Engine {
                     },
                 );
             }
-            (State::Resolved | State::Escalated | State::Failed, None) => {}
+            // Superseded at a start ([`Engine::recover`]): its actions were only recorded, so
+            // it answered nothing and holds nothing.
+            (State::Resolved | State::Escalated | State::Failed, None) | (State::Superseded, _) => {
+            }
         }
     }
 
@@ -1952,7 +1974,10 @@ impl Engine {
         decided: Option<Decided>,
     ) -> Result<(), EngineError> {
         inc.state = state;
-        let closed = matches!(state, State::Resolved | State::Escalated | State::Failed);
+        let closed = matches!(
+            state,
+            State::Resolved | State::Escalated | State::Failed | State::Superseded
+        );
         let (id, step, now, reason) = (
             inc.id,
             inc.step as i64,
@@ -2509,6 +2534,52 @@ pub const RECOVERY_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// How often the engine asks for a rolling-out workload's status (ms).
 const ROLLOUT_POLL_MS: i64 = 5_000;
+
+/// Closes, `superseded`, every active incident with an action recorded in another mode than
+/// `mode` and not enforced (at a start after a switch from dry-run to enforce, say): its actions
+/// were only recorded, so going on with it would take its policy's next action, in `mode`,
+/// although the one before it was never taken. A recurrence opens a new incident instead, from
+/// the policy's first action. An incident an enforced action was taken for goes on in any
+/// mode. Returns the incidents closed, with their kinds.
+fn supersede(
+    tx: &rusqlite::Transaction<'_>,
+    mode: Mode,
+    now: i64,
+) -> rusqlite::Result<Vec<(i64, String)>> {
+    let mut stmt = tx.prepare(
+        "SELECT i.id, i.kind, i.step, GROUP_CONCAT(DISTINCT a.mode) FROM incidents i
+         JOIN actions a ON a.incident_id = i.id
+         WHERE i.state IN ('open', 'acting', 'verifying') AND a.mode NOT IN (?1, ?2)
+         GROUP BY i.id ORDER BY i.id",
+    )?;
+    let rows: Vec<(i64, String, i64, String)> = stmt
+        .query_map(params![mode.as_str(), Mode::Enforce.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut closed = Vec::with_capacity(rows.len());
+    for (id, kind, step, modes) in rows {
+        let reason = format!(
+            "the heal API now runs in {} mode and this incident's actions were only recorded \
+             ({modes} mode): closed, so that a recurrence opens a new incident, from the \
+             policy's first action",
+            mode.as_str()
+        );
+        tx.execute(
+            "UPDATE incidents SET state = 'superseded', updated_at = ?1, closed_at = ?1,
+               reason = ?2, hold_until = NULL, verify_until = NULL
+             WHERE id = ?3",
+            params![now, reason, id],
+        )?;
+        tx.execute(
+            "INSERT INTO decisions(incident_id, at, step, action, outcome, reason)
+             VALUES (?1, ?2, ?3, NULL, 'superseded', ?4)",
+            params![id, now, step, reason],
+        )?;
+        closed.push((id, kind));
+    }
+    Ok(closed)
+}
 
 /// The `action` of a raised HPA minimum's restore in metrics and Events.
 pub const RESTORE_ACTION: &str = "restore_hpa_min";

@@ -510,7 +510,7 @@ struct ListQuery {
 }
 
 /// The states `GET /v1/incidents?state=` filters on.
-pub const INCIDENT_STATES: [&str; 6] = crate::engine::State::NAMES;
+pub const INCIDENT_STATES: [&str; 7] = crate::engine::State::NAMES;
 /// Incidents a page holds unless `limit` says otherwise.
 pub const DEFAULT_PAGE: usize = 50;
 /// The largest `limit` a page takes.

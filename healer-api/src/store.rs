@@ -855,7 +855,7 @@ pub struct IncidentRow {
     pub workload_kind: String,
     /// Incident kind.
     pub kind: String,
-    /// open | acting | verifying | resolved | escalated | failed.
+    /// open | acting | verifying | resolved | escalated | failed | superseded.
     pub state: String,
     /// Index of the current policy action.
     pub step: i64,

@@ -1065,6 +1065,84 @@ async fn what_an_earlier_mode_only_recorded_counts_towards_no_guard_once_enforci
     assert_eq!(over_budget(&h.incidents().await), ["shop/e", "shop/c"]);
 }
 
+/// An incident still active when the heal API starts in a mode that does more than the one
+/// its action was recorded in (dry-run → enforce here) is closed `superseded`: its step was only
+/// recorded, so a recurrence opens a new incident that starts from the policy's first action,
+/// enforced, rather than escalating the old one to its second action as if the first had been
+/// taken. Before, the fault that went on got `rollout_restart` (step 2) for real, and its
+/// `scale_up` never ran. The other way (enforce → dry-run), an enforced action happened: its
+/// incident goes on.
+#[tokio::test]
+async fn an_incident_whose_action_an_earlier_mode_only_recorded_is_superseded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "dry-run", "", FakeCluster::default());
+    let engine = h.engine_after_three_anomalies().await;
+    let id = h.incidents().await[0].id;
+    assert_eq!(h.incidents().await[0].state, "verifying");
+    drop(engine);
+    let mut h = Harness {
+        cfg: config(dir.path(), "enforce", ""),
+        ..h
+    };
+    let mut engine = h.recovered_engine().await;
+    let old = h
+        .incidents()
+        .await
+        .into_iter()
+        .find(|i| i.id == id)
+        .unwrap();
+    assert_eq!(old.state, "superseded");
+    assert!(old.closed_at.is_some());
+    let (_, decisions, _) = h.history(id).await;
+    let last = decisions.last().unwrap();
+    assert_eq!(last.outcome, "superseded");
+    assert!(
+        last.reason.contains("enforce mode") && last.reason.contains("dry-run"),
+        "{last:?}"
+    );
+    assert!(h
+        .metrics
+        .render()
+        .contains(r#"kind="cpu_saturation",state="superseded"} 1"#));
+    // The fault goes on: a new incident, its first action enforced.
+    h.clock.advance_secs(30);
+    h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    let enforced: Vec<_> = h
+        .cluster
+        .executed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, _, dry_run)| !dry_run)
+        .map(|(_, plan, _)| plan.clone())
+        .collect();
+    assert_eq!(enforced.len(), 1, "{enforced:?}");
+    assert!(matches!(enforced[0], Plan::Scale { .. }), "{enforced:?}");
+    let newest = h
+        .incidents()
+        .await
+        .into_iter()
+        .find(|i| i.id != id)
+        .unwrap();
+    assert_eq!(newest.state, "verifying");
+
+    // Enforce → dry-run: the enforced scale-up was taken; its incident goes on verifying.
+    drop(engine);
+    let h = Harness {
+        cfg: config(dir.path(), "dry-run", ""),
+        ..h
+    };
+    let _engine = h.recovered_engine().await;
+    let kept = h
+        .incidents()
+        .await
+        .into_iter()
+        .find(|i| i.id == newest.id)
+        .unwrap();
+    assert_eq!(kept.state, "verifying");
+}
+
 #[tokio::test]
 async fn cooldown_holds_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -1448,7 +1526,9 @@ async fn an_action_finished_before_a_crash_moves_its_incident_on() {
 }
 
 /// A dry-run action recovered after a restart into enforce mode changed nothing to roll
-/// out: its window is not held back by the workload's rollout status.
+/// out: it is not waited for, its incident superseded (see
+/// `an_incident_whose_action_an_earlier_mode_only_recorded_is_superseded`) without a look at
+/// the workload's rollout status.
 #[tokio::test]
 async fn a_dry_run_action_is_not_waited_for_after_a_restart_into_enforce() {
     let dir = tempfile::tempdir().unwrap();
@@ -1465,7 +1545,7 @@ async fn a_dry_run_action_is_not_waited_for_after_a_restart_into_enforce() {
     engine.tick().await.unwrap();
     h.clock.advance_secs(61);
     engine.tick().await.unwrap();
-    assert_eq!(h.incidents().await[0].state, "resolved");
+    assert_eq!(h.incidents().await[0].state, "superseded");
     assert!(h.cluster.rollout_checks.lock().unwrap().is_empty());
 }
 
