@@ -2594,12 +2594,15 @@ pub const RESTORE_RETRY_MAX_SECS: i64 = 3600;
 /// When a record was made, on the heal API's clock (ms): its `edgeheal.ts`, which the sender's
 /// node stamped, moved by how far the sender's clock was from ours when the batch arrived (its
 /// signature's time against the receive time; a second of signature resolution and the
-/// request's latency on top). A node whose clock is off is judged by its own clock.
+/// request's latency on top). A node whose clock is off is judged by its own clock. A record
+/// stamped after that (an application writing local time as UTC, a clock ahead of its node's)
+/// was made no later than it arrived: its time is the arrival, so a backlog of them grows old
+/// as any other does.
 fn made_at(r: &store::StoredRecord) -> Option<i64> {
     let offset = r
         .signed_at_ms
         .map_or(0, |s| r.received_at_ms.saturating_sub(s));
-    Some(r.ts_ms?.saturating_add(offset))
+    Some(r.ts_ms?.saturating_add(offset).min(r.received_at_ms))
 }
 
 /// How old an anomalous record is `now`, if older than `max_age_ms`

@@ -3216,6 +3216,30 @@ async fn a_batch_weighed_long_after_it_arrived_is_history() {
     assert_eq!(h.action_count().await, 0);
 }
 
+/// A record stamped after the batch that carried it was signed (an application that writes
+/// local time as UTC east of Greenwich, a clock hours ahead) was made no later than it arrived:
+/// a batch of them weighed an hour after it arrived is history, as any other is. Before, its
+/// age came out negative, so it was never stale and opened an incident and an action an hour
+/// late.
+#[tokio::test]
+async fn a_record_stamped_after_it_arrived_is_no_fresher_than_its_arrival() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+    let ahead = h.clock.now() + SignedDuration::from_hours(9);
+    h.ingest_at(&["shop/cart"; 3], "cpu_saturation", ahead)
+        .await;
+    h.clock.advance_secs(3600);
+    let mut engine = h.recovered_engine().await;
+    engine.process_pending().await.unwrap();
+    assert!(h.incidents().await.is_empty());
+    assert_eq!(h.action_count().await, 0);
+    // Weighed as they arrive, the same records are fresh.
+    h.ingest_at(&["shop/cart"; 3], "cpu_saturation", ahead)
+        .await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(h.action_count().await, 1);
+}
+
 /// Guards with a 600 s hold before a raised HPA minimum is given back.
 const HOLD_600: &str = "guards: { namespaces: [shop], hpa_restore_after_secs: 600 }\n";
 const HOLD_3600: &str = "guards: { namespaces: [shop], hpa_restore_after_secs: 3600 }\n";
