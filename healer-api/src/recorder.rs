@@ -20,6 +20,7 @@
 
 use std::sync::Arc;
 
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::{Cluster, ClusterError, EventNote, Target};
@@ -76,16 +77,20 @@ impl EventRecorder {
             note,
             dry_run,
         }));
-        if let Err(e) = tx.try_send(work) {
-            if let Work::Post(q) = e.into_inner() {
-                tracing::warn!(
-                    reason = q.note.reason,
-                    target = %q.target.key(),
-                    capacity = QUEUE_CAPACITY,
-                    "event queue full: event dropped"
-                );
-                count(&self.metrics, "dropped");
-            }
+        let (why, work) = match tx.try_send(work) {
+            Ok(()) => return,
+            Err(TrySendError::Full(work)) => ("event queue full: event dropped", work),
+            // Only if the worker panicked.
+            Err(TrySendError::Closed(work)) => ("event worker gone: event dropped", work),
+        };
+        if let Work::Post(q) = work {
+            tracing::warn!(
+                reason = q.note.reason,
+                target = %q.target.key(),
+                capacity = QUEUE_CAPACITY,
+                "{why}"
+            );
+            count(&self.metrics, "dropped");
         }
     }
 
