@@ -122,6 +122,11 @@ struct Incident {
     target: Target,
     state: State,
     step: usize,
+    /// The pod its current step regards (named by records, so untrusted: the guards look it
+    /// up and check that the target controls it): the one the record that opened it named,
+    /// or, from the step a recurrence escalated it to, the newest one the recurrences that
+    /// escalated it named ([`Engine::dedupe`]). A record that names no pod (a workload's
+    /// metric) leaves it as it is. Stored with the escalation (`incidents.pod`).
     pod: Option<String>,
     opened_at: Timestamp,
     verify_until: Option<Timestamp>,
@@ -133,7 +138,9 @@ struct Incident {
     /// changed it (`updated_at`). A step decided once that is older than
     /// `engine.max_record_age_secs` is refused ([`policy::precheck`]).
     evidence_at_ms: i64,
-    recurrences: VecDeque<i64>,
+    /// The recurrences counted against its current step, oldest first, while too few to
+    /// escalate it.
+    recurrences: VecDeque<Recurrence>,
     /// The workload as the API server last described it: its kind (a Deployment-named target
     /// may be found as the Argo Rollout of its name) and uid. Actions, verification and Events
     /// go to it ([`Incident::found_target`]).
@@ -179,6 +186,16 @@ impl Incident {
 }
 
 type Key = (Entity, IncidentKind);
+
+/// A record that recurred while its incident verified its action: evidence against the
+/// action, and the pod it names, which the next step regards if it escalates the incident.
+#[derive(Debug, Clone)]
+struct Recurrence {
+    /// When it was counted (ms, on the engine's clock: when its batch was taken in hand).
+    at: i64,
+    /// The pod it names, if any.
+    pod: Option<String>,
+}
 
 /// An `acting` incident whose action's result was recorded before a restart or a failed
 /// cycle: incident id, step, action, result, when it finished, detail.
@@ -376,9 +393,9 @@ impl Cursor {
 struct Rebuilt {
     /// Each key's window.
     windows: HashMap<Key, VecDeque<i64>>,
-    /// Each key's recurrences: (when its batch was received, when it was observed), in the
-    /// order observed.
-    recurrences: HashMap<Key, Vec<(i64, i64)>>,
+    /// Each key's recurrences: (when its batch was received, the recurrence), in the order
+    /// observed.
+    recurrences: HashMap<Key, Vec<(i64, Recurrence)>>,
 }
 
 /// A decision of an incident's history, written in the transaction of the change it decides
@@ -829,7 +846,7 @@ impl Engine {
                     .unwrap_or_default()
                     .into_iter()
                     .filter(|(received, _)| row.evidence_from.is_none_or(|from| *received > from))
-                    .map(|(_, at)| at)
+                    .map(|(_, recurrence)| recurrence)
                     .collect(),
                 (None, _) => VecDeque::new(),
             };
@@ -952,18 +969,20 @@ impl Engine {
                         .or_default()
                         .push_back(e.observed_at_ms);
                 }
-                MarkKind::Recurrence => rebuilt
-                    .recurrences
-                    .entry(key)
-                    .or_default()
-                    .push((e.received_at_ms, e.observed_at_ms)),
+                MarkKind::Recurrence => rebuilt.recurrences.entry(key).or_default().push((
+                    e.received_at_ms,
+                    Recurrence {
+                        at: e.observed_at_ms,
+                        pod: e.pod,
+                    },
+                )),
             }
         }
         for w in rebuilt.windows.values_mut() {
             w.make_contiguous().sort_unstable();
         }
         for r in rebuilt.recurrences.values_mut() {
-            r.sort_unstable_by_key(|(_, at)| *at);
+            r.sort_by_key(|(_, recurrence)| recurrence.at);
         }
         Ok(rebuilt)
     }
@@ -1459,6 +1478,14 @@ impl Engine {
     /// transaction that counts the record, so that a failure before the step is decided
     /// leaves an open incident for the recovery to decide, not an escalation lost with the
     /// recurrences in memory.
+    ///
+    /// The next step regards the pod the recurrences that escalate the incident name (the
+    /// record that fills the window and those counted within it before), the newest one named
+    /// if they name several, stored in that transaction too: after a rollback or a restart
+    /// the pod the incident opened on is gone, and the newest is the pod seen misbehaving
+    /// last, the likeliest to be there still, as the record that opens an incident names the
+    /// pod its first step regards. Recurrences that name no pod (a workload's metrics) leave
+    /// the pod the incident had.
     async fn dedupe(
         &mut self,
         inc: &mut Incident,
@@ -1479,12 +1506,27 @@ impl Engine {
             && !inc.rolling
             && after_action
             && is_strain(inc.kind, r.family.as_deref());
-        let recent = inc
+        let recent: Vec<&Recurrence> = inc
             .recurrences
             .iter()
-            .filter(|t| **t >= at.at - window_ms)
-            .count();
-        let escalates = recurs && recent + 1 >= threshold;
+            .filter(|x| x.at >= at.at - window_ms)
+            .collect();
+        let escalates = recurs && recent.len() + 1 >= threshold;
+        // The pod the next step regards, if the recurrences that escalate to it name one.
+        let pod = if escalates {
+            r.pod
+                .clone()
+                .or_else(|| recent.iter().rev().find_map(|x| x.pod.clone()))
+        } else {
+            None
+        };
+        let reason = match &pod {
+            Some(p) if inc.pod.as_ref() != Some(p) => format!(
+                "anomalies recurred within the verify window; escalating to the next action, on pod {p}, which the recurrences name"
+            ),
+            _ => "anomalies recurred within the verify window; escalating to the next action"
+                .to_owned(),
+        };
         let (id, next_step) = (inc.id, inc.step as i64 + 1);
         // A recurrence that does not escalate is evidence, stored with the cursor.
         let own = (recurs && !escalates).then_some(Mark {
@@ -1492,6 +1534,7 @@ impl Engine {
             kind: MarkKind::Recurrence,
         });
         let marks = self.unstored_marks(own);
+        let escalated_pod = pod.clone();
         self.store
             .write(move |tx| {
                 tx.execute(
@@ -1500,15 +1543,10 @@ impl Engine {
                 )?;
                 if escalates {
                     tx.execute(
-                        "UPDATE incidents SET state = 'open', step = ?1 WHERE id = ?2",
-                        params![next_step, id],
+                        "UPDATE incidents SET state = 'open', step = ?1, pod = COALESCE(?3, pod) WHERE id = ?2",
+                        params![next_step, id, escalated_pod],
                     )?;
-                    Decided::new(
-                        None,
-                        "recurred",
-                        "anomalies recurred within the verify window; escalating to the next action",
-                    )
-                    .insert(tx, id, now, next_step)?;
+                    Decided::new(None, "recurred", &reason).insert(tx, id, now, next_step)?;
                 }
                 at.mark(tx, &marks)
             })
@@ -1517,16 +1555,22 @@ impl Engine {
         inc.evidence_at_ms = now;
         if !escalates {
             if recurs {
-                inc.recurrences.push_back(at.at);
+                inc.recurrences.push_back(Recurrence {
+                    at: at.at,
+                    pod: r.pod.clone(),
+                });
                 while inc
                     .recurrences
                     .front()
-                    .is_some_and(|t| *t < at.at - window_ms)
+                    .is_some_and(|x| x.at < at.at - window_ms)
                 {
                     inc.recurrences.pop_front();
                 }
             }
             return Ok(());
+        }
+        if pod.is_some() {
+            inc.pod = pod;
         }
         inc.recurrences.clear();
         inc.step += 1;

@@ -91,7 +91,7 @@ pub struct Facts {
     pub update_strategy: UpdateStrategy,
     /// The HPA targeting it.
     pub hpa: Option<HpaFacts>,
-    /// The pod the record named, if it exists.
+    /// The pod the records named ([`Context::pod_named`]), if it exists.
     pub pod: Option<PodFacts>,
     /// Rollout history (Deployments, when rollback is considered).
     pub rollout: Option<RolloutFacts>,
@@ -106,7 +106,8 @@ pub struct Context<'a> {
     pub namespace: &'a str,
     /// When the incident opened.
     pub incident_opened_at: Timestamp,
-    /// The pod the records named (untrusted).
+    /// The pod the records named (untrusted): the incident's record that opened it, or the
+    /// newest of the recurrences that escalated it to its current step that named one.
     pub pod_named: Option<&'a str>,
     /// Last action on the same target by another incident, enforced or of the current mode.
     pub last_action_on_target: Option<Timestamp>,

@@ -629,6 +629,8 @@ pub struct Evidence {
     pub entity: Option<String>,
     /// Its incident kind.
     pub incident: String,
+    /// The pod it names, if any (a recurrence's is the pod the step it escalates to regards).
+    pub pod: Option<String>,
     /// Its batch.
     pub batch: i64,
     /// Its place in its batch.
@@ -652,25 +654,28 @@ pub fn debounce_evidence(conn: &Connection, since_ms: i64) -> Result<Vec<Evidenc
     let batches: Vec<(i64, i64, i64)> = stmt
         .query_map([since_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
-    let mut rec_stmt = conn
-        .prepare_cached("SELECT entity, incident FROM records WHERE batch_id = ?1 ORDER BY id")?;
+    let mut rec_stmt = conn.prepare_cached(
+        "SELECT entity, incident, pod FROM records WHERE batch_id = ?1 ORDER BY id",
+    )?;
     let mut out = Vec::new();
     for (batch, received_at_ms, observed_at_ms) in batches {
         let marks = marks_of(conn, batch)?;
         let Some(last) = marks.iter().map(|m| m.record).max() else {
             continue;
         };
-        let records: Vec<(Option<String>, String)> = rec_stmt
-            .query_map([batch], |r| Ok((r.get(0)?, r.get(1)?)))?
+        type Row = (Option<String>, String, Option<String>);
+        let records: Vec<Row> = rec_stmt
+            .query_map([batch], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .take(last + 1)
             .collect::<Result<_, _>>()?;
         for m in marks {
-            let Some((entity, incident)) = records.get(m.record) else {
+            let Some((entity, incident, pod)) = records.get(m.record) else {
                 continue;
             };
             out.push(Evidence {
                 entity: entity.clone(),
                 incident: incident.clone(),
+                pod: pod.clone(),
                 batch,
                 record: m.record,
                 kind: m.kind,
@@ -859,7 +864,9 @@ pub struct IncidentRow {
     pub state: String,
     /// Index of the current policy action.
     pub step: i64,
-    /// Pod named by the records that opened it.
+    /// The pod its current step regards: named by the record that opened it or, once
+    /// recurrences escalated it to a later step, the newest one they named (a recurrence that
+    /// names none leaves it as it was).
     pub pod: Option<String>,
     /// Anomalous records attached.
     pub record_count: i64,
@@ -1177,9 +1184,11 @@ mod tests {
                     (id, 2, MarkKind::Window, 1_000, 5_000),
                 ]
             );
-            assert!(evidence.iter().all(
-                |e| e.entity.as_deref() == Some("shop/cart") && e.incident == "cpu_saturation"
-            ));
+            assert!(evidence
+                .iter()
+                .all(|e| e.entity.as_deref() == Some("shop/cart")
+                    && e.incident == "cpu_saturation"
+                    && e.pod.as_deref() == Some("cart-1")));
             assert!(store
                 .read(|c| debounce_evidence(c, 5_001))
                 .await

@@ -19,7 +19,7 @@ use edgeheal_healer::engine::{Cycles, Engine};
 use edgeheal_healer::hpa_floor::{self, RaiseRow};
 use edgeheal_healer::metrics::Metrics;
 use edgeheal_healer::notify::Notifier;
-use edgeheal_healer::policy::{Facts, HpaFacts, Plan, PodFacts, UpdateStrategy};
+use edgeheal_healer::policy::{Facts, HpaFacts, Plan, PodFacts, RolloutFacts, UpdateStrategy};
 use edgeheal_healer::recorder::EventRecorder;
 use edgeheal_healer::softheal::SoftHealer;
 use edgeheal_healer::store::{self, NewBatch, Store};
@@ -44,6 +44,11 @@ struct FakeCluster {
     update_strategy: UpdateStrategy,
     fail_execute: bool,
     labels_missing: bool,
+    /// The pods that exist, when set: a pod named otherwise is not found, as after a rollout
+    /// replaced it. Unset, every pod named exists, controlled by the target.
+    pods: Mutex<Option<Vec<&'static str>>>,
+    /// Every target's rollout history (a `rollback` applies); none: it is skipped.
+    rollout: Option<RolloutFacts>,
     /// Every target's annotations (a soft-heal hook's URL).
     annotations: BTreeMap<String, String>,
     /// The target is still rolling out (`rolled_out` says no).
@@ -169,13 +174,18 @@ impl Cluster for FakeCluster {
                 min_replicas: min,
                 max_replicas: max,
             }),
-            pod: pod.map(|p| PodFacts {
-                name: p.into(),
-                uid: "pod-uid".into(),
-                resource_version: "5".into(),
-                owned_by_target: true,
-            }),
-            rollout: None,
+            pod: pod
+                .filter(|p| {
+                    let pods = self.pods.lock().unwrap();
+                    pods.as_ref().is_none_or(|pods| pods.iter().any(|q| q == p))
+                })
+                .map(|p| PodFacts {
+                    name: p.into(),
+                    uid: "pod-uid".into(),
+                    resource_version: "5".into(),
+                    owned_by_target: true,
+                }),
+            rollout: self.rollout.clone(),
         })
     }
     async fn rolled_out(&self, target: &Target) -> Result<bool, ClusterError> {
@@ -555,6 +565,17 @@ impl Harness {
             .write(|tx| Ok(tx.execute_batch("DROP TRIGGER refuse;")?))
             .await
             .unwrap();
+    }
+
+    /// The plans the cluster was asked to carry out, in order.
+    fn plans(&self) -> Vec<Plan> {
+        self.cluster
+            .executed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.1.clone())
+            .collect()
     }
 
     async fn action_count(&self) -> i64 {
@@ -2442,6 +2463,146 @@ async fn a_recurrence_that_straddles_a_restart_escalates_at_the_same_record() {
             (1, 6),
             "restart {restart}"
         );
+    }
+}
+
+/// A Deployment whose newest rollout came a minute before the incidents open (a `rollback`
+/// applies), running pod `cart-1`.
+fn a_recent_rollout_running_cart_1() -> FakeCluster {
+    FakeCluster {
+        pods: Mutex::new(Some(vec!["cart-1"])),
+        rollout: Some(RolloutFacts {
+            current_since: jiff::Timestamp::from_second(T0 - 60).unwrap(),
+            current_revision: 2,
+            previous: Some(("cart-6d4f".into(), 1)),
+        }),
+        ..FakeCluster::default()
+    }
+}
+
+/// `crash_loop: [rollback, delete_pod]`: records of pod `cart-1` open an incident, whose first
+/// step rolls `shop/cart` back; the rollback replaces the pods by `pods`. 30 s later.
+async fn rolled_back(h: &mut Harness, pods: Vec<&'static str>) -> Engine {
+    let mut engine = h.recovered_engine().await;
+    h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-1"))
+        .await;
+    engine.process_pending().await.unwrap();
+    let plans = h.plans();
+    assert!(matches!(&plans[..], [Plan::Rollback { .. }]), "{plans:?}");
+    *h.cluster.pods.lock().unwrap() = Some(pods);
+    h.clock.advance_secs(30);
+    engine
+}
+
+/// The second step of a policy acts on the pod the recurrences that escalated to it name, not
+/// on the one that opened the incident: after a rollback (or a restart) that one is gone.
+/// Before, `delete_pod` still named `cart-1`, was skipped (`pod_gone`) and the incident
+/// escalated to a human, so the second step of the shipped `crash_loop` and `memory_leak`
+/// policies never did anything while `cart-2` crash-looped.
+#[tokio::test]
+async fn the_next_step_evicts_the_pod_the_recurrences_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "enforce", "", a_recent_rollout_running_cart_1());
+    let mut engine = rolled_back(&mut h, vec!["cart-2"]).await;
+    h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-2"))
+        .await;
+    engine.process_pending().await.unwrap();
+    let plans = h.plans();
+    assert!(
+        matches!(&plans[..], [Plan::Rollback { .. }, Plan::DeletePod { name, .. }] if name == "cart-2"),
+        "{plans:?}"
+    );
+    let inc = h.incidents().await;
+    assert_eq!(
+        (inc[0].state.as_str(), inc[0].step, inc[0].pod.as_deref()),
+        ("verifying", 1, Some("cart-2"))
+    );
+    let (_, decisions, actions) = h.history(inc[0].id).await;
+    let recurred = decisions.iter().find(|d| d.outcome == "recurred").unwrap();
+    assert!(
+        recurred.reason.contains("pod cart-2"),
+        "{}",
+        recurred.reason
+    );
+    assert_eq!(actions[1].action, "delete_pod");
+}
+
+/// The same with a restart between the recurrence that escalated the incident and its next
+/// step (the heal API stopped while it inspected the target): the pod is stored with the
+/// escalation, and the next start acts on it. Before, the store kept `cart-1`.
+#[tokio::test]
+async fn the_pod_the_recurrences_name_is_acted_on_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stop, _stopped) = tokio::sync::watch::channel(false);
+    let cluster = FakeCluster {
+        stop_on_facts: Some(stop),
+        ..a_recent_rollout_running_cart_1()
+    };
+    let mut h = Harness::new(dir.path(), "enforce", "", cluster);
+    let mut engine = rolled_back(&mut h, vec!["cart-2"]).await;
+    h.cluster.inspection_cut_by_the_stop.store(true, SeqCst);
+    h.ingest(&["shop/cart"; 3], "crash_loop", Some("cart-2"))
+        .await;
+    engine.process_pending().await.unwrap();
+    drop(engine);
+    let inc = h.incidents().await;
+    assert_eq!((inc[0].state.as_str(), inc[0].step), ("open", 1));
+    assert_eq!(h.plans().len(), 1);
+
+    h.cluster.inspection_cut_by_the_stop.store(false, SeqCst);
+    let mut engine = h.recovered_engine().await;
+    engine.process_pending().await.unwrap();
+    let plans = h.plans();
+    assert!(
+        matches!(&plans[..], [Plan::Rollback { .. }, Plan::DeletePod { name, .. }] if name == "cart-2"),
+        "{plans:?}"
+    );
+    assert_eq!(h.incidents().await[0].state, "verifying");
+}
+
+/// Which pod the next step regards when the recurrences that escalate to it name several, or
+/// none (a workload's metric names no pod): the newest one named, and a record without a pod
+/// erases none. Each case: the batches of recurrences, each `(records, pod)`, and the pod
+/// evicted; with and without a restart between the batches (the recurrences' pods are
+/// rebuilt from the records stored as evidence). Before, the pod that opened the incident was
+/// evicted in every case.
+#[tokio::test]
+async fn the_next_step_regards_the_newest_pod_the_recurrences_name() {
+    // Batches of `(records, the pod they name)`.
+    type Batches = &'static [(usize, Option<&'static str>)];
+    let cases: [(Batches, &str); 4] = [
+        (&[(2, None), (1, None)], "cart-1"),
+        (&[(2, Some("cart-2")), (1, None)], "cart-2"),
+        (&[(1, Some("cart-2")), (2, None)], "cart-2"),
+        (&[(2, Some("cart-3")), (1, Some("cart-2"))], "cart-2"),
+    ];
+    for (batches, evicted) in cases {
+        for restart in [false, true] {
+            let case = format!("{batches:?}, restart {restart}");
+            let dir = tempfile::tempdir().unwrap();
+            let mut h = Harness::new(dir.path(), "enforce", "", a_recent_rollout_running_cart_1());
+            let mut engine = rolled_back(&mut h, vec!["cart-1", "cart-2", "cart-3"]).await;
+            for (i, (records, pod)) in batches.iter().enumerate() {
+                if i > 0 && restart {
+                    drop(engine);
+                    engine = h.recovered_engine().await;
+                }
+                h.ingest(&vec!["shop/cart"; *records], "crash_loop", *pod)
+                    .await;
+                engine.process_pending().await.unwrap();
+                h.clock.advance_secs(5);
+            }
+            let plans = h.plans();
+            assert!(
+                matches!(&plans[..], [Plan::Rollback { .. }, Plan::DeletePod { name, .. }] if name == evicted),
+                "{case}: {plans:?}"
+            );
+            assert_eq!(
+                h.incidents().await[0].pod.as_deref(),
+                Some(evicted),
+                "{case}"
+            );
+        }
     }
 }
 
