@@ -568,6 +568,27 @@ impl Harness {
     }
 
     /// The plans the cluster was asked to carry out, in order.
+    /// The same store, cluster and clock, configured for `mode` with `extra` (in `dir`, as
+    /// [`Harness::new`]): the heal API started again in another mode.
+    fn in_mode(self, dir: &std::path::Path, mode: &str, extra: &str) -> Self {
+        Self {
+            cfg: config(dir, mode, extra),
+            ..self
+        }
+    }
+
+    /// The targets and plans of the calls made for real (not dry runs).
+    fn enforced(&self) -> Vec<(String, Plan)> {
+        self.cluster
+            .executed
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, _, dry_run)| !dry_run)
+            .map(|(target, plan, _)| (target.clone(), plan.clone()))
+            .collect()
+    }
+
     fn plans(&self) -> Vec<Plan> {
         self.cluster
             .executed
@@ -1053,32 +1074,18 @@ async fn what_an_earlier_mode_only_recorded_counts_towards_no_guard_once_enforci
     h.clock.advance_secs(121);
     engine.tick().await.unwrap();
     drop(engine);
-    let mut h = Harness {
-        cfg: config(dir.path(), "enforce", budget),
-        ..h
-    };
+    let mut h = h.in_mode(dir.path(), "enforce", budget);
     let mut engine = h.recovered_engine().await;
     h.clock.advance_secs(60);
     h.ingest(&[["shop/a", "shop/d"]; 3].concat(), "memory_leak", None)
         .await;
     engine.process_pending().await.unwrap();
-    let enforced: Vec<_> = h
-        .cluster
-        .executed
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, _, dry_run)| !dry_run)
-        .map(|(target, _, _)| target.clone())
-        .collect();
-    assert_eq!(enforced, ["shop/deployment/a", "shop/deployment/d"]);
+    let targets: Vec<_> = h.enforced().into_iter().map(|(t, _)| t).collect();
+    assert_eq!(targets, ["shop/deployment/a", "shop/deployment/d"]);
 
     // Back to dry-run: the two enforced actions fill its budget.
     drop(engine);
-    let mut h = Harness {
-        cfg: config(dir.path(), "dry-run", budget),
-        ..h
-    };
+    let mut h = h.in_mode(dir.path(), "dry-run", budget);
     let mut engine = h.recovered_engine().await;
     h.clock.advance_secs(60);
     h.ingest(&["shop/e"; 3], "crash_loop", None).await;
@@ -1101,10 +1108,7 @@ async fn an_incident_whose_action_an_earlier_mode_only_recorded_is_superseded() 
     let id = h.incidents().await[0].id;
     assert_eq!(h.incidents().await[0].state, "verifying");
     drop(engine);
-    let mut h = Harness {
-        cfg: config(dir.path(), "enforce", ""),
-        ..h
-    };
+    let mut h = h.in_mode(dir.path(), "enforce", "");
     let mut engine = h.recovered_engine().await;
     let old = h
         .incidents()
@@ -1129,17 +1133,9 @@ async fn an_incident_whose_action_an_earlier_mode_only_recorded_is_superseded() 
     h.clock.advance_secs(30);
     h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
     engine.process_pending().await.unwrap();
-    let enforced: Vec<_> = h
-        .cluster
-        .executed
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, _, dry_run)| !dry_run)
-        .map(|(_, plan, _)| plan.clone())
-        .collect();
+    let enforced = h.enforced();
     assert_eq!(enforced.len(), 1, "{enforced:?}");
-    assert!(matches!(enforced[0], Plan::Scale { .. }), "{enforced:?}");
+    assert!(matches!(enforced[0].1, Plan::Scale { .. }), "{enforced:?}");
     let newest = h
         .incidents()
         .await
@@ -1150,10 +1146,7 @@ async fn an_incident_whose_action_an_earlier_mode_only_recorded_is_superseded() 
 
     // Enforce → dry-run: the enforced scale-up was taken; its incident goes on verifying.
     drop(engine);
-    let h = Harness {
-        cfg: config(dir.path(), "dry-run", ""),
-        ..h
-    };
+    let h = h.in_mode(dir.path(), "dry-run", "");
     let _engine = h.recovered_engine().await;
     let kept = h
         .incidents()
