@@ -83,6 +83,27 @@ fn action_request(report: &LoopReport, f: &FaultOutcome, action: &str) -> bool {
     })
 }
 
+/// The Events the simulated API server created regarding `workload` (`namespace/name`), in
+/// the order they were posted: (reason, action, eventTime).
+fn events_on(report: &LoopReport, workload: &str) -> Vec<(String, String, String)> {
+    let (ns, name) = workload.split_once('/').expect("namespace/name");
+    report
+        .api_requests
+        .iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.status == 201
+                && r.path == format!("/apis/events.k8s.io/v1/namespaces/{ns}/events")
+        })
+        .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
+        .filter(|e| e["regarding"]["name"] == name && e["regarding"]["namespace"] == ns)
+        .map(|e| {
+            let text = |key: &str| e[key].as_str().unwrap_or_default().to_owned();
+            (text("reason"), text("action"), text("eventTime"))
+        })
+        .collect()
+}
+
 fn intended_action(kind: FaultKind) -> &'static str {
     match kind {
         FaultKind::CpuStress | FaultKind::TrafficFlood => "scale_up",
@@ -169,6 +190,18 @@ async fn every_fault_kind_through_the_loop_and_no_one_else_touched() {
             action_request(&report, f, action),
             "{what}: {action} reached the API server"
         );
+        // Its Events, posted in the background, reached the API server in order, each
+        // stamped when the engine recorded it.
+        let events = events_on(&report, &f.planned.workload);
+        let remediating = events
+            .iter()
+            .position(|e| e.0 == "Remediating" && e.1 == action)
+            .unwrap_or_else(|| panic!("{what}: a Remediating Event: {events:?}"));
+        let remediated = events[remediating..]
+            .iter()
+            .find(|e| e.0 == "Remediated" && e.1 == action)
+            .unwrap_or_else(|| panic!("{what}: a Remediated Event after it: {events:?}"));
+        assert!(events[remediating].2 <= remediated.2, "{what}: {events:?}");
         if f.planned.kind.cleared_by_restart() {
             assert_eq!(
                 f.status,
