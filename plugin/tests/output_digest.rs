@@ -190,18 +190,22 @@ fn output_bytes_are_unchanged() {
     // All but `none` moved on purpose when `why` became `[]` on records
     // whose verdict is not anomalous; `embedded_explained` (the old
     // behaviour, `explain_normal` on) gives the previous `embedded` digest.
+    // `embedded`, `embedded_explained` and `random` moved on purpose when
+    // `mem_trend` was smoothed over about 20 samples instead of 5 (svc4's
+    // growing memory reads another trend; the embedded models were retrained
+    // with it, default@9191ab621867 -> default@1bb3fba0df2d).
     let want = [
         (
             "embedded",
-            "c8819f29e8c18a4dc001d66d75427a349d35a4c83b43d5fd06d8626af1c9be37",
+            "456ffae0ffaed008f429c6f688f23be2e9e0fb4b7b2e245701407ea03ad22045",
         ),
         (
             "embedded_explained",
-            "bd4141047c1cd1a321f9e6320f8b499f405b8fb1bf064020aa4ff6ade7ff6a5a",
+            "81b31641d049c6ff164925193cff6ca1eacfc22d4bb6cee0cc4f29205f149e91",
         ),
         (
             "random",
-            "5d9181fdbed1e8e57c35c8f500ebd280122953515a0fc2aa20c96d6a28c76d58",
+            "c4af153cd28a00f425da4dc450d5b8f66f5fe5bf8386dc0de2f0b318c27b58cc",
         ),
         (
             "random_small",

@@ -585,7 +585,7 @@ local function evaluate_memory(e, ts, sc, t0, m0)
     local minutes = (ts - t0) / 60e9
     local inst = ((sc.mem_bytes or 0.0) - m0) / scale / minutes
     if finite(inst) then
-      sc.mem_trend = sc.mem_trend + 0.2 * (inst - sc.mem_trend)
+      sc.mem_trend = sc.mem_trend + 0.05 * (inst - sc.mem_trend)
     end
   end
   local trend = 0.0
