@@ -2579,12 +2579,13 @@ pub const RECOVERY_RETRY_MAX: Duration = Duration::from_secs(60);
 /// How often the engine asks for a rolling-out workload's status (ms).
 const ROLLOUT_POLL_MS: i64 = 5_000;
 
-/// Closes, `superseded`, every active incident with an action recorded in another mode than
-/// `mode` and not enforced (at a start after a switch from dry-run to enforce, say): its actions
-/// were only recorded, so going on with it would take its policy's next action, in `mode`,
-/// although the one before it was never taken. A recurrence opens a new incident instead, from
-/// the policy's first action. An incident an enforced action was taken for goes on in any
-/// mode. Returns the incidents closed, with their kinds.
+/// Closes, `superseded`, every active incident with no enforced action and one recorded in
+/// another mode than `mode` (at a start after a switch from dry-run to enforce, say): its
+/// actions were only recorded, so going on with it would take its policy's next action, in
+/// `mode`, although the one before it was never taken. A recurrence opens a new incident
+/// instead, from the policy's first action. An incident an enforced action was taken for goes
+/// on in any mode: what it did is real, and starting it over would take its first action
+/// again. Returns the incidents closed, with their kinds.
 fn supersede(
     tx: &rusqlite::Transaction<'_>,
     mode: Mode,
@@ -2593,8 +2594,10 @@ fn supersede(
     let mut stmt = tx.prepare(
         "SELECT i.id, i.kind, i.step, GROUP_CONCAT(DISTINCT a.mode) FROM incidents i
          JOIN actions a ON a.incident_id = i.id
-         WHERE i.state IN ('open', 'acting', 'verifying') AND a.mode NOT IN (?1, ?2)
-         GROUP BY i.id ORDER BY i.id",
+         WHERE i.state IN ('open', 'acting', 'verifying')
+         GROUP BY i.id
+         HAVING SUM(a.mode NOT IN (?1, ?2)) > 0 AND SUM(a.mode = ?2) = 0
+         ORDER BY i.id",
     )?;
     let rows: Vec<(i64, String, i64, String)> = stmt
         .query_map(params![mode.as_str(), Mode::Enforce.as_str()], |r| {

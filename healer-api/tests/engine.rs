@@ -1132,29 +1132,57 @@ async fn an_incident_whose_action_an_earlier_mode_only_recorded_is_superseded() 
     // The fault goes on: a new incident, its first action enforced.
     h.clock.advance_secs(30);
     h.ingest(&["shop/cart"; 3], "cpu_saturation", None).await;
+    // And `shop/web`, which a dry run never touched, scaled up as well.
+    h.ingest(&["shop/web"; 3], "cpu_saturation", None).await;
     engine.process_pending().await.unwrap();
     let enforced = h.enforced();
-    assert_eq!(enforced.len(), 1, "{enforced:?}");
-    assert!(matches!(enforced[0].1, Plan::Scale { .. }), "{enforced:?}");
+    assert_eq!(enforced.len(), 2, "{enforced:?}");
+    assert_eq!(enforced[0].0, "shop/deployment/cart");
+    assert!(
+        enforced
+            .iter()
+            .all(|(_, plan)| matches!(plan, Plan::Scale { .. })),
+        "{enforced:?}"
+    );
     let newest = h
         .incidents()
         .await
         .into_iter()
-        .find(|i| i.id != id)
+        .find(|i| i.id != id && i.entity == "shop/cart")
         .unwrap();
     assert_eq!(newest.state, "verifying");
-
-    // Enforce → dry-run: the enforced scale-up was taken; its incident goes on verifying.
-    drop(engine);
-    let h = h.in_mode(dir.path(), "dry-run", "");
-    let _engine = h.recovered_engine().await;
-    let kept = h
+    let web = h
         .incidents()
         .await
         .into_iter()
-        .find(|i| i.id == newest.id)
-        .unwrap();
-    assert_eq!(kept.state, "verifying");
+        .find(|i| i.entity == "shop/web")
+        .unwrap()
+        .id;
+
+    // Enforce → dry-run: the enforced scale-ups were taken, so their incidents go on
+    // verifying, and a recurrence of `shop/web`'s takes its second step, only recorded.
+    drop(engine);
+    let mut h = h.in_mode(dir.path(), "dry-run", "");
+    let mut engine = h.recovered_engine().await;
+    let state_of = |incidents: &[store::IncidentRow], id: i64| {
+        let kept = incidents.iter().find(|i| i.id == id).unwrap();
+        (kept.state.clone(), kept.step)
+    };
+    assert_eq!(
+        state_of(&h.incidents().await, newest.id),
+        ("verifying".into(), 0)
+    );
+    h.clock.advance_secs(30);
+    h.ingest(&["shop/web"; 3], "cpu_saturation", None).await;
+    engine.process_pending().await.unwrap();
+    assert_eq!(state_of(&h.incidents().await, web), ("verifying".into(), 1));
+    // Back to enforce: an enforced action was taken for it, so it goes on, its dry-run
+    // restart not repeated.
+    drop(engine);
+    let h = h.in_mode(dir.path(), "enforce", "");
+    let _engine = h.recovered_engine().await;
+    assert_eq!(state_of(&h.incidents().await, web), ("verifying".into(), 1));
+    assert_eq!(h.enforced().len(), 2);
 }
 
 #[tokio::test]
