@@ -1,8 +1,9 @@
 //! The incident engine. It pulls committed, unprocessed batches from the store in arrival
 //! order, debounces anomalous records per (entity, incident kind), dedupes them onto the open
 //! incident, and drives each incident through open → acting → verifying → resolved |
-//! escalated | failed (or superseded at a start in another mode, [`State::Superseded`]). Every decision, action and result is written to the store before and
-//! after the side effect: an action row (unique per incident step) is committed *before* the
+//! escalated | failed (or superseded at a start in another mode, [`State::Superseded`]).
+//! Every decision, action and result is written to the store before and after the side
+//! effect: an action row (unique per incident step) is committed *before* the
 //! Kubernetes call (or the soft-heal hook's), so a crash between the two, or a cycle of the
 //! engine that fails between them (a store write refused), leaves an `interrupted` action that
 //! is never repeated, and cooldowns and budgets are counted from those rows across restarts.
@@ -10,8 +11,8 @@
 //! ([`ClusterError::Stopped`], [`SoftHealError::Stopped`]) leaves the action `pending` as a
 //! crash does, and the next start finds it `interrupted` the same way. A stop that came before
 //! the call was made ([`ClusterError::NotCalled`], [`SoftHealError::NotCalled`]: while the
-//! action's intent was written, say) withdraws the action: nothing was sent, so the incident is left
-//! `open` for the next start to decide again, not verified as if it had been acted on.
+//! action's intent was written, say) withdraws the action: nothing was sent, so the incident is
+//! left `open` for the next start to decide again, not verified as if it had been acted on.
 //!
 //! Each record of a batch is observed once, whatever interrupts the batch: its effect on the
 //! store (a count onto an incident, the incident it opens, the escalation it decides) is
@@ -576,9 +577,9 @@ impl Engine {
     /// their incident goes to verifying, so a recurrence escalates to the *next* action), and
     /// active incidents are reloaded. Incidents still `open` are decided again (no action row
     /// exists for their step, so nothing can run twice). Active incidents whose actions another
-    /// mode only recorded (a start in enforce mode after dry-run) are closed `superseded`. Closed incidents still absorbing
-    /// their key's records (escalated or failed within their cooldown, a resolved traffic
-    /// surge whose rate goes on) hold them again. The debounce windows and the recurrences of
+    /// mode only recorded (a start in enforce mode after dry-run) are closed `superseded`.
+    /// Closed incidents still absorbing their key's records (escalated or failed within their
+    /// cooldown, a resolved traffic surge whose rate goes on) hold them again. The debounce windows and the recurrences of
     /// verifying incidents are rebuilt from the evidence stored with the batches
     /// (`Engine::windows`). The history says a restart came between; after a failed cycle
     /// the engine does the same itself, saying so instead (and keeps the evidence in memory).
@@ -1520,13 +1521,11 @@ impl Engine {
         } else {
             None
         };
-        let reason = match &pod {
-            Some(p) if inc.pod.as_ref() != Some(p) => format!(
-                "anomalies recurred within the verify window; escalating to the next action, on pod {p}, which the recurrences name"
-            ),
-            _ => "anomalies recurred within the verify window; escalating to the next action"
-                .to_owned(),
-        };
+        let mut reason =
+            "anomalies recurred within the verify window; escalating to the next action".to_owned();
+        if let Some(p) = pod.as_ref().filter(|p| inc.pod.as_ref() != Some(*p)) {
+            reason.push_str(&format!(", on pod {p}, which the recurrences name"));
+        }
         let (id, next_step) = (inc.id, inc.step as i64 + 1);
         // A recurrence that does not escalate is evidence, stored with the cursor.
         let own = (recurs && !escalates).then_some(Mark {
@@ -2018,10 +2017,7 @@ impl Engine {
         decided: Option<Decided>,
     ) -> Result<(), EngineError> {
         inc.state = state;
-        let closed = matches!(
-            state,
-            State::Resolved | State::Escalated | State::Failed | State::Superseded
-        );
+        let closed = !State::ACTIVE.contains(&state);
         let (id, step, now, reason) = (
             inc.id,
             inc.step as i64,
