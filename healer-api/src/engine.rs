@@ -545,7 +545,7 @@ impl Engine {
     ) -> Self {
         let events = match (&cluster, cfg.mode) {
             (Some(cluster), Mode::DryRun | Mode::Enforce) => {
-                EventRecorder::start(cluster.clone(), metrics.clone())
+                EventRecorder::start(cluster.clone(), cfg.mode == Mode::DryRun, metrics.clone())
             }
             _ => EventRecorder::none(metrics.clone()),
         };
@@ -2101,8 +2101,7 @@ impl Engine {
             note: format!("edgeheal incident {incident} ({kind}): {note}"),
             at: self.now(),
         };
-        self.events
-            .record(target, uid, ev, self.cfg.mode == Mode::DryRun);
+        self.events.record(target, uid, ev);
     }
 
     /// The recorder its Events go through: [`EventRecorder::flushed`] waits until those

@@ -35,7 +35,6 @@ struct Queued {
     target: Target,
     uid: Option<String>,
     note: EventNote,
-    dry_run: bool,
 }
 
 enum Work {
@@ -57,11 +56,12 @@ impl EventRecorder {
         Self { tx: None, metrics }
     }
 
-    /// Starts the worker that posts to `cluster`. Must be called within a Tokio runtime; the
-    /// worker ends once every clone of the recorder is dropped and the queue is empty.
-    pub fn start(cluster: Arc<dyn Cluster>, metrics: Arc<Metrics>) -> Self {
+    /// Starts the worker that posts to `cluster`, every Event with `dryRun=All` if `dry_run`
+    /// (dry-run mode). Must be called within a Tokio runtime; the worker ends once every clone
+    /// of the recorder is dropped and the queue is empty.
+    pub fn start(cluster: Arc<dyn Cluster>, dry_run: bool, metrics: Arc<Metrics>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(post_all(rx, cluster, metrics.clone()));
+        tokio::spawn(post_all(rx, cluster, dry_run, metrics.clone()));
         Self {
             tx: Some(tx),
             metrics,
@@ -69,13 +69,12 @@ impl EventRecorder {
     }
 
     /// Queues an Event regarding `target` (its `uid` when known); never waits.
-    pub fn record(&self, target: &Target, uid: Option<&str>, note: EventNote, dry_run: bool) {
+    pub fn record(&self, target: &Target, uid: Option<&str>, note: EventNote) {
         let Some(tx) = &self.tx else { return };
         let work = Work::Post(Box::new(Queued {
             target: target.clone(),
             uid: uid.map(str::to_owned),
             note,
-            dry_run,
         }));
         let (why, work) = match tx.try_send(work) {
             Ok(()) => return,
@@ -114,7 +113,12 @@ fn count(metrics: &Metrics, result: &str) {
 }
 
 /// The worker: posts each queued Event in turn, with the client's retries.
-async fn post_all(mut rx: mpsc::Receiver<Work>, cluster: Arc<dyn Cluster>, metrics: Arc<Metrics>) {
+async fn post_all(
+    mut rx: mpsc::Receiver<Work>,
+    cluster: Arc<dyn Cluster>,
+    dry_run: bool,
+    metrics: Arc<Metrics>,
+) {
     let mut told_stopping = false;
     while let Some(work) = rx.recv().await {
         let q = match work {
@@ -125,7 +129,7 @@ async fn post_all(mut rx: mpsc::Receiver<Work>, cluster: Arc<dyn Cluster>, metri
             }
         };
         match cluster
-            .record_event(&q.target, q.uid.as_deref(), &q.note, q.dry_run)
+            .record_event(&q.target, q.uid.as_deref(), &q.note, dry_run)
             .await
         {
             Ok(()) => count(&metrics, "posted"),
@@ -242,9 +246,9 @@ mod tests {
     async fn posts_in_the_order_recorded_with_the_time_recorded() {
         let api = events(true, |_| Ok(()));
         let metrics = Arc::new(Metrics::new());
-        let recorder = EventRecorder::start(api.clone(), metrics.clone());
+        let recorder = EventRecorder::start(api.clone(), false, metrics.clone());
         for (i, at) in [(0, 30), (1, 10), (2, 20)] {
-            recorder.record(&cart(), Some("uid"), note(&format!("e{i}"), at), false);
+            recorder.record(&cart(), Some("uid"), note(&format!("e{i}"), at));
         }
         recorder.flushed().await;
         let posted = api.posted.lock().unwrap().clone();
@@ -266,12 +270,12 @@ mod tests {
     async fn a_full_queue_drops_and_counts_what_does_not_fit() {
         let api = events(false, |_| Ok(()));
         let metrics = Arc::new(Metrics::new());
-        let recorder = EventRecorder::start(api.clone(), metrics.clone());
+        let recorder = EventRecorder::start(api.clone(), false, metrics.clone());
         // One taken by the worker (waiting on the API server), QUEUE_CAPACITY queued, 5 over.
-        recorder.record(&cart(), None, note("first", 0), false);
+        recorder.record(&cart(), None, note("first", 0));
         tokio::task::yield_now().await;
         for i in 0..QUEUE_CAPACITY + 5 {
-            recorder.record(&cart(), None, note(&i.to_string(), 0), false);
+            recorder.record(&cart(), None, note(&i.to_string(), 0));
         }
         assert!(
             counted(&metrics).contains(r#"{result="dropped"} 5"#),
@@ -305,9 +309,9 @@ mod tests {
             _ => Ok(()),
         });
         let metrics = Arc::new(Metrics::new());
-        let recorder = EventRecorder::start(api.clone(), metrics.clone());
+        let recorder = EventRecorder::start(api.clone(), false, metrics.clone());
         for text in ["refused", "ok", "stopping", "stopping", "ok"] {
-            recorder.record(&cart(), None, note(text, 0), false);
+            recorder.record(&cart(), None, note(text, 0));
         }
         recorder.flushed().await;
         assert_eq!(api.posted.lock().unwrap().len(), 2);
@@ -327,7 +331,7 @@ mod tests {
     async fn a_recorder_without_a_cluster_records_nothing() {
         let metrics = Arc::new(Metrics::new());
         let recorder = EventRecorder::none(metrics.clone());
-        recorder.record(&cart(), None, note("x", 0), false);
+        recorder.record(&cart(), None, note("x", 0));
         recorder.flushed().await;
         assert!(counted(&metrics).contains(r#"{result="dropped"} 0"#));
     }
