@@ -752,13 +752,14 @@ impl Engine {
         let held = self
             .store
             .read(move |c| {
-                let mut stmt = c.prepare(
-                    "SELECT id, entity, kind, state = 'resolved', hold_until FROM incidents
-                     WHERE hold_until > ?1 AND state IN ('resolved', 'escalated', 'failed')
-                     ORDER BY id",
-                )?;
+                let mut stmt = c.prepare(&format!(
+                    "SELECT i.id, i.entity, i.kind, i.state = 'resolved', i.hold_until FROM incidents i
+                     WHERE i.hold_until > ?3 AND i.state IN ('resolved', 'escalated', 'failed')
+                       AND NOT {ONLY_RECORDED_ELSEWHERE}
+                     ORDER BY i.id"
+                ))?;
                 let rows: Vec<(i64, String, String, bool, i64)> = stmt
-                    .query_map([now], |r| {
+                    .query_map(params![mode.as_str(), Mode::Enforce.as_str(), now], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                     })?
                     .collect::<Result<_, _>>()?;
@@ -771,13 +772,15 @@ impl Engine {
             .read(move |c| {
                 let mut stmt = c.prepare(
                     "SELECT i.entity, i.kind, MAX(COALESCE(a.verify_from, a.finished_at)) FROM incidents i
-                     JOIN actions a ON a.incident_id = i.id
+                     JOIN actions a ON a.incident_id = i.id AND a.mode IN (?1, ?2)
                      WHERE i.state IN ('resolved', 'escalated', 'failed')
                      GROUP BY i.entity, i.kind
-                     HAVING MAX(COALESCE(a.verify_from, a.finished_at)) > ?1",
+                     HAVING MAX(COALESCE(a.verify_from, a.finished_at)) > ?3",
                 )?;
                 let rows: Vec<(String, String, i64)> = stmt
-                    .query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .query_map(params![mode.as_str(), Mode::Enforce.as_str(), since], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
                     .collect::<Result<_, _>>()?;
                 Ok(rows)
             })
@@ -2581,19 +2584,27 @@ const ROLLOUT_POLL_MS: i64 = 5_000;
 /// instead, from the policy's first action. An incident an enforced action was taken for goes
 /// on in any mode: what it did is real, and starting it over would take its first action
 /// again. Returns the incidents closed, with their kinds.
+/// SQL: the incident `i`'s actions were only recorded, in another mode than the current one
+/// (`?1`): one at least in a mode other than `?1` and `enforce` (`?2`), none enforced. Once the
+/// mode is `?1` such an incident goes on no more ([`supersede`]), and, closed, neither holds
+/// its key's records nor answers those made before its actions: what it did changed nothing.
+/// The guards count actions alike ([`Engine::guard_context_counts`]).
+const ONLY_RECORDED_ELSEWHERE: &str = "(EXISTS (SELECT 1 FROM actions o
+       WHERE o.incident_id = i.id AND o.mode NOT IN (?1, ?2))
+     AND NOT EXISTS (SELECT 1 FROM actions o WHERE o.incident_id = i.id AND o.mode = ?2))";
+
 fn supersede(
     tx: &rusqlite::Transaction<'_>,
     mode: Mode,
     now: i64,
 ) -> rusqlite::Result<Vec<(i64, String)>> {
-    let mut stmt = tx.prepare(
-        "SELECT i.id, i.kind, i.step, GROUP_CONCAT(DISTINCT a.mode) FROM incidents i
-         JOIN actions a ON a.incident_id = i.id
-         WHERE i.state IN ('open', 'acting', 'verifying')
-         GROUP BY i.id
-         HAVING SUM(a.mode NOT IN (?1, ?2)) > 0 AND SUM(a.mode = ?2) = 0
-         ORDER BY i.id",
-    )?;
+    let mut stmt = tx.prepare(&format!(
+        "SELECT i.id, i.kind, i.step,
+           (SELECT GROUP_CONCAT(DISTINCT a.mode) FROM actions a WHERE a.incident_id = i.id)
+         FROM incidents i
+         WHERE i.state IN ('open', 'acting', 'verifying') AND {ONLY_RECORDED_ELSEWHERE}
+         ORDER BY i.id"
+    ))?;
     let rows: Vec<(i64, String, i64, String)> = stmt
         .query_map(params![mode.as_str(), Mode::Enforce.as_str()], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))

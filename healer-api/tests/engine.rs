@@ -1185,6 +1185,67 @@ async fn an_incident_whose_action_an_earlier_mode_only_recorded_is_superseded() 
     assert_eq!(h.enforced().len(), 2);
 }
 
+/// A closed incident whose actions an earlier mode only recorded neither holds its key's
+/// records nor answers those made before its action, once the heal API enforces: the dry-run
+/// scale-up of a surge changed nothing, so the surge that goes on is scaled for real at once,
+/// not after the dry-run incident's hold; and the records a dry-run scale-up of a saturated
+/// workload came after (made before it, delivered late) open an incident. A hold of an
+/// incident that took no action at all (escalated, no policy) is any mode's: it still holds.
+#[tokio::test]
+async fn what_an_earlier_mode_only_recorded_neither_holds_nor_answers_once_enforcing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), "dry-run", "", FakeCluster::default());
+    let acted = h.clock.now();
+    {
+        let mut engine = h.recovered_engine().await;
+        let traffic = Some("traffic");
+        h.ingest_family(&["shop/cart"; 3], "traffic_surge", None, traffic)
+            .await;
+        h.ingest(&["shop/web"; 3], "cpu_saturation", None).await;
+        // No policy for error bursts: escalated at once, no action.
+        h.ingest(&["shop/api"; 3], "error_burst", None).await;
+        engine.process_pending().await.unwrap();
+        h.clock.advance_secs(121);
+        engine.tick().await.unwrap();
+    }
+    let state = |incidents: &[store::IncidentRow], entity: &str| {
+        let inc = incidents.iter().find(|i| i.entity == entity).unwrap();
+        (inc.state.clone(), inc.holds_until.is_some())
+    };
+    let before = h.incidents().await;
+    assert_eq!(state(&before, "shop/cart"), ("resolved".into(), true));
+    assert_eq!(state(&before, "shop/web"), ("resolved".into(), false));
+    assert_eq!(state(&before, "shop/api"), ("escalated".into(), true));
+    assert_eq!(h.cluster.executed.lock().unwrap().len(), 2);
+    assert!(h.enforced().is_empty());
+
+    let mut h = h.in_mode(dir.path(), "enforce", "");
+    let mut engine = h.recovered_engine().await;
+    h.clock.advance_secs(60);
+    h.ingest_family(&["shop/cart"; 3], "traffic_surge", None, Some("traffic"))
+        .await;
+    h.ingest_at(
+        &["shop/web"; 3],
+        "cpu_saturation",
+        acted - SignedDuration::from_secs(2),
+    )
+    .await;
+    h.ingest(&["shop/api"; 3], "error_burst", None).await;
+    engine.process_pending().await.unwrap();
+    let enforced = h.enforced();
+    let targets: Vec<&str> = enforced.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        targets,
+        ["shop/deployment/cart", "shop/deployment/web"],
+        "{enforced:?}"
+    );
+    let after = h.incidents().await;
+    assert_eq!(after.len(), 5, "{after:?}");
+    let api: Vec<_> = after.iter().filter(|i| i.entity == "shop/api").collect();
+    assert_eq!(api.len(), 1, "the escalation's hold absorbed them: {api:?}");
+    assert_eq!(api[0].record_count, 6);
+}
+
 #[tokio::test]
 async fn cooldown_holds_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
