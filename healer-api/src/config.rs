@@ -552,7 +552,8 @@ pub struct EngineConfig {
     /// [`STOP_CALL_MARGIN_SECS`] must fit in this), and an action whose call was cut so
     /// is left pending: it was recorded before it was called, and the next start finds it
     /// `interrupted`, verifies it and never calls it again (an incident whose action was not
-    /// recorded yet is decided again). Default 15, within 1..=300; with
+    /// recorded yet is decided again). What is left of it after the engine stopped goes to
+    /// posting the Kubernetes Events it recorded, one attempt each. Default 15, within 1..=300; with
     /// `server.shutdown_delay_secs` and `server.shutdown_timeout_secs` it fits in
     /// `termination_grace_period_secs`.
     #[serde(default = "default_stop_timeout")]

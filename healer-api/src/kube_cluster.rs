@@ -24,6 +24,8 @@
 //! backoff is cut short: the attempt in flight is the last, so the engine's call ends within
 //! `call_timeout_secs` of the stop, inside `engine.stop_timeout_secs`
 //! ([`ClusterError::Stopped`]; a call not started at all is [`ClusterError::NotCalled`]).
+//! Events are the exception: what the engine recorded is still posted while the heal API
+//! stops, one attempt each ([`crate::recorder`]).
 //!
 //! Argo Rollouts' `Rollout` (argoproj.io/v1alpha1) is read and written as a dynamic object
 //! (edgeheal links none of Argo's types): scaled through its `scale` subresource, restarted as
@@ -305,14 +307,7 @@ impl KubeCluster {
             return Err(ClusterError::NotCalled(format!("{what}: not called")));
         }
         loop {
-            let res = match tokio::time::timeout(self.call_timeout, f()).await {
-                Ok(r) => r,
-                Err(_) => Err(ClusterError::Transport(format!(
-                    "{what}: timed out after {:?}",
-                    self.call_timeout
-                ))),
-            };
-            match res {
+            match self.attempt(what, f()).await {
                 Err(e) if retryable(&e) && attempt < self.retry.max_attempts => {
                     let not_again = || {
                         ClusterError::Stopped(format!(
@@ -333,6 +328,21 @@ impl KubeCluster {
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// One attempt at a call, bounded by `kubernetes.call_timeout_secs`.
+    async fn attempt<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, ClusterError>>,
+    ) -> Result<T, ClusterError> {
+        match tokio::time::timeout(self.call_timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err(ClusterError::Transport(format!(
+                "{what}: timed out after {:?}",
+                self.call_timeout
+            ))),
         }
     }
 
@@ -1267,12 +1277,17 @@ impl Cluster for KubeCluster {
         // Events are not retried on conflict (generateName never conflicts); one attempt plus
         // retries on transport/5xx is enough, and failures never block a remediation.
         let (api, what, pp, event) = (&api, what.as_str(), &pp, &event);
-        self.retrying(what, || async move {
+        let post = || async move {
             api.create(pp, event)
                 .await
                 .map(|_| ())
                 .map_err(|e| api_error(e, what))
-        })
-        .await
+        };
+        if self.stop.is_raised() {
+            // An Event changes nothing in the cluster: what the engine recorded before the
+            // stop is still posted while the heal API stops, once, not tried again.
+            return self.attempt(what, post()).await;
+        }
+        self.retrying(what, post).await
     }
 }

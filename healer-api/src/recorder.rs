@@ -10,13 +10,18 @@
 //! posted, so `kubectl events` orders a late one where it happened. The queue is bounded
 //! ([`QUEUE_CAPACITY`], client-go's `maxQueuedEvents`): when the API server refuses Events for
 //! long enough to fill it, further ones are dropped and counted, and the incident history in the
-//! store, which the engine writes whatever becomes of its Events, still says everything. Once
-//! the heal API is stopping the client starts no call, so what is still queued is dropped
-//! (counted) rather than holding the stop.
+//! store, which the engine writes whatever becomes of its Events, still says everything.
+//!
+//! At a stop what is queued is still posted, one attempt each (the Kubernetes client tries an
+//! Event again no more once stopping), while the heal API waits for it after the engine, within
+//! what is left of `engine.stop_timeout_secs` ([`crate::runtime`]); what is still queued then
+//! is not posted, and the log says how many. Before, the client made no call once stopping,
+//! and the Events queued at SIGTERM were dropped: the "Remediated" of an action that had just
+//! finished, for one.
 //!
 //! `edgeheal_healer_events_total{result}` counts them: `posted`, `failed` (the API server
-//! refused it, or every attempt failed) and `dropped` (the queue was full, or the heal API was
-//! stopping).
+//! refused it, or every attempt failed) and `dropped` (the queue was full, or the client would
+//! not call).
 
 use std::sync::Arc;
 
@@ -93,6 +98,13 @@ impl EventRecorder {
         }
     }
 
+    /// How many Events are queued, not yet taken by the worker.
+    pub fn queued(&self) -> usize {
+        self.tx
+            .as_ref()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+    }
+
     /// Waits until every Event queued before this call was posted or given up.
     pub async fn flushed(&self) {
         let Some(tx) = &self.tx else { return };
@@ -139,7 +151,7 @@ async fn post_all(
                     tracing::warn!(
                         reason = q.note.reason,
                         target = %q.target.key(),
-                        "stopping: Events still queued are not posted"
+                        "stopping: the client would not post an Event"
                     );
                 }
                 count(&metrics, "dropped");

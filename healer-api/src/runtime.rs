@@ -6,7 +6,8 @@
 //! that kube-proxy still sends here, until the endpoints drop the pod, are answered rather
 //! than refused. Then the listener stops accepting, in-flight requests finish (their batches
 //! are committed and answered) for at most `server.shutdown_timeout_secs`
-//! ([`crate::http_server`]), then the engine is waited for at most `engine.stop_timeout_secs`;
+//! ([`crate::http_server`]), then the engine is waited for at most `engine.stop_timeout_secs`,
+//! and within what is left of it the Kubernetes Events it recorded ([`crate::recorder`]);
 //! the blocking work still running then gets [`EXIT_BLOCKING_WAIT`] ([`exit_runtime`]). The
 //! engine is told to stop as the shutdown begins, at SIGTERM, not once the requests are
 //! drained: from then on it observes no further record and so starts no further action, its
@@ -239,6 +240,7 @@ pub async fn run_until(
         metrics,
         clock,
     );
+    let events = engine.events();
     // An engine that stops before it is asked to (its recovery given up, a panic) stops the
     // server too: `run` then fails and the process exits, so Kubernetes restarts it.
     let engine_stopped = Arc::new(Notify::new());
@@ -295,9 +297,21 @@ pub async fn run_until(
     .await;
     stop_tx.send_replace(true);
     let bound = config.engine.stop_timeout_secs;
-    let ended = tokio::time::timeout(Duration::from_secs(bound), engine_task).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(bound);
+    let ended = tokio::time::timeout_at(deadline, engine_task).await;
     match ended {
         Ok(ended) => {
+            // The Events the engine recorded, the last ones too, go out within what is left.
+            if tokio::time::timeout_at(deadline, events.flushed())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    queued = events.queued(),
+                    stop_timeout_secs = bound,
+                    "stopped with Events still queued after engine.stop_timeout_secs: not posted (the incident history has them)"
+                );
+            }
             tracing::info!("stopped");
             ended.unwrap_or(Ok(()))
         }

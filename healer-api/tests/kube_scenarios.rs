@@ -1896,6 +1896,50 @@ async fn a_stop_during_a_call_ends_it_with_the_attempt_in_flight() {
     nothing_more(h).await;
 }
 
+/// Events are the exception to the stop: one recorded before it is still posted after it, in
+/// one attempt, and one the API server answers 503 then is not tried again (the next Event
+/// is). Before, a call after the stop was not made, and the Events queued at SIGTERM were
+/// dropped.
+#[tokio::test]
+async fn after_the_stop_an_event_is_posted_once() {
+    let (c, mut h, stop) = stoppable_cluster(1);
+    stop.send_replace(true);
+    let c = Arc::new(c);
+    let ev = |reason| EventNote {
+        type_: "Normal",
+        reason,
+        action: "scale_up".into(),
+        note: "replicas 2 -> 3".into(),
+        at: "2026-11-21T10:00:00Z".parse().unwrap(),
+    };
+    let post = |reason| {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.record_event(&target(WorkloadKind::Deployment), None, &ev(reason), false)
+                .await
+        })
+    };
+    let refused = post("Remediating");
+    let (req, send) = next_request(&mut h).await;
+    assert_eq!(
+        (req.method(), req.uri().path()),
+        (
+            &Method::POST,
+            "/apis/events.k8s.io/v1/namespaces/shop/events"
+        )
+    );
+    answer(send, 503, &status(503, "ServiceUnavailable"));
+    let err = refused.await.unwrap().unwrap_err();
+    assert!(matches!(err, ClusterError::Api { code: 503, .. }), "{err}");
+    let posted = post("Remediated");
+    let (req, send) = next_request(&mut h).await;
+    assert_eq!(req.method(), Method::POST);
+    answer(send, 201, &json!({"metadata": {"name": "cart.edgeheal-x"}}));
+    posted.await.unwrap().unwrap();
+    drop(c);
+    nothing_more(h).await;
+}
+
 /// A stop during the backoff before a retry cuts it short: no further attempt, and the call
 /// ends at once rather than after the backoff (a minute here, 5 s at most as shipped).
 #[tokio::test]

@@ -17,11 +17,11 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::*;
 use edgeheal_healer::clock::SystemClock;
@@ -32,11 +32,12 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
 /// A Kubernetes API whose Deployment `shop/cart` is opted in; `updates` counts its scale
-/// updates, and `called` is notified of each.
+/// updates, and `called` is notified of each; `events` are the reasons of the Events posted.
 struct ScaleApi {
     addr: SocketAddr,
     updates: Arc<AtomicUsize>,
     called: Arc<Notify>,
+    events: Arc<Mutex<Vec<String>>>,
 }
 
 /// A [`ScaleApi`]'s updates counted, each notified, and when they answer.
@@ -49,6 +50,12 @@ async fn api_that_never_scales() -> ScaleApi {
 
 /// A [`ScaleApi`] whose scale updates answer (scaled) once `answer` is notified, or never.
 async fn scale_api(answer: Option<Arc<Notify>>) -> ScaleApi {
+    scale_api_with(answer, false).await
+}
+
+/// A [`ScaleApi`], its Events API taking each Event (`events`: its reason and note) and
+/// answering at once, or never if `events_hang`.
+async fn scale_api_with(answer: Option<Arc<Notify>>, events_hang: bool) -> ScaleApi {
     let updates = Arc::new(AtomicUsize::new(0));
     let called = Arc::new(Notify::new());
     let app = Router::new()
@@ -93,6 +100,22 @@ async fn scale_api(answer: Option<Arc<Notify>>) -> ScaleApi {
             }),
         )
         .with_state((updates.clone(), called.clone(), answer));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let posted = events.clone();
+    let app = app.route(
+        "/apis/events.k8s.io/v1/namespaces/{ns}/events",
+        post(move |Json(event): Json<Value>| async move {
+            posted.lock().unwrap().push(format!(
+                "{} {}",
+                event["reason"].as_str().unwrap_or_default(),
+                event["note"].as_str().unwrap_or_default()
+            ));
+            if events_hang {
+                std::future::pending::<()>().await;
+            }
+            (axum::http::StatusCode::CREATED, Json(event))
+        }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -100,6 +123,7 @@ async fn scale_api(answer: Option<Arc<Notify>>) -> ScaleApi {
         addr,
         updates,
         called,
+        events,
     }
 }
 
@@ -174,7 +198,12 @@ impl Running {
 
 /// Posts one anomaly of `shop/cart`, stamped and signed now, on a connection of its own.
 async fn post_anomaly(base: &str) -> reqwest::Response {
-    let mut anomaly = record("shop/cart", "cpu_saturation", Some("cart-1"));
+    post_anomaly_of(base, "shop/cart", "cart-1").await
+}
+
+/// Posts one anomaly of `entity` (its pod `pod`), as [`post_anomaly`].
+async fn post_anomaly_of(base: &str, entity: &str, pod: &str) -> reqwest::Response {
+    let mut anomaly = record(entity, "cpu_saturation", Some(pod));
     anomaly["edgeheal"]["ts"] = Value::from(jiff::Timestamp::now().to_string());
     let body = body_of(&[anomaly]);
     reqwest::Client::new()
@@ -361,6 +390,99 @@ async fn a_stop_during_a_retried_call_ends_the_action_after_the_attempt_in_fligh
     let _ = next.stop.take().unwrap().send(());
     next.ended().await;
     assert_eq!(api.updates.load(Ordering::SeqCst), 1, "sent again");
+}
+
+/// The Events the engine recorded go out while the heal API stops: the scale update is
+/// answered after SIGTERM, and its "Remediated" Event, recorded once the stop was raised, is
+/// posted before the process ends (one attempt). Before, the Kubernetes client made no call
+/// once stopping, and it was dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_events_recorded_before_the_engine_stopped_are_posted() {
+    let answer = Arc::new(Notify::new());
+    let api = scale_api(Some(answer.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_keys(dir.path());
+    let kubeconfig = write_kubeconfig(dir.path(), api.addr);
+    // Room for the update in flight to be answered after the stop.
+    let extra = format!(
+        "mode: enforce\n\
+         kubernetes: {{ kubeconfig: {kc}, call_timeout_secs: 10, retry: {{ max_attempts: 1 }} }}\n\
+         server: {{ shutdown_delay_secs: 0, shutdown_timeout_secs: 1 }}\n\
+         engine: {{ debounce_count: 1, stop_timeout_secs: 15 }}\n\
+         policy: {{ cpu_saturation: [scale_up] }}",
+        kc = kubeconfig.display()
+    );
+    let mut heal_api = scaling(dir.path(), &api, &extra).await;
+    let _ = heal_api.stop.take().unwrap().send(());
+    // The stop is raised before the heal API stops being ready; wait for that.
+    let http = reqwest::Client::new();
+    while http
+        .get(format!("{}/readyz", heal_api.base))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    answer.notify_one();
+    heal_api.ended().await;
+    assert_eq!(
+        actions(dir.path()),
+        [("scale_up".to_owned(), "ok".to_owned())]
+    );
+    let reasons: Vec<String> = api
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.split(' ').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(reasons, ["Remediating", "Remediated"], "the Events posted");
+}
+
+/// An Events API that does not answer holds the stop no longer than `engine.stop_timeout_secs`
+/// (3 s): six Events are queued behind one in flight at SIGTERM, an attempt takes
+/// `call_timeout_secs` (1 s), and the heal API stops with the last ones not tried. Posting
+/// all of them would take six seconds or more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_still_queued_at_the_stop_timeout_are_left() {
+    let answer = Arc::new(Notify::new());
+    let api = scale_api_with(Some(answer.clone()), true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = scaling_config(dir.path(), &api, "max_attempts: 4, initial_backoff_ms: 50");
+    let mut heal_api = start(dir.path(), &extra).await;
+    for name in ["cart", "web", "api"] {
+        let called = api.called.notified();
+        let posted = post_anomaly_of(
+            &heal_api.base,
+            &format!("shop/{name}"),
+            &format!("{name}-1"),
+        )
+        .await;
+        assert_eq!(posted.status(), 202);
+        tokio::time::timeout(Duration::from_secs(30), called)
+            .await
+            .expect("the engine did not call the scale update");
+        answer.notify_one();
+    }
+    let scaled = async {
+        while actions(dir.path())
+            .iter()
+            .filter(|(_, r)| r == "ok")
+            .count()
+            < 3
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), scaled)
+        .await
+        .expect("three scale-ups");
+    let _ = heal_api.stop.take().unwrap().send(());
+    heal_api.ended().await;
+    let tried: std::collections::HashSet<String> =
+        api.events.lock().unwrap().iter().cloned().collect();
+    assert!((1..6).contains(&tried.len()), "Events tried: {tried:?}");
 }
 
 /// A store that does not answer (another process holds its write lock) when the engine
