@@ -141,7 +141,7 @@ struct Incident {
     evidence_at_ms: i64,
     /// The recurrences counted against its current step, oldest first, while too few to
     /// escalate it.
-    recurrences: VecDeque<Recurrence>,
+    recurrences: VecDeque<Sighting>,
     /// The workload as the API server last described it: its kind (a Deployment-named target
     /// may be found as the Argo Rollout of its name) and uid. Actions, verification and Events
     /// go to it ([`Incident::found_target`]).
@@ -188,10 +188,12 @@ impl Incident {
 
 type Key = (Entity, IncidentKind);
 
-/// A record that recurred while its incident verified its action: evidence against the
-/// action, and the pod it names, which the next step regards if it escalates the incident.
+/// An anomalous record counted: into its key's debounce window, or as a recurrence against
+/// the incident that verifies its action. The pod it names is the one the step it leads to
+/// regards: the incident's first, if the window it is in opens one; the next, if the
+/// recurrences it is among escalate the incident.
 #[derive(Debug, Clone)]
-struct Recurrence {
+struct Sighting {
     /// When it was counted (ms, on the engine's clock: when its batch was taken in hand).
     at: i64,
     /// The pod it names, if any.
@@ -301,7 +303,7 @@ pub struct Engine {
     /// it, so nothing is counted twice. Batches from before the heal API stored evidence
     /// (schema version 10) rebuild nothing: the first restart after the upgrade forgets it,
     /// as every restart did before.
-    windows: HashMap<Key, VecDeque<i64>>,
+    windows: HashMap<Key, VecDeque<Sighting>>,
     /// The windows and recurrences have been rebuilt from the store (once, at the start):
     /// later reloads keep what memory has.
     evidence_loaded: bool,
@@ -393,10 +395,10 @@ impl Cursor {
 #[derive(Debug, Default)]
 struct Rebuilt {
     /// Each key's window.
-    windows: HashMap<Key, VecDeque<i64>>,
+    windows: HashMap<Key, VecDeque<Sighting>>,
     /// Each key's recurrences: (when its batch was received, the recurrence), in the order
     /// observed.
-    recurrences: HashMap<Key, Vec<(i64, Recurrence)>>,
+    recurrences: HashMap<Key, Vec<(i64, Sighting)>>,
 }
 
 /// A decision of an incident's history, written in the transaction of the change it decides
@@ -967,15 +969,14 @@ impl Engine {
                     if opened.is_some_and(|o| (e.batch, e.record) <= o) {
                         continue;
                     }
-                    rebuilt
-                        .windows
-                        .entry(key)
-                        .or_default()
-                        .push_back(e.observed_at_ms);
+                    rebuilt.windows.entry(key).or_default().push_back(Sighting {
+                        at: e.observed_at_ms,
+                        pod: e.pod,
+                    });
                 }
                 MarkKind::Recurrence => rebuilt.recurrences.entry(key).or_default().push((
                     e.received_at_ms,
-                    Recurrence {
+                    Sighting {
                         at: e.observed_at_ms,
                         pod: e.pod,
                     },
@@ -983,7 +984,7 @@ impl Engine {
             }
         }
         for w in rebuilt.windows.values_mut() {
-            w.make_contiguous().sort_unstable();
+            w.make_contiguous().sort_by_key(|s| s.at);
         }
         for r in rebuilt.recurrences.values_mut() {
             r.sort_by_key(|(_, recurrence)| recurrence.at);
@@ -1403,15 +1404,24 @@ impl Engine {
         // is observed: a batch observed again long after it was taken in hand (a restart, a
         // store that refused writes for a while) opens what it opens when observed in one go.
         let w = self.windows.entry(key.clone()).or_default();
-        while w.front().is_some_and(|t| *t < at.at - window_ms) {
+        while w.front().is_some_and(|s| s.at < at.at - window_ms) {
             w.pop_front();
         }
         if w.len() + 1 < threshold {
-            w.push_back(at.at);
+            w.push_back(Sighting {
+                at: at.at,
+                pod: r.pod.clone(),
+            });
             self.add_mark(at.record(), MarkKind::Window);
             return Ok(());
         }
         let count = w.len() as i64 + 1;
+        // The pod its first step regards: the one this record names, else the newest one the
+        // window's records name (a workload's metrics name none, its events and logs do).
+        let pod = r
+            .pod
+            .clone()
+            .or_else(|| w.iter().rev().find_map(|s| s.pod.clone()));
         let workload_kind = r
             .workload_kind
             .as_deref()
@@ -1422,13 +1432,13 @@ impl Engine {
             kind: workload_kind,
             name: entity.workload.clone(),
         };
-        let (ent_s, ns, wl, wk, kind_s, pod) = (
+        let (ent_s, ns, wl, wk, kind_s, stored_pod) = (
             entity.to_string(),
             entity.namespace.clone(),
             entity.workload.clone(),
             workload_kind.as_str(),
             kind.as_str(),
-            r.pod.clone(),
+            pod.clone(),
         );
         // The record that opens it: the window entries before it are used up.
         let (opened_batch, opened_record) = (at.batch, at.record() as i64);
@@ -1439,7 +1449,7 @@ impl Engine {
                 tx.execute(
                     "INSERT INTO incidents(entity, namespace, workload, workload_kind, kind, state, step, pod, record_count, opened_at, updated_at, opened_batch, opened_record)
                      VALUES (?1, ?2, ?3, ?4, ?5, 'open', 0, ?6, ?7, ?8, ?8, ?9, ?10)",
-                    params![ent_s, ns, wl, wk, kind_s, pod, count, now, opened_batch, opened_record],
+                    params![ent_s, ns, wl, wk, kind_s, stored_pod, count, now, opened_batch, opened_record],
                 )?;
                 let id = tx.last_insert_rowid();
                 at.mark(tx, &marks)?;
@@ -1457,7 +1467,7 @@ impl Engine {
             target,
             state: State::Open,
             step: 0,
-            pod: r.pod,
+            pod,
             opened_at: Timestamp::from_millisecond(now).unwrap_or(Timestamp::UNIX_EPOCH),
             verify_until: None,
             acted_at_ms: None,
@@ -1487,7 +1497,7 @@ impl Engine {
     /// record that fills the window and those counted within it before), the newest one named
     /// if they name several, stored in that transaction too: after a rollback or a restart
     /// the pod the incident opened on is gone, and the newest is the pod seen misbehaving
-    /// last, the likeliest to be there still, as the record that opens an incident names the
+    /// last, the likeliest to be there still, as the records that open an incident name the
     /// pod its first step regards. Recurrences that name no pod (a workload's metrics) leave
     /// the pod the incident had.
     async fn dedupe(
@@ -1510,7 +1520,7 @@ impl Engine {
             && !inc.rolling
             && after_action
             && is_strain(inc.kind, r.family.as_deref());
-        let recent: Vec<&Recurrence> = inc
+        let recent: Vec<&Sighting> = inc
             .recurrences
             .iter()
             .filter(|x| x.at >= at.at - window_ms)
@@ -1557,7 +1567,7 @@ impl Engine {
         inc.evidence_at_ms = now;
         if !escalates {
             if recurs {
-                inc.recurrences.push_back(Recurrence {
+                inc.recurrences.push_back(Sighting {
                     at: at.at,
                     pod: r.pod.clone(),
                 });

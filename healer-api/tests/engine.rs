@@ -1752,6 +1752,38 @@ async fn shadow_mode_records_without_any_cluster_and_other_namespaces_are_refuse
     assert!(h.events().await.is_empty());
 }
 
+/// The first step regards the pod the records that open the incident name: the newest one
+/// in its debounce window when the record that fills it names none (a workload's metric
+/// among a pod's events), also when a restart came between and the window was read back
+/// from the store. Before, the incident had no pod, and `delete_pod` (after a rollback
+/// with no revision to go back to is skipped) had none to evict.
+#[tokio::test]
+async fn the_first_step_regards_the_pod_its_window_names() {
+    for restart in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = Harness::new(dir.path(), "enforce", "", FakeCluster::default());
+        let mut engine = h.recovered_engine().await;
+        h.ingest(&["shop/cart"], "crash_loop", Some("cart-6")).await;
+        h.ingest(&["shop/cart"], "crash_loop", Some("cart-7")).await;
+        engine.process_pending().await.unwrap();
+        if restart {
+            drop(engine);
+            engine = h.recovered_engine().await;
+        }
+        h.clock.advance_secs(5);
+        h.ingest(&["shop/cart"], "crash_loop", None).await;
+        engine.process_pending().await.unwrap();
+        let inc = h.incidents().await;
+        assert_eq!(inc.len(), 1, "restart {restart}: {inc:?}");
+        assert_eq!(inc[0].pod.as_deref(), Some("cart-7"), "restart {restart}");
+        let plans = h.plans();
+        assert!(
+            matches!(&plans[..], [Plan::DeletePod { name, .. }] if name == "cart-7"),
+            "restart {restart}: {plans:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn dry_run_passes_the_flag_and_skips_what_does_not_apply() {
     let dir = tempfile::tempdir().unwrap();
