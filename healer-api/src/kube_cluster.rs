@@ -469,6 +469,8 @@ impl KubeCluster {
             let spec = h.spec?;
             (spec.scale_target_ref.kind == kind && spec.scale_target_ref.name == target.name).then(
                 || HpaFacts {
+                    managed_by: controller_of(h.metadata.owner_references.as_deref())
+                        .map(|o| format!("{} {} ({})", o.kind, o.name, o.api_version)),
                     name: h.metadata.name.unwrap_or_default(),
                     min_replicas: spec.min_replicas.unwrap_or(1),
                     max_replicas: spec.max_replicas,

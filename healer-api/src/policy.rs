@@ -21,6 +21,11 @@ pub struct HpaFacts {
     pub min_replicas: i32,
     /// `spec.maxReplicas`.
     pub max_replicas: i32,
+    /// The controller that owns the HPA (its controller owner reference, as `ScaledObject
+    /// cart (keda.sh/v1alpha1)`), if one does: it writes the HPA's spec from its own, so a
+    /// minimum raised there is put back (KEDA's reconcile updates an HPA whose spec differs
+    /// from the ScaledObject's).
+    pub managed_by: Option<String>,
 }
 
 /// A pod as the API server describes it.
@@ -327,6 +332,15 @@ pub fn evaluate(
             }
             let step = g.guards.scale_step;
             if let Some(h) = &f.hpa {
+                if let Some(owner) = &h.managed_by {
+                    return Err(stop(
+                        "hpa_managed",
+                        format!(
+                            "HPA {} is managed by {owner}, which puts a raised minReplicas back: scale through it (KEDA: the ScaledObject's minReplicaCount)",
+                            h.name
+                        ),
+                    ));
+                }
                 if g.guards.hpa == HpaPolicy::Refuse {
                     return Err(stop(
                         "hpa_controlled",
@@ -735,6 +749,7 @@ mod tests {
                         name: "cart".into(),
                         min_replicas: 2,
                         max_replicas: 10,
+                        managed_by: None,
                     })
                 },
                 Ok(Plan::RaiseHpaMin {
@@ -754,6 +769,7 @@ mod tests {
                         name: "cart".into(),
                         min_replicas: 2,
                         max_replicas: 10,
+                        managed_by: None,
                     })
                 },
                 Ok(Plan::RaiseHpaMin {
@@ -773,6 +789,7 @@ mod tests {
                         name: "cart".into(),
                         min_replicas: 2,
                         max_replicas: 10,
+                        managed_by: None,
                     })
                 },
                 Ok(Plan::RaiseHpaMin {
@@ -792,6 +809,7 @@ mod tests {
                         name: "cart".into(),
                         min_replicas: 2,
                         max_replicas: 10,
+                        managed_by: None,
                     })
                 },
                 Err(("at_max_replicas", false)),
@@ -806,6 +824,7 @@ mod tests {
                         name: "cart".into(),
                         min_replicas: 2,
                         max_replicas: 4,
+                        managed_by: None,
                     })
                 },
                 Err(("at_max_replicas", false)),
@@ -820,6 +839,7 @@ mod tests {
                         name: "cart".into(),
                         min_replicas: 2,
                         max_replicas: 10,
+                        managed_by: None,
                     })
                 },
                 Ok(Plan::RaiseHpaMin {
@@ -838,6 +858,7 @@ mod tests {
                         name: "cart".into(),
                         min_replicas: 2,
                         max_replicas: 3,
+                        managed_by: None,
                     })
                 },
                 Ok(Plan::RaiseHpaMin {
@@ -856,9 +877,24 @@ mod tests {
                         name: "cart".into(),
                         min_replicas: 3,
                         max_replicas: 3,
+                        managed_by: None,
                     })
                 },
                 Err(("at_max_replicas", false)),
+            ),
+            (
+                "hpa managed by KEDA",
+                c,
+                ScaleUp,
+                |_, f| {
+                    f.hpa = Some(HpaFacts {
+                        name: "keda-hpa-cart".into(),
+                        min_replicas: 2,
+                        max_replicas: 10,
+                        managed_by: Some("ScaledObject cart (keda.sh/v1alpha1)".into()),
+                    })
+                },
+                Err(("hpa_managed", false)),
             ),
             (
                 "hpa refuse policy",
@@ -869,6 +905,7 @@ mod tests {
                         name: "cart".into(),
                         min_replicas: 2,
                         max_replicas: 10,
+                        managed_by: None,
                     })
                 },
                 Err(("hpa_controlled", false)),
@@ -1031,6 +1068,7 @@ mod tests {
                         name: "cart".into(),
                         min_replicas: 1,
                         max_replicas: 10,
+                        managed_by: None,
                     });
                 },
                 Err(("scaled_to_zero", false)),
@@ -1176,6 +1214,7 @@ mod tests {
             name: "cart".into(),
             min_replicas: 2,
             max_replicas: 10,
+            managed_by: None,
         });
         let Ok(Plan::RaiseHpaMin { from, to, .. }) =
             evaluate(g, ActionKind::ScaleUp, &ctx(), Some(&f))

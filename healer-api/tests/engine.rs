@@ -173,6 +173,7 @@ impl Cluster for FakeCluster {
                 name: format!("{}-hpa", target.name),
                 min_replicas: min,
                 max_replicas: max,
+                managed_by: None,
             }),
             pod: pod
                 .filter(|p| {

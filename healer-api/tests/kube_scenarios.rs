@@ -461,6 +461,40 @@ async fn forbidden_is_not_retried() {
     finish(mock).await;
 }
 
+/// KEDA's HPA (`keda-hpa-<ScaledObject>`, the ScaledObject its controller owner, as KEDA's
+/// reconciler creates it with `SetControllerReference`) is read as managed by it, and the
+/// policy refuses to raise its minimum (`hpa_managed`): KEDA writes the HPA's spec back from
+/// the ScaledObject's at its next reconcile. Before, the raise was made, verified as the
+/// replicas came, and silently undone.
+#[tokio::test]
+async fn an_hpa_a_scaled_object_owns_is_read_as_managed_by_it() {
+    let (c, h) = cluster(3);
+    let mock = serve(
+        h,
+        vec![
+            step(Method::GET, DEPLOY).reply(200, deployment(false)),
+            step(Method::GET, HPAS).reply(
+                200,
+                json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscalerList", "metadata": {}, "items": [
+                    {"metadata": {"name": "keda-hpa-cart", "labels": {"app.kubernetes.io/managed-by": "keda-operator"},
+                                  "ownerReferences": [{"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "cart",
+                                                       "uid": "so-uid", "controller": true, "blockOwnerDeletion": true}]},
+                     "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "cart", "apiVersion": "apps/v1"}, "minReplicas": 2, "maxReplicas": 6}}]}),
+            ),
+        ],
+    );
+    let f = c
+        .facts(&target(WorkloadKind::Deployment), ActionKind::ScaleUp, None)
+        .await
+        .unwrap();
+    let hpa = f.hpa.unwrap();
+    assert_eq!(
+        hpa.managed_by.as_deref(),
+        Some("ScaledObject cart (keda.sh/v1alpha1)")
+    );
+    finish(mock).await;
+}
+
 #[tokio::test]
 async fn hpa_min_is_raised_with_a_json_patch_test() {
     let (c, h) = cluster(3);
@@ -492,6 +526,7 @@ async fn hpa_min_is_raised_with_a_json_patch_test() {
         (hpa.name.as_str(), hpa.min_replicas, hpa.max_replicas),
         ("cart-hpa", 2, 6)
     );
+    assert_eq!(hpa.managed_by, None);
     let out = c
         .execute(
             &t,
