@@ -111,8 +111,9 @@ pub struct Context<'a> {
     pub namespace: &'a str,
     /// When the incident opened.
     pub incident_opened_at: Timestamp,
-    /// The pod the records named (untrusted): the incident's record that opened it, or the
-    /// newest of the recurrences that escalated it to its current step that named one.
+    /// The pod the records named (untrusted): the incident's record that opened it (else the
+    /// newest its debounce window named), or the newest of the recurrences that escalated it
+    /// to its current step that named one.
     pub pod_named: Option<&'a str>,
     /// Last action on the same target by another incident, enforced or of the current mode.
     pub last_action_on_target: Option<Timestamp>,
