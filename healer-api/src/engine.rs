@@ -2587,13 +2587,6 @@ pub const RECOVERY_RETRY_MAX: Duration = Duration::from_secs(60);
 /// How often the engine asks for a rolling-out workload's status (ms).
 const ROLLOUT_POLL_MS: i64 = 5_000;
 
-/// Closes, `superseded`, every active incident with no enforced action and one recorded in
-/// another mode than `mode` (at a start after a switch from dry-run to enforce, say): its
-/// actions were only recorded, so going on with it would take its policy's next action, in
-/// `mode`, although the one before it was never taken. A recurrence opens a new incident
-/// instead, from the policy's first action. An incident an enforced action was taken for goes
-/// on in any mode: what it did is real, and starting it over would take its first action
-/// again. Returns the incidents closed, with their kinds.
 /// SQL: the incident `i`'s actions were only recorded, in another mode than the current one
 /// (`?1`): one at least in a mode other than `?1` and `enforce` (`?2`), none enforced. Once the
 /// mode is `?1` such an incident goes on no more ([`supersede`]), and, closed, neither holds
@@ -2603,6 +2596,13 @@ const ONLY_RECORDED_ELSEWHERE: &str = "(EXISTS (SELECT 1 FROM actions o
        WHERE o.incident_id = i.id AND o.mode NOT IN (?1, ?2))
      AND NOT EXISTS (SELECT 1 FROM actions o WHERE o.incident_id = i.id AND o.mode = ?2))";
 
+/// Closes, `superseded`, every active incident with no enforced action and one recorded in
+/// another mode than `mode` (at a start after a switch from dry-run to enforce, say): its
+/// actions were only recorded, so going on with it would take its policy's next action, in
+/// `mode`, although the one before it was never taken. A recurrence opens a new incident
+/// instead, from the policy's first action. An incident an enforced action was taken for goes
+/// on in any mode: what it did is real, and starting it over would take its first action
+/// again. Returns the incidents closed, with their kinds.
 fn supersede(
     tx: &rusqlite::Transaction<'_>,
     mode: Mode,
