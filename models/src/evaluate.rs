@@ -33,6 +33,22 @@ use crate::replay::{about_a_workload, replay};
 
 const NS: i64 = 1_000_000_000;
 
+/// How long before a window's start an alarm starting at `start_ns` still
+/// starts in it: up to the start of its second when `start_ns` is a whole
+/// second, else not at all. Kubernetes events carry whole seconds (core/v1
+/// `firstTimestamp` / `lastTimestamp`, RFC 3339 without a fraction), so the
+/// back-off of the second a crash loop began in is stamped up to a second
+/// before the fault's start. Before, such an alarm was a false one, and, as
+/// the records after it in the window joined it, the window went undetected
+/// by it.
+fn lead_ns(start_ns: i64) -> i64 {
+    if start_ns.rem_euclid(NS) == 0 {
+        NS - 1
+    } else {
+        0
+    }
+}
+
 /// Evaluation settings.
 #[derive(Debug, Clone)]
 pub struct EvalConfig {
@@ -267,7 +283,7 @@ pub fn score_detections(
         // found first.
         list.sort_by_key(|(a, kind)| (a.start_ns, *kind));
         for (a, inc) in &list {
-            let true_alarm = index.contains(entity, a.start_ns, 0, grace);
+            let true_alarm = index.contains(entity, a.start_ns, lead_ns(a.start_ns), grace);
             m.alarms += 1;
             let e = named.entry(*inc).or_insert((0, 0));
             e.1 += 1;
@@ -325,12 +341,14 @@ pub fn score_detections(
         kind.windows += 1;
         m.windows += 1;
         let list = by_entity.get(k.as_str()).map_or(&[][..], Vec::as_slice);
-        let hit = list
-            .iter()
-            .find(|(a, _)| a.start_ns >= w.start_ns && a.start_ns <= w.end_ns + grace);
+        let hit = list.iter().find(|(a, _)| {
+            a.start_ns + lead_ns(a.start_ns) >= w.start_ns && a.start_ns <= w.end_ns + grace
+        });
         let open_at_start = list
             .iter()
-            .filter(|(a, _)| a.start_ns < w.start_ns && a.end_ns + gap >= w.start_ns)
+            .filter(|(a, _)| {
+                a.start_ns + lead_ns(a.start_ns) < w.start_ns && a.end_ns + gap >= w.start_ns
+            })
             .map(|(_, inc)| inc.as_str().to_owned())
             .collect();
         m.window_outcomes.push(WindowOutcome {
@@ -341,7 +359,7 @@ pub fn score_detections(
             detected: hit.map(|(a, inc)| {
                 (
                     inc.as_str().to_owned(),
-                    (a.start_ns - w.start_ns) as f64 / 1e9,
+                    (a.start_ns - w.start_ns).max(0) as f64 / 1e9,
                 )
             }),
             open_at_start,
@@ -349,7 +367,7 @@ pub fn score_detections(
         let Some((a, inc)) = hit else { continue };
         kind.detected += 1;
         m.detected += 1;
-        delays.push((a.start_ns - w.start_ns) as f64 / 1e9);
+        delays.push((a.start_ns - w.start_ns).max(0) as f64 / 1e9);
         correct += usize::from(*inc == w.incident);
         *m.confusion
             .entry(w.incident.as_str().to_owned())
@@ -540,6 +558,39 @@ mod tests {
         let hours = (36_000.0 - 600.0 - 600.0 - 400.0) / 3600.0;
         assert!((m.fault_free_entity_hours - hours).abs() < 1e-9);
         assert!((m.false_alarms_per_entity_hour - 1.0 / hours).abs() < 1e-9);
+    }
+
+    /// Kubernetes events carry whole seconds: a back-off of the second a
+    /// crash loop began in is stamped up to a second before the window's
+    /// start. It detects the window, at no delay, and is no false alarm;
+    /// a record of the second before, or one with a fraction before the
+    /// start, is still false.
+    #[test]
+    fn an_event_stamped_in_the_second_a_fault_began_detects_it() {
+        let mut w = window(Incident::CrashLoop, 1000, 1600);
+        w.1.start_ns += 131_000_000;
+        let windows = vec![w];
+        let run = |points: &[i64]| {
+            let mut d = Detections::default();
+            d.see("0:a/b", 0, None);
+            d.see("0:a/b", 36_000 * NS, None);
+            for t in points {
+                d.see("0:a/b", *t, Some(Incident::CrashLoop));
+            }
+            score_detections(&d, &windows, 15, &EvalConfig::default())
+        };
+        let m = run(&[1000 * NS, 1010 * NS]);
+        assert_eq!((m.detected, m.alarms, m.false_alarms), (1, 1, 0));
+        assert_eq!(m.mttd_seconds_p50, 0.0);
+        assert_eq!(
+            m.window_outcomes[0].detected,
+            Some(("crash_loop".to_owned(), 0.0))
+        );
+        assert!(m.window_outcomes[0].open_at_start.is_empty());
+        for early in [999 * NS, 1000 * NS + 100_000_000] {
+            let m = run(&[early, early + 120 * NS]);
+            assert_eq!((m.alarms, m.false_alarms), (2, 1), "at {early}");
+        }
     }
 
     #[test]

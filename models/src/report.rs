@@ -194,8 +194,9 @@ pub fn write_report(
         "\n## Definitions\n\nAn alarm is a run of anomaly-tagged records of one workload and one incident kind (points \
          under 60 s apart merge), as the healer dedupes incidents per entity and kind, so a fault starting while an alarm \
          of another kind is open counts as a new incident. A window is detected when an alarm of its workload (any kind) \
-         starts in [start, end + 60 s]; the earliest such alarm detects it, and time to detect is its start minus the \
-         window start. An alarm starting outside every window of its workload (+ 300 s after-effect margin) is false; \
+         starts in [start, end + 60 s] (one starting at a whole second, as a Kubernetes event is stamped, from the start \
+         of the second the window starts in); the earliest such alarm detects it, and time to detect is its start minus \
+         the window start (0 at the least). An alarm starting outside every window of its workload (+ 300 s after-effect margin) is false; \
          false alarms are per fault-free workload-hour (a node's own records, `_/<node>` samples and Node events, \
          are no workload's: neither their time nor their alarms count). A detected window is classified correctly when its detecting \
          alarm's kind is the window's kind."
