@@ -763,6 +763,39 @@ async fn bad_bodies_are_rejected_with_clear_errors_and_nothing_stored() {
     }
 }
 
+/// A gzip body is a series of members (RFC 1952 2.2; what `cat a.gz b.gz`, or a sender that
+/// compresses as it writes, sends): every member is read, and the batch stored whole. Bytes
+/// after the last member that are not one are refused, and nothing is stored. Before, only the
+/// first member was read and the rest dropped without a word: 202 and `records: 1` for two.
+#[tokio::test]
+async fn every_member_of_a_gzip_body_is_read() {
+    let env = env("");
+    let t = now(&env.clock);
+    let line = |pod: &str| format!("{}\n", record("shop/cart", "error_burst", Some(pod)));
+    let headers = [
+        ("Content-Type", "application/x-ndjson"),
+        ("Content-Encoding", "gzip"),
+    ];
+    let mut two_members = gzip(line("cart-1").as_bytes());
+    two_members.extend(gzip(line("cart-2").as_bytes()));
+    let req = sign_fluent_bit(FB_KEY_ID, FB_SECRET, t, &two_members, &headers);
+    let (status, json, _) = send(&env.state, req).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{json}");
+    assert_eq!(json["records"], 2, "{json}");
+    assert_eq!(stored(&env.state).await, (1, 2));
+
+    let mut trailing = gzip(line("cart-3").as_bytes());
+    trailing.extend_from_slice(b"not gzip");
+    let req = sign_fluent_bit(FB_KEY_ID, FB_SECRET, t, &trailing, &headers);
+    let (status, json, _) = send(&env.state, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    assert!(
+        json["message"].as_str().unwrap_or("").contains("gzip"),
+        "{json}"
+    );
+    assert_eq!(stored(&env.state).await, (1, 2));
+}
+
 #[tokio::test]
 async fn overload_answers_429_with_retry_after_and_stores_nothing() {
     let env = env("");
