@@ -111,11 +111,28 @@ impl From<StoreError> for AppError {
     }
 }
 
+/// The most characters of a message that quotes the caller's input (a tag's value, a header).
+/// Fluent Bit's `http` output reads an answer into 4,096 bytes, status line and headers
+/// included, and takes a longer one for a broken connection: it retries the batch rather than
+/// drop it, and never logs why it was refused. 512 characters JSON-escaped are at most 3,072
+/// bytes (`\u0001` for a control character), which leaves room for the rest.
+const MAX_MESSAGE_CHARS: usize = 512;
+
+/// `message`, cut to [`MAX_MESSAGE_CHARS`] (ending in `…`) when longer.
+fn within_an_answer(message: &str) -> String {
+    if message.chars().nth(MAX_MESSAGE_CHARS).is_none() {
+        return message.to_owned();
+    }
+    let mut cut: String = message.chars().take(MAX_MESSAGE_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = match &self {
-            AppError::BadRequest(m) | AppError::UnsupportedMedia(m) => m.clone(),
+            AppError::BadRequest(m) | AppError::UnsupportedMedia(m) => within_an_answer(m),
             AppError::Unauthorized(reason) => {
                 tracing::warn!(reason = reason.code(), "authentication failed");
                 "request is not authenticated".into()

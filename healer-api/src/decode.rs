@@ -214,7 +214,10 @@ fn gunzip(
     limit: usize,
     charge: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Vec<u8>, DecodeError> {
-    let mut dec = flate2::read::GzDecoder::new(body);
+    // Every member: a gzip body is a series of them (RFC 1952 2.2), and `GzDecoder` reads the
+    // first and ignores the rest, so the records after it were dropped unsaid. Bytes after the
+    // last member that do not start another are an error.
+    let mut dec = flate2::read::MultiGzDecoder::new(body);
     let mut out: Vec<u8> = Vec::new();
     // The gzip trailer's ISIZE (the input's size modulo 2^32) sizes the buffer at once, as a
     // hint only: a body that inflates past it grows by doubling as any other.

@@ -763,6 +763,128 @@ async fn bad_bodies_are_rejected_with_clear_errors_and_nothing_stored() {
     }
 }
 
+/// A gzip body is a series of members (RFC 1952 2.2; what `cat a.gz b.gz`, or a sender that
+/// compresses as it writes, sends): every member is read, and the batch stored whole. Bytes
+/// after the last member that are not one are refused, and nothing is stored. Before, only the
+/// first member was read and the rest dropped without a word: 202 and `records: 1` for two.
+#[tokio::test]
+async fn every_member_of_a_gzip_body_is_read() {
+    let env = env("");
+    let t = now(&env.clock);
+    let line = |pod: &str| format!("{}\n", record("shop/cart", "error_burst", Some(pod)));
+    let headers = [
+        ("Content-Type", "application/x-ndjson"),
+        ("Content-Encoding", "gzip"),
+    ];
+    let mut two_members = gzip(line("cart-1").as_bytes());
+    two_members.extend(gzip(line("cart-2").as_bytes()));
+    let req = sign_fluent_bit(FB_KEY_ID, FB_SECRET, t, &two_members, &headers);
+    let (status, json, _) = send(&env.state, req).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{json}");
+    assert_eq!(json["records"], 2, "{json}");
+    assert_eq!(stored(&env.state).await, (1, 2));
+
+    let mut trailing = gzip(line("cart-3").as_bytes());
+    trailing.extend_from_slice(b"not gzip");
+    let req = sign_fluent_bit(FB_KEY_ID, FB_SECRET, t, &trailing, &headers);
+    let (status, json, _) = send(&env.state, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    assert!(
+        json["message"].as_str().unwrap_or("").contains("gzip"),
+        "{json}"
+    );
+    assert_eq!(stored(&env.state).await, (1, 2));
+}
+
+/// Fluent Bit 4.2.8's `http` output reads an answer into a buffer of 4,096 bytes, status line
+/// and headers included (`FLB_HTTP_DATA_SIZE_MAX`; `out_http` never raises it): a longer one is
+/// `http_do=-1`, a broken connection, and the chunk is retried rather than dropped, its 400
+/// never logged. A refusal whose message quotes what it refuses (a tag's value, the
+/// `Content-Type`) is cut short so that the whole answer fits, and still says what is wrong.
+#[tokio::test]
+async fn a_refusal_fits_fluent_bits_response_buffer() {
+    let env = env("");
+    let t = now(&env.clock);
+    let long = "x".repeat(5000);
+    let mut bad_pod = record("shop/cart", "error_burst", None);
+    bad_pod["edgeheal"]["pod"] = long.clone().into();
+    let mut bad_model = record("shop/cart", "error_burst", None);
+    bad_model["edgeheal"]["score"] = long.clone().into();
+    // Quoted as it is: each character JSON-escapes to six bytes (`\u0001`).
+    let mut bad_incident = record("shop/cart", "error_burst", None);
+    bad_incident["edgeheal"]["incident"] = "\u{1}".repeat(5000).into();
+    let cases = [
+        (
+            "a long pod",
+            sign_fluent_bit(
+                FB_KEY_ID,
+                FB_SECRET,
+                t,
+                &body_of(&[bad_pod]),
+                &[("Content-Type", "application/json")],
+            ),
+            StatusCode::BAD_REQUEST,
+            "record 0: invalid `edgeheal` tags: pod \"xxx",
+        ),
+        (
+            "a long score",
+            sign_fluent_bit(
+                FB_KEY_ID,
+                FB_SECRET,
+                t,
+                &body_of(&[bad_model]),
+                &[("Content-Type", "application/json")],
+            ),
+            StatusCode::BAD_REQUEST,
+            "record 0: invalid `edgeheal` tags: invalid type: string \"xxx",
+        ),
+        (
+            "a long incident of control characters",
+            sign_fluent_bit(
+                FB_KEY_ID,
+                FB_SECRET,
+                t,
+                &body_of(&[bad_incident]),
+                &[("Content-Type", "application/json")],
+            ),
+            StatusCode::BAD_REQUEST,
+            "record 0: invalid `edgeheal` tags: unknown variant `\u{1}",
+        ),
+        (
+            "a long content type",
+            sign_fluent_bit(
+                FB_KEY_ID,
+                FB_SECRET,
+                t,
+                &body_of(&[record("shop/cart", "error_burst", None)]),
+                &[("Content-Type", &format!("text/{long}"))],
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported content-type \"text/xxx",
+        ),
+    ];
+    for (name, req, want, starts) in cases {
+        let (status, bytes, headers) = send_raw(&env.state, req).await;
+        assert_eq!(status, want, "{name}");
+        // The status line, the headers hyper writes (content-length, date) and the body.
+        let head: usize = 64
+            + headers
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                .sum::<usize>()
+            + "content-length: 0000\r\ndate: Sat, 21 Nov 2026 10:00:00 GMT\r\n\r\n".len();
+        assert!(
+            head + bytes.len() <= 4096,
+            "{name}: {} bytes of body",
+            bytes.len()
+        );
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let message = json["message"].as_str().unwrap();
+        assert!(message.starts_with(starts), "{name}: {message}");
+    }
+    assert_eq!(stored(&env.state).await, (0, 0));
+}
+
 #[tokio::test]
 async fn overload_answers_429_with_retry_after_and_stores_nothing() {
     let env = env("");
