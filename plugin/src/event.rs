@@ -2,14 +2,18 @@
 //! input emits) and `events.k8s.io/v1` `Event`.
 //!
 //! - Subject: `involvedObject` (core/v1) or `regarding` (events.k8s.io/v1),
-//!   `{kind, name, namespace, fieldPath}`. A Pod gives the pod and its
-//!   workload by pod-name pattern (a static pod's with the node below); a Deployment, ReplicaSet, StatefulSet,
+//!   `{kind, name, namespace, fieldPath}`; the namespace is the subject's
+//!   alone (a Node's events live in `default`, the Node in none). A Pod gives
+//!   the pod and its workload by pod-name pattern (a static pod's with the node below); a Deployment, ReplicaSet, StatefulSet,
 //!   DaemonSet or Job gives the workload; a Node gives the node.
 //! - Time, the first that reads as one: `lastTimestamp`, `series.lastObservedTime`,
 //!   `eventTime`, `deprecatedLastTimestamp`, `firstTimestamp`,
 //!   `deprecatedFirstTimestamp`, `metadata.creationTimestamp`.
 //! - Count: `count`, `series.count`, `deprecatedCount`, else 1.
-//! - Node: `source.host`, `deprecatedSource.host`, `reportingInstance`.
+//! - Node: `source.host`, `deprecatedSource.host`; never `reportingInstance`,
+//!   which names the reporting controller's instance (the kubelet's equals
+//!   its `source.host`; the events.k8s.io recorder's is
+//!   `<controller>-<hostname>`).
 //! - Version: `metadata.uid` and `metadata.resourceVersion`, which tell a
 //!   replayed copy of an event from a new occurrence (see
 //!   [`crate::entity::EntityState::add_event`]).
@@ -87,7 +91,7 @@ fn is_init_container_path(path: &str) -> bool {
 
 /// The top-level members an event is read from, in the order
 /// [`read_event`] takes them.
-const EVENT_KEYS: [&str; 14] = [
+const EVENT_KEYS: [&str; 13] = [
     "involvedObject",
     "regarding",
     "reason",
@@ -101,7 +105,6 @@ const EVENT_KEYS: [&str; 14] = [
     "deprecatedLastTimestamp",
     "firstTimestamp",
     "deprecatedFirstTimestamp",
-    "reportingInstance",
 ];
 
 /// The first members named by `keys` of a top-level `object` (all `None`
@@ -119,14 +122,14 @@ fn members_of<'a, const N: usize>(
 /// Reads an event record: its top-level members in one pass, and those of
 /// its subject, `series`, `metadata` and sources through the parse's index.
 pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
-    let [involved, regarding, reason, message, note, count, deprecated_count, event_type, last, event_time, deprecated_last, first, deprecated_first, reporting_instance] =
+    let [involved, regarding, reason, message, note, count, deprecated_count, event_type, last, event_time, deprecated_last, first, deprecated_first] =
         record.get_many(&EVENT_KEYS);
     let subject = involved.or(regarding);
     let [series_count, series_last] =
         members_of(record.object("series"), &["count", "lastObservedTime"]);
-    let [meta_namespace, meta_created, meta_uid, meta_version] = members_of(
+    let [meta_created, meta_uid, meta_version] = members_of(
         record.object("metadata"),
-        &["namespace", "creationTimestamp", "uid", "resourceVersion"],
+        &["creationTimestamp", "uid", "resourceVersion"],
     );
 
     let reason = str_of(reason);
@@ -164,12 +167,10 @@ pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
     // The node the event's source names, which also names a static pod.
     let source_node = || {
         let [host] = members_of(record.object("source"), &["host"]);
-        str_of(host)
-            .or_else(|| {
-                let [host] = members_of(record.object("deprecatedSource"), &["host"]);
-                str_of(host)
-            })
-            .or_else(|| str_of(reporting_instance.clone()))
+        str_of(host).or_else(|| {
+            let [host] = members_of(record.object("deprecatedSource"), &["host"]);
+            str_of(host)
+        })
     };
     let mut identity = Identity::default();
     if let Some(subject) = &subject {
@@ -178,7 +179,11 @@ pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
             &["kind", "name", "namespace", "fieldPath"],
         );
         let (kind, name) = (str_of(kind), str_of(name));
-        identity.namespace = str_of(namespace).or_else(|| str_of(meta_namespace));
+        // The subject's own namespace only: the API server requires it on
+        // every namespaced kind it knows, and puts the events of a subject
+        // without one (a Node) in `default` or `kube-system`, which is not
+        // the subject's (`ValidateEvent`).
+        identity.namespace = str_of(namespace);
         let field_path = field_path.and_then(Value::into_str);
         if let Some(p) = &field_path {
             identity.container = container_of_field_path(p).map(|c| Cow::Owned(c.to_owned()));
@@ -317,17 +322,19 @@ mod tests {
                 Some("a-7d4b9c8f6-x2x9z"),
             ),
             (
+                // The Event object's namespace is not the subject's.
                 r#"{"regarding":{"kind":"Pod","name":"b-7d4b9c8f6-x2x9z"},"reason":"x","count":0,"series":{"count":4},"deprecatedCount":5,"deprecatedSource":{"host":"n2"},"reportingInstance":"n3","metadata":{"namespace":"ns2"}}"#,
                 4,
-                Some("ns2"),
+                None,
                 Some("n2"),
                 Some("b-7d4b9c8f6-x2x9z"),
             ),
             (
+                // `reportingInstance` names no node.
                 r#"{"involvedObject":{"kind":"Pod","name":"c-7d4b9c8f6-x2x9z"},"reason":"x","deprecatedCount":5,"source":{"component":"kubelet"},"reportingInstance":"n3"}"#,
                 5,
                 None,
-                Some("n3"),
+                None,
                 Some("c-7d4b9c8f6-x2x9z"),
             ),
             // A Node subject names the node, whatever the sources say.
@@ -364,6 +371,23 @@ mod tests {
             assert_eq!(ev.identity.node.as_deref(), *node, "{text}");
             assert_eq!(ev.identity.pod.as_deref(), *pod, "{text}");
         }
+    }
+
+    /// The scheduler records with client-go's events.k8s.io recorder,
+    /// whose `reportingInstance` is `<reportingController>-<hostname>`
+    /// (client-go tools/events/event_broadcaster.go, `NewRecorder`), and no
+    /// source host: read through core/v1 (as Fluent Bit's
+    /// `kubernetes_events` lists `/api/v1/events`), a `FailedScheduling`
+    /// has `source: {}`. Its node was `default-scheduler-kind-control-plane`,
+    /// which is no node; a pending pod has none.
+    #[test]
+    fn a_reporting_instance_is_no_node() {
+        let text = r#"{"metadata":{"name":"web-7d4b9c8f6-x2x9z.17c9a1b2c3d4e5f6","namespace":"shop","uid":"8d0c","resourceVersion":"20417","creationTimestamp":"2024-05-01T10:00:00Z"},"involvedObject":{"kind":"Pod","namespace":"shop","name":"web-7d4b9c8f6-x2x9z","uid":"p1","apiVersion":"v1","resourceVersion":"9"},"reason":"FailedScheduling","message":"0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.","source":{},"firstTimestamp":null,"lastTimestamp":null,"type":"Warning","eventTime":"2024-05-01T10:00:00.123456Z","action":"Scheduling","reportingComponent":"default-scheduler","reportingInstance":"default-scheduler-kind-control-plane"}"#;
+        let rec = Record::parse(text.as_bytes()).unwrap();
+        let ev = read_event(&rec);
+        assert_eq!(ev.signal.reason, EventReason::FailedScheduling);
+        assert_eq!(ev.identity.pod.as_deref(), Some("web-7d4b9c8f6-x2x9z"));
+        assert_eq!(ev.identity.node, None);
     }
 
     #[test]
