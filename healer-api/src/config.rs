@@ -553,7 +553,8 @@ pub struct EngineConfig {
     /// is left pending: it was recorded before it was called, and the next start finds it
     /// `interrupted`, verifies it and never calls it again (an incident whose action was not
     /// recorded yet is decided again). What is left of it after the engine stopped goes to
-    /// posting the Kubernetes Events it recorded, one attempt each. Default 15, within 1..=300; with
+    /// sending the notifications it queued and posting the Kubernetes Events it recorded (one
+    /// attempt each). Default 15, within 1..=300; with
     /// `server.shutdown_delay_secs` and `server.shutdown_timeout_secs` it fits in
     /// `termination_grace_period_secs`.
     #[serde(default = "default_stop_timeout")]

@@ -1,11 +1,15 @@
 //! Notifications to a Slack-compatible webhook (`{"text": ...}`), sent by a background worker
 //! with bounded retries and exponential backoff. The queue is bounded: when it is full the
 //! notification is logged, counted and dropped, so a notification storm cannot stall the engine.
+//! At a stop the heal API waits for what is queued within what is left of
+//! `engine.stop_timeout_secs` after the engine ([`Notifier::flushed`], [`crate::runtime`]):
+//! before, the worker was dropped with the process, and an escalation notified just before
+//! SIGTERM (a rollout of the heal API, a node drain) never paged anyone.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::NotifyConfig;
 use crate::metrics::Metrics;
@@ -13,8 +17,16 @@ use crate::metrics::Metrics;
 /// Sends notifications; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Notifier {
-    tx: Option<mpsc::Sender<String>>,
+    tx: Option<mpsc::Sender<Work>>,
     metrics: Arc<Metrics>,
+}
+
+/// What the worker is given.
+#[derive(Debug)]
+enum Work {
+    Send(String),
+    /// Answered once everything queued before it was sent or given up.
+    Flush(oneshot::Sender<()>),
 }
 
 /// Errors starting the notifier.
@@ -52,11 +64,18 @@ impl Notifier {
             .timeout(Duration::from_secs(cfg.timeout_secs))
             .build()
             .map_err(|e| NotifyError::Client(e.to_string()))?;
-        let (tx, mut rx) = mpsc::channel::<String>(cfg.queue_capacity.max(1));
+        let (tx, mut rx) = mpsc::channel::<Work>(cfg.queue_capacity.max(1));
         let attempts = cfg.max_attempts.max(1);
         let m = metrics.clone();
         tokio::spawn(async move {
-            while let Some(text) = rx.recv().await {
+            while let Some(work) = rx.recv().await {
+                let text = match work {
+                    Work::Send(text) => text,
+                    Work::Flush(done) => {
+                        let _ = done.send(());
+                        continue;
+                    }
+                };
                 let ok = deliver(&client, &url, &text, attempts).await;
                 m.notifications
                     .get_or_create(&crate::metrics::ResultLabel {
@@ -75,7 +94,7 @@ impl Notifier {
     pub fn notify(&self, text: String) {
         tracing::info!(notification = %text, "notify");
         if let Some(tx) = &self.tx {
-            if tx.try_send(text).is_err() {
+            if tx.try_send(Work::Send(text)).is_err() {
                 self.metrics
                     .notifications
                     .get_or_create(&crate::metrics::ResultLabel {
@@ -83,6 +102,22 @@ impl Notifier {
                     })
                     .inc();
             }
+        }
+    }
+
+    /// How many notifications are queued, not yet taken by the worker.
+    pub fn queued(&self) -> usize {
+        self.tx
+            .as_ref()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+    }
+
+    /// Waits until every notification queued before this call was sent or given up.
+    pub async fn flushed(&self) {
+        let Some(tx) = &self.tx else { return };
+        let (done, handled) = oneshot::channel();
+        if tx.send(Work::Flush(done)).await.is_ok() {
+            let _ = handled.await;
         }
     }
 }

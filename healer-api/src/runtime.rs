@@ -7,7 +7,8 @@
 //! than refused. Then the listener stops accepting, in-flight requests finish (their batches
 //! are committed and answered) for at most `server.shutdown_timeout_secs`
 //! ([`crate::http_server`]), then the engine is waited for at most `engine.stop_timeout_secs`,
-//! and within what is left of it the Kubernetes Events it recorded ([`crate::recorder`]);
+//! and within what is left of it the notifications it queued ([`crate::notify`]) and the
+//! Kubernetes Events it recorded ([`crate::recorder`]);
 //! the blocking work still running then gets [`EXIT_BLOCKING_WAIT`] ([`exit_runtime`]). The
 //! engine is told to stop as the shutdown begins, at SIGTERM, not once the requests are
 //! drained: from then on it observes no further record and so starts no further action, its
@@ -231,6 +232,7 @@ pub async fn run_until(
         clock.clone(),
         metrics.clone(),
     ));
+    let notifications = notifier.clone();
     let engine = Engine::new(
         config.clone(),
         store,
@@ -301,15 +303,15 @@ pub async fn run_until(
     let ended = tokio::time::timeout_at(deadline, engine_task).await;
     match ended {
         Ok(ended) => {
-            // The Events the engine recorded, the last ones too, go out within what is left.
-            if tokio::time::timeout_at(deadline, events.flushed())
-                .await
-                .is_err()
-            {
+            // What the engine notified and the Events it recorded, the last ones too, go out
+            // within what is left.
+            let flushed = futures::future::join(notifications.flushed(), events.flushed());
+            if tokio::time::timeout_at(deadline, flushed).await.is_err() {
                 tracing::warn!(
-                    queued = events.queued(),
+                    notifications = notifications.queued(),
+                    events = events.queued(),
                     stop_timeout_secs = bound,
-                    "stopped with Events still queued after engine.stop_timeout_secs: not posted (the incident history has them)"
+                    "stopped with notifications or Events still queued after engine.stop_timeout_secs: not sent (the incident history has them)"
                 );
             }
             tracing::info!("stopped");

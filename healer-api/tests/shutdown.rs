@@ -485,6 +485,64 @@ async fn events_still_queued_at_the_stop_timeout_are_left() {
     assert!((1..6).contains(&tried.len()), "Events tried: {tried:?}");
 }
 
+/// A notification queued just before SIGTERM is sent before the heal API ends: a refusal
+/// (`namespace_not_allowed`) notifies, and the webhook takes a second to answer it. Before,
+/// the worker was dropped with the process: the heal API ended at once and the page was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_queued_before_the_stop_is_sent() {
+    let sent = Arc::new(Mutex::new(Vec::<String>::new()));
+    let received = sent.clone();
+    let hook = Router::new().route(
+        "/hook",
+        post(move |Json(body): Json<Value>| async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            received
+                .lock()
+                .unwrap()
+                .push(body["text"].as_str().unwrap_or_default().to_owned());
+            "ok"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
+    let api = api_that_never_scales().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = dir.path().join("webhook-url");
+    std::fs::write(&url_file, format!("http://{hook_addr}/hook\n")).unwrap();
+    let extra = format!(
+        "{}\nnotify: {{ webhook_url_file: {} }}",
+        scaling_config(dir.path(), &api, "max_attempts: 1"),
+        url_file.display()
+    );
+    let mut heal_api = start(dir.path(), &extra).await;
+    let posted = post_anomaly_of(&heal_api.base, "kube-system/coredns", "coredns-1").await;
+    assert_eq!(posted.status(), 202);
+    let escalated = async {
+        loop {
+            let conn = rusqlite::Connection::open(dir.path().join("healer.db")).unwrap();
+            let state: Option<String> = conn
+                .query_row("SELECT state FROM incidents", [], |r| r.get(0))
+                .ok();
+            if state.as_deref() == Some("escalated") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), escalated)
+        .await
+        .expect("the incident was not escalated");
+    let _ = heal_api.stop.take().unwrap().send(());
+    heal_api.ended().await;
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].contains("refused scale_up") && sent[0].contains("kube-system/coredns"),
+        "{sent:?}"
+    );
+}
+
 /// A store that does not answer (another process holds its write lock) when the engine
 /// records what its action did: the heal API waits `engine.stop_timeout_secs` (3 s) for the
 /// engine and then stops without it, rather than overrun the pod's grace period and be killed
