@@ -40,6 +40,7 @@ pub mod softheal;
 pub mod stop_signal;
 pub mod store;
 pub mod tags;
+pub mod worker_queue;
 
 pub use app_error::AppError;
 pub use config::{Config, Mode};

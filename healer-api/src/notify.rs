@@ -107,18 +107,12 @@ impl Notifier {
 
     /// How many notifications are queued, not yet taken by the worker.
     pub fn queued(&self) -> usize {
-        self.tx
-            .as_ref()
-            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+        crate::worker_queue::queued(self.tx.as_ref())
     }
 
     /// Waits until every notification queued before this call was sent or given up.
     pub async fn flushed(&self) {
-        let Some(tx) = &self.tx else { return };
-        let (done, handled) = oneshot::channel();
-        if tx.send(Work::Flush(done)).await.is_ok() {
-            let _ = handled.await;
-        }
+        crate::worker_queue::flushed(self.tx.as_ref(), Work::Flush).await;
     }
 }
 

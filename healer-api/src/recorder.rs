@@ -100,18 +100,12 @@ impl EventRecorder {
 
     /// How many Events are queued, not yet taken by the worker.
     pub fn queued(&self) -> usize {
-        self.tx
-            .as_ref()
-            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+        crate::worker_queue::queued(self.tx.as_ref())
     }
 
     /// Waits until every Event queued before this call was posted or given up.
     pub async fn flushed(&self) {
-        let Some(tx) = &self.tx else { return };
-        let (done, handled) = oneshot::channel();
-        if tx.send(Work::Flush(done)).await.is_ok() {
-            let _ = handled.await;
-        }
+        crate::worker_queue::flushed(self.tx.as_ref(), Work::Flush).await;
     }
 }
 
