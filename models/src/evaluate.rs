@@ -658,8 +658,9 @@ mod tests {
     }
 
     /// False alarms are per fault-free *workload*-hour: a node's records
-    /// (its `_/<node>` samples and events) name no workload, carry no fault
-    /// window and never open a healer incident, so their hours must not thin the rate (they were more than half the
+    /// (its `_/<node>` samples, its `default/<node>` events) name no
+    /// workload, carry no fault window and never open a healer incident,
+    /// so their hours must not thin the rate (they were more than half the
     /// fault-free hours of a generated run), nor their alarms count.
     #[test]
     fn nodes_are_not_workload_hours() {

@@ -38,7 +38,7 @@ pub struct Step<'a> {
 
 /// Whether `obs` is about a workload rather than a node: a node's own
 /// records (Fluent Bit `cpu` / `mem` samples, events about the Node) are
-/// named `_/<node>` like an entity, but no fault
+/// named `_/<node>` or `<namespace>/<node>` like an entity, but no fault
 /// window is ever about a node and a node is nothing the heal API scales or
 /// restarts (it opens no incident for `_/<node>`), so evaluation counts
 /// neither their time nor their alarms. Training keeps them: the filter

@@ -2,9 +2,8 @@
 //! input emits) and `events.k8s.io/v1` `Event`.
 //!
 //! - Subject: `involvedObject` (core/v1) or `regarding` (events.k8s.io/v1),
-//!   `{kind, name, namespace, fieldPath}`; the namespace is the subject's
-//!   alone (a Node's events live in `default`, the Node in none). A Pod gives
-//!   the pod and its workload by pod-name pattern (a static pod's with the node below); a Deployment, ReplicaSet, StatefulSet,
+//!   `{kind, name, namespace, fieldPath}`. A Pod gives the pod and its
+//!   workload by pod-name pattern (a static pod's with the node below); a Deployment, ReplicaSet, StatefulSet,
 //!   DaemonSet or Job gives the workload; a Node gives the node.
 //! - Time, the first that reads as one: `lastTimestamp`, `series.lastObservedTime`,
 //!   `eventTime`, `deprecatedLastTimestamp`, `firstTimestamp`,
@@ -127,9 +126,9 @@ pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
     let subject = involved.or(regarding);
     let [series_count, series_last] =
         members_of(record.object("series"), &["count", "lastObservedTime"]);
-    let [meta_created, meta_uid, meta_version] = members_of(
+    let [meta_namespace, meta_created, meta_uid, meta_version] = members_of(
         record.object("metadata"),
-        &["creationTimestamp", "uid", "resourceVersion"],
+        &["namespace", "creationTimestamp", "uid", "resourceVersion"],
     );
 
     let reason = str_of(reason);
@@ -179,11 +178,7 @@ pub fn read_event<'a>(record: &Record<'a>) -> EventRecord<'a> {
             &["kind", "name", "namespace", "fieldPath"],
         );
         let (kind, name) = (str_of(kind), str_of(name));
-        // The subject's own namespace only: the API server requires it on
-        // every namespaced kind it knows, and puts the events of a subject
-        // without one (a Node) in `default` or `kube-system`, which is not
-        // the subject's (`ValidateEvent`).
-        identity.namespace = str_of(namespace);
+        identity.namespace = str_of(namespace).or_else(|| str_of(meta_namespace));
         let field_path = field_path.and_then(Value::into_str);
         if let Some(p) = &field_path {
             identity.container = container_of_field_path(p).map(|c| Cow::Owned(c.to_owned()));
@@ -322,10 +317,9 @@ mod tests {
                 Some("a-7d4b9c8f6-x2x9z"),
             ),
             (
-                // The Event object's namespace is not the subject's.
                 r#"{"regarding":{"kind":"Pod","name":"b-7d4b9c8f6-x2x9z"},"reason":"x","count":0,"series":{"count":4},"deprecatedCount":5,"deprecatedSource":{"host":"n2"},"reportingInstance":"n3","metadata":{"namespace":"ns2"}}"#,
                 4,
-                None,
+                Some("ns2"),
                 Some("n2"),
                 Some("b-7d4b9c8f6-x2x9z"),
             ),

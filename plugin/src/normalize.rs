@@ -749,32 +749,6 @@ mod tests {
         assert_eq!(TOP_KEYS.get(4..7), Some(LINE_KEYS));
     }
 
-    /// Events about a Node (the kubelet's `NodeNotReady`, `SystemOOM`,
-    /// node-problem-detector's `OOMKilling`) are Event objects in `default`:
-    /// the API server requires that namespace (or none, or, for
-    /// events.k8s.io events, `kube-system`) for a subject without one,
-    /// and requires the subject's namespace on every namespaced kind it
-    /// knows (`ValidateEvent`, kubernetes
-    /// pkg/apis/core/validation/events.go). Fluent Bit's
-    /// `kubernetes_events` passes the Event object on whole
-    /// (plugins/in_kubernetes_events/kubernetes_events.c,
-    /// `set_body_from_msgpack_object(item)`). The node's events were
-    /// entity `default/node-1`, its `cpu` / `mem` samples `_/node-1`, and the
-    /// heal API parsed the first as a workload of namespace `default`.
-    #[test]
-    fn node_events_are_about_the_node_not_the_default_namespace() {
-        let event = r#"{"metadata":{"name":"node-1.17c9a1b2c3d4e5f6","namespace":"default","uid":"8d0c","resourceVersion":"20417","creationTimestamp":"2024-05-01T10:00:00Z"},"involvedObject":{"kind":"Node","name":"node-1","uid":"node-1","apiVersion":"v1"},"reason":"OOMKilling","message":"Memory cgroup out of memory: Killed process 4242 (java) total-vm:2097152kB, anon-rss:1048576kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:4096kB oom_score_adj:999","source":{"component":"kernel-monitor","host":"node-1"},"firstTimestamp":"2024-05-01T10:00:00Z","lastTimestamp":"2024-05-01T10:00:00Z","count":1,"type":"Warning","eventTime":null,"reportingComponent":"kernel-monitor","reportingInstance":"node-1"}"#;
-        let mem = r#"{"Mem.total":16384000,"Mem.used":12000000,"Mem.free":4384000,"Swap.total":0,"Swap.used":0,"Swap.free":0,"hostname":"node-1"}"#;
-        let identity = |text: &'static str| {
-            let rec = Record::parse(text.as_bytes()).unwrap();
-            normalize(&rec, b"k8s_events", EVENT_NS).identity
-        };
-        let ev = identity(event);
-        assert_eq!(ev.namespace, None);
-        assert_eq!(ev.workload.as_deref(), Some("node-1"));
-        assert_eq!(ev, identity(mem));
-    }
-
     /// The workload a record names, with its kind.
     fn workload_of(text: &str) -> Option<(String, WorkloadKind)> {
         let rec = Record::parse(text.as_bytes()).unwrap();
