@@ -47,7 +47,7 @@ use crate::policy::{self, Context, Guards, Plan, Refusal};
 use crate::recorder::EventRecorder;
 use crate::softheal::{SoftHealError, SoftHealer};
 use crate::store::{self, Mark, MarkKind, Store, StoreError};
-use crate::tags::{Entity, IncidentKind, WorkloadKind};
+use crate::tags::{Entity, IncidentKind, Scope, WorkloadKind};
 
 /// Lifecycle states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1320,10 +1320,13 @@ impl Engine {
         if !r.anomaly {
             return Ok(());
         }
-        let (Some(entity), Some(kind)) = (
-            r.entity.as_deref().and_then(Entity::parse),
-            IncidentKind::parse(&r.incident),
-        ) else {
+        let scope = Scope::of_record(
+            r.entity.as_deref(),
+            r.workload_kind.as_deref().and_then(WorkloadKind::parse),
+        );
+        let (Some(entity), Some(kind)) =
+            (scope.workload().cloned(), IncidentKind::parse(&r.incident))
+        else {
             return Ok(());
         };
         let now = self.now().as_millisecond();

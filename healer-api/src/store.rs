@@ -818,11 +818,14 @@ pub fn batch_with_body(
 
 fn stored_batch(conn: &Connection, id: i64, records: i64) -> Result<StoredBatch, StoreError> {
     let mut not_actionable = 0u64;
-    let mut stmt = conn.prepare_cached("SELECT entity FROM records WHERE batch_id = ?1")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT entity, workload_kind FROM records WHERE batch_id = ?1")?;
     let mut rows = stmt.query([id])?;
     while let Some(row) = rows.next()? {
         let entity: Option<String> = row.get(0)?;
-        if crate::tags::Scope::of(entity.as_deref())
+        let kind: Option<String> = row.get(1)?;
+        let kind = kind.as_deref().and_then(crate::tags::WorkloadKind::parse);
+        if crate::tags::Scope::of_record(entity.as_deref(), kind)
             .workload()
             .is_none()
         {

@@ -289,6 +289,18 @@ impl Scope {
         Self::parse(entity).unwrap_or(Scope::Unscoped)
     }
 
+    /// The scope of a record's `entity` and `workload_kind` tags: a Node is no workload,
+    /// whatever namespace its record names. The Event objects about a Node live in `default`,
+    /// and the edge names their entity after that namespace (`default/<node>`, `workload_kind:
+    /// node`); taken for a workload, every node OOM kill opened an incident the guards then
+    /// handed to a human.
+    pub fn of_record(entity: Option<&str>, workload_kind: Option<WorkloadKind>) -> Self {
+        match (Self::of(entity), workload_kind) {
+            (Scope::Workload(e), Some(WorkloadKind::Node)) => Scope::ClusterScoped(e.workload),
+            (scope, _) => scope,
+        }
+    }
+
     /// The workload, when the record is about one.
     pub fn workload(&self) -> Option<&Entity> {
         match self {
@@ -393,7 +405,7 @@ impl Tags {
 
     /// What the record is about (validated tags always have one).
     pub fn scope(&self) -> Scope {
-        Scope::of(self.entity.as_deref())
+        Scope::of_record(self.entity.as_deref(), self.workload_kind)
     }
 
     /// Whether the healer could act on the record's entity (a workload).

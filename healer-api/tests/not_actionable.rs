@@ -82,6 +82,54 @@ async fn a_mixed_batch_is_accepted_and_only_workload_records_open_incidents() {
     assert_eq!(opened, vec![("shop/cart", "cpu_saturation")]);
 }
 
+/// A record about a Node is no workload's whatever namespace it names: the Event objects
+/// about a Node live in `default`, and today's edge names their entity `default/<node>` with
+/// `workload_kind: node` (a node-problem-detector `OOMKilling`, the kubelet's
+/// `NodeNotReady`). Such records are stored and counted cluster-scoped, and open no incident.
+/// Before, three of them opened one on "workload" `default/ip-10-0-1-5`, which the guards then
+/// refused and handed to a human: a page for every node OOM kill.
+#[tokio::test]
+async fn a_nodes_records_open_no_incident_whatever_namespace_they_name() {
+    let env = env("engine: { debounce_count: 3, debounce_window_secs: 60 }");
+    let t = now(&env.clock);
+    for i in 0..3 {
+        let mut node = record("default/ip-10-0-1-5", "memory_leak", None);
+        node["edgeheal"]["workload_kind"] = "node".into();
+        node["log"] = format!("oom kill {i}").into();
+        let req = sign_header(
+            "POST",
+            "/v1/anomalies",
+            VEC_KEY_ID,
+            VEC_SECRET,
+            t - i,
+            &body_of(&[node]),
+        );
+        let (status, body, _) = send(&env.state, req).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "batch {i}: {body}");
+        assert_eq!(body["not_actionable"], 1, "batch {i}: {body}");
+    }
+    let text = env.state.metrics.render();
+    let line = r#"edgeheal_healer_ingest_not_actionable_records_total{scope="cluster_scoped"}"#;
+    assert_eq!(metric(&text, line), 3.0, "{text}");
+    let mut engine = env.shadow_engine().await;
+    engine.process_pending().await.unwrap();
+    let incidents = env
+        .state
+        .store
+        .read(|c| {
+            store::list_incidents(
+                c,
+                &store::IncidentFilter {
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+    assert!(incidents.is_empty(), "{incidents:?}");
+}
+
 #[tokio::test]
 async fn a_malformed_record_still_rejects_its_batch_and_nothing_is_stored() {
     let env = env("");
