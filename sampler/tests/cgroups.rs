@@ -491,3 +491,87 @@ fn links_of_exited_containers_do_not_crowd_out_the_running_ones() {
     assert_eq!(pods.len(), 16, "{pods:?}");
     assert!(pods.iter().all(|p| p.starts_with("web-")), "{pods:?}");
 }
+
+/// Layouts taken from their sources: a systemd hybrid host (cgroup v1
+/// controllers, and systemd's cgroup2 `unified` mount with no controllers,
+/// where runc mirrors each container's path) running cri-dockerd with the
+/// systemd driver (`docker-<id>.scope`); and CRI-O with the cgroupfs driver
+/// on cgroup v2 (cri-o `internal/config/cgmgr`: the container is
+/// `crio-<id>`, conmon `crio-conmon-<id>` beside it, the dropped infra
+/// container's cgroup `crio-<sandbox id>`).
+#[test]
+fn hybrid_docker_and_cri_o_cgroupfs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (logs, root) = (tmp.path().join("logs"), tmp.path().join("cgroup"));
+    link(&logs, "db-0", "shop", "db", &id(4));
+    let rel = format!(
+        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0a1b_2c3d.slice/docker-{}.scope",
+        id(4)
+    );
+    let cpu = root.join("cpu,cpuacct").join(&rel);
+    v1_files(&root.join("memory").join(&rel), &cpu, &cpu);
+    write(&root.join("unified/cgroup.controllers"), "");
+    v2_files(&root.join("unified").join(&rel), 9, 9, 0, "9", "9 9");
+    let (summary, records) = run(&logs, &root);
+    assert_eq!(summary.sampled, 1);
+    assert_eq!(
+        records,
+        vec![
+            record(
+                "container_cpu_usage_seconds_total",
+                json!(7.25),
+                "db-0",
+                "db"
+            ),
+            record(
+                "container_memory_working_set_bytes",
+                json!(96u64 << 20),
+                "db-0",
+                "db"
+            ),
+            cpu_limit(1.5, "db-0", "db"),
+        ]
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (logs, root) = (tmp.path().join("logs"), tmp.path().join("cgroup"));
+    write(&root.join("cgroup.controllers"), "cpu memory\n");
+    link(&logs, "api-0", "shop", "api", &id(2));
+    let pod = root.join("kubepods/burstable/pod0a1b2c3d-4e5f-6789-abcd-ef0123456789");
+    v2_files(
+        &pod.join(format!("crio-{}", id(2))),
+        3_000_000,
+        64 << 20,
+        0,
+        "max",
+        "max 100000",
+    );
+    v2_files(
+        &pod.join(format!("crio-conmon-{}", id(2))),
+        9,
+        9,
+        0,
+        "9",
+        "9 9",
+    );
+    v2_files(&pod.join(format!("crio-{}", id(9))), 9, 9, 0, "9", "9 9");
+    let (summary, records) = run(&logs, &root);
+    assert_eq!(summary.sampled, 1);
+    assert_eq!(
+        records,
+        vec![
+            record(
+                "container_cpu_usage_seconds_total",
+                json!(3.0),
+                "api-0",
+                "api"
+            ),
+            record(
+                "container_memory_working_set_bytes",
+                json!(64u64 << 20),
+                "api-0",
+                "api"
+            ),
+        ]
+    );
+}
