@@ -22,7 +22,13 @@
 //!   when there is a CPU limit (`cpu.max` quota / period; v1: CFS quota /
 //!   period).
 //!
-//! Everything is bounded: containers named, directory entries visited, the
+//! The cgroup tree is walked first, and of the kubelet's links only those of
+//! containers with a cgroup are kept: the kubelet also keeps the link of the
+//! last exited container of each container of a pod that still exists (a
+//! Completed Job's, a restarted container's), and on a node of batch jobs
+//! those can outnumber the running ones many times over.
+//!
+//! Everything is bounded: containers sampled, directory entries visited, the
 //! depth of the walk and the bytes read from each file. A file that cannot
 //! be read or parsed leaves its sample out; nothing panics.
 //!
@@ -45,7 +51,7 @@ pub const CONTAINERS_DIR: &str = "/var/log/containers";
 /// mounts it at the first; the second is the host's own path.
 pub const CGROUP_ROOTS: &[&str] = &["/host/sys/fs/cgroup", "/sys/fs/cgroup"];
 
-/// Containers named in one run at most (a node runs a few hundred).
+/// Containers sampled in one run at most (a node runs a few hundred).
 pub const MAX_CONTAINERS: usize = 4096;
 
 /// Directory entries one run visits at most, over all walks.
@@ -135,8 +141,13 @@ pub fn cgroup_container_id(dir_name: &str) -> Option<&str> {
     is_container_id(id).then_some(id)
 }
 
-/// The containers the kubelet has linked logs for, by id.
-pub fn containers(dir: &Path) -> io::Result<BTreeMap<String, ContainerName>> {
+/// The containers the kubelet has linked logs for: how many links name one,
+/// and by id the names of those `live` accepts, at most [`MAX_CONTAINERS`].
+pub fn containers(
+    dir: &Path,
+    live: impl Fn(&str) -> bool,
+) -> io::Result<(usize, BTreeMap<String, ContainerName>)> {
+    let mut named = 0;
     let mut out = BTreeMap::new();
     for entry in fs::read_dir(dir)?.take(MAX_ENTRIES) {
         let Ok(entry) = entry else { continue };
@@ -144,22 +155,19 @@ pub fn containers(dir: &Path) -> io::Result<BTreeMap<String, ContainerName>> {
         let Some((id, name)) = file.to_str().and_then(parse_log_link) else {
             continue;
         };
-        if out.len() < MAX_CONTAINERS || out.contains_key(&id) {
+        named += 1;
+        if out.len() < MAX_CONTAINERS && live(&id) {
             out.insert(id, name);
         }
     }
-    Ok(out)
+    Ok((named, out))
 }
 
-/// The cgroup directory of each wanted container under `root`, looked for
+/// The cgroup directory of each container under `root`, by id, looked for
 /// below the directories whose names say they hold the kubelet's pods
 /// (`kubepods*`, `kubelet*`), at most [`MAX_DEPTH`] deep. `budget` counts
 /// down the directory entries visited.
-fn find_cgroups<T>(
-    root: &Path,
-    wanted: &BTreeMap<String, T>,
-    budget: &mut usize,
-) -> BTreeMap<String, PathBuf> {
+fn find_cgroups(root: &Path, budget: &mut usize) -> BTreeMap<String, PathBuf> {
     let mut found = BTreeMap::new();
     let mut stack: Vec<(PathBuf, usize, bool)> = vec![(root.to_path_buf(), 0, false)];
     while let Some((dir, depth, under_kube)) = stack.pop() {
@@ -178,9 +186,7 @@ fn find_cgroups<T>(
             let file = entry.file_name();
             let Some(name) = file.to_str() else { continue };
             if let Some(id) = cgroup_container_id(name) {
-                if wanted.contains_key(id) {
-                    found.insert(id.to_owned(), entry.path());
-                }
+                found.insert(id.to_owned(), entry.path());
                 continue;
             }
             let kube = under_kube || name.starts_with("kubepods") || name.contains("kubelet");
@@ -365,29 +371,29 @@ pub fn write_sample(
     Ok(written)
 }
 
-/// One run: names the containers under `containers_dir`, samples those
-/// whose cgroups are under `cgroup_root`, and writes their records to `out`.
+/// One run: finds the containers' cgroups under `cgroup_root`, names those
+/// the kubelet has linked logs for under `containers_dir`, and writes their
+/// samples' records to `out`.
 pub fn sample(
     containers_dir: &Path,
     cgroup_root: &Path,
     now_ms: i64,
     out: &mut impl Write,
 ) -> io::Result<Summary> {
-    let named = containers(containers_dir)?;
-    let mut summary = Summary {
-        named: named.len(),
-        ..Summary::default()
-    };
+    let mut summary = Summary::default();
     let mut budget = MAX_ENTRIES;
-    let mut samples: BTreeMap<&String, Sample> = BTreeMap::new();
+    let mut samples: Vec<(ContainerName, Sample)> = Vec::new();
     if cgroup_root.join("cgroup.controllers").is_file() {
-        for (id, dir) in find_cgroups(cgroup_root, &named, &mut budget) {
-            if let Some((id, _)) = named.get_key_value(&id) {
-                samples.insert(id, read_v2(&dir));
+        let found = find_cgroups(cgroup_root, &mut budget);
+        let (named, live) = containers(containers_dir, |id| found.contains_key(id))?;
+        summary.named = named;
+        for (id, name) in live {
+            if let Some(dir) = found.get(&id) {
+                samples.push((name, read_v2(dir)));
             }
         }
     } else {
-        let mut hierarchy = |name: &str| find_cgroups(&cgroup_root.join(name), &named, &mut budget);
+        let mut hierarchy = |name: &str| find_cgroups(&cgroup_root.join(name), &mut budget);
         let memory = hierarchy("memory");
         let mut cpuacct = hierarchy("cpu,cpuacct");
         let mut cpu = cpuacct.clone();
@@ -395,22 +401,24 @@ pub fn sample(
             cpuacct = hierarchy("cpuacct");
             cpu = hierarchy("cpu");
         }
-        for id in named.keys() {
+        let (named, live) = containers(containers_dir, |id| {
+            memory.contains_key(id) || cpuacct.contains_key(id) || cpu.contains_key(id)
+        })?;
+        summary.named = named;
+        for (id, name) in live {
             let sample = read_v1(
-                memory.get(id).map(PathBuf::as_path),
-                cpuacct.get(id).map(PathBuf::as_path),
-                cpu.get(id).map(PathBuf::as_path),
+                memory.get(&id).map(PathBuf::as_path),
+                cpuacct.get(&id).map(PathBuf::as_path),
+                cpu.get(&id).map(PathBuf::as_path),
             );
             if sample != Sample::default() {
-                samples.insert(id, sample);
+                samples.push((name, sample));
             }
         }
     }
-    for (id, sample) in samples {
-        if let Some(name) = named.get(id) {
-            summary.sampled += 1;
-            summary.records += write_sample(out, now_ms, name, &sample)?;
-        }
+    for (name, sample) in samples {
+        summary.sampled += 1;
+        summary.records += write_sample(out, now_ms, &name, &sample)?;
     }
     Ok(summary)
 }

@@ -376,7 +376,8 @@ fn what_cannot_be_read_is_left_out() {
     assert!(out.is_empty());
 }
 
-/// At most [`MAX_CONTAINERS`] containers are named in one run.
+/// At most [`MAX_CONTAINERS`] containers are sampled in one run; every link
+/// is counted.
 #[test]
 fn containers_are_capped() {
     let tmp = tempfile::tempdir().unwrap();
@@ -385,10 +386,24 @@ fn containers_are_capped() {
     for n in 0..MAX_CONTAINERS + 5 {
         let id = format!("{n:064x}");
         link(&logs, &format!("p-{n}"), "shop", "c", &id);
+        write(
+            &root
+                .join("kubepods/besteffort/pod0a1b")
+                .join(&id)
+                .join("memory.current"),
+            "4096\n",
+        );
     }
     let (summary, records) = run(&logs, &root);
-    assert_eq!(summary.named, MAX_CONTAINERS);
-    assert!(records.is_empty());
+    assert_eq!(
+        summary,
+        Summary {
+            named: MAX_CONTAINERS + 5,
+            sampled: MAX_CONTAINERS,
+            records: MAX_CONTAINERS
+        }
+    );
+    assert_eq!(records.len(), MAX_CONTAINERS);
 }
 
 /// crun's `container` child of a CRI-O scope holds the limits: the tighter
@@ -428,6 +443,135 @@ fn v2_crun_container_child_holds_the_limits() {
                 "api"
             ),
             cpu_limit(0.25, "api-0", "api"),
+        ]
+    );
+}
+
+/// The kubelet keeps the last exited container of every container of a pod
+/// that still exists, and its log link with it: a Completed Job's, each step
+/// of an Argo workflow not yet deleted (kubelet `pod_workers.go`,
+/// `ShouldPodContentBeRemoved`: only an evicted pod's, or a deleted and
+/// terminated one's, are removed). A node of batch jobs can hold many times
+/// [`MAX_CONTAINERS`] links; the running containers among them are all
+/// sampled, whatever order the directory lists them in.
+#[test]
+fn links_of_exited_containers_do_not_crowd_out_the_running_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (logs, root) = (tmp.path().join("logs"), tmp.path().join("cgroup"));
+    write(&root.join("cgroup.controllers"), "cpu memory\n");
+    fs::create_dir_all(&logs).unwrap();
+    let links = 3 * MAX_CONTAINERS;
+    let every = links / 16;
+    for n in 0..links {
+        let id = format!("{n:064x}");
+        if n % every == 0 {
+            link(&logs, &format!("web-{n}"), "shop", "web", &id);
+            let dir = root
+                .join("kubepods.slice/kubepods-burstable.slice")
+                .join(format!("kubepods-burstable-pod{n}.slice"))
+                .join(format!("cri-containerd-{id}.scope"));
+            v2_files(&dir, 1_000_000, 1 << 20, 0, "max", "max 100000");
+        } else {
+            fs::write(logs.join(format!("job-{n}_shop_main-{id}.log")), "").unwrap();
+        }
+    }
+    let (summary, records) = run(&logs, &root);
+    assert_eq!(
+        summary,
+        Summary {
+            named: links,
+            sampled: 16,
+            records: 32
+        }
+    );
+    let pods: std::collections::BTreeSet<&str> = records
+        .iter()
+        .map(|r| r["labels"]["pod"].as_str().unwrap())
+        .collect();
+    assert_eq!(pods.len(), 16, "{pods:?}");
+    assert!(pods.iter().all(|p| p.starts_with("web-")), "{pods:?}");
+}
+
+/// Layouts taken from their sources: a systemd hybrid host (cgroup v1
+/// controllers, and systemd's cgroup2 `unified` mount with no controllers,
+/// where runc mirrors each container's path) running cri-dockerd with the
+/// systemd driver (`docker-<id>.scope`); and CRI-O with the cgroupfs driver
+/// on cgroup v2 (cri-o `internal/config/cgmgr`: the container is
+/// `crio-<id>`, conmon `crio-conmon-<id>` beside it, the dropped infra
+/// container's cgroup `crio-<sandbox id>`).
+#[test]
+fn hybrid_docker_and_cri_o_cgroupfs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (logs, root) = (tmp.path().join("logs"), tmp.path().join("cgroup"));
+    link(&logs, "db-0", "shop", "db", &id(4));
+    let rel = format!(
+        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0a1b_2c3d.slice/docker-{}.scope",
+        id(4)
+    );
+    let cpu = root.join("cpu,cpuacct").join(&rel);
+    v1_files(&root.join("memory").join(&rel), &cpu, &cpu);
+    write(&root.join("unified/cgroup.controllers"), "");
+    v2_files(&root.join("unified").join(&rel), 9, 9, 0, "9", "9 9");
+    let (summary, records) = run(&logs, &root);
+    assert_eq!(summary.sampled, 1);
+    assert_eq!(
+        records,
+        vec![
+            record(
+                "container_cpu_usage_seconds_total",
+                json!(7.25),
+                "db-0",
+                "db"
+            ),
+            record(
+                "container_memory_working_set_bytes",
+                json!(96u64 << 20),
+                "db-0",
+                "db"
+            ),
+            cpu_limit(1.5, "db-0", "db"),
+        ]
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (logs, root) = (tmp.path().join("logs"), tmp.path().join("cgroup"));
+    write(&root.join("cgroup.controllers"), "cpu memory\n");
+    link(&logs, "api-0", "shop", "api", &id(2));
+    let pod = root.join("kubepods/burstable/pod0a1b2c3d-4e5f-6789-abcd-ef0123456789");
+    v2_files(
+        &pod.join(format!("crio-{}", id(2))),
+        3_000_000,
+        64 << 20,
+        0,
+        "max",
+        "max 100000",
+    );
+    v2_files(
+        &pod.join(format!("crio-conmon-{}", id(2))),
+        9,
+        9,
+        0,
+        "9",
+        "9 9",
+    );
+    v2_files(&pod.join(format!("crio-{}", id(9))), 9, 9, 0, "9", "9 9");
+    let (summary, records) = run(&logs, &root);
+    assert_eq!(summary.sampled, 1);
+    assert_eq!(
+        records,
+        vec![
+            record(
+                "container_cpu_usage_seconds_total",
+                json!(3.0),
+                "api-0",
+                "api"
+            ),
+            record(
+                "container_memory_working_set_bytes",
+                json!(64u64 << 20),
+                "api-0",
+                "api"
+            ),
         ]
     );
 }
