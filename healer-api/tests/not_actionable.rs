@@ -15,6 +15,23 @@ fn null_entity(incident: &str) -> serde_json::Value {
     r
 }
 
+/// The incidents in `env`'s store.
+async fn incidents(env: &Env) -> Vec<store::IncidentRow> {
+    env.state
+        .store
+        .read(|c| {
+            store::list_incidents(
+                c,
+                &store::IncidentFilter {
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_mixed_batch_is_accepted_and_only_workload_records_open_incidents() {
     let env = env("engine: { debounce_count: 3, debounce_window_secs: 60 }");
@@ -61,20 +78,7 @@ async fn a_mixed_batch_is_accepted_and_only_workload_records_open_incidents() {
     // the rest, however many of them arrive.
     let mut engine = env.shadow_engine().await;
     engine.process_pending().await.unwrap();
-    let incidents = env
-        .state
-        .store
-        .read(|c| {
-            store::list_incidents(
-                c,
-                &store::IncidentFilter {
-                    limit: 100,
-                    ..Default::default()
-                },
-            )
-        })
-        .await
-        .unwrap();
+    let incidents = incidents(&env).await;
     let opened: Vec<(&str, &str)> = incidents
         .iter()
         .map(|i| (i.entity.as_str(), i.kind.as_str()))
@@ -113,20 +117,7 @@ async fn a_nodes_records_open_no_incident_whatever_namespace_they_name() {
     assert_eq!(metric(&text, line), 3.0, "{text}");
     let mut engine = env.shadow_engine().await;
     engine.process_pending().await.unwrap();
-    let incidents = env
-        .state
-        .store
-        .read(|c| {
-            store::list_incidents(
-                c,
-                &store::IncidentFilter {
-                    limit: 100,
-                    ..Default::default()
-                },
-            )
-        })
-        .await
-        .unwrap();
+    let incidents = incidents(&env).await;
     assert!(incidents.is_empty(), "{incidents:?}");
 }
 

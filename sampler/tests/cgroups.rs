@@ -260,6 +260,25 @@ fn v2_cgroupfs_and_kind() {
     }
 }
 
+/// The records of container `db` of pod `db-0` whose cgroups [`v1_files`] wrote.
+fn db_0_v1_records() -> Vec<Value> {
+    vec![
+        record(
+            "container_cpu_usage_seconds_total",
+            json!(7.25),
+            "db-0",
+            "db",
+        ),
+        record(
+            "container_memory_working_set_bytes",
+            json!(96u64 << 20),
+            "db-0",
+            "db",
+        ),
+        cpu_limit(1.5, "db-0", "db"),
+    ]
+}
+
 fn v1_files(memory: &Path, cpuacct: &Path, cpu: &Path) {
     write(&memory.join("memory.usage_in_bytes"), "104857600\n");
     write(
@@ -305,24 +324,7 @@ fn v1_joined_and_apart() {
             },
             "joined {joined}"
         );
-        assert_eq!(
-            records,
-            vec![
-                record(
-                    "container_cpu_usage_seconds_total",
-                    json!(7.25),
-                    "db-0",
-                    "db"
-                ),
-                record(
-                    "container_memory_working_set_bytes",
-                    json!(96u64 << 20),
-                    "db-0",
-                    "db"
-                ),
-                cpu_limit(1.5, "db-0", "db"),
-            ]
-        );
+        assert_eq!(records, db_0_v1_records());
     }
 }
 
@@ -514,24 +516,7 @@ fn hybrid_docker_and_cri_o_cgroupfs() {
     v2_files(&root.join("unified").join(&rel), 9, 9, 0, "9", "9 9");
     let (summary, records) = run(&logs, &root);
     assert_eq!(summary.sampled, 1);
-    assert_eq!(
-        records,
-        vec![
-            record(
-                "container_cpu_usage_seconds_total",
-                json!(7.25),
-                "db-0",
-                "db"
-            ),
-            record(
-                "container_memory_working_set_bytes",
-                json!(96u64 << 20),
-                "db-0",
-                "db"
-            ),
-            cpu_limit(1.5, "db-0", "db"),
-        ]
-    );
+    assert_eq!(records, db_0_v1_records());
 
     let tmp = tempfile::tempdir().unwrap();
     let (logs, root) = (tmp.path().join("logs"), tmp.path().join("cgroup"));
