@@ -388,8 +388,11 @@ pub fn sample(
         let (named, live) = containers(containers_dir, |id| found.contains_key(id))?;
         summary.named = named;
         for (id, name) in live {
-            if let Some(dir) = found.get(&id) {
-                samples.push((name, read_v2(dir)));
+            // A cgroup none of whose files could be read is no sample, as on v1: counted as
+            // one, it kept the run's "none of their cgroups" warning from being given.
+            let sample = found.get(&id).map(|dir| read_v2(dir)).unwrap_or_default();
+            if sample != Sample::default() {
+                samples.push((name, sample));
             }
         }
     } else {

@@ -28,7 +28,7 @@ fn main() {
         Err(e) => eprintln!("edgeheal-sampler: {CONTAINERS_DIR}: {e}"),
         // Silence would hide an unknown cgroup layout or a sandboxed runtime.
         Ok(summary) if summary.named > 0 && summary.sampled == 0 => eprintln!(
-            "edgeheal-sampler: {} containers named in {CONTAINERS_DIR}, none of their cgroups found under {}",
+            "edgeheal-sampler: {} containers named in {CONTAINERS_DIR}, none of their cgroups found (or readable) under {}",
             summary.named,
             root.display()
         ),

@@ -358,7 +358,7 @@ fn what_cannot_be_read_is_left_out() {
         summary,
         Summary {
             named: 4,
-            sampled: 2,
+            sampled: 1,
             records: 1
         }
     );

@@ -184,6 +184,20 @@ fn a_missing_mount_is_reported_not_hidden() {
         "{}",
         run.stderr
     );
+
+    // Their cgroups found, but nothing in them readable: said too. Before, on cgroup v2 such
+    // a container counted as sampled, and the run was silent.
+    let cgroup = node.container("web-2", "web", &id(0xe2));
+    fs::create_dir_all(cgroup.join("cpu.stat")).unwrap();
+    let run = node.collect(T0_S);
+    assert!(run.records.is_empty());
+    assert!(
+        run.stderr.contains(
+            "2 containers named in /var/log/containers, none of their cgroups found (or readable)"
+        ),
+        "{}",
+        run.stderr
+    );
 }
 
 /// Fifteen minutes of a steady pod, then a memory leak (24 MiB every 15 s
