@@ -200,6 +200,19 @@ struct Sighting {
     pod: Option<String>,
 }
 
+impl Sighting {
+    /// The pod a step regards: the one `record` names, the record that decides the step,
+    /// else the newest one the `earlier` sightings counted with it name, oldest first.
+    fn newest_pod<'a>(
+        record: Option<&String>,
+        earlier: impl DoubleEndedIterator<Item = &'a Sighting>,
+    ) -> Option<String> {
+        record
+            .cloned()
+            .or_else(|| earlier.rev().find_map(|s| s.pod.clone()))
+    }
+}
+
 /// An `acting` incident whose action's result was recorded before a restart or a failed
 /// cycle: incident id, step, action, result, when it finished, detail.
 type Stranded = (i64, i64, String, String, Option<i64>, Option<String>);
@@ -1419,12 +1432,9 @@ impl Engine {
             return Ok(());
         }
         let count = w.len() as i64 + 1;
-        // The pod its first step regards: the one this record names, else the newest one the
-        // window's records name (a workload's metrics name none, its events and logs do).
-        let pod = r
-            .pod
-            .clone()
-            .or_else(|| w.iter().rev().find_map(|s| s.pod.clone()));
+        // The pod its first step regards (a workload's metrics name none, its events and logs
+        // do).
+        let pod = Sighting::newest_pod(r.pod.as_ref(), w.iter());
         let workload_kind = r
             .workload_kind
             .as_deref()
@@ -1531,9 +1541,7 @@ impl Engine {
         let escalates = recurs && recent.len() + 1 >= threshold;
         // The pod the next step regards, if the recurrences that escalate to it name one.
         let pod = if escalates {
-            r.pod
-                .clone()
-                .or_else(|| recent.iter().rev().find_map(|x| x.pod.clone()))
+            Sighting::newest_pod(r.pod.as_ref(), recent.iter().copied())
         } else {
             None
         };
