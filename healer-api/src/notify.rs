@@ -9,24 +9,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::config::NotifyConfig;
 use crate::metrics::Metrics;
+use crate::worker_queue::{self, Item};
 
 /// Sends notifications; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Notifier {
-    tx: Option<mpsc::Sender<Work>>,
+    tx: Option<mpsc::Sender<Item<String>>>,
     metrics: Arc<Metrics>,
-}
-
-/// What the worker is given.
-#[derive(Debug)]
-enum Work {
-    Send(String),
-    /// Answered once everything queued before it was sent or given up.
-    Flush(oneshot::Sender<()>),
 }
 
 /// Errors starting the notifier.
@@ -64,18 +57,11 @@ impl Notifier {
             .timeout(Duration::from_secs(cfg.timeout_secs))
             .build()
             .map_err(|e| NotifyError::Client(e.to_string()))?;
-        let (tx, mut rx) = mpsc::channel::<Work>(cfg.queue_capacity.max(1));
+        let (tx, mut rx) = mpsc::channel::<Item<String>>(cfg.queue_capacity.max(1));
         let attempts = cfg.max_attempts.max(1);
         let m = metrics.clone();
         tokio::spawn(async move {
-            while let Some(work) = rx.recv().await {
-                let text = match work {
-                    Work::Send(text) => text,
-                    Work::Flush(done) => {
-                        let _ = done.send(());
-                        continue;
-                    }
-                };
+            while let Some(text) = worker_queue::next(&mut rx).await {
                 let ok = deliver(&client, &url, &text, attempts).await;
                 m.notifications
                     .get_or_create(&crate::metrics::ResultLabel {
@@ -94,7 +80,7 @@ impl Notifier {
     pub fn notify(&self, text: String) {
         tracing::info!(notification = %text, "notify");
         if let Some(tx) = &self.tx {
-            if tx.try_send(Work::Send(text)).is_err() {
+            if tx.try_send(Item::Job(text)).is_err() {
                 self.metrics
                     .notifications
                     .get_or_create(&crate::metrics::ResultLabel {
@@ -107,12 +93,12 @@ impl Notifier {
 
     /// How many notifications are queued, not yet taken by the worker.
     pub fn queued(&self) -> usize {
-        crate::worker_queue::queued(self.tx.as_ref())
+        worker_queue::queued(self.tx.as_ref())
     }
 
     /// Waits until every notification queued before this call was sent or given up.
     pub async fn flushed(&self) {
-        crate::worker_queue::flushed(self.tx.as_ref(), Work::Flush).await;
+        worker_queue::flushed(self.tx.as_ref()).await;
     }
 }
 

@@ -25,11 +25,12 @@
 
 use std::sync::Arc;
 
+use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::{Cluster, ClusterError, EventNote, Target};
 use crate::metrics::{Metrics, ResultLabel};
+use crate::worker_queue::{self, Item};
 
 /// Events queued at most: client-go's `maxQueuedEvents`. At the engine's few Events an
 /// incident step, a thousand is minutes of a storm's Events.
@@ -42,16 +43,10 @@ struct Queued {
     note: EventNote,
 }
 
-enum Work {
-    Post(Box<Queued>),
-    /// Answered once everything queued before it was handled.
-    Flush(oneshot::Sender<()>),
-}
-
 /// Records Events on a cluster through a background worker; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct EventRecorder {
-    tx: Option<mpsc::Sender<Work>>,
+    tx: Option<mpsc::Sender<Item<Box<Queued>>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -76,7 +71,7 @@ impl EventRecorder {
     /// Queues an Event regarding `target` (its `uid` when known); never waits.
     pub fn record(&self, target: &Target, uid: Option<&str>, note: EventNote) {
         let Some(tx) = &self.tx else { return };
-        let work = Work::Post(Box::new(Queued {
+        let work = Item::Job(Box::new(Queued {
             target: target.clone(),
             uid: uid.map(str::to_owned),
             note,
@@ -87,7 +82,7 @@ impl EventRecorder {
             // Only if the worker panicked.
             Err(TrySendError::Closed(work)) => ("event worker gone: event dropped", work),
         };
-        if let Work::Post(q) = work {
+        if let Item::Job(q) = work {
             tracing::warn!(
                 reason = q.note.reason,
                 target = %q.target.key(),
@@ -100,12 +95,12 @@ impl EventRecorder {
 
     /// How many Events are queued, not yet taken by the worker.
     pub fn queued(&self) -> usize {
-        crate::worker_queue::queued(self.tx.as_ref())
+        worker_queue::queued(self.tx.as_ref())
     }
 
     /// Waits until every Event queued before this call was posted or given up.
     pub async fn flushed(&self) {
-        crate::worker_queue::flushed(self.tx.as_ref(), Work::Flush).await;
+        worker_queue::flushed(self.tx.as_ref()).await;
     }
 }
 
@@ -120,20 +115,13 @@ fn count(metrics: &Metrics, result: &str) {
 
 /// The worker: posts each queued Event in turn, with the client's retries.
 async fn post_all(
-    mut rx: mpsc::Receiver<Work>,
+    mut rx: mpsc::Receiver<Item<Box<Queued>>>,
     cluster: Arc<dyn Cluster>,
     dry_run: bool,
     metrics: Arc<Metrics>,
 ) {
     let mut told_stopping = false;
-    while let Some(work) = rx.recv().await {
-        let q = match work {
-            Work::Post(q) => q,
-            Work::Flush(done) => {
-                let _ = done.send(());
-                continue;
-            }
-        };
+    while let Some(q) = worker_queue::next(&mut rx).await {
         match cluster
             .record_event(&q.target, q.uid.as_deref(), &q.note, dry_run)
             .await
