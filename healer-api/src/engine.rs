@@ -1333,10 +1333,7 @@ impl Engine {
         if !r.anomaly {
             return Ok(());
         }
-        let scope = Scope::of_record(
-            r.entity.as_deref(),
-            r.workload_kind.as_deref().and_then(WorkloadKind::parse),
-        );
+        let scope = Scope::of_record(r.entity.as_deref(), r.workload_kind.as_deref());
         let (Some(entity), Some(kind)) =
             (scope.workload().cloned(), IncidentKind::parse(&r.incident))
         else {

@@ -824,8 +824,7 @@ fn stored_batch(conn: &Connection, id: i64, records: i64) -> Result<StoredBatch,
     while let Some(row) = rows.next()? {
         let entity: Option<String> = row.get(0)?;
         let kind: Option<String> = row.get(1)?;
-        let kind = kind.as_deref().and_then(crate::tags::WorkloadKind::parse);
-        if crate::tags::Scope::of_record(entity.as_deref(), kind)
+        if crate::tags::Scope::of_record(entity.as_deref(), kind.as_deref())
             .workload()
             .is_none()
         {

@@ -294,10 +294,13 @@ impl Scope {
     /// and the edge names their entity after that namespace (`default/<node>`, `workload_kind:
     /// node`); taken for a workload, every node OOM kill opened an incident the guards then
     /// handed to a human.
-    pub fn of_record(entity: Option<&str>, workload_kind: Option<WorkloadKind>) -> Self {
-        match (Self::of(entity), workload_kind) {
-            (Scope::Workload(e), Some(WorkloadKind::Node)) => Scope::ClusterScoped(e.workload),
-            (scope, _) => scope,
+    /// `workload_kind` is the tag's wire name, as the store keeps it.
+    pub fn of_record(entity: Option<&str>, workload_kind: Option<&str>) -> Self {
+        match Self::of(entity) {
+            Scope::Workload(e) if workload_kind == Some(WorkloadKind::Node.as_str()) => {
+                Scope::ClusterScoped(e.workload)
+            }
+            scope => scope,
         }
     }
 
@@ -398,14 +401,17 @@ impl Tags {
             + self.why.iter().map(|w| w.feature.capacity()).sum::<usize>()
     }
 
-    /// The validated entity, if the record is about a workload.
+    /// The validated entity, if the record is about a workload ([`Tags::scope`]).
     pub fn entity(&self) -> Option<Entity> {
-        self.entity.as_deref().and_then(Entity::parse)
+        self.scope().workload().cloned()
     }
 
     /// What the record is about (validated tags always have one).
     pub fn scope(&self) -> Scope {
-        Scope::of_record(self.entity.as_deref(), self.workload_kind)
+        Scope::of_record(
+            self.entity.as_deref(),
+            self.workload_kind.map(WorkloadKind::as_str),
+        )
     }
 
     /// Whether the healer could act on the record's entity (a workload).
